@@ -1,0 +1,275 @@
+"""Declarative settings fields: each key is parsed once, at load, with a specific reason on error.
+
+A section is described by a tuple of `Field`s. `parse_section` turns the raw strings of one
+``settings.ini`` section into typed values, reporting every unknown key, missing key and bad
+value as a `Problem` that names the file, the section and the key. Parsers raise `ValueError`
+with a short human reason ("must be a positive amount, got '-5'"); nothing else is caught.
+
+Pure: no file access, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fsm_risk.errors import Problem, SettingsError
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One settings key: its parser, its default (raw text; None means required) and its doc."""
+
+    key: str
+    parse: Callable[[str], Any]
+    default: str | None
+    doc: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+def parse_section(
+    file: str,
+    section: str,
+    fields: tuple[Field, ...],
+    raw: Mapping[str, str],
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Parse one section. Returns the values by key and the problems found (never raises)."""
+    known = {f.key: f for f in fields}
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    for key in raw:
+        if key not in known:
+            hint = _closest(key, known)
+            reason = "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
+            problems.append(Problem(file, section, key, reason))
+    for f in fields:
+        text = raw.get(f.key)
+        if text is None:
+            if f.default is None:
+                problems.append(Problem(file, section, f.key, "required key is missing"))
+                continue
+            text = f.default
+        try:
+            values[f.key] = f.parse(text.strip())
+        except ValueError as exc:
+            problems.append(Problem(file, section, f.key, str(exc)))
+    return values, problems
+
+
+def raise_if(problems: list[Problem]) -> None:
+    if problems:
+        raise SettingsError(problems)
+
+
+def _closest(key: str, known: Mapping[str, Field]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+# --- parsers -----------------------------------------------------------------------------
+
+
+def amount(*, positive: bool = True, allow_zero: bool = False) -> Callable[[str], Decimal]:
+    """A money amount in dollars, exact (Decimal); refuses NaN, infinity and part-cents."""
+
+    def parse(text: str) -> Decimal:
+        try:
+            value = Decimal(text.replace("_", "").replace(",", ""))
+        except InvalidOperation:
+            raise ValueError(f"must be an amount in dollars, got '{text}'") from None
+        if not value.is_finite():
+            raise ValueError(f"must be a finite amount, got '{text}'")
+        if value != value.quantize(Decimal("0.01")):
+            raise ValueError(f"must be a whole number of cents, got '{text}'")
+        if positive and (value < 0 or (value == 0 and not allow_zero)):
+            kind = "zero or a positive amount" if allow_zero else "a positive amount"
+            raise ValueError(f"must be {kind}, got '{text}'")
+        return value
+
+    return parse
+
+
+def decimal(
+    *, minimum: Decimal | None = None, maximum: Decimal | None = None
+) -> Callable[[str], Decimal]:
+    def parse(text: str) -> Decimal:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"must be a number, got '{text}'") from None
+        if not value.is_finite():
+            raise ValueError(f"must be a finite number, got '{text}'")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least {minimum}, got '{text}'")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}, got '{text}'")
+        return value
+
+    return parse
+
+
+def integer(*, minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"must be a whole number, got '{text}'") from None
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least {minimum}, got '{text}'")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}, got '{text}'")
+        return value
+
+    return parse
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def boolean(text: str) -> bool:
+    low = text.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(f"must be true or false, got '{text}'")
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        low = text.lower()
+        if low not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got '{text}'")
+        return low
+
+    return parse
+
+
+def text(value: str) -> str:
+    return value
+
+
+def nonempty(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def timezone(text: str) -> str:
+    """An IANA time zone name such as America/Chicago."""
+    if not text or text.startswith("/") or ".." in text:
+        raise ValueError(f"must be an IANA time zone such as America/Chicago, got '{text}'")
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone '{text}' (use an IANA name such as America/Chicago)"
+        ) from None
+    return text
+
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def clock_time(text: str) -> time:
+    """A local wall-clock time, HH:MM or HH:MM:SS (24-hour)."""
+    m = _TIME.match(text)
+    if not m:
+        raise ValueError(f"must be a time as HH:MM (24-hour), got '{text}'")
+    h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
+    if h > 23 or mi > 59 or s > 59:
+        raise ValueError(f"must be a time between 00:00 and 23:59, got '{text}'")
+    return time(h, mi, s)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def weekday(text: str) -> int:
+    """A weekday name (Mon..Sun or Monday..Sunday, any case) -> 0 (Monday) .. 6 (Sunday)."""
+    low = text.strip().lower()
+    if low in WEEKDAYS:
+        return WEEKDAYS.index(low)
+    if low in _WEEKDAY_NAMES:
+        return _WEEKDAY_NAMES.index(low)
+    raise ValueError(f"must be a weekday (Mon..Sun), got '{text}'")
+
+
+def weekday_time(text: str) -> tuple[int, time]:
+    """'Sun 17:00' -> (6, 17:00)."""
+    parts = text.split()
+    if len(parts) != 2:
+        raise ValueError(f"must be a weekday and a time such as 'Sun 17:00', got '{text}'")
+    return weekday(parts[0]), clock_time(parts[1])
+
+
+def seconds(*, minimum: float = 0.0, maximum: float | None = None) -> Callable[[str], float]:
+    """A duration in seconds (a plain number)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"must be a number of seconds, got '{text}'") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"must be a finite number of seconds, got '{text}'")
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum:g} seconds, got '{text}'")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum:g} seconds, got '{text}'")
+        return value
+
+    return parse
+
+
+def str_list(item: Callable[[str], Any] = nonempty) -> Callable[[str], tuple[Any, ...]]:
+    """A comma-separated list; empty text is an empty list."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        if not text.strip():
+            return ()
+        return tuple(item(part.strip()) for part in text.split(","))
+
+    return parse
+
+
+def mapping(
+    key: Callable[[str], Any], value: Callable[[str], Any]
+) -> Callable[[str], dict[Any, Any]]:
+    """'MNQ: 5, NQ: 2' -> {'MNQ': 5, 'NQ': 2}. Empty text is an empty map."""
+
+    def parse(text: str) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        if not text.strip():
+            return out
+        for part in text.split(","):
+            if ":" not in part:
+                raise ValueError(f"must be a list of 'name: value' pairs, got '{part.strip()}'")
+            k_text, v_text = part.split(":", 1)
+            k = key(k_text.strip())
+            if k in out:
+                raise ValueError(f"names '{k_text.strip()}' twice")
+            out[k] = value(v_text.strip())
+        return out
+
+    return parse
+
+
+def symbol_root(text: str) -> str:
+    """A contract's symbol root such as MNQ (letters and digits, upper-cased)."""
+    root = text.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{1,6}", root):
+        raise ValueError(f"must be a symbol root such as MNQ, got '{text}'")
+    return root
