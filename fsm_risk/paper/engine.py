@@ -1,0 +1,863 @@
+"""The paper gateway's matching engine: accounts, quotes, orders, fills, positions, P&L.
+
+Synchronous and deterministic. Every call that changes state returns the gateway events it
+caused, in the order a real ProjectX gateway sends them for one fill: the order, then the
+trade, then the position, then the account. The server pushes them to subscribers; unit
+tests read them directly. The only clock read is the injected ``clock`` (for timestamps).
+
+Theory of operation
+-------------------
+- A quote is (bid, ask, last). Setting a price sets ``last`` and derives bid and ask from the
+  spread: ``bid = last - (spread // 2) ticks`` and ``ask = bid + spread ticks``.
+- Buys look at the ask, sells at the bid. A market order fills at the ask (buy) or the bid
+  (sell). A limit order that is marketable on arrival fills at the ask/bid (never worse than
+  its limit); a resting limit fills at its limit once touched (buy: ask <= limit; sell:
+  bid >= limit). A stop triggers when touched (buy: ask >= stop; sell: bid <= stop) and fills
+  at the ask/bid; a stop-limit then rests as a limit. A trailing stop follows the market by
+  ``trailPrice`` (a distance), ratchets only in the trader's favour and triggers like a stop.
+  Stops already through the market are rejected, as an exchange would.
+- Positions net per (account, contract): same-direction fills average the price; opposite
+  fills realise P&L on the closed quantity at ``(exit - average) / tick size * tick value``
+  (sign flipped for shorts) and a fill larger than the position reverses it through zero.
+  ``profitAndLoss`` is None on fills that close nothing. Every fill pays
+  ``fee per side * size``; the balance moves by realised P&L minus fees.
+- With a fill delay, an order that would fill stays working and is listed by
+  `take_deferred`; the caller completes it later with `complete_deferred` (it fills then at
+  the then-current price, unless it was cancelled in between).
+- While an account cannot trade, only orders that reduce an existing position are accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import IntEnum
+from typing import Any
+
+from fsm_risk.paper.catalog import Contract, on_tick
+
+CENT = Decimal("0.01")
+
+
+class OrderType(IntEnum):
+    LIMIT = 1
+    MARKET = 2
+    STOP_LIMIT = 3
+    STOP = 4
+    TRAILING_STOP = 5
+    JOIN_BID = 6
+    JOIN_ASK = 7
+
+
+class OrderStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    FILLED = 2
+    CANCELLED = 3
+    EXPIRED = 4
+    REJECTED = 5
+    PENDING = 6
+
+
+class Side(IntEnum):
+    BUY = 0
+    SELL = 1
+
+
+class PositionType(IntEnum):
+    UNDEFINED = 0
+    LONG = 1
+    SHORT = 2
+
+
+# Error codes, after the gateway's documented enums (only "non-zero" is relied upon).
+PLACE_ACCOUNT_NOT_FOUND = 1
+PLACE_ORDER_REJECTED = 2
+PLACE_CONTRACT_NOT_FOUND = 8
+CANCEL_ACCOUNT_NOT_FOUND = 1
+CANCEL_ORDER_NOT_FOUND = 2
+CANCEL_REJECTED = 3
+CLOSE_ACCOUNT_NOT_FOUND = 1
+CLOSE_POSITION_NOT_FOUND = 2
+CLOSE_CONTRACT_NOT_FOUND = 3
+CLOSE_ORDER_REJECTED = 5
+
+
+class BusinessError(Exception):
+    """A request the gateway refuses: answered with success false, a code and a message.
+
+    ``order_id`` is set when the refused request still created an order (a rejected order is
+    recorded with status Rejected and appears in searches and in the order log).
+    """
+
+    def __init__(self, code: int, message: str, order_id: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.order_id = order_id
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One user-hub message: its target, the account it concerns, and the payload."""
+
+    target: str  # GatewayUserOrder | GatewayUserTrade | GatewayUserPosition | GatewayUserAccount
+    account_id: int
+    payload: dict[str, Any]
+    new: bool = False  # first message about this entity (action 0) or an update (action 1)
+
+
+@dataclass(slots=True)
+class AccountState:
+    id: int
+    name: str
+    balance: Decimal
+    can_trade: bool
+    owner: str
+    is_visible: bool = True
+    simulated: bool = True
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "balance": self.balance,
+            "canTrade": self.can_trade,
+            "isVisible": self.is_visible,
+            "simulated": self.simulated,
+        }
+
+
+@dataclass(slots=True)
+class QuoteState:
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    volume: int
+    updated: datetime
+
+
+@dataclass(slots=True)
+class OrderState:
+    id: int
+    account_id: int
+    contract_id: str
+    type: OrderType
+    side: Side
+    size: int
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    trail_price: Decimal | None
+    custom_tag: str | None
+    linked_order_id: int | None
+    status: OrderStatus
+    created: datetime
+    updated: datetime | None
+    received_perf: float
+    source: str
+    fill_volume: int = 0
+    filled_price: Decimal | None = None
+    triggered: bool = False
+    reject_reason: str | None = None
+
+    @property
+    def working(self) -> bool:
+        return self.status in (OrderStatus.OPEN, OrderStatus.PENDING)
+
+    def to_api(self, symbol_id: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "accountId": self.account_id,
+            "contractId": self.contract_id,
+            "symbolId": symbol_id,
+            "creationTimestamp": iso(self.created),
+            "updateTimestamp": iso(self.updated) if self.updated else None,
+            "status": int(self.status),
+            "type": int(self.type),
+            "side": int(self.side),
+            "size": self.size,
+            "limitPrice": self.limit_price,
+            "stopPrice": self.stop_price,
+            "trailPrice": self.trail_price,
+            "fillVolume": self.fill_volume,
+            "filledPrice": self.filled_price,
+            "customTag": self.custom_tag,
+        }
+
+
+@dataclass(slots=True)
+class PositionState:
+    id: int
+    account_id: int
+    contract_id: str
+    created: datetime
+    net: int = 0  # signed: > 0 long, < 0 short
+    cost: Decimal = Decimal(0)  # sum of price x contracts of the open quantity
+
+    @property
+    def size(self) -> int:
+        return abs(self.net)
+
+    @property
+    def average(self) -> Decimal:
+        return self.cost / self.size if self.net else Decimal(0)
+
+    @property
+    def type(self) -> PositionType:
+        if self.net > 0:
+            return PositionType.LONG
+        if self.net < 0:
+            return PositionType.SHORT
+        return PositionType.UNDEFINED
+
+    def to_api(self, last_type: PositionType | None = None) -> dict[str, Any]:
+        kind = self.type if self.net else (last_type or PositionType.UNDEFINED)
+        return {
+            "id": self.id,
+            "accountId": self.account_id,
+            "contractId": self.contract_id,
+            "creationTimestamp": iso(self.created),
+            "type": int(kind),
+            "size": self.size,
+            "averagePrice": self.average,
+        }
+
+
+@dataclass(slots=True)
+class TradeState:
+    id: int
+    account_id: int
+    contract_id: str
+    created: datetime
+    price: Decimal
+    profit_and_loss: Decimal | None
+    fees: Decimal
+    side: Side
+    size: int
+    order_id: int
+    voided: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "accountId": self.account_id,
+            "contractId": self.contract_id,
+            "creationTimestamp": iso(self.created),
+            "price": self.price,
+            "profitAndLoss": self.profit_and_loss,
+            "fees": self.fees,
+            "side": int(self.side),
+            "size": self.size,
+            "voided": self.voided,
+            "orderId": self.order_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a rejection predicate sees of an incoming order."""
+
+    account_id: int
+    contract_id: str
+    type: OrderType
+    side: Side
+    size: int
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    trail_price: Decimal | None
+    custom_tag: str | None
+    source: str
+
+
+@dataclass(slots=True)
+class RejectRule:
+    """Reject incoming orders that match ``predicate``, ``remaining`` times (None: forever)."""
+
+    predicate: Callable[[OrderRequest], bool]
+    message: str
+    remaining: int | None = None
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO-8601 with an explicit offset, as the gateway writes timestamps."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Engine:
+    """All simulated state of one gateway. See the module docstring for the rules."""
+
+    contracts: dict[str, Contract]
+    spread_ticks: int = 1
+    clock: Callable[[], datetime] = _utc_now
+    perf: Callable[[], float] = time.perf_counter
+    fill_delay: float = 0.0
+    unique_custom_tags: bool = True
+
+    accounts: dict[int, AccountState] = field(default_factory=dict)
+    quotes: dict[str, QuoteState] = field(default_factory=dict)
+    orders: dict[int, OrderState] = field(default_factory=dict)
+    positions: dict[tuple[int, str], PositionState] = field(default_factory=dict)
+    trades: list[TradeState] = field(default_factory=list)
+    reject_rules: list[RejectRule] = field(default_factory=list)
+
+    _next_order: int = 70_000_001
+    _next_trade: int = 80_000_001
+    _next_position: int = 90_000_001
+    _deferred: list[int] = field(default_factory=list)
+    _pending: set[int] = field(default_factory=set)
+    _working: dict[str, dict[int, OrderState]] = field(default_factory=dict)
+    _tags: dict[int, set[str]] = field(default_factory=dict)
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def add_account(
+        self, account_id: int, name: str, balance: Decimal, can_trade: bool, owner: str
+    ) -> None:
+        self.accounts[account_id] = AccountState(account_id, name, balance, can_trade, owner)
+
+    def now(self) -> datetime:
+        moment = self.clock()
+        if moment.tzinfo is None:
+            raise ValueError("the paper gateway's clock must return aware datetimes")
+        return moment.astimezone(UTC)
+
+    def contract(self, contract_id: str) -> Contract:
+        return self.contracts[contract_id]
+
+    # --- prices ----------------------------------------------------------------------------
+
+    def set_last(self, contract_id: str, last: Decimal) -> list[Event]:
+        """Move the last price; bid and ask follow at the configured spread."""
+        tick = self.contracts[contract_id].tick_size
+        bid = last - (self.spread_ticks // 2) * tick
+        return self.set_quote(contract_id, bid=bid, ask=bid + self.spread_ticks * tick, last=last)
+
+    def set_quote(
+        self, contract_id: str, *, bid: Decimal, ask: Decimal, last: Decimal | None = None
+    ) -> list[Event]:
+        """Set the whole quote, then match every working order of the contract against it."""
+        contract = self.contracts[contract_id]
+        for name, price in (("bid", bid), ("ask", ask), ("last", last)):
+            if price is not None and (price <= 0 or not on_tick(price, contract.tick_size)):
+                raise ValueError(f"{name} {price} is not a positive multiple of the tick")
+        if ask < bid:
+            raise ValueError(f"ask {ask} is below bid {bid}")
+        last = bid if last is None else last
+        now = self.now()
+        quote = self.quotes.get(contract_id)
+        if quote is None:
+            self.quotes[contract_id] = QuoteState(bid, ask, last, last, last, last, 0, now)
+        else:
+            quote.bid, quote.ask, quote.last, quote.updated = bid, ask, last, now
+            quote.high = max(quote.high, last)
+            quote.low = min(quote.low, last)
+        return self._match(contract_id)
+
+    def quote(self, contract_id: str) -> QuoteState:
+        return self.quotes[contract_id]
+
+    def quote_payload(self, contract_id: str) -> dict[str, Any]:
+        contract = self.contracts[contract_id]
+        q = self.quotes[contract_id]
+        change = q.last - q.open
+        return {
+            "symbol": contract.symbol_id,
+            "symbolName": f"/{contract.root}",
+            "lastPrice": q.last,
+            "bestBid": q.bid,
+            "bestAsk": q.ask,
+            "change": change,
+            "changePercent": (change / q.open * 100).quantize(CENT) if q.open else 0,
+            "open": q.open,
+            "high": q.high,
+            "low": q.low,
+            "volume": q.volume,
+            "lastUpdated": iso(q.updated),
+            "timestamp": iso(q.updated),
+        }
+
+    # --- accounts --------------------------------------------------------------------------
+
+    def set_can_trade(self, account_id: int, can_trade: bool) -> list[Event]:
+        account = self.accounts[account_id]
+        account.can_trade = can_trade
+        return [Event("GatewayUserAccount", account_id, account.to_api())]
+
+    def set_balance(self, account_id: int, balance: Decimal) -> list[Event]:
+        account = self.accounts[account_id]
+        account.balance = balance
+        return [Event("GatewayUserAccount", account_id, account.to_api())]
+
+    # --- orders ----------------------------------------------------------------------------
+
+    def place(
+        self,
+        account_id: int,
+        contract_id: str,
+        type: int,
+        side: int,
+        size: int,
+        *,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        trail_price: Decimal | None = None,
+        custom_tag: str | None = None,
+        linked_order_id: int | None = None,
+        source: str = "rest",
+        received_perf: float | None = None,
+    ) -> tuple[OrderState, list[Event]]:
+        """Accept (and possibly fill) an order, or raise `BusinessError`.
+
+        A refused order that passed the basic checks (known account and contract, sane
+        type/side/size) is recorded as Rejected, announced with an order event, and the
+        error carries its id.
+        """
+        perf = self.perf() if received_perf is None else received_perf
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise BusinessError(PLACE_ACCOUNT_NOT_FOUND, f"Account {account_id} not found")
+        contract = self.contracts.get(contract_id)
+        if contract is None:
+            raise BusinessError(PLACE_CONTRACT_NOT_FOUND, f"Contract {contract_id} not found")
+        try:
+            order_type, order_side = OrderType(type), Side(side)
+        except ValueError:
+            raise BusinessError(
+                PLACE_ORDER_REJECTED, f"Invalid order type {type} or side {side}"
+            ) from None
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            raise BusinessError(PLACE_ORDER_REJECTED, f"Invalid order size {size}")
+        quote = self.quotes[contract_id]
+        if order_type is OrderType.JOIN_BID:
+            limit_price = quote.bid
+        elif order_type is OrderType.JOIN_ASK:
+            limit_price = quote.ask
+        now = self.now()
+        order = OrderState(
+            id=self._next_order,
+            account_id=account_id,
+            contract_id=contract_id,
+            type=order_type,
+            side=order_side,
+            size=size,
+            limit_price=limit_price if _uses_limit(order_type) else None,
+            stop_price=stop_price if _uses_stop(order_type) else None,
+            trail_price=trail_price if order_type is OrderType.TRAILING_STOP else None,
+            custom_tag=custom_tag or None,
+            linked_order_id=linked_order_id,
+            status=OrderStatus.OPEN,
+            created=now,
+            updated=now,
+            received_perf=perf,
+            source=source,
+        )
+        self._next_order += 1
+        request = OrderRequest(
+            account_id,
+            contract_id,
+            order_type,
+            order_side,
+            size,
+            order.limit_price,
+            order.stop_price,
+            order.trail_price,
+            order.custom_tag,
+            source,
+        )
+        reason = self._refusal(account, contract, order, request)
+        self.orders[order.id] = order
+        if reason is not None:
+            order.status = OrderStatus.REJECTED
+            order.reject_reason = reason
+            event = Event("GatewayUserOrder", account_id, self._order_api(order), new=True)
+            raise OrderRejected(order, [event], reason)
+        if order.custom_tag is not None:
+            self._tags.setdefault(account_id, set()).add(order.custom_tag)
+        if order_type is OrderType.TRAILING_STOP:
+            self._init_trailing(order, quote)
+        events = [Event("GatewayUserOrder", account_id, self._order_api(order), new=True)]
+        events += self._evaluate(order, quote, arriving=True)
+        if order.working:
+            self._working.setdefault(contract_id, {})[order.id] = order
+        return order, events
+
+    def cancel(self, account_id: int, order_id: int) -> list[Event]:
+        order = self._own_order(account_id, order_id, CANCEL_ACCOUNT_NOT_FOUND)
+        if not order.working:
+            raise BusinessError(
+                CANCEL_REJECTED, f"Order {order_id} is {order.status.name.lower()}, not working"
+            )
+        order.status = OrderStatus.CANCELLED
+        order.updated = self.now()
+        self._pending.discard(order.id)
+        return [Event("GatewayUserOrder", account_id, self._order_api(order))]
+
+    def modify(
+        self,
+        account_id: int,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+        trail_price: Decimal | None = None,
+    ) -> list[Event]:
+        order = self._own_order(account_id, order_id, CANCEL_ACCOUNT_NOT_FOUND)
+        if not order.working:
+            raise BusinessError(
+                CANCEL_REJECTED, f"Order {order_id} is {order.status.name.lower()}, not working"
+            )
+        contract = self.contracts[order.contract_id]
+        quote = self.quotes[order.contract_id]
+        if size is not None and (isinstance(size, bool) or size <= 0):
+            raise BusinessError(CANCEL_REJECTED, f"Invalid order size {size}")
+        changed = dataclasses.replace(order)
+        if size is not None:
+            changed.size = size
+        if limit_price is not None:
+            if not _uses_limit(order.type):
+                raise BusinessError(CANCEL_REJECTED, "This order type has no limit price")
+            changed.limit_price = limit_price
+        if stop_price is not None:
+            if not _uses_stop(order.type):
+                raise BusinessError(CANCEL_REJECTED, "This order type has no stop price")
+            changed.stop_price = stop_price
+        if trail_price is not None:
+            if order.type is not OrderType.TRAILING_STOP:
+                raise BusinessError(CANCEL_REJECTED, "Only trailing stops have a trail price")
+            changed.trail_price = trail_price
+        problem = _price_problem(contract, changed, quote)
+        if problem:
+            raise BusinessError(CANCEL_REJECTED, problem)
+        order.size, order.limit_price = changed.size, changed.limit_price
+        order.stop_price, order.trail_price = changed.stop_price, changed.trail_price
+        if trail_price is not None and stop_price is None:
+            self._init_trailing(order, quote, reset=True)
+        order.updated = self.now()
+        events = [Event("GatewayUserOrder", account_id, self._order_api(order))]
+        if order.id not in self._pending:
+            events += self._evaluate(order, quote, arriving=True)
+        return events
+
+    def close_position(
+        self, account_id: int, contract_id: str, size: int | None = None, source: str = "close"
+    ) -> tuple[OrderState, list[Event]]:
+        """Send a market order that closes the position (or ``size`` contracts of it)."""
+        if account_id not in self.accounts:
+            raise BusinessError(CLOSE_ACCOUNT_NOT_FOUND, f"Account {account_id} not found")
+        if contract_id not in self.contracts:
+            raise BusinessError(CLOSE_CONTRACT_NOT_FOUND, f"Contract {contract_id} not found")
+        position = self.positions.get((account_id, contract_id))
+        if position is None or position.net == 0:
+            raise BusinessError(
+                CLOSE_POSITION_NOT_FOUND, f"No open position in {contract_id} on {account_id}"
+            )
+        if size is not None and (isinstance(size, bool) or size <= 0 or size > position.size):
+            raise BusinessError(
+                CLOSE_ORDER_REJECTED,
+                f"Invalid close size {size} for a position of {position.size}",
+            )
+        side = Side.SELL if position.net > 0 else Side.BUY
+        try:
+            return self.place(
+                account_id,
+                contract_id,
+                OrderType.MARKET,
+                side,
+                size or position.size,
+                source=source,
+            )
+        except BusinessError as exc:
+            exc.code = CLOSE_ORDER_REJECTED
+            raise
+
+    # --- fault injection -------------------------------------------------------------------
+
+    def reject(
+        self,
+        predicate: Callable[[OrderRequest], bool],
+        message: str,
+        count: int | None = None,
+    ) -> RejectRule:
+        """Refuse the next ``count`` orders (None: every order) that match ``predicate``."""
+        rule = RejectRule(predicate, message, count)
+        self.reject_rules.append(rule)
+        return rule
+
+    def take_deferred(self) -> list[int]:
+        """Orders that became due to fill while a fill delay is set (caller schedules them)."""
+        due, self._deferred = self._deferred, []
+        return due
+
+    def complete_deferred(self, order_id: int) -> list[Event]:
+        """Fill a deferred order now, at the current quote (limit orders at their limit)."""
+        if order_id not in self._pending:
+            return []
+        self._pending.discard(order_id)
+        order = self.orders[order_id]
+        if not order.working:
+            return []
+        quote = self.quotes[order.contract_id]
+        if order.type in (OrderType.LIMIT, OrderType.JOIN_BID, OrderType.JOIN_ASK) or (
+            order.type is OrderType.STOP_LIMIT and order.triggered
+        ):
+            assert order.limit_price is not None
+            market = quote.ask if order.side is Side.BUY else quote.bid
+            better = min if order.side is Side.BUY else max
+            return self._fill(order, better(market, order.limit_price))
+        return self._fill(order, quote.ask if order.side is Side.BUY else quote.bid)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def owned_accounts(self, user: str) -> list[AccountState]:
+        return [a for a in self.accounts.values() if a.owner == user]
+
+    def open_positions(self, account_id: int | None = None) -> list[PositionState]:
+        return [
+            p
+            for p in self.positions.values()
+            if p.net and (account_id is None or p.account_id == account_id)
+        ]
+
+    def account_orders(self, account_id: int | None = None) -> list[OrderState]:
+        return [o for o in self.orders.values() if account_id is None or o.account_id == account_id]
+
+    def account_trades(self, account_id: int | None = None) -> list[TradeState]:
+        return [t for t in self.trades if account_id is None or t.account_id == account_id]
+
+    def order_api(self, order: OrderState) -> dict[str, Any]:
+        return self._order_api(order)
+
+    def position_api(self, position: PositionState) -> dict[str, Any]:
+        return position.to_api()
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _order_api(self, order: OrderState) -> dict[str, Any]:
+        return order.to_api(self.contracts[order.contract_id].symbol_id)
+
+    def _own_order(self, account_id: int, order_id: int, not_found_code: int) -> OrderState:
+        if account_id not in self.accounts:
+            raise BusinessError(not_found_code, f"Account {account_id} not found")
+        order = self.orders.get(order_id)
+        if order is None or order.account_id != account_id:
+            raise BusinessError(CANCEL_ORDER_NOT_FOUND, f"Order {order_id} not found")
+        return order
+
+    def _refusal(
+        self,
+        account: AccountState,
+        contract: Contract,
+        order: OrderState,
+        request: OrderRequest,
+    ) -> str | None:
+        for rule in list(self.reject_rules):
+            if rule.predicate(request):
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self.reject_rules.remove(rule)
+                return rule.message
+        if not account.can_trade and not self._reduces(order):
+            return f"Account {account.name} is not permitted to trade"
+        if (
+            self.unique_custom_tags
+            and order.custom_tag is not None
+            and order.custom_tag in self._tags.get(order.account_id, ())
+        ):
+            return f"An order with customTag '{order.custom_tag}' already exists"
+        return _price_problem(contract, order, self.quotes[contract.id])
+
+    def _reduces(self, order: OrderState) -> bool:
+        position = self.positions.get((order.account_id, order.contract_id))
+        if position is None or position.net == 0:
+            return False
+        opposite = (position.net > 0) == (order.side is Side.SELL)
+        return opposite and order.size <= position.size
+
+    def _init_trailing(self, order: OrderState, quote: QuoteState, reset: bool = False) -> None:
+        if order.stop_price is not None and not reset:
+            if order.trail_price is None:
+                reference = quote.bid if order.side is Side.SELL else quote.ask
+                order.trail_price = abs(reference - order.stop_price)
+            return
+        assert order.trail_price is not None
+        if order.side is Side.SELL:
+            order.stop_price = quote.bid - order.trail_price
+        else:
+            order.stop_price = quote.ask + order.trail_price
+
+    def _match(self, contract_id: str) -> list[Event]:
+        quote = self.quotes[contract_id]
+        events: list[Event] = []
+        working = self._working.get(contract_id, {})
+        for order in list(working.values()):
+            if not order.working:
+                del working[order.id]
+            elif order.id not in self._pending:
+                events += self._evaluate(order, quote, arriving=False)
+        return events
+
+    def _evaluate(self, order: OrderState, quote: QuoteState, *, arriving: bool) -> list[Event]:
+        """Fill ``order`` if the quote allows; ratchet trailing stops. Returns the events."""
+        buy = order.side is Side.BUY
+        market = quote.ask if buy else quote.bid
+        events: list[Event] = []
+        if order.type is OrderType.MARKET:
+            return self._execute(order, None)
+        if order.type is OrderType.TRAILING_STOP:
+            assert order.trail_price is not None and order.stop_price is not None
+            candidate = market + order.trail_price if buy else market - order.trail_price
+            if (buy and candidate < order.stop_price) or (not buy and candidate > order.stop_price):
+                order.stop_price = candidate
+                order.updated = self.now()
+                events.append(Event("GatewayUserOrder", order.account_id, self._order_api(order)))
+        if order.type in (OrderType.STOP, OrderType.TRAILING_STOP):
+            assert order.stop_price is not None
+            if (buy and market >= order.stop_price) or (not buy and market <= order.stop_price):
+                return events + self._execute(order, None)
+            return events
+        if order.type is OrderType.STOP_LIMIT and not order.triggered:
+            assert order.stop_price is not None
+            if (buy and market >= order.stop_price) or (not buy and market <= order.stop_price):
+                order.triggered = True
+                arriving = True
+            else:
+                return events
+        assert order.limit_price is not None
+        limit = order.limit_price
+        if (buy and market <= limit) or (not buy and market >= limit):
+            return events + self._execute(order, market if arriving else limit)
+        return events
+
+    def _execute(self, order: OrderState, price: Decimal | None) -> list[Event]:
+        if self.fill_delay > 0:
+            if order.id not in self._pending:
+                self._pending.add(order.id)
+                self._deferred.append(order.id)
+            return []
+        if price is None:
+            quote = self.quotes[order.contract_id]
+            price = quote.ask if order.side is Side.BUY else quote.bid
+        return self._fill(order, price)
+
+    def _fill(self, order: OrderState, price: Decimal) -> list[Event]:
+        contract = self.contracts[order.contract_id]
+        account = self.accounts[order.account_id]
+        now = self.now()
+        order.status = OrderStatus.FILLED
+        order.fill_volume = order.size
+        order.filled_price = price
+        order.updated = now
+        quote = self.quotes[order.contract_id]
+        quote.volume += order.size
+
+        key = (order.account_id, order.contract_id)
+        position = self.positions.get(key)
+        if position is None or position.net == 0:
+            position = PositionState(self._next_position, order.account_id, contract.id, now)
+            self._next_position += 1
+            self.positions[key] = position
+            opened = True
+        else:
+            opened = False
+        before_type = position.type
+        signed = order.size if order.side is Side.BUY else -order.size
+        pnl: Decimal | None = None
+        if position.net == 0 or (position.net > 0) == (signed > 0):
+            position.net += signed
+            position.cost += price * order.size
+        else:
+            closing = min(abs(position.net), order.size)
+            direction = 1 if position.net > 0 else -1
+            basis = position.cost * closing / abs(position.net)
+            ticks = (price * closing - basis) * direction / contract.tick_size
+            pnl = (ticks * contract.tick_value).quantize(CENT, ROUND_HALF_EVEN)
+            position.cost -= basis
+            position.net += signed
+            if abs(signed) > closing:  # reversal through zero
+                position.cost = price * abs(position.net)
+                position.created = now
+        fees = (contract.fee_per_side * order.size).quantize(CENT, ROUND_HALF_EVEN)
+        account.balance += (pnl or Decimal(0)) - fees
+
+        trade = TradeState(
+            self._next_trade, order.account_id, contract.id, now, price, pnl, fees,
+            order.side, order.size, order.id,
+        )  # fmt: skip
+        self._next_trade += 1
+        self.trades.append(trade)
+        events = [
+            Event("GatewayUserOrder", order.account_id, self._order_api(order)),
+            Event("GatewayUserTrade", order.account_id, trade.to_api(), new=True),
+            Event(
+                "GatewayUserPosition",
+                order.account_id,
+                position.to_api(last_type=before_type),
+                new=opened,
+            ),
+            Event("GatewayUserAccount", order.account_id, account.to_api()),
+        ]
+        if position.net == 0:
+            del self.positions[key]
+        return events
+
+
+class OrderRejected(BusinessError):
+    """A refused order that was recorded: carries the order and its Rejected event."""
+
+    def __init__(self, order: OrderState, events: list[Event], reason: str) -> None:
+        super().__init__(PLACE_ORDER_REJECTED, reason, order.id)
+        self.order = order
+        self.events = events
+
+
+def _uses_limit(order_type: OrderType) -> bool:
+    return order_type in (
+        OrderType.LIMIT,
+        OrderType.STOP_LIMIT,
+        OrderType.JOIN_BID,
+        OrderType.JOIN_ASK,
+    )
+
+
+def _uses_stop(order_type: OrderType) -> bool:
+    return order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+
+
+def _price_problem(contract: Contract, order: OrderState, quote: QuoteState) -> str | None:
+    """Why the order's prices are invalid, or None."""
+    tick = contract.tick_size
+    checks: Iterable[tuple[str, Decimal | None]] = (
+        ("limit", order.limit_price),
+        ("stop", order.stop_price),
+        ("trail", order.trail_price),
+    )
+    for name, price in checks:
+        if price is not None and (price <= 0 or not on_tick(price, tick)):
+            return f"Invalid {name} price {price}: not a positive multiple of the tick {tick}"
+    if _uses_limit(order.type) and order.limit_price is None:
+        return "A limit price is required"
+    if order.type in (OrderType.STOP, OrderType.STOP_LIMIT) and order.stop_price is None:
+        return "A stop price is required"
+    if order.type is OrderType.TRAILING_STOP and order.trail_price is order.stop_price is None:
+        return "A trail price is required"
+    if order.stop_price is not None and not order.triggered:
+        buy = order.side is Side.BUY
+        if buy and order.stop_price <= quote.ask:
+            return f"Buy stop {order.stop_price} must be above the ask {quote.ask}"
+        if not buy and order.stop_price >= quote.bid:
+            return f"Sell stop {order.stop_price} must be below the bid {quote.bid}"
+    return None
