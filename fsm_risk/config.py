@@ -1,0 +1,427 @@
+"""settings.ini -> frozen, validated settings.
+
+Everything is validated once, at load: each key's type, sign and range, unknown sections and
+keys (a typo must never silently disable a rule), and cross-rule sanity. Every problem names
+the file, the section, the key and the reason; all problems are reported together, and the
+service refuses to start on a bad file.
+
+Relative paths in the file are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.engine import EngineSettings
+from fsm_risk.core.models import InstrumentBook, Mark
+from fsm_risk.core.pnl import MarkMode
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import State
+from fsm_risk.errors import Problem, SettingsError
+from fsm_risk.rules import ALL_RULES, BY_NAME
+from fsm_risk.rules.base import Rule, RuleContext
+from fsm_risk.schema import Field
+
+RULE_PREFIX = "rule."
+
+ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
+
+SECTIONS: dict[str, tuple[Field, ...]] = {
+    "general": (
+        Field("database", schema.nonempty, "fsm-risk.db", "SQLite file holding all state"),
+        Field("log_file", schema.nonempty, "fsm-risk.log", "structured (JSON lines) log file"),
+        Field(
+            "accounts",
+            schema.str_list(),
+            "",
+            "account ids or names to monitor, comma-separated; empty = every active account",
+        ),
+    ),
+    "session": (
+        Field("timezone", schema.timezone, "America/Chicago", "IANA zone of the resets"),
+        Field("daily_reset", schema.clock_time, "17:00", "local time the trading day ends"),
+        Field("weekly_reset", schema.weekday_time, "Sun 17:00", "local day and time of the reset"),
+    ),
+    "market": (
+        Field(
+            "mark",
+            schema.choice("last", "liquidation"),
+            "last",
+            "last: last trade price; liquidation: bid for longs, ask for shorts",
+        ),
+        Field(
+            "stale_after_seconds",
+            schema.seconds(minimum=1),
+            "30",
+            "a quote older than this is stale: rules that need a mark do not fire on it",
+        ),
+    ),
+    "enforcement": (
+        Field(
+            "close_timeout_seconds",
+            schema.seconds(minimum=1, maximum=600),
+            "10",
+            "a close not confirmed flat after this is re-sent (doubling, see next key)",
+        ),
+        Field(
+            "close_backoff_max_seconds",
+            schema.seconds(minimum=1, maximum=3600),
+            "60",
+            "the longest wait between two re-sends",
+        ),
+        Field(
+            "alert_after_attempts",
+            schema.integer(minimum=1, maximum=100),
+            "3",
+            "raise a critical alert after this many closes have not flattened",
+        ),
+        Field(
+            "cancel_timeout_seconds",
+            schema.seconds(minimum=1, maximum=600),
+            "10",
+            "a cancel not confirmed after this is re-sent",
+        ),
+        Field(
+            "admin_cooldown_minutes",
+            schema.integer(minimum=1, maximum=10080),
+            "30",
+            "length of a Cooldown forced by an admin without --minutes",
+        ),
+        Field(
+            "failsafe_lock",
+            schema.choice("lockeddaily", "lockedweekly"),
+            "LockedDaily",
+            "the lock an account enters when handling it fails unexpectedly",
+        ),
+    ),
+    "admin": (
+        Field(
+            "max_failures",
+            schema.integer(minimum=1, maximum=100),
+            "5",
+            "wrong admin secrets allowed within failure_window_seconds before refusing all",
+        ),
+        Field(
+            "failure_window_seconds",
+            schema.seconds(minimum=1),
+            "900",
+            "the window in which failures are counted; also how long the refusal lasts",
+        ),
+        Field(
+            "failure_delay_seconds",
+            schema.seconds(minimum=0, maximum=10),
+            "1",
+            "pause after each wrong secret (slows guessing)",
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    rule: type[Rule]
+    enabled: bool
+    config: Any
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    sections: Mapping[str, Mapping[str, Any]]
+    rules: tuple[RuleSettings, ...]
+    paper: Any = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, section: str, key: str) -> Any:
+        return self.sections[section][key]
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    @property
+    def database(self) -> Path:
+        return self.resolve(self.get("general", "database"))
+
+    @property
+    def log_file(self) -> Path:
+        return self.resolve(self.get("general", "log_file"))
+
+    def calendar(self) -> SessionCalendar:
+        s = self.sections["session"]
+        weekday, at = s["weekly_reset"]
+        return SessionCalendar(s["timezone"], s["daily_reset"], weekday, at)
+
+    def engine_settings(self) -> EngineSettings:
+        m, e = self.sections["market"], self.sections["enforcement"]
+        return EngineSettings(
+            calendar=self.calendar(),
+            mark_mode=MarkMode(m["mark"]),
+            stale_after=timedelta(seconds=m["stale_after_seconds"]),
+            close_timeout=timedelta(seconds=e["close_timeout_seconds"]),
+            close_backoff_max=timedelta(seconds=e["close_backoff_max_seconds"]),
+            alert_after_attempts=e["alert_after_attempts"],
+            cancel_timeout=timedelta(seconds=e["cancel_timeout_seconds"]),
+            admin_cooldown=timedelta(minutes=e["admin_cooldown_minutes"]),
+            failsafe_lock=State.LockedWeekly
+            if e["failsafe_lock"] == "lockedweekly"
+            else State.LockedDaily,
+        )
+
+    def enabled_rules(self) -> Iterator[RuleSettings]:
+        return (r for r in self.rules if r.enabled)
+
+    def build_rules(self, ctx: RuleContext) -> list[Rule]:
+        return [r.rule(r.config, ctx) for r in self.enabled_rules()]
+
+    def rule(self, name: str) -> RuleSettings | None:
+        return next((r for r in self.rules if r.rule.name == name), None)
+
+
+def build_rule(
+    cls: type[Rule], ctx: RuleContext, raw: Mapping[str, str] | None = None, file: str = "<test>"
+) -> Rule:
+    """One rule from raw key/values (defaults for the rest); raises SettingsError."""
+    values, problems = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, raw or {})
+    schema.raise_if(problems)
+    try:
+        config = cls.configure(values)
+    except ValueError as exc:
+        raise SettingsError([_keyed(file, RULE_PREFIX + cls.name, str(exc))]) from None
+    return cls(config, ctx)
+
+
+def default_context(settings: Settings | None = None) -> RuleContext:
+    eng = settings.engine_settings() if settings else EngineSettings(SessionCalendar())
+    marks: dict[str, Mark] = {}
+    return RuleContext(
+        eng.calendar, InstrumentBook(), marks, eng.mark_mode, eng.stale_after
+    )
+
+
+def load(path: str | Path) -> Settings:
+    """Read and validate a settings file. Raises `SettingsError` listing every problem."""
+    p = Path(path)
+    name = str(p)
+    if not p.exists():
+        raise SettingsError([Problem(name, None, None, "settings file not found")])
+    if not p.is_file():
+        raise SettingsError([Problem(name, None, None, "is not a file")])
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError([Problem(name, None, None, f"cannot be read: {exc}")]) from None
+    return parse(text, p)
+
+
+def parse(text: str, path: str | Path = "settings.ini") -> Settings:
+    p = Path(path)
+    file = str(p)
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=("#", ";"), strict=True
+    )
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text, source=file)
+    except configparser.DuplicateSectionError as exc:
+        raise SettingsError([Problem(file, exc.section, None, "section appears twice")]) from None
+    except configparser.DuplicateOptionError as exc:
+        raise SettingsError([Problem(file, exc.section, exc.option, "key appears twice")]) from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise SettingsError(
+            [Problem(file, None, None, f"line {exc.lineno}: a key outside any [section]")]
+        ) from None
+    except configparser.Error as exc:
+        raise SettingsError([Problem(file, None, None, _one_line(str(exc)))]) from None
+
+    problems: list[Problem] = []
+    sections: dict[str, dict[str, Any]] = {}
+    rules: list[RuleSettings] = []
+    paper: Any = None
+    seen_rules: set[str] = set()
+    for section in parser.sections():
+        raw = dict(parser[section])
+        if section in SECTIONS:
+            continue
+        if section == "paper":
+            paper = _paper(file, raw, problems)
+            continue
+        if section in EXTRA_SECTIONS:
+            continue
+        if section.startswith(RULE_PREFIX):
+            rule_name = section[len(RULE_PREFIX) :]
+            cls = BY_NAME.get(rule_name)
+            if cls is None:
+                known = ", ".join(r.name for r in ALL_RULES)
+                problems.append(Problem(file, section, None, f"unknown rule (rules: {known})"))
+                continue
+            seen_rules.add(rule_name)
+            rules.append(_rule(file, section, cls, raw, problems))
+            continue
+        hint = _hint(section)
+        problems.append(Problem(file, section, None, "unknown section" + hint))
+    for name, fields in SECTIONS.items():
+        raw = dict(parser[name]) if parser.has_section(name) else {}
+        values, found = schema.parse_section(file, name, fields, raw)
+        problems.extend(found)
+        sections[name] = values
+    extra: dict[str, Any] = {}
+    for name, (fields, build) in EXTRA_SECTIONS.items():
+        raw = dict(parser[name]) if parser.has_section(name) else {}
+        values, found = schema.parse_section(file, name, fields, raw)
+        problems.extend(found)
+        if not found:
+            try:
+                extra[name] = build(values)
+            except ValueError as exc:
+                problems.append(_keyed(file, name, str(exc)))
+    for cls in ALL_RULES:
+        if cls.name not in seen_rules:
+            values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
+            rules.append(RuleSettings(cls, False, None, values))
+    rules.sort(key=lambda r: r.rule.id)
+    if paper is None and not problems:
+        paper = _paper(file, {}, problems)
+    if not problems:
+        for check in CROSS_CHECKS:
+            problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(p.resolve(), sections, tuple(rules), paper, extra)
+
+
+def _rule(
+    file: str, section: str, cls: type[Rule], raw: dict[str, str], problems: list[Problem]
+) -> RuleSettings:
+    values, found = schema.parse_section(file, section, (ENABLED, *cls.fields), raw)
+    problems.extend(found)
+    if found:
+        return RuleSettings(cls, False, None, values)
+    rule_values = {k: v for k, v in values.items() if k != "enabled"}
+    try:
+        config = cls.configure(rule_values)
+    except ValueError as exc:
+        problems.append(_keyed(file, section, str(exc)))
+        return RuleSettings(cls, False, None, values)
+    return RuleSettings(cls, values["enabled"], config, rule_values)
+
+
+def _paper(file: str, raw: dict[str, str], problems: list[Problem]) -> Any:
+    from fsm_risk.paper.settings import PAPER_FIELDS, PaperSettings
+
+    values, found = schema.parse_section(file, "paper", PAPER_FIELDS, raw)
+    problems.extend(found)
+    if found:
+        return None
+    try:
+        return PaperSettings.from_values(values)
+    except ValueError as exc:
+        problems.append(_keyed(file, "paper", str(exc)))
+        return None
+
+
+def _keyed(file: str, section: str, message: str) -> Problem:
+    """'key: reason' from configure() -> a Problem naming that key."""
+    key, sep, reason = message.partition(": ")
+    if sep and " " not in key:
+        return Problem(file, section, key, reason)
+    return Problem(file, section, None, message)
+
+
+def _hint(section: str) -> str:
+    import difflib
+
+    names = [*SECTIONS, "paper", *EXTRA_SECTIONS, *(RULE_PREFIX + r.name for r in ALL_RULES)]
+    match = difflib.get_close_matches(section, names, n=1, cutoff=0.7)
+    return f" (did you mean [{match[0]}]?)" if match else ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# Sections owned by other parts of the program (the service's broker and control channel):
+# name -> (fields, build(values) -> frozen settings). Registered by those modules.
+EXTRA_SECTIONS: dict[str, tuple[tuple[Field, ...], Callable[[dict[str, Any]], Any]]] = {}
+
+CrossCheck = Callable[[str, dict[str, RuleSettings]], list[Problem]]
+
+
+def _per_instrument_within_account(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
+    account, per = rules.get("max_contracts"), rules.get("max_contracts_per_instrument")
+    if account is None or per is None:
+        return []
+    limit = account.config.limit
+    problems = []
+    section = RULE_PREFIX + "max_contracts_per_instrument"
+    for root, value in sorted(per.config.limits.items()):
+        if value > limit:
+            problems.append(
+                Problem(
+                    file,
+                    section,
+                    "limits",
+                    f"{root}: {value} is above the account limit of {limit} "
+                    "in [rule.max_contracts]",
+                )
+            )
+    if per.config.default_limit > limit:
+        problems.append(
+            Problem(
+                file,
+                section,
+                "default_limit",
+                f"{per.config.default_limit} is above the account limit of {limit} "
+                "in [rule.max_contracts]",
+            )
+        )
+    return problems
+
+
+CROSS_CHECKS: list[CrossCheck] = [_per_instrument_within_account]
+
+
+def describe(settings: Settings) -> str:
+    """The effective configuration, as `fsm-risk check` prints it (no secrets in it)."""
+    lines = [f"# effective configuration of {settings.path}"]
+    for name, fields in SECTIONS.items():
+        lines.append(f"[{name}]")
+        for f in fields:
+            lines.append(f"{f.key} = {_show(settings.sections[name][f.key])}")
+        lines.append("")
+    for name, (fields, _) in EXTRA_SECTIONS.items():
+        value = settings.extra.get(name)
+        lines.append(f"[{name}]")
+        shown = getattr(value, "describe", None)
+        lines.extend(shown() if callable(shown) else [str(value)])
+        lines.append("")
+    for r in settings.rules:
+        lines.append(f"[{RULE_PREFIX}{r.rule.name}]  # {r.rule.id}")
+        lines.append(f"enabled = {'true' if r.enabled else 'false'}")
+        for f in r.rule.fields:
+            lines.append(f"{f.key} = {_show(r.values.get(f.key))}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, time):
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], time):
+        return f"{schema.WEEKDAYS[value[0]].title()} {_show(value[1])}"
+    if isinstance(value, tuple):
+        return ", ".join(_show(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,88 @@
+"""Effects: what the engine asks the shell to do. The shell commits the state (and the audit
+records) first, then executes the broker effects in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePosition:
+    """Close the whole position in one contract (the gateway's closeContract)."""
+
+    account_id: int
+    contract_id: str
+    reason: Reason
+    rule_id: str | None
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReducePosition:
+    """Close ``size`` contracts of the position (the gateway's partialCloseContract)."""
+
+    account_id: int
+    contract_id: str
+    size: int
+    reason: Reason
+    rule_id: str | None
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    account_id: int
+    order_id: int
+    contract_id: str
+    reason: Reason
+    attempt: int = 1
+
+
+class Level(Enum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    level: Level
+    reason: Reason
+    message: str
+    account_id: int | None = None
+    contract_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchContract:
+    """Quotes of this contract are needed (``on``) or no longer needed by any account."""
+
+    contract_id: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    account_id: int
+    contract_id: str | None
+    from_state: State
+    to_state: State
+    trigger: str
+    rule_id: str | None
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTransition:
+    entry: AuditEntry
+
+
+BrokerEffect = ClosePosition | ReducePosition | CancelOrder
+Effect = ClosePosition | ReducePosition | CancelOrder | Alert | WatchContract | RecordTransition

@@ -1,0 +1,1106 @@
+"""The risk engine: events in, effects out. Synchronous, deterministic, no I/O, no clock.
+
+``RiskEngine.handle(event, now)`` applies one event to the accounts it concerns and returns
+the effects to execute. The shell commits the engine's changed state (and the audit records
+among the effects) before it executes anything, so a crash never loses a lock.
+
+Per account, one event goes through the same steps:
+
+1. **roll** the clock forward: apply a due daily/weekly reset (once per boundary), release
+   holds whose deadline passed, re-send closes and cancels that were not confirmed in time;
+2. **apply** the event to the broker view (balance, positions, working orders, fills and the
+   day/week books), classifying each fill as the trader's or the service's own;
+3. **evaluate** the rules that react to this kind of event (never on the service's own fills)
+   and **enforce** their verdicts: the strongest outcome wins, every firing rule is recorded;
+4. **sweep**: while an account or contract is flattening or locked, every position that
+   should not be there gets one close in flight and every order that would open or increase
+   exposure is cancelled; reducing orders are left alone;
+5. **confirm**: a scope that is flattening and is now flat (no position, no working order)
+   leaves ``Flattening`` for its strongest hold;
+6. **schedule** the account's next wake-up (reset, lock expiry, retry, rule deadline).
+
+Feedback loops are impossible by construction: a contract has at most one close in flight
+(its machine is ``Flattening`` until flat, and re-sends only on a timer); fills that reduce a
+position in a flattening scope, or belong to an order the service placed, are enforcement fills
+that count in P&L but never as the trader's trades and never trigger a rule.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk.core import machines
+from fsm_risk.core.effects import (
+    Alert,
+    CancelOrder,
+    ClosePosition,
+    Effect,
+    Level,
+    RecordTransition,
+    ReducePosition,
+    WatchContract,
+)
+from fsm_risk.core.events import (
+    AccountUpdate,
+    AdminCommand,
+    EnforcementRejected,
+    Event,
+    Fill,
+    InstrumentInfo,
+    OrderType,
+    PositionType,
+    PositionUpdate,
+    Quote,
+    Side,
+    Tick,
+)
+from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.models import (
+    ZERO,
+    AccountModel,
+    Book,
+    ContractModel,
+    FillRecord,
+    InstrumentBook,
+    Lock,
+    Lockable,
+    Mark,
+    Order,
+    Position,
+    Trip,
+    lock_state,
+    strongest,
+)
+from fsm_risk.core.pnl import MarkMode, mark_price, realized_net, unrealized
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.rules.base import Action, Rule, RuleContext, Scope, Verdict
+
+ADMIN = "ADMIN"
+ENGINE = "ENGINE"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    calendar: SessionCalendar
+    mark_mode: MarkMode = MarkMode.LAST
+    stale_after: timedelta = timedelta(seconds=30)
+    close_timeout: timedelta = timedelta(seconds=10)  # re-send a close not confirmed by then
+    close_backoff_max: timedelta = timedelta(seconds=60)
+    alert_after_attempts: int = 3  # alert when this many closes have not flattened
+    cancel_timeout: timedelta = timedelta(seconds=10)
+    admin_cooldown: timedelta = timedelta(minutes=30)  # a forced Cooldown's default length
+    failsafe_lock: State = State.LockedDaily
+
+
+class RiskEngine:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        rules: Sequence[Rule] = (),
+        instruments: InstrumentBook | None = None,
+        marks: dict[str, Mark] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.calendar = settings.calendar
+        self.instruments = instruments if instruments is not None else InstrumentBook()
+        self.marks: dict[str, Mark] = marks if marks is not None else {}
+        self.rules: list[Rule] = list(rules)
+        self.accounts: dict[int, AccountModel] = {}
+        self.holders: dict[str, set[AccountModel]] = {}
+        self.dirty: set[int] = set()
+        self._heap: list[tuple[datetime, int]] = []
+        self._by_event: dict[type, list[Rule]] = {}
+        self._observers: dict[type, list[Rule]] = {}
+        self._rule_ids = {r.id for r in self.rules}
+        for rule in self.rules:
+            for kind in rule.reacts_to:
+                self._by_event.setdefault(kind, []).append(rule)
+                if rule.stateful:
+                    self._observers.setdefault(kind, []).append(rule)
+
+    @staticmethod
+    def context(
+        settings: EngineSettings, instruments: InstrumentBook, marks: dict[str, Mark]
+    ) -> RuleContext:
+        """The context rules are built with; share its ``instruments`` and ``marks``."""
+        return RuleContext(
+            calendar=settings.calendar,
+            instruments=instruments,
+            marks=marks,
+            mark_mode=settings.mark_mode,
+            stale_after=settings.stale_after,
+        )
+
+    # ======================================================================================
+    # accounts
+    # ======================================================================================
+
+    def add_account(self, account_id: int, name: str, now: datetime) -> AccountModel:
+        """Start monitoring an account (in ``Trading``, its books opened at ``now``)."""
+        if account_id in self.accounts:
+            return self.accounts[account_id]
+        acct = AccountModel(account_id, name, self._day_book(now), self._week_book(now))
+        machines.attach(acct, State.Trading)
+        self.accounts[account_id] = acct
+        self.dirty.add(account_id)
+        self._schedule(acct, now)
+        return acct
+
+    def restore_account(
+        self, snapshot: dict[str, Any], contracts: Sequence[dict[str, Any]], now: datetime
+    ) -> list[Effect]:
+        """Bring back a stored account exactly as it was, then let time catch up: a reset
+        missed while stopped is applied once, expired locks end, pending closes are re-sent."""
+        acct = AccountModel.from_dict(snapshot)
+        machines.attach(acct, State(snapshot["state"]))
+        for c in contracts:
+            cm = ContractModel(acct.account_id, c["contract_id"])
+            cm.load(c)
+            cm.join(acct)
+            machines.attach(cm, State(c["state"]), contract=True)
+            acct.contracts[cm.contract_id] = cm
+        old = self.accounts.pop(acct.account_id, None)
+        if old is not None:
+            self._forget(old)
+        self.accounts[acct.account_id] = acct
+        out: list[Effect] = []
+        for contract_id, pos in acct.positions.items():
+            self._hold(acct, contract_id, out)
+            self._revalue(acct, pos)
+        self._guarded(acct, Tick(acct.account_id), now, out)
+        return out
+
+    def _forget(self, acct: AccountModel) -> None:
+        for holders in self.holders.values():
+            holders.discard(acct)
+        for cm in acct.contracts.values():
+            machines.detach(cm, contract=True)
+        machines.detach(acct)
+
+    def _account(self, account_id: int, now: datetime) -> AccountModel:
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            acct = self.add_account(account_id, "", now)
+        return acct
+
+    def contract(self, acct: AccountModel, contract_id: str) -> ContractModel:
+        cm = acct.contracts.get(contract_id)
+        if cm is None:
+            cm = ContractModel(acct.account_id, contract_id)
+            cm.join(acct)
+            machines.attach(cm, State.Trading, contract=True)
+            acct.contracts[contract_id] = cm
+        return cm
+
+    # ======================================================================================
+    # time
+    # ======================================================================================
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest stored deadline of any account (the scheduler sleeps until then)."""
+        while self._heap:
+            at, account_id = self._heap[0]
+            acct = self.accounts.get(account_id)
+            if acct is not None and acct.wakeup == at:
+                return at
+            heapq.heappop(self._heap)
+        return None
+
+    def due(self, now: datetime) -> list[int]:
+        """The accounts with a deadline at or before ``now``."""
+        return sorted(a.account_id for a in self.accounts.values() if a.wakeup and a.wakeup <= now)
+
+    def _schedule(self, acct: AccountModel, now: datetime) -> None:
+        times: list[datetime] = [acct.day.end, acct.week.end]
+        for h in acct.holds.values():
+            if h.until is not None:
+                times.append(h.until)
+        for cm in acct.contracts.values():
+            for h in cm.holds.values():
+                if h.until is not None:
+                    times.append(h.until)
+            if cm.state is State.Flattening and cm.retry_at is not None:
+                times.append(cm.retry_at)
+        for o in acct.orders.values():
+            if o.cancel_sent_at is not None:
+                times.append(o.cancel_sent_at + self.settings.cancel_timeout)
+        waivers = acct.rule_state.get(ADMIN, {}).get("waivers", {})
+        times.extend(datetime.fromisoformat(t) for t in waivers.values())
+        for rule in self.rules:
+            t = rule.next_deadline(acct, now)
+            if t is not None:
+                times.append(t)
+        wake = min(times)
+        if wake != acct.wakeup:
+            acct.wakeup = wake
+            heapq.heappush(self._heap, (wake, acct.account_id))
+
+    def _day_book(self, now: datetime) -> Book:
+        cal = self.calendar
+        return Book(cal.trading_day(now), cal.last_daily_reset(now), cal.next_daily_reset(now))
+
+    def _week_book(self, now: datetime) -> Book:
+        cal = self.calendar
+        return Book(cal.trading_week(now), cal.last_weekly_reset(now), cal.next_weekly_reset(now))
+
+    def _roll(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        if now >= acct.week.end:
+            self._reset(acct, now, weekly=True)
+        if now >= acct.day.end:
+            self._reset(acct, now, weekly=False)
+        self._expire(acct, acct, now)
+        for cm in list(acct.contracts.values()):
+            self._expire(acct, cm, now)
+        self._retry(acct, now, out)
+        waivers: dict[str, str] = acct.rule_state.get(ADMIN, {}).get("waivers", {})
+        for source, until in list(waivers.items()):
+            if datetime.fromisoformat(until) <= now:
+                del waivers[source]
+                self.dirty.add(acct.account_id)
+
+    def _reset(self, acct: AccountModel, now: datetime, *, weekly: bool) -> None:
+        """Open the new trading day (or week). Idempotent: keyed by the boundary instant, so a
+        reset missed while the service was down is applied once, at start-up."""
+        book = self._week_book(now) if weekly else self._day_book(now)
+        current = acct.week if weekly else acct.day
+        if book.start <= current.start:
+            return
+        book.carry = acct.open_upnl
+        if weekly:
+            acct.week = book
+        else:
+            acct.seen_trades = {f.trade_id for f in acct.day.fills}
+            acct.day = book
+        for rule in self.rules:
+            memo = acct.rule_state.setdefault(rule.id, {}) if rule.stateful else {}
+            rule.on_reset(memo, acct, weekly, book.start)
+        self.dirty.add(acct.account_id)
+
+    def _expire(self, acct: AccountModel, model: Lockable, now: datetime) -> None:
+        ended = [s for s, h in model.holds.items() if h.until is not None and h.until <= now]
+        if ended:
+            self._fire(
+                acct,
+                model,
+                Trigger.release,
+                now,
+                ended=ended,
+                rule_id=",".join(sorted(ended)),
+                reason=f"{Reason.LOCK_EXPIRED.name}: deadline passed",
+            )
+
+    def _retry(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        s = self.settings
+        for cm in acct.contracts.values():
+            if cm.state is not State.Flattening or cm.retry_at is None or now < cm.retry_at:
+                continue
+            pos = acct.positions.get(cm.contract_id)
+            if pos is not None and pos.size > cm.target_size:
+                cm.attempts += 1
+                out.append(self._close_effect(acct, cm, pos))
+                if cm.attempts >= s.alert_after_attempts and not cm.alerted:
+                    cm.alerted = True
+                    out.append(
+                        Alert(
+                            Level.CRITICAL,
+                            Reason.CLOSE_FAILING,
+                            f"{cm.attempts} close orders for {cm.contract_id} have not "
+                            f"flattened the position ({pos.size} open)",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+                else:
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} not confirmed: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+            cm.retry_at = now + self._backoff(cm.attempts)
+            self.dirty.add(acct.account_id)
+        for o in acct.orders.values():
+            if o.cancel_sent_at is not None and now >= o.cancel_sent_at + s.cancel_timeout:
+                o.cancel_attempts += 1
+                o.cancel_sent_at = now
+                out.append(
+                    CancelOrder(
+                        acct.account_id,
+                        o.order_id,
+                        o.contract_id,
+                        Reason.CANCEL_NOT_CONFIRMED,
+                        o.cancel_attempts,
+                    )
+                )
+                self.dirty.add(acct.account_id)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        base = self.settings.close_timeout
+        return min(base * (1 << max(attempts - 1, 0)), self.settings.close_backoff_max)
+
+    # ======================================================================================
+    # handling
+    # ======================================================================================
+
+    def handle(self, event: Event, now: datetime) -> list[Effect]:
+        """Apply one event at ``now`` (an aware datetime) and return the effects."""
+        out: list[Effect] = []
+        if isinstance(event, Quote):
+            self._quote(event, now, out)
+        elif isinstance(event, Tick):
+            if event.account_id is not None:
+                acct = self.accounts.get(event.account_id)
+                targets = [acct] if acct is not None else []
+            else:
+                targets = [self.accounts[i] for i in self.due(now)]
+            for acct in targets:
+                self._guarded(acct, event, now, out)
+        elif isinstance(event, InstrumentInfo):
+            self.instruments.learn(event.contract_id, event.tick_size, event.tick_value)
+            for acct in list(self.holders.get(event.contract_id, ())):
+                pos = acct.positions.get(event.contract_id)
+                if pos is not None:
+                    self._revalue(acct, pos)
+        else:
+            self._guarded(self._account(event.account_id, now), event, now, out)
+        return out
+
+    def _guarded(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:
+        try:
+            self._process(acct, event, now, out)
+        except FsmRiskError as exc:
+            if isinstance(event, AdminCommand):
+                raise  # an admin's illegal request is refused, not failed-safe
+            self._fail_closed(acct, exc, now, out)
+        except Exception as exc:  # fail closed on any bug, then alert
+            self._fail_closed(acct, exc, now, out)
+
+    def _process(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:
+        self._roll(acct, now, out)
+        own = self._apply(acct, event, now, out)
+        if not own:
+            self._observe(acct, event, now)
+            verdicts = self._evaluate(acct, event, now)
+            if verdicts:
+                self._enforce(acct, verdicts, now, out)
+        self._sweep(acct, now, out)
+        self._confirm(acct, now)
+        self._schedule(acct, now)
+        self._drain(acct, out)
+        self.dirty.add(acct.account_id)
+
+    def _quote(self, q: Quote, now: datetime, out: list[Effect]) -> None:
+        """The hot path: touches only the accounts holding the quoted contract."""
+        mark = self.marks.get(q.contract_id)
+        if mark is None:
+            self.marks[q.contract_id] = Mark(q.last, q.bid, q.ask, q.at)
+        else:
+            if q.at < mark.at:
+                return  # out of order: an older quote never overwrites a newer one
+            if q.last is not None:
+                mark.last = q.last
+            if q.bid is not None:
+                mark.bid = q.bid
+            if q.ask is not None:
+                mark.ask = q.ask
+            mark.at = q.at
+        holders = self.holders.get(q.contract_id)
+        if not holders:
+            return
+        rules = self._by_event.get(Quote, ())
+        observers = self._observers.get(Quote, ())
+        for acct in tuple(holders):
+            try:
+                if acct.wakeup is not None and now >= acct.wakeup:
+                    self._roll(acct, now, out)
+                    self._schedule(acct, now)
+                pos = acct.positions.get(q.contract_id)
+                if pos is not None:
+                    self._revalue(acct, pos)
+                for rule in observers:
+                    if rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, q, now):
+                        self.dirty.add(acct.account_id)
+                verdicts: list[Verdict] = []
+                for rule in rules:
+                    found = rule.evaluate(acct, q, now)
+                    if found:
+                        verdicts.extend(found)
+                if verdicts:
+                    self._enforce(acct, verdicts, now, out)
+                    self._sweep(acct, now, out)
+                    self._confirm(acct, now)
+                    self._schedule(acct, now)
+                if acct.audit:
+                    self._drain(acct, out)
+                    self.dirty.add(acct.account_id)
+            except Exception as exc:  # fail closed on any bug
+                self._fail_closed(acct, exc, now, out)
+
+    def _revalue(self, acct: AccountModel, pos: Position) -> None:
+        mark = self.marks.get(pos.contract_id)
+        inst = self.instruments.get(pos.contract_id)
+        if mark is None or inst is None:
+            return
+        price = mark_price(mark, pos.long, self.settings.mark_mode)
+        if price is None:
+            return
+        value = unrealized(pos.long, pos.size, pos.average_price, price, inst)
+        acct.open_upnl += value - pos.upnl
+        pos.upnl = value
+        pos.priced = True
+
+    # -- apply -----------------------------------------------------------------------------
+
+    def _apply(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> bool:
+        """Update the account from the event. Returns True for the service's own fills."""
+        if isinstance(event, AccountUpdate):
+            if event.name:
+                acct.name = event.name
+            acct.balance = event.balance
+            acct.pending_realized = ZERO
+            acct.can_trade = event.can_trade
+        elif isinstance(event, PositionUpdate):
+            self._apply_position(acct, event, now, out)
+        elif isinstance(event, OrderEvent):
+            self._apply_order(acct, event)
+        elif isinstance(event, Fill):
+            return self._apply_fill(acct, event)
+        elif isinstance(event, AdminCommand):
+            self._admin(acct, event, now)
+        elif isinstance(event, EnforcementRejected):
+            self._rejected(acct, event, now, out)
+        acct.last_event_at = now
+        return False
+
+    def _apply_position(
+        self, acct: AccountModel, ev: PositionUpdate, now: datetime, out: list[Effect]
+    ) -> None:
+        cid = ev.contract_id
+        old = acct.positions.get(cid)
+        if old is not None:
+            acct.open_upnl -= old.upnl
+        if ev.size <= 0 or ev.type is PositionType.UNDEFINED:
+            acct.positions.pop(cid, None)
+            acct.net[cid] = 0
+            acct.tolerated.pop(cid, None)
+            self._unhold(acct, cid, out)
+            return
+        pos = Position(cid, ev.type is PositionType.LONG, ev.size, ev.average_price, ev.opened_at)
+        if old is not None and old.long == pos.long:
+            pos.opened_at = min(old.opened_at, ev.opened_at)
+        acct.positions[cid] = pos
+        acct.net[cid] = pos.signed
+        tol = acct.tolerated.get(cid)
+        if tol is not None:
+            if (tol > 0) != pos.long:
+                acct.tolerated.pop(cid)
+            else:
+                acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
+        self._hold(acct, cid, out)
+        self._revalue(acct, pos)
+        if self.instruments.get(cid) is None:
+            out.append(
+                Alert(
+                    Level.CRITICAL,
+                    Reason.UNKNOWN_INSTRUMENT,
+                    f"position in {cid}: tick size and value unknown, closing it (fail closed)",
+                    acct.account_id,
+                    cid,
+                )
+            )
+            self._contract_breach(
+                acct,
+                self.contract(acct, cid),
+                [],
+                out,
+                target=0,
+                cancel_orders=True,
+                now=now,
+                rule_id=ENGINE,
+                reason=Reason.UNKNOWN_INSTRUMENT,
+                detail=f"no tick size/value for {cid}",
+            )
+
+    def _hold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
+        holders = self.holders.setdefault(cid, set())
+        if not holders:
+            out.append(WatchContract(cid, True))
+        holders.add(acct)
+
+    def _unhold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
+        holders = self.holders.get(cid)
+        if holders and acct in holders:
+            holders.discard(acct)
+            if not holders:
+                out.append(WatchContract(cid, False))
+
+    def _apply_order(self, acct: AccountModel, ev: OrderEvent) -> None:
+        if not ev.status.working:
+            acct.orders.pop(ev.order_id, None)
+            return
+        cm = acct.contracts.get(ev.contract_id)
+        pos = acct.positions.get(ev.contract_id)
+        if (
+            cm is not None
+            and cm.state is State.Flattening
+            and ev.type is OrderType.MARKET
+            and pos is not None
+            and ev.side is pos.closing_side
+        ):
+            acct.own_orders.add(ev.order_id)  # the gateway's order for our closeContract
+        old = acct.orders.get(ev.order_id)
+        acct.orders[ev.order_id] = Order(
+            ev.order_id,
+            ev.contract_id,
+            ev.status,
+            ev.type,
+            ev.side,
+            ev.size,
+            ev.created_at,
+            ev.limit_price,
+            ev.stop_price,
+            ev.custom_tag,
+            old.cancel_sent_at if old else None,
+            old.cancel_attempts if old else 0,
+        )
+
+    def _apply_fill(self, acct: AccountModel, ev: Fill) -> bool:
+        if ev.voided or ev.trade_id in acct.seen_trades:
+            return True  # duplicates and voided trades change nothing and fire nothing
+        acct.seen_trades.add(ev.trade_id)
+        cid = ev.contract_id
+        before = acct.net.get(cid, 0)
+        delta = ev.size if ev.side is Side.BUY else -ev.size
+        if before == 0 or (before > 0) == (delta > 0):
+            entry, exit_ = ev.size, 0
+        else:
+            exit_ = min(abs(before), ev.size)
+            entry = ev.size - exit_
+        after = before + delta
+        acct.net[cid] = after
+        cm = acct.contracts.get(cid)
+        flattening = acct.state is State.Flattening or (
+            cm is not None and cm.state is State.Flattening
+        )
+        own = ev.order_id in acct.own_orders or (flattening and entry == 0)
+        net = realized_net(ev.pnl, ev.fees)
+        record = FillRecord(
+            ev.trade_id,
+            ev.at,
+            cid,
+            ev.order_id,
+            ev.side,
+            ev.size,
+            ev.price,
+            ev.pnl,
+            ev.fees,
+            entry,
+            exit_,
+            own,
+        )
+        acct.pending_realized += net
+        if ev.at >= acct.day.start:
+            acct.day.realized += net
+            acct.day.fees += ev.fees
+            acct.day.fills.append(record)
+        if ev.at >= acct.week.start:
+            acct.week.realized += net
+            acct.week.fees += ev.fees
+        self._trip(acct, cid, before, after, ev, net, own)
+        return own
+
+    def _trip(
+        self,
+        acct: AccountModel,
+        cid: str,
+        before: int,
+        after: int,
+        ev: Fill,
+        net: Decimal,
+        own: bool,
+    ) -> None:
+        trip = acct.trips_open.get(cid)
+        if trip is None and before != 0:
+            # a position held from before monitoring began: track it from here
+            trip = Trip(cid, before > 0, ev.at, size=abs(before))
+            acct.trips_open[cid] = trip
+        if trip is None:
+            trip = Trip(cid, after > 0, ev.at)
+            acct.trips_open[cid] = trip
+        crosses = after != 0 and before != 0 and (after > 0) != (before > 0)
+        if after == 0 or crosses:
+            # the closing part of a reversal carries the fill's P&L; the new trip its remainder
+            trip.net += net
+            trip.enforced = trip.enforced or own
+            trip.closed_at = ev.at
+            if ev.at >= acct.day.start:
+                acct.day.trips.append(trip)
+            del acct.trips_open[cid]
+            if crosses:
+                acct.trips_open[cid] = Trip(cid, after > 0, ev.at, size=abs(after))
+        else:
+            trip.net += net
+            trip.size = max(trip.size, abs(after))
+            trip.enforced = trip.enforced or own
+
+    def _rejected(
+        self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
+    ) -> None:
+        out.append(
+            Alert(
+                Level.CRITICAL,
+                Reason.CLOSE_REJECTED,
+                f"enforcement request refused: {ev.message}",
+                acct.account_id,
+                ev.contract_id,
+            )
+        )
+        if ev.contract_id is not None:
+            cm = acct.contracts.get(ev.contract_id)
+            if cm is not None and cm.state is State.Flattening:
+                cm.retry_at = min(cm.retry_at or now, now + self._backoff(1))
+        if ev.order_id is not None:
+            o = acct.orders.get(ev.order_id)
+            if o is not None and o.cancel_sent_at is not None:
+                o.cancel_sent_at = now - self.settings.cancel_timeout + self._backoff(1)
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def _admin(self, acct: AccountModel, cmd: AdminCommand, now: datetime) -> None:
+        s = self.settings
+        to = cmd.to
+        if to is State.Cooldown:
+            minutes = cmd.minutes
+            length = timedelta(minutes=minutes) if minutes else s.admin_cooldown
+            until: datetime | None = now + length
+        elif to is State.LockedDaily:
+            until = self.calendar.next_daily_reset(now)
+        elif to is State.LockedWeekly:
+            until = self.calendar.next_weekly_reset(now)
+        else:
+            until = None
+        lock = (
+            Lock(to, until, ADMIN, Reason.ADMIN_OVERRIDE, cmd.reason) if to in LOCK_KINDS else None
+        )
+        model: Lockable = acct
+        if cmd.contract_id is not None:
+            if to is State.LockedWeekly:
+                raise FsmRiskError("a contract has no LockedWeekly state")
+            model = self.contract(acct, cmd.contract_id)
+        cleared = dict(model.holds)
+        self._fire(
+            acct,
+            model,
+            Trigger.force,
+            now,
+            to=to,
+            lock=lock,
+            rule_id=ADMIN,
+            reason=f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}",
+            actor=f"admin:{cmd.admin}",
+        )
+        if isinstance(model, ContractModel):
+            model.target_size, model.cancel_orders = 0, True
+            model.attempts, model.retry_at, model.alerted = 0, None, False
+        else:
+            acct.tolerated.clear()
+        # an override must stick: level-triggered rules whose holds it cleared are waived
+        # until their lock would have ended, so they cannot re-lock on the next quote
+        waivers = acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {})
+        level = {r.id for r in self.rules if r.level_triggered}
+        for source, hold in cleared.items():
+            if source in level and LOCK_RANK[hold.kind] > LOCK_RANK.get(to, 0):
+                end = hold.until or self.calendar.next_daily_reset(now)
+                key = source if cmd.contract_id is None else f"{source}@{cmd.contract_id}"
+                waivers[key] = end.isoformat()
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def _observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
+        for rule in self._observers.get(type(event), ()):
+            rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
+
+    def _evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        for rule in self._by_event.get(type(event), ()):
+            found = rule.evaluate(acct, event, now)
+            if found:
+                verdicts.extend(found)
+        return verdicts
+
+    def _waived(self, acct: AccountModel, v: Verdict) -> bool:
+        waivers = acct.rule_state.get(ADMIN, {}).get("waivers")
+        if not waivers:
+            return False
+        key = v.rule_id if v.scope is Scope.ACCOUNT else f"{v.rule_id}@{v.contract_id}"
+        return key in waivers or v.rule_id in waivers
+
+    def _enforce(
+        self, acct: AccountModel, verdicts: list[Verdict], now: datetime, out: list[Effect]
+    ) -> None:
+        """Apply the verdicts of one event: the strongest outcome wins, all are recorded."""
+        verdicts = [v for v in verdicts if not self._waived(acct, v)]
+        releases = [v for v in verdicts if v.action is Action.RELEASE]
+        for v in releases:
+            self._release(acct, v, now)
+        account_vs = [
+            v for v in verdicts if v.scope is Scope.ACCOUNT and v.action is not Action.RELEASE
+        ]
+        if account_vs:
+            self._account_verdicts(acct, account_vs, now)
+        by_contract: dict[str, list[Verdict]] = {}
+        for v in verdicts:
+            if v.scope is Scope.CONTRACT and v.action is not Action.RELEASE:
+                assert v.contract_id is not None
+                by_contract.setdefault(v.contract_id, []).append(v)
+        for cid, vs in by_contract.items():
+            self._contract_verdicts(acct, cid, vs, now, out)
+
+    def _release(self, acct: AccountModel, v: Verdict, now: datetime) -> None:
+        model: Lockable = acct
+        if v.scope is Scope.CONTRACT:
+            assert v.contract_id is not None
+            found = acct.contracts.get(v.contract_id)
+            if found is None:
+                return
+            model = found
+        if v.rule_id in model.holds:
+            self._fire(
+                acct,
+                model,
+                Trigger.release,
+                now,
+                ended=[v.rule_id],
+                rule_id=v.rule_id,
+                reason=f"{v.reason.name}: {v.detail or v.reason.description}",
+            )
+
+    @staticmethod
+    def _hold_of(v: Verdict) -> Lock | None:
+        if v.lock is State.Trading:
+            return None
+        return Lock(v.lock, v.until, v.rule_id, v.reason, v.detail)
+
+    @staticmethod
+    def _adds(model: Lockable, hold: Lock) -> bool:
+        cur = model.holds.get(hold.source)
+        return cur is None or hold.strength() > cur.strength()
+
+    @staticmethod
+    def _describe(vs: list[Verdict]) -> tuple[str, str]:
+        ordered = sorted(
+            vs,
+            key=lambda v: (LOCK_RANK[v.lock], v.action is Action.FLATTEN, v.action is Action.CLOSE),
+            reverse=True,
+        )
+        ids = ",".join(dict.fromkeys(v.rule_id for v in ordered))
+        text = "; ".join(f"{v.reason.name}: {v.detail or v.reason.description}" for v in ordered)
+        return ids, text
+
+    def _account_verdicts(self, acct: AccountModel, vs: list[Verdict], now: datetime) -> None:
+        holds = [h for h in (self._hold_of(v) for v in vs) if h is not None and self._adds(acct, h)]
+        flatten = any(v.action is Action.FLATTEN for v in vs)
+        proposed = lock_state({**acct.holds, **{h.source: h for h in holds}})
+        if flatten:
+            needed = acct.state is State.Trading or (
+                acct.state in LOCK_KINDS
+                and (LOCK_RANK[proposed] > LOCK_RANK[acct.state] or acct.exposed())
+            )
+            if not needed and not holds:
+                return
+            trigger = Trigger.breach
+        else:
+            if not holds:
+                return
+            trigger = Trigger.lock
+        ids, text = self._describe(vs)
+        before = acct.state
+        self._fire(acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text)
+        if acct.state is State.Flattening and before is not State.Flattening:
+            acct.flatten_started = now
+            acct.flatten_cause = ids
+            acct.tolerated.clear()
+        elif trigger is Trigger.lock and before is State.Trading:
+            # a lock without flatten: what is open now may stay, and only shrink
+            acct.tolerated = {c: p.signed for c, p in acct.positions.items()}
+
+    def _contract_verdicts(
+        self, acct: AccountModel, cid: str, vs: list[Verdict], now: datetime, out: list[Effect]
+    ) -> None:
+        cm = self.contract(acct, cid)
+        holds = [h for h in (self._hold_of(v) for v in vs) if h is not None and self._adds(cm, h)]
+        closing = [v for v in vs if v.action in (Action.CLOSE, Action.FLATTEN)]
+        reducing = [v for v in vs if v.action is Action.REDUCE]
+        ids, text = self._describe(vs)
+        if closing or reducing:
+            target = 0 if closing else min(v.target_size for v in reducing)
+            pos = acct.positions.get(cid)
+            size = pos.size if pos is not None else 0
+            if cm.state is State.Flattening:
+                if target < cm.target_size:
+                    cm.target_size = target  # tightened: the retry timer sends the rest
+                    cm.cancel_orders = cm.cancel_orders or bool(closing)
+                if holds:
+                    self._fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=ids, reason=text)
+                return
+            if size <= target and not (closing and self._contract_orders(acct, cid)):
+                if holds:  # nothing to remove: lock directly
+                    self._fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
+                return
+            self._contract_breach(
+                acct,
+                cm,
+                holds,
+                out,
+                target=target,
+                cancel_orders=bool(closing),
+                now=now,
+                rule_id=ids,
+                reason=None,
+                detail=text,
+            )
+        elif holds:
+            self._fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
+
+    def _contract_orders(self, acct: AccountModel, cid: str) -> bool:
+        return any(
+            o.contract_id == cid and o.order_id not in acct.own_orders for o in acct.orders.values()
+        )
+
+    # -- enforcement -------------------------------------------------------------------------
+
+    def _contract_breach(
+        self,
+        acct: AccountModel,
+        cm: ContractModel,
+        holds: list[Lock],
+        out: list[Effect],
+        *,
+        target: int,
+        cancel_orders: bool,
+        now: datetime,
+        rule_id: str,
+        reason: Reason | None,
+        detail: str,
+    ) -> None:
+        """Put one close (or reduce) in flight for this contract, via its machine."""
+        if cm.state is State.Flattening:
+            return
+        if cm.state in LOCK_KINDS:
+            # the guard reads the exposure against the new target
+            cm.target_size, cm.cancel_orders = target, cancel_orders
+        text = f"{reason.name}: {detail}" if reason is not None else detail
+        self._fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=rule_id, reason=text)
+        if not _flattening(cm):
+            return
+        cm.target_size, cm.cancel_orders = target, cancel_orders
+        cm.rule_id = rule_id
+        cm.reason = reason
+        cm.attempts, cm.alerted = 0, False
+        cm.retry_at = now + self._backoff(1)
+        pos = acct.positions.get(cm.contract_id)
+        if pos is not None and pos.size > target:
+            cm.attempts = 1
+            out.append(self._close_effect(acct, cm, pos))
+        if cancel_orders:
+            for o in acct.orders.values():
+                if o.contract_id == cm.contract_id:
+                    self._cancel(acct, o, reason or Reason.ORDER_WHILE_LOCKED, now, out)
+
+    def _close_effect(
+        self, acct: AccountModel, cm: ContractModel, pos: Position
+    ) -> ClosePosition | ReducePosition:
+        reason = cm.reason or Reason.POSITION_WHILE_LOCKED
+        if cm.target_size <= 0:
+            return ClosePosition(
+                acct.account_id, cm.contract_id, reason, cm.rule_id, max(cm.attempts, 1)
+            )
+        return ReducePosition(
+            acct.account_id,
+            cm.contract_id,
+            pos.size - cm.target_size,
+            reason,
+            cm.rule_id,
+            max(cm.attempts, 1),
+        )
+
+    def _cancel(
+        self, acct: AccountModel, o: Order, reason: Reason, now: datetime, out: list[Effect]
+    ) -> None:
+        if o.order_id in acct.own_orders or o.cancel_sent_at is not None:
+            return
+        o.cancel_sent_at = now
+        o.cancel_attempts = 1
+        out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, reason))
+
+    def _sweep(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Lock-on-sight: make every scope that is flattening or locked hold nothing it
+        should not. Idempotent: each contract gets at most one close in flight, each order one
+        cancel (re-sent only by the retry timer)."""
+        if acct.state is State.Flattening:
+            cause = acct.flatten_cause
+            for cid in list(acct.positions):
+                cm = self.contract(acct, cid)
+                if cm.state is not State.Flattening:
+                    self._contract_breach(
+                        acct,
+                        cm,
+                        [],
+                        out,
+                        target=0,
+                        cancel_orders=True,
+                        now=now,
+                        rule_id=cause or ENGINE,
+                        reason=None,
+                        detail="account flattening: close every position",
+                    )
+            for o in list(acct.orders.values()):
+                self._cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
+        elif acct.state in LOCK_KINDS:
+            self._sweep_locked(acct, None, now, out)
+        if acct.state is not State.Flattening:
+            for cm in list(acct.contracts.values()):
+                if cm.state in LOCK_KINDS:
+                    self._sweep_locked(acct, cm, now, out)
+
+    def _sweep_locked(
+        self, acct: AccountModel, only: ContractModel | None, now: datetime, out: list[Effect]
+    ) -> None:
+        scope: Lockable = only if only is not None else acct
+        for cid, pos in list(acct.positions.items()):
+            if only is not None and cid != only.contract_id:
+                continue
+            cm = self.contract(acct, cid)
+            if cm.state is State.Flattening:
+                continue
+            tol = acct.tolerated.get(cid) if only is None else None
+            if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
+                continue
+            target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
+            self._contract_breach(
+                acct,
+                cm,
+                [],
+                out,
+                target=target,
+                cancel_orders=False,
+                now=now,
+                rule_id=self._lock_source(scope) or ENGINE,
+                reason=Reason.POSITION_WHILE_LOCKED,
+                detail=f"{pos.size} {cid} open while {scope.state}",
+            )
+        for o in list(acct.orders.values()):
+            if only is not None and o.contract_id != only.contract_id:
+                continue
+            if not self._reduces(acct, o):
+                self._cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
+
+    @staticmethod
+    def _lock_source(model: Lockable) -> str | None:
+        best = strongest(model.holds)
+        return best.source if best is not None else None
+
+    @staticmethod
+    def _reduces(acct: AccountModel, o: Order) -> bool:
+        """An order that can only reduce an existing position (the trader may always exit)."""
+        pos = acct.positions.get(o.contract_id)
+        return pos is not None and o.side is pos.closing_side and o.size <= pos.size
+
+    def _confirm(self, acct: AccountModel, now: datetime) -> None:
+        for cm in list(acct.contracts.values()):
+            if cm.state is State.Flattening and not cm.exposed():
+                self._fire(
+                    acct,
+                    cm,
+                    Trigger.flat_confirmed,
+                    now,
+                    rule_id=cm.rule_id,
+                    reason=f"{Reason.FLAT_CONFIRMED.name}: "
+                    + ("flat" if cm.target_size == 0 else f"reduced to {cm.target_size}"),
+                )
+                cm.retry_at, cm.attempts, cm.alerted = None, 0, False
+        if (
+            acct.state is State.Flattening
+            and not acct.exposed()
+            and not any(cm.state is State.Flattening for cm in acct.contracts.values())
+        ):
+            self._fire(
+                acct,
+                acct,
+                Trigger.flat_confirmed,
+                now,
+                rule_id=self._lock_source(acct),
+                reason=f"{Reason.FLAT_CONFIRMED.name}: {Reason.FLAT_CONFIRMED.description}",
+            )
+            acct.flatten_started = None
+            acct.flatten_cause = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _fire(
+        self, acct: AccountModel, model: Lockable, trigger: Trigger, now: datetime, **kw: Any
+    ) -> None:
+        kw.setdefault("at", now)
+        machines.fire(model, trigger, **kw)
+        self.dirty.add(acct.account_id)
+
+    def _drain(self, acct: AccountModel, out: list[Effect]) -> None:
+        out.extend(RecordTransition(e) for e in acct.audit)
+        acct.audit.clear()
+
+    def _fail_closed(
+        self, acct: AccountModel, exc: BaseException, now: datetime, out: list[Effect]
+    ) -> None:
+        """Fail closed: alert, and leave the account flattening into a lock."""
+        out.append(
+            Alert(
+                Level.CRITICAL,
+                Reason.FAILSAFE,
+                f"error while handling account {acct.account_id}: {exc!r}; failing closed",
+                acct.account_id,
+            )
+        )
+        try:
+            until = self.calendar.next_daily_reset(now)
+            hold = Lock(self.settings.failsafe_lock, until, ENGINE, Reason.FAILSAFE, repr(exc))
+            if acct.state is State.Trading or (
+                acct.state in LOCK_KINDS and LOCK_RANK[acct.state] < LOCK_RANK[hold.kind]
+            ):
+                self._fire(
+                    acct,
+                    acct,
+                    Trigger.breach,
+                    now,
+                    holds=[hold],
+                    rule_id=ENGINE,
+                    reason=f"{Reason.FAILSAFE.name}: {exc!r}",
+                )
+            self._sweep(acct, now, out)
+            self._schedule(acct, now)
+        except Exception as again:  # nothing more can be done but say so
+            out.append(
+                Alert(
+                    Level.CRITICAL,
+                    Reason.FAILSAFE,
+                    f"account {acct.account_id} could not be failed closed: {again!r}",
+                    acct.account_id,
+                )
+            )
+        self._drain(acct, out)
+        self.dirty.add(acct.account_id)
+
+
+def _flattening(model: Lockable) -> bool:
+    return model.state is State.Flattening

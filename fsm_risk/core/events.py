@@ -1,0 +1,178 @@
+"""Normalized events: what the engine consumes. Built at one validating boundary (the broker
+adapter); inside the core every field is typed, money is `Decimal` and times are aware UTC.
+
+Enumerations follow the ProjectX gateway: side 0 buy / 1 sell; position type 1 long /
+2 short; order status 1 open, 2 filled, 3 cancelled, 4 expired, 5 rejected, 6 pending,
+7 pending cancellation, 8 suspended; order type 1 limit, 2 market, 3 stop-limit, 4 stop,
+5 trailing stop, 6 join bid, 7 join ask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum
+
+from fsm_risk.core.states import State
+
+
+class Side(IntEnum):
+    BUY = 0
+    SELL = 1
+
+
+class PositionType(IntEnum):
+    UNDEFINED = 0
+    LONG = 1
+    SHORT = 2
+
+
+class OrderStatus(IntEnum):
+    NONE = 0
+    OPEN = 1
+    FILLED = 2
+    CANCELLED = 3
+    EXPIRED = 4
+    REJECTED = 5
+    PENDING = 6
+    PENDING_CANCEL = 7
+    SUSPENDED = 8
+
+    @property
+    def working(self) -> bool:
+        return self in _WORKING
+
+
+_WORKING = frozenset(
+    {OrderStatus.OPEN, OrderStatus.PENDING, OrderStatus.PENDING_CANCEL, OrderStatus.SUSPENDED}
+)
+
+
+class OrderType(IntEnum):
+    LIMIT = 1
+    MARKET = 2
+    STOP_LIMIT = 3
+    STOP = 4
+    TRAILING_STOP = 5
+    JOIN_BID = 6
+    JOIN_ASK = 7
+
+    @property
+    def is_stop(self) -> bool:
+        return self in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    account_id: int
+    name: str
+    balance: Decimal
+    can_trade: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpdate:
+    """The broker's position in one contract. ``size`` 0 means closed."""
+
+    account_id: int
+    contract_id: str
+    type: PositionType
+    size: int
+    average_price: Decimal
+    opened_at: datetime
+    position_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    account_id: int
+    order_id: int
+    contract_id: str
+    status: OrderStatus
+    type: OrderType
+    side: Side
+    size: int
+    created_at: datetime
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    fill_volume: int = 0
+    filled_price: Decimal | None = None
+    custom_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``pnl`` is None on an opening (half-turn) fill; ``fees`` always count."""
+
+    account_id: int
+    trade_id: int
+    contract_id: str
+    order_id: int
+    side: Side
+    size: int
+    price: Decimal
+    pnl: Decimal | None
+    fees: Decimal
+    at: datetime
+    voided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    contract_id: str
+    at: datetime
+    last: Decimal | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: a stored deadline of this account is due (or any account, when None)."""
+
+    account_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """Tick size and value of a contract, as the gateway reports them."""
+
+    contract_id: str
+    tick_size: Decimal
+    tick_value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCommand:
+    """An authenticated admin forces a state. ``minutes`` sets a forced Cooldown's length."""
+
+    account_id: int
+    to: State
+    reason: str
+    admin: str
+    contract_id: str | None = None
+    minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementRejected:
+    """The gateway refused (or failed) one of the service's close or cancel requests."""
+
+    account_id: int
+    contract_id: str | None
+    order_id: int | None
+    message: str
+
+
+Event = (
+    AccountUpdate
+    | PositionUpdate
+    | OrderUpdate
+    | Fill
+    | Quote
+    | Tick
+    | InstrumentInfo
+    | AdminCommand
+    | EnforcementRejected
+)

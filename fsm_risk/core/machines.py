@@ -1,0 +1,186 @@
+"""The two `transitions` machines, built from the tables in `states.py`.
+
+One `Machine` per kind, many models (`add_model(model, initial=stored_state)`). Guards are pure
+predicates over the model and the trigger's keyword arguments; the only callbacks commit the
+model's holds (before the state changes) and record the audit entry (after). Nothing here
+performs I/O: the engine turns the audit entries into effects.
+
+Trigger keyword arguments (all triggers take ``at``, ``reason`` and optionally ``rule_id``,
+``actor``): ``breach``/``lock`` take ``holds`` (the `Lock`s to add); ``release`` takes
+``ended`` (the hold sources that ended); ``force`` takes ``to`` (the target state) and
+``lock`` (the hold that replaces all others, or None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from transitions import EventData, Machine, MachineError
+
+from fsm_risk.core.effects import AuditEntry
+from fsm_risk.core.models import Lock, Lockable, lock_state
+from fsm_risk.core.states import (
+    ACCOUNT_EDGES,
+    ACCOUNT_STATES,
+    CONTRACT_EDGES,
+    CONTRACT_STATES,
+    LOCK_RANK,
+    Edge,
+    State,
+    Trigger,
+)
+from fsm_risk.errors import IllegalTransition
+
+
+def proposed_holds(model: Lockable, trigger: str, kw: dict[str, Any]) -> dict[str, Lock]:
+    """The holds the model will have once this trigger is applied (pure)."""
+    if trigger == Trigger.force.value:
+        lock: Lock | None = kw.get("lock")
+        return {lock.source: lock} if lock is not None else {}
+    holds = dict(model.holds)
+    for source in kw.get("ended", ()):
+        holds.pop(source, None)
+    for h in kw.get("holds", ()):
+        current = holds.get(h.source)
+        # a hold from the same source is replaced only by a stronger one
+        if current is None or h.strength() > current.strength():
+            holds[h.source] = h
+    return holds
+
+
+def _model(ev: EventData) -> Lockable:
+    return cast(Lockable, ev.model)
+
+
+def _target(ev: EventData) -> State:
+    return lock_state(proposed_holds(_model(ev), ev.event.name, ev.kwargs))
+
+
+def _to(state: State) -> Callable[[EventData], bool]:
+    def guard(ev: EventData) -> bool:
+        return _target(ev) is state
+
+    guard.__name__ = {
+        State.Trading: "to_trading",
+        State.Cooldown: "to_cooldown",
+        State.LockedDaily: "to_daily",
+        State.LockedWeekly: "to_weekly",
+    }[state]
+    return guard
+
+
+def escalates_or_exposed(ev: EventData) -> bool:
+    model = _model(ev)
+    return LOCK_RANK[_target(ev)] > LOCK_RANK[model.state] or model.exposed()
+
+
+def _admin_to(state: State) -> Callable[[EventData], bool]:
+    def guard(ev: EventData) -> bool:
+        return bool(ev.kwargs.get("to") is state)
+
+    guard.__name__ = f"admin_to_{state.value}"
+    return guard
+
+
+GUARDS: dict[str, Callable[[EventData], bool]] = {
+    "to_trading": _to(State.Trading),
+    "to_cooldown": _to(State.Cooldown),
+    "to_daily": _to(State.LockedDaily),
+    "to_weekly": _to(State.LockedWeekly),
+    "escalates_or_exposed": escalates_or_exposed,
+    **{f"admin_to_{s.value}": _admin_to(s) for s in ACCOUNT_STATES},
+}
+
+
+def _commit_holds(ev: EventData) -> None:
+    model = _model(ev)
+    model.holds = proposed_holds(model, ev.event.name, ev.kwargs)
+
+
+def _record(ev: EventData) -> None:
+    model = _model(ev)
+    kw = ev.kwargs
+    assert ev.transition is not None
+    source = ev.transition.source
+    model.audit.append(
+        AuditEntry(
+            at=kw["at"],
+            account_id=model.account_id,
+            contract_id=model.scope_contract,
+            from_state=State[source] if isinstance(source, str) else source,
+            to_state=model.state,
+            trigger=ev.event.name,
+            rule_id=kw.get("rule_id"),
+            reason=kw["reason"],
+            actor=kw.get("actor", "system"),
+        )
+    )
+
+
+def transition_specs(edges: tuple[Edge, ...]) -> list[dict[str, Any]]:
+    """The `transitions` declarations of a table (also used to draw the diagrams)."""
+    specs = []
+    for e in edges:
+        spec: dict[str, Any] = {
+            "trigger": e.trigger.value,
+            "source": [s.name for s in e.source],
+            "dest": e.dest.name if e.dest is not None else None,
+        }
+        if e.guard is not None:
+            spec["conditions"] = [GUARDS[e.guard]]
+        specs.append(spec)
+    return specs
+
+
+def build_machine(states: tuple[State, ...], edges: tuple[Edge, ...]) -> Machine:
+    return Machine(
+        model=None,
+        states=list(states),
+        transitions=transition_specs(edges),
+        initial=None,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+        send_event=True,
+        before_state_change=[_commit_holds],
+        after_state_change=[_record],
+    )
+
+
+ACCOUNT_MACHINE = build_machine(ACCOUNT_STATES, ACCOUNT_EDGES)
+CONTRACT_MACHINE = build_machine(CONTRACT_STATES, CONTRACT_EDGES)
+
+
+def attach(model: Lockable, state: State, *, contract: bool = False) -> None:
+    """Give a model its machine, starting in ``state`` (a stored state on restore)."""
+    machine = CONTRACT_MACHINE if contract else ACCOUNT_MACHINE
+    allowed = CONTRACT_STATES if contract else ACCOUNT_STATES
+    if state not in allowed:
+        raise IllegalTransition(f"{state} is not a state of the {_kind(model)} machine")
+    machine.add_model(model, initial=state)
+
+
+def detach(model: Lockable, *, contract: bool = False) -> None:
+    (CONTRACT_MACHINE if contract else ACCOUNT_MACHINE).remove_model(model)
+
+
+def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
+    """Apply a trigger. Raises `IllegalTransition`, changing nothing, when it is not allowed."""
+    before = model.state
+    try:
+        done = getattr(model, trigger.value)(**kw)
+    except MachineError:
+        raise IllegalTransition(
+            f"{_scope(model)}: '{trigger}' is not allowed from {before}"
+        ) from None
+    if not done:
+        raise IllegalTransition(f"{_scope(model)}: every guard refused '{trigger}' from {before}")
+
+
+def _kind(model: Lockable) -> str:
+    return "contract" if model.scope_contract is not None else "account"
+
+
+def _scope(model: Lockable) -> str:
+    c = model.scope_contract
+    return f"account {model.account_id}" + (f" contract {c}" if c else "")

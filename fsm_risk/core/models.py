@@ -1,0 +1,587 @@
+"""The core's objects: instruments, locks, positions, orders, books and the two machine models.
+
+Everything here is plain data plus small, pure helpers. The machine models (`AccountModel`,
+`ContractModel`) get their trigger methods from `machines.py`; their snapshots (`to_dict`,
+`from_dict`) are JSON-able so the store can persist them and restore them exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk.core.effects import AuditEntry
+from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import LOCK_RANK, State
+
+ZERO = Decimal(0)
+
+# --- instruments -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    root: str
+    tick_size: Decimal
+    tick_value: Decimal
+
+
+#: Tick size and value per symbol root (SPEC.md section 2), for offline use and tests.
+DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
+    root: Instrument(root, Decimal(size), Decimal(value))
+    for root, size, value in (
+        ("MNQ", "0.25", "0.50"),
+        ("NQ", "0.25", "5"),
+        ("MES", "0.25", "1.25"),
+        ("ES", "0.25", "12.50"),
+        ("MYM", "1", "0.50"),
+        ("YM", "1", "5"),
+        ("M2K", "0.1", "0.50"),
+        ("RTY", "0.1", "5"),
+        ("MCL", "0.01", "1"),
+        ("CL", "0.01", "10"),
+        ("MGC", "0.1", "1"),
+        ("GC", "0.1", "10"),
+    )
+}
+
+
+def root_of(contract_id: str) -> str:
+    """`CON.F.US.MNQ.Z26` -> `MNQ` (the 4th part). Anything else is its own root."""
+    parts = contract_id.split(".")
+    return parts[3].upper() if len(parts) >= 5 else contract_id.upper()
+
+
+class InstrumentBook:
+    """Contract id -> instrument: gateway data first, then the defaults by root."""
+
+    def __init__(self, defaults: dict[str, Instrument] | None = None) -> None:
+        self._by_root = dict(DEFAULT_INSTRUMENTS if defaults is None else defaults)
+        self._by_contract: dict[str, Instrument] = {}
+
+    def learn(self, contract_id: str, tick_size: Decimal, tick_value: Decimal) -> None:
+        if tick_size <= 0 or tick_value <= 0:
+            raise ValueError(f"{contract_id}: tick size and value must be positive")
+        self._by_contract[contract_id] = Instrument(root_of(contract_id), tick_size, tick_value)
+
+    def get(self, contract_id: str) -> Instrument | None:
+        inst = self._by_contract.get(contract_id)
+        if inst is None:
+            inst = self._by_root.get(root_of(contract_id))
+            if inst is not None:
+                self._by_contract[contract_id] = inst
+        return inst
+
+
+# --- locks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """A hold on a model: the lock kind, its deadline (None: until its condition ends), the
+    rule (or ``ADMIN``/``ENGINE``) that placed it, and why."""
+
+    kind: State
+    until: datetime | None
+    source: str
+    reason: Reason
+    detail: str = ""
+
+    def strength(self) -> tuple[int, float]:
+        return (LOCK_RANK[self.kind], self.until.timestamp() if self.until else float("inf"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "until": _dt(self.until),
+            "source": self.source,
+            "reason": self.reason.name,
+            "detail": self.detail,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Lock:
+        return Lock(
+            State(d["kind"]), _pdt(d["until"]), d["source"], Reason[d["reason"]], d["detail"]
+        )
+
+
+def strongest(holds: dict[str, Lock]) -> Lock | None:
+    """The hold that decides the state: highest kind, then the latest expiry."""
+    best: Lock | None = None
+    for h in holds.values():
+        if best is None or h.strength() > best.strength():
+            best = h
+    return best
+
+
+def lock_state(holds: dict[str, Lock]) -> State:
+    best = strongest(holds)
+    return State.Trading if best is None else best.kind
+
+
+# --- broker view -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Position:
+    contract_id: str
+    long: bool
+    size: int
+    average_price: Decimal
+    opened_at: datetime
+    upnl: Decimal = ZERO  # cached unrealized P&L at the last usable mark
+    priced: bool = False  # upnl comes from a mark (False until the first quote)
+
+    @property
+    def signed(self) -> int:
+        return self.size if self.long else -self.size
+
+    @property
+    def closing_side(self) -> Side:
+        return Side.SELL if self.long else Side.BUY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contract_id": self.contract_id,
+            "long": self.long,
+            "size": self.size,
+            "average_price": str(self.average_price),
+            "opened_at": _dt(self.opened_at),
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Position:
+        return Position(
+            d["contract_id"],
+            d["long"],
+            d["size"],
+            Decimal(d["average_price"]),
+            _req(_pdt(d["opened_at"])),
+        )
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: int
+    contract_id: str
+    status: OrderStatus
+    type: OrderType
+    side: Side
+    size: int
+    created_at: datetime
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    custom_tag: str | None = None
+    cancel_sent_at: datetime | None = None
+    cancel_attempts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "contract_id": self.contract_id,
+            "status": int(self.status),
+            "type": int(self.type),
+            "side": int(self.side),
+            "size": self.size,
+            "created_at": _dt(self.created_at),
+            "limit_price": _dec(self.limit_price),
+            "stop_price": _dec(self.stop_price),
+            "custom_tag": self.custom_tag,
+            "cancel_sent_at": _dt(self.cancel_sent_at),
+            "cancel_attempts": self.cancel_attempts,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Order:
+        return Order(
+            d["order_id"],
+            d["contract_id"],
+            OrderStatus(d["status"]),
+            OrderType(d["type"]),
+            Side(d["side"]),
+            d["size"],
+            _req(_pdt(d["created_at"])),
+            _pdec(d["limit_price"]),
+            _pdec(d["stop_price"]),
+            d["custom_tag"],
+            _pdt(d["cancel_sent_at"]),
+            d["cancel_attempts"],
+        )
+
+
+@dataclass(slots=True)
+class Mark:
+    """The latest quote of a contract."""
+
+    last: Decimal | None
+    bid: Decimal | None
+    ask: Decimal | None
+    at: datetime
+
+
+# --- journal -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """One fill as the engine classified it. ``entry`` contracts opened or increased exposure,
+    ``exit`` contracts reduced it. ``enforcement`` fills were caused by the service."""
+
+    trade_id: int
+    at: datetime
+    contract_id: str
+    order_id: int
+    side: Side
+    size: int
+    price: Decimal
+    pnl: Decimal | None
+    fees: Decimal
+    entry: int
+    exit: int
+    enforcement: bool
+
+    @property
+    def net(self) -> Decimal:
+        return (self.pnl or ZERO) - self.fees
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trade_id": self.trade_id,
+            "at": _dt(self.at),
+            "contract_id": self.contract_id,
+            "order_id": self.order_id,
+            "side": int(self.side),
+            "size": self.size,
+            "price": str(self.price),
+            "pnl": _dec(self.pnl),
+            "fees": str(self.fees),
+            "entry": self.entry,
+            "exit": self.exit,
+            "enforcement": self.enforcement,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> FillRecord:
+        return FillRecord(
+            d["trade_id"],
+            _req(_pdt(d["at"])),
+            d["contract_id"],
+            d["order_id"],
+            Side(d["side"]),
+            d["size"],
+            Decimal(d["price"]),
+            _pdec(d["pnl"]),
+            Decimal(d["fees"]),
+            d["entry"],
+            d["exit"],
+            d["enforcement"],
+        )
+
+
+@dataclass(slots=True)
+class Trip:
+    """A round trip in one contract: from flat to flat. ``net`` is P&L minus every fee."""
+
+    contract_id: str
+    long: bool
+    opened_at: datetime
+    closed_at: datetime | None = None
+    net: Decimal = ZERO
+    size: int = 0  # the largest size held during the trip
+    enforced: bool = False  # closed (fully or in part) by the service
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contract_id": self.contract_id,
+            "long": self.long,
+            "opened_at": _dt(self.opened_at),
+            "closed_at": _dt(self.closed_at),
+            "net": str(self.net),
+            "size": self.size,
+            "enforced": self.enforced,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Trip:
+        return Trip(
+            d["contract_id"],
+            d["long"],
+            _req(_pdt(d["opened_at"])),
+            _pdt(d["closed_at"]),
+            Decimal(d["net"]),
+            d["size"],
+            d["enforced"],
+        )
+
+
+@dataclass(slots=True)
+class Book:
+    """The accumulators of one trading day or week.
+
+    ``realized`` is net of fees. ``carry`` is the open unrealized P&L at the boundary, so the
+    period's equity P&L is ``realized + open unrealized - carry``.
+    """
+
+    label: date
+    start: datetime
+    end: datetime
+    realized: Decimal = ZERO
+    fees: Decimal = ZERO
+    carry: Decimal = ZERO
+    fills: list[FillRecord] = field(default_factory=list)
+    trips: list[Trip] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label.isoformat(),
+            "start": _dt(self.start),
+            "end": _dt(self.end),
+            "realized": str(self.realized),
+            "fees": str(self.fees),
+            "carry": str(self.carry),
+            "fills": [f.to_dict() for f in self.fills],
+            "trips": [t.to_dict() for t in self.trips],
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Book:
+        return Book(
+            date.fromisoformat(d["label"]),
+            _req(_pdt(d["start"])),
+            _req(_pdt(d["end"])),
+            Decimal(d["realized"]),
+            Decimal(d["fees"]),
+            Decimal(d["carry"]),
+            [FillRecord.from_dict(x) for x in d["fills"]],
+            [Trip.from_dict(x) for x in d["trips"]],
+        )
+
+
+# --- the machine models ------------------------------------------------------------------
+
+
+class Lockable:
+    """What both machine models share: a state, its holds and the audit records produced by
+    their transitions (drained by the engine)."""
+
+    state: State
+    holds: dict[str, Lock]
+    audit: list[AuditEntry]
+    account_id: int
+
+    @property
+    def scope_contract(self) -> str | None:
+        return None
+
+    def exposed(self) -> bool:
+        raise NotImplementedError
+
+
+class ContractModel(Lockable):
+    """One (account, contract) pair. ``Flattening`` here means a close (or reduce) order is
+    working for this contract: never more than one at a time."""
+
+    def __init__(self, account_id: int, contract_id: str) -> None:
+        self.account_id = account_id
+        self.contract_id = contract_id
+        self.root = root_of(contract_id)
+        self.holds = {}
+        self.audit = []
+        # while Flattening: reduce the position to this size (0 = close it all)
+        self.target_size = 0
+        self.cancel_orders = True
+        self.rule_id: str | None = None
+        self.reason: Reason | None = None
+        self.attempts = 0
+        self.retry_at: datetime | None = None
+        self.alerted = False
+        self.account: AccountModel | None = None
+
+    def join(self, account: AccountModel) -> None:
+        """Belong to an account: its positions and orders, and its (ordered) audit list."""
+        self.account = account
+        self.audit = account.audit
+
+    @property
+    def scope_contract(self) -> str | None:
+        return self.contract_id
+
+    def exposed(self) -> bool:
+        acct = self.account
+        if acct is None:
+            return False
+        pos = acct.positions.get(self.contract_id)
+        if pos is not None and pos.size > self.target_size:
+            return True
+        return self.cancel_orders and any(
+            o.contract_id == self.contract_id and o.order_id not in acct.own_orders
+            for o in acct.orders.values()
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contract_id": self.contract_id,
+            "state": self.state.value,
+            "holds": {k: v.to_dict() for k, v in self.holds.items()},
+            "target_size": self.target_size,
+            "cancel_orders": self.cancel_orders,
+            "rule_id": self.rule_id,
+            "reason": self.reason.name if self.reason else None,
+            "attempts": self.attempts,
+            "retry_at": _dt(self.retry_at),
+            "alerted": self.alerted,
+        }
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Restore everything but the state (the machine sets that when adding the model)."""
+        self.holds = {k: Lock.from_dict(v) for k, v in d["holds"].items()}
+        self.target_size = d["target_size"]
+        self.cancel_orders = d["cancel_orders"]
+        self.rule_id = d["rule_id"]
+        self.reason = Reason[d["reason"]] if d["reason"] else None
+        self.attempts = d["attempts"]
+        self.retry_at = _pdt(d["retry_at"])
+        self.alerted = d["alerted"]
+
+
+class AccountModel(Lockable):
+    """One monitored account: its machine state and holds, the broker's view of it (balance,
+    positions, working orders), its books and journal, and the contract models it touched."""
+
+    def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
+        self.account_id = account_id
+        self.name = name
+        self.holds = {}
+        self.audit = []
+        self.balance: Decimal | None = None
+        self.can_trade: bool | None = None
+        self.pending_realized = ZERO  # net realized since the last balance update
+        self.positions: dict[str, Position] = {}
+        self.orders: dict[int, Order] = {}  # working orders only
+        self.net: dict[str, int] = {}  # signed size per contract, moved by fills
+        self.trips_open: dict[str, Trip] = {}
+        self.contracts: dict[str, ContractModel] = {}
+        self.own_orders: set[int] = set()
+        self.seen_trades: set[int] = set()
+        self.tolerated: dict[str, int] = {}  # positions allowed to stay while locked
+        self.day = day
+        self.week = week
+        self.open_upnl = ZERO
+        self.rule_state: dict[str, dict[str, Any]] = {}
+        self.last_event_at: datetime | None = None
+        self.flatten_started: datetime | None = None
+        self.flatten_cause: str | None = None
+        self.wakeup: datetime | None = None
+
+    def exposed(self) -> bool:
+        return bool(self.positions) or any(
+            o.order_id not in self.own_orders for o in self.orders.values()
+        )
+
+    # -- read-only conveniences for rules and status --------------------------------------
+
+    @property
+    def equity(self) -> Decimal | None:
+        """Balance (plus realized P&L not yet in a balance update) plus open unrealized P&L."""
+        if self.balance is None:
+            return None
+        return self.balance + self.pending_realized + self.open_upnl
+
+    def day_pnl(self, *, with_unrealized: bool) -> Decimal:
+        if with_unrealized:
+            return self.day.realized + self.open_upnl - self.day.carry
+        return self.day.realized
+
+    def week_pnl(self, *, with_unrealized: bool) -> Decimal:
+        if with_unrealized:
+            return self.week.realized + self.open_upnl - self.week.carry
+        return self.week.realized
+
+    def gross_size(self) -> int:
+        return sum(p.size for p in self.positions.values())
+
+    def root_sizes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.positions.values():
+            r = root_of(p.contract_id)
+            out[r] = out.get(r, 0) + p.size
+        return out
+
+    def all_priced(self) -> bool:
+        return all(p.priced for p in self.positions.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "name": self.name,
+            "state": self.state.value,
+            "holds": {k: v.to_dict() for k, v in self.holds.items()},
+            "balance": _dec(self.balance),
+            "can_trade": self.can_trade,
+            "pending_realized": str(self.pending_realized),
+            "positions": [p.to_dict() for p in self.positions.values()],
+            "orders": [o.to_dict() for o in self.orders.values()],
+            "net": dict(self.net),
+            "trips_open": [t.to_dict() for t in self.trips_open.values()],
+            "own_orders": sorted(self.own_orders),
+            "seen_trades": sorted(self.seen_trades),
+            "tolerated": dict(self.tolerated),
+            "day": self.day.to_dict(),
+            "week": self.week.to_dict(),
+            "rule_state": self.rule_state,
+            "last_event_at": _dt(self.last_event_at),
+            "flatten_started": _dt(self.flatten_started),
+            "flatten_cause": self.flatten_cause,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> AccountModel:
+        """Everything but the state and the contract models (restored by the engine)."""
+        m = AccountModel(
+            d["account_id"], d["name"], Book.from_dict(d["day"]), Book.from_dict(d["week"])
+        )
+        m.holds = {k: Lock.from_dict(v) for k, v in d["holds"].items()}
+        m.balance = _pdec(d["balance"])
+        m.can_trade = d["can_trade"]
+        m.pending_realized = Decimal(d["pending_realized"])
+        m.positions = {p["contract_id"]: Position.from_dict(p) for p in d["positions"]}
+        m.orders = {o["order_id"]: Order.from_dict(o) for o in d["orders"]}
+        m.net = dict(d["net"])
+        m.trips_open = {t["contract_id"]: Trip.from_dict(t) for t in d["trips_open"]}
+        m.own_orders = set(d["own_orders"])
+        m.seen_trades = set(d["seen_trades"])
+        m.tolerated = dict(d["tolerated"])
+        m.rule_state = d["rule_state"]
+        m.last_event_at = _pdt(d["last_event_at"])
+        m.flatten_started = _pdt(d["flatten_started"])
+        m.flatten_cause = d["flatten_cause"]
+        return m
+
+
+# --- JSON helpers ------------------------------------------------------------------------
+
+
+def _dt(v: datetime | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _pdt(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)
+
+
+def _req(v: datetime | None) -> datetime:
+    if v is None:
+        raise ValueError("a required time is missing from the stored snapshot")
+    return v
+
+
+def _dec(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def _pdec(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)

@@ -1,0 +1,56 @@
+"""Why something happened: one enum of codes, each with a one-line description.
+
+Breaches are data, not exceptions: a rule's verdict, a transition and an alert all carry one of
+these codes, and the audit log stores the code next to a human detail line.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Reason(Enum):
+    # --- rules --------------------------------------------------------------------------
+    MAX_CONTRACTS = "open contracts across the account exceed the limit"
+    MAX_CONTRACTS_PER_INSTRUMENT = "one symbol root's size exceeds its limit"
+    UNKNOWN_ROOT_BLOCKED = "a position in a root with no configured limit (policy: block)"
+    DAILY_LOSS_LIMIT = "the trading day's net P&L touched the daily loss limit"
+    TRAILING_DRAWDOWN = "equity touched the trailing drawdown floor"
+    DAILY_PROFIT_TARGET = "the trading day's net P&L touched the daily profit target"
+    OUTSIDE_TRADING_HOURS = "a position or working order outside the allowed trading windows"
+    FLAT_BY = "past the flat-by time before the session end"
+    HOLIDAY = "a position or working order on an exchange holiday"
+    MAX_TRADES_PER_DAY = "the trader's entries this trading day exceed the limit"
+    TRADE_COOLDOWN = "a closing trade lost at least a cooldown tier's threshold"
+    POSITION_HOLD_TIME = "a position has been open longer than the hold-time limit"
+    RAPID_FIRE = "too many entries within a rolling window"
+    MAX_CONSECUTIVE_LOSSES = "too many losing round trips in a row this trading day"
+    REVENGE_TRADING = "an oversized re-entry shortly after a loss"
+    WEEKLY_LOSS_LIMIT = "the trading week's net P&L touched the weekly loss limit"
+    POSITION_STOP_LOSS = "one position's unrealized P&L touched its stop-loss limit"
+    POSITION_TAKE_PROFIT = "one position's unrealized P&L touched its take-profit target"
+    STOP_LOSS_REQUIRED = "a position has no protective stop order after the grace period"
+    SYMBOL_BLOCKED = "an order or position in a blocked symbol root"
+    SYMBOL_UNBLOCKED = "the symbol root is no longer blocked"
+    TRADING_PERMISSION = "the gateway reports the account cannot trade"
+    TRADING_PERMISSION_RESTORED = "the gateway reports the account can trade again"
+    # --- enforcement and the engine ------------------------------------------------------
+    POSITION_WHILE_LOCKED = "a position appeared or grew while locked: closed on sight"
+    ORDER_WHILE_LOCKED = "an order that would open or increase exposure while locked"
+    FLAT_CONFIRMED = "the broker confirms no open position and no working order in scope"
+    LOCK_EXPIRED = "the lock's deadline passed"
+    ADMIN_OVERRIDE = "an authenticated admin forced the transition"
+    UNKNOWN_INSTRUMENT = "a position in a contract whose tick size and value are unknown"
+    FAILSAFE = "an unexpected error while handling the account: failing closed"
+    CLOSE_NOT_CONFIRMED = "a close order was not confirmed in time: re-sent"
+    CLOSE_FAILING = "repeated close orders have not flattened the position"
+    CLOSE_REJECTED = "the gateway rejected a close or cancel request"
+    CANCEL_NOT_CONFIRMED = "a cancel was not confirmed in time: re-sent"
+
+    @property
+    def code(self) -> str:
+        return self.name
+
+    @property
+    def description(self) -> str:
+        return self.value

@@ -1,0 +1,96 @@
+"""Calendar maths: trading days and weeks, resets, across daylight-saving changes.
+
+A trading day is the interval between two daily resets (default 17:00 America/Chicago); it is
+labelled by the local date of the reset that ends it, so a fill at 18:00 Chicago on Monday
+belongs to Tuesday. A trading week runs between weekly resets (default Sunday 17:00) and is
+labelled by the local date of the reset that ends it.
+
+Resets are wall-clock times in an IANA time zone, computed with pendulum, so 17:00 Chicago is
+22:00 UTC in summer and 23:00 UTC in winter, and the day that contains a change is 23 or 25
+hours long. A wall time that does not exist on a spring-forward day (e.g. 02:30) is moved
+forward by the length of the gap; an ambiguous one on a fall-back day takes its first
+occurrence. Every instant returned is an aware UTC `datetime`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pendulum
+
+
+class SessionCalendar:
+    def __init__(
+        self,
+        tz: str = "America/Chicago",
+        daily_reset: time = time(17, 0),
+        weekly_reset_weekday: int = 6,
+        weekly_reset_time: time = time(17, 0),
+    ) -> None:
+        self.tz = tz
+        self._zone = pendulum.timezone(tz)
+        self.daily_reset = daily_reset
+        self.weekly_weekday = weekly_reset_weekday
+        self.weekly_time = weekly_reset_time
+
+    # -- conversions ------------------------------------------------------------------------
+
+    def local(self, t: datetime) -> pendulum.DateTime:
+        return pendulum.instance(t).in_timezone(self._zone)
+
+    def at(self, d: date, tm: time) -> datetime:
+        """The instant of wall time ``tm`` on local date ``d``, in UTC."""
+        args = (d.year, d.month, d.day, tm.hour, tm.minute, tm.second)
+        first = pendulum.datetime(*args, tz=self._zone, fold=0)
+        if (first.hour, first.minute, first.second) == (tm.hour, tm.minute, tm.second):
+            return _utc(first)  # an ordinary time, or the first of an ambiguous pair
+        return _utc(pendulum.datetime(*args, tz=self._zone, fold=1))  # in a gap: moved forward
+
+    # -- daily ------------------------------------------------------------------------------
+
+    def last_daily_reset(self, t: datetime) -> datetime:
+        """The latest daily reset at or before ``t``."""
+        d = self.local(t).date()
+        cand = self.at(d, self.daily_reset)
+        if cand > t:
+            cand = self.at(d - timedelta(days=1), self.daily_reset)
+        return cand
+
+    def next_daily_reset(self, t: datetime) -> datetime:
+        """The first daily reset strictly after ``t``."""
+        d = self.local(t).date()
+        cand = self.at(d, self.daily_reset)
+        if cand <= t:
+            cand = self.at(d + timedelta(days=1), self.daily_reset)
+        return cand
+
+    def trading_day(self, t: datetime) -> date:
+        return self.local(self.next_daily_reset(t)).date()
+
+    # -- weekly -----------------------------------------------------------------------------
+
+    def last_weekly_reset(self, t: datetime) -> datetime:
+        d = self.local(t).date()
+        back = (d.weekday() - self.weekly_weekday) % 7
+        cand = self.at(d - timedelta(days=back), self.weekly_time)
+        if cand > t:
+            cand = self.at(d - timedelta(days=back + 7), self.weekly_time)
+        return cand
+
+    def next_weekly_reset(self, t: datetime) -> datetime:
+        d = self.local(t).date()
+        ahead = (self.weekly_weekday - d.weekday()) % 7
+        cand = self.at(d + timedelta(days=ahead), self.weekly_time)
+        if cand <= t:
+            cand = self.at(d + timedelta(days=ahead + 7), self.weekly_time)
+        return cand
+
+    def trading_week(self, t: datetime) -> date:
+        return self.local(self.next_weekly_reset(t)).date()
+
+
+def _utc(p: pendulum.DateTime) -> datetime:
+    ts = p.in_timezone("UTC")
+    return datetime(
+        ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second, ts.microsecond, tzinfo=UTC
+    )

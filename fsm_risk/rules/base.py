@@ -1,0 +1,188 @@
+"""The rule interface and the verdict.
+
+A rule is one small class. It is handed a read-only view of one account (`AccountView`), the
+event being handled and ``now``, and returns verdicts (usually none). It never queries the
+database or the broker and never reads the clock. Its configuration is one ``[rule.<name>]``
+section of settings.ini, described by its ``fields`` and turned into a frozen config by
+``configure`` (which raises `ValueError` naming the key for cross-field problems).
+
+Some rules need memory across events (a trailing peak, say): they keep it in their own small
+JSON-able dict, ``view.rule_state[rule.id]``, updated only in ``observe`` (which the engine
+calls before ``evaluate`` and persists with the account).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar, Protocol
+
+from fsm_risk.core.events import Event
+from fsm_risk.core.models import Book, Instrument, InstrumentBook, Mark, Order, Position, Trip
+from fsm_risk.core.pnl import MarkMode
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import State
+from fsm_risk.schema import Field
+
+
+class Scope(Enum):
+    ACCOUNT = "account"
+    CONTRACT = "contract"
+
+
+class Action(Enum):
+    """What a verdict asks for, strongest first."""
+
+    FLATTEN = "flatten"  # account: close every position, cancel every working order
+    LOCK = "lock"  # lock without flattening: existing positions may stay, entries are blocked
+    CLOSE = "close"  # contract: close the position and cancel its working orders
+    REDUCE = "reduce"  # contract: reduce the position to ``target_size``
+    RELEASE = "release"  # the condition behind this rule's hold has ended
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    rule_id: str
+    reason: Reason
+    action: Action
+    scope: Scope = Scope.ACCOUNT
+    lock: State = State.Trading  # the lock to enter once flat; Trading means none
+    until: datetime | None = None  # the lock's deadline; None: until its condition ends
+    contract_id: str | None = None
+    target_size: int = 0  # REDUCE: the size to reduce the position to
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.scope is Scope.CONTRACT and self.contract_id is None:
+            raise ValueError(f"{self.rule_id}: a contract verdict needs a contract id")
+        if self.lock is State.Flattening:
+            raise ValueError(f"{self.rule_id}: Flattening is not a lock")
+        if self.lock is State.Cooldown and self.until is None:
+            raise ValueError(f"{self.rule_id}: a Cooldown needs a deadline")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A rule's current value against its limit, for `fsm-risk status`. ``fraction`` is how
+    much of the limit is used (0 = none, 1 = at the limit); the rule decides what "used"
+    means (a loss limit is unused while the day is in profit)."""
+
+    value: Decimal
+    limit: Decimal
+    unit: str  # "$", "contracts", "entries", "s", ...
+    fraction: Decimal
+    detail: str = ""
+
+
+def used(value: Decimal | int, limit: Decimal | int) -> Decimal:
+    """The fraction of a positive limit that a value uses (never negative)."""
+    if limit <= 0:
+        return Decimal(0)
+    return max(Decimal(value) / Decimal(limit), Decimal(0))
+
+
+class AccountView(Protocol):
+    """What a rule may read of an account. Read-only by contract."""
+
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def balance(self) -> Decimal | None: ...
+    @property
+    def can_trade(self) -> bool | None: ...
+    @property
+    def positions(self) -> Mapping[str, Position]: ...
+    @property
+    def orders(self) -> Mapping[int, Order]: ...
+    @property
+    def own_orders(self) -> set[int]: ...
+    @property
+    def day(self) -> Book: ...
+    @property
+    def week(self) -> Book: ...
+    @property
+    def trips_open(self) -> Mapping[str, Trip]: ...
+    @property
+    def open_upnl(self) -> Decimal: ...
+    @property
+    def rule_state(self) -> Mapping[str, dict[str, Any]]: ...
+    @property
+    def equity(self) -> Decimal | None: ...
+
+    def day_pnl(self, *, with_unrealized: bool) -> Decimal: ...
+    def week_pnl(self, *, with_unrealized: bool) -> Decimal: ...
+    def gross_size(self) -> int: ...
+    def root_sizes(self) -> dict[str, int]: ...
+    def all_priced(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What every rule may consult besides the account: the calendar, instruments and quotes."""
+
+    calendar: SessionCalendar
+    instruments: InstrumentBook
+    marks: Mapping[str, Mark]
+    mark_mode: MarkMode = MarkMode.LAST
+    stale_after: timedelta = timedelta(seconds=30)
+
+    def fresh(self, contract_id: str, now: datetime) -> bool:
+        mark = self.marks.get(contract_id)
+        return mark is not None and now - mark.at <= self.stale_after
+
+    def all_fresh(self, view: AccountView, now: datetime) -> bool:
+        """Every open position is valued at a fresh mark (rules that need marks check this)."""
+        return all(p.priced and self.fresh(c, now) for c, p in view.positions.items())
+
+    def instrument(self, contract_id: str) -> Instrument | None:
+        return self.instruments.get(contract_id)
+
+
+class Rule:
+    """Base class of every rule. Subclasses set the class attributes and ``evaluate``."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    fires_when: ClassVar[str]
+    default_action: ClassVar[str]
+    fields: ClassVar[tuple[Field, ...]]
+    #: the event types that make this rule evaluate
+    reacts_to: ClassVar[frozenset[type]]
+    #: the rule fires again on every evaluation while its condition holds (a P&L limit, a
+    #: count): an admin override waives it until its lock would have ended
+    level_triggered: ClassVar[bool] = True
+    #: the rule keeps memory in ``rule_state[id]`` (and implements ``observe``)
+    stateful: ClassVar[bool] = False
+
+    def __init__(self, config: Any, ctx: RuleContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Any:
+        """Turn parsed field values into this rule's frozen config. Raise ValueError("key:
+        reason") for problems that involve several keys."""
+        return values
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        raise NotImplementedError
+
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        """Update this rule's memory from an event; return True when it changed."""
+        return False
+
+    def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
+        """A daily (or weekly) reset happened at ``at``."""
+
+    def usage(self, view: AccountView, now: datetime) -> Usage | None:
+        return None
+
+    def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
+        """The next instant this rule must be evaluated even if no event arrives."""
+        return None

@@ -1,0 +1,81 @@
+"""RULE-003 daily_loss_limit: the trading day's net P&L may not touch -limit.
+
+Basis ``equity`` (default) counts realized P&L net of fees plus the open positions'
+unrealized P&L since the day began; ``realized`` counts closed trades only. On the equity
+basis the rule does not fire while any open position's quote is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.schema import Field
+
+BASIS_FIELD = Field(
+    "basis",
+    schema.choice("equity", "realized"),
+    "equity",
+    "equity: realized net of fees + open unrealized; realized: closed trades only",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    limit: Decimal
+    basis: str
+
+    @property
+    def with_unrealized(self) -> bool:
+        return self.basis == "equity"
+
+
+class DailyLossLimit(Rule):
+    id = "RULE-003"
+    name = "daily_loss_limit"
+    fires_when = "the trading day's net P&L <= -limit (basis equity or realized)"
+    default_action = "flatten + cancel, LockedDaily until the next daily reset"
+    fields = (
+        Field(
+            "limit", schema.amount(), "1000", "the most the account may lose in a trading day ($)"
+        ),
+        BASIS_FIELD,
+    )
+    reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        return Config(values["limit"], values["basis"])
+
+    config: Config
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        cfg = self.config
+        if cfg.with_unrealized and not self.ctx.all_fresh(view, now):
+            return ()
+        pnl = view.day_pnl(with_unrealized=cfg.with_unrealized)
+        if pnl > -cfg.limit:
+            return ()
+        return (
+            Verdict(
+                self.id,
+                Reason.DAILY_LOSS_LIMIT,
+                Action.FLATTEN,
+                lock=State.LockedDaily,
+                until=self.ctx.calendar.next_daily_reset(now),
+                detail=f"day P&L {pnl:.2f} <= -{cfg.limit:.2f} ({cfg.basis})",
+            ),
+        )
+
+    def usage(self, view: AccountView, now: datetime) -> Usage:
+        pnl = view.day_pnl(with_unrealized=self.config.with_unrealized)
+        limit = self.config.limit
+        return Usage(pnl, -limit, "$", used(-pnl, limit), self.config.basis)

@@ -1,0 +1,115 @@
+"""RULE-002 max_contracts_per_instrument: each symbol root's size may not exceed its limit.
+
+Contract months of one root aggregate (MNQ Z26 and MNQ H27 count together). A root missing
+from ``limits`` follows ``unknown``: ``default`` applies ``default_limit``, ``allow`` leaves it
+unlimited, ``block`` closes any position in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.events import Event, PositionUpdate
+from fsm_risk.core.models import root_of
+from fsm_risk.core.reasons import Reason
+from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
+from fsm_risk.schema import Field
+
+
+@dataclass(frozen=True)
+class Config:
+    default_limit: int
+    limits: dict[str, int]
+    unknown: str  # default | allow | block
+
+    def limit_for(self, root: str) -> int | None:
+        """The root's limit; None means unlimited."""
+        if root in self.limits:
+            return self.limits[root]
+        if self.unknown == "allow":
+            return None
+        if self.unknown == "block":
+            return 0
+        return self.default_limit
+
+
+class MaxContractsPerInstrument(Rule):
+    id = "RULE-002"
+    name = "max_contracts_per_instrument"
+    fires_when = "one symbol root's size > its limit (per-root map, default, unknown-root policy)"
+    default_action = "reduce that root to its limit, largest contract month first; no lock"
+    fields = (
+        Field(
+            "limits",
+            schema.mapping(schema.symbol_root, schema.integer(minimum=1)),
+            "",
+            "per-root limits, e.g. 'MNQ: 5, NQ: 1' (months of one root add up)",
+        ),
+        Field("default_limit", schema.integer(minimum=1), "3", "limit for roots not listed"),
+        Field(
+            "unknown",
+            schema.choice("default", "allow", "block"),
+            "default",
+            "roots not listed: default = default_limit, allow = unlimited, block = close",
+        ),
+    )
+    reacts_to = frozenset({PositionUpdate})
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        return Config(values["default_limit"], dict(values["limits"]), values["unknown"])
+
+    config: Config
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        verdicts: list[Verdict] = []
+        for root, size in sorted(view.root_sizes().items()):
+            limit = self.config.limit_for(root)
+            if limit is None or size <= limit:
+                continue
+            reason = (
+                Reason.UNKNOWN_ROOT_BLOCKED if limit == 0 else (Reason.MAX_CONTRACTS_PER_INSTRUMENT)
+            )
+            detail = f"{root}: {size} contracts > limit {limit}"
+            excess = size - limit
+            months = [p for c, p in view.positions.items() if root_of(c) == root]
+            months.sort(key=lambda p: (-p.size, p.contract_id))
+            for p in months:
+                if excess <= 0:
+                    break
+                cut = min(excess, p.size)
+                excess -= cut
+                verdicts.append(
+                    Verdict(
+                        self.id,
+                        reason,
+                        Action.REDUCE,
+                        Scope.CONTRACT,
+                        contract_id=p.contract_id,
+                        target_size=p.size - cut,
+                        detail=f"{detail}: reduce {p.contract_id} {p.size} -> {p.size - cut}",
+                    )
+                )
+        return verdicts
+
+    def usage(self, view: AccountView, now: datetime) -> Usage | None:
+        worst: Usage | None = None
+        for root, size in view.root_sizes().items():
+            limit = self.config.limit_for(root)
+            if limit is None:
+                continue
+            u = Usage(
+                Decimal(size),
+                Decimal(limit),
+                "contracts",
+                used(size, limit) if limit else Decimal(1) + Decimal(size),
+                root,
+            )
+            if worst is None or u.fraction > worst.fraction:
+                worst = u
+        return worst
