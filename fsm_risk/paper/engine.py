@@ -552,7 +552,13 @@ class Engine:
         return events
 
     def close_position(
-        self, account_id: int, contract_id: str, size: int | None = None, source: str = "close"
+        self,
+        account_id: int,
+        contract_id: str,
+        size: int | None = None,
+        source: str = "close",
+        *,
+        received_perf: float | None = None,
     ) -> tuple[OrderState, list[Event]]:
         """Send a market order that closes the position (or ``size`` contracts of it)."""
         if account_id not in self.accounts:
@@ -578,6 +584,7 @@ class Engine:
                 side,
                 size or position.size,
                 source=source,
+                received_perf=received_perf,
             )
         except BusinessError as exc:
             exc.code = CLOSE_ORDER_REJECTED

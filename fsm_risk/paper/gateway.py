@@ -1,0 +1,1046 @@
+"""`PaperGateway`: a local ProjectX gateway that the unmodified project-x-py SDK trades against.
+
+One aiohttp server on a loopback port serves the ProjectX REST API under ``/api``, the two
+SignalR hubs under ``/hubs/user`` and ``/hubs/market``, and a control API for tests and
+demos under ``/_paper`` (separate from the ProjectX surface, no token needed). It runs in
+the caller's event loop, so a pytest fixture can start it on port 0 next to the SDK::
+
+    async with PaperGateway(replace(PaperSettings(), price_mode="scripted")) as gw:
+        os.environ.update(gw.env())           # or build ProjectXConfig from gw.env()
+        ...                                   # the SDK connects to gw.api_url / hub urls
+        gw.set_price("MNQ", "21010.25")       # scripted market
+        await gw.wait_for(lambda: gw.position(1001, "MNQ") is None, timeout=5)
+
+Everything a test or demo drives is on this object: prices (`set_price`, `move_price`,
+`set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
+(`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
+`reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
+`set_rate_limit`), reading (`order_log`, `orders`, `positions`, `trades`, `accounts`,
+`pushed`, `connections`) and waiting without sleeping (`wait_for`, `add_listener`).
+
+Timestamps the gateway writes come from the injectable ``clock``. Token lifetimes and the
+rate limiter use the real clock, because the SDK compares them with its own real clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import jwt
+from aiohttp import WSMsgType, web
+from loguru import logger
+
+from fsm_risk.paper.catalog import Contract, build_contracts
+from fsm_risk.paper.engine import (
+    BusinessError,
+    Engine,
+    Event,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    PositionType,
+    RejectRule,
+    Side,
+    iso,
+)
+from fsm_risk.paper.hub import HandshakeError, HubConnection, invocation, parse_records
+from fsm_risk.paper.settings import PaperSettings, is_loopback
+
+T = TypeVar("T")
+
+USER_TARGETS = ("GatewayUserOrder", "GatewayUserTrade", "GatewayUserPosition", "GatewayUserAccount")
+MALFORMED_KINDS = ("missing_fields", "wrong_types", "not_an_object", "no_arguments")
+DEFAULT_TEST_API_KEY = "paper-api-key-0000"
+PUSHED_HISTORY = 100_000
+
+PriceLike = Decimal | int | str | float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLogEntry:
+    """One order the gateway received, with its current state.
+
+    ``received_perf`` is `time.perf_counter()` when the request reached the gateway, for
+    latency measurements; ``received_at`` is the gateway clock's time. ``source`` is
+    ``rest`` (``/Order/place``), ``close`` / ``partial_close`` (the position endpoints),
+    or ``direct`` (`PaperGateway.place_order`).
+    """
+
+    order_id: int
+    account_id: int
+    contract_id: str
+    type: OrderType
+    side: Side
+    size: int
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    trail_price: Decimal | None
+    custom_tag: str | None
+    status: OrderStatus
+    received_at: datetime
+    received_perf: float
+    source: str
+    filled_price: Decimal | None
+    updated_at: datetime | None
+    reject_reason: str | None
+
+    @classmethod
+    def of(cls, order: OrderState) -> OrderLogEntry:
+        return cls(
+            order.id,
+            order.account_id,
+            order.contract_id,
+            order.type,
+            order.side,
+            order.size,
+            order.limit_price,
+            order.stop_price,
+            order.trail_price,
+            order.custom_tag,
+            order.status,
+            order.created,
+            order.received_perf,
+            order.source,
+            order.filled_price,
+            order.updated,
+            order.reject_reason,
+        )
+
+    @property
+    def working(self) -> bool:
+        return self.status in (OrderStatus.OPEN, OrderStatus.PENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    position_id: int
+    account_id: int
+    contract_id: str
+    type: PositionType
+    size: int
+    average_price: Decimal
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    trade_id: int
+    account_id: int
+    contract_id: str
+    price: Decimal
+    profit_and_loss: Decimal | None
+    fees: Decimal
+    side: Side
+    size: int
+    order_id: int
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    id: int
+    name: str
+    balance: Decimal
+    can_trade: bool
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteView:
+    contract_id: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PushedEvent:
+    """One message the gateway pushed on a hub (``payload`` is the bare data, unwrapped)."""
+
+    seq: int
+    target: str
+    account_id: int | None
+    payload: Any
+    wrapped: bool
+    recipients: int
+    perf: float
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEvent:
+    """What a listener is told: ``kind`` is ``order_received``, ``pushed``, ``quote``,
+    ``connected``, ``disconnected`` or ``subscribed``; ``data`` is the matching object
+    (an `OrderLogEntry`, a `PushedEvent`, a contract id, or a connection summary)."""
+
+    kind: str
+    data: Any
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_decimal(value: PriceLike) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a price cannot be a boolean")
+    return Decimal(str(value))
+
+
+class PaperGateway:
+    """A ProjectX-compatible gateway simulator; see the module docstring.
+
+    Args:
+        settings: the ``[paper]`` settings; defaults to `PaperSettings()`.
+        clock: returns the current time as an aware datetime; every timestamp the gateway
+            produces (orders, trades, positions, quotes, bars) comes from it.
+    """
+
+    def __init__(
+        self,
+        settings: PaperSettings | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings or PaperSettings()
+        self._clock = clock or _utc_now
+        s = self.settings
+        contracts = build_contracts(s.contract_month, dict(s.product_codes), dict(s.fees))
+        self.engine = Engine(
+            {c.id: c for c in contracts},
+            spread_ticks=s.spread_ticks,
+            clock=self.now,
+            fill_delay=s.fill_delay,
+            unique_custom_tags=s.unique_custom_tags,
+        )
+        self.users = {s.username} | {a.owner for a in s.accounts if a.owner}
+        for a in s.accounts:
+            self.engine.add_account(a.id, a.name, a.balance, a.can_trade, a.owner or s.username)
+        for c in contracts:
+            self.engine.set_last(c.id, s.start_prices[c.root])
+        self._rngs = {c.id: random.Random(f"{s.seed}:{c.root}") for c in contracts}
+        self._price_mode = s.price_mode
+        self._wrapped = s.wrap_payloads
+        self._rate_limit = s.rate_limit
+        self._rate_window = s.rate_limit_window
+        self._requests: dict[str, deque[float]] = {}
+        self._revoked: set[str] = set()
+        self._conns: dict[str, set[HubConnection]] = {"user": set(), "market": set()}
+        self._last_quote_push: dict[str, float] = {}
+        self._pushed: deque[PushedEvent] = deque(maxlen=PUSHED_HISTORY)
+        self._seq = 0
+        self._waiters: list[asyncio.Event] = []
+        self._listeners: list[Callable[[GatewayEvent], None]] = []
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (loopback only; port 0 picks a free port)."""
+        if not is_loopback(host):
+            raise ValueError(f"the paper gateway listens on loopback only, not {host!r}")
+        if self._runner is not None:
+            raise RuntimeError("the paper gateway is already running")
+        from fsm_risk.paper.control import add_control_routes
+        from fsm_risk.paper.rest import add_rest_routes
+
+        app = web.Application(client_max_size=1024**2)
+        add_rest_routes(app, self)
+        add_control_routes(app, self)
+        for hub in ("user", "market"):
+            app.router.add_post(f"/hubs/{hub}/negotiate", self._negotiate)
+            app.router.add_get(f"/hubs/{hub}", self._hub_socket)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._host = "127.0.0.1" if host == "localhost" else host
+        self._port = runner.addresses[0][1]
+        self._ticker = asyncio.create_task(self._tick_loop(), name="paper-gateway-ticker")
+        logger.info("paper gateway listening on {}", self.base_url)
+
+    async def stop(self) -> None:
+        """Close every websocket, stop the price loop and the server. Idempotent."""
+        if self._runner is None:
+            return
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        await self.drop_websockets()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        logger.info("paper gateway stopped")
+
+    async def __aenter__(self) -> PaperGateway:
+        if self._runner is None:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}"
+
+    @property
+    def api_url(self) -> str:
+        """The REST base the SDK wants in PROJECTX_API_URL (it includes ``/api``)."""
+        return f"{self.base_url}/api"
+
+    @property
+    def user_hub_url(self) -> str:
+        return f"{self.base_url}/hubs/user"
+
+    @property
+    def market_hub_url(self) -> str:
+        return f"{self.base_url}/hubs/market"
+
+    @property
+    def control_url(self) -> str:
+        return f"{self.base_url}/_paper"
+
+    def credentials(self) -> tuple[str, str]:
+        """A username and API key that login accepts."""
+        return self.settings.username, self.settings.api_key or DEFAULT_TEST_API_KEY
+
+    def env(self, *, requests_per_minute: int = 100_000) -> dict[str, str]:
+        """The environment a project-x-py client needs to talk to this gateway.
+
+        ``PROJECTX_REQUESTS_PER_MINUTE`` is set high so the SDK's client-side limiter never
+        makes a test wait; pass the real gateway's 200 (or the SDK default 60) to mimic it.
+        """
+        username, api_key = self.credentials()
+        return {
+            "PROJECTX_API_URL": self.api_url,
+            "PROJECTX_USER_HUB_URL": self.user_hub_url,
+            "PROJECTX_MARKET_HUB_URL": self.market_hub_url,
+            "PROJECT_X_USERNAME": username,
+            "PROJECT_X_API_KEY": api_key,
+            "PROJECTX_REQUESTS_PER_MINUTE": str(requests_per_minute),
+        }
+
+    # --- clock -----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The gateway clock's time, in UTC."""
+        moment = self._clock()
+        if moment.tzinfo is None:
+            raise ValueError("the paper gateway's clock must return aware datetimes")
+        return moment.astimezone(UTC)
+
+    def set_clock(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+
+    # --- contracts and prices ---------------------------------------------------------------
+
+    def contracts(self) -> list[Contract]:
+        return list(self.engine.contracts.values())
+
+    def contract(self, ref: str) -> Contract:
+        """A contract by id, root (``MNQ``) or product code; raises KeyError if unknown."""
+        if ref in self.engine.contracts:
+            return self.engine.contracts[ref]
+        key = ref.strip().upper()
+        for c in self.engine.contracts.values():
+            if key in (c.root, c.code, c.name, c.id.upper()):
+                return c
+        raise KeyError(f"unknown contract {ref!r}")
+
+    def quote(self, ref: str) -> QuoteView:
+        cid = self.contract(ref).id
+        q = self.engine.quote(cid)
+        return QuoteView(cid, q.bid, q.ask, q.last, q.updated)
+
+    def set_price(
+        self,
+        ref: str,
+        price: PriceLike,
+        *,
+        bid: PriceLike | None = None,
+        ask: PriceLike | None = None,
+    ) -> QuoteView:
+        """Set the last price (bid and ask follow at the configured spread, unless given),
+        match working orders against it, and push the quote and any fills."""
+        cid = self.contract(ref).id
+        last = to_decimal(price)
+        if bid is None and ask is None:
+            events = self.engine.set_last(cid, last)
+        else:
+            q = self.engine.quote(cid)
+            events = self.engine.set_quote(
+                cid,
+                bid=to_decimal(bid) if bid is not None else q.bid,
+                ask=to_decimal(ask) if ask is not None else q.ask,
+                last=last,
+            )
+        self._after_quote(cid, events)
+        return self.quote(cid)
+
+    def move_price(self, ref: str, ticks: int) -> QuoteView:
+        """Move the last price by a whole number of ticks (negative moves down)."""
+        contract = self.contract(ref)
+        last = self.engine.quote(contract.id).last
+        return self.set_price(contract.id, last + ticks * contract.tick_size)
+
+    @property
+    def price_mode(self) -> str:
+        return self._price_mode
+
+    def set_price_mode(self, mode: str) -> None:
+        """``random_walk`` (seeded steps every quote_interval) or ``scripted`` (no motion)."""
+        if mode not in ("random_walk", "scripted"):
+            raise ValueError(f"price mode must be random_walk or scripted, not {mode!r}")
+        self._price_mode = mode
+
+    # --- accounts --------------------------------------------------------------------------
+
+    def accounts(self) -> list[AccountView]:
+        return [self._account_view(a.id) for a in self.engine.accounts.values()]
+
+    def account(self, account_id: int) -> AccountView:
+        return self._account_view(account_id)
+
+    def set_can_trade(self, account_id: int, can_trade: bool) -> None:
+        """Toggle trading permission and push GatewayUserAccount."""
+        self._publish(self.engine.set_can_trade(account_id, can_trade))
+
+    def set_balance(self, account_id: int, balance: PriceLike) -> None:
+        """Set the balance (e.g. to stage a drawdown) and push GatewayUserAccount."""
+        self._publish(self.engine.set_balance(account_id, to_decimal(balance)))
+
+    # --- trading as the trader -------------------------------------------------------------
+
+    def place_order(
+        self,
+        account_id: int,
+        contract: str,
+        side: Side | int,
+        size: int,
+        *,
+        type: OrderType | int = OrderType.MARKET,
+        limit_price: PriceLike | None = None,
+        stop_price: PriceLike | None = None,
+        trail_price: PriceLike | None = None,
+        custom_tag: str | None = None,
+    ) -> OrderLogEntry:
+        """Place an order for an account as its trader would (same path as /Order/place).
+
+        Raises `BusinessError` when the gateway refuses it (the refusal is still logged and
+        pushed when an order was created).
+        """
+        cid = self.contract(contract).id
+        return self._place(
+            lambda: self.engine.place(
+                account_id,
+                cid,
+                int(type),
+                int(side),
+                size,
+                limit_price=None if limit_price is None else to_decimal(limit_price),
+                stop_price=None if stop_price is None else to_decimal(stop_price),
+                trail_price=None if trail_price is None else to_decimal(trail_price),
+                custom_tag=custom_tag,
+                source="direct",
+            )
+        )
+
+    def cancel_order(self, account_id: int, order_id: int) -> None:
+        self._publish(self.engine.cancel(account_id, order_id))
+
+    def modify_order(
+        self,
+        account_id: int,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: PriceLike | None = None,
+        stop_price: PriceLike | None = None,
+        trail_price: PriceLike | None = None,
+    ) -> None:
+        self._publish(
+            self.engine.modify(
+                account_id,
+                order_id,
+                size=size,
+                limit_price=None if limit_price is None else to_decimal(limit_price),
+                stop_price=None if stop_price is None else to_decimal(stop_price),
+                trail_price=None if trail_price is None else to_decimal(trail_price),
+            )
+        )
+
+    def close_position(
+        self, account_id: int, contract: str, size: int | None = None
+    ) -> OrderLogEntry:
+        """Close the position (or ``size`` contracts of it) with a market order."""
+        cid = self.contract(contract).id
+        source = "close" if size is None else "partial_close"
+        return self._place(lambda: self.engine.close_position(account_id, cid, size, source))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def order_log(self, account_id: int | None = None) -> list[OrderLogEntry]:
+        """Every order received (rejected ones included), oldest first, in current state."""
+        return [OrderLogEntry.of(o) for o in self.engine.account_orders(account_id)]
+
+    def orders(
+        self, account_id: int | None = None, *, working: bool = False
+    ) -> list[OrderLogEntry]:
+        return [e for e in self.order_log(account_id) if e.working or not working]
+
+    def order(self, order_id: int) -> OrderLogEntry:
+        return OrderLogEntry.of(self.engine.orders[order_id])
+
+    def positions(self, account_id: int | None = None) -> list[PositionView]:
+        return [
+            PositionView(p.id, p.account_id, p.contract_id, p.type, p.size, p.average, p.created)
+            for p in self.engine.open_positions(account_id)
+        ]
+
+    def position(self, account_id: int, contract: str) -> PositionView | None:
+        """The open position of an account in a contract, or None when flat."""
+        cid = self.contract(contract).id
+        return next((p for p in self.positions(account_id) if p.contract_id == cid), None)
+
+    def trades(self, account_id: int | None = None) -> list[TradeView]:
+        return [
+            TradeView(
+                t.id,
+                t.account_id,
+                t.contract_id,
+                t.price,
+                t.profit_and_loss,
+                t.fees,
+                t.side,
+                t.size,
+                t.order_id,
+                t.created,
+            )
+            for t in self.engine.account_trades(account_id)
+        ]
+
+    @property
+    def pushed(self) -> list[PushedEvent]:
+        """Messages pushed on the hubs so far (the most recent 100,000), oldest first."""
+        return list(self._pushed)
+
+    def connections(self, hub: str | None = None) -> list[dict[str, Any]]:
+        """Open hub connections with their subscriptions."""
+        hubs = (hub,) if hub else ("user", "market")
+        return [c.summary() for h in hubs for c in self._conns[h] if not c.closed]
+
+    def subscribers(self, account_id: int) -> int:
+        """User-hub connections subscribed to the account's orders."""
+        return sum(1 for c in self._conns["user"] if not c.closed and account_id in c.orders)
+
+    def quote_subscribers(self, contract: str) -> int:
+        cid = self.contract(contract).id
+        return sum(1 for c in self._conns["market"] if not c.closed and cid in c.quotes)
+
+    # --- faults ----------------------------------------------------------------------------
+
+    def reject_next(
+        self, count: int = 1, message: str = "Order rejected by the paper gateway"
+    ) -> RejectRule:
+        """Refuse the next ``count`` orders (from any source) with a business error."""
+        return self.engine.reject(lambda _: True, message, count)
+
+    def reject_orders(
+        self,
+        predicate: Callable[[OrderRequest], bool],
+        message: str = "Order rejected by the paper gateway",
+        count: int | None = None,
+    ) -> RejectRule:
+        """Refuse orders matching ``predicate`` (``count`` times, or until cleared)."""
+        return self.engine.reject(predicate, message, count)
+
+    def clear_rejections(self, rule: RejectRule | None = None) -> None:
+        if rule is None:
+            self.engine.reject_rules.clear()
+        elif rule in self.engine.reject_rules:
+            self.engine.reject_rules.remove(rule)
+
+    def set_fill_delay(self, seconds: float) -> None:
+        """Delay every fill by ``seconds`` (0 fills at once). Orders stay working meanwhile."""
+        if seconds < 0:
+            raise ValueError("a fill delay cannot be negative")
+        self.engine.fill_delay = seconds
+
+    def set_wrapped(self, enabled: bool) -> None:
+        """Send user-hub payloads wrapped as ``{"action": n, "data": {...}}`` or bare."""
+        self._wrapped = enabled
+
+    @property
+    def wrapped(self) -> bool:
+        return self._wrapped
+
+    async def drop_websockets(self, hub: str | None = None) -> int:
+        """Close every websocket (of one hub, or both) as a network outage would: no
+        SignalR Close record, just the socket. Returns how many were closed."""
+        conns = [c for h in ((hub,) if hub else ("user", "market")) for c in self._conns[h]]
+        for conn in conns:
+            self._conns[conn.hub].discard(conn)
+        await asyncio.gather(*(c.close() for c in conns))
+        if conns:
+            logger.info("paper gateway dropped {} websocket(s)", len(conns))
+            self._changed()
+        return len(conns)
+
+    def push_malformed(
+        self,
+        account_id: int,
+        target: str = "GatewayUserOrder",
+        kind: str = "missing_fields",
+    ) -> int:
+        """Push a malformed user-hub event about an account to its subscribers.
+
+        ``kind``: ``missing_fields`` (an object without the required fields),
+        ``wrong_types`` (required fields of the wrong types), ``not_an_object`` (a string),
+        ``no_arguments`` (an invocation with no argument). Returns the recipients.
+        """
+        if target not in USER_TARGETS:
+            raise ValueError(f"target must be one of {', '.join(USER_TARGETS)}")
+        if kind not in MALFORMED_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MALFORMED_KINDS)}")
+        arguments: list[Any]
+        if kind == "missing_fields":
+            arguments = [{"accountId": account_id, "paperMalformed": True}]
+        elif kind == "wrong_types":
+            arguments = [
+                {
+                    "id": "not-a-number",
+                    "accountId": account_id,
+                    "contractId": 42,
+                    "size": "lots",
+                    "status": "filled",
+                    "balance": "rich",
+                    "creationTimestamp": 0,
+                }
+            ]
+        elif kind == "not_an_object":
+            arguments = ["paper gateway: this is not an object"]
+        else:
+            arguments = []
+        text = invocation(target, arguments)
+        probe = Event(target, account_id, {})
+        recipients = 0
+        for conn in self._conns["user"]:
+            if self._wants(conn, probe):
+                conn.send(text)
+                recipients += 1
+        self._record_push(target, account_id, arguments[0] if arguments else None, recipients)
+        return recipients
+
+    def set_rate_limit(self, limit: int | None, window: float | None = None) -> None:
+        """REST requests allowed per token per window before HTTP 429 (None or 0: off)."""
+        self._rate_limit = limit or 0
+        if window is not None:
+            self._rate_window = window
+        self._requests.clear()
+
+    # --- waiting ---------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[GatewayEvent], None]) -> None:
+        """Call ``listener`` synchronously for every `GatewayEvent` (keep it quick)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[GatewayEvent], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    async def wait_for(
+        self, predicate: Callable[[], T], timeout: float = 5.0, what: str | None = None
+    ) -> T:
+        """Wait until ``predicate()`` is truthy and return its value.
+
+        The predicate is re-evaluated whenever the gateway's state changes (an order
+        arrives, a quote moves, an event is pushed, a hub connects, subscribes or drops), so
+        nothing sleeps. Raises TimeoutError naming ``what`` after ``timeout`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"paper gateway: not met within {timeout}s: {what or predicate}")
+            event = asyncio.Event()
+            self._waiters.append(event)
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                pass
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(event)
+
+    # --- internals: state changes and pushes -------------------------------------------------
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for event in waiters:
+            event.set()
+
+    def _emit(self, kind: str, data: Any) -> None:
+        if self._listeners:
+            event = GatewayEvent(kind, data)
+            for listener in list(self._listeners):
+                listener(event)
+
+    def _account_view(self, account_id: int) -> AccountView:
+        a = self.engine.accounts[account_id]
+        return AccountView(a.id, a.name, a.balance, a.can_trade, a.owner)
+
+    def _place(self, op: Callable[[], tuple[OrderState, list[Event]]]) -> OrderLogEntry:
+        try:
+            order, events = op()
+        except OrderRejected as exc:
+            self._emit("order_received", OrderLogEntry.of(exc.order))
+            self._publish(exc.events)
+            raise
+        self._emit("order_received", OrderLogEntry.of(order))
+        self._publish(events)
+        return OrderLogEntry.of(order)
+
+    def _wants(self, conn: HubConnection, event: Event) -> bool:
+        if conn.closed:
+            return False
+        if event.target == "GatewayUserOrder":
+            return event.account_id in conn.orders
+        if event.target == "GatewayUserTrade":
+            return event.account_id in conn.trades
+        if event.target == "GatewayUserPosition":
+            return event.account_id in conn.positions
+        if event.target == "GatewayUserAccount":
+            account = self.engine.accounts.get(event.account_id)
+            return conn.accounts and account is not None and account.owner == conn.user
+        return False
+
+    def _publish(self, events: list[Event]) -> None:
+        """Push user-hub events, in order, to the connections subscribed to them."""
+        for event in events:
+            data: Any = event.payload
+            if self._wrapped:
+                data = {"action": 0 if event.new else 1, "data": event.payload}
+            text = invocation(event.target, [data])
+            recipients = 0
+            for conn in self._conns["user"]:
+                if self._wants(conn, event):
+                    conn.send(text)
+                    recipients += 1
+            self._record_push(event.target, event.account_id, event.payload, recipients)
+        self._schedule_deferred()
+        self._changed()
+
+    def _record_push(self, target: str, account_id: int | None, payload: Any, n: int) -> None:
+        self._seq += 1
+        pushed = PushedEvent(
+            self._seq,
+            target,
+            account_id,
+            payload,
+            self._wrapped,
+            n,
+            time.perf_counter(),
+            self.now(),
+        )
+        self._pushed.append(pushed)
+        self._emit("pushed", pushed)
+
+    def _schedule_deferred(self) -> None:
+        due = self.engine.take_deferred()
+        if not due:
+            return
+        loop = asyncio.get_running_loop()
+        for order_id in due:
+            self._timers[order_id] = loop.call_later(
+                self.engine.fill_delay, self._complete_deferred, order_id
+            )
+
+    def _complete_deferred(self, order_id: int) -> None:
+        self._timers.pop(order_id, None)
+        self._publish(self.engine.complete_deferred(order_id))
+
+    def _after_quote(self, contract_id: str, events: list[Event], moved: bool = True) -> None:
+        self._push_quote(contract_id)
+        if moved:
+            q = self.engine.quote(contract_id)
+            contract = self.engine.contracts[contract_id]
+            trade = [
+                {
+                    "symbolId": contract.symbol_id,
+                    "price": q.last,
+                    "timestamp": iso(q.updated),
+                    "type": 0,
+                    "volume": 1,
+                }
+            ]
+            text = invocation("GatewayTrade", [contract_id, trade])
+            for conn in self._conns["market"]:
+                if not conn.closed and contract_id in conn.market_trades:
+                    conn.send(text)
+        self._emit("quote", contract_id)
+        self._publish(events)
+
+    def _push_quote(self, contract_id: str, only: HubConnection | None = None) -> None:
+        text = invocation("GatewayQuote", [contract_id, self.engine.quote_payload(contract_id)])
+        targets = (only,) if only else tuple(self._conns["market"])
+        for conn in targets:
+            if not conn.closed and contract_id in conn.quotes:
+                conn.send(text)
+        if only is None:
+            with contextlib.suppress(RuntimeError):
+                self._last_quote_push[contract_id] = asyncio.get_running_loop().time()
+
+    # --- internals: the price loop --------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        step = min(s.quote_interval, s.quote_heartbeat / 2, 1.0)
+        next_walk = loop.time() + s.quote_interval
+        while True:
+            await asyncio.sleep(step)
+            now = loop.time()
+            if self._price_mode == "random_walk" and now >= next_walk:
+                next_walk = now + s.quote_interval
+                self._walk()
+            for cid in self.engine.contracts:
+                if now - self._last_quote_push.get(cid, 0.0) >= s.quote_heartbeat and any(
+                    cid in c.quotes for c in self._conns["market"]
+                ):
+                    self._push_quote(cid)
+
+    def _walk(self) -> None:
+        limit = self.settings.walk_step_ticks
+        for cid, contract in self.engine.contracts.items():
+            ticks = self._rngs[cid].randint(-limit, limit)
+            if ticks == 0:
+                continue
+            last = self.engine.quote(cid).last
+            price = last + ticks * contract.tick_size
+            if price <= 20 * contract.tick_size:
+                price = last + abs(ticks) * contract.tick_size
+            self._after_quote(cid, self.engine.set_last(cid, price))
+
+    # --- internals: tokens and the rate limit ---------------------------------------------------
+
+    def _issue_token(self, user: str) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": user,
+            "name": user,
+            "iss": "fsm-risk-paper-gateway",
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + int(self.settings.token_lifetime),
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self.settings.jwt_secret, algorithm="HS256")
+
+    def _token_user(self, token: str | None) -> str | None:
+        """The user a valid, unexpired, unrevoked token belongs to; None otherwise."""
+        if not token:
+            return None
+        try:
+            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return None
+        user = claims.get("sub")
+        if user not in self.users or claims.get("jti") in self._revoked:
+            return None
+        return str(user)
+
+    def _revoke(self, token: str) -> None:
+        with contextlib.suppress(jwt.PyJWTError):
+            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"])
+            self._revoked.add(str(claims.get("jti")))
+
+    def _rate_limited(self, token: str) -> float | None:
+        """Count a request; return the seconds to wait when it is over the limit."""
+        if not self._rate_limit:
+            return None
+        now = time.monotonic()
+        window = self._requests.setdefault(token, deque())
+        while window and window[0] <= now - self._rate_window:
+            window.popleft()
+        if len(window) >= self._rate_limit:
+            return max(0.0, self._rate_window - (now - window[0]))
+        window.append(now)
+        return None
+
+    def _owns(self, user: str, account_id: int) -> bool:
+        account = self.engine.accounts.get(account_id)
+        return account is not None and account.owner == user
+
+    # --- internals: the hubs -------------------------------------------------------------------
+
+    def _hub_token(self, request: web.Request) -> str | None:
+        token = request.query.get("access_token")
+        if not token:
+            header = request.headers.get("Authorization", "")
+            if header.startswith("Bearer "):
+                token = header[7:]
+        return token
+
+    async def _negotiate(self, request: web.Request) -> web.Response:
+        if self._token_user(self._hub_token(request)) is None:
+            return web.Response(status=401, text="Unauthorized")
+        connection_id = uuid.uuid4().hex
+        return web.json_response(
+            {
+                "negotiateVersion": 0,
+                "connectionId": connection_id,
+                "connectionToken": connection_id,
+                "availableTransports": [
+                    {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}
+                ],
+            }
+        )
+
+    async def _hub_socket(self, request: web.Request) -> web.StreamResponse:
+        hub = "user" if request.path.rstrip("/").endswith("/user") else "market"
+        user = self._token_user(self._hub_token(request))
+        if user is None:
+            return web.Response(status=401, text="Unauthorized")
+        ws = web.WebSocketResponse(timeout=2.0, max_msg_size=1024**2)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="Expected a WebSocket request")
+        await ws.prepare(request)
+        conn = HubConnection(hub, user, request.query.get("id") or uuid.uuid4().hex, ws)
+        try:
+            first = await conn.handshake()
+        except (HandshakeError, TimeoutError, RuntimeError, ConnectionError):
+            await ws.close()
+            return ws
+        self._conns[hub].add(conn)
+        conn.writer = asyncio.create_task(conn.write_loop(), name=f"paper-hub-{hub}-writer")
+        self._emit("connected", conn.summary())
+        self._changed()
+        try:
+            for message in first:
+                self._on_hub_message(conn, message)
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    for message in parse_records(msg.data):
+                        self._on_hub_message(conn, message)
+                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+        finally:
+            conn.closed = True
+            if conn.writer is not None:
+                conn.writer.cancel()
+            self._conns[hub].discard(conn)
+            self._emit("disconnected", conn.summary())
+            self._changed()
+        return ws
+
+    def _on_hub_message(self, conn: HubConnection, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == 7:  # close
+            asyncio.get_running_loop().create_task(conn.close(code=1000))
+            return
+        if kind != 1:
+            return  # pings and anything else need no answer
+        target = message.get("target")
+        args = message.get("arguments") or []
+        arg = args[0] if isinstance(args, list) and args else None
+        if conn.hub == "user":
+            self._user_invocation(conn, str(target), arg)
+        else:
+            self._market_invocation(conn, str(target), arg)
+        self._emit("subscribed", conn.summary())
+        self._changed()
+
+    def _user_invocation(self, conn: HubConnection, target: str, arg: Any) -> None:
+        if target == "SubscribeAccounts":
+            conn.accounts = True
+            return
+        if target == "UnsubscribeAccounts":
+            conn.accounts = False
+            return
+        sets = {"Orders": conn.orders, "Positions": conn.positions, "Trades": conn.trades}
+        for verb in ("Subscribe", "Unsubscribe"):
+            if target.startswith(verb) and target[len(verb) :] in sets:
+                try:
+                    account_id = int(arg)
+                except (TypeError, ValueError):
+                    return
+                chosen = sets[target[len(verb) :]]
+                if verb == "Unsubscribe":
+                    chosen.discard(account_id)
+                elif self._owns(conn.user, account_id):
+                    chosen.add(account_id)
+                return
+
+    def _market_invocation(self, conn: HubConnection, target: str, arg: Any) -> None:
+        sets = {
+            "ContractQuotes": conn.quotes,
+            "ContractTrades": conn.market_trades,
+            "ContractMarketDepth": conn.depth,
+        }
+        for verb in ("Subscribe", "Unsubscribe"):
+            if target.startswith(verb) and target[len(verb) :] in sets:
+                if not isinstance(arg, str) or arg not in self.engine.contracts:
+                    return
+                chosen = sets[target[len(verb) :]]
+                if verb == "Unsubscribe":
+                    chosen.discard(arg)
+                    return
+                chosen.add(arg)
+                if chosen is conn.quotes:
+                    self._push_quote(arg, only=conn)
+                return
+
+
+__all__ = [
+    "AccountView",
+    "BusinessError",
+    "GatewayEvent",
+    "OrderLogEntry",
+    "PaperGateway",
+    "PositionView",
+    "PushedEvent",
+    "QuoteView",
+    "TradeView",
+]
