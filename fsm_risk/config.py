@@ -396,7 +396,7 @@ def describe(settings: Settings) -> str:
         for f in fields:
             lines.append(f"{f.key} = {_show(settings.sections[name][f.key])}")
         lines.append("")
-    for name, (fields, _) in EXTRA_SECTIONS.items():
+    for name in EXTRA_SECTIONS:
         value = settings.extra.get(name)
         lines.append(f"[{name}]")
         shown = getattr(value, "describe", None)

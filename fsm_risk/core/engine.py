@@ -799,7 +799,8 @@ class RiskEngine:
         return cur is None or hold.strength() > cur.strength()
 
     @staticmethod
-    def _describe(vs: list[Verdict]) -> tuple[str, str]:
+    def _describe(vs: list[Verdict]) -> tuple[str, str, Reason]:
+        """The firing rules (strongest first), the audit text, and the deciding reason."""
         ordered = sorted(
             vs,
             key=lambda v: (LOCK_RANK[v.lock], v.action is Action.FLATTEN, v.action is Action.CLOSE),
@@ -807,7 +808,7 @@ class RiskEngine:
         )
         ids = ",".join(dict.fromkeys(v.rule_id for v in ordered))
         text = "; ".join(f"{v.reason.name}: {v.detail or v.reason.description}" for v in ordered)
-        return ids, text
+        return ids, text, ordered[0].reason
 
     def _account_verdicts(self, acct: AccountModel, vs: list[Verdict], now: datetime) -> None:
         holds = [h for h in (self._hold_of(v) for v in vs) if h is not None and self._adds(acct, h)]
@@ -825,7 +826,7 @@ class RiskEngine:
             if not holds:
                 return
             trigger = Trigger.lock
-        ids, text = self._describe(vs)
+        ids, text, _ = self._describe(vs)
         before = acct.state
         self._fire(acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text)
         if acct.state is State.Flattening and before is not State.Flattening:
@@ -843,7 +844,7 @@ class RiskEngine:
         holds = [h for h in (self._hold_of(v) for v in vs) if h is not None and self._adds(cm, h)]
         closing = [v for v in vs if v.action in (Action.CLOSE, Action.FLATTEN)]
         reducing = [v for v in vs if v.action is Action.REDUCE]
-        ids, text = self._describe(vs)
+        ids, text, primary = self._describe(vs)
         if closing or reducing:
             target = 0 if closing else min(v.target_size for v in reducing)
             pos = acct.positions.get(cid)
@@ -868,7 +869,7 @@ class RiskEngine:
                 cancel_orders=bool(closing),
                 now=now,
                 rule_id=ids,
-                reason=None,
+                reason=primary,
                 detail=text,
             )
         elif holds:

@@ -1,0 +1,224 @@
+"""Builders shared by the tests: events, engines and a small driver that moves time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk.config import build_rule
+from fsm_risk.core.effects import (
+    Alert,
+    CancelOrder,
+    ClosePosition,
+    Effect,
+    RecordTransition,
+    ReducePosition,
+)
+from fsm_risk.core.engine import EngineSettings, RiskEngine
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PositionType,
+    PositionUpdate,
+    Quote,
+    Side,
+    Tick,
+)
+from fsm_risk.core.models import AccountModel, InstrumentBook, Mark
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.rules.base import Rule, RuleContext, Verdict
+
+#: Monday 2026-11-23 09:00 in Chicago (CST, UTC-6): mid-session, far from any reset.
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+ACC = 1001
+MNQ = "CON.F.US.MNQ.Z26"
+NQ = "CON.F.US.NQ.Z26"
+ES = "CON.F.US.ES.Z26"
+MES = "CON.F.US.MES.Z26"
+CL = "CON.F.US.CL.F27"
+M2K = "CON.F.US.M2K.Z26"
+MNQ_H27 = "CON.F.US.MNQ.H27"
+
+D = Decimal
+
+
+def account(balance: str = "50000", can_trade: bool = True, acc: int = ACC) -> AccountUpdate:
+    return AccountUpdate(acc, f"PRAC-{acc}", D(balance), can_trade)
+
+
+def position(
+    contract: str, size: int, avg: str, *, long: bool = True, acc: int = ACC, at: datetime = T0
+) -> PositionUpdate:
+    kind = PositionType.LONG if long else PositionType.SHORT
+    return PositionUpdate(acc, contract, kind, size, D(avg), at)
+
+
+def flat(contract: str, acc: int = ACC, at: datetime = T0) -> PositionUpdate:
+    return PositionUpdate(acc, contract, PositionType.LONG, 0, D(0), at)
+
+
+def order(
+    order_id: int,
+    contract: str,
+    side: Side,
+    size: int,
+    *,
+    type: OrderType = OrderType.LIMIT,
+    status: OrderStatus = OrderStatus.OPEN,
+    limit: str | None = None,
+    stop: str | None = None,
+    acc: int = ACC,
+    tag: str | None = None,
+    at: datetime = T0,
+) -> OrderUpdate:
+    return OrderUpdate(
+        acc,
+        order_id,
+        contract,
+        status,
+        type,
+        side,
+        size,
+        at,
+        D(limit) if limit else None,
+        D(stop) if stop else None,
+        custom_tag=tag,
+    )
+
+
+_trade_ids = iter(range(1, 10**9))
+
+
+def fill(
+    contract: str,
+    side: Side,
+    size: int,
+    price: str,
+    *,
+    pnl: str | None = None,
+    fees: str = "0",
+    order_id: int = 1,
+    acc: int = ACC,
+    at: datetime = T0,
+    trade_id: int | None = None,
+) -> Fill:
+    return Fill(
+        acc,
+        trade_id if trade_id is not None else next(_trade_ids),
+        contract,
+        order_id,
+        side,
+        size,
+        D(price),
+        D(pnl) if pnl is not None else None,
+        D(fees),
+        at,
+    )
+
+
+def quote(
+    contract: str, last: str, at: datetime = T0, bid: str | None = None, ask: str | None = None
+) -> Quote:
+    return Quote(contract, at, D(last), D(bid) if bid else D(last), D(ask) if ask else D(last))
+
+
+def make_engine(
+    rules: dict[type[Rule], dict[str, str]] | None = None,
+    extra: Iterable[Callable[[RuleContext], Rule]] = (),
+    calendar: SessionCalendar | None = None,
+    **settings: Any,
+) -> RiskEngine:
+    """An engine with the given real rules (raw settings per rule) and scripted ones."""
+    es = EngineSettings(calendar or SessionCalendar(), **settings)
+    instruments, marks = InstrumentBook(), dict[str, Mark]()
+    ctx = RiskEngine.context(es, instruments, marks)
+    built = [build_rule(cls, ctx, raw) for cls, raw in (rules or {}).items()]
+    built.extend(make(ctx) for make in extra)
+    return RiskEngine(es, built, instruments, marks)
+
+
+class Scripted(Rule):
+    """A test rule: returns whatever ``script(view, event, now)`` returns."""
+
+    id = "RULE-T01"
+    name = "scripted"
+    fires_when = "the test says so"
+    default_action = "whatever the test says"
+    fields = ()
+    reacts_to = frozenset({Quote, Fill, PositionUpdate, OrderUpdate, AccountUpdate, Tick})
+
+    def __init__(
+        self,
+        ctx: RuleContext,
+        script: Callable[[Any, Event, datetime], Sequence[Verdict]],
+        rule_id: str = "RULE-T01",
+        level_triggered: bool = True,
+    ) -> None:
+        super().__init__(None, ctx)
+        self.script = script
+        self.id = rule_id  # type: ignore[misc]
+        self.level_triggered = level_triggered  # type: ignore[misc]
+
+    def evaluate(self, view: Any, event: Event, now: datetime) -> Sequence[Verdict]:
+        return self.script(view, event, now)
+
+
+class Driver:
+    """Feeds events to an engine at a controlled ``now`` and keeps every effect."""
+
+    def __init__(self, engine: RiskEngine, now: datetime = T0, acc: int = ACC) -> None:
+        self.engine = engine
+        self.now = now
+        self.acc = acc
+        self.effects: list[Effect] = []
+
+    def send(self, *events: Event) -> list[Effect]:
+        out: list[Effect] = []
+        for ev in events:
+            out.extend(self.engine.handle(ev, self.now))
+        self.effects.extend(out)
+        return out
+
+    def advance(self, **delta: float) -> list[Effect]:
+        """Move time forward and wake every account whose deadline passed."""
+        self.now += timedelta(**delta)
+        return self.send(Tick())
+
+    def at(self, when: datetime) -> list[Effect]:
+        self.now = when
+        return self.send(Tick())
+
+    @property
+    def acct(self) -> AccountModel:
+        return self.engine.accounts[self.acc]
+
+
+def closes(effects: Iterable[Effect]) -> list[ClosePosition]:
+    return [e for e in effects if isinstance(e, ClosePosition)]
+
+
+def reduces(effects: Iterable[Effect]) -> list[ReducePosition]:
+    return [e for e in effects if isinstance(e, ReducePosition)]
+
+
+def cancels(effects: Iterable[Effect]) -> list[CancelOrder]:
+    return [e for e in effects if isinstance(e, CancelOrder)]
+
+
+def alerts(effects: Iterable[Effect]) -> list[Alert]:
+    return [e for e in effects if isinstance(e, Alert)]
+
+
+def transitions(effects: Iterable[Effect]) -> list[tuple[str | None, str, str, str]]:
+    """(contract, from, to, trigger) of every audited transition, in order."""
+    return [
+        (e.entry.contract_id, e.entry.from_state.value, e.entry.to_state.value, e.entry.trigger)
+        for e in effects
+        if isinstance(e, RecordTransition)
+    ]

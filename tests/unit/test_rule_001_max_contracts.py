@@ -1,0 +1,111 @@
+"""RULE-001 max_contracts: at, just under and just over the limit; reduce and flatten."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from fsm_risk.core.events import Tick
+from fsm_risk.core.models import Position
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.errors import SettingsError
+from fsm_risk.rules.max_contracts import MaxContracts
+from tests.factories import (
+    ES,
+    MES,
+    MNQ,
+    NQ,
+    T0,
+    Driver,
+    account,
+    closes,
+    make_engine,
+    position,
+    reduces,
+)
+
+
+def driver(**raw: str) -> Driver:
+    d = Driver(make_engine({MaxContracts: {"limit": "5", **raw}}))
+    d.send(account())
+    return d
+
+
+def test_exactly_at_the_limit_does_not_fire() -> None:
+    d = driver()
+    out = d.send(position(MNQ, 3, "21000"), position(ES, 2, "6000"))
+    assert reduces(out) == [] and closes(out) == []
+
+
+def test_just_under_the_limit_does_not_fire() -> None:
+    d = driver()
+    assert reduces(d.send(position(MNQ, 4, "21000"))) == []
+
+
+def test_one_over_reduces_the_largest_position_by_the_excess_without_a_lock() -> None:
+    d = driver()
+    d.send(position(ES, 2, "6000"))
+    out = d.send(position(MNQ, 4, "21000"))  # 6 open > 5
+    [r] = reduces(out)
+    assert (r.contract_id, r.size, r.reason, r.rule_id) == (
+        MNQ,
+        1,
+        Reason.MAX_CONTRACTS,
+        "RULE-001",
+    )
+    assert d.acct.state is State.Trading
+    d.send(position(MNQ, 3, "21000"))
+    assert d.acct.contracts[MNQ].state is State.Trading
+
+
+def test_excess_larger_than_one_position_spreads_over_the_next_largest() -> None:
+    # several positions seen at once (as at start-up): evaluate the rule on that view
+    d = driver(limit="2")
+    for c, size in ((ES, 2), (MNQ, 2), (NQ, 1)):
+        d.acct.positions[c] = Position(c, True, size, Decimal(100), T0)
+    verdicts = d.engine.rules[0].evaluate(d.acct, Tick(), d.now)
+    # 5 open, limit 2, excess 3: largest first, ties by contract id (ES before MNQ)
+    assert [(v.contract_id, v.target_size) for v in verdicts] == [(ES, 0), (MNQ, 1)]
+
+
+def test_positions_arriving_one_by_one_are_cut_as_the_excess_appears() -> None:
+    d = driver(limit="2")
+    d.send(position(ES, 2, "6000"))
+    [c] = closes(d.send(position(MNQ, 2, "21000")))  # 4 > 2: ES (tie, first id) closed
+    assert c.contract_id == ES
+
+
+def test_net_counting_lets_longs_and_shorts_offset() -> None:
+    d = driver(count="net")
+    out = d.send(position(MNQ, 4, "21000"), position(MES, 3, "6000", long=False))
+    assert reduces(out) == []  # gross 7, net 1
+    out = d.send(position(MES, 3, "6000"))  # now both long: net 7
+    assert sum(r.size for r in reduces(out)) == 2
+
+
+def test_flatten_policy_closes_everything_and_returns_to_trading() -> None:
+    d = driver(action="flatten")
+    out = d.send(position(MNQ, 3, "21000"), position(ES, 3, "6000"))
+    assert sorted(c.contract_id for c in closes(out)) == sorted([MNQ, ES])
+    assert d.acct.state is State.Flattening
+    d.send(position(MNQ, 0, "0"), position(ES, 0, "0"))
+    assert d.acct.state is State.Trading
+
+
+def test_usage_reports_open_contracts_against_the_limit() -> None:
+    d = driver()
+    d.send(position(MNQ, 4, "21000"))
+    rule = d.engine.rules[0]
+    u = rule.usage(d.acct, d.now)
+    assert (u.value, u.limit, u.unit, float(u.fraction)) == (4, 5, "contracts", 0.8)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [({"limit": "0"}, "at least 1"), ({"count": "x"}, "gross, net")]
+)
+def test_bad_settings_name_the_key(raw: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as err:
+        make_engine({MaxContracts: raw})
+    assert "[rule.max_contracts]" in str(err.value)

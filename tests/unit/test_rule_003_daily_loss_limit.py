@@ -1,0 +1,135 @@
+"""RULE-003 daily_loss_limit: the edge to the cent, both bases, stale quotes, the reset."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from fsm_risk.core.events import Side
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from tests.factories import (
+    ES,
+    MNQ,
+    T0,
+    Driver,
+    account,
+    closes,
+    fill,
+    flat,
+    make_engine,
+    position,
+    quote,
+    transitions,
+)
+
+
+def driver(**raw: str) -> Driver:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000", **raw}}))
+    d.send(account())
+    return d
+
+
+def lose(d: Driver, pnl: str) -> None:
+    """A closed ES round trip with the given P&L and no fees."""
+    d.send(fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5990", pnl=pnl))
+
+
+def test_realized_loss_one_cent_short_of_the_limit_does_not_fire() -> None:
+    d = driver()
+    lose(d, "-999.99")
+    assert d.acct.state is State.Trading
+
+
+def test_realized_loss_exactly_at_the_limit_fires_and_locks_until_the_reset() -> None:
+    d = driver()
+    lose(d, "-1000.00")
+    assert d.acct.state is State.LockedDaily
+    hold = d.acct.holds["RULE-003"]
+    assert hold.reason is Reason.DAILY_LOSS_LIMIT
+    assert hold.until == d.engine.calendar.next_daily_reset(T0)
+
+
+def test_fees_count_towards_the_limit() -> None:
+    d = driver()
+    d.send(fill(ES, Side.BUY, 1, "6000", fees="2.50"))
+    d.send(fill(ES, Side.SELL, 1, "5990", pnl="-997.50", fees="2.50"))
+    assert d.acct.state is State.LockedDaily  # -997.50 - 5.00 = -1002.50
+
+
+def test_equity_basis_counts_open_unrealized_loss() -> None:
+    d = driver()
+    d.send(position(MNQ, 2, "21000"))
+    # 2 x (21000 - 20000.25) / 0.25 x 0.50 = 3999.50 loss... use a move of exactly -$1,000
+    d.send(quote(MNQ, "20750.00"))  # 2 x 1000 ticks x $0.50 = -$1,000.00
+    assert d.acct.state is State.Flattening
+    assert [c.contract_id for c in closes(d.effects)] == [MNQ]
+
+
+def test_equity_basis_just_inside_the_limit_does_not_fire() -> None:
+    d = driver()
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "20750.25"))  # -$999.50
+    assert d.acct.state is State.Trading
+
+
+def test_realized_basis_ignores_open_losses() -> None:
+    d = driver(basis="realized")
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "20000"))
+    assert d.acct.state is State.Trading
+    lose(d, "-1000")
+    assert d.acct.state is State.Flattening  # MNQ is still open: it gets closed
+
+
+def test_stale_quotes_do_not_fire_the_equity_basis() -> None:
+    d = driver()
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21000"))
+    d.now = T0 + timedelta(seconds=31)  # the last quote is now stale
+    d.send(position(ES, 1, "6000"), quote(ES, "5000", at=d.now))  # ES -$12,500, MNQ stale
+    assert d.acct.state is State.Trading
+    d.send(quote(MNQ, "21000", at=d.now))  # fresh again: the loss is real
+    assert d.acct.state is State.Flattening
+
+
+def test_the_lock_ends_at_the_next_daily_reset_and_the_new_day_starts_at_zero() -> None:
+    d = driver()
+    lose(d, "-1500")
+    assert d.acct.state is State.LockedDaily
+    reset = d.engine.calendar.next_daily_reset(T0)
+    d.at(reset - timedelta(seconds=1))
+    assert d.acct.state is State.LockedDaily
+    out = d.at(reset)
+    assert d.acct.state is State.Trading
+    assert (None, "LockedDaily", "Trading", "release") in transitions(out)
+    assert d.acct.day.realized == 0 and d.acct.day.start == reset
+
+
+def test_a_loss_carried_across_the_reset_does_not_count_against_the_new_day() -> None:
+    d = driver()
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "20800"))  # -$800 open at the reset
+    reset = d.engine.calendar.next_daily_reset(T0)
+    d.at(reset)
+    d.send(quote(MNQ, "20700", at=reset))  # another -$400: day P&L is -$400, not -$1,200
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-400.00")
+    assert d.acct.state is State.Trading
+
+
+@pytest.mark.parametrize("limit", ["-5", "0", "abc", "10.001"])
+def test_bad_limit_is_refused_with_the_reason(limit: str) -> None:
+    from fsm_risk.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=r"\[rule.daily_loss_limit\] limit"):
+        make_engine({DailyLossLimit: {"limit": limit}})
+
+
+def test_usage_is_the_share_of_the_limit_lost() -> None:
+    d = driver()
+    lose(d, "-850")
+    u = d.engine.rules[0].usage(d.acct, d.now)
+    assert u.value == Decimal("-850") and u.fraction == Decimal("0.85")
+    d2 = driver()
+    lose(d2, "300")
+    assert d2.engine.rules[0].usage(d2.acct, d2.now).fraction == 0
+    assert flat(MNQ).size == 0
