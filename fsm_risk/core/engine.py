@@ -100,6 +100,17 @@ class EngineSettings:
     failsafe_lock: State = State.LockedDaily
 
 
+@dataclass(frozen=True)
+class Changes:
+    """A unit of work: the accounts to persist and the fills to append to the journal."""
+
+    accounts: list[AccountModel]
+    fills: list[tuple[int, FillRecord]]
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.fills)
+
+
 class RiskEngine:
     def __init__(
         self,
@@ -116,6 +127,7 @@ class RiskEngine:
         self.accounts: dict[int, AccountModel] = {}
         self.holders: dict[str, set[AccountModel]] = {}
         self.dirty: set[int] = set()
+        self.new_fills: list[tuple[int, FillRecord]] = []
         self._heap: list[tuple[datetime, int]] = []
         self._by_event: dict[type, list[Rule]] = {}
         self._observers: dict[type, list[Rule]] = {}
@@ -199,6 +211,15 @@ class RiskEngine:
             machines.attach(cm, State.Trading, contract=True)
             acct.contracts[contract_id] = cm
         return cm
+
+    def take_changes(self) -> Changes:
+        """What changed since the last call: the shell commits it before executing effects."""
+        changes = Changes(
+            [self.accounts[i] for i in sorted(self.dirty) if i in self.accounts], self.new_fills
+        )
+        self.dirty = set()
+        self.new_fills = []
+        return changes
 
     # ======================================================================================
     # time
@@ -611,6 +632,7 @@ class RiskEngine:
             own,
         )
         acct.pending_realized += net
+        self.new_fills.append((acct.account_id, record))
         if ev.at >= acct.day.start:
             acct.day.realized += net
             acct.day.fees += ev.fees
