@@ -421,6 +421,12 @@ class PaperGateway:
         last = self.engine.quote(contract.id).last
         return self.set_price(contract.id, last + ticks * contract.tick_size)
 
+    def step_walk(self, steps: int = 1) -> None:
+        """Advance the seeded random walk by ``steps`` now, in any price mode (the price loop
+        does this every ``quote_interval`` in random_walk mode). Same seed, same prices."""
+        for _ in range(steps):
+            self._walk()
+
     @property
     def price_mode(self) -> str:
         return self._price_mode

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -86,6 +87,8 @@ class Inbox:
 
     def callback(self, kind: str) -> Callable[[Any], Awaitable[None]]:
         async def record(data: Any) -> None:
+            # A copy: the SDK's managers receive the same dict and change it in place.
+            data = copy.deepcopy(data)
             self.raw.setdefault(kind, []).append(data)
             if isinstance(data, dict) and "action" in data and "data" in data:
                 data = data["data"]
@@ -105,11 +108,19 @@ class Inbox:
         self, kind: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = 5.0
     ) -> Any:
         """The first ``kind`` payload matching ``predicate`` (waiting for it if need be)."""
+
+        def first() -> list[Any]:  # a one-item list, so that a falsy payload still counts
+            return [item for item in self.of(kind) if predicate(item)][:1]
+
+        return (await self.wait_until(lambda _: first(), timeout))[0]
+
+    async def wait_until(self, condition: Callable[[Inbox], Any], timeout: float = 5.0) -> Any:
+        """Wait until ``condition(inbox)`` is truthy (re-checked on every callback)."""
         async with asyncio.timeout(timeout):
             while True:
-                for item in self.events.get(kind, []):
-                    if predicate(item):
-                        return item
+                result = condition(self)
+                if result:
+                    return result
                 self._signal.clear()
                 await self._signal.wait()
 
