@@ -8,21 +8,21 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     GET  /_paper                      this list
     GET  /_paper/state                accounts, positions, working orders, quotes, faults
     GET  /_paper/accounts | positions | trades | quotes | connections
-    GET  /_paper/orders[?accountId=N]  the order log (every order received)
+    GET  /_paper/orders[?account_id=N]  the order log (every order received)
     GET  /_paper/events[?since=SEQ]    messages pushed on the hubs
     POST /_paper/price                 {contract, price} | {contract, ticks} | + bid, ask
     POST /_paper/price_mode            {mode: random_walk | scripted}
-    POST /_paper/accounts/{id}         {canTrade?, balance?}
-    POST /_paper/orders                {accountId, contract, side, size, type?, limitPrice?,
-                                        stopPrice?, trailPrice?, customTag?}  (as the trader)
-    POST /_paper/orders/{id}/cancel    {accountId}
-    POST /_paper/positions/close       {accountId, contract, size?}
-    POST /_paper/faults/reject         {count?, message?, accountId?, contract?, customTag?}
+    POST /_paper/accounts/{id}         {can_trade?, balance?}
+    POST /_paper/orders                {account_id, contract, side, size, type?, limit_price?,
+                                        stop_price?, trail_price?, custom_tag?}  (as the trader)
+    POST /_paper/orders/{id}/cancel    {account_id}
+    POST /_paper/positions/close       {account_id, contract, size?}
+    POST /_paper/faults/reject         {count?, message?, account_id?, contract?, custom_tag?}
     POST /_paper/faults/reject/clear   {}
     POST /_paper/faults/fill_delay     {seconds}
     POST /_paper/faults/wrap           {enabled}
     POST /_paper/faults/drop           {hub?: user | market}
-    POST /_paper/faults/malformed      {accountId, target?, kind?}
+    POST /_paper/faults/malformed      {account_id, target?, kind?}
     POST /_paper/faults/rate_limit     {limit, window?}   (limit 0 or null: off)
 """
 
@@ -105,7 +105,8 @@ class ControlApi:
     def wrap(self, view: View) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
             try:
-                body = await request.json(loads=_loads) if request.body_exists else {}
+                text = await request.text()
+                body = _loads(text) if text.strip() else {}
             except ValueError:
                 return _error(400, "the body is not valid JSON")
             if not isinstance(body, dict):
@@ -116,7 +117,7 @@ class ControlApi:
                 return _error(exc.status, exc.message)
             except BusinessError as exc:
                 return web.json_response(
-                    {"error": exc.message, "errorCode": exc.code, "orderId": exc.order_id},
+                    {"error": exc.message, "error_code": exc.code, "order_id": exc.order_id},
                     status=409,
                     dumps=dumps,
                 )
@@ -129,30 +130,30 @@ class ControlApi:
         return serve
 
     def _account(self, value: Any) -> int:
-        account_id = _as_int(value, "accountId")
+        account_id = _as_int(value, "account_id")
         if account_id not in self.gw.engine.accounts:
             raise KeyError(f"unknown account {account_id}")
         return account_id
 
     async def index(self, request: web.Request, body: dict[str, Any]) -> Any:
-        return {"controlApi": (__doc__ or "").split("\n\n", 2)[2].strip().splitlines()}
+        return {"control_api": (__doc__ or "").split("\n\n", 2)[2].strip().splitlines()}
 
     async def state(self, request: web.Request, body: dict[str, Any]) -> Any:
         gw = self.gw
         return {
-            "priceMode": gw.price_mode,
+            "price_mode": gw.price_mode,
             "accounts": gw.accounts(),
             "positions": gw.positions(),
-            "workingOrders": gw.orders(working=True),
+            "working_orders": gw.orders(working=True),
             "quotes": [gw.quote(c.id) for c in gw.contracts()],
             "faults": {
-                "fillDelay": gw.engine.fill_delay,
+                "fill_delay": gw.engine.fill_delay,
                 "wrapped": gw.wrapped,
-                "rejectRules": [
+                "reject_rules": [
                     {"message": r.message, "remaining": r.remaining} for r in gw.engine.reject_rules
                 ],
-                "rateLimit": gw._rate_limit,
-                "rateLimitWindow": gw._rate_window,
+                "rate_limit": gw._rate_limit,
+                "rate_limit_window": gw._rate_window,
             },
             "connections": gw.connections(),
         }
@@ -173,11 +174,9 @@ class ControlApi:
         return self.gw.connections()
 
     async def order_log(self, request: web.Request, body: dict[str, Any]) -> Any:
-        raw = request.query.get("accountId")
-        account_id = None if raw is None else _as_int(raw, "accountId")
-        return [
-            {**_plain(e), "receivedPerf": e.received_perf} for e in self.gw.order_log(account_id)
-        ]
+        raw = request.query.get("account_id")
+        account_id = None if raw is None else _as_int(raw, "account_id")
+        return self.gw.order_log(account_id)
 
     async def events(self, request: web.Request, body: dict[str, Any]) -> Any:
         since = _as_int(request.query.get("since", "0"), "since")
@@ -193,51 +192,51 @@ class ControlApi:
 
     async def price_mode(self, request: web.Request, body: dict[str, Any]) -> Any:
         self.gw.set_price_mode(str(_need(body, "mode")))
-        return {"priceMode": self.gw.price_mode}
+        return {"price_mode": self.gw.price_mode}
 
     async def account_update(self, request: web.Request, body: dict[str, Any]) -> Any:
         account_id = self._account(request.match_info["account_id"])
-        if body.get("canTrade") is not None:
-            if not isinstance(body["canTrade"], bool):
-                raise _Bad(400, "'canTrade' must be true or false")
-            self.gw.set_can_trade(account_id, body["canTrade"])
+        if body.get("can_trade") is not None:
+            if not isinstance(body["can_trade"], bool):
+                raise _Bad(400, "'can_trade' must be true or false")
+            self.gw.set_can_trade(account_id, body["can_trade"])
         if body.get("balance") is not None:
             self.gw.set_balance(account_id, body["balance"])
         return self.gw.account(account_id)
 
     async def place(self, request: web.Request, body: dict[str, Any]) -> Any:
-        tag = body.get("customTag")
+        tag = body.get("custom_tag")
         return self.gw.place_order(
-            self._account(_need(body, "accountId")),
+            self._account(_need(body, "account_id")),
             str(_need(body, "contract")),
             _side(_need(body, "side")),
             _as_int(_need(body, "size"), "size"),
             type=_order_type(body.get("type")),
-            limit_price=body.get("limitPrice"),
-            stop_price=body.get("stopPrice"),
-            trail_price=body.get("trailPrice"),
+            limit_price=body.get("limit_price"),
+            stop_price=body.get("stop_price"),
+            trail_price=body.get("trail_price"),
             custom_tag=None if tag is None else str(tag),
         )
 
     async def cancel(self, request: web.Request, body: dict[str, Any]) -> Any:
         order_id = _as_int(request.match_info["order_id"], "order_id")
-        self.gw.cancel_order(self._account(_need(body, "accountId")), order_id)
+        self.gw.cancel_order(self._account(_need(body, "account_id")), order_id)
         return self.gw.order(order_id)
 
     async def close(self, request: web.Request, body: dict[str, Any]) -> Any:
         size = body.get("size")
         return self.gw.close_position(
-            self._account(_need(body, "accountId")),
+            self._account(_need(body, "account_id")),
             str(_need(body, "contract")),
             None if size is None else _as_int(size, "size"),
         )
 
     async def reject(self, request: web.Request, body: dict[str, Any]) -> Any:
-        account = body.get("accountId")
-        account_id = None if account is None else _as_int(account, "accountId")
+        account = body.get("account_id")
+        account_id = None if account is None else _as_int(account, "account_id")
         contract = body.get("contract")
         contract_id = None if contract is None else self.gw.contract(str(contract)).id
-        tag = body.get("customTag")
+        tag = body.get("custom_tag")
         count = body.get("count", 1)
 
         def matches(request: OrderRequest) -> bool:
@@ -256,12 +255,12 @@ class ControlApi:
 
     async def reject_clear(self, request: web.Request, body: dict[str, Any]) -> Any:
         self.gw.clear_rejections()
-        return {"rejectRules": []}
+        return {"reject_rules": []}
 
     async def fill_delay(self, request: web.Request, body: dict[str, Any]) -> Any:
         seconds = float(_need(body, "seconds"))
         self.gw.set_fill_delay(seconds)
-        return {"fillDelay": seconds}
+        return {"fill_delay": seconds}
 
     async def wrap_payloads(self, request: web.Request, body: dict[str, Any]) -> Any:
         enabled = _need(body, "enabled")
@@ -278,7 +277,7 @@ class ControlApi:
 
     async def malformed(self, request: web.Request, body: dict[str, Any]) -> Any:
         recipients = self.gw.push_malformed(
-            self._account(_need(body, "accountId")),
+            self._account(_need(body, "account_id")),
             str(body.get("target") or "GatewayUserOrder"),
             str(body.get("kind") or "missing_fields"),
         )
@@ -291,7 +290,7 @@ class ControlApi:
             None if limit is None else _as_int(limit, "limit"),
             None if window is None else float(window),
         )
-        return {"rateLimit": self.gw._rate_limit, "window": self.gw._rate_window}
+        return {"rate_limit": self.gw._rate_limit, "window": self.gw._rate_window}
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -302,6 +301,7 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
     api = ControlApi(gw)
     get = {
         "": api.index,
+        "/": api.index,
         "/state": api.state,
         "/accounts": api.accounts,
         "/positions": api.positions,

@@ -175,7 +175,8 @@ class ProjectXApi:
                         headers={"Retry-After": str(max(1, math.ceil(wait)))},
                     )
             try:
-                body = await request.json(loads=_loads) if request.body_exists else {}
+                text = await request.text()
+                body = _loads(text) if text.strip() else {}
             except ValueError:
                 return _bad_request("$", "The request body is not valid JSON.")
             if body is None:

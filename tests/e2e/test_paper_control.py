@@ -1,0 +1,103 @@
+"""The /_paper control API drives the same gateway a ProjectX client sees."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import httpx
+import pytest
+
+from fsm_risk.paper import OrderStatus, PaperGateway
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def control(paper_gateway: PaperGateway) -> httpx.AsyncClient:
+    async with httpx.AsyncClient(base_url=paper_gateway.control_url) as client:
+        yield client
+
+
+async def test_index_lists_the_endpoints(control: httpx.AsyncClient) -> None:
+    listing = (await control.get("")).json()["control_api"]
+    assert any("/faults/drop" in line for line in listing)
+
+
+async def test_prices_orders_positions_and_the_order_log(
+    control: httpx.AsyncClient, paper_gateway: PaperGateway
+) -> None:
+    quote = (await control.post("/price", json={"contract": "ES", "price": "6010.25"})).json()
+    assert (quote["bid"], quote["ask"], quote["last"]) == (6010.25, 6010.5, 6010.25)
+    moved = (await control.post("/price", json={"contract": "ES", "ticks": -3})).json()
+    assert moved["last"] == 6009.5
+    placed = await control.post(
+        "/orders",
+        json={"account_id": 1001, "contract": "ES", "side": "buy", "size": 2, "custom_tag": "t1"},
+    )
+    assert placed.status_code == 200 and placed.json()["status"] == "filled"
+    limit = await control.post(
+        "/orders",
+        json={"account_id": 1001, "contract": "ES", "side": 1, "size": 1, "type": "limit",
+              "limit_price": 6020},
+    )  # fmt: skip
+    assert limit.json()["status"] == "open"
+    log = (await control.get("/orders", params={"account_id": 1001})).json()
+    assert [(e["source"], e["custom_tag"], e["status"]) for e in log] == [
+        ("direct", "t1", "filled"),
+        ("direct", None, "open"),
+    ]
+    assert all(e["received_perf"] > 0 for e in log)
+    cancelled = await control.post(f"/orders/{limit.json()['order_id']}/cancel", json={
+        "account_id": 1001})  # fmt: skip
+    assert cancelled.json()["status"] == "cancelled"
+    positions = (await control.get("/positions")).json()
+    assert [(p["contract_id"], p["size"], p["type"]) for p in positions] == [
+        ("CON.F.US.ES.Z26", 2, "long")
+    ]
+    closed = await control.post("/positions/close", json={"account_id": 1001, "contract": "ES"})
+    assert closed.json()["source"] == "close"
+    assert (await control.get("/positions")).json() == []
+    trades = (await control.get("/trades")).json()
+    # bought 2 at the ask 6009.75, sold at the bid 6009.50: -1 tick x $12.50 x 2
+    assert trades[-1]["profit_and_loss"] == float((D("6009.50") - D("6009.75")) * 4 * 25)
+    state = (await control.get("/state")).json()
+    assert state["price_mode"] == "scripted" and state["accounts"][0]["balance"] < 50000
+
+
+async def test_faults_are_switched_through_the_control_api(
+    control: httpx.AsyncClient, paper_gateway: PaperGateway
+) -> None:
+    reject = await control.post("/faults/reject", json={"count": 1, "message": "nope"})
+    assert reject.json() == {"message": "nope", "remaining": 1}
+    refused = await control.post(
+        "/orders", json={"account_id": 1001, "contract": "MNQ", "side": 0, "size": 1}
+    )
+    assert refused.status_code == 409 and refused.json()["error"] == "nope"
+    assert paper_gateway.order_log()[0].status is OrderStatus.REJECTED
+    await control.post("/faults/fill_delay", json={"seconds": 0.5})
+    assert paper_gateway.engine.fill_delay == 0.5
+    await control.post("/faults/fill_delay", json={"seconds": 0})
+    await control.post("/faults/wrap", json={"enabled": True})
+    assert paper_gateway.wrapped
+    await control.post("/faults/rate_limit", json={"limit": 5, "window": 10})
+    assert (paper_gateway._rate_limit, paper_gateway._rate_window) == (5, 10)
+    assert (await control.post("/faults/drop")).json() == {"dropped": 0}
+    malformed = await control.post("/faults/malformed", json={"account_id": 1001})
+    assert malformed.json() == {"recipients": 0}
+    account = await control.post("/accounts/1001", json={"can_trade": False, "balance": 48000})
+    assert account.json()["can_trade"] is False and account.json()["balance"] == 48000
+    await control.post("/price_mode", json={"mode": "random_walk"})
+    assert paper_gateway.price_mode == "random_walk"
+    faults = (await control.get("/state")).json()["faults"]
+    assert faults["wrapped"] is True and faults["rate_limit"] == 5
+
+
+async def test_bad_control_requests_are_explained(control: httpx.AsyncClient) -> None:
+    unknown = await control.post("/price", json={"contract": "ZZZ", "price": 1})
+    assert unknown.status_code == 404 and "ZZZ" in unknown.json()["error"]
+    off_tick = await control.post("/price", json={"contract": "ES", "price": "6000.10"})
+    assert off_tick.status_code == 400
+    garbage = await control.post("/price", content=b"{not json")
+    assert garbage.status_code == 400
+    missing = await control.post("/orders", json={"account_id": 1001})
+    assert missing.status_code == 400 and "contract" in missing.json()["error"]
