@@ -1,16 +1,343 @@
-"""The `fsm-risk` command line: thin commands that parse, wire, delegate and report."""
+"""The `fsm-risk` command line: thin commands that parse, wire, delegate and report.
+
+Domain errors become one clear line on stderr and a non-zero exit; never a traceback.
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import click
 
+from fsm_risk import bootstrap, config, diagrams, logs
+from fsm_risk.core.events import AdminCommand
+from fsm_risk.core.states import ACCOUNT_STATES, state_named
+from fsm_risk.errors import AuthError, FsmRiskError, SettingsError
 from fsm_risk.paper.cli import paper_gateway
 
+SECRET_ENV = "FSM_RISK_ADMIN_SECRET"
+EXIT_ERROR = 2
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Group(click.Group):
+    """Turns every error into one line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            for p in exc.problems:
+                click.echo(f"error: {p}", err=True)
+            sys.exit(EXIT_ERROR)
+        except FsmRiskError as exc:
+            click.echo(f"error: {logs.mask(str(exc))}", err=True)
+            sys.exit(EXIT_ERROR)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:  # the last line of defence: still one line, no traceback
+            click.echo(f"error: unexpected {type(exc).__name__}: {logs.mask(str(exc))}", err=True)
+            sys.exit(1)
+
+
+settings_option = click.option(
+    "--settings",
+    "settings_file",
+    metavar="FILE",
+    default=None,
+    help=f"settings file (default: ${bootstrap.SETTINGS_ENV} or ./settings.ini)",
+)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fsm-risk")
 def main() -> None:
     """fsm-risk: a real-time risk guardian for ProjectX futures accounts."""
+
+
+# --- check ----------------------------------------------------------------------------------
+
+
+@main.command()
+@settings_option
+def check(settings_file: str | None) -> None:
+    """Validate settings.ini and print the effective configuration."""
+    settings = bootstrap.load_settings(settings_file)
+    click.echo(config.describe(settings), nl=False)
+    enabled = ", ".join(f"{r.rule.id} {r.rule.name}" for r in settings.enabled_rules())
+    click.echo(f"# OK: {len(list(settings.enabled_rules()))} rules enabled ({enabled})")
+
+
+# --- diagram --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--out", default="diagrams", show_default=True, help="folder to write into")
+def diagram(out: str) -> None:
+    """Regenerate the state diagrams from the machine definitions."""
+    for line in diagrams.write(Path(out)):
+        click.echo(line)
+
+
+# --- status and history -----------------------------------------------------------------------
+
+
+def _resolve(engine_accounts: dict[int, Any], account: str | None) -> list[int] | None:
+    if account is None:
+        return None
+    for i, a in engine_accounts.items():
+        if account == str(i) or account == a.name:
+            return [i]
+    raise FsmRiskError(f"unknown account '{account}' (not in the database)")
+
+
+def _status_text(settings_file: str | None, account: str | None, color: bool) -> str:
+    from fsm_risk import status
+
+    settings = bootstrap.load_settings(settings_file)
+    store = bootstrap.open_store(settings)
+    try:
+        engine, _ = bootstrap.restored_engine(settings, store, _now())
+        ids = _resolve(engine.accounts, account)
+        return status.render(status.snapshot(engine, _now(), ids), color=color)
+    finally:
+        store.close()
+
+
+@main.command()
+@click.argument("account", required=False)
+@click.option("--watch", is_flag=True, help="refresh in place until Ctrl-C")
+@click.option("--interval", default=2.0, show_default=True, help="seconds between refreshes")
+@click.option("--iterations", default=0, hidden=True, help="stop after N refreshes (0: never)")
+@settings_option
+def status(
+    account: str | None, watch: bool, interval: float, iterations: int, settings_file: str | None
+) -> None:
+    """The trader's view: state, locks, P&L, rule usage, positions, resets. Read-only."""
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    if not watch:
+        click.echo(_status_text(settings_file, account, color), nl=False)
+        return
+    n = 0
+    while True:
+        text = _status_text(settings_file, account, color)
+        if sys.stdout.isatty():
+            click.clear()
+        click.echo(text, nl=False)
+        n += 1
+        if iterations and n >= iterations:
+            return
+        time.sleep(interval)
+
+
+@main.command()
+@click.argument("account", required=False)
+@click.option("--limit", default=50, show_default=True, help="most recent entries to show")
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines")
+@settings_option
+def history(account: str | None, limit: int, as_json: bool, settings_file: str | None) -> None:
+    """The audit log of transitions."""
+    settings = bootstrap.load_settings(settings_file)
+    store = bootstrap.open_store(settings)
+    try:
+        account_id = None
+        if account is not None:
+            stored = {s.account_id: s for s in store.accounts()}
+            match = [i for i, s in stored.items() if account in (str(i), s.snapshot["name"])]
+            if not match:
+                raise FsmRiskError(f"unknown account '{account}' (not in the database)")
+            account_id = match[0]
+        entries = store.audit(account_id, limit)
+    finally:
+        store.close()
+    if not entries:
+        click.echo("no transitions recorded yet")
+        return
+    for e in entries:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "at": e.at.isoformat(),
+                        "account": e.account_id,
+                        "contract": e.contract_id,
+                        "from": e.from_state.value,
+                        "to": e.to_state.value,
+                        "trigger": e.trigger,
+                        "rule": e.rule_id,
+                        "reason": e.reason,
+                        "actor": e.actor,
+                    }
+                )
+            )
+            continue
+        scope = f"{e.account_id}" + (f" {e.contract_id}" if e.contract_id else "")
+        click.echo(
+            f"{e.at:%Y-%m-%d %H:%M:%S}Z  {scope:<28} {e.from_state.value:>12} -> "
+            f"{e.to_state.value:<12} {e.trigger:<14} {e.rule_id or '-':<10} {e.actor:<14} "
+            f"{e.reason}"
+        )
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+def _read_secret(secret_file: str | None, prompt: str, confirm: bool = False) -> str | None:
+    if secret_file:
+        try:
+            return Path(secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise FsmRiskError(f"cannot read the secret file: {exc.strerror}") from None
+    env = os.environ.get(SECRET_ENV)
+    if env:
+        return env
+    if sys.stdin.isatty():
+        value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+        return value
+    return None
+
+
+@main.group()
+def admin() -> None:
+    """Manage the admin credential."""
+
+
+@admin.command("set-secret")
+@click.option("--secret-file", metavar="FILE", help="read the new secret from this file")
+@click.option("--current-file", metavar="FILE", help="read the current secret from this file")
+@settings_option
+def set_secret(
+    secret_file: str | None, current_file: str | None, settings_file: str | None
+) -> None:
+    """Store the admin secret (only a salted scrypt hash is kept)."""
+    settings = bootstrap.load_settings(settings_file)
+    logs.setup(settings.log_file, console=False)
+    store = bootstrap.open_store(settings)
+    try:
+        auth = bootstrap.admin_auth(settings, store, _now)
+        current = None
+        if auth.configured:
+            current = (
+                Path(current_file).read_text(encoding="utf-8").strip()
+                if current_file
+                else os.environ.get("FSM_RISK_CURRENT_ADMIN_SECRET")
+                or _read_secret(None, "Current admin secret")
+            )
+        new = _read_secret(secret_file, "New admin secret", confirm=True)
+        if not new:
+            raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
+        logs.register_secret(new)
+        auth.set_secret(new, current, getpass.getuser())
+    finally:
+        store.close()
+    click.echo("admin secret stored (salted scrypt hash)")
+
+
+# --- transition -----------------------------------------------------------------------------
+
+
+def _state_choice() -> click.Choice[str]:
+    return click.Choice([s.value for s in ACCOUNT_STATES], case_sensitive=False)
+
+
+@main.command()
+@click.argument("account")
+@click.option("--contract", default=None, help="force one contract of the account instead")
+@click.option("--to", "to", required=True, type=_state_choice(), help="the state to force")
+@click.option("--reason", required=True, help="why (recorded in the audit log)")
+@click.option("--minutes", type=click.IntRange(1, 10080), help="length of a forced Cooldown")
+@click.option("--admin", "admin_name", default=None, help="who you are (default: your login)")
+@click.option(
+    "--secret-file", metavar="FILE", help=f"read the admin secret here (or ${SECRET_ENV})"
+)
+@settings_option
+def transition(
+    account: str,
+    contract: str | None,
+    to: str,
+    reason: str,
+    minutes: int | None,
+    admin_name: str | None,
+    secret_file: str | None,
+    settings_file: str | None,
+) -> None:
+    """Force an account (or one contract) into a state. Admin only; audited."""
+    if not reason.strip():
+        raise FsmRiskError("--reason must not be empty")
+    kind = "contract" if contract else "account"
+    try:
+        target = state_named(to, kind=kind)
+    except ValueError as exc:
+        raise FsmRiskError(str(exc)) from None
+    settings = bootstrap.load_settings(settings_file)
+    logs.setup(settings.log_file, console=False)
+    who = admin_name or getpass.getuser()
+    secret = _read_secret(secret_file, "Admin secret")
+    logs.register_secret(secret)
+    store = bootstrap.open_store(settings)
+    try:
+        auth = bootstrap.admin_auth(settings, store, _now)
+        if store.service_running():
+            raise FsmRiskError(
+                "fsm-risk serve is running on this database: stop it first "
+                "(its control channel is not available in this version)"
+            )
+        auth.check(secret, who)
+        result = _transition_offline(
+            settings, store, account, contract, target, reason, minutes, who
+        )
+    finally:
+        store.close()
+    click.echo(result)
+
+
+def _transition_offline(
+    settings: config.Settings,
+    store: Any,
+    account: str,
+    contract: str | None,
+    target: Any,
+    reason: str,
+    minutes: int | None,
+    who: str,
+) -> str:
+    from fsm_risk.core.effects import CancelOrder, ClosePosition, RecordTransition, ReducePosition
+
+    now = _now()
+    engine, effects = bootstrap.restored_engine(settings, store, now)
+    [account_id] = _resolve(engine.accounts, account) or [0]
+    acct = engine.accounts[account_id]
+    out = engine.handle(
+        AdminCommand(account_id, target, reason.strip(), who, contract, minutes), now
+    )
+    effects.extend(out)
+    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
+    store.commit(engine.take_changes(), audit)
+    forced = next(e for e in audit if e.trigger == "force")
+    model = acct.contracts[contract] if contract else acct
+    scope = f"account {account_id}" + (f" contract {contract}" if contract else "")
+    text = (
+        f"{scope}: {forced.from_state} -> {forced.to_state} "
+        f"(forced by admin:{who}: {reason.strip()})"
+    )
+    if model.state is not forced.to_state:
+        text += f"; now {model.state} (an open position is being closed)"
+    pending = [e for e in out if isinstance(e, ClosePosition | ReducePosition | CancelOrder)]
+    if pending:
+        text += f"; {len(pending)} close/cancel request(s) will be sent when the service starts"
+    return text
 
 
 main.add_command(paper_gateway)

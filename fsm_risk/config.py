@@ -34,8 +34,13 @@ ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, f
 
 SECTIONS: dict[str, tuple[Field, ...]] = {
     "general": (
-        Field("database", schema.nonempty, "fsm-risk.db", "SQLite file holding all state"),
-        Field("log_file", schema.nonempty, "fsm-risk.log", "structured (JSON lines) log file"),
+        Field(
+            "database",
+            schema.nonempty,
+            "var/fsm-risk.db",
+            "SQLite file holding all state (relative paths: from this file's folder)",
+        ),
+        Field("log_file", schema.nonempty, "var/fsm-risk.log", "structured (JSON lines) log file"),
         Field(
             "accounts",
             schema.str_list(),
@@ -138,6 +143,8 @@ class Settings:
     rules: tuple[RuleSettings, ...]
     paper: Any = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: parsed values of the sections owned by other modules ([paper], [broker], ...)
+    other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -201,9 +208,7 @@ def build_rule(
 def default_context(settings: Settings | None = None) -> RuleContext:
     eng = settings.engine_settings() if settings else EngineSettings(SessionCalendar())
     marks: dict[str, Mark] = {}
-    return RuleContext(
-        eng.calendar, InstrumentBook(), marks, eng.mark_mode, eng.stale_after
-    )
+    return RuleContext(eng.calendar, InstrumentBook(), marks, eng.mark_mode, eng.stale_after)
 
 
 def load(path: str | Path) -> Settings:
@@ -246,12 +251,13 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
     rules: list[RuleSettings] = []
     paper: Any = None
     seen_rules: set[str] = set()
+    other_values: dict[str, dict[str, Any]] = {}
     for section in parser.sections():
         raw = dict(parser[section])
         if section in SECTIONS:
             continue
         if section == "paper":
-            paper = _paper(file, raw, problems)
+            paper = _paper(file, raw, problems, other_values)
             continue
         if section in EXTRA_SECTIONS:
             continue
@@ -277,6 +283,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         raw = dict(parser[name]) if parser.has_section(name) else {}
         values, found = schema.parse_section(file, name, fields, raw)
         problems.extend(found)
+        other_values[name] = values
         if not found:
             try:
                 extra[name] = build(values)
@@ -288,13 +295,13 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
             rules.append(RuleSettings(cls, False, None, values))
     rules.sort(key=lambda r: r.rule.id)
     if paper is None and not problems:
-        paper = _paper(file, {}, problems)
+        paper = _paper(file, {}, problems, other_values)
     if not problems:
         for check in CROSS_CHECKS:
             problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
     if problems:
         raise SettingsError(problems)
-    return Settings(p.resolve(), sections, tuple(rules), paper, extra)
+    return Settings(p.resolve(), sections, tuple(rules), paper, extra, other_values)
 
 
 def _rule(
@@ -313,11 +320,14 @@ def _rule(
     return RuleSettings(cls, values["enabled"], config, rule_values)
 
 
-def _paper(file: str, raw: dict[str, str], problems: list[Problem]) -> Any:
+def _paper(
+    file: str, raw: dict[str, str], problems: list[Problem], values_out: dict[str, Any]
+) -> Any:
     from fsm_risk.paper.settings import PAPER_FIELDS, PaperSettings
 
     values, found = schema.parse_section(file, "paper", PAPER_FIELDS, raw)
     problems.extend(found)
+    values_out["paper"] = values
     if found:
         return None
     try:
@@ -396,11 +406,10 @@ def describe(settings: Settings) -> str:
         for f in fields:
             lines.append(f"{f.key} = {_show(settings.sections[name][f.key])}")
         lines.append("")
-    for name in EXTRA_SECTIONS:
-        value = settings.extra.get(name)
+    for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
-        shown = getattr(value, "describe", None)
-        lines.extend(shown() if callable(shown) else [str(value)])
+        for key, value in values.items():
+            lines.append(f"{key} = {_masked(key, value)}")
         lines.append("")
     for r in settings.rules:
         lines.append(f"[{RULE_PREFIX}{r.rule.name}]  # {r.rule.id}")
@@ -409,6 +418,16 @@ def describe(settings: Settings) -> str:
             lines.append(f"{f.key} = {_show(r.values.get(f.key))}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+_SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file", "credential")
+
+
+def _masked(key: str, value: Any) -> str:
+    """Secret-looking keys are never printed: only whether they are set."""
+    if any(k in key.lower() for k in _SECRET_KEYS) and "lifetime" not in key:
+        return "(set, hidden)" if value else "(empty)"
+    return _show(value)
 
 
 def _show(value: Any) -> str:

@@ -836,21 +836,26 @@ class RiskEngine:
         holds = [h for h in (self._hold_of(v) for v in vs) if h is not None and self._adds(acct, h)]
         flatten = any(v.action is Action.FLATTEN for v in vs)
         proposed = lock_state({**acct.holds, **{h.source: h for h in holds}})
+        # a lock already closes whatever appears: only positions it tolerates (a lock without
+        # flatten) are exposure that a new flatten must remove
+        exposed = bool(acct.tolerated)
+        extra: dict[str, Any] = {}
         if flatten:
             needed = acct.state is State.Trading or (
                 acct.state in LOCK_KINDS
-                and (LOCK_RANK[proposed] > LOCK_RANK[acct.state] or acct.exposed())
+                and (LOCK_RANK[proposed] > LOCK_RANK[acct.state] or exposed)
             )
             if not needed and not holds:
                 return
             trigger = Trigger.breach
+            extra["exposed"] = exposed
         else:
             if not holds:
                 return
             trigger = Trigger.lock
         ids, text, _ = self._describe(vs)
         before = acct.state
-        self._fire(acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text)
+        self._fire(acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text, **extra)
         if acct.state is State.Flattening and before is not State.Flattening:
             acct.flatten_started = now
             acct.flatten_cause = ids
@@ -921,11 +926,21 @@ class RiskEngine:
         """Put one close (or reduce) in flight for this contract, via its machine."""
         if cm.state is State.Flattening:
             return
-        if cm.state in LOCK_KINDS:
-            # the guard reads the exposure against the new target
-            cm.target_size, cm.cancel_orders = target, cancel_orders
+        pos = acct.positions.get(cm.contract_id)
+        exposed = (pos is not None and pos.size > target) or (
+            cancel_orders and self._contract_orders(acct, cm.contract_id)
+        )
         text = f"{reason.name}: {detail}" if reason is not None else detail
-        self._fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=rule_id, reason=text)
+        self._fire(
+            acct,
+            cm,
+            Trigger.breach,
+            now,
+            holds=holds,
+            rule_id=rule_id,
+            reason=text,
+            exposed=exposed,
+        )
         if not _flattening(cm):
             return
         cm.target_size, cm.cancel_orders = target, cancel_orders
@@ -933,7 +948,6 @@ class RiskEngine:
         cm.reason = reason
         cm.attempts, cm.alerted = 0, False
         cm.retry_at = now + self._backoff(1)
-        pos = acct.positions.get(cm.contract_id)
         if pos is not None and pos.size > target:
             cm.attempts = 1
             out.append(self._close_effect(acct, cm, pos))

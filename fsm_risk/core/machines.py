@@ -6,7 +6,8 @@ model's holds (before the state changes) and record the audit entry (after). Not
 performs I/O: the engine turns the audit entries into effects.
 
 Trigger keyword arguments (all triggers take ``at``, ``reason`` and optionally ``rule_id``,
-``actor``): ``breach``/``lock`` take ``holds`` (the `Lock`s to add); ``release`` takes
+``actor``): ``breach``/``lock`` take ``holds`` (the `Lock`s to add) and ``breach`` optionally
+``exposed`` (whether there is exposure to remove; default: the model's own view); ``release`` takes
 ``ended`` (the hold sources that ended); ``force`` takes ``to`` (the target state) and
 ``lock`` (the hold that replaces all others, or None).
 """
@@ -71,8 +72,13 @@ def _to(state: State) -> Callable[[EventData], bool]:
 
 
 def escalates_or_exposed(ev: EventData) -> bool:
+    """The new hold is stronger than the current lock, or there is exposure that the lock
+    alone would not remove (the caller may say which with ``exposed``)."""
     model = _model(ev)
-    return LOCK_RANK[_target(ev)] > LOCK_RANK[model.state] or model.exposed()
+    exposed = ev.kwargs.get("exposed")
+    if exposed is None:
+        exposed = model.exposed()
+    return LOCK_RANK[_target(ev)] > LOCK_RANK[model.state] or bool(exposed)
 
 
 def _admin_to(state: State) -> Callable[[EventData], bool]:

@@ -1,0 +1,3 @@
+from fsm_risk.cli import main
+
+main()

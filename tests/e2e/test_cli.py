@@ -1,0 +1,235 @@
+"""The CLI against a real database: check, status, history, admin set-secret, transition."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from freezegun import freeze_time
+
+from fsm_risk import bootstrap
+from fsm_risk.cli import main
+from fsm_risk.core.effects import RecordTransition
+from fsm_risk.core.events import Side
+from tests.factories import ES, MNQ, NQ, T0, account, fill, position, quote
+
+SETTINGS = """
+[general]
+database = state.db
+log_file = fsm.log
+[admin]
+failure_delay_seconds = 0
+max_failures = 3
+[rule.max_contracts]
+limit = 5
+[rule.daily_loss_limit]
+limit = 1000
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "settings.ini").write_text(SETTINGS)
+    with freeze_time(T0, tick=True):  # Monday 09:00 Chicago: far from any reset
+        yield tmp_path
+
+
+def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [*args, "--settings", str(home / "settings.ini")],
+        env=env or {},
+        catch_exceptions=False,
+    )
+    return result.exit_code, result.output
+
+
+def seed_locked_account(home: Path) -> None:
+    """An account that hit its daily loss limit, and holds an MNQ position."""
+    settings = bootstrap.load_settings(str(home / "settings.ini"))
+    store = bootstrap.open_store(settings)
+    now = datetime.now(UTC)
+    engine = bootstrap.build_engine(settings)
+    effects = []
+    for ev in (
+        account(),
+        fill(ES, Side.BUY, 1, "6000", at=now),
+        fill(ES, Side.SELL, 1, "5919.75", pnl="-1003.12", at=now),
+        position(ES, 0, "0", at=now),
+        position(MNQ, 2, "21000", at=now),
+        quote(MNQ, "20990", at=now),
+    ):
+        effects.extend(engine.handle(ev, now))
+    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
+    store.commit(engine.take_changes(), audit, engine.marks)
+    store.close()
+
+
+def test_check_prints_the_effective_configuration(home: Path) -> None:
+    code, out = cli(home, "check")
+    assert code == 0
+    assert "[rule.daily_loss_limit]  # RULE-003" in out and "limit = 1000" in out
+    assert "# OK: 2 rules enabled" in out
+
+
+def test_check_reports_every_problem_on_its_own_line_and_fails(home: Path) -> None:
+    (home / "settings.ini").write_text("[rule.daily_loss_limit]\nlimit = -5\nlimt = 3\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "fsm_risk", "check", "--settings", str(home / "settings.ini")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_settings_file_is_one_line(home: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--settings", str(home / "missing.ini")])
+    assert result.exit_code == 2
+    assert result.output == f"error: {home / 'missing.ini'}: settings file not found\n"
+
+
+def test_status_shows_state_lock_pnl_rule_usage_and_positions(home: Path) -> None:
+    seed_locked_account(home)
+    code, out = cli(home, "status")
+    assert code == 0, out
+    assert "Account 1001" in out and "LockedDaily" in out and "left" in out
+    assert "RULE-003" in out and "daily_loss_limit" in out
+    assert "realized -1003.12" in out
+    assert "CON.F.US.MNQ.Z26" in out and "long" in out
+    assert "next daily reset" in out
+    code, out = cli(home, "status", "9999")
+    assert code == 2 and "unknown account '9999'" in out
+
+
+def test_status_watch_refreshes(home: Path) -> None:
+    seed_locked_account(home)
+    code, out = cli(home, "status", "--watch", "--interval", "0", "--iterations", "2")
+    assert code == 0 and out.count("Account 1001") == 2
+
+
+def test_history_lists_the_audit_log(home: Path) -> None:
+    seed_locked_account(home)
+    code, out = cli(home, "history")
+    assert code == 0
+    assert "Trading ->" in out and "Flattening" in out and "RULE-003" in out
+    code, out = cli(home, "history", "1001", "--json")
+    assert code == 0 and '"from": "Trading"' in out
+
+
+def test_transition_needs_an_admin_secret_to_be_set_first(home: Path) -> None:
+    seed_locked_account(home)
+    code, out = cli(
+        home,
+        "transition",
+        "1001",
+        "--to",
+        "Trading",
+        "--reason",
+        "x",
+        env={"FSM_RISK_ADMIN_SECRET": "whatever-secret"},
+    )
+    assert code == 2 and "no admin secret is set" in out
+
+
+def test_admin_transition_with_right_and_wrong_secret(home: Path) -> None:
+    seed_locked_account(home)
+    secret_file = home / "secret"
+    secret_file.write_text("correct horse battery staple\n")
+    code, out = cli(home, "admin", "set-secret", "--secret-file", str(secret_file))
+    assert code == 0, out
+    db = sqlite3.connect(home / "state.db")
+    stored = db.execute("SELECT salt, hash, params FROM admin").fetchone()
+    assert "correct horse" not in "".join(stored) and '"scrypt"' in stored[2]
+
+    wrong = {"FSM_RISK_ADMIN_SECRET": "not the secret at all"}
+    code, out = cli(home, "transition", "1001", "--to", "Trading", "--reason", "x", env=wrong)
+    assert code == 2 and "wrong admin secret" in out
+    assert db.execute("SELECT count(*) FROM auth_failure").fetchone()[0] == 1
+    log = (home / "fsm.log").read_text()
+    assert "wrong admin secret" in log and "not the secret at all" not in log
+
+    code, out = cli(
+        home,
+        "transition",
+        "1001",
+        "--to",
+        "Trading",
+        "--reason",
+        "desk approved",
+        "--admin",
+        "ops",
+        "--secret-file",
+        str(secret_file),
+    )
+    assert code == 0, out
+    assert "account 1001: LockedDaily -> Trading (forced by admin:ops: desk approved)" in out
+    code, out = cli(home, "history", "1001")
+    assert "admin:ops" in out and "force" in out and "desk approved" in out
+
+
+def test_wrong_secrets_are_rate_limited(home: Path) -> None:
+    seed_locked_account(home)
+    secret_file = home / "secret"
+    secret_file.write_text("correct horse battery staple")
+    cli(home, "admin", "set-secret", "--secret-file", str(secret_file))
+    wrong = {"FSM_RISK_ADMIN_SECRET": "guess-guess-guess"}
+    for _ in range(3):
+        cli(home, "transition", "1001", "--to", "Trading", "--reason", "x", env=wrong)
+    code, out = cli(
+        home,
+        "transition",
+        "1001",
+        "--to",
+        "Trading",
+        "--reason",
+        "x",
+        "--secret-file",
+        str(secret_file),
+    )
+    assert code == 2 and "too many wrong admin secrets" in out
+
+
+def test_transition_validates_the_target_state(home: Path) -> None:
+    seed_locked_account(home)
+    code, out = cli(home, "transition", "1001", "--to", "Paused", "--reason", "x")
+    assert code == 2 and "Paused" in out
+    code, out = cli(
+        home,
+        "transition",
+        "1001",
+        "--contract",
+        MNQ,
+        "--to",
+        "LockedWeekly",
+        "--reason",
+        "x",
+        env={"FSM_RISK_ADMIN_SECRET": "x" * 20},
+    )
+    assert code == 2 and "unknown contract state 'LockedWeekly'" in out
+
+
+def test_admin_can_lock_one_contract(home: Path) -> None:
+    seed_locked_account(home)
+    secret_file = home / "secret"
+    secret_file.write_text("correct horse battery staple")
+    cli(home, "admin", "set-secret", "--secret-file", str(secret_file))
+    args = ("--to", "LockedDaily", "--reason", "news", "--secret-file", str(secret_file))
+    code, out = cli(home, "transition", "1001", "--contract", NQ, *args)
+    assert code == 0, out
+    assert out.startswith(f"account 1001 contract {NQ}: Trading -> LockedDaily (forced by")
+    # a contract holding a position is locked, then its position closed on sight
+    code, out = cli(home, "transition", "1001", "--contract", MNQ, *args)
+    assert code == 0, out
+    assert f"contract {MNQ}: Flattening -> LockedDaily" in out
+    assert "now Flattening (an open position is being closed)" in out

@@ -1,0 +1,100 @@
+"""Settings validation: every error names the file, section, key and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fsm_risk import config
+from fsm_risk.errors import SettingsError
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SettingsError) as err:
+        config.parse(text, "s.ini")
+    return [str(p) for p in err.value.problems]
+
+
+def test_an_empty_file_is_valid_with_every_rule_off() -> None:
+    s = config.parse("", "s.ini")
+    assert list(s.enabled_rules()) == []
+    assert s.sections["session"]["timezone"] == "America/Chicago"
+
+
+def test_wrong_sign_names_section_key_and_reason() -> None:
+    assert problems("[rule.daily_loss_limit]\nlimit = -1000\n") == [
+        "s.ini: [rule.daily_loss_limit] limit: must be a positive amount, got '-1000'"
+    ]
+
+
+def test_unknown_key_is_an_error_with_a_suggestion() -> None:
+    assert problems("[rule.daily_loss_limit]\nlimt = 1000\n") == [
+        "s.ini: [rule.daily_loss_limit] limt: unknown key (did you mean 'limit'?)"
+    ]
+
+
+def test_unknown_section_and_unknown_rule_are_errors() -> None:
+    found = problems("[sesion]\n[rule.max_contract]\n")
+    assert found[0] == "s.ini: [sesion]: unknown section (did you mean [session]?)"
+    assert found[1].startswith("s.ini: [rule.max_contract]: unknown rule (rules: max_contracts")
+
+
+def test_bad_time_zone_is_named() -> None:
+    assert problems("[session]\ntimezone = America/Chicgo\n") == [
+        "s.ini: [session] timezone: unknown time zone 'America/Chicgo' "
+        "(use an IANA name such as America/Chicago)"
+    ]
+
+
+def test_bad_reset_times_are_named() -> None:
+    found = problems("[session]\ndaily_reset = 25:00\nweekly_reset = Funday 17:00\n")
+    assert found == [
+        "s.ini: [session] daily_reset: must be a time between 00:00 and 23:59, got '25:00'",
+        "s.ini: [session] weekly_reset: must be a weekday (Mon..Sun), got 'Funday'",
+    ]
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as err:
+        config.load(tmp_path / "nope.ini")
+    assert str(err.value) == f"{tmp_path / 'nope.ini'}: settings file not found"
+
+
+def test_garbled_file_is_a_clear_error() -> None:
+    assert problems("limit = 5\n") == ["s.ini: line 1: a key outside any [section]"]
+    assert problems("[general]\n[general]\n") == ["s.ini: [general]: section appears twice"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(
+        "[rule.max_contracts]\nlimit = 0\n[rule.daily_loss_limit]\nlimit = abc\nbasis = net\n"
+    )
+    assert len(found) == 3
+
+
+def test_per_instrument_limit_above_the_account_limit_is_refused() -> None:
+    found = problems(
+        "[rule.max_contracts]\nlimit = 5\n"
+        "[rule.max_contracts_per_instrument]\nlimits = MNQ: 6, NQ: 2\n"
+    )
+    assert found == [
+        "s.ini: [rule.max_contracts_per_instrument] limits: MNQ: 6 is above the account "
+        "limit of 5 in [rule.max_contracts]"
+    ]
+
+
+def test_a_disabled_rule_is_still_validated() -> None:
+    assert problems("[rule.daily_loss_limit]\nenabled = false\nlimit = -1\n")
+
+
+def test_relative_paths_resolve_from_the_settings_folder(tmp_path: Path) -> None:
+    f = tmp_path / "s.ini"
+    f.write_text("[general]\ndatabase = state/x.db\n")
+    assert config.load(f).database == tmp_path / "state" / "x.db"
+
+
+def test_describe_never_prints_secret_values() -> None:
+    s = config.parse("[paper]\napi_key = supersecretkey123\n", "s.ini")
+    text = config.describe(s)
+    assert "supersecretkey123" not in text and "api_key = (set, hidden)" in text
