@@ -240,6 +240,7 @@ class PaperGateway:
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
         self._revoked: set[str] = set()
+        self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
         self._conns: dict[str, set[HubConnection]] = {"user": set(), "market": set()}
         self._last_quote_push: dict[str, float] = {}
         self._pushed: deque[PushedEvent] = deque(maxlen=PUSHED_HISTORY)
@@ -768,13 +769,12 @@ class PaperGateway:
             data: Any = event.payload
             if self._wrapped:
                 data = {"action": 0 if event.new else 1, "data": event.payload}
-            text = invocation(event.target, [data])
-            recipients = 0
-            for conn in self._conns["user"]:
-                if self._wants(conn, event):
+            targets = [conn for conn in self._conns["user"] if self._wants(conn, event)]
+            if targets:
+                text = invocation(event.target, [data])
+                for conn in targets:
                     conn.send(text)
-                    recipients += 1
-            self._record_push(event.target, event.account_id, event.payload, recipients)
+            self._record_push(event.target, event.account_id, event.payload, len(targets))
         self._schedule_deferred()
         self._changed()
 
@@ -888,14 +888,20 @@ class PaperGateway:
         """The user a valid, unexpired, unrevoked token belongs to; None otherwise."""
         if not token:
             return None
-        try:
-            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"])
-        except jwt.PyJWTError:
+        cached = self._token_cache.get(token)
+        if cached is None:
+            try:
+                claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"])
+            except jwt.PyJWTError:
+                return None
+            if len(self._token_cache) > 10_000:
+                self._token_cache.clear()
+            cached = (str(claims.get("sub")), float(claims["exp"]), str(claims.get("jti")))
+            self._token_cache[token] = cached
+        user, expires, jti = cached
+        if user not in self.users or jti in self._revoked or time.time() >= expires:
             return None
-        user = claims.get("sub")
-        if user not in self.users or claims.get("jti") in self._revoked:
-            return None
-        return str(user)
+        return user
 
     def _revoke(self, token: str) -> None:
         with contextlib.suppress(jwt.PyJWTError):

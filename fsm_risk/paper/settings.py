@@ -370,7 +370,10 @@ def load_paper_settings(path: str | Path) -> PaperSettings:
     Raises `SettingsError` naming the file, section, key and reason on any problem.
     """
     file = str(path)
-    parser = configparser.ConfigParser(interpolation=None)
+    # Read as the global loader reads settings.ini: inline comments allowed, duplicates refused.
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=("#", ";"), strict=True
+    )
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)

@@ -99,7 +99,7 @@ def test_unknown_keys_are_reported_with_a_suggestion() -> None:
 
 def test_load_reads_only_the_paper_section(tmp_path: Path) -> None:
     path = tmp_path / "settings.ini"
-    path.write_text("[other]\nwhatever = 1\n\n[paper]\nseed = 99\n")
+    path.write_text("[other]\nwhatever = 1\n\n[paper]\nseed = 99  # inline comment\n")
     assert load_paper_settings(path).seed == 99
     path.write_text("[other]\nx = 1\n")
     assert load_paper_settings(path) == PaperSettings()
