@@ -126,10 +126,10 @@ def sdk_config(gw: Gateway) -> Any:
 
 async def connect_clients(
     config: Any, token: str, count: int, on_trade: Callable[..., Any]
-) -> list:
+) -> list[Any]:
     from project_x_py.realtime import ProjectXRealtimeClient
 
-    clients = []
+    clients: list[Any] = []
 
     async def one(index: int) -> None:
         rt = ProjectXRealtimeClient(token, str(ACCOUNT), config=config)
@@ -145,7 +145,7 @@ async def connect_clients(
     return clients
 
 
-async def close_clients(clients: list) -> None:
+async def close_clients(clients: list[Any]) -> None:
     await asyncio.gather(*(rt.cleanup() for rt in clients), return_exceptions=True)
 
 

@@ -274,7 +274,7 @@ class ProjectXApi:
         last_open = int(end.timestamp()) // width * width
         if not partial and last_open + width > now.timestamp():
             last_open -= width
-        bars = []
+        bars: list[dict[str, Any]] = []
         tick = contract.tick_size
         base = self.engine.quote(contract_id).open
         t = last_open

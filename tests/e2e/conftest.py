@@ -18,7 +18,7 @@ import asyncio
 import copy
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,14 +85,14 @@ class Inbox:
         self.raw: dict[str, list[Any]] = {}
         self._signal = asyncio.Event()
 
-    def callback(self, kind: str) -> Callable[[Any], Awaitable[None]]:
-        async def record(data: Any) -> None:
+    def callback(self, kind: str) -> Callable[[dict[str, Any]], Coroutine[Any, Any, None]]:
+        async def record(data: dict[str, Any]) -> None:
             # A copy: the SDK's managers receive the same dict and change it in place.
-            data = copy.deepcopy(data)
-            self.raw.setdefault(kind, []).append(data)
-            if isinstance(data, dict) and "action" in data and "data" in data:
-                data = data["data"]
-            self.events.setdefault(kind, []).append(data)
+            copied: Any = copy.deepcopy(data)
+            self.raw.setdefault(kind, []).append(copied)
+            if isinstance(copied, dict) and "action" in copied and "data" in copied:
+                copied = copied["data"]
+            self.events.setdefault(kind, []).append(copied)
             self._signal.set()
 
         return record
@@ -157,10 +157,14 @@ class SdkSession:
         await self.px.__aexit__(None, None, None)
 
 
+ConnectSdk = Callable[..., Awaitable[SdkSession]]
+"""``await connect_sdk(user=None, api_key=None, account_name=None, quotes=())``"""
+
+
 @pytest.fixture
 async def connect_sdk(
     paper_gateway: PaperGateway, px_config: ProjectXConfig
-) -> AsyncIterator[Callable[..., Awaitable[SdkSession]]]:
+) -> AsyncIterator[ConnectSdk]:
     """``await connect_sdk(user=None, api_key=None, account_name=None, quotes=())``."""
     opened: list[SdkSession] = []
 

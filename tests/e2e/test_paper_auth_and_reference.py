@@ -17,6 +17,8 @@ from project_x_py.models import ProjectXConfig
 
 from fsm_risk.paper import PRODUCTS, PaperAccount, PaperGateway, PaperSettings
 
+from .conftest import ConnectSdk
+
 pytestmark = pytest.mark.e2e
 
 
@@ -33,8 +35,8 @@ async def test_sdk_authenticates_and_lists_the_configured_account(
             (1001, 50000.0, True, True)
         ]
         assert px.token_expiry is not None  # the SDK read exp from the JWT
-        assert await px.validate_session()  # /Auth/validate hands out a newToken
-        assert await px.ping() == "pong"
+        assert await px.validate_session()  # type: ignore[misc]  # /Auth/validate: newToken
+        assert await px.ping() == "pong"  # type: ignore[misc]
 
 
 @pytest.mark.paper(
@@ -123,7 +125,7 @@ async def test_contracts_are_found_by_root_and_by_product_code(
 
 @pytest.mark.paper(product_codes={"ES": "EP"})
 async def test_limit_orders_on_a_product_code_contract_are_tick_aligned_by_the_sdk(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -145,7 +147,7 @@ async def test_bar_history_is_served(
 
 
 async def test_rest_calls_past_the_rate_limit_get_429_and_mutations_raise_at_once(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import httpx
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def control(paper_gateway: PaperGateway) -> httpx.AsyncClient:
+async def control(paper_gateway: PaperGateway) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=paper_gateway.control_url) as client:
         yield client
 

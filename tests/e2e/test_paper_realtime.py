@@ -13,7 +13,7 @@ from project_x_py.exceptions import ProjectXOrderError
 
 from fsm_risk.paper import OrderStatus, PaperAccount, PaperGateway, PaperSettings
 
-from .conftest import Inbox
+from .conftest import ConnectSdk, Inbox
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,7 @@ ACCOUNT = 1001
 
 
 async def test_dropped_websockets_are_survived_with_resubscription(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk(quotes=("MNQ",))
     assert await paper_gateway.drop_websockets() == 2
@@ -54,7 +54,7 @@ async def test_dropped_websockets_are_survived_with_resubscription(
     )
 )
 async def test_two_users_on_two_accounts_never_see_each_others_events(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     alpha = await connect_sdk()
     bravo = await connect_sdk(user="bob", api_key="bobs-api-key-123")
@@ -82,7 +82,7 @@ async def test_two_users_on_two_accounts_never_see_each_others_events(
     )
 )
 async def test_two_accounts_of_one_user_share_only_account_updates(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     """SubscribeAccounts covers every account of the user, as on the real gateway; orders,
     trades and positions stay with the account the client subscribed to."""
@@ -99,7 +99,7 @@ async def test_two_accounts_of_one_user_share_only_account_updates(
 
 
 async def test_wrapped_payloads_reach_raw_callbacks_wrapped_and_the_sdk_unwraps_them(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -116,7 +116,7 @@ async def test_wrapped_payloads_reach_raw_callbacks_wrapped_and_the_sdk_unwraps_
 
 
 async def test_malformed_events_are_delivered_and_the_stream_carries_on(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     await session.order_manager()
@@ -138,7 +138,7 @@ async def test_malformed_events_are_delivered_and_the_stream_carries_on(
 
 
 async def test_trading_permission_toggle_pushes_the_account_and_refuses_entries(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -156,7 +156,7 @@ async def test_trading_permission_toggle_pushes_the_account_and_refuses_entries(
 
 
 async def test_rejections_are_business_errors_logged_and_announced(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -180,7 +180,7 @@ async def test_rejections_are_business_errors_logged_and_announced(
 
 
 async def test_fill_delay_keeps_orders_working_until_they_fill(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -197,7 +197,7 @@ async def test_fill_delay_keeps_orders_working_until_they_fill(
 
 @pytest.mark.paper(quote_heartbeat=0.2)
 async def test_subscribed_quotes_repeat_without_price_changes(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk(quotes=("MGC",))
     session.inbox.clear()
@@ -209,7 +209,7 @@ async def test_subscribed_quotes_repeat_without_price_changes(
 
 @pytest.mark.paper(price_mode="random_walk", quote_interval=0.05)
 async def test_random_walk_moves_prices_and_reaches_subscribers(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk(quotes=("NQ",))
     first = paper_gateway.quote("NQ").last
@@ -230,7 +230,7 @@ async def test_random_walk_is_reproducible_from_its_seed() -> None:
 
 
 async def test_timestamps_come_from_the_injected_clock(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     moment = datetime(2026, 3, 8, 7, 59, 30, tzinfo=UTC)  # the US DST change, 01:59:30 CST
     paper_gateway.set_clock(lambda: moment)

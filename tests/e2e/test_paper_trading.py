@@ -12,6 +12,8 @@ from project_x_py.exceptions import ProjectXOrderError
 from fsm_risk.paper import PRODUCTS, OrderStatus, PaperGateway, PositionType
 from fsm_risk.paper.settings import DEFAULT_FEES
 
+from .conftest import ConnectSdk
+
 pytestmark = pytest.mark.e2e
 
 ACCOUNT = 1001
@@ -22,7 +24,7 @@ def filled(order_id: int) -> Any:
 
 
 async def test_market_order_fills_at_the_ask_and_every_user_event_reaches_the_sdk(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk(quotes=("MNQ",))
     orders = await session.order_manager()
@@ -44,7 +46,7 @@ async def test_market_order_fills_at_the_ask_and_every_user_event_reaches_the_sd
 
 
 async def test_limit_order_rests_then_fills_at_its_limit_when_touched(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -58,7 +60,9 @@ async def test_limit_order_rests_then_fills_at_its_limit_when_touched(
     assert await orders.search_open_orders() == []
 
 
-async def test_stop_order_triggers_on_the_quote(connect_sdk, paper_gateway: PaperGateway) -> None:
+async def test_stop_order_triggers_on_the_quote(
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
+) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
     es = paper_gateway.contract("ES").id
@@ -75,7 +79,7 @@ async def test_stop_order_triggers_on_the_quote(connect_sdk, paper_gateway: Pape
 
 
 async def test_stop_limit_order_triggers_then_rests_at_its_limit(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -89,7 +93,7 @@ async def test_stop_limit_order_triggers_then_rests_at_its_limit(
 
 
 async def test_trailing_stop_follows_the_market_and_triggers(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -111,7 +115,7 @@ async def test_trailing_stop_follows_the_market_and_triggers(
 
 
 async def test_cancel_and_modify_working_orders_through_the_sdk(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -133,7 +137,7 @@ async def test_cancel_and_modify_working_orders_through_the_sdk(
 
 
 async def test_partial_close_then_close_push_positions_and_log_market_orders(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -161,7 +165,7 @@ async def test_partial_close_then_close_push_positions_and_log_market_orders(
 
 
 async def test_closing_a_flat_contract_is_a_business_error(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     result = await session.position_manager().close_position_direct(paper_gateway.contract("ES").id)
@@ -169,7 +173,7 @@ async def test_closing_a_flat_contract_is_a_business_error(
 
 
 async def test_reversal_through_zero_realises_pnl_and_flips_the_position(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
@@ -204,7 +208,7 @@ async def test_reversal_through_zero_realises_pnl_and_flips_the_position(
     ],
 )
 async def test_round_trip_realised_pnl_matches_hand_computed_values(
-    connect_sdk,
+    connect_sdk: ConnectSdk,
     paper_gateway: PaperGateway,
     root: str,
     side: int,
@@ -246,7 +250,7 @@ async def test_round_trip_realised_pnl_matches_hand_computed_values(
 
 
 async def test_invalid_orders_raise_sdk_errors_and_nothing_fills(
-    connect_sdk, paper_gateway: PaperGateway
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
     session = await connect_sdk()
     orders = await session.order_manager()
