@@ -76,7 +76,7 @@ from fsm_risk.core.models import (
     lock_state,
     strongest,
 )
-from fsm_risk.core.pnl import MarkMode, mark_price, realized_net, unrealized
+from fsm_risk.core.pnl import MarkMode, realized_net
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
@@ -126,12 +126,14 @@ class RiskEngine:
         self.rules: list[Rule] = list(rules)
         self.accounts: dict[int, AccountModel] = {}
         self.holders: dict[str, set[AccountModel]] = {}
+        self._holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
         self.dirty: set[int] = set()
         self.new_fills: list[tuple[int, FillRecord]] = []
         self._heap: list[tuple[datetime, int]] = []
         self._by_event: dict[type, list[Rule]] = {}
         self._observers: dict[type, list[Rule]] = {}
         self._rule_ids = {r.id for r in self.rules}
+        self._liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         for rule in self.rules:
             for kind in rule.reacts_to:
                 self._by_event.setdefault(kind, []).append(rule)
@@ -193,6 +195,7 @@ class RiskEngine:
     def _forget(self, acct: AccountModel) -> None:
         for holders in self.holders.values():
             holders.discard(acct)
+        self._holder_list.clear()
         for cm in acct.contracts.values():
             machines.detach(cm, contract=True)
         machines.detach(acct)
@@ -393,6 +396,7 @@ class RiskEngine:
             for acct in list(self.holders.get(event.contract_id, ())):
                 pos = acct.positions.get(event.contract_id)
                 if pos is not None:
+                    pos.point_value = None  # re-read the instrument
                     self._revalue(acct, pos)
         else:
             self._guarded(self._account(event.account_id, now), event, now, out)
@@ -437,27 +441,47 @@ class RiskEngine:
             if q.ask is not None:
                 mark.ask = q.ask
             mark.at = q.at
-        holders = self.holders.get(q.contract_id)
+        cid = q.contract_id
+        holders = self._holder_list.get(cid)
+        if holders is None:
+            holders = self._holder_list[cid] = tuple(
+                sorted(self.holders.get(cid, ()), key=lambda a: a.account_id)
+            )
         if not holders:
             return
+        mark = self.marks[cid]
+        if self._liquidation:
+            long_price, short_price = mark.bid, mark.ask
+        else:
+            long_price = short_price = mark.last
         rules = self._by_event.get(Quote, ())
         observers = self._observers.get(Quote, ())
-        for acct in tuple(holders):
+        for acct in holders:
             try:
-                if acct.wakeup is not None and now >= acct.wakeup:
+                wake = acct.wakeup
+                if wake is not None and now >= wake:
                     self._roll(acct, now, out)
                     self._schedule(acct, now)
-                pos = acct.positions.get(q.contract_id)
+                pos = acct.positions.get(cid)
                 if pos is not None:
-                    self._revalue(acct, pos)
+                    # _revalue, inlined: this runs once per holder per quote
+                    per_point = pos.point_value
+                    price = long_price if pos.long else short_price
+                    if per_point is None:
+                        self._revalue(acct, pos)
+                    elif price is not None:
+                        value = (price - pos.average_price) * per_point
+                        acct.open_upnl += value - pos.upnl
+                        pos.upnl = value
+                        pos.priced = True
                 for rule in observers:
                     if rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, q, now):
                         self.dirty.add(acct.account_id)
-                verdicts: list[Verdict] = []
+                verdicts: list[Verdict] | None = None
                 for rule in rules:
                     found = rule.evaluate(acct, q, now)
                     if found:
-                        verdicts.extend(found)
+                        verdicts = [*(verdicts or ()), *found]
                 if verdicts:
                     self._enforce(acct, verdicts, now, out)
                     self._sweep(acct, now, out)
@@ -470,14 +494,21 @@ class RiskEngine:
                 self._fail_closed(acct, exc, now, out)
 
     def _revalue(self, acct: AccountModel, pos: Position) -> None:
+        """Value one position at its contract's mark, exactly."""
         mark = self.marks.get(pos.contract_id)
         inst = self.instruments.get(pos.contract_id)
         if mark is None or inst is None:
             return
-        price = mark_price(mark, pos.long, self.settings.mark_mode)
+        price = (mark.bid if pos.long else mark.ask) if self._liquidation else mark.last
         if price is None:
             return
-        value = unrealized(pos.long, pos.size, pos.average_price, price, inst)
+        signed = inst.tick_value * (pos.size if pos.long else -pos.size)
+        per_point = signed / inst.tick_size
+        if per_point * inst.tick_size == signed:
+            pos.point_value = per_point  # the hot path multiplies by this
+            value = (price - pos.average_price) * per_point
+        else:
+            value = (price - pos.average_price) * signed / inst.tick_size
         acct.open_upnl += value - pos.upnl
         pos.upnl = value
         pos.priced = True
@@ -558,12 +589,15 @@ class RiskEngine:
         holders = self.holders.setdefault(cid, set())
         if not holders:
             out.append(WatchContract(cid, True))
-        holders.add(acct)
+        if acct not in holders:
+            holders.add(acct)
+            self._holder_list.pop(cid, None)
 
     def _unhold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
         holders = self.holders.get(cid)
         if holders and acct in holders:
             holders.discard(acct)
+            self._holder_list.pop(cid, None)
             if not holders:
                 out.append(WatchContract(cid, False))
 

@@ -135,6 +135,10 @@ class Position:
     opened_at: datetime
     upnl: Decimal = ZERO  # cached unrealized P&L at the last usable mark
     priced: bool = False  # upnl comes from a mark (False until the first quote)
+    #: signed dollars per point of price: unrealized = (mark - average) x point_value. Set
+    #: only when size x tick value / tick size is exact (always, for real tick sizes);
+    #: otherwise the engine divides by the tick size last.
+    point_value: Decimal | None = None
 
     @property
     def signed(self) -> int:

@@ -17,7 +17,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
 from fsm_risk.schema import Field
 
 BASIS_FIELD = Field(
@@ -36,6 +36,10 @@ class Config:
     @property
     def with_unrealized(self) -> bool:
         return self.basis == "equity"
+
+    @property
+    def floor(self) -> Decimal:
+        return -self.limit
 
 
 class DailyLossLimit(Rule):
@@ -57,13 +61,20 @@ class DailyLossLimit(Rule):
 
     config: Config
 
+    def __init__(self, config: Config, ctx: RuleContext) -> None:
+        super().__init__(config, ctx)
+        self._floor = config.floor
+        self._equity = config.with_unrealized
+
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        # the quote hot path: the books are read directly, the limit compared first
+        day = view.day
+        pnl = day.realized + view.open_upnl - day.carry if self._equity else day.realized
+        if pnl > self._floor:
+            return ()
         cfg = self.config
         if cfg.with_unrealized and not self.ctx.all_fresh(view, now):
-            return ()
-        pnl = view.day_pnl(with_unrealized=cfg.with_unrealized)
-        if pnl > -cfg.limit:
-            return ()
+            return ()  # the loss rests on a stale quote: do not act on it
         return (
             Verdict(
                 self.id,

@@ -1,0 +1,258 @@
+"""Benchmark of the pure engine: RiskEngine.handle over a synthetic mixed stream.
+
+Prints figures; asserts nothing. Usage:
+
+    .venv/bin/python bench/engine.py                 # the three foundation rules
+    .venv/bin/python bench/engine.py --rules all     # every rule enabled
+    .venv/bin/python bench/engine.py --quick         # fewer events (a smoke run)
+
+For each account count it builds accounts that each hold one or two of the twelve contracts
+(about 1 in 8 accounts holds a given contract), then times, event by event:
+- quotes (the hot path), round-robin over the contracts;
+- fills and position updates (an entry and its position update, then the exit);
+- order updates (working limit orders placed and cancelled).
+Limits are set so that no rule fires: this is the steady state a monitor spends its life in.
+It also prints the cost of one quote when a fixed number of accounts hold the contract and
+the rest do not (it must not grow with the accounts that do not), and the memory per account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fsm_risk import config  # noqa: E402
+from fsm_risk.bootstrap import build_engine  # noqa: E402
+from fsm_risk.core.engine import RiskEngine  # noqa: E402
+from fsm_risk.core.events import (  # noqa: E402
+    AccountUpdate,
+    Event,
+    Fill,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PositionType,
+    PositionUpdate,
+    Quote,
+    Side,
+)
+from fsm_risk.core.models import DEFAULT_INSTRUMENTS  # noqa: E402
+from fsm_risk.rules import ALL_RULES  # noqa: E402
+
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 09:00 Chicago
+ROOTS = list(DEFAULT_INSTRUMENTS)
+CONTRACTS = [f"CON.F.US.{r}.Z26" for r in ROOTS]
+PRICE = {c: DEFAULT_INSTRUMENTS[r].tick_size * 40000 for c, r in zip(CONTRACTS, ROOTS, strict=True)}
+
+#: generous limits: nothing fires in the steady state
+QUIET = {
+    "max_contracts": {"limit": "1000"},
+    "max_contracts_per_instrument": {"default_limit": "1000"},
+    "daily_loss_limit": {"limit": "1000000"},
+}
+FOUNDATION = ("max_contracts", "max_contracts_per_instrument", "daily_loss_limit")
+
+
+def settings_text(which: str) -> str:
+    names = FOUNDATION if which == "foundation" else tuple(r.name for r in ALL_RULES)
+    lines = []
+    for name in names:
+        lines.append(f"[rule.{name}]")
+        for key, value in QUIET.get(name, {}).items():
+            lines.append(f"{key} = {value}")
+        lines.extend(QUIET_EXTRA.get(name, []))
+    return "\n".join(lines) + "\n"
+
+
+#: extra quiet settings for the rules beyond the foundation (filled in by their authors)
+QUIET_EXTRA: dict[str, list[str]] = {}
+
+
+def engine_for(which: str) -> RiskEngine:
+    settings = config.parse(settings_text(which), "bench.ini")
+    return build_engine(settings)
+
+
+def held_by(i: int) -> list[str]:
+    """Account i holds one or two contracts; about 1 in 8 accounts holds each contract."""
+    first = CONTRACTS[i % len(CONTRACTS)]
+    if i % 2 == 0:
+        return [first]
+    return [first, CONTRACTS[(i * 7 + 3) % len(CONTRACTS)]]
+
+
+def populate(engine: RiskEngine, n: int, holders: Callable[[int], list[str]] = held_by) -> None:
+    for i in range(n):
+        acc = 10_000 + i
+        engine.handle(AccountUpdate(acc, f"BENCH-{i}", Decimal(50000), True), T0)
+        for c in holders(i):
+            engine.handle(PositionUpdate(acc, c, PositionType.LONG, 1, PRICE[c], T0), T0)
+    for c in CONTRACTS:
+        engine.handle(Quote(c, T0, PRICE[c], PRICE[c], PRICE[c]), T0)
+
+
+def quotes(count: int, start: datetime) -> list[tuple[Event, datetime]]:
+    out: list[tuple[Event, datetime]] = []
+    for k in range(count):
+        c = CONTRACTS[k % len(CONTRACTS)]
+        tick = DEFAULT_INSTRUMENTS[ROOTS[k % len(ROOTS)]].tick_size
+        px = PRICE[c] + tick * ((k // len(CONTRACTS)) % 9 - 4)
+        at = start + timedelta(microseconds=k * 50)
+        out.append((Quote(c, at, px, px - tick, px + tick), at))
+    return out
+
+
+def fills_and_positions(n: int, count: int, start: datetime) -> list[tuple[Event, datetime]]:
+    """Entries and exits of one extra contract: fill, position, fill, position, ..."""
+    out: list[tuple[Event, datetime]] = []
+    k = 0
+    trade = 1
+    while len(out) < count:
+        acc = 10_000 + k % n
+        c = CONTRACTS[(k * 5 + 1) % len(CONTRACTS)]
+        at = start + timedelta(microseconds=len(out) * 50)
+        px = PRICE[c]
+        out.append((Fill(acc, trade, c, trade, Side.BUY, 1, px, None, Decimal("0.37"), at), at))
+        trade += 1
+        size = 2 if c in held_by(k % n) else 1
+        out.append((PositionUpdate(acc, c, PositionType.LONG, size, px, at), at))
+        pnl = Decimal("0.50")
+        out.append((Fill(acc, trade, c, trade, Side.SELL, 1, px, pnl, Decimal("0.37"), at), at))
+        trade += 1
+        out.append((PositionUpdate(acc, c, PositionType.LONG, size - 1, px, at), at))
+        k += 1
+    return out[:count]
+
+
+def orders(n: int, count: int, start: datetime) -> list[tuple[Event, datetime]]:
+    out: list[tuple[Event, datetime]] = []
+    oid = 1
+    while len(out) < count:
+        acc = 10_000 + oid % n
+        c = CONTRACTS[oid % len(CONTRACTS)]
+        at = start + timedelta(microseconds=len(out) * 50)
+        px = PRICE[c] - DEFAULT_INSTRUMENTS[ROOTS[oid % len(ROOTS)]].tick_size * 20
+        for status in (OrderStatus.OPEN, OrderStatus.CANCELLED):
+            out.append(
+                (OrderUpdate(acc, oid, c, status, OrderType.LIMIT, Side.BUY, 1, at, px), at)
+            )
+        oid += 1
+    return out[:count]
+
+
+def run(engine: RiskEngine, stream: Iterable[tuple[Event, datetime]]) -> list[int]:
+    handle = engine.handle
+    clock = time.perf_counter_ns
+    costs = []
+    gc.disable()
+    try:
+        for ev, now in stream:
+            t = clock()
+            handle(ev, now)
+            costs.append(clock() - t)
+    finally:
+        gc.enable()
+    return costs
+
+
+def summary(costs: list[int]) -> tuple[float, float, float]:
+    """(events per second, p50 us, p99 us)."""
+    total = sum(costs) / 1e9
+    qs = statistics.quantiles(costs, n=100)
+    return len(costs) / total, qs[49] / 1000, qs[98] / 1000
+
+
+def memory_per_account(which: str, n: int) -> float:
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    engine = engine_for(which)
+    populate(engine, n)
+    gc.collect()
+    snap = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    used = sum(s.size_diff for s in snap.compare_to(base, "filename"))
+    del engine
+    return used / n
+
+
+def holders_only(k: int) -> Callable[[int], list[str]]:
+    """The first k accounts hold the first contract; the rest hold another one."""
+
+    def pick(i: int) -> list[str]:
+        return [CONTRACTS[0]] if i < k else [CONTRACTS[1]]
+
+    return pick
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--rules", choices=("foundation", "all"), default="foundation")
+    p.add_argument("--accounts", default="1,10,100,1000")
+    p.add_argument("--events", type=int, default=60_000, help="events per kind and size")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    events = 5_000 if args.quick else args.events
+    sizes = [int(s) for s in args.accounts.split(",")]
+    n_rules = len(engine_for(args.rules).rules)
+    print(f"# bench/engine.py  rules={args.rules} ({n_rules} enabled)  python {sys.version.split()[0]}")
+    print(f"# {events} events per kind; one process, one core; times from perf_counter_ns")
+    print(
+        f"{'accounts':>8} {'kind':<18} {'events/s':>10} {'p50 us':>8} {'p99 us':>8}"
+        f" {'holders/contract':>17}"
+    )
+    start = T0 + timedelta(seconds=1)
+    for n in sizes:
+        for kind in ("quote", "fill+position", "order"):
+            engine = engine_for(args.rules)
+            populate(engine, n)
+            if kind == "quote":
+                stream = quotes(events, start)
+            elif kind == "fill+position":
+                stream = fills_and_positions(n, events, start)
+            else:
+                stream = orders(n, events, start)
+            run(engine, stream[: min(2000, len(stream))])  # warm-up
+            engine = engine_for(args.rules)
+            populate(engine, n)
+            rate, p50, p99 = summary(run(engine, stream))
+            holders = sum(len(engine.holders.get(c, ())) for c in CONTRACTS) / len(CONTRACTS)
+            print(f"{n:>8} {kind:<18} {rate:>10,.0f} {p50:>8.1f} {p99:>8.1f} {holders:>17.1f}")
+    print()
+    print("# one quote's cost with a fixed number of holders as non-holders grow")
+    print(f"{'accounts':>8} {'holders':>8} {'quotes/s':>10} {'p50 us':>8} {'p99 us':>8}")
+    for n in (10, 100, 1000):
+        for k in (1, 10):
+            if k > n:
+                continue
+            engine = engine_for(args.rules)
+            populate(engine, n, holders_only(k))
+            stream = [(q, at) for q, at in quotes(events * 12, start)][::12][:events]
+            rate, p50, p99 = summary(run(engine, stream))
+            print(f"{n:>8} {k:>8} {rate:>10,.0f} {p50:>8.1f} {p99:>8.1f}")
+    if 1000 in sizes:
+        print()
+        print("# 1,000 accounts, 10% of them hold the quoted contract")
+        engine = engine_for(args.rules)
+        populate(engine, 1000, holders_only(100))
+        stream = [(q, at) for q, at in quotes(events * 12, start)][::12][:events]
+        rate, p50, p99 = summary(run(engine, stream))
+        print(f"quotes/s {rate:,.0f}  p50 {p50:.1f} us  p99 {p99:.1f} us")
+    print()
+    print("# memory per account (tracemalloc, accounts with 1-2 positions and their machines)")
+    for n in (100, 1000):
+        print(f"{n:>8} accounts: {memory_per_account(args.rules, n) / 1024:.1f} KiB per account")
+
+
+if __name__ == "__main__":
+    main()
