@@ -222,3 +222,18 @@ def transitions(effects: Iterable[Effect]) -> list[tuple[str | None, str, str, s
         for e in effects
         if isinstance(e, RecordTransition)
     ]
+
+
+def restart(d: Driver, rebuild: Callable[[], RiskEngine], *, at: datetime | None = None) -> Driver:
+    """Stop and start again: snapshot every account exactly as the store would, restore it
+    into a fresh engine built by ``rebuild`` (same rules), and catch up to ``at``."""
+    snapshots = [
+        (a.to_dict(), [c.to_dict() for c in a.contracts.values()])
+        for a in d.engine.accounts.values()
+    ]
+    marks = dict(d.engine.marks)
+    fresh = Driver(rebuild(), now=at or d.now, acc=d.acc)
+    fresh.engine.marks.update(marks)
+    for snap, contracts in snapshots:
+        fresh.effects.extend(fresh.engine.restore_account(snap, contracts, fresh.now))
+    return fresh

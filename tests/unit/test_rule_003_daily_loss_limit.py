@@ -23,6 +23,7 @@ from tests.factories import (
     make_engine,
     position,
     quote,
+    restart,
     transitions,
 )
 
@@ -133,3 +134,16 @@ def test_usage_is_the_share_of_the_limit_lost() -> None:
     lose(d2, "300")
     assert d2.engine.rules[0].usage(d2.acct, d2.now).fraction == 0
     assert flat(MNQ).size == 0
+
+
+def test_restart_while_locked_keeps_the_lock_and_its_deadline() -> None:
+    d = driver()
+    lose(d, "-1200")
+    until = d.acct.holds["RULE-003"].until
+    again = restart(
+        d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}), at=T0 + timedelta(hours=2)
+    )
+    assert again.acct.state is State.LockedDaily
+    assert again.acct.holds["RULE-003"].until == until
+    assert again.engine.next_deadline() == until
+    assert [c.contract_id for c in closes(again.send(position(MNQ, 1, "21000")))] == [MNQ]
