@@ -61,6 +61,8 @@ class OrderStatus(IntEnum):
     EXPIRED = 4
     REJECTED = 5
     PENDING = 6
+    PENDING_CANCELLATION = 7
+    SUSPENDED = 8
 
 
 class Side(IntEnum):
@@ -166,6 +168,9 @@ class OrderState:
     filled_price: Decimal | None = None
     triggered: bool = False
     reject_reason: str | None = None
+    parent_id: int | None = None  # a bracket child: the entry it protects
+    bracket_ticks: int | None = None  # a bracket child: distance from the entry's fill
+    children: tuple[int, ...] = ()  # an entry with brackets: its children
 
     @property
     def working(self) -> bool:
@@ -415,6 +420,8 @@ class Engine:
         trail_price: Decimal | None = None,
         custom_tag: str | None = None,
         linked_order_id: int | None = None,
+        stop_loss_bracket: Bracket | None = None,
+        take_profit_bracket: Bracket | None = None,
         source: str = "rest",
         received_perf: float | None = None,
     ) -> tuple[OrderState, list[Event]]:
@@ -423,6 +430,11 @@ class Engine:
         A refused order that passed the basic checks (known account and contract, sane
         type/side/size) is recorded as Rejected, announced with an order event, and the
         error carries its id.
+
+        Brackets, as the gateway's ``stopLossBracket`` / ``takeProfitBracket`` (``ticks``
+        from the entry's fill price, and an order type: stop 4 or trailing stop 5 for the
+        stop loss, limit 1 for the take profit), become child orders on the closing side.
+        They wait Suspended until the entry fills, then work as one-cancels-other.
         """
         perf = self.perf() if received_perf is None else received_perf
         account = self.accounts.get(account_id)
@@ -477,6 +489,8 @@ class Engine:
             source,
         )
         reason = self._refusal(account, contract, order, request)
+        if reason is None:
+            reason = _bracket_problem(stop_loss_bracket, take_profit_bracket)
         self.orders[order.id] = order
         if reason is not None:
             order.status = OrderStatus.REJECTED
@@ -488,6 +502,7 @@ class Engine:
         if order_type is OrderType.TRAILING_STOP:
             self._init_trailing(order, quote)
         events = [Event("GatewayUserOrder", account_id, self._order_api(order), new=True)]
+        events += self._suspend_children(order, stop_loss_bracket, take_profit_bracket)
         events += self._evaluate(order, quote, arriving=True)
         if order.working:
             self._working.setdefault(contract_id, {})[order.id] = order
@@ -495,14 +510,19 @@ class Engine:
 
     def cancel(self, account_id: int, order_id: int) -> list[Event]:
         order = self._own_order(account_id, order_id, CANCEL_ACCOUNT_NOT_FOUND)
-        if not order.working:
+        if not order.working and order.status is not OrderStatus.SUSPENDED:
             raise BusinessError(
                 CANCEL_REJECTED, f"Order {order_id} is {order.status.name.lower()}, not working"
             )
         order.status = OrderStatus.CANCELLED
         order.updated = self.now()
         self._pending.discard(order.id)
-        return [Event("GatewayUserOrder", account_id, self._order_api(order))]
+        events = [Event("GatewayUserOrder", account_id, self._order_api(order))]
+        for child_id in order.children:  # brackets of an entry that never filled
+            child = self.orders[child_id]
+            if child.status is OrderStatus.SUSPENDED:
+                events += self._cancel_quietly(child)
+        return events
 
     def modify(
         self,
@@ -706,6 +726,81 @@ class Engine:
         else:
             order.stop_price = quote.ask + order.trail_price
 
+    def _suspend_children(
+        self, entry: OrderState, stop_loss: Bracket | None, take_profit: Bracket | None
+    ) -> list[Event]:
+        events: list[Event] = []
+        children: list[OrderState] = []
+        for bracket in (stop_loss, take_profit):
+            if bracket is None:
+                continue
+            ticks, kind = bracket
+            child = OrderState(
+                id=self._next_order,
+                account_id=entry.account_id,
+                contract_id=entry.contract_id,
+                type=OrderType(kind),
+                side=Side.SELL if entry.side is Side.BUY else Side.BUY,
+                size=entry.size,
+                limit_price=None,
+                stop_price=None,
+                trail_price=None,
+                custom_tag=None,
+                linked_order_id=None,
+                status=OrderStatus.SUSPENDED,
+                created=entry.created,
+                updated=entry.created,
+                received_perf=entry.received_perf,
+                source="bracket",
+                parent_id=entry.id,
+                bracket_ticks=ticks,
+            )
+            self._next_order += 1
+            self.orders[child.id] = child
+            children.append(child)
+        if len(children) == 2:
+            first, second = children
+            first.linked_order_id, second.linked_order_id = second.id, first.id
+        entry.children = tuple(c.id for c in children)
+        for child in children:
+            events.append(Event("GatewayUserOrder", child.account_id, self._order_api(child), True))
+        return events
+
+    def _activate_children(self, entry: OrderState, price: Decimal) -> list[Event]:
+        """The entry filled at ``price``: place its brackets around it and let them work."""
+        tick = self.contracts[entry.contract_id].tick_size
+        quote = self.quotes[entry.contract_id]
+        away = -1 if entry.side is Side.BUY else 1  # a long's stop is below, its target above
+        events: list[Event] = []
+        for child_id in entry.children:
+            child = self.orders[child_id]
+            if child.status is not OrderStatus.SUSPENDED:
+                continue
+            assert child.bracket_ticks is not None
+            distance = child.bracket_ticks * tick
+            if child.type is OrderType.LIMIT:
+                child.limit_price = price - away * distance
+            elif child.type is OrderType.TRAILING_STOP:
+                child.trail_price = distance
+                self._init_trailing(child, quote)
+            else:
+                child.stop_price = price + away * distance
+            child.status = OrderStatus.OPEN
+            child.updated = self.now()
+            self._working.setdefault(child.contract_id, {})[child.id] = child
+            events.append(Event("GatewayUserOrder", child.account_id, self._order_api(child)))
+        for child_id in entry.children:
+            child = self.orders[child_id]
+            if child.working and child.id not in self._pending:
+                events += self._evaluate(child, quote, arriving=False)
+        return events
+
+    def _cancel_quietly(self, order: OrderState) -> list[Event]:
+        order.status = OrderStatus.CANCELLED
+        order.updated = self.now()
+        self._pending.discard(order.id)
+        return [Event("GatewayUserOrder", order.account_id, self._order_api(order))]
+
     def _match(self, contract_id: str) -> list[Event]:
         quote = self.quotes[contract_id]
         events: list[Event] = []
@@ -819,6 +914,15 @@ class Engine:
         ]
         if position.net == 0:
             del self.positions[key]
+        if order.children:
+            events += self._activate_children(order, price)
+        if order.parent_id is not None:  # one-cancels-other
+            for sibling_id in self.orders[order.parent_id].children:
+                sibling = self.orders[sibling_id]
+                if sibling.id != order.id and (
+                    sibling.working or sibling.status is OrderStatus.SUSPENDED
+                ):
+                    events += self._cancel_quietly(sibling)
         return events
 
 
@@ -829,6 +933,24 @@ class OrderRejected(BusinessError):
         super().__init__(PLACE_ORDER_REJECTED, reason, order.id)
         self.order = order
         self.events = events
+
+
+Bracket = tuple[int, int]  # (ticks from the entry's fill price, order type)
+
+
+def _bracket_problem(stop_loss: Bracket | None, take_profit: Bracket | None) -> str | None:
+    for name, bracket, kinds in (
+        ("stop loss", stop_loss, (OrderType.STOP, OrderType.TRAILING_STOP)),
+        ("take profit", take_profit, (OrderType.LIMIT,)),
+    ):
+        if bracket is None:
+            continue
+        ticks, kind = bracket
+        if ticks <= 0:
+            return f"Invalid {name} bracket: ticks must be positive, got {ticks}"
+        if kind not in kinds:
+            return f"Invalid {name} bracket type {kind}"
+    return None
 
 
 def _uses_limit(order_type: OrderType) -> bool:

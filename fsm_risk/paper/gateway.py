@@ -75,7 +75,7 @@ class OrderLogEntry:
     ``received_perf`` is `time.perf_counter()` when the request reached the gateway, for
     latency measurements; ``received_at`` is the gateway clock's time. ``source`` is
     ``rest`` (``/Order/place``), ``close`` / ``partial_close`` (the position endpoints),
-    or ``direct`` (`PaperGateway.place_order`).
+    ``direct`` (`PaperGateway.place_order`) or ``bracket`` (a native bracket's child).
     """
 
     order_id: int
@@ -95,6 +95,7 @@ class OrderLogEntry:
     filled_price: Decimal | None
     updated_at: datetime | None
     reject_reason: str | None
+    parent_id: int | None  # a bracket child: the entry order it protects
 
     @classmethod
     def of(cls, order: OrderState) -> OrderLogEntry:
@@ -116,6 +117,7 @@ class OrderLogEntry:
             order.filled_price,
             order.updated,
             order.reject_reason,
+            order.parent_id,
         )
 
     @property
@@ -468,11 +470,16 @@ class PaperGateway:
         stop_price: PriceLike | None = None,
         trail_price: PriceLike | None = None,
         custom_tag: str | None = None,
+        stop_loss_ticks: int | None = None,
+        take_profit_ticks: int | None = None,
+        stop_loss_type: OrderType | int = OrderType.STOP,
     ) -> OrderLogEntry:
         """Place an order for an account as its trader would (same path as /Order/place).
 
-        Raises `BusinessError` when the gateway refuses it (the refusal is still logged and
-        pushed when an order was created).
+        ``stop_loss_ticks`` / ``take_profit_ticks`` attach the gateway's native brackets
+        (a stop, or a trailing stop with ``stop_loss_type=5``, and a limit, that many ticks
+        from the fill; one cancels the other). Raises `BusinessError` when the gateway
+        refuses the order (the refusal is still logged and pushed when an order was created).
         """
         cid = self.contract(contract).id
         return self._place(
@@ -486,6 +493,12 @@ class PaperGateway:
                 stop_price=None if stop_price is None else to_decimal(stop_price),
                 trail_price=None if trail_price is None else to_decimal(trail_price),
                 custom_tag=custom_tag,
+                stop_loss_bracket=None
+                if stop_loss_ticks is None
+                else (stop_loss_ticks, int(stop_loss_type)),
+                take_profit_bracket=None
+                if take_profit_ticks is None
+                else (take_profit_ticks, int(OrderType.LIMIT)),
                 source="direct",
             )
         )

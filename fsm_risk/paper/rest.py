@@ -107,6 +107,18 @@ def _price(body: dict[str, Any], key: str) -> Decimal | None:
     return price
 
 
+def _bracket(body: dict[str, Any], key: str, default_type: int) -> tuple[int, int] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadRequest(key, f"The {key} field must be an object with ticks and type.")
+    ticks = _int(value, "ticks")
+    kind = _int(value, "type", required=False)
+    assert ticks is not None
+    return ticks, default_type if kind is None else kind
+
+
 def _time(body: dict[str, Any], key: str) -> datetime | None:
     value = body.get(key)
     if value is None:
@@ -340,6 +352,8 @@ class ProjectXApi:
         trail_price = _price(body, "trailPrice")
         custom_tag = _str(body, "customTag")
         linked = _int(body, "linkedOrderId", required=False)
+        stop_loss = _bracket(body, "stopLossBracket", 4)
+        take_profit = _bracket(body, "takeProfitBracket", 1)
         entry = self.gw._place(
             lambda: self.engine.place(
                 account_id,
@@ -352,6 +366,8 @@ class ProjectXApi:
                 trail_price=trail_price,
                 custom_tag=custom_tag,
                 linked_order_id=linked,
+                stop_loss_bracket=stop_loss,
+                take_profit_bracket=take_profit,
                 source="rest",
                 received_perf=caller.perf,
             )

@@ -293,3 +293,51 @@ def test_misaligned_prices_and_unknown_accounts_are_business_errors() -> None:
     assert info.value.code != 0
     with pytest.raises(BusinessError):
         engine.close_position(ACCOUNT, cid("ES"))
+
+
+def test_brackets_wait_suspended_then_work_as_one_cancels_other() -> None:
+    engine = make_engine()
+    entry, events = engine.place(
+        ACCOUNT,
+        cid("MNQ"),
+        OrderType.LIMIT,
+        Side.BUY,
+        2,
+        limit_price=D("20990.00"),
+        stop_loss_bracket=(20, OrderType.STOP),
+        take_profit_bracket=(40, OrderType.LIMIT),
+    )
+    stop, target = (engine.orders[i] for i in entry.children)
+    assert [e.payload["status"] for e in events] == [1, 8, 8]  # open, suspended, suspended
+    assert stop.stop_price is None and stop.side is Side.SELL and stop.size == 2
+    engine.set_last(cid("MNQ"), D("20990.00"))  # the entry fills at its limit
+    assert (stop.status, stop.stop_price) == (OrderStatus.OPEN, D("20985.00"))
+    assert (target.status, target.limit_price) == (OrderStatus.OPEN, D("21000.00"))
+    events = engine.set_last(cid("MNQ"), D("21000.00"))
+    assert target.status is OrderStatus.FILLED and stop.status is OrderStatus.CANCELLED
+    assert events[-1].payload["id"] == stop.id and events[-1].payload["status"] == 3
+    assert position(engine, "MNQ") is None
+
+
+def test_cancelling_an_unfilled_entry_cancels_its_suspended_brackets() -> None:
+    engine = make_engine()
+    entry, _ = engine.place(
+        ACCOUNT,
+        cid("ES"),
+        OrderType.LIMIT,
+        Side.SELL,
+        1,
+        limit_price=D("6010.00"),
+        stop_loss_bracket=(8, OrderType.TRAILING_STOP),
+    )
+    events = engine.cancel(ACCOUNT, entry.id)
+    assert [(e.payload["id"], e.payload["status"]) for e in events] == [
+        (entry.id, OrderStatus.CANCELLED),
+        (entry.children[0], OrderStatus.CANCELLED),
+    ]
+
+
+def test_invalid_brackets_are_rejected() -> None:
+    engine = make_engine()
+    with pytest.raises(OrderRejected, match="bracket"):
+        engine.place(ACCOUNT, cid("ES"), OrderType.MARKET, Side.BUY, 1, take_profit_bracket=(5, 4))

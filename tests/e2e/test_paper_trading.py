@@ -259,3 +259,28 @@ async def test_invalid_orders_raise_sdk_errors_and_nothing_fills(
         await orders.place_stop_order(es, 0, 1, 5990.0)  # a buy stop below the market
     assert [e.status for e in paper_gateway.order_log()] == [OrderStatus.REJECTED]
     assert paper_gateway.trades() == []
+
+
+async def test_native_bracket_orders_protect_the_entry_and_one_cancels_the_other(
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
+) -> None:
+    session = await connect_sdk()
+    orders = await session.order_manager()
+    mnq = paper_gateway.contract("MNQ").id
+    bracket = await orders.place_bracket_order(
+        mnq, 0, 1, entry_price=21000.25, stop_loss_price=20995.25,
+        take_profit_price=21010.25, entry_type="market",
+    )  # fmt: skip
+    assert bracket.success and bracket.stop_order_id and bracket.target_order_id
+    stop = paper_gateway.order(bracket.stop_order_id)
+    target = paper_gateway.order(bracket.target_order_id)
+    assert (stop.type, stop.side, stop.stop_price) == (4, 1, D("20995.25"))  # fill - 20 ticks
+    assert (target.type, target.side, target.limit_price) == (1, 1, D("21010.25"))
+    assert stop.parent_id == target.parent_id == bracket.entry_order_id
+    paper_gateway.set_price("MNQ", "20995.00")  # the bid falls through the stop
+    await session.inbox.wait_for("order_update", filled(stop.order_id))
+    await session.inbox.wait_for(
+        "order_update", lambda o: o["id"] == target.order_id and o["status"] == 3
+    )
+    assert await session.px.search_open_positions() == []
+    assert await orders.search_open_orders() == []
