@@ -745,7 +745,10 @@ class PaperGateway:
         if self._listeners:
             event = GatewayEvent(kind, data)
             for listener in list(self._listeners):
-                listener(event)
+                try:
+                    listener(event)
+                except Exception:
+                    logger.exception("paper gateway: a listener failed on {}", kind)
 
     def _account_view(self, account_id: int) -> AccountView:
         a = self.engine.accounts[account_id]
@@ -983,14 +986,12 @@ class PaperGateway:
         self._emit("connected", conn.summary())
         self._changed()
         try:
-            for message in first:
-                self._on_hub_message(conn, message)
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    for message in parse_records(msg.data):
-                        self._on_hub_message(conn, message)
-                elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                    break
+            open_ = all(self._on_hub_message(conn, message) for message in first)
+            while open_:
+                msg = await ws.receive()
+                if msg.type is not WSMsgType.TEXT:
+                    break  # close, error, or a binary frame the JSON protocol never sends
+                open_ = all(self._on_hub_message(conn, m) for m in parse_records(msg.data))
         finally:
             conn.closed = True
             if conn.writer is not None:
@@ -1000,13 +1001,13 @@ class PaperGateway:
             self._changed()
         return ws
 
-    def _on_hub_message(self, conn: HubConnection, message: dict[str, Any]) -> None:
+    def _on_hub_message(self, conn: HubConnection, message: dict[str, Any]) -> bool:
+        """Handle one record from a client; False when the client closed the connection."""
         kind = message.get("type")
-        if kind == 7:  # close
-            asyncio.get_running_loop().create_task(conn.close(code=1000))
-            return
+        if kind == 7:  # the client says goodbye
+            return False
         if kind != 1:
-            return  # pings and anything else need no answer
+            return True  # pings and anything else need no answer
         target = message.get("target")
         args = message.get("arguments") or []
         arg = args[0] if isinstance(args, list) and args else None
@@ -1016,6 +1017,7 @@ class PaperGateway:
             self._market_invocation(conn, str(target), arg)
         self._emit("subscribed", conn.summary())
         self._changed()
+        return True
 
     def _user_invocation(self, conn: HubConnection, target: str, arg: Any) -> None:
         if target == "SubscribeAccounts":

@@ -11,7 +11,7 @@ from decimal import Decimal as D
 import pytest
 from project_x_py.exceptions import ProjectXOrderError
 
-from fsm_risk.paper import OrderStatus, PaperAccount, PaperGateway, PaperSettings
+from fsm_risk.paper import GatewayEvent, OrderStatus, PaperAccount, PaperGateway, PaperSettings
 
 from .conftest import ConnectSdk, Inbox
 
@@ -247,3 +247,33 @@ async def test_timestamps_come_from_the_injected_clock(
     )
     assert [t.orderId for t in found] == [entry.order_id]
     assert entry.received_at == moment
+
+
+async def test_listeners_hear_connections_orders_and_pushes_in_order(
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
+) -> None:
+    heard: list[GatewayEvent] = []
+    paper_gateway.add_listener(heard.append)
+    session = await connect_sdk()
+    orders = await session.order_manager()
+    placed = await orders.place_market_order(paper_gateway.contract("MNQ").id, 0, 1)
+    kinds = [e.kind for e in heard]
+    assert kinds.index("connected") < kinds.index("subscribed") < kinds.index("order_received")
+    received = [e.data for e in heard if e.kind == "order_received"]
+    assert [(r.order_id, r.source) for r in received] == [(placed.orderId, "rest")]
+    assert [e.data.target for e in heard if e.kind == "pushed"] == [
+        "GatewayUserOrder",
+        "GatewayUserOrder",
+        "GatewayUserTrade",
+        "GatewayUserPosition",
+        "GatewayUserAccount",
+    ]
+    paper_gateway.remove_listener(heard.append)
+    paper_gateway.place_order(ACCOUNT, "MNQ", 1, 1)
+    assert [e.kind for e in heard].count("order_received") == 1
+
+
+async def test_wait_for_names_what_it_waited_for(paper_gateway: PaperGateway) -> None:
+    with pytest.raises(TimeoutError, match="a fill that never comes"):
+        await paper_gateway.wait_for(lambda: False, timeout=0.05, what="a fill that never comes")
+    assert await paper_gateway.wait_for(lambda: 42) == 42
