@@ -10,6 +10,10 @@
   connects a `ProjectXRealtimeClient` whose callbacks land in an `Inbox`; everything it opens
   is closed at teardown, before the gateway stops.
 - `Inbox`: await SDK callbacks with a timeout instead of sleeping.
+
+A session connected without ``quotes`` has a silent market hub: after 30 s the SDK's
+stale-feed watchdog forces a reconnect of both hubs (harmless, but visible in a long test);
+subscribe a contract, or set ``session.rt.stale_feed_seconds = float("inf")``.
 """
 
 from __future__ import annotations
