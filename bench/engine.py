@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fsm_risk import config  # noqa: E402
-from fsm_risk.bootstrap import build_engine  # noqa: E402
-from fsm_risk.core.engine import RiskEngine  # noqa: E402
-from fsm_risk.core.events import (  # noqa: E402
+from fsm_risk import config
+from fsm_risk.bootstrap import build_engine
+from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.events import (
     AccountUpdate,
     Event,
     Fill,
@@ -46,8 +46,8 @@ from fsm_risk.core.events import (  # noqa: E402
     Quote,
     Side,
 )
-from fsm_risk.core.models import DEFAULT_INSTRUMENTS  # noqa: E402
-from fsm_risk.rules import ALL_RULES  # noqa: E402
+from fsm_risk.core.models import DEFAULT_INSTRUMENTS
+from fsm_risk.rules import ALL_RULES
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 09:00 Chicago
 ROOTS = list(DEFAULT_INSTRUMENTS)
@@ -143,9 +143,7 @@ def orders(n: int, count: int, start: datetime) -> list[tuple[Event, datetime]]:
         at = start + timedelta(microseconds=len(out) * 50)
         px = PRICE[c] - DEFAULT_INSTRUMENTS[ROOTS[oid % len(ROOTS)]].tick_size * 20
         for status in (OrderStatus.OPEN, OrderStatus.CANCELLED):
-            out.append(
-                (OrderUpdate(acc, oid, c, status, OrderType.LIMIT, Side.BUY, 1, at, px), at)
-            )
+            out.append((OrderUpdate(acc, oid, c, status, OrderType.LIMIT, Side.BUY, 1, at, px), at))
         oid += 1
     return out[:count]
 
@@ -205,7 +203,9 @@ def main() -> None:
     events = 5_000 if args.quick else args.events
     sizes = [int(s) for s in args.accounts.split(",")]
     n_rules = len(engine_for(args.rules).rules)
-    print(f"# bench/engine.py  rules={args.rules} ({n_rules} enabled)  python {sys.version.split()[0]}")
+    print(
+        f"# bench/engine.py  rules={args.rules} ({n_rules} enabled)  python {sys.version.split()[0]}"
+    )
     print(f"# {events} events per kind; one process, one core; times from perf_counter_ns")
     print(
         f"{'accounts':>8} {'kind':<18} {'events/s':>10} {'p50 us':>8} {'p99 us':>8}"

@@ -327,7 +327,22 @@ class RiskEngine:
             if cm.state is not State.Flattening or cm.retry_at is None or now < cm.retry_at:
                 continue
             pos = acct.positions.get(cm.contract_id)
-            if pos is not None and pos.size > cm.target_size:
+            working = self._own_working(acct, cm.contract_id)
+            if working and pos is not None and pos.size > cm.target_size:
+                # our close is still working at the gateway: a second one would reverse the
+                # position once both fill, so wait for it (and say so) instead of re-sending
+                cm.attempts += 1
+                out.append(
+                    Alert(
+                        Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
+                        Reason.CLOSE_NOT_CONFIRMED,
+                        f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
+                        f"still working after {cm.attempts} checks: not re-sent",
+                        acct.account_id,
+                        cm.contract_id,
+                    )
+                )
+            elif pos is not None and pos.size > cm.target_size:
                 cm.attempts += 1
                 out.append(self._close_effect(acct, cm, pos))
                 if cm.attempts >= s.alert_after_attempts and not cm.alerted:
@@ -369,6 +384,14 @@ class RiskEngine:
                     )
                 )
                 self.dirty.add(acct.account_id)
+
+    @staticmethod
+    def _own_working(acct: AccountModel, contract_id: str) -> list[int]:
+        return sorted(
+            o.order_id
+            for o in acct.orders.values()
+            if o.contract_id == contract_id and o.order_id in acct.own_orders
+        )
 
     def _backoff(self, attempts: int) -> timedelta:
         base = self.settings.close_timeout

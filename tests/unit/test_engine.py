@@ -294,6 +294,20 @@ def test_close_not_confirmed_is_resent_with_backoff_and_alerts(locked: Driver) -
     assert [a.reason for a in crit] == [Reason.CLOSE_FAILING]
 
 
+def test_a_close_still_working_at_the_gateway_is_not_sent_twice(locked: Driver) -> None:
+    d = locked
+    d.send(position(ES, 1, "6000"))
+    # the gateway's market order for our close is accepted but not filled (a fill delay)
+    d.send(order(901, ES, Side.SELL, 1, type=OrderType.MARKET, status=OrderStatus.PENDING))
+    assert 901 in d.acct.own_orders
+    out = d.advance(seconds=10)
+    assert closes(out) == []  # a second close would reverse the position once both fill
+    assert [a.reason for a in alerts(out)] == [Reason.CLOSE_NOT_CONFIRMED]
+    d.send(order(901, ES, Side.SELL, 1, type=OrderType.MARKET, status=OrderStatus.REJECTED))
+    d.advance(seconds=20)
+    assert [c.attempt for c in closes(d.effects)] == [1, 3]  # gone: re-sent
+
+
 def test_rejected_close_is_alerted_and_retried(locked: Driver) -> None:
     d = locked
     d.send(position(ES, 1, "6000"))
