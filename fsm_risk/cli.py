@@ -104,9 +104,15 @@ def _resolve(engine_accounts: dict[int, Any], account: str | None) -> list[int] 
 
 
 def _status_text(settings_file: str | None, account: str | None, color: bool) -> str:
-    from fsm_risk import status
+    from fsm_risk import runtime, status
+    from fsm_risk.adapters import control
 
     settings = bootstrap.load_settings(settings_file)
+    socket = runtime.control_path(settings)
+    if socket is not None:
+        route = "/status" + (f"?account={account}" if account else "")
+        snap = control.request(socket, "GET", route)
+        return status.render(snap, color=color, source="running service")
     store = bootstrap.open_store(settings)
     try:
         engine, _ = bootstrap.restored_engine(settings, store, _now())
@@ -290,10 +296,23 @@ def transition(
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
         if store.service_running():
-            raise FsmRiskError(
-                "fsm-risk serve is running on this database: stop it first "
-                "(its control channel is not available in this version)"
-            )
+            from fsm_risk import runtime
+            from fsm_risk.adapters import control
+
+            socket = runtime.control_path(settings)
+            if socket is None:
+                raise FsmRiskError("the service is running but its control socket is missing")
+            body = {
+                "account": account,
+                "contract": contract,
+                "to": target.value,
+                "reason": reason,
+                "minutes": minutes,
+                "admin": who,
+                "secret": secret,
+            }
+            click.echo(control.request(socket, "POST", "/transition", body)["result"])
+            return
         auth.check(secret, who)
         result = _transition_offline(
             settings, store, account, contract, target, reason, minutes, who
@@ -338,6 +357,20 @@ def _transition_offline(
     if pending:
         text += f"; {len(pending)} close/cancel request(s) will be sent when the service starts"
     return text
+
+
+@main.command()
+@click.option("--paper", is_flag=True, help="use the built-in paper gateway even with credentials")
+@settings_option
+def serve(paper: bool, settings_file: str | None) -> None:
+    """Run the service: watch the accounts and enforce every enabled rule."""
+    import asyncio
+
+    from fsm_risk import runtime
+
+    settings = bootstrap.load_settings(settings_file)
+    logs.setup(settings.log_file)
+    asyncio.run(runtime.serve(settings, paper=paper))
 
 
 main.add_command(paper_gateway)

@@ -105,6 +105,55 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "the lock an account enters when handling it fails unexpectedly",
         ),
     ),
+    "broker": (
+        Field(
+            "credentials_file",
+            schema.text,
+            "",
+            "file with 'username = ...' and 'api_key = ...' lines (never logged); empty: the "
+            "PROJECT_X_USERNAME and PROJECT_X_API_KEY variables; neither: the paper gateway",
+        ),
+        Field(
+            "api_url",
+            schema.text,
+            "",
+            "ProjectX REST base URL incl. /api; empty: $PROJECTX_API_URL or TopstepX's",
+        ),
+        Field("user_hub_url", schema.text, "", "user hub URL; empty: $PROJECTX_USER_HUB_URL"),
+        Field("market_hub_url", schema.text, "", "market hub URL; empty: $PROJECTX_MARKET_HUB_URL"),
+        Field(
+            "requests_per_minute",
+            schema.integer(minimum=10, maximum=10000),
+            "200",
+            "REST requests per 60 s the gateway allows per key (ProjectX: 200)",
+        ),
+        Field(
+            "enforcement_reserve",
+            schema.integer(minimum=0, maximum=1000),
+            "50",
+            "share of that budget reads may never use: closes and cancels always have room",
+        ),
+        Field(
+            "token_refresh_minutes",
+            schema.integer(minimum=1, maximum=720),
+            "10",
+            "log in again this long before the session token expires (REST and hubs)",
+        ),
+        Field(
+            "feed_silence_seconds",
+            schema.seconds(minimum=5),
+            "30",
+            "a watched contract with no quote for this long marks the feed degraded",
+        ),
+    ),
+    "control": (
+        Field(
+            "socket",
+            schema.nonempty,
+            "var/fsm-risk.sock",
+            "Unix socket of the running service's control channel (owner-only)",
+        ),
+    ),
     "admin": (
         Field(
             "max_failures",
@@ -156,6 +205,10 @@ class Settings:
     @property
     def database(self) -> Path:
         return self.resolve(self.get("general", "database"))
+
+    @property
+    def control_socket(self) -> Path:
+        return self.resolve(self.get("control", "socket"))
 
     @property
     def log_file(self) -> Path:
@@ -278,6 +331,11 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         values, found = schema.parse_section(file, name, fields, raw)
         problems.extend(found)
         sections[name] = values
+    b = sections.get("broker", {})
+    if b.get("enforcement_reserve", 0) >= b.get("requests_per_minute", 1):
+        problems.append(
+            Problem(file, "broker", "enforcement_reserve", "must be below requests_per_minute")
+        )
     extra: dict[str, Any] = {}
     for name, (fields, build) in EXTRA_SECTIONS.items():
         raw = dict(parser[name]) if parser.has_section(name) else {}

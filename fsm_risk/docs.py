@@ -55,6 +55,8 @@ SECTION_TITLES = {
     "session": "Trading day and week boundaries (IANA time zone; correct across DST changes).",
     "market": "How open positions are valued, and when a quote is too old to act on.",
     "enforcement": "How closes and cancels are retried, and what a failure locks.",
+    "broker": "The gateway fsm-risk watches. With no credentials it runs the paper gateway.",
+    "control": "The running service's local control channel (transition, status).",
     "admin": "Rate limiting of the admin secret (set it with: fsm-risk admin set-secret).",
 }
 

@@ -790,6 +790,9 @@ class RiskEngine:
             reason=f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}",
             actor=f"admin:{cmd.admin}",
         )
+        if model is acct and acct.state is State.Flattening:
+            acct.flatten_started, acct.flatten_cause = now, ADMIN
+            acct.flatten_reason = Reason.ADMIN_OVERRIDE
         if isinstance(model, ContractModel):
             model.target_size, model.cancel_orders = 0, True
             model.attempts, model.retry_at, model.alerted = 0, None, False
@@ -910,12 +913,13 @@ class RiskEngine:
             if not holds:
                 return
             trigger = Trigger.lock
-        ids, text, _ = self._describe(vs)
+        ids, text, primary = self._describe(vs)
         before = acct.state
         self._fire(acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text, **extra)
         if acct.state is State.Flattening and before is not State.Flattening:
             acct.flatten_started = now
             acct.flatten_cause = ids
+            acct.flatten_reason = primary
             acct.tolerated.clear()
         elif trigger is Trigger.lock and before is State.Trading:
             # a lock without flatten: what is open now may stay, and only shrink
@@ -955,6 +959,7 @@ class RiskEngine:
                 rule_id=ids,
                 reason=primary,
                 detail=text,
+                audit=text,
             )
         elif holds:
             self._fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
@@ -979,15 +984,17 @@ class RiskEngine:
         rule_id: str,
         reason: Reason | None,
         detail: str,
+        audit: str | None = None,
     ) -> None:
-        """Put one close (or reduce) in flight for this contract, via its machine."""
+        """Put one close (or reduce) in flight for this contract, via its machine. The audit
+        text is ``audit`` when given, else the reason's code and ``detail``."""
         if cm.state is State.Flattening:
             return
         pos = acct.positions.get(cm.contract_id)
         exposed = (pos is not None and pos.size > target) or (
             cancel_orders and self._contract_orders(acct, cm.contract_id)
         )
-        text = f"{reason.name}: {detail}" if reason is not None else detail
+        text = audit or (f"{reason.name}: {detail}" if reason is not None else detail)
         self._fire(
             acct,
             cm,
@@ -1045,6 +1052,7 @@ class RiskEngine:
         cancel (re-sent only by the retry timer)."""
         if acct.state is State.Flattening:
             cause = acct.flatten_cause
+            why = acct.flatten_reason or Reason.FAILSAFE
             for cid in list(acct.positions):
                 cm = self.contract(acct, cid)
                 if cm.state is not State.Flattening:
@@ -1057,11 +1065,11 @@ class RiskEngine:
                         cancel_orders=True,
                         now=now,
                         rule_id=cause or ENGINE,
-                        reason=None,
+                        reason=why,
                         detail="account flattening: close every position",
                     )
             for o in list(acct.orders.values()):
-                self._cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
+                self._cancel(acct, o, why, now, out)
         elif acct.state in LOCK_KINDS:
             self._sweep_locked(acct, None, now, out)
         if acct.state is not State.Flattening:
@@ -1140,6 +1148,7 @@ class RiskEngine:
             )
             acct.flatten_started = None
             acct.flatten_cause = None
+            acct.flatten_reason = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -1181,6 +1190,8 @@ class RiskEngine:
                     rule_id=ENGINE,
                     reason=f"{Reason.FAILSAFE.name}: {exc!r}",
                 )
+                if acct.state is State.Flattening:
+                    acct.flatten_cause, acct.flatten_reason = ENGINE, Reason.FAILSAFE
             self._sweep(acct, now, out)
             self._schedule(acct, now)
         except Exception as again:  # nothing more can be done but say so

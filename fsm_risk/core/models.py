@@ -479,6 +479,7 @@ class AccountModel(Lockable):
         self.last_event_at: datetime | None = None
         self.flatten_started: datetime | None = None
         self.flatten_cause: str | None = None
+        self.flatten_reason: Reason | None = None
         self.wakeup: datetime | None = None
 
     def exposed(self) -> bool:
@@ -540,6 +541,7 @@ class AccountModel(Lockable):
             "last_event_at": _dt(self.last_event_at),
             "flatten_started": _dt(self.flatten_started),
             "flatten_cause": self.flatten_cause,
+            "flatten_reason": self.flatten_reason.name if self.flatten_reason else None,
         }
 
     @staticmethod
@@ -563,6 +565,7 @@ class AccountModel(Lockable):
         m.last_event_at = _pdt(d["last_event_at"])
         m.flatten_started = _pdt(d["flatten_started"])
         m.flatten_cause = d["flatten_cause"]
+        m.flatten_reason = Reason[d["flatten_reason"]] if d.get("flatten_reason") else None
         return m
 
 

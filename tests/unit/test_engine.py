@@ -96,6 +96,8 @@ def test_breach_flattens_every_position_and_cancels_every_order(daily_loss: Driv
     assert [c.order_id for c in cancels(out)] == [77]
     assert (None, "Trading", "Flattening", "breach") in transitions(out)
     assert all(c.rule_id == "RULE-003" for c in closes(out))
+    assert all(c.reason is Reason.DAILY_LOSS_LIMIT for c in closes(out))
+    assert cancels(out)[0].reason is Reason.DAILY_LOSS_LIMIT
 
 
 def test_flattening_confirms_only_when_really_flat(daily_loss: Driver) -> None:

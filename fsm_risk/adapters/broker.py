@@ -1,0 +1,452 @@
+"""The broker adapter: project-x-py, used as PROJECTX.md describes.
+
+- ``ProjectX(config=...)`` + ``authenticate()`` for REST; one ``ProjectXRealtimeClient``
+  (``config=``) per monitored account for its user events (the SDK re-subscribes its own
+  account after every reconnect); quotes are subscribed on the first account's client.
+  Never ``TradingSuite`` (it ignores ``config`` and loads bar history).
+- Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
+  allows per key) in which enforcement keeps a reserve: reads wait first. The SDK's own
+  limiter is set out of the way (it would queue close orders behind reads for a minute).
+- Close, partial close and cancel are sent through the SDK's HTTP layer so its errors reach
+  us: ``OrderSubmissionUncertainError`` means "maybe sent", and the caller reconciles by
+  querying instead of resending; the position manager would swallow it.
+- The SDK's stale-feed watchdog is disabled (``stale_feed_seconds = inf``): after 30 s of
+  market silence it forces a reconnect that then fails every 5 s. `FeedHealth` watches instead.
+- The realtime token is never refreshed by the SDK: `refresh_token` re-logs in ahead of
+  expiry and hands the new token to every realtime client.
+- Raw payloads go through `payloads` (the validating boundary) before they reach the core;
+  what does not parse is reported as `Malformed`, counted, logged and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from loguru import logger
+from project_x_py import ProjectX
+from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXError
+from project_x_py.models import ProjectXConfig
+from project_x_py.realtime import ProjectXRealtimeClient
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from fsm_risk import logs
+from fsm_risk.adapters import payloads
+from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
+from fsm_risk.core.events import PositionUpdate as PositionEvent
+
+USER_CALLBACKS = ("account_update", "position_update", "order_update", "trade_execution")
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A payload the boundary refused: logged, counted, skipped."""
+
+    kind: str
+    reason: str
+
+
+Inbound = Event | Malformed
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    api_key: str
+
+    def __repr__(self) -> str:  # never print the key, even by accident
+        return f"Credentials(username={self.username!r}, api_key=***)"
+
+
+class EnforcementResult:
+    """What the gateway answered to a close, partial close or cancel."""
+
+    def __init__(
+        self, ok: bool, message: str = "", uncertain: bool = False, order_id: int | None = None
+    ) -> None:
+        self.ok = ok
+        self.message = message
+        self.uncertain = uncertain
+        self.order_id = order_id
+
+
+class RequestBudget:
+    """A sliding-window request budget shared by every REST call: enforcement first.
+
+    Reads may use ``limit - reserve`` requests per window; enforcement may use all of it, so a
+    burst of reads can never delay a close by more than the gateway itself would.
+    """
+
+    def __init__(
+        self,
+        limit: int = 200,
+        window: float = 60.0,
+        reserve: int = 50,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 <= reserve < limit:
+            raise ValueError("the enforcement reserve must be below the limit")
+        self.limit, self.window, self.reserve = limit, window, reserve
+        self._monotonic = monotonic
+        self._sent: deque[float] = deque()
+        self.waited = 0.0
+
+    def _trim(self, now: float) -> None:
+        while self._sent and now - self._sent[0] >= self.window:
+            self._sent.popleft()
+
+    def wait_for(self, enforcement: bool, now: float | None = None) -> float:
+        """Seconds to wait before a request of this kind may go (0: now)."""
+        now = self._monotonic() if now is None else now
+        self._trim(now)
+        cap = self.limit if enforcement else self.limit - self.reserve
+        if len(self._sent) < cap:
+            return 0.0
+        return max(0.0, self._sent[len(self._sent) - cap] + self.window - now)
+
+    async def acquire(self, enforcement: bool) -> None:
+        while (delay := self.wait_for(enforcement)) > 0:
+            self.waited += delay
+            await asyncio.sleep(delay)  # the budget's own wait, never a test's
+        self._sent.append(self._monotonic())
+
+    @property
+    def used(self) -> int:
+        self._trim(self._monotonic())
+        return len(self._sent)
+
+
+@dataclass
+class FeedHealth:
+    """What the service knows about its feeds, for logs and `status`."""
+
+    user_connected: dict[int, bool] = field(default_factory=dict)
+    market_connected: bool = False
+    last_user_event: dict[int, datetime] = field(default_factory=dict)
+    last_quote: dict[str, datetime] = field(default_factory=dict)
+    malformed: int = 0
+    reconnects: int = 0
+    since: dict[str, datetime] = field(default_factory=dict)
+
+    def snapshot(self, now: datetime, silence: timedelta, watched: set[str]) -> dict[str, Any]:
+        quiet = sorted(
+            c
+            for c in watched
+            if now - self.last_quote.get(c, self.since.get("start", now)) > silence
+        )
+        return {
+            "user_hub": {str(k): v for k, v in sorted(self.user_connected.items())},
+            "market_hub": self.market_connected,
+            "silent_contracts": quiet,
+            "malformed_payloads": self.malformed,
+            "reconnects": self.reconnects,
+            "healthy": self.market_connected and all(self.user_connected.values()) and not quiet,
+        }
+
+
+def quiet_sdk_logging() -> None:
+    """The SDK logs JSON at INFO to stdout from every module: keep warnings and errors."""
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith(("project_x_py", "pysignalr", "websockets")):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def sdk_config(api_url: str, user_hub_url: str, market_hub_url: str) -> ProjectXConfig:
+    """The SDK configuration, with its client-side limiter out of the way (see module doc)."""
+    return ProjectXConfig(
+        api_url=api_url,
+        user_hub_url=user_hub_url,
+        market_hub_url=market_hub_url,
+        requests_per_minute=100_000,
+    )
+
+
+class ProjectXBroker:
+    def __init__(
+        self,
+        config: ProjectXConfig,
+        credentials: Credentials,
+        sink: Callable[[Inbound], None],
+        *,
+        budget: RequestBudget | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        accounts: tuple[str, ...] = (),
+        connect_attempts: int = 5,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.sink = sink
+        self.budget = budget or RequestBudget()
+        self.now = now
+        self.account_filter = accounts
+        self.connect_attempts = connect_attempts
+        self.client: ProjectX | None = None
+        self.realtime: dict[int, ProjectXRealtimeClient] = {}
+        self.market: ProjectXRealtimeClient | None = None
+        self.health = FeedHealth()
+        self.watched: set[str] = set()
+        logs.register_secret(credentials.api_key)
+
+    # -- connection -----------------------------------------------------------------------------
+
+    async def start(self) -> list[AccountUpdate]:
+        """Log in and list the monitored accounts (retried with backoff)."""
+        quiet_sdk_logging()
+        client = ProjectX(self.credentials.username, self.credentials.api_key, config=self.config)
+        await client.__aenter__()
+        self.client = client
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.connect_attempts),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            retry=retry_if_exception_type((ProjectXError, OSError)),
+            reraise=True,
+        ):
+            with attempt:
+                await self.budget.acquire(enforcement=False)
+                await client.authenticate()
+        self.health.since["start"] = self.now()
+        return await self.accounts()
+
+    async def accounts(self) -> list[AccountUpdate]:
+        raw = await self._post("/Account/search", {"onlyActiveAccounts": True})
+        found = []
+        for item in raw.get("accounts", []):
+            try:
+                acct = payloads.account(item)
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+                continue
+            if self.account_filter and not (
+                str(acct.account_id) in self.account_filter or acct.name in self.account_filter
+            ):
+                continue
+            found.append(acct)
+        return found
+
+    async def open_realtime(self, account_ids: list[int]) -> None:
+        """One realtime client per account; the first also carries the quotes."""
+        assert self.client is not None
+        token = self.client.get_session_token()
+        for account_id in account_ids:
+            rt = ProjectXRealtimeClient(token, str(account_id), config=self.config)
+            rt.stale_feed_seconds = float("inf")  # see the module docstring
+            for name in USER_CALLBACKS:
+                await rt.add_callback(name, self._user_callback(name, account_id))
+            if self.market is None:
+                await rt.add_callback("quote_update", self._on_quote)
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.connect_attempts),
+                wait=wait_exponential(multiplier=0.5, max=10),
+                reraise=True,
+            ):
+                with attempt:
+                    if not await rt.connect():
+                        raise ConnectionError(f"account {account_id}: hubs did not open")
+            await rt.subscribe_user_updates()
+            self.realtime[account_id] = rt
+            self.health.user_connected[account_id] = True
+            if self.market is None:
+                self.market = rt
+                self.health.market_connected = True
+
+    async def stop(self) -> None:
+        for rt in self.realtime.values():
+            try:
+                await asyncio.wait_for(rt.disconnect(), timeout=10)
+            except Exception as exc:  # shutting down: note it, carry on
+                logger.warning("realtime client did not disconnect cleanly: {}", exc)
+        self.realtime.clear()
+        self.market = None
+        if self.client is not None:
+            await self.client.__aexit__(None, None, None)
+            self.client = None
+
+    # -- inbound ----------------------------------------------------------------------------------
+
+    def _user_callback(self, name: str, account_id: int) -> Callable[[Any], None]:
+        converters: dict[str, Callable[[Any], Event]] = {
+            "account_update": payloads.account,
+            "position_update": payloads.position,
+            "order_update": payloads.order,
+            "trade_execution": payloads.trade,
+        }
+        convert = converters[name]
+
+        def on_event(data: Any) -> None:
+            # synchronous: the event reaches the queue in the order the SDK delivers it
+            self.health.last_user_event[account_id] = self.now()
+            try:
+                event = convert(data)
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+                return
+            if getattr(event, "account_id", account_id) != account_id:
+                self._malformed(payloads.PayloadError(name, "event for another account"))
+                return
+            self.sink(event)
+
+        return on_event
+
+    def _on_quote(self, data: Any) -> None:
+        now = self.now()
+        try:
+            if not isinstance(data, dict):
+                raise payloads.PayloadError("quote", "not an object")
+            event = payloads.quote(data.get("contract_id"), data.get("data"), now)
+        except payloads.PayloadError as exc:
+            self._malformed(exc)
+            return
+        self.health.last_quote[event.contract_id] = now
+        self.sink(event)
+
+    def _malformed(self, exc: payloads.PayloadError) -> None:
+        self.health.malformed += 1
+        logger.warning("{} skipped: {}", logs.FEED, exc)
+        self.sink(Malformed(exc.kind, str(exc)))
+
+    # -- quotes ----------------------------------------------------------------------------------
+
+    async def watch(self, contract_id: str, on: bool) -> None:
+        if self.market is None:
+            return
+        if on and contract_id not in self.watched:
+            self.watched.add(contract_id)
+            await self.market.subscribe_market_data([contract_id])
+        elif not on and contract_id in self.watched:
+            self.watched.discard(contract_id)
+            await self.market.unsubscribe_market_data([contract_id])
+
+    async def instrument(self, contract_id: str) -> InstrumentInfo | None:
+        raw = await self._post("/Contract/searchById", {"contractId": contract_id})
+        try:
+            return payloads.contract(raw.get("contract"))
+        except payloads.PayloadError as exc:
+            logger.warning("contract {}: {}", contract_id, exc)
+            return None
+
+    # -- reconciliation ---------------------------------------------------------------------------
+
+    async def snapshot(self, account_id: int, since: datetime) -> list[Event]:
+        """The gateway's truth for one account, as events in the order to apply them:
+        the balance, every trade since ``since`` (oldest first), then open positions and open
+        orders (the engine closes what it holds that is no longer listed)."""
+        events: list[Event] = [a for a in await self.accounts() if a.account_id == account_id]
+        raw = await self._post(
+            "/Trade/search",
+            {
+                "accountId": account_id,
+                "startTimestamp": since.isoformat(),
+                "endTimestamp": self.now().isoformat(),
+            },
+        )
+        fills: list[Fill] = []
+        for t in raw.get("trades", []):
+            try:
+                fills.append(payloads.trade(t))
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+        fills.sort(key=lambda f: (f.at, f.trade_id))
+        events.extend(fills)
+        positions: list[PositionEvent] = []
+        for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
+            "positions", []
+        ):
+            try:
+                positions.append(payloads.position(p))
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+        orders: list[OrderUpdate] = []
+        for o in (await self._post("/Order/searchOpen", {"accountId": account_id})).get(
+            "orders", []
+        ):
+            try:
+                orders.append(payloads.order(o))
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+        events.extend(positions)
+        events.extend(orders)
+        return events
+
+    # -- enforcement ------------------------------------------------------------------------------
+
+    async def close(self, account_id: int, contract_id: str) -> EnforcementResult:
+        return await self._enforce(
+            "/Position/closeContract", {"accountId": account_id, "contractId": contract_id}
+        )
+
+    async def reduce(self, account_id: int, contract_id: str, size: int) -> EnforcementResult:
+        return await self._enforce(
+            "/Position/partialCloseContract",
+            {"accountId": account_id, "contractId": contract_id, "size": size},
+        )
+
+    async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
+        return await self._enforce("/Order/cancel", {"accountId": account_id, "orderId": order_id})
+
+    async def _enforce(self, path: str, data: dict[str, Any]) -> EnforcementResult:
+        try:
+            raw = await self._post(path, data, enforcement=True)
+        except OrderSubmissionUncertainError as exc:
+            return EnforcementResult(False, f"{path}: outcome unknown ({exc})", uncertain=True)
+        except ProjectXError as exc:
+            return EnforcementResult(False, f"{path}: {exc}")
+        if raw.get("success", False):
+            order_id = raw.get("orderId")
+            return EnforcementResult(True, order_id=int(order_id) if order_id else None)
+        return EnforcementResult(
+            False, f"{path}: {raw.get('errorMessage') or 'refused'} (code {raw.get('errorCode')})"
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _post(
+        self, path: str, data: dict[str, Any], *, enforcement: bool = False
+    ) -> dict[str, Any]:
+        if self.client is None:
+            raise ProjectXError("not connected")
+        await self.budget.acquire(enforcement)
+        raw = await self.client._make_request("POST", path, data=data)
+        if not isinstance(raw, dict):
+            raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
+        return raw
+
+    def token_expiry(self) -> datetime | None:
+        if self.client is None:
+            return None
+        expiry: datetime | None = getattr(self.client, "token_expiry", None)
+        return expiry
+
+    async def refresh_token(self) -> None:
+        """Log in again and give every realtime client the new token."""
+        assert self.client is not None
+        await self.budget.acquire(enforcement=False)
+        await self.client.authenticate()
+        token = self.client.get_session_token()
+        for rt in self.realtime.values():
+            await rt.update_jwt_token(token)
+        logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
+
+    def poll_connections(self) -> list[int]:
+        """Update connection flags; return the accounts whose user hub just came back."""
+        back = []
+        for account_id, rt in self.realtime.items():
+            was = self.health.user_connected.get(account_id, False)
+            now = bool(rt.user_connected)
+            if now and not was:
+                back.append(account_id)
+                self.health.reconnects += 1
+            self.health.user_connected[account_id] = now
+        if self.market is not None:
+            self.health.market_connected = bool(self.market.market_connected)
+        return back

@@ -1,0 +1,229 @@
+"""The one validating boundary: gateway payloads (REST or hub, bare or wrapped) -> core events.
+
+Every field is checked and converted once, here: money to `Decimal` (through ``str`` so a JSON
+float keeps the digits the gateway sent), times to aware UTC datetimes, enums to the core's
+IntEnums. Anything missing or malformed raises `PayloadError` naming the payload kind and the
+field; the caller logs it, counts it and skips it. Unknown extra fields are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Fill,
+    InstrumentInfo,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PositionType,
+    PositionUpdate,
+    Quote,
+    Side,
+)
+
+
+class PayloadError(ValueError):
+    """A gateway payload that cannot be turned into an event. Never crashes the service."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        self.kind = kind
+        super().__init__(f"malformed {kind} payload: {reason}")
+
+
+def unwrap(payload: Any) -> Any:
+    """Hub payloads may arrive bare, wrapped as {"action": n, "data": {...}}, or as a
+    one-element list of either."""
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]
+    if isinstance(payload, Mapping) and "data" in payload and "action" in payload:
+        return payload["data"]
+    return payload
+
+
+def _obj(kind: str, payload: Any) -> Mapping[str, Any]:
+    payload = unwrap(payload)
+    if not isinstance(payload, Mapping):
+        raise PayloadError(kind, f"expected an object, got {type(payload).__name__}")
+    return payload
+
+
+def _req(kind: str, d: Mapping[str, Any], key: str) -> Any:
+    if key not in d or d[key] is None:
+        raise PayloadError(kind, f"'{key}' is missing")
+    return d[key]
+
+
+def _int(kind: str, d: Mapping[str, Any], key: str, *, optional: bool = False) -> int:
+    value = d.get(key)
+    if value is None and optional:
+        return 0
+    value = _req(kind, d, key)
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise PayloadError(kind, f"'{key}' is not a whole number: {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PayloadError(kind, f"'{key}' is not a whole number: {value!r}") from None
+    if isinstance(value, float) and number != value:
+        raise PayloadError(kind, f"'{key}' is not a whole number: {value!r}")
+    return number
+
+
+def _dec(kind: str, d: Mapping[str, Any], key: str, *, optional: bool = False) -> Decimal | None:
+    value = d.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise PayloadError(kind, f"'{key}' is missing")
+    if isinstance(value, bool):
+        raise PayloadError(kind, f"'{key}' is not a number: {value!r}")
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise PayloadError(kind, f"'{key}' is not a number: {value!r}") from None
+    if not number.is_finite():
+        raise PayloadError(kind, f"'{key}' is not a finite number: {value!r}")
+    return number
+
+
+def _money(kind: str, d: Mapping[str, Any], key: str) -> Decimal:
+    value = _dec(kind, d, key)
+    assert value is not None
+    return value
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(kind: str, value: Any, key: str = "timestamp") -> datetime:
+    """ISO-8601 with an offset (or Z); .NET's seven fractional digits are cut to six."""
+    if not isinstance(value, str) or not value:
+        raise PayloadError(kind, f"'{key}' is not a timestamp: {value!r}")
+    text = _FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PayloadError(kind, f"'{key}' is not a timestamp: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # the gateway speaks UTC
+    return moment.astimezone(UTC)
+
+
+def _enum(kind: str, d: Mapping[str, Any], key: str, enum: Any) -> Any:
+    raw = _int(kind, d, key)
+    try:
+        return enum(raw)
+    except ValueError:
+        raise PayloadError(kind, f"'{key}' has an unknown value {raw}") from None
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+def account(payload: Any) -> AccountUpdate:
+    kind = "account"
+    d = _obj(kind, payload)
+    can_trade = _req(kind, d, "canTrade")
+    if not isinstance(can_trade, bool):
+        raise PayloadError(kind, f"'canTrade' is not true or false: {can_trade!r}")
+    return AccountUpdate(
+        _int(kind, d, "id"), str(d.get("name") or ""), _money(kind, d, "balance"), can_trade
+    )
+
+
+def position(payload: Any) -> PositionUpdate:
+    kind = "position"
+    d = _obj(kind, payload)
+    size = _int(kind, d, "size")
+    if size < 0:
+        raise PayloadError(kind, f"'size' is negative: {size}")
+    ptype = _enum(kind, d, "type", PositionType)
+    avg = _dec(kind, d, "averagePrice", optional=size == 0) or Decimal(0)
+    return PositionUpdate(
+        account_id=_int(kind, d, "accountId"),
+        contract_id=str(_req(kind, d, "contractId")),
+        type=ptype,
+        size=size,
+        average_price=avg,
+        opened_at=parse_time(kind, _req(kind, d, "creationTimestamp"), "creationTimestamp"),
+        position_id=_int(kind, d, "id", optional=True),
+    )
+
+
+def order(payload: Any) -> OrderUpdate:
+    kind = "order"
+    d = _obj(kind, payload)
+    size = _int(kind, d, "size")
+    if size <= 0:
+        raise PayloadError(kind, f"'size' is not positive: {size}")
+    tag = d.get("customTag")
+    return OrderUpdate(
+        account_id=_int(kind, d, "accountId"),
+        order_id=_int(kind, d, "id"),
+        contract_id=str(_req(kind, d, "contractId")),
+        status=_enum(kind, d, "status", OrderStatus),
+        type=_enum(kind, d, "type", OrderType),
+        side=_enum(kind, d, "side", Side),
+        size=size,
+        created_at=parse_time(kind, _req(kind, d, "creationTimestamp"), "creationTimestamp"),
+        limit_price=_dec(kind, d, "limitPrice", optional=True),
+        stop_price=_dec(kind, d, "stopPrice", optional=True),
+        fill_volume=_int(kind, d, "fillVolume", optional=True),
+        filled_price=_dec(kind, d, "filledPrice", optional=True),
+        custom_tag=str(tag) if tag is not None else None,
+    )
+
+
+def trade(payload: Any) -> Fill:
+    kind = "trade"
+    d = _obj(kind, payload)
+    size = _int(kind, d, "size")
+    if size <= 0:
+        raise PayloadError(kind, f"'size' is not positive: {size}")
+    fees = _dec(kind, d, "fees", optional=True) or Decimal(0)
+    if fees < 0:
+        raise PayloadError(kind, f"'fees' is negative: {fees}")
+    return Fill(
+        account_id=_int(kind, d, "accountId"),
+        trade_id=_int(kind, d, "id"),
+        contract_id=str(_req(kind, d, "contractId")),
+        order_id=_int(kind, d, "orderId", optional=True),
+        side=_enum(kind, d, "side", Side),
+        size=size,
+        price=_money(kind, d, "price"),
+        pnl=_dec(kind, d, "profitAndLoss", optional=True),
+        fees=fees,
+        at=parse_time(kind, _req(kind, d, "creationTimestamp"), "creationTimestamp"),
+        voided=bool(d.get("voided") or False),
+    )
+
+
+def quote(contract_id: Any, payload: Any, received: datetime) -> Quote:
+    """A GatewayQuote; quotes may carry only the fields that changed."""
+    kind = "quote"
+    if not isinstance(contract_id, str) or not contract_id:
+        raise PayloadError(kind, f"contract id is not a string: {contract_id!r}")
+    d = _obj(kind, payload)
+    stamp = d.get("timestamp") or d.get("lastUpdated")
+    at = parse_time(kind, stamp) if stamp else received
+    last = _dec(kind, d, "lastPrice", optional=True)
+    bid = _dec(kind, d, "bestBid", optional=True)
+    ask = _dec(kind, d, "bestAsk", optional=True)
+    if last is None and bid is None and ask is None:
+        raise PayloadError(kind, "no lastPrice, bestBid or bestAsk")
+    return Quote(contract_id, at, last, bid, ask)
+
+
+def contract(payload: Any) -> InstrumentInfo:
+    kind = "contract"
+    d = _obj(kind, payload)
+    size, value = _money(kind, d, "tickSize"), _money(kind, d, "tickValue")
+    if size <= 0 or value <= 0:
+        raise PayloadError(kind, "tick size and tick value must be positive")
+    return InstrumentInfo(str(_req(kind, d, "id")), size, value)

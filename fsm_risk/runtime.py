@@ -1,0 +1,169 @@
+"""`fsm-risk serve`: wire the service to a gateway and run it until SIGINT or SIGTERM.
+
+With broker credentials (environment or a credentials file) it connects to the configured
+ProjectX gateway; without, it starts the built-in paper gateway in-process and watches its
+accounts, printing how to trade against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from loguru import logger
+
+from fsm_risk import bootstrap, logs
+from fsm_risk.adapters.broker import (
+    Credentials,
+    Inbound,
+    ProjectXBroker,
+    RequestBudget,
+    sdk_config,
+)
+from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.config import Settings
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.service import Service
+
+USERNAME_ENV, API_KEY_ENV = "PROJECT_X_USERNAME", "PROJECT_X_API_KEY"
+TOPSTEPX = (
+    "https://api.topstepx.com/api",
+    "https://rtc.topstepx.com/hubs/user",
+    "https://rtc.topstepx.com/hubs/market",
+)
+
+
+def credentials(settings: Settings) -> Credentials | None:
+    """Broker credentials from the credentials file or the environment; None if neither."""
+    path = settings.get("broker", "credentials_file")
+    if path:
+        file = settings.resolve(path)
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string("[c]\n" + file.read_text(encoding="utf-8"))
+        except (OSError, configparser.Error) as exc:
+            raise FsmRiskError(
+                f"credentials file {file}: cannot be read ({type(exc).__name__})"
+            ) from None
+        user, key = parser["c"].get("username", ""), parser["c"].get("api_key", "")
+        if not user or len(key) < 10:
+            raise FsmRiskError(
+                f"credentials file {file}: needs 'username' and an 'api_key' of 10+ characters"
+            )
+        return Credentials(user, key)
+    user, key = os.environ.get(USERNAME_ENV, ""), os.environ.get(API_KEY_ENV, "")
+    if user and key:
+        return Credentials(user, key)
+    return None
+
+
+def gateway_urls(settings: Settings) -> tuple[str, str, str]:
+    b = settings.sections["broker"]
+    env = (
+        os.environ.get("PROJECTX_API_URL"),
+        os.environ.get("PROJECTX_USER_HUB_URL"),
+        os.environ.get("PROJECTX_MARKET_HUB_URL"),
+    )
+    configured = (b["api_url"], b["user_hub_url"], b["market_hub_url"])
+    api, user, market = (c or e or d for c, e, d in zip(configured, env, TOPSTEPX, strict=True))
+    return api, user, market
+
+
+def make_service(
+    settings: Settings,
+    creds: Credentials,
+    urls: tuple[str, str, str],
+    *,
+    clock: Clock | None = None,
+) -> Service:
+    b = settings.sections["broker"]
+    config = sdk_config(*urls)
+    clock = clock or SystemClock()
+    accounts = tuple(settings.get("general", "accounts"))
+
+    def factory(sink: Callable[[Inbound], None]) -> ProjectXBroker:
+        budget = RequestBudget(b["requests_per_minute"], 60.0, b["enforcement_reserve"])
+        return ProjectXBroker(config, creds, sink, budget=budget, now=clock.now, accounts=accounts)
+
+    store = bootstrap.open_store(settings)
+    auth = bootstrap.admin_auth(settings, store, SystemClock().now)
+    return Service(
+        settings, factory, store, clock, auth=auth, control_path=str(settings.control_socket)
+    )
+
+
+async def serve(
+    settings: Settings, *, paper: bool = False, echo: Callable[[str], None] = click.echo
+) -> None:
+    creds = None if paper else credentials(settings)
+    gateway = None
+    if creds is None:
+        from fsm_risk.paper import PaperGateway
+        from fsm_risk.paper.cli import banner
+
+        gateway = PaperGateway(settings.paper)
+        await gateway.start(settings.paper.host, settings.paper.port)
+        user, key = gateway.credentials()
+        creds = Credentials(user, key)
+        urls = (gateway.api_url, gateway.user_hub_url, gateway.market_hub_url)
+        echo("No broker credentials configured: watching the built-in paper gateway.\n")
+        echo(banner(gateway))
+        echo("")
+    else:
+        urls = gateway_urls(settings)
+        echo(f"Watching the ProjectX gateway at {urls[0]} as {creds.username}.")
+    service = make_service(settings, creds, urls)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.stop)
+    runner = asyncio.ensure_future(service.run())
+    ready = asyncio.ensure_future(service.ready.wait())
+    try:
+        await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if service.ready.is_set() and gateway is not None:
+            acct = service.account_ids[0]
+            control = gateway.control_url
+            echo(
+                "Try it: trade as the trader would, and watch fsm-risk react "
+                "(`fsm-risk status`):\n"
+                f"  curl -s -X POST {control}/orders -d "
+                f"'{{\"account_id\": {acct}, \"contract\": \"MNQ\", \"side\": \"buy\", "
+                f"\"size\": 8}}'   # more than max_contracts: the excess is closed\n"
+                f"  curl -s -X POST {control}/price -d "
+                "'{\"contract\": \"MNQ\", \"ticks\": -2500}'   # a loss past the daily "
+                "limit: flattened and locked\n"
+            )
+        if service.ready.is_set():
+            echo(
+                f"fsm-risk is enforcing {len(service.engine.rules)} rule(s) on account(s) "
+                f"{', '.join(map(str, service.account_ids))}.\n"
+                f"  status:   fsm-risk status --settings {settings.path}\n"
+                f"  history:  fsm-risk history --settings {settings.path}\n"
+                f"  logs:     {settings.log_file}  (grep FSM: for checkpoints)\n"
+                "Stop with Ctrl-C."
+            )
+        await runner
+    finally:
+        ready.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        service.store.close()
+        if gateway is not None:
+            await gateway.stop()
+        logger.info("{} stopped", logs.SERVICE_STOP)
+
+
+def control_path(settings: Settings) -> Path | None:
+    """The running service's control socket, or None when no service holds the database."""
+    store = bootstrap.open_store(settings)
+    try:
+        running = store.service_running()
+    finally:
+        store.close()
+    path = settings.control_socket
+    return path if running and path.exists() else None
