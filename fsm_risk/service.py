@@ -86,6 +86,7 @@ class Service:
         self.control_path = control_path
         self.queue: asyncio.Queue[Event | Malformed | _Admin | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
+        self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         b = settings.sections["broker"]
@@ -93,6 +94,7 @@ class Service:
         self.token_margin = timedelta(minutes=b["token_refresh_minutes"])
         self.wall = SystemClock()  # token expiry is real time
         self.ready = asyncio.Event()
+        self._waiters: list[asyncio.Event] = []
         self.stopping = asyncio.Event()
         self.events_seen = 0
         self.malformed = 0
@@ -190,6 +192,10 @@ class Service:
 
     # -- inbound ----------------------------------------------------------------------------------
 
+    def _reconnected(self, account_id: int) -> None:
+        logger.warning("{} account {}: reconciling after the reconnect", logs.FEED, account_id)
+        self._spawn(self.reconcile(account_id), f"reconcile:{account_id}")
+
     def _enqueue(self, item: Inbound) -> None:
         self.queue.put_nowait(item)
 
@@ -215,6 +221,27 @@ class Service:
                 continue
             self._handle(item)
 
+    async def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 10.0, what: str | None = None
+    ) -> Any:
+        """Wait until ``predicate()`` is truthy, re-checked after every handled event."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not (result := predicate()):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"service: not met within {timeout}s: {what or predicate}")
+            changed = asyncio.Event()
+            self._waiters.append(changed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+        return result
+
+    def _changed(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            w.set()
+
     def _handle(self, event: Event) -> list[Effect]:
         if self.events_seen == 0:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
@@ -226,6 +253,7 @@ class Service:
         self._execute(effects)
         if not isinstance(event, Quote) or effects:
             self.scheduler.poke()
+        self._changed()
         return effects
 
     def _admin(self, item: _Admin) -> None:
@@ -401,9 +429,7 @@ class Service:
                 await asyncio.wait_for(self.stopping.wait(), timeout=1.0)
             if self.stopping.is_set():
                 return
-            for account_id in self.broker.poll_connections():
-                logger.warning("{} account {}: user hub back; reconciling", logs.FEED, account_id)
-                await self.reconcile(account_id)
+            self.broker.poll_connections()
             health = self.health()
             if health["healthy"] != was_healthy:
                 level = "INFO" if health["healthy"] else "WARNING"

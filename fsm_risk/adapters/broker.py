@@ -183,6 +183,7 @@ class ProjectXBroker:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         accounts: tuple[str, ...] = (),
         connect_attempts: int = 5,
+        on_reconnect: Callable[[int], None] = lambda account_id: None,
     ) -> None:
         self.config = config
         self.credentials = credentials
@@ -190,6 +191,7 @@ class ProjectXBroker:
         self.budget = budget or RequestBudget()
         self.now = now
         self.account_filter = accounts
+        self.on_reconnect = on_reconnect
         self.connect_attempts = connect_attempts
         self.client: ProjectX | None = None
         self.realtime: dict[int, ProjectXRealtimeClient] = {}
@@ -254,11 +256,27 @@ class ProjectXBroker:
                     if not await rt.connect():
                         raise ConnectionError(f"account {account_id}: hubs did not open")
             await rt.subscribe_user_updates()
+            self._hook_resubscribe(rt, account_id)
             self.realtime[account_id] = rt
             self.health.user_connected[account_id] = True
             if self.market is None:
                 self.market = rt
                 self.health.market_connected = True
+
+    def _hook_resubscribe(self, rt: ProjectXRealtimeClient, account_id: int) -> None:
+        """After every reconnect the SDK re-subscribes by calling the instance's
+        ``subscribe_user_updates``: wrap it so that, once subscribed again, the account is
+        reconciled (nothing can fall between the snapshot and the live feed)."""
+        original = rt.subscribe_user_updates
+
+        async def resubscribe() -> bool:
+            ok = await original()
+            self.health.reconnects += 1
+            logger.warning("{} account {}: user hub back and re-subscribed", logs.FEED, account_id)
+            self.on_reconnect(account_id)
+            return bool(ok)
+
+        rt.subscribe_user_updates = resubscribe  # type: ignore[method-assign]
 
     async def stop(self) -> None:
         for rt in self.realtime.values():
@@ -437,16 +455,9 @@ class ProjectXBroker:
             await rt.update_jwt_token(token)
         logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
 
-    def poll_connections(self) -> list[int]:
-        """Update connection flags; return the accounts whose user hub just came back."""
-        back = []
+    def poll_connections(self) -> None:
+        """Refresh the connection flags shown in `status` (reconnects are hooked, not polled)."""
         for account_id, rt in self.realtime.items():
-            was = self.health.user_connected.get(account_id, False)
-            now = bool(rt.user_connected)
-            if now and not was:
-                back.append(account_id)
-                self.health.reconnects += 1
-            self.health.user_connected[account_id] = now
+            self.health.user_connected[account_id] = bool(rt.user_connected)
         if self.market is not None:
             self.health.market_connected = bool(self.market.market_connected)
-        return back

@@ -689,6 +689,18 @@ class PaperGateway:
         self._record_push(target, account_id, arguments[0] if arguments else None, recipients)
         return recipients
 
+    def push_duplicate_positions(self, account_id: int, count: int = 1) -> int:
+        """Re-send every open position of the account ``count`` times, unchanged (a gateway
+        that repeats itself). Returns how many messages went out."""
+        positions = self.engine.open_positions(account_id)
+        events = [
+            Event("GatewayUserPosition", account_id, self.engine.position_api(p))
+            for _ in range(count)
+            for p in positions
+        ]
+        self._publish(events)
+        return len(events)
+
     def set_rate_limit(self, limit: int | None, window: float | None = None) -> None:
         """REST requests allowed per token per window before HTTP 429 (None or 0: off)."""
         self._rate_limit = limit or 0

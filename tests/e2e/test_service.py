@@ -1,0 +1,246 @@
+"""The live service end to end: the real project-x-py SDK against the paper gateway.
+
+Each test trips enforcement through real orders and prices and checks what reached the
+gateway (closes, cancels), the machines' states and the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.core.states import State
+from fsm_risk.paper import PaperGateway
+from fsm_risk.paper.engine import OrderStatus
+from tests.e2e.service_harness import ACCOUNT, Harness
+
+DAILY_LOSS = """
+[rule.daily_loss_limit]
+limit = 500
+"""
+MNQ = "CON.F.US.MNQ.Z26"
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+async def lock_by_daily_loss(h: Harness) -> None:
+    """Buy 2 MNQ, let the price fall 150 points (-$600): flattened and LockedDaily."""
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+    assert h.position("MNQ") == 0
+
+
+# --- the foundation rules, end to end --------------------------------------------------------
+
+
+async def test_rule_001_reduces_the_excess_at_the_gateway(h: Harness) -> None:
+    await h.start("[rule.max_contracts]\nlimit = 3\n")
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    [close] = h.closes("MNQ")
+    assert close.source == "partial_close" and close.size == 2
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "confirmed")
+    assert h.acct.state is State.Trading
+    assert (MNQ, "Trading", "Flattening", "breach", "RULE-001") in h.audit()
+    assert (MNQ, "Flattening", "Trading", "flat_confirmed", "RULE-001") in h.audit()
+
+
+async def test_rule_002_reduces_one_root_to_its_limit(h: Harness) -> None:
+    await h.start("[rule.max_contracts_per_instrument]\nlimits = MNQ: 2\ndefault_limit = 5\n")
+    h.trade("ES", "buy", 3)
+    h.trade("MNQ", "buy", 4)
+    await h.gw_until(lambda: h.position("MNQ") == 2, "MNQ reduced")
+    assert h.position("ES") == 3 and h.closes("ES") == []
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "confirmed")
+    assert any(a[4] == "RULE-002" for a in h.audit())
+
+
+async def test_rule_003_flattens_cancels_and_locks_until_the_reset(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    h.trade("ES", "buy", 1)
+    working = h.trade("NQ", "buy", 1, type=1, limit_price=15000)  # a working limit order
+    await lock_by_daily_loss(h)
+    assert h.position("ES") == 0
+    assert h.gateway.order(working.order_id).status == OrderStatus.CANCELLED
+    hold = h.acct.holds["RULE-003"]
+    assert hold.until == h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    assert (None, "Trading", "Flattening", "breach", "RULE-003") in h.audit()
+    assert (None, "Flattening", "LockedDaily", "flat_confirmed", "RULE-003") in h.audit()
+    # the lock ends at the reset, by the scheduler, with no event arriving
+    h.clock.set(hold.until)
+    await h.until(lambda: h.acct.state is State.Trading, "released at the reset")
+
+
+# --- lock on sight ---------------------------------------------------------------------------
+
+
+async def test_while_locked_an_opening_order_is_cancelled_and_a_fill_is_closed(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    limit = h.trade("ES", "buy", 1, type=1, limit_price=5000)
+    await h.gw_until(
+        lambda: h.gateway.order(limit.order_id).status == OrderStatus.CANCELLED,
+        "the opening order cancelled on sight",
+    )
+    h.trade("ES", "buy", 2)  # a market order fills before anyone can cancel it
+    await h.gw_until(lambda: h.closes("ES"), "the new position closed")
+    await h.gw_until(lambda: h.position("ES") == 0, "flat again")
+    await h.until(
+        lambda: h.acct.contracts["CON.F.US.ES.Z26"].state is State.Trading, "close confirmed"
+    )
+    assert h.acct.state is State.LockedDaily
+
+
+async def test_a_burst_of_position_updates_during_a_flatten_makes_one_close_per_contract(
+    h: Harness,
+) -> None:
+    await h.start(DAILY_LOSS)
+    h.gateway.set_fill_delay(1.0)  # closes stay working for a second
+    h.trade("MNQ", "buy", 2)
+    h.trade("ES", "buy", 1)
+    await h.gw_until(lambda: h.position("MNQ") == 2 and h.position("ES") == 1, "filled")
+    await h.until(lambda: len(h.acct.positions) == 2, "seen by the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.Flattening, "flattening")
+    sent = h.gateway.push_duplicate_positions(ACCOUNT, 25)  # 2 positions x 25 = 50 updates
+    assert sent == 50
+    await h.gw_until(lambda: h.position("MNQ") == 0 and h.position("ES") == 0, "flat")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+    assert len(h.closes("MNQ")) == 1 and len(h.closes("ES")) == 1
+
+
+# --- restart, missed reset -------------------------------------------------------------------
+
+
+async def test_a_lock_survives_a_restart_and_new_positions_are_still_closed(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    until = h.acct.holds["RULE-003"].until
+    await h.stop()
+    h.clock.advance(hours=1)
+    h.trade("ES", "buy", 1)  # traded while the service was down
+    await h.start()
+    assert h.acct.state is State.LockedDaily and h.acct.holds["RULE-003"].until == until
+    await h.gw_until(lambda: h.position("ES") == 0, "the position found at start-up closed")
+    h.trade("MES", "buy", 1)
+    await h.gw_until(lambda: h.closes("MES") and h.position("MES") == 0, "closed on sight")
+
+
+async def test_a_reset_missed_while_stopped_is_applied_once(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    reset = h.acct.holds["RULE-003"].until
+    await h.stop()
+    h.clock.set(reset + timedelta(hours=2))
+    await h.start()
+    assert h.acct.state is State.Trading
+    assert h.acct.day.start == reset and h.acct.day.realized == 0
+    await h.stop()
+    h.clock.advance(minutes=5)
+    await h.start()
+    releases = [a for a in h.audit() if a[3] == "release"]
+    assert releases == [(None, "LockedDaily", "Trading", "release", "RULE-003")]
+
+
+async def test_a_crash_loses_nothing_that_was_committed(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    assert h.task is not None and h.service is not None
+    h.task.cancel()  # the process dies: no orderly shutdown of the engine
+    with pytest.raises(asyncio.CancelledError):
+        await h.task
+    h.service.store.close()
+    h.service = h.task = None
+    await h.start()
+    assert h.acct.state is State.LockedDaily
+
+
+# --- feeds -----------------------------------------------------------------------------------
+
+
+async def test_a_dropped_websocket_is_followed_by_reconnection_and_reconciliation(
+    h: Harness,
+) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    dropped = await h.gateway.drop_websockets()
+    assert dropped > 0
+    h.trade("ES", "buy", 1)  # may fall into the gap: reconciliation must find it
+    await h.gw_until(lambda: h.position("ES") == 0, "closed after the reconnect", timeout=20)
+    assert h.acct.state is State.LockedDaily
+    assert any("reconciling after the reconnect" in m for m in h.logs)
+    assert h.svc.broker.health.reconnects >= 1
+
+
+async def test_malformed_payloads_are_logged_and_skipped(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    h.gateway.push_malformed(ACCOUNT, "GatewayUserPosition", "missing_fields")
+    h.gateway.push_malformed(ACCOUNT, "GatewayUserOrder", "wrong_types")
+    await h.until(lambda: h.svc.malformed >= 2, "both refused at the boundary")
+    assert any("malformed position payload" in m for m in h.logs)
+    await lock_by_daily_loss(h)  # and the service still works
+
+
+async def test_a_rejected_close_is_alerted_and_retried(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    h.gateway.reject_orders(lambda r: r.source == "close", "market closed", count=1)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "position seen")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: any("refused" in m and "market closed" in m for m in h.logs), "alert")
+    assert h.position("MNQ") == 2 and h.acct.state is State.Flattening
+    await h.advance(seconds=3)  # past the retry backoff: the scheduler re-sends
+    await h.gw_until(lambda: h.position("MNQ") == 0, "the retry closed it")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+    assert [c.status for c in h.closes("MNQ")] == [OrderStatus.REJECTED, OrderStatus.FILLED]
+
+
+# --- admin through the running service -------------------------------------------------------
+
+
+async def run_cli(home: Path, *args: str, secret: str) -> tuple[int, str]:
+    env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_admin_transition_through_the_running_service(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret("correct horse battery")
+    await lock_by_daily_loss(h)
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), "--to", "Trading", "--reason", "x",
+        secret="wrong secret guess",
+    )  # fmt: skip
+    assert code == 2 and "wrong admin secret" in out
+    assert h.acct.state is State.LockedDaily
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), "--to", "Trading", "--reason", "desk ok",
+        "--admin", "ops", secret="correct horse battery",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "LockedDaily -> Trading (forced by admin:ops: desk ok)" in out
+    await h.until(lambda: h.acct.state is State.Trading, "forced through the machine")
+    [forced] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "force"]
+    assert forced.actor == "admin:ops"
+    code, out = await run_cli(h.home, "status", secret="")
+    assert code == 0 and "from the running service" in out and "Trading" in out
