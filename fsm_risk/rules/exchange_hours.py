@@ -1,0 +1,381 @@
+"""Trading windows, exchange holidays and early closes: the pure calendar maths of RULE-006.
+
+A *window* is a weekly wall-clock interval in one IANA time zone, written ``Sun-Thu
+17:00-16:00``: it opens on each listed weekday at the first time and closes at the second,
+on the next day when the second time is not after the first (so that example is the CME
+equity-index session, Sunday to Thursday evening until 16:00 the next afternoon). Windows
+are shorter than a day and never overlap.
+
+Each occurrence of a window is a `Session`. Like CME, a session is labelled by the date it
+closes on (its *session date*). A holiday removes the session of that date; an early close
+cuts it short: trading must stop ``lead`` before the early close. A flat-by time cuts every
+session short the same way (15:08 Chicago in a session that closes at 16:00). The instant a
+session's trading must stop is its ``stop``; its ``end`` stays the window's end, so the time
+between the two is "past the flat-by time" rather than "outside the windows".
+
+Exchange holidays and early closes come from ``pandas_market_calendars`` (a maintained
+library that knows the CME Globex schedules) through `ExchangeDays`, a small typed wrapper
+that computes each year once and caches it; settings can add holidays and early closes or
+turn the library off. Wall times become instants with `SessionCalendar.at`, so every session
+is right across daylight-saving changes (a wall time in a spring-forward gap moves forward,
+an ambiguous one takes its first occurrence). Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.sessions import SessionCalendar
+
+WEEK = 7 * 24 * 3600
+DAY = 24 * 3600
+#: how far ahead `TradingSchedule.next_open` looks for an open session
+HORIZON_DAYS = 400
+#: years computed at once when an exchange calendar is loaded (others: on first use)
+PRECOMPUTED_YEARS = range(2020, 2041)
+
+# --- settings parsers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A weekly trading window: opens on ``weekday`` (0 = Monday) at ``start`` and closes at
+    ``end`` on the same day, or on the next day when ``end`` is not after ``start``."""
+
+    weekday: int
+    start: time
+    end: time
+
+    @property
+    def crosses_midnight(self) -> bool:
+        return self.end <= self.start
+
+    def seconds(self) -> tuple[int, int]:
+        """(open, close) in seconds from Monday 00:00 (close may pass the end of the week)."""
+        start = self.weekday * DAY + _secs(self.start)
+        end = self.weekday * DAY + _secs(self.end) + (DAY if self.crosses_midnight else 0)
+        return start, end
+
+    def contains(self, t: time) -> bool:
+        """Whether the wall time ``t`` falls strictly inside the window."""
+        if self.crosses_midnight:
+            return t > self.start or t < self.end
+        return self.start < t < self.end
+
+    def __str__(self) -> str:
+        day = schema.WEEKDAYS[self.weekday].title()
+        return f"{day} {_hhmm(self.start)}-{_hhmm(self.end)}"
+
+
+_TIME_RE = r"\d{1,2}:\d{2}(?::\d{2})?"
+_WINDOW = re.compile(
+    rf"^([A-Za-z]+)(?:\s*-\s*([A-Za-z]+))?\s+({_TIME_RE})\s*-\s*({_TIME_RE})$",
+)
+
+
+def parse_windows(text: str) -> tuple[Window, ...]:
+    """'Sun-Thu 17:00-16:00, Sat 09:00-12:00' -> one `Window` per weekday, in weekly order.
+    Refuses empty windows and windows that overlap (naming both)."""
+    if not text.strip():
+        raise ValueError("must list at least one window such as 'Sun-Thu 17:00-16:00'")
+    windows: list[Window] = []
+    for part in text.split(","):
+        entry = part.strip()
+        m = _WINDOW.match(entry)
+        if m is None:
+            raise ValueError(
+                f"'{entry}' must be days and times such as 'Mon-Fri 08:30-15:00' "
+                "(an end before the start is the next day)"
+            )
+        first = schema.weekday(m[1])
+        last = schema.weekday(m[2]) if m[2] else first
+        start, end = schema.clock_time(m[3]), schema.clock_time(m[4])
+        if start == end:
+            raise ValueError(f"'{entry}' is empty: it starts and ends at {_hhmm(start)}")
+        for k in range((last - first) % 7 + 1):
+            windows.append(Window((first + k) % 7, start, end))
+    windows.sort(key=lambda w: w.seconds())
+    for i in range(len(windows) if len(windows) > 1 else 0):
+        w0, w1 = windows[i], windows[(i + 1) % len(windows)]
+        next_start = w1.seconds()[0] + (WEEK if i + 1 == len(windows) else 0)
+        if w0.seconds()[1] > next_start:  # the last one is compared with next week's first
+            raise ValueError(f"windows '{w0}' and '{w1}' overlap")
+    return tuple(windows)
+
+
+def optional_clock_time(text: str) -> time | None:
+    """HH:MM, or empty for none."""
+    return schema.clock_time(text) if text else None
+
+
+def calendar_name(text: str) -> str | None:
+    """An exchange calendar name of pandas_market_calendars, or none/off/empty for none."""
+    return None if text.lower() in ("", "none", "off", "false") else text
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be a date as YYYY-MM-DD, got '{text}'") from None
+
+
+def date_and_time(text: str) -> tuple[date, time]:
+    """'2026-12-31 12:15' -> (date, time)."""
+    parts = text.split()
+    if len(parts) != 2:
+        raise ValueError(f"must be a date and a time such as '2026-12-31 12:15', got '{text}'")
+    return iso_date(parts[0]), schema.clock_time(parts[1])
+
+
+# --- the exchange calendar library, behind a typed wrapper ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class YearDays:
+    """One year of an exchange's special days: weekdays with no session, and the early
+    closes (session date -> the instant the session closes, UTC)."""
+
+    holidays: frozenset[date]
+    early_closes: Mapping[date, datetime]
+
+
+class ExchangeDays:
+    """Holidays and early closes of one pandas_market_calendars calendar. The library is
+    only computed with (never fetches); each year is computed once and cached."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._cal = _library_calendar(name)
+        self._years: dict[int, YearDays] = {}
+        self._compute(PRECOMPUTED_YEARS.start, PRECOMPUTED_YEARS.stop - 1)
+
+    def year(self, year: int) -> YearDays:
+        found = self._years.get(year)
+        if found is None:
+            self._compute(year, year)
+            found = self._years[year]
+        return found
+
+    def _compute(self, first: int, last: int) -> None:
+        import pandas as pd
+
+        start, end = f"{first}-01-01", f"{last}-12-31"
+        schedule: Any = self._cal.schedule(start, end)
+        sessions = {ts.date() for ts in schedule.index}
+        holidays: dict[int, set[date]] = {y: set() for y in range(first, last + 1)}
+        for ts in pd.bdate_range(start, end):
+            d = ts.date()
+            if d not in sessions:
+                holidays[d.year].add(d)
+        early: dict[int, dict[date, datetime]] = {y: {} for y in range(first, last + 1)}
+        for ts, row in self._cal.early_closes(schedule).iterrows():
+            close = row["market_close"].to_pydatetime().astimezone(UTC)
+            early[ts.year][ts.date()] = close
+        for y in range(first, last + 1):
+            self._years[y] = YearDays(frozenset(holidays[y]), early[y])
+
+
+def _library_calendar(name: str) -> Any:
+    try:
+        import pandas_market_calendars as mcal
+    except ImportError:  # pragma: no cover - the dependency is declared
+        raise ValueError("needs the pandas_market_calendars package (or set it to none)") from None
+    try:
+        return mcal.get_calendar(name)
+    except (RuntimeError, KeyError, ValueError):
+        raise ValueError(
+            f"unknown exchange calendar '{name}' (e.g. 'CME Globex Equity', "
+            "'CMEGlobex_Energy', 'CMEGlobex_Metals'; none to turn it off)"
+        ) from None
+
+
+@cache
+def exchange_days(name: str) -> ExchangeDays:
+    """The shared, cached `ExchangeDays` of a calendar (raises ValueError for an unknown one)."""
+    return ExchangeDays(name)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One occurrence of a window (instants in UTC). Trading is allowed in [open, stop)."""
+
+    window: Window
+    day: date  # the session date: the local date it closes on
+    open: datetime
+    stop: datetime  # flat-by, early close minus the lead, or the end: the earliest
+    end: datetime  # the window's end
+    holiday: bool
+    early_close: datetime | None
+    cut: str = "end"  # what sets the stop: end, flat_by or early_close
+
+    @property
+    def tradable(self) -> bool:
+        return not self.holiday and self.stop > self.open
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Whether trading is allowed at an instant, and if not why (with the session, if any)."""
+
+    allowed: bool
+    session: Session | None
+    reason: Reason | None = None
+
+    @property
+    def stop(self) -> datetime | None:
+        """While allowed: the instant trading must stop (the rule's deadline)."""
+        return self.session.stop if self.allowed and self.session is not None else None
+
+
+class TradingSchedule:
+    """The allowed trading time of one configuration: windows in a time zone, a flat-by
+    time, holidays and early closes (an exchange calendar plus settings overrides)."""
+
+    def __init__(
+        self,
+        windows: Iterable[Window],
+        tz: str = "America/Chicago",
+        *,
+        flat_by: time | None = None,
+        early_close_lead: timedelta = timedelta(0),
+        exchange: ExchangeDays | None = None,
+        extra_holidays: Iterable[date] = (),
+        early_closes: Iterable[tuple[date, time]] = (),
+    ) -> None:
+        self.windows = tuple(sorted(windows, key=lambda w: w.seconds()))
+        self.tz = tz
+        self.flat_by = flat_by
+        self.lead = early_close_lead
+        self.exchange = exchange
+        self._cal = SessionCalendar(tz)
+        self._holidays = frozenset(extra_holidays)
+        self._early = {d: self._cal.at(d, t) for d, t in early_closes}
+        self._by_weekday: dict[int, tuple[Window, ...]] = {
+            wd: tuple(w for w in self.windows if w.weekday == wd) for wd in range(7)
+        }
+        self._starting: dict[date, tuple[Session, ...]] = {}
+        self._last: Session | None = None  # the last tradable session found (fast path)
+
+    # -- special days -------------------------------------------------------------------------
+
+    def is_holiday(self, d: date) -> bool:
+        if d in self._holidays:
+            return True
+        return self.exchange is not None and d in self.exchange.year(d.year).holidays
+
+    def early_close(self, d: date) -> datetime | None:
+        found = self._early.get(d)
+        if found is None and self.exchange is not None:
+            found = self.exchange.year(d.year).early_closes.get(d)
+        return found
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def sessions_starting(self, d: date) -> tuple[Session, ...]:
+        """The sessions that open on local date ``d`` (cached)."""
+        found = self._starting.get(d)
+        if found is None:
+            found = self._starting[d] = tuple(
+                self._session(d, w) for w in self._by_weekday[d.weekday()]
+            )
+        return found
+
+    def _session(self, d: date, w: Window) -> Session:
+        at = self._cal.at
+        end_date = d + timedelta(days=1) if w.crosses_midnight else d
+        opens, ends = at(d, w.start), at(end_date, w.end)
+        # a window that ends at midnight belongs to the day it started on
+        day = end_date if w.crosses_midnight and w.end != time(0) else d
+        stop, cut = ends, "end"
+        if self.flat_by is not None and w.contains(self.flat_by):
+            on = d if not w.crosses_midnight or self.flat_by > w.start else end_date
+            stop, cut = min(stop, at(on, self.flat_by)), "flat_by"
+        early = self.early_close(day)
+        if early is not None and early - self.lead < stop:
+            stop, cut = early - self.lead, "early_close"
+        return Session(w, day, opens, stop, ends, self.is_holiday(day), early, cut)
+
+    def _around(self, now: datetime) -> Iterable[Session]:
+        """Every session that could contain ``now`` (windows are shorter than a day, and a
+        local date is at most a day away from the UTC date)."""
+        today = now.astimezone(UTC).date()
+        for k in (-2, -1, 0, 1):
+            yield from self.sessions_starting(today + timedelta(days=k))
+
+    def status(self, now: datetime) -> Status:
+        last = self._last
+        if last is not None and last.open <= now < last.stop:
+            return Status(True, last)
+        for s in self._around(now):
+            if s.open <= now < s.end:
+                if s.tradable and now < s.stop:
+                    self._last = s
+                    return Status(True, s)
+                return Status(False, s, Reason.HOLIDAY if s.holiday else Reason.FLAT_BY)
+        return Status(False, None, Reason.OUTSIDE_TRADING_HOURS)
+
+    def next_open(self, now: datetime) -> datetime | None:
+        """The first tradable session opening strictly after ``now``."""
+        first = now.astimezone(UTC).date() - timedelta(days=2)
+        for k in range(HORIZON_DAYS):
+            for s in self.sessions_starting(first + timedelta(days=k)):
+                if s.tradable and s.open > now:
+                    return s.open
+        return None
+
+    def local(self, t: datetime) -> str:
+        """An instant as the trader reads it: 'Sun 2026-11-29 17:00 CST'."""
+        return self._cal.local(t).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def check_flat_by(windows: Iterable[Window], flat_by: time | None) -> None:
+    """A flat-by time must fall inside every window (before each session's end)."""
+    if flat_by is None:
+        return
+    for w in windows:
+        if not w.contains(flat_by):
+            raise ValueError(
+                f"flat_by: {_hhmm(flat_by)} is outside the window '{w}' "
+                "(it must fall inside every window, or be empty)"
+            )
+
+
+def build_schedule(
+    windows: Iterable[Window],
+    tz: str,
+    flat_by: time | None,
+    lead: timedelta,
+    calendar: str | None,
+    extra_holidays: Iterable[date],
+    early_closes: Iterable[tuple[date, time]],
+    load: Callable[[str], ExchangeDays] = exchange_days,
+) -> TradingSchedule:
+    exchange = load(calendar) if calendar is not None else None
+    return TradingSchedule(
+        windows,
+        tz,
+        flat_by=flat_by,
+        early_close_lead=lead,
+        exchange=exchange,
+        extra_holidays=extra_holidays,
+        early_closes=early_closes,
+    )
+
+
+def _secs(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def _hhmm(t: time) -> str:
+    return t.strftime("%H:%M:%S" if t.second else "%H:%M")
