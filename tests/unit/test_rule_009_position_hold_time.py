@@ -1,0 +1,217 @@
+"""RULE-009 position_hold_time: per-contract deadlines from the scheduler, the exact close, no
+lock, restarts and a daylight-saving night."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from fsm_risk.core.events import Event, OrderStatus, OrderUpdate, Quote, Side
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.errors import SettingsError
+from fsm_risk.rules.base import Action, Verdict
+from fsm_risk.rules.position_hold_time import PositionHoldTime
+from tests.factories import (
+    ES,
+    MNQ,
+    T0,
+    Driver,
+    Scripted,
+    account,
+    cancels,
+    closes,
+    flat,
+    make_engine,
+    order,
+    position,
+    restart,
+    transitions,
+)
+
+LIMIT = timedelta(minutes=240)
+SECOND = timedelta(seconds=1)
+
+
+def engine(**raw: str) -> Any:
+    return make_engine({PositionHoldTime: raw})
+
+
+def driver(**raw: str) -> Driver:
+    d = Driver(engine(**raw))
+    d.send(account())
+    return d
+
+
+def state(d: Driver, contract_id: str) -> State:
+    """A contract's machine state (Trading when the engine never needed its machine)."""
+    cm = d.acct.contracts.get(contract_id)
+    return cm.state if cm is not None else State.Trading
+
+
+def test_the_deadline_is_armed_when_the_position_opens() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    assert d.engine.next_deadline() == T0 + LIMIT
+
+
+def test_one_second_before_the_limit_nothing_happens() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.now = T0 + LIMIT - SECOND
+    out = d.send(position(MNQ, 1, "21000"))  # an event, not only a wake-up
+    assert not closes(out) and state(d, MNQ) is State.Trading
+
+
+def test_at_the_limit_the_scheduler_closes_that_contract_with_no_event() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.at(T0 + LIMIT - SECOND)
+    assert not closes(d.effects)
+    out = d.at(T0 + LIMIT)
+    assert [(c.contract_id, c.rule_id, c.reason) for c in closes(out)] == [
+        (MNQ, "RULE-009", Reason.POSITION_HOLD_TIME)
+    ]
+    assert state(d, MNQ) is State.Flattening
+    assert d.acct.state is State.Trading  # contract scope: the account is untouched
+
+
+def test_the_contract_returns_to_trading_once_flat_and_may_trade_again() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.at(T0 + LIMIT)
+    out = d.send(flat(MNQ, at=d.now))
+    assert (MNQ, "Flattening", "Trading", "flat_confirmed") in transitions(out)
+    assert not d.acct.contracts[MNQ].holds
+    again = d.send(position(MNQ, 1, "21000", at=d.now))  # a new position: a new clock
+    assert not closes(again)
+    assert d.engine.next_deadline() == d.now + LIMIT
+
+
+def test_only_the_overdue_contract_is_closed_and_its_orders_cancelled() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), order(7, MNQ, Side.SELL, 1, limit="21100"))
+    d.now = T0 + timedelta(hours=1)
+    d.send(position(ES, 1, "6000", at=d.now), order(8, ES, Side.SELL, 1, limit="6100", at=d.now))
+    out = d.at(T0 + LIMIT)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert [c.order_id for c in cancels(out)] == [7]
+    assert state(d, ES) is State.Trading
+    assert d.engine.next_deadline() == T0 + timedelta(seconds=10) + LIMIT  # the close retry
+    d.send(flat(MNQ, at=d.now), order(7, MNQ, Side.SELL, 1, status=OrderStatus.CANCELLED))
+    assert d.engine.next_deadline() == T0 + timedelta(hours=1) + LIMIT  # ES is next
+
+
+def test_adding_to_a_position_keeps_its_first_open_time() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.now = T0 + timedelta(hours=3)
+    d.send(position(MNQ, 3, "21050", at=d.now))
+    assert d.engine.next_deadline() == T0 + LIMIT
+
+
+def test_reversing_a_position_starts_a_new_clock() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.now = T0 + timedelta(hours=3)
+    d.send(position(MNQ, 1, "21050", long=False, at=d.now))
+    assert d.engine.next_deadline() == d.now + LIMIT
+
+
+def test_a_passed_deadline_is_never_returned_so_the_scheduler_cannot_spin() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.at(T0 + LIMIT)
+    rule = d.engine.rules[0]
+    assert rule.next_deadline(d.acct, d.now) is None  # the close is in flight
+    assert d.engine.next_deadline() == d.now + timedelta(seconds=10)  # the engine's retry
+
+
+def test_the_limit_is_real_time_across_the_fall_back_night() -> None:
+    opened = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 00:30 CDT
+    d = Driver(engine(), now=opened)
+    d.send(account(), position(MNQ, 1, "21000", at=opened))
+    # 4 hours later is 03:30 CST on the wall clock: three wall-clock hours, four real ones
+    assert d.engine.next_deadline() == datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+
+
+# --- locks -----------------------------------------------------------------------------------
+
+
+def _lock_without_flatten(ctx: Any) -> Scripted:
+    def script(view: Any, event: Event, now: datetime) -> tuple[Verdict, ...]:
+        if isinstance(event, OrderUpdate) and event.order_id == 99:
+            until = ctx.calendar.next_daily_reset(now)
+            return (
+                Verdict(
+                    "RULE-T01",
+                    Reason.MAX_TRADES_PER_DAY,
+                    Action.LOCK,
+                    lock=State.LockedDaily,
+                    until=until,
+                ),
+            )
+        return ()
+
+    return Scripted(ctx, script)
+
+
+def test_closing_a_tolerated_position_never_shortens_the_accounts_lock() -> None:
+    d = Driver(make_engine({PositionHoldTime: {}}, extra=[_lock_without_flatten]))
+    d.send(account(), position(MNQ, 1, "21000"))
+    d.send(order(99, ES, Side.BUY, 1, status=OrderStatus.FILLED))
+    assert d.acct.state is State.LockedDaily  # MNQ may stay open: a lock without flatten
+    lock = d.acct.holds["RULE-T01"]
+    out = d.at(T0 + LIMIT)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    d.send(flat(MNQ, at=d.now))
+    assert d.acct.state is State.LockedDaily
+    assert d.acct.holds == {"RULE-T01": lock}
+
+
+# --- restart ---------------------------------------------------------------------------------
+
+
+def test_restart_re_arms_the_deadline_from_the_open_position() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    again = restart(d, engine, at=T0 + timedelta(hours=1))
+    assert again.engine.next_deadline() == T0 + LIMIT
+    assert [c.contract_id for c in closes(again.at(T0 + LIMIT))] == [MNQ]
+
+
+def test_a_deadline_that_passed_while_stopped_is_enforced_at_start_up() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    again = restart(d, engine, at=T0 + LIMIT + timedelta(minutes=30))
+    assert [c.contract_id for c in closes(again.effects)] == [MNQ]
+
+
+# --- settings, usage, cost -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5", "20000"])
+def test_bad_limit_is_refused_naming_section_and_key(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"\[rule\.position_hold_time\] limit_minutes: "):
+        engine(limit_minutes=value)
+
+
+def test_a_short_limit_from_the_settings() -> None:
+    d = driver(limit_minutes="5")
+    d.send(position(MNQ, 1, "21000"))
+    assert d.engine.next_deadline() == T0 + timedelta(minutes=5)
+
+
+def test_usage_is_the_oldest_positions_share_of_the_limit() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), position(ES, 1, "6000", at=T0 + timedelta(minutes=30)))
+    u = d.engine.rules[0].usage(d.acct, T0 + timedelta(hours=1))
+    assert u is not None
+    assert (u.value, u.limit, u.unit, u.fraction) == (3600, 4 * 3600, "s", Decimal("0.25"))
+
+
+def test_quotes_never_evaluate_the_rule() -> None:
+    assert Quote not in PositionHoldTime.reacts_to
