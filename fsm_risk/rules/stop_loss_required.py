@@ -1,0 +1,166 @@
+"""RULE-016 stop_loss_required: every position needs a protective stop order within a grace.
+
+Protective means a working stop (type 4), stop-limit (3) or trailing stop (5) in the same
+contract, on the closing side (a sell for a long, a buy for a short), with its stop price
+beyond the entry on the losing side: below the average price for a long, above it for a
+short. A trailing stop always counts. A stop on the position's own side is a stop *entry*
+(it would add to the position), never protection; a stop the service is cancelling does not
+count either. Stops placed outside this service count like any other: they arrive as order
+events, and the open orders are loaded at start-up into the same view.
+
+The grace runs from the position's ``opened_at``, or from when the service first saw the
+position if that is later: a position found at start-up gets the full grace for its stop
+order to be loaded too (the gateway's snapshot lists positions before orders). That first
+sighting is this rule's memory, so the deadline is stored and survives a restart; the engine
+wakes the account at it with no event. Past the deadline an unprotected position is closed,
+that contract only, with no lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, PositionUpdate, Tick
+from fsm_risk.core.models import Order, Position
+from fsm_risk.core.reasons import Reason
+from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
+from fsm_risk.schema import Field
+
+STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+
+
+@dataclass(frozen=True)
+class Config:
+    grace: timedelta
+    count_profit_stops: bool
+
+
+class StopLossRequired(Rule):
+    id = "RULE-016"
+    name = "stop_loss_required"
+    fires_when = (
+        "a position has no protective stop (stop, stop-limit or trailing stop on the closing "
+        "side, beyond the entry) once the grace seconds have passed"
+    )
+    default_action = "close that position only; no lock"
+    fields = (
+        Field(
+            "grace_seconds",
+            schema.seconds(minimum=1, maximum=3600),
+            "30",
+            "seconds a new position may go without a protective stop order before it is closed",
+        ),
+        Field(
+            "count_profit_stops",
+            schema.boolean,
+            "false",
+            "true: a stop at or past the entry (break-even, or locking in profit) also counts",
+        ),
+    )
+    reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
+    stateful = True
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        return Config(timedelta(seconds=values["grace_seconds"]), values["count_profit_stops"])
+
+    config: Config
+
+    # -- memory: when each position was first seen ----------------------------------------
+
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        seen: dict[str, str] = memo.setdefault("seen", {})
+        changed = False
+        for cid in [c for c in seen if c not in view.positions]:
+            del seen[cid]  # closed: a new position gets a new grace
+            changed = True
+        for cid in view.positions:
+            if cid not in seen:
+                seen[cid] = now.isoformat()
+                changed = True
+        return changed
+
+    def _deadline(self, view: AccountView, cid: str, p: Position) -> datetime:
+        start = p.opened_at
+        seen = view.rule_state.get(self.id, {}).get("seen", {}).get(cid)
+        if seen is not None:
+            start = max(start, datetime.fromisoformat(seen))
+        return start + self.config.grace
+
+    # -- protection -----------------------------------------------------------------------
+
+    def protects(self, o: Order, p: Position) -> bool:
+        """Whether a working order is a protective stop for the position."""
+        if o.type not in STOP_TYPES or o.side is not p.closing_side:
+            return False
+        if o.status is OrderStatus.PENDING_CANCEL or o.cancel_sent_at is not None:
+            return False  # on its way out
+        if o.type is OrderType.TRAILING_STOP or self.config.count_profit_stops:
+            return True
+        if o.stop_price is None:
+            return False
+        return o.stop_price < p.average_price if p.long else o.stop_price > p.average_price
+
+    def _protected(self, view: AccountView) -> set[str]:
+        positions = view.positions
+        out: set[str] = set()
+        for o in view.orders.values():
+            p = positions.get(o.contract_id)
+            if p is not None and self.protects(o, p):
+                out.add(o.contract_id)
+        return out
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        if not view.positions:
+            return ()
+        due = [
+            (cid, p, t)
+            for cid, p in view.positions.items()
+            if (t := self._deadline(view, cid, p)) <= now
+        ]
+        if not due:
+            return ()
+        protected = self._protected(view)
+        grace = int(self.config.grace.total_seconds())
+        return [
+            Verdict(
+                self.id,
+                Reason.STOP_LOSS_REQUIRED,
+                Action.CLOSE,
+                Scope.CONTRACT,
+                contract_id=cid,
+                detail=f"{p.size} {cid} {'long' if p.long else 'short'} at {p.average_price} "
+                f"has no protective stop {grace} s after {t - self.config.grace:%H:%M:%S} UTC",
+            )
+            for cid, p, t in due
+            if cid not in protected
+        ]
+
+    def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
+        # O(positions): a position that gets its stop in time costs one idle wake-up
+        future = [
+            t for cid, p in view.positions.items() if (t := self._deadline(view, cid, p)) > now
+        ]
+        return min(future, default=None)
+
+    def usage(self, view: AccountView, now: datetime) -> Usage:
+        grace = int(self.config.grace.total_seconds())
+        protected = self._protected(view)
+        naked = [
+            (cid, self._deadline(view, cid, p))
+            for cid, p in view.positions.items()
+            if cid not in protected
+        ]
+        if not naked:
+            detail = "every position has a stop" if view.positions else ""
+            return Usage(Decimal(0), Decimal(grace), "s", Decimal(0), detail)
+        cid, deadline = min(naked, key=lambda x: x[1])
+        waited = max(grace - int((deadline - now).total_seconds()), 0)
+        return Usage(
+            Decimal(waited), Decimal(grace), "s", used(waited, grace), f"{cid} has no stop"
+        )
