@@ -61,10 +61,10 @@ _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICA
 
 
 @dataclass
-class _Admin:
-    """An admin command travelling through the queue, with the caller waiting on its result."""
+class _Job:
+    """An event whose sender waits for it to be handled (an admin command, a scheduler tick)."""
 
-    command: AdminCommand
+    event: AdminCommand | Tick
     done: asyncio.Future[str]
 
 
@@ -84,7 +84,7 @@ class Service:
         self.clock = clock
         self.auth = auth
         self.control_path = control_path
-        self.queue: asyncio.Queue[Event | Malformed | _Admin | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Event | Malformed | _Job | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
@@ -205,21 +205,48 @@ class Service:
     async def admin(self, command: AdminCommand) -> str:
         """Run an (already authenticated) admin command through the queue; return the result."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Admin(command, done))
+        await self.queue.put(_Job(command, done))
         return await done
 
     async def _consume(self) -> None:
+        """Handle every event already queued, commit them in one transaction, then act.
+
+        Batching keeps one commit (one fsync) per burst: a fill arrives as order, trade,
+        position and account events together. The state is always committed before any
+        effect of the batch is executed."""
         while True:
             item = await self.queue.get()
-            if item is None:
+            batch = [item]
+            while not self.queue.empty() and len(batch) < 256:
+                batch.append(self.queue.get_nowait())
+            effects: list[Effect] = []
+            jobs: list[tuple[_Job, list[Effect] | BaseException]] = []
+            stop = False
+            for it in batch:
+                if it is None:
+                    stop = True
+                    break
+                if isinstance(it, Malformed):
+                    self.malformed += 1
+                elif isinstance(it, _Job):
+                    try:
+                        found = self._apply(it.event)
+                    except FsmRiskError as exc:
+                        jobs.append((it, exc))
+                    else:
+                        effects.extend(found)
+                        jobs.append((it, found))
+                else:
+                    effects.extend(self._apply(it))
+            self._commit(effects, now=self.clock.now())
+            self._execute(effects)
+            for job, result in jobs:
+                self._answer(job, result)
+            if effects or any(not isinstance(it, Quote) for it in batch):
+                self.scheduler.poke()
+            self._changed()
+            if stop:
                 return
-            if isinstance(item, Malformed):
-                self.malformed += 1
-                continue
-            if isinstance(item, _Admin):
-                self._admin(item)
-                continue
-            self._handle(item)
 
     async def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 10.0, what: str | None = None
@@ -242,40 +269,32 @@ class Service:
         for w in waiters:
             w.set()
 
-    def _handle(self, event: Event) -> list[Effect]:
+    def _apply(self, event: Event) -> list[Effect]:
+        """The engine's part of a unit of work (committed and executed by the caller)."""
         if self.events_seen == 0:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
-        now = self.clock.now()
-        effects = self.engine.handle(event, now)
-        self._commit(effects, now=now)
-        self._execute(effects)
-        if not isinstance(event, Quote) or effects:
-            self.scheduler.poke()
-        self._changed()
-        return effects
+        return self.engine.handle(event, self.clock.now())
 
-    def _admin(self, item: _Admin) -> None:
-        cmd = item.command
-        acct = self.engine.accounts.get(cmd.account_id)
-        if acct is None:
-            item.done.set_exception(FsmRiskError(f"unknown account {cmd.account_id}"))
+    def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
+        if isinstance(result, BaseException):
+            item.done.set_exception(result)
             return
-        try:
-            effects = self._handle(cmd)
-        except FsmRiskError as exc:
-            item.done.set_exception(exc)
+        cmd = item.event
+        if not isinstance(cmd, AdminCommand):
+            item.done.set_result("done")
             return
         forced = next(
             e.entry
-            for e in effects
+            for e in result
             if isinstance(e, RecordTransition) and e.entry.trigger == "force"
         )
+        acct = self.engine.accounts[cmd.account_id]
+        model = acct.contracts[cmd.contract_id] if cmd.contract_id else acct
         scope = f"account {cmd.account_id}" + (
             f" contract {cmd.contract_id}" if cmd.contract_id else ""
         )
-        model = acct.contracts[cmd.contract_id] if cmd.contract_id else acct
         text = (
             f"{scope}: {forced.from_state} -> {forced.to_state} "
             f"(forced by admin:{cmd.admin}: {cmd.reason})"
@@ -285,7 +304,10 @@ class Service:
         item.done.set_result(text)
 
     async def _tick(self, now: datetime) -> None:
-        self._handle(Tick())
+        # through the queue, like every other event: one consumer touches the engine
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Job(Tick(), done))
+        await done
 
     # -- commit and execute -----------------------------------------------------------------------
 

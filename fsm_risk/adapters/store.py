@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -188,22 +189,33 @@ class Store:
         entries = list(audit)
         if not changes and not entries and not marks:
             return
-        with Session(self.engine) as s:
-            for acct in changes.accounts:
-                _put_account(s, acct)
-            for account_id, rec in changes.fills:
-                s.add(_fill_row(account_id, rec))
-            for e in entries:
-                s.add(_audit_row(e))
-            for contract_id, m in (marks or {}).items():
-                s.merge(_mark_row(contract_id, m))
-            s.commit()
+        accounts, contracts = [], []
+        for acct in changes.accounts:
+            a, cs = _account_rows(acct)
+            accounts.append(a)
+            contracts.extend(cs)
+        with self.engine.begin() as conn:  # one transaction; upserts, no read-before-write
+            if accounts:
+                conn.execute(_upsert(AccountRow, ["account_id"]), accounts)
+            if contracts:
+                conn.execute(_upsert(ContractRow, ["account_id", "contract_id"]), contracts)
+            if changes.fills:
+                rows = [_fill_row(i, r).model_dump() for i, r in changes.fills]
+                conn.execute(sqlite_insert(FillRow).on_conflict_do_nothing(), rows)
+            if entries:
+                conn.execute(
+                    sqlite_insert(AuditRow),
+                    [_audit_row(e).model_dump(exclude={"id"}) for e in entries],
+                )
+            if marks:
+                conn.execute(
+                    _upsert(MarkRow, ["contract_id"]),
+                    [_mark_row(c, m).model_dump() for c, m in marks.items()],
+                )
 
     def save_marks(self, marks: dict[str, Mark]) -> None:
-        with Session(self.engine) as s:
-            for contract_id, m in marks.items():
-                s.merge(_mark_row(contract_id, m))
-            s.commit()
+        if marks:
+            self.commit(Changes([], []), (), marks)
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -214,9 +226,14 @@ class Store:
         by_account: dict[int, list[dict[str, Any]]] = {}
         for c in contracts:
             by_account.setdefault(c.account_id, []).append(json.loads(c.snapshot))
-        return [
-            StoredAccount(json.loads(r.snapshot), by_account.get(r.account_id, [])) for r in rows
-        ]
+        out = []
+        for r in rows:
+            snap = json.loads(r.snapshot)
+            # the day's journal lives in the append-only fill table, not in the snapshot
+            start = datetime.fromisoformat(snap["day"]["start"])
+            snap["day"]["fills"] = [f.to_dict() for f in self.fills(r.account_id, start)]
+            out.append(StoredAccount(snap, by_account.get(r.account_id, [])))
+        return out
 
     def account(self, account_id: int) -> StoredAccount | None:
         return next((a for a in self.accounts() if a.account_id == account_id), None)
@@ -340,26 +357,35 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def _put_account(s: Session, acct: AccountModel) -> None:
+def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     snap = acct.to_dict()
-    s.merge(
-        AccountRow(
-            account_id=acct.account_id,
-            name=acct.name,
-            state=acct.state.value,
-            updated_at=(acct.last_event_at.isoformat() if acct.last_event_at else ""),
-            snapshot=json.dumps(snap, sort_keys=True),
-        )
+    snap["day"]["fills"] = []  # kept in the fill table (see accounts())
+    account = {
+        "account_id": acct.account_id,
+        "name": acct.name,
+        "state": acct.state.value,
+        "updated_at": acct.last_event_at.isoformat() if acct.last_event_at else "",
+        "snapshot": json.dumps(snap, sort_keys=True),
+    }
+    contracts = [
+        {
+            "account_id": acct.account_id,
+            "contract_id": cm.contract_id,
+            "state": cm.state.value,
+            "snapshot": json.dumps(cm.to_dict(), sort_keys=True),
+        }
+        for cm in acct.contracts.values()
+    ]
+    return account, contracts
+
+
+def _upsert(table: type[SQLModel], keys: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
+    stmt = sqlite_insert(table)
+    columns = [c.name for c in table.__table__.columns if c.name not in keys]  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns}
     )
-    for cm in acct.contracts.values():
-        s.merge(
-            ContractRow(
-                account_id=acct.account_id,
-                contract_id=cm.contract_id,
-                state=cm.state.value,
-                snapshot=json.dumps(cm.to_dict(), sort_keys=True),
-            )
-        )
 
 
 def _audit_row(e: AuditEntry) -> AuditRow:

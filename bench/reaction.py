@@ -1,0 +1,300 @@
+"""Benchmark of the live service: reaction latency against a bare baseline, and load.
+
+Prints figures; asserts nothing. Usage:
+
+    .venv/bin/python bench/reaction.py                  # 200 trials each, then the load phase
+    .venv/bin/python bench/reaction.py --trials 50 --load-seconds 10   # a quicker run
+
+Reaction latency. The paper gateway runs as its own process (``fsm-risk paper-gateway``) with
+two accounts. The service (the real thing: SDK -> queue -> engine -> committed to SQLite ->
+close through the SDK) watches account 1001 with RULE-001 max_contracts = 5. The baseline
+is the predecessor's proof-of-concept pattern: a bare SDK ``position_update`` callback on
+account 1002 that sends the partial close at once, with no state, no rules and no database.
+Each trial, the trader buys 6 contracts (one too many) on one of the accounts, alternating;
+the latency is from the gateway pushing the breaching GatewayUserPosition to the close order
+arriving back at the gateway, both stamped with ``time.perf_counter()`` (CLOCK_MONOTONIC on
+Linux, so valid across the two processes). Same run, same machine, interleaved.
+
+Load. 50 accounts are monitored, each holding a position, while the gateway's random walk
+sends about 200 quotes per second; reported: the service's CPU share (user+system time of
+this process over wall time) and memory per account (RSS growth over the idle service,
+divided by the accounts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import resource
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fsm_risk import config, runtime
+from fsm_risk.adapters.broker import Credentials, quiet_sdk_logging, sdk_config
+from fsm_risk.adapters.clock import SystemClock
+
+SERVICE, BASELINE = 1001, 1002
+MNQ = "CON.F.US.MNQ.Z26"
+
+
+def quiet() -> None:
+    import project_x_py  # noqa: F401
+
+    quiet_sdk_logging()
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith(("project_x_py", "pysignalr", "websockets", "aiohttp")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    from loguru import logger
+
+    logger.remove()
+
+
+async def start_gateway(home: Path, paper: str) -> tuple[asyncio.subprocess.Process, str]:
+    (home / "paper.ini").write_text(paper)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from fsm_risk.cli import main; main()",
+        "paper-gateway", "--port", "0", "--settings", str(home / "paper.ini"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        if "listening on" in line:
+            base = line.strip().rsplit(" ", 1)[-1]
+            asyncio.ensure_future(_drain(proc))
+            return proc, base
+    raise RuntimeError("the paper gateway did not start")
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdout is not None
+    while await proc.stdout.readline():
+        pass
+
+
+async def stop_gateway(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+
+
+def service_settings(home: Path, accounts: str, rules: str) -> config.Settings:
+    (home / "settings.ini").write_text(
+        f"[general]\ndatabase = state.db\nlog_file = fsm.log\naccounts = {accounts}\n"
+        "[control]\nsocket = ctl.sock\n" + rules
+    )
+    return config.load(home / "settings.ini")
+
+
+async def start_service(settings: config.Settings, base: str) -> tuple[Any, asyncio.Task[None]]:
+    creds = Credentials("paper", "paper-api-key-0000")
+    urls = (f"{base}/api", f"{base}/hubs/user", f"{base}/hubs/market")
+    service = runtime.make_service(settings, creds, urls, clock=SystemClock())
+    task = asyncio.create_task(service.run())
+    await asyncio.wait_for(service.ready.wait(), 60)
+    return service, task
+
+
+async def baseline_client(base: str) -> tuple[Any, Any]:
+    """The bare pattern: an SDK callback that closes the excess at once."""
+    from project_x_py import ProjectX
+    from project_x_py.realtime import ProjectXRealtimeClient
+
+    cfg = sdk_config(f"{base}/api", f"{base}/hubs/user", f"{base}/hubs/market")
+    px = ProjectX("paper", "paper-api-key-0000", config=cfg)
+    await px.__aenter__()
+    await px.authenticate()
+    rt = ProjectXRealtimeClient(px.get_session_token(), str(BASELINE), config=cfg)
+    rt.stale_feed_seconds = float("inf")
+
+    async def on_position(data: Any) -> None:
+        d = data.get("data", data) if isinstance(data, dict) else data
+        if d.get("accountId") == BASELINE and d.get("size", 0) > 5:
+            await px._make_request(
+                "POST",
+                "/Position/partialCloseContract",
+                data={"accountId": BASELINE, "contractId": d["contractId"], "size": d["size"] - 5},
+            )
+
+    await rt.add_callback("position_update", on_position)
+    assert await rt.connect()
+    await rt.subscribe_user_updates()
+    return px, rt
+
+
+async def wait_until(pred: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError("bench: condition not met")
+        await asyncio.sleep(0.005)
+
+
+async def trial(http: httpx.AsyncClient, base: str, account: int, since: int) -> tuple[float, int]:
+    ctl = f"{base}/_paper"
+    r = await http.post(f"{ctl}/orders", json={"account_id": account, "contract": "MNQ",
+                                               "side": "buy", "size": 6})
+    entry = r.json()["order_id"]
+    close: dict[str, Any] = {}
+
+    async def closed() -> bool:
+        log = (await http.get(f"{ctl}/orders", params={"account_id": account})).json()
+        found = [o for o in log if o["source"] == "partial_close" and o["order_id"] > entry]
+        if found:
+            close.update(found[0])
+        return bool(found)
+
+    await wait_until(closed)
+    events = (await http.get(f"{ctl}/events", params={"since": since})).json()
+    pushes = [
+        e for e in events
+        if e["target"] == "GatewayUserPosition" and e["account_id"] == account
+        and (e["payload"].get("size") or 0) > 5
+    ]  # fmt: skip
+    latency = close["received_perf"] - pushes[0]["perf"]
+    last = max((e["seq"] for e in events), default=since)
+    # back to flat for the next trial
+    await http.post(f"{ctl}/positions/close", json={"account_id": account, "contract": "MNQ"})
+
+    async def flat() -> bool:
+        pos = (await http.get(f"{ctl}/positions")).json()
+        return not any(p["account_id"] == account for p in pos)
+
+    await wait_until(flat)
+    return latency, last
+
+
+def pct(xs: list[float], p: int) -> float:
+    return statistics.quantiles(xs, n=100)[p - 1] if len(xs) > 1 else xs[0]
+
+
+async def reaction(trials: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        paper = (
+            "[paper]\nprice_mode = scripted\nrate_limit = 0\nunique_custom_tags = false\n"
+            "accounts = 1001: SERVICE: 50000: true, 1002: BASELINE: 50000: true\n"
+        )
+        proc, base = await start_gateway(home, paper)
+        try:
+            settings = service_settings(home, "1001", "[rule.max_contracts]\nlimit = 5\n")
+            service, task = await start_service(settings, base)
+            px, rt = await baseline_client(base)
+            results: dict[int, list[float]] = {SERVICE: [], BASELINE: []}
+            async with httpx.AsyncClient(timeout=30) as http:
+                since = max((e["seq"] for e in (await http.get(f"{base}/_paper/events")).json()),
+                            default=0)
+                for i in range(trials * 2 + 10):
+                    account = SERVICE if i % 2 == 0 else BASELINE
+                    latency, since = await trial(http, base, account, since)
+                    if i >= 10:  # warm-up discarded
+                        results[account].append(latency * 1000)
+                    # let the service settle (its confirmation) before the next trial
+                    await service.wait_for(lambda: not service.engine.accounts[SERVICE].positions
+                                           and service.queue.empty(), 10)
+            await rt.disconnect()
+            await px.__aexit__(None, None, None)
+            service.stop()
+            await task
+            service.store.close()
+        finally:
+            await stop_gateway(proc)
+    s, b = results[SERVICE], results[BASELINE]
+    print(f"# reaction latency, gateway push -> close at the gateway, {len(s)} trials each")
+    print(f"{'':<10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, xs in (("baseline", b), ("service", s)):
+        print(f"{name:<10} {pct(xs, 50):>8.2f} {pct(xs, 90):>8.2f} {pct(xs, 99):>8.2f} "
+              f"{max(xs):>8.2f}")
+    print(f"ratio service/baseline: p50 {pct(s, 50) / pct(b, 50):.2f}x, "
+          f"p99 {pct(s, 99) / pct(b, 99):.2f}x  (target p99 <= 1.5x)")
+
+
+def rss_kib() -> int:
+    with open(f"/proc/{os.getpid()}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+async def load(accounts: int, seconds: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        ids = [2001 + i for i in range(accounts)]
+        listing = ", ".join(f"{i}: LOAD-{i}: 50000: true" for i in ids)
+        # 12 contracts, one random-walk step each every 0.06 s: about 200 quotes per second
+        paper = (
+            "[paper]\nprice_mode = random_walk\nquote_interval = 0.06\nrate_limit = 0\n"
+            f"accounts = {listing}\n"
+        )
+        proc, base = await start_gateway(home, paper)
+        try:
+            rss0 = rss_kib()
+            settings = service_settings(home, "", "[rule.daily_loss_limit]\nlimit = 1000000\n"
+                                        "[rule.max_contracts]\nlimit = 100\n")
+            service, task = await start_service(settings, base)
+            async with httpx.AsyncClient(timeout=30) as http:
+                roots = ["MNQ", "NQ", "MES", "ES", "MYM", "YM", "M2K", "RTY", "MCL", "CL", "MGC",
+                         "GC"]
+                for k, acct in enumerate(ids):
+                    await http.post(f"{base}/_paper/orders", json={
+                        "account_id": acct, "contract": roots[k % len(roots)], "side": "buy",
+                        "size": 1})  # fmt: skip
+                await service.wait_for(
+                    lambda: all(service.engine.accounts[i].positions for i in ids), 60
+                )
+            await asyncio.sleep(3)  # bench only: let every subscription settle
+            rss1 = rss_kib()
+            events0, usage0, t0 = service.events_seen, resource.getrusage(resource.RUSAGE_SELF), \
+                time.monotonic()  # fmt: skip
+            await asyncio.sleep(seconds)
+            usage1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+            events = service.events_seen - events0
+            cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+            service.stop()
+            await task
+            service.store.close()
+        finally:
+            await stop_gateway(proc)
+    wall = t1 - t0
+    print(f"# load: {accounts} accounts monitored, random-walk quotes for {wall:.0f} s")
+    print(f"events handled: {events / wall:,.0f}/s (quotes, after the SDK's per-contract "
+          f"coalescing)")
+    print(f"service CPU share: {cpu / wall * 100:.1f}% of one core "
+          f"(SDK websockets, engine, SQLite; this process holds no gateway)")
+    print(f"memory: {(rss1 - rss0) / accounts:,.0f} KiB RSS per account "
+          f"({(rss1 - rss0) / 1024:,.1f} MiB for {accounts} accounts, incl. 2 websockets each)")
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--trials", type=int, default=200)
+    p.add_argument("--accounts", type=int, default=50)
+    p.add_argument("--load-seconds", type=float, default=30)
+    p.add_argument("--skip-load", action="store_true")
+    args = p.parse_args()
+    quiet()
+    print(f"# bench/reaction.py  python {sys.version.split()[0]}  pid {os.getpid()}")
+    await reaction(args.trials)
+    if not args.skip_load:
+        print()
+        await load(args.accounts, args.load_seconds)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
