@@ -1,0 +1,155 @@
+"""RULE-011 max_consecutive_losses: too many losing round trips in a row within a trading day.
+
+A round trip is a position from open to flat; its result is its net P&L (every fill's P&L
+minus every fee). ``losses = 3`` stops trading on the third losing round trip in a row. A
+winner ends the streak, and so does the daily reset. A round trip within ``breakeven_within``
+dollars of zero is break-even and counts as ``breakeven`` says: ignored (the streak neither
+grows nor ends), a loss, or a win.
+
+Only round trips the trader closes count: one closed by the service (a flatten, a stop-loss
+close) neither grows nor ends the streak. That is why the rule keeps memory: the journal says
+that the service took part in a round trip, not whose fill ended it; the engine calls
+``observe`` only for the trader's fills. The memory (``rule_state``) is persisted with the
+account, so the streak survives a restart.
+
+The rule fires on the loss that completes the streak (not on a level), then counts again from
+zero: after an admin override, or after a ``lock = cooldown``, it takes another full streak to
+fire again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.events import Event, Fill
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
+from fsm_risk.schema import Field
+
+
+@dataclass(frozen=True)
+class Config:
+    losses: int
+    lock: str  # daily | cooldown
+    cooldown_minutes: int
+    breakeven: str  # ignore | loss | win
+    breakeven_within: Decimal
+
+    def outcome(self, net: Decimal) -> str:
+        """'loss', 'win' or 'ignore' for a round trip's net P&L."""
+        if abs(net) <= self.breakeven_within:
+            return self.breakeven
+        return "loss" if net < 0 else "win"
+
+
+class MaxConsecutiveLosses(Rule):
+    id = "RULE-011"
+    name = "max_consecutive_losses"
+    fires_when = "N losing round trips in a row within the trading day (a winner resets the count)"
+    default_action = "flatten + cancel, LockedDaily (or a Cooldown if configured)"
+    fields = (
+        Field(
+            "losses",
+            schema.integer(minimum=1),
+            "3",
+            "losing round trips in a row that stop trading (3: the third loss in a row)",
+        ),
+        Field(
+            "lock",
+            schema.choice("daily", "cooldown"),
+            "daily",
+            "daily: locked until the next daily reset; cooldown: locked for cooldown_minutes",
+        ),
+        Field(
+            "cooldown_minutes",
+            schema.integer(minimum=1, maximum=MAX_MINUTES),
+            "60",
+            "how long the lock lasts when lock = cooldown (minutes)",
+        ),
+        Field(
+            "breakeven",
+            schema.choice("ignore", "loss", "win"),
+            "ignore",
+            "a break-even round trip: ignore (streak unchanged), loss (adds to it), win (ends it)",
+        ),
+        Field(
+            "breakeven_within",
+            schema.amount(allow_zero=True),
+            "0",
+            "a round trip whose net P&L is within this many dollars of zero is break-even",
+        ),
+    )
+    reacts_to = frozenset({Fill})
+    level_triggered = False
+    stateful = True
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        return Config(
+            values["losses"],
+            values["lock"],
+            values["cooldown_minutes"],
+            values["breakeven"],
+            values["breakeven_within"],
+        )
+
+    config: Config
+
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        changed = memo.pop("hit", None) is not None
+        rec = journaled(view, event)
+        trip = closed_round_trip(view, rec) if rec is not None else None
+        if trip is None:
+            return changed
+        outcome = self.config.outcome(trip.net)
+        if outcome == "ignore":
+            return changed
+        if outcome == "win":
+            memo["streak"] = 0
+            return True
+        streak = int(memo.get("streak", 0)) + 1
+        if streak >= self.config.losses:
+            assert rec is not None
+            memo["hit"] = {"trade": rec.trade_id, "detail": f"{streak} losing round trips in a row"}
+            streak = 0  # fired: count again from zero
+        memo["streak"] = streak
+        return True
+
+    def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
+        memo["streak"] = 0
+        memo.pop("hit", None)
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        memo = view.rule_state.get(self.id)
+        hit = memo.get("hit") if memo else None
+        if hit is None or not isinstance(event, Fill) or hit["trade"] != event.trade_id:
+            return ()
+        cfg = self.config
+        if cfg.lock == "daily":
+            lock, until = State.LockedDaily, self.ctx.calendar.next_daily_reset(now)
+        else:
+            lock, until = State.Cooldown, now + timedelta(minutes=cfg.cooldown_minutes)
+        return (
+            Verdict(
+                self.id,
+                Reason.MAX_CONSECUTIVE_LOSSES,
+                Action.FLATTEN,
+                lock=lock,
+                until=until,
+                detail=str(hit["detail"]),
+            ),
+        )
+
+    def usage(self, view: AccountView, now: datetime) -> Usage:
+        memo = view.rule_state.get(self.id) or {}
+        # a reset that is due but not yet applied (no event since) has cleared the streak
+        streak = int(memo.get("streak", 0)) if now < view.day.end else 0
+        limit = self.config.losses
+        return Usage(Decimal(streak), Decimal(limit), "losses in a row", used(streak, limit))
