@@ -111,8 +111,8 @@ def parse_windows(text: str) -> tuple[Window, ...]:
 
 
 def optional_clock_time(text: str) -> time | None:
-    """HH:MM, or empty for none."""
-    return schema.clock_time(text) if text else None
+    """HH:MM, or empty (or none) for none."""
+    return None if text.lower() in ("", "none", "off") else schema.clock_time(text)
 
 
 def calendar_name(text: str) -> str | None:
@@ -127,12 +127,23 @@ def iso_date(text: str) -> date:
         raise ValueError(f"must be a date as YYYY-MM-DD, got '{text}'") from None
 
 
-def date_and_time(text: str) -> tuple[date, time]:
-    """'2026-12-31 12:15' -> (date, time)."""
+@dataclass(frozen=True, slots=True)
+class EarlyClose:
+    """A session date and the local time the exchange closes early that day."""
+
+    day: date
+    at: time
+
+    def __str__(self) -> str:
+        return f"{self.day} {_hhmm(self.at)}"
+
+
+def early_close(text: str) -> EarlyClose:
+    """'2026-12-31 12:15' -> EarlyClose."""
     parts = text.split()
     if len(parts) != 2:
         raise ValueError(f"must be a date and a time such as '2026-12-31 12:15', got '{text}'")
-    return iso_date(parts[0]), schema.clock_time(parts[1])
+    return EarlyClose(iso_date(parts[0]), schema.clock_time(parts[1]))
 
 
 # --- the exchange calendar library, behind a typed wrapper ----------------------------------
@@ -251,7 +262,7 @@ class TradingSchedule:
         early_close_lead: timedelta = timedelta(0),
         exchange: ExchangeDays | None = None,
         extra_holidays: Iterable[date] = (),
-        early_closes: Iterable[tuple[date, time]] = (),
+        early_closes: Iterable[EarlyClose] = (),
     ) -> None:
         self.windows = tuple(sorted(windows, key=lambda w: w.seconds()))
         self.tz = tz
@@ -260,7 +271,7 @@ class TradingSchedule:
         self.exchange = exchange
         self._cal = SessionCalendar(tz)
         self._holidays = frozenset(extra_holidays)
-        self._early = {d: self._cal.at(d, t) for d, t in early_closes}
+        self._early = {e.day: self._cal.at(e.day, e.at) for e in early_closes}
         self._by_weekday: dict[int, tuple[Window, ...]] = {
             wd: tuple(w for w in self.windows if w.weekday == wd) for wd in range(7)
         }
@@ -347,7 +358,7 @@ def check_flat_by(windows: Iterable[Window], flat_by: time | None) -> None:
         if not w.contains(flat_by):
             raise ValueError(
                 f"flat_by: {_hhmm(flat_by)} is outside the window '{w}' "
-                "(it must fall inside every window, or be empty)"
+                "(it must fall inside every window, or be none)"
             )
 
 
@@ -358,7 +369,7 @@ def build_schedule(
     lead: timedelta,
     calendar: str | None,
     extra_holidays: Iterable[date],
-    early_closes: Iterable[tuple[date, time]],
+    early_closes: Iterable[EarlyClose],
     load: Callable[[str], ExchangeDays] = exchange_days,
 ) -> TradingSchedule:
     exchange = load(calendar) if calendar is not None else None

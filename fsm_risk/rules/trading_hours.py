@@ -34,7 +34,7 @@ class Config:
     early_close_lead: timedelta
     exchange_calendar: str | None
     extra_holidays: tuple[date, ...]
-    early_closes: tuple[tuple[date, time], ...]
+    early_closes: tuple[hours.EarlyClose, ...]
 
 
 class TradingHours(Rule):
@@ -63,7 +63,7 @@ class TradingHours(Rule):
             "flat_by",
             hours.optional_clock_time,
             "15:08",
-            "be flat by this time before each session ends (empty: only at the window's end)",
+            "be flat by this time before each session ends (none: only at the window's end)",
         ),
         Field(
             "exchange_calendar",
@@ -79,7 +79,7 @@ class TradingHours(Rule):
         ),
         Field(
             "early_closes",
-            schema.str_list(hours.date_and_time),
+            schema.str_list(hours.early_close),
             "",
             "more (or corrected) early closes, e.g. '2026-12-31 12:15' (time zone above)",
         ),
@@ -106,7 +106,7 @@ class TradingHours(Rule):
         hours.check_flat_by(cfg.windows, cfg.flat_by)
         holidays = set(cfg.extra_holidays)
         seen: set[date] = set()
-        for d, _ in cfg.early_closes:
+        for d in (e.day for e in cfg.early_closes):
             if d in holidays:
                 raise ValueError(f"early_closes: {d} is also listed in extra_holidays")
             if d in seen:
