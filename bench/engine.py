@@ -203,9 +203,8 @@ def main() -> None:
     events = 5_000 if args.quick else args.events
     sizes = [int(s) for s in args.accounts.split(",")]
     n_rules = len(engine_for(args.rules).rules)
-    print(
-        f"# bench/engine.py  rules={args.rules} ({n_rules} enabled)  python {sys.version.split()[0]}"
-    )
+    version = sys.version.split()[0]
+    print(f"# bench/engine.py  rules={args.rules} ({n_rules} enabled)  python {version}")
     print(f"# {events} events per kind; one process, one core; times from perf_counter_ns")
     print(
         f"{'accounts':>8} {'kind':<18} {'events/s':>10} {'p50 us':>8} {'p99 us':>8}"

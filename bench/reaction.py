@@ -45,6 +45,7 @@ from fsm_risk.adapters.broker import Credentials, quiet_sdk_logging, sdk_config
 from fsm_risk.adapters.clock import SystemClock
 
 SERVICE, BASELINE = 1001, 1002
+DRAINS: set[asyncio.Future[None]] = set()  # keeps the gateway's output drained
 MNQ = "CON.F.US.MNQ.Z26"
 
 
@@ -73,7 +74,7 @@ async def start_gateway(home: Path, paper: str) -> tuple[asyncio.subprocess.Proc
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         if "listening on" in line:
             base = line.strip().rsplit(" ", 1)[-1]
-            asyncio.ensure_future(_drain(proc))
+            DRAINS.add(asyncio.ensure_future(_drain(proc)))
             return proc, base
     raise RuntimeError("the paper gateway did not start")
 
@@ -147,8 +148,9 @@ async def wait_until(pred: Any, timeout: float = 10.0) -> None:
 
 async def trial(http: httpx.AsyncClient, base: str, account: int, since: int) -> tuple[float, int]:
     ctl = f"{base}/_paper"
-    r = await http.post(f"{ctl}/orders", json={"account_id": account, "contract": "MNQ",
-                                               "side": "buy", "size": 6})
+    r = await http.post(
+        f"{ctl}/orders", json={"account_id": account, "contract": "MNQ", "side": "buy", "size": 6}
+    )
     entry = r.json()["order_id"]
     close: dict[str, Any] = {}
 
@@ -197,16 +199,21 @@ async def reaction(trials: int) -> None:
             px, rt = await baseline_client(base)
             results: dict[int, list[float]] = {SERVICE: [], BASELINE: []}
             async with httpx.AsyncClient(timeout=30) as http:
-                since = max((e["seq"] for e in (await http.get(f"{base}/_paper/events")).json()),
-                            default=0)
+                since = max(
+                    (e["seq"] for e in (await http.get(f"{base}/_paper/events")).json()), default=0
+                )
                 for i in range(trials * 2 + 10):
                     account = SERVICE if i % 2 == 0 else BASELINE
                     latency, since = await trial(http, base, account, since)
                     if i >= 10:  # warm-up discarded
                         results[account].append(latency * 1000)
                     # let the service settle (its confirmation) before the next trial
-                    await service.wait_for(lambda: not service.engine.accounts[SERVICE].positions
-                                           and service.queue.empty(), 10)
+                    await service.wait_for(
+                        lambda: (
+                            not service.engine.accounts[SERVICE].positions and service.queue.empty()
+                        ),
+                        10,
+                    )
             await rt.disconnect()
             await px.__aexit__(None, None, None)
             service.stop()
@@ -218,10 +225,14 @@ async def reaction(trials: int) -> None:
     print(f"# reaction latency, gateway push -> close at the gateway, {len(s)} trials each")
     print(f"{'':<10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, xs in (("baseline", b), ("service", s)):
-        print(f"{name:<10} {pct(xs, 50):>8.2f} {pct(xs, 90):>8.2f} {pct(xs, 99):>8.2f} "
-              f"{max(xs):>8.2f}")
-    print(f"ratio service/baseline: p50 {pct(s, 50) / pct(b, 50):.2f}x, "
-          f"p99 {pct(s, 99) / pct(b, 99):.2f}x  (target p99 <= 1.5x)")
+        print(
+            f"{name:<10} {pct(xs, 50):>8.2f} {pct(xs, 90):>8.2f} {pct(xs, 99):>8.2f} "
+            f"{max(xs):>8.2f}"
+        )
+    print(
+        f"ratio service/baseline: p50 {pct(s, 50) / pct(b, 50):.2f}x, "
+        f"p99 {pct(s, 99) / pct(b, 99):.2f}x  (target p99 <= 1.5x)"
+    )
 
 
 def rss_kib() -> int:
@@ -245,12 +256,27 @@ async def load(accounts: int, seconds: float) -> None:
         proc, base = await start_gateway(home, paper)
         try:
             rss0 = rss_kib()
-            settings = service_settings(home, "", "[rule.daily_loss_limit]\nlimit = 1000000\n"
-                                        "[rule.max_contracts]\nlimit = 100\n")
+            settings = service_settings(
+                home,
+                "",
+                "[rule.daily_loss_limit]\nlimit = 1000000\n[rule.max_contracts]\nlimit = 100\n",
+            )
             service, task = await start_service(settings, base)
             async with httpx.AsyncClient(timeout=30) as http:
-                roots = ["MNQ", "NQ", "MES", "ES", "MYM", "YM", "M2K", "RTY", "MCL", "CL", "MGC",
-                         "GC"]
+                roots = [
+                    "MNQ",
+                    "NQ",
+                    "MES",
+                    "ES",
+                    "MYM",
+                    "YM",
+                    "M2K",
+                    "RTY",
+                    "MCL",
+                    "CL",
+                    "MGC",
+                    "GC",
+                ]
                 for k, acct in enumerate(ids):
                     await http.post(f"{base}/_paper/orders", json={
                         "account_id": acct, "contract": roots[k % len(roots)], "side": "buy",
@@ -273,12 +299,17 @@ async def load(accounts: int, seconds: float) -> None:
             await stop_gateway(proc)
     wall = t1 - t0
     print(f"# load: {accounts} accounts monitored, random-walk quotes for {wall:.0f} s")
-    print(f"events handled: {events / wall:,.0f}/s (quotes, after the SDK's per-contract "
-          f"coalescing)")
-    print(f"service CPU share: {cpu / wall * 100:.1f}% of one core "
-          f"(SDK websockets, engine, SQLite; this process holds no gateway)")
-    print(f"memory: {(rss1 - rss0) / accounts:,.0f} KiB RSS per account "
-          f"({(rss1 - rss0) / 1024:,.1f} MiB for {accounts} accounts, incl. 2 websockets each)")
+    print(
+        f"events handled: {events / wall:,.0f}/s (quotes, after the SDK's per-contract coalescing)"
+    )
+    print(
+        f"service CPU share: {cpu / wall * 100:.1f}% of one core "
+        f"(SDK websockets, engine, SQLite; this process holds no gateway)"
+    )
+    print(
+        f"memory: {(rss1 - rss0) / accounts:,.0f} KiB RSS per account "
+        f"({(rss1 - rss0) / 1024:,.1f} MiB for {accounts} accounts, incl. 2 websockets each)"
+    )
 
 
 async def main() -> None:

@@ -132,10 +132,10 @@ async def serve(
                 "Try it: trade as the trader would, and watch fsm-risk react "
                 "(`fsm-risk status`):\n"
                 f"  curl -s -X POST {control}/orders -d "
-                f"'{{\"account_id\": {acct}, \"contract\": \"MNQ\", \"side\": \"buy\", "
-                f"\"size\": 8}}'   # more than max_contracts: the excess is closed\n"
+                f'\'{{"account_id": {acct}, "contract": "MNQ", "side": "buy", '
+                f'"size": 8}}\'   # more than max_contracts: the excess is closed\n'
                 f"  curl -s -X POST {control}/price -d "
-                "'{\"contract\": \"MNQ\", \"ticks\": -2500}'   # a loss past the daily "
+                '\'{"contract": "MNQ", "ticks": -2500}\'   # a loss past the daily '
                 "limit: flattened and locked\n"
             )
         if service.ready.is_set():
