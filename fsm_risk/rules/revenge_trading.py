@@ -1,0 +1,188 @@
+"""RULE-012 revenge_trading: an oversized re-entry shortly after a loss.
+
+A round trip (open to flat) that loses at least ``loss`` dollars net of fees starts a watch of
+``seconds``. During the watch, with ``mode = size`` (default), the trader's entries are added
+up (every contract, every root; a reversal's new side counts) and the rule fires once they
+reach ``multiplier`` x the losing round trip's largest size: doubling up in one order, or
+scaling back in. With ``mode = same_root`` any entry in the losing root fires it. The action
+is flatten + cancel and a Cooldown of ``cooldown_minutes``.
+
+The watch runs in real elapsed seconds (daylight-saving changes do not stretch it) and is
+not cut by the daily reset. Only round trips the trader closes start a watch and only the
+trader's entries count; the service's closes and fills do neither. The watch is kept in
+``rule_state`` (the journal does not say whose fill ended a round trip), persisted with the
+account: it survives a restart. The rule fires on the entry, not on a level; once it fires,
+the watches end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.events import Event, Fill
+from fsm_risk.core.models import root_of
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
+from fsm_risk.schema import Field
+
+
+@dataclass(frozen=True)
+class Config:
+    loss: Decimal
+    seconds: float
+    mode: str  # size | same_root
+    multiplier: Decimal
+    cooldown_minutes: int
+
+    @property
+    def watch(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+    def needed(self, size: int) -> Decimal:
+        """The entries that fire the rule after a loss of this size."""
+        return self.multiplier * size if self.mode == "size" else Decimal(1)
+
+
+class RevengeTrading(Rule):
+    id = "RULE-012"
+    name = "revenge_trading"
+    fires_when = (
+        "within T seconds after a loss <= -threshold, entries >= multiplier x the losing "
+        "size (or any re-entry in the same root)"
+    )
+    default_action = "flatten + cancel, Cooldown for cooldown_minutes"
+    fields = (
+        Field(
+            "loss",
+            schema.amount(),
+            "100",
+            "a round trip losing at least this much ($, net of fees) starts the watch",
+        ),
+        Field(
+            "seconds",
+            schema.seconds(minimum=1, maximum=24 * 3600),
+            "300",
+            "how long after that loss a re-entry counts as revenge (seconds)",
+        ),
+        Field(
+            "mode",
+            schema.choice("size", "same_root"),
+            "size",
+            "size: entries adding up to multiplier x the losing size; "
+            "same_root: any re-entry in the losing symbol root",
+        ),
+        Field(
+            "multiplier",
+            schema.decimal(minimum=Decimal(1), maximum=Decimal(100)),
+            "2",
+            "size mode: fire when entries reach this many times the losing round trip's size",
+        ),
+        Field(
+            "cooldown_minutes",
+            schema.integer(minimum=1, maximum=MAX_MINUTES),
+            "30",
+            "how long trading stops when the rule fires (minutes)",
+        ),
+    )
+    reacts_to = frozenset({Fill})
+    level_triggered = False
+    stateful = True
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        return Config(
+            values["loss"],
+            values["seconds"],
+            values["mode"],
+            values["multiplier"],
+            values["cooldown_minutes"],
+        )
+
+    config: Config
+
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        changed = memo.pop("hit", None) is not None
+        rec = journaled(view, event)
+        if rec is None or rec.enforcement:
+            return changed
+        cfg = self.config
+        at = rec.at
+        before: list[dict[str, Any]] = memo.get("watches", [])
+        watches = [w for w in before if at - datetime.fromisoformat(w["at"]) <= cfg.watch]
+        changed = changed or len(watches) != len(before)
+        trip = closed_round_trip(view, rec)
+        if trip is not None and trip.net <= -cfg.loss:
+            watches.append(
+                {
+                    "at": at.isoformat(),
+                    "root": root_of(trip.contract_id),
+                    "size": trip.size,
+                    "net": str(trip.net),
+                    "entered": 0,
+                }
+            )
+            changed = True
+        if rec.entry > 0:
+            root = root_of(rec.contract_id)
+            for w in watches:
+                if datetime.fromisoformat(w["at"]) > at:
+                    continue  # an entry from before the loss, reported late
+                if cfg.mode == "same_root" and w["root"] != root:
+                    continue
+                w["entered"] += rec.entry
+                changed = True
+                if w["entered"] >= cfg.needed(w["size"]):
+                    memo["hit"] = {"trade": rec.trade_id, "detail": self._detail(w, at)}
+                    watches = []
+                    break
+        if watches:
+            memo["watches"] = watches
+        else:
+            memo.pop("watches", None)
+        return changed
+
+    def _detail(self, w: dict[str, Any], at: datetime) -> str:
+        after = (at - datetime.fromisoformat(w["at"])).total_seconds()
+        what = (
+            f"{w['entered']} contracts entered"
+            if self.config.mode == "size"
+            else f"re-entry in {w['root']}"
+        )
+        return (
+            f"{what} {after:.0f}s after a {Decimal(w['net']):.2f} loss of {w['size']} {w['root']}"
+        )
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        memo = view.rule_state.get(self.id)
+        hit = memo.get("hit") if memo else None
+        if hit is None or not isinstance(event, Fill) or hit["trade"] != event.trade_id:
+            return ()
+        return (
+            Verdict(
+                self.id,
+                Reason.REVENGE_TRADING,
+                Action.FLATTEN,
+                lock=State.Cooldown,
+                until=now + timedelta(minutes=self.config.cooldown_minutes),
+                detail=str(hit["detail"]),
+            ),
+        )
+
+    def usage(self, view: AccountView, now: datetime) -> Usage:
+        """The most recent watch still running: entries so far against what fires it."""
+        memo = view.rule_state.get(self.id) or {}
+        cfg = self.config
+        for w in reversed(memo.get("watches", [])):
+            if now - datetime.fromisoformat(w["at"]) <= cfg.watch:
+                needed = cfg.needed(w["size"])
+                detail = f"after a {Decimal(w['net']):.2f} loss in {w['root']}"
+                entered = Decimal(w["entered"])
+                return Usage(entered, needed, "contracts", used(entered, needed), detail)
+        return Usage(Decimal(0), Decimal(0), "contracts", Decimal(0), "no recent loss")
