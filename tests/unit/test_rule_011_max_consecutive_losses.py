@@ -131,6 +131,15 @@ def test_a_round_trip_counts_when_flat_with_every_fill_and_fee() -> None:
     assert streak(d) == 1
 
 
+def test_a_partial_exit_in_the_same_instant_as_the_last_close_is_not_a_round_trip() -> None:
+    d = driver()
+    enter(d)
+    exit_(d, "-50")  # a round trip closed at T0
+    enter(d, size=2)
+    exit_(d, "-10", held=2)  # still T0, half out: nothing completed
+    assert streak(d) == 1
+
+
 def test_a_reversal_closes_a_round_trip() -> None:
     d = driver(losses="1")
     enter(d)
