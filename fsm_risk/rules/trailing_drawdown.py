@@ -1,0 +1,261 @@
+"""RULE-004 trailing_drawdown: equity may not touch the floor, ``peak - drawdown``.
+
+Equity is the gateway's balance, plus realized P&L not yet in a balance update, plus the open
+positions' unrealized P&L (``view.equity``). The peak it trails is kept per account in this
+rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal strings):
+
+- it is seeded the first time the gateway reports a balance: ``max(starting balance, balance)``
+  (the starting balance is the configured one, or else that first balance);
+- ``intraday``: it then rises with equity on every mark and balance change, but only from a
+  settled view: every open position valued at a fresh quote and no realized P&L awaiting a
+  balance update (between a closing fill and the next balance update the fill's P&L may still
+  be in the position's unrealized P&L too, and a peak must never rise on a double count);
+- ``end_of_day``: it rises to the equity at each daily reset, and only then;
+- with ``freeze_at_start`` it never rises above ``starting balance + drawdown``: once the floor
+  reaches the starting balance it stays there.
+
+The breach is checked on every event, in both modes, and never acted on while an open
+position's quote is stale. Once flat the account is locked (``LockedWeekly`` by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk import schema
+from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.schema import Field
+
+_LOCKS = {"lockedweekly": State.LockedWeekly, "lockeddaily": State.LockedDaily}
+_amount = schema.amount()
+
+
+def optional_amount(text: str) -> Decimal | None:
+    """An amount in dollars, or nothing (empty text)."""
+    return _amount(text) if text else None
+
+
+@dataclass(frozen=True)
+class Config:
+    drawdown: Decimal
+    mode: str  # intraday | end_of_day
+    starting_balance: Decimal | None  # None: the first balance the gateway reports
+    freeze_at_start: bool
+    lock: State
+
+    @property
+    def intraday(self) -> bool:
+        return self.mode == "intraday"
+
+
+@dataclass(slots=True)
+class _Peak:
+    """One account's peak as decimals, decoded once from its memo (``text`` is the memo's
+    own string object: the entry is valid while the memo still holds that very object)."""
+
+    text: str
+    peak: Decimal
+    floor: Decimal
+    cap: Decimal | None  # the highest the peak may go (freeze at start), None: no cap
+
+
+class TrailingDrawdown(Rule):
+    id = "RULE-004"
+    name = "trailing_drawdown"
+    fires_when = "equity <= peak - drawdown (peak trails intraday or at end of day)"
+    default_action = "flatten + cancel, LockedWeekly until the next weekly reset (configurable)"
+    fields = (
+        Field(
+            "drawdown",
+            schema.amount(),
+            "2000",
+            "how far equity may fall below its peak before the account is flattened ($)",
+        ),
+        Field(
+            "mode",
+            schema.choice("intraday", "end_of_day"),
+            "end_of_day",
+            "end_of_day: the peak is the equity at each daily reset; "
+            "intraday: it follows every mark",
+        ),
+        Field(
+            "starting_balance",
+            optional_amount,
+            "",
+            "the account's starting balance ($); empty: the first balance the broker reports",
+        ),
+        Field(
+            "freeze_at_start",
+            schema.boolean,
+            "true",
+            "true: the floor stops rising once it reaches the starting balance",
+        ),
+        Field(
+            "lock",
+            schema.choice(*_LOCKS),
+            "LockedWeekly",
+            "the lock once flat: LockedWeekly (to the weekly reset) or LockedDaily",
+        ),
+    )
+    reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
+    stateful = True
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        start: Decimal | None = values["starting_balance"]
+        drawdown: Decimal = values["drawdown"]
+        if start is not None and start <= drawdown:
+            raise ValueError(
+                f"starting_balance: must be above the drawdown of {drawdown}, got {start}"
+            )
+        return Config(
+            drawdown, values["mode"], start, values["freeze_at_start"], _LOCKS[values["lock"]]
+        )
+
+    config: Config
+
+    def __init__(self, config: Config, ctx: RuleContext) -> None:
+        super().__init__(config, ctx)
+        self._drawdown = config.drawdown
+        self._intraday = config.intraday
+        self._rid = self.id
+        self._peaks: dict[int, _Peak] = {}  # account id -> decoded peak (a cache of the memo)
+
+    # -- memory ------------------------------------------------------------------------------
+
+    def _decode(self, account_id: int, memo: dict[str, Any], text: str) -> _Peak:
+        cfg = self.config
+        start = cfg.starting_balance
+        if start is None:
+            start = Decimal(memo.get("start", text))
+        cap = start + cfg.drawdown if cfg.freeze_at_start else None
+        peak = Decimal(text)
+        if cap is not None and peak > cap:
+            peak = cap  # the settings changed since the peak was stored
+        entry = self._peaks[account_id] = _Peak(text, peak, peak - cfg.drawdown, cap)
+        return entry
+
+    def _entry(self, account_id: int, memo: dict[str, Any]) -> _Peak | None:
+        text = memo.get("peak")
+        if text is None:
+            return None
+        entry = self._peaks.get(account_id)
+        if entry is None or entry.text is not text:
+            entry = self._decode(account_id, memo, text)
+        return entry
+
+    def _store(
+        self, account_id: int, memo: dict[str, Any], peak: Decimal, cap: Decimal | None
+    ) -> None:
+        if cap is not None and peak > cap:
+            peak = cap
+        text = memo["peak"] = str(peak)
+        self._peaks[account_id] = _Peak(text, peak, peak - self._drawdown, cap)
+
+    def _seed(self, memo: dict[str, Any], view: AccountView) -> _Peak | None:
+        """The first balance seen: record the starting balance and the first peak."""
+        balance = view.balance
+        if balance is None:
+            return None
+        start = self.config.starting_balance
+        if start is None:
+            start = balance
+        memo["start"] = str(start)
+        cap = start + self._drawdown if self.config.freeze_at_start else None
+        self._store(view.account_id, memo, max(start, balance), cap)
+        return self._peaks[view.account_id]
+
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        text = memo.get("peak")
+        seeded = False
+        if text is None:
+            if self._seed(memo, view) is None:
+                return False  # no balance reported yet
+            if not self._intraday:
+                return True
+            text, seeded = memo["peak"], True
+        elif not self._intraday:
+            return False  # end of day: the peak moves only in on_reset
+        # the quote hot path: the cached peak, one addition chain and one comparison
+        entry = self._peaks.get(view.account_id)
+        if entry is None or entry.text is not text:
+            entry = self._decode(view.account_id, memo, text)
+        equity = view.equity
+        if equity is None or equity <= entry.peak:
+            return seeded
+        cap = entry.cap
+        if cap is not None and entry.peak >= cap:
+            return seeded  # frozen: the floor has reached the starting balance
+        balance = view.balance
+        assert balance is not None  # equity is known
+        if equity != balance + view.open_upnl or not self.ctx.all_fresh(view, now):
+            return seeded  # unsettled or stale: never raise a peak on it
+        self._store(view.account_id, memo, equity, cap)
+        return True
+
+    def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
+        if weekly or self._intraday:
+            return
+        entry = self._entry(view.account_id, memo) or self._seed(memo, view)
+        equity = view.equity
+        if entry is None or equity is None or equity <= entry.peak:
+            return
+        self._store(view.account_id, memo, equity, entry.cap)
+
+    # -- the rule ----------------------------------------------------------------------------
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        # the quote hot path: the cached floor (valid while the memo holds the same peak
+        # string), equity, one comparison
+        memo = view.rule_state.get(self._rid)
+        if memo is None:
+            return ()
+        text = memo.get("peak")
+        entry = self._peaks.get(view.account_id)
+        if entry is None or entry.text is not text:
+            if text is None:
+                return ()
+            entry = self._decode(view.account_id, memo, text)
+        equity = view.equity
+        if equity is None or equity > entry.floor:
+            return ()
+        if not self.ctx.all_fresh(view, now):
+            return ()  # the drawdown rests on a stale quote: do not act on it
+        cfg = self.config
+        until = (
+            self.ctx.calendar.next_weekly_reset(now)
+            if cfg.lock is State.LockedWeekly
+            else self.ctx.calendar.next_daily_reset(now)
+        )
+        return (
+            Verdict(
+                self.id,
+                Reason.TRAILING_DRAWDOWN,
+                Action.FLATTEN,
+                lock=cfg.lock,
+                until=until,
+                detail=(
+                    f"equity {equity:.2f} <= floor {entry.floor:.2f} "
+                    f"(peak {entry.peak:.2f} - {cfg.drawdown:.2f}, {cfg.mode})"
+                ),
+            ),
+        )
+
+    def usage(self, view: AccountView, now: datetime) -> Usage | None:
+        equity = view.equity
+        memo = view.rule_state.get(self.id)
+        entry = self._entry(view.account_id, memo) if memo is not None else None
+        if equity is None or entry is None:
+            return None
+        frozen = entry.cap is not None and entry.peak >= entry.cap
+        detail = f"peak {entry.peak:.2f}, {self.config.mode}" + (
+            ", floor frozen at the starting balance" if frozen else ""
+        )
+        return Usage(equity, entry.floor, "$", used(entry.peak - equity, self._drawdown), detail)
