@@ -113,12 +113,15 @@ class RevengeTrading(Rule):
         if rec is None or rec.enforcement:
             return changed
         cfg = self.config
-        at = rec.at
-        before: list[dict[str, Any]] = memo.get("watches", [])
-        watches = [w for w in before if at - datetime.fromisoformat(w["at"]) <= cfg.watch]
-        changed = changed or len(watches) != len(before)
+        before: list[dict[str, Any]] | None = memo.get("watches")
         trip = closed_round_trip(view, rec)
-        if trip is not None and trip.net <= -cfg.loss:
+        losing = trip is not None and trip.net <= -cfg.loss
+        if not before and not losing:
+            return changed  # the steady state: no loss being watched, none starting
+        at = rec.at
+        watches = [w for w in before or () if at - datetime.fromisoformat(w["at"]) <= cfg.watch]
+        changed = changed or len(watches) != len(before or ())
+        if trip is not None and losing:
             watches.append(
                 {
                     "at": at.isoformat(),
