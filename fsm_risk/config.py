@@ -134,10 +134,10 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "share of that budget reads may never use: closes and cancels always have room",
         ),
         Field(
-            "token_refresh_minutes",
-            schema.integer(minimum=1, maximum=720),
-            "10",
-            "log in again this long before the session token expires (REST and hubs)",
+            "token_refresh_seconds",
+            schema.seconds(minimum=1, maximum=43200),
+            "600",
+            "log in again this long before the session token expires (REST and both hubs)",
         ),
         Field(
             "feed_silence_seconds",

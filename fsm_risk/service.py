@@ -91,7 +91,7 @@ class Service:
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
-        self.token_margin = timedelta(minutes=b["token_refresh_minutes"])
+        self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
         self.wall = SystemClock()  # token expiry is real time
         self.ready = asyncio.Event()
         self._waiters: list[asyncio.Event] = []

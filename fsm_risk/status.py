@@ -217,6 +217,20 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             out.append(f"  contract {c['contract']} {c['state']}{until} ({c['source']})")
         out.append(f"  working orders: {a['working_orders']}")
         out.append("")
+    feed = snap.get("feed")
+    if feed is not None:
+        if feed["healthy"]:
+            out.append(style("feed: healthy", fg="green") + f" ({feed['events']} events)")
+        else:
+            down = [a for a, up in feed["user_hub"].items() if not up]
+            parts = [f"user hub down for {', '.join(down)}"] if down else []
+            if not feed["market_hub"]:
+                parts.append("market hub down")
+            if feed["silent_contracts"]:
+                parts.append(f"no quotes from {', '.join(feed['silent_contracts'])}")
+            out.append(style("feed: DEGRADED", fg="red", bold=True) + f" ({'; '.join(parts)})")
+        if feed["malformed_payloads"]:
+            out.append(f"malformed payloads skipped: {feed['malformed_payloads']}")
     out.append(
         f"next daily reset {_local(snap['next_daily_reset'], tz)}; "
         f"next weekly reset {_local(snap['next_weekly_reset'], tz)}  (from the {source})"

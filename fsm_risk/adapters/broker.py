@@ -13,7 +13,8 @@
 - The SDK's stale-feed watchdog is disabled (``stale_feed_seconds = inf``): after 30 s of
   market silence it forces a reconnect that then fails every 5 s. `FeedHealth` watches instead.
 - The realtime token is never refreshed by the SDK: `refresh_token` re-logs in ahead of
-  expiry and hands the new token to every realtime client.
+  expiry and hands the new token to every realtime client (working around the SDK leaving
+  its hub-ready events set across ``disconnect()``), then reconciles.
 - Raw payloads go through `payloads` (the validating boundary) before they reach the core;
   what does not parse is reported as `Malformed`, counted, logged and skipped.
 """
@@ -451,8 +452,17 @@ class ProjectXBroker:
         await self.budget.acquire(enforcement=False)
         await self.client.authenticate()
         token = self.client.get_session_token()
-        for rt in self.realtime.values():
-            await rt.update_jwt_token(token)
+        for account_id, rt in self.realtime.items():
+            # SDK trap: disconnect() leaves the hubs' "ready" events set, so the connect()
+            # inside update_jwt_token returns at once and fails; clear them first
+            rt.user_hub_ready.clear()
+            rt.market_hub_ready.clear()
+            if not await rt.update_jwt_token(token):
+                logger.error(
+                    "{} account {}: hubs did not reopen with the new token", logs.ALERT, account_id
+                )
+            else:
+                self.on_reconnect(account_id)  # events may have been missed while reopening
         logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
 
     def poll_connections(self) -> None:

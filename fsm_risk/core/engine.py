@@ -189,8 +189,26 @@ class RiskEngine:
         for contract_id, pos in acct.positions.items():
             self._hold(acct, contract_id, out)
             self._revalue(acct, pos)
+        self._orphans(acct, now)
         self._guarded(acct, Tick(acct.account_id), now, out)
         return out
+
+    def _orphans(self, acct: AccountModel, now: datetime) -> None:
+        """A hold without a deadline ends only when its rule says so; if that rule is no
+        longer configured, nothing ever would: release it (holds with deadlines run on)."""
+        keep = self._rule_ids | {ADMIN, ENGINE}
+        for model in (acct, *acct.contracts.values()):
+            ended = [s for s, h in model.holds.items() if h.until is None and s not in keep]
+            if ended:
+                self._fire(
+                    acct,
+                    model,
+                    Trigger.release,
+                    now,
+                    ended=ended,
+                    rule_id=",".join(sorted(ended)),
+                    reason=f"{Reason.RULE_DISABLED.name}: {Reason.RULE_DISABLED.description}",
+                )
 
     def _forget(self, acct: AccountModel) -> None:
         for holders in self.holders.values():

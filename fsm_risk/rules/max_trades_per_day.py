@@ -69,13 +69,13 @@ class DayEntries:
     def count(self) -> int:
         return len(self.times)
 
-    def within(self, end: datetime, seconds: int | None) -> int:
-        """Entries in the window that ends at ``end``: the last ``seconds`` (``end -
-        seconds`` excluded), or the whole trading day when ``seconds`` is None."""
+    def within(self, end: datetime, length: timedelta | None) -> int:
+        """Entries in the window of ``length`` that ends at ``end`` (``end - length``
+        excluded), or in the whole trading day up to ``end`` when ``length`` is None."""
         upto = bisect_right(self.times, end)
-        if seconds is None:
+        if length is None:
             return upto
-        return upto - bisect_right(self.times, end - timedelta(seconds=seconds))
+        return upto - bisect_right(self.times, end - length)
 
     def is_first_fill(self, order_id: int) -> bool:
         """The journal's latest fill is the first fill of this entry order."""
@@ -172,6 +172,10 @@ class MaxTradesPerDay(Rule):
         return entries.round_trips(view.trips_open) if self._round_trips else entries.count
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        if isinstance(event, Fill):
+            fills = view.day.fills
+            if not fills or fills[-1].trade_id != event.trade_id or fills[-1].entry <= 0:
+                return ()  # only an entry can raise the count (the hold, if any, stays)
         n = self.count(view)
         cfg = self.config
         if n <= cfg.limit:

@@ -69,6 +69,10 @@ class Window:
     def span(self) -> float:
         return float("inf") if self.seconds is None else self.seconds
 
+    @property
+    def length(self) -> timedelta | None:
+        return None if self.seconds is None else timedelta(seconds=self.seconds)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -121,7 +125,8 @@ class RapidFire(Rule):
     def __init__(self, config: Config, ctx: RuleContext) -> None:
         super().__init__(config, ctx)
         self._entries = EntryCache()
-        self._longest_first = tuple(reversed(config.windows))
+        # (window, its length) longest first: the longest breached window decides
+        self._longest_first = tuple((w, w.length) for w in reversed(config.windows))
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         rec = journaled(view, event)
@@ -130,13 +135,11 @@ class RapidFire(Rule):
         entries = self._entries.of(view)
         if not entries.is_first_fill(rec.order_id):
             return ()  # a later fill of an entry already counted
-        for w in self._longest_first:
-            n = entries.within(rec.at, w.seconds)
+        for w, length in self._longest_first:
+            n = entries.within(rec.at, length)
             if n > w.limit:
-                if w.seconds is None:
-                    until = self.ctx.calendar.next_daily_reset(now)
-                else:
-                    until = now + timedelta(seconds=w.seconds)
+                cal = self.ctx.calendar
+                until = cal.next_daily_reset(now) if length is None else now + length
                 return (
                     Verdict(
                         self.id,
@@ -154,7 +157,7 @@ class RapidFire(Rule):
         entries = self._entries.of(view)
         best: Usage | None = None
         for w in self.config.windows:
-            n = entries.within(now, w.seconds)
+            n = entries.within(now, w.length)
             u = Usage(Decimal(n), Decimal(w.limit), "entries", used(n, w.limit), label(w.seconds))
             if best is None or u.fraction > best.fraction:
                 best = u

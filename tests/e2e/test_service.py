@@ -244,3 +244,30 @@ async def test_admin_transition_through_the_running_service(h: Harness) -> None:
     assert forced.actor == "admin:ops"
     code, out = await run_cli(h.home, "status", secret="")
     assert code == 0 and "from the running service" in out and "Trading" in out
+
+
+# --- tokens and subscriptions ----------------------------------------------------------------
+
+
+@pytest.mark.paper(token_lifetime=60)
+async def test_the_token_is_renewed_ahead_of_expiry_on_rest_and_both_hubs(h: Harness) -> None:
+    await h.start(DAILY_LOSS + "[broker]\ntoken_refresh_seconds = 58\n")
+    rt = h.svc.broker.realtime[ACCOUNT]
+    first = rt.jwt_token
+    await h.until(lambda: rt.jwt_token != first, "a new token in the realtime client", 20)
+    assert h.svc.broker.client is not None
+    assert h.svc.broker.client.session_token == rt.jwt_token
+    assert any("token refreshed" in m for m in h.logs)
+    await lock_by_daily_loss(h)  # events still flow and closes still go through
+
+
+async def test_quotes_are_watched_while_a_position_is_open_and_dropped_when_flat(
+    h: Harness,
+) -> None:
+    await h.start(DAILY_LOSS)
+    assert h.gateway.quote_subscribers(MNQ) == 0
+    h.trade("MNQ", "buy", 1)
+    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "subscribed on open")
+    assert h.svc.engine.instruments.get(MNQ) is not None
+    h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "dropped when flat")

@@ -46,6 +46,7 @@ from tests.factories import (
     position,
     quote,
     reduces,
+    restart,
     transitions,
 )
 
@@ -449,3 +450,25 @@ def test_context_is_shared_with_rules() -> None:
     e = make_engine(extra=[lambda ctx: Scripted(ctx, lambda v, ev, n: ())])
     rule = e.rules[0]
     assert isinstance(rule.ctx, RuleContext) and rule.ctx.marks is e.marks
+
+
+def test_an_indefinite_hold_of_a_rule_no_longer_configured_is_released_on_restart() -> None:
+    blocked = Verdict(
+        "RULE-T01", Reason.TRADING_PERMISSION, Action.FLATTEN, lock=State.LockedDaily, until=None
+    )
+    d = Driver(make_engine(extra=[trip_on(Fill, blocked)]))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
+    assert d.acct.state is State.LockedDaily
+    # restarted with the same rule: the hold stays (it ends only on its condition)
+    same = restart(d, lambda: make_engine(extra=[trip_on(Fill, blocked)]))
+    assert same.acct.state is State.LockedDaily
+    # restarted without that rule: nothing could ever end the hold, so it is released
+    without = restart(d, make_engine)
+    assert without.acct.state is State.Trading
+    assert (None, "LockedDaily", "Trading", "release") in transitions(without.effects)
+
+
+def test_a_hold_with_a_deadline_outlives_its_rule_being_removed() -> None:
+    d = Driver(make_engine(extra=[trip_on(Fill, DAILY)]))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
+    assert restart(d, make_engine).acct.state is State.LockedDaily
