@@ -457,12 +457,11 @@ class ProjectXBroker:
             # inside update_jwt_token returns at once and fails; clear them first
             rt.user_hub_ready.clear()
             rt.market_hub_ready.clear()
+            # (re-subscribing goes through our hook, which reconciles the account)
             if not await rt.update_jwt_token(token):
                 logger.error(
                     "{} account {}: hubs did not reopen with the new token", logs.ALERT, account_id
                 )
-            else:
-                self.on_reconnect(account_id)  # events may have been missed while reopening
         logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
 
     def poll_connections(self) -> None:
