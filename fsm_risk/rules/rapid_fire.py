@@ -108,7 +108,7 @@ class RapidFire(Rule):
         Field(
             "windows",
             schema.mapping(window, schema.integer(minimum=1)),
-            "60: 3, 3600: 12, session: 30",
+            "60: 3, 3600: 8",
             "window (seconds, or minute/hour/session): most entries in it, shortest first; "
             "a breach cools down for that window's length",
         ),

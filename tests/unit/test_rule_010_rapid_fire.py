@@ -123,14 +123,20 @@ def test_partial_fills_and_exits_are_not_extra_entries() -> None:
 
 def test_the_hour_window_counts_entries_spread_over_the_hour() -> None:
     d = driver()
-    at_seconds(d, *(k * 240 for k in range(12)))  # 12 entries, 4 minutes apart
+    at_seconds(d, *(k * 420 for k in range(8)))  # 8 entries, 7 minutes apart
     assert d.acct.state is State.Trading
-    scalp(d, T0 + timedelta(seconds=12 * 240))
+    scalp(d, T0 + timedelta(seconds=8 * 420 - 1))  # the 9th, just inside the hour
     d.send(flat(ES))
     assert d.acct.state is State.Cooldown
     hold = d.acct.holds["RULE-010"]
-    assert "13 entries within 3600s > 12" in hold.detail
-    assert hold.until == T0 + timedelta(seconds=12 * 240 + 3600)
+    assert "9 entries within 3600s > 8" in hold.detail
+    assert hold.until == T0 + timedelta(seconds=8 * 420 - 1 + 3600)
+
+
+def test_the_hour_window_edge_an_entry_an_hour_old_has_left_it() -> None:
+    d = driver()
+    at_seconds(d, *(k * 450 for k in range(9)))  # the 9th is 3600 s after the 1st
+    assert d.acct.state is State.Trading
 
 
 def test_the_session_window_cools_down_until_the_daily_reset() -> None:
@@ -310,8 +316,7 @@ def test_named_windows_and_defaults() -> None:
     assert [(w.seconds, w.limit) for w in cfg.windows] == [(60, 2), (3600, 5), (None, 9)]
     assert [(w.seconds, w.limit) for w in rule(driver()).config.windows] == [
         (60, 3),
-        (3600, 12),
-        (None, 30),
+        (3600, 8),
     ]
 
 
@@ -335,6 +340,11 @@ def test_cross_check_a_window_must_allow_fewer_entries_than_the_whole_day() -> N
     ]
     rules["max_trades_per_day"] = settings(MaxTradesPerDay, {"limit": "13"})
     assert windows_below_max_trades("x.ini", rules) == []
+    defaults = {
+        "rapid_fire": settings(RapidFire, {}),
+        "max_trades_per_day": settings(MaxTradesPerDay, {}),
+    }
+    assert windows_below_max_trades("x.ini", defaults) == []  # the defaults agree
     rules["max_trades_per_day"] = settings(MaxTradesPerDay, {"limit": "5", "count": "round_trips"})
     assert windows_below_max_trades("x.ini", rules) == []  # round trips are not entries
     assert windows_below_max_trades("x.ini", {"rapid_fire": rules["rapid_fire"]}) == []
@@ -346,4 +356,4 @@ def test_usage_is_the_window_closest_to_its_limit() -> None:
     u = rule(d).usage(d.acct, T0 + timedelta(seconds=10))
     assert (u.value, u.limit, u.detail) == (Decimal(2), Decimal(3), "60s")
     later = rule(d).usage(d.acct, T0 + timedelta(minutes=5))
-    assert (later.value, later.limit, later.detail) == (Decimal(2), Decimal(12), "3600s")
+    assert (later.value, later.limit, later.detail) == (Decimal(2), Decimal(8), "3600s")
