@@ -453,7 +453,68 @@ def _per_instrument_within_account(file: str, rules: dict[str, RuleSettings]) ->
     return problems
 
 
-CROSS_CHECKS: list[CrossCheck] = [_per_instrument_within_account]
+def _hold_time_beyond_stop_grace(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
+    hold, stop = rules.get("position_hold_time"), rules.get("stop_loss_required")
+    if hold is None or stop is None:
+        return []
+    grace, limit = stop.values["grace_seconds"], hold.values["limit_minutes"]
+    if grace < limit * 60:
+        return []
+    return [
+        Problem(
+            file,
+            RULE_PREFIX + "stop_loss_required",
+            "grace_seconds",
+            f"{grace:g} s is not shorter than the hold-time limit of {limit} min "
+            "in [rule.position_hold_time]",
+        )
+    ]
+
+
+def _blocked_roots_not_limited(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
+    block, per = rules.get("symbol_block"), rules.get("max_contracts_per_instrument")
+    if block is None or per is None:
+        return []
+    import fnmatch
+
+    clash = sorted(
+        root
+        for root in per.config.limits
+        if any(fnmatch.fnmatchcase(root, pattern) for pattern in block.config.roots)
+    )
+    if not clash:
+        return []
+    return [
+        Problem(
+            file,
+            RULE_PREFIX + "symbol_block",
+            "roots",
+            f"blocks {', '.join(clash)}, which [rule.max_contracts_per_instrument] limits "
+            "allow: remove one or the other",
+        )
+    ]
+
+
+def _rule_checks() -> list[CrossCheck]:
+    from fsm_risk.rules.position_stop_loss import stop_within_daily_loss
+    from fsm_risk.rules.position_take_profit import take_profit_within_daily_target
+    from fsm_risk.rules.rapid_fire import windows_below_max_trades
+    from fsm_risk.rules.weekly_loss_limit import weekly_not_below_daily
+
+    return [
+        stop_within_daily_loss,
+        take_profit_within_daily_target,
+        windows_below_max_trades,
+        weekly_not_below_daily,
+    ]
+
+
+CROSS_CHECKS: list[CrossCheck] = [
+    _per_instrument_within_account,
+    _hold_time_beyond_stop_grace,
+    _blocked_roots_not_limited,
+    *_rule_checks(),
+]
 
 
 def describe(settings: Settings) -> str:

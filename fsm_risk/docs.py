@@ -13,10 +13,20 @@ from fsm_risk.core.states import STATE_MEANING
 from fsm_risk.rules import ALL_RULES
 from fsm_risk.schema import Field
 
+#: the shipped file: the limits a 50K-style prop account enforces are on; the discipline
+#: and per-position rules are documented but off until a trader opts in
+ENABLED_BY_DEFAULT = {
+    "max_contracts",
+    "max_contracts_per_instrument",
+    "daily_loss_limit",
+    "trailing_drawdown",
+    "trading_hours",
+    "weekly_loss_limit",
+    "trading_permission",
+}
 SETTINGS_DEFAULTS = {
-    "rule.max_contracts": {"enabled": "true"},
-    "rule.max_contracts_per_instrument": {"enabled": "true"},
-    "rule.daily_loss_limit": {"enabled": "true"},
+    f"rule.{r.name}": {"enabled": "true" if r.name in ENABLED_BY_DEFAULT else "false"}
+    for r in ALL_RULES
 }
 
 

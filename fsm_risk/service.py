@@ -421,7 +421,13 @@ class Service:
         for cid in sorted(set(acct.positions) - listed_positions):
             events.append(
                 PositionUpdate(
-                    account_id, cid, PositionType.LONG, 0, acct.positions[cid].average_price, now
+                    account_id,
+                    cid,
+                    PositionType.LONG,
+                    0,
+                    acct.positions[cid].average_price,
+                    now,
+                    snapshot=True,
                 )
             )
         for oid in sorted(set(acct.orders) - listed_orders):

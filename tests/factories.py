@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -227,8 +228,8 @@ def transitions(effects: Iterable[Effect]) -> list[tuple[str | None, str, str, s
 def restart(d: Driver, rebuild: Callable[[], RiskEngine], *, at: datetime | None = None) -> Driver:
     """Stop and start again: snapshot every account exactly as the store would, restore it
     into a fresh engine built by ``rebuild`` (same rules), and catch up to ``at``."""
-    snapshots = [
-        (a.to_dict(), [c.to_dict() for c in a.contracts.values()])
+    snapshots = [  # through JSON, exactly as the store keeps them
+        json.loads(json.dumps((a.to_dict(), [c.to_dict() for c in a.contracts.values()])))
         for a in d.engine.accounts.values()
     ]
     marks = dict(d.engine.marks)

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -382,7 +383,7 @@ class ProjectXBroker:
             "positions", []
         ):
             try:
-                positions.append(payloads.position(p))
+                positions.append(dataclasses.replace(payloads.position(p), snapshot=True))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         orders: list[OrderUpdate] = []

@@ -97,6 +97,8 @@ class EngineSettings:
     alert_after_attempts: int = 3  # alert when this many closes have not flattened
     cancel_timeout: timedelta = timedelta(seconds=10)
     admin_cooldown: timedelta = timedelta(minutes=30)  # a forced Cooldown's default length
+    #: how long a position update may wait for the fills that explain it
+    settle_timeout: timedelta = timedelta(seconds=10)
     failsafe_lock: State = State.LockedDaily
 
 
@@ -274,6 +276,7 @@ class RiskEngine:
         for o in acct.orders.values():
             if o.cancel_sent_at is not None:
                 times.append(o.cancel_sent_at + self.settings.cancel_timeout)
+        times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers", {})
         times.extend(datetime.fromisoformat(t) for t in waivers.values())
         for rule in self.rules:
@@ -302,6 +305,10 @@ class RiskEngine:
         for cm in list(acct.contracts.values()):
             self._expire(acct, cm, now)
         self._retry(acct, now, out)
+        for cid, (reported, deadline) in list(acct.expected.items()):
+            if deadline is not None and now >= deadline:
+                self._settle(acct, cid, reported, now, out, forced=True)
+                self.dirty.add(acct.account_id)
         waivers: dict[str, str] = acct.rule_state.get(ADMIN, {}).get("waivers", {})
         for source, until in list(waivers.items()):
             if datetime.fromisoformat(until) <= now:
@@ -543,7 +550,8 @@ class RiskEngine:
         price = (mark.bid if pos.long else mark.ask) if self._liquidation else mark.last
         if price is None:
             return
-        signed = inst.tick_value * (pos.size if pos.long else -pos.size)
+        valued = max(pos.size - pos.settling, 0)
+        signed = inst.tick_value * (valued if pos.long else -valued)
         per_point = signed / inst.tick_size
         if per_point * inst.tick_size == signed:
             pos.point_value = per_point  # the hot path multiplies by this
@@ -580,30 +588,50 @@ class RiskEngine:
     def _apply_position(
         self, acct: AccountModel, ev: PositionUpdate, now: datetime, out: list[Effect]
     ) -> None:
+        """The gateway's position replaces ours. The running size stays fill-driven: a live
+        update the fills do not match yet (its fills are still on their way) is remembered as
+        expected, and what it dropped keeps its value until those fills realize it."""
         cid = ev.contract_id
+        closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
+        reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
+        net = acct.net.get(cid, 0)
         old = acct.positions.get(cid)
+        old_value = old.upnl if old is not None else ZERO
         if old is not None:
             acct.open_upnl -= old.upnl
-        if ev.size <= 0 or ev.type is PositionType.UNDEFINED:
+        new_value = ZERO
+        if closed:
             acct.positions.pop(cid, None)
-            acct.net[cid] = 0
             acct.tolerated.pop(cid, None)
             self._unhold(acct, cid, out)
-            return
-        pos = Position(cid, ev.type is PositionType.LONG, ev.size, ev.average_price, ev.opened_at)
-        if old is not None and old.long == pos.long:
-            pos.opened_at = min(old.opened_at, ev.opened_at)
-        acct.positions[cid] = pos
-        acct.net[cid] = pos.signed
-        tol = acct.tolerated.get(cid)
-        if tol is not None:
-            if (tol > 0) != pos.long:
-                acct.tolerated.pop(cid)
-            else:
-                acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
-        self._hold(acct, cid, out)
-        self._revalue(acct, pos)
-        if self.instruments.get(cid) is None:
+        else:
+            pos = Position(cid, reported > 0, ev.size, ev.average_price, ev.opened_at)
+            if old is not None and old.long == pos.long:
+                pos.opened_at = min(old.opened_at, ev.opened_at)
+            acct.positions[cid] = pos
+            tol = acct.tolerated.get(cid)
+            if tol is not None:
+                if (tol > 0) != pos.long:
+                    acct.tolerated.pop(cid)
+                else:
+                    acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
+            self._hold(acct, cid, out)
+            self._revalue(acct, pos)
+            new_value = pos.upnl
+        if reported == net or ev.snapshot:
+            self._settle(acct, cid, reported, now, out, forced=reported != net)
+        else:
+            deadline = None
+            dropped = abs(net) - abs(reported) if (reported >= 0) == (net > 0) else abs(net)
+            if dropped > 0 and old is not None:
+                # closed at the gateway before its fills reached us: keep their value until
+                # the fills realize it, or until the timeout says they are not coming
+                amount, n = acct.unsettled.get(cid, (ZERO, 0))
+                acct.unsettled[cid] = (amount + old_value - new_value, n + dropped)
+                acct.open_upnl += old_value - new_value
+                deadline = now + self.settings.settle_timeout
+            acct.expected[cid] = (reported, deadline)
+        if not closed and self.instruments.get(cid) is None:
             out.append(
                 Alert(
                     Level.CRITICAL,
@@ -625,6 +653,45 @@ class RiskEngine:
                 reason=Reason.UNKNOWN_INSTRUMENT,
                 detail=f"no tick size/value for {cid}",
             )
+
+    def _settle(
+        self,
+        acct: AccountModel,
+        cid: str,
+        reported: int,
+        now: datetime,
+        out: list[Effect],
+        *,
+        forced: bool,
+    ) -> None:
+        """The fills and the gateway agree on ``cid`` (or the gateway's word is final)."""
+        acct.expected.pop(cid, None)
+        kept = acct.unsettled.pop(cid, None)
+        if kept is not None:
+            acct.open_upnl -= kept[0]
+        pos = acct.positions.get(cid)
+        if pos is not None and pos.settling:
+            pos.settling = 0
+            pos.point_value = None
+            self._revalue(acct, pos)
+        net = acct.net.get(cid, 0)
+        if forced and net != reported:
+            out.append(
+                Alert(
+                    Level.WARNING,
+                    Reason.POSITION_WITHOUT_FILLS,
+                    f"{cid}: the gateway reports {reported:+d}, the fills seen make {net:+d}; "
+                    "taking the gateway's position",
+                    acct.account_id,
+                    cid,
+                )
+            )
+            trip = acct.trips_open.get(cid)
+            if trip is not None and (reported == 0 or (reported > 0) != trip.long):
+                del acct.trips_open[cid]  # its close was never seen: it cannot be judged
+            if reported != 0 and cid not in acct.trips_open:
+                acct.trips_open[cid] = Trip(cid, reported > 0, now, size=abs(reported))
+        acct.net[cid] = reported
 
     def _hold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
         holders = self.holders.setdefault(cid, set())
@@ -677,8 +744,15 @@ class RiskEngine:
             return True  # duplicates and voided trades change nothing and fire nothing
         acct.seen_trades.add(ev.trade_id)
         cid = ev.contract_id
-        before = acct.net.get(cid, 0)
         delta = ev.size if ev.side is Side.BUY else -ev.size
+        expected = acct.expected.get(cid)
+        if expected is not None:
+            gap = expected[0] - acct.net.get(cid, 0)
+            if not (gap and (gap > 0) == (delta > 0) and abs(delta) <= abs(gap)):
+                # not one of the fills the gateway's position was waiting for: that position
+                # came without fills (or they were missed), so take it before classifying
+                self._settle(acct, cid, expected[0], ev.at, [], forced=False)
+        before = acct.net.get(cid, 0)
         if before == 0 or (before > 0) == (delta > 0):
             entry, exit_ = ev.size, 0
         else:
@@ -686,6 +760,7 @@ class RiskEngine:
             entry = ev.size - exit_
         after = before + delta
         acct.net[cid] = after
+        self._realize(acct, cid, before, after, exit_)
         cm = acct.contracts.get(cid)
         flattening = acct.state is State.Flattening or (
             cm is not None and cm.state is State.Flattening
@@ -717,6 +792,41 @@ class RiskEngine:
             acct.week.fees += ev.fees
         self._trip(acct, cid, before, after, ev, net, own)
         return own
+
+    def _realize(self, acct: AccountModel, cid: str, before: int, after: int, exit_: int) -> None:
+        """A fill closed ``exit_`` contracts: their P&L is realized now, so stop valuing them
+        (the gateway's position update may come later) or release the value kept for them
+        (it came earlier)."""
+        if exit_:
+            pos = acct.positions.get(cid)
+            if pos is not None and pos.long == (before > 0):
+                remaining = max(abs(before) - exit_, 0) if (after > 0) == (before > 0) else 0
+                settling = min(max(pos.size - remaining, 0), pos.size)
+                if settling != pos.settling:
+                    pos.settling = settling
+                    pos.point_value = None
+                    self._revalue(acct, pos)
+            kept = acct.unsettled.get(cid)
+            if kept is not None:
+                amount, n = kept
+                k = min(exit_, n)
+                part = amount if k >= n else amount * k / n
+                acct.open_upnl -= part
+                if n - k > 0:
+                    acct.unsettled[cid] = (amount - part, n - k)
+                else:
+                    del acct.unsettled[cid]
+        expected = acct.expected.get(cid)
+        if expected is not None and expected[0] == after:
+            del acct.expected[cid]
+            kept = acct.unsettled.pop(cid, None)
+            if kept is not None:
+                acct.open_upnl -= kept[0]
+            pos = acct.positions.get(cid)
+            if pos is not None and pos.settling:
+                pos.settling = 0
+                pos.point_value = None
+                self._revalue(acct, pos)
 
     def _trip(
         self,
@@ -1071,8 +1181,10 @@ class RiskEngine:
         if acct.state is State.Flattening:
             cause = acct.flatten_cause
             why = acct.flatten_reason or Reason.FAILSAFE
-            for cid in list(acct.positions):
+            for cid, held in list(acct.positions.items()):
                 cm = self.contract(acct, cid)
+                if held.size - held.settling <= 0:
+                    continue  # already closed by fills: the gateway's update is on its way
                 if cm.state is not State.Flattening:
                     self._contract_breach(
                         acct,
@@ -1102,6 +1214,8 @@ class RiskEngine:
         for cid, pos in list(acct.positions.items()):
             if only is not None and cid != only.contract_id:
                 continue
+            if pos.size - pos.settling <= 0:
+                continue  # already closed by fills: the gateway's update is on its way
             cm = self.contract(acct, cid)
             if cm.state is State.Flattening:
                 continue

@@ -73,7 +73,9 @@ class AccountUpdate:
 
 @dataclass(frozen=True, slots=True)
 class PositionUpdate:
-    """The broker's position in one contract. ``size`` 0 means closed."""
+    """The broker's position in one contract. ``size`` 0 means closed. ``snapshot`` marks a
+    position read back at start-up or after a reconnect (after the trades since the week
+    began): the gateway's word is then final, not a live update fills may still explain."""
 
     account_id: int
     contract_id: str
@@ -82,6 +84,7 @@ class PositionUpdate:
     average_price: Decimal
     opened_at: datetime
     position_id: int = 0
+    snapshot: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,9 @@ class Position:
     opened_at: datetime
     upnl: Decimal = ZERO  # cached unrealized P&L at the last usable mark
     priced: bool = False  # upnl comes from a mark (False until the first quote)
+    #: contracts already closed by fills the gateway's position has not reflected yet: they
+    #: are realized, so only size - settling is valued (no double count in between)
+    settling: int = 0
     #: signed dollars per point of price: unrealized = (mark - average) x point_value. Set
     #: only when size x tick value / tick size is exact (always, for real tick sizes);
     #: otherwise the engine divides by the tick size last.
@@ -155,6 +158,7 @@ class Position:
             "size": self.size,
             "average_price": str(self.average_price),
             "opened_at": _dt(self.opened_at),
+            "settling": self.settling,
         }
 
     @staticmethod
@@ -165,6 +169,7 @@ class Position:
             d["size"],
             Decimal(d["average_price"]),
             _req(_pdt(d["opened_at"])),
+            settling=d.get("settling", 0),
         )
 
 
@@ -472,6 +477,12 @@ class AccountModel(Lockable):
         self.own_orders: set[int] = set()
         self.seen_trades: set[int] = set()
         self.tolerated: dict[str, int] = {}  # positions allowed to stay while locked
+        #: a gateway position the fills have not reached yet: (signed size, deadline); the
+        #: deadline is set only while value is kept for dropped contracts (see unsettled)
+        self.expected: dict[str, tuple[int, datetime | None]] = {}
+        #: value kept for contracts a position update dropped before their closing fills came:
+        #: (amount, contracts); released as those fills realize it
+        self.unsettled: dict[str, tuple[Decimal, int]] = {}
         self.day = day
         self.week = week
         self.open_upnl = ZERO
@@ -535,6 +546,8 @@ class AccountModel(Lockable):
             "own_orders": sorted(self.own_orders),
             "seen_trades": sorted(self.seen_trades),
             "tolerated": dict(self.tolerated),
+            "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
+            "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
             "day": self.day.to_dict(),
             "week": self.week.to_dict(),
             "rule_state": self.rule_state,
@@ -561,6 +574,8 @@ class AccountModel(Lockable):
         m.own_orders = set(d["own_orders"])
         m.seen_trades = set(d["seen_trades"])
         m.tolerated = dict(d["tolerated"])
+        m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
+        m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
         m.rule_state = d["rule_state"]
         m.last_event_at = _pdt(d["last_event_at"])
         m.flatten_started = _pdt(d["flatten_started"])

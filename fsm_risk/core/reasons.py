@@ -46,6 +46,9 @@ class Reason(Enum):
     CLOSE_FAILING = "repeated close orders have not flattened the position"
     CLOSE_REJECTED = "the gateway rejected a close or cancel request"
     CANCEL_NOT_CONFIRMED = "a cancel was not confirmed in time: re-sent"
+    POSITION_WITHOUT_FILLS = (
+        "the gateway's position was not explained by fills in time: taken as is"
+    )
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
 
     @property

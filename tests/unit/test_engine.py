@@ -18,6 +18,7 @@ from fsm_risk.core.events import (
     Fill,
     OrderStatus,
     OrderType,
+    PositionType,
     PositionUpdate,
     Quote,
     Side,
@@ -472,3 +473,63 @@ def test_a_hold_with_a_deadline_outlives_its_rule_being_removed() -> None:
     d = Driver(make_engine(extra=[trip_on(Fill, DAILY)]))
     d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
     assert restart(d, make_engine).acct.state is State.LockedDaily
+
+
+# --- a fill and its position update, in either order --------------------------------------
+
+
+def loss_limited() -> Driver:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), fill(MNQ, Side.BUY, 2, "21000"), position(MNQ, 2, "21000"))
+    d.send(quote(MNQ, "20850"))  # -$600 open
+    return d
+
+
+def test_a_closing_fill_before_its_position_update_is_counted_once() -> None:
+    d = loss_limited()
+    d.send(fill(MNQ, Side.SELL, 2, "20850", pnl="-600"))
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-600")
+    assert d.acct.state is State.Trading  # -$600 is not -$1,200
+    d.send(flat(MNQ))
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-600") and not d.acct.expected
+
+
+def test_a_position_update_before_its_closing_fill_keeps_the_value_until_the_fill() -> None:
+    d = loss_limited()
+    d.send(flat(MNQ))
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-600")
+    d.send(fill(MNQ, Side.SELL, 2, "20850", pnl="-600"))
+    rec = d.acct.day.fills[-1]
+    assert (rec.entry, rec.exit) == (0, 2)  # an exit, not a new short entry
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-600") and not d.acct.unsettled
+    assert [t.net for t in d.acct.day.trips] == [Decimal("-600")]
+
+
+def test_a_partial_exit_reported_first_is_released_fill_by_fill() -> None:
+    d = loss_limited()
+    d.send(position(MNQ, 1, "21000"))  # one of two closed at the gateway, its fill to come
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-600")
+    d.send(fill(MNQ, Side.SELL, 1, "20850", pnl="-300"))
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("-600")
+    assert d.acct.net[MNQ] == 1 and not d.acct.expected
+
+
+def test_a_reconciliation_snapshot_is_final() -> None:
+    d = loss_limited()
+    snap = PositionUpdate(ACC, MNQ, PositionType.LONG, 0, Decimal(0), T0, snapshot=True)
+    out = d.send(snap)  # the gateway says flat and no fill explains it
+    assert d.acct.net[MNQ] == 0 and MNQ not in d.acct.positions
+    assert [a.reason for a in alerts(out)] == [Reason.POSITION_WITHOUT_FILLS]
+
+
+def test_a_flatten_fired_by_a_closing_fill_sends_no_close_for_what_that_fill_closed() -> None:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000", "basis": "realized"}}))
+    d.send(account(), fill(MNQ, Side.BUY, 2, "21000"), position(MNQ, 2, "21000"))
+    d.send(fill(ES, Side.BUY, 1, "6000"), position(ES, 1, "6000"))
+    out = d.send(fill(MNQ, Side.SELL, 2, "20500", pnl="-1000"))  # realized: the limit
+    assert d.acct.state is State.Flattening
+    assert [c.contract_id for c in closes(out)] == [ES]  # MNQ is already closed by that fill
+    d.send(flat(MNQ))
+    assert d.acct.state is State.Flattening  # ES still open
+    d.send(fill(ES, Side.SELL, 1, "6000", pnl="0"), flat(ES))
+    assert d.acct.state is State.LockedDaily

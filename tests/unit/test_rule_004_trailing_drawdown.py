@@ -24,6 +24,7 @@ from tests.factories import (
     T0,
     Driver,
     account,
+    alerts,
     closes,
     fill,
     flat,
@@ -241,26 +242,39 @@ def test_intraday_a_closing_fill_awaiting_its_balance_update_never_raises_the_pe
     d.send(position(MNQ, 1, "21000"))
     mnq_at(d, "21500")
     assert peak(d) == 51000
-    # the exit's fill arrives before its position update: +$1,000 is briefly counted twice
+    # the exit's fill arrives before its position update: +$1,000 is counted once
     d.send(fill(MNQ, Side.SELL, 1, "21500", pnl="1000"))
-    assert d.acct.equity == Decimal("52000")
+    assert d.acct.equity == Decimal("51000")
     assert peak(d) == 51000
     d.send(flat(MNQ), account("51000"))
     assert peak(d) == 51000 and d.acct.equity == 51000
 
 
-def test_gap_a_winners_position_update_before_its_fill_looks_like_a_drawdown() -> None:
-    """ENGINE GAP, not this rule's logic: when the gateway reports a closed position before
-    the closing fill, the open P&L leaves equity before the realized P&L arrives. Taking a
-    +$2,500 winner then looks like a $2,500 drawdown from a peak that included it, and locks
-    the week. (The paper gateway sends the fill first; the real one does not promise an
-    order.) When this test fails the engine was fixed: assert Trading instead."""
+def test_a_winners_position_update_before_its_fill_is_not_a_drawdown() -> None:
+    """When the gateway reports a position closed before the closing fill arrives, the open
+    P&L of what it dropped is kept until the fill realizes it: taking a +$2,500 winner never
+    looks like a $2,500 drawdown."""
     d = driver(mode="intraday")
-    d.send(position(MNQ, 1, "21000"))
+    d.send(fill(MNQ, Side.BUY, 1, "21000"), position(MNQ, 1, "21000"))
     mnq_at(d, "22250")  # +$2,500 open: peak 52,500, floor 50,500
-    d.send(flat(MNQ))  # the position update first: equity 50,000 until the fill arrives
-    assert d.acct.equity == Decimal("50000")
-    assert d.acct.state is State.LockedWeekly  # a false breach
+    d.send(flat(MNQ))  # the position update first
+    assert d.acct.equity == Decimal("52500")
+    assert d.acct.state is State.Trading
+    d.send(fill(MNQ, Side.SELL, 1, "22250", pnl="2500"))  # then its fill: realized, not twice
+    assert d.acct.equity == Decimal("52500") and not d.acct.unsettled
+    d.send(account("52500"))
+    assert d.acct.equity == Decimal("52500") and d.acct.state is State.Trading
+
+
+def test_a_position_dropped_without_its_fill_is_settled_after_the_timeout() -> None:
+    d = driver(mode="intraday")
+    d.send(fill(MNQ, Side.BUY, 1, "21000"), position(MNQ, 1, "21000"))
+    mnq_at(d, "21250")
+    d.send(flat(MNQ))  # the fill never comes
+    assert d.acct.unsettled and d.engine.next_deadline() == d.now + timedelta(seconds=10)
+    out = d.advance(seconds=10)
+    assert not d.acct.unsettled and d.acct.net[MNQ] == 0
+    assert [a.reason.name for a in alerts(out)] == ["POSITION_WITHOUT_FILLS"]
 
 
 # --- freeze at the starting balance ----------------------------------------------------------

@@ -219,18 +219,18 @@ def test_restart_while_locked_keeps_the_lock_and_a_weekly_reset_missed_while_dow
 # --- the engine gap this rule inherits (marked: it documents current behaviour) -------------
 
 
-def test_gap_a_closing_fill_before_its_position_update_is_counted_twice() -> None:
-    """ENGINE GAP, not this rule's logic: between a closing fill and the position update that
-    removes the position, the fill's P&L is in the realized book *and* still in the open
-    position's unrealized P&L. A -$1,500 exit (the true week) is seen as -$3,000 and locks the
-    week. The paper gateway sends the trade before the position, so this happens there. When
-    this test fails the engine was fixed: assert Trading instead."""
+def test_a_closing_fill_before_its_position_update_is_not_counted_twice() -> None:
+    """Between a closing fill and the position update that removes the position, the fill's
+    P&L is realized and the position no longer valued: a -$1,500 exit is -$1,500, not
+    -$3,000 (the paper gateway, like the real one, sends the trade first)."""
     d = driver()
     d.send(position(MNQ, 2, "21000"), quote(MNQ, "20625"))  # -$1,500 open: inside the limit
     assert d.acct.state is State.Trading
     d.send(fill(MNQ, Side.SELL, 2, "20625", pnl="-1500"))  # the exit, before its position update
-    assert d.acct.week_pnl(with_unrealized=True) == Decimal("-3000")  # counted twice
-    assert d.acct.state is State.Flattening  # a false breach
+    assert d.acct.week_pnl(with_unrealized=True) == Decimal("-1500")
+    assert d.acct.state is State.Trading
+    d.send(flat(MNQ))
+    assert d.acct.week_pnl(with_unrealized=True) == Decimal("-1500")
 
 
 # --- settings, cross-check and status -------------------------------------------------------
