@@ -461,6 +461,12 @@ class RiskEngine:
             self._fail_closed(acct, exc, now, out)
 
     def _process(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:
+        wake = acct.wakeup
+        if wake is not None and now >= wake and not isinstance(event, Tick):
+            # a deadline passed and this event came before the scheduler's wake-up: handle the
+            # wake-up first (rules evaluated on Tick, e.g. a hold time or a flat-by time), or
+            # the reschedule below would drop a rule deadline that is no longer in the future
+            self._process(acct, Tick(acct.account_id), now, out)
         self._roll(acct, now, out)
         own = self._apply(acct, event, now, out)
         if not own:
@@ -508,8 +514,7 @@ class RiskEngine:
             try:
                 wake = acct.wakeup
                 if wake is not None and now >= wake:
-                    self._roll(acct, now, out)
-                    self._schedule(acct, now)
+                    self._process(acct, Tick(acct.account_id), now, out)  # see _process
                 pos = acct.positions.get(cid)
                 if pos is not None:
                     # _revalue, inlined: this runs once per holder per quote

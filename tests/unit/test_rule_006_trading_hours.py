@@ -44,6 +44,7 @@ from tests.factories import (
     make_engine,
     order,
     position,
+    quote,
     restart,
     transitions,
 )
@@ -114,6 +115,17 @@ def test_flat_by_fires_from_the_scheduler_with_no_event() -> None:
     assert all(c.rule_id == "RULE-006" for c in closes(out))
     assert hold(d).kind is State.LockedDaily
     assert hold(d).reason is Reason.FLAT_BY
+    assert hold(d).until == OPEN_MON
+
+
+def test_a_quote_ahead_of_the_wake_up_at_flat_by_still_flattens() -> None:
+    # the quote is handled before the scheduler's queued wake-up: the flat-by must not be lost
+    d = held(driver())
+    d.now = FLAT_BY_MON
+    out = d.send(quote(MNQ, "21000", at=d.now))
+    assert d.acct.state is State.Flattening
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert [c.order_id for c in cancels(out)] == [5]
     assert hold(d).until == OPEN_MON
 
 

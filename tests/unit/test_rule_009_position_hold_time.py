@@ -28,6 +28,7 @@ from tests.factories import (
     make_engine,
     order,
     position,
+    quote,
     restart,
     transitions,
 )
@@ -77,6 +78,28 @@ def test_at_the_limit_the_scheduler_closes_that_contract_with_no_event() -> None
     ]
     assert state(d, MNQ) is State.Flattening
     assert d.acct.state is State.Trading  # contract scope: the account is untouched
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        lambda at: quote(MNQ, "21000", at=at),  # the quote path
+        lambda at: order(7, ES, Side.BUY, 1, limit="5000", at=at),  # any other event
+    ],
+    ids=["quote", "order"],
+)
+def test_an_event_ahead_of_the_wake_up_at_the_limit_still_closes_the_contract(
+    event: Any,
+) -> None:
+    # the scheduler's wake-up is queued behind an event this rule does not react to: that
+    # event must handle the due deadline, not reschedule past it (the close was lost)
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.now = T0 + LIMIT
+    out = d.send(event(d.now))
+    assert [(c.contract_id, c.rule_id) for c in closes(out)] == [(MNQ, "RULE-009")]
+    assert state(d, MNQ) is State.Flattening
+    assert d.engine.next_deadline() is not None and d.engine.next_deadline() > d.now
 
 
 def test_the_contract_returns_to_trading_once_flat_and_may_trade_again() -> None:
