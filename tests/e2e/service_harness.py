@@ -54,6 +54,12 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.gateway.set_clock(self.clock.now)
+        # the gateway's opening quotes were stamped by the wall clock before it had ours: stamp
+        # them now, or a wall clock past T0 makes every later (T0-stamped) quote look older than
+        # the first one the service sees, and the engine drops it as out of order
+        for c in self.gateway.contracts():
+            q = self.gateway.quote(c.id)
+            self.gateway.set_price(c.id, q.last, bid=q.bid, ask=q.ask)
         self._sink = logger.add(lambda m: self.logs.append(str(m)), level="DEBUG")
 
     # -- settings and lifecycle -------------------------------------------------------------
