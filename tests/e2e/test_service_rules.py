@@ -114,6 +114,20 @@ async def released_at(h: Harness, until: datetime) -> None:
     await h.until(lambda: h.acct.state is State.Trading, "released at the deadline")
 
 
+async def quote_now(h: Harness, root: str) -> None:
+    """The gateway quotes ``root`` again at the current time and the service has handled it:
+    anything due by now has been handled too (a sync point for "nothing happens yet")."""
+    q = h.gateway.quote(root)
+    h.gateway.set_price(root, q.last, bid=q.bid, ask=q.ask)
+    now = h.clock.now()
+
+    def quoted() -> bool:
+        mark = h.svc.engine.marks.get(cid(root))
+        return mark is not None and mark.at == now
+
+    await h.until(quoted, f"{root} quoted at {now}")
+
+
 async def next_day(h: Harness) -> None:
     """Move the clock past the next daily reset; the scheduler opens the new trading day."""
     reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
@@ -265,6 +279,7 @@ async def test_rule_007_the_entry_past_the_limit_locks_the_day_and_is_closed(h: 
     entry = working(h, "ES", "buy", 5000)
     await cancelled(h, entry, "the entry cancelled")
     assert status(h, exit_) == OrderStatus.OPEN
+    assert h.acct.orders[exit_.order_id].cancel_sent_at is None
     h.gateway.cancel_order(ACCOUNT, exit_.order_id)
     h.trade("MNQ", "sell", 1)  # the trader exits the position held before the lock
     await seen(h, "MNQ", 0)
@@ -306,6 +321,10 @@ async def test_rule_009_a_position_held_past_the_limit_is_closed_alone(h: Harnes
     await enter(h, "MNQ", "buy", 2)  # opened at T0
     await h.advance(minutes=3)
     await enter(h, "ES", "buy", 1)  # opened at T0 + 3 min
+    h.clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=1))
+    await quote_now(h, "MNQ")
+    assert all(m.state is State.Trading for m in h.acct.contracts.values())
+    assert h.closes() == []
     h.clock.set(T0 + timedelta(minutes=5))  # MNQ's deadline: the scheduler wakes the account
     await h.gw_until(lambda: h.position("MNQ") == 0, "MNQ closed")
     [close] = h.closes("MNQ")
@@ -323,3 +342,260 @@ async def test_rule_009_a_position_held_past_the_limit_is_closed_alone(h: Harnes
     await h.gw_until(lambda: h.position("ES") == 0, "ES closed at its deadline")
     await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "close confirmed")
     assert h.acct.state is State.Trading
+
+
+# --- RULE-010 rapid_fire ---------------------------------------------------------------------
+
+
+async def test_rule_010_a_third_entry_within_a_minute_cools_down_for_the_window(
+    h: Harness,
+) -> None:
+    await h.start("[rule.rapid_fire]\nwindows = 60: 2, 3600: 10\n")
+    await enter(h, "MNQ", "buy", 1)
+    await enter(h, "MNQ", "buy", 1, held=1)
+    await h.advance(seconds=61)  # the window rolls on: those two are out of it
+    await enter(h, "MNQ", "buy", 1, held=2)
+    await enter(h, "ES", "buy", 1)  # two entries within 60 s: the limit, not over it
+    assert h.acct.state is State.Trading
+    h.trade("MNQ", "buy", 1)  # the third within 60 s
+    await h.until(lambda: h.acct.state is State.Cooldown, "cooling down (RULE-010)")
+    [close] = h.closes("MNQ")
+    assert close.size == 4 and h.position("MNQ") == 0
+    assert len(h.closes("ES")) == 1 and h.position("ES") == 0
+    hold = h.acct.holds["RULE-010"]
+    assert hold.until == T0 + timedelta(seconds=61 + 60)
+    assert "3 entries within 60s > 2" in hold.detail
+    assert (None, "Trading", "Flattening", "breach", "RULE-010") in h.audit()
+    assert (None, "Flattening", "Cooldown", "flat_confirmed", "RULE-010") in h.audit()
+    await locked_out(h, State.Cooldown)
+    await released_at(h, hold.until)
+
+
+# --- RULE-011 max_consecutive_losses ---------------------------------------------------------
+
+
+async def test_rule_011_two_losing_round_trips_in_a_row_lock_the_day(h: Harness) -> None:
+    await h.start("[rule.max_consecutive_losses]\nlosses = 2\n")
+    await enter(h, "ES", "buy", 1)
+    assert (await round_trip(h, "MNQ", 1, -20)).net < 0  # loss 1
+    assert (await round_trip(h, "MNQ", 1, 20)).net > 0  # a winner ends the streak
+    assert (await round_trip(h, "MNQ", 1, -20)).net < 0  # loss 1 again
+    assert h.acct.state is State.Trading and h.position("ES") == 1
+    await round_trip(h, "MNQ", 1, -20)  # loss 2 in a row
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-011")
+    [close] = h.closes("ES")
+    assert close.status == OrderStatus.FILLED and h.position("ES") == 0
+    assert h.closes("MNQ") == []  # the trader closed every MNQ round trip
+    hold = h.acct.holds["RULE-011"]
+    assert hold.until == h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    assert "2 losing round trips in a row" in hold.detail
+    assert (None, "Trading", "Flattening", "breach", "RULE-011") in h.audit()
+    assert (None, "Flattening", "LockedDaily", "flat_confirmed", "RULE-011") in h.audit()
+    await locked_out(h, State.LockedDaily)
+    await released_at(h, hold.until)
+
+
+# --- RULE-012 revenge_trading ----------------------------------------------------------------
+
+REVENGE = (
+    "[rule.revenge_trading]\nloss = 50\nseconds = 300\nmultiplier = 2\ncooldown_minutes = 30\n"
+)
+
+
+async def test_rule_012_doubling_back_in_right_after_a_loss_cools_down(h: Harness) -> None:
+    await h.start(REVENGE)
+    trip = await round_trip(h, "MNQ", 1, -120)  # -121 ticks of $0.50, fees 0.74
+    assert trip.net == Decimal("-61.24")
+    await h.advance(seconds=60)
+    await enter(h, "MNQ", "buy", 1)  # 1 of the 2 that would be revenge
+    assert h.acct.state is State.Trading
+    h.trade("ES", "buy", 1)  # 2 contracts entered 60 s after the loss (every root counts)
+    await h.until(lambda: h.acct.state is State.Cooldown, "cooling down (RULE-012)")
+    assert [c.size for c in h.closes("MNQ")] == [1] and h.position("MNQ") == 0
+    assert [c.size for c in h.closes("ES")] == [1] and h.position("ES") == 0
+    hold = h.acct.holds["RULE-012"]
+    assert hold.until == T0 + timedelta(seconds=60, minutes=30)
+    assert "2 contracts entered 60s after a -61.24 loss of 1 MNQ" in hold.detail
+    assert (None, "Trading", "Flattening", "breach", "RULE-012") in h.audit()
+    assert (None, "Flattening", "Cooldown", "flat_confirmed", "RULE-012") in h.audit()
+    await locked_out(h, State.Cooldown)
+    await released_at(h, hold.until)
+
+
+async def test_rule_012_the_same_re_entry_after_the_watch_is_allowed(h: Harness) -> None:
+    await h.start(REVENGE)
+    await round_trip(h, "MNQ", 1, -120)
+    assert h.acct.rule_state["RULE-012"]["watches"]
+    await h.advance(seconds=301)
+    await enter(h, "MNQ", "buy", 2)  # as big, but the watch is over
+    assert h.acct.state is State.Trading and h.closes() == []
+    assert "watches" not in h.acct.rule_state["RULE-012"]
+    assert rules_of(h, "RULE-012") == []
+
+
+# --- RULE-013 weekly_loss_limit --------------------------------------------------------------
+
+
+async def test_rule_013_losses_of_two_days_add_up_to_the_weekly_limit(h: Harness) -> None:
+    # the daily limit (250) is never reached on either day; the week's sum reaches 300
+    await h.start("[rule.weekly_loss_limit]\nlimit = 300\n[rule.daily_loss_limit]\nlimit = 250\n")
+    monday = await round_trip(h, "MNQ", 2, -200)  # -201 ticks of $1, fees 1.48
+    assert monday.net == Decimal("-202.48")
+    await next_day(h)  # Tuesday's trading day
+    assert h.acct.day.realized == 0 and h.acct.week.realized == Decimal("-202.48")
+    await enter(h, "MNQ", "buy", 2)  # fees 0.74
+    h.gateway.move_price("MNQ", -95)  # -96 ticks: week -299.22
+    await h.until(lambda: h.acct.positions[MNQ].upnl == -96, "the mark seen")
+    assert h.acct.state is State.Trading
+    h.gateway.move_price("MNQ", -1)  # week -300.22 <= -300 (the day: -97.74)
+    await h.until(lambda: h.acct.state is State.LockedWeekly, "locked by RULE-013")
+    assert [c.size for c in h.closes("MNQ")] == [2] and h.position("MNQ") == 0
+    hold = h.acct.holds["RULE-013"]
+    assert hold.until == h.svc.engine.calendar.next_weekly_reset(h.clock.now())
+    assert "week P&L -300.22 <= -300.00" in hold.detail
+    assert (None, "Trading", "Flattening", "breach", "RULE-013") in h.audit()
+    assert (None, "Flattening", "LockedWeekly", "flat_confirmed", "RULE-013") in h.audit()
+    assert rules_of(h, "RULE-003") == []
+    await locked_out(h, State.LockedWeekly)
+    await next_day(h)  # Wednesday: still locked
+    assert h.acct.state is State.LockedWeekly
+    await released_at(h, hold.until)
+
+
+# --- RULE-014 position_stop_loss -------------------------------------------------------------
+
+
+async def test_rule_014_one_positions_loss_closes_that_position_only(h: Harness) -> None:
+    await h.start("[rule.position_stop_loss]\nlimit = 100\n")
+    await enter(h, "MNQ", "buy", 2)  # at 21000.25: $1 a tick
+    target = working(h, "MNQ", "sell", 21500)  # the trader's own exit, in that contract
+    await enter(h, "ES", "buy", 1)
+    es_exit = working(h, "ES", "sell", 6100)
+    h.gateway.move_price("MNQ", -98)  # -99 ticks: -$99
+    await h.until(lambda: h.acct.positions[MNQ].upnl == -99, "the mark seen")
+    assert h.closes() == []
+    h.gateway.move_price("MNQ", -1)  # -$100: touches the stop
+    await h.gw_until(lambda: h.position("MNQ") == 0, "MNQ closed")
+    assert [c.size for c in h.closes("MNQ")] == [2]
+    await cancelled(h, target, "the MNQ order cancelled with it")
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "close confirmed")
+    assert h.position("ES") == 1 and h.closes("ES") == [] and status(h, es_exit) == OrderStatus.OPEN
+    assert h.acct.state is State.Trading and h.acct.holds == {}
+    assert rules_of(h, "RULE-014") == [
+        (MNQ, "Trading", "Flattening", "breach", "RULE-014"),
+        (MNQ, "Flattening", "Trading", "flat_confirmed", "RULE-014"),
+    ]
+    await enter(h, "MNQ", "buy", 1)  # no lock: the trader may trade it again
+    assert h.acct.state is State.Trading and len(h.closes("MNQ")) == 1
+
+
+# --- RULE-015 position_take_profit -----------------------------------------------------------
+
+
+async def test_rule_015_one_positions_profit_closes_that_position_only(h: Harness) -> None:
+    await h.start("[rule.position_take_profit]\ntarget = 100\n")
+    await enter(h, "MNQ", "sell", 2)  # short at the bid, 21000.00: $1 a tick
+    await enter(h, "ES", "buy", 1)
+    h.gateway.move_price("MNQ", -99)  # +$99
+    await h.until(lambda: h.acct.positions[MNQ].upnl == 99, "the mark seen")
+    assert h.closes() == []
+    h.gateway.move_price("MNQ", -1)  # +$100: the target
+    await h.gw_until(lambda: h.position("MNQ") == 0, "MNQ closed")
+    [close] = h.closes("MNQ")
+    assert close.size == 2 and close.side == 0  # closing a short buys
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "close confirmed")
+    assert h.position("ES") == 1 and h.closes("ES") == []
+    assert h.acct.state is State.Trading and h.acct.holds == {}
+    [trip] = h.acct.day.trips
+    assert trip.net == Decimal(99) - Decimal("1.48") and trip.enforced  # bought at the ask
+    assert rules_of(h, "RULE-015") == [
+        (MNQ, "Trading", "Flattening", "breach", "RULE-015"),
+        (MNQ, "Flattening", "Trading", "flat_confirmed", "RULE-015"),
+    ]
+
+
+# --- RULE-016 stop_loss_required -------------------------------------------------------------
+
+
+async def test_rule_016_positions_without_a_protective_stop_are_closed_after_the_grace(
+    h: Harness,
+) -> None:
+    await h.start("[rule.stop_loss_required]\ngrace_seconds = 30\n")
+    await enter(h, "MNQ", "buy", 1)  # no stop at all
+    await enter(h, "ES", "buy", 1)
+    es_stop = h.trade("ES", "sell", 1, type=4, stop_price=5990)  # protective: below the entry
+    await enter(h, "NQ", "buy", 1)
+    nq_stop = h.trade("NQ", "buy", 1, type=4, stop_price=21100)  # a stop entry, no protection
+    await h.until(lambda: len(h.acct.orders) == 2, "both stops seen")
+    h.clock.set(T0 + timedelta(seconds=29))
+    await quote_now(h, "MNQ")
+    assert all(m.state is State.Trading for m in h.acct.contracts.values())
+    assert h.closes() == []
+    h.clock.set(T0 + timedelta(seconds=30))  # the grace ends: the scheduler wakes
+    await h.gw_until(lambda: h.position("MNQ") == 0 and h.position("NQ") == 0, "closed")
+    assert [c.size for c in h.closes("MNQ")] == [1] and [c.size for c in h.closes("NQ")] == [1]
+    await cancelled(h, nq_stop, "the stop entry cancelled with its position")
+    assert h.position("ES") == 1 and h.closes("ES") == []
+    assert status(h, es_stop) == OrderStatus.OPEN
+    await h.until(
+        lambda: all(h.acct.contracts[c].state is State.Trading for c in (MNQ, NQ)), "confirmed"
+    )
+    assert h.acct.state is State.Trading and h.acct.holds == {}
+    for c in (MNQ, NQ):
+        assert (c, "Trading", "Flattening", "breach", "RULE-016") in h.audit()
+        assert (c, "Flattening", "Trading", "flat_confirmed", "RULE-016") in h.audit()
+    assert all(a[0] != ES for a in h.audit())
+
+
+# --- RULE-017 symbol_block -------------------------------------------------------------------
+
+
+async def test_rule_017_a_blocked_root_is_cancelled_closed_and_its_contract_locked(
+    h: Harness,
+) -> None:
+    await h.start("[rule.symbol_block]\nroots = CL, M*\n")
+    await enter(h, "ES", "buy", 1)  # not blocked
+    limit = working(h, "MNQ", "buy", 20000)  # MNQ matches M*
+    await cancelled(h, limit, "the blocked order cancelled")
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.LockedDaily, "MNQ locked")
+    hold = h.acct.contracts[MNQ].holds["RULE-017"]
+    assert hold.until is None  # for as long as the root is blocked
+    assert (MNQ, "Trading", "Flattening", "breach", "RULE-017") in h.audit()
+    assert (MNQ, "Flattening", "LockedDaily", "flat_confirmed", "RULE-017") in h.audit()
+    h.trade("MNQ", "buy", 2)  # a market order fills before anyone can cancel it
+    await h.gw_until(lambda: h.closes("MNQ") and h.position("MNQ") == 0, "closed on sight")
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.LockedDaily, "locked again")
+    assert h.acct.state is State.Trading and h.position("ES") == 1 and h.closes("ES") == []
+    await next_day(h)  # a daily reset does not end the block
+    assert h.acct.contracts[MNQ].state is State.LockedDaily
+    assert h.acct.contracts[MNQ].holds["RULE-017"].until is None
+    again = working(h, "MNQ", "buy", 20000)
+    await cancelled(h, again, "still cancelled on sight")
+    assert all(a[0] == MNQ for a in rules_of(h, "RULE-017"))  # the account was never locked
+
+
+# --- RULE-018 trading_permission -------------------------------------------------------------
+
+
+async def test_rule_018_can_trade_false_flattens_and_locks_until_it_is_true_again(
+    h: Harness,
+) -> None:
+    await h.start("[rule.trading_permission]\n")
+    await enter(h, "MNQ", "buy", 1)
+    limit = working(h, "ES", "buy", 5000)
+    await h.until(lambda: len(h.acct.orders) == 1, "the order seen")
+    h.gateway.set_can_trade(ACCOUNT, False)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-018")
+    assert [c.size for c in h.closes("MNQ")] == [1] and h.position("MNQ") == 0
+    assert status(h, limit) == OrderStatus.CANCELLED
+    hold = h.acct.holds["RULE-018"]
+    assert hold.until is None  # until the gateway says otherwise
+    assert (None, "Trading", "Flattening", "breach", "RULE-018") in h.audit()
+    assert (None, "Flattening", "LockedDaily", "flat_confirmed", "RULE-018") in h.audit()
+    await next_day(h)  # a daily reset does not end it
+    assert h.acct.state is State.LockedDaily
+    h.gateway.set_can_trade(ACCOUNT, True)
+    await h.until(lambda: h.acct.state is State.Trading, "released")
+    assert (None, "LockedDaily", "Trading", "release", "RULE-018") in h.audit()
+    await enter(h, "MNQ", "buy", 1)  # trading again: the position stays
+    assert h.acct.state is State.Trading and len(h.closes("MNQ")) == 1
