@@ -74,8 +74,24 @@ def settings_text(which: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: extra quiet settings for the rules beyond the foundation (filled in by their authors)
-QUIET_EXTRA: dict[str, list[str]] = {}
+#: quiet settings for the rules beyond the foundation (nothing fires on the bench's stream)
+QUIET_EXTRA: dict[str, list[str]] = {
+    "trailing_drawdown": ["drawdown = 1000000", "mode = intraday"],  # intraday: the costlier path
+    "daily_profit_target": ["target = 1000000"],
+    "trading_hours": ["windows = Sun-Sat 00:00-23:59:59", "flat_by = none"],
+    "max_trades_per_day": ["limit = 1000000000"],
+    "trade_cooldown": ["tiers = 1000000: 1"],
+    "position_hold_time": ["limit_minutes = 10080"],
+    "rapid_fire": ["windows = 60: 100000000, 3600: 200000000, session: 300000000"],
+    "max_consecutive_losses": ["losses = 1000000000"],
+    "revenge_trading": ["loss = 1000000"],
+    "weekly_loss_limit": ["limit = 2000000"],
+    "position_stop_loss": ["limit = 999999"],
+    "position_take_profit": ["target = 999999"],
+    "stop_loss_required": ["grace_seconds = 3600"],
+    "symbol_block": [],
+    "trading_permission": [],
+}
 
 
 def engine_for(which: str) -> RiskEngine:
@@ -193,13 +209,50 @@ def holders_only(k: int) -> Callable[[int], list[str]]:
     return pick
 
 
+def compare(events: int, n: int = 100) -> None:
+    """Both rule sets on the same streams, interleaved, three rounds: the ratio is what counts
+    on a shared machine."""
+    start = T0 + timedelta(seconds=1)
+    streams = {
+        "quote": quotes(events, start),
+        "fill+position": fills_and_positions(n, events, start),
+        "order": orders(n, events, start),
+    }
+    best: dict[tuple[str, str], tuple[float, float, float]] = {}
+    for _ in range(3):
+        for which in ("foundation", "all"):
+            for kind, stream in streams.items():
+                engine = engine_for(which)
+                populate(engine, n)
+                run(engine, stream[:2000])
+                engine = engine_for(which)
+                populate(engine, n)
+                got = summary(run(engine, stream))
+                if (which, kind) not in best or got[0] > best[which, kind][0]:
+                    best[which, kind] = got
+    n_all = len(engine_for("all").rules)
+    print(f"# {n} accounts, {events} events per kind, best of 3 interleaved rounds")
+    print(f"{'kind':<16} {'3 rules ev/s':>13} {f'{n_all} rules ev/s':>14} {'slowdown':>9}")
+    for kind in streams:
+        f, a = best["foundation", kind][0], best["all", kind][0]
+        print(f"{kind:<16} {f:>13,.0f} {a:>14,.0f} {f / a:>8.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--rules", choices=("foundation", "all"), default="foundation")
     p.add_argument("--accounts", default="1,10,100,1000")
     p.add_argument("--events", type=int, default=60_000, help="events per kind and size")
     p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="the 100-account figures with the foundation rules and with all rules, one run",
+    )
     args = p.parse_args()
+    if args.compare:
+        compare(5_000 if args.quick else args.events)
+        return
     events = 5_000 if args.quick else args.events
     sizes = [int(s) for s in args.accounts.split(",")]
     n_rules = len(engine_for(args.rules).rules)

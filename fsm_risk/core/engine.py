@@ -81,10 +81,13 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.rules.base import Action, Rule, RuleContext, Scope, Verdict
+from fsm_risk.rules.base import UNBOUNDED, Action, Rule, RuleContext, Scope, Verdict
 
 ADMIN = "ADMIN"
 ENGINE = "ENGINE"
+#: an empty band: nothing is promised, every quote rule is evaluated
+EVALUATE: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
+_LOWEST, _HIGHEST = Decimal("-Infinity"), Decimal("Infinity")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,12 @@ class RiskEngine:
         self._by_event: dict[type, list[Rule]] = {}
         self._observers: dict[type, list[Rule]] = {}
         self._rule_ids = {r.id for r in self.rules}
+        # only the rules that define deadlines are asked for them (after every event)
+        self._deadline_rules = [
+            (r, r.deadline_kinds if r.deadline_kinds is not None else r.reacts_to)
+            for r in self.rules
+            if type(r).next_deadline is not Rule.next_deadline
+        ]
         self._liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         for rule in self.rules:
             for kind in rule.reacts_to:
@@ -262,7 +271,10 @@ class RiskEngine:
         """The accounts with a deadline at or before ``now``."""
         return sorted(a.account_id for a in self.accounts.values() if a.wakeup and a.wakeup <= now)
 
-    def _schedule(self, acct: AccountModel, now: datetime) -> None:
+    def _schedule(self, acct: AccountModel, now: datetime, kind: type | None = None) -> None:
+        """Store the account's next wake-up. ``kind`` is the type of the event just handled: a
+        rule's deadline is asked again only after events of the kinds it reacts to (the only
+        ones that can move it), or always when ``kind`` is None."""
         times: list[datetime] = [acct.day.end, acct.week.end]
         for h in acct.holds.values():
             if h.until is not None:
@@ -279,8 +291,11 @@ class RiskEngine:
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers", {})
         times.extend(datetime.fromisoformat(t) for t in waivers.values())
-        for rule in self.rules:
-            t = rule.next_deadline(acct, now)
+        cached = acct.deadlines
+        for rule, kinds in self._deadline_rules:
+            if kind is None or kind in kinds or rule.id not in cached:
+                cached[rule.id] = rule.next_deadline(acct, now)
+            t = cached[rule.id]
             if t is not None:
                 times.append(t)
         wake = min(times)
@@ -476,9 +491,10 @@ class RiskEngine:
                 self._enforce(acct, verdicts, now, out)
         self._sweep(acct, now, out)
         self._confirm(acct, now)
-        self._schedule(acct, now)
+        self._schedule(acct, now, None if isinstance(event, AdminCommand) else type(event))
         self._drain(acct, out)
         self.dirty.add(acct.account_id)
+        acct.band = None  # anything but a quote may move the bands: ask the rules again
 
     def _quote(self, q: Quote, now: datetime, out: list[Effect]) -> None:
         """The hot path: touches only the accounts holding the quoted contract."""
@@ -527,11 +543,27 @@ class RiskEngine:
                         acct.open_upnl += value - pos.upnl
                         pos.upnl = value
                         pos.priced = True
+                # the guard band: inside it no quote rule can fire or change its memory
+                band = acct.band
+                if band is None:
+                    band = acct.band = self._account_band(acct)
+                if band[0] < acct.open_upnl < band[1]:
+                    if pos is None:
+                        continue
+                    pband = pos.band
+                    if pband is None:
+                        pband = pos.band = self._position_band(acct, pos)
+                    if pband[0] < pos.upnl < pband[1]:
+                        continue
+                acct.band = None  # evaluated: ask again at the next quote
+                crossed = rules if band is EVALUATE else self._crossed(acct, pos)
                 for rule in observers:
-                    if rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, q, now):
+                    if rule in crossed and rule.observe(
+                        acct.rule_state.setdefault(rule.id, {}), acct, q, now
+                    ):
                         self.dirty.add(acct.account_id)
                 verdicts: list[Verdict] | None = None
-                for rule in rules:
+                for rule in crossed:
                     found = rule.evaluate(acct, q, now)
                     if found:
                         verdicts = [*(verdicts or ()), *found]
@@ -545,6 +577,50 @@ class RiskEngine:
                     self.dirty.add(acct.account_id)
             except Exception as exc:  # fail closed on any bug
                 self._fail_closed(acct, exc, now, out)
+
+    def _account_band(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
+        """The intersection of the quote rules' bands on the account's open P&L."""
+        low, high = _LOWEST, _HIGHEST
+        for rule in self._by_event.get(Quote, ()):
+            band = rule.quote_band(acct)
+            if band is None:
+                return EVALUATE
+            if band is UNBOUNDED:
+                continue
+            if band[0] > low:
+                low = band[0]
+            if band[1] < high:
+                high = band[1]
+        return low, high
+
+    def _position_band(self, acct: AccountModel, pos: Position) -> tuple[Decimal, Decimal]:
+        low, high = _LOWEST, _HIGHEST
+        for rule in self._by_event.get(Quote, ()):
+            band = rule.position_band(acct, pos)
+            if band is None:
+                return EVALUATE
+            if band is UNBOUNDED:
+                continue
+            if band[0] > low:
+                low = band[0]
+            if band[1] < high:
+                high = band[1]
+        return low, high
+
+    def _crossed(self, acct: AccountModel, pos: Position | None) -> list[Rule]:
+        """Outside the intersection: the quote rules whose own band the quote crossed."""
+        out = []
+        upnl = acct.open_upnl
+        for rule in self._by_event.get(Quote, ()):
+            band = rule.quote_band(acct)
+            if band is None or not band[0] < upnl < band[1]:
+                out.append(rule)
+                continue
+            if pos is not None:
+                pband = rule.position_band(acct, pos)
+                if pband is None or not pband[0] < pos.upnl < pband[1]:
+                    out.append(rule)
+        return out
 
     def _revalue(self, acct: AccountModel, pos: Position) -> None:
         """Value one position at its contract's mark, exactly."""

@@ -142,6 +142,8 @@ class Position:
     #: only when size x tick value / tick size is exact (always, for real tick sizes);
     #: otherwise the engine divides by the tick size last.
     point_value: Decimal | None = None
+    #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
+    band: tuple[Decimal, Decimal] | None = None
 
     @property
     def signed(self) -> int:
@@ -492,6 +494,10 @@ class AccountModel(Lockable):
         self.flatten_cause: str | None = None
         self.flatten_reason: Reason | None = None
         self.wakeup: datetime | None = None
+        #: the quote guard band of the open P&L (see Rule.quote_band); None: to be computed
+        self.band: tuple[Decimal, Decimal] | None = None
+        #: each deadline rule's last answer (see RiskEngine._schedule); not stored
+        self.deadlines: dict[str, datetime | None] = {}
 
     def exposed(self) -> bool:
         return bool(self.positions) or any(

@@ -144,6 +144,11 @@ class RuleContext:
         return self.instruments.get(contract_id)
 
 
+#: a band with no bound: a quote can never make the rule fire (or change its memory)
+UNBOUNDED: tuple[Decimal, Decimal] = (Decimal("-Infinity"), Decimal("Infinity"))
+Band = tuple[Decimal, Decimal]
+
+
 class Rule:
     """Base class of every rule. Subclasses set the class attributes and ``evaluate``."""
 
@@ -159,6 +164,8 @@ class Rule:
     level_triggered: ClassVar[bool] = True
     #: the rule keeps memory in ``rule_state[id]`` (and implements ``observe``)
     stateful: ClassVar[bool] = False
+    #: the event kinds that can move this rule's ``next_deadline`` (None: ``reacts_to``)
+    deadline_kinds: ClassVar[frozenset[type] | None] = None
 
     def __init__(self, config: Any, ctx: RuleContext) -> None:
         self.config = config
@@ -184,5 +191,22 @@ class Rule:
         return None
 
     def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
-        """The next instant this rule must be evaluated even if no event arrives."""
+        """The next instant this rule must be evaluated even if no event arrives.
+
+        Asked after every event of a kind in ``reacts_to`` (the engine then wakes the account
+        with a `Tick` at that instant, so a rule with deadlines reacts to `Tick`); the answer
+        must depend only on what those events change, and on ``now``."""
+        return None
+
+    # -- the quote guard band -----------------------------------------------------------------
+    # A quote only moves open unrealized P&L. A rule that reacts to quotes may promise the
+    # interval (exclusive) of the account's open P&L, and of one position's, inside which a
+    # quote can neither make it fire nor change its memory; the engine then skips every
+    # quote rule while a holder stays inside all of them, and asks again after any other
+    # event. The default, None, promises nothing: the rule is evaluated on every quote.
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        return None
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
         return None

@@ -15,9 +15,20 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.schema import Field
 
 BASIS_FIELD = Field(
@@ -85,6 +96,15 @@ class DailyLossLimit(Rule):
                 detail=f"day P&L {pnl:.2f} <= -{cfg.limit:.2f} ({cfg.basis})",
             ),
         )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        day = view.day
+        if self._equity:  # fires when realized + open - carry <= floor
+            return (self._floor - day.realized + day.carry, UNBOUNDED[1])
+        return UNBOUNDED if day.realized > self._floor else None
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        return UNBOUNDED
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         pnl = view.day_pnl(with_unrealized=self.config.with_unrealized)

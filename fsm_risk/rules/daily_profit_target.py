@@ -15,9 +15,20 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.rules.daily_loss_limit import BASIS_FIELD
 from fsm_risk.schema import Field
 
@@ -78,6 +89,15 @@ class DailyProfitTarget(Rule):
                 detail=f"day P&L {pnl:.2f} >= target {cfg.target:.2f} ({cfg.basis})",
             ),
         )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        day = view.day
+        if self._equity:  # fires when realized + open - carry >= target
+            return (UNBOUNDED[0], self._target - day.realized + day.carry)
+        return UNBOUNDED if day.realized < self._target else None
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        return UNBOUNDED
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         pnl = view.day_pnl(with_unrealized=self.config.with_unrealized)

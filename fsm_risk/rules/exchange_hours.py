@@ -277,6 +277,8 @@ class TradingSchedule:
         }
         self._starting: dict[date, tuple[Session, ...]] = {}
         self._last: Session | None = None  # the last tradable session found (fast path)
+        self._status_at: datetime | None = None  # the instant of the last answer, and it
+        self._status: Status | None = None
 
     # -- special days -------------------------------------------------------------------------
 
@@ -325,6 +327,13 @@ class TradingSchedule:
             yield from self.sessions_starting(today + timedelta(days=k))
 
     def status(self, now: datetime) -> Status:
+        if now is self._status_at and self._status is not None:
+            return self._status  # asked twice for one event (evaluate, then the deadline)
+        self._status_at = now
+        self._status = found = self._status_uncached(now)
+        return found
+
+    def _status_uncached(self, now: datetime) -> Status:
         last = self._last
         if last is not None and last.open <= now < last.stop:
             return Status(True, last)

@@ -19,7 +19,18 @@ from fsm_risk.core.events import Event, PositionUpdate, Quote
 from fsm_risk.core.models import Position, root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import Problem
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Scope,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
@@ -101,6 +112,13 @@ class PositionStopLoss(Rule):
                 detail=f"{pos.size} {cid} unrealized {pos.upnl:.2f} <= {floor:.2f}",
             ),
         )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        return UNBOUNDED
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        floor = self._floor if self._uniform else self._floor_of(position.contract_id)
+        return (floor, UNBOUNDED[1])  # fires when the position's open P&L <= floor
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         """The position closest to its stop."""

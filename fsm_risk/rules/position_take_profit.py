@@ -19,7 +19,18 @@ from fsm_risk.core.events import Event, PositionUpdate, Quote
 from fsm_risk.core.models import Position, root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import Problem
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Scope,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
@@ -100,6 +111,13 @@ class PositionTakeProfit(Rule):
                 detail=f"{pos.size} {cid} unrealized {pos.upnl:.2f} >= {target:.2f}",
             ),
         )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        return UNBOUNDED
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        target = self._target if self._uniform else self._target_of(position.contract_id)
+        return (UNBOUNDED[0], target)  # fires when the position's open P&L >= target
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         """The position closest to its target."""

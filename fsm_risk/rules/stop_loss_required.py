@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, PositionUpdate, Tick
 from fsm_risk.core.models import Order, Position
 from fsm_risk.core.reasons import Reason
-from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
 STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
@@ -63,25 +63,32 @@ class StopLossRequired(Rule):
         ),
     )
     reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
+    deadline_kinds = frozenset({PositionUpdate, Tick})  # orders never move a grace deadline
     stateful = True
 
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(timedelta(seconds=values["grace_seconds"]), values["count_profit_stops"])
 
+    def __init__(self, config: Config, ctx: RuleContext) -> None:
+        super().__init__(config, ctx)
+        self._parsed: dict[float | str, datetime] = {}
+
     config: Config
 
     # -- memory: when each position was first seen ----------------------------------------
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
-        seen: dict[str, str] = memo.setdefault("seen", {})
+        if isinstance(event, OrderUpdate):
+            return False  # first sightings change only with positions
+        seen: dict[str, float | str] = memo.setdefault("seen", {})
         changed = False
         for cid in [c for c in seen if c not in view.positions]:
             del seen[cid]  # closed: a new position gets a new grace
             changed = True
         for cid in view.positions:
             if cid not in seen:
-                seen[cid] = now.isoformat()
+                seen[cid] = now.timestamp()  # epoch seconds: cheap to store and read
                 changed = True
         return changed
 
@@ -89,7 +96,18 @@ class StopLossRequired(Rule):
         start = p.opened_at
         seen = view.rule_state.get(self.id, {}).get("seen", {}).get(cid)
         if seen is not None:
-            start = max(start, datetime.fromisoformat(seen))
+            first = self._parsed.get(seen)
+            if first is None:
+                first = (
+                    datetime.fromisoformat(seen)  # stored by an earlier version
+                    if isinstance(seen, str)
+                    else datetime.fromtimestamp(seen, UTC)
+                )
+                if len(self._parsed) > 4096:  # a cache of parsed stamps, not memory
+                    self._parsed.clear()
+                self._parsed[seen] = first
+            if first > start:
+                start = first
         return start + self.config.grace
 
     # -- protection -----------------------------------------------------------------------

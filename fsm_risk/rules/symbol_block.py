@@ -102,6 +102,8 @@ class SymbolBlock(Rule):
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         release = view.rule_state.get(self.id, {}).get("release", ())
+        if self._match is None and not release:
+            return ()  # nothing blocked, nothing to release
         verdicts = [
             Verdict(
                 self.id,

@@ -28,9 +28,20 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.schema import Field
 
 _LOCKS = {"lockedweekly": State.LockedWeekly, "lockeddaily": State.LockedDaily}
@@ -247,6 +258,24 @@ class TrailingDrawdown(Rule):
                 ),
             ),
         )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        memo = view.rule_state.get(self._rid)
+        entry = self._entry(view.account_id, memo) if memo is not None else None
+        equity = view.equity
+        if entry is None or equity is None:
+            return None  # not seeded yet: evaluate (and observe) every quote
+        base = equity - view.open_upnl  # what equity is without the open P&L
+        low = entry.floor - base  # fires when equity <= floor
+        frozen = entry.cap is not None and entry.peak >= entry.cap
+        if not self._intraday or frozen:
+            return (low, UNBOUNDED[1])
+        # only strictly above the peak does the peak move (observe): the band's exclusive
+        # upper bound is the next representable value above it, so equity at the peak is in
+        return (low, (entry.peak - base).next_plus())
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        return UNBOUNDED
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         equity = view.equity

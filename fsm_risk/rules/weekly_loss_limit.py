@@ -17,10 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.errors import Problem
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.rules.daily_loss_limit import BASIS_FIELD
 from fsm_risk.schema import Field
 
@@ -88,6 +99,15 @@ class WeeklyLossLimit(Rule):
                 detail=f"week P&L {pnl:.2f} <= -{cfg.limit:.2f} ({cfg.basis})",
             ),
         )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        week = view.week
+        if self._equity:  # fires when realized + open - carry <= floor
+            return (self._floor - week.realized + week.carry, UNBOUNDED[1])
+        return UNBOUNDED if week.realized > self._floor else None
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        return UNBOUNDED
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         pnl = view.week_pnl(with_unrealized=self.config.with_unrealized)

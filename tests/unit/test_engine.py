@@ -533,3 +533,41 @@ def test_a_flatten_fired_by_a_closing_fill_sends_no_close_for_what_that_fill_clo
     assert d.acct.state is State.Flattening  # ES still open
     d.send(fill(ES, Side.SELL, 1, "6000", pnl="0"), flat(ES))
     assert d.acct.state is State.LockedDaily
+
+
+# --- the quote guard band ------------------------------------------------------------------
+
+
+def test_quotes_inside_every_band_skip_the_rules_and_outside_they_fire_exactly() -> None:
+    calls: list[Decimal] = []
+
+    class Counting(DailyLossLimit):
+        def evaluate(self, view: Any, event: Event, now: datetime) -> Any:
+            calls.append(view.open_upnl)
+            return super().evaluate(view, event, now)
+
+    d = Driver(make_engine({Counting: {"limit": "1000"}}))
+    d.send(account(), fill(MNQ, Side.BUY, 2, "21000"), position(MNQ, 2, "21000"))
+    calls.clear()
+    for px in ("20990", "20900", "20800", "20750.25"):  # -$40 .. -$999.50: inside the band
+        d.send(quote(MNQ, px))
+    assert calls == [] and d.acct.state is State.Trading
+    d.send(quote(MNQ, "20750"))  # -$1,000.00: on the edge, evaluated, fires
+    assert calls == [Decimal("-1000.00")] and d.acct.state is State.Flattening
+
+
+def test_a_lock_expiring_on_a_quote_is_audited_at_once() -> None:
+    cool = Verdict(
+        "RULE-T01",
+        Reason.TRADE_COOLDOWN,
+        Action.FLATTEN,
+        lock=State.Cooldown,
+        until=T0 + timedelta(minutes=1),
+    )
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}, extra=[trip_on(Fill, cool)]))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"))
+    assert d.acct.state is State.Cooldown
+    d.send(position(ES, 1, "6000"))  # a position the quotes will reach (closed on sight)
+    d.now = T0 + timedelta(minutes=2)
+    out = d.send(quote(ES, "6000", at=d.now))  # ...the first event after the deadline
+    assert (None, "Cooldown", "Trading", "release") in transitions(out)
