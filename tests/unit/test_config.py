@@ -98,3 +98,39 @@ def test_describe_never_prints_secret_values() -> None:
     s = config.parse("[paper]\napi_key = supersecretkey123\n", "s.ini")
     text = config.describe(s)
     assert "supersecretkey123" not in text and "api_key = (set, hidden)" in text
+
+
+def test_a_stop_grace_not_shorter_than_the_hold_time_is_refused() -> None:
+    assert problems(
+        "[rule.position_hold_time]\nlimit_minutes = 1\n"
+        "[rule.stop_loss_required]\ngrace_seconds = 60\n"
+    ) == [
+        "s.ini: [rule.stop_loss_required] grace_seconds: 60 s is not shorter than the "
+        "hold-time limit of 1 min in [rule.position_hold_time]"
+    ]
+
+
+def test_a_blocked_root_with_a_per_instrument_limit_is_a_contradiction() -> None:
+    found = problems(
+        "[rule.symbol_block]\nroots = M*\n"
+        "[rule.max_contracts_per_instrument]\nlimits = MNQ: 2, ES: 1\n"
+    )
+    assert found == [
+        "s.ini: [rule.symbol_block] roots: blocks MNQ, which "
+        "[rule.max_contracts_per_instrument] limits allow: remove one or the other"
+    ]
+
+
+def test_the_enforcement_reserve_must_leave_room_for_reads() -> None:
+    assert problems("[broker]\nrequests_per_minute = 100\nenforcement_reserve = 100\n") == [
+        "s.ini: [broker] enforcement_reserve: must be below requests_per_minute"
+    ]
+
+
+def test_cross_checks_only_apply_to_enabled_rules() -> None:
+    s = config.parse(
+        "[rule.position_hold_time]\nenabled = false\nlimit_minutes = 1\n"
+        "[rule.stop_loss_required]\ngrace_seconds = 60\n",
+        "s.ini",
+    )
+    assert [r.rule.id for r in s.enabled_rules()] == ["RULE-016"]
