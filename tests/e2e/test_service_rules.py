@@ -45,16 +45,13 @@ def cid(root: str) -> str:
     return f"CON.F.US.{root}.Z26"
 
 
-async def seen(h: Harness, root: str, size: int, *, priced: bool = False) -> None:
-    """Wait until the service holds ``size`` contracts of ``root`` (0: none), valued at a
-    quote when ``priced``."""
+async def seen(h: Harness, root: str, size: int) -> None:
+    """Wait until the service holds ``size`` contracts of ``root`` (0: none)."""
     contract = cid(root)
 
     def holds() -> bool:
         p = h.acct.positions.get(contract)
-        if size == 0:
-            return p is None
-        return p is not None and p.size == size and (p.priced or not priced)
+        return p is None if size == 0 else p is not None and p.size == size
 
     await h.until(holds, f"the service sees {size} {root}")
 
