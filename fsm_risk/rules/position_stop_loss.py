@@ -1,56 +1,26 @@
 """RULE-014 position_stop_loss: close one position once its unrealized loss touches -limit.
 
-The limit is in dollars for the whole position (every contract of it), with optional per-root
-overrides (months of one root share the root's limit, each position is judged alone). Only the
-position is closed, and its working orders in that contract cancelled; nothing is locked. The
-loss is valued at the contract's mark and is never acted on when that quote is stale.
+The limit is in dollars for the whole position, with optional per-root overrides; only that
+position is closed (and its working orders in that contract cancelled), nothing is locked, and
+a stale quote never fires it. (The shape it shares with RULE-015 is in `position_pnl`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fsm_risk import schema
-from fsm_risk.core.events import Event, PositionUpdate, Quote
-from fsm_risk.core.models import Position, root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import Problem
-from fsm_risk.rules.base import (
-    UNBOUNDED,
-    AccountView,
-    Action,
-    Band,
-    Rule,
-    RuleContext,
-    Scope,
-    Usage,
-    Verdict,
-    used,
-)
+from fsm_risk.rules.position_pnl import Config, PositionPnlRule
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
     from fsm_risk.config import RuleSettings
 
 
-#: the events that move one position's unrealized P&L (a tuple: isinstance is fastest so)
-_MOVES = (Quote, PositionUpdate)
-
-
-@dataclass(frozen=True)
-class Config:
-    limit: Decimal
-    limits: dict[str, Decimal]
-
-    def limit_for(self, contract_id: str) -> Decimal:
-        return self.limits.get(root_of(contract_id), self.limit)
-
-
-class PositionStopLoss(Rule):
+class PositionStopLoss(PositionPnlRule):
     id = "RULE-014"
     name = "position_stop_loss"
     fires_when = "one position's unrealized P&L <= -limit (per-root overrides)"
@@ -69,69 +39,8 @@ class PositionStopLoss(Rule):
             "per-root overrides in $, e.g. 'NQ: 500, MNQ: 150' (empty: limit for every root)",
         ),
     )
-    reacts_to = frozenset({Quote, PositionUpdate})
-
-    @classmethod
-    def configure(cls, values: dict[str, Any]) -> Config:
-        return Config(values["limit"], dict(values["limits"]))
-
-    config: Config
-
-    def __init__(self, config: Config, ctx: RuleContext) -> None:
-        super().__init__(config, ctx)
-        self._floor = -config.limit
-        self._uniform = not config.limits
-        self._floors: dict[str, Decimal] = {}  # contract id -> -limit, for per-root limits
-
-    def _floor_of(self, contract_id: str) -> Decimal:
-        floor = self._floors.get(contract_id)
-        if floor is None:
-            floor = self._floors[contract_id] = -self.config.limit_for(contract_id)
-        return floor
-
-    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
-        # the quote hot path: only the quoted contract's position moved; compare it first
-        if not isinstance(event, _MOVES):
-            return ()
-        cid = event.contract_id
-        pos = view.positions.get(cid)
-        if pos is None:
-            return ()
-        floor = self._floor if self._uniform else self._floor_of(cid)
-        if pos.upnl > floor:
-            return ()
-        if not (pos.priced and self.ctx.fresh(cid, now)):
-            return ()  # the loss rests on a stale (or missing) quote: do not act on it
-        return (
-            Verdict(
-                self.id,
-                Reason.POSITION_STOP_LOSS,
-                Action.CLOSE,
-                Scope.CONTRACT,
-                contract_id=cid,
-                detail=f"{pos.size} {cid} unrealized {pos.upnl:.2f} <= {floor:.2f}",
-            ),
-        )
-
-    def quote_band(self, view: AccountView) -> Band | None:
-        return UNBOUNDED
-
-    def position_band(self, view: AccountView, position: Position) -> Band | None:
-        floor = self._floor if self._uniform else self._floor_of(position.contract_id)
-        return (floor, UNBOUNDED[1])  # fires when the position's open P&L <= floor
-
-    def usage(self, view: AccountView, now: datetime) -> Usage | None:
-        """The position closest to its stop."""
-        worst: tuple[Decimal, Position, Decimal] | None = None
-        for cid, pos in view.positions.items():
-            limit = self.config.limit_for(cid)
-            fraction = used(-pos.upnl, limit)
-            if worst is None or fraction > worst[0]:
-                worst = (fraction, pos, limit)
-        if worst is None:
-            return None
-        fraction, pos, limit = worst
-        return Usage(pos.upnl, -limit, "$", fraction, pos.contract_id)
+    loss, amount_key, overrides_key = True, "limit", "limits"
+    reason = Reason.POSITION_STOP_LOSS
 
 
 def stop_within_daily_loss(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:

@@ -1,0 +1,136 @@
+"""The shared shape of the period P&L rules: a limit on the trading day's or week's net P&L.
+
+RULE-003 (daily loss), RULE-005 (daily profit target) and RULE-013 (weekly loss) differ only
+in the book they read (``view.day`` or ``view.week``), the direction (a loss floor, touched at
+P&L <= -limit, or a profit target, touched at P&L >= target), the reason and the lock. Basis
+``equity`` (default) counts realized P&L net of fees plus the open positions' unrealized P&L
+since the period began; ``realized`` counts closed trades only. On the equity basis the rule
+does not fire while any open position's quote is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from fsm_risk import schema
+from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.models import Book, Position
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import (
+    UNBOUNDED,
+    AccountView,
+    Action,
+    Band,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
+from fsm_risk.schema import Field
+
+BASIS_FIELD = Field(
+    "basis",
+    schema.choice("equity", "realized"),
+    "equity",
+    "equity: realized net of fees + open unrealized; realized: closed trades only",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    amount: Decimal  # the limit or the target, a positive number of dollars
+    basis: str
+
+    @property
+    def with_unrealized(self) -> bool:
+        return self.basis == "equity"
+
+    @property
+    def limit(self) -> Decimal:
+        return self.amount
+
+    @property
+    def target(self) -> Decimal:
+        return self.amount
+
+    @property
+    def floor(self) -> Decimal:
+        return -self.amount
+
+
+class PeriodPnlRule(Rule):
+    """Subclasses set ``period``, ``loss``, ``reason``, ``lock`` and the amount's key."""
+
+    period: ClassVar[str]  # "day" or "week"
+    loss: ClassVar[bool]  # True: fires at P&L <= -amount; False: fires at P&L >= amount
+    reason: ClassVar[Reason]
+    lock: ClassVar[State]
+    amount_key: ClassVar[str]  # "limit" or "target"
+    reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
+
+    config: Config
+
+    @classmethod
+    def configure(cls, values: dict[str, Any]) -> Config:
+        return Config(values[cls.amount_key], values["basis"])
+
+    def __init__(self, config: Config, ctx: RuleContext) -> None:
+        super().__init__(config, ctx)
+        self._edge = -config.amount if self.loss else config.amount
+        self._equity = config.with_unrealized
+        self._weekly = self.period == "week"
+
+    def _book(self, view: AccountView) -> Book:
+        return view.week if self._weekly else view.day
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        book = self._book(view)
+        pnl = book.realized + view.open_upnl - book.carry if self._equity else book.realized
+        if (pnl > self._edge) if self.loss else (pnl < self._edge):
+            return ()
+        if self._equity and not self.ctx.all_fresh(view, now):
+            return ()  # the P&L rests on a stale quote: do not act on it
+        cal = self.ctx.calendar
+        until = (
+            cal.next_weekly_reset(now)
+            if self.lock is State.LockedWeekly
+            else (cal.next_daily_reset(now))
+        )
+        cfg = self.config
+        sign = "<=" if self.loss else ">="
+        edge = f"-{cfg.amount:.2f}" if self.loss else f"target {cfg.amount:.2f}"
+        return (
+            Verdict(
+                self.id,
+                self.reason,
+                Action.FLATTEN,
+                lock=self.lock,
+                until=until,
+                detail=f"{self.period} P&L {pnl:.2f} {sign} {edge} ({cfg.basis})",
+            ),
+        )
+
+    def quote_band(self, view: AccountView) -> Band | None:
+        book = self._book(view)
+        if self._equity:  # the edge in terms of the open P&L: realized + open - carry
+            edge = self._edge - book.realized + book.carry
+            return (edge, UNBOUNDED[1]) if self.loss else (UNBOUNDED[0], edge)
+        inside = book.realized > self._edge if self.loss else book.realized < self._edge
+        return UNBOUNDED if inside else None
+
+    def position_band(self, view: AccountView, position: Position) -> Band | None:
+        return UNBOUNDED
+
+    def usage(self, view: AccountView, now: datetime) -> Usage:
+        book = self._book(view)
+        pnl = book.realized + (view.open_upnl - book.carry if self._equity else 0)
+        amount = self.config.amount
+        if self.loss:
+            return Usage(pnl, -amount, "$", used(-pnl, amount), self.config.basis)
+        return Usage(pnl, amount, "$", used(pnl, amount), self.config.basis)
