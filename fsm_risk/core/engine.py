@@ -210,16 +210,7 @@ class RiskEngine:
         keep = self._rule_ids | {ADMIN, ENGINE}
         for model in (acct, *acct.contracts.values()):
             ended = [s for s, h in model.holds.items() if h.until is None and s not in keep]
-            if ended:
-                self._fire(
-                    acct,
-                    model,
-                    Trigger.release,
-                    now,
-                    ended=ended,
-                    rule_id=",".join(sorted(ended)),
-                    reason=f"{Reason.RULE_DISABLED.name}: {Reason.RULE_DISABLED.description}",
-                )
+            self._end_holds(acct, model, ended, now, Reason.RULE_DISABLED)
 
     def _forget(self, acct: AccountModel) -> None:
         for holders in self.holders.values():
@@ -350,6 +341,18 @@ class RiskEngine:
 
     def _expire(self, acct: AccountModel, model: Lockable, now: datetime) -> None:
         ended = [s for s, h in model.holds.items() if h.until is not None and h.until <= now]
+        self._end_holds(acct, model, ended, now, Reason.LOCK_EXPIRED)
+
+    def _end_holds(
+        self,
+        acct: AccountModel,
+        model: Lockable,
+        ended: list[str],
+        now: datetime,
+        reason: Reason,
+        detail: str | None = None,
+    ) -> None:
+        """These holds ended: the model moves to the strongest that remains (audited)."""
         if ended:
             self._fire(
                 acct,
@@ -358,7 +361,7 @@ class RiskEngine:
                 now,
                 ended=ended,
                 rule_id=",".join(sorted(ended)),
-                reason=f"{Reason.LOCK_EXPIRED.name}: deadline passed",
+                reason=f"{reason.name}: {detail or reason.description}",
             )
 
     def _retry(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
@@ -1068,15 +1071,7 @@ class RiskEngine:
                 return
             model = found
         if v.rule_id in model.holds:
-            self._fire(
-                acct,
-                model,
-                Trigger.release,
-                now,
-                ended=[v.rule_id],
-                rule_id=v.rule_id,
-                reason=f"{v.reason.name}: {v.detail or v.reason.description}",
-            )
+            self._end_holds(acct, model, [v.rule_id], now, v.reason, v.detail)
 
     @staticmethod
     def _hold_of(v: Verdict) -> Lock | None:
