@@ -191,8 +191,7 @@ class Settings:
     sections: Mapping[str, Mapping[str, Any]]
     rules: tuple[RuleSettings, ...]
     paper: Any = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    #: parsed values of the sections owned by other modules ([paper], [broker], ...)
+    #: parsed values of the sections owned by other modules ([paper])
     other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
@@ -312,8 +311,6 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         if section == "paper":
             paper = _paper(file, raw, problems, other_values)
             continue
-        if section in EXTRA_SECTIONS:
-            continue
         if section.startswith(RULE_PREFIX):
             rule_name = section[len(RULE_PREFIX) :]
             cls = BY_NAME.get(rule_name)
@@ -336,17 +333,6 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         problems.append(
             Problem(file, "broker", "enforcement_reserve", "must be below requests_per_minute")
         )
-    extra: dict[str, Any] = {}
-    for name, (fields, build) in EXTRA_SECTIONS.items():
-        raw = dict(parser[name]) if parser.has_section(name) else {}
-        values, found = schema.parse_section(file, name, fields, raw)
-        problems.extend(found)
-        other_values[name] = values
-        if not found:
-            try:
-                extra[name] = build(values)
-            except ValueError as exc:
-                problems.append(_keyed(file, name, str(exc)))
     for cls in ALL_RULES:
         if cls.name not in seen_rules:
             values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
@@ -359,7 +345,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
             problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
     if problems:
         raise SettingsError(problems)
-    return Settings(p.resolve(), sections, tuple(rules), paper, extra, other_values)
+    return Settings(p.resolve(), sections, tuple(rules), paper, other_values)
 
 
 def _rule(
@@ -406,7 +392,7 @@ def _keyed(file: str, section: str, message: str) -> Problem:
 def _hint(section: str) -> str:
     import difflib
 
-    names = [*SECTIONS, "paper", *EXTRA_SECTIONS, *(RULE_PREFIX + r.name for r in ALL_RULES)]
+    names = [*SECTIONS, "paper", *(RULE_PREFIX + r.name for r in ALL_RULES)]
     match = difflib.get_close_matches(section, names, n=1, cutoff=0.7)
     return f" (did you mean [{match[0]}]?)" if match else ""
 
@@ -414,10 +400,6 @@ def _hint(section: str) -> str:
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
-
-# Sections owned by other parts of the program (the service's broker and control channel):
-# name -> (fields, build(values) -> frozen settings). Registered by those modules.
-EXTRA_SECTIONS: dict[str, tuple[tuple[Field, ...], Callable[[dict[str, Any]], Any]]] = {}
 
 CrossCheck = Callable[[str, dict[str, RuleSettings]], list[Problem]]
 

@@ -54,7 +54,6 @@ from fsm_risk.core.events import (
     Quote,
     Tick,
 )
-from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
@@ -138,6 +137,7 @@ class Service:
         self._commit(effects)
         self._execute(effects)
         consumer = self._spawn(self._consume(), "consumer")
+        consumer.add_done_callback(self._consumer_died)
         await self.broker.open_realtime(self.account_ids)
         for account_id in self.account_ids:
             await self.reconcile(account_id)
@@ -156,7 +156,6 @@ class Service:
             s.database,
         )
         self.ready.set()
-        consumer.add_done_callback(self._consumer_died)
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
@@ -482,6 +481,7 @@ class Service:
         )
         snap["events"] = self.events_seen
         snap["malformed_skipped"] = self.malformed
+        snap["enforcement_requests"] = self.effects_done
         snap["budget_used"] = self.broker.budget.used
         return snap
 
@@ -491,7 +491,3 @@ class Service:
         snap = status.snapshot(self.engine, self.clock.now(), account_ids)
         snap["feed"] = self.health()
         return snap
-
-    @property
-    def states(self) -> dict[int, State]:
-        return {i: a.state for i, a in self.engine.accounts.items()}
