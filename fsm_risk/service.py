@@ -47,12 +47,14 @@ from fsm_risk.core.events import (
     AdminCommand,
     EnforcementRejected,
     Event,
+    Fill,
     OrderStatus,
     OrderUpdate,
     PositionType,
     PositionUpdate,
     Quote,
     Tick,
+    TradesSnapshot,
 )
 from fsm_risk.errors import FsmRiskError
 
@@ -443,6 +445,8 @@ class Service:
                     o.created_at,
                 )
             )
+        fills = tuple(e for e in events if isinstance(e, Fill))
+        events.append(TradesSnapshot(account_id, since, fills))  # after the fills it checks
         for ev in events:
             self.submit(ev)
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))

@@ -58,6 +58,7 @@ from fsm_risk.core.events import (
     Quote,
     Side,
     Tick,
+    TradesSnapshot,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.models import (
@@ -329,10 +330,12 @@ class RiskEngine:
         if book.start <= current.start:
             return
         book.carry = acct.open_upnl
+        # forget trades older than last week: reconciliations read this week only
+        horizon = min(book.start, acct.week.start) - timedelta(days=7)
+        acct.seen_trades = {i: t for i, t in acct.seen_trades.items() if t >= horizon}
         if weekly:
             acct.week = book
         else:
-            acct.seen_trades = {f.trade_id for f in acct.day.fills}
             acct.day = book
         for rule in self.rules:
             memo = acct.rule_state.setdefault(rule.id, {}) if rule.stateful else {}
@@ -666,6 +669,8 @@ class RiskEngine:
             self._admin(acct, event, now)
         elif isinstance(event, EnforcementRejected):
             self._rejected(acct, event, now, out)
+        elif isinstance(event, TradesSnapshot):
+            self._rebuild_realized(acct, event, out)
         acct.last_event_at = now
         return False
 
@@ -826,7 +831,7 @@ class RiskEngine:
     def _apply_fill(self, acct: AccountModel, ev: Fill) -> bool:
         if ev.voided or ev.trade_id in acct.seen_trades:
             return True  # duplicates and voided trades change nothing and fire nothing
-        acct.seen_trades.add(ev.trade_id)
+        acct.seen_trades[ev.trade_id] = ev.at
         cid = ev.contract_id
         delta = ev.size if ev.side is Side.BUY else -ev.size
         expected = acct.expected.get(cid)
@@ -945,6 +950,43 @@ class RiskEngine:
             trip.net += net
             trip.size = max(trip.size, abs(after))
             trip.enforced = trip.enforced or own
+
+    def _rebuild_realized(self, acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
+        """The gateway's trades are the truth for realized P&L: rebuild the books if they
+        disagree (a lost fill, a lost database), and say so."""
+        for book, name in ((acct.day, "day"), (acct.week, "week")):
+            if ev.since > book.start:
+                continue  # the snapshot does not cover this period
+            trades = [t for t in ev.trades if not t.voided and t.at >= book.start]
+            realized = sum((realized_net(t.pnl, t.fees) for t in trades), ZERO)
+            fees = sum((t.fees for t in trades), ZERO)
+            if (realized, fees) == (book.realized, book.fees):
+                continue
+            known = {i for i, t in acct.seen_trades.items() if t >= book.start}
+            missing = known - {t.trade_id for t in ev.trades}
+            if missing:
+                # a list without trades we have applied is incomplete (a capped search, say):
+                # rebuilding from it could hide losses, so keep the books and say so
+                out.append(
+                    Alert(
+                        Level.WARNING,
+                        Reason.REALIZED_REBUILT,
+                        f"{name} realized P&L {book.realized:.2f} kept: the gateway's trade "
+                        f"list lacks {len(missing)} trade(s) already applied",
+                        acct.account_id,
+                    )
+                )
+                continue
+            out.append(
+                Alert(
+                    Level.WARNING,
+                    Reason.REALIZED_REBUILT,
+                    f"{name} realized P&L {book.realized:.2f} (fees {book.fees:.2f}) rebuilt "
+                    f"from {len(trades)} gateway trades: {realized:.2f} (fees {fees:.2f})",
+                    acct.account_id,
+                )
+            )
+            book.realized, book.fees = realized, fees
 
     def _rejected(
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]

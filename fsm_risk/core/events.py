@@ -159,6 +159,17 @@ class AdminCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class TradesSnapshot:
+    """Every trade of the account since ``since`` (the week's start), read back from the
+    gateway at start-up or after a reconnect, after the missing ones were applied as fills:
+    the day's and week's realized P&L are rebuilt from it when they disagree."""
+
+    account_id: int
+    since: datetime
+    trades: tuple[Fill, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EnforcementRejected:
     """The gateway refused (or failed) one of the service's close or cancel requests."""
 
@@ -178,4 +189,5 @@ Event = (
     | InstrumentInfo
     | AdminCommand
     | EnforcementRejected
+    | TradesSnapshot
 )

@@ -477,7 +477,9 @@ class AccountModel(Lockable):
         self.trips_open: dict[str, Trip] = {}
         self.contracts: dict[str, ContractModel] = {}
         self.own_orders: set[int] = set()
-        self.seen_trades: set[int] = set()
+        #: every trade id applied this week and last, with its time: a trade re-read at a
+        #: reconciliation (which reads the whole week) is never applied twice
+        self.seen_trades: dict[int, datetime] = {}
         self.tolerated: dict[str, int] = {}  # positions allowed to stay while locked
         #: a gateway position the fills have not reached yet: (signed size, deadline); the
         #: deadline is set only while value is kept for dropped contracts (see unsettled)
@@ -550,7 +552,7 @@ class AccountModel(Lockable):
             "net": dict(self.net),
             "trips_open": [t.to_dict() for t in self.trips_open.values()],
             "own_orders": sorted(self.own_orders),
-            "seen_trades": sorted(self.seen_trades),
+            "seen_trades": {str(i): _dt(t) for i, t in sorted(self.seen_trades.items())},
             "tolerated": dict(self.tolerated),
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
@@ -578,7 +580,12 @@ class AccountModel(Lockable):
         m.net = dict(d["net"])
         m.trips_open = {t["contract_id"]: Trip.from_dict(t) for t in d["trips_open"]}
         m.own_orders = set(d["own_orders"])
-        m.seen_trades = set(d["seen_trades"])
+        seen = d["seen_trades"]
+        m.seen_trades = (
+            {int(i): _req(_pdt(t)) for i, t in seen.items()}
+            if isinstance(seen, dict)
+            else {int(i): m.day.start for i in seen}  # stored as ids only
+        )
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}

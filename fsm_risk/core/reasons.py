@@ -49,6 +49,7 @@ class Reason(Enum):
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"
     )
+    REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
 
     @property

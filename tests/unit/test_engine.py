@@ -22,6 +22,7 @@ from fsm_risk.core.events import (
     PositionUpdate,
     Quote,
     Side,
+    TradesSnapshot,
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -571,3 +572,43 @@ def test_a_lock_expiring_on_a_quote_is_audited_at_once() -> None:
     d.now = T0 + timedelta(minutes=2)
     out = d.send(quote(ES, "6000", at=d.now))  # ...the first event after the deadline
     assert (None, "Cooldown", "Trading", "release") in transitions(out)
+
+
+# --- reconciliation: trades read back --------------------------------------------------------
+
+
+def test_trades_read_back_later_in_the_week_are_not_applied_twice() -> None:
+    d = Driver(make_engine())
+    d.send(account())
+    monday = [
+        fill(MNQ, Side.BUY, 1, "21000", fees="0.74", trade_id=501),
+        fill(MNQ, Side.SELL, 1, "20990", pnl="-20", fees="0.74", trade_id=502),
+    ]
+    d.send(*monday)
+    week = d.acct.week.realized
+    assert week == Decimal("-21.48")
+    d.at(T0 + timedelta(days=2))  # Wednesday: two daily resets later
+    d.send(*monday)  # a reconciliation reads the whole week again
+    assert d.acct.week.realized == week and d.acct.day.realized == 0
+    again = restart(d, make_engine)  # and after a restart
+    again.send(*monday)
+    assert again.acct.week.realized == week
+
+
+def test_the_books_are_rebuilt_from_the_gateways_trades_when_they_disagree() -> None:
+    d = Driver(make_engine())
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000", fees="0.74", trade_id=601))
+    d.acct.day.realized = Decimal("-999")  # a lost fill, a restored old database...
+    known = fill(MNQ, Side.BUY, 1, "21000", fees="0.74", trade_id=601)
+    other = fill(MNQ, Side.SELL, 1, "21010", pnl="20", fees="0.74", trade_id=602)
+    out = d.send(TradesSnapshot(ACC, d.acct.week.start, (known, other)))
+    assert d.acct.day.realized == Decimal("18.52") and d.acct.week.realized == Decimal("18.52")
+    assert {a.reason for a in alerts(out)} == {Reason.REALIZED_REBUILT}
+
+
+def test_an_incomplete_trade_list_never_rebuilds_the_books() -> None:
+    d = Driver(make_engine())
+    d.send(account(), fill(MNQ, Side.SELL, 1, "21000", pnl="-400", fees="0.74", trade_id=701))
+    out = d.send(TradesSnapshot(ACC, d.acct.week.start, ()))  # a capped search: nothing
+    assert d.acct.day.realized == Decimal("-400.74")
+    assert "kept" in alerts(out)[0].message
