@@ -754,15 +754,7 @@ class RiskEngine:
         forced: bool,
     ) -> None:
         """The fills and the gateway agree on ``cid`` (or the gateway's word is final)."""
-        acct.expected.pop(cid, None)
-        kept = acct.unsettled.pop(cid, None)
-        if kept is not None:
-            acct.open_upnl -= kept[0]
-        pos = acct.positions.get(cid)
-        if pos is not None and pos.settling:
-            pos.settling = 0
-            pos.point_value = None
-            self._revalue(acct, pos)
+        self._agreed(acct, cid)
         net = acct.net.get(cid, 0)
         if forced and net != reported:
             out.append(
@@ -890,11 +882,7 @@ class RiskEngine:
             pos = acct.positions.get(cid)
             if pos is not None and pos.long == (before > 0):
                 remaining = max(abs(before) - exit_, 0) if (after > 0) == (before > 0) else 0
-                settling = min(max(pos.size - remaining, 0), pos.size)
-                if settling != pos.settling:
-                    pos.settling = settling
-                    pos.point_value = None
-                    self._revalue(acct, pos)
+                self._set_settling(acct, pos, min(max(pos.size - remaining, 0), pos.size))
             kept = acct.unsettled.get(cid)
             if kept is not None:
                 amount, n = kept
@@ -907,15 +895,24 @@ class RiskEngine:
                     del acct.unsettled[cid]
         expected = acct.expected.get(cid)
         if expected is not None and expected[0] == after:
-            del acct.expected[cid]
-            kept = acct.unsettled.pop(cid, None)
-            if kept is not None:
-                acct.open_upnl -= kept[0]
-            pos = acct.positions.get(cid)
-            if pos is not None and pos.settling:
-                pos.settling = 0
-                pos.point_value = None
-                self._revalue(acct, pos)
+            self._agreed(acct, cid)
+
+    def _agreed(self, acct: AccountModel, cid: str) -> None:
+        """Fills and the gateway's position agree: nothing is expected or kept any more, and
+        the gateway's position is valued whole."""
+        acct.expected.pop(cid, None)
+        kept = acct.unsettled.pop(cid, None)
+        if kept is not None:
+            acct.open_upnl -= kept[0]
+        pos = acct.positions.get(cid)
+        if pos is not None:
+            self._set_settling(acct, pos, 0)
+
+    def _set_settling(self, acct: AccountModel, pos: Position, settling: int) -> None:
+        if settling != pos.settling:
+            pos.settling = settling
+            pos.point_value = None
+            self._revalue(acct, pos)
 
     def _trip(
         self,
