@@ -56,7 +56,9 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.reconciler import Reconciler
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -67,6 +69,18 @@ class _Job:
 
     event: AdminCommand | Tick
     done: asyncio.Future[str]
+
+
+@dataclass
+class _Reconciled:
+    """Queued after a reconciliation's events: once handled, the account's working orders
+    are known (enforcement held back since the start may go) and the reconciliation is done."""
+
+    account_id: int
+    done: asyncio.Future[None]
+
+
+_ENFORCEMENT = (ClosePosition, ReducePosition, CancelOrder)
 
 
 class Service:
@@ -85,7 +99,7 @@ class Service:
         self.clock = clock
         self.auth = auth
         self.control_path = control_path
-        self.queue: asyncio.Queue[Event | Malformed | _Job | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Event | Malformed | _Job | _Reconciled | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
@@ -104,6 +118,15 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        # after a (re)start nothing is sent for an account until its reconciliation has shown
+        # the gateway's working orders: a close re-sent beside one still working reverses
+        self.known: set[int] = set()
+        self.held_back: dict[int, set[str]] = {}
+        self.reconciler = Reconciler(
+            self._reconcile_now,
+            self._urgency,
+            retry_if=lambda account_id: account_id not in self.known,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -136,13 +159,21 @@ class Service:
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
+        effects = self._gate(effects)
         self._commit(effects)
         self._execute(effects)
         consumer = self._spawn(self._consume(), "consumer")
         consumer.add_done_callback(self._consumer_died)
-        await self.broker.open_realtime(self.account_ids)
-        for account_id in self.account_ids:
-            await self.reconcile(account_id)
+        self.reconciler.start()
+        # every account's hubs open at once; each is reconciled as soon as it is subscribed
+        # (nothing falls between the snapshot and the live feed), the urgent ones first
+        reconciled: list[asyncio.Future[None]] = []
+        await self.broker.open_realtime(
+            sorted(self.account_ids, key=self._urgency),
+            on_open=lambda account_id: reconciled.append(self.reconciler.request(account_id)),
+        )
+        self._sync_watches()  # quotes for what is held, now that the market hub exists
+        await asyncio.gather(*reconciled)
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self._watchdog(), "watchdog")
         if self.control_path:
@@ -172,6 +203,7 @@ class Service:
         self.scheduler.stop()
         if self._control is not None:
             await self._control.stop()
+        await self.reconciler.stop()
         await self.queue.put(None)
         for task in list(self._tasks):
             if task.get_name() != "consumer":
@@ -195,7 +227,62 @@ class Service:
 
     def _reconnected(self, account_id: int) -> None:
         logger.warning("{} account {}: reconciling after the reconnect", logs.FEED, account_id)
-        self._spawn(self.reconcile(account_id), f"reconcile:{account_id}")
+        self.reconciler.start()
+        self.reconciler.request(account_id)  # coalesced: one pending per account
+        self._sync_watches()
+
+    def _urgency(self, account_id: int) -> int:
+        """Reconciliation order: enforcing accounts, then exposed or locked ones, then the rest."""
+        acct = self.engine.accounts.get(account_id)
+        if acct is None:
+            return 3
+        if (
+            self.held_back.get(account_id)
+            or acct.state is State.Flattening
+            or any(cm.state is State.Flattening for cm in acct.contracts.values())
+        ):
+            return 0
+        if acct.exposed() or acct.state is not State.Trading:
+            return 1
+        return 2
+
+    def _gate(self, effects: list[Effect]) -> list[Effect]:
+        """Hold back enforcement for accounts whose working orders are not known yet."""
+        out: list[Effect] = []
+        for e in effects:
+            if isinstance(e, _ENFORCEMENT) and e.account_id not in self.known:
+                held = self.held_back.setdefault(e.account_id, set())
+                if e.contract_id not in held:
+                    logger.warning(
+                        "{} account {}: {} {} held back until the gateway's working orders "
+                        "are known",
+                        logs.ALERT,
+                        e.account_id,
+                        type(e).__name__,
+                        e.contract_id,
+                    )
+                held.add(e.contract_id)
+                continue
+            out.append(e)
+        return out
+
+    def _resume(self, account_id: int) -> list[Effect]:
+        if account_id in self.known:
+            return []
+        self.known.add(account_id)
+        held = self.held_back.pop(account_id, set())
+        return self.engine.resume(account_id, held, self.clock.now())
+
+    def _sync_watches(self) -> None:
+        """Quotes for exactly what is held (derived from the holders, whatever happened to the
+        watch effects): wanted ones are subscribed once the market hub takes them."""
+        held = {cid for cid, holders in self.engine.holders.items() if holders}
+        for cid in sorted(held - self.broker.watched):
+            self._spawn(self._watch(WatchContract(cid, True)), f"watch:{cid}")
+        for cid in sorted(self.broker.watched - held):
+            self._spawn(self._watch(WatchContract(cid, False)), f"watch:{cid}")
+        if held == self.broker.watched and self.broker.subscribed != held:
+            self._spawn(self.broker.sync_quotes(), "quotes")
 
     def _enqueue(self, item: Inbound) -> None:
         self.queue.put_nowait(item)
@@ -222,6 +309,7 @@ class Service:
                 batch.append(self.queue.get_nowait())
             effects: list[Effect] = []
             jobs: list[tuple[_Job, list[Effect] | BaseException]] = []
+            reconciled: list[_Reconciled] = []
             stop = False
             for it in batch:
                 if it is None:
@@ -229,20 +317,26 @@ class Service:
                     break
                 if isinstance(it, Malformed):
                     self.malformed += 1
+                elif isinstance(it, _Reconciled):
+                    effects.extend(self._resume(it.account_id))
+                    reconciled.append(it)
                 elif isinstance(it, _Job):
                     try:
                         found = self._apply(it.event)
                     except FsmRiskError as exc:
                         jobs.append((it, exc))
                     else:
-                        effects.extend(found)
+                        effects.extend(self._gate(found))
                         jobs.append((it, found))
                 else:
-                    effects.extend(self._apply(it))
+                    effects.extend(self._gate(self._apply(it)))
             self._commit(effects, now=self.clock.now())
             self._execute(effects)
             for job, result in jobs:
                 self._answer(job, result)
+            for r in reconciled:
+                if not r.done.done():
+                    r.done.set_result(None)
             if effects or any(not isinstance(it, Quote) for it in batch):
                 self.scheduler.poke()
             self._changed()
@@ -405,17 +499,20 @@ class Service:
     # -- reconciliation and health ----------------------------------------------------------------
 
     async def reconcile(self, account_id: int) -> None:
-        """Bring the engine in line with the gateway: trades since the week began, positions,
-        open orders. What the engine holds that the gateway no longer lists is closed."""
+        """Bring the engine in line with the gateway; returns once a reconciliation that
+        started after this call has been applied. Coalesced: however many ask, an account has
+        at most one reconciliation running and one pending."""
+        self.reconciler.start()
+        await self.reconciler.request(account_id)
+
+    async def _reconcile_now(self, account_id: int) -> None:
+        """Trades since the week began, positions, open orders. What the engine holds that the
+        gateway no longer lists is closed. Raises when the gateway could not be read."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
-        try:
-            events = await self.broker.snapshot(account_id, since)
-        except Exception as exc:
-            logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
-            return
+        events = await self.broker.snapshot(account_id, since)
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
@@ -449,6 +546,9 @@ class Service:
         events.append(TradesSnapshot(account_id, since, fills))  # after the fills it checks
         for ev in events:
             self.submit(ev)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait(_Reconciled(account_id, done))
+        await done
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
 
     async def _watchdog(self) -> None:
@@ -461,6 +561,7 @@ class Service:
             if self.stopping.is_set():
                 return
             self.broker.poll_connections()
+            self._sync_watches()
             health = self.health()
             if health["healthy"] != was_healthy:
                 level = "INFO" if health["healthy"] else "WARNING"

@@ -199,7 +199,11 @@ class ProjectXBroker:
         self.realtime: dict[int, ProjectXRealtimeClient] = {}
         self.market: ProjectXRealtimeClient | None = None
         self.health = FeedHealth()
+        #: the contracts whose quotes are wanted (whatever the market hub's state)
         self.watched: set[str] = set()
+        #: those subscribed on the current market connection (cleared when it reconnects)
+        self.subscribed: set[str] = set()
+        self._sync_lock = asyncio.Lock()
         logs.register_secret(credentials.api_key)
 
     # -- connection -----------------------------------------------------------------------------
@@ -238,16 +242,23 @@ class ProjectXBroker:
             found.append(acct)
         return found
 
-    async def open_realtime(self, account_ids: list[int]) -> None:
-        """One realtime client per account; the first also carries the quotes."""
+    async def open_realtime(
+        self, account_ids: list[int], on_open: Callable[[int], None] = lambda account_id: None
+    ) -> None:
+        """One realtime client per account, all opened at once; the first also carries the
+        quotes. ``on_open(account_id)`` as soon as that account's user events are subscribed."""
         assert self.client is not None
         token = self.client.get_session_token()
-        for account_id in account_ids:
+        if not account_ids:
+            return
+        market_account = account_ids[0]
+
+        async def open_one(account_id: int) -> None:
             rt = ProjectXRealtimeClient(token, str(account_id), config=self.config)
             rt.stale_feed_seconds = float("inf")  # see the module docstring
             for name in USER_CALLBACKS:
                 await rt.add_callback(name, self._user_callback(name, account_id))
-            if self.market is None:
+            if account_id == market_account:
                 await rt.add_callback("quote_update", self._on_quote)
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.connect_attempts),
@@ -261,9 +272,14 @@ class ProjectXBroker:
             self._hook_resubscribe(rt, account_id)
             self.realtime[account_id] = rt
             self.health.user_connected[account_id] = True
-            if self.market is None:
+            if account_id == market_account:
                 self.market = rt
                 self.health.market_connected = True
+            on_open(account_id)
+            if account_id == market_account:
+                await self.sync_quotes()
+
+        await asyncio.gather(*(open_one(a) for a in account_ids))
 
     def _hook_resubscribe(self, rt: ProjectXRealtimeClient, account_id: int) -> None:
         """After every reconnect the SDK re-subscribes by calling the instance's
@@ -274,6 +290,10 @@ class ProjectXBroker:
         async def resubscribe() -> bool:
             ok = await original()
             self.health.reconnects += 1
+            if rt is self.market:
+                # a reopened market hub knows no subscription: send them all again
+                self.subscribed.clear()
+                await self.sync_quotes()
             logger.warning("{} account {}: user hub back and re-subscribed", logs.FEED, account_id)
             self.on_reconnect(account_id)
             return bool(ok)
@@ -288,6 +308,7 @@ class ProjectXBroker:
                 logger.warning("realtime client did not disconnect cleanly: {}", exc)
         self.realtime.clear()
         self.market = None
+        self.subscribed.clear()
         if self.client is not None:
             await self.client.__aexit__(None, None, None)
             self.client = None
@@ -338,14 +359,29 @@ class ProjectXBroker:
     # -- quotes ----------------------------------------------------------------------------------
 
     async def watch(self, contract_id: str, on: bool) -> None:
-        if self.market is None:
-            return
-        if on and contract_id not in self.watched:
+        """Want (or no longer want) quotes for a contract; subscribed as soon as the market
+        hub can take it (now, or once it is open or back)."""
+        if on:
             self.watched.add(contract_id)
-            await self.market.subscribe_market_data([contract_id])
-        elif not on and contract_id in self.watched:
+        else:
             self.watched.discard(contract_id)
-            await self.market.unsubscribe_market_data([contract_id])
+        await self.sync_quotes()
+
+    async def sync_quotes(self) -> bool:
+        """Make the market hub's subscriptions what is wanted. True when they are."""
+        market = self.market
+        if market is None or not market.market_connected:
+            return False
+        async with self._sync_lock:
+            for cid in sorted(self.watched - self.subscribed):
+                if await market.subscribe_market_data([cid]):
+                    self.subscribed.add(cid)
+                else:
+                    logger.warning("{} quotes for {} not subscribed yet", logs.FEED, cid)
+            for cid in sorted(self.subscribed - self.watched):
+                self.subscribed.discard(cid)
+                await market.unsubscribe_market_data([cid])
+            return self.subscribed == self.watched
 
     async def instrument(self, contract_id: str) -> InstrumentInfo | None:
         raw = await self._post("/Contract/searchById", {"contractId": contract_id})
@@ -361,6 +397,11 @@ class ProjectXBroker:
         """The gateway's truth for one account, as events in the order to apply them:
         the balance, every trade since ``since`` (oldest first), then open positions and open
         orders (the engine closes what it holds that is no longer listed)."""
+        # the working orders are read first: a close that fills after this read shows in the
+        # positions read next, so a close still working is never mistaken for none
+        raw_orders = (await self._post("/Order/searchOpen", {"accountId": account_id})).get(
+            "orders", []
+        )
         events: list[Event] = [a for a in await self.accounts() if a.account_id == account_id]
         raw = await self._post(
             "/Trade/search",
@@ -387,9 +428,7 @@ class ProjectXBroker:
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         orders: list[OrderUpdate] = []
-        for o in (await self._post("/Order/searchOpen", {"accountId": account_id})).get(
-            "orders", []
-        ):
+        for o in raw_orders:
             try:
                 orders.append(payloads.order(o))
             except payloads.PayloadError as exc:

@@ -431,6 +431,27 @@ class RiskEngine:
                 )
                 self.dirty.add(acct.account_id)
 
+    def resume(self, account_id: int, held_back: set[str], now: datetime) -> list[Effect]:
+        """The gateway's working orders for the account are known again (after a restart):
+        every pending close and cancel is decided now, from them. ``held_back``: the contracts
+        whose close the shell did not send while they were unknown (not counted as tries)."""
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            return []
+        for cm in acct.contracts.values():
+            if cm.state is State.Flattening:
+                if cm.contract_id in held_back:
+                    cm.attempts = max(cm.attempts - 1, 0)
+                cm.retry_at = now
+        for o in acct.orders.values():
+            if o.cancel_sent_at is not None:
+                if o.contract_id in held_back:
+                    o.cancel_attempts = max(o.cancel_attempts - 1, 0)
+                o.cancel_sent_at = now - self.settings.cancel_timeout
+        out: list[Effect] = []
+        self._guarded(acct, Tick(account_id), now, out)
+        return out
+
     @staticmethod
     def _own_working(acct: AccountModel, contract_id: str) -> list[int]:
         return sorted(
