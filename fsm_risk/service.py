@@ -118,6 +118,7 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        self.failure: BaseException | None = None  # what broke the main loop, if anything
         # after a (re)start nothing is sent for an account until its reconciliation has shown
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
@@ -131,7 +132,8 @@ class Service:
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Start, serve until `stop()`, shut down cleanly. Raises on a broken start."""
+        """Start, serve until `stop()`, shut down cleanly. Raises on a broken start, and after
+        the shutdown when the main loop failed (a supervisor must see a failure, not exit 0)."""
         logger.info("{} pid-lock {}", logs.SERVICE_START, self.store.path)
         self.store.acquire_service_lock()
         try:
@@ -139,6 +141,8 @@ class Service:
             await self.stopping.wait()
         finally:
             await self._shutdown()
+        if self.failure is not None:
+            raise FsmRiskError(f"the event loop failed: {self.failure!r}")
 
     def stop(self) -> None:
         self.stopping.set()
@@ -194,6 +198,7 @@ class Service:
         if task.cancelled() or self.stopping.is_set():
             return
         exc = task.exception()
+        self.failure = exc or RuntimeError("the event loop ended")
         # a broken main loop stops the service rather than running degraded
         logger.critical("{} the event loop failed: {!r}; stopping", logs.ALERT, exc)
         self.stopping.set()

@@ -231,7 +231,7 @@ class ProjectXBroker:
         found = []
         for item in raw.get("accounts", []):
             try:
-                acct = payloads.account(item)
+                acct = payloads.bounded(payloads.account(item), self.now())
             except payloads.PayloadError as exc:
                 self._malformed(exc)
                 continue
@@ -328,7 +328,7 @@ class ProjectXBroker:
             # synchronous: the event reaches the queue in the order the SDK delivers it
             self.health.last_user_event[account_id] = self.now()
             try:
-                event = convert(data)
+                event = payloads.bounded(convert(data), self.now())
             except payloads.PayloadError as exc:
                 self._malformed(exc)
                 return
@@ -344,7 +344,9 @@ class ProjectXBroker:
         try:
             if not isinstance(data, dict):
                 raise payloads.PayloadError("quote", "not an object")
-            event = payloads.quote(data.get("contract_id"), data.get("data"), now)
+            event = payloads.bounded(
+                payloads.quote(data.get("contract_id"), data.get("data"), now), now
+            )
         except payloads.PayloadError as exc:
             self._malformed(exc)
             return
@@ -386,7 +388,7 @@ class ProjectXBroker:
     async def instrument(self, contract_id: str) -> InstrumentInfo | None:
         raw = await self._post("/Contract/searchById", {"contractId": contract_id})
         try:
-            return payloads.contract(raw.get("contract"))
+            return payloads.bounded(payloads.contract(raw.get("contract")), self.now())
         except payloads.PayloadError as exc:
             logger.warning("contract {}: {}", contract_id, exc)
             return None
@@ -414,7 +416,7 @@ class ProjectXBroker:
         fills: list[Fill] = []
         for t in raw.get("trades", []):
             try:
-                fills.append(payloads.trade(t))
+                fills.append(payloads.bounded(payloads.trade(t), self.now()))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
@@ -424,13 +426,14 @@ class ProjectXBroker:
             "positions", []
         ):
             try:
-                positions.append(dataclasses.replace(payloads.position(p), snapshot=True))
+                found = payloads.bounded(payloads.position(p), self.now())
+                positions.append(dataclasses.replace(found, snapshot=True))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         orders: list[OrderUpdate] = []
         for o in raw_orders:
             try:
-                orders.append(payloads.order(o))
+                orders.append(payloads.bounded(payloads.order(o), self.now()))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         events.extend(positions)

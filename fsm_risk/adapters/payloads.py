@@ -227,3 +227,77 @@ def contract(payload: Any) -> InstrumentInfo:
     if size <= 0 or value <= 0:
         raise PayloadError(kind, "tick size and tick value must be positive")
     return InstrumentInfo(str(_req(kind, d, "id")), size, value)
+
+
+# --- bounds: what parses but cannot be true -------------------------------------------------
+
+#: ids, sizes and counts are stored as signed 64-bit integers
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+#: no contract trades at or beyond this price (in either sign); refuses corrupted marks
+PRICE_LIMIT = Decimal(10) ** 7
+#: no balance, profit or fee reaches this amount (in either sign)
+MONEY_LIMIT = Decimal(10) ** 12
+#: how far ahead of our own clock a gateway stamp may be (clock skew), no more
+FUTURE_SKEW_SECONDS = 60
+
+
+def bounded(event: Any, received: datetime) -> Any:
+    """Refuse (PayloadError) an event whose numbers are out of range, whose prices are
+    implausible or whose time is too far ahead of ``received``; return it unchanged otherwise.
+    Checked after the shape, so the gateway's field names may change without touching this."""
+    kind = _KINDS.get(type(event), type(event).__name__.lower())
+    for name in _INT_FIELDS.get(type(event), ()):
+        value = getattr(event, name)
+        if value is not None and not INT_MIN <= value <= INT_MAX:
+            raise PayloadError(kind, f"'{name}' is out of range: {value}")
+    for name in _PRICE_FIELDS.get(type(event), ()):
+        value = getattr(event, name)
+        if value is not None and not -PRICE_LIMIT < value < PRICE_LIMIT:
+            raise PayloadError(kind, f"'{name}' is not a plausible price: {_short(value)}")
+    for name in _MONEY_FIELDS.get(type(event), ()):
+        value = getattr(event, name)
+        if value is not None and not -MONEY_LIMIT < value < MONEY_LIMIT:
+            raise PayloadError(kind, f"'{name}' is not a plausible amount: {_short(value)}")
+    for name in _TIME_FIELDS.get(type(event), ()):
+        at = getattr(event, name)
+        if (at - received).total_seconds() > FUTURE_SKEW_SECONDS:
+            raise PayloadError(kind, f"'{name}' is in the future: {at.isoformat()}")
+    return event
+
+
+def _short(value: Decimal) -> str:
+    text = str(value)
+    return text if len(text) <= 32 else f"{text[:29]}..."
+
+
+_KINDS: dict[type, str] = {
+    AccountUpdate: "account",
+    PositionUpdate: "position",
+    OrderUpdate: "order",
+    Fill: "trade",
+    Quote: "quote",
+    InstrumentInfo: "contract",
+}
+_INT_FIELDS: dict[type, tuple[str, ...]] = {
+    AccountUpdate: ("account_id",),
+    PositionUpdate: ("account_id", "size", "position_id"),
+    OrderUpdate: ("account_id", "order_id", "size", "fill_volume"),
+    Fill: ("account_id", "trade_id", "order_id", "size"),
+}
+_PRICE_FIELDS: dict[type, tuple[str, ...]] = {
+    PositionUpdate: ("average_price",),
+    OrderUpdate: ("limit_price", "stop_price", "filled_price"),
+    Fill: ("price",),
+    Quote: ("last", "bid", "ask"),
+    InstrumentInfo: ("tick_size", "tick_value"),
+}
+_MONEY_FIELDS: dict[type, tuple[str, ...]] = {
+    AccountUpdate: ("balance",),
+    Fill: ("pnl", "fees"),
+}
+_TIME_FIELDS: dict[type, tuple[str, ...]] = {
+    PositionUpdate: ("opened_at",),
+    OrderUpdate: ("created_at",),
+    Fill: ("at",),
+    Quote: ("at",),
+}

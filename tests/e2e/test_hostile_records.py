@@ -1,0 +1,89 @@
+"""One hostile record must never stop the service or blind it (the real SDK against the paper
+gateway; the records travel over the real user and market hubs)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.paper import PaperGateway
+from fsm_risk.paper.hub import invocation
+from tests.e2e.service_harness import ACCOUNT, Harness
+
+DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
+MNQ = "CON.F.US.MNQ.Z26"
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+def push_raw(gw: PaperGateway, hub: str, text: str) -> int:
+    """Send ``text`` as it is to every open connection of ``hub``."""
+    sent = 0
+    for conn in list(gw._conns[hub]):
+        if not conn.closed:
+            conn.send(text)
+            sent += 1
+    return sent
+
+
+def trade_record(**kw: Any) -> dict[str, Any]:
+    return {
+        "id": 5_000_001,
+        "accountId": ACCOUNT,
+        "contractId": MNQ,
+        "creationTimestamp": "2026-11-23T15:00:00Z",
+        "price": 21000,
+        "profitAndLoss": None,
+        "fees": 0.5,
+        "side": 0,
+        "size": 1,
+        "voided": False,
+        "orderId": 77,
+        **kw,
+    }
+
+
+@pytest.mark.parametrize("field, value", [("id", 2**63), ("orderId", 2**63), ("size", 1e308)])
+async def test_an_out_of_range_number_is_refused_and_the_service_runs_on(
+    h: Harness, field: str, value: Any
+) -> None:
+    await h.start(DAILY_LOSS)
+    seen = h.svc.malformed
+    assert push_raw(
+        h.gateway, "user", invocation("GatewayUserTrade", [trade_record(**{field: value})])
+    )
+    await h.until(lambda: h.svc.malformed > seen, "refused at the boundary")
+    assert any("out of range" in m for m in h.logs)
+    assert h.task is not None and not h.task.done()
+    h.trade("MNQ", "buy", 2)  # and the service still enforces
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+
+
+async def test_a_failing_main_loop_ends_the_service_with_an_error(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    h.svc.store.commit = broken  # type: ignore[method-assign]
+    h.trade("MNQ", "buy", 1)
+    assert h.task is not None
+    with pytest.raises(FsmRiskError, match="the event loop failed: OverflowError"):
+        await asyncio.wait_for(h.task, 30)
+    h.svc.store.close()
+    h.service = h.task = None
