@@ -565,6 +565,7 @@ class Service:
                 await asyncio.wait_for(self.stopping.wait(), timeout=1.0)
             if self.stopping.is_set():
                 return
+            await self.broker.revive_readers()
             self.broker.poll_connections()
             self._sync_watches()
             health = self.health()

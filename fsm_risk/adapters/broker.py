@@ -139,6 +139,8 @@ class FeedHealth:
     last_quote: dict[str, datetime] = field(default_factory=dict)
     malformed: int = 0
     reconnects: int = 0
+    #: hub readers found dead (their task ended) and started again
+    readers_restarted: int = 0
     since: dict[str, datetime] = field(default_factory=dict)
 
     def snapshot(self, now: datetime, silence: timedelta, watched: set[str]) -> dict[str, Any]:
@@ -153,6 +155,7 @@ class FeedHealth:
             "silent_contracts": quiet,
             "malformed_payloads": self.malformed,
             "reconnects": self.reconnects,
+            "readers_restarted": self.readers_restarted,
             "healthy": self.market_connected and all(self.user_connected.values()) and not quiet,
         }
 
@@ -332,6 +335,9 @@ class ProjectXBroker:
             except payloads.PayloadError as exc:
                 self._malformed(exc)
                 return
+            except Exception as exc:  # an exception here would end the SDK's hub reader
+                self._malformed(payloads.PayloadError(name, f"not understood: {exc!r}"))
+                return
             if getattr(event, "account_id", account_id) != account_id:
                 self._malformed(payloads.PayloadError(name, "event for another account"))
                 return
@@ -349,6 +355,9 @@ class ProjectXBroker:
             )
         except payloads.PayloadError as exc:
             self._malformed(exc)
+            return
+        except Exception as exc:  # an exception here would end the SDK's hub reader
+            self._malformed(payloads.PayloadError("quote", f"not understood: {exc!r}"))
             return
         self.health.last_quote[event.contract_id] = now
         self.sink(event)
@@ -508,8 +517,61 @@ class ProjectXBroker:
         logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
 
     def poll_connections(self) -> None:
-        """Refresh the connection flags shown in `status` (reconnects are hooked, not polled)."""
+        """Refresh the connection flags shown in `status` from what is true: a hub counts as
+        connected only while its reader task runs on an open websocket (the SDK's own flags
+        stay set when the reader dies of a record it cannot parse)."""
         for account_id, rt in self.realtime.items():
-            self.health.user_connected[account_id] = bool(rt.user_connected)
+            self.health.user_connected[account_id] = reader_alive(rt.user_connection)
         if self.market is not None:
-            self.health.market_connected = bool(self.market.market_connected)
+            self.health.market_connected = reader_alive(self.market.market_connection)
+
+    async def revive_readers(self) -> list[str]:
+        """Start again every hub reader whose task has ended (it never restarts by itself);
+        once open it re-subscribes, and the account is reconciled. Returns what was restarted."""
+        revived = []
+        for account_id, rt in list(self.realtime.items()):
+            hubs = [("user", rt.user_connection)]
+            if rt is self.market:
+                hubs.append(("market", rt.market_connection))
+            for name, hub in hubs:
+                task = getattr(hub, "_run_task", None)
+                if hub is None or task is None or not task.done():
+                    continue
+                why = "cancelled" if task.cancelled() else repr(task.exception())
+                logger.critical(
+                    "{} account {}: the {} hub reader ended ({}); starting it again",
+                    logs.ALERT,
+                    account_id,
+                    name,
+                    why,
+                )
+                await close_transport(hub)
+                try:
+                    await hub.start()
+                except Exception as exc:
+                    logger.error("{} the {} hub did not start: {!r}", logs.ALERT, name, exc)
+                    continue
+                self.health.readers_restarted += 1
+                revived.append(f"{name}:{account_id}")
+        return revived
+
+
+def reader_alive(hub: Any) -> bool:
+    """True while the SDK hub's reader task runs on an open websocket."""
+    task = getattr(hub, "_run_task", None)
+    if task is None or task.done():
+        return False
+    transport = getattr(getattr(hub, "_client", None), "_transport", None)
+    ws = getattr(transport, "_ws", None)
+    return ws is not None and getattr(ws.state, "name", "") == "OPEN"
+
+
+async def close_transport(hub: Any) -> None:
+    """Close the websocket a dead reader left open (the gateway would keep it forever)."""
+    transport = getattr(getattr(hub, "_client", None), "_transport", None)
+    ws = getattr(transport, "_ws", None)
+    if ws is not None:
+        try:
+            await asyncio.wait_for(ws.close(), timeout=2)
+        except Exception as exc:  # it is being replaced anyway
+            logger.debug("old hub websocket not closed cleanly: {!r}", exc)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fsm_risk.adapters.broker import reader_alive
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.paper import PaperGateway
@@ -87,3 +88,27 @@ async def test_a_failing_main_loop_ends_the_service_with_an_error(h: Harness) ->
         await asyncio.wait_for(h.task, 30)
     h.svc.store.close()
     h.service = h.task = None
+
+
+MAX_CONTRACTS = "[rule.max_contracts]\nlimit = 3\n"
+
+
+@pytest.mark.parametrize("record", ["this is not json\x1e", '{"type": 99}\x1e'])
+async def test_a_record_that_kills_the_hub_reader_is_seen_and_the_reader_restarted(
+    h: Harness, record: str
+) -> None:
+    await h.start(MAX_CONTRACTS)
+    rt = h.svc.broker.realtime[ACCOUNT]
+    for n in (1, 2):  # a second one after the restart is survived the same way
+        assert push_raw(h.gateway, "user", record)
+        await h.until(  # the restarted reader's reconciliation wakes this
+            lambda n=n: (
+                h.svc.broker.health.readers_restarted >= n and reader_alive(rt.user_connection)
+            ),
+            "the dead reader seen and started again",
+            30,
+        )
+    assert any("hub reader ended" in m for m in h.logs)
+    assert rt.user_connection is not None
+    h.trade("MNQ", "buy", 8)  # the feed is live again: the excess is reduced
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit", 30)
