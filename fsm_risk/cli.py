@@ -290,6 +290,11 @@ def transition(
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file, console=False)
     who = admin_name or getpass.getuser()
+    from fsm_risk.adapters.auth import admin_name as _checked
+
+    who, problem = _checked(who)
+    if problem:
+        raise FsmRiskError(problem.replace("'admin'", "--admin"))
     secret = _read_secret(secret_file, "Admin secret")
     logs.register_secret(secret)
     store = bootstrap.open_store(settings)

@@ -159,19 +159,19 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "max_failures",
             schema.integer(minimum=1, maximum=100),
             "5",
-            "wrong admin secrets allowed within failure_window_seconds before refusing all",
+            "the wait before a check doubles with each wrong secret in the window, up to this many",
         ),
         Field(
             "failure_window_seconds",
             schema.seconds(minimum=1),
             "900",
-            "the window in which failures are counted; also how long the refusal lasts",
+            "the window in which wrong secrets are counted (older ones cost nothing)",
         ),
         Field(
             "failure_delay_seconds",
             schema.seconds(minimum=0, maximum=10),
             "1",
-            "pause after each wrong secret (slows guessing)",
+            "the wait after one wrong secret (doubling with each more, at most 30 s)",
         ),
     ),
 }

@@ -73,9 +73,12 @@ def setup(log_file: Path | None = None, *, level: str = "INFO", console: bool = 
             diagnose=False,
         )
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        from fsm_risk import private
+
+        private.private_file(log_file)
         logger.add(
             str(log_file),
+            opener=private.opener,
             level="DEBUG",
             serialize=True,
             backtrace=False,

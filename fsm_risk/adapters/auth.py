@@ -1,16 +1,21 @@
 """The admin credential: stored only as a salted scrypt hash; wrong secrets are refused,
-logged and rate-limited (a pause after each, and a refusal of every attempt once too many
-failed within the window)."""
+logged and slowed down: after each wrong secret the next check waits a delay that doubles with
+every failure within the window (up to a cap), whoever asks. There is no lockout: the right
+secret is always accepted once its wait is over, so guessing costs time but cannot shut the
+admin out (and nothing outlives the window, across restarts or not)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import re
 import secrets
+import threading
 import time as _time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from loguru import logger
 
@@ -20,6 +25,25 @@ from fsm_risk.errors import AuthError
 #: scrypt cost: ~50-100 ms per check on these machines (OWASP: N=2^15 or more, r=8, p=1)
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**15, 8, 1, 32
 MIN_SECRET_LENGTH = 12
+#: characters that would break a log line or an audit entry in two (or hide part of it)
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_ADMIN_NAME = 64
+
+
+def admin_name(value: Any) -> tuple[str, str | None]:
+    """The admin's name as logged and audited: one short line of printable text (a newline
+    would forge a log line). Returns (name, problem)."""
+    if value is None or value == "":
+        return "unknown", None
+    if not isinstance(value, str):
+        return "unknown", "'admin' must be a string"
+    if CONTROL_CHARS.search(value) or len(value) > MAX_ADMIN_NAME:
+        return "unknown", f"'admin' must be printable text of at most {MAX_ADMIN_NAME} characters"
+    return value, None
+
+
+#: the longest wait before a check, however many wrong secrets came before
+MAX_DELAY_SECONDS = 30.0
 
 
 def _derive(secret: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
@@ -45,6 +69,19 @@ class AdminAuth:
         self.window = window
         self.delay = delay
         self.pause = pause
+        self._lock = threading.Lock()  # one check at a time: parallel guesses queue up
+
+    def wait_after(self, failures: int) -> float:
+        """The wait before the next check after ``failures`` wrong secrets in the window."""
+        if failures <= 0 or self.delay <= 0:
+            return 0.0
+        return min(self.delay * 2 ** (min(failures, self.max_failures) - 1), MAX_DELAY_SECONDS)
+
+    def record_failure(self, who: str) -> None:
+        """Count a refused attempt that never reached the hash (e.g. a secret of the wrong
+        type) like a wrong secret."""
+        self.store.record_auth_failure(who, self.now())
+        logger.warning("malformed admin secret from {} (refused)", who)
 
     @property
     def configured(self) -> bool:
@@ -63,18 +100,21 @@ class AdminAuth:
         logger.info("admin secret set by {}", who)
 
     def check(self, secret: str | None, who: str) -> None:
-        """Raise AuthError unless ``secret`` is the admin secret (and not rate-limited)."""
+        """Raise AuthError unless ``secret`` is the admin secret; wait first as long as the
+        wrong secrets before it require."""
+        with self._lock:
+            self._check(secret, who)
+
+    def _check(self, secret: str | None, who: str) -> None:
         row = self.store.admin()
         if row is None:
             raise AuthError("no admin secret is set: run 'fsm-risk admin set-secret' first")
-        now = self.now()
-        recent = self.store.auth_failures_since(now - self.window)
-        if len(recent) >= self.max_failures:
-            retry = recent[-self.max_failures] + self.window
-            logger.warning("admin attempt by {} refused: too many failures", who)
-            raise AuthError(
-                f"too many wrong admin secrets: refused until {retry:%Y-%m-%d %H:%M:%S} UTC"
-            )
+        recent = self.store.auth_failures_since(self.now() - self.window)
+        if recent:
+            due = recent[-1] + timedelta(seconds=self.wait_after(len(recent)))
+            wait = (due - self.now()).total_seconds()
+            if wait > 0:
+                self.pause(min(wait, MAX_DELAY_SECONDS))
         if not secret:
             raise AuthError(
                 "an admin secret is required (FSM_RISK_ADMIN_SECRET, --secret-file, or the prompt)"
@@ -85,7 +125,7 @@ class AdminAuth:
             secret, bytes.fromhex(row.salt), params["n"], params["r"], params["p"], len(expected)
         )
         if not hmac.compare_digest(got, expected):
-            self.store.record_auth_failure(who, now)
+            self.store.record_auth_failure(who, self.now())
             logger.warning("wrong admin secret from {} (refused)", who)
-            self.pause(self.delay)
+            self.pause(self.wait_after(len(recent) + 1))
             raise AuthError("wrong admin secret")

@@ -19,6 +19,8 @@ import aiohttp
 from aiohttp import web
 from loguru import logger
 
+from fsm_risk import private
+from fsm_risk.adapters.auth import CONTROL_CHARS, admin_name
 from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import state_named
 from fsm_risk.errors import AuthError, FsmRiskError
@@ -36,7 +38,7 @@ class ControlServer:
     async def start(self) -> None:
         if len(str(self.path)) > 100:
             raise FsmRiskError(f"control socket path too long for a Unix socket: {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private.private_dir(self.path.parent)
         if self.path.exists() or self.path.is_symlink():
             self.path.unlink()  # a leftover of a crash: the service lock says we are alone
         app = web.Application()
@@ -82,13 +84,19 @@ class ControlServer:
             return _error(400, "the request body must be JSON")
         if not isinstance(body, dict):
             return _error(400, "the request body must be a JSON object")
-        who = str(body.get("admin") or "unknown")
         auth = self.service.auth
         if auth is None:
             return _error(403, "admin transitions are disabled on this service")
+        who, problem = admin_name(body.get("admin"))
+        if problem:
+            return _error(400, f"bad request: {problem}")
+        secret = body.get("secret")
+        if secret is not None and not isinstance(secret, str):
+            await asyncio.to_thread(auth.record_failure, who)
+            return _error(400, "bad request: 'secret' must be a string")
         try:
             # scrypt is deliberately slow: keep it off the event loop
-            await asyncio.to_thread(auth.check, body.get("secret"), who)
+            await asyncio.to_thread(auth.check, secret, who)
         except AuthError as exc:
             return _error(403, str(exc))
         try:
@@ -99,6 +107,8 @@ class ControlServer:
             minutes = body.get("minutes")
             if not reason:
                 raise ValueError("a reason is required")
+            if CONTROL_CHARS.search(reason):
+                raise ValueError("the reason must be one line of printable text")
             if minutes is not None and (not isinstance(minutes, int) or not 1 <= minutes <= 10080):
                 raise ValueError("minutes must be a whole number from 1 to 10080")
         except (KeyError, ValueError) as exc:

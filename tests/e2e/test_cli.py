@@ -178,7 +178,7 @@ def test_admin_transition_with_right_and_wrong_secret(home: Path) -> None:
     assert "admin:ops" in out and "force" in out and "desk approved" in out
 
 
-def test_wrong_secrets_are_rate_limited(home: Path) -> None:
+def test_wrong_secrets_slow_down_but_never_lock_out_the_right_one(home: Path) -> None:
     seed_locked_account(home)
     secret_file = home / "secret"
     secret_file.write_text("correct horse battery staple")
@@ -197,7 +197,7 @@ def test_wrong_secrets_are_rate_limited(home: Path) -> None:
         "--secret-file",
         str(secret_file),
     )
-    assert code == 2 and "too many wrong admin secrets" in out
+    assert code == 0, out  # wrong guesses cost time; the right secret still works
 
 
 def test_transition_validates_the_target_state(home: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,36 @@ async def test_a_record_that_kills_the_hub_reader_is_seen_and_the_reader_restart
     assert rt.user_connection is not None
     h.trade("MNQ", "buy", 8)  # the feed is live again: the excess is reduced
     await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit", 30)
+
+
+async def post_transition(h: Harness, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    import aiohttp
+
+    connector = aiohttp.UnixConnector(path=str(h.home / "var" / "ctl.sock"))
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.post("http://fsm-risk/transition", json=body) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def test_the_control_channel_refuses_bad_admin_input_cleanly(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    assert h.svc.auth is not None
+    h.svc.auth.set_secret("correct horse battery staple")
+    base = {"account": str(ACCOUNT), "to": "Trading", "reason": "ops"}
+    failures = len(h.svc.store.auth_failures_since(h.clock.now() - timedelta(hours=1)))
+    status, body = await post_transition(h, {**base, "admin": "ops", "secret": ["x"]})
+    assert status == 400 and "'secret' must be a string" in body["error"]
+    after = len(h.svc.store.auth_failures_since(h.clock.now() - timedelta(hours=1)))
+    assert after == failures + 1  # counted like a wrong secret
+    forged = "ops\n2026-11-23 15:00:00.000 | INFO | admin secret set by root"
+    status, body = await post_transition(
+        h, {**base, "admin": forged, "secret": "correct horse battery staple"}
+    )
+    assert status == 400 and "'admin' must be printable text" in body["error"]
+    assert not any("set by root" in m for m in h.logs)
+    status, body = await post_transition(
+        h, {**base, "admin": "ops", "reason": "a\nb", "secret": "correct horse battery staple"}
+    )
+    assert status == 400 and "one line" in body["error"]
