@@ -42,7 +42,7 @@ from fsm_risk.core.effects import (
     ReducePosition,
     WatchContract,
 )
-from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.engine import MARK_SKEW, RiskEngine
 from fsm_risk.core.events import (
     AdminCommand,
     EnforcementRejected,
@@ -103,6 +103,7 @@ class Service:
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
+        self._drop_stale_marks(clock.now())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
@@ -193,6 +194,26 @@ class Service:
             s.database,
         )
         self.ready.set()
+
+    def _drop_stale_marks(self, now: datetime) -> None:
+        """Stored marks older than the staleness limit (or stamped ahead of the clock) are
+        forgotten: a position restored or opened now waits for a fresh quote instead."""
+        stale = self.engine.settings.stale_after
+        for cid, mark in list(self.engine.marks.items()):
+            if now - mark.at > stale or mark.at - now > MARK_SKEW:
+                del self.engine.marks[cid]
+
+    def _unexplained_close(self, ev: PositionUpdate) -> bool:
+        """A live update closing a position that no fill explains (yet): it is confirmed over
+        REST before monitoring of that position ends (a forged record must not end it)."""
+        if ev.snapshot or not (ev.size <= 0 or ev.type is PositionType.UNDEFINED):
+            return False
+        acct = self.engine.accounts.get(ev.account_id)
+        return (
+            acct is not None
+            and ev.contract_id in acct.positions
+            and bool(acct.net.get(ev.contract_id, 0))
+        )
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
@@ -333,6 +354,15 @@ class Service:
                     else:
                         effects.extend(self._gate(found))
                         jobs.append((it, found))
+                elif isinstance(it, PositionUpdate) and self._unexplained_close(it):
+                    logger.warning(
+                        "{} account {}: {} reported closed without fills; confirming over REST",
+                        logs.FEED,
+                        it.account_id,
+                        it.contract_id,
+                    )
+                    self.reconciler.start()
+                    self.reconciler.request(it.account_id)
                 else:
                     effects.extend(self._gate(self._apply(it)))
             self._commit(effects, now=self.clock.now())

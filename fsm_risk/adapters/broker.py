@@ -346,10 +346,10 @@ class ProjectXBroker:
         return on_event
 
     def _on_quote(self, data: Any) -> None:
+        if not isinstance(data, dict) or data.get("contract_id") not in self.watched:
+            return  # a quote for a contract nobody holds costs nothing
         now = self.now()
         try:
-            if not isinstance(data, dict):
-                raise payloads.PayloadError("quote", "not an object")
             event = payloads.bounded(
                 payloads.quote(data.get("contract_id"), data.get("data"), now), now
             )

@@ -89,6 +89,8 @@ ENGINE = "ENGINE"
 #: an empty band: nothing is promised, every quote rule is evaluated
 EVALUATE: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
 _LOWEST, _HIGHEST = Decimal("-Infinity"), Decimal("Infinity")
+#: a mark stamped further ahead of the engine's clock than this is wrong, never "newer"
+MARK_SKEW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -525,12 +527,16 @@ class RiskEngine:
 
     def _quote(self, q: Quote, now: datetime, out: list[Effect]) -> None:
         """The hot path: touches only the accounts holding the quoted contract."""
+        if not self.holders.get(q.contract_id):
+            return  # nobody holds it: it costs nothing (no mark kept, none stored)
         mark = self.marks.get(q.contract_id)
         if mark is None:
             self.marks[q.contract_id] = Mark(q.last, q.bid, q.ask, q.at)
         else:
-            if q.at < mark.at:
-                return  # out of order: an older quote never overwrites a newer one
+            if q.at < mark.at and mark.at <= now + MARK_SKEW:
+                # out of order: an older quote never overwrites a newer one (a mark stamped
+                # ahead of our clock is not newer, it is wrong: it never freezes the price)
+                return
             if q.last is not None:
                 mark.last = q.last
             if q.bid is not None:
@@ -810,6 +816,8 @@ class RiskEngine:
             self._holder_list.pop(cid, None)
             if not holders:
                 out.append(WatchContract(cid, False))
+                # unwatched, its price moves unseen: the next position waits for a fresh quote
+                self.marks.pop(cid, None)
 
     def _apply_order(self, acct: AccountModel, ev: OrderEvent) -> None:
         if not ev.status.working:
