@@ -7,8 +7,13 @@ number run in parallel, and the next to start is the most urgent pending account
 then exposed, then the rest; ties by request order). A reconciliation that fails is tried again
 after a growing delay while ``retry_if`` says the account still needs it.
 
-The work after a storm is therefore bounded by the number of accounts, not the number of drops:
-at most one pending reconciliation per account, started urgent-first.
+A request made because a hub came back may ask to ``settle``: its reconciliation starts once
+the account's hub has stayed up that long (each reconnect pushes it out), but never later than
+``max_wait`` after the first such request. During a storm the read budget is therefore not
+spent on snapshots that the next drop makes stale; when it ends, every account is reconciled
+once. The time from a storm's end to the last account's reconciliation is bounded by
+``settle`` plus one snapshot per account (``parallel`` at a time, urgent first), as long as the
+reads fit the gateway's budget; a storm costs at most one snapshot per account per ``max_wait``.
 """
 
 from __future__ import annotations
@@ -16,11 +21,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from loguru import logger
 
 from fsm_risk import logs
+
+
+@dataclass
+class _Pending:
+    order: int
+    future: asyncio.Future[None]
+    first: float  # when the first request of a settling series came (monotonic)
+    not_before: float  # when it may start (monotonic)
 
 
 class Reconciler:
@@ -33,13 +48,17 @@ class Reconciler:
         retry_if: Callable[[int], bool] = lambda account_id: False,
         retry_delay: float = 0.5,
         retry_max: float = 10.0,
+        max_wait: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._run = run
         self._urgency = urgency
         self._retry_if = retry_if
         self._retry_delay, self._retry_max = retry_delay, retry_max
         self.parallel = parallel
-        self._pending: dict[int, tuple[int, asyncio.Future[None]]] = {}
+        self.max_wait = max_wait
+        self._monotonic = monotonic
+        self._pending: dict[int, _Pending] = {}
         self._running: set[int] = set()
         self._failures: dict[int, int] = {}
         self._order = itertools.count()
@@ -62,20 +81,26 @@ class Reconciler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers = []
-        for _, fut in self._pending.values():
-            if not fut.done():
-                fut.cancel()
+        for p in self._pending.values():
+            if not p.future.done():
+                p.future.cancel()
         self._pending.clear()
 
-    def request(self, account_id: int) -> asyncio.Future[None]:
-        """Ask for a reconciliation that starts after now; the future is done when it is."""
+    def request(self, account_id: int, settle: float = 0.0) -> asyncio.Future[None]:
+        """Ask for a reconciliation that starts after now (and, with ``settle``, once the
+        account has been quiet that long); the future is done when it is."""
         self.requested += 1
+        now = self._monotonic()
         found = self._pending.get(account_id)
         if found is None:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            found = self._pending[account_id] = (next(self._order), fut)
-            self._wake.set()
-        return found[1]
+            found = self._pending[account_id] = _Pending(next(self._order), fut, now, now + settle)
+        elif settle <= 0:
+            found.not_before = now
+        else:
+            found.not_before = min(max(found.not_before, now + settle), found.first + self.max_wait)
+        self._wake.set()
+        return found.future
 
     @property
     def pending(self) -> int:
@@ -85,20 +110,27 @@ class Reconciler:
     def busy(self) -> bool:
         return bool(self._pending or self._running)
 
-    def _next(self) -> int | None:
-        ready = [a for a in self._pending if a not in self._running]
-        if not ready:
-            return None
-        return min(ready, key=lambda a: (self._urgency(a), self._pending[a][0]))
+    def _next(self) -> tuple[int | None, float | None]:
+        """The account to reconcile now, else how long until one may start (None: idle)."""
+        now = self._monotonic()
+        waiting = [a for a in self._pending if a not in self._running]
+        ready = [a for a in waiting if self._pending[a].not_before <= now]
+        if ready:
+            return min(ready, key=lambda a: (self._urgency(a), self._pending[a].order)), None
+        if waiting:
+            return None, min(self._pending[a].not_before for a in waiting) - now
+        return None, None
 
     async def _worker(self) -> None:
         while True:
-            account_id = self._next()
+            account_id, delay = self._next()
             if account_id is None:
                 self._wake.clear()
-                await self._wake.wait()
+                # woken by a request or a finished run, or when a settling one may start
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
                 continue
-            _, fut = self._pending.pop(account_id)
+            fut = self._pending.pop(account_id).future
             self._running.add(account_id)
             self.started += 1
             failed = False

@@ -81,6 +81,8 @@ class _Reconciled:
 
 
 _ENFORCEMENT = (ClosePosition, ReducePosition, CancelOrder)
+#: a reconnected account is reconciled once its hub has stayed up this long (at most 10 s on)
+RECONNECT_SETTLE_SECONDS = 0.5
 
 
 class Service:
@@ -254,7 +256,9 @@ class Service:
     def _reconnected(self, account_id: int) -> None:
         logger.warning("{} account {}: reconciling after the reconnect", logs.FEED, account_id)
         self.reconciler.start()
-        self.reconciler.request(account_id)  # coalesced: one pending per account
+        # coalesced (one pending per account), and started once the hub has stayed up a moment:
+        # in a storm of drops, snapshots the next drop would make stale are not taken
+        self.reconciler.request(account_id, settle=RECONNECT_SETTLE_SECONDS)
         self._sync_watches()
 
     def _urgency(self, account_id: int) -> int:
