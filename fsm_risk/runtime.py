@@ -92,9 +92,13 @@ def make_service(
 
     store = bootstrap.open_store(settings)
     auth = bootstrap.admin_auth(settings, store, SystemClock().now)
-    return Service(
+    service = Service(
         settings, factory, store, clock, auth=auth, control_path=str(settings.control_socket)
     )
+    from fsm_risk import components
+
+    components.attach(service, settings)
+    return service
 
 
 async def serve(
