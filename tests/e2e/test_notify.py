@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import State
 from fsm_risk.notify import Notifier
 from fsm_risk.paper import PaperGateway
@@ -167,3 +168,56 @@ async def test_flat_by_approaching_with_a_position_open_warns_once(
     await h.advance(minutes=1)
     n.check(h.clock.now())
     assert n.queue.qsize() == 0  # once per session
+
+
+async def test_a_rejected_close_and_an_admin_transition_are_notified(
+    h: Harness, receiver: Receiver
+) -> None:
+    await h.start(
+        DAILY_LOSS + f"[notify]\nurls = {receiver.url('o')}\nevents = enforcement, admin\n"
+    )
+    h.gateway.reject_orders(lambda r: r.source == "close", "market closed", count=1)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "position seen")
+    h.gateway.move_price("MNQ", -600)
+    await receiver.wait_for(lambda: receiver.titled("CLOSE_REJECTED"), "the rejection")
+    [rejected] = receiver.titled("CLOSE_REJECTED")
+    assert rejected["type"] == "failure"
+    assert rejected["message"] == (
+        f"Account {ACCOUNT} PAPER-1: enforcement request refused: /Position/closeContract: "
+        "market closed (code 5) (the gateway rejected a close or cancel request)."
+    )
+    await h.advance(seconds=3)  # the retry closes it
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+    await h.svc.admin(AdminCommand(ACCOUNT, State.Trading, "desk ok", "ops"))
+    await receiver.wait_for(lambda: receiver.titled("admin"), "the admin transition")
+    [admin] = receiver.titled("admin")
+    assert admin["title"] == f"Account {ACCOUNT}: admin moved it to Trading"
+    assert admin["message"] == (
+        f"Account {ACCOUNT} PAPER-1: LockedDaily -> Trading by admin:ops: ADMIN_OVERRIDE: desk ok."
+    )
+
+
+async def test_feed_down_and_up_are_notified(
+    h: Harness, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await h.start(
+        DAILY_LOSS + "[broker]\nfeed_silence_seconds = 5\n"
+        f"[notify]\nurls = {receiver.url('f')}\nevents = feed\n"
+    )
+    h.trade("MNQ", "buy", 1)  # its quotes are watched from now on
+    await h.until(lambda: MNQ in h.svc.broker.watched, "quotes watched")
+    # the gateway's market feed goes quiet (not even its unchanged-quote heartbeat)
+    monkeypatch.setattr(h.gateway, "_push_quote", lambda *args, **kwargs: None)
+    await h.advance(seconds=10)  # no quote for 10 s
+    await receiver.wait_for(lambda: receiver.titled("Feed down"), "feed down")
+    [down] = receiver.titled("Feed down")
+    assert down["type"] == "failure"
+    assert down["message"] == (
+        f"The gateway's feed is degraded: no quotes from {MNQ}. "
+        "Rules that need live data cannot act until it is back."
+    )
+    monkeypatch.undo()
+    h.gateway.move_price("MNQ", 1)
+    await receiver.wait_for(lambda: receiver.titled("Feed up"), "feed up")
+    assert receiver.titled("Feed up")[0]["message"] == "The gateway's feeds are healthy again."
