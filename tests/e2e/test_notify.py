@@ -79,7 +79,10 @@ async def test_warnings_once_per_threshold_then_flattening_and_lock_with_its_end
     [lock] = receiver.titled("LockedDaily")
     # until the next daily reset, in the configured time zone (America/Chicago)
     assert lock["title"] == f"Account {ACCOUNT}: LockedDaily until Mon 2026-11-23 17:00 CST"
-    assert "RULE-003 DAILY_LOSS_LIMIT" in lock["message"]
+    assert lock["message"] == (
+        f"Account {ACCOUNT} PAPER-1 is LockedDaily until Mon 2026-11-23 17:00 CST: "
+        "RULE-003 DAILY_LOSS_LIMIT (day P&L -611.74 <= -500.00 (equity))."
+    )
     assert notifier(h).health.failed == 0
 
 
