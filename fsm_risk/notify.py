@@ -468,7 +468,8 @@ class Notifier:
             if len(self._sent_at) < self.per_minute:
                 self._sent_at.append(now)
                 return
-            await asyncio.sleep(60.0 - (now - self._sent_at[0]))
+            # re-checked at least once a second (the window is measured, not assumed)
+            await asyncio.sleep(min(1.0, 60.0 - (now - self._sent_at[0])))
 
     async def _send(self, notice: Notice) -> None:
         for target in [t for t in self.targets if t.wants(notice)]:

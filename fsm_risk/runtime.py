@@ -149,7 +149,12 @@ async def serve(
                 f"  status:   fsm-risk status --settings {settings.path}\n"
                 f"  history:  fsm-risk history --settings {settings.path}\n"
                 f"  logs:     {settings.log_file}  (grep FSM: for checkpoints)\n"
-                "Stop with Ctrl-C."
+                + "".join(
+                    f"  dashboard: {url}  (metrics: {url}metrics)\n"
+                    for url in (getattr(c, "url", None) for c in service.components)
+                    if url
+                )
+                + "Stop with Ctrl-C."
             )
         await runner
     finally:

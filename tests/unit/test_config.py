@@ -169,3 +169,14 @@ def test_notify_events_and_thresholds_are_checked() -> None:
     assert s.notify_accounts["1001"]["urls"] == ("json://127.0.0.1/a",)
     [key] = _problems("[notify.1001]\nurl = json://127.0.0.1/a\n")
     assert "[notify.1001] url" in key and "did you mean 'urls'" in key
+
+
+def test_check_output_hides_notification_urls_and_the_web_token() -> None:
+    s = config.parse(
+        "[notify]\nurls = tgram://123:SEKRIT/456\n[notify.1001]\nurls = json://h/SEKRIT2\n"
+        "[web]\ntoken = SEKRIT-TOKEN-0123456789\n"
+    )
+    text = config.describe(s)
+    assert "SEKRIT" not in text
+    assert "urls = tgram://(hidden)" in text and "[notify.1001]" in text
+    assert "token = (set, hidden)" in text
