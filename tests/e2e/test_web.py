@@ -171,3 +171,24 @@ async def test_the_event_stream_sends_a_transition_within_a_second(h: Harness) -
     account = view["accounts"][0]
     assert account["lock"]["source"] == "RULE-003"
     assert [t["to"] for t in account["transitions"]][-1] == "LockedDaily"
+
+
+async def test_a_taken_port_is_a_critical_alert_and_enforcement_goes_on(h: Harness) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        h.write_settings(DAILY_LOSS)
+        path = h.home / "settings.ini"
+        path.write_text(path.read_text().replace("[web]\nport = 0\n", f"[web]\nport = {port}\n"))
+        await h.start()
+        server = next(c for c in h.svc.components if isinstance(c, WebServer))
+        assert server.url is None
+        [alert] = [m for m in h.logs if "dashboard not served" in m]
+        assert "CRITICAL" in alert and f"127.0.0.1:{port}" in alert and "[web] port" in alert
+        h.trade("MNQ", "buy", 2)
+        await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+        h.gateway.move_price("MNQ", -600)
+        await h.until(lambda: h.acct.state is State.LockedDaily, "still enforcing")
