@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -472,31 +472,32 @@ class Notifier:
             await asyncio.sleep(min(1.0, 60.0 - (now - self._sent_at[0])))
 
     async def _send(self, notice: Notice) -> None:
+        # each URL on its own: a retry never repeats a message to a channel that got it
         for target in [t for t in self.targets if t.wants(notice)]:
-            await self._rate_limit()
-            ok, error = False, ""
-            for attempt in range(self.retries + 1):
-                if attempt:
-                    self.health.retried += 1
-                    await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-                try:
-                    ok = await self._deliver(target.urls, notice)
-                    error = "" if ok else "the receiver refused it or did not answer"
-                except Exception as exc:
-                    ok, error = False, f"{type(exc).__name__}"
-                if ok:
-                    break
-            self._record(notice, target, ok, error, attempt)
+            for url in target.urls:
+                await self._rate_limit()
+                ok, error = False, ""
+                for attempt in range(self.retries + 1):
+                    if attempt:
+                        self.health.retried += 1
+                        await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                    try:
+                        ok = await self._deliver(url, notice)
+                        error = "" if ok else "the receiver refused it or did not answer"
+                    except Exception as exc:
+                        ok, error = False, f"{type(exc).__name__}"
+                    if ok:
+                        break
+                self._record(notice, target, ok, error, attempt)
 
-    async def _deliver(self, urls: Sequence[str], notice: Notice) -> bool:
+    async def _deliver(self, url: str, notice: Notice) -> bool:
         import apprise
 
         assert self._pool is not None
 
         def send() -> bool:
             ap = apprise.Apprise()
-            for url in urls:
-                ap.add(url)
+            ap.add(url)
             return bool(ap.notify(body=notice.body, title=notice.title, notify_type=notice.level))
 
         loop = asyncio.get_running_loop()

@@ -224,3 +224,13 @@ async def test_feed_down_and_up_are_notified(
     h.gateway.move_price("MNQ", 1)
     await receiver.wait_for(lambda: receiver.titled("Feed up"), "feed up")
     assert receiver.titled("Feed up")[0]["message"] == "The gateway's feeds are healthy again."
+
+
+async def test_a_retry_goes_only_to_the_url_that_failed(h: Harness, receiver: Receiver) -> None:
+    receiver.fail_next["b"] = [500]
+    urls = f"{receiver.url('a')}, {receiver.url('b')}"
+    await h.start(f"[notify]\nurls = {urls}\nevents = service\n")
+    n = notifier(h)
+    n.backoff = 0.05
+    await n.wait_for(lambda: n.health.sent == 2)
+    assert [(p, m["status"]) for p, m in receiver.messages] == [("a", 200), ("b", 500), ("b", 200)]
