@@ -124,3 +124,5 @@ async def test_the_page_fits_a_phone_screen(h: Harness, browser: Browser) -> Non
     assert overflow <= 0  # nothing wider than the screen
     box = await card.bounding_box()
     assert box is not None and box["width"] <= 375
+    if out := os.environ.get("FSM_RISK_DASHBOARD_PHONE_PNG"):
+        await page.screenshot(path=out, full_page=True)
