@@ -137,6 +137,9 @@ async def test_a_refused_notification_is_retried_with_backoff_and_counted(
     assert [m["status"] for _, m in receiver.messages] == [500, 503, 200]
     assert receiver.messages[-1][1]["title"] == "fsm-risk started"
     assert (n.health.sent, n.health.failed, n.health.retried) == (1, 0, 2)
+    logged = [m for m in h.logs if "notification" in m]
+    assert any("notification sent to all accounts (service): fsm-risk started" in m for m in logged)
+    assert not any(f"127.0.0.1:{receiver.port}" in m for m in h.logs)  # URLs (tokens) never logged
 
 
 async def test_stop_sends_the_stop_notice_before_the_service_ends(
