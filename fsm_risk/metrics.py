@@ -77,7 +77,7 @@ class Metrics:
         )
         self.closes_confirmed = Counter(
             "fsm_risk_closes_confirmed",
-            "Flattening confirmed by the gateway (no position, no working order)",
+            "Contracts confirmed flat by the gateway after a close (no position, no order)",
             ["account"],
             registry=r,
         )
@@ -120,7 +120,11 @@ class Metrics:
                         self.closes_retried.labels(account).inc()
                 elif isinstance(e, CancelOrder):
                     self.cancels_sent.labels(str(e.account_id)).inc()
-                elif isinstance(e, RecordTransition) and e.entry.trigger == "flat_confirmed":
+                elif (
+                    isinstance(e, RecordTransition)
+                    and e.entry.trigger == "flat_confirmed"
+                    and e.entry.contract_id is not None  # one per contract made flat
+                ):
                     self.closes_confirmed.labels(str(e.entry.account_id)).inc()
                 elif isinstance(e, Alert) and e.reason is Reason.CLOSE_REJECTED:
                     self.rejected.labels(str(e.account_id)).inc()

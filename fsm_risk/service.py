@@ -382,6 +382,7 @@ class Service:
             failed = task.cancelled() or task.exception() is not None
             seconds = asyncio.get_running_loop().time() - started
             self.observe(Enforced(e, seconds, failed))
+            self._changed()  # `wait_for` re-checks after an enforcement request ends too
 
         return done
 

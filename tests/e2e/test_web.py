@@ -72,11 +72,14 @@ async def test_metrics_follow_a_breach_and_its_enforcement(h: Harness) -> None:
     h.gateway.push_malformed(ACCOUNT, "GatewayUserOrder", "wrong_types")
     h.gateway.move_price("MNQ", -300)
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+    registry = web(h).metrics.registry
+    latency = "fsm_risk_enforcement_latency_seconds_count"
+    await h.until(lambda: registry.get_sample_value(latency, {"action": "close"}), "answered")
     m = samples((await get(f"{url}metrics"))[2])
     assert m[("fsm_risk_account_state", (("account", acct), ("state", "LockedDaily")))] == 1.0
     assert m[("fsm_risk_account_state", (("account", acct), ("state", "Trading")))] == 0.0
     assert m[("fsm_risk_closes_sent_total", (("account", acct),))] == 1.0
-    assert m[("fsm_risk_closes_confirmed_total", (("account", acct),))] >= 1.0
+    assert m[("fsm_risk_closes_confirmed_total", (("account", acct),))] == 1.0
     assert m.get(("fsm_risk_closes_retried_total", (("account", acct),)), 0.0) == 0.0
     assert m[("fsm_risk_enforcement_latency_seconds_count", (("action", "close"),))] == 1.0
     assert m[("fsm_risk_refused_payloads_total", (("kind", "order"),))] == 1.0
@@ -192,3 +195,25 @@ async def test_a_taken_port_is_a_critical_alert_and_enforcement_goes_on(h: Harne
         await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
         h.gateway.move_price("MNQ", -600)
         await h.until(lambda: h.acct.state is State.LockedDaily, "still enforcing")
+
+
+async def test_metrics_count_a_rejected_close_and_its_retry(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    url = web(h).url
+    h.gateway.reject_orders(lambda r: r.source == "close", "market closed", count=1)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "position seen")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: any("market closed" in m for m in h.logs), "rejected")
+    await h.advance(seconds=3)  # past the retry backoff: the scheduler re-sends
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+    registry = web(h).metrics.registry
+    latency = "fsm_risk_enforcement_latency_seconds_count"
+    await h.until(lambda: registry.get_sample_value(latency, {"action": "close"}) == 2, "both")
+    m = samples((await get(f"{url}metrics"))[2])
+    acct = (("account", str(ACCOUNT)),)
+    assert m[("fsm_risk_closes_sent_total", acct)] == 2.0
+    assert m[("fsm_risk_closes_retried_total", acct)] == 1.0
+    assert m[("fsm_risk_enforcement_rejected_total", acct)] == 1.0
+    assert m[("fsm_risk_closes_confirmed_total", acct)] == 1.0
+    assert m[("fsm_risk_enforcement_latency_seconds_sum", (("action", "close"),))] > 0
