@@ -104,8 +104,7 @@ class WebServer:
             )
             return
         self._runner = runner
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-        port = sockets[0].getsockname()[1] if sockets else self.port
+        port = runner.addresses[0][1] if runner.addresses else self.port
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{host}:{port}/"
         self._ticker = asyncio.ensure_future(self._tick())

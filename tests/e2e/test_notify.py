@@ -10,6 +10,7 @@ import pytest
 
 from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
 from fsm_risk.notify import Notifier
 from fsm_risk.paper import PaperGateway
 from tests.e2e.receiver import Receiver
@@ -237,3 +238,13 @@ async def test_a_retry_goes_only_to_the_url_that_failed(h: Harness, receiver: Re
     n.backoff = 0.05
     await n.wait_for(lambda: n.health.sent == 2)
     assert [(p, m["status"]) for p, m in receiver.messages] == [("a", 200), ("b", 500), ("b", 200)]
+
+
+async def test_a_notify_section_for_an_account_not_monitored_stops_the_start(
+    h: Harness, receiver: Receiver
+) -> None:
+    with pytest.raises(FsmRiskError) as err:
+        await h.start(f"[notify.PAPER-9]\nurls = {receiver.url('x')}\n")
+    assert str(err.value) == (
+        "[notify.PAPER-9]: no monitored account has this id or name (monitored: 1001 PAPER-1)"
+    )
