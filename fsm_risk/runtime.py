@@ -121,6 +121,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, service.stop)
+    on_sighup(loop, service)
     runner = asyncio.ensure_future(service.run())
     ready = asyncio.ensure_future(service.ready.wait())
     try:
@@ -150,12 +151,41 @@ async def serve(
         await runner
     finally:
         ready.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, *_hangup()):
             loop.remove_signal_handler(sig)
         service.store.close()
         if gateway is not None:
             await gateway.stop()
         logger.info("{} stopped", logs.SERVICE_STOP)
+
+
+def _hangup() -> tuple[signal.Signals, ...]:
+    sig = getattr(signal, "SIGHUP", None)  # absent on Windows
+    return () if sig is None else (sig,)
+
+
+def on_sighup(loop: asyncio.AbstractEventLoop, service: Service) -> None:
+    """SIGHUP re-reads the settings file, as `fsm-risk reload` does (stricter at once, looser
+    at the next daily reset; an invalid file changes nothing and is logged)."""
+    tasks: set[asyncio.Task[str]] = set()
+
+    async def reload() -> str:
+        try:
+            return await service.reload("system:SIGHUP")
+        except FsmRiskError as exc:
+            logger.error("{} SIGHUP: {}", logs.ALERT, exc)
+            return str(exc)
+
+    def handler() -> None:
+        if not service.ready.is_set():
+            logger.warning("{} SIGHUP before the service is ready: ignored", logs.ALERT)
+            return
+        task = asyncio.ensure_future(reload())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    for sig in _hangup():
+        loop.add_signal_handler(sig, handler)
 
 
 def control_path(settings: Settings) -> Path | None:

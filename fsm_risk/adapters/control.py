@@ -43,6 +43,8 @@ class ControlServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/health", self._health)
         app.router.add_post("/transition", self._transition)
+        app.router.add_post("/reload", self._reload)
+        app.router.add_post("/lock", self._lock)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         old = os.umask(0o177)
@@ -112,6 +114,58 @@ class ControlServer:
         except FsmRiskError as exc:
             return _error(409, str(exc))
         return web.json_response({"result": text})
+
+    async def _admin_body(self, request: web.Request) -> tuple[dict[str, Any], str] | web.Response:
+        """The JSON body of an admin request and who sent it, or the refusal to answer."""
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        who = str(body.get("admin") or "unknown")
+        auth = self.service.auth
+        if auth is None:
+            return _error(403, "admin requests are disabled on this service")
+        try:
+            # scrypt is deliberately slow: keep it off the event loop
+            await asyncio.to_thread(auth.check, body.get("secret"), who)
+        except AuthError as exc:
+            return _error(403, str(exc))
+        return body, who
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        found = await self._admin_body(request)
+        if isinstance(found, web.Response):
+            return found
+        _, who = found
+        try:
+            text = await self.service.reload(f"admin:{who}")
+        except FsmRiskError as exc:
+            return _error(409, str(exc))
+        return web.json_response({"result": text})
+
+    async def _lock(self, request: web.Request) -> web.Response:
+        """Anyone may add a lock (no secret): it only ever restricts more."""
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        from fsm_risk import selflock
+
+        try:
+            text = await selflock.through_service(self.service, body)
+        except FsmRiskError as exc:
+            return _error(409, str(exc))
+        except (KeyError, ValueError, TypeError) as exc:
+            return _error(400, f"bad request: {exc}")
+        return web.json_response({"result": text})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, aiohttp.ContentTypeError):
+        return _error(400, "the request body must be JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the request body must be a JSON object")
+    return body
 
 
 def _error(status: int, message: str) -> web.Response:
