@@ -382,7 +382,12 @@ def reload(admin_name: str | None, secret_file: str | None, settings_file: str |
     from fsm_risk import runtime
     from fsm_risk.adapters import control
 
-    settings = bootstrap.load_settings(settings_file)
+    try:
+        settings = bootstrap.load_settings(settings_file)
+    except SettingsError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        raise FsmRiskError("settings not reloaded, nothing changed") from None
     who = admin_name or getpass.getuser()
     secret = _read_secret(secret_file, "Admin secret")
     logs.register_secret(secret)
