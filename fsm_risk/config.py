@@ -153,6 +153,26 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "var/fsm-risk.sock",
             "Unix socket of the running service's control channel (owner-only)",
         ),
+        Field(
+            "transport",
+            schema.choice("auto", "unix", "tcp"),
+            "auto",
+            "unix: the socket above; tcp: loopback TCP with the token below; "
+            "auto: unix where the platform has it (not on Windows), else tcp",
+        ),
+        Field(
+            "port",
+            schema.integer(minimum=0, maximum=65535),
+            "0",
+            "loopback TCP port of the control channel (0: any free port, found by the CLI)",
+        ),
+        Field(
+            "token_file",
+            schema.nonempty,
+            "var/fsm-risk.control-token",
+            "per-install token every TCP control request carries; created owner-only (keep it "
+            "readable by the admin alone)",
+        ),
     ),
     "admin": (
         Field(
@@ -210,6 +230,20 @@ class Settings:
     @property
     def control_socket(self) -> Path:
         return self.resolve(self.get("control", "socket"))
+
+    @property
+    def control_transport(self) -> str:
+        """'unix' or 'tcp' ('auto' resolved for this platform)."""
+        chosen = str(self.get("control", "transport"))
+        if chosen == "auto":
+            import sys
+
+            return "tcp" if sys.platform == "win32" else "unix"
+        return chosen
+
+    @property
+    def control_token_file(self) -> Path:
+        return self.resolve(self.get("control", "token_file"))
 
     @property
     def log_file(self) -> Path:

@@ -82,12 +82,14 @@ class Service:
         *,
         auth: AdminAuth | None = None,
         control_path: str | None = None,
+        control_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.auth = auth
         self.control_path = control_path
+        self.control_options = control_options or {}
         self.queue: asyncio.Queue[Event | Malformed | _Job | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
@@ -156,7 +158,7 @@ class Service:
         if self.control_path:
             from fsm_risk.adapters.control import ControlServer
 
-            self._control = ControlServer(self, self.control_path)
+            self._control = ControlServer(self, self.control_path, **self.control_options)
             await self._control.start()
         logger.info(
             "{} {} account(s), {} rule(s), database {}",
