@@ -120,7 +120,7 @@ def _status_text(settings_file: str | None, account: str | None, color: bool) ->
         snap = status.snapshot(engine, _now(), ids)
         from fsm_risk import reload
 
-        pending = reload.Keeper(store).pending()
+        _, pending, _ = reload.resolve(settings, store, _now())  # what a start would hold
         snap["pending_settings"] = pending.view() if pending is not None else None
         return status.render(snap, color=color)
     finally:
