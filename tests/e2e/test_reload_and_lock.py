@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fsm_risk import reload, runtime
+from fsm_risk import cli, reload, runtime
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.engine import self_source
 from fsm_risk.core.states import State
@@ -86,7 +86,9 @@ async def test_a_stricter_limit_reloaded_by_the_admin_applies_at_once_and_fires(
     }
 
 
-async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(h: Harness) -> None:
+async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await h.start(loss_limit(500))
     h.write_settings(loss_limit(1000))
     text = await h.svc.reload("admin:ops")
@@ -102,6 +104,9 @@ async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(h: Harne
     assert code == 0 and "looser values held until the daily reset" in out, out
     # the trader restarts with the looser file: the stored settings are still in force
     await h.stop()
+    monkeypatch.setattr(cli, "_now", h.clock.now)  # the CLI on the test's clock
+    out = cli._status_text(str(h.home / "settings.ini"), None, color=False)  # from the database
+    assert "looser values held until the daily reset" in out and "500 -> 1000" in out, out
     h.clock.advance(minutes=5)
     await h.start()
     assert limit_in_force(h) == 500
