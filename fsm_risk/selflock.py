@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,12 +74,10 @@ def instant(text: str, now: datetime, tz: str) -> datetime:
         hour, minute = int(m[1]), int(m[2])
         if hour > 23 or minute > 59:
             raise FsmRiskError(f"--until '{text}': not a time of day (HH:MM, 00:00 to 23:59)")
-        local = now.astimezone(zone)
-        at = datetime.combine(local.date(), local.time().replace(hour, minute, 0, 0))
-        candidate = at.replace(tzinfo=zone)
-        if candidate <= now:
-            nxt = date.fromordinal(local.date().toordinal() + 1)
-            candidate = datetime.combine(nxt, candidate.timetz().replace(tzinfo=None), zone)
+        day, at = now.astimezone(zone).date(), time(hour, minute)
+        candidate = datetime.combine(day, at, zone)
+        if candidate <= now:  # that time has passed today: the next one
+            candidate = datetime.combine(day + timedelta(days=1), at, zone)
         return candidate
     try:
         parsed = datetime.fromisoformat(raw)
