@@ -29,6 +29,7 @@ from fsm_risk.rules.base import Rule
 from fsm_risk.rules.tighter import tightens
 
 IN_FORCE, PENDING = "settings.in_force", "settings.pending"
+NO_CHANGE = "no change to the rules"
 Raw = dict[str, dict[str, str]]
 
 
@@ -231,7 +232,7 @@ def describe(p: Plan, held: Pending | None) -> str:
         parts.append(
             f"looser from the daily reset at {held.applies_at.isoformat()}: " + "; ".join(held.held)
         )
-    return " | ".join(parts) if parts else "no change to the rules"
+    return " | ".join(parts) if parts else NO_CHANGE
 
 
 def other_changes(running: Settings, file: Settings) -> list[str]:

@@ -235,16 +235,20 @@ class Service:
             at = self.engine.calendar.next_daily_reset(now)
             held = reload.Pending(plan.target, at, tuple(str(c) for c in plan.held))
         text = reload.describe(plan, held)
+        if self.pending is not None and held is None:
+            withdrawn = "the looser values held for the reset are withdrawn"
+            text = withdrawn if text == reload.NO_CHANGE else f"{text} | {withdrawn}"
         if plan.tightened:
             detail = f"{Reason.SETTINGS_TIGHTENED.name}: {text}"
             effects = self._use(current, held, now, actor=actor, detail=detail)
         else:
-            had_pending = self.pending is not None
+            changed = held is not None or self.pending is not None
             self.settings = current
             self._stage(held, now)
             effects = []
-            if held is not None or had_pending:
-                detail = f"{Reason.SETTINGS_LOOSENED.name}: held: {text}"
+            if changed:
+                reason = Reason.SETTINGS_LOOSENED if held is not None else Reason.SETTINGS_TIGHTENED
+                detail = f"{reason.name}: {text}"
                 effects = self.engine.note_settings(now, actor=actor, detail=detail)
         reload.Keeper(self.store).save(reload.raw_of(current), held)
         self._commit(effects)

@@ -158,6 +158,39 @@ async def test_an_invalid_file_changes_nothing_and_says_why(h: Harness) -> None:
     assert not [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
 
 
+async def test_reverting_the_file_withdraws_the_held_loosening(h: Harness) -> None:
+    await h.start(loss_limit(500))
+    h.write_settings(loss_limit(1000))
+    await h.svc.reload("admin:ops")
+    assert h.svc.status()["pending_settings"] is not None
+    h.write_settings(loss_limit(500))
+    text = await h.svc.reload("admin:ops")
+    assert text == "the looser values held for the reset are withdrawn"
+    assert h.svc.status()["pending_settings"] is None
+    assert reload.Keeper(h.svc.store).pending() is None
+    h.clock.set(h.svc.engine.calendar.next_daily_reset(h.clock.now()))
+    await h.until(lambda: h.acct.day.start == h.clock.now(), "the reset")
+    assert limit_in_force(h) == 500  # nothing loosened at the reset
+    reasons = [a.reason for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert reasons == [
+        "SETTINGS_LOOSENED: looser from the daily reset at "
+        f"{h.acct.day.start.isoformat()}: [rule.daily_loss_limit] limit: 500 -> 1000",
+        "SETTINGS_TIGHTENED: the looser values held for the reset are withdrawn",
+    ]
+
+
+async def test_a_change_outside_the_rules_is_named_as_read_at_the_next_start(h: Harness) -> None:
+    await h.start(loss_limit(500))
+    path = h.home / "settings.ini"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("alert_after_attempts = 2", "alert_after_attempts = 5"))
+    out = await h.svc.reload("admin:ops")
+    assert out == (
+        "no change to the rules | read at the next start only: [enforcement] alert_after_attempts"
+    )
+    assert not [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP exists on POSIX only")
 async def test_sighup_reloads_the_settings(h: Harness) -> None:
     await h.start(loss_limit(1000))
