@@ -58,10 +58,6 @@ class Plan:
     held: tuple[Change, ...] = ()
     target: Raw = field(default_factory=dict)  # the file's rule sections (applied at the reset)
 
-    @property
-    def changes_now(self) -> bool:
-        return bool(self.tightened)
-
 
 @dataclass(frozen=True)
 class Pending:

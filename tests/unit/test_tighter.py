@@ -158,3 +158,15 @@ def test_an_unchanged_file_plans_nothing() -> None:
     s = settings("[rule.daily_loss_limit]\nlimit = 1000\n[rule.symbol_block]\nroots = CL\n")
     p = reload.plan(s, s)
     assert not p.tightened and not p.held and not p.target
+
+
+def test_when_the_stricter_keys_alone_make_an_invalid_rule_the_whole_change_waits() -> None:
+    section = "[rule.trading_hours]\nexchange_calendar = none\n"
+    in_force = settings(section + "early_closes = 2026-12-24 12:00\n")
+    # the day becomes a holiday (stricter) and its early close goes (looser): together valid,
+    # but the holiday with the old early close is not
+    wanted = settings(section + "extra_holidays = 2026-12-24\n")
+    p = reload.plan(in_force, wanted)
+    assert not p.tightened
+    assert {c.key for c in p.held} == {"extra_holidays", "early_closes"}
+    assert p.now["trading_hours"] == dict(in_force.raw_rules["trading_hours"])
