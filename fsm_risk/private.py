@@ -34,8 +34,9 @@ def private_file(path: Path) -> None:
     private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
     os.close(fd)
+    getuid = getattr(os, "getuid", None)  # POSIX only: elsewhere the mode bits mean little
     with contextlib.suppress(OSError):
-        if os.stat(path).st_uid == os.getuid():
+        if getuid is not None and os.stat(path).st_uid == getuid():
             os.chmod(path, FILE_MODE)
 
 
