@@ -28,6 +28,7 @@ from fsm_risk import logs
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.adapters.journal import Journal
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
@@ -42,7 +43,7 @@ from fsm_risk.core.effects import (
     ReducePosition,
     WatchContract,
 )
-from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AdminCommand,
     EnforcementRejected,
@@ -90,6 +91,8 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
+        j = settings.sections["journal"]
+        self.journal = Journal(j["enabled"], j["retention_days"])
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
         self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
@@ -136,6 +139,7 @@ class Service:
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
+                self.journal.start(a.account_id, a.name, now)
         self._commit(effects)
         self._execute(effects)
         consumer = self._spawn(self._consume(), "consumer")
@@ -181,6 +185,7 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+            self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
         await self.broker.stop()
         self.store.release_service_lock()
 
@@ -276,7 +281,9 @@ class Service:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
-        return self.engine.handle(event, self.clock.now())
+        now = self.clock.now()
+        self.journal.record(event, now)
+        return self.engine.handle(event, now)
 
     def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
         if isinstance(result, BaseException):
@@ -321,8 +328,10 @@ class Service:
         ):
             marks = self.engine.marks  # for `status` from the database; at most once a second
             self._marks_saved_at = now
-        if changes or audit or marks:
-            self.store.commit(changes, audit, marks)
+        journal = self.journal.take(now, force=bool(changes or audit or marks))
+        expired = self.journal.prune_before(now)
+        if changes or audit or marks or journal or expired:
+            self.store.commit(changes, audit, marks, journal, expired)
 
     def _execute(self, effects: list[Effect]) -> None:
         for e in effects:

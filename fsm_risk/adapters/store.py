@@ -9,6 +9,9 @@ objects.
 - ``mark``: the latest quote per contract, for `status`.
 - ``admin`` / ``auth_failure``: the admin credential (a salted scrypt hash, never the secret)
   and failed attempts, for rate limiting.
+- ``journal``: every event the service handled, with the instant it was handled at (kind and
+  a compact JSON of the event), written in the same transaction as the state it produced, so
+  replay sees exactly what the engine saw; rows older than the retention are deleted.
 - ``meta``: small key/values (e.g. where the running service's control channel listens).
 
 Money and times are stored as text (Decimal strings, ISO-8601 with offset): nothing is ever
@@ -20,10 +23,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -88,6 +91,15 @@ class FillRow(SQLModel, table=True):
     entry: int
     exit: int
     enforcement: bool
+
+
+class JournalRow(SQLModel, table=True):
+    __tablename__ = "journal"
+    id: int | None = Field(default=None, primary_key=True)
+    at: str = Field(index=True)  # UTC ISO-8601: sorts as time
+    account_id: int | None = Field(default=None, index=True)  # None: quotes, ticks, contracts
+    kind: str
+    data: str
 
 
 class MarkRow(SQLModel, table=True):
@@ -184,10 +196,13 @@ class Store:
         changes: Changes,
         audit: Iterable[AuditEntry] = (),
         marks: dict[str, Mark] | None = None,
+        journal: Sequence[dict[str, Any]] = (),
+        journal_before: datetime | None = None,
     ) -> None:
-        """Persist one unit of work atomically: states, snapshots, new fills, audit entries."""
+        """Persist one unit of work atomically: states, snapshots, new fills, audit entries,
+        the journal rows of the events handled (and the journal's expired rows deleted)."""
         entries = list(audit)
-        if not changes and not entries and not marks:
+        if not changes and not entries and not marks and not journal and not journal_before:
             return
         accounts, contracts = [], []
         for acct in changes.accounts:
@@ -211,6 +226,13 @@ class Store:
                 conn.execute(
                     _upsert(MarkRow, ["contract_id"]),
                     [_mark_row(c, m).model_dump() for c, m in marks.items()],
+                )
+            if journal:
+                conn.execute(sqlite_insert(JournalRow), list(journal))
+            if journal_before is not None:
+                conn.execute(
+                    text("DELETE FROM journal WHERE at < :t"),
+                    {"t": journal_instant(journal_before)},
                 )
 
     def save_marks(self, marks: dict[str, Mark]) -> None:
@@ -257,6 +279,38 @@ class Store:
         if since is not None:
             out = [f for f in out if f.at >= since]
         return sorted(out, key=lambda f: (f.at, f.trade_id))
+
+    def journal(
+        self,
+        account_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[tuple[str, int | None, str, str]]:
+        """``(at, account_id, kind, data)`` in the order handled; with ``account_id``, that
+        account's rows and the rows of no account (quotes, ticks, instruments)."""
+        sql = "SELECT at, account_id, kind, data FROM journal WHERE 1=1"
+        args: dict[str, Any] = {}
+        if account_id is not None:
+            sql += " AND (account_id = :a OR account_id IS NULL)"
+            args["a"] = account_id
+        if since is not None:
+            sql += " AND at >= :s"
+            args["s"] = journal_instant(since)
+        if until is not None:
+            sql += " AND at < :u"
+            args["u"] = journal_instant(until)
+        with self.engine.connect() as conn:
+            for row in conn.execute(text(sql + " ORDER BY id"), args):
+                yield row[0], row[1], row[2], row[3]
+
+    def journal_accounts(self) -> list[tuple[int, str]]:
+        """The accounts the journal saw start, with their names."""
+        sql = "SELECT account_id, data FROM journal WHERE kind = 'Start' ORDER BY id"
+        found: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for acc, data in conn.execute(text(sql)):
+                found[int(acc)] = json.loads(data)[1]
+        return sorted(found.items())
 
     def marks(self) -> dict[str, Mark]:
         with Session(self.engine) as s:
@@ -461,6 +515,11 @@ def _mark_row(contract_id: str, m: Mark) -> MarkRow:
         ask=None if m.ask is None else str(m.ask),
         at=m.at.isoformat(),
     )
+
+
+def journal_instant(at: datetime) -> str:
+    """An instant as the journal stores it: UTC, fixed width, so text order is time order."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def _d(v: str | None) -> Decimal | None:

@@ -1,0 +1,98 @@
+"""The journal: a session recorded by the running service (real SDK, paper gateway) and
+replayed into a fresh engine gives the same audit log and the same effects, exactly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from fsm_risk.adapters.store import Store
+from fsm_risk.bootstrap import build_engine
+from fsm_risk.core.effects import Effect, RecordTransition
+from fsm_risk.core.states import State
+from fsm_risk.paper import PaperGateway
+from fsm_risk.replay import replay_exact
+from fsm_risk.replay_sources import journal_entries
+from tests.e2e.service_harness import ACCOUNT, Harness
+
+RULES = """
+[rule.daily_loss_limit]
+limit = 500
+[rule.max_contracts]
+limit = 3
+"""
+MNQ = "CON.F.US.MNQ.Z26"
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: Harness) -> None:
+    svc = await h.start(RULES)
+    live: list[Effect] = []
+    execute = svc._execute
+
+    def recording(effects: list[Effect]) -> None:
+        live.extend(e for e in effects if not isinstance(e, RecordTransition))
+        execute(effects)
+
+    svc._execute = recording  # type: ignore[method-assign]
+    # RULE-001 reduces 5 to 3; a loss then locks the day (RULE-003)
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "reduce confirmed")
+    h.gateway.move_price("MNQ", -400)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+    # while locked: an opening order is cancelled, a new position closed
+    h.trade("ES", "buy", 1, type=1, limit_price=5000)
+    h.trade("MES", "buy", 1)
+    await h.gw_until(lambda: h.closes("MES") and h.position("MES") == 0, "closed on sight")
+    await h.until(
+        lambda: h.acct.contracts["CON.F.US.MES.Z26"].state is State.Trading, "close confirmed"
+    )
+    # the reset ends the lock (a scheduler tick)
+    hold = h.acct.holds["RULE-003"]
+    assert hold.until is not None
+    h.clock.set(hold.until + timedelta(seconds=1))
+    await h.until(lambda: h.acct.state is State.Trading, "released at the reset")
+    settings = h.settings
+    await h.stop()
+
+    store = Store(settings.database)
+    try:
+        entries = journal_entries(store)
+        recorded = store.audit(ACCOUNT)
+    finally:
+        store.close()
+    kinds = {type(e.event).__name__ for e in entries if e.event is not None}
+    assert {"Fill", "PositionUpdate", "OrderUpdate", "Quote", "Tick", "AccountUpdate"} <= kinds
+    assert any(e.event is None and e.account_id == ACCOUNT for e in entries)  # the start
+
+    replayed = replay_exact(entries, build_engine(settings))
+    assert len(recorded) >= 6
+    assert replayed.audit == recorded
+    assert replayed.effects == live
+    assert {type(e).__name__ for e in live} >= {"ReducePosition", "ClosePosition", "CancelOrder"}
+
+
+async def test_a_disabled_journal_records_nothing(h: Harness) -> None:
+    await h.start("[journal]\nenabled = false\n" + RULES)
+    h.trade("MNQ", "buy", 1)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    settings = h.settings
+    await h.stop()
+    store = Store(settings.database)
+    try:
+        assert journal_entries(store) == []
+        assert store.audit(ACCOUNT) == [] and store.fills(ACCOUNT)
+    finally:
+        store.close()
