@@ -363,9 +363,12 @@ class Replay:
             self._handle(ev, e.at)
 
     def finish(self, end: datetime | None = None) -> Report:
+        """Run the clock on to ``end`` (exclusive: a window ends at a reset, which belongs to
+        the next trading day) and close the books."""
         if end is not None:
-            self._advance(end)
-            self._roll_day(end)
+            last = end - timedelta(microseconds=1)
+            self._advance(last)
+            self._roll_day(last)
         self._close_day()
         if self._lock_open is not None:
             start, kind = self._lock_open

@@ -4,12 +4,18 @@ gateway's own history when there is no journal (see `fsm_risk.adapters.history`)
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from fsm_risk.adapters.journal import START
 from fsm_risk.adapters.store import Store
+from fsm_risk.bootstrap import build_engine
+from fsm_risk.config import Settings
 from fsm_risk.core import codec
-from fsm_risk.replay import Entry
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.replay import Entry, Replay, Report
 
 
 def journal_entries(
@@ -38,3 +44,81 @@ def own_fills(store: Store, account_id: int) -> tuple[set[int], set[int]]:
             trades.add(f.trade_id)
             orders.add(f.order_id)
     return trades, orders
+
+
+# ==========================================================================================
+# a replay's plan: which account, which window, which entries
+# ==========================================================================================
+
+
+@dataclass
+class Plan:
+    account_id: int
+    name: str
+    start: datetime
+    end: datetime
+    entries: list[Entry]
+    own_trades: set[int] = field(default_factory=set)
+    own_orders: set[int] = field(default_factory=set)
+
+
+def window(cal: SessionCalendar, first: date, last: date | None) -> tuple[datetime, datetime]:
+    """The trading days ``first`` .. ``last`` (inclusive) as instants: from the reset that
+    opens ``first`` to the reset that closes ``last``."""
+    last = last or first
+    if last < first:
+        raise FsmRiskError(f"--to {last} is before --from {first}")
+    tz = ZoneInfo(cal.tz)
+    start = cal.last_daily_reset(datetime.combine(first, time(12), tz))
+    end = cal.next_daily_reset(datetime.combine(last, time(12), tz))
+    return start, end
+
+
+def journal_plans(store: Store, account: str | None, start: datetime, end: datetime) -> list[Plan]:
+    """One plan per account the journal knows (or the one named), over ``start`` .. ``end``."""
+    known = store.journal_accounts()
+    if not known:
+        raise FsmRiskError(
+            f"the journal in {store.path} is empty: `fsm-risk serve` records one "
+            "([journal] enabled = true), or replay the gateway's history with --source gateway"
+        )
+    chosen = known
+    if account is not None:
+        chosen = [(i, n) for i, n in known if account in (str(i), n)]
+        if not chosen:
+            names = ", ".join(f"{i} ({n})" for i, n in known)
+            raise FsmRiskError(f"unknown account '{account}' in the journal (accounts: {names})")
+    plans = []
+    for account_id, name in chosen:
+        entries = journal_entries(store, account_id, start, end)
+        trades, orders = own_fills(store, account_id)
+        plans.append(Plan(account_id, name, start, end, entries, trades, orders))
+    if not any(any(e.account_id == p.account_id for e in p.entries) for p in plans):
+        raise FsmRiskError(
+            f"the journal holds nothing of account(s) {', '.join(str(p.account_id) for p in plans)}"
+            f" between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC"
+        )
+    return plans
+
+
+def run(
+    settings: Settings,
+    plan: Plan,
+    *,
+    curve: bool = False,
+    explain_at: datetime | None = None,
+) -> Report:
+    """Replay one plan under ``settings`` (all its enabled rules, as the service runs them)."""
+    engine = build_engine(settings)
+    r = Replay(
+        engine,
+        plan.account_id,
+        own_trades=plan.own_trades,
+        own_orders=plan.own_orders,
+        curve=curve,
+        explain_at=explain_at,
+    )
+    engine.add_account(plan.account_id, plan.name, plan.start)
+    for e in plan.entries:
+        r.feed(e)
+    return r.finish(plan.end)
