@@ -122,3 +122,68 @@ def run(
     for e in plan.entries:
         r.feed(e)
     return r.finish(plan.end)
+
+
+# ==========================================================================================
+# the gateway's history
+# ==========================================================================================
+
+
+def gateway_plans(
+    settings: Settings, account: str | None, start: datetime, end: datetime
+) -> list[Plan]:
+    """Plans from the gateway's own history (see `fsm_risk.adapters.history`)."""
+    import asyncio
+
+    return asyncio.run(gateway_plans_async(settings, account, start, end))
+
+
+async def gateway_plans_async(
+    settings: Settings, account: str | None, start: datetime, end: datetime
+) -> list[Plan]:
+    from fsm_risk import runtime
+    from fsm_risk.adapters.broker import ProjectXBroker, RequestBudget, sdk_config
+    from fsm_risk.adapters.history import account_history
+
+    creds = runtime.credentials(settings)
+    if creds is None:
+        raise FsmRiskError(
+            "--source gateway needs the broker credentials ([broker] credentials_file, or "
+            f"{runtime.USERNAME_ENV} and {runtime.API_KEY_ENV}); the built-in paper gateway "
+            "has no history of its own"
+        )
+    b = settings.sections["broker"]
+    budget = RequestBudget(b["requests_per_minute"], 60.0, b["enforcement_reserve"])
+    broker = ProjectXBroker(
+        sdk_config(*runtime.gateway_urls(settings)), creds, lambda _: None, budget=budget
+    )
+    try:
+        accounts = await broker.start()
+        chosen = accounts
+        if account is not None:
+            chosen = [a for a in accounts if account in (str(a.account_id), a.name)]
+            if not chosen:
+                names = ", ".join(f"{a.account_id} ({a.name})" for a in accounts)
+                raise FsmRiskError(
+                    f"unknown account '{account}' at the gateway (accounts: {names})"
+                )
+        own: dict[int, tuple[set[int], set[int]]] = {}
+        if settings.database.exists():
+            store = Store(settings.database)
+            try:
+                for a in chosen:
+                    own[a.account_id] = own_fills(store, a.account_id)
+            finally:
+                store.close()
+        plans = []
+        for a in chosen:
+            entries = await account_history(broker, a, start, end)
+            trades, orders = own.get(a.account_id, (set(), set()))
+            plans.append(Plan(a.account_id, a.name, start, end, entries, trades, orders))
+        return plans
+    except FsmRiskError:
+        raise
+    except Exception as exc:
+        raise FsmRiskError(f"the gateway's history could not be read: {exc}") from None
+    finally:
+        await broker.stop()
