@@ -314,6 +314,7 @@ class Replay:
         self.started: set[str] = set()  # contracts with a fill or a position seen
         self._ids = 0
         self._day: date | None = None
+        self._day_span: tuple[datetime, datetime] | None = None
         self._day_actual = ZERO
         self._day_replayed = ZERO
         self._recent: deque[tuple[datetime, str]] = deque(maxlen=12)
@@ -429,7 +430,7 @@ class Replay:
         self._ids -= 1
         fees = self.fee_rate.get(cid, ZERO) * size
         fill = self._book_fill(self._ids, self._ids, cid, side, size, price, fees, at, None)
-        day = self.report.days.get(self.cal.trading_day(at))
+        day = self._today()
         if day is not None:
             day.closes += 1
         return [fill, self._position_event(cid, at), self._balance()]
@@ -549,7 +550,7 @@ class Replay:
             self.report.blocked.append(
                 Blocked(at, cid, ev.side, entry, ev.price, ev.trade_id, state.value)
             )
-            day = self.report.days.get(self.cal.trading_day(at))
+            day = self._today()
             if day is not None:
                 day.blocked += 1
         size = exits + entries
@@ -589,7 +590,14 @@ class Replay:
             (at, self.actual.equity(self.engine), self.replayed.equity(self.engine))
         )
 
+    def _today(self) -> DaySummary | None:
+        return None if self._day is None else self.report.days.get(self._day)
+
     def _roll_day(self, t: datetime) -> None:
+        if self._day_span is not None and self._day_span[0] <= t < self._day_span[1]:
+            return  # the same trading day (asked on every event: no calendar maths)
+        start = self.cal.last_daily_reset(t)
+        self._day_span = (start, self.cal.next_daily_reset(t))
         day = self.cal.trading_day(t)
         if day == self._day:
             return
@@ -599,7 +607,6 @@ class Replay:
         self.report.days[day] = DaySummary(day)
         self._day_actual = -self.actual.open_pnl(self.engine)
         self._day_replayed = -self.replayed.open_pnl(self.engine)
-        start = self.cal.last_daily_reset(t)
         self.report.day_starts.append((start, self.replayed.equity(self.engine)))
         acct = self.engine.accounts.get(self.account_id)
         if acct is not None:
@@ -635,7 +642,7 @@ class Replay:
             action = "flatten"
         else:
             action = "reduce" if reduce else "close"
-        day = self.report.days.get(self.cal.trading_day(at))
+        day = self._today()
         for rule_id in entry.rule_id.split(","):
             hold = model.holds.get(rule_id) if model is not None else None
             self.report.firings.append(

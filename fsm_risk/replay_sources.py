@@ -24,9 +24,11 @@ def journal_entries(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Entry]:
-    """The journal's rows in the order handled, decoded (one account's, with ``account_id``)."""
+    """The journal's rows in the order handled, decoded. With ``account_id``: that account's
+    rows, and the quotes and instruments of the contracts it traded (or held)."""
+    contracts = store.journal_contracts(account_id) if account_id is not None else None
     out = []
-    for at, acc, kind, data in store.journal(account_id, since, until):
+    for at, acc, kind, data in store.journal(account_id, since, until, contracts):
         instant = datetime.fromisoformat(at)
         if kind == START:
             acc_id, name = json.loads(data)

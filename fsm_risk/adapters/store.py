@@ -285,23 +285,60 @@ class Store:
         account_id: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> Iterator[tuple[str, int | None, str, str]]:
+        contracts: Iterable[str] | None = None,
+    ) -> list[tuple[str, int | None, str, str]]:
         """``(at, account_id, kind, data)`` in the order handled; with ``account_id``, that
-        account's rows and the rows of no account (quotes, ticks, instruments)."""
+        account's rows and the rows of no account (quotes, ticks, instruments), the quotes and
+        instruments only of ``contracts`` when given."""
         sql = "SELECT at, account_id, kind, data FROM journal WHERE 1=1"
-        args: dict[str, Any] = {}
-        if account_id is not None:
-            sql += " AND (account_id = :a OR account_id IS NULL)"
-            args["a"] = account_id
+        args: list[Any] = []
         if since is not None:
-            sql += " AND at >= :s"
-            args["s"] = journal_instant(since)
+            sql += " AND at >= ?"
+            args.append(journal_instant(since))
         if until is not None:
-            sql += " AND at < :u"
-            args["u"] = journal_instant(until)
-        with self.engine.connect() as conn:
-            for row in conn.execute(text(sql + " ORDER BY id"), args):
-                yield row[0], row[1], row[2], row[3]
+            sql += " AND at < ?"
+            args.append(journal_instant(until))
+        if account_id is not None:
+            shared = "account_id IS NULL"
+            if contracts is not None:
+                # a quote's or an instrument's first field is its contract id
+                wanted = sorted(contracts)
+                marks = ",".join("?" * len(wanted))
+                shared += (
+                    " AND (kind NOT IN ('Quote', 'InstrumentInfo') OR "
+                    f"substr(data, 3, instr(substr(data, 3), '\"') - 1) IN ({marks}))"
+                )
+                args_shared = wanted
+            else:
+                args_shared = []
+            sql += f" AND (account_id = ? OR ({shared}))"
+            args.extend([account_id, *args_shared])
+        raw = self.engine.raw_connection()  # a plain cursor: replay reads months of rows
+        try:
+            cur = raw.cursor()
+            cur.execute(sql + " ORDER BY id", args)
+            rows: list[tuple[str, int | None, str, str]] = cur.fetchall()
+            cur.close()
+        finally:
+            raw.close()
+        return rows
+
+    def journal_contracts(self, account_id: int) -> set[str]:
+        """The contracts in an account's own journal rows (orders, fills, positions)."""
+        sql = (
+            "SELECT DISTINCT CASE kind WHEN 'PositionUpdate' THEN json_extract(data, '$[1]') "
+            "ELSE json_extract(data, '$[2]') END FROM journal WHERE account_id = ? "
+            "AND kind IN ('OrderUpdate', 'PositionUpdate', 'Fill')"
+        )
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(sql, (account_id,))
+            found = {str(r[0]) for r in cur.fetchall() if r[0] is not None}
+            cur.close()
+        finally:
+            raw.close()
+        return found
 
     def journal_accounts(self) -> list[tuple[int, str]]:
         """The accounts the journal saw start, with their names."""

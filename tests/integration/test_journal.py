@@ -12,7 +12,7 @@ from fsm_risk.adapters.store import Store
 from fsm_risk.core.engine import Changes
 from fsm_risk.core.events import Quote, Tick
 from fsm_risk.replay_sources import journal_entries
-from tests.factories import ACC, MNQ, T0, account
+from tests.factories import ACC, ES, MNQ, T0, account, position
 
 
 def test_rows_wait_for_a_commit_of_state_or_at_most_a_second() -> None:
@@ -32,22 +32,26 @@ def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
     j = Journal(retention_days=2)
     j.start(ACC, "PRAC", T0)
     j.record(account(), T0)
+    j.record(position(MNQ, 1, "20000"), T0)
     j.record(Tick(), T0 + timedelta(days=1))
+    j.record(Quote(ES, T0, Decimal("6000")), T0 + timedelta(days=3))  # not this account's
     j.record(Quote(MNQ, T0, Decimal("20000.25")), T0 + timedelta(days=3))
     store.commit(Changes([], []), journal=j.take(None, force=True))
     entries = journal_entries(store, ACC)
     assert [(e.at, e.event) for e in entries] == [
         (T0, None),
         (T0, account()),
+        (T0, position(MNQ, 1, "20000")),
         (T0 + timedelta(days=1), Tick()),
         (T0 + timedelta(days=3), Quote(MNQ, T0, Decimal("20000.25"))),
     ]
     assert store.journal_accounts() == [(ACC, "PRAC")]
     assert len(journal_entries(store, ACC, since=T0 + timedelta(hours=1))) == 2
+    assert len(journal_entries(store)) == 6  # every row, without an account
     now = T0 + timedelta(days=3)
     cutoff = j.prune_before(now)
     assert cutoff == T0 + timedelta(days=1)
     assert j.prune_before(now + timedelta(minutes=5)) is None  # at most once an hour
     store.commit(Changes([], []), journal_before=cutoff)
-    assert [e.at for e in journal_entries(store)] == [T0 + timedelta(days=1), now]
+    assert [e.at for e in journal_entries(store)] == [T0 + timedelta(days=1), now, now]
     store.close()
