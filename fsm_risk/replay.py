@@ -295,8 +295,10 @@ class Replay:
         own_orders: Iterable[int] = (),
         curve: bool = False,
         explain_at: datetime | None = None,
+        start: datetime | None = None,
     ) -> None:
         self.engine = engine
+        self.start = start
         self.account_id = account_id
         self.cal = engine.calendar
         self.own_trades = set(own_trades)
@@ -312,6 +314,7 @@ class Replay:
         self.fee_rate: dict[str, Decimal] = {}
         self.last_price: dict[str, Decimal] = {}
         self.started: set[str] = set()  # contracts with a fill or a position seen
+        self.seen: set[int] = set()  # trade ids applied (a reconciliation lists them again)
         self._ids = 0
         self._day: date | None = None
         self._day_span: tuple[datetime, datetime] | None = None
@@ -520,10 +523,15 @@ class Replay:
             self._point(at)
 
     def _fill_books(self, ev: Fill, at: datetime) -> None:
+        if ev.voided or ev.trade_id in self.seen:
+            return  # voided, or listed again by a reconciliation
+        if self.start is not None and ev.at < self.start:
+            # before the window (a reconciliation lists the whole week): the position it left
+            # is known from the snapshot that follows
+            return
+        self.seen.add(ev.trade_id)
         cid = ev.contract_id
         self.started.add(cid)
-        if ev.voided:
-            return
         if ev.size:
             self.fee_rate[cid] = ev.fees / ev.size
         self.last_price[cid] = ev.price

@@ -119,6 +119,7 @@ def run(
         own_orders=plan.own_orders,
         curve=curve,
         explain_at=explain_at,
+        start=plan.start,
     )
     engine.add_account(plan.account_id, plan.name, plan.start)
     for e in plan.entries:

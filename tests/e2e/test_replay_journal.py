@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fsm_risk import replay_sources
 from fsm_risk.adapters.store import Store
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.core.effects import Effect, RecordTransition
@@ -82,6 +83,25 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     assert replayed.audit == recorded
     assert replayed.effects == live
     assert {type(e).__name__ for e in live} >= {"ReducePosition", "ClosePosition", "CancelOrder"}
+
+    # the what-if under the same settings, enforcement re-derived (the live closes left out):
+    # the same rules fire at the same instants
+    store = Store(settings.database)
+    try:
+        [plan] = replay_sources.journal_plans(store, str(ACCOUNT), entries[0].at, h.clock.now())
+    finally:
+        store.close()
+    assert plan.own_trades  # the live service's close fills, known from the fill table
+    report = replay_sources.run(settings, plan)
+    live_firings = [
+        (e.at, e.rule_id, e.contract_id)
+        for e in recorded
+        if e.trigger in ("breach", "lock")
+        and e.rule_id in ("RULE-001", "RULE-003")
+        and not e.reason.startswith(("DAILY_LOSS_LIMIT: account", "POSITION_WHILE_LOCKED"))
+    ]
+    assert [(f.at, f.rule_id, f.contract_id) for f in report.firings] == live_firings
+    assert [b.contract_id for b in report.blocked] == ["CON.F.US.MES.Z26"]
 
 
 async def test_a_disabled_journal_records_nothing(h: Harness) -> None:

@@ -8,7 +8,15 @@ from decimal import Decimal
 
 from fsm_risk import config
 from fsm_risk.bootstrap import build_engine
-from fsm_risk.core.events import AccountUpdate, Event, Fill, Quote, Side
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    PositionType,
+    PositionUpdate,
+    Quote,
+    Side,
+)
 from fsm_risk.replay import Entry, Replay, Report
 from tests.factories import ACC, MNQ, T0
 
@@ -74,7 +82,9 @@ MORNING = [
 
 def run(settings_text: str, entries: list[Entry], hours: float = 7, **kw: object) -> Report:
     settings = config.parse(settings_text)
-    r = Replay(build_engine(settings), ACC, **kw)  # type: ignore[arg-type]
+    engine = build_engine(settings)
+    start = engine.calendar.last_daily_reset(T0)  # the window: the trading day of T0
+    r = Replay(engine, ACC, start=start, **kw)  # type: ignore[arg-type]
     for e in entries:
         r.feed(e)
     return r.finish(T0 + timedelta(hours=hours))
@@ -147,3 +157,26 @@ def test_explain_finds_the_transition_nearest_a_time_with_its_events_and_values(
     assert texts[-1] == f"quote {MNQ}: last 19925"
     [(value, limit)] = [(v, lim) for r, v, lim, _ in ex.values if r == "RULE-003"]
     assert D(value) == D("-301") and D(limit) == D("-300")
+
+
+def test_a_reconciliation_listing_the_trades_again_counts_each_once() -> None:
+    # a restart at 09:30: the service re-reads the week's trades (one from last week, before
+    # the window, and this morning's), then the open position as a snapshot
+    old = Fill(ACC, 0, MNQ, 100, Side.BUY, 1, D("19000"), None, D("0.50"), T0 - timedelta(days=3))
+    relisted = [
+        at(30, old),
+        *[Entry(m(30), ACC, e.event) for e in MORNING if isinstance(e.event, Fill)],
+    ]
+    report = run("", MORNING + relisted)
+    [day] = report.days.values()
+    assert day.actual == day.replayed == D("-503.00")
+
+
+def test_a_position_held_before_the_window_is_taken_from_the_snapshot() -> None:
+    held = PositionUpdate(ACC, MNQ, PositionType.LONG, 1, D("19900"), m(-60), snapshot=True)
+    entries = [MORNING[0], MORNING[1], at(0.2, held), quote("20000", 0.5), quote("19950", 30)]
+    report = run("", entries)
+    [day] = report.days.values()
+    # on both sides, valued from its average price (the mark when the window opened is not
+    # known) to the last mark: +50 points on 1 MNQ
+    assert day.actual == day.replayed == (D("19950") - D("19900")) * 2
