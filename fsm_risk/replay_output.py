@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -129,9 +129,22 @@ def chart(runs: Sequence[tuple[str, Report]], path: Path, tz: ZoneInfo, title: s
     fig, ax = plt.subplots(figsize=(11, 5), dpi=100)
     try:
         label0, first = runs[0]
+        times = [t for _, rep in runs for t, _, _ in rep.curve]
+        if not times:
+            times = [d for d, _ in first.day_starts] or [datetime.now().astimezone()]
+        lo, hi = min(times), max(times)
+        if hi == lo:
+            hi = lo + timedelta(minutes=1)
         if first.curve:
             xs = [t.astimezone(tz) for t, _, _ in first.curve]
-            ax.plot(xs, [float(a) for _, a, _ in first.curve], label="actual", color="tab:gray")
+            ax.plot(
+                xs,
+                [float(a) for _, a, _ in first.curve],
+                label="actual",
+                color="tab:gray",
+                linewidth=3,
+                alpha=0.6,
+            )
         styles = ["tab:blue", "tab:orange", "tab:green"]
         for i, (label, rep) in enumerate(runs):
             if rep.curve:
@@ -143,31 +156,44 @@ def chart(runs: Sequence[tuple[str, Report]], path: Path, tz: ZoneInfo, title: s
                     color=styles[i % len(styles)],
                     linestyle="-" if i == 0 else "--",
                 )
-        end = first.curve[-1][0] if first.curve else None
-        for start, stop, kind in first.locks:
-            right = stop or end or start
+        for k, (start, stop, kind) in enumerate(first.locks):
+            left, right = max(start, lo), min(stop or hi, hi)
+            if right <= left:
+                continue
             ax.axvspan(
-                start.astimezone(tz),
+                left.astimezone(tz),
                 right.astimezone(tz),
                 color="tab:red",
                 alpha=0.15,
-                label=f"locked ({label0})" if start == first.locks[0][0] else None,
+                label=f"locked ({label0})" if k == 0 else None,
             )
-            ax.annotate(kind, (start.astimezone(tz), 0), fontsize=7, rotation=90)
+            ax.annotate(
+                kind,
+                (left.astimezone(tz), 0.02),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                rotation=90,
+            )
         starts = first.day_starts
         days = list(first.days.values())
+        drawn: set[str] = set()
         for i, (start, equity) in enumerate(starts):
-            stop = starts[i + 1][0] if i + 1 < len(starts) else (end or start)
-            if i < len(days):
-                for rule_id, limit in days[i].limits.items():
-                    ax.hlines(
-                        float(equity + limit),
-                        start.astimezone(tz),
-                        stop.astimezone(tz),
-                        colors="tab:red" if limit < 0 else "tab:green",
-                        linestyles="dotted",
-                        label=rule_id if i == 0 else None,
-                    )
+            stop = starts[i + 1][0] if i + 1 < len(starts) else hi
+            left, right = max(start, lo), min(stop, hi)
+            if i >= len(days) or right <= left:
+                continue
+            for rule_id, limit in days[i].limits.items():
+                ax.hlines(
+                    float(equity + limit),
+                    left.astimezone(tz),
+                    right.astimezone(tz),
+                    colors="tab:red" if limit < 0 else "tab:green",
+                    linestyles="dotted",
+                    label=f"{rule_id} limit" if rule_id not in drawn else None,
+                )
+                drawn.add(rule_id)
+        margin = (hi - lo) * 0.02
+        ax.set_xlim((lo - margin).astimezone(tz), (hi + margin).astimezone(tz))
         ax.axhline(0, color="black", linewidth=0.5)
         ax.set_title(title)
         ax.set_ylabel("P&L since start ($)")
