@@ -308,7 +308,7 @@ class Replay:
         self.report = Report(account_id)
         self.actual = _Book()
         self.replayed = _Book()
-        self.base: Decimal | None = None  # the first balance seen
+        self.base: Decimal | None = None  # the balance before the window's first fill
         self.can_trade = True
         self.cancelled: set[int] = set()
         self.fee_rate: dict[str, Decimal] = {}
@@ -354,7 +354,7 @@ class Replay:
             self._remember(e.at, _describe_event(ev))
         if isinstance(ev, AccountUpdate):
             if self.base is None:
-                self.base = ev.balance
+                self.base = ev.balance - self.actual.realized  # before the window's fills
             self.can_trade = ev.can_trade
             self._handle(self._balance(ev.name), e.at)
         elif isinstance(ev, PositionUpdate):
