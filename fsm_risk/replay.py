@@ -23,8 +23,9 @@ journal or the gateway's history and hand over ordered ``Entry`` lists.
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -54,11 +55,13 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
-from fsm_risk.core.models import ZERO, AccountModel
+from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import MarkMode, mark_price
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 
+#: the name of the journal entry that marks a restart of the service (no account)
+RESTART = "Restart"
 #: ticks handled between two events before the replay gives up on a deadline that never moves
 MAX_TICKS_PER_GAP = 10_000
 _FIRING_TRIGGERS = ("breach", "lock")
@@ -86,11 +89,21 @@ class Exact:
     effects: list[Effect] = field(default_factory=list)  # every effect but the audit records
 
 
-def replay_exact(entries: Iterable[Entry], engine: RiskEngine) -> Exact:
-    """The journal verbatim through ``engine`` (fresh, built from the recorded settings)."""
+def replay_exact(
+    entries: Iterable[Entry], make_engine: Callable[[dict[str, Mark]], RiskEngine]
+) -> Exact:
+    """The journal verbatim through a fresh engine built from the recorded settings
+    (``make_engine(marks)``). A restart of the service (a ``RESTART`` entry) is replayed as
+    the service does it: a new engine, the accounts restored from their stored form, time
+    caught up."""
     out = Exact()
+    engine = make_engine({})
     for e in entries:
         if e.event is None:
+            if e.account_id is None and e.name == RESTART:
+                engine, effects = _restart(engine, make_engine, e.at)
+                _collect(out, effects)
+                continue
             assert e.account_id is not None
             engine.add_account(e.account_id, e.name, e.at)
             continue
@@ -98,13 +111,37 @@ def replay_exact(entries: Iterable[Entry], engine: RiskEngine) -> Exact:
             effects = engine.handle(e.event, e.at)
         except FsmRiskError:
             continue  # an admin request the live service refused too
-        for fx in effects:
-            if isinstance(fx, RecordTransition):
-                out.audit.append(fx.entry)
-            else:
-                out.effects.append(fx)
+        _collect(out, effects)
         engine.take_changes()
     return out
+
+
+def _collect(out: Exact, effects: list[Effect]) -> None:
+    for fx in effects:
+        if isinstance(fx, RecordTransition):
+            out.audit.append(fx.entry)
+        else:
+            out.effects.append(fx)
+
+
+def _restart(
+    engine: RiskEngine, make_engine: Callable[[dict[str, Mark]], RiskEngine], at: datetime
+) -> tuple[RiskEngine, list[Effect]]:
+    """What a restart does: each account stored (JSON, the day's fills in time order, as the
+    fill table returns them), a new engine with the last marks, the accounts restored."""
+    marks = {c: Mark(m.last, m.bid, m.ask, m.at) for c, m in engine.marks.items()}
+    fresh = make_engine(marks)
+    effects: list[Effect] = []
+    for account_id in sorted(engine.accounts):
+        acct = engine.accounts[account_id]
+        snap = json.loads(json.dumps(acct.to_dict(), sort_keys=True))
+        snap["day"]["fills"].sort(key=lambda f: (datetime.fromisoformat(f["at"]), f["trade_id"]))
+        contracts = [
+            json.loads(json.dumps(cm.to_dict(), sort_keys=True)) for cm in acct.contracts.values()
+        ]
+        effects.extend(fresh.restore_account(snap, contracts, at))
+    engine.take_changes()
+    return fresh, effects
 
 
 # ==========================================================================================
@@ -331,7 +368,7 @@ class Replay:
         self._roll_day(e.at)
         ev = e.event
         self.report.events += 1
-        if ev is None:
+        if ev is None:  # an account's start, or a restart of the service: the engine goes on
             if e.account_id == self.account_id and self.account_id not in self.engine.accounts:
                 self.engine.add_account(self.account_id, e.name, e.at)
             return

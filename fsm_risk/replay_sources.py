@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from fsm_risk.adapters.journal import START
+from fsm_risk.adapters.journal import RESTART, START
 from fsm_risk.adapters.store import Store
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
@@ -33,6 +33,8 @@ def journal_entries(
         if kind == START:
             acc_id, name = json.loads(data)
             out.append(Entry(instant, int(acc_id), None, str(name)))
+        elif kind == RESTART:
+            out.append(Entry(instant, None, None, RESTART))
         else:
             out.append(Entry(instant, acc, codec.decode(kind, data)))
     return out

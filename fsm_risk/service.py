@@ -129,6 +129,7 @@ class Service:
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
         effects, restored = restore_all(self.store, self.engine, now)
+        self.journal.restart(now)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         if not accounts:

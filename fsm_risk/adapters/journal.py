@@ -5,6 +5,8 @@ concerns, its kind, the exact compact form of `fsm_risk.core.codec`), plus a ``S
 an account begins to be monitored. Rows wait here until the next commit of state and go in the
 same transaction, so the journal and the state never disagree; rows of events that changed
 nothing (quotes, mostly) wait at most a second, so a quote stream does not cost a commit each.
+A ``Restart`` row marks each start of the service on its stored state: replay restores the
+accounts there, as the service did.
 Replaying the rows in order through a fresh engine under the same settings gives the same
 transitions and effects (see `fsm_risk.replay`).
 """
@@ -20,6 +22,7 @@ from fsm_risk.core import codec
 from fsm_risk.core.events import Event
 
 START = "Start"
+RESTART = "Restart"
 #: the longest rows of state-neutral events wait for a commit
 FLUSH_AFTER = timedelta(seconds=1)
 #: how often expired rows are deleted
@@ -43,6 +46,11 @@ class Journal:
     def start(self, account_id: int, name: str, now: datetime) -> None:
         if self.enabled:
             self._add(now, account_id, START, json.dumps([account_id, name]))
+
+    def restart(self, now: datetime) -> None:
+        """The service started on a stored state (replayed as a restore)."""
+        if self.enabled:
+            self._add(now, None, RESTART, "[]")
 
     def _add(self, now: datetime, account_id: int | None, kind: str, data: str) -> None:
         if self._oldest is None:

@@ -78,7 +78,7 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     assert {"Fill", "PositionUpdate", "OrderUpdate", "Quote", "Tick", "AccountUpdate"} <= kinds
     assert any(e.event is None and e.account_id == ACCOUNT for e in entries)  # the start
 
-    replayed = replay_exact(entries, build_engine(settings))
+    replayed = replay_exact(entries, lambda marks: build_engine(settings, marks=marks))
     assert len(recorded) >= 6
     assert replayed.audit == recorded
     assert replayed.effects == live
@@ -102,6 +102,43 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     ]
     assert [(f.at, f.rule_id, f.contract_id) for f in report.firings] == live_firings
     assert [b.contract_id for b in report.blocked] == ["CON.F.US.MES.Z26"]
+
+
+async def test_a_journal_across_a_restart_replays_to_the_same_audit_log(h: Harness) -> None:
+    """Locked, stopped; traded while down; restarted (the lock holds, the new position is
+    closed); the reset missed while stopped the second time is applied at start-up."""
+    await h.start(RULES)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+    reset = h.acct.holds["RULE-003"].until
+    assert reset is not None
+    await h.stop()
+    h.clock.advance(hours=1)
+    h.trade("ES", "buy", 1)  # while the service was down
+    await h.start()
+    await h.gw_until(lambda: h.position("ES") == 0, "the position found at start-up closed")
+    await h.until(
+        lambda: h.acct.contracts["CON.F.US.ES.Z26"].state is State.Trading, "close confirmed"
+    )
+    await h.stop()
+    h.clock.set(reset + timedelta(hours=2))
+    await h.start()
+    assert h.acct.state is State.Trading  # released at start-up
+    settings = h.settings
+    await h.stop()
+
+    store = Store(settings.database)
+    try:
+        entries = journal_entries(store)
+        recorded = store.audit(ACCOUNT)
+    finally:
+        store.close()
+    assert sum(1 for e in entries if e.event is None and e.account_id is None) == 3
+    replayed = replay_exact(entries, lambda marks: build_engine(settings, marks=marks))
+    assert [a.trigger for a in recorded].count("release") == 1
+    assert replayed.audit == recorded
 
 
 async def test_a_disabled_journal_records_nothing(h: Harness) -> None:

@@ -17,7 +17,7 @@ from fsm_risk.core.events import (
     Quote,
     Side,
 )
-from fsm_risk.replay import Entry, Replay, Report
+from fsm_risk.replay import RESTART, Entry, Replay, Report, replay_exact
 from tests.factories import ACC, MNQ, T0
 
 D = Decimal
@@ -180,3 +180,17 @@ def test_a_position_held_before_the_window_is_taken_from_the_snapshot() -> None:
     # on both sides, valued from its average price (the mark when the window opened is not
     # known) to the last mark: +50 points on 1 MNQ
     assert day.actual == day.replayed == (D("19950") - D("19900")) * 2
+
+
+def test_exact_replay_restores_the_accounts_at_a_restart_as_the_service_does() -> None:
+    settings = config.parse(DAILY_LOSS_300)
+    # RULE-003 fires at 09:03; the service's close fills and the account is LockedDaily
+    closed = PositionUpdate(ACC, MNQ, PositionType.UNDEFINED, 0, D(0), m(3.2))
+    locked = [*MORNING[:6], fill(50, Side.SELL, 2, "19925", "-300", "1.00", 3.1), at(3.2, closed)]
+    reset = datetime.fromisoformat("2026-11-23T23:00:00+00:00")
+    restart = Entry(reset + timedelta(hours=1), None, None, RESTART)
+    before = replay_exact(locked, lambda marks: build_engine(settings, marks=marks))
+    after = replay_exact([*locked, restart], lambda marks: build_engine(settings, marks=marks))
+    # the restore at start-up applies the reset missed while stopped: the lock ends then
+    assert [a.trigger for a in after.audit[len(before.audit) :]] == ["release"]
+    assert after.audit[-1].at == restart.at
