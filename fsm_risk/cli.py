@@ -444,6 +444,11 @@ def replay(
     if source == "gateway":
         plans = replay_sources.gateway_plans(settings, account, start, end)
     else:
+        if not settings.database.exists():
+            raise FsmRiskError(
+                f"no database at {settings.database}: `fsm-risk serve` journals what it sees "
+                "there, or replay the gateway's history with --source gateway"
+            )
         store = bootstrap.open_store(settings)
         try:
             plans = replay_sources.journal_plans(store, account, start, end)

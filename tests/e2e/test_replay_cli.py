@@ -121,6 +121,14 @@ def test_the_chart_is_a_png_with_content(home: Path) -> None:
         assert colours is not None and len(colours) > 50
 
 
+def test_without_a_database_replay_says_where_a_journal_comes_from(tmp_path: Path) -> None:
+    (tmp_path / "settings.ini").write_text(SETTINGS)
+    code, out = cli(tmp_path, "--from", "2026-11-23")
+    assert code != 0
+    assert "no database at" in out and "--source gateway" in out
+    assert not (tmp_path / "state.db").exists()  # nothing created by looking
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -129,6 +137,8 @@ def test_the_chart_is_a_png_with_content(home: Path) -> None:
         (("1001", "--from", "2026-11-23", "--to", "2026-11-20"), "is before --from"),
         (("1001", "--from", "2026-11-23", "--explain", "25:00"), "is not a time HH:MM"),
         (("1001", "--from", "23/11/2026"), "Invalid value for '--from'"),
+        (("1001", "--from", "2026-11-23", "--source", "journl"), "'journal', 'gateway'"),
+        (("1001", "--from", "2026-11-23", "--compare", "nope.ini"), "settings file not found"),
     ],
 )
 def test_mistakes_are_refused_with_one_clear_line(

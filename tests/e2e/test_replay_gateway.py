@@ -11,7 +11,11 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from fsm_risk import config, replay_sources
 from fsm_risk.adapters.clock import ManualClock
+from fsm_risk.core.events import Fill, OrderStatus, OrderType, OrderUpdate, Quote
 from fsm_risk.paper import PaperGateway
 from tests.factories import T0
 
@@ -98,3 +102,34 @@ async def test_without_credentials_the_gateway_source_is_refused_clearly(tmp_pat
     assert proc.returncode != 0
     assert "--source gateway needs the broker credentials" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_the_history_holds_instruments_orders_fills_and_bar_quotes_in_time_order(
+    tmp_path: Path, paper_gateway: PaperGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = paper_gateway
+    clock = ManualClock(T0)
+    gw.set_clock(clock.now)
+    gw.place_order(ACCOUNT, "MNQ", 0, 1)
+    gw.place_order(ACCOUNT, "MNQ", 0, 1, type=1, limit_price=100)  # a working limit order
+    clock.advance(minutes=30)
+    gw.place_order(ACCOUNT, "MNQ", 1, 1)
+    clock.advance(minutes=1)
+    for key, value in gw.env().items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "settings.ini").write_text(SETTINGS)
+    settings = config.load(tmp_path / "settings.ini")
+    start, end = replay_sources.window(settings.calendar(), T0.date(), None)
+    [plan] = await replay_sources.gateway_plans_async(settings, "PAPER-1", start, end)
+    kinds = [type(e.event).__name__ for e in plan.entries]
+    assert kinds[:2] == ["InstrumentInfo", "AccountUpdate"]
+    assert kinds.count("Fill") == 2
+    fills = [e.event for e in plan.entries if isinstance(e.event, Fill)]
+    assert [f.trade_id for f in fills] == [t.trade_id for t in gw.trades(ACCOUNT)]
+    orders = [e.event for e in plan.entries if isinstance(e.event, OrderUpdate)]
+    assert [o.status for o in orders if o.type is OrderType.LIMIT] == [OrderStatus.OPEN]
+    quotes = [e for e in plan.entries if isinstance(e.event, Quote)]
+    # one-minute bars from the window's start to the gateway's clock: four quotes each
+    minutes = int((T0 + timedelta(minutes=31) - start).total_seconds() // 60)
+    assert minutes - 2 <= len(quotes) // 4 <= minutes
+    assert [e.at for e in plan.entries] == sorted(e.at for e in plan.entries)
