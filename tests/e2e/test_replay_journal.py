@@ -12,10 +12,11 @@ import pytest
 from fsm_risk import replay_sources
 from fsm_risk.adapters.store import Store
 from fsm_risk.bootstrap import build_engine
-from fsm_risk.core.effects import Effect, RecordTransition
+from fsm_risk.config import Settings
+from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
-from fsm_risk.replay import replay_exact
+from fsm_risk.replay import Entry, Exact, replay_exact
 from fsm_risk.replay_sources import journal_entries
 from tests.e2e.service_harness import ACCOUNT, Harness
 
@@ -35,6 +36,19 @@ async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harnes
         yield harness
     finally:
         await harness.close()
+
+
+def journal_and_audit(settings: Settings) -> tuple[list[Entry], list[AuditEntry]]:
+    """What the stopped service left in its database: the journal and the audit log."""
+    store = Store(settings.database)
+    try:
+        return journal_entries(store), store.audit(ACCOUNT)
+    finally:
+        store.close()
+
+
+def replay(settings: Settings, entries: list[Entry]) -> Exact:
+    return replay_exact(entries, lambda marks: build_engine(settings, marks=marks))
 
 
 async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: Harness) -> None:
@@ -68,17 +82,12 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     settings = h.settings
     await h.stop()
 
-    store = Store(settings.database)
-    try:
-        entries = journal_entries(store)
-        recorded = store.audit(ACCOUNT)
-    finally:
-        store.close()
+    entries, recorded = journal_and_audit(settings)
     kinds = {type(e.event).__name__ for e in entries if e.event is not None}
     assert {"Fill", "PositionUpdate", "OrderUpdate", "Quote", "Tick", "AccountUpdate"} <= kinds
     assert any(e.event is None and e.account_id == ACCOUNT for e in entries)  # the start
 
-    replayed = replay_exact(entries, lambda marks: build_engine(settings, marks=marks))
+    replayed = replay(settings, entries)
     assert len(recorded) >= 6
     assert replayed.audit == recorded
     assert replayed.effects == live
@@ -129,14 +138,9 @@ async def test_a_journal_across_a_restart_replays_to_the_same_audit_log(h: Harne
     settings = h.settings
     await h.stop()
 
-    store = Store(settings.database)
-    try:
-        entries = journal_entries(store)
-        recorded = store.audit(ACCOUNT)
-    finally:
-        store.close()
+    entries, recorded = journal_and_audit(settings)
     assert sum(1 for e in entries if e.event is None and e.account_id is None) == 3
-    replayed = replay_exact(entries, lambda marks: build_engine(settings, marks=marks))
+    replayed = replay(settings, entries)
     assert [a.trigger for a in recorded].count("release") == 1
     assert replayed.audit == recorded
 
