@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from fsm_risk.adapters.journal import RESTART, START
 from fsm_risk.adapters.store import Store
@@ -72,9 +71,9 @@ def window(cal: SessionCalendar, first: date, last: date | None) -> tuple[dateti
     last = last or first
     if last < first:
         raise FsmRiskError(f"--to {last} is before --from {first}")
-    tz = ZoneInfo(cal.tz)
-    start = cal.last_daily_reset(datetime.combine(first, time(12), tz))
-    end = cal.next_daily_reset(datetime.combine(last, time(12), tz))
+    # a trading day is named by the local date of the reset that ends it
+    start = cal.at(first - timedelta(days=1), cal.daily_reset)
+    end = cal.at(last, cal.daily_reset)
     return start, end
 
 

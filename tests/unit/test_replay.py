@@ -3,7 +3,7 @@ happened (a close at the mark of that moment, the trades during the lock not tak
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from fsm_risk import config
@@ -194,3 +194,16 @@ def test_exact_replay_restores_the_accounts_at_a_restart_as_the_service_does() -
     # the restore at start-up applies the reset missed while stopped: the lock ends then
     assert [a.trigger for a in after.audit[len(before.audit) :]] == ["release"]
     assert after.audit[-1].at == restart.at
+
+
+def test_the_window_of_trading_days_runs_between_resets_across_daylight_saving() -> None:
+    from fsm_risk.replay_sources import window
+
+    cal = config.parse("").calendar()
+    # Friday 2026-03-06 began Thursday 17:00 CST (23:00 UTC); clocks went forward on Sunday
+    # 03-08, so Monday 03-09 ends at 17:00 CDT (22:00 UTC)
+    start, end = window(cal, date(2026, 3, 6), date(2026, 3, 9))
+    assert start == datetime.fromisoformat("2026-03-05T23:00:00+00:00")
+    assert end == datetime.fromisoformat("2026-03-09T22:00:00+00:00")
+    assert cal.trading_day(start + timedelta(seconds=1)) == date(2026, 3, 6)
+    assert cal.trading_day(end - timedelta(seconds=1)) == date(2026, 3, 9)
