@@ -246,27 +246,37 @@ class Report:
         return sum((d.replayed for d in self.days.values()), ZERO)
 
 
+@dataclass(slots=True)
+class _Lot:
+    size: int  # signed: positive long
+    price: Decimal
+    at: datetime
+
+
 class _Book:
     """Positions (first in, first out lots, so every amount stays exact) and realized P&L of
     one side of the comparison (net P&L: fees included)."""
 
     def __init__(self) -> None:
-        self.lots: dict[str, deque[list[Any]]] = {}  # contract -> [signed size, price, at]
+        self.lots: dict[str, deque[_Lot]] = {}
         self.realized = ZERO
 
     def net(self, cid: str) -> int:
-        return sum(lot[0] for lot in self.lots.get(cid, ()))
+        return sum(lot.size for lot in self.lots.get(cid, ()))
 
     def average(self, cid: str) -> Decimal:
         lots = self.lots[cid]
-        size = sum(abs(lot[0]) for lot in lots)
-        return Decimal(sum(abs(lot[0]) * lot[1] for lot in lots)) / size
+        size = sum(abs(lot.size) for lot in lots)
+        return sum((abs(lot.size) * lot.price for lot in lots), ZERO) / size
 
     def opened(self, cid: str) -> datetime:
-        return min(lot[2] for lot in self.lots[cid])
+        return min(lot.at for lot in self.lots[cid])
+
+    def snapshot(self, cid: str) -> list[tuple[int, Decimal, datetime]]:
+        return [(lot.size, lot.price, lot.at) for lot in self.lots.get(cid, ())]
 
     def set(self, cid: str, size: int, price: Decimal, at: datetime) -> None:
-        self.lots[cid] = deque([[size, price, at]])
+        self.lots[cid] = deque([_Lot(size, price, at)])
 
     def apply(
         self, cid: str, delta: int, price: Decimal, at: datetime, point: Decimal | None
@@ -276,18 +286,18 @@ class _Book:
         lots = self.lots.setdefault(cid, deque())
         pnl = ZERO
         left = delta
-        while left and lots and (lots[0][0] > 0) != (left > 0):
+        while left and lots and (lots[0].size > 0) != (left > 0):
             lot = lots[0]
-            k = min(abs(lot[0]), abs(left))
-            sign = 1 if lot[0] > 0 else -1
+            k = min(abs(lot.size), abs(left))
+            sign = 1 if lot.size > 0 else -1
             if point is not None:
-                pnl += (price - lot[1]) * point * k * sign
-            lot[0] -= sign * k
+                pnl += (price - lot.price) * point * k * sign
+            lot.size -= sign * k
             left += sign * k
-            if lot[0] == 0:
+            if lot.size == 0:
                 lots.popleft()
         if left:
-            lots.append([left, price, at])
+            lots.append(_Lot(left, price, at))
         if not lots:
             del self.lots[cid]
         return pnl
@@ -295,10 +305,10 @@ class _Book:
     def open_pnl(self, engine: RiskEngine) -> Decimal:
         total = ZERO
         for cid, lots in self.lots.items():
-            price = _price(engine, cid, lots[0][0] > 0)
+            price = _price(engine, cid, lots[0].size > 0)
             point = _point(engine, cid)
             if price is not None and point is not None:
-                total += sum(((price - lot[1]) * point * lot[0] for lot in lots), ZERO)
+                total += sum(((price - lot.price) * point * lot.size for lot in lots), ZERO)
         return total
 
     def equity(self, engine: RiskEngine) -> Decimal:
@@ -574,7 +584,7 @@ class Replay:
         self.last_price[cid] = ev.price
         delta = ev.size if ev.side is Side.BUY else -ev.size
         before = self.actual.net(cid)
-        lots_before = [tuple(lot) for lot in self.actual.lots.get(cid, ())]
+        lots_before = self.actual.snapshot(cid)
         # the actual book: the gateway's fills as they happened, the service's closes included
         self.actual.apply(cid, delta, ev.price, ev.at, _point(self.engine, cid))
         actual_net = (ev.pnl or ZERO) - ev.fees
@@ -585,7 +595,7 @@ class Replay:
         exit_ = min(abs(before), ev.size) if before and (before > 0) != (delta > 0) else 0
         entry = ev.size - exit_
         held = self.replayed.net(cid)
-        in_sync = [tuple(lot) for lot in self.replayed.lots.get(cid, ())] == lots_before
+        in_sync = self.replayed.snapshot(cid) == lots_before
         exits = min(exit_, abs(held)) if held and (held > 0) == (before > 0) else 0
         entries = entry
         acct = self.engine.accounts.get(self.account_id)
