@@ -133,7 +133,12 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
-_APPEND_ONLY = ("audit", "fill")
+#: tables rows are only ever added to (the journal's expired rows are deleted, never changed)
+_APPEND_ONLY = (
+    ("audit", ("UPDATE", "DELETE")),
+    ("fill", ("UPDATE", "DELETE")),
+    ("journal", ("UPDATE",)),
+)
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,8 @@ class Store:
         try:
             SQLModel.metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                for table in _APPEND_ONLY:
-                    for op in ("UPDATE", "DELETE"):
+                for table, ops in _APPEND_ONLY:
+                    for op in ops:
                         conn.execute(
                             text(
                                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "

@@ -7,6 +7,10 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
 from fsm_risk.adapters.journal import Journal
 from fsm_risk.adapters.store import Store
 from fsm_risk.core.engine import Changes
@@ -54,4 +58,15 @@ def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
     assert j.prune_before(now + timedelta(minutes=5)) is None  # at most once an hour
     store.commit(Changes([], []), journal_before=cutoff)
     assert [e.at for e in journal_entries(store)] == [T0 + timedelta(days=1), now, now]
+    store.close()
+
+
+def test_journal_rows_are_never_changed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    j = Journal()
+    j.record(account(), T0)
+    store.commit(Changes([], []), journal=j.take(None, force=True))
+    with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text("UPDATE journal SET data = '[]'"))
+    assert [e.event for e in journal_entries(store)] == [account()]
     store.close()
