@@ -483,7 +483,10 @@ class Replay:
         day = self._today()
         if day is not None:
             day.closes += 1
-        return [fill, self._position_event(cid, at), self._balance()]
+        out: list[Event] = [fill, self._position_event(cid, at)]
+        if self.base is not None:  # no balance seen yet: none is invented
+            out.append(self._balance())
+        return out
 
     def _cancel(self, fx: CancelOrder) -> list[Event]:
         acct = self.engine.accounts.get(self.account_id)
@@ -626,7 +629,8 @@ class Replay:
         )
         self._handle(fill, at)
         self._handle(self._position_event(cid, at), at)
-        self._handle(self._balance(), at)
+        if self.base is not None:
+            self._handle(self._balance(), at)
 
     # -- reporting ---------------------------------------------------------------------------
 
