@@ -23,13 +23,14 @@ journal or the gateway's history and hand over ordered ``Entry`` lists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from fsm_risk.core.effects import (
     CancelOrder,
@@ -51,6 +52,7 @@ from fsm_risk.core.events import (
     PositionType,
     PositionUpdate,
     Quote,
+    SelfLock,
     Side,
     Tick,
     TradesSnapshot,
@@ -59,9 +61,17 @@ from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import MarkMode, mark_price
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.rules.base import Rule
 
-#: the name of the journal entry that marks a restart of the service (no account)
-RESTART = "Restart"
+#: journal entries of the service's own calls into the engine (no account, no event)
+RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE = (
+    "Restart",
+    "Restore",
+    "Rules",
+    "Stage",
+    "ApplyStaged",
+    "Note",
+)
 #: ticks handled between two events before the replay gives up on a deadline that never moves
 MAX_TICKS_PER_GAP = 10_000
 _FIRING_TRIGGERS = ("breach", "lock")
@@ -69,13 +79,23 @@ _FIRING_TRIGGERS = ("breach", "lock")
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One thing the account saw: an event at the instant it was handled, or (``event`` None)
-    the start of monitoring an account named ``name``."""
+    """One thing the account saw: an event at the instant it was handled. Without an event:
+    the start of monitoring an account named ``name`` or, without an account, one of the
+    service's own calls into the engine (``name`` is its kind, ``data`` its arguments)."""
 
     at: datetime
     account_id: int | None
     event: Event | None
     name: str = ""
+    data: tuple[Any, ...] = ()
+
+
+class Recorded(Protocol):
+    """The settings a journal was recorded under: builds engines and rule sets."""
+
+    def engine(self, marks: dict[str, Mark]) -> RiskEngine: ...
+
+    def rules(self, engine: RiskEngine, raw: dict[str, dict[str, str]]) -> list[Rule]: ...
 
 
 # ==========================================================================================
@@ -89,31 +109,54 @@ class Exact:
     effects: list[Effect] = field(default_factory=list)  # every effect but the audit records
 
 
-def replay_exact(
-    entries: Iterable[Entry], make_engine: Callable[[dict[str, Mark]], RiskEngine]
-) -> Exact:
-    """The journal verbatim through a fresh engine built from the recorded settings
-    (``make_engine(marks)``). A restart of the service (a ``RESTART`` entry) is replayed as
-    the service does it: a new engine, the accounts restored from their stored form, time
-    caught up."""
+def replay_exact(entries: Iterable[Entry], recorded: Recorded) -> Exact:
+    """The journal verbatim through a fresh engine built from the recorded settings, the
+    service's own calls included: a restart builds a new engine and restores the accounts
+    into it from their stored form; settings replaced, staged, applied and noted as they were."""
     out = Exact()
-    engine = make_engine({})
+    engine = recorded.engine({})
+    stored: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     for e in entries:
-        if e.event is None:
-            if e.account_id is None and e.name == RESTART:
-                engine, effects = _restart(engine, make_engine, e.at)
-                _collect(out, effects)
-                continue
-            assert e.account_id is not None
+        if e.event is not None:
+            with contextlib.suppress(FsmRiskError):  # an admin request refused live too
+                _collect(out, engine.handle(e.event, e.at))
+        elif e.account_id is not None:
             engine.add_account(e.account_id, e.name, e.at)
-            continue
-        try:
-            effects = engine.handle(e.event, e.at)
-        except FsmRiskError:
-            continue  # an admin request the live service refused too
-        _collect(out, effects)
+        elif e.name == RESTART:
+            stored = [_stored(a) for _, a in sorted(engine.accounts.items())]
+            engine = recorded.engine({c: replace(m) for c, m in engine.marks.items()})
+        elif e.name == RESTORE:
+            for snap, contracts in stored:
+                _collect(out, engine.restore_account(snap, contracts, e.at))
+            stored = []
+        elif e.name == RULES:
+            raw, actor, detail = e.data
+            rules = recorded.rules(engine, raw)
+            _collect(out, engine.replace_rules(rules, e.at, actor=actor, detail=detail))
+        elif e.name == STAGE:
+            raw, at, detail = e.data
+            if raw is None:
+                engine.stage_rules(None, e.at)
+            else:
+                engine.stage_rules(recorded.rules(engine, raw), datetime.fromisoformat(at), detail)
+        elif e.name == APPLY_STAGED:
+            _collect(out, engine.apply_staged(e.at))
+        elif e.name == NOTE:
+            actor, detail = e.data
+            _collect(out, engine.note_settings(e.at, actor=actor, detail=detail))
         engine.take_changes()
     return out
+
+
+def _stored(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An account as the store keeps it: JSON, the day's fills in time order (as the fill
+    table returns them)."""
+    snap = json.loads(json.dumps(acct.to_dict(), sort_keys=True))
+    snap["day"]["fills"].sort(key=lambda f: (datetime.fromisoformat(f["at"]), f["trade_id"]))
+    contracts = [
+        json.loads(json.dumps(c.to_dict(), sort_keys=True)) for c in acct.contracts.values()
+    ]
+    return snap, contracts
 
 
 def _collect(out: Exact, effects: list[Effect]) -> None:
@@ -122,26 +165,6 @@ def _collect(out: Exact, effects: list[Effect]) -> None:
             out.audit.append(fx.entry)
         else:
             out.effects.append(fx)
-
-
-def _restart(
-    engine: RiskEngine, make_engine: Callable[[dict[str, Mark]], RiskEngine], at: datetime
-) -> tuple[RiskEngine, list[Effect]]:
-    """What a restart does: each account stored (JSON, the day's fills in time order, as the
-    fill table returns them), a new engine with the last marks, the accounts restored."""
-    marks = {c: Mark(m.last, m.bid, m.ask, m.at) for c, m in engine.marks.items()}
-    fresh = make_engine(marks)
-    effects: list[Effect] = []
-    for account_id in sorted(engine.accounts):
-        acct = engine.accounts[account_id]
-        snap = json.loads(json.dumps(acct.to_dict(), sort_keys=True))
-        snap["day"]["fills"].sort(key=lambda f: (datetime.fromisoformat(f["at"]), f["trade_id"]))
-        contracts = [
-            json.loads(json.dumps(cm.to_dict(), sort_keys=True)) for cm in acct.contracts.values()
-        ]
-        effects.extend(fresh.restore_account(snap, contracts, at))
-    engine.take_changes()
-    return fresh, effects
 
 
 # ==========================================================================================
@@ -410,7 +433,7 @@ class Replay:
             self._order(ev, e.at)
         elif isinstance(ev, Fill):
             self._fill(ev, e.at)
-        elif isinstance(ev, AdminCommand):
+        elif isinstance(ev, AdminCommand | SelfLock):
             self._handle(ev, e.at)
 
     def finish(self, end: datetime | None = None) -> Report:

@@ -7,14 +7,18 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from fsm_risk.adapters.journal import RESTART, START
+from fsm_risk import config
+from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTART, RESTORE, RULES, STAGE, START
 from fsm_risk.adapters.store import Store
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.core import codec
+from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.models import Mark
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.replay import Entry, Replay, Report
+from fsm_risk.rules.base import Rule
 
 
 def journal_entries(
@@ -32,11 +36,28 @@ def journal_entries(
         if kind == START:
             acc_id, name = json.loads(data)
             out.append(Entry(instant, int(acc_id), None, str(name)))
-        elif kind == RESTART:
-            out.append(Entry(instant, None, None, RESTART))
+        elif kind in _CALLS:
+            out.append(Entry(instant, None, None, kind, tuple(json.loads(data))))
         else:
             out.append(Entry(instant, acc, codec.decode(kind, data)))
     return out
+
+
+_CALLS = frozenset({RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE})
+
+
+class RecordedSettings:
+    """The settings a journal was recorded under, for `fsm_risk.replay.replay_exact`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def engine(self, marks: dict[str, Mark]) -> RiskEngine:
+        return build_engine(self.settings, marks=marks)
+
+    def rules(self, engine: RiskEngine, raw: dict[str, dict[str, str]]) -> list[Rule]:
+        ctx = RiskEngine.context(engine.settings, engine.instruments, engine.marks)
+        return config.with_rules(self.settings, raw).build_rules(ctx)
 
 
 def own_fills(store: Store, account_id: int) -> tuple[set[int], set[int]]:

@@ -28,7 +28,7 @@ from fsm_risk import logs
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
-from fsm_risk.adapters.journal import Journal
+from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTORE, RULES, STAGE, Journal
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
@@ -135,9 +135,10 @@ class Service:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
+        self.journal.restart(now)
         startup_note = self._settings_in_force(now)
         effects, restored = restore_all(self.store, self.engine, now)
-        self.journal.restart(now)
+        self.journal.call(now, RESTORE)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         if not accounts:
@@ -150,6 +151,7 @@ class Service:
                 self.engine.add_account(a.account_id, a.name, now)
                 self.journal.start(a.account_id, a.name, now)
         if startup_note:
+            self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
         self._commit(effects)
         self._execute(effects)
@@ -197,6 +199,7 @@ class Service:
         ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
         self.settings = effective
         self._stage(held, now)
+        self.journal.call(now, RULES, effective.raw_rules, actor, detail)
         return self.engine.replace_rules(
             effective.build_rules(ctx), now, actor=actor, detail=detail
         )
@@ -207,12 +210,14 @@ class Service:
 
         self.pending = held
         if held is None:
+            self.journal.call(now, STAGE, None, None, "")
             self.engine.stage_rules(None, now)
             self._staged = None
             return
         ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
         target = config.with_rules(self.settings, held.rules)
         detail = f"{Reason.SETTINGS_LOOSENED.name}: " + "; ".join(held.held)
+        self.journal.call(now, STAGE, target.raw_rules, held.applies_at, detail)
         self.engine.stage_rules(target.build_rules(ctx), held.applies_at, detail)
         self._staged = target
 
@@ -229,6 +234,7 @@ class Service:
             logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)
             raise FsmRiskError(f"settings not reloaded, nothing changed: {problems}") from None
         now = self.clock.now()
+        self.journal.call(now, APPLY_STAGED)
         applied = self.engine.apply_staged(now)  # a reset that came before this reload
         self._commit(applied)
         self._settings_applied(applied)
@@ -254,6 +260,7 @@ class Service:
             if changed:
                 reason = Reason.SETTINGS_LOOSENED if held is not None else Reason.SETTINGS_TIGHTENED
                 detail = f"{reason.name}: {text}"
+                self.journal.call(now, NOTE, actor, detail)
                 effects = self.engine.note_settings(now, actor=actor, detail=detail)
         reload.Keeper(self.store).save(reload.raw_of(current), held)
         self._commit(effects)

@@ -5,8 +5,9 @@ concerns, its kind, the exact compact form of `fsm_risk.core.codec`), plus a ``S
 an account begins to be monitored. Rows wait here until the next commit of state and go in the
 same transaction, so the journal and the state never disagree; rows of events that changed
 nothing (quotes, mostly) wait at most a second, so a quote stream does not cost a commit each.
-A ``Restart`` row marks each start of the service on its stored state: replay restores the
-accounts there, as the service did.
+The service's other calls into the engine are rows too (a start, the accounts restored,
+settings replaced, staged, applied, noted), so a journal replays exactly across restarts and
+reloads.
 Replaying the rows in order through a fresh engine under the same settings gives the same
 transitions and effects (see `fsm_risk.replay`).
 """
@@ -14,6 +15,7 @@ transitions and effects (see `fsm_risk.replay`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +24,17 @@ from fsm_risk.core import codec
 from fsm_risk.core.events import Event
 
 START = "Start"
-RESTART = "Restart"
+#: rows of the service's own calls into the engine (no account), replayed as they were made:
+#: a new engine at start-up, the stored accounts restored into it, settings in force replaced,
+#: a loosening staged for a reset, staged settings applied, a settings change noted
+RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE = (
+    "Restart",
+    "Restore",
+    "Rules",
+    "Stage",
+    "ApplyStaged",
+    "Note",
+)
 #: the longest rows of state-neutral events wait for a commit
 FLUSH_AFTER = timedelta(seconds=1)
 #: how often expired rows are deleted
@@ -48,9 +60,13 @@ class Journal:
             self._add(now, account_id, START, json.dumps([account_id, name]))
 
     def restart(self, now: datetime) -> None:
-        """The service started on a stored state (replayed as a restore)."""
+        """The service starts: a new engine (the stored accounts are restored into it later)."""
+        self.call(now, RESTART)
+
+    def call(self, now: datetime, kind: str, *args: Any) -> None:
+        """One of the service's calls into the engine other than ``handle`` (see the kinds)."""
         if self.enabled:
-            self._add(now, None, RESTART, "[]")
+            self._add(now, None, kind, json.dumps(list(args), default=_plain))
 
     def _add(self, now: datetime, account_id: int | None, kind: str, data: str) -> None:
         if self._oldest is None:
@@ -77,3 +93,11 @@ class Journal:
             return None
         self._pruned_at = now
         return now - self.retention
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, Mapping):
+        return dict(v)
+    raise TypeError(f"not journaled: {type(v).__name__}")

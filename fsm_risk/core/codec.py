@@ -21,22 +21,8 @@ from typing import Any
 
 from fsm_risk.core import events as ev
 
-#: every event kind the journal holds, by name
-EVENT_TYPES: dict[str, type] = {
-    t.__name__: t
-    for t in (
-        ev.AccountUpdate,
-        ev.PositionUpdate,
-        ev.OrderUpdate,
-        ev.Fill,
-        ev.Quote,
-        ev.Tick,
-        ev.InstrumentInfo,
-        ev.AdminCommand,
-        ev.EnforcementRejected,
-        ev.TradesSnapshot,
-    )
-}
+#: every event kind the journal holds, by name: the members of the `Event` union
+EVENT_TYPES: dict[str, type] = {t.__name__: t for t in typing.get_args(ev.Event)}
 
 _Enc = Callable[[Any], Any]
 _Dec = Callable[[Any], Any]

@@ -11,13 +11,12 @@ import pytest
 
 from fsm_risk import replay_sources
 from fsm_risk.adapters.store import Store
-from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
 from fsm_risk.replay import Entry, Exact, replay_exact
-from fsm_risk.replay_sources import journal_entries
+from fsm_risk.replay_sources import RecordedSettings, journal_entries
 from tests.e2e.service_harness import ACCOUNT, Harness
 
 RULES = """
@@ -48,7 +47,7 @@ def journal_and_audit(settings: Settings) -> tuple[list[Entry], list[AuditEntry]
 
 
 def replay(settings: Settings, entries: list[Entry]) -> Exact:
-    return replay_exact(entries, lambda marks: build_engine(settings, marks=marks))
+    return replay_exact(entries, RecordedSettings(settings))
 
 
 async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: Harness) -> None:
@@ -139,10 +138,42 @@ async def test_a_journal_across_a_restart_replays_to_the_same_audit_log(h: Harne
     await h.stop()
 
     entries, recorded = journal_and_audit(settings)
-    assert sum(1 for e in entries if e.event is None and e.account_id is None) == 3
+    assert [e.name for e in entries if e.name in ("Restart", "Restore")] == [
+        "Restart",
+        "Restore",
+    ] * 3
+    assert any(e.name == "Rules" for e in entries)  # the settings in force, at each start
     replayed = replay(settings, entries)
     assert [a.trigger for a in recorded].count("release") == 1
     assert replayed.audit == recorded
+
+
+async def test_a_journal_across_reloads_and_a_restart_replays_to_the_same_audit_log(
+    h: Harness,
+) -> None:
+    """A looser limit staged for the reset, a restart holding it, a stricter one at once that
+    fires; the staged loosening applied at the reset: every settings call is in the journal."""
+    await h.start("[rule.daily_loss_limit]\nlimit = 700\n")
+    h.write_settings("[rule.daily_loss_limit]\nlimit = 1000\n")
+    assert "looser from the daily reset" in await h.svc.reload("admin:ops")
+    await h.stop()
+    await h.start()  # the looser file is held across the restart
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)  # -$600: inside the $700 limit in force
+    await h.until(lambda: h.acct.day_pnl(with_unrealized=True) <= -600, "the loss seen")
+    assert h.acct.state is State.Trading
+    h.write_settings("[rule.daily_loss_limit]\nlimit = 500\n")
+    assert "stricter now" in await h.svc.reload("admin:ops")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by the stricter limit")
+    settings = h.settings
+    await h.stop()
+
+    entries, recorded = journal_and_audit(settings)
+    names = [e.name for e in entries if e.event is None and e.account_id is None]
+    assert {"Rules", "Stage", "Note"} <= set(names)
+    assert [a.trigger for a in recorded].count("settings") >= 2
+    assert replay(settings, entries).audit == recorded
 
 
 async def test_a_disabled_journal_records_nothing(h: Harness) -> None:

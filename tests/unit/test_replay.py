@@ -17,7 +17,8 @@ from fsm_risk.core.events import (
     Quote,
     Side,
 )
-from fsm_risk.replay import RESTART, Entry, Replay, Report, replay_exact
+from fsm_risk.replay import RESTART, RESTORE, Entry, Replay, Report, replay_exact
+from fsm_risk.replay_sources import RecordedSettings
 from tests.factories import ACC, MNQ, T0
 
 D = Decimal
@@ -189,8 +190,9 @@ def test_exact_replay_restores_the_accounts_at_a_restart_as_the_service_does() -
     locked = [*MORNING[:6], fill(50, Side.SELL, 2, "19925", "-300", "1.00", 3.1), at(3.2, closed)]
     reset = datetime.fromisoformat("2026-11-23T23:00:00+00:00")
     restart = Entry(reset + timedelta(hours=1), None, None, RESTART)
-    before = replay_exact(locked, lambda marks: build_engine(settings, marks=marks))
-    after = replay_exact([*locked, restart], lambda marks: build_engine(settings, marks=marks))
+    recorded = RecordedSettings(settings)
+    before = replay_exact(locked, recorded)
+    after = replay_exact([*locked, restart, Entry(restart.at, None, None, RESTORE)], recorded)
     # the restore at start-up applies the reset missed while stopped: the lock ends then
     assert [a.trigger for a in after.audit[len(before.audit) :]] == ["release"]
     assert after.audit[-1].at == restart.at
