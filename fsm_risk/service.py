@@ -61,6 +61,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -112,6 +113,10 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        #: told of every committed batch, enforcement request and feed change (never awaited)
+        self.observers: list[Observer] = []
+        #: observers started once the service enforces and stopped when it shuts down
+        self.components: list[Component] = []
         self.pending: Any = None  # a held loosening (fsm_risk.reload.Pending)
         self._staged: Settings | None = None
 
@@ -174,6 +179,8 @@ class Service:
             len(self.engine.rules),
             s.database,
         )
+        for component in self.components:
+            await component.start(self)
         self.ready.set()
 
     # -- settings in force: stricter at once, looser at the next daily reset ---------------------
@@ -309,6 +316,11 @@ class Service:
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
             self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception as exc:
+                logger.error("{} {} did not stop cleanly: {!r}", logs.ALERT, component, exc)
         await self.broker.stop()
         self.store.release_service_lock()
 
@@ -368,9 +380,11 @@ class Service:
                         jobs.append((it, found))
                 else:
                     effects.extend(self._apply(it))
-            self._commit(effects, now=self.clock.now())
+            now = self.clock.now()
+            self._commit(effects, now=now)
             self._settings_applied(effects)
             self._execute(effects)
+            self.observe(Committed(batch, effects, now))
             for job, result in jobs:
                 self._answer(job, result)
             if effects or any(not isinstance(it, Quote) for it in batch):
@@ -492,7 +506,27 @@ class Service:
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, ClosePosition | ReducePosition | CancelOrder):
-                self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task.add_done_callback(self._enforced(e, asyncio.get_running_loop().time()))
+
+    def _enforced(
+        self, e: ClosePosition | ReducePosition | CancelOrder, started: float
+    ) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            failed = task.cancelled() or task.exception() is not None
+            seconds = asyncio.get_running_loop().time() - started
+            self.observe(Enforced(e, seconds, failed))
+            self._changed()  # `wait_for` re-checks after an enforcement request ends too
+
+        return done
+
+    def observe(self, item: Observed) -> None:
+        """Tell every observer; one that fails is logged and never stops the service."""
+        for o in self.observers:
+            try:
+                o.observe(item)
+            except Exception as exc:
+                logger.error("{} observer {} failed: {!r}", logs.ALERT, o, exc)
 
     async def _watch(self, e: WatchContract) -> None:
         try:
@@ -606,6 +640,7 @@ class Service:
                     health,
                 )
                 was_healthy = health["healthy"]
+                self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
                 try:
