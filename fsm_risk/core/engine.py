@@ -274,6 +274,14 @@ class RiskEngine:
         self.accounts[acct.account_id] = acct
         out: list[Effect] = []
         for contract_id, pos in acct.positions.items():
+            mark = self.marks.get(contract_id)
+            if (
+                mark is not None
+                and not now - self.settings.stale_after <= mark.at <= now + MARK_SKEW
+            ):
+                # stored while the service ran: too old (or wrongly stamped) to value it now;
+                # the position waits for a fresh quote
+                del self.marks[contract_id]
             self._hold(acct, contract_id, out)
             self._revalue(acct, pos)
         self._orphans(acct, now)

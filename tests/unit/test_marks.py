@@ -9,7 +9,18 @@ from decimal import Decimal
 from fsm_risk.core.effects import WatchContract
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
-from tests.factories import ES, MNQ, T0, Driver, account, flat, make_engine, position, quote
+from tests.factories import (
+    ES,
+    MNQ,
+    T0,
+    Driver,
+    account,
+    flat,
+    make_engine,
+    position,
+    quote,
+    restart,
+)
 
 
 def test_a_new_position_waits_for_a_fresh_quote_instead_of_the_mark_left_when_flat() -> None:
@@ -42,3 +53,17 @@ def test_a_mark_stamped_in_the_future_does_not_freeze_the_price() -> None:
     d.send(quote(MNQ, "20000", at=T0 + timedelta(seconds=1)))  # a real -$4,000 move
     assert d.engine.marks[MNQ].last == Decimal("20000")
     assert d.acct.state is not State.Trading  # enforced
+
+
+def test_a_restored_position_is_not_valued_at_a_mark_stored_long_ago() -> None:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), position(MNQ, 2, "21000"), quote(MNQ, "20800"))
+    assert d.acct.open_upnl == Decimal("-800")
+    later = restart(
+        d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}), at=d.now + timedelta(hours=2)
+    )
+    assert MNQ not in later.engine.marks and later.acct.open_upnl == 0  # waits for a quote
+    soon = restart(
+        d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}), at=d.now + timedelta(seconds=5)
+    )
+    assert soon.acct.open_upnl == Decimal("-800")  # a mark seconds old still counts
