@@ -36,9 +36,10 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
     "general": (
         Field(
             "database",
-            schema.nonempty,
+            schema.database,
             "var/fsm-risk.db",
-            "SQLite file holding all state (relative paths: from this file's folder)",
+            "SQLite file holding all state (relative paths: from this file's folder), or a "
+            "PostgreSQL server: postgresql://USER:PASSWORD@HOST:PORT/DBNAME",
         ),
         Field("log_file", schema.nonempty, "var/fsm-risk.log", "structured (JSON lines) log file"),
         Field(
@@ -202,8 +203,10 @@ class Settings:
         return p if p.is_absolute() else (self.path.parent / p)
 
     @property
-    def database(self) -> Path:
-        return self.resolve(self.get("general", "database"))
+    def database(self) -> Path | str:
+        """The SQLite file (a path), or the PostgreSQL server's URL as written."""
+        value = self.get("general", "database")
+        return value if schema.is_server_url(value) else self.resolve(value)
 
     @property
     def control_socket(self) -> Path:
@@ -505,7 +508,10 @@ def describe(settings: Settings) -> str:
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            lines.append(f"{f.key} = {_show(settings.sections[name][f.key])}")
+            value = settings.sections[name][f.key]
+            if isinstance(value, str):
+                value = schema.without_password(value)
+            lines.append(f"{f.key} = {_show(value)}")
         lines.append("")
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")

@@ -109,7 +109,7 @@ class Service:
 
     async def run(self) -> None:
         """Start, serve until `stop()`, shut down cleanly. Raises on a broken start."""
-        logger.info("{} pid-lock {}", logs.SERVICE_START, self.store.path)
+        logger.info("{} pid-lock {}", logs.SERVICE_START, self.store.where)
         self.store.acquire_service_lock()
         try:
             await self._start()
@@ -121,16 +121,23 @@ class Service:
         self.stopping.set()
 
     async def _start(self) -> None:
-        s = self.settings
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
-        effects, restored = restore_all(self.store, self.engine, now)
+        # a shared server holds other services' accounts too: restore only ours, once leased
+        effects, restored = (
+            ([], []) if self.store.shared else restore_all(self.store, self.engine, now)
+        )
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         if not accounts:
             raise FsmRiskError("the gateway lists no active account to monitor")
         self.account_ids = [a.account_id for a in accounts]
+        if self.store.shared:
+            self.store.acquire_leases(self.account_ids)
+            effects, restored = restore_all(self.store, self.engine, now, only=self.account_ids)
+            logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
+            self._spawn(self._keep_leases(), "leases")
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
         for a in accounts:
@@ -155,9 +162,23 @@ class Service:
             logs.EVENT_LOOP_RUNNING,
             len(self.account_ids),
             len(self.engine.rules),
-            s.database,
+            self.store.where,
         )
         self.ready.set()
+
+    async def _keep_leases(self, every: float = 5.0) -> None:
+        """On a shared server, check the account leases; losing one to another service stops
+        this one (two services never enforce on one account)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.store.renew_leases()
+            except FsmRiskError as exc:
+                logger.critical("{} {}; stopping", logs.ALERT, exc)
+                self.stopping.set()
+                return
+            except Exception as exc:  # the server is unreachable: keep trying, say so
+                logger.error("{} the account leases cannot be checked: {!r}", logs.ALERT, exc)
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
