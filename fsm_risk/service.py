@@ -29,6 +29,7 @@ from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.adapters.scheduler import Scheduler
+from fsm_risk.adapters.sdnotify import SystemdNotifier
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
@@ -104,6 +105,8 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        #: tells the service manager (systemd) when this service is ready, alive and stopping
+        self.notifier = SystemdNotifier()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -165,6 +168,9 @@ class Service:
             self.store.where,
         )
         self.ready.set()
+        self.notifier.ready(f"enforcing {len(self.account_ids)} account(s)")
+        if self.notifier.watchdog_interval is not None:
+            self._spawn(self._pet_watchdog(self.notifier.watchdog_interval), "sd-watchdog")
 
     async def _keep_leases(self, every: float = 5.0) -> None:
         """On a shared server, check the account leases; losing one to another service stops
@@ -180,6 +186,18 @@ class Service:
             except Exception as exc:  # the server is unreachable: keep trying, say so
                 logger.error("{} the account leases cannot be checked: {!r}", logs.ALERT, exc)
 
+    async def _pet_watchdog(self, every: float) -> None:
+        """Pet the service manager's watchdog from the event loop while the consumer keeps up:
+        a blocked loop, or events waiting on a stuck consumer, stop the pets and systemd
+        restarts the service."""
+        seen = -1
+        while True:
+            handled = self.events_seen + self.malformed
+            if self.queue.empty() or handled != seen:
+                self.notifier.watchdog()
+            seen = handled
+            await asyncio.sleep(every)
+
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
             return
@@ -190,6 +208,7 @@ class Service:
 
     async def _shutdown(self) -> None:
         logger.info("{} shutting down", logs.SERVICE_STOP)
+        self.notifier.stopping()
         self.scheduler.stop()
         if self._control is not None:
             await self._control.stop()
