@@ -556,6 +556,8 @@ def linux_status(run_output: Callable[[Sequence[str]], str] | None = None) -> st
     fields = "LoadState,UnitFileState,ActiveState,SubState,MainPID,NRestarts,StatusText"
     raw = read(("systemctl", "show", NAME, "--property", fields))
     info = dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+    if not info:
+        return f"{NAME}: systemd is not running here (no service manager to ask)"
     if info.get("LoadState") != "loaded":
         return f"{NAME}: not installed (sudo fsm-risk service install)"
     text = (

@@ -3,11 +3,14 @@ SQLite, and a second service for the same account is refused while the first hol
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from fsm_risk.adapters.store import Store
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.paper import PaperGateway
@@ -67,3 +70,19 @@ async def test_the_service_enforces_and_restores_on_postgresql(
     assert ("LockedDaily", "RULE-003") in [(a[2], a[4]) for a in h.audit()]
     h.trade("ES", "buy", 1)
     await h.gw_until(lambda: h.closes("ES") and h.position("ES") == 0, "closed on sight")
+
+
+async def test_a_service_whose_lease_was_taken_over_stops(h: Harness, server: str) -> None:
+    await h.start(DAILY_LOSS)
+    assert h.task is not None
+    store = h.svc.store
+    backend = store._lease_connection().execute(text("SELECT pg_backend_pid()")).scalar_one()
+    other = Store(server)
+    other.acquire_service_lock()
+    # its connection drops and, before it notices, another service takes the account
+    with Store(server).engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": backend})
+    other.acquire_leases([ACCOUNT])
+    await asyncio.wait_for(asyncio.shield(h.task), 30)  # it stopped by itself
+    assert any(f"holds the lease for account {ACCOUNT}" in line for line in h.logs)
+    other.close()

@@ -194,6 +194,12 @@ def test_service_status_reads_systemd() -> None:
     )
 
 
+def test_service_status_without_systemd_says_so() -> None:
+    assert install.linux_status(lambda argv: "") == (
+        "fsm-risk: systemd is not running here (no service manager to ask)"
+    )
+
+
 def test_the_cli_prints_each_platforms_service_without_installing() -> None:
     runner = CliRunner()
     linux = runner.invoke(main, ["service", "install", "--print", "--settings", str(SETTINGS)])
