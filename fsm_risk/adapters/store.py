@@ -46,7 +46,7 @@ from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.models import AccountModel, FillRecord, Mark
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.schema import is_server_url
+from fsm_risk.schema import is_server_url, without_password
 
 SCHEMA_VERSION = "1"
 
@@ -177,7 +177,7 @@ class Store:
 
                 logs.register_secret(str(url.password))
             #: where the data lives, for messages (a server URL without its password)
-            self.where = url.render_as_string(hide_password=True)
+            self.where = without_password(str(path))
             self.path = Path(self.where)
             self.engine: Engine = create_engine(
                 url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
@@ -187,7 +187,12 @@ class Store:
             self.path = Path(path)
             self.where = str(self.path)
             if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise FsmRiskError(
+                        f"database {self.where}: cannot be created: {exc.strerror}"
+                    ) from None
             file_url = "sqlite://" if str(path) == ":memory:" else f"sqlite:///{self.path}"
             self.engine = create_engine(file_url, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _pragmas)
@@ -204,7 +209,9 @@ class Store:
                 )
         except Exception as exc:
             self.engine.dispose()
-            raise FsmRiskError(f"database {self.where}: cannot be opened: {exc}") from None
+            lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            reason = lines[0] if lines else type(exc).__name__
+            raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []

@@ -5,6 +5,7 @@ loop, STOPPING=1 on shutdown; read from a local datagram socket standing in for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fsm_risk.core.events import Tick
 from fsm_risk.paper import PaperGateway
 from tests.e2e.service_harness import Harness
 
@@ -78,3 +80,26 @@ async def test_ready_after_reconciliation_then_watchdog_pets_then_stopping(
         pass
     assert message == "STOPPING=1"
     await stop
+
+
+async def test_events_stuck_behind_a_dead_consumer_stop_the_pets(
+    h: Harness, manager: socket.socket
+) -> None:
+    """A loop that runs but no longer handles events is as bad as a hung one: systemd must
+    restart it, so the pets stop."""
+    await h.start()
+    assert (await receive(manager))[1].startswith("READY=1")
+    assert (await receive(manager))[1] == "WATCHDOG=1"
+    consumer = next(t for t in h.svc._tasks if t.get_name() == "consumer")
+    consumer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await consumer
+    h.svc.submit(Tick())  # waits in the queue forever
+    every = h.svc.notifier.watchdog_interval
+    assert every is not None
+    late = 0
+    with contextlib.suppress(TimeoutError):
+        while late <= 1:  # at most one pet already on its way; then silence for 2.5 intervals
+            await receive(manager, timeout=every * 2.5)
+            late += 1
+    assert late <= 1

@@ -311,4 +311,5 @@ def test_the_server_password_never_appears_in_messages(server: str) -> None:
     bad = make_url(server).set(database="no_such_database").render_as_string(hide_password=False)
     with pytest.raises(FsmRiskError, match="cannot be opened") as caught:
         Store(bad)
-    assert password not in str(caught.value)
+    assert password not in str(caught.value) and "\n" not in str(caught.value)
+    assert 'database "no_such_database" does not exist' in str(caught.value)
