@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import configparser
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,26 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "var/fsm-risk.sock",
             "Unix socket of the running service's control channel (owner-only)",
         ),
+        Field(
+            "transport",
+            schema.choice("auto", "unix", "tcp"),
+            "auto",
+            "unix: the socket above; tcp: loopback TCP with the token below; "
+            "auto: unix where the platform has it (not on Windows), else tcp",
+        ),
+        Field(
+            "port",
+            schema.integer(minimum=0, maximum=65535),
+            "0",
+            "loopback TCP port of the control channel (0: any free port, found by the CLI)",
+        ),
+        Field(
+            "token_file",
+            schema.nonempty,
+            "var/fsm-risk.control-token",
+            "per-install token every TCP control request carries; created owner-only (keep it "
+            "readable by the admin alone)",
+        ),
     ),
     "admin": (
         Field(
@@ -194,6 +214,8 @@ class Settings:
     paper: Any = None
     #: parsed values of the sections owned by other modules ([paper])
     other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the [rule.*] sections as written (rule name -> key -> text), to compare and store them
+    raw_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -211,6 +233,20 @@ class Settings:
     @property
     def control_socket(self) -> Path:
         return self.resolve(self.get("control", "socket"))
+
+    @property
+    def control_transport(self) -> str:
+        """'unix' or 'tcp' ('auto' resolved for this platform)."""
+        chosen = str(self.get("control", "transport"))
+        if chosen == "auto":
+            import sys
+
+            return "tcp" if sys.platform == "win32" else "unix"
+        return chosen
+
+    @property
+    def control_token_file(self) -> Path:
+        return self.resolve(self.get("control", "token_file"))
 
     @property
     def log_file(self) -> Path:
@@ -307,6 +343,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
     paper: Any = None
     seen_rules: set[str] = set()
     other_values: dict[str, dict[str, Any]] = {}
+    raw_rules: dict[str, dict[str, str]] = {}
     for section in parser.sections():
         raw = dict(parser[section])
         if section in SECTIONS:
@@ -322,6 +359,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
                 problems.append(Problem(file, section, None, f"unknown rule (rules: {known})"))
                 continue
             seen_rules.add(rule_name)
+            raw_rules[rule_name] = raw
             rules.append(_rule(file, section, cls, raw, problems))
             continue
         hint = _hint(section)
@@ -348,7 +386,29 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
             problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
     if problems:
         raise SettingsError(problems)
-    return Settings(p.resolve(), sections, tuple(rules), paper, other_values)
+    return Settings(p.resolve(), sections, tuple(rules), paper, other_values, raw_rules)
+
+
+def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -> Settings:
+    """``settings`` with its [rule.*] sections replaced by ``raw_rules`` (as written in a file:
+    rule name -> key -> text; a rule not listed is off). Each rule is validated as at load;
+    the checks across rules are not run: a mix of the settings in force and a newer file is a
+    passing state that only ever restricts more than one of the two (both were checked)."""
+    file = str(settings.path)
+    problems: list[Problem] = []
+    rules: list[RuleSettings] = []
+    for cls in ALL_RULES:
+        raw = raw_rules.get(cls.name)
+        if raw is None:
+            values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
+            rules.append(RuleSettings(cls, False, None, values))
+        else:
+            rules.append(_rule(file, RULE_PREFIX + cls.name, cls, dict(raw), problems))
+    unknown = sorted(set(raw_rules) - set(BY_NAME))
+    problems.extend(Problem(file, RULE_PREFIX + n, None, "unknown rule") for n in unknown)
+    schema.raise_if(problems)
+    copied = {name: dict(values) for name, values in raw_rules.items()}
+    return replace(settings, rules=tuple(rules), raw_rules=copied)
 
 
 def _rule(

@@ -532,13 +532,16 @@ def _check(run: Runner, argv: Sequence[str]) -> None:
 
 
 def _user_exists(name: str) -> bool:
-    import pwd
+    """Whether a local account exists (Linux and macOS only: Windows uses virtual accounts)."""
+    if sys.platform != "win32":
+        import pwd
 
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            return False
+        return True
+    return False
 
 
 def _add_user(platform: str, name: str) -> tuple[str, ...]:
