@@ -112,6 +112,8 @@ StartLimitIntervalSec=0
 [Service]
 Type=notify
 NotifyAccess=main
+ExecStartPre=/bin/sh -c 'test -n "$$PROJECT_X_USERNAME" && test -n "$$PROJECT_X_API_KEY" \
+  || {{ echo "no broker credentials in {LINUX_ETC}/credentials.env" >&2; exit 1; }}'
 ExecStart={exe} serve --settings {settings}
 ExecReload=/bin/kill -HUP $MAINPID
 EnvironmentFile={LINUX_ETC / "credentials.env"}
@@ -197,7 +199,13 @@ def _keeps_database(text: str) -> bool:
 
 
 def _paths(text: str, database: PurePath, log_file: PurePath, socket: PurePath) -> str:
-    values = {("general", "log_file"): str(log_file), ("control", "socket"): str(socket)}
+    """The settings with every file the service writes moved into its own directories (the
+    control token beside the control socket)."""
+    values = {
+        ("general", "log_file"): str(log_file),
+        ("control", "socket"): str(socket),
+        ("control", "token_file"): str(socket.parent / "control-token"),
+    }
     if not _keeps_database(text):
         values[("general", "database")] = str(database)
     return service_settings(text, values)

@@ -110,6 +110,7 @@ def test_an_install_writes_unit_settings_and_credentials_with_their_modes(tmp_pa
     assert installed.database == Path("/var/lib/fsm-risk/fsm-risk.db")
     assert installed.log_file == Path("/var/log/fsm-risk/fsm-risk.log")
     assert installed.control_socket == Path("/run/fsm-risk/control.sock")
+    assert installed.control_token_file == Path("/run/fsm-risk/control-token")
     # the admin's credentials survive a re-install
     (etc / "credentials.env").write_text("PROJECT_X_USERNAME=me\nPROJECT_X_API_KEY=k\n")
     install.apply(plan, root=tmp_path, run=Recorder())
@@ -215,3 +216,17 @@ def test_the_cli_prints_each_platforms_service_without_installing() -> None:
     assert win.exit_code == 0 and "sc.exe failure fsm-risk" in win.output
     refused = runner.invoke(main, ["service", "install", "--platform", "darwin"])
     assert refused.exit_code != 0 and "--platform works only with --print" in refused.output
+
+
+def test_the_unit_refuses_to_start_without_broker_credentials() -> None:
+    """Without them `serve` would watch the paper gateway, not the trader's account."""
+    pre = unit()["ExecStartPre"]
+    assert pre.startswith("/bin/sh -c '") and pre.endswith("'")
+    script = pre.removeprefix("/bin/sh -c '").removesuffix("'").replace("$$", "$")  # as systemd
+    empty = {"PATH": os.environ["PATH"], "PROJECT_X_USERNAME": "", "PROJECT_X_API_KEY": ""}
+    refused = subprocess.run(["/bin/sh", "-c", script], env=empty, capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "no broker credentials in /etc/fsm-risk/credentials.env" in refused.stderr
+    filled = empty | {"PROJECT_X_USERNAME": "me", "PROJECT_X_API_KEY": "abcdefghij"}
+    assert subprocess.run(["/bin/sh", "-c", script], env=filled, check=False).returncode == 0
+    assert "$PROJECT_X_API_KEY" not in pre.replace("$$", "")  # never expanded into the cmdline
