@@ -29,6 +29,17 @@ def command_line(python: str, settings: PureWindowsPath = SETTINGS) -> list[str]
     return [python, "-m", "fsm_risk", "serve", "--settings", str(settings)]
 
 
+def _python() -> str:
+    """python.exe of this installation (the service host is pythonservice.exe, not Python)."""
+    for candidate in (
+        os.path.join(sys.exec_prefix, "python.exe"),
+        os.path.join(sys.exec_prefix, "Scripts", "python.exe"),  # a virtual environment
+    ):
+        if os.path.exists(candidate):
+            return candidate
+    return sys.executable
+
+
 if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import servicemanager
     import win32event
@@ -51,7 +62,7 @@ if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
 
         def SvcDoRun(self) -> None:
             servicemanager.LogInfoMsg(f"{NAME}: starting")
-            python = os.path.join(sys.exec_prefix, "python.exe")
+            python = _python()
             self.child = subprocess.Popen(command_line(python))
             while True:
                 if win32event.WaitForSingleObject(self.stop_event, 1000) == 0:
