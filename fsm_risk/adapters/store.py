@@ -208,7 +208,7 @@ class Store:
                 logs.register_secret(str(url.password))
             #: where the data lives, for messages (a server URL without its password)
             self.where = without_password(str(path))
-            self.path = Path(self.where)
+            self.path = Path(self.where)  # no file: kept for callers that print it
             self.engine: Engine = create_engine(
                 url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
             )
