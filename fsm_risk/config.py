@@ -29,6 +29,66 @@ from fsm_risk.rules.base import Rule, RuleContext
 from fsm_risk.schema import Field
 
 RULE_PREFIX = "rule."
+NOTIFY_PREFIX = "notify."
+
+#: what a notification can be about (``[notify] events``)
+NOTIFY_EVENTS = (
+    "lock",
+    "flattening",
+    "warning",
+    "flat_by",
+    "enforcement",
+    "feed",
+    "service",
+    "admin",
+)
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _notify_urls(text: str) -> tuple[str, ...]:
+    """Comma-separated apprise URLs; each must be one apprise supports. A reason never repeats
+    the URL itself (it holds tokens): only its scheme."""
+    urls = schema.str_list()(text)
+    if not urls:
+        return urls
+    import apprise
+
+    for i, url in enumerate(urls, 1):
+        if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+            scheme = url.split("://", 1)[0] if "://" in url else "none"
+            raise ValueError(
+                f"URL {i} (scheme '{scheme}') is not one apprise supports, e.g. "
+                "json://host:port/path, ntfy://topic, tgram://bot_token/chat_id, mailto://..."
+            )
+    return urls
+
+
+def _notify_events(text: str) -> tuple[str, ...]:
+    names = schema.str_list(str.lower)(text)
+    if "all" in names:
+        return NOTIFY_EVENTS
+    for n in names:
+        if n not in NOTIFY_EVENTS:
+            raise ValueError(f"unknown event '{n}' (choices: all, {', '.join(NOTIFY_EVENTS)})")
+    return names
+
+
+def _percentages(text: str) -> tuple[int, ...]:
+    values = schema.str_list(schema.integer(minimum=1, maximum=99))(text)
+    if list(values) != sorted(set(values)):
+        raise ValueError("must be increasing percentages, e.g. '50, 80, 90'")
+    return values
+
+
+NOTIFY_ACCOUNT_FIELDS = (
+    Field("urls", _notify_urls, "", "apprise URLs for this account only, comma-separated"),
+    Field(
+        "events",
+        _notify_events,
+        "all",
+        f"which events of this account they get: all, or some of {', '.join(NOTIFY_EVENTS)}",
+    ),
+)
 
 ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
 
@@ -175,6 +235,70 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "readable by the admin alone)",
         ),
     ),
+    "notify": (
+        Field(
+            "urls",
+            _notify_urls,
+            "",
+            "apprise URLs told about every account, comma-separated (Discord, Telegram, email, "
+            "ntfy, Pushover, Slack, json:// webhooks...); empty: no notifications. Per account: "
+            "a [notify.ACCOUNT] section (id or name) with its own urls and events",
+        ),
+        Field(
+            "events",
+            _notify_events,
+            "all",
+            f"which events they get: all, or some of {', '.join(NOTIFY_EVENTS)}",
+        ),
+        Field(
+            "warn_at",
+            _percentages,
+            "50, 80, 90",
+            "early warnings at these percentages of the daily loss limit, the trailing "
+            "drawdown, the trades per day and the weekly loss limit (once per threshold per day "
+            "or week)",
+        ),
+        Field(
+            "flat_by_warning_minutes",
+            schema.integer(minimum=1, maximum=240),
+            "10",
+            "warn this many minutes before the flat-by time while positions are open",
+        ),
+        Field(
+            "per_minute",
+            schema.integer(minimum=1, maximum=600),
+            "20",
+            "most notifications sent per minute; more wait their turn",
+        ),
+        Field(
+            "retries",
+            schema.integer(minimum=0, maximum=10),
+            "3",
+            "re-sends of a failed notification (waiting 1, 2, 4... s between them)",
+        ),
+    ),
+    "web": (
+        Field(
+            "enabled",
+            schema.boolean,
+            "true",
+            "serve the read-only dashboard, /metrics, /healthz and /readyz while `serve` runs",
+        ),
+        Field(
+            "host",
+            schema.nonempty,
+            "127.0.0.1",
+            "address to listen on; any address but loopback needs a token",
+        ),
+        Field("port", schema.integer(minimum=0, maximum=65535), "8742", "TCP port; 0: any free"),
+        Field(
+            "token",
+            schema.text,
+            "",
+            "access token (16+ characters) for the dashboard and /metrics: open "
+            "http://HOST:PORT/?token=TOKEN; required unless host is loopback",
+        ),
+    ),
     "admin": (
         Field(
             "max_failures",
@@ -216,6 +340,8 @@ class Settings:
     other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: the [rule.*] sections as written (rule name -> key -> text), to compare and store them
     raw_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: [notify.ACCOUNT] sections by account id or name: urls and events
+    notify_accounts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -344,9 +470,15 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
     seen_rules: set[str] = set()
     other_values: dict[str, dict[str, Any]] = {}
     raw_rules: dict[str, dict[str, str]] = {}
+    notify_accounts: dict[str, dict[str, Any]] = {}
     for section in parser.sections():
         raw = dict(parser[section])
         if section in SECTIONS:
+            continue
+        if section.startswith(NOTIFY_PREFIX) and section[len(NOTIFY_PREFIX) :].strip():
+            values, found = schema.parse_section(file, section, NOTIFY_ACCOUNT_FIELDS, raw)
+            problems.extend(found)
+            notify_accounts[section[len(NOTIFY_PREFIX) :].strip()] = values
             continue
         if section == "paper":
             paper = _paper(file, raw, problems, other_values)
@@ -374,6 +506,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         problems.append(
             Problem(file, "broker", "enforcement_reserve", "must be below requests_per_minute")
         )
+    problems.extend(_web_token(file, sections.get("web", {})))
     for cls in ALL_RULES:
         if cls.name not in seen_rules:
             values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
@@ -386,7 +519,35 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
             problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
     if problems:
         raise SettingsError(problems)
-    return Settings(p.resolve(), sections, tuple(rules), paper, other_values, raw_rules)
+    return Settings(
+        p.resolve(),
+        sections,
+        tuple(rules),
+        paper,
+        other_values,
+        raw_rules,
+        notify_accounts,
+    )
+
+
+def _web_token(file: str, web: Mapping[str, Any]) -> list[Problem]:
+    """The dashboard shows every account: beyond loopback it needs a token, or it is refused."""
+    if not web.get("enabled") or "host" not in web:
+        return []
+    token = web.get("token", "")
+    if token and len(token) < 16:
+        return [Problem(file, "web", "token", "must be at least 16 characters")]
+    if web["host"] not in LOOPBACK and not token:
+        return [
+            Problem(
+                file,
+                "web",
+                "token",
+                f"required when host is {web['host']} (not loopback: "
+                f"{', '.join(LOOPBACK)}): anyone who can reach it would see every account",
+            )
+        ]
+    return []
 
 
 def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -> Settings:
@@ -568,10 +729,11 @@ def describe(settings: Settings) -> str:
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            value = settings.sections[name][f.key]
-            if isinstance(value, str):
-                value = schema.without_password(value)
-            lines.append(f"{f.key} = {_show(value)}")
+            lines.append(f"{f.key} = {_hidden(name, f.key, settings.sections[name][f.key])}")
+        lines.append("")
+    for account, values in settings.notify_accounts.items():
+        lines.append(f"[{NOTIFY_PREFIX}{account}]")
+        lines.extend(f"{k} = {_hidden('notify', k, v)}" for k, v in values.items())
         lines.append("")
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
@@ -588,6 +750,18 @@ def describe(settings: Settings) -> str:
 
 
 _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file", "credential")
+
+
+def _hidden(section: str, key: str, value: Any) -> str:
+    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden;
+    a database URL's password is masked."""
+    if section == "notify" and key == "urls":
+        return ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value) or ""
+    if section == "web" and key == "token":
+        return "(set, hidden)" if value else "(empty)"
+    if section == "general" and key == "database":  # a server URL may carry a password
+        return _show(schema.without_password(value))
+    return _show(value)
 
 
 def _masked(key: str, value: Any) -> str:

@@ -61,6 +61,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -112,6 +113,10 @@ class Service:
         self.account_ids: list[int] = []
         #: tells the service manager (systemd) when this service is ready, alive and stopping
         self.notifier = SystemdNotifier()
+        #: told of every committed batch, enforcement request and feed change (never awaited)
+        self.observers: list[Observer] = []
+        #: observers started once the service enforces and stopped when it shuts down
+        self.components: list[Component] = []
         self.pending: Any = None  # a held loosening (fsm_risk.reload.Pending)
         self._staged: Settings | None = None
 
@@ -177,6 +182,8 @@ class Service:
             len(self.engine.rules),
             self.store.where,
         )
+        for component in self.components:
+            await component.start(self)
         self.ready.set()
         self.notifier.ready(f"enforcing {len(self.account_ids)} account(s)")
         if self.notifier.watchdog_interval is not None:
@@ -336,6 +343,11 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception as exc:
+                logger.error("{} {} did not stop cleanly: {!r}", logs.ALERT, component, exc)
         await self.broker.stop()
         self.store.release_service_lock()
 
@@ -395,9 +407,11 @@ class Service:
                         jobs.append((it, found))
                 else:
                     effects.extend(self._apply(it))
-            self._commit(effects, now=self.clock.now())
+            now = self.clock.now()
+            self._commit(effects, now=now)
             self._settings_applied(effects)
             self._execute(effects)
+            self.observe(Committed(batch, effects, now))
             for job, result in jobs:
                 self._answer(job, result)
             if effects or any(not isinstance(it, Quote) for it in batch):
@@ -515,7 +529,27 @@ class Service:
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, ClosePosition | ReducePosition | CancelOrder):
-                self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task.add_done_callback(self._enforced(e, asyncio.get_running_loop().time()))
+
+    def _enforced(
+        self, e: ClosePosition | ReducePosition | CancelOrder, started: float
+    ) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            failed = task.cancelled() or task.exception() is not None
+            seconds = asyncio.get_running_loop().time() - started
+            self.observe(Enforced(e, seconds, failed))
+            self._changed()  # `wait_for` re-checks after an enforcement request ends too
+
+        return done
+
+    def observe(self, item: Observed) -> None:
+        """Tell every observer; one that fails is logged and never stops the service."""
+        for o in self.observers:
+            try:
+                o.observe(item)
+            except Exception as exc:
+                logger.error("{} observer {} failed: {!r}", logs.ALERT, o, exc)
 
     async def _watch(self, e: WatchContract) -> None:
         try:
@@ -629,6 +663,7 @@ class Service:
                     health,
                 )
                 was_healthy = health["healthy"]
+                self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
                 try:
