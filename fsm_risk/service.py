@@ -56,9 +56,45 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import FsmRiskError
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
+
+
+def _blind_alert(m: Malformed) -> Alert:
+    return Alert(
+        Level.CRITICAL,
+        Reason.FEED_BLIND,
+        f"{m.kind} records refused repeatedly ({m.reason}): the live feed is blind to them; "
+        "the periodic REST read carries the state until they pass again",
+        m.account_id,
+    )
+
+
+def _divergence(acct: Any, events: list[Event]) -> list[str]:
+    """What a gateway snapshot lists that the engine does not hold the same way."""
+    found: list[str] = []
+    listed: dict[str, PositionUpdate] = {}
+    orders: set[int] = set()
+    for e in events:
+        if isinstance(e, PositionUpdate):
+            listed[e.contract_id] = e
+        elif isinstance(e, OrderUpdate):
+            orders.add(e.order_id)
+        elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
+            found.append(f"trade {e.trade_id} not seen")
+    for cid, e in sorted(listed.items()):
+        pos = acct.positions.get(cid)
+        signed = e.size if e.type is PositionType.LONG else -e.size
+        held = 0 if pos is None else (pos.size if pos.long else -pos.size)
+        if signed != held:
+            found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
+    for cid in sorted(set(acct.positions) - set(listed)):
+        found.append(f"{cid} flat, the engine held a position")
+    for oid in sorted(orders ^ set(acct.orders)):
+        found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
+    return found
 
 
 @dataclass
@@ -92,6 +128,7 @@ class Service:
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
+        self.poll_interval = float(b["reconcile_interval_seconds"])
         self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
         self.wall = SystemClock()  # token expiry is real time
         self.ready = asyncio.Event()
@@ -145,6 +182,8 @@ class Service:
             await self.reconcile(account_id)
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self._watchdog(), "watchdog")
+        if self.poll_interval > 0:
+            self._spawn(self._poll_state(), "poll")
         if self.control_path:
             from fsm_risk.adapters.control import ControlServer
 
@@ -229,6 +268,8 @@ class Service:
                     break
                 if isinstance(it, Malformed):
                     self.malformed += 1
+                    if it.blind:
+                        effects.append(_blind_alert(it))
                 elif isinstance(it, _Job):
                     try:
                         found = self._apply(it.event)
@@ -404,18 +445,42 @@ class Service:
 
     # -- reconciliation and health ----------------------------------------------------------------
 
-    async def reconcile(self, account_id: int) -> None:
+    async def reconcile(self, account_id: int, *, periodic: bool = False) -> None:
         """Bring the engine in line with the gateway: trades since the week began, positions,
-        open orders. What the engine holds that the gateway no longer lists is closed."""
+        open orders. What the engine holds that the gateway no longer lists is closed.
+
+        ``periodic``: the scheduled read (see `_poll_state`). A read that live user events
+        overtook is dropped (it may be older than what they said; the next read comes within
+        one interval); what it finds that the engine did not know is a divergence: logged,
+        counted and applied at once, so the rules enforce it like any other event."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
+        heard = self.broker.health.last_user_event.get(account_id)
         try:
             events = await self.broker.snapshot(account_id, since)
         except Exception as exc:
             logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
             return
+        if periodic:
+            if self.broker.health.last_user_event.get(account_id) != heard:
+                return  # live events arrived meanwhile: this read may be older than they are
+            found = _divergence(acct, events)
+            if not found:
+                return
+            self.broker.health.diverged += 1
+            self._execute(
+                [
+                    Alert(
+                        Level.WARNING,
+                        Reason.STATE_DIVERGED,
+                        "the periodic read found what the live feed did not say: "
+                        + "; ".join(found),
+                        account_id,
+                    )
+                ]
+            )
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
@@ -450,6 +515,27 @@ class Service:
         for ev in events:
             self.submit(ev)
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
+
+    def poll_every(self) -> float:
+        """Seconds between two periodic reads of every account: the configured interval, or
+        longer when that would take more than half of what reads may use of the request
+        budget (each read of an account costs four requests)."""
+        budget = self.broker.budget
+        share = (budget.limit - budget.reserve) / 2 / budget.window  # requests per second
+        return max(self.poll_interval, 4 * len(self.account_ids) / share)
+
+    async def _poll_state(self) -> None:
+        """Live for events, poll for state: re-read every account's trades, positions and
+        working orders on a schedule, whatever the feeds say (a feed can stay connected and
+        silent, or deliver a shape nobody foresaw). Reads wait behind enforcement in the
+        request budget."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.poll_every())
+            for account_id in list(self.account_ids):
+                if self.stopping.is_set():
+                    return
+                await self.reconcile(account_id, periodic=True)
 
     async def _watchdog(self) -> None:
         """Feed health, token refresh, reconciliation after a reconnect. Polls once a second."""

@@ -179,7 +179,7 @@ class ProjectXApi:
                 if found is None:
                     return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
                 user = found
-                wait = self.gw._rate_limited(token)
+                wait = self.gw._rate_limited(token, request.path)
                 if wait is not None:
                     return web.Response(
                         status=429,
@@ -323,7 +323,7 @@ class ProjectXApi:
                 account_id, contract_id, None, "close", received_perf=caller.perf
             )
         )
-        return {"orderId": entry.order_id}
+        return {} if self.gw.settings.production else {"orderId": entry.order_id}
 
     def position_partial_close(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         account_id = self._account(body, caller)
@@ -334,7 +334,7 @@ class ProjectXApi:
                 account_id, contract_id, size, "partial_close", received_perf=caller.perf
             )
         )
-        return {"orderId": entry.order_id}
+        return {} if self.gw.settings.production else {"orderId": entry.order_id}
 
     # --- orders ----------------------------------------------------------------------------
 
