@@ -141,6 +141,7 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        self._read_dropped: set[int] = set()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -464,8 +465,13 @@ class Service:
             logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
             return
         if periodic:
-            if self.broker.health.last_user_event.get(account_id) != heard:
-                return  # live events arrived meanwhile: this read may be older than they are
+            overtaken = self.broker.health.last_user_event.get(account_id) != heard
+            if overtaken and account_id not in self._read_dropped:
+                # live events arrived meanwhile: this read may be older than what they said;
+                # the next one is used whatever happens, so a busy feed cannot starve it
+                self._read_dropped.add(account_id)
+                return
+            self._read_dropped.discard(account_id)
             found = _divergence(acct, events)
             if not found:
                 return

@@ -883,13 +883,14 @@ class PaperGateway:
             if self._trimmed and event.target == "GatewayUserPosition" and not event.new:
                 data = {k: data[k] for k in ("contractId", "type", "size", "averagePrice")}
             if self._wrapped:
-                data = {"action": 0 if event.new else 1, "data": event.payload}
+                data = {"action": 0 if event.new else 1, "data": data}
             targets = [conn for conn in self._conns["user"] if self._wants(conn, event)]
             if targets:
                 text = invocation(event.target, [data])
                 for conn in targets:
                     conn.send(text)
-            self._record_push(event.target, event.account_id, event.payload, len(targets))
+            bare = data["data"] if self._wrapped else data
+            self._record_push(event.target, event.account_id, bare, len(targets))
         self._schedule_deferred()
         self._changed()
         if fills:
