@@ -189,6 +189,7 @@ def trade(payload: Any) -> Fill:
     fees = _dec(kind, d, "fees", optional=True) or Decimal(0)
     if fees < 0:
         raise PayloadError(kind, f"'fees' is negative: {fees}")
+    fees += _commissions(kind, d)
     return Fill(
         account_id=_int(kind, d, "accountId"),
         trade_id=_int(kind, d, "id"),
@@ -230,6 +231,14 @@ def contract(payload: Any) -> InstrumentInfo:
 
 
 # --- the real gateway's shapes ---------------------------------------------------------------
+
+
+def _commissions(kind: str, d: Mapping[str, Any]) -> Decimal:
+    """A trade may report ``commissions`` beside ``fees``: both are paid, so both count."""
+    value = _dec(kind, d, "commissions", optional=True) or Decimal(0)
+    if value < 0:
+        raise PayloadError(kind, f"'commissions' is negative: {value}")
+    return value
 
 
 class PositionShapes:
