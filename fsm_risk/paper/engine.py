@@ -914,8 +914,9 @@ class Engine:
         limit = order.limit_price
         if (buy and market <= limit) or (not buy and market >= limit):
             if self.production and not arriving and self.fill_delay <= 0:
-                left = order.size - order.fill_volume
-                return events + self._fill(order, limit, (left + 1) // 2)  # in two parts
+                # in two parts: the larger half on the first touch, the rest on the next
+                part = (order.size + 1) // 2 if order.fill_volume == 0 else None
+                return events + self._fill(order, limit, part)
             return events + self._execute(order, market if arriving else limit)
         return events
 
