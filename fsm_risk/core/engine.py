@@ -849,10 +849,11 @@ class RiskEngine:
         flattening = acct.state is State.Flattening or (
             cm is not None and cm.state is State.Flattening
         )
-        own = ev.order_id in acct.own_orders or (flattening and entry == 0)
-        # the platform's own liquidation (it blocks the account, then closes): its P&L counts
-        # and the rules see it, but it is neither the trader's trade nor the service's own
-        platform = not own and not acct.can_trade and entry == 0
+        # the platform's own liquidation (it blocks the account, then closes; even during a
+        # flatten of ours): its P&L counts and the rules see it, but it is neither the
+        # trader's trade nor the service's own
+        platform = not acct.can_trade and entry == 0 and ev.order_id not in acct.own_orders
+        own = not platform and (ev.order_id in acct.own_orders or (flattening and entry == 0))
         net = realized_net(ev.pnl, ev.fees)
         record = FillRecord(
             ev.trade_id,

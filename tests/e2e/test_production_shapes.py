@@ -120,3 +120,21 @@ async def test_a_working_order_the_order_feed_missed_is_found_by_the_poll(h: Har
     order = h.trade("NQ", "buy", 1, type=1, limit_price=15000)
     await h.until(lambda: order.order_id in h.acct.orders, "the working order found", 30)
     assert h.gateway.order(order.order_id).status == OrderStatus.OPEN
+
+
+async def test_the_platforms_liquidation_ends_a_flatten_and_is_nobodys_trade(h: Harness) -> None:
+    await h.start(LIMITS.format(poll=0))
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.set_fill_delay(1.0)  # the service's close stays working for a second
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.Flattening, "flattening for RULE-003")
+    await h.gw_until(lambda: h.closes("MNQ"), "the service's close sent")
+    h.gateway.liquidate(ACCOUNT)  # the platform flattens first: its close is the one that fills
+    await h.until(lambda: h.acct.state is State.LockedDaily, "the flatten ended", timeout=30)
+    platform = [o.order_id for o in h.gateway.order_log(ACCOUNT) if o.source == "platform"]
+    [record] = [f for f in h.acct.day.fills if f.order_id in platform]
+    assert record.enforcement and record.exit == 2  # not the trader's trade
+    assert record.pnl is not None and record.pnl < -500 and h.acct.day.realized < -500
+    assert [c.status for c in h.closes("MNQ")] == [OrderStatus.CANCELLED]
+    assert not h.acct.can_trade

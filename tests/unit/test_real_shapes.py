@@ -17,7 +17,19 @@ from fsm_risk.core.events import Fill, PositionType, Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trade_cooldown import TradeCooldown
-from tests.factories import ACC, MNQ, T0, Driver, account, fill, make_engine, position, quote
+from tests.factories import (
+    ACC,
+    MNQ,
+    T0,
+    Driver,
+    Scripted,
+    account,
+    fill,
+    flat,
+    make_engine,
+    position,
+    quote,
+)
 
 FULL = {
     "id": 7,
@@ -133,3 +145,26 @@ def test_a_voided_trade_never_seen_changes_nothing() -> None:
     )
     assert d.acct.day.realized == 0
     assert datetime(2026, 1, 1, tzinfo=UTC) < d.acct.seen_trades[5]
+
+
+def test_the_platforms_liquidation_during_our_flatten_is_not_our_own_fill() -> None:
+    seen: list[int] = []
+
+    def watch(view: object, event: object, now: datetime) -> tuple[()]:
+        if isinstance(event, Fill):
+            seen.append(event.order_id)
+        return ()
+
+    engine = make_engine(
+        {DailyLossLimit: {"limit": "500"}}, extra=[lambda ctx: Scripted(ctx, watch)]
+    )
+    d = Driver(engine)
+    d.send(account(), quote(MNQ, "21000"))
+    d.send(fill(MNQ, Side.BUY, 2, "21000"), position(MNQ, 2, "21000"))
+    d.send(quote(MNQ, "20800"))  # -$800: the service flattens
+    assert d.acct.state is State.Flattening
+    d.send(account(can_trade=False))
+    d.send(fill(MNQ, Side.SELL, 2, "20800", pnl="-800", fees="1.48", order_id=99))
+    assert 99 in seen  # the rules saw it: not skipped as the service's own close
+    d.send(flat(MNQ))
+    assert d.acct.state is State.LockedDaily  # flat: the flatten ends
