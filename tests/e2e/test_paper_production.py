@@ -295,3 +295,22 @@ async def test_the_platform_flattens_on_the_firms_own_daily_loss(
     assert [o.status for o in paper_gateway.order_log() if o.type == 1] == [OrderStatus.CANCELLED]
     assert paper_gateway.position(ACCOUNT, MNQ) is None  # the rest closed by the platform
     assert [o.size for o in paper_gateway.order_log() if o.source == "platform"] == [1]
+
+
+async def test_the_control_api_silences_voids_and_liquidates(paper_gateway: PaperGateway) -> None:
+    paper_gateway.place_order(ACCOUNT, "MNQ", 0, 2)
+    trade = paper_gateway.trades(ACCOUNT)[-1]
+    before = len([p for p in paper_gateway.pushed if p.target == "GatewayUserPosition"])
+    async with httpx.AsyncClient(base_url=paper_gateway.control_url) as control:
+        silenced = await control.post("/faults/silence", json={"target": "GatewayUserPosition"})
+        assert silenced.json() == {"silenced": ["GatewayUserPosition"]}
+        bad = await control.post("/faults/silence", json={"target": "GatewayQuote"})
+        assert bad.status_code == 400 and "GatewayUserPosition" in bad.json()["error"]
+        assert (await control.post(f"/trades/{trade.trade_id}/void")).status_code == 200
+        assert (await control.post("/trades/1/void")).status_code == 404
+        liquidated = await control.post("/platform/liquidate", json={"account_id": ACCOUNT})
+        assert liquidated.json() == {"liquidated": ACCOUNT}
+        state = (await control.get("/state")).json()
+    assert state["faults"]["silenced"] == ["GatewayUserPosition"] and state["positions"] == []
+    assert not paper_gateway.account(ACCOUNT).can_trade
+    assert len([p for p in paper_gateway.pushed if p.target == "GatewayUserPosition"]) == before
