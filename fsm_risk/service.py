@@ -44,6 +44,7 @@ from fsm_risk.core.effects import (
 )
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
+    AccountUpdate,
     AdminCommand,
     EnforcementRejected,
     Event,
@@ -84,6 +85,8 @@ def _divergence(acct: Any, events: list[Event]) -> list[str]:
             orders.add(e.order_id)
         elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
             found.append(f"trade {e.trade_id} not seen")
+        elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
+            found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
     for cid, e in sorted(listed.items()):
         pos = acct.positions.get(cid)
         signed = e.size if e.type is PositionType.LONG else -e.size

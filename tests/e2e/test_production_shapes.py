@@ -138,3 +138,13 @@ async def test_the_platforms_liquidation_ends_a_flatten_and_is_nobodys_trade(h: 
     assert record.pnl is not None and record.pnl < -500 and h.acct.day.realized < -500
     assert [c.status for c in h.closes("MNQ")] == [OrderStatus.CANCELLED]
     assert not h.acct.can_trade
+
+
+async def test_a_permission_change_the_account_feed_missed_is_found_by_the_poll(
+    h: Harness,
+) -> None:
+    await h.start(LIMITS.format(poll=1) + "[rule.trading_permission]\n")
+    h.gateway.silence("GatewayUserAccount")
+    h.gateway.set_can_trade(ACCOUNT, False)
+    await h.until(lambda: not h.acct.can_trade, "canTrade false found by the read", 30)
+    assert h.svc.broker.health.diverged >= 1

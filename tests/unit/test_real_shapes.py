@@ -7,16 +7,20 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
+from fsm_risk import status
 from fsm_risk.adapters import payloads
-from fsm_risk.adapters.broker import BLIND_AFTER, FeedHealth
+from fsm_risk.adapters.broker import BLIND_AFTER, FeedHealth, RequestBudget
 from fsm_risk.adapters.payloads import PayloadError, PositionShapes
 from fsm_risk.core.events import Fill, PositionType, Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trade_cooldown import TradeCooldown
+from fsm_risk.service import Service
+from fsm_risk.status import render
 from tests.factories import (
     ACC,
     MNQ,
@@ -168,3 +172,31 @@ def test_the_platforms_liquidation_during_our_flatten_is_not_our_own_fill() -> N
     assert 99 in seen  # the rules saw it: not skipped as the service's own close
     d.send(flat(MNQ))
     assert d.acct.state is State.LockedDaily  # flat: the flatten ends
+
+
+def test_status_shows_a_blind_kind_and_the_refusals_per_kind() -> None:
+    h = FeedHealth(user_connected={ACC: True}, market_connected=True)
+    for _ in range(BLIND_AFTER):
+        h.refuse("position")
+    h.refuse("order")
+    d = Driver(make_engine())
+    d.send(account())
+    view = status.snapshot(d.engine, T0, None)
+    view["feed"] = {**h.snapshot(T0, timedelta(seconds=30), set()), "events": 9}
+    text = render(view, color=False)
+    assert "feed: DEGRADED (BLIND to position records (refused repeatedly))" in text
+    assert "malformed payloads skipped: 4 (order 1, position 3)" in text
+
+
+def test_the_poll_interval_stretches_to_stay_within_half_the_read_budget() -> None:
+    def every(interval: float, accounts: int) -> float:
+        fake = SimpleNamespace(
+            broker=SimpleNamespace(budget=RequestBudget(200, 60.0, 50)),
+            poll_interval=interval,
+            account_ids=list(range(accounts)),
+        )
+        return Service.poll_every(fake)  # type: ignore[arg-type]
+
+    assert every(10, 1) == 10  # 24 of the 150 reads a minute
+    assert every(1, 1) == pytest.approx(3.2)  # 4 requests / (75 per 60 s)
+    assert every(10, 10) == pytest.approx(32)  # ten accounts: 75 reads a minute, no more
