@@ -314,3 +314,14 @@ async def test_the_control_api_silences_voids_and_liquidates(paper_gateway: Pape
     assert state["faults"]["silenced"] == ["GatewayUserPosition"] and state["positions"] == []
     assert not paper_gateway.account(ACCOUNT).can_trade
     assert len([p for p in paper_gateway.pushed if p.target == "GatewayUserPosition"]) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "code"), [({"unit": 9}, 2), ({"unitNumber": 0}, 3), ({"limit": -1}, 4)]
+)
+async def test_bar_requests_are_refused_with_the_documented_codes(
+    paper_gateway: PaperGateway, change: dict[str, int], code: int
+) -> None:
+    bars = {"contractId": MNQ, "live": False, "unit": 2, "unitNumber": 1, "limit": 5}
+    answer = await call(paper_gateway, "/History/retrieveBars", {**bars, **change})
+    assert answer["success"] is False and answer["errorCode"] == code
