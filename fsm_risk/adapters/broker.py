@@ -333,8 +333,14 @@ class ProjectXBroker:
                 "position",
                 lambda d: self.positions.hub(d, account_id, self.now()),
             ),
-            "order_update": ("order", payloads.order),
-            "trade_execution": ("trade", payloads.trade),
+            "order_update": (
+                "order",
+                lambda d: payloads.order(payloads.subscribed("order", d, account_id)),
+            ),
+            "trade_execution": (
+                "trade",
+                lambda d: payloads.trade(payloads.subscribed("trade", d, account_id)),
+            ),
         }
         kind, convert = converters[name]
 
@@ -347,7 +353,8 @@ class ProjectXBroker:
                 self._malformed(exc, account_id)
                 return
             if getattr(event, "account_id", account_id) != account_id:
-                self._malformed(payloads.PayloadError(kind, "event for another account"))
+                # every client hears all of the user's accounts: the other account's own
+                # client handles this one (well-formed, so not a refusal)
                 return
             if self.health.accept(kind):
                 logger.warning("{} {} records are accepted again", logs.FEED, kind)

@@ -241,6 +241,17 @@ def _commissions(kind: str, d: Mapping[str, Any]) -> Decimal:
     return value
 
 
+def subscribed(kind: str, payload: Any, account_id: int) -> dict[str, Any]:
+    """A hub record of the account whose subscription delivered it: ``accountId`` is filled
+    in when the record leaves it out, and a record naming another account is refused."""
+    d = dict(_obj(kind, payload))
+    if d.get("accountId") is None:
+        d["accountId"] = account_id
+    elif _int(kind, d, "accountId") != account_id:
+        raise PayloadError(kind, "event for another account")
+    return d
+
+
 class PositionShapes:
     """Hub position records as the real gateway sends them, made whole before validation.
 
@@ -256,11 +267,7 @@ class PositionShapes:
 
     def hub(self, payload: Any, account_id: int, received: datetime) -> PositionUpdate:
         kind = "position"
-        d = dict(_obj(kind, payload))
-        if d.get("accountId") is None:
-            d["accountId"] = account_id
-        elif _int(kind, d, "accountId") != account_id:
-            raise PayloadError(kind, "event for another account")
+        d = subscribed(kind, payload, account_id)
         known = self._known.get((account_id, str(_req(kind, d, "contractId"))))
         same = known is not None and d.get("type") == int(known.type)
         if d.get("creationTimestamp") is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from loguru import logger
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.engine import OrderStatus
+from fsm_risk.paper.settings import PaperAccount
 from tests.e2e.service_harness import ACCOUNT, Harness
 from tests.factories import T0
 
@@ -148,3 +150,19 @@ async def test_a_permission_change_the_account_feed_missed_is_found_by_the_poll(
     h.gateway.set_can_trade(ACCOUNT, False)
     await h.until(lambda: not h.acct.can_trade, "canTrade false found by the read", 30)
     assert h.svc.broker.health.diverged >= 1
+
+
+TWO = (PaperAccount(1001, "PAPER-1", D("50000")), PaperAccount(1002, "PAPER-2", D("50000")))
+
+
+@pytest.mark.paper(accounts=TWO)
+async def test_another_monitored_accounts_updates_are_not_refusals(h: Harness) -> None:
+    await h.start(LIMITS.format(poll=0))
+    assert sorted(h.svc.account_ids) == [1001, 1002]
+    for balance in ("49000", "48000", "47000"):
+        h.gateway.set_balance(1002, balance)
+    await h.until(lambda: h.svc.engine.accounts[1002].balance == 47000, "1002's updates seen")
+    h.gateway.set_balance(1001, "49500")
+    await h.until(lambda: h.acct.balance == 49500, "1001's update seen")
+    assert h.svc.malformed == 0 and h.svc.status()["feed"]["blind"] == []
+    assert not any("FEED_BLIND" in m for m in h.logs)

@@ -200,3 +200,13 @@ def test_the_poll_interval_stretches_to_stay_within_half_the_read_budget() -> No
     assert every(10, 1) == 10  # 24 of the 150 reads a minute
     assert every(1, 1) == pytest.approx(3.2)  # 4 requests / (75 per 60 s)
     assert every(10, 10) == pytest.approx(32)  # ten accounts: 75 reads a minute, no more
+
+
+def test_order_and_trade_records_take_the_subscriptions_account_when_they_omit_it() -> None:
+    order = {
+        "id": 12, "contractId": MNQ, "creationTimestamp": "2026-11-23T15:00:00Z",
+        "status": 6, "type": 2, "side": 0, "size": 1,
+    }  # fmt: skip
+    assert payloads.order(payloads.subscribed("order", order, ACC)).account_id == ACC
+    with pytest.raises(PayloadError, match="another account"):
+        payloads.subscribed("order", {**order, "accountId": ACC + 1}, ACC)
