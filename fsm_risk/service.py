@@ -95,7 +95,8 @@ def _divergence(acct: Any, events: list[Event]) -> list[str]:
             found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
     for cid in sorted(set(acct.positions) - set(listed)):
         found.append(f"{cid} flat, the engine held a position")
-    for oid in sorted(orders ^ set(acct.orders)):
+    held = {i for i, o in acct.orders.items() if o.status is not OrderStatus.SUSPENDED}
+    for oid in sorted(orders ^ held):
         found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
     return found
 
@@ -468,6 +469,8 @@ class Service:
             logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
             return
         if periodic:
+            with contextlib.suppress(TimeoutError):  # compare with every queued event applied
+                await self.wait_for(self.queue.empty, timeout=5.0, what="the queue drained")
             overtaken = self.broker.health.last_user_event.get(account_id) != heard
             if overtaken and account_id not in self._read_dropped:
                 # live events arrived meanwhile: this read may be older than what they said;
@@ -475,8 +478,10 @@ class Service:
                 self._read_dropped.add(account_id)
                 return
             self._read_dropped.discard(account_id)
+            self.broker.health.reads += 1
             found = _divergence(acct, events)
             if not found:
+                self._changed()
                 return
             self.broker.health.diverged += 1
             self._execute(
@@ -507,6 +512,8 @@ class Service:
             )
         for oid in sorted(set(acct.orders) - listed_orders):
             o = acct.orders[oid]
+            if periodic and o.status is OrderStatus.SUSPENDED:
+                continue  # open-order searches leave suspended bracket children out
             events.append(
                 OrderUpdate(
                     account_id,

@@ -150,6 +150,7 @@ class FeedHealth:
     refused: dict[str, int] = field(default_factory=dict)
     refused_in_a_row: dict[str, int] = field(default_factory=dict)
     diverged: int = 0
+    reads: int = 0  # periodic REST reads of the state compared with the engine
 
     def refuse(self, kind: str) -> bool:
         """Count a refused record; True when this refusal makes its kind blind."""
@@ -179,6 +180,7 @@ class FeedHealth:
             "malformed_payloads": self.malformed,
             "refused_by_kind": dict(sorted(self.refused.items())),
             "blind": self.blind,
+            "state_reads": self.reads,
             "diverged": self.diverged,
             "reconnects": self.reconnects,
             "healthy": self.market_connected

@@ -166,3 +166,13 @@ async def test_another_monitored_accounts_updates_are_not_refusals(h: Harness) -
     await h.until(lambda: h.acct.balance == 49500, "1001's update seen")
     assert h.svc.malformed == 0 and h.svc.status()["feed"]["blind"] == []
     assert not any("FEED_BLIND" in m for m in h.logs)
+
+
+async def test_suspended_bracket_children_are_no_divergence(h: Harness) -> None:
+    await h.start(LIMITS.format(poll=1))
+    entry = h.trade("MNQ", "buy", 1, type=1, limit_price=20900, stop_loss_ticks=-20)
+    await h.until(lambda: len(h.acct.orders) == 2, "the entry and its suspended stop")
+    reads = h.svc.broker.health.reads
+    await h.until(lambda: h.svc.broker.health.reads >= reads + 2, "two periodic reads", 30)
+    assert h.svc.broker.health.diverged == 0 and len(h.acct.orders) == 2
+    assert entry.order_id in h.acct.orders
