@@ -234,6 +234,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         if feed["malformed_payloads"]:
             kinds = ", ".join(f"{k} {n}" for k, n in feed.get("refused_by_kind", {}).items())
             out.append(f"malformed payloads skipped: {feed['malformed_payloads']} ({kinds})")
+        if feed.get("diverged"):
+            out.append(f"periodic reads that found what the live feed missed: {feed['diverged']}")
     out.append(
         f"next daily reset {_local(snap['next_daily_reset'], tz)}; "
         f"next weekly reset {_local(snap['next_weekly_reset'], tz)}  (from the {source})"

@@ -179,6 +179,7 @@ def test_status_shows_a_blind_kind_and_the_refusals_per_kind() -> None:
     for _ in range(BLIND_AFTER):
         h.refuse("position")
     h.refuse("order")
+    h.diverged = 2
     d = Driver(make_engine())
     d.send(account())
     view = status.snapshot(d.engine, T0, None)
@@ -186,6 +187,7 @@ def test_status_shows_a_blind_kind_and_the_refusals_per_kind() -> None:
     text = render(view, color=False)
     assert "feed: DEGRADED (BLIND to position records (refused repeatedly))" in text
     assert "malformed payloads skipped: 4 (order 1, position 3)" in text
+    assert "periodic reads that found what the live feed missed: 2" in text
 
 
 def test_the_poll_interval_stretches_to_stay_within_half_the_read_budget() -> None:
