@@ -90,6 +90,9 @@ class PositionType(IntEnum):
 PLACE_ACCOUNT_NOT_FOUND = 1
 PLACE_ORDER_REJECTED = 2
 PLACE_CONTRACT_NOT_FOUND = 8
+PLACE_INSUFFICIENT_FUNDS = 3
+PLACE_ACCOUNT_VIOLATION = 4
+PLACE_OUTSIDE_TRADING_HOURS = 5
 CANCEL_ACCOUNT_NOT_FOUND = 1
 CANCEL_ORDER_NOT_FOUND = 2
 CANCEL_REJECTED = 3
@@ -343,6 +346,8 @@ class Engine:
     _pending: set[int] = field(default_factory=set)
     _working: dict[str, dict[int, OrderState]] = field(default_factory=dict)
     _tags: dict[int, set[str]] = field(default_factory=dict)
+    #: production: why the platform blocks an account's new exposure (error code, message)
+    blocked: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -509,7 +514,11 @@ class Engine:
             order.custom_tag,
             source,
         )
-        reason = self._refusal(account, contract, order, request)
+        code, reason = PLACE_ORDER_REJECTED, None
+        if self.production and not self._reduces(order):
+            code, reason = self._production_refusal(account)
+        if reason is None:
+            reason = self._refusal(account, contract, order, request)
         if reason is None:
             check = _signed_bracket_problem if self.production else _bracket_problem
             reason = check(order_side, stop_loss_bracket, take_profit_bracket)
@@ -520,7 +529,7 @@ class Engine:
             order.status = OrderStatus.REJECTED
             order.reject_reason = reason
             event = Event("GatewayUserOrder", account_id, self._order_api(order), new=True)
-            raise OrderRejected(order, [event], reason)
+            raise OrderRejected(order, [event], reason, code)
         if order_type is OrderType.TRAILING_STOP:
             self._init_trailing(order, quote)
         events = []
@@ -779,6 +788,14 @@ class Engine:
             return f"An order with customTag '{order.custom_tag}' already exists"
         return _price_problem(contract, order, self.quotes[contract.id])
 
+    def _production_refusal(self, account: AccountState) -> tuple[int, str | None]:
+        """The real gateway's documented codes for new exposure it will not take."""
+        if account.id in self.blocked:
+            return self.blocked[account.id]
+        if account.balance <= 0:
+            return PLACE_INSUFFICIENT_FUNDS, f"Insufficient funds on account {account.name}"
+        return PLACE_ORDER_REJECTED, None
+
     def _reduces(self, order: OrderState) -> bool:
         position = self.positions.get((order.account_id, order.contract_id))
         if position is None or position.net == 0:
@@ -1011,8 +1028,10 @@ class Engine:
 class OrderRejected(BusinessError):
     """A refused order that was recorded: carries the order and its Rejected event."""
 
-    def __init__(self, order: OrderState, events: list[Event], reason: str) -> None:
-        super().__init__(PLACE_ORDER_REJECTED, reason, order.id)
+    def __init__(
+        self, order: OrderState, events: list[Event], reason: str, code: int = PLACE_ORDER_REJECTED
+    ) -> None:
+        super().__init__(code, reason, order.id)
         self.order = order
         self.events = events
 

@@ -44,6 +44,8 @@ from loguru import logger
 
 from fsm_risk.paper.catalog import Contract, build_contracts
 from fsm_risk.paper.engine import (
+    PLACE_ACCOUNT_VIOLATION,
+    PLACE_OUTSIDE_TRADING_HOURS,
     BusinessError,
     Engine,
     Event,
@@ -666,12 +668,19 @@ class PaperGateway:
         """Void a trade (its P&L and charges leave the balance); pushes the trade and account."""
         self._publish(self.engine.void_trade(trade_id))
 
-    def liquidate(self, account_id: int, why: str = "platform") -> None:
+    def liquidate(self, account_id: int, why: str = "platform", *, flat_time: bool = False) -> None:
         """The platform flattens the account on its own: trading blocked until the daily
-        reset, working orders cancelled, positions closed by the platform's own orders."""
+        reset, working orders cancelled, positions closed by the platform's own orders. New
+        exposure is refused meanwhile with the documented code: 5 OutsideTradingHours after
+        the flat time, 4 AccountViolation otherwise."""
         if account_id not in self.engine.accounts:
             raise KeyError(f"unknown account {account_id}")
         self._platform_blocked.add(account_id)
+        self.engine.blocked[account_id] = (
+            (PLACE_OUTSIDE_TRADING_HOURS, "Outside trading hours: flat until 17:00 CT")
+            if flat_time
+            else (PLACE_ACCOUNT_VIOLATION, f"Account violation: {why}")
+        )
         logger.info("paper gateway: the platform flattens account {} ({})", account_id, why)
         self._publish(self.engine.liquidate(account_id))
 
@@ -690,7 +699,7 @@ class PaperGateway:
                 if moment is not None and _crossed(last, now, moment):
                     if what == "flat":
                         for account_id in self.engine.accounts:
-                            self.liquidate(account_id, "the session's flat time")
+                            self.liquidate(account_id, "the session's flat time", flat_time=True)
                     else:
                         self._daily_reset()
         if s.daily_loss_limit > 0:
@@ -703,6 +712,7 @@ class PaperGateway:
         for account_id in sorted(self._platform_blocked):
             self._publish(self.engine.set_can_trade(account_id, True))
         self._platform_blocked.clear()
+        self.engine.blocked.clear()
         self._day_start_balance = {a.id: a.balance for a in self.engine.accounts.values()}
 
     def set_wrapped(self, enabled: bool) -> None:

@@ -274,6 +274,9 @@ async def test_the_platform_flattens_at_the_flat_time_and_reopens_at_the_reset(
     [platform] = [o for o in paper_gateway.order_log() if o.source == "platform"]
     assert (platform.side, platform.size, platform.custom_tag) == (1, 2, None)
     await session.inbox.wait_for("account_update", lambda a: a["canTrade"] is False)
+    order = {"accountId": ACCOUNT, "contractId": MNQ, "type": 2, "side": 0, "size": 1}
+    refused = await call(paper_gateway, "/Order/place", order)
+    assert refused["errorCode"] == 5  # OutsideTradingHours
     now[0] += timedelta(hours=2)  # 17:11: the new trading day
     paper_gateway.platform_check()
     assert paper_gateway.account(ACCOUNT).can_trade
@@ -295,6 +298,18 @@ async def test_the_platform_flattens_on_the_firms_own_daily_loss(
     assert [o.status for o in paper_gateway.order_log() if o.type == 1] == [OrderStatus.CANCELLED]
     assert paper_gateway.position(ACCOUNT, MNQ) is None  # the rest closed by the platform
     assert [o.size for o in paper_gateway.order_log() if o.source == "platform"] == [1]
+    order = {"accountId": ACCOUNT, "contractId": MNQ, "type": 2, "side": 0, "size": 1}
+    refused = await call(paper_gateway, "/Order/place", order)
+    assert refused["errorCode"] == 4  # AccountViolation
+
+
+async def test_an_account_without_funds_is_refused_new_exposure(
+    paper_gateway: PaperGateway,
+) -> None:
+    paper_gateway.set_balance(ACCOUNT, 0)
+    order = {"accountId": ACCOUNT, "contractId": MNQ, "type": 2, "side": 0, "size": 1}
+    refused = await call(paper_gateway, "/Order/place", order)
+    assert refused["errorCode"] == 3 and "Insufficient funds" in refused["errorMessage"]
 
 
 async def test_the_control_api_silences_voids_and_liquidates(paper_gateway: PaperGateway) -> None:
