@@ -536,7 +536,9 @@ class Engine:
         if self.production:
             pending = {**self._order_api(order), "status": int(OrderStatus.PENDING)}
             events.append(Event("GatewayUserOrder", account_id, pending, new=True))
-        announced = Event("GatewayUserOrder", account_id, self._order_api(order), new=True)
+        announced = Event(
+            "GatewayUserOrder", account_id, self._order_api(order), new=not self.production
+        )
         events.append(announced)
         events += self._suspend_children(order, stop_loss_bracket, take_profit_bracket)
         events += self._evaluate(order, quote, arriving=True)
@@ -634,7 +636,7 @@ class Engine:
             )
         if size is not None and (isinstance(size, bool) or size <= 0 or size > position.size):
             raise BusinessError(
-                CLOSE_ORDER_REJECTED,
+                PARTIAL_CLOSE_INVALID_SIZE,
                 f"Invalid close size {size} for a position of {position.size}",
             )
         side = Side.SELL if position.net > 0 else Side.BUY

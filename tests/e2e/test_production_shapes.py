@@ -124,7 +124,7 @@ async def test_a_working_order_the_order_feed_missed_is_found_by_the_poll(h: Har
     assert h.gateway.order(order.order_id).status == OrderStatus.OPEN
 
 
-async def test_the_platforms_liquidation_ends_a_flatten_and_is_nobodys_trade(h: Harness) -> None:
+async def test_the_platforms_liquidation_ends_a_flatten_and_is_not_the_traders(h: Harness) -> None:
     await h.start(LIMITS.format(poll=0))
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
