@@ -176,3 +176,16 @@ async def test_suspended_bracket_children_are_no_divergence(h: Harness) -> None:
     await h.until(lambda: h.svc.broker.health.reads >= reads + 2, "two periodic reads", 30)
     assert h.svc.broker.health.diverged == 0 and len(h.acct.orders) == 2
     assert entry.order_id in h.acct.orders
+
+
+async def test_a_flatten_cancels_the_bracket_orders_a_close_leaves_working(h: Harness) -> None:
+    await h.start(LIMITS.format(poll=0))
+    h.trade("MNQ", "buy", 2, stop_loss_ticks=-1000, take_profit_ticks=2000)
+    children = [o for o in h.gateway.order_log(ACCOUNT) if o.parent_id is not None]
+    assert [c.status for c in children] == [OrderStatus.OPEN, OrderStatus.OPEN]
+    await h.until(lambda: len(h.acct.orders) == 2, "the bracket orders seen working")
+    h.gateway.move_price("MNQ", -600)  # -$600: the stop 1000 ticks away is still working
+    await h.until(lambda: h.acct.state is State.LockedDaily, "flattened and locked", 30)
+    statuses = [h.gateway.order(c.order_id).status for c in children]
+    assert statuses == [OrderStatus.CANCELLED, OrderStatus.CANCELLED]  # none left to fill
+    assert h.position("MNQ") == 0
