@@ -756,7 +756,12 @@ class Engine:
     # --- internals -------------------------------------------------------------------------
 
     def _order_api(self, order: OrderState) -> dict[str, Any]:
-        return order.to_api(self.contracts[order.contract_id].symbol_id)
+        payload = order.to_api(self.contracts[order.contract_id].symbol_id)
+        if self.production:  # the real order object's links
+            payload["parentOrderId"] = order.parent_id
+            payload["linkedOrderId"] = order.linked_order_id
+            payload["trailDistance"] = order.trail_price
+        return payload
 
     def _own_order(self, account_id: int, order_id: int, not_found_code: int) -> OrderState:
         if account_id not in self.accounts:

@@ -161,6 +161,12 @@ async def test_a_signed_bracket_protects_a_long_and_stop_limit_cannot_be_placed(
     assert placed["success"] is True
     stop, target = (o for o in paper_gateway.order_log() if o.parent_id == placed["orderId"])
     assert (stop.stop_price, target.limit_price) == (D("20995.25"), D("21010.25"))
+    found = await call(paper_gateway, "/Order/searchOpen", {"accountId": ACCOUNT})
+    links = {o["id"]: (o["parentOrderId"], o["linkedOrderId"]) for o in found["orders"]}
+    assert links == {
+        stop.order_id: (placed["orderId"], target.order_id),
+        target.order_id: (placed["orderId"], stop.order_id),
+    }
     stop_limit = {**order, "type": 3, "limitPrice": 21010, "stopPrice": 21005}
     refused = await call(paper_gateway, "/Order/place", stop_limit)
     assert refused["success"] is False and "not supported" in refused["errorMessage"]
