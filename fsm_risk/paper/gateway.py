@@ -152,6 +152,8 @@ class TradeView:
     size: int
     order_id: int
     time: datetime
+    commissions: Decimal = Decimal(0)  # charged beside the fees (production profile)
+    voided: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,6 +601,8 @@ class PaperGateway:
                 t.size,
                 t.order_id,
                 t.created,
+                t.commissions or Decimal(0),
+                t.voided,
             )
             for t in self.engine.account_trades(account_id)
         ]
