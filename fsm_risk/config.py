@@ -206,6 +206,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "30",
             "a watched contract with no quote for this long marks the feed degraded",
         ),
+        Field(
+            "reconcile_interval_seconds",
+            schema.seconds(minimum=0, maximum=3600),
+            "10",
+            "re-read positions, working orders and trades over REST this often, whatever the "
+            "live feed says (0: never); stretched to stay within half of the read budget",
+        ),
     ),
     "control": (
         Field(
