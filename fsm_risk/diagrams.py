@@ -399,7 +399,8 @@ def expected_files() -> dict[str, str]:
 
 
 def _render(out: Path, stem: str, dot_text: str, report: list[str]) -> None:
-    """SVG and PNG from the DOT ``out/stem.dot``; keeps existing images when dot is missing."""
+    """SVG and PNG from the DOT file ``stem`` + ``.dot`` in ``out``; keeps existing images when
+    Graphviz is missing."""
     dot = shutil.which("dot")
     for ext in ("svg", "png"):
         image = out / f"{stem}.{ext}"

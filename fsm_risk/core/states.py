@@ -37,7 +37,7 @@ from enum import Enum
 
 
 class State(Enum):
-    """The states, spelled as in SPEC.md everywhere (CLI, database, diagrams, logs)."""
+    """The states, spelled the same everywhere (CLI, database, diagrams, logs)."""
 
     Trading = "Trading"
     Flattening = "Flattening"
@@ -190,7 +190,7 @@ LOCK_ENDS: dict[State, str] = {
 
 
 def state_named(name: str, *, kind: str = "account") -> State:
-    """Parse a state name as spelled in SPEC.md (case-insensitive), for the given machine."""
+    """Parse a state name as spelled in `State` (case-insensitive), for the given machine."""
     allowed = ACCOUNT_STATES if kind == "account" else CONTRACT_STATES
     for s in allowed:
         if s.value.lower() == name.strip().lower():

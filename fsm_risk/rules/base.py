@@ -157,6 +157,18 @@ class RuleContext:
         return self.instruments.get(contract_id)
 
 
+@dataclass(frozen=True)
+class RuleSettings:
+    """One ``[rule.<name>]`` section as loaded: the rule, whether it is on, its config (None
+    when off) and the parsed values. Defined here, below the settings loader, so that rules'
+    cross-checks can name it without importing the loader."""
+
+    rule: type[Rule]
+    enabled: bool
+    config: Any
+    values: dict[str, Any]
+
+
 #: a band with no bound: a quote can never make the rule fire (or change its memory)
 UNBOUNDED: tuple[Decimal, Decimal] = (Decimal("-Infinity"), Decimal("Infinity"))
 Band = tuple[Decimal, Decimal]

@@ -43,7 +43,7 @@ from fsm_risk.rules.trade_cooldown import journaled
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:
-    from fsm_risk.config import RuleSettings
+    from fsm_risk.rules.base import RuleSettings
 
 #: named windows; ``session`` (None) is the whole trading day
 NAMED: dict[str, int | None] = {"minute": 60, "hour": 3600, "session": None}
