@@ -15,7 +15,6 @@ from fsm_risk.core.events import Side
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
@@ -417,27 +416,6 @@ def test_restart_while_locked_keeps_the_lock_and_its_deadline() -> None:
 
 
 # --- settings and status -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key", "why"),
-    [
-        ({"drawdown": "-5"}, "drawdown", "must be a positive amount"),
-        ({"drawdown": "0"}, "drawdown", "must be a positive amount"),
-        ({"drawdown": "2k"}, "drawdown", "must be an amount"),
-        ({"mode": "weekly"}, "mode", "must be one of intraday, end_of_day"),
-        ({"starting_balance": "-50000"}, "starting_balance", "must be a positive amount"),
-        ({"starting_balance": "50000.001"}, "starting_balance", "must be a whole number"),
-        ({"starting_balance": "1500"}, "starting_balance", "must be above the drawdown of 2000"),
-        ({"freeze_at_start": "sometimes"}, "freeze_at_start", "must be true or false"),
-        ({"lock": "Cooldown"}, "lock", "must be one of lockedweekly, lockeddaily"),
-    ],
-)
-def test_bad_settings_are_refused_naming_section_and_key(
-    raw: dict[str, str], key: str, why: str
-) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.trailing_drawdown\] {key}: {why}"):
-        make_engine({TrailingDrawdown: raw})
 
 
 def test_defaults_suit_a_50k_account() -> None:

@@ -14,7 +14,6 @@ from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AccountUpdate, AdminCommand, Event, OrderStatus, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit
@@ -278,17 +277,6 @@ def test_restart_while_locked_keeps_the_lock_and_a_reset_missed_while_down_ends_
 
 
 # --- settings and status -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("target", ["-5", "0", "abc", "10.001", "nan"])
-def test_bad_target_is_refused_naming_section_and_key(target: str) -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.daily_profit_target\] target: must be"):
-        make_engine({DailyProfitTarget: {"target": target}})
-
-
-def test_bad_basis_is_refused_naming_section_and_key() -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.daily_profit_target\] basis: must be one of"):
-        make_engine({DailyProfitTarget: {"basis": "gross"}})
 
 
 def test_defaults_are_a_1500_target_on_the_equity_basis() -> None:

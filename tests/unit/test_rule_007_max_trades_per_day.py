@@ -12,7 +12,6 @@ import pytest
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
 from tests.factories import (
@@ -349,16 +348,6 @@ def test_restart_while_locked_keeps_the_lock_its_deadline_and_the_tolerated_posi
 
 
 # --- settings and usage -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [("limit", "0"), ("limit", "-3"), ("limit", "ten"), ("count", "orders"),
-     ("flatten_existing", "maybe")],
-)  # fmt: skip
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.max_trades_per_day\] {key}: "):
-        make_engine({MaxTradesPerDay: {key: value}})
 
 
 def test_defaults_suit_a_50k_account() -> None:

@@ -13,7 +13,6 @@ import pytest
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.max_consecutive_losses import MaxConsecutiveLosses
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
@@ -312,24 +311,6 @@ def test_a_reset_missed_while_stopped_clears_the_streak_at_start_up() -> None:
 
 
 # --- settings and usage --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("losses", "0"),
-        ("losses", "three"),
-        ("lock", "weekly"),
-        ("cooldown_minutes", "0"),
-        ("cooldown_minutes", "1441"),
-        ("breakeven", "maybe"),
-        ("breakeven_within", "-1"),
-        ("breakeven_within", "0.001"),
-    ],
-)
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.max_consecutive_losses\] {key}: "):
-        make_engine({MaxConsecutiveLosses: {key: value}})
 
 
 def test_defaults() -> None:

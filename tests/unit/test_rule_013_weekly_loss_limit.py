@@ -15,7 +15,6 @@ from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import OrderStatus, OrderType, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit, weekly_not_below_daily
 from tests.factories import (
@@ -234,17 +233,6 @@ def test_a_closing_fill_before_its_position_update_is_not_counted_twice() -> Non
 
 
 # --- settings, cross-check and status -------------------------------------------------------
-
-
-@pytest.mark.parametrize("limit", ["-5", "0", "abc", "10.001", "inf"])
-def test_bad_limit_is_refused_naming_section_and_key(limit: str) -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.weekly_loss_limit\] limit: must be"):
-        make_engine({WeeklyLossLimit: {"limit": limit}})
-
-
-def test_bad_basis_is_refused_naming_section_and_key() -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.weekly_loss_limit\] basis: must be one of"):
-        make_engine({WeeklyLossLimit: {"basis": "net"}})
 
 
 def test_defaults_are_2500_on_the_equity_basis() -> None:

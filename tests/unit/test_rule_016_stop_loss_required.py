@@ -12,7 +12,6 @@ import pytest
 from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.stop_loss_required import StopLossRequired
 from tests.factories import (
@@ -280,21 +279,6 @@ def test_closing_a_naked_position_never_shortens_the_accounts_lock() -> None:
 
 
 # --- settings, usage, cost -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("grace_seconds", "0"),
-        ("grace_seconds", "-5"),
-        ("grace_seconds", "abc"),
-        ("grace_seconds", "5000"),
-        ("count_profit_stops", "maybe"),
-    ],
-)
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule\.stop_loss_required\] {key}: "):
-        engine(**{key: value})
 
 
 def test_grace_from_the_settings() -> None:
