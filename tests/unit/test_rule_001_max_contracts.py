@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 
 from fsm_risk.core.events import Tick
 from fsm_risk.core.models import Position
@@ -15,19 +16,13 @@ from tests.factories import (
     MNQ,
     NQ,
     T0,
-    Driver,
-    account,
     closes,
-    make_engine,
     position,
     reduces,
+    rule_driver,
 )
 
-
-def driver(**raw: str) -> Driver:
-    d = Driver(make_engine({MaxContracts: {"limit": "5", **raw}}))
-    d.send(account())
-    return d
+driver = partial(rule_driver, MaxContracts, limit="5")
 
 
 def test_exactly_at_the_limit_does_not_fire() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from fsm_risk.core.events import Side
 from fsm_risk.core.reasons import Reason
@@ -14,7 +15,6 @@ from tests.factories import (
     MNQ,
     T0,
     Driver,
-    account,
     closes,
     fill,
     flat,
@@ -22,14 +22,11 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
     transitions,
 )
 
-
-def driver(**raw: str) -> Driver:
-    d = Driver(make_engine({DailyLossLimit: {"limit": "1000", **raw}}))
-    d.send(account())
-    return d
+driver = partial(rule_driver, DailyLossLimit, limit="1000")
 
 
 def lose(d: Driver, pnl: str) -> None:

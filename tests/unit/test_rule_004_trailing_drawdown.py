@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -40,14 +43,8 @@ SPRING = datetime(2026, 3, 8, 22, 0, tzinfo=UTC)  # Sunday 17:00 CDT
 FALL = datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # Sunday 17:00 CST
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({TrailingDrawdown: {"drawdown": "2000", **raw}})
-
-
-def driver(now: datetime = T0, balance: str = "50000", **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=now)
-    d.send(account(balance))
-    return d
+engine = partial(rule_engine, TrailingDrawdown, drawdown="2000")
+driver = partial(rule_driver, TrailingDrawdown, drawdown="2000")
 
 
 def memo(d: Driver) -> dict[str, Any]:

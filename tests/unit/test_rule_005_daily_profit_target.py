@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -43,14 +46,8 @@ SPRING = datetime(2026, 3, 8, 22, 0, tzinfo=UTC)  # Sunday 17:00 CDT: the first 
 FALL = datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # Sunday 17:00 CST: the first reset in winter
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({DailyProfitTarget: {"target": "1500", **raw}})
-
-
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=now)
-    d.send(account())
-    return d
+engine = partial(rule_engine, DailyProfitTarget, target="1500")
+driver = partial(rule_driver, DailyProfitTarget, target="1500")
 
 
 def win(d: Driver, pnl: str, fees: str = "0") -> list[Effect]:

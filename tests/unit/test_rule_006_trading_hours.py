@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -45,6 +46,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -55,14 +58,11 @@ def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetim
     return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({TradingHours: raw})
+engine = partial(rule_engine, TradingHours)
 
 
 def driver(at: datetime = T0, **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=at)
-    d.send(account())
-    return d
+    return rule_driver(TradingHours, at, **raw)
 
 
 def held(d: Driver, at: datetime | None = None) -> Driver:

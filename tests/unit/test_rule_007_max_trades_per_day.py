@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -33,6 +34,8 @@ from tests.factories import (
     quote,
     reduces,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(700_000, 10**9))
@@ -42,16 +45,8 @@ def raw(**over: str) -> dict[type[MaxTradesPerDay], dict[str, str]]:
     return {MaxTradesPerDay: {"limit": "3", **over}}
 
 
-def driver(now: datetime = T0, **over: str) -> Driver:
-    d = Driver(make_engine(raw(**over)), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> MaxTradesPerDay:
-    found = d.engine.rules[0]
-    assert isinstance(found, MaxTradesPerDay)
-    return found
+driver = partial(rule_driver, MaxTradesPerDay, limit="3")
+rule = partial(the_rule, cls=MaxTradesPerDay)
 
 
 def enter(d: Driver, contract: str, size: int = 1, *, held: int = 0, long: bool = True) -> int:

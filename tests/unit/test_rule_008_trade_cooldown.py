@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -32,22 +33,16 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
     transitions,
 )
 
 _ids = iter(range(800_000, 10**9))
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({TradeCooldown: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> TradeCooldown:
-    found = d.engine.rules[0]
-    assert isinstance(found, TradeCooldown)
-    return found
+driver = partial(rule_driver, TradeCooldown)
+rule = partial(the_rule, cls=TradeCooldown)
 
 
 def enter(d: Driver, contract: str = ES, size: int = 1, *, fees: str = "0") -> None:

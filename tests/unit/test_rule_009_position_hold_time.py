@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,6 +30,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -36,14 +39,8 @@ LIMIT = timedelta(minutes=240)
 SECOND = timedelta(seconds=1)
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({PositionHoldTime: raw})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, PositionHoldTime)
+driver = partial(rule_driver, PositionHoldTime)
 
 
 def state(d: Driver, contract_id: str) -> State:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -37,20 +38,15 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(1_000_000, 10**9))
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({RapidFire: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> RapidFire:
-    found = next(r for r in d.engine.rules if isinstance(r, RapidFire))
-    return found
+driver = partial(rule_driver, RapidFire)
+rule = partial(the_rule, cls=RapidFire)
 
 
 def scalp(d: Driver, at: datetime, contract: str = ES) -> list[Any]:

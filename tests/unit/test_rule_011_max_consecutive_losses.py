@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -22,7 +23,6 @@ from tests.factories import (
     ES,
     MNQ,
     NQ,
-    T0,
     Driver,
     Scripted,
     account,
@@ -35,21 +35,16 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(1_100_000, 10**9))
 RESET = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 17:00 CST after T0
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({MaxConsecutiveLosses: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> MaxConsecutiveLosses:
-    found = next(r for r in d.engine.rules if isinstance(r, MaxConsecutiveLosses))
-    return found
+driver = partial(rule_driver, MaxConsecutiveLosses)
+rule = partial(the_rule, cls=MaxConsecutiveLosses)
 
 
 def streak(d: Driver) -> int:

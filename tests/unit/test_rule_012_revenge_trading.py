@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from fsm_risk.core.events import AdminCommand, Event, OrderType, Quote, Side
@@ -34,19 +35,15 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(1_200_000, 10**9))
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({RevengeTrading: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> RevengeTrading:
-    return next(r for r in d.engine.rules if isinstance(r, RevengeTrading))
+driver = partial(rule_driver, RevengeTrading)
+rule = partial(the_rule, cls=RevengeTrading)
 
 
 def enter(d: Driver, contract: str = ES, size: int = 1, *, held: int = 0) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -31,6 +32,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -40,14 +43,8 @@ FALL = datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # CST: 23:00 UTC
 NEXT_WEEK = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # the weekly reset after T0
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({WeeklyLossLimit: {"limit": "2500", **raw}})
-
-
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=now)
-    d.send(account())
-    return d
+engine = partial(rule_engine, WeeklyLossLimit, limit="2500")
+driver = partial(rule_driver, WeeklyLossLimit, limit="2500")
 
 
 def lose(d: Driver, pnl: str, fees: str = "0") -> list[Effect]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -35,18 +36,13 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
-
-def engine(**raw: str) -> Any:
-    return make_engine({PositionStopLoss: {"limit": "250", **raw}})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, PositionStopLoss, limit="250")
+driver = partial(rule_driver, PositionStopLoss, limit="250")
 
 
 # --- the edge ------------------------------------------------------------------------------

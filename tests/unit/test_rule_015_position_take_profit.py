@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -37,18 +38,13 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
-
-def engine(**raw: str) -> Any:
-    return make_engine({PositionTakeProfit: {"target": "500", **raw}})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, PositionTakeProfit, target="500")
+driver = partial(rule_driver, PositionTakeProfit, target="500")
 
 
 # --- the edge ------------------------------------------------------------------------------

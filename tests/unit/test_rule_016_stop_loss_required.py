@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -28,6 +29,8 @@ from tests.factories import (
     order,
     position,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -36,14 +39,8 @@ SECOND = timedelta(seconds=1)
 STOP, STOP_LIMIT, TRAIL = OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({StopLossRequired: raw})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, StopLossRequired)
+driver = partial(rule_driver, StopLossRequired)
 
 
 def stop(

@@ -31,6 +31,8 @@ from tests.factories import (
     order,
     position,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -38,13 +40,11 @@ CL_G27 = "CON.F.US.CL.G27"
 
 
 def engine(roots: str = "CL, M*") -> Any:
-    return make_engine({SymbolBlock: {"roots": roots}})
+    return rule_engine(SymbolBlock, roots=roots)
 
 
 def driver(roots: str = "CL, M*") -> Driver:
-    d = Driver(engine(roots))
-    d.send(account())
-    return d
+    return rule_driver(SymbolBlock, roots=roots)
 
 
 def state(d: Driver, contract_id: str) -> State:

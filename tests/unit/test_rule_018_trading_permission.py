@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from functools import partial
 
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, OrderStatus, OrderType, Side
@@ -32,18 +32,13 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
-
-def engine(**raw: str) -> Any:
-    return make_engine({TradingPermission: raw})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, TradingPermission)
+driver = partial(rule_driver, TradingPermission)
 
 
 def audit(effects: Iterable[Effect]) -> list[AuditEntry]:
