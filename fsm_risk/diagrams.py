@@ -276,8 +276,6 @@ def dot_source(
         lines.append(
             f'  "{s.value}" [label="{text}", fillcolor="{fill.get(s, "#fde8e8")}"{extra}];'
         )
-    locks = " ".join(f'"{s.value}";' for s in states if s in LOCK_KINDS)
-    lines.append(f"  {{ rank=same; {locks} }}")
     if any(a.admin for a in draw):
         for n in (ANY_FROM, ANY_TO):
             lines.append(f'  "{n}" [label="any state", style="rounded,dashed", color=gray55];')
@@ -287,7 +285,7 @@ def dot_source(
             attrs.append("penwidth=2.5")
         if a.admin:
             attrs.append("style=dashed, color=gray45, fontcolor=gray35")
-        elif not a.main:
+        elif not a.main:  # side paths: thin
             attrs.append("color=gray40, fontcolor=gray30")
         if a.steps:
             attrs.append("color=red, fontcolor=red, penwidth=4")

@@ -31,6 +31,7 @@ from tests.factories import ES, MNQ, T0, account, fill, flat, make_engine, posit
 
 TICK = Decimal("0.25")
 START = {MNQ: Decimal("21000"), ES: Decimal("6000")}
+POINT = {MNQ: Decimal(2), ES: Decimal(50)}  # dollars per point
 
 
 class EveryQuote(RiskEngine):
@@ -93,7 +94,7 @@ def price_path(draw: st.DrawFn) -> list[int]:
 @st.composite
 def scenario(draw: st.DrawFn) -> list[Event]:
     contracts = draw(st.sampled_from([[MNQ], [ES], [MNQ, ES]]))
-    events: list[Event] = [account(str(draw(st.integers(45_000, 55_000))))]
+    events: list[Event] = [account("50000")]
     now = T0
     # some realized P&L behind the day: a closed round trip
     realized = draw(st.integers(-600, 600))
@@ -104,17 +105,57 @@ def scenario(draw: st.DrawFn) -> list[Event]:
             flat(MNQ, at=now),
         ]
     price = dict(START)
+    held = []
     for c in contracts:
         size = draw(st.integers(1, 3))
         long = draw(st.booleans())
+        held.append((c, size, long))
         events += [quote(c, str(price[c]), at=now), position(c, size, str(price[c]), long=long)]
+    sizes = {c: (size if long else -size) for c, size, long in held}
+    avg = {c: price[c] for c in contracts}
+    balance = Decimal(50_000)
     paths = {c: draw(price_path()) for c in contracts}
-    for i in range(max(len(p) for p in paths.values())):
+    longest = max(len(p) for p in paths.values())
+    # other events between the quotes: the trader adds or takes off a contract, the
+    # balance moves; each makes the engine ask the rules for their bands again
+    others = dict(
+        draw(
+            st.lists(
+                st.tuples(st.integers(0, longest - 1), st.sampled_from(["add", "exit", "cash"])),
+                max_size=5,
+            )
+        )
+    )
+    for i in range(longest):
         for c in contracts:
             if i < len(paths[c]):
                 now += timedelta(seconds=1)
                 price[c] += paths[c][i] * TICK
                 events.append(quote(c, str(price[c]), at=now))
+        what = others.get(i)
+        c = contracts[i % len(contracts)]
+        signed = sizes[c]
+        if what == "add" and signed:
+            side = Side.BUY if signed > 0 else Side.SELL
+            step = 1 if signed > 0 else -1
+            avg[c] = (avg[c] * abs(signed) + price[c]) / (abs(signed) + 1)
+            sizes[c] = signed + step
+            events += [
+                fill(c, side, 1, str(price[c]), at=now),
+                position(c, abs(sizes[c]), str(avg[c]), long=signed > 0, at=now),
+            ]
+        elif what == "exit" and signed:
+            side = Side.SELL if signed > 0 else Side.BUY
+            pnl = (price[c] - avg[c]) * POINT[c] * (1 if signed > 0 else -1)
+            sizes[c] = signed - (1 if signed > 0 else -1)
+            events.append(fill(c, side, 1, str(price[c]), pnl=str(pnl), at=now))
+            if sizes[c]:
+                events.append(position(c, abs(sizes[c]), str(avg[c]), long=signed > 0, at=now))
+            else:
+                events.append(flat(c, at=now))
+        elif what == "cash":
+            balance += draw(st.integers(-300, 300))
+            events.append(account(str(balance)))
     return events
 
 
