@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ MERMAID = ROOT / "tests" / "mermaid"
 def mermaid_parse(*files: Path) -> list[dict[str, object]]:
     """Run the real Mermaid parser (`mermaid.parse` under jsdom, in Node) over the files."""
     if not (MERMAID / "node_modules" / "mermaid").is_dir():
-        command = f"npm ci --prefix {MERMAID.relative_to(ROOT)}"
+        command = "npm ci --prefix tests/mermaid"
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"the Mermaid parser is not installed: run `{command}` (.ci/run does)")
         pytest.skip(f"the Mermaid parser is not installed: run `{command}`")
@@ -47,6 +48,15 @@ def test_committed_mermaid_is_accepted_by_the_real_parser() -> None:
     results = mermaid_parse(*files, ROOT / "diagrams" / "README.md")
     assert all(r["ok"] for r in results), results
     assert len(results) == 2 * len(diagrams.MACHINES)  # the files and the README's blocks
+
+
+def test_in_ci_a_missing_parser_fails_rather_than_skips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "MERMAID", tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="npm ci --prefix"):
+        mermaid_parse(ROOT / "diagrams" / "account.mmd")
 
 
 def test_the_real_parser_refuses_a_broken_diagram(tmp_path: Path) -> None:
