@@ -29,6 +29,66 @@ from fsm_risk.rules.base import Rule, RuleContext, RuleSettings
 from fsm_risk.schema import Field
 
 RULE_PREFIX = "rule."
+NOTIFY_PREFIX = "notify."
+
+#: what a notification can be about (``[notify] events``)
+NOTIFY_EVENTS = (
+    "lock",
+    "flattening",
+    "warning",
+    "flat_by",
+    "enforcement",
+    "feed",
+    "service",
+    "admin",
+)
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _notify_urls(text: str) -> tuple[str, ...]:
+    """Comma-separated apprise URLs; each must be one apprise supports. A reason never repeats
+    the URL itself (it holds tokens): only its scheme."""
+    urls = schema.str_list()(text)
+    if not urls:
+        return urls
+    import apprise
+
+    for i, url in enumerate(urls, 1):
+        if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+            scheme = url.split("://", 1)[0] if "://" in url else "none"
+            raise ValueError(
+                f"URL {i} (scheme '{scheme}') is not one apprise supports, e.g. "
+                "json://host:port/path, ntfy://topic, tgram://bot_token/chat_id, mailto://..."
+            )
+    return urls
+
+
+def _notify_events(text: str) -> tuple[str, ...]:
+    names = schema.str_list(str.lower)(text)
+    if "all" in names:
+        return NOTIFY_EVENTS
+    for n in names:
+        if n not in NOTIFY_EVENTS:
+            raise ValueError(f"unknown event '{n}' (choices: all, {', '.join(NOTIFY_EVENTS)})")
+    return names
+
+
+def _percentages(text: str) -> tuple[int, ...]:
+    values = schema.str_list(schema.integer(minimum=1, maximum=99))(text)
+    if list(values) != sorted(set(values)):
+        raise ValueError("must be increasing percentages, e.g. '50, 80, 90'")
+    return values
+
+
+NOTIFY_ACCOUNT_FIELDS = (
+    Field("urls", _notify_urls, "", "apprise URLs for this account only, comma-separated"),
+    Field(
+        "events",
+        _notify_events,
+        "all",
+        f"which events of this account they get: all, or some of {', '.join(NOTIFY_EVENTS)}",
+    ),
+)
 
 ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
 
@@ -145,6 +205,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "30",
             "a watched contract with no quote for this long marks the feed degraded",
         ),
+        Field(
+            "reconcile_interval_seconds",
+            schema.seconds(minimum=0, maximum=3600),
+            "10",
+            "re-read positions, working orders and trades over REST this often, whatever the "
+            "live feed says (0: never); stretched to stay within half of the read budget",
+        ),
     ),
     "control": (
         Field(
@@ -172,6 +239,84 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "var/fsm-risk.control-token",
             "per-install token every TCP control request carries; created owner-only (keep it "
             "readable by the admin alone)",
+        ),
+    ),
+    "notify": (
+        Field(
+            "urls",
+            _notify_urls,
+            "",
+            "apprise URLs told about every account, comma-separated (Discord, Telegram, email, "
+            "ntfy, Pushover, Slack, json:// webhooks...); empty: no notifications. Per account: "
+            "a [notify.ACCOUNT] section (id or name) with its own urls and events",
+        ),
+        Field(
+            "events",
+            _notify_events,
+            "all",
+            f"which events they get: all, or some of {', '.join(NOTIFY_EVENTS)}",
+        ),
+        Field(
+            "warn_at",
+            _percentages,
+            "50, 80, 90",
+            "early warnings at these percentages of the daily loss limit, the trailing "
+            "drawdown, the trades per day and the weekly loss limit (once per threshold per day "
+            "or week)",
+        ),
+        Field(
+            "flat_by_warning_minutes",
+            schema.integer(minimum=1, maximum=240),
+            "10",
+            "warn this many minutes before the flat-by time while positions are open",
+        ),
+        Field(
+            "per_minute",
+            schema.integer(minimum=1, maximum=600),
+            "20",
+            "most notifications sent per minute; more wait their turn",
+        ),
+        Field(
+            "retries",
+            schema.integer(minimum=0, maximum=10),
+            "3",
+            "re-sends of a failed notification (waiting 1, 2, 4... s between them)",
+        ),
+    ),
+    "web": (
+        Field(
+            "enabled",
+            schema.boolean,
+            "true",
+            "serve the read-only dashboard, /metrics, /healthz and /readyz while `serve` runs",
+        ),
+        Field(
+            "host",
+            schema.nonempty,
+            "127.0.0.1",
+            "address to listen on; any address but loopback needs a token",
+        ),
+        Field("port", schema.integer(minimum=0, maximum=65535), "8742", "TCP port; 0: any free"),
+        Field(
+            "token",
+            schema.text,
+            "",
+            "access token (16+ characters) for the dashboard and /metrics: open "
+            "http://HOST:PORT/?token=TOKEN; required unless host is loopback",
+        ),
+    ),
+    "journal": (
+        Field(
+            "enabled",
+            schema.boolean,
+            "true",
+            "record every event the service handles, for `fsm-risk replay`",
+        ),
+        Field(
+            "retention_days",
+            schema.integer(minimum=1, maximum=3650),
+            "31",
+            "journal rows older than this many days are deleted",
         ),
     ),
     "admin": (
@@ -207,6 +352,8 @@ class Settings:
     other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: the [rule.*] sections as written (rule name -> key -> text), to compare and store them
     raw_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: [notify.ACCOUNT] sections by account id or name: urls and events
+    notify_accounts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -333,9 +480,15 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
     seen_rules: set[str] = set()
     other_values: dict[str, dict[str, Any]] = {}
     raw_rules: dict[str, dict[str, str]] = {}
+    notify_accounts: dict[str, dict[str, Any]] = {}
     for section in parser.sections():
         raw = dict(parser[section])
         if section in SECTIONS:
+            continue
+        if section.startswith(NOTIFY_PREFIX) and section[len(NOTIFY_PREFIX) :].strip():
+            values, found = schema.parse_section(file, section, NOTIFY_ACCOUNT_FIELDS, raw)
+            problems.extend(found)
+            notify_accounts[section[len(NOTIFY_PREFIX) :].strip()] = values
             continue
         if section == "paper":
             paper = _paper(file, raw, problems, other_values)
@@ -363,6 +516,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         problems.append(
             Problem(file, "broker", "enforcement_reserve", "must be below requests_per_minute")
         )
+    problems.extend(_web_token(file, sections.get("web", {})))
     for cls in ALL_RULES:
         if cls.name not in seen_rules:
             values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
@@ -375,7 +529,35 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
             problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
     if problems:
         raise SettingsError(problems)
-    return Settings(p.resolve(), sections, tuple(rules), paper, other_values, raw_rules)
+    return Settings(
+        p.resolve(),
+        sections,
+        tuple(rules),
+        paper,
+        other_values,
+        raw_rules,
+        notify_accounts,
+    )
+
+
+def _web_token(file: str, web: Mapping[str, Any]) -> list[Problem]:
+    """The dashboard shows every account: beyond loopback it needs a token, or it is refused."""
+    if not web.get("enabled") or "host" not in web:
+        return []
+    token = web.get("token", "")
+    if token and len(token) < 16:
+        return [Problem(file, "web", "token", "must be at least 16 characters")]
+    if web["host"] not in LOOPBACK and not token:
+        return [
+            Problem(
+                file,
+                "web",
+                "token",
+                f"required when host is {web['host']} (not loopback: "
+                f"{', '.join(LOOPBACK)}): anyone who can reach it would see every account",
+            )
+        ]
+    return []
 
 
 def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -> Settings:
@@ -557,7 +739,11 @@ def describe(settings: Settings) -> str:
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            lines.append(f"{f.key} = {_show(settings.sections[name][f.key])}")
+            lines.append(f"{f.key} = {_hidden(name, f.key, settings.sections[name][f.key])}")
+        lines.append("")
+    for account, values in settings.notify_accounts.items():
+        lines.append(f"[{NOTIFY_PREFIX}{account}]")
+        lines.extend(f"{k} = {_hidden('notify', k, v)}" for k, v in values.items())
         lines.append("")
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
@@ -574,6 +760,15 @@ def describe(settings: Settings) -> str:
 
 
 _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file", "credential")
+
+
+def _hidden(section: str, key: str, value: Any) -> str:
+    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden."""
+    if section == "notify" and key == "urls":
+        return ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value) or ""
+    if section == "web" and key == "token":
+        return "(set, hidden)" if value else "(empty)"
+    return _show(value)
 
 
 def _masked(key: str, value: Any) -> str:

@@ -95,7 +95,7 @@ def make_service(
 
     store = bootstrap.open_store(settings)
     auth = bootstrap.admin_auth(settings, store, SystemClock().now)
-    return Service(
+    service = Service(
         settings,
         factory,
         store,
@@ -104,6 +104,10 @@ def make_service(
         control_path=str(settings.control_socket),
         control_options=control_options(settings),
     )
+    from fsm_risk import components
+
+    components.attach(service, settings)
+    return service
 
 
 def control_options(settings: Settings) -> dict[str, Any]:
@@ -164,7 +168,12 @@ async def serve(
                 f"  status:   fsm-risk status --settings {settings.path}\n"
                 f"  history:  fsm-risk history --settings {settings.path}\n"
                 f"  logs:     {settings.log_file}  (grep FSM: for checkpoints)\n"
-                "Stop with Ctrl-C."
+                + "".join(
+                    f"  dashboard: {url}  (metrics: {url}metrics)\n"
+                    for url in (getattr(c, "url", None) for c in service.components)
+                    if url
+                )
+                + "Stop with Ctrl-C."
             )
         await runner
     finally:

@@ -28,6 +28,7 @@ from fsm_risk import logs
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTORE, RULES, STAGE, Journal
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
@@ -43,8 +44,9 @@ from fsm_risk.core.effects import (
     SettingsApplied,
     WatchContract,
 )
-from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
+    AccountUpdate,
     AdminCommand,
     EnforcementRejected,
     Event,
@@ -60,8 +62,47 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
+
+
+def _blind_alert(m: Malformed) -> Alert:
+    return Alert(
+        Level.CRITICAL,
+        Reason.FEED_BLIND,
+        f"{m.kind} records refused repeatedly ({m.reason}): the live feed is blind to them; "
+        "the periodic REST read carries the state until they pass again",
+        m.account_id,
+    )
+
+
+def _divergence(acct: Any, events: list[Event]) -> list[str]:
+    """What a gateway snapshot lists that the engine does not hold the same way."""
+    found: list[str] = []
+    listed: dict[str, PositionUpdate] = {}
+    orders: set[int] = set()
+    for e in events:
+        if isinstance(e, PositionUpdate):
+            listed[e.contract_id] = e
+        elif isinstance(e, OrderUpdate):
+            orders.add(e.order_id)
+        elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
+            found.append(f"trade {e.trade_id} not seen")
+        elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
+            found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
+    for cid, e in sorted(listed.items()):
+        pos = acct.positions.get(cid)
+        signed = e.size if e.type is PositionType.LONG else -e.size
+        held = 0 if pos is None else (pos.size if pos.long else -pos.size)
+        if signed != held:
+            found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
+    for cid in sorted(set(acct.positions) - set(listed)):
+        found.append(f"{cid} flat, the engine held a position")
+    held = {i for i, o in acct.orders.items() if o.status is not OrderStatus.SUSPENDED}
+    for oid in sorted(orders ^ held):
+        found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
+    return found
 
 
 @dataclass
@@ -95,8 +136,11 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
+        j = settings.sections["journal"]
+        self.journal = Journal(j["enabled"], j["retention_days"])
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
+        self.poll_interval = float(b["reconcile_interval_seconds"])
         self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
         self.wall = SystemClock()  # token expiry is real time
         self.ready = asyncio.Event()
@@ -109,6 +153,11 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        self._read_dropped: set[int] = set()
+        #: told of every committed batch, enforcement request and feed change (never awaited)
+        self.observers: list[Observer] = []
+        #: observers started once the service enforces and stopped when it shuts down
+        self.components: list[Component] = []
         self.pending: Any = None  # a held loosening (fsm_risk.reload.Pending)
         self._staged: Settings | None = None
 
@@ -132,8 +181,10 @@ class Service:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
+        self.journal.restart(now)
         startup_note = self._settings_in_force(now)
         effects, restored = restore_all(self.store, self.engine, now)
+        self.journal.call(now, RESTORE)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         if not accounts:
@@ -144,7 +195,9 @@ class Service:
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
+                self.journal.start(a.account_id, a.name, now)
         if startup_note:
+            self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
         self._commit(effects)
         self._execute(effects)
@@ -155,6 +208,8 @@ class Service:
             await self.reconcile(account_id)
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self._watchdog(), "watchdog")
+        if self.poll_interval > 0:
+            self._spawn(self._poll_state(), "poll")
         if self.control_path:
             from fsm_risk.adapters.control import ControlServer
 
@@ -167,6 +222,8 @@ class Service:
             len(self.engine.rules),
             s.database,
         )
+        for component in self.components:
+            await component.start(self)
         self.ready.set()
 
     # -- settings in force: stricter at once, looser at the next daily reset ---------------------
@@ -192,6 +249,7 @@ class Service:
         ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
         self.settings = effective
         self._stage(held, now)
+        self.journal.call(now, RULES, effective.raw_rules, actor, detail)
         return self.engine.replace_rules(
             effective.build_rules(ctx), now, actor=actor, detail=detail
         )
@@ -202,12 +260,14 @@ class Service:
 
         self.pending = held
         if held is None:
+            self.journal.call(now, STAGE, None, None, "")
             self.engine.stage_rules(None, now)
             self._staged = None
             return
         ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
         target = config.with_rules(self.settings, held.rules)
         detail = f"{Reason.SETTINGS_LOOSENED.name}: " + "; ".join(held.held)
+        self.journal.call(now, STAGE, target.raw_rules, held.applies_at, detail)
         self.engine.stage_rules(target.build_rules(ctx), held.applies_at, detail)
         self._staged = target
 
@@ -224,6 +284,7 @@ class Service:
             logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)
             raise FsmRiskError(f"settings not reloaded, nothing changed: {problems}") from None
         now = self.clock.now()
+        self.journal.call(now, APPLY_STAGED)
         applied = self.engine.apply_staged(now)  # a reset that came before this reload
         self._commit(applied)
         self._settings_applied(applied)
@@ -249,6 +310,7 @@ class Service:
             if changed:
                 reason = Reason.SETTINGS_LOOSENED if held is not None else Reason.SETTINGS_TIGHTENED
                 detail = f"{reason.name}: {text}"
+                self.journal.call(now, NOTE, actor, detail)
                 effects = self.engine.note_settings(now, actor=actor, detail=detail)
         reload.Keeper(self.store).save(reload.raw_of(current), held)
         self._commit(effects)
@@ -296,6 +358,12 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+            self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception as exc:
+                logger.error("{} {} did not stop cleanly: {!r}", logs.ALERT, component, exc)
         await self.broker.stop()
         self.store.release_service_lock()
 
@@ -345,6 +413,8 @@ class Service:
                     break
                 if isinstance(it, Malformed):
                     self.malformed += 1
+                    if it.blind:
+                        effects.append(_blind_alert(it))
                 elif isinstance(it, _Job):
                     try:
                         found = self._apply(it.event)
@@ -355,9 +425,11 @@ class Service:
                         jobs.append((it, found))
                 else:
                     effects.extend(self._apply(it))
-            self._commit(effects, now=self.clock.now())
+            now = self.clock.now()
+            self._commit(effects, now=now)
             self._settings_applied(effects)
             self._execute(effects)
+            self.observe(Committed(batch, effects, now))
             for job, result in jobs:
                 self._answer(job, result)
             if effects or any(not isinstance(it, Quote) for it in batch):
@@ -393,7 +465,9 @@ class Service:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
-        return self.engine.handle(event, self.clock.now())
+        now = self.clock.now()
+        self.journal.record(event, now)
+        return self.engine.handle(event, now)
 
     def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
         if isinstance(result, BaseException):
@@ -438,8 +512,10 @@ class Service:
         ):
             marks = self.engine.marks  # for `status` from the database; at most once a second
             self._marks_saved_at = now
-        if changes or audit or marks:
-            self.store.commit(changes, audit, marks)
+        journal = self.journal.take(now, force=bool(changes or audit or marks))
+        expired = self.journal.prune_before(now)
+        if changes or audit or marks or journal or expired:
+            self.store.commit(changes, audit, marks, journal, expired)
 
     def _execute(self, effects: list[Effect]) -> None:
         for e in effects:
@@ -475,7 +551,27 @@ class Service:
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, ClosePosition | ReducePosition | CancelOrder):
-                self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task.add_done_callback(self._enforced(e, asyncio.get_running_loop().time()))
+
+    def _enforced(
+        self, e: ClosePosition | ReducePosition | CancelOrder, started: float
+    ) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            failed = task.cancelled() or task.exception() is not None
+            seconds = asyncio.get_running_loop().time() - started
+            self.observe(Enforced(e, seconds, failed))
+            self._changed()  # `wait_for` re-checks after an enforcement request ends too
+
+        return done
+
+    def observe(self, item: Observed) -> None:
+        """Tell every observer; one that fails is logged and never stops the service."""
+        for o in self.observers:
+            try:
+                o.observe(item)
+            except Exception as exc:
+                logger.error("{} observer {} failed: {!r}", logs.ALERT, o, exc)
 
     async def _watch(self, e: WatchContract) -> None:
         try:
@@ -521,18 +617,51 @@ class Service:
 
     # -- reconciliation and health ----------------------------------------------------------------
 
-    async def reconcile(self, account_id: int) -> None:
+    async def reconcile(self, account_id: int, *, periodic: bool = False) -> None:
         """Bring the engine in line with the gateway: trades since the week began, positions,
-        open orders. What the engine holds that the gateway no longer lists is closed."""
+        open orders. What the engine holds that the gateway no longer lists is closed.
+
+        ``periodic``: the scheduled read (see `_poll_state`). A read that live user events
+        overtook is dropped (it may be older than what they said; the next read comes within
+        one interval); what it finds that the engine did not know is a divergence: logged,
+        counted and applied at once, so the rules enforce it like any other event."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
+        heard = self.broker.health.last_user_event.get(account_id)
         try:
             events = await self.broker.snapshot(account_id, since)
         except Exception as exc:
             logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
             return
+        if periodic:
+            with contextlib.suppress(TimeoutError):  # compare with every queued event applied
+                await self.wait_for(self.queue.empty, timeout=5.0, what="the queue drained")
+            overtaken = self.broker.health.last_user_event.get(account_id) != heard
+            if overtaken and account_id not in self._read_dropped:
+                # live events arrived meanwhile: this read may be older than what they said;
+                # the next one is used whatever happens, so a busy feed cannot starve it
+                self._read_dropped.add(account_id)
+                return
+            self._read_dropped.discard(account_id)
+            self.broker.health.reads += 1
+            found = _divergence(acct, events)
+            if not found:
+                self._changed()
+                return
+            self.broker.health.diverged += 1
+            self._execute(
+                [
+                    Alert(
+                        Level.WARNING,
+                        Reason.STATE_DIVERGED,
+                        "the periodic read found what the live feed did not say: "
+                        + "; ".join(found),
+                        account_id,
+                    )
+                ]
+            )
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
@@ -550,6 +679,8 @@ class Service:
             )
         for oid in sorted(set(acct.orders) - listed_orders):
             o = acct.orders[oid]
+            if periodic and o.status is OrderStatus.SUSPENDED:
+                continue  # open-order searches leave suspended bracket children out
             events.append(
                 OrderUpdate(
                     account_id,
@@ -567,6 +698,27 @@ class Service:
         for ev in events:
             self.submit(ev)
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
+
+    def poll_every(self) -> float:
+        """Seconds between two periodic reads of every account: the configured interval, or
+        longer when that would take more than half of what reads may use of the request
+        budget (each read of an account costs four requests)."""
+        budget = self.broker.budget
+        share = (budget.limit - budget.reserve) / 2 / budget.window  # requests per second
+        return max(self.poll_interval, 4 * len(self.account_ids) / share)
+
+    async def _poll_state(self) -> None:
+        """Live for events, poll for state: re-read every account's trades, positions and
+        working orders on a schedule, whatever the feeds say (a feed can stay connected and
+        silent, or deliver a shape nobody foresaw). Reads wait behind enforcement in the
+        request budget."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.poll_every())
+            for account_id in list(self.account_ids):
+                if self.stopping.is_set():
+                    return
+                await self.reconcile(account_id, periodic=True)
 
     async def _watchdog(self) -> None:
         """Feed health, token refresh, reconciliation after a reconnect. Polls once a second."""
@@ -589,6 +741,7 @@ class Service:
                     health,
                 )
                 was_healthy = health["healthy"]
+                self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
                 try:
