@@ -36,12 +36,13 @@ class _Pending:
     future: asyncio.Future[None]
     first: float  # when the first request of a settling series came (monotonic)
     not_before: float  # when it may start (monotonic)
+    periodic: bool  # only scheduled reads asked for it (see `Service.reconcile`)
 
 
 class Reconciler:
     def __init__(
         self,
-        run: Callable[[int], Awaitable[None]],
+        run: Callable[[int, bool], Awaitable[None]],
         urgency: Callable[[int], int],
         *,
         parallel: int = 4,
@@ -86,16 +87,24 @@ class Reconciler:
                 p.future.cancel()
         self._pending.clear()
 
-    def request(self, account_id: int, settle: float = 0.0) -> asyncio.Future[None]:
+    def request(
+        self, account_id: int, settle: float = 0.0, *, periodic: bool = False
+    ) -> asyncio.Future[None]:
         """Ask for a reconciliation that starts after now (and, with ``settle``, once the
-        account has been quiet that long); the future is done when it is."""
+        account has been quiet that long); the future is done when it is. ``periodic``: a
+        scheduled read; joined by any other request, it becomes a full reconciliation."""
         self.requested += 1
         now = self._monotonic()
         found = self._pending.get(account_id)
         if found is None:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            found = self._pending[account_id] = _Pending(next(self._order), fut, now, now + settle)
-        elif settle <= 0:
+            found = self._pending[account_id] = _Pending(
+                next(self._order), fut, now, now + settle, periodic
+            )
+            self._wake.set()
+            return fut
+        found.periodic = found.periodic and periodic
+        if settle <= 0:
             found.not_before = now
         else:
             found.not_before = min(max(found.not_before, now + settle), found.first + self.max_wait)
@@ -130,12 +139,13 @@ class Reconciler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
                 continue
-            fut = self._pending.pop(account_id).future
+            pending = self._pending.pop(account_id)
+            fut = pending.future
             self._running.add(account_id)
             self.started += 1
             failed = False
             try:
-                await self._run(account_id)
+                await self._run(account_id, pending.periodic)
             except asyncio.CancelledError:
                 if not fut.done():
                     fut.cancel()

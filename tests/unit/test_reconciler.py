@@ -16,7 +16,7 @@ class Gate:
         self.release: dict[int, asyncio.Event] = {}
         self.changed = asyncio.Event()
 
-    async def run(self, account_id: int) -> None:
+    async def run(self, account_id: int, periodic: bool = False) -> None:
         self.started.append(account_id)
         self.changed.set()
         gate = self.release.setdefault(account_id, asyncio.Event())
@@ -73,7 +73,7 @@ async def test_a_failed_reconciliation_is_retried_while_the_account_needs_it() -
     calls: list[int] = []
     done = asyncio.Event()
 
-    async def run(account_id: int) -> None:
+    async def run(account_id: int, periodic: bool = False) -> None:
         calls.append(account_id)
         if len(calls) < 3:
             raise ConnectionError("gateway down")
