@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.models import AccountModel, FillRecord, Mark
+from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 
@@ -151,6 +152,11 @@ class MetaRow(SQLModel, table=True):
 
 
 _APPEND_ONLY = ("audit", "fill")
+_APPEND_ONLY_TRIGGER = (
+    "CREATE TRIGGER IF NOT EXISTS {table}_no_{name} BEFORE {op} ON {table} BEGIN "
+    "SELECT RAISE(ABORT, 'the {table} log is append-only'); END"
+)
+_FILL_INDEX = "ix_fill_account_at"
 
 
 @dataclass(frozen=True)
@@ -183,12 +189,12 @@ class Store:
                 for table in _APPEND_ONLY:
                     for op in ("UPDATE", "DELETE"):
                         conn.execute(
-                            text(
-                                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
-                                f"BEFORE {op} ON {table} BEGIN "
-                                f"SELECT RAISE(ABORT, 'the {table} log is append-only'); END"
-                            )
+                            text(_APPEND_ONLY_TRIGGER.format(table=table, op=op, name=op.lower()))
                         )
+                # an account's fills since an instant (a restore reads the day's) by index
+                conn.execute(
+                    text(f"CREATE INDEX IF NOT EXISTS {_FILL_INDEX} ON fill (account_id, at)")
+                )
                 conn.execute(
                     text("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', :v)"),
                     {"v": SCHEMA_VERSION},
@@ -279,13 +285,35 @@ class Store:
         return [_audit_entry(r) for r in rows]
 
     def fills(self, account_id: int, since: datetime | None = None) -> list[FillRecord]:
+        """An account's fills at or after ``since`` (all of them: None), oldest first. The
+        index on (account, time) narrows the read to about the rows returned."""
         with Session(self.engine) as s:
             q = select(FillRow).where(FillRow.account_id == account_id)
+            if since is not None:
+                q = q.where(FillRow.at >= _iso_floor(since))
             rows = s.exec(q).all()
         out = [_fill_record(r) for r in rows]
         if since is not None:
-            out = [f for f in out if f.at >= since]
+            out = [f for f in out if f.at >= since]  # exact, whatever offset a time was stored in
         return sorted(out, key=lambda f: (f.at, f.trade_id))
+
+    def compact_fills(self, before: datetime) -> int:
+        """Delete the fills older than ``before`` (the audit log is never touched); return how
+        many. The fill log is append-only to everything else: its guard is lifted only inside
+        this one transaction."""
+        cutoff = _iso_floor(before)  # a bound below ``before`` in any offset: then exactly
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text("SELECT account_id, trade_id, at FROM fill WHERE at < :c"), {"c": cutoff}
+            ).all()
+            old = [{"a": a, "t": t} for a, t, at in rows if datetime.fromisoformat(at) < before]
+            if old:
+                conn.execute(text("DROP TRIGGER IF EXISTS fill_no_delete"))
+                conn.execute(text("DELETE FROM fill WHERE account_id = :a AND trade_id = :t"), old)
+                conn.execute(
+                    text(_APPEND_ONLY_TRIGGER.format(table="fill", op="DELETE", name="delete"))
+                )
+        return len(old)
 
     def marks(self) -> dict[str, Mark]:
         with Session(self.engine) as s:
@@ -437,6 +465,24 @@ def _audit_entry(r: AuditRow) -> AuditEntry:
         r.reason,
         r.actor,
     )
+
+
+def fill_cutoff(calendar: SessionCalendar, now: datetime, days: int) -> datetime | None:
+    """The instant before which fills may be compacted (None: keep them all): ``days`` ago,
+    but never after the start of the previous trading week (the weekly books, the trade ids
+    seen this week and the last, and every rule's window lie after it)."""
+    if days <= 0:
+        return None
+    this_week = calendar.last_weekly_reset(now)
+    last_week = calendar.last_weekly_reset(this_week - timedelta(microseconds=1))
+    return min(now - timedelta(days=days), last_week)
+
+
+def _iso_floor(t: datetime) -> str:
+    """A text bound at or below ``t`` in every stored form: times are stored as ISO text,
+    which sorts as time only within one UTC offset, so the bound is taken 14 hours (the
+    widest offset) early, in UTC, and the caller compares exactly after the read."""
+    return (t.astimezone(UTC) - timedelta(hours=14)).isoformat()
 
 
 def _fill_row(account_id: int, f: FillRecord) -> FillRow:
