@@ -674,7 +674,9 @@ class RiskEngine:
                             if pband is None:
                                 pband = pos.band = self._position_band(acct, pos)
                         if pband is None or pband[0] < pos.upnl < pband[1]:  # type: ignore[union-attr]
-                            memo = acct.rule_state.setdefault(trail_id, {})
+                            memo = acct.rule_state.get(trail_id)
+                            if memo is None:
+                                memo = acct.rule_state[trail_id] = {}
                             tband, changed = trail(memo, acct, q, now)
                             if changed:
                                 self.dirty.add(acct.account_id)

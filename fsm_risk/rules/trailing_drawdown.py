@@ -146,6 +146,7 @@ class TrailingDrawdown(Rule):
         self._intraday = config.intraday
         self._rid = self.id
         self._peaks: dict[int, _Peak] = {}  # account id -> decoded peak (a cache of the memo)
+        self._marks, self._stale_after = ctx.marks, ctx.stale_after
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -302,22 +303,24 @@ class TrailingDrawdown(Rule):
         ):
             return super().trail(memo, view, event, now)  # seeding, decoding: the long way
         upnl = view.open_upnl
-        equity = view.equity
-        assert equity is not None  # a balance is known
+        equity = balance + view.pending_realized + upnl  # view.equity, inlined
         changed = False
         peak = entry.peak
         cap = entry.cap
-        if (
-            equity > peak
-            and (cap is None or peak < cap)
-            and equity == balance + upnl  # settled
-            and self.ctx.all_fresh(view, now)
-        ):
-            equity_peak = cap if cap is not None and equity > cap else equity  # as _store
-            entry.text = memo["peak"] = str(equity_peak)
-            entry.peak = peak = equity_peak
-            entry.floor = equity_peak - self._drawdown
-            changed = True
+        if equity > peak and (cap is None or peak < cap) and equity == balance + upnl:
+            # settled; and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
+            oldest = now - self._stale_after
+            marks = self._marks
+            for c, p in view.positions.items():
+                mark = marks.get(c)
+                if not p.priced or mark is None or mark.at < oldest:
+                    break
+            else:
+                equity_peak = cap if cap is not None and equity > cap else equity  # as _store
+                entry.text = memo["peak"] = str(equity_peak)
+                entry.peak = peak = equity_peak
+                entry.floor = equity_peak - self._drawdown
+                changed = True
         base = equity - upnl
         if cap is not None and peak >= cap:
             return (entry.floor - base, UNBOUNDED[1]), changed

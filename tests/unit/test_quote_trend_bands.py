@@ -6,11 +6,13 @@ drawdown raise its peak alone on a new high) gives exactly what an engine that o
 evaluates every quote rule on every quote gives: the same effects (closes, transitions, audit
 entries, alerts), the same account state (rule memory included) and the same accounts to
 persist, after every event, on steady trends both ways, random walks and oscillations, with
-balance changes and quotes going stale in between.
+balance changes, partial closes whose P&L awaits the next balance, and quotes going stale in
+between.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +23,15 @@ from hypothesis import strategies as st
 
 from fsm_risk.config import build_rule
 from fsm_risk.core.engine import EVALUATE, EngineSettings, RiskEngine
-from fsm_risk.core.events import AccountUpdate, Event, PositionType, PositionUpdate, Quote
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    PositionType,
+    PositionUpdate,
+    Quote,
+    Side,
+)
 from fsm_risk.core.models import AccountModel, InstrumentBook, Mark
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.rules.base import Rule
@@ -86,15 +96,18 @@ def scenarios(draw: Any) -> tuple[dict[type[Rule], dict[str, str]], list[tuple[E
         PositionTakeProfit: {"target": draw(st.sampled_from(["800", "100000"]))},
     }
     rng = random.Random(draw(st.integers(0, 2**32)))
+    trades = itertools.count(1)
     held = draw(st.lists(st.sampled_from([MNQ, ES]), min_size=1, max_size=2, unique=True))
     balance = Decimal(draw(st.sampled_from(["50000", "49000.50"])))
     acc = 1001
     events: list[tuple[Event, int]] = [(AccountUpdate(acc, "PRAC", balance, True), 0)]
     moves: dict[str, list[int]] = {}
+    sizes: dict[str, tuple[bool, int]] = {}
     steps = draw(st.integers(20, 90))
     for cid in held:
         long = draw(st.booleans())
         size = draw(st.integers(1, 3))
+        sizes[cid] = (long, size)
         events.append(
             (
                 PositionUpdate(
@@ -116,6 +129,18 @@ def scenarios(draw: Any) -> tuple[dict[type[Rule], dict[str, str]], list[tuple[E
                 continue  # this contract's quote is skipped: its mark ages
             px = START[cid] + TICK * moves[cid][j]
             events.append((Quote(cid, T0, px, px - TICK, px + TICK), gaps[j]))
+        cid = held[j % len(held)]
+        long, size = sizes[cid]
+        if size > 1 and rng.random() < 0.06:
+            # one contract closed: its P&L is realized, not yet in a balance update
+            px = START[cid] + TICK * moves[cid][j]
+            pnl = Decimal(rng.choice(["-40.50", "25", "180"]))
+            side = Side.SELL if long else Side.BUY
+            trade = next(trades)
+            events.append((Fill(acc, trade, cid, trade, side, 1, px, pnl, Decimal("0.74"), T0), 0))
+            kind = PositionType.LONG if long else PositionType.SHORT
+            events.append((PositionUpdate(acc, cid, kind, size - 1, START[cid], T0), 0))
+            sizes[cid] = (long, size - 1)
         if rng.random() < 0.05:
             balance += Decimal(rng.choice(["-120.50", "75", "300.25"]))
             events.append((AccountUpdate(acc, "PRAC", balance, True), 0))
