@@ -39,7 +39,7 @@ from fsm_risk.adapters.journal import (
 )
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.sdnotify import SystemdNotifier
-from fsm_risk.adapters.store import Store, restore_all
+from fsm_risk.adapters.store import Store, fill_cutoff, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.core.effects import (
@@ -216,12 +216,22 @@ class Service:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _compact_fills(self, now: datetime) -> None:
+        """Drop the fills older than ``[general] fill_retention_days`` (none when 0)."""
+        days = self.settings.get("general", "fill_retention_days")
+        cutoff = fill_cutoff(self.engine.calendar, now, days)
+        if cutoff is not None:
+            dropped = self.store.compact_fills(cutoff)
+            if dropped:
+                logger.info("{} fill(s) before {} compacted", dropped, cutoff.isoformat())
+
     async def _start(self) -> None:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
         self.journal.restart(now)
         startup_note = self._settings_in_force(now)
+        self._compact_fills(now)
         # a shared server holds other services' accounts too: restore only ours, once leased
         effects, restored = (
             ([], []) if self.store.shared else restore_all(self.store, self.engine, now)

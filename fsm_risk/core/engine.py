@@ -98,6 +98,21 @@ _LOWEST, _HIGHEST = Decimal("-Infinity"), Decimal("Infinity")
 MARK_SKEW = timedelta(seconds=60)
 
 
+def _intersect(bands: Sequence[tuple[Decimal, Decimal] | None]) -> tuple[Decimal, Decimal]:
+    """The intersection of bands; `EVALUATE` when one of them promises nothing (None)."""
+    low, high = _LOWEST, _HIGHEST
+    for band in bands:
+        if band is None:
+            return EVALUATE
+        if band is UNBOUNDED:
+            continue
+        if band[0] > low:
+            low = band[0]
+        if band[1] < high:
+            high = band[1]
+    return low, high
+
+
 def self_source(kind: State) -> str:
     """The hold source of a self-lock of this kind: one per kind, so a shorter lock of a
     stronger kind never replaces a longer weaker one (both are held; the strongest wins)."""
@@ -169,6 +184,10 @@ class RiskEngine:
                 self._by_event.setdefault(kind, []).append(rule)
                 if rule.stateful:
                     self._observers.setdefault(kind, []).append(rule)
+        #: the position among the quote rules of the one that trails a peak (see Rule.trail)
+        self._trailing: int | None = next(
+            (i for i, r in enumerate(self._by_event.get(Quote, ())) if r.trails), None
+        )
 
     @staticmethod
     def context(
@@ -644,6 +663,9 @@ class RiskEngine:
             long_price = short_price = mark.last
         rules = self._by_event.get(Quote, ())
         observers = self._observers.get(Quote, ())
+        trailing = self._trailing
+        if trailing is not None:
+            trail, trail_id = rules[trailing].trail, rules[trailing].id
         for acct in holders:
             try:
                 wake = acct.wakeup
@@ -664,8 +686,9 @@ class RiskEngine:
                 # the guard band: inside it no quote rule can fire or change its memory
                 band = acct.band
                 if band is None:
-                    band = acct.band = self._account_band(acct)
-                if band[0] < acct.open_upnl < band[1]:
+                    band = self._account_band(acct)
+                upnl = acct.open_upnl
+                if band[0] < upnl < band[1]:
                     if pos is None:
                         continue
                     pband = pos.band
@@ -673,7 +696,33 @@ class RiskEngine:
                         pband = pos.band = self._position_band(acct, pos)
                     if pband[0] < pos.upnl < pband[1]:
                         continue
-                acct.band = None  # evaluated: ask again at the next quote
+                acct.band = None  # evaluated: asked again unless re-banded below
+                if trailing is not None and band is not EVALUATE:
+                    # a new peak (a steady trend): only the trailing rule's band was crossed,
+                    # upwards; it cannot fire there, it only raises its memory
+                    rest = acct.rest
+                    bands = acct.bands
+                    if rest[0] < upnl < rest[1] and upnl > bands[trailing][0]:  # type: ignore[index]
+                        pband = None
+                        if pos is not None:
+                            pband = pos.band
+                            if pband is None:
+                                pband = pos.band = self._position_band(acct, pos)
+                        if pband is None or pband[0] < pos.upnl < pband[1]:  # type: ignore[union-attr]
+                            memo = acct.rule_state.get(trail_id)
+                            if memo is None:
+                                memo = acct.rule_state[trail_id] = {}
+                            tband, changed = trail(memo, acct, q, now)
+                            if changed:
+                                self.dirty.add(acct.account_id)
+                            bands[trailing] = tband
+                            if tband is not None:
+                                low, high = tband
+                                acct.band = (
+                                    rest[0] if rest[0] > low else low,
+                                    rest[1] if rest[1] < high else high,
+                                )
+                            continue
                 crossed = rules if band is EVALUATE else self._crossed(acct, pos)
                 for rule in observers:
                     if rule in crossed and rule.observe(
@@ -685,6 +734,10 @@ class RiskEngine:
                     found = rule.evaluate(acct, q, now)
                     if found:
                         verdicts = [*(verdicts or ()), *found]
+                if not verdicts and band is not EVALUATE:
+                    # nothing fired, and a quote moves only the open P&L and the memory of
+                    # the rules it reached: the other rules' bands still hold
+                    self._reband(acct, crossed)
                 if verdicts:
                     self._enforce(acct, verdicts, now, out)
                     self._sweep(acct, now, out)
@@ -697,19 +750,39 @@ class RiskEngine:
                 self._fail_closed(acct, exc, now, out)
 
     def _account_band(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
-        """The intersection of the quote rules' bands on the account's open P&L."""
-        low, high = _LOWEST, _HIGHEST
-        for rule in self._by_event.get(Quote, ()):
-            band = rule.quote_band(acct)
-            if band is None:
-                return EVALUATE
-            if band is UNBOUNDED:
-                continue
-            if band[0] > low:
-                low = band[0]
-            if band[1] < high:
-                high = band[1]
-        return low, high
+        """The intersection of the quote rules' bands on the account's open P&L (each rule's
+        own band is kept in ``acct.bands``, valid while ``acct.band`` is set)."""
+        acct.bands = [rule.quote_band(acct) for rule in self._by_event.get(Quote, ())]
+        return self._banded(acct)
+
+    def _banded(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
+        """Set ``acct.band`` from ``acct.bands``, and ``acct.rest``, the intersection of every
+        band but the trailing rule's."""
+        bands = acct.bands
+        i = self._trailing
+        if i is None:
+            band = acct.band = _intersect(bands)
+            return band
+        rest = acct.rest = _intersect([*bands[:i], *bands[i + 1 :]])
+        own = bands[i]
+        if own is None or rest is EVALUATE:
+            band = acct.band = EVALUATE
+        else:
+            band = acct.band = (max(rest[0], own[0]), min(rest[1], own[1]))
+        return band
+
+    def _reband(self, acct: AccountModel, crossed: Sequence[Rule]) -> None:
+        """Ask only the ``crossed`` rules for their band again and intersect with the rest.
+
+        Exact because a rule's band depends on the account's state apart from its open P&L,
+        and on the rule's own memory: a quote that changed neither state (no verdict) nor
+        the memory of a rule it did not reach (only reached rules observe) leaves every
+        other rule's band as it was."""
+        bands = acct.bands
+        for i, rule in enumerate(self._by_event.get(Quote, ())):
+            if rule in crossed:
+                bands[i] = rule.quote_band(acct)
+        self._banded(acct)
 
     def _position_band(self, acct: AccountModel, pos: Position) -> tuple[Decimal, Decimal]:
         low, high = _LOWEST, _HIGHEST
@@ -726,15 +799,20 @@ class RiskEngine:
         return low, high
 
     def _crossed(self, acct: AccountModel, pos: Position | None) -> list[Rule]:
-        """Outside the intersection: the quote rules whose own band the quote crossed."""
+        """Outside the intersection: the quote rules whose own band the quote crossed (the
+        account bands as asked last, in ``acct.bands``)."""
         out = []
         upnl = acct.open_upnl
-        for rule in self._by_event.get(Quote, ()):
-            band = rule.quote_band(acct)
+        # inside the position's intersection, no rule's position band was crossed
+        check_pos = pos is not None and (
+            pos.band is None or not pos.band[0] < pos.upnl < pos.band[1]
+        )
+        for rule, band in zip(self._by_event.get(Quote, ()), acct.bands, strict=True):
             if band is None or not band[0] < upnl < band[1]:
                 out.append(rule)
                 continue
-            if pos is not None:
+            if check_pos:
+                assert pos is not None
                 pband = rule.position_band(acct, pos)
                 if pband is None or not pband[0] < pos.upnl < pband[1]:
                     out.append(rule)

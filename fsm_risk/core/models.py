@@ -499,6 +499,10 @@ class AccountModel(Lockable):
         self.wakeup: datetime | None = None
         #: the quote guard band of the open P&L (see Rule.quote_band); None: to be computed
         self.band: tuple[Decimal, Decimal] | None = None
+        #: each quote rule's own band, in the engine's order; valid while ``band`` is set
+        self.bands: list[tuple[Decimal, Decimal] | None] = []
+        #: the intersection of those bands but the trailing rule's (see Rule.trail)
+        self.rest: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
         #: each deadline rule's last answer (see RiskEngine._schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
 
