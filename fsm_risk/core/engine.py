@@ -52,6 +52,7 @@ from fsm_risk.core.events import (
     Event,
     Fill,
     InstrumentInfo,
+    OrderStatus,
     OrderType,
     PositionType,
     PositionUpdate,
@@ -275,7 +276,11 @@ class RiskEngine:
             for h in cm.holds.values():
                 if h.until is not None:
                     times.append(h.until)
-            if cm.state is State.Flattening and cm.retry_at is not None:
+            if (
+                cm.state is State.Flattening
+                and cm.retry_at is not None
+                and (cm.close_in_flight or cm.retry_at > now)
+            ):
                 times.append(cm.retry_at)
         for o in acct.orders.values():
             if o.cancel_sent_at is not None:
@@ -369,53 +374,7 @@ class RiskEngine:
 
     def _retry(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         s = self.settings
-        for cm in acct.contracts.values():
-            if cm.state is not State.Flattening or cm.retry_at is None or now < cm.retry_at:
-                continue
-            pos = acct.positions.get(cm.contract_id)
-            working = self._own_working(acct, cm.contract_id)
-            if working and pos is not None and pos.size > cm.target_size:
-                # our close is still working at the gateway: a second one would reverse the
-                # position once both fill, so wait for it (and say so) instead of re-sending
-                cm.attempts += 1
-                out.append(
-                    Alert(
-                        Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
-                        Reason.CLOSE_NOT_CONFIRMED,
-                        f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
-                        f"still working after {cm.attempts} checks: not re-sent",
-                        acct.account_id,
-                        cm.contract_id,
-                    )
-                )
-            elif pos is not None and pos.size > cm.target_size:
-                cm.attempts += 1
-                out.append(self._close_effect(acct, cm, pos))
-                if cm.attempts >= s.alert_after_attempts and not cm.alerted:
-                    cm.alerted = True
-                    out.append(
-                        Alert(
-                            Level.CRITICAL,
-                            Reason.CLOSE_FAILING,
-                            f"{cm.attempts} close orders for {cm.contract_id} have not "
-                            f"flattened the position ({pos.size} open)",
-                            acct.account_id,
-                            cm.contract_id,
-                        )
-                    )
-                else:
-                    out.append(
-                        Alert(
-                            Level.WARNING,
-                            Reason.CLOSE_NOT_CONFIRMED,
-                            f"close of {cm.contract_id} not confirmed: re-sent "
-                            f"(attempt {cm.attempts})",
-                            acct.account_id,
-                            cm.contract_id,
-                        )
-                    )
-            cm.retry_at = now + self._backoff(cm.attempts)
-            self.dirty.add(acct.account_id)
+        self._pursue(acct, now, out)
         for o in acct.orders.values():
             if o.cancel_sent_at is not None and now >= o.cancel_sent_at + s.cancel_timeout:
                 o.cancel_attempts += 1
@@ -430,6 +389,147 @@ class RiskEngine:
                     )
                 )
                 self.dirty.add(acct.account_id)
+
+    def _pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Keep one close in flight for every flattening contract still over its target.
+
+        The next close goes out as soon as the previous one is done at the gateway (filled,
+        cancelled or rejected), not when a timer fires: a trader adding faster than one
+        close at a time is reduced close after close. A close that ended without a fill is
+        re-sent after the backoff (at once if the position changed since it was sized); one
+        that is not seen to end is re-sent only when its timeout passes and no order of ours
+        is still working (a second working close could reverse the position)."""
+        s = self.settings
+        for cm in acct.contracts.values():
+            if cm.state is not State.Flattening:
+                continue
+            pos = acct.positions.get(cm.contract_id)
+            over = pos is not None and _open(pos) > cm.target_size
+            due = cm.retry_at is None or now >= cm.retry_at
+            if not cm.close_in_flight:
+                if not over or not due or self._own_working(acct, cm.contract_id):
+                    continue
+                assert pos is not None
+                cm.attempts += 1
+                if cm.attempts > 1:  # the previous close ended without a fill: say so
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} ended without a fill: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+                self._send_close(acct, cm, pos, now, out)
+                self._alert_failing(acct, cm, pos, out)
+                cm.retry_at = now + self._backoff(cm.attempts)
+                self.dirty.add(acct.account_id)
+                continue
+            if not due:
+                continue
+            working = self._own_working(acct, cm.contract_id)
+            if working and over:
+                # our close is still working at the gateway: a second one would reverse the
+                # position once both fill, so wait for it (and say so) instead of re-sending
+                cm.attempts += 1
+                out.append(
+                    Alert(
+                        Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
+                        Reason.CLOSE_NOT_CONFIRMED,
+                        f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
+                        f"still working after {cm.attempts} checks: not re-sent",
+                        acct.account_id,
+                        cm.contract_id,
+                    )
+                )
+            elif over:
+                assert pos is not None
+                cm.attempts += 1
+                self._send_close(acct, cm, pos, now, out)
+                if not self._alert_failing(acct, cm, pos, out):
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} not confirmed: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+            elif not working:
+                cm.close_sent_at = None  # nothing of ours works and nothing is over: it ended
+            cm.retry_at = now + self._backoff(cm.attempts)
+            self.dirty.add(acct.account_id)
+
+    def _alert_failing(
+        self, acct: AccountModel, cm: ContractModel, pos: Position, out: list[Effect]
+    ) -> bool:
+        if cm.attempts >= self.settings.alert_after_attempts and not cm.alerted:
+            cm.alerted = True
+            out.append(
+                Alert(
+                    Level.CRITICAL,
+                    Reason.CLOSE_FAILING,
+                    f"{cm.attempts} close orders for {cm.contract_id} have not "
+                    f"flattened the position ({pos.size} open)",
+                    acct.account_id,
+                    cm.contract_id,
+                )
+            )
+            return True
+        return False
+
+    def _close_order_event(
+        self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
+    ) -> None:
+        """Recognise the gateway's order for our close among the order events (a market order
+        on the closing side, new to us, of the size asked), and notice when it is final."""
+        if cm.close_order is None:
+            if (
+                ev.order_id in acct.orders
+                or ev.order_id in acct.own_orders
+                or ev.type is not OrderType.MARKET
+                or ev.side is not cm.close_side
+                or (cm.close_size and ev.size != cm.close_size)
+            ):
+                return
+            cm.close_order = ev.order_id
+            acct.own_orders.add(ev.order_id)
+        if ev.order_id != cm.close_order or ev.status.working:
+            return
+        if ev.fill_volume:
+            cm.close_volume = ev.fill_volume
+        else:
+            cm.close_volume = ev.size if ev.status is OrderStatus.FILLED else 0
+        self._close_progress(acct, cm, now)
+
+    def _close_progress(self, acct: AccountModel, cm: ContractModel, now: datetime) -> None:
+        """Our close is done once its order is final and every fill it reported was seen
+        (so the position we size the next close from already counts them)."""
+        if cm.close_volume is None or cm.close_filled < cm.close_volume:
+            return
+        self._close_ended(acct, cm, now, progressed=cm.close_volume > 0)
+
+    def _close_ended(
+        self, acct: AccountModel, cm: ContractModel, now: datetime, *, progressed: bool
+    ) -> None:
+        """The close in flight is done: the next one (if still over target) may go at once
+        after a fill; after a refusal, at once only if the position moved since it was sized
+        (the refusal may be about that size), else after the backoff."""
+        if not cm.close_in_flight:
+            return
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
+        self.dirty.add(acct.account_id)
+        if progressed:
+            cm.attempts, cm.alerted = 0, False
+            cm.retry_at = now  # due: the next close (if any) goes with this event
+            return
+        pos = acct.positions.get(cm.contract_id)
+        moved = pos is None or _open(pos) != cm.close_basis
+        cm.retry_at = now if moved else now + self._backoff(max(cm.attempts, 1))
 
     @staticmethod
     def _own_working(acct: AccountModel, contract_id: str) -> list[int]:
@@ -496,6 +596,7 @@ class RiskEngine:
             if verdicts:
                 self._enforce(acct, verdicts, now, out)
         self._sweep(acct, now, out)
+        self._pursue(acct, now, out)
         self._confirm(acct, now)
         self._schedule(acct, now, None if isinstance(event, AdminCommand) else type(event))
         self._drain(acct, out)
@@ -576,6 +677,7 @@ class RiskEngine:
                 if verdicts:
                     self._enforce(acct, verdicts, now, out)
                     self._sweep(acct, now, out)
+                    self._pursue(acct, now, out)
                     self._confirm(acct, now)
                     self._schedule(acct, now)
                 if acct.audit:
@@ -662,9 +764,9 @@ class RiskEngine:
         elif isinstance(event, PositionUpdate):
             self._apply_position(acct, event, now, out)
         elif isinstance(event, OrderEvent):
-            self._apply_order(acct, event)
+            self._apply_order(acct, event, now)
         elif isinstance(event, Fill):
-            return self._apply_fill(acct, event)
+            return self._apply_fill(acct, event, now)
         elif isinstance(event, AdminCommand):
             self._admin(acct, event, now)
         elif isinstance(event, EnforcementRejected):
@@ -790,20 +892,13 @@ class RiskEngine:
             if not holders:
                 out.append(WatchContract(cid, False))
 
-    def _apply_order(self, acct: AccountModel, ev: OrderEvent) -> None:
+    def _apply_order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> None:
+        cm = acct.contracts.get(ev.contract_id)
+        if cm is not None and cm.close_in_flight:
+            self._close_order_event(acct, cm, ev, now)
         if not ev.status.working:
             acct.orders.pop(ev.order_id, None)
             return
-        cm = acct.contracts.get(ev.contract_id)
-        pos = acct.positions.get(ev.contract_id)
-        if (
-            cm is not None
-            and cm.state is State.Flattening
-            and ev.type is OrderType.MARKET
-            and pos is not None
-            and ev.side is pos.closing_side
-        ):
-            acct.own_orders.add(ev.order_id)  # the gateway's order for our closeContract
         old = acct.orders.get(ev.order_id)
         acct.orders[ev.order_id] = Order(
             ev.order_id,
@@ -820,7 +915,7 @@ class RiskEngine:
             old.cancel_attempts if old else 0,
         )
 
-    def _apply_fill(self, acct: AccountModel, ev: Fill) -> bool:
+    def _apply_fill(self, acct: AccountModel, ev: Fill, now: datetime) -> bool:
         if ev.voided or ev.trade_id in acct.seen_trades:
             return True  # duplicates and voided trades change nothing and fire nothing
         acct.seen_trades[ev.trade_id] = ev.at
@@ -872,6 +967,9 @@ class RiskEngine:
             acct.week.realized += net
             acct.week.fees += ev.fees
         self._trip(acct, cid, before, after, ev, net, own)
+        if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
+            cm.close_filled += ev.size
+            self._close_progress(acct, cm, now)
         return own
 
     def _realize(self, acct: AccountModel, cid: str, before: int, after: int, exit_: int) -> None:
@@ -988,6 +1086,42 @@ class RiskEngine:
     def _rejected(
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
     ) -> None:
+        cm = acct.contracts.get(ev.contract_id) if ev.contract_id is not None else None
+        if ev.order_id is not None:  # a cancel
+            o = acct.orders.get(ev.order_id)
+            if o is None:
+                # the order is no longer working: the cancel lost the race to a fill (or to
+                # another cancel), which is normal; the order event already settled it
+                out.append(
+                    Alert(
+                        Level.INFO,
+                        Reason.OVERTAKEN,
+                        f"cancel of order {ev.order_id} came after it was done: {ev.message}",
+                        acct.account_id,
+                        ev.contract_id,
+                    )
+                )
+                return
+            if o.cancel_sent_at is not None:
+                o.cancel_sent_at = now - self.settings.cancel_timeout + self._backoff(1)
+        else:
+            pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
+            if cm is not None:
+                self._close_ended(acct, cm, now, progressed=False)
+            target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
+            if pos is None or pos.size <= target:
+                # nothing (more) to close: the trader or a fill got there first
+                out.append(
+                    Alert(
+                        Level.INFO,
+                        Reason.OVERTAKEN,
+                        f"close of {ev.contract_id} refused with nothing left to close: "
+                        f"{ev.message}",
+                        acct.account_id,
+                        ev.contract_id,
+                    )
+                )
+                return
         out.append(
             Alert(
                 Level.CRITICAL,
@@ -997,14 +1131,6 @@ class RiskEngine:
                 ev.contract_id,
             )
         )
-        if ev.contract_id is not None:
-            cm = acct.contracts.get(ev.contract_id)
-            if cm is not None and cm.state is State.Flattening:
-                cm.retry_at = min(cm.retry_at or now, now + self._backoff(1))
-        if ev.order_id is not None:
-            o = acct.orders.get(ev.order_id)
-            if o is not None and o.cancel_sent_at is not None:
-                o.cancel_sent_at = now - self.settings.cancel_timeout + self._backoff(1)
 
     # -- admin -----------------------------------------------------------------------------
 
@@ -1255,29 +1381,40 @@ class RiskEngine:
         cm.reason = reason
         cm.attempts, cm.alerted = 0, False
         cm.retry_at = now + self._backoff(1)
-        if pos is not None and pos.size > target:
+        if pos is not None and _open(pos) > target:
             cm.attempts = 1
-            out.append(self._close_effect(acct, cm, pos))
+            if not cm.close_in_flight:  # else the next one goes when that one is done
+                self._send_close(acct, cm, pos, now, out)
         if cancel_orders:
             for o in acct.orders.values():
                 if o.contract_id == cm.contract_id:
                     self._cancel(acct, o, reason or Reason.ORDER_WHILE_LOCKED, now, out)
 
+    def _send_close(
+        self, acct: AccountModel, cm: ContractModel, pos: Position, now: datetime, out: list[Effect]
+    ) -> None:
+        """Put one close (or reduce) in flight, sized from what is open now."""
+        effect = self._close_effect(acct, cm, pos)
+        if effect is None:
+            return
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = now, None, 0, None
+        cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
+        cm.close_side, cm.close_basis = pos.closing_side, _open(pos)
+        out.append(effect)
+
     def _close_effect(
         self, acct: AccountModel, cm: ContractModel, pos: Position
-    ) -> ClosePosition | ReducePosition:
+    ) -> ClosePosition | ReducePosition | None:
         reason = cm.reason or Reason.POSITION_WHILE_LOCKED
         if cm.target_size <= 0:
             return ClosePosition(
                 acct.account_id, cm.contract_id, reason, cm.rule_id, max(cm.attempts, 1)
             )
+        excess = _open(pos) - cm.target_size
+        if excess <= 0:
+            return None  # never more than is open: fills already took it to the target
         return ReducePosition(
-            acct.account_id,
-            cm.contract_id,
-            pos.size - cm.target_size,
-            reason,
-            cm.rule_id,
-            max(cm.attempts, 1),
+            acct.account_id, cm.contract_id, excess, reason, cm.rule_id, max(cm.attempts, 1)
         )
 
     def _cancel(
@@ -1456,3 +1593,9 @@ class RiskEngine:
 
 def _flattening(model: Lockable) -> bool:
     return model.state is State.Flattening
+
+
+def _open(pos: Position) -> int:
+    """What is open in a position as far as the fills tell: contracts already closed by fills
+    the gateway's position does not reflect yet are not open any more."""
+    return pos.size - pos.settling

@@ -411,6 +411,20 @@ class ContractModel(Lockable):
         self.retry_at: datetime | None = None
         self.alerted = False
         self.account: AccountModel | None = None
+        #: the service's close (or reduce) in flight for this contract, from the request until
+        #: the gateway says it is done (its order filled, cancelled or rejected): when it was
+        #: sent (None: none in flight), the size asked (0: the whole position), the side it
+        #: sells or buys, the open size it was sized from, and the gateway's order once
+        #: recognised among the order events (the close's answer carries no order id)
+        self.close_sent_at: datetime | None = None
+        self.close_size = 0
+        self.close_side: Side | None = None
+        self.close_basis = 0
+        self.close_order: int | None = None
+        #: contracts of that order filled per the fills seen, and the volume its final order
+        #: event reported (None until the order is final)
+        self.close_filled = 0
+        self.close_volume: int | None = None
 
     def join(self, account: AccountModel) -> None:
         """Belong to an account: its positions and orders, and its (ordered) audit list."""
@@ -445,6 +459,15 @@ class ContractModel(Lockable):
             "attempts": self.attempts,
             "retry_at": _dt(self.retry_at),
             "alerted": self.alerted,
+            "close": {
+                "sent_at": _dt(self.close_sent_at),
+                "size": self.close_size,
+                "side": None if self.close_side is None else int(self.close_side),
+                "basis": self.close_basis,
+                "order": self.close_order,
+                "filled": self.close_filled,
+                "volume": self.close_volume,
+            },
         }
 
     def load(self, d: dict[str, Any]) -> None:
@@ -457,6 +480,19 @@ class ContractModel(Lockable):
         self.attempts = d["attempts"]
         self.retry_at = _pdt(d["retry_at"])
         self.alerted = d["alerted"]
+        close = d.get("close") or {}
+        self.close_sent_at = _pdt(close.get("sent_at"))
+        self.close_size = close.get("size", 0)
+        side = close.get("side")
+        self.close_side = None if side is None else Side(side)
+        self.close_basis = close.get("basis", 0)
+        self.close_order = close.get("order")
+        self.close_filled = close.get("filled", 0)
+        self.close_volume = close.get("volume")
+
+    @property
+    def close_in_flight(self) -> bool:
+        return self.close_sent_at is not None
 
 
 class AccountModel(Lockable):
