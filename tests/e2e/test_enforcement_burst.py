@@ -80,8 +80,10 @@ async def test_twenty_market_buys_as_fast_as_possible_are_back_within_the_limit_
     )
     await h.gw_until(lambda: h.position("MNQ") <= LIMIT, "back within the limit", timeout=30)
     delay, peak, closes = back_within_limit(h)
-    print(f"burst of 20, fill delay {fill_delay}: back within the limit {delay:.3f} s after the last fill "
-          f"(peak {peak}, {closes} service fills)")  # fmt: skip
+    print(
+        f"burst of 20, fill delay {fill_delay}: back within the limit {delay:.3f} s after "
+        f"the last fill (peak {peak}, {closes} service fills)"
+    )
     assert delay <= 1.0 + fill_delay
     assert h.position("MNQ") == LIMIT  # reduced to the limit, never below, never reversed
     for entry in h.closes("MNQ"):
