@@ -396,11 +396,52 @@ class Service:
             )
             await self.reconcile(e.account_id)
             return
+        found = await self._overtaken(e)
+        if found is not None:
+            # a race lost to a fill or to the trader, not a failure: say so plainly and let
+            # the engine take the gateway's word (no full reconciliation needed)
+            logger.info(
+                "{} account {}: {}: already done at the gateway ({})",
+                logs.ENFORCEMENT_SENT,
+                e.account_id,
+                what,
+                result.message,
+            )
+            for ev in found:
+                self.submit(ev)
+            self.submit(
+                EnforcementRejected(
+                    e.account_id, contract, order_id, result.message, overtaken=True
+                )
+            )
+            return
         logger.error(
             "{} account {}: {} refused: {}", logs.ALERT, e.account_id, what, result.message
         )
         self.submit(EnforcementRejected(e.account_id, contract, order_id, result.message))
         await self.reconcile(e.account_id)
+
+    async def _overtaken(
+        self, e: ClosePosition | ReducePosition | CancelOrder
+    ) -> list[Event] | None:
+        """After a refusal, ask the gateway whether what the request was for is already
+        done: the order to cancel no longer working, the position to close gone (or already
+        smaller than a reduce asked). Returns the gateway's current word, or None."""
+        try:
+            if isinstance(e, CancelOrder):
+                order = await self.broker.order(e.account_id, e.order_id)
+                if order is not None and not order.status.working:
+                    return [order]
+                return None
+            pos = await self.broker.open_position(e.account_id, e.contract_id)
+        except Exception as exc:
+            logger.warning("{} account {}: state not read back: {!r}", logs.FEED, e.account_id, exc)
+            return None
+        if pos is None:
+            return []
+        if isinstance(e, ReducePosition) and pos.size < e.size:
+            return [pos]
+        return None
 
     # -- reconciliation and health ----------------------------------------------------------------
 

@@ -411,6 +411,27 @@ class ProjectXBroker:
             {"accountId": account_id, "contractId": contract_id, "size": size},
         )
 
+    async def order(self, account_id: int, order_id: int) -> OrderUpdate | None:
+        """One order as the gateway has it now (None: unknown or unreadable)."""
+        raw = await self._post("/Order/searchById", {"accountId": account_id, "orderId": order_id})
+        try:
+            return payloads.order(raw.get("order"))
+        except payloads.PayloadError:
+            return None
+
+    async def open_position(self, account_id: int, contract_id: str) -> PositionEvent | None:
+        """The gateway's open position in one contract now (None: flat)."""
+        raw = await self._post("/Position/searchOpen", {"accountId": account_id})
+        for p in raw.get("positions", []):
+            try:
+                found = payloads.position(p)
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+                continue
+            if found.contract_id == contract_id and found.size > 0:
+                return found
+        return None
+
     async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
         return await self._enforce("/Order/cancel", {"accountId": account_id, "orderId": order_id})
 

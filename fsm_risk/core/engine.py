@@ -1109,14 +1109,14 @@ class RiskEngine:
             if cm is not None:
                 self._close_ended(acct, cm, now, progressed=False)
             target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
-            if pos is None or pos.size <= target:
+            if ev.overtaken or pos is None or pos.size <= target:
                 # nothing (more) to close: the trader or a fill got there first
                 out.append(
                     Alert(
                         Level.INFO,
                         Reason.OVERTAKEN,
-                        f"close of {ev.contract_id} refused with nothing left to close: "
-                        f"{ev.message}",
+                        f"close of {ev.contract_id} refused: the position was already closed "
+                        f"or reduced at the gateway ({ev.message})",
                         acct.account_id,
                         ev.contract_id,
                     )

@@ -171,12 +171,15 @@ class TradesSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class EnforcementRejected:
-    """The gateway refused (or failed) one of the service's close or cancel requests."""
+    """The gateway refused (or failed) one of the service's close or cancel requests.
+    ``overtaken``: the gateway had already finished what it was for (the order filled or
+    cancelled, the position closed or smaller than the request): a race lost, not a failure."""
 
     account_id: int
     contract_id: str | None
     order_id: int | None
     message: str
+    overtaken: bool = False
 
 
 Event = (

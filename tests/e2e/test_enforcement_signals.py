@@ -1,0 +1,59 @@
+"""Signals that tell the truth (real SDK, paper gateway, service): a race lost to a fill is not
+a rejected close, a realized-P&L rebuild is reported only when the books differ, the audit log
+never confirms flat while the gateway holds a position, and the balance follows the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fsm_risk.core.states import State
+from fsm_risk.paper import PaperGateway
+from tests.e2e.service_harness import Harness
+
+DAILY_LOSS = """
+[rule.daily_loss_limit]
+limit = 500
+"""
+MNQ = "CON.F.US.MNQ.Z26"
+ES = "CON.F.US.ES.Z26"
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+async def lock_by_daily_loss(h: Harness) -> None:
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+
+
+def overtaken(h: Harness) -> int:
+    return sum("OVERTAKEN" in m and "cancel of order" in m for m in h.logs)
+
+
+def errors(h: Harness) -> list[str]:
+    return [m for m in h.logs if "| ERROR" in m or "| CRITICAL" in m]
+
+
+async def test_a_cancel_that_loses_the_race_to_a_fill_is_no_error(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    for n in range(1, 4):
+        h.trade("ES", "buy", 1)  # fills at once: the cancel on sight comes too late
+        await h.gw_until(lambda n=n: len(h.closes("ES")) == n, "closed on sight")  # type: ignore[misc]
+        await h.gw_until(lambda: h.position("ES") == 0, "flat again")
+        await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "close confirmed")
+        await h.until(lambda n=n: overtaken(h) == n, "the cancel's answer handled")  # type: ignore[misc]
+    assert errors(h) == []
+    assert not any("CLOSE_REJECTED" in m for m in h.logs)
+    assert h.acct.state is State.LockedDaily
