@@ -452,6 +452,7 @@ class Service:
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
+        applied = frozenset(acct.seen_trades)  # a complete list holds all of these
         try:
             events = await self.broker.snapshot(account_id, since)
         except Exception as exc:
@@ -487,7 +488,7 @@ class Service:
                 )
             )
         fills = tuple(e for e in events if isinstance(e, Fill))
-        events.append(TradesSnapshot(account_id, since, fills))  # after the fills it checks
+        events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:
             self.submit(ev)
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))

@@ -1048,7 +1048,18 @@ class RiskEngine:
 
     def _rebuild_realized(self, acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
         """The gateway's trades are the truth for realized P&L: rebuild the books if they
-        disagree (a lost fill, a lost database), and say so."""
+        disagree (a lost fill, a lost database), and say so.
+
+        Fills keep arriving while the list is read: a trade applied after the list was asked
+        for may be missing from it without the list being incomplete. The books then hold
+        more than the list and cannot be compared (nor rebuilt from it, which would drop the
+        newest trades): they are kept, quietly, until the next reconciliation."""
+        listed = {t.trade_id for t in ev.trades}
+        later = (
+            set()
+            if ev.applied is None
+            else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
+        )
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
@@ -1058,7 +1069,9 @@ class RiskEngine:
             if (realized, fees) == (book.realized, book.fees):
                 continue
             known = {i for i, t in acct.seen_trades.items() if t >= book.start}
-            missing = known - {t.trade_id for t in ev.trades}
+            missing = known - listed - later
+            if not missing and known & later:
+                continue  # trades applied after the list was read: not comparable now
             if missing:
                 # a list without trades we have applied is incomplete (a capped search, say):
                 # rebuilding from it could hide losses, so keep the books and say so

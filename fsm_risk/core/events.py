@@ -167,6 +167,9 @@ class TradesSnapshot:
     account_id: int
     since: datetime
     trades: tuple[Fill, ...]
+    #: the trade ids already applied when the list was asked for: a complete list holds all
+    #: of them; trades applied later (None: unknown) may be newer than the list
+    applied: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from fsm_risk.adapters.clock import SystemClock
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import Harness
+from tests.e2e.service_harness import ACCOUNT, Harness
 
 DAILY_LOSS = """
 [rule.daily_loss_limit]
@@ -57,3 +58,44 @@ async def test_a_cancel_that_loses_the_race_to_a_fill_is_no_error(h: Harness) ->
     assert errors(h) == []
     assert not any("CLOSE_REJECTED" in m for m in h.logs)
     assert h.acct.state is State.LockedDaily
+
+
+def rebuilt(h: Harness) -> list[str]:
+    return [m for m in h.logs if "REALIZED_REBUILT" in m]
+
+
+async def test_normal_trades_and_a_restart_report_no_realized_rebuild(
+    tmp_path: Path, paper_gateway: PaperGateway
+) -> None:
+    h = Harness(tmp_path, paper_gateway, clock=SystemClock())  # type: ignore[arg-type]
+    try:
+        await normal_trades_and_restart(h)
+    finally:
+        await h.close()
+
+
+async def normal_trades_and_restart(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    for _ in range(3):
+        h.trade("MNQ", "buy", 1)
+        await h.until(lambda: MNQ in h.acct.positions, "opened")
+        h.gateway.move_price("MNQ", 4)
+        h.trade("MNQ", "sell", 1)
+        await h.until(lambda: MNQ not in h.acct.positions, "closed")
+    await h.until(lambda: len(h.acct.day.fills) == 6, "every fill applied")
+    await h.svc.reconcile(ACCOUNT)
+    await h.until(lambda: any("reconciled" in m for m in h.logs), "reconciled")
+    await lock_by_daily_loss(h)
+    for _ in range(3):  # every order while locked: a cancel race, a close, a reconciliation
+        h.trade("ES", "buy", 1)
+        await h.gw_until(lambda: h.position("ES") == 0, "closed on sight")
+    await h.stop()
+    h.trade("ES", "buy", 1)  # while the service is down
+    await h.start()  # closed at start-up while the start-up reconciliation reads the trades
+    await h.gw_until(lambda: h.position("ES") == 0, "closed at start-up")
+    await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "confirmed")
+    await h.svc.reconcile(ACCOUNT)
+    await h.until(lambda: len(h.acct.day.fills) == len(h.gateway.trades(ACCOUNT)), "all seen")
+    assert rebuilt(h) == []
+    gateway = sum((t.profit_and_loss or 0) - t.fees for t in h.gateway.trades(ACCOUNT))
+    assert h.acct.day.realized == gateway
