@@ -286,6 +286,7 @@ class RiskEngine:
             if o.cancel_sent_at is not None:
                 times.append(o.cancel_sent_at + self.settings.cancel_timeout)
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
+        times.extend(until for _, _, until in acct.filling.values())
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers", {})
         times.extend(datetime.fromisoformat(t) for t in waivers.values())
         cached = acct.deadlines
@@ -317,6 +318,10 @@ class RiskEngine:
         for cm in list(acct.contracts.values()):
             self._expire(acct, cm, now)
         self._retry(acct, now, out)
+        for oid, (_, _, until) in list(acct.filling.items()):
+            if now >= until:
+                del acct.filling[oid]  # its fills are not coming: positions will tell
+                self.dirty.add(acct.account_id)
         for cid, (reported, deadline) in list(acct.expected.items()):
             if deadline is not None and now >= deadline:
                 self._settle(acct, cid, reported, now, out, forced=True)
@@ -898,6 +903,14 @@ class RiskEngine:
             self._close_order_event(acct, cm, ev, now)
         if not ev.status.working:
             acct.orders.pop(ev.order_id, None)
+            volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
+            if volume:
+                # the order event comes before its trades: until they arrive, what it filled
+                # is open at the gateway though no fill or position says so yet
+                seen = sum(f.size for f in acct.day.fills if f.order_id == ev.order_id)
+                if volume > seen:
+                    deadline = now + self.settings.settle_timeout
+                    acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
             return
         old = acct.orders.get(ev.order_id)
         acct.orders[ev.order_id] = Order(
@@ -920,6 +933,12 @@ class RiskEngine:
             return True  # duplicates and voided trades change nothing and fire nothing
         acct.seen_trades[ev.trade_id] = ev.at
         cid = ev.contract_id
+        filling = acct.filling.get(ev.order_id)
+        if filling is not None:
+            if filling[1] > ev.size:
+                acct.filling[ev.order_id] = (filling[0], filling[1] - ev.size, filling[2])
+            else:
+                del acct.filling[ev.order_id]
         delta = ev.size if ev.side is Side.BUY else -ev.size
         expected = acct.expected.get(cid)
         if expected is not None:
@@ -1317,6 +1336,9 @@ class RiskEngine:
         ids, text, primary = self._describe(vs)
         if closing or reducing:
             target = 0 if closing else min(v.target_size for v in reducing)
+            locked = self._lock_target(acct, cm)
+            if locked is not None and locked < target:
+                target = locked  # the lock closes what a reduce would leave: one close
             pos = acct.positions.get(cid)
             size = pos.size if pos is not None else 0
             if cm.state is State.Flattening:
@@ -1345,6 +1367,20 @@ class RiskEngine:
             )
         elif holds:
             self._fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
+
+    @staticmethod
+    def _lock_target(acct: AccountModel, cm: ContractModel) -> int | None:
+        """The size a lock lets this contract keep (None: no lock applies): nothing while the
+        account flattens or the contract is locked, what a lock without flatten tolerates."""
+        if acct.state is State.Flattening or cm.state in LOCK_KINDS:
+            return 0
+        if acct.state in LOCK_KINDS:
+            pos = acct.positions.get(cm.contract_id)
+            tol = acct.tolerated.get(cm.contract_id)
+            if tol is not None and pos is not None and (tol > 0) == pos.long:
+                return abs(tol)
+            return 0
+        return None
 
     def _contract_orders(self, acct: AccountModel, cid: str) -> bool:
         return any(
@@ -1398,6 +1434,8 @@ class RiskEngine:
             cm.attempts = 1
             if not cm.close_in_flight:  # else the next one goes when that one is done
                 self._send_close(acct, cm, pos, now, out)
+        elif not cm.close_in_flight:
+            cm.retry_at = None  # nothing to close yet: a position that comes is closed at once
         if cancel_orders:
             for o in acct.orders.values():
                 if o.contract_id == cm.contract_id:
@@ -1450,6 +1488,9 @@ class RiskEngine:
                 cm = self.contract(acct, cid)
                 if held.size - held.settling <= 0:
                     continue  # already closed by fills: the gateway's update is on its way
+                if cm.state is State.Flattening and cm.target_size > 0:
+                    # a reduce in progress: the account's flatten closes the rest after it
+                    cm.target_size, cm.cancel_orders = 0, True
                 if cm.state is not State.Flattening:
                     self._contract_breach(
                         acct,
@@ -1482,12 +1523,14 @@ class RiskEngine:
             if pos.size - pos.settling <= 0:
                 continue  # already closed by fills: the gateway's update is on its way
             cm = self.contract(acct, cid)
-            if cm.state is State.Flattening:
-                continue
             tol = acct.tolerated.get(cid) if only is None else None
+            target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
+            if cm.state is State.Flattening:
+                if target < cm.target_size:
+                    cm.target_size = target  # a reduce in progress: the lock closes the rest
+                continue
             if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
                 continue
-            target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
             self._contract_breach(
                 acct,
                 cm,
@@ -1530,6 +1573,9 @@ class RiskEngine:
                     + ("flat" if cm.target_size == 0 else f"reduced to {cm.target_size}"),
                 )
                 cm.retry_at, cm.attempts, cm.alerted = None, 0, False
+                if cm.close_order is None or cm.close_order not in acct.orders:
+                    # flat and none of ours works: a close whose end we did not see is over
+                    cm.close_sent_at, cm.close_order = None, None
         if (
             acct.state is State.Flattening
             and not acct.exposed()

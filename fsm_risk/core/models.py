@@ -442,6 +442,10 @@ class ContractModel(Lockable):
         pos = acct.positions.get(self.contract_id)
         if pos is not None and pos.size > self.target_size:
             return True
+        if acct.open_size(self.contract_id) > self.target_size:
+            return True  # fills the gateway's position has not caught up with yet
+        if any(c == self.contract_id for c, _, _ in acct.filling.values()):
+            return True  # an order filled whose fills are still on their way
         return self.cancel_orders and any(
             o.contract_id == self.contract_id and o.order_id not in acct.own_orders
             for o in acct.orders.values()
@@ -523,6 +527,9 @@ class AccountModel(Lockable):
         #: value kept for contracts a position update dropped before their closing fills came:
         #: (amount, contracts); released as those fills realize it
         self.unsettled: dict[str, tuple[Decimal, int]] = {}
+        #: orders the gateway reported filled whose fills have not all arrived yet (the order
+        #: event comes first): contract, contracts still to come, and how long to wait
+        self.filling: dict[int, tuple[str, int, datetime]] = {}
         self.day = day
         self.week = week
         self.open_upnl = ZERO
@@ -538,9 +545,22 @@ class AccountModel(Lockable):
         self.deadlines: dict[str, datetime | None] = {}
 
     def exposed(self) -> bool:
-        return bool(self.positions) or any(
-            o.order_id not in self.own_orders for o in self.orders.values()
+        """A position at the gateway, a position the fills say is open (its gateway update
+        is still on its way), or a working order: flat means all three agree."""
+        return (
+            bool(self.positions)
+            or bool(self.filling)
+            or any(self.open_size(c) for c in self.net)
+            or any(o.order_id not in self.own_orders for o in self.orders.values())
         )
+
+    def open_size(self, contract_id: str) -> int:
+        """The size open in a contract per the gateway's latest word: its position update
+        when the fills have not caught up with it yet, else the fills since the last one."""
+        expected = self.expected.get(contract_id)
+        if expected is not None:
+            return abs(expected[0])
+        return abs(self.net.get(contract_id, 0))
 
     # -- read-only conveniences for rules and status --------------------------------------
 
@@ -592,6 +612,7 @@ class AccountModel(Lockable):
             "tolerated": dict(self.tolerated),
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
+            "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.to_dict(),
             "week": self.week.to_dict(),
             "rule_state": self.rule_state,
@@ -625,6 +646,9 @@ class AccountModel(Lockable):
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
+        m.filling = {
+            int(o): (c, n, _req(_pdt(t))) for o, (c, n, t) in d.get("filling", {}).items()
+        }
         m.rule_state = d["rule_state"]
         m.last_event_at = _pdt(d["last_event_at"])
         m.flatten_started = _pdt(d["flatten_started"])

@@ -284,3 +284,20 @@ def test_open_size_excludes_contracts_already_closed_by_fills() -> None:
     gw.send(position(MNQ, 3, "21000"))
     assert gw.d.acct.contracts[MNQ].state is State.Trading
     assert Decimal(0) == gw.d.acct.day.realized
+
+
+def test_a_position_that_appears_while_its_contract_flattens_for_a_cancel_is_closed_at_once() -> (
+    None
+):
+    from fsm_risk.rules.symbol_block import SymbolBlock
+
+    d = Driver(make_engine({SymbolBlock: {"roots": "M*"}}))
+    d.send(account())
+    gw = Gateway(d)
+    gw.send(market(40, Side.BUY, 2, OrderStatus.OPEN))  # blocked: cancelled on sight...
+    assert d.acct.contracts[MNQ].state is State.Flattening and gw.sent == []
+    gw.send(market(40, Side.BUY, 2, OrderStatus.FILLED, 2))  # ...but it filled first
+    gw.send(fill(MNQ, Side.BUY, 2, "21000", order_id=40))
+    gw.size = 2
+    gw.send(position(MNQ, 2, "21000"))  # no time passes: closed with this event
+    assert [type(e).__name__ for e in gw.sent] == ["ClosePosition"]

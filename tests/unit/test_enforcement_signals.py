@@ -3,11 +3,14 @@ while fills keep arriving is not an incomplete one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from fsm_risk.core.effects import Level
 from fsm_risk.core.events import EnforcementRejected, OrderStatus, OrderType, Side, TradesSnapshot
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
 from tests.factories import (
     ACC,
     ES,
@@ -16,11 +19,18 @@ from tests.factories import (
     account,
     alerts,
     cancels,
+    closes,
     fill,
+    flat,
     make_engine,
     order,
+    position,
+    reduces,
+    transitions,
 )
 from tests.unit.test_engine import locked  # noqa: F401  (fixture)
+
+FLAT_BY = datetime(2026, 11, 23, 21, 8, tzinfo=UTC)  # Mon 15:08 Chicago
 
 
 def test_a_cancel_refused_after_the_order_filled_is_information_not_a_rejection(
@@ -70,3 +80,58 @@ def test_a_list_lacking_a_trade_applied_before_it_was_asked_for_is_still_incompl
     out = d.send(TradesSnapshot(ACC, d.acct.week.start, (), asked))
     assert "lacks 1 trade(s)" in alerts(out)[0].message
     assert d.acct.day.realized == Decimal("-401.48")
+
+
+# --- the audit log never confirms flat while something is open ------------------------------
+
+
+def flat_by_engine() -> Driver:
+    from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+    from fsm_risk.rules.trading_hours import TradingHours
+
+    rules = {TradingHours: {}, MaxContractsPerInstrument: {"limits": "MNQ: 3"}}
+    d = Driver(make_engine(rules), now=FLAT_BY + timedelta(minutes=5))  # past the flat-by
+    d.send(account())
+    return d
+
+
+def buy_8(d: Driver, oid: int = 50) -> list[Any]:
+    """The gateway's events for a market buy of 8 MNQ, in its order (position last)."""
+    out = d.send(order(oid, MNQ, Side.BUY, 8, type=OrderType.MARKET))
+    out += d.send(order(oid, MNQ, Side.BUY, 8, type=OrderType.MARKET, status=OrderStatus.FILLED))
+    out += d.send(fill(MNQ, Side.BUY, 8, "21000", order_id=oid))
+    # the fill says 8 are open: nothing may be confirmed flat before the position arrives
+    assert not any(t[3] == "flat_confirmed" for t in transitions(out))
+    out += d.send(position(MNQ, 8, "21000"))
+    return out
+
+
+def close_all(d: Driver, oid: int = 60) -> list[Any]:
+    out = d.send(order(oid, MNQ, Side.SELL, 8, type=OrderType.MARKET))
+    out += d.send(order(oid, MNQ, Side.SELL, 8, type=OrderType.MARKET, status=OrderStatus.FILLED))
+    out += d.send(fill(MNQ, Side.SELL, 8, "21000", pnl="0", order_id=oid), flat(MNQ))
+    return out
+
+
+def test_past_the_flat_by_a_buy_of_8_is_closed_by_one_close_and_confirmed_only_when_flat() -> None:
+    d = flat_by_engine()
+    out = buy_8(d)
+    assert ("Trading", "Flattening", "breach") in [t[1:] for t in transitions(out)]
+    assert not any(t[3] == "flat_confirmed" for t in transitions(out))
+    assert [c.contract_id for c in closes(out)] == [MNQ] and reduces(out) == []
+    out = close_all(d)
+    assert d.acct.state is State.LockedDaily
+    assert (None, "Flattening", "LockedDaily", "flat_confirmed") in transitions(out)
+    assert len(closes(d.effects)) == 1 and reduces(d.effects) == []
+
+
+def test_a_position_appearing_while_locked_gets_one_close_not_a_reduce_then_a_close() -> None:
+    d = flat_by_engine()
+    buy_8(d)
+    close_all(d)
+    assert d.acct.state is State.LockedDaily
+    d.effects.clear()
+    buy_8(d, oid=70)
+    close_all(d, oid=80)
+    assert len(closes(d.effects)) == 1 and reduces(d.effects) == []
+    assert d.acct.contracts[MNQ].state is State.Trading and d.acct.state is State.LockedDaily
