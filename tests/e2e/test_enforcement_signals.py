@@ -5,9 +5,12 @@ never confirms flat while the gateway holds a position, and the balance follows 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from loguru import logger
 
 from fsm_risk.adapters.clock import SystemClock
 from fsm_risk.core.states import State
@@ -99,3 +102,36 @@ async def normal_trades_and_restart(h: Harness) -> None:
     assert rebuilt(h) == []
     gateway = sum((t.profit_and_loss or 0) - t.fees for t in h.gateway.trades(ACCOUNT))
     assert h.acct.day.realized == gateway
+
+
+FLAT_BY = datetime(2026, 11, 23, 21, 8, tzinfo=UTC)  # Mon 15:08 Chicago
+HOURS_AND_LIMIT = """
+[rule.trading_hours]
+[rule.max_contracts_per_instrument]
+limits = MNQ: 3
+default_limit = 10
+"""
+
+
+async def test_past_the_flat_by_a_buy_of_8_gets_one_close_and_no_false_flat(h: Harness) -> None:
+    confirmed: list[tuple[str, int]] = []
+
+    def at_confirmation(message: Any) -> None:  # runs as the service logs it
+        text = str(message)
+        if "FLAT_CONFIRMED" in text:
+            confirmed.append((text, h.position("MNQ")))
+
+    sink = logger.add(at_confirmation, level="INFO")
+    try:
+        h.clock.set(FLAT_BY + timedelta(minutes=5))
+        await h.start(HOURS_AND_LIMIT)
+        for n in (1, 2):
+            h.trade("MNQ", "buy", 8)
+            await h.gw_until(lambda n=n: len(h.closes("MNQ")) == n, "closed")  # type: ignore[misc]
+            await h.gw_until(lambda: h.position("MNQ") == 0, "flat")
+            await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+            await h.until(lambda: h.acct.contracts[MNQ].state is not State.Flattening, "done")
+    finally:
+        logger.remove(sink)
+    assert [c.source for c in h.closes("MNQ")] == ["close", "close"]  # no reduce, then close
+    assert confirmed and all(size == 0 for _, size in confirmed), confirmed
