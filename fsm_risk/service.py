@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ from fsm_risk.core.effects import (
 )
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
+    AccountUpdate,
     AdminCommand,
     EnforcementRejected,
     Event,
@@ -458,6 +460,13 @@ class Service:
         except Exception as exc:
             logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
             return
+        # the balance was read after the trades: it includes those applied before and those
+        # listed; a fill applied later (live, meanwhile) makes it possibly older than ours
+        listed = applied | {e.trade_id for e in events if isinstance(e, Fill)}
+        events = [
+            dataclasses.replace(e, applied=listed) if isinstance(e, AccountUpdate) else e
+            for e in events
+        ]
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()

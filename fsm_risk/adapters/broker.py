@@ -359,9 +359,10 @@ class ProjectXBroker:
 
     async def snapshot(self, account_id: int, since: datetime) -> list[Event]:
         """The gateway's truth for one account, as events in the order to apply them:
-        the balance, every trade since ``since`` (oldest first), then open positions and open
-        orders (the engine closes what it holds that is no longer listed)."""
-        events: list[Event] = [a for a in await self.accounts() if a.account_id == account_id]
+        every trade since ``since`` (oldest first), the balance (read after the trades, so it
+        includes every trade listed), then open positions and open orders (the engine closes
+        what it holds that is no longer listed)."""
+        events: list[Event] = []
         raw = await self._post(
             "/Trade/search",
             {
@@ -378,6 +379,7 @@ class ProjectXBroker:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
         events.extend(fills)
+        events.extend(a for a in await self.accounts() if a.account_id == account_id)
         positions: list[PositionEvent] = []
         for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
             "positions", []

@@ -761,6 +761,8 @@ class RiskEngine:
     def _apply(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> bool:
         """Update the account from the event. Returns True for the service's own fills."""
         if isinstance(event, AccountUpdate):
+            if event.applied is not None and any(i not in event.applied for i in acct.seen_trades):
+                return False  # read before a fill applied since: older than what we have
             if event.name:
                 acct.name = event.name
             acct.balance = event.balance

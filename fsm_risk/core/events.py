@@ -65,10 +65,16 @@ class OrderType(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class AccountUpdate:
+    """The account as the gateway reports it. ``applied`` marks one read back by a
+    reconciliation: the trade ids already applied when it was asked for. Fills keep arriving
+    meanwhile; if one was applied since, this balance may predate it and is not taken (the
+    live update that came with that fill is newer)."""
+
     account_id: int
     name: str
     balance: Decimal
     can_trade: bool
+    applied: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -646,9 +646,7 @@ class AccountModel(Lockable):
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
-        m.filling = {
-            int(o): (c, n, _req(_pdt(t))) for o, (c, n, t) in d.get("filling", {}).items()
-        }
+        m.filling = {int(o): (c, n, _req(_pdt(t))) for o, (c, n, t) in d.get("filling", {}).items()}
         m.rule_state = d["rule_state"]
         m.last_event_at = _pdt(d["last_event_at"])
         m.flatten_started = _pdt(d["flatten_started"])

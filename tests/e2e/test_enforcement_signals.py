@@ -135,3 +135,42 @@ async def test_past_the_flat_by_a_buy_of_8_gets_one_close_and_no_false_flat(h: H
         logger.remove(sink)
     assert [c.source for c in h.closes("MNQ")] == ["close", "close"]  # no reduce, then close
     assert confirmed and all(size == 0 for _, size in confirmed), confirmed
+
+
+async def test_the_balance_follows_the_gateway_after_closes_while_locked(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    for n in range(1, 4):
+        h.trade("ES", "buy", 1)
+        await h.gw_until(lambda n=n: len(h.closes("ES")) == n, "closed on sight")  # type: ignore[misc]
+        await h.gw_until(lambda: h.position("ES") == 0, "flat")
+    gateway = h.gateway.account(ACCOUNT).balance
+    await h.until(lambda: h.acct.balance == gateway, f"the balance {gateway} seen", timeout=5)
+    status = h.svc.status([ACCOUNT])
+    print(status)
+
+
+async def test_a_reconciliation_never_sets_the_balance_back(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    broker = h.svc.broker
+    read = broker.snapshot
+
+    async def snapshot_then_a_fill(account_id: int, since: datetime) -> list[Any]:
+        events = await read(account_id, since)
+        # while the reconciliation runs, a position opens and is closed on sight: its fills
+        # and the gateway's new balance reach the service before what was read back
+        h.trade("ES", "buy", 1)
+        await h.gw_until(lambda: h.position("ES") == 0, "closed on sight")
+        await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "confirmed")
+        await h.until(lambda: h.acct.balance == h.gateway.account(ACCOUNT).balance, "live")
+        return events
+
+    broker.snapshot = snapshot_then_a_fill  # type: ignore[method-assign]
+    snapshots = sum("reconciled" in m for m in h.logs)
+    await h.svc.reconcile(ACCOUNT)
+    broker.snapshot = read  # type: ignore[method-assign]
+    await h.until(lambda: sum("reconciled" in m for m in h.logs) > snapshots, "read back")
+    await h.until(lambda: h.svc.queue.empty(), "applied")
+    assert h.acct.balance == h.gateway.account(ACCOUNT).balance
+    assert h.acct.equity == h.gateway.account(ACCOUNT).balance

@@ -135,3 +135,28 @@ def test_a_position_appearing_while_locked_gets_one_close_not_a_reduce_then_a_cl
     close_all(d, oid=80)
     assert len(closes(d.effects)) == 1 and reduces(d.effects) == []
     assert d.acct.contracts[MNQ].state is State.Trading and d.acct.state is State.LockedDaily
+
+
+# --- the balance is never set back by a reconciliation that read it earlier -------------------
+
+
+def test_a_balance_read_back_before_a_fill_applied_since_does_not_set_the_balance_back() -> None:
+    from fsm_risk.core.events import AccountUpdate
+
+    d = Driver(make_engine())
+    d.send(account("50000"), fill(MNQ, Side.BUY, 1, "21000", fees="0.74", trade_id=901))
+    asked = frozenset(d.acct.seen_trades)  # a reconciliation starts; the gateway says 49999.26
+    d.send(fill(MNQ, Side.SELL, 1, "20990", pnl="-20", fees="0.74", trade_id=902))  # meanwhile
+    d.send(account("49978.52"))  # ...with its live balance
+    d.send(AccountUpdate(ACC, "PRAC-1001", Decimal("49999.26"), True, asked))  # the old read
+    assert d.acct.balance == Decimal("49978.52") and d.acct.equity == Decimal("49978.52")
+
+
+def test_a_balance_read_back_after_every_applied_fill_is_taken() -> None:
+    from fsm_risk.core.events import AccountUpdate
+
+    d = Driver(make_engine())
+    d.send(account("50000"), fill(MNQ, Side.BUY, 1, "21000", fees="0.74", trade_id=911))
+    asked = frozenset(d.acct.seen_trades)
+    d.send(AccountUpdate(ACC, "PRAC-1001", Decimal("49999.26"), True, asked))
+    assert d.acct.balance == Decimal("49999.26") and d.acct.pending_realized == 0
