@@ -318,8 +318,8 @@ class RiskEngine:
         for cm in list(acct.contracts.values()):
             self._expire(acct, cm, now)
         self._retry(acct, now, out)
-        for oid, (_, _, until) in list(acct.filling.items()):
-            if now >= until:
+        for oid, (_, _, wait_until) in list(acct.filling.items()):
+            if now >= wait_until:
                 del acct.filling[oid]  # its fills are not coming: positions will tell
                 self.dirty.add(acct.account_id)
         for cid, (reported, deadline) in list(acct.expected.items()):
