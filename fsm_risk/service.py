@@ -454,7 +454,10 @@ class Service:
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
+        # what the engine knows before asking: fills, positions and orders that arrive live
+        # while the gateway is read are newer than what it answers, and must not be undone
         applied = frozenset(acct.seen_trades)  # a complete list holds all of these
+        positions_before, orders_before = set(acct.positions), set(acct.orders)
         try:
             events = await self.broker.snapshot(account_id, since)
         except Exception as exc:
@@ -464,13 +467,21 @@ class Service:
         # listed; a fill applied later (live, meanwhile) makes it possibly older than ours
         listed = applied | {e.trade_id for e in events if isinstance(e, Fill)}
         events = [
-            dataclasses.replace(e, applied=listed) if isinstance(e, AccountUpdate) else e
+            dataclasses.replace(e, applied=listed)
+            if isinstance(e, AccountUpdate | PositionUpdate)
+            else e
             for e in events
+            # an order listed as working that ended live meanwhile stays ended
+            if not (
+                isinstance(e, OrderUpdate)
+                and e.order_id in orders_before
+                and e.order_id not in acct.orders
+            )
         ]
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
-        for cid in sorted(set(acct.positions) - listed_positions):
+        for cid in sorted((positions_before & set(acct.positions)) - listed_positions):
             events.append(
                 PositionUpdate(
                     account_id,
@@ -480,9 +491,10 @@ class Service:
                     acct.positions[cid].average_price,
                     now,
                     snapshot=True,
+                    applied=listed,
                 )
             )
-        for oid in sorted(set(acct.orders) - listed_orders):
+        for oid in sorted((orders_before & set(acct.orders)) - listed_orders):
             o = acct.orders[oid]
             events.append(
                 OrderUpdate(

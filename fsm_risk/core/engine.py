@@ -790,6 +790,10 @@ class RiskEngine:
         update the fills do not match yet (its fills are still on their way) is remembered as
         expected, and what it dropped keeps its value until those fills realize it."""
         cid = ev.contract_id
+        if ev.snapshot and ev.applied is not None:
+            applied = ev.applied
+            if any(f.contract_id == cid and f.trade_id not in applied for f in acct.day.fills):
+                return  # read before a fill applied since: the live position is newer
         closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
         reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
         net = acct.net.get(cid, 0)

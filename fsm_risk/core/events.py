@@ -91,6 +91,9 @@ class PositionUpdate:
     opened_at: datetime
     position_id: int = 0
     snapshot: bool = False
+    #: with ``snapshot``: the trade ids applied when it was read (see AccountUpdate); if a fill
+    #: in this contract was applied since, the live position that came with it is newer
+    applied: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
