@@ -160,3 +160,35 @@ def test_a_balance_read_back_after_every_applied_fill_is_taken() -> None:
     asked = frozenset(d.acct.seen_trades)
     d.send(AccountUpdate(ACC, "PRAC-1001", Decimal("49999.26"), True, asked))
     assert d.acct.balance == Decimal("49999.26") and d.acct.pending_realized == 0
+
+
+def test_a_position_read_back_before_a_fill_applied_since_does_not_undo_it() -> None:
+    from dataclasses import replace
+
+    d = Driver(make_engine())
+    d.send(account(), fill(ES, Side.BUY, 1, "6000", trade_id=921), position(ES, 1, "6000"))
+    asked = frozenset(d.acct.seen_trades)  # the reconciliation reads: 1 ES
+    d.send(fill(ES, Side.BUY, 1, "6000", trade_id=922), position(ES, 2, "6000"))  # live
+    stale = replace(position(ES, 1, "6000"), snapshot=True, applied=asked)
+    d.send(stale)
+    assert d.acct.positions[ES].size == 2 and d.acct.net[ES] == 2
+
+
+def test_a_position_read_back_with_no_fill_since_is_the_gateways_word() -> None:
+    from dataclasses import replace
+
+    d = Driver(make_engine())
+    d.send(account(), fill(ES, Side.BUY, 1, "6000", trade_id=931), position(ES, 1, "6000"))
+    asked = frozenset(d.acct.seen_trades)
+    d.send(replace(position(ES, 3, "6000"), snapshot=True, applied=asked))  # fills were missed
+    assert d.acct.positions[ES].size == 3 and d.acct.net[ES] == 3
+
+
+def test_an_order_reported_filled_keeps_the_scope_exposed_until_its_fill_or_a_timeout(
+    locked: Driver,  # noqa: F811
+) -> None:
+    d = locked
+    d.send(order(95, ES, Side.BUY, 2, type=OrderType.MARKET, status=OrderStatus.FILLED))
+    assert d.acct.exposed()  # 2 ES are open at the gateway, though no fill says so yet
+    d.advance(seconds=10)  # the fills never came: the positions tell from now on
+    assert not d.acct.exposed() and d.acct.filling == {}
