@@ -117,7 +117,12 @@ def _status_text(settings_file: str | None, account: str | None, color: bool) ->
     try:
         engine, _ = bootstrap.restored_engine(settings, store, _now())
         ids = _resolve(engine.accounts, account)
-        return status.render(status.snapshot(engine, _now(), ids), color=color)
+        snap = status.snapshot(engine, _now(), ids)
+        from fsm_risk import reload
+
+        _, pending, _ = reload.resolve(settings, store, _now())  # what a start would hold
+        snap["pending_settings"] = pending.view() if pending is not None else None
+        return status.render(snap, color=color)
     finally:
         store.close()
 
@@ -357,6 +362,84 @@ def _transition_offline(
     if pending:
         text += f"; {len(pending)} close/cancel request(s) will be sent when the service starts"
     return text
+
+
+# --- reload and lock -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--admin", "admin_name", default=None, help="who you are (default: your login)")
+@click.option(
+    "--secret-file", metavar="FILE", help=f"read the admin secret here (or ${SECRET_ENV})"
+)
+@settings_option
+def reload(admin_name: str | None, secret_file: str | None, settings_file: str | None) -> None:
+    """Re-read settings.ini in the running service. Admin only; audited.
+
+    Stricter values apply at once; looser ones (a higher limit, a rule turned off, a wider
+    window) wait for the next daily reset, and a restart does not bring them sooner. An
+    invalid file changes nothing. SIGHUP to the service does the same."""
+    from fsm_risk import runtime
+    from fsm_risk.adapters import control
+
+    try:
+        settings = bootstrap.load_settings(settings_file)
+    except SettingsError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        raise FsmRiskError("settings not reloaded, nothing changed") from None
+    who = admin_name or getpass.getuser()
+    secret = _read_secret(secret_file, "Admin secret")
+    logs.register_secret(secret)
+    socket = runtime.control_path(settings)
+    if socket is None:
+        raise FsmRiskError(
+            "no running service to reload: `fsm-risk serve` reads the settings at start-up "
+            "the same way (stricter values at once, looser ones at the next daily reset)"
+        )
+    body = {"admin": who, "secret": secret}
+    click.echo(control.request(socket, "POST", "/reload", body)["result"])
+
+
+@main.command()
+@click.argument("account", required=False)
+@click.option("--until", "until", metavar="TIME", help="lock until HH:MM or a date and time")
+@click.option("--for", "for_", metavar="DURATION", help="lock for a duration: 90m, 2h, 1d")
+@click.option("--rest-of-day", is_flag=True, help="lock until the next daily reset")
+@click.option("--reason", default="", help="why (recorded in the audit log)")
+@settings_option
+def lock(
+    account: str | None,
+    until: str | None,
+    for_: str | None,
+    rest_of_day: bool,
+    reason: str,
+    settings_file: str | None,
+) -> None:
+    """Lock your own account: open positions are closed and trading stops until then.
+
+    No secret needed: anyone may add a lock, only the admin removes one. A lock never
+    shortens or weakens one already held. Times without an offset are in the session's
+    time zone ([session] timezone)."""
+    from fsm_risk import runtime, selflock
+    from fsm_risk.adapters import control
+
+    spec = selflock.Spec(until, for_, rest_of_day)
+    spec.check()
+    settings = bootstrap.load_settings(settings_file)
+    body = {"account": account, "who": getpass.getuser(), "reason": reason, **spec.to_json()}
+    socket = runtime.control_path(settings)
+    if socket is not None:
+        click.echo(control.request(socket, "POST", "/lock", body)["result"])
+        return
+    store = bootstrap.open_store(settings)
+    try:
+        if store.service_running():
+            raise FsmRiskError("the service is running but its control channel is missing")
+        text = selflock.offline(settings, store, body, _now())
+    finally:
+        store.close()
+    click.echo(text)
 
 
 @main.command()

@@ -67,6 +67,8 @@ SECTION_TITLES = {
     "enforcement": "How closes and cancels are retried, and what a failure locks.",
     "broker": "The gateway fsm-risk watches. With no credentials it runs the paper gateway.",
     "control": "The running service's local control channel (transition, status).",
+    "notify": "Notifications (apprise): locks, early warnings, failures, feed and service.",
+    "web": "The live read-only dashboard, Prometheus /metrics, /healthz and /readyz.",
     "admin": "Rate limiting of the admin secret (set it with: fsm-risk admin set-secret).",
 }
 

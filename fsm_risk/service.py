@@ -41,6 +41,7 @@ from fsm_risk.core.effects import (
     Level,
     RecordTransition,
     ReducePosition,
+    SettingsApplied,
     WatchContract,
 )
 from fsm_risk.core.engine import RiskEngine
@@ -55,10 +56,13 @@ from fsm_risk.core.events import (
     PositionType,
     PositionUpdate,
     Quote,
+    SelfLock,
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -67,7 +71,7 @@ _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICA
 class _Job:
     """An event whose sender waits for it to be handled (an admin command, a scheduler tick)."""
 
-    event: AdminCommand | Tick
+    event: AdminCommand | SelfLock | Tick
     done: asyncio.Future[str]
 
 
@@ -81,12 +85,14 @@ class Service:
         *,
         auth: AdminAuth | None = None,
         control_path: str | None = None,
+        control_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.auth = auth
         self.control_path = control_path
+        self.control_options = control_options or {}
         self.queue: asyncio.Queue[Event | Malformed | _Job | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
@@ -106,6 +112,12 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        #: told of every committed batch, enforcement request and feed change (never awaited)
+        self.observers: list[Observer] = []
+        #: observers started once the service enforces and stopped when it shuts down
+        self.components: list[Component] = []
+        self.pending: Any = None  # a held loosening (fsm_risk.reload.Pending)
+        self._staged: Settings | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -127,6 +139,7 @@ class Service:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
+        startup_note = self._settings_in_force(now)
         effects, restored = restore_all(self.store, self.engine, now)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
@@ -138,6 +151,8 @@ class Service:
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
+        if startup_note:
+            effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
         self._commit(effects)
         self._execute(effects)
         consumer = self._spawn(self._consume(), "consumer")
@@ -150,7 +165,7 @@ class Service:
         if self.control_path:
             from fsm_risk.adapters.control import ControlServer
 
-            self._control = ControlServer(self, self.control_path)
+            self._control = ControlServer(self, self.control_path, **self.control_options)
             await self._control.start()
         logger.info(
             "{} {} account(s), {} rule(s), database {}",
@@ -159,7 +174,114 @@ class Service:
             len(self.engine.rules),
             s.database,
         )
+        for component in self.components:
+            await component.start(self)
         self.ready.set()
+
+    # -- settings in force: stricter at once, looser at the next daily reset ---------------------
+
+    def _settings_in_force(self, now: datetime) -> str | None:
+        """At start-up: enforce the stored settings, with the file's stricter values; its looser
+        ones are staged for the next daily reset. Returns the audit text of a change."""
+        from fsm_risk import reload
+
+        effective, held, plan = reload.start(self.settings, self.store, now)
+        self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
+        if plan is None or not (plan.tightened or plan.held):
+            return None
+        text = reload.describe(plan, held)
+        logger.warning("{} settings at start-up: {}", logs.SETTINGS_LOADED, text)
+        reason = Reason.SETTINGS_TIGHTENED if plan.tightened else Reason.SETTINGS_LOOSENED
+        return f"{reason.name}: at start-up: {text}"
+
+    def _use(
+        self, effective: Settings, held: Any, now: datetime, *, actor: str = "system", detail: str
+    ) -> list[Effect]:
+        """Enforce ``effective``'s rules from now on (audited) and stage ``held`` for its reset."""
+        ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
+        self.settings = effective
+        self._stage(held, now)
+        return self.engine.replace_rules(
+            effective.build_rules(ctx), now, actor=actor, detail=detail
+        )
+
+    def _stage(self, held: Any, now: datetime) -> None:
+        """Stage a held loosening (a `reload.Pending`) for its daily reset; None: nothing."""
+        from fsm_risk import config
+
+        self.pending = held
+        if held is None:
+            self.engine.stage_rules(None, now)
+            self._staged = None
+            return
+        ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
+        target = config.with_rules(self.settings, held.rules)
+        detail = f"{Reason.SETTINGS_LOOSENED.name}: " + "; ".join(held.held)
+        self.engine.stage_rules(target.build_rules(ctx), held.applies_at, detail)
+        self._staged = target
+
+    async def reload(self, actor: str) -> str:
+        """Re-read the settings file: stricter values at once, looser ones at the next daily
+        reset (audited either way). An invalid file changes nothing."""
+        from fsm_risk import config, reload
+        from fsm_risk.errors import SettingsError
+
+        try:
+            file = config.load(self.settings.path)
+        except SettingsError as exc:
+            problems = "; ".join(str(p) for p in exc.problems)
+            logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)
+            raise FsmRiskError(f"settings not reloaded, nothing changed: {problems}") from None
+        now = self.clock.now()
+        applied = self.engine.apply_staged(now)  # a reset that came before this reload
+        self._commit(applied)
+        self._settings_applied(applied)
+        self._execute(applied)
+        plan = reload.plan(self.settings, file)
+        current = config.with_rules(self.settings, plan.now)
+        held = None
+        if plan.held:
+            at = self.engine.calendar.next_daily_reset(now)
+            held = reload.Pending(plan.target, at, tuple(str(c) for c in plan.held))
+        text = reload.describe(plan, held)
+        if self.pending is not None and held is None:
+            withdrawn = "the looser values held for the reset are withdrawn"
+            text = withdrawn if text == reload.NO_CHANGE else f"{text} | {withdrawn}"
+        if plan.tightened:
+            detail = f"{Reason.SETTINGS_TIGHTENED.name}: {text}"
+            effects = self._use(current, held, now, actor=actor, detail=detail)
+        else:
+            changed = held is not None or self.pending is not None
+            self.settings = current
+            self._stage(held, now)
+            effects = []
+            if changed:
+                reason = Reason.SETTINGS_LOOSENED if held is not None else Reason.SETTINGS_TIGHTENED
+                detail = f"{reason.name}: {text}"
+                effects = self.engine.note_settings(now, actor=actor, detail=detail)
+        reload.Keeper(self.store).save(reload.raw_of(current), held)
+        self._commit(effects)
+        self._execute(effects)
+        self.scheduler.poke()
+        self._changed()
+        logger.info("{} settings reloaded by {}: {}", logs.SETTINGS_LOADED, actor, text)
+        if plan.tightened:
+            for account_id in self.account_ids:  # fresh events: the stricter rules judge now
+                self._spawn(self.reconcile(account_id), f"reconcile:{account_id}")
+        others = reload.other_changes(self.settings, file)
+        if others:
+            text += f" | read at the next start only: {', '.join(others)}"
+        return text
+
+    def _settings_applied(self, effects: list[Effect]) -> None:
+        """Staged rules took effect (the daily reset): they are the settings in force now."""
+        if not any(isinstance(e, SettingsApplied) for e in effects) or self._staged is None:
+            return
+        from fsm_risk import reload
+
+        self.settings, self._staged, self.pending = self._staged, None, None
+        reload.Keeper(self.store).save(reload.raw_of(self.settings), None)
+        logger.info("{} held settings applied at the daily reset", logs.SETTINGS_LOADED)
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
@@ -183,6 +305,11 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception as exc:
+                logger.error("{} {} did not stop cleanly: {!r}", logs.ALERT, component, exc)
         await self.broker.stop()
         self.store.release_service_lock()
 
@@ -205,8 +332,9 @@ class Service:
     def submit(self, event: Event) -> None:
         self.queue.put_nowait(event)
 
-    async def admin(self, command: AdminCommand) -> str:
-        """Run an (already authenticated) admin command through the queue; return the result."""
+    async def admin(self, command: AdminCommand | SelfLock) -> str:
+        """Run an (already authenticated) admin command, or a self-lock (which needs no
+        secret), through the queue; return the result."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(command, done))
         return await done
@@ -241,8 +369,11 @@ class Service:
                         jobs.append((it, found))
                 else:
                     effects.extend(self._apply(it))
-            self._commit(effects, now=self.clock.now())
+            now = self.clock.now()
+            self._commit(effects, now=now)
+            self._settings_applied(effects)
             self._execute(effects)
+            self.observe(Committed(batch, effects, now))
             for job, result in jobs:
                 self._answer(job, result)
             if effects or any(not isinstance(it, Quote) for it in batch):
@@ -360,7 +491,27 @@ class Service:
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, ClosePosition | ReducePosition | CancelOrder):
-                self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task.add_done_callback(self._enforced(e, asyncio.get_running_loop().time()))
+
+    def _enforced(
+        self, e: ClosePosition | ReducePosition | CancelOrder, started: float
+    ) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            failed = task.cancelled() or task.exception() is not None
+            seconds = asyncio.get_running_loop().time() - started
+            self.observe(Enforced(e, seconds, failed))
+            self._changed()  # `wait_for` re-checks after an enforcement request ends too
+
+        return done
+
+    def observe(self, item: Observed) -> None:
+        """Tell every observer; one that fails is logged and never stops the service."""
+        for o in self.observers:
+            try:
+                o.observe(item)
+            except Exception as exc:
+                logger.error("{} observer {} failed: {!r}", logs.ALERT, o, exc)
 
     async def _watch(self, e: WatchContract) -> None:
         try:
@@ -535,6 +686,7 @@ class Service:
                     health,
                 )
                 was_healthy = health["healthy"]
+                self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
                 try:
@@ -557,4 +709,5 @@ class Service:
 
         snap = status.snapshot(self.engine, self.clock.now(), account_ids)
         snap["feed"] = self.health()
+        snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap

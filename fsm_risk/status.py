@@ -231,6 +231,13 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             out.append(style("feed: DEGRADED", fg="red", bold=True) + f" ({'; '.join(parts)})")
         if feed["malformed_payloads"]:
             out.append(f"malformed payloads skipped: {feed['malformed_payloads']}")
+    pending = snap.get("pending_settings")
+    if pending:
+        out.append(
+            style("settings: looser values held", fg="yellow")
+            + f" until the daily reset at {_local(pending['applies_at'], tz)}: "
+            + "; ".join(pending["changes"])
+        )
     out.append(
         f"next daily reset {_local(snap['next_daily_reset'], tz)}; "
         f"next weekly reset {_local(snap['next_weekly_reset'], tz)}  (from the {source})"

@@ -17,9 +17,9 @@ rounded or stripped of its zone.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +40,35 @@ from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 
 SCHEMA_VERSION = "1"
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        """Take the exclusive lock on the file's first byte without waiting."""
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        """Take the exclusive lock on the file without waiting."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class AccountRow(SQLModel, table=True):
@@ -316,20 +345,16 @@ class Store:
     def acquire_service_lock(self) -> None:
         """Held by `fsm-risk serve` for its lifetime; refused if another service holds it."""
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             os.close(fd)
-            raise FsmRiskError(
-                f"another fsm-risk service is already running on {self.path}"
-            ) from None
+            raise FsmRiskError(f"another fsm-risk service is already running on {self.path}")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
 
     def release_service_lock(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            _unlock(self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -339,11 +364,9 @@ class Store:
             return False
         fd = os.open(self._lock_path, os.O_RDWR)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if not _try_lock(fd):
+                return True
+            _unlock(fd)
             return False
         finally:
             os.close(fd)
