@@ -15,12 +15,13 @@ Per account, one event goes through the same steps:
 4. **sweep**: while an account or contract is flattening or locked, every position that
    should not be there gets one close in flight and every order that would open or increase
    exposure is cancelled; reducing orders are left alone;
-5. **confirm**: a scope that is flattening and is now flat (no position, no working order)
-   leaves ``Flattening`` for its strongest hold;
+5. **confirm**: a scope that is flattening and is now flat (no position at the gateway nor
+   per the fills since, no working order) leaves ``Flattening`` for its strongest hold;
 6. **schedule** the account's next wake-up (reset, lock expiry, retry, rule deadline).
 
 Feedback loops are impossible by construction: a contract has at most one close in flight
-(its machine is ``Flattening`` until flat, and re-sends only on a timer); fills that reduce a
+(its machine is ``Flattening`` until flat; the next close goes only once the gateway says the
+previous one is done, or its timeout passed with no order of ours working); fills that reduce a
 position in a flattening scope, or belong to an order the service placed, are enforcement fills
 that count in P&L but never as the trader's trades and never trigger a rule.
 """
@@ -591,7 +592,7 @@ class RiskEngine:
         (so the position we size the next close from already counts them)."""
         if cm.close_volume is None or cm.close_filled < cm.close_volume:
             return
-        self._close_ended(acct, cm, now, progressed=cm.close_volume > 0)
+        self._close_ended(acct, cm, now, progressed=cm.close_volume > 0 or cm.close_filled > 0)
 
     def _close_ended(
         self, acct: AccountModel, cm: ContractModel, now: datetime, *, progressed: bool
