@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -609,6 +610,8 @@ class Service:
         # while the gateway is read are newer than what it answers, and must not be undone
         applied = frozenset(acct.seen_trades)  # a complete list holds all of these
         positions_before, orders_before = set(acct.positions), set(acct.orders)
+        # contracts the fills say are open though no position was seen (its update was lost)
+        positions_before |= {c for c, n in acct.net.items() if n}
         try:
             events = await self.broker.snapshot(account_id, since)
         except Exception as exc:
@@ -632,14 +635,16 @@ class Service:
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
-        for cid in sorted((positions_before & set(acct.positions)) - listed_positions):
+        still = set(acct.positions) | {c for c, n in acct.net.items() if n}
+        for cid in sorted((positions_before & still) - listed_positions):
+            held = acct.positions.get(cid)
             events.append(
                 PositionUpdate(
                     account_id,
                     cid,
                     PositionType.LONG,
                     0,
-                    acct.positions[cid].average_price,
+                    held.average_price if held is not None else Decimal(0),
                     now,
                     snapshot=True,
                     applied=listed,

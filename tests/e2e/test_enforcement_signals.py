@@ -174,3 +174,22 @@ async def test_a_reconciliation_never_sets_the_balance_back(h: Harness) -> None:
     await h.until(lambda: h.svc.queue.empty(), "applied")
     assert h.acct.balance == h.gateway.account(ACCOUNT).balance
     assert h.acct.equity == h.gateway.account(ACCOUNT).balance
+
+
+async def test_a_fill_whose_position_update_was_lost_is_settled_by_the_reconciliation(
+    h: Harness,
+) -> None:
+    from decimal import Decimal
+
+    from fsm_risk.core.events import Fill, Side
+
+    await h.start(DAILY_LOSS)
+    # a fill reaches the service, the position update that should follow it never does
+    lost = Fill(
+        ACCOUNT, 999_999, ES, 1, Side.BUY, 1, Decimal(6000), None, Decimal(0), h.clock.now()
+    )
+    h.svc.submit(lost)
+    await h.until(lambda: h.acct.net.get(ES) == 1, "the fill applied")
+    assert h.acct.exposed()  # the fills say 1 ES is open: nothing may be confirmed flat
+    await h.svc.reconcile(ACCOUNT)  # the gateway lists no ES position: its word is final
+    await h.until(lambda: not h.acct.exposed(), "settled by the gateway's word")
