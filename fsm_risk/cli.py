@@ -456,4 +456,115 @@ def serve(paper: bool, settings_file: str | None) -> None:
     asyncio.run(runtime.serve(settings, paper=paper))
 
 
+# --- replay ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("account", required=False)
+@click.option(
+    "--from",
+    "first",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="first trading day (YYYY-MM-DD)",
+)
+@click.option(
+    "--to",
+    "last",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="last trading day (default: the --from day)",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["journal", "gateway"]),
+    default="journal",
+    show_default=True,
+    help="the service's journal, or the gateway's own history (trades, orders, bars)",
+)
+@click.option("--compare", metavar="OTHER.ini", help="also replay under these settings, beside")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: firings, then one per day")
+@click.option("--chart", metavar="FILE", help="write a PNG: equity with and without enforcement")
+@click.option("--explain", metavar="HH:MM", help="explain the transition nearest this time")
+@settings_option
+def replay(
+    account: str | None,
+    first: datetime,
+    last: datetime | None,
+    source: str,
+    compare: str | None,
+    as_json: bool,
+    chart: str | None,
+    explain: str | None,
+    settings_file: str | None,
+) -> None:
+    """What the rules would have done: the engine over a recorded day (or the gateway's
+    history) under these settings, with the P&L made and the P&L had they enforced."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    from fsm_risk import replay_output, replay_sources
+
+    settings = bootstrap.load_settings(settings_file)
+    others = [(str(settings.path.name), settings)]
+    if compare is not None:
+        other = config.load(compare)
+        others.append((Path(compare).name, other))
+    if len(others) > 1 and others[0][0] == others[1][0]:
+        others = [(str(settings.path), settings), (str(Path(compare or "")), others[1][1])]
+    cal = settings.calendar()
+    tz = ZoneInfo(cal.tz)
+    start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    explain_at = None
+    if explain is not None:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", explain.strip())
+        if m is None:
+            raise click.BadParameter(f"'{explain}' is not a time HH:MM", param_hint="--explain")
+        explain_at = datetime.combine(
+            first.date(), datetime.min.time().replace(hour=int(m[1]), minute=int(m[2])), tz
+        )
+    if source == "gateway":
+        plans = replay_sources.gateway_plans(settings, account, start, end)
+    else:
+        if not settings.database.exists():
+            raise FsmRiskError(
+                f"no database at {settings.database}: `fsm-risk serve` journals what it sees "
+                "there, or replay the gateway's history with --source gateway"
+            )
+        store = bootstrap.open_store(settings)
+        try:
+            plans = replay_sources.journal_plans(store, account, start, end)
+        finally:
+            store.close()
+    header = (
+        f"replay {first:%Y-%m-%d}"
+        + (f" .. {last:%Y-%m-%d}" if last else "")
+        + f" from the {source}; times in {cal.tz}"
+    )
+    for plan in plans:
+        runs = [
+            (label, replay_sources.run(s, plan, curve=chart is not None, explain_at=explain_at))
+            for label, s in others
+        ]
+        who = (
+            f"account {plan.account_id} ({plan.name})"
+            if plan.name
+            else f"account {plan.account_id}"
+        )
+        if explain_at is not None:
+            click.echo(replay_output.explanation(runs[0][1], tz, explain_at), nl=False)
+        elif as_json:
+            click.echo(replay_output.json_lines(runs), nl=False)
+        else:
+            click.echo(replay_output.table(runs, tz, f"{header}: {who}"), nl=False)
+        if chart is not None:
+            path = Path(chart)
+            if len(plans) > 1:
+                path = path.with_name(f"{path.stem}-{plan.account_id}{path.suffix}")
+            replay_output.chart(runs, path, tz, f"{who}: {header}")
+            if not as_json:
+                click.echo(f"chart written to {path}")
+
+
 main.add_command(paper_gateway)

@@ -298,6 +298,20 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "http://HOST:PORT/?token=TOKEN; required unless host is loopback",
         ),
     ),
+    "journal": (
+        Field(
+            "enabled",
+            schema.boolean,
+            "true",
+            "record every event the service handles, for `fsm-risk replay`",
+        ),
+        Field(
+            "retention_days",
+            schema.integer(minimum=1, maximum=3650),
+            "31",
+            "journal rows older than this many days are deleted",
+        ),
+    ),
     "admin": (
         Field(
             "max_failures",

@@ -30,6 +30,7 @@ from fsm_risk import logs
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTORE, RULES, STAGE, Journal
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
@@ -45,7 +46,7 @@ from fsm_risk.core.effects import (
     SettingsApplied,
     WatchContract,
 )
-from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
@@ -99,6 +100,8 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
+        j = settings.sections["journal"]
+        self.journal = Journal(j["enabled"], j["retention_days"])
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
         self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
@@ -140,8 +143,10 @@ class Service:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
+        self.journal.restart(now)
         startup_note = self._settings_in_force(now)
         effects, restored = restore_all(self.store, self.engine, now)
+        self.journal.call(now, RESTORE)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         if not accounts:
@@ -152,7 +157,9 @@ class Service:
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
+                self.journal.start(a.account_id, a.name, now)
         if startup_note:
+            self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
         self._commit(effects)
         self._execute(effects)
@@ -202,6 +209,7 @@ class Service:
         ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
         self.settings = effective
         self._stage(held, now)
+        self.journal.call(now, RULES, effective.raw_rules, actor, detail)
         return self.engine.replace_rules(
             effective.build_rules(ctx), now, actor=actor, detail=detail
         )
@@ -212,12 +220,14 @@ class Service:
 
         self.pending = held
         if held is None:
+            self.journal.call(now, STAGE, None, None, "")
             self.engine.stage_rules(None, now)
             self._staged = None
             return
         ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
         target = config.with_rules(self.settings, held.rules)
         detail = f"{Reason.SETTINGS_LOOSENED.name}: " + "; ".join(held.held)
+        self.journal.call(now, STAGE, target.raw_rules, held.applies_at, detail)
         self.engine.stage_rules(target.build_rules(ctx), held.applies_at, detail)
         self._staged = target
 
@@ -234,6 +244,7 @@ class Service:
             logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)
             raise FsmRiskError(f"settings not reloaded, nothing changed: {problems}") from None
         now = self.clock.now()
+        self.journal.call(now, APPLY_STAGED)
         applied = self.engine.apply_staged(now)  # a reset that came before this reload
         self._commit(applied)
         self._settings_applied(applied)
@@ -259,6 +270,7 @@ class Service:
             if changed:
                 reason = Reason.SETTINGS_LOOSENED if held is not None else Reason.SETTINGS_TIGHTENED
                 detail = f"{reason.name}: {text}"
+                self.journal.call(now, NOTE, actor, detail)
                 effects = self.engine.note_settings(now, actor=actor, detail=detail)
         reload.Keeper(self.store).save(reload.raw_of(current), held)
         self._commit(effects)
@@ -306,6 +318,7 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+            self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
         for component in reversed(self.components):
             try:
                 await component.stop()
@@ -410,7 +423,9 @@ class Service:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
-        return self.engine.handle(event, self.clock.now())
+        now = self.clock.now()
+        self.journal.record(event, now)
+        return self.engine.handle(event, now)
 
     def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
         if isinstance(result, BaseException):
@@ -455,8 +470,10 @@ class Service:
         ):
             marks = self.engine.marks  # for `status` from the database; at most once a second
             self._marks_saved_at = now
-        if changes or audit or marks:
-            self.store.commit(changes, audit, marks)
+        journal = self.journal.take(now, force=bool(changes or audit or marks))
+        expired = self.journal.prune_before(now)
+        if changes or audit or marks or journal or expired:
+            self.store.commit(changes, audit, marks, journal, expired)
 
     def _execute(self, effects: list[Effect]) -> None:
         for e in effects:
