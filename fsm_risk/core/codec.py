@@ -3,8 +3,8 @@
 An event is encoded as its kind (the class name) and a JSON array of its fields in declaration
 order, trailing defaults left out. Money stays exact (a `Decimal` is its string), a `datetime`
 keeps its offset (ISO-8601), an enum is its value, a set of ids is its sorted array, a nested
-event (the trades of a `TradesSnapshot`) is its own array. Decoding reads each field's declared type, so
-``decode(*encode(e)) == e`` for every event, with no per-type code to keep in step.
+event (the trades of a `TradesSnapshot`) is its own array. Decoding reads each field's declared
+type, so ``decode(*encode(e)) == e`` for every event, with no per-type code to keep in step.
 """
 
 from __future__ import annotations
