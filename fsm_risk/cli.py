@@ -568,3 +568,58 @@ def replay(
 
 
 main.add_command(paper_gateway)
+
+
+@main.group()
+def service() -> None:
+    """Run fsm-risk as a system service the trader cannot stop (systemd, launchd, Windows)."""
+
+
+@service.command("install")
+@click.option("--print", "show", is_flag=True, help="print the unit and the steps; change nothing")
+@click.option(
+    "--platform",
+    type=click.Choice(["linux", "darwin", "win32"]),
+    default=None,
+    help="with --print: show another platform's service (default: this one)",
+)
+@settings_option
+def service_install(show: bool, platform: str | None, settings_file: str | None) -> None:
+    """Install and start the service with these settings (validated first; needs an admin)."""
+    from fsm_risk import install
+
+    if platform and not show:
+        raise FsmRiskError("--platform works only with --print (install on the machine itself)")
+    settings = bootstrap.load_settings(settings_file)
+    plan = install.install_plan(settings.path.read_text(encoding="utf-8"), platform or sys.platform)
+    if show:
+        click.echo(install.render(plan), nl=False)
+        return
+    if not install.is_admin():
+        raise FsmRiskError("installing the service needs an administrator (sudo fsm-risk ...)")
+    for line in install.apply(plan):
+        click.echo(line)
+
+
+@service.command("uninstall")
+@click.option("--print", "show", is_flag=True, help="print the steps; change nothing")
+def service_uninstall(show: bool) -> None:
+    """Stop and remove the service (settings, state and audit log are kept)."""
+    from fsm_risk import install
+
+    plan = install.uninstall_plan()
+    if show:
+        click.echo(install.render(plan), nl=False)
+        return
+    if not install.is_admin():
+        raise FsmRiskError("removing the service needs an administrator (sudo fsm-risk ...)")
+    for line in install.apply(plan):
+        click.echo(line)
+
+
+@service.command("status")
+def service_status() -> None:
+    """Whether the service is installed, enabled and running (from the service manager)."""
+    from fsm_risk import install
+
+    click.echo(install.status())

@@ -240,7 +240,8 @@ class Mark:
 @dataclass(frozen=True, slots=True)
 class FillRecord:
     """One fill as the engine classified it. ``entry`` contracts opened or increased exposure,
-    ``exit`` contracts reduced it. ``enforcement`` fills were caused by the service."""
+    ``exit`` contracts reduced it. ``enforcement`` fills were not the trader's: caused by the
+    service, or by the platform liquidating the account on its own."""
 
     trade_id: int
     at: datetime
