@@ -100,7 +100,9 @@ async def normal_trades_and_restart(h: Harness) -> None:
     await h.svc.reconcile(ACCOUNT)
     await h.until(lambda: len(h.acct.day.fills) == len(h.gateway.trades(ACCOUNT)), "all seen")
     assert rebuilt(h) == []
-    gateway = sum((t.profit_and_loss or 0) - t.fees for t in h.gateway.trades(ACCOUNT))
+    gateway = sum(
+        (t.profit_and_loss or 0) - t.fees - t.commissions for t in h.gateway.trades(ACCOUNT)
+    )
     assert h.acct.day.realized == gateway
 
 
