@@ -488,7 +488,7 @@ class RiskEngine:
             over = pos is not None and _open(pos) > cm.target_size
             due = cm.retry_at is None or now >= cm.retry_at
             if not cm.close_in_flight:
-                if not over or not due or self._own_working(acct, cm.contract_id):
+                if not over or not due or self._closes_working(acct, cm.contract_id):
                     continue
                 assert pos is not None
                 cm.attempts += 1
@@ -510,7 +510,7 @@ class RiskEngine:
                 continue
             if not due:
                 continue
-            working = self._own_working(acct, cm.contract_id)
+            working = self._closes_working(acct, cm.contract_id)
             if working and over:
                 # our close is still working at the gateway: a second one would reverse the
                 # position once both fill, so wait for it (and say so) instead of re-sending
@@ -612,13 +612,21 @@ class RiskEngine:
         moved = pos is None or _open(pos) != cm.close_basis
         cm.retry_at = now if moved else now + self._backoff(max(cm.attempts, 1))
 
-    @staticmethod
-    def _own_working(acct: AccountModel, contract_id: str) -> list[int]:
+    @classmethod
+    def _closes_working(cls, acct: AccountModel, contract_id: str) -> list[int]:
+        """Orders working at the gateway that close this position: ours, and any market order
+        that only reduces it (the platform's liquidation, the trader's exit). Another close
+        sent beside them could reverse the position once all fill."""
         return sorted(
             o.order_id
             for o in acct.orders.values()
-            if o.contract_id == contract_id and o.order_id in acct.own_orders
+            if o.contract_id == contract_id
+            and (o.order_id in acct.own_orders or cls._closing(acct, o))
         )
+
+    @classmethod
+    def _closing(cls, acct: AccountModel, o: Order) -> bool:
+        return o.type is OrderType.MARKET and cls._reduces(acct, o)
 
     def _backoff(self, attempts: int) -> timedelta:
         base = self.settings.close_timeout
@@ -1564,15 +1572,22 @@ class RiskEngine:
         cm.reason = reason
         cm.attempts, cm.alerted = 0, False
         cm.retry_at = now + self._backoff(1)
-        if pos is not None and _open(pos) > target:
+        if cm.close_in_flight:
+            pass  # the next one goes when that one is done
+        elif (
+            pos is not None
+            and _open(pos) > target
+            and not self._closes_working(acct, cm.contract_id)
+        ):
             cm.attempts = 1
-            if not cm.close_in_flight:  # else the next one goes when that one is done
-                self._send_close(acct, cm, pos, now, out)
-        elif not cm.close_in_flight:
-            cm.retry_at = None  # nothing to close yet: a position that comes is closed at once
+            self._send_close(acct, cm, pos, now, out)
+        else:
+            # nothing to close yet, or another close works: whatever is (still) over target
+            # when that is done is closed at once
+            cm.retry_at = None
         if cancel_orders:
             for o in acct.orders.values():
-                if o.contract_id == cm.contract_id:
+                if o.contract_id == cm.contract_id and not self._closing(acct, o):
                     self._cancel(acct, o, reason or Reason.ORDER_WHILE_LOCKED, now, out)
 
     def _send_close(
@@ -1639,7 +1654,8 @@ class RiskEngine:
                         detail="account flattening: close every position",
                     )
             for o in list(acct.orders.values()):
-                self._cancel(acct, o, why, now, out)
+                if not self._closing(acct, o):  # a market order that closes helps: let it
+                    self._cancel(acct, o, why, now, out)
         elif acct.state in LOCK_KINDS:
             self._sweep_locked(acct, None, now, out)
         if acct.state is not State.Flattening:

@@ -301,3 +301,21 @@ def test_a_position_that_appears_while_its_contract_flattens_for_a_cancel_is_clo
     gw.size = 2
     gw.send(position(MNQ, 2, "21000"))  # no time passes: closed with this event
     assert [type(e).__name__ for e in gw.sent] == ["ClosePosition"]
+
+
+def test_a_market_order_that_closes_the_position_is_left_to_work_and_not_doubled() -> None:
+    """The platform's liquidation (or the trader's exit) works while the account flattens:
+    it is not cancelled, and no close of ours goes beside it (both would reverse)."""
+    from fsm_risk.core.events import AccountUpdate
+
+    close_all = Verdict("RULE-T01", Reason.DAILY_LOSS_LIMIT, Action.FLATTEN, lock=State.LockedDaily)
+    d = Driver(make_engine(extra=[trip_on(AccountUpdate, close_all)]))
+    gw = Gateway(d)
+    d.send(position(MNQ, 2, "21000"))
+    gw.size = 2
+    gw.send(market(60, Side.SELL, 2, OrderStatus.OPEN))  # someone else's close, working
+    gw.send(account())  # the account flattens now
+    assert d.acct.state is State.Flattening
+    assert gw.sent == [] and not [e for e in d.effects if type(e).__name__ == "CancelOrder"]
+    gw.send(market(60, Side.SELL, 2, OrderStatus.CANCELLED))  # it did not fill after all
+    assert [type(e).__name__ for e in gw.sent] == ["ClosePosition"]  # ours, at once
