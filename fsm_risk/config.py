@@ -25,7 +25,7 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.rules import ALL_RULES, BY_NAME
-from fsm_risk.rules.base import Rule, RuleContext
+from fsm_risk.rules.base import Rule, RuleContext, RuleSettings
 from fsm_risk.schema import Field
 
 RULE_PREFIX = "rule."
@@ -341,14 +341,6 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
     ),
 }
-
-
-@dataclass(frozen=True)
-class RuleSettings:
-    rule: type[Rule]
-    enabled: bool
-    config: Any
-    values: dict[str, Any]
 
 
 @dataclass(frozen=True)

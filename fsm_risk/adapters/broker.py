@@ -1,4 +1,4 @@
-"""The broker adapter: project-x-py, used as PROJECTX.md describes.
+"""The broker adapter: project-x-py, used the way the notes below describe.
 
 - ``ProjectX(config=...)`` + ``authenticate()`` for REST; one ``ProjectXRealtimeClient``
   (``config=``) per monitored account for its user events (the SDK re-subscribes its own

@@ -29,7 +29,7 @@ class Instrument:
     tick_value: Decimal
 
 
-#: Tick size and value per symbol root (SPEC.md section 2), for offline use and tests.
+#: Tick size and value per symbol root (the exchange's), for offline use and tests.
 DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
     root: Instrument(root, Decimal(size), Decimal(value))
     for root, size, value in (
