@@ -260,10 +260,22 @@ def _state_choice() -> click.Choice[str]:
 
 @main.command()
 @click.argument("account")
-@click.option("--contract", default=None, help="force one contract of the account instead")
+@click.option(
+    "--contract",
+    default=None,
+    help="force a contract instead: a symbol root (MNQ: every MNQ contract, held now or "
+    "opened later) or a full id (CON.F.US.MNQ.Z26)",
+)
 @click.option("--to", "to", required=True, type=_state_choice(), help="the state to force")
 @click.option("--reason", required=True, help="why (recorded in the audit log)")
 @click.option("--minutes", type=click.IntRange(1, 10080), help="length of a forced Cooldown")
+@click.option(
+    "--no-waiver",
+    is_flag=True,
+    help="grant no waiver: the rules whose locks this clears fire again as soon as they hold "
+    "(default: each is waived until its lock would have ended, and a loss rule re-arms "
+    "deeper, see [admin] waiver_rearm)",
+)
 @click.option("--admin", "admin_name", default=None, help="who you are (default: your login)")
 @click.option(
     "--secret-file", metavar="FILE", help=f"read the admin secret here (or ${SECRET_ENV})"
@@ -275,6 +287,7 @@ def transition(
     to: str,
     reason: str,
     minutes: int | None,
+    no_waiver: bool,
     admin_name: str | None,
     secret_file: str | None,
     settings_file: str | None,
@@ -308,6 +321,7 @@ def transition(
                 "to": target.value,
                 "reason": reason,
                 "minutes": minutes,
+                "waive": not no_waiver,
                 "admin": who,
                 "secret": secret,
             }
@@ -315,7 +329,7 @@ def transition(
             return
         auth.check(secret, who)
         result = _transition_offline(
-            settings, store, account, contract, target, reason, minutes, who
+            settings, store, account, contract, target, reason, minutes, who, not no_waiver
         )
     finally:
         store.close()
@@ -331,31 +345,23 @@ def _transition_offline(
     reason: str,
     minutes: int | None,
     who: str,
+    waive: bool,
 ) -> str:
+    from fsm_risk.core.admin import summary
     from fsm_risk.core.effects import CancelOrder, ClosePosition, RecordTransition, ReducePosition
 
     now = _now()
     engine, effects = bootstrap.restored_engine(settings, store, now)
     [account_id] = _resolve(engine.accounts, account) or [0]
-    acct = engine.accounts[account_id]
-    out = engine.handle(
-        AdminCommand(account_id, target, reason.strip(), who, contract, minutes), now
-    )
+    cmd = AdminCommand(account_id, target, reason.strip(), who, contract, minutes, waive)
+    out = engine.handle(cmd, now)
     effects.extend(out)
     audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
     store.commit(engine.take_changes(), audit)
-    forced = next(e for e in audit if e.trigger == "force")
-    model = acct.contracts[contract] if contract else acct
-    scope = f"account {account_id}" + (f" contract {contract}" if contract else "")
-    text = (
-        f"{scope}: {forced.from_state} -> {forced.to_state} "
-        f"(forced by admin:{who}: {reason.strip()})"
-    )
-    if model.state is not forced.to_state:
-        text += f"; now {model.state} (an open position is being closed)"
+    text = summary(engine, cmd, out)
     pending = [e for e in out if isinstance(e, ClosePosition | ReducePosition | CancelOrder)]
     if pending:
-        text += f"; {len(pending)} close/cancel request(s) will be sent when the service starts"
+        text += f"\n  {len(pending)} close/cancel request(s) will be sent when the service starts"
     return text
 
 

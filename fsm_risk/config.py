@@ -14,6 +14,7 @@ import configparser
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,23 @@ from fsm_risk.schema import Field
 RULE_PREFIX = "rule."
 
 ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
+
+
+def waiver_rearm(text: str) -> str:
+    """``limit``, a share of the rule's limit (``50%``) or a dollar amount (``250``)."""
+    t = text.strip().lower()
+    if t == "limit":
+        return t
+    if t.endswith("%"):
+        share = schema.decimal(minimum=Decimal(1), maximum=Decimal(1000))(t[:-1].strip())
+        return f"{share}%"
+    try:
+        return str(schema.amount()(t.lstrip("$")))
+    except ValueError:
+        raise ValueError(
+            f"must be 'limit', a share of the limit like '50%' or dollars like '250', got {text!r}"
+        ) from None
+
 
 SECTIONS: dict[str, tuple[Field, ...]] = {
     "general": (
@@ -173,6 +191,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "1",
             "pause after each wrong secret (slows guessing)",
         ),
+        Field(
+            "waiver_rearm",
+            waiver_rearm,
+            "limit",
+            "an override waives a loss rule only this far past its value at the waiver: "
+            "limit (one rule limit deeper), a share of it (50%) or dollars (250)",
+        ),
     ),
 }
 
@@ -232,7 +257,33 @@ class Settings:
             failsafe_lock=State.LockedWeekly
             if e["failsafe_lock"] == "lockedweekly"
             else State.LockedDaily,
+            rearm_share=self._rearm()[0],
+            rearm_amount=self._rearm()[1],
+            known_roots=frozenset(self.known_roots()),
         )
+
+    def _rearm(self) -> tuple[Decimal, Decimal | None]:
+        """[admin] waiver_rearm as (share of the rule's limit, fixed dollars or None)."""
+        text: str = self.sections["admin"]["waiver_rearm"]
+        if text == "limit":
+            return Decimal(1), None
+        if text.endswith("%"):
+            return Decimal(text[:-1]) / 100, None
+        return Decimal(1), Decimal(text)
+
+    def known_roots(self) -> set[str]:
+        """The symbol roots the settings name (per-root limits, blocked roots, paper codes)."""
+        roots: set[str] = set()
+        for r in self.rules:
+            for value in r.values.values():
+                if isinstance(value, dict):
+                    roots.update(str(k).upper() for k in value)
+            if r.rule.name == "symbol_block":
+                roots.update(x.upper() for x in r.values.get("roots", ()) if "*" not in x)
+        paper = self.paper
+        if paper is not None:
+            roots.update(str(k).upper() for k in getattr(paper, "product_codes", {}))
+        return roots
 
     def enabled_rules(self) -> Iterator[RuleSettings]:
         return (r for r in self.rules if r.enabled)

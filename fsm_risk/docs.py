@@ -67,7 +67,7 @@ SECTION_TITLES = {
     "enforcement": "How closes and cancels are retried, and what a failure locks.",
     "broker": "The gateway fsm-risk watches. With no credentials it runs the paper gateway.",
     "control": "The running service's local control channel (transition, status).",
-    "admin": "Rate limiting of the admin secret (set it with: fsm-risk admin set-secret).",
+    "admin": "Admin secret rate limiting (fsm-risk admin set-secret) and admin overrides.",
 }
 
 

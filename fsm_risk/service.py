@@ -32,6 +32,7 @@ from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
+from fsm_risk.core import admin
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -286,22 +287,7 @@ class Service:
         if not isinstance(cmd, AdminCommand):
             item.done.set_result("done")
             return
-        forced = next(
-            e.entry
-            for e in result
-            if isinstance(e, RecordTransition) and e.entry.trigger == "force"
-        )
-        acct = self.engine.accounts[cmd.account_id]
-        model = acct.contracts[cmd.contract_id] if cmd.contract_id else acct
-        scope = f"account {cmd.account_id}" + (
-            f" contract {cmd.contract_id}" if cmd.contract_id else ""
-        )
-        text = (
-            f"{scope}: {forced.from_state} -> {forced.to_state} "
-            f"(forced by admin:{cmd.admin}: {cmd.reason})"
-        )
-        if model.state is not forced.to_state:
-            text += f"; now {model.state}"
+        text = admin.summary(self.engine, cmd, result)
         item.done.set_result(text)
 
     async def _tick(self, now: datetime) -> None:

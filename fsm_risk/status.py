@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.engine import RiskEngine, waiver_until
 from fsm_risk.core.models import AccountModel, strongest
 from fsm_risk.core.pnl import mark_price
 from fsm_risk.core.states import State
@@ -90,6 +90,7 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
     contracts = [
         {
             "contract": cid,
+            "root": "." not in cid,
             "state": cm.state.value,
             "until": (h.until.isoformat() if (h := strongest(cm.holds)) and h.until else None),
             "source": h.source if (h := strongest(cm.holds)) else cm.rule_id,
@@ -97,11 +98,23 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
         for cid, cm in sorted(a.contracts.items())
         if cm.state is not State.Trading
     ]
+    waivers = [
+        {
+            "rule": key.split("@", 1)[0],
+            "contract": key.split("@", 1)[1] if "@" in key else None,
+            "until": waiver_until(w).isoformat(),
+            "rearm": w.get("rearm") if isinstance(w, dict) else None,
+            "at": w.get("at") if isinstance(w, dict) else None,
+            "text": engine.describe_waiver(key, w),
+        }
+        for key, w in sorted(engine.waivers(a).items())
+    ]
     return {
         "account_id": a.account_id,
         "name": a.name,
         "state": a.state.value,
         "lock": lock,
+        "waivers": waivers,
         "holds": sorted(a.holds),
         "can_trade": a.can_trade,
         "balance": _money(a.balance),
@@ -181,6 +194,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         if a["can_trade"] is False:
             head += style("  [gateway: cannot trade]", fg="red")
         out.append(head)
+        for w in a.get("waivers", ()):
+            out.append(style(f"  {w['text']}", fg="yellow"))
         out.append(f"  balance {a['balance'] or '?'}   equity {a['equity'] or '?'}")
         for key in ("day", "week"):
             b = a[key]
@@ -214,7 +229,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             out.append("  positions: none")
         for c in a["contracts"]:
             until = f" until {_local(c['until'], tz)}" if c["until"] else ""
-            out.append(f"  contract {c['contract']} {c['state']}{until} ({c['source']})")
+            every = f" (every {c['contract']} contract)" if c.get("root") else ""
+            out.append(f"  contract {c['contract']}{every} {c['state']}{until} ({c['source']})")
         out.append(f"  working orders: {a['working_orders']}")
         out.append("")
     feed = snap.get("feed")

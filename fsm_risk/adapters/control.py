@@ -97,6 +97,9 @@ class ControlServer:
             target = state_named(str(body["to"]), kind="contract" if contract else "account")
             reason = str(body.get("reason") or "").strip()
             minutes = body.get("minutes")
+            waive = body.get("waive", True)
+            if not isinstance(waive, bool):
+                raise ValueError("waive must be true or false")
             if not reason:
                 raise ValueError("a reason is required")
             if minutes is not None and (not isinstance(minutes, int) or not 1 <= minutes <= 10080):
@@ -106,7 +109,7 @@ class ControlServer:
         ids = [i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)]
         if not ids:
             return _error(404, f"unknown account '{account}'")
-        command = AdminCommand(ids[0], target, reason, who, contract, minutes)
+        command = AdminCommand(ids[0], target, reason, who, contract, minutes, waive)
         try:
             text = await self.service.admin(command)
         except FsmRiskError as exc:

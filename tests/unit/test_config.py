@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,18 @@ def test_cross_checks_only_apply_to_enabled_rules() -> None:
         "s.ini",
     )
     assert [r.rule.id for r in s.enabled_rules()] == ["RULE-016"]
+
+
+@pytest.mark.parametrize(
+    ("text", "share", "amount"),
+    [("limit", "1", None), ("50%", "0.5", None), ("250", "1", "250"), ("$300", "1", "300")],
+)
+def test_admin_waiver_rearm_depth(text: str, share: str, amount: str | None) -> None:
+    es = config.parse(f"[admin]\nwaiver_rearm = {text}\n").engine_settings()
+    assert es.rearm_share == Decimal(share)
+    assert es.rearm_amount == (Decimal(amount) if amount else None)
+
+
+def test_admin_waiver_rearm_refuses_off() -> None:
+    with pytest.raises(SettingsError, match="waiver_rearm"):
+        config.parse("[admin]\nwaiver_rearm = off\n")
