@@ -63,7 +63,8 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "accounts",
             schema.str_list(),
             "",
-            "account ids or names to monitor, comma-separated; empty = every active account",
+            "account ids or names to monitor, comma-separated (one the gateway does not list "
+            "stops serve); empty = every active account",
         ),
     ),
     "session": (

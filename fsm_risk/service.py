@@ -45,6 +45,7 @@ from fsm_risk.core.effects import (
 )
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
+    AccountUpdate,
     AdminCommand,
     EnforcementRejected,
     Event,
@@ -129,6 +130,7 @@ class Service:
         effects, restored = restore_all(self.store, self.engine, now)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
+        self._all_named(self.broker.listed)
         if not accounts:
             raise FsmRiskError("the gateway lists no active account to monitor")
         self.account_ids = [a.account_id for a in accounts]
@@ -159,6 +161,17 @@ class Service:
             s.database,
         )
         self.ready.set()
+
+    def _all_named(self, listed: list[AccountUpdate]) -> None:
+        """Every account the settings name must be at the gateway: none is silently unwatched."""
+        named: tuple[str, ...] = tuple(self.settings.get("general", "accounts"))
+        missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
+        if missing:
+            there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"
+            raise FsmRiskError(
+                f"[general] accounts names {', '.join(missing)}, which the gateway does not "
+                f"list as an active account; the gateway lists: {there}"
+            )
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():

@@ -200,6 +200,7 @@ class ProjectXBroker:
         self.market: ProjectXRealtimeClient | None = None
         self.health = FeedHealth()
         self.watched: set[str] = set()
+        self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         logs.register_secret(credentials.api_key)
 
     # -- connection -----------------------------------------------------------------------------
@@ -225,17 +226,20 @@ class ProjectXBroker:
     async def accounts(self) -> list[AccountUpdate]:
         raw = await self._post("/Account/search", {"onlyActiveAccounts": True})
         found = []
+        listed = []
         for item in raw.get("accounts", []):
             try:
                 acct = payloads.account(item)
             except payloads.PayloadError as exc:
                 self._malformed(exc)
                 continue
+            listed.append(acct)
             if self.account_filter and not (
                 str(acct.account_id) in self.account_filter or acct.name in self.account_filter
             ):
                 continue
             found.append(acct)
+        self.listed = listed
         return found
 
     async def open_realtime(self, account_ids: list[int]) -> None:
