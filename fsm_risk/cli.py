@@ -1,6 +1,10 @@
 """The `fsm-risk` command line: thin commands that parse, wire, delegate and report.
 
 Domain errors become one clear line on stderr and a non-zero exit; never a traceback.
+
+Every command imports what it needs inside its own body: `--help` loads click alone, and
+`status` and `history` against a running service load no SDK, web framework, dataframe
+library or database layer (a test checks the import graph).
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from fsm_risk import bootstrap, config, diagrams, logs
-from fsm_risk.core.events import AdminCommand
+from fsm_risk.adapters.control_client import SETTINGS_ENV as SETTINGS_FILE_ENV
 from fsm_risk.core.states import ACCOUNT_STATES, state_named
 from fsm_risk.errors import AuthError, FsmRiskError, SettingsError
 from fsm_risk.paper.cli import paper_gateway
+
+if TYPE_CHECKING:
+    from fsm_risk import config
 
 SECRET_ENV = "FSM_RISK_ADMIN_SECRET"
 EXIT_ERROR = 2
@@ -41,15 +47,21 @@ class Group(click.Group):
                 click.echo(f"error: {p}", err=True)
             sys.exit(EXIT_ERROR)
         except FsmRiskError as exc:
-            click.echo(f"error: {logs.mask(str(exc))}", err=True)
+            click.echo(f"error: {_mask(str(exc))}", err=True)
             sys.exit(EXIT_ERROR)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             sys.exit(130)
         except Exception as exc:  # the last line of defence: still one line, no traceback
-            click.echo(f"error: unexpected {type(exc).__name__}: {logs.mask(str(exc))}", err=True)
+            click.echo(f"error: unexpected {type(exc).__name__}: {_mask(str(exc))}", err=True)
             sys.exit(1)
+
+
+def _mask(text: str) -> str:
+    from fsm_risk import logs
+
+    return logs.mask(text)
 
 
 settings_option = click.option(
@@ -57,7 +69,7 @@ settings_option = click.option(
     "settings_file",
     metavar="FILE",
     default=None,
-    help=f"settings file (default: ${bootstrap.SETTINGS_ENV} or ./settings.ini)",
+    help=f"settings file (default: ${SETTINGS_FILE_ENV} or ./settings.ini)",
 )
 
 
@@ -74,6 +86,8 @@ def main() -> None:
 @settings_option
 def check(settings_file: str | None) -> None:
     """Validate settings.ini and print the effective configuration."""
+    from fsm_risk import bootstrap, config
+
     settings = bootstrap.load_settings(settings_file)
     click.echo(config.describe(settings), nl=False)
     enabled = ", ".join(f"{r.rule.id} {r.rule.name}" for r in settings.enabled_rules())
@@ -87,6 +101,8 @@ def check(settings_file: str | None) -> None:
 @click.option("--out", default="diagrams", show_default=True, help="folder to write into")
 def diagram(out: str) -> None:
     """Regenerate the state diagrams from the machine definitions."""
+    from fsm_risk import diagrams
+
     for line in diagrams.write(Path(out)):
         click.echo(line)
 
@@ -103,35 +119,73 @@ def _resolve(engine_accounts: dict[int, Any], account: str | None) -> list[int] 
     raise FsmRiskError(f"unknown account '{account}' (not in the database)")
 
 
-def _status_text(settings_file: str | None, account: str | None, color: bool) -> str:
-    from fsm_risk import runtime, status
-    from fsm_risk.adapters import control
+def _service(settings_file: str | None) -> Path | None:
+    """The control socket of the running service, or None when no service answers on it."""
+    from fsm_risk.adapters import control_client
 
-    settings = bootstrap.load_settings(settings_file)
-    socket = runtime.control_path(settings)
+    path = control_client.socket_path(control_client.settings_path(settings_file))
+    return path if path.exists() else None
+
+
+def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str, Any], bool]:
+    """The trader's view as data, and whether a running service gave it (else the database)."""
+    from fsm_risk import status
+    from fsm_risk.adapters import control_client
+
+    socket = _service(settings_file)
     if socket is not None:
         route = "/status" + (f"?account={account}" if account else "")
-        snap = control.request(socket, "GET", route)
-        return status.render(snap, color=color, source="running service")
+        try:
+            return control_client.request(socket, "GET", route), True
+        except control_client.Unreachable:
+            pass  # a crash's leftover socket: read the database
+    from fsm_risk import bootstrap
+
+    settings = bootstrap.load_settings(settings_file)
     store = bootstrap.open_store(settings)
     try:
         engine, _ = bootstrap.restored_engine(settings, store, _now())
         ids = _resolve(engine.accounts, account)
-        return status.render(status.snapshot(engine, _now(), ids), color=color)
+        return status.snapshot(engine, _now(), ids, tz=settings.display_timezone), False
     finally:
         store.close()
+
+
+def _status_text(settings_file: str | None, account: str | None, color: bool) -> str:
+    from fsm_risk import status
+
+    snap, live = _snapshot(settings_file, account)
+    return status.render(snap, color=color, source="running service" if live else "database")
 
 
 @main.command()
 @click.argument("account", required=False)
 @click.option("--watch", is_flag=True, help="refresh in place until Ctrl-C")
-@click.option("--interval", default=2.0, show_default=True, help="seconds between refreshes")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    help="seconds between refreshes",
+)
 @click.option("--iterations", default=0, hidden=True, help="stop after N refreshes (0: never)")
+@click.option("--json", "as_json", is_flag=True, help="print the view as one JSON object")
 @settings_option
 def status(
-    account: str | None, watch: bool, interval: float, iterations: int, settings_file: str | None
+    account: str | None,
+    watch: bool,
+    interval: float,
+    iterations: int,
+    as_json: bool,
+    settings_file: str | None,
 ) -> None:
     """The trader's view: state, locks, P&L, rule usage, positions, resets. Read-only."""
+    if as_json:
+        snap, live = _snapshot(settings_file, account)
+        snap["source"] = "running service" if live else "database"
+        snap["enforcing"] = live
+        click.echo(json.dumps(snap))
+        return
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     if not watch:
         click.echo(_status_text(settings_file, account, color), nl=False)
@@ -155,6 +209,30 @@ def status(
 @settings_option
 def history(account: str | None, limit: int, as_json: bool, settings_file: str | None) -> None:
     """The audit log of transitions."""
+    from fsm_risk import status
+    from fsm_risk.adapters import control_client
+
+    data = None
+    socket = _service(settings_file)
+    if socket is not None:
+        route = f"/history?limit={limit}" + (f"&account={account}" if account else "")
+        try:
+            data = control_client.request(socket, "GET", route)
+        except control_client.Unreachable:
+            data = None  # a crash's leftover socket: read the database
+    if data is None:
+        data = _history_offline(settings_file, account, limit)
+    rows, tz = data["entries"], data["timezone"]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(status.render_history(rows, tz), nl=False)
+
+
+def _history_offline(settings_file: str | None, account: str | None, limit: int) -> dict[str, Any]:
+    from fsm_risk import bootstrap, status
+
     settings = bootstrap.load_settings(settings_file)
     store = bootstrap.open_store(settings)
     try:
@@ -168,33 +246,7 @@ def history(account: str | None, limit: int, as_json: bool, settings_file: str |
         entries = store.audit(account_id, limit)
     finally:
         store.close()
-    if not entries:
-        click.echo("no transitions recorded yet")
-        return
-    for e in entries:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "at": e.at.isoformat(),
-                        "account": e.account_id,
-                        "contract": e.contract_id,
-                        "from": e.from_state.value,
-                        "to": e.to_state.value,
-                        "trigger": e.trigger,
-                        "rule": e.rule_id,
-                        "reason": e.reason,
-                        "actor": e.actor,
-                    }
-                )
-            )
-            continue
-        scope = f"{e.account_id}" + (f" {e.contract_id}" if e.contract_id else "")
-        click.echo(
-            f"{e.at:%Y-%m-%d %H:%M:%S}Z  {scope:<28} {e.from_state.value:>12} -> "
-            f"{e.to_state.value:<12} {e.trigger:<14} {e.rule_id or '-':<10} {e.actor:<14} "
-            f"{e.reason}"
-        )
+    return {"timezone": settings.display_timezone, "entries": status.audit_rows(entries)}
 
 
 # --- admin ----------------------------------------------------------------------------------
@@ -228,6 +280,8 @@ def set_secret(
     secret_file: str | None, current_file: str | None, settings_file: str | None
 ) -> None:
     """Store the admin secret (only a salted scrypt hash is kept)."""
+    from fsm_risk import bootstrap, logs
+
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file, console=False)
     store = bootstrap.open_store(settings)
@@ -300,33 +354,39 @@ def transition(
         target = state_named(to, kind=kind)
     except ValueError as exc:
         raise FsmRiskError(str(exc)) from None
+    from fsm_risk import bootstrap, logs
+    from fsm_risk.adapters import control_client
+
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file, console=False)
     who = admin_name or getpass.getuser()
     secret = _read_secret(secret_file, "Admin secret")
     logs.register_secret(secret)
+    socket = _service(settings_file)
+    if socket is not None:
+        body = {
+            "account": account,
+            "contract": contract,
+            "to": target.value,
+            "reason": reason,
+            "minutes": minutes,
+            "waive": not no_waiver,
+            "admin": who,
+            "secret": secret,
+        }
+        try:
+            click.echo(control_client.request(socket, "POST", "/transition", body)["result"])
+            return
+        except control_client.Unreachable:
+            pass  # a crash's leftover socket: the database, if no service holds it
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
         if store.service_running():
-            from fsm_risk import runtime
-            from fsm_risk.adapters import control
-
-            socket = runtime.control_path(settings)
-            if socket is None:
-                raise FsmRiskError("the service is running but its control socket is missing")
-            body = {
-                "account": account,
-                "contract": contract,
-                "to": target.value,
-                "reason": reason,
-                "minutes": minutes,
-                "waive": not no_waiver,
-                "admin": who,
-                "secret": secret,
-            }
-            click.echo(control.request(socket, "POST", "/transition", body)["result"])
-            return
+            raise FsmRiskError(
+                "the service is running but does not answer on its control socket "
+                f"{settings.control_socket}"
+            )
         auth.check(secret, who)
         result = _transition_offline(
             settings, store, account, contract, target, reason, minutes, who, not no_waiver
@@ -347,8 +407,10 @@ def _transition_offline(
     who: str,
     waive: bool,
 ) -> str:
+    from fsm_risk import bootstrap
     from fsm_risk.core.admin import summary
     from fsm_risk.core.effects import CancelOrder, ClosePosition, RecordTransition, ReducePosition
+    from fsm_risk.core.events import AdminCommand
 
     now = _now()
     engine, effects = bootstrap.restored_engine(settings, store, now)
@@ -372,7 +434,7 @@ def serve(paper: bool, settings_file: str | None) -> None:
     """Run the service: watch the accounts and enforce every enabled rule."""
     import asyncio
 
-    from fsm_risk import runtime
+    from fsm_risk import bootstrap, logs, runtime
 
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file)

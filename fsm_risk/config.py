@@ -66,6 +66,12 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "account ids or names to monitor, comma-separated (one the gateway does not list "
             "stops serve); empty = every active account",
         ),
+        Field(
+            "display_timezone",
+            lambda t: schema.timezone(t) if t else "",
+            "",
+            "IANA zone status, history and messages show times in; empty = [session] timezone",
+        ),
     ),
     "session": (
         Field("timezone", schema.timezone, "America/Chicago", "IANA zone of the resets"),
@@ -234,6 +240,12 @@ class Settings:
     @property
     def control_socket(self) -> Path:
         return self.resolve(self.get("control", "socket"))
+
+    @property
+    def display_timezone(self) -> str:
+        """The one time zone status, history and messages show (default: the session's)."""
+        zone: str = self.get("general", "display_timezone") or self.get("session", "timezone")
+        return zone
 
     @property
     def log_file(self) -> Path:

@@ -491,6 +491,7 @@ class Service:
     def status(self, account_ids: list[int] | None = None) -> dict[str, Any]:
         from fsm_risk import status
 
-        snap = status.snapshot(self.engine, self.clock.now(), account_ids)
+        tz = self.settings.display_timezone
+        snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         snap["feed"] = self.health()
         return snap

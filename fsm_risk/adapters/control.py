@@ -42,6 +42,7 @@ class ControlServer:
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/history", self._history)
         app.router.add_post("/transition", self._transition)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -71,6 +72,30 @@ class ControlServer:
             if not ids:
                 return _error(404, f"unknown account '{account}'")
         return web.json_response(self.service.status(ids))
+
+    async def _history(self, request: web.Request) -> web.Response:
+        from fsm_risk import status
+
+        account_id = None
+        account = request.query.get("account")
+        if account:
+            ids = [
+                i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)
+            ]
+            if not ids:
+                return _error(404, f"unknown account '{account}'")
+            account_id = ids[0]
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit must be a whole number")
+        entries = self.service.store.audit(account_id, max(limit, 1))
+        return web.json_response(
+            {
+                "timezone": self.service.settings.display_timezone,
+                "entries": status.audit_rows(entries),
+            }
+        )
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.service.health())
@@ -126,21 +151,6 @@ def _error(status: int, message: str) -> web.Response:
 
 def request(path: str | Path, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
     """One request to a running service; raises FsmRiskError with the service's message."""
+    from fsm_risk.adapters import control_client
 
-    async def go() -> Any:
-        connector = aiohttp.UnixConnector(path=str(path))
-        async with (
-            aiohttp.ClientSession(connector=connector) as session,
-            session.request(
-                method, f"http://fsm-risk{route}", json=body, timeout=aiohttp.ClientTimeout(30)
-            ) as resp,
-        ):
-            data = await resp.json()
-            if resp.status >= 400:
-                raise FsmRiskError(data.get("error", f"service answered {resp.status}"))
-            return data
-
-    try:
-        return asyncio.run(go())
-    except (aiohttp.ClientConnectionError, FileNotFoundError, ConnectionRefusedError) as exc:
-        raise FsmRiskError(f"cannot reach the running service at {path}: {exc}") from None
+    return control_client.request(path, method, route, body)

@@ -103,11 +103,11 @@ def test_status_shows_state_lock_pnl_rule_usage_and_positions(home: Path) -> Non
     seed_locked_account(home)
     code, out = cli(home, "status")
     assert code == 0, out
-    assert "Account 1001" in out and "LockedDaily" in out and "left" in out
+    assert "Account 1001" in out and "LockedDaily until Mon 17:00 CST, in " in out
     assert "RULE-003" in out and "daily_loss_limit" in out
     assert "realized -1003.12" in out
-    assert "CON.F.US.MNQ.Z26" in out and "long" in out
-    assert "next daily reset" in out
+    assert "MNQ.Z26" in out and "long" in out
+    assert "resets: daily Mon 17:00 CST, weekly Sun 17:00 CST" in out
     code, out = cli(home, "status", "9999")
     assert code == 2 and "unknown account '9999'" in out
 
