@@ -190,6 +190,9 @@ def status(
     if not watch:
         click.echo(_status_text(settings_file, account, color), nl=False)
         return
+    # loaded now, so that the refresh after the service goes away is as quick as the others
+    from fsm_risk import bootstrap  # noqa: F401
+
     n = 0
     while True:
         text = _status_text(settings_file, account, color)

@@ -273,6 +273,7 @@ class Settings:
             rearm_share=self._rearm()[0],
             rearm_amount=self._rearm()[1],
             known_roots=frozenset(self.known_roots()),
+            display_tz=self.display_timezone,
         )
 
     def _rearm(self) -> tuple[Decimal, Decimal | None]:

@@ -214,19 +214,32 @@ def _fit(line: str) -> str:
     return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
 
 
+def _when(iso: str, tz: str, at: datetime) -> str:
+    """``15:08 CST`` today, ``Sun 17:00 CST`` another day (in the view's time zone)."""
+    zone = ZoneInfo(tz)
+    moment = datetime.fromisoformat(iso).astimezone(zone)
+    same_day = moment.date() == at.astimezone(zone).date()
+    return moment.strftime("%H:%M %Z" if same_day else "%a %H:%M %Z")
+
+
 def headline_hours(snap: dict[str, Any]) -> str:
-    """What the trading hours allow now, in words ("" without a trading hours rule)."""
+    """What the trading hours allow now, in words ("" without a trading hours rule):
+    ``flat-by in 23 min (15:08 CST)`` or ``CLOSED until Sun 17:00 CST (in 1 d 8 h)``."""
     hours = snap.get("hours")
     if not hours:
         return ""
-    tz, at = snap["timezone"], datetime.fromisoformat(snap["at"])
+    tz = snap["timezone"]
+    at = datetime.fromisoformat(snap["at"]) if "at" in snap else datetime.now(UTC)
+    until = hours["until"]
     if hours["open"]:
-        if hours["until"] is None:
+        if until is None:
             return "market open"
-        return f"market open, flat-by {_until(hours['until'], tz, at)}"
-    if hours["until"] is None:
+        left = human((datetime.fromisoformat(until) - at).total_seconds())
+        return f"flat-by in {left} ({_when(until, tz, at)})"
+    if until is None:
         return "market CLOSED"
-    return f"market CLOSED until {_until(hours['until'], tz, at)}"
+    left = human((datetime.fromisoformat(until) - at).total_seconds())
+    return f"CLOSED until {_when(until, tz, at)} (in {left})"
 
 
 def _value(v: str, unit: str) -> str:
@@ -256,9 +269,16 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
     for a in snap["accounts"]:
         state = a["state"]
         state_colour = "green" if state == TRADING else "red"
-        head = f"Account {a['account_id']} {a['name']}  " + style(state, fg=state_colour, bold=True)
+        name = f"Account {a['account_id']} {a['name']}  "
+        head = name + style(state, fg=state_colour, bold=True)
+        width = len(name) + len(state)
         if hours:
-            head += f"  {style(hours, fg='yellow' if 'CLOSED' in hours else None)}"
+            shown = style(hours, fg="yellow" if "CLOSED" in hours else None)
+            if width + 2 + len(hours) <= WIDTH:
+                head, width = f"{head}  {shown}", width + 2 + len(hours)
+            else:  # a long account name: the hours go on their own line
+                out.append(head)
+                head, width = f"  {shown}", 2 + len(hours)
         if a["can_trade"] is False:
             head += style("  [gateway: cannot trade]", fg="red")
         out.append(head)

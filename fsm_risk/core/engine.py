@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fsm_risk.core import machines
 from fsm_risk.core.effects import (
@@ -114,6 +115,8 @@ class EngineSettings:
     rearm_amount: Decimal | None = None
     #: symbol roots an admin may name besides the built-in instruments (from the settings)
     known_roots: frozenset[str] = frozenset()
+    #: the time zone messages show times in (None: the session's)
+    display_tz: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1109,7 +1112,8 @@ class RiskEngine:
         rule = self._rule_by_id.get(rule_id)
         name = f"{rule_id} {rule.name}" if rule is not None else rule_id
         scope = f" on {key.split('@', 1)[1]}" if "@" in key else ""
-        until = self.calendar.local(waiver_until(waiver)).format("ddd YYYY-MM-DD HH:mm zz")
+        zone = ZoneInfo(self.settings.display_tz or self.calendar.tz)
+        until = waiver_until(waiver).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
         text = f"waived {name}{scope} until {until}"
         if isinstance(waiver, dict) and waiver.get("rearm") is not None:
             rearm, at = Decimal(waiver["rearm"]), Decimal(waiver["at"])
