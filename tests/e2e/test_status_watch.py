@@ -68,15 +68,17 @@ async def test_status_and_history_json_for_scripts(h: Harness) -> None:
     await lock_by_daily_loss(h)
     assert h.acct.state is State.LockedDaily
     code, out = await run_cli(h.home, "status", "--json", secret="")
+    assert code == 0, out
     snap = json.loads(out)
     assert snap["enforcing"] is True and snap["source"] == "running service"
     [acct] = snap["accounts"]
     assert acct["account_id"] == ACCOUNT and acct["state"] == "LockedDaily"
     assert acct["lock"]["source"] == "RULE-003"
     code, out = await run_cli(h.home, "history", "--json", secret="")
+    assert code == 0, out
     rows = [json.loads(line) for line in out.splitlines()]
     assert ("Trading", "Flattening", "RULE-003") in {(r["from"], r["to"], r["rule"]) for r in rows}
     assert any(r["contract"] == MNQ for r in rows)
     await h.stop()
     code, out = await run_cli(h.home, "status", "--json", secret="")
-    assert json.loads(out)["enforcing"] is False
+    assert code == 0 and json.loads(out)["enforcing"] is False
