@@ -99,9 +99,13 @@ def check(settings_file: str | None) -> None:
 
 @main.command()
 @click.option("--out", default="diagrams", show_default=True, help="folder to write into")
-def diagram(out: str) -> None:
-    """Regenerate the state diagrams from the machine definitions."""
-    from fsm_risk import diagrams
+@settings_option
+def diagram(out: str, settings_file: str | None) -> None:
+    """Regenerate the state diagrams from the machine definitions (the settings are checked
+    like every command's; the machines do not depend on them)."""
+    from fsm_risk import bootstrap, diagrams
+
+    bootstrap.load_settings(settings_file)
 
     for line in diagrams.write(Path(out)):
         click.echo(line)
@@ -432,8 +436,13 @@ def _transition_offline(
 
 @main.command()
 @click.option("--paper", is_flag=True, help="use the built-in paper gateway even with credentials")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="a demo at any hour: the built-in paper gateway, every rule but the trading hours",
+)
 @settings_option
-def serve(paper: bool, settings_file: str | None) -> None:
+def serve(paper: bool, demo: bool, settings_file: str | None) -> None:
     """Run the service: watch the accounts and enforce every enabled rule."""
     import asyncio
 
@@ -441,7 +450,7 @@ def serve(paper: bool, settings_file: str | None) -> None:
 
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file)
-    asyncio.run(runtime.serve(settings, paper=paper))
+    asyncio.run(runtime.serve(settings, paper=paper, demo=demo))
 
 
 main.add_command(paper_gateway)

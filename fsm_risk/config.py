@@ -565,7 +565,9 @@ CROSS_CHECKS: list[CrossCheck] = [
 
 
 def describe(settings: Settings) -> str:
-    """The effective configuration, as `fsm-risk check` prints it (no secrets in it)."""
+    """The effective configuration, as `fsm-risk check` prints it: valid settings.ini text
+    that loads back to the same settings. A secret is never printed: a secret that is set
+    appears as a comment (and so loads back as its default)."""
     lines = [f"# effective configuration of {settings.path}"]
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
@@ -575,10 +577,11 @@ def describe(settings: Settings) -> str:
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
         for key, value in values.items():
-            lines.append(f"{key} = {_masked(key, value)}")
+            lines.append(_masked(key, value))
         lines.append("")
     for r in settings.rules:
-        lines.append(f"[{RULE_PREFIX}{r.rule.name}]  # {r.rule.id}")
+        lines.append(f"# {r.rule.id}")
+        lines.append(f"[{RULE_PREFIX}{r.rule.name}]")
         lines.append(f"enabled = {'true' if r.enabled else 'false'}")
         for f in r.rule.fields:
             lines.append(f"{f.key} = {_show(r.values.get(f.key))}")
@@ -590,13 +593,16 @@ _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file",
 
 
 def _masked(key: str, value: Any) -> str:
-    """Secret-looking keys are never printed: only whether they are set."""
-    if any(k in key.lower() for k in _SECRET_KEYS) and "lifetime" not in key:
-        return "(set, hidden)" if value else "(empty)"
-    return _show(value)
+    """``key = value``; a secret-looking key is never printed: only whether it is set."""
+    if any(k in key.lower() for k in _SECRET_KEYS) and "lifetime" not in key and value:
+        return f"# {key} = (set, hidden)"
+    return f"{key} = {_show(value)}"
 
 
 def _show(value: Any) -> str:
+    """A parsed value as the settings text that parses back to it."""
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, time):
@@ -609,4 +615,7 @@ def _show(value: Any) -> str:
         return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:g}"
+    if hasattr(value, "can_trade") and hasattr(value, "balance"):  # a paper account
+        owner = f": {value.owner}" if value.owner else ""
+        return f"{value.id}: {value.name}: {value.balance}: {_show(value.can_trade)}{owner}"
     return str(value)

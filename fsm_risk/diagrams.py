@@ -137,11 +137,16 @@ def write(out: Path) -> list[str]:
     for name in MACHINES:
         svg = out / f"{name}.svg"
         if dot is None:
-            if svg.exists():
-                svg.unlink()  # never leave an image that no longer matches the code
-                report.append(f"removed stale {svg} (Graphviz 'dot' not installed)")
-            else:
+            # never delete what cannot be regenerated: keep the image, say whether it is stale
+            if not svg.exists():
                 report.append(f"skipped {svg}: Graphviz 'dot' not installed")
+            elif dot_digest(dot_source(name)) in svg.read_text(encoding="utf-8"):
+                report.append(f"kept {svg}: it matches the code (Graphviz 'dot' not installed)")
+            else:
+                report.append(
+                    f"kept {svg}, which NO LONGER matches the code: install Graphviz ('dot') "
+                    "and run `fsm-risk diagram` again"
+                )
             continue
         subprocess.run(
             [dot, "-Tsvg", "-o", str(svg), str(out / f"{name}.dot")], check=True, timeout=60

@@ -124,7 +124,7 @@ def banner(gateway: PaperGateway) -> str:
         f'  curl -s -X POST {control}/price -d \'{{"contract": "MNQ", "price": 21010.25}}\'',
         f'  curl -s -X POST {control}/price -d \'{{"contract": "MNQ", "ticks": -8}}\'',
         f'  curl -s -X POST {control}/price_mode -d \'{{"mode": "scripted"}}\'',
-        f"  curl -s -X POST {control}/accounts/{s.accounts[0].id} -d '{{\"canTrade\": false}}'",
+        f"  curl -s -X POST {control}/accounts/{s.accounts[0].id} -d '{{\"can_trade\": false}}'",
         f"  curl -s -X POST {control}/faults/drop",
         f'  curl -s -X POST {control}/faults/reject -d \'{{"count": 1, "message": "no"}}\'',
         f"  curl -s -X POST {control}/faults/fill_delay -d '{{\"seconds\": 2}}'",

@@ -150,3 +150,30 @@ def test_admin_waiver_rearm_depth(text: str, share: str, amount: str | None) -> 
 def test_admin_waiver_rearm_refuses_off() -> None:
     with pytest.raises(SettingsError, match="waiver_rearm"):
         config.parse("[admin]\nwaiver_rearm = off\n")
+
+
+def _same(a: config.Settings, b: config.Settings) -> None:
+    assert a.sections == b.sections
+    assert a.other_values == b.other_values
+    assert [(r.rule.id, r.enabled, r.values) for r in a.rules] == [
+        (r.rule.id, r.enabled, r.values) for r in b.rules
+    ]
+
+
+def test_check_prints_settings_text_that_loads_back_to_the_same_settings() -> None:
+    shipped = config.load(Path(__file__).resolve().parents[2] / "settings.ini")
+    _same(config.parse(config.describe(shipped)), shipped)
+    custom = config.parse(
+        "[paper]\naccounts = 7: ALPHA: 100000: true, 8: BETA: 25000.50: false: bob\n"
+        "[rule.trailing_drawdown]\nstarting_balance =\n"
+        "[rule.trading_hours]\nflat_by =\nextra_holidays = 2026-11-26\n"
+        "early_closes = 2026-12-24 12:15\n"
+    )
+    _same(config.parse(config.describe(custom)), custom)
+
+
+def test_check_never_prints_a_secret_and_still_prints_valid_text() -> None:
+    s = config.parse("[paper]\napi_key = a-very-secret-key-123\n")
+    text = config.describe(s)
+    assert "a-very-secret-key-123" not in text and "# api_key = (set, hidden)" in text
+    config.parse(text)  # still valid settings text
