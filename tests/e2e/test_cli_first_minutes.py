@@ -50,3 +50,15 @@ def test_check_output_is_settings_text_that_loads_back(tmp_path: Path) -> None:
     assert [(r.rule.id, r.enabled, r.values) for r in loaded.rules] == [
         (r.rule.id, r.enabled, r.values) for r in shipped.rules
     ]
+
+
+def test_paper_gateway_reads_the_settings_named_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fsm_risk.paper.cli import _settings
+
+    named = tmp_path / "elsewhere.ini"
+    named.write_text("[paper]\nport = 8799\n")
+    monkeypatch.chdir(tmp_path)  # no ./settings.ini here
+    monkeypatch.setenv("FSM_RISK_SETTINGS", str(named))
+    assert _settings(None).port == 8799
