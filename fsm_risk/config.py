@@ -580,8 +580,7 @@ def describe(settings: Settings) -> str:
             lines.append(_masked(key, value))
         lines.append("")
     for r in settings.rules:
-        lines.append(f"# {r.rule.id}")
-        lines.append(f"[{RULE_PREFIX}{r.rule.name}]")
+        lines.append(f"[{RULE_PREFIX}{r.rule.name}]  # {r.rule.id}")
         lines.append(f"enabled = {'true' if r.enabled else 'false'}")
         for f in r.rule.fields:
             lines.append(f"{f.key} = {_show(r.values.get(f.key))}")

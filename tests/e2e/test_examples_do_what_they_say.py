@@ -90,7 +90,7 @@ async def test_the_serve_try_it_lines_and_the_readme_demo_do_what_they_say(h: Ha
     account by the daily loss limit, as its comment says, and by nothing stronger."""
     shipped = runtime.demo_settings(runtime.bootstrap.load_settings(str(ROOT / "settings.ini")))
     described = config.describe(shipped)  # the shipped rule sections, every value
-    await h.start(described[described.index("# RULE-001") :])
+    await h.start(described[described.index("[rule.max_contracts]") :])
     gw = h.gateway
     text = runtime.try_it_text(ACCOUNT, gw.control_url)  # exactly as serve prints it
     [order, loss] = curls(text)
