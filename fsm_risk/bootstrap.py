@@ -47,7 +47,11 @@ def open_store(settings: Settings, path: Path | None = None) -> Store:
 def restored_engine(
     settings: Settings, store: Store, now: datetime
 ) -> tuple[RiskEngine, list[Effect]]:
-    """An engine holding every stored account, caught up to ``now`` (resets, expiries)."""
+    """An engine holding every stored account, caught up to ``now`` (resets, expiries), under
+    the rules in force (a looser settings file waits for the next daily reset)."""
+    from fsm_risk import reload
+
+    settings, _, _ = reload.resolve(settings, store, now)
     engine = build_engine(settings, marks=store.marks())
     effects, _ = restore_all(store, engine, now)
     return engine, effects

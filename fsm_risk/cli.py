@@ -123,12 +123,18 @@ def _resolve(engine_accounts: dict[int, Any], account: str | None) -> list[int] 
     raise FsmRiskError(f"unknown account '{account}' (not in the database)")
 
 
-def _service(settings_file: str | None) -> Path | None:
-    """The control socket of the running service, or None when no service answers on it."""
+def _service(settings_file: str | None) -> Any:
+    """Where the running service's control channel listens, or None when there is none. A
+    Unix socket is found from the settings file alone (no database, no web stack); a loopback
+    TCP channel's port is in the database."""
     from fsm_risk.adapters import control_client
 
     path = control_client.socket_path(control_client.settings_path(settings_file))
-    return path if path.exists() else None
+    if path is not None:
+        return path if path.exists() else None
+    from fsm_risk import bootstrap, runtime
+
+    return runtime.control_path(bootstrap.load_settings(settings_file))
 
 
 def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str, Any], bool]:
@@ -150,7 +156,12 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
     try:
         engine, _ = bootstrap.restored_engine(settings, store, _now())
         ids = _resolve(engine.accounts, account)
-        return status.snapshot(engine, _now(), ids, tz=settings.display_timezone), False
+        snap = status.snapshot(engine, _now(), ids, tz=settings.display_timezone)
+        from fsm_risk import reload
+
+        _, pending, _ = reload.resolve(settings, store, _now())  # what a start would hold
+        snap["pending_settings"] = pending.view() if pending is not None else None
+        return snap, False
     finally:
         store.close()
 
@@ -434,6 +445,84 @@ def _transition_offline(
     return text
 
 
+# --- reload and lock -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--admin", "admin_name", default=None, help="who you are (default: your login)")
+@click.option(
+    "--secret-file", metavar="FILE", help=f"read the admin secret here (or ${SECRET_ENV})"
+)
+@settings_option
+def reload(admin_name: str | None, secret_file: str | None, settings_file: str | None) -> None:
+    """Re-read settings.ini in the running service. Admin only; audited.
+
+    Stricter values apply at once; looser ones (a higher limit, a rule turned off, a wider
+    window) wait for the next daily reset, and a restart does not bring them sooner. An
+    invalid file changes nothing. SIGHUP to the service does the same."""
+    from fsm_risk import bootstrap, logs, runtime
+    from fsm_risk.adapters import control
+
+    try:
+        settings = bootstrap.load_settings(settings_file)
+    except SettingsError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        raise FsmRiskError("settings not reloaded, nothing changed") from None
+    who = admin_name or getpass.getuser()
+    secret = _read_secret(secret_file, "Admin secret")
+    logs.register_secret(secret)
+    socket = runtime.control_path(settings)
+    if socket is None:
+        raise FsmRiskError(
+            "no running service to reload: `fsm-risk serve` reads the settings at start-up "
+            "the same way (stricter values at once, looser ones at the next daily reset)"
+        )
+    body = {"admin": who, "secret": secret}
+    click.echo(control.request(socket, "POST", "/reload", body)["result"])
+
+
+@main.command()
+@click.argument("account", required=False)
+@click.option("--until", "until", metavar="TIME", help="lock until HH:MM or a date and time")
+@click.option("--for", "for_", metavar="DURATION", help="lock for a duration: 90m, 2h, 1d")
+@click.option("--rest-of-day", is_flag=True, help="lock until the next daily reset")
+@click.option("--reason", default="", help="why (recorded in the audit log)")
+@settings_option
+def lock(
+    account: str | None,
+    until: str | None,
+    for_: str | None,
+    rest_of_day: bool,
+    reason: str,
+    settings_file: str | None,
+) -> None:
+    """Lock your own account: open positions are closed and trading stops until then.
+
+    No secret needed: anyone may add a lock, only the admin removes one. A lock never
+    shortens or weakens one already held. Times without an offset are in the session's
+    time zone ([session] timezone)."""
+    from fsm_risk import bootstrap, runtime, selflock
+    from fsm_risk.adapters import control
+
+    spec = selflock.Spec(until, for_, rest_of_day)
+    spec.check()
+    settings = bootstrap.load_settings(settings_file)
+    body = {"account": account, "who": getpass.getuser(), "reason": reason, **spec.to_json()}
+    socket = runtime.control_path(settings)
+    if socket is not None:
+        click.echo(control.request(socket, "POST", "/lock", body)["result"])
+        return
+    store = bootstrap.open_store(settings)
+    try:
+        if store.service_running():
+            raise FsmRiskError("the service is running but its control channel is missing")
+        text = selflock.offline(settings, store, body, _now())
+    finally:
+        store.close()
+    click.echo(text)
+
+
 @main.command()
 @click.option("--paper", is_flag=True, help="use the built-in paper gateway even with credentials")
 @click.option(
@@ -451,6 +540,117 @@ def serve(paper: bool, demo: bool, settings_file: str | None) -> None:
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file)
     asyncio.run(runtime.serve(settings, paper=paper, demo=demo))
+
+
+# --- replay ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("account", required=False)
+@click.option(
+    "--from",
+    "first",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="first trading day (YYYY-MM-DD)",
+)
+@click.option(
+    "--to",
+    "last",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="DATE",
+    help="last trading day (default: the --from day)",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["journal", "gateway"]),
+    default="journal",
+    show_default=True,
+    help="the service's journal, or the gateway's own history (trades, orders, bars)",
+)
+@click.option("--compare", metavar="OTHER.ini", help="also replay under these settings, beside")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines: firings, then one per day")
+@click.option("--chart", metavar="FILE", help="write a PNG: equity with and without enforcement")
+@click.option("--explain", metavar="HH:MM", help="explain the transition nearest this time")
+@settings_option
+def replay(
+    account: str | None,
+    first: datetime,
+    last: datetime | None,
+    source: str,
+    compare: str | None,
+    as_json: bool,
+    chart: str | None,
+    explain: str | None,
+    settings_file: str | None,
+) -> None:
+    """What the rules would have done: the engine over a recorded day (or the gateway's
+    history) under these settings, with the P&L made and the P&L had they enforced."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    from fsm_risk import bootstrap, config, replay_output, replay_sources
+
+    settings = bootstrap.load_settings(settings_file)
+    others = [(str(settings.path.name), settings)]
+    if compare is not None:
+        other = config.load(compare)
+        others.append((Path(compare).name, other))
+    if len(others) > 1 and others[0][0] == others[1][0]:
+        others = [(str(settings.path), settings), (str(Path(compare or "")), others[1][1])]
+    cal = settings.calendar()
+    tz = ZoneInfo(cal.tz)
+    start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    explain_at = None
+    if explain is not None:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", explain.strip())
+        if m is None:
+            raise click.BadParameter(f"'{explain}' is not a time HH:MM", param_hint="--explain")
+        explain_at = datetime.combine(
+            first.date(), datetime.min.time().replace(hour=int(m[1]), minute=int(m[2])), tz
+        )
+    if source == "gateway":
+        plans = replay_sources.gateway_plans(settings, account, start, end)
+    else:
+        if not settings.database.exists():
+            raise FsmRiskError(
+                f"no database at {settings.database}: `fsm-risk serve` journals what it sees "
+                "there, or replay the gateway's history with --source gateway"
+            )
+        store = bootstrap.open_store(settings)
+        try:
+            plans = replay_sources.journal_plans(store, account, start, end)
+        finally:
+            store.close()
+    header = (
+        f"replay {first:%Y-%m-%d}"
+        + (f" .. {last:%Y-%m-%d}" if last else "")
+        + f" from the {source}; times in {cal.tz}"
+    )
+    for plan in plans:
+        runs = [
+            (label, replay_sources.run(s, plan, curve=chart is not None, explain_at=explain_at))
+            for label, s in others
+        ]
+        who = (
+            f"account {plan.account_id} ({plan.name})"
+            if plan.name
+            else f"account {plan.account_id}"
+        )
+        if explain_at is not None:
+            click.echo(replay_output.explanation(runs[0][1], tz, explain_at), nl=False)
+        elif as_json:
+            click.echo(replay_output.json_lines(runs), nl=False)
+        else:
+            click.echo(replay_output.table(runs, tz, f"{header}: {who}"), nl=False)
+        if chart is not None:
+            path = Path(chart)
+            if len(plans) > 1:
+                path = path.with_name(f"{path.stem}-{plan.account_id}{path.suffix}")
+            replay_output.chart(runs, path, tz, f"{who}: {header}")
+            if not as_json:
+                click.echo(f"chart written to {path}")
 
 
 main.add_command(paper_gateway)

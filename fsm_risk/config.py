@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import configparser
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +30,66 @@ from fsm_risk.rules.base import Rule, RuleContext
 from fsm_risk.schema import Field
 
 RULE_PREFIX = "rule."
+NOTIFY_PREFIX = "notify."
+
+#: what a notification can be about (``[notify] events``)
+NOTIFY_EVENTS = (
+    "lock",
+    "flattening",
+    "warning",
+    "flat_by",
+    "enforcement",
+    "feed",
+    "service",
+    "admin",
+)
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _notify_urls(text: str) -> tuple[str, ...]:
+    """Comma-separated apprise URLs; each must be one apprise supports. A reason never repeats
+    the URL itself (it holds tokens): only its scheme."""
+    urls = schema.str_list()(text)
+    if not urls:
+        return urls
+    import apprise
+
+    for i, url in enumerate(urls, 1):
+        if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+            scheme = url.split("://", 1)[0] if "://" in url else "none"
+            raise ValueError(
+                f"URL {i} (scheme '{scheme}') is not one apprise supports, e.g. "
+                "json://host:port/path, ntfy://topic, tgram://bot_token/chat_id, mailto://..."
+            )
+    return urls
+
+
+def _notify_events(text: str) -> tuple[str, ...]:
+    names = schema.str_list(str.lower)(text)
+    if "all" in names:
+        return NOTIFY_EVENTS
+    for n in names:
+        if n not in NOTIFY_EVENTS:
+            raise ValueError(f"unknown event '{n}' (choices: all, {', '.join(NOTIFY_EVENTS)})")
+    return names
+
+
+def _percentages(text: str) -> tuple[int, ...]:
+    values = schema.str_list(schema.integer(minimum=1, maximum=99))(text)
+    if list(values) != sorted(set(values)):
+        raise ValueError("must be increasing percentages, e.g. '50, 80, 90'")
+    return values
+
+
+NOTIFY_ACCOUNT_FIELDS = (
+    Field("urls", _notify_urls, "", "apprise URLs for this account only, comma-separated"),
+    Field(
+        "events",
+        _notify_events,
+        "all",
+        f"which events of this account they get: all, or some of {', '.join(NOTIFY_EVENTS)}",
+    ),
+)
 
 ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
 
@@ -178,6 +238,104 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "var/fsm-risk.sock",
             "Unix socket of the running service's control channel (owner-only)",
         ),
+        Field(
+            "transport",
+            schema.choice("auto", "unix", "tcp"),
+            "auto",
+            "unix: the socket above; tcp: loopback TCP with the token below; "
+            "auto: unix where the platform has it (not on Windows), else tcp",
+        ),
+        Field(
+            "port",
+            schema.integer(minimum=0, maximum=65535),
+            "0",
+            "loopback TCP port of the control channel (0: any free port, found by the CLI)",
+        ),
+        Field(
+            "token_file",
+            schema.nonempty,
+            "var/fsm-risk.control-token",
+            "per-install token every TCP control request carries; created owner-only (keep it "
+            "readable by the admin alone)",
+        ),
+    ),
+    "notify": (
+        Field(
+            "urls",
+            _notify_urls,
+            "",
+            "apprise URLs told about every account, comma-separated (Discord, Telegram, email, "
+            "ntfy, Pushover, Slack, json:// webhooks...); empty: no notifications. Per account: "
+            "a [notify.ACCOUNT] section (id or name) with its own urls and events",
+        ),
+        Field(
+            "events",
+            _notify_events,
+            "all",
+            f"which events they get: all, or some of {', '.join(NOTIFY_EVENTS)}",
+        ),
+        Field(
+            "warn_at",
+            _percentages,
+            "50, 80, 90",
+            "early warnings at these percentages of the daily loss limit, the trailing "
+            "drawdown, the trades per day and the weekly loss limit (once per threshold per day "
+            "or week)",
+        ),
+        Field(
+            "flat_by_warning_minutes",
+            schema.integer(minimum=1, maximum=240),
+            "10",
+            "warn this many minutes before the flat-by time while positions are open",
+        ),
+        Field(
+            "per_minute",
+            schema.integer(minimum=1, maximum=600),
+            "20",
+            "most notifications sent per minute; more wait their turn",
+        ),
+        Field(
+            "retries",
+            schema.integer(minimum=0, maximum=10),
+            "3",
+            "re-sends of a failed notification (waiting 1, 2, 4... s between them)",
+        ),
+    ),
+    "web": (
+        Field(
+            "enabled",
+            schema.boolean,
+            "true",
+            "serve the read-only dashboard, /metrics, /healthz and /readyz while `serve` runs",
+        ),
+        Field(
+            "host",
+            schema.nonempty,
+            "127.0.0.1",
+            "address to listen on; any address but loopback needs a token",
+        ),
+        Field("port", schema.integer(minimum=0, maximum=65535), "8742", "TCP port; 0: any free"),
+        Field(
+            "token",
+            schema.text,
+            "",
+            "access token (16+ characters) for the dashboard and /metrics: open "
+            "http://HOST:PORT/?token=TOKEN; required unless host is loopback",
+        ),
+    ),
+    "journal": (
+        Field(
+            "enabled",
+            schema.boolean,
+            "true",
+            "record every event the service handles, for `fsm-risk replay`",
+        ),
+        Field(
+            "retention_days",
+            schema.integer(minimum=1, maximum=3650),
+            "31",
+            "journal rows older than this many days are deleted",
+        ),
     ),
     "admin": (
         Field(
@@ -225,6 +383,10 @@ class Settings:
     paper: Any = None
     #: parsed values of the sections owned by other modules ([paper])
     other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the [rule.*] sections as written (rule name -> key -> text), to compare and store them
+    raw_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: [notify.ACCOUNT] sections by account id or name: urls and events
+    notify_accounts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, section: str, key: str) -> Any:
         return self.sections[section][key]
@@ -246,6 +408,20 @@ class Settings:
         """The one time zone status, history and messages show (default: the session's)."""
         zone: str = self.get("general", "display_timezone") or self.get("session", "timezone")
         return zone
+
+    @property
+    def control_transport(self) -> str:
+        """'unix' or 'tcp' ('auto' resolved for this platform)."""
+        chosen = str(self.get("control", "transport"))
+        if chosen == "auto":
+            import sys
+
+            return "tcp" if sys.platform == "win32" else "unix"
+        return chosen
+
+    @property
+    def control_token_file(self) -> Path:
+        return self.resolve(self.get("control", "token_file"))
 
     @property
     def log_file(self) -> Path:
@@ -369,9 +545,16 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
     paper: Any = None
     seen_rules: set[str] = set()
     other_values: dict[str, dict[str, Any]] = {}
+    raw_rules: dict[str, dict[str, str]] = {}
+    notify_accounts: dict[str, dict[str, Any]] = {}
     for section in parser.sections():
         raw = dict(parser[section])
         if section in SECTIONS:
+            continue
+        if section.startswith(NOTIFY_PREFIX) and section[len(NOTIFY_PREFIX) :].strip():
+            values, found = schema.parse_section(file, section, NOTIFY_ACCOUNT_FIELDS, raw)
+            problems.extend(found)
+            notify_accounts[section[len(NOTIFY_PREFIX) :].strip()] = values
             continue
         if section == "paper":
             paper = _paper(file, raw, problems, other_values)
@@ -384,6 +567,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
                 problems.append(Problem(file, section, None, f"unknown rule (rules: {known})"))
                 continue
             seen_rules.add(rule_name)
+            raw_rules[rule_name] = raw
             rules.append(_rule(file, section, cls, raw, problems))
             continue
         hint = _hint(section)
@@ -398,6 +582,7 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         problems.append(
             Problem(file, "broker", "enforcement_reserve", "must be below requests_per_minute")
         )
+    problems.extend(_web_token(file, sections.get("web", {})))
     for cls in ALL_RULES:
         if cls.name not in seen_rules:
             values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
@@ -410,7 +595,57 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
             problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
     if problems:
         raise SettingsError(problems)
-    return Settings(p.resolve(), sections, tuple(rules), paper, other_values)
+    return Settings(
+        p.resolve(),
+        sections,
+        tuple(rules),
+        paper,
+        other_values,
+        raw_rules,
+        notify_accounts,
+    )
+
+
+def _web_token(file: str, web: Mapping[str, Any]) -> list[Problem]:
+    """The dashboard shows every account: beyond loopback it needs a token, or it is refused."""
+    if not web.get("enabled") or "host" not in web:
+        return []
+    token = web.get("token", "")
+    if token and len(token) < 16:
+        return [Problem(file, "web", "token", "must be at least 16 characters")]
+    if web["host"] not in LOOPBACK and not token:
+        return [
+            Problem(
+                file,
+                "web",
+                "token",
+                f"required when host is {web['host']} (not loopback: "
+                f"{', '.join(LOOPBACK)}): anyone who can reach it would see every account",
+            )
+        ]
+    return []
+
+
+def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -> Settings:
+    """``settings`` with its [rule.*] sections replaced by ``raw_rules`` (as written in a file:
+    rule name -> key -> text; a rule not listed is off). Each rule is validated as at load;
+    the checks across rules are not run: a mix of the settings in force and a newer file is a
+    passing state that only ever restricts more than one of the two (both were checked)."""
+    file = str(settings.path)
+    problems: list[Problem] = []
+    rules: list[RuleSettings] = []
+    for cls in ALL_RULES:
+        raw = raw_rules.get(cls.name)
+        if raw is None:
+            values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
+            rules.append(RuleSettings(cls, False, None, values))
+        else:
+            rules.append(_rule(file, RULE_PREFIX + cls.name, cls, dict(raw), problems))
+    unknown = sorted(set(raw_rules) - set(BY_NAME))
+    problems.extend(Problem(file, RULE_PREFIX + n, None, "unknown rule") for n in unknown)
+    schema.raise_if(problems)
+    copied = {name: dict(values) for name, values in raw_rules.items()}
+    return replace(settings, rules=tuple(rules), raw_rules=copied)
 
 
 def _rule(
@@ -572,7 +807,11 @@ def describe(settings: Settings) -> str:
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            lines.append(f"{f.key} = {_show(settings.sections[name][f.key])}")
+            lines.append(f"{f.key} = {_hidden(name, f.key, settings.sections[name][f.key])}")
+        lines.append("")
+    for account, values in settings.notify_accounts.items():
+        lines.append(f"[{NOTIFY_PREFIX}{account}]")
+        lines.extend(f"{k} = {_hidden('notify', k, v)}" for k, v in values.items())
         lines.append("")
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
@@ -589,6 +828,15 @@ def describe(settings: Settings) -> str:
 
 
 _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file", "credential")
+
+
+def _hidden(section: str, key: str, value: Any) -> str:
+    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden."""
+    if section == "notify" and key == "urls":
+        return ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value) or ""
+    if section == "web" and key == "token":
+        return "(set, hidden)" if value else "(empty)"
+    return _show(value)
 
 
 def _masked(key: str, value: Any) -> str:

@@ -67,6 +67,9 @@ SECTION_TITLES = {
     "enforcement": "How closes and cancels are retried, and what a failure locks.",
     "broker": "The gateway fsm-risk watches. With no credentials it runs the paper gateway.",
     "control": "The running service's local control channel (transition, status).",
+    "notify": "Notifications (apprise): locks, early warnings, failures, feed and service.",
+    "web": "The live read-only dashboard, Prometheus /metrics, /healthz and /readyz.",
+    "journal": "What the service saw, for `fsm-risk replay` (what-if and after-the-fact).",
     "admin": "Admin secret rate limiting (fsm-risk admin set-secret) and admin overrides.",
 }
 

@@ -1,21 +1,17 @@
-"""The ``fsm-risk`` executable. A Ctrl-C (or a hang-up) at any moment, even while the command
-line is still loading, ends it quietly (exit 130) instead of printing a traceback."""
+"""The ``fsm-risk`` executable. A Ctrl-C at any moment, even while the command line is still
+loading, ends it quietly (exit 130) instead of printing a traceback; a SIGHUP while `serve`
+is still loading is ignored (once it runs, SIGHUP reloads the settings)."""
 
 from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
-
-
-def _hang_up(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # handled like Ctrl-C until a command routes it elsewhere
 
 
 def main() -> None:
     hup = getattr(signal, "SIGHUP", None)  # POSIX only
-    if hup is not None and signal.getsignal(hup) is signal.SIG_DFL:
-        signal.signal(hup, _hang_up)
+    if hup is not None and "serve" in sys.argv[1:2]:
+        signal.signal(hup, signal.SIG_IGN)
     try:
         from fsm_risk.cli import main as command_line
     except KeyboardInterrupt:

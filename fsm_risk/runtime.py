@@ -12,8 +12,7 @@ import configparser
 import os
 import signal
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from loguru import logger
@@ -30,6 +29,9 @@ from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.config import Settings
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.service import Service
+
+if TYPE_CHECKING:
+    from fsm_risk.adapters.control import Endpoint
 
 USERNAME_ENV, API_KEY_ENV = "PROJECT_X_USERNAME", "PROJECT_X_API_KEY"
 TOPSTEPX = (
@@ -93,9 +95,28 @@ def make_service(
 
     store = bootstrap.open_store(settings)
     auth = bootstrap.admin_auth(settings, store, SystemClock().now)
-    return Service(
-        settings, factory, store, clock, auth=auth, control_path=str(settings.control_socket)
+    service = Service(
+        settings,
+        factory,
+        store,
+        clock,
+        auth=auth,
+        control_path=str(settings.control_socket),
+        control_options=control_options(settings),
     )
+    from fsm_risk import components
+
+    components.attach(service, settings)
+    return service
+
+
+def control_options(settings: Settings) -> dict[str, Any]:
+    """How the service's control channel listens ([control] transport, port, token_file)."""
+    return {
+        "transport": settings.control_transport,
+        "port": settings.get("control", "port"),
+        "token_file": settings.control_token_file,
+    }
 
 
 async def serve(
@@ -120,6 +141,8 @@ async def serve(
             service.stop()
 
     stop_on_signals(loop, stop)
+    for sig in _hangup():  # a reload once the service runs; nothing to reload before
+        add_signal(loop, sig, _hangup_while_starting)
     gateway = None
     try:
         if creds is None:
@@ -130,15 +153,22 @@ async def serve(
         if stopping.is_set():
             return
         service = make_service(settings, creds, urls)
+        on_sighup(loop, service)
         try:
             await _run(service, settings, gateway, demo, echo)
         finally:
             service.store.close()
     finally:
         stop_on_signals(loop, None)
+        for sig in _hangup():
+            remove_signal(loop, sig)
         if gateway is not None:
             await gateway.stop()
         logger.info("{} stopped", logs.SERVICE_STOP)
+
+
+def _hangup_while_starting() -> None:
+    logger.warning("{} SIGHUP while starting: ignored", logs.ALERT)
 
 
 async def _paper_gateway(
@@ -182,7 +212,12 @@ async def _run(
                 f"  status:   fsm-risk status --settings {settings.path}\n"
                 f"  history:  fsm-risk history --settings {settings.path}\n"
                 f"  logs:     {settings.log_file}  (grep FSM: for checkpoints)\n"
-                "Stop with Ctrl-C."
+                + "".join(
+                    f"  dashboard: {url}  (metrics: {url}metrics)\n"
+                    for url in (getattr(c, "url", None) for c in service.components)
+                    if url
+                )
+                + "Stop with Ctrl-C."
             )
         await runner
     finally:
@@ -202,20 +237,17 @@ def try_it_text(account_id: int, control: str) -> str:
     )
 
 
-#: the signals that stop the service cleanly (SIGHUP too: a closed terminal or a plain
-#: `kill -HUP` stops it with SERVICE_STOP rather than killing it mid-write)
-STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
+#: the signals that stop the service cleanly, at any moment (SIGHUP reloads, see on_sighup)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None] | None) -> None:
     """Route the stop signals to ``stop`` (None: give them back)."""
     for sig in STOP_SIGNALS:
         if stop is None:
-            loop.remove_signal_handler(sig)
+            remove_signal(loop, sig)
         else:
-            loop.add_signal_handler(sig, stop)
+            add_signal(loop, sig, stop)
 
 
 def _refuse_a_second_service(settings: Settings) -> None:
@@ -232,13 +264,12 @@ def _refuse_a_second_service(settings: Settings) -> None:
 def demo_settings(settings: Settings) -> Settings:
     """The settings for ``serve --demo``: the paper gateway, every rule as configured except
     the trading hours, so the demo behaves the same at any hour. Never for a real account."""
-    import dataclasses
+    from fsm_risk import config
 
-    rules = tuple(
-        dataclasses.replace(r, enabled=False) if r.rule.name == "trading_hours" else r
-        for r in settings.rules
-    )
-    return dataclasses.replace(settings, rules=rules)
+    raw = {name: dict(values) for name, values in settings.raw_rules.items()}
+    if "trading_hours" in raw:
+        raw["trading_hours"]["enabled"] = "false"
+    return config.with_rules(settings, raw)
 
 
 def trading_hours_text(service: Service, *, demo: bool = False) -> str:
@@ -264,12 +295,66 @@ def trading_hours_text(service: Service, *, demo: bool = False) -> str:
     )
 
 
-def control_path(settings: Settings) -> Path | None:
-    """The running service's control socket, or None when no service holds the database."""
+def _hangup() -> tuple[signal.Signals, ...]:
+    sig = getattr(signal, "SIGHUP", None)  # absent on Windows
+    return () if sig is None else (sig,)
+
+
+def on_sighup(loop: asyncio.AbstractEventLoop, service: Service) -> None:
+    """SIGHUP re-reads the settings file, as `fsm-risk reload` does (stricter at once, looser
+    at the next daily reset; an invalid file changes nothing and is logged)."""
+    tasks: set[asyncio.Task[str]] = set()
+
+    async def reload() -> str:
+        try:
+            return await service.reload("system:SIGHUP")
+        except FsmRiskError as exc:
+            logger.error("{} SIGHUP: {}", logs.ALERT, exc)
+            return str(exc)
+
+    def handler() -> None:
+        if not service.ready.is_set():
+            logger.warning("{} SIGHUP before the service is ready: ignored", logs.ALERT)
+            return
+        task = asyncio.ensure_future(reload())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    for sig in _hangup():
+        add_signal(loop, sig, handler)
+
+
+def add_signal(loop: asyncio.AbstractEventLoop, sig: int, callback: Callable[[], None]) -> None:
+    """``loop.add_signal_handler``, or (Windows' event loop has none) a plain handler that
+    hands the callback to the loop."""
+    try:
+        loop.add_signal_handler(sig, callback)
+    except NotImplementedError:
+        signal.signal(sig, lambda *_: loop.call_soon_threadsafe(callback))
+
+
+def remove_signal(loop: asyncio.AbstractEventLoop, sig: int) -> None:
+    try:
+        loop.remove_signal_handler(sig)
+    except NotImplementedError:
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def control_path(settings: Settings) -> Endpoint | None:
+    """The running service's control channel, or None when no service holds the database."""
+    from fsm_risk.adapters.control import PORT_KEY, Endpoint, read_token
+
     store = bootstrap.open_store(settings)
     try:
         running = store.service_running()
+        port = store.meta(PORT_KEY)
     finally:
         store.close()
+    if not running:
+        return None
+    if settings.control_transport == "tcp":
+        if port is None:
+            return None
+        return Endpoint(port=int(port), token=read_token(settings.control_token_file))
     path = settings.control_socket
-    return path if running and path.exists() else None
+    return Endpoint(path=path) if path.exists() else None

@@ -28,6 +28,7 @@ from fsm_risk import logs
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTORE, RULES, STAGE, Journal
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
@@ -41,9 +42,10 @@ from fsm_risk.core.effects import (
     Level,
     RecordTransition,
     ReducePosition,
+    SettingsApplied,
     WatchContract,
 )
-from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
@@ -55,10 +57,13 @@ from fsm_risk.core.events import (
     PositionType,
     PositionUpdate,
     Quote,
+    SelfLock,
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -67,7 +72,7 @@ _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICA
 class _Job:
     """An event whose sender waits for it to be handled (an admin command, a scheduler tick)."""
 
-    event: AdminCommand | Tick
+    event: AdminCommand | SelfLock | Tick
     done: asyncio.Future[str]
 
 
@@ -81,17 +86,21 @@ class Service:
         *,
         auth: AdminAuth | None = None,
         control_path: str | None = None,
+        control_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.auth = auth
         self.control_path = control_path
+        self.control_options = control_options or {}
         self.queue: asyncio.Queue[Event | Malformed | _Job | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
+        j = settings.sections["journal"]
+        self.journal = Journal(j["enabled"], j["retention_days"])
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
         self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
@@ -106,6 +115,12 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        #: told of every committed batch, enforcement request and feed change (never awaited)
+        self.observers: list[Observer] = []
+        #: observers started once the service enforces and stopped when it shuts down
+        self.components: list[Component] = []
+        self.pending: Any = None  # a held loosening (fsm_risk.reload.Pending)
+        self._staged: Settings | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -127,7 +142,10 @@ class Service:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
+        self.journal.restart(now)
+        startup_note = self._settings_in_force(now)
         effects, restored = restore_all(self.store, self.engine, now)
+        self.journal.call(now, RESTORE)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         self._all_named(self.broker.listed)
@@ -139,6 +157,10 @@ class Service:
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
+                self.journal.start(a.account_id, a.name, now)
+        if startup_note:
+            self.journal.call(now, NOTE, "system", startup_note)
+            effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
         self._commit(effects)
         self._execute(effects)
         consumer = self._spawn(self._consume(), "consumer")
@@ -151,7 +173,7 @@ class Service:
         if self.control_path:
             from fsm_risk.adapters.control import ControlServer
 
-            self._control = ControlServer(self, self.control_path)
+            self._control = ControlServer(self, self.control_path, **self.control_options)
             await self._control.start()
         logger.info(
             "{} {} account(s), {} rule(s), database {}",
@@ -160,6 +182,8 @@ class Service:
             len(self.engine.rules),
             s.database,
         )
+        for component in self.components:
+            await component.start(self)
         self.ready.set()
 
     def _all_named(self, listed: list[AccountUpdate]) -> None:
@@ -172,6 +196,116 @@ class Service:
                 f"[general] accounts names {', '.join(missing)}, which the gateway does not "
                 f"list as an active account; the gateway lists: {there}"
             )
+
+    # -- settings in force: stricter at once, looser at the next daily reset ---------------------
+
+    def _settings_in_force(self, now: datetime) -> str | None:
+        """At start-up: enforce the stored settings, with the file's stricter values; its looser
+        ones are staged for the next daily reset. Returns the audit text of a change."""
+        from fsm_risk import reload
+
+        effective, held, plan = reload.start(self.settings, self.store, now)
+        self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
+        if plan is None or not (plan.tightened or plan.held):
+            return None
+        text = reload.describe(plan, held)
+        logger.warning("{} settings at start-up: {}", logs.SETTINGS_LOADED, text)
+        reason = Reason.SETTINGS_TIGHTENED if plan.tightened else Reason.SETTINGS_LOOSENED
+        return f"{reason.name}: at start-up: {text}"
+
+    def _use(
+        self, effective: Settings, held: Any, now: datetime, *, actor: str = "system", detail: str
+    ) -> list[Effect]:
+        """Enforce ``effective``'s rules from now on (audited) and stage ``held`` for its reset."""
+        ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
+        self.settings = effective
+        self._stage(held, now)
+        self.journal.call(now, RULES, effective.raw_rules, actor, detail)
+        return self.engine.replace_rules(
+            effective.build_rules(ctx), now, actor=actor, detail=detail
+        )
+
+    def _stage(self, held: Any, now: datetime) -> None:
+        """Stage a held loosening (a `reload.Pending`) for its daily reset; None: nothing."""
+        from fsm_risk import config
+
+        self.pending = held
+        if held is None:
+            self.journal.call(now, STAGE, None, None, "")
+            self.engine.stage_rules(None, now)
+            self._staged = None
+            return
+        ctx = RiskEngine.context(self.engine.settings, self.engine.instruments, self.engine.marks)
+        target = config.with_rules(self.settings, held.rules)
+        detail = f"{Reason.SETTINGS_LOOSENED.name}: " + "; ".join(held.held)
+        self.journal.call(now, STAGE, target.raw_rules, held.applies_at, detail)
+        self.engine.stage_rules(target.build_rules(ctx), held.applies_at, detail)
+        self._staged = target
+
+    async def reload(self, actor: str) -> str:
+        """Re-read the settings file: stricter values at once, looser ones at the next daily
+        reset (audited either way). An invalid file changes nothing."""
+        from fsm_risk import config, reload
+        from fsm_risk.errors import SettingsError
+
+        try:
+            file = config.load(self.settings.path)
+        except SettingsError as exc:
+            problems = "; ".join(str(p) for p in exc.problems)
+            logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)
+            raise FsmRiskError(f"settings not reloaded, nothing changed: {problems}") from None
+        now = self.clock.now()
+        self.journal.call(now, APPLY_STAGED)
+        applied = self.engine.apply_staged(now)  # a reset that came before this reload
+        self._commit(applied)
+        self._settings_applied(applied)
+        self._execute(applied)
+        plan = reload.plan(self.settings, file)
+        current = config.with_rules(self.settings, plan.now)
+        held = None
+        if plan.held:
+            at = self.engine.calendar.next_daily_reset(now)
+            held = reload.Pending(plan.target, at, tuple(str(c) for c in plan.held))
+        text = reload.describe(plan, held)
+        if self.pending is not None and held is None:
+            withdrawn = "the looser values held for the reset are withdrawn"
+            text = withdrawn if text == reload.NO_CHANGE else f"{text} | {withdrawn}"
+        if plan.tightened:
+            detail = f"{Reason.SETTINGS_TIGHTENED.name}: {text}"
+            effects = self._use(current, held, now, actor=actor, detail=detail)
+        else:
+            changed = held is not None or self.pending is not None
+            self.settings = current
+            self._stage(held, now)
+            effects = []
+            if changed:
+                reason = Reason.SETTINGS_LOOSENED if held is not None else Reason.SETTINGS_TIGHTENED
+                detail = f"{reason.name}: {text}"
+                self.journal.call(now, NOTE, actor, detail)
+                effects = self.engine.note_settings(now, actor=actor, detail=detail)
+        reload.Keeper(self.store).save(reload.raw_of(current), held)
+        self._commit(effects)
+        self._execute(effects)
+        self.scheduler.poke()
+        self._changed()
+        logger.info("{} settings reloaded by {}: {}", logs.SETTINGS_LOADED, actor, text)
+        if plan.tightened:
+            for account_id in self.account_ids:  # fresh events: the stricter rules judge now
+                self._spawn(self.reconcile(account_id), f"reconcile:{account_id}")
+        others = reload.other_changes(self.settings, file)
+        if others:
+            text += f" | read at the next start only: {', '.join(others)}"
+        return text
+
+    def _settings_applied(self, effects: list[Effect]) -> None:
+        """Staged rules took effect (the daily reset): they are the settings in force now."""
+        if not any(isinstance(e, SettingsApplied) for e in effects) or self._staged is None:
+            return
+        from fsm_risk import reload
+
+        self.settings, self._staged, self.pending = self._staged, None, None
+        reload.Keeper(self.store).save(reload.raw_of(self.settings), None)
+        logger.info("{} held settings applied at the daily reset", logs.SETTINGS_LOADED)
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or self.stopping.is_set():
@@ -195,6 +329,12 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+            self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception as exc:
+                logger.error("{} {} did not stop cleanly: {!r}", logs.ALERT, component, exc)
         await self.broker.stop()
         self.store.release_service_lock()
 
@@ -217,8 +357,9 @@ class Service:
     def submit(self, event: Event) -> None:
         self.queue.put_nowait(event)
 
-    async def admin(self, command: AdminCommand) -> str:
-        """Run an (already authenticated) admin command through the queue; return the result."""
+    async def admin(self, command: AdminCommand | SelfLock) -> str:
+        """Run an (already authenticated) admin command, or a self-lock (which needs no
+        secret), through the queue; return the result."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(command, done))
         return await done
@@ -253,8 +394,11 @@ class Service:
                         jobs.append((it, found))
                 else:
                     effects.extend(self._apply(it))
-            self._commit(effects, now=self.clock.now())
+            now = self.clock.now()
+            self._commit(effects, now=now)
+            self._settings_applied(effects)
             self._execute(effects)
+            self.observe(Committed(batch, effects, now))
             for job, result in jobs:
                 self._answer(job, result)
             if effects or any(not isinstance(it, Quote) for it in batch):
@@ -290,7 +434,9 @@ class Service:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
-        return self.engine.handle(event, self.clock.now())
+        now = self.clock.now()
+        self.journal.record(event, now)
+        return self.engine.handle(event, now)
 
     def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
         if isinstance(result, BaseException):
@@ -320,8 +466,10 @@ class Service:
         ):
             marks = self.engine.marks  # for `status` from the database; at most once a second
             self._marks_saved_at = now
-        if changes or audit or marks:
-            self.store.commit(changes, audit, marks)
+        journal = self.journal.take(now, force=bool(changes or audit or marks))
+        expired = self.journal.prune_before(now)
+        if changes or audit or marks or journal or expired:
+            self.store.commit(changes, audit, marks, journal, expired)
 
     def _execute(self, effects: list[Effect]) -> None:
         for e in effects:
@@ -357,7 +505,27 @@ class Service:
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, ClosePosition | ReducePosition | CancelOrder):
-                self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}")
+                task.add_done_callback(self._enforced(e, asyncio.get_running_loop().time()))
+
+    def _enforced(
+        self, e: ClosePosition | ReducePosition | CancelOrder, started: float
+    ) -> Callable[[asyncio.Task[Any]], None]:
+        def done(task: asyncio.Task[Any]) -> None:
+            failed = task.cancelled() or task.exception() is not None
+            seconds = asyncio.get_running_loop().time() - started
+            self.observe(Enforced(e, seconds, failed))
+            self._changed()  # `wait_for` re-checks after an enforcement request ends too
+
+        return done
+
+    def observe(self, item: Observed) -> None:
+        """Tell every observer; one that fails is logged and never stops the service."""
+        for o in self.observers:
+            try:
+                o.observe(item)
+            except Exception as exc:
+                logger.error("{} observer {} failed: {!r}", logs.ALERT, o, exc)
 
     async def _watch(self, e: WatchContract) -> None:
         try:
@@ -471,6 +639,7 @@ class Service:
                     health,
                 )
                 was_healthy = health["healthy"]
+                self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
                 try:
@@ -494,4 +663,5 @@ class Service:
         tz = self.settings.display_timezone
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         snap["feed"] = self.health()
+        snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap

@@ -345,6 +345,13 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             out.append(style(line, fg="red", bold=True))
         if feed["malformed_payloads"]:
             out.append(f"malformed payloads skipped: {feed['malformed_payloads']}")
+    pending = snap.get("pending_settings")
+    if pending:
+        out.append(
+            style("settings: looser values held", fg="yellow")
+            + f" until the daily reset at {_local(pending['applies_at'], tz)}: "
+            + "; ".join(pending["changes"])
+        )
     out.append(
         _fit(
             f"resets: daily {_local(snap['next_daily_reset'], tz, short=True)}, weekly "

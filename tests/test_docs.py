@@ -67,3 +67,12 @@ def test_default_50k_account_values_are_shipped() -> None:
     assert s.rule("max_contracts").config.limit == 5  # type: ignore[union-attr]
     assert str(s.rule("daily_loss_limit").config.limit) == "1000"  # type: ignore[union-attr]
     assert s.sections["session"]["timezone"] == "America/Chicago"
+
+
+def test_the_readme_shows_the_dashboard_screenshot_and_diagram_leaves_it(tmp_path: Path) -> None:
+    assert "](diagrams/dashboard.png)" in (ROOT / "README.md").read_text(encoding="utf-8")
+    png = ROOT / "diagrams" / "dashboard.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "dashboard.png").write_bytes(png.read_bytes())
+    diagrams.write(tmp_path)  # what `fsm-risk diagram` does
+    assert (tmp_path / "dashboard.png").read_bytes() == png.read_bytes()

@@ -1,17 +1,25 @@
-"""The control channel: HTTP over a Unix socket readable only by its owner (mode 0600).
+"""The control channel: HTTP over a Unix socket readable only by its owner (mode 0600), or
+over loopback TCP where a request must carry the per-install token that only the admin (the
+owner of the token file) can read.
 
 Read-only queries (``GET /status``, ``GET /health``) need no secret. Anything that changes
-state (``POST /transition``) needs the admin secret, checked by `AdminAuth` (salted scrypt,
-rate-limited, every refusal logged); the command then goes through the service's queue and
-the machine like any other event, so it is validated and audited the same way.
+state (``POST /transition``, ``POST /reload``) needs the admin secret, checked by `AdminAuth`
+(salted scrypt, rate-limited, every refusal logged); the command then goes through the
+service's queue and the machine like any other event, so it is validated and audited the same
+way. ``POST /lock`` needs no secret: anyone may add a lock, only the admin removes one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
+import secrets
 import stat
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,25 +34,99 @@ from fsm_risk.errors import AuthError, FsmRiskError
 if TYPE_CHECKING:
     from fsm_risk.service import Service
 
+LOOPBACK = "127.0.0.1"
+#: the meta row where a running service says which loopback port it listens on
+PORT_KEY = "control.port"
+
+
+def unix_sockets() -> bool:
+    """Whether this platform serves Unix sockets (asyncio on Windows does not)."""
+    return sys.platform != "win32"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a running service's control channel listens, as a client reaches it: a Unix
+    socket ``path``, or a loopback ``port`` with its ``token``."""
+
+    path: Path | None = None
+    port: int | None = None
+    token: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else f"{LOOPBACK}:{self.port}"
+
+
+def read_token(path: Path) -> str:
+    """The control token, for a client; a clear error when this user may not read it."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except PermissionError:
+        raise FsmRiskError(
+            f"cannot read the control token {path}: only the admin (its owner) may"
+        ) from None
+    except OSError as exc:
+        raise FsmRiskError(f"cannot read the control token {path}: {exc.strerror}") from None
+    if len(token) < 32:
+        raise FsmRiskError(f"the control token {path} is empty or too short")
+    return token
+
+
+def ensure_token(path: Path) -> str:
+    """The per-install token: created once (owner-only), then kept across restarts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        token = read_token(path)
+    else:
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(token + "\n")
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)  # on Windows the folder's ACL does this
+    return token
+
 
 class ControlServer:
-    def __init__(self, service: Service, path: str | Path) -> None:
+    def __init__(
+        self,
+        service: Service,
+        path: str | Path,
+        *,
+        transport: str = "unix",
+        port: int = 0,
+        token_file: str | Path | None = None,
+    ) -> None:
         self.service = service
         self.path = Path(path)
+        self.transport = transport
+        self.port = port
+        self.token_file = Path(token_file) if token_file is not None else None
+        self._token: str | None = None
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        app = web.Application(middlewares=[self._check_token])
+        app.router.add_get("/status", self._status)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/history", self._history)
+        app.router.add_post("/transition", self._transition)
+        app.router.add_post("/reload", self._reload)
+        app.router.add_post("/lock", self._lock)
+        self._runner = web.AppRunner(app, access_log=None)
+        if self.transport == "tcp":
+            await self._start_tcp()
+        else:
+            await self._start_unix()
+
+    async def _start_unix(self) -> None:
+        if not unix_sockets():
+            raise FsmRiskError("this platform has no Unix sockets: set [control] transport = tcp")
         if len(str(self.path)) > 100:
             raise FsmRiskError(f"control socket path too long for a Unix socket: {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
             self.path.unlink()  # a leftover of a crash: the service lock says we are alone
-        app = web.Application()
-        app.router.add_get("/status", self._status)
-        app.router.add_get("/health", self._health)
-        app.router.add_get("/history", self._history)
-        app.router.add_post("/transition", self._transition)
-        self._runner = web.AppRunner(app, access_log=None)
+        assert self._runner is not None
         await self._runner.setup()
         old = os.umask(0o177)
         try:
@@ -55,11 +137,40 @@ class ControlServer:
         os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
         logger.info("control channel on {} (owner only)", self.path)
 
+    async def _start_tcp(self) -> None:
+        if self.token_file is None:
+            raise FsmRiskError("a TCP control channel needs [control] token_file")
+        self._token = ensure_token(self.token_file)
+        assert self._runner is not None
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, LOOPBACK, self.port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.service.store.set_meta(PORT_KEY, str(port))
+        logger.info(
+            "control channel on {}:{} (loopback; token in {})", LOOPBACK, port, self.token_file
+        )
+
+    @web.middleware
+    async def _check_token(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Over TCP anyone on this machine can connect: the token stands in for the Unix
+        socket's owner-only mode."""
+        if self._token is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self._token.encode()):
+                logger.warning("control channel: a request without the right token (refused)")
+                return _error(401, "the control token is missing or wrong")
+        return await handler(request)
+
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self.path.exists():
+        if self.transport == "tcp":
+            self.service.store.set_meta(PORT_KEY, None)
+        elif self.path.exists():
             self.path.unlink()
 
     async def _status(self, request: web.Request) -> web.Response:
@@ -141,6 +252,58 @@ class ControlServer:
             return _error(409, str(exc))
         return web.json_response({"result": text})
 
+    async def _admin_body(self, request: web.Request) -> tuple[dict[str, Any], str] | web.Response:
+        """The JSON body of an admin request and who sent it, or the refusal to answer."""
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        who = str(body.get("admin") or "unknown")
+        auth = self.service.auth
+        if auth is None:
+            return _error(403, "admin requests are disabled on this service")
+        try:
+            # scrypt is deliberately slow: keep it off the event loop
+            await asyncio.to_thread(auth.check, body.get("secret"), who)
+        except AuthError as exc:
+            return _error(403, str(exc))
+        return body, who
+
+    async def _reload(self, request: web.Request) -> web.Response:
+        found = await self._admin_body(request)
+        if isinstance(found, web.Response):
+            return found
+        _, who = found
+        try:
+            text = await self.service.reload(f"admin:{who}")
+        except FsmRiskError as exc:
+            return _error(409, str(exc))
+        return web.json_response({"result": text})
+
+    async def _lock(self, request: web.Request) -> web.Response:
+        """Anyone may add a lock (no secret): it only ever restricts more."""
+        body = await _json_object(request)
+        if isinstance(body, web.Response):
+            return body
+        from fsm_risk import selflock
+
+        try:
+            text = await selflock.through_service(self.service, body)
+        except FsmRiskError as exc:
+            return _error(409, str(exc))
+        except (KeyError, ValueError, TypeError) as exc:
+            return _error(400, f"bad request: {exc}")
+        return web.json_response({"result": text})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, aiohttp.ContentTypeError):
+        return _error(400, "the request body must be JSON")
+    if not isinstance(body, dict):
+        return _error(400, "the request body must be a JSON object")
+    return body
+
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
@@ -149,8 +312,10 @@ def _error(status: int, message: str) -> web.Response:
 # --- client side (the CLI) ----------------------------------------------------------------------
 
 
-def request(path: str | Path, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+def request(
+    where: Endpoint | str | Path, method: str, route: str, body: dict[str, Any] | None = None
+) -> Any:
     """One request to a running service; raises FsmRiskError with the service's message."""
     from fsm_risk.adapters import control_client
 
-    return control_client.request(path, method, route, body)
+    return control_client.request(where, method, route, body)

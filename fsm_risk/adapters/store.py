@@ -9,6 +9,9 @@ objects.
 - ``mark``: the latest quote per contract, for `status`.
 - ``admin`` / ``auth_failure``: the admin credential (a salted scrypt hash, never the secret)
   and failed attempts, for rate limiting.
+- ``journal``: every event the service handled, with the instant it was handled at (kind and
+  a compact JSON of the event), written in the same transaction as the state it produced, so
+  replay sees exactly what the engine saw; rows older than the retention are deleted.
 - ``meta``: small key/values (e.g. where the running service's control channel listens).
 
 Money and times are stored as text (Decimal strings, ISO-8601 with offset): nothing is ever
@@ -17,13 +20,13 @@ rounded or stripped of its zone.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,35 @@ from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 
 SCHEMA_VERSION = "1"
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        """Take the exclusive lock on the file's first byte without waiting."""
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        """Take the exclusive lock on the file without waiting."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class AccountRow(SQLModel, table=True):
@@ -90,6 +122,15 @@ class FillRow(SQLModel, table=True):
     enforcement: bool
 
 
+class JournalRow(SQLModel, table=True):
+    __tablename__ = "journal"
+    id: int | None = Field(default=None, primary_key=True)
+    at: str = Field(index=True)  # UTC ISO-8601: sorts as time
+    account_id: int | None = Field(default=None, index=True)  # None: quotes, ticks, contracts
+    kind: str
+    data: str
+
+
 class MarkRow(SQLModel, table=True):
     __tablename__ = "mark"
     contract_id: str = Field(primary_key=True)
@@ -121,7 +162,12 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
-_APPEND_ONLY = ("audit", "fill")
+#: tables rows are only ever added to (the journal's expired rows are deleted, never changed)
+_APPEND_ONLY = (
+    ("audit", ("UPDATE", "DELETE")),
+    ("fill", ("UPDATE", "DELETE")),
+    ("journal", ("UPDATE",)),
+)
 
 
 @dataclass(frozen=True)
@@ -151,8 +197,8 @@ class Store:
         try:
             SQLModel.metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                for table in _APPEND_ONLY:
-                    for op in ("UPDATE", "DELETE"):
+                for table, ops in _APPEND_ONLY:
+                    for op in ops:
                         conn.execute(
                             text(
                                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
@@ -184,10 +230,13 @@ class Store:
         changes: Changes,
         audit: Iterable[AuditEntry] = (),
         marks: dict[str, Mark] | None = None,
+        journal: Sequence[dict[str, Any]] = (),
+        journal_before: datetime | None = None,
     ) -> None:
-        """Persist one unit of work atomically: states, snapshots, new fills, audit entries."""
+        """Persist one unit of work atomically: states, snapshots, new fills, audit entries,
+        the journal rows of the events handled (and the journal's expired rows deleted)."""
         entries = list(audit)
-        if not changes and not entries and not marks:
+        if not changes and not entries and not marks and not journal and not journal_before:
             return
         accounts, contracts = [], []
         for acct in changes.accounts:
@@ -211,6 +260,13 @@ class Store:
                 conn.execute(
                     _upsert(MarkRow, ["contract_id"]),
                     [_mark_row(c, m).model_dump() for c, m in marks.items()],
+                )
+            if journal:
+                conn.execute(sqlite_insert(JournalRow), list(journal))
+            if journal_before is not None:
+                conn.execute(
+                    text("DELETE FROM journal WHERE at < :t"),
+                    {"t": journal_instant(journal_before)},
                 )
 
     def save_marks(self, marks: dict[str, Mark]) -> None:
@@ -257,6 +313,75 @@ class Store:
         if since is not None:
             out = [f for f in out if f.at >= since]
         return sorted(out, key=lambda f: (f.at, f.trade_id))
+
+    def journal(
+        self,
+        account_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        contracts: Iterable[str] | None = None,
+    ) -> list[tuple[str, int | None, str, str]]:
+        """``(at, account_id, kind, data)`` in the order handled; with ``account_id``, that
+        account's rows and the rows of no account (quotes, ticks, instruments), the quotes and
+        instruments only of ``contracts`` when given."""
+        sql = "SELECT at, account_id, kind, data FROM journal WHERE 1=1"
+        args: list[Any] = []
+        if since is not None:
+            sql += " AND at >= ?"
+            args.append(journal_instant(since))
+        if until is not None:
+            sql += " AND at < ?"
+            args.append(journal_instant(until))
+        if account_id is not None:
+            shared = "account_id IS NULL"
+            if contracts is not None:
+                # a quote's or an instrument's first field is its contract id
+                wanted = sorted(contracts)
+                marks = ",".join("?" * len(wanted))
+                shared += (
+                    " AND (kind NOT IN ('Quote', 'InstrumentInfo') OR "
+                    f"substr(data, 3, instr(substr(data, 3), '\"') - 1) IN ({marks}))"
+                )
+                args_shared = wanted
+            else:
+                args_shared = []
+            sql += f" AND (account_id = ? OR ({shared}))"
+            args.extend([account_id, *args_shared])
+        raw = self.engine.raw_connection()  # a plain cursor: replay reads months of rows
+        try:
+            cur = raw.cursor()
+            cur.execute(sql + " ORDER BY id", args)
+            rows: list[tuple[str, int | None, str, str]] = cur.fetchall()
+            cur.close()
+        finally:
+            raw.close()
+        return rows
+
+    def journal_contracts(self, account_id: int) -> set[str]:
+        """The contracts in an account's own journal rows (orders, fills, positions)."""
+        sql = (
+            "SELECT DISTINCT CASE kind WHEN 'PositionUpdate' THEN json_extract(data, '$[1]') "
+            "ELSE json_extract(data, '$[2]') END FROM journal WHERE account_id = ? "
+            "AND kind IN ('OrderUpdate', 'PositionUpdate', 'Fill')"
+        )
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(sql, (account_id,))
+            found = {str(r[0]) for r in cur.fetchall() if r[0] is not None}
+            cur.close()
+        finally:
+            raw.close()
+        return found
+
+    def journal_accounts(self) -> list[tuple[int, str]]:
+        """The accounts the journal saw start, with their names."""
+        sql = "SELECT account_id, data FROM journal WHERE kind = 'Start' ORDER BY id"
+        found: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for acc, data in conn.execute(text(sql)):
+                found[int(acc)] = json.loads(data)[1]
+        return sorted(found.items())
 
     def marks(self) -> dict[str, Mark]:
         with Session(self.engine) as s:
@@ -316,20 +441,16 @@ class Store:
     def acquire_service_lock(self) -> None:
         """Held by `fsm-risk serve` for its lifetime; refused if another service holds it."""
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             os.close(fd)
-            raise FsmRiskError(
-                f"another fsm-risk service is already running on {self.path}"
-            ) from None
+            raise FsmRiskError(f"another fsm-risk service is already running on {self.path}")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
 
     def release_service_lock(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            _unlock(self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -339,11 +460,9 @@ class Store:
             return False
         fd = os.open(self._lock_path, os.O_RDWR)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if not _try_lock(fd):
+                return True
+            _unlock(fd)
             return False
         finally:
             os.close(fd)
@@ -461,6 +580,11 @@ def _mark_row(contract_id: str, m: Mark) -> MarkRow:
         ask=None if m.ask is None else str(m.ask),
         at=m.at.isoformat(),
     )
+
+
+def journal_instant(at: datetime) -> str:
+    """An instant as the journal stores it: UTC, fixed width, so text order is time order."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def _d(v: str | None) -> Decimal | None:

@@ -85,4 +85,22 @@ class RecordTransition:
 
 
 BrokerEffect = ClosePosition | ReducePosition | CancelOrder
-Effect = ClosePosition | ReducePosition | CancelOrder | Alert | WatchContract | RecordTransition
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsApplied:
+    """Staged rules took effect at ``at`` (the shell records them as the settings in force)."""
+
+    at: datetime
+    detail: str
+
+
+Effect = (
+    ClosePosition
+    | ReducePosition
+    | CancelOrder
+    | Alert
+    | WatchContract
+    | RecordTransition
+    | SettingsApplied
+)

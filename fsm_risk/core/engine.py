@@ -39,12 +39,14 @@ from zoneinfo import ZoneInfo
 from fsm_risk.core import machines
 from fsm_risk.core.effects import (
     Alert,
+    AuditEntry,
     CancelOrder,
     ClosePosition,
     Effect,
     Level,
     RecordTransition,
     ReducePosition,
+    SettingsApplied,
     WatchContract,
 )
 from fsm_risk.core.events import (
@@ -58,6 +60,7 @@ from fsm_risk.core.events import (
     PositionType,
     PositionUpdate,
     Quote,
+    SelfLock,
     Side,
     Tick,
     TradesSnapshot,
@@ -91,9 +94,17 @@ ADMIN = "ADMIN"
 NO_WAIVER = "no waiver"
 _FULL_ID = re.compile(r"CON\.F\.[A-Z]+\.[A-Z0-9]+\.[FGHJKMNQUVXZ]\d{2}")
 ENGINE = "ENGINE"
+SELF = "SELF"  # the source of a lock the trader placed on their own account (per kind)
+SETTINGS = "settings"  # the audit trigger of a settings change (no state changes)
 #: an empty band: nothing is promised, every quote rule is evaluated
 EVALUATE: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
 _LOWEST, _HIGHEST = Decimal("-Infinity"), Decimal("Infinity")
+
+
+def self_source(kind: State) -> str:
+    """The hold source of a self-lock of this kind: one per kind, so a shorter lock of a
+    stronger kind never replaces a longer weaker one (both are held; the strongest wins)."""
+    return f"{SELF}:{kind.value}"
 
 
 @dataclass(frozen=True)
@@ -142,13 +153,19 @@ class RiskEngine:
         self.calendar = settings.calendar
         self.instruments = instruments if instruments is not None else InstrumentBook()
         self.marks: dict[str, Mark] = marks if marks is not None else {}
-        self.rules: list[Rule] = list(rules)
         self.accounts: dict[int, AccountModel] = {}
         self.holders: dict[str, set[AccountModel]] = {}
         self._holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
         self.dirty: set[int] = set()
         self.new_fills: list[tuple[int, FillRecord]] = []
         self._heap: list[tuple[datetime, int]] = []
+        self._liquidation = settings.mark_mode is MarkMode.LIQUIDATION
+        #: rules to enforce from an instant on (a loosened settings file waits for the reset)
+        self.staged: tuple[list[Rule], datetime, str] | None = None
+        self._index(rules)
+
+    def _index(self, rules: Sequence[Rule]) -> None:
+        self.rules: list[Rule] = list(rules)
         self._by_event: dict[type, list[Rule]] = {}
         self._observers: dict[type, list[Rule]] = {}
         self._rule_ids = {r.id for r in self.rules}
@@ -159,7 +176,6 @@ class RiskEngine:
             for r in self.rules
             if type(r).next_deadline is not Rule.next_deadline
         ]
-        self._liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         for rule in self.rules:
             for kind in rule.reacts_to:
                 self._by_event.setdefault(kind, []).append(rule)
@@ -178,6 +194,63 @@ class RiskEngine:
             mark_mode=settings.mark_mode,
             stale_after=settings.stale_after,
         )
+
+    # ======================================================================================
+    # settings
+    # ======================================================================================
+
+    def replace_rules(
+        self, rules: Sequence[Rule], now: datetime, *, actor: str, detail: str
+    ) -> list[Effect]:
+        """Enforce ``rules`` from ``now`` on (settings reloaded without a restart). A rule keeps
+        its memory (it is keyed by rule id); a hold without deadline whose rule is gone ends;
+        every account records the change in its audit log and is asked for its deadlines
+        again. Deciding which changes may apply now is the caller's business."""
+        self._index(rules)
+        for acct in self.accounts.values():
+            self._orphans(acct, now)
+            acct.band = None
+            for pos in acct.positions.values():
+                pos.band = None
+            acct.deadlines.clear()
+            self._schedule(acct, now)
+        return self.note_settings(now, actor=actor, detail=detail)
+
+    def note_settings(self, now: datetime, *, actor: str, detail: str) -> list[Effect]:
+        """Record a settings change in every account's audit log (its state is unchanged)."""
+        out: list[Effect] = []
+        for acct in self.accounts.values():
+            acct.audit.append(
+                AuditEntry(
+                    now,
+                    acct.account_id,
+                    None,
+                    acct.state,
+                    acct.state,
+                    SETTINGS,
+                    None,
+                    detail,
+                    actor,
+                )
+            )
+            self._drain(acct, out)
+            self.dirty.add(acct.account_id)
+        return out
+
+    def stage_rules(self, rules: Sequence[Rule] | None, at: datetime, detail: str = "") -> None:
+        """Enforce ``rules`` from ``at`` on (None: nothing staged). Applied by the first event
+        handled at or after ``at``; `next_deadline` includes ``at``."""
+        self.staged = None if rules is None else (list(rules), at, detail)
+
+    def apply_staged(self, now: datetime) -> list[Effect]:
+        """The staged rules, once their instant has come (also done by `handle`)."""
+        if self.staged is None or now < self.staged[1]:
+            return []
+        rules, _, detail = self.staged
+        self.staged = None
+        out = self.replace_rules(rules, now, actor="system", detail=detail)
+        out.append(SettingsApplied(now, detail))
+        return out
 
     # ======================================================================================
     # accounts
@@ -264,14 +337,16 @@ class RiskEngine:
     # ======================================================================================
 
     def next_deadline(self) -> datetime | None:
-        """The earliest stored deadline of any account (the scheduler sleeps until then)."""
+        """The earliest stored deadline of any account, or of the staged rules (the scheduler
+        sleeps until then)."""
+        staged = self.staged[1] if self.staged is not None else None
         while self._heap:
             at, account_id = self._heap[0]
             acct = self.accounts.get(account_id)
             if acct is not None and acct.wakeup == at:
-                return at
+                return at if staged is None else min(at, staged)
             heapq.heappop(self._heap)
-        return None
+        return staged
 
     def due(self, now: datetime) -> list[int]:
         """The accounts with a deadline at or before ``now``."""
@@ -464,6 +539,8 @@ class RiskEngine:
     def handle(self, event: Event, now: datetime) -> list[Effect]:
         """Apply one event at ``now`` (an aware datetime) and return the effects."""
         out: list[Effect] = []
+        if self.staged is not None:
+            out.extend(self.apply_staged(now))
         if isinstance(event, Quote):
             self._quote(event, now, out)
         elif isinstance(event, Tick):
@@ -489,8 +566,8 @@ class RiskEngine:
         try:
             self._process(acct, event, now, out)
         except FsmRiskError as exc:
-            if isinstance(event, AdminCommand):
-                raise  # an admin's illegal request is refused, not failed-safe
+            if isinstance(event, AdminCommand | SelfLock):
+                raise  # an illegal request is refused, not failed-safe
             self._fail_closed(acct, exc, now, out)
         except Exception as exc:  # fail closed on any bug, then alert
             self._fail_closed(acct, exc, now, out)
@@ -681,6 +758,8 @@ class RiskEngine:
             return self._apply_fill(acct, event)
         elif isinstance(event, AdminCommand):
             self._admin(acct, event, now)
+        elif isinstance(event, SelfLock):
+            self._self_lock(acct, event, now)
         elif isinstance(event, EnforcementRejected):
             self._rejected(acct, event, now, out)
         elif isinstance(event, TradesSnapshot):
@@ -1160,6 +1239,25 @@ class RiskEngine:
             f"for every contract of that root, or a full contract id ({ids})"
         )
 
+    def _self_lock(self, acct: AccountModel, ev: SelfLock, now: datetime) -> None:
+        """The trader locks their own account: flatten, then the lock until ``ev.until``. A
+        lock only ever adds: held with the others (one per kind), the strongest wins, so it
+        never shortens or weakens one already held (an earlier self-lock included)."""
+        if ev.to not in (State.Cooldown, State.LockedDaily, State.LockedWeekly):
+            raise FsmRiskError(f"a self-lock is a Cooldown or a lock, not {ev.to}")
+        if ev.until <= now:
+            raise FsmRiskError("the lock must end in the future")
+        detail = f"by {ev.who}" + (f": {ev.reason}" if ev.reason else "")
+        v = Verdict(
+            self_source(ev.to),
+            Reason.SELF_LOCK,
+            Action.FLATTEN,
+            lock=ev.to,
+            until=ev.until,
+            detail=detail,
+        )
+        self._account_verdicts(acct, [v], now, actor=f"trader:{ev.who}")
+
     # -- rules -----------------------------------------------------------------------------
 
     def _observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
@@ -1257,7 +1355,9 @@ class RiskEngine:
         text = "; ".join(f"{v.reason.name}: {v.detail or v.reason.description}" for v in ordered)
         return ids, text, ordered[0].reason
 
-    def _account_verdicts(self, acct: AccountModel, vs: list[Verdict], now: datetime) -> None:
+    def _account_verdicts(
+        self, acct: AccountModel, vs: list[Verdict], now: datetime, actor: str = "system"
+    ) -> None:
         holds = [h for h in (self._hold_of(v) for v in vs) if h is not None and self._adds(acct, h)]
         flatten = any(v.action is Action.FLATTEN for v in vs)
         proposed = lock_state({**acct.holds, **{h.source: h for h in holds}})
@@ -1280,7 +1380,9 @@ class RiskEngine:
             trigger = Trigger.lock
         ids, text, primary = self._describe(vs)
         before = acct.state
-        self._fire(acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text, **extra)
+        self._fire(
+            acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text, actor=actor, **extra
+        )
         if acct.state is State.Flattening and before is not State.Flattening:
             acct.flatten_started = now
             acct.flatten_cause = ids

@@ -162,6 +162,18 @@ class AdminCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class SelfLock:
+    """The trader locks their own account until ``until`` (``to``: Cooldown, LockedDaily or
+    LockedWeekly). Anyone may add a lock; only an admin removes one."""
+
+    account_id: int
+    to: State
+    until: datetime
+    who: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TradesSnapshot:
     """Every trade of the account since ``since`` (the week's start), read back from the
     gateway at start-up or after a reconnect, after the missing ones were applied as fills:
@@ -191,6 +203,7 @@ Event = (
     | Tick
     | InstrumentInfo
     | AdminCommand
+    | SelfLock
     | EnforcementRejected
     | TradesSnapshot
 )

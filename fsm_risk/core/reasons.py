@@ -51,6 +51,9 @@ class Reason(Enum):
     )
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
+    SELF_LOCK = "the trader locked their own account"
+    SETTINGS_TIGHTENED = "the settings file was reloaded: stricter values apply at once"
+    SETTINGS_LOOSENED = "looser settings held since the reload apply from this daily reset"
 
     @property
     def code(self) -> str:

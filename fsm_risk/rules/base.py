@@ -26,6 +26,7 @@ from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
+from fsm_risk.rules.tighter import Compare
 from fsm_risk.schema import Field
 
 
@@ -166,6 +167,9 @@ class Rule:
     stateful: ClassVar[bool] = False
     #: the event kinds that can move this rule's ``next_deadline`` (None: ``reacts_to``)
     deadline_kinds: ClassVar[frozenset[type] | None] = None
+    #: how each key compares when the settings change (see `fsm_risk.rules.tighter`): a key
+    #: not listed has no known direction, and any change of it counts as a loosening
+    tighter: ClassVar[Mapping[str, Compare]] = {}
 
     def __init__(self, config: Any, ctx: RuleContext) -> None:
         self.config = config

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.period_pnl import BASIS_FIELD, Config, PeriodPnlRule
 from fsm_risk.schema import Field
 
@@ -22,6 +23,7 @@ class DailyLossLimit(PeriodPnlRule):
     name = "daily_loss_limit"
     fires_when = "the trading day's net P&L <= -limit (basis equity or realized)"
     default_action = "flatten + cancel, LockedDaily until the next daily reset"
+    tighter = {"limit": strict.lower}
     fields = (
         Field(
             "limit", schema.amount(), "1000", "the most the account may lose in a trading day ($)"

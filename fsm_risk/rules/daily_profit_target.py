@@ -11,6 +11,7 @@ from __future__ import annotations
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.period_pnl import BASIS_FIELD, PeriodPnlRule
 from fsm_risk.schema import Field
 
@@ -20,6 +21,7 @@ class DailyProfitTarget(PeriodPnlRule):
     name = "daily_profit_target"
     fires_when = "the trading day's net P&L >= target (basis equity or realized)"
     default_action = "flatten + cancel, LockedDaily until the next daily reset"
+    tighter = {"target": strict.lower}
     fields = (
         Field(
             "target",

@@ -29,6 +29,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
 from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
 from fsm_risk.schema import Field
@@ -54,6 +55,11 @@ class MaxConsecutiveLosses(Rule):
     name = "max_consecutive_losses"
     fires_when = "N losing round trips in a row within the trading day (a winner resets the count)"
     default_action = "flatten + cancel, LockedDaily (or a Cooldown if configured)"
+    tighter = {
+        "losses": strict.lower,
+        "lock": strict.ranked("cooldown", "daily"),
+        "cooldown_minutes": strict.higher,
+    }
     fields = (
         Field(
             "losses",

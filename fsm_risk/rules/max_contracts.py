@@ -11,6 +11,7 @@ from typing import Any
 from fsm_risk import schema
 from fsm_risk.core.events import Event, PositionUpdate
 from fsm_risk.core.reasons import Reason
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
@@ -27,6 +28,11 @@ class MaxContracts(Rule):
     name = "max_contracts"
     fires_when = "open contracts across the account (gross, or net) > limit"
     default_action = "reduce the excess, largest position first (or flatten all); no lock"
+    tighter = {
+        "limit": strict.lower,
+        "count": strict.ranked("net", "gross"),
+        "action": strict.ranked("reduce", "flatten"),
+    }
     fields = (
         Field("limit", schema.integer(minimum=1), "5", "most contracts open at once"),
         Field(

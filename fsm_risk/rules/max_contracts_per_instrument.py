@@ -17,6 +17,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, PositionUpdate
 from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
@@ -43,6 +44,11 @@ class MaxContractsPerInstrument(Rule):
     name = "max_contracts_per_instrument"
     fires_when = "one symbol root's size > its limit (per-root map, default, unknown-root policy)"
     default_action = "reduce that root to its limit, largest contract month first; no lock"
+    tighter = {
+        "limits": strict.each_lower,
+        "default_limit": strict.lower,
+        "unknown": strict.ranked("allow", "default", "block"),
+    }
     fields = (
         Field(
             "limits",

@@ -26,6 +26,7 @@ from fsm_risk.core.events import Event, Fill, Tick
 from fsm_risk.core.models import Book, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
 from fsm_risk.schema import Field
 
@@ -132,6 +133,11 @@ class MaxTradesPerDay(Rule):
         "cancel new entries, close new positions, LockedDaily until the next daily reset "
         "(flatten_existing: close open positions too)"
     )
+    tighter = {
+        "limit": strict.lower,
+        "count": strict.ranked("round_trips", "entries"),
+        "flatten_existing": strict.true_is_stricter,
+    }
     fields = (
         Field(
             "limit",

@@ -18,6 +18,7 @@ from typing import Any
 from fsm_risk import schema
 from fsm_risk.core.events import Event, PositionUpdate, Tick
 from fsm_risk.core.reasons import Reason
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
@@ -32,6 +33,7 @@ class PositionHoldTime(Rule):
     name = "position_hold_time"
     fires_when = "a position has been open for the limit (minutes)"
     default_action = "close that contract only; no lock (the contract returns to Trading)"
+    tighter = {"limit_minutes": strict.lower}
     fields = (
         Field(
             "limit_minutes",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import Problem
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.position_pnl import Config, PositionPnlRule
 from fsm_risk.schema import Field
 
@@ -25,6 +26,7 @@ class PositionStopLoss(PositionPnlRule):
     name = "position_stop_loss"
     fires_when = "one position's unrealized P&L <= -limit (per-root overrides)"
     default_action = "close that position only (and cancel its orders); no lock"
+    tighter = {"limit": strict.lower, "limits": strict.each_lower}
     fields = (
         Field(
             "limit",

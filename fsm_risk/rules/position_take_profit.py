@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.errors import Problem
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.position_pnl import Config, PositionPnlRule
 from fsm_risk.schema import Field
 
@@ -25,6 +26,7 @@ class PositionTakeProfit(PositionPnlRule):
     name = "position_take_profit"
     fires_when = "one position's unrealized P&L >= target (per-root overrides)"
     default_action = "close that position only (and cancel its orders); no lock"
+    tighter = {"target": strict.lower, "targets": strict.each_lower}
     fields = (
         Field(
             "target",

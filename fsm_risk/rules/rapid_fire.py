@@ -27,6 +27,7 @@ from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.errors import Problem
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
 from fsm_risk.rules.max_trades_per_day import EntryCache
 from fsm_risk.rules.trade_cooldown import journaled
@@ -104,6 +105,7 @@ class RapidFire(Rule):
     name = "rapid_fire"
     fires_when = "more than N entries within a rolling window (several windows at once)"
     default_action = "flatten + cancel, Cooldown for the breached window's length"
+    tighter = {"windows": strict.each_lower_or_added}
     fields = (
         Field(
             "windows",

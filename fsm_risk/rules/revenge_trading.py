@@ -28,6 +28,7 @@ from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
 from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
 from fsm_risk.schema import Field
@@ -58,6 +59,12 @@ class RevengeTrading(Rule):
         "size (or any re-entry in the same root)"
     )
     default_action = "flatten + cancel, Cooldown for cooldown_minutes"
+    tighter = {
+        "loss": strict.lower,
+        "seconds": strict.higher,
+        "multiplier": strict.lower,
+        "cooldown_minutes": strict.higher,
+    }
     fields = (
         Field(
             "loss",

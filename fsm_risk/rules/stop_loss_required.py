@@ -28,6 +28,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, PositionUpdate, Tick
 from fsm_risk.core.models import Order, Position
 from fsm_risk.core.reasons import Reason
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
@@ -48,6 +49,10 @@ class StopLossRequired(Rule):
         "side, beyond the entry) once the grace seconds have passed"
     )
     default_action = "close that position only; no lock"
+    tighter = {
+        "grace_seconds": strict.lower,
+        "count_profit_stops": strict.false_is_stricter,
+    }
     fields = (
         Field(
             "grace_seconds",

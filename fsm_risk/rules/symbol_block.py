@@ -26,6 +26,7 @@ from fsm_risk.core.events import Event, OrderUpdate, PositionUpdate, Tick
 from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict
 from fsm_risk.schema import Field
 
@@ -48,6 +49,7 @@ class SymbolBlock(Rule):
     name = "symbol_block"
     fires_when = "an order or position in a blocked symbol root (wildcards allowed)"
     default_action = "cancel the order / close the position; that contract stays LockedDaily"
+    tighter = {"roots": strict.superset}
     fields = (
         Field(
             "roots",

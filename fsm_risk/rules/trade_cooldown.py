@@ -27,6 +27,7 @@ from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.models import FillRecord, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
 from fsm_risk.schema import Field
 
@@ -93,6 +94,7 @@ class TradeCooldown(Rule):
     name = "trade_cooldown"
     fires_when = "a closing trade loses <= a tier threshold (the most severe tier reached wins)"
     default_action = "flatten + cancel, Cooldown for the tier's minutes"
+    tighter = {"tiers": strict.tiers_stricter}
     fields = (
         Field(
             "tiers",

@@ -22,6 +22,7 @@ from fsm_risk.core.events import Event, OrderUpdate, PositionUpdate, Tick
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import exchange_hours as hours
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict
 from fsm_risk.schema import Field
 
@@ -45,6 +46,13 @@ class TradingHours(Rule):
         "or past the flat-by time (early closes honoured)"
     )
     default_action = "flatten + cancel, LockedDaily until the next window opens"
+    tighter = {
+        "windows": strict.windows_within,
+        "flat_by": strict.earlier_or_set,
+        "extra_holidays": strict.superset,
+        "early_closes": strict.superset,
+        "early_close_lead_minutes": strict.higher,
+    }
     fields = (
         Field(
             "timezone",

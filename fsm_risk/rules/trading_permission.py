@@ -18,6 +18,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict
 from fsm_risk.schema import Field
 
@@ -35,6 +36,10 @@ class TradingPermission(Rule):
     name = "trading_permission"
     fires_when = "the gateway reports the account cannot trade (canTrade false)"
     default_action = "flatten + cancel, LockedDaily until the gateway reports it can trade again"
+    tighter = {
+        "lock": strict.ranked("lockeddaily", "lockedweekly"),
+        "flatten": strict.true_is_stricter,
+    }
     fields = (
         Field(
             "lock",

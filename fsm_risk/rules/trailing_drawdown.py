@@ -31,6 +31,7 @@ from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quo
 from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import (
     UNBOUNDED,
     AccountView,
@@ -82,6 +83,12 @@ class TrailingDrawdown(Rule):
     name = "trailing_drawdown"
     fires_when = "equity <= peak - drawdown (peak trails intraday or at end of day)"
     default_action = "flatten + cancel, LockedWeekly until the next weekly reset (configurable)"
+    tighter = {
+        "drawdown": strict.lower,
+        "mode": strict.ranked("end_of_day", "intraday"),
+        "freeze_at_start": strict.false_is_stricter,
+        "lock": strict.ranked("lockeddaily", "lockedweekly"),
+    }
     fields = (
         Field(
             "drawdown",

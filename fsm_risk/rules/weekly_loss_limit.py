@@ -17,6 +17,7 @@ from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.errors import Problem
+from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.period_pnl import BASIS_FIELD, PeriodPnlRule
 from fsm_risk.schema import Field
 
@@ -29,6 +30,7 @@ class WeeklyLossLimit(PeriodPnlRule):
     name = "weekly_loss_limit"
     fires_when = "the trading week's net P&L <= -limit (basis equity or realized)"
     default_action = "flatten + cancel, LockedWeekly until the next weekly reset"
+    tighter = {"limit": strict.lower}
     fields = (
         Field(
             "limit",

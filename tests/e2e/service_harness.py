@@ -39,6 +39,8 @@ close_backoff_max_seconds = 4
 alert_after_attempts = 2
 [admin]
 failure_delay_seconds = 0
+[web]
+port = 0
 """
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 
 from fsm_risk.paper import PaperGateway
@@ -36,7 +37,7 @@ def settings_text(home: Path, gateway: PaperGateway | None) -> str:
         "[control]\nsocket = var/ctl.sock\n"
         f"[session]\ndaily_reset = {reset:%H:%M}\nweekly_reset = {reset:%a} {reset:%H:%M}\n"
         "[rule.daily_loss_limit]\nlimit = 500\n"
-        "[paper]\nport = 0\nprice_mode = scripted\n" + broker
+        "[paper]\nport = 0\nprice_mode = scripted\n[web]\nport = 0\n" + broker
     )
 
 
@@ -92,6 +93,10 @@ async def test_serve_runs_the_paper_gateway_and_stops_cleanly_on_a_signal(
     head = await read_until(proc, "fsm-risk is enforcing")
     assert "No broker credentials configured" in head and "PROJECTX_API_URL" in head
     assert "Try it:" in head
+    tail = await read_until(proc, "Stop with Ctrl-C.")
+    [url] = [line.split()[1] for line in tail.splitlines() if "dashboard:" in line]
+    async with aiohttp.ClientSession() as s, s.get(f"{url}readyz") as r:
+        assert r.status == 200 and (await r.json())["ready"] is True
     status = await cli(tmp_path, "status")
     assert "Account 1001" in status and "from the running service" in status
     proc.send_signal(signal.SIGTERM)

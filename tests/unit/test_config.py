@@ -177,3 +177,49 @@ def test_check_never_prints_a_secret_and_still_prints_valid_text() -> None:
     text = config.describe(s)
     assert "a-very-secret-key-123" not in text and "# api_key = (set, hidden)" in text
     config.parse(text)  # still valid settings text
+
+
+# --- [notify] and [web] ----------------------------------------------------------------------
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(SettingsError) as err:
+        config.parse(text)
+    return [str(p) for p in err.value.problems]
+
+
+def test_web_beyond_loopback_without_a_token_is_refused_naming_section_and_key() -> None:
+    [problem] = _problems("[web]\nhost = 0.0.0.0\n")
+    assert "[web] token" in problem and "required when host is 0.0.0.0" in problem
+    assert config.parse("[web]\nhost = 0.0.0.0\ntoken = 0123456789abcdef\n").get("web", "token")
+    [short] = _problems("[web]\nhost = 0.0.0.0\ntoken = short\n")
+    assert "at least 16 characters" in short
+
+
+def test_a_notify_url_apprise_cannot_use_is_refused_without_repeating_it() -> None:
+    [problem] = _problems("[notify]\nurls = json://127.0.0.1/ok, nope://sekrit-token@x\n")
+    assert "[notify] urls" in problem and "URL 2 (scheme 'nope')" in problem
+    assert "sekrit" not in problem
+
+
+def test_notify_events_and_thresholds_are_checked() -> None:
+    [events] = _problems("[notify]\nevents = lock, lockz\n")
+    assert "unknown event 'lockz'" in events and "flattening" in events
+    [warn] = _problems("[notify]\nwarn_at = 80, 50\n")
+    assert "[notify] warn_at" in warn and "increasing" in warn
+    s = config.parse("[notify]\nevents = all\n[notify.1001]\nurls = json://127.0.0.1/a\n")
+    assert s.get("notify", "events") == config.NOTIFY_EVENTS
+    assert s.notify_accounts["1001"]["urls"] == ("json://127.0.0.1/a",)
+    [key] = _problems("[notify.1001]\nurl = json://127.0.0.1/a\n")
+    assert "[notify.1001] url" in key and "did you mean 'urls'" in key
+
+
+def test_check_output_hides_notification_urls_and_the_web_token() -> None:
+    s = config.parse(
+        "[notify]\nurls = tgram://123:SEKRIT/456\n[notify.1001]\nurls = json://h/SEKRIT2\n"
+        "[web]\ntoken = SEKRIT-TOKEN-0123456789\n"
+    )
+    text = config.describe(s)
+    assert "SEKRIT" not in text
+    assert "urls = tgram://(hidden)" in text and "[notify.1001]" in text
+    assert "token = (set, hidden)" in text

@@ -1,0 +1,563 @@
+"""Notifications through apprise: locks, early warnings, failures, feed and service events.
+
+The service tells the `Notifier` what it committed (`observe`, synchronous and cheap): the
+notifier turns it into `Notice`s and puts them on its own queue. A background task sends them,
+one at a time, through apprise in a small thread pool of its own, at most ``per_minute`` a
+minute, re-sending a failed one with a doubling wait. Nothing on the enforcement path ever waits
+for a notification: a receiver that hangs only holds the notifier's task.
+
+Early warnings follow each rule's usage exactly as `fsm-risk status` computes it: a warning is
+sent once per threshold per period (the trading day; the week for the weekly loss limit), so a
+price hovering at 80% sends one warning, not one per quote. Warnings are only sent while the
+account is trading (a locked account has nothing left to warn about).
+
+Notification URLs hold tokens: they are never logged, only their number and the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from fsm_risk import logs
+from fsm_risk.config import NOTIFY_EVENTS, Settings
+from fsm_risk.core.effects import Alert, RecordTransition
+from fsm_risk.core.models import strongest
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import LOCK_KINDS, State
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.observe import Committed, Enforced, HealthChanged, Observed
+
+if TYPE_CHECKING:
+    from fsm_risk.core.engine import RiskEngine
+    from fsm_risk.service import Service
+
+#: the rules whose usage is warned about, and the period a warning is sent once in
+WARNED_RULES = {
+    "daily_loss_limit": "day",
+    "trailing_drawdown": "day",
+    "max_trades_per_day": "day",
+    "weekly_loss_limit": "week",
+}
+ENFORCEMENT_REASONS = {
+    Reason.CLOSE_NOT_CONFIRMED,
+    Reason.CLOSE_FAILING,
+    Reason.CLOSE_REJECTED,
+    Reason.CANCEL_NOT_CONFIRMED,
+    Reason.FAILSAFE,
+}
+QUEUE_SIZE = 1000
+SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    event: str  # one of NOTIFY_EVENTS
+    title: str
+    body: str
+    account_id: int | None = None
+    level: str = "info"  # apprise's notify type: info, success, warning, failure
+
+
+@dataclass
+class Target:
+    """Where notices go: apprise URLs, the events they want, and the accounts they follow
+    (None: every account)."""
+
+    name: str
+    urls: tuple[str, ...]
+    events: frozenset[str]
+    accounts: frozenset[int] | None = None
+
+    def wants(self, n: Notice) -> bool:
+        if n.event not in self.events:
+            return False
+        return self.accounts is None or n.account_id is None or n.account_id in self.accounts
+
+
+@dataclass
+class NotifierHealth:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    dropped: int = 0
+    last_sent_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    by_event: dict[str, int] = field(default_factory=dict)
+
+
+def local_time(moment: datetime, tz: str) -> str:
+    """A moment as the trader reads it: 'Fri 2026-12-04 17:00 CST'."""
+    import pendulum
+
+    return str(pendulum.instance(moment).in_timezone(tz).format("ddd YYYY-MM-DD HH:mm zz"))
+
+
+def flat_by(engine: RiskEngine, now: datetime) -> datetime | None:
+    """The instant positions must be flat by in the current session (the trading-hours rule's
+    stop: the flat-by time, an early close or the window's end), or None."""
+    rule = next((r for r in engine.rules if r.name == "trading_hours"), None)
+    if rule is None:
+        return None
+    status = rule.schedule.status(now)  # type: ignore[attr-defined]
+    stop: datetime | None = status.stop
+    return stop
+
+
+class Notifier:
+    """A service component: turns what the service committed into notices and sends them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        service: Service | None = None,
+        backoff: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        n = settings.sections["notify"]
+        self.settings = settings
+        self.thresholds: tuple[int, ...] = tuple(n["warn_at"])
+        self.flat_by_lead = timedelta(minutes=n["flat_by_warning_minutes"])
+        self.per_minute: int = n["per_minute"]
+        self.retries: int = n["retries"]
+        self.backoff = backoff
+        self._monotonic = monotonic
+        self.targets: list[Target] = []
+        if n["urls"]:
+            self.targets.append(Target("all accounts", tuple(n["urls"]), frozenset(n["events"])))
+        self.health = NotifierHealth()
+        self.queue: asyncio.Queue[Notice] = asyncio.Queue(QUEUE_SIZE)
+        self.sending = 0  # notices taken off the queue and not yet done
+        self._sent_at: deque[float] = deque()
+        self._warned: set[tuple[int, str, int, str]] = set()
+        self._flat_by_warned: set[tuple[int, str]] = set()
+        self._service: Service | None = service
+        self._task: asyncio.Task[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._check_due = asyncio.Event()
+        self._waiters: list[asyncio.Event] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.targets)
+
+    async def start(self, service: Service) -> None:
+        self._service = service
+        self._resolve_accounts(service)
+        if not self.enabled:
+            return
+        logging.getLogger("apprise").setLevel(logging.CRITICAL)  # failures: logged here
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
+        self._task = asyncio.ensure_future(self._run())
+        self._task.set_name("notifier")
+        ids = ", ".join(map(str, service.account_ids))
+        self.put(
+            Notice(
+                "service",
+                "fsm-risk started",
+                f"fsm-risk is enforcing {len(service.engine.rules)} rule(s) on account(s) {ids}.",
+                level="success",
+            )
+        )
+        logger.info(
+            "{} notifications: {} target(s), {} URL(s)",
+            logs.SERVICE_START,
+            len(self.targets),
+            sum(len(t.urls) for t in self.targets),
+        )
+
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        if self._task is None:
+            return
+        self.put(
+            Notice(
+                "service",
+                "fsm-risk stopped",
+                "fsm-risk stopped: accounts are no longer watched.",
+                level="warning",
+            )
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.queue.join(), drain_seconds)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _resolve_accounts(self, service: Service) -> None:
+        """[notify.ACCOUNT] sections name an account by id or name; each must be monitored."""
+        by_key: dict[str, int] = {}
+        for aid in service.account_ids:
+            acct = service.engine.accounts[aid]
+            by_key[str(aid)] = aid
+            by_key[acct.name] = aid
+        for key, values in self.settings.notify_accounts.items():
+            aid = by_key.get(key)
+            if aid is None:
+                known = ", ".join(
+                    f"{a} {service.engine.accounts[a].name}" for a in service.account_ids
+                )
+                raise FsmRiskError(
+                    f"[notify.{key}]: no monitored account has this id or name (monitored: {known})"
+                )
+            if values["urls"]:
+                self.targets.append(
+                    Target(
+                        f"account {aid}",
+                        tuple(values["urls"]),
+                        frozenset(values["events"]),
+                        frozenset({aid}),
+                    )
+                )
+
+    # -- what happened -> notices ------------------------------------------------------------
+
+    def put(self, notice: Notice) -> None:
+        if not any(t.wants(notice) for t in self.targets):
+            return
+        try:
+            self.queue.put_nowait(notice)
+        except asyncio.QueueFull:
+            self.health.dropped += 1
+            logger.warning("{} notification dropped (queue full): {}", logs.ALERT, notice.title)
+
+    def observe(self, item: Observed) -> None:
+        if not self.enabled or self._service is None:
+            return
+        if isinstance(item, Committed):
+            self._committed(item)
+        elif isinstance(item, Enforced) and item.failed:
+            e = item.effect
+            self.put(
+                Notice(
+                    "enforcement",
+                    f"Account {e.account_id}: enforcement request failed",
+                    f"Account {self._name(e.account_id)}: {type(e).__name__} of "
+                    f"{e.contract_id} failed ({e.reason.name}); reconciling with the gateway.",
+                    e.account_id,
+                    "failure",
+                )
+            )
+        elif isinstance(item, HealthChanged):
+            self._feed(item.health)
+
+    def _name(self, account_id: int | None) -> str:
+        assert self._service is not None
+        acct = self._service.engine.accounts.get(account_id) if account_id else None
+        return f"{account_id} {acct.name}" if acct else str(account_id)
+
+    def _committed(self, item: Committed) -> None:
+        assert self._service is not None
+        engine = self._service.engine
+        tz = engine.calendar.tz
+        # a contract flattening because its account is: one notice, the account's
+        whole = {
+            e.entry.account_id
+            for e in item.effects
+            if isinstance(e, RecordTransition)
+            and e.entry.contract_id is None
+            and e.entry.to_state is State.Flattening
+        }
+        for e in item.effects:
+            if isinstance(e, RecordTransition):
+                if e.entry.contract_id is not None and e.entry.account_id in whole:
+                    continue
+                notice = self._transition(e, engine, tz)
+                if notice is not None:
+                    self.put(notice)
+            elif isinstance(e, Alert) and e.reason in ENFORCEMENT_REASONS:
+                level = "failure" if e.level.value == "CRITICAL" else "warning"
+                self.put(
+                    Notice(
+                        "enforcement",
+                        f"Account {e.account_id}: {e.reason.name}",
+                        f"Account {self._name(e.account_id)}: {e.message} "
+                        f"({e.reason.description}).",
+                        e.account_id,
+                        level,
+                    )
+                )
+        self._check_due.set()  # usage is looked at by the notifier's own task, not here
+
+    def _transition(self, e: RecordTransition, engine: RiskEngine, tz: str) -> Notice | None:
+        entry = e.entry
+        scope = f"Account {self._name(entry.account_id)}" + (
+            f" contract {entry.contract_id}" if entry.contract_id else ""
+        )
+        rule = entry.rule_id or "-"
+        if entry.trigger == "force":
+            return Notice(
+                "admin",
+                f"Account {entry.account_id}: admin moved it to {entry.to_state}",
+                f"{scope}: {entry.from_state} -> {entry.to_state} by {entry.actor}: "
+                f"{entry.reason}.",
+                entry.account_id,
+                "warning",
+            )
+        if entry.to_state is State.Flattening:
+            return Notice(
+                "flattening",
+                f"Account {entry.account_id}: flattening ({rule})",
+                f"{scope} is flattening: {rule} {entry.reason}. Positions are being closed "
+                "and working orders cancelled.",
+                entry.account_id,
+                "failure",
+            )
+        if entry.to_state in LOCK_KINDS and entry.from_state != entry.to_state:
+            acct = engine.accounts.get(entry.account_id)
+            model: Any = acct
+            if acct is not None and entry.contract_id:
+                model = acct.contracts.get(entry.contract_id)
+            hold = strongest(model.holds) if model is not None else None
+            if hold is not None and hold.until is not None:
+                until = f"until {local_time(hold.until, tz)}"
+            elif hold is not None:
+                until = "until its condition ends"
+            else:
+                until = "until further notice"
+            source = hold.source if hold is not None else rule
+            why = hold.reason.name if hold is not None else entry.reason
+            detail = f" ({hold.detail})" if hold is not None and hold.detail else ""
+            return Notice(
+                "lock",
+                f"Account {entry.account_id}: {entry.to_state} {until}",
+                f"{scope} is {entry.to_state} {until}: {source} {why}{detail}.",
+                entry.account_id,
+                "failure",
+            )
+        return None
+
+    def _feed(self, health: dict[str, Any]) -> None:
+        if health.get("healthy"):
+            self.put(
+                Notice("feed", "Feed up", "The gateway's feeds are healthy again.", level="success")
+            )
+            return
+        parts = [f"user hub down for account {a}" for a, up in health["user_hub"].items() if not up]
+        if not health.get("market_hub"):
+            parts.append("market hub down")
+        if health.get("silent_contracts"):
+            parts.append(f"no quotes from {', '.join(health['silent_contracts'])}")
+        self.put(
+            Notice(
+                "feed",
+                "Feed down",
+                "The gateway's feed is degraded: " + "; ".join(parts or ["unknown"]) + ". "
+                "Rules that need live data cannot act until it is back.",
+                level="failure",
+            )
+        )
+
+    def check(self, now: datetime) -> None:
+        """Early warnings and the flat-by time approaching: called after a batch and once a
+        second (the flat-by time comes without any event)."""
+        if self._service is None:
+            return
+        from fsm_risk import status
+
+        engine = self._service.engine
+        ids = [a for a in self._service.account_ids if a in engine.accounts]
+        if not ids:
+            return
+        snap = status.snapshot(engine, now, ids)
+        stop = flat_by(engine, now)
+        for a in snap["accounts"]:
+            if a["state"] != State.Trading.value:
+                continue
+            self._warn_usage(a)
+            if stop is not None and a["positions"] and now < stop <= now + self.flat_by_lead:
+                self._warn_flat_by(a, stop, now, snap["timezone"])
+
+    def _warn_usage(self, a: dict[str, Any]) -> None:
+        for r in a["rules"]:
+            period = WARNED_RULES.get(r["name"])
+            if period is None:
+                continue
+            label = a[period]["label"]
+            reached = [t for t in self.thresholds if r["fraction"] * 100 >= t]
+            if not reached:
+                continue
+            top = reached[-1]
+            # one warning per threshold per period; jumping past several sends the highest
+            if (a["account_id"], r["id"], top, label) in self._warned:
+                continue
+            for t in reached:
+                self._warned.add((a["account_id"], r["id"], t, label))
+            self.put(
+                Notice(
+                    "warning",
+                    f"Account {a['account_id']}: {top}% of {r['name']}",
+                    f"Account {a['account_id']} {a['name']}: {r['fraction'] * 100:.0f}% "
+                    f"used of {r['id']} {r['name']} ({r['value']} {r['unit']} against "
+                    f"{r['limit']} {r['unit']}; {r['detail']}). Warning at {top}% for the "
+                    f"{period} {label}.",
+                    a["account_id"],
+                    "warning",
+                )
+            )
+
+    def _warn_flat_by(self, a: dict[str, Any], stop: datetime, now: datetime, tz: str) -> None:
+        key = (a["account_id"], stop.isoformat())
+        if key in self._flat_by_warned:
+            return
+        self._flat_by_warned.add(key)
+        minutes = max(1, round((stop - now).total_seconds() / 60))
+        held = ", ".join(f"{p['contract']} {p['side']} {p['size']}" for p in a["positions"])
+        self.put(
+            Notice(
+                "flat_by",
+                f"Account {a['account_id']}: flat by {local_time(stop, tz)}",
+                f"Account {a['account_id']} {a['name']}: flat by {local_time(stop, tz)} "
+                f"(in {minutes} min) with position(s) open: {held}. They will be closed then.",
+                a["account_id"],
+                "warning",
+            )
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        ticker = asyncio.ensure_future(self._tick())
+        try:
+            while True:
+                notice = await self.queue.get()
+                self.sending += 1
+                try:
+                    await self._send(notice)
+                finally:
+                    self.sending -= 1
+                    self.queue.task_done()
+        finally:
+            ticker.cancel()
+
+    async def _tick(self) -> None:
+        """Look at usage after a batch (at most five times a second) and at least once a
+        second (the flat-by warning comes due without any event)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._check_due.wait(), 1.0)
+            self._check_due.clear()
+            if self._service is not None:
+                try:
+                    self.check(self._service.clock.now())
+                except Exception as exc:
+                    logger.error("{} notification check failed: {!r}", logs.ALERT, exc)
+            await asyncio.sleep(0.2)
+
+    async def _rate_limit(self) -> None:
+        while True:
+            now = self._monotonic()
+            while self._sent_at and now - self._sent_at[0] >= 60.0:
+                self._sent_at.popleft()
+            if len(self._sent_at) < self.per_minute:
+                self._sent_at.append(now)
+                return
+            # re-checked at least once a second (the window is measured, not assumed)
+            await asyncio.sleep(min(1.0, 60.0 - (now - self._sent_at[0])))
+
+    async def _send(self, notice: Notice) -> None:
+        # each URL on its own: a retry never repeats a message to a channel that got it
+        for target in [t for t in self.targets if t.wants(notice)]:
+            for url in target.urls:
+                await self._rate_limit()
+                ok, error = False, ""
+                for attempt in range(self.retries + 1):
+                    if attempt:
+                        self.health.retried += 1
+                        await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                    try:
+                        ok = await self._deliver(url, notice)
+                        error = "" if ok else "the receiver refused it or did not answer"
+                    except Exception as exc:
+                        ok, error = False, f"{type(exc).__name__}"
+                    if ok:
+                        break
+                self._record(notice, target, ok, error, attempt)
+
+    async def _deliver(self, url: str, notice: Notice) -> bool:
+        import apprise
+
+        assert self._pool is not None
+
+        def send() -> bool:
+            ap = apprise.Apprise()
+            ap.add(url)
+            return bool(ap.notify(body=notice.body, title=notice.title, notify_type=notice.level))
+
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(self._pool, send), SEND_TIMEOUT)
+
+    def _record(self, notice: Notice, target: Target, ok: bool, error: str, attempt: int) -> None:
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            w.set()
+        service = self._service
+        at = service.wall.now() if service is not None else None
+        if ok:
+            self.health.sent += 1
+            self.health.last_sent_at = at
+            self.health.by_event[notice.event] = self.health.by_event.get(notice.event, 0) + 1
+            logger.info(
+                "{} notification sent to {} ({}): {}",
+                logs.FEED if notice.event == "feed" else logs.ALERT,
+                target.name,
+                notice.event,
+                notice.title,
+            )
+            return
+        self.health.failed += 1
+        self.health.last_error, self.health.last_error_at = error, at
+        logger.error(
+            "{} notification to {} not sent after {} attempt(s) ({}): {}: {}",
+            logs.ALERT,
+            target.name,
+            attempt + 1,
+            notice.event,
+            notice.title,
+            error,
+        )
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until ``predicate()`` is truthy, re-checked after every send ends."""
+        async with asyncio.timeout(timeout):
+            while not (result := predicate()):
+                done = asyncio.Event()
+                self._waiters.append(done)
+                await done.wait()
+        return result
+
+    def snapshot(self) -> dict[str, Any]:
+        h = self.health
+        return {
+            "enabled": self.enabled,
+            "targets": [t.name for t in self.targets],
+            "queued": self.queue.qsize() + self.sending,
+            "sent": h.sent,
+            "failed": h.failed,
+            "retried": h.retried,
+            "dropped": h.dropped,
+            "last_sent_at": h.last_sent_at.isoformat() if h.last_sent_at else None,
+            "last_error": h.last_error,
+            "last_error_at": h.last_error_at.isoformat() if h.last_error_at else None,
+            "healthy": h.last_error_at is None
+            or (h.last_sent_at is not None and h.last_sent_at > h.last_error_at),
+        }
+
+
+__all__ = ["NOTIFY_EVENTS", "Notice", "Notifier", "Target", "flat_by", "local_time"]

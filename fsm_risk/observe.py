@@ -1,0 +1,62 @@
+"""What the service tells its observers (notifications, metrics, the dashboard).
+
+The service calls every registered observer synchronously with one of the records below and
+never waits for it: an observer only records what it needs (a counter, a queue entry) and does
+its slow work elsewhere. An observer that raises is logged and skipped; enforcement never
+depends on one.
+
+A *component* is an observer with a lifecycle: the service starts it once it is enforcing and
+stops it when it shuts down (after the last batch, before the broker disconnects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fsm_risk.core.effects import BrokerEffect, Effect
+
+if TYPE_CHECKING:
+    from fsm_risk.service import Service
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A batch of handled items (events, refused payloads, jobs) and the effects the engine
+    returned, after the state was committed and the effects started."""
+
+    items: Sequence[Any]
+    effects: Sequence[Effect]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Enforced:
+    """A close, partial close or cancel request ended (the gateway answered, or it failed)
+    ``seconds`` after the decision was committed."""
+
+    effect: BrokerEffect
+    seconds: float
+    failed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    """The feeds became healthy or degraded (the watchdog's snapshot)."""
+
+    health: dict[str, Any]
+
+
+Observed = Committed | Enforced | HealthChanged
+
+
+class Observer(Protocol):
+    def observe(self, item: Observed) -> None: ...
+
+
+class Component(Observer, Protocol):
+    async def start(self, service: Service) -> None: ...
+
+    async def stop(self) -> None: ...

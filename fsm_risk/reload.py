@@ -1,0 +1,241 @@
+"""Settings that tighten at once and loosen only at the next daily reset.
+
+The rules in force are stored in the database (``settings.in_force``: each [rule.*] section as
+written), and so is a held loosening (``settings.pending``: the file's rule sections and the
+reset they wait for). A reload (``fsm-risk reload``, SIGHUP) and every start-up compare the
+file with the rules in force, key by key, using each rule's own comparison
+(`fsm_risk.rules.tighter`): a stricter value applies now, a looser one (or one whose direction is
+unknown) waits for the next daily reset. So editing settings.ini and restarting gives the
+tightening now and the loosening at the reset, exactly as a reload does.
+
+Only the [rule.*] sections are compared and swapped while running; the other sections (the
+database, the gateway, the calendar, enforcement timings) are read at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fsm_risk import config
+from fsm_risk.config import RULE_PREFIX, Settings
+from fsm_risk.errors import SettingsError
+from fsm_risk.rules import ALL_RULES
+from fsm_risk.rules.base import Rule
+from fsm_risk.rules.tighter import tightens
+
+IN_FORCE, PENDING = "settings.in_force", "settings.pending"
+NO_CHANGE = "no change to the rules"
+Raw = dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed key of one rule (``key`` None: the rule turned on or off)."""
+
+    rule: str
+    key: str | None
+    old: str
+    new: str
+    stricter: bool
+
+    def __str__(self) -> str:
+        if self.key is None:
+            return f"[{RULE_PREFIX}{self.rule}] turned {self.new}"
+        return f"[{RULE_PREFIX}{self.rule}] {self.key}: {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to enforce now, and what waits for the reset."""
+
+    now: Raw  # the rule sections to enforce from now on
+    tightened: tuple[Change, ...] = ()
+    held: tuple[Change, ...] = ()
+    target: Raw = field(default_factory=dict)  # the file's rule sections (applied at the reset)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A held loosening: the rule sections to enforce from ``applies_at`` on."""
+
+    rules: Raw
+    applies_at: datetime
+    held: tuple[str, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"rules": self.rules, "applies_at": self.applies_at.isoformat(), "held": self.held}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Pending:
+        d = json.loads(text)
+        return cls(d["rules"], datetime.fromisoformat(d["applies_at"]), tuple(d["held"]))
+
+    def view(self) -> dict[str, Any]:
+        return {"applies_at": self.applies_at.isoformat(), "changes": list(self.held)}
+
+
+def _enabled(raw: Mapping[str, str] | None, settings: Settings, name: str) -> bool:
+    r = settings.rule(name)
+    return raw is not None and r is not None and r.enabled
+
+
+def plan(in_force: Settings, wanted: Settings) -> Plan:
+    """Compare the rules in force with the wanted ones, rule by rule and key by key."""
+    now: Raw = {}
+    tightened: list[Change] = []
+    held: list[Change] = []
+    for cls in ALL_RULES:
+        name = cls.name
+        old_raw, new_raw = in_force.raw_rules.get(name), wanted.raw_rules.get(name)
+        old_on, new_on = _enabled(old_raw, in_force, name), _enabled(new_raw, wanted, name)
+        if not old_on:
+            if new_on:
+                tightened.append(Change(name, None, "off", "on", True))
+            if new_raw is not None:
+                now[name] = dict(new_raw)
+            continue
+        assert old_raw is not None
+        if not new_on:
+            held.append(Change(name, None, "on", "off", False))
+            now[name] = dict(old_raw)
+            continue
+        assert new_raw is not None
+        merged, stricter, looser = _merge(cls, in_force, wanted, old_raw, new_raw)
+        if looser and stricter and not _valid(in_force, name, merged):
+            # the stricter keys alone would not make a valid rule: all of it waits
+            held.extend(stricter)
+            stricter, merged = [], dict(old_raw)
+        tightened.extend(stricter)
+        held.extend(looser)
+        now[name] = merged
+    target = {n: dict(r) for n, r in wanted.raw_rules.items()}
+    return Plan(now, tuple(tightened), tuple(held), target if held else {})
+
+
+def _merge(
+    cls: type[Rule],
+    in_force: Settings,
+    wanted: Settings,
+    old_raw: Mapping[str, str],
+    new_raw: Mapping[str, str],
+) -> tuple[dict[str, str], list[Change], list[Change]]:
+    old, new = in_force.rule(cls.name), wanted.rule(cls.name)
+    assert old is not None and new is not None
+    merged: dict[str, str] = {"enabled": "true"}
+    stricter: list[Change] = []
+    looser: list[Change] = []
+    for f in cls.fields:
+        ov, nv = old.values.get(f.key), new.values.get(f.key)
+        if ov == nv:
+            side = new_raw
+        else:
+            change = Change(cls.name, f.key, config._show(ov), config._show(nv), False)
+            if tightens(cls.tighter, f.key, ov, nv):
+                stricter.append(Change(change.rule, f.key, change.old, change.new, True))
+                side = new_raw
+            else:
+                looser.append(change)
+                side = old_raw
+        if f.key in side:
+            merged[f.key] = side[f.key]
+    return merged, stricter, looser
+
+
+def _valid(base: Settings, name: str, raw: Mapping[str, str]) -> bool:
+    try:
+        config.with_rules(base, {name: raw})
+    except SettingsError:
+        return False
+    return True
+
+
+# --- the stored record --------------------------------------------------------------------------
+
+
+class Keeper:
+    """Reads and writes the rules in force and the held loosening (the store's meta rows)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def in_force(self) -> Raw | None:
+        text = self.store.meta(IN_FORCE)
+        return None if text is None else dict(json.loads(text))
+
+    def pending(self) -> Pending | None:
+        text = self.store.meta(PENDING)
+        return None if text is None else Pending.from_json(text)
+
+    def save(self, in_force: Raw, pending: Pending | None) -> None:
+        self.store.set_meta(IN_FORCE, json.dumps(in_force, sort_keys=True))
+        self.store.set_meta(PENDING, None if pending is None else pending.to_json())
+
+
+def resolve(
+    file: Settings, store: Any, now: datetime
+) -> tuple[Settings, Pending | None, Plan | None]:
+    """The settings to enforce at ``now`` given the file and what the database says is in
+    force: the file's stricter values at once, its looser ones at the next daily reset. Does
+    not write (see `start`)."""
+    keeper = Keeper(store)
+    raw = keeper.in_force()
+    if raw is None:
+        return file, None, None  # the first start on this database: the file is in force
+    try:
+        in_force = config.with_rules(file, raw)
+    except SettingsError:
+        # stored by a version whose rules no longer parse: the file is all there is
+        return file, None, None
+    pending = keeper.pending()
+    if pending is not None and now >= pending.applies_at:
+        with contextlib.suppress(SettingsError):  # its reset has passed
+            in_force = config.with_rules(file, pending.rules)
+    p = plan(in_force, file)
+    effective = config.with_rules(file, p.now)
+    held = None
+    if p.held:
+        at = file.calendar().next_daily_reset(now)
+        held = Pending(p.target, at, tuple(str(c) for c in p.held))
+    return effective, held, p
+
+
+def start(
+    file: Settings, store: Any, now: datetime
+) -> tuple[Settings, Pending | None, Plan | None]:
+    """`resolve`, and record the outcome as the settings in force (at service start-up)."""
+    effective, held, p = resolve(file, store, now)
+    Keeper(store).save(raw_of(effective), held)
+    return effective, held, p
+
+
+def raw_of(settings: Settings) -> Raw:
+    return {name: dict(values) for name, values in settings.raw_rules.items()}
+
+
+def describe(p: Plan, held: Pending | None) -> str:
+    """One line per change: what applied now and what waits (for the audit log and replies)."""
+    parts = []
+    if p.tightened:
+        parts.append("stricter now: " + "; ".join(str(c) for c in p.tightened))
+    if held is not None:
+        parts.append(
+            f"looser from the daily reset at {held.applies_at.isoformat()}: " + "; ".join(held.held)
+        )
+    return " | ".join(parts) if parts else NO_CHANGE
+
+
+def other_changes(running: Settings, file: Settings) -> list[str]:
+    """Keys outside the [rule.*] sections that differ: read only at start-up."""
+    out = []
+    for section, values in file.sections.items():
+        for key, value in values.items():
+            if running.sections.get(section, {}).get(key) != value:
+                out.append(f"[{section}] {key}")
+    return out

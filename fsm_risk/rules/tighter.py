@@ -1,0 +1,117 @@
+"""Is a new value of a rule's setting at least as strict as the old one?
+
+Each rule declares, next to its fields, how each key compares (``Rule.tighter``): a function
+``(old, new) -> bool`` that is True when ``new`` restricts the trader at least as much as
+``old``. A key a rule does not list has no known direction: any change of it counts as a
+loosening (settings are tightened at once and loosened only at the next daily reset, so an
+unknown direction must wait).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import time
+from typing import Any
+
+Compare = Callable[[Any, Any], bool]
+
+#: one week in seconds (trading windows are measured from Monday 00:00)
+_WEEK = 7 * 24 * 3600
+
+
+def lower(old: Any, new: Any) -> bool:
+    """A smaller number is stricter (a limit, a threshold, a grace period)."""
+    return bool(new <= old)
+
+
+def higher(old: Any, new: Any) -> bool:
+    """A larger number is stricter (a cooldown's length, a watch window)."""
+    return bool(new >= old)
+
+
+def true_is_stricter(old: bool, new: bool) -> bool:
+    return new or not old
+
+
+def false_is_stricter(old: bool, new: bool) -> bool:
+    return old or not new
+
+
+def ranked(*loosest_first: str) -> Compare:
+    """Choices ordered from the loosest to the strictest (compared without case)."""
+    order = [c.lower() for c in loosest_first]
+
+    def compare(old: Any, new: Any) -> bool:
+        o, n = str(old).lower(), str(new).lower()
+        if o not in order or n not in order:
+            return False
+        return order.index(n) >= order.index(o)
+
+    return compare
+
+
+def each_lower(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> bool:
+    """Every limit kept and none raised; an added key has no known direction (it replaces a
+    default or a policy), so it does not count as stricter."""
+    return set(new) == set(old) and all(new[k] <= old[k] for k in old)
+
+
+def each_lower_or_added(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> bool:
+    """Every limit kept and none raised; added limits only restrict more (extra windows)."""
+    return all(k in new and new[k] <= old[k] for k in old)
+
+
+def superset(old: Any, new: Any) -> bool:
+    """More entries restrict more (blocked roots, extra holidays, early closes)."""
+    return set(new) >= set(old)
+
+
+def tiers_stricter(old: Mapping[Any, int], new: Mapping[Any, int]) -> bool:
+    """Loss tiers (loss -> minutes; the largest loss reached decides): stricter when every loss
+    gets at least as long a cooldown as before."""
+
+    def minutes(tiers: Mapping[Any, int], loss: Any) -> int:
+        reached = [m for t, m in tiers.items() if t <= loss]
+        return max(reached) if reached else 0
+
+    return all(minutes(new, t) >= minutes(old, t) for t in (*old, *new))
+
+
+def earlier_or_set(old: time | None, new: time | None) -> bool:
+    """A flat-by time: none is the loosest; otherwise earlier is stricter."""
+    if new is None:
+        return old is None
+    return old is None or new <= old
+
+
+def windows_within(old: Any, new: Any) -> bool:
+    """Trading windows: stricter when every new window lies inside the old ones (narrower)."""
+    spans = [_span(w) for w in old]
+
+    def inside(start: int, end: int) -> bool:
+        for s, e in spans:
+            for shift in (0, _WEEK, -_WEEK):  # a window may run past the end of the week
+                if s + shift <= start and end <= e + shift:
+                    return True
+        return False
+
+    return all(inside(*_span(w)) for w in new)
+
+
+def _span(window: Any) -> tuple[int, int]:
+    start, end = window.seconds()
+    return int(start), int(end)
+
+
+def tightens(table: Mapping[str, Compare], key: str, old: Any, new: Any) -> bool:
+    """Whether changing ``key`` from ``old`` to ``new`` is at least as strict (unlisted keys:
+    only when unchanged)."""
+    if old == new:
+        return True
+    compare = table.get(key)
+    if compare is None:
+        return False
+    try:
+        return compare(old, new)
+    except (TypeError, ValueError, AttributeError):
+        return False  # values that cannot be compared: treat the change as a loosening

@@ -1,0 +1,173 @@
+"""`fsm-risk lock`: the trader locks their own account, no secret needed.
+
+Anyone may add a lock; only the admin removes one. The lock goes through the engine like a
+rule's (flatten, then the lock; audited with the trader as the actor) and is held beside the
+others, so it never shortens or weakens a lock already held. ``--until`` and ``--for`` lock
+into ``Cooldown`` until that instant; ``--rest-of-day`` into ``LockedDaily`` until the next
+daily reset. Times are read in the session's time zone unless they carry an offset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fsm_risk.core.engine import RiskEngine, self_source
+from fsm_risk.core.events import SelfLock
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
+
+#: a longer self-lock is surely a typo (only the admin could undo it)
+LONGEST = timedelta(days=31)
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(\d+)\s*(d|h|m|s)")
+_EXAMPLES = "e.g. 90m, 2h, 1h30m, 1d"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the trader typed: exactly one of ``until``, ``for_`` and ``rest_of_day``."""
+
+    until: str | None = None
+    for_: str | None = None
+    rest_of_day: bool = False
+
+    def check(self) -> None:
+        given = [self.until is not None, self.for_ is not None, self.rest_of_day]
+        if sum(given) != 1:
+            raise FsmRiskError("give exactly one of --until TIME, --for DURATION, --rest-of-day")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"until": self.until, "for": self.for_, "rest_of_day": self.rest_of_day}
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Spec:
+        until, for_ = body.get("until"), body.get("for")
+        return cls(
+            None if until is None else str(until),
+            None if for_ is None else str(for_),
+            bool(body.get("rest_of_day")),
+        )
+
+
+def duration(text: str) -> timedelta:
+    """'90m', '2h', '1h30m', '1d' -> timedelta. Refuses bare numbers (which unit?)."""
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or _DURATION.sub("", compact):
+        raise FsmRiskError(f"--for '{text}': a duration with units is needed ({_EXAMPLES})")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
+    if seconds < 60:
+        raise FsmRiskError(f"--for '{text}': a self-lock lasts at least one minute")
+    return timedelta(seconds=seconds)
+
+
+def instant(text: str, now: datetime, tz: str) -> datetime:
+    """'15:30' (the next such time), '2026-12-04 15:30' or an ISO time with an offset."""
+    raw = text.strip()
+    zone = ZoneInfo(tz)
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
+    if m:
+        hour, minute = int(m[1]), int(m[2])
+        if hour > 23 or minute > 59:
+            raise FsmRiskError(f"--until '{text}': not a time of day (HH:MM, 00:00 to 23:59)")
+        day, at = now.astimezone(zone).date(), time(hour, minute)
+        candidate = datetime.combine(day, at, zone)
+        if candidate <= now:  # that time has passed today: the next one
+            candidate = datetime.combine(day + timedelta(days=1), at, zone)
+        return candidate
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise FsmRiskError(
+            f"--until '{text}': give HH:MM, 'YYYY-MM-DD HH:MM' or an ISO time with an offset "
+            f"(times without an offset are in {tz})"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+
+
+def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State, datetime]:
+    """The lock and its end for what the trader typed, at ``now``."""
+    spec.check()
+    if spec.rest_of_day:
+        return State.LockedDaily, calendar.next_daily_reset(now)
+    if spec.for_ is not None:
+        until = now + duration(spec.for_)
+    else:
+        assert spec.until is not None
+        until = instant(spec.until, now, calendar.tz)
+        if until <= now:
+            raise FsmRiskError(f"--until '{spec.until}' is in the past")
+    if until - now > LONGEST:
+        raise FsmRiskError(
+            f"a self-lock ends within {LONGEST.days} days (asked: until {until.isoformat()})"
+        )
+    return State.Cooldown, until
+
+
+def account_of(engine: RiskEngine, account: str | None) -> int:
+    """The account named (id or name), or the only one monitored."""
+    if account is None:
+        if len(engine.accounts) == 1:
+            return next(iter(engine.accounts))
+        names = ", ".join(f"{i} {a.name}".strip() for i, a in sorted(engine.accounts.items()))
+        raise FsmRiskError(f"name the account to lock (one of: {names or 'none yet'})")
+    for i, a in engine.accounts.items():
+        if account in (str(i), a.name):
+            return i
+    raise FsmRiskError(f"unknown account '{account}'")
+
+
+def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:
+    spec = Spec.from_json(body)
+    to, until = resolve(spec, now, engine.calendar)
+    account = body.get("account")
+    account_id = account_of(engine, None if account is None else str(account))
+    who = str(body.get("who") or "trader")
+    return SelfLock(account_id, to, until, who, str(body.get("reason") or "").strip())
+
+
+def outcome(engine: RiskEngine, ev: SelfLock, tz: str) -> str:
+    """What the lock did, in the trader's words."""
+    acct = engine.accounts[ev.account_id]
+    zone = ZoneInfo(tz)
+
+    def until(at: datetime | None) -> str:
+        return "no end" if at is None else f"{at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+    held = acct.holds.get(self_source(ev.to))
+    asked = f"{ev.to} until {until(ev.until)}"
+    if held is not None and held.until != ev.until:
+        return (
+            f"account {ev.account_id}: already self-locked ({held.kind} until "
+            f"{until(held.until)}); a lock is never shortened, so {asked} changes nothing; "
+            f"now {acct.state}"
+        )
+    text = f"account {ev.account_id}: locked by trader:{ev.who}: {asked}; now {acct.state}"
+    if acct.state is State.Flattening:
+        text += " (open positions are being closed first)"
+    return text
+
+
+async def through_service(service: Any, body: dict[str, Any]) -> str:
+    """Add the lock through the running service's queue (validated and audited there)."""
+    ev = event(service.engine, body, service.clock.now())
+    await service.admin(ev)
+    return outcome(service.engine, ev, service.engine.calendar.tz)
+
+
+def offline(settings: Any, store: Any, body: dict[str, Any], now: datetime) -> str:
+    """Add the lock through the database when no service runs (the service enforces it,
+    flattening included, as soon as it starts)."""
+    from fsm_risk import bootstrap
+    from fsm_risk.core.effects import RecordTransition
+
+    engine, effects = bootstrap.restored_engine(settings, store, now)
+    ev = event(engine, body, now)
+    effects.extend(engine.handle(ev, now))
+    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
+    store.commit(engine.take_changes(), audit)
+    return outcome(engine, ev, engine.calendar.tz)

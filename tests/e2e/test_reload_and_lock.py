@@ -1,0 +1,279 @@
+"""Settings reloaded without a restart (stricter at once, looser at the next daily reset, and a
+restart does not bring a loosening sooner), and the trader's self-lock; the real SDK and
+service against the paper gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from fsm_risk import cli, reload, runtime
+from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.core.engine import self_source
+from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.paper import PaperGateway
+from tests.e2e.service_harness import ACCOUNT, Harness
+
+MNQ = "CON.F.US.MNQ.Z26"
+SECRET = "correct horse battery"
+
+
+def loss_limit(limit: int, extra: str = "") -> str:
+    return f"[rule.daily_loss_limit]\nlimit = {limit}\n{extra}"
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+async def run_cli(home: Path, *args: str, secret: str = "") -> tuple[int, str]:
+    env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode()
+
+
+def limit_in_force(h: Harness) -> int:
+    [rule] = [r for r in h.svc.engine.rules if r.id == "RULE-003"]
+    return int(rule.config.limit)
+
+
+async def lose_600(h: Harness) -> None:
+    """Buy 2 MNQ and let the price fall 150 points: -$600 open."""
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.day_pnl(with_unrealized=True) <= -600, "the loss seen")
+
+
+async def test_a_stricter_limit_reloaded_by_the_admin_applies_at_once_and_fires(
+    h: Harness,
+) -> None:
+    await h.start(loss_limit(1000))
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    await lose_600(h)
+    assert h.acct.state is State.Trading  # -$600 against a $1000 limit
+    h.write_settings(loss_limit(500))
+    code, out = await run_cli(h.home, "reload", "--admin", "ops", secret="a wrong guess")
+    assert code == 2 and "wrong admin secret" in out
+    assert limit_in_force(h) == 1000
+    code, out = await run_cli(h.home, "reload", "--admin", "ops", secret=SECRET)
+    assert code == 0, out
+    assert "stricter now: [rule.daily_loss_limit] limit: 1000 -> 500" in out
+    assert limit_in_force(h) == 500
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by the stricter limit")
+    assert h.position("MNQ") == 0
+    [change] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert change.actor == "admin:ops" and "SETTINGS_TIGHTENED" in change.reason
+    assert reload.Keeper(h.svc.store).in_force() == {
+        "daily_loss_limit": {"enabled": "true", "limit": "500"}
+    }
+
+
+async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await h.start(loss_limit(500))
+    h.write_settings(loss_limit(1000))
+    text = await h.svc.reload("admin:ops")
+    assert "looser from the daily reset" in text and "limit: 500 -> 1000" in text
+    assert limit_in_force(h) == 500
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    pending = h.svc.status()["pending_settings"]
+    assert pending == {
+        "applies_at": reset.isoformat(),
+        "changes": ["[rule.daily_loss_limit] limit: 500 -> 1000"],
+    }
+    code, out = await run_cli(h.home, "status")
+    assert code == 0 and "looser values held until the daily reset" in out, out
+    # the trader restarts with the looser file: the stored settings are still in force
+    await h.stop()
+    monkeypatch.setattr(cli, "_now", h.clock.now)  # the CLI on the test's clock
+    out = cli._status_text(str(h.home / "settings.ini"), None, color=False)  # from the database
+    assert "looser values held until the daily reset" in out and "500 -> 1000" in out, out
+    h.clock.advance(minutes=5)
+    await h.start()
+    assert limit_in_force(h) == 500
+    assert h.svc.status()["pending_settings"]["applies_at"] == reset.isoformat()
+    await lose_600(h)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "the $500 limit still enforced")
+    # at the reset the looser limit takes effect, audited, and becomes the settings in force
+    h.clock.set(reset)
+    await h.until(lambda: limit_in_force(h) == 1000, "the loosening applied at the reset")
+    await h.until(lambda: h.acct.state is State.Trading, "the daily lock ended at the reset")
+    assert h.svc.status()["pending_settings"] is None
+    keeper = reload.Keeper(h.svc.store)
+    assert keeper.in_force() == {"daily_loss_limit": {"limit": "1000"}}
+    assert keeper.pending() is None
+    applied = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert applied[-1].actor == "system" and "SETTINGS_LOOSENED" in applied[-1].reason
+
+
+async def test_a_restart_with_an_edited_file_tightens_now_and_loosens_at_the_reset(
+    h: Harness,
+) -> None:
+    await h.start(loss_limit(1000) + "[rule.max_contracts]\nlimit = 5\n")
+    await h.stop()
+    # one edit that tightens a key and loosens another (a rule turned off)
+    h.write_settings(loss_limit(400))
+    await h.start()
+    assert limit_in_force(h) == 400
+    assert {r.name for r in h.svc.engine.rules} == {"daily_loss_limit", "max_contracts"}
+    pending = h.svc.status()["pending_settings"]
+    assert pending["changes"] == ["[rule.max_contracts] turned off"]
+    [change] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert "at start-up" in change.reason and "limit: 1000 -> 400" in change.reason
+    h.trade("MNQ", "buy", 7)  # above the max_contracts limit still in force
+    await h.gw_until(lambda: h.position("MNQ") == 5, "the excess reduced")
+
+
+async def test_an_invalid_file_changes_nothing_and_says_why(h: Harness) -> None:
+    await h.start(loss_limit(500))
+    h.write_settings(loss_limit(-5))
+    code, out = await run_cli(h.home, "reload", secret="")
+    assert code == 2
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    code, out = await run_cli(h.home, "reload", secret=SECRET)
+    assert code == 2 and "nothing changed" in out and "[rule.daily_loss_limit] limit" in out
+    assert "Traceback" not in out
+    with pytest.raises(FsmRiskError, match=r"nothing changed: .*limit: must be a positive"):
+        await h.svc.reload("admin:ops")  # what the service says (SIGHUP, or a file edited since)
+    assert limit_in_force(h) == 500
+    assert not [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+
+
+async def test_reverting_the_file_withdraws_the_held_loosening(h: Harness) -> None:
+    await h.start(loss_limit(500))
+    h.write_settings(loss_limit(1000))
+    await h.svc.reload("admin:ops")
+    assert h.svc.status()["pending_settings"] is not None
+    h.write_settings(loss_limit(500))
+    text = await h.svc.reload("admin:ops")
+    assert text == "the looser values held for the reset are withdrawn"
+    assert h.svc.status()["pending_settings"] is None
+    assert reload.Keeper(h.svc.store).pending() is None
+    h.clock.set(h.svc.engine.calendar.next_daily_reset(h.clock.now()))
+    await h.until(lambda: h.acct.day.start == h.clock.now(), "the reset")
+    assert limit_in_force(h) == 500  # nothing loosened at the reset
+    reasons = [a.reason for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert reasons == [
+        "SETTINGS_LOOSENED: looser from the daily reset at "
+        f"{h.acct.day.start.isoformat()}: [rule.daily_loss_limit] limit: 500 -> 1000",
+        "SETTINGS_TIGHTENED: the looser values held for the reset are withdrawn",
+    ]
+
+
+async def test_a_change_outside_the_rules_is_named_as_read_at_the_next_start(h: Harness) -> None:
+    await h.start(loss_limit(500))
+    path = h.home / "settings.ini"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("alert_after_attempts = 2", "alert_after_attempts = 5"))
+    out = await h.svc.reload("admin:ops")
+    assert out == (
+        "no change to the rules | read at the next start only: [enforcement] alert_after_attempts"
+    )
+    assert not [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP exists on POSIX only")
+async def test_sighup_reloads_the_settings(h: Harness) -> None:
+    await h.start(loss_limit(1000))
+    loop = asyncio.get_running_loop()
+    runtime.on_sighup(loop, h.svc)
+    try:
+        h.write_settings(loss_limit(300))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await h.until(lambda: limit_in_force(h) == 300, "reloaded on SIGHUP")
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+    [change] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert change.actor == "system:SIGHUP"
+
+
+# --- the self-lock ---------------------------------------------------------------------------
+
+
+async def test_the_trader_locks_themselves_through_the_service_without_a_secret(
+    h: Harness,
+) -> None:
+    await h.start(loss_limit(1000))
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    h.trade("MNQ", "buy", 1)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    code, out = await run_cli(h.home, "lock", "--for", "2h", "--reason", "tilted")
+    assert code == 0, out
+    assert f"account {ACCOUNT}: locked by trader:" in out and "Cooldown until" in out
+    await h.until(lambda: h.acct.state is State.Cooldown, "flattened, then the cooldown")
+    assert h.position("MNQ") == 0
+    hold = h.acct.holds[self_source(State.Cooldown)]
+    assert hold.until == h.clock.now() + timedelta(hours=2)
+    [entry] = [
+        a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "breach" and a.contract_id is None
+    ]
+    assert entry.actor.startswith("trader:") and "tilted" in entry.reason
+    # a shorter self-lock changes nothing; the trader cannot unlock; the admin can
+    code, out = await run_cli(h.home, "lock", "--for", "30m")
+    assert code == 0 and "never shortened" in out
+    assert h.acct.holds[self_source(State.Cooldown)].until == hold.until
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), "--to", "Trading", "--reason", "x", secret=""
+    )
+    assert code == 2 and h.acct.state is State.Cooldown
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), "--to", "Trading", "--reason", "ok", secret=SECRET
+    )
+    assert code == 0, out
+    await h.until(lambda: h.acct.state is State.Trading, "the admin removed the lock")
+
+
+async def test_a_self_lock_with_no_service_running_goes_through_the_database(
+    h: Harness,
+) -> None:
+    await h.start(loss_limit(1000))
+    await h.stop()
+    code, out = await run_cli(h.home, "lock", "--rest-of-day")
+    assert code == 0, out
+    assert "LockedDaily until" in out
+    await h.start()
+    assert h.acct.state is State.LockedDaily
+    [entry] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "breach"]
+    assert entry.actor.startswith("trader:") and entry.rule_id == "SELF:LockedDaily"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give exactly one of --until TIME, --for DURATION, --rest-of-day"),
+        (("--for", "2h", "--rest-of-day"), "give exactly one of"),
+        (("--for", "90"), "a duration with units is needed (e.g. 90m, 2h, 1h30m, 1d)"),
+        (("--for", "soon"), "a duration with units is needed"),
+        (("--for", "40d"), "a self-lock ends within 31 days"),
+        (("--until", "25:00"), "not a time of day"),
+        (("--until", "tomorrow"), "give HH:MM, 'YYYY-MM-DD HH:MM' or an ISO time"),
+        (("--until", "2020-01-01 10:00"), "is in the past"),
+        (("9999", "--for", "1h"), "unknown account '9999'"),
+    ],
+)
+async def test_a_bad_lock_request_is_refused_with_one_clear_line(
+    h: Harness, args: tuple[str, ...], message: str
+) -> None:
+    await h.start(loss_limit(1000))
+    code, out = await run_cli(h.home, "lock", *args)
+    assert code == 2 and message in out and "Traceback" not in out, out
+    assert h.acct.state is State.Trading

@@ -1,0 +1,72 @@
+"""The journal's buffering (one commit per burst, state-neutral rows at most a second late)
+and retention, against a real SQLite store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from fsm_risk.adapters.journal import Journal
+from fsm_risk.adapters.store import Store
+from fsm_risk.core.engine import Changes
+from fsm_risk.core.events import Quote, Tick
+from fsm_risk.replay_sources import journal_entries
+from tests.factories import ACC, ES, MNQ, T0, account, position
+
+
+def test_rows_wait_for_a_commit_of_state_or_at_most_a_second() -> None:
+    j = Journal()
+    j.record(Quote(MNQ, T0, Decimal("1")), T0)
+    assert j.take(T0 + timedelta(milliseconds=500), force=False) == []
+    assert len(j.take(T0 + timedelta(seconds=1), force=False)) == 1
+    j.record(Quote(MNQ, T0, Decimal("2")), T0)
+    assert len(j.take(T0, force=True)) == 1  # with the state it may have changed
+    assert Journal(enabled=False).take(T0, force=True) == []
+
+
+def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s.db")
+    j = Journal(retention_days=2)
+    j.start(ACC, "PRAC", T0)
+    j.record(account(), T0)
+    j.record(position(MNQ, 1, "20000"), T0)
+    j.record(Tick(), T0 + timedelta(days=1))
+    j.record(Quote(ES, T0, Decimal("6000")), T0 + timedelta(days=3))  # not this account's
+    j.record(Quote(MNQ, T0, Decimal("20000.25")), T0 + timedelta(days=3))
+    store.commit(Changes([], []), journal=j.take(None, force=True))
+    entries = journal_entries(store, ACC)
+    assert [(e.at, e.event) for e in entries] == [
+        (T0, None),
+        (T0, account()),
+        (T0, position(MNQ, 1, "20000")),
+        (T0 + timedelta(days=1), Tick()),
+        (T0 + timedelta(days=3), Quote(MNQ, T0, Decimal("20000.25"))),
+    ]
+    assert store.journal_accounts() == [(ACC, "PRAC")]
+    assert len(journal_entries(store, ACC, since=T0 + timedelta(hours=1))) == 2
+    assert len(journal_entries(store)) == 6  # every row, without an account
+    now = T0 + timedelta(days=3)
+    cutoff = j.prune_before(now)
+    assert cutoff == T0 + timedelta(days=1)
+    assert j.prune_before(now + timedelta(minutes=5)) is None  # at most once an hour
+    store.commit(Changes([], []), journal_before=cutoff)
+    assert [e.at for e in journal_entries(store)] == [T0 + timedelta(days=1), now, now]
+    store.close()
+
+
+def test_journal_rows_are_never_changed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    j = Journal()
+    j.record(account(), T0)
+    store.commit(Changes([], []), journal=j.take(None, force=True))
+    with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text("UPDATE journal SET data = '[]'"))
+    assert [e.event for e in journal_entries(store)] == [account()]
+    store.close()

@@ -1,0 +1,172 @@
+"""Settings that tighten apply at once, settings that loosen wait: each rule's comparison of a
+changed key, and the plan that splits a changed file into "now" and "at the reset"."""
+
+from __future__ import annotations
+
+from datetime import time
+from decimal import Decimal
+
+import pytest
+
+from fsm_risk import config, reload
+from fsm_risk.rules import ALL_RULES, BY_NAME
+from fsm_risk.rules.exchange_hours import parse_windows
+from fsm_risk.rules.tighter import tightens
+
+
+def stricter(rule: str, key: str, old: str, new: str) -> bool:
+    """Parse both values as the rule's field does, then ask the rule's comparison."""
+    cls = BY_NAME[rule]
+    [field] = [f for f in cls.fields if f.key == key]
+    return tightens(cls.tighter, key, field.parse(old), field.parse(new))
+
+
+# (rule, key, old, new) where new is stricter; the reverse change must be a loosening
+STRICTER = [
+    ("max_contracts", "limit", "5", "3"),
+    ("max_contracts", "count", "net", "gross"),
+    ("max_contracts", "action", "reduce", "flatten"),
+    ("max_contracts_per_instrument", "limits", "MNQ: 5, NQ: 2", "MNQ: 4, NQ: 2"),
+    ("max_contracts_per_instrument", "default_limit", "3", "2"),
+    ("max_contracts_per_instrument", "unknown", "default", "block"),
+    ("daily_loss_limit", "limit", "1000", "500"),
+    ("trailing_drawdown", "drawdown", "2000", "1500"),
+    ("trailing_drawdown", "mode", "end_of_day", "intraday"),
+    ("trailing_drawdown", "freeze_at_start", "true", "false"),
+    ("trailing_drawdown", "lock", "LockedDaily", "LockedWeekly"),
+    ("daily_profit_target", "target", "1500", "1000"),
+    ("trading_hours", "windows", "Mon-Fri 08:00-16:00", "Mon-Fri 09:00-15:00"),
+    ("trading_hours", "windows", "Sun-Thu 17:00-16:00", "Mon-Thu 17:00-15:00"),
+    ("trading_hours", "flat_by", "none", "15:00"),
+    ("trading_hours", "flat_by", "15:08", "14:30"),
+    ("trading_hours", "extra_holidays", "2026-11-26", "2026-11-26, 2026-11-27"),
+    ("trading_hours", "early_close_lead_minutes", "7", "15"),
+    ("max_trades_per_day", "limit", "10", "6"),
+    ("max_trades_per_day", "count", "round_trips", "entries"),
+    ("max_trades_per_day", "flatten_existing", "false", "true"),
+    ("trade_cooldown", "tiers", "100: 15, 250: 30", "100: 20, 250: 30"),
+    ("trade_cooldown", "tiers", "100: 15, 250: 30", "50: 5, 100: 15, 250: 30"),
+    ("position_hold_time", "limit_minutes", "240", "60"),
+    ("rapid_fire", "windows", "60: 3", "60: 2"),
+    ("rapid_fire", "windows", "60: 3", "60: 3, 3600: 8"),
+    ("max_consecutive_losses", "losses", "3", "2"),
+    ("max_consecutive_losses", "lock", "cooldown", "daily"),
+    ("max_consecutive_losses", "cooldown_minutes", "60", "90"),
+    ("revenge_trading", "loss", "100", "50"),
+    ("revenge_trading", "seconds", "300", "600"),
+    ("revenge_trading", "multiplier", "2", "1.5"),
+    ("revenge_trading", "cooldown_minutes", "30", "45"),
+    ("weekly_loss_limit", "limit", "2500", "2000"),
+    ("position_stop_loss", "limit", "250", "200"),
+    ("position_stop_loss", "limits", "NQ: 500", "NQ: 400"),
+    ("position_take_profit", "target", "500", "400"),
+    ("stop_loss_required", "grace_seconds", "30", "10"),
+    ("stop_loss_required", "count_profit_stops", "true", "false"),
+    ("symbol_block", "roots", "CL", "CL, GC"),
+    ("trading_permission", "lock", "LockedDaily", "LockedWeekly"),
+    ("trading_permission", "flatten", "false", "true"),
+]
+
+
+@pytest.mark.parametrize(("rule", "key", "old", "new"), STRICTER, ids=lambda v: str(v))
+def test_a_stricter_value_tightens_and_going_back_loosens(
+    rule: str, key: str, old: str, new: str
+) -> None:
+    assert stricter(rule, key, old, new)
+    assert not stricter(rule, key, new, old)
+
+
+# changes whose direction is unknown: both ways count as loosening (they wait for the reset)
+UNKNOWN = [
+    ("daily_loss_limit", "basis", "equity", "realized"),
+    ("trading_hours", "timezone", "America/Chicago", "America/New_York"),
+    ("trading_hours", "windows", "Mon-Fri 08:00-12:00", "Mon-Fri 10:00-14:00"),
+    ("max_contracts_per_instrument", "limits", "MNQ: 5", "MNQ: 5, NQ: 1"),
+    ("trade_cooldown", "tiers", "100: 15, 250: 30", "150: 20, 250: 25"),
+    ("revenge_trading", "mode", "size", "same_root"),
+    ("trailing_drawdown", "starting_balance", "50000", "49000"),
+]
+
+
+@pytest.mark.parametrize(("rule", "key", "old", "new"), UNKNOWN, ids=lambda v: str(v))
+def test_a_change_of_unknown_direction_counts_as_loosening_both_ways(
+    rule: str, key: str, old: str, new: str
+) -> None:
+    assert not stricter(rule, key, old, new)
+    assert not stricter(rule, key, new, old)
+
+
+def test_every_rule_key_it_compares_is_one_of_its_fields() -> None:
+    for cls in ALL_RULES:
+        assert set(cls.tighter) <= {f.key for f in cls.fields}, cls.name
+
+
+def test_an_unchanged_value_is_never_a_loosening() -> None:
+    assert tightens({}, "anything", Decimal(5), Decimal(5))
+    assert tightens({}, "flat_by", time(15), time(15))
+
+
+def test_windows_that_cross_the_end_of_the_week_compare_inside_each_other() -> None:
+    old, new = parse_windows("Sun 17:00-16:00"), parse_windows("Sun 18:00-15:00")
+    assert tightens(BY_NAME["trading_hours"].tighter, "windows", old, new)
+
+
+# --- the plan: stricter now, looser at the reset -------------------------------------------------
+
+
+def settings(rules: str) -> config.Settings:
+    return config.parse(rules, "/tmp/settings.ini")
+
+
+def test_a_lower_limit_applies_now_and_a_higher_one_waits() -> None:
+    in_force = settings("[rule.daily_loss_limit]\nlimit = 1000\n")
+    p = reload.plan(in_force, settings("[rule.daily_loss_limit]\nlimit = 400\n"))
+    assert [str(c) for c in p.tightened] == ["[rule.daily_loss_limit] limit: 1000 -> 400"]
+    assert p.now["daily_loss_limit"]["limit"] == "400" and not p.held
+    p = reload.plan(in_force, settings("[rule.daily_loss_limit]\nlimit = 2000\n"))
+    assert not p.tightened and p.now["daily_loss_limit"]["limit"] == "1000"
+    assert [str(c) for c in p.held] == ["[rule.daily_loss_limit] limit: 1000 -> 2000"]
+    assert p.target["daily_loss_limit"]["limit"] == "2000"
+
+
+def test_a_rule_turned_on_applies_now_and_one_turned_off_waits() -> None:
+    in_force = settings("[rule.daily_loss_limit]\nlimit = 1000\n")
+    wanted = settings("[rule.max_contracts]\nlimit = 4\n")  # loss limit gone, contracts on
+    p = reload.plan(in_force, wanted)
+    assert [str(c) for c in p.tightened] == ["[rule.max_contracts] turned on"]
+    assert [str(c) for c in p.held] == ["[rule.daily_loss_limit] turned off"]
+    effective = config.with_rules(wanted, p.now)
+    assert {r.rule.name for r in effective.enabled_rules()} == {
+        "daily_loss_limit",
+        "max_contracts",
+    }
+    p = reload.plan(in_force, settings("[rule.daily_loss_limit]\nenabled = false\n"))
+    assert [str(c) for c in p.held] == ["[rule.daily_loss_limit] turned off"]
+
+
+def test_a_change_that_tightens_and_loosens_is_split_key_by_key() -> None:
+    in_force = settings("[rule.max_contracts]\nlimit = 5\naction = flatten\n")
+    p = reload.plan(in_force, settings("[rule.max_contracts]\nlimit = 3\naction = reduce\n"))
+    assert [str(c) for c in p.tightened] == ["[rule.max_contracts] limit: 5 -> 3"]
+    assert [str(c) for c in p.held] == ["[rule.max_contracts] action: flatten -> reduce"]
+    assert p.now["max_contracts"] == {"enabled": "true", "limit": "3", "action": "flatten"}
+    rule = config.with_rules(in_force, p.now).rule("max_contracts")
+    assert rule is not None and rule.config.limit == 3 and rule.values["action"] == "flatten"
+
+
+def test_an_unchanged_file_plans_nothing() -> None:
+    s = settings("[rule.daily_loss_limit]\nlimit = 1000\n[rule.symbol_block]\nroots = CL\n")
+    p = reload.plan(s, s)
+    assert not p.tightened and not p.held and not p.target
+
+
+def test_when_the_stricter_keys_alone_make_an_invalid_rule_the_whole_change_waits() -> None:
+    section = "[rule.trading_hours]\nexchange_calendar = none\n"
+    in_force = settings(section + "early_closes = 2026-12-24 12:00\n")
+    # the day becomes a holiday (stricter) and its early close goes (looser): together valid,
+    # but the holiday with the old early close is not
+    wanted = settings(section + "extra_holidays = 2026-12-24\n")
+    p = reload.plan(in_force, wanted)
+    assert not p.tightened
+    assert {c.key for c in p.held} == {"extra_holidays", "early_closes"}
+    assert p.now["trading_hours"] == dict(in_force.raw_rules["trading_hours"])
