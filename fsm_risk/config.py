@@ -807,11 +807,11 @@ def describe(settings: Settings) -> str:
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            lines.append(f"{f.key} = {_hidden(name, f.key, settings.sections[name][f.key])}")
+            lines.append(_hidden(name, f.key, settings.sections[name][f.key]))
         lines.append("")
     for account, values in settings.notify_accounts.items():
         lines.append(f"[{NOTIFY_PREFIX}{account}]")
-        lines.extend(f"{k} = {_hidden('notify', k, v)}" for k, v in values.items())
+        lines.extend(_hidden("notify", k, v) for k, v in values.items())
         lines.append("")
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
@@ -831,12 +831,13 @@ _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file",
 
 
 def _hidden(section: str, key: str, value: Any) -> str:
-    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden."""
-    if section == "notify" and key == "urls":
-        return ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value) or ""
-    if section == "web" and key == "token":
-        return "(set, hidden)" if value else "(empty)"
-    return _show(value)
+    """``key = value``; notification URLs hold tokens and the web token is one: when set, the
+    line is a comment that shows only the URLs' schemes (loaded back, they are unset)."""
+    if section == "notify" and key == "urls" and value:
+        return f"# {key} = " + ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value)
+    if section == "web" and key == "token" and value:
+        return f"# {key} = (set, hidden)"
+    return f"{key} = {_show(value)}"
 
 
 def _masked(key: str, value: Any) -> str:

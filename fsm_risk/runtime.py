@@ -168,7 +168,7 @@ async def serve(
 
 
 def _hangup_while_starting() -> None:
-    logger.warning("{} SIGHUP while starting: ignored", logs.ALERT)
+    logger.warning("{} SIGHUP before the service is ready: ignored", logs.ALERT)
 
 
 async def _paper_gateway(

@@ -129,7 +129,7 @@ async def test_sighup_while_starting_is_ignored_and_the_stop_is_clean(
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
     log = (tmp_path / "var" / "fsm.log").read_text()
-    assert "SIGHUP while starting: ignored" in log and "FSM:SERVICE_STOP" in log
+    assert "SIGHUP before the service is ready: ignored" in log and "FSM:SERVICE_STOP" in log
 
 
 def closed_now() -> str:
