@@ -233,3 +233,18 @@ def test_admin_can_lock_one_contract(home: Path) -> None:
     assert code == 0, out
     assert f"contract {MNQ}: Flattening -> LockedDaily" in out
     assert "now Flattening (an open position is being closed)" in out
+
+
+def test_offline_a_contract_argument_is_a_root_or_a_full_id_and_anything_else_refused(
+    home: Path,
+) -> None:
+    seed_locked_account(home)
+    secret_file = home / "secret"
+    secret_file.write_text("correct horse battery staple")
+    cli(home, "admin", "set-secret", "--secret-file", str(secret_file))
+    args = ("--to", "LockedDaily", "--reason", "news", "--secret-file", str(secret_file))
+    code, out = cli(home, "transition", "1001", "--contract", "ZZZ", *args)
+    assert code == 2 and "unknown contract 'ZZZ'" in out and "MNQ" in out, out
+    code, out = cli(home, "transition", "1001", "--contract", "mnq", *args)
+    assert code == 0, out
+    assert "contract MNQ (every MNQ contract, held now or opened later)" in out
