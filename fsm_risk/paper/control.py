@@ -25,6 +25,9 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     POST /_paper/faults/drop           {hub?: user | market}
     POST /_paper/faults/malformed      {account_id, target?, kind?}
     POST /_paper/faults/rate_limit     {limit, window?}   (limit 0 or null: off)
+    POST /_paper/faults/silence        {target, silent?}  (a user-hub target goes quiet)
+    POST /_paper/trades/{id}/void      {}  (the trade's P&L and charges leave the balance)
+    POST /_paper/platform/liquidate    {account_id}  (the platform flattens it on its own)
 """
 
 from __future__ import annotations
@@ -165,6 +168,7 @@ class ControlApi:
                 ],
                 "rate_limit": gw._rate_limit,
                 "rate_limit_window": gw._rate_window,
+                "silenced": gw.silenced,
             },
             "connections": gw.connections(),
         }
@@ -303,6 +307,25 @@ class ControlApi:
         )
         return {"rate_limit": self.gw._rate_limit, "window": self.gw._rate_window}
 
+    async def silence(self, request: web.Request, body: dict[str, Any]) -> Any:
+        silent = body.get("silent", True)
+        if not isinstance(silent, bool):
+            raise _Bad(400, "'silent' must be true or false")
+        self.gw.silence(str(_need(body, "target")), silent)
+        return {"silenced": self.gw.silenced}
+
+    async def void(self, request: web.Request, body: dict[str, Any]) -> Any:
+        trade_id = _as_int(request.match_info["trade_id"], "trade id")
+        if not any(t.id == trade_id for t in self.gw.engine.trades):
+            raise KeyError(f"unknown trade {trade_id}")
+        self.gw.void_trade(trade_id)
+        return {"voided": trade_id}
+
+    async def liquidate(self, request: web.Request, body: dict[str, Any]) -> Any:
+        account_id = self._account(_need(body, "account_id"))
+        self.gw.liquidate(account_id)
+        return {"liquidated": account_id}
+
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, dumps=dumps)
@@ -345,6 +368,9 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/faults/drop": (api.drop, ("hub",)),
         "/faults/malformed": (api.malformed, ("account_id", "target", "kind")),
         "/faults/rate_limit": (api.rate_limit, ("limit", "window")),
+        "/faults/silence": (api.silence, ("target", "silent")),
+        "/trades/{trade_id}/void": (api.void, ()),
+        "/platform/liquidate": (api.liquidate, ("account_id",)),
     }
     for path, view in get.items():
         app.router.add_get(f"/_paper{path}", api.wrap(view))
