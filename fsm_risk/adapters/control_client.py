@@ -31,7 +31,8 @@ class Unreachable(FsmRiskError):
 
 
 def settings_path(given: str | None) -> Path:
-    """The settings file: the one given, else ``$FSM_RISK_SETTINGS``, else ./settings.ini."""
+    """The settings file: the one given, else ``$FSM_RISK_SETTINGS``, else settings.ini in
+    the current folder."""
     return Path(given or os.environ.get(SETTINGS_ENV) or DEFAULT_SETTINGS)
 
 
