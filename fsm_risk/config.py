@@ -110,6 +110,20 @@ def waiver_rearm(text: str) -> str:
         ) from None
 
 
+#: the fewest days of fills a retention may keep: this trading week and the last
+MIN_FILL_RETENTION_DAYS = 14
+
+
+def _retention_days(text: str) -> int:
+    days: int = schema.integer(minimum=0)(text)
+    if 0 < days < MIN_FILL_RETENTION_DAYS:
+        raise ValueError(
+            f"must be 0 (keep every fill) or at least {MIN_FILL_RETENTION_DAYS} (this trading "
+            f"week and the last are always needed), got '{text}'"
+        )
+    return days
+
+
 SECTIONS: dict[str, tuple[Field, ...]] = {
     "general": (
         Field(
@@ -132,6 +146,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             lambda t: schema.timezone(t) if t else "",
             "",
             "IANA zone status, history and messages show times in; empty = [session] timezone",
+        ),
+        Field(
+            "fill_retention_days",
+            _retention_days,
+            "0",
+            "days of fills kept in the database, compacted at start (0 = keep every fill); "
+            "this trading week and the last are always kept, the audit log always whole",
         ),
     ),
     "session": (
