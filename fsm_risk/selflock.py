@@ -62,6 +62,8 @@ def duration(text: str) -> timedelta:
     seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
     if seconds < 60:
         raise FsmRiskError(f"--for '{text}': a self-lock lasts at least one minute")
+    if seconds > LONGEST.total_seconds():  # also keeps a huge number from overflowing
+        raise FsmRiskError(f"a self-lock ends within {LONGEST.days} days (asked: --for '{text}')")
     return timedelta(seconds=seconds)
 
 

@@ -264,6 +264,7 @@ async def test_a_self_lock_with_no_service_running_goes_through_the_database(
         (("--for", "90"), "a duration with units is needed (e.g. 90m, 2h, 1h30m, 1d)"),
         (("--for", "soon"), "a duration with units is needed"),
         (("--for", "40d"), "a self-lock ends within 31 days"),
+        (("--for", "999999999999999999d"), "a self-lock ends within 31 days"),
         (("--until", "25:00"), "not a time of day"),
         (("--until", "tomorrow"), "give HH:MM, 'YYYY-MM-DD HH:MM' or an ISO time"),
         (("--until", "2020-01-01 10:00"), "is in the past"),
