@@ -516,6 +516,7 @@ def replay(
     cal = settings.calendar()
     tz = ZoneInfo(cal.tz)
     start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    end = min(end, _now())  # a day not over yet is replayed up to now, never into the future
     explain_at = None
     if explain is not None:
         m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", explain.strip())
