@@ -112,15 +112,15 @@ def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State
 
 def account_of(engine: RiskEngine, account: str | None) -> int:
     """The account named (id or name), or the only one monitored."""
+    names = ", ".join(f"{i} {a.name}".strip() for i, a in sorted(engine.accounts.items()))
     if account is None:
         if len(engine.accounts) == 1:
             return next(iter(engine.accounts))
-        names = ", ".join(f"{i} {a.name}".strip() for i, a in sorted(engine.accounts.items()))
         raise FsmRiskError(f"name the account to lock (one of: {names or 'none yet'})")
     for i, a in engine.accounts.items():
         if account in (str(i), a.name):
             return i
-    raise FsmRiskError(f"unknown account '{account}'")
+    raise FsmRiskError(f"unknown account '{account}' (one of: {names or 'none yet'})")
 
 
 def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:

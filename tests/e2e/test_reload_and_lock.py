@@ -268,7 +268,7 @@ async def test_a_self_lock_with_no_service_running_goes_through_the_database(
         (("--until", "25:00"), "not a time of day"),
         (("--until", "tomorrow"), "give HH:MM, 'YYYY-MM-DD HH:MM' or an ISO time"),
         (("--until", "2020-01-01 10:00"), "is in the past"),
-        (("9999", "--for", "1h"), "unknown account '9999'"),
+        (("9999", "--for", "1h"), "unknown account '9999' (one of: 1001"),
     ],
 )
 async def test_a_bad_lock_request_is_refused_with_one_clear_line(
