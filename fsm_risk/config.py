@@ -52,10 +52,16 @@ def _notify_urls(text: str) -> tuple[str, ...]:
     if not urls:
         return urls
     import apprise
+    from apprise.manager_plugins import NotificationManager
 
     for i, url in enumerate(urls, 1):
         if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
             scheme = url.split("://", 1)[0] if "://" in url else "none"
+            if scheme.lower() in NotificationManager():
+                raise ValueError(
+                    f"URL {i} (scheme '{scheme}') is incomplete or malformed for apprise's "
+                    f"'{scheme}' channel (see its URL format in apprise's documentation)"
+                )
             raise ValueError(
                 f"URL {i} (scheme '{scheme}') is not one apprise supports, e.g. "
                 "json://host:port/path, ntfy://topic, tgram://bot_token/chat_id, mailto://..."
