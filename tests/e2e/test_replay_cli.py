@@ -140,6 +140,7 @@ def test_without_a_database_replay_says_where_a_journal_comes_from(tmp_path: Pat
         (("1001", "--from", "2026-11-23", "--source", "journl"), "'journal', 'gateway'"),
         (("1001", "--from", "2026-11-23", "--compare", "nope.ini"), "settings file not found"),
         (("1001", "--from", "0001-01-01"), "--from/--to: a date out of range"),
+        (("1001", "--from", "2026-11-23", "--chart", "/no/such/dir/c.png"), "cannot write it"),
         (("1001", "--from", "9999-12-31"), "--from 9999-12-31: that trading day has not begun yet"),
     ],
 )
