@@ -125,6 +125,24 @@ async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(
     assert applied[-1].actor == "system" and "SETTINGS_LOOSENED" in applied[-1].reason
 
 
+async def test_moving_the_daily_reset_and_restarting_does_not_bring_a_loosening_sooner(
+    h: Harness,
+) -> None:
+    """The trader raises the limit and moves [session] daily_reset to two minutes from now:
+    the looser limit still waits for the reset of the calendar that was in force."""
+    from zoneinfo import ZoneInfo
+
+    await h.start(loss_limit(500))
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    soon = (h.clock.now() + timedelta(minutes=2)).astimezone(ZoneInfo("America/Chicago"))
+    h.write_settings(loss_limit(1000) + f"[session]\ndaily_reset = {soon:%H:%M}\n")
+    await h.start()
+    assert limit_in_force(h) == 500
+    assert h.svc.status()["pending_settings"]["applies_at"] == reset.isoformat()
+    assert h.svc.engine.staged is not None and h.svc.engine.staged[1] == reset
+
+
 async def test_a_restart_with_an_edited_file_tightens_now_and_loosens_at_the_reset(
     h: Harness,
 ) -> None:
