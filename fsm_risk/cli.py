@@ -84,11 +84,58 @@ def check(settings_file: str | None) -> None:
 
 
 @main.command()
-@click.option("--out", default="diagrams", show_default=True, help="folder to write into")
-def diagram(out: str) -> None:
-    """Regenerate the state diagrams from the machine definitions."""
-    for line in diagrams.write(Path(out)):
+@click.option(
+    "--out", default=None, help="folder to write into [default: diagrams, or . with --account]"
+)
+@click.option("--account", default=None, help="draw this account (id or name) from the database")
+@click.option(
+    "--day", default=None, metavar="YYYY-MM-DD", help="with --account: trading day [default: today]"
+)
+@settings_option
+def diagram(
+    out: str | None, account: str | None, day: str | None, settings_file: str | None
+) -> None:
+    """Regenerate the state diagrams, or draw one account's day from the audit log."""
+    if account is None:
+        if day is not None:
+            raise FsmRiskError("--day needs --account (the overview has no day)")
+        for line in diagrams.write(Path(out or "diagrams")):
+            click.echo(line)
+        return
+    settings = bootstrap.load_settings(settings_file)
+    calendar = settings.calendar()
+    if day is None:
+        the_day = calendar.trading_day(_now())
+    else:
+        try:
+            the_day = datetime.strptime(day, "%Y-%m-%d").date()  # noqa: DTZ007 (a date)
+        except ValueError:
+            raise FsmRiskError(f"--day '{day}' is not a date (YYYY-MM-DD)") from None
+    store = bootstrap.open_store(settings)
+    try:
+        stored = {s.account_id: s for s in store.accounts()}
+        match = [i for i, s in stored.items() if account in (str(i), s.snapshot["name"])]
+        if not match:
+            known = ", ".join(str(i) for i in sorted(stored)) or "none yet"
+            raise FsmRiskError(f"unknown account '{account}' (in the database: {known})")
+        account_id = match[0]
+        entries = [e for e in store.audit(account_id) if calendar.trading_day(e.at) == the_day]
+    finally:
+        store.close()
+    files = diagrams.account_files(
+        account_id,
+        the_day,
+        stored[account_id].state,
+        entries,
+        diagrams.settings_legend(settings),
+    )
+    for line in diagrams.write_account(Path(out or "."), files):
         click.echo(line)
+    steps = sum(1 for e in entries if e.contract_id is None)
+    click.echo(
+        f"account {account_id} is {stored[account_id].state.value}; {steps} account transitions"
+        f" and {len(entries) - steps} contract transitions on {the_day.isoformat()}"
+    )
 
 
 # --- status and history -----------------------------------------------------------------------
@@ -574,3 +621,58 @@ def replay(
 
 
 main.add_command(paper_gateway)
+
+
+@main.group()
+def service() -> None:
+    """Run fsm-risk as a system service the trader cannot stop (systemd, launchd, Windows)."""
+
+
+@service.command("install")
+@click.option("--print", "show", is_flag=True, help="print the unit and the steps; change nothing")
+@click.option(
+    "--platform",
+    type=click.Choice(["linux", "darwin", "win32"]),
+    default=None,
+    help="with --print: show another platform's service (default: this one)",
+)
+@settings_option
+def service_install(show: bool, platform: str | None, settings_file: str | None) -> None:
+    """Install and start the service with these settings (validated first; needs an admin)."""
+    from fsm_risk import install
+
+    if platform and not show:
+        raise FsmRiskError("--platform works only with --print (install on the machine itself)")
+    settings = bootstrap.load_settings(settings_file)
+    plan = install.install_plan(settings.path.read_text(encoding="utf-8"), platform or sys.platform)
+    if show:
+        click.echo(install.render(plan), nl=False)
+        return
+    if not install.is_admin():
+        raise FsmRiskError("installing the service needs an administrator (sudo fsm-risk ...)")
+    for line in install.apply(plan):
+        click.echo(line)
+
+
+@service.command("uninstall")
+@click.option("--print", "show", is_flag=True, help="print the steps; change nothing")
+def service_uninstall(show: bool) -> None:
+    """Stop and remove the service (settings, state and audit log are kept)."""
+    from fsm_risk import install
+
+    plan = install.uninstall_plan()
+    if show:
+        click.echo(install.render(plan), nl=False)
+        return
+    if not install.is_admin():
+        raise FsmRiskError("removing the service needs an administrator (sudo fsm-risk ...)")
+    for line in install.apply(plan):
+        click.echo(line)
+
+
+@service.command("status")
+def service_status() -> None:
+    """Whether the service is installed, enabled and running (from the service manager)."""
+    from fsm_risk import install
+
+    click.echo(install.status())

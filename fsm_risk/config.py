@@ -25,7 +25,7 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.rules import ALL_RULES, BY_NAME
-from fsm_risk.rules.base import Rule, RuleContext
+from fsm_risk.rules.base import Rule, RuleContext, RuleSettings
 from fsm_risk.schema import Field
 
 RULE_PREFIX = "rule."
@@ -102,9 +102,10 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
     "general": (
         Field(
             "database",
-            schema.nonempty,
+            schema.database,
             "var/fsm-risk.db",
-            "SQLite file holding all state (relative paths: from this file's folder)",
+            "SQLite file holding all state (relative paths: from this file's folder), or a "
+            "PostgreSQL server: postgresql://USER:PASSWORD@HOST:PORT/DBNAME",
         ),
         Field("log_file", schema.nonempty, "var/fsm-risk.log", "structured (JSON lines) log file"),
         Field(
@@ -210,6 +211,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             schema.seconds(minimum=5),
             "30",
             "a watched contract with no quote for this long marks the feed degraded",
+        ),
+        Field(
+            "reconcile_interval_seconds",
+            schema.seconds(minimum=0, maximum=3600),
+            "10",
+            "re-read positions, working orders and trades over REST this often, whatever the "
+            "live feed says (0: never); stretched to stay within half of the read budget",
         ),
     ),
     "control": (
@@ -342,14 +350,6 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
 
 
 @dataclass(frozen=True)
-class RuleSettings:
-    rule: type[Rule]
-    enabled: bool
-    config: Any
-    values: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class Settings:
     path: Path
     sections: Mapping[str, Mapping[str, Any]]
@@ -370,8 +370,10 @@ class Settings:
         return p if p.is_absolute() else (self.path.parent / p)
 
     @property
-    def database(self) -> Path:
-        return self.resolve(self.get("general", "database"))
+    def database(self) -> Path | str:
+        """The SQLite file (a path), or the PostgreSQL server's URL as written."""
+        value = self.get("general", "database")
+        return value if schema.is_server_url(value) else self.resolve(value)
 
     @property
     def control_socket(self) -> Path:
@@ -770,11 +772,14 @@ _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file",
 
 
 def _hidden(section: str, key: str, value: Any) -> str:
-    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden."""
+    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden;
+    a database URL's password is masked."""
     if section == "notify" and key == "urls":
         return ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value) or ""
     if section == "web" and key == "token":
         return "(set, hidden)" if value else "(empty)"
+    if section == "general" and key == "database":  # a server URL may carry a password
+        return _show(schema.without_password(value))
     return _show(value)
 
 

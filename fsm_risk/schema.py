@@ -166,6 +166,35 @@ def nonempty(value: str) -> str:
     return value
 
 
+SERVER_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+
+
+def is_server_url(value: str) -> bool:
+    """True when a database setting names a PostgreSQL server rather than a SQLite file."""
+    return value.startswith(SERVER_SCHEMES)
+
+
+def database(value: str) -> str:
+    """A SQLite file path, or a PostgreSQL server URL (postgresql://user:pass@host:port/db)."""
+    if not value:
+        raise ValueError("must not be empty")
+    if "://" in value and not is_server_url(value):
+        scheme = value.split("://", 1)[0]
+        raise ValueError(
+            f"must be a SQLite file path or a postgresql:// URL, got a '{scheme}://' URL"
+        )
+    if is_server_url(value) and "/" not in value.split("://", 1)[1].strip("/"):
+        raise ValueError("a postgresql:// URL must name the database: postgresql://HOST/DBNAME")
+    return value
+
+
+def without_password(value: str) -> str:
+    """A server URL with its password replaced by ***, for messages (anything else as is)."""
+    return (
+        re.sub(r"^([a-z+]+://[^:/@]*:)[^@]*@", r"\1***@", value) if is_server_url(value) else value
+    )
+
+
 def timezone(text: str) -> str:
     """An IANA time zone name such as America/Chicago."""
     if not text or text.startswith("/") or ".." in text:

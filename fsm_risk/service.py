@@ -30,6 +30,7 @@ from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTORE, RULES, STAGE, Journal
 from fsm_risk.adapters.scheduler import Scheduler
+from fsm_risk.adapters.sdnotify import SystemdNotifier
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
@@ -46,6 +47,7 @@ from fsm_risk.core.effects import (
 )
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
+    AccountUpdate,
     AdminCommand,
     EnforcementRejected,
     Event,
@@ -64,6 +66,44 @@ from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
+
+
+def _blind_alert(m: Malformed) -> Alert:
+    return Alert(
+        Level.CRITICAL,
+        Reason.FEED_BLIND,
+        f"{m.kind} records refused repeatedly ({m.reason}): the live feed is blind to them; "
+        "the periodic REST read carries the state until they pass again",
+        m.account_id,
+    )
+
+
+def _divergence(acct: Any, events: list[Event]) -> list[str]:
+    """What a gateway snapshot lists that the engine does not hold the same way."""
+    found: list[str] = []
+    listed: dict[str, PositionUpdate] = {}
+    orders: set[int] = set()
+    for e in events:
+        if isinstance(e, PositionUpdate):
+            listed[e.contract_id] = e
+        elif isinstance(e, OrderUpdate):
+            orders.add(e.order_id)
+        elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
+            found.append(f"trade {e.trade_id} not seen")
+        elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
+            found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
+    for cid, e in sorted(listed.items()):
+        pos = acct.positions.get(cid)
+        signed = e.size if e.type is PositionType.LONG else -e.size
+        held = 0 if pos is None else (pos.size if pos.long else -pos.size)
+        if signed != held:
+            found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
+    for cid in sorted(set(acct.positions) - set(listed)):
+        found.append(f"{cid} flat, the engine held a position")
+    held = {i for i, o in acct.orders.items() if o.status is not OrderStatus.SUSPENDED}
+    for oid in sorted(orders ^ held):
+        found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
+    return found
 
 
 @dataclass
@@ -101,6 +141,7 @@ class Service:
         self.journal = Journal(j["enabled"], j["retention_days"])
         b = settings.sections["broker"]
         self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
+        self.poll_interval = float(b["reconcile_interval_seconds"])
         self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
         self.wall = SystemClock()  # token expiry is real time
         self.ready = asyncio.Event()
@@ -113,6 +154,9 @@ class Service:
         self._marks_saved_at: datetime | None = None
         self._control: Any = None
         self.account_ids: list[int] = []
+        #: tells the service manager (systemd) when this service is ready, alive and stopping
+        self.notifier = SystemdNotifier()
+        self._read_dropped: set[int] = set()
         #: told of every committed batch, enforcement request and feed change (never awaited)
         self.observers: list[Observer] = []
         #: observers started once the service enforces and stopped when it shuts down
@@ -124,7 +168,7 @@ class Service:
 
     async def run(self) -> None:
         """Start, serve until `stop()`, shut down cleanly. Raises on a broken start."""
-        logger.info("{} pid-lock {}", logs.SERVICE_START, self.store.path)
+        logger.info("{} pid-lock {}", logs.SERVICE_START, self.store.where)
         self.store.acquire_service_lock()
         try:
             await self._start()
@@ -136,19 +180,28 @@ class Service:
         self.stopping.set()
 
     async def _start(self) -> None:
-        s = self.settings
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
         self.journal.restart(now)
         startup_note = self._settings_in_force(now)
-        effects, restored = restore_all(self.store, self.engine, now)
-        self.journal.call(now, RESTORE)
+        # a shared server holds other services' accounts too: restore only ours, once leased
+        effects, restored = (
+            ([], []) if self.store.shared else restore_all(self.store, self.engine, now)
+        )
+        if not self.store.shared:
+            self.journal.call(now, RESTORE)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
         if not accounts:
             raise FsmRiskError("the gateway lists no active account to monitor")
         self.account_ids = [a.account_id for a in accounts]
+        if self.store.shared:
+            self.store.acquire_leases(self.account_ids)
+            effects, restored = restore_all(self.store, self.engine, now, only=self.account_ids)
+            self.journal.call(now, RESTORE)
+            logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
+            self._spawn(self._keep_leases(), "leases")
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
         for a in accounts:
@@ -167,6 +220,8 @@ class Service:
             await self.reconcile(account_id)
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self._watchdog(), "watchdog")
+        if self.poll_interval > 0:
+            self._spawn(self._poll_state(), "poll")
         if self.control_path:
             from fsm_risk.adapters.control import ControlServer
 
@@ -177,11 +232,40 @@ class Service:
             logs.EVENT_LOOP_RUNNING,
             len(self.account_ids),
             len(self.engine.rules),
-            s.database,
+            self.store.where,
         )
         for component in self.components:
             await component.start(self)
         self.ready.set()
+        self.notifier.ready(f"enforcing {len(self.account_ids)} account(s)")
+        if self.notifier.watchdog_interval is not None:
+            self._spawn(self._pet_watchdog(self.notifier.watchdog_interval), "sd-watchdog")
+
+    async def _keep_leases(self, every: float = 5.0) -> None:
+        """On a shared server, check the account leases; losing one to another service stops
+        this one (two services never enforce on one account)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.store.renew_leases()
+            except FsmRiskError as exc:
+                logger.critical("{} {}; stopping", logs.ALERT, exc)
+                self.stopping.set()
+                return
+            except Exception as exc:  # the server is unreachable: keep trying, say so
+                logger.error("{} the account leases cannot be checked: {!r}", logs.ALERT, exc)
+
+    async def _pet_watchdog(self, every: float) -> None:
+        """Pet the service manager's watchdog from the event loop while the consumer keeps up:
+        a blocked loop, or events waiting on a stuck consumer, stop the pets and systemd
+        restarts the service."""
+        seen = -1
+        while True:
+            handled = self.events_seen + self.malformed
+            if self.queue.empty() or handled != seen:
+                self.notifier.watchdog()
+            seen = handled
+            await asyncio.sleep(every)
 
     # -- settings in force: stricter at once, looser at the next daily reset ---------------------
 
@@ -303,6 +387,7 @@ class Service:
 
     async def _shutdown(self) -> None:
         logger.info("{} shutting down", logs.SERVICE_STOP)
+        self.notifier.stopping()
         self.scheduler.stop()
         if self._control is not None:
             await self._control.stop()
@@ -370,6 +455,8 @@ class Service:
                     break
                 if isinstance(it, Malformed):
                     self.malformed += 1
+                    if it.blind:
+                        effects.append(_blind_alert(it))
                 elif isinstance(it, _Job):
                     try:
                         found = self._apply(it.event)
@@ -572,18 +659,51 @@ class Service:
 
     # -- reconciliation and health ----------------------------------------------------------------
 
-    async def reconcile(self, account_id: int) -> None:
+    async def reconcile(self, account_id: int, *, periodic: bool = False) -> None:
         """Bring the engine in line with the gateway: trades since the week began, positions,
-        open orders. What the engine holds that the gateway no longer lists is closed."""
+        open orders. What the engine holds that the gateway no longer lists is closed.
+
+        ``periodic``: the scheduled read (see `_poll_state`). A read that live user events
+        overtook is dropped (it may be older than what they said; the next read comes within
+        one interval); what it finds that the engine did not know is a divergence: logged,
+        counted and applied at once, so the rules enforce it like any other event."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
+        heard = self.broker.health.last_user_event.get(account_id)
         try:
             events = await self.broker.snapshot(account_id, since)
         except Exception as exc:
             logger.error("{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc)
             return
+        if periodic:
+            with contextlib.suppress(TimeoutError):  # compare with every queued event applied
+                await self.wait_for(self.queue.empty, timeout=5.0, what="the queue drained")
+            overtaken = self.broker.health.last_user_event.get(account_id) != heard
+            if overtaken and account_id not in self._read_dropped:
+                # live events arrived meanwhile: this read may be older than what they said;
+                # the next one is used whatever happens, so a busy feed cannot starve it
+                self._read_dropped.add(account_id)
+                return
+            self._read_dropped.discard(account_id)
+            self.broker.health.reads += 1
+            found = _divergence(acct, events)
+            if not found:
+                self._changed()
+                return
+            self.broker.health.diverged += 1
+            self._execute(
+                [
+                    Alert(
+                        Level.WARNING,
+                        Reason.STATE_DIVERGED,
+                        "the periodic read found what the live feed did not say: "
+                        + "; ".join(found),
+                        account_id,
+                    )
+                ]
+            )
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
@@ -601,6 +721,8 @@ class Service:
             )
         for oid in sorted(set(acct.orders) - listed_orders):
             o = acct.orders[oid]
+            if periodic and o.status is OrderStatus.SUSPENDED:
+                continue  # open-order searches leave suspended bracket children out
             events.append(
                 OrderUpdate(
                     account_id,
@@ -618,6 +740,27 @@ class Service:
         for ev in events:
             self.submit(ev)
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
+
+    def poll_every(self) -> float:
+        """Seconds between two periodic reads of every account: the configured interval, or
+        longer when that would take more than half of what reads may use of the request
+        budget (each read of an account costs four requests)."""
+        budget = self.broker.budget
+        share = (budget.limit - budget.reserve) / 2 / budget.window  # requests per second
+        return max(self.poll_interval, 4 * len(self.account_ids) / share)
+
+    async def _poll_state(self) -> None:
+        """Live for events, poll for state: re-read every account's trades, positions and
+        working orders on a schedule, whatever the feeds say (a feed can stay connected and
+        silent, or deliver a shape nobody foresaw). Reads wait behind enforcement in the
+        request budget."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.poll_every())
+            for account_id in list(self.account_ids):
+                if self.stopping.is_set():
+                    return
+                await self.reconcile(account_id, periodic=True)
 
     async def _watchdog(self) -> None:
         """Feed health, token refresh, reconciliation after a reconnect. Polls once a second."""

@@ -228,9 +228,14 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append("market hub down")
             if feed["silent_contracts"]:
                 parts.append(f"no quotes from {', '.join(feed['silent_contracts'])}")
+            if feed.get("blind"):
+                parts.append(f"BLIND to {', '.join(feed['blind'])} records (refused repeatedly)")
             out.append(style("feed: DEGRADED", fg="red", bold=True) + f" ({'; '.join(parts)})")
         if feed["malformed_payloads"]:
-            out.append(f"malformed payloads skipped: {feed['malformed_payloads']}")
+            kinds = ", ".join(f"{k} {n}" for k, n in feed.get("refused_by_kind", {}).items())
+            out.append(f"malformed payloads skipped: {feed['malformed_payloads']} ({kinds})")
+        if feed.get("diverged"):
+            out.append(f"periodic reads that found what the live feed missed: {feed['diverged']}")
     pending = snap.get("pending_settings")
     if pending:
         out.append(

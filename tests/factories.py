@@ -200,6 +200,23 @@ class Driver:
         return self.engine.accounts[self.acc]
 
 
+def rule_engine(rule: type[Rule], **raw: str) -> RiskEngine:
+    """An engine with one real rule, configured from raw settings (defaults for the rest)."""
+    return make_engine({rule: raw})
+
+
+def rule_driver(rule: type[Rule], now: datetime = T0, balance: str = "50000", **raw: str) -> Driver:
+    """A driver around `rule_engine` that has already seen the account (``balance``)."""
+    d = Driver(rule_engine(rule, **raw), now=now)
+    d.send(account(balance))
+    return d
+
+
+def the_rule[R: Rule](d: Driver, cls: type[R]) -> R:
+    """The driven engine's rule of this class."""
+    return next(r for r in d.engine.rules if isinstance(r, cls))
+
+
 def closes(effects: Iterable[Effect]) -> list[ClosePosition]:
     return [e for e in effects if isinstance(e, ClosePosition)]
 

@@ -1,4 +1,4 @@
-"""The broker adapter: project-x-py, used as PROJECTX.md describes.
+"""The broker adapter: project-x-py, used the way the notes below describe.
 
 - ``ProjectX(config=...)`` + ``authenticate()`` for REST; one ``ProjectXRealtimeClient``
   (``config=``) per monitored account for its user events (the SDK re-subscribes its own
@@ -53,10 +53,17 @@ USER_CALLBACKS = ("account_update", "position_update", "order_update", "trade_ex
 
 @dataclass(frozen=True)
 class Malformed:
-    """A payload the boundary refused: logged, counted, skipped."""
+    """A payload the boundary refused: logged, counted, skipped. ``blind`` marks the refusal
+    that made its kind blind (refused `BLIND_AFTER` times in a row): an alarm, not a line."""
 
     kind: str
     reason: str
+    account_id: int | None = None
+    blind: bool = False
+
+
+#: refusals of one record kind in a row (no accepted record between) that make it blind
+BLIND_AFTER = 3
 
 
 Inbound = Event | Malformed
@@ -140,6 +147,25 @@ class FeedHealth:
     malformed: int = 0
     reconnects: int = 0
     since: dict[str, datetime] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+    refused_in_a_row: dict[str, int] = field(default_factory=dict)
+    diverged: int = 0
+    reads: int = 0  # periodic REST reads of the state compared with the engine
+
+    def refuse(self, kind: str) -> bool:
+        """Count a refused record; True when this refusal makes its kind blind."""
+        self.malformed += 1
+        self.refused[kind] = self.refused.get(kind, 0) + 1
+        run = self.refused_in_a_row[kind] = self.refused_in_a_row.get(kind, 0) + 1
+        return run == BLIND_AFTER
+
+    def accept(self, kind: str) -> bool:
+        """A record of this kind passed the boundary; True when that ends its blindness."""
+        return self.refused_in_a_row.pop(kind, 0) >= BLIND_AFTER
+
+    @property
+    def blind(self) -> list[str]:
+        return sorted(k for k, n in self.refused_in_a_row.items() if n >= BLIND_AFTER)
 
     def snapshot(self, now: datetime, silence: timedelta, watched: set[str]) -> dict[str, Any]:
         quiet = sorted(
@@ -152,8 +178,15 @@ class FeedHealth:
             "market_hub": self.market_connected,
             "silent_contracts": quiet,
             "malformed_payloads": self.malformed,
+            "refused_by_kind": dict(sorted(self.refused.items())),
+            "blind": self.blind,
+            "state_reads": self.reads,
+            "diverged": self.diverged,
             "reconnects": self.reconnects,
-            "healthy": self.market_connected and all(self.user_connected.values()) and not quiet,
+            "healthy": self.market_connected
+            and all(self.user_connected.values())
+            and not quiet
+            and not self.blind,
         }
 
 
@@ -200,6 +233,7 @@ class ProjectXBroker:
         self.market: ProjectXRealtimeClient | None = None
         self.health = FeedHealth()
         self.watched: set[str] = set()
+        self.positions = payloads.PositionShapes()
         logs.register_secret(credentials.api_key)
 
     # -- connection -----------------------------------------------------------------------------
@@ -295,13 +329,22 @@ class ProjectXBroker:
     # -- inbound ----------------------------------------------------------------------------------
 
     def _user_callback(self, name: str, account_id: int) -> Callable[[Any], None]:
-        converters: dict[str, Callable[[Any], Event]] = {
-            "account_update": payloads.account,
-            "position_update": payloads.position,
-            "order_update": payloads.order,
-            "trade_execution": payloads.trade,
+        converters: dict[str, tuple[str, Callable[[Any], Event]]] = {
+            "account_update": ("account", payloads.account),
+            "position_update": (
+                "position",
+                lambda d: self.positions.hub(d, account_id, self.now()),
+            ),
+            "order_update": (
+                "order",
+                lambda d: payloads.order(payloads.subscribed("order", d, account_id)),
+            ),
+            "trade_execution": (
+                "trade",
+                lambda d: payloads.trade(payloads.subscribed("trade", d, account_id)),
+            ),
         }
-        convert = converters[name]
+        kind, convert = converters[name]
 
         def on_event(data: Any) -> None:
             # synchronous: the event reaches the queue in the order the SDK delivers it
@@ -309,11 +352,14 @@ class ProjectXBroker:
             try:
                 event = convert(data)
             except payloads.PayloadError as exc:
-                self._malformed(exc)
+                self._malformed(exc, account_id)
                 return
             if getattr(event, "account_id", account_id) != account_id:
-                self._malformed(payloads.PayloadError(name, "event for another account"))
+                # every client hears all of the user's accounts: the other account's own
+                # client handles this one (well-formed, so not a refusal)
                 return
+            if self.health.accept(kind):
+                logger.warning("{} {} records are accepted again", logs.FEED, kind)
             self.sink(event)
 
         return on_event
@@ -330,10 +376,10 @@ class ProjectXBroker:
         self.health.last_quote[event.contract_id] = now
         self.sink(event)
 
-    def _malformed(self, exc: payloads.PayloadError) -> None:
-        self.health.malformed += 1
+    def _malformed(self, exc: payloads.PayloadError, account_id: int | None = None) -> None:
+        blind = self.health.refuse(exc.kind)
         logger.warning("{} skipped: {}", logs.FEED, exc)
-        self.sink(Malformed(exc.kind, str(exc)))
+        self.sink(Malformed(exc.kind, str(exc), account_id, blind))
 
     # -- quotes ----------------------------------------------------------------------------------
 
@@ -383,7 +429,8 @@ class ProjectXBroker:
             "positions", []
         ):
             try:
-                positions.append(dataclasses.replace(payloads.position(p), snapshot=True))
+                position = self.positions.seen(payloads.position(p))
+                positions.append(dataclasses.replace(position, snapshot=True))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         orders: list[OrderUpdate] = []

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -32,7 +32,25 @@ from fsm_risk.core.states import state_named
 from fsm_risk.errors import AuthError, FsmRiskError
 
 if TYPE_CHECKING:
-    from fsm_risk.service import Service
+    from fsm_risk.adapters.auth import AdminAuth
+    from fsm_risk.adapters.store import Store
+    from fsm_risk.core.engine import RiskEngine
+    from fsm_risk.core.events import SelfLock
+
+
+class Service(Protocol):
+    """What the control channel needs of the running service (the service module imports
+    this one, never the other way round)."""
+
+    store: Store
+    engine: RiskEngine
+    auth: AdminAuth | None
+
+    def status(self, account_ids: list[int] | None = None) -> dict[str, Any]: ...
+    def health(self) -> dict[str, Any]: ...
+    async def admin(self, command: AdminCommand | SelfLock) -> str: ...
+    async def reload(self, actor: str) -> str: ...
+
 
 LOOPBACK = "127.0.0.1"
 #: the meta row where a running service says which loopback port it listens on

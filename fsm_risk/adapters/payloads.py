@@ -189,6 +189,7 @@ def trade(payload: Any) -> Fill:
     fees = _dec(kind, d, "fees", optional=True) or Decimal(0)
     if fees < 0:
         raise PayloadError(kind, f"'fees' is negative: {fees}")
+    fees += _commissions(kind, d)
     return Fill(
         account_id=_int(kind, d, "accountId"),
         trade_id=_int(kind, d, "id"),
@@ -227,3 +228,59 @@ def contract(payload: Any) -> InstrumentInfo:
     if size <= 0 or value <= 0:
         raise PayloadError(kind, "tick size and tick value must be positive")
     return InstrumentInfo(str(_req(kind, d, "id")), size, value)
+
+
+# --- the real gateway's shapes ---------------------------------------------------------------
+
+
+def _commissions(kind: str, d: Mapping[str, Any]) -> Decimal:
+    """A trade may report ``commissions`` beside ``fees``: both are paid, so both count."""
+    value = _dec(kind, d, "commissions", optional=True) or Decimal(0)
+    if value < 0:
+        raise PayloadError(kind, f"'commissions' is negative: {value}")
+    return value
+
+
+def subscribed(kind: str, payload: Any, account_id: int) -> dict[str, Any]:
+    """A hub record of the account whose subscription delivered it: ``accountId`` is filled
+    in when the record leaves it out, and a record naming another account is refused."""
+    d = dict(_obj(kind, payload))
+    if d.get("accountId") is None:
+        d["accountId"] = account_id
+    elif _int(kind, d, "accountId") != account_id:
+        raise PayloadError(kind, "event for another account")
+    return d
+
+
+class PositionShapes:
+    """Hub position records as the real gateway sends them, made whole before validation.
+
+    An incremental update may carry only ``contractId``, ``type``, ``size`` and
+    ``averagePrice``: the account is the one whose subscription delivered the record, and the
+    id and opening time are those of the position already known in that contract (the one
+    last seen whole or merged), or this first sighting's time when none is known (or it
+    reversed). Every record, REST or hub, is remembered through `seen`.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, str], PositionUpdate] = {}
+
+    def hub(self, payload: Any, account_id: int, received: datetime) -> PositionUpdate:
+        kind = "position"
+        d = subscribed(kind, payload, account_id)
+        known = self._known.get((account_id, str(_req(kind, d, "contractId"))))
+        same = known is not None and d.get("type") == int(known.type)
+        if d.get("creationTimestamp") is None:
+            opened = known.opened_at if known is not None and same else received
+            d["creationTimestamp"] = opened.isoformat()
+        if d.get("id") is None and known is not None and same:
+            d["id"] = known.position_id
+        return self.seen(position(d))
+
+    def seen(self, event: PositionUpdate) -> PositionUpdate:
+        key = (event.account_id, event.contract_id)
+        if event.size == 0 or event.type is PositionType.UNDEFINED:
+            self._known.pop(key, None)
+        else:
+            self._known[key] = event
+        return event

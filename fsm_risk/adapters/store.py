@@ -1,10 +1,10 @@
-"""Persistence behind a repository: SQLModel tables on SQLite (WAL), mapped to the core's
-objects.
+"""Persistence behind a repository: SQLModel tables on SQLite (WAL, the default) or on a
+PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's objects.
 
 - ``account`` / ``contract``: each machine's state plus a JSON snapshot of the model (holds
   with their deadlines, books, positions, working orders, rule memory), so a restart restores
   every state and deadline exactly.
-- ``audit``: the append-only log of transitions (SQLite triggers refuse UPDATE and DELETE).
+- ``audit``: the append-only log of transitions (triggers refuse UPDATE and DELETE).
 - ``fill``: the append-only fills journal (trader and enforcement fills, classified).
 - ``mark``: the latest quote per contract, for `status`.
 - ``admin`` / ``auth_failure``: the admin credential (a salted scrypt hash, never the secret)
@@ -13,6 +13,11 @@ objects.
   a compact JSON of the event), written in the same transaction as the state it produced, so
   replay sees exactly what the engine saw; rows older than the retention are deleted.
 - ``meta``: small key/values (e.g. where the running service's control channel listens).
+- ``lease``: who holds each account (pid, host, since), for the refusal message.
+
+One service per account: on SQLite the lock file beside the database (one service per file);
+on PostgreSQL an advisory lock per account held on a dedicated connection, so a crashed
+holder's lease ends with its session and the next service takes over.
 
 Money and times are stored as text (Decimal strings, ISO-8601 with offset): nothing is ever
 rounded or stripped of its zone.
@@ -20,8 +25,10 @@ rounded or stripped of its zone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,16 +38,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import BigInteger, Integer, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.models import AccountModel, FillRecord, Mark
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.schema import is_server_url, without_password
 
 SCHEMA_VERSION = "1"
 
@@ -74,9 +83,14 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+#: ids from the gateway may outgrow 32 bits; SQLite's INTEGER is 64-bit already (and an
+#: INTEGER primary key stays the rowid there)
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class AccountRow(SQLModel, table=True):
     __tablename__ = "account"
-    account_id: int = Field(primary_key=True)
+    account_id: int = Field(primary_key=True, sa_type=_ID)
     name: str
     state: str
     updated_at: str
@@ -85,7 +99,7 @@ class AccountRow(SQLModel, table=True):
 
 class ContractRow(SQLModel, table=True):
     __tablename__ = "contract"
-    account_id: int = Field(primary_key=True)
+    account_id: int = Field(primary_key=True, sa_type=_ID)
     contract_id: str = Field(primary_key=True)
     state: str
     snapshot: str
@@ -95,7 +109,7 @@ class AuditRow(SQLModel, table=True):
     __tablename__ = "audit"
     id: int | None = Field(default=None, primary_key=True)
     at: str = Field(index=True)
-    account_id: int = Field(index=True)
+    account_id: int = Field(index=True, sa_type=_ID)
     contract_id: str | None
     from_state: str
     to_state: str
@@ -107,11 +121,11 @@ class AuditRow(SQLModel, table=True):
 
 class FillRow(SQLModel, table=True):
     __tablename__ = "fill"
-    account_id: int = Field(primary_key=True)
-    trade_id: int = Field(primary_key=True)
+    account_id: int = Field(primary_key=True, sa_type=_ID)
+    trade_id: int = Field(primary_key=True, sa_type=_ID)
     at: str = Field(index=True)
     contract_id: str
-    order_id: int
+    order_id: int = Field(sa_type=_ID)
     side: int
     size: int
     price: str
@@ -126,7 +140,7 @@ class JournalRow(SQLModel, table=True):
     __tablename__ = "journal"
     id: int | None = Field(default=None, primary_key=True)
     at: str = Field(index=True)  # UTC ISO-8601: sorts as time
-    account_id: int | None = Field(default=None, index=True)  # None: quotes, ticks, contracts
+    account_id: int | None = Field(default=None, index=True, sa_type=_ID)  # None: quotes...
     kind: str
     data: str
 
@@ -162,12 +176,25 @@ class MetaRow(SQLModel, table=True):
     value: str
 
 
+class LeaseRow(SQLModel, table=True):
+    """Who holds an account's lease (the lock itself is the advisory lock or the lock file)."""
+
+    __tablename__ = "lease"
+    account_id: int = Field(primary_key=True, sa_type=_ID)
+    pid: int
+    host: str
+    since: str
+
+
 #: tables rows are only ever added to (the journal's expired rows are deleted, never changed)
 _APPEND_ONLY = (
     ("audit", ("UPDATE", "DELETE")),
     ("fill", ("UPDATE", "DELETE")),
     ("journal", ("UPDATE",)),
 )
+
+#: the high 32 bits of every advisory lock key of ours ("FSMR"); the low 32 are the account's
+_LEASE_SPACE = 0x46534D52
 
 
 @dataclass(frozen=True)
@@ -185,34 +212,56 @@ class StoredAccount:
 
 
 class Store:
-    """The repository. One per process; SQLite serializes writers."""
+    """The repository. One per process; SQLite serializes writers, PostgreSQL is shared."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        url = "sqlite://" if str(path) == ":memory:" else f"sqlite:///{self.path}"
-        self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(self.engine, "connect", _pragmas)
+        #: True on a PostgreSQL server (several services, one per account); False on SQLite
+        self.shared = isinstance(path, str) and is_server_url(path)
+        if self.shared:
+            url = make_url(str(path)).set(drivername="postgresql+psycopg")
+            if url.password:
+                from fsm_risk import logs
+
+                logs.register_secret(str(url.password))
+            #: where the data lives, for messages (a server URL without its password)
+            self.where = without_password(str(path))
+            self.path = Path(self.where)  # no file: kept for callers that print it
+            self.engine: Engine = create_engine(
+                url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+            )
+            self._insert: Any = pg_insert
+        else:
+            self.path = Path(path)
+            self.where = str(self.path)
+            if str(path) != ":memory:":
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise FsmRiskError(
+                        f"database {self.where}: cannot be created: {exc.strerror}"
+                    ) from None
+            file_url = "sqlite://" if str(path) == ":memory:" else f"sqlite:///{self.path}"
+            self.engine = create_engine(file_url, connect_args={"check_same_thread": False})
+            event.listen(self.engine, "connect", _pragmas)
+            self._insert = sqlite_insert
         try:
-            SQLModel.metadata.create_all(self.engine)
             with self.engine.begin() as conn:
-                for table, ops in _APPEND_ONLY:
-                    for op in ops:
-                        conn.execute(
-                            text(
-                                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
-                                f"BEFORE {op} ON {table} BEGIN "
-                                f"SELECT RAISE(ABORT, 'the {table} log is append-only'); END"
-                            )
-                        )
+                if self.shared:  # services starting together create the schema one at a time
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lease_key(0)})
+                SQLModel.metadata.create_all(conn)
+                _append_only(conn, shared=self.shared)
                 conn.execute(
-                    text("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', :v)"),
-                    {"v": SCHEMA_VERSION},
+                    self._insert(MetaRow).on_conflict_do_nothing(),
+                    {"key": "schema", "value": SCHEMA_VERSION},
                 )
         except Exception as exc:
-            raise FsmRiskError(f"database {self.path}: cannot be opened: {exc}") from None
+            self.engine.dispose()
+            lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            reason = lines[0] if lines else type(exc).__name__
+            raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None
+        self._lease_conn: Connection | None = None
+        self._leased: list[int] = []
 
     def close(self) -> None:
         self.release_service_lock()
@@ -245,29 +294,37 @@ class Store:
             contracts.extend(cs)
         with self.engine.begin() as conn:  # one transaction; upserts, no read-before-write
             if accounts:
-                conn.execute(_upsert(AccountRow, ["account_id"]), accounts)
+                conn.execute(self._upsert(AccountRow, ["account_id"]), accounts)
             if contracts:
-                conn.execute(_upsert(ContractRow, ["account_id", "contract_id"]), contracts)
+                conn.execute(self._upsert(ContractRow, ["account_id", "contract_id"]), contracts)
             if changes.fills:
                 rows = [_fill_row(i, r).model_dump() for i, r in changes.fills]
-                conn.execute(sqlite_insert(FillRow).on_conflict_do_nothing(), rows)
+                conn.execute(self._insert(FillRow).on_conflict_do_nothing(), rows)
             if entries:
                 conn.execute(
-                    sqlite_insert(AuditRow),
+                    self._insert(AuditRow),
                     [_audit_row(e).model_dump(exclude={"id"}) for e in entries],
                 )
             if marks:
                 conn.execute(
-                    _upsert(MarkRow, ["contract_id"]),
+                    self._upsert(MarkRow, ["contract_id"]),
                     [_mark_row(c, m).model_dump() for c, m in marks.items()],
                 )
             if journal:
-                conn.execute(sqlite_insert(JournalRow), list(journal))
+                conn.execute(self._insert(JournalRow), list(journal))
             if journal_before is not None:
                 conn.execute(
                     text("DELETE FROM journal WHERE at < :t"),
                     {"t": journal_instant(journal_before)},
                 )
+
+    def _upsert(self, table: type[SQLModel], keys: list[str]) -> Any:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
+        stmt = self._insert(table)
+        columns = [c.name for c in table.__table__.columns if c.name not in keys]  # type: ignore[attr-defined]
+        return stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns}
+        )
 
     def save_marks(self, marks: dict[str, Mark]) -> None:
         if marks:
@@ -324,28 +381,30 @@ class Store:
         """``(at, account_id, kind, data)`` in the order handled; with ``account_id``, that
         account's rows and the rows of no account (quotes, ticks, instruments), the quotes and
         instruments only of ``contracts`` when given."""
+        p = "%s" if self.shared else "?"  # the driver's placeholder (psycopg, sqlite3)
         sql = "SELECT at, account_id, kind, data FROM journal WHERE 1=1"
         args: list[Any] = []
         if since is not None:
-            sql += " AND at >= ?"
+            sql += f" AND at >= {p}"
             args.append(journal_instant(since))
         if until is not None:
-            sql += " AND at < ?"
+            sql += f" AND at < {p}"
             args.append(journal_instant(until))
         if account_id is not None:
             shared = "account_id IS NULL"
             if contracts is not None:
                 # a quote's or an instrument's first field is its contract id
                 wanted = sorted(contracts)
-                marks = ",".join("?" * len(wanted))
+                marks = ",".join([p] * len(wanted))
+                find = "strpos" if self.shared else "instr"
                 shared += (
                     " AND (kind NOT IN ('Quote', 'InstrumentInfo') OR "
-                    f"substr(data, 3, instr(substr(data, 3), '\"') - 1) IN ({marks}))"
+                    f"substr(data, 3, {find}(substr(data, 3), '\"') - 1) IN ({marks}))"
                 )
                 args_shared = wanted
             else:
                 args_shared = []
-            sql += f" AND (account_id = ? OR ({shared}))"
+            sql += f" AND (account_id = {p} OR ({shared}))"
             args.extend([account_id, *args_shared])
         raw = self.engine.raw_connection()  # a plain cursor: replay reads months of rows
         try:
@@ -359,9 +418,13 @@ class Store:
 
     def journal_contracts(self, account_id: int) -> set[str]:
         """The contracts in an account's own journal rows (orders, fills, positions)."""
+        if self.shared:
+            second, third, p = "data::json ->> 1", "data::json ->> 2", "%s"
+        else:
+            second, third, p = "json_extract(data, '$[1]')", "json_extract(data, '$[2]')", "?"
         sql = (
-            "SELECT DISTINCT CASE kind WHEN 'PositionUpdate' THEN json_extract(data, '$[1]') "
-            "ELSE json_extract(data, '$[2]') END FROM journal WHERE account_id = ? "
+            f"SELECT DISTINCT CASE kind WHEN 'PositionUpdate' THEN {second} "
+            f"ELSE {third} END FROM journal WHERE account_id = {p} "
             "AND kind IN ('OrderUpdate', 'PositionUpdate', 'Fill')"
         )
         raw = self.engine.raw_connection()
@@ -432,30 +495,119 @@ class Store:
                 s.merge(MetaRow(key=key, value=value))
             s.commit()
 
-    # -- the service lock: one running service per database ------------------------------------
+    # -- the lease: one running service per account -------------------------------------------
 
     @property
     def _lock_path(self) -> Path:
         return self.path.with_name(self.path.name + ".lock")
 
     def acquire_service_lock(self) -> None:
-        """Held by `fsm-risk serve` for its lifetime; refused if another service holds it."""
+        """Held by `fsm-risk serve` for its lifetime; refused if another service holds it.
+
+        SQLite: the lock file beside the database, which covers every account in the file.
+        PostgreSQL: opens the dedicated lease connection; `acquire_leases` then leases each
+        account once the gateway has listed them."""
+        if self.shared:
+            self._lease_connection()
+            return
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         if not _try_lock(fd):
             os.close(fd)
-            raise FsmRiskError(f"another fsm-risk service is already running on {self.path}")
+            raise FsmRiskError(
+                f"another fsm-risk service holds the lease for {self.where} "
+                f"({_describe(_read_holder(self._lock_path))})"
+            )
         os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        os.write(fd, json.dumps(_me()).encode())
         self._lock_fd = fd
 
+    def acquire_leases(self, account_ids: Iterable[int]) -> None:
+        """Lease every account to this service, or none: refused when another service holds
+        one (PostgreSQL). On SQLite the service lock already covers every account."""
+        if not self.shared:
+            return
+        conn = self._lease_connection()
+        taken: list[int] = []
+        for account_id in sorted(set(account_ids) - set(self._leased)):
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": _lease_key(account_id)}
+            ).scalar()
+            if not got:
+                for t in taken:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lease_key(t)})
+                with Session(self.engine) as s:
+                    row = s.get(LeaseRow, account_id)
+                holder = row.model_dump() if row else None
+                raise FsmRiskError(
+                    f"another fsm-risk service holds the lease for account {account_id} "
+                    f"on {self.where} ({_describe(holder)})"
+                )
+            taken.append(account_id)
+        if taken:
+            me = _me()
+            with self.engine.begin() as c:
+                c.execute(
+                    self._upsert(LeaseRow, ["account_id"]), [me | {"account_id": a} for a in taken]
+                )
+        self._leased.extend(taken)
+
+    def renew_leases(self) -> None:
+        """Check that the lease connection still holds every lease; when it died (a server
+        restart, a dropped connection), take the leases again on a new one. Raises when
+        another service took an account meanwhile."""
+        if not self.shared or not self._leased:
+            return
+        keys = {_lease_key(a) & 0xFFFFFFFF for a in self._leased}
+        try:
+            rows = self._lease_connection().execute(
+                text(
+                    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() AND classid = :space AND objsubid = 1"
+                ),
+                {"space": _LEASE_SPACE},
+            )
+            if keys <= {int(r[0]) for r in rows}:
+                return
+        except Exception:  # the connection is gone: so are its leases
+            pass
+        self._drop_lease_connection()
+        ids, self._leased = self._leased, []
+        try:
+            self.acquire_leases(ids)
+        except FsmRiskError:
+            raise  # another service holds one now
+        except Exception:
+            self._leased = ids  # the server is unreachable: try again next time
+            raise
+
     def release_service_lock(self) -> None:
+        if self._lease_conn is not None:
+            with contextlib.suppress(Exception):
+                if self._leased:
+                    with self.engine.begin() as c:
+                        c.execute(
+                            delete(LeaseRow).where(col(LeaseRow.account_id).in_(self._leased))
+                        )
+            self._drop_lease_connection()
+            self._leased = []
         if self._lock_fd is not None:
             _unlock(self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
 
     def service_running(self) -> bool:
-        """True when a live process holds the service lock on this database."""
+        """True when a live process holds the service lock on this database (on PostgreSQL:
+        when any service holds a lease)."""
+        if self.shared:
+            with self.engine.connect() as conn:
+                held = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND classid = :space AND objsubid = 1 AND objid <> 0"
+                    ),
+                    {"space": _LEASE_SPACE},
+                ).scalar()
+            return bool(held)
         if not self._lock_path.exists():
             return False
         fd = os.open(self._lock_path, os.O_RDWR)
@@ -466,6 +618,93 @@ class Store:
             return False
         finally:
             os.close(fd)
+
+    def _lease_connection(self) -> Connection:
+        """The dedicated connection holding this service's advisory locks (they end with it)."""
+        if self._lease_conn is None:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            # a holder whose host vanished is noticed within about a minute
+            conn.execute(text("SET tcp_keepalives_idle = 30"))
+            conn.execute(text("SET tcp_keepalives_interval = 10"))
+            conn.execute(text("SET tcp_keepalives_count = 3"))
+            conn.execute(text("SET application_name = 'fsm-risk lease'"))
+            self._lease_conn = conn
+        return self._lease_conn
+
+    def _drop_lease_connection(self) -> None:
+        conn, self._lease_conn = self._lease_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            with contextlib.suppress(Exception):
+                conn.invalidate()  # never back to the pool: a pooled session would keep locks
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _lease_key(account_id: int) -> int:
+    """A signed 64-bit advisory lock key: our space, then the account's low 32 bits."""
+    return (_LEASE_SPACE << 32) | (account_id & 0xFFFFFFFF)
+
+
+def _me() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "since": _utcnow().isoformat()}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _describe(holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return "holder unknown"
+    return f"pid {holder.get('pid')}, host {holder.get('host')}, since {holder.get('since')}"
+
+
+def _read_holder(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text() or "null")
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _append_only(conn: Connection, *, shared: bool) -> None:
+    """Triggers that refuse changing (and, for the logs, deleting) rows; on PostgreSQL a log
+    also refuses TRUNCATE."""
+    if shared:
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION fsm_risk_append_only() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'the % log is append-only', TG_TABLE_NAME; END $$"
+            )
+        )
+    for table, ops in _APPEND_ONLY:
+        if shared:
+            conn.execute(
+                text(
+                    f"CREATE OR REPLACE TRIGGER {table}_append_only "
+                    f"BEFORE {' OR '.join(ops)} ON {table} "
+                    f"FOR EACH ROW EXECUTE FUNCTION fsm_risk_append_only()"
+                )
+            )
+            if "DELETE" in ops:
+                conn.execute(
+                    text(
+                        f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON "
+                        f"{table} FOR EACH STATEMENT EXECUTE FUNCTION fsm_risk_append_only()"
+                    )
+                )
+            continue
+        for op in ops:
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
+                    f"BEFORE {op} ON {table} BEGIN "
+                    f"SELECT RAISE(ABORT, 'the {table} log is append-only'); END"
+                )
+            )
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -496,15 +735,6 @@ def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, An
         for cm in acct.contracts.values()
     ]
     return account, contracts
-
-
-def _upsert(table: type[SQLModel], keys: list[str]) -> Any:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
-    stmt = sqlite_insert(table)
-    columns = [c.name for c in table.__table__.columns if c.name not in keys]  # type: ignore[attr-defined]
-    return stmt.on_conflict_do_update(
-        index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in columns}
-    )
 
 
 def _audit_row(e: AuditEntry) -> AuditRow:
@@ -591,11 +821,17 @@ def _d(v: str | None) -> Decimal | None:
     return None if v is None else Decimal(v)
 
 
-def restore_all(store: Store, engine: RiskEngine, now: datetime) -> tuple[list[Effect], list[int]]:
-    """Load every stored account into ``engine`` (which then catches up with time)."""
+def restore_all(
+    store: Store, engine: RiskEngine, now: datetime, only: Iterable[int] | None = None
+) -> tuple[list[Effect], list[int]]:
+    """Load every stored account (or those in ``only``) into ``engine`` (which then catches
+    up with time)."""
     effects: list[Effect] = []
     ids = []
+    wanted = None if only is None else set(only)
     for stored in store.accounts():
+        if wanted is not None and stored.account_id not in wanted:
+            continue
         effects.extend(engine.restore_account(stored.snapshot, stored.contracts, now))
         ids.append(stored.account_id)
     return effects, ids

@@ -900,8 +900,11 @@ class RiskEngine:
         )
 
     def _apply_fill(self, acct: AccountModel, ev: Fill) -> bool:
-        if ev.voided or ev.trade_id in acct.seen_trades:
-            return True  # duplicates and voided trades change nothing and fire nothing
+        if ev.voided:
+            self._void(acct, ev)
+            return True  # a voided trade fires nothing
+        if ev.trade_id in acct.seen_trades:
+            return True  # duplicates change nothing and fire nothing
         acct.seen_trades[ev.trade_id] = ev.at
         cid = ev.contract_id
         delta = ev.size if ev.side is Side.BUY else -ev.size
@@ -925,7 +928,11 @@ class RiskEngine:
         flattening = acct.state is State.Flattening or (
             cm is not None and cm.state is State.Flattening
         )
-        own = ev.order_id in acct.own_orders or (flattening and entry == 0)
+        # the platform's own liquidation (it blocks the account, then closes; even during a
+        # flatten of ours): its P&L counts and the rules see it, but it is neither the
+        # trader's trade nor the service's own
+        platform = not acct.can_trade and entry == 0 and ev.order_id not in acct.own_orders
+        own = not platform and (ev.order_id in acct.own_orders or (flattening and entry == 0))
         net = realized_net(ev.pnl, ev.fees)
         record = FillRecord(
             ev.trade_id,
@@ -939,7 +946,7 @@ class RiskEngine:
             ev.fees,
             entry,
             exit_,
-            own,
+            own or platform,
         )
         acct.pending_realized += net
         self.new_fills.append((acct.account_id, record))
@@ -950,8 +957,26 @@ class RiskEngine:
         if ev.at >= acct.week.start:
             acct.week.realized += net
             acct.week.fees += ev.fees
-        self._trip(acct, cid, before, after, ev, net, own)
+        self._trip(acct, cid, before, after, ev, net, own or platform)
         return own
+
+    def _void(self, acct: AccountModel, ev: Fill) -> None:
+        """A trade the gateway voided: a fill of today already applied gives its P&L back
+        (an older one is corrected by the next rebuild from the gateway's trades)."""
+        if ev.trade_id not in acct.seen_trades:
+            acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
+            return
+        record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
+        if record is None:
+            return
+        acct.day.fills.remove(record)
+        net = realized_net(record.pnl, record.fees)
+        acct.pending_realized -= net
+        acct.day.realized -= net
+        acct.day.fees -= record.fees
+        if record.at >= acct.week.start:
+            acct.week.realized -= net
+            acct.week.fees -= record.fees
 
     def _realize(self, acct: AccountModel, cid: str, before: int, after: int, exit_: int) -> None:
         """A fill closed ``exit_`` contracts: their P&L is realized now, so stop valuing them

@@ -29,7 +29,7 @@ class Instrument:
     tick_value: Decimal
 
 
-#: Tick size and value per symbol root (SPEC.md section 2), for offline use and tests.
+#: Tick size and value per symbol root (the exchange's), for offline use and tests.
 DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
     root: Instrument(root, Decimal(size), Decimal(value))
     for root, size, value in (
@@ -240,7 +240,8 @@ class Mark:
 @dataclass(frozen=True, slots=True)
 class FillRecord:
     """One fill as the engine classified it. ``entry`` contracts opened or increased exposure,
-    ``exit`` contracts reduced it. ``enforcement`` fills were caused by the service."""
+    ``exit`` contracts reduced it. ``enforcement`` fills were not the trader's: caused by the
+    service, or by the platform liquidating the account on its own."""
 
     trade_id: int
     at: datetime

@@ -51,6 +51,8 @@ class Reason(Enum):
     )
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
+    FEED_BLIND = "records of one kind are being refused repeatedly: the feed is blind to them"
+    STATE_DIVERGED = "the periodic REST read found positions or orders the live feed missed"
     SELF_LOCK = "the trader locked their own account"
     SETTINGS_TIGHTENED = "the settings file was reloaded: stricter values apply at once"
     SETTINGS_LOOSENED = "looser settings held since the reload apply from this daily reset"

@@ -37,7 +37,7 @@ from enum import Enum
 
 
 class State(Enum):
-    """The states, spelled as in SPEC.md everywhere (CLI, database, diagrams, logs)."""
+    """The states, spelled the same everywhere (CLI, database, diagrams, logs)."""
 
     Trading = "Trading"
     Flattening = "Flattening"
@@ -160,8 +160,37 @@ CONTRACT_EDGES: tuple[Edge, ...] = (
 )
 
 
+# -- words for the diagrams (labels only: the tables above decide) ---------------------------
+
+#: what makes each trigger fire, in a reviewer's words
+TRIGGER_WORDS: dict[Trigger, str] = {
+    Trigger.breach: "a rule fires (flatten)",
+    Trigger.lock: "a rule fires (lock, no flatten)",
+    Trigger.flat_confirmed: "broker confirms flat",
+    Trigger.release: "lock ends",
+    Trigger.force: "admin force (authenticated, audited)",
+}
+
+#: what each guard asks, in words
+GUARD_WORDS: dict[str, str] = {
+    "to_trading": "no hold remains",
+    "to_cooldown": "the strongest hold is a Cooldown",
+    "to_daily": "the strongest hold is LockedDaily",
+    "to_weekly": "the strongest hold is LockedWeekly",
+    "escalates_or_exposed": "the new lock is stronger, or a position or order is still open",
+    **{f"admin_to_{s.value}": f"the admin asked for {s.value}" for s in State},
+}
+
+#: what ends each lock kind
+LOCK_ENDS: dict[State, str] = {
+    State.Cooldown: "timer",
+    State.LockedDaily: "daily reset, or its condition ends",
+    State.LockedWeekly: "weekly reset",
+}
+
+
 def state_named(name: str, *, kind: str = "account") -> State:
-    """Parse a state name as spelled in SPEC.md (case-insensitive), for the given machine."""
+    """Parse a state name as spelled in `State` (case-insensitive), for the given machine."""
     allowed = ACCOUNT_STATES if kind == "account" else CONTRACT_STATES
     for s in allowed:
         if s.value.lower() == name.strip().lower():

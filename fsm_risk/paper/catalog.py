@@ -1,6 +1,6 @@
 """The instruments the paper gateway lists: CME equity-index, crude and gold futures.
 
-Tick sizes and tick values are the exchange's (SPEC.md section 2). Each root gets one
+Tick sizes and tick values are the exchange's. Each root gets one
 front-month contract whose id is ``CON.F.US.<CODE>.<month><yy>``; the product code is the
 root unless settings map it to another code (the real gateway lists ES as ``EP``, for
 example), and `/Contract/search` finds the contract by either.

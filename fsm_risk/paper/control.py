@@ -24,6 +24,9 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     POST /_paper/faults/drop           {hub?: user | market}
     POST /_paper/faults/malformed      {account_id, target?, kind?}
     POST /_paper/faults/rate_limit     {limit, window?}   (limit 0 or null: off)
+    POST /_paper/faults/silence        {target, silent?}  (a user-hub target goes quiet)
+    POST /_paper/trades/{id}/void      {}  (the trade's P&L and charges leave the balance)
+    POST /_paper/platform/liquidate    {account_id}  (the platform flattens it on its own)
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ class ControlApi:
                 ],
                 "rate_limit": gw._rate_limit,
                 "rate_limit_window": gw._rate_window,
+                "silenced": gw.silenced,
             },
             "connections": gw.connections(),
         }
@@ -292,6 +296,25 @@ class ControlApi:
         )
         return {"rate_limit": self.gw._rate_limit, "window": self.gw._rate_window}
 
+    async def silence(self, request: web.Request, body: dict[str, Any]) -> Any:
+        silent = body.get("silent", True)
+        if not isinstance(silent, bool):
+            raise _Bad(400, "'silent' must be true or false")
+        self.gw.silence(str(_need(body, "target")), silent)
+        return {"silenced": self.gw.silenced}
+
+    async def void(self, request: web.Request, body: dict[str, Any]) -> Any:
+        trade_id = _as_int(request.match_info["trade_id"], "trade id")
+        if not any(t.id == trade_id for t in self.gw.engine.trades):
+            raise KeyError(f"unknown trade {trade_id}")
+        self.gw.void_trade(trade_id)
+        return {"voided": trade_id}
+
+    async def liquidate(self, request: web.Request, body: dict[str, Any]) -> Any:
+        account_id = self._account(_need(body, "account_id"))
+        self.gw.liquidate(account_id)
+        return {"liquidated": account_id}
+
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, dumps=dumps)
@@ -325,6 +348,9 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/faults/drop": api.drop,
         "/faults/malformed": api.malformed,
         "/faults/rate_limit": api.rate_limit,
+        "/faults/silence": api.silence,
+        "/trades/{trade_id}/void": api.void,
+        "/platform/liquidate": api.liquidate,
     }
     for path, view in get.items():
         app.router.add_get(f"/_paper{path}", api.wrap(view))

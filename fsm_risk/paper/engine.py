@@ -25,6 +25,16 @@ Theory of operation
   `take_deferred`; the caller completes it later with `complete_deferred` (it fills then at
   the then-current price, unless it was cancelled in between).
 - While an account cannot trade, only orders that reduce an existing position are accepted.
+
+The production profile (``production=True``) behaves as the real gateway does where it is
+less friendly: an order is announced Pending (6) before it is Open or Filled, a cancel goes
+through PendingCancellation (7), a resting limit order touched by the market fills in two
+parts, a refused order's customTag stays taken, bracket ticks are signed (a long's stop loss
+below zero, its take profit above) with a 4-tick minimum, StopLimit cannot be placed, a
+partial close refused by the market answers code 6, and every trade carries ``commissions``
+beside ``fees`` (the balance pays both). `void_trade` voids a trade and `liquidate` is the
+platform flattening an account on its own (working orders cancelled, positions closed by
+orders neither the trader nor any client sent, trading blocked).
 """
 
 from __future__ import annotations
@@ -80,6 +90,9 @@ class PositionType(IntEnum):
 PLACE_ACCOUNT_NOT_FOUND = 1
 PLACE_ORDER_REJECTED = 2
 PLACE_CONTRACT_NOT_FOUND = 8
+PLACE_INSUFFICIENT_FUNDS = 3
+PLACE_ACCOUNT_VIOLATION = 4
+PLACE_OUTSIDE_TRADING_HOURS = 5
 CANCEL_ACCOUNT_NOT_FOUND = 1
 CANCEL_ORDER_NOT_FOUND = 2
 CANCEL_REJECTED = 3
@@ -87,6 +100,10 @@ CLOSE_ACCOUNT_NOT_FOUND = 1
 CLOSE_POSITION_NOT_FOUND = 2
 CLOSE_CONTRACT_NOT_FOUND = 3
 CLOSE_ORDER_REJECTED = 5
+PARTIAL_CLOSE_INVALID_SIZE = 5
+PARTIAL_CLOSE_ORDER_REJECTED = 6
+#: a bracket closer than this many ticks is refused by the production profile
+MIN_BRACKET_TICKS = 4
 
 
 class BusinessError(Exception):
@@ -248,9 +265,12 @@ class TradeState:
     size: int
     order_id: int
     voided: bool = False
+    commissions: Decimal | None = None  # reported beside the fees (production profile)
 
     def to_api(self) -> dict[str, Any]:
+        extra = {} if self.commissions is None else {"commissions": self.commissions}
         return {
+            **extra,
             "id": self.id,
             "accountId": self.account_id,
             "contractId": self.contract_id,
@@ -309,6 +329,8 @@ class Engine:
     perf: Callable[[], float] = time.perf_counter
     fill_delay: float = 0.0
     unique_custom_tags: bool = True
+    production: bool = False
+    commission: Decimal = Decimal(0)
 
     accounts: dict[int, AccountState] = field(default_factory=dict)
     quotes: dict[str, QuoteState] = field(default_factory=dict)
@@ -324,6 +346,8 @@ class Engine:
     _pending: set[int] = field(default_factory=set)
     _working: dict[str, dict[int, OrderState]] = field(default_factory=dict)
     _tags: dict[int, set[str]] = field(default_factory=dict)
+    #: production: why the platform blocks an account's new exposure (error code, message)
+    blocked: dict[int, tuple[int, str]] = field(default_factory=dict)
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -451,6 +475,8 @@ class Engine:
             ) from None
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             raise BusinessError(PLACE_ORDER_REJECTED, f"Invalid order size {size}")
+        if self.production and order_type is OrderType.STOP_LIMIT and source == "rest":
+            raise BusinessError(PLACE_ORDER_REJECTED, "Stop limit orders are not supported")
         quote = self.quotes[contract_id]
         if order_type is OrderType.JOIN_BID:
             limit_price = quote.bid
@@ -488,22 +514,36 @@ class Engine:
             order.custom_tag,
             source,
         )
-        reason = self._refusal(account, contract, order, request)
+        code, reason = PLACE_ORDER_REJECTED, None
+        if self.production and not self._reduces(order):
+            code, reason = self._production_refusal(account)
         if reason is None:
-            reason = _bracket_problem(stop_loss_bracket, take_profit_bracket)
+            reason = self._refusal(account, contract, order, request)
+        if reason is None:
+            check = _signed_bracket_problem if self.production else _bracket_problem
+            reason = check(order_side, stop_loss_bracket, take_profit_bracket)
         self.orders[order.id] = order
+        if order.custom_tag is not None and (reason is None or self.production):
+            self._tags.setdefault(account_id, set()).add(order.custom_tag)  # taken, even so
         if reason is not None:
             order.status = OrderStatus.REJECTED
             order.reject_reason = reason
             event = Event("GatewayUserOrder", account_id, self._order_api(order), new=True)
-            raise OrderRejected(order, [event], reason)
-        if order.custom_tag is not None:
-            self._tags.setdefault(account_id, set()).add(order.custom_tag)
+            raise OrderRejected(order, [event], reason, code)
         if order_type is OrderType.TRAILING_STOP:
             self._init_trailing(order, quote)
-        events = [Event("GatewayUserOrder", account_id, self._order_api(order), new=True)]
+        events = []
+        if self.production:
+            pending = {**self._order_api(order), "status": int(OrderStatus.PENDING)}
+            events.append(Event("GatewayUserOrder", account_id, pending, new=True))
+        announced = Event(
+            "GatewayUserOrder", account_id, self._order_api(order), new=not self.production
+        )
+        events.append(announced)
         events += self._suspend_children(order, stop_loss_bracket, take_profit_bracket)
         events += self._evaluate(order, quote, arriving=True)
+        if self.production and order.status is OrderStatus.FILLED:
+            events.remove(announced)  # Pending, then Filled: never seen Open
         if order.working:
             self._working.setdefault(contract_id, {})[order.id] = order
         return order, events
@@ -514,10 +554,14 @@ class Engine:
             raise BusinessError(
                 CANCEL_REJECTED, f"Order {order_id} is {order.status.name.lower()}, not working"
             )
+        events = []
+        if self.production:
+            pending = {**self._order_api(order), "status": int(OrderStatus.PENDING_CANCELLATION)}
+            events.append(Event("GatewayUserOrder", account_id, pending))
         order.status = OrderStatus.CANCELLED
         order.updated = self.now()
         self._pending.discard(order.id)
-        events = [Event("GatewayUserOrder", account_id, self._order_api(order))]
+        events.append(Event("GatewayUserOrder", account_id, self._order_api(order)))
         for child_id in order.children:  # brackets of an entry that never filled
             child = self.orders[child_id]
             if child.status is OrderStatus.SUSPENDED:
@@ -592,7 +636,7 @@ class Engine:
             )
         if size is not None and (isinstance(size, bool) or size <= 0 or size > position.size):
             raise BusinessError(
-                CLOSE_ORDER_REJECTED,
+                PARTIAL_CLOSE_INVALID_SIZE,
                 f"Invalid close size {size} for a position of {position.size}",
             )
         side = Side.SELL if position.net > 0 else Side.BUY
@@ -607,8 +651,47 @@ class Engine:
                 received_perf=received_perf,
             )
         except BusinessError as exc:
-            exc.code = CLOSE_ORDER_REJECTED
+            partial = self.production and size is not None
+            exc.code = PARTIAL_CLOSE_ORDER_REJECTED if partial else CLOSE_ORDER_REJECTED
             raise
+
+    # --- the platform acting on its own ------------------------------------------------------
+
+    def void_trade(self, trade_id: int) -> list[Event]:
+        """Void a trade: its P&L, fees and commissions go back to the balance (the position
+        is left as it is). Announced as the trade with ``voided`` true, then the account."""
+        trade = next((t for t in self.trades if t.id == trade_id), None)
+        if trade is None:
+            raise BusinessError(1, f"Trade {trade_id} not found")
+        if trade.voided:
+            return []
+        trade.voided = True
+        account = self.accounts[trade.account_id]
+        paid = trade.fees + (trade.commissions or Decimal(0))
+        account.balance -= (trade.profit_and_loss or Decimal(0)) - paid
+        return [
+            Event("GatewayUserTrade", trade.account_id, trade.to_api()),
+            Event("GatewayUserAccount", trade.account_id, account.to_api()),
+        ]
+
+    def liquidate(self, account_id: int) -> list[Event]:
+        """The platform flattens the account: trading blocked, every working (or suspended)
+        order cancelled, every position closed at market by the platform's own orders."""
+        account = self.accounts[account_id]
+        events = self.set_can_trade(account_id, False) if account.can_trade else []
+        for order in list(self.orders.values()):
+            if order.account_id == account_id and (
+                order.working or order.status is OrderStatus.SUSPENDED
+            ):
+                events += self._cancel_quietly(order)
+        for position in self.open_positions(account_id):
+            side = Side.SELL if position.net > 0 else Side.BUY
+            _, placed = self.place(
+                account_id, position.contract_id, OrderType.MARKET, side, position.size,
+                source="platform",
+            )  # fmt: skip
+            events += placed
+        return events
 
     # --- fault injection -------------------------------------------------------------------
 
@@ -673,7 +756,12 @@ class Engine:
     # --- internals -------------------------------------------------------------------------
 
     def _order_api(self, order: OrderState) -> dict[str, Any]:
-        return order.to_api(self.contracts[order.contract_id].symbol_id)
+        payload = order.to_api(self.contracts[order.contract_id].symbol_id)
+        if self.production:  # the real order object's links
+            payload["parentOrderId"] = order.parent_id
+            payload["linkedOrderId"] = order.linked_order_id
+            payload["trailDistance"] = order.trail_price
+        return payload
 
     def _own_order(self, account_id: int, order_id: int, not_found_code: int) -> OrderState:
         if account_id not in self.accounts:
@@ -706,6 +794,14 @@ class Engine:
         ):
             return f"An order with customTag '{order.custom_tag}' already exists"
         return _price_problem(contract, order, self.quotes[contract.id])
+
+    def _production_refusal(self, account: AccountState) -> tuple[int, str | None]:
+        """The real gateway's documented codes for new exposure it will not take."""
+        if account.id in self.blocked:
+            return self.blocked[account.id]
+        if account.balance <= 0:
+            return PLACE_INSUFFICIENT_FUNDS, f"Insufficient funds on account {account.name}"
+        return PLACE_ORDER_REJECTED, None
 
     def _reduces(self, order: OrderState) -> bool:
         position = self.positions.get((order.account_id, order.contract_id))
@@ -777,7 +873,7 @@ class Engine:
             if child.status is not OrderStatus.SUSPENDED:
                 continue
             assert child.bracket_ticks is not None
-            distance = child.bracket_ticks * tick
+            distance = abs(child.bracket_ticks) * tick
             if child.type is OrderType.LIMIT:
                 child.limit_price = price - away * distance
             elif child.type is OrderType.TRAILING_STOP:
@@ -841,6 +937,10 @@ class Engine:
         assert order.limit_price is not None
         limit = order.limit_price
         if (buy and market <= limit) or (not buy and market >= limit):
+            if self.production and not arriving and self.fill_delay <= 0:
+                # in two parts: the larger half on the first touch, the rest on the next
+                part = (order.size + 1) // 2 if order.fill_volume == 0 else None
+                return events + self._fill(order, limit, part)
             return events + self._execute(order, market if arriving else limit)
         return events
 
@@ -855,16 +955,19 @@ class Engine:
             price = quote.ask if order.side is Side.BUY else quote.bid
         return self._fill(order, price)
 
-    def _fill(self, order: OrderState, price: Decimal) -> list[Event]:
+    def _fill(self, order: OrderState, price: Decimal, quantity: int | None = None) -> list[Event]:
+        """Fill ``quantity`` (default: all that is left) of the order at ``price``."""
         contract = self.contracts[order.contract_id]
         account = self.accounts[order.account_id]
         now = self.now()
-        order.status = OrderStatus.FILLED
-        order.fill_volume = order.size
+        size = order.size - order.fill_volume if quantity is None else quantity
+        order.fill_volume += size
+        if order.fill_volume >= order.size:
+            order.status = OrderStatus.FILLED
         order.filled_price = price
         order.updated = now
         quote = self.quotes[order.contract_id]
-        quote.volume += order.size
+        quote.volume += size
 
         key = (order.account_id, order.contract_id)
         position = self.positions.get(key)
@@ -876,13 +979,13 @@ class Engine:
         else:
             opened = False
         before_type = position.type
-        signed = order.size if order.side is Side.BUY else -order.size
+        signed = size if order.side is Side.BUY else -size
         pnl: Decimal | None = None
         if position.net == 0 or (position.net > 0) == (signed > 0):
             position.net += signed
-            position.cost += price * order.size
+            position.cost += price * size
         else:
-            closing = min(abs(position.net), order.size)
+            closing = min(abs(position.net), size)
             direction = 1 if position.net > 0 else -1
             basis = position.cost * closing / abs(position.net)
             ticks = (price * closing - basis) * direction / contract.tick_size
@@ -892,12 +995,13 @@ class Engine:
             if abs(signed) > closing:  # reversal through zero
                 position.cost = price * abs(position.net)
                 position.created = now
-        fees = (contract.fee_per_side * order.size).quantize(CENT, ROUND_HALF_EVEN)
-        account.balance += (pnl or Decimal(0)) - fees
+        fees = (contract.fee_per_side * size).quantize(CENT, ROUND_HALF_EVEN)
+        commissions = (self.commission * size).quantize(CENT) if self.production else None
+        account.balance += (pnl or Decimal(0)) - fees - (commissions or Decimal(0))
 
         trade = TradeState(
             self._next_trade, order.account_id, contract.id, now, price, pnl, fees,
-            order.side, order.size, order.id,
+            order.side, size, order.id, commissions=commissions,
         )  # fmt: skip
         self._next_trade += 1
         self.trades.append(trade)
@@ -914,6 +1018,8 @@ class Engine:
         ]
         if position.net == 0:
             del self.positions[key]
+        if order.status is not OrderStatus.FILLED:
+            return events  # partly filled: the rest keeps working
         if order.children:
             events += self._activate_children(order, price)
         if order.parent_id is not None:  # one-cancels-other
@@ -929,8 +1035,10 @@ class Engine:
 class OrderRejected(BusinessError):
     """A refused order that was recorded: carries the order and its Rejected event."""
 
-    def __init__(self, order: OrderState, events: list[Event], reason: str) -> None:
-        super().__init__(PLACE_ORDER_REJECTED, reason, order.id)
+    def __init__(
+        self, order: OrderState, events: list[Event], reason: str, code: int = PLACE_ORDER_REJECTED
+    ) -> None:
+        super().__init__(code, reason, order.id)
         self.order = order
         self.events = events
 
@@ -938,7 +1046,9 @@ class OrderRejected(BusinessError):
 Bracket = tuple[int, int]  # (ticks from the entry's fill price, order type)
 
 
-def _bracket_problem(stop_loss: Bracket | None, take_profit: Bracket | None) -> str | None:
+def _bracket_problem(
+    side: Side, stop_loss: Bracket | None, take_profit: Bracket | None
+) -> str | None:
     for name, bracket, kinds in (
         ("stop loss", stop_loss, (OrderType.STOP, OrderType.TRAILING_STOP)),
         ("take profit", take_profit, (OrderType.LIMIT,)),
@@ -950,6 +1060,33 @@ def _bracket_problem(stop_loss: Bracket | None, take_profit: Bracket | None) -> 
             return f"Invalid {name} bracket: ticks must be positive, got {ticks}"
         if kind not in kinds:
             return f"Invalid {name} bracket type {kind}"
+    return None
+
+
+def _signed_bracket_problem(
+    side: Side, stop_loss: Bracket | None, take_profit: Bracket | None
+) -> str | None:
+    """The real gateway's bracket checks: ticks are signed from the entry's side (a long's
+    stop loss is below zero, its take profit above), at least 4 ticks away, and a stop loss
+    is a stop or trailing stop order."""
+    longing = side is Side.BUY
+    for name, bracket, below in (
+        ("stop loss", stop_loss, longing),
+        ("take profit", take_profit, not longing),
+    ):
+        if bracket is None:
+            continue
+        ticks, kind = bracket
+        if (ticks < 0) != below or ticks == 0:
+            sign = "less" if below else "greater"
+            way = "longing" if longing else "shorting"
+            return f"Invalid {name} ticks ({ticks}). Ticks should be {sign} than zero when {way}."
+        if abs(ticks) < MIN_BRACKET_TICKS:
+            return f"Invalid {name} ticks ({ticks}). Ticks must be at least {MIN_BRACKET_TICKS}."
+        if name == "stop loss" and kind not in (OrderType.STOP, OrderType.TRAILING_STOP):
+            return f"Invalid stop loss type {kind}: a stop loss cannot be a limit order."
+        if name == "take profit" and kind != OrderType.LIMIT:
+            return f"Invalid take profit type {kind}."
     return None
 
 

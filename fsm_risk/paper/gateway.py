@@ -32,9 +32,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import jwt
 from aiohttp import WSMsgType, web
@@ -42,6 +44,8 @@ from loguru import logger
 
 from fsm_risk.paper.catalog import Contract, build_contracts
 from fsm_risk.paper.engine import (
+    PLACE_ACCOUNT_VIOLATION,
+    PLACE_OUTSIDE_TRADING_HOURS,
     BusinessError,
     Engine,
     Event,
@@ -55,7 +59,7 @@ from fsm_risk.paper.engine import (
     Side,
     iso,
 )
-from fsm_risk.paper.hub import HandshakeError, HubConnection, invocation, parse_records
+from fsm_risk.paper.hub import HandshakeError, HubConnection, invocation, parse_records, record
 from fsm_risk.paper.settings import PaperSettings, is_loopback
 
 T = TypeVar("T")
@@ -148,6 +152,8 @@ class TradeView:
     size: int
     order_id: int
     time: datetime
+    commissions: Decimal = Decimal(0)  # charged beside the fees (production profile)
+    voided: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +202,21 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+PLATFORM_ZONE = ZoneInfo("America/Chicago")
+
+
+def _crossed(last: datetime, now: datetime, moment: time_of_day) -> bool:
+    """Whether a Chicago wall-clock ``moment`` falls in (last, now]."""
+    day = last.astimezone(PLATFORM_ZONE).date()
+    while True:
+        at = datetime.combine(day, moment, PLATFORM_ZONE)
+        if at > now:
+            return False
+        if at > last:
+            return True
+        day += timedelta(days=1)
+
+
 def to_decimal(value: PriceLike) -> Decimal:
     if isinstance(value, Decimal):
         return value
@@ -229,6 +250,8 @@ class PaperGateway:
             clock=self.now,
             fill_delay=s.fill_delay,
             unique_custom_tags=s.unique_custom_tags,
+            production=s.production,
+            commission=s.commission,
         )
         self.users = {s.username} | {a.owner for a in s.accounts if a.owner}
         for a in s.accounts:
@@ -237,7 +260,12 @@ class PaperGateway:
             self.engine.set_last(c.id, s.start_prices[c.root])
         self._rngs = {c.id: random.Random(f"{s.seed}:{c.root}") for c in contracts}
         self._price_mode = s.price_mode
-        self._wrapped = s.wrap_payloads
+        self._wrapped = s.wrap_payloads or s.production
+        self._trimmed = s.production  # incremental position updates carry four fields
+        self._silenced: set[str] = set()  # user-hub targets never pushed (a silent feed)
+        self._platform_blocked: set[int] = set()
+        self._day_start_balance = {a.id: a.balance for a in s.accounts}
+        self._platform_checked: datetime | None = None
         self._rate_limit = s.rate_limit
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
@@ -573,6 +601,8 @@ class PaperGateway:
                 t.size,
                 t.order_id,
                 t.created,
+                t.commissions or Decimal(0),
+                t.voided,
             )
             for t in self.engine.account_trades(account_id)
         ]
@@ -623,6 +653,71 @@ class PaperGateway:
         if seconds < 0:
             raise ValueError("a fill delay cannot be negative")
         self.engine.fill_delay = seconds
+
+    def silence(self, target: str, silent: bool = True) -> None:
+        """Stop (or resume) pushing one user-hub target, e.g. ``GatewayUserPosition``: the
+        hub stays connected and every other record still flows (a feed gone quiet)."""
+        if target not in USER_TARGETS:
+            raise ValueError(f"target must be one of {', '.join(USER_TARGETS)}")
+        if silent:
+            self._silenced.add(target)
+        else:
+            self._silenced.discard(target)
+
+    @property
+    def silenced(self) -> list[str]:
+        return sorted(self._silenced)
+
+    def void_trade(self, trade_id: int) -> None:
+        """Void a trade (its P&L and charges leave the balance); pushes the trade and account."""
+        self._publish(self.engine.void_trade(trade_id))
+
+    def liquidate(self, account_id: int, why: str = "platform", *, flat_time: bool = False) -> None:
+        """The platform flattens the account on its own: trading blocked until the daily
+        reset, working orders cancelled, positions closed by the platform's own orders. New
+        exposure is refused meanwhile with the documented code: 5 OutsideTradingHours after
+        the flat time, 4 AccountViolation otherwise."""
+        if account_id not in self.engine.accounts:
+            raise KeyError(f"unknown account {account_id}")
+        self._platform_blocked.add(account_id)
+        self.engine.blocked[account_id] = (
+            (PLACE_OUTSIDE_TRADING_HOURS, "Outside trading hours: flat until 17:00 CT")
+            if flat_time
+            else (PLACE_ACCOUNT_VIOLATION, f"Account violation: {why}")
+        )
+        logger.info("paper gateway: the platform flattens account {} ({})", account_id, why)
+        self._publish(self.engine.liquidate(account_id))
+
+    def platform_check(self) -> None:
+        """What the platform does on its own in the production profile, as of the clock: at
+        the flat time (Chicago) it flattens every account, at the daily reset (17:00) it lets
+        them trade again, and an account whose day lost the firm's own daily loss limit is
+        flattened. Called by the price loop and after every fill."""
+        s = self.settings
+        if not s.production:
+            return
+        now = self.now()
+        last, self._platform_checked = self._platform_checked, now
+        if last is not None and last < now:
+            for moment, what in ((s.flat_time, "flat"), (time_of_day(17, 0), "reset")):
+                if moment is not None and _crossed(last, now, moment):
+                    if what == "flat":
+                        for account_id in self.engine.accounts:
+                            self.liquidate(account_id, "the session's flat time", flat_time=True)
+                    else:
+                        self._daily_reset()
+        if s.daily_loss_limit > 0:
+            for account in list(self.engine.accounts.values()):
+                lost = self._day_start_balance.get(account.id, account.balance) - account.balance
+                if lost >= s.daily_loss_limit and account.id not in self._platform_blocked:
+                    self.liquidate(account.id, f"the firm's daily loss limit ({lost} lost)")
+
+    def _daily_reset(self) -> None:
+        for account_id in sorted(self._platform_blocked):
+            self._publish(self.engine.set_can_trade(account_id, True))
+        self._platform_blocked.clear()
+        self.engine.blocked.clear()
+        self._day_start_balance = {a.id: a.balance for a in self.engine.accounts.values()}
 
     def set_wrapped(self, enabled: bool) -> None:
         """Send user-hub payloads wrapped as ``{"action": n, "data": {...}}`` or bare."""
@@ -793,18 +888,27 @@ class PaperGateway:
 
     def _publish(self, events: list[Event]) -> None:
         """Push user-hub events, in order, to the connections subscribed to them."""
+        fills = False
         for event in events:
+            if event.target in self._silenced:
+                continue
+            fills = fills or event.target == "GatewayUserTrade"
             data: Any = event.payload
+            if self._trimmed and event.target == "GatewayUserPosition" and not event.new:
+                data = {k: data[k] for k in ("contractId", "type", "size", "averagePrice")}
             if self._wrapped:
-                data = {"action": 0 if event.new else 1, "data": event.payload}
+                data = {"action": 0 if event.new else 1, "data": data}
             targets = [conn for conn in self._conns["user"] if self._wants(conn, event)]
             if targets:
                 text = invocation(event.target, [data])
                 for conn in targets:
                     conn.send(text)
-            self._record_push(event.target, event.account_id, event.payload, len(targets))
+            bare = data["data"] if self._wrapped else data
+            self._record_push(event.target, event.account_id, bare, len(targets))
         self._schedule_deferred()
         self._changed()
+        if fills:
+            self.platform_check()
 
     def _record_push(self, target: str, account_id: int | None, payload: Any, n: int) -> None:
         self._seq += 1
@@ -862,9 +966,23 @@ class PaperGateway:
         for conn in targets:
             if not conn.closed and contract_id in conn.quotes:
                 conn.send(text)
+        if self.settings.production:
+            depth = invocation("GatewayDepth", [contract_id, self._depth(contract_id)])
+            for conn in targets:
+                if not conn.closed and contract_id in conn.depth:
+                    conn.send(depth)
         if only is None:
             with contextlib.suppress(RuntimeError):
                 self._last_quote_push[contract_id] = asyncio.get_running_loop().time()
+
+    def _depth(self, contract_id: str) -> list[dict[str, Any]]:
+        """One level each side of the book (DomType 1 ask, 2 bid), as GatewayDepth sends."""
+        q = self.engine.quote(contract_id)
+        stamp = iso(q.updated)
+        return [
+            {"timestamp": stamp, "type": 1, "price": q.ask, "volume": 10, "currentVolume": 10},
+            {"timestamp": stamp, "type": 2, "price": q.bid, "volume": 10, "currentVolume": 10},
+        ]
 
     # --- internals: the price loop --------------------------------------------------------------
 
@@ -879,6 +997,7 @@ class PaperGateway:
             if self._price_mode == "random_walk" and now >= next_walk:
                 next_walk = now + s.quote_interval
                 self._walk()
+            self.platform_check()
             for cid in self.engine.contracts:
                 if now - self._last_quote_push.get(cid, 0.0) >= s.quote_heartbeat and any(
                     cid in c.quotes for c in self._conns["market"]
@@ -936,16 +1055,21 @@ class PaperGateway:
             claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"])
             self._revoked.add(str(claims.get("jti")))
 
-    def _rate_limited(self, token: str) -> float | None:
-        """Count a request; return the seconds to wait when it is over the limit."""
-        if not self._rate_limit:
+    def _rate_limited(self, token: str, path: str = "") -> float | None:
+        """Count a request; return the seconds to wait when it is over the limit. In the
+        production profile bar history has its own, smaller bucket."""
+        limit, span, key = self._rate_limit, self._rate_window, token
+        if self.settings.production and path.endswith("/History/retrieveBars"):
+            limit, span = self.settings.bars_rate_limit, self.settings.bars_rate_limit_window
+            key = f"{token} bars"
+        if not limit:
             return None
         now = time.monotonic()
-        window = self._requests.setdefault(token, deque())
-        while window and window[0] <= now - self._rate_window:
+        window = self._requests.setdefault(key, deque())
+        while window and window[0] <= now - span:
             window.popleft()
-        if len(window) >= self._rate_limit:
-            return max(0.0, self._rate_window - (now - window[0]))
+        if len(window) >= limit:
+            return max(0.0, span - (now - window[0]))
         window.append(now)
         return None
 
@@ -1020,6 +1144,8 @@ class PaperGateway:
             return False
         if kind != 1:
             return True  # pings and anything else need no answer
+        if message.get("invocationId") is not None:  # invoke(): the client awaits a completion
+            conn.send(record({"type": 3, "invocationId": message["invocationId"], "result": None}))
         target = message.get("target")
         args = message.get("arguments") or []
         arg = args[0] if isinstance(args, list) and args else None

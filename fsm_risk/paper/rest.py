@@ -179,7 +179,7 @@ class ProjectXApi:
                 if found is None:
                     return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
                 user = found
-                wait = self.gw._rate_limited(token)
+                wait = self.gw._rate_limited(token, request.path)
                 if wait is not None:
                     return web.Response(
                         status=429,
@@ -274,10 +274,17 @@ class ProjectXApi:
         if contract is None:
             raise BusinessError(CONTRACT_NOT_FOUND, f"Contract {contract_id} not found")
         unit = _int(body, "unit") or 0
-        number = _int(body, "unitNumber", required=False) or 1
+        number = _int(body, "unitNumber", required=False)
+        number = 1 if number is None else number
+        production = self.gw.settings.production
         if unit not in UNIT_SECONDS or number < 1:
-            raise BusinessError(BARS_INVALID_REQUEST, f"Invalid bar unit {unit} x {number}")
-        limit = min(_int(body, "limit", required=False) or MAX_BARS, MAX_BARS)
+            # the documented codes: 2 UnitInvalid, 3 UnitNumberInvalid
+            code = (2 if unit not in UNIT_SECONDS else 3) if production else BARS_INVALID_REQUEST
+            raise BusinessError(code, f"Invalid bar unit {unit} x {number}")
+        asked = _int(body, "limit", required=False)
+        if production and asked is not None and asked < 0:
+            raise BusinessError(4, f"Invalid limit {asked}")  # LimitInvalid
+        limit = min(asked or MAX_BARS, MAX_BARS)
         now = self.gw.now()
         start = _time(body, "startTime") or now - timedelta(days=1)
         end = min(_time(body, "endTime") or now, now)
@@ -323,7 +330,7 @@ class ProjectXApi:
                 account_id, contract_id, None, "close", received_perf=caller.perf
             )
         )
-        return {"orderId": entry.order_id}
+        return {} if self.gw.settings.production else {"orderId": entry.order_id}
 
     def position_partial_close(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         account_id = self._account(body, caller)
@@ -334,7 +341,7 @@ class ProjectXApi:
                 account_id, contract_id, size, "partial_close", received_perf=caller.perf
             )
         )
-        return {"orderId": entry.order_id}
+        return {} if self.gw.settings.production else {"orderId": entry.order_id}
 
     # --- orders ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from fsm_risk.schema import (
     amount,
     boolean,
     choice,
+    clock_time,
     decimal,
     integer,
     parse_section,
@@ -87,6 +89,16 @@ class PaperSettings:
     fill_delay: float = 0.0
     wrap_payloads: bool = False
     unique_custom_tags: bool = True
+    profile: str = "production"
+    commission: Decimal = Decimal("0.25")
+    flat_time: time | None = time(15, 10)
+    daily_loss_limit: Decimal = Decimal(0)
+    bars_rate_limit: int = 50
+    bars_rate_limit_window: float = 30.0
+
+    @property
+    def production(self) -> bool:
+        return self.profile == "production"
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> PaperSettings:
@@ -127,6 +139,12 @@ _FIELD_NAMES = (
     "fill_delay",
     "wrap_payloads",
     "unique_custom_tags",
+    "profile",
+    "commission",
+    "flat_time",
+    "daily_loss_limit",
+    "bars_rate_limit",
+    "bars_rate_limit_window",
 )
 
 
@@ -265,6 +283,10 @@ def _product_codes(value: str) -> dict[str, str]:
     return codes
 
 
+def _optional_time(value: str) -> time | None:
+    return clock_time(value) if value.strip() else None
+
+
 def _positive_seconds(value: str) -> float:
     parsed: float = seconds(minimum=0.01, maximum=3600)(value)
     return parsed
@@ -360,6 +382,42 @@ PAPER_FIELDS: tuple[Field, ...] = (
         boolean,
         "true",
         "Reject an order whose customTag was already used on the account.",
+    ),
+    Field(
+        "profile",
+        choice("production", "simple"),
+        "production",
+        "production: the real gateway's shapes and habits; simple: a friendlier dialect.",
+    ),
+    Field(
+        "commission",
+        amount(allow_zero=True),
+        "0.25",
+        "Production: commission per contract per side, reported beside the fees.",
+    ),
+    Field(
+        "flat_time",
+        _optional_time,
+        "15:10",
+        "Production: Chicago time the platform flattens every account; empty: never.",
+    ),
+    Field(
+        "daily_loss_limit",
+        amount(allow_zero=True),
+        "0",
+        "Production: the firm's own daily loss that makes the platform flatten; 0: off.",
+    ),
+    Field(
+        "bars_rate_limit",
+        integer(minimum=0),
+        "50",
+        "Production: /History/retrieveBars requests per token per bars window; 0: off.",
+    ),
+    Field(
+        "bars_rate_limit_window",
+        seconds(minimum=1, maximum=3600),
+        "30",
+        "Production: the bar-history rate-limit window.",
     ),
 )
 

@@ -67,6 +67,18 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a rule does when it fires under a given config: the action, on which scope, and
+    the lock it leaves (Trading: none) with what ends that lock. The diagrams' legend is drawn
+    from these."""
+
+    action: Action
+    lock: State = State.Trading
+    scope: Scope = Scope.ACCOUNT
+    ends: str = ""  # what ends the lock; empty: the lock kind's own end (timer, reset)
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A rule's current value against its limit, for `fsm-risk status`. ``fraction`` is how
     much of the limit is used (0 = none, 1 = at the limit); the rule decides what "used"
@@ -145,6 +157,18 @@ class RuleContext:
         return self.instruments.get(contract_id)
 
 
+@dataclass(frozen=True)
+class RuleSettings:
+    """One ``[rule.<name>]`` section as loaded: the rule, whether it is on, its config (None
+    when off) and the parsed values. Defined here, below the settings loader, so that rules'
+    cross-checks can name it without importing the loader."""
+
+    rule: type[Rule]
+    enabled: bool
+    config: Any
+    values: dict[str, Any]
+
+
 #: a band with no bound: a quote can never make the rule fire (or change its memory)
 UNBOUNDED: tuple[Decimal, Decimal] = (Decimal("-Infinity"), Decimal("Infinity"))
 Band = tuple[Decimal, Decimal]
@@ -180,6 +204,11 @@ class Rule:
         """Turn parsed field values into this rule's frozen config. Raise ValueError("key:
         reason") for problems that involve several keys."""
         return values
+
+    @classmethod
+    def outcome(cls, config: Any) -> Outcome:
+        """What this rule does when it fires under ``config`` (its verdicts' action and lock)."""
+        raise NotImplementedError
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         raise NotImplementedError

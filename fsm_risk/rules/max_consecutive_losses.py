@@ -30,7 +30,7 @@ from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Usage, Verdict, used
 from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
 from fsm_risk.schema import Field
 
@@ -104,6 +104,14 @@ class MaxConsecutiveLosses(Rule):
             values["cooldown_minutes"],
             values["breakeven"],
             values["breakeven_within"],
+        )
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        if config.lock == "daily":
+            return Outcome(Action.FLATTEN, State.LockedDaily)
+        return Outcome(
+            Action.FLATTEN, State.Cooldown, ends=f"timer ({config.cooldown_minutes} min)"
         )
 
     config: Config

@@ -12,7 +12,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, PositionUpdate
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
 
@@ -53,6 +53,12 @@ class MaxContracts(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(values["limit"], values["count"], values["action"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        if config.action == "flatten":
+            return Outcome(Action.FLATTEN)
+        return Outcome(Action.REDUCE, scope=Scope.CONTRACT)
 
     config: Config
 

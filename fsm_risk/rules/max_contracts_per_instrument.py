@@ -18,7 +18,7 @@ from fsm_risk.core.events import Event, PositionUpdate
 from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
 
@@ -69,6 +69,10 @@ class MaxContractsPerInstrument(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(values["default_limit"], dict(values["limits"]), values["unknown"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.REDUCE, scope=Scope.CONTRACT)
 
     config: Config
 

@@ -27,7 +27,16 @@ from fsm_risk.core.models import Book, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    AccountView,
+    Action,
+    Outcome,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.schema import Field
 
 
@@ -165,6 +174,11 @@ class MaxTradesPerDay(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(values["limit"], values["count"], values["flatten_existing"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        action = Action.FLATTEN if config.flatten_existing else Action.LOCK
+        return Outcome(action, State.LockedDaily)
 
     config: Config
 

@@ -26,6 +26,7 @@ from fsm_risk.rules.base import (
     AccountView,
     Action,
     Band,
+    Outcome,
     Rule,
     RuleContext,
     Usage,
@@ -79,6 +80,11 @@ class PeriodPnlRule(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(values[cls.amount_key], values["basis"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        ends = "weekly reset" if cls.lock is State.LockedWeekly else "daily reset"
+        return Outcome(Action.FLATTEN, cls.lock, ends=ends)
 
     def __init__(self, config: Config, ctx: RuleContext) -> None:
         super().__init__(config, ctx)

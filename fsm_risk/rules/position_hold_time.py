@@ -19,7 +19,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, PositionUpdate, Tick
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
 
@@ -47,6 +47,10 @@ class PositionHoldTime(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(timedelta(minutes=values["limit_minutes"]))
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.CLOSE, scope=Scope.CONTRACT)
 
     config: Config
 

@@ -24,6 +24,7 @@ from fsm_risk.rules.base import (
     AccountView,
     Action,
     Band,
+    Outcome,
     Rule,
     RuleContext,
     Scope,
@@ -82,6 +83,10 @@ class PositionPnlRule(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(values[cls.amount_key], dict(values[cls.overrides_key]))
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.CLOSE, scope=Scope.CONTRACT)
 
     def __init__(self, config: Config, ctx: RuleContext) -> None:
         super().__init__(config, ctx)

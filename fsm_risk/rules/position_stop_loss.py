@@ -18,7 +18,7 @@ from fsm_risk.rules.position_pnl import Config, PositionPnlRule
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
-    from fsm_risk.config import RuleSettings
+    from fsm_risk.rules.base import RuleSettings
 
 
 class PositionStopLoss(PositionPnlRule):
@@ -46,7 +46,7 @@ class PositionStopLoss(PositionPnlRule):
 
 
 def stop_within_daily_loss(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    """Cross-check (SPEC.md section 3): a per-position stop must be tighter than the daily
+    """Cross-check: a per-position stop must be tighter than the daily
     loss limit, or on a day that starts at zero the daily limit fires first (flattening
     everything and locking the day) and the stop never does."""
     stop, daily = rules.get(PositionStopLoss.name), rules.get("daily_loss_limit")

@@ -18,7 +18,7 @@ from fsm_risk.rules.position_pnl import Config, PositionPnlRule
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
-    from fsm_risk.config import RuleSettings
+    from fsm_risk.rules.base import RuleSettings
 
 
 class PositionTakeProfit(PositionPnlRule):

@@ -28,13 +28,22 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.errors import Problem
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    AccountView,
+    Action,
+    Outcome,
+    Rule,
+    RuleContext,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.rules.max_trades_per_day import EntryCache
 from fsm_risk.rules.trade_cooldown import journaled
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:
-    from fsm_risk.config import RuleSettings
+    from fsm_risk.rules.base import RuleSettings
 
 #: named windows; ``session`` (None) is the whole trading day
 NAMED: dict[str, int | None] = {"minute": 60, "hour": 3600, "session": None}
@@ -121,6 +130,10 @@ class RapidFire(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(ordered_windows(values["windows"]))
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.FLATTEN, State.Cooldown, ends="timer (the window's length)")
 
     config: Config
 

@@ -29,7 +29,7 @@ from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Usage, Verdict, used
 from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
 from fsm_risk.schema import Field
 
@@ -110,6 +110,12 @@ class RevengeTrading(Rule):
             values["mode"],
             values["multiplier"],
             values["cooldown_minutes"],
+        )
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(
+            Action.FLATTEN, State.Cooldown, ends=f"timer ({config.cooldown_minutes} min)"
         )
 
     config: Config

@@ -29,7 +29,17 @@ from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, Pos
 from fsm_risk.core.models import Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    AccountView,
+    Action,
+    Outcome,
+    Rule,
+    RuleContext,
+    Scope,
+    Usage,
+    Verdict,
+    used,
+)
 from fsm_risk.schema import Field
 
 STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
@@ -74,6 +84,10 @@ class StopLossRequired(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(timedelta(seconds=values["grace_seconds"]), values["count_profit_stops"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.CLOSE, scope=Scope.CONTRACT)
 
     def __init__(self, config: Config, ctx: RuleContext) -> None:
         super().__init__(config, ctx)

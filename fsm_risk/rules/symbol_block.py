@@ -27,7 +27,16 @@ from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Scope, Usage, Verdict
+from fsm_risk.rules.base import (
+    AccountView,
+    Action,
+    Outcome,
+    Rule,
+    RuleContext,
+    Scope,
+    Usage,
+    Verdict,
+)
 from fsm_risk.schema import Field
 
 
@@ -65,6 +74,12 @@ class SymbolBlock(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(tuple(dict.fromkeys(values["roots"])))
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(
+            Action.CLOSE, State.LockedDaily, Scope.CONTRACT, ends="the root is unblocked"
+        )
 
     config: Config
 

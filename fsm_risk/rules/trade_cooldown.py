@@ -28,7 +28,7 @@ from fsm_risk.core.models import FillRecord, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, Usage, Verdict, used
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Usage, Verdict, used
 from fsm_risk.schema import Field
 
 #: the longest cooldown a tier may ask for (longer locks are the daily rules' business)
@@ -116,6 +116,10 @@ class TradeCooldown(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(ordered_tiers(values["tiers"]), values["basis"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.FLATTEN, State.Cooldown, ends="timer (the tier's minutes)")
 
     config: Config
 

@@ -23,7 +23,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import exchange_hours as hours
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, RuleContext, Usage, Verdict
 from fsm_risk.schema import Field
 
 
@@ -126,6 +126,10 @@ class TradingHours(Rule):
             except ValueError as exc:
                 raise ValueError(f"exchange_calendar: {exc}") from None
         return cfg
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.FLATTEN, State.LockedDaily, ends="the next window opens")
 
     config: Config
 

@@ -19,7 +19,7 @@ from fsm_risk.core.events import AccountUpdate, Event
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Rule, RuleContext, Usage, Verdict
+from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, RuleContext, Usage, Verdict
 from fsm_risk.schema import Field
 
 _LOCKS = {"lockeddaily": State.LockedDaily, "lockedweekly": State.LockedWeekly}
@@ -59,6 +59,11 @@ class TradingPermission(Rule):
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
         return Config(_LOCKS[values["lock"]], values["flatten"])
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        action = Action.FLATTEN if config.flatten else Action.LOCK
+        return Outcome(action, config.lock, ends="the gateway reports it can trade")
 
     config: Config
 

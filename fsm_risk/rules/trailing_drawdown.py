@@ -37,6 +37,7 @@ from fsm_risk.rules.base import (
     AccountView,
     Action,
     Band,
+    Outcome,
     Rule,
     RuleContext,
     Usage,
@@ -136,6 +137,10 @@ class TrailingDrawdown(Rule):
         return Config(
             drawdown, values["mode"], start, values["freeze_at_start"], _LOCKS[values["lock"]]
         )
+
+    @classmethod
+    def outcome(cls, config: Config) -> Outcome:
+        return Outcome(Action.FLATTEN, config.lock)
 
     config: Config
 

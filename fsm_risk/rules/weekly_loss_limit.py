@@ -22,7 +22,7 @@ from fsm_risk.rules.period_pnl import BASIS_FIELD, PeriodPnlRule
 from fsm_risk.schema import Field
 
 if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
-    from fsm_risk.config import RuleSettings
+    from fsm_risk.rules.base import RuleSettings
 
 
 class WeeklyLossLimit(PeriodPnlRule):

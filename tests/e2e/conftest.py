@@ -56,8 +56,14 @@ def _quiet_sdk_logs() -> None:
 
 @pytest.fixture
 def paper_settings(request: pytest.FixtureRequest) -> PaperSettings:
-    """Scripted prices (nothing moves unless a test moves it), plus any ``paper`` marker."""
-    overrides: dict[str, Any] = {"price_mode": "scripted"}
+    """The production profile with scripted prices (nothing moves unless a test moves it) and
+    no platform flatten at 15:10 Chicago (tests move the clock across it; the tests about it
+    set it), plus any ``paper`` marker (``profile="simple"`` for the friendlier dialect)."""
+    overrides: dict[str, Any] = {
+        "price_mode": "scripted",
+        "profile": "production",
+        "flat_time": None,
+    }
     for marker in reversed(list(request.node.iter_markers("paper"))):
         overrides.update(marker.kwargs)
     return dataclasses.replace(PaperSettings(), **overrides)

@@ -122,7 +122,12 @@ async def test_the_page_fits_a_phone_screen(h: Harness, browser: Browser) -> Non
     await expect(card.locator(".state")).to_have_text("Trading")
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0  # nothing wider than the screen
-    box = await card.bounding_box()
-    assert box is not None and box["width"] <= 375
+    # measured in one step inside the page: the card is re-rendered on every update, so a
+    # locator's box can be read just as the old card is detached
+    width = await page.evaluate(
+        f"document.querySelector('section.card[data-account=\"{ACCOUNT}\"]')"
+        ".getBoundingClientRect().width"
+    )
+    assert 0 < width <= 375
     if out := os.environ.get("FSM_RISK_DASHBOARD_PHONE_PNG"):
         await page.screenshot(path=out, full_page=True)

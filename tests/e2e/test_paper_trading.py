@@ -10,13 +10,14 @@ import pytest
 from project_x_py.exceptions import ProjectXOrderError
 
 from fsm_risk.paper import PRODUCTS, OrderStatus, PaperGateway, PositionType
-from fsm_risk.paper.settings import DEFAULT_FEES
+from fsm_risk.paper.settings import DEFAULT_FEES, PaperSettings
 
 from .conftest import ConnectSdk
 
 pytestmark = pytest.mark.e2e
 
 ACCOUNT = 1001
+COMMISSION = PaperSettings().commission  # per contract per side, beside the fees
 
 
 def filled(order_id: int) -> Any:
@@ -38,7 +39,8 @@ async def test_market_order_fills_at_the_ask_and_every_user_event_reaches_the_sd
     position = await inbox.wait_for("position_update", lambda p: p["contractId"] == mnq)
     assert (position["type"], position["size"]) == (PositionType.LONG, 2)
     account = await inbox.wait_for("account_update", lambda a: a["balance"] < 50000)
-    assert D(str(account["balance"])) == D("50000") - 2 * DEFAULT_FEES["MNQ"]
+    assert D(str(account["balance"])) == D("50000") - 2 * (DEFAULT_FEES["MNQ"] + COMMISSION)
+    assert D(str(trade["commissions"])) == 2 * COMMISSION
     quote = (await inbox.wait_for("quote_update", lambda q: q["contract_id"] == mnq))["data"]
     assert (quote["bestBid"], quote["bestAsk"], quote["lastPrice"]) == (21000, 21000.25, 21000)
     tagged = await orders.search_orders()
@@ -78,6 +80,7 @@ async def test_stop_order_triggers_on_the_quote(
     assert paper_gateway.position(ACCOUNT, "ES") is None
 
 
+@pytest.mark.paper(profile="simple")  # the real gateway cannot place a stop limit
 async def test_stop_limit_order_triggers_then_rests_at_its_limit(
     connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
@@ -136,6 +139,7 @@ async def test_cancel_and_modify_working_orders_through_the_sdk(
     assert await orders.search_open_orders() == []
 
 
+@pytest.mark.paper(profile="simple")  # the real gateway answers a close without an orderId
 async def test_partial_close_then_close_push_positions_and_log_market_orders(
     connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:
@@ -241,8 +245,9 @@ async def test_round_trip_realised_pnl_matches_hand_computed_values(
     fees = D(str(opening["fees"])) + D(str(closing["fees"]))
     assert fees == 2 * size * DEFAULT_FEES[root]
     assert gross - fees == D(expected_net)
+    paid = 2 * size * COMMISSION
     balance = await inbox.wait_for(
-        "account_update", lambda a: D(str(a["balance"])) == D("50000") + D(expected_net)
+        "account_update", lambda a: D(str(a["balance"])) == D("50000") + D(expected_net) - paid
     )
     assert balance["id"] == ACCOUNT
     trades = await session.px.search_trades()
@@ -261,6 +266,7 @@ async def test_invalid_orders_raise_sdk_errors_and_nothing_fills(
     assert paper_gateway.trades() == []
 
 
+@pytest.mark.paper(profile="simple")  # the SDK's positive ticks: see the production test
 async def test_native_bracket_orders_protect_the_entry_and_one_cancels_the_other(
     connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:

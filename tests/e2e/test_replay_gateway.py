@@ -83,7 +83,9 @@ async def test_history_replayed_under_a_cooldown_blocks_the_trade_after_the_loss
     assert trades[2].order_id == reentry.order_id
 
     def net(ts: list) -> Decimal:  # type: ignore[type-arg]
-        return sum(((t.profit_and_loss or Decimal(0)) - t.fees for t in ts), Decimal(0))
+        return sum(
+            ((t.profit_and_loss or Decimal(0)) - t.fees - t.commissions for t in ts), Decimal(0)
+        )
 
     assert Decimal(day["actual_pnl"]) == net(trades).quantize(Decimal("0.01"))
     assert Decimal(day["replay_pnl"]) == net(trades[:2]).quantize(Decimal("0.01"))

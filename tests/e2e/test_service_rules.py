@@ -28,6 +28,10 @@ ES = "CON.F.US.ES.Z26"
 MES = "CON.F.US.MES.Z26"
 NQ = "CON.F.US.NQ.Z26"
 
+# the scenarios hand-compute P&L from the fee table: the gateway's commissions (counted beside
+# the fees, tested on their own) are left out here
+pytestmark = pytest.mark.paper(commission=Decimal(0))
+
 
 @pytest.fixture
 async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:

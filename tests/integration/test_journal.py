@@ -1,15 +1,16 @@
 """The journal's buffering (one commit per burst, state-neutral rows at most a second late)
-and retention, against a real SQLite store."""
+and retention, against a real store (SQLite, and a PostgreSQL server)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from fsm_risk.adapters.journal import Journal
 from fsm_risk.adapters.store import Store
@@ -17,6 +18,7 @@ from fsm_risk.core.engine import Changes
 from fsm_risk.core.events import Quote, Tick
 from fsm_risk.replay_sources import journal_entries
 from tests.factories import ACC, ES, MNQ, T0, account, position
+from tests.postgres import fresh_database
 
 
 def test_rows_wait_for_a_commit_of_state_or_at_most_a_second() -> None:
@@ -29,10 +31,20 @@ def test_rows_wait_for_a_commit_of_state_or_at_most_a_second() -> None:
     assert Journal(enabled=False).take(T0, force=True) == []
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """A SQLite file, or a fresh database on a PostgreSQL server."""
+    if request.param == "sqlite":
+        yield tmp_path / "s.db"
+        return
+    with fresh_database() as url:
+        yield url
+
+
 def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
-    tmp_path: Path,
+    where: str | Path,
 ) -> None:
-    store = Store(tmp_path / "s.db")
+    store = Store(where)
     j = Journal(retention_days=2)
     j.start(ACC, "PRAC", T0)
     j.record(account(), T0)
@@ -50,6 +62,7 @@ def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
         (T0 + timedelta(days=3), Quote(MNQ, T0, Decimal("20000.25"))),
     ]
     assert store.journal_accounts() == [(ACC, "PRAC")]
+    assert store.journal_contracts(ACC) == {MNQ}
     assert len(journal_entries(store, ACC, since=T0 + timedelta(hours=1))) == 2
     assert len(journal_entries(store)) == 6  # every row, without an account
     now = T0 + timedelta(days=3)
@@ -61,12 +74,12 @@ def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
     store.close()
 
 
-def test_journal_rows_are_never_changed(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.db")
+def test_journal_rows_are_never_changed(where: str | Path) -> None:
+    store = Store(where)
     j = Journal()
     j.record(account(), T0)
     store.commit(Changes([], []), journal=j.take(None, force=True))
-    with pytest.raises(IntegrityError, match="append-only"), store.engine.begin() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
         conn.execute(text("UPDATE journal SET data = '[]'"))
     assert [e.event for e in journal_entries(store)] == [account()]
     store.close()

@@ -3,18 +3,24 @@ the audit log and the fills journal are append-only."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import Side
 from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ES,
@@ -28,6 +34,11 @@ from tests.factories import (
     position,
     quote,
     transitions,
+)
+from tests.postgres import fresh_database
+
+HELD_BY_ME = (
+    rf"another fsm-risk service holds the lease for .+ \(pid {os.getpid()}, host .+, since \d{{4}}-"
 )
 
 
@@ -46,7 +57,7 @@ def run(store: Store, d: Driver, *events: object) -> list[Effect]:
     return out
 
 
-def restart(store_path: Path, now: object) -> tuple[Store, Driver]:
+def restart(store_path: str | Path, now: object) -> tuple[Store, Driver]:
     store = Store(store_path)
     d = Driver(engine(), now=now)  # type: ignore[arg-type]
     effects, _ = restore_all(store, d.engine, d.now)
@@ -55,8 +66,18 @@ def restart(store_path: Path, now: object) -> tuple[Store, Driver]:
     return store, d
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """Where the store lives: a SQLite file, or a fresh database on a PostgreSQL server."""
+    if request.param == "sqlite":
+        yield tmp_path / "state.db"
+        return
+    with fresh_database() as url:
+        yield url
+
+
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
+def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "state.db"
 
 
@@ -66,7 +87,7 @@ def lock_it(store: Store, d: Driver) -> None:
     assert d.acct.state is State.LockedDaily
 
 
-def test_restart_restores_every_state_hold_and_deadline_exactly(path: Path) -> None:
+def test_restart_restores_every_state_hold_and_deadline_exactly(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     lock_it(store, d)
@@ -85,7 +106,7 @@ def test_restart_restores_every_state_hold_and_deadline_exactly(path: Path) -> N
     assert d2.acct.contracts[MNQ].state is State.Flattening
 
 
-def test_a_lock_held_across_a_restart_still_closes_new_positions(path: Path) -> None:
+def test_a_lock_held_across_a_restart_still_closes_new_positions(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     lock_it(store, d)
@@ -96,7 +117,7 @@ def test_a_lock_held_across_a_restart_still_closes_new_positions(path: Path) -> 
     assert d2.acct.state is State.LockedDaily
 
 
-def test_a_reset_missed_while_stopped_is_applied_once(path: Path) -> None:
+def test_a_reset_missed_while_stopped_is_applied_once(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     lock_it(store, d)
@@ -123,7 +144,7 @@ def test_a_reset_missed_while_stopped_is_applied_once(path: Path) -> None:
     ) == 1
 
 
-def test_several_missed_days_apply_only_the_latest_boundary(path: Path) -> None:
+def test_several_missed_days_apply_only_the_latest_boundary(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     lock_it(store, d)
@@ -134,7 +155,7 @@ def test_several_missed_days_apply_only_the_latest_boundary(path: Path) -> None:
     assert d2.acct.state is State.Trading
 
 
-def test_audit_log_and_fills_journal_are_append_only(path: Path) -> None:
+def test_audit_log_and_fills_journal_are_append_only(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     lock_it(store, d)
@@ -145,20 +166,26 @@ def test_audit_log_and_fills_journal_are_append_only(path: Path) -> None:
     ]
     assert entries[0].rule_id == "RULE-003" and "DAILY_LOSS_LIMIT" in entries[0].reason
     assert len(store.fills(d.acct.account_id)) == 2
-    with store.engine.begin() as conn, pytest.raises((IntegrityError, OperationalError)):
+    with (
+        store.engine.begin() as conn,
+        pytest.raises(DBAPIError, match="append-only"),
+    ):
         conn.execute(text("UPDATE audit SET to_state = 'Trading'"))
-    with store.engine.begin() as conn, pytest.raises((IntegrityError, OperationalError)):
+    with (
+        store.engine.begin() as conn,
+        pytest.raises(DBAPIError, match="append-only"),
+    ):
         conn.execute(text("DELETE FROM fill"))
     assert len(store.audit()) == 2 and len(store.fills(d.acct.account_id)) == 2
 
 
-def test_the_database_runs_in_wal_mode(path: Path) -> None:
-    store = Store(path)
+def test_the_database_runs_in_wal_mode(sqlite_path: Path) -> None:
+    store = Store(sqlite_path)
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
-def test_marks_are_stored_exactly(path: Path) -> None:
+def test_marks_are_stored_exactly(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     run(store, d, account(), position(MNQ, 1, "21000"), quote(MNQ, "21000.25"))
@@ -166,12 +193,123 @@ def test_marks_are_stored_exactly(path: Path) -> None:
     assert store.marks()[MNQ].at == T0
 
 
-def test_only_one_service_may_hold_a_database(path: Path) -> None:
+def test_a_second_service_is_refused_naming_who_holds_the_lease(path: str | Path) -> None:
     a, b = Store(path), Store(path)
     assert not b.service_running()
     a.acquire_service_lock()
+    a.acquire_leases([7])
     assert b.service_running()
-    with pytest.raises(Exception, match="already running"):
+    with pytest.raises(FsmRiskError, match=HELD_BY_ME):
         b.acquire_service_lock()
+        b.acquire_leases([7])
     a.release_service_lock()
     assert not b.service_running()
+    b.acquire_service_lock()
+    b.acquire_leases([7])  # released: the next service takes it
+    assert a.service_running()
+    b.close()
+    a.close()
+
+
+HOLDER = """
+import sys
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from fsm_risk.adapters.store import Store
+store = Store(sys.argv[1])
+store.acquire_service_lock()
+store.acquire_leases([7])
+conn = store._lease_conn
+print(conn.execute(text("SELECT pg_backend_pid()")).scalar() if conn is not None else 0)
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+def test_a_crashed_holders_lease_is_taken_over(path: str | Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        backend = int(holder.stdout.readline())  # type: ignore[union-attr]
+        b = Store(path)
+        with pytest.raises(FsmRiskError, match=rf"holds the lease .*\(pid {holder.pid}, host "):
+            b.acquire_service_lock()
+            b.acquire_leases([7])
+    finally:
+        holder.kill()  # a crash: no release, no cleanup
+        holder.wait()
+    if backend:  # the server ends the dead client's session (keepalives); here at once
+        end_session(path, backend)
+    b.acquire_service_lock()
+    b.acquire_leases([7])
+    assert b.service_running()
+    b.close()
+
+
+def end_session(url: str | Path, backend: int) -> None:
+    """What the server does when a client vanishes: end its session (waiting up to 5 s)."""
+    with Store(url).engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": backend})
+
+
+def lease_backend(store: Store) -> int:
+    return int(store._lease_connection().execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
+
+
+def test_services_share_a_server_one_account_each(server: str) -> None:
+    a, b, c = Store(server), Store(server), Store(server)
+    for s in (a, b, c):
+        s.acquire_service_lock()
+    a.acquire_leases([1])
+    b.acquire_leases([2])  # another account on the same server: fine
+    with pytest.raises(FsmRiskError, match=r"lease for account 1 on postgresql.*\*\*\*@"):
+        c.acquire_leases([3, 1])
+    c.acquire_leases([3])  # the refused attempt kept none of its accounts
+    assert "lease" in {t for t in inspect(a.engine).get_table_names()}
+    for s in (a, b, c):
+        s.close()
+
+
+def test_a_lost_lease_connection_is_renewed_or_the_service_is_told(server: str) -> None:
+    a, b = Store(server), Store(server)
+    a.acquire_service_lock()
+    a.acquire_leases([7])
+    end_session(server, lease_backend(a))  # a server restart, a dropped connection
+    a.renew_leases()  # taken again on a new connection
+    with pytest.raises(FsmRiskError, match=HELD_BY_ME):
+        b.acquire_leases([7])
+    end_session(server, lease_backend(a))
+    b.acquire_leases([7])  # another service took it meanwhile
+    with pytest.raises(FsmRiskError, match="lease for account 7"):
+        a.renew_leases()
+    a.close()
+    b.close()
+
+
+def test_ids_beyond_32_bits_are_stored(server: str) -> None:
+    store = Store(server)
+    d = Driver(engine())
+    big = 2**40 + 5
+    run(store, d, account(), fill(ES, Side.BUY, 1, "6000", trade_id=big, order_id=big))
+    assert [(f.trade_id, f.order_id) for f in store.fills(d.acct.account_id)] == [(big, big)]
+
+
+def test_the_server_password_never_appears_in_messages(server: str) -> None:
+    store = Store(server)
+    password = make_url(server).password
+    assert password and password not in store.where and "***" in store.where
+    bad = make_url(server).set(database="no_such_database").render_as_string(hide_password=False)
+    with pytest.raises(FsmRiskError, match="cannot be opened") as caught:
+        Store(bad)
+    assert password not in str(caught.value) and "\n" not in str(caught.value)
+    assert 'database "no_such_database" does not exist' in str(caught.value)

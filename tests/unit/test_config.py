@@ -136,6 +136,33 @@ def test_cross_checks_only_apply_to_enabled_rules() -> None:
     assert [r.rule.id for r in s.enabled_rules()] == ["RULE-016"]
 
 
+def test_the_database_may_be_a_postgresql_server_and_its_password_is_never_shown(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "s.ini"
+    url = "postgresql://risk:hunter2pass@db.example:5432/fsm"
+    f.write_text(f"[general]\ndatabase = {url}\n")
+    settings = config.load(f)
+    assert settings.database == url  # a URL, not a path under the settings folder
+    text = config.describe(settings)
+    assert "hunter2pass" not in text
+    assert "database = postgresql://risk:***@db.example:5432/fsm" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("mysql://h/db", "must be a SQLite file path or a postgresql:// URL, got a 'mysql://' URL"),
+        ("postgresql://host", "a postgresql:// URL must name the database"),
+    ],
+)
+def test_a_database_that_is_neither_a_file_nor_a_postgresql_url_is_refused(
+    value: str, reason: str
+) -> None:
+    found = problems(f"[general]\ndatabase = {value}\n")
+    assert len(found) == 1 and reason in found[0] and "[general] database" in found[0]
+
+
 # --- [notify] and [web] ----------------------------------------------------------------------
 
 

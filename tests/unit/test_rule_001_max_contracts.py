@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-
-import pytest
+from functools import partial
 
 from fsm_risk.core.events import Tick
 from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.max_contracts import MaxContracts
 from tests.factories import (
     ES,
@@ -18,19 +16,13 @@ from tests.factories import (
     MNQ,
     NQ,
     T0,
-    Driver,
-    account,
     closes,
-    make_engine,
     position,
     reduces,
+    rule_driver,
 )
 
-
-def driver(**raw: str) -> Driver:
-    d = Driver(make_engine({MaxContracts: {"limit": "5", **raw}}))
-    d.send(account())
-    return d
+driver = partial(rule_driver, MaxContracts, limit="5")
 
 
 def test_exactly_at_the_limit_does_not_fire() -> None:
@@ -100,12 +92,3 @@ def test_usage_reports_open_contracts_against_the_limit() -> None:
     rule = d.engine.rules[0]
     u = rule.usage(d.acct, d.now)
     assert (u.value, u.limit, u.unit, float(u.fraction)) == (4, 5, "contracts", 0.8)
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"), [({"limit": "0"}, "at least 1"), ({"count": "x"}, "gross, net")]
-)
-def test_bad_settings_name_the_key(raw: dict[str, str], message: str) -> None:
-    with pytest.raises(SettingsError, match=message) as err:
-        make_engine({MaxContracts: raw})
-    assert "[rule.max_contracts]" in str(err.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
@@ -11,20 +13,13 @@ from tests.factories import (
     MNQ,
     MNQ_H27,
     NQ,
-    Driver,
-    account,
     closes,
-    make_engine,
     position,
     reduces,
+    rule_driver,
 )
 
-
-def driver(**raw: str) -> Driver:
-    settings = {"limits": "MNQ: 4, NQ: 1", "default_limit": "2", **raw}
-    d = Driver(make_engine({MaxContractsPerInstrument: settings}))
-    d.send(account())
-    return d
+driver = partial(rule_driver, MaxContractsPerInstrument, limits="MNQ: 4, NQ: 1", default_limit="2")
 
 
 def test_at_the_root_limit_does_not_fire() -> None:

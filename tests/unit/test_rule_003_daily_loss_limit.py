@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-
-import pytest
+from functools import partial
 
 from fsm_risk.core.events import Side
 from fsm_risk.core.reasons import Reason
@@ -16,7 +15,6 @@ from tests.factories import (
     MNQ,
     T0,
     Driver,
-    account,
     closes,
     fill,
     flat,
@@ -24,14 +22,11 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
     transitions,
 )
 
-
-def driver(**raw: str) -> Driver:
-    d = Driver(make_engine({DailyLossLimit: {"limit": "1000", **raw}}))
-    d.send(account())
-    return d
+driver = partial(rule_driver, DailyLossLimit, limit="1000")
 
 
 def lose(d: Driver, pnl: str) -> None:
@@ -115,14 +110,6 @@ def test_a_loss_carried_across_the_reset_does_not_count_against_the_new_day() ->
     d.send(quote(MNQ, "20700", at=reset))  # another -$400: day P&L is -$400, not -$1,200
     assert d.acct.day_pnl(with_unrealized=True) == Decimal("-400.00")
     assert d.acct.state is State.Trading
-
-
-@pytest.mark.parametrize("limit", ["-5", "0", "abc", "10.001"])
-def test_bad_limit_is_refused_with_the_reason(limit: str) -> None:
-    from fsm_risk.errors import SettingsError
-
-    with pytest.raises(SettingsError, match=r"\[rule.daily_loss_limit\] limit"):
-        make_engine({DailyLossLimit: {"limit": limit}})
 
 
 def test_usage_is_the_share_of_the_limit_lost() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from fsm_risk.core.events import Side
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
@@ -32,6 +32,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -41,14 +43,8 @@ SPRING = datetime(2026, 3, 8, 22, 0, tzinfo=UTC)  # Sunday 17:00 CDT
 FALL = datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # Sunday 17:00 CST
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({TrailingDrawdown: {"drawdown": "2000", **raw}})
-
-
-def driver(now: datetime = T0, balance: str = "50000", **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=now)
-    d.send(account(balance))
-    return d
+engine = partial(rule_engine, TrailingDrawdown, drawdown="2000")
+driver = partial(rule_driver, TrailingDrawdown, drawdown="2000")
 
 
 def memo(d: Driver) -> dict[str, Any]:
@@ -417,27 +413,6 @@ def test_restart_while_locked_keeps_the_lock_and_its_deadline() -> None:
 
 
 # --- settings and status -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key", "why"),
-    [
-        ({"drawdown": "-5"}, "drawdown", "must be a positive amount"),
-        ({"drawdown": "0"}, "drawdown", "must be a positive amount"),
-        ({"drawdown": "2k"}, "drawdown", "must be an amount"),
-        ({"mode": "weekly"}, "mode", "must be one of intraday, end_of_day"),
-        ({"starting_balance": "-50000"}, "starting_balance", "must be a positive amount"),
-        ({"starting_balance": "50000.001"}, "starting_balance", "must be a whole number"),
-        ({"starting_balance": "1500"}, "starting_balance", "must be above the drawdown of 2000"),
-        ({"freeze_at_start": "sometimes"}, "freeze_at_start", "must be true or false"),
-        ({"lock": "Cooldown"}, "lock", "must be one of lockedweekly, lockeddaily"),
-    ],
-)
-def test_bad_settings_are_refused_naming_section_and_key(
-    raw: dict[str, str], key: str, why: str
-) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.trailing_drawdown\] {key}: {why}"):
-        make_engine({TrailingDrawdown: raw})
 
 
 def test_defaults_suit_a_50k_account() -> None:

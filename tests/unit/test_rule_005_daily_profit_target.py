@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,7 +15,6 @@ from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AccountUpdate, AdminCommand, Event, OrderStatus, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit
@@ -37,6 +37,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -44,14 +46,8 @@ SPRING = datetime(2026, 3, 8, 22, 0, tzinfo=UTC)  # Sunday 17:00 CDT: the first 
 FALL = datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # Sunday 17:00 CST: the first reset in winter
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({DailyProfitTarget: {"target": "1500", **raw}})
-
-
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=now)
-    d.send(account())
-    return d
+engine = partial(rule_engine, DailyProfitTarget, target="1500")
+driver = partial(rule_driver, DailyProfitTarget, target="1500")
 
 
 def win(d: Driver, pnl: str, fees: str = "0") -> list[Effect]:
@@ -278,17 +274,6 @@ def test_restart_while_locked_keeps_the_lock_and_a_reset_missed_while_down_ends_
 
 
 # --- settings and status -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("target", ["-5", "0", "abc", "10.001", "nan"])
-def test_bad_target_is_refused_naming_section_and_key(target: str) -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.daily_profit_target\] target: must be"):
-        make_engine({DailyProfitTarget: {"target": target}})
-
-
-def test_bad_basis_is_refused_naming_section_and_key() -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.daily_profit_target\] basis: must be one of"):
-        make_engine({DailyProfitTarget: {"basis": "gross"}})
 
 
 def test_defaults_are_a_1500_target_on_the_equity_basis() -> None:

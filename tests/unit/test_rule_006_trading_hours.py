@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -26,7 +27,6 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.exchange_hours import TradingSchedule, Window, parse_windows
 from fsm_risk.rules.trading_hours import TradingHours
@@ -46,6 +46,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -56,14 +58,11 @@ def utc(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetim
     return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({TradingHours: raw})
+engine = partial(rule_engine, TradingHours)
 
 
 def driver(at: datetime = T0, **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=at)
-    d.send(account())
-    return d
+    return rule_driver(TradingHours, at, **raw)
 
 
 def held(d: Driver, at: datetime | None = None) -> Driver:
@@ -444,38 +443,6 @@ def test_restart_while_locked_keeps_the_lock_until_the_next_open() -> None:
 
 
 # --- settings --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key", "reason"),
-    [
-        ({"windows": "Mon 09:00-09:00"}, "windows", "is empty"),
-        ({"windows": "Mon-Fri 08:00-16:00, Mon 15:00-17:00"}, "windows", "overlap"),
-        ({"windows": "Sun-Thu 17:00-16:00, Tue 16:30-17:30"}, "windows", "overlap"),
-        # Sunday's session runs into Monday: compared across the end of the week
-        ({"windows": "Mon 09:00-10:00, Sun 17:00-16:00"}, "windows", "overlap"),
-        ({"windows": "Mon 25:00-26:00"}, "windows", "between 00:00 and 23:59"),
-        ({"windows": "Funday 09:00-10:00"}, "windows", "weekday"),
-        ({"windows": "Mon 9-10"}, "windows", "days and times"),
-        ({"windows": ""}, "windows", "at least one window"),
-        ({"flat_by": "15:61"}, "flat_by", "between 00:00 and 23:59"),
-        ({"windows": "Mon-Fri 08:30-15:00"}, "flat_by", "outside the window 'Mon 08:30-15:00'"),
-        ({"windows": "Sun-Thu 17:00-16:00", "flat_by": "16:30"}, "flat_by", "outside"),
-        ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
-        ({"exchange_calendar": "NOPE"}, "exchange_calendar", "unknown exchange calendar"),
-        ({"extra_holidays": "2026-13-01"}, "extra_holidays", "YYYY-MM-DD"),
-        ({"early_closes": "2026-12-31"}, "early_closes", "a date and a time"),
-        (
-            {"extra_holidays": "2026-12-31", "early_closes": "2026-12-31 12:00"},
-            "early_closes",
-            "also listed in extra_holidays",
-        ),
-        ({"early_close_lead_minutes": "-1"}, "early_close_lead_minutes", "at least 0"),
-    ],
-)
-def test_bad_settings_name_the_section_and_key(raw: dict[str, str], key: str, reason: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule\.trading_hours\] {key}: .*{reason}"):
-        engine(**raw)
 
 
 def test_windows_expand_day_ranges_including_across_the_weekend() -> None:

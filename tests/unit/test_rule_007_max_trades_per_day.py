@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ import pytest
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
 from tests.factories import (
@@ -34,6 +34,8 @@ from tests.factories import (
     quote,
     reduces,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(700_000, 10**9))
@@ -43,16 +45,8 @@ def raw(**over: str) -> dict[type[MaxTradesPerDay], dict[str, str]]:
     return {MaxTradesPerDay: {"limit": "3", **over}}
 
 
-def driver(now: datetime = T0, **over: str) -> Driver:
-    d = Driver(make_engine(raw(**over)), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> MaxTradesPerDay:
-    found = d.engine.rules[0]
-    assert isinstance(found, MaxTradesPerDay)
-    return found
+driver = partial(rule_driver, MaxTradesPerDay, limit="3")
+rule = partial(the_rule, cls=MaxTradesPerDay)
 
 
 def enter(d: Driver, contract: str, size: int = 1, *, held: int = 0, long: bool = True) -> int:
@@ -349,16 +343,6 @@ def test_restart_while_locked_keeps_the_lock_its_deadline_and_the_tolerated_posi
 
 
 # --- settings and usage -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [("limit", "0"), ("limit", "-3"), ("limit", "ten"), ("count", "orders"),
-     ("flatten_existing", "maybe")],
-)  # fmt: skip
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.max_trades_per_day\] {key}: "):
-        make_engine({MaxTradesPerDay: {key: value}})
 
 
 def test_defaults_suit_a_50k_account() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ import pytest
 from fsm_risk.core.events import Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
 from fsm_risk.rules.trade_cooldown import TradeCooldown
@@ -33,22 +33,16 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
     transitions,
 )
 
 _ids = iter(range(800_000, 10**9))
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({TradeCooldown: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> TradeCooldown:
-    found = d.engine.rules[0]
-    assert isinstance(found, TradeCooldown)
-    return found
+driver = partial(rule_driver, TradeCooldown)
+rule = partial(the_rule, cls=TradeCooldown)
 
 
 def enter(d: Driver, contract: str = ES, size: int = 1, *, fees: str = "0") -> None:
@@ -276,27 +270,6 @@ def test_restart_during_the_cooldown_keeps_its_deadline() -> None:
 
 
 # --- settings and usage --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "why"),
-    [
-        ("tiers", "", "at least one"),
-        ("tiers", "250: 30, 100: 15", "smallest loss first"),
-        ("tiers", "100: 30, 250: 15", "cool down for longer"),
-        ("tiers", "100: 15, 250: 15", "cool down for longer"),
-        ("tiers", "100: 15, 100: 30", "twice"),
-        ("tiers", "-100: 15", "positive amount"),
-        ("tiers", "100: 0", "at least 1"),
-        ("tiers", "100: 1441", "at most 1440"),
-        ("tiers", "100.001: 15", "whole number of cents"),
-        ("tiers", "100 15", "name: value"),
-        ("basis", "weekly", "one of"),
-    ],
-)
-def test_bad_settings_name_the_section_key_and_reason(key: str, value: str, why: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.trade_cooldown\] {key}: .*{why}"):
-        make_engine({TradeCooldown: {key: value}})
 
 
 def test_defaults_are_three_tiers() -> None:

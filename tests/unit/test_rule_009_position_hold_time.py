@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ import pytest
 from fsm_risk.core.events import Event, OrderStatus, OrderUpdate, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.position_hold_time import PositionHoldTime
 from tests.factories import (
@@ -30,6 +30,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -37,14 +39,8 @@ LIMIT = timedelta(minutes=240)
 SECOND = timedelta(seconds=1)
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({PositionHoldTime: raw})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, PositionHoldTime)
+driver = partial(rule_driver, PositionHoldTime)
 
 
 def state(d: Driver, contract_id: str) -> State:
@@ -214,12 +210,6 @@ def test_a_deadline_that_passed_while_stopped_is_enforced_at_start_up() -> None:
 
 
 # --- settings, usage, cost -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5", "20000"])
-def test_bad_limit_is_refused_naming_section_and_key(value: str) -> None:
-    with pytest.raises(SettingsError, match=r"\[rule\.position_hold_time\] limit_minutes: "):
-        engine(limit_minutes=value)
 
 
 def test_a_short_limit_from_the_settings() -> None:

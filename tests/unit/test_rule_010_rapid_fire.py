@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from fsm_risk.config import RuleSettings
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Rule, Scope, Verdict
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
 from fsm_risk.rules.rapid_fire import RapidFire, windows_below_max_trades
@@ -38,20 +38,15 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(1_000_000, 10**9))
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({RapidFire: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> RapidFire:
-    found = next(r for r in d.engine.rules if isinstance(r, RapidFire))
-    return found
+driver = partial(rule_driver, RapidFire)
+rule = partial(the_rule, cls=RapidFire)
 
 
 def scalp(d: Driver, at: datetime, contract: str = ES) -> list[Any]:
@@ -289,26 +284,6 @@ def test_restart_during_the_cooldown_keeps_its_deadline() -> None:
 
 
 # --- settings, cross-check, usage ----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "why"),
-    [
-        ("", "at least one"),
-        ("3600: 12, 60: 3", "shortest window first"),
-        ("session: 30, 60: 3", "shortest window first"),
-        ("60: 3, 3600: 3", "allow more entries"),
-        ("60: 3, minute: 5", "twice"),
-        ("0: 3", "1 to 86400 seconds"),
-        ("90000: 3", "1 to 86400 seconds"),
-        ("fortnight: 3", "minute, hour, session"),
-        ("60: 0", "at least 1"),
-        ("60 3", "name: value"),
-    ],
-)
-def test_bad_windows_name_the_section_key_and_reason(value: str, why: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.rapid_fire\] windows: .*{why}"):
-        make_engine({RapidFire: {"windows": value}})
 
 
 def test_named_windows_and_defaults() -> None:

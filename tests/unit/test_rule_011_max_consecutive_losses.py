@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,7 +14,6 @@ import pytest
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.max_consecutive_losses import MaxConsecutiveLosses
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
@@ -23,7 +23,6 @@ from tests.factories import (
     ES,
     MNQ,
     NQ,
-    T0,
     Driver,
     Scripted,
     account,
@@ -36,21 +35,16 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(1_100_000, 10**9))
 RESET = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 17:00 CST after T0
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({MaxConsecutiveLosses: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> MaxConsecutiveLosses:
-    found = next(r for r in d.engine.rules if isinstance(r, MaxConsecutiveLosses))
-    return found
+driver = partial(rule_driver, MaxConsecutiveLosses)
+rule = partial(the_rule, cls=MaxConsecutiveLosses)
 
 
 def streak(d: Driver) -> int:
@@ -312,24 +306,6 @@ def test_a_reset_missed_while_stopped_clears_the_streak_at_start_up() -> None:
 
 
 # --- settings and usage --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("losses", "0"),
-        ("losses", "three"),
-        ("lock", "weekly"),
-        ("cooldown_minutes", "0"),
-        ("cooldown_minutes", "1441"),
-        ("breakeven", "maybe"),
-        ("breakeven_within", "-1"),
-        ("breakeven_within", "0.001"),
-    ],
-)
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.max_consecutive_losses\] {key}: "):
-        make_engine({MaxConsecutiveLosses: {key: value}})
 
 
 def test_defaults() -> None:

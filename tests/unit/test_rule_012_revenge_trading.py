@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
-
-import pytest
 
 from fsm_risk.core.events import AdminCommand, Event, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.revenge_trading import RevengeTrading
 from fsm_risk.rules.trade_cooldown import TradeCooldown
@@ -37,19 +35,15 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    the_rule,
 )
 
 _ids = iter(range(1_200_000, 10**9))
 
 
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(make_engine({RevengeTrading: raw}), now=now)
-    d.send(account())
-    return d
-
-
-def rule(d: Driver) -> RevengeTrading:
-    return next(r for r in d.engine.rules if isinstance(r, RevengeTrading))
+driver = partial(rule_driver, RevengeTrading)
+rule = partial(the_rule, cls=RevengeTrading)
 
 
 def enter(d: Driver, contract: str = ES, size: int = 1, *, held: int = 0) -> list[Any]:
@@ -292,26 +286,6 @@ def test_restart_during_the_cooldown_keeps_its_deadline() -> None:
 
 
 # --- settings and usage --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("loss", "0"),
-        ("loss", "-100"),
-        ("seconds", "0"),
-        ("seconds", "soon"),
-        ("seconds", "86401"),
-        ("mode", "any"),
-        ("multiplier", "0.5"),
-        ("multiplier", "101"),
-        ("multiplier", "double"),
-        ("cooldown_minutes", "0"),
-    ],
-)
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.revenge_trading\] {key}: "):
-        make_engine({RevengeTrading: {key: value}})
 
 
 def test_defaults() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import OrderStatus, OrderType, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit, weekly_not_below_daily
 from tests.factories import (
@@ -32,6 +32,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -41,14 +43,8 @@ FALL = datetime(2026, 11, 1, 23, 0, tzinfo=UTC)  # CST: 23:00 UTC
 NEXT_WEEK = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # the weekly reset after T0
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({WeeklyLossLimit: {"limit": "2500", **raw}})
-
-
-def driver(now: datetime = T0, **raw: str) -> Driver:
-    d = Driver(engine(**raw), now=now)
-    d.send(account())
-    return d
+engine = partial(rule_engine, WeeklyLossLimit, limit="2500")
+driver = partial(rule_driver, WeeklyLossLimit, limit="2500")
 
 
 def lose(d: Driver, pnl: str, fees: str = "0") -> list[Effect]:
@@ -234,17 +230,6 @@ def test_a_closing_fill_before_its_position_update_is_not_counted_twice() -> Non
 
 
 # --- settings, cross-check and status -------------------------------------------------------
-
-
-@pytest.mark.parametrize("limit", ["-5", "0", "abc", "10.001", "inf"])
-def test_bad_limit_is_refused_naming_section_and_key(limit: str) -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.weekly_loss_limit\] limit: must be"):
-        make_engine({WeeklyLossLimit: {"limit": limit}})
-
-
-def test_bad_basis_is_refused_naming_section_and_key() -> None:
-    with pytest.raises(SettingsError, match=r"\[rule.weekly_loss_limit\] basis: must be one of"):
-        make_engine({WeeklyLossLimit: {"basis": "net"}})
 
 
 def test_defaults_are_2500_on_the_equity_basis() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from fsm_risk.core.events import AccountUpdate, Event, OrderStatus, OrderType, S
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.position_stop_loss import PositionStopLoss, stop_within_daily_loss
@@ -36,18 +36,13 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
-
-def engine(**raw: str) -> Any:
-    return make_engine({PositionStopLoss: {"limit": "250", **raw}})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, PositionStopLoss, limit="250")
+driver = partial(rule_driver, PositionStopLoss, limit="250")
 
 
 # --- the edge ------------------------------------------------------------------------------
@@ -277,24 +272,6 @@ def test_a_close_in_flight_survives_a_restart_and_is_not_sent_twice() -> None:
 
 
 # --- settings, cross-check and status -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key"),
-    [
-        ({"limit": "-5"}, "limit"),
-        ({"limit": "0"}, "limit"),
-        ({"limit": "ten"}, "limit"),
-        ({"limit": "1.005"}, "limit"),
-        ({"limits": "NQ: -5"}, "limits"),
-        ({"limits": "NQ 500"}, "limits"),
-        ({"limits": "N@Q: 500"}, "limits"),
-        ({"limits": "NQ: 500, nq: 400"}, "limits"),
-    ],
-)
-def test_bad_settings_are_refused_naming_section_and_key(raw: dict[str, str], key: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.position_stop_loss\] {key}: "):
-        make_engine({PositionStopLoss: raw})
 
 
 def test_defaults_are_a_250_stop_for_every_root() -> None:

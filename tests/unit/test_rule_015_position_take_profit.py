@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from fsm_risk.core.events import AccountUpdate, Event, OrderStatus, OrderType, S
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.position_take_profit import (
@@ -38,18 +38,13 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
-
-def engine(**raw: str) -> Any:
-    return make_engine({PositionTakeProfit: {"target": "500", **raw}})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, PositionTakeProfit, target="500")
+driver = partial(rule_driver, PositionTakeProfit, target="500")
 
 
 # --- the edge ------------------------------------------------------------------------------
@@ -189,21 +184,6 @@ def test_after_a_restart_the_restored_position_takes_profit_on_the_next_quote() 
 
 
 # --- settings, cross-check and status -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key"),
-    [
-        ({"target": "-5"}, "target"),
-        ({"target": "0"}, "target"),
-        ({"target": "lots"}, "target"),
-        ({"targets": "NQ: 0"}, "targets"),
-        ({"targets": "NQ=500"}, "targets"),
-    ],
-)
-def test_bad_settings_are_refused_naming_section_and_key(raw: dict[str, str], key: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.position_take_profit\] {key}: "):
-        make_engine({PositionTakeProfit: raw})
 
 
 def test_defaults_are_a_500_target_for_every_root() -> None:

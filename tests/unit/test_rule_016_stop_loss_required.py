@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ import pytest
 from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.stop_loss_required import StopLossRequired
 from tests.factories import (
@@ -29,6 +29,8 @@ from tests.factories import (
     order,
     position,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -37,14 +39,8 @@ SECOND = timedelta(seconds=1)
 STOP, STOP_LIMIT, TRAIL = OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP
 
 
-def engine(**raw: str) -> Any:
-    return make_engine({StopLossRequired: raw})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, StopLossRequired)
+driver = partial(rule_driver, StopLossRequired)
 
 
 def stop(
@@ -280,21 +276,6 @@ def test_closing_a_naked_position_never_shortens_the_accounts_lock() -> None:
 
 
 # --- settings, usage, cost -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("grace_seconds", "0"),
-        ("grace_seconds", "-5"),
-        ("grace_seconds", "abc"),
-        ("grace_seconds", "5000"),
-        ("count_profit_stops", "maybe"),
-    ],
-)
-def test_bad_settings_name_the_section_and_key(key: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule\.stop_loss_required\] {key}: "):
-        engine(**{key: value})
 
 
 def test_grace_from_the_settings() -> None:

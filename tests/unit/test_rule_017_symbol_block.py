@@ -12,7 +12,6 @@ import pytest
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderUpdate, Quote, Side, Tick
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.symbol_block import SymbolBlock
 from tests.factories import (
@@ -32,6 +31,8 @@ from tests.factories import (
     order,
     position,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
@@ -39,13 +40,11 @@ CL_G27 = "CON.F.US.CL.G27"
 
 
 def engine(roots: str = "CL, M*") -> Any:
-    return make_engine({SymbolBlock: {"roots": roots}})
+    return rule_engine(SymbolBlock, roots=roots)
 
 
 def driver(roots: str = "CL, M*") -> Driver:
-    d = Driver(engine(roots))
-    d.send(account())
-    return d
+    return rule_driver(SymbolBlock, roots=roots)
 
 
 def state(d: Driver, contract_id: str) -> State:
@@ -243,12 +242,6 @@ def test_an_admin_may_unlock_a_blocked_contract_until_the_next_daily_reset() -> 
 
 
 # --- settings, usage, cost -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("roots", ["C L", "CL;", "$$", "ABCDEFGHIJKLM", "CL,,GC"])
-def test_bad_roots_are_refused_naming_section_and_key(roots: str) -> None:
-    with pytest.raises(SettingsError, match=r"\[rule\.symbol_block\] roots: "):
-        engine(roots)
 
 
 def test_the_default_blocks_nothing() -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
-
-import pytest
+from functools import partial
 
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, OrderStatus, OrderType, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import SettingsError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trading_permission import TradingPermission
 from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit
@@ -35,18 +32,13 @@ from tests.factories import (
     position,
     quote,
     restart,
+    rule_driver,
+    rule_engine,
     transitions,
 )
 
-
-def engine(**raw: str) -> Any:
-    return make_engine({TradingPermission: raw})
-
-
-def driver(**raw: str) -> Driver:
-    d = Driver(engine(**raw))
-    d.send(account())
-    return d
+engine = partial(rule_engine, TradingPermission)
+driver = partial(rule_driver, TradingPermission)
 
 
 def audit(effects: Iterable[Effect]) -> list[AuditEntry]:
@@ -217,19 +209,6 @@ def test_restart_while_locked_keeps_the_hold_until_the_gateway_says_otherwise() 
 
 
 # --- settings and status -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "key"),
-    [
-        ({"lock": "Cooldown"}, "lock"),
-        ({"lock": "Trading"}, "lock"),
-        ({"flatten": "maybe"}, "flatten"),
-    ],
-)
-def test_bad_settings_are_refused_naming_section_and_key(raw: dict[str, str], key: str) -> None:
-    with pytest.raises(SettingsError, match=rf"\[rule.trading_permission\] {key}: must be"):
-        make_engine({TradingPermission: raw})
 
 
 def test_defaults_flatten_into_locked_daily() -> None:
