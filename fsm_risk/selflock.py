@@ -128,8 +128,14 @@ def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:
     to, until = resolve(spec, now, engine.calendar)
     account = body.get("account")
     account_id = account_of(engine, None if account is None else str(account))
-    who = str(body.get("who") or "trader")
-    return SelfLock(account_id, to, until, who, str(body.get("reason") or "").strip())
+    who = _one_line(str(body.get("who") or "")) or "trader"
+    return SelfLock(account_id, to, until, who, _one_line(str(body.get("reason") or "")))
+
+
+def _one_line(text: str) -> str:
+    """Anyone may lock, so what they type reaches the audit log as one plain line: no line
+    breaks or control characters that could forge an entry in `history` or a terminal."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def outcome(engine: RiskEngine, ev: SelfLock, tz: str) -> str:

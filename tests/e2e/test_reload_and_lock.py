@@ -260,6 +260,21 @@ async def test_the_trader_locks_themselves_through_the_service_without_a_secret(
     await h.until(lambda: h.acct.state is State.Trading, "the admin removed the lock")
 
 
+async def test_a_self_lock_reason_reaches_the_audit_log_as_one_plain_line(h: Harness) -> None:
+    """No secret is needed to lock: a reason must not forge a line of `history`."""
+    await h.start(loss_limit(1000))
+    forged = "tilted\n2020-01-01 09:00:00Z  1001  LockedDaily -> Trading  force\x1b[2J"
+    code, out = await run_cli(h.home, "lock", "--for", "1h", "--reason", forged)
+    assert code == 0, out
+    [entry] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "breach"]
+    assert "\n" not in entry.reason and "\x1b" not in entry.reason
+    assert entry.reason.endswith(
+        "tilted 2020-01-01 09:00:00Z 1001 LockedDaily -> Trading force [2J"
+    )
+    code, out = await run_cli(h.home, "history")
+    assert code == 0 and not any(line.startswith("2020-01-01") for line in out.splitlines())
+
+
 async def test_a_self_lock_with_no_service_running_goes_through_the_database(
     h: Harness,
 ) -> None:
