@@ -106,6 +106,20 @@ NOTIFY_ACCOUNT_FIELDS = (
 
 ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
 
+#: the fewest days of fills a retention may keep: this trading week and the last
+MIN_FILL_RETENTION_DAYS = 14
+
+
+def _retention_days(text: str) -> int:
+    days: int = schema.integer(minimum=0)(text)
+    if 0 < days < MIN_FILL_RETENTION_DAYS:
+        raise ValueError(
+            f"must be 0 (keep every fill) or at least {MIN_FILL_RETENTION_DAYS} (this trading "
+            f"week and the last are always needed), got '{text}'"
+        )
+    return days
+
+
 SECTIONS: dict[str, tuple[Field, ...]] = {
     "general": (
         Field(
@@ -121,6 +135,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             schema.str_list(),
             "",
             "account ids or names to monitor, comma-separated; empty = every active account",
+        ),
+        Field(
+            "fill_retention_days",
+            _retention_days,
+            "0",
+            "days of fills kept in the database, compacted at start (0 = keep every fill); "
+            "this trading week and the last are always kept, the audit log always whole",
         ),
     ),
     "session": (

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -31,7 +33,7 @@ from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.adapters.journal import APPLY_STAGED, NOTE, RESTORE, RULES, STAGE, Journal
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.sdnotify import SystemdNotifier
-from fsm_risk.adapters.store import Store, restore_all
+from fsm_risk.adapters.store import Store, fill_cutoff, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.core.effects import (
@@ -179,12 +181,22 @@ class Service:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _compact_fills(self, now: datetime) -> None:
+        """Drop the fills older than ``[general] fill_retention_days`` (none when 0)."""
+        days = self.settings.get("general", "fill_retention_days")
+        cutoff = fill_cutoff(self.engine.calendar, now, days)
+        if cutoff is not None:
+            dropped = self.store.compact_fills(cutoff)
+            if dropped:
+                logger.info("{} fill(s) before {} compacted", dropped, cutoff.isoformat())
+
     async def _start(self) -> None:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         now = self.clock.now()
         self.journal.restart(now)
         startup_note = self._settings_in_force(now)
+        self._compact_fills(now)
         # a shared server holds other services' accounts too: restore only ours, once leased
         effects, restored = (
             ([], []) if self.store.shared else restore_all(self.store, self.engine, now)
@@ -651,11 +663,52 @@ class Service:
             )
             await self.reconcile(e.account_id)
             return
+        found = await self._overtaken(e)
+        if found is not None:
+            # a race lost to a fill or to the trader, not a failure: say so plainly and let
+            # the engine take the gateway's word (no full reconciliation needed)
+            logger.info(
+                "{} account {}: {}: already done at the gateway ({})",
+                logs.ENFORCEMENT_SENT,
+                e.account_id,
+                what,
+                result.message,
+            )
+            for ev in found:
+                self.submit(ev)
+            self.submit(
+                EnforcementRejected(
+                    e.account_id, contract, order_id, result.message, overtaken=True
+                )
+            )
+            return
         logger.error(
             "{} account {}: {} refused: {}", logs.ALERT, e.account_id, what, result.message
         )
         self.submit(EnforcementRejected(e.account_id, contract, order_id, result.message))
         await self.reconcile(e.account_id)
+
+    async def _overtaken(
+        self, e: ClosePosition | ReducePosition | CancelOrder
+    ) -> list[Event] | None:
+        """After a refusal, ask the gateway whether what the request was for is already
+        done: the order to cancel no longer working, the position to close gone (or already
+        smaller than a reduce asked). Returns the gateway's current word, or None."""
+        try:
+            if isinstance(e, CancelOrder):
+                order = await self.broker.order(e.account_id, e.order_id)
+                if order is not None and not order.status.working:
+                    return [order]
+                return None
+            pos = await self.broker.open_position(e.account_id, e.contract_id)
+        except Exception as exc:
+            logger.warning("{} account {}: state not read back: {!r}", logs.FEED, e.account_id, exc)
+            return None
+        if pos is None:
+            return []
+        if isinstance(e, ReducePosition) and pos.size < e.size:
+            return [pos]
+        return None
 
     # -- reconciliation and health ----------------------------------------------------------------
 
@@ -671,6 +724,12 @@ class Service:
         if acct is None:
             return
         since = min(acct.week.start, acct.day.start)
+        # what the engine knows before asking: fills, positions and orders that arrive live
+        # while the gateway is read are newer than what it answers, and must not be undone
+        applied = frozenset(acct.seen_trades)  # a complete list holds all of these
+        positions_before, orders_before = set(acct.positions), set(acct.orders)
+        # contracts the fills say are open though no position was seen (its update was lost)
+        positions_before |= {c for c, n in acct.net.items() if n}
         heard = self.broker.health.last_user_event.get(account_id)
         try:
             events = await self.broker.snapshot(account_id, since)
@@ -704,22 +763,40 @@ class Service:
                     )
                 ]
             )
+        # the balance was read after the trades: it includes those applied before and those
+        # listed; a fill applied later (live, meanwhile) makes it possibly older than ours
+        listed = applied | {e.trade_id for e in events if isinstance(e, Fill)}
+        events = [
+            dataclasses.replace(e, applied=listed)
+            if isinstance(e, AccountUpdate | PositionUpdate)
+            else e
+            for e in events
+            # an order listed as working that ended live meanwhile stays ended
+            if not (
+                isinstance(e, OrderUpdate)
+                and e.order_id in orders_before
+                and e.order_id not in acct.orders
+            )
+        ]
         listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
         listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
         now = self.clock.now()
-        for cid in sorted(set(acct.positions) - listed_positions):
+        still = set(acct.positions) | {c for c, n in acct.net.items() if n}
+        for cid in sorted((positions_before & still) - listed_positions):
+            held = acct.positions.get(cid)
             events.append(
                 PositionUpdate(
                     account_id,
                     cid,
                     PositionType.LONG,
                     0,
-                    acct.positions[cid].average_price,
+                    held.average_price if held is not None else Decimal(0),
                     now,
                     snapshot=True,
+                    applied=listed,
                 )
             )
-        for oid in sorted(set(acct.orders) - listed_orders):
+        for oid in sorted((orders_before & set(acct.orders)) - listed_orders):
             o = acct.orders[oid]
             if periodic and o.status is OrderStatus.SUSPENDED:
                 continue  # open-order searches leave suspended bracket children out
@@ -736,7 +813,7 @@ class Service:
                 )
             )
         fills = tuple(e for e in events if isinstance(e, Fill))
-        events.append(TradesSnapshot(account_id, since, fills))  # after the fills it checks
+        events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:
             self.submit(ev)
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))

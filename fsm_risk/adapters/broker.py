@@ -405,9 +405,10 @@ class ProjectXBroker:
 
     async def snapshot(self, account_id: int, since: datetime) -> list[Event]:
         """The gateway's truth for one account, as events in the order to apply them:
-        the balance, every trade since ``since`` (oldest first), then open positions and open
-        orders (the engine closes what it holds that is no longer listed)."""
-        events: list[Event] = [a for a in await self.accounts() if a.account_id == account_id]
+        every trade since ``since`` (oldest first), the balance (read after the trades, so it
+        includes every trade listed), then open positions and open orders (the engine closes
+        what it holds that is no longer listed)."""
+        events: list[Event] = []
         raw = await self._post(
             "/Trade/search",
             {
@@ -424,6 +425,7 @@ class ProjectXBroker:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
         events.extend(fills)
+        events.extend(a for a in await self.accounts() if a.account_id == account_id)
         positions: list[PositionEvent] = []
         for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
             "positions", []
@@ -457,6 +459,27 @@ class ProjectXBroker:
             "/Position/partialCloseContract",
             {"accountId": account_id, "contractId": contract_id, "size": size},
         )
+
+    async def order(self, account_id: int, order_id: int) -> OrderUpdate | None:
+        """One order as the gateway has it now (None: unknown or unreadable)."""
+        raw = await self._post("/Order/searchById", {"accountId": account_id, "orderId": order_id})
+        try:
+            return payloads.order(raw.get("order"))
+        except payloads.PayloadError:
+            return None
+
+    async def open_position(self, account_id: int, contract_id: str) -> PositionEvent | None:
+        """The gateway's open position in one contract now (None: flat)."""
+        raw = await self._post("/Position/searchOpen", {"accountId": account_id})
+        for p in raw.get("positions", []):
+            try:
+                found = self.positions.seen(payloads.position(p))
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+                continue
+            if found.contract_id == contract_id and found.size > 0:
+                return found
+        return None
 
     async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
         return await self._enforce("/Order/cancel", {"accountId": account_id, "orderId": order_id})

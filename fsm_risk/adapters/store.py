@@ -33,7 +33,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.models import AccountModel, FillRecord, Mark
+from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.schema import is_server_url, without_password
@@ -192,6 +193,7 @@ _APPEND_ONLY = (
     ("fill", ("UPDATE", "DELETE")),
     ("journal", ("UPDATE",)),
 )
+_FILL_INDEX = "ix_fill_account_at"
 
 #: the high 32 bits of every advisory lock key of ours ("FSMR"); the low 32 are the account's
 _LEASE_SPACE = 0x46534D52
@@ -250,6 +252,10 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lease_key(0)})
                 SQLModel.metadata.create_all(conn)
                 _append_only(conn, shared=self.shared)
+                # an account's fills since an instant (a restore reads the day's) by index
+                conn.execute(
+                    text(f"CREATE INDEX IF NOT EXISTS {_FILL_INDEX} ON fill (account_id, at)")
+                )
                 conn.execute(
                     self._insert(MetaRow).on_conflict_do_nothing(),
                     {"key": "schema", "value": SCHEMA_VERSION},
@@ -363,13 +369,39 @@ class Store:
         return [_audit_entry(r) for r in rows]
 
     def fills(self, account_id: int, since: datetime | None = None) -> list[FillRecord]:
+        """An account's fills at or after ``since`` (all of them: None), oldest first. The
+        index on (account, time) narrows the read to about the rows returned."""
         with Session(self.engine) as s:
             q = select(FillRow).where(FillRow.account_id == account_id)
+            if since is not None:
+                q = q.where(FillRow.at >= _iso_floor(since))
             rows = s.exec(q).all()
         out = [_fill_record(r) for r in rows]
         if since is not None:
-            out = [f for f in out if f.at >= since]
+            out = [f for f in out if f.at >= since]  # exact, whatever offset a time was stored in
         return sorted(out, key=lambda f: (f.at, f.trade_id))
+
+    def compact_fills(self, before: datetime) -> int:
+        """Delete the fills older than ``before`` (the audit log is never touched); return how
+        many. The fill log is append-only to everything else: its guard is lifted only inside
+        this one transaction."""
+        cutoff = _iso_floor(before)  # a bound below ``before`` in any offset: then exactly
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text("SELECT account_id, trade_id, at FROM fill WHERE at < :c"), {"c": cutoff}
+            ).all()
+            old = [{"a": a, "t": t} for a, t, at in rows if datetime.fromisoformat(at) < before]
+            if old:
+                if self.shared:
+                    conn.execute(text("ALTER TABLE fill DISABLE TRIGGER fill_append_only"))
+                else:
+                    conn.execute(text("DROP TRIGGER IF EXISTS fill_no_delete"))
+                conn.execute(text("DELETE FROM fill WHERE account_id = :a AND trade_id = :t"), old)
+                if self.shared:
+                    conn.execute(text("ALTER TABLE fill ENABLE TRIGGER fill_append_only"))
+                else:
+                    _append_only(conn, shared=False)
+        return len(old)
 
     def journal(
         self,
@@ -763,6 +795,24 @@ def _audit_entry(r: AuditRow) -> AuditEntry:
         r.reason,
         r.actor,
     )
+
+
+def fill_cutoff(calendar: SessionCalendar, now: datetime, days: int) -> datetime | None:
+    """The instant before which fills may be compacted (None: keep them all): ``days`` ago,
+    but never after the start of the previous trading week (the weekly books, the trade ids
+    seen this week and the last, and every rule's window lie after it)."""
+    if days <= 0:
+        return None
+    this_week = calendar.last_weekly_reset(now)
+    last_week = calendar.last_weekly_reset(this_week - timedelta(microseconds=1))
+    return min(now - timedelta(days=days), last_week)
+
+
+def _iso_floor(t: datetime) -> str:
+    """A text bound at or below ``t`` in every stored form: times are stored as ISO text,
+    which sorts as time only within one UTC offset, so the bound is taken 14 hours (the
+    widest offset) early, in UTC, and the caller compares exactly after the read."""
+    return (t.astimezone(UTC) - timedelta(hours=14)).isoformat()
 
 
 def _fill_row(account_id: int, f: FillRecord) -> FillRow:

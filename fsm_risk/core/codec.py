@@ -2,9 +2,9 @@
 
 An event is encoded as its kind (the class name) and a JSON array of its fields in declaration
 order, trailing defaults left out. Money stays exact (a `Decimal` is its string), a `datetime`
-keeps its offset (ISO-8601), an enum is its value, a nested event (the trades of a
-`TradesSnapshot`) is its own array. Decoding reads each field's declared type, so
-``decode(*encode(e)) == e`` for every event, with no per-type code to keep in step.
+keeps its offset (ISO-8601), an enum is its value, a set of ids is its sorted array, a nested
+event (the trades of a `TradesSnapshot`) is its own array. Decoding reads each field's declared
+type, so ``decode(*encode(e)) == e`` for every event, with no per-type code to keep in step.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def _encoder(tp: Any) -> _Enc:
     if origin is tuple:
         item = _encoder(typing.get_args(tp)[0])
         return lambda v: [item(x) for x in v]
+    if origin is frozenset:
+        item = _encoder(typing.get_args(tp)[0])
+        return lambda v: sorted(item(x) for x in v)
     if tp is Decimal:
         return str
     if tp is datetime:
@@ -63,6 +66,9 @@ def _decoder(tp: Any) -> _Dec:
     if origin is tuple:
         item = _decoder(typing.get_args(tp)[0])
         return lambda v: tuple(item(x) for x in v)
+    if origin is frozenset:
+        item = _decoder(typing.get_args(tp)[0])
+        return lambda v: frozenset(item(x) for x in v)
     if tp is Decimal:
         return Decimal
     if tp is datetime:

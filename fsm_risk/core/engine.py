@@ -15,12 +15,13 @@ Per account, one event goes through the same steps:
 4. **sweep**: while an account or contract is flattening or locked, every position that
    should not be there gets one close in flight and every order that would open or increase
    exposure is cancelled; reducing orders are left alone;
-5. **confirm**: a scope that is flattening and is now flat (no position, no working order)
-   leaves ``Flattening`` for its strongest hold;
+5. **confirm**: a scope that is flattening and is now flat (no position at the gateway nor
+   per the fills since, no working order) leaves ``Flattening`` for its strongest hold;
 6. **schedule** the account's next wake-up (reset, lock expiry, retry, rule deadline).
 
 Feedback loops are impossible by construction: a contract has at most one close in flight
-(its machine is ``Flattening`` until flat, and re-sends only on a timer); fills that reduce a
+(its machine is ``Flattening`` until flat; the next close goes only once the gateway says the
+previous one is done, or its timeout passed with no order of ours working); fills that reduce a
 position in a flattening scope, or belong to an order the service placed, are enforcement fills
 that count in P&L but never as the trader's trades and never trigger a rule.
 """
@@ -54,6 +55,7 @@ from fsm_risk.core.events import (
     Event,
     Fill,
     InstrumentInfo,
+    OrderStatus,
     OrderType,
     PositionType,
     PositionUpdate,
@@ -94,6 +96,21 @@ SETTINGS = "settings"  # the audit trigger of a settings change (no state change
 #: an empty band: nothing is promised, every quote rule is evaluated
 EVALUATE: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
 _LOWEST, _HIGHEST = Decimal("-Infinity"), Decimal("Infinity")
+
+
+def _intersect(bands: Sequence[tuple[Decimal, Decimal] | None]) -> tuple[Decimal, Decimal]:
+    """The intersection of bands; `EVALUATE` when one of them promises nothing (None)."""
+    low, high = _LOWEST, _HIGHEST
+    for band in bands:
+        if band is None:
+            return EVALUATE
+        if band is UNBOUNDED:
+            continue
+        if band[0] > low:
+            low = band[0]
+        if band[1] < high:
+            high = band[1]
+    return low, high
 
 
 def self_source(kind: State) -> str:
@@ -167,6 +184,10 @@ class RiskEngine:
                 self._by_event.setdefault(kind, []).append(rule)
                 if rule.stateful:
                     self._observers.setdefault(kind, []).append(rule)
+        #: the position among the quote rules of the one that trails a peak (see Rule.trail)
+        self._trailing: int | None = next(
+            (i for i, r in enumerate(self._by_event.get(Quote, ())) if r.trails), None
+        )
 
     @staticmethod
     def context(
@@ -350,12 +371,17 @@ class RiskEngine:
             for h in cm.holds.values():
                 if h.until is not None:
                     times.append(h.until)
-            if cm.state is State.Flattening and cm.retry_at is not None:
+            if (
+                cm.state is State.Flattening
+                and cm.retry_at is not None
+                and (cm.close_in_flight or cm.retry_at > now)
+            ):
                 times.append(cm.retry_at)
         for o in acct.orders.values():
             if o.cancel_sent_at is not None:
                 times.append(o.cancel_sent_at + self.settings.cancel_timeout)
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
+        times.extend(until for _, _, until in acct.filling.values())
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers", {})
         times.extend(datetime.fromisoformat(t) for t in waivers.values())
         cached = acct.deadlines
@@ -387,6 +413,10 @@ class RiskEngine:
         for cm in list(acct.contracts.values()):
             self._expire(acct, cm, now)
         self._retry(acct, now, out)
+        for oid, (_, _, wait_until) in list(acct.filling.items()):
+            if now >= wait_until:
+                del acct.filling[oid]  # its fills are not coming: positions will tell
+                self.dirty.add(acct.account_id)
         for cid, (reported, deadline) in list(acct.expected.items()):
             if deadline is not None and now >= deadline:
                 self._settle(acct, cid, reported, now, out, forced=True)
@@ -444,53 +474,7 @@ class RiskEngine:
 
     def _retry(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         s = self.settings
-        for cm in acct.contracts.values():
-            if cm.state is not State.Flattening or cm.retry_at is None or now < cm.retry_at:
-                continue
-            pos = acct.positions.get(cm.contract_id)
-            working = self._own_working(acct, cm.contract_id)
-            if working and pos is not None and pos.size > cm.target_size:
-                # our close is still working at the gateway: a second one would reverse the
-                # position once both fill, so wait for it (and say so) instead of re-sending
-                cm.attempts += 1
-                out.append(
-                    Alert(
-                        Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
-                        Reason.CLOSE_NOT_CONFIRMED,
-                        f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
-                        f"still working after {cm.attempts} checks: not re-sent",
-                        acct.account_id,
-                        cm.contract_id,
-                    )
-                )
-            elif pos is not None and pos.size > cm.target_size:
-                cm.attempts += 1
-                out.append(self._close_effect(acct, cm, pos))
-                if cm.attempts >= s.alert_after_attempts and not cm.alerted:
-                    cm.alerted = True
-                    out.append(
-                        Alert(
-                            Level.CRITICAL,
-                            Reason.CLOSE_FAILING,
-                            f"{cm.attempts} close orders for {cm.contract_id} have not "
-                            f"flattened the position ({pos.size} open)",
-                            acct.account_id,
-                            cm.contract_id,
-                        )
-                    )
-                else:
-                    out.append(
-                        Alert(
-                            Level.WARNING,
-                            Reason.CLOSE_NOT_CONFIRMED,
-                            f"close of {cm.contract_id} not confirmed: re-sent "
-                            f"(attempt {cm.attempts})",
-                            acct.account_id,
-                            cm.contract_id,
-                        )
-                    )
-            cm.retry_at = now + self._backoff(cm.attempts)
-            self.dirty.add(acct.account_id)
+        self._pursue(acct, now, out)
         for o in acct.orders.values():
             if o.cancel_sent_at is not None and now >= o.cancel_sent_at + s.cancel_timeout:
                 o.cancel_attempts += 1
@@ -506,13 +490,162 @@ class RiskEngine:
                 )
                 self.dirty.add(acct.account_id)
 
-    @staticmethod
-    def _own_working(acct: AccountModel, contract_id: str) -> list[int]:
+    def _pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Keep one close in flight for every flattening contract still over its target.
+
+        The next close goes out as soon as the previous one is done at the gateway (filled,
+        cancelled or rejected), not when a timer fires: a trader adding faster than one
+        close at a time is reduced close after close. A close that ended without a fill is
+        re-sent after the backoff (at once if the position changed since it was sized); one
+        that is not seen to end is re-sent only when its timeout passes and no order of ours
+        is still working (a second working close could reverse the position)."""
+        s = self.settings
+        for cm in acct.contracts.values():
+            if cm.state is not State.Flattening:
+                continue
+            pos = acct.positions.get(cm.contract_id)
+            over = pos is not None and _open(pos) > cm.target_size
+            due = cm.retry_at is None or now >= cm.retry_at
+            if not cm.close_in_flight:
+                if not over or not due or self._closes_working(acct, cm.contract_id):
+                    continue
+                assert pos is not None
+                cm.attempts += 1
+                if cm.attempts > 1:  # the previous close ended without a fill: say so
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} ended without a fill: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+                self._send_close(acct, cm, pos, now, out)
+                self._alert_failing(acct, cm, pos, out)
+                cm.retry_at = now + self._backoff(cm.attempts)
+                self.dirty.add(acct.account_id)
+                continue
+            if not due:
+                continue
+            working = self._closes_working(acct, cm.contract_id)
+            if working and over:
+                # our close is still working at the gateway: a second one would reverse the
+                # position once both fill, so wait for it (and say so) instead of re-sending
+                cm.attempts += 1
+                out.append(
+                    Alert(
+                        Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
+                        Reason.CLOSE_NOT_CONFIRMED,
+                        f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
+                        f"still working after {cm.attempts} checks: not re-sent",
+                        acct.account_id,
+                        cm.contract_id,
+                    )
+                )
+            elif over:
+                assert pos is not None
+                cm.attempts += 1
+                self._send_close(acct, cm, pos, now, out)
+                if not self._alert_failing(acct, cm, pos, out):
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} not confirmed: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+            elif not working:
+                cm.close_sent_at = None  # nothing of ours works and nothing is over: it ended
+            cm.retry_at = now + self._backoff(cm.attempts)
+            self.dirty.add(acct.account_id)
+
+    def _alert_failing(
+        self, acct: AccountModel, cm: ContractModel, pos: Position, out: list[Effect]
+    ) -> bool:
+        if cm.attempts >= self.settings.alert_after_attempts and not cm.alerted:
+            cm.alerted = True
+            out.append(
+                Alert(
+                    Level.CRITICAL,
+                    Reason.CLOSE_FAILING,
+                    f"{cm.attempts} close orders for {cm.contract_id} have not "
+                    f"flattened the position ({pos.size} open)",
+                    acct.account_id,
+                    cm.contract_id,
+                )
+            )
+            return True
+        return False
+
+    def _close_order_event(
+        self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
+    ) -> None:
+        """Recognise the gateway's order for our close among the order events (a market order
+        on the closing side, new to us, of the size asked), and notice when it is final."""
+        if cm.close_order is None:
+            if (
+                ev.order_id in acct.orders
+                or ev.order_id in acct.own_orders
+                or ev.type is not OrderType.MARKET
+                or ev.side is not cm.close_side
+                or (cm.close_size and ev.size != cm.close_size)
+            ):
+                return
+            cm.close_order = ev.order_id
+            acct.own_orders.add(ev.order_id)
+        if ev.order_id != cm.close_order or ev.status.working:
+            return
+        if ev.fill_volume:
+            cm.close_volume = ev.fill_volume
+        else:
+            cm.close_volume = ev.size if ev.status is OrderStatus.FILLED else 0
+        self._close_progress(acct, cm, now)
+
+    def _close_progress(self, acct: AccountModel, cm: ContractModel, now: datetime) -> None:
+        """Our close is done once its order is final and every fill it reported was seen
+        (so the position we size the next close from already counts them)."""
+        if cm.close_volume is None or cm.close_filled < cm.close_volume:
+            return
+        self._close_ended(acct, cm, now, progressed=cm.close_volume > 0 or cm.close_filled > 0)
+
+    def _close_ended(
+        self, acct: AccountModel, cm: ContractModel, now: datetime, *, progressed: bool
+    ) -> None:
+        """The close in flight is done: the next one (if still over target) may go at once
+        after a fill; after a refusal, at once only if the position moved since it was sized
+        (the refusal may be about that size), else after the backoff."""
+        if not cm.close_in_flight:
+            return
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
+        self.dirty.add(acct.account_id)
+        if progressed:
+            cm.attempts, cm.alerted = 0, False
+            cm.retry_at = now  # due: the next close (if any) goes with this event
+            return
+        pos = acct.positions.get(cm.contract_id)
+        moved = pos is None or _open(pos) != cm.close_basis
+        cm.retry_at = now if moved else now + self._backoff(max(cm.attempts, 1))
+
+    @classmethod
+    def _closes_working(cls, acct: AccountModel, contract_id: str) -> list[int]:
+        """Orders working at the gateway that close this position: ours, and any market order
+        that only reduces it (the platform's liquidation, the trader's exit). Another close
+        sent beside them could reverse the position once all fill."""
         return sorted(
             o.order_id
             for o in acct.orders.values()
-            if o.contract_id == contract_id and o.order_id in acct.own_orders
+            if o.contract_id == contract_id
+            and (o.order_id in acct.own_orders or cls._closing(acct, o))
         )
+
+    @classmethod
+    def _closing(cls, acct: AccountModel, o: Order) -> bool:
+        return o.type is OrderType.MARKET and cls._reduces(acct, o)
 
     def _backoff(self, attempts: int) -> timedelta:
         base = self.settings.close_timeout
@@ -573,6 +706,7 @@ class RiskEngine:
             if verdicts:
                 self._enforce(acct, verdicts, now, out)
         self._sweep(acct, now, out)
+        self._pursue(acct, now, out)
         self._confirm(acct, now)
         self._schedule(acct, now, None if isinstance(event, AdminCommand) else type(event))
         self._drain(acct, out)
@@ -609,6 +743,9 @@ class RiskEngine:
             long_price = short_price = mark.last
         rules = self._by_event.get(Quote, ())
         observers = self._observers.get(Quote, ())
+        trailing = self._trailing
+        if trailing is not None:
+            trail, trail_id = rules[trailing].trail, rules[trailing].id
         for acct in holders:
             try:
                 wake = acct.wakeup
@@ -629,8 +766,9 @@ class RiskEngine:
                 # the guard band: inside it no quote rule can fire or change its memory
                 band = acct.band
                 if band is None:
-                    band = acct.band = self._account_band(acct)
-                if band[0] < acct.open_upnl < band[1]:
+                    band = self._account_band(acct)
+                upnl = acct.open_upnl
+                if band[0] < upnl < band[1]:
                     if pos is None:
                         continue
                     pband = pos.band
@@ -638,7 +776,33 @@ class RiskEngine:
                         pband = pos.band = self._position_band(acct, pos)
                     if pband[0] < pos.upnl < pband[1]:
                         continue
-                acct.band = None  # evaluated: ask again at the next quote
+                acct.band = None  # evaluated: asked again unless re-banded below
+                if trailing is not None and band is not EVALUATE:
+                    # a new peak (a steady trend): only the trailing rule's band was crossed,
+                    # upwards; it cannot fire there, it only raises its memory
+                    rest = acct.rest
+                    bands = acct.bands
+                    if rest[0] < upnl < rest[1] and upnl > bands[trailing][0]:  # type: ignore[index]
+                        pband = None
+                        if pos is not None:
+                            pband = pos.band
+                            if pband is None:
+                                pband = pos.band = self._position_band(acct, pos)
+                        if pband is None or pband[0] < pos.upnl < pband[1]:  # type: ignore[union-attr]
+                            memo = acct.rule_state.get(trail_id)
+                            if memo is None:
+                                memo = acct.rule_state[trail_id] = {}
+                            tband, changed = trail(memo, acct, q, now)
+                            if changed:
+                                self.dirty.add(acct.account_id)
+                            bands[trailing] = tband
+                            if tband is not None:
+                                low, high = tband
+                                acct.band = (
+                                    rest[0] if rest[0] > low else low,
+                                    rest[1] if rest[1] < high else high,
+                                )
+                            continue
                 crossed = rules if band is EVALUATE else self._crossed(acct, pos)
                 for rule in observers:
                     if rule in crossed and rule.observe(
@@ -650,9 +814,14 @@ class RiskEngine:
                     found = rule.evaluate(acct, q, now)
                     if found:
                         verdicts = [*(verdicts or ()), *found]
+                if not verdicts and band is not EVALUATE:
+                    # nothing fired, and a quote moves only the open P&L and the memory of
+                    # the rules it reached: the other rules' bands still hold
+                    self._reband(acct, crossed)
                 if verdicts:
                     self._enforce(acct, verdicts, now, out)
                     self._sweep(acct, now, out)
+                    self._pursue(acct, now, out)
                     self._confirm(acct, now)
                     self._schedule(acct, now)
                 if acct.audit:
@@ -662,19 +831,39 @@ class RiskEngine:
                 self._fail_closed(acct, exc, now, out)
 
     def _account_band(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
-        """The intersection of the quote rules' bands on the account's open P&L."""
-        low, high = _LOWEST, _HIGHEST
-        for rule in self._by_event.get(Quote, ()):
-            band = rule.quote_band(acct)
-            if band is None:
-                return EVALUATE
-            if band is UNBOUNDED:
-                continue
-            if band[0] > low:
-                low = band[0]
-            if band[1] < high:
-                high = band[1]
-        return low, high
+        """The intersection of the quote rules' bands on the account's open P&L (each rule's
+        own band is kept in ``acct.bands``, valid while ``acct.band`` is set)."""
+        acct.bands = [rule.quote_band(acct) for rule in self._by_event.get(Quote, ())]
+        return self._banded(acct)
+
+    def _banded(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
+        """Set ``acct.band`` from ``acct.bands``, and ``acct.rest``, the intersection of every
+        band but the trailing rule's."""
+        bands = acct.bands
+        i = self._trailing
+        if i is None:
+            band = acct.band = _intersect(bands)
+            return band
+        rest = acct.rest = _intersect([*bands[:i], *bands[i + 1 :]])
+        own = bands[i]
+        if own is None or rest is EVALUATE:
+            band = acct.band = EVALUATE
+        else:
+            band = acct.band = (max(rest[0], own[0]), min(rest[1], own[1]))
+        return band
+
+    def _reband(self, acct: AccountModel, crossed: Sequence[Rule]) -> None:
+        """Ask only the ``crossed`` rules for their band again and intersect with the rest.
+
+        Exact because a rule's band depends on the account's state apart from its open P&L,
+        and on the rule's own memory: a quote that changed neither state (no verdict) nor
+        the memory of a rule it did not reach (only reached rules observe) leaves every
+        other rule's band as it was."""
+        bands = acct.bands
+        for i, rule in enumerate(self._by_event.get(Quote, ())):
+            if rule in crossed:
+                bands[i] = rule.quote_band(acct)
+        self._banded(acct)
 
     def _position_band(self, acct: AccountModel, pos: Position) -> tuple[Decimal, Decimal]:
         low, high = _LOWEST, _HIGHEST
@@ -691,15 +880,20 @@ class RiskEngine:
         return low, high
 
     def _crossed(self, acct: AccountModel, pos: Position | None) -> list[Rule]:
-        """Outside the intersection: the quote rules whose own band the quote crossed."""
+        """Outside the intersection: the quote rules whose own band the quote crossed (the
+        account bands as asked last, in ``acct.bands``)."""
         out = []
         upnl = acct.open_upnl
-        for rule in self._by_event.get(Quote, ()):
-            band = rule.quote_band(acct)
+        # inside the position's intersection, no rule's position band was crossed
+        check_pos = pos is not None and (
+            pos.band is None or not pos.band[0] < pos.upnl < pos.band[1]
+        )
+        for rule, band in zip(self._by_event.get(Quote, ()), acct.bands, strict=True):
             if band is None or not band[0] < upnl < band[1]:
                 out.append(rule)
                 continue
-            if pos is not None:
+            if check_pos:
+                assert pos is not None
                 pband = rule.position_band(acct, pos)
                 if pband is None or not pband[0] < pos.upnl < pband[1]:
                     out.append(rule)
@@ -731,6 +925,8 @@ class RiskEngine:
     def _apply(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> bool:
         """Update the account from the event. Returns True for the service's own fills."""
         if isinstance(event, AccountUpdate):
+            if event.applied is not None and any(i not in event.applied for i in acct.seen_trades):
+                return False  # read before a fill applied since: older than what we have
             if event.name:
                 acct.name = event.name
             acct.balance = event.balance
@@ -739,9 +935,9 @@ class RiskEngine:
         elif isinstance(event, PositionUpdate):
             self._apply_position(acct, event, now, out)
         elif isinstance(event, OrderEvent):
-            self._apply_order(acct, event)
+            self._apply_order(acct, event, now)
         elif isinstance(event, Fill):
-            return self._apply_fill(acct, event)
+            return self._apply_fill(acct, event, now)
         elif isinstance(event, AdminCommand):
             self._admin(acct, event, now)
         elif isinstance(event, SelfLock):
@@ -760,6 +956,10 @@ class RiskEngine:
         update the fills do not match yet (its fills are still on their way) is remembered as
         expected, and what it dropped keeps its value until those fills realize it."""
         cid = ev.contract_id
+        if ev.snapshot and ev.applied is not None:
+            applied = ev.applied
+            if any(f.contract_id == cid and f.trade_id not in applied for f in acct.day.fills):
+                return  # read before a fill applied since: the live position is newer
         closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
         reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
         net = acct.net.get(cid, 0)
@@ -869,20 +1069,21 @@ class RiskEngine:
             if not holders:
                 out.append(WatchContract(cid, False))
 
-    def _apply_order(self, acct: AccountModel, ev: OrderEvent) -> None:
+    def _apply_order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> None:
+        cm = acct.contracts.get(ev.contract_id)
+        if cm is not None and cm.close_in_flight:
+            self._close_order_event(acct, cm, ev, now)
         if not ev.status.working:
             acct.orders.pop(ev.order_id, None)
+            volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
+            if volume:
+                # the order event comes before its trades: until they arrive, what it filled
+                # is open at the gateway though no fill or position says so yet
+                seen = sum(f.size for f in acct.day.fills if f.order_id == ev.order_id)
+                if volume > seen:
+                    deadline = now + self.settings.settle_timeout
+                    acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
             return
-        cm = acct.contracts.get(ev.contract_id)
-        pos = acct.positions.get(ev.contract_id)
-        if (
-            cm is not None
-            and cm.state is State.Flattening
-            and ev.type is OrderType.MARKET
-            and pos is not None
-            and ev.side is pos.closing_side
-        ):
-            acct.own_orders.add(ev.order_id)  # the gateway's order for our closeContract
         old = acct.orders.get(ev.order_id)
         acct.orders[ev.order_id] = Order(
             ev.order_id,
@@ -899,7 +1100,7 @@ class RiskEngine:
             old.cancel_attempts if old else 0,
         )
 
-    def _apply_fill(self, acct: AccountModel, ev: Fill) -> bool:
+    def _apply_fill(self, acct: AccountModel, ev: Fill, now: datetime) -> bool:
         if ev.voided:
             self._void(acct, ev)
             return True  # a voided trade fires nothing
@@ -907,6 +1108,12 @@ class RiskEngine:
             return True  # duplicates change nothing and fire nothing
         acct.seen_trades[ev.trade_id] = ev.at
         cid = ev.contract_id
+        filling = acct.filling.get(ev.order_id)
+        if filling is not None:
+            if filling[1] > ev.size:
+                acct.filling[ev.order_id] = (filling[0], filling[1] - ev.size, filling[2])
+            else:
+                del acct.filling[ev.order_id]
         delta = ev.size if ev.side is Side.BUY else -ev.size
         expected = acct.expected.get(cid)
         if expected is not None:
@@ -958,6 +1165,9 @@ class RiskEngine:
             acct.week.realized += net
             acct.week.fees += ev.fees
         self._trip(acct, cid, before, after, ev, net, own or platform)
+        if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
+            cm.close_filled += ev.size
+            self._close_progress(acct, cm, now)
         return own
 
     def _void(self, acct: AccountModel, ev: Fill) -> None:
@@ -1054,7 +1264,18 @@ class RiskEngine:
 
     def _rebuild_realized(self, acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
         """The gateway's trades are the truth for realized P&L: rebuild the books if they
-        disagree (a lost fill, a lost database), and say so."""
+        disagree (a lost fill, a lost database), and say so.
+
+        Fills keep arriving while the list is read: a trade applied after the list was asked
+        for may be missing from it without the list being incomplete. The books then hold
+        more than the list and cannot be compared (nor rebuilt from it, which would drop the
+        newest trades): they are kept, quietly, until the next reconciliation."""
+        listed = {t.trade_id for t in ev.trades}
+        later = (
+            set()
+            if ev.applied is None
+            else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
+        )
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
@@ -1064,7 +1285,9 @@ class RiskEngine:
             if (realized, fees) == (book.realized, book.fees):
                 continue
             known = {i for i, t in acct.seen_trades.items() if t >= book.start}
-            missing = known - {t.trade_id for t in ev.trades}
+            missing = known - listed - later
+            if not missing and known & later:
+                continue  # trades applied after the list was read: not comparable now
             if missing:
                 # a list without trades we have applied is incomplete (a capped search, say):
                 # rebuilding from it could hide losses, so keep the books and say so
@@ -1092,6 +1315,42 @@ class RiskEngine:
     def _rejected(
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
     ) -> None:
+        cm = acct.contracts.get(ev.contract_id) if ev.contract_id is not None else None
+        if ev.order_id is not None:  # a cancel
+            o = acct.orders.get(ev.order_id)
+            if o is None:
+                # the order is no longer working: the cancel lost the race to a fill (or to
+                # another cancel), which is normal; the order event already settled it
+                out.append(
+                    Alert(
+                        Level.INFO,
+                        Reason.OVERTAKEN,
+                        f"cancel of order {ev.order_id} came after it was done: {ev.message}",
+                        acct.account_id,
+                        ev.contract_id,
+                    )
+                )
+                return
+            if o.cancel_sent_at is not None:
+                o.cancel_sent_at = now - self.settings.cancel_timeout + self._backoff(1)
+        else:
+            pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
+            if cm is not None:
+                self._close_ended(acct, cm, now, progressed=False)
+            target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
+            if ev.overtaken or pos is None or pos.size <= target:
+                # nothing (more) to close: the trader or a fill got there first
+                out.append(
+                    Alert(
+                        Level.INFO,
+                        Reason.OVERTAKEN,
+                        f"close of {ev.contract_id} refused: the position was already closed "
+                        f"or reduced at the gateway ({ev.message})",
+                        acct.account_id,
+                        ev.contract_id,
+                    )
+                )
+                return
         out.append(
             Alert(
                 Level.CRITICAL,
@@ -1101,14 +1360,6 @@ class RiskEngine:
                 ev.contract_id,
             )
         )
-        if ev.contract_id is not None:
-            cm = acct.contracts.get(ev.contract_id)
-            if cm is not None and cm.state is State.Flattening:
-                cm.retry_at = min(cm.retry_at or now, now + self._backoff(1))
-        if ev.order_id is not None:
-            o = acct.orders.get(ev.order_id)
-            if o is not None and o.cancel_sent_at is not None:
-                o.cancel_sent_at = now - self.settings.cancel_timeout + self._backoff(1)
 
     # -- admin -----------------------------------------------------------------------------
 
@@ -1305,6 +1556,9 @@ class RiskEngine:
         ids, text, primary = self._describe(vs)
         if closing or reducing:
             target = 0 if closing else min(v.target_size for v in reducing)
+            locked = self._lock_target(acct, cm)
+            if locked is not None and locked < target:
+                target = locked  # the lock closes what a reduce would leave: one close
             pos = acct.positions.get(cid)
             size = pos.size if pos is not None else 0
             if cm.state is State.Flattening:
@@ -1333,6 +1587,20 @@ class RiskEngine:
             )
         elif holds:
             self._fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
+
+    @staticmethod
+    def _lock_target(acct: AccountModel, cm: ContractModel) -> int | None:
+        """The size a lock lets this contract keep (None: no lock applies): nothing while the
+        account flattens or the contract is locked, what a lock without flatten tolerates."""
+        if acct.state is State.Flattening or cm.state in LOCK_KINDS:
+            return 0
+        if acct.state in LOCK_KINDS:
+            pos = acct.positions.get(cm.contract_id)
+            tol = acct.tolerated.get(cm.contract_id)
+            if tol is not None and pos is not None and (tol > 0) == pos.long:
+                return abs(tol)
+            return 0
+        return None
 
     def _contract_orders(self, acct: AccountModel, cid: str) -> bool:
         return any(
@@ -1382,29 +1650,49 @@ class RiskEngine:
         cm.reason = reason
         cm.attempts, cm.alerted = 0, False
         cm.retry_at = now + self._backoff(1)
-        if pos is not None and pos.size > target:
+        if cm.close_in_flight:
+            pass  # the next one goes when that one is done
+        elif (
+            pos is not None
+            and _open(pos) > target
+            and not self._closes_working(acct, cm.contract_id)
+        ):
             cm.attempts = 1
-            out.append(self._close_effect(acct, cm, pos))
+            self._send_close(acct, cm, pos, now, out)
+        else:
+            # nothing to close yet, or another close works: whatever is (still) over target
+            # when that is done is closed at once
+            cm.retry_at = None
         if cancel_orders:
             for o in acct.orders.values():
-                if o.contract_id == cm.contract_id:
+                if o.contract_id == cm.contract_id and not self._closing(acct, o):
                     self._cancel(acct, o, reason or Reason.ORDER_WHILE_LOCKED, now, out)
+
+    def _send_close(
+        self, acct: AccountModel, cm: ContractModel, pos: Position, now: datetime, out: list[Effect]
+    ) -> None:
+        """Put one close (or reduce) in flight, sized from what is open now."""
+        effect = self._close_effect(acct, cm, pos)
+        if effect is None:
+            return
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = now, None, 0, None
+        cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
+        cm.close_side, cm.close_basis = pos.closing_side, _open(pos)
+        out.append(effect)
 
     def _close_effect(
         self, acct: AccountModel, cm: ContractModel, pos: Position
-    ) -> ClosePosition | ReducePosition:
+    ) -> ClosePosition | ReducePosition | None:
         reason = cm.reason or Reason.POSITION_WHILE_LOCKED
         if cm.target_size <= 0:
             return ClosePosition(
                 acct.account_id, cm.contract_id, reason, cm.rule_id, max(cm.attempts, 1)
             )
+        excess = _open(pos) - cm.target_size
+        if excess <= 0:
+            return None  # never more than is open: fills already took it to the target
         return ReducePosition(
-            acct.account_id,
-            cm.contract_id,
-            pos.size - cm.target_size,
-            reason,
-            cm.rule_id,
-            max(cm.attempts, 1),
+            acct.account_id, cm.contract_id, excess, reason, cm.rule_id, max(cm.attempts, 1)
         )
 
     def _cancel(
@@ -1427,6 +1715,9 @@ class RiskEngine:
                 cm = self.contract(acct, cid)
                 if held.size - held.settling <= 0:
                     continue  # already closed by fills: the gateway's update is on its way
+                if cm.state is State.Flattening and cm.target_size > 0:
+                    # a reduce in progress: the account's flatten closes the rest after it
+                    cm.target_size, cm.cancel_orders = 0, True
                 if cm.state is not State.Flattening:
                     self._contract_breach(
                         acct,
@@ -1441,7 +1732,8 @@ class RiskEngine:
                         detail="account flattening: close every position",
                     )
             for o in list(acct.orders.values()):
-                self._cancel(acct, o, why, now, out)
+                if not self._closing(acct, o):  # a market order that closes helps: let it
+                    self._cancel(acct, o, why, now, out)
         elif acct.state in LOCK_KINDS:
             self._sweep_locked(acct, None, now, out)
         if acct.state is not State.Flattening:
@@ -1459,12 +1751,14 @@ class RiskEngine:
             if pos.size - pos.settling <= 0:
                 continue  # already closed by fills: the gateway's update is on its way
             cm = self.contract(acct, cid)
-            if cm.state is State.Flattening:
-                continue
             tol = acct.tolerated.get(cid) if only is None else None
+            target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
+            if cm.state is State.Flattening:
+                if target < cm.target_size:
+                    cm.target_size = target  # a reduce in progress: the lock closes the rest
+                continue
             if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
                 continue
-            target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
             self._contract_breach(
                 acct,
                 cm,
@@ -1507,6 +1801,9 @@ class RiskEngine:
                     + ("flat" if cm.target_size == 0 else f"reduced to {cm.target_size}"),
                 )
                 cm.retry_at, cm.attempts, cm.alerted = None, 0, False
+                if cm.close_order is None or cm.close_order not in acct.orders:
+                    # flat and none of ours works: a close whose end we did not see is over
+                    cm.close_sent_at, cm.close_order = None, None
         if (
             acct.state is State.Flattening
             and not acct.exposed()
@@ -1583,3 +1880,9 @@ class RiskEngine:
 
 def _flattening(model: Lockable) -> bool:
     return model.state is State.Flattening
+
+
+def _open(pos: Position) -> int:
+    """What is open in a position as far as the fills tell: contracts already closed by fills
+    the gateway's position does not reflect yet are not open any more."""
+    return pos.size - pos.settling

@@ -65,10 +65,16 @@ class OrderType(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class AccountUpdate:
+    """The account as the gateway reports it. ``applied`` marks one read back by a
+    reconciliation: the trade ids already applied when it was asked for. Fills keep arriving
+    meanwhile; if one was applied since, this balance may predate it and is not taken (the
+    live update that came with that fill is newer)."""
+
     account_id: int
     name: str
     balance: Decimal
     can_trade: bool
+    applied: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,9 @@ class PositionUpdate:
     opened_at: datetime
     position_id: int = 0
     snapshot: bool = False
+    #: with ``snapshot``: the trade ids applied when it was read (see AccountUpdate); if a fill
+    #: in this contract was applied since, the live position that came with it is newer
+    applied: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,16 +188,22 @@ class TradesSnapshot:
     account_id: int
     since: datetime
     trades: tuple[Fill, ...]
+    #: the trade ids already applied when the list was asked for: a complete list holds all
+    #: of them; trades applied later (None: unknown) may be newer than the list
+    applied: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EnforcementRejected:
-    """The gateway refused (or failed) one of the service's close or cancel requests."""
+    """The gateway refused (or failed) one of the service's close or cancel requests.
+    ``overtaken``: the gateway had already finished what it was for (the order filled or
+    cancelled, the position closed or smaller than the request): a race lost, not a failure."""
 
     account_id: int
     contract_id: str | None
     order_id: int | None
     message: str
+    overtaken: bool = False
 
 
 Event = (

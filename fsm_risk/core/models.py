@@ -412,6 +412,20 @@ class ContractModel(Lockable):
         self.retry_at: datetime | None = None
         self.alerted = False
         self.account: AccountModel | None = None
+        #: the service's close (or reduce) in flight for this contract, from the request until
+        #: the gateway says it is done (its order filled, cancelled or rejected): when it was
+        #: sent (None: none in flight), the size asked (0: the whole position), the side it
+        #: sells or buys, the open size it was sized from, and the gateway's order once
+        #: recognised among the order events (the close's answer carries no order id)
+        self.close_sent_at: datetime | None = None
+        self.close_size = 0
+        self.close_side: Side | None = None
+        self.close_basis = 0
+        self.close_order: int | None = None
+        #: contracts of that order filled per the fills seen, and the volume its final order
+        #: event reported (None until the order is final)
+        self.close_filled = 0
+        self.close_volume: int | None = None
 
     def join(self, account: AccountModel) -> None:
         """Belong to an account: its positions and orders, and its (ordered) audit list."""
@@ -429,6 +443,10 @@ class ContractModel(Lockable):
         pos = acct.positions.get(self.contract_id)
         if pos is not None and pos.size > self.target_size:
             return True
+        if acct.open_size(self.contract_id) > self.target_size:
+            return True  # fills the gateway's position has not caught up with yet
+        if any(c == self.contract_id for c, _, _ in acct.filling.values()):
+            return True  # an order filled whose fills are still on their way
         return self.cancel_orders and any(
             o.contract_id == self.contract_id and o.order_id not in acct.own_orders
             for o in acct.orders.values()
@@ -446,6 +464,15 @@ class ContractModel(Lockable):
             "attempts": self.attempts,
             "retry_at": _dt(self.retry_at),
             "alerted": self.alerted,
+            "close": {
+                "sent_at": _dt(self.close_sent_at),
+                "size": self.close_size,
+                "side": None if self.close_side is None else int(self.close_side),
+                "basis": self.close_basis,
+                "order": self.close_order,
+                "filled": self.close_filled,
+                "volume": self.close_volume,
+            },
         }
 
     def load(self, d: dict[str, Any]) -> None:
@@ -458,6 +485,19 @@ class ContractModel(Lockable):
         self.attempts = d["attempts"]
         self.retry_at = _pdt(d["retry_at"])
         self.alerted = d["alerted"]
+        close = d.get("close") or {}
+        self.close_sent_at = _pdt(close.get("sent_at"))
+        self.close_size = close.get("size", 0)
+        side = close.get("side")
+        self.close_side = None if side is None else Side(side)
+        self.close_basis = close.get("basis", 0)
+        self.close_order = close.get("order")
+        self.close_filled = close.get("filled", 0)
+        self.close_volume = close.get("volume")
+
+    @property
+    def close_in_flight(self) -> bool:
+        return self.close_sent_at is not None
 
 
 class AccountModel(Lockable):
@@ -488,6 +528,9 @@ class AccountModel(Lockable):
         #: value kept for contracts a position update dropped before their closing fills came:
         #: (amount, contracts); released as those fills realize it
         self.unsettled: dict[str, tuple[Decimal, int]] = {}
+        #: orders the gateway reported filled whose fills have not all arrived yet (the order
+        #: event comes first): contract, contracts still to come, and how long to wait
+        self.filling: dict[int, tuple[str, int, datetime]] = {}
         self.day = day
         self.week = week
         self.open_upnl = ZERO
@@ -499,13 +542,30 @@ class AccountModel(Lockable):
         self.wakeup: datetime | None = None
         #: the quote guard band of the open P&L (see Rule.quote_band); None: to be computed
         self.band: tuple[Decimal, Decimal] | None = None
+        #: each quote rule's own band, in the engine's order; valid while ``band`` is set
+        self.bands: list[tuple[Decimal, Decimal] | None] = []
+        #: the intersection of those bands but the trailing rule's (see Rule.trail)
+        self.rest: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
         #: each deadline rule's last answer (see RiskEngine._schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
 
     def exposed(self) -> bool:
-        return bool(self.positions) or any(
-            o.order_id not in self.own_orders for o in self.orders.values()
+        """A position at the gateway, a position the fills say is open (its gateway update
+        is still on its way), or a working order: flat means all three agree."""
+        return (
+            bool(self.positions)
+            or bool(self.filling)
+            or any(self.open_size(c) for c in self.net)
+            or any(o.order_id not in self.own_orders for o in self.orders.values())
         )
+
+    def open_size(self, contract_id: str) -> int:
+        """The size open in a contract per the gateway's latest word: its position update
+        when the fills have not caught up with it yet, else the fills since the last one."""
+        expected = self.expected.get(contract_id)
+        if expected is not None:
+            return abs(expected[0])
+        return abs(self.net.get(contract_id, 0))
 
     # -- read-only conveniences for rules and status --------------------------------------
 
@@ -557,6 +617,7 @@ class AccountModel(Lockable):
             "tolerated": dict(self.tolerated),
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
+            "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.to_dict(),
             "week": self.week.to_dict(),
             "rule_state": self.rule_state,
@@ -590,6 +651,7 @@ class AccountModel(Lockable):
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
+        m.filling = {int(o): (c, n, _req(_pdt(t))) for o, (c, n, t) in d.get("filling", {}).items()}
         m.rule_state = d["rule_state"]
         m.last_event_at = _pdt(d["last_event_at"])
         m.flatten_started = _pdt(d["flatten_started"])

@@ -45,6 +45,7 @@ class Reason(Enum):
     CLOSE_NOT_CONFIRMED = "a close order was not confirmed in time: re-sent"
     CLOSE_FAILING = "repeated close orders have not flattened the position"
     CLOSE_REJECTED = "the gateway rejected a close or cancel request"
+    OVERTAKEN = "a close or cancel refused because the gateway had already finished what it was for"
     CANCEL_NOT_CONFIRMED = "a cancel was not confirmed in time: re-sent"
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"

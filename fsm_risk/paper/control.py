@@ -184,7 +184,7 @@ class ControlApi:
 
     async def events(self, request: web.Request, body: dict[str, Any]) -> Any:
         since = _as_int(request.query.get("since", "0"), "since")
-        return [e for e in self.gw.pushed if e.seq > since]
+        return self.gw.pushed_since(since)
 
     async def price(self, request: web.Request, body: dict[str, Any]) -> Any:
         contract = str(_need(body, "contract"))

@@ -612,6 +612,17 @@ class PaperGateway:
         """Messages pushed on the hubs so far (the most recent 100,000), oldest first."""
         return list(self._pushed)
 
+    def pushed_since(self, seq: int) -> list[PushedEvent]:
+        """The messages pushed after ``seq``, oldest first: read from the newest end, so the
+        cost is that of the answer, not of the history."""
+        out = []
+        for e in reversed(self._pushed):
+            if e.seq <= seq:
+                break
+            out.append(e)
+        out.reverse()
+        return out
+
     def connections(self, hub: str | None = None) -> list[dict[str, Any]]:
         """Open hub connections with their subscriptions."""
         hubs = (hub,) if hub else ("user", "market")

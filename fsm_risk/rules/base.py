@@ -127,6 +127,8 @@ class AccountView(Protocol):
     def rule_state(self) -> Mapping[str, dict[str, Any]]: ...
     @property
     def equity(self) -> Decimal | None: ...
+    @property
+    def pending_realized(self) -> Decimal: ...
 
     def day_pnl(self, *, with_unrealized: bool) -> Decimal: ...
     def week_pnl(self, *, with_unrealized: bool) -> Decimal: ...
@@ -151,7 +153,16 @@ class RuleContext:
 
     def all_fresh(self, view: AccountView, now: datetime) -> bool:
         """Every open position is valued at a fresh mark (rules that need marks check this)."""
-        return all(p.priced and self.fresh(c, now) for c, p in view.positions.items())
+        # ``fresh`` inlined (on the quote path): a mark at or after ``oldest`` is fresh
+        oldest = now - self.stale_after
+        marks = self.marks
+        for c, p in view.positions.items():
+            if not p.priced:
+                return False
+            mark = marks.get(c)
+            if mark is None or mark.at < oldest:
+                return False
+        return True
 
     def instrument(self, contract_id: str) -> Instrument | None:
         return self.instruments.get(contract_id)
@@ -237,9 +248,28 @@ class Rule:
     # quote can neither make it fire nor change its memory; the engine then skips every
     # quote rule while a holder stays inside all of them, and asks again after any other
     # event. The default, None, promises nothing: the rule is evaluated on every quote.
+    # A band may depend on anything in the view but the open P&L, and on the rule's own
+    # memory: after a quote that fired nothing, only the rules it reached are asked again.
+    #
+    # A rule with ``trails`` set keeps a high-water mark of the open P&L (a trailing peak):
+    # above its band it cannot fire, only its memory moves. When a quote crosses its band
+    # upwards and no other rule's, the engine calls ``trail`` alone, instead of ``observe``,
+    # ``evaluate`` and ``quote_band``.
+
+    #: above the quote band, the rule only raises its memory (see ``trail``)
+    trails: ClassVar[bool] = False
 
     def quote_band(self, view: AccountView) -> Band | None:
         return None
+
+    def trail(
+        self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime
+    ) -> tuple[Band | None, bool]:
+        """A quote put the open P&L at or above this rule's band (and above its low): update
+        the memory as ``observe`` would and return the new ``quote_band`` and whether the
+        memory changed. Never fires (a trailing rule cannot fire above its band)."""
+        changed = self.observe(memo, view, event, now)
+        return self.quote_band(view), changed
 
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return None

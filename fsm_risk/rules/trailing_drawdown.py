@@ -125,6 +125,7 @@ class TrailingDrawdown(Rule):
     )
     reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
     stateful = True
+    trails = True  # above the band the equity is above the peak: the floor is far below
 
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
@@ -150,6 +151,7 @@ class TrailingDrawdown(Rule):
         self._intraday = config.intraday
         self._rid = self.id
         self._peaks: dict[int, _Peak] = {}  # account id -> decoded peak (a cache of the memo)
+        self._marks, self._stale_after = ctx.marks, ctx.stale_after
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -277,14 +279,57 @@ class TrailingDrawdown(Rule):
         equity = view.equity
         if entry is None or equity is None:
             return None  # not seeded yet: evaluate (and observe) every quote
-        base = equity - view.open_upnl  # what equity is without the open P&L
+        return self._band(entry, equity - view.open_upnl)
+
+    def _band(self, entry: _Peak, base: Decimal) -> Band:
+        """The band around a peak, ``base`` being equity without the open P&L."""
         low = entry.floor - base  # fires when equity <= floor
-        frozen = entry.cap is not None and entry.peak >= entry.cap
-        if not self._intraday or frozen:
-            return (low, UNBOUNDED[1])
+        cap = entry.cap
+        if not self._intraday or (cap is not None and entry.peak >= cap):
+            return (low, UNBOUNDED[1])  # the peak no longer moves on quotes
         # only strictly above the peak does the peak move (observe): the band's exclusive
         # upper bound is the next representable value above it, so equity at the peak is in
         return (low, (entry.peak - base).next_plus())
+
+    def trail(
+        self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime
+    ) -> tuple[Band | None, bool]:
+        # a steady rise makes every quote a new peak: ``observe`` then ``quote_band`` in one
+        # pass, on the same values and in the same order (so with the same results)
+        text = memo.get("peak")
+        entry = self._peaks.get(view.account_id)
+        balance = view.balance
+        if (
+            entry is None
+            or text is None
+            or entry.text is not text
+            or balance is None
+            or not self._intraday
+        ):
+            return super().trail(memo, view, event, now)  # seeding, decoding: the long way
+        upnl = view.open_upnl
+        equity = balance + view.pending_realized + upnl  # view.equity, inlined
+        changed = False
+        peak = entry.peak
+        cap = entry.cap
+        if equity > peak and (cap is None or peak < cap) and equity == balance + upnl:
+            # settled; and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
+            oldest = now - self._stale_after
+            marks = self._marks
+            for c, p in view.positions.items():
+                mark = marks.get(c)
+                if not p.priced or mark is None or mark.at < oldest:
+                    break
+            else:
+                equity_peak = cap if cap is not None and equity > cap else equity  # as _store
+                entry.text = memo["peak"] = str(equity_peak)
+                entry.peak = peak = equity_peak
+                entry.floor = equity_peak - self._drawdown
+                changed = True
+        base = equity - upnl
+        if cap is not None and peak >= cap:
+            return (entry.floor - base, UNBOUNDED[1]), changed
+        return (entry.floor - base, (peak - base).next_plus()), changed
 
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return UNBOUNDED

@@ -102,3 +102,21 @@ async def test_bad_control_requests_are_explained(control: httpx.AsyncClient) ->
     assert garbage.status_code == 400
     missing = await control.post("/orders", json={"account_id": 1001})
     assert missing.status_code == 400 and "contract" in missing.json()["error"]
+
+
+async def test_events_since_read_only_what_is_new(
+    control: httpx.AsyncClient, paper_gateway: PaperGateway
+) -> None:
+    """A poll of the events after a sequence number costs what it returns: the gateway reads
+    its history from the newest end and stops at that number."""
+    await control.post("/orders", json={"account_id": 1001, "contract": "ES", "side": "buy",
+                                        "size": 1})  # fmt: skip
+    first = (await control.get("/events")).json()
+    last = first[-1]["seq"]
+    assert (await control.get("/events", params={"since": last})).json() == []
+    await control.post("/positions/close", json={"account_id": 1001, "contract": "ES"})
+    new = (await control.get("/events", params={"since": last})).json()
+    assert new and all(e["seq"] > last for e in new)
+    assert [e["seq"] for e in new] == sorted(e["seq"] for e in new)
+    assert [e.seq for e in paper_gateway.pushed_since(last)] == [e["seq"] for e in new]
+    assert [e.seq for e in paper_gateway.pushed_since(0)] == [e.seq for e in paper_gateway.pushed]

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal as D
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import inspect, text
@@ -313,3 +315,95 @@ def test_the_server_password_never_appears_in_messages(server: str) -> None:
         Store(bad)
     assert password not in str(caught.value) and "\n" not in str(caught.value)
     assert 'database "no_such_database" does not exist' in str(caught.value)
+
+
+def _fills(store: Store, account_id: int, times: list[object]) -> None:
+    from fsm_risk.core.engine import Changes
+    from fsm_risk.core.models import FillRecord
+
+    records = [
+        (
+            account_id,
+            FillRecord(900 + i, at, ES, 1, Side.BUY, 1, D("6000"), None, D("0"), 1, 0, False),
+        )  # type: ignore[arg-type]
+        for i, at in enumerate(times)
+    ]
+    store.commit(Changes([], records))
+
+
+def test_fills_since_are_read_by_index_not_by_loading_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore reads the day's fills: the query filters by time in SQL on the (account,
+    time) index, so four weeks of history are not loaded to return today's three."""
+    from fsm_risk.adapters import store as store_module
+
+    store = Store(tmp_path / "fsm.db")  # the query plan asked below is SQLite's
+    history = [T0 - timedelta(days=28) + timedelta(minutes=10 * i) for i in range(500)]
+    today = [T0 + timedelta(minutes=i) for i in range(3)]
+    _fills(store, 1001, history + today)
+    _fills(store, 1002, today)
+    decoded = 0
+    original = store_module._fill_record
+
+    def counting(row: object) -> object:
+        nonlocal decoded
+        decoded += 1
+        return original(row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "_fill_record", counting)
+    got = store.fills(1001, T0)
+    assert [f.at for f in got] == today
+    assert decoded == 3  # only the rows returned were read
+    with store.engine.connect() as conn:
+        plan = conn.execute(
+            text("EXPLAIN QUERY PLAN SELECT * FROM fill WHERE account_id = 1001 AND at >= 'x'")
+        ).all()
+    assert "ix_fill_account_at" in " ".join(str(row) for row in plan)
+    # a time stored in another UTC offset is still compared as a time
+    chicago = (T0 + timedelta(minutes=5)).astimezone(ZoneInfo("America/Chicago"))
+    _fills(store, 1003, [chicago, T0 - timedelta(seconds=1)])
+    assert [f.at for f in store.fills(1003, T0)] == [chicago]
+
+
+def test_retention_compacts_old_fills_keeps_two_trading_weeks_and_the_whole_audit(
+    path: str | Path,
+) -> None:
+    from fsm_risk.adapters.store import fill_cutoff
+    from fsm_risk.core.sessions import SessionCalendar
+
+    store = Store(path)
+    d = Driver(engine())
+    lock_it(store, d)  # two fills and two audit entries at T0 (Monday 09:00 Chicago)
+    old = [T0 - timedelta(days=60), T0 - timedelta(days=40)]
+    recent = [T0 - timedelta(days=8)]  # the previous trading week: always kept
+    _fills(store, d.acct.account_id, old + recent)
+    cal = SessionCalendar()
+    assert fill_cutoff(cal, T0, 0) is None  # 0: keep every fill
+    cutoff = fill_cutoff(cal, T0, 14)
+    assert cutoff == T0 - timedelta(days=14)
+    assert cutoff <= cal.last_weekly_reset(cal.last_weekly_reset(T0) - timedelta(seconds=1))
+    assert fill_cutoff(cal, T0, 30) == T0 - timedelta(days=30)
+    assert cutoff is not None and store.compact_fills(cutoff) == 2
+    assert [f.at for f in store.fills(d.acct.account_id)][:1] == recent
+    assert len(store.fills(d.acct.account_id)) == 3
+    assert len(store.audit()) == 2  # the audit log is whole
+    with store.engine.begin() as conn, pytest.raises(DBAPIError):
+        conn.execute(text("DELETE FROM fill"))  # append-only again after the compaction
+    store.close()
+    store, d = restart(path, T0 + timedelta(minutes=1))
+    assert d.acct.state is State.LockedDaily
+
+
+def test_retention_below_two_trading_weeks_is_refused(tmp_path: Path) -> None:
+    from fsm_risk import config
+    from fsm_risk.errors import SettingsError
+
+    assert (
+        config.parse("[general]\nfill_retention_days = 35\n", "s.ini").get(
+            "general", "fill_retention_days"
+        )
+        == 35
+    )
+    with pytest.raises(SettingsError, match=r"fill_retention_days.*at least 14"):
+        config.parse("[general]\nfill_retention_days = 7\n", "s.ini")

@@ -98,6 +98,13 @@ SAMPLES = [
     EnforcementRejected(1001, None, 12, "Order rejected"),
     TradesSnapshot(1001, T - timedelta(days=2), (FILL, dataclasses.replace(FILL, trade_id=79))),
     TradesSnapshot(1001, T, ()),
+    # what a reconciliation read back, with the trade ids applied when it asked
+    AccountUpdate(1001, "PRAC-1001", Decimal("49990.00"), True, frozenset({78, 5})),
+    PositionUpdate(
+        1001, "CON.F.US.ES.Z26", PositionType.LONG, 1, Decimal("6000"), T, 0, True, frozenset()
+    ),
+    EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "No open position", overtaken=True),
+    TradesSnapshot(1001, T, (FILL,), frozenset({78})),
 ]
 
 

@@ -157,6 +157,8 @@ def test_already_flat_account_passes_through_flattening_into_the_lock() -> None:
     d = Driver(make_engine(extra=[trip_on(Fill, DAILY)]))
     d.send(account())
     out = d.send(fill(MNQ, Side.BUY, 1, "21000"))
+    assert d.acct.state is State.Flattening  # the fill says 1 is open: not flat yet
+    out += d.send(flat(MNQ))  # the gateway: closed already (its fill is on its way)
     assert d.acct.state is State.LockedDaily
     assert [t[1:] for t in transitions(out)] == [
         ("Trading", "Flattening", "breach"),
@@ -251,7 +253,7 @@ def test_duplicate_and_voided_fills_are_ignored() -> None:
 @pytest.fixture
 def locked() -> Driver:
     d = Driver(make_engine(extra=[trip_on(Fill, DAILY)]))
-    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
     assert d.acct.state is State.LockedDaily
     d.effects.clear()
     return d
@@ -566,7 +568,7 @@ def test_a_lock_expiring_on_a_quote_is_audited_at_once() -> None:
         until=T0 + timedelta(minutes=1),
     )
     d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}, extra=[trip_on(Fill, cool)]))
-    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
     assert d.acct.state is State.Cooldown
     d.send(position(ES, 1, "6000"))  # a position the quotes will reach (closed on sight)
     d.now = T0 + timedelta(minutes=2)

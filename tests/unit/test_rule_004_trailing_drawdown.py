@@ -110,6 +110,8 @@ def test_equity_counts_realized_pnl_before_the_balance_update() -> None:
     assert d.acct.state is State.Trading
     d.send(fill(ES, Side.BUY, 1, "6000", fees="12.50"))  # the fee alone reaches the floor
     assert d.acct.equity == Decimal("48000.00")
+    assert d.acct.state is State.Flattening
+    d.send(flat(ES))
     assert d.acct.state is State.LockedWeekly
 
 

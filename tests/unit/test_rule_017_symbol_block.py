@@ -223,7 +223,7 @@ def _weekly(ctx: Any) -> Scripted:
 
 def test_a_blocked_order_under_a_weekly_lock_leaves_the_weekly_lock_as_it_was() -> None:
     d = Driver(make_engine({SymbolBlock: {"roots": "CL"}}, extra=[_weekly]))
-    d.send(account(), order(99, ES, Side.BUY, 1, status=OrderStatus.FILLED))
+    d.send(account(), order(99, ES, Side.BUY, 1, status=OrderStatus.CANCELLED))
     weekly = d.acct.holds["RULE-T01"]
     assert d.acct.state is State.LockedWeekly
     d.send(order(1, CL, Side.BUY, 1, limit="70"), cancelled(1, CL))

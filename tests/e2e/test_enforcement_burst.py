@@ -1,0 +1,90 @@
+"""A burst of trader orders must not outrun enforcement (real SDK, paper gateway, service).
+
+Time here is wall time on both sides (the gateway stamps its trades with it), so the figure
+asserted is the one a trader would see: from the trader's last fill to the moment the
+position is back within its limit, read from the gateway's own trade timestamps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from fsm_risk.adapters.clock import SystemClock
+from fsm_risk.paper import PaperGateway
+from tests.e2e.conftest import ConnectSdk
+from tests.e2e.service_harness import ACCOUNT, Harness
+
+MNQ = "CON.F.US.MNQ.Z26"
+LIMIT = 3
+#: a long close timeout: a service that waits for it instead of acting on the finished
+#: reduce cannot meet the bound below
+PER_INSTRUMENT = f"""
+[rule.max_contracts_per_instrument]
+limits = MNQ: {LIMIT}
+default_limit = 10
+"""
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway, clock=SystemClock())  # type: ignore[arg-type]
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+def back_within_limit(h: Harness) -> tuple[float, int, int]:
+    """From the gateway's trades: seconds from the trader's last fill until the MNQ position
+    is within the limit for good, the largest size reached, and the service's closes."""
+    sources = {o.order_id: o.source for o in h.gateway.order_log(ACCOUNT)}
+    trades = sorted(
+        (t for t in h.gateway.trades(ACCOUNT) if t.contract_id == MNQ), key=lambda t: t.trade_id
+    )
+    trader = [t for t in trades if sources[t.order_id] not in ("close", "partial_close")]
+    last_trader: datetime = trader[-1].time
+    size, peak = 0, 0
+    back: datetime | None = None
+    for t in trades:
+        size += t.size if t.side == 0 else -t.size
+        peak = max(peak, size)
+        if size > LIMIT:
+            back = None
+        elif back is None:
+            back = t.time
+    assert back is not None, "the position never came back within the limit"
+    service = len(trades) - len(trader)
+    return max(0.0, (back - last_trader).total_seconds()), peak, service
+
+
+@pytest.mark.parametrize("fill_delay", [0.0, 0.5])
+async def test_twenty_market_buys_as_fast_as_possible_are_back_within_the_limit_in_a_second(
+    h: Harness, connect_sdk: ConnectSdk, fill_delay: float
+) -> None:
+    path = h.write_settings(PER_INSTRUMENT)
+    text = path.read_text().replace("close_timeout_seconds = 2", "close_timeout_seconds = 10")
+    path.write_text(text.replace("close_backoff_max_seconds = 4", "close_backoff_max_seconds = 20"))
+    await h.start()
+    h.gateway.set_fill_delay(fill_delay)  # every order, the trader's and the service's
+    trader = await connect_sdk()
+    orders = await trader.order_manager()
+    placed = await asyncio.gather(*(orders.place_market_order(MNQ, 0, 1) for _ in range(20)))
+    assert all(p.success for p in placed)
+    await h.gw_until(
+        lambda: sum(1 for t in h.gateway.trades(ACCOUNT) if t.side == 0) == 20,
+        "the 20 buys filled",
+    )
+    await h.gw_until(lambda: h.position("MNQ") <= LIMIT, "back within the limit", timeout=30)
+    delay, peak, closes = back_within_limit(h)
+    print(
+        f"burst of 20, fill delay {fill_delay}: back within the limit {delay:.3f} s after "
+        f"the last fill (peak {peak}, {closes} service fills)"
+    )
+    assert delay <= 1.0 + fill_delay
+    assert h.position("MNQ") == LIMIT  # reduced to the limit, never below, never reversed
+    for entry in h.closes("MNQ"):
+        assert entry.side == 1  # every service order sold: none reversed the long

@@ -1,0 +1,321 @@
+"""One close in flight per contract, and the next one out as soon as it is done.
+
+A trader who adds faster than one reduce at a time must be reduced close after close, each
+sent when the previous one is done at the gateway (its order final and its fills seen), never
+when a timer fires; never two at once, never more than is open. The gateway's answer to a
+close carries no order id: the service recognises its order among the order events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from itertools import count
+
+from fsm_risk.core.effects import ClosePosition, Effect, ReducePosition
+from fsm_risk.core.events import (
+    EnforcementRejected,
+    Event,
+    Fill,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import Action, Scope, Verdict
+from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+from tests.factories import (
+    ACC,
+    MNQ,
+    T0,
+    Driver,
+    account,
+    alerts,
+    closes,
+    fill,
+    flat,
+    make_engine,
+    position,
+    reduces,
+    restart,
+)
+from tests.unit.test_engine import trip_on
+
+LIMIT = 3
+_ids = count(500)
+
+
+def engine() -> Driver:
+    raw = {"limits": f"MNQ: {LIMIT}", "default_limit": "10"}
+    d = Driver(make_engine({MaxContractsPerInstrument: raw}))
+    d.send(account())
+    return d
+
+
+def rebuild() -> object:
+    return make_engine({MaxContractsPerInstrument: {"limits": f"MNQ: {LIMIT}"}})
+
+
+def market(oid: int, side: Side, size: int, status: OrderStatus, volume: int = 0) -> OrderUpdate:
+    return OrderUpdate(ACC, oid, MNQ, status, OrderType.MARKET, side, size, T0, fill_volume=volume)
+
+
+class Gateway:
+    """A tiny stand-in for the gateway's books on one contract: it builds the events it would
+    push, and checks what the service sends against what is open."""
+
+    def __init__(self, d: Driver) -> None:
+        self.d = d
+        self.size = 0
+        self.in_flight: list[tuple[int, ReducePosition | ClosePosition]] = []
+        self.sent: list[ReducePosition | ClosePosition] = []
+
+    def take(self, out: list[Effect]) -> None:
+        for e in out:
+            if isinstance(e, ReducePosition | ClosePosition) and e.contract_id == MNQ:
+                size = e.size if isinstance(e, ReducePosition) else self.size
+                assert 0 < size <= self.size, f"{e} with {self.size} open"
+                self.in_flight.append((next(_ids), e))
+                self.sent.append(e)
+                assert len(self.in_flight) == 1, "two service closes in flight"
+
+    def send(self, *events: Event) -> list[Effect]:
+        out = self.d.send(*events)
+        self.take(out)
+        return out
+
+    def trader_buy(self, n: int = 1, *, position_first: bool = False) -> list[Effect]:
+        oid = next(_ids)
+        self.size += n
+        events: list[Event] = [
+            market(oid, Side.BUY, n, OrderStatus.OPEN),
+            market(oid, Side.BUY, n, OrderStatus.FILLED, n),
+            fill(MNQ, Side.BUY, n, "21000", order_id=oid),
+        ]
+        pos = position(MNQ, self.size, "21000")
+        events.insert(1 if position_first else 3, pos)
+        return self.send(*events)
+
+    def close_order(self) -> tuple[int, int]:
+        oid, e = self.in_flight[0]
+        size = e.size if isinstance(e, ReducePosition) else self.size
+        return oid, size
+
+    def accept(self) -> list[Effect]:
+        oid, size = self.close_order()
+        return self.send(market(oid, Side.SELL, size, OrderStatus.OPEN))
+
+    def fill_close(self, *, position_first: bool = False, parts: tuple[int, ...] = ()) -> None:
+        oid, size = self.close_order()
+        self.in_flight.pop(0)
+        pieces = parts or (size,)
+        done = 0
+        for i, part in enumerate(pieces):
+            done += part
+            self.size -= part
+            final = i == len(pieces) - 1
+            status = OrderStatus.FILLED if final else OrderStatus.OPEN
+            order_ev = market(oid, Side.SELL, size, status, done)
+            trade = fill(MNQ, Side.SELL, part, "21000", pnl="0", order_id=oid)
+            pos = position(MNQ, self.size, "21000") if self.size else flat(MNQ)
+            self.send(*((pos, order_ev, trade) if position_first else (order_ev, trade, pos)))
+
+    def reject_close(self) -> None:
+        oid, size = self.close_order()
+        self.in_flight.pop(0)
+        self.send(
+            market(oid, Side.SELL, size, OrderStatus.REJECTED),
+            EnforcementRejected(ACC, MNQ, None, "Order rejected: market closed"),
+        )
+
+
+def burst(gw: Gateway, n: int) -> None:
+    for _ in range(n):
+        gw.trader_buy()
+
+
+def test_the_next_reduce_goes_out_when_the_first_is_filled_not_at_the_timeout() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    assert [r.size for r in reduces(gw.d.effects)] == [1]
+    gw.accept()
+    burst(gw, 6)  # the trader adds while our reduce works: no second reduce meanwhile
+    assert len(gw.sent) == 1
+    gw.fill_close()  # no time passes: the next one goes with the events that end the first
+    assert [r.size for r in reduces(gw.d.effects)] == [1, 6]
+    gw.accept()
+    gw.fill_close()
+    assert gw.size == LIMIT and gw.in_flight == []
+    assert gw.d.acct.contracts[MNQ].state is State.Trading
+
+
+def test_the_gateway_position_before_the_closing_fill_sizes_the_next_reduce_right() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.accept()
+    for _ in range(6):
+        gw.trader_buy(position_first=True)
+    gw.fill_close(position_first=True)  # position 9 arrives before the order and the fill
+    assert [r.size for r in reduces(gw.d.effects)] == [1, 6]
+
+
+def test_a_partly_filled_reduce_is_done_only_when_every_fill_is_seen() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.accept()
+    burst(gw, 6)
+    gw.fill_close()  # size 9: reduce 6
+    assert [r.size for r in reduces(gw.d.effects)] == [1, 6]
+    gw.accept()
+    oid, _ = gw.close_order()
+    gw.in_flight.pop(0)
+    # the order says filled (6) before the second of its two trades arrives
+    gw.send(market(oid, Side.SELL, 6, OrderStatus.OPEN, 4))
+    gw.send(fill(MNQ, Side.SELL, 4, "21000", pnl="0", order_id=oid))
+    gw.size -= 4
+    gw.send(market(oid, Side.SELL, 6, OrderStatus.FILLED, 6))
+    burst(gw, 2)  # the trader adds meanwhile: 7 at the gateway
+    assert len(reduces(gw.d.effects)) == 2  # the last 2 of ours are still on their way
+    gw.size -= 2
+    gw.send(fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=oid), position(MNQ, gw.size, "1"))
+    assert [r.size for r in reduces(gw.d.effects)] == [1, 6, 2]
+    gw.in_flight.clear()  # (the stand-in's record of the last one, not checked further)
+
+
+def test_a_reduce_filled_in_parts_with_the_position_first_is_never_oversized() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.accept()
+    burst(gw, 6)
+    gw.fill_close()
+    gw.accept()
+    gw.fill_close(parts=(1, 2, 3), position_first=True)
+    assert gw.size == LIMIT
+    assert gw.d.acct.contracts[MNQ].state is State.Trading
+    assert [r.size for r in reduces(gw.d.effects)] == [1, 6]
+
+
+def test_a_rejected_reduce_is_retried_after_the_backoff_not_in_a_loop() -> None:
+    gw = Gateway(engine())
+    gw.trader_buy(5)
+    gw.accept()
+    gw.reject_close()
+    assert [a.reason for a in alerts(gw.d.effects)] == [Reason.CLOSE_REJECTED]
+    assert len(gw.sent) == 1  # same position, same refusal: not at once
+    gw.take(gw.d.advance(seconds=10))
+    assert [r.size for r in reduces(gw.d.effects)] == [2, 2]
+
+
+def test_a_rejected_reduce_is_resized_at_once_when_the_position_moved() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.accept()
+    burst(gw, 3)  # 7 at the gateway while the reduce of 1 is refused
+    gw.reject_close()
+    assert [r.size for r in reduces(gw.d.effects)] == [1, 4]
+
+
+def test_a_tightened_target_closes_the_rest_when_the_reduce_is_done() -> None:
+    close_all = Verdict(
+        "RULE-T01", Reason.POSITION_HOLD_TIME, Action.CLOSE, Scope.CONTRACT, contract_id=MNQ
+    )
+    raw = {"limits": f"MNQ: {LIMIT}", "default_limit": "10"}
+    d = Driver(make_engine({MaxContractsPerInstrument: raw}, extra=[trip_on(Fill, close_all)]))
+    d.send(account())
+    gw = Gateway(d)
+    gw.size = 5
+    gw.send(position(MNQ, 5, "21000"))  # reduce 2 (no fill yet: the scripted rule waits)
+    gw.accept()
+    gw.trader_buy()  # a fill: the scripted rule wants the contract closed
+    gw.fill_close()
+    assert isinstance(gw.sent[-1], ClosePosition)
+    assert [type(e).__name__ for e in gw.sent] == ["ReducePosition", "ClosePosition"]
+
+
+def test_enforcement_fills_of_a_burst_never_count_as_trader_trades() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.accept()
+    burst(gw, 6)
+    gw.fill_close()
+    gw.accept()
+    gw.fill_close()
+    fills = gw.d.acct.day.fills
+    assert sum(f.entry for f in fills if not f.enforcement) == 10
+    assert all(f.entry == 0 for f in fills if f.enforcement)
+    assert sum(f.exit for f in fills if f.enforcement) == 7
+
+
+def test_a_close_in_flight_survives_a_restart_and_its_end_sends_the_next() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.accept()
+    burst(gw, 6)
+    gw.d = restart(gw.d, rebuild)  # type: ignore[arg-type]
+    assert closes(gw.d.effects) == [] and reduces(gw.d.effects) == []  # still in flight
+    gw.fill_close()
+    assert [r.size for r in reduces(gw.d.effects)] == [6]
+
+
+def test_the_close_answer_without_an_order_id_is_re_sent_only_after_the_timeout() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.in_flight.clear()  # its order events never arrive (a dropped feed)
+    assert len(gw.sent) == 1
+    gw.take(gw.d.advance(seconds=9))
+    assert len(gw.sent) == 1
+    gw.take(gw.d.advance(seconds=1))
+    assert len(gw.sent) == 2
+
+
+def test_open_size_excludes_contracts_already_closed_by_fills() -> None:
+    gw = Gateway(engine())
+    gw.trader_buy(6)
+    gw.accept()
+    oid, size = gw.close_order()
+    assert size == 3
+    gw.in_flight.pop(0)
+    gw.size -= 3
+    gw.send(market(oid, Side.SELL, 3, OrderStatus.FILLED, 3))
+    gw.send(fill(MNQ, Side.SELL, 3, "21000", pnl="0", order_id=oid))
+    # the gateway's position (still 6) has not caught up with the fill: nothing more is sent
+    assert len(gw.sent) == 1
+    assert gw.d.acct.positions[MNQ].size - gw.d.acct.positions[MNQ].settling == 3
+    gw.send(position(MNQ, 3, "21000"))
+    assert gw.d.acct.contracts[MNQ].state is State.Trading
+    assert Decimal(0) == gw.d.acct.day.realized
+
+
+def test_a_position_that_appears_while_its_contract_flattens_for_a_cancel_is_closed_at_once() -> (
+    None
+):
+    from fsm_risk.rules.symbol_block import SymbolBlock
+
+    d = Driver(make_engine({SymbolBlock: {"roots": "M*"}}))
+    d.send(account())
+    gw = Gateway(d)
+    gw.send(market(40, Side.BUY, 2, OrderStatus.OPEN))  # blocked: cancelled on sight...
+    assert d.acct.contracts[MNQ].state is State.Flattening and gw.sent == []
+    gw.send(market(40, Side.BUY, 2, OrderStatus.FILLED, 2))  # ...but it filled first
+    gw.send(fill(MNQ, Side.BUY, 2, "21000", order_id=40))
+    gw.size = 2
+    gw.send(position(MNQ, 2, "21000"))  # no time passes: closed with this event
+    assert [type(e).__name__ for e in gw.sent] == ["ClosePosition"]
+
+
+def test_a_market_order_that_closes_the_position_is_left_to_work_and_not_doubled() -> None:
+    """The platform's liquidation (or the trader's exit) works while the account flattens:
+    it is not cancelled, and no close of ours goes beside it (both would reverse)."""
+    from fsm_risk.core.events import AccountUpdate
+
+    close_all = Verdict("RULE-T01", Reason.DAILY_LOSS_LIMIT, Action.FLATTEN, lock=State.LockedDaily)
+    d = Driver(make_engine(extra=[trip_on(AccountUpdate, close_all)]))
+    gw = Gateway(d)
+    d.send(position(MNQ, 2, "21000"))
+    gw.size = 2
+    gw.send(market(60, Side.SELL, 2, OrderStatus.OPEN))  # someone else's close, working
+    gw.send(account())  # the account flattens now
+    assert d.acct.state is State.Flattening
+    assert gw.sent == [] and not [e for e in d.effects if type(e).__name__ == "CancelOrder"]
+    gw.send(market(60, Side.SELL, 2, OrderStatus.CANCELLED))  # it did not fill after all
+    assert [type(e).__name__ for e in gw.sent] == ["ClosePosition"]  # ours, at once
