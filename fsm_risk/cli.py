@@ -644,7 +644,13 @@ def replay(
         others = [(str(settings.path), settings), (str(Path(compare or "")), others[1][1])]
     cal = settings.calendar()
     tz = ZoneInfo(cal.tz)
-    start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    try:
+        start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    except OverflowError:
+        raise FsmRiskError("--from/--to: a date out of range") from None
+    end = min(end, _now())  # a day not over yet is replayed up to now, never into the future
+    if end <= start:
+        raise FsmRiskError(f"--from {first:%Y-%m-%d}: that trading day has not begun yet")
     explain_at = None
     if explain is not None:
         m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", explain.strip())

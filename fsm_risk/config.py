@@ -57,11 +57,25 @@ def _notify_urls(text: str) -> tuple[str, ...]:
     for i, url in enumerate(urls, 1):
         if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
             scheme = url.split("://", 1)[0] if "://" in url else "none"
+            if _apprise_has(scheme):
+                raise ValueError(
+                    f"URL {i} (scheme '{scheme}') is incomplete or malformed for apprise's "
+                    f"'{scheme}' channel (see its URL format in apprise's documentation)"
+                )
             raise ValueError(
                 f"URL {i} (scheme '{scheme}') is not one apprise supports, e.g. "
                 "json://host:port/path, ntfy://topic, tgram://bot_token/chat_id, mailto://..."
             )
     return urls
+
+
+def _apprise_has(scheme: str) -> bool:
+    """Whether apprise has a channel for ``scheme`` (False when this apprise cannot say)."""
+    try:
+        from apprise.manager_plugins import NotificationManager
+    except ImportError:
+        return False
+    return scheme.lower() in NotificationManager()
 
 
 def _notify_events(text: str) -> tuple[str, ...]:

@@ -81,10 +81,11 @@ def read_token(path: Path) -> str:
         token = path.read_text(encoding="utf-8").strip()
     except PermissionError:
         raise FsmRiskError(
-            f"cannot read the control token {path}: only the admin (its owner) may"
+            f"cannot read the control token {path} (only the admin, its owner, may)"
         ) from None
     except OSError as exc:
-        raise FsmRiskError(f"cannot read the control token {path}: {exc.strerror}") from None
+        # no colon after the path: the log masking would take the next word for the token
+        raise FsmRiskError(f"cannot read the control token {path} ({exc.strerror})") from None
     if len(token) < 32:
         raise FsmRiskError(f"the control token {path} is empty or too short")
     return token

@@ -227,6 +227,10 @@ def test_a_notify_url_apprise_cannot_use_is_refused_without_repeating_it() -> No
     [problem] = _problems("[notify]\nurls = json://127.0.0.1/ok, nope://sekrit-token@x\n")
     assert "[notify] urls" in problem and "URL 2 (scheme 'nope')" in problem
     assert "sekrit" not in problem
+    # a channel apprise has, written wrong: said so, not that apprise lacks the channel
+    [bad] = _problems("[notify]\nurls = tgram://SEKRIT-BOT/\n")
+    assert "URL 1 (scheme 'tgram') is incomplete or malformed" in bad
+    assert "not one apprise supports" not in bad and "SEKRIT" not in bad
 
 
 def test_notify_events_and_thresholds_are_checked() -> None:
