@@ -1,3 +1,3 @@
-from fsm_risk.cli import main
+from fsm_risk.launch import main
 
 main()

@@ -1,6 +1,10 @@
 """The `fsm-risk` command line: thin commands that parse, wire, delegate and report.
 
 Domain errors become one clear line on stderr and a non-zero exit; never a traceback.
+
+Every command imports what it needs inside its own body: `--help` loads click alone, and
+`status` and `history` against a running service load no SDK, web framework, dataframe
+library or database layer (a test checks the import graph).
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from fsm_risk import bootstrap, config, diagrams, logs
-from fsm_risk.core.events import AdminCommand
+from fsm_risk.adapters.control_client import SETTINGS_ENV as SETTINGS_FILE_ENV
 from fsm_risk.core.states import ACCOUNT_STATES, state_named
 from fsm_risk.errors import AuthError, FsmRiskError, SettingsError
 from fsm_risk.paper.cli import paper_gateway
+
+if TYPE_CHECKING:
+    from fsm_risk import config
 
 SECRET_ENV = "FSM_RISK_ADMIN_SECRET"
 EXIT_ERROR = 2
@@ -41,15 +47,21 @@ class Group(click.Group):
                 click.echo(f"error: {p}", err=True)
             sys.exit(EXIT_ERROR)
         except FsmRiskError as exc:
-            click.echo(f"error: {logs.mask(str(exc))}", err=True)
+            click.echo(f"error: {_mask(str(exc))}", err=True)
             sys.exit(EXIT_ERROR)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except KeyboardInterrupt:
             sys.exit(130)
         except Exception as exc:  # the last line of defence: still one line, no traceback
-            click.echo(f"error: unexpected {type(exc).__name__}: {logs.mask(str(exc))}", err=True)
+            click.echo(f"error: unexpected {type(exc).__name__}: {_mask(str(exc))}", err=True)
             sys.exit(1)
+
+
+def _mask(text: str) -> str:
+    from fsm_risk import logs
+
+    return logs.mask(text)
 
 
 settings_option = click.option(
@@ -57,7 +69,7 @@ settings_option = click.option(
     "settings_file",
     metavar="FILE",
     default=None,
-    help=f"settings file (default: ${bootstrap.SETTINGS_ENV} or ./settings.ini)",
+    help=f"settings file (default: ${SETTINGS_FILE_ENV} or ./settings.ini)",
 )
 
 
@@ -74,6 +86,8 @@ def main() -> None:
 @settings_option
 def check(settings_file: str | None) -> None:
     """Validate settings.ini and print the effective configuration."""
+    from fsm_risk import bootstrap, config
+
     settings = bootstrap.load_settings(settings_file)
     click.echo(config.describe(settings), nl=False)
     enabled = ", ".join(f"{r.rule.id} {r.rule.name}" for r in settings.enabled_rules())
@@ -96,13 +110,15 @@ def diagram(
     out: str | None, account: str | None, day: str | None, settings_file: str | None
 ) -> None:
     """Regenerate the state diagrams, or draw one account's day from the audit log."""
+    from fsm_risk import bootstrap, diagrams
+
+    settings = bootstrap.load_settings(settings_file)  # checked like every command's
     if account is None:
         if day is not None:
             raise FsmRiskError("--day needs --account (the overview has no day)")
         for line in diagrams.write(Path(out or "diagrams")):
             click.echo(line)
         return
-    settings = bootstrap.load_settings(settings_file)
     calendar = settings.calendar()
     if day is None:
         the_day = calendar.trading_day(_now())
@@ -150,44 +166,91 @@ def _resolve(engine_accounts: dict[int, Any], account: str | None) -> list[int] 
     raise FsmRiskError(f"unknown account '{account}' (not in the database)")
 
 
-def _status_text(settings_file: str | None, account: str | None, color: bool) -> str:
-    from fsm_risk import runtime, status
-    from fsm_risk.adapters import control
+def _service(settings_file: str | None) -> Any:
+    """Where the running service's control channel listens, or None when there is none. A
+    Unix socket is found from the settings file alone (no database, no web stack); a loopback
+    TCP channel's port is in the database."""
+    from fsm_risk.adapters import control_client
 
-    settings = bootstrap.load_settings(settings_file)
-    socket = runtime.control_path(settings)
+    path = control_client.socket_path(control_client.settings_path(settings_file))
+    if path is not None:
+        return path if path.exists() else None
+    from fsm_risk import bootstrap, runtime
+
+    return runtime.control_path(bootstrap.load_settings(settings_file))
+
+
+def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str, Any], bool]:
+    """The trader's view as data, and whether a running service gave it (else the database)."""
+    from fsm_risk import status
+    from fsm_risk.adapters import control_client
+
+    socket = _service(settings_file)
     if socket is not None:
         route = "/status" + (f"?account={account}" if account else "")
-        snap = control.request(socket, "GET", route)
-        return status.render(snap, color=color, source="running service")
+        try:
+            return control_client.request(socket, "GET", route), True
+        except control_client.Unreachable:
+            pass  # a crash's leftover socket: read the database
+    from fsm_risk import bootstrap
+
+    settings = bootstrap.load_settings(settings_file)
     store = bootstrap.open_store(settings)
     try:
         engine, _ = bootstrap.restored_engine(settings, store, _now())
         ids = _resolve(engine.accounts, account)
-        snap = status.snapshot(engine, _now(), ids)
+        snap = status.snapshot(engine, _now(), ids, tz=settings.display_timezone)
         from fsm_risk import reload
 
         _, pending, _ = reload.resolve(settings, store, _now())  # what a start would hold
         snap["pending_settings"] = pending.view() if pending is not None else None
-        return status.render(snap, color=color)
+        return snap, False
     finally:
         store.close()
+
+
+def _status_text(settings_file: str | None, account: str | None, color: bool) -> str:
+    from fsm_risk import status
+
+    snap, live = _snapshot(settings_file, account)
+    return status.render(snap, color=color, source="running service" if live else "database")
 
 
 @main.command()
 @click.argument("account", required=False)
 @click.option("--watch", is_flag=True, help="refresh in place until Ctrl-C")
-@click.option("--interval", default=2.0, show_default=True, help="seconds between refreshes")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    help="seconds between refreshes",
+)
 @click.option("--iterations", default=0, hidden=True, help="stop after N refreshes (0: never)")
+@click.option("--json", "as_json", is_flag=True, help="print the view as one JSON object")
 @settings_option
 def status(
-    account: str | None, watch: bool, interval: float, iterations: int, settings_file: str | None
+    account: str | None,
+    watch: bool,
+    interval: float,
+    iterations: int,
+    as_json: bool,
+    settings_file: str | None,
 ) -> None:
     """The trader's view: state, locks, P&L, rule usage, positions, resets. Read-only."""
+    if as_json:
+        snap, live = _snapshot(settings_file, account)
+        snap["source"] = "running service" if live else "database"
+        snap["enforcing"] = live
+        click.echo(json.dumps(snap))
+        return
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     if not watch:
         click.echo(_status_text(settings_file, account, color), nl=False)
         return
+    # loaded now, so that the refresh after the service goes away is as quick as the others
+    from fsm_risk import bootstrap  # noqa: F401
+
     n = 0
     while True:
         text = _status_text(settings_file, account, color)
@@ -207,6 +270,30 @@ def status(
 @settings_option
 def history(account: str | None, limit: int, as_json: bool, settings_file: str | None) -> None:
     """The audit log of transitions."""
+    from fsm_risk import status
+    from fsm_risk.adapters import control_client
+
+    data = None
+    socket = _service(settings_file)
+    if socket is not None:
+        route = f"/history?limit={limit}" + (f"&account={account}" if account else "")
+        try:
+            data = control_client.request(socket, "GET", route)
+        except control_client.Unreachable:
+            data = None  # a crash's leftover socket: read the database
+    if data is None:
+        data = _history_offline(settings_file, account, limit)
+    rows, tz = data["entries"], data["timezone"]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(status.render_history(rows, tz), nl=False)
+
+
+def _history_offline(settings_file: str | None, account: str | None, limit: int) -> dict[str, Any]:
+    from fsm_risk import bootstrap, status
+
     settings = bootstrap.load_settings(settings_file)
     store = bootstrap.open_store(settings)
     try:
@@ -220,33 +307,7 @@ def history(account: str | None, limit: int, as_json: bool, settings_file: str |
         entries = store.audit(account_id, limit)
     finally:
         store.close()
-    if not entries:
-        click.echo("no transitions recorded yet")
-        return
-    for e in entries:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "at": e.at.isoformat(),
-                        "account": e.account_id,
-                        "contract": e.contract_id,
-                        "from": e.from_state.value,
-                        "to": e.to_state.value,
-                        "trigger": e.trigger,
-                        "rule": e.rule_id,
-                        "reason": e.reason,
-                        "actor": e.actor,
-                    }
-                )
-            )
-            continue
-        scope = f"{e.account_id}" + (f" {e.contract_id}" if e.contract_id else "")
-        click.echo(
-            f"{e.at:%Y-%m-%d %H:%M:%S}Z  {scope:<28} {e.from_state.value:>12} -> "
-            f"{e.to_state.value:<12} {e.trigger:<14} {e.rule_id or '-':<10} {e.actor:<14} "
-            f"{e.reason}"
-        )
+    return {"timezone": settings.display_timezone, "entries": status.audit_rows(entries)}
 
 
 # --- admin ----------------------------------------------------------------------------------
@@ -280,6 +341,8 @@ def set_secret(
     secret_file: str | None, current_file: str | None, settings_file: str | None
 ) -> None:
     """Store the admin secret (only a salted scrypt hash is kept)."""
+    from fsm_risk import bootstrap, logs
+
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file, console=False)
     store = bootstrap.open_store(settings)
@@ -312,10 +375,22 @@ def _state_choice() -> click.Choice[str]:
 
 @main.command()
 @click.argument("account")
-@click.option("--contract", default=None, help="force one contract of the account instead")
+@click.option(
+    "--contract",
+    default=None,
+    help="force a contract instead: a symbol root (MNQ: every MNQ contract, held now or "
+    "opened later) or a full id (CON.F.US.MNQ.Z26)",
+)
 @click.option("--to", "to", required=True, type=_state_choice(), help="the state to force")
 @click.option("--reason", required=True, help="why (recorded in the audit log)")
 @click.option("--minutes", type=click.IntRange(1, 10080), help="length of a forced Cooldown")
+@click.option(
+    "--no-waiver",
+    is_flag=True,
+    help="grant no waiver: the rules whose locks this clears fire again as soon as they hold "
+    "(default: each is waived until its lock would have ended, and a loss rule re-arms "
+    "deeper, see [admin] waiver_rearm)",
+)
 @click.option("--admin", "admin_name", default=None, help="who you are (default: your login)")
 @click.option(
     "--secret-file", metavar="FILE", help=f"read the admin secret here (or ${SECRET_ENV})"
@@ -327,6 +402,7 @@ def transition(
     to: str,
     reason: str,
     minutes: int | None,
+    no_waiver: bool,
     admin_name: str | None,
     secret_file: str | None,
     settings_file: str | None,
@@ -339,6 +415,9 @@ def transition(
         target = state_named(to, kind=kind)
     except ValueError as exc:
         raise FsmRiskError(str(exc)) from None
+    from fsm_risk import bootstrap, logs
+    from fsm_risk.adapters import control_client
+
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file, console=False)
     who = admin_name or getpass.getuser()
@@ -349,30 +428,34 @@ def transition(
         raise FsmRiskError(problem.replace("'admin'", "--admin"))
     secret = _read_secret(secret_file, "Admin secret")
     logs.register_secret(secret)
+    socket = _service(settings_file)
+    if socket is not None:
+        body = {
+            "account": account,
+            "contract": contract,
+            "to": target.value,
+            "reason": reason,
+            "minutes": minutes,
+            "waive": not no_waiver,
+            "admin": who,
+            "secret": secret,
+        }
+        try:
+            click.echo(control_client.request(socket, "POST", "/transition", body)["result"])
+            return
+        except control_client.Unreachable:
+            pass  # a crash's leftover socket: the database, if no service holds it
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
         if store.service_running():
-            from fsm_risk import runtime
-            from fsm_risk.adapters import control
-
-            socket = runtime.control_path(settings)
-            if socket is None:
-                raise FsmRiskError("the service is running but its control socket is missing")
-            body = {
-                "account": account,
-                "contract": contract,
-                "to": target.value,
-                "reason": reason,
-                "minutes": minutes,
-                "admin": who,
-                "secret": secret,
-            }
-            click.echo(control.request(socket, "POST", "/transition", body)["result"])
-            return
+            raise FsmRiskError(
+                "the service is running but does not answer on its control socket "
+                f"{settings.control_socket}"
+            )
         auth.check(secret, who)
         result = _transition_offline(
-            settings, store, account, contract, target, reason, minutes, who
+            settings, store, account, contract, target, reason, minutes, who, not no_waiver
         )
     finally:
         store.close()
@@ -388,31 +471,25 @@ def _transition_offline(
     reason: str,
     minutes: int | None,
     who: str,
+    waive: bool,
 ) -> str:
+    from fsm_risk import bootstrap
+    from fsm_risk.core.admin import summary
     from fsm_risk.core.effects import CancelOrder, ClosePosition, RecordTransition, ReducePosition
+    from fsm_risk.core.events import AdminCommand
 
     now = _now()
     engine, effects = bootstrap.restored_engine(settings, store, now)
     [account_id] = _resolve(engine.accounts, account) or [0]
-    acct = engine.accounts[account_id]
-    out = engine.handle(
-        AdminCommand(account_id, target, reason.strip(), who, contract, minutes), now
-    )
+    cmd = AdminCommand(account_id, target, reason.strip(), who, contract, minutes, waive)
+    out = engine.handle(cmd, now)
     effects.extend(out)
     audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
     store.commit(engine.take_changes(), audit)
-    forced = next(e for e in audit if e.trigger == "force")
-    model = acct.contracts[contract] if contract else acct
-    scope = f"account {account_id}" + (f" contract {contract}" if contract else "")
-    text = (
-        f"{scope}: {forced.from_state} -> {forced.to_state} "
-        f"(forced by admin:{who}: {reason.strip()})"
-    )
-    if model.state is not forced.to_state:
-        text += f"; now {model.state} (an open position is being closed)"
+    text = summary(engine, cmd, out)
     pending = [e for e in out if isinstance(e, ClosePosition | ReducePosition | CancelOrder)]
     if pending:
-        text += f"; {len(pending)} close/cancel request(s) will be sent when the service starts"
+        text += f"\n  {len(pending)} close/cancel request(s) will be sent when the service starts"
     return text
 
 
@@ -431,7 +508,7 @@ def reload(admin_name: str | None, secret_file: str | None, settings_file: str |
     Stricter values apply at once; looser ones (a higher limit, a rule turned off, a wider
     window) wait for the next daily reset, and a restart does not bring them sooner. An
     invalid file changes nothing. SIGHUP to the service does the same."""
-    from fsm_risk import runtime
+    from fsm_risk import bootstrap, logs, runtime
     from fsm_risk.adapters import control
 
     try:
@@ -473,7 +550,7 @@ def lock(
     No secret needed: anyone may add a lock, only the admin removes one. A lock never
     shortens or weakens one already held. Times without an offset are in the session's
     time zone ([session] timezone)."""
-    from fsm_risk import runtime, selflock
+    from fsm_risk import bootstrap, runtime, selflock
     from fsm_risk.adapters import control
 
     spec = selflock.Spec(until, for_, rest_of_day)
@@ -496,16 +573,21 @@ def lock(
 
 @main.command()
 @click.option("--paper", is_flag=True, help="use the built-in paper gateway even with credentials")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="a demo at any hour: the built-in paper gateway, every rule but the trading hours",
+)
 @settings_option
-def serve(paper: bool, settings_file: str | None) -> None:
+def serve(paper: bool, demo: bool, settings_file: str | None) -> None:
     """Run the service: watch the accounts and enforce every enabled rule."""
     import asyncio
 
-    from fsm_risk import runtime
+    from fsm_risk import bootstrap, logs, runtime
 
     settings = bootstrap.load_settings(settings_file)
     logs.setup(settings.log_file)
-    asyncio.run(runtime.serve(settings, paper=paper))
+    asyncio.run(runtime.serve(settings, paper=paper, demo=demo))
 
 
 # --- replay ---------------------------------------------------------------------------------
@@ -556,7 +638,7 @@ def replay(
     import re
     from zoneinfo import ZoneInfo
 
-    from fsm_risk import replay_output, replay_sources
+    from fsm_risk import bootstrap, config, replay_output, replay_sources
 
     settings = bootstrap.load_settings(settings_file)
     others = [(str(settings.path.name), settings)]
@@ -567,7 +649,13 @@ def replay(
         others = [(str(settings.path), settings), (str(Path(compare or "")), others[1][1])]
     cal = settings.calendar()
     tz = ZoneInfo(cal.tz)
-    start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    try:
+        start, end = replay_sources.window(cal, first.date(), last.date() if last else None)
+    except OverflowError:
+        raise FsmRiskError("--from/--to: a date out of range") from None
+    end = min(end, _now())  # a day not over yet is replayed up to now, never into the future
+    if end <= start:
+        raise FsmRiskError(f"--from {first:%Y-%m-%d}: that trading day has not begun yet")
     explain_at = None
     if explain is not None:
         m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", explain.strip())
@@ -638,7 +726,7 @@ def service() -> None:
 @settings_option
 def service_install(show: bool, platform: str | None, settings_file: str | None) -> None:
     """Install and start the service with these settings (validated first; needs an admin)."""
-    from fsm_risk import install
+    from fsm_risk import bootstrap, install
 
     if platform and not show:
         raise FsmRiskError("--platform works only with --print (install on the machine itself)")

@@ -14,6 +14,7 @@ import configparser
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,25 @@ def _notify_urls(text: str) -> tuple[str, ...]:
     for i, url in enumerate(urls, 1):
         if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
             scheme = url.split("://", 1)[0] if "://" in url else "none"
+            if _apprise_has(scheme):
+                raise ValueError(
+                    f"URL {i} (scheme '{scheme}') is incomplete or malformed for apprise's "
+                    f"'{scheme}' channel (see its URL format in apprise's documentation)"
+                )
             raise ValueError(
                 f"URL {i} (scheme '{scheme}') is not one apprise supports, e.g. "
                 "json://host:port/path, ntfy://topic, tgram://bot_token/chat_id, mailto://..."
             )
     return urls
+
+
+def _apprise_has(scheme: str) -> bool:
+    """Whether apprise has a channel for ``scheme`` (False when this apprise cannot say)."""
+    try:
+        from apprise.manager_plugins import NotificationManager
+    except ImportError:
+        return False
+    return scheme.lower() in NotificationManager()
 
 
 def _notify_events(text: str) -> tuple[str, ...]:
@@ -92,6 +107,23 @@ NOTIFY_ACCOUNT_FIELDS = (
 
 ENABLED = Field("enabled", schema.boolean, "true", "true to enforce this rule, false to ignore it")
 
+
+def waiver_rearm(text: str) -> str:
+    """``limit``, a share of the rule's limit (``50%``) or a dollar amount (``250``)."""
+    t = text.strip().lower()
+    if t == "limit":
+        return t
+    if t.endswith("%"):
+        share = schema.decimal(minimum=Decimal(1), maximum=Decimal(1000))(t[:-1].strip())
+        return f"{share}%"
+    try:
+        return str(schema.amount()(t.lstrip("$")))
+    except ValueError:
+        raise ValueError(
+            f"must be 'limit', a share of the limit like '50%' or dollars like '250', got {text!r}"
+        ) from None
+
+
 #: the fewest days of fills a retention may keep: this trading week and the last
 MIN_FILL_RETENTION_DAYS = 14
 
@@ -120,7 +152,14 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "accounts",
             schema.str_list(),
             "",
-            "account ids or names to monitor, comma-separated; empty = every active account",
+            "account ids or names to monitor, comma-separated (one the gateway does not list "
+            "stops serve); empty = every active account",
+        ),
+        Field(
+            "display_timezone",
+            lambda t: schema.timezone(t) if t else "",
+            "",
+            "IANA zone status, history and messages show times in; empty = [session] timezone",
         ),
         Field(
             "fill_retention_days",
@@ -360,6 +399,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "1",
             "the wait after one wrong secret (doubling with each more, at most 30 s)",
         ),
+        Field(
+            "waiver_rearm",
+            waiver_rearm,
+            "limit",
+            "an override waives a loss rule only this far past its value at the waiver: "
+            "limit (one rule limit deeper), a share of it (50%) or dollars (250)",
+        ),
     ),
 }
 
@@ -393,6 +439,12 @@ class Settings:
     @property
     def control_socket(self) -> Path:
         return self.resolve(self.get("control", "socket"))
+
+    @property
+    def display_timezone(self) -> str:
+        """The one time zone status, history and messages show (default: the session's)."""
+        zone: str = self.get("general", "display_timezone") or self.get("session", "timezone")
+        return zone
 
     @property
     def control_transport(self) -> str:
@@ -431,7 +483,34 @@ class Settings:
             failsafe_lock=State.LockedWeekly
             if e["failsafe_lock"] == "lockedweekly"
             else State.LockedDaily,
+            rearm_share=self._rearm()[0],
+            rearm_amount=self._rearm()[1],
+            known_roots=frozenset(self.known_roots()),
+            display_tz=self.display_timezone,
         )
+
+    def _rearm(self) -> tuple[Decimal, Decimal | None]:
+        """[admin] waiver_rearm as (share of the rule's limit, fixed dollars or None)."""
+        text: str = self.sections["admin"]["waiver_rearm"]
+        if text == "limit":
+            return Decimal(1), None
+        if text.endswith("%"):
+            return Decimal(text[:-1]) / 100, None
+        return Decimal(1), Decimal(text)
+
+    def known_roots(self) -> set[str]:
+        """The symbol roots the settings name (per-root limits, blocked roots, paper codes)."""
+        roots: set[str] = set()
+        for r in self.rules:
+            for value in r.values.values():
+                if isinstance(value, dict):
+                    roots.update(str(k).upper() for k in value)
+            if r.rule.name == "symbol_block":
+                roots.update(x.upper() for x in r.values.get("roots", ()) if "*" not in x)
+        paper = self.paper
+        if paper is not None:
+            roots.update(str(k).upper() for k in getattr(paper, "product_codes", {}))
+        return roots
 
     def enabled_rules(self) -> Iterator[RuleSettings]:
         return (r for r in self.rules if r.enabled)
@@ -758,21 +837,23 @@ CROSS_CHECKS: list[CrossCheck] = [
 
 
 def describe(settings: Settings) -> str:
-    """The effective configuration, as `fsm-risk check` prints it (no secrets in it)."""
+    """The effective configuration, as `fsm-risk check` prints it: valid settings.ini text
+    that loads back to the same settings. A secret is never printed: a secret that is set
+    appears as a comment (and so loads back as its default)."""
     lines = [f"# effective configuration of {settings.path}"]
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            lines.append(f"{f.key} = {_hidden(name, f.key, settings.sections[name][f.key])}")
+            lines.append(_hidden(name, f.key, settings.sections[name][f.key]))
         lines.append("")
     for account, values in settings.notify_accounts.items():
         lines.append(f"[{NOTIFY_PREFIX}{account}]")
-        lines.extend(f"{k} = {_hidden('notify', k, v)}" for k, v in values.items())
+        lines.extend(_hidden("notify", k, v) for k, v in values.items())
         lines.append("")
     for name, values in settings.other_values.items():
         lines.append(f"[{name}]")
         for key, value in values.items():
-            lines.append(f"{key} = {_masked(key, value)}")
+            lines.append(_masked(key, value))
         lines.append("")
     for r in settings.rules:
         lines.append(f"[{RULE_PREFIX}{r.rule.name}]  # {r.rule.id}")
@@ -787,25 +868,30 @@ _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file",
 
 
 def _hidden(section: str, key: str, value: Any) -> str:
-    """Notification URLs hold tokens (only their scheme is shown); the web token is hidden;
-    a database URL's password is masked."""
-    if section == "notify" and key == "urls":
-        return ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value) or ""
-    if section == "web" and key == "token":
-        return "(set, hidden)" if value else "(empty)"
+    """``key = value``; notification URLs hold tokens, the web token is one and a database
+    URL may carry a password: when set, the line is a comment that shows only the URLs'
+    schemes, or the URL with its password masked (loaded back, they take their defaults)."""
+    if section == "notify" and key == "urls" and value:
+        return f"# {key} = " + ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value)
+    if section == "web" and key == "token" and value:
+        return f"# {key} = (set, hidden)"
     if section == "general" and key == "database":  # a server URL may carry a password
-        return _show(schema.without_password(value))
-    return _show(value)
+        masked = schema.without_password(value)
+        return f"# {key} = {masked}" if masked != value else f"{key} = {_show(value)}"
+    return f"{key} = {_show(value)}"
 
 
 def _masked(key: str, value: Any) -> str:
-    """Secret-looking keys are never printed: only whether they are set."""
-    if any(k in key.lower() for k in _SECRET_KEYS) and "lifetime" not in key:
-        return "(set, hidden)" if value else "(empty)"
-    return _show(value)
+    """``key = value``; a secret-looking key is never printed: only whether it is set."""
+    if any(k in key.lower() for k in _SECRET_KEYS) and "lifetime" not in key and value:
+        return f"# {key} = (set, hidden)"
+    return f"{key} = {_show(value)}"
 
 
 def _show(value: Any) -> str:
+    """A parsed value as the settings text that parses back to it."""
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, time):
@@ -818,4 +904,7 @@ def _show(value: Any) -> str:
         return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:g}"
+    if hasattr(value, "can_trade") and hasattr(value, "balance"):  # a paper account
+        owner = f": {value.owner}" if value.owner else ""
+        return f"{value.id}: {value.name}: {value.balance}: {_show(value.can_trade)}{owner}"
     return str(value)

@@ -18,17 +18,21 @@ import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from fsm_risk import config
 from fsm_risk.config import RULE_PREFIX, Settings
+from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.errors import SettingsError
 from fsm_risk.rules import ALL_RULES
 from fsm_risk.rules.base import Rule
 from fsm_risk.rules.tighter import tightens
 
 IN_FORCE, PENDING = "settings.in_force", "settings.pending"
+#: the [session] the service last started with: a reset moved in the file must not bring a
+#: held loosening sooner than the calendar in force would have
+SESSION = "settings.session"
 NO_CHANGE = "no change to the rules"
 Raw = dict[str, dict[str, str]]
 
@@ -173,9 +177,40 @@ class Keeper:
         text = self.store.meta(PENDING)
         return None if text is None else Pending.from_json(text)
 
-    def save(self, in_force: Raw, pending: Pending | None) -> None:
+    def save(
+        self, in_force: Raw, pending: Pending | None, calendar: SessionCalendar | None = None
+    ) -> None:
         self.store.set_meta(IN_FORCE, json.dumps(in_force, sort_keys=True))
         self.store.set_meta(PENDING, None if pending is None else pending.to_json())
+        if calendar is not None:
+            c = calendar
+            kept = [c.tz, c.daily_reset.isoformat(), c.weekly_weekday, c.weekly_time.isoformat()]
+            self.store.set_meta(SESSION, json.dumps(kept))
+
+    def calendar(self) -> SessionCalendar | None:
+        """The session calendar in force when the service last started (None: not known)."""
+        text = self.store.meta(SESSION)
+        if text is None:
+            return None
+        try:
+            tz, daily, weekday, weekly = json.loads(text)
+            return SessionCalendar(
+                tz, time.fromisoformat(daily), int(weekday), time.fromisoformat(weekly)
+            )
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def next_reset(self, file: Settings, pending: Pending | None, now: datetime) -> datetime:
+        """When a loosening held at ``now`` may apply: the next daily reset, and never sooner
+        than the calendar in force or an earlier held loosening would have allowed (moving
+        [session] daily_reset and restarting does not bring it forward)."""
+        at = file.calendar().next_daily_reset(now)
+        before = self.calendar()
+        if before is not None:
+            at = max(at, before.next_daily_reset(now))
+        if pending is not None and now < pending.applies_at:
+            at = max(at, pending.applies_at)
+        return at
 
 
 def resolve(
@@ -201,7 +236,7 @@ def resolve(
     effective = config.with_rules(file, p.now)
     held = None
     if p.held:
-        at = file.calendar().next_daily_reset(now)
+        at = keeper.next_reset(file, pending, now)
         held = Pending(p.target, at, tuple(str(c) for c in p.held))
     return effective, held, p
 
@@ -211,7 +246,7 @@ def start(
 ) -> tuple[Settings, Pending | None, Plan | None]:
     """`resolve`, and record the outcome as the settings in force (at service start-up)."""
     effective, held, p = resolve(file, store, now)
-    Keeper(store).save(raw_of(effective), held)
+    Keeper(store).save(raw_of(effective), held, file.calendar())
     return effective, held, p
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fsm_risk.errors import FsmRiskError
 from fsm_risk.replay import Report
 
 
@@ -200,6 +201,9 @@ def chart(runs: Sequence[tuple[str, Report]], path: Path, tz: ZoneInfo, title: s
         ax.legend(loc="best", fontsize=8)
         fig.autofmt_xdate()
         fig.tight_layout()
-        fig.savefig(path, format="png")
+        try:
+            fig.savefig(path, format="png")
+        except OSError as exc:
+            raise FsmRiskError(f"--chart {path}: cannot write it ({exc.strerror or exc})") from None
     finally:
         plt.close(fig)

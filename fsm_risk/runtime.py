@@ -120,47 +120,91 @@ def control_options(settings: Settings) -> dict[str, Any]:
 
 
 async def serve(
-    settings: Settings, *, paper: bool = False, echo: Callable[[str], None] = click.echo
+    settings: Settings,
+    *,
+    paper: bool = False,
+    demo: bool = False,
+    echo: Callable[[str], None] = click.echo,
 ) -> None:
-    creds = None if paper else credentials(settings)
-    gateway = None
-    if creds is None:
-        from fsm_risk.paper import PaperGateway
-        from fsm_risk.paper.cli import banner
-
-        gateway = PaperGateway(settings.paper)
-        await gateway.start(settings.paper.host, settings.paper.port)
-        user, key = gateway.credentials()
-        creds = Credentials(user, key)
-        urls = (gateway.api_url, gateway.user_hub_url, gateway.market_hub_url)
-        echo("No broker credentials configured: watching the built-in paper gateway.\n")
-        echo(banner(gateway))
-        echo("")
-    else:
-        urls = gateway_urls(settings)
-        echo(f"Watching the ProjectX gateway at {urls[0]} as {creds.username}.")
-    service = make_service(settings, creds, urls)
+    if demo:
+        settings = demo_settings(settings)
+    creds = None if paper or demo else credentials(settings)
+    _refuse_a_second_service(settings)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        add_signal(loop, sig, service.stop)
-    on_sighup(loop, service)
+    # a stop signal at any moment, even before the service exists, is a clean stop
+    stopping = asyncio.Event()
+    service: Service | None = None
+
+    def stop() -> None:
+        stopping.set()
+        if service is not None:
+            service.stop()
+
+    stop_on_signals(loop, stop)
+    for sig in _hangup():  # a reload once the service runs; nothing to reload before
+        add_signal(loop, sig, _hangup_while_starting)
+    gateway = None
+    try:
+        if creds is None:
+            gateway, creds, urls = await _paper_gateway(settings, echo)
+        else:
+            urls = gateway_urls(settings)
+            echo(f"Watching the ProjectX gateway at {urls[0]} as {creds.username}.")
+        if stopping.is_set():
+            return
+        service = make_service(settings, creds, urls)
+        on_sighup(loop, service)
+        try:
+            await _run(service, settings, gateway, demo, echo)
+        finally:
+            service.store.close()
+    finally:
+        stop_on_signals(loop, None)
+        for sig in _hangup():
+            remove_signal(loop, sig)
+        if gateway is not None:
+            await gateway.stop()
+        logger.info("{} stopped", logs.SERVICE_STOP)
+
+
+def _hangup_while_starting() -> None:
+    logger.warning("{} SIGHUP before the service is ready: ignored", logs.ALERT)
+
+
+async def _paper_gateway(
+    settings: Settings, echo: Callable[[str], None]
+) -> tuple[Any, Credentials, tuple[str, str, str]]:
+    from fsm_risk.paper import PaperGateway
+    from fsm_risk.paper.cli import banner
+
+    gateway = PaperGateway(settings.paper)
+    try:
+        await gateway.start(settings.paper.host, settings.paper.port)
+    except OSError as exc:
+        raise FsmRiskError(
+            f"cannot start the paper gateway on {settings.paper.host}:{settings.paper.port}: "
+            f"{exc.strerror or exc} (another program holds the port; set [paper] port, "
+            "0 picks a free one)"
+        ) from None
+    user, key = gateway.credentials()
+    urls = (gateway.api_url, gateway.user_hub_url, gateway.market_hub_url)
+    echo("No broker credentials configured: watching the built-in paper gateway.\n")
+    echo(banner(gateway))
+    echo("")
+    return gateway, Credentials(user, key), urls
+
+
+async def _run(
+    service: Service, settings: Settings, gateway: Any, demo: bool, echo: Callable[[str], None]
+) -> None:
     runner = asyncio.ensure_future(service.run())
     ready = asyncio.ensure_future(service.ready.wait())
     try:
         await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if service.ready.is_set():
+            echo(trading_hours_text(service, demo=demo))
         if service.ready.is_set() and gateway is not None:
-            acct = service.account_ids[0]
-            control = gateway.control_url
-            echo(
-                "Try it: trade as the trader would, and watch fsm-risk react "
-                "(`fsm-risk status`):\n"
-                f"  curl -s -X POST {control}/orders -d "
-                f'\'{{"account_id": {acct}, "contract": "MNQ", "side": "buy", '
-                f'"size": 8}}\'   # more than max_contracts: the excess is closed\n'
-                f"  curl -s -X POST {control}/price -d "
-                '\'{"contract": "MNQ", "ticks": -2500}\'   # a loss past the daily '
-                "limit: flattened and locked\n"
-            )
+            echo(try_it_text(service.account_ids[0], gateway.control_url))
         if service.ready.is_set():
             echo(
                 f"fsm-risk is enforcing {len(service.engine.rules)} rule(s) on account(s) "
@@ -178,12 +222,77 @@ async def serve(
         await runner
     finally:
         ready.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM, *_hangup()):
+
+
+def try_it_text(account_id: int, control: str) -> str:
+    """What to try against the built-in paper gateway (a test runs every line of it)."""
+    return (
+        "Try it: trade as the trader would, and watch fsm-risk react (`fsm-risk status`):\n"
+        f"  curl -s -X POST {control}/orders -d "
+        f'\'{{"account_id": {account_id}, "contract": "MNQ", "side": "buy", "size": 8}}\''
+        "   # more than max_contracts: the excess is closed\n"
+        f"  curl -s -X POST {control}/price -d "
+        '\'{"contract": "MNQ", "ticks": -800}\'   # the 3 MNQ left lose $1,200, past '
+        "the daily loss limit: flattened and LockedDaily\n"
+    )
+
+
+#: the signals that stop the service cleanly, at any moment (SIGHUP reloads, see on_sighup)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None] | None) -> None:
+    """Route the stop signals to ``stop`` (None: give them back)."""
+    for sig in STOP_SIGNALS:
+        if stop is None:
             remove_signal(loop, sig)
-        service.store.close()
-        if gateway is not None:
-            await gateway.stop()
-        logger.info("{} stopped", logs.SERVICE_STOP)
+        else:
+            add_signal(loop, sig, stop)
+
+
+def _refuse_a_second_service(settings: Settings) -> None:
+    """Before anything binds a port: one service per database."""
+    store = bootstrap.open_store(settings)
+    try:
+        running = store.service_running()
+    finally:
+        store.close()
+    if running:
+        raise FsmRiskError(f"another fsm-risk service is already running on {settings.database}")
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The settings for ``serve --demo``: the paper gateway, every rule as configured except
+    the trading hours, so the demo behaves the same at any hour. Never for a real account."""
+    from fsm_risk import config
+
+    raw = {name: dict(values) for name, values in settings.raw_rules.items()}
+    if "trading_hours" in raw:
+        raw["trading_hours"]["enabled"] = "false"
+    return config.with_rules(settings, raw)
+
+
+def trading_hours_text(service: Service, *, demo: bool = False) -> str:
+    """What the trading hours allow right now, said plainly at start."""
+    from fsm_risk import status
+
+    if demo:
+        return (
+            "Demo (--demo): trading hours are NOT enforced, so the demo runs at any hour; "
+            "the shipped settings enforce the CME hours on a real account.\n"
+        )
+    now = service.clock.now()
+    snap = {"at": now.isoformat(), "timezone": service.settings.display_timezone}
+    snap["hours"] = status.snapshot(service.engine, now, [])["hours"]
+    words = status.headline_hours(snap)
+    if not words:
+        return "Trading hours: not enforced (the trading_hours rule is off).\n"
+    if snap["hours"]["open"]:
+        return f"Trading hours: open now; {words}.\n"
+    return (
+        f"Trading hours: {words}. Until then any position is closed and the account locked; "
+        "to try the demo now, run `fsm-risk serve --demo` (paper gateway, hours off).\n"
+    )
 
 
 def _hangup() -> tuple[signal.Signals, ...]:

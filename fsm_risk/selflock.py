@@ -62,6 +62,8 @@ def duration(text: str) -> timedelta:
     seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
     if seconds < 60:
         raise FsmRiskError(f"--for '{text}': a self-lock lasts at least one minute")
+    if seconds > LONGEST.total_seconds():  # also keeps a huge number from overflowing
+        raise FsmRiskError(f"a self-lock ends within {LONGEST.days} days (asked: --for '{text}')")
     return timedelta(seconds=seconds)
 
 
@@ -110,15 +112,15 @@ def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State
 
 def account_of(engine: RiskEngine, account: str | None) -> int:
     """The account named (id or name), or the only one monitored."""
+    names = ", ".join(f"{i} {a.name}".strip() for i, a in sorted(engine.accounts.items()))
     if account is None:
         if len(engine.accounts) == 1:
             return next(iter(engine.accounts))
-        names = ", ".join(f"{i} {a.name}".strip() for i, a in sorted(engine.accounts.items()))
         raise FsmRiskError(f"name the account to lock (one of: {names or 'none yet'})")
     for i, a in engine.accounts.items():
         if account in (str(i), a.name):
             return i
-    raise FsmRiskError(f"unknown account '{account}'")
+    raise FsmRiskError(f"unknown account '{account}' (one of: {names or 'none yet'})")
 
 
 def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:
@@ -126,8 +128,14 @@ def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:
     to, until = resolve(spec, now, engine.calendar)
     account = body.get("account")
     account_id = account_of(engine, None if account is None else str(account))
-    who = str(body.get("who") or "trader")
-    return SelfLock(account_id, to, until, who, str(body.get("reason") or "").strip())
+    who = _one_line(str(body.get("who") or "")) or "trader"
+    return SelfLock(account_id, to, until, who, _one_line(str(body.get("reason") or "")))
+
+
+def _one_line(text: str) -> str:
+    """Anyone may lock, so what they type reaches the audit log as one plain line: no line
+    breaks or control characters that could forge an entry in `history` or a terminal."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def outcome(engine: RiskEngine, ev: SelfLock, tz: str) -> str:

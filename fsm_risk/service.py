@@ -44,6 +44,7 @@ from fsm_risk.adapters.sdnotify import SystemdNotifier
 from fsm_risk.adapters.store import Store, fill_cutoff, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
+from fsm_risk.core import admin
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -242,6 +243,7 @@ class Service:
             self.journal.call(now, RESTORE)
         logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         accounts = await self.broker.start()
+        self._all_named(self.broker.listed)
         if not accounts:
             raise FsmRiskError("the gateway lists no active account to monitor")
         self.account_ids = [a.account_id for a in accounts]
@@ -335,6 +337,17 @@ class Service:
             and ev.contract_id in acct.positions
             and bool(acct.net.get(ev.contract_id, 0))
         )
+
+    def _all_named(self, listed: list[AccountUpdate]) -> None:
+        """Every account the settings name must be at the gateway: none is silently unwatched."""
+        named: tuple[str, ...] = tuple(self.settings.get("general", "accounts"))
+        missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
+        if missing:
+            there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"
+            raise FsmRiskError(
+                f"[general] accounts names {', '.join(missing)}, which the gateway does not "
+                f"list as an active account; the gateway lists: {there}"
+            )
 
     # -- settings in force: stricter at once, looser at the next daily reset ---------------------
 
@@ -665,22 +678,7 @@ class Service:
         if not isinstance(cmd, AdminCommand):
             item.done.set_result("done")
             return
-        forced = next(
-            e.entry
-            for e in result
-            if isinstance(e, RecordTransition) and e.entry.trigger == "force"
-        )
-        acct = self.engine.accounts[cmd.account_id]
-        model = acct.contracts[cmd.contract_id] if cmd.contract_id else acct
-        scope = f"account {cmd.account_id}" + (
-            f" contract {cmd.contract_id}" if cmd.contract_id else ""
-        )
-        text = (
-            f"{scope}: {forced.from_state} -> {forced.to_state} "
-            f"(forced by admin:{cmd.admin}: {cmd.reason})"
-        )
-        if model.state is not forced.to_state:
-            text += f"; now {model.state}"
+        text = admin.summary(self.engine, cmd, result)
         item.done.set_result(text)
 
     async def _tick(self, now: datetime) -> None:
@@ -1023,7 +1021,8 @@ class Service:
     def status(self, account_ids: list[int] | None = None) -> dict[str, Any]:
         from fsm_risk import status
 
-        snap = status.snapshot(self.engine, self.clock.now(), account_ids)
+        tz = self.settings.display_timezone
+        snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         snap["feed"] = self.health()
         snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap

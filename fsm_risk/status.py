@@ -6,21 +6,30 @@ changes it. ``render`` colours each rule's usage: under 50% green, 50-80% yellow
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
 
-from fsm_risk.core.engine import RiskEngine
-from fsm_risk.core.models import AccountModel, strongest
-from fsm_risk.core.pnl import mark_price
-from fsm_risk.core.states import State
+if TYPE_CHECKING:  # the engine is imported only where a snapshot is taken, not to render one
+    from fsm_risk.core.engine import RiskEngine
+    from fsm_risk.core.models import AccountModel
+
+TRADING = "Trading"
 
 
 def snapshot(
-    engine: RiskEngine, now: datetime, account_ids: list[int] | None = None
+    engine: RiskEngine,
+    now: datetime,
+    account_ids: list[int] | None = None,
+    *,
+    tz: str | None = None,
 ) -> dict[str, Any]:
+    """The view as JSON-able data; times are ISO instants, shown in ``tz`` (default: the
+    session's time zone)."""
     cal = engine.calendar
     accounts = [
         _account(engine, a, now)
@@ -29,11 +38,23 @@ def snapshot(
     ]
     return {
         "at": now.isoformat(),
-        "timezone": cal.tz,
+        "timezone": tz or cal.tz,
+        "hours": _hours(engine, now),
         "next_daily_reset": cal.next_daily_reset(now).isoformat(),
         "next_weekly_reset": cal.next_weekly_reset(now).isoformat(),
         "accounts": accounts,
     }
+
+
+def _hours(engine: RiskEngine, now: datetime) -> dict[str, Any] | None:
+    """The trading hours rule's view of now: open until the flat-by time, or closed until the
+    next window opens (None when the rule is not enabled)."""
+    for rule in engine.rules:
+        hours = getattr(rule, "hours", None)
+        if hours is not None:
+            is_open, until = hours(now)
+            return {"open": is_open, "until": until.isoformat() if until else None}
+    return None
 
 
 def _money(v: Decimal | None) -> str | None:
@@ -41,6 +62,10 @@ def _money(v: Decimal | None) -> str | None:
 
 
 def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, Any]:
+    from fsm_risk.core.engine import waiver_until
+    from fsm_risk.core.models import strongest
+    from fsm_risk.core.pnl import mark_price
+
     best = strongest(a.holds)
     lock = None
     if best is not None:
@@ -90,18 +115,31 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
     contracts = [
         {
             "contract": cid,
+            "root": "." not in cid,
             "state": cm.state.value,
             "until": (h.until.isoformat() if (h := strongest(cm.holds)) and h.until else None),
             "source": h.source if (h := strongest(cm.holds)) else cm.rule_id,
         }
         for cid, cm in sorted(a.contracts.items())
-        if cm.state is not State.Trading
+        if cm.state.value != TRADING
+    ]
+    waivers = [
+        {
+            "rule": key.split("@", 1)[0],
+            "contract": key.split("@", 1)[1] if "@" in key else None,
+            "until": waiver_until(w).isoformat(),
+            "rearm": w.get("rearm") if isinstance(w, dict) else None,
+            "at": w.get("at") if isinstance(w, dict) else None,
+            "text": engine.describe_waiver(key, w),
+        }
+        for key, w in sorted(engine.waivers(a).items())
     ]
     return {
         "account_id": a.account_id,
         "name": a.name,
         "state": a.state.value,
         "lock": lock,
+        "waivers": waivers,
         "holds": sorted(a.holds),
         "can_trade": a.can_trade,
         "balance": _money(a.balance),
@@ -130,6 +168,10 @@ def _book(a: AccountModel, now: datetime, *, weekly: bool) -> dict[str, Any]:
 
 
 # --- text --------------------------------------------------------------------------------
+# Fits an 80x24 terminal: every line is cut to 80 columns, durations are human ("1 h 37 min"),
+# and every time is shown in the snapshot's one time zone.
+
+WIDTH = 80
 
 
 def _colour(fraction: float) -> str:
@@ -140,83 +182,154 @@ def _colour(fraction: float) -> str:
     return "green"
 
 
-def _left(seconds: int | None) -> str:
+def human(seconds: float | int | None) -> str:
+    """A duration as a person reads it: ``45 s``, ``12 min``, ``1 h 37 min``, ``2 d 3 h``."""
     if seconds is None:
-        return "until its condition ends"
-    if seconds <= 0:
-        return "ending now"
-    d = timedelta(seconds=seconds)
-    h, rem = divmod(d.seconds, 3600)
-    return (
-        f"{d.days}d {h}h {rem // 60}m left"
-        if d.days
-        else f"{h}h {rem // 60:02d}m {rem % 60:02d}s left"
-    )
+        return "?"
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s} s"
+    minutes, s = divmod(s, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {s} s" if s and minutes < 10 else "")
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    days, hours = divmod(hours, 24)
+    return f"{days} d" + (f" {hours} h" if hours else "")
 
 
-def _local(iso: str, tz: str) -> str:
-    import pendulum
+def _local(iso: str, tz: str, *, short: bool = False) -> str:
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(tz))
+    return moment.strftime("%a %H:%M %Z" if short else "%a %Y-%m-%d %H:%M %Z")
 
-    moment = pendulum.instance(datetime.fromisoformat(iso)).in_timezone(tz)
-    return str(moment.format("ddd YYYY-MM-DD HH:mm zz"))
+
+def _until(iso: str, tz: str, at: datetime) -> str:
+    """``Fri 17:00 CST, in 3 h 29 min``."""
+    left = (datetime.fromisoformat(iso) - at).total_seconds()
+    return f"{_local(iso, tz, short=True)}, in {human(left)}"
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def _when(iso: str, tz: str, at: datetime) -> str:
+    """``15:08 CST`` today, ``Sun 17:00 CST`` another day (in the view's time zone)."""
+    zone = ZoneInfo(tz)
+    moment = datetime.fromisoformat(iso).astimezone(zone)
+    same_day = moment.date() == at.astimezone(zone).date()
+    return moment.strftime("%H:%M %Z" if same_day else "%a %H:%M %Z")
+
+
+def headline_hours(snap: dict[str, Any]) -> str:
+    """What the trading hours allow now, in words ("" without a trading hours rule):
+    ``flat-by in 23 min (15:08 CST)`` or ``CLOSED until Sun 17:00 CST (in 1 d 8 h)``."""
+    hours = snap.get("hours")
+    if not hours:
+        return ""
+    tz = snap["timezone"]
+    at = datetime.fromisoformat(snap["at"]) if "at" in snap else datetime.now(UTC)
+    until = hours["until"]
+    if hours["open"]:
+        if until is None:
+            return "market open"
+        left = human((datetime.fromisoformat(until) - at).total_seconds())
+        return f"flat-by in {left} ({_when(until, tz, at)})"
+    if until is None:
+        return "market CLOSED"
+    left = human((datetime.fromisoformat(until) - at).total_seconds())
+    return f"CLOSED until {_when(until, tz, at)} (in {left})"
+
+
+def _value(v: str, unit: str) -> str:
+    if unit == "s":
+        return human(Decimal(v))
+    if unit == "$":
+        return f"{Decimal(v):.2f}"
+    return v
 
 
 def render(snap: dict[str, Any], *, color: bool = True, source: str = "database") -> str:
     tz = snap["timezone"]
+    at = datetime.fromisoformat(snap["at"]) if "at" in snap else datetime.now(UTC)
     out: list[str] = []
 
     def style(text: str, **kw: Any) -> str:
         return click.style(text, **kw) if color else text
 
+    live = source == "running service"
+    if not live:
+        out.append(style("NOT ENFORCING: no fsm-risk service is running.", fg="red", bold=True))
+        out.append("Nothing is being enforced; below is the last state in the database.")
     if not snap["accounts"]:
-        return "no account is monitored yet (start `fsm-risk serve`)\n"
+        out.append("no account is monitored yet (start `fsm-risk serve`)")
+        return "\n".join(out) + "\n"
+    hours = headline_hours(snap)
     for a in snap["accounts"]:
         state = a["state"]
-        state_colour = "green" if state == State.Trading.value else "red"
-        head = f"Account {a['account_id']} {a['name']}  " + style(state, fg=state_colour, bold=True)
-        lock = a["lock"]
-        if lock:
-            until = f" until {_local(lock['until'], tz)}" if lock["until"] else ""
-            head += f"  ({_left(lock['left_seconds'])}{until}; {lock['source']} {lock['reason']})"
+        state_colour = "green" if state == TRADING else "red"
+        name = f"Account {a['account_id']} {a['name']}  "
+        head = name + style(state, fg=state_colour, bold=True)
+        width = len(name) + len(state)
+        if hours:
+            shown = style(hours, fg="yellow" if "CLOSED" in hours else None)
+            if width + 2 + len(hours) <= WIDTH:
+                head, width = f"{head}  {shown}", width + 2 + len(hours)
+            else:  # a long account name: the hours go on their own line
+                out.append(head)
+                head, width = f"  {shown}", 2 + len(hours)
         if a["can_trade"] is False:
             head += style("  [gateway: cannot trade]", fg="red")
         out.append(head)
+        lock = a["lock"]
+        if lock:
+            until = (
+                f"until {_until(lock['until'], tz, at)}"
+                if lock["until"]
+                else "until its condition ends"
+            )
+            out.append(_fit(f"  {state} {until} ({lock['source']} {lock['reason']})"))
+        for w in a.get("waivers", ()):
+            out.append(style(_fit(f"  {w['text']}"), fg="yellow"))
         out.append(f"  balance {a['balance'] or '?'}   equity {a['equity'] or '?'}")
         for key in ("day", "week"):
             b = a[key]
             out.append(
-                f"  {key:<4} {b['label']}  realized {b['realized']}  unrealized {b['unrealized']}"
-                f"  net {b['net']}  (fees {b['fees']})"
-            )
-        if a["rules"]:
-            out.append("  rules")
-            for r in a["rules"]:
-                pct = f"{r['fraction'] * 100:5.0f}%"
-                line = (
-                    f"    {r['id']} {r['name']:<30} {r['value']:>12} / {r['limit']:<10} "
-                    f"{r['unit']:<10} {pct}"
+                _fit(
+                    f"  {key:<4} {b['label'][5:]}  realized {b['realized']}  "
+                    f"unrealized {b['unrealized']}  net {b['net']}  fees {b['fees']}"
                 )
-                if r["detail"]:
-                    line += f"  {r['detail']}"
-                out.append(style(line, fg=_colour(r["fraction"])))
+            )
+        for r in a["rules"]:
+            pct = f"{r['fraction'] * 100:.0f}%"
+            value, limit = _value(r["value"], r["unit"]), _value(r["limit"], r["unit"])
+            unit = "" if r["unit"] in ("$", "s") else f" {r['unit']}"
+            line = f"  {r['id']} {r['name']:<24.24} {value:>10} / {limit + unit:<16} {pct:>4}"
+            if r["detail"] and r["id"] != "RULE-006":
+                line += f"  {r['detail']}"
+            out.append(style(_fit(line), fg=_colour(r["fraction"])))
         if a["positions"]:
-            out.append("  positions")
             for p in a["positions"]:
                 age = p["mark_age_seconds"]
-                quote = "no quote" if age is None else f"{age:.0f}s old"
+                quote = "no quote" if age is None else human(age) + " old"
                 if p["stale"]:
-                    quote = style(f"STALE ({quote})", fg="red")
-                out.append(
-                    f"    {p['contract']:<18} {p['side']:<5} {p['size']:>3} @ {p['average_price']}"
-                    f"  mark {p['mark'] or '-'} ({quote})  unrealized {p['unrealized'] or '?'}"
+                    quote = f"STALE, {quote}"
+                contract = p["contract"].removeprefix("CON.F.US.")
+                line = _fit(
+                    f"  {contract:<9} {p['side']:<5} {p['size']:>3} @ {p['average_price']}  "
+                    f"mark {p['mark'] or '-'} ({quote})  upnl {p['unrealized'] or '?'}"
                 )
+                out.append(style(line, fg="red") if p["stale"] else line)
         else:
             out.append("  positions: none")
         for c in a["contracts"]:
-            until = f" until {_local(c['until'], tz)}" if c["until"] else ""
-            out.append(f"  contract {c['contract']} {c['state']}{until} ({c['source']})")
+            until = f" until {_until(c['until'], tz, at)}" if c["until"] else ""
+            every = f" (every {c['contract']} contract)" if c.get("root") else ""
+            out.append(
+                _fit(f"  contract {c['contract']}{every} {c['state']}{until} ({c['source']})")
+            )
         out.append(f"  working orders: {a['working_orders']}")
-        out.append("")
     feed = snap.get("feed")
     if feed is not None:
         if feed["healthy"]:
@@ -230,7 +343,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append(f"no quotes from {', '.join(feed['silent_contracts'])}")
             if feed.get("blind"):
                 parts.append(f"BLIND to {', '.join(feed['blind'])} records (refused repeatedly)")
-            out.append(style("feed: DEGRADED", fg="red", bold=True) + f" ({'; '.join(parts)})")
+            line = _fit("feed: DEGRADED (" + "; ".join(parts) + ")")
+            out.append(style(line, fg="red", bold=True))
         if feed["malformed_payloads"]:
             kinds = ", ".join(f"{k} {n}" for k, n in feed.get("refused_by_kind", {}).items())
             out.append(f"malformed payloads skipped: {feed['malformed_payloads']} ({kinds})")
@@ -244,7 +358,46 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             + "; ".join(pending["changes"])
         )
     out.append(
-        f"next daily reset {_local(snap['next_daily_reset'], tz)}; "
-        f"next weekly reset {_local(snap['next_weekly_reset'], tz)}  (from the {source})"
+        _fit(
+            f"resets: daily {_local(snap['next_daily_reset'], tz, short=True)}, weekly "
+            f"{_local(snap['next_weekly_reset'], tz, short=True)}  (from the {source})"
+        )
     )
+    return "\n".join(out) + "\n"
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def audit_rows(entries: Iterable[Any]) -> list[dict[str, Any]]:
+    """Audit entries as JSON-able rows (what `history --json` prints, one per line)."""
+    return [
+        {
+            "at": e.at.isoformat(),
+            "account": e.account_id,
+            "contract": e.contract_id,
+            "from": e.from_state.value,
+            "to": e.to_state.value,
+            "trigger": e.trigger,
+            "rule": e.rule_id,
+            "reason": e.reason,
+            "actor": e.actor,
+        }
+        for e in entries
+    ]
+
+
+def render_history(rows: list[dict[str, Any]], tz: str) -> str:
+    if not rows:
+        return "no transitions recorded yet\n"
+    zone = ZoneInfo(tz)
+    out = []
+    for r in rows:
+        at = datetime.fromisoformat(r["at"]).astimezone(zone)
+        scope = f"{r['account']}" + (f" {r['contract']}" if r["contract"] else "")
+        out.append(
+            f"{at:%Y-%m-%d %H:%M:%S %Z}  {scope:<28} {r['from']:>12} -> "
+            f"{r['to']:<12} {r['trigger']:<14} {r['rule'] or '-':<10} {r['actor']:<14} "
+            f"{r['reason']}"
+        )
     return "\n".join(out) + "\n"

@@ -31,9 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from loguru import logger
 from project_x_py import ProjectX
-from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXError
+from project_x_py.exceptions import (
+    OrderSubmissionUncertainError,
+    ProjectXAuthenticationError,
+    ProjectXError,
+)
 from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
 from tenacity import (
@@ -47,6 +52,14 @@ from fsm_risk import logs
 from fsm_risk.adapters import payloads
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
+from fsm_risk.errors import FsmRiskError
+
+#: what a person can do about the gateway's login refusals
+LOGIN_HINTS = {
+    3: ": check the username and the API key",
+    9: ": this user has no API subscription; subscribe to the ProjectX API for this firm",
+    10: ": API key sign-in is disabled for this user; enable it in the platform's settings",
+}
 
 USER_CALLBACKS = ("account_update", "position_update", "order_update", "trade_execution")
 
@@ -240,6 +253,7 @@ class ProjectXBroker:
         #: those subscribed on the current market connection (cleared when it reconnects)
         self.subscribed: set[str] = set()
         self._sync_lock = asyncio.Lock()
+        self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
         logs.register_secret(credentials.api_key)
 
@@ -259,24 +273,53 @@ class ProjectXBroker:
         ):
             with attempt:
                 await self.budget.acquire(enforcement=False)
-                await client.authenticate()
+                try:
+                    await client.authenticate()
+                except ProjectXAuthenticationError:
+                    # the SDK says only "Authentication failed": ask for the gateway's own
+                    # answer (a refusal is final, retrying cannot change it)
+                    raise FsmRiskError(await self._login_refusal()) from None
         self.health.since["start"] = self.now()
         return await self.accounts()
+
+    async def _login_refusal(self) -> str:
+        """Why the gateway refused the login, in its own words and code (never the key)."""
+        user = self.credentials.username
+        url = self.config.api_url.rstrip("/") + "/Auth/loginKey"
+        body = {"userName": user, "apiKey": self.credentials.api_key}
+        try:
+            await self.budget.acquire(enforcement=False)
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+                http.post(url, json=body) as reply,
+            ):
+                raw = await reply.json(content_type=None)
+            code, message = int(raw.get("errorCode") or 0), str(raw.get("errorMessage") or "")
+        except Exception as exc:  # the answer could not be read: say what is known
+            return f"the gateway refused the login of {user!r} ({type(exc).__name__})"
+        hint = LOGIN_HINTS.get(code, "")
+        return (
+            f"the gateway refused the login of {user!r}: {message or 'no reason given'} "
+            f"(errorCode {code}){hint}"
+        )
 
     async def accounts(self) -> list[AccountUpdate]:
         raw = await self._post("/Account/search", {"onlyActiveAccounts": True})
         found = []
+        listed = []
         for item in raw.get("accounts", []):
             try:
                 acct = payloads.bounded(payloads.account(item), self.now())
             except payloads.PayloadError as exc:
                 self._malformed(exc)
                 continue
+            listed.append(acct)
             if self.account_filter and not (
                 str(acct.account_id) in self.account_filter or acct.name in self.account_filter
             ):
                 continue
             found.append(acct)
+        self.listed = listed
         return found
 
     async def open_realtime(

@@ -83,10 +83,11 @@ def read_token(path: Path) -> str:
         token = path.read_text(encoding="utf-8").strip()
     except PermissionError:
         raise FsmRiskError(
-            f"cannot read the control token {path}: only the admin (its owner) may"
+            f"cannot read the control token {path} (only the admin, its owner, may)"
         ) from None
     except OSError as exc:
-        raise FsmRiskError(f"cannot read the control token {path}: {exc.strerror}") from None
+        # no colon after the path: the log masking would take the next word for the token
+        raise FsmRiskError(f"cannot read the control token {path} ({exc.strerror})") from None
     if len(token) < 32:
         raise FsmRiskError(f"the control token {path} is empty or too short")
     return token
@@ -128,6 +129,7 @@ class ControlServer:
         app = web.Application(middlewares=[self._check_token])
         app.router.add_get("/status", self._status)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/history", self._history)
         app.router.add_post("/transition", self._transition)
         app.router.add_post("/reload", self._reload)
         app.router.add_post("/lock", self._lock)
@@ -203,6 +205,30 @@ class ControlServer:
                 return _error(404, f"unknown account '{account}'")
         return web.json_response(self.service.status(ids))
 
+    async def _history(self, request: web.Request) -> web.Response:
+        from fsm_risk import status
+
+        account_id = None
+        account = request.query.get("account")
+        if account:
+            ids = [
+                i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)
+            ]
+            if not ids:
+                return _error(404, f"unknown account '{account}'")
+            account_id = ids[0]
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit must be a whole number")
+        entries = self.service.store.audit(account_id, max(limit, 1))
+        return web.json_response(
+            {
+                "timezone": self.service.settings.display_timezone,
+                "entries": status.audit_rows(entries),
+            }
+        )
+
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.service.health())
 
@@ -234,6 +260,9 @@ class ControlServer:
             target = state_named(str(body["to"]), kind="contract" if contract else "account")
             reason = str(body.get("reason") or "").strip()
             minutes = body.get("minutes")
+            waive = body.get("waive", True)
+            if not isinstance(waive, bool):
+                raise ValueError("waive must be true or false")
             if not reason:
                 raise ValueError("a reason is required")
             if CONTROL_CHARS.search(reason):
@@ -245,7 +274,7 @@ class ControlServer:
         ids = [i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)]
         if not ids:
             return _error(404, f"unknown account '{account}'")
-        command = AdminCommand(ids[0], target, reason, who, contract, minutes)
+        command = AdminCommand(ids[0], target, reason, who, contract, minutes, waive)
         try:
             text = await self.service.admin(command)
         except FsmRiskError as exc:
@@ -316,29 +345,6 @@ def request(
     where: Endpoint | str | Path, method: str, route: str, body: dict[str, Any] | None = None
 ) -> Any:
     """One request to a running service; raises FsmRiskError with the service's message."""
-    endpoint = where if isinstance(where, Endpoint) else Endpoint(path=Path(where))
+    from fsm_risk.adapters import control_client
 
-    async def go() -> Any:
-        headers = {}
-        if endpoint.path is not None:
-            connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=str(endpoint.path))
-            url = f"http://fsm-risk{route}"
-        else:
-            connector = aiohttp.TCPConnector()
-            url = f"http://{LOOPBACK}:{endpoint.port}{route}"
-            headers["Authorization"] = f"Bearer {endpoint.token}"
-        async with (
-            aiohttp.ClientSession(connector=connector) as session,
-            session.request(
-                method, url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(30)
-            ) as resp,
-        ):
-            data = await resp.json()
-            if resp.status >= 400:
-                raise FsmRiskError(data.get("error", f"service answered {resp.status}"))
-            return data
-
-    try:
-        return asyncio.run(go())
-    except (aiohttp.ClientConnectionError, FileNotFoundError, ConnectionRefusedError) as exc:
-        raise FsmRiskError(f"cannot reach the running service at {endpoint}: {exc}") from None
+    return control_client.request(where, method, route, body)

@@ -29,11 +29,13 @@ that count in P&L but never as the trader's trades and never trigger a rule.
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fsm_risk.core import machines
 from fsm_risk.core.effects import (
@@ -80,6 +82,7 @@ from fsm_risk.core.models import (
     Position,
     Trip,
     lock_state,
+    root_of,
     strongest,
 )
 from fsm_risk.core.pnl import MarkMode, realized_net
@@ -90,6 +93,8 @@ from fsm_risk.errors import FsmRiskError
 from fsm_risk.rules.base import UNBOUNDED, Action, Rule, RuleContext, Scope, Verdict
 
 ADMIN = "ADMIN"
+NO_WAIVER = "no waiver"
+_FULL_ID = re.compile(r"CON\.F\.[A-Z]+\.[A-Z0-9]+\.[FGHJKMNQUVXZ]\d{2}")
 ENGINE = "ENGINE"
 SELF = "SELF"  # the source of a lock the trader placed on their own account (per kind)
 SETTINGS = "settings"  # the audit trigger of a settings change (no state changes)
@@ -134,6 +139,14 @@ class EngineSettings:
     #: how long a position update may wait for the fills that explain it
     settle_timeout: timedelta = timedelta(seconds=10)
     failsafe_lock: State = State.LockedDaily
+    #: how much deeper a waived loss rule re-arms, past its value at the waiver: this share of
+    #: the rule's own limit, or ``rearm_amount`` dollars when that is set
+    rearm_share: Decimal = Decimal(1)
+    rearm_amount: Decimal | None = None
+    #: symbol roots an admin may name besides the built-in instruments (from the settings)
+    known_roots: frozenset[str] = frozenset()
+    #: the time zone messages show times in (None: the session's)
+    display_tz: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,7 @@ class RiskEngine:
         self._by_event: dict[type, list[Rule]] = {}
         self._observers: dict[type, list[Rule]] = {}
         self._rule_ids = {r.id for r in self.rules}
+        self._rule_by_id = {r.id: r for r in self.rules}
         # only the rules that define deadlines are asked for them (after every event)
         self._deadline_rules = [
             (r, r.deadline_kinds if r.deadline_kinds is not None else r.reacts_to)
@@ -393,7 +407,7 @@ class RiskEngine:
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
         times.extend(until for _, _, until in acct.filling.values())
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers", {})
-        times.extend(datetime.fromisoformat(t) for t in waivers.values())
+        times.extend(waiver_until(w) for w in waivers.values())
         cached = acct.deadlines
         for rule, kinds in self._deadline_rules:
             if kind is None or kind in kinds or rule.id not in cached:
@@ -431,9 +445,9 @@ class RiskEngine:
             if deadline is not None and now >= deadline:
                 self._settle(acct, cid, reported, now, out, forced=True)
                 self.dirty.add(acct.account_id)
-        waivers: dict[str, str] = acct.rule_state.get(ADMIN, {}).get("waivers", {})
-        for source, until in list(waivers.items()):
-            if datetime.fromisoformat(until) <= now:
+        waivers: dict[str, Any] = acct.rule_state.get(ADMIN, {}).get("waivers", {})
+        for source, waiver in list(waivers.items()):
+            if waiver_until(waiver) <= now:
                 del waivers[source]
                 self.dirty.add(acct.account_id)
 
@@ -1417,11 +1431,22 @@ class RiskEngine:
             Lock(to, until, ADMIN, Reason.ADMIN_OVERRIDE, cmd.reason) if to in LOCK_KINDS else None
         )
         model: Lockable = acct
+        key: str | None = None
         if cmd.contract_id is not None:
+            key = self.contract_key(acct, cmd.contract_id)
             if to is State.LockedWeekly:
                 raise FsmRiskError("a contract has no LockedWeekly state")
-            model = self.contract(acct, cmd.contract_id)
+            model = self.contract(acct, key)
         cleared = dict(model.holds)
+        # an override must stick: level-triggered rules whose holds it cleared are waived
+        # until their lock would have ended, so they cannot re-lock on the next quote; a
+        # waived loss rule re-arms deeper, so a runaway loss after an unlock still flattens
+        new = self._waivers(acct, cleared, to, key, now) if cmd.waive else {}
+        notes = [self.describe_waiver(k, w) for k, w in new.items()]
+        if not cmd.waive and any(
+            LOCK_RANK[h.kind] > LOCK_RANK.get(to, 0) for h in cleared.values()
+        ):
+            notes.append(f"{NO_WAIVER}: every rule fires again as soon as its condition holds")
         self._fire(
             acct,
             model,
@@ -1430,7 +1455,7 @@ class RiskEngine:
             to=to,
             lock=lock,
             rule_id=ADMIN,
-            reason=f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}",
+            reason="; ".join([f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}", *notes]),
             actor=f"admin:{cmd.admin}",
         )
         if model is acct and acct.state is State.Flattening:
@@ -1441,15 +1466,91 @@ class RiskEngine:
             model.attempts, model.retry_at, model.alerted = 0, None, False
         else:
             acct.tolerated.clear()
-        # an override must stick: level-triggered rules whose holds it cleared are waived
-        # until their lock would have ended, so they cannot re-lock on the next quote
-        waivers = acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {})
-        level = {r.id for r in self.rules if r.level_triggered}
+        if new:
+            acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {}).update(new)
+
+    def _waivers(
+        self,
+        acct: AccountModel,
+        cleared: dict[str, Lock],
+        to: State,
+        key: str | None,
+        now: datetime,
+    ) -> dict[str, dict[str, str]]:
+        """The waivers an override that clears these holds grants: per level-triggered rule,
+        until its lock would have ended and, for a loss rule, the level it re-arms at."""
+        out: dict[str, dict[str, str]] = {}
         for source, hold in cleared.items():
-            if source in level and LOCK_RANK[hold.kind] > LOCK_RANK.get(to, 0):
-                end = hold.until or self.calendar.next_daily_reset(now)
-                key = source if cmd.contract_id is None else f"{source}@{cmd.contract_id}"
-                waivers[key] = end.isoformat()
+            rule = self._rule_by_id.get(source)
+            if rule is None or not rule.level_triggered:
+                continue
+            if LOCK_RANK[hold.kind] <= LOCK_RANK.get(to, 0):
+                continue
+            end = hold.until or self.calendar.next_daily_reset(now)
+            waiver = {"until": end.isoformat()}
+            depth = rule.rearm_depth()
+            usage = rule.usage(acct, now) if depth is not None else None
+            if depth is not None and usage is not None:
+                s = self.settings
+                deeper = s.rearm_amount if s.rearm_amount is not None else depth * s.rearm_share
+                waiver["at"] = str(usage.value)
+                waiver["rearm"] = str(usage.value - deeper)
+            out[source if key is None else f"{source}@{key}"] = waiver
+        return out
+
+    def describe_waiver(self, key: str, waiver: Any) -> str:
+        """One line for a stored waiver: the rule, until when, and where it re-arms."""
+        rule_id = key.split("@", 1)[0]
+        rule = self._rule_by_id.get(rule_id)
+        name = f"{rule_id} {rule.name}" if rule is not None else rule_id
+        scope = f" on {key.split('@', 1)[1]}" if "@" in key else ""
+        zone = ZoneInfo(self.settings.display_tz or self.calendar.tz)
+        until = waiver_until(waiver).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        text = f"waived {name}{scope} until {until}"
+        if isinstance(waiver, dict) and waiver.get("rearm") is not None:
+            rearm, at = Decimal(waiver["rearm"]), Decimal(waiver["at"])
+            text += f", re-arms at {rearm:.2f} (was {at:.2f} when waived)"
+        return text
+
+    def waivers(self, acct: AccountModel) -> dict[str, Any]:
+        """The account's active admin waivers (read-only view)."""
+        found: dict[str, Any] = acct.rule_state.get(ADMIN, {}).get("waivers", {})
+        return found
+
+    def contract_key(self, acct: AccountModel, text: str) -> str:
+        """What an admin's contract argument means: a symbol root (``MNQ``: every contract of
+        that root, held now or opened later) or a full contract id (``CON.F.US.MNQ.Z26``: that
+        contract). Anything else is refused, naming the choices."""
+        given = text.strip().upper()
+        known_ids = {
+            c.upper()
+            for c in (
+                *acct.positions,
+                *acct.net,
+                *(o.contract_id for o in acct.orders.values()),
+                *acct.contracts,
+                *self.marks,
+                *self.instruments.learned(),
+            )
+            if "." in c
+        }
+        roots = {
+            *self.instruments.roots(),
+            *self.settings.known_roots,
+            *(root_of(c) for c in known_ids),
+            *(c for c in acct.contracts if "." not in c),
+        }
+        if "." not in given and given in roots:
+            return given
+        if given in known_ids:
+            return given
+        if _FULL_ID.fullmatch(given) and root_of(given) in roots:
+            return given
+        ids = ", ".join(sorted(known_ids)[:8]) or "e.g. CON.F.US.MNQ.Z26"
+        raise FsmRiskError(
+            f"unknown contract '{text}': give a symbol root ({', '.join(sorted(roots))}) "
+            f"for every contract of that root, or a full contract id ({ids})"
+        )
 
     def _self_lock(self, acct: AccountModel, ev: SelfLock, now: datetime) -> None:
         """The trader locks their own account: flatten, then the lock until ``ev.until``. A
@@ -1484,18 +1585,39 @@ class RiskEngine:
                 verdicts.extend(found)
         return verdicts
 
-    def _waived(self, acct: AccountModel, v: Verdict) -> bool:
+    def _unwaived(self, acct: AccountModel, v: Verdict, now: datetime) -> Verdict | None:
+        """The verdict, or None while an admin waiver covers it. A waived loss rule whose
+        value has fallen to the waiver's re-arm level fires again (the waiver ends)."""
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers")
         if not waivers:
-            return False
+            return v
         key = v.rule_id if v.scope is Scope.ACCOUNT else f"{v.rule_id}@{v.contract_id}"
-        return key in waivers or v.rule_id in waivers
+        if key not in waivers:
+            key = v.rule_id
+            if key not in waivers:
+                return v
+        waiver = waivers[key]
+        text = waiver.get("rearm") if isinstance(waiver, dict) else None
+        if text is None:
+            return None
+        level = Decimal(text)
+        rule = self._rule_by_id.get(v.rule_id)
+        usage = rule.usage(acct, now) if rule is not None else None
+        if usage is None or usage.value > level:
+            return None
+        del waivers[key]
+        self.dirty.add(acct.account_id)
+        return replace(
+            v,
+            detail=f"{v.detail}; re-armed: {usage.value:.2f} <= {level:.2f}, the "
+            f"level set when an admin waived it at {Decimal(waiver['at']):.2f}",
+        )
 
     def _enforce(
         self, acct: AccountModel, verdicts: list[Verdict], now: datetime, out: list[Effect]
     ) -> None:
         """Apply the verdicts of one event: the strongest outcome wins, all are recorded."""
-        verdicts = [v for v in verdicts if not self._waived(acct, v)]
+        verdicts = [u for v in verdicts if (u := self._unwaived(acct, v, now)) is not None]
         releases = [v for v in verdicts if v.action is Action.RELEASE]
         for v in releases:
             self._release(acct, v, now)
@@ -1783,7 +1905,7 @@ class RiskEngine:
     ) -> None:
         scope: Lockable = only if only is not None else acct
         for cid, pos in list(acct.positions.items()):
-            if only is not None and cid != only.contract_id:
+            if only is not None and not covers(only.contract_id, cid):
                 continue
             if pos.size - pos.settling <= 0:
                 continue  # already closed by fills: the gateway's update is on its way
@@ -1809,7 +1931,7 @@ class RiskEngine:
                 detail=f"{pos.size} {cid} open while {scope.state}",
             )
         for o in list(acct.orders.values()):
-            if only is not None and o.contract_id != only.contract_id:
+            if only is not None and not covers(only.contract_id, o.contract_id):
                 continue
             if not self._reduces(acct, o):
                 self._cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
@@ -1913,6 +2035,17 @@ class RiskEngine:
             )
         self._drain(acct, out)
         self.dirty.add(acct.account_id)
+
+
+def covers(key: str, contract_id: str) -> bool:
+    """Whether a contract scope ``key`` (a full id, or a symbol root locked by an admin)
+    covers this contract id."""
+    return contract_id == key or ("." not in key and root_of(contract_id) == key)
+
+
+def waiver_until(waiver: Any) -> datetime:
+    """The end of a stored waiver (an ISO instant, or a dict with ``until``)."""
+    return datetime.fromisoformat(waiver["until"] if isinstance(waiver, dict) else waiver)
 
 
 def _flattening(model: Lockable) -> bool:

@@ -157,7 +157,9 @@ class InstrumentInfo:
 
 @dataclass(frozen=True, slots=True)
 class AdminCommand:
-    """An authenticated admin forces a state. ``minutes`` sets a forced Cooldown's length."""
+    """An authenticated admin forces a state. ``minutes`` sets a forced Cooldown's length;
+    ``contract_id`` is a full contract id or a symbol root (every contract of that root);
+    ``waive`` False grants no waiver to the rules whose holds the override clears."""
 
     account_id: int
     to: State
@@ -165,6 +167,7 @@ class AdminCommand:
     admin: str
     contract_id: str | None = None
     minutes: int | None = None
+    waive: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,14 @@ class InstrumentBook:
             raise ValueError(f"{contract_id}: tick size and value must be positive")
         self._by_contract[contract_id] = Instrument(root_of(contract_id), tick_size, tick_value)
 
+    def learned(self) -> list[str]:
+        """The contract ids the gateway described."""
+        return list(self._by_contract)
+
+    def roots(self) -> set[str]:
+        """Every symbol root this book knows (the defaults and the learned contracts')."""
+        return {*self._by_root, *(i.root for i in self._by_contract.values())}
+
     def get(self, contract_id: str) -> Instrument | None:
         inst = self._by_contract.get(contract_id)
         if inst is None:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fsm_risk.errors import SettingsError
-from fsm_risk.paper.gateway import PaperGateway
 from fsm_risk.paper.settings import PaperSettings, is_loopback, load_paper_settings
 
+if TYPE_CHECKING:  # the gateway (and its web stack) is imported only when it is started
+    from fsm_risk.paper.gateway import PaperGateway
+
 DEFAULT_SETTINGS = Path("settings.ini")
+SETTINGS_ENV = "FSM_RISK_SETTINGS"
 
 
 @click.command("paper-gateway")
@@ -29,7 +34,8 @@ DEFAULT_SETTINGS = Path("settings.ini")
     "settings_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Settings file whose [paper] section to use [default: ./settings.ini if present].",
+    help="Settings file whose [paper] section to use "
+    f"[default: ${SETTINGS_ENV}, else ./settings.ini if present].",
 )
 def paper_gateway(host: str | None, port: int | None, settings_path: Path | None) -> None:
     """Run the paper gateway: a local ProjectX-compatible simulator (REST + SignalR hubs).
@@ -57,6 +63,8 @@ def paper_gateway(host: str | None, port: int | None, settings_path: Path | None
 
 
 def _settings(path: Path | None) -> PaperSettings:
+    if path is None and os.environ.get(SETTINGS_ENV):
+        path = Path(os.environ[SETTINGS_ENV])
     if path is not None:
         return load_paper_settings(path)
     if DEFAULT_SETTINGS.exists():
@@ -65,6 +73,8 @@ def _settings(path: Path | None) -> PaperSettings:
 
 
 async def _serve(settings: PaperSettings, host: str, port: int) -> None:
+    from fsm_risk.paper.gateway import PaperGateway
+
     gateway = PaperGateway(settings)
     await gateway.start(host, port)
     stop = asyncio.Event()
@@ -114,7 +124,7 @@ def banner(gateway: PaperGateway) -> str:
         f'  curl -s -X POST {control}/price -d \'{{"contract": "MNQ", "price": 21010.25}}\'',
         f'  curl -s -X POST {control}/price -d \'{{"contract": "MNQ", "ticks": -8}}\'',
         f'  curl -s -X POST {control}/price_mode -d \'{{"mode": "scripted"}}\'',
-        f"  curl -s -X POST {control}/accounts/{s.accounts[0].id} -d '{{\"canTrade\": false}}'",
+        f"  curl -s -X POST {control}/accounts/{s.accounts[0].id} -d '{{\"can_trade\": false}}'",
         f"  curl -s -X POST {control}/faults/drop",
         f'  curl -s -X POST {control}/faults/reject -d \'{{"count": 1, "message": "no"}}\'',
         f"  curl -s -X POST {control}/faults/fill_delay -d '{{\"seconds\": 2}}'",

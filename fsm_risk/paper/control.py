@@ -2,7 +2,8 @@
 
 It is not part of the ProjectX surface; it mirrors the in-process methods of
 `PaperGateway`. Bodies and answers are JSON; prices may be numbers or strings. Errors are
-HTTP 400 (bad input) or 404 (unknown account, contract or order) with ``{"error": ...}``,
+HTTP 400 (bad input, including a body key the request does not take, named) or 404
+(unknown account, contract or order) with ``{"error": ...}``,
 and a refused order is HTTP 409 with the gateway's error code and message.
 
     GET  /_paper                      this list
@@ -105,7 +106,12 @@ class ControlApi:
     def __init__(self, gw: PaperGateway) -> None:
         self.gw = gw
 
-    def wrap(self, view: View) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def wrap(
+        self, view: View, accepted: frozenset[str] = frozenset()
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """``accepted``: the body keys the request takes; any other key is refused by name
+        (a misspelt key must never be silently ignored)."""
+
         async def serve(request: web.Request) -> web.Response:
             try:
                 text = await request.text()
@@ -114,6 +120,11 @@ class ControlApi:
                 return _error(400, "the body is not valid JSON")
             if not isinstance(body, dict):
                 return _error(400, "the body must be a JSON object")
+            unknown = sorted(k for k in body if k not in accepted)
+            if unknown:
+                names = ", ".join(f"'{k}'" for k in unknown)
+                takes = ", ".join(sorted(accepted)) or "no body"
+                return _error(400, f"unknown key {names} (this request takes: {takes})")
             try:
                 result = await view(request, body)
             except _Bad as exc:
@@ -334,25 +345,34 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/orders": api.order_log,
         "/events": api.events,
     }
-    post = {
-        "/price": api.price,
-        "/price_mode": api.price_mode,
-        "/accounts/{account_id}": api.account_update,
-        "/orders": api.place,
-        "/orders/{order_id}/cancel": api.cancel,
-        "/positions/close": api.close,
-        "/faults/reject": api.reject,
-        "/faults/reject/clear": api.reject_clear,
-        "/faults/fill_delay": api.fill_delay,
-        "/faults/wrap": api.wrap_payloads,
-        "/faults/drop": api.drop,
-        "/faults/malformed": api.malformed,
-        "/faults/rate_limit": api.rate_limit,
-        "/faults/silence": api.silence,
-        "/trades/{trade_id}/void": api.void,
-        "/platform/liquidate": api.liquidate,
+    post: dict[str, tuple[View, tuple[str, ...]]] = {
+        "/price": (api.price, ("contract", "price", "ticks", "bid", "ask")),
+        "/price_mode": (api.price_mode, ("mode",)),
+        "/accounts/{account_id}": (api.account_update, ("can_trade", "balance")),
+        "/orders": (
+            api.place,
+            (
+                *("account_id", "contract", "side", "size", "type"),
+                *("limit_price", "stop_price", "trail_price", "custom_tag"),
+            ),
+        ),
+        "/orders/{order_id}/cancel": (api.cancel, ("account_id",)),
+        "/positions/close": (api.close, ("account_id", "contract", "size")),
+        "/faults/reject": (
+            api.reject,
+            ("count", "message", "account_id", "contract", "custom_tag"),
+        ),
+        "/faults/reject/clear": (api.reject_clear, ()),
+        "/faults/fill_delay": (api.fill_delay, ("seconds",)),
+        "/faults/wrap": (api.wrap_payloads, ("enabled",)),
+        "/faults/drop": (api.drop, ("hub",)),
+        "/faults/malformed": (api.malformed, ("account_id", "target", "kind")),
+        "/faults/rate_limit": (api.rate_limit, ("limit", "window")),
+        "/faults/silence": (api.silence, ("target", "silent")),
+        "/trades/{trade_id}/void": (api.void, ()),
+        "/platform/liquidate": (api.liquidate, ("account_id",)),
     }
     for path, view in get.items():
         app.router.add_get(f"/_paper{path}", api.wrap(view))
-    for path, view in post.items():
-        app.router.add_post(f"/_paper{path}", api.wrap(view))
+    for path, (handler, keys) in post.items():
+        app.router.add_post(f"/_paper{path}", api.wrap(handler, frozenset(keys)))

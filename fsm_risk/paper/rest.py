@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from fsm_risk.paper.gateway import PaperGateway
 
 LOGIN_INVALID_CREDENTIALS = 3
+#: the gateway's login refusals for a user whose API access is off: (errorCode, errorMessage)
+LOGIN_REFUSALS = {
+    "api_subscription_not_found": (9, "API subscription not found"),
+    "api_key_authentication_disabled": (10, "API key authentication is disabled"),
+}
 ACCOUNT_NOT_FOUND = 1
 CONTRACT_NOT_FOUND = 1
 BARS_INVALID_REQUEST = 1
@@ -225,6 +230,9 @@ class ProjectXApi:
         )
         if not valid:
             raise _LoginRefused()
+        refusal = LOGIN_REFUSALS.get(self.gw.settings.login_refusal)
+        if refusal is not None:
+            raise _LoginRefused(*refusal)
         assert isinstance(username, str)
         return {"token": self.gw._issue_token(username)}
 
@@ -459,8 +467,10 @@ class ProjectXApi:
 
 
 class _LoginRefused(BusinessError):
-    def __init__(self) -> None:
-        super().__init__(LOGIN_INVALID_CREDENTIALS, "Invalid username or API key")
+    def __init__(
+        self, code: int = LOGIN_INVALID_CREDENTIALS, message: str = "Invalid username or API key"
+    ) -> None:
+        super().__init__(code, message)
 
 
 def _bad_request(key: str, message: str) -> web.Response:

@@ -95,6 +95,7 @@ class PaperSettings:
     daily_loss_limit: Decimal = Decimal(0)
     bars_rate_limit: int = 50
     bars_rate_limit_window: float = 30.0
+    login_refusal: str = "none"
 
     @property
     def production(self) -> bool:
@@ -145,6 +146,7 @@ _FIELD_NAMES = (
     "daily_loss_limit",
     "bars_rate_limit",
     "bars_rate_limit_window",
+    "login_refusal",
 )
 
 
@@ -382,6 +384,13 @@ PAPER_FIELDS: tuple[Field, ...] = (
         boolean,
         "true",
         "Reject an order whose customTag was already used on the account.",
+    ),
+    Field(
+        "login_refusal",
+        choice("none", "api_subscription_not_found", "api_key_authentication_disabled"),
+        "none",
+        "Refuse every login as the real gateway does for an account without API access: "
+        "api_subscription_not_found (errorCode 9) or api_key_authentication_disabled (10).",
     ),
     Field(
         "profile",

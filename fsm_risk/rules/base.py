@@ -234,6 +234,12 @@ class Rule:
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         return None
 
+    def rearm_depth(self) -> Decimal | None:
+        """For a loss rule (its ``usage().value`` falls as the loss grows): the rule's own
+        limit in those units. An admin waiver of it is never "off": it re-arms this much
+        (scaled by the settings) below the value at the waiver. None: not a loss rule."""
+        return None
+
     def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
         """The next instant this rule must be evaluated even if no event arrives.
 

@@ -133,6 +133,9 @@ class PeriodPnlRule(Rule):
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return UNBOUNDED
 
+    def rearm_depth(self) -> Decimal | None:
+        return self.config.amount if self.loss else None
+
     def usage(self, view: AccountView, now: datetime) -> Usage:
         book = self._book(view)
         pnl = book.realized + (view.open_upnl - book.carry if self._equity else 0)

@@ -189,6 +189,14 @@ class TradingHours(Rule):
             return None
         return self.schedule.status(now).stop
 
+    def hours(self, now: datetime) -> tuple[bool, datetime | None]:
+        """What governs trading now: (True, the flat-by instant) inside a window, else
+        (False, when the next window opens; None if none is known)."""
+        status = self.schedule.status(now)
+        if status.allowed and status.session is not None:
+            return True, status.session.stop
+        return False, self.schedule.next_open(now)
+
     def usage(self, view: AccountView, now: datetime) -> Usage:
         status = self.schedule.status(now)
         s = status.session

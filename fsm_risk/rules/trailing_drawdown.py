@@ -334,6 +334,9 @@ class TrailingDrawdown(Rule):
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return UNBOUNDED
 
+    def rearm_depth(self) -> Decimal | None:
+        return self._drawdown
+
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         equity = view.equity
         memo = view.rule_state.get(self.id)

@@ -103,11 +103,11 @@ def test_status_shows_state_lock_pnl_rule_usage_and_positions(home: Path) -> Non
     seed_locked_account(home)
     code, out = cli(home, "status")
     assert code == 0, out
-    assert "Account 1001" in out and "LockedDaily" in out and "left" in out
+    assert "Account 1001" in out and "LockedDaily until Mon 17:00 CST, in " in out
     assert "RULE-003" in out and "daily_loss_limit" in out
     assert "realized -1003.12" in out
-    assert "CON.F.US.MNQ.Z26" in out and "long" in out
-    assert "next daily reset" in out
+    assert "MNQ.Z26" in out and "long" in out
+    assert "resets: daily Mon 17:00 CST, weekly Sun 17:00 CST" in out
     code, out = cli(home, "status", "9999")
     assert code == 2 and "unknown account '9999'" in out
 
@@ -233,3 +233,18 @@ def test_admin_can_lock_one_contract(home: Path) -> None:
     assert code == 0, out
     assert f"contract {MNQ}: Flattening -> LockedDaily" in out
     assert "now Flattening (an open position is being closed)" in out
+
+
+def test_offline_a_contract_argument_is_a_root_or_a_full_id_and_anything_else_refused(
+    home: Path,
+) -> None:
+    seed_locked_account(home)
+    secret_file = home / "secret"
+    secret_file.write_text("correct horse battery staple")
+    cli(home, "admin", "set-secret", "--secret-file", str(secret_file))
+    args = ("--to", "LockedDaily", "--reason", "news", "--secret-file", str(secret_file))
+    code, out = cli(home, "transition", "1001", "--contract", "ZZZ", *args)
+    assert code == 2 and "unknown contract 'ZZZ'" in out and "MNQ" in out, out
+    code, out = cli(home, "transition", "1001", "--contract", "mnq", *args)
+    assert code == 0, out
+    assert "contract MNQ (every MNQ contract, held now or opened later)" in out

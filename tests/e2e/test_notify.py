@@ -205,9 +205,11 @@ async def test_a_rejected_close_and_an_admin_transition_are_notified(
     await receiver.wait_for(lambda: receiver.titled("admin"), "the admin transition")
     [admin] = receiver.titled("admin")
     assert admin["title"] == f"Account {ACCOUNT}: admin moved it to Trading"
-    assert admin["message"] == (
-        f"Account {ACCOUNT} PAPER-1: LockedDaily -> Trading by admin:ops: ADMIN_OVERRIDE: desk ok."
+    assert admin["message"].startswith(  # what the override waived, and where it re-arms
+        f"Account {ACCOUNT} PAPER-1: LockedDaily -> Trading by admin:ops: ADMIN_OVERRIDE: desk ok; "
+        "waived RULE-003 daily_loss_limit until "
     )
+    assert "re-arms at" in admin["message"]
 
 
 async def test_feed_down_and_up_are_notified(

@@ -125,6 +125,24 @@ async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(
     assert applied[-1].actor == "system" and "SETTINGS_LOOSENED" in applied[-1].reason
 
 
+async def test_moving_the_daily_reset_and_restarting_does_not_bring_a_loosening_sooner(
+    h: Harness,
+) -> None:
+    """The trader raises the limit and moves [session] daily_reset to two minutes from now:
+    the looser limit still waits for the reset of the calendar that was in force."""
+    from zoneinfo import ZoneInfo
+
+    await h.start(loss_limit(500))
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    soon = (h.clock.now() + timedelta(minutes=2)).astimezone(ZoneInfo("America/Chicago"))
+    h.write_settings(loss_limit(1000) + f"[session]\ndaily_reset = {soon:%H:%M}\n")
+    await h.start()
+    assert limit_in_force(h) == 500
+    assert h.svc.status()["pending_settings"]["applies_at"] == reset.isoformat()
+    assert h.svc.engine.staged is not None and h.svc.engine.staged[1] == reset
+
+
 async def test_a_restart_with_an_edited_file_tightens_now_and_loosens_at_the_reset(
     h: Harness,
 ) -> None:
@@ -242,6 +260,21 @@ async def test_the_trader_locks_themselves_through_the_service_without_a_secret(
     await h.until(lambda: h.acct.state is State.Trading, "the admin removed the lock")
 
 
+async def test_a_self_lock_reason_reaches_the_audit_log_as_one_plain_line(h: Harness) -> None:
+    """No secret is needed to lock: a reason must not forge a line of `history`."""
+    await h.start(loss_limit(1000))
+    forged = "tilted\n2020-01-01 09:00:00Z  1001  LockedDaily -> Trading  force\x1b[2J"
+    code, out = await run_cli(h.home, "lock", "--for", "1h", "--reason", forged)
+    assert code == 0, out
+    [entry] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "breach"]
+    assert "\n" not in entry.reason and "\x1b" not in entry.reason
+    assert entry.reason.endswith(
+        "tilted 2020-01-01 09:00:00Z 1001 LockedDaily -> Trading force [2J"
+    )
+    code, out = await run_cli(h.home, "history")
+    assert code == 0 and not any(line.startswith("2020-01-01") for line in out.splitlines())
+
+
 async def test_a_self_lock_with_no_service_running_goes_through_the_database(
     h: Harness,
 ) -> None:
@@ -264,10 +297,11 @@ async def test_a_self_lock_with_no_service_running_goes_through_the_database(
         (("--for", "90"), "a duration with units is needed (e.g. 90m, 2h, 1h30m, 1d)"),
         (("--for", "soon"), "a duration with units is needed"),
         (("--for", "40d"), "a self-lock ends within 31 days"),
+        (("--for", "999999999999999999d"), "a self-lock ends within 31 days"),
         (("--until", "25:00"), "not a time of day"),
         (("--until", "tomorrow"), "give HH:MM, 'YYYY-MM-DD HH:MM' or an ISO time"),
         (("--until", "2020-01-01 10:00"), "is in the past"),
-        (("9999", "--for", "1h"), "unknown account '9999'"),
+        (("9999", "--for", "1h"), "unknown account '9999' (one of: 1001"),
     ],
 )
 async def test_a_bad_lock_request_is_refused_with_one_clear_line(

@@ -139,6 +139,9 @@ def test_without_a_database_replay_says_where_a_journal_comes_from(tmp_path: Pat
         (("1001", "--from", "23/11/2026"), "Invalid value for '--from'"),
         (("1001", "--from", "2026-11-23", "--source", "journl"), "'journal', 'gateway'"),
         (("1001", "--from", "2026-11-23", "--compare", "nope.ini"), "settings file not found"),
+        (("1001", "--from", "0001-01-01"), "--from/--to: a date out of range"),
+        (("1001", "--from", "2026-11-23", "--chart", "/no/such/dir/c.png"), "cannot write it"),
+        (("1001", "--from", "9999-12-31"), "--from 9999-12-31: that trading day has not begun yet"),
     ],
 )
 def test_mistakes_are_refused_with_one_clear_line(
@@ -148,3 +151,36 @@ def test_mistakes_are_refused_with_one_clear_line(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_day_not_over_yet_is_replayed_up_to_now_never_into_the_future(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The position is still open now: a rule that would fire later today has not fired."""
+    from datetime import timedelta
+
+    from fsm_risk import cli as cli_module
+    from tests.unit.test_replay import quote
+
+    (tmp_path / "settings.ini").write_text(
+        "[general]\ndatabase = state.db\n[rule.position_hold_time]\nlimit_minutes = 60\n"
+    )
+    settings = bootstrap.load_settings(str(tmp_path / "settings.ini"))
+    store = bootstrap.open_store(settings)
+    j = Journal()
+    first, *rest = MORNING[:4]  # up to the long 2 MNQ, still open
+    assert first.account_id is not None
+    j.start(first.account_id, first.name, first.at)
+    for e in [*rest, quote("19990", 20)]:
+        assert e.event is not None
+        j.record(e.event, e.at)
+    store.commit(Changes([], []), journal=j.take(None, force=True))
+    store.close()
+    monkeypatch.setattr(cli_module, "_now", lambda: first.at + timedelta(minutes=30))
+    code, out = cli(tmp_path, "1001", "--from", "2026-11-23")
+    assert code == 0, out
+    assert "0 firing(s)" in out and "RULE-009" not in out, out
+    # once the hour has passed, the same replay shows the rule firing
+    monkeypatch.setattr(cli_module, "_now", lambda: first.at + timedelta(minutes=90))
+    code, out = cli(tmp_path, "1001", "--from", "2026-11-23")
+    assert code == 0 and "RULE-009" in out, out

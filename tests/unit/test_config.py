@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,48 @@ def test_cross_checks_only_apply_to_enabled_rules() -> None:
     assert [r.rule.id for r in s.enabled_rules()] == ["RULE-016"]
 
 
+@pytest.mark.parametrize(
+    ("text", "share", "amount"),
+    [("limit", "1", None), ("50%", "0.5", None), ("250", "1", "250"), ("$300", "1", "300")],
+)
+def test_admin_waiver_rearm_depth(text: str, share: str, amount: str | None) -> None:
+    es = config.parse(f"[admin]\nwaiver_rearm = {text}\n").engine_settings()
+    assert es.rearm_share == Decimal(share)
+    assert es.rearm_amount == (Decimal(amount) if amount else None)
+
+
+def test_admin_waiver_rearm_refuses_off() -> None:
+    with pytest.raises(SettingsError, match="waiver_rearm"):
+        config.parse("[admin]\nwaiver_rearm = off\n")
+
+
+def _same(a: config.Settings, b: config.Settings) -> None:
+    assert a.sections == b.sections
+    assert a.other_values == b.other_values
+    assert [(r.rule.id, r.enabled, r.values) for r in a.rules] == [
+        (r.rule.id, r.enabled, r.values) for r in b.rules
+    ]
+
+
+def test_check_prints_settings_text_that_loads_back_to_the_same_settings() -> None:
+    shipped = config.load(Path(__file__).resolve().parents[2] / "settings.ini")
+    _same(config.parse(config.describe(shipped)), shipped)
+    custom = config.parse(
+        "[paper]\naccounts = 7: ALPHA: 100000: true, 8: BETA: 25000.50: false: bob\n"
+        "[rule.trailing_drawdown]\nstarting_balance =\n"
+        "[rule.trading_hours]\nflat_by =\nextra_holidays = 2026-11-26\n"
+        "early_closes = 2026-12-24 12:15\n"
+    )
+    _same(config.parse(config.describe(custom)), custom)
+
+
+def test_check_never_prints_a_secret_and_still_prints_valid_text() -> None:
+    s = config.parse("[paper]\napi_key = a-very-secret-key-123\n")
+    text = config.describe(s)
+    assert "a-very-secret-key-123" not in text and "# api_key = (set, hidden)" in text
+    config.parse(text)  # still valid settings text
+
+
 def test_the_database_may_be_a_postgresql_server_and_its_password_is_never_shown(
     tmp_path: Path,
 ) -> None:
@@ -184,6 +227,10 @@ def test_a_notify_url_apprise_cannot_use_is_refused_without_repeating_it() -> No
     [problem] = _problems("[notify]\nurls = json://127.0.0.1/ok, nope://sekrit-token@x\n")
     assert "[notify] urls" in problem and "URL 2 (scheme 'nope')" in problem
     assert "sekrit" not in problem
+    # a channel apprise has, written wrong: said so, not that apprise lacks the channel
+    [bad] = _problems("[notify]\nurls = tgram://SEKRIT-BOT/\n")
+    assert "URL 1 (scheme 'tgram') is incomplete or malformed" in bad
+    assert "not one apprise supports" not in bad and "SEKRIT" not in bad
 
 
 def test_notify_events_and_thresholds_are_checked() -> None:

@@ -353,14 +353,15 @@ def test_admin_forces_trading_and_the_cleared_rule_is_waived_until_its_lock_woul
     daily_loss: Driver,
 ) -> None:
     d = daily_loss
-    d.send(account(), position(MNQ, 1, "21000"), quote(MNQ, "18000"))
-    d.send(flat(MNQ))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), position(MNQ, 1, "21000"))
+    d.send(quote(MNQ, "18000"), fill(MNQ, Side.SELL, 1, "18000", pnl="-6000"), flat(MNQ))
     assert d.acct.state is State.LockedDaily
     out = d.send(AdminCommand(ACC, State.Trading, "limit was misconfigured", "ops"))
     assert d.acct.state is State.Trading
     [entry] = [e for e in transitions(out)]
     assert entry[1:] == ("LockedDaily", "Trading", "force")
     # the day is still past the limit, but the override sticks until the next reset
+    d.send(quote(MNQ, "21000"), fill(MNQ, Side.BUY, 1, "21000", order_id=2))
     d.send(position(MNQ, 1, "21000"), quote(MNQ, "20999"))
     assert d.acct.state is State.Trading
     d.at(d.engine.calendar.next_daily_reset(T0) + timedelta(seconds=1))

@@ -29,6 +29,7 @@ def test_a_silent_contract_and_a_down_hub_make_the_feed_degraded() -> None:
             "feed": {**snap, "events": 3},
         },
         color=False,
+        source="running service",
     )
     assert text.startswith("no account")  # nothing monitored yet: the feed line waits
 

@@ -1,0 +1,97 @@
+"""The admin's word through the running service (real SDK, paper gateway, `fsm-risk` CLI as its
+own process): the two failures a trial reported, reproduced end to end.
+
+1. ``transition 1001 --contract MNQ --to LockedDaily`` printed a lock, yet the trader bought
+   and kept MNQ, and ``--contract ZZZ`` was accepted.
+2. A forced ``Trading`` after a ``LockedWeekly`` waived the trailing drawdown for good: a
+   further loss fired nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.core.engine import ADMIN
+from fsm_risk.core.states import State
+from fsm_risk.paper import PaperGateway
+from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.test_service import run_cli
+
+MNQ = "CON.F.US.MNQ.Z26"
+NQ = "CON.F.US.NQ.Z26"
+SECRET = "correct horse battery"
+TRAILING = """
+[rule.trailing_drawdown]
+drawdown = 500
+starting_balance = 50000
+"""
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+async def admin(h: Harness, *args: str) -> tuple[int, str]:
+    return await run_cli(h.home, "transition", str(ACCOUNT), *args, "--admin", "ops", secret=SECRET)
+
+
+async def test_a_root_lock_closes_what_the_trader_opens_in_that_root(h: Harness) -> None:
+    await h.start("[rule.max_contracts]\nlimit = 10\n")
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    code, out = await admin(h, "--contract", "ZZZ", "--to", "LockedDaily", "--reason", "typo")
+    assert code == 2 and "unknown contract 'ZZZ'" in out and "MNQ" in out, out
+    assert "ZZZ" not in h.acct.contracts
+    code, out = await admin(h, "--contract", "MNQ", "--to", "LockedDaily", "--reason", "desk")
+    assert code == 0, out
+    assert "contract MNQ (every MNQ contract, held now or opened later)" in out
+    assert "Trading -> LockedDaily" in out
+    h.trade("MNQ", "buy", 1)
+    await h.gw_until(lambda: h.closes("MNQ"), "the service closed the MNQ the trader bought")
+    await h.gw_until(lambda: h.position("MNQ") == 0, "flat in MNQ")
+    h.trade("NQ", "buy", 1)  # another root: the lock does not touch it
+    await h.until(lambda: NQ in h.acct.positions, "the NQ position reached the service")
+    assert h.closes("NQ") == [] and h.position("NQ") == 1
+    code, out = await run_cli(h.home, "status", secret="")
+    assert "contract MNQ (every MNQ contract) LockedDaily" in out, out
+
+
+async def test_a_forced_trading_after_a_weekly_lock_still_flattens_a_runaway_loss(
+    h: Harness,
+) -> None:
+    await h.start(TRAILING)
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)  # -$600: equity under the floor of 49,500
+    await h.until(lambda: h.acct.state is State.LockedWeekly, "locked by RULE-004")
+    code, out = await admin(h, "--to", "Trading", "--reason", "desk ok")
+    assert code == 0, out
+    assert "LockedWeekly -> Trading" in out
+    assert "waived RULE-004 trailing_drawdown until" in out and "re-arms at" in out, out
+    waiver = h.acct.rule_state[ADMIN]["waivers"]["RULE-004"]
+    rearm = Decimal(waiver["rearm"])
+    assert rearm == Decimal(waiver["at"]) - 500
+    code, status = await run_cli(h.home, "status", secret="")
+    assert "waived RULE-004 trailing_drawdown" in status, status
+    code, history = await run_cli(h.home, "history", secret="")
+    assert "waived RULE-004 trailing_drawdown" in history, history
+    # the trader trades on; a loss inside the waiver is tolerated...
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the new position reached the service")
+    h.gateway.move_price("MNQ", -300)  # -$300
+    await h.until(lambda: h.acct.equity is not None and h.acct.equity < rearm + 300, "marked")
+    assert h.acct.state is State.Trading
+    # ...a runaway one past the re-arm level is flattened
+    h.gateway.move_price("MNQ", -300)
+    await h.gw_until(lambda: h.position("MNQ") == 0, "flattened past the re-arm level")
+    await h.until(lambda: h.acct.state is State.LockedWeekly, "locked again")

@@ -1,0 +1,183 @@
+"""An admin's override does what the admin typed: a symbol root locks every contract of that
+root (held now or opened later), anything unknown is refused naming the choices, and a forced
+``Trading`` never switches a loss rule off (its waiver re-arms one limit deeper)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from fsm_risk.core.admin import summary
+from fsm_risk.core.engine import ADMIN
+from fsm_risk.core.events import AdminCommand, Side
+from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
+from tests.factories import (
+    ACC,
+    MNQ,
+    MNQ_H27,
+    NQ,
+    Driver,
+    account,
+    cancels,
+    closes,
+    fill,
+    flat,
+    make_engine,
+    order,
+    position,
+    quote,
+    restart,
+    transitions,
+)
+
+
+def _daily(**settings: object) -> Driver:
+    return Driver(make_engine({DailyLossLimit: {"limit": "1000"}}, **settings))
+
+
+# --- a contract argument is what a person types ------------------------------------------------
+
+
+def test_a_root_locks_every_contract_of_that_root_held_now_or_opened_later() -> None:
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"), quote(NQ, "21000"))
+    d.send(position(MNQ, 1, "21000"), position(NQ, 1, "21000"))
+    out = d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQ"))
+    assert d.acct.contracts["MNQ"].state is State.LockedDaily
+    assert [c.contract_id for c in closes(out)] == [MNQ]  # the MNQ held now; NQ untouched
+    assert "every MNQ contract" in summary(
+        d.engine, AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQ"), out
+    )
+    d.send(flat(MNQ))
+    # another month of the same root, opened later: closed; its orders cancelled
+    out = d.send(order(7, MNQ_H27, Side.BUY, 1, limit="20990"))
+    assert [c.order_id for c in cancels(out)] == [7]
+    out = d.send(position(MNQ_H27, 2, "21000"))
+    assert [c.contract_id for c in closes(out)] == [MNQ_H27]
+    assert d.acct.state is State.Trading and NQ in d.acct.positions
+
+
+def test_a_root_lock_survives_a_restart_and_is_released_by_forcing_the_root() -> None:
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="mnq"))
+    d = restart(d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}))
+    out = d.send(position(MNQ, 1, "21000"))
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    d.send(flat(MNQ))
+    d.send(AdminCommand(ACC, State.Trading, "ok again", "ops", contract_id="MNQ"))
+    out = d.send(position(MNQ, 1, "21000"))
+    assert closes(out) == []
+    # and the lock ends by itself at the daily reset
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQ"))
+    d.at(d.engine.calendar.next_daily_reset(d.now))
+    assert d.acct.contracts["MNQ"].state is State.Trading
+
+
+@pytest.mark.parametrize("typed", ["ZZZ", "MNQQ", "CON.F.US.ZZZ.Z26", "CON.F.US.MNQ", ""])
+def test_an_unknown_contract_is_refused_naming_the_choices(typed: str) -> None:
+    d = _daily()
+    d.send(account(), position(MNQ, 1, "21000"))
+    with pytest.raises(FsmRiskError) as err:
+        d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id=typed))
+    message = str(err.value)
+    assert f"unknown contract '{typed}'" in message
+    assert "MNQ" in message and MNQ in message  # a root and the account's contract
+    assert d.acct.state is State.Trading and typed.upper() not in d.acct.contracts
+
+
+def test_a_full_id_means_that_contract_only() -> None:
+    d = _daily()
+    d.send(account(), position(MNQ, 1, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id=MNQ.lower()))
+    assert d.acct.contracts[MNQ].state in (State.Flattening, State.LockedDaily)
+    out = d.send(position(MNQ_H27, 1, "21000"))
+    assert closes(out) == []
+
+
+def test_a_root_from_the_settings_is_known() -> None:
+    d = _daily(known_roots=frozenset({"ZN"}))
+    d.send(account())
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="ZN"))
+    assert d.acct.contracts["ZN"].state is State.LockedDaily
+
+
+# --- a waiver is never "off" -------------------------------------------------------------------
+
+
+def _locked_after_a_loss(d: Driver) -> None:
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), position(MNQ, 1, "21000"))
+    d.send(quote(MNQ, "18000"), fill(MNQ, Side.SELL, 1, "18000", pnl="-6000"), flat(MNQ))
+    assert d.acct.state is State.LockedDaily
+
+
+def _trade_again(d: Driver, price: str = "21000") -> None:
+    d.send(quote(MNQ, price), fill(MNQ, Side.BUY, 1, price, order_id=2))
+    d.send(position(MNQ, 1, price))
+
+
+def test_a_waived_loss_rule_re_arms_one_limit_deeper() -> None:
+    d = _daily()
+    _locked_after_a_loss(d)
+    cmd = AdminCommand(ACC, State.Trading, "misconfigured", "ops")
+    out = d.send(cmd)
+    text = summary(d.engine, cmd, out)
+    assert "waived RULE-003 daily_loss_limit until Mon 2026-11-23 17:00 CST" in text
+    assert "re-arms at -7000.00 (was -6000.00 when waived)" in text
+    [force] = [e for e in transitions(out)]
+    assert force[2] == "Trading"
+    _trade_again(d)
+    d.send(quote(MNQ, "20600"))  # day -6800: still inside the waiver
+    assert d.acct.state is State.Trading
+    out = d.send(quote(MNQ, "20499"))  # day -7002: a runaway loss after the unlock
+    assert d.acct.state is State.Flattening
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert not d.acct.rule_state[ADMIN]["waivers"]  # the waiver ended when it re-armed
+
+
+def test_the_re_arm_depth_is_configurable() -> None:
+    d = _daily(rearm_amount=Decimal(250))
+    _locked_after_a_loss(d)
+    d.send(AdminCommand(ACC, State.Trading, "misconfigured", "ops"))
+    assert d.acct.rule_state[ADMIN]["waivers"]["RULE-003"]["rearm"] == "-6250"
+    _trade_again(d)
+    d.send(quote(MNQ, "20874"))  # -6252
+    assert d.acct.state is State.Flattening
+
+
+def test_forcing_with_no_waiver_lets_the_rule_fire_again_at_once() -> None:
+    d = _daily()
+    _locked_after_a_loss(d)
+    cmd = AdminCommand(ACC, State.Trading, "let them exit", "ops", waive=False)
+    out = d.send(cmd)
+    assert "no waiver" in summary(d.engine, cmd, out)
+    assert not d.acct.rule_state.get(ADMIN, {}).get("waivers")
+    # the day is still past the limit: the trader's next trade is flattened and locked again
+    out = d.send(quote(MNQ, "21000"), fill(MNQ, Side.BUY, 1, "21000", order_id=2))
+    out += d.send(position(MNQ, 1, "21000"))
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    d.send(flat(MNQ))
+    assert d.acct.state is State.LockedDaily
+
+
+def test_a_forced_trading_after_a_trailing_drawdown_lock_still_flattens_a_runaway_loss() -> None:
+    """The reported failure: forced Trading after LockedWeekly, then a further loss that
+    nothing caught. Equity 46,000 at the waiver re-arms the drawdown at 44,000."""
+    d = Driver(make_engine({TrailingDrawdown: {"drawdown": "2000", "starting_balance": "50000"}}))
+    d.send(account("50000"), quote(MNQ, "21000"), position(MNQ, 4, "21000"))
+    d.send(quote(MNQ, "20500"))  # 4 x 500 pts x $2 = -4,000: equity 46,000 <= floor 48,000
+    assert d.acct.state is State.Flattening
+    d.send(account("46000"), flat(MNQ))
+    assert d.acct.state is State.LockedWeekly
+    d.send(AdminCommand(ACC, State.Trading, "unlock", "ops"))
+    waiver = d.acct.rule_state[ADMIN]["waivers"]["RULE-004"]
+    assert Decimal(waiver["rearm"]) == Decimal("44000")
+    d.send(position(MNQ, 2, "20500"), quote(MNQ, "20200"))  # equity 44,800
+    assert d.acct.state is State.Trading
+    out = d.send(quote(MNQ, "19999"))  # equity 43,996: past the re-arm level
+    assert d.acct.state is State.Flattening
+    assert [c.contract_id for c in closes(out)] == [MNQ]

@@ -1,0 +1,82 @@
+"""The trader's view at a glance: what governs trading now in the headline, plainly not
+enforcing when no service runs, 80x24, human durations, one time zone."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fsm_risk import bootstrap, config, status
+from fsm_risk.core.events import AccountUpdate
+from tests.factories import ACC, MNQ, NQ, T0, D, Driver, position, quote
+
+ROOT = Path(__file__).resolve().parents[2]
+SATURDAY = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)  # 09:00 Chicago: the market is closed
+
+
+def shipped(now: datetime) -> Driver:
+    d = Driver(bootstrap.build_engine(config.load(ROOT / "settings.ini")), now=now)
+    d.send(AccountUpdate(ACC, "PRAC-V2-1001", D("50000"), True))
+    return d
+
+
+def text(d: Driver, *, source: str = "running service", tz: str | None = None) -> str:
+    return status.render(status.snapshot(d.engine, d.now, tz=tz), color=False, source=source)
+
+
+def test_the_headline_says_the_market_is_open_and_when_to_be_flat() -> None:
+    d = shipped(T0)  # Monday 09:00 Chicago
+    d.send(quote(MNQ, "21000"), position(MNQ, 2, "21000"), quote(NQ, "21000"))
+    out = text(d)
+    head = out.splitlines()[0]
+    assert head == "Account 1001 PRAC-V2-1001  Trading  flat-by in 6 h 8 min (15:08 CST)"
+
+
+def test_the_headline_says_when_a_closed_market_opens() -> None:
+    out = text(shipped(SATURDAY))
+    assert "Trading  CLOSED until Sun 17:00 CST (in 1 d 8 h)" in out.splitlines()[0]
+
+
+def test_it_fits_80_by_24_with_human_durations() -> None:
+    d = shipped(T0)
+    d.send(quote(MNQ, "21000"), position(MNQ, 2, "21000"))
+    out = text(d)
+    lines = out.splitlines()
+    assert len(lines) <= 24, out
+    assert all(len(line) <= 80 for line in lines), out
+    assert not re.search(r"\b\d{3,} ?s\b|\d+h \d+m|seconds", out), out  # no raw seconds
+    assert "RULE-006 trading_hours" in out and "6 h 8 min" in out
+
+
+def test_without_a_service_it_says_plainly_that_nothing_is_enforced() -> None:
+    out = text(shipped(T0), source="database")
+    first, second = out.splitlines()[:2]
+    assert first == "NOT ENFORCING: no fsm-risk service is running."
+    assert "Nothing is being enforced" in second
+
+
+def test_one_configurable_time_zone() -> None:
+    out = text(shipped(T0), tz="Europe/London")
+    assert "flat-by in 6 h 8 min (21:08 GMT)" in out and "resets: daily Mon 23:00 GMT" in out
+    assert "CST" not in out
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0 s"), (45, "45 s"), (125, "2 min 5 s"), (720, "12 min"), (5820, "1 h 37 min"),
+     (7200, "2 h"), (183600, "2 d 3 h")],
+)  # fmt: skip
+def test_human_durations(seconds: int, shown: str) -> None:
+    assert status.human(seconds) == shown
+
+
+def test_history_shows_the_same_time_zone() -> None:
+    rows = [
+        {"at": T0.isoformat(), "account": ACC, "contract": None, "from": "Trading",
+         "to": "LockedDaily", "trigger": "force", "rule": "ADMIN", "reason": "x",
+         "actor": "admin:ops"},
+    ]  # fmt: skip
+    assert status.render_history(rows, "America/Chicago").startswith("2026-11-23 09:00:00 CST")
