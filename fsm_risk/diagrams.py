@@ -203,6 +203,17 @@ def _mm(text: str) -> str:
     return text.replace('"', "'")
 
 
+def _drawing(
+    name: str, rows: Sequence[LegendRow] | None, draw: list[Arrow] | None
+) -> tuple[str, tuple[State, ...], Sequence[LegendRow], list[Arrow]]:
+    """A machine's heading and states, with the legend and arrows to draw (by default: every
+    rule with its default settings, and the machine's own arrows)."""
+    heading, states, _ = MACHINES[name]
+    rows = default_legend() if rows is None else rows
+    draw = arrows(name) if draw is None else draw
+    return heading, states, rows, draw
+
+
 def mermaid(
     name: str,
     rows: Sequence[LegendRow] | None = None,
@@ -210,9 +221,7 @@ def mermaid(
     current: State | None = None,
     title: str | None = None,
 ) -> str:
-    heading, states, _ = MACHINES[name]
-    rows = default_legend() if rows is None else rows
-    draw = arrows(name) if draw is None else draw
+    heading, states, rows, draw = _drawing(name, rows, draw)
     lines = [
         "---",
         f"title: {title or f'{heading} (generated from {SOURCE})'}",
@@ -258,9 +267,7 @@ def dot_source(
     current: State | None = None,
     title: str | None = None,
 ) -> str:
-    heading, states, _ = MACHINES[name]
-    rows = default_legend() if rows is None else rows
-    draw = arrows(name) if draw is None else draw
+    heading, states, rows, draw = _drawing(name, rows, draw)
     fill = {State.Trading: "#e8f5e9", State.Flattening: "#fff4e0"}
     lines = [
         "  rankdir=LR;",

@@ -369,22 +369,24 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
 # --- history ------------------------------------------------------------------------------
 
 
+def audit_row(e: Any) -> dict[str, Any]:
+    """One audit entry as a JSON-able row (the dashboard's rows leave out ``account``)."""
+    return {
+        "at": e.at.isoformat(),
+        "account": e.account_id,
+        "contract": e.contract_id,
+        "from": e.from_state.value,
+        "to": e.to_state.value,
+        "trigger": e.trigger,
+        "rule": e.rule_id,
+        "reason": e.reason,
+        "actor": e.actor,
+    }
+
+
 def audit_rows(entries: Iterable[Any]) -> list[dict[str, Any]]:
     """Audit entries as JSON-able rows (what `history --json` prints, one per line)."""
-    return [
-        {
-            "at": e.at.isoformat(),
-            "account": e.account_id,
-            "contract": e.contract_id,
-            "from": e.from_state.value,
-            "to": e.to_state.value,
-            "trigger": e.trigger,
-            "rule": e.rule_id,
-            "reason": e.reason,
-            "actor": e.actor,
-        }
-        for e in entries
-    ]
+    return [audit_row(e) for e in entries]
 
 
 def render_history(rows: list[dict[str, Any]], tz: str) -> str:

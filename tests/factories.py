@@ -32,8 +32,10 @@ from fsm_risk.core.events import (
     Tick,
 )
 from fsm_risk.core.models import AccountModel, InstrumentBook, Mark
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
-from fsm_risk.rules.base import Rule, RuleContext, Verdict
+from fsm_risk.core.states import State
+from fsm_risk.rules.base import Action, Rule, RuleContext, Verdict
 
 #: Monday 2026-11-23 09:00 in Chicago (CST, UTC-6): mid-session, far from any reset.
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -168,6 +170,25 @@ class Scripted(Rule):
 
     def evaluate(self, view: Any, event: Event, now: datetime) -> Sequence[Verdict]:
         return self.script(view, event, now)
+
+
+def trip_on(kind: type, verdict: Verdict) -> Any:
+    """A scripted rule that returns ``verdict`` whenever an event of ``kind`` arrives."""
+
+    def script(view: Any, event: Event, now: datetime) -> tuple[Verdict, ...]:
+        return (verdict,) if isinstance(event, kind) else ()
+
+    return lambda ctx: Scripted(ctx, script)
+
+
+#: a daily lock until 17:00 Chicago, as a scripted rule gives it (see `trip_on`)
+DAILY = Verdict(
+    "RULE-T01",
+    Reason.DAILY_LOSS_LIMIT,
+    Action.FLATTEN,
+    lock=State.LockedDaily,
+    until=datetime(2026, 11, 23, 23, 0, tzinfo=T0.tzinfo),
+)
 
 
 class Driver:

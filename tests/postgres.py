@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,17 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: the ``params`` of a fixture that runs its tests on both backends (see `sqlite_or_postgresql`)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def sqlite_or_postgresql(request: pytest.FixtureRequest, sqlite_file: Path) -> Iterator[str | Path]:
+    """For a fixture parametrised by `BACKENDS`: the SQLite file, or a fresh database on the
+    PostgreSQL server (``yield from`` it)."""
+    if request.param == "sqlite":
+        yield sqlite_file
+        return
+    with fresh_database() as url:
+        yield url

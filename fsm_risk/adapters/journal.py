@@ -23,20 +23,21 @@ from fsm_risk.adapters.store import journal_instant
 from fsm_risk.core import codec
 from fsm_risk.core.events import Event
 
-START = "Start"
 #: rows of the service's own calls into the engine (no account), replayed as they were made:
 #: a new engine at start-up, the stored accounts restored into it, settings in force replaced,
-#: a loosening staged for a reset, staged settings applied, a settings change noted
-RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE = (
-    "Restart",
-    "Restore",
-    "Rules",
-    "Stage",
-    "ApplyStaged",
-    "Note",
+#: a loosening staged for a reset, staged settings applied, a settings change noted (the
+#: names are the replay's own, so the two cannot drift apart)
+from fsm_risk.replay import (  # noqa: F401
+    APPLY_STAGED,
+    NOTE,
+    RESTART,
+    RESTORE,
+    RESUME,
+    RULES,
+    STAGE,
 )
-#: after a restart, an account's pending closes decided once its working orders are known
-RESUME = "Resume"
+
+START = "Start"
 #: the longest rows of state-neutral events wait for a commit
 FLUSH_AFTER = timedelta(seconds=1)
 #: how often expired rows are deleted

@@ -32,60 +32,39 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _encoder(tp: Any) -> _Enc:
+def _forms(tp: Any) -> tuple[_Enc, _Dec]:
+    """How a value of the declared type ``tp`` is written, and read back."""
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        enc = _encoder(inner[0]) if len(inner) == 1 else _plain
-        return lambda v: None if v is None else enc(v)
+        enc, dec = _forms(inner[0]) if len(inner) == 1 else (_plain, _plain)
+        return (lambda v: None if v is None else enc(v)), (lambda v: None if v is None else dec(v))
     if origin is tuple:
-        item = _encoder(typing.get_args(tp)[0])
-        return lambda v: [item(x) for x in v]
+        item_enc, item_dec = _forms(typing.get_args(tp)[0])
+        return (lambda v: [item_enc(x) for x in v]), (lambda v: tuple(item_dec(x) for x in v))
     if origin is frozenset:
-        item = _encoder(typing.get_args(tp)[0])
-        return lambda v: sorted(item(x) for x in v)
+        item_enc, item_dec = _forms(typing.get_args(tp)[0])
+        return (
+            (lambda v: sorted(item_enc(x) for x in v)),
+            (lambda v: frozenset(item_dec(x) for x in v)),
+        )
     if tp is Decimal:
-        return str
+        return str, Decimal
     if tp is datetime:
-        return datetime.isoformat
+        return datetime.isoformat, datetime.fromisoformat
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return lambda v: v.value
+        return (lambda v: v.value), tp
     if isinstance(tp, type) and is_dataclass(tp):
-        return _fields_encoder(tp)
+        return _fields_encoder(tp), _fields_decoder(tp)
     if tp in (int, str, bool):
-        return _plain
-    raise TypeError(f"no journal encoding for {tp!r}")
-
-
-def _decoder(tp: Any) -> _Dec:
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        dec = _decoder(inner[0]) if len(inner) == 1 else _plain
-        return lambda v: None if v is None else dec(v)
-    if origin is tuple:
-        item = _decoder(typing.get_args(tp)[0])
-        return lambda v: tuple(item(x) for x in v)
-    if origin is frozenset:
-        item = _decoder(typing.get_args(tp)[0])
-        return lambda v: frozenset(item(x) for x in v)
-    if tp is Decimal:
-        return Decimal
-    if tp is datetime:
-        return datetime.fromisoformat
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp
-    if isinstance(tp, type) and is_dataclass(tp):
-        return _fields_decoder(tp)
-    if tp in (int, str, bool):
-        return _plain
-    raise TypeError(f"no journal decoding for {tp!r}")
+        return _plain, _plain
+    raise TypeError(f"no journal form for {tp!r}")
 
 
 def _fields_encoder(cls: type) -> _Enc:
     hints = typing.get_type_hints(cls)
     fs = fields(cls)
-    encs = [(f.name, _encoder(hints[f.name])) for f in fs]
+    encs = [(f.name, _forms(hints[f.name])[0]) for f in fs]
     defaults = [f.default for f in fs]
 
     def enc(obj: Any) -> list[Any]:
@@ -100,7 +79,7 @@ def _fields_encoder(cls: type) -> _Enc:
 
 def _fields_decoder(cls: type) -> _Dec:
     hints = typing.get_type_hints(cls)
-    decs = [_decoder(hints[f.name]) for f in fields(cls)]
+    decs = [_forms(hints[f.name])[1] for f in fields(cls)]
 
     def dec(data: list[Any]) -> Any:
         return cls(*(d(v) for d, v in zip(decs, data, strict=False)))

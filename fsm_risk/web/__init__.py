@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hmac
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -266,14 +265,9 @@ class WebServer:
 
 
 def _entry(e: Any) -> dict[str, Any]:
-    at: datetime = e.at
-    return {
-        "at": at.isoformat(),
-        "contract": e.contract_id,
-        "from": e.from_state.value,
-        "to": e.to_state.value,
-        "trigger": e.trigger,
-        "rule": e.rule_id,
-        "reason": e.reason,
-        "actor": e.actor,
-    }
+    """An audit entry as `history --json` shows it, less the account (the page is per account)."""
+    from fsm_risk.status import audit_row
+
+    row = audit_row(e)
+    del row["account"]
+    return row

@@ -10,6 +10,10 @@
   connects a `ProjectXRealtimeClient` whose callbacks land in an `Inbox`; everything it opens
   is closed at teardown, before the gateway stops.
 - `Inbox`: await SDK callbacks with a timeout instead of sleeping.
+- ``h``: a `Harness` (tests/e2e/service_harness.py) to run the real service against that
+  gateway; its service (if started) is stopped and its log sink removed at teardown. A module
+  whose service needs something else first (another clock, a receiver that must outlive it)
+  defines its own ``h``.
 
 A session connected without ``quotes`` has a silent market hub: after 30 s the SDK's
 stale-feed watchdog forces a reconnect of both hubs (harmless, but visible in a long test);
@@ -24,6 +28,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +38,7 @@ from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
 
 from fsm_risk.paper import PaperGateway, PaperSettings
+from tests.e2e.service_harness import Harness
 
 USER_EVENTS = ("order_update", "trade_execution", "position_update", "account_update")
 MARKET_EVENTS = ("quote_update", "market_trade", "market_depth")
@@ -77,6 +83,15 @@ async def paper_gateway(paper_settings: PaperSettings) -> AsyncIterator[PaperGat
         yield gateway
     finally:
         await gateway.stop()
+
+
+@pytest.fixture
+async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path, paper_gateway)
+    try:
+        yield harness
+    finally:
+        await harness.close()
 
 
 @pytest.fixture

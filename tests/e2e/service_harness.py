@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +22,15 @@ from fsm_risk import config, runtime
 from fsm_risk.adapters.broker import Credentials
 from fsm_risk.adapters.clock import ManualClock
 from fsm_risk.core.models import AccountModel
+from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.gateway import OrderLogEntry
 from fsm_risk.service import Service
+from fsm_risk.web import WebServer
 from tests.factories import T0
 
 ACCOUNT = 1001
+MNQ = "CON.F.US.MNQ.Z26"
 
 BASE = """
 [general]
@@ -152,3 +157,31 @@ class Harness:
         """Move the shared clock; the scheduler wakes for every deadline that passed."""
         self.clock.advance(**delta)
         await asyncio.sleep(0)  # hand the loop to the scheduler (no wall time passes)
+
+
+def web(h: Harness) -> WebServer:
+    """The running service's web server, listening (its ``url`` is set)."""
+    server = next(c for c in h.svc.components if isinstance(c, WebServer))
+    assert server.url is not None
+    return server
+
+
+async def lock_by_daily_loss(h: Harness) -> None:
+    """Buy 2 MNQ, let the price fall 150 points (-$600): flattened and LockedDaily (with a
+    daily loss limit of 500 in the rules)."""
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+    assert h.position("MNQ") == 0
+
+
+async def run_cli(home: Path, *args: str, secret: str = "") -> tuple[int, str]:
+    """Run the command line in its own process against the settings in ``home``."""
+    env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode()

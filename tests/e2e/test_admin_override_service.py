@@ -9,18 +9,12 @@ own process): the two failures a trial reported, reproduced end to end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.engine import ADMIN
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import ACCOUNT, Harness
-from tests.e2e.test_service import run_cli
+from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
 NQ = "CON.F.US.NQ.Z26"
@@ -30,15 +24,6 @@ TRAILING = """
 drawdown = 500
 starting_balance = 50000
 """
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def admin(h: Harness, *args: str) -> tuple[int, str]:

@@ -9,12 +9,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from fsm_risk.paper import PaperGateway
 from tests.e2e.service_harness import ACCOUNT, Harness
 
 HEAVY = (
@@ -71,15 +68,6 @@ def test_help_loads_nothing_heavy(command: list[str]) -> None:
     out, modules = run(*command)
     assert "Usage:" in out
     assert heavy(modules) == []
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def test_status_and_history_from_a_running_service_load_nothing_heavy(h: Harness) -> None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import stat
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,20 +17,10 @@ from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.control import PORT_KEY, Endpoint
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 SECRET = "correct horse battery"
 RULES = "[rule.daily_loss_limit]\nlimit = 1000\n"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def start(h: Harness, transport: str) -> None:
@@ -42,16 +29,6 @@ async def start(h: Harness, transport: str) -> None:
     path.write_text(text.replace("[control]\n", f"[control]\ntransport = {transport}\n"))
     await h.start()
     AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
-
-
-async def run_cli(home: Path, *args: str, secret: str = "") -> tuple[int, str]:
-    env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode or 0, out.decode()
 
 
 @pytest.mark.parametrize("transport", ["unix", "tcp"])

@@ -11,16 +11,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.settings import _accounts
-from fsm_risk.web import WebServer
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, web
 
 MNQ = "CON.F.US.MNQ.Z26"
 CHROMIUM = "/usr/bin/chromium"
@@ -52,15 +49,6 @@ exchange_calendar = none
 
 
 @pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
-
-
-@pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -71,9 +59,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 def dashboard(h: Harness) -> str:
-    server = next(c for c in h.svc.components if isinstance(c, WebServer))
-    assert server.url is not None
-    return server.url
+    return str(web(h).url)  # web() checked that it is served
 
 
 @pytest.mark.paper(accounts=_accounts("1001: PAPER-1: 50000: true, 1002: PAPER-2: 50000: true"))

@@ -4,18 +4,16 @@ never confirms flat while the gateway holds a position, and the balance follows 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from loguru import logger
 
 from fsm_risk.adapters.clock import SystemClock
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss
 
 DAILY_LOSS = """
 [rule.daily_loss_limit]
@@ -23,22 +21,6 @@ limit = 500
 """
 MNQ = "CON.F.US.MNQ.Z26"
 ES = "CON.F.US.ES.Z26"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
-
-
-async def lock_by_daily_loss(h: Harness) -> None:
-    h.trade("MNQ", "buy", 2)
-    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
-    h.gateway.move_price("MNQ", -600)
-    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
 
 
 def overtaken(h: Harness) -> int:

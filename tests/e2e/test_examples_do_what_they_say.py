@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from fsm_risk import config, runtime
 from fsm_risk.core.states import State
@@ -73,15 +71,6 @@ async def test_an_unknown_control_key_is_refused_by_name(paper_gateway: PaperGat
         "unknown key 'canTrade' (this request takes: balance, can_trade)"
     )
     assert paper_gateway.account(ACCOUNT).can_trade is True
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def test_the_serve_try_it_lines_and_the_readme_demo_do_what_they_say(h: Harness) -> None:

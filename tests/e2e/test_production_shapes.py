@@ -6,15 +6,12 @@ project-x-py SDK."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 from loguru import logger
 
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.settings import PaperAccount
 from tests.e2e.service_harness import ACCOUNT, Harness
@@ -29,15 +26,6 @@ limit = 3
 [rule.daily_loss_limit]
 limit = 500
 """
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 def position_pushes(h: Harness) -> list[dict[str, object]]:

@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +16,7 @@ from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.engine import self_source
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
 SECRET = "correct horse battery"
@@ -28,25 +24,6 @@ SECRET = "correct horse battery"
 
 def loss_limit(limit: int, extra: str = "") -> str:
     return f"[rule.daily_loss_limit]\nlimit = {limit}\n{extra}"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
-
-
-async def run_cli(home: Path, *args: str, secret: str = "") -> tuple[int, str]:
-    env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode or 0, out.decode()
 
 
 def limit_in_force(h: Harness) -> int:

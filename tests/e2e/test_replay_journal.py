@@ -3,18 +3,13 @@ replayed into a fresh engine gives the same audit log and the same effects, exac
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from fsm_risk import replay_sources
 from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.replay import Entry, Exact, replay_exact
 from fsm_risk.replay_sources import RecordedSettings, journal_entries
 from tests.e2e.service_harness import ACCOUNT, Harness
@@ -26,15 +21,6 @@ limit = 500
 limit = 3
 """
 MNQ = "CON.F.US.MNQ.Z26"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 def journal_and_audit(settings: Settings) -> tuple[list[Entry], list[AuditEntry]]:

@@ -6,43 +6,20 @@ gateway (closes, cancels), the machines' states and the audit log."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.engine import OrderStatus
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss, run_cli
 
 DAILY_LOSS = """
 [rule.daily_loss_limit]
 limit = 500
 """
 MNQ = "CON.F.US.MNQ.Z26"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
-
-
-async def lock_by_daily_loss(h: Harness) -> None:
-    """Buy 2 MNQ, let the price fall 150 points (-$600): flattened and LockedDaily."""
-    h.trade("MNQ", "buy", 2)
-    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
-    h.gateway.move_price("MNQ", -600)
-    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
-    assert h.position("MNQ") == 0
 
 
 # --- the foundation rules, end to end --------------------------------------------------------
@@ -211,16 +188,6 @@ async def test_a_rejected_close_is_alerted_and_retried(h: Harness) -> None:
 
 
 # --- admin through the running service -------------------------------------------------------
-
-
-async def run_cli(home: Path, *args: str, secret: str) -> tuple[int, str]:
-    env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
-    return proc.returncode or 0, out.decode()
 
 
 async def test_admin_transition_through_the_running_service(h: Harness) -> None:

@@ -8,16 +8,13 @@ RULE-003 are in test_service.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from fsm_risk.core.models import Trip
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.gateway import OrderLogEntry
 from tests.e2e.service_harness import ACCOUNT, Harness
@@ -31,15 +28,6 @@ NQ = "CON.F.US.NQ.Z26"
 # the scenarios hand-compute P&L from the fee table: the gateway's commissions (counted beside
 # the fees, tested on their own) are left out here
 pytestmark = pytest.mark.paper(commission=Decimal(0))
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -10,13 +10,12 @@ import itertools
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fsm_risk.core.events import Tick
-from fsm_risk.paper import PaperGateway
 from tests.e2e.service_harness import Harness
 
 MNQ = "CON.F.US.MNQ.Z26"
@@ -38,15 +37,6 @@ def manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
             yield sock
         finally:
             sock.close()
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def receive(sock: socket.socket, timeout: float = 30) -> tuple[float, str]:

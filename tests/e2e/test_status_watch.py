@@ -7,26 +7,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import ACCOUNT, Harness
-from tests.e2e.test_service import MNQ, lock_by_daily_loss, run_cli
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli
 
 DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 async def read_until(stream: asyncio.StreamReader, text: str, timeout: float = 30) -> str:

@@ -5,36 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.web import WebServer
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, web
 
 MNQ = "CON.F.US.MNQ.Z26"
 DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
-
-
-def web(h: Harness) -> WebServer:
-    server = next(c for c in h.svc.components if isinstance(c, WebServer))
-    assert server.url is not None
-    return server
 
 
 async def get(url: str, **headers: str) -> tuple[int, str, str]:

@@ -18,7 +18,7 @@ from fsm_risk.core.engine import Changes
 from fsm_risk.core.events import Quote, Tick
 from fsm_risk.replay_sources import journal_entries
 from tests.factories import ACC, ES, MNQ, T0, account, position
-from tests.postgres import fresh_database
+from tests.postgres import BACKENDS, sqlite_or_postgresql
 
 
 def test_rows_wait_for_a_commit_of_state_or_at_most_a_second() -> None:
@@ -31,14 +31,10 @@ def test_rows_wait_for_a_commit_of_state_or_at_most_a_second() -> None:
     assert Journal(enabled=False).take(T0, force=True) == []
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
     """A SQLite file, or a fresh database on a PostgreSQL server."""
-    if request.param == "sqlite":
-        yield tmp_path / "s.db"
-        return
-    with fresh_database() as url:
-        yield url
+    yield from sqlite_or_postgresql(request, tmp_path / "s.db")
 
 
 def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(

@@ -37,7 +37,7 @@ from tests.factories import (
     quote,
     transitions,
 )
-from tests.postgres import fresh_database
+from tests.postgres import BACKENDS, fresh_database, sqlite_or_postgresql
 
 HELD_BY_ME = (
     rf"another fsm-risk service holds the lease for .+ \(pid {os.getpid()}, host .+, since \d{{4}}-"
@@ -68,14 +68,10 @@ def restart(store_path: str | Path, now: object) -> tuple[Store, Driver]:
     return store, d
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def path(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
     """Where the store lives: a SQLite file, or a fresh database on a PostgreSQL server."""
-    if request.param == "sqlite":
-        yield tmp_path / "state.db"
-        return
-    with fresh_database() as url:
-        yield url
+    yield from sqlite_or_postgresql(request, tmp_path / "state.db")
 
 
 @pytest.fixture

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.states import State
 from fsm_risk.rules import ALL_RULES
 from fsm_risk.rules.base import Action, Rule, Verdict
+from tests.factories import DAILY, MNQ, Driver, account, fill, flat, make_engine, trip_on
 
 _MISMATCHES: list[str] = []
 
@@ -61,3 +64,13 @@ def _no_outcome_mismatch() -> Iterator[None]:
     _MISMATCHES.clear()
     yield
     assert _MISMATCHES == [], "a rule's verdict disagrees with its outcome (the legend)"
+
+
+@pytest.fixture
+def locked() -> Driver:
+    """An account locked for the day by a scripted rule (on a fill), now flat; effects cleared."""
+    d = Driver(make_engine(extra=[trip_on(Fill, DAILY)]))
+    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
+    assert d.acct.state is State.LockedDaily
+    d.effects.clear()
+    return d

@@ -38,8 +38,8 @@ from tests.factories import (
     position,
     reduces,
     restart,
+    trip_on,
 )
-from tests.unit.test_engine import trip_on
 
 LIMIT = 3
 _ids = count(500)

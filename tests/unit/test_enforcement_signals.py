@@ -28,13 +28,12 @@ from tests.factories import (
     reduces,
     transitions,
 )
-from tests.unit.test_engine import locked  # noqa: F401  (fixture)
 
 FLAT_BY = datetime(2026, 11, 23, 21, 8, tzinfo=UTC)  # Mon 15:08 Chicago
 
 
 def test_a_cancel_refused_after_the_order_filled_is_information_not_a_rejection(
-    locked: Driver,  # noqa: F811
+    locked: Driver,
 ) -> None:
     d = locked
     d.send(order(88, ES, Side.BUY, 1, type=OrderType.MARKET))
@@ -45,7 +44,7 @@ def test_a_cancel_refused_after_the_order_filled_is_information_not_a_rejection(
 
 
 def test_a_cancel_refused_while_the_order_still_works_is_a_rejection(
-    locked: Driver,  # noqa: F811
+    locked: Driver,
 ) -> None:
     d = locked
     d.send(order(89, ES, Side.BUY, 1, limit="5000"))
@@ -54,7 +53,7 @@ def test_a_cancel_refused_while_the_order_still_works_is_a_rejection(
 
 
 def test_a_close_refused_because_the_gateway_closed_it_first_is_information(
-    locked: Driver,  # noqa: F811
+    locked: Driver,
 ) -> None:
     d = locked
     out = d.send(EnforcementRejected(ACC, MNQ, None, "No open position", overtaken=True))
@@ -185,7 +184,7 @@ def test_a_position_read_back_with_no_fill_since_is_the_gateways_word() -> None:
 
 
 def test_an_order_reported_filled_keeps_the_scope_exposed_until_its_fill_or_a_timeout(
-    locked: Driver,  # noqa: F811
+    locked: Driver,
 ) -> None:
     d = locked
     d.send(order(95, ES, Side.BUY, 2, type=OrderType.MARKET, status=OrderStatus.FILLED))

@@ -31,6 +31,7 @@ from fsm_risk.rules.base import Action, RuleContext, Scope, Verdict
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ACC,
+    DAILY,
     ES,
     MNQ,
     NQ,
@@ -50,24 +51,7 @@ from tests.factories import (
     reduces,
     restart,
     transitions,
-)
-
-
-def trip_on(kind: type, verdict: Verdict) -> Any:
-    """A scripted rule that returns ``verdict`` whenever an event of ``kind`` arrives."""
-
-    def script(view: Any, event: Event, now: datetime) -> tuple[Verdict, ...]:
-        return (verdict,) if isinstance(event, kind) else ()
-
-    return lambda ctx: Scripted(ctx, script)
-
-
-DAILY = Verdict(
-    "RULE-T01",
-    Reason.DAILY_LOSS_LIMIT,
-    Action.FLATTEN,
-    lock=State.LockedDaily,
-    until=datetime(2026, 11, 23, 23, 0, tzinfo=T0.tzinfo),
+    trip_on,
 )
 
 
@@ -248,15 +232,6 @@ def test_duplicate_and_voided_fills_are_ignored() -> None:
 
 
 # --- lock on sight -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def locked() -> Driver:
-    d = Driver(make_engine(extra=[trip_on(Fill, DAILY)]))
-    d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), flat(MNQ))
-    assert d.acct.state is State.LockedDaily
-    d.effects.clear()
-    return d
 
 
 def test_opening_order_while_locked_is_cancelled_on_sight(locked: Driver) -> None:
