@@ -4,9 +4,7 @@ gateway; the records travel over the real user and market hubs)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,15 +18,6 @@ from tests.e2e.service_harness import ACCOUNT, Harness
 
 DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
 MNQ = "CON.F.US.MNQ.Z26"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 def push_raw(gw: PaperGateway, hub: str, text: str) -> int:

@@ -4,14 +4,9 @@ a forged record or a stale price must never end monitoring, freeze a mark or mak
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.hub import invocation
 from tests.e2e.service_harness import ACCOUNT, Harness
 from tests.e2e.test_hostile_records import push_raw
@@ -19,15 +14,6 @@ from tests.e2e.test_hostile_records import push_raw
 DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
 MNQ = "CON.F.US.MNQ.Z26"
 MES = "CON.F.US.MES.Z26"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 def quote_text(contract: str, **fields: object) -> str:

@@ -4,13 +4,10 @@ during the storm is enforced within a bounded time after it ends."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.settings import PaperAccount
 from tests.e2e.service_harness import Harness
 
@@ -19,15 +16,6 @@ MAX_CONTRACTS = "[rule.max_contracts]\nlimit = 3\n"
 MNQ = "CON.F.US.MNQ.Z26"
 #: the bound this test holds the service to, from the storm's last drop to the reduce
 BOUND_SECONDS = 10.0
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 @pytest.mark.paper(accounts=ACCOUNTS)

@@ -4,29 +4,17 @@ close beside one still working at the gateway (the real SDK against the paper ga
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.gateway import GatewayEvent
 from tests.e2e.service_harness import Harness
 
 DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
 MAX_CONTRACTS = "[rule.max_contracts]\nlimit = 3\n"
 MNQ = "CON.F.US.MNQ.Z26"
-
-
-@pytest.fixture
-async def h(tmp_path: Path, paper_gateway: PaperGateway) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
 
 
 def freeze(h: Harness) -> None:
