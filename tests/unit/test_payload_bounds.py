@@ -10,21 +10,9 @@ import pytest
 
 from fsm_risk.adapters import payloads
 from fsm_risk.adapters.payloads import PayloadError
+from tests.unit.test_payloads import TRADE
 
 NOW = datetime(2026, 11, 23, 15, 0, 5, tzinfo=UTC)
-TRADE = {
-    "id": 99,
-    "accountId": 1001,
-    "contractId": "CON.F.US.ES.Z26",
-    "creationTimestamp": "2026-11-23T15:00:01Z",
-    "price": 6000.5,
-    "profitAndLoss": -62.5,
-    "fees": 1.4,
-    "side": 1,
-    "size": 1,
-    "voided": False,
-    "orderId": 12,
-}
 ORDER = {
     "id": 12,
     "accountId": 1001,
