@@ -153,21 +153,36 @@ def build_machine(states: tuple[State, ...], edges: tuple[Edge, ...]) -> Machine
     )
 
 
-ACCOUNT_MACHINE = build_machine(ACCOUNT_STATES, ACCOUNT_EDGES)
-CONTRACT_MACHINE = build_machine(CONTRACT_STATES, CONTRACT_EDGES)
+class Machines:
+    """One engine's pair of machines (one `Machine` per kind, many models). Each engine has
+    its own, so models of an engine that is dropped are not kept alive by a shared machine."""
+
+    def __init__(self) -> None:
+        self.account = build_machine(ACCOUNT_STATES, ACCOUNT_EDGES)
+        self.contract = build_machine(CONTRACT_STATES, CONTRACT_EDGES)
+
+    def attach(self, model: Lockable, state: State, *, contract: bool = False) -> None:
+        """Give a model its machine, starting in ``state`` (a stored state on restore)."""
+        allowed = CONTRACT_STATES if contract else ACCOUNT_STATES
+        if state not in allowed:
+            raise IllegalTransition(f"{state} is not a state of the {_kind(model)} machine")
+        (self.contract if contract else self.account).add_model(model, initial=state)
+
+    def detach(self, model: Lockable, *, contract: bool = False) -> None:
+        (self.contract if contract else self.account).remove_model(model)
+
+
+#: the machines of models built outside an engine (tests, tools)
+SHARED = Machines()
 
 
 def attach(model: Lockable, state: State, *, contract: bool = False) -> None:
-    """Give a model its machine, starting in ``state`` (a stored state on restore)."""
-    machine = CONTRACT_MACHINE if contract else ACCOUNT_MACHINE
-    allowed = CONTRACT_STATES if contract else ACCOUNT_STATES
-    if state not in allowed:
-        raise IllegalTransition(f"{state} is not a state of the {_kind(model)} machine")
-    machine.add_model(model, initial=state)
+    """Give a model a machine of `SHARED`, starting in ``state``."""
+    SHARED.attach(model, state, contract=contract)
 
 
 def detach(model: Lockable, *, contract: bool = False) -> None:
-    (CONTRACT_MACHINE if contract else ACCOUNT_MACHINE).remove_model(model)
+    SHARED.detach(model, contract=contract)
 
 
 def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
