@@ -40,7 +40,7 @@ from typing import Any
 
 from fsm_risk.core.admin import Admin
 from fsm_risk.core.bands import EVALUATE, Bands
-from fsm_risk.core.effects import Alert, AuditEntry, Effect, Level, SettingsApplied
+from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
@@ -62,6 +62,7 @@ from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.ruleswap import RuleSwap
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.sources import ADMIN, ENGINE, self_source
@@ -86,8 +87,6 @@ __all__ = [
     "waiver_until",
 ]
 
-SETTINGS = "settings"  # the audit trigger of a settings change (no state changes)
-
 
 class RiskEngine:
     def __init__(
@@ -102,8 +101,6 @@ class RiskEngine:
         self.instruments = instruments if instruments is not None else InstrumentBook()
         self.marks: dict[str, Mark] = marks if marks is not None else {}
         self.accounts: dict[int, AccountModel] = {}
-        #: rules to enforce from an instant on (a loosened settings file waits for the reset)
-        self.staged: tuple[list[Rule], datetime, str] | None = None
         self.book = RuleBook(rules)
         self.work = work = Work()
         self.valuation = Valuation(settings, self.instruments, self.marks)
@@ -120,6 +117,7 @@ class RiskEngine:
         self.timers = Timers(
             settings, self.book, self.accounts, work, self.pursuit, self.settlement, self.verdicts
         )
+        self.swap = RuleSwap(self.book, self.accounts, work, self.timers, self.verdicts)
         self.quotes = QuotePath(
             self.valuation,
             self.bands,
@@ -152,51 +150,26 @@ class RiskEngine:
             stale_after=settings.stale_after,
         )
 
-    # -- settings ----------------------------------------------------------------------------
+    # -- settings (see `RuleSwap`) ------------------------------------------------------------
+
+    @property
+    def staged(self) -> tuple[list[Rule], datetime, str] | None:
+        """The rules to enforce from an instant on (a loosened settings file waits)."""
+        return self.swap.staged
 
     def replace_rules(
         self, rules: Sequence[Rule], now: datetime, *, actor: str, detail: str
     ) -> list[Effect]:
-        """Enforce ``rules`` from ``now`` on (settings reloaded without a restart). A rule keeps
-        its memory (it is keyed by rule id); a hold without deadline whose rule is gone ends;
-        every account records the change in its audit log and is asked for its deadlines
-        again. Deciding which changes may apply now is the caller's business."""
-        self.book.index(rules)
-        for acct in self.accounts.values():
-            self._orphans(acct, now)
-            acct.band = None
-            for pos in acct.positions.values():
-                pos.band = None
-            acct.deadlines.clear()
-            self.timers.schedule(acct, now)
-        return self.note_settings(now, actor=actor, detail=detail)
+        return self.swap.replace(rules, now, actor=actor, detail=detail)
 
     def note_settings(self, now: datetime, *, actor: str, detail: str) -> list[Effect]:
-        """Record a settings change in every account's audit log (its state is unchanged)."""
-        out: list[Effect] = []
-        for acct in self.accounts.values():
-            state = acct.state
-            acct.audit.append(
-                AuditEntry(now, acct.account_id, None, state, state, SETTINGS, None, detail, actor)
-            )
-            self.work.drain(acct, out)
-            self.work.dirty.add(acct.account_id)
-        return out
+        return self.swap.note(now, actor=actor, detail=detail)
 
     def stage_rules(self, rules: Sequence[Rule] | None, at: datetime, detail: str = "") -> None:
-        """Enforce ``rules`` from ``at`` on (None: nothing staged). Applied by the first event
-        handled at or after ``at``; `next_deadline` includes ``at``."""
-        self.staged = None if rules is None else (list(rules), at, detail)
+        self.swap.stage(rules, at, detail)
 
     def apply_staged(self, now: datetime) -> list[Effect]:
-        """The staged rules, once their instant has come (also done by `handle`)."""
-        if self.staged is None or now < self.staged[1]:
-            return []
-        rules, _, detail = self.staged
-        self.staged = None
-        out = self.replace_rules(rules, now, actor="system", detail=detail)
-        out.append(SettingsApplied(now, detail))
-        return out
+        return self.swap.apply_staged(now)
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -237,17 +210,9 @@ class RiskEngine:
             self.valuation.fresh(contract_id, now)
             self.valuation.hold(acct, contract_id, out)
             self.valuation.revalue(acct, pos)
-        self._orphans(acct, now)
+        self.swap.orphans(acct, now)
         self._guarded(acct, Tick(acct.account_id), now, out)
         return out
-
-    def _orphans(self, acct: AccountModel, now: datetime) -> None:
-        """A hold without a deadline ends only when its rule says so; if that rule is no
-        longer configured, nothing ever would: release it (holds with deadlines run on)."""
-        keep = self.book.ids | {ADMIN, ENGINE}
-        for model in (acct, *acct.contracts.values()):
-            ended = [s for s, h in model.holds.items() if h.until is None and s not in keep]
-            self.verdicts.end_holds(acct, model, ended, now, Reason.RULE_DISABLED)
 
     def _forget(self, acct: AccountModel) -> None:
         self.valuation.forget(acct)
