@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
+from fsm_risk.core.flatten import Entry, Flatten
 from fsm_risk.core.models import (
     AccountModel,
     ContractModel,
@@ -43,6 +44,7 @@ class Admin:
         settings: EngineSettings,
         work: Work,
         verdicts: Verdicts,
+        flatten: Flatten,
         waivers: Waivers,
         instruments: InstrumentBook,
         marks: dict[str, Mark],
@@ -50,11 +52,14 @@ class Admin:
         self.settings = settings
         self.work = work
         self.verdicts = verdicts
+        self.flatten = flatten
         self.waivers = waivers
         self.instruments = instruments
         self.marks = marks
 
-    def force(self, acct: AccountModel, cmd: AdminCommand, now: datetime) -> None:
+    def force(
+        self, acct: AccountModel, cmd: AdminCommand, now: datetime, out: list[Effect]
+    ) -> None:
         s = self.settings
         to = cmd.to
         if to is State.Cooldown:
@@ -87,25 +92,27 @@ class Admin:
             LOCK_RANK[h.kind] > LOCK_RANK.get(to, 0) for h in cleared.values()
         ):
             notes.append(f"{NO_WAIVER}: every rule fires again as soon as its condition holds")
-        self.work.fire(
+        self.flatten.transition(
             acct,
             model,
             Trigger.force,
             now,
+            out,
+            Entry(ADMIN, Reason.ADMIN_OVERRIDE),
+            strict=True,
             to=to,
             lock=lock,
             rule_id=ADMIN,
             reason="; ".join([f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}", *notes]),
             actor=f"admin:{cmd.admin}",
         )
-        if model is acct and acct.state is State.Flattening:
-            acct.flatten_started, acct.flatten_cause = now, ADMIN
-            acct.flatten_reason = Reason.ADMIN_OVERRIDE
-        if isinstance(model, ContractModel):
-            model.target_size, model.cancel_orders = 0, True
-            model.attempts, model.retry_at, model.alerted = 0, None, False
-        else:
-            acct.tolerated.clear()
+        if to is not State.Flattening:  # (entering it set all this up: see `Flatten`)
+            if isinstance(model, ContractModel):
+                # out of any flatten: a later one starts afresh
+                model.target_size, model.cancel_orders = 0, True
+                model.attempts, model.retry_at, model.alerted = 0, None, False
+            else:
+                acct.tolerated.clear()
         self.waivers.keep(acct, new)
 
     def contract_key(self, acct: AccountModel, text: str) -> str:
@@ -143,7 +150,7 @@ class Admin:
             f"for every contract of that root, or a full contract id ({ids})"
         )
 
-    def self_lock(self, acct: AccountModel, ev: SelfLock, now: datetime) -> None:
+    def self_lock(self, acct: AccountModel, ev: SelfLock, now: datetime, out: list[Effect]) -> None:
         """The trader locks their own account: flatten, then the lock until ``ev.until``. A
         lock only ever adds: held with the others (one per kind), the strongest wins, so it
         never shortens or weakens one already held (an earlier self-lock included)."""
@@ -160,7 +167,7 @@ class Admin:
             until=ev.until,
             detail=detail,
         )
-        self.verdicts.account(acct, [v], now, actor=f"trader:{ev.who}")
+        self.verdicts.account(acct, [v], now, out, actor=f"trader:{ev.who}")
 
 
 def summary(engine: RiskEngine, cmd: AdminCommand, effects: Sequence[Effect]) -> str:

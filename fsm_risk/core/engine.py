@@ -112,7 +112,13 @@ class RiskEngine:
         self.waiver_book = Waivers(settings, self.book, work)
         self.verdicts = Verdicts(settings, work, self.flatten, self.waiver_book)
         self.admin = Admin(
-            settings, work, self.verdicts, self.waiver_book, self.instruments, self.marks
+            settings,
+            work,
+            self.verdicts,
+            self.flatten,
+            self.waiver_book,
+            self.instruments,
+            self.marks,
         )
         self.timers = Timers(
             settings, self.book, self.accounts, work, self.pursuit, self.settlement, self.verdicts
@@ -360,9 +366,9 @@ class RiskEngine:
         elif isinstance(event, Fill):
             return self.ledger.fill(acct, event, now)
         elif isinstance(event, AdminCommand):
-            self.admin.force(acct, event, now)
+            self.admin.force(acct, event, now, out)
         elif isinstance(event, SelfLock):
-            self.admin.self_lock(acct, event, now)
+            self.admin.self_lock(acct, event, now, out)
         elif isinstance(event, EnforcementRejected):
             self.pursuit.rejected(acct, event, now, out)
         elif isinstance(event, TradesSnapshot):

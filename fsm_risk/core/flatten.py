@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.exposure import exposed
 from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, root_of, strongest
 from fsm_risk.core.pursuit import Pursuit, closes_working, closing, reduces
 from fsm_risk.core.reasons import Reason
@@ -51,6 +54,17 @@ def _flattening(model: Lockable) -> bool:
     return model.state is State.Flattening  # (a call: the state may have changed since read)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """How a scope that enters ``Flattening`` flattens: why (the cause, a rule id or
+    ``ADMIN``/``ENGINE``, and its reason), to what size, and whether orders are cancelled."""
+
+    cause: str | None
+    reason: Reason | None
+    target: int = 0
+    cancel_orders: bool = True
+
+
 class Flatten:
     """Enters and leaves ``Flattening`` for a contract (its close handed to `Pursuit`), and
     keeps every flattening or locked scope free of what it should not hold."""
@@ -59,6 +73,66 @@ class Flatten:
         self.settings = settings
         self.work = work
         self.pursuit = pursuit
+
+    def transition(
+        self,
+        acct: AccountModel,
+        model: Lockable,
+        trigger: Trigger,
+        now: datetime,
+        out: list[Effect],
+        entry: Entry,
+        *,
+        strict: bool = False,
+        **kw: Any,
+    ) -> bool:
+        """Fire a trigger that may enter ``Flattening``, if the table lets it (``strict``: it
+        must, else `IllegalTransition`); when it entered, do the entry's bookkeeping. Returns
+        whether it fired."""
+        before = model.state
+        if strict:
+            self.work.fire(acct, model, trigger, now, **kw)
+        elif not self.work.fire_if(acct, model, trigger, now, **kw):
+            return False
+        if before is not State.Flattening and _flattening(model):
+            self._entered(acct, model, now, out, entry)
+        return True
+
+    def _entered(
+        self, acct: AccountModel, model: Lockable, now: datetime, out: list[Effect], entry: Entry
+    ) -> None:
+        """The scope has just entered ``Flattening``: the one place that says how it flattens.
+        An account records when and why (its sweep closes every position); a contract gets
+        its target, one close in flight (unless one already works) and its cancels."""
+        if not isinstance(model, ContractModel):
+            acct.flatten_started, acct.flatten_cause = now, entry.cause
+            acct.flatten_reason = entry.reason
+            acct.tolerated.clear()
+            return
+        cm = model
+        cm.target_size, cm.cancel_orders = entry.target, entry.cancel_orders
+        cm.rule_id, cm.reason = entry.cause, entry.reason
+        cm.attempts, cm.alerted = 0, False
+        cm.retry_at = now + self.settings.backoff(1)
+        pos = acct.positions.get(cm.contract_id)
+        if cm.close_in_flight:
+            pass  # the next one goes when that one is done
+        elif (
+            pos is not None
+            and open_size(pos) > entry.target
+            and not closes_working(acct, cm.contract_id)
+        ):
+            cm.attempts = 1
+            self.pursuit.send_close(acct, cm, pos, now, out)
+        else:
+            # nothing to close yet, or another close works: whatever is (still) over target
+            # when that is done is closed at once
+            cm.retry_at = None
+        if entry.cancel_orders:
+            why = entry.reason or Reason.ORDER_WHILE_LOCKED
+            for o in acct.orders.values():
+                if o.contract_id == cm.contract_id and not closing(acct, o):
+                    self.pursuit.cancel(acct, o, why, now, out)
 
     def breach(
         self,
@@ -75,47 +149,21 @@ class Flatten:
         detail: str,
         audit: str | None = None,
     ) -> None:
-        """Put one close (or reduce) in flight for this contract, via its machine. The audit
-        text is ``audit`` when given, else the reason's code and ``detail``."""
-        if cm.state is State.Flattening:
-            return
-        pos = acct.positions.get(cm.contract_id)
-        exposed = (pos is not None and pos.size > target) or (
-            cancel_orders and contract_orders(acct, cm.contract_id)
-        )
-        text = audit or (f"{reason.name}: {detail}" if reason is not None else detail)
-        self.work.fire(
+        """Put one close (or reduce) in flight for this contract, via its machine (whose
+        table says whether it may: never a second flatten). The audit text is ``audit`` when
+        given, else the reason's code and ``detail``."""
+        self.transition(
             acct,
             cm,
             Trigger.breach,
             now,
+            out,
+            Entry(rule_id, reason, target, cancel_orders),
             holds=holds,
             rule_id=rule_id,
-            reason=text,
-            exposed=exposed,
+            reason=audit or (f"{reason.name}: {detail}" if reason is not None else detail),
+            exposed=exposed(acct, cm.contract_id, target, cancel_orders=cancel_orders),
         )
-        if not _flattening(cm):  # the guard refused: the hold is kept, nothing to close
-            return
-        cm.target_size, cm.cancel_orders = target, cancel_orders
-        cm.rule_id = rule_id
-        cm.reason = reason
-        cm.attempts, cm.alerted = 0, False
-        cm.retry_at = now + self.settings.backoff(1)
-        if cm.close_in_flight:
-            pass  # the next one goes when that one is done
-        elif (
-            pos is not None and open_size(pos) > target and not closes_working(acct, cm.contract_id)
-        ):
-            cm.attempts = 1
-            self.pursuit.send_close(acct, cm, pos, now, out)
-        else:
-            # nothing to close yet, or another close works: whatever is (still) over target
-            # when that is done is closed at once
-            cm.retry_at = None
-        if cancel_orders:
-            for o in acct.orders.values():
-                if o.contract_id == cm.contract_id and not closing(acct, o):
-                    self.pursuit.cancel(acct, o, reason or Reason.ORDER_WHILE_LOCKED, now, out)
 
     def unknown_instrument(
         self, acct: AccountModel, cid: str, now: datetime, out: list[Effect]

@@ -81,6 +81,12 @@ def escalates_or_exposed(ev: EventData) -> bool:
     return LOCK_RANK[_target(ev)] > LOCK_RANK[model.state] or bool(exposed)
 
 
+def adds_hold(ev: EventData) -> bool:
+    """The trigger adds a hold: a new source, or a stronger hold than its source's."""
+    model = _model(ev)
+    return proposed_holds(model, ev.event.name, ev.kwargs) != model.holds
+
+
 def _admin_to(state: State) -> Callable[[EventData], bool]:
     def guard(ev: EventData) -> bool:
         return bool(ev.kwargs.get("to") is state)
@@ -95,6 +101,7 @@ GUARDS: dict[str, Callable[[EventData], bool]] = {
     "to_daily": _to(State.LockedDaily),
     "to_weekly": _to(State.LockedWeekly),
     "escalates_or_exposed": escalates_or_exposed,
+    "adds_hold": adds_hold,
     **{f"admin_to_{s.value}": _admin_to(s) for s in ACCOUNT_STATES},
 }
 
@@ -196,6 +203,12 @@ def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
         ) from None
     if not done:
         raise IllegalTransition(f"{_scope(model)}: every guard refused '{trigger}' from {before}")
+
+
+def may(model: Lockable, trigger: Trigger, **kw: Any) -> bool:
+    """Whether the table lets this trigger fire now (an edge from the model's state whose
+    guards all pass), without firing it: the table decides, nothing beside it."""
+    return bool(getattr(model, f"may_{trigger.value}")(**kw))
 
 
 def _kind(model: Lockable) -> str:

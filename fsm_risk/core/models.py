@@ -14,6 +14,7 @@ from typing import Any
 
 from fsm_risk.core.effects import AuditEntry
 from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.exposure import exposed
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import LOCK_RANK, State
 
@@ -445,19 +446,11 @@ class ContractModel(Lockable):
         return self.contract_id
 
     def exposed(self) -> bool:
-        acct = self.account
-        if acct is None:
+        """Not yet flattened to its target (see `exposure.exposed`)."""
+        if self.account is None:
             return False
-        pos = acct.positions.get(self.contract_id)
-        if pos is not None and pos.size > self.target_size:
-            return True
-        if acct.open_size(self.contract_id) > self.target_size:
-            return True  # fills the gateway's position has not caught up with yet
-        if any(c == self.contract_id for c, _, _ in acct.filling.values()):
-            return True  # an order filled whose fills are still on their way
-        return self.cancel_orders and any(
-            o.contract_id == self.contract_id and o.order_id not in acct.own_orders
-            for o in acct.orders.values()
+        return exposed(
+            self.account, self.contract_id, self.target_size, cancel_orders=self.cancel_orders
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -560,12 +553,7 @@ class AccountModel(Lockable):
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update
         is still on its way), or a working order: flat means all three agree."""
-        return (
-            bool(self.positions)
-            or bool(self.filling)
-            or any(self.open_size(c) for c in self.net)
-            or any(o.order_id not in self.own_orders for o in self.orders.values())
-        )
+        return exposed(self)
 
     def open_size(self, contract_id: str) -> int:
         """The size open in a contract per the gateway's latest word: its position update

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fsm_risk.core.effects import Alert, Effect, Level
-from fsm_risk.core.flatten import Flatten, contract_orders, lock_target
-from fsm_risk.core.models import AccountModel, Lock, Lockable, lock_state
+from fsm_risk.core.exposure import left_by_lock
+from fsm_risk.core.flatten import Entry, Flatten, contract_orders, lock_target
+from fsm_risk.core.models import AccountModel, Lock, Lockable
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ENGINE
-from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
+from fsm_risk.core.states import LOCK_RANK, State, Trigger
 from fsm_risk.core.waivers import Waivers
 from fsm_risk.core.work import Work
 from fsm_risk.rules.base import Action, Scope, Verdict
@@ -63,7 +63,7 @@ class Verdicts:
             v for v in verdicts if v.scope is Scope.ACCOUNT and v.action is not Action.RELEASE
         ]
         if account_vs:
-            self.account(acct, account_vs, now)
+            self.account(acct, account_vs, now, out)
         by_contract: dict[str, list[Verdict]] = {}
         for v in verdicts:
             if v.scope is Scope.CONTRACT and v.action is not Action.RELEASE:
@@ -110,39 +110,36 @@ class Verdicts:
         self.end_holds(acct, model, ended, now, Reason.LOCK_EXPIRED)
 
     def account(
-        self, acct: AccountModel, vs: list[Verdict], now: datetime, actor: str = "system"
+        self,
+        acct: AccountModel,
+        vs: list[Verdict],
+        now: datetime,
+        out: list[Effect],
+        actor: str = "system",
     ) -> None:
-        holds = [h for h in (hold_of(v) for v in vs) if h is not None and adds(acct, h)]
+        """The account's verdicts: a breach when one flattens, else a lock. The table's guards
+        say whether it fires (a lock already closes whatever appears: only the exposure it
+        leaves in place makes a flatten of equal strength enter ``Flattening``)."""
+        holds = [h for h in (hold_of(v) for v in vs) if h is not None]
         flatten = any(v.action is Action.FLATTEN for v in vs)
-        proposed = lock_state({**acct.holds, **{h.source: h for h in holds}})
-        # a lock already closes whatever appears: only positions it tolerates (a lock without
-        # flatten) are exposure that a new flatten must remove
-        exposed = bool(acct.tolerated)
-        extra: dict[str, Any] = {}
-        if flatten:
-            needed = acct.state is State.Trading or (
-                acct.state in LOCK_KINDS
-                and (LOCK_RANK[proposed] > LOCK_RANK[acct.state] or exposed)
-            )
-            if not needed and not holds:
-                return
-            trigger = Trigger.breach
-            extra["exposed"] = exposed
-        else:
-            if not holds:
-                return
-            trigger = Trigger.lock
+        trigger = Trigger.breach if flatten else Trigger.lock
         ids, text, primary = describe(vs)
         before = acct.state
-        self.work.fire(
-            acct, acct, trigger, now, holds=holds, rule_id=ids, reason=text, actor=actor, **extra
+        extra = {"exposed": left_by_lock(acct)} if flatten else {}
+        fired = self.flatten.transition(
+            acct,
+            acct,
+            trigger,
+            now,
+            out,
+            Entry(ids, primary),
+            holds=holds,
+            rule_id=ids,
+            reason=text,
+            actor=actor,
+            **extra,
         )
-        if acct.state is State.Flattening and before is not State.Flattening:
-            acct.flatten_started = now
-            acct.flatten_cause = ids
-            acct.flatten_reason = primary
-            acct.tolerated.clear()
-        elif trigger is Trigger.lock and before is State.Trading:
+        if fired and trigger is Trigger.lock and before is State.Trading:
             # a lock without flatten: what is open now may stay, and only shrink
             acct.tolerated = {c: p.signed for c, p in acct.positions.items()}
 
@@ -150,11 +147,11 @@ class Verdicts:
         self, acct: AccountModel, cid: str, vs: list[Verdict], now: datetime, out: list[Effect]
     ) -> None:
         cm = self.work.contract(acct, cid)
-        holds = [h for h in (hold_of(v) for v in vs) if h is not None and adds(cm, h)]
+        holds = [h for h in (hold_of(v) for v in vs) if h is not None]
         closing = [v for v in vs if v.action in (Action.CLOSE, Action.FLATTEN)]
         reducing = [v for v in vs if v.action is Action.REDUCE]
         ids, text, primary = describe(vs)
-        fire = self.work.fire
+        fire = self.work.fire_if  # the table decides: a lock or breach adding no hold is nothing
         if closing or reducing:
             target = 0 if closing else min(v.target_size for v in reducing)
             locked = lock_target(acct, cm)
@@ -166,12 +163,11 @@ class Verdicts:
                 if target < cm.target_size:
                     cm.target_size = target  # tightened: the retry timer sends the rest
                     cm.cancel_orders = cm.cancel_orders or bool(closing)
-                if holds:
-                    fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=ids, reason=text)
+                fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=ids, reason=text)
                 return
             if size <= target and not (closing and contract_orders(acct, cid)):
-                if holds:  # nothing to remove: lock directly
-                    fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
+                # nothing to remove: lock directly
+                fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
                 return
             self.flatten.breach(
                 acct,
@@ -186,7 +182,7 @@ class Verdicts:
                 detail=text,
                 audit=text,
             )
-        elif holds:
+        else:
             fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
 
     def fail_closed(
@@ -204,17 +200,17 @@ class Verdicts:
         )
         until = self.settings.calendar.next_daily_reset(now)
         hold = Lock(self.settings.failsafe_lock, until, ENGINE, Reason.FAILSAFE, repr(exc))
-        if acct.state is State.Trading or (
-            acct.state in LOCK_KINDS and LOCK_RANK[acct.state] < LOCK_RANK[hold.kind]
-        ):
-            self.work.fire(
-                acct,
-                acct,
-                Trigger.breach,
-                now,
-                holds=[hold],
-                rule_id=ENGINE,
-                reason=f"{Reason.FAILSAFE.name}: {exc!r}",
-            )
-            if acct.state is State.Flattening:
-                acct.flatten_cause, acct.flatten_reason = ENGINE, Reason.FAILSAFE
+        # the table decides: Flattening from Trading or a weaker lock, else the hold is kept
+        # (a lock already sweeps whatever appears: nothing else is exposure here)
+        self.flatten.transition(
+            acct,
+            acct,
+            Trigger.breach,
+            now,
+            out,
+            Entry(ENGINE, Reason.FAILSAFE),
+            holds=[hold],
+            rule_id=ENGINE,
+            reason=f"{Reason.FAILSAFE.name}: {exc!r}",
+            exposed=False,
+        )

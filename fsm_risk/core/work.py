@@ -39,6 +39,17 @@ class Work:
         machines.fire(model, trigger, **kw)
         self.dirty.add(acct.account_id)
 
+    def fire_if(
+        self, acct: AccountModel, model: Lockable, trigger: Trigger, now: datetime, **kw: Any
+    ) -> bool:
+        """Fire the trigger if the table's guards let it (see `machines.may`); else nothing
+        changes and nothing is recorded. Returns whether it fired."""
+        kw.setdefault("at", now)
+        if not machines.may(model, trigger, **kw):
+            return False
+        self.fire(acct, model, trigger, now, **kw)
+        return True
+
     def drain(self, acct: AccountModel, out: list[Effect]) -> None:
         """The account's audit records become effects (the shell commits them first)."""
         out.extend(RecordTransition(e) for e in acct.audit)
