@@ -590,7 +590,7 @@ class Service:
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
             effects: list[Effect] = []
-            jobs: list[tuple[_Job, list[Effect] | BaseException]] = []
+            jobs: list[tuple[_Job, str | BaseException]] = []
             reconciled: list[_Reconciled] = []
             stop = False
             for it in batch:
@@ -606,12 +606,12 @@ class Service:
                     reconciled.append(it)
                 elif isinstance(it, _Job):
                     try:
-                        found = self._apply(it.event)
+                        found, answer = self._job(it.event)
                     except FsmRiskError as exc:
                         jobs.append((it, exc))
                     else:
                         effects.extend(self._gate(found))
-                        jobs.append((it, found))
+                        jobs.append((it, answer))
                 elif isinstance(it, PositionUpdate) and self._unexplained_close(it):
                     logger.warning(
                         "{} account {}: {} reported closed without fills; confirming over REST",
@@ -662,24 +662,31 @@ class Service:
 
     def _apply(self, event: Event) -> list[Effect]:
         """The engine's part of a unit of work (committed and executed by the caller)."""
+        return self.engine.handle(event, self._record(event))
+
+    def _record(self, event: Event) -> datetime:
+        """Count and journal an event about to be handled; returns the instant it is at."""
         if self.events_seen == 0:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
         now = self.clock.now()
         self.journal.record(event, now)
-        return self.engine.handle(event, now)
+        return now
 
-    def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
+    def _job(self, event: AdminCommand | SelfLock | Tick) -> tuple[list[Effect], str]:
+        """A job's effects and its answer; an admin override takes the one force path."""
+        if not isinstance(event, AdminCommand):
+            return self._apply(event), "done"
+        now = self._record(event)
+        forced = admin.force(self.engine, event, now)
+        return forced.effects, forced.text
+
+    def _answer(self, item: _Job, result: str | BaseException) -> None:
         if isinstance(result, BaseException):
             item.done.set_exception(result)
-            return
-        cmd = item.event
-        if not isinstance(cmd, AdminCommand):
-            item.done.set_result("done")
-            return
-        text = admin.summary(self.engine, cmd, result)
-        item.done.set_result(text)
+        else:
+            item.done.set_result(result)
 
     async def _tick(self, now: datetime) -> None:
         # through the queue, like every other event: one consumer touches the engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -168,6 +169,21 @@ class Admin:
             detail=detail,
         )
         self.verdicts.account(acct, [v], now, out, actor=f"trader:{ev.who}")
+
+
+@dataclass(frozen=True)
+class Forced:
+    """An override applied: its effects (to commit, then execute) and what it did in words."""
+
+    effects: list[Effect]
+    text: str
+
+
+def force(engine: RiskEngine, cmd: AdminCommand, now: datetime) -> Forced:
+    """Apply an (authenticated) admin override and say what it did: the one path the
+    running service and the offline command both take, so both audit and answer alike."""
+    effects = engine.handle(cmd, now)
+    return Forced(effects, summary(engine, cmd, effects))
 
 
 def summary(engine: RiskEngine, cmd: AdminCommand, effects: Sequence[Effect]) -> str:
