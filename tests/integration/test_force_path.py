@@ -81,11 +81,9 @@ def test_offline_and_the_shared_force_path_audit_and_answer_alike(tmp_path: Path
         assert r.exit_code == 0, r.output
         shutil.copytree(home, twin)
         # offline, as a person types it
+        typed = ["transition", "1001", "--to", "Trading", "--reason", "desk ok", "--admin", "ops"]
         r = runner.invoke(
-            main,
-            ["transition", "1001", "--to", "Trading", "--reason", "desk ok", "--admin", "ops"]
-            + ["--secret-file", str(secret_file), *ini],
-            catch_exceptions=False,
+            main, [*typed, "--secret-file", str(secret_file), *ini], catch_exceptions=False
         )
         assert r.exit_code == 0, r.output
         offline = r.output
