@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -60,9 +59,11 @@ from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    EnforcementAccepted,
     EnforcementRejected,
     Event,
     Fill,
+    Listing,
     OrderStatus,
     OrderUpdate,
     PositionType,
@@ -794,6 +795,8 @@ class Service:
         self.effects_done += 1
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
+            if not isinstance(e, CancelOrder):  # the engine learns which order is its close
+                self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
         if result.uncertain:
             # the request may have reached the gateway: ask it, never resend blindly
@@ -920,40 +923,18 @@ class Service:
                 and e.order_id not in acct.orders
             )
         ]
-        listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
-        listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
-        now = self.clock.now()
-        still = set(acct.positions) | {c for c, n in acct.net.items() if n}
-        for cid in sorted((positions_before & still) - listed_positions):
-            held = acct.positions.get(cid)
-            events.append(
-                PositionUpdate(
-                    account_id,
-                    cid,
-                    PositionType.LONG,
-                    0,
-                    held.average_price if held is not None else Decimal(0),
-                    now,
-                    snapshot=True,
-                    applied=listed,
-                )
+        # what the read did not list is for the engine to decide (closed, or ended)
+        events.append(
+            Listing(
+                account_id,
+                frozenset(e.contract_id for e in events if isinstance(e, PositionUpdate)),
+                frozenset(e.order_id for e in events if isinstance(e, OrderUpdate)),
+                frozenset(positions_before),
+                frozenset(orders_before),
+                listed,
+                periodic,
             )
-        for oid in sorted((orders_before & set(acct.orders)) - listed_orders):
-            o = acct.orders[oid]
-            if periodic and o.status is OrderStatus.SUSPENDED:
-                continue  # open-order searches leave suspended bracket children out
-            events.append(
-                OrderUpdate(
-                    account_id,
-                    oid,
-                    o.contract_id,
-                    OrderStatus.CANCELLED,
-                    o.type,
-                    o.side,
-                    o.size,
-                    o.created_at,
-                )
-            )
+        )
         fills = tuple(e for e in events if isinstance(e, Fill))
         events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:

@@ -25,11 +25,8 @@ Quotes take a shorter path (`_quote`): the mark moves, each holder's position is
 and the quote rules run only outside their guard bands (`bands`); steps 3 to 6 follow only
 when a rule gave a verdict, through the same post-verdict step as every other event.
 
-Feedback loops are impossible by construction: a contract has at most one close in flight
-(its machine is ``Flattening`` until flat; the next close goes only once the gateway says the
-previous one is done, or its timeout passed with no order of ours working); fills that reduce a
-position in a flattening scope, or belong to an order the service placed, are enforcement fills
-that count in P&L but never as the trader's trades and never trigger a rule.
+No feedback loop: a contract has at most one close in flight (see `pursuit`), and fills that
+reduce a flattening scope, or are of an order of ours, count in P&L but never trigger a rule.
 """
 
 from __future__ import annotations
@@ -44,10 +41,12 @@ from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    EnforcementAccepted,
     EnforcementRejected,
     Event,
     Fill,
     InstrumentInfo,
+    Listing,
     PositionUpdate,
     Quote,
     SelfLock,
@@ -56,7 +55,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.flatten import Flatten, covers
-from fsm_risk.core.ledger import Ledger
+from fsm_risk.core.ledger import Ledger, unlisted
 from fsm_risk.core.models import AccountModel, ContractModel, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
@@ -226,9 +225,6 @@ class RiskEngine:
             self.work.machines.detach(cm, contract=True)
         self.work.machines.detach(acct)
 
-    def contract(self, acct: AccountModel, contract_id: str) -> ContractModel:
-        return self.work.contract(acct, contract_id)
-
     def take_changes(self) -> Changes:
         """What changed since the last call: the shell commits it before executing effects."""
         return self.work.take(self.accounts)
@@ -291,6 +287,11 @@ class RiskEngine:
                 targets = [self.accounts[i] for i in self.due(now)]
             for acct in targets:
                 self._guarded(acct, event, now, out)
+        elif isinstance(event, Listing):  # a reconciliation: its difference, event by event
+            acct = self.accounts.get(event.account_id)
+            if acct is not None:
+                for derived in unlisted(acct, event, now):
+                    self._guarded(acct, derived, now, out)
         elif isinstance(event, InstrumentInfo):
             self.instruments.learn(event.contract_id, event.tick_size, event.tick_value)
             self.valuation.relearn(event.contract_id)
@@ -371,6 +372,8 @@ class RiskEngine:
             self.admin.self_lock(acct, event, now, out)
         elif isinstance(event, EnforcementRejected):
             self.pursuit.rejected(acct, event, now, out)
+        elif isinstance(event, EnforcementAccepted):
+            self.pursuit.accepted(acct, event)
         elif isinstance(event, TradesSnapshot):
             self.ledger.rebuild_realized(acct, event, out)
         acct.last_event_at = now

@@ -6,7 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level
-from fsm_risk.core.events import AccountUpdate, Fill, OrderStatus, Side, TradesSnapshot
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    Listing,
+    OrderStatus,
+    PositionType,
+    PositionUpdate,
+    Side,
+    TradesSnapshot,
+)
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
@@ -16,6 +26,47 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.work import Work
+
+
+def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]:
+    """The reconciliation's difference, as the gateway events it stands for: a position the
+    account held when the read began, and holds still, that the read did not list is closed;
+    an order working then and still that it did not list has ended (cancelled). What arrived
+    live meanwhile is newer than the read and is left alone."""
+    out: list[Event] = []
+    still = set(acct.positions) | {c for c, n in acct.net.items() if n}
+    for cid in sorted((listing.positions_before & still) - listing.positions):
+        held = acct.positions.get(cid)
+        price = held.average_price if held is not None else ZERO
+        out.append(
+            PositionUpdate(
+                acct.account_id,
+                cid,
+                PositionType.LONG,
+                0,
+                price,
+                now,
+                snapshot=True,
+                applied=listing.applied,
+            )
+        )
+    for oid in sorted((listing.orders_before & set(acct.orders)) - listing.orders):
+        o = acct.orders[oid]
+        if listing.periodic and o.status is OrderStatus.SUSPENDED:
+            continue  # open-order searches leave suspended bracket children out
+        out.append(
+            OrderEvent(
+                acct.account_id,
+                oid,
+                o.contract_id,
+                OrderStatus.CANCELLED,
+                o.type,
+                o.side,
+                o.size,
+                o.created_at,
+            )
+        )
+    return out
 
 
 class Ledger:

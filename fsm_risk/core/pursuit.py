@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fsm_risk.core.effects import Alert, CancelOrder, ClosePosition, Effect, Level, ReducePosition
-from fsm_risk.core.events import EnforcementRejected, OrderStatus, OrderType
+from fsm_risk.core.events import (
+    EnforcementAccepted,
+    EnforcementRejected,
+    OrderStatus,
+    OrderType,
+)
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
@@ -170,6 +175,18 @@ class Pursuit:
                 if o.contract_id in held_back:
                     o.cancel_attempts = max(o.cancel_attempts - 1, 0)
                 o.cancel_sent_at = now - self.settings.cancel_timeout
+
+    def accepted(self, acct: AccountModel, ev: EnforcementAccepted) -> None:
+        """The gateway accepted our close: when it named the order it placed, that order is
+        ours (its fills are enforcement fills) and is the close in flight, so it need not be
+        recognised among the order events."""
+        cm = acct.contracts.get(ev.contract_id)
+        if ev.order_id is None or cm is None or not cm.close_in_flight:
+            return
+        if cm.close_order is None and ev.order_id not in acct.own_orders:
+            cm.close_order = ev.order_id
+            acct.own_orders.add(ev.order_id)
+            self.work.dirty.add(acct.account_id)
 
     def order_event(
         self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime

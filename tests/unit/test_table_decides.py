@@ -9,7 +9,17 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from fsm_risk.core.events import AdminCommand, Event, Quote, Side
+from fsm_risk.core.effects import WatchContract
+from fsm_risk.core.events import (
+    AdminCommand,
+    EnforcementAccepted,
+    Event,
+    Listing,
+    OrderStatus,
+    OrderType,
+    Quote,
+    Side,
+)
 from fsm_risk.core.exposure import exposed
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -108,10 +118,44 @@ def test_each_engine_has_its_own_machines_and_a_dropped_engine_frees_its_models(
     d.send(account(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
     acct, cm = (
         weakref.ref(d.acct),
-        weakref.ref(d.acct.contracts.setdefault(MNQ, a.contract(d.acct, MNQ))),
+        weakref.ref(a.work.contract(d.acct, MNQ)),
     )
     assert acct() in a.work.machines.account.models
     assert acct() not in b.work.machines.account.models
     del d, a
     gc.collect()
     assert acct() is None and cm() is None
+
+
+# --- decisions leave the shell ------------------------------------------------------------------
+
+
+def test_a_reconciliation_listing_is_decided_by_the_engine() -> None:
+    """The shell only says what the read listed and what the engine held when it began; the
+    engine closes what it held then and still, unlisted, and ends such orders. Whatever
+    opened live meanwhile (not held at the start of the read) is left alone."""
+    d = Driver(make_engine())
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
+    d.send(order(7, MNQ, Side.BUY, 1, limit="20990"), order(8, MNQ, Side.BUY, 1, limit="20980"))
+    # read began holding MNQ and orders 7, 8; order 9 came live meanwhile
+    d.send(order(9, MNQ, Side.BUY, 1, limit="20970"))
+    listing = Listing(
+        ACC, frozenset(), frozenset({8}), frozenset({MNQ}), frozenset({7, 8}), frozenset()
+    )
+    out = d.send(listing)
+    assert MNQ not in d.acct.positions and MNQ not in d.engine.holders.get(MNQ, ())
+    assert set(d.acct.orders) == {8, 9}
+    assert [w.on for w in out if isinstance(w, WatchContract)] == [False]
+
+
+def test_an_accepted_close_names_its_order_and_its_fills_are_the_services_own() -> None:
+    d = Driver(make_engine())
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 2, "21000"))
+    d.send(AdminCommand(ACC, State.Flattening, "desk", "ops", contract_id=MNQ))
+    d.send(EnforcementAccepted(ACC, MNQ, 99))
+    cm = d.acct.contracts[MNQ]
+    assert cm.close_order == 99 and 99 in d.acct.own_orders
+    # a limit order would never be taken for our (market) close by its looks alone
+    d.send(order(99, MNQ, Side.SELL, 2, type=OrderType.LIMIT, status=OrderStatus.FILLED))
+    d.send(fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=99))
+    assert d.acct.day.fills[-1].enforcement and not cm.close_in_flight
