@@ -278,7 +278,8 @@ class RiskEngine:
         if self.staged is not None:
             out.extend(self.apply_staged(now))
         if isinstance(event, Quote):
-            self.quotes.handle(event, now, out)
+            if self.valuation.holders.get(event.contract_id):  # else it costs nothing
+                self.quotes.handle(event, now, out)
         elif isinstance(event, Tick):
             if event.account_id is not None:
                 acct = self.accounts.get(event.account_id)

@@ -547,7 +547,7 @@ class AccountModel(Lockable):
         self.bands: list[tuple[Decimal, Decimal] | None] = []
         #: the intersection of those bands but the trailing rule's (see Rule.trail)
         self.rest: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
-        #: each deadline rule's last answer (see RiskEngine._schedule); not stored
+        #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
 
     def exposed(self) -> bool:
