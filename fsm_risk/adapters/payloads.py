@@ -9,7 +9,7 @@ field; the caller logs it, counts it and skips it. Unknown extra fields are igno
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -252,6 +252,15 @@ def subscribed(kind: str, payload: Any, account_id: int) -> dict[str, Any]:
     return d
 
 
+def named_account(kind: str, payload: Any) -> int | None:
+    """The account a hub record names (``id`` for an account record, ``accountId`` for the
+    others), None when it names none. PayloadError when the record is not an object or the
+    name is not a whole number."""
+    d = _obj(kind, payload)
+    key = "id" if kind == "account" else "accountId"
+    return None if d.get(key) is None else _int(kind, d, key)
+
+
 class PositionShapes:
     """Hub position records as the real gateway sends them, made whole before validation.
 
@@ -264,6 +273,34 @@ class PositionShapes:
 
     def __init__(self) -> None:
         self._known: dict[tuple[int, str], PositionUpdate] = {}
+        #: contract -> the accounts with a known open position in it
+        self._holders: dict[str, set[int]] = {}
+
+    def holder(self, payload: Any, accounts: Collection[int]) -> int | None:
+        """The account a position record that names none belongs to, when only one can own
+        it: the one with a known position of the record's id, or else the only one of
+        ``accounts`` holding a position in its contract. None when none or several can."""
+        kind = "position"
+        d = _obj(kind, payload)
+        holders = [
+            a for a in self._holders.get(str(_req(kind, d, "contractId")), ()) if a in accounts
+        ]
+        if d.get("id") is not None:
+            pid = _int(kind, d, "id")
+            by_id = [
+                a for a in holders if self._known[(a, str(d["contractId"]))].position_id == pid
+            ]
+            if len(by_id) == 1:
+                return by_id[0]
+        if len(holders) == 1:
+            return holders[0]
+        if not holders and len(accounts) == 1:
+            return next(iter(accounts))
+        return None
+
+    def holders(self, contract_id: str) -> set[int]:
+        """The accounts with a known open position in the contract."""
+        return set(self._holders.get(contract_id, ()))
 
     def hub(self, payload: Any, account_id: int, received: datetime) -> PositionUpdate:
         kind = "position"
@@ -281,8 +318,14 @@ class PositionShapes:
         key = (event.account_id, event.contract_id)
         if event.size == 0 or event.type is PositionType.UNDEFINED:
             self._known.pop(key, None)
+            held = self._holders.get(event.contract_id)
+            if held is not None:
+                held.discard(event.account_id)
+                if not held:
+                    del self._holders[event.contract_id]
         else:
             self._known[key] = event
+            self._holders.setdefault(event.contract_id, set()).add(event.account_id)
         return event
 
 
