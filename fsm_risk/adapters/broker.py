@@ -486,6 +486,8 @@ class ProjectXBroker:
             except Exception as exc:  # an exception here would end the SDK's hub reader
                 self._malformed(payloads.PayloadError(name, f"not understood: {exc!r}"))
                 return
+            if isinstance(event, Fill):
+                self.positions.filled(event)  # to tell whose position update follows
             if self.health.accept(kind):
                 logger.warning("{} {} records are accepted again", logs.FEED, kind)
             self.sink(event)
@@ -502,23 +504,22 @@ class ProjectXBroker:
             return self.routed[0]  # the only account subscribed on the connection
         if kind != "position":
             raise payloads.PayloadError(kind, "'accountId' is missing")
-        # an incremental position update may name no account: the one holding it, if only one
-        # can; otherwise every holder is read over REST (and the record is not guessed at)
-        owner = self.positions.holder(data, self._monitored)
-        if owner is not None:
-            return owner
-        contract = str(payloads.unwrap(data).get("contractId"))
-        holders = sorted(self.positions.holders(contract) & self._monitored)
-        if not holders:
+        # an incremental position update may name no account: the one that can own it, if
+        # only one can; otherwise every candidate is read over REST (and none is guessed)
+        owners = self.positions.owners(data, self._monitored)
+        if len(owners) == 1:
+            return owners[0]
+        contract = payloads.unwrap(data).get("contractId")
+        if not owners:
             raise payloads.PayloadError(kind, f"names no account, and none holds {contract}")
         self.health.unattributed += 1
         logger.warning(
-            "{} a position update in {} names no account and {} accounts hold it: reading them",
+            "{} a position update in {} names no account; {} accounts may own it: reading them",
             logs.FEED,
             contract,
-            len(holders),
+            len(owners),
         )
-        for account_id in holders:
+        for account_id in owners:
             self.on_doubt(account_id)
         return None
 

@@ -265,42 +265,61 @@ class PositionShapes:
     """Hub position records as the real gateway sends them, made whole before validation.
 
     An incremental update may carry only ``contractId``, ``type``, ``size`` and
-    ``averagePrice``: the account is the one whose subscription delivered the record, and the
-    id and opening time are those of the position already known in that contract (the one
-    last seen whole or merged), or this first sighting's time when none is known (or it
-    reversed). Every record, REST or hub, is remembered through `seen`.
+    ``averagePrice``: the account is the one it was routed to (see `owners`), and the id and
+    opening time are those of the position already known in that contract (the one last seen
+    whole or merged), or this first sighting's time when none is known (or it reversed).
+    Every record, REST or hub, is remembered through `seen`.
     """
 
     def __init__(self) -> None:
         self._known: dict[tuple[int, str], PositionUpdate] = {}
         #: contract -> the accounts with a known open position in it
         self._holders: dict[str, set[int]] = {}
+        #: contract -> account -> net size of its live fills since its last position record
+        self._filled: dict[str, dict[int, int]] = {}
 
-    def holder(self, payload: Any, accounts: Collection[int]) -> int | None:
-        """The account a position record that names none belongs to, when only one can own
-        it: the one with a known position of the record's id, or else the only one of
-        ``accounts`` holding a position in its contract. None when none or several can."""
+    def owners(self, payload: Any, accounts: Collection[int]) -> list[int]:
+        """The accounts of ``accounts`` a position record that names none can belong to (one:
+        it is that account's). The candidates are those holding a position in its contract
+        and those with fills in it since their last position record; of several, the one whose
+        record's id it carries, or the only one whose fills lead exactly to its size and side."""
         kind = "position"
         d = _obj(kind, payload)
-        holders = [
-            a for a in self._holders.get(str(_req(kind, d, "contractId")), ()) if a in accounts
-        ]
+        contract = str(_req(kind, d, "contractId"))
+        filled = self._filled.get(contract, {})
+        candidates = sorted(a for a in {*self._holders.get(contract, ()), *filled} if a in accounts)
+        if len(candidates) <= 1:
+            return candidates
         if d.get("id") is not None:
             pid = _int(kind, d, "id")
             by_id = [
-                a for a in holders if self._known[(a, str(d["contractId"]))].position_id == pid
+                a
+                for a in candidates
+                if (known := self._known.get((a, contract))) and known.position_id == pid
             ]
             if len(by_id) == 1:
-                return by_id[0]
-        if len(holders) == 1:
-            return holders[0]
-        if not holders and len(accounts) == 1:
-            return next(iter(accounts))
-        return None
+                return by_id
+        size = _int(kind, d, "size")
+        side = _enum(kind, d, "type", PositionType)
+        signed = 0 if size == 0 else size if side is PositionType.LONG else -size
+        led = [
+            a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
+        ]
+        return led if len(led) == 1 else candidates
 
-    def holders(self, contract_id: str) -> set[int]:
-        """The accounts with a known open position in the contract."""
-        return set(self._holders.get(contract_id, ()))
+    def _net(self, account_id: int, contract_id: str) -> int:
+        known = self._known.get((account_id, contract_id))
+        if known is None:
+            return 0
+        return known.size if known.type is PositionType.LONG else -known.size
+
+    def filled(self, fill: Fill) -> None:
+        """A live fill: the position record that follows it should account for it."""
+        if fill.voided:
+            return
+        net = self._filled.setdefault(fill.contract_id, {})
+        signed = fill.size if fill.side is Side.BUY else -fill.size
+        net[fill.account_id] = net.get(fill.account_id, 0) + signed
 
     def hub(self, payload: Any, account_id: int, received: datetime) -> PositionUpdate:
         kind = "position"
@@ -312,7 +331,11 @@ class PositionShapes:
             d["creationTimestamp"] = opened.isoformat()
         if d.get("id") is None and known is not None and same:
             d["id"] = known.position_id
-        return self.seen(position(d))
+        event = self.seen(position(d))
+        filled = self._filled.get(event.contract_id)
+        if filled is not None and filled.pop(account_id, None) is not None and not filled:
+            del self._filled[event.contract_id]
+        return event
 
     def seen(self, event: PositionUpdate) -> PositionUpdate:
         key = (event.account_id, event.contract_id)

@@ -117,12 +117,13 @@ async def test_a_drop_of_the_one_connection_resubscribes_and_reconciles_every_ac
 
 
 @pytest.mark.paper(accounts=ACCOUNTS[:3])
-async def test_a_position_update_naming_no_account_is_not_guessed_when_two_hold_it(
+async def test_a_position_update_naming_no_account_goes_to_the_one_its_fills_explain(
     h: Harness,
 ) -> None:
     """The production profile trims incremental position updates to contractId, type, size
-    and averagePrice: with two accounts in MNQ on one connection, the owner of such an update
-    cannot be told, so both are read over REST and only the right one is reduced."""
+    and averagePrice. With two accounts in MNQ on one connection, such an update belongs to
+    the account whose fills lead to it; when none can be told apart, both are read over REST
+    and nothing is guessed."""
     await h.start(MAX_CONTRACTS)
     gw = h.gateway
     a, b, c = IDS[:3]
@@ -134,11 +135,20 @@ async def test_a_position_update_naming_no_account_is_not_guessed_when_two_hold_
     await h.until(
         lambda: MNQ in engine[a].positions and MNQ in engine[b].positions, "both sightings"
     )
-    unattributed = h.svc.broker.health.unattributed
-    gw.place_order(a, "MNQ", 0, 6)  # a trimmed update: a or b?
+    gw.place_order(a, "MNQ", 0, 6)  # a trimmed update: a's fill of 6 explains 1 -> 7
     await h.gw_until(lambda: size(h, a, "MNQ") == 3, "a's excess reduced", 30)
-    assert h.svc.broker.health.unattributed > unattributed
-    gw.place_order(c, "NQ", 0, 6)  # trimmed too, but only c holds NQ: routed at once
+    gw.place_order(c, "NQ", 0, 6)  # trimmed too, and only c holds NQ
     await h.gw_until(lambda: size(h, c, "NQ") == 3, "c's excess reduced", 30)
+    assert h.svc.broker.health.unattributed == 0
+    logged = len(h.logs)
+    assert gw.push_duplicate_positions(a) == 1  # trimmed, and no fill explains it: a or b?
+    await h.until(lambda: h.svc.broker.health.unattributed == 1, "the update not guessed at")
+
+    def read(account_id: int) -> bool:
+        return any(f"account {account_id}: reconciled" in m for m in h.logs[logged:])
+
+    await h.until(lambda: read(a) and read(b), "both candidates read", 30)
+    assert not read(c)
+    assert engine[a].positions[MNQ].size == 3 and engine[b].positions[MNQ].size == 2
     assert size(h, b, "MNQ") == 2 and not enforced(h, b)
     assert h.svc.malformed == 0
