@@ -152,3 +152,22 @@ async def test_a_position_update_naming_no_account_goes_to_the_one_its_fills_exp
     assert engine[a].positions[MNQ].size == 3 and engine[b].positions[MNQ].size == 2
     assert size(h, b, "MNQ") == 2 and not enforced(h, b)
     assert h.svc.malformed == 0
+
+
+@pytest.mark.paper(accounts=ACCOUNTS)
+async def test_a_drop_of_the_market_hub_alone_resubscribes_quotes_and_reads_no_account(
+    h: Harness,
+) -> None:
+    await h.start("[rule.daily_loss_limit]\nlimit = 500\n")
+    gw = h.gateway
+    holder = IDS[7]
+    gw.place_order(holder, "MNQ", 0, 2)
+    await h.gw_until(lambda: gw.quote_subscribers("MNQ") == 1, "quotes watched")
+    logged = len(h.logs)
+    assert await gw.drop_websockets("market") == 1
+    await h.gw_until(lambda: gw.opened["market"] == 2, "the market hub back", 30)
+    await h.gw_until(lambda: gw.quote_subscribers("MNQ") == 1, "quotes watched again", 30)
+    gw.move_price("MNQ", -600)  # -$600 on 2 MNQ: past the $500 limit
+    await h.gw_until(lambda: size(h, holder, "MNQ") == 0, "flattened from the new quotes", 30)
+    assert gw.opened == {"user": 1, "market": 2}  # the user hub never moved
+    assert not [m for m in h.logs[logged:] if "reconcil" in m]
