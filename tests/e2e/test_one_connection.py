@@ -10,6 +10,7 @@ import pytest
 
 from fsm_risk.paper.settings import PaperAccount
 from tests.e2e.service_harness import Harness
+from tests.e2e.test_hostile_records import push_raw
 
 ACCOUNTS = tuple(PaperAccount(3001 + i, f"DESK-{i + 1}", Decimal("50000.00")) for i in range(12))
 IDS = [a.id for a in ACCOUNTS]
@@ -96,11 +97,7 @@ async def test_a_drop_of_the_one_connection_resubscribes_and_reconciles_every_ac
         60,
     )
 
-    def resubscribed() -> bool:
-        users = gw.connections("user")
-        return len(users) == 1 and users[0]["trades"] == IDS and users[0]["accounts"]
-
-    await h.gw_until(resubscribed, "every account subscribed again", 30)
+    await h.gw_until(lambda: every_account_subscribed(h), "every account subscribed again", 30)
     assert gw.opened == {"user": 2, "market": 2} and len(gw.connections("market")) == 1
     reconciled = {
         account_id
@@ -171,3 +168,40 @@ async def test_a_drop_of_the_market_hub_alone_resubscribes_quotes_and_reads_no_a
     await h.gw_until(lambda: size(h, holder, "MNQ") == 0, "flattened from the new quotes", 30)
     assert gw.opened == {"user": 1, "market": 2}  # the user hub never moved
     assert not [m for m in h.logs[logged:] if "reconcil" in m]
+
+
+def every_account_subscribed(h: Harness) -> bool:
+    users = h.gateway.connections("user")
+    return len(users) == 1 and users[0]["trades"] == IDS and users[0]["accounts"] is True
+
+
+@pytest.mark.paper(accounts=ACCOUNTS)
+async def test_a_dead_user_reader_comes_back_with_every_account_subscribed(h: Harness) -> None:
+    await h.start(MAX_CONTRACTS)
+    gw = h.gateway
+    logged = len(h.logs)
+    assert push_raw(gw, "user", "this is not json\x1e") == 1  # kills the SDK's hub reader
+    await h.gw_until(lambda: gw.opened["user"] == 2, "the reader started again", 30)
+    await h.gw_until(lambda: every_account_subscribed(h), "every account subscribed again", 30)
+    assert h.svc.broker.health.readers_restarted == 1
+    gw.place_order(IDS[-1], "MNQ", 0, 8)
+    await h.gw_until(lambda: size(h, IDS[-1], "MNQ") == 3, "the excess reduced", 30)
+    reconciled = {i for m in h.logs[logged:] for i in IDS if f"account {i}: reconciling" in m}
+    assert reconciled == set(IDS)
+
+
+@pytest.mark.paper(accounts=ACCOUNTS, token_lifetime=60)
+async def test_a_token_refresh_reopens_the_one_connection_with_every_account(
+    h: Harness,
+) -> None:
+    await h.start(MAX_CONTRACTS + "[broker]\ntoken_refresh_seconds = 58\n")
+    gw = h.gateway
+    rt = h.svc.broker.hubs
+    assert rt is not None
+    first = rt.jwt_token
+    await h.until(lambda: rt.jwt_token != first, "a new token in the realtime client", 20)
+    await h.gw_until(lambda: gw.opened["user"] >= 2, "the hubs reopened with it", 30)
+    await h.gw_until(lambda: every_account_subscribed(h), "every account subscribed again", 30)
+    assert len(gw.connections("market")) == 1
+    gw.place_order(IDS[6], "NQ", 1, 5)
+    await h.gw_until(lambda: size(h, IDS[6], "NQ") == 3, "the excess reduced", 30)
