@@ -677,7 +677,10 @@ def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -
         else:
             rules.append(_rule(file, RULE_PREFIX + cls.name, cls, dict(raw), problems))
     unknown = sorted(set(raw_rules) - set(BY_NAME))
-    problems.extend(Problem(file, RULE_PREFIX + n, None, "unknown rule") for n in unknown)
+    known = ", ".join(r.name for r in ALL_RULES)
+    problems.extend(
+        Problem(file, RULE_PREFIX + n, None, f"unknown rule (rules: {known})") for n in unknown
+    )
     schema.raise_if(problems)
     copied = {name: dict(values) for name, values in raw_rules.items()}
     return replace(settings, rules=tuple(rules), raw_rules=copied)
@@ -725,11 +728,15 @@ def _keyed(file: str, section: str, message: str) -> Problem:
 
 
 def _hint(section: str) -> str:
+    """The section meant, or else every section there is."""
     import difflib
 
     names = [*SECTIONS, "paper", *(RULE_PREFIX + r.name for r in ALL_RULES)]
     match = difflib.get_close_matches(section, names, n=1, cutoff=0.7)
-    return f" (did you mean [{match[0]}]?)" if match else ""
+    if match:
+        return f" (did you mean [{match[0]}]?)"
+    every = [*SECTIONS, "paper", f"{NOTIFY_PREFIX}ACCOUNT", f"{RULE_PREFIX}RULE"]
+    return f" (sections: {', '.join(every)}; rules: {', '.join(r.name for r in ALL_RULES)})"
 
 
 def _one_line(text: str) -> str:

@@ -48,7 +48,8 @@ def parse_section(
     for key in raw:
         if key not in known:
             hint = _closest(key, known)
-            reason = "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
+            choices = f"did you mean '{hint}'?" if hint else "keys: " + ", ".join(known)
+            reason = f"unknown key ({choices})"
             problems.append(Problem(file, section, key, reason))
     for f in fields:
         text = raw.get(f.key)
