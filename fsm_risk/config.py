@@ -745,7 +745,7 @@ def _one_line(text: str) -> str:
 
 def changed_keys(running: Settings, file: Settings) -> list[str]:
     """The keys of the sections other than [rule.*] whose values differ, as '[section] key'."""
-    out = []
+    out: list[str] = []
     for section in SECTIONS:
         now, then = running.parsed.get(section, {}), file.parsed.get(section, {})
         out.extend(f"[{section}] {key}" for key, value in then.items() if now.get(key) != value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,10 +23,10 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 
 
-def _setting(key: str | None = None, convert: Callable[[Any], Any] | None = None) -> Any:
-    """A dataclass field read from the settings key ``key`` (default: the field's name),
-    converted from its parsed value by ``convert``."""
-    return dataclasses.field(metadata={"key": key, "convert": convert})
+def _from(key: str, convert: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """A field's metadata: it is read from the settings key ``key`` (without: the key of the
+    field's own name), converted from its parsed value by ``convert``."""
+    return {"key": key, "convert": convert}
 
 
 def _seconds(value: float) -> timedelta:
@@ -36,9 +37,9 @@ def _minutes(value: int) -> timedelta:
     return timedelta(minutes=value)
 
 
-def key_of(field: dataclasses.Field[Any]) -> str:
+def key_of(attribute: dataclasses.Field[Any]) -> str:
     """The settings key a typed attribute is read from."""
-    return str(field.metadata.get("key") or field.name)
+    return str(attribute.metadata.get("key") or attribute.name)
 
 
 def build[T](cls: type[T], values: Mapping[str, Any], **given: Any) -> T:
@@ -55,10 +56,7 @@ def build[T](cls: type[T], values: Mapping[str, Any], **given: Any) -> T:
     return cls(**kwargs)
 
 
-frozen = dataclasses.dataclass(frozen=True, slots=True)
-
-
-@frozen
+@dataclass(frozen=True, slots=True)
 class General:
     """[general]: where state and logs live, and which accounts to watch."""
 
@@ -73,7 +71,7 @@ class General:
     fill_retention_days: int
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Session:
     """[session]: the trading day and week boundaries."""
 
@@ -86,31 +84,31 @@ class Session:
         return SessionCalendar(self.timezone, self.daily_reset, weekday, at)
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Market:
     """[market]: how open positions are valued, and when a quote is too old to act on."""
 
-    mark: MarkMode = _setting("mark", MarkMode)
-    stale_after: timedelta = _setting("stale_after_seconds", _seconds)
+    mark: MarkMode = field(metadata=_from("mark", MarkMode))
+    stale_after: timedelta = field(metadata=_from("stale_after_seconds", _seconds))
 
 
 def _lock(value: str) -> State:
     return State.LockedWeekly if value == "lockedweekly" else State.LockedDaily
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Enforcement:
     """[enforcement]: how closes and cancels are retried, and what a failure locks."""
 
-    close_timeout: timedelta = _setting("close_timeout_seconds", _seconds)
-    close_backoff_max: timedelta = _setting("close_backoff_max_seconds", _seconds)
-    alert_after_attempts: int = _setting()
-    cancel_timeout: timedelta = _setting("cancel_timeout_seconds", _seconds)
-    admin_cooldown: timedelta = _setting("admin_cooldown_minutes", _minutes)
-    failsafe_lock: State = _setting("failsafe_lock", _lock)
+    close_timeout: timedelta = field(metadata=_from("close_timeout_seconds", _seconds))
+    close_backoff_max: timedelta = field(metadata=_from("close_backoff_max_seconds", _seconds))
+    alert_after_attempts: int
+    cancel_timeout: timedelta = field(metadata=_from("cancel_timeout_seconds", _seconds))
+    admin_cooldown: timedelta = field(metadata=_from("admin_cooldown_minutes", _minutes))
+    failsafe_lock: State = field(metadata=_from("failsafe_lock", _lock))
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Broker:
     """[broker]: the gateway watched, and the request budget it allows."""
 
@@ -119,15 +117,15 @@ class Broker:
     api_url: str
     user_hub_url: str
     market_hub_url: str
-    requests_per_minute: int = _setting()
-    enforcement_reserve: int = _setting()
-    token_refresh: timedelta = _setting("token_refresh_seconds", _seconds)
-    feed_silence: timedelta = _setting("feed_silence_seconds", _seconds)
+    requests_per_minute: int
+    enforcement_reserve: int
+    token_refresh: timedelta = field(metadata=_from("token_refresh_seconds", _seconds))
+    feed_silence: timedelta = field(metadata=_from("feed_silence_seconds", _seconds))
     #: zero: never
-    reconcile_interval: timedelta = _setting("reconcile_interval_seconds", _seconds)
+    reconcile_interval: timedelta = field(metadata=_from("reconcile_interval_seconds", _seconds))
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Control:
     """[control]: the running service's local control channel."""
 
@@ -145,7 +143,7 @@ class Control:
         return self.transport
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class NotifyTarget:
     """Apprise URLs and the events they are told about."""
 
@@ -153,19 +151,19 @@ class NotifyTarget:
     events: tuple[str, ...]
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Notify:
     """[notify]: notifications for every account, early warnings, the send rate."""
 
     urls: tuple[str, ...]
     events: tuple[str, ...]
     warn_at: tuple[int, ...]  # percentages, increasing
-    flat_by_warning: timedelta = _setting("flat_by_warning_minutes", _minutes)
-    per_minute: int = _setting()
-    retries: int = _setting()
+    flat_by_warning: timedelta = field(metadata=_from("flat_by_warning_minutes", _minutes))
+    per_minute: int
+    retries: int
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Web:
     """[web]: the read-only dashboard, /metrics, /healthz and /readyz."""
 
@@ -175,7 +173,7 @@ class Web:
     token: str
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Journal:
     """[journal]: the record of what the service saw, for replay."""
 
@@ -183,7 +181,7 @@ class Journal:
     retention_days: int
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Rearm:
     """How far past its value at the waiver a waived loss rule re-arms: ``share`` of the
     rule's own limit, or ``amount`` dollars when that is set."""
@@ -201,14 +199,14 @@ def rearm(text: str) -> Rearm:
     return Rearm(Decimal(1), Decimal(text))
 
 
-@frozen
+@dataclass(frozen=True, slots=True)
 class Admin:
     """[admin]: the admin secret's rate limiting, and how far a waiver reaches."""
 
-    max_failures: int = _setting()
-    failure_window: timedelta = _setting("failure_window_seconds", _seconds)
-    failure_delay: timedelta = _setting("failure_delay_seconds", _seconds)
-    waiver_rearm: Rearm = _setting("waiver_rearm", rearm)
+    max_failures: int
+    failure_window: timedelta = field(metadata=_from("failure_window_seconds", _seconds))
+    failure_delay: timedelta = field(metadata=_from("failure_delay_seconds", _seconds))
+    waiver_rearm: Rearm = field(metadata=_from("waiver_rearm", rearm))
 
 
 #: each typed section by its name in settings.ini
