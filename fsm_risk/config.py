@@ -686,6 +686,14 @@ def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -
     return replace(settings, rules=tuple(rules), raw_rules=copied)
 
 
+def with_rule_off(settings: Settings, rule: type[Rule]) -> Settings:
+    """``settings`` with ``rule`` turned off (its other keys as written)."""
+    raw = {name: dict(values) for name, values in settings.raw_rules.items()}
+    if rule.name in raw:
+        raw[rule.name]["enabled"] = "false"
+    return with_rules(settings, raw)
+
+
 def _rule(
     file: str, section: str, cls: type[Rule], raw: dict[str, str], problems: list[Problem]
 ) -> RuleSettings:

@@ -264,11 +264,9 @@ def demo_settings(settings: Settings) -> Settings:
     """The settings for ``serve --demo``: the paper gateway, every rule as configured except
     the trading hours, so the demo behaves the same at any hour. Never for a real account."""
     from fsm_risk import config
+    from fsm_risk.rules.trading_hours import TradingHours
 
-    raw = {name: dict(values) for name, values in settings.raw_rules.items()}
-    if "trading_hours" in raw:
-        raw["trading_hours"]["enabled"] = "false"
-    return config.with_rules(settings, raw)
+    return config.with_rule_off(settings, TradingHours)
 
 
 def trading_hours_text(service: Service, *, demo: bool = False) -> str:
