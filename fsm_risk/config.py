@@ -201,7 +201,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "close_backoff_max_seconds",
             schema.seconds(minimum=1, maximum=3600),
             "60",
-            "the longest wait between two re-sends",
+            "the longest wait between two re-sends (not below close_timeout_seconds)",
         ),
         Field(
             "alert_after_attempts",

@@ -95,10 +95,46 @@ def web_port_not_control_port(file: str, s: Settings) -> list[Problem]:
     ]
 
 
+def backoff_not_below_timeout(file: str, s: Settings) -> list[Problem]:
+    """Re-sends wait close_timeout, doubling up to close_backoff_max: a cap below the first
+    wait would silently replace it."""
+    e = s.enforcement
+    if e.close_backoff_max >= e.close_timeout:
+        return []
+    return [
+        Problem(
+            file,
+            "enforcement",
+            "close_backoff_max_seconds",
+            f"{e.close_backoff_max.total_seconds():g} s is shorter than close_timeout_seconds "
+            f"({e.close_timeout.total_seconds():g} s), which it would override",
+        )
+    ]
+
+
+def paper_token_outlives_refresh(file: str, s: Settings) -> list[Problem]:
+    """A paper login token that expires within the refresh margin would be renewed at every
+    check, logging in again and again."""
+    if s.paper is None or s.paper.token_lifetime > s.broker.token_refresh.total_seconds():
+        return []
+    return [
+        Problem(
+            file,
+            "paper",
+            "token_lifetime",
+            f"{s.paper.token_lifetime:g} s is not longer than [broker] token_refresh_seconds "
+            f"({s.broker.token_refresh.total_seconds():g} s): the service would log in again "
+            "at every check",
+        )
+    ]
+
+
 SECTION_CHECKS: list[Callable[[str, Settings], list[Problem]]] = [
     reserve_below_budget,
     web_token_beyond_loopback,
     web_port_not_control_port,
+    backoff_not_below_timeout,
+    paper_token_outlives_refresh,
 ]
 
 

@@ -188,6 +188,16 @@ CROSS = [
         "[web] port: 9100 is also the [control] port",
     ),
     (
+        crosschecks.backoff_not_below_timeout,
+        "[enforcement]\nclose_timeout_seconds = 30\nclose_backoff_max_seconds = 20\n",
+        "[enforcement] close_backoff_max_seconds: 20 s is shorter than close_timeout_seconds",
+    ),
+    (
+        crosschecks.paper_token_outlives_refresh,
+        "[paper]\ntoken_lifetime = 600\n[broker]\ntoken_refresh_seconds = 600\n",
+        "[paper] token_lifetime: 600 s is not longer than [broker] token_refresh_seconds",
+    ),
+    (
         crosschecks.per_instrument_within_account,
         "[rule.max_contracts]\nlimit = 5\n[rule.max_contracts_per_instrument]\nlimits = MNQ: 6\n",
         "[rule.max_contracts_per_instrument] limits: MNQ: 6 is above the account limit of 5",
