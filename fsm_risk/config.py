@@ -5,7 +5,8 @@ and keys (a typo must never silently disable a rule); every problem with a key i
 together. Then, once every key is valid, the checks between settings (`fsm_risk.crosschecks`).
 Every problem names the file, the section, the key and the reason, and the service refuses to
 start on a bad file. The result holds one typed object per section (`fsm_risk.sections`): this
-module is the only one that reads a section or key by its name.
+module (with the paper gateway's own loader of its [paper] section) is the only one that reads
+a section or key by its name.
 
 Relative paths in the file are relative to the file's own folder.
 """
