@@ -129,10 +129,12 @@ def waiver_rearm(text: str) -> str:
 
 #: the fewest days of fills a retention may keep: this trading week and the last
 MIN_FILL_RETENTION_DAYS = 14
+#: a century: longer is a typo (and beyond what a date can count back)
+MAX_FILL_RETENTION_DAYS = 36500
 
 
 def _retention_days(text: str) -> int:
-    days: int = schema.integer(minimum=0)(text)
+    days: int = schema.integer(minimum=0, maximum=MAX_FILL_RETENTION_DAYS)(text)
     if 0 < days < MIN_FILL_RETENTION_DAYS:
         raise ValueError(
             f"must be 0 (keep every fill) or at least {MIN_FILL_RETENTION_DAYS} (this trading "
@@ -186,7 +188,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
         Field(
             "stale_after_seconds",
-            schema.seconds(minimum=1),
+            schema.seconds(minimum=1, maximum=86400),
             "30",
             "a quote older than this is stale: rules that need a mark do not fire on it",
         ),
@@ -265,7 +267,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
         Field(
             "feed_silence_seconds",
-            schema.seconds(minimum=5),
+            schema.seconds(minimum=5, maximum=86400),
             "30",
             "a watched contract with no quote for this long marks the feed degraded",
         ),
@@ -392,7 +394,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
         Field(
             "failure_window_seconds",
-            schema.seconds(minimum=1),
+            schema.seconds(minimum=1, maximum=30 * 86400),
             "900",
             "the window in which wrong secrets are counted (older ones cost nothing)",
         ),

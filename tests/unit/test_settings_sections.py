@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Callable
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,38 @@ def test_a_wrong_value_is_refused_naming_the_section_and_key(
 ) -> None:
     [problem] = problems(f"[{section}]\n{key} = {value}\n")
     assert problem.startswith(f"s.ini: [{section}] {key}: "), problem
+
+
+def _every_field() -> list[tuple[str, str]]:
+    from fsm_risk.paper.settings import PAPER_FIELDS
+    from fsm_risk.rules import ALL_RULES
+
+    return [
+        *((name, f.key) for name, fields in config.SECTIONS.items() for f in fields),
+        *(("notify.1001", f.key) for f in config.NOTIFY_ACCOUNT_FIELDS),
+        *(("paper", f.key) for f in PAPER_FIELDS),
+        *((config.RULE_PREFIX + r.name, f.key) for r in ALL_RULES for f in r.fields),
+    ]
+
+
+EXTREMES = ("1e20", "99999999999999999999", "-99999999999999999999", "1e308", "inf", "nan")
+
+
+@pytest.mark.parametrize(("section", "key"), _every_field())
+def test_an_extreme_value_is_refused_by_key_or_works_never_a_crash(section: str, key: str) -> None:
+    from fsm_risk import bootstrap
+    from fsm_risk.adapters.store import fill_cutoff
+
+    now = datetime(2026, 12, 4, 15, tzinfo=UTC)
+    for value in EXTREMES:
+        try:
+            s = config.parse(f"[{section}]\n{key} = {value}\n", "s.ini")
+        except SettingsError as err:
+            text = str(err)  # the key, or (a cross-check) the key it clashes with, named
+            assert f"[{section}] " in text and key in text and "\n" not in text, text
+            continue
+        bootstrap.build_engine(s)  # what serve and every command build first
+        fill_cutoff(s.calendar(), now, s.general.fill_retention_days)
 
 
 def test_an_unknown_section_or_key_names_the_choices() -> None:
