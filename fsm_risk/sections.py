@@ -45,8 +45,12 @@ def key_of(attribute: dataclasses.Field[Any]) -> str:
 def build[T](cls: type[T], values: Mapping[str, Any], **given: Any) -> T:
     """A typed section from a section's parsed values (by key); ``given`` sets attributes
     whose value needs more than its own key (paths, defaults taken from other sections)."""
+    attributes = dataclasses.fields(cls)  # type: ignore[arg-type]
+    stray = set(given) - {f.name for f in attributes}
+    if stray:
+        raise TypeError(f"{cls.__name__} has no attribute {', '.join(sorted(stray))}")
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in attributes:
         if f.name in given:
             kwargs[f.name] = given[f.name]
             continue
