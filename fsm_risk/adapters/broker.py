@@ -504,10 +504,10 @@ class ProjectXBroker:
             return self.routed[0]  # the only account subscribed on the connection
         if kind != "position":
             raise payloads.PayloadError(kind, "'accountId' is missing")
-        # an incremental position update may name no account: the one that can own it, if
-        # only one can; otherwise every candidate is read over REST (and none is guessed)
-        owners = self.positions.owners(data, self._monitored)
-        if len(owners) == 1:
+        # an incremental position update may name no account: the one proven to own it;
+        # otherwise every candidate is read over REST (and none is guessed)
+        owners, proven = self.positions.owners(data, self._monitored)
+        if proven:
             return owners[0]
         contract = payloads.unwrap(data).get("contractId")
         if not owners:

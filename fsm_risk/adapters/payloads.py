@@ -278,18 +278,24 @@ class PositionShapes:
         #: contract -> account -> net size of its live fills since its last position record
         self._filled: dict[str, dict[int, int]] = {}
 
-    def owners(self, payload: Any, accounts: Collection[int]) -> list[int]:
-        """The accounts of ``accounts`` a position record that names none can belong to (one:
-        it is that account's). The candidates are those holding a position in its contract
-        and those with fills in it since their last position record; of several, the one whose
-        record's id it carries, or the only one whose fills lead exactly to its size and side."""
+    def owners(self, payload: Any, accounts: Collection[int]) -> tuple[list[int], bool]:
+        """The accounts of ``accounts`` a position record that names none can belong to, and
+        whether one of them is proven its owner (then it is the only one listed).
+
+        The candidates are those holding a position in its contract and those with fills in it
+        since their last position record. One is proven when the record carries the id of its
+        position, when its fills (and no other candidate's) lead exactly to the record's size
+        and side, or when it is the only candidate and the record repeats the size and side it
+        already holds with no fill pending. Being the only candidate proves nothing by itself:
+        another account's first position in the contract may arrive before its trade, and
+        crediting it to the holder would misstate what the holder has."""
         kind = "position"
         d = _obj(kind, payload)
         contract = str(_req(kind, d, "contractId"))
         filled = self._filled.get(contract, {})
         candidates = sorted(a for a in {*self._holders.get(contract, ()), *filled} if a in accounts)
-        if len(candidates) <= 1:
-            return candidates
+        if not candidates:
+            return [], False
         if d.get("id") is not None:
             pid = _int(kind, d, "id")
             by_id = [
@@ -298,14 +304,18 @@ class PositionShapes:
                 if (known := self._known.get((a, contract))) and known.position_id == pid
             ]
             if len(by_id) == 1:
-                return by_id
+                return by_id, True
         size = _int(kind, d, "size")
         side = _enum(kind, d, "type", PositionType)
         signed = 0 if size == 0 else size if side is PositionType.LONG else -size
         led = [
             a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
         ]
-        return led if len(led) == 1 else candidates
+        if len(led) == 1:
+            return led, True
+        if len(candidates) == 1 and not filled and self._net(candidates[0], contract) == signed:
+            return candidates, True  # the holder's own position, repeated (a new price)
+        return candidates, False
 
     def _net(self, account_id: int, contract_id: str) -> int:
         known = self._known.get((account_id, contract_id))
