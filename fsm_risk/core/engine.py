@@ -31,7 +31,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -74,6 +74,7 @@ from fsm_risk.core.models import (
     Book,
     ContractModel,
     FillRecord,
+    History,
     InstrumentBook,
     Lock,
     Lockable,
@@ -151,13 +152,16 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class Changes:
-    """A unit of work: the accounts to persist and the fills to append to the journal."""
+    """A unit of work: the accounts to persist and the fills to append to the journal, with
+    the round trips closed today and the trades voided (account id, trade id, time)."""
 
     accounts: list[AccountModel]
     fills: list[tuple[int, FillRecord]]
+    trips: list[tuple[int, Trip]] = field(default_factory=list)
+    voids: list[tuple[int, int, datetime]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.fills)
+        return bool(self.accounts or self.fills or self.trips or self.voids)
 
 
 class RiskEngine:
@@ -177,6 +181,8 @@ class RiskEngine:
         self._holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
         self.dirty: set[int] = set()
         self.new_fills: list[tuple[int, FillRecord]] = []
+        self.new_trips: list[tuple[int, Trip]] = []
+        self.new_voids: list[tuple[int, int, datetime]] = []
         self._heap: list[tuple[datetime, int]] = []
         self._liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         #: rules to enforce from an instant on (a loosened settings file waits for the reset)
@@ -291,11 +297,15 @@ class RiskEngine:
         return acct
 
     def restore_account(
-        self, snapshot: dict[str, Any], contracts: Sequence[dict[str, Any]], now: datetime
+        self,
+        snapshot: dict[str, Any],
+        contracts: Sequence[dict[str, Any]],
+        now: datetime,
+        history: History | None = None,
     ) -> list[Effect]:
         """Bring back a stored account exactly as it was, then let time catch up: a reset
         missed while stopped is applied once, expired locks end, pending closes are re-sent."""
-        acct = AccountModel.from_dict(snapshot)
+        acct = AccountModel.from_dict(snapshot, history)
         machines.attach(acct, State(snapshot["state"]))
         for c in contracts:
             cm = ContractModel(acct.account_id, c["contract_id"])
@@ -357,10 +367,15 @@ class RiskEngine:
     def take_changes(self) -> Changes:
         """What changed since the last call: the shell commits it before executing effects."""
         changes = Changes(
-            [self.accounts[i] for i in sorted(self.dirty) if i in self.accounts], self.new_fills
+            [self.accounts[i] for i in sorted(self.dirty) if i in self.accounts],
+            self.new_fills,
+            self.new_trips,
+            self.new_voids,
         )
         self.dirty = set()
         self.new_fills = []
+        self.new_trips = []
+        self.new_voids = []
         return changes
 
     # ======================================================================================
@@ -1226,11 +1241,13 @@ class RiskEngine:
         (an older one is corrected by the next rebuild from the gateway's trades)."""
         if ev.trade_id not in acct.seen_trades:
             acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
+            self.new_voids.append((acct.account_id, ev.trade_id, ev.at))
             return
         record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
         if record is None:
             return
         acct.day.fills.remove(record)
+        self.new_voids.append((acct.account_id, ev.trade_id, ev.at))
         net = realized_net(record.pnl, record.fees)
         acct.pending_realized -= net
         acct.day.realized -= net
@@ -1305,6 +1322,7 @@ class RiskEngine:
             trip.closed_at = ev.at
             if ev.at >= acct.day.start:
                 acct.day.trips.append(trip)
+                self.new_trips.append((acct.account_id, trip))
             del acct.trips_open[cid]
             if crosses:
                 acct.trips_open[cid] = Trip(cid, after > 0, ev.at, size=abs(after))
