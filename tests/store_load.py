@@ -17,8 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import Fill, Side
@@ -78,56 +76,29 @@ def seed(
     fills_per_day: int,
     now: datetime = T0,
     first_id: int = 10_000,
+    engine: Callable[[], RiskEngine] = make_engine,
 ) -> None:
-    """A store at ``path`` with ``accounts`` accounts, each with ``fills_per_day`` fills on
-    every trading day of the last ``weeks`` weeks (today's round trips too), as a service
-    would have written them. Rows are bulk-inserted: seeding is not what is measured."""
+    """A store at ``path`` with ``accounts`` accounts, each trading ``fills_per_day`` fills
+    (one-lot round trips) on every trading day of the last ``weeks`` weeks up to ``now``,
+    written exactly as a service writes them: through the engine, a commit per day."""
     store = Store(path)
     cal = SessionCalendar()
+    zone = ZoneInfo(cal.tz)
     days: list[datetime] = []
     start = cal.last_daily_reset(now)
     while len(days) < weeks * 5:
-        if start.astimezone(ZoneInfo(cal.tz)).weekday() != 5:  # a Saturday evening opens no day
+        if start.astimezone(zone).weekday() != 5:  # a Saturday evening opens no day
             days.append(start)
         start = cal.last_daily_reset(start - timedelta(seconds=1))
+    days.reverse()
     for n in range(accounts):
         acc = first_id + n
-        d = Driver(make_engine(), now=now, acc=acc)
+        d = Driver(engine(), now=days[0] + timedelta(minutes=1), acc=acc)
         d.send(account(acc=acc))
-        today = fills_per_day // 2
-        d.send(*round_trips(today, MNQ, at=cal.last_daily_reset(now), acc=acc))
-        changes = d.engine.take_changes()
-        older = [
-            {
-                "account_id": acc,
-                "trade_id": acc * 10_000_000 + k * 10_000 + i,
-                "at": (day + timedelta(seconds=i)).isoformat(),
-                "contract_id": MNQ,
-                "order_id": 1,
-                "side": int(Side.BUY if i % 2 == 0 else Side.SELL),
-                "size": 1,
-                "price": "21000",
-                "pnl": None if i % 2 == 0 else "-0.50",
-                "fees": "0.37",
-                "entry": 1 if i % 2 == 0 else 0,
-                "exit": 0 if i % 2 == 0 else 1,
-                "enforcement": False,
-            }
-            for k, day in enumerate(days[1:], start=1)
-            for i in range(fills_per_day)
-        ]
-        store.commit(changes)
-        if older:
-            with store.engine.begin() as conn:
-                conn.execute(
-                    text(
-                        "INSERT INTO fill (account_id, trade_id, at, contract_id, order_id, side, "
-                        "size, price, pnl, fees, entry, exit, enforcement) VALUES (:account_id, "
-                        ":trade_id, :at, :contract_id, :order_id, :side, :size, :price, :pnl, "
-                        ":fees, :entry, :exit, :enforcement)"
-                    ),
-                    older,
-                )
+        for day in days:
+            d.now = min(day + timedelta(hours=1), now)
+            d.send(*round_trips(fills_per_day // 2, MNQ, at=day + timedelta(minutes=1), acc=acc))
+            store.commit(d.engine.take_changes())
     store.close()
 
 

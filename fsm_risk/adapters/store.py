@@ -228,10 +228,12 @@ _APPEND_ONLY = (
     ("voided_trade", ("UPDATE", "DELETE")),
     ("journal", ("UPDATE",)),
 )
-_FILL_INDEX = "ix_fill_account_at"
-#: an account's history since an instant, by index (the fills' is created with the tables)
+#: an account's fills since an instant by index; it holds the trade id too, so the trade ids
+#: a start reads come from the index alone (it replaces the (account_id, at) one of layout 1)
+_FILL_INDEX = "ix_fill_account_at_trade"
+#: an account's history since an instant, by index
 _HISTORY_INDEXES = (
-    (_FILL_INDEX, "fill (account_id, at)"),
+    (_FILL_INDEX, "fill (account_id, at, trade_id)"),
     ("ix_round_trip_account_closed", "round_trip (account_id, closed_at)"),
     ("ix_voided_trade_account_at", "voided_trade (account_id, at)"),
 )
@@ -305,6 +307,7 @@ class Store:
                 _append_only(conn, shared=self.shared)
                 for name, on in _HISTORY_INDEXES:
                     conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {on}"))
+                conn.execute(text("DROP INDEX IF EXISTS ix_fill_account_at"))  # covered above
                 self._upgrade(conn)
         except Exception as exc:
             self.engine.dispose()
@@ -910,16 +913,18 @@ def _histories(
         voided.add((a, t))
         if when >= horizon:
             out[a].seen[t] = when
-    for a, t, at in conn.execute(
+    parse = datetime.fromisoformat
+    rows = conn.execute(
         _in("SELECT account_id, trade_id, at FROM fill WHERE account_id IN :ids AND at >= :h"),
         args,
-    ):
-        when = datetime.fromisoformat(at)
+    ).all()  # one fetch: these are the most rows a start reads
+    for a, t, at in rows:
+        when = parse(at)
         if when >= horizon:
             out[a].seen[t] = when
     for r in conn.execute(
         _in(f"SELECT {_FILL_COLUMNS} FROM fill WHERE account_id IN :ids AND at >= :d"), args
-    ):
+    ).all():
         if (r[0], r[1]) not in voided:
             record = _fill_from(r)
             if record.at >= day:

@@ -438,7 +438,10 @@ class Lockable:
 
 class ContractModel(Lockable):
     """One (account, contract) pair. ``Flattening`` here means a close (or reduce) order is
-    working for this contract: never more than one at a time."""
+    working for this contract: never more than one at a time.
+
+    All of it is state (`to_dict`, one small row per contract) but ``account`` and ``audit``,
+    links to the account it belongs to, set again by `join` at a restore."""
 
     def __init__(self, account_id: int, contract_id: str) -> None:
         self.account_id = account_id
