@@ -452,6 +452,7 @@ class Store:
                         datetime.fromisoformat(day),
                         # the trade ids remembered: this week's and last (see the engine's reset)
                         datetime.fromisoformat(week) - timedelta(days=7),
+                        shared=self.shared,
                     )
                 )
         return [
@@ -893,64 +894,62 @@ def _in(sql: str) -> Any:
     return stmt.bindparams(bindparam("ids", expanding=True)) if ":ids" in sql else stmt
 
 
+#: accounts per history query (well under every driver's limit on parameters)
+_CHUNK = 500
+
+
 def _histories(
-    conn: Connection, accounts: list[int], day: datetime, horizon: datetime
+    conn: Connection, accounts: list[int], day: datetime, horizon: datetime, *, shared: bool
 ) -> dict[int, History]:
     """The history of accounts sharing a trading day and week, by the (account, time)
     indexes: the day's fills (voided ones out) and round trips, and the trade ids since
-    ``horizon``. Times are compared exactly after the read (see _iso_floor)."""
+    ``horizon``. Times are compared exactly after the read (see _iso_floor). A plain cursor:
+    the trade ids are the most rows a start reads."""
     out = {a: History() for a in accounts}
-    args = {"ids": accounts, "h": _iso_floor(horizon), "d": _iso_floor(day)}
-    voided: set[tuple[int, int]] = set()
-    for a, t, at in conn.execute(
-        _in(
-            "SELECT account_id, trade_id, at FROM voided_trade "
-            "WHERE account_id IN :ids AND at >= :h"
-        ),
-        args,
-    ):
-        when = datetime.fromisoformat(at)
-        voided.add((a, t))
-        if when >= horizon:
-            out[a].seen[t] = when
+    p = "%s" if shared else "?"  # the driver's placeholder (psycopg, sqlite3)
     parse = datetime.fromisoformat
-    rows = conn.execute(
-        _in("SELECT account_id, trade_id, at FROM fill WHERE account_id IN :ids AND at >= :h"),
-        args,
-    ).all()  # one fetch: these are the most rows a start reads
-    for a, t, at in rows:
-        when = parse(at)
-        if when >= horizon:
-            out[a].seen[t] = when
-    for r in conn.execute(
-        _in(f"SELECT {_FILL_COLUMNS} FROM fill WHERE account_id IN :ids AND at >= :d"), args
-    ).all():
-        if (r[0], r[1]) not in voided:
-            record = _fill_from(r)
-            if record.at >= day:
-                out[r[0]].fills.append(record)
+    cur = conn.connection.cursor()
+    try:
+        for i in range(0, len(accounts), _CHUNK):
+            chunk = accounts[i : i + _CHUNK]
+            among = f"account_id IN ({','.join([p] * len(chunk))})"
+
+            def rows(sql: str, since: datetime, chunk: list[int] = chunk) -> list[Any]:
+                cur.execute(sql, (*chunk, _iso_floor(since)))
+                return list(cur.fetchall())
+
+            voided: set[tuple[int, int]] = set()
+            sql = f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND at >= {p}"
+            for a, t, at in rows(sql, horizon):
+                voided.add((a, t))
+                when = parse(at)
+                if when >= horizon:
+                    out[a].seen[t] = when
+            sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND at >= {p}"
+            for a, t, at in rows(sql, horizon):
+                when = parse(at)
+                if when >= horizon:
+                    out[a].seen[t] = when
+            sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"
+            for r in rows(sql, day):
+                if (r[0], r[1]) not in voided:
+                    record = _fill_from(r)
+                    if record.at >= day:
+                        out[r[0]].fills.append(record)
+            sql = (
+                "SELECT account_id, contract_id, long, opened_at, closed_at, net, size, "
+                f"enforced FROM round_trip WHERE {among} AND closed_at >= {p} ORDER BY id"
+            )
+            for a, c, long, opened, closed_at, net, size, enforced in rows(sql, day):
+                closed = parse(closed_at)
+                if closed >= day:
+                    trip = Trip(c, bool(long), parse(opened), closed, Decimal(net), size)
+                    trip.enforced = bool(enforced)
+                    out[a].trips.append(trip)
+    finally:
+        cur.close()
     for h in out.values():
         h.fills.sort(key=lambda f: (f.at, f.trade_id))
-    for r in conn.execute(
-        _in(
-            "SELECT account_id, contract_id, long, opened_at, closed_at, net, size, enforced "
-            "FROM round_trip WHERE account_id IN :ids AND closed_at >= :d ORDER BY id"
-        ),
-        args,
-    ):
-        closed = datetime.fromisoformat(r[4])
-        if closed >= day:
-            out[r[0]].trips.append(
-                Trip(
-                    r[1],
-                    bool(r[2]),
-                    datetime.fromisoformat(r[3]),
-                    closed,
-                    Decimal(r[5]),
-                    r[6],
-                    bool(r[7]),
-                )
-            )
     return out
 
 
@@ -960,6 +959,9 @@ _FILL_COLUMNS = (
 )
 
 
+_SIDES = {int(side): side for side in Side}
+
+
 def _fill_from(r: Any) -> FillRecord:
     """A fill from a row of ``_FILL_COLUMNS``."""
     return FillRecord(
@@ -967,7 +969,7 @@ def _fill_from(r: Any) -> FillRecord:
         datetime.fromisoformat(r[2]),
         r[3],
         r[4],
-        Side(r[5]),
+        _SIDES[r[5]],
         r[6],
         Decimal(r[7]),
         None if r[8] is None else Decimal(r[8]),
