@@ -317,6 +317,7 @@ class Store:
         self._lock_fd: int | None = None
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
+        self._hot = _hot_statements(self.shared)
         #: the state rows as last written by this store, by (account, contract or None): a
         #: commit skips a row whose content did not move (each account has one writer)
         self._written: dict[tuple[int, str | None], str] = {}
@@ -372,19 +373,21 @@ class Store:
                 if self._written.get((acct.account_id, c["contract_id"])) != c["snapshot"]:
                     contracts.append(c)
                     written[acct.account_id, c["contract_id"]] = c["snapshot"]
+        sql = self._hot
         with self.engine.begin() as conn:  # one transaction; upserts, no read-before-write
+            # the rows of every unit of work go to the driver as they are (no statement
+            # building per commit): this runs before every close the service sends
             if accounts:
-                conn.execute(self._upsert(AccountRow, ["account_id"]), accounts)
+                conn.exec_driver_sql(sql["account"], accounts)
             if contracts:
-                conn.execute(self._upsert(ContractRow, ["account_id", "contract_id"]), contracts)
+                conn.exec_driver_sql(sql["contract"], contracts)
             if changes.fills:
-                rows = [_fill_row(i, r) for i, r in changes.fills]
-                conn.execute(self._insert(FillRow).on_conflict_do_nothing(), rows)
+                conn.exec_driver_sql(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
             if changes.trips:
-                conn.execute(self._insert(TripRow), [_trip_row(i, t) for i, t in changes.trips])
+                conn.exec_driver_sql(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
             if changes.voids:
-                conn.execute(
-                    self._insert(VoidRow).on_conflict_do_nothing(),
+                conn.exec_driver_sql(
+                    sql["voided_trade"],
                     [
                         {"account_id": a, "trade_id": t, "at": at.isoformat()}
                         for a, t, at in changes.voids
@@ -401,7 +404,7 @@ class Store:
                     [_mark_row(c, m).model_dump() for c, m in marks.items()],
                 )
             if journal:
-                conn.execute(self._insert(JournalRow), list(journal))
+                conn.exec_driver_sql(sql["journal"], list(journal))
             if journal_before is not None:
                 conn.execute(
                     text("DELETE FROM journal WHERE at < :t"),
@@ -886,6 +889,42 @@ def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, An
         for cm in acct.contracts.values()
     ]
     return account, contracts
+
+
+def _hot_statements(shared: bool) -> dict[str, str]:
+    """The statements every commit runs, in the driver's own terms (psycopg's ``%(name)s``,
+    sqlite3's ``:name``): insert, or upsert on the key, or skip a row already there."""
+
+    def insert(table: str, columns: str, key: str = "", update: bool = False) -> str:
+        names = columns.split()
+        marks = ", ".join(f"%({c})s" if shared else f":{c}" for c in names)
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+        if key and update:
+            keys = key.split()
+            sets = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
+            sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        elif key:
+            sql += f" ON CONFLICT ({', '.join(key.split())}) DO NOTHING"
+        return sql
+
+    fill = _FILL_COLUMNS.replace(",", "")
+    return {
+        "account": insert(
+            "account", "account_id name state updated_at snapshot", "account_id", update=True
+        ),
+        "contract": insert(
+            "contract",
+            "account_id contract_id state snapshot",
+            "account_id contract_id",
+            update=True,
+        ),
+        "fill": insert("fill", fill, "account_id trade_id"),
+        "round_trip": insert(
+            "round_trip", "account_id closed_at contract_id long opened_at net size enforced"
+        ),
+        "voided_trade": insert("voided_trade", "account_id trade_id at", "account_id trade_id"),
+        "journal": insert("journal", "at account_id kind data"),
+    }
 
 
 def _in(sql: str) -> Any:
