@@ -955,7 +955,8 @@ def _histories(
 
             def rows(sql: str, since: datetime, chunk: list[int] = chunk) -> list[Any]:
                 cur.execute(sql, (*chunk, _iso_floor(since)))
-                return list(cur.fetchall())
+                found: list[Any] = cur.fetchall()
+                return found
 
             voided: set[tuple[int, int]] = set()
             sql = f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND at >= {p}"
@@ -982,9 +983,11 @@ def _histories(
             for a, c, long, opened, closed_at, net, size, enforced in rows(sql, day):
                 closed = parse(closed_at)
                 if closed >= day:
-                    trip = Trip(c, bool(long), parse(opened), closed, Decimal(net), size)
-                    trip.enforced = bool(enforced)
-                    out[a].trips.append(trip)
+                    out[a].trips.append(
+                        Trip(
+                            c, bool(long), parse(opened), closed, Decimal(net), size, bool(enforced)
+                        )
+                    )
     finally:
         cur.close()
     for h in out.values():
