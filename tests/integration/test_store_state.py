@@ -309,3 +309,20 @@ def test_every_account_attribute_is_state_history_or_runtime() -> None:
     d = Driver(engine())
     d.send(account())
     assert set(d.acct.persisted()) == set(AccountModel.STATE) - {"contracts"}
+
+
+def test_a_start_reads_the_history_by_the_account_and_time_indexes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")  # the query plans asked are SQLite's
+    queries = {
+        "fill": "SELECT trade_id, at FROM fill WHERE account_id IN (1, 2) AND at >= 'x'",
+        "round_trip": "SELECT * FROM round_trip WHERE account_id IN (1, 2) AND closed_at >= 'x'",
+        "voided_trade": "SELECT * FROM voided_trade WHERE account_id IN (1, 2) AND at >= 'x'",
+    }
+    with store.engine.connect() as conn:
+        for table, sql in queries.items():
+            plan = " ".join(str(r) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "(account_id=? AND " in plan, (table, plan)
+        fill_plan = " ".join(
+            str(r) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {queries['fill']}"))
+        )
+    assert "COVERING INDEX" in fill_plan  # the trade ids come from the index alone
