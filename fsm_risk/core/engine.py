@@ -56,7 +56,7 @@ from fsm_risk.core.events import (
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.flatten import Flatten, covers
 from fsm_risk.core.ledger import Ledger, unlisted
-from fsm_risk.core.models import AccountModel, ContractModel, InstrumentBook, Mark
+from fsm_risk.core.models import AccountModel, ContractModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
 from fsm_risk.core.reasons import Reason
@@ -191,12 +191,16 @@ class RiskEngine:
         return acct
 
     def restore_account(
-        self, snapshot: dict[str, Any], contracts: Sequence[dict[str, Any]], now: datetime
+        self,
+        snapshot: dict[str, Any],
+        contracts: Sequence[dict[str, Any]],
+        now: datetime,
+        history: History | None = None,
     ) -> list[Effect]:
         """Bring back a stored account exactly as it was, then let time catch up: a reset
         missed while stopped is applied once, expired locks end, pending closes are re-sent."""
         machines = self.work.machines
-        acct = AccountModel.from_dict(snapshot)
+        acct = AccountModel.from_dict(snapshot, history)
         machines.attach(acct, State(snapshot["state"]))
         for c in contracts:
             cm = ContractModel(acct.account_id, c["contract_id"])

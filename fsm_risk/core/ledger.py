@@ -188,17 +188,18 @@ class Ledger:
             self.pursuit.progress(acct, cm, now)
         return own
 
-    @staticmethod
-    def _void(acct: AccountModel, ev: Fill) -> None:
+    def _void(self, acct: AccountModel, ev: Fill) -> None:
         """A trade the gateway voided: a fill of today already applied gives its P&L back
         (an older one is corrected by the next rebuild from the gateway's trades)."""
         if ev.trade_id not in acct.seen_trades:
             acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
+            self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
             return
         record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
         if record is None:
             return
         acct.day.fills.remove(record)
+        self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
         net = realized_net(record.pnl, record.fees)
         acct.pending_realized -= net
         acct.day.realized -= net
@@ -207,8 +208,8 @@ class Ledger:
             acct.week.realized -= net
             acct.week.fees -= record.fees
 
-    @staticmethod
     def _trip(
+        self,
         acct: AccountModel,
         cid: str,
         before: int,
@@ -233,6 +234,7 @@ class Ledger:
             trip.closed_at = ev.at
             if ev.at >= acct.day.start:
                 acct.day.trips.append(trip)
+                self.work.new_trips.append((acct.account_id, trip))
             del acct.trips_open[cid]
             if crosses:
                 acct.trips_open[cid] = Trip(cid, after > 0, ev.at, size=abs(after))

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fsm_risk.core import machines
 from fsm_risk.core.effects import Effect, RecordTransition
-from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockable
+from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockable, Trip
 from fsm_risk.core.states import State, Trigger
 
 
 @dataclass(frozen=True)
 class Changes:
-    """A unit of work: the accounts to persist and the fills to append to the journal."""
+    """A unit of work: the accounts whose state moved, and the history to append: fills,
+    closed round trips and voided trades (account, trade id, time)."""
 
     accounts: list[AccountModel]
     fills: list[tuple[int, FillRecord]]
+    trips: list[tuple[int, Trip]] = field(default_factory=list)
+    voids: list[tuple[int, int, datetime]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.fills)
+        return bool(self.accounts or self.fills or self.trips or self.voids)
 
 
 class Work:
@@ -31,6 +34,8 @@ class Work:
         self.machines = machines.Machines()
         self.dirty: set[int] = set()
         self.new_fills: list[tuple[int, FillRecord]] = []
+        self.new_trips: list[tuple[int, Trip]] = []
+        self.new_voids: list[tuple[int, int, datetime]] = []
 
     def fire(
         self, acct: AccountModel, model: Lockable, trigger: Trigger, now: datetime, **kw: Any
@@ -68,8 +73,13 @@ class Work:
     def take(self, accounts: dict[int, AccountModel]) -> Changes:
         """What changed since the last call: the shell commits it before executing effects."""
         changes = Changes(
-            [accounts[i] for i in sorted(self.dirty) if i in accounts], self.new_fills
+            [accounts[i] for i in sorted(self.dirty) if i in accounts],
+            self.new_fills,
+            self.new_trips,
+            self.new_voids,
         )
         self.dirty = set()
         self.new_fills = []
+        self.new_trips = []
+        self.new_voids = []
         return changes
