@@ -9,8 +9,8 @@ PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's object
 - ``fill``: the append-only fills journal (trader and enforcement fills, classified).
 - ``round_trip`` / ``voided_trade``: append-only too, the round trips closed and the trades
   the gateway voided. With the fills they are an account's history: start-up rebuilds the
-  day's fills and round trips and the trade ids seen this week and last from them by indexed
-  queries, so it costs what those periods hold, not what the database has kept.
+  day's fills and round trips and the trade ids a reconciliation can read again (since the
+  earlier of the day's and the week's start) from them by indexed queries, so it costs what those periods hold, not what the database has kept.
 - ``mark``: the latest quote per contract, for `status`.
 - ``admin`` / ``auth_failure``: the admin credential (a salted scrypt hash, never the secret)
   and failed attempts, for rate limiting.
@@ -429,7 +429,8 @@ class Store:
     def accounts(self, only: Iterable[int] | None = None) -> list[StoredAccount]:
         """Every stored account (or those in ``only``): its state rows, and its history from
         the append-only rows by indexed queries: the day's fills and round trips, the trade
-        ids of this week and last. Accounts sharing a day and a week are read together."""
+        ids since the reconciliation's window opens (none older: after a start no read in
+        flight can list them). Accounts sharing a day and a week are read together."""
         wanted = None if only is None else sorted(set(only))
         ids = "" if wanted is None else " WHERE account_id IN :ids"
         args: dict[str, Any] = {} if wanted is None else {"ids": wanted}
@@ -453,8 +454,9 @@ class Store:
                         conn,
                         members,
                         datetime.fromisoformat(day),
-                        # the trade ids remembered: this week's and last (see the engine's reset)
-                        datetime.fromisoformat(week) - timedelta(days=7),
+                        # the trade ids a reconciliation can read again: those since its
+                        # window opens (the earlier of the day's and the week's start)
+                        min(datetime.fromisoformat(day), datetime.fromisoformat(week)),
                         shared=self.shared,
                     )
                 )

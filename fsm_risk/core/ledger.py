@@ -266,7 +266,7 @@ class Ledger:
             fees = sum((t.fees for t in trades), ZERO)
             if (realized, fees) == (book.realized, book.fees):
                 continue
-            known = {i for i, t in acct.seen_trades.items() if t >= book.start}
+            known = acct.seen_trades.since(book.start)
             missing = known - listed - later
             if not missing and known & later:
                 continue  # trades applied after the list was read: not comparable now

@@ -12,8 +12,11 @@ them at start-up (`History`); and *runtime caches* derived from the rest, never 
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -400,6 +403,87 @@ class Book:
         )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+class SeenTrades:
+    """The trade ids an account applied (or saw voided), each with its time, in two flat
+    arrays of 64-bit integers kept in id order: 16 bytes a trade where a dict of ints to
+    datetimes takes about 110. Times come back in UTC (the same instants). A lookup is a
+    binary search; an id is inserted in place (the gateway's ids mostly only grow, so that
+    is nearly always an append)."""
+
+    __slots__ = ("_at", "_ids")
+
+    def __init__(self, items: Iterable[tuple[int, datetime]] = ()) -> None:
+        self._ids = array("q")
+        self._at = array("q")
+        for i, t in sorted(items):
+            self[i] = t
+
+    def __contains__(self, trade_id: object) -> bool:
+        if not isinstance(trade_id, int):
+            return False
+        k = bisect_left(self._ids, trade_id)
+        return k < len(self._ids) and self._ids[k] == trade_id
+
+    def __getitem__(self, trade_id: int) -> datetime:
+        k = bisect_left(self._ids, trade_id)
+        if k == len(self._ids) or self._ids[k] != trade_id:
+            raise KeyError(trade_id)
+        return _EPOCH + self._at[k] * _MICRO
+
+    def __setitem__(self, trade_id: int, at: datetime) -> None:
+        micros = (at - _EPOCH) // _MICRO
+        ids = self._ids
+        if not ids or ids[-1] < trade_id:
+            ids.append(trade_id)
+            self._at.append(micros)
+            return
+        k = bisect_left(ids, trade_id)
+        if ids[k] == trade_id:
+            self._at[k] = micros
+        else:
+            ids.insert(k, trade_id)
+            self._at.insert(k, micros)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SeenTrades):
+            return self._ids == other._ids and self._at == other._at
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def items(self) -> Iterator[tuple[int, datetime]]:
+        for i, t in zip(self._ids, self._at, strict=True):
+            yield i, _EPOCH + t * _MICRO
+
+    def since(self, start: datetime) -> set[int]:
+        """The ids of the trades at or after ``start``."""
+        bound = (start - _EPOCH) // _MICRO
+        return {i for i, t in zip(self._ids, self._at, strict=True) if t >= bound}
+
+    def keep_since(self, horizon: datetime) -> None:
+        """Forget the trades before ``horizon``."""
+        bound = (horizon - _EPOCH) // _MICRO
+        kept = [(i, t) for i, t in zip(self._ids, self._at, strict=True) if t >= bound]
+        self._ids = array("q", [i for i, _ in kept])
+        self._at = array("q", [t for _, t in kept])
+
+    def copy(self) -> SeenTrades:
+        out = SeenTrades()
+        out._ids = array("q", self._ids)
+        out._at = array("q", self._at)
+        return out
+
+
 @dataclass(slots=True)
 class History:
     """What an account remembers of its past, kept in append-only rows (fills, round trips,
@@ -408,13 +492,15 @@ class History:
 
     - ``fills``: the day's fills, oldest first (a voided one removed);
     - ``trips``: the round trips closed today, in closing order;
-    - ``seen``: every trade id applied or voided this week and last, with its time (a trade
-      re-read by a reconciliation is never applied twice).
+    - ``seen``: every trade id applied or voided since the reconciliation's window opens (the
+      earlier of the day's and the week's start), with its time: a trade re-read by a
+      reconciliation is never applied twice. The running engine keeps last week's too, until
+      its weekly reset has passed (a read begun before it may still list them).
     """
 
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)
-    seen: dict[int, datetime] = field(default_factory=dict)
+    seen: SeenTrades = field(default_factory=lambda: SeenTrades())
 
 
 # --- the machine models ------------------------------------------------------------------
@@ -603,7 +689,7 @@ class AccountModel(Lockable):
         self.own_orders: set[int] = set()
         #: every trade id applied this week and last, with its time: a trade re-read at a
         #: reconciliation (which reads the whole week) is never applied twice
-        self.seen_trades: dict[int, datetime] = {}
+        self.seen_trades = SeenTrades()
         self.tolerated: dict[str, int] = {}  # positions allowed to stay while locked
         #: a gateway position the fills have not reached yet: (signed size, deadline); the
         #: deadline is set only while value is kept for dropped contracts (see unsettled)
@@ -711,7 +797,7 @@ class AccountModel(Lockable):
         return History(
             sorted(self.day.fills, key=lambda f: (f.at, f.trade_id)),
             list(self.day.trips),
-            dict(self.seen_trades),
+            self.seen_trades.copy(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -732,9 +818,9 @@ class AccountModel(Lockable):
             history = History(
                 day.fills,
                 day.trips,
-                {int(i): _req(_pdt(t)) for i, t in seen.items()}
+                SeenTrades((int(i), _req(_pdt(t))) for i, t in seen.items())
                 if isinstance(seen, dict)
-                else {int(i): day.start for i in seen},  # stored as ids only
+                else SeenTrades((int(i), day.start) for i in seen),  # stored as ids only
             )
         m = AccountModel(
             d["account_id"],

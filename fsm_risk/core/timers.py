@@ -106,6 +106,15 @@ class Timers:
         if wake != acct.wakeup:
             acct.wakeup = wake
             heapq.heappush(self._heap, (wake, acct.account_id))
+            if len(self._heap) > 2 * len(self.accounts) + 64:
+                self._compact()
+
+    def _compact(self) -> None:
+        """Drop the stale entries: a wake-up that moved later leaves its old entry behind
+        until that time comes, so an account rescheduled on every trade would otherwise fill
+        the heap with them. Rebuilt from the live wake-ups: one entry per account."""
+        self._heap = [(a.wakeup, i) for i, a in self.accounts.items() if a.wakeup is not None]
+        heapq.heapify(self._heap)
 
     def day_book(self, now: datetime) -> Book:
         cal = self.calendar
@@ -140,8 +149,15 @@ class Timers:
         book.carry = acct.open_upnl
         # forget trades older than last week: reconciliations read this week only
         horizon = min(book.start, acct.week.start) - timedelta(days=7)
-        acct.seen_trades = {i: t for i, t in acct.seen_trades.items() if t >= horizon}
+        acct.seen_trades.keep_since(horizon)
         if weekly:
+            # our enforcement orders of past weeks that no longer work: nothing of theirs can
+            # still come (a reconciliation re-reads the new week's trades only)
+            acct.own_orders &= (
+                set(acct.orders)
+                | set(acct.filling)
+                | {cm.close_order for cm in acct.contracts.values() if cm.close_order is not None}
+            )
             acct.week = book
         else:
             acct.day = book

@@ -1,0 +1,84 @@
+"""What an account keeps in memory is bounded by what can still be needed: the trade ids in two
+flat arrays, the scheduler's heap one entry per account, our enforcement orders only while they
+work or their week lasts."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import timedelta
+from decimal import Decimal
+
+from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.models import SeenTrades
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from tests.factories import (
+    ES,
+    MNQ,
+    NQ,
+    T0,
+    Driver,
+    account,
+    fill,
+    make_engine,
+    order,
+    position,
+    quote,
+)
+
+
+def test_the_trade_ids_seen_take_16_bytes_a_trade_and_answer_exactly() -> None:
+    trades = [(7_000_000 + 3 * i, T0 + timedelta(seconds=i)) for i in range(20_000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        seen = SeenTrades(trades[::-1])  # any order in, id order kept
+        size = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert size < 20 * len(trades)  # a dict of ints to datetimes: about 110 bytes a trade
+    assert len(seen) == len(trades) and list(seen) == [i for i, _ in trades]
+    assert all(i in seen and seen[i] == t for i, t in trades[::997])
+    assert 7_000_001 not in seen and 6 not in seen and "7000000" not in seen
+    seen[7_000_001] = T0  # between two: inserted in place
+    assert list(seen)[:3] == [7_000_000, 7_000_001, 7_000_003]
+    assert seen.since(T0 + timedelta(seconds=19_998)) == {7_059_994, 7_059_997}
+    seen.keep_since(T0 + timedelta(seconds=10_000))
+    assert len(seen) == 10_000 and min(seen) == 7_030_000
+
+
+def test_the_wakeup_heap_stays_one_entry_an_account_however_often_it_moves() -> None:
+    """An order reported filled before its fills moves the wake-up to the settle deadline, its
+    fill moves it back: each move used to leave an entry behind until its time came."""
+    d = Driver(make_engine())
+    d.send(account())
+    for n in range(400):
+        side = Side.BUY if n % 2 == 0 else Side.SELL
+        d.send(order(1000 + n, MNQ, side, 1, type=OrderType.MARKET, status=OrderStatus.FILLED))
+        assert d.acct.wakeup == T0 + d.engine.settings.settle_timeout
+        d.send(fill(MNQ, side, 1, "21000", order_id=1000 + n))
+        assert d.acct.wakeup == d.acct.day.end
+    assert len(d.engine.timers._heap) <= 2 * len(d.engine.accounts) + 64
+    assert d.engine.timers.next_wakeup() == d.acct.day.end
+    start = d.acct.day.start
+    d.at(d.acct.day.end)
+    assert d.acct.day.start > start  # the live wake-up still comes
+
+
+def test_our_orders_that_no_longer_work_are_forgotten_once_their_week_is_over() -> None:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), position(MNQ, 2, "21000"), position(ES, 1, "6000", long=False))
+    d.send(order(77, NQ, Side.BUY, 1, limit="20000"))
+    d.send(quote(ES, "6000"), quote(MNQ, "20000"))  # -$4,000: the account is flattened
+    d.send(order(900, MNQ, Side.SELL, 2, type=OrderType.MARKET))  # our close, filled
+    d.send(fill(MNQ, Side.SELL, 2, "20000", pnl="-4000", fees="1.48", order_id=900))
+    d.send(order(900, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.FILLED))
+    d.send(order(901, ES, Side.BUY, 1, type=OrderType.MARKET))  # our close, still working
+    assert {900, 901} <= d.acct.own_orders
+    d.at(d.acct.day.end + timedelta(minutes=1))  # a new day of the same week: all kept
+    assert {900, 901} <= d.acct.own_orders
+    d.at(d.acct.week.end + timedelta(minutes=1))
+    assert 900 not in d.acct.own_orders  # filled last week: nothing of it can come now
+    assert 901 in d.acct.own_orders and 901 in d.acct.orders  # working: still ours
+    d.send(fill(ES, Side.BUY, 1, "6000", fees="2.50", order_id=901, at=d.now))
+    assert d.acct.day.fills[-1].enforcement  # its fill is still the service's own
+    assert d.acct.day.realized == Decimal("-2.50")
