@@ -10,7 +10,8 @@ PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's object
 - ``round_trip`` / ``voided_trade``: append-only too, the round trips closed and the trades
   the gateway voided. With the fills they are an account's history: start-up rebuilds the
   day's fills and round trips and the trade ids a reconciliation can read again (since the
-  earlier of the day's and the week's start) from them by indexed queries, so it costs what those periods hold, not what the database has kept.
+  earlier of the day's and the week's start) from them by indexed queries, so it costs what
+  those periods hold, not what the database has kept.
 - ``mark``: the latest quote per contract, for `status`.
 - ``admin`` / ``auth_failure``: the admin credential (a salted scrypt hash, never the secret)
   and failed attempts, for rate limiting.
