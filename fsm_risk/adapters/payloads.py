@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from fsm_risk.adapters import shared
 from fsm_risk.core.events import (
     AccountUpdate,
     Fill,
@@ -84,7 +85,7 @@ def _dec(kind: str, d: Mapping[str, Any], key: str, *, optional: bool = False) -
     if isinstance(value, bool):
         raise PayloadError(kind, f"'{key}' is not a number: {value!r}")
     try:
-        number = Decimal(str(value))
+        number = shared.number(str(value))
     except (InvalidOperation, ValueError):
         raise PayloadError(kind, f"'{key}' is not a number: {value!r}") from None
     if not number.is_finite():
@@ -147,7 +148,7 @@ def position(payload: Any) -> PositionUpdate:
     avg = _dec(kind, d, "averagePrice", optional=size == 0) or Decimal(0)
     return PositionUpdate(
         account_id=_int(kind, d, "accountId"),
-        contract_id=str(_req(kind, d, "contractId")),
+        contract_id=shared.name(str(_req(kind, d, "contractId"))),
         type=ptype,
         size=size,
         average_price=avg,
@@ -166,7 +167,7 @@ def order(payload: Any) -> OrderUpdate:
     return OrderUpdate(
         account_id=_int(kind, d, "accountId"),
         order_id=_int(kind, d, "id"),
-        contract_id=str(_req(kind, d, "contractId")),
+        contract_id=shared.name(str(_req(kind, d, "contractId"))),
         status=_enum(kind, d, "status", OrderStatus),
         type=_enum(kind, d, "type", OrderType),
         side=_enum(kind, d, "side", Side),
@@ -189,11 +190,11 @@ def trade(payload: Any) -> Fill:
     fees = _dec(kind, d, "fees", optional=True) or Decimal(0)
     if fees < 0:
         raise PayloadError(kind, f"'fees' is negative: {fees}")
-    fees += _commissions(kind, d)
+    fees = shared.same(fees + _commissions(kind, d))
     return Fill(
         account_id=_int(kind, d, "accountId"),
         trade_id=_int(kind, d, "id"),
-        contract_id=str(_req(kind, d, "contractId")),
+        contract_id=shared.name(str(_req(kind, d, "contractId"))),
         order_id=_int(kind, d, "orderId", optional=True),
         side=_enum(kind, d, "side", Side),
         size=size,

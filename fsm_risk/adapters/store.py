@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from fsm_risk import private
+from fsm_risk.adapters import shared as interned
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import Side
@@ -988,7 +989,13 @@ def _histories(
                 if closed >= day:
                     out[a].trips.append(
                         Trip(
-                            c, bool(long), parse(opened), closed, Decimal(net), size, bool(enforced)
+                            interned.name(c),
+                            bool(long),
+                            parse(opened),
+                            closed,
+                            interned.number(net),
+                            size,
+                            bool(enforced),
                         )
                     )
     finally:
@@ -1012,13 +1019,13 @@ def _fill_from(r: Any) -> FillRecord:
     return FillRecord(
         r[1],
         datetime.fromisoformat(r[2]),
-        r[3],
+        interned.name(r[3]),
         r[4],
         _SIDES[r[5]],
         r[6],
-        Decimal(r[7]),
-        None if r[8] is None else Decimal(r[8]),
-        Decimal(r[9]),
+        interned.number(r[7]),
+        None if r[8] is None else interned.number(r[8]),
+        interned.number(r[9]),
         r[10],
         r[11],
         bool(r[12]),

@@ -4,10 +4,14 @@ work or their week lasts."""
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from fsm_risk.adapters import payloads, shared
+from fsm_risk.adapters.store import Store
 from fsm_risk.core.events import OrderStatus, OrderType, Side
 from fsm_risk.core.models import SeenTrades
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -24,6 +28,7 @@ from tests.factories import (
     position,
     quote,
 )
+from tests.store_load import round_trips
 
 
 def test_the_trade_ids_seen_take_16_bytes_a_trade_and_answer_exactly() -> None:
@@ -82,3 +87,49 @@ def test_our_orders_that_no_longer_work_are_forgotten_once_their_week_is_over() 
     d.send(fill(ES, Side.BUY, 1, "6000", fees="2.50", order_id=901, at=d.now))
     assert d.acct.day.fills[-1].enforcement  # its fill is still the service's own
     assert d.acct.day.realized == Decimal("-2.50")
+
+
+TRADE = {
+    "id": 99,
+    "accountId": 1001,
+    "contractId": "CON.F.US.ES.Z26",
+    "creationTimestamp": "2026-11-23T15:00:01Z",
+    "price": 6000.5,
+    "profitAndLoss": -62.5,
+    "fees": 1.4,
+    "side": 1,
+    "size": 1,
+    "voided": False,
+    "orderId": 12,
+}
+
+
+def test_fills_read_from_the_gateway_share_their_equal_numbers_and_contract_ids() -> None:
+    # each payload as a websocket gives it: its own strings
+    a, b = (payloads.trade(json.loads(json.dumps({**TRADE, "id": i}))) for i in (1, 2))
+    assert a.contract_id == b.contract_id and a.contract_id is b.contract_id
+    assert a.price is b.price and a.fees is b.fees and a.pnl is b.pnl
+    assert a.price == Decimal("6000.5") and a.fees == Decimal("1.4")
+    # numbers are shared as written: the same digits and exponent, never just equal ones
+    assert str(shared.number("1.50")) == "1.50" and str(shared.number("1.5")) == "1.5"
+    assert shared.same(Decimal("2.00")) is shared.number("2.00")
+
+
+def test_the_table_of_shared_numbers_is_bounded() -> None:
+    for n in range(shared.LIMIT + 10):  # a stream of new prices
+        shared.number(f"{21000 + n}.25")
+    assert len(shared._NUMBERS) <= shared.LIMIT
+
+
+def test_a_restored_day_of_fills_shares_its_prices_fees_and_contract_ids(tmp_path: Path) -> None:
+    d = Driver(make_engine())
+    d.send(account(), *round_trips(50, MNQ))
+    store = Store(tmp_path / "s.db")
+    store.commit(d.engine.take_changes())
+    [stored] = store.accounts()
+    store.close()
+    fills = stored.history.fills
+    assert len(fills) == 100 and fills == sorted(d.acct.day.fills, key=lambda f: f.at)
+    assert len({id(f.price) for f in fills}) == len({id(f.fees) for f in fills}) == 1
+    assert len({id(f.contract_id) for f in fills}) == 1
+    assert len({id(t.net) for t in stored.history.trips}) == 1
