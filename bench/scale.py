@@ -1,0 +1,615 @@
+"""Benchmark of the service at a firm's scale: start-up, CPU and memory, reconciliation.
+
+Prints figures beside their goals; asserts nothing. Usage:
+
+    .venv/bin/python bench/scale.py                    # every figure (long: see below)
+    .venv/bin/python bench/scale.py startup            # or: load, reconcile (any of them)
+    .venv/bin/python bench/scale.py --quick            # small sizes: a sanity run of minutes
+
+The service is the real thing: ``python -m fsm_risk serve --settings ...`` in its own
+process, with the broker credentials and gateway URLs in its environment as an operator would
+give them, logging as serve logs (console at INFO, JSON file at DEBUG), every rule on (limits
+that never fire but where said), web dashboard and control channel on. The gateway is the
+paper gateway (``fsm-risk paper-gateway``), in a third process. This process only builds the
+stores, drives the gateway's control API and reads the service's log lines and /proc.
+
+start-up: a store of N accounts (default 1,000) with W weeks of fills (1 and 4) is built
+    through the product's own engine and commit path (the service's commit, one unit of work
+    per trading day), then serve is started on it. Timed from the spawn: the service's start
+    (imports and settings done), its machines restored (the store read back), and ready (hubs
+    open, every account reconciled). The gateway has no rate limit and the service a budget
+    that never binds, so "ready" is the service's own work; the cost of the shipped budget is
+    the reconciliation figure. The goal (2 s, independent of the history) is beside both.
+load: N accounts (200 and 1,000), each holding a position in one of twelve contracts whose
+    prices random-walk (quotes flowing), first quotes only, then quotes and a steady stream of
+    fills (market orders of 1 contract on accounts in turn). Reported: the service's CPU share
+    in each window (user+system time from /proc over wall time), CPU per fill (the extra CPU of
+    the fill window over the quote window, per fill) and memory (RSS; per account, and the
+    marginal per account between the two sizes). Periodic re-reads are off and the request
+    budget lifted here, so that 1,000 accounts get ready in minutes: at the shipped budget the
+    re-reads cost under 2 requests a second, nothing beside quotes and fills.
+reconcile: N accounts (100 and 500) at the SHIPPED request budget (the service's defaults,
+    not set here) and a gateway limiting each token to the real 200 requests a minute. The
+    store knows that 1 account in 10 holds 5 MNQ (exposed); while the service is down each of
+    those buys one more (6: over max_contracts = 5). Timed from the spawn: every exposed
+    account enforced (the gateway shows each reduced to 5), ready, every account reconciled.
+    Goal: the exposed within 30 s; the rest progressively.
+
+Built stores are kept in $FSM_BENCH_CACHE (one file per tree, size and history) when it is set
+(bench/compare.py sets it), so that repetitions do not rebuild them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+try:  # the package of the venv that runs this file (bench/compare.py relies on it)
+    import fsm_risk  # noqa: F401
+except ImportError:  # a plain checkout without an installed package
+    sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from figures import figure, header
+
+#: the goals of the issue's table
+STARTUP_GOAL_S = 2.0
+MEMORY_GOAL_KIB = 40.0
+EXPOSED_GOAL_S = 30.0
+#: "flat in the number of accounts": CPU per fill at the larger size within this of the smaller
+FLAT = 1.25
+#: the real gateway's limit per token (requests per 60 s)
+GATEWAY_LIMIT = 200
+ROOTS = ("MNQ", "NQ", "MES", "ES", "MYM", "YM", "M2K", "RTY", "MCL", "CL", "MGC", "GC")
+FIRST_ID = 3001
+LAUNCH = "from fsm_risk.cli import main; main()"
+FIGURES = ("startup", "load", "reconcile")
+
+
+# --- the paper gateway ------------------------------------------------------------------------
+
+
+class Gateway:
+    """``fsm-risk paper-gateway`` in a child process, with N accounts."""
+
+    def __init__(self, home: Path, accounts: int, **paper: Any) -> None:
+        self.home = home
+        self.ids = [FIRST_ID + i for i in range(accounts)]
+        self.paper = {"price_mode": "scripted", "rate_limit": 0, **paper}
+        self.env: dict[str, str] = {}
+        self.process: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Gateway:
+        listing = ", ".join(f"{i}: SCALE-{i}: 50000: true" for i in self.ids)
+        lines = [f"{k} = {v}" for k, v in self.paper.items()]
+        ini = self.home / "paper.ini"
+        ini.write_text("[paper]\nunique_custom_tags = false\n" + "\n".join(lines) +
+                       f"\naccounts = {listing}\n")  # fmt: skip
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LAUNCH, "paper-gateway", "--port", "0", "--settings", str(ini),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.home,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        async with asyncio.timeout(120):
+            while True:
+                line = (await self.process.stdout.readline()).decode()
+                if not line:
+                    raise RuntimeError("the paper gateway did not start")
+                if line.strip().startswith("export "):
+                    key, value = line.strip().removeprefix("export ").split("  #")[0].split("=", 1)
+                    self.env[key] = value
+                if line.startswith("Stop with"):
+                    break
+        self._drain = asyncio.create_task(_drain(self.process.stdout, None))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await _stop(self.process, 30)
+        if self._drain is not None:
+            self._drain.cancel()
+
+    @property
+    def control(self) -> str:
+        return self.env["PROJECTX_API_URL"].removesuffix("/api") + "/_paper"
+
+    def client_env(self) -> dict[str, str]:
+        """What an operator gives serve: credentials and the gateway's URLs."""
+        keys = ("PROJECT_X_USERNAME", "PROJECT_X_API_KEY", "PROJECTX_API_URL",
+                "PROJECTX_USER_HUB_URL", "PROJECTX_MARKET_HUB_URL")  # fmt: skip
+        return {k: self.env[k] for k in keys}
+
+    async def order(self, http: httpx.AsyncClient, account: int, root: str, side: str,
+                    size: int) -> None:  # fmt: skip
+        r = await http.post(f"{self.control}/orders", json={
+            "account_id": account, "contract": root, "side": side, "size": size})  # fmt: skip
+        r.raise_for_status()
+
+    async def positions(self, http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        reply: list[dict[str, Any]] = (await http.get(f"{self.control}/positions")).json()
+        return reply
+
+    async def websockets(self, http: httpx.AsyncClient) -> int:
+        return len((await http.get(f"{self.control}/connections")).json())
+
+
+async def _drain(stream: asyncio.StreamReader, on_line: Callable[[str], None] | None) -> None:
+    while line := await stream.readline():
+        if on_line is not None:
+            on_line(line.decode(errors="replace"))
+
+
+async def _stop(proc: asyncio.subprocess.Process | None, timeout: float) -> None:
+    if proc is None or proc.returncode is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+def settings_text(rules: str, *, budget: int | None = None, poll: bool = True) -> str:
+    """The service's settings: the shipped defaults but where said (budget None: shipped)."""
+    broker = ""
+    if budget is not None:
+        broker += f"requests_per_minute = {budget}\n"
+    if not poll:
+        broker += "reconcile_interval_seconds = 0\n"
+    return (
+        "[general]\ndatabase = state.db\nlog_file = fsm.log\naccounts =\n"
+        "[control]\nsocket = ctl.sock\n[web]\nport = 0\n"
+        + (f"[broker]\n{broker}" if broker else "")
+        + rules
+    )
+
+
+def quiet_rules(max_contracts: int = 1000) -> str:
+    """Every rule on, none firing but max_contracts (and per instrument) at the limit given."""
+    from engine import settings_text as all_rules
+
+    text = all_rules("all")
+    text = text.replace("[rule.max_contracts]\nlimit = 1000\n",
+                        f"[rule.max_contracts]\nlimit = {max_contracts}\n")  # fmt: skip
+    return text.replace(
+        "[rule.max_contracts_per_instrument]\ndefault_limit = 1000\n",
+        f"[rule.max_contracts_per_instrument]\ndefault_limit = {max_contracts}\n",
+    )
+
+
+@dataclass
+class Serve:
+    """``python -m fsm_risk serve`` in a child process; its console lines stamped on arrival."""
+
+    home: Path
+    gateway: Gateway
+    started: float = 0.0
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    reconciled: dict[int, float] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)
+    process: asyncio.subprocess.Process | None = None
+    _reader: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    MARKERS = {
+        "start": "FSM:SERVICE_START",
+        "restored": "FSM:MACHINES_RESTORED",
+        "ready": "FSM:EVENT_LOOP_RUNNING",
+    }
+    RECONCILED = re.compile(r"account (\d+)\b[^\n]*\breconciled\b")
+
+    async def start(self) -> None:
+        env = {**os.environ, **self.gateway.client_env(), "NO_COLOR": "1",
+               "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        self.started = time.monotonic()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fsm_risk", "serve", "--settings",
+            str(self.home / "settings.ini"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.home,
+            env=env,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self._reader = asyncio.create_task(_drain(self.process.stdout, self._line))
+
+    def _line(self, line: str) -> None:
+        at = time.monotonic() - self.started
+        self.lines.append((at, line))
+        for name, marker in self.MARKERS.items():
+            if marker in line and name not in self.marks:
+                self.marks[name] = at
+        m = self.RECONCILED.search(line)
+        if m is not None:
+            self.reconciled.setdefault(int(m.group(1)), at)
+        self._changed.set()
+
+    async def until(self, pred: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``pred()`` (checked on every log line) or the service exits: False then."""
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if self.process is None or self.process.returncode is not None:
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 1.0))
+        return True
+
+    async def stop(self) -> None:
+        await _stop(self.process, 60)
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+
+    def is_ready(self) -> bool:
+        return "ready" in self.marks
+
+    def tail(self, n: int = 5) -> str:
+        return "".join(line for _, line in self.lines[-n:])
+
+    # the service's process, from /proc
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kib(self) -> int:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+
+# --- building a store through the product's own engine and commit path -----------------------
+
+
+def _service_for_building(home: Path) -> Any:
+    """The service as serve constructs it (not started): its engine and its commit path."""
+    from fsm_risk import config, runtime
+    from fsm_risk.adapters.broker import Credentials
+
+    settings = config.load(home / "settings.ini")
+    urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user",
+            "http://127.0.0.1:9/hubs/market")  # fmt: skip
+    return runtime.make_service(settings, Credentials("bench", "bench-api-key-0000"), urls)
+
+
+def _commit(service: Any, effects: list[Any], now: datetime) -> None:
+    """Commit as the service commits after handling events (its own unit of work); where a
+    tree names that differently, the engine's changes through the store's commit."""
+    own = getattr(service, "_commit", None)
+    if own is not None:
+        own(effects, now=now)
+        return
+    changes = service.engine.take_changes()
+    audit = [e.entry for e in effects if type(e).__name__ == "RecordTransition"]
+    service.store.commit(changes, audit)
+
+
+def trading_days(now: datetime, weeks: int) -> list[datetime]:
+    """The session starts (14:00 UTC, Monday to Friday) of the last ``weeks`` weeks."""
+    today = now.replace(hour=14, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=k) for k in range(weeks * 7 - 1, -1, -1)]
+    return [d for d in days if d.weekday() < 5 and d < now]
+
+
+def build_history(home: Path, accounts: int, weeks: int, fills_per_day: int) -> tuple[int, float]:
+    """``accounts`` accounts with ``weeks`` weeks of round trips (``fills_per_day`` fills a
+    trading day each) up to now, committed day by day; returns (fills, seconds)."""
+    from fsm_risk.core.events import AccountUpdate, Fill, PositionType, PositionUpdate, Side
+
+    began = time.monotonic()
+    service = _service_for_building(home)
+    engine = service.engine
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    days = trading_days(now, weeks)
+    ids = [FIRST_ID + i for i in range(accounts)]
+    start = (days[0] if days else now) - timedelta(hours=1)
+    effects: list[Any] = []
+    for acct in ids:
+        effects += engine.handle(AccountUpdate(acct, f"SCALE-{acct}", Decimal(50000), True), start)
+    _commit(service, effects, start)
+    trade = fills = 0
+    price = Decimal("21000.00")
+    round_trips = max(1, fills_per_day // 2)
+    for day in days:
+        effects = []
+        at = day
+        for j in range(round_trips):
+            base = day + timedelta(seconds=j * 6 * 3600 / round_trips)
+            if base + timedelta(seconds=10) >= now:
+                break
+            contract = f"CON.F.US.{ROOTS[j % len(ROOTS)]}.Z26"
+            for leg in (0, 1):  # all accounts enter, then all exit: time runs forward
+                for k, acct in enumerate(ids):
+                    at = base + timedelta(seconds=2 * leg, microseconds=k * 1000)
+                    trade += 1
+                    pnl = None if leg == 0 else Decimal("0.50") * (1 if j % 2 else -1)
+                    fill = Fill(account_id=acct, trade_id=trade, contract_id=contract,
+                                order_id=trade, side=Side.BUY if leg == 0 else Side.SELL, size=1,
+                                price=price, pnl=pnl, fees=Decimal("0.37"), at=at)  # fmt: skip
+                    pos = PositionUpdate(acct, contract, PositionType.LONG, 1 - leg, price, at)
+                    effects += engine.handle(fill, at)
+                    effects += engine.handle(pos, at)
+                    fills += 1
+        _commit(service, effects, at)
+    service.store.close()
+    return fills, time.monotonic() - began
+
+
+def _cached(key: str, build: Callable[[Path], Any], home: Path) -> None:
+    """Put the store built by ``build`` at home/state.db, from $FSM_BENCH_CACHE if kept there
+    (one file per tree and venv, size and history)."""
+    target = home / "state.db"
+    cache = os.environ.get("FSM_BENCH_CACHE")
+    tag = hashlib.sha256(f"{sys.prefix}|{_tree()}|{key}".encode()).hexdigest()[:16]
+    kept = Path(cache) / f"{tag}.db" if cache else None
+    if kept is not None and kept.exists():
+        shutil.copyfile(kept, target)
+        return
+    build(home)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, kept.with_suffix(".tmp"))
+        kept.with_suffix(".tmp").rename(kept)
+
+
+def _tree() -> str:
+    import fsm_risk
+
+    return str(Path(fsm_risk.__file__).resolve().parent)
+
+
+# --- the figures ------------------------------------------------------------------------------
+
+
+async def startup(accounts: int, weeks_list: list[int], fills_per_day: int,
+                  timeout: float) -> None:  # fmt: skip
+    print(f"# start-up: {accounts} accounts, {fills_per_day} fills a trading day each, "
+          f"all rules; serve in its own process, timed from its spawn", flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        async with Gateway(root, accounts) as gw:
+            for weeks in weeks_list:
+                home = root / f"w{weeks}"
+                home.mkdir()
+                (home / "settings.ini").write_text(settings_text(quiet_rules(), budget=10_000))
+                made: dict[str, Any] = {}
+
+                def build(h: Path, weeks: int = weeks, made: dict[str, Any] = made) -> None:
+                    made["fills"], made["seconds"] = build_history(
+                        h, accounts, weeks, fills_per_day
+                    )
+
+                _cached(f"startup|{accounts}|{weeks}|{fills_per_day}", build, home)
+                size = (home / "state.db").stat().st_size / 2**20
+                built = (f"built in {made['seconds']:.0f} s, {made['fills']:,} fills"
+                         if made else "from the cache")  # fmt: skip
+                print(f"# {weeks} week(s): store {size:,.1f} MiB ({built})", flush=True)
+                serve = Serve(home, gw)
+                await serve.start()
+                ok = await serve.until(serve.is_ready, timeout)
+                await serve.stop()
+                count = next(
+                    (
+                        m.group(1)
+                        for _, line in serve.lines
+                        if (m := re.search(r"MACHINES_RESTORED (\d+)", line))
+                    ),
+                    "?",
+                )
+                print(f"# the service restored {count} account(s)", flush=True)
+                if not ok:
+                    print(f"# did not get ready within {timeout:.0f} s; last lines:\n"
+                          f"{serve.tail()}", end="")  # fmt: skip
+                name = f"start-up, {accounts} accounts, {weeks} week(s) of fills"
+                figure(f"{name}: service started (imports, settings)", serve.marks.get("start"),
+                       "s")  # fmt: skip
+                figure(f"{name}: machines restored", serve.marks.get("restored"), "s",
+                       f"<= {STARTUP_GOAL_S:g}")  # fmt: skip
+                started, restored = serve.marks.get("start"), serve.marks.get("restored")
+                figure(f"{name}: the store read back (restored - started)",
+                       None if started is None or restored is None else restored - started,
+                       "s")  # fmt: skip
+                figure(f"{name}: ready (no rate limit)", serve.marks.get("ready"), "s",
+                       f"<= {STARTUP_GOAL_S:g}")  # fmt: skip
+
+
+async def load(sizes: list[int], seconds: float, fills_per_second: float, settle: float,
+               timeout: float) -> None:  # fmt: skip
+    print(f"# load: quotes flowing (12 contracts random-walking), then also "
+          f"{fills_per_second:g} fills/s; windows of {seconds:g} s", flush=True)  # fmt: skip
+    rss: dict[int, int] = {}
+    per_fill_ms: dict[int, float] = {}
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            async with Gateway(home, n, price_mode="random_walk", quote_interval=0.06) as gw:
+                (home / "settings.ini").write_text(
+                    settings_text(quiet_rules(), budget=10_000, poll=False)
+                )
+                async with httpx.AsyncClient(timeout=60) as http:
+                    for k, acct in enumerate(gw.ids):  # one position each, before the start
+                        await gw.order(http, acct, ROOTS[k % len(ROOTS)], "buy", 1)
+                    serve = Serve(home, gw)
+                    await serve.start()
+                    ok = await serve.until(serve.is_ready, timeout)
+                    if not ok:
+                        print(f"# {n} accounts: not ready within {timeout:.0f} s; last lines:\n"
+                              f"{serve.tail()}", end="")  # fmt: skip
+                        await serve.stop()
+                        continue
+                    await asyncio.sleep(settle)  # bench pacing: subscriptions and first quotes
+                    sockets = await gw.websockets(http)
+                    rss[n] = serve.rss_kib()
+                    cpu0, t0 = serve.cpu_seconds(), time.monotonic()
+                    await asyncio.sleep(seconds)  # the quote window
+                    cpu1, t1 = serve.cpu_seconds(), time.monotonic()
+                    fills, side = 0, {}
+                    period = 1 / fills_per_second
+                    while time.monotonic() - t1 < seconds:  # the fill window
+                        k = fills % n
+                        acct = gw.ids[(k * 7919) % n]  # accounts in a scattered turn
+                        s = side.get(acct, "buy")
+                        await gw.order(http, acct, ROOTS[gw.ids.index(acct) % len(ROOTS)], s, 1)
+                        side[acct] = "sell" if s == "buy" else "buy"
+                        fills += 1
+                        await asyncio.sleep(max(0.0, t1 + fills * period - time.monotonic()))
+                    cpu2, t2 = serve.cpu_seconds(), time.monotonic()
+                    rss_after = serve.rss_kib()
+                    await serve.stop()
+            quote_share = (cpu1 - cpu0) / (t1 - t0)
+            fill_share = (cpu2 - cpu1) / (t2 - t1)
+            per_fill = (fill_share - quote_share) * (t2 - t1) / max(fills, 1)
+            name = f"{n} accounts"
+            print(f"# {name}: {sockets} websockets at the gateway, {fills} fills, RSS "
+                  f"{rss[n] / 1024:,.1f} MiB ready, {rss_after / 1024:,.1f} MiB after the fills",
+                  flush=True)  # fmt: skip
+            figure(f"load, {name}: CPU share, quotes", quote_share * 100, "% of a core")
+            figure(f"load, {name}: CPU share, quotes and fills", fill_share * 100, "% of a core")
+            figure(f"load, {name}: CPU per fill", per_fill * 1000, "ms")
+            figure(f"load, {name}: RSS", rss[n] / 1024, "MiB")
+            per_fill_ms[n] = per_fill * 1000
+    if len(rss) >= 2:
+        lo, hi = min(rss), max(rss)
+        figure(f"load: CPU per fill, {hi} over {lo} accounts (flat: 1)",
+               per_fill_ms[hi] / per_fill_ms[lo] if per_fill_ms[lo] > 0 else None, "x",
+               f"<= {FLAT:g}")  # fmt: skip
+        figure(f"load: memory per account, marginal {lo} -> {hi} accounts",
+               (rss[hi] - rss[lo]) / (hi - lo), "KiB", f"<= {MEMORY_GOAL_KIB:g}")  # fmt: skip
+
+
+def build_exposed(home: Path, accounts: int, exposed: list[int]) -> None:
+    """A store in which ``exposed`` accounts hold 5 MNQ (as a service saw them last)."""
+    from fsm_risk.core.events import AccountUpdate, PositionType, PositionUpdate
+
+    service = _service_for_building(home)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    effects: list[Any] = []
+    for acct in (FIRST_ID + i for i in range(accounts)):
+        effects += service.engine.handle(
+            AccountUpdate(acct, f"SCALE-{acct}", Decimal(50000), True), at
+        )
+    for acct in exposed:
+        effects += service.engine.handle(
+            PositionUpdate(acct, "CON.F.US.MNQ.Z26", PositionType.LONG, 5, Decimal(21000), at), at
+        )
+    _commit(service, effects, at)
+    service.store.close()
+
+
+async def reconcile(sizes: list[int], timeout: float) -> None:
+    budget = _shipped_budget()
+    print(f"# reconciliation at the shipped budget ({budget}) against a gateway limiting each "
+          f"token to {GATEWAY_LIMIT} requests a minute; 1 account in 10 exposed",
+          flush=True)  # fmt: skip
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            exposed = [FIRST_ID + i for i in range(0, n, 10)]
+            async with Gateway(home, n, rate_limit=GATEWAY_LIMIT, rate_limit_window=60) as gw:
+                (home / "settings.ini").write_text(settings_text(quiet_rules(5)))
+                _cached(f"exposed|{n}", partial(build_exposed, accounts=n, exposed=exposed), home)
+                async with httpx.AsyncClient(timeout=60) as http:
+                    for acct in exposed:  # traded while the service was down: 6 > 5
+                        await gw.order(http, acct, "MNQ", "buy", 6)
+                    serve = Serve(home, gw)
+                    await serve.start()
+                    enforced: float | None = None
+                    deadline = time.monotonic() + timeout
+                    while time.monotonic() < deadline and serve.process is not None and \
+                            serve.process.returncode is None:  # fmt: skip
+                        held = {p["account_id"]: p["size"] for p in await gw.positions(http)
+                                if p["account_id"] in exposed}  # fmt: skip
+                        if enforced is None and all(held.get(a) == 5 for a in exposed):
+                            enforced = time.monotonic() - serve.started
+                        if enforced is not None and len(serve.reconciled) >= n and \
+                                "ready" in serve.marks:  # fmt: skip
+                            break
+                        await asyncio.sleep(0.25)  # bench polling of the gateway's positions
+                    await serve.stop()
+            every = max(serve.reconciled.values()) if len(serve.reconciled) >= n else None
+            name = f"reconcile, {n} accounts ({len(exposed)} exposed)"
+            figure(f"{name}: exposed enforced", enforced, "s", f"<= {EXPOSED_GOAL_S:g}")
+            figure(f"{name}: ready", serve.marks.get("ready"), "s")
+            figure(f"{name}: every account reconciled", every, "s")
+            if enforced is None or every is None:
+                print(f"# within {timeout:.0f} s: {len(serve.reconciled)} of {n} reconciled; "
+                      f"last lines:\n{serve.tail()}", end="")  # fmt: skip
+
+
+def _shipped_budget() -> str:
+    """The request budget the service ships with (its settings' defaults)."""
+    from fsm_risk import config
+
+    s = config.parse("[general]\n", "shipped.ini")
+    try:
+        b = s.sections["broker"]
+        return f"{b['requests_per_minute']} requests/min, {b['enforcement_reserve']} kept back"
+    except (AttributeError, KeyError, TypeError):  # settings read another way in this tree
+        return "the shipped default"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("figures", nargs="*", metavar="FIGURE",
+                   help="startup, load or reconcile (default: all three)")  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="small sizes: a sanity run")
+    p.add_argument("--accounts", type=int, help="start-up: accounts (default 1000)")
+    p.add_argument("--weeks", default=None, help="start-up: weeks of fills (default 1,4)")
+    p.add_argument("--fills-per-day", type=int, default=None,
+                   help="start-up: fills per account a trading day (default 40)")  # fmt: skip
+    p.add_argument("--load-accounts", default=None, help="load: sizes (default 200,1000)")
+    p.add_argument("--load-seconds", type=float, default=None, help="load: window (default 30)")
+    p.add_argument("--fills-per-second", type=float, default=10.0, help="load: fill rate")
+    p.add_argument("--reconcile-accounts", default=None,
+                   help="reconcile: sizes (default 100,500)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=None,
+                   help="longest wait for a service to get ready (default 1800 s)")  # fmt: skip
+    a = p.parse_args()
+    q = a.quick
+    which = a.figures or list(FIGURES)
+    unknown = [f for f in which if f not in FIGURES]
+    if unknown:
+        p.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
+    header("bench/scale.py" + (" --quick" if q else ""))
+    timeout = a.timeout or (300.0 if q else 1800.0)
+    if "startup" in which:
+        weeks = [int(w) for w in (a.weeks or ("1,2" if q else "1,4")).split(",")]
+        asyncio.run(startup(a.accounts or (50 if q else 1000), weeks,
+                            a.fills_per_day or (10 if q else 40), timeout))  # fmt: skip
+    if "load" in which:
+        sizes = [int(s) for s in (a.load_accounts or ("20,60" if q else "200,1000")).split(",")]
+        asyncio.run(load(sizes, a.load_seconds or (5.0 if q else 30.0), a.fills_per_second,
+                         2.0 if q else 5.0, timeout))  # fmt: skip
+    if "reconcile" in which:
+        sizes = [int(s) for s in (a.reconcile_accounts or ("60" if q else "100,500")).split(",")]
+        asyncio.run(reconcile(sizes, timeout))
+
+
+if __name__ == "__main__":
+    main()
