@@ -74,11 +74,15 @@ def collect(outputs: dict[str, list[Path]]) -> tuple[list[str], dict[tuple[str, 
     return names, values, meta
 
 
+def number(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
 def cell(xs: list[float]) -> str:
     if not xs:
         return "n/a"
-    med = statistics.median(xs)
-    return f"{med:.4g} ({min(xs):.4g}-{max(xs):.4g})" if len(xs) > 1 else f"{med:.4g}"
+    med = number(statistics.median(xs))
+    return f"{med} ({number(min(xs))}-{number(max(xs))})" if len(xs) > 1 else med
 
 
 def table(outputs: dict[str, list[Path]]) -> list[str]:

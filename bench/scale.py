@@ -3,7 +3,7 @@
 Prints figures beside their goals; asserts nothing. Usage:
 
     .venv/bin/python bench/scale.py                    # every figure (long: see below)
-    .venv/bin/python bench/scale.py startup            # or: load, reconcile (any of them)
+    .venv/bin/python bench/scale.py startup            # or: commit, load, reconcile (any)
     .venv/bin/python bench/scale.py --quick            # small sizes: a sanity run of minutes
 
 The service is the real thing: ``python -m fsm_risk serve --settings ...`` in its own
@@ -13,6 +13,9 @@ that never fire but where said), web dashboard and control channel on. The gatew
 paper gateway (``fsm-risk paper-gateway``), in a third process. This process only builds the
 stores, drives the gateway's control API and reads the service's log lines and /proc.
 
+commit: the service's commit of the unit of work before a close (the breaching fill, its
+    position, the transition to Flattening and its audit), timed around the service's own
+    commit, on an account with 0 and 1,200 trades this week. Goal: 1 ms median, flat.
 start-up: a store of N accounts (default 1,000) with W weeks of fills (1 and 4) is built
     through the product's own engine and commit path (the service's commit, one unit of work
     per trading day), then serve is started on it. Timed from the spawn: the service's start
@@ -49,6 +52,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -81,7 +85,7 @@ GATEWAY_LIMIT = 200
 ROOTS = ("MNQ", "NQ", "MES", "ES", "MYM", "YM", "M2K", "RTY", "MCL", "CL", "MGC", "GC")
 FIRST_ID = 3001
 LAUNCH = "from fsm_risk.cli import main; main()"
-FIGURES = ("startup", "load", "reconcile")
+FIGURES = ("commit", "startup", "load", "reconcile")
 
 
 # --- the paper gateway ------------------------------------------------------------------------
@@ -562,6 +566,69 @@ async def reconcile(sizes: list[int], timeout: float) -> None:
                       f"last lines:\n{serve.tail()}", end="")  # fmt: skip
 
 
+def commit_cost(histories: list[int], samples: int) -> None:
+    """The service's commit of the unit of work before a close (a breaching fill, its position
+    and the transition to Flattening), on an account carrying ``histories`` trades this week."""
+    print(f"# commit before a close: the service's own commit, {samples} breaches each, on an "
+          f"account with a history of trades this week", flush=True)  # fmt: skip
+    medians: dict[int, float] = {}
+    for history in histories:
+        ms = sorted(c * 1000 for c in _commit_samples(history, samples))
+        medians[history] = statistics.median(ms)
+        name = f"commit before a close, {history} trades of history"
+        figure(f"{name}: median", medians[history], "ms", "<= 1")
+        figure(f"{name}: p90", ms[int(len(ms) * 0.9) - 1], "ms")
+    if len(medians) >= 2:
+        lo, hi = min(medians), max(medians)
+        figure(f"commit before a close, median at {hi} over {lo} trades (flat: 1)",
+               medians[hi] / medians[lo], "x", f"<= {FLAT:g}")  # fmt: skip
+
+
+def _commit_samples(history: int, samples: int) -> list[float]:
+    from fsm_risk.core.events import AccountUpdate, Fill, PositionType, PositionUpdate, Side
+
+    contract, price, acct = "CON.F.US.MNQ.Z26", Decimal("21000.00"), FIRST_ID
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / "settings.ini").write_text(settings_text(quiet_rules(5)))
+        service = _service_for_building(home)
+        engine = service.engine
+        at = datetime.now(UTC) - timedelta(minutes=30)
+        trade = 0
+
+        def step(event: Any) -> list[Any]:
+            out: list[Any] = engine.handle(event, at)
+            return out
+
+        def fill(side: Any, size: int, pnl: Decimal | None) -> Fill:
+            nonlocal trade, at
+            trade += 1
+            at += timedelta(microseconds=100)
+            return Fill(account_id=acct, trade_id=trade, contract_id=contract, order_id=trade,
+                        side=side, size=size, price=price, pnl=pnl, fees=Decimal("0.37"),
+                        at=at)  # fmt: skip
+
+        def position(size: int) -> PositionUpdate:
+            return PositionUpdate(acct, contract, PositionType.LONG, size, price, at)
+
+        _commit(service, step(AccountUpdate(acct, "SCALE", Decimal(50000), True)), at)
+        for _ in range(history // 2):  # round trips of 1 contract
+            effects = step(fill(Side.BUY, 1, None)) + step(position(1))
+            effects += step(fill(Side.SELL, 1, Decimal("0.50"))) + step(position(0))
+            _commit(service, effects, at)
+        costs = []
+        for _ in range(samples):
+            effects = step(fill(Side.BUY, 6, None)) + step(position(6))  # 6 > 5: a close
+            began = time.perf_counter()
+            _commit(service, effects, at)
+            costs.append(time.perf_counter() - began)
+            effects = step(fill(Side.SELL, 1, Decimal("0.50"))) + step(position(5))
+            effects += step(fill(Side.SELL, 5, Decimal("0.50"))) + step(position(0))
+            _commit(service, effects, at)
+        service.store.close()
+    return costs
+
+
 def _shipped_budget() -> str:
     """The request budget the service ships with (its settings' defaults)."""
     from fsm_risk import config
@@ -577,8 +644,10 @@ def _shipped_budget() -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("figures", nargs="*", metavar="FIGURE",
-                   help="startup, load or reconcile (default: all three)")  # fmt: skip
+                   help="commit, startup, load or reconcile (default: all)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="small sizes: a sanity run")
+    p.add_argument("--history", help="commit: trades on the account (default 0,1200)")
+    p.add_argument("--samples", type=int, help="commit: breaches timed (default 300)")
     p.add_argument("--accounts", type=int, help="start-up: accounts (default 1000)")
     p.add_argument("--weeks", default=None, help="start-up: weeks of fills (default 1,4)")
     p.add_argument("--fills-per-day", type=int, default=None,
@@ -598,6 +667,9 @@ def main() -> None:
         p.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     header("bench/scale.py" + (" --quick" if q else ""))
     timeout = a.timeout or (300.0 if q else 1800.0)
+    if "commit" in which:
+        commit_cost([int(h) for h in (a.history or ("0,300" if q else "0,1200")).split(",")],
+                    a.samples or (50 if q else 300))  # fmt: skip
     if "startup" in which:
         weeks = [int(w) for w in (a.weeks or ("1,2" if q else "1,4")).split(",")]
         asyncio.run(startup(a.accounts or (50 if q else 1000), weeks,
