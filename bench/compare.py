@@ -4,8 +4,8 @@
     .venv/bin/python bench/compare.py --before OLD --reps 5 -- engine.py --paths
 
 Runs the bench (a file of this bench/ folder, with its arguments after ``--``) as a
-subprocess with each tree's interpreter (TREE/.venv/bin/python, or --python-before/-after),
-alternating: before, after, before, after ... (``--reps`` pairs), so that whatever else the
+subprocess with each tree's interpreter (the one in the tree's virtual environment, or the
+one given with --python-before or --python-after), alternating: before, after, before, after ... (``--reps`` pairs), so that whatever else the
 machine does falls on both alike. Both sides run THIS folder's bench file: the measurement is
 the same code, the measured package is whichever the interpreter imports (its venv's
 fsm_risk, the tree's editable install); each run prints where its fsm_risk came from. Every
