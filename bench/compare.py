@@ -1,17 +1,18 @@
 """Before and after in one run: the same bench on two trees, interleaved, side by side.
 
-    .venv/bin/python bench/compare.py --before /work/wt/before -- scale.py startup --quick
+    .venv/bin/python bench/compare.py --before ../before -- scale.py startup --quick
     .venv/bin/python bench/compare.py --before OLD --reps 5 -- engine.py --paths
 
 Runs the bench (a file of this bench/ folder, with its arguments after ``--``) as a
 subprocess with each tree's interpreter (the one in the tree's virtual environment, or the
-one given with --python-before or --python-after), alternating: before, after, before, after ... (``--reps`` pairs), so that whatever else the
-machine does falls on both alike. Both sides run THIS folder's bench file: the measurement is
-the same code, the measured package is whichever the interpreter imports (its venv's
-fsm_risk, the tree's editable install); each run prints where its fsm_risk came from. Every
-run's output is kept in --out (a fresh folder by default). Then, for each figure the bench
-printed (bench/figures.py), the median and the spread (min-max) of each side, the ratio and
-the goal's verdict on the after side's median.
+one given with --python-before or --python-after), alternating: before, after, before,
+after ... (``--reps`` pairs), so that whatever else the machine does falls on both alike.
+Both sides run THIS folder's bench file: the measurement is the same code, the measured
+package is whichever the interpreter imports (its venv's fsm_risk, the tree's editable
+install); each run prints where its fsm_risk came from. Every run's output is kept in --out
+(a fresh folder by default). Then, for each figure the bench printed (bench/figures.py), the
+median and the spread (min-max) of each side, the ratio and the goal's verdict on the after
+side's median.
 """
 
 from __future__ import annotations
