@@ -124,4 +124,5 @@ def test_scale_startup_runs_serve_on_the_built_store(tmp_path: Path) -> None:
     got = {f[0]: f[1] for f in map(figures.parse, r.stdout.splitlines()) if f is not None}
     name = "start-up, 3 accounts, 1 week(s) of fills"
     assert got[f"{name}: machines restored"] is not None
-    assert got[f"{name}: ready (no rate limit)"] is not None
+    assert got[f"{name}: serving"] is not None
+    assert got[f"{name}: every account reconciled (no rate limit)"] is not None
