@@ -301,27 +301,54 @@ class Serve:
 # --- building a store through the product's own engine and commit path -----------------------
 
 
-def _service_for_building(home: Path) -> Any:
-    """The service as serve constructs it (not started): its engine and its commit path."""
-    from fsm_risk import config, runtime
-    from fsm_risk.adapters.broker import Credentials
+class Builder:
+    """The service as serve constructs it (not started), on a manual clock, driven event by
+    event as its consumer drives it: each event journaled and handled, then the unit of work
+    committed through the service's own commit. Where a tree names those steps differently,
+    the engine's handle and the store's commit (said once on the output)."""
 
-    settings = config.load(home / "settings.ini")
-    urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user",
-            "http://127.0.0.1:9/hubs/market")  # fmt: skip
-    return runtime.make_service(settings, Credentials("bench", "bench-api-key-0000"), urls)
+    warned = False
 
+    def __init__(self, home: Path, start: datetime) -> None:
+        from fsm_risk import config, runtime
+        from fsm_risk.adapters.broker import Credentials
+        from fsm_risk.adapters.clock import ManualClock
 
-def _commit(service: Any, effects: list[Any], now: datetime) -> None:
-    """Commit as the service commits after handling events (its own unit of work); where a
-    tree names that differently, the engine's changes through the store's commit."""
-    own = getattr(service, "_commit", None)
-    if own is not None:
-        own(effects, now=now)
-        return
-    changes = service.engine.take_changes()
-    audit = [e.entry for e in effects if type(e).__name__ == "RecordTransition"]
-    service.store.commit(changes, audit)
+        settings = config.load(home / "settings.ini")
+        urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user",
+                "http://127.0.0.1:9/hubs/market")  # fmt: skip
+        self.clock = ManualClock(start)
+        creds = Credentials("bench", "bench-api-key-0000")
+        self.service = runtime.make_service(settings, creds, urls, clock=self.clock)
+        self.effects: list[Any] = []
+        own = callable(getattr(self.service, "_apply", None)) and callable(
+            getattr(self.service, "_commit", None)
+        )
+        self._own = own
+        if not own and not Builder.warned:
+            Builder.warned = True
+            print("# this tree's service has no _apply/_commit: engine.handle and "
+                  "store.commit instead (no journal rows)", flush=True)  # fmt: skip
+
+    def handle(self, event: Any, at: datetime) -> None:
+        if at > self.clock.now():
+            self.clock.set(at)
+        if self._own:
+            self.effects += self.service._apply(event)
+        else:
+            self.effects += self.service.engine.handle(event, self.clock.now())
+
+    def commit(self) -> None:
+        effects, self.effects = self.effects, []
+        if self._own:
+            self.service._commit(effects, now=self.clock.now())
+            return
+        changes = self.service.engine.take_changes()
+        audit = [e.entry for e in effects if type(e).__name__ == "RecordTransition"]
+        self.service.store.commit(changes, audit)
+
+    def close(self) -> None:
+        self.service.store.close()
 
 
 def trading_days(now: datetime, weeks: int) -> list[datetime]:
@@ -337,22 +364,18 @@ def build_history(home: Path, accounts: int, weeks: int, fills_per_day: int) -> 
     from fsm_risk.core.events import AccountUpdate, Fill, PositionType, PositionUpdate, Side
 
     began = time.monotonic()
-    service = _service_for_building(home)
-    engine = service.engine
     now = datetime.now(UTC) - timedelta(minutes=1)
     days = trading_days(now, weeks)
     ids = [FIRST_ID + i for i in range(accounts)]
     start = (days[0] if days else now) - timedelta(hours=1)
-    effects: list[Any] = []
+    b = Builder(home, start)
     for acct in ids:
-        effects += engine.handle(AccountUpdate(acct, f"SCALE-{acct}", Decimal(50000), True), start)
-    _commit(service, effects, start)
+        b.handle(AccountUpdate(acct, f"SCALE-{acct}", Decimal(50000), True), start)
+    b.commit()
     trade = fills = 0
     price = Decimal("21000.00")
     round_trips = max(1, fills_per_day // 2)
     for day in days:
-        effects = []
-        at = day
         for j in range(round_trips):
             base = day + timedelta(seconds=j * 6 * 3600 / round_trips)
             if base + timedelta(seconds=10) >= now:
@@ -366,12 +389,12 @@ def build_history(home: Path, accounts: int, weeks: int, fills_per_day: int) -> 
                     fill = Fill(account_id=acct, trade_id=trade, contract_id=contract,
                                 order_id=trade, side=Side.BUY if leg == 0 else Side.SELL, size=1,
                                 price=price, pnl=pnl, fees=Decimal("0.37"), at=at)  # fmt: skip
-                    pos = PositionUpdate(acct, contract, PositionType.LONG, 1 - leg, price, at)
-                    effects += engine.handle(fill, at)
-                    effects += engine.handle(pos, at)
+                    b.handle(fill, at)
+                    b.handle(PositionUpdate(acct, contract, PositionType.LONG, 1 - leg, price, at),
+                             at)  # fmt: skip
                     fills += 1
-        _commit(service, effects, at)
-    service.store.close()
+        b.commit()
+    b.close()
     return fills, time.monotonic() - began
 
 
@@ -527,19 +550,16 @@ def build_exposed(home: Path, accounts: int, exposed: list[int]) -> None:
     """A store in which ``exposed`` accounts hold 5 MNQ (as a service saw them last)."""
     from fsm_risk.core.events import AccountUpdate, PositionType, PositionUpdate
 
-    service = _service_for_building(home)
     at = datetime.now(UTC) - timedelta(minutes=5)
-    effects: list[Any] = []
+    b = Builder(home, at)
     for acct in (FIRST_ID + i for i in range(accounts)):
-        effects += service.engine.handle(
-            AccountUpdate(acct, f"SCALE-{acct}", Decimal(50000), True), at
-        )
+        b.handle(AccountUpdate(acct, f"SCALE-{acct}", Decimal(50000), True), at)
     for acct in exposed:
-        effects += service.engine.handle(
+        b.handle(
             PositionUpdate(acct, "CON.F.US.MNQ.Z26", PositionType.LONG, 5, Decimal(21000), at), at
         )
-    _commit(service, effects, at)
-    service.store.close()
+    b.commit()
+    b.close()
 
 
 async def reconcile(sizes: list[int], timeout: float) -> None:
@@ -607,14 +627,9 @@ def _commit_samples(history: int, samples: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         (home / "settings.ini").write_text(settings_text(quiet_rules(5)))
-        service = _service_for_building(home)
-        engine = service.engine
         at = datetime.now(UTC) - timedelta(minutes=30)
+        b = Builder(home, at)
         trade = 0
-
-        def step(event: Any) -> list[Any]:
-            out: list[Any] = engine.handle(event, at)
-            return out
 
         def fill(side: Any, size: int, pnl: Decimal | None) -> Fill:
             nonlocal trade, at
@@ -624,24 +639,27 @@ def _commit_samples(history: int, samples: int) -> list[float]:
                         side=side, size=size, price=price, pnl=pnl, fees=Decimal("0.37"),
                         at=at)  # fmt: skip
 
-        def position(size: int) -> PositionUpdate:
-            return PositionUpdate(acct, contract, PositionType.LONG, size, price, at)
+        def events(*sizes: tuple[Any, int, Decimal | None, int]) -> None:
+            for side, size, pnl, held in sizes:
+                f = fill(side, size, pnl)
+                b.handle(f, at)
+                b.handle(PositionUpdate(acct, contract, PositionType.LONG, held, price, at), at)
 
-        _commit(service, step(AccountUpdate(acct, "SCALE", Decimal(50000), True)), at)
+        b.handle(AccountUpdate(acct, "SCALE", Decimal(50000), True), at)
+        b.commit()
+        win, buy, sell = Decimal("0.50"), Side.BUY, Side.SELL
         for _ in range(history // 2):  # round trips of 1 contract
-            effects = step(fill(Side.BUY, 1, None)) + step(position(1))
-            effects += step(fill(Side.SELL, 1, Decimal("0.50"))) + step(position(0))
-            _commit(service, effects, at)
+            events((buy, 1, None, 1), (sell, 1, win, 0))
+            b.commit()
         costs = []
         for _ in range(samples):
-            effects = step(fill(Side.BUY, 6, None)) + step(position(6))  # 6 > 5: a close
+            events((buy, 6, None, 6))  # 6 > 5: a close follows this commit
             began = time.perf_counter()
-            _commit(service, effects, at)
+            b.commit()
             costs.append(time.perf_counter() - began)
-            effects = step(fill(Side.SELL, 1, Decimal("0.50"))) + step(position(5))
-            effects += step(fill(Side.SELL, 5, Decimal("0.50"))) + step(position(0))
-            _commit(service, effects, at)
-        service.store.close()
+            events((sell, 1, win, 5), (sell, 5, win, 0))
+            b.commit()
+        b.close()
     return costs
 
 
@@ -683,6 +701,9 @@ def main() -> None:
     if unknown:
         p.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
     header("bench/scale.py" + (" --quick" if q else ""))
+    from loguru import logger
+
+    logger.remove()  # this process only builds stores and watches: the services log themselves
     timeout = a.timeout or (300.0 if q else 1800.0)
     if "commit" in which:
         commit_cost([int(h) for h in (a.history or ("0,300" if q else "0,1200")).split(",")],
