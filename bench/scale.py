@@ -36,9 +36,11 @@ load: N accounts (200 and 1,000), each holding a position in one of twelve contr
     re-reads cost under 2 requests a second, nothing beside quotes and fills.
 reconcile: N accounts (100 and 500) at the SHIPPED request budget (the service's defaults,
     not set here) and a gateway limiting each token to the real 200 requests a minute. The
-    store knows that 1 account in 10 holds 5 MNQ (exposed); while the service is down each of
-    those buys one more (6: over max_contracts = 5). Timed from the spawn: every exposed
-    account enforced (the gateway shows each reduced to 5), serving, every account reconciled.
+    store knows that 1 account in 10 holds 5 MNQ and 1 in 10 is locked for the day (the daily
+    loss limit): the exposed ones. While the service is down each holding account buys one
+    more (6: over max_contracts = 5) and each locked one buys 2. Timed from the spawn: every
+    exposed account enforced (the gateway shows the holding ones reduced to 5 and the locked
+    ones flat), serving, every account reconciled.
     Goal: the exposed within 30 s; the rest progressively.
 
 Built stores are kept in $FSM_BENCH_CACHE (one file per tree, size and history) when it is set
@@ -193,11 +195,17 @@ def settings_text(rules: str, *, budget: int | None = None, poll: bool = True) -
     )
 
 
-def quiet_rules(max_contracts: int = 1000) -> str:
-    """Every rule on, none firing but max_contracts (and per instrument) at the limit given."""
+def quiet_rules(max_contracts: int = 1000, daily_loss: int = 1_000_000) -> str:
+    """Every rule on, none firing but max_contracts (and per instrument) and the daily loss
+    limit at the limits given."""
     from engine import settings_text as all_rules
 
     text = all_rules("all")
+    text = text.replace("[rule.daily_loss_limit]\nlimit = 1000000\n",
+                        f"[rule.daily_loss_limit]\nlimit = {daily_loss}\n")  # fmt: skip
+    if daily_loss < 1_000_000:  # the settings refuse a stop loss not below the daily limit
+        text = text.replace("[rule.position_stop_loss]\nlimit = 999999\n",
+                            f"[rule.position_stop_loss]\nlimit = {daily_loss - 1}\n")  # fmt: skip
     text = text.replace("[rule.max_contracts]\nlimit = 1000\n",
                         f"[rule.max_contracts]\nlimit = {max_contracts}\n")  # fmt: skip
     return text.replace(
@@ -546,9 +554,10 @@ async def load(sizes: list[int], seconds: float, fills_per_second: float, settle
                (rss[hi] - rss[lo]) / (hi - lo), "KiB", f"<= {MEMORY_GOAL_KIB:g}")  # fmt: skip
 
 
-def build_exposed(home: Path, accounts: int, exposed: list[int]) -> None:
-    """A store in which ``exposed`` accounts hold 5 MNQ (as a service saw them last)."""
-    from fsm_risk.core.events import AccountUpdate, PositionType, PositionUpdate
+def build_exposed(home: Path, accounts: int, exposed: list[int], locked: list[int]) -> None:
+    """A store in which ``exposed`` accounts hold 5 MNQ and ``locked`` ones are locked for
+    the day by the daily loss limit (as a service saw them last)."""
+    from fsm_risk.core.events import AccountUpdate, Fill, PositionType, PositionUpdate, Side
 
     at = datetime.now(UTC) - timedelta(minutes=5)
     b = Builder(home, at)
@@ -558,48 +567,75 @@ def build_exposed(home: Path, accounts: int, exposed: list[int]) -> None:
         b.handle(
             PositionUpdate(acct, "CON.F.US.MNQ.Z26", PositionType.LONG, 5, Decimal(21000), at), at
         )
+    trade = 0
+    for acct in locked:  # a round trip that loses 1,500 (the limit is 1,000): LockedDaily
+        for side, pnl, held in ((Side.BUY, None, 1), (Side.SELL, Decimal(-1500), 0)):
+            trade += 1
+            b.handle(Fill(account_id=acct, trade_id=trade, contract_id="CON.F.US.MNQ.Z26",
+                          order_id=trade, side=side, size=1, price=Decimal(21000), pnl=pnl,
+                          fees=Decimal("0.37"), at=at), at)  # fmt: skip
+            b.handle(PositionUpdate(acct, "CON.F.US.MNQ.Z26", PositionType.LONG, held,
+                                    Decimal(21000), at), at)  # fmt: skip
     b.commit()
+    states = {b.service.engine.accounts[a].state.name for a in locked}
     b.close()
+    if locked and states != {"LockedDaily"}:
+        raise RuntimeError(f"bench: the locked accounts are {states}, not LockedDaily")
 
 
 async def reconcile(sizes: list[int], timeout: float) -> None:
     budget = _shipped_budget()
     print(f"# reconciliation at the shipped budget ({budget}) against a gateway limiting each "
-          f"token to {GATEWAY_LIMIT} requests a minute; 1 account in 10 exposed",
+          f"token to {GATEWAY_LIMIT} requests a minute; 1 account in 10 holding a position, "
+          f"1 in 10 locked",
           flush=True)  # fmt: skip
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             exposed = [FIRST_ID + i for i in range(0, n, 10)]
+            locked = [FIRST_ID + i for i in range(5, n, 10)]
             async with Gateway(home, n, rate_limit=GATEWAY_LIMIT, rate_limit_window=60) as gw:
-                (home / "settings.ini").write_text(settings_text(quiet_rules(5)))
-                _cached(f"exposed|{n}", partial(build_exposed, accounts=n, exposed=exposed), home)
+                (home / "settings.ini").write_text(settings_text(quiet_rules(5, 1000)))
+                build = partial(build_exposed, accounts=n, exposed=exposed, locked=locked)
+                _cached(f"exposed|{n}", build, home)
                 async with httpx.AsyncClient(timeout=60) as http:
                     for acct in exposed:  # traded while the service was down: 6 > 5
                         await gw.order(http, acct, "MNQ", "buy", 6)
+                    for acct in locked:  # and these, locked: any position is flattened
+                        await gw.order(http, acct, "MNQ", "buy", 2)
                     serve = Serve(home, gw)
                     await serve.start()
-                    enforced: float | None = None
+                    enforced = holding = flattened = None
                     deadline = time.monotonic() + timeout
                     while time.monotonic() < deadline and serve.process is not None and \
                             serve.process.returncode is None:  # fmt: skip
-                        held = {p["account_id"]: p["size"] for p in await gw.positions(http)
-                                if p["account_id"] in exposed}  # fmt: skip
-                        if enforced is None and all(held.get(a) == 5 for a in exposed):
-                            enforced = time.monotonic() - serve.started
+                        held = {p["account_id"]: p["size"] for p in await gw.positions(http)}
+                        now = time.monotonic() - serve.started
+                        if holding is None and all(held.get(a) == 5 for a in exposed):
+                            holding = now
+                        if flattened is None and not any(a in held for a in locked):
+                            flattened = now
+                        if enforced is None and holding is not None and flattened is not None:
+                            enforced = now
                         if enforced is not None and len(serve.reconciled) >= n and \
                                 "ready" in serve.marks:  # fmt: skip
                             break
                         await asyncio.sleep(0.25)  # bench polling of the gateway's positions
                     await serve.stop()
             every = serve.last_reconciled(n)
-            name = f"reconcile, {n} accounts ({len(exposed)} exposed)"
+            name = f"reconcile, {n} accounts ({len(exposed) + len(locked)} exposed)"
+            print(f"# {n} accounts: the holding ones reduced at {seconds(holding)}, the locked "
+                  f"ones flat at {seconds(flattened)}", flush=True)  # fmt: skip
             figure(f"{name}: exposed enforced", enforced, "s", f"<= {EXPOSED_GOAL_S:g}")
             figure(f"{name}: serving", serve.marks.get("ready"), "s")
             figure(f"{name}: every account reconciled", every, "s")
             if enforced is None or every is None:
                 print(f"# within {timeout:.0f} s: {len(serve.reconciled)} of {n} reconciled; "
                       f"last lines:\n{serve.tail()}", end="")  # fmt: skip
+
+
+def seconds(t: float | None) -> str:
+    return "(never)" if t is None else f"{t:.1f} s"
 
 
 def commit_cost(histories: list[int], samples: int) -> None:

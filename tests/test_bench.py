@@ -126,3 +126,19 @@ def test_scale_startup_runs_serve_on_the_built_store(tmp_path: Path) -> None:
     assert got[f"{name}: machines restored"] is not None
     assert got[f"{name}: serving"] is not None
     assert got[f"{name}: every account reconciled (no rate limit)"] is not None
+
+
+def test_scale_reconcile_sees_the_exposed_accounts_enforced(tmp_path: Path) -> None:
+    """At the shipped budget, 10 accounts: the one holding 6 (over 5) is reduced, the locked
+    one that bought while the service was down is flattened, every account reconciled."""
+    r = subprocess.run(
+        [sys.executable, str(BENCH / "scale.py"), "reconcile", "--reconcile-accounts", "10",
+         "--timeout", "120"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    figures = load("figures")
+    got = {f[0]: f[1] for f in map(figures.parse, r.stdout.splitlines()) if f is not None}
+    name = "reconcile, 10 accounts (2 exposed)"
+    assert got[f"{name}: exposed enforced"] is not None, r.stdout
+    assert got[f"{name}: every account reconciled"] is not None, r.stdout
