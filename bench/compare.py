@@ -32,6 +32,14 @@ from figures import parse, verdict
 HERE = Path(__file__).resolve().parent
 
 SIDES = ("before", "after")
+#: runs the bench with the measured tree's package imported first, from inside that tree, so a
+#: bench that puts another folder on sys.path still measures this side's package
+BOOT = (
+    "import os, runpy, sys; import fsm_risk; "
+    "print('# compare: fsm_risk from', os.path.dirname(fsm_risk.__file__), flush=True); "
+    "sys.argv = sys.argv[1:]; sys.path.insert(0, os.path.dirname(sys.argv[0])); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def interpreter(tree: Path, given: str | None) -> Path:
@@ -48,10 +56,18 @@ def run_once(python: Path, tree: Path, bench: list[str], cache: Path, out: Path)
     script = HERE / bench[0]
     with out.open("w") as f:
         proc = subprocess.run(
-            [str(python), str(script), *bench[1:]],
+            [str(python), "-c", BOOT, str(script), *bench[1:]],
             cwd=tree, env=env, stdout=f, stderr=subprocess.STDOUT, check=False,
         )  # fmt: skip
     return proc.returncode
+
+
+def measured(out: Path) -> Path | None:
+    """The package a run measured, as it said."""
+    for line in out.read_text(errors="replace").splitlines():
+        if line.startswith("# compare: fsm_risk from "):
+            return Path(line.removeprefix("# compare: fsm_risk from ")).resolve()
+    return None
 
 
 def collect(outputs: dict[str, list[Path]]) -> tuple[list[str], dict[tuple[str, str], list[float]],
@@ -141,6 +157,9 @@ def main() -> None:
             code = run_once(pythons[side], trees[side], bench, out / f"cache-{side}", path)
             took = time.monotonic() - began
             status = "" if code == 0 else f"  EXIT {code}: see {path}"
+            package = measured(path)
+            if package is None or not package.is_relative_to(trees[side]):
+                status += f"  WARNING: measured {package}, not the {side} tree's package"
             print(f"# run {rep} {side}: {took:.0f} s{status}", file=sys.stderr, flush=True)
             outputs[side].append(path)
     print()
