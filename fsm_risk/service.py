@@ -164,12 +164,11 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
-        j = settings.sections["journal"]
-        self.journal = Journal(j["enabled"], j["retention_days"])
-        b = settings.sections["broker"]
-        self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
-        self.poll_interval = float(b["reconcile_interval_seconds"])
-        self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
+        self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
+        b = settings.broker
+        self.feed_silence = b.feed_silence
+        self.poll_interval = b.reconcile_interval.total_seconds()
+        self.token_margin = b.token_refresh
         self.wall = SystemClock()  # token expiry is real time
         self.ready = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
@@ -221,7 +220,7 @@ class Service:
 
     def _compact_fills(self, now: datetime) -> None:
         """Drop the fills older than ``[general] fill_retention_days`` (none when 0)."""
-        days = self.settings.get("general", "fill_retention_days")
+        days = self.settings.general.fill_retention_days
         cutoff = fill_cutoff(self.engine.calendar, now, days)
         if cutoff is not None:
             dropped = self.store.compact_fills(cutoff)
@@ -340,7 +339,7 @@ class Service:
 
     def _all_named(self, listed: list[AccountUpdate]) -> None:
         """Every account the settings name must be at the gateway: none is silently unwatched."""
-        named: tuple[str, ...] = tuple(self.settings.get("general", "accounts"))
+        named = self.settings.general.accounts
         missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
         if missing:
             there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"

@@ -395,11 +395,7 @@ def test_retention_below_two_trading_weeks_is_refused(tmp_path: Path) -> None:
     from fsm_risk import config
     from fsm_risk.errors import SettingsError
 
-    assert (
-        config.parse("[general]\nfill_retention_days = 35\n", "s.ini").get(
-            "general", "fill_retention_days"
-        )
-        == 35
-    )
+    s = config.parse("[general]\nfill_retention_days = 35\n", "s.ini")
+    assert s.general.fill_retention_days == 35
     with pytest.raises(SettingsError, match=r"fill_retention_days.*at least 14"):
         config.parse("[general]\nfill_retention_days = 7\n", "s.ini")
