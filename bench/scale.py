@@ -704,11 +704,15 @@ def _shipped_budget() -> str:
     from fsm_risk import config
 
     s = config.parse("[general]\n", "shipped.ini")
-    try:
+    b = getattr(s, "broker", None)  # a typed section, or (older trees) a dict of keys
+    if b is None:
         b = s.sections["broker"]
-        return f"{b['requests_per_minute']} requests/min, {b['enforcement_reserve']} kept back"
-    except (AttributeError, KeyError, TypeError):  # settings read another way in this tree
+    try:
+        limit = getattr(b, "requests_per_minute", None) or b["requests_per_minute"]
+        reserve = getattr(b, "enforcement_reserve", None) or b["enforcement_reserve"]
+    except (KeyError, TypeError):
         return "the shipped default"
+    return f"{limit} requests/min, {reserve} kept back"
 
 
 def main() -> None:
