@@ -162,6 +162,7 @@ class Service:
         self.queue: asyncio.Queue[Event | Malformed | _Job | _Reconciled | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
+        self.broker.on_doubt = self._doubt
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
@@ -508,6 +509,11 @@ class Service:
         # in a storm of drops, snapshots the next drop would make stale are not taken
         self.reconciler.request(account_id, settle=RECONNECT_SETTLE_SECONDS)
         self._sync_watches()
+
+    def _doubt(self, account_id: int) -> None:
+        """A live record left the account's state in doubt: read it from the gateway."""
+        self.reconciler.start()
+        self.reconciler.request(account_id)
 
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts, then exposed or locked ones, then the rest."""
