@@ -27,13 +27,16 @@ start-up: a store of N accounts (default 1,000) with W weeks of fills (1 and 4) 
 load: N accounts (200 and 1,000), each holding a position in one of twelve contracts whose
     prices random-walk (quotes flowing): quotes only, then quotes and a steady stream of
     fills (market orders of 1 contract on accounts in turn, 2 a second), then quotes only
-    again (the two quote windows' mean is the baseline). Reported: the
-    service's CPU share in each window (user+system time from /proc over wall time), CPU per
-    fill (the extra CPU of the fill window and a settling pause after it over the quote
-    window's rate, per fill) and memory (RSS, and the marginal per account between the two
-    sizes: the goal is 40 KiB). Periodic re-reads are off and the request
-    budget lifted here, so that 1,000 accounts get ready in minutes: at the shipped budget the
-    re-reads cost under 2 requests a second, nothing beside quotes and fills.
+    again (the two quote windows' mean is the baseline); then the quotes paused, the
+    service's idle rate measured, and 200 fills sent at 10 a second, waited out until the
+    service is idle again. Reported: the service's CPU share with quotes and with quotes and
+    fills (user+system time from /proc over wall time); CPU per fill beside the quotes (the
+    fill window and a settling pause over the quote baseline, per fill: noisy when a fill
+    costs little) and CPU per fill alone (over the idle rate: the figure of the goal, flat in
+    the number of accounts); memory (RSS, and the marginal per account between the two
+    sizes: the goal is 40 KiB). Periodic re-reads are off and the request budget lifted
+    here, so that 1,000 accounts get ready in minutes: at the shipped budget the re-reads
+    cost under 2 requests a second, nothing beside quotes and fills.
 reconcile: N accounts (100 and 500) at the SHIPPED request budget (the service's defaults,
     not set here) and a gateway limiting each token to the real 200 requests a minute. The
     store knows that 1 account in 10 holds 5 MNQ and 1 in 10 is locked for the day (the daily
@@ -85,6 +88,9 @@ MEMORY_GOAL_KIB = 40.0
 EXPOSED_GOAL_S = 30.0
 #: "flat in the number of accounts": CPU per fill at the larger size within this of the smaller
 FLAT = 1.25
+#: fills a second while the quotes are paused (a backlog is waited out: the rate is not capped
+#: by what the service keeps up with)
+QUIET_FILL_RATE = 10.0
 #: the real gateway's limit per token (requests per 60 s)
 GATEWAY_LIMIT = 200
 ROOTS = ("MNQ", "NQ", "MES", "ES", "MYM", "YM", "M2K", "RTY", "MCL", "CL", "MGC", "GC")
@@ -298,6 +304,17 @@ class Serve:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    async def idle(self, rate: float, timeout: float) -> None:
+        """Wait until the service's CPU rate is back near ``rate`` (its idle rate) for two
+        seconds running: whatever the fills left queued has been handled."""
+        deadline, calm = time.monotonic() + timeout, 0
+        cpu, at = self.cpu_seconds(), time.monotonic()
+        while calm < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(1.0)  # bench sampling of /proc
+            cpu2, at2 = self.cpu_seconds(), time.monotonic()
+            calm = calm + 1 if (cpu2 - cpu) / (at2 - at) <= max(2 * rate, rate + 0.03) else 0
+            cpu, at = cpu2, at2
+
     def rss_kib(self) -> int:
         assert self.process is not None
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -486,10 +503,11 @@ async def startup(accounts: int, weeks_list: list[int], fills_per_day: int,
                        serve.last_reconciled(accounts), "s")  # fmt: skip
 
 
-async def load(sizes: list[int], seconds: float, fills_per_second: float, settle: float,
-               timeout: float) -> None:  # fmt: skip
+async def load(sizes: list[int], seconds: float, fills_per_second: float, quiet_fills: int,
+               settle: float, timeout: float) -> None:  # fmt: skip
     print(f"# load: quotes flowing (12 contracts random-walking), then also "
-          f"{fills_per_second:g} fills/s; windows of {seconds:g} s", flush=True)  # fmt: skip
+          f"{fills_per_second:g} fills/s; windows of {seconds:g} s; then {quiet_fills} fills "
+          f"at {QUIET_FILL_RATE:g}/s with the quotes paused", flush=True)  # fmt: skip
     rss: dict[int, int] = {}
     per_fill_ms: dict[int, float] = {}
     for n in sizes:
@@ -510,38 +528,42 @@ async def load(sizes: list[int], seconds: float, fills_per_second: float, settle
                               f"{serve.tail()}", end="")  # fmt: skip
                         await serve.stop()
                         continue
+                    fills = Fills(gw, http)
                     await asyncio.sleep(settle)  # bench pacing: subscriptions and first quotes
                     sockets = await gw.websockets(http)
                     rss[n] = serve.rss_kib()
                     cpu0, t0 = serve.cpu_seconds(), time.monotonic()
                     await asyncio.sleep(seconds)  # the quote window
                     cpu1, t1 = serve.cpu_seconds(), time.monotonic()
-                    fills, side = 0, {}
-                    period = 1 / fills_per_second
-                    while time.monotonic() - t1 < seconds:  # the fill window
-                        k = fills % n
-                        acct = gw.ids[(k * 7919) % n]  # accounts in a scattered turn
-                        s = side.get(acct, "buy")
-                        await gw.order(http, acct, ROOTS[gw.ids.index(acct) % len(ROOTS)], s, 1)
-                        side[acct] = "sell" if s == "buy" else "buy"
-                        fills += 1
-                        await asyncio.sleep(max(0.0, t1 + fills * period - time.monotonic()))
+                    sent = await fills.send(seconds * fills_per_second, fills_per_second)
                     cpu2, t2 = serve.cpu_seconds(), time.monotonic()
                     await asyncio.sleep(settle)  # what the fills left queued is theirs too
                     cpu3, t3 = serve.cpu_seconds(), time.monotonic()
                     await asyncio.sleep(seconds)  # the quote window again: drift cancels
                     cpu4, t4 = serve.cpu_seconds(), time.monotonic()
                     rss_after = serve.rss_kib()
+                    # fills alone: the quotes paused, the service's idle rate the baseline
+                    await http.post(f"{gw.control}/price_mode", json={"mode": "scripted"})
+                    await asyncio.sleep(settle)
+                    cpu5, t5 = serve.cpu_seconds(), time.monotonic()
+                    await asyncio.sleep(max(settle, 3.0))
+                    cpu6, t6 = serve.cpu_seconds(), time.monotonic()
+                    idle = (cpu6 - cpu5) / (t6 - t5)
+                    alone = await fills.send(quiet_fills, QUIET_FILL_RATE)
+                    await serve.idle(idle, timeout)
+                    cpu7, t7 = serve.cpu_seconds(), time.monotonic()
                     await serve.stop()
             quote_share = ((cpu1 - cpu0) + (cpu4 - cpu3)) / ((t1 - t0) + (t4 - t3))
             fill_share = (cpu2 - cpu1) / (t2 - t1)
-            per_fill = ((cpu3 - cpu1) - quote_share * (t3 - t1)) / max(fills, 1)
+            beside = ((cpu3 - cpu1) - quote_share * (t3 - t1)) / max(sent, 1)
+            per_fill = ((cpu7 - cpu6) - idle * (t7 - t6)) / max(alone, 1)
             name = f"{n} accounts"
-            print(f"# {name}: {sockets} websockets at the gateway, {fills} fills, RSS "
+            print(f"# {name}: {sockets} websockets at the gateway, {sent} + {alone} fills, RSS "
                   f"{rss[n] / 1024:,.1f} MiB ready, {rss_after / 1024:,.1f} MiB after the fills",
                   flush=True)  # fmt: skip
             figure(f"load, {name}: CPU share, quotes", quote_share * 100, "% of a core")
             figure(f"load, {name}: CPU share, quotes and fills", fill_share * 100, "% of a core")
+            figure(f"load, {name}: CPU per fill beside the quotes", beside * 1000, "ms")
             figure(f"load, {name}: CPU per fill", per_fill * 1000, "ms")
             figure(f"load, {name}: RSS", rss[n] / 1024, "MiB")
             per_fill_ms[n] = per_fill * 1000
@@ -552,6 +574,30 @@ async def load(sizes: list[int], seconds: float, fills_per_second: float, settle
                f"<= {FLAT:g}")  # fmt: skip
         figure(f"load: memory per account, marginal {lo} -> {hi} accounts",
                (rss[hi] - rss[lo]) / (hi - lo), "KiB", f"<= {MEMORY_GOAL_KIB:g}")  # fmt: skip
+
+
+class Fills:
+    """Market orders of 1 contract through the gateway's control API, on the accounts in a
+    scattered turn, each account alternating buy and sell (its position stays 1 or 2)."""
+
+    def __init__(self, gw: Gateway, http: httpx.AsyncClient) -> None:
+        self.gw, self.http = gw, http
+        self.count = 0
+        self.side: dict[int, str] = {}
+
+    async def send(self, count: float, per_second: float) -> int:
+        began, sent = time.monotonic(), 0
+        n = len(self.gw.ids)
+        while sent < int(count):
+            i = (self.count * 7919) % n  # 7919 is prime: every account in turn, scattered
+            acct = self.gw.ids[i]
+            side = self.side.get(acct, "buy")
+            await self.gw.order(self.http, acct, ROOTS[i % len(ROOTS)], side, 1)
+            self.side[acct] = "sell" if side == "buy" else "buy"
+            self.count += 1
+            sent += 1
+            await asyncio.sleep(max(0.0, began + sent / per_second - time.monotonic()))
+        return sent
 
 
 def build_exposed(home: Path, accounts: int, exposed: list[int], locked: list[int]) -> None:
@@ -730,6 +776,8 @@ def main() -> None:
     p.add_argument("--load-seconds", type=float, default=None, help="load: window (default 30)")
     p.add_argument("--fills-per-second", type=float, default=None,
                    help="load: fills a second (default 2; fewer if CPU nears 100%%)")  # fmt: skip
+    p.add_argument("--quiet-fills", type=int, default=None,
+                   help="load: fills timed with the quotes paused (default 200)")  # fmt: skip
     p.add_argument("--reconcile-accounts", default=None,
                    help="reconcile: sizes (default 100,500)")  # fmt: skip
     p.add_argument("--timeout", type=float, default=None,
@@ -756,6 +804,7 @@ def main() -> None:
         sizes = [int(s) for s in (a.load_accounts or ("20,60" if q else "200,1000")).split(",")]
         asyncio.run(load(sizes, a.load_seconds or (5.0 if q else 30.0),
                          a.fills_per_second or (5.0 if q else 2.0),
+                         a.quiet_fills or (20 if q else 200),
                          2.0 if q else 5.0, timeout))  # fmt: skip
     if "reconcile" in which:
         sizes = [int(s) for s in (a.reconcile_accounts or ("60" if q else "100,500")).split(",")]
