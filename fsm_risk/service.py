@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -60,9 +59,11 @@ from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    EnforcementAccepted,
     EnforcementRejected,
     Event,
     Fill,
+    Listing,
     OrderStatus,
     OrderUpdate,
     PositionType,
@@ -595,7 +596,7 @@ class Service:
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
             effects: list[Effect] = []
-            jobs: list[tuple[_Job, list[Effect] | BaseException]] = []
+            jobs: list[tuple[_Job, str | BaseException]] = []
             reconciled: list[_Reconciled] = []
             stop = False
             for it in batch:
@@ -611,12 +612,12 @@ class Service:
                     reconciled.append(it)
                 elif isinstance(it, _Job):
                     try:
-                        found = self._apply(it.event)
+                        found, answer = self._job(it.event)
                     except FsmRiskError as exc:
                         jobs.append((it, exc))
                     else:
                         effects.extend(self._gate(found))
-                        jobs.append((it, found))
+                        jobs.append((it, answer))
                 elif isinstance(it, PositionUpdate) and self._unexplained_close(it):
                     logger.warning(
                         "{} account {}: {} reported closed without fills; confirming over REST",
@@ -667,24 +668,31 @@ class Service:
 
     def _apply(self, event: Event) -> list[Effect]:
         """The engine's part of a unit of work (committed and executed by the caller)."""
+        return self.engine.handle(event, self._record(event))
+
+    def _record(self, event: Event) -> datetime:
+        """Count and journal an event about to be handled; returns the instant it is at."""
         if self.events_seen == 0:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
         now = self.clock.now()
         self.journal.record(event, now)
-        return self.engine.handle(event, now)
+        return now
 
-    def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
+    def _job(self, event: AdminCommand | SelfLock | Tick) -> tuple[list[Effect], str]:
+        """A job's effects and its answer; an admin override takes the one force path."""
+        if not isinstance(event, AdminCommand):
+            return self._apply(event), "done"
+        now = self._record(event)
+        forced = admin.force(self.engine, event, now)
+        return forced.effects, forced.text
+
+    def _answer(self, item: _Job, result: str | BaseException) -> None:
         if isinstance(result, BaseException):
             item.done.set_exception(result)
-            return
-        cmd = item.event
-        if not isinstance(cmd, AdminCommand):
-            item.done.set_result("done")
-            return
-        text = admin.summary(self.engine, cmd, result)
-        item.done.set_result(text)
+        else:
+            item.done.set_result(result)
 
     async def _tick(self, now: datetime) -> None:
         # through the queue, like every other event: one consumer touches the engine
@@ -792,6 +800,8 @@ class Service:
         self.effects_done += 1
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
+            if not isinstance(e, CancelOrder):  # the engine learns which order is its close
+                self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
         if result.uncertain:
             # the request may have reached the gateway: ask it, never resend blindly
@@ -918,40 +928,18 @@ class Service:
                 and e.order_id not in acct.orders
             )
         ]
-        listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
-        listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
-        now = self.clock.now()
-        still = set(acct.positions) | {c for c, n in acct.net.items() if n}
-        for cid in sorted((positions_before & still) - listed_positions):
-            held = acct.positions.get(cid)
-            events.append(
-                PositionUpdate(
-                    account_id,
-                    cid,
-                    PositionType.LONG,
-                    0,
-                    held.average_price if held is not None else Decimal(0),
-                    now,
-                    snapshot=True,
-                    applied=listed,
-                )
+        # what the read did not list is for the engine to decide (closed, or ended)
+        events.append(
+            Listing(
+                account_id,
+                frozenset(e.contract_id for e in events if isinstance(e, PositionUpdate)),
+                frozenset(e.order_id for e in events if isinstance(e, OrderUpdate)),
+                frozenset(positions_before),
+                frozenset(orders_before),
+                listed,
+                periodic,
             )
-        for oid in sorted((orders_before & set(acct.orders)) - listed_orders):
-            o = acct.orders[oid]
-            if periodic and o.status is OrderStatus.SUSPENDED:
-                continue  # open-order searches leave suspended bracket children out
-            events.append(
-                OrderUpdate(
-                    account_id,
-                    oid,
-                    o.contract_id,
-                    OrderStatus.CANCELLED,
-                    o.type,
-                    o.side,
-                    o.size,
-                    o.created_at,
-                )
-            )
+        )
         fills = tuple(e for e in events if isinstance(e, Fill))
         events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:
