@@ -255,6 +255,8 @@ class ProjectXBroker:
         self._sync_lock = asyncio.Lock()
         self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
+        #: the shared balance listing waiting for the request budget (see `balances`)
+        self._listing: asyncio.Future[list[AccountUpdate]] | None = None
         logs.register_secret(credentials.api_key)
 
     # -- connection -----------------------------------------------------------------------------
@@ -303,8 +305,10 @@ class ProjectXBroker:
             f"(errorCode {code}){hint}"
         )
 
-    async def accounts(self) -> list[AccountUpdate]:
-        raw = await self._post("/Account/search", {"onlyActiveAccounts": True})
+    async def accounts(self, *, budgeted: bool = False) -> list[AccountUpdate]:
+        """The monitored accounts as the gateway lists them (``budgeted``: the caller has
+        already taken this read from the request budget)."""
+        raw = await self._post("/Account/search", {"onlyActiveAccounts": True}, budgeted=budgeted)
         found = []
         listed = []
         for item in raw.get("accounts", []):
@@ -520,7 +524,7 @@ class ProjectXBroker:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
         events.extend(fills)
-        events.extend(a for a in await self.accounts() if a.account_id == account_id)
+        events.extend(a for a in await self.balances() if a.account_id == account_id)
         positions: list[PositionEvent] = []
         for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
             "positions", []
@@ -540,6 +544,45 @@ class ProjectXBroker:
         events.extend(positions)
         events.extend(orders)
         return events
+
+    async def balances(self) -> list[AccountUpdate]:
+        """Every monitored account's balance from one ``/Account/search``, shared: whoever asks
+        while a listing waits for the request budget gets that listing. It is sent after each
+        of them asked, so it is as new as a read of their own (it includes every trade they read
+        before asking), and N accounts reconciled together cost one read instead of N."""
+        waiting = self._listing
+        if waiting is not None:
+            return list(await asyncio.shield(waiting))
+        listing = self._listing = asyncio.get_running_loop().create_future()
+        try:
+            try:
+                await self.budget.acquire(enforcement=False)
+            finally:
+                self._listing = None  # sent (or never will be): later askers need a later one
+            found = await self.accounts(budgeted=True)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                listing.cancel()
+            else:
+                listing.set_exception(exc)
+                listing.exception()  # (retrieved: no joiner is needed to see it)
+            raise
+        listing.set_result(found)
+        return list(found)
+
+    async def exposure(self, account_id: int) -> bool:
+        """Whether the gateway holds an open position for the account (one read): what
+        decides, at start-up, whether its full reconciliation jumps ahead. A position it
+        cannot parse counts as one (urgent is the safe side)."""
+        raw = await self._post("/Position/searchOpen", {"accountId": account_id})
+        for p in raw.get("positions", []):
+            try:
+                if self.positions.seen(payloads.position(p)).size > 0:
+                    return True
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+                return True
+        return False
 
     # -- enforcement ------------------------------------------------------------------------------
 
@@ -595,11 +638,12 @@ class ProjectXBroker:
     # -- plumbing ---------------------------------------------------------------------------------
 
     async def _post(
-        self, path: str, data: dict[str, Any], *, enforcement: bool = False
+        self, path: str, data: dict[str, Any], *, enforcement: bool = False, budgeted: bool = False
     ) -> dict[str, Any]:
         if self.client is None:
             raise ProjectXError("not connected")
-        await self.budget.acquire(enforcement)
+        if not budgeted:
+            await self.budget.acquire(enforcement)
         raw = await self.client._make_request("POST", path, data=data)
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
