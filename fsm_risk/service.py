@@ -191,6 +191,8 @@ class Service:
         self.held_back: dict[int, set[str]] = {}
         #: at start-up, whether the gateway holds a position, per account read so far
         self.probed: dict[int, bool] = {}
+        #: set once the account's user events are subscribed (its snapshot waits for it)
+        self._subscribed: dict[int, asyncio.Event] = {}
         self.reconciler = Reconciler(
             self._reconcile_now,
             self._urgency,
@@ -273,13 +275,17 @@ class Service:
         consumer = self._spawn(self._consume(), "consumer")
         consumer.add_done_callback(self._consumer_died)
         self.reconciler.start()
-        # every account's hubs open at once; each is reconciled as soon as it is subscribed
-        # (nothing falls between the snapshot and the live feed), the urgent ones first, and
-        # each enforces as soon as its own reconciliation is done: the service does not wait
-        # for all of them (at the gateway's request budget that takes minutes)
+        # every account is in line at once, the urgent ones first (the start-up read of the
+        # others' positions needs no hub); each account's snapshot is taken once its hubs are
+        # subscribed (nothing falls between the snapshot and the live feed), and each enforces
+        # as soon as its own reconciliation is done: the service does not wait for all of them
+        # (at the gateway's request budget that takes minutes)
+        for account_id in sorted(self.account_ids, key=self._urgency):
+            self._subscribed.setdefault(account_id, asyncio.Event())
+            self.reconciler.request(account_id)
         await self.broker.open_realtime(
             sorted(self.account_ids, key=self._urgency),
-            on_open=lambda account_id: self.reconciler.request(account_id),
+            on_open=lambda account_id: self._subscribed[account_id].set(),
         )
         self._sync_watches()  # quotes for what is held, now that the market hub exists
         self._spawn(self._all_reconciled(), "readiness")
@@ -929,6 +935,9 @@ class Service:
             return None
         if not periodic and await self._probe(account_id):
             return AGAIN  # flat at the gateway: back in line behind the exposed accounts
+        subscribed = self._subscribed.get(account_id)
+        if subscribed is not None:
+            await subscribed.wait()  # at start-up: the live feed first, then the snapshot
         since = min(acct.week.start, acct.day.start)
         # what the engine knows before asking: fills, positions and orders that arrive live
         # while the gateway is read are newer than what it answers, and must not be undone
