@@ -573,7 +573,7 @@ class Service:
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),
             exposed=acct.exposed()
             or acct.state is not State.Trading
-            or bool(self.probed.get(account_id)),
+            or (bool(self.probed.get(account_id)) and account_id not in self.known),
             known=account_id in self.known,
             probed=account_id in self.probed,
         )

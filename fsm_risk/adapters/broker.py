@@ -561,11 +561,10 @@ class ProjectXBroker:
                 self._listing = None  # sent (or never will be): later askers need a later one
             found = await self.accounts(budgeted=True)
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                listing.cancel()
-            else:
-                listing.set_exception(exc)
-                listing.exception()  # (retrieved: no joiner is needed to see it)
+            # those who joined fail like a read of their own (never as if cancelled themselves)
+            failed = exc if isinstance(exc, Exception) else ProjectXError("listing cancelled")
+            listing.set_exception(failed)
+            listing.exception()  # (retrieved: no joiner is needed to see it)
             raise
         listing.set_result(found)
         return list(found)

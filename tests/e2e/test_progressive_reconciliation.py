@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from fsm_risk import runtime
-from fsm_risk.adapters.broker import Credentials, RequestBudget
+from fsm_risk.adapters.broker import Credentials, ProjectXBroker, RequestBudget, sdk_config
 from fsm_risk.core.states import State
-from fsm_risk.paper import PaperAccount
+from fsm_risk.paper import PaperAccount, PaperGateway
 from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli, web
 
 RULES = "[rule.daily_loss_limit]\nlimit = 500\n[rule.max_contracts]\nlimit = 3\n"
@@ -104,3 +104,34 @@ async def test_locked_and_exposed_accounts_are_enforced_before_the_flat_ones(
     assert code == 200 and json.loads(body)["accounts_ready"] == 12
     rc, out = await run_cli(h.home, "status", "--json")
     assert {a["readiness"] for a in json.loads(out)["accounts"]} == {"ready"}
+
+
+class CountingBudget(RequestBudget):
+    sent = 0
+
+    async def acquire(self, enforcement: bool) -> None:
+        await super().acquire(enforcement)
+        self.sent += 1
+
+
+async def test_reconciliations_waiting_for_the_budget_share_one_balance_listing(
+    paper_gateway: PaperGateway,
+) -> None:
+    gw = paper_gateway
+    user, key = gw.credentials()
+    budget = CountingBudget(2, 1.0, 0)
+    urls = (gw.api_url, gw.user_hub_url, gw.market_hub_url)
+    broker = ProjectXBroker(
+        sdk_config(*urls), Credentials(user, key), lambda _: None, budget=budget
+    )
+    await broker.start()  # the login and the account list: the budget is spent for a second
+    try:
+        assert budget.sent == 2
+        listings = await asyncio.gather(*(broker.balances() for _ in range(3)))
+        assert budget.sent == 3  # one request, sent after all three asked
+        assert listings[0] == listings[1] == listings[2]
+        assert [a.account_id for a in listings[0]] == [ACCOUNT]
+        await broker.balances()  # asked after that one was sent: a read of its own
+        assert budget.sent == 4
+    finally:
+        await broker.stop()
