@@ -21,7 +21,8 @@ measured times back: a quicker run whose figures are right as long as the budget
 machine, is what takes the time (the figures say which: both are printed).
 
 `measure` is the function other benchmarks call (bench/scale.py): it returns the figures as
-a dict.
+a dict. It runs against older trees too (before per-account readiness, the service served
+only once every account was reconciled).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ async def _run_service(
     service.broker.budget = budget
     began = time.perf_counter()
     task = asyncio.create_task(service.run())
-    serving = asyncio.create_task(service.serving.wait())
+    # (a service from before progressive start-up serves only once every account is ready)
+    serving = asyncio.create_task(getattr(service, "serving", service.ready).wait())
     await asyncio.wait({task, serving}, return_when=asyncio.FIRST_COMPLETED)
     serving.cancel()
     if task.done():
