@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import aiohttp
@@ -14,6 +15,7 @@ import pytest
 
 from fsm_risk import runtime
 from fsm_risk.adapters.broker import Credentials, ProjectXBroker, RequestBudget, sdk_config
+from fsm_risk.core.events import AccountUpdate, PositionUpdate
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperAccount, PaperGateway
 from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli, web
@@ -133,5 +135,32 @@ async def test_reconciliations_waiting_for_the_budget_share_one_balance_listing(
         assert [a.account_id for a in listings[0]] == [ACCOUNT]
         await broker.balances()  # asked after that one was sent: a read of its own
         assert budget.sent == 4
+    finally:
+        await broker.stop()
+
+
+@pytest.mark.paper(accounts=ACCOUNTS[:3])
+async def test_snapshots_under_way_together_read_the_balances_once(
+    paper_gateway: PaperGateway,
+) -> None:
+    gw = paper_gateway
+    user, key = gw.credentials()
+    budget = CountingBudget(1000, 60.0, 0)
+    urls = (gw.api_url, gw.user_hub_url, gw.market_hub_url)
+    broker = ProjectXBroker(
+        sdk_config(*urls), Credentials(user, key), lambda _: None, budget=budget
+    )
+    await broker.start()
+    try:
+        gw.place_order(1002, "MNQ", 0, 1)
+        before = budget.sent
+        since = gw.now() - timedelta(days=1)
+        snaps = await asyncio.gather(*(broker.snapshot(a, since) for a in IDS[:3]))
+        # working orders, trades and positions for each; the balances once for the three
+        assert budget.sent - before == 3 * 3 + 1
+        balances = [[e for e in s if isinstance(e, AccountUpdate)] for s in snaps]
+        assert [[b.account_id for b in found] for found in balances] == [[a] for a in IDS[:3]]
+        held = [[e.contract_id for e in s if isinstance(e, PositionUpdate)] for s in snaps]
+        assert held == [[], [MNQ], []]
     finally:
         await broker.stop()
