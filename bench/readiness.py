@@ -8,21 +8,22 @@ Prints figures; asserts nothing. Usage:
 
 For each book size N, in one process: the paper gateway (production profile, its rate limit
 the real gateway's: 200 requests per token a minute) with N accounts; a first service run
-(budget out of the way) puts every account in the database and sees ``--restored`` accounts
-open a position; it stops, and while it is down ``--opened`` other accounts open a position
-(the database says they are flat) and ``--locked`` flat ones are locked in the database by an
-admin command before the stop. The second run is measured, at the shipped budget
+(budget out of the way) puts every account in the database, sees ``--restored`` accounts
+open a position and ``--locked`` flat ones locked by an admin command; it stops, and while it
+is down ``--opened`` other accounts open a position (the database says they are flat). The
+second run is measured, at the shipped budget
 (``[broker] requests_per_minute`` 200, ``enforcement_reserve`` 50): from `Service.run` to the
 last exposed account (restored exposed, opened while down, or locked) reconciled, i.e.
 enforcing, and to every account reconciled; and the REST requests it made by then.
 
 ``--time-scale k`` divides the budget's window (and the gateway's) by k, and multiplies the
-measured times back: a quicker run whose figures are right as long as the budget, not the
-machine, is what takes the time (the figures say which: both are printed).
+measured times back: a quicker run whose figures are right where the budget, not the machine,
+takes the time (the time to all accounts); a time within the first window's requests (often
+the exposed accounts') is then overstated up to k-fold: read its wall figure, printed beside.
 
-`measure` is the function other benchmarks call (bench/scale.py): it returns the figures as
-a dict. It runs against older trees too (before per-account readiness, the service served
-only once every account was reconciled).
+`measure` is what other benchmarks call (the start-up scale benchmark): it returns the
+figures as a dict. It runs against older trees too (before per-account readiness, the service
+served only once every account was reconciled).
 """
 
 from __future__ import annotations
