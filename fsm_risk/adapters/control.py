@@ -126,7 +126,7 @@ class ControlServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._check_token])
+        app = web.Application(middlewares=[_unexpected, self._check_token])
         app.router.add_get("/status", self._status)
         app.router.add_get("/health", self._health)
         app.router.add_get("/history", self._history)
@@ -332,6 +332,25 @@ async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
     if not isinstance(body, dict):
         return _error(400, "the request body must be a JSON object")
     return body
+
+
+@web.middleware
+async def _unexpected(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A failure nobody foresaw still answers in JSON, so the CLI prints one clear line (and
+    the service's log keeps the traceback) instead of aiohttp's plain-text page."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        logger.exception("control channel: {} {} failed", request.method, request.path)
+        return _error(
+            500,
+            f"the service failed on {request.method} {request.path} "
+            f"({type(exc).__name__}); its log has the details",
+        )
 
 
 def _error(status: int, message: str) -> web.Response:

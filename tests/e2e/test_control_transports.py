@@ -105,3 +105,18 @@ def test_auto_is_unix_where_the_platform_has_it_and_tcp_on_windows(
     assert s.control_transport == "tcp"
     tcp = config.parse("[control]\ntransport = unix\n", "/tmp/settings.ini")
     assert tcp.control_transport == "unix"
+
+
+async def test_an_unforeseen_failure_answers_in_json_and_the_cli_says_one_line(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await start(h, "tcp")
+
+    def broken(account_ids: list[int] | None = None) -> dict[str, object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(h.svc, "status", broken)
+    code, out = await run_cli(h.home, "status")
+    assert code != 0, out
+    assert "the service failed on GET /status (RuntimeError); its log has the details" in out
+    assert "Traceback" not in out and "without JSON" not in out
