@@ -225,6 +225,12 @@ async def _run(
                 )
                 + "Stop with Ctrl-C."
             )
+        if service.serving.is_set() and waiting:
+            everyone = asyncio.ensure_future(service.ready.wait())
+            await asyncio.wait({runner, everyone}, return_when=asyncio.FIRST_COMPLETED)
+            everyone.cancel()
+            if service.ready.is_set():
+                echo(f"Every account is reconciled: all {len(service.account_ids)} enforcing.")
         await runner
     finally:
         ready.cancel()
