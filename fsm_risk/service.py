@@ -280,11 +280,12 @@ class Service:
         # subscribed (nothing falls between the snapshot and the live feed), and each enforces
         # as soon as its own reconciliation is done: the service does not wait for all of them
         # (at the gateway's request budget that takes minutes)
-        for account_id in sorted(self.account_ids, key=self._urgency):
+        order = sorted(self.account_ids, key=self._start_order)
+        for account_id in order:
             self._subscribed.setdefault(account_id, asyncio.Event())
             self.reconciler.request(account_id)
         await self.broker.open_realtime(
-            sorted(self.account_ids, key=self._urgency),
+            order,
             on_open=lambda account_id: self._subscribed[account_id].set(),
         )
         self._sync_watches()  # quotes for what is held, now that the market hub exists
@@ -577,6 +578,13 @@ class Service:
             known=account_id in self.known,
             probed=account_id in self.probed,
         )
+
+    def _start_order(self, account_id: int) -> tuple[int, float]:
+        """Start-up order: by urgency, then the most recently traded first (an account that
+        traded lately is the likelier to have traded while the service was down)."""
+        acct = self.engine.accounts.get(account_id)
+        last = max(acct.seen_trades.values(), default=None) if acct is not None else None
+        return self._urgency(account_id), -last.timestamp() if last is not None else 0.0
 
     async def _probe(self, account_id: int) -> bool:
         """At start-up, for an account neither exposed nor locked as far as the service knows:

@@ -24,6 +24,7 @@ RULES = "[rule.daily_loss_limit]\nlimit = 500\n[rule.max_contracts]\nlimit = 3\n
 IDS = list(range(1001, 1013))
 LOCKED, EXPOSED = ACCOUNT, 1012  # the last in every order but the service's own
 FLAT = [a for a in IDS if a not in (LOCKED, EXPOSED)]
+TRADED = FLAT[-1]  # flat, but traded in the first run
 ACCOUNTS = tuple(PaperAccount(i, f"PAPER-{i - 1000}", Decimal("50000.00")) for i in IDS)
 #: 15 reads per 5 s: at most as many accounts reconciled per window as 200 a minute allows
 #: for a book of ~50; the flat ten need at least two more windows after the urgent ones
@@ -58,6 +59,10 @@ async def test_locked_and_exposed_accounts_are_enforced_before_the_flat_ones(
 ) -> None:
     await h.start(RULES)  # a first run: every account in the store, then one locked
     await lock_by_daily_loss(h)
+    h.gateway.place_order(TRADED, "MNQ", 0, 1)  # a flat account that trades: its fills stored
+    h.gateway.place_order(TRADED, "MNQ", 1, 1)
+    await h.until(lambda: len(h.svc.engine.accounts[TRADED].seen_trades) == 2, "fills seen")
+    await h.until(lambda: not h.svc.engine.accounts[TRADED].positions, "flat again")
     await h.stop()
     # while the service is down: the locked account trades again, a flat one goes over the
     # contract limit (the store knows neither)
@@ -73,6 +78,8 @@ async def test_locked_and_exposed_accounts_are_enforced_before_the_flat_ones(
         "three accounts reconciled",
     )
     assert order[:2] in ([LOCKED, EXPOSED], [EXPOSED, LOCKED]), order
+    # the positions of the one that traded lately were read among the first (four at a time)
+    assert TRADED in list(svc.probed)[:4], list(svc.probed)
     contract = h.gateway.contract("MNQ").id
     await h.gw_until(lambda: h.position("MNQ") == 0, "the locked account flattened")
     await h.gw_until(
