@@ -268,8 +268,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
     readiness = snap.get("readiness")
     if readiness and readiness["ready"] < readiness["accounts"]:
         line = (
-            f"reconciling with the gateway: {readiness['ready']} of {readiness['accounts']} "
-            "account(s) enforcing; the others' enforcement waits (exposed ones go first)"
+            f"STARTING: {readiness['ready']} of {readiness['accounts']} account(s) enforcing, "
+            "the rest being reconciled"
         )
         out.append(style(_fit(line), fg="yellow", bold=True))
     hours = headline_hours(snap)

@@ -87,10 +87,10 @@ def test_an_account_not_reconciled_yet_is_shown_as_not_enforcing_yet() -> None:
     snap["accounts"][0]["readiness"] = "queued"
     snap["readiness"] = {"ready": 0, "accounts": 1}
     lines = status.render(snap, color=False, source="running service").splitlines()
-    assert lines[0].startswith("reconciling with the gateway: 0 of 1 account(s) enforcing")
+    assert lines[0] == "STARTING: 0 of 1 account(s) enforcing, the rest being reconciled"
     assert lines[2] == "  NOT ENFORCING YET: queued (its reconciliation with the gateway)"
     assert all(len(line) <= 80 for line in lines)
     snap["accounts"][0]["readiness"] = "ready"
     snap["readiness"] = {"ready": 1, "accounts": 1}
     out = status.render(snap, color=False, source="running service")
-    assert "NOT ENFORCING YET" not in out and "reconciling with" not in out
+    assert "NOT ENFORCING YET" not in out and "STARTING" not in out
