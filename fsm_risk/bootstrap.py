@@ -58,13 +58,11 @@ def restored_engine(
 
 
 def admin_auth(settings: Settings, store: Store, now: Callable[[], datetime]) -> AdminAuth:
-    from datetime import timedelta
-
-    a = settings.sections["admin"]
+    a = settings.admin
     return AdminAuth(
         store,
         now,
-        max_failures=a["max_failures"],
-        window=timedelta(seconds=a["failure_window_seconds"]),
-        delay=a["failure_delay_seconds"],
+        max_failures=a.max_failures,
+        window=a.failure_window,
+        delay=a.failure_delay.total_seconds(),
     )

@@ -474,7 +474,7 @@ def _transition_offline(
     waive: bool,
 ) -> str:
     from fsm_risk import bootstrap
-    from fsm_risk.core.admin import summary
+    from fsm_risk.core.admin import force
     from fsm_risk.core.effects import CancelOrder, ClosePosition, RecordTransition, ReducePosition
     from fsm_risk.core.events import AdminCommand
 
@@ -482,12 +482,14 @@ def _transition_offline(
     engine, effects = bootstrap.restored_engine(settings, store, now)
     [account_id] = _resolve(engine.accounts, account) or [0]
     cmd = AdminCommand(account_id, target, reason.strip(), who, contract, minutes, waive)
-    out = engine.handle(cmd, now)
-    effects.extend(out)
+    forced = force(engine, cmd, now)  # the service's path too
+    effects.extend(forced.effects)
     audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
     store.commit(engine.take_changes(), audit)
-    text = summary(engine, cmd, out)
-    pending = [e for e in out if isinstance(e, ClosePosition | ReducePosition | CancelOrder)]
+    text = forced.text
+    pending = [
+        e for e in forced.effects if isinstance(e, ClosePosition | ReducePosition | CancelOrder)
+    ]
     if pending:
         text += f"\n  {len(pending)} close/cancel request(s) will be sent when the service starts"
     return text

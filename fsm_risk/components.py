@@ -17,7 +17,7 @@ def attach(service: Service, settings: Settings) -> None:
     notifier = Notifier(settings, service=service)
     service.observers.append(notifier)
     service.components.append(notifier)
-    if not settings.get("web", "enabled"):
+    if not settings.web.enabled:
         return
     from fsm_risk.metrics import Metrics
     from fsm_risk.web import WebServer

@@ -1,9 +1,12 @@
-"""settings.ini -> frozen, validated settings.
+"""settings.ini -> frozen, validated, typed settings.
 
-Everything is validated once, at load: each key's type, sign and range, unknown sections and
-keys (a typo must never silently disable a rule), and cross-rule sanity. Every problem names
-the file, the section, the key and the reason; all problems are reported together, and the
-service refuses to start on a bad file.
+Everything is validated once, at load: each key's type, sign and range, and unknown sections
+and keys (a typo must never silently disable a rule); every problem with a key is reported
+together. Then, once every key is valid, the checks between settings (`fsm_risk.crosschecks`).
+Every problem names the file, the section, the key and the reason, and the service refuses to
+start on a bad file. The result holds one typed object per section (`fsm_risk.sections`): this
+module (with the paper gateway's own loader of its [paper] section) is the only one that reads
+a section or key by its name.
 
 Relative paths in the file are relative to the file's own folder.
 """
@@ -11,23 +14,24 @@ Relative paths in the file are relative to the file's own folder.
 from __future__ import annotations
 
 import configparser
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import time, timedelta
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fsm_risk import schema
+from fsm_risk import crosschecks, schema, sections
 from fsm_risk.core.engine import EngineSettings
 from fsm_risk.core.models import InstrumentBook, Mark
-from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.sessions import SessionCalendar
-from fsm_risk.core.states import State
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.rules import ALL_RULES, BY_NAME
 from fsm_risk.rules.base import Rule, RuleContext, RuleSettings
 from fsm_risk.schema import Field
+
+if TYPE_CHECKING:
+    from fsm_risk.paper.settings import PaperSettings
 
 RULE_PREFIX = "rule."
 NOTIFY_PREFIX = "notify."
@@ -43,7 +47,6 @@ NOTIFY_EVENTS = (
     "service",
     "admin",
 )
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _notify_urls(text: str) -> tuple[str, ...]:
@@ -126,10 +129,12 @@ def waiver_rearm(text: str) -> str:
 
 #: the fewest days of fills a retention may keep: this trading week and the last
 MIN_FILL_RETENTION_DAYS = 14
+#: a century: longer is a typo (and beyond what a date can count back)
+MAX_FILL_RETENTION_DAYS = 36500
 
 
 def _retention_days(text: str) -> int:
-    days: int = schema.integer(minimum=0)(text)
+    days: int = schema.integer(minimum=0, maximum=MAX_FILL_RETENTION_DAYS)(text)
     if 0 < days < MIN_FILL_RETENTION_DAYS:
         raise ValueError(
             f"must be 0 (keep every fill) or at least {MIN_FILL_RETENTION_DAYS} (this trading "
@@ -183,7 +188,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
         Field(
             "stale_after_seconds",
-            schema.seconds(minimum=1),
+            schema.seconds(minimum=1, maximum=86400),
             "30",
             "a quote older than this is stale: rules that need a mark do not fire on it",
         ),
@@ -199,7 +204,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "close_backoff_max_seconds",
             schema.seconds(minimum=1, maximum=3600),
             "60",
-            "the longest wait between two re-sends",
+            "the longest wait between two re-sends (not below close_timeout_seconds)",
         ),
         Field(
             "alert_after_attempts",
@@ -262,7 +267,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
         Field(
             "feed_silence_seconds",
-            schema.seconds(minimum=5),
+            schema.seconds(minimum=5, maximum=86400),
             "30",
             "a watched contract with no quote for this long marks the feed degraded",
         ),
@@ -389,7 +394,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         ),
         Field(
             "failure_window_seconds",
-            schema.seconds(minimum=1),
+            schema.seconds(minimum=1, maximum=30 * 86400),
             "900",
             "the window in which wrong secrets are counted (older ones cost nothing)",
         ),
@@ -412,91 +417,79 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
 
 @dataclass(frozen=True)
 class Settings:
+    """A validated settings file: one typed object per section (read their attributes; no
+    section or key is ever looked up by name outside this module)."""
+
     path: Path
-    sections: Mapping[str, Mapping[str, Any]]
+    general: sections.General
+    session: sections.Session
+    market: sections.Market
+    enforcement: sections.Enforcement
+    broker: sections.Broker
+    control: sections.Control
+    notify: sections.Notify
+    web: sections.Web
+    journal: sections.Journal
+    admin: sections.Admin
     rules: tuple[RuleSettings, ...]
-    paper: Any = None
-    #: parsed values of the sections owned by other modules ([paper])
-    other_values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    paper: PaperSettings | None = None
+    #: [notify.ACCOUNT] sections by account id or name
+    notify_accounts: Mapping[str, sections.NotifyTarget] = field(default_factory=dict)
     #: the [rule.*] sections as written (rule name -> key -> text), to compare and store them
     raw_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    #: [notify.ACCOUNT] sections by account id or name: urls and events
-    notify_accounts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def get(self, section: str, key: str) -> Any:
-        return self.sections[section][key]
+    #: each section's parsed values by key, as `describe` prints them back
+    parsed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def resolve(self, value: str) -> Path:
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.path.parent / p)
+        return _resolve(self.path, value)
 
     @property
     def database(self) -> Path | str:
         """The SQLite file (a path), or the PostgreSQL server's URL as written."""
-        value = self.get("general", "database")
-        return value if schema.is_server_url(value) else self.resolve(value)
+        return self.general.database
 
     @property
     def control_socket(self) -> Path:
-        return self.resolve(self.get("control", "socket"))
+        return self.control.socket
 
     @property
     def display_timezone(self) -> str:
         """The one time zone status, history and messages show (default: the session's)."""
-        zone: str = self.get("general", "display_timezone") or self.get("session", "timezone")
-        return zone
+        return self.general.display_timezone
 
     @property
     def control_transport(self) -> str:
         """'unix' or 'tcp' ('auto' resolved for this platform)."""
-        chosen = str(self.get("control", "transport"))
-        if chosen == "auto":
-            import sys
-
-            return "tcp" if sys.platform == "win32" else "unix"
-        return chosen
+        return self.control.resolved_transport
 
     @property
     def control_token_file(self) -> Path:
-        return self.resolve(self.get("control", "token_file"))
+        return self.control.token_file
 
     @property
     def log_file(self) -> Path:
-        return self.resolve(self.get("general", "log_file"))
+        return self.general.log_file
 
     def calendar(self) -> SessionCalendar:
-        s = self.sections["session"]
-        weekday, at = s["weekly_reset"]
-        return SessionCalendar(s["timezone"], s["daily_reset"], weekday, at)
+        return self.session.calendar()
 
     def engine_settings(self) -> EngineSettings:
-        m, e = self.sections["market"], self.sections["enforcement"]
+        m, e, rearm = self.market, self.enforcement, self.admin.waiver_rearm
         return EngineSettings(
             calendar=self.calendar(),
-            mark_mode=MarkMode(m["mark"]),
-            stale_after=timedelta(seconds=m["stale_after_seconds"]),
-            close_timeout=timedelta(seconds=e["close_timeout_seconds"]),
-            close_backoff_max=timedelta(seconds=e["close_backoff_max_seconds"]),
-            alert_after_attempts=e["alert_after_attempts"],
-            cancel_timeout=timedelta(seconds=e["cancel_timeout_seconds"]),
-            admin_cooldown=timedelta(minutes=e["admin_cooldown_minutes"]),
-            failsafe_lock=State.LockedWeekly
-            if e["failsafe_lock"] == "lockedweekly"
-            else State.LockedDaily,
-            rearm_share=self._rearm()[0],
-            rearm_amount=self._rearm()[1],
+            mark_mode=m.mark,
+            stale_after=m.stale_after,
+            close_timeout=e.close_timeout,
+            close_backoff_max=e.close_backoff_max,
+            alert_after_attempts=e.alert_after_attempts,
+            cancel_timeout=e.cancel_timeout,
+            admin_cooldown=e.admin_cooldown,
+            failsafe_lock=e.failsafe_lock,
+            rearm_share=rearm.share,
+            rearm_amount=rearm.amount,
             known_roots=frozenset(self.known_roots()),
             display_tz=self.display_timezone,
         )
-
-    def _rearm(self) -> tuple[Decimal, Decimal | None]:
-        """[admin] waiver_rearm as (share of the rule's limit, fixed dollars or None)."""
-        text: str = self.sections["admin"]["waiver_rearm"]
-        if text == "limit":
-            return Decimal(1), None
-        if text.endswith("%"):
-            return Decimal(text[:-1]) / 100, None
-        return Decimal(1), Decimal(text)
 
     def known_roots(self) -> set[str]:
         """The symbol roots the settings name (per-root limits, blocked roots, paper codes)."""
@@ -520,6 +513,40 @@ class Settings:
 
     def rule(self, name: str) -> RuleSettings | None:
         return next((r for r in self.rules if r.rule.name == name), None)
+
+
+def _resolve(settings_file: Path, value: str) -> Path:
+    """A path from the settings, relative to the settings file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (settings_file.parent / p)
+
+
+def _typed(path: Path, values: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Every section's typed object from its parsed values (which are all valid)."""
+    g, b, c = values["general"], values["broker"], values["control"]
+    database = (
+        g["database"] if schema.is_server_url(g["database"]) else _resolve(path, g["database"])
+    )
+    given: dict[str, dict[str, Any]] = {
+        "general": {
+            "database": database,
+            "log_file": _resolve(path, g["log_file"]),
+            "display_timezone": g["display_timezone"] or values["session"]["timezone"],
+        },
+        "broker": {
+            "credentials_file": _resolve(path, b["credentials_file"])
+            if b["credentials_file"]
+            else None
+        },
+        "control": {
+            "socket": _resolve(path, c["socket"]),
+            "token_file": _resolve(path, c["token_file"]),
+        },
+    }
+    return {
+        name: sections.build(cls, values[name], **given.get(name, {}))
+        for name, cls in sections.TYPES.items()
+    }
 
 
 def build_rule(
@@ -577,13 +604,12 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         raise SettingsError([Problem(file, None, None, _one_line(str(exc)))]) from None
 
     problems: list[Problem] = []
-    sections: dict[str, dict[str, Any]] = {}
+    parsed: dict[str, dict[str, Any]] = {}
     rules: list[RuleSettings] = []
     paper: Any = None
     seen_rules: set[str] = set()
-    other_values: dict[str, dict[str, Any]] = {}
     raw_rules: dict[str, dict[str, str]] = {}
-    notify_accounts: dict[str, dict[str, Any]] = {}
+    notify_accounts: dict[str, sections.NotifyTarget] = {}
     for section in parser.sections():
         raw = dict(parser[section])
         if section in SECTIONS:
@@ -591,10 +617,12 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         if section.startswith(NOTIFY_PREFIX) and section[len(NOTIFY_PREFIX) :].strip():
             values, found = schema.parse_section(file, section, NOTIFY_ACCOUNT_FIELDS, raw)
             problems.extend(found)
-            notify_accounts[section[len(NOTIFY_PREFIX) :].strip()] = values
+            if not found:
+                target = sections.build(sections.NotifyTarget, values)
+                notify_accounts[section[len(NOTIFY_PREFIX) :].strip()] = target
             continue
         if section == "paper":
-            paper = _paper(file, raw, problems, other_values)
+            paper = _paper(file, raw, problems, parsed)
             continue
         if section.startswith(RULE_PREFIX):
             rule_name = section[len(RULE_PREFIX) :]
@@ -613,54 +641,27 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         raw = dict(parser[name]) if parser.has_section(name) else {}
         values, found = schema.parse_section(file, name, fields, raw)
         problems.extend(found)
-        sections[name] = values
-    b = sections.get("broker", {})
-    if b.get("enforcement_reserve", 0) >= b.get("requests_per_minute", 1):
-        problems.append(
-            Problem(file, "broker", "enforcement_reserve", "must be below requests_per_minute")
-        )
-    problems.extend(_web_token(file, sections.get("web", {})))
+        parsed[name] = values
     for cls in ALL_RULES:
         if cls.name not in seen_rules:
             values, _ = schema.parse_section(file, RULE_PREFIX + cls.name, cls.fields, {})
             rules.append(RuleSettings(cls, False, None, values))
     rules.sort(key=lambda r: r.rule.id)
     if paper is None and not problems:
-        paper = _paper(file, {}, problems, other_values)
-    if not problems:
-        for check in CROSS_CHECKS:
-            problems.extend(check(file, {r.rule.name: r for r in rules if r.enabled}))
+        paper = _paper(file, {}, problems, parsed)
     if problems:
         raise SettingsError(problems)
-    return Settings(
-        p.resolve(),
-        sections,
-        tuple(rules),
-        paper,
-        other_values,
-        raw_rules,
-        notify_accounts,
+    settings = Settings(
+        path=p.resolve(),
+        **_typed(p.resolve(), parsed),
+        rules=tuple(rules),
+        paper=paper,
+        notify_accounts=notify_accounts,
+        raw_rules=raw_rules,
+        parsed=parsed,
     )
-
-
-def _web_token(file: str, web: Mapping[str, Any]) -> list[Problem]:
-    """The dashboard shows every account: beyond loopback it needs a token, or it is refused."""
-    if not web.get("enabled") or "host" not in web:
-        return []
-    token = web.get("token", "")
-    if token and len(token) < 16:
-        return [Problem(file, "web", "token", "must be at least 16 characters")]
-    if web["host"] not in LOOPBACK and not token:
-        return [
-            Problem(
-                file,
-                "web",
-                "token",
-                f"required when host is {web['host']} (not loopback: "
-                f"{', '.join(LOOPBACK)}): anyone who can reach it would see every account",
-            )
-        ]
-    return []
+    schema.raise_if(crosschecks.check(file, settings))
+    return settings
 
 
 def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -> Settings:
@@ -679,10 +680,21 @@ def with_rules(settings: Settings, raw_rules: Mapping[str, Mapping[str, str]]) -
         else:
             rules.append(_rule(file, RULE_PREFIX + cls.name, cls, dict(raw), problems))
     unknown = sorted(set(raw_rules) - set(BY_NAME))
-    problems.extend(Problem(file, RULE_PREFIX + n, None, "unknown rule") for n in unknown)
+    known = ", ".join(r.name for r in ALL_RULES)
+    problems.extend(
+        Problem(file, RULE_PREFIX + n, None, f"unknown rule (rules: {known})") for n in unknown
+    )
     schema.raise_if(problems)
     copied = {name: dict(values) for name, values in raw_rules.items()}
     return replace(settings, rules=tuple(rules), raw_rules=copied)
+
+
+def with_rule_off(settings: Settings, rule: type[Rule]) -> Settings:
+    """``settings`` with ``rule`` turned off (its other keys as written)."""
+    raw = {name: dict(values) for name, values in settings.raw_rules.items()}
+    if rule.name in raw:
+        raw[rule.name]["enabled"] = "false"
+    return with_rules(settings, raw)
 
 
 def _rule(
@@ -703,7 +715,7 @@ def _rule(
 
 def _paper(
     file: str, raw: dict[str, str], problems: list[Problem], values_out: dict[str, Any]
-) -> Any:
+) -> PaperSettings | None:
     from fsm_risk.paper.settings import PAPER_FIELDS, PaperSettings
 
     values, found = schema.parse_section(file, "paper", PAPER_FIELDS, raw)
@@ -727,113 +739,45 @@ def _keyed(file: str, section: str, message: str) -> Problem:
 
 
 def _hint(section: str) -> str:
+    """The section meant, or else every section there is."""
     import difflib
 
     names = [*SECTIONS, "paper", *(RULE_PREFIX + r.name for r in ALL_RULES)]
     match = difflib.get_close_matches(section, names, n=1, cutoff=0.7)
-    return f" (did you mean [{match[0]}]?)" if match else ""
+    if match:
+        return f" (did you mean [{match[0]}]?)"
+    every = [*SECTIONS, "paper", f"{NOTIFY_PREFIX}ACCOUNT", f"{RULE_PREFIX}RULE"]
+    return f" (sections: {', '.join(every)}; rules: {', '.join(r.name for r in ALL_RULES)})"
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-CrossCheck = Callable[[str, dict[str, RuleSettings]], list[Problem]]
+def changed_keys(running: Settings, file: Settings) -> list[str]:
+    """The keys of the sections other than [rule.*] whose values differ, as '[section] key'."""
+    out: list[str] = []
+    for section in SECTIONS:
+        now, then = running.parsed.get(section, {}), file.parsed.get(section, {})
+        out.extend(f"[{section}] {key}" for key, value in then.items() if now.get(key) != value)
+    return out
 
 
-def _per_instrument_within_account(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    account, per = rules.get("max_contracts"), rules.get("max_contracts_per_instrument")
-    if account is None or per is None:
-        return []
-    limit = account.config.limit
-    problems = []
-    section = RULE_PREFIX + "max_contracts_per_instrument"
-    for root, value in sorted(per.config.limits.items()):
-        if value > limit:
-            problems.append(
-                Problem(
-                    file,
-                    section,
-                    "limits",
-                    f"{root}: {value} is above the account limit of {limit} "
-                    "in [rule.max_contracts]",
-                )
-            )
-    if per.config.default_limit > limit:
-        problems.append(
-            Problem(
-                file,
-                section,
-                "default_limit",
-                f"{per.config.default_limit} is above the account limit of {limit} "
-                "in [rule.max_contracts]",
-            )
-        )
-    return problems
+def control_socket_of(settings_file: Path, default: str) -> Path | None:
+    """``[control] socket`` read straight from a settings file, without loading the rest
+    (relative paths: from its folder); None when the control channel is loopback TCP. A
+    broken file gives the defaults here: the full loader says what is wrong with it."""
+    import contextlib
+    import sys
 
-
-def _hold_time_beyond_stop_grace(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    hold, stop = rules.get("position_hold_time"), rules.get("stop_loss_required")
-    if hold is None or stop is None:
-        return []
-    grace, limit = stop.values["grace_seconds"], hold.values["limit_minutes"]
-    if grace < limit * 60:
-        return []
-    return [
-        Problem(
-            file,
-            RULE_PREFIX + "stop_loss_required",
-            "grace_seconds",
-            f"{grace:g} s is not shorter than the hold-time limit of {limit} min "
-            "in [rule.position_hold_time]",
-        )
-    ]
-
-
-def _blocked_roots_not_limited(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    block, per = rules.get("symbol_block"), rules.get("max_contracts_per_instrument")
-    if block is None or per is None:
-        return []
-    import fnmatch
-
-    clash = sorted(
-        root
-        for root in per.config.limits
-        if any(fnmatch.fnmatchcase(root, pattern) for pattern in block.config.roots)
-    )
-    if not clash:
-        return []
-    return [
-        Problem(
-            file,
-            RULE_PREFIX + "symbol_block",
-            "roots",
-            f"blocks {', '.join(clash)}, which [rule.max_contracts_per_instrument] limits "
-            "allow: remove one or the other",
-        )
-    ]
-
-
-def _rule_checks() -> list[CrossCheck]:
-    from fsm_risk.rules.position_stop_loss import stop_within_daily_loss
-    from fsm_risk.rules.position_take_profit import take_profit_within_daily_target
-    from fsm_risk.rules.rapid_fire import windows_below_max_trades
-    from fsm_risk.rules.weekly_loss_limit import weekly_not_below_daily
-
-    return [
-        stop_within_daily_loss,
-        take_profit_within_daily_target,
-        windows_below_max_trades,
-        weekly_not_below_daily,
-    ]
-
-
-CROSS_CHECKS: list[CrossCheck] = [
-    _per_instrument_within_account,
-    _hold_time_beyond_stop_grace,
-    _blocked_roots_not_limited,
-    *_rule_checks(),
-]
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    with contextlib.suppress(configparser.Error, UnicodeDecodeError):
+        parser.read(settings_file, encoding="utf-8")
+    transport = parser.get("control", "transport", fallback="auto").strip().lower()
+    if transport == "tcp" or (transport == "auto" and sys.platform == "win32"):
+        return None
+    value = parser.get("control", "socket", fallback="") or default
+    return _resolve(settings_file.resolve(), value)
 
 
 def describe(settings: Settings) -> str:
@@ -844,15 +788,16 @@ def describe(settings: Settings) -> str:
     for name, fields in SECTIONS.items():
         lines.append(f"[{name}]")
         for f in fields:
-            lines.append(_hidden(name, f.key, settings.sections[name][f.key]))
+            lines.append(_hidden(name, f.key, settings.parsed[name][f.key]))
         lines.append("")
-    for account, values in settings.notify_accounts.items():
+    for account, target in settings.notify_accounts.items():
         lines.append(f"[{NOTIFY_PREFIX}{account}]")
-        lines.extend(_hidden("notify", k, v) for k, v in values.items())
+        lines.append(_hidden("notify", "urls", target.urls))
+        lines.append(_hidden("notify", "events", target.events))
         lines.append("")
-    for name, values in settings.other_values.items():
-        lines.append(f"[{name}]")
-        for key, value in values.items():
+    if "paper" in settings.parsed:
+        lines.append("[paper]")
+        for key, value in settings.parsed["paper"].items():
             lines.append(_masked(key, value))
         lines.append("")
     for r in settings.rules:

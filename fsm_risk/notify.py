@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -126,17 +126,17 @@ class Notifier:
         backoff: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        n = settings.sections["notify"]
+        n = settings.notify
         self.settings = settings
-        self.thresholds: tuple[int, ...] = tuple(n["warn_at"])
-        self.flat_by_lead = timedelta(minutes=n["flat_by_warning_minutes"])
-        self.per_minute: int = n["per_minute"]
-        self.retries: int = n["retries"]
+        self.thresholds = n.warn_at
+        self.flat_by_lead = n.flat_by_warning
+        self.per_minute = n.per_minute
+        self.retries = n.retries
         self.backoff = backoff
         self._monotonic = monotonic
         self.targets: list[Target] = []
-        if n["urls"]:
-            self.targets.append(Target("all accounts", tuple(n["urls"]), frozenset(n["events"])))
+        if n.urls:
+            self.targets.append(Target("all accounts", n.urls, frozenset(n.events)))
         self.health = NotifierHealth()
         self.queue: asyncio.Queue[Notice] = asyncio.Queue(QUEUE_SIZE)
         self.sending = 0  # notices taken off the queue and not yet done
@@ -207,7 +207,7 @@ class Notifier:
             acct = service.engine.accounts[aid]
             by_key[str(aid)] = aid
             by_key[acct.name] = aid
-        for key, values in self.settings.notify_accounts.items():
+        for key, target in self.settings.notify_accounts.items():
             aid = by_key.get(key)
             if aid is None:
                 known = ", ".join(
@@ -216,12 +216,12 @@ class Notifier:
                 raise FsmRiskError(
                     f"[notify.{key}]: no monitored account has this id or name (monitored: {known})"
                 )
-            if values["urls"]:
+            if target.urls:
                 self.targets.append(
                     Target(
                         f"account {aid}",
-                        tuple(values["urls"]),
-                        frozenset(values["events"]),
+                        target.urls,
+                        frozenset(target.events),
                         frozenset({aid}),
                     )
                 )

@@ -268,9 +268,4 @@ def describe(p: Plan, held: Pending | None) -> str:
 
 def other_changes(running: Settings, file: Settings) -> list[str]:
     """Keys outside the [rule.*] sections that differ: read only at start-up."""
-    out = []
-    for section, values in file.sections.items():
-        for key, value in values.items():
-            if running.sections.get(section, {}).get(key) != value:
-                out.append(f"[{section}] {key}")
-    return out
+    return config.changed_keys(running, file)

@@ -43,10 +43,12 @@ from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    EnforcementAccepted,
     EnforcementRejected,
     Event,
     Fill,
     InstrumentInfo,
+    Listing,
     OrderStatus,
     OrderUpdate,
     PositionType,
@@ -57,6 +59,7 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.ledger import unlisted
 from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import MarkMode, mark_price
 from fsm_risk.core.states import State
@@ -420,7 +423,7 @@ class Replay:
         if isinstance(ev, InstrumentInfo):
             self._handle(ev, e.at)
             return
-        if isinstance(ev, Tick | EnforcementRejected | TradesSnapshot):
+        if isinstance(ev, Tick | EnforcementRejected | EnforcementAccepted | TradesSnapshot):
             return  # the live service's own business: re-derived here
         if getattr(ev, "account_id", None) != self.account_id:
             return
@@ -439,6 +442,13 @@ class Replay:
             self._fill(ev, e.at)
         elif isinstance(ev, AdminCommand | SelfLock):
             self._handle(ev, e.at)
+        elif isinstance(ev, Listing):  # a reconciliation's difference, as the engine derives it
+            acct = self.engine.accounts.get(self.account_id)
+            for derived in unlisted(acct, ev, e.at) if acct is not None else ():
+                if isinstance(derived, PositionUpdate):
+                    self._position(derived, e.at)
+                elif isinstance(derived, OrderUpdate):
+                    self._order(derived, e.at)
 
     def finish(self, end: datetime | None = None) -> Report:
         """Run the clock on to ``end`` (exclusive: a window ends at a reset, which belongs to

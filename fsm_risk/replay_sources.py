@@ -186,8 +186,8 @@ async def gateway_plans_async(
             f"{runtime.USERNAME_ENV} and {runtime.API_KEY_ENV}); the built-in paper gateway "
             "has no history of its own"
         )
-    b = settings.sections["broker"]
-    budget = RequestBudget(b["requests_per_minute"], 60.0, b["enforcement_reserve"])
+    b = settings.broker
+    budget = RequestBudget(b.requests_per_minute, 60.0, b.enforcement_reserve)
     broker = ProjectXBroker(
         sdk_config(*runtime.gateway_urls(settings)), creds, lambda _: None, budget=budget
     )

@@ -43,9 +43,8 @@ TOPSTEPX = (
 
 def credentials(settings: Settings) -> Credentials | None:
     """Broker credentials from the credentials file or the environment; None if neither."""
-    path = settings.get("broker", "credentials_file")
-    if path:
-        file = settings.resolve(path)
+    file = settings.broker.credentials_file
+    if file is not None:
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read_string("[c]\n" + file.read_text(encoding="utf-8"))
@@ -66,13 +65,13 @@ def credentials(settings: Settings) -> Credentials | None:
 
 
 def gateway_urls(settings: Settings) -> tuple[str, str, str]:
-    b = settings.sections["broker"]
+    b = settings.broker
     env = (
         os.environ.get("PROJECTX_API_URL"),
         os.environ.get("PROJECTX_USER_HUB_URL"),
         os.environ.get("PROJECTX_MARKET_HUB_URL"),
     )
-    configured = (b["api_url"], b["user_hub_url"], b["market_hub_url"])
+    configured = (b.api_url, b.user_hub_url, b.market_hub_url)
     api, user, market = (c or e or d for c, e, d in zip(configured, env, TOPSTEPX, strict=True))
     return api, user, market
 
@@ -84,13 +83,13 @@ def make_service(
     *,
     clock: Clock | None = None,
 ) -> Service:
-    b = settings.sections["broker"]
+    b = settings.broker
     config = sdk_config(*urls)
     clock = clock or SystemClock()
-    accounts = tuple(settings.get("general", "accounts"))
+    accounts = settings.general.accounts
 
     def factory(sink: Callable[[Inbound], None]) -> ProjectXBroker:
-        budget = RequestBudget(b["requests_per_minute"], 60.0, b["enforcement_reserve"])
+        budget = RequestBudget(b.requests_per_minute, 60.0, b.enforcement_reserve)
         return ProjectXBroker(config, creds, sink, budget=budget, now=clock.now, accounts=accounts)
 
     store = bootstrap.open_store(settings)
@@ -114,7 +113,7 @@ def control_options(settings: Settings) -> dict[str, Any]:
     """How the service's control channel listens ([control] transport, port, token_file)."""
     return {
         "transport": settings.control_transport,
-        "port": settings.get("control", "port"),
+        "port": settings.control.port,
         "token_file": settings.control_token_file,
     }
 
@@ -277,11 +276,9 @@ def demo_settings(settings: Settings) -> Settings:
     """The settings for ``serve --demo``: the paper gateway, every rule as configured except
     the trading hours, so the demo behaves the same at any hour. Never for a real account."""
     from fsm_risk import config
+    from fsm_risk.rules.trading_hours import TradingHours
 
-    raw = {name: dict(values) for name, values in settings.raw_rules.items()}
-    if "trading_hours" in raw:
-        raw["trading_hours"]["enabled"] = "false"
-    return config.with_rules(settings, raw)
+    return config.with_rule_off(settings, TradingHours)
 
 
 def trading_hours_text(service: Service, *, demo: bool = False) -> str:

@@ -48,7 +48,8 @@ def parse_section(
     for key in raw:
         if key not in known:
             hint = _closest(key, known)
-            reason = "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
+            choices = f"did you mean '{hint}'?" if hint else "keys: " + ", ".join(known)
+            reason = f"unknown key ({choices})"
             problems.append(Problem(file, section, key, reason))
     for f in fields:
         text = raw.get(f.key)
@@ -79,6 +80,10 @@ def _closest(key: str, known: Mapping[str, Field]) -> str | None:
 # --- parsers -----------------------------------------------------------------------------
 
 
+#: no amount in settings comes near this (beyond it, exact cents are out of reach)
+MAX_AMOUNT = Decimal(10) ** 15
+
+
 def amount(*, positive: bool = True, allow_zero: bool = False) -> Callable[[str], Decimal]:
     """A money amount in dollars, exact (Decimal); refuses NaN, infinity and part-cents."""
 
@@ -89,6 +94,8 @@ def amount(*, positive: bool = True, allow_zero: bool = False) -> Callable[[str]
             raise ValueError(f"must be an amount in dollars, got '{text}'") from None
         if not value.is_finite():
             raise ValueError(f"must be a finite amount, got '{text}'")
+        if abs(value) >= MAX_AMOUNT:
+            raise ValueError(f"must be below {MAX_AMOUNT:,} dollars, got '{text}'")
         if value != value.quantize(Decimal("0.01")):
             raise ValueError(f"must be a whole number of cents, got '{text}'")
         if positive and (value < 0 or (value == 0 and not allow_zero)):

@@ -21,7 +21,6 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -60,9 +59,11 @@ from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    EnforcementAccepted,
     EnforcementRejected,
     Event,
     Fill,
+    Listing,
     OrderStatus,
     OrderUpdate,
     PositionType,
@@ -162,14 +163,14 @@ class Service:
         self.queue: asyncio.Queue[Event | Malformed | _Job | _Reconciled | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
+        self.broker.on_doubt = self._doubt
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         self.scheduler = Scheduler(self.engine, clock, self._tick)
-        j = settings.sections["journal"]
-        self.journal = Journal(j["enabled"], j["retention_days"])
-        b = settings.sections["broker"]
-        self.feed_silence = timedelta(seconds=b["feed_silence_seconds"])
-        self.poll_interval = float(b["reconcile_interval_seconds"])
-        self.token_margin = timedelta(seconds=b["token_refresh_seconds"])
+        self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
+        b = settings.broker
+        self.feed_silence = b.feed_silence
+        self.poll_interval = b.reconcile_interval.total_seconds()
+        self.token_margin = b.token_refresh
         self.wall = SystemClock()  # token expiry is real time
         #: every monitored account reconciled (each enforces as soon as its own is done)
         self.ready = asyncio.Event()
@@ -228,7 +229,7 @@ class Service:
 
     def _compact_fills(self, now: datetime) -> None:
         """Drop the fills older than ``[general] fill_retention_days`` (none when 0)."""
-        days = self.settings.get("general", "fill_retention_days")
+        days = self.settings.general.fill_retention_days
         cutoff = fill_cutoff(self.engine.calendar, now, days)
         if cutoff is not None:
             dropped = self.store.compact_fills(cutoff)
@@ -391,7 +392,7 @@ class Service:
 
     def _all_named(self, listed: list[AccountUpdate]) -> None:
         """Every account the settings name must be at the gateway: none is silently unwatched."""
-        named: tuple[str, ...] = tuple(self.settings.get("general", "accounts"))
+        named = self.settings.general.accounts
         missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
         if missing:
             there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"
@@ -561,6 +562,11 @@ class Service:
         self.reconciler.request(account_id, settle=RECONNECT_SETTLE_SECONDS)
         self._sync_watches()
 
+    def _doubt(self, account_id: int) -> None:
+        """A live record left the account's state in doubt: read it from the gateway."""
+        self.reconciler.start()
+        self.reconciler.request(account_id)
+
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts (or with enforcement held back), then
         exposed or locked ones (as restored, as heard live since, or as the gateway answered
@@ -669,7 +675,7 @@ class Service:
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
             effects: list[Effect] = []
-            jobs: list[tuple[_Job, list[Effect] | BaseException]] = []
+            jobs: list[tuple[_Job, str | BaseException]] = []
             reconciled: list[_Reconciled] = []
             stop = False
             for it in batch:
@@ -685,12 +691,12 @@ class Service:
                     reconciled.append(it)
                 elif isinstance(it, _Job):
                     try:
-                        found = self._apply(it.event)
+                        found, answer = self._job(it.event)
                     except FsmRiskError as exc:
                         jobs.append((it, exc))
                     else:
                         effects.extend(self._gate(found))
-                        jobs.append((it, found))
+                        jobs.append((it, answer))
                 elif isinstance(it, PositionUpdate) and self._unexplained_close(it):
                     logger.warning(
                         "{} account {}: {} reported closed without fills; confirming over REST",
@@ -741,24 +747,31 @@ class Service:
 
     def _apply(self, event: Event) -> list[Effect]:
         """The engine's part of a unit of work (committed and executed by the caller)."""
+        return self.engine.handle(event, self._record(event))
+
+    def _record(self, event: Event) -> datetime:
+        """Count and journal an event about to be handled; returns the instant it is at."""
         if self.events_seen == 0:
             logger.info("{} {}", logs.FIRST_EVENT, type(event).__name__)
             logger.info("{} rules run on every event", logs.RULE_EVALUATED)
         self.events_seen += 1
         now = self.clock.now()
         self.journal.record(event, now)
-        return self.engine.handle(event, now)
+        return now
 
-    def _answer(self, item: _Job, result: list[Effect] | BaseException) -> None:
+    def _job(self, event: AdminCommand | SelfLock | Tick) -> tuple[list[Effect], str]:
+        """A job's effects and its answer; an admin override takes the one force path."""
+        if not isinstance(event, AdminCommand):
+            return self._apply(event), "done"
+        now = self._record(event)
+        forced = admin.force(self.engine, event, now)
+        return forced.effects, forced.text
+
+    def _answer(self, item: _Job, result: str | BaseException) -> None:
         if isinstance(result, BaseException):
             item.done.set_exception(result)
-            return
-        cmd = item.event
-        if not isinstance(cmd, AdminCommand):
-            item.done.set_result("done")
-            return
-        text = admin.summary(self.engine, cmd, result)
-        item.done.set_result(text)
+        else:
+            item.done.set_result(result)
 
     async def _tick(self, now: datetime) -> None:
         # through the queue, like every other event: one consumer touches the engine
@@ -866,6 +879,8 @@ class Service:
         self.effects_done += 1
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
+            if not isinstance(e, CancelOrder):  # the engine learns which order is its close
+                self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
         if result.uncertain:
             # the request may have reached the gateway: ask it, never resend blindly
@@ -997,40 +1012,18 @@ class Service:
                 and e.order_id not in acct.orders
             )
         ]
-        listed_positions = {e.contract_id for e in events if isinstance(e, PositionUpdate)}
-        listed_orders = {e.order_id for e in events if isinstance(e, OrderUpdate)}
-        now = self.clock.now()
-        still = set(acct.positions) | {c for c, n in acct.net.items() if n}
-        for cid in sorted((positions_before & still) - listed_positions):
-            held = acct.positions.get(cid)
-            events.append(
-                PositionUpdate(
-                    account_id,
-                    cid,
-                    PositionType.LONG,
-                    0,
-                    held.average_price if held is not None else Decimal(0),
-                    now,
-                    snapshot=True,
-                    applied=listed,
-                )
+        # what the read did not list is for the engine to decide (closed, or ended)
+        events.append(
+            Listing(
+                account_id,
+                frozenset(e.contract_id for e in events if isinstance(e, PositionUpdate)),
+                frozenset(e.order_id for e in events if isinstance(e, OrderUpdate)),
+                frozenset(positions_before),
+                frozenset(orders_before),
+                listed,
+                periodic,
             )
-        for oid in sorted((orders_before & set(acct.orders)) - listed_orders):
-            o = acct.orders[oid]
-            if periodic and o.status is OrderStatus.SUSPENDED:
-                continue  # open-order searches leave suspended bracket children out
-            events.append(
-                OrderUpdate(
-                    account_id,
-                    oid,
-                    o.contract_id,
-                    OrderStatus.CANCELLED,
-                    o.type,
-                    o.side,
-                    o.size,
-                    o.created_at,
-                )
-            )
+        )
         fills = tuple(e for e in events if isinstance(e, Fill))
         events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:

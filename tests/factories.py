@@ -110,6 +110,7 @@ def fill(
     acc: int = ACC,
     at: datetime = T0,
     trade_id: int | None = None,
+    voided: bool = False,
 ) -> Fill:
     return Fill(
         acc,
@@ -122,6 +123,7 @@ def fill(
         D(pnl) if pnl is not None else None,
         D(fees),
         at,
+        voided,
     )
 
 

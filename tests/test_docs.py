@@ -67,7 +67,7 @@ def test_default_50k_account_values_are_shipped() -> None:
     s = config.load(ROOT / "settings.ini")
     assert s.rule("max_contracts").config.limit == 5  # type: ignore[union-attr]
     assert str(s.rule("daily_loss_limit").config.limit) == "1000"  # type: ignore[union-attr]
-    assert s.sections["session"]["timezone"] == "America/Chicago"
+    assert s.session.timezone == "America/Chicago"
 
 
 def test_the_readme_shows_the_dashboard_screenshot_and_diagram_leaves_it(tmp_path: Path) -> None:

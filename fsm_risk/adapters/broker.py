@@ -1,9 +1,14 @@
 """The broker adapter: project-x-py, used the way the notes below describe.
 
 - ``ProjectX(config=...)`` + ``authenticate()`` for REST; one ``ProjectXRealtimeClient``
-  (``config=``) per monitored account for its user events (the SDK re-subscribes its own
-  account after every reconnect); quotes are subscribed on the first account's client.
-  Never ``TradingSuite`` (it ignores ``config`` and loads bar history).
+  (``config=``) for the login: one user-hub websocket subscribed to every monitored account
+  (``SubscribeAccounts`` once, ``SubscribeOrders``/``Positions``/``Trades`` per account id,
+  sent on the SDK's own hub connection as the SDK sends its own account's) and one
+  market-hub websocket for the quotes. Each user record is routed by the account it names,
+  parsed once; after every reconnect `resync` subscribes every account again and each is
+  reconciled. Never ``TradingSuite`` (it ignores ``config`` and loads bar history).
+- An incremental position update may name no account: it belongs to the one account holding
+  that contract when only one does; when several do, none is guessed and all are read.
 - Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
   allows per key) in which enforcement keeps a reserve: reads wait first. The SDK's own
   limiter is set out of the way (it would queue close orders behind reads for a minute).
@@ -13,7 +18,7 @@
 - The SDK's stale-feed watchdog is disabled (``stale_feed_seconds = inf``): after 30 s of
   market silence it forces a reconnect that then fails every 5 s. `FeedHealth` watches instead.
 - The realtime token is never refreshed by the SDK: `refresh_token` re-logs in ahead of
-  expiry and hands the new token to every realtime client (working around the SDK leaving
+  expiry and hands the new token to the realtime client (working around the SDK leaving
   its hub-ready events set across ``disconnect()``), then reconciles.
 - Raw payloads go through `payloads` (the validating boundary) before they reach the core;
   what does not parse is reported as `Malformed`, counted, logged and skipped.
@@ -28,7 +33,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +48,7 @@ from project_x_py.exceptions import (
 )
 from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
+from project_x_py.realtime.async_hub import invoke_maybe
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -169,6 +175,8 @@ class FeedHealth:
     refused: dict[str, int] = field(default_factory=dict)
     refused_in_a_row: dict[str, int] = field(default_factory=dict)
     diverged: int = 0
+    #: position updates naming no account that several accounts could own (those were read)
+    unattributed: int = 0
     reads: int = 0  # periodic REST reads of the state compared with the engine
 
     def refuse(self, kind: str) -> bool:
@@ -201,6 +209,7 @@ class FeedHealth:
             "blind": self.blind,
             "state_reads": self.reads,
             "diverged": self.diverged,
+            "unattributed": self.unattributed,
             "reconnects": self.reconnects,
             "readers_restarted": self.readers_restarted,
             "healthy": self.market_connected
@@ -248,9 +257,20 @@ class ProjectXBroker:
         self.account_filter = accounts
         self.on_reconnect = on_reconnect
         self.connect_attempts = connect_attempts
+        #: called with an account whose state a live record left in doubt: read it over REST
+        self.on_doubt: Callable[[int], None] = lambda account_id: None
         self.client: ProjectX | None = None
-        self.realtime: dict[int, ProjectXRealtimeClient] = {}
+        #: the one realtime client: its user hub carries every account, its market hub quotes
+        self.hubs: ProjectXRealtimeClient | None = None
         self.market: ProjectXRealtimeClient | None = None
+        #: the monitored accounts, in the order they are subscribed
+        self.routed: list[int] = []
+        self._monitored: frozenset[int] = frozenset()
+        self._subscribe_user: Callable[[], Awaitable[bool]] | None = None
+        #: the websockets the subscriptions were last made on (a new one needs them again)
+        self._user_ws: Any = None
+        self._market_ws: Any = None
+        self._resync_lock = asyncio.Lock()
         self.health = FeedHealth()
         #: the contracts whose quotes are wanted (whatever the market hub's state)
         self.watched: set[str] = set()
@@ -337,114 +357,183 @@ class ProjectXBroker:
     async def open_realtime(
         self, account_ids: list[int], on_open: Callable[[int], None] = lambda account_id: None
     ) -> None:
-        """One realtime client per account, all opened at once; the first also carries the
-        quotes. ``on_open(account_id)`` as soon as that account's user events are subscribed."""
+        """One realtime client for the login: one user-hub connection subscribed to every
+        account (in the order given) and one market-hub connection for the quotes.
+        ``on_open(account_id)`` as soon as that account's user events are subscribed."""
         assert self.client is not None
-        token = self.client.get_session_token()
         if not account_ids:
             return
-        market_account = account_ids[0]
+        self.routed = list(dict.fromkeys(account_ids))
+        self._monitored = frozenset(self.routed)
+        rt = ProjectXRealtimeClient(
+            self.client.get_session_token(), str(self.routed[0]), config=self.config
+        )
+        rt.stale_feed_seconds = float("inf")  # see the module docstring
+        for name in USER_CALLBACKS:
+            await rt.add_callback(name, self._user_callback(name))
+        await rt.add_callback("quote_update", self._on_quote)
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.connect_attempts),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            reraise=True,
+        ):
+            with attempt:
+                if not await rt.connect():
+                    raise ConnectionError("the user and market hubs did not open")
+        self.hubs = self.market = rt
+        self.health.market_connected = True
+        self._subscribe_user = rt.subscribe_user_updates
+        # after every reconnect the SDK re-subscribes by calling the instance's
+        # ``subscribe_user_updates``: it goes through `resync`, which subscribes every account
+        # again on a new user connection and reconciles them (nothing falls between the
+        # snapshot and the live feed)
+        rt.subscribe_user_updates = self.resync  # type: ignore[method-assign]
+        async with self._resync_lock:
+            await self._subscribe_accounts(rt, on_open)
+            self._market_ws = websocket(rt.market_connection)
+        await self.sync_quotes()
 
-        async def open_one(account_id: int) -> None:
-            rt = ProjectXRealtimeClient(token, str(account_id), config=self.config)
-            rt.stale_feed_seconds = float("inf")  # see the module docstring
-            for name in USER_CALLBACKS:
-                await rt.add_callback(name, self._user_callback(name, account_id))
-            if account_id == market_account:
-                await rt.add_callback("quote_update", self._on_quote)
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.connect_attempts),
-                wait=wait_exponential(multiplier=0.5, max=10),
-                reraise=True,
-            ):
-                with attempt:
-                    if not await rt.connect():
-                        raise ConnectionError(f"account {account_id}: hubs did not open")
-            await rt.subscribe_user_updates()
-            self._hook_resubscribe(rt, account_id)
-            self.realtime[account_id] = rt
-            self.health.user_connected[account_id] = True
-            if account_id == market_account:
-                self.market = rt
-                self.health.market_connected = True
-            on_open(account_id)
-            if account_id == market_account:
+    async def _subscribe_accounts(
+        self, rt: ProjectXRealtimeClient, on_open: Callable[[int], None]
+    ) -> bool:
+        """Subscribe every account on the current user connection, the way the SDK subscribes
+        its own: ``SubscribeAccounts`` (every account of the login) and, per account,
+        ``SubscribeOrders``, ``SubscribePositions`` and ``SubscribeTrades`` with its id."""
+        ws = websocket(rt.user_connection)
+        assert self._subscribe_user is not None
+        if not await self._subscribe_user():  # SubscribeAccounts and the first account
+            return False
+        first, *others = self.routed
+        self._subscribed(first, on_open)
+        hub = rt.user_connection
+        if hub is None:
+            return False
+        try:
+            for account_id in others:
+                for target in ("SubscribeOrders", "SubscribePositions", "SubscribeTrades"):
+                    await invoke_maybe(hub.send, target, [account_id])
+                self._subscribed(account_id, on_open)
+        except Exception as exc:  # the connection went away: its reopening subscribes again
+            logger.warning("{} user hub subscriptions interrupted: {!r}", logs.FEED, exc)
+            return False
+        self._user_ws = ws
+        return True
+
+    def _subscribed(self, account_id: int, on_open: Callable[[int], None]) -> None:
+        self.health.user_connected[account_id] = True
+        on_open(account_id)
+
+    async def resync(self) -> bool:
+        """Bring the subscriptions back after a hub reopened (the SDK calls this after every
+        reconnect; the watchdog too, in case a subscription did not go through): a new user
+        connection subscribes every account again and each is reconciled; a new market
+        connection subscribes the watched quotes again. True when the user hub is subscribed."""
+        rt = self.hubs
+        if rt is None:
+            return False
+        async with self._resync_lock:
+            market_ws = websocket(rt.market_connection)
+            if market_ws is not None and market_ws is not self._market_ws:
+                self._market_ws = market_ws
+                self.health.reconnects += 1
+                self.subscribed.clear()  # a reopened market hub knows no subscription
                 await self.sync_quotes()
-
-        await asyncio.gather(*(open_one(a) for a in account_ids))
-
-    def _hook_resubscribe(self, rt: ProjectXRealtimeClient, account_id: int) -> None:
-        """After every reconnect the SDK re-subscribes by calling the instance's
-        ``subscribe_user_updates``: wrap it so that, once subscribed again, the account is
-        reconciled (nothing can fall between the snapshot and the live feed)."""
-        original = rt.subscribe_user_updates
-
-        async def resubscribe() -> bool:
-            ok = await original()
+                logger.warning("{} market hub back; quotes subscribed again", logs.FEED)
+            user_ws = websocket(rt.user_connection)
+            if user_ws is None or user_ws is self._user_ws:
+                return user_ws is not None
+            if not await self._subscribe_accounts(rt, lambda account_id: None):
+                return False
             self.health.reconnects += 1
-            if rt is self.market:
-                # a reopened market hub knows no subscription: send them all again
-                self.subscribed.clear()
-                await self.sync_quotes()
-            logger.warning("{} account {}: user hub back and re-subscribed", logs.FEED, account_id)
+            logger.warning(
+                "{} user hub back; {} account(s) re-subscribed", logs.FEED, len(self.routed)
+            )
+        for account_id in self.routed:
             self.on_reconnect(account_id)
-            return bool(ok)
-
-        rt.subscribe_user_updates = resubscribe  # type: ignore[method-assign]
+        return True
 
     async def stop(self) -> None:
-        for rt in self.realtime.values():
+        rt, self.hubs, self.market = self.hubs, None, None
+        if rt is not None:
             try:
                 await asyncio.wait_for(rt.disconnect(), timeout=10)
             except Exception as exc:  # shutting down: note it, carry on
                 logger.warning("realtime client did not disconnect cleanly: {}", exc)
-        self.realtime.clear()
-        self.market = None
         self.subscribed.clear()
+        self._user_ws = self._market_ws = None
         if self.client is not None:
             await self.client.__aexit__(None, None, None)
             self.client = None
 
     # -- inbound ----------------------------------------------------------------------------------
 
-    def _user_callback(self, name: str, account_id: int) -> Callable[[Any], None]:
-        converters: dict[str, tuple[str, Callable[[Any], Event]]] = {
-            "account_update": ("account", payloads.account),
-            "position_update": (
-                "position",
-                lambda d: self.positions.hub(d, account_id, self.now()),
-            ),
+    def _user_callback(self, name: str) -> Callable[[Any], None]:
+        """One handler per record kind for every account: each record is routed by the account
+        it names to that account alone, and parsed once."""
+        converters: dict[str, tuple[str, Callable[[Any, int], Event]]] = {
+            "account_update": ("account", lambda d, a: payloads.account(d)),
+            "position_update": ("position", lambda d, a: self.positions.hub(d, a, self.now())),
             "order_update": (
                 "order",
-                lambda d: payloads.order(payloads.subscribed("order", d, account_id)),
+                lambda d, a: payloads.order(payloads.subscribed("order", d, a)),
             ),
             "trade_execution": (
                 "trade",
-                lambda d: payloads.trade(payloads.subscribed("trade", d, account_id)),
+                lambda d, a: payloads.trade(payloads.subscribed("trade", d, a)),
             ),
         }
         kind, convert = converters[name]
 
         def on_event(data: Any) -> None:
             # synchronous: the event reaches the queue in the order the SDK delivers it
-            self.health.last_user_event[account_id] = self.now()
             try:
-                event = payloads.bounded(convert(data), self.now())
+                account_id = self._owner(kind, data)
+                if account_id is None:
+                    return  # another account of the login, not monitored here
+                self.health.last_user_event[account_id] = self.now()
+                event = payloads.bounded(convert(data, account_id), self.now())
             except payloads.PayloadError as exc:
-                self._malformed(exc, account_id)
+                self._malformed(exc, _named(kind, data))
                 return
             except Exception as exc:  # an exception here would end the SDK's hub reader
                 self._malformed(payloads.PayloadError(name, f"not understood: {exc!r}"))
                 return
-            if getattr(event, "account_id", account_id) != account_id:
-                # every client hears all of the user's accounts: the other account's own
-                # client handles this one (well-formed, so not a refusal)
-                return
+            if isinstance(event, Fill):
+                self.positions.filled(event)  # to tell whose position update follows
             if self.health.accept(kind):
                 logger.warning("{} {} records are accepted again", logs.FEED, kind)
             self.sink(event)
 
         return on_event
+
+    def _owner(self, kind: str, data: Any) -> int | None:
+        """The monitored account a user-hub record belongs to (None: one not monitored).
+        PayloadError when it cannot be told."""
+        named = payloads.named_account(kind, data)
+        if named is not None:
+            return named if named in self._monitored else None
+        if len(self.routed) == 1:
+            return self.routed[0]  # the only account subscribed on the connection
+        if kind != "position":
+            raise payloads.PayloadError(kind, "'accountId' is missing")
+        # an incremental position update may name no account: the one proven to own it;
+        # otherwise every candidate is read over REST (and none is guessed)
+        owners, proven = self.positions.owners(data, self._monitored)
+        if proven:
+            return owners[0]
+        contract = payloads.unwrap(data).get("contractId")
+        if not owners:
+            raise payloads.PayloadError(kind, f"names no account, and none holds {contract}")
+        self.health.unattributed += 1
+        logger.warning(
+            "{} a position update in {} names no account; {} accounts may own it: reading them",
+            logs.FEED,
+            contract,
+            len(owners),
+        )
+        for account_id in owners:
+            self.on_doubt(account_id)
+        return None
 
     def _on_quote(self, data: Any) -> None:
         if not isinstance(data, dict) or data.get("contract_id") not in self.watched:
@@ -690,61 +779,76 @@ class ProjectXBroker:
         return expiry
 
     async def refresh_token(self) -> None:
-        """Log in again and give every realtime client the new token."""
+        """Log in again and give the realtime client the new token."""
         assert self.client is not None
         await self.budget.acquire(enforcement=False)
         await self.client.authenticate()
         token = self.client.get_session_token()
-        for account_id, rt in self.realtime.items():
+        rt = self.hubs
+        if rt is not None:
             # SDK trap: disconnect() leaves the hubs' "ready" events set, so the connect()
             # inside update_jwt_token returns at once and fails; clear them first
             rt.user_hub_ready.clear()
             rt.market_hub_ready.clear()
-            # (re-subscribing goes through our hook, which reconciles the account)
+            # (re-subscribing goes through `resync`, which reconciles every account)
             if not await rt.update_jwt_token(token):
-                logger.error(
-                    "{} account {}: hubs did not reopen with the new token", logs.ALERT, account_id
-                )
+                logger.error("{} the hubs did not reopen with the new token", logs.ALERT)
         logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
 
     def poll_connections(self) -> None:
-        """Refresh the connection flags shown in `status` from what is true: a hub counts as
-        connected only while its reader task runs on an open websocket (the SDK's own flags
-        stay set when the reader dies of a record it cannot parse)."""
-        for account_id, rt in self.realtime.items():
-            self.health.user_connected[account_id] = reader_alive(rt.user_connection)
-        if self.market is not None:
-            self.health.market_connected = reader_alive(self.market.market_connection)
+        """Refresh the connection flags shown in `status` from what is true: an account counts
+        as connected only while the user hub's reader task runs on an open websocket on which
+        its subscriptions were made (the SDK's own flags stay set when the reader dies of a
+        record it cannot parse)."""
+        rt = self.hubs
+        if rt is None:
+            return
+        user = reader_alive(rt.user_connection) and websocket(rt.user_connection) is self._user_ws
+        for account_id in self.routed:
+            self.health.user_connected[account_id] = user
+        self.health.market_connected = reader_alive(rt.market_connection)
 
     async def revive_readers(self) -> list[str]:
         """Start again every hub reader whose task has ended (it never restarts by itself);
-        once open it re-subscribes, and the account is reconciled. Returns what was restarted."""
+        once open it re-subscribes, and every account is reconciled. Then make sure the
+        subscriptions are those of the open connections. Returns the hubs restarted."""
+        rt = self.hubs
+        if rt is None:
+            return []
         revived = []
-        for account_id, rt in list(self.realtime.items()):
-            hubs = [("user", rt.user_connection)]
-            if rt is self.market:
-                hubs.append(("market", rt.market_connection))
-            for name, hub in hubs:
-                task = getattr(hub, "_run_task", None)
-                if hub is None or task is None or not task.done():
-                    continue
-                why = "cancelled" if task.cancelled() else repr(task.exception())
-                logger.critical(
-                    "{} account {}: the {} hub reader ended ({}); starting it again",
-                    logs.ALERT,
-                    account_id,
-                    name,
-                    why,
-                )
-                await close_transport(hub)
-                try:
-                    await hub.start()
-                except Exception as exc:
-                    logger.error("{} the {} hub did not start: {!r}", logs.ALERT, name, exc)
-                    continue
-                self.health.readers_restarted += 1
-                revived.append(f"{name}:{account_id}")
+        for name, hub in (("user", rt.user_connection), ("market", rt.market_connection)):
+            task = getattr(hub, "_run_task", None)
+            if hub is None or task is None or not task.done():
+                continue
+            why = "cancelled" if task.cancelled() else repr(task.exception())
+            logger.critical(
+                "{} the {} hub reader ended ({}); starting it again", logs.ALERT, name, why
+            )
+            await close_transport(hub)
+            try:
+                await hub.start()
+            except Exception as exc:
+                logger.error("{} the {} hub did not start: {!r}", logs.ALERT, name, exc)
+                continue
+            self.health.readers_restarted += 1
+            revived.append(name)
+        await self.resync()
         return revived
+
+
+def websocket(hub: Any) -> Any:
+    """The websocket an SDK hub runs on now (None when it has none): a new one after every
+    reconnect."""
+    transport = getattr(getattr(hub, "_client", None), "_transport", None)
+    return getattr(transport, "_ws", None)
+
+
+def _named(kind: str, data: Any) -> int | None:
+    """The account a record names, if it names one readably."""
+    try:
+        return payloads.named_account(kind, data)
+    except payloads.PayloadError:
+        return None
 
 
 def reader_alive(hub: Any) -> bool:
@@ -752,8 +856,7 @@ def reader_alive(hub: Any) -> bool:
     task = getattr(hub, "_run_task", None)
     if task is None or task.done():
         return False
-    transport = getattr(getattr(hub, "_client", None), "_transport", None)
-    ws = getattr(transport, "_ws", None)
+    ws = websocket(hub)
     return ws is not None and getattr(ws.state, "name", "") == "OPEN"
 
 

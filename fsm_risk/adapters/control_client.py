@@ -8,13 +8,10 @@ a crash's leftover refuses connections).
 
 from __future__ import annotations
 
-import configparser
-import contextlib
 import http.client
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +36,9 @@ def settings_path(given: str | None) -> Path:
 def socket_path(settings_file: Path) -> Path | None:
     """``[control] socket`` read straight from the file (relative paths: from its folder);
     None when the control channel is loopback TCP (its port is in the database)."""
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
-    # a broken file: the default here; the full loader reports what is wrong with it
-    with contextlib.suppress(configparser.Error, UnicodeDecodeError):
-        parser.read(settings_file, encoding="utf-8")
-    transport = parser.get("control", "transport", fallback="auto").strip().lower()
-    if transport == "tcp" or (transport == "auto" and sys.platform == "win32"):
-        return None
-    value = parser.get("control", "socket", fallback="") or DEFAULT_SOCKET
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else settings_file.resolve().parent / p
+    from fsm_risk import config
+
+    return config.control_socket_of(settings_file, DEFAULT_SOCKET)
 
 
 class _UnixConnection(http.client.HTTPConnection):

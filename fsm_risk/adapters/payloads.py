@@ -9,7 +9,7 @@ field; the caller logs it, counts it and skips it. Unknown extra fields are igno
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -252,18 +252,84 @@ def subscribed(kind: str, payload: Any, account_id: int) -> dict[str, Any]:
     return d
 
 
+def named_account(kind: str, payload: Any) -> int | None:
+    """The account a hub record names (``id`` for an account record, ``accountId`` for the
+    others), None when it names none. PayloadError when the record is not an object or the
+    name is not a whole number."""
+    d = _obj(kind, payload)
+    key = "id" if kind == "account" else "accountId"
+    return None if d.get(key) is None else _int(kind, d, key)
+
+
 class PositionShapes:
     """Hub position records as the real gateway sends them, made whole before validation.
 
     An incremental update may carry only ``contractId``, ``type``, ``size`` and
-    ``averagePrice``: the account is the one whose subscription delivered the record, and the
-    id and opening time are those of the position already known in that contract (the one
-    last seen whole or merged), or this first sighting's time when none is known (or it
-    reversed). Every record, REST or hub, is remembered through `seen`.
+    ``averagePrice``: the account is the one it was routed to (see `owners`), and the id and
+    opening time are those of the position already known in that contract (the one last seen
+    whole or merged), or this first sighting's time when none is known (or it reversed).
+    Every record, REST or hub, is remembered through `seen`.
     """
 
     def __init__(self) -> None:
         self._known: dict[tuple[int, str], PositionUpdate] = {}
+        #: contract -> the accounts with a known open position in it
+        self._holders: dict[str, set[int]] = {}
+        #: contract -> account -> net size of its live fills since its last position record
+        self._filled: dict[str, dict[int, int]] = {}
+
+    def owners(self, payload: Any, accounts: Collection[int]) -> tuple[list[int], bool]:
+        """The accounts of ``accounts`` a position record that names none can belong to, and
+        whether one of them is proven its owner (then it is the only one listed).
+
+        The candidates are those holding a position in its contract and those with fills in it
+        since their last position record. One is proven when the record carries the id of its
+        position, when its fills (and no other candidate's) lead exactly to the record's size
+        and side, or when it is the only candidate and the record repeats the size and side it
+        already holds with no fill pending. Being the only candidate proves nothing by itself:
+        another account's first position in the contract may arrive before its trade, and
+        crediting it to the holder would misstate what the holder has."""
+        kind = "position"
+        d = _obj(kind, payload)
+        contract = str(_req(kind, d, "contractId"))
+        filled = self._filled.get(contract, {})
+        candidates = sorted(a for a in {*self._holders.get(contract, ()), *filled} if a in accounts)
+        if not candidates:
+            return [], False
+        if d.get("id") is not None:
+            pid = _int(kind, d, "id")
+            by_id = [
+                a
+                for a in candidates
+                if (known := self._known.get((a, contract))) and known.position_id == pid
+            ]
+            if len(by_id) == 1:
+                return by_id, True
+        size = _int(kind, d, "size")
+        side = _enum(kind, d, "type", PositionType)
+        signed = 0 if size == 0 else size if side is PositionType.LONG else -size
+        led = [
+            a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
+        ]
+        if len(led) == 1:
+            return led, True
+        if len(candidates) == 1 and not filled and self._net(candidates[0], contract) == signed:
+            return candidates, True  # the holder's own position, repeated (a new price)
+        return candidates, False
+
+    def _net(self, account_id: int, contract_id: str) -> int:
+        known = self._known.get((account_id, contract_id))
+        if known is None:
+            return 0
+        return known.size if known.type is PositionType.LONG else -known.size
+
+    def filled(self, fill: Fill) -> None:
+        """A live fill: the position record that follows it should account for it."""
+        if fill.voided:
+            return
+        net = self._filled.setdefault(fill.contract_id, {})
+        signed = fill.size if fill.side is Side.BUY else -fill.size
+        net[fill.account_id] = net.get(fill.account_id, 0) + signed
 
     def hub(self, payload: Any, account_id: int, received: datetime) -> PositionUpdate:
         kind = "position"
@@ -275,14 +341,24 @@ class PositionShapes:
             d["creationTimestamp"] = opened.isoformat()
         if d.get("id") is None and known is not None and same:
             d["id"] = known.position_id
-        return self.seen(position(d))
+        event = self.seen(position(d))
+        filled = self._filled.get(event.contract_id)
+        if filled is not None and filled.pop(account_id, None) is not None and not filled:
+            del self._filled[event.contract_id]
+        return event
 
     def seen(self, event: PositionUpdate) -> PositionUpdate:
         key = (event.account_id, event.contract_id)
         if event.size == 0 or event.type is PositionType.UNDEFINED:
             self._known.pop(key, None)
+            held = self._holders.get(event.contract_id)
+            if held is not None:
+                held.discard(event.account_id)
+                if not held:
+                    del self._holders[event.contract_id]
         else:
             self._known[key] = event
+            self._holders.setdefault(event.contract_id, set()).add(event.account_id)
         return event
 
 

@@ -1,11 +1,16 @@
 """Persistence behind a repository: SQLModel tables on SQLite (WAL, the default) or on a
 PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's objects.
 
-- ``account`` / ``contract``: each machine's state plus a JSON snapshot of the model (holds
-  with their deadlines, books, positions, working orders, rule memory), so a restart restores
-  every state and deadline exactly.
+- ``account`` / ``contract``: each machine's state plus its persisted state as JSON (holds
+  with their deadlines, the books' accumulators, positions, working orders, rule memory), so
+  a restart restores every state and deadline exactly. Small: bounded by what is open, never
+  by the history. A commit rewrites only the rows whose content moved.
 - ``audit``: the append-only log of transitions (triggers refuse UPDATE and DELETE).
 - ``fill``: the append-only fills journal (trader and enforcement fills, classified).
+- ``round_trip`` / ``voided_trade``: append-only too, the round trips closed and the trades
+  the gateway voided. With the fills they are an account's history: start-up rebuilds the
+  day's fills and round trips and the trade ids seen this week and last from them by indexed
+  queries, so it costs what those periods hold, not what the database has kept.
 - ``mark``: the latest quote per contract, for `status`.
 - ``admin`` / ``auth_failure``: the admin credential (a salted scrypt hash, never the secret)
   and failed attempts, for rate limiting.
@@ -32,13 +37,13 @@ import socket
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, event, text
+from sqlalchemy import BigInteger, Integer, bindparam, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -47,13 +52,16 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 from fsm_risk import private
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
-from fsm_risk.core.models import AccountModel, FillRecord, Mark
+from fsm_risk.core.events import Side
+from fsm_risk.core.models import AccountModel, FillRecord, History, Mark, Trip
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.schema import is_server_url, without_password
 
-SCHEMA_VERSION = "1"
+#: the layout of the data: 1 kept every account's history inside its state document (moved
+#: into the append-only tables when such a database is opened); 2 keeps it in rows of its own
+SCHEMA_VERSION = "2"
 
 if sys.platform == "win32":
     import msvcrt
@@ -138,6 +146,30 @@ class FillRow(SQLModel, table=True):
     enforcement: bool
 
 
+class TripRow(SQLModel, table=True):
+    """A round trip closed (flat to flat, or the closing part of a reversal)."""
+
+    __tablename__ = "round_trip"
+    id: int | None = Field(default=None, primary_key=True)  # the order they closed in
+    account_id: int = Field(sa_type=_ID)
+    closed_at: str = Field(index=True)
+    contract_id: str
+    long: bool
+    opened_at: str
+    net: str
+    size: int
+    enforced: bool
+
+
+class VoidRow(SQLModel, table=True):
+    """A trade the gateway voided: never applied again, and out of the day's fills."""
+
+    __tablename__ = "voided_trade"
+    account_id: int = Field(primary_key=True, sa_type=_ID)
+    trade_id: int = Field(primary_key=True, sa_type=_ID)
+    at: str = Field(index=True)
+
+
 class JournalRow(SQLModel, table=True):
     __tablename__ = "journal"
     id: int | None = Field(default=None, primary_key=True)
@@ -192,9 +224,21 @@ class LeaseRow(SQLModel, table=True):
 _APPEND_ONLY = (
     ("audit", ("UPDATE", "DELETE")),
     ("fill", ("UPDATE", "DELETE")),
+    ("round_trip", ("UPDATE", "DELETE")),
+    ("voided_trade", ("UPDATE", "DELETE")),
     ("journal", ("UPDATE",)),
 )
-_FILL_INDEX = "ix_fill_account_at"
+#: an account's fills since an instant by index; it holds the trade id too, so the trade ids
+#: a start reads come from the index alone (it replaces the (account_id, at) one of layout 1)
+_FILL_INDEX = "ix_fill_account_at_trade"
+#: an account's history since an instant, by index
+_HISTORY_INDEXES = (
+    (_FILL_INDEX, "fill (account_id, at, trade_id)"),
+    ("ix_round_trip_account_closed", "round_trip (account_id, closed_at)"),
+    ("ix_voided_trade_account_at", "voided_trade (account_id, at)"),
+)
+#: the history tables retention compacts, by their time column
+_HISTORY = (("fill", "at"), ("round_trip", "closed_at"), ("voided_trade", "at"))
 
 #: the high 32 bits of every advisory lock key of ours ("FSMR"); the low 32 are the account's
 _LEASE_SPACE = 0x46534D52
@@ -202,8 +246,11 @@ _LEASE_SPACE = 0x46534D52
 
 @dataclass(frozen=True)
 class StoredAccount:
+    """An account as stored: its persisted state, its contracts' and its history."""
+
     snapshot: dict[str, Any]
     contracts: list[dict[str, Any]]
+    history: History = field(default_factory=History)
 
     @property
     def account_id(self) -> int:
@@ -258,14 +305,10 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lease_key(0)})
                 SQLModel.metadata.create_all(conn)
                 _append_only(conn, shared=self.shared)
-                # an account's fills since an instant (a restore reads the day's) by index
-                conn.execute(
-                    text(f"CREATE INDEX IF NOT EXISTS {_FILL_INDEX} ON fill (account_id, at)")
-                )
-                conn.execute(
-                    self._insert(MetaRow).on_conflict_do_nothing(),
-                    {"key": "schema", "value": SCHEMA_VERSION},
-                )
+                for name, on in _HISTORY_INDEXES:
+                    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {on}"))
+                conn.execute(text("DROP INDEX IF EXISTS ix_fill_account_at"))  # covered above
+                self._upgrade(conn)
         except Exception as exc:
             self.engine.dispose()
             lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
@@ -274,6 +317,25 @@ class Store:
         self._lock_fd: int | None = None
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
+        self._hot = _hot_statements(self.shared)
+        #: the state rows as last written by this store, by (account, contract or None): a
+        #: commit skips a row whose content did not move (each account has one writer)
+        self._written: dict[tuple[int, str | None], str] = {}
+
+    def _upgrade(self, conn: Connection) -> None:
+        """Bring a database of an older layout to this one, in the transaction that opens it;
+        refuse one of a newer layout (written by a newer fsm-risk) rather than misread it."""
+        found = conn.execute(text("SELECT value FROM meta WHERE key = 'schema'")).scalar()
+        if found is None:  # no marker: a fresh database, or one from before the marker
+            found = "1" if conn.execute(text("SELECT 1 FROM account LIMIT 1")).first() else None
+        if found == "1":
+            _history_out_of_state(conn, self._insert)
+        elif found is not None and found != SCHEMA_VERSION:
+            raise FsmRiskError(
+                f"its data layout is version {found}, newer than this fsm-risk reads "
+                f"(version {SCHEMA_VERSION}): run the fsm-risk that wrote it, or a newer one"
+            )
+        conn.execute(self._upsert(MetaRow, ["key"]), {"key": "schema", "value": SCHEMA_VERSION})
 
     def close(self) -> None:
         self.release_service_lock()
@@ -294,24 +356,43 @@ class Store:
         journal: Sequence[dict[str, Any]] = (),
         journal_before: datetime | None = None,
     ) -> None:
-        """Persist one unit of work atomically: states, snapshots, new fills, audit entries,
-        the journal rows of the events handled (and the journal's expired rows deleted)."""
+        """Persist one unit of work atomically: the state rows that moved, new fills, round
+        trips and voided trades, audit entries, the journal rows of the events handled (and the
+        journal's expired rows deleted). Its cost follows what changed, never the history."""
         entries = list(audit)
         if not changes and not entries and not marks and not journal and not journal_before:
             return
         accounts, contracts = [], []
+        written: dict[tuple[int, str | None], str] = {}
         for acct in changes.accounts:
             a, cs = _account_rows(acct)
-            accounts.append(a)
-            contracts.extend(cs)
+            if self._written.get((acct.account_id, None)) != a["snapshot"]:
+                accounts.append(a)
+                written[acct.account_id, None] = a["snapshot"]
+            for c in cs:
+                if self._written.get((acct.account_id, c["contract_id"])) != c["snapshot"]:
+                    contracts.append(c)
+                    written[acct.account_id, c["contract_id"]] = c["snapshot"]
+        sql = self._hot
         with self.engine.begin() as conn:  # one transaction; upserts, no read-before-write
+            # the rows of every unit of work go to the driver as they are (no statement
+            # building per commit): this runs before every close the service sends
             if accounts:
-                conn.execute(self._upsert(AccountRow, ["account_id"]), accounts)
+                conn.exec_driver_sql(sql["account"], accounts)
             if contracts:
-                conn.execute(self._upsert(ContractRow, ["account_id", "contract_id"]), contracts)
+                conn.exec_driver_sql(sql["contract"], contracts)
             if changes.fills:
-                rows = [_fill_row(i, r).model_dump() for i, r in changes.fills]
-                conn.execute(self._insert(FillRow).on_conflict_do_nothing(), rows)
+                conn.exec_driver_sql(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
+            if changes.trips:
+                conn.exec_driver_sql(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
+            if changes.voids:
+                conn.exec_driver_sql(
+                    sql["voided_trade"],
+                    [
+                        {"account_id": a, "trade_id": t, "at": at.isoformat()}
+                        for a, t, at in changes.voids
+                    ],
+                )
             if entries:
                 conn.execute(
                     self._insert(AuditRow),
@@ -323,12 +404,13 @@ class Store:
                     [_mark_row(c, m).model_dump() for c, m in marks.items()],
                 )
             if journal:
-                conn.execute(self._insert(JournalRow), list(journal))
+                conn.exec_driver_sql(sql["journal"], list(journal))
             if journal_before is not None:
                 conn.execute(
                     text("DELETE FROM journal WHERE at < :t"),
                     {"t": journal_instant(journal_before)},
                 )
+        self._written.update(written)  # only once committed
 
     def _upsert(self, table: type[SQLModel], keys: list[str]) -> Any:
         """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
@@ -344,24 +426,45 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def accounts(self) -> list[StoredAccount]:
-        with Session(self.engine) as s:
-            rows = s.exec(select(AccountRow).order_by(col(AccountRow.account_id))).all()
-            contracts = s.exec(select(ContractRow)).all()
-        by_account: dict[int, list[dict[str, Any]]] = {}
-        for c in contracts:
-            by_account.setdefault(c.account_id, []).append(json.loads(c.snapshot))
-        out = []
-        for r in rows:
-            snap = json.loads(r.snapshot)
-            # the day's journal lives in the append-only fill table, not in the snapshot
-            start = datetime.fromisoformat(snap["day"]["start"])
-            snap["day"]["fills"] = [f.to_dict() for f in self.fills(r.account_id, start)]
-            out.append(StoredAccount(snap, by_account.get(r.account_id, [])))
-        return out
+    def accounts(self, only: Iterable[int] | None = None) -> list[StoredAccount]:
+        """Every stored account (or those in ``only``): its state rows, and its history from
+        the append-only rows by indexed queries: the day's fills and round trips, the trade
+        ids of this week and last. Accounts sharing a day and a week are read together."""
+        wanted = None if only is None else sorted(set(only))
+        ids = "" if wanted is None else " WHERE account_id IN :ids"
+        args: dict[str, Any] = {} if wanted is None else {"ids": wanted}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _in(f"SELECT account_id, snapshot FROM account{ids} ORDER BY account_id"), args
+            ).all()
+            by_account: dict[int, list[dict[str, Any]]] = {}
+            for a, snap in conn.execute(
+                _in(f"SELECT account_id, snapshot FROM contract{ids}"), args
+            ):
+                by_account.setdefault(int(a), []).append(json.loads(snap))
+            states = {int(a): json.loads(snap) for a, snap in rows}
+            periods: dict[tuple[str, str], list[int]] = {}
+            for a, snap in states.items():
+                periods.setdefault((snap["day"]["start"], snap["week"]["start"]), []).append(a)
+            histories: dict[int, History] = {}
+            for (day, week), members in periods.items():
+                histories.update(
+                    _histories(
+                        conn,
+                        members,
+                        datetime.fromisoformat(day),
+                        # the trade ids remembered: this week's and last (see the engine's reset)
+                        datetime.fromisoformat(week) - timedelta(days=7),
+                        shared=self.shared,
+                    )
+                )
+        return [
+            StoredAccount(snap, by_account.get(a, []), histories[a]) for a, snap in states.items()
+        ]
 
     def account(self, account_id: int) -> StoredAccount | None:
-        return next((a for a in self.accounts() if a.account_id == account_id), None)
+        found = self.accounts([account_id])
+        return found[0] if found else None
 
     def audit(self, account_id: int | None = None, limit: int | None = None) -> list[AuditEntry]:
         with Session(self.engine) as s:
@@ -388,26 +491,40 @@ class Store:
         return sorted(out, key=lambda f: (f.at, f.trade_id))
 
     def compact_fills(self, before: datetime) -> int:
-        """Delete the fills older than ``before`` (the audit log is never touched); return how
-        many. The fill log is append-only to everything else: its guard is lifted only inside
-        this one transaction."""
+        """Delete the history older than ``before``: fills, round trips and voided trades (the
+        audit log is never touched); return how many fills. These logs are append-only to
+        everything else: their guard is lifted only inside this one transaction."""
         cutoff = _iso_floor(before)  # a bound below ``before`` in any offset: then exactly
+        dropped = 0
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                text("SELECT account_id, trade_id, at FROM fill WHERE at < :c"), {"c": cutoff}
-            ).all()
-            old = [{"a": a, "t": t} for a, t, at in rows if datetime.fromisoformat(at) < before]
-            if old:
+            for table, column in _HISTORY:
+                key = "id" if table == "round_trip" else "account_id, trade_id"
+                rows = conn.execute(
+                    text(f"SELECT {key}, {column} FROM {table} WHERE {column} < :c"), {"c": cutoff}
+                ).all()
+                old = [r[:-1] for r in rows if datetime.fromisoformat(r[-1]) < before]
+                if not old:
+                    continue
+                if table == "fill":
+                    dropped = len(old)
                 if self.shared:
-                    conn.execute(text("ALTER TABLE fill DISABLE TRIGGER fill_append_only"))
+                    conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
                 else:
-                    conn.execute(text("DROP TRIGGER IF EXISTS fill_no_delete"))
-                conn.execute(text("DELETE FROM fill WHERE account_id = :a AND trade_id = :t"), old)
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+                if table == "round_trip":
+                    conn.execute(
+                        text("DELETE FROM round_trip WHERE id = :i"), [{"i": i} for (i,) in old]
+                    )
+                else:
+                    conn.execute(
+                        text(f"DELETE FROM {table} WHERE account_id = :a AND trade_id = :t"),
+                        [{"a": a, "t": t} for a, t in old],
+                    )
                 if self.shared:
-                    conn.execute(text("ALTER TABLE fill ENABLE TRIGGER fill_append_only"))
-                else:
-                    _append_only(conn, shared=False)
-        return len(old)
+                    conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"))
+            if not self.shared:
+                _append_only(conn, shared=False)
+        return dropped
 
     def journal(
         self,
@@ -754,14 +871,13 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    snap = acct.to_dict()
-    snap["day"]["fills"] = []  # kept in the fill table (see accounts())
+    """The state rows of an account and its contracts (never its history)."""
     account = {
         "account_id": acct.account_id,
         "name": acct.name,
         "state": acct.state.value,
         "updated_at": acct.last_event_at.isoformat() if acct.last_event_at else "",
-        "snapshot": json.dumps(snap, sort_keys=True),
+        "snapshot": json.dumps(acct.persisted(), sort_keys=True),
     }
     contracts = [
         {
@@ -773,6 +889,185 @@ def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, An
         for cm in acct.contracts.values()
     ]
     return account, contracts
+
+
+def _hot_statements(shared: bool) -> dict[str, str]:
+    """The statements every commit runs, in the driver's own terms (psycopg's ``%(name)s``,
+    sqlite3's ``:name``): insert, or upsert on the key, or skip a row already there."""
+
+    def insert(table: str, columns: str, key: str = "", update: bool = False) -> str:
+        names = columns.split()
+        marks = ", ".join(f"%({c})s" if shared else f":{c}" for c in names)
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+        if key and update:
+            keys = key.split()
+            sets = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys)
+            sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        elif key:
+            sql += f" ON CONFLICT ({', '.join(key.split())}) DO NOTHING"
+        return sql
+
+    fill = _FILL_COLUMNS.replace(",", "")
+    return {
+        "account": insert(
+            "account", "account_id name state updated_at snapshot", "account_id", update=True
+        ),
+        "contract": insert(
+            "contract",
+            "account_id contract_id state snapshot",
+            "account_id contract_id",
+            update=True,
+        ),
+        "fill": insert("fill", fill, "account_id trade_id"),
+        "round_trip": insert(
+            "round_trip", "account_id closed_at contract_id long opened_at net size enforced"
+        ),
+        "voided_trade": insert("voided_trade", "account_id trade_id at", "account_id trade_id"),
+        "journal": insert("journal", "at account_id kind data"),
+    }
+
+
+def _in(sql: str) -> Any:
+    """A statement whose ``:ids`` (if any) takes a list."""
+    stmt = text(sql)
+    return stmt.bindparams(bindparam("ids", expanding=True)) if ":ids" in sql else stmt
+
+
+#: accounts per history query (well under every driver's limit on parameters)
+_CHUNK = 500
+
+
+def _histories(
+    conn: Connection, accounts: list[int], day: datetime, horizon: datetime, *, shared: bool
+) -> dict[int, History]:
+    """The history of accounts sharing a trading day and week, by the (account, time)
+    indexes: the day's fills (voided ones out) and round trips, and the trade ids since
+    ``horizon``. Times are compared exactly after the read (see _iso_floor). A plain cursor:
+    the trade ids are the most rows a start reads."""
+    out = {a: History() for a in accounts}
+    p = "%s" if shared else "?"  # the driver's placeholder (psycopg, sqlite3)
+    parse = datetime.fromisoformat
+    cur = conn.connection.cursor()
+    try:
+        for i in range(0, len(accounts), _CHUNK):
+            chunk = accounts[i : i + _CHUNK]
+            among = f"account_id IN ({','.join([p] * len(chunk))})"
+
+            def rows(sql: str, since: datetime, chunk: list[int] = chunk) -> list[Any]:
+                cur.execute(sql, (*chunk, _iso_floor(since)))
+                found: list[Any] = cur.fetchall()
+                return found
+
+            voided: set[tuple[int, int]] = set()
+            sql = f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND at >= {p}"
+            for a, t, at in rows(sql, horizon):
+                voided.add((a, t))
+                when = parse(at)
+                if when >= horizon:
+                    out[a].seen[t] = when
+            sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND at >= {p}"
+            for a, t, at in rows(sql, horizon):
+                when = parse(at)
+                if when >= horizon:
+                    out[a].seen[t] = when
+            sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"
+            for r in rows(sql, day):
+                if (r[0], r[1]) not in voided:
+                    record = _fill_from(r)
+                    if record.at >= day:
+                        out[r[0]].fills.append(record)
+            sql = (
+                "SELECT account_id, contract_id, long, opened_at, closed_at, net, size, "
+                f"enforced FROM round_trip WHERE {among} AND closed_at >= {p} ORDER BY id"
+            )
+            for a, c, long, opened, closed_at, net, size, enforced in rows(sql, day):
+                closed = parse(closed_at)
+                if closed >= day:
+                    out[a].trips.append(
+                        Trip(
+                            c, bool(long), parse(opened), closed, Decimal(net), size, bool(enforced)
+                        )
+                    )
+    finally:
+        cur.close()
+    for h in out.values():
+        h.fills.sort(key=lambda f: (f.at, f.trade_id))
+    return out
+
+
+_FILL_COLUMNS = (
+    "account_id, trade_id, at, contract_id, order_id, side, size, price, pnl, fees, entry, "
+    "exit, enforcement"
+)
+
+
+_SIDES = {int(side): side for side in Side}
+
+
+def _fill_from(r: Any) -> FillRecord:
+    """A fill from a row of ``_FILL_COLUMNS``."""
+    return FillRecord(
+        r[1],
+        datetime.fromisoformat(r[2]),
+        r[3],
+        r[4],
+        _SIDES[r[5]],
+        r[6],
+        Decimal(r[7]),
+        None if r[8] is None else Decimal(r[8]),
+        Decimal(r[9]),
+        r[10],
+        r[11],
+        bool(r[12]),
+    )
+
+
+def _trip_row(account_id: int, t: Trip) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "closed_at": t.closed_at.isoformat() if t.closed_at else "",
+        "contract_id": t.contract_id,
+        "long": t.long,
+        "opened_at": t.opened_at.isoformat(),
+        "net": str(t.net),
+        "size": t.size,
+        "enforced": t.enforced,
+    }
+
+
+def _history_out_of_state(conn: Connection, insert: Any) -> None:
+    """Layout 1 to 2: each account's history moves out of its state document into the
+    append-only rows (the day's round trips; the trade ids seen without a fill row, voided
+    ones, as voided trades so they are never applied), and the document keeps its state.
+    Nothing else changes: holds, locks and deadlines stay as they were."""
+    for account_id, raw in conn.execute(text("SELECT account_id, snapshot FROM account")).all():
+        snap = json.loads(raw)
+        filled = {
+            int(t)
+            for (t,) in conn.execute(
+                text("SELECT trade_id FROM fill WHERE account_id = :a"), {"a": account_id}
+            )
+        }
+        seen = snap.pop("seen_trades", {})
+        if not isinstance(seen, dict):  # stored as ids only
+            seen = {str(i): snap["day"]["start"] for i in seen}
+        voids = [
+            {"account_id": account_id, "trade_id": int(i), "at": at}
+            for i, at in seen.items()
+            if int(i) not in filled
+        ]
+        if voids:
+            conn.execute(insert(VoidRow).on_conflict_do_nothing(), voids)
+        trips = [Trip.from_dict(t) for t in snap["day"].get("trips", ())]
+        if trips:
+            conn.execute(insert(TripRow), [_trip_row(account_id, t) for t in trips])
+        for book in ("day", "week"):
+            snap[book].pop("fills", None)
+            snap[book].pop("trips", None)
+        conn.execute(
+            text("UPDATE account SET snapshot = :s WHERE account_id = :a"),
+            {"s": json.dumps(snap, sort_keys=True), "a": account_id},
+        )
 
 
 def _audit_row(e: AuditEntry) -> AuditRow:
@@ -821,22 +1116,22 @@ def _iso_floor(t: datetime) -> str:
     return (t.astimezone(UTC) - timedelta(hours=14)).isoformat()
 
 
-def _fill_row(account_id: int, f: FillRecord) -> FillRow:
-    return FillRow(
-        account_id=account_id,
-        trade_id=f.trade_id,
-        at=f.at.isoformat(),
-        contract_id=f.contract_id,
-        order_id=f.order_id,
-        side=int(f.side),
-        size=f.size,
-        price=str(f.price),
-        pnl=None if f.pnl is None else str(f.pnl),
-        fees=str(f.fees),
-        entry=f.entry,
-        exit=f.exit,
-        enforcement=f.enforcement,
-    )
+def _fill_row(account_id: int, f: FillRecord) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "trade_id": f.trade_id,
+        "at": f.at.isoformat(),
+        "contract_id": f.contract_id,
+        "order_id": f.order_id,
+        "side": int(f.side),
+        "size": f.size,
+        "price": str(f.price),
+        "pnl": None if f.pnl is None else str(f.pnl),
+        "fees": str(f.fees),
+        "entry": f.entry,
+        "exit": f.exit,
+        "enforcement": f.enforcement,
+    }
 
 
 def _fill_record(r: FillRow) -> FillRecord:
@@ -884,10 +1179,9 @@ def restore_all(
     up with time)."""
     effects: list[Effect] = []
     ids = []
-    wanted = None if only is None else set(only)
-    for stored in store.accounts():
-        if wanted is not None and stored.account_id not in wanted:
-            continue
-        effects.extend(engine.restore_account(stored.snapshot, stored.contracts, now))
+    for stored in store.accounts(only):
+        effects.extend(
+            engine.restore_account(stored.snapshot, stored.contracts, now, stored.history)
+        )
         ids.append(stored.account_id)
     return effects, ids

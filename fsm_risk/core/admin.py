@@ -1,13 +1,189 @@
-"""What an admin's override did, in words: the same text offline and from the running service."""
+"""Admin: an authenticated override (force, with typed waivers) and the trader's self-lock."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from fsm_risk.core.effects import Effect, RecordTransition
-from fsm_risk.core.engine import RiskEngine
-from fsm_risk.core.events import AdminCommand
+from fsm_risk.core.events import AdminCommand, SelfLock
+from fsm_risk.core.flatten import Entry, Flatten
+from fsm_risk.core.models import (
+    AccountModel,
+    ContractModel,
+    InstrumentBook,
+    Lock,
+    Lockable,
+    Mark,
+    root_of,
+)
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.sources import ADMIN, self_source
+from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
+from fsm_risk.core.verdicts import Verdicts
+from fsm_risk.core.waivers import Waivers
+from fsm_risk.core.work import Work
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.rules.base import Action, Verdict
+
+if TYPE_CHECKING:
+    from fsm_risk.core.engine import RiskEngine
+
+NO_WAIVER = "no waiver"
+_FULL_ID = re.compile(r"CON\.F\.[A-Z]+\.[A-Z0-9]+\.[FGHJKMNQUVXZ]\d{2}")
+
+
+class Admin:
+    """Applies an admin's override and a trader's self-lock to an account."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        work: Work,
+        verdicts: Verdicts,
+        flatten: Flatten,
+        waivers: Waivers,
+        instruments: InstrumentBook,
+        marks: dict[str, Mark],
+    ) -> None:
+        self.settings = settings
+        self.work = work
+        self.verdicts = verdicts
+        self.flatten = flatten
+        self.waivers = waivers
+        self.instruments = instruments
+        self.marks = marks
+
+    def force(
+        self, acct: AccountModel, cmd: AdminCommand, now: datetime, out: list[Effect]
+    ) -> None:
+        s = self.settings
+        to = cmd.to
+        if to is State.Cooldown:
+            minutes = cmd.minutes
+            length = timedelta(minutes=minutes) if minutes else s.admin_cooldown
+            until: datetime | None = now + length
+        elif to is State.LockedDaily:
+            until = s.calendar.next_daily_reset(now)
+        elif to is State.LockedWeekly:
+            until = s.calendar.next_weekly_reset(now)
+        else:
+            until = None
+        lock = (
+            Lock(to, until, ADMIN, Reason.ADMIN_OVERRIDE, cmd.reason) if to in LOCK_KINDS else None
+        )
+        model: Lockable = acct
+        key: str | None = None
+        if cmd.contract_id is not None:
+            key = self.contract_key(acct, cmd.contract_id)
+            if to is State.LockedWeekly:
+                raise FsmRiskError("a contract has no LockedWeekly state")
+            model = self.work.contract(acct, key)
+        cleared = dict(model.holds)
+        # an override must stick: level-triggered rules whose holds it cleared are waived
+        # until their lock would have ended, so they cannot re-lock on the next quote; a
+        # waived loss rule re-arms deeper, so a runaway loss after an unlock still flattens
+        new = self.waivers.grant(acct, cleared, to, key, now) if cmd.waive else {}
+        notes = [self.waivers.describe(k, w) for k, w in new.items()]
+        if not cmd.waive and any(
+            LOCK_RANK[h.kind] > LOCK_RANK.get(to, 0) for h in cleared.values()
+        ):
+            notes.append(f"{NO_WAIVER}: every rule fires again as soon as its condition holds")
+        self.flatten.transition(
+            acct,
+            model,
+            Trigger.force,
+            now,
+            out,
+            Entry(ADMIN, Reason.ADMIN_OVERRIDE),
+            strict=True,
+            to=to,
+            lock=lock,
+            rule_id=ADMIN,
+            reason="; ".join([f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}", *notes]),
+            actor=f"admin:{cmd.admin}",
+        )
+        if to is not State.Flattening:  # (entering it set all this up: see `Flatten`)
+            if isinstance(model, ContractModel):
+                # out of any flatten: a later one starts afresh
+                model.target_size, model.cancel_orders = 0, True
+                model.attempts, model.retry_at, model.alerted = 0, None, False
+            else:
+                acct.tolerated.clear()
+        self.waivers.keep(acct, new)
+
+    def contract_key(self, acct: AccountModel, text: str) -> str:
+        """What an admin's contract argument means: a symbol root (``MNQ``: every contract of
+        that root, held now or opened later) or a full contract id (``CON.F.US.MNQ.Z26``: that
+        contract). Anything else is refused, naming the choices."""
+        given = text.strip().upper()
+        known_ids = {
+            c.upper()
+            for c in (
+                *acct.positions,
+                *acct.net,
+                *(o.contract_id for o in acct.orders.values()),
+                *acct.contracts,
+                *self.marks,
+                *self.instruments.learned(),
+            )
+            if "." in c
+        }
+        roots = {
+            *self.instruments.roots(),
+            *self.settings.known_roots,
+            *(root_of(c) for c in known_ids),
+            *(c for c in acct.contracts if "." not in c),
+        }
+        if "." not in given and given in roots:
+            return given
+        if given in known_ids:
+            return given
+        if _FULL_ID.fullmatch(given) and root_of(given) in roots:
+            return given
+        ids = ", ".join(sorted(known_ids)[:8]) or "e.g. CON.F.US.MNQ.Z26"
+        raise FsmRiskError(
+            f"unknown contract '{text}': give a symbol root ({', '.join(sorted(roots))}) "
+            f"for every contract of that root, or a full contract id ({ids})"
+        )
+
+    def self_lock(self, acct: AccountModel, ev: SelfLock, now: datetime, out: list[Effect]) -> None:
+        """The trader locks their own account: flatten, then the lock until ``ev.until``. A
+        lock only ever adds: held with the others (one per kind), the strongest wins, so it
+        never shortens or weakens one already held (an earlier self-lock included)."""
+        if ev.to not in (State.Cooldown, State.LockedDaily, State.LockedWeekly):
+            raise FsmRiskError(f"a self-lock is a Cooldown or a lock, not {ev.to}")
+        if ev.until <= now:
+            raise FsmRiskError("the lock must end in the future")
+        detail = f"by {ev.who}" + (f": {ev.reason}" if ev.reason else "")
+        v = Verdict(
+            self_source(ev.to),
+            Reason.SELF_LOCK,
+            Action.FLATTEN,
+            lock=ev.to,
+            until=ev.until,
+            detail=detail,
+        )
+        self.verdicts.account(acct, [v], now, out, actor=f"trader:{ev.who}")
+
+
+@dataclass(frozen=True)
+class Forced:
+    """An override applied: its effects (to commit, then execute) and what it did in words."""
+
+    effects: list[Effect]
+    text: str
+
+
+def force(engine: RiskEngine, cmd: AdminCommand, now: datetime) -> Forced:
+    """Apply an (authenticated) admin override and say what it did: the one path the
+    running service and the offline command both take, so both audit and answer alike."""
+    effects = engine.handle(cmd, now)
+    return Forced(effects, summary(engine, cmd, effects))
 
 
 def summary(engine: RiskEngine, cmd: AdminCommand, effects: Sequence[Effect]) -> str:

@@ -209,6 +209,34 @@ class EnforcementRejected:
     overtaken: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class EnforcementAccepted:
+    """The gateway accepted one of the service's closes (or reduces) of ``contract_id``;
+    ``order_id``: the order it placed for it, when its answer says (None: it did not)."""
+
+    account_id: int
+    contract_id: str
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a reconciliation read of the account listed, sent after the listed events
+    themselves: the contracts with a position and the working orders, and what the engine
+    held when the read began. The engine decides the difference (see `ledger.unlisted`):
+    held then and still, yet not listed, is closed (a position) or ended (an order)."""
+
+    account_id: int
+    positions: frozenset[str]
+    orders: frozenset[int]
+    positions_before: frozenset[str]
+    orders_before: frozenset[int]
+    #: the trade ids applied or listed when the read began (see `PositionUpdate.applied`)
+    applied: frozenset[int]
+    #: a scheduled read: suspended orders (bracket children) are not listed by it
+    periodic: bool = False
+
+
 Event = (
     AccountUpdate
     | PositionUpdate
@@ -220,5 +248,7 @@ Event = (
     | AdminCommand
     | SelfLock
     | EnforcementRejected
+    | EnforcementAccepted
     | TradesSnapshot
+    | Listing
 )

@@ -81,6 +81,12 @@ def escalates_or_exposed(ev: EventData) -> bool:
     return LOCK_RANK[_target(ev)] > LOCK_RANK[model.state] or bool(exposed)
 
 
+def adds_hold(ev: EventData) -> bool:
+    """The trigger adds a hold: a new source, or a stronger hold than its source's."""
+    model = _model(ev)
+    return proposed_holds(model, ev.event.name, ev.kwargs) != model.holds
+
+
 def _admin_to(state: State) -> Callable[[EventData], bool]:
     def guard(ev: EventData) -> bool:
         return bool(ev.kwargs.get("to") is state)
@@ -95,6 +101,7 @@ GUARDS: dict[str, Callable[[EventData], bool]] = {
     "to_daily": _to(State.LockedDaily),
     "to_weekly": _to(State.LockedWeekly),
     "escalates_or_exposed": escalates_or_exposed,
+    "adds_hold": adds_hold,
     **{f"admin_to_{s.value}": _admin_to(s) for s in ACCOUNT_STATES},
 }
 
@@ -153,21 +160,36 @@ def build_machine(states: tuple[State, ...], edges: tuple[Edge, ...]) -> Machine
     )
 
 
-ACCOUNT_MACHINE = build_machine(ACCOUNT_STATES, ACCOUNT_EDGES)
-CONTRACT_MACHINE = build_machine(CONTRACT_STATES, CONTRACT_EDGES)
+class Machines:
+    """One engine's pair of machines (one `Machine` per kind, many models). Each engine has
+    its own, so models of an engine that is dropped are not kept alive by a shared machine."""
+
+    def __init__(self) -> None:
+        self.account = build_machine(ACCOUNT_STATES, ACCOUNT_EDGES)
+        self.contract = build_machine(CONTRACT_STATES, CONTRACT_EDGES)
+
+    def attach(self, model: Lockable, state: State, *, contract: bool = False) -> None:
+        """Give a model its machine, starting in ``state`` (a stored state on restore)."""
+        allowed = CONTRACT_STATES if contract else ACCOUNT_STATES
+        if state not in allowed:
+            raise IllegalTransition(f"{state} is not a state of the {_kind(model)} machine")
+        (self.contract if contract else self.account).add_model(model, initial=state)
+
+    def detach(self, model: Lockable, *, contract: bool = False) -> None:
+        (self.contract if contract else self.account).remove_model(model)
+
+
+#: the machines of models built outside an engine (tests, tools)
+SHARED = Machines()
 
 
 def attach(model: Lockable, state: State, *, contract: bool = False) -> None:
-    """Give a model its machine, starting in ``state`` (a stored state on restore)."""
-    machine = CONTRACT_MACHINE if contract else ACCOUNT_MACHINE
-    allowed = CONTRACT_STATES if contract else ACCOUNT_STATES
-    if state not in allowed:
-        raise IllegalTransition(f"{state} is not a state of the {_kind(model)} machine")
-    machine.add_model(model, initial=state)
+    """Give a model a machine of `SHARED`, starting in ``state``."""
+    SHARED.attach(model, state, contract=contract)
 
 
 def detach(model: Lockable, *, contract: bool = False) -> None:
-    (CONTRACT_MACHINE if contract else ACCOUNT_MACHINE).remove_model(model)
+    SHARED.detach(model, contract=contract)
 
 
 def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
@@ -181,6 +203,12 @@ def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
         ) from None
     if not done:
         raise IllegalTransition(f"{_scope(model)}: every guard refused '{trigger}' from {before}")
+
+
+def may(model: Lockable, trigger: Trigger, **kw: Any) -> bool:
+    """Whether the table lets this trigger fire now (an edge from the model's state whose
+    guards all pass), without firing it: the table decides, nothing beside it."""
+    return bool(getattr(model, f"may_{trigger.value}")(**kw))
 
 
 def _kind(model: Lockable) -> str:

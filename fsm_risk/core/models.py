@@ -1,8 +1,13 @@
 """The core's objects: instruments, locks, positions, orders, books and the two machine models.
 
 Everything here is plain data plus small, pure helpers. The machine models (`AccountModel`,
-`ContractModel`) get their trigger methods from `machines.py`; their snapshots (`to_dict`,
-`from_dict`) are JSON-able so the store can persist them and restore them exactly.
+`ContractModel`) get their trigger methods from `machines.py`.
+
+An account's data is of three kinds (see `AccountModel`): its *state*, small and bounded by
+what is open now, which the store rewrites when it moves (`persisted()`); its *history* (the day's
+fills and round trips, the trade ids seen), which lives in append-only rows and is rebuilt from
+them at start-up (`History`); and *runtime caches* derived from the rest, never stored.
+`to_dict`/`from_dict` carry state and history together, JSON-able, for exact comparisons.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from fsm_risk.core.effects import AuditEntry
 from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.exposure import exposed
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import LOCK_RANK, State
 
@@ -344,6 +350,9 @@ class Book:
 
     ``realized`` is net of fees. ``carry`` is the open unrealized P&L at the boundary, so the
     period's equity P&L is ``realized + open unrealized - carry``.
+
+    The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
+    append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
     """
 
     label: date
@@ -355,7 +364,8 @@ class Book:
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def persisted(self) -> dict[str, Any]:
+        """The accumulators: what the store rewrites (never the fills or trips)."""
         return {
             "label": self.label.isoformat(),
             "start": _dt(self.start),
@@ -363,12 +373,21 @@ class Book:
             "realized": str(self.realized),
             "fees": str(self.fees),
             "carry": str(self.carry),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.persisted() | {
             "fills": [f.to_dict() for f in self.fills],
             "trips": [t.to_dict() for t in self.trips],
         }
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> Book:
+    def from_dict(
+        d: dict[str, Any],
+        fills: list[FillRecord] | None = None,
+        trips: list[Trip] | None = None,
+    ) -> Book:
+        """A book from its state; its fills and trips given, else read from ``d`` (if there)."""
         return Book(
             date.fromisoformat(d["label"]),
             _req(_pdt(d["start"])),
@@ -376,9 +395,26 @@ class Book:
             Decimal(d["realized"]),
             Decimal(d["fees"]),
             Decimal(d["carry"]),
-            [FillRecord.from_dict(x) for x in d["fills"]],
-            [Trip.from_dict(x) for x in d["trips"]],
+            [FillRecord.from_dict(x) for x in d.get("fills", ())] if fills is None else fills,
+            [Trip.from_dict(x) for x in d.get("trips", ())] if trips is None else trips,
         )
+
+
+@dataclass(slots=True)
+class History:
+    """What an account remembers of its past, kept in append-only rows (fills, round trips,
+    voided trades) rather than in its state, and rebuilt from them at start-up by indexed
+    queries since the week's start.
+
+    - ``fills``: the day's fills, oldest first (a voided one removed);
+    - ``trips``: the round trips closed today, in closing order;
+    - ``seen``: every trade id applied or voided this week and last, with its time (a trade
+      re-read by a reconciliation is never applied twice).
+    """
+
+    fills: list[FillRecord] = field(default_factory=list)
+    trips: list[Trip] = field(default_factory=list)
+    seen: dict[int, datetime] = field(default_factory=dict)
 
 
 # --- the machine models ------------------------------------------------------------------
@@ -403,7 +439,10 @@ class Lockable:
 
 class ContractModel(Lockable):
     """One (account, contract) pair. ``Flattening`` here means a close (or reduce) order is
-    working for this contract: never more than one at a time."""
+    working for this contract: never more than one at a time.
+
+    All of it is state (`to_dict`, one small row per contract) but ``account`` and ``audit``,
+    links to the account it belongs to, set again by `join` at a restore."""
 
     def __init__(self, account_id: int, contract_id: str) -> None:
         self.account_id = account_id
@@ -445,19 +484,11 @@ class ContractModel(Lockable):
         return self.contract_id
 
     def exposed(self) -> bool:
-        acct = self.account
-        if acct is None:
+        """Not yet flattened to its target (see `exposure.exposed`)."""
+        if self.account is None:
             return False
-        pos = acct.positions.get(self.contract_id)
-        if pos is not None and pos.size > self.target_size:
-            return True
-        if acct.open_size(self.contract_id) > self.target_size:
-            return True  # fills the gateway's position has not caught up with yet
-        if any(c == self.contract_id for c, _, _ in acct.filling.values()):
-            return True  # an order filled whose fills are still on their way
-        return self.cancel_orders and any(
-            o.contract_id == self.contract_id and o.order_id not in acct.own_orders
-            for o in acct.orders.values()
+        return exposed(
+            self.account, self.contract_id, self.target_size, cancel_orders=self.cancel_orders
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -510,7 +541,51 @@ class ContractModel(Lockable):
 
 class AccountModel(Lockable):
     """One monitored account: its machine state and holds, the broker's view of it (balance,
-    positions, working orders), its books and journal, and the contract models it touched."""
+    positions, working orders), its books and journal, and the contract models it touched.
+
+    Its attributes are of three kinds, named in the tuples below (a test checks that every
+    attribute is in exactly one):
+
+    - ``STATE``: what a restart must find exactly as it was, and small: bounded by what is
+      open now (positions, working orders, holds, settlement in progress, rule memory), never
+      by how much was traded. `persisted()` is the row the store rewrites when the account moves.
+      The contract models are state too, each in its own row.
+    - ``HISTORY``: the day's fills and round trips, and the trade ids seen (`History`). They
+      only grow, so they are never written whole: each fill, closed round trip and voided trade
+      is appended once as its own row, and start-up rebuilds them with indexed queries.
+    - ``RUNTIME``: caches derived from the rest (valuations, guard bands, the next wake-up,
+      each deadline rule's last answer) and the audit records waiting to be drained: recomputed
+      after a restart, never stored.
+    """
+
+    STATE = (
+        "account_id",
+        "name",
+        "state",
+        "holds",
+        "balance",
+        "can_trade",
+        "pending_realized",
+        "positions",
+        "orders",
+        "net",
+        "trips_open",
+        "contracts",
+        "own_orders",
+        "tolerated",
+        "expected",
+        "unsettled",
+        "filling",
+        "day",
+        "week",
+        "rule_state",
+        "last_event_at",
+        "flatten_started",
+        "flatten_cause",
+        "flatten_reason",
+    )
+    HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
+    RUNTIME = ("audit", "open_upnl", "wakeup", "band", "bands", "rest", "deadlines")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -554,18 +629,13 @@ class AccountModel(Lockable):
         self.bands: list[tuple[Decimal, Decimal] | None] = []
         #: the intersection of those bands but the trailing rule's (see Rule.trail)
         self.rest: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
-        #: each deadline rule's last answer (see RiskEngine._schedule); not stored
+        #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update
         is still on its way), or a working order: flat means all three agree."""
-        return (
-            bool(self.positions)
-            or bool(self.filling)
-            or any(self.open_size(c) for c in self.net)
-            or any(o.order_id not in self.own_orders for o in self.orders.values())
-        )
+        return exposed(self)
 
     def open_size(self, contract_id: str) -> int:
         """The size open in a contract per the gateway's latest word: its position update
@@ -607,7 +677,9 @@ class AccountModel(Lockable):
     def all_priced(self) -> bool:
         return all(p.priced for p in self.positions.values())
 
-    def to_dict(self) -> dict[str, Any]:
+    def persisted(self) -> dict[str, Any]:
+        """The persisted state, JSON-able: everything in ``STATE`` but the contract models
+        (their own rows). Its size does not depend on how much the account traded."""
         return {
             "account_id": self.account_id,
             "name": self.name,
@@ -621,13 +693,12 @@ class AccountModel(Lockable):
             "net": dict(self.net),
             "trips_open": [t.to_dict() for t in self.trips_open.values()],
             "own_orders": sorted(self.own_orders),
-            "seen_trades": {str(i): _dt(t) for i, t in sorted(self.seen_trades.items())},
             "tolerated": dict(self.tolerated),
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
             "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
-            "day": self.day.to_dict(),
-            "week": self.week.to_dict(),
+            "day": self.day.persisted(),
+            "week": self.week.persisted(),
             "rule_state": self.rule_state,
             "last_event_at": _dt(self.last_event_at),
             "flatten_started": _dt(self.flatten_started),
@@ -635,12 +706,43 @@ class AccountModel(Lockable):
             "flatten_reason": self.flatten_reason.name if self.flatten_reason else None,
         }
 
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> AccountModel:
-        """Everything but the state and the contract models (restored by the engine)."""
-        m = AccountModel(
-            d["account_id"], d["name"], Book.from_dict(d["day"]), Book.from_dict(d["week"])
+    def history(self) -> History:
+        """The history, as a restore from the append-only rows gives it back (copies)."""
+        return History(
+            sorted(self.day.fills, key=lambda f: (f.at, f.trade_id)),
+            list(self.day.trips),
+            dict(self.seen_trades),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """State and history together, JSON-able (what a restart must give back exactly)."""
+        d = self.persisted()
+        d["day"] = self.day.to_dict()
+        d["week"] = self.week.to_dict()
+        d["seen_trades"] = {str(i): _dt(t) for i, t in sorted(self.seen_trades.items())}
+        return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], history: History | None = None) -> AccountModel:
+        """Everything but the machine state and the contract models (restored by the engine),
+        from a state (`persisted()`) and its ``history``, or from a `to_dict` alone."""
+        if history is None:
+            seen = d.get("seen_trades", {})
+            day = Book.from_dict(d["day"])
+            history = History(
+                day.fills,
+                day.trips,
+                {int(i): _req(_pdt(t)) for i, t in seen.items()}
+                if isinstance(seen, dict)
+                else {int(i): day.start for i in seen},  # stored as ids only
+            )
+        m = AccountModel(
+            d["account_id"],
+            d["name"],
+            Book.from_dict(d["day"], history.fills, history.trips),
+            Book.from_dict(d["week"], [], []),
+        )
+        m.seen_trades = history.seen
         m.holds = {k: Lock.from_dict(v) for k, v in d["holds"].items()}
         m.balance = _pdec(d["balance"])
         m.can_trade = d["can_trade"]
@@ -650,15 +752,12 @@ class AccountModel(Lockable):
         m.net = dict(d["net"])
         m.trips_open = {t["contract_id"]: Trip.from_dict(t) for t in d["trips_open"]}
         m.own_orders = set(d["own_orders"])
-        seen = d["seen_trades"]
-        m.seen_trades = (
-            {int(i): _req(_pdt(t)) for i, t in seen.items()}
-            if isinstance(seen, dict)
-            else {int(i): m.day.start for i in seen}  # stored as ids only
-        )
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
+        # the value kept for dropped contracts is part of the open P&L until their fills
+        # realize it (the positions' own value is added as the engine revalues them)
+        m.open_upnl = sum((a for a, _ in m.unsettled.values()), ZERO)
         m.filling = {int(o): (c, n, _req(_pdt(t))) for o, (c, n, t) in d.get("filling", {}).items()}
         m.rule_state = d["rule_state"]
         m.last_event_at = _pdt(d["last_event_at"])

@@ -16,6 +16,8 @@ next one takes over instead of the model falling back to `Trading`.
   ``Flattening``; from a lock it does so only when the new hold is stronger or there is
   exposure to remove; otherwise the hold is added and recorded (internal). While
   ``Flattening`` a breach never starts a second flatten: it only adds its hold (internal).
+  A breach or lock that adds no hold, and may not enter ``Flattening``, is refused by every
+  guard: the engine asks the table (`machines.may`) and then does nothing.
 - ``lock``: a rule fired that locks without flattening (e.g. max trades with
   ``flatten_existing = false``): the model moves to the strongest hold.
 - ``flat_confirmed``: the broker reports the scope flat (no position, no working order).
@@ -109,6 +111,8 @@ T, F, C, D, W = (
 #                                                    holds are added or released, is that kind
 #   escalates_or_exposed                             the new hold is stronger than the current
 #                                                    lock, or there is exposure to remove
+#   adds_hold                                        the trigger adds a hold (new, or stronger
+#                                                    than its source's): else nothing happens
 #   admin_to_<State>                                 the admin asked for that state
 
 
@@ -122,12 +126,12 @@ ACCOUNT_STATES: tuple[State, ...] = (T, F, C, D, W)
 ACCOUNT_EDGES: tuple[Edge, ...] = (
     Edge(Trigger.breach, (T,), F, None, "a flattening rule fired"),
     Edge(Trigger.breach, (C, D, W), F, "escalates_or_exposed", "stronger lock, or exposure"),
-    Edge(Trigger.breach, (C, D, W), None, None, "weaker or equal hold: kept and recorded"),
-    Edge(Trigger.breach, (F,), None, None, "no second flatten: the hold is added"),
+    Edge(Trigger.breach, (C, D, W), None, "adds_hold", "weaker or equal hold: kept and recorded"),
+    Edge(Trigger.breach, (F,), None, "adds_hold", "no second flatten: the hold is added"),
     *_targets(Trigger.lock, (T,), (C, D, W)),
     *_targets(Trigger.lock, (C,), (D, W)),
     *_targets(Trigger.lock, (D,), (W,)),
-    Edge(Trigger.lock, (F, C, D, W), None, None, "hold added, lock kept"),
+    Edge(Trigger.lock, (F, C, D, W), None, "adds_hold", "hold added, lock kept"),
     *_targets(Trigger.flat_confirmed, (F,), (T, C, D, W)),
     *_targets(Trigger.release, (C,), (T,)),
     *_targets(Trigger.release, (D,), (T, C)),
@@ -144,11 +148,11 @@ CONTRACT_STATES: tuple[State, ...] = (T, F, C, D)
 CONTRACT_EDGES: tuple[Edge, ...] = (
     Edge(Trigger.breach, (T,), F, None, "close or reduce this contract"),
     Edge(Trigger.breach, (C, D), F, "escalates_or_exposed", "stronger lock, or exposure"),
-    Edge(Trigger.breach, (C, D), None, None, "weaker or equal hold: kept and recorded"),
-    Edge(Trigger.breach, (F,), None, None, "no second close: the hold is added"),
+    Edge(Trigger.breach, (C, D), None, "adds_hold", "weaker or equal hold: kept and recorded"),
+    Edge(Trigger.breach, (F,), None, "adds_hold", "no second close: the hold is added"),
     *_targets(Trigger.lock, (T,), (C, D)),
     *_targets(Trigger.lock, (C,), (D,)),
-    Edge(Trigger.lock, (F, C, D), None, None, "hold added, lock kept"),
+    Edge(Trigger.lock, (F, C, D), None, "adds_hold", "hold added, lock kept"),
     *_targets(Trigger.flat_confirmed, (F,), (T, C, D)),
     *_targets(Trigger.release, (C,), (T,)),
     *_targets(Trigger.release, (D,), (T, C)),
@@ -178,6 +182,7 @@ GUARD_WORDS: dict[str, str] = {
     "to_daily": "the strongest hold is LockedDaily",
     "to_weekly": "the strongest hold is LockedWeekly",
     "escalates_or_exposed": "the new lock is stronger, or a position or order is still open",
+    "adds_hold": "the rule's hold is new (or stronger than its last)",
     **{f"admin_to_{s.value}": f"the admin asked for {s.value}" for s in State},
 }
 

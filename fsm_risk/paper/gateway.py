@@ -16,7 +16,7 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
 `set_rate_limit`), reading (`order_log`, `orders`, `positions`, `trades`, `accounts`,
-`pushed`, `connections`) and waiting without sleeping (`wait_for`, `add_listener`).
+`pushed`, `connections`, `opened`) and waiting without sleeping (`wait_for`, `add_listener`).
 
 Timestamps the gateway writes come from the injectable ``clock``. Token lifetimes and the
 rate limiter use the real clock, because the SDK compares them with its own real clock.
@@ -272,6 +272,8 @@ class PaperGateway:
         self._revoked: set[str] = set()
         self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
         self._conns: dict[str, set[HubConnection]] = {"user": set(), "market": set()}
+        #: hub connections ever opened (handshake done), per hub: what a client costs
+        self.opened: dict[str, int] = {"user": 0, "market": 0}
         self._last_quote_push: dict[str, float] = {}
         self._pushed: deque[PushedEvent] = deque(maxlen=PUSHED_HISTORY)
         self._seq = 0
@@ -1129,6 +1131,7 @@ class PaperGateway:
             await ws.close()
             return ws
         self._conns[hub].add(conn)
+        self.opened[hub] += 1
         conn.writer = asyncio.create_task(conn.write_loop(), name=f"paper-hub-{hub}-writer")
         self._emit("connected", conn.summary())
         self._changed()

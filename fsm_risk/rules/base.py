@@ -171,8 +171,8 @@ class RuleContext:
 @dataclass(frozen=True)
 class RuleSettings:
     """One ``[rule.<name>]`` section as loaded: the rule, whether it is on, its config (None
-    when off) and the parsed values. Defined here, below the settings loader, so that rules'
-    cross-checks can name it without importing the loader."""
+    when off) and the parsed values. Defined here, below the settings loader, so that the
+    checks between rules (`fsm_risk.crosschecks`) can name it without importing the loader."""
 
     rule: type[Rule]
     enabled: bool

@@ -7,18 +7,11 @@ a stale quote never fires it. (The shape it shares with RULE-015 is in `position
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING
-
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
-from fsm_risk.errors import Problem
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.position_pnl import Config, PositionPnlRule
+from fsm_risk.rules.position_pnl import PositionPnlRule
 from fsm_risk.schema import Field
-
-if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
-    from fsm_risk.rules.base import RuleSettings
 
 
 class PositionStopLoss(PositionPnlRule):
@@ -43,23 +36,3 @@ class PositionStopLoss(PositionPnlRule):
     )
     loss, amount_key, overrides_key = True, "limit", "limits"
     reason = Reason.POSITION_STOP_LOSS
-
-
-def stop_within_daily_loss(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    """Cross-check: a per-position stop must be tighter than the daily
-    loss limit, or on a day that starts at zero the daily limit fires first (flattening
-    everything and locking the day) and the stop never does."""
-    stop, daily = rules.get(PositionStopLoss.name), rules.get("daily_loss_limit")
-    if stop is None or daily is None:
-        return []
-    day_limit: Decimal = daily.config.limit
-    cfg: Config = stop.config
-    section = "rule." + PositionStopLoss.name
-    why = f"is not below the daily loss limit of {day_limit} in [rule.daily_loss_limit]"
-    problems = []
-    if cfg.limit >= day_limit:
-        problems.append(Problem(file, section, "limit", f"{cfg.limit} {why}"))
-    for root, value in sorted(cfg.limits.items()):
-        if value >= day_limit:
-            problems.append(Problem(file, section, "limits", f"{root}: {value} {why}"))
-    return problems

@@ -7,18 +7,11 @@ a stale quote never fires it. (The shape it shares with RULE-014 is in `position
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING
-
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
-from fsm_risk.errors import Problem
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.position_pnl import Config, PositionPnlRule
+from fsm_risk.rules.position_pnl import PositionPnlRule
 from fsm_risk.schema import Field
-
-if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
-    from fsm_risk.rules.base import RuleSettings
 
 
 class PositionTakeProfit(PositionPnlRule):
@@ -43,23 +36,3 @@ class PositionTakeProfit(PositionPnlRule):
     )
     loss, amount_key, overrides_key = False, "target", "targets"
     reason = Reason.POSITION_TAKE_PROFIT
-
-
-def take_profit_within_daily_target(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    """Cross-check: a per-position take-profit must be below the daily profit target, or on a
-    day that starts at zero the daily target fires first (flattening everything) and the
-    take-profit never does."""
-    take, daily = rules.get(PositionTakeProfit.name), rules.get("daily_profit_target")
-    if take is None or daily is None:
-        return []
-    day_target: Decimal = daily.config.target
-    cfg: Config = take.config
-    section = "rule." + PositionTakeProfit.name
-    why = f"is not below the daily profit target of {day_target} in [rule.daily_profit_target]"
-    problems = []
-    if cfg.target >= day_target:
-        problems.append(Problem(file, section, "target", f"{cfg.target} {why}"))
-    for root, value in sorted(cfg.targets.items()):
-        if value >= day_target:
-            problems.append(Problem(file, section, "targets", f"{root}: {value} {why}"))
-    return problems

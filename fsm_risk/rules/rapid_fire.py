@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import Problem
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import (
     AccountView,
@@ -41,9 +40,6 @@ from fsm_risk.rules.base import (
 from fsm_risk.rules.max_trades_per_day import EntryCache
 from fsm_risk.rules.trade_cooldown import journaled
 from fsm_risk.schema import Field
-
-if TYPE_CHECKING:
-    from fsm_risk.rules.base import RuleSettings
 
 #: named windows; ``session`` (None) is the whole trading day
 NAMED: dict[str, int | None] = {"minute": 60, "hour": 3600, "session": None}
@@ -178,24 +174,3 @@ class RapidFire(Rule):
                 best = u
         assert best is not None  # configure guarantees a window
         return best
-
-
-def windows_below_max_trades(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    """A cross-rule check (`config.CrossCheck`): a rapid_fire window that allows as many
-    entries as max_trades_per_day allows in a whole day can never fire first (the daily lock
-    is stronger and comes on the same entry)."""
-    fire, daily = rules.get(RapidFire.name), rules.get("max_trades_per_day")
-    if fire is None or daily is None or daily.config.count != "entries":
-        return []
-    limit = daily.config.limit
-    return [
-        Problem(
-            file,
-            "rule." + RapidFire.name,
-            "windows",
-            f"{label(w.seconds)}: {w.limit} is not below the daily limit of {limit} entries "
-            "in [rule.max_trades_per_day]",
-        )
-        for w in fire.config.windows
-        if w.limit >= limit
-    ]

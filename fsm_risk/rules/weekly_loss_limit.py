@@ -10,19 +10,12 @@ open position's quote is stale. (The shape it shares with RULE-003 and RULE-005 
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING
-
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.errors import Problem
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.period_pnl import BASIS_FIELD, PeriodPnlRule
 from fsm_risk.schema import Field
-
-if TYPE_CHECKING:  # config imports the rules: a runtime import here would be circular
-    from fsm_risk.rules.base import RuleSettings
 
 
 class WeeklyLossLimit(PeriodPnlRule):
@@ -42,24 +35,3 @@ class WeeklyLossLimit(PeriodPnlRule):
     )
     period, loss, amount_key = "week", True, "limit"
     reason, lock = Reason.WEEKLY_LOSS_LIMIT, State.LockedWeekly
-
-
-def weekly_not_below_daily(file: str, rules: dict[str, RuleSettings]) -> list[Problem]:
-    """Cross-check: a weekly loss limit below the daily one pre-empts the daily limit on the
-    first day of every week (almost always a typo)."""
-    weekly, daily = rules.get(WeeklyLossLimit.name), rules.get("daily_loss_limit")
-    if weekly is None or daily is None:
-        return []
-    week_limit: Decimal = weekly.config.limit
-    day_limit: Decimal = daily.config.limit
-    if week_limit >= day_limit:
-        return []
-    return [
-        Problem(
-            file,
-            "rule." + WeeklyLossLimit.name,
-            "limit",
-            f"{week_limit} is below the daily loss limit of {day_limit} in "
-            "[rule.daily_loss_limit]: it would fire before the daily limit on a week's first day",
-        )
-    ]

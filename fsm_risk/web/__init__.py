@@ -52,10 +52,9 @@ class WebServer:
         metrics: Metrics,
         notifier: Notifier | None = None,
     ) -> None:
-        w = settings.sections["web"]
-        self.host: str = w["host"]
-        self.port: int = w["port"]
-        self.token: str = w["token"]
+        self.host = settings.web.host
+        self.port = settings.web.port
+        self.token = settings.web.token
         self.service = service
         self.metrics = metrics
         self.notifier = notifier

@@ -86,8 +86,8 @@ async def test_tcp_listens_on_loopback_with_an_owner_only_token_and_refuses_with
 async def test_a_client_that_cannot_read_the_token_gets_one_clear_line(h: Harness) -> None:
     await start(h, "tcp")
     settings = h.settings
-    control = {**settings.sections["control"], "token_file": "nope"}
-    missing = dataclasses.replace(settings, sections={**settings.sections, "control": control})
+    control = dataclasses.replace(settings.control, token_file=settings.resolve("nope"))
+    missing = dataclasses.replace(settings, control=control)
     with pytest.raises(FsmRiskError, match=r"cannot read the control token .*nope") as refused:
         await asyncio.to_thread(runtime.control_path, missing)
     # the line the CLI prints (secrets masked) still says why

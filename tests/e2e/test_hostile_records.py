@@ -88,7 +88,8 @@ async def test_a_record_that_kills_the_hub_reader_is_seen_and_the_reader_restart
     h: Harness, record: str
 ) -> None:
     await h.start(MAX_CONTRACTS)
-    rt = h.svc.broker.realtime[ACCOUNT]
+    rt = h.svc.broker.hubs
+    assert rt is not None
     for n in (1, 2):  # a second one after the restart is survived the same way
         assert push_raw(h.gateway, "user", record)
         await h.until(  # the restarted reader's reconciliation wakes this

@@ -98,6 +98,43 @@ async def test_two_accounts_of_one_user_share_only_account_updates(
             assert {e["accountId"] for e in session.inbox.of(kind)} == {session.account_id}
 
 
+@pytest.mark.paper(
+    accounts=(
+        PaperAccount(1001, "ALPHA", D("50000.00")),
+        PaperAccount(1002, "CHARLIE", D("50000.00")),
+        PaperAccount(1003, "DELTA", D("50000.00")),
+        PaperAccount(2002, "BRAVO", D("50000.00"), owner="bob"),
+    )
+)
+async def test_one_connection_subscribed_to_several_accounts_hears_each_of_them(
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
+) -> None:
+    """As on the real gateway, the per-account subscribe calls add up on one connection:
+    subscribing orders, positions and trades for account X there delivers X's records; an
+    account not subscribed (1003) or another user's (2002) is not heard, except 1003's
+    balance, which SubscribeAccounts delivers for every account of the user."""
+    session = await connect_sdk()
+    hub = session.rt.user_connection
+    assert hub is not None
+    for target in ("SubscribeOrders", "SubscribePositions", "SubscribeTrades"):
+        await hub.send(target, [1002])
+        await hub.send(target, [2002])  # another user's account: refused
+    await paper_gateway.wait_for(
+        lambda: [c["trades"] for c in paper_gateway.connections("user")] == [[1001, 1002]],
+        what="both accounts on the one connection",
+    )
+    for account_id, contract in ((1001, "ES"), (1002, "NQ"), (1003, "MES"), (2002, "MNQ")):
+        paper_gateway.place_order(account_id, contract, 0, 1)
+    last = paper_gateway.place_order(1001, "GC", 0, 1)  # pushed after all the others
+    inbox = session.inbox
+    await inbox.wait_for("trade_execution", lambda t: t["orderId"] == last.order_id)
+    await inbox.wait_until(lambda i: {a["id"] for a in i.of("account_update")} >= {1001, 1003})
+    for kind in ("order_update", "trade_execution", "position_update"):
+        assert {e["accountId"] for e in inbox.of(kind)} == {1001, 1002}
+    assert 2002 not in {a["id"] for a in inbox.of("account_update")}
+    assert paper_gateway.opened == {"user": 1, "market": 1}
+
+
 async def test_wrapped_payloads_reach_raw_callbacks_wrapped_and_the_sdk_unwraps_them(
     connect_sdk: ConnectSdk, paper_gateway: PaperGateway
 ) -> None:

@@ -219,7 +219,8 @@ async def test_admin_transition_through_the_running_service(h: Harness) -> None:
 @pytest.mark.paper(token_lifetime=60)
 async def test_the_token_is_renewed_ahead_of_expiry_on_rest_and_both_hubs(h: Harness) -> None:
     await h.start(DAILY_LOSS + "[broker]\ntoken_refresh_seconds = 58\n")
-    rt = h.svc.broker.realtime[ACCOUNT]
+    rt = h.svc.broker.hubs
+    assert rt is not None
     first = rt.jwt_token
     await h.until(lambda: rt.jwt_token != first, "a new token in the realtime client", 20)
     assert h.svc.broker.client is not None

@@ -355,7 +355,7 @@ def test_fills_since_are_read_by_index_not_by_loading_the_history(
         plan = conn.execute(
             text("EXPLAIN QUERY PLAN SELECT * FROM fill WHERE account_id = 1001 AND at >= 'x'")
         ).all()
-    assert "ix_fill_account_at" in " ".join(str(row) for row in plan)
+    assert "ix_fill_account_at_trade" in " ".join(str(row) for row in plan)
     # a time stored in another UTC offset is still compared as a time
     chicago = (T0 + timedelta(minutes=5)).astimezone(ZoneInfo("America/Chicago"))
     _fills(store, 1003, [chicago, T0 - timedelta(seconds=1)])
@@ -395,11 +395,7 @@ def test_retention_below_two_trading_weeks_is_refused(tmp_path: Path) -> None:
     from fsm_risk import config
     from fsm_risk.errors import SettingsError
 
-    assert (
-        config.parse("[general]\nfill_retention_days = 35\n", "s.ini").get(
-            "general", "fill_retention_days"
-        )
-        == 35
-    )
+    s = config.parse("[general]\nfill_retention_days = 35\n", "s.ini")
+    assert s.general.fill_retention_days == 35
     with pytest.raises(SettingsError, match=r"fill_retention_days.*at least 14"):
         config.parse("[general]\nfill_retention_days = 7\n", "s.ini")

@@ -13,9 +13,11 @@ from fsm_risk.core import codec
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    EnforcementAccepted,
     EnforcementRejected,
     Fill,
     InstrumentInfo,
+    Listing,
     OrderStatus,
     OrderType,
     OrderUpdate,
@@ -105,6 +107,25 @@ SAMPLES = [
     ),
     EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "No open position", overtaken=True),
     TradesSnapshot(1001, T, (FILL,), frozenset({78})),
+    EnforcementAccepted(1001, "CON.F.US.MNQ.Z26", 4242),
+    EnforcementAccepted(1001, "CON.F.US.MNQ.Z26"),
+    Listing(
+        1001,
+        frozenset({"CON.F.US.MNQ.Z26"}),
+        frozenset({7}),
+        frozenset(),
+        frozenset({7, 8}),
+        frozenset({78}),
+    ),
+    Listing(
+        1001,
+        frozenset(),
+        frozenset(),
+        frozenset({"CON.F.US.ES.Z26"}),
+        frozenset(),
+        frozenset(),
+        periodic=True,
+    ),
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fsm_risk import config
+from fsm_risk import config, sections
 from fsm_risk.errors import SettingsError
 
 
@@ -20,7 +20,7 @@ def problems(text: str) -> list[str]:
 def test_an_empty_file_is_valid_with_every_rule_off() -> None:
     s = config.parse("", "s.ini")
     assert list(s.enabled_rules()) == []
-    assert s.sections["session"]["timezone"] == "America/Chicago"
+    assert s.session.timezone == "America/Chicago"
 
 
 def test_wrong_sign_names_section_key_and_reason() -> None:
@@ -124,7 +124,7 @@ def test_a_blocked_root_with_a_per_instrument_limit_is_a_contradiction() -> None
 
 def test_the_enforcement_reserve_must_leave_room_for_reads() -> None:
     assert problems("[broker]\nrequests_per_minute = 100\nenforcement_reserve = 100\n") == [
-        "s.ini: [broker] enforcement_reserve: must be below requests_per_minute"
+        "s.ini: [broker] enforcement_reserve: 100 must be below requests_per_minute (100)"
     ]
 
 
@@ -153,8 +153,9 @@ def test_admin_waiver_rearm_refuses_off() -> None:
 
 
 def _same(a: config.Settings, b: config.Settings) -> None:
-    assert a.sections == b.sections
-    assert a.other_values == b.other_values
+    assert a.parsed == b.parsed
+    assert [getattr(a, n) for n in sections.TYPES] == [getattr(b, n) for n in sections.TYPES]
+    assert a.paper == b.paper and a.notify_accounts == b.notify_accounts
     assert [(r.rule.id, r.enabled, r.values) for r in a.rules] == [
         (r.rule.id, r.enabled, r.values) for r in b.rules
     ]
@@ -162,14 +163,14 @@ def _same(a: config.Settings, b: config.Settings) -> None:
 
 def test_check_prints_settings_text_that_loads_back_to_the_same_settings() -> None:
     shipped = config.load(Path(__file__).resolve().parents[2] / "settings.ini")
-    _same(config.parse(config.describe(shipped)), shipped)
+    _same(config.parse(config.describe(shipped), shipped.path), shipped)
     custom = config.parse(
         "[paper]\naccounts = 7: ALPHA: 100000: true, 8: BETA: 25000.50: false: bob\n"
         "[rule.trailing_drawdown]\nstarting_balance =\n"
         "[rule.trading_hours]\nflat_by =\nextra_holidays = 2026-11-26\n"
         "early_closes = 2026-12-24 12:15\n"
     )
-    _same(config.parse(config.describe(custom)), custom)
+    _same(config.parse(config.describe(custom), custom.path), custom)
 
 
 def test_check_never_prints_a_secret_and_still_prints_valid_text() -> None:
@@ -218,7 +219,7 @@ def _problems(text: str) -> list[str]:
 def test_web_beyond_loopback_without_a_token_is_refused_naming_section_and_key() -> None:
     [problem] = _problems("[web]\nhost = 0.0.0.0\n")
     assert "[web] token" in problem and "required when host is 0.0.0.0" in problem
-    assert config.parse("[web]\nhost = 0.0.0.0\ntoken = 0123456789abcdef\n").get("web", "token")
+    assert config.parse("[web]\nhost = 0.0.0.0\ntoken = 0123456789abcdef\n").web.token
     [short] = _problems("[web]\nhost = 0.0.0.0\ntoken = short\n")
     assert "at least 16 characters" in short
 
@@ -239,8 +240,8 @@ def test_notify_events_and_thresholds_are_checked() -> None:
     [warn] = _problems("[notify]\nwarn_at = 80, 50\n")
     assert "[notify] warn_at" in warn and "increasing" in warn
     s = config.parse("[notify]\nevents = all\n[notify.1001]\nurls = json://127.0.0.1/a\n")
-    assert s.get("notify", "events") == config.NOTIFY_EVENTS
-    assert s.notify_accounts["1001"]["urls"] == ("json://127.0.0.1/a",)
+    assert s.notify.events == config.NOTIFY_EVENTS
+    assert s.notify_accounts["1001"].urls == ("json://127.0.0.1/a",)
     [key] = _problems("[notify.1001]\nurl = json://127.0.0.1/a\n")
     assert "[notify.1001] url" in key and "did you mean 'urls'" in key
 

@@ -197,9 +197,11 @@ def test_weekly_supersedes_daily_and_daily_returns_only_if_it_outlives_it() -> N
 def test_between_two_locks_of_one_kind_the_later_expiry_wins() -> None:
     early, late = T0 + timedelta(minutes=10), T0 + timedelta(minutes=45)
     model = account(C, {"RULE-008": hold(C, "RULE-008", late)})
-    # the same rule firing again with an earlier expiry does not shorten the lock
-    machines.fire(model, Trigger.lock, at=T0, reason="x", holds=[hold(C, "RULE-008", early)])
-    assert model.holds["RULE-008"].until == late
+    # the same rule firing again with an earlier expiry does not shorten the lock: it adds
+    # nothing, so every guard refuses it (nothing changes, nothing is recorded)
+    with pytest.raises(IllegalTransition, match="every guard refused 'lock'"):
+        machines.fire(model, Trigger.lock, at=T0, reason="x", holds=[hold(C, "RULE-008", early)])
+    assert model.holds["RULE-008"].until == late and model.audit == []
     # another rule's earlier cooldown is kept alongside; the later one decides
     machines.fire(model, Trigger.lock, at=T0, reason="x", holds=[hold(C, "RULE-010", early)])
     best = max(model.holds.values(), key=Lock.strength)
@@ -219,3 +221,32 @@ def test_admin_force_replaces_every_hold() -> None:
     machines.fire(model, Trigger.force, at=T0, reason="x", to=T, lock=None, actor="admin:ops")
     assert model.state is T and model.holds == {}
     assert model.audit[-1].actor == "admin:ops"
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [(C, Trigger.breach), (Dl, Trigger.breach), (W, Trigger.breach), (F, Trigger.breach)]
+    + [(s, Trigger.lock) for s in (F, C, Dl, W)],
+)
+def test_a_breach_or_lock_that_adds_no_hold_is_refused_by_the_guards_alone(
+    state: State, trigger: Trigger
+) -> None:
+    """The table decides: no caller-side check stands between a verdict that adds nothing
+    and its transition. ``may`` says no, and firing anyway raises and changes nothing."""
+    kept = hold(W if state is F else state, "RULE-013")
+    model = account(state, {"RULE-013": kept})
+    kw: dict[str, Any] = {"holds": [kept], "exposed": False}
+    assert not machines.may(model, trigger, at=T0, reason="x", **kw)
+    with pytest.raises(IllegalTransition, match="every guard refused"):
+        machines.fire(model, trigger, at=T0, reason="x", **kw)
+    assert model.state is state and model.holds == {"RULE-013": kept} and model.audit == []
+
+
+def test_the_same_verdict_adding_a_hold_fires_the_internal_edge() -> None:
+    model = account(W, {"RULE-013": hold(W, "RULE-013")})
+    new = hold(Dl, "RULE-003")
+    assert machines.may(model, Trigger.breach, at=T0, reason="x", holds=[new], exposed=False)
+    machines.fire(model, Trigger.breach, at=T0, reason="x", holds=[new], exposed=False)
+    assert model.state is W and set(model.holds) == {"RULE-013", "RULE-003"}
+    [entry] = model.audit
+    assert (entry.from_state, entry.to_state, entry.trigger) == (W, W, "breach")

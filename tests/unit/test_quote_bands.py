@@ -17,8 +17,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fsm_risk.core.bands import EVALUATE, Bands
 from fsm_risk.core.effects import ClosePosition, Effect
-from fsm_risk.core.engine import EVALUATE, RiskEngine
+from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import Event, Side
 from fsm_risk.core.models import AccountModel, Position
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -34,20 +35,20 @@ START = {MNQ: Decimal("21000"), ES: Decimal("6000")}
 POINT = {MNQ: Decimal(2), ES: Decimal(50)}  # dollars per point
 
 
-class EveryQuote(RiskEngine):
+class EveryQuote(Bands):
     """The reference: no rule's band is asked, so every quote rule sees every quote."""
 
-    def _account_band(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
+    def account(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
         return EVALUATE
 
-    def _position_band(self, acct: AccountModel, pos: Position) -> tuple[Decimal, Decimal]:
+    def position(self, acct: AccountModel, pos: Position) -> tuple[Decimal, Decimal]:
         return EVALUATE
 
 
 def engines(raw: dict[Any, dict[str, str]]) -> tuple[RiskEngine, RiskEngine]:
     banded = make_engine(raw)
     reference = make_engine(raw)
-    reference.__class__ = EveryQuote
+    reference.bands.__class__ = EveryQuote
     return banded, reference
 
 

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsm_risk.config import build_rule
-from fsm_risk.core.engine import EVALUATE, EngineSettings, RiskEngine
+from fsm_risk.core.bands import EVALUATE, Bands
+from fsm_risk.core.engine import EngineSettings, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     Event,
@@ -48,21 +49,23 @@ START = {MNQ: Decimal("21000"), ES: Decimal("6000")}
 PATHS = ("up", "down", "walk", "oscillate")
 
 
-class EveryQuote(RiskEngine):
+class EveryQuote(Bands):
     """The reference: no guard band, every quote rule observes and evaluates every quote."""
 
-    def _account_band(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
+    def account(self, acct: AccountModel) -> tuple[Decimal, Decimal]:
         acct.band = EVALUATE
         return EVALUATE
 
 
-def build(cls: type[RiskEngine], raw: dict[type[Rule], dict[str, str]]) -> RiskEngine:
+def build(cls: type[Bands], raw: dict[type[Rule], dict[str, str]]) -> RiskEngine:
     es = EngineSettings(SessionCalendar())
     instruments, marks = InstrumentBook(), dict[str, Mark]()
     ctx = RiskEngine.context(es, instruments, marks)
-    return cls(
+    engine = RiskEngine(
         es, [build_rule(rule, ctx, values) for rule, values in raw.items()], instruments, marks
     )
+    engine.bands.__class__ = cls
+    return engine
 
 
 def path(kind: str, steps: int, size: int, rng: random.Random) -> list[int]:
@@ -157,7 +160,7 @@ def test_bands_give_exactly_what_evaluating_every_quote_gives(
     scenario: tuple[dict[type[Rule], dict[str, str]], list[tuple[Event, int]]],
 ) -> None:
     raw, events = scenario
-    banded, reference = build(RiskEngine, raw), build(EveryQuote, raw)
+    banded, reference = build(Bands, raw), build(EveryQuote, raw)
     now = T0
     for n, (event, later) in enumerate(events):
         now += timedelta(seconds=later)
@@ -198,7 +201,7 @@ def test_a_steady_rise_asks_no_rule_but_the_trailing_drawdown() -> None:
         PositionStopLoss: {"limit": "500"},
         PositionTakeProfit: {"target": "100000"},
     }
-    engine = build(RiskEngine, raw)
+    engine = build(Bands, raw)
     at: datetime = T0
     engine.handle(AccountUpdate(1001, "PRAC", Decimal("50000"), True), at)
     engine.handle(PositionUpdate(1001, ES, PositionType.LONG, 1, START[ES], at), at)

@@ -16,9 +16,10 @@ from fsm_risk.config import RuleSettings
 from fsm_risk.core.events import AdminCommand, Event, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.crosschecks import windows_below_max_trades
 from fsm_risk.rules.base import Action, Rule, Scope, Verdict
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
-from fsm_risk.rules.rapid_fire import RapidFire, windows_below_max_trades
+from fsm_risk.rules.rapid_fire import RapidFire
 from fsm_risk.rules.trade_cooldown import TradeCooldown
 from tests.factories import (
     ACC,

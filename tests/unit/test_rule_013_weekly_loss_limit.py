@@ -16,8 +16,9 @@ from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import OrderStatus, OrderType, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.crosschecks import weekly_not_below_daily
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
-from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit, weekly_not_below_daily
+from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit
 from tests.factories import (
     ES,
     MNQ,

@@ -16,9 +16,10 @@ from fsm_risk.core.events import AccountUpdate, Event, OrderStatus, OrderType, S
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.crosschecks import stop_within_daily_loss
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
-from fsm_risk.rules.position_stop_loss import PositionStopLoss, stop_within_daily_loss
+from fsm_risk.rules.position_stop_loss import PositionStopLoss
 from tests.factories import (
     ES,
     MNQ,

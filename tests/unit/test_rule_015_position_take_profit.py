@@ -16,11 +16,11 @@ from fsm_risk.core.events import AccountUpdate, Event, OrderStatus, OrderType, S
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.crosschecks import take_profit_within_daily_target
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.position_take_profit import (
     PositionTakeProfit,
-    take_profit_within_daily_target,
 )
 from tests.factories import (
     ES,

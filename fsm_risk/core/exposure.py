@@ -1,0 +1,43 @@
+"""Exposure, defined once: what a scope holds that flattening it would have to remove."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fsm_risk.core.models import AccountModel
+
+
+def exposed(
+    acct: AccountModel,
+    contract_id: str | None = None,
+    target: int = 0,
+    *,
+    cancel_orders: bool = True,
+) -> bool:
+    """Whether the account (``contract_id`` None) or one of its contracts holds more than
+    ``target`` contracts, per the gateway's position or per the fills it has not caught up
+    with yet; or an order filled whose fills are still on their way; or, when orders are
+    cancelled too, a working order of the trader's. Flat means none of these."""
+
+    def here(cid: str) -> bool:
+        return contract_id is None or cid == contract_id
+
+    return (
+        any(p.size > target for c, p in acct.positions.items() if here(c))
+        or any(acct.open_size(c) > target for c in (*acct.net, *acct.expected) if here(c))
+        or any(here(c) for c, _, _ in acct.filling.values())
+        or (
+            cancel_orders
+            and any(
+                here(o.contract_id) and o.order_id not in acct.own_orders
+                for o in acct.orders.values()
+            )
+        )
+    )
+
+
+def left_by_lock(acct: AccountModel) -> bool:
+    """Exposure an account's lock leaves in place (its sweep closes everything else): the
+    positions a lock without flatten tolerates. A flatten verdict must remove them."""
+    return any(exposed(acct, cid, cancel_orders=False) for cid in acct.tolerated)

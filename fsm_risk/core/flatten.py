@@ -1,0 +1,300 @@
+"""Flattening: put a close in flight per scope, sweep locked scopes, confirm flat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.exposure import exposed
+from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, root_of, strongest
+from fsm_risk.core.pursuit import Pursuit, closes_working, closing, reduces
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.settlement import open_size
+from fsm_risk.core.sources import ENGINE
+from fsm_risk.core.states import LOCK_KINDS, State, Trigger
+from fsm_risk.core.work import Work
+
+
+def covers(key: str, contract_id: str) -> bool:
+    """Whether a contract scope ``key`` (a full id, or a symbol root locked by an admin)
+    covers this contract id."""
+    return contract_id == key or ("." not in key and root_of(contract_id) == key)
+
+
+def lock_source(model: Lockable) -> str | None:
+    best = strongest(model.holds)
+    return best.source if best is not None else None
+
+
+def contract_orders(acct: AccountModel, cid: str) -> bool:
+    """Working orders of the trader's in this contract."""
+    return any(
+        o.contract_id == cid and o.order_id not in acct.own_orders for o in acct.orders.values()
+    )
+
+
+def lock_target(acct: AccountModel, cm: ContractModel) -> int | None:
+    """The size a lock lets this contract keep (None: no lock applies): nothing while the
+    account flattens or the contract is locked, what a lock without flatten tolerates."""
+    if acct.state is State.Flattening or cm.state in LOCK_KINDS:
+        return 0
+    if acct.state in LOCK_KINDS:
+        pos = acct.positions.get(cm.contract_id)
+        tol = acct.tolerated.get(cm.contract_id)
+        if tol is not None and pos is not None and (tol > 0) == pos.long:
+            return abs(tol)
+        return 0
+    return None
+
+
+def _flattening(model: Lockable) -> bool:
+    return model.state is State.Flattening  # (a call: the state may have changed since read)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How a scope that enters ``Flattening`` flattens: why (the cause, a rule id or
+    ``ADMIN``/``ENGINE``, and its reason), to what size, and whether orders are cancelled."""
+
+    cause: str | None
+    reason: Reason | None
+    target: int = 0
+    cancel_orders: bool = True
+
+
+class Flatten:
+    """Enters and leaves ``Flattening`` for a contract (its close handed to `Pursuit`), and
+    keeps every flattening or locked scope free of what it should not hold."""
+
+    def __init__(self, settings: EngineSettings, work: Work, pursuit: Pursuit) -> None:
+        self.settings = settings
+        self.work = work
+        self.pursuit = pursuit
+
+    def transition(
+        self,
+        acct: AccountModel,
+        model: Lockable,
+        trigger: Trigger,
+        now: datetime,
+        out: list[Effect],
+        entry: Entry,
+        *,
+        strict: bool = False,
+        **kw: Any,
+    ) -> bool:
+        """Fire a trigger that may enter ``Flattening``, if the table lets it (``strict``: it
+        must, else `IllegalTransition`); when it entered, do the entry's bookkeeping. Returns
+        whether it fired."""
+        before = model.state
+        if strict:
+            self.work.fire(acct, model, trigger, now, **kw)
+        elif not self.work.fire_if(acct, model, trigger, now, **kw):
+            return False
+        if before is not State.Flattening and _flattening(model):
+            self._entered(acct, model, now, out, entry)
+        return True
+
+    def _entered(
+        self, acct: AccountModel, model: Lockable, now: datetime, out: list[Effect], entry: Entry
+    ) -> None:
+        """The scope has just entered ``Flattening``: the one place that says how it flattens.
+        An account records when and why (its sweep closes every position); a contract gets
+        its target, one close in flight (unless one already works) and its cancels."""
+        if not isinstance(model, ContractModel):
+            acct.flatten_started, acct.flatten_cause = now, entry.cause
+            acct.flatten_reason = entry.reason
+            acct.tolerated.clear()
+            return
+        cm = model
+        cm.target_size, cm.cancel_orders = entry.target, entry.cancel_orders
+        cm.rule_id, cm.reason = entry.cause, entry.reason
+        cm.attempts, cm.alerted = 0, False
+        cm.retry_at = now + self.settings.backoff(1)
+        pos = acct.positions.get(cm.contract_id)
+        if cm.close_in_flight:
+            pass  # the next one goes when that one is done
+        elif (
+            pos is not None
+            and open_size(pos) > entry.target
+            and not closes_working(acct, cm.contract_id)
+        ):
+            cm.attempts = 1
+            self.pursuit.send_close(acct, cm, pos, now, out)
+        else:
+            # nothing to close yet, or another close works: whatever is (still) over target
+            # when that is done is closed at once
+            cm.retry_at = None
+        if entry.cancel_orders:
+            why = entry.reason or Reason.ORDER_WHILE_LOCKED
+            for o in acct.orders.values():
+                if o.contract_id == cm.contract_id and not closing(acct, o):
+                    self.pursuit.cancel(acct, o, why, now, out)
+
+    def breach(
+        self,
+        acct: AccountModel,
+        cm: ContractModel,
+        holds: list[Lock],
+        out: list[Effect],
+        *,
+        target: int,
+        cancel_orders: bool,
+        now: datetime,
+        rule_id: str,
+        reason: Reason | None,
+        detail: str,
+        audit: str | None = None,
+    ) -> None:
+        """Put one close (or reduce) in flight for this contract, via its machine (whose
+        table says whether it may: never a second flatten). The audit text is ``audit`` when
+        given, else the reason's code and ``detail``."""
+        self.transition(
+            acct,
+            cm,
+            Trigger.breach,
+            now,
+            out,
+            Entry(rule_id, reason, target, cancel_orders),
+            holds=holds,
+            rule_id=rule_id,
+            reason=audit or (f"{reason.name}: {detail}" if reason is not None else detail),
+            exposed=exposed(acct, cm.contract_id, target, cancel_orders=cancel_orders),
+        )
+
+    def unknown_instrument(
+        self, acct: AccountModel, cid: str, now: datetime, out: list[Effect]
+    ) -> None:
+        """A position in a contract that cannot be valued: close it (fail closed)."""
+        out.append(
+            Alert(
+                Level.CRITICAL,
+                Reason.UNKNOWN_INSTRUMENT,
+                f"position in {cid}: tick size and value unknown, closing it (fail closed)",
+                acct.account_id,
+                cid,
+            )
+        )
+        self.breach(
+            acct,
+            self.work.contract(acct, cid),
+            [],
+            out,
+            target=0,
+            cancel_orders=True,
+            now=now,
+            rule_id=ENGINE,
+            reason=Reason.UNKNOWN_INSTRUMENT,
+            detail=f"no tick size/value for {cid}",
+        )
+
+    def sweep(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Lock-on-sight: make every scope that is flattening or locked hold nothing it
+        should not. Idempotent: each contract gets at most one close in flight, each order one
+        cancel (re-sent only by the retry timer)."""
+        if acct.state is State.Flattening:
+            cause = acct.flatten_cause
+            why = acct.flatten_reason or Reason.FAILSAFE
+            for cid, held in list(acct.positions.items()):
+                cm = self.work.contract(acct, cid)
+                if held.size - held.settling <= 0:
+                    continue  # already closed by fills: the gateway's update is on its way
+                if cm.state is State.Flattening and cm.target_size > 0:
+                    # a reduce in progress: the account's flatten closes the rest after it
+                    cm.target_size, cm.cancel_orders = 0, True
+                if cm.state is not State.Flattening:
+                    self.breach(
+                        acct,
+                        cm,
+                        [],
+                        out,
+                        target=0,
+                        cancel_orders=True,
+                        now=now,
+                        rule_id=cause or ENGINE,
+                        reason=why,
+                        detail="account flattening: close every position",
+                    )
+            for o in list(acct.orders.values()):
+                if not closing(acct, o):  # a market order that closes helps: let it
+                    self.pursuit.cancel(acct, o, why, now, out)
+        elif acct.state in LOCK_KINDS:
+            self._sweep_locked(acct, None, now, out)
+        if acct.state is not State.Flattening:
+            for cm in list(acct.contracts.values()):
+                if cm.state in LOCK_KINDS:
+                    self._sweep_locked(acct, cm, now, out)
+
+    def _sweep_locked(
+        self, acct: AccountModel, only: ContractModel | None, now: datetime, out: list[Effect]
+    ) -> None:
+        scope: Lockable = only if only is not None else acct
+        for cid, pos in list(acct.positions.items()):
+            if only is not None and not covers(only.contract_id, cid):
+                continue
+            if pos.size - pos.settling <= 0:
+                continue  # already closed by fills: the gateway's update is on its way
+            cm = self.work.contract(acct, cid)
+            tol = acct.tolerated.get(cid) if only is None else None
+            target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
+            if cm.state is State.Flattening:
+                if target < cm.target_size:
+                    cm.target_size = target  # a reduce in progress: the lock closes the rest
+                continue
+            if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
+                continue
+            self.breach(
+                acct,
+                cm,
+                [],
+                out,
+                target=target,
+                cancel_orders=False,
+                now=now,
+                rule_id=lock_source(scope) or ENGINE,
+                reason=Reason.POSITION_WHILE_LOCKED,
+                detail=f"{pos.size} {cid} open while {scope.state}",
+            )
+        for o in list(acct.orders.values()):
+            if only is not None and not covers(only.contract_id, o.contract_id):
+                continue
+            if not reduces(acct, o):
+                self.pursuit.cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
+
+    def confirm(self, acct: AccountModel, now: datetime) -> None:
+        """A scope that is flattening and now flat leaves ``Flattening`` for its strongest
+        hold (contracts first, then the account once none of its contracts flattens)."""
+        for cm in list(acct.contracts.values()):
+            if cm.state is State.Flattening and not cm.exposed():
+                self.work.fire(
+                    acct,
+                    cm,
+                    Trigger.flat_confirmed,
+                    now,
+                    rule_id=cm.rule_id,
+                    reason=f"{Reason.FLAT_CONFIRMED.name}: "
+                    + ("flat" if cm.target_size == 0 else f"reduced to {cm.target_size}"),
+                )
+                cm.retry_at, cm.attempts, cm.alerted = None, 0, False
+                if cm.close_order is None or cm.close_order not in acct.orders:
+                    # flat and none of ours works: a close whose end we did not see is over
+                    cm.close_sent_at, cm.close_order = None, None
+        if (
+            acct.state is State.Flattening
+            and not acct.exposed()
+            and not any(cm.state is State.Flattening for cm in acct.contracts.values())
+        ):
+            self.work.fire(
+                acct,
+                acct,
+                Trigger.flat_confirmed,
+                now,
+                rule_id=lock_source(acct),
+                reason=f"{Reason.FLAT_CONFIRMED.name}: {Reason.FLAT_CONFIRMED.description}",
+            )
+            acct.flatten_started = None
+            acct.flatten_cause = None
+            acct.flatten_reason = None

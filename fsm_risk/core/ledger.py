@@ -1,0 +1,295 @@
+"""The ledger: balance, working orders, fills, round trips, and realized P&L rebuilt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    Listing,
+    OrderStatus,
+    PositionType,
+    PositionUpdate,
+    Side,
+    TradesSnapshot,
+)
+from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
+from fsm_risk.core.pnl import realized_net
+from fsm_risk.core.pursuit import Pursuit
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.settlement import Settlement
+from fsm_risk.core.states import State
+from fsm_risk.core.work import Work
+
+
+def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]:
+    """The reconciliation's difference, as the gateway events it stands for: a position the
+    account held when the read began, and holds still, that the read did not list is closed;
+    an order working then and still that it did not list has ended (cancelled). What arrived
+    live meanwhile is newer than the read and is left alone."""
+    out: list[Event] = []
+    still = set(acct.positions) | {c for c, n in acct.net.items() if n}
+    for cid in sorted((listing.positions_before & still) - listing.positions):
+        held = acct.positions.get(cid)
+        price = held.average_price if held is not None else ZERO
+        out.append(
+            PositionUpdate(
+                acct.account_id,
+                cid,
+                PositionType.LONG,
+                0,
+                price,
+                now,
+                snapshot=True,
+                applied=listing.applied,
+            )
+        )
+    for oid in sorted((listing.orders_before & set(acct.orders)) - listing.orders):
+        o = acct.orders[oid]
+        if listing.periodic and o.status is OrderStatus.SUSPENDED:
+            continue  # open-order searches leave suspended bracket children out
+        out.append(
+            OrderEvent(
+                acct.account_id,
+                oid,
+                o.contract_id,
+                OrderStatus.CANCELLED,
+                o.type,
+                o.side,
+                o.size,
+                o.created_at,
+            )
+        )
+    return out
+
+
+class Ledger:
+    """The broker's view of an account, from its events: each fill classified as the
+    trader's, the service's own (enforcement) or the platform's, and booked once."""
+
+    def __init__(
+        self, settings: EngineSettings, settlement: Settlement, pursuit: Pursuit, work: Work
+    ) -> None:
+        self.settings = settings
+        self.settlement = settlement
+        self.pursuit = pursuit
+        self.work = work
+
+    @staticmethod
+    def account(acct: AccountModel, ev: AccountUpdate) -> None:
+        if ev.applied is not None and any(i not in ev.applied for i in acct.seen_trades):
+            return  # read before a fill applied since: older than what we have
+        if ev.name:
+            acct.name = ev.name
+        acct.balance = ev.balance
+        acct.pending_realized = ZERO
+        acct.can_trade = ev.can_trade
+
+    def order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> None:
+        cm = acct.contracts.get(ev.contract_id)
+        if cm is not None and cm.close_in_flight:
+            self.pursuit.order_event(acct, cm, ev, now)
+        if not ev.status.working:
+            acct.orders.pop(ev.order_id, None)
+            volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
+            if volume:
+                # the order event comes before its trades: until they arrive, what it filled
+                # is open at the gateway though no fill or position says so yet
+                seen = sum(f.size for f in acct.day.fills if f.order_id == ev.order_id)
+                if volume > seen:
+                    deadline = now + self.settings.settle_timeout
+                    acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
+            return
+        old = acct.orders.get(ev.order_id)
+        acct.orders[ev.order_id] = Order(
+            ev.order_id,
+            ev.contract_id,
+            ev.status,
+            ev.type,
+            ev.side,
+            ev.size,
+            ev.created_at,
+            ev.limit_price,
+            ev.stop_price,
+            ev.custom_tag,
+            old.cancel_sent_at if old else None,
+            old.cancel_attempts if old else 0,
+        )
+
+    def fill(self, acct: AccountModel, ev: Fill, now: datetime) -> bool:
+        """Book a fill. Returns True when no rule may see it: the service's own (a close of
+        ours, or any fill reducing a flattening scope), a duplicate, or a voided trade."""
+        if ev.voided:
+            self._void(acct, ev)
+            return True  # a voided trade fires nothing
+        if ev.trade_id in acct.seen_trades:
+            return True  # duplicates change nothing and fire nothing
+        acct.seen_trades[ev.trade_id] = ev.at
+        cid = ev.contract_id
+        filling = acct.filling.get(ev.order_id)
+        if filling is not None:
+            if filling[1] > ev.size:
+                acct.filling[ev.order_id] = (filling[0], filling[1] - ev.size, filling[2])
+            else:
+                del acct.filling[ev.order_id]
+        delta = ev.size if ev.side is Side.BUY else -ev.size
+        self.settlement.expected_fill(acct, cid, delta, ev.at)
+        before = acct.net.get(cid, 0)
+        if before == 0 or (before > 0) == (delta > 0):
+            entry, exit_ = ev.size, 0
+        else:
+            exit_ = min(abs(before), ev.size)
+            entry = ev.size - exit_
+        after = before + delta
+        acct.net[cid] = after
+        self.settlement.realize(acct, cid, before, after, exit_)
+        cm = acct.contracts.get(cid)
+        flattening = acct.state is State.Flattening or (
+            cm is not None and cm.state is State.Flattening
+        )
+        # the platform's own liquidation (it blocks the account, then closes; even during a
+        # flatten of ours): its P&L counts and the rules see it, but it is neither the
+        # trader's trade nor the service's own
+        platform = not acct.can_trade and entry == 0 and ev.order_id not in acct.own_orders
+        own = not platform and (ev.order_id in acct.own_orders or (flattening and entry == 0))
+        net = realized_net(ev.pnl, ev.fees)
+        record = FillRecord(
+            ev.trade_id,
+            ev.at,
+            cid,
+            ev.order_id,
+            ev.side,
+            ev.size,
+            ev.price,
+            ev.pnl,
+            ev.fees,
+            entry,
+            exit_,
+            own or platform,
+        )
+        acct.pending_realized += net
+        self.work.new_fills.append((acct.account_id, record))
+        if ev.at >= acct.day.start:
+            acct.day.realized += net
+            acct.day.fees += ev.fees
+            acct.day.fills.append(record)
+        if ev.at >= acct.week.start:
+            acct.week.realized += net
+            acct.week.fees += ev.fees
+        self._trip(acct, cid, before, after, ev, net, own or platform)
+        if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
+            cm.close_filled += ev.size
+            self.pursuit.progress(acct, cm, now)
+        return own
+
+    def _void(self, acct: AccountModel, ev: Fill) -> None:
+        """A trade the gateway voided: a fill of today already applied gives its P&L back
+        (an older one is corrected by the next rebuild from the gateway's trades)."""
+        if ev.trade_id not in acct.seen_trades:
+            acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
+            self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
+            return
+        record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
+        if record is None:
+            return
+        acct.day.fills.remove(record)
+        self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
+        net = realized_net(record.pnl, record.fees)
+        acct.pending_realized -= net
+        acct.day.realized -= net
+        acct.day.fees -= record.fees
+        if record.at >= acct.week.start:
+            acct.week.realized -= net
+            acct.week.fees -= record.fees
+
+    def _trip(
+        self,
+        acct: AccountModel,
+        cid: str,
+        before: int,
+        after: int,
+        ev: Fill,
+        net: Decimal,
+        own: bool,
+    ) -> None:
+        trip = acct.trips_open.get(cid)
+        if trip is None and before != 0:
+            # a position held from before monitoring began: track it from here
+            trip = Trip(cid, before > 0, ev.at, size=abs(before))
+            acct.trips_open[cid] = trip
+        if trip is None:
+            trip = Trip(cid, after > 0, ev.at)
+            acct.trips_open[cid] = trip
+        crosses = after != 0 and before != 0 and (after > 0) != (before > 0)
+        if after == 0 or crosses:
+            # the closing part of a reversal carries the fill's P&L; the new trip its remainder
+            trip.net += net
+            trip.enforced = trip.enforced or own
+            trip.closed_at = ev.at
+            if ev.at >= acct.day.start:
+                acct.day.trips.append(trip)
+                self.work.new_trips.append((acct.account_id, trip))
+            del acct.trips_open[cid]
+            if crosses:
+                acct.trips_open[cid] = Trip(cid, after > 0, ev.at, size=abs(after))
+        else:
+            trip.net += net
+            trip.size = max(trip.size, abs(after))
+            trip.enforced = trip.enforced or own
+
+    @staticmethod
+    def rebuild_realized(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
+        """The gateway's trades are the truth for realized P&L: rebuild the books if they
+        disagree (a lost fill, a lost database), and say so.
+
+        Fills keep arriving while the list is read: a trade applied after the list was asked
+        for may be missing from it without the list being incomplete. The books then hold
+        more than the list and cannot be compared (nor rebuilt from it, which would drop the
+        newest trades): they are kept, quietly, until the next reconciliation."""
+        listed = {t.trade_id for t in ev.trades}
+        later = (
+            set()
+            if ev.applied is None
+            else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
+        )
+        for book, name in ((acct.day, "day"), (acct.week, "week")):
+            if ev.since > book.start:
+                continue  # the snapshot does not cover this period
+            trades = [t for t in ev.trades if not t.voided and t.at >= book.start]
+            realized = sum((realized_net(t.pnl, t.fees) for t in trades), ZERO)
+            fees = sum((t.fees for t in trades), ZERO)
+            if (realized, fees) == (book.realized, book.fees):
+                continue
+            known = {i for i, t in acct.seen_trades.items() if t >= book.start}
+            missing = known - listed - later
+            if not missing and known & later:
+                continue  # trades applied after the list was read: not comparable now
+            if missing:
+                # a list without trades we have applied is incomplete (a capped search, say):
+                # rebuilding from it could hide losses, so keep the books and say so
+                out.append(
+                    Alert(
+                        Level.WARNING,
+                        Reason.REALIZED_REBUILT,
+                        f"{name} realized P&L {book.realized:.2f} kept: the gateway's trade "
+                        f"list lacks {len(missing)} trade(s) already applied",
+                        acct.account_id,
+                    )
+                )
+                continue
+            out.append(
+                Alert(
+                    Level.WARNING,
+                    Reason.REALIZED_REBUILT,
+                    f"{name} realized P&L {book.realized:.2f} (fees {book.fees:.2f}) rebuilt "
+                    f"from {len(trades)} gateway trades: {realized:.2f} (fees {fees:.2f})",
+                    acct.account_id,
+                )
+            )
+            book.realized, book.fees = realized, fees

@@ -1,0 +1,328 @@
+"""Close pursuit: one close in flight per flattening contract, cancels, and their retries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fsm_risk.core.effects import Alert, CancelOrder, ClosePosition, Effect, Level, ReducePosition
+from fsm_risk.core.events import (
+    EnforcementAccepted,
+    EnforcementRejected,
+    OrderStatus,
+    OrderType,
+)
+from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.settlement import open_size
+from fsm_risk.core.states import State
+from fsm_risk.core.work import Work
+
+
+def reduces(acct: AccountModel, o: Order) -> bool:
+    """An order that can only reduce an existing position (the trader may always exit)."""
+    pos = acct.positions.get(o.contract_id)
+    return pos is not None and o.side is pos.closing_side and o.size <= pos.size
+
+
+def closing(acct: AccountModel, o: Order) -> bool:
+    """A market order that only reduces a position: it helps a flatten, leave it working."""
+    return o.type is OrderType.MARKET and reduces(acct, o)
+
+
+def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
+    """Orders working at the gateway that close this position: ours, and any market order
+    that only reduces it (the platform's liquidation, the trader's exit). Another close
+    sent beside them could reverse the position once all fill."""
+    return sorted(
+        o.order_id
+        for o in acct.orders.values()
+        if o.contract_id == contract_id and (o.order_id in acct.own_orders or closing(acct, o))
+    )
+
+
+class Pursuit:
+    """Sends closes and cancels, recognises their orders among the gateway's, and re-sends
+    what did not work: the only place a close or cancel effect is made."""
+
+    def __init__(self, settings: EngineSettings, work: Work) -> None:
+        self.settings = settings
+        self.work = work
+
+    def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Keep one close in flight for every flattening contract still over its target.
+
+        The next close goes out as soon as the previous one is done at the gateway (filled,
+        cancelled or rejected), not when a timer fires: a trader adding faster than one
+        close at a time is reduced close after close. A close that ended without a fill is
+        re-sent after the backoff (at once if the position changed since it was sized); one
+        that is not seen to end is re-sent only when its timeout passes and no order of ours
+        is still working (a second working close could reverse the position)."""
+        s = self.settings
+        for cm in acct.contracts.values():
+            if cm.state is not State.Flattening:
+                continue
+            pos = acct.positions.get(cm.contract_id)
+            over = pos is not None and open_size(pos) > cm.target_size
+            due = cm.retry_at is None or now >= cm.retry_at
+            if not cm.close_in_flight:
+                if not over or not due or closes_working(acct, cm.contract_id):
+                    continue
+                assert pos is not None
+                cm.attempts += 1
+                if cm.attempts > 1:  # the previous close ended without a fill: say so
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} ended without a fill: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+                self.send_close(acct, cm, pos, now, out)
+                self._alert_failing(acct, cm, pos, out)
+                cm.retry_at = now + s.backoff(cm.attempts)
+                self.work.dirty.add(acct.account_id)
+                continue
+            if not due:
+                continue
+            working = closes_working(acct, cm.contract_id)
+            if working and over:
+                # our close is still working at the gateway: a second one would reverse the
+                # position once both fill, so wait for it (and say so) instead of re-sending
+                cm.attempts += 1
+                out.append(
+                    Alert(
+                        Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
+                        Reason.CLOSE_NOT_CONFIRMED,
+                        f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
+                        f"still working after {cm.attempts} checks: not re-sent",
+                        acct.account_id,
+                        cm.contract_id,
+                    )
+                )
+            elif over:
+                assert pos is not None
+                cm.attempts += 1
+                self.send_close(acct, cm, pos, now, out)
+                if not self._alert_failing(acct, cm, pos, out):
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.CLOSE_NOT_CONFIRMED,
+                            f"close of {cm.contract_id} not confirmed: re-sent "
+                            f"(attempt {cm.attempts})",
+                            acct.account_id,
+                            cm.contract_id,
+                        )
+                    )
+            elif not working:
+                cm.close_sent_at = None  # nothing of ours works and nothing is over: it ended
+            cm.retry_at = now + s.backoff(cm.attempts)
+            self.work.dirty.add(acct.account_id)
+
+    def _alert_failing(
+        self, acct: AccountModel, cm: ContractModel, pos: Position, out: list[Effect]
+    ) -> bool:
+        if cm.attempts >= self.settings.alert_after_attempts and not cm.alerted:
+            cm.alerted = True
+            out.append(
+                Alert(
+                    Level.CRITICAL,
+                    Reason.CLOSE_FAILING,
+                    f"{cm.attempts} close orders for {cm.contract_id} have not "
+                    f"flattened the position ({pos.size} open)",
+                    acct.account_id,
+                    cm.contract_id,
+                )
+            )
+            return True
+        return False
+
+    def retry(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Re-send what timed out: closes (see `pursue`) and cancels not confirmed in time."""
+        s = self.settings
+        self.pursue(acct, now, out)
+        for o in acct.orders.values():
+            if o.cancel_sent_at is not None and now >= o.cancel_sent_at + s.cancel_timeout:
+                o.cancel_attempts += 1
+                o.cancel_sent_at = now
+                out.append(
+                    CancelOrder(
+                        acct.account_id,
+                        o.order_id,
+                        o.contract_id,
+                        Reason.CANCEL_NOT_CONFIRMED,
+                        o.cancel_attempts,
+                    )
+                )
+                self.work.dirty.add(acct.account_id)
+
+    def resume(self, acct: AccountModel, held_back: set[str], now: datetime) -> None:
+        """The gateway's working orders are known again (after a restart): every pending close
+        and cancel is due now. ``held_back``: the contracts whose close the shell did not send
+        while they were unknown (not counted as tries)."""
+        for cm in acct.contracts.values():
+            if cm.state is State.Flattening:
+                if cm.contract_id in held_back:
+                    cm.attempts = max(cm.attempts - 1, 0)
+                cm.retry_at = now
+        for o in acct.orders.values():
+            if o.cancel_sent_at is not None:
+                if o.contract_id in held_back:
+                    o.cancel_attempts = max(o.cancel_attempts - 1, 0)
+                o.cancel_sent_at = now - self.settings.cancel_timeout
+
+    def accepted(self, acct: AccountModel, ev: EnforcementAccepted) -> None:
+        """The gateway accepted our close: when it named the order it placed, that order is
+        ours (its fills are enforcement fills) and is the close in flight, so it need not be
+        recognised among the order events."""
+        cm = acct.contracts.get(ev.contract_id)
+        if ev.order_id is None or cm is None or not cm.close_in_flight:
+            return
+        if cm.close_order is None and ev.order_id not in acct.own_orders:
+            cm.close_order = ev.order_id
+            acct.own_orders.add(ev.order_id)
+            self.work.dirty.add(acct.account_id)
+
+    def order_event(
+        self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
+    ) -> None:
+        """Recognise the gateway's order for our close among the order events (a market order
+        on the closing side, new to us, of the size asked), and notice when it is final."""
+        if cm.close_order is None:
+            if (
+                ev.order_id in acct.orders
+                or ev.order_id in acct.own_orders
+                or ev.type is not OrderType.MARKET
+                or ev.side is not cm.close_side
+                or (cm.close_size and ev.size != cm.close_size)
+            ):
+                return
+            cm.close_order = ev.order_id
+            acct.own_orders.add(ev.order_id)
+        if ev.order_id != cm.close_order or ev.status.working:
+            return
+        if ev.fill_volume:
+            cm.close_volume = ev.fill_volume
+        else:
+            cm.close_volume = ev.size if ev.status is OrderStatus.FILLED else 0
+        self.progress(acct, cm, now)
+
+    def progress(self, acct: AccountModel, cm: ContractModel, now: datetime) -> None:
+        """Our close is done once its order is final and every fill it reported was seen
+        (so the position we size the next close from already counts them)."""
+        if cm.close_volume is None or cm.close_filled < cm.close_volume:
+            return
+        self.ended(acct, cm, now, progressed=cm.close_volume > 0 or cm.close_filled > 0)
+
+    def ended(
+        self, acct: AccountModel, cm: ContractModel, now: datetime, *, progressed: bool
+    ) -> None:
+        """The close in flight is done: the next one (if still over target) may go at once
+        after a fill; after a refusal, at once only if the position moved since it was sized
+        (the refusal may be about that size), else after the backoff."""
+        if not cm.close_in_flight:
+            return
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
+        self.work.dirty.add(acct.account_id)
+        if progressed:
+            cm.attempts, cm.alerted = 0, False
+            cm.retry_at = now  # due: the next close (if any) goes with this event
+            return
+        pos = acct.positions.get(cm.contract_id)
+        moved = pos is None or open_size(pos) != cm.close_basis
+        cm.retry_at = now if moved else now + self.settings.backoff(max(cm.attempts, 1))
+
+    def send_close(
+        self, acct: AccountModel, cm: ContractModel, pos: Position, now: datetime, out: list[Effect]
+    ) -> None:
+        """Put one close (or reduce) in flight, sized from what is open now."""
+        effect = self._close_effect(acct, cm, pos)
+        if effect is None:
+            return
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = now, None, 0, None
+        cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
+        cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
+        out.append(effect)
+
+    @staticmethod
+    def _close_effect(
+        acct: AccountModel, cm: ContractModel, pos: Position
+    ) -> ClosePosition | ReducePosition | None:
+        reason = cm.reason or Reason.POSITION_WHILE_LOCKED
+        if cm.target_size <= 0:
+            return ClosePosition(
+                acct.account_id, cm.contract_id, reason, cm.rule_id, max(cm.attempts, 1)
+            )
+        excess = open_size(pos) - cm.target_size
+        if excess <= 0:
+            return None  # never more than is open: fills already took it to the target
+        return ReducePosition(
+            acct.account_id, cm.contract_id, excess, reason, cm.rule_id, max(cm.attempts, 1)
+        )
+
+    @staticmethod
+    def cancel(
+        acct: AccountModel, o: Order, reason: Reason, now: datetime, out: list[Effect]
+    ) -> None:
+        """One cancel for an order not ours (re-sent only by `retry`)."""
+        if o.order_id in acct.own_orders or o.cancel_sent_at is not None:
+            return
+        o.cancel_sent_at = now
+        o.cancel_attempts = 1
+        out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, reason))
+
+    def rejected(
+        self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
+    ) -> None:
+        """The gateway refused a close or cancel of ours: say why, and when it goes again."""
+        cm = acct.contracts.get(ev.contract_id) if ev.contract_id is not None else None
+        if ev.order_id is not None:  # a cancel
+            o = acct.orders.get(ev.order_id)
+            if o is None:
+                # the order is no longer working: the cancel lost the race to a fill (or to
+                # another cancel), which is normal; the order event already settled it
+                out.append(
+                    Alert(
+                        Level.INFO,
+                        Reason.OVERTAKEN,
+                        f"cancel of order {ev.order_id} came after it was done: {ev.message}",
+                        acct.account_id,
+                        ev.contract_id,
+                    )
+                )
+                return
+            if o.cancel_sent_at is not None:
+                s = self.settings
+                o.cancel_sent_at = now - s.cancel_timeout + s.backoff(1)
+        else:
+            pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
+            if cm is not None:
+                self.ended(acct, cm, now, progressed=False)
+            target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
+            if ev.overtaken or pos is None or pos.size <= target:
+                # nothing (more) to close: the trader or a fill got there first
+                out.append(
+                    Alert(
+                        Level.INFO,
+                        Reason.OVERTAKEN,
+                        f"close of {ev.contract_id} refused: the position was already closed "
+                        f"or reduced at the gateway ({ev.message})",
+                        acct.account_id,
+                        ev.contract_id,
+                    )
+                )
+                return
+        out.append(
+            Alert(
+                Level.CRITICAL,
+                Reason.CLOSE_REJECTED,
+                f"enforcement request refused: {ev.message}",
+                acct.account_id,
+                ev.contract_id,
+            )
+        )

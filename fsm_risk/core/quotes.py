@@ -1,0 +1,142 @@
+"""The quote path: a new price revalues its holders; quote rules run outside their bands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from fsm_risk.core.bands import EVALUATE, Bands
+from fsm_risk.core.effects import Effect
+from fsm_risk.core.events import Quote
+from fsm_risk.core.models import AccountModel
+from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.valuation import Valuation
+from fsm_risk.core.work import Work
+from fsm_risk.rules.base import Verdict
+
+Step = Callable[[AccountModel, datetime, list[Effect]], None]
+
+
+class QuotePath:
+    """The hot path: touches only the accounts holding the quoted contract. ``wake`` handles
+    an account's wake-up that came due first, ``resolve`` is the post-verdict step every
+    event shares, ``fail_closed`` what any error leaves the account in."""
+
+    def __init__(
+        self,
+        valuation: Valuation,
+        bands: Bands,
+        book: RuleBook,
+        work: Work,
+        wake: Step,
+        resolve: Callable[[AccountModel, list[Verdict], datetime, list[Effect]], None],
+        fail_closed: Callable[[AccountModel, BaseException, datetime, list[Effect]], None],
+    ) -> None:
+        self.valuation = valuation
+        self.bands = bands
+        self.book = book
+        self.work = work
+        self.wake = wake
+        self.resolve = resolve
+        self.fail_closed = fail_closed
+
+    def handle(self, q: Quote, now: datetime, out: list[Effect]) -> None:
+        """The hot path: touches only the accounts holding the quoted contract."""
+        valuation = self.valuation
+        mark = valuation.mark(q, now)
+        if mark is None:
+            return
+        cid = q.contract_id
+        holders = valuation.holding(cid)
+        if not holders:
+            return
+        if valuation.liquidation:
+            long_price, short_price = mark.bid, mark.ask
+        else:
+            long_price = short_price = mark.last
+        book, bands = self.book, self.bands
+        rules = book.quote
+        observers = book.observers.get(Quote, ())
+        trailing = book.trailing
+        if trailing is not None:
+            trail, trail_id = rules[trailing].trail, rules[trailing].id
+        for acct in holders:
+            try:
+                wake = acct.wakeup
+                if wake is not None and now >= wake:
+                    self.wake(acct, now, out)  # see RiskEngine._process
+                pos = acct.positions.get(cid)
+                if pos is not None:
+                    # Valuation.revalue, inlined: this runs once per holder per quote
+                    per_point = pos.point_value
+                    price = long_price if pos.long else short_price
+                    if per_point is None:
+                        valuation.revalue(acct, pos)
+                    elif price is not None:
+                        value = (price - pos.average_price) * per_point
+                        acct.open_upnl += value - pos.upnl
+                        pos.upnl = value
+                        pos.priced = True
+                # the guard band: inside it no quote rule can fire or change its memory
+                band = acct.band
+                if band is None:
+                    band = bands.account(acct)
+                upnl = acct.open_upnl
+                if band[0] < upnl < band[1]:
+                    if pos is None:
+                        continue
+                    pband = pos.band
+                    if pband is None:
+                        pband = pos.band = bands.position(acct, pos)
+                    if pband[0] < pos.upnl < pband[1]:
+                        continue
+                acct.band = None  # evaluated: asked again unless re-banded below
+                if trailing is not None and band is not EVALUATE:
+                    # a new peak (a steady trend): only the trailing rule's band was crossed,
+                    # upwards; it cannot fire there, it only raises its memory
+                    rest = acct.rest
+                    acct_bands = acct.bands
+                    if rest[0] < upnl < rest[1] and upnl > acct_bands[trailing][0]:  # type: ignore[index]
+                        pband = None
+                        if pos is not None:
+                            pband = pos.band
+                            if pband is None:
+                                pband = pos.band = bands.position(acct, pos)
+                        if pband is None or pband[0] < pos.upnl < pband[1]:  # type: ignore[union-attr]
+                            memo = acct.rule_state.get(trail_id)
+                            if memo is None:
+                                memo = acct.rule_state[trail_id] = {}
+                            tband, changed = trail(memo, acct, q, now)
+                            if changed:
+                                self.work.dirty.add(acct.account_id)
+                            acct_bands[trailing] = tband
+                            if tband is not None:
+                                low, high = tband
+                                acct.band = (
+                                    rest[0] if rest[0] > low else low,
+                                    rest[1] if rest[1] < high else high,
+                                )
+                            continue
+                crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
+                for rule in observers:
+                    if rule in crossed and rule.observe(
+                        acct.rule_state.setdefault(rule.id, {}), acct, q, now
+                    ):
+                        self.work.dirty.add(acct.account_id)
+                verdicts: list[Verdict] | None = None
+                for rule in crossed:
+                    found = rule.evaluate(acct, q, now)
+                    if found:
+                        verdicts = [*(verdicts or ()), *found]
+                if verdicts:
+                    self.resolve(acct, verdicts, now, out)
+                else:
+                    if band is not EVALUATE:
+                        # nothing fired, and a quote moves only the open P&L and the memory of
+                        # the rules it reached: the other rules' bands still hold
+                        bands.reband(acct, crossed)
+                    if acct.audit:
+                        self.work.drain(acct, out)
+                        self.work.dirty.add(acct.account_id)
+            except Exception as exc:  # fail closed on any bug
+                self.fail_closed(acct, exc, now, out)

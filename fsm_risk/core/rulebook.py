@@ -1,0 +1,52 @@
+"""The rules in force, indexed by the event kinds they react to, observe and time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from fsm_risk.core.events import Event, Quote
+from fsm_risk.core.models import AccountModel
+from fsm_risk.rules.base import Rule, Verdict
+
+
+class RuleBook:
+    """One engine's rules; `index` replaces them in place (settings reloaded), so every part
+    of the engine holding the book sees the new ones."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.index(rules)
+
+    def index(self, rules: Sequence[Rule]) -> None:
+        self.rules: list[Rule] = list(rules)
+        self.by_event: dict[type, list[Rule]] = {}
+        self.observers: dict[type, list[Rule]] = {}
+        self.ids = {r.id for r in self.rules}
+        self.by_id = {r.id: r for r in self.rules}
+        # only the rules that define deadlines are asked for them (after every event)
+        self.deadline_rules = [
+            (r, r.deadline_kinds if r.deadline_kinds is not None else r.reacts_to)
+            for r in self.rules
+            if type(r).next_deadline is not Rule.next_deadline
+        ]
+        for rule in self.rules:
+            for kind in rule.reacts_to:
+                self.by_event.setdefault(kind, []).append(rule)
+                if rule.stateful:
+                    self.observers.setdefault(kind, []).append(rule)
+        #: the quote rules, in the order their bands are kept in ``AccountModel.bands``
+        self.quote: list[Rule] = self.by_event.get(Quote, [])
+        #: the position among the quote rules of the one that trails a peak (see Rule.trail)
+        self.trailing: int | None = next((i for i, r in enumerate(self.quote) if r.trails), None)
+
+    def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
+        for rule in self.observers.get(type(event), ()):
+            rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
+
+    def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        for rule in self.by_event.get(type(event), ()):
+            found = rule.evaluate(acct, event, now)
+            if found:
+                verdicts.extend(found)
+        return verdicts

@@ -1,0 +1,39 @@
+"""What the engine is tuned with: the calendar, valuation, timeouts and override defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from fsm_risk.core.pnl import MarkMode
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import State
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    calendar: SessionCalendar
+    mark_mode: MarkMode = MarkMode.LAST
+    stale_after: timedelta = timedelta(seconds=30)
+    close_timeout: timedelta = timedelta(seconds=10)  # re-send a close not confirmed by then
+    close_backoff_max: timedelta = timedelta(seconds=60)
+    alert_after_attempts: int = 3  # alert when this many closes have not flattened
+    cancel_timeout: timedelta = timedelta(seconds=10)
+    admin_cooldown: timedelta = timedelta(minutes=30)  # a forced Cooldown's default length
+    #: how long a position update may wait for the fills that explain it
+    settle_timeout: timedelta = timedelta(seconds=10)
+    failsafe_lock: State = State.LockedDaily
+    #: how much deeper a waived loss rule re-arms, past its value at the waiver: this share of
+    #: the rule's own limit, or ``rearm_amount`` dollars when that is set
+    rearm_share: Decimal = Decimal(1)
+    rearm_amount: Decimal | None = None
+    #: symbol roots an admin may name besides the built-in instruments (from the settings)
+    known_roots: frozenset[str] = frozenset()
+    #: the time zone messages show times in (None: the session's)
+    display_tz: str | None = None
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long to wait before re-sending after ``attempts`` tries (doubling, capped)."""
+        base = self.close_timeout
+        return min(base * (1 << max(attempts - 1, 0)), self.close_backoff_max)

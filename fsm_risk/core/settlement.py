@@ -1,0 +1,203 @@
+"""Settlement: the race between the gateway's position updates and the fills that explain them.
+
+The gateway sends a position update and the trades (fills) that made it on separate streams,
+in either order. Either way the engine keeps valuing exactly what is open::
+
+    update first   gateway: pos +2 -> 0  . . . . . . . . . . . . . . . . . . . . .
+                   fills:                  . . sell 1 . . . . sell 1 . . . . . . .
+                   engine:  expected 0,    net +1,            net 0 = expected:
+                            unsettled 2    unsettled 1        agreed
+                            (value kept)   (half realized)    (nothing kept)
+
+    fills first    fills:   sell 1 . . . . sell 1 . . . . . . . . . . . . . . . .
+                   gateway: . . . . . . . . . . . . . . . . pos +2 -> 0  . . . . .
+                   engine:  net +1,        net 0,             agreed
+                            settling 1     settling 2         (settling cleared)
+
+The running size is the fills' (``acct.net``); the gateway's word is taken as it comes, and
+the difference between the two is one of:
+
+- **expected**: the gateway reported a size the fills have not reached yet (``acct.expected``:
+  that size and, when it dropped contracts, a deadline). Fills moving towards it are its fills;
+  any other fill, or the deadline, makes the gateway's size final ("settled, forced").
+- **unsettled**: what an update dropped before its fills came (``acct.unsettled``: value kept
+  and contracts): its open P&L is kept until those fills realize it, so a loss never vanishes
+  between the two streams.
+- **settling**: the other way round, contracts a fill already closed while the gateway's
+  position still shows them (``Position.settling``): no longer valued, no longer open.
+- **tolerated**: not part of the race but of a lock without flatten (``acct.tolerated``): the
+  signed size an account may keep (and only shrink) while so locked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.events import PositionType, PositionUpdate
+from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.valuation import Valuation
+from fsm_risk.core.work import Work
+
+
+def open_size(pos: Position) -> int:
+    """What is open in a position as far as the fills tell: contracts already closed by fills
+    the gateway's position does not reflect yet (settling) are not open any more."""
+    return pos.size - pos.settling
+
+
+class Settlement:
+    """Applies the gateway's positions against the fills, keeping value across the race."""
+
+    def __init__(self, settings: EngineSettings, valuation: Valuation, work: Work) -> None:
+        self.settings = settings
+        self.valuation = valuation
+        self.work = work
+
+    def position(
+        self, acct: AccountModel, ev: PositionUpdate, now: datetime, out: list[Effect]
+    ) -> bool:
+        """The gateway's position replaces ours. The running size stays fill-driven: a live
+        update the fills do not match yet (its fills are still on their way) is remembered as
+        expected, and what it dropped keeps its value until those fills realize it. Returns
+        True when a position is open in a contract whose tick size and value are unknown."""
+        cid = ev.contract_id
+        if ev.snapshot and ev.applied is not None:
+            applied = ev.applied
+            if any(f.contract_id == cid and f.trade_id not in applied for f in acct.day.fills):
+                return False  # read before a fill applied since: the live position is newer
+        closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
+        reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
+        net = acct.net.get(cid, 0)
+        old = acct.positions.get(cid)
+        old_value = old.upnl if old is not None else ZERO
+        if old is not None:
+            acct.open_upnl -= old.upnl
+        new_value = ZERO
+        if closed:
+            acct.positions.pop(cid, None)
+            acct.tolerated.pop(cid, None)
+            self.valuation.unhold(acct, cid, out)
+        else:
+            pos = Position(cid, reported > 0, ev.size, ev.average_price, ev.opened_at)
+            if old is not None and old.long == pos.long:
+                pos.opened_at = min(old.opened_at, ev.opened_at)
+            acct.positions[cid] = pos
+            tol = acct.tolerated.get(cid)
+            if tol is not None:
+                if (tol > 0) != pos.long:
+                    acct.tolerated.pop(cid)
+                else:
+                    acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
+            self.valuation.hold(acct, cid, out)
+            self.valuation.revalue(acct, pos)
+            new_value = pos.upnl
+        if reported == net or ev.snapshot:
+            self.settle(acct, cid, reported, now, out, forced=reported != net)
+        else:
+            deadline = None
+            dropped = abs(net) - abs(reported) if (reported >= 0) == (net > 0) else abs(net)
+            if dropped > 0 and old is not None:
+                # closed at the gateway before its fills reached us: keep their value until
+                # the fills realize it, or until the timeout says they are not coming
+                amount, n = acct.unsettled.get(cid, (ZERO, 0))
+                acct.unsettled[cid] = (amount + old_value - new_value, n + dropped)
+                acct.open_upnl += old_value - new_value
+                deadline = now + self.settings.settle_timeout
+            acct.expected[cid] = (reported, deadline)
+        return not closed and self.valuation.instruments.get(cid) is None
+
+    def settle(
+        self,
+        acct: AccountModel,
+        cid: str,
+        reported: int,
+        now: datetime,
+        out: list[Effect],
+        *,
+        forced: bool,
+    ) -> None:
+        """The fills and the gateway agree on ``cid`` (or the gateway's word is final)."""
+        self.agreed(acct, cid)
+        net = acct.net.get(cid, 0)
+        if forced and net != reported:
+            out.append(
+                Alert(
+                    Level.WARNING,
+                    Reason.POSITION_WITHOUT_FILLS,
+                    f"{cid}: the gateway reports {reported:+d}, the fills seen make {net:+d}; "
+                    "taking the gateway's position",
+                    acct.account_id,
+                    cid,
+                )
+            )
+            trip = acct.trips_open.get(cid)
+            if trip is not None and (reported == 0 or (reported > 0) != trip.long):
+                del acct.trips_open[cid]  # its close was never seen: it cannot be judged
+            if reported != 0 and cid not in acct.trips_open:
+                acct.trips_open[cid] = Trip(cid, reported > 0, now, size=abs(reported))
+        acct.net[cid] = reported
+
+    def expected_fill(self, acct: AccountModel, cid: str, delta: int, at: datetime) -> None:
+        """A fill of ``delta`` arrives while a gateway size is expected: if it is not one of
+        the fills that size was waiting for, that size came without fills (or they were
+        missed), so take it before the fill is classified."""
+        expected = acct.expected.get(cid)
+        if expected is not None:
+            gap = expected[0] - acct.net.get(cid, 0)
+            if not (gap and (gap > 0) == (delta > 0) and abs(delta) <= abs(gap)):
+                self.settle(acct, cid, expected[0], at, [], forced=False)
+
+    def realize(self, acct: AccountModel, cid: str, before: int, after: int, exit_: int) -> None:
+        """A fill closed ``exit_`` contracts: their P&L is realized now, so stop valuing them
+        (the gateway's position update may come later) or release the value kept for them
+        (it came earlier)."""
+        if exit_:
+            pos = acct.positions.get(cid)
+            if pos is not None and pos.long == (before > 0):
+                remaining = max(abs(before) - exit_, 0) if (after > 0) == (before > 0) else 0
+                self._set_settling(acct, pos, min(max(pos.size - remaining, 0), pos.size))
+            kept = acct.unsettled.get(cid)
+            if kept is not None:
+                amount, n = kept
+                k = min(exit_, n)
+                part = amount if k >= n else amount * k / n
+                acct.open_upnl -= part
+                if n - k > 0:
+                    acct.unsettled[cid] = (amount - part, n - k)
+                else:
+                    del acct.unsettled[cid]
+        expected = acct.expected.get(cid)
+        if expected is not None and expected[0] == after:
+            self.agreed(acct, cid)
+
+    def agreed(self, acct: AccountModel, cid: str) -> None:
+        """Fills and the gateway's position agree: nothing is expected or kept any more, and
+        the gateway's position is valued whole."""
+        acct.expected.pop(cid, None)
+        kept = acct.unsettled.pop(cid, None)
+        if kept is not None:
+            acct.open_upnl -= kept[0]
+        pos = acct.positions.get(cid)
+        if pos is not None:
+            self._set_settling(acct, pos, 0)
+
+    def _set_settling(self, acct: AccountModel, pos: Position, settling: int) -> None:
+        if settling != pos.settling:
+            pos.settling = settling
+            pos.point_value = None
+            self.valuation.revalue(acct, pos)
+
+    def expire(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Waits that timed out: fills announced by a final order event that never came (the
+        positions will tell), and expected sizes whose fills never came (taken as final)."""
+        for oid, (_, _, wait_until) in list(acct.filling.items()):
+            if now >= wait_until:
+                del acct.filling[oid]  # its fills are not coming: positions will tell
+                self.work.dirty.add(acct.account_id)
+        for cid, (reported, deadline) in list(acct.expected.items()):
+            if deadline is not None and now >= deadline:
+                self.settle(acct, cid, reported, now, out, forced=True)
+                self.work.dirty.add(acct.account_id)

@@ -1,0 +1,15 @@
+"""The sources of holds that are not rules: the engine's fail-safe, an admin, the trader."""
+
+from __future__ import annotations
+
+from fsm_risk.core.states import State
+
+ADMIN = "ADMIN"
+ENGINE = "ENGINE"
+SELF = "SELF"  # the source of a lock the trader placed on their own account (per kind)
+
+
+def self_source(kind: State) -> str:
+    """The hold source of a self-lock of this kind: one per kind, so a shorter lock of a
+    stronger kind never replaces a longer weaker one (both are held; the strongest wins)."""
+    return f"{SELF}:{kind.value}"

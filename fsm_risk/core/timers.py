@@ -1,0 +1,151 @@
+"""Timers: each account's next wake-up, and rolling its clock forward when one comes."""
+
+from __future__ import annotations
+
+import heapq
+from datetime import datetime, timedelta
+
+from fsm_risk.core.effects import Effect
+from fsm_risk.core.models import AccountModel, Book
+from fsm_risk.core.pursuit import Pursuit
+from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.settlement import Settlement
+from fsm_risk.core.states import State
+from fsm_risk.core.verdicts import Verdicts
+from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
+from fsm_risk.core.work import Work
+
+
+class Timers:
+    """Stores every deadline as an account's wake-up (one heap for all accounts) and, per
+    event, applies what came due: resets, lock expiries, retries, settle and waiver ends."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        book: RuleBook,
+        accounts: dict[int, AccountModel],
+        work: Work,
+        pursuit: Pursuit,
+        settlement: Settlement,
+        verdicts: Verdicts,
+    ) -> None:
+        self.settings = settings
+        self.calendar = settings.calendar
+        self.book = book
+        self.accounts = accounts
+        self.work = work
+        self.pursuit = pursuit
+        self.settlement = settlement
+        self.verdicts = verdicts
+        #: (wake-up, account id); an entry is live while it is still the account's wake-up
+        self._heap: list[tuple[datetime, int]] = []
+
+    def _live(self, at: datetime, account_id: int) -> bool:
+        acct = self.accounts.get(account_id)
+        return acct is not None and acct.wakeup == at
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest wake-up of any account (stale heap entries are dropped)."""
+        heap = self._heap
+        while heap:
+            at, account_id = heap[0]
+            if self._live(at, account_id):
+                return at
+            heapq.heappop(heap)
+        return None
+
+    def due(self, now: datetime) -> list[int]:
+        """The accounts with a wake-up at or before ``now``, from the heap: only the entries
+        due are looked at (the live ones go back, they stay due until handled)."""
+        heap = self._heap
+        found: set[int] = set()
+        live: list[tuple[datetime, int]] = []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._live(*entry) and entry[1] not in found:
+                found.add(entry[1])
+                live.append(entry)
+        for entry in live:
+            heapq.heappush(heap, entry)
+        return sorted(found)
+
+    def schedule(self, acct: AccountModel, now: datetime, kind: type | None = None) -> None:
+        """Store the account's next wake-up. ``kind`` is the type of the event just handled: a
+        rule's deadline is asked again only after events of the kinds it reacts to (the only
+        ones that can move it), or always when ``kind`` is None."""
+        times: list[datetime] = [acct.day.end, acct.week.end]
+        for h in acct.holds.values():
+            if h.until is not None:
+                times.append(h.until)
+        for cm in acct.contracts.values():
+            for h in cm.holds.values():
+                if h.until is not None:
+                    times.append(h.until)
+            if (
+                cm.state is State.Flattening
+                and cm.retry_at is not None
+                and (cm.close_in_flight or cm.retry_at > now)
+            ):
+                times.append(cm.retry_at)
+        for o in acct.orders.values():
+            if o.cancel_sent_at is not None:
+                times.append(o.cancel_sent_at + self.settings.cancel_timeout)
+        times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
+        times.extend(until for _, _, until in acct.filling.values())
+        times.extend(waiver_until(w) for w in stored_waivers(acct).values())
+        cached = acct.deadlines
+        for rule, kinds in self.book.deadline_rules:
+            if kind is None or kind in kinds or rule.id not in cached:
+                cached[rule.id] = rule.next_deadline(acct, now)
+            t = cached[rule.id]
+            if t is not None:
+                times.append(t)
+        wake = min(times)
+        if wake != acct.wakeup:
+            acct.wakeup = wake
+            heapq.heappush(self._heap, (wake, acct.account_id))
+
+    def day_book(self, now: datetime) -> Book:
+        cal = self.calendar
+        return Book(cal.trading_day(now), cal.last_daily_reset(now), cal.next_daily_reset(now))
+
+    def week_book(self, now: datetime) -> Book:
+        cal = self.calendar
+        return Book(cal.trading_week(now), cal.last_weekly_reset(now), cal.next_weekly_reset(now))
+
+    def roll(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+        """Bring the account to ``now``: a due reset (once per boundary), holds whose deadline
+        passed, closes and cancels to re-send, settle waits and waivers that ran out."""
+        if now >= acct.week.end:
+            self._reset(acct, now, weekly=True)
+        if now >= acct.day.end:
+            self._reset(acct, now, weekly=False)
+        self.verdicts.expire(acct, acct, now)
+        for cm in list(acct.contracts.values()):
+            self.verdicts.expire(acct, cm, now)
+        self.pursuit.retry(acct, now, out)
+        self.settlement.expire(acct, now, out)
+        if Waivers.expire(acct, now):
+            self.work.dirty.add(acct.account_id)
+
+    def _reset(self, acct: AccountModel, now: datetime, *, weekly: bool) -> None:
+        """Open the new trading day (or week). Idempotent: keyed by the boundary instant, so a
+        reset missed while the service was down is applied once, at start-up."""
+        book = self.week_book(now) if weekly else self.day_book(now)
+        current = acct.week if weekly else acct.day
+        if book.start <= current.start:
+            return
+        book.carry = acct.open_upnl
+        # forget trades older than last week: reconciliations read this week only
+        horizon = min(book.start, acct.week.start) - timedelta(days=7)
+        acct.seen_trades = {i: t for i, t in acct.seen_trades.items() if t >= horizon}
+        if weekly:
+            acct.week = book
+        else:
+            acct.day = book
+        for rule in self.book.rules:
+            memo = acct.rule_state.setdefault(rule.id, {}) if rule.stateful else {}
+            rule.on_reset(memo, acct, weekly, book.start)
+        self.work.dirty.add(acct.account_id)

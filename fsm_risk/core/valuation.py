@@ -1,0 +1,119 @@
+"""Valuation: the marks, the instruments, who holds what, and each position valued exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fsm_risk.core.effects import Effect, WatchContract
+from fsm_risk.core.events import Quote
+from fsm_risk.core.models import AccountModel, InstrumentBook, Mark, Position
+from fsm_risk.core.pnl import MarkMode
+from fsm_risk.core.settings import EngineSettings
+
+#: a mark stamped further ahead of the engine's clock than this is wrong, never "newer"
+MARK_SKEW = timedelta(seconds=60)
+
+
+class Valuation:
+    """The marks of the contracts held (none kept for a contract nobody holds), the
+    instruments' tick values, and the accounts holding each contract (who a quote concerns)."""
+
+    def __init__(
+        self, settings: EngineSettings, instruments: InstrumentBook, marks: dict[str, Mark]
+    ) -> None:
+        self.settings = settings
+        self.instruments = instruments
+        self.marks = marks
+        self.liquidation = settings.mark_mode is MarkMode.LIQUIDATION
+        self.holders: dict[str, set[AccountModel]] = {}
+        self._holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
+
+    def mark(self, q: Quote, now: datetime) -> Mark | None:
+        """Take the quote into its contract's mark; None when it changes nothing (nobody
+        holds the contract, or the quote is older than the mark)."""
+        if not self.holders.get(q.contract_id):
+            return None  # nobody holds it: it costs nothing (no mark kept, none stored)
+        mark = self.marks.get(q.contract_id)
+        if mark is None:
+            mark = self.marks[q.contract_id] = Mark(q.last, q.bid, q.ask, q.at)
+            return mark
+        if q.at < mark.at and mark.at <= now + MARK_SKEW:
+            # out of order: an older quote never overwrites a newer one (a mark stamped
+            # ahead of our clock is not newer, it is wrong: it never freezes the price)
+            return None
+        if q.last is not None:
+            mark.last = q.last
+        if q.bid is not None:
+            mark.bid = q.bid
+        if q.ask is not None:
+            mark.ask = q.ask
+        mark.at = q.at
+        return mark
+
+    def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
+        """The accounts holding the contract, by account id (cached until it changes)."""
+        holders = self._holder_list.get(contract_id)
+        if holders is None:
+            holders = self._holder_list[contract_id] = tuple(
+                sorted(self.holders.get(contract_id, ()), key=lambda a: a.account_id)
+            )
+        return holders
+
+    def fresh(self, contract_id: str, now: datetime) -> None:
+        """Forget a stored mark too old (or too far ahead) to value a position at ``now``."""
+        mark = self.marks.get(contract_id)
+        if mark is not None and not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
+            del self.marks[contract_id]
+
+    def revalue(self, acct: AccountModel, pos: Position) -> None:
+        """Value one position at its contract's mark, exactly."""
+        mark = self.marks.get(pos.contract_id)
+        inst = self.instruments.get(pos.contract_id)
+        if mark is None or inst is None:
+            return
+        price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
+        if price is None:
+            return
+        valued = max(pos.size - pos.settling, 0)
+        signed = inst.tick_value * (valued if pos.long else -valued)
+        per_point = signed / inst.tick_size
+        if per_point * inst.tick_size == signed:
+            pos.point_value = per_point  # the hot path multiplies by this
+            value = (price - pos.average_price) * per_point
+        else:
+            value = (price - pos.average_price) * signed / inst.tick_size
+        acct.open_upnl += value - pos.upnl
+        pos.upnl = value
+        pos.priced = True
+
+    def relearn(self, contract_id: str) -> None:
+        """The instrument's tick size or value changed: value its positions again."""
+        for acct in list(self.holders.get(contract_id, ())):
+            pos = acct.positions.get(contract_id)
+            if pos is not None:
+                pos.point_value = None  # re-read the instrument
+                self.revalue(acct, pos)
+
+    def hold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
+        holders = self.holders.setdefault(cid, set())
+        if not holders:
+            out.append(WatchContract(cid, True))
+        if acct not in holders:
+            holders.add(acct)
+            self._holder_list.pop(cid, None)
+
+    def unhold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
+        holders = self.holders.get(cid)
+        if holders and acct in holders:
+            holders.discard(acct)
+            self._holder_list.pop(cid, None)
+            if not holders:
+                out.append(WatchContract(cid, False))
+                # unwatched, its price moves unseen: the next position waits for a fresh quote
+                self.marks.pop(cid, None)
+
+    def forget(self, acct: AccountModel) -> None:
+        """The account is dropped: it holds nothing any more (no effect: it is replaced)."""
+        for holders in self.holders.values():
+            holders.discard(acct)
+        self._holder_list.clear()

@@ -1,0 +1,147 @@
+"""Admin waivers: an override that clears a rule's hold keeps that rule from re-locking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fsm_risk.core.models import AccountModel, Lock
+from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.sources import ADMIN
+from fsm_risk.core.states import LOCK_RANK, State
+from fsm_risk.core.work import Work
+from fsm_risk.rules.base import Scope, Verdict
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """One waiver: until when its rule is waived and, for a loss rule, the value it had when
+    waived (``at``) and the deeper level it fires again at (``rearm``)."""
+
+    until: datetime
+    at: Decimal | None = None
+    rearm: Decimal | None = None
+
+    @classmethod
+    def read(cls, stored: Any) -> Waiver:
+        """From its stored form: an ISO instant, or a dict of strings."""
+        if not isinstance(stored, dict):
+            return cls(datetime.fromisoformat(stored))
+        at, rearm = stored.get("at"), stored.get("rearm")
+        return cls(
+            datetime.fromisoformat(stored["until"]),
+            None if at is None else Decimal(at),
+            None if rearm is None else Decimal(rearm),
+        )
+
+    def stored(self) -> dict[str, str]:
+        out = {"until": self.until.isoformat()}
+        if self.at is not None and self.rearm is not None:
+            out["at"], out["rearm"] = str(self.at), str(self.rearm)
+        return out
+
+
+def waiver_until(waiver: Any) -> datetime:
+    """The end of a stored waiver (an ISO instant, or a dict with ``until``)."""
+    return Waiver.read(waiver).until
+
+
+def stored_waivers(acct: AccountModel) -> dict[str, Any]:
+    """The account's active waivers as stored, by ``rule`` or ``rule@contract``."""
+    found: dict[str, Any] = acct.rule_state.get(ADMIN, {}).get("waivers", {})
+    return found
+
+
+class Waivers:
+    """Grants, describes, applies and expires one engine's waivers (rules from its book)."""
+
+    def __init__(self, settings: EngineSettings, book: RuleBook, work: Work) -> None:
+        self.settings = settings
+        self.book = book
+        self.work = work
+
+    def grant(
+        self,
+        acct: AccountModel,
+        cleared: dict[str, Lock],
+        to: State,
+        key: str | None,
+        now: datetime,
+    ) -> dict[str, Waiver]:
+        """The waivers an override that clears these holds grants: per level-triggered rule,
+        until its lock would have ended and, for a loss rule, the level it re-arms at."""
+        out: dict[str, Waiver] = {}
+        s = self.settings
+        for source, hold in cleared.items():
+            rule = self.book.by_id.get(source)
+            if rule is None or not rule.level_triggered:
+                continue
+            if LOCK_RANK[hold.kind] <= LOCK_RANK.get(to, 0):
+                continue
+            waiver = Waiver(hold.until or s.calendar.next_daily_reset(now))
+            depth = rule.rearm_depth()
+            usage = rule.usage(acct, now) if depth is not None else None
+            if depth is not None and usage is not None:
+                deeper = s.rearm_amount if s.rearm_amount is not None else depth * s.rearm_share
+                waiver = replace(waiver, at=usage.value, rearm=usage.value - deeper)
+            out[source if key is None else f"{source}@{key}"] = waiver
+        return out
+
+    @staticmethod
+    def keep(acct: AccountModel, new: dict[str, Waiver]) -> None:
+        if new:
+            waivers = acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {})
+            waivers.update({k: w.stored() for k, w in new.items()})
+
+    def describe(self, key: str, stored: Any) -> str:
+        """One line for a waiver: the rule, until when, and where it re-arms."""
+        waiver = stored if isinstance(stored, Waiver) else Waiver.read(stored)
+        rule_id = key.split("@", 1)[0]
+        rule = self.book.by_id.get(rule_id)
+        name = f"{rule_id} {rule.name}" if rule is not None else rule_id
+        scope = f" on {key.split('@', 1)[1]}" if "@" in key else ""
+        zone = ZoneInfo(self.settings.display_tz or self.settings.calendar.tz)
+        until = waiver.until.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        text = f"waived {name}{scope} until {until}"
+        if waiver.rearm is not None and waiver.at is not None:
+            text += f", re-arms at {waiver.rearm:.2f} (was {waiver.at:.2f} when waived)"
+        return text
+
+    def unwaived(self, acct: AccountModel, v: Verdict, now: datetime) -> Verdict | None:
+        """The verdict, or None while an admin waiver covers it. A waived loss rule whose
+        value has fallen to the waiver's re-arm level fires again (the waiver ends)."""
+        waivers = acct.rule_state.get(ADMIN, {}).get("waivers")
+        if not waivers:
+            return v
+        key = v.rule_id if v.scope is Scope.ACCOUNT else f"{v.rule_id}@{v.contract_id}"
+        if key not in waivers:
+            key = v.rule_id
+            if key not in waivers:
+                return v
+        waiver = Waiver.read(waivers[key])
+        if waiver.rearm is None or waiver.at is None:
+            return None
+        rule = self.book.by_id.get(v.rule_id)
+        usage = rule.usage(acct, now) if rule is not None else None
+        if usage is None or usage.value > waiver.rearm:
+            return None
+        del waivers[key]
+        self.work.dirty.add(acct.account_id)
+        return replace(
+            v,
+            detail=f"{v.detail}; re-armed: {usage.value:.2f} <= {waiver.rearm:.2f}, the "
+            f"level set when an admin waived it at {waiver.at:.2f}",
+        )
+
+    @staticmethod
+    def expire(acct: AccountModel, now: datetime) -> bool:
+        """End the waivers whose time is up; True when one ended."""
+        waivers = stored_waivers(acct)
+        ended = [k for k, w in waivers.items() if waiver_until(w) <= now]
+        for k in ended:
+            del waivers[k]
+        return bool(ended)

@@ -1,0 +1,328 @@
+"""The store keeps an account's small state in rows it rewrites when they move, and its history
+(fills, round trips, voided trades) in append-only rows a restart reads back by index: a commit
+costs what changed, never what was traded before, and a restart gives back the account exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+
+from fsm_risk.adapters.store import SCHEMA_VERSION, Store, fill_cutoff, restore_all
+from fsm_risk.core.effects import Effect, RecordTransition
+from fsm_risk.core.engine import Changes, RiskEngine
+from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.models import AccountModel, Book
+from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
+from fsm_risk.rules.trade_cooldown import TradeCooldown
+from tests.factories import (
+    ES,
+    MES,
+    MNQ,
+    T0,
+    D,
+    Driver,
+    account,
+    fill,
+    flat,
+    make_engine,
+    position,
+    quote,
+    transitions,
+)
+from tests.postgres import BACKENDS, sqlite_or_postgresql
+from tests.store_load import round_trips
+
+
+def engine() -> RiskEngine:
+    return make_engine(
+        {
+            DailyLossLimit: {"limit": "1000"},
+            MaxTradesPerDay: {"limit": "5000", "count": "round_trips"},
+            TradeCooldown: {"tiers": "100: 15"},
+        }
+    )
+
+
+def commit(store: Store, d: Driver, effects: list[Effect]) -> None:
+    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
+    store.commit(d.engine.take_changes(), audit, d.engine.marks)
+
+
+def run(store: Store, d: Driver, *events: Any) -> list[Effect]:
+    out = d.send(*events)
+    commit(store, d, out)
+    return out
+
+
+@pytest.fixture(params=BACKENDS)
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    yield from sqlite_or_postgresql(request, tmp_path / "state.db")
+
+
+class Writes:
+    """Every row the store sends to the database, by table (INSERT and UPDATE statements)."""
+
+    def __init__(self, store: Store) -> None:
+        self.rows: dict[str, list[Any]] = {}
+        event.listen(store.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
+        words = sql.split()
+        if words[0] not in ("INSERT", "UPDATE"):
+            return
+        table = words[2] if words[0] == "INSERT" else words[1]
+        self.rows.setdefault(table.strip('"'), []).extend(params if many else [params])
+
+    def size(self, table: str) -> int:
+        return sum(len(json.dumps(p, default=str)) for p in self.rows.get(table, []))
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+
+def everything(a: AccountModel) -> dict[str, Any]:
+    """The account's state and history, its day's fills in time order (as the rows give them
+    back: a restart cannot know in which order fills of the same instant arrived)."""
+    d = a.to_dict()
+    d["day"]["fills"].sort(key=lambda f: (datetime.fromisoformat(f["at"]), f["trade_id"]))
+    return d
+
+
+def _one_more_trade(store: Store, d: Driver, writes: Writes) -> dict[str, int]:
+    """Bytes written per table by the commit of one more round trip's opening fill."""
+    writes.clear()
+    run(store, d, fill(MNQ, Side.BUY, 1, "21000", fees="0.37", order_id=7))
+    return {t: writes.size(t) for t in ("account", "contract", "fill")}
+
+
+def test_the_state_written_per_commit_does_not_grow_with_the_history(tmp_path: Path) -> None:
+    """The bytes a commit writes for an account are the same after 10 and after 400 round
+    trips: the trade ids seen, the day's fills and round trips are not in the state row."""
+    written: list[dict[str, int]] = []
+    state_rows: list[str] = []
+    for n in (10, 400):
+        store = Store(tmp_path / f"{n}.db")
+        writes = Writes(store)
+        d = Driver(engine())
+        run(store, d, account())
+        d.send(*round_trips(n, MNQ))
+        commit(store, d, [])
+        assert len(d.acct.day.trips) == n and len(d.acct.seen_trades) == 2 * n
+        written.append(_one_more_trade(store, d, writes))
+        with store.engine.connect() as conn:
+            state_rows.append(conn.execute(text("SELECT snapshot FROM account")).scalar_one())
+        store.close()
+    small, large = written
+    for table in ("fill", "account"):  # one fill row appended, one state row rewritten
+        assert small[table] > 0 and abs(large[table] - small[table]) < 16  # a few digits differ
+    assert abs(len(state_rows[1]) - len(state_rows[0])) < 16
+    assert "seen_trades" not in json.loads(state_rows[1])
+
+
+def test_a_commit_rewrites_only_the_rows_that_moved(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    writes = Writes(store)
+    d = Driver(engine())
+    run(store, d, account(), *round_trips(3, MNQ), *round_trips(3, ES))
+    run(store, d, fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5900", pnl="-1250"))
+    run(store, d, position(MNQ, 1, "21000"))  # opened while locked: its close is in flight
+    assert d.acct.contracts[MNQ].state is State.Flattening
+    writes.clear()
+    run(store, d, account("48700"))  # the balance moves; no contract model does
+    assert len(writes.rows["account"]) == 1
+    assert "contract" not in writes.rows
+    writes.clear()
+    commit(store, d, [])  # nothing changed: nothing written
+    assert writes.rows == {}
+
+
+def _history_day(d: Driver, *, void_applied: bool = True) -> list[Fill]:
+    """Yesterday's trades, a voided trade never applied, a fill voided after it was applied
+    (unless not ``void_applied``), and today's round trips in two contracts."""
+    yesterday = T0 - timedelta(days=1)
+    events: list[Fill] = [*round_trips(4, ES, at=yesterday)]
+    events.append(fill(MNQ, Side.BUY, 1, "21000", trade_id=880001, at=T0, voided=True))
+    events.append(fill(MES, Side.BUY, 1, "6000", trade_id=880005, order_id=5))
+    closing = fill(MES, Side.SELL, 1, "6004", pnl="5", trade_id=880002, order_id=5)
+    events += [closing, replace(closing, voided=True)] if void_applied else [closing]
+    events += [*round_trips(6, MNQ, at=T0 + timedelta(minutes=1))]
+    events += [*round_trips(3, ES, at=T0 + timedelta(minutes=2))]
+    return events
+
+
+def test_a_restart_gives_back_every_persisted_field_and_the_same_verdicts(
+    path: str | Path,
+) -> None:
+    store = Store(path)
+    d = Driver(engine())
+    run(store, d, account(), *_history_day(d))
+    # settlement in progress: 2 MNQ valued, then closed at the gateway before its fills came
+    run(store, d, fill(MNQ, Side.BUY, 2, "21000", order_id=9), position(MNQ, 2, "21000"))
+    run(store, d, quote(MNQ, "21010"), flat(MNQ))
+    assert d.acct.unsettled and d.acct.open_upnl == D("40")
+    before = everything(d.acct)
+    equity = d.acct.equity
+    store.close()
+
+    store = Store(path)
+    d2 = Driver(engine())
+    effects, _ = restore_all(store, d2.engine, d2.now)
+    commit(store, d2, effects)
+    assert everything(d2.acct) == before  # state and history: fills, round trips, trade ids
+    assert d2.acct.equity == equity  # the value kept for the dropped contracts included
+    assert d2.acct.day.fills == sorted(d.acct.day.fills, key=lambda f: (f.at, f.trade_id))
+    assert 880002 not in {f.trade_id for f in d2.acct.day.fills}  # voided: stays out
+
+    # the same events from here give the same verdicts, before and after the restart
+    later = [
+        fill(MNQ, Side.SELL, 2, "21010", pnl="40", fees="1.48", order_id=9),
+        fill(ES, Side.BUY, 1, "6000", trade_id=880003),
+        fill(ES, Side.SELL, 1, "5990", pnl="-500", fees="2.50", trade_id=880004),
+        fill(ES, Side.BUY, 1, "6000", trade_id=880003),  # a duplicate: applied once
+        fill(MNQ, Side.BUY, 1, "21000", trade_id=880001),  # voided: never applied
+    ]
+    mine, theirs = d.send(*later), run(store, d2, *later)
+    assert transitions(theirs) == transitions(mine)
+    assert [type(e).__name__ for e in theirs] == [type(e).__name__ for e in mine]
+    assert d2.acct.state is d.acct.state is State.Cooldown
+    assert everything(d2.acct) == everything(d.acct)
+    assert d2.acct.equity == d.acct.equity
+
+
+def _v1_database(path: str | Path, d: Driver) -> None:
+    """Write ``d``'s account as the first layout kept it: the whole account in one document
+    (trade ids seen, the books' round trips; the day's fills only in the fill table)."""
+    store = Store(path)
+    changes = d.engine.take_changes()
+    store.commit(Changes([], changes.fills))
+    snapshot = d.acct.to_dict()
+    snapshot["day"]["fills"] = []
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO account (account_id, name, state, updated_at, snapshot) "
+                "VALUES (:a, :n, :s, '', :j)"
+            ),
+            {"a": d.acc, "n": d.acct.name, "s": d.acct.state.value, "j": json.dumps(snapshot)},
+        )
+        for cm in d.acct.contracts.values():
+            conn.execute(
+                text(
+                    "INSERT INTO contract (account_id, contract_id, state, snapshot) "
+                    "VALUES (:a, :c, :s, :j)"
+                ),
+                {
+                    "a": d.acc,
+                    "c": cm.contract_id,
+                    "s": cm.state.value,
+                    "j": json.dumps(cm.to_dict()),
+                },
+            )
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema'"))
+    store.close()
+
+
+def test_a_database_of_the_first_layout_is_moved_to_rows_and_keeps_its_locks(
+    path: str | Path,
+) -> None:
+    d = Driver(engine())
+    # (the first layout did not record that an applied fill was voided: none is here)
+    d.send(account(), *_history_day(d, void_applied=False))
+    d.send(fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5900", pnl="-1250"))
+    assert d.acct.state is State.LockedDaily
+    before = everything(d.acct)
+    _v1_database(path, d)
+
+    store = Store(path)
+    assert store.meta("schema") == SCHEMA_VERSION == "2"
+    with store.engine.connect() as conn:
+        state = json.loads(conn.execute(text("SELECT snapshot FROM account")).scalar_one())
+    assert "seen_trades" not in state and "trips" not in state["day"]
+    d2 = Driver(engine())
+    restore_all(store, d2.engine, d2.now)
+    assert d2.acct.state is State.LockedDaily
+    assert everything(d2.acct) == before
+    store.close()
+    Store(path).close()  # opened again: nothing more to move
+
+
+def test_a_database_of_a_newer_layout_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "s.db").set_meta("schema", "3")
+    with pytest.raises(FsmRiskError, match=r"layout is version 3, newer than this fsm-risk"):
+        Store(tmp_path / "s.db")
+
+
+def test_retention_compacts_old_history_but_never_what_a_restart_needs(
+    path: str | Path,
+) -> None:
+    store = Store(path)
+    d = Driver(engine(), now=T0 - timedelta(days=40))
+    run(store, d, account(), *round_trips(3, ES, at=d.now))
+    run(store, d, fill(MNQ, Side.BUY, 1, "1", trade_id=770001, at=d.now, voided=True))
+    d.now = T0
+    run(store, d, *_history_day(d))
+    run(store, d, fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5900", pnl="-1250"))
+    before = everything(d.acct)
+    audit = store.audit()
+    assert d.acct.state is State.LockedDaily and audit
+    cutoff = fill_cutoff(SessionCalendar(), T0, 14)
+    assert cutoff is not None
+    assert store.compact_fills(cutoff) == 6
+    with store.engine.connect() as conn:
+        counts = {
+            t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+            for t in ("round_trip", "voided_trade")
+        }
+    assert counts["round_trip"] == 11  # today's; the three of 40 days ago are gone
+    assert counts["voided_trade"] == 2
+    assert store.audit() == audit  # the audit log is whole
+    for table in ("round_trip", "voided_trade"):
+        with store.engine.begin() as conn, pytest.raises(DBAPIError):
+            conn.execute(text(f"DELETE FROM {table}"))  # append-only again
+    store.close()
+    store = Store(path)
+    d2 = Driver(engine())
+    restore_all(store, d2.engine, d2.now)
+    assert everything(d2.acct) == before
+
+
+def test_every_account_attribute_is_state_history_or_runtime() -> None:
+    book = Book(T0.date(), T0, T0 + timedelta(days=1))
+    acct = AccountModel(1, "x", book, book)
+    tops = {h for h in AccountModel.HISTORY if "." not in h}
+    kinds = [set(AccountModel.STATE), tops, set(AccountModel.RUNTIME)]
+    assert sum(len(k) for k in kinds) == len(set().union(*kinds))  # each in exactly one
+    assert set(vars(acct)) | {"state"} == set().union(*kinds)
+    d = Driver(engine())
+    d.send(account())
+    assert set(d.acct.persisted()) == set(AccountModel.STATE) - {"contracts"}
+
+
+def test_a_start_reads_the_history_by_the_account_and_time_indexes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")  # the query plans asked are SQLite's
+    queries = {
+        "fill": "SELECT trade_id, at FROM fill WHERE account_id IN (1, 2) AND at >= 'x'",
+        "round_trip": "SELECT * FROM round_trip WHERE account_id IN (1, 2) AND closed_at >= 'x'",
+        "voided_trade": "SELECT * FROM voided_trade WHERE account_id IN (1, 2) AND at >= 'x'",
+    }
+    with store.engine.connect() as conn:
+        for table, sql in queries.items():
+            plan = " ".join(str(r) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "(account_id=? AND " in plan, (table, plan)
+        fill_plan = " ".join(
+            str(r) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {queries['fill']}"))
+        )
+    assert "COVERING INDEX" in fill_plan  # the trade ids come from the index alone

@@ -1,0 +1,77 @@
+"""Whose is a position update that names no account, when one connection carries several:
+the only account that can own it, or none guessed."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from fsm_risk.adapters.payloads import PositionShapes
+from fsm_risk.core.events import Side
+from tests.factories import MNQ, T0, fill, position
+
+A, B, C = 4001, 4002, 4003
+ALL = {A, B, C}
+NQ = "CON.F.US.ENQ.Z26"
+
+
+def trimmed(size: int, *, long: bool = True, contract: str = MNQ) -> dict[str, object]:
+    return {"contractId": contract, "type": 1 if long else 2, "size": size, "averagePrice": 1.0}
+
+
+def book(*held: tuple[int, int]) -> PositionShapes:
+    shapes = PositionShapes()
+    for n, (account_id, size) in enumerate(held):
+        shapes.seen(dataclasses.replace(position(MNQ, size, "1", acc=account_id), position_id=n))
+    return shapes
+
+
+def test_the_only_holder_owns_a_repeat_of_its_position_or_what_its_fills_explain() -> None:
+    shapes = book((A, 1))
+    assert shapes.owners(trimmed(1), ALL) == ([A], True)  # its own position, a new price
+    shapes.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
+    assert shapes.owners(trimmed(2), ALL) == ([A], True)  # 1 + 1
+    assert shapes.owners(trimmed(2, contract=NQ), ALL) == ([], False)  # nobody: refused upstream
+    assert shapes.owners(trimmed(2), {B, C}) == ([], False)  # not monitored: no candidate
+
+
+def test_the_only_holder_is_not_credited_with_a_size_nothing_explains() -> None:
+    # B's first position in the contract arrives trimmed before B's trade: crediting it to A
+    # (the only holder) would tell the engine A holds 3 when A still holds 1
+    shapes = book((A, 1))
+    assert shapes.owners(trimmed(3), ALL) == ([A], False)  # read over REST, not guessed
+    assert shapes.owners(trimmed(1, long=False), ALL) == ([A], False)
+
+
+def test_of_several_holders_the_one_whose_fills_lead_to_it() -> None:
+    shapes = book((A, 1), (B, 2))
+    assert shapes.owners(trimmed(7), ALL) == ([A, B], False)  # nothing tells them apart
+    assert shapes.owners(trimmed(1), ALL) == ([A, B], False)  # A's size, but B could move to 1
+    shapes.filled(fill(MNQ, Side.BUY, 6, "1", acc=A))
+    assert shapes.owners(trimmed(7), ALL) == ([A], True)  # 1 + 6
+    shapes.filled(fill(MNQ, Side.SELL, 1, "1", acc=B))
+    assert shapes.owners(trimmed(1), ALL) == ([B], True)  # 2 - 1
+    shapes.filled(fill(MNQ, Side.BUY, 6, "1", acc=B))  # 2 - 1 + 6
+    assert shapes.owners(trimmed(7), ALL) == ([A, B], False)  # both lead there: not guessed
+
+
+def test_a_fill_into_a_new_position_or_across_zero_counts() -> None:
+    shapes = book((A, 1))
+    shapes.filled(fill(MNQ, Side.SELL, 3, "1", acc=B))  # B opens short 3, never seen yet
+    assert shapes.owners(trimmed(3, long=False), ALL) == ([B], True)
+    shapes.filled(fill(MNQ, Side.SELL, 3, "1", acc=A))  # A reverses: long 1 -> short 2
+    assert shapes.owners(trimmed(2, long=False), ALL) == ([A], True)
+
+
+def test_the_record_that_follows_consumes_the_fills_and_voided_fills_do_not_count() -> None:
+    shapes = book((A, 1), (B, 1))
+    shapes.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
+    shapes.filled(dataclasses.replace(fill(MNQ, Side.BUY, 1, "1", acc=B), voided=True))
+    assert shapes.owners(trimmed(2), ALL) == ([A], True)
+    shapes.hub(trimmed(2), A, T0 + timedelta(minutes=1))  # A's update, routed to A
+    assert shapes.owners(trimmed(2), ALL) == ([A, B], False)  # no fill left to explain it
+
+
+def test_a_known_position_id_names_its_account() -> None:
+    shapes = book((A, 1), (B, 1))
+    assert shapes.owners({**trimmed(1), "id": 1}, ALL) == ([B], True)
