@@ -37,12 +37,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+try:  # the package of the venv that runs this file (bench/compare.py relies on it)
+    import fsm_risk  # noqa: F401
+except ImportError:  # a plain checkout without an installed package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsm_risk import config
 from fsm_risk.bootstrap import build_engine
-from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     Event,
@@ -57,6 +60,12 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.models import DEFAULT_INSTRUMENTS
 from fsm_risk.rules import ALL_RULES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import figure, header
+
+if TYPE_CHECKING:
+    from fsm_risk.core.engine import RiskEngine
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 09:00 Chicago
 ROOTS = list(DEFAULT_INSTRUMENTS)
@@ -310,6 +319,9 @@ def by_path(events: int, n: int = 100, rounds: int = 3) -> None:
             f"{path:<12} {rate:>10,.0f} {f'>={QUOTE_GOAL // 1000}k':>8} {p50:>8.1f} {p99:>8.1f}"
             f"  {verdict}"
         )
+    for path in PATHS:
+        figure(f"engine quotes/s, {n} accounts, all rules, {path}", best[path][0], "/s",
+               f">= {QUOTE_GOAL}")  # fmt: skip
 
 
 def main() -> None:
@@ -329,6 +341,7 @@ def main() -> None:
         help="only the 100-account quote figures on each price path, all rules, beside the goal",
     )
     args = p.parse_args()
+    header("bench/engine.py")
     if args.paths:
         by_path(5_000 if args.quick else 24_000)
         return
@@ -339,7 +352,7 @@ def main() -> None:
     sizes = [int(s) for s in args.accounts.split(",")]
     n_rules = len(engine_for(args.rules).rules)
     version = sys.version.split()[0]
-    print(f"# bench/engine.py  rules={args.rules} ({n_rules} enabled)  python {version}")
+    print(f"# rules={args.rules} ({n_rules} enabled)  python {version}")
     print(
         f"# {events} events per kind; one process, one core; events/s per CPU second (process_time)"
     )
@@ -362,7 +375,8 @@ def main() -> None:
             engine = engine_for(args.rules)
             populate(engine, n)
             rate, p50, p99 = summary(run(engine, stream))
-            holders = sum(len(engine.holders.get(c, ())) for c in CONTRACTS) / len(CONTRACTS)
+            held = getattr(engine, "holders", {})  # who holds each contract, where kept so
+            holders = sum(len(held.get(c, ())) for c in CONTRACTS) / len(CONTRACTS)
             print(f"{n:>8} {kind:<18} {rate:>10,.0f} {p50:>8.1f} {p99:>8.1f} {holders:>17.1f}")
     print()
     print("# one quote's cost with a fixed number of holders as non-holders grow")
@@ -389,7 +403,8 @@ def main() -> None:
     print()
     print("# memory per account (tracemalloc, accounts with 1-2 positions and their machines)")
     for n in (100, 1000):
-        print(f"{n:>8} accounts: {memory_per_account(args.rules, n) / 1024:.1f} KiB per account")
+        figure(f"engine memory per account, {n} accounts, rules={args.rules}",
+               memory_per_account(args.rules, n) / 1024, "KiB")  # fmt: skip
 
 
 if __name__ == "__main__":

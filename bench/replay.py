@@ -33,7 +33,10 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+try:  # the package of the venv that runs this file (bench/compare.py relies on it)
+    import fsm_risk  # noqa: F401
+except ImportError:  # a plain checkout without an installed package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsm_risk import config, replay_sources
 from fsm_risk.adapters.journal import Journal

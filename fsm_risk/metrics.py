@@ -19,7 +19,10 @@ Names (all prefixed ``fsm_risk_``):
 - ``event_queue_depth``: events waiting for the engine
 - ``events_handled_total``
 - ``notifications_sent_total``, ``notifications_failed_total``, ``notifications_queued``
-- ``ready``: 1 while the service is connected, reconciled and enforcing (see ``/readyz``)
+- ``ready``: 1 while the service is connected, every account reconciled and enforcing (see
+  ``/readyz``)
+- ``account_ready{account}``: 1 once the account is reconciled since start (its enforcement
+  goes), 0 while it waits; ``accounts_ready``: how many are
 """
 
 from __future__ import annotations
@@ -212,7 +215,22 @@ class _Scraped(Collector):
             "fsm_risk_event_queue_depth", "Events waiting for the engine", service.queue.qsize()
         )
         yield _gauge(
-            "fsm_risk_ready", "1 while connected, reconciled and enforcing", ready(service)[0]
+            "fsm_risk_ready",
+            "1 while connected, every account reconciled and enforcing",
+            ready(service)[0],
+        )
+        each = GaugeMetricFamily(
+            "fsm_risk_account_ready",
+            "1 once the account is reconciled since start (its enforcement goes)",
+            labels=["account"],
+        )
+        for account_id in service.account_ids:
+            each.add_metric([str(account_id)], float(account_id in service.known))
+        yield each
+        yield _gauge(
+            "fsm_risk_accounts_ready",
+            "Accounts reconciled since start (enforcing)",
+            len(service.known & set(service.account_ids)),
         )
         n = self.m.notifier
         sent = CounterMetricFamily("fsm_risk_notifications_sent", "Notifications delivered")
@@ -235,8 +253,9 @@ def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
 
 
 def ready(service: Service) -> tuple[bool, dict[str, bool]]:
-    """The service's own readiness: connected to every feed, reconciled at start, enforcing
-    (the event loop's consumer alive and not stopping)."""
+    """The service's own readiness: connected to every feed, every account reconciled since
+    start (an account still waiting is not enforced yet), enforcing (the event loop's consumer
+    alive and not stopping)."""
     health = service.health()
     connected = bool(health["market_hub"]) and all(health["user_hub"].values())
     consumer = next((t for t in service._tasks if t.get_name() == "consumer"), None)

@@ -14,6 +14,17 @@ spent on snapshots that the next drop makes stale; when it ends, every account i
 once. The time from a storm's end to the last account's reconciliation is bounded by
 ``settle`` plus one snapshot per account (``parallel`` at a time, urgent first), as long as the
 reads fit the gateway's budget; a storm costs at most one snapshot per account per ``max_wait``.
+
+The order (`urgency`): accounts enforcing or holding enforcement back, then exposed or locked
+ones, then, at start-up, one cheap read per remaining account of whether the gateway holds a
+position for it (found: it is exposed), then the rest. Less urgent work does not start while
+more urgent work runs: the request budget, not the number of workers, is the scarce thing, and
+what starts competes with it for every read.
+
+A run may answer `AGAIN`: it did a first, cheaper step (at start-up, a read of whether the
+account is exposed at all) and the rest can wait. The request then goes back in line (its
+future still pending) behind every account that was asked for before; its urgency, asked
+again each time a worker picks, decides whether it still jumps ahead of them.
 """
 
 from __future__ import annotations
@@ -29,6 +40,25 @@ from loguru import logger
 
 from fsm_risk import logs
 
+#: what a run returns when its first step is done and the rest may wait its turn
+AGAIN = "again"
+
+ENFORCING, EXPOSED, PROBE, REST = 0, 1, 2, 3
+
+
+def urgency(*, enforcing: bool, exposed: bool, known: bool, probed: bool) -> int:
+    """An account's place in line (lower first). ``enforcing``: a close or cancel is working
+    or held back; ``exposed``: a position or working order, or locked, as far as the service
+    knows (restored, heard live, or found by the start-up read); ``known``: reconciled since
+    start; ``probed``: the start-up read of its positions was made."""
+    if enforcing:
+        return ENFORCING
+    if exposed:
+        return EXPOSED
+    if not known and not probed:
+        return PROBE
+    return REST
+
 
 @dataclass
 class _Pending:
@@ -42,7 +72,7 @@ class _Pending:
 class Reconciler:
     def __init__(
         self,
-        run: Callable[[int, bool], Awaitable[None]],
+        run: Callable[[int, bool], Awaitable[str | None]],
         urgency: Callable[[int], int],
         *,
         parallel: int = 4,
@@ -115,6 +145,12 @@ class Reconciler:
     def pending(self) -> int:
         return len(self._pending)
 
+    def state(self, account_id: int) -> str | None:
+        """'running', 'queued' (pending), or None when no reconciliation is asked for."""
+        if account_id in self._running:
+            return "running"
+        return "queued" if account_id in self._pending else None
+
     @property
     def busy(self) -> bool:
         return bool(self._pending or self._running)
@@ -125,7 +161,11 @@ class Reconciler:
         waiting = [a for a in self._pending if a not in self._running]
         ready = [a for a in waiting if self._pending[a].not_before <= now]
         if ready:
-            return min(ready, key=lambda a: (self._urgency(a), self._pending[a].order)), None
+            best = min(ready, key=lambda a: (self._urgency(a), self._pending[a].order))
+            running = min((self._urgency(a) for a in self._running), default=None)
+            if running is not None and self._urgency(best) > running:
+                return None, None  # behind more urgent work: a finished run wakes the workers
+            return best, None
         if waiting:
             return None, min(self._pending[a].not_before for a in waiting) - now
         return None, None
@@ -143,9 +183,9 @@ class Reconciler:
             fut = pending.future
             self._running.add(account_id)
             self.started += 1
-            failed = False
+            failed = again = False
             try:
-                await self._run(account_id, pending.periodic)
+                again = await self._run(account_id, pending.periodic) == AGAIN
             except asyncio.CancelledError:
                 if not fut.done():
                     fut.cancel()
@@ -159,12 +199,26 @@ class Reconciler:
                 self._running.discard(account_id)
                 if self._pending:
                     self._wake.set()
+            if again and not fut.done():
+                self._again(account_id, pending)
+                continue
             if not fut.done():
                 fut.set_result(None)
             if failed:
                 self._failed(account_id)
             else:
                 self._failures.pop(account_id, None)
+
+    def _again(self, account_id: int, pending: _Pending) -> None:
+        """Back in line behind every request made so far; a request that came meanwhile is
+        answered by the same later run."""
+        later = self._pending.get(account_id)
+        if later is None:
+            pending.order = next(self._order)
+            self._pending[account_id] = pending
+        else:
+            later.future.add_done_callback(lambda f: _follow(pending.future, f))
+        self._wake.set()
 
     def _failed(self, account_id: int) -> None:
         if not self._retry_if(account_id):
@@ -179,3 +233,12 @@ class Reconciler:
         task = asyncio.ensure_future(later())
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
+
+
+def _follow(fut: asyncio.Future[None], done: asyncio.Future[None]) -> None:
+    if fut.done():
+        return
+    if done.cancelled():
+        fut.cancel()
+    else:  # (a reconciliation's future only ever gets a result)
+        fut.set_result(None)

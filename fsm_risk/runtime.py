@@ -197,14 +197,20 @@ async def _run(
     service: Service, settings: Settings, gateway: Any, demo: bool, echo: Callable[[str], None]
 ) -> None:
     runner = asyncio.ensure_future(service.run())
-    ready = asyncio.ensure_future(service.ready.wait())
+    ready = asyncio.ensure_future(service.serving.wait())
     try:
         await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if service.ready.is_set():
+        if service.serving.is_set():
             echo(trading_hours_text(service, demo=demo))
-        if service.ready.is_set() and gateway is not None:
+        if service.serving.is_set() and gateway is not None:
             echo(try_it_text(service.account_ids[0], gateway.control_url))
-        if service.ready.is_set():
+        waiting = len(set(service.account_ids) - service.known)
+        if service.serving.is_set() and waiting:
+            echo(
+                f"{waiting} account(s) still being reconciled with the gateway: each enforces "
+                "once its own is done, the exposed ones first (fsm-risk status shows which)."
+            )
+        if service.serving.is_set():
             echo(
                 f"fsm-risk is enforcing {len(service.engine.rules)} rule(s) on account(s) "
                 f"{', '.join(map(str, service.account_ids))}.\n"
@@ -218,6 +224,12 @@ async def _run(
                 )
                 + "Stop with Ctrl-C."
             )
+        if service.serving.is_set() and waiting:
+            everyone = asyncio.ensure_future(service.ready.wait())
+            await asyncio.wait({runner, everyone}, return_when=asyncio.FIRST_COMPLETED)
+            everyone.cancel()
+            if service.ready.is_set():
+                echo(f"Every account is reconciled: all {len(service.account_ids)} enforcing.")
         await runner
     finally:
         ready.cancel()
@@ -310,7 +322,7 @@ def on_sighup(loop: asyncio.AbstractEventLoop, service: Service) -> None:
             return str(exc)
 
     def handler() -> None:
-        if not service.ready.is_set():
+        if not service.serving.is_set():
             logger.warning("{} SIGHUP before the service is ready: ignored", logs.ALERT)
             return
         task = asyncio.ensure_future(reload())

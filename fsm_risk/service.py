@@ -25,7 +25,7 @@ from typing import Any
 
 from loguru import logger
 
-from fsm_risk import logs
+from fsm_risk import logs, reconciler
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
@@ -77,7 +77,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
-from fsm_risk.reconciler import Reconciler
+from fsm_risk.reconciler import AGAIN, Reconciler
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -172,7 +172,10 @@ class Service:
         self.poll_interval = b.reconcile_interval.total_seconds()
         self.token_margin = b.token_refresh
         self.wall = SystemClock()  # token expiry is real time
+        #: every monitored account reconciled (each enforces as soon as its own is done)
         self.ready = asyncio.Event()
+        #: serving: feeds open, control API and components started (accounts may still wait)
+        self.serving = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
         self.stopping = asyncio.Event()
         self.events_seen = 0
@@ -187,6 +190,10 @@ class Service:
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
         self.held_back: dict[int, set[str]] = {}
+        #: at start-up, whether the gateway holds a position, per account read so far
+        self.probed: dict[int, bool] = {}
+        #: set once the account's user events are subscribed (its snapshot waits for it)
+        self._subscribed: dict[int, asyncio.Event] = {}
         self.reconciler = Reconciler(
             self._reconcile_now,
             self._urgency,
@@ -269,15 +276,21 @@ class Service:
         consumer = self._spawn(self._consume(), "consumer")
         consumer.add_done_callback(self._consumer_died)
         self.reconciler.start()
-        # every account's hubs open at once; each is reconciled as soon as it is subscribed
-        # (nothing falls between the snapshot and the live feed), the urgent ones first
-        reconciled: list[asyncio.Future[None]] = []
+        # every account is in line at once, the urgent ones first (the start-up read of the
+        # others' positions needs no hub); each account's snapshot is taken once its hubs are
+        # subscribed (nothing falls between the snapshot and the live feed), and each enforces
+        # as soon as its own reconciliation is done: the service does not wait for all of them
+        # (at the gateway's request budget that takes minutes)
+        order = sorted(self.account_ids, key=self._start_order)
+        for account_id in order:
+            self._subscribed.setdefault(account_id, asyncio.Event())
+            self.reconciler.request(account_id)
         await self.broker.open_realtime(
-            sorted(self.account_ids, key=self._urgency),
-            on_open=lambda account_id: reconciled.append(self.reconciler.request(account_id)),
+            order,
+            on_open=lambda account_id: self._subscribed[account_id].set(),
         )
         self._sync_watches()  # quotes for what is held, now that the market hub exists
-        await asyncio.gather(*reconciled)
+        self._spawn(self._all_reconciled(), "readiness")
         self._spawn(self.scheduler.run(), "scheduler")
         self._spawn(self._watchdog(), "watchdog")
         if self.poll_interval > 0:
@@ -296,10 +309,48 @@ class Service:
         )
         for component in self.components:
             await component.start(self)
-        self.ready.set()
-        self.notifier.ready(f"enforcing {len(self.account_ids)} account(s)")
+        self.serving.set()
+        # the service manager hears "started" now (a slow reconciliation must not time the
+        # start out); which accounts enforce is per account, in `status` and /readyz
+        self.notifier.ready(self._readiness_text())
         if self.notifier.watchdog_interval is not None:
             self._spawn(self._pet_watchdog(self.notifier.watchdog_interval), "sd-watchdog")
+
+    def _readiness_text(self) -> str:
+        n, total = len(self.known & set(self.account_ids)), len(self.account_ids)
+        if n == total:
+            return f"enforcing {total} account(s)"
+        return f"enforcing {n} of {total} account(s), reconciling the rest"
+
+    async def _all_reconciled(self) -> None:
+        """Set `ready` once every monitored account is reconciled (an account whose
+        reconciliation failed is retried until it is)."""
+        began = asyncio.get_running_loop().time()
+        while not self.known >= set(self.account_ids):
+            changed = asyncio.Event()
+            self._waiters.append(changed)  # woken after every handled batch (see `_changed`)
+            await changed.wait()
+        seconds = asyncio.get_running_loop().time() - began
+        logger.info(
+            "{} all {} account(s) reconciled in {:.1f} s",
+            logs.FEED,
+            len(self.account_ids),
+            seconds,
+        )
+        self.ready.set()
+        if self.serving.is_set():
+            self.notifier.status(self._readiness_text())
+
+    def readiness(self, account_id: int) -> str:
+        """'ready' (reconciled: enforcing), else what it waits for: 'reconciling' (running
+        now), 'queued' or 'retrying' (its last try failed). Live events of an account not
+        ready yet are applied as they come; only its enforcement waits (see `_gate`)."""
+        if account_id in self.known:
+            return "ready"
+        found = self.reconciler.state(account_id)
+        if found == "running":
+            return "reconciling"
+        return "queued" if found == "queued" else "retrying"
 
     async def _keep_leases(self, every: float = 5.0) -> None:
         """On a shared server, check the account leases; losing one to another service stops
@@ -517,19 +568,47 @@ class Service:
         self.reconciler.request(account_id)
 
     def _urgency(self, account_id: int) -> int:
-        """Reconciliation order: enforcing accounts, then exposed or locked ones, then the rest."""
+        """Reconciliation order: enforcing accounts (or with enforcement held back), then
+        exposed or locked ones (as restored, as heard live since, or as the gateway answered
+        `_probe`), then, at start-up, the probes of the rest, then the rest."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
-            return 3
-        if (
-            self.held_back.get(account_id)
+            return reconciler.REST + 1
+        return reconciler.urgency(
+            enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
-            or any(cm.state is State.Flattening for cm in acct.contracts.values())
-        ):
-            return 0
-        if acct.exposed() or acct.state is not State.Trading:
-            return 1
-        return 2
+            or any(cm.state is State.Flattening for cm in acct.contracts.values()),
+            exposed=acct.exposed()
+            or acct.state is not State.Trading
+            or (bool(self.probed.get(account_id)) and account_id not in self.known),
+            known=account_id in self.known,
+            probed=account_id in self.probed,
+        )
+
+    def _start_order(self, account_id: int) -> tuple[int, float]:
+        """Start-up order: by urgency, then the most recently traded first (an account that
+        traded lately is the likelier to have traded while the service was down)."""
+        acct = self.engine.accounts.get(account_id)
+        last = max(acct.seen_trades.values(), default=None) if acct is not None else None
+        return self._urgency(account_id), -last.timestamp() if last is not None else 0.0
+
+    async def _probe(self, account_id: int) -> bool:
+        """At start-up, for an account neither exposed nor locked as far as the service knows:
+        one read of whether the gateway holds a position for it. True: it was flat, the rest
+        of its reconciliation waits behind the exposed accounts' (the reads are the scarce
+        thing: the full reconciliation costs three, and these accounts are most of a book).
+        An account that places or fills an order meanwhile is heard live and jumps ahead."""
+        if self._urgency(account_id) != reconciler.PROBE:
+            return False
+        exposed = self.probed[account_id] = await self.broker.exposure(account_id)
+        if exposed:
+            logger.warning(
+                "{} account {}: the gateway holds a position the stored state did not; "
+                "reconciling it first",
+                logs.FEED,
+                account_id,
+            )
+        return not exposed
 
     def _gate(self, effects: list[Effect]) -> list[Effect]:
         """Hold back enforcement for accounts whose working orders are not known yet."""
@@ -866,7 +945,7 @@ class Service:
         self.reconciler.start()
         await self.reconciler.request(account_id, periodic=periodic)
 
-    async def _reconcile_now(self, account_id: int, periodic: bool = False) -> None:
+    async def _reconcile_now(self, account_id: int, periodic: bool = False) -> str | None:
         """Trades since the week began, positions, open orders. What the engine holds that the
         gateway no longer lists is closed. Raises when the gateway could not be read.
 
@@ -876,7 +955,12 @@ class Service:
         counted and applied at once, so the rules enforce it like any other event."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
-            return
+            return None
+        if not periodic and await self._probe(account_id):
+            return AGAIN  # flat at the gateway: back in line behind the exposed accounts
+        subscribed = self._subscribed.get(account_id)
+        if subscribed is not None:
+            await subscribed.wait()  # at start-up: the live feed first, then the snapshot
         since = min(acct.week.start, acct.day.start)
         # what the engine knows before asking: fills, positions and orders that arrive live
         # while the gateway is read are newer than what it answers, and must not be undone
@@ -894,13 +978,13 @@ class Service:
                 # live events arrived meanwhile: this read may be older than what they said;
                 # the next one is used whatever happens, so a busy feed cannot starve it
                 self._read_dropped.add(account_id)
-                return
+                return None
             self._read_dropped.discard(account_id)
             self.broker.health.reads += 1
             found = _divergence(acct, events)
             if not found:
                 self._changed()
-                return
+                return None
             self.broker.health.diverged += 1
             self._execute(
                 [
@@ -948,6 +1032,7 @@ class Service:
         self.queue.put_nowait(_Reconciled(account_id, done))
         await done
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
+        return None
 
     def poll_every(self) -> float:
         """Seconds between two periodic reads of every account: the configured interval, or
@@ -968,6 +1053,8 @@ class Service:
             for account_id in list(self.account_ids):
                 if self.stopping.is_set():
                     return
+                if account_id not in self.known:
+                    continue  # its first reconciliation is still to come (or retried)
                 await self.reconcile(account_id, periodic=True)
 
     async def _watchdog(self) -> None:
@@ -1016,6 +1103,10 @@ class Service:
 
         tz = self.settings.display_timezone
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
+        for a in snap["accounts"]:
+            a["readiness"] = self.readiness(a["account_id"])
+        ready = len(self.known & set(self.account_ids))
+        snap["readiness"] = {"ready": ready, "accounts": len(self.account_ids)}
         snap["feed"] = self.health()
         snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap

@@ -265,6 +265,13 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
     if not snap["accounts"]:
         out.append("no account is monitored yet (start `fsm-risk serve`)")
         return "\n".join(out) + "\n"
+    readiness = snap.get("readiness")
+    if readiness and readiness["ready"] < readiness["accounts"]:
+        line = (
+            f"STARTING: {readiness['ready']} of {readiness['accounts']} account(s) enforcing, "
+            "the rest being reconciled"
+        )
+        out.append(style(_fit(line), fg="yellow", bold=True))
     hours = headline_hours(snap)
     for a in snap["accounts"]:
         state = a["state"]
@@ -282,6 +289,9 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         if a["can_trade"] is False:
             head += style("  [gateway: cannot trade]", fg="red")
         out.append(head)
+        if a.get("readiness", "ready") != "ready":
+            line = f"  NOT ENFORCING YET: {a['readiness']} (its reconciliation with the gateway)"
+            out.append(style(line, fg="red", bold=True))
         lock = a["lock"]
         if lock:
             until = (

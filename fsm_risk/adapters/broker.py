@@ -27,7 +27,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import itertools
 import logging
 import time
 from collections import deque
@@ -83,6 +85,8 @@ class Malformed:
 
 #: refusals of one record kind in a row (no accepted record between) that make it blind
 BLIND_AFTER = 3
+#: the longest a shared balance listing waits for the snapshots under way to ask for it
+LISTING_GATHER_SECONDS = 5.0
 
 
 Inbound = Event | Malformed
@@ -275,6 +279,12 @@ class ProjectXBroker:
         self._sync_lock = asyncio.Lock()
         self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
+        #: the shared balance listing not sent yet (see `balances`)
+        self._listing: asyncio.Future[list[AccountUpdate]] | None = None
+        #: snapshots under way that have not asked for their balance yet
+        self._unlisted: set[int] = set()
+        self._unlisted_shrank = asyncio.Event()
+        self._snapshots = itertools.count()
         logs.register_secret(credentials.api_key)
 
     # -- connection -----------------------------------------------------------------------------
@@ -323,8 +333,10 @@ class ProjectXBroker:
             f"(errorCode {code}){hint}"
         )
 
-    async def accounts(self) -> list[AccountUpdate]:
-        raw = await self._post("/Account/search", {"onlyActiveAccounts": True})
+    async def accounts(self, *, budgeted: bool = False) -> list[AccountUpdate]:
+        """The monitored accounts as the gateway lists them (``budgeted``: the caller has
+        already taken this read from the request budget)."""
+        raw = await self._post("/Account/search", {"onlyActiveAccounts": True}, budgeted=budgeted)
         found = []
         listed = []
         for item in raw.get("accounts", []):
@@ -587,6 +599,14 @@ class ProjectXBroker:
         every trade since ``since`` (oldest first), the balance (read after the trades, so it
         includes every trade listed), then open positions and open orders (the engine closes
         what it holds that is no longer listed)."""
+        ticket = next(self._snapshots)
+        self._unlisted.add(ticket)
+        try:
+            return await self._snapshot(account_id, since, ticket)
+        finally:
+            self._asked(ticket)
+
+    async def _snapshot(self, account_id: int, since: datetime, ticket: int) -> list[Event]:
         # the working orders are read first: a close that fills after this read shows in the
         # positions read next, so a close still working is never mistaken for none
         raw_orders = (await self._post("/Order/searchOpen", {"accountId": account_id})).get(
@@ -609,7 +629,7 @@ class ProjectXBroker:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
         events.extend(fills)
-        events.extend(a for a in await self.accounts() if a.account_id == account_id)
+        events.extend(a for a in await self.balances(ticket) if a.account_id == account_id)
         positions: list[PositionEvent] = []
         for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
             "positions", []
@@ -629,6 +649,63 @@ class ProjectXBroker:
         events.extend(positions)
         events.extend(orders)
         return events
+
+    async def balances(self, ticket: int | None = None) -> list[AccountUpdate]:
+        """Every monitored account's balance from one ``/Account/search``, shared: whoever asks
+        while a listing is not sent yet gets that listing. It is sent after each of them asked,
+        so it is as new as a read of their own (it includes every trade they read before
+        asking), and N accounts reconciled together cost one read instead of N. Before it is
+        sent it waits (at most `LISTING_GATHER_SECONDS`) for the snapshots already under way
+        (``ticket``: the asker's own) to ask too: they do after their trades."""
+        if ticket is not None:
+            self._asked(ticket)
+        waiting = self._listing
+        if waiting is not None:
+            return list(await asyncio.shield(waiting))
+        listing = self._listing = asyncio.get_running_loop().create_future()
+        try:
+            try:
+                await self._gather(set(self._unlisted))
+                await self.budget.acquire(enforcement=False)
+            finally:
+                self._listing = None  # sent (or never will be): later askers need a later one
+            found = await self.accounts(budgeted=True)
+        except BaseException as exc:
+            # those who joined fail like a read of their own (never as if cancelled themselves)
+            failed = exc if isinstance(exc, Exception) else ProjectXError("listing cancelled")
+            listing.set_exception(failed)
+            listing.exception()  # (retrieved: no joiner is needed to see it)
+            raise
+        listing.set_result(found)
+        return list(found)
+
+    def _asked(self, ticket: int) -> None:
+        if ticket in self._unlisted:
+            self._unlisted.discard(ticket)
+            self._unlisted_shrank.set()
+
+    async def _gather(self, others: set[int]) -> None:
+        """Wait until none of ``others`` is a snapshot still to ask for its balance."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LISTING_GATHER_SECONDS
+        while others & self._unlisted and (remaining := deadline - loop.time()) > 0:
+            self._unlisted_shrank.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._unlisted_shrank.wait(), remaining)
+
+    async def exposure(self, account_id: int) -> bool:
+        """Whether the gateway holds an open position for the account (one read): what
+        decides, at start-up, whether its full reconciliation jumps ahead. A position it
+        cannot parse counts as one (urgent is the safe side)."""
+        raw = await self._post("/Position/searchOpen", {"accountId": account_id})
+        for p in raw.get("positions", []):
+            try:
+                if self.positions.seen(payloads.position(p)).size > 0:
+                    return True
+            except payloads.PayloadError as exc:
+                self._malformed(exc)
+                return True
+        return False
 
     # -- enforcement ------------------------------------------------------------------------------
 
@@ -684,11 +761,12 @@ class ProjectXBroker:
     # -- plumbing ---------------------------------------------------------------------------------
 
     async def _post(
-        self, path: str, data: dict[str, Any], *, enforcement: bool = False
+        self, path: str, data: dict[str, Any], *, enforcement: bool = False, budgeted: bool = False
     ) -> dict[str, Any]:
         if self.client is None:
             raise ProjectXError("not connected")
-        await self.budget.acquire(enforcement)
+        if not budgeted:
+            await self.budget.acquire(enforcement)
         raw = await self.client._make_request("POST", path, data=data)
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")

@@ -1,507 +1,64 @@
-"""The core's objects: instruments, locks, positions, orders, books and the two machine models.
+"""The two machine models: `AccountModel` (one monitored account) and `ContractModel` (one
+of its contracts), and what they share (`Lockable`); the records they are made of (from
+`records` and `instruments`) are re-exported, so the core imports its objects from here.
 
-Everything here is plain data plus small, pure helpers. The machine models (`AccountModel`,
-`ContractModel`) get their trigger methods from `machines.py`.
-
-An account's data is of three kinds (see `AccountModel`): its *state*, small and bounded by
-what is open now, which the store rewrites when it moves (`persisted()`); its *history* (the day's
-fills and round trips, the trade ids seen), which lives in append-only rows and is rebuilt from
-them at start-up (`History`); and *runtime caches* derived from the rest, never stored.
-`to_dict`/`from_dict` carry state and history together, JSON-able, for exact comparisons.
+An account's data is *state* (small, bounded by what is open now, rewritten when it moves:
+`persisted()`), *history* (the day's fills and round trips, the trade ids seen: append-only
+rows, rebuilt at start-up as a `History`) or *runtime caches* (derived, never stored).
 """
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.effects import AuditEntry
-from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.events import Side
 from fsm_risk.core.exposure import exposed
+from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
 from fsm_risk.core.reasons import Reason
-from fsm_risk.core.states import LOCK_RANK, State
-
-ZERO = Decimal(0)
-
-# --- instruments -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Instrument:
-    root: str
-    tick_size: Decimal
-    tick_value: Decimal
-
-
-#: Tick size and value per symbol root (the exchange's), for offline use and tests.
-DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
-    root: Instrument(root, Decimal(size), Decimal(value))
-    for root, size, value in (
-        ("MNQ", "0.25", "0.50"),
-        ("NQ", "0.25", "5"),
-        ("MES", "0.25", "1.25"),
-        ("ES", "0.25", "12.50"),
-        ("MYM", "1", "0.50"),
-        ("YM", "1", "5"),
-        ("M2K", "0.1", "0.50"),
-        ("RTY", "0.1", "5"),
-        ("MCL", "0.01", "1"),
-        ("CL", "0.01", "10"),
-        ("MGC", "0.1", "1"),
-        ("GC", "0.1", "10"),
-    )
-}
-
-
-def root_of(contract_id: str) -> str:
-    """`CON.F.US.MNQ.Z26` -> `MNQ` (the 4th part). Anything else is its own root."""
-    parts = contract_id.split(".")
-    return parts[3].upper() if len(parts) >= 5 else contract_id.upper()
-
-
-class InstrumentBook:
-    """Contract id -> instrument: gateway data first, then the defaults by root."""
-
-    def __init__(self, defaults: dict[str, Instrument] | None = None) -> None:
-        self._by_root = dict(DEFAULT_INSTRUMENTS if defaults is None else defaults)
-        self._by_contract: dict[str, Instrument] = {}
-
-    def learn(self, contract_id: str, tick_size: Decimal, tick_value: Decimal) -> None:
-        if tick_size <= 0 or tick_value <= 0:
-            raise ValueError(f"{contract_id}: tick size and value must be positive")
-        self._by_contract[contract_id] = Instrument(root_of(contract_id), tick_size, tick_value)
-
-    def learned(self) -> list[str]:
-        """The contract ids the gateway described."""
-        return list(self._by_contract)
-
-    def roots(self) -> set[str]:
-        """Every symbol root this book knows (the defaults and the learned contracts')."""
-        return {*self._by_root, *(i.root for i in self._by_contract.values())}
-
-    def get(self, contract_id: str) -> Instrument | None:
-        inst = self._by_contract.get(contract_id)
-        if inst is None:
-            inst = self._by_root.get(root_of(contract_id))
-            if inst is not None:
-                self._by_contract[contract_id] = inst
-        return inst
-
-
-# --- locks -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Lock:
-    """A hold on a model: the lock kind, its deadline (None: until its condition ends), the
-    rule (or ``ADMIN``/``ENGINE``) that placed it, and why."""
-
-    kind: State
-    until: datetime | None
-    source: str
-    reason: Reason
-    detail: str = ""
-
-    def strength(self) -> tuple[int, float]:
-        return (LOCK_RANK[self.kind], self.until.timestamp() if self.until else float("inf"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "until": _dt(self.until),
-            "source": self.source,
-            "reason": self.reason.name,
-            "detail": self.detail,
-        }
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> Lock:
-        return Lock(
-            State(d["kind"]), _pdt(d["until"]), d["source"], Reason[d["reason"]], d["detail"]
-        )
-
-
-def strongest(holds: dict[str, Lock]) -> Lock | None:
-    """The hold that decides the state: highest kind, then the latest expiry."""
-    best: Lock | None = None
-    for h in holds.values():
-        if best is None or h.strength() > best.strength():
-            best = h
-    return best
-
-
-def lock_state(holds: dict[str, Lock]) -> State:
-    best = strongest(holds)
-    return State.Trading if best is None else best.kind
-
-
-# --- broker view -------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Position:
-    contract_id: str
-    long: bool
-    size: int
-    average_price: Decimal
-    opened_at: datetime
-    upnl: Decimal = ZERO  # cached unrealized P&L at the last usable mark
-    priced: bool = False  # upnl comes from a mark (False until the first quote)
-    #: contracts already closed by fills the gateway's position has not reflected yet: they
-    #: are realized, so only size - settling is valued (no double count in between)
-    settling: int = 0
-    #: signed dollars per point of price: unrealized = (mark - average) x point_value. Set
-    #: only when size x tick value / tick size is exact (always, for real tick sizes);
-    #: otherwise the engine divides by the tick size last.
-    point_value: Decimal | None = None
-    #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
-    band: tuple[Decimal, Decimal] | None = None
-
-    @property
-    def signed(self) -> int:
-        return self.size if self.long else -self.size
-
-    @property
-    def closing_side(self) -> Side:
-        return Side.SELL if self.long else Side.BUY
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "contract_id": self.contract_id,
-            "long": self.long,
-            "size": self.size,
-            "average_price": str(self.average_price),
-            "opened_at": _dt(self.opened_at),
-            "settling": self.settling,
-        }
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> Position:
-        return Position(
-            d["contract_id"],
-            d["long"],
-            d["size"],
-            Decimal(d["average_price"]),
-            _req(_pdt(d["opened_at"])),
-            settling=d.get("settling", 0),
-        )
-
-
-@dataclass(slots=True)
-class Order:
-    order_id: int
-    contract_id: str
-    status: OrderStatus
-    type: OrderType
-    side: Side
-    size: int
-    created_at: datetime
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    custom_tag: str | None = None
-    cancel_sent_at: datetime | None = None
-    cancel_attempts: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "contract_id": self.contract_id,
-            "status": int(self.status),
-            "type": int(self.type),
-            "side": int(self.side),
-            "size": self.size,
-            "created_at": _dt(self.created_at),
-            "limit_price": _dec(self.limit_price),
-            "stop_price": _dec(self.stop_price),
-            "custom_tag": self.custom_tag,
-            "cancel_sent_at": _dt(self.cancel_sent_at),
-            "cancel_attempts": self.cancel_attempts,
-        }
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> Order:
-        return Order(
-            d["order_id"],
-            d["contract_id"],
-            OrderStatus(d["status"]),
-            OrderType(d["type"]),
-            Side(d["side"]),
-            d["size"],
-            _req(_pdt(d["created_at"])),
-            _pdec(d["limit_price"]),
-            _pdec(d["stop_price"]),
-            d["custom_tag"],
-            _pdt(d["cancel_sent_at"]),
-            d["cancel_attempts"],
-        )
-
-
-@dataclass(slots=True)
-class Mark:
-    """The latest quote of a contract."""
-
-    last: Decimal | None
-    bid: Decimal | None
-    ask: Decimal | None
-    at: datetime
-
-
-# --- journal -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FillRecord:
-    """One fill as the engine classified it. ``entry`` contracts opened or increased exposure,
-    ``exit`` contracts reduced it. ``enforcement`` fills were not the trader's: caused by the
-    service, or by the platform liquidating the account on its own."""
-
-    trade_id: int
-    at: datetime
-    contract_id: str
-    order_id: int
-    side: Side
-    size: int
-    price: Decimal
-    pnl: Decimal | None
-    fees: Decimal
-    entry: int
-    exit: int
-    enforcement: bool
-
-    @property
-    def net(self) -> Decimal:
-        return (self.pnl or ZERO) - self.fees
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "trade_id": self.trade_id,
-            "at": _dt(self.at),
-            "contract_id": self.contract_id,
-            "order_id": self.order_id,
-            "side": int(self.side),
-            "size": self.size,
-            "price": str(self.price),
-            "pnl": _dec(self.pnl),
-            "fees": str(self.fees),
-            "entry": self.entry,
-            "exit": self.exit,
-            "enforcement": self.enforcement,
-        }
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> FillRecord:
-        return FillRecord(
-            d["trade_id"],
-            _req(_pdt(d["at"])),
-            d["contract_id"],
-            d["order_id"],
-            Side(d["side"]),
-            d["size"],
-            Decimal(d["price"]),
-            _pdec(d["pnl"]),
-            Decimal(d["fees"]),
-            d["entry"],
-            d["exit"],
-            d["enforcement"],
-        )
-
-
-@dataclass(slots=True)
-class Trip:
-    """A round trip in one contract: from flat to flat. ``net`` is P&L minus every fee."""
-
-    contract_id: str
-    long: bool
-    opened_at: datetime
-    closed_at: datetime | None = None
-    net: Decimal = ZERO
-    size: int = 0  # the largest size held during the trip
-    enforced: bool = False  # closed (fully or in part) by the service
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "contract_id": self.contract_id,
-            "long": self.long,
-            "opened_at": _dt(self.opened_at),
-            "closed_at": _dt(self.closed_at),
-            "net": str(self.net),
-            "size": self.size,
-            "enforced": self.enforced,
-        }
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> Trip:
-        return Trip(
-            d["contract_id"],
-            d["long"],
-            _req(_pdt(d["opened_at"])),
-            _pdt(d["closed_at"]),
-            Decimal(d["net"]),
-            d["size"],
-            d["enforced"],
-        )
-
-
-@dataclass(slots=True)
-class Book:
-    """The accumulators of one trading day or week.
-
-    ``realized`` is net of fees. ``carry`` is the open unrealized P&L at the boundary, so the
-    period's equity P&L is ``realized + open unrealized - carry``.
-
-    The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
-    append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
-    """
-
-    label: date
-    start: datetime
-    end: datetime
-    realized: Decimal = ZERO
-    fees: Decimal = ZERO
-    carry: Decimal = ZERO
-    fills: list[FillRecord] = field(default_factory=list)
-    trips: list[Trip] = field(default_factory=list)
-
-    def persisted(self) -> dict[str, Any]:
-        """The accumulators: what the store rewrites (never the fills or trips)."""
-        return {
-            "label": self.label.isoformat(),
-            "start": _dt(self.start),
-            "end": _dt(self.end),
-            "realized": str(self.realized),
-            "fees": str(self.fees),
-            "carry": str(self.carry),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.persisted() | {
-            "fills": [f.to_dict() for f in self.fills],
-            "trips": [t.to_dict() for t in self.trips],
-        }
-
-    @staticmethod
-    def from_dict(
-        d: dict[str, Any],
-        fills: list[FillRecord] | None = None,
-        trips: list[Trip] | None = None,
-    ) -> Book:
-        """A book from its state; its fills and trips given, else read from ``d`` (if there)."""
-        return Book(
-            date.fromisoformat(d["label"]),
-            _req(_pdt(d["start"])),
-            _req(_pdt(d["end"])),
-            Decimal(d["realized"]),
-            Decimal(d["fees"]),
-            Decimal(d["carry"]),
-            [FillRecord.from_dict(x) for x in d.get("fills", ())] if fills is None else fills,
-            [Trip.from_dict(x) for x in d.get("trips", ())] if trips is None else trips,
-        )
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-
-
-class SeenTrades:
-    """The trade ids an account applied (or saw voided), each with its time, in two flat
-    arrays of 64-bit integers kept in id order: 16 bytes a trade where a dict of ints to
-    datetimes takes about 110. Times come back in UTC (the same instants). A lookup is a
-    binary search; an id is inserted in place (the gateway's ids mostly only grow, so that
-    is nearly always an append)."""
-
-    __slots__ = ("_at", "_ids")
-
-    def __init__(self, items: Iterable[tuple[int, datetime]] = ()) -> None:
-        self._ids = array("q")
-        self._at = array("q")
-        for i, t in sorted(items):
-            self[i] = t
-
-    def __contains__(self, trade_id: object) -> bool:
-        if not isinstance(trade_id, int):
-            return False
-        k = bisect_left(self._ids, trade_id)
-        return k < len(self._ids) and self._ids[k] == trade_id
-
-    def __getitem__(self, trade_id: int) -> datetime:
-        k = bisect_left(self._ids, trade_id)
-        if k == len(self._ids) or self._ids[k] != trade_id:
-            raise KeyError(trade_id)
-        return _EPOCH + self._at[k] * _MICRO
-
-    def __setitem__(self, trade_id: int, at: datetime) -> None:
-        micros = (at - _EPOCH) // _MICRO
-        ids = self._ids
-        if not ids or ids[-1] < trade_id:
-            ids.append(trade_id)
-            self._at.append(micros)
-            return
-        k = bisect_left(ids, trade_id)
-        if ids[k] == trade_id:
-            self._at[k] = micros
-        else:
-            ids.insert(k, trade_id)
-            self._at.insert(k, micros)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._ids)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, SeenTrades):
-            return self._ids == other._ids and self._at == other._at
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def items(self) -> Iterator[tuple[int, datetime]]:
-        for i, t in zip(self._ids, self._at, strict=True):
-            yield i, _EPOCH + t * _MICRO
-
-    def since(self, start: datetime) -> set[int]:
-        """The ids of the trades at or after ``start``."""
-        bound = (start - _EPOCH) // _MICRO
-        return {i for i, t in zip(self._ids, self._at, strict=True) if t >= bound}
-
-    def keep_since(self, horizon: datetime) -> None:
-        """Forget the trades before ``horizon``."""
-        bound = (horizon - _EPOCH) // _MICRO
-        kept = [(i, t) for i, t in zip(self._ids, self._at, strict=True) if t >= bound]
-        self._ids = array("q", [i for i, _ in kept])
-        self._at = array("q", [t for _, t in kept])
-
-    def copy(self) -> SeenTrades:
-        out = SeenTrades()
-        out._ids = array("q", self._ids)
-        out._at = array("q", self._at)
-        return out
-
-
-@dataclass(slots=True)
-class History:
-    """What an account remembers of its past, kept in append-only rows (fills, round trips,
-    voided trades) rather than in its state, and rebuilt from them at start-up by indexed
-    queries since the week's start.
-
-    - ``fills``: the day's fills, oldest first (a voided one removed);
-    - ``trips``: the round trips closed today, in closing order;
-    - ``seen``: every trade id applied or voided since the reconciliation's window opens (the
-      earlier of the day's and the week's start), with its time: a trade re-read by a
-      reconciliation is never applied twice. The running engine keeps last week's too, until
-      its weekly reset has passed (a read begun before it may still list them).
-    """
-
-    fills: list[FillRecord] = field(default_factory=list)
-    trips: list[Trip] = field(default_factory=list)
-    seen: SeenTrades = field(default_factory=lambda: SeenTrades())
-
+from fsm_risk.core.records import (
+    ZERO,
+    Book,
+    FillRecord,
+    History,
+    Lock,
+    Mark,
+    Order,
+    Position,
+    Trip,
+    _dec,
+    _dt,
+    _pdec,
+    _pdt,
+    _req,
+    lock_state,
+    strongest,
+)
+from fsm_risk.core.seen import SeenTrades
+from fsm_risk.core.states import State
+
+__all__ = [
+    "DEFAULT_INSTRUMENTS",
+    "ZERO",
+    "AccountModel",
+    "Book",
+    "ContractModel",
+    "FillRecord",
+    "History",
+    "Instrument",
+    "InstrumentBook",
+    "Lock",
+    "Lockable",
+    "Mark",
+    "Order",
+    "Position",
+    "Trip",
+    "lock_state",
+    "root_of",
+    "strongest",
+]
 
 # --- the machine models ------------------------------------------------------------------
 
@@ -851,28 +408,3 @@ class AccountModel(Lockable):
         m.flatten_cause = d["flatten_cause"]
         m.flatten_reason = Reason[d["flatten_reason"]] if d.get("flatten_reason") else None
         return m
-
-
-# --- JSON helpers ------------------------------------------------------------------------
-
-
-def _dt(v: datetime | None) -> str | None:
-    return None if v is None else v.isoformat()
-
-
-def _pdt(v: str | None) -> datetime | None:
-    return None if v is None else datetime.fromisoformat(v)
-
-
-def _req(v: datetime | None) -> datetime:
-    if v is None:
-        raise ValueError("a required time is missing from the stored snapshot")
-    return v
-
-
-def _dec(v: Decimal | None) -> str | None:
-    return None if v is None else str(v)
-
-
-def _pdec(v: str | None) -> Decimal | None:
-    return None if v is None else Decimal(v)

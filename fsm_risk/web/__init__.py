@@ -260,7 +260,15 @@ class WebServer:
         from fsm_risk.metrics import ready
 
         ok, checks = ready(self.service)
-        return web.json_response({"ready": ok, **checks}, status=200 if ok else 503)
+        ids = self.service.account_ids
+        # counts only: this path needs no token, which accounts wait is in /metrics and status
+        body = {
+            "ready": ok,
+            **checks,
+            "accounts": len(ids),
+            "accounts_ready": len(self.service.known & set(ids)),
+        }
+        return web.json_response(body, status=200 if ok else 503)
 
 
 def _entry(e: Any) -> dict[str, Any]:

@@ -95,6 +95,8 @@ async def test_serve_runs_the_paper_gateway_and_stops_cleanly_on_a_signal(
     assert "Try it:" in head
     tail = await read_until(proc, "Stop with Ctrl-C.")
     [url] = [line.split()[1] for line in tail.splitlines() if "dashboard:" in line]
+    if "still being reconciled" in head:  # serving before its account was reconciled
+        await read_until(proc, "Every account is reconciled")
     async with aiohttp.ClientSession() as s, s.get(f"{url}readyz") as r:
         assert r.status == 200 and (await r.json())["ready"] is True
     status = await cli(tmp_path, "status")

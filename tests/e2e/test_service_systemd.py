@@ -1,6 +1,7 @@
-"""The service manager's protocol from the real service: READY=1 once it enforces (after the
-gateway's state was reconciled), WATCHDOG=1 at under half the watchdog period from the event
-loop, STOPPING=1 on shutdown; read from a local datagram socket standing in for systemd."""
+"""The service manager's protocol from the real service: READY=1 once it serves (each account
+enforces as soon as its own reconciliation is done; STATUS= says how many do), WATCHDOG=1 at
+under half the watchdog period from the event loop, STOPPING=1 on shutdown; read from a local
+datagram socket standing in for systemd."""
 
 from __future__ import annotations
 
@@ -45,14 +46,22 @@ async def receive(sock: socket.socket, timeout: float = 30) -> tuple[float, str]
     return loop.time(), data.decode()
 
 
+async def receive_not_status(sock: socket.socket, timeout: float = 30) -> tuple[float, str]:
+    """The next message that is not a STATUS= update."""
+    while (found := await receive(sock, timeout))[1].startswith("STATUS="):
+        pass
+    return found
+
+
 async def test_ready_after_reconciliation_then_watchdog_pets_then_stopping(
     h: Harness, manager: socket.socket
 ) -> None:
     h.trade("MNQ", "buy", 1)  # open before the service starts: found by reconciliation
     start = asyncio.create_task(h.start())
     _, first = await receive(manager)
-    assert first.splitlines() == ["READY=1", "STATUS=enforcing 1 account(s)"]
-    await start
+    assert first.splitlines()[0] == "READY=1"
+    statuses = first.splitlines()[1:]
+    await start  # (the harness waits for every account's reconciliation)
     assert h.svc.ready.is_set() and MNQ in h.acct.positions
 
     assert h.svc.notifier.watchdog_interval is not None
@@ -60,8 +69,13 @@ async def test_ready_after_reconciliation_then_watchdog_pets_then_stopping(
     pets = []
     while len(pets) < 4:
         at, message = await receive(manager)
+        if message.startswith("STATUS="):
+            statuses.append(message)
+            continue
         assert message == "WATCHDOG=1"
         pets.append(at)
+    # "enforcing 0 of 1 account(s), reconciling the rest" when READY came first
+    assert statuses[-1] == "STATUS=enforcing 1 account(s)", statuses
     gaps = [b - a for a, b in itertools.pairwise(pets)]
     assert max(gaps) < WATCHDOG_SEC / 2, gaps
 
@@ -79,7 +93,7 @@ async def test_events_stuck_behind_a_dead_consumer_stop_the_pets(
     restart it, so the pets stop."""
     await h.start()
     assert (await receive(manager))[1].startswith("READY=1")
-    assert (await receive(manager))[1] == "WATCHDOG=1"
+    assert (await receive_not_status(manager))[1] == "WATCHDOG=1"
     consumer = next(t for t in h.svc._tasks if t.get_name() == "consumer")
     consumer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -90,6 +104,6 @@ async def test_events_stuck_behind_a_dead_consumer_stop_the_pets(
     late = 0
     with contextlib.suppress(TimeoutError):
         while late <= 1:  # at most one pet already on its way; then silence for 2.5 intervals
-            await receive(manager, timeout=every * 2.5)
+            await receive_not_status(manager, timeout=every * 2.5)
             late += 1
     assert late <= 1

@@ -84,6 +84,8 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
         "connected": True,
         "reconciled": True,
         "enforcing": True,
+        "accounts": 1,
+        "accounts_ready": 1,
     }
     h.svc.stopping.set()  # shutting down: no longer enforcing
     status, _, body = await get(f"{url}readyz")

@@ -13,7 +13,7 @@ from pathlib import Path
 from fsm_risk.adapters import payloads, shared
 from fsm_risk.adapters.store import Store
 from fsm_risk.core.events import OrderStatus, OrderType, Side
-from fsm_risk.core.models import SeenTrades
+from fsm_risk.core.seen import SeenTrades
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ES,
@@ -44,6 +44,7 @@ def test_the_trade_ids_seen_take_16_bytes_a_trade_and_answer_exactly() -> None:
     assert len(seen) == len(trades) and list(seen) == [i for i, _ in trades]
     assert all(i in seen and seen[i] == t for i, t in trades[::997])
     assert 7_000_001 not in seen and 6 not in seen and "7000000" not in seen
+    assert max(seen.values()) == trades[-1][1] and dict(seen.items()) == dict(trades)
     seen[7_000_001] = T0  # between two: inserted in place
     assert list(seen)[:3] == [7_000_000, 7_000_001, 7_000_003]
     assert seen.since(T0 + timedelta(seconds=19_998)) == {7_059_994, 7_059_997}

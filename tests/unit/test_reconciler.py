@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from fsm_risk.reconciler import Reconciler
+from fsm_risk import reconciler
+from fsm_risk.reconciler import AGAIN, Reconciler
 
 
 class Gate:
@@ -85,4 +86,55 @@ async def test_a_failed_reconciliation_is_retried_while_the_account_needs_it() -
     async with asyncio.timeout(5):
         await done.wait()
     assert calls == [7, 7, 7]
+    await r.stop()
+
+
+async def test_start_up_order_locked_and_exposed_then_probes_then_flat_ones() -> None:
+    """At start-up: the accounts restored locked or exposed are reconciled first, then each of
+    the others gets one cheap read of its positions; one found exposed is reconciled at once,
+    and no flat account's full reconciliation starts while an exposed one's runs."""
+    restored_urgent = {2, 5}  # 2 locked, 5 holding a position, per the stored state
+    at_gateway = {4}  # opened a position while the service was down: the store says flat
+    known: set[int] = set()
+    probed: dict[int, bool] = {}
+    log: list[tuple[str, str, int]] = []
+    answered_early: list[int] = []
+
+    def urgency(a: int) -> int:
+        return reconciler.urgency(
+            enforcing=False,
+            exposed=a in restored_urgent or probed.get(a, False),
+            known=a in known,
+            probed=a in probed,
+        )
+
+    async def run(a: int, periodic: bool = False) -> str | None:
+        if urgency(a) == reconciler.PROBE:
+            log.append(("start", "probe", a))
+            await asyncio.sleep(0)  # the read
+            probed[a] = a in at_gateway
+            log.append(("end", "probe", a))
+            if not probed[a]:
+                return AGAIN
+        log.append(("start", "full", a))
+        answered_early.extend([a] if futures[a].done() else [])
+        for _ in range(3):
+            await asyncio.sleep(0)  # its reads
+        known.add(a)
+        log.append(("end", "full", a))
+        return None
+
+    r = Reconciler(run, urgency, parallel=4)
+    r.start()
+    futures = {a: r.request(a) for a in range(1, 7)}  # asked in id order, as hubs open
+    async with asyncio.timeout(5):
+        await asyncio.gather(*futures.values())
+    fulls = [a for edge, kind, a in log if edge == "end" and kind == "full"]
+    assert fulls[:3] in ([2, 5, 4], [5, 2, 4]) and sorted(fulls[3:]) == [1, 3, 6]
+    assert [a for edge, kind, a in log if kind == "probe" and edge == "start"] == [1, 3, 4, 6]
+    first_flat = log.index(next(e for e in log if e[1] == "full" and e[2] in (1, 3, 6)))
+    assert ("end", "full", 4) in log[:first_flat]  # the exposed one found by its probe
+    assert all(e[1] == "full" or e[0] == "end" for e in log[first_flat:])  # probes all done
+    # a probed flat account's request is answered only by its full reconciliation
+    assert known == set(range(1, 7)) and r.started == 9 and answered_early == []
     await r.stop()

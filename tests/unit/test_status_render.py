@@ -80,3 +80,17 @@ def test_history_shows_the_same_time_zone() -> None:
          "actor": "admin:ops"},
     ]  # fmt: skip
     assert status.render_history(rows, "America/Chicago").startswith("2026-11-23 09:00:00 CST")
+
+
+def test_an_account_not_reconciled_yet_is_shown_as_not_enforcing_yet() -> None:
+    snap = status.snapshot(shipped(T0).engine, T0)
+    snap["accounts"][0]["readiness"] = "queued"
+    snap["readiness"] = {"ready": 0, "accounts": 1}
+    lines = status.render(snap, color=False, source="running service").splitlines()
+    assert lines[0] == "STARTING: 0 of 1 account(s) enforcing, the rest being reconciled"
+    assert lines[2] == "  NOT ENFORCING YET: queued (its reconciliation with the gateway)"
+    assert all(len(line) <= 80 for line in lines)
+    snap["accounts"][0]["readiness"] = "ready"
+    snap["readiness"] = {"ready": 1, "accounts": 1}
+    out = status.render(snap, color=False, source="running service")
+    assert "NOT ENFORCING YET" not in out and "STARTING" not in out

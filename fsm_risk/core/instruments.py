@@ -1,0 +1,69 @@
+"""Instruments: a contract's tick size and value, learned from the gateway or the defaults,
+and a contract id's root (``CON.F.US.MNQ.Z26`` -> ``MNQ``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    root: str
+    tick_size: Decimal
+    tick_value: Decimal
+
+
+#: Tick size and value per symbol root (the exchange's), for offline use and tests.
+DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
+    root: Instrument(root, Decimal(size), Decimal(value))
+    for root, size, value in (
+        ("MNQ", "0.25", "0.50"),
+        ("NQ", "0.25", "5"),
+        ("MES", "0.25", "1.25"),
+        ("ES", "0.25", "12.50"),
+        ("MYM", "1", "0.50"),
+        ("YM", "1", "5"),
+        ("M2K", "0.1", "0.50"),
+        ("RTY", "0.1", "5"),
+        ("MCL", "0.01", "1"),
+        ("CL", "0.01", "10"),
+        ("MGC", "0.1", "1"),
+        ("GC", "0.1", "10"),
+    )
+}
+
+
+def root_of(contract_id: str) -> str:
+    """`CON.F.US.MNQ.Z26` -> `MNQ` (the 4th part). Anything else is its own root."""
+    parts = contract_id.split(".")
+    return parts[3].upper() if len(parts) >= 5 else contract_id.upper()
+
+
+class InstrumentBook:
+    """Contract id -> instrument: gateway data first, then the defaults by root."""
+
+    def __init__(self, defaults: dict[str, Instrument] | None = None) -> None:
+        self._by_root = dict(DEFAULT_INSTRUMENTS if defaults is None else defaults)
+        self._by_contract: dict[str, Instrument] = {}
+
+    def learn(self, contract_id: str, tick_size: Decimal, tick_value: Decimal) -> None:
+        if tick_size <= 0 or tick_value <= 0:
+            raise ValueError(f"{contract_id}: tick size and value must be positive")
+        self._by_contract[contract_id] = Instrument(root_of(contract_id), tick_size, tick_value)
+
+    def learned(self) -> list[str]:
+        """The contract ids the gateway described."""
+        return list(self._by_contract)
+
+    def roots(self) -> set[str]:
+        """Every symbol root this book knows (the defaults and the learned contracts')."""
+        return {*self._by_root, *(i.root for i in self._by_contract.values())}
+
+    def get(self, contract_id: str) -> Instrument | None:
+        inst = self._by_contract.get(contract_id)
+        if inst is None:
+            inst = self._by_root.get(root_of(contract_id))
+            if inst is not None:
+                self._by_contract[contract_id] = inst
+        return inst

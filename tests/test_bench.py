@@ -1,0 +1,144 @@
+"""The benchmark tooling: figure lines, the interleaved before/after harness, and the scale
+bench's store building and start-up run against the product as it is."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_figure_line_carries_its_goal_and_reads_back(capsys: pytest.CaptureFixture[str]) -> None:
+    figures = load("figures")
+    figures.figure("start-up: ready", 2.5, "s", "<= 2")
+    figures.figure("quotes/s", 31000.0, "/s", ">= 30000")
+    figures.figure("timed out", None, "s", "<= 30")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("| <= 2 | MISSED")
+    assert lines[1].endswith("| >= 30000 | ok")
+    assert lines[2].endswith("| <= 30 | MISSED")
+    assert [figures.parse(line) for line in lines] == [
+        ("start-up: ready", 2.5, "s", "<= 2"),
+        ("quotes/s", 31000.0, "/s", ">= 30000"),
+        ("timed out", None, "s", "<= 30"),
+    ]
+    assert figures.parse("# a comment") is None
+
+
+FAKE_BENCH = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {bench!r})
+from figures import figure
+side = Path.cwd().name
+with open({order!r}, "a") as f:
+    f.write(side + "\\n")
+runs = sum(1 for line in open({order!r}) if line.strip() == side)
+# before: 10, 20, 30 ms; after: 1, 2, 3 ms
+figure("latency", (10 if side == "before" else 1) * runs, "ms", "<= 5")
+"""
+
+
+def test_compare_interleaves_the_two_trees_and_reports_median_and_spread(tmp_path: Path) -> None:
+    order = tmp_path / "order.txt"
+    script = tmp_path / "fake_bench.py"
+    script.write_text(FAKE_BENCH.format(bench=str(BENCH), order=str(order)))
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir()
+    after.mkdir()
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "compare.py"), "--before", str(before), "--after",
+         str(after), "--python-before", sys.executable, "--python-after", sys.executable,
+         "--reps", "3", "--out", str(tmp_path / "runs"), "--", str(script)],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert order.read_text().split() == ["before", "after"] * 3
+    row = next(line for line in out.splitlines() if line.startswith("latency"))
+    assert "20 (10-30) n=3" in row
+    assert "2 (1-3) n=3" in row
+    assert "0.10x" in row
+    assert row.split()[-1] == "ok"  # the after side's median (2 ms) meets <= 5
+
+
+def test_compare_refuses_an_unknown_bench_naming_the_choices(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, str(BENCH / "compare.py"), "--before", str(tmp_path),
+         "--python-before", sys.executable, "--", "nope.py"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode != 0
+    assert "no bench 'nope.py'" in r.stderr and "scale.py" in r.stderr
+
+
+def test_trading_days_are_weekdays_of_the_weeks_asked_and_before_now() -> None:
+    scale = load("scale")
+    now = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)  # a Friday evening
+    days = scale.trading_days(now, 4)
+    assert len(days) == 20
+    assert all(d.weekday() < 5 and d < now for d in days)
+    assert days[-1].date() == now.date() and days[0] > now - timedelta(weeks=4)
+
+
+def test_the_history_is_built_through_the_product_and_reads_back(tmp_path: Path) -> None:
+    from fsm_risk.adapters.store import Store
+
+    scale = load("scale")
+    (tmp_path / "settings.ini").write_text(scale.settings_text(scale.quiet_rules()))
+    fills, _ = scale.build_history(tmp_path, accounts=3, weeks=1, fills_per_day=4)
+    store = Store(tmp_path / "state.db")
+    try:
+        stored = store.accounts()
+        per_account = [len(store.fills(a.account_id)) for a in stored]
+    finally:
+        store.close()
+    assert [a.account_id for a in stored] == [3001, 3002, 3003]
+    assert fills > 0 and per_account == [fills // 3] * 3
+
+
+def test_scale_startup_runs_serve_on_the_built_store(tmp_path: Path) -> None:
+    """The bench end to end at a tiny size: gateway and serve in their own processes."""
+    r = subprocess.run(
+        [sys.executable, str(BENCH / "scale.py"), "startup", "--accounts", "3", "--weeks", "1",
+         "--fills-per-day", "2", "--timeout", "120"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "the service restored 3 account(s)" in r.stdout
+    figures = load("figures")
+    got = {f[0]: f[1] for f in map(figures.parse, r.stdout.splitlines()) if f is not None}
+    name = "start-up, 3 accounts, 1 week(s) of fills"
+    assert got[f"{name}: machines restored"] is not None
+    assert got[f"{name}: serving"] is not None
+    assert got[f"{name}: every account reconciled (no rate limit)"] is not None
+
+
+def test_scale_reconcile_sees_the_exposed_accounts_enforced(tmp_path: Path) -> None:
+    """At the shipped budget, 10 accounts: the one holding 6 (over 5) is reduced, the locked
+    one that bought while the service was down is flattened, every account reconciled."""
+    r = subprocess.run(
+        [sys.executable, str(BENCH / "scale.py"), "reconcile", "--reconcile-accounts", "10",
+         "--timeout", "120"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    figures = load("figures")
+    got = {f[0]: f[1] for f in map(figures.parse, r.stdout.splitlines()) if f is not None}
+    name = "reconcile, 10 accounts (2 exposed)"
+    assert got[f"{name}: exposed enforced"] is not None, r.stdout
+    assert got[f"{name}: every account reconciled"] is not None, r.stdout
