@@ -186,7 +186,9 @@ async def _stop(proc: asyncio.subprocess.Process | None, timeout: float) -> None
 # --- the service ------------------------------------------------------------------------------
 
 
-def settings_text(rules: str, *, budget: int | None = None, poll: bool = True) -> str:
+def settings_text(
+    rules: str, *, budget: int | None = None, poll: bool = True, session: str = ""
+) -> str:
     """The service's settings: the shipped defaults but where said (budget None: shipped)."""
     broker = ""
     if budget is not None:
@@ -197,8 +199,17 @@ def settings_text(rules: str, *, budget: int | None = None, poll: bool = True) -
         "[general]\ndatabase = state.db\nlog_file = fsm.log\naccounts =\n"
         "[control]\nsocket = ctl.sock\n[web]\nport = 0\n"
         + (f"[broker]\n{broker}" if broker else "")
+        + session
         + rules
     )
+
+
+def far_session(now: datetime | None = None) -> str:
+    """A [session] whose daily and weekly resets are half a day away, so that none falls
+    between building a store and the service's run on it: a lock for the day built at 16:58
+    Chicago would otherwise be released by the 17:00 reset before the service starts."""
+    t = (now or datetime.now(UTC)) + timedelta(hours=12)
+    return f"[session]\ntimezone = UTC\ndaily_reset = {t:%H:%M}\nweekly_reset = {t:%a} {t:%H:%M}\n"
 
 
 def quiet_rules(max_contracts: int = 1000, daily_loss: int = 1_000_000) -> str:
@@ -641,7 +652,10 @@ async def reconcile(sizes: list[int], timeout: float) -> None:
             exposed = [FIRST_ID + i for i in range(0, n, 10)]
             locked = [FIRST_ID + i for i in range(5, n, 10)]
             async with Gateway(home, n, rate_limit=GATEWAY_LIMIT, rate_limit_window=60) as gw:
-                (home / "settings.ini").write_text(settings_text(quiet_rules(5, 1000)))
+                session = far_session()
+                (home / "settings.ini").write_text(
+                    settings_text(quiet_rules(5, 1000), session=session)
+                )
                 build = partial(build_exposed, accounts=n, exposed=exposed, locked=locked)
                 _cached(f"exposed|{n}", build, home)
                 async with httpx.AsyncClient(timeout=60) as http:

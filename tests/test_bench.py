@@ -142,3 +142,17 @@ def test_scale_reconcile_sees_the_exposed_accounts_enforced(tmp_path: Path) -> N
     name = "reconcile, 10 accounts (2 exposed)"
     assert got[f"{name}: exposed enforced"] is not None, r.stdout
     assert got[f"{name}: every account reconciled"] is not None, r.stdout
+
+
+@pytest.mark.parametrize("hour", [0, 22, 23])
+def test_the_reconcile_store_keeps_its_day_lock_whatever_the_hour_of_the_run(hour: int) -> None:
+    # at 22:58 UTC (16:58 Chicago) the shipped session's reset came two minutes after the
+    # store was built and released its LockedDaily accounts before the service started
+    scale = load("scale")
+    from fsm_risk import config
+
+    now = datetime(2026, 12, 4, hour, 58, tzinfo=UTC)
+    text = scale.settings_text(scale.quiet_rules(5, 1000), session=scale.far_session(now))
+    calendar = config.parse(text, "bench.ini").calendar()
+    assert calendar.next_daily_reset(now) - now > timedelta(hours=11)
+    assert calendar.next_weekly_reset(now) - now > timedelta(hours=11)
