@@ -206,37 +206,43 @@ def stop_within_daily_loss(file: str, rules: Rules) -> list[Problem]:
     """A per-position stop must be tighter than the daily loss limit, or on a day that starts
     at zero the daily limit fires first (flattening everything and locking the day) and the
     stop never does."""
-    stop, daily = rules.get("position_stop_loss"), rules.get("daily_loss_limit")
-    if stop is None or daily is None:
-        return []
-    day_limit: Decimal = daily.config.limit
-    section = "rule.position_stop_loss"
-    why = f"is not below the daily loss limit of {day_limit} in [rule.daily_loss_limit]"
-    problems = []
-    if stop.config.limit >= day_limit:
-        problems.append(Problem(file, section, "limit", f"{stop.config.limit} {why}"))
-    for root, value in sorted(stop.config.limits.items()):
-        if value >= day_limit:
-            problems.append(Problem(file, section, "limits", f"{root}: {value} {why}"))
-    return problems
+    return _below_the_day(
+        file, rules, ("position_stop_loss", "limit", "limits"), ("daily_loss_limit", "limit")
+    )
 
 
 def take_profit_within_daily_target(file: str, rules: Rules) -> list[Problem]:
     """A per-position take-profit must be below the daily profit target, or on a day that
     starts at zero the daily target fires first (flattening everything) and the take-profit
     never does."""
-    take, daily = rules.get("position_take_profit"), rules.get("daily_profit_target")
-    if take is None or daily is None:
+    return _below_the_day(
+        file,
+        rules,
+        ("position_take_profit", "target", "targets"),
+        ("daily_profit_target", "target"),
+    )
+
+
+def _below_the_day(
+    file: str, rules: Rules, position: tuple[str, str, str], day: tuple[str, str]
+) -> list[Problem]:
+    """A per-position amount (its default key and its per-root key) must be below the daily
+    rule's amount; one problem per value that is not."""
+    (name, key, per_root), (day_name, day_key) = position, day
+    rule, daily = rules.get(name), rules.get(day_name)
+    if rule is None or daily is None:
         return []
-    day_target: Decimal = daily.config.target
-    section = "rule.position_take_profit"
-    why = f"is not below the daily profit target of {day_target} in [rule.daily_profit_target]"
+    bound: Decimal = getattr(daily.config, day_key)
+    what = day_name.replace("_", " ").removeprefix("daily ")
+    why = f"is not below the daily {what} of {bound} in [rule.{day_name}]"
+    section = f"rule.{name}"
     problems = []
-    if take.config.target >= day_target:
-        problems.append(Problem(file, section, "target", f"{take.config.target} {why}"))
-    for root, value in sorted(take.config.targets.items()):
-        if value >= day_target:
-            problems.append(Problem(file, section, "targets", f"{root}: {value} {why}"))
+    value: Decimal = getattr(rule.config, key)
+    if value >= bound:
+        problems.append(Problem(file, section, key, f"{value} {why}"))
+    for root, v in sorted(getattr(rule.config, per_root).items()):
+        if v >= bound:
+            problems.append(Problem(file, section, per_root, f"{root}: {v} {why}"))
     return problems
 
 
