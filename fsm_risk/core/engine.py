@@ -282,8 +282,7 @@ class RiskEngine:
         if self.staged is not None:
             out.extend(self.apply_staged(now))
         if isinstance(event, Quote):
-            if self.valuation.holders.get(event.contract_id):  # else it costs nothing
-                self.quotes.handle(event, now, out)
+            self.quotes.handle(event, now, out)  # a contract nobody holds costs one lookup
         elif isinstance(event, Tick):
             if event.account_id is not None:
                 acct = self.accounts.get(event.account_id)
