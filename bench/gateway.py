@@ -58,6 +58,22 @@ def quiet() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+async def read_banner(stdout: asyncio.StreamReader, seconds: float) -> dict[str, str]:
+    """Read the paper gateway's start-up banner up to its "Stop with" line; its ``export``
+    lines are the environment a client needs (the URLs and credentials)."""
+    env: dict[str, str] = {}
+    async with asyncio.timeout(seconds):
+        while True:
+            line = (await stdout.readline()).decode()
+            if not line:
+                raise RuntimeError("the paper gateway did not start")
+            if line.strip().startswith("export "):
+                key, value = line.strip().removeprefix("export ").split("  #")[0].split("=", 1)
+                env[key] = value
+            if line.startswith("Stop with"):
+                return env
+
+
 class Gateway:
     """``fsm-risk paper-gateway`` in a child process."""
 
@@ -75,16 +91,7 @@ class Gateway:
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         assert self.process.stdout is not None
-        async with asyncio.timeout(30):
-            while True:
-                line = (await self.process.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("the paper gateway did not start")
-                if line.strip().startswith("export "):
-                    key, value = line.strip().removeprefix("export ").split("  #")[0].split("=", 1)
-                    self.env[key] = value
-                if line.startswith("Stop with"):
-                    break
+        self.env = await read_banner(self.process.stdout, 30)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

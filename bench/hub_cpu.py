@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway import read_banner
+
 LAUNCH = "from fsm_risk.cli import main; main()"
 PLACER = """
 import sys, httpx
@@ -60,17 +63,7 @@ async def gateway(home: Path, accounts: int) -> tuple[asyncio.subprocess.Process
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert proc.stdout is not None
-    env: dict[str, str] = {}
-    async with asyncio.timeout(60):
-        while True:
-            line = (await proc.stdout.readline()).decode()
-            if not line:
-                raise RuntimeError("the paper gateway did not start")
-            if line.strip().startswith("export "):
-                key, value = line.strip().removeprefix("export ").split("  #")[0].split("=", 1)
-                env[key] = value
-            if line.startswith("Stop with"):
-                return proc, env
+    return proc, await read_banner(proc.stdout, 60)
 
 
 async def measure(accounts: int, fills: int) -> tuple[float, float, int]:

@@ -81,6 +81,7 @@ except ImportError:  # a plain checkout without an installed package
     sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from figures import figure, header
+from gateway import read_banner
 
 #: the goals of the issue's table
 STARTUP_GOAL_S = 2.0
@@ -124,16 +125,7 @@ class Gateway:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.home,
         )  # fmt: skip
         assert self.process.stdout is not None
-        async with asyncio.timeout(120):
-            while True:
-                line = (await self.process.stdout.readline()).decode()
-                if not line:
-                    raise RuntimeError("the paper gateway did not start")
-                if line.strip().startswith("export "):
-                    key, value = line.strip().removeprefix("export ").split("  #")[0].split("=", 1)
-                    self.env[key] = value
-                if line.startswith("Stop with"):
-                    break
+        self.env = await read_banner(self.process.stdout, 120)
         self._drain = asyncio.create_task(_drain(self.process.stdout, None))
         return self
 
