@@ -29,6 +29,7 @@ from tests.factories import (
     quote,
 )
 from tests.store_load import round_trips
+from tests.unit.test_payloads import TRADE
 
 
 def test_the_trade_ids_seen_take_16_bytes_a_trade_and_answer_exactly() -> None:
@@ -88,21 +89,6 @@ def test_our_orders_that_no_longer_work_are_forgotten_once_their_week_is_over() 
     d.send(fill(ES, Side.BUY, 1, "6000", fees="2.50", order_id=901, at=d.now))
     assert d.acct.day.fills[-1].enforcement  # its fill is still the service's own
     assert d.acct.day.realized == Decimal("-2.50")
-
-
-TRADE = {
-    "id": 99,
-    "accountId": 1001,
-    "contractId": "CON.F.US.ES.Z26",
-    "creationTimestamp": "2026-11-23T15:00:01Z",
-    "price": 6000.5,
-    "profitAndLoss": -62.5,
-    "fees": 1.4,
-    "side": 1,
-    "size": 1,
-    "voided": False,
-    "orderId": 12,
-}
 
 
 def test_fills_read_from_the_gateway_share_their_equal_numbers_and_contract_ids() -> None:
