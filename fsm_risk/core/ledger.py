@@ -139,16 +139,26 @@ class Ledger:
             else:
                 del acct.filling[ev.order_id]
         delta = ev.size if ev.side is Side.BUY else -ev.size
-        self.settlement.expected_fill(acct, cid, delta, ev.at)
-        before = acct.net.get(cid, 0)
+        # a trade read after the account's positions (`acct.reflecting`) is in them already:
+        # it is booked against the running size the fills had then, which it does not move
+        reflected = acct.reflecting
+        if reflected:
+            size = acct.net.get(cid, 0)
+            before, reported = acct.owed.get(cid, (size, size))
+        else:
+            self.settlement.expected_fill(acct, cid, delta, ev.at)
+            before = acct.net.get(cid, 0)
         if before == 0 or (before > 0) == (delta > 0):
             entry, exit_ = ev.size, 0
         else:
             exit_ = min(abs(before), ev.size)
             entry = ev.size - exit_
         after = before + delta
-        acct.net[cid] = after
-        self.settlement.realize(acct, cid, before, after, exit_)
+        if reflected:
+            acct.owed[cid] = (after, reported)
+        else:
+            acct.net[cid] = after
+            self.settlement.realize(acct, cid, before, after, exit_)
         cm = acct.contracts.get(cid)
         flattening = acct.state is State.Flattening or (
             cm is not None and cm.state is State.Flattening
@@ -182,7 +192,8 @@ class Ledger:
         if ev.at >= acct.week.start:
             acct.week.realized += net
             acct.week.fees += ev.fees
-        self._trip(acct, cid, before, after, ev, net, own or platform)
+        if not reflected:  # (the position taken ahead of it opened its round trip)
+            self._trip(acct, cid, before, after, ev, net, own or platform)
         if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
             cm.close_filled += ev.size
             self.pursuit.progress(acct, cm, now)

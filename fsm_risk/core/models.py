@@ -228,7 +228,18 @@ class AccountModel(Lockable):
         "flatten_reason",
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
-    RUNTIME = ("audit", "open_upnl", "wakeup", "band", "bands", "rest", "deadlines")
+    RUNTIME = (
+        "audit",
+        "open_upnl",
+        "wakeup",
+        "band",
+        "bands",
+        "rest",
+        "deadlines",
+        "behind",
+        "owed",
+        "reflecting",
+    )
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -274,6 +285,15 @@ class AccountModel(Lockable):
         self.rest: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
         #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
+        #: its positions and working orders were read (it enforces) but not yet its trades:
+        #: the fills are behind the gateway's positions, so no position forces the running
+        #: size, and the rules judging realized P&L wait (see `Listing.behind`)
+        self.behind = False
+        #: while behind, per contract whose position was taken ahead of its fills: the fills'
+        #: running size then (moved by the trades booked since) and the gateway's size
+        self.owed: dict[str, tuple[int, int]] = {}
+        #: the trades read after the positions are being booked (see `Ledger.fill`)
+        self.reflecting = False
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update
