@@ -31,8 +31,8 @@ At start-up an exposed account is reconciled in two steps. The enforcing step re
 working orders and its positions (two reads): enough to enforce a lock or a size limit, and
 the account enforces as soon as they are applied. The trades since the week began (one read,
 and the balances, shared) follow in the `HISTORY` class, after every exposed account's
-enforcing step: until then the account is behind (the rules judging realized P&L wait, and no
-position forces the fills' running size; see `AccountModel.behind`).
+enforcing step: until then the account is behind (the rules judging realized P&L wait, and the
+trades read later move no running size twice; see `exposure.Behind`).
 
 The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
 (reads may use 150 a window): N exposed accounts need 2N reads (their enforcing steps) and

@@ -357,7 +357,7 @@ class Service:
     def _caught_up(self, account_id: int) -> bool:
         """Reconciled since start, trades included (not `behind`)."""
         acct = self.engine.accounts.get(account_id)
-        return account_id in self.known and not (acct is not None and acct.behind)
+        return account_id in self.known and not (acct is not None and acct.behind is not None)
 
     async def _keep_leases(self, every: float = 5.0) -> None:
         """On a shared server, check the account leases; losing one to another service stops
@@ -582,7 +582,7 @@ class Service:
         if acct is None:
             return reconciler.REST + 1
         return reconciler.urgency(
-            behind=acct.behind and account_id in self.known,
+            behind=acct.behind is not None and account_id in self.known,
             enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),
@@ -972,7 +972,7 @@ class Service:
         if account_id not in self.known and self._urgency(account_id) <= reconciler.EXPOSED:
             await self._enforcing_step(account_id)
             return AGAIN  # its trades after every exposed account's enforcing step
-        if acct.behind and self.reconciler.resumed(account_id):
+        if acct.behind is not None and self.reconciler.resumed(account_id):
             await self._history_step(account_id)
             return None
         since = min(acct.week.start, acct.day.start)

@@ -55,7 +55,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.flatten import Flatten, covers
-from fsm_risk.core.ledger import Ledger, unlisted
+from fsm_risk.core.ledger import Ledger, catch_up, unlisted
 from fsm_risk.core.models import AccountModel, ContractModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
@@ -294,11 +294,13 @@ class RiskEngine:
         elif isinstance(event, Listing):  # a reconciliation: its difference, event by event
             acct = self.accounts.get(event.account_id)
             if acct is not None:
-                acct.behind = acct.behind or event.behind
                 for derived in unlisted(acct, event, now):
                     self._guarded(acct, derived, now, out)
-        elif isinstance(event, TradesSnapshot) and self._behind(event.account_id):
-            self._catch_up(self.accounts[event.account_id], event, now, out)
+        elif isinstance(event, TradesSnapshot) and event.account_id in self.accounts:
+            acct = self.accounts[event.account_id]
+            for fill in catch_up(acct, event):  # (none unless it is behind)
+                self._guarded(acct, fill, now, out)
+            self._guarded(acct, event, now, out)
         elif isinstance(event, InstrumentInfo):
             self.instruments.learn(event.contract_id, event.tick_size, event.tick_value)
             self.valuation.relearn(event.contract_id)
@@ -308,40 +310,6 @@ class RiskEngine:
                 acct = self.add_account(event.account_id, "", now)
             self._guarded(acct, event, now, out)
         return out
-
-    def _behind(self, account_id: int) -> bool:
-        acct = self.accounts.get(account_id)
-        return acct is not None and acct.behind
-
-    def _catch_up(
-        self, acct: AccountModel, snap: TradesSnapshot, now: datetime, out: list[Effect]
-    ) -> None:
-        """The trades of an account whose positions were read (and enforced) first: those
-        not applied yet are in those positions already, so each is booked (realized P&L,
-        fees, the day's fills, and the rules see it) without moving the running size. Where
-        they do not lead to the size the gateway reported, its position stands, and the
-        difference is said. Then the books are checked as after any trade list, and the
-        account is no longer behind."""
-        acct.reflecting = True
-        try:
-            for fill in snap.trades:
-                self._guarded(acct, fill, now, out)
-        finally:
-            acct.reflecting = False
-        for cid, (made, reported) in sorted(acct.owed.items()):
-            if made != reported:
-                out.append(
-                    Alert(
-                        Level.WARNING,
-                        Reason.POSITION_WITHOUT_FILLS,
-                        f"{cid}: the gateway reported {reported:+d}, its trades make {made:+d}; "
-                        "taking the gateway's position",
-                        acct.account_id,
-                        cid,
-                    )
-                )
-        acct.owed.clear()
-        self._guarded(acct, snap, now, out)
 
     def _guarded(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:
         try:
@@ -417,8 +385,6 @@ class RiskEngine:
             self.pursuit.accepted(acct, event)
         elif isinstance(event, TradesSnapshot):
             self.ledger.rebuild_realized(acct, event, out)
-            acct.behind = False
-            acct.owed.clear()
         acct.last_event_at = now
         return False
 

@@ -239,7 +239,7 @@ class Listing:
     periodic: bool = False
     #: a read of the positions and working orders alone, the trades to follow (sent before
     #: the listed events): until its `TradesSnapshot` the account is behind (see
-    #: `AccountModel.behind`)
+    #: `exposure.Behind`)
     behind: bool = False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.exposure import Behind
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -32,7 +34,10 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     """The reconciliation's difference, as the gateway events it stands for: a position the
     account held when the read began, and holds still, that the read did not list is closed;
     an order working then and still that it did not list has ended (cancelled). What arrived
-    live meanwhile is newer than the read and is left alone."""
+    live meanwhile is newer than the read and is left alone. A ``behind`` listing (positions
+    and orders read before the trades) leaves the account behind until its trades come."""
+    if listing.behind and acct.behind is None:
+        acct.behind = Behind()
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):
@@ -67,6 +72,21 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
             )
         )
     return out
+
+
+def catch_up(acct: AccountModel, snap: TradesSnapshot) -> Iterator[Fill]:
+    """The trades of an account whose positions were read (and enforced) first, to apply
+    before ``snap`` itself: those not applied yet are in those positions already, so each is
+    booked (realized P&L, fees, the day's fills, and the rules see it) without moving the
+    running size (see `Ledger.fill`). None when the account is not behind."""
+    behind = acct.behind
+    if behind is None:
+        return
+    behind.reflecting = True
+    try:
+        yield from snap.trades
+    finally:
+        behind.reflecting = False
 
 
 class Ledger:
@@ -139,12 +159,13 @@ class Ledger:
             else:
                 del acct.filling[ev.order_id]
         delta = ev.size if ev.side is Side.BUY else -ev.size
-        # a trade read after the account's positions (`acct.reflecting`) is in them already:
+        # a trade read after the account's positions (see `catch_up`) is in them already:
         # it is booked against the running size the fills had then, which it does not move
-        reflected = acct.reflecting
-        if reflected:
+        behind = acct.behind
+        reflected = behind is not None and behind.reflecting
+        if behind is not None and reflected:
             size = acct.net.get(cid, 0)
-            before, reported = acct.owed.get(cid, (size, size))
+            before, reported = behind.owed.get(cid, (size, size))
         else:
             self.settlement.expected_fill(acct, cid, delta, ev.at)
             before = acct.net.get(cid, 0)
@@ -154,8 +175,8 @@ class Ledger:
             exit_ = min(abs(before), ev.size)
             entry = ev.size - exit_
         after = before + delta
-        if reflected:
-            acct.owed[cid] = (after, reported)
+        if behind is not None and reflected:
+            behind.owed[cid] = (after, reported)
         else:
             acct.net[cid] = after
             self.settlement.realize(acct, cid, before, after, exit_)
@@ -263,6 +284,20 @@ class Ledger:
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation."""
+        if acct.behind is not None:  # its trades are booked (`catch_up`): no longer behind
+            for cid, (made, reported) in sorted(acct.behind.owed.items()):
+                if made != reported:  # the gateway's position stands
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.POSITION_WITHOUT_FILLS,
+                            f"{cid}: the gateway reported {reported:+d}, its trades make "
+                            f"{made:+d}; taking the gateway's position",
+                            acct.account_id,
+                            cid,
+                        )
+                    )
+            acct.behind = None
         listed = {t.trade_id for t in ev.trades}
         later = (
             set()

@@ -122,10 +122,11 @@ class Settlement:
         """The fills and the gateway agree on ``cid`` (or the gateway's word is final)."""
         self.agreed(acct, cid)
         net = acct.net.get(cid, 0)
-        if forced and net != reported and acct.behind:
+        if forced and net != reported and acct.behind is not None:
             # the trades are not read yet: those missing are in this position already (they
             # will be booked without moving the running size, see `Ledger.fill`)
-            acct.owed[cid] = (acct.owed.get(cid, (net, reported))[0], reported)
+            owed = acct.behind.owed
+            owed[cid] = (owed.get(cid, (net, reported))[0], reported)
         elif forced and net != reported:
             out.append(
                 Alert(
