@@ -1041,7 +1041,9 @@ class Service:
         fills = tuple(e for e in events if isinstance(e, Fill))
         events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:
-            self.submit(ev)
+            # a behind account books its trades from the TradesSnapshot (`ledger.catch_up`)
+            if not (isinstance(ev, Fill) and acct.behind is not None):
+                self.submit(ev)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(_Reconciled(account_id, done))
         await done
