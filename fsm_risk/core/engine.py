@@ -132,6 +132,7 @@ class RiskEngine:
             self._resolve,
             self._fail_closed,
         )
+        self._quote = self.quotes.handle
 
     @property
     def rules(self) -> list[Rule]:
@@ -279,10 +280,10 @@ class RiskEngine:
     def handle(self, event: Event, now: datetime) -> list[Effect]:
         """Apply one event at ``now`` (an aware datetime) and return the effects."""
         out: list[Effect] = []
-        if self.staged is not None:
+        if self.swap.staged is not None:
             out.extend(self.apply_staged(now))
-        if isinstance(event, Quote):
-            self.quotes.handle(event, now, out)  # a contract nobody holds costs one lookup
+        if type(event) is Quote:  # the hot path first; a contract nobody holds costs a lookup
+            self._quote(event, now, out)
         elif isinstance(event, Tick):
             if event.account_id is not None:
                 acct = self.accounts.get(event.account_id)

@@ -8,9 +8,9 @@ from datetime import datetime
 from fsm_risk.core.bands import EVALUATE, Bands
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import Quote
-from fsm_risk.core.models import AccountModel
+from fsm_risk.core.models import AccountModel, Mark
 from fsm_risk.core.rulebook import RuleBook
-from fsm_risk.core.valuation import Valuation
+from fsm_risk.core.valuation import MARK_SKEW, Valuation
 from fsm_risk.core.work import Work
 from fsm_risk.rules.base import Verdict
 
@@ -33,6 +33,9 @@ class QuotePath:
         fail_closed: Callable[[AccountModel, BaseException, datetime, list[Effect]], None],
     ) -> None:
         self.valuation = valuation
+        self.marks = valuation.marks
+        self.holder_list = valuation.holder_list  # who holds each contract, by account id
+        self.liquidation = valuation.liquidation
         self.bands = bands
         self.book = book
         self.work = work
@@ -42,15 +45,31 @@ class QuotePath:
 
     def handle(self, q: Quote, now: datetime, out: list[Effect]) -> None:
         """The hot path: touches only the accounts holding the quoted contract."""
-        valuation = self.valuation
-        mark = valuation.mark(q, now)
-        if mark is None:
-            return
         cid = q.contract_id
-        holders = valuation.holding(cid)
+        holders = self.holder_list.get(cid)
+        if holders is None:
+            holders = self.valuation.holding(cid)
         if not holders:
-            return
-        if valuation.liquidation:
+            return  # nobody holds it: it costs nothing (no mark kept, none stored)
+        # the quote moves the contract's mark (inline: this runs on every quote)
+        mark = self.marks.get(cid)
+        if mark is None:
+            mark = self.marks[cid] = Mark(q.last, q.bid, q.ask, q.at)
+        else:
+            at = mark.at
+            if q.at < at and at <= now + MARK_SKEW:
+                # out of order: an older quote never overwrites a newer one (a mark stamped
+                # ahead of our clock is not newer, it is wrong: it never freezes the price)
+                return
+            if q.last is not None:
+                mark.last = q.last
+            if q.bid is not None:
+                mark.bid = q.bid
+            if q.ask is not None:
+                mark.ask = q.ask
+            mark.at = q.at
+        valuation = self.valuation
+        if self.liquidation:
             long_price, short_price = mark.bid, mark.ask
         else:
             long_price = short_price = mark.last
