@@ -79,6 +79,7 @@ class QuotePath:
         trailing = book.trailing
         if trailing is not None:
             trail, trail_id = rules[trailing].trail, rules[trailing].id
+        dirty = self.work.dirty
         for acct in holders:
             try:
                 wake = acct.wakeup
@@ -88,10 +89,9 @@ class QuotePath:
                 if pos is not None:
                     # Valuation.revalue, inlined: this runs once per holder per quote
                     per_point = pos.point_value
-                    price = long_price if pos.long else short_price
                     if per_point is None:
                         valuation.revalue(acct, pos)
-                    elif price is not None:
+                    elif (price := long_price if pos.long else short_price) is not None:
                         value = (price - pos.average_price) * per_point
                         acct.open_upnl += value - pos.upnl
                         pos.upnl = value
@@ -113,9 +113,9 @@ class QuotePath:
                 if trailing is not None and band is not EVALUATE:
                     # a new peak (a steady trend): only the trailing rule's band was crossed,
                     # upwards; it cannot fire there, it only raises its memory
-                    rest = acct.rest
+                    low, high = acct.rest
                     acct_bands = acct.bands
-                    if rest[0] < upnl < rest[1] and upnl > acct_bands[trailing][0]:  # type: ignore[index]
+                    if low < upnl < high and upnl > acct_bands[trailing][0]:  # type: ignore[index]
                         pband = None
                         if pos is not None:
                             pband = pos.band
@@ -127,13 +127,13 @@ class QuotePath:
                                 memo = acct.rule_state[trail_id] = {}
                             tband, changed = trail(memo, acct, q, now)
                             if changed:
-                                self.work.dirty.add(acct.account_id)
+                                dirty.add(acct.account_id)
                             acct_bands[trailing] = tband
                             if tband is not None:
-                                low, high = tband
+                                own_low, own_high = tband
                                 acct.band = (
-                                    rest[0] if rest[0] > low else low,
-                                    rest[1] if rest[1] < high else high,
+                                    low if low > own_low else own_low,
+                                    high if high < own_high else own_high,
                                 )
                             continue
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
@@ -141,7 +141,7 @@ class QuotePath:
                     if rule in crossed and rule.observe(
                         acct.rule_state.setdefault(rule.id, {}), acct, q, now
                     ):
-                        self.work.dirty.add(acct.account_id)
+                        dirty.add(acct.account_id)
                 verdicts: list[Verdict] | None = None
                 for rule in crossed:
                     found = rule.evaluate(acct, q, now)
@@ -156,6 +156,6 @@ class QuotePath:
                         bands.reband(acct, crossed)
                     if acct.audit:
                         self.work.drain(acct, out)
-                        self.work.dirty.add(acct.account_id)
+                        dirty.add(acct.account_id)
             except Exception as exc:  # fail closed on any bug
                 self.fail_closed(acct, exc, now, out)
