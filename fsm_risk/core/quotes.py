@@ -75,10 +75,10 @@ class QuotePath:
             long_price = short_price = mark.last
         book, bands = self.book, self.bands
         rules = book.quote
-        observers = book.observers.get(Quote, ())
-        trailing = book.trailing
-        if trailing is not None:
-            trail, trail_id = rules[trailing].trail, rules[trailing].id
+        observers = book.quote_observers
+        trailing, trailer = book.trailing, book.trailer
+        if trailer is not None:
+            trail, trail_id = trailer.trail, trailer.id
         dirty = self.work.dirty
         for acct in holders:
             try:
