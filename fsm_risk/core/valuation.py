@@ -31,11 +31,8 @@ class Valuation:
         """The accounts holding the contract, by account id (cached until it changes)."""
         holders = self.holder_list.get(contract_id)
         if holders is None:
-            held = self.holders.get(contract_id)
-            if not held:
-                return ()  # nobody holds it: nothing is kept for it
             holders = self.holder_list[contract_id] = tuple(
-                sorted(held, key=lambda a: a.account_id)
+                sorted(self.holders.get(contract_id, ()), key=lambda a: a.account_id)
             )
         return holders
 
