@@ -1018,14 +1018,13 @@ class Service:
         positions_before |= {c for c, n in acct.net.items() if n}
         events = await self.broker.enforcing_snapshot(account_id)
         events = [
-            dataclasses.replace(e, applied=applied) if isinstance(e, PositionUpdate) else e
+            dataclasses.replace(e, applied=applied)
+            if isinstance(e, PositionUpdate)
+            # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
+            else dataclasses.replace(e, held=e.order_id in orders_before)
+            if isinstance(e, OrderUpdate)
+            else e
             for e in events
-            # an order listed as working that ended live meanwhile stays ended
-            if not (
-                isinstance(e, OrderUpdate)
-                and e.order_id in orders_before
-                and e.order_id not in acct.orders
-            )
         ]
         listing = Listing(
             account_id,

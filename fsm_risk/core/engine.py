@@ -300,11 +300,6 @@ class RiskEngine:
             if acct is not None:
                 for derived in unlisted(acct, event, now):
                     self._guarded(acct, derived, now, out)
-        elif isinstance(event, TradesSnapshot) and event.account_id in self.accounts:
-            acct = self.accounts[event.account_id]
-            for fill in catch_up(acct, event):  # (none unless it is behind)
-                self._guarded(acct, fill, now, out)
-            self._guarded(acct, event, now, out)
         elif isinstance(event, InstrumentInfo):
             self.instruments.learn(event.contract_id, event.tick_size, event.tick_value)
             self.valuation.relearn(event.contract_id)
@@ -312,7 +307,8 @@ class RiskEngine:
             acct = self.accounts.get(event.account_id)
             if acct is None:
                 acct = self.add_account(event.account_id, "", now)
-            self._guarded(acct, event, now, out)
+            for each in (*catch_up(acct, event), event):  # (a behind account's trades first)
+                self._guarded(acct, each, now, out)
         return out
 
     def _guarded(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:

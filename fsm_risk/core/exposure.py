@@ -15,11 +15,11 @@ class Behind:
     enforces) before its trades. The rules judging realized P&L wait. A position the gateway
     reports ahead of fills not read yet is taken as it is, and ``owed`` keeps, per contract,
     the fills' running size then (moved by those fills as they are booked) and the gateway's
-    size; ``reflecting`` while they are booked (see `ledger.catch_up`), so that they move
+    size; ``reflect``: the trade ids to book so (see `ledger.catch_up`), so that they move
     nothing twice. Runtime only: a restart reads the account again."""
 
     owed: dict[str, tuple[int, int]] = field(default_factory=dict)
-    reflecting: bool = False
+    reflect: set[int] = field(default_factory=set)
 
 
 def exposed(

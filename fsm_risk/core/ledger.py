@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -74,19 +73,16 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     return out
 
 
-def catch_up(acct: AccountModel, snap: TradesSnapshot) -> Iterator[Fill]:
-    """The trades of an account whose positions were read (and enforced) first, to apply
-    before ``snap`` itself: those not applied yet are in those positions already, so each is
-    booked (realized P&L, fees, the day's fills, and the rules see it) without moving the
-    running size (see `Ledger.fill`). None when the account is not behind."""
+def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
+    """For the `TradesSnapshot` of an account whose positions were read (and enforced) first:
+    its trades, to apply before it. Those not applied yet are in those positions already, so
+    each is booked (realized P&L, fees, the day's fills, and the rules see it) without moving
+    the running size (see `Ledger.fill`). None for any other event."""
     behind = acct.behind
-    if behind is None:
-        return
-    behind.reflecting = True
-    try:
-        yield from snap.trades
-    finally:
-        behind.reflecting = False
+    if behind is None or not isinstance(event, TradesSnapshot):
+        return ()
+    behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
+    return event.trades
 
 
 class Ledger:
@@ -167,8 +163,9 @@ class Ledger:
         # a trade read after the account's positions (see `catch_up`) is in them already:
         # it is booked against the running size the fills had then, which it does not move
         behind = acct.behind
-        reflected = behind is not None and behind.reflecting
+        reflected = behind is not None and ev.trade_id in behind.reflect
         if behind is not None and reflected:
+            behind.reflect.discard(ev.trade_id)
             size = acct.net.get(cid, 0)
             before, reported = behind.owed.get(cid, (size, size))
         else:
