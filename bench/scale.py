@@ -37,14 +37,18 @@ load: N accounts (200 and 1,000), each holding a position in one of twelve contr
     sizes: the goal is 40 KiB). Periodic re-reads are off and the request budget lifted
     here, so that 1,000 accounts get ready in minutes: at the shipped budget the re-reads
     cost under 2 requests a second, nothing beside quotes and fills.
-reconcile: N accounts (100 and 500) at the SHIPPED request budget (the service's defaults,
-    not set here) and a gateway limiting each token to the real 200 requests a minute. The
-    store knows that 1 account in 10 holds 5 MNQ and 1 in 10 is locked for the day (the daily
-    loss limit): the exposed ones. While the service is down each holding account buys one
-    more (6: over max_contracts = 5) and each locked one buys 2. Timed from the spawn: every
-    exposed account enforced (the gateway shows the holding ones reduced to 5 and the locked
-    ones flat), serving, every account reconciled.
-    Goal: the exposed within 30 s; the rest progressively.
+reconcile: N accounts at the SHIPPED request budget (the service's defaults, not set here)
+    and a gateway limiting each token to the real 200 requests a minute. The store knows that
+    1 account in K holds 5 MNQ and 1 in K is locked for the day (the daily loss limit): the
+    exposed ones. While the service is down each holding account buys one more (6: over
+    max_contracts = 5) and each locked one buys 2. Timed from the spawn: every exposed account
+    enforced (the gateway shows the holding ones reduced to 5 and the locked ones flat),
+    serving, every account reconciled. Cases: 100 and 500 accounts with K = 10 (20% exposed:
+    100 of 500), and 500 with K = 20 (10% exposed: 50, a realistic book).
+    Goal: the exposed within 30 s; the rest progressively. Beside it, the lower bound the
+    budget allows: E exposed accounts need 2E reads (working orders, positions) and ~E closes,
+    and reads may use 150 of the 200 a window, so 100 exposed cannot all be enforced in the
+    first window (just over 60 s at best) while 50 can (seconds).
 
 Built stores are kept in $FSM_BENCH_CACHE (one file per tree, size and history) when it is set
 (bench/compare.py sets it), so that repetitions do not rebuild them.
@@ -56,6 +60,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -632,24 +637,40 @@ def build_exposed(home: Path, accounts: int, exposed: list[int], locked: list[in
         raise RuntimeError(f"bench: the locked accounts are {states}, not LockedDaily")
 
 
-async def reconcile(sizes: list[int], timeout: float) -> None:
+def lower_bound(exposed: int, limit: int, reserve: int, window: float = 60.0) -> float:
+    """The least time in which ``exposed`` accounts can all be enforced at a budget of
+    ``limit`` requests per ``window`` of which reads may use ``limit - reserve``: each needs
+    two reads (working orders, positions) and about one close or reduction, beside the
+    login and the account list (two reads). What does not fit the first window waits for it
+    to slide (see fsm_risk/reconciler.py)."""
+    reads = 2 + 2 * exposed
+    requests = reads + exposed
+    windows = max(math.ceil(reads / (limit - reserve)), math.ceil(requests / limit))
+    return window * (windows - 1)
+
+
+async def reconcile(cases: list[tuple[int, int]], timeout: float) -> None:
     budget = _shipped_budget()
+    limit, reserve = _shipped_limits() or (200, 50)
     print(f"# reconciliation at the shipped budget ({budget}) against a gateway limiting each "
-          f"token to {GATEWAY_LIMIT} requests a minute; 1 account in 10 holding a position, "
-          f"1 in 10 locked",
-          flush=True)  # fmt: skip
-    for n in sizes:
+          f"token to {GATEWAY_LIMIT} requests a minute; per case, 1 account in k holding a "
+          f"position and 1 in k locked", flush=True)  # fmt: skip
+    print(f"# lower bound of 'exposed enforced' at {limit} requests/60 s, {reserve} kept for "
+          f"enforcement (reads: {limit - reserve} a window): E exposed need 2E reads and ~E "
+          f"closes, + 2 reads (login, account list); 60 s x (max(ceil((2 + 2E) / "
+          f"{limit - reserve}), ceil((2 + 3E) / {limit})) - 1)", flush=True)  # fmt: skip
+    for n, every in cases:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            exposed = [FIRST_ID + i for i in range(0, n, 10)]
-            locked = [FIRST_ID + i for i in range(5, n, 10)]
+            exposed = [FIRST_ID + i for i in range(0, n, every)]
+            locked = [FIRST_ID + i for i in range(every // 2, n, every)]
             async with Gateway(home, n, rate_limit=GATEWAY_LIMIT, rate_limit_window=60) as gw:
                 session = far_session()
                 (home / "settings.ini").write_text(
                     settings_text(quiet_rules(5, 1000), session=session)
                 )
                 build = partial(build_exposed, accounts=n, exposed=exposed, locked=locked)
-                _cached(f"exposed|{n}", build, home)
+                _cached(f"exposed|{n}|{every}", build, home)
                 async with httpx.AsyncClient(timeout=60) as http:
                     for acct in exposed:  # traded while the service was down: 6 > 5
                         await gw.order(http, acct, "MNQ", "buy", 6)
@@ -674,14 +695,18 @@ async def reconcile(sizes: list[int], timeout: float) -> None:
                             break
                         await asyncio.sleep(0.25)  # bench polling of the gateway's positions
                     await serve.stop()
-            every = serve.last_reconciled(n)
-            name = f"reconcile, {n} accounts ({len(exposed) + len(locked)} exposed)"
+            every_done = serve.last_reconciled(n)
+            count = len(exposed) + len(locked)
+            name = (f"reconcile, {n} accounts, 1 in {every} holding + 1 in {every} locked "
+                    f"({count} exposed)")  # fmt: skip
             print(f"# {n} accounts: the holding ones reduced at {seconds(holding)}, the locked "
                   f"ones flat at {seconds(flattened)}", flush=True)  # fmt: skip
             figure(f"{name}: exposed enforced", enforced, "s", f"<= {EXPOSED_GOAL_S:g}")
+            figure(f"{name}: exposed enforced, lower bound at the shipped budget",
+                   lower_bound(count, limit, reserve), "s")  # fmt: skip
             figure(f"{name}: serving", serve.marks.get("ready"), "s")
-            figure(f"{name}: every account reconciled", every, "s")
-            if enforced is None or every is None:
+            figure(f"{name}: every account reconciled", every_done, "s")
+            if enforced is None or every_done is None:
                 print(f"# within {timeout:.0f} s: {len(serve.reconciled)} of {n} reconciled; "
                       f"last lines:\n{serve.tail()}", end="")  # fmt: skip
 
@@ -751,8 +776,9 @@ def _commit_samples(history: int, samples: int) -> list[float]:
     return costs
 
 
-def _shipped_budget() -> str:
-    """The request budget the service ships with (its settings' defaults)."""
+def _shipped_limits() -> tuple[int, int] | None:
+    """The request budget the service ships with (its settings' defaults): requests a
+    minute and those kept for enforcement; None when this tree does not say."""
     from fsm_risk import config
 
     s = config.parse("[general]\n", "shipped.ini")
@@ -763,8 +789,15 @@ def _shipped_budget() -> str:
         limit = getattr(b, "requests_per_minute", None) or b["requests_per_minute"]
         reserve = getattr(b, "enforcement_reserve", None) or b["enforcement_reserve"]
     except (KeyError, TypeError):
+        return None
+    return int(limit), int(reserve)
+
+
+def _shipped_budget() -> str:
+    found = _shipped_limits()
+    if found is None:
         return "the shipped default"
-    return f"{limit} requests/min, {reserve} kept back"
+    return f"{found[0]} requests/min, {found[1]} kept back"
 
 
 def main() -> None:
@@ -785,7 +818,10 @@ def main() -> None:
     p.add_argument("--quiet-fills", type=int, default=None,
                    help="load: fills timed with the quotes paused (default 200)")  # fmt: skip
     p.add_argument("--reconcile-accounts", default=None,
-                   help="reconcile: sizes (default 100,500)")  # fmt: skip
+                   help="reconcile: sizes, 1 in 10 holding, 1 in 10 locked")  # fmt: skip
+    p.add_argument("--reconcile-cases", default=None,
+                   help="reconcile: cases as ACCOUNTS:K (1 in K holding, 1 in K locked; "
+                        "default 100:10,500:10,500:20)")  # fmt: skip
     p.add_argument("--timeout", type=float, default=None,
                    help="longest wait for a service to get ready (default 1800 s)")  # fmt: skip
     a = p.parse_args()
@@ -813,8 +849,18 @@ def main() -> None:
                          a.quiet_fills or (20 if q else 200),
                          2.0 if q else 5.0, timeout))  # fmt: skip
     if "reconcile" in which:
-        sizes = [int(s) for s in (a.reconcile_accounts or ("60" if q else "100,500")).split(",")]
-        asyncio.run(reconcile(sizes, timeout))
+        if a.reconcile_accounts:
+            cases = [(int(n), 10) for n in a.reconcile_accounts.split(",")]
+        else:
+            text = a.reconcile_cases or ("60:10" if q else "100:10,500:10,500:20")
+            try:
+                cases = [(int(n), int(k)) for n, _, k in (c.partition(":") for c in
+                                                          text.split(","))]  # fmt: skip
+            except ValueError:
+                p.error(f"--reconcile-cases {text!r}: write it as ACCOUNTS:K,... (100:10,500:20)")
+            if any(n < 1 or k < 2 for n, k in cases):
+                p.error(f"--reconcile-cases {text!r}: ACCOUNTS >= 1 and K >= 2")
+        asyncio.run(reconcile(cases, timeout))
 
 
 if __name__ == "__main__":

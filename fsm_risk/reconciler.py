@@ -22,9 +22,29 @@ more urgent work runs: the request budget, not the number of workers, is the sca
 what starts competes with it for every read.
 
 A run may answer `AGAIN`: it did a first, cheaper step (at start-up, a read of whether the
-account is exposed at all) and the rest can wait. The request then goes back in line (its
-future still pending) behind every account that was asked for before; its urgency, asked
-again each time a worker picks, decides whether it still jumps ahead of them.
+account is exposed at all, or an exposed account's enforcing step) and the rest can wait. The
+request then goes back in line (its future still pending) behind every account that was asked
+for before; its urgency, asked again each time a worker picks, decides whether it still jumps
+ahead of them. `resumed` tells the run that it is such a rest, with no other request since.
+
+At start-up an exposed account is reconciled in two steps. The enforcing step reads its
+working orders and its positions (two reads): enough to enforce a lock or a size limit, and
+the account enforces as soon as they are applied. The trades since the week began (one read,
+and the balances, shared) follow in the `HISTORY` class, after every exposed account's
+enforcing step: until then the account is behind (the rules judging realized P&L wait, and the
+trades read later move no running size twice; see `exposure.Behind`).
+
+The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
+(reads may use 150 a window): N exposed accounts need 2N reads (their enforcing steps) and
+about N closes or reductions, beside the login and the account list (2 reads). Reads beyond
+the first window's 150, or requests beyond its 200, wait for the window to slide, so:
+
+    lower bound = 60 s x (max(ceil((2 + 2N) / 150), ceil((2 + 3N) / 200)) - 1)
+
+50 exposed of 500 (1 in 10): 102 reads and 50 closes fit the first window, and every exposed
+account can be enforced within seconds. 100 exposed of 500 (1 in 5): 202 reads cannot, so the
+last ones are enforced just over 60 s after the start whatever the order; before, with three
+reads each, they took two windows (about 120 s).
 """
 
 from __future__ import annotations
@@ -43,14 +63,20 @@ from fsm_risk import logs
 #: what a run returns when its first step is done and the rest may wait its turn
 AGAIN = "again"
 
-ENFORCING, EXPOSED, PROBE, REST = 0, 1, 2, 3
+ENFORCING, EXPOSED, HISTORY, PROBE, REST = 0, 1, 2, 3, 4
 
 
-def urgency(*, enforcing: bool, exposed: bool, known: bool, probed: bool) -> int:
+def urgency(
+    *, enforcing: bool, exposed: bool, known: bool, probed: bool, behind: bool = False
+) -> int:
     """An account's place in line (lower first). ``enforcing``: a close or cancel is working
     or held back; ``exposed``: a position or working order, or locked, as far as the service
     knows (restored, heard live, or found by the start-up read); ``known``: reconciled since
-    start; ``probed``: the start-up read of its positions was made."""
+    start; ``probed``: the start-up read of its positions was made; ``behind``: its positions
+    and working orders are read (it enforces), its trades not yet: after every exposed
+    account's first step, whatever it enforces meanwhile."""
+    if behind:
+        return HISTORY
     if enforcing:
         return ENFORCING
     if exposed:
@@ -67,6 +93,7 @@ class _Pending:
     first: float  # when the first request of a settling series came (monotonic)
     not_before: float  # when it may start (monotonic)
     periodic: bool  # only scheduled reads asked for it (see `Service.reconcile`)
+    resumed: bool = False  # the rest of a run that answered AGAIN, nobody asked since
 
 
 class Reconciler:
@@ -96,6 +123,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.Task[None]] = set()
+        self._resumed: set[int] = set()
         self.started = 0  # reconciliations started (for health and tests)
         self.requested = 0
 
@@ -134,6 +162,7 @@ class Reconciler:
             self._wake.set()
             return fut
         found.periodic = found.periodic and periodic
+        found.resumed = found.resumed and periodic
         if settle <= 0:
             found.not_before = now
         else:
@@ -150,6 +179,11 @@ class Reconciler:
         if account_id in self._running:
             return "running"
         return "queued" if account_id in self._pending else None
+
+    def resumed(self, account_id: int) -> bool:
+        """Whether the account's running reconciliation is the rest of one that answered
+        `AGAIN`, with no other request made since (a new one may need it whole)."""
+        return account_id in self._resumed
 
     @property
     def busy(self) -> bool:
@@ -182,6 +216,8 @@ class Reconciler:
             pending = self._pending.pop(account_id)
             fut = pending.future
             self._running.add(account_id)
+            if pending.resumed:
+                self._resumed.add(account_id)
             self.started += 1
             failed = again = False
             try:
@@ -197,6 +233,7 @@ class Reconciler:
                 )
             finally:
                 self._running.discard(account_id)
+                self._resumed.discard(account_id)
                 if self._pending:
                     self._wake.set()
             if again and not fut.done():
@@ -215,6 +252,7 @@ class Reconciler:
         later = self._pending.get(account_id)
         if later is None:
             pending.order = next(self._order)
+            pending.resumed = True
             self._pending[account_id] = pending
         else:
             later.future.add_done_callback(lambda f: _follow(pending.future, f))

@@ -168,7 +168,7 @@ class Service:
         self.reconciler = Reconciler(
             self._reconcile_now,
             self._urgency,
-            retry_if=lambda account_id: account_id not in self.known,
+            retry_if=lambda account_id: not self._caught_up(account_id),
         )
         #: tells the service manager (systemd) when this service is ready, alive and stopping
         self.notifier = SystemdNotifier()
@@ -297,7 +297,7 @@ class Service:
         """Set `ready` once every monitored account is reconciled (an account whose
         reconciliation failed is retried until it is)."""
         began = asyncio.get_running_loop().time()
-        while not self.known >= set(self.account_ids):
+        while not all(self._caught_up(a) for a in self.account_ids):
             changed = asyncio.Event()
             self._waiters.append(changed)  # woken after every handled batch (see `_changed`)
             await changed.wait()
@@ -313,15 +313,22 @@ class Service:
             self.notifier.status(self._readiness_text())
 
     def readiness(self, account_id: int) -> str:
-        """'ready' (reconciled: enforcing), else what it waits for: 'reconciling' (running
-        now), 'queued' or 'retrying' (its last try failed). Live events of an account not
-        ready yet are applied as they come; only its enforcement waits (see `_gate`)."""
+        """'ready' (reconciled: enforcing), 'enforcing' (its positions and working orders
+        are reconciled and enforced, its trades are still to be read: the limits on realized
+        P&L wait for them), else what it waits for: 'reconciling' (running now), 'queued' or
+        'retrying' (its last try failed). Live events of an account not enforcing yet are
+        applied as they come; only its enforcement waits (see `_gate`)."""
         if account_id in self.known:
-            return "ready"
+            return "ready" if self._caught_up(account_id) else "enforcing"
         found = self.reconciler.state(account_id)
         if found == "running":
             return "reconciling"
         return "queued" if found == "queued" else "retrying"
+
+    def _caught_up(self, account_id: int) -> bool:
+        """Reconciled since start, trades included (not `behind`)."""
+        acct = self.engine.accounts.get(account_id)
+        return account_id in self.known and not (acct is not None and acct.behind is not None)
 
     async def _keep_leases(self, every: float = 5.0) -> None:
         """On a shared server, check the account leases; losing one to another service stops
@@ -546,6 +553,7 @@ class Service:
         if acct is None:
             return reconciler.REST + 1
         return reconciler.urgency(
+            behind=acct.behind is not None and account_id in self.known,
             enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),
@@ -932,6 +940,12 @@ class Service:
         subscribed = self._subscribed.get(account_id)
         if subscribed is not None:
             await subscribed.wait()  # at start-up: the live feed first, then the snapshot
+        if account_id not in self.known and self._urgency(account_id) <= reconciler.EXPOSED:
+            await self._enforcing_step(account_id)
+            return AGAIN  # its trades after every exposed account's enforcing step
+        if acct.behind is not None and self.reconciler.resumed(account_id):
+            await self._history_step(account_id)
+            return None
         since = min(acct.week.start, acct.day.start)
         # what the engine knows before asking: fills, positions and orders that arrive live
         # while the gateway is read are newer than what it answers, and must not be undone
@@ -985,12 +999,78 @@ class Service:
         fills = tuple(e for e in events if isinstance(e, Fill))
         events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
         for ev in events:
-            self.submit(ev)
+            # a behind account books its trades from the TradesSnapshot (`ledger.catch_up`)
+            if not (isinstance(ev, Fill) and acct.behind is not None):
+                self.submit(ev)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(_Reconciled(account_id, done))
         await done
         logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
         return None
+
+    async def _enforcing_step(self, account_id: int) -> None:
+        """An exposed account's first step (see `fsm_risk.reconciler`): its working orders and
+        positions, applied behind a `Listing` that marks it behind; once handled, its held
+        enforcement goes. What the read did not list is closed or ended, as in a whole one."""
+        acct = self.engine.accounts[account_id]
+        applied = frozenset(acct.seen_trades)
+        positions_before, orders_before = set(acct.positions), set(acct.orders)
+        positions_before |= {c for c, n in acct.net.items() if n}
+        events = await self.broker.enforcing_snapshot(account_id)
+        events = [
+            dataclasses.replace(e, applied=applied)
+            if isinstance(e, PositionUpdate)
+            # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
+            else dataclasses.replace(e, held=e.order_id in orders_before)
+            if isinstance(e, OrderUpdate)
+            else e
+            for e in events
+        ]
+        listing = Listing(
+            account_id,
+            frozenset(e.contract_id for e in events if isinstance(e, PositionUpdate)),
+            frozenset(e.order_id for e in events if isinstance(e, OrderUpdate)),
+            frozenset(positions_before),
+            frozenset(orders_before),
+            applied,
+            behind=True,
+        )
+        for ev in (listing, *events):
+            self.submit(ev)
+        await self._handled(account_id)
+        logger.info(
+            "{} account {}: enforcing ({} positions and orders read); its trades are read next",
+            logs.FEED,
+            account_id,
+            len(events),
+        )
+
+    async def _history_step(self, account_id: int) -> None:
+        """An exposed account's second step: its trades since the week began (booked by the
+        engine from the `TradesSnapshot`, which ends its being behind) and its balance, then a
+        `Tick`: the limits on realized P&L judge it from now on."""
+        acct = self.engine.accounts[account_id]
+        since = min(acct.week.start, acct.day.start)
+        applied = frozenset(acct.seen_trades)
+        read = await self.broker.history(account_id, since)
+        fills = tuple(e for e in read if isinstance(e, Fill))
+        listed = applied | {f.trade_id for f in fills}
+        events: list[Event] = [TradesSnapshot(account_id, since, fills, applied)]
+        events += [
+            dataclasses.replace(e, applied=listed) for e in read if isinstance(e, AccountUpdate)
+        ]
+        events.append(Tick(account_id))
+        for ev in events:
+            self.submit(ev)
+        await self._handled(account_id)
+        logger.info("{} account {}: reconciled ({} events)", logs.FEED, account_id, len(events))
+
+    async def _handled(self, account_id: int) -> None:
+        """Returns once every event queued so far is handled (the account's enforcement, held
+        since the start, then goes)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait(_Reconciled(account_id, done))
+        await done
 
     def poll_every(self) -> float:
         """Seconds between two periodic reads of every account: the configured interval, or

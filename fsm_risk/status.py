@@ -289,7 +289,10 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         if a["can_trade"] is False:
             head += style("  [gateway: cannot trade]", fg="red")
         out.append(head)
-        if a.get("readiness", "ready") != "ready":
+        if a.get("readiness") == "enforcing":
+            line = "  ENFORCING; its trades are still being read: the P&L limits wait for them"
+            out.append(style(_fit(line), fg="yellow", bold=True))
+        elif a.get("readiness", "ready") != "ready":
             line = f"  NOT ENFORCING YET: {a['readiness']} (its reconciliation with the gateway)"
             out.append(style(line, fg="red", bold=True))
         lock = a["lock"]

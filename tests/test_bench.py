@@ -139,8 +139,9 @@ def test_scale_reconcile_sees_the_exposed_accounts_enforced(tmp_path: Path) -> N
     assert r.returncode == 0, r.stdout + r.stderr
     figures = load("figures")
     got = {f[0]: f[1] for f in map(figures.parse, r.stdout.splitlines()) if f is not None}
-    name = "reconcile, 10 accounts (2 exposed)"
+    name = "reconcile, 10 accounts, 1 in 10 holding + 1 in 10 locked (2 exposed)"
     assert got[f"{name}: exposed enforced"] is not None, r.stdout
+    assert got[f"{name}: exposed enforced, lower bound at the shipped budget"] == 0, r.stdout
     assert got[f"{name}: every account reconciled"] is not None, r.stdout
 
 

@@ -609,10 +609,34 @@ class ProjectXBroker:
     async def _snapshot(self, account_id: int, since: datetime, ticket: int) -> list[Event]:
         # the working orders are read first: a close that fills after this read shows in the
         # positions read next, so a close still working is never mistaken for none
-        raw_orders = (await self._post("/Order/searchOpen", {"accountId": account_id})).get(
-            "orders", []
-        )
-        events: list[Event] = []
+        raw_orders = await self._open_orders(account_id)
+        events: list[Event] = [*await self._trades(account_id, since, ticket)]
+        events.extend(await self._positions(account_id))
+        events.extend(self._orders(raw_orders))
+        return events
+
+    async def enforcing_snapshot(self, account_id: int) -> list[Event]:
+        """The part of `snapshot` that enforcement needs, in two reads: open positions, then
+        open orders (read first, as there). The trades and the balance are `history`."""
+        raw_orders = await self._open_orders(account_id)
+        return [*await self._positions(account_id), *self._orders(raw_orders)]
+
+    async def history(self, account_id: int, since: datetime) -> list[Event]:
+        """The rest of `snapshot`: every trade since ``since`` (oldest first), then the
+        balance (one read, and the shared listing)."""
+        ticket = next(self._snapshots)
+        self._unlisted.add(ticket)
+        try:
+            return await self._trades(account_id, since, ticket)
+        finally:
+            self._asked(ticket)
+
+    async def _open_orders(self, account_id: int) -> list[Any]:
+        raw = await self._post("/Order/searchOpen", {"accountId": account_id})
+        orders: list[Any] = raw.get("orders", [])
+        return orders
+
+    async def _trades(self, account_id: int, since: datetime, ticket: int) -> list[Event]:
         raw = await self._post(
             "/Trade/search",
             {
@@ -628,9 +652,12 @@ class ProjectXBroker:
             except payloads.PayloadError as exc:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
-        events.extend(fills)
+        events: list[Event] = [*fills]
         events.extend(a for a in await self.balances(ticket) if a.account_id == account_id)
-        positions: list[PositionEvent] = []
+        return events
+
+    async def _positions(self, account_id: int) -> list[Event]:
+        positions: list[Event] = []
         for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
             "positions", []
         ):
@@ -640,15 +667,16 @@ class ProjectXBroker:
                 positions.append(dataclasses.replace(position, snapshot=True))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
-        orders: list[OrderUpdate] = []
+        return positions
+
+    def _orders(self, raw_orders: list[Any]) -> list[Event]:
+        orders: list[Event] = []
         for o in raw_orders:
             try:
                 orders.append(payloads.bounded(payloads.order(o), self.now()))
             except payloads.PayloadError as exc:
                 self._malformed(exc)
-        events.extend(positions)
-        events.extend(orders)
-        return events
+        return orders
 
     async def balances(self, ticket: int | None = None) -> list[AccountUpdate]:
         """Every monitored account's balance from one ``/Account/search``, shared: whoever asks

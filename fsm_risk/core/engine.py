@@ -55,7 +55,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.flatten import Flatten, covers
-from fsm_risk.core.ledger import Ledger, unlisted
+from fsm_risk.core.ledger import Ledger, catch_up, unlisted
 from fsm_risk.core.models import AccountModel, ContractModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
@@ -307,7 +307,8 @@ class RiskEngine:
             acct = self.accounts.get(event.account_id)
             if acct is None:
                 acct = self.add_account(event.account_id, "", now)
-            self._guarded(acct, event, now, out)
+            for each in (*catch_up(acct, event), event):  # (a behind account's trades first)
+                self._guarded(acct, each, now, out)
         return out
 
     def _guarded(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:

@@ -189,7 +189,8 @@ class SelfLock:
 class TradesSnapshot:
     """Every trade of the account since ``since`` (the week's start), read back from the
     gateway at start-up or after a reconnect, after the missing ones were applied as fills:
-    the day's and week's realized P&L are rebuilt from it when they disagree."""
+    the day's and week's realized P&L are rebuilt from it when they disagree. The account's
+    fills have caught up with its positions: it is no longer behind."""
 
     account_id: int
     since: datetime
@@ -225,9 +226,10 @@ class EnforcementAccepted:
 @dataclass(frozen=True, slots=True)
 class Listing:
     """What a reconciliation read of the account listed, sent after the listed events
-    themselves: the contracts with a position and the working orders, and what the engine
-    held when the read began. The engine decides the difference (see `ledger.unlisted`):
-    held then and still, yet not listed, is closed (a position) or ended (an order)."""
+    themselves (a ``behind`` one: before them): the contracts with a position and the
+    working orders, and what the engine held when the read began. The engine decides the
+    difference (see `ledger.unlisted`): held then and still, yet not listed, is closed (a
+    position) or ended (an order)."""
 
     account_id: int
     positions: frozenset[str]
@@ -238,6 +240,10 @@ class Listing:
     applied: frozenset[int]
     #: a scheduled read: suspended orders (bracket children) are not listed by it
     periodic: bool = False
+    #: a read of the positions and working orders alone, the trades to follow (sent before
+    #: the listed events): until its `TradesSnapshot` the account is behind (see
+    #: `exposure.Behind`)
+    behind: bool = False
 
 
 Event = (

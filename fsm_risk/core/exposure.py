@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from fsm_risk.core.models import AccountModel
+
+
+@dataclass
+class Behind:
+    """An account whose positions and working orders were read after a restart (it
+    enforces) before its trades. The rules judging realized P&L wait. A position the gateway
+    reports ahead of fills not read yet is taken as it is, and ``owed`` keeps, per contract,
+    the fills' running size then (moved by those fills as they are booked) and the gateway's
+    size; ``reflect``: the trade ids to book so (see `ledger.catch_up`), so that they move
+    nothing twice. Runtime only: a restart reads the account again."""
+
+    owed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    reflect: set[int] = field(default_factory=set)
 
 
 def exposed(

@@ -18,6 +18,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.exposure import Behind
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -32,7 +33,10 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     """The reconciliation's difference, as the gateway events it stands for: a position the
     account held when the read began, and holds still, that the read did not list is closed;
     an order working then and still that it did not list has ended (cancelled). What arrived
-    live meanwhile is newer than the read and is left alone."""
+    live meanwhile is newer than the read and is left alone. A ``behind`` listing (positions
+    and orders read before the trades) leaves the account behind until its trades come."""
+    if listing.behind and acct.behind is None:
+        acct.behind = Behind()
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):
@@ -67,6 +71,18 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
             )
         )
     return out
+
+
+def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
+    """For the `TradesSnapshot` of an account whose positions were read (and enforced) first:
+    its trades, to apply before it. Those not applied yet are in those positions already, so
+    each is booked (realized P&L, fees, the day's fills, and the rules see it) without moving
+    the running size (see `Ledger.fill`). None for any other event."""
+    behind = acct.behind
+    if behind is None or not isinstance(event, TradesSnapshot):
+        return ()
+    behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
+    return event.trades
 
 
 class Ledger:
@@ -144,16 +160,28 @@ class Ledger:
             else:
                 del acct.filling[ev.order_id]
         delta = ev.size if ev.side is Side.BUY else -ev.size
-        self.settlement.expected_fill(acct, cid, delta, ev.at)
-        before = acct.net.get(cid, 0)
+        # a trade read after the account's positions (see `catch_up`) is in them already:
+        # it is booked against the running size the fills had then, which it does not move
+        behind = acct.behind
+        reflected = behind is not None and ev.trade_id in behind.reflect
+        if behind is not None and reflected:
+            behind.reflect.discard(ev.trade_id)
+            size = acct.net.get(cid, 0)
+            before, reported = behind.owed.get(cid, (size, size))
+        else:
+            self.settlement.expected_fill(acct, cid, delta, ev.at)
+            before = acct.net.get(cid, 0)
         if before == 0 or (before > 0) == (delta > 0):
             entry, exit_ = ev.size, 0
         else:
             exit_ = min(abs(before), ev.size)
             entry = ev.size - exit_
         after = before + delta
-        acct.net[cid] = after
-        self.settlement.realize(acct, cid, before, after, exit_)
+        if behind is not None and reflected:
+            behind.owed[cid] = (after, reported)
+        else:
+            acct.net[cid] = after
+            self.settlement.realize(acct, cid, before, after, exit_)
         cm = acct.contracts.get(cid)
         flattening = acct.state is State.Flattening or (
             cm is not None and cm.state is State.Flattening
@@ -187,7 +215,8 @@ class Ledger:
         if ev.at >= acct.week.start:
             acct.week.realized += net
             acct.week.fees += ev.fees
-        self._trip(acct, cid, before, after, ev, net, own or platform)
+        if not reflected:  # (the position taken ahead of it opened its round trip)
+            self._trip(acct, cid, before, after, ev, net, own or platform)
         if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
             cm.close_filled += ev.size
             self.pursuit.progress(acct, cm, now)
@@ -257,6 +286,20 @@ class Ledger:
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation."""
+        if acct.behind is not None:  # its trades are booked (`catch_up`): no longer behind
+            for cid, (made, reported) in sorted(acct.behind.owed.items()):
+                if made != reported:  # the gateway's position stands
+                    out.append(
+                        Alert(
+                            Level.WARNING,
+                            Reason.POSITION_WITHOUT_FILLS,
+                            f"{cid}: the gateway reported {reported:+d}, its trades make "
+                            f"{made:+d}; taking the gateway's position",
+                            acct.account_id,
+                            cid,
+                        )
+                    )
+            acct.behind = None
         listed = {t.trade_id for t in ev.trades}
         later = (
             set()

@@ -15,7 +15,7 @@ from typing import Any
 
 from fsm_risk.core.effects import AuditEntry
 from fsm_risk.core.events import Side
-from fsm_risk.core.exposure import exposed
+from fsm_risk.core.exposure import Behind, exposed
 from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import (
@@ -228,7 +228,7 @@ class AccountModel(Lockable):
         "flatten_reason",
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
-    RUNTIME = ("audit", "open_upnl", "wakeup", "band", "bands", "rest", "deadlines")
+    RUNTIME = ("audit", "open_upnl", "wakeup", "band", "bands", "rest", "deadlines", "behind")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -257,8 +257,7 @@ class AccountModel(Lockable):
         #: orders the gateway reported filled whose fills have not all arrived yet (the order
         #: event comes first): contract, contracts still to come, and how long to wait
         self.filling: dict[int, tuple[str, int, datetime]] = {}
-        self.day = day
-        self.week = week
+        self.day, self.week = day, week
         self.open_upnl = ZERO
         self.rule_state: dict[str, dict[str, Any]] = {}
         self.last_event_at: datetime | None = None
@@ -274,6 +273,7 @@ class AccountModel(Lockable):
         self.rest: tuple[Decimal, Decimal] = (Decimal("Infinity"), Decimal("-Infinity"))
         #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
+        self.behind: Behind | None = None  # its trades not read yet after a restart
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

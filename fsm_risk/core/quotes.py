@@ -110,7 +110,7 @@ class QuotePath:
                     if pband[0] < pos.upnl < pband[1]:
                         continue
                 acct.band = None  # evaluated: asked again unless re-banded below
-                if trailing is not None and band is not EVALUATE:
+                if trailing is not None and band is not EVALUATE and not acct.behind:
                     # a new peak (a steady trend): only the trailing rule's band was crossed,
                     # upwards; it cannot fire there, it only raises its memory
                     low, high = acct.rest
@@ -137,6 +137,8 @@ class QuotePath:
                                 )
                             continue
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
+                if acct.behind:  # its realized P&L is not caught up (see RuleBook.evaluate)
+                    crossed = [r for r in crossed if not r.waits_for_trades]
                 for rule in observers:
                     if rule in crossed and rule.observe(
                         acct.rule_state.setdefault(rule.id, {}), acct, q, now

@@ -122,7 +122,12 @@ class Settlement:
         """The fills and the gateway agree on ``cid`` (or the gateway's word is final)."""
         self.agreed(acct, cid)
         net = acct.net.get(cid, 0)
-        if forced and net != reported:
+        if forced and net != reported and acct.behind is not None:
+            # the trades are not read yet: those missing are in this position already (they
+            # will be booked without moving the running size, see `Ledger.fill`)
+            owed = acct.behind.owed
+            owed[cid] = (owed.get(cid, (net, reported))[0], reported)
+        elif forced and net != reported:
             out.append(
                 Alert(
                     Level.WARNING,
@@ -133,6 +138,7 @@ class Settlement:
                     cid,
                 )
             )
+        if forced and net != reported:
             trip = acct.trips_open.get(cid)
             if trip is not None and (reported == 0 or (reported > 0) != trip.long):
                 del acct.trips_open[cid]  # its close was never seen: it cannot be judged

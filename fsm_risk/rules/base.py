@@ -200,6 +200,10 @@ class Rule:
     level_triggered: ClassVar[bool] = True
     #: the rule keeps memory in ``rule_state[id]`` (and implements ``observe``)
     stateful: ClassVar[bool] = False
+    #: the rule judges realized P&L: while an account's trades are still being read after
+    #: a restart (its positions already enforced) it neither evaluates nor remembers, since
+    #: a missing trade could make it fire falsely or keep a wrong peak
+    waits_for_trades: ClassVar[bool] = False
     #: the event kinds that can move this rule's ``next_deadline`` (None: ``reacts_to``)
     deadline_kinds: ClassVar[frozenset[type] | None] = None
     #: how each key compares when the settings change (see `fsm_risk.rules.tighter`): a key

@@ -74,6 +74,7 @@ class PeriodPnlRule(Rule):
     lock: ClassVar[State]
     amount_key: ClassVar[str]  # "limit" or "target"
     reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
+    waits_for_trades = True
 
     config: Config
 

@@ -124,6 +124,7 @@ class TrailingDrawdown(Rule):
         ),
     )
     reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
+    waits_for_trades = True
     stateful = True
     trails = True  # above the band the equity is above the peak: the floor is far below
 

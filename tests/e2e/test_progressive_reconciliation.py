@@ -9,6 +9,7 @@ import asyncio
 import json
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import pytest
@@ -31,14 +32,25 @@ ACCOUNTS = tuple(PaperAccount(i, f"PAPER-{i - 1000}", Decimal("50000.00")) for i
 LIMIT, RESERVE, WINDOW = 20, 5, 5.0
 
 
-async def start_with_budget(h: Harness) -> None:
+async def start_with_budget(h: Harness, requests: list[tuple[str, int, str]] | None = None) -> None:
     """`h.start`, but with the scaled budget, and returning as soon as the service serves
-    (the harness's own start waits for every account)."""
+    (the harness's own start waits for every account). ``requests``: every REST request the
+    service makes, as (path, account, that account's readiness then)."""
     h.gateway.set_rate_limit(LIMIT + 2, WINDOW)  # (+2: the SDK's own login reads)
     user, key = h.gateway.credentials()
     urls = (h.gateway.api_url, h.gateway.user_hub_url, h.gateway.market_hub_url)
     service = runtime.make_service(h.settings, Credentials(user, key), urls, clock=h.clock)
     service.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    if requests is not None:
+        post = service.broker._post
+
+        async def recorded(path: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+            account = int(data.get("accountId") or 0)
+            ready = service.readiness(account) if account else ""
+            requests.append((path, account, ready))
+            return await post(path, data, **kw)
+
+        service.broker._post = recorded  # type: ignore[method-assign]
     h.service, h.task = service, asyncio.create_task(service.run())
     serving = asyncio.create_task(service.serving.wait())
     await asyncio.wait({h.task, serving}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
@@ -99,7 +111,8 @@ async def test_locked_and_exposed_accounts_are_enforced_before_the_flat_ones(
     rc, out = await run_cli(h.home, "status", "--json")
     assert rc == 0, out
     shown = {a["account_id"]: a["readiness"] for a in json.loads(out)["accounts"]}
-    assert shown[LOCKED] == shown[EXPOSED] == "ready"
+    # enforcing (their trades read or still to be read after the other exposed accounts')
+    assert {shown[LOCKED], shown[EXPOSED]} <= {"enforcing", "ready"}, shown
     assert any(shown[a] in ("queued", "reconciling") for a in FLAT), shown
     # a live fill of an account not reconciled yet is applied at once (never dropped)
     last = max(a for a in FLAT if a not in svc.known)
@@ -171,3 +184,46 @@ async def test_snapshots_under_way_together_read_the_balances_once(
         assert held == [[], [MNQ], []]
     finally:
         await broker.stop()
+
+
+@pytest.mark.paper(accounts=ACCOUNTS)
+async def test_every_exposed_account_is_enforced_before_any_trade_history_is_read(
+    h: Harness,
+) -> None:
+    """Two exposed accounts, a budget that reads 15 a window: both read their working orders
+    and positions and are enforced (the locked one flattened, the other reduced) before the
+    first trade list is asked for; each trade list is read while its account already
+    enforces, its trades not read yet ('enforcing' in `status`)."""
+    await h.start(RULES)
+    await lock_by_daily_loss(h)
+    h.gateway.place_order(EXPOSED, "MNQ", 0, 2)  # within the limit of 3
+    await h.until(lambda: MNQ in h.svc.engine.accounts[EXPOSED].positions, "the position seen")
+    await h.stop()
+    h.trade("MNQ", "buy", 1)  # while down: the locked account trades, the other goes over
+    h.gateway.place_order(EXPOSED, "MNQ", 0, 2)
+
+    requests: list[tuple[str, int, str]] = []
+    await start_with_budget(h, requests)
+    contract = h.gateway.contract("MNQ").id
+    await h.gw_until(lambda: h.position("MNQ") == 0, "the locked account flattened", 60)
+    await h.gw_until(
+        lambda: (p := h.gateway.position(EXPOSED, contract)) is not None and p.size == 3,
+        "the exposed account reduced to the limit",
+        60,
+    )
+    await h.until(lambda: h.svc.ready.is_set(), "every account reconciled", 120)
+    paths = [(path, a) for path, a, _ in requests]
+    first_trades = paths.index(next(p for p in paths if p[0] == "/Trade/search"))
+    enforced = [paths.index(("/Position/closeContract", LOCKED)),
+                paths.index(("/Position/partialCloseContract", EXPOSED))]  # fmt: skip
+    assert max(enforced) < first_trades, paths[: first_trades + 1]
+    for a in (LOCKED, EXPOSED):
+        assert paths.index(("/Order/searchOpen", a)) < first_trades
+        assert paths.index(("/Position/searchOpen", a)) < first_trades
+        trades = [ready for path, b, ready in requests if path == "/Trade/search" and b == a]
+        assert trades == ["enforcing"], trades
+    assert h.svc.engine.accounts[EXPOSED].net[MNQ] == 3  # its trades read late, booked once
+    assert h.acct.state is State.LockedDaily
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0, out
+    assert {a["readiness"] for a in json.loads(out)["accounts"]} == {"ready"}

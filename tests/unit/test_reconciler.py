@@ -138,3 +138,70 @@ async def test_start_up_order_locked_and_exposed_then_probes_then_flat_ones() ->
     # a probed flat account's request is answered only by its full reconciliation
     assert known == set(range(1, 7)) and r.started == 9 and answered_early == []
     await r.stop()
+
+
+async def test_every_exposed_accounts_enforcing_step_goes_before_any_of_their_trade_reads() -> None:
+    """At start-up an exposed account is reconciled in two steps: its working orders and
+    positions (then it enforces: here, it starts flattening), and its trades after every
+    other exposed account's first step, even though it is now more urgent than they are
+    (enforcing); then the flat ones. The second step knows it is the rest of the first."""
+    exposed = {1, 2, 3}
+    stepped: set[int] = set()
+    known: set[int] = set()
+    log: list[tuple[str, int, bool]] = []
+
+    def urgency(a: int) -> int:
+        return reconciler.urgency(
+            behind=a in stepped and a not in known,
+            enforcing=a in stepped,  # flattening since its enforcing step
+            exposed=a in exposed,
+            known=a in known or a in stepped,
+            probed=True,
+        )
+
+    async def run(a: int, periodic: bool = False) -> str | None:
+        await asyncio.sleep(0)  # its reads
+        if a in exposed and a not in stepped:
+            log.append(("orders+positions", a, r.resumed(a)))
+            stepped.add(a)
+            return AGAIN
+        log.append(("trades" if a in exposed else "full", a, r.resumed(a)))
+        known.add(a)
+        return None
+
+    r = Reconciler(run, urgency, parallel=1)
+    r.start()
+    futures = [r.request(a) for a in (1, 2, 3, 4, 5)]
+    async with asyncio.timeout(5):
+        await asyncio.gather(*futures)
+    assert log == [
+        ("orders+positions", 1, False),
+        ("orders+positions", 2, False),
+        ("orders+positions", 3, False),
+        ("trades", 1, True),
+        ("trades", 2, True),
+        ("trades", 3, True),
+        ("full", 4, False),
+        ("full", 5, False),
+    ]
+    await r.stop()
+
+
+async def test_a_request_made_meanwhile_asks_for_the_whole_reconciliation_again() -> None:
+    """The rest of a run that answered AGAIN is `resumed`, unless someone asked for the
+    account since (a reconnect): then the run must be whole."""
+    seen: list[bool] = []
+
+    async def run(a: int, periodic: bool = False) -> str | None:
+        seen.append(r.resumed(a))
+        if len(seen) == 1:
+            r.request(a)  # a reconnect while the first step runs
+            return AGAIN
+        return None
+
+    r = Reconciler(run, lambda a: 0, parallel=1)
+    r.start()
+    async with asyncio.timeout(5):
+        await r.request(8)
+    assert seen == [False, False]
+    await r.stop()

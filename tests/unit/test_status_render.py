@@ -94,3 +94,12 @@ def test_an_account_not_reconciled_yet_is_shown_as_not_enforcing_yet() -> None:
     snap["readiness"] = {"ready": 1, "accounts": 1}
     out = status.render(snap, color=False, source="running service")
     assert "NOT ENFORCING YET" not in out and "STARTING" not in out
+
+
+def test_an_account_enforcing_before_its_trades_are_read_says_so() -> None:
+    snap = status.snapshot(shipped(T0).engine, T0)
+    snap["accounts"][0]["readiness"] = "enforcing"
+    snap["readiness"] = {"ready": 1, "accounts": 1}
+    lines = status.render(snap, color=False, source="running service").splitlines()
+    assert lines[1] == "  ENFORCING; its trades are still being read: the P&L limits wait for them"
+    assert "NOT ENFORCING" not in "\n".join(lines)

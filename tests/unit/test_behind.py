@@ -1,0 +1,110 @@
+"""An exposed account is enforced from its positions and working orders before its trades are
+read (see fsm_risk/reconciler.py): between the two it is behind. The trades read later are
+already in the positions enforced, so they move nothing twice; the limits on realized P&L
+wait for them, so a trade not read yet can neither fire them falsely nor hide a breach once
+read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fsm_risk.core.effects import Alert, ClosePosition, ReducePosition
+from fsm_risk.core.events import EnforcementAccepted, Listing, Side, Tick, TradesSnapshot
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_contracts import MaxContracts
+from tests.factories import ACC, MNQ, T0, Driver, account, fill, make_engine, position, quote
+
+EARLIER = T0 - timedelta(minutes=10)  # while the service was down
+
+
+def behind_listing(applied: set[int], listed: frozenset[str] = frozenset({MNQ})) -> Listing:
+    """The enforcing step's listing (positions and orders read, the trades to follow) of an
+    account that held MNQ when the read began."""
+    before = frozenset({MNQ})
+    return Listing(ACC, listed, frozenset(), before, frozenset(), frozenset(applied), behind=True)
+
+
+def snapshot_of(*events: object, applied: set[int]) -> list[object]:
+    import dataclasses
+
+    return [dataclasses.replace(e, snapshot=True, applied=frozenset(applied)) for e in events]
+
+
+def enforcement(effects: list[object]) -> list[object]:
+    return [e for e in effects if isinstance(e, ClosePosition | ReducePosition)]
+
+
+def test_a_position_read_ahead_of_its_trades_is_reduced_once_and_its_trades_book_once() -> None:
+    d = Driver(make_engine({MaxContracts: {"limit": "5"}}))
+    bought = fill(MNQ, Side.BUY, 5, "21000", order_id=1, trade_id=101, at=EARLIER)
+    d.send(account(), bought, position(MNQ, 5, "21000"))
+    acct = d.engine.accounts[ACC]
+    assert acct.net[MNQ] == 5 and not enforcement(d.effects)
+
+    # the enforcing step: a sixth contract bought while the service was down (its trade
+    # not read yet)
+    sent = d.send(behind_listing({101}), *snapshot_of(position(MNQ, 6, "21000"), applied={101}))
+    assert [(type(e), e.size) for e in enforcement(sent)] == [(ReducePosition, 1)]
+    assert acct.behind is not None
+    # the reduction fills, live, before the trades are read
+    d.send(EnforcementAccepted(ACC, MNQ, 900))
+    live = d.send(
+        fill(MNQ, Side.SELL, 1, "21010", pnl="20", order_id=900, trade_id=103),
+        position(MNQ, 5, "21000"),
+    )
+    assert not enforcement(live)
+    assert acct.contracts[MNQ].state is State.Trading  # reduced to the limit: confirmed
+
+    # the history step: the sixth contract's trade is in the position taken already
+    sixth = fill(MNQ, Side.BUY, 1, "21000", fees="0.37", order_id=2, trade_id=102, at=EARLIER)
+    listed = (bought, sixth, fill(MNQ, Side.SELL, 1, "21010", pnl="20", order_id=900,
+                                  trade_id=103))  # fmt: skip
+    after = d.send(TradesSnapshot(ACC, acct.week.start, listed, frozenset({101, 103})), Tick(ACC))
+    assert not enforcement(after), after
+    assert acct.behind is None
+    assert acct.net[MNQ] == 5 and acct.positions[MNQ].size == 5  # not 6: booked once
+    assert 102 in acct.seen_trades and [f.trade_id for f in acct.day.fills] == [101, 103, 102]
+    assert acct.day.fees == sixth.fees
+    assert not [
+        e for e in [*sent, *live, *after]
+        if isinstance(e, Alert) and e.reason is Reason.POSITION_WITHOUT_FILLS
+    ]  # fmt: skip
+
+
+def test_a_position_closed_while_down_is_flat_at_once_and_its_loss_counts_once_read() -> None:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    bought = fill(MNQ, Side.BUY, 2, "21000", order_id=1, trade_id=201, at=EARLIER)
+    d.send(account(), bought, position(MNQ, 2, "21000"), quote(MNQ, "21000"))
+    acct = d.engine.accounts[ACC]
+    # the enforcing step lists no position: closed while down (its trade not read yet)
+    d.send(behind_listing({201}, frozenset()))
+    assert MNQ not in acct.positions and not acct.exposed()
+    sold = fill(MNQ, Side.SELL, 2, "20700", pnl="-1200", order_id=2, trade_id=202, at=EARLIER)
+    d.send(TradesSnapshot(ACC, acct.week.start, (bought, sold), frozenset({201})), Tick(ACC))
+    assert acct.net.get(MNQ, 0) == 0  # not -2: the close was in the listing already
+    assert acct.day.realized == -1200
+    assert acct.state is State.LockedDaily  # the loss read late is judged once read
+
+
+def test_the_pnl_limits_wait_for_the_trades_of_an_account_behind() -> None:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    bought = fill(MNQ, Side.BUY, 1, "21000", order_id=1, trade_id=301, at=EARLIER)
+    d.send(account(), bought, position(MNQ, 1, "21000"), quote(MNQ, "21000"))
+    acct = d.engine.accounts[ACC]
+    d.send(behind_listing({301}), *snapshot_of(position(MNQ, 1, "21000"), applied={301}))
+    # -$1,500 open (MNQ: $2 a point) while a +$2,000 trade of the day is not read yet
+    d.send(quote(MNQ, "20250"))
+    assert acct.state is State.Trading and not enforcement(d.effects)
+    trades = (
+        bought,
+        fill(MNQ, Side.BUY, 1, "20000", order_id=2, trade_id=302, at=EARLIER),
+        fill(MNQ, Side.SELL, 1, "21000", pnl="2000", order_id=3, trade_id=303, at=EARLIER),
+    )
+    d.send(TradesSnapshot(ACC, acct.week.start, trades, frozenset({301})), Tick(ACC))
+    assert acct.behind is None and acct.day.realized == 2000
+    assert acct.state is State.Trading and not enforcement(d.effects)  # +$500 on the day
+    assert acct.net[MNQ] == 1
+    d.send(quote(MNQ, "19500"))  # -$3,000 open: -$1,000 on the day, judged at once
+    assert acct.state is State.Flattening
