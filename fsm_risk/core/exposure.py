@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from fsm_risk.core.models import AccountModel
+    from fsm_risk.core.records import Trip
 
 
 @dataclass
@@ -16,10 +17,13 @@ class Behind:
     reports ahead of fills not read yet is taken as it is, and ``owed`` keeps, per contract,
     the fills' running size then (moved by those fills as they are booked) and the gateway's
     size; ``reflect``: the trade ids to book so (see `ledger.catch_up`), so that they move
-    nothing twice. Runtime only: a restart reads the account again."""
+    nothing twice; ``trips``: the round trips open when the account fell behind, from which
+    those trades make theirs (a loss made while the service was down is a round trip too).
+    Runtime only: a restart reads the account again."""
 
     owed: dict[str, tuple[int, int]] = field(default_factory=dict)
     reflect: set[int] = field(default_factory=set)
+    trips: dict[str, Trip] = field(default_factory=dict)
 
 
 def exposed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -36,7 +37,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     live meanwhile is newer than the read and is left alone. A ``behind`` listing (positions
     and orders read before the trades) leaves the account behind until its trades come."""
     if listing.behind and acct.behind is None:
-        acct.behind = Behind()
+        acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):
@@ -82,6 +83,9 @@ def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
     if behind is None or not isinstance(event, TradesSnapshot):
         return ()
     behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
+    # they make their round trips from those open when the account fell behind (the
+    # positions taken since hold the trips open now): swapped back by `rebuild_realized`
+    behind.trips, acct.trips_open = acct.trips_open, behind.trips
     return event.trades
 
 
@@ -215,8 +219,7 @@ class Ledger:
         if ev.at >= acct.week.start:
             acct.week.realized += net
             acct.week.fees += ev.fees
-        if not reflected:  # (the position taken ahead of it opened its round trip)
-            self._trip(acct, cid, before, after, ev, net, own or platform)
+        self._trip(acct, cid, before, after, ev, net, own or platform)
         if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
             cm.close_filled += ev.size
             self.pursuit.progress(acct, cm, now)
@@ -299,6 +302,11 @@ class Ledger:
                             cid,
                         )
                     )
+            made_trips, acct.trips_open = acct.trips_open, acct.behind.trips
+            for cid, trip in made_trips.items():  # the trades' trip, where they agree
+                held, owed = acct.trips_open.get(cid), acct.behind.owed.get(cid)
+                if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
+                    acct.trips_open[cid] = trip
             acct.behind = None
         listed = {t.trade_id for t in ev.trades}
         later = (

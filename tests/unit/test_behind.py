@@ -7,12 +7,14 @@ read."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, ClosePosition, ReducePosition
 from fsm_risk.core.events import EnforcementAccepted, Listing, Side, Tick, TradesSnapshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_consecutive_losses import MaxConsecutiveLosses
 from fsm_risk.rules.max_contracts import MaxContracts
 from tests.factories import ACC, MNQ, T0, Driver, account, fill, make_engine, position, quote
 
@@ -108,3 +110,29 @@ def test_the_pnl_limits_wait_for_the_trades_of_an_account_behind() -> None:
     assert acct.net[MNQ] == 1
     d.send(quote(MNQ, "19500"))  # -$3,000 open: -$1,000 on the day, judged at once
     assert acct.state is State.Flattening
+
+
+def test_round_trips_made_while_down_count_once_their_trades_are_read() -> None:
+    d = Driver(make_engine({MaxConsecutiveLosses: {"losses": "2"}}))
+    bought = fill(MNQ, Side.BUY, 1, "21000", order_id=1, trade_id=401, at=EARLIER)
+    d.send(account(), bought, position(MNQ, 1, "21000"))
+    acct = d.engine.accounts[ACC]
+    # while down: that position closed at a loss, a second round trip lost too, and a third
+    # was opened; the enforcing step lists it
+    d.send(behind_listing({401}), *snapshot_of(position(MNQ, 1, "20900"), applied={401}))
+    assert acct.state is State.Trading
+    minute = timedelta(minutes=1)
+    trades = (
+        bought,
+        fill(MNQ, Side.SELL, 1, "20990", pnl="-20", order_id=2, trade_id=402, at=EARLIER + minute),
+        fill(MNQ, Side.BUY, 1, "20990", order_id=3, trade_id=403, at=EARLIER + 2 * minute),
+        fill(
+            MNQ, Side.SELL, 1, "20980", pnl="-20", order_id=4, trade_id=404, at=EARLIER + 3 * minute
+        ),
+        fill(MNQ, Side.BUY, 1, "20900", order_id=5, trade_id=405, at=EARLIER + 4 * minute),
+    )
+    d.send(TradesSnapshot(ACC, acct.week.start, trades, frozenset({401})), Tick(ACC))
+    assert acct.behind is None and acct.net[MNQ] == 1
+    assert [t.net for t in acct.day.trips][-2:] == [Decimal(-20), Decimal(-20)]
+    assert acct.trips_open[MNQ].opened_at == EARLIER + 4 * minute  # the trip held now
+    assert acct.state is not State.Trading  # the second loss in a row stops trading
