@@ -56,6 +56,7 @@ from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import Side
 from fsm_risk.core.models import AccountModel, FillRecord, History, Mark, Trip
+from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
@@ -963,17 +964,20 @@ def _histories(
                 return found
 
             voided: set[tuple[int, int]] = set()
+            seen: dict[int, dict[int, int]] = {a: {} for a in chunk}  # built at once below
             sql = f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND at >= {p}"
             for a, t, at in rows(sql, horizon):
                 voided.add((a, t))
                 when = parse(at)
                 if when >= horizon:
-                    out[a].seen[t] = when
+                    seen[a][t] = micros(when)
             sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND at >= {p}"
             for a, t, at in rows(sql, horizon):
                 when = parse(at)
                 if when >= horizon:
-                    out[a].seen[t] = when
+                    seen[a][t] = micros(when)
+            for a, kept in seen.items():
+                out[a].seen = SeenTrades.of(kept)
             sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"
             for r in rows(sql, day):
                 if (r[0], r[1]) not in voided:
