@@ -1,0 +1,61 @@
+"""What a start loads: the exchange calendars' special days come from the copy kept by the
+last run (the calendar library and pandas are not imported), and that copy is exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fsm_risk.adapters import calendars
+from fsm_risk.rules import exchange_hours as hours
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "CME Globex Equity"
+
+#: loads the shipped settings as every command does; says which heavy libraries it imported
+LOAD = (
+    "import sys; from fsm_risk import bootstrap; bootstrap.load_settings(sys.argv[1]); "
+    "print(' '.join(m for m in ('pandas_market_calendars', 'pandas') if m in sys.modules))"
+)
+
+
+def _load(cache: Path) -> str:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD, str(ROOT / "settings.ini")],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def test_a_start_uses_the_special_days_the_last_one_kept(tmp_path: Path) -> None:
+    assert _load(tmp_path) == "pandas_market_calendars pandas"  # the first computes them
+    assert (tmp_path / "fsm-risk" / calendars.FILE_NAME).is_file()
+    assert _load(tmp_path) == ""  # the next only reads them
+
+
+def test_the_kept_special_days_are_those_the_library_computes(tmp_path: Path) -> None:
+    computed = hours.ExchangeDays(NAME)
+    path = tmp_path / "days.json"
+    data = {"stamp": calendars.stamp(), "calendars": {NAME: calendars._plain(computed.years())}}
+    path.write_text(json.dumps(data))
+    kept = calendars._days(NAME, json.loads(path.read_text())["calendars"][NAME])
+    assert kept.years() == computed.years() and not kept.computed
+    assert kept.year(2026).early_closes  # e.g. the day after Thanksgiving
+    assert kept.year(2045) == computed.year(2045)  # a year not kept: computed on first use
+
+
+def test_special_days_kept_by_other_library_versions_or_unreadable_are_ignored(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "days.json"
+    path.write_text(json.dumps({"stamp": "pandas_market_calendars:old", "calendars": {NAME: {}}}))
+    assert calendars.load(path) == 0
+    path.write_text("{not json")
+    assert calendars.load(path) == 0
+    assert calendars.load(tmp_path / "missing.json") == 0
+    path.write_text(json.dumps({"stamp": calendars.stamp(), "calendars": {NAME: {"x": 1}}}))
+    assert calendars.load(path) == 0  # malformed: the library computes them again
