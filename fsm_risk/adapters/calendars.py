@@ -2,8 +2,8 @@
 
 Loading pandas_market_calendars (and pandas beneath it) and computing two decades of a
 calendar takes about a third of a second, on every start of every command that reads the
-settings. What it computed is kept in the user's cache folder
-(``$XDG_CACHE_HOME/fsm-risk``, else ``~/.cache/fsm-risk``), stamped with the libraries it came
+settings. What it computed is kept in the user's cache folder (``$XDG_CACHE_HOME/fsm-risk``,
+else ``~/.cache/fsm-risk``, one file per installation), stamped with the libraries it came
 from: a file written by other versions of them (or unreadable, or malformed) is ignored and
 the library computes again. The file is only an optimisation: failing to read or write it
 changes nothing but the time a start takes.
@@ -12,6 +12,7 @@ changes nothing but the time a start takes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from datetime import date, datetime
@@ -23,12 +24,15 @@ from fsm_risk.rules import exchange_hours as hours
 
 #: the libraries the special days are computed with: their files stamp the cache
 LIBRARIES = ("pandas_market_calendars", "exchange_calendars", "pandas")
-FILE_NAME = "exchange-days.json"
+FILE_PREFIX = "exchange-days-"
 
 
 def cache_path() -> Path:
+    """One file per set of libraries (installations side by side do not overwrite each
+    other's)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "fsm-risk" / FILE_NAME
+    tag = hashlib.sha256(stamp().encode()).hexdigest()[:12]
+    return Path(base) / "fsm-risk" / f"{FILE_PREFIX}{tag}.json"
 
 
 def stamp() -> str:

@@ -33,7 +33,9 @@ def _load(cache: Path) -> str:
 
 def test_a_start_uses_the_special_days_the_last_one_kept(tmp_path: Path) -> None:
     assert _load(tmp_path) == "pandas_market_calendars pandas"  # the first computes them
-    assert (tmp_path / "fsm-risk" / calendars.FILE_NAME).is_file()
+    assert [p.name for p in (tmp_path / "fsm-risk").iterdir()] == [
+        f"{calendars.FILE_PREFIX}{calendars.cache_path().stem.rsplit('-', 1)[1]}.json"
+    ]
     assert _load(tmp_path) == ""  # the next only reads them
 
 
