@@ -27,10 +27,13 @@ LIBRARIES = ("pandas_market_calendars", "exchange_calendars", "pandas")
 FILE_PREFIX = "exchange-days-"
 
 
-def cache_path() -> Path:
+def cache_path() -> Path | None:
     """One file per set of libraries (installations side by side do not overwrite each
-    other's)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    other's); None when there is no home folder to keep it in."""
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:
+        return None
     tag = hashlib.sha256(stamp().encode()).hexdigest()[:12]
     return Path(base) / "fsm-risk" / f"{FILE_PREFIX}{tag}.json"
 
@@ -52,6 +55,8 @@ def stamp() -> str:
 def load(path: Path | None = None) -> int:
     """Give the exchange-hours rule the calendars kept at ``path``; returns how many."""
     path = path or cache_path()
+    if path is None:
+        return 0
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("stamp") != stamp():
@@ -70,6 +75,8 @@ def save(path: Path | None = None) -> None:
     if not computed:
         return
     path = path or cache_path()
+    if path is None:
+        return
     data = {
         "stamp": stamp(),
         "calendars": {d.name: _plain(d.years()) for d in hours.in_use()},

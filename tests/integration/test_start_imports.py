@@ -33,9 +33,8 @@ def _load(cache: Path) -> str:
 
 def test_a_start_uses_the_special_days_the_last_one_kept(tmp_path: Path) -> None:
     assert _load(tmp_path) == "pandas_market_calendars pandas"  # the first computes them
-    assert [p.name for p in (tmp_path / "fsm-risk").iterdir()] == [
-        f"{calendars.FILE_PREFIX}{calendars.cache_path().stem.rsplit('-', 1)[1]}.json"
-    ]
+    kept = [p.name for p in (tmp_path / "fsm-risk").iterdir()]
+    assert len(kept) == 1 and kept[0].startswith(calendars.FILE_PREFIX)
     assert _load(tmp_path) == ""  # the next only reads them
 
 
