@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, bindparam, event, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
@@ -282,6 +281,8 @@ class Store:
             self.engine: Engine = create_engine(
                 url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
             )
+            from sqlalchemy.dialects.postgresql import insert as pg_insert  # on a server only
+
             self._insert: Any = pg_insert
         else:
             self.path = Path(path)

@@ -1,5 +1,6 @@
-"""What a start loads: the exchange calendars' special days come from the copy kept by the
-last run (the calendar library and pandas are not imported), and that copy is exact."""
+"""What a start loads: nothing `serve` does not need before it serves; the exchange calendars'
+special days come from the copy kept by the last run (the calendar library and pandas are not
+imported), and that copy is exact."""
 
 from __future__ import annotations
 
@@ -15,23 +16,29 @@ from fsm_risk.rules import exchange_hours as hours
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "CME Globex Equity"
 
-#: loads the shipped settings as every command does; says which heavy libraries it imported
+#: what `serve` does not need before it serves (the calendar library, pandas beneath it, the
+#: PostgreSQL dialect on SQLite, the notifications library until a notice is sent)
+DEFERRED = ("pandas_market_calendars", "pandas", "sqlalchemy.dialects.postgresql", "apprise")
+#: loads what `serve` loads before it serves, and the shipped settings as every command does;
+#: says which of DEFERRED it imported
 LOAD = (
-    "import sys; from fsm_risk import bootstrap; bootstrap.load_settings(sys.argv[1]); "
-    "print(' '.join(m for m in ('pandas_market_calendars', 'pandas') if m in sys.modules))"
+    "import sys; from fsm_risk import bootstrap, cli, runtime, components, metrics, web; "
+    "settings = bootstrap.load_settings(sys.argv[1]); bootstrap.open_store(settings).close(); "
+    f"print(' '.join(m for m in {DEFERRED!r} if m in sys.modules))"
 )
 
 
 def _load(cache: Path) -> str:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     out = subprocess.run(
-        [sys.executable, "-c", LOAD, str(ROOT / "settings.ini")],
-        env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+        [sys.executable, "-c", LOAD, str(cache / "settings.ini")],
+        env=env, cwd=cache, capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     return out.stdout.strip()
 
 
 def test_a_start_uses_the_special_days_the_last_one_kept(tmp_path: Path) -> None:
+    (tmp_path / "settings.ini").write_text((ROOT / "settings.ini").read_text())
     assert _load(tmp_path) == "pandas_market_calendars pandas"  # the first computes them
     kept = [p.name for p in (tmp_path / "fsm-risk").iterdir()]
     assert len(kept) == 1 and kept[0].startswith(calendars.FILE_PREFIX)
