@@ -84,6 +84,10 @@ class SeenTrades:
         for t in self._at:
             yield _EPOCH + t * _MICRO
 
+    def latest(self) -> datetime | None:
+        """The time of the latest trade (None: none)."""
+        return _EPOCH + max(self._at) * _MICRO if self._at else None
+
     def since(self, start: datetime) -> set[int]:
         """The ids of the trades at or after ``start``."""
         bound = (start - _EPOCH) // _MICRO

@@ -48,6 +48,7 @@ def test_the_trade_ids_seen_take_16_bytes_a_trade_and_answer_exactly() -> None:
     assert all(i in seen and seen[i] == t for i, t in trades[::997])
     assert 7_000_001 not in seen and 6 not in seen and "7000000" not in seen
     assert max(seen.values()) == trades[-1][1] and dict(seen.items()) == dict(trades)
+    assert seen.latest() == trades[-1][1] and SeenTrades().latest() is None  # start-up order
     seen[7_000_001] = T0  # between two: inserted in place
     assert list(seen)[:3] == [7_000_000, 7_000_001, 7_000_003]
     assert seen.since(T0 + timedelta(seconds=19_998)) == {7_059_994, 7_059_997}
