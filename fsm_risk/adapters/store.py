@@ -981,10 +981,9 @@ def _histories(
                 out[a].seen = SeenTrades.of(kept)
             sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"
             for r in rows(sql, day):
-                if (r[0], r[1]) not in voided:
-                    record = _fill_from(r)
-                    if record.at >= day:
-                        out[r[0]].fills.append(record)
+                when = parse(r[2])  # before building the record: the bound reads a day early
+                if when >= day and (r[0], r[1]) not in voided:
+                    out[r[0]].fills.append(_fill_from(r, when))
             sql = (
                 "SELECT account_id, contract_id, long, opened_at, closed_at, net, size, "
                 f"enforced FROM round_trip WHERE {among} AND closed_at >= {p} ORDER BY id"
@@ -1019,11 +1018,11 @@ _FILL_COLUMNS = (
 _SIDES = {int(side): side for side in Side}
 
 
-def _fill_from(r: Any) -> FillRecord:
-    """A fill from a row of ``_FILL_COLUMNS``."""
+def _fill_from(r: Any, at: datetime) -> FillRecord:
+    """A fill from a row of ``_FILL_COLUMNS`` (its time ``at`` already read)."""
     return FillRecord(
         r[1],
-        datetime.fromisoformat(r[2]),
+        at,
         interned.name(r[3]),
         r[4],
         _SIDES[r[5]],
