@@ -1,6 +1,6 @@
 """The two `transitions` machines, built from the tables in `states.py`.
 
-One `Machine` per kind, many models (`add_model(model, initial=stored_state)`). Guards are pure
+One `Machine` per kind, many models (`Machines.attach`: its state and machine). Guards are pure
 predicates over the model and the trigger's keyword arguments; the only callbacks commit the
 model's holds (before the state changes) and record the audit entry (after). Nothing here
 performs I/O: the engine turns the audit entries into effects.
