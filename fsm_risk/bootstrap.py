@@ -25,7 +25,14 @@ def settings_path(given: str | None) -> Path:
 
 
 def load_settings(given: str | None) -> Settings:
-    return load(settings_path(given))
+    """The settings, with the exchange calendars' special days kept from an earlier run
+    (computing them from the library costs a third of a second; kept for the next run)."""
+    from fsm_risk.adapters import calendars
+
+    calendars.load()
+    settings = load(settings_path(given))
+    calendars.save()
+    return settings
 
 
 def build_engine(

@@ -584,11 +584,18 @@ def lock(
 def serve(paper: bool, demo: bool, settings_file: str | None) -> None:
     """Run the service: watch the accounts and enforce every enabled rule."""
     import asyncio
+    import gc
 
-    from fsm_risk import bootstrap, logs, runtime
+    gc.disable()  # loading makes next to no garbage: collections would only walk the modules
+    try:
+        from fsm_risk import bootstrap, logs, runtime
 
-    settings = bootstrap.load_settings(settings_file)
-    logs.setup(settings.log_file)
+        settings = bootstrap.load_settings(settings_file)
+        logs.setup(settings.log_file)
+        # what is loaded so far lives as long as the service: no collection need walk it again
+        gc.freeze()
+    finally:
+        gc.enable()
     asyncio.run(runtime.serve(settings, paper=paper, demo=demo))
 
 

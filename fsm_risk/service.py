@@ -568,7 +568,7 @@ class Service:
         """Start-up order: by urgency, then the most recently traded first (an account that
         traded lately is the likelier to have traded while the service was down)."""
         acct = self.engine.accounts.get(account_id)
-        last = max(acct.seen_trades.values(), default=None) if acct is not None else None
+        last = acct.seen_trades.latest() if acct is not None else None
         return self._urgency(account_id), -last.timestamp() if last is not None else 0.0
 
     async def _probe(self, account_id: int) -> bool:

@@ -32,6 +32,7 @@ rounded or stripped of its zone.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -45,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, bindparam, event, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
@@ -56,6 +56,7 @@ from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import Side
 from fsm_risk.core.models import AccountModel, FillRecord, History, Mark, Trip
+from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
@@ -281,6 +282,8 @@ class Store:
             self.engine: Engine = create_engine(
                 url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
             )
+            from sqlalchemy.dialects.postgresql import insert as pg_insert  # on a server only
+
             self._insert: Any = pg_insert
         else:
             self.path = Path(path)
@@ -963,23 +966,25 @@ def _histories(
                 return found
 
             voided: set[tuple[int, int]] = set()
+            seen: dict[int, dict[int, int]] = {a: {} for a in chunk}  # built at once below
             sql = f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND at >= {p}"
             for a, t, at in rows(sql, horizon):
                 voided.add((a, t))
                 when = parse(at)
                 if when >= horizon:
-                    out[a].seen[t] = when
+                    seen[a][t] = micros(when)
             sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND at >= {p}"
             for a, t, at in rows(sql, horizon):
                 when = parse(at)
                 if when >= horizon:
-                    out[a].seen[t] = when
+                    seen[a][t] = micros(when)
+            for a, kept in seen.items():
+                out[a].seen = SeenTrades.of(kept)
             sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"
             for r in rows(sql, day):
-                if (r[0], r[1]) not in voided:
-                    record = _fill_from(r)
-                    if record.at >= day:
-                        out[r[0]].fills.append(record)
+                when = parse(r[2])  # before building the record: the bound reads a day early
+                if when >= day and (r[0], r[1]) not in voided:
+                    out[r[0]].fills.append(_fill_from(r, when))
             sql = (
                 "SELECT account_id, contract_id, long, opened_at, closed_at, net, size, "
                 f"enforced FROM round_trip WHERE {among} AND closed_at >= {p} ORDER BY id"
@@ -1014,11 +1019,11 @@ _FILL_COLUMNS = (
 _SIDES = {int(side): side for side in Side}
 
 
-def _fill_from(r: Any) -> FillRecord:
-    """A fill from a row of ``_FILL_COLUMNS``."""
+def _fill_from(r: Any, at: datetime) -> FillRecord:
+    """A fill from a row of ``_FILL_COLUMNS`` (its time ``at`` already read)."""
     return FillRecord(
         r[1],
-        datetime.fromisoformat(r[2]),
+        at,
         interned.name(r[3]),
         r[4],
         _SIDES[r[5]],
@@ -1189,9 +1194,17 @@ def restore_all(
     up with time)."""
     effects: list[Effect] = []
     ids = []
-    for stored in store.accounts(only):
-        effects.extend(
-            engine.restore_account(stored.snapshot, stored.contracts, now, stored.history)
-        )
-        ids.append(stored.account_id)
+    # a restore builds many long-lived objects and next to no garbage: the cyclic collections
+    # it would trigger only walk them (a tenth of a second or more at 1,000 accounts)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for stored in store.accounts(only):
+            effects.extend(
+                engine.restore_account(stored.snapshot, stored.contracts, now, stored.history)
+            )
+            ids.append(stored.account_id)
+    finally:
+        if collecting:
+            gc.enable()
     return effects, ids

@@ -1,6 +1,6 @@
 """The two `transitions` machines, built from the tables in `states.py`.
 
-One `Machine` per kind, many models (`add_model(model, initial=stored_state)`). Guards are pure
+One `Machine` per kind, many models (`Machines.attach`: its state and machine). Guards are pure
 predicates over the model and the trigger's keyword arguments; the only callbacks commit the
 model's holds (before the state changes) and record the audit entry (after). Nothing here
 performs I/O: the engine turns the audit entries into effects.
@@ -173,10 +173,16 @@ class Machines:
         allowed = CONTRACT_STATES if contract else ACCOUNT_STATES
         if state not in allowed:
             raise IllegalTransition(f"{state} is not a state of the {_kind(model)} machine")
-        (self.contract if contract else self.account).add_model(model, initial=state)
+        machine = self.contract if contract else self.account
+        # not `add_model`: it binds some twenty methods to each model and scans every model
+        # already added, which made restoring thousands of models cost seconds; `fire` and
+        # `may` reach the model's machine through `model.machine` instead
+        machine.set_state(state, model=model)
+        machine.models.append(model)
+        model.machine = machine
 
     def detach(self, model: Lockable, *, contract: bool = False) -> None:
-        (self.contract if contract else self.account).remove_model(model)
+        (self.contract if contract else self.account).models.remove(model)
 
 
 #: the machines of models built outside an engine (tests, tools)
@@ -196,7 +202,7 @@ def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
     """Apply a trigger. Raises `IllegalTransition`, changing nothing, when it is not allowed."""
     before = model.state
     try:
-        done = getattr(model, trigger.value)(**kw)
+        done = model.machine.events[trigger.value].trigger(model, **kw)
     except MachineError:
         raise IllegalTransition(
             f"{_scope(model)}: '{trigger}' is not allowed from {before}"
@@ -208,7 +214,7 @@ def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
 def may(model: Lockable, trigger: Trigger, **kw: Any) -> bool:
     """Whether the table lets this trigger fire now (an edge from the model's state whose
     guards all pass), without firing it: the table decides, nothing beside it."""
-    return bool(getattr(model, f"may_{trigger.value}")(**kw))
+    return bool(model.machine._can_trigger(model, trigger.value, **kw))
 
 
 def _kind(model: Lockable) -> str:

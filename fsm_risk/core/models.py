@@ -64,13 +64,13 @@ __all__ = [
 
 
 class Lockable:
-    """What both machine models share: a state, its holds and the audit records produced by
-    their transitions (drained by the engine)."""
+    """What both models share: a state, holds, audit records (for the engine), a machine."""
 
     state: State
     holds: dict[str, Lock]
     audit: list[AuditEntry]
     account_id: int
+    machine: Any
 
     @property
     def scope_contract(self) -> str | None:

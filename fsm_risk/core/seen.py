@@ -27,6 +27,16 @@ class SeenTrades:
         for i, t in sorted(items):
             self[i] = t
 
+    @classmethod
+    def of(cls, micros: dict[int, int]) -> SeenTrades:
+        """From trade id -> its time in microseconds since the epoch (`micros`), in any order:
+        a restore builds each account's at once rather than id by id."""
+        out = cls()
+        ids = sorted(micros)
+        out._ids = array("q", ids)
+        out._at = array("q", [micros[i] for i in ids])
+        return out
+
     def __contains__(self, trade_id: object) -> bool:
         if not isinstance(trade_id, int):
             return False
@@ -40,7 +50,7 @@ class SeenTrades:
         return _EPOCH + self._at[k] * _MICRO
 
     def __setitem__(self, trade_id: int, at: datetime) -> None:
-        micros = (at - _EPOCH) // _MICRO
+        micros = (at - _EPOCH) // _MICRO  # as `micros` (inline: the hot path)
         ids = self._ids
         if not ids or ids[-1] < trade_id:
             ids.append(trade_id)
@@ -74,6 +84,10 @@ class SeenTrades:
         for t in self._at:
             yield _EPOCH + t * _MICRO
 
+    def latest(self) -> datetime | None:
+        """The time of the latest trade (None: none)."""
+        return _EPOCH + max(self._at) * _MICRO if self._at else None
+
     def since(self, start: datetime) -> set[int]:
         """The ids of the trades at or after ``start``."""
         bound = (start - _EPOCH) // _MICRO
@@ -91,3 +105,8 @@ class SeenTrades:
         out._ids = array("q", self._ids)
         out._at = array("q", self._at)
         return out
+
+
+def micros(at: datetime) -> int:
+    """An instant as microseconds since the epoch, as `SeenTrades` keeps it."""
+    return (at - _EPOCH) // _MICRO

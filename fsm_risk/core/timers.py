@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.models import AccountModel, Book
@@ -33,6 +33,7 @@ class Timers:
     ) -> None:
         self.settings = settings
         self.calendar = settings.calendar
+        self._day: tuple[tuple[object, datetime], tuple[date, datetime, datetime]] | None = None
         self.book = book
         self.accounts = accounts
         self.work = work
@@ -118,7 +119,11 @@ class Timers:
 
     def day_book(self, now: datetime) -> Book:
         cal = self.calendar
-        return Book(cal.trading_day(now), cal.last_daily_reset(now), cal.next_daily_reset(now))
+        # a start-up resets every account at the same instant: its day is worked out once
+        if self._day is None or self._day[0] != (cal, now):
+            day = (cal.trading_day(now), cal.last_daily_reset(now), cal.next_daily_reset(now))
+            self._day = (cal, now), day
+        return Book(*self._day[1])
 
     def week_book(self, now: datetime) -> Book:
         cal = self.calendar

@@ -27,7 +27,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
 from typing import Any
 
 from fsm_risk import schema
@@ -160,13 +159,18 @@ class YearDays:
 
 class ExchangeDays:
     """Holidays and early closes of one pandas_market_calendars calendar. The library is
-    only computed with (never fetches); each year is computed once and cached."""
+    only computed with (never fetches); each year is computed once and cached. Given the
+    years already computed (``known``, e.g. kept from an earlier run), the library is only
+    loaded for a year outside them."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, known: Mapping[int, YearDays] | None = None) -> None:
         self.name = name
-        self._cal = _library_calendar(name)
-        self._years: dict[int, YearDays] = {}
-        self._compute(PRECOMPUTED_YEARS.start, PRECOMPUTED_YEARS.stop - 1)
+        #: whether the library computed these years (rather than being given them)
+        self.computed = known is None
+        self._cal: Any = None
+        self._years: dict[int, YearDays] = dict(known or {})
+        if known is None:
+            self._compute(PRECOMPUTED_YEARS.start, PRECOMPUTED_YEARS.stop - 1)
 
     def year(self, year: int) -> YearDays:
         found = self._years.get(year)
@@ -175,8 +179,15 @@ class ExchangeDays:
             found = self._years[year]
         return found
 
+    def years(self) -> dict[int, YearDays]:
+        """Every year computed so far."""
+        return dict(self._years)
+
     def _compute(self, first: int, last: int) -> None:
         import pandas as pd
+
+        if self._cal is None:
+            self._cal = _library_calendar(self.name)
 
         start, end = f"{first}-01-01", f"{last}-12-31"
         schedule: Any = self._cal.schedule(start, end)
@@ -208,10 +219,27 @@ def _library_calendar(name: str) -> Any:
         ) from None
 
 
-@cache
+#: the `ExchangeDays` in use, by calendar name
+_DAYS: dict[str, ExchangeDays] = {}
+
+
 def exchange_days(name: str) -> ExchangeDays:
     """The shared, cached `ExchangeDays` of a calendar (raises ValueError for an unknown one)."""
-    return ExchangeDays(name)
+    found = _DAYS.get(name)
+    if found is None:
+        found = _DAYS[name] = ExchangeDays(name)
+    return found
+
+
+def provide(days: ExchangeDays) -> None:
+    """Use ``days`` (years computed by an earlier run) for its calendar from now on, unless
+    that calendar is already in use."""
+    _DAYS.setdefault(days.name, days)
+
+
+def in_use() -> list[ExchangeDays]:
+    """The calendars `exchange_days` has handed out or been given."""
+    return list(_DAYS.values())
 
 
 # --- sessions ------------------------------------------------------------------------------

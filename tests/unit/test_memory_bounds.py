@@ -10,10 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from fsm_risk.adapters import payloads, shared
 from fsm_risk.adapters.store import Store
 from fsm_risk.core.events import OrderStatus, OrderType, Side
-from fsm_risk.core.seen import SeenTrades
+from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ES,
@@ -46,6 +48,7 @@ def test_the_trade_ids_seen_take_16_bytes_a_trade_and_answer_exactly() -> None:
     assert all(i in seen and seen[i] == t for i, t in trades[::997])
     assert 7_000_001 not in seen and 6 not in seen and "7000000" not in seen
     assert max(seen.values()) == trades[-1][1] and dict(seen.items()) == dict(trades)
+    assert seen.latest() == trades[-1][1] and SeenTrades().latest() is None  # start-up order
     seen[7_000_001] = T0  # between two: inserted in place
     assert list(seen)[:3] == [7_000_000, 7_000_001, 7_000_003]
     assert seen.since(T0 + timedelta(seconds=19_998)) == {7_059_994, 7_059_997}
@@ -120,3 +123,37 @@ def test_a_restored_day_of_fills_shares_its_prices_fees_and_contract_ids(tmp_pat
     assert len({id(f.price) for f in fills}) == len({id(f.fees) for f in fills}) == 1
     assert len({id(f.contract_id) for f in fills}) == 1
     assert len({id(t.net) for t in stored.history.trips}) == 1
+
+
+def test_the_trade_ids_seen_built_at_once_equal_those_built_trade_by_trade() -> None:
+    """A restore builds each account's seen trades from the rows at once, in any order."""
+    trades = [(7_000_000 + 3 * i, T0 + timedelta(seconds=i)) for i in range(500)]
+    at_once = SeenTrades.of({i: micros(t) for i, t in trades[::-1]})
+    assert at_once == SeenTrades(trades) and dict(at_once.items()) == dict(trades)
+    at_once[7_000_001] = T0  # still kept in id order after
+    assert list(at_once)[:3] == [7_000_000, 7_000_001, 7_000_003]
+
+
+def test_a_reset_of_many_accounts_at_one_instant_works_the_day_out_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At start-up every account restored past a daily reset opens the same new day: the
+    calendar's time-zone maths runs once, not once an account (a tenth of a second at 1,000)."""
+    timers = make_engine().timers
+    calls: list[object] = []
+    real = type(timers.calendar).next_daily_reset
+
+    def counted(cal: object, t: object) -> object:
+        calls.append(t)
+        return real(cal, t)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(timers.calendar), "next_daily_reset", counted)
+    now = T0 + timedelta(days=1)
+    books = [timers.day_book(now) for _ in range(50)]
+    assert len(calls) <= 2  # next_daily_reset and trading_day's own call
+    assert len({id(b) for b in books}) == 50  # each account its own (a book is mutable)
+    assert {(b.label, b.start, b.end) for b in books} == {
+        (books[0].label, books[0].start, books[0].end)
+    }
+    later = timers.day_book(now + timedelta(days=1))
+    assert later.start > books[0].start and len(calls) <= 4
