@@ -138,6 +138,9 @@ class _Reconciled:
 
 
 _ENFORCEMENT = (ClosePosition, ReducePosition, CancelOrder)
+#: turns of the loop the consumer gives an enforcement request (httpx and anyio pass about
+#: this many scheduling points between the request and its write to the socket)
+_REQUEST_STEPS = 4
 #: a reconnected account is reconciled once its hub has stayed up this long (at most 10 s on)
 RECONNECT_SETTLE_SECONDS = 0.5
 
@@ -545,8 +548,23 @@ class Service:
         await self.broker.stop()
         self.store.release_service_lock()
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+    def _spawn(
+        self, coro: Awaitable[Any], name: str, *, at_once: bool = False
+    ) -> asyncio.Task[Any]:
+        """A task of the service. ``at_once``: it runs now, up to its first real wait, and so
+        do the tasks it starts meanwhile (the SDK sends each request from a task of its own):
+        an enforcement request is written to the gateway's socket before this returns, not
+        after whatever else is ready on the loop (the log lines, the next batch)."""
+        if not at_once:
+            task = asyncio.ensure_future(coro)
+        else:
+            loop = asyncio.get_running_loop()
+            factory = loop.get_task_factory()
+            loop.set_task_factory(asyncio.eager_task_factory)
+            try:
+                task = asyncio.ensure_future(coro)
+            finally:
+                loop.set_task_factory(factory)
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -723,6 +741,15 @@ class Service:
             self._changed()
             if stop:
                 return
+            if any(isinstance(e, _ENFORCEMENT) for e in effects):
+                await self._let_requests_out()
+
+    async def _let_requests_out(self) -> None:
+        """Step aside before the next batch so that the requests just started reach the
+        gateway first: the HTTP client passes a few scheduling points of its own on its way
+        to the socket, and a batch waiting in the queue would otherwise run before each."""
+        for _ in range(_REQUEST_STEPS):
+            await asyncio.sleep(0)  # one turn of the loop, not a wait
 
     async def wait_for(
         self, predicate: Callable[[], Any], timeout: float = 10.0, what: str | None = None
@@ -796,7 +823,15 @@ class Service:
             self.store.commit(changes, audit, marks, journal, expired)
 
     def _execute(self, effects: list[Effect]) -> None:
-        for e in self._gate(effects):  # (already gated in the consumer: a no-op there)
+        effects = self._gate(effects)  # (already gated in the consumer: a no-op there)
+        # the requests first, each on its way to the gateway before this returns; then the
+        # log lines and the rest: nothing stands between a committed close and its request
+        for e in effects:
+            if isinstance(e, ClosePosition | ReducePosition | CancelOrder):
+                started = asyncio.get_running_loop().time()
+                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}", at_once=True)
+                task.add_done_callback(self._enforced(e, started))
+        for e in effects:
             if isinstance(e, RecordTransition):
                 entry = e.entry
                 scope = f"{entry.account_id}" + (
@@ -828,9 +863,6 @@ class Service:
                 )
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
-            elif isinstance(e, ClosePosition | ReducePosition | CancelOrder):
-                task = self._spawn(self._enforce(e), f"enforce:{e.account_id}")
-                task.add_done_callback(self._enforced(e, asyncio.get_running_loop().time()))
 
     def _enforced(
         self, e: ClosePosition | ReducePosition | CancelOrder, started: float
