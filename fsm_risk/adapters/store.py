@@ -957,6 +957,10 @@ class Flusher:
             self._thread.start()
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
     def wait(self, rounds: int, timeout: float) -> bool:
         """Block until ``rounds`` flush rounds are done (for callers that must know)."""
         with self._done:
