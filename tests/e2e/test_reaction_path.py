@@ -4,6 +4,7 @@ nothing is logged in between."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from typing import Any
 
@@ -40,3 +41,10 @@ async def test_the_reduce_starts_committed_and_before_its_log_lines(h: Harness) 
         lambda: any(logs.RULE_EVALUATED in m and "-> Flattening" in m for m in h.logs),
         "the breach logged after all",
     )
+
+
+async def test_what_start_up_built_is_out_of_the_collectors_sight(h: Harness) -> None:
+    gc.unfreeze()
+    await h.start(MAX_CONTRACTS)
+    assert gc.get_freeze_count() > 0  # a full collection walks only what came after
+    gc.unfreeze()
