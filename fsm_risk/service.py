@@ -689,9 +689,9 @@ class Service:
     async def _consume(self) -> None:
         """Handle every event already queued, commit them in one transaction, then act.
 
-        Batching keeps one commit (one fsync) per burst: a fill arrives as order, trade,
-        position and account events together. The state is always committed before any
-        effect of the batch is executed."""
+        Batching keeps one commit per burst: a fill arrives as order, trade, position and
+        account events together. The state is always committed before any effect of the
+        batch is executed; its requests are started first, its log lines after them."""
         while True:
             item = await self.queue.get()
             batch = [item]

@@ -1007,7 +1007,7 @@ class Flusher:
                     os.close(fd)
         except FileNotFoundError:
             pass  # no log: nothing written since the last checkpoint closed it
-        except (OSError, sqlite3.Error) as exc:
+        except Exception as exc:  # the thread must outlive any one failure
             self.failures += 1
             from loguru import logger
 
