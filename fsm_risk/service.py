@@ -65,7 +65,6 @@ from fsm_risk.core.events import (
     Event,
     Fill,
     Listing,
-    OrderStatus,
     OrderUpdate,
     PositionType,
     PositionUpdate,
@@ -91,34 +90,6 @@ def _blind_alert(m: Malformed) -> Alert:
         "the periodic REST read carries the state until they pass again",
         m.account_id,
     )
-
-
-def _divergence(acct: Any, events: list[Event]) -> list[str]:
-    """What a gateway snapshot lists that the engine does not hold the same way."""
-    found: list[str] = []
-    listed: dict[str, PositionUpdate] = {}
-    orders: set[int] = set()
-    for e in events:
-        if isinstance(e, PositionUpdate):
-            listed[e.contract_id] = e
-        elif isinstance(e, OrderUpdate):
-            orders.add(e.order_id)
-        elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
-            found.append(f"trade {e.trade_id} not seen")
-        elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
-            found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
-    for cid, e in sorted(listed.items()):
-        pos = acct.positions.get(cid)
-        signed = e.size if e.type is PositionType.LONG else -e.size
-        held = 0 if pos is None else (pos.size if pos.long else -pos.size)
-        if signed != held:
-            found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
-    for cid in sorted(set(acct.positions) - set(listed)):
-        found.append(f"{cid} flat, the engine held a position")
-    held = {i for i, o in acct.orders.items() if o.status is not OrderStatus.SUSPENDED}
-    for oid in sorted(orders ^ held):
-        found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
-    return found
 
 
 @dataclass
@@ -1018,36 +989,23 @@ class Service:
                 return None
             self._read_dropped.discard(account_id)
             self.broker.health.reads += 1
-            found = _divergence(acct, events)
-            if not found:
+            alerts = self.engine.diverged(account_id, events)  # the engine decides
+            if not alerts:
                 self._changed()
                 return None
             self.broker.health.diverged += 1
-            self._execute(
-                [
-                    Alert(
-                        Level.WARNING,
-                        Reason.STATE_DIVERGED,
-                        "the periodic read found what the live feed did not say: "
-                        + "; ".join(found),
-                        account_id,
-                    )
-                ]
-            )
+            self._execute(alerts)
         # the balance was read after the trades: it includes those applied before and those
         # listed; a fill applied later (live, meanwhile) makes it possibly older than ours
         listed = applied | {e.trade_id for e in events if isinstance(e, Fill)}
         events = [
             dataclasses.replace(e, applied=listed)
             if isinstance(e, AccountUpdate | PositionUpdate)
+            # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
+            else dataclasses.replace(e, held=e.order_id in orders_before)
+            if isinstance(e, OrderUpdate)
             else e
             for e in events
-            # an order listed as working that ended live meanwhile stays ended
-            if not (
-                isinstance(e, OrderUpdate)
-                and e.order_id in orders_before
-                and e.order_id not in acct.orders
-            )
         ]
         # what the read did not list is for the engine to decide (closed, or ended)
         events.append(

@@ -59,6 +59,7 @@ from fsm_risk.core.ledger import Ledger, unlisted
 from fsm_risk.core.models import AccountModel, ContractModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
+from fsm_risk.core.reads import diverged
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.ruleswap import RuleSwap
@@ -132,6 +133,7 @@ class RiskEngine:
             self._resolve,
             self._fail_closed,
         )
+        self._quote = self.quotes.handle
 
     @property
     def rules(self) -> list[Rule]:
@@ -245,6 +247,12 @@ class RiskEngine:
         self._guarded(acct, Tick(account_id), now, out)
         return out
 
+    def diverged(self, account_id: int, read: Sequence[Event]) -> list[Effect]:
+        """A periodic re-read of the account: the alert of what it found that the live feed did
+        not say; none when it agrees (the read is then not applied). See `reads`."""
+        acct = self.accounts.get(account_id)
+        return [] if acct is None else diverged(acct, read)
+
     # -- admin views -------------------------------------------------------------------------
 
     def describe_waiver(self, key: str, waiver: Any) -> str:
@@ -279,18 +287,14 @@ class RiskEngine:
     def handle(self, event: Event, now: datetime) -> list[Effect]:
         """Apply one event at ``now`` (an aware datetime) and return the effects."""
         out: list[Effect] = []
-        if self.staged is not None:
+        if self.swap.staged is not None:
             out.extend(self.apply_staged(now))
-        if isinstance(event, Quote):
-            self.quotes.handle(event, now, out)  # a contract nobody holds costs one lookup
+        if isinstance(event, Quote):  # the hot path first; a contract nobody holds costs a lookup
+            self._quote(event, now, out)
         elif isinstance(event, Tick):
-            if event.account_id is not None:
-                acct = self.accounts.get(event.account_id)
-                targets = [acct] if acct is not None else []
-            else:
-                targets = [self.accounts[i] for i in self.due(now)]
-            for acct in targets:
-                self._guarded(acct, event, now, out)
+            due = self.due(now) if event.account_id is None else [event.account_id]
+            for target in [self.accounts[i] for i in due if i in self.accounts]:
+                self._guarded(target, event, now, out)
         elif isinstance(event, Listing):  # a reconciliation: its difference, event by event
             acct = self.accounts.get(event.account_id)
             if acct is not None:
@@ -367,7 +371,8 @@ class RiskEngine:
             if self.settlement.position(acct, event, now, out):
                 self.flatten.unknown_instrument(acct, event.contract_id, now, out)
         elif isinstance(event, OrderEvent):
-            self.ledger.order(acct, event, now)
+            if self.ledger.order(acct, event, now):
+                return True  # a listed order that ended live since the read began
         elif isinstance(event, Fill):
             return self.ledger.fill(acct, event, now)
         elif isinstance(event, AdminCommand):

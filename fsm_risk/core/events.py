@@ -111,6 +111,9 @@ class OrderUpdate:
     fill_volume: int = 0
     filled_price: Decimal | None = None
     custom_tag: str | None = None
+    #: listed as working by a reconciliation read that began while the engine held the order
+    #: working: if it ended live since, the read is older news and the order stays ended
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,11 @@ class Ledger:
         acct.pending_realized = ZERO
         acct.can_trade = ev.can_trade
 
-    def order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> None:
+    def order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> bool:
+        """Book an order event. Returns True when it is older news, and ignored: a read listed
+        the order working, but it ended live after the read began (see `OrderUpdate.held`)."""
+        if ev.held and ev.order_id not in acct.orders:
+            return True
         cm = acct.contracts.get(ev.contract_id)
         if cm is not None and cm.close_in_flight:
             self.pursuit.order_event(acct, cm, ev, now)
@@ -105,7 +109,7 @@ class Ledger:
                 if volume > seen:
                     deadline = now + self.settings.settle_timeout
                     acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
-            return
+            return False
         old = acct.orders.get(ev.order_id)
         acct.orders[ev.order_id] = Order(
             ev.order_id,
@@ -121,6 +125,7 @@ class Ledger:
             old.cancel_sent_at if old else None,
             old.cancel_attempts if old else 0,
         )
+        return False
 
     def fill(self, acct: AccountModel, ev: Fill, now: datetime) -> bool:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of

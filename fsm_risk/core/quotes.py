@@ -8,9 +8,9 @@ from datetime import datetime
 from fsm_risk.core.bands import EVALUATE, Bands
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import Quote
-from fsm_risk.core.models import AccountModel
+from fsm_risk.core.models import AccountModel, Mark
 from fsm_risk.core.rulebook import RuleBook
-from fsm_risk.core.valuation import Valuation
+from fsm_risk.core.valuation import MARK_SKEW, Valuation
 from fsm_risk.core.work import Work
 from fsm_risk.rules.base import Verdict
 
@@ -33,6 +33,9 @@ class QuotePath:
         fail_closed: Callable[[AccountModel, BaseException, datetime, list[Effect]], None],
     ) -> None:
         self.valuation = valuation
+        self.marks = valuation.marks
+        self.holder_list = valuation.holder_list  # who holds each contract, by account id
+        self.liquidation = valuation.liquidation
         self.bands = bands
         self.book = book
         self.work = work
@@ -42,24 +45,41 @@ class QuotePath:
 
     def handle(self, q: Quote, now: datetime, out: list[Effect]) -> None:
         """The hot path: touches only the accounts holding the quoted contract."""
-        valuation = self.valuation
-        mark = valuation.mark(q, now)
-        if mark is None:
-            return
         cid = q.contract_id
-        holders = valuation.holding(cid)
+        holders = self.holder_list.get(cid)
+        if holders is None:
+            holders = self.valuation.holding(cid)
         if not holders:
-            return
-        if valuation.liquidation:
+            return  # nobody holds it: it costs nothing (no mark kept, none stored)
+        # the quote moves the contract's mark (inline: this runs on every quote)
+        mark = self.marks.get(cid)
+        if mark is None:
+            mark = self.marks[cid] = Mark(q.last, q.bid, q.ask, q.at)
+        else:
+            at = mark.at
+            if q.at < at and at <= now + MARK_SKEW:
+                # out of order: an older quote never overwrites a newer one (a mark stamped
+                # ahead of our clock is not newer, it is wrong: it never freezes the price)
+                return
+            if q.last is not None:
+                mark.last = q.last
+            if q.bid is not None:
+                mark.bid = q.bid
+            if q.ask is not None:
+                mark.ask = q.ask
+            mark.at = q.at
+        valuation = self.valuation
+        if self.liquidation:
             long_price, short_price = mark.bid, mark.ask
         else:
             long_price = short_price = mark.last
         book, bands = self.book, self.bands
         rules = book.quote
-        observers = book.observers.get(Quote, ())
-        trailing = book.trailing
-        if trailing is not None:
-            trail, trail_id = rules[trailing].trail, rules[trailing].id
+        observers = book.quote_observers
+        trailing, trailer = book.trailing, book.trailer
+        if trailer is not None:
+            trail, trail_id = trailer.trail, trailer.id
+        dirty = self.work.dirty
         for acct in holders:
             try:
                 wake = acct.wakeup
@@ -69,10 +89,9 @@ class QuotePath:
                 if pos is not None:
                     # Valuation.revalue, inlined: this runs once per holder per quote
                     per_point = pos.point_value
-                    price = long_price if pos.long else short_price
                     if per_point is None:
                         valuation.revalue(acct, pos)
-                    elif price is not None:
+                    elif (price := long_price if pos.long else short_price) is not None:
                         value = (price - pos.average_price) * per_point
                         acct.open_upnl += value - pos.upnl
                         pos.upnl = value
@@ -94,9 +113,9 @@ class QuotePath:
                 if trailing is not None and band is not EVALUATE:
                     # a new peak (a steady trend): only the trailing rule's band was crossed,
                     # upwards; it cannot fire there, it only raises its memory
-                    rest = acct.rest
+                    low, high = acct.rest
                     acct_bands = acct.bands
-                    if rest[0] < upnl < rest[1] and upnl > acct_bands[trailing][0]:  # type: ignore[index]
+                    if low < upnl < high and upnl > acct_bands[trailing][0]:  # type: ignore[index]
                         pband = None
                         if pos is not None:
                             pband = pos.band
@@ -108,13 +127,13 @@ class QuotePath:
                                 memo = acct.rule_state[trail_id] = {}
                             tband, changed = trail(memo, acct, q, now)
                             if changed:
-                                self.work.dirty.add(acct.account_id)
+                                dirty.add(acct.account_id)
                             acct_bands[trailing] = tband
                             if tband is not None:
-                                low, high = tband
+                                own_low, own_high = tband
                                 acct.band = (
-                                    rest[0] if rest[0] > low else low,
-                                    rest[1] if rest[1] < high else high,
+                                    low if low > own_low else own_low,
+                                    high if high < own_high else own_high,
                                 )
                             continue
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
@@ -122,7 +141,7 @@ class QuotePath:
                     if rule in crossed and rule.observe(
                         acct.rule_state.setdefault(rule.id, {}), acct, q, now
                     ):
-                        self.work.dirty.add(acct.account_id)
+                        dirty.add(acct.account_id)
                 verdicts: list[Verdict] | None = None
                 for rule in crossed:
                     found = rule.evaluate(acct, q, now)
@@ -137,6 +156,6 @@ class QuotePath:
                         bands.reband(acct, crossed)
                     if acct.audit:
                         self.work.drain(acct, out)
-                        self.work.dirty.add(acct.account_id)
+                        dirty.add(acct.account_id)
             except Exception as exc:  # fail closed on any bug
                 self.fail_closed(acct, exc, now, out)

@@ -38,6 +38,9 @@ class RuleBook:
         self.quote: list[Rule] = self.by_event.get(Quote, [])
         #: the position among the quote rules of the one that trails a peak (see Rule.trail)
         self.trailing: int | None = next((i for i, r in enumerate(self.quote) if r.trails), None)
+        #: what the quote path reads on every quote, looked up once here
+        self.quote_observers: list[Rule] = self.observers.get(Quote, [])
+        self.trailer: Rule | None = None if self.trailing is None else self.quote[self.trailing]
 
     def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
         for rule in self.observers.get(type(event), ()):

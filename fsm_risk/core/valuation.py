@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fsm_risk.core.effects import Effect, WatchContract
-from fsm_risk.core.events import Quote
 from fsm_risk.core.models import AccountModel, InstrumentBook, Mark, Position
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.settings import EngineSettings
@@ -26,35 +25,13 @@ class Valuation:
         self.marks = marks
         self.liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         self.holders: dict[str, set[AccountModel]] = {}
-        self._holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
-
-    def mark(self, q: Quote, now: datetime) -> Mark | None:
-        """Take the quote into its contract's mark; None when it changes nothing (nobody
-        holds the contract, or the quote is older than the mark)."""
-        if not self.holders.get(q.contract_id):
-            return None  # nobody holds it: it costs nothing (no mark kept, none stored)
-        mark = self.marks.get(q.contract_id)
-        if mark is None:
-            mark = self.marks[q.contract_id] = Mark(q.last, q.bid, q.ask, q.at)
-            return mark
-        if q.at < mark.at and mark.at <= now + MARK_SKEW:
-            # out of order: an older quote never overwrites a newer one (a mark stamped
-            # ahead of our clock is not newer, it is wrong: it never freezes the price)
-            return None
-        if q.last is not None:
-            mark.last = q.last
-        if q.bid is not None:
-            mark.bid = q.bid
-        if q.ask is not None:
-            mark.ask = q.ask
-        mark.at = q.at
-        return mark
+        self.holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
 
     def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
         """The accounts holding the contract, by account id (cached until it changes)."""
-        holders = self._holder_list.get(contract_id)
+        holders = self.holder_list.get(contract_id)
         if holders is None:
-            holders = self._holder_list[contract_id] = tuple(
+            holders = self.holder_list[contract_id] = tuple(
                 sorted(self.holders.get(contract_id, ()), key=lambda a: a.account_id)
             )
         return holders
@@ -100,13 +77,13 @@ class Valuation:
             out.append(WatchContract(cid, True))
         if acct not in holders:
             holders.add(acct)
-            self._holder_list.pop(cid, None)
+            self.holder_list.pop(cid, None)
 
     def unhold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
         holders = self.holders.get(cid)
         if holders and acct in holders:
             holders.discard(acct)
-            self._holder_list.pop(cid, None)
+            self.holder_list.pop(cid, None)
             if not holders:
                 out.append(WatchContract(cid, False))
                 # unwatched, its price moves unseen: the next position waits for a fresh quote
@@ -116,4 +93,4 @@ class Valuation:
         """The account is dropped: it holds nothing any more (no effect: it is replaced)."""
         for holders in self.holders.values():
             holders.discard(acct)
-        self._holder_list.clear()
+        self.holder_list.clear()

@@ -152,6 +152,9 @@ class TrailingDrawdown(Rule):
         self._rid = self.id
         self._peaks: dict[int, _Peak] = {}  # account id -> decoded peak (a cache of the memo)
         self._marks, self._stale_after = ctx.marks, ctx.stale_after
+        #: the instant a quote's marks must be newer than, for the quote being handled (every
+        #: holder of the contract is trailed at the same ``now``: subtracted once per quote)
+        self._oldest: tuple[datetime | None, datetime | None] = (None, None)
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -314,7 +317,10 @@ class TrailingDrawdown(Rule):
         cap = entry.cap
         if equity > peak and (cap is None or peak < cap) and equity == balance + upnl:
             # settled; and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
-            oldest = now - self._stale_after
+            at, oldest = self._oldest
+            if at is not now or oldest is None:
+                oldest = now - self._stale_after
+                self._oldest = (now, oldest)
             marks = self._marks
             for c, p in view.positions.items():
                 mark = marks.get(c)

@@ -4,12 +4,14 @@ own machines (a dropped engine's models are not kept alive by a shared one)."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import weakref
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from fsm_risk.core.effects import WatchContract
+from fsm_risk.core.effects import Alert, Level, WatchContract
 from fsm_risk.core.events import (
     AdminCommand,
     EnforcementAccepted,
@@ -146,6 +148,48 @@ def test_a_reconciliation_listing_is_decided_by_the_engine() -> None:
     assert MNQ not in d.acct.positions and MNQ not in d.engine.holders.get(MNQ, ())
     assert set(d.acct.orders) == {8, 9}
     assert [w.on for w in out if isinstance(w, WatchContract)] == [False]
+
+
+def test_a_listed_order_that_ended_live_after_the_read_began_stays_ended() -> None:
+    """The read listed order 7 working, but its cancel arrived live after the read began:
+    the engine, not the shell, keeps it ended (the read is older news). An order the engine
+    did not hold when the read began is taken from the read as before."""
+    d = Driver(make_engine())
+    d.send(account(), order(7, MNQ, Side.BUY, 1, limit="20990"))
+    # the read begins holding order 7; its cancel arrives live before the read is applied
+    d.send(order(7, MNQ, Side.BUY, 1, limit="20990", status=OrderStatus.CANCELLED))
+    d.send(dataclasses.replace(order(7, MNQ, Side.BUY, 1, limit="20990"), held=True))
+    d.send(dataclasses.replace(order(8, MNQ, Side.BUY, 1, limit="20980"), held=False))
+    d.send(Listing(ACC, frozenset(), frozenset({7, 8}), frozenset(), frozenset({7}), frozenset()))
+    assert set(d.acct.orders) == {8}
+    # held and still working: the listed update is applied (a changed price is taken)
+    d.send(dataclasses.replace(order(8, MNQ, Side.BUY, 1, limit="20975"), held=True))
+    assert d.acct.orders[8].limit_price == Decimal("20975")
+
+
+def test_the_engine_decides_whether_a_periodic_read_diverged() -> None:
+    """A periodic re-read that agrees with the engine is answered with nothing (the shell
+    does not apply it); one that finds what the live feed did not say is answered with one
+    warning naming each difference, and the engine's state is left untouched by the answer."""
+    d = Driver(make_engine())
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
+    d.send(order(7, MNQ, Side.BUY, 1, limit="20990"))
+    seen = fill(MNQ, Side.BUY, 1, "21000")
+    d.send(seen)
+    agree = [seen, account(), position(MNQ, 1, "21000"), order(7, MNQ, Side.BUY, 1, limit="20990")]
+    assert d.engine.diverged(ACC, agree) == []
+    unseen = fill(MNQ, Side.BUY, 1, "21001")
+    read = [seen, unseen, account(can_trade=False), position(MNQ, 2, "21000")]
+    [alert] = d.engine.diverged(ACC, read)
+    assert isinstance(alert, Alert) and alert.account_id == ACC
+    assert (alert.level, alert.reason) == (Level.WARNING, Reason.STATE_DIVERGED)
+    assert alert.message == (
+        "the periodic read found what the live feed did not say: "
+        f"trade {unseen.trade_id} not seen; canTrade False, the engine held True; "
+        f"{MNQ} at +2, the engine held +1; order 7 no longer working"
+    )
+    assert d.acct.positions[MNQ].size == 1 and set(d.acct.orders) == {7}
+    assert d.engine.diverged(ACC + 1, read) == []  # an account the engine does not monitor
 
 
 def test_an_accepted_close_names_its_order_and_its_fills_are_the_services_own() -> None:

@@ -1,0 +1,63 @@
+"""A periodic re-read of an account, compared with what the live feed told the engine.
+
+The service re-reads every account's trades, positions and working orders on a schedule,
+whatever its feeds say. A read that agrees with the engine is not applied; one that finds what
+the live feed did not say is a divergence: the engine answers with an alert naming each
+difference, and the read is then applied like any reconciliation (see `ledger.unlisted`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    OrderStatus,
+    OrderUpdate,
+    PositionType,
+    PositionUpdate,
+)
+from fsm_risk.core.models import AccountModel
+from fsm_risk.core.reasons import Reason
+
+
+def differences(acct: AccountModel, read: Sequence[Event]) -> list[str]:
+    """What the read lists that the engine does not hold the same way, one line each."""
+    found: list[str] = []
+    listed: dict[str, PositionUpdate] = {}
+    orders: set[int] = set()
+    for e in read:
+        if isinstance(e, PositionUpdate):
+            listed[e.contract_id] = e
+        elif isinstance(e, OrderUpdate):
+            orders.add(e.order_id)
+        elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
+            found.append(f"trade {e.trade_id} not seen")
+        elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
+            found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
+    for cid, e in sorted(listed.items()):
+        pos = acct.positions.get(cid)
+        signed = e.size if e.type is PositionType.LONG else -e.size
+        held = 0 if pos is None else (pos.size if pos.long else -pos.size)
+        if signed != held:
+            found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
+    for cid in sorted(set(acct.positions) - set(listed)):
+        found.append(f"{cid} flat, the engine held a position")
+    # suspended orders (bracket children) are not listed by the open-order search
+    working = {i for i, o in acct.orders.items() if o.status is not OrderStatus.SUSPENDED}
+    for oid in sorted(orders ^ working):
+        found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
+    return found
+
+
+def diverged(acct: AccountModel, read: Sequence[Event]) -> list[Effect]:
+    """The alert a periodic read calls for: none when it agrees with the engine (it is then
+    not applied), else one warning listing every difference (it is then applied)."""
+    found = differences(acct, read)
+    if not found:
+        return []
+    text = "the periodic read found what the live feed did not say: " + "; ".join(found)
+    return [Alert(Level.WARNING, Reason.STATE_DIVERGED, text, acct.account_id)]
