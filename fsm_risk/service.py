@@ -529,8 +529,8 @@ class Service:
     ) -> asyncio.Task[Any]:
         """A task of the service. ``at_once``: it runs now, up to its first real wait, and so
         do the tasks it starts meanwhile (the SDK sends each request from a task of its own):
-        an enforcement request is written to the gateway's socket before this returns, not
-        after whatever else is ready on the loop (the log lines, the next batch)."""
+        an enforcement request is built and on its way before this returns, not behind
+        whatever else is ready on the loop (the log lines, the next batch)."""
         if not at_once:
             task = asyncio.ensure_future(coro)
         else:
