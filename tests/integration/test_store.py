@@ -4,6 +4,7 @@ the audit log and the fills journal are append-only."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -212,6 +213,7 @@ def test_a_second_service_is_refused_naming_who_holds_the_lease(path: str | Path
 
 HOLDER = """
 import sys
+import threading
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from fsm_risk.adapters.store import Store
@@ -430,4 +432,35 @@ def test_a_restore_runs_without_cyclic_collections_and_leaves_the_collector_as_i
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_sqlite_commits_leave_the_disk_flush_to_a_thread_of_their_own(tmp_path: Path) -> None:
+    """No disk flush inside a commit (a close waits for the commit): the log is written before
+    the commit returns, so a crash of the process loses nothing, and the store's flusher puts
+    it on the disk from its own thread; checkpoints run there too, never inside a commit."""
+    store = Store(tmp_path / "state.db")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    assert store.flusher is not None
+    engine = make_engine()
+    d = Driver(engine)
+    d.send(account("50000"))
+    d.send(position(MNQ, 2, "21000"))
+    audit = [e.entry for e in d.effects if isinstance(e, RecordTransition)]
+    store.commit(engine.take_changes(), audit)
+    assert store.flusher.wait(1, timeout=10), "the commit was never flushed"
+    with sqlite3.connect(tmp_path / "state.db") as other:  # as a restarted process reads it
+        assert other.execute("SELECT count(*) FROM account").fetchone() == (1,)
+    store.close()
+    assert store.flusher.checkpoints >= 1  # the log checkpointed into the database at the end
+
+
+def test_a_reader_starts_no_flusher_thread(tmp_path: Path) -> None:
+    Store(tmp_path / "state.db").close()
+    store = Store(tmp_path / "state.db")
+    assert store.accounts() == []
+    assert store.flusher is not None and store.flusher.rounds == 0
+    assert not store.flusher.running
     store.close()
