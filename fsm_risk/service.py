@@ -663,7 +663,9 @@ class Service:
         secret), through the queue; return the result."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(command, done))
-        return await done
+        answer = await done
+        await asyncio.to_thread(self.store.sync)  # answered once it survives a power cut
+        return answer
 
     async def _consume(self) -> None:
         """Handle every event already queued, commit them in one transaction, then act.

@@ -9,6 +9,8 @@ import sqlite3
 from typing import Any
 
 from fsm_risk import logs
+from fsm_risk.core.events import AdminCommand
+from fsm_risk.core.states import State
 from tests.e2e.service_harness import Harness
 
 MAX_CONTRACTS = "[rule.max_contracts]\nlimit = 3\n"
@@ -48,3 +50,27 @@ async def test_what_start_up_built_is_out_of_the_collectors_sight(h: Harness) ->
     await h.start(MAX_CONTRACTS)
     assert gc.get_freeze_count() > 0  # a full collection walks only what came after
     gc.unfreeze()
+
+
+async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness) -> None:
+    """Commits leave the disk flush to the flusher's thread (within a second); what a person
+    is answered about must not wait for it: a lock answered is a lock that survives a power
+    cut."""
+    await h.start(MAX_CONTRACTS)
+    store: Any = h.svc.store
+    flushed: list[list[tuple[str, str]]] = []
+    fsync = store.flusher.fsync
+
+    def spy() -> None:
+        with sqlite3.connect(store.path) as other:  # what the flush puts on the disk
+            flushed.append(
+                other.execute(
+                    "SELECT from_state, to_state FROM audit WHERE actor LIKE 'admin%'"
+                ).fetchall()
+            )
+        fsync()
+
+    store.flusher.fsync = spy
+    store.flusher.quiet = store.flusher.most = 3600.0  # the thread's own flush far away
+    await h.svc.admin(AdminCommand(h.acct.account_id, State.LockedDaily, "desk", "ops"))
+    assert [("Trading", "LockedDaily")] in flushed, flushed
