@@ -24,8 +24,14 @@ what starts competes with it for every read.
 A run may answer `AGAIN`: it did a first, cheaper step (at start-up, a read of whether the
 account is exposed at all, or an exposed account's enforcing step) and the rest can wait. The
 request then goes back in line (its future still pending) behind every account that was asked
-for before; its urgency, asked again each time a worker picks, decides whether it still jumps
-ahead of them. `resumed` tells the run that it is such a rest, with no other request since.
+for before; its urgency decides whether it still jumps ahead of them. `resumed` tells the run
+that it is such a rest, with no other request since.
+
+A pick is as if every waiting account were asked its urgency then, but costs a few calls, not
+one per account (at 1,000 accounts the start-up line made that a million): an account is asked
+when it is placed in line (asked for, back in line, or its run ended) and again when it reaches
+the front (less urgent than its place: it moves back); the service `touch`es the accounts a
+handled event or effect names, which may have become more urgent (heard exposed live).
 
 At start-up an exposed account is reconciled in two steps. The enforcing step reads its
 working orders and its positions (two reads): enough to enforce a lock or a size limit, and
@@ -133,6 +139,7 @@ class Reconciler:
         self._ready: list[tuple[int, int, int]] = []
         self._key: dict[int, tuple[int, int]] = {}
         self._settling: list[tuple[float, int, int]] = []
+        self._settle_at: dict[int, tuple[float, int]] = {}  # each one's latest entry there
         self._stale: set[int] = set()
         self.started = 0  # reconciliations started (for health and tests)
         self.requested = 0
@@ -157,6 +164,7 @@ class Reconciler:
         self._ready.clear()
         self._key.clear()
         self._settling.clear()
+        self._settle_at.clear()
         self._stale.clear()
 
     def touch(self, account_ids: Iterable[int]) -> None:
@@ -260,12 +268,16 @@ class Reconciler:
                 continue
             if p.not_before > now:
                 self._key.pop(account_id, None)
-                heapq.heappush(self._settling, (p.not_before, p.order, account_id))
+                if self._settle_at.get(account_id) != (p.not_before, p.order):
+                    self._settle_at[account_id] = (p.not_before, p.order)
+                    heapq.heappush(self._settling, (p.not_before, p.order, account_id))
             else:
                 self._enqueue(account_id, p)
         self._stale.clear()
         while self._settling and self._settling[0][0] <= now:
             not_before, order, account_id = heapq.heappop(self._settling)
+            if self._settle_at.get(account_id) == (not_before, order):
+                del self._settle_at[account_id]
             p = self._pending.get(account_id)
             if p is None or p.order != order or p.not_before != not_before:
                 continue  # started since, or settling until later (an entry of its own)
