@@ -480,12 +480,20 @@ class Store:
             rows = conn.execute(
                 _in(f"SELECT account_id, snapshot FROM account{ids} ORDER BY account_id"), args
             ).all()
+            # what the rows hold is what they were written with: a commit after the restore
+            # sends again only the rows it moved (see `commit`)
+            written = self._written
             by_account: dict[int, list[dict[str, Any]]] = {}
             for a, snap in conn.execute(
                 _in(f"SELECT account_id, snapshot FROM contract{ids}"), args
             ):
-                by_account.setdefault(int(a), []).append(json.loads(snap))
-            states = {int(a): json.loads(snap) for a, snap in rows}
+                contract = json.loads(snap)
+                by_account.setdefault(int(a), []).append(contract)
+                written[int(a), contract["contract_id"]] = snap
+            states = {}
+            for a, snap in rows:
+                states[int(a)] = json.loads(snap)
+                written[int(a), None] = snap
             periods: dict[tuple[str, str], list[int]] = {}
             for a, snap in states.items():
                 periods.setdefault((snap["day"]["start"], snap["week"]["start"]), []).append(a)
