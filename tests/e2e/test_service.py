@@ -13,6 +13,7 @@ import pytest
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
+from fsm_risk.paper.gateway import GatewayEvent
 from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss, run_cli
 
 DAILY_LOSS = """
@@ -20,6 +21,8 @@ DAILY_LOSS = """
 limit = 500
 """
 MNQ = "CON.F.US.MNQ.Z26"
+#: the shipped [broker] quote_linger_seconds
+LINGER = 300
 
 
 # --- the foundation rules, end to end --------------------------------------------------------
@@ -238,4 +241,51 @@ async def test_quotes_are_watched_while_a_position_is_open_and_dropped_when_flat
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "subscribed on open")
     assert h.svc.engine.instruments.get(MNQ) is not None
     h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
+    await h.advance(seconds=LINGER + 1)  # a flat contract's quotes linger this long first
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "dropped when flat")
+
+
+async def test_a_flat_contract_lingers_subscribed_feeding_nothing_and_a_trader_coming_back_needs_no_new_subscribe(  # noqa: E501
+    h: Harness,
+) -> None:
+    await h.start(DAILY_LOSS)
+    #: the market hub's quote subscriptions, each time a call to it changed them
+    quote_subs: list[list[str]] = []
+
+    def on_market_call(event: GatewayEvent) -> None:
+        if event.kind == "subscribed" and event.data["hub"] == "market":
+            if not quote_subs or quote_subs[-1] != event.data["quotes"]:
+                quote_subs.append(event.data["quotes"])
+
+    h.gateway.add_listener(on_market_call)
+    h.trade("MNQ", "buy", 1)
+    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "subscribed on open")
+    await h.until(lambda: MNQ in h.svc.engine.marks, "valued")
+    h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
+    # within the linger the hub keeps sending its quotes: they reach no mark and no account,
+    # and a contract nobody holds is no silent feed, however long it stays quiet
+    await h.advance(seconds=LINGER - 60)
+    h.gateway.move_price("MNQ", -400)
+    await h.until(lambda: h.svc.broker.health.last_quote.get(MNQ) == h.clock.now(), "quoted")
+    assert MNQ not in h.svc.engine.marks
+    assert MNQ not in h.acct.positions and h.acct.open_upnl == 0
+    assert h.svc.health()["silent_contracts"] == [] and h.svc.health()["healthy"]
+    # coming back within it: no new subscription, valued by the next quote the hub sends
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.svc.broker.watched, "held again")
+    h.gateway.move_price("MNQ", 8)
+    await h.until(lambda: h.acct.positions[MNQ].priced, "valued afresh")
+    assert quote_subs == [[MNQ]]  # subscribed on the first open, never dropped since
+    assert h.gateway.quote_subscribers(MNQ) == 1
+    assert h.svc.health()["silent_contracts"] == []
+    # flat again: dropped once the linger ends on the service's clock, not before
+    h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat again")
+    await h.advance(seconds=LINGER - 1)
+    assert h.svc.broker.lingering == {MNQ: h.clock.now() + timedelta(seconds=1)}
+    await h.advance(seconds=1)
+    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "dropped after the linger")
+    assert quote_subs == [[MNQ], []]
+    assert h.svc.broker.lingering == {} and h.svc.broker.subscribed == set()

@@ -131,6 +131,7 @@ def test_values_are_converted_once_at_load(tmp_path: Path) -> None:
         ("broker", "requests_per_minute", "lots"),
         ("broker", "token_refresh_seconds", "-1"),
         ("broker", "reconcile_interval_seconds", "nan"),
+        ("broker", "quote_linger_seconds", "-5"),
         ("control", "port", "70000"),
         ("control", "transport", "pipe"),
         ("notify", "retries", "11"),
