@@ -101,7 +101,6 @@ async def test_a_stale_mark_never_values_a_new_position(h: Harness, back: str) -
     else:
         await h.advance(minutes=4)
         h.gateway.move_price("MNQ", 800)  # the price recovers: quoted, but to nobody
-        await h.until(lambda: h.svc.broker.health.last_quote.get(MNQ) == h.clock.now(), "quoted")
     h.trade("MNQ", "buy", 3)  # valued at the fresh price, not the stale one
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "watched again")
     if back == "within the linger":

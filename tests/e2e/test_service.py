@@ -21,6 +21,7 @@ DAILY_LOSS = """
 limit = 500
 """
 MNQ = "CON.F.US.MNQ.Z26"
+MES = "CON.F.US.MES.Z26"
 #: the shipped [broker] quote_linger_seconds
 LINGER = 300
 
@@ -250,42 +251,54 @@ async def test_a_flat_contract_lingers_subscribed_feeding_nothing_and_a_trader_c
     h: Harness,
 ) -> None:
     await h.start(DAILY_LOSS)
-    #: the market hub's quote subscriptions, each time a call to it changed them
-    quote_subs: list[list[str]] = []
+    h.trade("MES", "buy", 1)  # held throughout: its quotes show when the hub's earlier ones are in
+    h.trade("MNQ", "buy", 1)
+
+    def market_subs() -> list[list[str]]:
+        [conn] = h.gateway.connections("market")
+        return [conn["quotes"], conn["marketTrades"], conn["depth"]]
+
+    await h.gw_until(lambda: market_subs() == [[MES, MNQ]] * 3, "both fully subscribed")
+    await h.until(lambda: {MES, MNQ} <= set(h.svc.engine.marks), "valued")
+    market_calls: list[dict[str, object]] = []
 
     def on_market_call(event: GatewayEvent) -> None:
         if event.kind == "subscribed" and event.data["hub"] == "market":
-            if not quote_subs or quote_subs[-1] != event.data["quotes"]:
-                quote_subs.append(event.data["quotes"])
+            market_calls.append(event.data)
 
     h.gateway.add_listener(on_market_call)
-    h.trade("MNQ", "buy", 1)
-    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "subscribed on open")
-    await h.until(lambda: MNQ in h.svc.engine.marks, "valued")
+
+    async def quoted_to_nobody(ticks: int) -> None:
+        """Move MNQ, then MES: once MES's quote is handled, MNQ's (sent before it) is in."""
+        mes = h.svc.engine.marks[MES].last
+        h.gateway.move_price("MNQ", ticks)
+        h.gateway.move_price("MES", 1)
+        await h.until(lambda: h.svc.engine.marks[MES].last != mes, "the MES quote after it")
+
     h.gateway.close_position(ACCOUNT, "MNQ")
     await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
     # within the linger the hub keeps sending its quotes: they reach no mark and no account,
     # and a contract nobody holds is no silent feed, however long it stays quiet
     await h.advance(seconds=LINGER - 60)
-    h.gateway.move_price("MNQ", -400)
-    await h.until(lambda: h.svc.broker.health.last_quote.get(MNQ) == h.clock.now(), "quoted")
-    assert MNQ not in h.svc.engine.marks
-    assert MNQ not in h.acct.positions and h.acct.open_upnl == 0
+    await quoted_to_nobody(-400)
+    assert h.svc.broker.health.last_quote[MNQ] == h.clock.now()  # the feed is seen alive
+    assert MNQ not in h.svc.engine.marks and MNQ not in h.acct.positions
     assert h.svc.health()["silent_contracts"] == [] and h.svc.health()["healthy"]
     # coming back within it: no new subscription, valued by the next quote the hub sends
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.svc.broker.watched, "held again")
     h.gateway.move_price("MNQ", 8)
-    await h.until(lambda: h.acct.positions[MNQ].priced, "valued afresh")
-    assert quote_subs == [[MNQ]]  # subscribed on the first open, never dropped since
-    assert h.gateway.quote_subscribers(MNQ) == 1
+    await h.until(lambda: MNQ in h.acct.positions and h.acct.positions[MNQ].priced, "valued")
+    assert market_calls == []  # nothing asked of the market hub since the first open
     assert h.svc.health()["silent_contracts"] == []
     # flat again: dropped once the linger ends on the service's clock, not before
     h.gateway.close_position(ACCOUNT, "MNQ")
     await h.until(lambda: MNQ not in h.svc.broker.watched, "flat again")
     await h.advance(seconds=LINGER - 1)
+    await quoted_to_nobody(4)
+    assert market_calls == [] and h.gateway.quote_subscribers(MNQ) == 1
     assert h.svc.broker.lingering == {MNQ: h.clock.now() + timedelta(seconds=1)}
     await h.advance(seconds=1)
-    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "dropped after the linger")
-    assert quote_subs == [[MNQ], []]
-    assert h.svc.broker.lingering == {} and h.svc.broker.subscribed == set()
+    await h.gw_until(lambda: market_subs() == [[MES]] * 3, "MNQ dropped after the linger")
+    assert h.svc.broker.lingering == {} and h.svc.broker.subscribed == {MES}
+    assert h.svc.health()["silent_contracts"] == []

@@ -64,6 +64,7 @@ def test_the_shipped_settings_load_into_typed_values() -> None:
         timedelta(minutes=10),
         timedelta(seconds=30),
         timedelta(seconds=10),
+        timedelta(minutes=5),
     )
     assert s.control == sections.Control(
         var / "fsm-risk.sock", "auto", 0, var / "fsm-risk.control-token"
