@@ -233,18 +233,21 @@ async def test_the_token_is_renewed_ahead_of_expiry_on_rest_and_both_hubs(h: Har
     await lock_by_daily_loss(h)  # events still flow and closes still go through
 
 
+@pytest.mark.parametrize("linger", [LINGER, 0])
 async def test_quotes_are_watched_while_a_position_is_open_and_dropped_when_flat(
-    h: Harness,
+    h: Harness, linger: int
 ) -> None:
-    await h.start(DAILY_LOSS)
+    await h.start(DAILY_LOSS + f"[broker]\nquote_linger_seconds = {linger}\n")
     assert h.gateway.quote_subscribers(MNQ) == 0
     h.trade("MNQ", "buy", 1)
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "subscribed on open")
     assert h.svc.engine.instruments.get(MNQ) is not None
     h.gateway.close_position(ACCOUNT, "MNQ")
     await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
-    await h.advance(seconds=LINGER + 1)  # a flat contract's quotes linger this long first
+    if linger:
+        await h.advance(seconds=linger + 1)  # a flat contract's quotes linger this long first
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "dropped when flat")
+    assert h.svc.broker.lingering == {}
 
 
 async def test_a_flat_contract_lingers_subscribed_feeding_nothing_and_a_trader_coming_back_needs_no_new_subscribe(  # noqa: E501
