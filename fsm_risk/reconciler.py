@@ -24,8 +24,14 @@ what starts competes with it for every read.
 A run may answer `AGAIN`: it did a first, cheaper step (at start-up, a read of whether the
 account is exposed at all, or an exposed account's enforcing step) and the rest can wait. The
 request then goes back in line (its future still pending) behind every account that was asked
-for before; its urgency, asked again each time a worker picks, decides whether it still jumps
-ahead of them. `resumed` tells the run that it is such a rest, with no other request since.
+for before; its urgency decides whether it still jumps ahead of them. `resumed` tells the run
+that it is such a rest, with no other request since.
+
+A pick is as if every waiting account were asked its urgency then, but costs a few calls, not
+one per account (at 1,000 accounts the start-up line made that a million): an account is asked
+when it is placed in line (asked for, back in line, or its run ended) and again when it reaches
+the front (less urgent than its place: it moves back); the service `touch`es the accounts a
+handled event or effect names, which may have become more urgent (heard exposed live).
 
 At start-up an exposed account is reconciled in two steps. The enforcing step reads its
 working orders and its positions (two reads): enough to enforce a lock or a size limit, and
@@ -51,9 +57,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from loguru import logger
@@ -124,6 +131,16 @@ class Reconciler:
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.Task[None]] = set()
         self._resumed: set[int] = set()
+        # the line, so that a pick costs a few `urgency` calls rather than one per account
+        # waiting: (urgency, order, account) for the waiting accounts that may start, checked
+        # again when it reaches the top (an entry whose key is not `_key`'s any more is stale);
+        # (not_before, order, account) for those settling; `_stale` for those to be placed
+        # again (asked for, back in line, finished running, or `touch`ed)
+        self._ready: list[tuple[int, int, int]] = []
+        self._key: dict[int, tuple[int, int]] = {}
+        self._settling: list[tuple[float, int, int]] = []
+        self._settle_at: dict[int, tuple[float, int]] = {}  # each one's latest entry there
+        self._stale: set[int] = set()
         self.started = 0  # reconciliations started (for health and tests)
         self.requested = 0
 
@@ -144,6 +161,21 @@ class Reconciler:
             if not p.future.done():
                 p.future.cancel()
         self._pending.clear()
+        self._ready.clear()
+        self._key.clear()
+        self._settling.clear()
+        self._settle_at.clear()
+        self._stale.clear()
+
+    def touch(self, account_ids: Iterable[int]) -> None:
+        """Something the accounts' `urgency` reads may have changed (an event heard live, an
+        enforcement held back): a waiting one takes its new place at the next pick. Without
+        this, a waiting account's urgency is asked again only as it reaches the front (where
+        one less urgent than its place yields it), when it is asked for again, and after a
+        run of its own."""
+        for account_id in account_ids:
+            if account_id in self._pending:
+                self._stale.add(account_id)
 
     def request(
         self, account_id: int, settle: float = 0.0, *, periodic: bool = False
@@ -159,6 +191,7 @@ class Reconciler:
             found = self._pending[account_id] = _Pending(
                 next(self._order), fut, now, now + settle, periodic
             )
+            self._stale.add(account_id)
             self._wake.set()
             return fut
         found.periodic = found.periodic and periodic
@@ -167,6 +200,7 @@ class Reconciler:
             found.not_before = now
         else:
             found.not_before = min(max(found.not_before, now + settle), found.first + self.max_wait)
+        self._stale.add(account_id)
         self._wake.set()
         return found.future
 
@@ -190,19 +224,71 @@ class Reconciler:
         return bool(self._pending or self._running)
 
     def _next(self) -> tuple[int | None, float | None]:
-        """The account to reconcile now, else how long until one may start (None: idle)."""
+        """The account to reconcile now, else how long until one may start (None: idle):
+        the ready one least in `urgency`, then first asked for, as if every waiting account
+        were asked its urgency now; each account's is asked when it is placed in line and
+        again when it reaches the front."""
         now = self._monotonic()
-        waiting = [a for a in self._pending if a not in self._running]
-        ready = [a for a in waiting if self._pending[a].not_before <= now]
-        if ready:
-            best = min(ready, key=lambda a: (self._urgency(a), self._pending[a].order))
+        self._place(now)
+        aside: list[tuple[int, int, int]] = []  # waiting, but running too (asked meanwhile)
+        best: int | None = None
+        while self._ready:
+            entry = heapq.heappop(self._ready)
+            level, order, account_id = entry
+            if self._key.get(account_id) != (level, order):
+                continue  # stale: the account was placed again, or started
+            if account_id in self._running:
+                aside.append(entry)
+                continue
+            now_level = self._urgency(account_id)
+            if now_level != level:  # changed while it waited: to its new place
+                self._key[account_id] = (now_level, order)
+                heapq.heappush(self._ready, (now_level, order, account_id))
+                continue
+            best = account_id
+            aside.append(entry)
+            break
+        for entry in aside:
+            heapq.heappush(self._ready, entry)
+        if best is not None:
             running = min((self._urgency(a) for a in self._running), default=None)
-            if running is not None and self._urgency(best) > running:
+            if running is not None and self._key[best][0] > running:
                 return None, None  # behind more urgent work: a finished run wakes the workers
             return best, None
-        if waiting:
-            return None, min(self._pending[a].not_before for a in waiting) - now
+        if self._settling:
+            return None, self._settling[0][0] - now
         return None, None
+
+    def _place(self, now: float) -> None:
+        """Put the accounts asked for (or changed) since the last pick in line: ready ones by
+        urgency, settling ones by when they may start; and the settled ones in line."""
+        for account_id in self._stale:
+            p = self._pending.get(account_id)
+            if p is None:
+                continue
+            if p.not_before > now:
+                self._key.pop(account_id, None)
+                if self._settle_at.get(account_id) != (p.not_before, p.order):
+                    self._settle_at[account_id] = (p.not_before, p.order)
+                    heapq.heappush(self._settling, (p.not_before, p.order, account_id))
+            else:
+                self._enqueue(account_id, p)
+        self._stale.clear()
+        while self._settling and self._settling[0][0] <= now:
+            not_before, order, account_id = heapq.heappop(self._settling)
+            if self._settle_at.get(account_id) == (not_before, order):
+                del self._settle_at[account_id]
+            p = self._pending.get(account_id)
+            if p is None or p.order != order or p.not_before != not_before:
+                continue  # started since, or settling until later (an entry of its own)
+            if account_id not in self._key:
+                self._enqueue(account_id, p)
+
+    def _enqueue(self, account_id: int, p: _Pending) -> None:
+        key = (self._urgency(account_id), p.order)
+        if self._key.get(account_id) != key:
+            self._key[account_id] = key
+            heapq.heappush(self._ready, (*key, account_id))
 
     async def _worker(self) -> None:
         while True:
@@ -214,6 +300,7 @@ class Reconciler:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 continue
             pending = self._pending.pop(account_id)
+            self._key.pop(account_id, None)
             fut = pending.future
             self._running.add(account_id)
             if pending.resumed:
@@ -234,6 +321,8 @@ class Reconciler:
             finally:
                 self._running.discard(account_id)
                 self._resumed.discard(account_id)
+                if account_id in self._pending:  # asked for meanwhile: its urgency moved
+                    self._stale.add(account_id)
                 if self._pending:
                     self._wake.set()
             if again and not fut.done():
@@ -254,6 +343,7 @@ class Reconciler:
             pending.order = next(self._order)
             pending.resumed = True
             self._pending[account_id] = pending
+            self._stale.add(account_id)
         else:
             later.future.add_done_callback(lambda f: _follow(pending.future, f))
         self._wake.set()

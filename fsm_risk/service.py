@@ -92,6 +92,20 @@ def _blind_alert(m: Malformed) -> Alert:
     )
 
 
+def _accounts_in(batch: list[Any], effects: list[Effect]) -> set[int]:
+    """The accounts a handled batch names: its events' (and jobs') and its effects'."""
+    found = set()
+    for it in batch:
+        account_id = getattr(getattr(it, "event", it), "account_id", None)
+        if account_id is not None:
+            found.add(account_id)
+    for e in effects:
+        account_id = getattr(getattr(e, "entry", e), "account_id", None)
+        if account_id is not None:
+            found.add(account_id)
+    return found
+
+
 @dataclass
 class _Job:
     """An event whose sender waits for it to be handled (an admin command, a scheduler tick)."""
@@ -631,6 +645,7 @@ class Service:
                         e.contract_id,
                     )
                 held.add(e.contract_id)
+                self.reconciler.touch((e.account_id,))  # enforcing: first in line
                 continue
             out.append(e)
         return out
@@ -731,6 +746,8 @@ class Service:
                     effects.extend(self._gate(self._apply(it)))
             now = self.clock.now()
             self._commit(effects, now=now)
+            if self.reconciler.pending:  # what was heard may move a waiting account in line
+                self.reconciler.touch(_accounts_in(batch, effects))
             self._settings_applied(effects)
             self._execute(effects)
             self.observe(Committed(batch, effects, now))

@@ -85,6 +85,9 @@ class Malformed:
 
 #: refusals of one record kind in a row (no accepted record between) that make it blind
 BLIND_AFTER = 3
+#: accounts whose three subscribe calls share one websocket message: about 10 KiB, well
+#: inside the 32 KiB a SignalR server accepts per message by default
+SUBSCRIBE_BATCH = 50
 #: the longest a shared balance listing waits for the snapshots under way to ask for it
 LISTING_GATHER_SECONDS = 5.0
 
@@ -413,10 +416,17 @@ class ProjectXBroker:
         if hub is None:
             return False
         try:
-            for account_id in others:
-                for target in ("SubscribeOrders", "SubscribePositions", "SubscribeTrades"):
-                    await invoke_maybe(hub.send, target, [account_id])
-                self._subscribed(account_id, on_open)
+            for batch in _batches(others, SUBSCRIBE_BATCH):
+                await _send_together(
+                    hub,
+                    [
+                        (target, [account_id])
+                        for account_id in batch
+                        for target in ("SubscribeOrders", "SubscribePositions", "SubscribeTrades")
+                    ],
+                )
+                for account_id in batch:
+                    self._subscribed(account_id, on_open)
         except Exception as exc:  # the connection went away: its reopening subscribes again
             logger.warning("{} user hub subscriptions interrupted: {!r}", logs.FEED, exc)
             return False
@@ -889,6 +899,35 @@ class ProjectXBroker:
             revived.append(name)
         await self.resync()
         return revived
+
+
+def _batches(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def _send_together(hub: Any, calls: list[tuple[str, list[Any]]]) -> None:
+    """Send several hub invocations in one websocket message. The JSON hub protocol ends every
+    record with 0x1E, so records may share a message; each is encoded by the SDK's own
+    protocol, as its ``send`` would (no invocationId: nothing is answered), and the message is
+    sent under the hub's send lock. A hub without that transport sends them one by one."""
+    client = getattr(hub, "_client", None)
+    transport = getattr(client, "_transport", None)
+    protocol = getattr(transport, "_protocol", None)
+    ws = getattr(transport, "_ws", None)
+    lock = getattr(hub, "_send_lock", None)
+    if protocol is None or ws is None or lock is None:
+        for target, arguments in calls:
+            await invoke_maybe(hub.send, target, arguments)
+        return
+    from pysignalr.messages import InvocationMessage
+
+    headers = getattr(client, "_headers", None) or {}
+    text = "".join(
+        protocol.encode(InvocationMessage(None, target, arguments, headers))
+        for target, arguments in calls
+    )
+    async with lock:
+        await ws.send(text)
 
 
 def websocket(hub: Any) -> Any:

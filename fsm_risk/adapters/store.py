@@ -521,6 +521,25 @@ class Store:
             rows = list(reversed(s.exec(q).all()))
         return [_audit_entry(r) for r in rows]
 
+    def audit_since(
+        self, since: datetime, account_ids: Iterable[int], limit: int
+    ) -> dict[int, list[AuditEntry]]:
+        """Per account, its audit entries at or after ``since`` among its last ``limit`` ones,
+        oldest first: what `audit` (then that filter) gives one account, for a whole book in
+        one indexed read (a read per account took a third of a second at 1,000)."""
+        wanted = set(account_ids)
+        by_account: dict[int, list[AuditRow]] = {a: [] for a in wanted}
+        with Session(self.engine) as s:
+            q = select(AuditRow).where(AuditRow.at >= _iso_floor(since))
+            for r in s.exec(q.order_by(AuditRow.id)).all():  # type: ignore[arg-type]
+                if r.account_id in wanted:
+                    by_account[r.account_id].append(r)
+        out = {}
+        for a, rows in by_account.items():
+            entries = [_audit_entry(r) for r in rows[-limit:]]
+            out[a] = [e for e in entries if e.at >= since]
+        return out
+
     def fills(self, account_id: int, since: datetime | None = None) -> list[FillRecord]:
         """An account's fills at or after ``since`` (all of them: None), oldest first. The
         index on (account, time) narrows the read to about the rows returned."""

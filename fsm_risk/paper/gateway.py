@@ -274,6 +274,8 @@ class PaperGateway:
         self._conns: dict[str, set[HubConnection]] = {"user": set(), "market": set()}
         #: hub connections ever opened (handshake done), per hub: what a client costs
         self.opened: dict[str, int] = {"user": 0, "market": 0}
+        #: websocket messages received from clients after their handshake, per hub
+        self.received: dict[str, int] = {"user": 0, "market": 0}
         self._last_quote_push: dict[str, float] = {}
         self._pushed: deque[PushedEvent] = deque(maxlen=PUSHED_HISTORY)
         self._seq = 0
@@ -1141,6 +1143,7 @@ class PaperGateway:
                 msg = await ws.receive()
                 if msg.type is not WSMsgType.TEXT:
                     break  # close, error, or a binary frame the JSON protocol never sends
+                self.received[hub] += 1
                 open_ = all(self._on_hub_message(conn, m) for m in parse_records(msg.data))
         finally:
             conn.closed = True

@@ -71,11 +71,15 @@ class WebServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, service: Service) -> None:
-        for aid in service.account_ids:
-            acct = service.engine.accounts[aid]
-            self._transitions[aid] = [
-                _entry(e) for e in service.store.audit(aid, limit=500) if e.at >= acct.day.start
-            ]
+        accounts = [service.engine.accounts[aid] for aid in service.account_ids]
+        if accounts:  # the day's transitions of every account, in one read
+            since = min(acct.day.start for acct in accounts)
+            found = service.store.audit_since(since, service.account_ids, limit=500)
+            for acct in accounts:
+                start = acct.day.start
+                self._transitions[acct.account_id] = [
+                    _entry(e) for e in found[acct.account_id] if e.at >= start
+                ]
         app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._static)

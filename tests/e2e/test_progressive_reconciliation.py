@@ -227,3 +227,37 @@ async def test_every_exposed_account_is_enforced_before_any_trade_history_is_rea
     rc, out = await run_cli(h.home, "status", "--json")
     assert rc == 0, out
     assert {a["readiness"] for a in json.loads(out)["accounts"]} == {"ready"}
+
+
+@pytest.mark.paper(accounts=ACCOUNTS)
+async def test_a_waiting_flat_account_heard_exposed_live_is_reconciled_before_the_others(
+    h: Harness,
+) -> None:
+    """The flat accounts wait for the budget; one of them, last in line, opens a position:
+    heard live, it is exposed, and its reconciliation is the next of theirs to start."""
+    await h.start(RULES)  # a first run: every account in the store
+    await h.stop()
+    requests: list[tuple[str, int, str]] = []
+    await start_with_budget(h, requests)
+    svc = h.svc
+    queued = await svc.wait_for(
+        lambda: (
+            q
+            if len(q := [a for a in FLAT if svc.reconciler.state(a) == "queued"]) > 2
+            and all(a in svc.probed for a in q)
+            else None
+        ),
+        60,
+        "flat accounts probed and waiting for the budget",
+    )
+    last = queued[-1]
+    since = len(requests)
+    h.gateway.place_order(last, "MNQ", 0, 1)
+    await h.until(lambda: MNQ in svc.engine.accounts[last].positions, "the live fill applied")
+    behind = [a for a in queued if a != last and svc.reconciler.state(a) == "queued"]
+    assert behind
+    await h.until(lambda: last in svc.known, "the exposed one reconciled", 60)
+    started = [a for path, a, _ in requests[since:] if path == "/Order/searchOpen"]
+    first = started.index(last)
+    assert not any(a in behind for a in started[:first]), (last, behind, started)
+    await h.until(lambda: svc.ready.is_set(), "every account reconciled", 120)

@@ -464,3 +464,42 @@ def test_a_reader_starts_no_flusher_thread(tmp_path: Path) -> None:
     assert store.flusher is not None and store.flusher.rounds == 0
     assert not store.flusher.running
     store.close()
+
+
+def test_a_books_audit_since_an_instant_is_one_read_and_matches_each_accounts_own(
+    path: str | Path,
+) -> None:
+    """What the dashboard shows at start (each account's transitions of the day, among its
+    last ``limit``): one read for the whole book, the same entries as a read per account."""
+    from sqlalchemy import event
+
+    from fsm_risk.core.effects import AuditEntry
+
+    store = Store(path)
+    day = T0.replace(hour=0, minute=0, second=0, microsecond=0)
+    entries = []
+    for k in range(40):  # yesterday and today, for three accounts; the fourth has none
+        at = day + timedelta(hours=k - 20)
+        for a in (1, 2, 3):
+            if a == 3 and k % 2:
+                continue
+            state = State.Trading if k % 2 else State.Flattening
+            entries.append(AuditEntry(at, a, None, state, state, "t", None, f"{a}/{k}", "me"))
+    store.commit(make_engine({}).take_changes(), entries)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, sql: str, *rest: Any) -> None:
+        statements.append(sql)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        found = store.audit_since(day, [1, 2, 3, 4], limit=15)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    for a in (1, 2, 3, 4):
+        own = [e for e in store.audit(a, limit=15) if e.at >= day]
+        assert found[a] == own
+    assert [e.reason for e in found[1]] == [f"1/{k}" for k in range(25, 40)]  # the last 15
+    assert [e.reason for e in found[3]] == [f"3/{k}" for k in range(20, 40, 2)]
+    assert found[4] == []

@@ -205,3 +205,63 @@ async def test_a_request_made_meanwhile_asks_for_the_whole_reconciliation_again(
         await r.request(8)
     assert seen == [False, False]
     await r.stop()
+
+
+async def test_a_pick_asks_few_urgencies_however_many_accounts_wait() -> None:
+    """Each pick asks the urgency of the account at the front and of those running, not of
+    every account waiting: a start-up line of N accounts costs a number of urgency calls
+    linear in N (every pick asking them all made it N squared)."""
+    asked = 0
+
+    def urgency(a: int) -> int:
+        nonlocal asked
+        asked += 1
+        return reconciler.EXPOSED if a % 10 == 0 else reconciler.REST
+
+    done: list[int] = []
+
+    async def run(a: int, periodic: bool = False) -> None:
+        await asyncio.sleep(0)  # its reads
+        done.append(a)
+
+    n = 400
+    r = Reconciler(run, urgency, parallel=4)
+    r.start()
+    futures = [r.request(a) for a in range(1, n + 1)]
+    async with asyncio.timeout(10):
+        await asyncio.gather(*futures)
+    exposed = [a for a in range(1, n + 1) if a % 10 == 0]
+    assert done[: len(exposed)] == exposed  # still the urgent ones first, in request order
+    assert sorted(done) == list(range(1, n + 1))
+    assert asked <= 8 * n, asked
+    await r.stop()
+
+
+async def test_a_waiting_account_whose_urgency_changes_takes_its_new_place() -> None:
+    """As if every waiting account were asked its urgency at each pick: one `touch`ed
+    (heard exposed live) jumps ahead of those asked for before it; one that became less
+    urgent while it waited yields its place when it reaches the front."""
+    g = Gate()
+    urgency = {9: 0, 1: 3, 2: 3, 3: 4, 4: 1, 5: 4}
+    r = Reconciler(g.run, urgency.__getitem__, parallel=1)
+    r.start()
+    r.request(9)  # occupies the only worker
+    await g.until(1)
+    for a in (1, 2, 3, 4, 5):
+        r.request(a)
+    g.finish(9)
+    await g.until(2)
+    assert g.started == [9, 4]
+    urgency[5] = 1  # heard live: a position opened
+    r.touch([5])
+    g.finish(4)
+    await g.until(3)
+    urgency[3] = 2
+    r.touch([3])
+    urgency[1] = 4  # less urgent than its place says: found out at the front, untouched
+    for n in range(4, 7):
+        g.finish(g.started[-1])
+        await g.until(n)
+    assert g.started == [9, 4, 5, 3, 2, 1]
+    g.finish(1)
+    await r.stop()
