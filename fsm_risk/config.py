@@ -272,6 +272,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "a watched contract with no quote for this long marks the feed degraded",
         ),
         Field(
+            "quote_linger_seconds",
+            schema.seconds(minimum=0, maximum=86400),
+            "300",
+            "keep a contract's quotes subscribed this long after the last account holding it "
+            "went flat (a trader coming back needs no new subscription; 0: drop at once)",
+        ),
+        Field(
             "reconcile_interval_seconds",
             schema.seconds(minimum=0, maximum=3600),
             "10",

@@ -127,6 +127,8 @@ class Broker:
     feed_silence: timedelta = field(metadata=_from("feed_silence_seconds", _seconds))
     #: zero: never
     reconcile_interval: timedelta = field(metadata=_from("reconcile_interval_seconds", _seconds))
+    #: zero: unsubscribed as soon as nobody holds the contract
+    quote_linger: timedelta = field(metadata=_from("quote_linger_seconds", _seconds))
 
 
 @dataclass(frozen=True, slots=True)

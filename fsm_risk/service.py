@@ -158,6 +158,8 @@ class Service:
         self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
         b = settings.broker
         self.feed_silence = b.feed_silence
+        self.broker.linger = b.quote_linger
+        self._linger_wake = asyncio.Event()
         self.poll_interval = b.reconcile_interval.total_seconds()
         self.token_margin = b.token_refresh
         self.wall = SystemClock()  # token expiry is real time
@@ -281,6 +283,7 @@ class Service:
         self._sync_watches()  # quotes for what is held, now that the market hub exists
         self._spawn(self._all_reconciled(), "readiness")
         self._spawn(self.scheduler.run(), "scheduler")
+        self._spawn(self._linger(), "linger")
         self._spawn(self._watchdog(), "watchdog")
         if self.poll_interval > 0:
             self._spawn(self._poll_state(), "poll")
@@ -664,8 +667,22 @@ class Service:
             self._spawn(self._watch(WatchContract(cid, True)), f"watch:{cid}")
         for cid in sorted(self.broker.watched - held):
             self._spawn(self._watch(WatchContract(cid, False)), f"watch:{cid}")
-        if held == self.broker.watched and self.broker.subscribed != held:
+        if held == self.broker.watched and not self.broker.quotes_settled():
             self._spawn(self.broker.sync_quotes(), "quotes")
+
+    async def _linger(self) -> None:
+        """A contract nobody holds any more keeps its quotes subscribed for a while (a trader
+        coming back needs no new subscription); each is dropped once its time is up, on the
+        service's clock."""
+        while not self.stopping.is_set():
+            self._linger_wake.clear()
+            await self.clock.wait(self.broker.linger_ends(), self._linger_wake)
+            ends = self.broker.linger_ends()
+            if ends is not None and ends <= self.clock.now():
+                try:
+                    await self.broker.sync_quotes()  # drops what is due, whatever the hub's state
+                except Exception as exc:  # the watchdog's next sync tries again
+                    logger.warning("{} lingering quotes not unsubscribed: {!r}", logs.FEED, exc)
 
     def _enqueue(self, item: Inbound) -> None:
         self.queue.put_nowait(item)
@@ -893,6 +910,8 @@ class Service:
                 if info is not None:
                     self.submit(info)
             await self.broker.watch(e.contract_id, e.on)
+            if not e.on:
+                self._linger_wake.set()  # its linger may end first
         except Exception as exc:
             logger.warning(
                 "{} quotes for {} not (un)subscribed: {!r}", logs.FEED, e.contract_id, exc

@@ -279,6 +279,10 @@ class ProjectXBroker:
         self.watched: set[str] = set()
         #: those subscribed on the current market connection (cleared when it reconnects)
         self.subscribed: set[str] = set()
+        #: contracts nobody holds any more whose subscription is kept until then: a trader
+        #: coming back needs no new subscription (their quotes still reach nothing)
+        self.lingering: dict[str, datetime] = {}
+        self.linger = timedelta(0)
         self._sync_lock = asyncio.Lock()
         self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
@@ -547,6 +551,9 @@ class ProjectXBroker:
 
     def _on_quote(self, data: Any) -> None:
         if not isinstance(data, dict) or data.get("contract_id") not in self.watched:
+            if isinstance(data, dict) and data.get("contract_id") in self.lingering:
+                # nobody holds it: only the feed's freshness is noted, for whoever comes back
+                self.health.last_quote[data["contract_id"]] = self.now()
             return  # a quote for a contract nobody holds costs nothing
         now = self.now()
         try:
@@ -574,12 +581,30 @@ class ProjectXBroker:
         hub can take it (now, or once it is open or back)."""
         if on:
             self.watched.add(contract_id)
+            self.lingering.pop(contract_id, None)
+            if contract_id in self.subscribed:
+                return  # still subscribed (it lingered): nothing to ask the hub
         else:
             self.watched.discard(contract_id)
+            if self.linger > timedelta(0):
+                self.lingering[contract_id] = self.now() + self.linger
+                return  # dropped once the linger ends (`sync_quotes` then)
         await self.sync_quotes()
 
+    def linger_ends(self) -> datetime | None:
+        """When the first lingering subscription is due to be dropped (None: none lingers)."""
+        return min(self.lingering.values(), default=None)
+
+    def quotes_settled(self) -> bool:
+        """The market hub has every wanted contract, and no other but lingering ones."""
+        return self.watched <= self.subscribed <= self.watched | self.lingering.keys()
+
     async def sync_quotes(self) -> bool:
-        """Make the market hub's subscriptions what is wanted. True when they are."""
+        """Make the market hub's subscriptions what is wanted (the watched contracts, and the
+        lingering ones while their time lasts). True when they are."""
+        now = self.now()
+        for cid in [c for c, until in self.lingering.items() if until <= now]:
+            del self.lingering[cid]
         market = self.market
         if market is None or not market.market_connected:
             return False
@@ -589,10 +614,12 @@ class ProjectXBroker:
                     self.subscribed.add(cid)
                 else:
                     logger.warning("{} quotes for {} not subscribed yet", logs.FEED, cid)
-            for cid in sorted(self.subscribed - self.watched):
+            for cid in sorted(self.subscribed - self.watched - self.lingering.keys()):
+                if cid in self.watched:
+                    continue  # wanted again while an earlier one was dropped
                 self.subscribed.discard(cid)
                 await market.unsubscribe_market_data([cid])
-            return self.subscribed == self.watched
+            return self.quotes_settled()
 
     async def instrument(self, contract_id: str) -> InstrumentInfo | None:
         raw = await self._post("/Contract/searchById", {"contractId": contract_id})

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from fsm_risk.core.states import State
 from fsm_risk.paper.hub import invocation
 from tests.e2e.service_harness import ACCOUNT, Harness
@@ -82,18 +84,28 @@ async def test_quotes_for_contracts_nobody_holds_cost_nothing(h: Harness) -> Non
     assert not set(h.svc.store.marks()) & set(unknown)
 
 
-async def test_a_stale_mark_never_values_a_new_position(h: Harness) -> None:
+@pytest.mark.parametrize("back", ["after the linger", "within the linger"])
+async def test_a_stale_mark_never_values_a_new_position(h: Harness, back: str) -> None:
     await h.start(DAILY_LOSS)
     h.trade("MNQ", "buy", 1)
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "MNQ watched")
     h.gateway.move_price("MNQ", -800)  # -200 points: -$400 on 1 MNQ (inside the limit)
     await h.until(lambda: h.acct.open_upnl < Decimal("-350"), "valued")
     h.gateway.close_position(ACCOUNT, "MNQ")  # a -$400 round trip
-    await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "unwatched when flat")
-    h.gateway.move_price("MNQ", 800)  # the price recovers, unseen
-    h.clock.advance(minutes=5)
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
+    if back == "after the linger":
+        await h.advance(seconds=301)  # past the shipped quote_linger_seconds
+        await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "unwatched when flat")
+        h.gateway.move_price("MNQ", 800)  # the price recovers, unseen
+        h.clock.advance(minutes=5)
+    else:
+        await h.advance(minutes=4)
+        h.gateway.move_price("MNQ", 800)  # the price recovers: quoted, but to nobody
     h.trade("MNQ", "buy", 3)  # valued at the fresh price, not the stale one
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "watched again")
+    if back == "within the linger":
+        await h.until(lambda: MNQ in h.svc.broker.watched, "held again")
+        h.gateway.move_price("MNQ", 4)  # the next quote the hub sends
     await h.until(lambda: MNQ in h.acct.positions and h.acct.positions[MNQ].priced, "valued afresh")
     assert abs(h.acct.open_upnl) < 50  # the spread, not 3 x 200 points
     assert h.acct.state is State.Trading

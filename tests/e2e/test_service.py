@@ -13,6 +13,7 @@ import pytest
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
+from fsm_risk.paper.gateway import GatewayEvent
 from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss, run_cli
 
 DAILY_LOSS = """
@@ -20,6 +21,9 @@ DAILY_LOSS = """
 limit = 500
 """
 MNQ = "CON.F.US.MNQ.Z26"
+MES = "CON.F.US.MES.Z26"
+#: the shipped [broker] quote_linger_seconds
+LINGER = 300
 
 
 # --- the foundation rules, end to end --------------------------------------------------------
@@ -229,13 +233,75 @@ async def test_the_token_is_renewed_ahead_of_expiry_on_rest_and_both_hubs(h: Har
     await lock_by_daily_loss(h)  # events still flow and closes still go through
 
 
+@pytest.mark.parametrize("linger", [LINGER, 0])
 async def test_quotes_are_watched_while_a_position_is_open_and_dropped_when_flat(
-    h: Harness,
+    h: Harness, linger: int
 ) -> None:
-    await h.start(DAILY_LOSS)
+    await h.start(DAILY_LOSS + f"[broker]\nquote_linger_seconds = {linger}\n")
     assert h.gateway.quote_subscribers(MNQ) == 0
     h.trade("MNQ", "buy", 1)
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 1, "subscribed on open")
     assert h.svc.engine.instruments.get(MNQ) is not None
     h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
+    if linger:
+        await h.advance(seconds=linger + 1)  # a flat contract's quotes linger this long first
     await h.gw_until(lambda: h.gateway.quote_subscribers(MNQ) == 0, "dropped when flat")
+    assert h.svc.broker.lingering == {}
+
+
+async def test_a_flat_contract_lingers_subscribed_feeding_nothing_and_a_trader_coming_back_needs_no_new_subscribe(  # noqa: E501
+    h: Harness,
+) -> None:
+    await h.start(DAILY_LOSS)
+    h.trade("MES", "buy", 1)  # held throughout: its quotes show when the hub's earlier ones are in
+    h.trade("MNQ", "buy", 1)
+
+    def market_subs() -> list[list[str]]:
+        [conn] = h.gateway.connections("market")
+        return [conn["quotes"], conn["marketTrades"], conn["depth"]]
+
+    await h.gw_until(lambda: market_subs() == [[MES, MNQ]] * 3, "both fully subscribed")
+    await h.until(lambda: {MES, MNQ} <= set(h.svc.engine.marks), "valued")
+    market_calls: list[dict[str, object]] = []
+
+    def on_market_call(event: GatewayEvent) -> None:
+        if event.kind == "subscribed" and event.data["hub"] == "market":
+            market_calls.append(event.data)
+
+    h.gateway.add_listener(on_market_call)
+
+    async def quoted_to_nobody(ticks: int) -> None:
+        """Move MNQ, then MES: once MES's quote is handled, MNQ's (sent before it) is in."""
+        mes = h.svc.engine.marks[MES].last
+        h.gateway.move_price("MNQ", ticks)
+        h.gateway.move_price("MES", 1)
+        await h.until(lambda: h.svc.engine.marks[MES].last != mes, "the MES quote after it")
+
+    h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat")
+    # within the linger the hub keeps sending its quotes: they reach no mark and no account,
+    # and a contract nobody holds is no silent feed, however long it stays quiet
+    await h.advance(seconds=LINGER - 60)
+    await quoted_to_nobody(-400)
+    assert h.svc.broker.health.last_quote[MNQ] == h.clock.now()  # the feed is seen alive
+    assert MNQ not in h.svc.engine.marks and MNQ not in h.acct.positions
+    assert h.svc.health()["silent_contracts"] == [] and h.svc.health()["healthy"]
+    # coming back within it: no new subscription, valued by the next quote the hub sends
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.svc.broker.watched, "held again")
+    h.gateway.move_price("MNQ", 8)
+    await h.until(lambda: MNQ in h.acct.positions and h.acct.positions[MNQ].priced, "valued")
+    assert market_calls == []  # nothing asked of the market hub since the first open
+    assert h.svc.health()["silent_contracts"] == []
+    # flat again: dropped once the linger ends on the service's clock, not before
+    h.gateway.close_position(ACCOUNT, "MNQ")
+    await h.until(lambda: MNQ not in h.svc.broker.watched, "flat again")
+    await h.advance(seconds=LINGER - 1)
+    await quoted_to_nobody(4)
+    assert market_calls == [] and h.gateway.quote_subscribers(MNQ) == 1
+    assert h.svc.broker.lingering == {MNQ: h.clock.now() + timedelta(seconds=1)}
+    await h.advance(seconds=1)
+    await h.gw_until(lambda: market_subs() == [[MES]] * 3, "MNQ dropped after the linger")
+    assert h.svc.broker.lingering == {} and h.svc.broker.subscribed == {MES}
+    assert h.svc.health()["silent_contracts"] == []

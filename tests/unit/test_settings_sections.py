@@ -64,6 +64,7 @@ def test_the_shipped_settings_load_into_typed_values() -> None:
         timedelta(minutes=10),
         timedelta(seconds=30),
         timedelta(seconds=10),
+        timedelta(minutes=5),
     )
     assert s.control == sections.Control(
         var / "fsm-risk.sock", "auto", 0, var / "fsm-risk.control-token"
@@ -131,6 +132,7 @@ def test_values_are_converted_once_at_load(tmp_path: Path) -> None:
         ("broker", "requests_per_minute", "lots"),
         ("broker", "token_refresh_seconds", "-1"),
         ("broker", "reconcile_interval_seconds", "nan"),
+        ("broker", "quote_linger_seconds", "-5"),
         ("control", "port", "70000"),
         ("control", "transport", "pipe"),
         ("notify", "retries", "11"),
