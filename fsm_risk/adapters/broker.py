@@ -550,10 +550,11 @@ class ProjectXBroker:
         return None
 
     def _on_quote(self, data: Any) -> None:
-        if not isinstance(data, dict) or data.get("contract_id") not in self.watched:
-            if isinstance(data, dict) and data.get("contract_id") in self.lingering:
+        cid = data.get("contract_id") if isinstance(data, dict) else None
+        if not isinstance(cid, str) or cid not in self.watched:  # (a list is no key: no raise)
+            if isinstance(cid, str) and cid in self.lingering:
                 # nobody holds it: only the feed's freshness is noted, for whoever comes back
-                self.health.last_quote[data["contract_id"]] = self.now()
+                self.health.last_quote[cid] = self.now()
             return  # a quote for a contract nobody holds costs nothing
         now = self.now()
         try:
