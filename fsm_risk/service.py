@@ -123,6 +123,56 @@ class _Reconciled:
     done: asyncio.Future[None]
 
 
+@dataclass(frozen=True)
+class _ReadBegan:
+    """What the engine knew of an account when a reconciliation's read of it began: fills,
+    positions and orders that arrive live while the gateway is read are newer than what it
+    answers, and must not be undone."""
+
+    applied: frozenset[int]  # the trade ids applied (a complete list holds all of these)
+    positions: frozenset[str]
+    orders: frozenset[int]
+
+    @staticmethod
+    def of(acct: Any) -> _ReadBegan:
+        # with the contracts the fills say are open though no position was seen (lost update)
+        open_by_fills = {c for c, n in acct.net.items() if n}
+        return _ReadBegan(
+            frozenset(acct.seen_trades),
+            frozenset(set(acct.positions) | open_by_fills),
+            frozenset(acct.orders),
+        )
+
+    def read(
+        self, account_id: int, events: list[Event], *, periodic: bool = False, behind: bool = False
+    ) -> tuple[list[Event], Listing]:
+        """The read's events marked with what was applied when it began, and the `Listing`
+        whose difference the engine decides (closed, or ended). A balance is read after the
+        trades: it includes those applied before and those listed, and a fill applied later
+        (live, meanwhile) makes it possibly older than ours."""
+        listed = self.applied | {e.trade_id for e in events if isinstance(e, Fill)}
+        marked = [
+            dataclasses.replace(e, applied=listed)
+            if isinstance(e, AccountUpdate | PositionUpdate)
+            # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
+            else dataclasses.replace(e, held=e.order_id in self.orders)
+            if isinstance(e, OrderUpdate)
+            else e
+            for e in events
+        ]
+        listing = Listing(
+            account_id,
+            frozenset(e.contract_id for e in marked if isinstance(e, PositionUpdate)),
+            frozenset(e.order_id for e in marked if isinstance(e, OrderUpdate)),
+            self.positions,
+            self.orders,
+            listed,
+            periodic,
+            behind,
+        )
+        return marked, listing
+
+
 _ENFORCEMENT = (ClosePosition, ReducePosition, CancelOrder)
 #: turns of the loop the consumer gives an enforcement request (httpx and anyio pass about
 #: this many scheduling points between the request and its write to the socket)
@@ -1022,12 +1072,7 @@ class Service:
             await self._history_step(account_id)
             return None
         since = min(acct.week.start, acct.day.start)
-        # what the engine knows before asking: fills, positions and orders that arrive live
-        # while the gateway is read are newer than what it answers, and must not be undone
-        applied = frozenset(acct.seen_trades)  # a complete list holds all of these
-        positions_before, orders_before = set(acct.positions), set(acct.orders)
-        # contracts the fills say are open though no position was seen (its update was lost)
-        positions_before |= {c for c, n in acct.net.items() if n}
+        before = _ReadBegan.of(acct)
         heard = self.broker.health.last_user_event.get(account_id)
         events = await self.broker.snapshot(account_id, since)  # the reconciler retries
         if periodic:
@@ -1047,32 +1092,10 @@ class Service:
                 return None
             self.broker.health.diverged += 1
             self._execute(alerts)
-        # the balance was read after the trades: it includes those applied before and those
-        # listed; a fill applied later (live, meanwhile) makes it possibly older than ours
-        listed = applied | {e.trade_id for e in events if isinstance(e, Fill)}
-        events = [
-            dataclasses.replace(e, applied=listed)
-            if isinstance(e, AccountUpdate | PositionUpdate)
-            # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
-            else dataclasses.replace(e, held=e.order_id in orders_before)
-            if isinstance(e, OrderUpdate)
-            else e
-            for e in events
-        ]
-        # what the read did not list is for the engine to decide (closed, or ended)
-        events.append(
-            Listing(
-                account_id,
-                frozenset(e.contract_id for e in events if isinstance(e, PositionUpdate)),
-                frozenset(e.order_id for e in events if isinstance(e, OrderUpdate)),
-                frozenset(positions_before),
-                frozenset(orders_before),
-                listed,
-                periodic,
-            )
-        )
+        events, listing = before.read(account_id, events, periodic=periodic)
+        events.append(listing)  # what the read did not list is for the engine to decide
         fills = tuple(e for e in events if isinstance(e, Fill))
-        events.append(TradesSnapshot(account_id, since, fills, applied))  # after its fills
+        events.append(TradesSnapshot(account_id, since, fills, before.applied))  # after its fills
         for ev in events:
             # a behind account books its trades from the TradesSnapshot (`ledger.catch_up`)
             if not (isinstance(ev, Fill) and acct.behind is not None):
@@ -1087,29 +1110,9 @@ class Service:
         """An exposed account's first step (see `fsm_risk.reconciler`): its working orders and
         positions, applied behind a `Listing` that marks it behind; once handled, its held
         enforcement goes. What the read did not list is closed or ended, as in a whole one."""
-        acct = self.engine.accounts[account_id]
-        applied = frozenset(acct.seen_trades)
-        positions_before, orders_before = set(acct.positions), set(acct.orders)
-        positions_before |= {c for c, n in acct.net.items() if n}
-        events = await self.broker.enforcing_snapshot(account_id)
-        events = [
-            dataclasses.replace(e, applied=applied)
-            if isinstance(e, PositionUpdate)
-            # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
-            else dataclasses.replace(e, held=e.order_id in orders_before)
-            if isinstance(e, OrderUpdate)
-            else e
-            for e in events
-        ]
-        listing = Listing(
-            account_id,
-            frozenset(e.contract_id for e in events if isinstance(e, PositionUpdate)),
-            frozenset(e.order_id for e in events if isinstance(e, OrderUpdate)),
-            frozenset(positions_before),
-            frozenset(orders_before),
-            applied,
-            behind=True,
-        )
+        before = _ReadBegan.of(self.engine.accounts[account_id])
+        read = await self.broker.enforcing_snapshot(account_id)
+        events, listing = before.read(account_id, read, behind=True)
         for ev in (listing, *events):
             self.submit(ev)
         await self._handled(account_id)
