@@ -171,6 +171,12 @@ class Wire:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def ready(self) -> bool:
+        """Wait for the connections being opened; whether one is ready."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return any(c.idle for c in self._idle)
+
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         try:

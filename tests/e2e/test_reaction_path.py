@@ -74,3 +74,22 @@ async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness
     store.flusher.quiet = store.flusher.most = 3600.0  # the thread's own flush far away
     await h.svc.admin(AdminCommand(h.acct.account_id, State.LockedDaily, "desk", "ops"))
     assert [("Trading", "LockedDaily")] in flushed, flushed
+
+
+async def test_the_reduce_is_written_on_the_connection_kept_for_it(h: Harness) -> None:
+    await h.start(MAX_CONTRACTS)
+    wire: Any = h.svc.broker.wire
+    assert await wire.ready(), "no connection kept open for enforcement"
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    assert wire.sent == 1
+
+
+async def test_without_a_kept_connection_the_sdk_sends_the_reduce(h: Harness) -> None:
+    await h.start(MAX_CONTRACTS)
+    wire: Any = h.svc.broker.wire
+    await wire.close()  # none kept open (as when the gateway refused to open one)
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    assert wire.sent == 0
+    await h.until(lambda: h.svc.effects_done == 1, "the reduce answered")
