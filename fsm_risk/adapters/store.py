@@ -51,6 +51,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, bindparam, event, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from fsm_risk import private
@@ -327,7 +328,7 @@ class Store:
             reason = lines[0] if lines else type(exc).__name__
             raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None
-        self._writer: Connection | None = None
+        self._writer: PoolProxiedConnection | None = None  # what `commit` writes with (SQLite)
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
         self._hot = _hot_statements(self.shared)
@@ -404,19 +405,19 @@ class Store:
                     contracts.append(c)
                     written[acct.account_id, c["contract_id"]] = c["snapshot"]
         sql = self._hot
-        with self._unit_of_work() as conn:  # one transaction; upserts, no read-before-write
+        with self._unit_of_work() as run:  # one transaction; upserts, no read-before-write
             # the rows of every unit of work go to the driver as they are (no statement
             # building per commit): this runs before every close the service sends
             if accounts:
-                conn.exec_driver_sql(sql["account"], accounts)
+                run(sql["account"], accounts)
             if contracts:
-                conn.exec_driver_sql(sql["contract"], contracts)
+                run(sql["contract"], contracts)
             if changes.fills:
-                conn.exec_driver_sql(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
+                run(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
             if changes.trips:
-                conn.exec_driver_sql(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
+                run(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
             if changes.voids:
-                conn.exec_driver_sql(
+                run(
                     sql["voided_trade"],
                     [
                         {"account_id": a, "trade_id": t, "at": at.isoformat()}
@@ -424,35 +425,42 @@ class Store:
                     ],
                 )
             if entries:  # (no ORM object per entry: this runs before the close too)
-                conn.exec_driver_sql(sql["audit"], [_audit_params(e) for e in entries])
+                run(sql["audit"], [_audit_params(e) for e in entries])
             if marks:
-                conn.execute(
-                    self._upsert(MarkRow, ["contract_id"]),
-                    [_mark_row(c, m).model_dump() for c, m in marks.items()],
-                )
+                run(sql["mark"], [_mark_params(c, m) for c, m in marks.items()])
             if journal:
-                conn.exec_driver_sql(sql["journal"], list(journal))
+                run(sql["journal"], list(journal))
             if journal_before is not None:
-                conn.execute(
-                    text("DELETE FROM journal WHERE at < :t"),
-                    {"t": journal_instant(journal_before)},
-                )
+                run(sql["journal_expired"], [{"t": journal_instant(journal_before)}])
         self._written.update(written)  # only once committed
         self._flush_soon()
 
     @contextmanager
-    def _unit_of_work(self) -> Iterator[Connection]:
-        """A transaction for `commit`. On SQLite on a connection kept for it (no pool check-out
-        and reset around every commit: this runs before every close); on a server through
+    def _unit_of_work(self) -> Iterator[Callable[[str, list[dict[str, Any]]], None]]:
+        """A transaction for `commit`, as a function that runs one of the hot statements over
+        rows. On SQLite straight on the driver's connection, kept for it (no pool check-out
+        and reset, no statement wrapping: this runs before every close); on a server through
         the pool, which replaces a connection the server dropped."""
         if self.shared:
             with self.engine.begin() as conn:
-                yield conn
+                yield lambda statement, rows: conn.exec_driver_sql(statement, rows)  # type: ignore[arg-type]
             return
         if self._writer is None:
-            self._writer = self.engine.connect()
-        with self._writer.begin():
-            yield self._writer
+            self._writer = self.engine.raw_connection()  # with the pragmas of every connection
+        driver = self._writer.driver_connection
+        assert driver is not None
+        cur = driver.cursor()
+        try:
+            if not driver.in_transaction:
+                cur.execute("BEGIN")
+            yield cur.executemany
+        except BaseException:
+            driver.rollback()
+            raise
+        else:
+            driver.commit()
+        finally:
+            cur.close()
 
     def _upsert(self, table: type[SQLModel], keys: list[str]) -> Any:
         """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
@@ -1114,6 +1122,8 @@ def _hot_statements(shared: bool) -> dict[str, str]:
         ),
         "voided_trade": insert("voided_trade", "account_id trade_id at", "account_id trade_id"),
         "journal": insert("journal", "at account_id kind data"),
+        "journal_expired": f"DELETE FROM journal WHERE at < {'%(t)s' if shared else ':t'}",
+        "mark": insert("mark", "contract_id last bid ask at", "contract_id", update=True),
         "audit": insert(
             "audit", "at account_id contract_id from_state to_state trigger rule_id reason actor"
         ),
@@ -1352,6 +1362,10 @@ def _fill_record(r: FillRow) -> FillRecord:
             "enforcement": r.enforcement,
         }
     )
+
+
+def _mark_params(contract_id: str, m: Mark) -> dict[str, Any]:
+    return _mark_row(contract_id, m).model_dump()
 
 
 def _mark_row(contract_id: str, m: Mark) -> MarkRow:
