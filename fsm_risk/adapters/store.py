@@ -360,6 +360,10 @@ class Store:
             self.flusher.stop()  # the last commits on the disk before the files are let go
         self.engine.dispose()
 
+    def flush_soon(self) -> None:
+        """Have what was committed flushed to the disk soon (see `Flusher`)."""
+        self._flush_soon()
+
     def _flush_soon(self) -> None:
         if self.flusher is not None:
             self.flusher.request()
@@ -386,10 +390,14 @@ class Store:
         marks: dict[str, Mark] | None = None,
         journal: Sequence[dict[str, Any]] = (),
         journal_before: datetime | None = None,
+        *,
+        flush: bool = True,
     ) -> None:
         """Persist one unit of work atomically: the state rows that moved, new fills, round
         trips and voided trades, audit entries, the journal rows of the events handled (and the
-        journal's expired rows deleted). Its cost follows what changed, never the history."""
+        journal's expired rows deleted). Its cost follows what changed, never the history.
+        ``flush=False``: the caller asks for the disk flush itself (`flush_soon`), once what
+        the commit allowed is done (waking the flusher's thread takes the CPU for a moment)."""
         entries = list(audit)
         if not changes and not entries and not marks and not journal and not journal_before:
             return
@@ -433,7 +441,8 @@ class Store:
             if journal_before is not None:
                 run(sql["journal_expired"], [{"t": journal_instant(journal_before)}])
         self._written.update(written)  # only once committed
-        self._flush_soon()
+        if flush:
+            self._flush_soon()
 
     @contextmanager
     def _unit_of_work(self) -> Iterator[Callable[[str, list[dict[str, Any]]], None]]:
