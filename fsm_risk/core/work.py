@@ -103,9 +103,9 @@ class Work:
             acct.contracts[cm.contract_id] = cm
 
     def let_go(self, acct: AccountModel) -> None:
-        """Drop the account's contract models that have nothing to keep (see
-        `idle`): not a transition (the model stays in ``Trading``, where a new
-        one starts), so nothing is audited; their rows are deleted with the next commit."""
+        """Drop the account's contract models that have nothing to keep (see `idle`): not a
+        transition (each is in ``Trading``, where a new one starts), so nothing is audited;
+        their rows are deleted with the next commit."""
         for cm in [cm for cm in acct.contracts.values() if idle(cm)]:
             del acct.contracts[cm.contract_id]
             self.machines.detach(cm, contract=True)
