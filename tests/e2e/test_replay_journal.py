@@ -51,16 +51,14 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     # RULE-001 reduces 5 to 3; a loss then locks the day (RULE-003)
     h.trade("MNQ", "buy", 5)
     await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "reduce confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "reduce confirmed")
     h.gateway.move_price("MNQ", -400)
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
     # while locked: an opening order is cancelled, a new position closed
     h.trade("ES", "buy", 1, type=1, limit_price=5000)
     h.trade("MES", "buy", 1)
     await h.gw_until(lambda: h.closes("MES") and h.position("MES") == 0, "closed on sight")
-    await h.until(
-        lambda: h.acct.contracts["CON.F.US.MES.Z26"].state is State.Trading, "close confirmed"
-    )
+    await h.until(lambda: h.contract_state("CON.F.US.MES.Z26") is State.Trading, "close confirmed")
     # the reset ends the lock (a scheduler tick)
     hold = h.acct.holds["RULE-003"]
     assert hold.until is not None
@@ -115,9 +113,7 @@ async def test_a_journal_across_a_restart_replays_to_the_same_audit_log(h: Harne
     h.trade("ES", "buy", 1)  # while the service was down
     await h.start()
     await h.gw_until(lambda: h.position("ES") == 0, "the position found at start-up closed")
-    await h.until(
-        lambda: h.acct.contracts["CON.F.US.ES.Z26"].state is State.Trading, "close confirmed"
-    )
+    await h.until(lambda: h.contract_state("CON.F.US.ES.Z26") is State.Trading, "close confirmed")
     await h.stop()
     h.clock.set(reset + timedelta(hours=2))
     await h.start()
