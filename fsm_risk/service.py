@@ -795,11 +795,13 @@ class Service:
                 else:
                     effects.extend(self._gate(self._apply(it)))
             now = self.clock.now()
-            self._commit(effects, now=now)
+            committed = self._commit(effects, now=now)
             if self.reconciler.pending:  # what was heard may move a waiting account in line
                 self.reconciler.touch(_accounts_in(batch, effects))
             self._settings_applied(effects)
             self._execute(effects)
+            if committed:  # (after the requests: it wakes the flusher's thread)
+                self.store.flush_soon()
             self.observe(Committed(batch, effects, now))
             for job, result in jobs:
                 self._answer(job, result)
@@ -878,7 +880,9 @@ class Service:
 
     # -- commit and execute -----------------------------------------------------------------------
 
-    def _commit(self, effects: list[Effect], *, now: datetime | None = None) -> None:
+    def _commit(self, effects: list[Effect], *, now: datetime | None = None) -> bool:
+        """Commit what the engine changed (True: something was written). The consumer's
+        commits (``now`` given) leave the disk flush to the caller, after the requests."""
         changes = self.engine.take_changes()
         audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
         marks = None
@@ -890,7 +894,9 @@ class Service:
         journal = self.journal.take(now, force=bool(changes or audit or marks))
         expired = self.journal.prune_before(now)
         if changes or audit or marks or journal or expired:
-            self.store.commit(changes, audit, marks, journal, expired)
+            self.store.commit(changes, audit, marks, journal, expired, flush=now is None)
+            return True
+        return False
 
     def _execute(self, effects: list[Effect]) -> None:
         effects = self._gate(effects)  # (already gated in the consumer: a no-op there)

@@ -12,9 +12,11 @@
 - Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
   allows per key) in which enforcement keeps a reserve: reads wait first. The SDK's own
   limiter is set out of the way (it would queue close orders behind reads for a minute).
-- Close, partial close and cancel are sent through the SDK's HTTP layer so its errors reach
-  us: ``OrderSubmissionUncertainError`` means "maybe sent", and the caller reconciles by
-  querying instead of resending; the position manager would swallow it.
+- Close, partial close and cancel are written to a connection kept open for them (`wire`),
+  the request's bytes on the socket before the call returns; the SDK's HTTP layer (which
+  passes several turns of the loop first) sends them when no such connection is ready. Both
+  raise the SDK's errors: ``OrderSubmissionUncertainError`` means "maybe sent", and the
+  caller reconciles by querying instead of resending; the position manager would swallow it.
 - The SDK's stale-feed watchdog is disabled (``stale_feed_seconds = inf``): after 30 s of
   market silence it forces a reconnect that then fails every 5 s. `FeedHealth` watches instead.
 - The realtime token is never refreshed by the SDK: `refresh_token` re-logs in ahead of
@@ -58,6 +60,7 @@ from tenacity import (
 
 from fsm_risk import logs
 from fsm_risk.adapters import payloads
+from fsm_risk.adapters.wire import Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
 from fsm_risk.errors import FsmRiskError
@@ -263,6 +266,8 @@ class ProjectXBroker:
         #: called with an account whose state a live record left in doubt: read it over REST
         self.on_doubt: Callable[[int], None] = lambda account_id: None
         self.client: ProjectX | None = None
+        #: the connections enforcement requests are written to (see the module doc)
+        self.wire: Wire | None = None
         #: the one realtime client: its user hub carries every account, its market hub quotes
         self.hubs: ProjectXRealtimeClient | None = None
         self.market: ProjectXRealtimeClient | None = None
@@ -317,6 +322,8 @@ class ProjectXBroker:
                     # answer (a refusal is final, retrying cannot change it)
                     raise FsmRiskError(await self._login_refusal()) from None
         self.health.since["start"] = self.now()
+        self.wire = Wire(self.config.api_url, self._wire_headers, self.config.timeout_seconds)
+        self.wire.warm()
         return await self.accounts()
 
     async def _login_refusal(self) -> str:
@@ -467,6 +474,9 @@ class ProjectXBroker:
         return True
 
     async def stop(self) -> None:
+        wire, self.wire = self.wire, None
+        if wire is not None:
+            await wire.close()
         rt, self.hubs, self.market = self.hubs, None, None
         if rt is not None:
             try:
@@ -833,10 +843,24 @@ class ProjectXBroker:
             raise ProjectXError("not connected")
         if not budgeted:
             await self.budget.acquire(enforcement)
-        raw = await self.client._make_request("POST", path, data=data)
+        # an enforcement request is on the socket when `send` returns (None: nothing written)
+        sent = self.wire.send(path, data) if enforcement and self.wire is not None else None
+        raw = await (
+            sent if sent is not None else self.client._make_request("POST", path, data=data)
+        )
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
         return raw
+
+    def _wire_headers(self) -> dict[str, str]:
+        """What the SDK's client sends with a request: its headers and the current token."""
+        assert self.client is not None
+        return {
+            "Accept": "application/json",
+            "User-Agent": "ProjectX-Python-SDK/4.4.1",
+            **self.client.headers,
+            "Authorization": f"Bearer {self.client.session_token}",
+        }
 
     def token_expiry(self) -> datetime | None:
         if self.client is None:

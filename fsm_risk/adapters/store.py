@@ -53,6 +53,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, bindparam, event, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from fsm_risk import private
@@ -329,7 +330,7 @@ class Store:
             reason = lines[0] if lines else type(exc).__name__
             raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None
-        self._writer: Connection | None = None
+        self._writer: PoolProxiedConnection | None = None  # what `commit` writes with (SQLite)
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
         self._hot = _hot_statements(self.shared)
@@ -361,6 +362,10 @@ class Store:
             self.flusher.stop()  # the last commits on the disk before the files are let go
         self.engine.dispose()
 
+    def flush_soon(self) -> None:
+        """Have what was committed flushed to the disk soon (see `Flusher`)."""
+        self._flush_soon()
+
     def _flush_soon(self) -> None:
         if self.flusher is not None:
             self.flusher.request()
@@ -387,10 +392,14 @@ class Store:
         marks: dict[str, Mark] | None = None,
         journal: Sequence[dict[str, Any]] = (),
         journal_before: datetime | None = None,
+        *,
+        flush: bool = True,
     ) -> None:
         """Persist one unit of work atomically: the state rows that moved, new fills, round
         trips and voided trades, audit entries, the journal rows of the events handled (and the
-        journal's expired rows deleted). Its cost follows what changed, never the history."""
+        journal's expired rows deleted). Its cost follows what changed, never the history.
+        ``flush=False``: the caller asks for the disk flush itself (`flush_soon`), once what
+        the commit allowed is done (waking the flusher's thread takes the CPU for a moment)."""
         entries = list(audit)
         if not changes and not entries and not marks and not journal and not journal_before:
             return
@@ -409,23 +418,21 @@ class Store:
                     contracts.append(c)
                     written[acct.account_id, c["contract_id"]] = c["snapshot"]
         sql = self._hot
-        with self._unit_of_work() as conn:  # one transaction; upserts, no read-before-write
+        with self._unit_of_work() as run:  # one transaction; upserts, no read-before-write
             # the rows of every unit of work go to the driver as they are (no statement
             # building per commit): this runs before every close the service sends
             if accounts:
-                conn.exec_driver_sql(sql["account"], accounts)
+                run(sql["account"], accounts)
             if gone:
-                conn.exec_driver_sql(
-                    sql["drop_contract"], [{"account_id": a, "contract_id": c} for a, c in gone]
-                )
+                run(sql["drop_contract"], [{"account_id": a, "contract_id": c} for a, c in gone])
             if contracts:
-                conn.exec_driver_sql(sql["contract"], contracts)
+                run(sql["contract"], contracts)
             if changes.fills:
-                conn.exec_driver_sql(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
+                run(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
             if changes.trips:
-                conn.exec_driver_sql(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
+                run(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
             if changes.voids:
-                conn.exec_driver_sql(
+                run(
                     sql["voided_trade"],
                     [
                         {"account_id": a, "trade_id": t, "at": at.isoformat()}
@@ -433,37 +440,45 @@ class Store:
                     ],
                 )
             if entries:  # (no ORM object per entry: this runs before the close too)
-                conn.exec_driver_sql(sql["audit"], [_audit_params(e) for e in entries])
+                run(sql["audit"], [_audit_params(e) for e in entries])
             if marks:
-                conn.execute(
-                    self._upsert(MarkRow, ["contract_id"]),
-                    [_mark_row(c, m).model_dump() for c, m in marks.items()],
-                )
+                run(sql["mark"], [_mark_params(c, m) for c, m in marks.items()])
             if journal:
-                conn.exec_driver_sql(sql["journal"], list(journal))
+                run(sql["journal"], list(journal))
             if journal_before is not None:
-                conn.execute(
-                    text("DELETE FROM journal WHERE at < :t"),
-                    {"t": journal_instant(journal_before)},
-                )
+                run(sql["journal_expired"], [{"t": journal_instant(journal_before)}])
         for k in gone:
             del self._written[k]
         self._written.update(written)  # only once committed
-        self._flush_soon()
+        if flush:
+            self._flush_soon()
 
     @contextmanager
-    def _unit_of_work(self) -> Iterator[Connection]:
-        """A transaction for `commit`. On SQLite on a connection kept for it (no pool check-out
-        and reset around every commit: this runs before every close); on a server through
+    def _unit_of_work(self) -> Iterator[Callable[[str, list[dict[str, Any]]], None]]:
+        """A transaction for `commit`, as a function that runs one of the hot statements over
+        rows. On SQLite straight on the driver's connection, kept for it (no pool check-out
+        and reset, no statement wrapping: this runs before every close); on a server through
         the pool, which replaces a connection the server dropped."""
         if self.shared:
             with self.engine.begin() as conn:
-                yield conn
+                yield lambda statement, rows: conn.exec_driver_sql(statement, rows)  # type: ignore[arg-type]
             return
         if self._writer is None:
-            self._writer = self.engine.connect()
-        with self._writer.begin():
-            yield self._writer
+            self._writer = self.engine.raw_connection()  # with the pragmas of every connection
+        driver = self._writer.driver_connection
+        assert driver is not None
+        cur = driver.cursor()
+        try:
+            if not driver.in_transaction:
+                cur.execute("BEGIN")
+            yield cur.executemany
+        except BaseException:
+            driver.rollback()
+            raise
+        else:
+            driver.commit()
+        finally:
+            cur.close()
 
     def _upsert(self, table: type[SQLModel], keys: list[str]) -> Any:
         """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
@@ -1133,6 +1148,8 @@ def _hot_statements(shared: bool) -> dict[str, str]:
         ),
         "voided_trade": insert("voided_trade", "account_id trade_id at", "account_id trade_id"),
         "journal": insert("journal", "at account_id kind data"),
+        "journal_expired": f"DELETE FROM journal WHERE at < {'%(t)s' if shared else ':t'}",
+        "mark": insert("mark", "contract_id last bid ask at", "contract_id", update=True),
         "audit": insert(
             "audit", "at account_id contract_id from_state to_state trigger rule_id reason actor"
         ),
@@ -1376,6 +1393,10 @@ def _fill_record(r: FillRow) -> FillRecord:
             "enforcement": r.enforcement,
         }
     )
+
+
+def _mark_params(contract_id: str, m: Mark) -> dict[str, Any]:
+    return _mark_row(contract_id, m).model_dump()
 
 
 def _mark_row(contract_id: str, m: Mark) -> MarkRow:

@@ -4,6 +4,7 @@ nothing is logged in between."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 from typing import Any
@@ -74,3 +75,48 @@ async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness
     store.flusher.quiet = store.flusher.most = 3600.0  # the thread's own flush far away
     await h.svc.admin(AdminCommand(h.acct.account_id, State.LockedDaily, "desk", "ops"))
     assert [("Trading", "LockedDaily")] in flushed, flushed
+
+
+async def test_the_reduce_is_written_on_the_connection_kept_for_it(h: Harness) -> None:
+    await h.start(MAX_CONTRACTS)
+    wire: Any = h.svc.broker.wire
+    assert await wire.ready(), "no connection kept open for enforcement"
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    assert wire.sent == 1
+
+
+async def test_without_a_kept_connection_the_sdk_sends_the_reduce(h: Harness) -> None:
+    await h.start(MAX_CONTRACTS)
+    wire: Any = h.svc.broker.wire
+    await wire.close()  # none kept open (as when the gateway refused to open one)
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    assert wire.sent == 0
+    await h.until(lambda: h.svc.effects_done == 1, "the reduce answered")
+
+
+async def test_the_flusher_is_woken_once_the_reduce_is_on_the_socket(h: Harness) -> None:
+    """Waking the flusher's thread takes the CPU for a moment: the breach's commit asks for
+    its disk flush after its reduce is written, and is flushed all the same."""
+    await h.start(MAX_CONTRACTS)
+    store: Any = h.svc.store
+    wire: Any = h.svc.broker.wire
+    assert await wire.ready()
+    woken: list[tuple[bool, int]] = []
+    request = store.flusher.request
+
+    def spy() -> None:
+        with sqlite3.connect(store.path) as other:
+            breach = other.execute("SELECT 1 FROM audit WHERE to_state = 'Flattening'").fetchall()
+        woken.append((bool(breach), wire.sent))
+        request()
+
+    store.flusher.request = spy
+    rounds = store.flusher.rounds
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    await h.until(lambda: any(b for b, _ in woken), "the breach's flush asked for")
+    first = next(sent for breach, sent in woken if breach)
+    assert first == 1, "the flusher was woken before the reduce was written"
+    assert await asyncio.to_thread(store.flusher.wait, rounds + 1, 10), "never flushed"

@@ -73,21 +73,25 @@ def path(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]
 
 
 class Writes:
-    """Every row the store sends to the database, by table (INSERT and UPDATE statements)."""
+    """Every row the store sends to the database, by table (INSERT and UPDATE statements, as
+    SQLite runs them: with their values in)."""
 
     def __init__(self, store: Store) -> None:
-        self.rows: dict[str, list[Any]] = {}
-        event.listen(store.engine, "before_cursor_execute", self._seen)
+        self.rows: dict[str, list[str]] = {}
+        event.listen(store.engine, "checkout", self._watch)
 
-    def _seen(self, _conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
+    def _watch(self, dbapi: Any, _record: Any, _proxy: Any) -> None:
+        dbapi.set_trace_callback(self._seen)
+
+    def _seen(self, sql: str) -> None:
         words = sql.split()
-        if words[0] not in ("INSERT", "UPDATE"):
+        if not words or words[0] not in ("INSERT", "UPDATE"):
             return
         table = words[2] if words[0] == "INSERT" else words[1]
-        self.rows.setdefault(table.strip('"'), []).extend(params if many else [params])
+        self.rows.setdefault(table.strip('"'), []).append(sql)
 
     def size(self, table: str) -> int:
-        return sum(len(json.dumps(p, default=str)) for p in self.rows.get(table, []))
+        return sum(len(sql) for sql in self.rows.get(table, []))
 
     def clear(self) -> None:
         self.rows.clear()

@@ -1,0 +1,292 @@
+"""Enforcement requests written to the socket the moment they are decided.
+
+The SDK's HTTP layer passes several turns of the event loop (its locks, its request task,
+the connection pool) before a request's bytes reach the socket, and whatever else is ready
+on the loop runs at each of them. A close, partial close or cancel instead goes out on a
+connection opened ahead of time: `Wire.send` writes the whole request before it returns,
+then waits for the answer. HTTP/1.1 (h11, which the SDK's own client is built on), one
+request at a time per connection, kept alive; a spare connection is opened as soon as one
+is taken.
+
+What the gateway answers means what it means through the SDK, since the caller handles it
+the same way: a mutating request that may have reached the gateway without an answer (the
+connection lost after the write, a timeout, 401, 429, 5xx) raises
+``OrderSubmissionUncertainError``, and the caller reconciles instead of resending. When no
+connection is ready (none opened yet, the gateway unreachable, a proxy configured), `send`
+returns None before writing anything and the caller sends through the SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import h11
+from loguru import logger
+from project_x_py.exceptions import (
+    OrderSubmissionUncertainError,
+    ProjectXDataError,
+    ProjectXError,
+)
+
+#: a connection that dies sooner than this after it opened is not replaced at once (a
+#: gateway that closes what it accepts must not make us reconnect in a tight loop)
+MIN_LIFE = 1.0
+
+Answer = tuple[int, bytes]
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive HTTP/1.1 connection: at most one request on it at a time."""
+
+    def __init__(self, lost: Callable[[_Connection], None]) -> None:
+        self._lost = lost
+        self.http = h11.Connection(h11.CLIENT)
+        self.transport: asyncio.Transport | None = None
+        self.answer: asyncio.Future[Answer] | None = None
+        self.opened = time.monotonic()
+        self._status = 0
+        self._body = bytearray()
+
+    @property
+    def idle(self) -> bool:
+        return (
+            self.transport is not None
+            and not self.transport.is_closing()
+            and self.answer is None
+            and self.http.our_state is h11.IDLE
+            and self.http.their_state is h11.IDLE
+        )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def write(self, host: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        """The whole request onto the socket now; its answer arrives in `answer`."""
+        assert self.transport is not None
+        self.answer = asyncio.get_running_loop().create_future()
+        self._status, self._body = 0, bytearray()
+        fields = [("Host", host), *headers.items(), ("Content-Length", str(len(body)))]
+        self.transport.write(
+            self.http.send(h11.Request(method="POST", target=target, headers=fields))  # type: ignore[arg-type]
+            + (self.http.send(h11.Data(data=body)) or b"")
+            + (self.http.send(h11.EndOfMessage()) or b"")
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.http.receive_data(data)
+        self._read()
+
+    def eof_received(self) -> bool | None:
+        self.http.receive_data(b"")
+        self._read()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._fail(ConnectionError(f"connection lost: {exc!r}" if exc else "connection closed"))
+        self._lost(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(exc)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                event = self.http.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._fail(ConnectionError(f"unreadable answer: {exc}"))
+                self.close()
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Response):
+                self._status = event.status_code
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                answer, self.answer = self.answer, None
+                if answer is not None and not answer.done():
+                    answer.set_result((self._status, bytes(self._body)))
+                if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
+                    self.http.start_next_cycle()  # kept alive for the next request
+                else:
+                    self.close()
+                return
+            elif isinstance(event, h11.ConnectionClosed):
+                self._fail(ConnectionError("closed by the gateway"))
+                self.close()
+                return
+
+
+class Wire:
+    """Enforcement requests to the gateway's REST API on connections kept open for them."""
+
+    def __init__(
+        self,
+        api_url: str,
+        headers: Callable[[], dict[str, str]],
+        timeout: float,
+        *,
+        spare: int = 1,
+    ) -> None:
+        url = urlsplit(api_url.rstrip("/"))
+        self._tls = url.scheme == "https"
+        self._host = url.hostname or ""
+        self._port = url.port or (443 if self._tls else 80)
+        self._authority = url.netloc
+        self._prefix = url.path
+        self._headers = headers
+        self.timeout = timeout
+        self.spare = spare
+        #: a proxy between us and the gateway is the SDK's business: then never used
+        self.usable = bool(self._host) and not _proxied(url.scheme, self._host)
+        self._idle: list[_Connection] = []
+        self._opening = 0
+        self._closed = False
+        self._ssl: ssl.SSLContext | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0  # requests written on these connections (the rest went through the SDK)
+
+    def warm(self) -> None:
+        """Open connections until ``spare`` are ready or opening (in the background)."""
+        if not self.usable or self._closed:
+            return
+        self._idle = [c for c in self._idle if c.idle]
+        while len(self._idle) + self._opening < self.spare:
+            self._opening += 1
+            task = asyncio.ensure_future(self._open())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def ready(self) -> bool:
+        """Wait for the connections being opened; whether one is ready."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return any(c.idle for c in self._idle)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            if self._tls and self._ssl is None:
+                self._ssl = _tls_context()
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(self._lost),
+                    self._host,
+                    self._port,
+                    ssl=self._ssl if self._tls else None,
+                    server_hostname=self._host if self._tls else None,
+                ),
+                self.timeout,
+            )
+        except Exception as exc:  # the SDK's path serves meanwhile; the next close retries
+            logger.debug("enforcement connection to {} not opened: {!r}", self._authority, exc)
+            return
+        finally:
+            self._opening -= 1
+        if self._closed:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def _lost(self, conn: _Connection) -> None:
+        if conn in self._idle:
+            self._idle.remove(conn)
+            if time.monotonic() - conn.opened >= MIN_LIFE:
+                self.warm()
+
+    def send(self, path: str, data: dict[str, Any]) -> asyncio.Future[dict[str, Any]] | None:
+        """Write a POST of ``data`` to ``path`` now, on a ready connection; the future is its
+        answer as the SDK would return it. None (nothing written): no connection ready."""
+        conn = None
+        while self._idle and conn is None:
+            candidate = self._idle.pop()
+            if candidate.idle:
+                conn = candidate
+        if conn is None:
+            self.warm()
+            return None
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        conn.write(self._authority, self._prefix + path, self._headers(), body.encode())
+        self.sent += 1
+        self.warm()  # a spare for the next one, while this one waits for its answer
+        return asyncio.ensure_future(self._answer(conn, path, data))
+
+    async def _answer(self, conn: _Connection, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        assert conn.answer is not None
+        try:
+            status, body = await asyncio.wait_for(asyncio.shield(conn.answer), self.timeout)
+        except (TimeoutError, ConnectionError, asyncio.CancelledError) as exc:
+            conn.answer = None  # its answer, if any, must never be read as another request's
+            conn.close()
+            raise OrderSubmissionUncertainError(
+                f"{path}: sent, but no answer ({exc!r}); reconcile before retrying",
+                payload=data,
+            ) from None
+        if conn.idle and not self._closed:
+            self._idle.append(conn)
+        return _decoded(path, status, body, data)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+
+
+def _decoded(path: str, status: int, body: bytes, data: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's answer as the SDK reads a mutating request's (see the module doc)."""
+    if status in (401, 429) or 500 <= status < 600:
+        raise OrderSubmissionUncertainError(
+            f"{path}: HTTP {status} after it may have been received; reconcile before retrying",
+            payload=data,
+        )
+    if status == 204:
+        return {}
+    try:
+        parsed = json.loads(body) if status in (200, 201) or body else None
+    except ValueError:
+        if status in (200, 201):
+            raise ProjectXDataError(f"{path}: the answer is not JSON") from None
+        parsed = None
+    if status in (200, 201):
+        if not isinstance(parsed, dict):
+            raise ProjectXError(f"{path}: unexpected answer {type(parsed).__name__}")
+        return parsed
+    if status == 404:
+        raise ProjectXDataError(f"{path}: not found")
+    message = f"Client error: {status}"
+    if isinstance(parsed, dict):
+        message = str(parsed.get("message") or parsed.get("error") or message)
+    raise ProjectXError(message)
+
+
+def _proxied(scheme: str, host: str) -> bool:
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(host)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The certificate authorities the SDK's client trusts."""
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())

@@ -1,0 +1,189 @@
+"""Enforcement requests on connections kept open for them (`fsm_risk.adapters.wire`): the
+request's bytes are on the socket when `send` returns, before the event loop runs again, and
+the gateway's answers mean what they mean through the SDK (maybe sent -> uncertain).
+
+The gateway here is a plain blocking socket server on a thread, so that it can read what was
+written while the test holds the event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXError
+
+from fsm_risk.adapters.wire import Wire
+
+CLOSE = "/Position/partialCloseContract"
+BODY = {"accountId": 7, "contractId": "CON.F.US.MNQ.Z26", "size": 1}
+
+
+@dataclass
+class Server:
+    """Answers every request with ``status``/``answer`` (None: drops the connection instead;
+    0: holds it and never answers),
+    keeping the connection alive; records every request it read."""
+
+    status: int | None = 200
+    answer: bytes = b'{"success":true,"orderId":42}'
+    requests: list[tuple[bytes, bytes]] = field(default_factory=list)
+    connections: int = 0
+    got: threading.Event = field(default_factory=threading.Event)
+    sock: socket.socket = field(default_factory=socket.socket)
+
+    def start(self) -> int:
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        threading.Thread(target=self._accept, daemon=True).start()
+        return int(self.sock.getsockname()[1])
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:  # the client may drop it: that ends it
+            self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(buf) < length:
+                buf += conn.recv(65536)
+            body, buf = buf[:length], buf[length:]
+            self.requests.append((head, body))
+            self.got.set()
+            if self.status is None:
+                return  # read, then dropped
+            if self.status == 0:
+                conn.recv(1)  # read, never answered: held until the client lets go
+                return
+            conn.sendall(
+                f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(self.answer)}\r\n\r\n".encode()
+                + self.answer
+            )
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.sock.close()
+
+
+def wire_to(port: int, timeout: float = 10.0) -> Wire:
+    return Wire(
+        f"http://127.0.0.1:{port}/api",
+        lambda: {"Content-Type": "application/json", "Authorization": "Bearer T0KEN"},
+        timeout,
+    )
+
+
+async def test_the_request_is_on_the_socket_when_send_returns(server: Server) -> None:
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    answer = wire.send(CLOSE, BODY)
+    assert answer is not None
+    # the loop has not run since `send`: the bytes can only have been written by it
+    assert server.got.wait(10), "nothing reached the gateway before the loop ran again"
+    head, body = server.requests[0]
+    assert head.startswith(b"POST /api/Position/partialCloseContract HTTP/1.1\r\n")
+    assert b"\r\nAuthorization: Bearer T0KEN\r\n" in head + b"\r\n"
+    assert json.loads(body) == BODY
+    assert await answer == {"success": True, "orderId": 42}
+    await wire.close()
+
+
+async def test_a_connection_is_kept_alive_and_a_spare_opened(server: Server) -> None:
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    for _ in range(3):
+        sent = wire.send(CLOSE, BODY)
+        assert sent is not None
+        assert (await sent)["success"] is True
+        assert await wire.ready()
+    assert len(server.requests) == 3 and wire.sent == 3
+    assert server.connections == 2  # the first one and one spare, each used again
+    await wire.close()
+
+
+@pytest.mark.parametrize("status", [None, 401, 429, 500, 503])
+async def test_maybe_sent_is_uncertain(server: Server, status: int | None) -> None:
+    server.status = status
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None
+    with pytest.raises(OrderSubmissionUncertainError):
+        await sent
+    await wire.close()
+
+
+async def test_no_answer_in_time_is_uncertain(server: Server) -> None:
+    server.status = 0
+    wire = wire_to(server.start(), timeout=0.2)
+    wire.warm()
+    assert await wire.ready()
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None
+    with pytest.raises(OrderSubmissionUncertainError):
+        await sent
+    await wire.close()
+
+
+async def test_a_refusal_is_a_plain_error_with_the_gateways_words(server: Server) -> None:
+    server.status, server.answer = 400, b'{"message":"no such position"}'
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None
+    with pytest.raises(ProjectXError, match="no such position") as raised:
+        await sent
+    assert not isinstance(raised.value, OrderSubmissionUncertainError)
+    await wire.close()
+
+
+async def test_nothing_ready_writes_nothing() -> None:
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = int(free.getsockname()[1])
+    free.close()  # nobody listens there
+    wire = wire_to(port)
+    assert wire.send(CLOSE, BODY) is None  # nothing opened yet: the caller uses the SDK
+    assert not await wire.ready()  # the connection it tried to open was refused
+    assert wire.send(CLOSE, BODY) is None
+    assert wire.sent == 0
+    await wire.close()
+
+
+def test_a_proxy_leaves_it_to_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert not Wire("https://gateway.example/api", dict, 10.0).usable
