@@ -6,7 +6,8 @@
   sent on the SDK's own hub connection as the SDK sends its own account's) and one
   market-hub websocket for the quotes. Each user record is routed by the account it names,
   parsed once, and queued as the hub's reader decodes it (no task per record); after every
-  reconnect `resync` subscribes every account again and each is reconciled. Never ``TradingSuite`` (it ignores ``config`` and loads bar history).
+  reconnect `resync` subscribes every account again and each is reconciled. Never
+  ``TradingSuite`` (it ignores ``config`` and loads bar history).
 - An incremental position update may name no account: it belongs to the one account holding
   that contract when only one does; when several do, none is guessed and all are read.
 - Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
@@ -70,6 +71,8 @@ LOGIN_HINTS = {
 }
 
 USER_CALLBACKS = ("account_update", "position_update", "order_update", "trade_execution")
+#: trades parsed in one go before the loop runs again (each takes some 10-20 µs)
+PARSE_SLICE = 64
 #: the realtime client's handler of each user record as the hub's reader decodes it
 HUB_HANDLERS = {
     "account_update": "_forward_account_update",
@@ -691,7 +694,11 @@ class ProjectXBroker:
             },
         )
         fills: list[Fill] = []
-        for t in raw.get("trades", []):
+        for i, t in enumerate(raw.get("trades", [])):
+            if i and i % PARSE_SLICE == 0:
+                # a week of trades (every periodic read) is parsed in slices, the loop running
+                # between them: a breach heard meanwhile is not held behind the whole parse
+                await asyncio.sleep(0)
             try:
                 fills.append(payloads.bounded(payloads.trade(t), self.now()))
             except payloads.PayloadError as exc:
