@@ -20,8 +20,9 @@ the latency is from the gateway pushing the breaching GatewayUserPosition to it 
 position reduced to 5 (the close received and filled), both stamped with
 ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, so valid across the two processes). Same
 run, same machine, interleaved; each trial rests alike after it (both sides start from the
-same idle), paced so that the service's closes stay inside its request budget. Every poll reads only what is new (events after a sequence number, the
-open positions), so no poll costs more as the run goes on.
+same idle), paced so that the service's closes stay inside its request budget. Every poll
+reads only what is new (events after a sequence number, the open positions), so no poll costs
+more as the run goes on.
 
 Load (bench/scale.py measures it at scale; ``--skip-load`` leaves it out). 50 accounts are
 monitored, each holding a position, while the gateway's random walk

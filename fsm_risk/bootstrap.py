@@ -6,13 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.config import Settings, load
-from fsm_risk.core.effects import Effect
+from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.engine import RiskEngine
+from fsm_risk.core.events import Event
 from fsm_risk.core.models import InstrumentBook, Mark
+
+if TYPE_CHECKING:
+    from fsm_risk.adapters.journal import Journal
 
 DEFAULT_SETTINGS = "settings.ini"
 SETTINGS_ENV = "FSM_RISK_SETTINGS"
@@ -62,6 +67,41 @@ def restored_engine(
     engine = build_engine(settings, marks=store.marks())
     effects, _ = restore_all(store, engine, now)
     return engine, effects
+
+
+def offline_engine(
+    settings: Settings, store: Store, now: datetime
+) -> tuple[RiskEngine, list[Effect], Journal]:
+    """`restored_engine` for a change made while no service runs, with the journal rows a
+    service's start writes (a restart, the rules in force, the accounts restored): the change
+    and the catch-up before it then replay from the journal exactly (see `commit_offline`)."""
+    from fsm_risk import reload
+    from fsm_risk.adapters.journal import RESTORE, RULES, STAGE, Journal
+
+    effective, _, _ = reload.resolve(settings, store, now)
+    journal = Journal(settings.journal.enabled, settings.journal.retention_days)
+    journal.restart(now)
+    journal.call(now, RULES, effective.raw_rules, "system", "offline")
+    journal.call(now, STAGE, None, None, "")  # nothing staged: the change is made at once
+    engine = build_engine(effective, marks=store.marks())
+    effects, _ = restore_all(store, engine, now)
+    journal.call(now, RESTORE)
+    return engine, effects, journal
+
+
+def commit_offline(
+    store: Store,
+    engine: RiskEngine,
+    journal: Journal,
+    event: Event,
+    effects: list[Effect],
+    now: datetime,
+) -> None:
+    """Commit an offline change (``event`` handled, with ``effects``), its audit entries and
+    its journal rows in one transaction."""
+    journal.record(event, now)
+    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
+    store.commit(engine.take_changes(), audit, journal=journal.take(now, force=True))
 
 
 def admin_auth(settings: Settings, store: Store, now: Callable[[], datetime]) -> AdminAuth:

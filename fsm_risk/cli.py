@@ -475,17 +475,16 @@ def _transition_offline(
 ) -> str:
     from fsm_risk import bootstrap
     from fsm_risk.core.admin import force
-    from fsm_risk.core.effects import CancelOrder, ClosePosition, RecordTransition, ReducePosition
+    from fsm_risk.core.effects import CancelOrder, ClosePosition, ReducePosition
     from fsm_risk.core.events import AdminCommand
 
     now = _now()
-    engine, effects = bootstrap.restored_engine(settings, store, now)
+    engine, effects, journal = bootstrap.offline_engine(settings, store, now)
     [account_id] = _resolve(engine.accounts, account) or [0]
     cmd = AdminCommand(account_id, target, reason.strip(), who, contract, minutes, waive)
     forced = force(engine, cmd, now)  # the service's path too
     effects.extend(forced.effects)
-    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
-    store.commit(engine.take_changes(), audit)
+    bootstrap.commit_offline(store, engine, journal, cmd, effects, now)
     text = forced.text
     pending = [
         e for e in forced.effects if isinstance(e, ClosePosition | ReducePosition | CancelOrder)

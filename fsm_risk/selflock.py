@@ -171,11 +171,9 @@ def offline(settings: Any, store: Any, body: dict[str, Any], now: datetime) -> s
     """Add the lock through the database when no service runs (the service enforces it,
     flattening included, as soon as it starts)."""
     from fsm_risk import bootstrap
-    from fsm_risk.core.effects import RecordTransition
 
-    engine, effects = bootstrap.restored_engine(settings, store, now)
+    engine, effects, journal = bootstrap.offline_engine(settings, store, now)
     ev = event(engine, body, now)
     effects.extend(engine.handle(ev, now))
-    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
-    store.commit(engine.take_changes(), audit)
+    bootstrap.commit_offline(store, engine, journal, ev, effects, now)
     return outcome(engine, ev, engine.calendar.tz)

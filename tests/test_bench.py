@@ -128,6 +128,27 @@ def test_scale_startup_runs_serve_on_the_built_store(tmp_path: Path) -> None:
     assert got[f"{name}: every account reconciled (no rate limit)"] is not None
 
 
+def test_scale_load_measures_normal_starts_and_a_first_start_beside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first start computes the exchange calendar's days with pandas (and keeps them); the
+    memory figure must compare later starts, which read them back: the load bench fills the
+    cache before its measured starts and says, for a cold and a warm start, whether pandas
+    was loaded."""
+    import asyncio
+
+    scale = load("scale")
+    asyncio.run(scale.first_starts(120))
+    out = capsys.readouterr().out
+    assert "# cold start, 1 account: RSS " in out and out.count("pandas loaded") == 1
+    assert "# warm start, 1 account: RSS " in out and "pandas not loaded" in out
+    figures = load("figures")
+    got = {f[0]: f[1] for f in map(figures.parse, out.splitlines()) if f is not None}
+    extra = got["load: first start of an installation (calendar cache empty), RSS over a "
+                "later start, 1 account"]  # fmt: skip
+    assert extra is not None and extra > 0
+
+
 def test_scale_reconcile_sees_the_exposed_accounts_enforced(tmp_path: Path) -> None:
     """At the shipped budget, 10 accounts: the one holding 6 (over 5) is reduced, the locked
     one that bought while the service was down is flattened, every account reconciled."""

@@ -4,7 +4,9 @@ PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's object
 - ``account`` / ``contract``: each machine's state plus its persisted state as JSON (holds
   with their deadlines, the books' accumulators, positions, working orders, rule memory), so
   a restart restores every state and deadline exactly. Small: bounded by what is open, never
-  by the history. A commit rewrites only the rows whose content moved.
+  by the history. A commit rewrites only the rows whose content moved. A contract has a row
+  only while its model has something to keep (locked, flattening, a close of ours in flight):
+  a contract traded and flat again has its row deleted.
 - ``audit``: the append-only log of transitions (triggers refuse UPDATE and DELETE).
 - ``fill``: the append-only fills journal (trader and enforcement fills, classified).
 - ``round_trip`` / ``voided_trade``: append-only too, the round trips closed and the trades
@@ -394,6 +396,9 @@ class Store:
             return
         accounts, contracts = [], []
         written: dict[tuple[int, str | None], str] = {}
+        # contract models let go: their rows are deleted (those this store wrote or read back;
+        # there is no other row of an account, it has one writer)
+        gone = [k for k in changes.dropped if k in self._written]
         for acct in changes.accounts:
             a, cs = _account_rows(acct)
             if self._written.get((acct.account_id, None)) != a["snapshot"]:
@@ -409,6 +414,10 @@ class Store:
             # building per commit): this runs before every close the service sends
             if accounts:
                 conn.exec_driver_sql(sql["account"], accounts)
+            if gone:
+                conn.exec_driver_sql(
+                    sql["drop_contract"], [{"account_id": a, "contract_id": c} for a, c in gone]
+                )
             if contracts:
                 conn.exec_driver_sql(sql["contract"], contracts)
             if changes.fills:
@@ -437,6 +446,8 @@ class Store:
                     text("DELETE FROM journal WHERE at < :t"),
                     {"t": journal_instant(journal_before)},
                 )
+        for k in gone:
+            del self._written[k]
         self._written.update(written)  # only once committed
         self._flush_soon()
 
@@ -1108,6 +1119,14 @@ def _hot_statements(shared: bool) -> dict[str, str]:
             "account_id contract_id",
             update=True,
         ),
+        "drop_contract": (
+            "DELETE FROM contract WHERE account_id = "
+            + (
+                "%(account_id)s AND contract_id = %(contract_id)s"
+                if shared
+                else ":account_id AND contract_id = :contract_id"
+            )
+        ),
         "fill": insert("fill", fill, "account_id trade_id"),
         "round_trip": insert(
             "round_trip", "account_id closed_at contract_id long opened_at net size enforced"
@@ -1140,6 +1159,11 @@ def _histories(
     out = {a: History() for a in accounts}
     p = "%s" if shared else "?"  # the driver's placeholder (psycopg, sqlite3)
     parse = datetime.fromisoformat
+    bound, epoch, micro = (
+        micros(horizon),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        timedelta(microseconds=1),
+    )
     cur = conn.connection.cursor()
     try:
         for i in range(0, len(accounts), _CHUNK):
@@ -1160,10 +1184,10 @@ def _histories(
                 if when >= horizon:
                     seen[a][t] = micros(when)
             sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND at >= {p}"
-            for a, t, at in rows(sql, horizon):
-                when = parse(at)
-                if when >= horizon:
-                    seen[a][t] = micros(when)
+            for a, t, at in rows(sql, horizon):  # the most rows: a week of trades
+                when = (parse(at) - epoch) // micro  # `micros`, inline
+                if when >= bound:
+                    seen[a][t] = when
             for a, kept in seen.items():
                 out[a].seen = SeenTrades.of(kept)
             sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"

@@ -56,7 +56,7 @@ from fsm_risk.core.events import (
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.flatten import Flatten, covers
 from fsm_risk.core.ledger import Ledger, catch_up, unlisted
-from fsm_risk.core.models import AccountModel, ContractModel, History, InstrumentBook, Mark
+from fsm_risk.core.models import AccountModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
 from fsm_risk.core.reads import diverged
@@ -204,12 +204,7 @@ class RiskEngine:
         machines = self.work.machines
         acct = AccountModel.from_dict(snapshot, history)
         machines.attach(acct, State(snapshot["state"]))
-        for c in contracts:
-            cm = ContractModel(acct.account_id, c["contract_id"])
-            cm.load(c)
-            cm.join(acct)
-            machines.attach(cm, State(c["state"]), contract=True)
-            acct.contracts[cm.contract_id] = cm
+        self.work.restore_contracts(acct, contracts)
         old = self.accounts.pop(acct.account_id, None)
         if old is not None:
             self._forget(old)

@@ -85,7 +85,7 @@ class ContractModel(Lockable):
     working for this contract: never more than one at a time.
 
     All of it is state (`to_dict`, one small row per contract) but ``account`` and ``audit``,
-    links to the account it belongs to, set again by `join` at a restore."""
+    links to the account it belongs to, set again by `join` at a restore (if not `work.idle`)."""
 
     def __init__(self, account_id: int, contract_id: str) -> None:
         self.account_id = account_id
@@ -192,7 +192,7 @@ class AccountModel(Lockable):
     - ``STATE``: what a restart must find exactly as it was, and small: bounded by what is
       open now (positions, working orders, holds, settlement in progress, rule memory), never
       by how much was traded. `persisted()` is the row the store rewrites when the account moves.
-      The contract models are state too, each in its own row.
+      The contract models are state too, each in its own row (while not `work.idle`).
     - ``HISTORY``: the day's fills and round trips, and the trade ids seen (`History`). They
       only grow, so they are never written whole: each fill, closed round trip and voided trade
       is appended once as its own row, and start-up rebuilds them with indexed queries.

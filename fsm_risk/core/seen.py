@@ -96,6 +96,8 @@ class SeenTrades:
     def keep_since(self, horizon: datetime) -> None:
         """Forget the trades before ``horizon``."""
         bound = (horizon - _EPOCH) // _MICRO
+        if not self._at or min(self._at) >= bound:
+            return  # none that old (a start's catch-up: a week of trades read back, all kept)
         kept = [(i, t) for i, t in zip(self._ids, self._at, strict=True) if t >= bound]
         self._ids = array("q", [i for i, _ in kept])
         self._at = array("q", [t for _, t in kept])

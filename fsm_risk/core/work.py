@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,18 +13,34 @@ from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockab
 from fsm_risk.core.states import State, Trigger
 
 
+def idle(cm: ContractModel, state: State | None = None) -> bool:
+    """A contract model with nothing to keep: in ``Trading`` (or ``state``, a stored one), no
+    hold, no close of ours in flight or still to recognise. It is let go (its row deleted) and
+    made afresh, in ``Trading``, when the contract next needs one: what it carries of its last
+    flatten (target, cause, tries) is set anew by whatever flattens it next. So what is stored
+    and restored is what is locked or flattening now, not every contract ever traded."""
+    return (
+        (state or cm.state) is State.Trading
+        and not cm.holds
+        and cm.close_sent_at is None
+        and cm.close_order is None
+    )
+
+
 @dataclass(frozen=True)
 class Changes:
-    """A unit of work: the accounts whose state moved, and the history to append: fills,
-    closed round trips and voided trades (account, trade id, time)."""
+    """A unit of work: the accounts whose state moved, the history to append (fills, closed
+    round trips and voided trades: account, trade id, time) and the contract models let go
+    (account, contract: their rows are deleted, see `idle`)."""
 
     accounts: list[AccountModel]
     fills: list[tuple[int, FillRecord]]
     trips: list[tuple[int, Trip]] = field(default_factory=list)
     voids: list[tuple[int, int, datetime]] = field(default_factory=list)
+    dropped: list[tuple[int, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.fills or self.trips or self.voids)
+        return bool(self.accounts or self.fills or self.trips or self.voids or self.dropped)
 
 
 class Work:
@@ -36,6 +53,7 @@ class Work:
         self.new_fills: list[tuple[int, FillRecord]] = []
         self.new_trips: list[tuple[int, Trip]] = []
         self.new_voids: list[tuple[int, int, datetime]] = []
+        self.dropped: list[tuple[int, str]] = []
 
     def fire(
         self, acct: AccountModel, model: Lockable, trigger: Trigger, now: datetime, **kw: Any
@@ -70,16 +88,40 @@ class Work:
             acct.contracts[contract_id] = cm
         return cm
 
+    def restore_contracts(self, acct: AccountModel, rows: Sequence[dict[str, Any]]) -> None:
+        """Bring back the account's stored contract models (see `ContractModel.to_dict`); a
+        row with nothing to keep (written by an older version) is not restored, and goes."""
+        for row in rows:
+            cm = ContractModel(acct.account_id, row["contract_id"])
+            cm.load(row)
+            state = State(row["state"])
+            if idle(cm, state):
+                self.dropped.append((acct.account_id, cm.contract_id))
+                continue
+            cm.join(acct)
+            self.machines.attach(cm, state, contract=True)
+            acct.contracts[cm.contract_id] = cm
+
+    def let_go(self, acct: AccountModel) -> None:
+        """Drop the account's contract models that have nothing to keep (see `idle`): not a
+        transition (each is in ``Trading``, where a new one starts), so nothing is audited;
+        their rows are deleted with the next commit."""
+        for cm in [cm for cm in acct.contracts.values() if idle(cm)]:
+            del acct.contracts[cm.contract_id]
+            self.machines.detach(cm, contract=True)
+            self.dropped.append((acct.account_id, cm.contract_id))
+
     def take(self, accounts: dict[int, AccountModel]) -> Changes:
-        """What changed since the last call: the shell commits it before executing effects."""
-        changes = Changes(
-            [accounts[i] for i in sorted(self.dirty) if i in accounts],
-            self.new_fills,
-            self.new_trips,
-            self.new_voids,
-        )
+        """What changed since the last call: the shell commits it before executing effects.
+        The changed accounts' idle contract models are let go first (see `let_go`)."""
+        moved = [accounts[i] for i in sorted(self.dirty) if i in accounts]
+        for acct in moved:
+            if acct.contracts:
+                self.let_go(acct)
+        changes = Changes(moved, self.new_fills, self.new_trips, self.new_voids, self.dropped)
         self.dirty = set()
         self.new_fills = []
         self.new_trips = []
         self.new_voids = []
+        self.dropped = []
         return changes

@@ -123,6 +123,12 @@ class Harness:
     def acct(self) -> AccountModel:
         return self.svc.engine.accounts[ACCOUNT]
 
+    def contract_state(self, contract_id: str) -> State:
+        """A contract's state: ``Trading`` when it has no model (one free to trade and flat
+        again is let go at the next commit)."""
+        cm = self.acct.contracts.get(contract_id)
+        return State.Trading if cm is None else cm.state
+
     def trade(self, contract: str, side: str, size: int, **kw: Any) -> OrderLogEntry:
         """The trader places an order at the gateway (as any ProjectX client would)."""
         return self.gateway.place_order(ACCOUNT, contract, 0 if side == "buy" else 1, size, **kw)

@@ -38,7 +38,7 @@ async def test_a_cancel_that_loses_the_race_to_a_fill_is_no_error(h: Harness) ->
         h.trade("ES", "buy", 1)  # fills at once: the cancel on sight comes too late
         await h.gw_until(lambda n=n: len(h.closes("ES")) == n, "closed on sight")  # type: ignore[misc]
         await h.gw_until(lambda: h.position("ES") == 0, "flat again")
-        await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "close confirmed")
+        await h.until(lambda: h.contract_state(ES) is State.Trading, "close confirmed")
         await h.until(lambda n=n: overtaken(h) == n, "the cancel's answer handled")  # type: ignore[misc]
     assert errors(h) == []
     assert not any("CLOSE_REJECTED" in m for m in h.logs)
@@ -78,7 +78,7 @@ async def normal_trades_and_restart(h: Harness) -> None:
     h.trade("ES", "buy", 1)  # while the service is down
     await h.start()  # closed at start-up while the start-up reconciliation reads the trades
     await h.gw_until(lambda: h.position("ES") == 0, "closed at start-up")
-    await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "confirmed")
+    await h.until(lambda: h.contract_state(ES) is State.Trading, "confirmed")
     await h.svc.reconcile(ACCOUNT)
     await h.until(lambda: len(h.acct.day.fills) == len(h.gateway.trades(ACCOUNT)), "all seen")
     assert rebuilt(h) == []
@@ -114,7 +114,7 @@ async def test_past_the_flat_by_a_buy_of_8_gets_one_close_and_no_false_flat(h: H
             await h.gw_until(lambda n=n: len(h.closes("MNQ")) == n, "closed")  # type: ignore[misc]
             await h.gw_until(lambda: h.position("MNQ") == 0, "flat")
             await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
-            await h.until(lambda: h.acct.contracts[MNQ].state is not State.Flattening, "done")
+            await h.until(lambda: h.contract_state(MNQ) is not State.Flattening, "done")
     finally:
         logger.remove(sink)
     assert [c.source for c in h.closes("MNQ")] == ["close", "close"]  # no reduce, then close
@@ -146,7 +146,7 @@ async def test_a_reconciliation_never_sets_the_balance_back(h: Harness) -> None:
         # and the gateway's new balance reach the service before what was read back
         h.trade("ES", "buy", 1)
         await h.gw_until(lambda: h.position("ES") == 0, "closed on sight")
-        await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "confirmed")
+        await h.until(lambda: h.contract_state(ES) is State.Trading, "confirmed")
         await h.until(lambda: h.acct.balance == h.gateway.account(ACCOUNT).balance, "live")
         return events
 

@@ -38,7 +38,7 @@ async def over_limit_then_daily_loss(h: Harness) -> None:
     await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit", timeout=30)
     [reduce] = h.closes("MNQ")
     assert reduce.source == "partial_close" and reduce.size == 4
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "reduce confirmed", 30)
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "reduce confirmed", 30)
     h.gateway.move_price("MNQ", -600)
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003", timeout=30)
     assert h.position("MNQ") == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fsm_risk import replay_sources
+import pytest
+
+from fsm_risk import cli, replay_sources, selflock
 from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
@@ -49,16 +51,14 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     # RULE-001 reduces 5 to 3; a loss then locks the day (RULE-003)
     h.trade("MNQ", "buy", 5)
     await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "reduce confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "reduce confirmed")
     h.gateway.move_price("MNQ", -400)
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
     # while locked: an opening order is cancelled, a new position closed
     h.trade("ES", "buy", 1, type=1, limit_price=5000)
     h.trade("MES", "buy", 1)
     await h.gw_until(lambda: h.closes("MES") and h.position("MES") == 0, "closed on sight")
-    await h.until(
-        lambda: h.acct.contracts["CON.F.US.MES.Z26"].state is State.Trading, "close confirmed"
-    )
+    await h.until(lambda: h.contract_state("CON.F.US.MES.Z26") is State.Trading, "close confirmed")
     # every enforcement answered and its answer handled first (the hub's records of a close
     # may come before its reply): an event handled after the clock moves would end the lock
     # itself, before the scheduler's tick
@@ -123,9 +123,7 @@ async def test_a_journal_across_a_restart_replays_to_the_same_audit_log(h: Harne
     h.trade("ES", "buy", 1)  # while the service was down
     await h.start()
     await h.gw_until(lambda: h.position("ES") == 0, "the position found at start-up closed")
-    await h.until(
-        lambda: h.acct.contracts["CON.F.US.ES.Z26"].state is State.Trading, "close confirmed"
-    )
+    await h.until(lambda: h.contract_state("CON.F.US.ES.Z26") is State.Trading, "close confirmed")
     await h.stop()
     h.clock.set(reset + timedelta(hours=2))
     await h.start()
@@ -184,3 +182,45 @@ async def test_a_disabled_journal_records_nothing(h: Harness) -> None:
         assert store.audit(ACCOUNT) == [] and store.fills(ACCOUNT)
     finally:
         store.close()
+
+
+async def test_changes_made_while_the_service_is_down_replay_from_the_journal(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin lock and a trader's self-lock made through the database while no service runs
+    are journaled with the restore before them: the journal still replays to the audit log."""
+    await h.start(RULES)
+    h.trade("MNQ", "buy", 1)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    await h.stop()
+
+    h.clock.advance(minutes=5)
+    store = Store(h.settings.database)
+    try:  # `fsm-risk lock` with no service running
+        body = {"account": str(ACCOUNT), "for": "2h", "reason": "tilted"}
+        assert "locked" in selflock.offline(h.settings, store, body, h.clock.now()).lower()
+    finally:
+        store.close()
+    h.clock.advance(hours=3)  # the self-lock has expired: released at the next start
+    monkeypatch.setattr(cli, "_now", h.clock.now)
+    store = Store(h.settings.database)
+    try:  # `fsm-risk transition` with no service running
+        text = cli._transition_offline(
+            h.settings, store, str(ACCOUNT), None, State.LockedDaily, "desk call", None,
+            "ops", True,
+        )  # fmt: skip
+        assert "LockedDaily" in text
+    finally:
+        store.close()
+    h.clock.advance(minutes=5)
+    await h.start()
+    assert h.acct.state is State.LockedDaily
+    await h.gw_until(lambda: h.position("MNQ") == 0, "the locked account's position closed")
+    settings = h.settings
+    await h.stop()
+
+    entries, recorded = journal_and_audit(settings)
+    locks = [(a.from_state, a.to_state, a.actor) for a in recorded if a.rule_id == "ADMIN"]
+    assert locks == [(State.Flattening, State.LockedDaily, "admin:ops")]
+    assert next(a.actor for a in recorded if a.rule_id == "SELF:Cooldown") == "trader:trader"
+    assert replay(settings, entries).audit == recorded

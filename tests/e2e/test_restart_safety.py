@@ -80,6 +80,6 @@ async def test_a_close_working_when_the_service_died_is_not_sent_again(h: Harnes
     h.clock.advance(seconds=5)  # the stored retry is due at the restart
     await h.start()
     await h.gw_until(lambda: h.position("MNQ") == 3, "the first reduce filled", 30)
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
     assert [c.size for c in h.closes("MNQ")] == [5]  # nothing re-sent: never short
     assert h.position("MNQ") == 3

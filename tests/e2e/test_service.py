@@ -35,7 +35,7 @@ async def test_rule_001_reduces_the_excess_at_the_gateway(h: Harness) -> None:
     await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
     [close] = h.closes("MNQ")
     assert close.source == "partial_close" and close.size == 2
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
     assert h.acct.state is State.Trading
     assert (MNQ, "Trading", "Flattening", "breach", "RULE-001") in h.audit()
     assert (MNQ, "Flattening", "Trading", "flat_confirmed", "RULE-001") in h.audit()
@@ -47,7 +47,7 @@ async def test_rule_002_reduces_one_root_to_its_limit(h: Harness) -> None:
     h.trade("MNQ", "buy", 4)
     await h.gw_until(lambda: h.position("MNQ") == 2, "MNQ reduced")
     assert h.position("ES") == 3 and h.closes("ES") == []
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
     assert any(a[4] == "RULE-002" for a in h.audit())
 
 
@@ -81,9 +81,7 @@ async def test_while_locked_an_opening_order_is_cancelled_and_a_fill_is_closed(h
     h.trade("ES", "buy", 2)  # a market order fills before anyone can cancel it
     await h.gw_until(lambda: h.closes("ES"), "the new position closed")
     await h.gw_until(lambda: h.position("ES") == 0, "flat again")
-    await h.until(
-        lambda: h.acct.contracts["CON.F.US.ES.Z26"].state is State.Trading, "close confirmed"
-    )
+    await h.until(lambda: h.contract_state("CON.F.US.ES.Z26") is State.Trading, "close confirmed")
     assert h.acct.state is State.LockedDaily
 
 

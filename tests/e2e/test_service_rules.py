@@ -93,7 +93,7 @@ async def locked_out(h: Harness, state: State) -> None:
     h.trade("MES", "buy", 1)
     await h.gw_until(lambda: len(h.closes("MES")) > before, "the new position closed")
     await h.gw_until(lambda: h.position("MES") == 0, "flat again")
-    await h.until(lambda: h.acct.contracts[MES].state is State.Trading, "the close confirmed")
+    await h.until(lambda: h.contract_state(MES) is State.Trading, "the close confirmed")
     assert h.acct.state is state
 
 
@@ -319,7 +319,7 @@ async def test_rule_009_a_position_held_past_the_limit_is_closed_alone(h: Harnes
     [close] = h.closes("MNQ")
     assert close.size == 2 and close.received_at == T0 + timedelta(minutes=5)
     assert h.position("ES") == 1 and h.closes("ES") == []
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "close confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "close confirmed")
     assert h.acct.state is State.Trading and h.acct.holds == {}
     assert (MNQ, "Trading", "Flattening", "breach", "RULE-009") in h.audit()
     assert (MNQ, "Flattening", "Trading", "flat_confirmed", "RULE-009") in h.audit()
@@ -329,7 +329,7 @@ async def test_rule_009_a_position_held_past_the_limit_is_closed_alone(h: Harnes
     ]
     h.clock.set(T0 + timedelta(minutes=8))  # ES's own deadline
     await h.gw_until(lambda: h.position("ES") == 0, "ES closed at its deadline")
-    await h.until(lambda: h.acct.contracts[ES].state is State.Trading, "close confirmed")
+    await h.until(lambda: h.contract_state(ES) is State.Trading, "close confirmed")
     assert h.acct.state is State.Trading
 
 
@@ -467,7 +467,7 @@ async def test_rule_014_one_positions_loss_closes_that_position_only(h: Harness)
     await h.gw_until(lambda: h.position("MNQ") == 0, "MNQ closed")
     assert [c.size for c in h.closes("MNQ")] == [2]
     await cancelled(h, target, "the MNQ order cancelled with it")
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "close confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "close confirmed")
     assert h.position("ES") == 1 and h.closes("ES") == [] and status(h, es_exit) == OrderStatus.OPEN
     assert h.acct.state is State.Trading and h.acct.holds == {}
     assert rules_of(h, "RULE-014") == [
@@ -492,7 +492,7 @@ async def test_rule_015_one_positions_profit_closes_that_position_only(h: Harnes
     await h.gw_until(lambda: h.position("MNQ") == 0, "MNQ closed")
     [close] = h.closes("MNQ")
     assert close.size == 2 and close.side == 0  # closing a short buys
-    await h.until(lambda: h.acct.contracts[MNQ].state is State.Trading, "close confirmed")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "close confirmed")
     assert h.position("ES") == 1 and h.closes("ES") == []
     assert h.acct.state is State.Trading and h.acct.holds == {}
     [trip] = h.acct.day.trips
@@ -526,9 +526,7 @@ async def test_rule_016_positions_without_a_protective_stop_are_closed_after_the
     await cancelled(h, nq_stop, "the stop entry cancelled with its position")
     assert h.position("ES") == 1 and h.closes("ES") == []
     assert status(h, es_stop) == OrderStatus.OPEN
-    await h.until(
-        lambda: all(h.acct.contracts[c].state is State.Trading for c in (MNQ, NQ)), "confirmed"
-    )
+    await h.until(lambda: all(h.contract_state(c) is State.Trading for c in (MNQ, NQ)), "confirmed")
     assert h.acct.state is State.Trading and h.acct.holds == {}
     for c in (MNQ, NQ):
         assert (c, "Trading", "Flattening", "breach", "RULE-016") in h.audit()
