@@ -5,9 +5,8 @@
   (``SubscribeAccounts`` once, ``SubscribeOrders``/``Positions``/``Trades`` per account id,
   sent on the SDK's own hub connection as the SDK sends its own account's) and one
   market-hub websocket for the quotes. Each user record is routed by the account it names,
-  parsed once, and queued as the hub's reader decodes it (no task per record); after every
-  reconnect `resync` subscribes every account again and each is reconciled. Never
-  ``TradingSuite`` (it ignores ``config`` and loads bar history).
+  parsed once; after every reconnect `resync` subscribes every account again and each is
+  reconciled. Never ``TradingSuite`` (it ignores ``config`` and loads bar history).
 - An incremental position update may name no account: it belongs to the one account holding
   that contract when only one does; when several do, none is guessed and all are read.
 - Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
@@ -73,13 +72,6 @@ LOGIN_HINTS = {
 USER_CALLBACKS = ("account_update", "position_update", "order_update", "trade_execution")
 #: trades parsed in one go before the loop runs again (each takes some 10-20 µs)
 PARSE_SLICE = 64
-#: the realtime client's handler of each user record as the hub's reader decodes it
-HUB_HANDLERS = {
-    "account_update": "_forward_account_update",
-    "position_update": "_forward_position_update",
-    "order_update": "_forward_order_update",
-    "trade_execution": "_forward_trade_execution",
-}
 
 
 @dataclass(frozen=True)
@@ -387,7 +379,7 @@ class ProjectXBroker:
         )
         rt.stale_feed_seconds = float("inf")  # see the module docstring
         for name in USER_CALLBACKS:
-            _at_once(rt, name, self._user_callback(name))
+            await rt.add_callback(name, self._user_callback(name))
         await rt.add_callback("quote_update", self._on_quote)
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.connect_attempts),
@@ -914,26 +906,6 @@ class ProjectXBroker:
             revived.append(name)
         await self.resync()
         return revived
-
-
-def _at_once(rt: ProjectXRealtimeClient, name: str, handler: Callable[[Any], None]) -> None:
-    """Hand ``name`` records to ``handler`` as the hub's reader decodes them.
-
-    The SDK's own handler schedules a task per record that runs the callbacks a turn of the
-    loop later, behind whatever else is ready: a breach waits for it, four records to a fill.
-    Bound on the instance before ``connect()`` (which registers the instance's handlers, and
-    every reopened connection with them), called with what the hub sent, as a callback would
-    be. ``handler`` is synchronous; whatever it raises is logged here, never left to end the
-    hub's reader."""
-
-    def forward(*args: Any) -> None:
-        rt._mark_hub_message("user")  # (what the SDK's own handler notes first)
-        try:
-            handler(args[0] if args else {})
-        except Exception as exc:
-            logger.error("{} a {} record was not handled: {!r}", logs.FEED, name, exc)
-
-    setattr(rt, HUB_HANDLERS[name], forward)
 
 
 def _batches(items: list[int], size: int) -> list[list[int]]:

@@ -74,33 +74,3 @@ async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness
     store.flusher.quiet = store.flusher.most = 3600.0  # the thread's own flush far away
     await h.svc.admin(AdminCommand(h.acct.account_id, State.LockedDaily, "desk", "ops"))
     assert [("Trading", "LockedDaily")] in flushed, flushed
-
-
-async def test_a_fills_records_reach_the_queue_as_the_hub_reads_them(h: Harness) -> None:
-    """No task per record between the hub's reader and the queue: each record of a fill is
-    queued while its message is decoded, in the order sent, not a turn of the loop later."""
-    await h.start(MAX_CONTRACTS)
-    broker: Any = h.svc.broker
-    rt = broker.hubs
-    tasks: list[str] = []
-    schedule = rt._schedule_async_task
-
-    def spy_schedule(event_type: str, data: Any) -> None:
-        tasks.append(event_type)
-        schedule(event_type, data)
-
-    rt._schedule_async_task = spy_schedule
-    queued: list[str] = []
-    sink = broker.sink
-
-    def spy_sink(item: Any) -> None:
-        queued.append(type(item).__name__)
-        sink(item)
-
-    broker.sink = spy_sink
-    h.trade("MNQ", "buy", 1)
-    await h.until(lambda: "MNQ" in str(h.acct.positions), "the position known")
-    await h.until(lambda: "AccountUpdate" in queued, "the balance queued")
-    assert queued.index("Fill") < queued.index("PositionUpdate") < queued.index("AccountUpdate")
-    assert not set(tasks) & {"account_update", "position_update", "order_update",
-                             "trade_execution"}, tasks  # fmt: skip
