@@ -19,9 +19,10 @@ Each trial, the trader buys 6 contracts (one too many) on one of the accounts, a
 the latency is from the gateway pushing the breaching GatewayUserPosition to it pushing the
 position reduced to 5 (the close received and filled), both stamped with
 ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, so valid across the two processes). Same
-run, same machine, interleaved; trials are paced so that the service's closes stay inside
-its request budget. Every poll reads only what is new (events after a sequence number, the
-open positions), so no poll costs more as the run goes on.
+run, same machine, interleaved; each trial rests alike after it (both sides start from the
+same idle), paced so that the service's closes stay inside its request budget. Every poll
+reads only what is new (events after a sequence number, the open positions), so no poll costs
+more as the run goes on.
 
 Load (bench/scale.py measures it at scale; ``--skip-load`` leaves it out). 50 accounts are
 monitored, each holding a position, while the gateway's random walk
@@ -65,6 +66,8 @@ SERVICE, BASELINE = 1001, 1002
 GOAL_RATIO = 1.2
 #: the shipped request budget of the service and the real gateway's limit per token
 REQUESTS_PER_MINUTE = 200
+#: the least time a pair of trials (one each side) takes
+PACE = 60 / (REQUESTS_PER_MINUTE / 2)
 DRAINS: set[asyncio.Future[None]] = set()  # keeps the gateway's output drained
 MNQ = "CON.F.US.MNQ.Z26"
 
@@ -260,8 +263,6 @@ async def reaction(trials: int, trades: int) -> None:
             service, task = await start_service(settings, base)
             px, rt = await baseline_client(base)
             results: dict[int, list[float]] = {SERVICE: [], BASELINE: []}
-            # the service's closes (one per service trial) use at most half its budget
-            pace = 60 / (REQUESTS_PER_MINUTE / 2)
             async with httpx.AsyncClient(timeout=30) as http:
                 since = max(
                     (e["seq"] for e in (await http.get(f"{base}/_paper/events")).json()), default=0
@@ -274,10 +275,9 @@ async def reaction(trials: int, trades: int) -> None:
                         results[account].append(latency * 1000)
                     # let the service settle (its confirmation) before the next trial
                     await service.wait_for(lambda: settled(service), 10)
-                    if account == BASELINE:  # a pair done: keep within the request budget
-                        rest = pace - (time.monotonic() - began)
-                        if rest > 0:
-                            await asyncio.sleep(rest)  # bench pacing, not a wait for an event
+                    rest = rest_after(time.monotonic() - began)
+                    if rest > 0:
+                        await asyncio.sleep(rest)  # bench pacing, not a wait for an event
             seen = trades_known(service)
             n_rules = len(service.engine.rules)
             await rt.disconnect()
@@ -305,6 +305,16 @@ async def reaction(trials: int, trades: int) -> None:
     figure("reaction p99, service / bare SDK callback", p99, "x", f"<= {GOAL_RATIO}")
     figure("reaction p99, service", pct(s, 99), "ms")
     figure("reaction p99, bare SDK callback", pct(b, 99), "ms")
+
+
+def rest_after(trial_seconds: float) -> float:
+    """The pause after a trial, whichever side it was on: a pair of trials takes at least
+    ``PACE`` (the service's closes, one a pair, use at most half its request budget). Each
+    trial rests its share, so both sides start after the same idle time: resting once a
+    pair, after the baseline's trial, started every service trial from an idle machine and
+    every baseline trial warm from the service's (some 0.6 ms of wake-up at the median, all
+    counted against the service)."""
+    return PACE / 2 - trial_seconds
 
 
 def settled(service: Any) -> bool:

@@ -178,3 +178,15 @@ def test_the_reconcile_store_keeps_its_day_lock_whatever_the_hour_of_the_run(hou
     calendar = config.parse(text, "bench.ini").calendar()
     assert calendar.next_daily_reset(now) - now > timedelta(hours=11)
     assert calendar.next_weekly_reset(now) - now > timedelta(hours=11)
+
+
+def test_the_reaction_trials_rest_alike_on_both_sides_within_the_budget() -> None:
+    reaction = load("reaction")
+    # whichever side a trial was on, the same pause follows it: both start from the same idle
+    for took in (0.01, 0.05, 0.2):
+        rest = reaction.rest_after(took)
+        assert rest > 0
+        pair = 2 * (took + rest)  # a service trial and a baseline trial
+        # one close of the service per pair: at most half its requests a minute
+        assert 60 / pair <= reaction.REQUESTS_PER_MINUTE / 2 + 1e-9
+    assert reaction.rest_after(reaction.PACE) < 0  # a slow trial rests not at all

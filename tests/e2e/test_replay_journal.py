@@ -59,6 +59,16 @@ async def test_a_recorded_session_replays_to_the_same_audit_log_and_effects(h: H
     h.trade("MES", "buy", 1)
     await h.gw_until(lambda: h.closes("MES") and h.position("MES") == 0, "closed on sight")
     await h.until(lambda: h.contract_state("CON.F.US.MES.Z26") is State.Trading, "close confirmed")
+    # every enforcement answered and its answer handled first (the hub's records of a close
+    # may come before its reply): an event handled after the clock moves would end the lock
+    # itself, before the scheduler's tick
+    await h.until(
+        lambda: (
+            h.svc.queue.empty()
+            and not any(t.get_name().startswith("enforce:") for t in h.svc._tasks)
+        ),
+        "every enforcement answered and handled",
+    )
     # the reset ends the lock (a scheduler tick)
     hold = h.acct.holds["RULE-003"]
     assert hold.until is not None

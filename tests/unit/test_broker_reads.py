@@ -1,0 +1,90 @@
+"""The broker's reads over REST, with the gateway's answers given: a long answer is parsed in
+slices, the event loop running between them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fsm_risk.adapters import broker as broker_mod
+from fsm_risk.adapters.broker import Credentials, ProjectXBroker, sdk_config
+from fsm_risk.core.events import AccountUpdate, Fill
+
+NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+WEEK = 1_200  # a busy account's week of trades
+
+
+def trade(i: int) -> dict[str, Any]:
+    return {
+        "id": 10_000 + i,
+        "accountId": 1001,
+        "contractId": "CON.F.US.MNQ.Z26",
+        "creationTimestamp": (NOW - timedelta(seconds=WEEK - i)).isoformat(),
+        "price": 21000.25,
+        "profitAndLoss": None if i % 2 == 0 else -2.5,
+        "fees": 0.74,
+        "side": i % 2,
+        "size": 1,
+        "voided": False,
+        "orderId": 20_000 + i,
+    }
+
+
+async def test_a_weeks_trades_are_parsed_with_the_loop_running_between_slices() -> None:
+    urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user", "http://127.0.0.1:9/m")
+    broker = ProjectXBroker(sdk_config(*urls), Credentials("u", "key-0000"), lambda _: None,
+                            now=lambda: NOW)  # fmt: skip
+    answers = {
+        "/Trade/search": {"trades": [trade(i) for i in range(WEEK)], "success": True},
+        "/Account/search": {
+            "accounts": [
+                {
+                    "id": 1001,
+                    "name": "A",
+                    "balance": 50000,
+                    "canTrade": True,
+                    "isVisible": True,
+                    "simulated": True,
+                }
+            ],
+            "success": True,
+        },
+    }
+
+    async def post(path: str, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return answers[path]
+
+    broker._post = post  # type: ignore[method-assign]
+    parsed: list[int] = []
+    trade_of = broker_mod.payloads.trade
+
+    def counting(raw: Any) -> Any:
+        parsed.append(raw["id"])
+        return trade_of(raw)
+
+    seen_between: list[int] = []
+    stop = asyncio.Event()
+
+    async def other_work() -> None:  # what else the loop has to run (a breach, say)
+        while not stop.is_set():
+            seen_between.append(len(parsed))
+            await asyncio.sleep(0)
+
+    broker_mod.payloads.trade = counting  # type: ignore[assignment]
+    try:
+        ticker = asyncio.ensure_future(other_work())
+        await asyncio.sleep(0)
+        events = await broker._trades(1001, NOW - timedelta(days=7), ticket=0)
+        stop.set()
+        await ticker
+    finally:
+        broker_mod.payloads.trade = trade_of  # type: ignore[assignment]
+    assert [e.trade_id for e in events if isinstance(e, Fill)] == [10_000 + i for i in range(WEEK)]
+    assert [type(e) for e in events][-1] is AccountUpdate
+    during = [n for n in seen_between if 0 < n < WEEK]
+    assert during, "the loop did not run while the trades were parsed"
+    assert (
+        max(b - a for a, b in zip([0, *during], [*during, WEEK], strict=True))
+        <= broker_mod.PARSE_SLICE
+    )
