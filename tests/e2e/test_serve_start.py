@@ -150,9 +150,14 @@ async def test_serve_says_at_start_that_trading_hours_are_closed_and_when_they_o
     procs.append(proc)
     head = await read_until(proc, "fsm-risk is enforcing")
     [line] = [ln for ln in head.splitlines() if ln.startswith("Trading hours:")]
+    now = datetime.now(ZoneInfo("America/Chicago"))
+    opens = now + timedelta(hours=2)
+    # an opening on another day than today's (in the account's zone) names its weekday
+    day = "" if opens.date() == now.date() else f"{opens:%a} "
     assert re.fullmatch(
-        r"Trading hours: CLOSED until \d\d:\d\d \w+ \(in 1 h 59 min\)\. Until then any position "
-        r"is closed and the account locked; to try the demo now, run `fsm-risk serve --demo` "
+        rf"Trading hours: CLOSED until {day}\d\d:\d\d \w+ \(in 1 h 59 min\)\. "
+        r"Until then any position is closed and the account locked; to try the demo now, "
+        r"run `fsm-risk serve --demo` "
         r"\(paper gateway, hours off\)\.",
         line,
     ), line
