@@ -6,9 +6,12 @@ account ever traded. Its transitions are audited all the same."""
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
 
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.core.effects import Effect, RecordTransition
@@ -32,6 +35,7 @@ from tests.factories import (
     reduces,
     transitions,
 )
+from tests.postgres import BACKENDS, sqlite_or_postgresql
 
 #: a contract rule that reduces MNQ to 2 whenever a position update comes (the trip fires
 #: only over the target: at or under it the table locks nothing, the rule holds nothing)
@@ -57,7 +61,7 @@ def run(store: Store, d: Driver, *events: object) -> list[Effect]:
     return out
 
 
-def restart(path: Path, now: object) -> tuple[Store, Driver]:
+def restart(path: str | Path, now: object) -> tuple[Store, Driver]:
     store = Store(path)
     d = Driver(engine(), now=now)  # type: ignore[arg-type]
     effects, _ = restore_all(store, d.engine, d.now)
@@ -68,14 +72,29 @@ def restart(path: Path, now: object) -> tuple[Store, Driver]:
     return store, d
 
 
-def rows(path: Path) -> dict[str, str]:
-    with sqlite3.connect(path) as conn:
-        found = conn.execute("SELECT contract_id, state FROM contract WHERE account_id = ?", (ACC,))
-        return dict(found.fetchall())
+@pytest.fixture(params=BACKENDS)
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """The store's place: a SQLite file, or a fresh database on the PostgreSQL server."""
+    yield from sqlite_or_postgresql(request, tmp_path / "state.db")
 
 
-def test_a_contract_flat_again_has_no_row_and_a_restart_makes_it_afresh(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def sql(path: str | Path, statement: str, **params: object) -> list[tuple[object, ...]]:
+    """Run one statement on the store's database, as another client would."""
+    engine = create_engine(path if isinstance(path, str) else f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def rows(path: str | Path) -> dict[str, str]:
+    found = sql(path, "SELECT contract_id, state FROM contract WHERE account_id = :a", a=ACC)
+    return {str(c): str(s) for c, s in found}
+
+
+def test_a_contract_flat_again_has_no_row_and_a_restart_makes_it_afresh(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     out = run(store, d, account(), position(MNQ, 5, "21000"))
@@ -105,8 +124,7 @@ def test_a_contract_flat_again_has_no_row_and_a_restart_makes_it_afresh(tmp_path
     store2.close()
 
 
-def test_a_locked_contract_keeps_its_row_and_is_restored_with_its_hold(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_a_locked_contract_keeps_its_row_and_is_restored_with_its_hold(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     cl = CL
@@ -130,8 +148,7 @@ def test_a_locked_contract_keeps_its_row_and_is_restored_with_its_hold(tmp_path:
     store2.close()
 
 
-def test_an_idle_row_of_an_older_version_is_not_restored_and_goes(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_an_idle_row_of_an_older_version_is_not_restored_and_goes(path: str | Path) -> None:
     store = Store(path)
     d = Driver(engine())
     run(store, d, account(), position(MNQ, 5, "21000"))
@@ -139,19 +156,21 @@ def test_an_idle_row_of_an_older_version_is_not_restored_and_goes(tmp_path: Path
     store.close()
     # as an older version left it: flat again, the model kept in Trading with its leftovers
     idle = {**flattening, "state": "Trading", "close": {**flattening["close"], "sent_at": None}}
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "UPDATE contract SET state = 'Trading', snapshot = ? WHERE account_id = ?",
-            (json.dumps(idle, sort_keys=True), ACC),
-        )
+    sql(
+        path,
+        "UPDATE contract SET state = 'Trading', snapshot = :s WHERE account_id = :a",
+        s=json.dumps(idle, sort_keys=True),
+        a=ACC,
+    )
     store2, d2 = restart(path, T0 + timedelta(minutes=5))
     assert d2.acct.contracts == {}
     assert rows(path) == {}
     store2.close()
 
 
-def test_a_contract_flat_while_our_close_still_works_is_kept_until_it_ends(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+def test_a_contract_flat_while_our_close_still_works_is_kept_until_it_ends(
+    path: str | Path,
+) -> None:
     store = Store(path)
     d = Driver(engine())
     run(store, d, account(), position(MNQ, 5, "21000"))
