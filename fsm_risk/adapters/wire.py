@@ -39,6 +39,13 @@ from project_x_py.exceptions import (
 #: gateway that closes what it accepts must not make us reconnect in a tight loop)
 MIN_LIFE = 1.0
 
+#: a connection idle this long is closed and a fresh one opened in its place. A load balancer
+#: or NAT between us and the gateway may drop an idle connection without a word (idle
+#: timeouts of 60 s and more are common); a close written on such a connection would wait its
+#: whole timeout for an answer that never comes. Below every such timeout, and below the SDK's
+#: own keep-alive expiry (60 s), so this path is never staler than the SDK's.
+KEEP_IDLE = 20.0
+
 Answer = tuple[int, bytes]
 
 
@@ -51,6 +58,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.answer: asyncio.Future[Answer] | None = None
         self.opened = time.monotonic()
+        #: when it last became idle (opened, or its last answer read)
+        self.since = self.opened
         self._status = 0
         self._body = bytearray()
 
@@ -200,7 +209,21 @@ class Wire:
         if self._closed:
             conn.close()
         else:
-            self._idle.append(conn)
+            self._keep(conn)
+
+    def _keep(self, conn: _Connection) -> None:
+        """Keep an idle connection for the next request, until it has been idle `KEEP_IDLE`."""
+        conn.since = time.monotonic()
+        self._idle.append(conn)
+        asyncio.get_running_loop().call_later(KEEP_IDLE, self._expire, conn, conn.since)
+
+    def _expire(self, conn: _Connection, since: float) -> None:
+        """Replace a connection left idle since ``since`` (not if it was used meanwhile)."""
+        if conn.since != since or conn not in self._idle:
+            return
+        self._idle.remove(conn)
+        conn.close()
+        self.warm()
 
     def _lost(self, conn: _Connection) -> None:
         if conn in self._idle:
@@ -212,10 +235,13 @@ class Wire:
         """Write a POST of ``data`` to ``path`` now, on a ready connection; the future is its
         answer as the SDK would return it. None (nothing written): no connection ready."""
         conn = None
+        now = time.monotonic()
         while self._idle and conn is None:
             candidate = self._idle.pop()
-            if candidate.idle:
+            if candidate.idle and now - candidate.since < KEEP_IDLE:
                 conn = candidate
+            else:  # dead, or idle too long to trust (its timer is late): never written on
+                candidate.close()
         if conn is None:
             self.warm()
             return None
@@ -237,7 +263,7 @@ class Wire:
                 payload=data,
             ) from None
         if conn.idle and not self._closed:
-            self._idle.append(conn)
+            self._keep(conn)
         return _decoded(path, status, body, data)
 
     async def close(self) -> None:

@@ -7,16 +7,18 @@ written while the test holds the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXError
 
+from fsm_risk.adapters import wire as wire_module
 from fsm_risk.adapters.wire import Wire
 
 CLOSE = "/Position/partialCloseContract"
@@ -33,6 +35,7 @@ class Server:
     answer: bytes = b'{"success":true,"orderId":42}'
     requests: list[tuple[bytes, bytes]] = field(default_factory=list)
     connections: int = 0
+    ended: int = 0  # connections the client closed
     got: threading.Event = field(default_factory=threading.Event)
     sock: socket.socket = field(default_factory=socket.socket)
 
@@ -54,6 +57,7 @@ class Server:
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:  # the client may drop it: that ends it
             self._answer(conn)
+        self.ended += 1
 
     def _answer(self, conn: socket.socket) -> None:
         buf = b""
@@ -187,3 +191,46 @@ def test_a_proxy_leaves_it_to_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     assert not Wire("https://gateway.example/api", dict, 10.0).usable
+
+
+async def test_a_connection_idle_too_long_is_replaced_by_a_fresh_one(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a connection left idle may have been dropped silently on the way (a load balancer's idle
+    # timeout): it is closed before that could happen, and a fresh one opened in its place
+    monkeypatch.setattr(wire_module, "KEEP_IDLE", 0.5)
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    [first] = wire._idle
+    await asyncio.sleep(0.7)
+    assert await wire.ready()
+    assert first.transport is None and first not in wire._idle  # closed by us
+    await until(lambda: server.ended >= 1 and server.connections >= 2)
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None and (await sent)["success"] is True  # on a fresh one
+    assert len(server.requests) == 1
+    await wire.close()
+
+
+async def test_a_connection_found_idle_too_long_is_never_written_on(server: Server) -> None:
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    await until(lambda: server.connections == 1)
+    # idle past the limit, its timer not run yet (a busy loop): the send refuses it itself
+    for conn in wire._idle:
+        conn.since -= wire_module.KEEP_IDLE + 1
+    assert wire.send(CLOSE, BODY) is None  # nothing written: the SDK sends it
+    await until(lambda: server.ended == 1)
+    assert server.requests == []
+    assert await wire.ready()  # and a fresh one is opened for the next
+    await until(lambda: server.connections == 2)
+    await wire.close()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for the server's thread to see what the client did."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
