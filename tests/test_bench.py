@@ -190,3 +190,25 @@ def test_the_reaction_trials_rest_alike_on_both_sides_within_the_budget() -> Non
         # one close of the service per pair: at most half its requests a minute
         assert 60 / pair <= reaction.REQUESTS_PER_MINUTE / 2 + 1e-9
     assert reaction.rest_after(reaction.PACE) < 0  # a slow trial rests not at all
+
+
+def test_the_benches_trading_hours_allow_every_instant() -> None:
+    from fsm_risk.rules.exchange_hours import TradingSchedule, parse_windows
+
+    engine = load("engine")
+    [text] = [
+        line.split("=", 1)[1]
+        for line in engine.QUIET_EXTRA["trading_hours"]
+        if line.startswith("windows")
+    ]
+    schedule = TradingSchedule(parse_windows(text), "America/Chicago")
+    # every second around each local midnight and noon for a week, and the days the clocks
+    # change: a bench run at any hour never sees RULE-006 fire
+    days = [datetime(2026, 12, 4, tzinfo=UTC) + timedelta(days=k) for k in range(7)]
+    days += [datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]
+    for day in days:
+        for hour in (5, 6, 7, 8, 17, 18):  # Chicago's midnight and noon, in CST and CDT
+            at = day + timedelta(hours=hour)
+            for s in range(-90, 90):
+                now = at + timedelta(seconds=s, microseconds=500_000)
+                assert schedule.status(now).allowed, now
