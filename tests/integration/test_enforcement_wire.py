@@ -203,9 +203,9 @@ async def test_a_connection_idle_too_long_is_replaced_by_a_fresh_one(
     wire.warm()
     assert await wire.ready()
     [first] = wire._idle
-    await asyncio.sleep(0.7)
+    await until(lambda: first.transport is None)  # closed by us once idle too long
+    assert first not in wire._idle
     assert await wire.ready()
-    assert first.transport is None and first not in wire._idle  # closed by us
     await until(lambda: server.ended >= 1 and server.connections >= 2)
     sent = wire.send(CLOSE, BODY)
     assert sent is not None and (await sent)["success"] is True  # on a fresh one
