@@ -96,9 +96,9 @@ def settings_text(which: str) -> str:
 QUIET_EXTRA: dict[str, list[str]] = {
     "trailing_drawdown": ["drawdown = 1000000", "mode = intraday"],  # intraday: the costlier path
     "daily_profit_target": ["target = 1000000"],
-    # two windows meeting at noon and at midnight: open at every instant (one window of a day
-    # cannot say so; "00:00-23:59:59" left a second a day closed, and a run across midnight
-    # in Chicago saw every position closed by RULE-006)
+    # two windows meeting at noon and at midnight: open at every instant ("00:00-23:59:59" left
+    # a second a day closed, and a run across midnight in Chicago saw every position closed by
+    # RULE-006); not "00:00-24:00", which a tree measured before 24:00 was accepted refuses
     "trading_hours": ["windows = Sun-Sat 00:00-12:00, Sun-Sat 12:00-00:00", "flat_by = none"],
     "max_trades_per_day": ["limit = 1000000000"],
     "trade_cooldown": ["tiers = 1000000: 1"],

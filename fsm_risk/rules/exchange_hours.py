@@ -3,8 +3,9 @@
 A *window* is a weekly wall-clock interval in one IANA time zone, written ``Sun-Thu
 17:00-16:00``: it opens on each listed weekday at the first time and closes at the second,
 on the next day when the second time is not after the first (so that example is the CME
-equity-index session, Sunday to Thursday evening until 16:00 the next afternoon). Windows
-are shorter than a day and never overlap.
+equity-index session, Sunday to Thursday evening until 16:00 the next afternoon). An end of
+``24:00`` is midnight at the end of the day, so ``Mon-Fri 00:00-24:00`` is the whole of each
+day. Windows are at most a day long and never overlap.
 
 Each occurrence of a window is a `Session`. Like CME, a session is labelled by the date it
 closes on (its *session date*). A holiday removes the session of that date; an early close
@@ -70,10 +71,14 @@ class Window:
 
     def __str__(self) -> str:
         day = schema.WEEKDAYS[self.weekday].title()
-        return f"{day} {_hhmm(self.start)}-{_hhmm(self.end)}"
+        end = "24:00" if self.end == self.start == MIDNIGHT else _hhmm(self.end)
+        return f"{day} {_hhmm(self.start)}-{end}"
 
 
+MIDNIGHT = time(0)
 _TIME_RE = r"\d{1,2}:\d{2}(?::\d{2})?"
+#: the end of the day, as a window's end only
+_END_OF_DAY = re.compile(r"^24:00(?::00)?$")
 _WINDOW = re.compile(
     rf"^([A-Za-z]+)(?:\s*-\s*([A-Za-z]+))?\s+({_TIME_RE})\s*-\s*({_TIME_RE})$",
 )
@@ -95,9 +100,15 @@ def parse_windows(text: str) -> tuple[Window, ...]:
             )
         first = schema.weekday(m[1])
         last = schema.weekday(m[2]) if m[2] else first
-        start, end = schema.clock_time(m[3]), schema.clock_time(m[4])
-        if start == end:
-            raise ValueError(f"'{entry}' is empty: it starts and ends at {_hhmm(start)}")
+        start = schema.clock_time(m[3])
+        whole_day = start == MIDNIGHT and _END_OF_DAY.match(m[4]) is not None
+        # 24:00 ends the day: midnight, the next day's 00:00
+        end = MIDNIGHT if _END_OF_DAY.match(m[4]) else schema.clock_time(m[4])
+        if start == end and not whole_day:
+            raise ValueError(
+                f"'{entry}' is empty: it starts and ends at {_hhmm(start)} "
+                "(a whole day is 00:00-24:00)"
+            )
         for k in range((last - first) % 7 + 1):
             windows.append(Window((first + k) % 7, start, end))
     windows.sort(key=lambda w: w.seconds())
@@ -348,7 +359,7 @@ class TradingSchedule:
         return Session(w, day, opens, stop, ends, self.is_holiday(day), early, cut)
 
     def _around(self, now: datetime) -> Iterable[Session]:
-        """Every session that could contain ``now`` (windows are shorter than a day, and a
+        """Every session that could contain ``now`` (windows are at most a day long, and a
         local date is at most a day away from the UTC date)."""
         today = now.astimezone(UTC).date()
         for k in (-2, -1, 0, 1):

@@ -65,7 +65,8 @@ class TradingHours(Rule):
             hours.parse_windows,
             "Sun-Thu 17:00-16:00",
             "when you may trade: 'DAYS HH:MM-HH:MM', comma-separated; an end before the start "
-            "is the next day (Sun-Thu 17:00-16:00 = the CME equity sessions, 16:00-17:00 break)",
+            "is the next day (Sun-Thu 17:00-16:00 = the CME equity sessions, 16:00-17:00 break); "
+            "24:00 ends the day (Mon-Fri 00:00-24:00 = all day)",
         ),
         Field(
             "flat_by",

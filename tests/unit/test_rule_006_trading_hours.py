@@ -457,6 +457,44 @@ def test_windows_expand_day_ranges_including_across_the_weekend() -> None:
     assert parse_windows("Mon 08:00-12:00, Mon 12:00-15:00")  # touching is not overlapping
 
 
+def test_a_window_may_end_at_24_00_so_a_whole_day_can_be_written() -> None:
+    """'00:00-23:59' left a minute a night closed (RULE-006 flattened and locked anyone
+    holding then); '24:00' ends the day exactly."""
+    whole = parse_windows("Sun-Sat 00:00-24:00")
+    assert [str(w) for w in whole][:2] == ["Mon 00:00-24:00", "Tue 00:00-24:00"]
+    assert len(whole) == 7
+    assert parse_windows("Mon 12:00-24:00") == parse_windows("Mon 12:00-00:00")
+    assert parse_windows("Mon 00:00-24:00:00") == parse_windows("Mon 00:00-24:00")
+    schedule = TradingSchedule(whole, "America/Chicago")
+    # every second around each Chicago midnight of a week, and across both clock changes
+    days = [utc(2026, 12, 7) + timedelta(days=k) for k in range(7)]
+    days += [utc(2026, 3, 8), utc(2026, 3, 9), utc(2026, 11, 1), utc(2026, 11, 2)]
+    for day in days:
+        for hour in (5, 6):  # Chicago's midnight in CDT and in CST
+            for s in range(-90, 90):
+                now = day + timedelta(hours=hour, seconds=s, microseconds=500_000)
+                assert schedule.status(now).allowed, now
+    weekdays = TradingSchedule(parse_windows("Mon-Fri 00:00-24:00"), "America/Chicago")
+    friday_midnight = utc(2026, 12, 12, 6)  # Sat 00:00 CST
+    assert weekdays.status(friday_midnight - SECOND).allowed
+    assert not weekdays.status(friday_midnight).allowed
+    assert weekdays.next_open(friday_midnight) == utc(2026, 12, 14, 6)  # Mon 00:00 CST
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Mon 00:00-00:00", "a whole day is 00:00-24:00"),
+        ("Mon 09:00-24:30", "between 00:00 and 23:59"),
+        ("Mon 24:00-12:00", "between 00:00 and 23:59"),
+        ("Mon 00:00-24:00, Mon 20:00-22:00", "overlap"),
+    ],
+)
+def test_windows_that_are_empty_or_past_the_day_are_refused(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        parse_windows(text)
+
+
 def test_schedule_without_a_library_is_pure_windows() -> None:
     sched = TradingSchedule([Window(0, time(9), time(10))], "America/New_York")
     monday_9am_ny = utc(2026, 11, 23, 14, 0)
