@@ -1171,7 +1171,7 @@ def _histories(
 ) -> dict[int, History]:
     """The history of accounts sharing a trading day and week, by the (account, time)
     indexes: the day's fills (voided ones out) and round trips, and the trade ids since
-    ``horizon``. Times are compared exactly after the read (see _iso_floor). A plain cursor:
+    ``horizon``. Times are compared exactly after the read (see `_after`). A plain cursor:
     the trade ids are the most rows a start reads."""
     out = {a: History() for a in accounts}
     p = "%s" if shared else "?"  # the driver's placeholder (psycopg, sqlite3)
@@ -1188,33 +1188,37 @@ def _histories(
             among = f"account_id IN ({','.join([p] * len(chunk))})"
 
             def rows(sql: str, since: datetime, chunk: list[int] = chunk) -> list[Any]:
-                cur.execute(sql, (*chunk, _iso_floor(since)))
+                cur.execute(sql, (*chunk, *_since(since)))
                 found: list[Any] = cur.fetchall()
                 return found
 
             voided: set[tuple[int, int]] = set()
             seen: dict[int, dict[int, int]] = {a: {} for a in chunk}  # built at once below
-            sql = f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND at >= {p}"
+            sql = (
+                f"SELECT account_id, trade_id, at FROM voided_trade WHERE {among} AND "
+                f"{_after('at', p)}"
+            )
             for a, t, at in rows(sql, horizon):
                 voided.add((a, t))
                 when = parse(at)
                 if when >= horizon:
                     seen[a][t] = micros(when)
-            sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND at >= {p}"
+            sql = f"SELECT account_id, trade_id, at FROM fill WHERE {among} AND {_after('at', p)}"
             for a, t, at in rows(sql, horizon):  # the most rows: a week of trades
                 when = (parse(at) - epoch) // micro  # `micros`, inline
                 if when >= bound:
                     seen[a][t] = when
             for a, kept in seen.items():
                 out[a].seen = SeenTrades.of(kept)
-            sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND at >= {p}"
+            sql = f"SELECT {_FILL_COLUMNS} FROM fill WHERE {among} AND {_after('at', p)}"
             for r in rows(sql, day):
-                when = parse(r[2])  # before building the record: the bound reads a day early
+                # before building the record: a time in another offset is read from 14 h early
+                when = parse(r[2])
                 if when >= day and (r[0], r[1]) not in voided:
                     out[r[0]].fills.append(_fill_from(r, when))
             sql = (
                 "SELECT account_id, contract_id, long, opened_at, closed_at, net, size, "
-                f"enforced FROM round_trip WHERE {among} AND closed_at >= {p} ORDER BY id"
+                f"enforced FROM round_trip WHERE {among} AND {_after('closed_at', p)} ORDER BY id"
             )
             for a, c, long, opened, closed_at, net, size, enforced in rows(sql, day):
                 closed = parse(closed_at)
@@ -1349,6 +1353,24 @@ def fill_cutoff(calendar: SessionCalendar, now: datetime, days: int) -> datetime
     this_week = calendar.last_weekly_reset(now)
     last_week = calendar.last_weekly_reset(this_week - timedelta(microseconds=1))
     return min(now - timedelta(days=days), last_week)
+
+
+#: how `datetime.isoformat` ends a time in UTC: such texts sort as their instants
+_UTC_SUFFIX = "+00:00"
+
+
+def _after(column: str, p: str) -> str:
+    """The condition of `_since`'s three parameters (``p``: the driver's placeholder): a
+    time in UTC at or after the instant, by the text's order (what every time written by
+    this version is); one in another offset at or after the floor, compared exactly after
+    the read. The range stays the index's (column >= floor); the rest is tested on the
+    index's entry, so the rows of the 14 hours before the instant are not read."""
+    return f"{column} >= {p} AND ({column} >= {p} OR {column} NOT LIKE {p})"
+
+
+def _since(t: datetime) -> tuple[str, str, str]:
+    """The parameters of `_after` for the instant ``t``."""
+    return _iso_floor(t), t.astimezone(UTC).isoformat(), "%" + _UTC_SUFFIX
 
 
 def _iso_floor(t: datetime) -> str:

@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -363,6 +363,63 @@ def test_fills_since_are_read_by_index_not_by_loading_the_history(
     chicago = (T0 + timedelta(minutes=5)).astimezone(ZoneInfo("America/Chicago"))
     _fills(store, 1003, [chicago, T0 - timedelta(seconds=1)])
     assert [f.at for f in store.fills(1003, T0)] == [chicago]
+
+
+def test_a_start_fetches_no_row_of_the_hours_before_its_window(
+    path: str | Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start reads the trade ids and the day's fills since the window's start. Times in UTC
+    (what the service writes) are compared as text on the index, so the rows of the 14 hours
+    before it (the previous session's, as many as the day's) are not fetched; a time stored in
+    another offset is still read from 14 hours early and compared exactly."""
+    from types import SimpleNamespace
+
+    from fsm_risk.adapters import store as store_module
+
+    store = Store(path)
+    d = Driver(engine(), now=T0)
+    run(store, d, account())
+    start = d.acct.day.start
+    assert start == d.acct.week.start  # Monday's session opens the week
+    micro = timedelta(microseconds=1)
+    before = [start - timedelta(hours=h) for h in (1, 5, 13)] + [start - micro]
+    inside = [start, start + micro, start + timedelta(hours=2)]
+    tokyo = (start - timedelta(seconds=1)).astimezone(ZoneInfo("Asia/Tokyo"))  # sorts after
+    chicago = (start + timedelta(seconds=1)).astimezone(ZoneInfo("America/Chicago"))  # before
+    _fills(store, 1001, [*before, *inside, tokyo, chicago])
+    fetched: list[Any] = []
+    real = store_module._histories
+
+    class Counting:
+        def __init__(self, cursor: Any) -> None:
+            self.cursor = cursor
+
+        def execute(self, *args: Any) -> Any:
+            return self.cursor.execute(*args)
+
+        def fetchall(self) -> Any:
+            rows = self.cursor.fetchall()
+            fetched.extend(rows)
+            return rows
+
+        def close(self) -> None:
+            self.cursor.close()
+
+    def spying(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        raw = SimpleNamespace(cursor=lambda: Counting(conn.connection.cursor()))
+        return real(SimpleNamespace(connection=raw), *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_histories", spying)
+    [stored] = store.accounts()
+    got = sorted(f.at for f in stored.history.fills)
+    assert got == sorted([*inside, chicago])
+    assert sorted(stored.history.seen.values()) == got
+    # every row fetched is in the window, or in another offset (then compared exactly)
+    times = [row[2] for row in fetched]  # trade ids and fills: (account, trade, time, ...)
+    assert times and all(
+        not t.endswith("+00:00") or datetime.fromisoformat(t) >= start for t in times
+    ), sorted(times)
+    assert len(times) == 2 * len([*inside, tokyo, chicago])  # the ids' read, the fills'
 
 
 def test_retention_compacts_old_fills_keeps_two_trading_weeks_and_the_whole_audit(
