@@ -73,6 +73,7 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
@@ -243,6 +244,8 @@ class Service:
         #: tells the service manager (systemd) when this service is ready, alive and stopping
         self.notifier = SystemdNotifier()
         self._read_dropped: set[int] = set()
+        #: per account, the periodic reads of recent trades used since one of the whole window
+        self._recent_reads: dict[int, int] = {}
         #: told of every committed batch, enforcement request and feed change (never awaited)
         self.observers: list[Observer] = []
         #: observers started once the service enforces and stopped when it shuts down
@@ -1078,9 +1081,13 @@ class Service:
             await self._history_step(account_id)
             return None
         since = min(acct.week.start, acct.day.start)
+        # a periodic read lists the recent trades, and the whole window now and then (see
+        # `reads.read_since`); any other reconciliation, the whole window
+        whole = not periodic or self._recent_reads.get(account_id, FULL_EVERY) >= FULL_EVERY
+        listed_from = read_since(acct, since, whole=whole)
         before = _ReadBegan.of(acct)
         heard = self.broker.health.last_user_event.get(account_id)
-        events = await self.broker.snapshot(account_id, since)  # the reconciler retries
+        events = await self.broker.snapshot(account_id, listed_from)  # the reconciler retries
         if periodic:
             with contextlib.suppress(TimeoutError):  # compare with every queued event applied
                 await self.wait_for(self.queue.empty, timeout=5.0, what="the queue drained")
@@ -1092,12 +1099,21 @@ class Service:
                 return None
             self._read_dropped.discard(account_id)
             self.broker.health.reads += 1
+            self._recent_reads[account_id] = (
+                0 if listed_from == since else self._recent_reads.get(account_id, 0) + 1
+            )
             alerts = self.engine.diverged(account_id, events)  # the engine decides
             if not alerts:
                 self._changed()
                 return None
             self.broker.health.diverged += 1
             self._execute(alerts)
+            if listed_from != since:
+                # applied, a read lists the whole window: its trades rebuild the realized P&L
+                before = _ReadBegan.of(acct)
+                events = await self.broker.snapshot(account_id, since)
+        else:
+            self._recent_reads[account_id] = 0
         events, listing = before.read(account_id, events, periodic=periodic)
         events.append(listing)  # what the read did not list is for the engine to decide
         fills = tuple(e for e in events if isinstance(e, Fill))

@@ -4,11 +4,20 @@ The service re-reads every account's trades, positions and working orders on a s
 whatever its feeds say. A read that agrees with the engine is not applied; one that finds what
 the live feed did not say is a divergence: the engine answers with an alert naming each
 difference, and the read is then applied like any reconciliation (see `ledger.unlisted`).
+
+Most periodic reads list only the recent trades (`read_since`): those from a minute before the
+latest the account has seen, on the gateway's own clock. A trade the feed never delivered is
+newer than that, or older than one seen since, and then listed by the reads made before that
+one was. A whole week of trades is one large answer to build and parse, every interval, on an
+active account: a breach arriving meanwhile waited behind it. Every `FULL_EVERY`-th read used
+lists the whole window all the same, and one that diverges is applied from a whole read (its
+trades rebuild the day's and the week's realized P&L).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import (
@@ -61,3 +70,18 @@ def diverged(acct: AccountModel, read: Sequence[Event]) -> list[Effect]:
         return []
     text = "the periodic read found what the live feed did not say: " + "; ".join(found)
     return [Alert(Level.WARNING, Reason.STATE_DIVERGED, text, acct.account_id)]
+
+
+#: a recent read lists the trades from this long before the account's latest one
+RECENT = timedelta(seconds=60)
+#: after this many recent reads used, the next periodic read lists the whole window
+FULL_EVERY = 30
+
+
+def read_since(acct: AccountModel, window: datetime, *, whole: bool) -> datetime:
+    """Where a periodic read's trades begin: the reconciliation's ``window`` (its start) when
+    ``whole`` or when the account has seen no trade, else a minute before its latest trade."""
+    latest = acct.seen_trades.latest()
+    if whole or latest is None:
+        return window
+    return max(window, latest - RECENT)

@@ -6,11 +6,15 @@ project-x-py SDK."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 from loguru import logger
 
+from fsm_risk import service as service_module
+from fsm_risk.core.reads import RECENT
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.settings import PaperAccount
@@ -164,6 +168,69 @@ async def test_suspended_bracket_children_are_no_divergence(h: Harness) -> None:
     await h.until(lambda: h.svc.broker.health.reads >= reads + 2, "two periodic reads", 30)
     assert h.svc.broker.health.diverged == 0 and len(h.acct.orders) == 2
     assert entry.order_id in h.acct.orders
+
+
+def spy_on_trade_reads(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """Where each of the service's trade reads begins, as it asks the gateway."""
+    froms: list[datetime] = []
+    real = h.svc.broker._trades
+
+    async def trades(account_id: int, since: datetime, ticket: int) -> Any:
+        froms.append(since)
+        return await real(account_id, since, ticket)
+
+    monkeypatch.setattr(h.svc.broker, "_trades", trades)
+    return froms
+
+
+async def test_periodic_reads_list_the_recent_trades_and_now_and_then_the_whole_window(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A periodic read lists the trades from a minute before the latest seen, not the whole
+    week (one large answer every interval, built and parsed while a breach waited behind it);
+    after FULL_EVERY of those (3 here), one lists the whole window."""
+    monkeypatch.setattr(service_module, "FULL_EVERY", 3)
+    await h.start(LIMITS.format(poll=1))
+    h.trade("MNQ", "buy", 1)
+    h.trade("MNQ", "sell", 1)
+    await h.until(lambda: len(h.acct.seen_trades) == 2, "both trades seen")
+    froms = spy_on_trade_reads(h, monkeypatch)
+    await h.until(lambda: len(froms) >= 8, "eight periodic reads", 60)
+    latest, window = h.acct.seen_trades.latest(), min(h.acct.day.start, h.acct.week.start)
+    assert latest is not None and window < latest - RECENT
+    kinds = "".join(
+        "W" if since == window else "R" if since == latest - RECENT else "?" for since in froms
+    )
+    assert "RRRW" in kinds and "RRRR" not in kinds and "WW" not in kinds, kinds
+    assert h.svc.broker.health.diverged == 0
+
+
+async def test_a_trade_the_feed_never_delivered_is_found_by_a_recent_read_and_booked_whole(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trades the user hub never pushed are newer than the latest seen: a periodic read of the
+    recent trades lists them, the divergence is alerted, and the account is brought in line
+    from a read of the whole window (its trades rebuild the day's realized P&L)."""
+    await h.start(LIMITS.format(poll=1))
+    h.trade("MNQ", "buy", 1)
+    h.gateway.move_price("MNQ", 8)
+    h.trade("MNQ", "sell", 1)
+    await h.until(lambda: len(h.acct.seen_trades) == 2, "the first round trip seen")
+    froms = spy_on_trade_reads(h, monkeypatch)
+    h.gateway.silence("GatewayUserTrade")  # connected, subscribed, and quiet
+    h.trade("MNQ", "buy", 1)
+    h.gateway.move_price("MNQ", -4)
+    h.trade("MNQ", "sell", 1)
+    trades = h.gateway.trades(ACCOUNT)
+    assert len(trades) == 4
+    await h.until(lambda: len(h.acct.seen_trades) == 4, "the missed trades found", 30)
+    assert h.svc.broker.health.diverged >= 1
+    assert any("STATE_DIVERGED" in m and "not seen" in m for m in h.logs)
+    window = min(h.acct.day.start, h.acct.week.start)
+    first = next(i for i, since in enumerate(froms) if since != window)  # a recent read found
+    assert window in froms[first + 1 :]  # ... and the whole window was read to apply it
+    booked = sum((t.profit_and_loss or 0) - t.fees - t.commissions for t in trades)
+    assert h.acct.day.realized == booked != 0
 
 
 async def test_a_flatten_cancels_the_bracket_orders_a_close_leaves_working(h: Harness) -> None:

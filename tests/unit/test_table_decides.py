@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import weakref
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from fsm_risk.core.events import (
     Side,
 )
 from fsm_risk.core.exposure import exposed
+from fsm_risk.core.reads import RECENT, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.base import Verdict
@@ -30,6 +31,7 @@ from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ACC,
     MNQ,
+    T0,
     Driver,
     Scripted,
     account,
@@ -190,6 +192,23 @@ def test_the_engine_decides_whether_a_periodic_read_diverged() -> None:
     )
     assert d.acct.positions[MNQ].size == 1 and set(d.acct.orders) == {7}
     assert d.engine.diverged(ACC + 1, read) == []  # an account the engine does not monitor
+
+
+def test_a_periodic_read_lists_the_trades_from_a_minute_before_the_latest_seen() -> None:
+    """Where a periodic read's trades begin: a minute before the account's latest trade (the
+    gateway's clock), never before the reconciliation's window; the whole window when asked
+    or when the account has seen no trade."""
+    d = Driver(make_engine())
+    d.send(account())
+    window = min(d.acct.day.start, d.acct.week.start)
+    assert read_since(d.acct, window, whole=False) == window  # no trade seen yet
+    d.send(fill(MNQ, Side.BUY, 1, "21000", at=T0), fill(MNQ, Side.SELL, 1, "21001", at=T0))
+    assert read_since(d.acct, window, whole=False) == T0 - RECENT
+    assert read_since(d.acct, window, whole=True) == window
+    # a trade within a minute of the window's start: the window bounds the read
+    d2 = Driver(make_engine(), now=window + timedelta(seconds=30))
+    d2.send(account(), fill(MNQ, Side.BUY, 1, "21000", at=window + timedelta(seconds=30)))
+    assert read_since(d2.acct, window, whole=False) == window
 
 
 def test_an_accepted_close_names_its_order_and_its_fills_are_the_services_own() -> None:
