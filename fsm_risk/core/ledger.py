@@ -125,7 +125,7 @@ class Ledger:
             if volume:
                 # the order event comes before its trades: until they arrive, what it filled
                 # is open at the gateway though no fill or position says so yet
-                seen = sum(f.size for f in acct.day.fills if f.order_id == ev.order_id)
+                seen = acct.day.filled(ev.order_id)
                 if volume > seen:
                     deadline = now + self.settings.settle_timeout
                     acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
@@ -215,7 +215,7 @@ class Ledger:
         if ev.at >= acct.day.start:
             acct.day.realized += net
             acct.day.fees += ev.fees
-            acct.day.fills.append(record)
+            acct.day.add_fill(record)
         if ev.at >= acct.week.start:
             acct.week.realized += net
             acct.week.fees += ev.fees
@@ -235,7 +235,7 @@ class Ledger:
         record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
         if record is None:
             return
-        acct.day.fills.remove(record)
+        acct.day.drop_fill(record)
         self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
         net = realized_net(record.pnl, record.fees)
         acct.pending_realized -= net

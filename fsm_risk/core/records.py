@@ -290,6 +290,37 @@ class Book:
     carry: Decimal = ZERO
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)
+    #: derived from ``fills``: the size each order filled, and how many fills that counts
+    _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _counted: int = field(default=-1, init=False, repr=False, compare=False)
+
+    def add_fill(self, record: FillRecord) -> None:
+        """Append a fill, keeping the per-order sizes."""
+        self.filled(record.order_id)  # (counted up to now)
+        self.fills.append(record)
+        self._count(record, 1)
+
+    def drop_fill(self, record: FillRecord) -> None:
+        """Remove a fill (a voided trade), keeping the per-order sizes."""
+        self.filled(record.order_id)
+        self.fills.remove(record)
+        self._count(record, -1)
+
+    def filled(self, order_id: int) -> int:
+        """The size this order filled among the fills: a lookup, not a walk over the day's
+        fills (an order event on an account with thousands of them came before every close).
+        Counted afresh when the fills changed other than through `add_fill`/`drop_fill`."""
+        if self._counted != len(self.fills):
+            self._by_order = {}
+            self._counted = 0
+            for f in self.fills:
+                self._count(f, 1)
+        return self._by_order.get(order_id, 0)
+
+    def _count(self, record: FillRecord, sign: int) -> None:
+        by = self._by_order
+        by[record.order_id] = by.get(record.order_id, 0) + sign * record.size
+        self._counted += sign
 
     def persisted(self) -> dict[str, Any]:
         """The accumulators: what the store rewrites (never the fills or trips)."""

@@ -183,6 +183,47 @@ def test_a_position_read_back_with_no_fill_since_is_the_gateways_word() -> None:
     assert d.acct.positions[ES].size == 3 and d.acct.net[ES] == 3
 
 
+def test_an_order_reported_filled_after_its_fills_counts_them_without_walking_the_day() -> None:
+    """An order's fill event asks how much of it the day's fills already hold: a lookup. It
+    walked every fill of the day, on the event that comes before a breach's position: with
+    thousands of fills a day, on every order that fills."""
+    d = Driver(make_engine())
+    d.send(account())
+    for k in range(100):  # a busy day: 200 fills of other orders
+        d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=1000 + k, trade_id=5000 + 2 * k))
+        d.send(fill(MNQ, Side.SELL, 1, "21000", order_id=2000 + k, trade_id=5001 + 2 * k))
+    d.send(fill(ES, Side.BUY, 1, "6000", order_id=95, trade_id=9001))  # one of two, before
+
+    class Walked(list[Any]):
+        walks = 0
+
+        def __iter__(self) -> Any:
+            Walked.walks += 1
+            return super().__iter__()
+
+    d.acct.day.fills = Walked(d.acct.day.fills)
+    d.send(order(95, ES, Side.BUY, 2, type=OrderType.MARKET, status=OrderStatus.FILLED))
+    assert Walked.walks == 0
+    assert d.acct.filling[95][:2] == (ES, 1)  # the other contract: its fill is still to come
+    d.send(fill(ES, Side.BUY, 1, "6000", order_id=95, trade_id=9002))
+    assert d.acct.filling == {} and d.acct.day.filled(95) == 2
+
+
+def test_the_sizes_filled_per_order_follow_the_fills_however_they_change() -> None:
+    from dataclasses import replace
+
+    d = Driver(make_engine())
+    d.send(account(), fill(ES, Side.BUY, 2, "6000", order_id=7, trade_id=1))
+    day = d.acct.day
+    assert day.filled(7) == 2 and day.filled(8) == 0
+    d.send(fill(ES, Side.BUY, 1, "6000", order_id=7, trade_id=2))
+    assert day.filled(7) == 3
+    d.send(fill(ES, Side.BUY, 1, "6000", order_id=7, trade_id=2, voided=True))
+    assert day.filled(7) == 2 and [f.trade_id for f in day.fills] == [1]
+    day.fills.append(replace(day.fills[0], trade_id=3, order_id=8, size=4))  # from elsewhere
+    assert day.filled(8) == 4 and day.filled(7) == 2
+
+
 def test_an_order_reported_filled_keeps_the_scope_exposed_until_its_fill_or_a_timeout(
     locked: Driver,
 ) -> None:
