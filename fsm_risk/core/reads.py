@@ -81,7 +81,7 @@ FULL_EVERY = 30
 def read_since(acct: AccountModel, window: datetime, *, whole: bool) -> datetime:
     """Where a periodic read's trades begin: the reconciliation's ``window`` (its start) when
     ``whole`` or when the account has seen no trade, else a minute before its latest trade."""
-    latest = acct.seen_trades.latest()
-    if whole or latest is None:
+    if whole:
         return window
-    return max(window, latest - RECENT)
+    latest = acct.seen_trades.latest()  # (a walk over the seen trades: only when it is used)
+    return window if latest is None else max(window, latest - RECENT)
