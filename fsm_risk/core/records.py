@@ -296,26 +296,30 @@ class Book:
 
     def add_fill(self, record: FillRecord) -> None:
         """Append a fill, keeping the per-order sizes."""
-        self.filled(record.order_id)  # (counted up to now)
+        self._recount()
         self.fills.append(record)
         self._count(record, 1)
 
     def drop_fill(self, record: FillRecord) -> None:
         """Remove a fill (a voided trade), keeping the per-order sizes."""
-        self.filled(record.order_id)
+        self._recount()
         self.fills.remove(record)
         self._count(record, -1)
 
     def filled(self, order_id: int) -> int:
         """The size this order filled among the fills: a lookup, not a walk over the day's
-        fills (an order event on an account with thousands of them came before every close).
-        Counted afresh when the fills changed other than through `add_fill`/`drop_fill`."""
+        fills (an order event on an account with thousands of them came before every close)."""
+        self._recount()
+        return self._by_order.get(order_id, 0)
+
+    def _recount(self) -> None:
+        """Count the fills afresh if they changed other than through `add_fill`/`drop_fill`
+        (or were never counted)."""
         if self._counted != len(self.fills):
             self._by_order = {}
             self._counted = 0
             for f in self.fills:
                 self._count(f, 1)
-        return self._by_order.get(order_id, 0)
 
     def _count(self, record: FillRecord, sign: int) -> None:
         by = self._by_order
