@@ -453,12 +453,23 @@ def _cached(key: str, build: Callable[[Path], Any], home: Path) -> None:
     kept = Path(cache) / f"{tag}.db" if cache else None
     if kept is not None and kept.exists():
         shutil.copyfile(kept, target)
-        return
-    build(home)
-    if kept is not None:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(target, kept.with_suffix(".tmp"))
-        kept.with_suffix(".tmp").rename(kept)
+    else:
+        build(home)
+        if kept is not None:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(target, kept.with_suffix(".tmp"))
+            _settle(kept.with_suffix(".tmp"))
+            kept.with_suffix(".tmp").rename(kept)
+    _settle(target)
+
+
+def _settle(path: Path) -> None:
+    """Write ``path`` out to the disk before the service is timed: the kernel flushes a file
+    just written (hundreds of MiB here) in the background, and that flush is this process's
+    work, which would otherwise land in the service's timed start (the 4-week store's read
+    back measured 0.1 s slower for it)."""
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
 
 
 def _tree() -> str:

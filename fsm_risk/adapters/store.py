@@ -988,7 +988,8 @@ class Flusher:
     Commits stay atomic and survive a crash of the process without it; this adds survival of
     a power cut for all but the last ``most`` seconds. A flush waits for a pause because a
     commit that writes while the disk flushes the same file waits for the flush; checkpoints
-    are rare because the first commit after one flushes the reused log's header itself."""
+    are rare because the first commit after one flushes the new log's header itself, and each
+    empties the log (`checkpoint`)."""
 
     def __init__(
         self,
@@ -1064,16 +1065,40 @@ class Flusher:
             finally:
                 os.close(fd)
 
+    def checkpoint(self) -> bool:
+        """Copy the log into the database and empty the log (True), waiting for no one: when
+        a commit or a reader of an older snapshot is in the way, the copy goes as far as it
+        can and the log stays for a later round (False).
+
+        Emptied, not only restarted: a restarted log is written over from its start, and its
+        frames (a page and a 24-byte header) straddle the disk's blocks, so every commit
+        rewrites part of a block last written a checkpoint ago. Once the kernel has let that
+        block go from memory, the write reads it back from the disk first, inside the commit
+        a close waits for (1 to 7 ms, on about one commit in ten, measured on this design's
+        benchmark machine). An emptied log is only ever appended to.
+
+        The copy and the database's flush run first without the write lock (PASSIVE); the
+        emptying takes the lock only for the truncation (a commit arriving then waits that
+        long, once a checkpoint)."""
+        with contextlib.closing(sqlite3.connect(self.path, timeout=0)) as conn:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # flushes the log first
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    return False
+                raise
+        return not busy
+
     def flush(self) -> None:
         try:
             now = self._monotonic()
-            if now - self._checkpointed >= self.checkpoint_every or self._stop.is_set():
-                with contextlib.closing(sqlite3.connect(self.path, timeout=5)) as conn:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # flushes the log first
+            due = now - self._checkpointed >= self.checkpoint_every or self._stop.is_set()
+            if due and self.checkpoint():
                 self._checkpointed = now
                 self.checkpoints += 1
             else:
-                self.fsync()
+                self.fsync()  # (what a checkpoint that gave way flushed of the log is flushed)
         except Exception as exc:  # the thread must outlive any one failure
             self.failures += 1
             from loguru import logger

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal as D
@@ -213,6 +214,7 @@ def test_a_second_service_is_refused_naming_who_holds_the_lease(path: str | Path
 
 HOLDER = """
 import sys
+import time
 import threading
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
@@ -512,6 +514,65 @@ def test_sqlite_commits_leave_the_disk_flush_to_a_thread_of_their_own(tmp_path: 
         assert other.execute("SELECT count(*) FROM account").fetchone() == (1,)
     store.close()
     assert store.flusher.checkpoints >= 1  # the log checkpointed into the database at the end
+
+
+def test_a_checkpoint_empties_the_log_so_commits_only_append_to_it(tmp_path: Path) -> None:
+    """A log only restarted is written over from its start, frame by frame across the disk's
+    blocks: every commit then rewrites part of a block written a checkpoint ago, which the
+    kernel may have let go from memory (the write reads it back from the disk first, inside
+    the commit a close waits for). Checkpointed, the log is emptied: the next commits append."""
+    store = Store(tmp_path / "state.db")
+    assert store.flusher is not None
+    wal = tmp_path / "state.db-wal"
+    engine = make_engine()
+    d = Driver(engine)
+    d.send(account("50000"))
+    d.send(position(MNQ, 2, "21000"))
+    store.commit(
+        engine.take_changes(), [e.entry for e in d.effects if isinstance(e, RecordTransition)]
+    )
+    assert wal.stat().st_size > 0
+    store.flusher.checkpoint_every = 0  # due now
+    store.flusher.flush()
+    assert store.flusher.checkpoints == 1 and store.flusher.failures == 0
+    assert wal.stat().st_size == 0
+    with sqlite3.connect(tmp_path / "state.db") as other:  # in the database itself
+        assert other.execute("SELECT count(*) FROM account").fetchone() == (1,)
+    d.send(position(MNQ, 3, "21000"))
+    store.commit(engine.take_changes())
+    assert wal.stat().st_size > 0  # appended to the emptied log
+    store.close()
+
+
+def test_a_checkpoint_waits_for_no_reader_and_no_commit(tmp_path: Path) -> None:
+    """A reader of an older snapshot (the dashboard's, another process's) keeps the log: the
+    checkpoint gives way at once rather than holding the write lock while it waits (a close's
+    commit would wait behind it), flushes the log instead, and empties it a round later."""
+    store = Store(tmp_path / "state.db")
+    assert store.flusher is not None
+    engine = make_engine()
+    d = Driver(engine)
+    d.send(account("50000"))
+    store.commit(engine.take_changes())
+    reader = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM account").fetchone() == (1,)
+    d.send(position(MNQ, 2, "21000"))
+    store.commit(engine.take_changes())  # past the reader's snapshot
+    store.flusher.checkpoint_every = 0
+    began = time.monotonic()
+    store.flusher.flush()
+    assert time.monotonic() - began < 1.0
+    assert store.flusher.checkpoints == 0 and store.flusher.failures == 0
+    assert store.flusher.rounds == 1
+    d.send(position(MNQ, 1, "21000"))
+    store.commit(engine.take_changes())  # the writer was never held
+    reader.execute("COMMIT")
+    reader.close()
+    store.flusher.flush()
+    assert store.flusher.checkpoints == 1
+    assert (tmp_path / "state.db-wal").stat().st_size == 0
+    store.close()
 
 
 def test_a_reader_starts_no_flusher_thread(tmp_path: Path) -> None:
