@@ -1079,16 +1079,28 @@ class Flusher:
 
         The copy and the database's flush run first without the write lock (PASSIVE); the
         emptying takes the lock only for the truncation (a commit arriving then waits that
-        long, once a checkpoint)."""
-        with contextlib.closing(sqlite3.connect(self.path, timeout=0)) as conn:
+        long, once a checkpoint). The new log's first write, whose header is flushed to the
+        disk with it, is made here too (a write of nothing: the header's unused version
+        number set to itself), not left to the next commit."""
+        with contextlib.closing(
+            sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        ) as conn:
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # flushes the log first
                 busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                if _gave_way(exc):
                     return False
                 raise
-        return not busy
+            if busy:
+                return False
+            try:
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+            except sqlite3.OperationalError as exc:
+                if not _gave_way(exc):  # (a commit came first: it writes the header itself)
+                    raise
+        return True
 
     def flush(self) -> None:
         try:
@@ -1109,6 +1121,11 @@ class Flusher:
         with self._done:
             self.rounds += 1
             self._done.notify_all()
+
+
+def _gave_way(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock held elsewhere (with no wait asked for)."""
+    return exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, Any]]]:

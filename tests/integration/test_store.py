@@ -516,11 +516,17 @@ def test_sqlite_commits_leave_the_disk_flush_to_a_thread_of_their_own(tmp_path: 
     assert store.flusher.checkpoints >= 1  # the log checkpointed into the database at the end
 
 
+#: a write-ahead log holding its header and one frame (a 24-byte header and a 4 KiB page)
+LOG_STARTED = 32 + 24 + 4096
+
+
 def test_a_checkpoint_empties_the_log_so_commits_only_append_to_it(tmp_path: Path) -> None:
     """A log only restarted is written over from its start, frame by frame across the disk's
     blocks: every commit then rewrites part of a block written a checkpoint ago, which the
     kernel may have let go from memory (the write reads it back from the disk first, inside
-    the commit a close waits for). Checkpointed, the log is emptied: the next commits append."""
+    the commit a close waits for). Checkpointed, the log is emptied and started afresh by the
+    flusher (whose first write flushes the new log's header, not the next commit's): the next
+    commits append."""
     store = Store(tmp_path / "state.db")
     assert store.flusher is not None
     wal = tmp_path / "state.db-wal"
@@ -535,7 +541,7 @@ def test_a_checkpoint_empties_the_log_so_commits_only_append_to_it(tmp_path: Pat
     store.flusher.checkpoint_every = 0  # due now
     store.flusher.flush()
     assert store.flusher.checkpoints == 1 and store.flusher.failures == 0
-    assert wal.stat().st_size == 0
+    assert wal.stat().st_size <= LOG_STARTED  # its header and one page: the new log started
     with sqlite3.connect(tmp_path / "state.db") as other:  # in the database itself
         assert other.execute("SELECT count(*) FROM account").fetchone() == (1,)
     d.send(position(MNQ, 3, "21000"))
@@ -571,7 +577,7 @@ def test_a_checkpoint_waits_for_no_reader_and_no_commit(tmp_path: Path) -> None:
     reader.close()
     store.flusher.flush()
     assert store.flusher.checkpoints == 1
-    assert (tmp_path / "state.db-wal").stat().st_size == 0
+    assert (tmp_path / "state.db-wal").stat().st_size <= LOG_STARTED
     store.close()
 
 
