@@ -988,8 +988,8 @@ class Flusher:
     Commits stay atomic and survive a crash of the process without it; this adds survival of
     a power cut for all but the last ``most`` seconds. A flush waits for a pause because a
     commit that writes while the disk flushes the same file waits for the flush; checkpoints
-    are rare because the first commit after one flushes the new log's header itself, and each
-    empties the log (`checkpoint`)."""
+    are rarer because each flushes the database and a new log's header too, and empties the
+    log (`checkpoint`)."""
 
     def __init__(
         self,
@@ -1074,8 +1074,8 @@ class Flusher:
         frames (a page and a 24-byte header) straddle the disk's blocks, so every commit
         rewrites part of a block last written a checkpoint ago. Once the kernel has let that
         block go from memory, the write reads it back from the disk first, inside the commit
-        a close waits for (1 to 7 ms, on about one commit in ten, measured on this design's
-        benchmark machine). An emptied log is only ever appended to.
+        a close waits for (1 to 7 ms, on about one commit in ten, in the reaction benchmark
+        on a virtual machine). An emptied log is only ever appended to.
 
         The copy and the database's flush run first without the write lock (PASSIVE); the
         emptying takes the lock only for the truncation (a commit arriving then waits that
