@@ -214,7 +214,6 @@ def test_a_second_service_is_refused_naming_who_holds_the_lease(path: str | Path
 
 HOLDER = """
 import sys
-import time
 import threading
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
@@ -534,9 +533,8 @@ def test_a_checkpoint_empties_the_log_so_commits_only_append_to_it(tmp_path: Pat
     d = Driver(engine)
     d.send(account("50000"))
     d.send(position(MNQ, 2, "21000"))
-    store.commit(
-        engine.take_changes(), [e.entry for e in d.effects if isinstance(e, RecordTransition)]
-    )
+    audit = [e.entry for e in d.effects if isinstance(e, RecordTransition)]
+    store.commit(engine.take_changes(), audit, flush=False)  # (no flusher thread: flushed here)
     assert wal.stat().st_size > 0
     store.flusher.checkpoint_every = 0  # due now
     store.flusher.flush()
@@ -545,7 +543,7 @@ def test_a_checkpoint_empties_the_log_so_commits_only_append_to_it(tmp_path: Pat
     with sqlite3.connect(tmp_path / "state.db") as other:  # in the database itself
         assert other.execute("SELECT count(*) FROM account").fetchone() == (1,)
     d.send(position(MNQ, 3, "21000"))
-    store.commit(engine.take_changes())
+    store.commit(engine.take_changes(), flush=False)
     assert wal.stat().st_size > 0  # appended to the emptied log
     store.close()
 
@@ -559,12 +557,12 @@ def test_a_checkpoint_waits_for_no_reader_and_no_commit(tmp_path: Path) -> None:
     engine = make_engine()
     d = Driver(engine)
     d.send(account("50000"))
-    store.commit(engine.take_changes())
+    store.commit(engine.take_changes(), flush=False)  # (no flusher thread: flushed here)
     reader = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     reader.execute("BEGIN")
     assert reader.execute("SELECT count(*) FROM account").fetchone() == (1,)
     d.send(position(MNQ, 2, "21000"))
-    store.commit(engine.take_changes())  # past the reader's snapshot
+    store.commit(engine.take_changes(), flush=False)  # past the reader's snapshot
     store.flusher.checkpoint_every = 0
     began = time.monotonic()
     store.flusher.flush()
@@ -572,7 +570,7 @@ def test_a_checkpoint_waits_for_no_reader_and_no_commit(tmp_path: Path) -> None:
     assert store.flusher.checkpoints == 0 and store.flusher.failures == 0
     assert store.flusher.rounds == 1
     d.send(position(MNQ, 1, "21000"))
-    store.commit(engine.take_changes())  # the writer was never held
+    store.commit(engine.take_changes(), flush=False)  # the writer was never held
     reader.execute("COMMIT")
     reader.close()
     store.flusher.flush()
