@@ -1110,7 +1110,7 @@ class Flusher:
                 self._checkpointed = now
                 self.checkpoints += 1
             else:
-                self.fsync()  # (what a checkpoint that gave way flushed of the log is flushed)
+                self.fsync()  # not due, or the checkpoint gave way: flush the log as it is
         except Exception as exc:  # the thread must outlive any one failure
             self.failures += 1
             from loguru import logger
