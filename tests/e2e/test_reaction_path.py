@@ -53,6 +53,52 @@ async def test_what_start_up_built_is_out_of_the_collectors_sight(h: Harness) ->
     gc.unfreeze()
 
 
+async def test_no_garbage_collection_runs_between_a_breach_and_its_reduce(h: Harness) -> None:
+    """A cyclic collection falls due on an allocation, wherever that is; mid-batch, it would
+    run between the breach and its close. With a collection due on every allocation, none
+    runs from the breach's batch to its reduce being started, and they run again after."""
+    await h.start(MAX_CONTRACTS)
+    assert await h.svc.broker.wire.ready()
+    collections: list[int] = []
+
+    def counted(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    engine: Any = h.svc.engine
+    handle = engine.handle
+    handled: list[int] = []  # the collections so far, as each event is handled
+
+    def spy_handle(event: Any, now: Any) -> Any:
+        handled.append(len(collections))
+        return handle(event, now)
+
+    broker: Any = h.svc.broker
+    reduce = broker.reduce
+    at_reduce: list[tuple[int, int, bool]] = []
+
+    async def spy_reduce(account_id: int, contract_id: str, size: int) -> Any:
+        at_reduce.append((handled[-1], len(collections), gc.isenabled()))
+        return await reduce(account_id, contract_id, size)
+
+    engine.handle, broker.reduce = spy_handle, spy_reduce
+    threshold = gc.get_threshold()
+    gc.callbacks.append(counted)
+    gc.set_threshold(1, *threshold[1:])  # a collection due on every allocation
+    try:
+        h.trade("MNQ", "buy", 5)
+        await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+        await h.until(lambda: len(collections) > at_reduce[0][1], "collections after the reduce")
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(counted)
+    assert at_reduce, "no reduce was sent"
+    last_event, at_start, collecting = at_reduce[0]
+    assert at_start == last_event, "a collection ran between the breach and its reduce"
+    assert not collecting, "the collector was on while the reduce was started"
+    assert gc.isenabled(), "the collector was left off"
+
+
 async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness) -> None:
     """Commits leave the disk flush to the flusher's thread (within a second); what a person
     is answered about must not wait for it: a lock answered is a lock that survives a power
