@@ -58,6 +58,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 
 from fsm_risk import private
 from fsm_risk.adapters import shared as interned
+from fsm_risk.core import codec
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import Side
@@ -1135,14 +1136,14 @@ def _account_rows(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, An
         "name": acct.name,
         "state": acct.state.value,
         "updated_at": acct.last_event_at.isoformat() if acct.last_event_at else "",
-        "snapshot": json.dumps(acct.persisted(), sort_keys=True),
+        "snapshot": codec.compact(acct.persisted(), sort_keys=True),
     }
     contracts = [
         {
             "account_id": acct.account_id,
             "contract_id": cm.contract_id,
             "state": cm.state.value,
-            "snapshot": json.dumps(cm.to_dict(), sort_keys=True),
+            "snapshot": codec.compact(cm.to_dict(), sort_keys=True),
         }
         for cm in acct.contracts.values()
     ]
@@ -1475,7 +1476,7 @@ def _mark_row(contract_id: str, m: Mark) -> MarkRow:
 
 def journal_instant(at: datetime) -> str:
     """An instant as the journal stores it: UTC, fixed width, so text order is time order."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _d(v: str | None) -> Decimal | None:

@@ -19,6 +19,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
+
 from fsm_risk.core import events as ev
 
 #: every event kind the journal holds, by name: the members of the `Event` union
@@ -94,7 +96,21 @@ _DECODERS = {name: _fields_decoder(t) for name, t in EVENT_TYPES.items()}
 def encode(event: ev.Event) -> tuple[str, str]:
     """``(kind, data)``: the event's class name and its fields as compact JSON."""
     kind = type(event).__name__
-    return kind, json.dumps(_ENCODERS[kind](event), separators=(",", ":"))
+    return kind, compact(_ENCODERS[kind](event))
+
+
+_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def compact(value: Any, *, sort_keys: bool = False) -> str:
+    """``value`` (JSON types only) as compact JSON text. By orjson, in about a tenth of the
+    standard encoder's time: this runs for every event journaled and every state row written,
+    before the close they lead to. What orjson refuses (an integer beyond 64 bits) goes
+    through the standard encoder, which writes what reads back the same (`json.loads`)."""
+    try:
+        return orjson.dumps(value, option=_SORTED if sort_keys else None).decode()
+    except TypeError:  # (orjson.JSONEncodeError is one)
+        return json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
 
 
 def decode(kind: str, data: str) -> ev.Event:

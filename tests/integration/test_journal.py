@@ -4,16 +4,17 @@ and retention, against a real store (SQLite, and a PostgreSQL server)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from fsm_risk.adapters.journal import Journal
-from fsm_risk.adapters.store import Store
+from fsm_risk.adapters.store import Store, journal_instant
 from fsm_risk.core.engine import Changes
 from fsm_risk.core.events import Quote, Tick
 from fsm_risk.replay_sources import journal_entries
@@ -79,3 +80,20 @@ def test_journal_rows_are_never_changed(where: str | Path) -> None:
         conn.execute(text("UPDATE journal SET data = '[]'"))
     assert [e.event for e in journal_entries(store)] == [account()]
     store.close()
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 3, 8, 7, 59, 59, 999999, tzinfo=UTC),  # the spring-forward instant's edge
+        datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/Chicago")),  # the hour that repeats
+        datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=ZoneInfo("America/Chicago")),
+        datetime(2026, 6, 1, 17, 0, 0, 5, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 1, 1, tzinfo=UTC),  # no fraction: still six digits
+    ],
+)
+def test_a_journal_instant_is_utc_and_fixed_width(at: datetime) -> None:
+    text = journal_instant(at)
+    assert text == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    assert len(text) == len("2026-01-01T00:00:00.000000+00:00")
+    assert datetime.fromisoformat(text).timestamp() == at.timestamp()

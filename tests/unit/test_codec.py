@@ -159,3 +159,26 @@ def test_unknown_kind_and_bad_data_are_refused_with_a_message() -> None:
         codec.decode("Nope", "[]")
     with pytest.raises(ValueError, match="Quote: cannot decode"):
         codec.decode("Quote", '["X", "not a time"]')
+
+
+def test_compact_text_reads_back_as_the_standard_encoder_wrote_it() -> None:
+    value = {
+        "b": [1, "x", None, True, 1764936000.123456],
+        "a": {"é": "£ 5"},
+        "d": {7: "seven"},  # a key that is no string is written as the standard does
+        "c": -(2**63),
+    }
+    assert json.loads(codec.compact(value)) == json.loads(json.dumps(value))
+    text = codec.compact(value, sort_keys=True)
+    assert json.loads(text) == json.loads(json.dumps(value, sort_keys=True))
+    assert list(json.loads(text)) == ["a", "b", "c", "d"]
+    assert " " not in codec.compact([1, {"k": 2}])  # compact: no padding
+
+
+def test_an_integer_beyond_64_bits_is_written_all_the_same() -> None:
+    # orjson refuses it; the standard encoder takes it, and it reads back exactly
+    for value in ([2**64, "x"], {"n": -(2**70)}):
+        assert json.loads(codec.compact(value)) == value
+        assert json.loads(codec.compact(value, sort_keys=True)) == value
+    big = EnforcementAccepted(1, "CON.F.US.MNQ.Z26", 2**65)
+    assert codec.decode(*codec.encode(big)) == big
