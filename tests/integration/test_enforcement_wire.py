@@ -14,7 +14,9 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import h11
 import pytest
 from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXError
 
@@ -134,6 +136,93 @@ async def test_a_connection_is_kept_alive_and_a_spare_opened(server: Server) -> 
     # the first one and one spare, each used again (counted by the server's accepting thread)
     await until(lambda: server.connections >= 2)
     assert server.connections == 2
+    await wire.close()
+
+
+async def test_a_request_written_again_is_h11s_own_bytes_with_the_headers_of_now(
+    server: Server,
+) -> None:
+    """The head of a request of a shape already written is kept; the next one of that shape
+    is the same bytes h11 writes, the connection's h11 follows it (the answers are read and
+    the connection kept), and a new token makes a new head."""
+    token = ["T0KEN"]
+    wire = Wire(
+        f"http://127.0.0.1:{server.start()}/api",
+        lambda: {"Content-Type": "application/json", "Authorization": f"Bearer {token[0]}"},
+        10.0,
+    )
+    wire.warm()
+    assert await wire.ready()
+    for bearer in ("T0KEN", "T0KEN", "T0KEN", "NEW"):
+        token[0] = bearer
+        sent = wire.send(CLOSE, BODY)
+        assert sent is not None
+        assert await sent == {"success": True, "orderId": 42}
+        assert await wire.ready()
+    heads = [head for head, _ in server.requests]
+    expected = h11.Connection(h11.CLIENT).send(
+        h11.Request(
+            method="POST",
+            target="/api" + CLOSE,
+            headers=[
+                ("Host", f"127.0.0.1:{server.sock.getsockname()[1]}"),
+                ("Content-Type", "application/json"),
+                ("Authorization", "Bearer T0KEN"),
+                ("Content-Length", str(len(server.requests[0][1]))),
+            ],
+        )
+    )
+    assert heads[:3] == [expected.removesuffix(b"\r\n\r\n")] * 3
+    assert b"\r\nAuthorization: Bearer NEW" in heads[3]
+    assert [json.loads(body) for _, body in server.requests] == [BODY] * 4
+    await wire.close()
+
+
+async def test_h11_checks_a_request_of_a_known_shape_after_it_is_written(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire = wire_to(server.start())
+    wire.warm()
+    assert await wire.ready()
+    first = wire.send(CLOSE, BODY)  # a new shape: h11 writes (and checks) it first
+    assert first is not None and (await first)["success"]
+    assert await wire.ready()
+    order: list[str] = []
+    request = h11.Request
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        order.append("h11")
+        return request(*args, **kwargs)
+
+    monkeypatch.setattr(h11, "Request", counted)
+    conn = wire._idle[-1]
+    write = conn.transport.write
+
+    def written(data: bytes) -> None:
+        order.append("socket")
+        write(data)
+
+    monkeypatch.setattr(conn.transport, "write", written)
+    wire._idle[:] = [conn]
+    again = wire.send(CLOSE, BODY)
+    assert again is not None and (await again)["success"]
+    assert order == ["socket", "h11"]
+    assert server.requests[0] == server.requests[1]
+    await wire.close()
+
+
+async def test_a_head_h11_refuses_is_never_written(server: Server) -> None:
+    wire = Wire(
+        f"http://127.0.0.1:{server.start()}/api",
+        lambda: {"Authorization": "Bearer T0KEN\r\nX-Injected: 1"},
+        10.0,
+    )
+    wire.warm()
+    assert await wire.ready()
+    with pytest.raises(h11.LocalProtocolError):
+        wire.send(CLOSE, BODY)
+    await asyncio.sleep(0.2)
+    assert server.requests == []
     await wire.close()
 
 
