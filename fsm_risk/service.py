@@ -306,14 +306,28 @@ class Service:
         self.journal.restart(now)
         startup_note = self._settings_in_force(now)
         self._compact_fills(now)
-        # a shared server holds other services' accounts too: restore only ours, once leased
-        effects, restored = (
-            ([], []) if self.store.shared else restore_all(self.store, self.engine, now)
+        # a shared server holds other services' accounts too: restore only ours, once leased.
+        # Otherwise the stored accounts are read back on a thread while the broker logs in:
+        # nothing else touches the engine or the store until both are done
+        restoring = (
+            None
+            if self.store.shared
+            else asyncio.ensure_future(asyncio.to_thread(restore_all, self.store, self.engine, now))
         )
-        if not self.store.shared:
+        try:
+            accounts = await self.broker.start()
+        except BaseException:
+            if restoring is not None:  # the thread ends before the login's failure is raised
+                await asyncio.wait([restoring])
+                if not restoring.cancelled():
+                    restoring.exception()  # (read: the failure raised is the login's)
+            raise
+        effects: list[Effect] = []
+        restored: list[int] = []
+        if restoring is not None:
+            effects, restored = await restoring
             self.journal.call(now, RESTORE)
-        logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
-        accounts = await self.broker.start()
+            logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         self._all_named(self.broker.listed)
         if not accounts:
             raise FsmRiskError("the gateway lists no active account to monitor")

@@ -4,11 +4,17 @@ close beside one still working at the gateway (the real SDK against the paper ga
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 import pytest
 
+from fsm_risk import logs
+from fsm_risk import service as service_module
+from fsm_risk.adapters.broker import ProjectXBroker
 from fsm_risk.core.states import State
+from fsm_risk.errors import FsmRiskError
 from fsm_risk.paper.gateway import GatewayEvent
 from tests.e2e.service_harness import Harness
 
@@ -83,3 +89,56 @@ async def test_a_close_working_when_the_service_died_is_not_sent_again(h: Harnes
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
     assert [c.size for c in h.closes("MNQ")] == [5]  # nothing re-sent: never short
     assert h.position("MNQ") == 3
+
+
+async def test_the_stored_accounts_are_read_back_while_the_broker_logs_in(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each waits for the other to have begun: one after the other, neither would."""
+    await h.start(MAX_CONTRACTS)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position held")
+    await h.stop()
+    restoring, logging_in = threading.Event(), threading.Event()
+    restore, start = service_module.restore_all, ProjectXBroker.start
+
+    def slow_restore(*args: Any, **kwargs: Any) -> Any:
+        restoring.set()
+        assert logging_in.wait(5), "the broker did not log in while the accounts were read"
+        return restore(*args, **kwargs)
+
+    async def spy_start(self: ProjectXBroker) -> Any:
+        logging_in.set()
+        assert await asyncio.to_thread(restoring.wait, 5), "the accounts were not being read"
+        return await start(self)
+
+    monkeypatch.setattr(service_module, "restore_all", slow_restore)
+    monkeypatch.setattr(ProjectXBroker, "start", spy_start)
+    await h.start()
+    assert any(f"{logs.MACHINES_RESTORED} 1 account(s) restored" in m for m in h.logs)
+    assert h.acct.positions[MNQ].size == 2
+
+
+async def test_a_refused_login_is_raised_once_the_read_back_has_ended(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await h.start(MAX_CONTRACTS)
+    await h.stop()
+    ended = threading.Event()
+    restore = service_module.restore_all
+
+    def slow_restore(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # still reading when the login is refused
+        try:
+            return restore(*args, **kwargs)
+        finally:
+            ended.set()
+
+    async def refused(self: ProjectXBroker) -> Any:
+        raise FsmRiskError("the gateway refused the login")
+
+    monkeypatch.setattr(service_module, "restore_all", slow_restore)
+    monkeypatch.setattr(ProjectXBroker, "start", refused)
+    with pytest.raises(FsmRiskError, match="refused the login"):
+        await h.start()
+    assert ended.is_set(), "the login's failure was raised while the accounts were being read"
