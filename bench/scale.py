@@ -482,12 +482,14 @@ def _tree() -> str:
 
 
 async def startup(accounts: int, weeks_list: list[int], fills_per_day: int,
-                  timeout: float) -> None:  # fmt: skip
+                  timeout: float, rest_latency: float = 0.0) -> None:  # fmt: skip
+    far = f", every REST request {rest_latency * 1000:g} ms away" if rest_latency else ""
     print(f"# start-up: {accounts} accounts, {fills_per_day} fills a trading day each, "
-          f"all rules; serve in its own process, timed from its spawn", flush=True)  # fmt: skip
+          f"all rules; serve in its own process, timed from its spawn{far}",
+          flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        async with Gateway(root, accounts) as gw:
+        async with Gateway(root, accounts, rest_latency=rest_latency) as gw:
             for weeks in weeks_list:
                 home = root / f"w{weeks}"
                 home.mkdir()
@@ -520,7 +522,7 @@ async def startup(accounts: int, weeks_list: list[int], fills_per_day: int,
                 if not ok:
                     print(f"# did not get ready within {timeout:.0f} s; last lines:\n"
                           f"{serve.tail()}", end="")  # fmt: skip
-                name = f"start-up, {accounts} accounts, {weeks} week(s) of fills"
+                name = f"start-up, {accounts} accounts, {weeks} week(s) of fills{far}"
                 figure(f"{name}: service started (imports, settings)", serve.marks.get("start"),
                        "s")  # fmt: skip
                 figure(f"{name}: machines restored", serve.marks.get("restored"), "s",
@@ -885,6 +887,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, help="commit: breaches timed (default 300)")
     p.add_argument("--accounts", type=int, help="start-up: accounts (default 1000)")
     p.add_argument("--weeks", default=None, help="start-up: weeks of fills (default 1,4)")
+    p.add_argument("--rest-latency", type=float, default=0.0,
+                   help="start-up: seconds every REST request of the gateway waits (default 0: "
+                        "loopback; the real gateway is a round trip away)")  # fmt: skip
     p.add_argument("--fills-per-day", type=int, default=None,
                    help="start-up: fills per account a trading day (default 40)")  # fmt: skip
     p.add_argument("--load-accounts", default=None, help="load: sizes (default 200,1000)")
@@ -917,7 +922,8 @@ def main() -> None:
     if "startup" in which:
         weeks = [int(w) for w in (a.weeks or ("1,2" if q else "1,4")).split(",")]
         asyncio.run(startup(a.accounts or (50 if q else 1000), weeks,
-                            a.fills_per_day or (10 if q else 40), timeout))  # fmt: skip
+                            a.fills_per_day or (10 if q else 40), timeout,
+                            a.rest_latency))  # fmt: skip
     if "load" in which:
         sizes = [int(s) for s in (a.load_accounts or ("20,60" if q else "200,1000")).split(",")]
         asyncio.run(load(sizes, a.load_seconds or (5.0 if q else 30.0),

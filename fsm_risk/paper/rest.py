@@ -11,6 +11,7 @@ JSON numbers are read as Decimal, so prices stay exact on the way in.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -174,6 +175,9 @@ class ProjectXApi:
 
     def endpoint(self, handler: Handler, needs_token: bool) -> Callable[..., Any]:
         async def serve(request: web.Request) -> web.StreamResponse:
+            latency = self.gw.settings.rest_latency
+            if latency > 0:
+                await asyncio.sleep(latency)  # the round trip of a gateway far away
             perf = time.perf_counter()
             token = ""
             user = ""

@@ -87,6 +87,7 @@ class PaperSettings:
     rate_limit: int = 200
     rate_limit_window: float = 60.0
     fill_delay: float = 0.0
+    rest_latency: float = 0.0
     wrap_payloads: bool = False
     unique_custom_tags: bool = True
     profile: str = "production"
@@ -138,6 +139,7 @@ _FIELD_NAMES = (
     "rate_limit",
     "rate_limit_window",
     "fill_delay",
+    "rest_latency",
     "wrap_payloads",
     "unique_custom_tags",
     "profile",
@@ -373,6 +375,13 @@ PAPER_FIELDS: tuple[Field, ...] = (
     ),
     Field("rate_limit_window", seconds(minimum=1, maximum=3600), "60", "Rate-limit window."),
     Field("fill_delay", seconds(minimum=0, maximum=3600), "0", "Seconds before any fill."),
+    Field(
+        "rest_latency",
+        seconds(minimum=0, maximum=10),
+        "0",
+        "Seconds every REST request waits before it is handled: the round trip to a gateway "
+        "across the internet (0: none, as on loopback).",
+    ),
     Field(
         "wrap_payloads",
         boolean,

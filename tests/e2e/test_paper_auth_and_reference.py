@@ -3,6 +3,7 @@ refuses wrong keys and answers HTTP 429 past its rate limit."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal as D
 
 import httpx
@@ -219,3 +220,25 @@ def test_default_settings_are_what_the_issue_asks_for() -> None:
     assert settings.rate_limit == 200 and settings.rate_limit_window == 60
     assert settings.token_lifetime == 24 * 3600
     assert settings.quote_heartbeat <= 10
+
+
+@pytest.mark.paper(rest_latency=0.25)
+async def test_a_gateway_far_away_answers_every_rest_request_a_round_trip_later(
+    paper_gateway: PaperGateway,
+) -> None:
+    user, key = paper_gateway.credentials()
+    async with httpx.AsyncClient(timeout=10) as http:
+        began = time.perf_counter()
+        login = await http.post(
+            f"{paper_gateway.api_url}/Auth/loginKey", json={"userName": user, "apiKey": key}
+        )
+        took = time.perf_counter() - began
+        assert login.json()["success"] and took >= 0.25
+        token = login.json()["token"]
+        began = time.perf_counter()
+        listed = await http.post(
+            f"{paper_gateway.api_url}/Account/search",
+            json={"onlyActiveAccounts": True},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert listed.json()["accounts"] and time.perf_counter() - began >= 0.25
