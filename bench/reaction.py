@@ -22,7 +22,8 @@ position reduced to 5 (the close received and filled), both stamped with
 run, same machine, interleaved; each trial rests alike after it (both sides start from the
 same idle), paced so that the service's closes stay inside its request budget. Every poll
 reads only what is new (events after a sequence number, the open positions), so no poll costs
-more as the run goes on.
+more as the run goes on, and every poll leaves no garbage for the collector to pause this
+process for (`Control`, not httpx).
 
 Load (bench/scale.py measures it at scale; ``--skip-load`` leaves it out). 50 accounts are
 monitored, each holding a position, while the gateway's random walk
@@ -127,6 +128,10 @@ class Control:
         return await self._request("POST", url, jsonlib.dumps(json).encode())
 
     async def _request(self, method: str, url: str, body: bytes) -> _Answer:
+        async with asyncio.timeout(30):  # (as httpx's was: a gateway that hangs ends the run)
+            return await self._exchange(method, url, body)
+
+    async def _exchange(self, method: str, url: str, body: bytes) -> _Answer:
         assert self._reader is not None and self._writer is not None, "not opened"
         http = self._http
         target = url.removeprefix(self.base) or "/"

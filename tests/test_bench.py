@@ -3,13 +3,16 @@ bench's store building and start-up run against the product as it is."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import httpx
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -212,3 +215,35 @@ def test_the_benches_trading_hours_allow_every_instant() -> None:
             for s in range(-90, 90):
                 now = at + timedelta(seconds=s, microseconds=500_000)
                 assert schedule.status(now).allowed, now
+
+
+async def test_the_reaction_trials_poll_the_gateway_leaving_no_garbage(tmp_path: Path) -> None:
+    """The trials' control calls share the process with the reactions measured: they must
+    leave nothing for the cyclic collector, whose pauses would land inside a reaction (httpx's
+    requests left reference cycles: for contrast, they still do)."""
+    reaction = load("reaction")
+    proc, base = await reaction.start_gateway(
+        tmp_path, "[paper]\nprice_mode = scripted\nrate_limit = 0\n"
+    )
+
+    async def garbage(poll: Any) -> int:
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(10):
+                await poll(f"{base}/_paper/events", params={"since": 0})
+                await poll(f"{base}/_paper/positions")
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    try:
+        async with reaction.Control(base) as http:
+            order = {"account_id": 1001, "contract": "MNQ", "side": "buy", "size": 1}
+            await http.post(f"{base}/_paper/orders", json=order)
+            assert (await http.get(f"{base}/_paper/positions")).json()[0]["size"] == 1
+            assert await garbage(http.get) == 0
+        async with httpx.AsyncClient() as client:
+            assert await garbage(client.get) > 0
+    finally:
+        await reaction.stop_gateway(proc)
