@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -124,17 +123,18 @@ async def test_a_refused_login_is_raised_once_the_read_back_has_ended(
 ) -> None:
     await h.start(MAX_CONTRACTS)
     await h.stop()
-    ended = threading.Event()
+    refusing, ended = threading.Event(), threading.Event()
     restore = service_module.restore_all
 
     def slow_restore(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.3)  # still reading when the login is refused
-        try:
+        try:  # still reading when the login is refused
+            assert refusing.wait(5), "the login was not refused while the accounts were read"
             return restore(*args, **kwargs)
         finally:
             ended.set()
 
     async def refused(self: ProjectXBroker) -> Any:
+        refusing.set()
         raise FsmRiskError("the gateway refused the login")
 
     monkeypatch.setattr(service_module, "restore_all", slow_restore)
