@@ -143,6 +143,23 @@ class _Reconciled:
     done: asyncio.Future[None]
 
 
+_Item = Event | Malformed | _Job | _Reconciled
+
+
+@dataclass
+class _Part:
+    """Items of a batch handled, committed and executed together (see `Service._consume`)."""
+
+    now: datetime
+    items: list[_Item]
+    effects: list[Effect]
+    jobs: list[tuple[_Job, str | BaseException]]
+    reconciled: list[_Reconciled]
+    committed: bool  # something was written
+    requests: bool  # it started a request (and ends there, when it was cut)
+    stop: bool  # it ends at the queue's end-of-service mark
+
+
 @dataclass(frozen=True)
 class _ReadBegan:
     """What the engine knew of an account when a reconciliation's read of it began: fills,
@@ -219,7 +236,7 @@ class Service:
         self.auth = auth
         self.control_path = control_path
         self.control_options = control_options or {}
-        self.queue: asyncio.Queue[Event | Malformed | _Job | _Reconciled | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
         self.broker = broker_factory(self._enqueue)
         self.broker.on_reconnect = self._reconnected
         self.broker.on_doubt = self._doubt
@@ -790,70 +807,98 @@ class Service:
 
         Batching keeps one commit per burst: a fill arrives as order, trade, position and
         account events together. The state is always committed before any effect of the
-        batch is executed; its requests are started first, its log lines after them. No
-        cyclic garbage collection runs from the batch's first event to its requests being
+        batch is executed; its requests are started first, its log lines after them.
+
+        A batch is cut after its first item that starts a request (a close, a reduce, a
+        cancel): what was handled up to it is committed and its requests are written before
+        the items behind it are handled, and those make one more part with its own commit (a
+        burst of orders each cancelled costs two commits, not one per order). No cyclic
+        garbage collection runs from the batch's first event to its last request being
         written (`_collector_held`)."""
         while True:
             item = await self.queue.get()
+            batch = [item]
+            while not self.queue.empty() and len(batch) < 256:
+                batch.append(self.queue.get_nowait())
+            parts: list[_Part] = []
             with _collector_held():  # until the requests are on their way
-                batch = [item]
-                while not self.queue.empty() and len(batch) < 256:
-                    batch.append(self.queue.get_nowait())
-                effects: list[Effect] = []
-                jobs: list[tuple[_Job, str | BaseException]] = []
-                reconciled: list[_Reconciled] = []
-                stop = False
-                for it in batch:
-                    if it is None:
-                        stop = True
-                        break
-                    if isinstance(it, Malformed):
-                        self.malformed += 1
-                        if it.blind:
-                            effects.append(_blind_alert(it))
-                    elif isinstance(it, _Reconciled):
-                        effects.extend(self._resume(it.account_id))
-                        reconciled.append(it)
-                    elif isinstance(it, _Job):
-                        try:
-                            found, answer = self._job(it.event)
-                        except FsmRiskError as exc:
-                            jobs.append((it, exc))
-                        else:
-                            effects.extend(self._gate(found))
-                            jobs.append((it, answer))
-                    elif isinstance(it, PositionUpdate) and self._unexplained_close(it):
-                        logger.warning(
-                            "{} account {}: {} reported closed without fills; confirming over REST",
-                            logs.FEED,
-                            it.account_id,
-                            it.contract_id,
-                        )
-                        self.reconciler.start()
-                        self.reconciler.request(it.account_id)
-                    else:
-                        effects.extend(self._gate(self._apply(it)))
-                now = self.clock.now()
-                committed = self._commit(effects, now=now)
-                if self.reconciler.pending:  # what was heard may move a waiting account in line
-                    self.reconciler.touch(_accounts_in(batch, effects))
-                self._settings_applied(effects)
-                self._execute(effects)
-            if committed:  # (after the requests: it wakes the flusher's thread)
+                part, rest = self._part(batch, cut=True)
+                parts.append(part)
+                if rest:  # the items behind the first request, in one more part
+                    parts.append(self._part(rest, cut=False)[0])
+            if any(p.committed for p in parts):  # (after the requests: it wakes the flusher)
                 self.store.flush_soon()
-            self.observe(Committed(batch, effects, now))
-            for job, result in jobs:
-                self._answer(job, result)
-            for r in reconciled:
-                if not r.done.done():
-                    r.done.set_result(None)
-            if effects or any(not isinstance(it, Quote) for it in batch):
+            for part in parts:
+                self.observe(Committed(part.items, part.effects, part.now))
+                for job, result in part.jobs:
+                    self._answer(job, result)
+                for r in part.reconciled:
+                    if not r.done.done():
+                        r.done.set_result(None)
+            if any(p.effects for p in parts) or any(not isinstance(it, Quote) for it in batch):
                 self.scheduler.poke()
             self._changed()
-            if stop:
+            if any(p.stop for p in parts):
                 return
-            if any(isinstance(e, _ENFORCEMENT) for e in effects):
+            if any(p.requests for p in parts):
                 await self._let_requests_out()
+
+    def _part(self, items: list[_Item | None], *, cut: bool) -> tuple[_Part, list[_Item | None]]:
+        """Handle items up to the first that starts a request (``cut``) or all of them,
+        commit what they changed and execute their effects; returns that part and the items
+        left."""
+        handled: list[_Item] = []
+        effects: list[Effect] = []
+        jobs: list[tuple[_Job, str | BaseException]] = []
+        reconciled: list[_Reconciled] = []
+        requests = stop = False
+        rest: list[_Item | None] = []
+        for i, it in enumerate(items):
+            if it is None:
+                stop = True
+                break
+            handled.append(it)
+            found: list[Effect] = []
+            if isinstance(it, Malformed):
+                self.malformed += 1
+                if it.blind:
+                    found.append(_blind_alert(it))
+            elif isinstance(it, _Reconciled):
+                found = self._resume(it.account_id)
+                reconciled.append(it)
+            elif isinstance(it, _Job):
+                try:
+                    done, answer = self._job(it.event)
+                except FsmRiskError as exc:
+                    jobs.append((it, exc))
+                else:
+                    found = self._gate(done)
+                    jobs.append((it, answer))
+            elif isinstance(it, PositionUpdate) and self._unexplained_close(it):
+                logger.warning(
+                    "{} account {}: {} reported closed without fills; confirming over REST",
+                    logs.FEED,
+                    it.account_id,
+                    it.contract_id,
+                )
+                self.reconciler.start()
+                self.reconciler.request(it.account_id)
+            else:
+                found = self._gate(self._apply(it))
+            effects.extend(found)
+            if any(isinstance(e, _ENFORCEMENT) for e in found):
+                requests = True
+                if cut:
+                    rest = items[i + 1 :]
+                    break
+        now = self.clock.now()
+        committed = self._commit(effects, now=now)
+        if self.reconciler.pending:  # what was heard may move a waiting account in line
+            self.reconciler.touch(_accounts_in(handled, effects))
+        self._settings_applied(effects)
+        self._execute(effects)
+        part = _Part(now, handled, effects, jobs, reconciled, committed, requests, stop)
+        return part, rest
 
     async def _let_requests_out(self) -> None:
         """Step aside before the next batch so that the requests just started reach the

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from fsm_risk import logs
-from fsm_risk.core.events import AdminCommand
+from fsm_risk.core.events import AccountUpdate, AdminCommand
 from fsm_risk.core.states import State
 from tests.e2e.service_harness import Harness
 
@@ -97,6 +97,69 @@ async def test_no_garbage_collection_runs_between_a_breach_and_its_reduce(h: Har
     assert at_start == last_event, "a collection ran between the breach and its reduce"
     assert not collecting, "the collector was on while the reduce was started"
     assert gc.isenabled(), "the collector was left off"
+
+
+async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_are_handled(
+    h: Harness,
+) -> None:
+    """A fill's burst (orders, trade, position, account) is one batch; the batch is cut
+    after the breach: its reduce is on its way before the account update behind it is
+    handled, and that update is then handled and committed as well."""
+    await h.start(MAX_CONTRACTS)
+    svc: Any = h.svc
+    queue = svc.queue
+    get = queue.get
+
+    async def whole_burst() -> Any:  # the consumer takes the burst once all of it is queued
+        while not any(isinstance(it, AccountUpdate) for it in list(queue._queue)):
+            await asyncio.sleep(0.001)
+        return await get()
+
+    engine: Any = svc.engine
+    handle = engine.handle
+    handled: list[Any] = []
+
+    def spy_handle(event: Any, now: Any) -> Any:
+        handled.append(event)
+        return handle(event, now)
+
+    broker: Any = svc.broker
+    reduce = broker.reduce
+    at_reduce: list[list[Any]] = []
+
+    async def spy_reduce(account_id: int, contract_id: str, size: int) -> Any:
+        at_reduce.append(list(handled))
+        return await reduce(account_id, contract_id, size)
+
+    commits: list[list[Any]] = []
+    commit = svc._commit
+
+    def spy_commit(effects: Any, *, now: Any = None) -> Any:
+        commits.append(list(handled))
+        return commit(effects, now=now)
+
+    queue.get, engine.handle, broker.reduce, svc._commit = (
+        whole_burst,
+        spy_handle,
+        spy_reduce,
+        spy_commit,
+    )
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    await h.until(lambda: any(isinstance(e, AccountUpdate) for e in handled), "account handled")
+    queue.get = get
+    assert at_reduce, "no reduce was sent"
+    before = at_reduce[0]
+    kinds = [type(e).__name__ for e in before]
+    assert kinds[-1] == "PositionUpdate" and before[-1].size == 5, kinds
+    assert "Fill" in kinds, "the burst was not handled as one batch"
+    assert not any(isinstance(e, AccountUpdate) for e in before), (
+        "the account update behind the breach was handled before the reduce was started"
+    )
+    # the breach's part was committed, then the rest of the batch in a commit of its own
+    assert before in commits, "the breach's part was not committed on its own"
+    after = next(c for c in commits if any(isinstance(e, AccountUpdate) for e in c))
+    assert len(after) == len(before) + 1
 
 
 async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness) -> None:
