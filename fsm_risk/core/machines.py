@@ -211,6 +211,17 @@ def fire(model: Lockable, trigger: Trigger, **kw: Any) -> None:
         raise IllegalTransition(f"{_scope(model)}: every guard refused '{trigger}' from {before}")
 
 
+def fire_if(model: Lockable, trigger: Trigger, **kw: Any) -> bool:
+    """Apply a trigger if the table lets it: an edge from the model's state whose guards all
+    pass (as `may` says). Otherwise nothing changes and nothing is recorded: no callback of
+    the machine runs before its guards. Returns whether it fired. The guards run once, not
+    once to ask and again to fire."""
+    try:
+        return bool(model.machine.events[trigger.value].trigger(model, **kw))
+    except MachineError:  # no edge from this state
+        return False
+
+
 def may(model: Lockable, trigger: Trigger, **kw: Any) -> bool:
     """Whether the table lets this trigger fire now (an edge from the model's state whose
     guards all pass), without firing it: the table decides, nothing beside it."""

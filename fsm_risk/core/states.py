@@ -17,7 +17,7 @@ next one takes over instead of the model falling back to `Trading`.
   exposure to remove; otherwise the hold is added and recorded (internal). While
   ``Flattening`` a breach never starts a second flatten: it only adds its hold (internal).
   A breach or lock that adds no hold, and may not enter ``Flattening``, is refused by every
-  guard: the engine asks the table (`machines.may`) and then does nothing.
+  guard: the engine fires it only if the table lets it (`machines.fire_if`), else does nothing.
 - ``lock``: a rule fired that locks without flattening (e.g. max trades with
   ``flatten_existing = false``): the model moves to the strongest hold.
 - ``flat_confirmed``: the broker reports the scope flat (no position, no working order).

@@ -65,12 +65,12 @@ class Work:
     def fire_if(
         self, acct: AccountModel, model: Lockable, trigger: Trigger, now: datetime, **kw: Any
     ) -> bool:
-        """Fire the trigger if the table's guards let it (see `machines.may`); else nothing
-        changes and nothing is recorded. Returns whether it fired."""
+        """Fire the trigger if the table lets it (an edge from the model's state whose guards
+        all pass); else nothing changes and nothing is recorded. Returns whether it fired."""
         kw.setdefault("at", now)
-        if not machines.may(model, trigger, **kw):
+        if not machines.fire_if(model, trigger, **kw):
             return False
-        self.fire(acct, model, trigger, now, **kw)
+        self.dirty.add(acct.account_id)
         return True
 
     def drain(self, acct: AccountModel, out: list[Effect]) -> None:

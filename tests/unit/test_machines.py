@@ -237,9 +237,33 @@ def test_a_breach_or_lock_that_adds_no_hold_is_refused_by_the_guards_alone(
     model = account(state, {"RULE-013": kept})
     kw: dict[str, Any] = {"holds": [kept], "exposed": False}
     assert not machines.may(model, trigger, at=T0, reason="x", **kw)
+    assert not machines.fire_if(model, trigger, at=T0, reason="x", **kw)
     with pytest.raises(IllegalTransition, match="every guard refused"):
         machines.fire(model, trigger, at=T0, reason="x", **kw)
     assert model.state is state and model.holds == {"RULE-013": kept} and model.audit == []
+
+
+def test_fire_if_asks_the_guards_once_and_fires_what_they_allow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`fire_if` is `may` then `fire` in one pass: the guard runs once (not once to ask and
+    again to fire), an allowed trigger fires and is recorded, and a trigger with no edge from
+    the state is refused, changing nothing."""
+    calls: list[str] = []
+    target = machines._target
+
+    def counted(ev: Any) -> State:
+        calls.append(ev.event.name)
+        return target(ev)
+
+    monkeypatch.setattr(machines, "_target", counted)  # what escalates_or_exposed asks
+    model = account(C, {"RULE-X": hold(C)})
+    assert machines.fire_if(model, Trigger.breach, at=T0, reason="x", holds=[hold(Dl, "R2")])
+    assert calls == ["breach"]
+    assert model.state is F and [(e.from_state, e.to_state) for e in model.audit] == [(C, F)]
+    flat = account(T)
+    assert not machines.fire_if(flat, Trigger.flat_confirmed, at=T0, reason="x")
+    assert flat.state is T and flat.audit == [] and flat.holds == {}
 
 
 def test_the_same_verdict_adding_a_hold_fires_the_internal_edge() -> None:
