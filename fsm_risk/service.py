@@ -892,7 +892,7 @@ class Service:
                     rest = items[i + 1 :]
                     break
         now = self.clock.now()
-        committed = self._commit(effects, now=now)
+        committed = self._commit(effects, now=now, urgent=requests)
         if self.reconciler.pending:  # what was heard may move a waiting account in line
             self.reconciler.touch(_accounts_in(handled, effects))
         self._settings_applied(effects)
@@ -964,19 +964,25 @@ class Service:
 
     # -- commit and execute -----------------------------------------------------------------------
 
-    def _commit(self, effects: list[Effect], *, now: datetime | None = None) -> bool:
+    def _commit(
+        self, effects: list[Effect], *, now: datetime | None = None, urgent: bool = False
+    ) -> bool:
         """Commit what the engine changed (True: something was written). The consumer's
-        commits (``now`` given) leave the disk flush to the caller, after the requests."""
+        commits (``now`` given) leave the disk flush to the caller, after the requests.
+        ``urgent``: requests wait for this commit; the chores that may ride on any commit
+        (the marks saved for `status`, the journal's expired rows deleted) wait for the next."""
         changes = self.engine.take_changes()
         audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
         marks = None
-        if now is not None and (
-            self._marks_saved_at is None or now - self._marks_saved_at >= timedelta(seconds=1)
+        if (
+            now is not None
+            and not urgent
+            and (self._marks_saved_at is None or now - self._marks_saved_at >= timedelta(seconds=1))
         ):
             marks = self.engine.marks  # for `status` from the database; at most once a second
             self._marks_saved_at = now
         journal = self.journal.take(now, force=bool(changes or audit or marks))
-        expired = self.journal.prune_before(now)
+        expired = None if urgent else self.journal.prune_before(now)
         if changes or audit or marks or journal or expired:
             self.store.commit(changes, audit, marks, journal, expired, flush=now is None)
             return True

@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from fsm_risk import logs
-from fsm_risk.core.events import AccountUpdate, AdminCommand
+from fsm_risk.core.events import AccountUpdate, AdminCommand, PositionUpdate
 from fsm_risk.core.states import State
 from tests.e2e.service_harness import Harness
 
@@ -134,9 +134,9 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
     commits: list[list[Any]] = []
     commit = svc._commit
 
-    def spy_commit(effects: Any, *, now: Any = None) -> Any:
+    def spy_commit(effects: Any, **kw: Any) -> Any:
         commits.append(list(handled))
-        return commit(effects, now=now)
+        return commit(effects, **kw)
 
     queue.get, engine.handle, broker.reduce, svc._commit = (
         whole_burst,
@@ -160,6 +160,46 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
     assert before in commits, "the breach's part was not committed on its own"
     after = next(c for c in commits if any(isinstance(e, AccountUpdate) for e in c))
     assert len(after) == len(before) + 1
+
+
+async def test_the_chores_of_a_commit_wait_for_the_one_after_a_breach(h: Harness) -> None:
+    """The marks saved for `status` and the journal's expired rows deleted may ride on any
+    commit, at most once a second and once an hour; never on the commit a reduce waits for
+    (an hour of quotes deleted there would hold the close): they go with the next one."""
+    await h.start(MAX_CONTRACTS)
+    svc: Any = h.svc
+    store = svc.store
+    commit = store.commit
+    commits: list[tuple[bool, bool]] = []  # (a reduce started since, the chores carried)
+
+    def spy_commit(changes: Any, audit: Any = (), marks: Any = None, journal: Any = (),
+                   journal_before: Any = None, **kw: Any) -> Any:  # fmt: skip
+        commits.append((bool(reduced), bool(marks) or journal_before is not None))
+        return commit(changes, audit, marks, journal, journal_before, **kw)
+
+    broker: Any = svc.broker
+    reduce = broker.reduce
+    reduced: list[int] = []
+
+    async def spy_reduce(account_id: int, contract_id: str, size: int) -> Any:
+        reduced.append(len(commits))
+        return await reduce(account_id, contract_id, size)
+
+    engine: Any = svc.engine
+    handle = engine.handle
+
+    def spy_handle(event: Any, now: Any) -> Any:
+        if isinstance(event, PositionUpdate) and event.size == 5:  # the breach
+            svc.journal._pruned_at = None  # the journal's hourly prune falls due now
+        return handle(event, now)
+
+    store.commit, broker.reduce, engine.handle = spy_commit, spy_reduce, spy_handle
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    await h.until(lambda: any(after and chores for after, chores in commits), "chores done")
+    assert reduced, "no reduce was sent"
+    breach = commits[reduced[0] - 1]
+    assert breach == (False, False), "the breach's commit carried the chores"
 
 
 async def test_an_admin_transition_is_answered_once_it_is_on_the_disk(h: Harness) -> None:
