@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import random
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -193,6 +194,20 @@ def test_the_reaction_trials_rest_alike_on_both_sides_within_the_budget() -> Non
         # one close of the service per pair: at most half its requests a minute
         assert 60 / pair <= reaction.REQUESTS_PER_MINUTE / 2 + 1e-9
     assert reaction.rest_after(reaction.PACE) < 0  # a slow trial rests not at all
+
+
+def test_the_reaction_p99_ratio_comes_with_the_interval_a_rerun_could_land_in() -> None:
+    reaction = load("reaction")
+    rng = random.Random(7)
+    base = [rng.lognormvariate(1.2, 0.2) for _ in range(1000)]
+    same = [rng.lognormvariate(1.2, 0.2) for _ in range(1000)]
+    low, high = reaction.ratio_interval(same, base, 99)
+    assert low < 1.0 < high  # one distribution: a ratio of 1 is within chance
+    assert high - low > 0.05  # and the 99th percentile of 1,000 trials is not sharp
+    slower = [x * 1.5 for x in same]
+    low, high = reaction.ratio_interval(slower, base, 99)
+    assert 1.2 < low < 1.5 < high < 1.9
+    assert reaction.ratio_interval(slower, base, 99) == (low, high)  # seeded: repeatable
 
 
 def test_the_benches_trading_hours_allow_every_instant() -> None:
