@@ -216,8 +216,11 @@ def fire_if(model: Lockable, trigger: Trigger, **kw: Any) -> bool:
     pass (as `may` says). Otherwise nothing changes and nothing is recorded: no callback of
     the machine runs before its guards. Returns whether it fired. The guards run once, not
     once to ask and again to fire."""
+    event = model.machine.events.get(trigger.value)
+    if event is None:  # not a trigger of this kind of model
+        return False
     try:
-        return bool(model.machine.events[trigger.value].trigger(model, **kw))
+        return bool(event.trigger(model, **kw))
     except MachineError:  # no edge from this state
         return False
 
