@@ -10,7 +10,7 @@ import sqlite3
 from typing import Any
 
 from fsm_risk import logs
-from fsm_risk.core.events import AccountUpdate, AdminCommand, PositionUpdate
+from fsm_risk.core.events import AccountUpdate, AdminCommand, PositionUpdate, Tick
 from fsm_risk.core.states import State
 from tests.e2e.service_harness import Harness
 
@@ -111,8 +111,9 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
     get = queue.get
 
     async def whole_burst() -> Any:  # the consumer takes the burst once all of it is queued
-        while not any(isinstance(it, AccountUpdate) for it in list(queue._queue)):
-            await asyncio.sleep(0.001)
+        while not any(isinstance(it, AccountUpdate) or it is None for it in list(queue._queue)):
+            await asyncio.sleep(0.001)  # (a stop's end mark lets it through too)
+        queue.get = get  # the next batches as they come
         return await get()
 
     engine: Any = svc.engine
@@ -144,10 +145,12 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
         spy_reduce,
         spy_commit,
     )
+    svc.submit(Tick())  # the consumer waits in the patched `get` from its next batch on
+    await h.until(lambda: any(isinstance(e, Tick) for e in handled), "the tick handled")
     h.trade("MNQ", "buy", 5)
     await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
     await h.until(lambda: any(isinstance(e, AccountUpdate) for e in handled), "account handled")
-    queue.get = get
+    assert queue.get == get, "the burst did not go through the patched get"
     assert at_reduce, "no reduce was sent"
     before = at_reduce[0]
     kinds = [type(e).__name__ for e in before]
