@@ -108,11 +108,16 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
     await h.start(MAX_CONTRACTS)
     svc: Any = h.svc
     queue = svc.queue
-    get = queue.get
+    get, put_nowait = queue.get, queue.put_nowait
+    burst_queued = asyncio.Event()  # the burst's last record (or a stop's end mark) is queued
+
+    def spy_put_nowait(item: Any) -> None:
+        put_nowait(item)
+        if isinstance(item, AccountUpdate) or item is None:
+            burst_queued.set()
 
     async def whole_burst() -> Any:  # the consumer takes the burst once all of it is queued
-        while not any(isinstance(it, AccountUpdate) or it is None for it in list(queue._queue)):
-            await asyncio.sleep(0.001)  # (a stop's end mark lets it through too)
+        await burst_queued.wait()
         queue.get = get  # the next batches as they come
         return await get()
 
@@ -139,6 +144,7 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
         commits.append(list(handled))
         return commit(effects, **kw)
 
+    queue.put_nowait = spy_put_nowait
     queue.get, engine.handle, broker.reduce, svc._commit = (
         whole_burst,
         spy_handle,
