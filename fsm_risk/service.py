@@ -51,6 +51,7 @@ from fsm_risk.core.effects import (
     ClosePosition,
     Effect,
     Level,
+    ReadAccount,
     RecordTransition,
     ReducePosition,
     SettingsApplied,
@@ -169,15 +170,17 @@ class _ReadBegan:
     applied: frozenset[int]  # the trade ids applied (a complete list holds all of these)
     positions: frozenset[str]
     orders: frozenset[int]
+    began: datetime  # on the service's clock
 
     @staticmethod
-    def of(acct: Any) -> _ReadBegan:
+    def of(acct: Any, began: datetime) -> _ReadBegan:
         # with the contracts the fills say are open though no position was seen (lost update)
         open_by_fills = {c for c, n in acct.net.items() if n}
         return _ReadBegan(
             frozenset(acct.seen_trades),
             frozenset(set(acct.positions) | open_by_fills),
             frozenset(acct.orders),
+            began,
         )
 
     def read(
@@ -206,6 +209,7 @@ class _ReadBegan:
             listed,
             periodic,
             behind,
+            self.began,
         )
         return marked, listing
 
@@ -1029,6 +1033,9 @@ class Service:
                 )
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
+            elif isinstance(e, ReadAccount):
+                # the engine decides again once the read is applied (its `Listing`)
+                self._spawn(self.reconcile(e.account_id), f"read:{e.account_id}")
 
     def _enforced(
         self, e: ClosePosition | ReducePosition | CancelOrder, started: float
@@ -1172,7 +1179,7 @@ class Service:
         # `reads.read_since`); any other reconciliation, the whole window
         whole = not periodic or self._recent_reads.get(account_id, FULL_EVERY) >= FULL_EVERY
         listed_from = read_since(acct, since, whole=whole)
-        before = _ReadBegan.of(acct)
+        before = _ReadBegan.of(acct, self.clock.now())
         heard = self.broker.health.last_user_event.get(account_id)
         events = await self.broker.snapshot(account_id, listed_from)  # the reconciler retries
         if periodic:
@@ -1197,7 +1204,7 @@ class Service:
             self._execute(alerts)
             if listed_from != since:
                 # applied, a read lists the whole window: its trades rebuild the realized P&L
-                before = _ReadBegan.of(acct)
+                before = _ReadBegan.of(acct, self.clock.now())
                 events = await self.broker.snapshot(account_id, since)
         else:
             self._recent_reads[account_id] = 0
@@ -1219,7 +1226,7 @@ class Service:
         """An exposed account's first step (see `fsm_risk.reconciler`): its working orders and
         positions, applied behind a `Listing` that marks it behind; once handled, its held
         enforcement goes. What the read did not list is closed or ended, as in a whole one."""
-        before = _ReadBegan.of(self.engine.accounts[account_id])
+        before = _ReadBegan.of(self.engine.accounts[account_id], self.clock.now())
         read = await self.broker.enforcing_snapshot(account_id)
         events, listing = before.read(account_id, read, behind=True)
         for ev in (listing, *events):

@@ -14,6 +14,7 @@ from fsm_risk.core.effects import (
     CancelOrder,
     ClosePosition,
     Effect,
+    ReadAccount,
     RecordTransition,
     ReducePosition,
 )
@@ -22,6 +23,7 @@ from fsm_risk.core.events import (
     AccountUpdate,
     Event,
     Fill,
+    Listing,
     OrderStatus,
     OrderType,
     OrderUpdate,
@@ -238,6 +240,22 @@ def rule_driver(rule: type[Rule], now: datetime = T0, balance: str = "50000", **
 def the_rule[R: Rule](d: Driver, cls: type[R]) -> R:
     """The driven engine's rule of this class."""
     return next(r for r in d.engine.rules if isinstance(r, cls))
+
+
+def gateway_read(d: Driver, *listed: Event, began: datetime | None = None) -> list[Effect]:
+    """A reconciliation as the service applies it: what the gateway listed (its positions and
+    working orders), then the `Listing` of them, of a read that began at ``began`` (now)."""
+    acct = d.acct
+    before = frozenset(acct.positions), frozenset(acct.orders), frozenset(acct.seen_trades)
+    out = d.send(*listed)
+    positions = frozenset(e.contract_id for e in listed if isinstance(e, PositionUpdate))
+    orders = frozenset(e.order_id for e in listed if isinstance(e, OrderUpdate))
+    listing = Listing(d.acc, positions, orders, *before, began=began or d.now)
+    return out + d.send(listing)
+
+
+def reads(effects: Iterable[Effect]) -> list[ReadAccount]:
+    return [e for e in effects if isinstance(e, ReadAccount)]
 
 
 def closes(effects: Iterable[Effect]) -> list[ClosePosition]:

@@ -67,6 +67,16 @@ class WatchContract:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadAccount:
+    """Read the account's positions, working orders and trades from the gateway and apply
+    them (a reconciliation): the close of ``contract_id`` timed out unheard of, and the next
+    one is sized from what the gateway says, never from the position last heard."""
+
+    account_id: int
+    contract_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: datetime
     account_id: int
@@ -101,6 +111,7 @@ Effect = (
     | CancelOrder
     | Alert
     | WatchContract
+    | ReadAccount
     | RecordTransition
     | SettingsApplied
 )

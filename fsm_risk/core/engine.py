@@ -8,7 +8,8 @@ This module is the registry of accounts and the dispatch of events; each step's 
 by one collaborator (built here, each handed only what it needs):
 
 1. **roll** the clock forward (`timers`): apply a due daily/weekly reset (once per boundary),
-   release holds whose deadline passed, re-send closes and cancels not confirmed in time;
+   release holds whose deadline passed, re-send closes (once the gateway is read) and cancels
+   not confirmed in time;
 2. **apply** the event to the broker view (`ledger`, `settlement`, `admin`), classifying
    each fill as the trader's or the service's own;
 3. **evaluate** the rules that react to this kind of event (`rulebook`; never on the
@@ -295,6 +296,8 @@ class RiskEngine:
             if acct is not None:
                 for derived in unlisted(acct, event, now):
                     self._guarded(acct, derived, now, out)
+                if self.pursuit.read_back(acct, event, now):  # closes waiting for this read
+                    self._guarded(acct, Tick(acct.account_id), now, out)
         elif isinstance(event, InstrumentInfo):
             self.instruments.learn(event.contract_id, event.tick_size, event.tick_value)
             self.valuation.relearn(event.contract_id)

@@ -244,6 +244,9 @@ class Listing:
     #: the listed events): until its `TradesSnapshot` the account is behind (see
     #: `exposure.Behind`)
     behind: bool = False
+    #: when the read began, on the service's clock (None: not said). A close that timed out
+    #: unheard of is sized again only from a read that began after it timed out
+    began: datetime | None = None
 
 
 Event = (

@@ -282,6 +282,7 @@ class Flatten:
                 if cm.close_order is None or cm.close_order not in acct.orders:
                     # flat and none of ours works: a close whose end we did not see is over
                     cm.close_sent_at, cm.close_order = None, None
+                    self.pursuit.forget(cm)
         if (
             acct.state is State.Flattening
             and not acct.exposed()

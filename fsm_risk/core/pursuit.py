@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fsm_risk.core.effects import Alert, CancelOrder, ClosePosition, Effect, Level, ReducePosition
+from fsm_risk.core.effects import (
+    Alert,
+    CancelOrder,
+    ClosePosition,
+    Effect,
+    Level,
+    ReadAccount,
+    ReducePosition,
+)
 from fsm_risk.core.events import (
     EnforcementAccepted,
     EnforcementRejected,
+    Listing,
     OrderStatus,
     OrderType,
 )
@@ -49,6 +58,11 @@ class Pursuit:
     def __init__(self, settings: EngineSettings, work: Work) -> None:
         self.settings = settings
         self.work = work
+        #: the closes that timed out unheard of, by (account, contract): when a read of the
+        #: gateway was asked for, and those a read begun since has answered. Runtime only: a
+        #: restart reads the gateway anyway, and `resume` takes that read as the answer
+        self.read_asked: dict[tuple[int, str], datetime] = {}
+        self.read: set[tuple[int, str]] = set()
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -104,7 +118,9 @@ class Pursuit:
                         cm.contract_id,
                     )
                 )
-            elif over:
+            elif over and (acct.account_id, cm.contract_id) in self.read:
+                # the gateway, read since the close timed out, still holds too much and works
+                # no close of ours: the close is lost, send the next from what it holds
                 assert pos is not None
                 cm.attempts += 1
                 self.send_close(acct, cm, pos, now, out)
@@ -113,14 +129,32 @@ class Pursuit:
                         Alert(
                             Level.WARNING,
                             Reason.CLOSE_NOT_CONFIRMED,
-                            f"close of {cm.contract_id} not confirmed: re-sent "
+                            f"close of {cm.contract_id} not done per the gateway: re-sent "
                             f"(attempt {cm.attempts})",
                             acct.account_id,
                             cm.contract_id,
                         )
                     )
-            elif not working:
-                cm.close_sent_at = None  # nothing of ours works and nothing is over: it ended
+            elif over:
+                # unheard of since it was sent: it may be done at the gateway with its records
+                # late or lost. A close sized from the position last heard could then close
+                # what the trader may hold: read the gateway first (again, if no read came)
+                self.read_asked[acct.account_id, cm.contract_id] = now
+                out.append(ReadAccount(acct.account_id, cm.contract_id))
+                out.append(
+                    Alert(
+                        Level.WARNING,
+                        Reason.CLOSE_NOT_CONFIRMED,
+                        f"close of {cm.contract_id} not confirmed: reading the gateway "
+                        f"before re-sending",
+                        acct.account_id,
+                        cm.contract_id,
+                    )
+                )
+            elif not working:  # nothing of ours works and nothing is over: it ended
+                cm.close_sent_at = None
+                self.forget(cm)
+            self.read.discard((acct.account_id, cm.contract_id))  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
             self.work.dirty.add(acct.account_id)
 
@@ -163,18 +197,41 @@ class Pursuit:
 
     def resume(self, acct: AccountModel, held_back: set[str], now: datetime) -> None:
         """The gateway's working orders are known again (after a restart): every pending close
-        and cancel is due now. ``held_back``: the contracts whose close the shell did not send
-        while they were unknown (not counted as tries)."""
+        and cancel is due now, and a close in flight is judged by that read. ``held_back``:
+        the contracts whose close the shell did not send while they were unknown (not counted
+        as tries)."""
         for cm in acct.contracts.values():
             if cm.state is State.Flattening:
                 if cm.contract_id in held_back:
                     cm.attempts = max(cm.attempts - 1, 0)
                 cm.retry_at = now
+                self.read_asked.pop((acct.account_id, cm.contract_id), None)
+                if cm.close_in_flight:
+                    self.read.add((acct.account_id, cm.contract_id))
         for o in acct.orders.values():
             if o.cancel_sent_at is not None:
                 if o.contract_id in held_back:
                     o.cancel_attempts = max(o.cancel_attempts - 1, 0)
                 o.cancel_sent_at = now - self.settings.cancel_timeout
+
+    def read_back(self, acct: AccountModel, listing: Listing, now: datetime) -> bool:
+        """A reconciliation's read was applied: the closes that timed out unheard of before it
+        began are due now, to be judged by what it found (done, still working, or lost).
+        True when one was waiting for it."""
+        if listing.behind or listing.began is None:
+            return False  # (a behind read's positions follow it; `resume` judges after it)
+        waiting = False
+        for cm in acct.contracts.values():
+            key = (acct.account_id, cm.contract_id)
+            asked = self.read_asked.get(key)
+            if cm.close_in_flight and asked is not None and listing.began >= asked:
+                del self.read_asked[key]
+                self.read.add(key)
+                cm.retry_at = now
+                waiting = True
+        if waiting:
+            self.work.dirty.add(acct.account_id)
+        return waiting
 
     def accepted(self, acct: AccountModel, ev: EnforcementAccepted) -> None:
         """The gateway accepted our close: when it named the order it placed, that order is
@@ -227,7 +284,7 @@ class Pursuit:
         (the refusal may be about that size), else after the backoff."""
         if not cm.close_in_flight:
             return
-        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
+        self._clear(cm)
         self.work.dirty.add(acct.account_id)
         if progressed:
             cm.attempts, cm.alerted = 0, False
@@ -244,10 +301,21 @@ class Pursuit:
         effect = self._close_effect(acct, cm, pos)
         if effect is None:
             return
-        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = now, None, 0, None
+        self._clear(cm)
+        cm.close_sent_at = now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
         cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
         out.append(effect)
+
+    def _clear(self, cm: ContractModel) -> None:
+        """No close of ours in flight any more (what the next one asks is set when it goes)."""
+        cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
+        self.forget(cm)
+
+    def forget(self, cm: ContractModel) -> None:
+        """The contract's close is over: no read asked or answered for it any more."""
+        self.read_asked.pop((cm.account_id, cm.contract_id), None)
+        self.read.discard((cm.account_id, cm.contract_id))
 
     @staticmethod
     def _close_effect(

@@ -42,7 +42,7 @@ class Reason(Enum):
     ADMIN_OVERRIDE = "an authenticated admin forced the transition"
     UNKNOWN_INSTRUMENT = "a position in a contract whose tick size and value are unknown"
     FAILSAFE = "an unexpected error while handling the account: failing closed"
-    CLOSE_NOT_CONFIRMED = "a close order was not confirmed in time: re-sent"
+    CLOSE_NOT_CONFIRMED = "a close order was not confirmed in time: re-sent if the gateway says so"
     CLOSE_FAILING = "repeated close orders have not flattened the position"
     CLOSE_REJECTED = "the gateway rejected a close or cancel request"
     OVERTAKEN = "a close or cancel refused because the gateway had already finished what it was for"

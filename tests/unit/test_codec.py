@@ -126,6 +126,15 @@ SAMPLES = [
         frozenset(),
         periodic=True,
     ),
+    Listing(
+        1001,
+        frozenset({"CON.F.US.MNQ.Z26"}),
+        frozenset(),
+        frozenset({"CON.F.US.MNQ.Z26"}),
+        frozenset(),
+        frozenset({78}),
+        began=T,  # a read that answers a close's timeout
+    ),
 ]
 
 

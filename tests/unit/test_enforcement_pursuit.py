@@ -7,6 +7,7 @@ close carries no order id: the service recognises its order among the order even
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -34,8 +35,10 @@ from tests.factories import (
     closes,
     fill,
     flat,
+    gateway_read,
     make_engine,
     position,
+    reads,
     reduces,
     restart,
     trip_on,
@@ -257,15 +260,86 @@ def test_a_close_in_flight_survives_a_restart_and_its_end_sends_the_next() -> No
     assert [r.size for r in reduces(gw.d.effects)] == [6]
 
 
-def test_the_close_answer_without_an_order_id_is_re_sent_only_after_the_timeout() -> None:
+def test_a_close_unheard_of_is_re_sent_only_after_the_timeout_and_a_read() -> None:
     gw = Gateway(engine())
     burst(gw, 4)
-    gw.in_flight.clear()  # its order events never arrive (a dropped feed)
+    gw.in_flight.clear()  # lost on its way: the gateway never placed it, nothing is heard
     assert len(gw.sent) == 1
     gw.take(gw.d.advance(seconds=9))
     assert len(gw.sent) == 1
-    gw.take(gw.d.advance(seconds=1))
+    out = gw.d.advance(seconds=1)
+    gw.take(out)
+    assert len(gw.sent) == 1 and [r.contract_id for r in reads(out)] == [MNQ]
+    assert "reading the gateway" in alerts(out)[0].message
+    gw.take(gateway_read(gw.d, position(MNQ, gw.size, "21000")))  # 4 open, nothing working
+    assert [r.size for r in reduces(gw.sent)] == [1, 1]
+    assert [r.attempt for r in reduces(gw.sent)] == [1, 2]
+
+
+def test_a_close_filled_unheard_of_is_confirmed_by_the_read_not_sent_again() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    oid, _ = gw.close_order()
+    gw.in_flight.clear()  # filled at the gateway; its order, trade and position are lost
+    gw.size -= 1
+    out = gw.d.advance(seconds=10)
+    gw.take(out)
+    assert len(reads(out)) == 1 and len(gw.sent) == 1
+    gw.take(
+        gateway_read(
+            gw.d,
+            fill(MNQ, Side.SELL, 1, "21000", pnl="0", order_id=oid),
+            position(MNQ, 3, "21000"),
+        )
+    )
+    assert len(gw.sent) == 1
+    assert gw.d.acct.contracts.get(MNQ) is None or gw.d.acct.contracts[MNQ].state is State.Trading
+    gw.take(gw.d.advance(seconds=60))
+    assert len(gw.sent) == 1 and reads(gw.d.effects) == reads(out)
+
+
+def test_a_close_still_working_per_the_read_is_waited_for() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    oid, size = gw.close_order()  # placed and working at the gateway; its records lost
+    gw.take(gw.d.advance(seconds=10))
+    out = gateway_read(gw.d, market(oid, Side.SELL, size, OrderStatus.OPEN), position(MNQ, 4, "0"))
+    gw.take(out)
+    assert len(gw.sent) == 1 and "still working" in alerts(out)[-1].message
+    gw.fill_close()  # then it fills, and is heard
+    assert len(gw.sent) == 1 and gw.d.acct.positions[MNQ].size == 3
+
+
+def test_a_read_begun_before_the_timeout_does_not_answer_it() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.in_flight.clear()
+    began = gw.d.now + timedelta(seconds=9)  # a read under way when the timeout passed
+    gw.take(gw.d.advance(seconds=10))
+    gw.take(gateway_read(gw.d, position(MNQ, 4, "21000"), began=began))
+    assert len(gw.sent) == 1  # it may predate the close's fill: not enough to send again
+    gw.take(gateway_read(gw.d, position(MNQ, 4, "21000")))
     assert len(gw.sent) == 2
+
+
+def test_without_a_read_the_close_is_never_re_sent_and_the_read_is_asked_again() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.in_flight.clear()
+    for _ in range(5):  # the gateway cannot be read: each timeout asks again
+        gw.take(gw.d.advance(seconds=10))
+    assert len(gw.sent) == 1 and len(reads(gw.d.effects)) == 5
+
+
+def test_a_restart_while_a_read_is_asked_takes_the_start_read_as_its_answer() -> None:
+    gw = Gateway(engine())
+    burst(gw, 4)
+    gw.in_flight.clear()
+    gw.take(gw.d.advance(seconds=10))
+    d = restart(gw.d, rebuild)
+    d.send(position(MNQ, 4, "21000"))  # the start's reconciliation: still 4, nothing working
+    out = d.engine.resume(d.acc, set(), d.now)
+    assert [r.size for r in reduces(out)] == [1] and reads(out) == []
 
 
 def test_open_size_excludes_contracts_already_closed_by_fills() -> None:

@@ -44,10 +44,12 @@ from tests.factories import (
     closes,
     fill,
     flat,
+    gateway_read,
     make_engine,
     order,
     position,
     quote,
+    reads,
     reduces,
     restart,
     transitions,
@@ -266,11 +268,14 @@ def test_close_not_confirmed_is_resent_with_backoff_and_alerts(locked: Driver) -
     assert len(closes(d.effects)) == 1
     d.advance(seconds=9)
     assert len(closes(d.effects)) == 1
-    d.advance(seconds=1)  # 10 s: first re-send
+    d.advance(seconds=1)  # 10 s: the gateway is read first
+    assert len(closes(d.effects)) == 1 and len(reads(d.effects)) == 1
+    gateway_read(d, position(ES, 1, "6000"))  # still open, nothing working: re-sent
     assert [c.attempt for c in closes(d.effects)] == [1, 2]
     d.advance(seconds=10)  # backoff doubled to 20 s: not yet
-    assert len(closes(d.effects)) == 2
+    assert len(closes(d.effects)) == 2 and len(reads(d.effects)) == 1
     d.advance(seconds=10)
+    gateway_read(d, position(ES, 1, "6000"))
     assert [c.attempt for c in closes(d.effects)] == [1, 2, 3]
     crit = [a for a in alerts(d.effects) if a.level is Level.CRITICAL]
     assert [a.reason for a in crit] == [Reason.CLOSE_FAILING]

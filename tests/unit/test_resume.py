@@ -9,7 +9,17 @@ from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import OrderType, Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.max_contracts import MaxContracts
-from tests.factories import MNQ, Driver, account, make_engine, order, position, reduces, restart
+from tests.factories import (
+    MNQ,
+    Driver,
+    account,
+    make_engine,
+    order,
+    position,
+    reads,
+    reduces,
+    restart,
+)
 
 
 def engine() -> RiskEngine:
@@ -35,7 +45,10 @@ def test_a_close_still_working_at_the_gateway_is_not_sent_again() -> None:
 
 def test_a_close_that_never_reached_the_gateway_is_sent_once_and_not_counted_twice() -> None:
     d = crashed_while_reducing()
+    # its timeout passed while the service was down: the restore asks for a read of the
+    # gateway and sends nothing blind
+    assert reduces(d.effects) == [] and [r.contract_id for r in reads(d.effects)] == [MNQ]
     d.send(position(MNQ, 8, "21000"))  # no working order: the first reduce never arrived
-    out = d.engine.resume(d.acc, {MNQ}, d.now)
+    out = d.engine.resume(d.acc, set(), d.now)  # the start's reconciliation is that read
     assert [r.size for r in reduces(out)] == [5]
     assert d.acct.contracts[MNQ].attempts == 2  # the first reduce and this one, sent
