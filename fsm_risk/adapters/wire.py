@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import time
 import urllib.request
@@ -339,7 +340,13 @@ def _proxied(scheme: str, host: str) -> bool:
 
 
 def _tls_context() -> ssl.SSLContext:
-    """The certificate authorities the SDK's client trusts."""
+    """The certificate authorities the SDK's client (httpx) trusts: ``SSL_CERT_FILE``, else
+    ``SSL_CERT_DIR`` (a company's own authority, behind an inspecting proxy), else certifi's.
+    A gateway this cannot verify gets no connection here: its closes go through the SDK."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
     try:
         import certifi
     except ImportError:

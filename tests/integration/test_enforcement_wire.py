@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import h11
 import pytest
+import trustme
 from project_x_py.exceptions import OrderSubmissionUncertainError, ProjectXError
 
 from fsm_risk.adapters import wire as wire_module
@@ -40,6 +43,8 @@ class Server:
     ended: int = 0  # connections the client closed
     got: threading.Event = field(default_factory=threading.Event)
     sock: socket.socket = field(default_factory=socket.socket)
+    tls: ssl.SSLContext | None = None  # speaks HTTPS with this (server side)
+    handshakes: int = 0  # TLS handshakes completed
 
     def start(self) -> int:
         self.sock.bind(("127.0.0.1", 0))
@@ -58,6 +63,9 @@ class Server:
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:  # the client may drop it: that ends it
+            if self.tls is not None:  # (a handshake the client refuses raises: ended)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+                self.handshakes += 1
             self._answer(conn)
         self.ended += 1
 
@@ -323,3 +331,77 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    """A gateway on HTTPS with a certificate for 127.0.0.1 from an authority of the test's
+    own, trusted the way the SDK's client is told to (``SSL_CERT_FILE``)."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    s = Server(tls=context)
+    yield s
+    s.sock.close()
+
+
+async def test_over_tls_the_request_is_on_the_socket_when_send_returns(
+    tls_server: Server,
+) -> None:
+    # the real gateway speaks HTTPS: the close is encrypted and written before `send` returns
+    port = tls_server.start()
+    wire = Wire(f"https://127.0.0.1:{port}/api", lambda: {"Authorization": "Bearer T0KEN"}, 10.0)
+    wire.warm()
+    assert await wire.ready()
+    assert tls_server.handshakes == 1  # verified, the name checked, ahead of any close
+    answer = wire.send(CLOSE, BODY)
+    assert answer is not None
+    assert tls_server.got.wait(10), "nothing reached the gateway before the loop ran again"
+    head, body = tls_server.requests[0]
+    assert head.startswith(b"POST /api/Position/partialCloseContract HTTP/1.1\r\n")
+    assert f"\r\nHost: 127.0.0.1:{port}".encode() in head
+    assert json.loads(body) == BODY
+    assert await answer == {"success": True, "orderId": 42}
+    assert await wire.ready()  # kept for the next one, a spare beside it
+    again = wire.send(CLOSE, BODY)
+    assert again is not None and (await again)["orderId"] == 42
+    assert wire.sent == 2 and len(tls_server.requests) == 2
+    await wire.close()
+
+
+async def test_a_gateway_certificate_not_trusted_gets_no_close(
+    tls_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what the SDK would not trust either (certifi's authorities only): no connection is
+    # kept, nothing is written, and the caller sends the close through the SDK (which refuses
+    # it the same way, loudly)
+    monkeypatch.delenv("SSL_CERT_FILE")
+    wire = Wire(f"https://127.0.0.1:{tls_server.start()}/api", dict, 10.0)
+    wire.warm()
+    assert not await wire.ready()
+    assert wire.send(CLOSE, BODY) is None
+    await until(lambda: tls_server.ended >= 1)  # the handshake was refused
+    assert tls_server.handshakes == 0 and tls_server.requests == [] and wire.sent == 0
+    await wire.close()
+
+
+async def test_a_certificate_for_another_name_gets_no_close(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("gateway.example").configure_cert(context)  # not 127.0.0.1
+    pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    server = Server(tls=context)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSL_CERT_FILE", str(pem))
+        wire = Wire(f"https://127.0.0.1:{server.start()}/api", dict, 10.0)
+        wire.warm()
+        assert not await wire.ready()
+        assert wire.send(CLOSE, BODY) is None
+    assert server.requests == []
+    await wire.close()
+    server.sock.close()
