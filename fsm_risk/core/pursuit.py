@@ -59,9 +59,11 @@ class Pursuit:
         self.settings = settings
         self.work = work
         #: the closes that timed out unheard of, by (account, contract): when a read of the
-        #: gateway was asked for, and those a read begun since has answered. Runtime only: a
-        #: restart reads the gateway anyway, and `resume` takes that read as the answer
+        #: gateway was last asked for and how many times in a row with no read coming, and
+        #: those a read begun since has answered. Runtime only: a restart reads the gateway
+        #: anyway, and `resume` takes that read as the answer
         self.read_asked: dict[tuple[int, str], datetime] = {}
+        self.asks: dict[tuple[int, str], int] = {}
         self.read: set[tuple[int, str]] = set()
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
@@ -139,14 +141,17 @@ class Pursuit:
                 # unheard of since it was sent: it may be done at the gateway with its records
                 # late or lost. A close sized from the position last heard could then close
                 # what the trader may hold: read the gateway first (again, if no read came)
-                self.read_asked[acct.account_id, cm.contract_id] = now
+                key = (acct.account_id, cm.contract_id)
+                self.read_asked[key] = now
+                asks = self.asks[key] = self.asks.get(key, 0) + 1
                 out.append(ReadAccount(acct.account_id, cm.contract_id))
                 out.append(
                     Alert(
-                        Level.WARNING,
+                        Level.CRITICAL if asks >= s.alert_after_attempts else Level.WARNING,
                         Reason.CLOSE_NOT_CONFIRMED,
                         f"close of {cm.contract_id} not confirmed: reading the gateway "
-                        f"before re-sending",
+                        f"before re-sending"
+                        + (f" (asked {asks} times, no read yet)" if asks > 1 else ""),
                         acct.account_id,
                         cm.contract_id,
                     )
@@ -206,6 +211,7 @@ class Pursuit:
                     cm.attempts = max(cm.attempts - 1, 0)
                 cm.retry_at = now
                 self.read_asked.pop((acct.account_id, cm.contract_id), None)
+                self.asks.pop((acct.account_id, cm.contract_id), None)
                 if cm.close_in_flight:
                     self.read.add((acct.account_id, cm.contract_id))
         for o in acct.orders.values():
@@ -226,6 +232,7 @@ class Pursuit:
             asked = self.read_asked.get(key)
             if cm.close_in_flight and asked is not None and listing.began >= asked:
                 del self.read_asked[key]
+                self.asks.pop(key, None)
                 self.read.add(key)
                 cm.retry_at = now
                 waiting = True
@@ -314,8 +321,10 @@ class Pursuit:
 
     def forget(self, cm: ContractModel) -> None:
         """The contract's close is over: no read asked or answered for it any more."""
-        self.read_asked.pop((cm.account_id, cm.contract_id), None)
-        self.read.discard((cm.account_id, cm.contract_id))
+        key = (cm.account_id, cm.contract_id)
+        self.read_asked.pop(key, None)
+        self.asks.pop(key, None)
+        self.read.discard(key)
 
     @staticmethod
     def _close_effect(

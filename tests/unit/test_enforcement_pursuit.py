@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from itertools import count
 
-from fsm_risk.core.effects import ClosePosition, Effect, ReducePosition
+from fsm_risk.core.effects import ClosePosition, Effect, Level, ReducePosition
 from fsm_risk.core.events import (
     EnforcementRejected,
     Event,
@@ -329,6 +329,9 @@ def test_without_a_read_the_close_is_never_re_sent_and_the_read_is_asked_again()
     for _ in range(5):  # the gateway cannot be read: each timeout asks again
         gw.take(gw.d.advance(seconds=10))
     assert len(gw.sent) == 1 and len(reads(gw.d.effects)) == 5
+    levels = [a.level for a in alerts(gw.d.effects) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
+    assert levels == [Level.WARNING] * 2 + [Level.CRITICAL] * 3  # from the 3rd ask on
+    assert "asked 5 times, no read yet" in alerts(gw.d.effects)[-1].message
 
 
 def test_a_restart_while_a_read_is_asked_takes_the_start_read_as_its_answer() -> None:
