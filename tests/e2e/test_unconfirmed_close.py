@@ -54,13 +54,19 @@ def reads(h: Harness) -> int:
     return sum("reading the gateway before re-sending" in m for m in h.logs)
 
 
-async def test_a_close_filled_unheard_is_read_back_not_sent_twice(h: Harness) -> None:
+async def reduced_unheard(h: Harness) -> None:
+    """6 MNQ against a limit of 5: the reduce by 1 fills at the gateway, and the service
+    hears only the breach."""
     await h.start(LIMIT)
     quiet_after(h, 6)
     h.trade("MNQ", "buy", 6)
     await h.gw_until(lambda: h.position("MNQ") == 5, "the reduce filled at the gateway")
     await h.until(lambda: heard(h) == 6, "the breach heard")
     assert h.contract_state(MNQ) is State.Flattening  # its close unheard of
+
+
+async def test_a_close_filled_unheard_is_read_back_not_sent_twice(h: Harness) -> None:
+    await reduced_unheard(h)
     await h.advance(seconds=2)  # the close timeout
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed from the read")
     assert [(c.source, c.size) for c in h.closes("MNQ")] == [("partial_close", 1)]
@@ -71,11 +77,7 @@ async def test_a_close_filled_unheard_is_read_back_not_sent_twice(h: Harness) ->
 
 
 async def test_a_position_over_again_unheard_is_reduced_after_the_read(h: Harness) -> None:
-    await h.start(LIMIT)
-    quiet_after(h, 6)
-    h.trade("MNQ", "buy", 6)
-    await h.gw_until(lambda: h.position("MNQ") == 5, "the reduce filled at the gateway")
-    await h.until(lambda: heard(h) == 6, "the breach heard")
+    await reduced_unheard(h)
     h.trade("MNQ", "buy", 1)  # unheard too: the gateway holds 6 again
     assert h.position("MNQ") == 6
     await h.advance(seconds=2)
