@@ -303,7 +303,9 @@ def test_a_close_still_working_per_the_read_is_waited_for() -> None:
     burst(gw, 4)
     oid, size = gw.close_order()  # placed and working at the gateway; its records lost
     gw.take(gw.d.advance(seconds=10))
-    out = gateway_read(gw.d, market(oid, Side.SELL, size, OrderStatus.OPEN), position(MNQ, 4, "0"))
+    out = gateway_read(
+        gw.d, market(oid, Side.SELL, size, OrderStatus.OPEN), position(MNQ, 4, "21000")
+    )
     gw.take(out)
     assert len(gw.sent) == 1 and "still working" in alerts(out)[-1].message
     gw.fill_close()  # then it fills, and is heard
