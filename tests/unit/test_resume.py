@@ -52,3 +52,14 @@ def test_a_close_that_never_reached_the_gateway_is_sent_once_and_not_counted_twi
     out = d.engine.resume(d.acc, set(), d.now)  # the start's reconciliation is that read
     assert [r.size for r in reduces(out)] == [5]
     assert d.acct.contracts[MNQ].attempts == 2  # the first reduce and this one, sent
+
+
+def test_a_breach_held_back_before_the_start_read_is_sent_once_and_counted_once() -> None:
+    d = Driver(engine())
+    d.send(account())
+    d = restart(d, engine)
+    # a live position breaches before the start's read: the shell holds the reduce back
+    assert [r.size for r in reduces(d.send(position(MNQ, 8, "21000")))] == [5]
+    out = d.engine.resume(d.acc, {MNQ}, d.now)  # the read: still 8, nothing working
+    assert [r.size for r in reduces(out)] == [5] and reads(out) == []
+    assert d.acct.contracts[MNQ].attempts == 1  # the one that went out
