@@ -62,8 +62,7 @@ class Pursuit:
         #: gateway was last asked for and how many times in a row with no read coming, and
         #: those a read begun since has answered. Runtime only: a restart reads the gateway
         #: anyway, and `resume` takes that read as the answer
-        self.read_asked: dict[tuple[int, str], datetime] = {}
-        self.asks: dict[tuple[int, str], int] = {}
+        self.read_asked: dict[tuple[int, str], tuple[datetime, int]] = {}
         self.read: set[tuple[int, str]] = set()
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
@@ -142,8 +141,8 @@ class Pursuit:
                 # late or lost. A close sized from the position last heard could then close
                 # what the trader may hold: read the gateway first (again, if no read came)
                 key = (acct.account_id, cm.contract_id)
-                self.read_asked[key] = now
-                asks = self.asks[key] = self.asks.get(key, 0) + 1
+                asks = self.read_asked.get(key, (now, 0))[1] + 1
+                self.read_asked[key] = (now, asks)
                 out.append(ReadAccount(acct.account_id, cm.contract_id))
                 out.append(
                     Alert(
@@ -210,8 +209,7 @@ class Pursuit:
                 if cm.contract_id in held_back:
                     cm.attempts = max(cm.attempts - 1, 0)
                 cm.retry_at = now
-                self.read_asked.pop((acct.account_id, cm.contract_id), None)
-                self.asks.pop((acct.account_id, cm.contract_id), None)
+                self.forget(cm)
                 if cm.close_in_flight:
                     self.read.add((acct.account_id, cm.contract_id))
         for o in acct.orders.values():
@@ -230,9 +228,8 @@ class Pursuit:
         for cm in acct.contracts.values():
             key = (acct.account_id, cm.contract_id)
             asked = self.read_asked.get(key)
-            if cm.close_in_flight and asked is not None and listing.began >= asked:
-                del self.read_asked[key]
-                self.asks.pop(key, None)
+            if cm.close_in_flight and asked is not None and listing.began >= asked[0]:
+                self.forget(cm)
                 self.read.add(key)
                 cm.retry_at = now
                 waiting = True
@@ -320,10 +317,9 @@ class Pursuit:
         self.forget(cm)
 
     def forget(self, cm: ContractModel) -> None:
-        """The contract's close is over: no read asked or answered for it any more."""
+        """Drop the read marks of the contract's close (it is over, or a read answered it)."""
         key = (cm.account_id, cm.contract_id)
         self.read_asked.pop(key, None)
-        self.asks.pop(key, None)
         self.read.discard(key)
 
     @staticmethod

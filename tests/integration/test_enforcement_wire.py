@@ -45,6 +45,7 @@ class Server:
     sock: socket.socket = field(default_factory=socket.socket)
     tls: ssl.SSLContext | None = None  # speaks HTTPS with this (server side)
     handshakes: int = 0  # TLS handshakes completed
+    handshaken: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> int:
         self.sock.bind(("127.0.0.1", 0))
@@ -66,6 +67,7 @@ class Server:
             if self.tls is not None:  # (a handshake the client refuses raises: ended)
                 conn = self.tls.wrap_socket(conn, server_side=True)
                 self.handshakes += 1
+                self.handshaken.set()
             self._answer(conn)
         self.ended += 1
 
@@ -359,7 +361,8 @@ async def test_over_tls_the_request_is_on_the_socket_when_send_returns(
     assert await wire.ready()
     # verified and the name checked, ahead of any close (the server's thread counts it once
     # the client's last handshake message reaches it)
-    await until(lambda: tls_server.handshakes == 1)
+    assert await asyncio.to_thread(tls_server.handshaken.wait, 10)
+    assert tls_server.handshakes == 1
     answer = wire.send(CLOSE, BODY)
     assert answer is not None
     assert tls_server.got.wait(10), "nothing reached the gateway before the loop ran again"
