@@ -72,8 +72,8 @@ class Pursuit:
         cancelled or rejected), not when a timer fires: a trader adding faster than one
         close at a time is reduced close after close. A close that ended without a fill is
         re-sent after the backoff (at once if the position changed since it was sized); one
-        that is not seen to end is re-sent only when its timeout passes and no order of ours
-        is still working (a second working close could reverse the position)."""
+        not seen to end is judged at each timeout by a read of the gateway, and re-sent only
+        if no order of ours works there (a second close could reverse the position)."""
         s = self.settings
         for cm in acct.contracts.values():
             if cm.state is not State.Flattening:
@@ -104,22 +104,27 @@ class Pursuit:
                 continue
             if not due:
                 continue
+            key = (acct.account_id, cm.contract_id)
             working = closes_working(acct, cm.contract_id)
             if working and over:
                 # our close is still working at the gateway: a second one would reverse the
-                # position once both fill, so wait for it (and say so) instead of re-sending
-                cm.attempts += 1
+                # position once both fill: wait (and say so), reading again unless a read
+                # has just said so (it may have ended unheard of since)
+                cm.attempts, ask = cm.attempts + 1, key not in self.read
+                if ask:
+                    self._ask_read(key, now, out)
                 out.append(
                     Alert(
                         Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
                         Reason.CLOSE_NOT_CONFIRMED,
                         f"close order(s) {', '.join(map(str, working))} for {cm.contract_id} "
-                        f"still working after {cm.attempts} checks: not re-sent",
+                        f"still working after {cm.attempts} checks: not re-sent"
+                        + ("; reading the gateway" if ask else ""),
                         acct.account_id,
                         cm.contract_id,
                     )
                 )
-            elif over and (acct.account_id, cm.contract_id) in self.read:
+            elif over and key in self.read:
                 # the gateway, read since the close timed out, still holds too much and works
                 # no close of ours: the close is lost, send the next from what it holds
                 assert pos is not None
@@ -140,10 +145,7 @@ class Pursuit:
                 # unheard of since it was sent: it may be done at the gateway with its records
                 # late or lost. A close sized from the position last heard could then close
                 # what the trader may hold: read the gateway first (again, if no read came)
-                key = (acct.account_id, cm.contract_id)
-                asks = self.read_asked.get(key, (now, 0))[1] + 1
-                self.read_asked[key] = (now, asks)
-                out.append(ReadAccount(acct.account_id, cm.contract_id))
+                asks = self._ask_read(key, now, out)
                 out.append(
                     Alert(
                         Level.CRITICAL if asks >= s.alert_after_attempts else Level.WARNING,
@@ -158,9 +160,16 @@ class Pursuit:
             elif not working:  # nothing of ours works and nothing is over: it ended
                 cm.close_sent_at = None
                 self.forget(cm)
-            self.read.discard((acct.account_id, cm.contract_id))  # it answers one timeout
+            self.read.discard(key)  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
             self.work.dirty.add(acct.account_id)
+
+    def _ask_read(self, key: tuple[int, str], now: datetime, out: list[Effect]) -> int:
+        """Ask the shell to read the account; returns the asks in a row with no read since."""
+        asks = self.read_asked.get(key, (now, 0))[1] + 1
+        self.read_asked[key] = (now, asks)
+        out.append(ReadAccount(*key))
+        return asks
 
     def _alert_failing(
         self, acct: AccountModel, cm: ContractModel, pos: Position, out: list[Effect]

@@ -26,9 +26,10 @@ limit = 5
 QUIET = ("GatewayUserOrder", "GatewayUserTrade", "GatewayUserPosition")
 
 
-def quiet_after(h: Harness, size: int) -> None:
+def quiet_after(h: Harness, size: int, fill_delay: float = 0.0) -> None:
     """Silence the account's order, trade and position records once a position of ``size``
-    has been pushed (that push itself goes out)."""
+    has been pushed (that push itself goes out); from then on, fills come ``fill_delay``
+    seconds after their order."""
 
     def listener(event: GatewayEvent) -> None:
         p: Any = event.data
@@ -40,6 +41,7 @@ def quiet_after(h: Harness, size: int) -> None:
         ):
             for target in QUIET:
                 h.gateway.silence(target)
+            h.gateway.set_fill_delay(fill_delay)
 
     h.gateway.add_listener(listener)
 
@@ -87,3 +89,24 @@ async def test_a_position_over_again_unheard_is_reduced_after_the_read(h: Harnes
     assert reads(h) == 1
     # the second close of the breach: past alert_after_attempts (2), a critical alert
     assert any(Reason.CLOSE_FAILING.name in m and "(6 open)" in m for m in h.logs)
+
+
+async def test_a_close_read_as_working_then_filled_unheard_is_read_again(h: Harness) -> None:
+    """The read finds the reduce still working (its fill comes 3 s later, unheard of too):
+    it is waited for, not doubled, and the next timeout reads the gateway again, which
+    confirms it. Without that second read the contract stayed Flattening for good (periodic
+    reads are off here)."""
+    await h.start(LIMIT)
+    quiet_after(h, 6, fill_delay=3.0)  # the reduce fills 3 s after it goes
+    h.trade("MNQ", "buy", 6)
+    await h.until(lambda: heard(h) == 6, "the breach heard")
+    await h.advance(seconds=2)  # the close timeout: read, and the reduce is working there
+    await h.until(lambda: any("still working after" in m for m in h.logs), "read: working")
+    assert h.position("MNQ") == 6 and h.contract_state(MNQ) is State.Flattening
+    await h.gw_until(lambda: h.position("MNQ") == 5, "the reduce filled at the gateway")
+    assert heard(h) == 6
+    await h.advance(seconds=4)  # the next timeout (the backoff doubled): read again
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed from the read")
+    assert [(c.source, c.size) for c in h.closes("MNQ")] == [("partial_close", 1)]
+    assert h.position("MNQ") == 5 and heard(h) == 5
+    assert sum("reading the gateway" in m for m in h.logs) == 2

@@ -312,6 +312,36 @@ def test_a_close_still_working_per_the_read_is_waited_for() -> None:
     assert len(gw.sent) == 1 and gw.d.acct.positions[MNQ].size == 3
 
 
+def test_a_close_the_read_showed_working_is_read_again_and_its_unheard_fill_confirmed() -> None:
+    """The read says our close works; it then fills with its records lost. The next timeout
+    reads again (the close would otherwise be waited for forever) and the read confirms it."""
+    gw = Gateway(engine())
+    burst(gw, 4)
+    oid, size = gw.close_order()  # placed and working at the gateway; its records lost
+    gw.take(gw.d.advance(seconds=10))
+    working = market(oid, Side.SELL, size, OrderStatus.OPEN)
+    out = gateway_read(gw.d, working, position(MNQ, 4, "21000"))
+    gw.take(out)
+    assert reads(out) == []  # the read just said it works: nothing to read again yet
+    gw.in_flight.clear()  # it fills at the gateway, unheard of
+    gw.size -= size
+    out = gw.d.advance(seconds=20)  # the backoff after the read
+    gw.take(out)
+    assert [r.contract_id for r in reads(out)] == [MNQ] and len(gw.sent) == 1
+    assert "still working after" in alerts(out)[-1].message
+    assert "reading the gateway" in alerts(out)[-1].message
+    gw.take(
+        gateway_read(
+            gw.d,
+            fill(MNQ, Side.SELL, size, "21000", pnl="0", order_id=oid),
+            position(MNQ, 3, "21000"),
+        )
+    )
+    assert gw.d.acct.contracts.get(MNQ) is None or gw.d.acct.contracts[MNQ].state is State.Trading
+    gw.take(gw.d.advance(seconds=120))
+    assert len(gw.sent) == 1 and gw.d.acct.positions[MNQ].size == 3
+
+
 def test_a_read_begun_before_the_timeout_does_not_answer_it() -> None:
     gw = Gateway(engine())
     burst(gw, 4)
