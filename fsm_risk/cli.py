@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from fsm_risk import naming
 from fsm_risk.adapters.control_client import SETTINGS_ENV as SETTINGS_FILE_ENV
 from fsm_risk.core.states import ACCOUNT_STATES, state_named
 from fsm_risk.errors import AuthError, FsmRiskError, SettingsError
@@ -130,11 +131,8 @@ def diagram(
     store = bootstrap.open_store(settings)
     try:
         stored = {s.account_id: s for s in store.accounts()}
-        match = [i for i, s in stored.items() if account in (str(i), s.snapshot["name"])]
-        if not match:
-            known = ", ".join(str(i) for i in sorted(stored)) or "none yet"
-            raise FsmRiskError(f"unknown account '{account}' (in the database: {known})")
-        account_id = match[0]
+        names = [(i, str(s.snapshot["name"] or "")) for i, s in stored.items()]
+        account_id = naming.account_id(account, names, where=" in the database")
         entries = [e for e in store.audit(account_id) if calendar.trading_day(e.at) == the_day]
     finally:
         store.close()
@@ -160,10 +158,8 @@ def diagram(
 def _resolve(engine_accounts: dict[int, Any], account: str | None) -> list[int] | None:
     if account is None:
         return None
-    for i, a in engine_accounts.items():
-        if account == str(i) or account == a.name:
-            return [i]
-    raise FsmRiskError(f"unknown account '{account}' (not in the database)")
+    names = [(i, a.name) for i, a in engine_accounts.items()]
+    return [naming.account_id(account, names, where=" in the database")]
 
 
 def _service(settings_file: str | None) -> Any:
@@ -299,11 +295,8 @@ def _history_offline(settings_file: str | None, account: str | None, limit: int)
     try:
         account_id = None
         if account is not None:
-            stored = {s.account_id: s for s in store.accounts()}
-            match = [i for i, s in stored.items() if account in (str(i), s.snapshot["name"])]
-            if not match:
-                raise FsmRiskError(f"unknown account '{account}' (not in the database)")
-            account_id = match[0]
+            names = [(s.account_id, str(s.snapshot["name"] or "")) for s in store.accounts()]
+            account_id = naming.account_id(account, names, where=" in the database")
         entries = store.audit(account_id, limit)
     finally:
         store.close()

@@ -503,8 +503,8 @@ class Settings:
         roots: set[str] = set()
         for r in self.rules:
             for value in r.values.values():
-                if isinstance(value, dict):
-                    roots.update(str(k).upper() for k in value)
+                if isinstance(value, dict):  # (a root's keys are text: tiers and windows' not)
+                    roots.update(k.upper() for k in value if isinstance(k, str))
             if r.rule.name == "symbol_block":
                 roots.update(x.upper() for x in r.values.get("roots", ()) if "*" not in x)
         paper = self.paper

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from fsm_risk import config
+from fsm_risk import config, naming
 from fsm_risk.adapters.journal import (
     APPLY_STAGED,
     NOTE,
@@ -117,10 +117,8 @@ def journal_plans(store: Store, account: str | None, start: datetime, end: datet
         )
     chosen = known
     if account is not None:
-        chosen = [(i, n) for i, n in known if account in (str(i), n)]
-        if not chosen:
-            names = ", ".join(f"{i} ({n})" for i, n in known)
-            raise FsmRiskError(f"unknown account '{account}' in the journal (accounts: {names})")
+        picked = naming.account_id(account, known, where=" in the journal")
+        chosen = [(i, n) for i, n in known if i == picked]
     plans = []
     for account_id, name in chosen:
         entries = journal_entries(store, account_id, start, end)
@@ -195,12 +193,9 @@ async def gateway_plans_async(
         accounts = await broker.start()
         chosen = accounts
         if account is not None:
-            chosen = [a for a in accounts if account in (str(a.account_id), a.name)]
-            if not chosen:
-                names = ", ".join(f"{a.account_id} ({a.name})" for a in accounts)
-                raise FsmRiskError(
-                    f"unknown account '{account}' at the gateway (accounts: {names})"
-                )
+            names = [(a.account_id, a.name) for a in accounts]
+            picked = naming.account_id(account, names, where=" at the gateway")
+            chosen = [a for a in accounts if a.account_id == picked]
         own: dict[int, tuple[set[int], set[int]]] = {}
         if settings.database.exists():
             store = Store(settings.database)

@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fsm_risk import naming
 from fsm_risk.core.engine import RiskEngine, self_source
 from fsm_risk.core.events import SelfLock
 from fsm_risk.core.sessions import SessionCalendar
@@ -112,15 +113,12 @@ def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State
 
 def account_of(engine: RiskEngine, account: str | None) -> int:
     """The account named (id or name), or the only one monitored."""
-    names = ", ".join(f"{i} {a.name}".strip() for i, a in sorted(engine.accounts.items()))
+    names = [(i, a.name) for i, a in engine.accounts.items()]
     if account is None:
         if len(engine.accounts) == 1:
             return next(iter(engine.accounts))
-        raise FsmRiskError(f"name the account to lock (one of: {names or 'none yet'})")
-    for i, a in engine.accounts.items():
-        if account in (str(i), a.name):
-            return i
-    raise FsmRiskError(f"unknown account '{account}' (one of: {names or 'none yet'})")
+        raise FsmRiskError(f"name the account to lock ({naming.choices(sorted(names))})")
+    return naming.account_id(account, names)
 
 
 def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:

@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 from loguru import logger
 
-from fsm_risk import private
+from fsm_risk import naming, private
 from fsm_risk.adapters.auth import CONTROL_CHARS, admin_name
 from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import state_named
@@ -194,15 +194,19 @@ class ControlServer:
         elif self.path.exists():
             self.path.unlink()
 
+    def _account(self, text: str) -> int:
+        """The monitored account ``text`` names (see `naming.account_id`)."""
+        names = [(i, a.name) for i, a in self.service.engine.accounts.items()]
+        return naming.account_id(text, names, where=" on this service")
+
     async def _status(self, request: web.Request) -> web.Response:
         ids = None
         account = request.query.get("account")
         if account:
-            ids = [
-                i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)
-            ]
-            if not ids:
-                return _error(404, f"unknown account '{account}'")
+            try:
+                ids = [self._account(account)]
+            except FsmRiskError as exc:
+                return _error(404, str(exc))
         return web.json_response(self.service.status(ids))
 
     async def _history(self, request: web.Request) -> web.Response:
@@ -211,12 +215,10 @@ class ControlServer:
         account_id = None
         account = request.query.get("account")
         if account:
-            ids = [
-                i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)
-            ]
-            if not ids:
-                return _error(404, f"unknown account '{account}'")
-            account_id = ids[0]
+            try:
+                account_id = self._account(account)
+            except FsmRiskError as exc:
+                return _error(404, str(exc))
         try:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
@@ -271,10 +273,11 @@ class ControlServer:
                 raise ValueError("minutes must be a whole number from 1 to 10080")
         except (KeyError, ValueError) as exc:
             return _error(400, f"bad request: {exc}")
-        ids = [i for i, a in self.service.engine.accounts.items() if account in (str(i), a.name)]
-        if not ids:
-            return _error(404, f"unknown account '{account}'")
-        command = AdminCommand(ids[0], target, reason, who, contract, minutes, waive)
+        try:
+            account_id = self._account(account)
+        except FsmRiskError as exc:
+            return _error(404, str(exc))
+        command = AdminCommand(account_id, target, reason, who, contract, minutes, waive)
         try:
             text = await self.service.admin(command)
         except FsmRiskError as exc:

@@ -80,3 +80,45 @@ async def test_a_forced_trading_after_a_weekly_lock_still_flattens_a_runaway_los
     h.gateway.move_price("MNQ", -300)
     await h.gw_until(lambda: h.position("MNQ") == 0, "flattened past the re-arm level")
     await h.until(lambda: h.acct.state is State.LockedWeekly, "locked again")
+
+
+async def test_a_typed_account_or_contract_the_service_does_not_know_is_refused_naming_the_choices(
+    h: Harness,
+) -> None:
+    """An admin's typo changes nothing and is answered with what they could have meant: the
+    accounts (by id and name), and only real symbol roots (a loss tier's '100' or a window's
+    '60' from the settings is no root)."""
+    await h.start(
+        "[rule.trade_cooldown]\nenabled = false\ntiers = 100: 15, 250: 30\n"
+        "[rule.rapid_fire]\nenabled = false\nwindows = 60: 3, 3600: 8\n"
+    )
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    name = h.acct.name
+    audit = h.audit()
+    code, out = await run_cli(
+        h.home, "transition", "1010", "--to", "LockedDaily", "--reason", "typo",
+        "--admin", "ops", secret=SECRET,
+    )  # fmt: skip
+    assert code == 2, out
+    assert f"unknown account '1010' on this service (one of: {ACCOUNT} {name})" in out, out
+    assert h.audit() == audit and h.acct.state is State.Trading
+    code, out = await run_cli(
+        h.home, "transition", name.lower(), "--to", "LockedDaily", "--reason", "desk",
+        "--admin", "ops", secret=SECRET,
+    )  # fmt: skip
+    assert code == 0 and "Trading -> LockedDaily" in out, out  # its name, in any case
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), "--to", "Trading", "--reason", "undo",
+        "--admin", "ops", secret=SECRET,
+    )  # fmt: skip
+    assert code == 0, out
+    audit = h.audit()
+    for typo in ("100", "60"):
+        code, out = await admin(h, "--contract", typo, "--to", "LockedDaily", "--reason", "typo")
+        assert code == 2 and f"unknown contract '{typo}'" in out, out
+        roots = out.split("give a symbol root (")[1].split(")")[0].split(", ")
+        assert "MNQ" in roots and not {"100", "250", "60", "3600"} & set(roots), out
+    assert h.audit() == audit and h.acct.state is State.Trading
+    assert set(h.acct.contracts) <= {MNQ}
+    code, out = await run_cli(h.home, "status", "PAPER-9", secret="")
+    assert code == 2 and f"(one of: {ACCOUNT} {name})" in out, out
