@@ -351,6 +351,11 @@ class Engine:
 
     # --- set-up ----------------------------------------------------------------------------
 
+    def number_from(self, base: int) -> None:
+        """The next order, trade and position get ids ``base`` + 1 on (each kind counts on
+        its own)."""
+        self._next_order = self._next_trade = self._next_position = base + 1
+
     def add_account(
         self, account_id: int, name: str, balance: Decimal, can_trade: bool, owner: str
     ) -> None:

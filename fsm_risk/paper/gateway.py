@@ -239,7 +239,13 @@ class PaperGateway:
         settings: PaperSettings | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        ids_from: int | None = None,
     ) -> None:
+        """``ids_from``: orders, trades and positions are numbered from it; by default from
+        the wall clock's microseconds, so that no run reuses an id an earlier one gave (a
+        client, like the service, keeps the ids it has seen across its restarts, and a real
+        gateway never gives one twice: a trade numbered again would be taken as already
+        counted)."""
         self.settings = settings or PaperSettings()
         self._clock = clock or _utc_now
         s = self.settings
@@ -254,6 +260,7 @@ class PaperGateway:
             commission=s.commission,
         )
         self.users = {s.username} | {a.owner for a in s.accounts if a.owner}
+        self.engine.number_from(time.time_ns() // 1000 if ids_from is None else ids_from)
         for a in s.accounts:
             self.engine.add_account(a.id, a.name, a.balance, a.can_trade, a.owner or s.username)
         for c in contracts:

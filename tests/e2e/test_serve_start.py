@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -10,6 +11,7 @@ import signal
 import socket
 import sys
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.e2e.test_serve_process import procs, read_until, settings_text, start
+from tests.e2e.test_serve_process import cli, procs, read_until, settings_text, start
 
 __all__ = ["procs"]  # the fixture, shared with the other process tests
 
@@ -163,6 +165,44 @@ async def test_serve_says_at_start_that_trading_hours_are_closed_and_when_they_o
     ), line
 
 
+def demo_order(head: str) -> tuple[str, str]:
+    """The URL and body of the order the demo's banner suggests (buy 8 MNQ)."""
+    try_it = head.split("Try it:", 1)[1]
+    [order, _] = [ln.strip() for ln in try_it.splitlines() if ln.strip().startswith("curl ")]
+    words = shlex.split(order.partition("#")[0])
+    return words[words.index("-X") + 2], words[words.index("-d") + 1]
+
+
+async def test_the_demo_started_again_counts_the_new_runs_fills(
+    tmp_path: Path, procs: list[Any]
+) -> None:
+    """The demo's paper gateway starts afresh on every run while the service keeps its state.
+    The second run's trades must not be taken for the first's: they were numbered alike, and
+    the service dropped them as already counted (the day's realized P&L stood still, so a
+    loss limit could not see them)."""
+    limits = "[rule.max_contracts]\nlimit = 5\n[rule.max_contracts_per_instrument]\n"
+    with_port(tmp_path, 0, closed_now() + limits)
+    realized = [Decimal(0)]
+    for _ in range(2):
+        proc = await spawn(tmp_path, "--demo")
+        procs.append(proc)
+        url, body = demo_order(await read_until(proc, "fsm-risk is enforcing"))
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(url, content=body)).status_code == 200  # 8: reduced to 3
+        async with asyncio.timeout(60):
+            while True:
+                status = json.loads(await cli(tmp_path, "status", "--json"))
+                day = Decimal(status["accounts"][0]["day"]["realized"])
+                if day < realized[-1]:  # the reduce's loss (the spread and fees) counted
+                    break
+                await asyncio.sleep(0.2)
+        realized.append(day)
+        proc.send_signal(signal.SIGINT)
+        assert await proc.wait() == 0
+    first, both = realized[1] - realized[0], realized[2] - realized[0]
+    assert first < 0 and both == 2 * first  # the same trades, the same loss: counted twice
+
+
 async def test_the_demo_runs_at_any_hour(tmp_path: Path, procs: list[Any]) -> None:
     limits = "[rule.max_contracts]\nlimit = 5\n[rule.max_contracts_per_instrument]\n"
     with_port(tmp_path, 0, closed_now() + limits)
@@ -170,10 +210,7 @@ async def test_the_demo_runs_at_any_hour(tmp_path: Path, procs: list[Any]) -> No
     procs.append(proc)
     head = await read_until(proc, "fsm-risk is enforcing")
     assert "Demo (--demo): trading hours are NOT enforced" in head
-    try_it = head.split("Try it:", 1)[1]
-    [order, _] = [ln.strip() for ln in try_it.splitlines() if ln.strip().startswith("curl ")]
-    words = shlex.split(order.partition("#")[0])
-    url, body = words[words.index("-X") + 2], words[words.index("-d") + 1]
+    url, body = demo_order(head)
     async with httpx.AsyncClient() as client:
         assert (await client.post(url, content=body)).status_code == 200
         positions = url.rsplit("/", 1)[0] + "/positions"
