@@ -20,7 +20,7 @@ def account_id(text: str, accounts: Iterable[tuple[int, str]], *, where: str = "
     (surrounding spaces ignored); else the one name equal to it ignoring case. Anything else,
     an ambiguous name included, is refused, naming the accounts. ``where``: where they were
     looked up, for the refusal (" in the journal")."""
-    known = sorted(set(accounts))
+    known = sorted({(i, name or "") for i, name in accounts})
     given = text.strip()
     for i, _ in known:
         if given == str(i):
@@ -43,14 +43,10 @@ def choices(known: list[tuple[int, str]], given: str = "") -> str:
     """'one of: 1001 PAPER-1, 1002 PAPER-2', or the closest to ``given`` of many."""
     if not known:
         return "no account is known yet"
-    labels = [f"{i} {name}".strip() for i, name in known]
+    labels = {f"{i} {name}".strip(): (str(i), name) for i, name in known}
     if len(labels) <= SHOWN:
         return "one of: " + ", ".join(labels)
-    by_label = dict(zip(labels, known, strict=True))
-    ids = [str(i) for i, _ in known]
-    names = [name for _, name in known if name]
-    near = difflib.get_close_matches(given, ids, n=SHOWN, cutoff=0.5)
-    near += difflib.get_close_matches(given, names, n=SHOWN, cutoff=0.5)
-    shown = [label for label, (i, name) in by_label.items() if str(i) in near or name in near]
-    shown = (shown or labels)[:SHOWN]
-    return f"the closest of {len(labels)}: {', '.join(shown)}"
+    near = set(difflib.get_close_matches(given, [i for i, _ in labels.values()], SHOWN, 0.5))
+    near |= set(difflib.get_close_matches(given, [n for _, n in labels.values() if n], SHOWN, 0.5))
+    shown = [label for label, (i, name) in labels.items() if i in near or name in near]
+    return f"the closest of {len(labels)}: {', '.join((shown or list(labels))[:SHOWN])}"
