@@ -43,6 +43,7 @@ ACCOUNT = 1001
 CONTRACT = "CON.F.US.MNQ.Z26"
 SETTINGS = """
 [paper]
+flat_time =
 price_mode = scripted
 rate_limit = 0
 unique_custom_tags = false

@@ -55,7 +55,7 @@ async def gateway(home: Path, accounts: int) -> tuple[asyncio.subprocess.Process
     listed = ", ".join(f"{FIRST + i}: DESK-{i + 1}: 50000: true" for i in range(accounts))
     ini = home / "paper.ini"
     ini.write_text(
-        f"[paper]\nprice_mode = scripted\nrate_limit = 0\nunique_custom_tags = false\n"
+        f"[paper]\nflat_time =\nprice_mode = scripted\nrate_limit = 0\nunique_custom_tags = false\n"
         f"accounts = {listed}\n"
     )
     proc = await asyncio.create_subprocess_exec(

@@ -332,8 +332,10 @@ def pct(xs: list[float], p: int) -> float:
 async def reaction(trials: int, trades: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        # (no flat time: the platform would flatten and block every account at 15:10 Chicago,
+        # and a run may straddle it)
         paper = (
-            f"[paper]\nprice_mode = scripted\nrate_limit = {REQUESTS_PER_MINUTE}\n"
+            f"[paper]\nflat_time =\nprice_mode = scripted\nrate_limit = {REQUESTS_PER_MINUTE}\n"
             "rate_limit_window = 60\nunique_custom_tags = false\n"
             "accounts = 1001: SERVICE: 50000: true, 1002: BASELINE: 50000: true\n"
         )
@@ -451,7 +453,8 @@ async def load(accounts: int, seconds: float) -> None:
         listing = ", ".join(f"{i}: LOAD-{i}: 50000: true" for i in ids)
         # 12 contracts, one random-walk step each every 0.06 s: about 200 quotes per second
         paper = (
-            "[paper]\nprice_mode = random_walk\nquote_interval = 0.06\nrate_limit = 0\n"
+            "[paper]\nflat_time =\nprice_mode = random_walk\nquote_interval = 0.06\n"
+            "rate_limit = 0\n"
             f"accounts = {listing}\n"
         )
         proc, base = await start_gateway(home, paper)

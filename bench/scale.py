@@ -127,7 +127,7 @@ class Gateway:
         listing = ", ".join(f"{i}: SCALE-{i}: 50000: true" for i in self.ids)
         lines = [f"{k} = {v}" for k, v in self.paper.items()]
         ini = self.home / "paper.ini"
-        ini.write_text("[paper]\nunique_custom_tags = false\n" + "\n".join(lines) +
+        ini.write_text("[paper]\nflat_time =\nunique_custom_tags = false\n" + "\n".join(lines) +
                        f"\naccounts = {listing}\n")  # fmt: skip
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", LAUNCH, "paper-gateway", "--port", "0", "--settings", str(ini),
