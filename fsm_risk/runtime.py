@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import dataclasses
 import os
 import signal
 from collections.abc import Callable
@@ -274,11 +275,18 @@ def _refuse_a_second_service(settings: Settings) -> None:
 
 def demo_settings(settings: Settings) -> Settings:
     """The settings for ``serve --demo``: the paper gateway, every rule as configured except
-    the trading hours, so the demo behaves the same at any hour. Never for a real account."""
+    the trading hours, and no flat time for the paper platform (it would flatten and block
+    every account from 15:10 to 17:00 Chicago), so the demo behaves the same at any hour.
+    Never for a real account."""
     from fsm_risk import config
     from fsm_risk.rules.trading_hours import TradingHours
 
-    return config.with_rule_off(settings, TradingHours)
+    settings = config.with_rule_off(settings, TradingHours)
+    if settings.paper is not None:
+        settings = dataclasses.replace(
+            settings, paper=dataclasses.replace(settings.paper, flat_time=None)
+        )
+    return settings
 
 
 def trading_hours_text(service: Service, *, demo: bool = False) -> str:
@@ -287,8 +295,9 @@ def trading_hours_text(service: Service, *, demo: bool = False) -> str:
 
     if demo:
         return (
-            "Demo (--demo): trading hours are NOT enforced, so the demo runs at any hour; "
-            "the shipped settings enforce the CME hours on a real account.\n"
+            "Demo (--demo): trading hours are NOT enforced (by fsm-risk, nor by the paper "
+            "platform's own flat time), so the demo runs at any hour; the shipped settings "
+            "enforce the CME hours on a real account.\n"
         )
     now = service.clock.now()
     snap = {"at": now.isoformat(), "timezone": service.settings.display_timezone}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -346,3 +347,22 @@ async def test_bar_requests_are_refused_with_the_documented_codes(
     bars = {"contractId": MNQ, "live": False, "unit": 2, "unitNumber": 1, "limit": 5}
     answer = await call(paper_gateway, "/History/retrieveBars", {**bars, **change})
     assert answer["success"] is False and answer["errorCode"] == code
+
+
+async def test_the_demo_has_no_platform_flat_time_so_it_runs_at_any_hour() -> None:
+    """`serve --demo` promises any hour: its paper platform does not flatten and block every
+    account at 15:10 Chicago (a demo begun at 15:05 refused every order until 17:00)."""
+    from fsm_risk import bootstrap, runtime
+
+    shipped = Path(__file__).resolve().parents[2] / "settings.ini"
+    demo = runtime.demo_settings(bootstrap.load_settings(str(shipped)))
+    assert demo.paper is not None and demo.paper.flat_time is None
+    gateway = PaperGateway(demo.paper)
+    now = [datetime(2026, 11, 23, 21, 5, tzinfo=UTC)]  # 15:05 Chicago
+    gateway.set_clock(lambda: now[0])
+    gateway.platform_check()
+    gateway.place_order(ACCOUNT, "MNQ", 0, 2)
+    now[0] += timedelta(minutes=10)  # 15:15
+    gateway.platform_check()
+    assert gateway.account(ACCOUNT).can_trade and gateway.position(ACCOUNT, MNQ) is not None
+    assert gateway.place_order(ACCOUNT, "MNQ", 0, 1).status == OrderStatus.FILLED
