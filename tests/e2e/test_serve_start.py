@@ -189,13 +189,11 @@ async def test_the_demo_started_again_counts_the_new_runs_fills(
         url, body = demo_order(await read_until(proc, "fsm-risk is enforcing"))
         async with httpx.AsyncClient() as client:
             assert (await client.post(url, content=body)).status_code == 200  # 8: reduced to 3
-        async with asyncio.timeout(60):
-            while True:
-                status = json.loads(await cli(tmp_path, "status", "--json"))
-                day = Decimal(status["accounts"][0]["day"]["realized"])
-                if day < realized[-1]:  # the reduce's loss (the spread and fees) counted
-                    break
-                await asyncio.sleep(0.2)
+        # confirmed only once every fill of the reduce was applied: its loss is counted
+        await read_until(proc, "FSM:ENFORCEMENT_CONFIRMED")
+        status = json.loads(await cli(tmp_path, "status", "--json"))
+        day = Decimal(status["accounts"][0]["day"]["realized"])
+        assert day < realized[-1], status  # the reduce's loss (the spread and fees)
         realized.append(day)
         proc.send_signal(signal.SIGINT)
         assert await proc.wait() == 0
@@ -214,6 +212,7 @@ async def test_the_demo_runs_at_any_hour(tmp_path: Path, procs: list[Any]) -> No
     async with httpx.AsyncClient() as client:
         assert (await client.post(url, content=body)).status_code == 200
         positions = url.rsplit("/", 1)[0] + "/positions"
-        async with asyncio.timeout(30):
-            while [p["size"] for p in (await client.get(positions)).json()] != [3]:
-                await asyncio.sleep(0.05)  # polling the gateway's own record of the position
+        # the service confirms the reduce from the gateway's position update, sent after the
+        # gateway's own record of the position changed
+        await read_until(proc, "FSM:ENFORCEMENT_CONFIRMED")
+        assert [p["size"] for p in (await client.get(positions)).json()] == [3]
