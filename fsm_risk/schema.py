@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fsm_risk.core.instruments import root_named
 from fsm_risk.errors import Problem, SettingsError
 
 
@@ -304,8 +305,9 @@ def mapping(
 
 
 def symbol_root(text: str) -> str:
-    """A contract's symbol root such as MNQ (letters and digits, upper-cased)."""
+    """A contract's symbol root such as MNQ (letters and digits, upper-cased). The gateway's
+    product code for a root is that root (``ENQ``, as in ``CON.F.US.ENQ.Z26``, is ``NQ``)."""
     root = text.strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{1,6}", root):
         raise ValueError(f"must be a symbol root such as MNQ, got '{text}'")
-    return root
+    return root_named(root)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
 from fsm_risk.core.flatten import Entry, Flatten
+from fsm_risk.core.instruments import root_named
 from fsm_risk.core.models import (
     AccountModel,
     ContractModel,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 NO_WAIVER = "no waiver"
 _FULL_ID = re.compile(r"CON\.F\.[A-Z]+\.[A-Z0-9]+\.[FGHJKMNQUVXZ]\d{2}")
+#: a contract as a trading platform names it: root, month code, year (``NQZ6``, ``MNQZ26``)
+_NAMED = re.compile(r"([A-Z0-9]+?)([FGHJKMNQUVXZ])(\d{1,2})")
 
 
 class Admin:
@@ -118,9 +121,11 @@ class Admin:
 
     def contract_key(self, acct: AccountModel, text: str) -> str:
         """What an admin's contract argument means: a symbol root (``MNQ``: every contract of
-        that root, held now or opened later) or a full contract id (``CON.F.US.MNQ.Z26``: that
-        contract). Anything else is refused, naming the choices."""
-        given = text.strip().upper()
+        that root, held now or opened later; the gateway's product code ``ENQ`` is the root
+        ``NQ``), a full contract id (``CON.F.US.MNQ.Z26``: that contract) or a known contract
+        as a platform names it (``MNQZ6``). Anything else is refused, naming the choices."""
+        typed = text.strip().upper()
+        given = typed if "." in typed else root_named(typed)  # ENQ, the gateway's code: NQ
         known_ids = {
             c.upper()
             for c in (
@@ -145,6 +150,18 @@ class Admin:
             return given
         if _FULL_ID.fullmatch(given) and root_of(given) in roots:
             return given
+        named = _NAMED.fullmatch(typed)
+        if named is not None:  # NQZ6: the one known contract of that root, month and year
+            root, month, year = root_named(named[1]), named[2], named[3]
+            found = [
+                c
+                for c in known_ids
+                if root_of(c) == root
+                and c.rsplit(".", 1)[1][:1] == month
+                and c.rsplit(".", 1)[1][1:].endswith(year)
+            ]
+            if len(found) == 1:
+                return found[0]
         ids = ", ".join(sorted(known_ids)[:8]) or "e.g. CON.F.US.MNQ.Z26"
         raise FsmRiskError(
             f"unknown contract '{text}': give a symbol root ({', '.join(sorted(roots))}) "

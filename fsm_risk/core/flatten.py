@@ -8,6 +8,7 @@ from typing import Any
 
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.exposure import exposed
+from fsm_risk.core.instruments import root_named
 from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, root_of, strongest
 from fsm_risk.core.pursuit import Pursuit, closes_working, closing, reduces
 from fsm_risk.core.reasons import Reason
@@ -21,7 +22,7 @@ from fsm_risk.core.work import Work
 def covers(key: str, contract_id: str) -> bool:
     """Whether a contract scope ``key`` (a full id, or a symbol root locked by an admin)
     covers this contract id."""
-    return contract_id == key or ("." not in key and root_of(contract_id) == key)
+    return contract_id == key or ("." not in key and root_of(contract_id) == root_named(key))
 
 
 def lock_source(model: Lockable) -> str | None:

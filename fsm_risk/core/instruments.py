@@ -1,10 +1,11 @@
 """Instruments: a contract's tick size and value, learned from the gateway or the defaults,
-and a contract id's root (``CON.F.US.MNQ.Z26`` -> ``MNQ``)."""
+and a contract id's root (``CON.F.US.MNQ.Z26`` -> ``MNQ``, ``CON.F.US.ENQ.Z26`` -> ``NQ``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +35,69 @@ DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
 }
 
 
+#: The product codes the ProjectX gateway writes in contract ids where they differ from the
+#: exchange's symbol root, as the gateway lists them: ``CON.F.US.ENQ.Z26`` is an NQ contract
+#: and ``CON.F.US.EP.Z26`` an ES one. Limits, locks and blocks name the root a trader knows
+#: (NQ, ES, CL); every contract id is read through this table, so they hold on these ids too.
+PRODUCT_CODES = MappingProxyType(
+    {
+        # equity indices
+        "EP": "ES",
+        "ENQ": "NQ",
+        # energy
+        "CLE": "CL",
+        "MCLE": "MCL",
+        "NQM": "QM",
+        "NGE": "NG",
+        "NQG": "QG",
+        "HOE": "HO",
+        "RBE": "RB",
+        # metals
+        "GCE": "GC",
+        "SIE": "SI",
+        "CPE": "HG",
+        "PLE": "PL",
+        # currencies
+        "EU6": "6E",
+        "BP6": "6B",
+        "JY6": "6J",
+        "CA6": "6C",
+        "DA6": "6A",
+        "SF6": "6S",
+        "NE6": "6N",
+        "MX6": "6M",
+        "EEU": "E7",
+        # interest rates
+        "USA": "ZB",
+        "TYA": "ZN",
+        "FVA": "ZF",
+        "TUA": "ZT",
+        "TNA": "TN",
+        "ULA": "UB",
+        # agriculture, livestock, crypto
+        "ZCE": "ZC",
+        "ZSE": "ZS",
+        "ZWA": "ZW",
+        "ZLE": "ZL",
+        "ZME": "ZM",
+        "GLE": "LE",
+        "GMET": "MET",
+    }
+)
+
+
+def root_named(name: str) -> str:
+    """A symbol root as the exchange names it, from a root or a gateway product code in any
+    case: ``enq`` -> ``NQ``, ``MNQ`` -> ``MNQ``."""
+    upper = name.strip().upper()
+    return PRODUCT_CODES.get(upper, upper)
+
+
 def root_of(contract_id: str) -> str:
-    """`CON.F.US.MNQ.Z26` -> `MNQ` (the 4th part). Anything else is its own root."""
+    """`CON.F.US.MNQ.Z26` -> `MNQ` (the 4th part), `CON.F.US.ENQ.Z26` -> `NQ` (a product
+    code, read through `PRODUCT_CODES`). Anything else is its own root."""
     parts = contract_id.split(".")
-    return parts[3].upper() if len(parts) >= 5 else contract_id.upper()
+    return root_named(parts[3] if len(parts) >= 5 else contract_id)
 
 
 class InstrumentBook:

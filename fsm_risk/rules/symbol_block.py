@@ -23,6 +23,7 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import Event, OrderUpdate, PositionUpdate, Tick
+from fsm_risk.core.instruments import root_named
 from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -41,11 +42,13 @@ from fsm_risk.schema import Field
 
 
 def root_pattern(text: str) -> str:
-    """A symbol root, wildcards allowed (* any run, ? one character, [..] a set)."""
+    """A symbol root, wildcards allowed (* any run, ? one character, [..] a set). Patterns
+    match roots (a contract id's product code is read as its root: ``CLE`` is ``CL``), so a
+    code given as such is taken for its root."""
     pattern = text.strip().upper()
     if not re.fullmatch(r"[A-Z0-9*?\[\]!]{1,12}", pattern):
         raise ValueError(f"must be a symbol root such as CL or M* (wildcards * ?), got '{text}'")
-    return pattern
+    return pattern if re.search(r"[*?\[]", pattern) else root_named(pattern)
 
 
 @dataclass(frozen=True)
