@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fsm_risk.core.instruments import PRODUCT_CODES
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.paper.catalog import PRODUCTS, on_tick
 from fsm_risk.schema import (
@@ -60,6 +61,8 @@ class PaperAccount:
 
 DEFAULT_ACCOUNTS = (PaperAccount(1001, "PAPER-1", Decimal("50000.00")),)
 DEFAULT_FEES = {root: p.fee_per_side for root, p in PRODUCTS.items()}
+#: the codes the real gateway writes in contract ids for these products (ES: EP, NQ: ENQ, ...)
+REAL_PRODUCT_CODES = {root: code for code, root in PRODUCT_CODES.items() if root in PRODUCTS}
 DEFAULT_START_PRICES = {root: p.start_price for root, p in PRODUCTS.items()}
 
 
@@ -75,7 +78,7 @@ class PaperSettings:
     token_lifetime: float = 86400.0
     accounts: tuple[PaperAccount, ...] = DEFAULT_ACCOUNTS
     contract_month: str = "Z26"
-    product_codes: Mapping[str, str] = field(default_factory=dict)
+    product_codes: Mapping[str, str] = field(default_factory=lambda: dict(REAL_PRODUCT_CODES))
     fees: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_FEES))
     start_prices: Mapping[str, Decimal] = field(default_factory=lambda: dict(DEFAULT_START_PRICES))
     price_mode: str = "random_walk"
@@ -297,6 +300,7 @@ def _positive_seconds(value: str) -> float:
 
 
 _DEFAULT_FEES_TEXT = ", ".join(f"{r}: {f}" for r, f in DEFAULT_FEES.items())
+_REAL_PRODUCT_CODES_TEXT = ", ".join(f"{r}: {c}" for r, c in REAL_PRODUCT_CODES.items())
 _DEFAULT_PRICES_TEXT = ", ".join(f"{r}: {p}" for r, p in DEFAULT_START_PRICES.items())
 
 PAPER_FIELDS: tuple[Field, ...] = (
@@ -331,8 +335,9 @@ PAPER_FIELDS: tuple[Field, ...] = (
     Field(
         "product_codes",
         _product_codes,
-        "",
-        "Product codes used in contract ids instead of the root, e.g. 'ES: EP, NQ: ENQ'.",
+        _REAL_PRODUCT_CODES_TEXT,
+        "Product codes used in contract ids instead of the root, as the real gateway lists "
+        "them (an NQ contract is CON.F.US.ENQ.Z26); empty: the root is the code.",
     ),
     Field(
         "fees",

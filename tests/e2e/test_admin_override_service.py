@@ -17,7 +17,7 @@ from fsm_risk.core.states import State
 from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
-NQ = "CON.F.US.NQ.Z26"
+NQ = "CON.F.US.ENQ.Z26"
 SECRET = "correct horse battery"
 TRAILING = """
 [rule.trailing_drawdown]

@@ -69,7 +69,7 @@ async def test_a_breach_turns_the_card_locked_within_two_seconds(
     await h.start(RULES)
     h.gateway.place_order(1002, "ES", 0, 1)  # the other account holds a position throughout
     h.trade("MNQ", "buy", 2)
-    await h.until(lambda: "CON.F.US.ES.Z26" in h.svc.engine.accounts[1002].positions, "ES seen")
+    await h.until(lambda: "CON.F.US.EP.Z26" in h.svc.engine.accounts[1002].positions, "ES seen")
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
     h.gateway.move_price("MNQ", -300)
     await h.until(lambda: h.acct.positions[MNQ].upnl <= -300, "the loss is seen")

@@ -20,7 +20,7 @@ DAILY_LOSS = """
 limit = 500
 """
 MNQ = "CON.F.US.MNQ.Z26"
-ES = "CON.F.US.ES.Z26"
+ES = "CON.F.US.EP.Z26"
 
 
 def overtaken(h: Harness) -> int:

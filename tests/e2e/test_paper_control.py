@@ -53,7 +53,7 @@ async def test_prices_orders_positions_and_the_order_log(
     assert cancelled.json()["status"] == "cancelled"
     positions = (await control.get("/positions")).json()
     assert [(p["contract_id"], p["size"], p["type"]) for p in positions] == [
-        ("CON.F.US.ES.Z26", 2, "long")
+        ("CON.F.US.EP.Z26", 2, "long")
     ]
     closed = await control.post("/positions/close", json={"account_id": 1001, "contract": "ES"})
     assert closed.json()["source"] == "close"

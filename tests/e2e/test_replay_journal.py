@@ -123,7 +123,7 @@ async def test_a_journal_across_a_restart_replays_to_the_same_audit_log(h: Harne
     h.trade("ES", "buy", 1)  # while the service was down
     await h.start()
     await h.gw_until(lambda: h.position("ES") == 0, "the position found at start-up closed")
-    await h.until(lambda: h.contract_state("CON.F.US.ES.Z26") is State.Trading, "close confirmed")
+    await h.until(lambda: h.contract_state("CON.F.US.EP.Z26") is State.Trading, "close confirmed")
     await h.stop()
     h.clock.set(reset + timedelta(hours=2))
     await h.start()

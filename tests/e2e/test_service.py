@@ -81,7 +81,7 @@ async def test_while_locked_an_opening_order_is_cancelled_and_a_fill_is_closed(h
     h.trade("ES", "buy", 2)  # a market order fills before anyone can cancel it
     await h.gw_until(lambda: h.closes("ES"), "the new position closed")
     await h.gw_until(lambda: h.position("ES") == 0, "flat again")
-    await h.until(lambda: h.contract_state("CON.F.US.ES.Z26") is State.Trading, "close confirmed")
+    await h.until(lambda: h.contract_state("CON.F.US.EP.Z26") is State.Trading, "close confirmed")
     assert h.acct.state is State.LockedDaily
 
 

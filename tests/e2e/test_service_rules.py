@@ -17,13 +17,14 @@ from fsm_risk.core.models import Trip
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.gateway import OrderLogEntry
+from fsm_risk.paper.settings import REAL_PRODUCT_CODES
 from tests.e2e.service_harness import ACCOUNT, Harness
 from tests.factories import T0
 
 MNQ = "CON.F.US.MNQ.Z26"
-ES = "CON.F.US.ES.Z26"
+ES = "CON.F.US.EP.Z26"
 MES = "CON.F.US.MES.Z26"
-NQ = "CON.F.US.NQ.Z26"
+NQ = "CON.F.US.ENQ.Z26"
 
 # the scenarios hand-compute P&L from the fee table: the gateway's commissions (counted beside
 # the fees, tested on their own) are left out here
@@ -34,7 +35,8 @@ pytestmark = pytest.mark.paper(commission=Decimal(0))
 
 
 def cid(root: str) -> str:
-    return f"CON.F.US.{root}.Z26"
+    """The contract id the gateway lists for ``root`` (as the real one does: NQ is ENQ)."""
+    return f"CON.F.US.{REAL_PRODUCT_CODES.get(root, root)}.Z26"
 
 
 async def seen(h: Harness, root: str, size: int) -> None:
