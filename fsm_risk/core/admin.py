@@ -66,6 +66,16 @@ class Admin:
     ) -> None:
         s = self.settings
         to = cmd.to
+        if cmd.minutes is not None and to is not State.Cooldown:
+            raise FsmRiskError(
+                f"--minutes sets the length of a forced Cooldown, not of {to}: "
+                + (
+                    "LockedDaily lasts until the next daily reset, LockedWeekly until the next "
+                    "weekly one"
+                    if to in LOCK_KINDS
+                    else "drop it, or force Cooldown"
+                )
+            )
         if to is State.Cooldown:
             minutes = cmd.minutes
             length = timedelta(minutes=minutes) if minutes else s.admin_cooldown
@@ -92,10 +102,22 @@ class Admin:
         # waived loss rule re-arms deeper, so a runaway loss after an unlock still flattens
         new = self.waivers.grant(acct, cleared, to, key, now) if cmd.waive else {}
         notes = [self.waivers.describe(k, w) for k, w in new.items()]
-        if not cmd.waive and any(
-            LOCK_RANK[h.kind] > LOCK_RANK.get(to, 0) for h in cleared.values()
-        ):
+        # no waiver means none: those an earlier override granted in this scope end too
+        dropped = [] if cmd.waive else self.waivers.drop(acct, key)
+        if dropped:
+            self.work.dirty.add(acct.account_id)
+        stronger = any(LOCK_RANK[h.kind] > LOCK_RANK.get(to, 0) for h in cleared.values())
+        if dropped or (not cmd.waive and stronger):
             notes.append(f"{NO_WAIVER}: every rule fires again as soon as its condition holds")
+            notes.extend(f"ended the waiver of {self.waivers.named(k)}" for k in dropped)
+        waived = {k.split("@", 1)[0] for k in new}
+        notes.extend(  # what else the override ends, a trader's self-lock included
+            f"cleared {h.kind} ({source}"
+            + (f", until {self.waivers.when(h.until)}" if h.until is not None else "")
+            + ")"
+            for source, h in cleared.items()
+            if source != ADMIN and source not in waived
+        )
         self.flatten.transition(
             acct,
             model,

@@ -97,16 +97,32 @@ class Waivers:
             waivers = acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {})
             waivers.update({k: w.stored() for k, w in new.items()})
 
-    def describe(self, key: str, stored: Any) -> str:
-        """One line for a waiver: the rule, until when, and where it re-arms."""
-        waiver = stored if isinstance(stored, Waiver) else Waiver.read(stored)
+    @staticmethod
+    def drop(acct: AccountModel, key: str | None) -> list[str]:
+        """End the waivers of a scope (``key`` None: the account's, every contract's too; a
+        contract key: those on it); returns their keys."""
+        waivers = stored_waivers(acct)
+        ended = [k for k in waivers if key is None or k.endswith(f"@{key}")]
+        for k in ended:
+            del waivers[k]
+        return ended
+
+    def named(self, key: str) -> str:
+        """A waiver's rule (id and name) and, for a contract's, on which contract."""
         rule_id = key.split("@", 1)[0]
         rule = self.book.by_id.get(rule_id)
         name = f"{rule_id} {rule.name}" if rule is not None else rule_id
-        scope = f" on {key.split('@', 1)[1]}" if "@" in key else ""
+        return name + (f" on {key.split('@', 1)[1]}" if "@" in key else "")
+
+    def when(self, at: datetime) -> str:
+        """An instant as the trader reads it (the display time zone, date included)."""
         zone = ZoneInfo(self.settings.display_tz or self.settings.calendar.tz)
-        until = waiver.until.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
-        text = f"waived {name}{scope} until {until}"
+        return at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+    def describe(self, key: str, stored: Any) -> str:
+        """One line for a waiver: the rule, until when, and where it re-arms."""
+        waiver = stored if isinstance(stored, Waiver) else Waiver.read(stored)
+        text = f"waived {self.named(key)} until {self.when(waiver.until)}"
         if waiver.rearm is not None and waiver.at is not None:
             text += f", re-arms at {waiver.rearm:.2f} (was {waiver.at:.2f} when waived)"
         return text

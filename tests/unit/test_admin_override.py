@@ -4,13 +4,14 @@ root (held now or opened later), anything unknown is refused naming the choices,
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from fsm_risk.core.admin import summary
 from fsm_risk.core.engine import ADMIN
-from fsm_risk.core.events import AdminCommand, Side
+from fsm_risk.core.events import AdminCommand, SelfLock, Side
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -162,6 +163,57 @@ def test_forcing_with_no_waiver_lets_the_rule_fire_again_at_once() -> None:
     assert [c.contract_id for c in closes(out)] == [MNQ]
     d.send(flat(MNQ))
     assert d.acct.state is State.LockedDaily
+
+
+def test_no_waiver_ends_the_waivers_an_earlier_unlock_granted_and_says_so() -> None:
+    """Reported: unlock (waivers granted), re-lock, unlock with --no-waiver: the answer said
+    "no waiver: every rule fires again", yet the earlier waivers held and the day stood past
+    its limit in Trading."""
+    d = _daily()
+    _locked_after_a_loss(d)
+    d.send(AdminCommand(ACC, State.Trading, "misconfigured", "ops"))
+    assert "RULE-003" in d.acct.rule_state[ADMIN]["waivers"]
+    d.send(AdminCommand(ACC, State.LockedDaily, "relock", "ops"))
+    cmd = AdminCommand(ACC, State.Trading, "no waiver this time", "ops", waive=False)
+    out = d.send(cmd)
+    text = summary(d.engine, cmd, out)
+    assert "no waiver: every rule fires again" in text
+    assert "ended the waiver of RULE-003 daily_loss_limit" in text
+    assert not d.acct.rule_state[ADMIN]["waivers"]
+    out = d.send(quote(MNQ, "21000"), fill(MNQ, Side.BUY, 1, "21000", order_id=2))
+    out += d.send(position(MNQ, 1, "21000"))
+    assert [c.contract_id for c in closes(out)] == [MNQ]  # the day past its limit fires
+
+
+def test_a_contracts_no_waiver_ends_only_that_contracts_waivers() -> None:
+    d = _daily()
+    d.send(account())
+    waivers = d.acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {})
+    waivers.update({"RULE-003": "2026-11-23T23:00:00+00:00",
+                    "RULE-017@MNQ": "2026-11-23T23:00:00+00:00"})  # fmt: skip
+    d.send(AdminCommand(ACC, State.Trading, "ok", "ops", contract_id="MNQ", waive=False))
+    assert list(d.acct.rule_state[ADMIN]["waivers"]) == ["RULE-003"]
+
+
+@pytest.mark.parametrize("to", [State.LockedDaily, State.LockedWeekly, State.Trading])
+def test_minutes_for_anything_but_a_cooldown_is_refused_and_changes_nothing(to: State) -> None:
+    d = _daily()
+    d.send(account())
+    with pytest.raises(FsmRiskError, match="--minutes sets the length of a forced Cooldown"):
+        d.send(AdminCommand(ACC, to, "5 min", "ops", minutes=5))
+    assert d.acct.state is State.Trading and not d.acct.holds
+
+
+def test_an_override_names_the_trader_self_lock_it_replaces() -> None:
+    d = _daily()
+    d.send(account())
+    until = d.now + timedelta(days=10)
+    d.send(SelfLock(ACC, State.Cooldown, until, "trader", "a break"))
+    cmd = AdminCommand(ACC, State.Cooldown, "5 min instead", "ops", minutes=5)
+    out = d.send(cmd)
+    text = summary(d.engine, cmd, out)
+    assert "cleared Cooldown (" in text and "until Thu 2026-12-03" in text, text
+    assert d.acct.holds[ADMIN].until == d.now + timedelta(minutes=5)
 
 
 def test_a_forced_trading_after_a_trailing_drawdown_lock_still_flattens_a_runaway_loss() -> None:
