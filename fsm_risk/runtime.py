@@ -153,6 +153,8 @@ async def serve(
         if stopping.is_set():
             return
         service = make_service(settings, creds, urls)
+        if demo:
+            service.adjust = demo_settings
         on_sighup(loop, service)
         try:
             await _run(service, settings, gateway, demo, echo)
@@ -293,16 +295,23 @@ def trading_hours_text(service: Service, *, demo: bool = False) -> str:
     """What the trading hours allow right now, said plainly at start."""
     from fsm_risk import status
 
-    if demo:
+    now = service.clock.now()
+    snap = {"at": now.isoformat(), "timezone": service.settings.display_timezone}
+    snap["hours"] = status.snapshot(service.engine, now, [])["hours"]
+    words = status.headline_hours(snap)
+    if demo and not words:
         return (
             "Demo (--demo): trading hours are NOT enforced (by fsm-risk, nor by the paper "
             "platform's own flat time), so the demo runs at any hour; the shipped settings "
             "enforce the CME hours on a real account.\n"
         )
-    now = service.clock.now()
-    snap = {"at": now.isoformat(), "timezone": service.settings.display_timezone}
-    snap["hours"] = status.snapshot(service.engine, now, [])["hours"]
-    words = status.headline_hours(snap)
+    if demo:  # the settings in force on this database enforce them: a loosening waits
+        left = status.human((service.engine.calendar.next_daily_reset(now) - now).total_seconds())
+        return (
+            f"Demo (--demo): the trading hours are still enforced until the daily reset (in "
+            f"{left}): the settings in force on this database enforce them, and a looser "
+            f"setting takes effect at the reset. Trading hours: {words}.\n"
+        )
     if not words:
         return "Trading hours: not enforced (the trading_hours rule is off).\n"
     if snap["hours"]["open"]:

@@ -292,6 +292,9 @@ class Service:
         self.components: list[Component] = []
         self.pending: Any = None  # a held loosening (fsm_risk.reload.Pending)
         self._staged: Settings | None = None
+        #: what the settings file means for this run, applied to every read of it (``serve
+        #: --demo``: its overrides, which a reload must not drop)
+        self.adjust: Callable[[Settings], Settings] = lambda settings: settings
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -563,7 +566,7 @@ class Service:
         from fsm_risk.errors import SettingsError
 
         try:
-            file = config.load(self.settings.path)
+            file = self.adjust(config.load(self.settings.path))
         except SettingsError as exc:
             problems = "; ".join(str(p) for p in exc.problems)
             logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)

@@ -205,9 +205,10 @@ def _local(iso: str, tz: str, *, short: bool = False) -> str:
 
 
 def _until(iso: str, tz: str, at: datetime) -> str:
-    """``Fri 17:00 CST, in 3 h 29 min``."""
+    """``Fri 17:00 CST, in 3 h 29 min``; with the date when a weekday alone would not say
+    which one (six days away or more: ``Tue 2026-12-15 17:14 CST, in 9 d 23 h``)."""
     left = (datetime.fromisoformat(iso) - at).total_seconds()
-    return f"{_local(iso, tz, short=True)}, in {human(left)}"
+    return f"{_local(iso, tz, short=left < 6 * 86400)}, in {human(left)}"
 
 
 def _fit(line: str) -> str:

@@ -92,7 +92,7 @@ class Admin:
         model: Lockable = acct
         key: str | None = None
         if cmd.contract_id is not None:
-            key = self.contract_key(acct, cmd.contract_id)
+            key = self.contract_key(acct, cmd.contract_id, now)
             if to is State.LockedWeekly:
                 raise FsmRiskError("a contract has no LockedWeekly state")
             model = self.work.contract(acct, key)
@@ -141,11 +141,13 @@ class Admin:
                 acct.tolerated.clear()
         self.waivers.keep(acct, new)
 
-    def contract_key(self, acct: AccountModel, text: str) -> str:
+    def contract_key(self, acct: AccountModel, text: str, now: datetime | None = None) -> str:
         """What an admin's contract argument means: a symbol root (``MNQ``: every contract of
         that root, held now or opened later; the gateway's product code ``ENQ`` is the root
         ``NQ``), a full contract id (``CON.F.US.MNQ.Z26``: that contract) or a known contract
-        as a platform names it (``MNQZ6``). Anything else is refused, naming the choices."""
+        as a platform names it (``MNQZ6``) or as ``status`` shows it (``MNQ.Z26``). A full id
+        of no contract seen yet is taken if its year is near ``now`` (a typo'd ``Z62`` is not).
+        Anything else is refused, naming the choices."""
         typed = text.strip().upper()
         given = typed if "." in typed else root_named(typed)  # ENQ, the gateway's code: NQ
         known_ids = {
@@ -170,8 +172,13 @@ class Admin:
             return given
         if given in known_ids:
             return given
-        if _FULL_ID.fullmatch(given) and root_of(given) in roots:
+        year = 2000 + int(given[-2:]) if _FULL_ID.fullmatch(given) else 0
+        near = now is None or now.year - 1 <= year <= now.year + 5
+        if year and near and root_of(given) in roots:
             return given
+        shown = [c for c in known_ids if c.endswith(f".{given}")] if "." in given else []
+        if len(shown) == 1:  # MNQ.Z26, as status shows it
+            return shown[0]
         named = _NAMED.fullmatch(typed)
         if named is not None:  # NQZ6: the one known contract of that root, month and year
             root, month, year = root_named(named[1]), named[2], named[3]
@@ -185,8 +192,9 @@ class Admin:
             if len(found) == 1:
                 return found[0]
         ids = ", ".join(sorted(known_ids)[:8]) or "e.g. CON.F.US.MNQ.Z26"
+        far = f" (no contract of {year} is traded now)" if year and not near else ""
         raise FsmRiskError(
-            f"unknown contract '{text}': give a symbol root ({', '.join(sorted(roots))}) "
+            f"unknown contract '{text}'{far}: give a symbol root ({', '.join(sorted(roots))}) "
             f"for every contract of that root, or a full contract id ({ids})"
         )
 

@@ -216,3 +216,24 @@ async def test_the_demo_runs_at_any_hour(tmp_path: Path, procs: list[Any]) -> No
         # gateway's own record of the position changed
         await read_until(proc, "FSM:ENFORCEMENT_CONFIRMED")
         assert [p["size"] for p in (await client.get(positions)).json()] == [3]
+
+
+async def test_a_reload_of_the_demo_keeps_its_trading_hours_off(
+    tmp_path: Path, procs: list[Any]
+) -> None:
+    """Reported: a reload under --demo read the file as is, turned the trading hours back on
+    (the market being closed, the demo account was locked) while the banner said they were
+    off, and a later --demo start kept them on."""
+    with_port(tmp_path, 0, closed_now())
+    proc = await spawn(tmp_path, "--demo")
+    procs.append(proc)
+    await read_until(proc, "fsm-risk is enforcing")
+    proc.send_signal(signal.SIGHUP)
+    line = await read_until(proc, "settings reloaded by")
+    assert "trading_hours" not in line, line
+    proc.send_signal(signal.SIGINT)
+    assert await proc.wait() == 0
+    again = await spawn(tmp_path, "--demo")
+    procs.append(again)
+    head = await read_until(again, "fsm-risk is enforcing")
+    assert "Demo (--demo): trading hours are NOT enforced" in head, head

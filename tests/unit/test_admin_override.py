@@ -100,6 +100,30 @@ def test_a_full_id_means_that_contract_only() -> None:
     assert closes(out) == []
 
 
+def test_a_contract_as_status_shows_it_is_that_contract() -> None:
+    d = _daily()
+    d.send(account(), position(MNQ, 1, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="mnq.z26"))
+    assert d.acct.contracts[MNQ].state in (State.Flattening, State.LockedDaily)
+
+
+@pytest.mark.parametrize("typed", ["CON.F.US.MNQ.Z62", "CON.F.US.MNQ.Z19"])
+def test_a_full_id_of_a_year_nobody_trades_is_refused(typed: str) -> None:
+    d = _daily()
+    d.send(account(), position(MNQ, 1, "21000"))
+    with pytest.raises(FsmRiskError) as err:
+        d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id=typed))
+    assert f"unknown contract '{typed}' (no contract of 20" in str(err.value)
+    assert MNQ in str(err.value) and typed not in d.acct.contracts
+
+
+def test_a_full_id_of_next_year_not_seen_yet_is_taken() -> None:
+    d = _daily()
+    d.send(account())
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="CON.F.US.MNQ.H27"))
+    assert d.acct.contracts["CON.F.US.MNQ.H27"].state is State.LockedDaily
+
+
 def test_a_root_from_the_settings_is_known() -> None:
     d = _daily(known_roots=frozenset({"ZN"}))
     d.send(account())

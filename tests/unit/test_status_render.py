@@ -103,3 +103,12 @@ def test_an_account_enforcing_before_its_trades_are_read_says_so() -> None:
     lines = status.render(snap, color=False, source="running service").splitlines()
     assert lines[1] == "  ENFORCING; its trades are still being read: the P&L limits wait for them"
     assert "NOT ENFORCING" not in "\n".join(lines)
+
+
+def test_a_deadline_a_week_or_more_away_shows_its_date_not_only_a_weekday() -> None:
+    """Reported: a 10-day self-lock read "until Tue 17:14 CST": the Tuesday after next."""
+    at = datetime(2026, 12, 5, 23, 14, tzinfo=UTC)
+    near = status._until("2026-12-08T23:14:00+00:00", "America/Chicago", at)
+    far = status._until("2026-12-15T23:14:00+00:00", "America/Chicago", at)
+    assert near == "Tue 17:14 CST, in 3 d"
+    assert far == "Tue 2026-12-15 17:14 CST, in 10 d"
