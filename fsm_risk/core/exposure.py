@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from fsm_risk.core.events import OrderType
+
 if TYPE_CHECKING:
-    from fsm_risk.core.models import AccountModel
+    from fsm_risk.core.models import AccountModel, Order
     from fsm_risk.core.records import Trip
 
 
@@ -59,3 +61,42 @@ def left_by_lock(acct: AccountModel) -> bool:
     """Exposure an account's lock leaves in place (its sweep closes everything else): the
     positions a lock without flatten tolerates. A flatten verdict must remove them."""
     return any(exposed(acct, cid, cancel_orders=False) for cid in acct.tolerated)
+
+
+def reduces(acct: AccountModel, o: Order) -> bool:
+    """An order that can only reduce an existing position (the trader may always exit): on
+    the closing side, and within what is left of the position once the closes ahead of it
+    fill (ours first, then the trader's in the order they were placed). Three sells of 3
+    against a long 3 are one exit and two orders that would reverse it."""
+    pos = acct.positions.get(o.contract_id)
+    if pos is None or o.side is not pos.closing_side or o.size > pos.size:
+        return False
+    mine = o.order_id in acct.own_orders
+    ahead = sum(
+        p.size
+        for p in acct.orders.values()
+        if p.contract_id == o.contract_id
+        and p.side is o.side
+        and p.order_id != o.order_id
+        and (
+            (p.order_id in acct.own_orders) > mine
+            or ((p.order_id in acct.own_orders) == mine and p.order_id < o.order_id)
+        )
+    )
+    return ahead + o.size <= pos.size
+
+
+def closing(acct: AccountModel, o: Order) -> bool:
+    """A market order that only reduces a position: it helps a flatten, leave it working."""
+    return o.type is OrderType.MARKET and reduces(acct, o)
+
+
+def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
+    """Orders working at the gateway that close this position: ours, and any market order
+    that only reduces it (the platform's liquidation, the trader's exit). Another close
+    sent beside them could reverse the position once all fill."""
+    return sorted(
+        o.order_id
+        for o in acct.orders.values()
+        if o.contract_id == contract_id and (o.order_id in acct.own_orders or closing(acct, o))
+    )

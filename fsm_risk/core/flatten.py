@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from fsm_risk.core.effects import Alert, Effect, Level
-from fsm_risk.core.exposure import exposed
+from fsm_risk.core.exposure import closes_working, closing, exposed, reduces
 from fsm_risk.core.instruments import root_named
 from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, root_of, strongest
-from fsm_risk.core.pursuit import Pursuit, closes_working, closing, reduces
+from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size

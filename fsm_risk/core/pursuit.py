@@ -21,34 +21,13 @@ from fsm_risk.core.events import (
     OrderType,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.exposure import closes_working
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
 from fsm_risk.core.states import State
 from fsm_risk.core.work import Work
-
-
-def reduces(acct: AccountModel, o: Order) -> bool:
-    """An order that can only reduce an existing position (the trader may always exit)."""
-    pos = acct.positions.get(o.contract_id)
-    return pos is not None and o.side is pos.closing_side and o.size <= pos.size
-
-
-def closing(acct: AccountModel, o: Order) -> bool:
-    """A market order that only reduces a position: it helps a flatten, leave it working."""
-    return o.type is OrderType.MARKET and reduces(acct, o)
-
-
-def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
-    """Orders working at the gateway that close this position: ours, and any market order
-    that only reduces it (the platform's liquidation, the trader's exit). Another close
-    sent beside them could reverse the position once all fill."""
-    return sorted(
-        o.order_id
-        for o in acct.orders.values()
-        if o.contract_id == contract_id and (o.order_id in acct.own_orders or closing(acct, o))
-    )
 
 
 class Pursuit:

@@ -13,6 +13,7 @@ from itertools import count
 
 from fsm_risk.core.effects import ClosePosition, Effect, Level, ReducePosition
 from fsm_risk.core.events import (
+    EnforcementAccepted,
     EnforcementRejected,
     Event,
     Fill,
@@ -24,6 +25,7 @@ from fsm_risk.core.events import (
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.base import Action, Scope, Verdict
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
 from tests.factories import (
     ACC,
@@ -32,12 +34,15 @@ from tests.factories import (
     Driver,
     account,
     alerts,
+    cancels,
     closes,
     fill,
     flat,
     gateway_read,
     make_engine,
+    order,
     position,
+    quote,
     reads,
     reduces,
     restart,
@@ -428,3 +433,33 @@ def test_a_market_order_that_closes_the_position_is_left_to_work_and_not_doubled
     assert gw.sent == [] and not [e for e in d.effects if type(e).__name__ == "CancelOrder"]
     gw.send(market(60, Side.SELL, 2, OrderStatus.CANCELLED))  # it did not fill after all
     assert [type(e).__name__ for e in gw.sent] == ["ClosePosition"]  # ours, at once
+
+
+def test_the_traders_exits_adding_up_past_the_position_are_cancelled_not_left_to_reverse() -> None:
+    """Reported: long 3 MNQ, three market sells of 3 working (a slow gateway), the day past
+    its loss limit: each sell alone was taken for an exit and left working, so all three
+    filled and the locked account was short 6 for 5 s. The first is the exit; the other two
+    would reverse it and are cancelled at once (no close of ours beside the exit)."""
+
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 3, "21000"))
+    for oid in (11, 12, 13):
+        d.send(order(oid, MNQ, Side.SELL, 3, type=OrderType.MARKET))
+    out = d.send(quote(MNQ, "20800"))  # 3 x -200 pts x $2 = -1,200: past the limit
+    assert d.acct.state is State.Flattening
+    assert sorted(c.order_id for c in cancels(out)) == [12, 13]
+    assert closes(out) == []  # the trader's own exit closes it
+
+
+def test_a_traders_exit_after_our_close_of_the_whole_position_is_cancelled() -> None:
+    """Our close of the whole position works: the trader's market sell of the same size
+    placed after it would reverse the position once both fill (it was left working)."""
+
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 3, "21000"))
+    [close] = closes(d.send(quote(MNQ, "20800")))
+    assert close.contract_id == MNQ
+    d.send(EnforcementAccepted(ACC, MNQ, 900), market(900, Side.SELL, 3, OrderStatus.OPEN))
+    out = d.send(market(901, Side.SELL, 3, OrderStatus.OPEN))  # the trader's own exit
+    assert [c.order_id for c in cancels(out)] == [901]
+    assert 900 not in [c.order_id for c in cancels(out)]
