@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fsm_risk import config
 from fsm_risk.config import RULE_PREFIX, Settings
@@ -254,15 +255,15 @@ def raw_of(settings: Settings) -> Raw:
     return {name: dict(values) for name, values in settings.raw_rules.items()}
 
 
-def describe(p: Plan, held: Pending | None) -> str:
-    """One line per change: what applied now and what waits (for the audit log and replies)."""
+def describe(p: Plan, held: Pending | None, zone: str = "UTC") -> str:
+    """One line per change: what applied now and what waits (for the audit log and replies),
+    the reset's time in the display time zone ``zone``."""
     parts = []
     if p.tightened:
         parts.append("stricter now: " + "; ".join(str(c) for c in p.tightened))
     if held is not None:
-        parts.append(
-            f"looser from the daily reset at {held.applies_at.isoformat()}: " + "; ".join(held.held)
-        )
+        at = held.applies_at.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")
+        parts.append(f"looser from the daily reset at {at}: " + "; ".join(held.held))
     return " | ".join(parts) if parts else NO_CHANGE
 
 

@@ -525,7 +525,7 @@ class Service:
         self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
         if plan is None or not (plan.tightened or plan.held):
             return None
-        text = reload.describe(plan, held)
+        text = reload.describe(plan, held, self.settings.display_timezone)
         logger.warning("{} settings at start-up: {}", logs.SETTINGS_LOADED, text)
         reason = Reason.SETTINGS_TIGHTENED if plan.tightened else Reason.SETTINGS_LOOSENED
         return f"{reason.name}: at start-up: {text}"
@@ -583,7 +583,7 @@ class Service:
         if plan.held:
             at = self.engine.calendar.next_daily_reset(now)
             held = reload.Pending(plan.target, at, tuple(str(c) for c in plan.held))
-        text = reload.describe(plan, held)
+        text = reload.describe(plan, held, self.settings.display_timezone)
         if self.pending is not None and held is None:
             withdrawn = "the looser values held for the reset are withdrawn"
             text = withdrawn if text == reload.NO_CHANGE else f"{text} | {withdrawn}"

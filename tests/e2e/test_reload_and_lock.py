@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
 SECRET = "correct horse battery"
+CHICAGO = ZoneInfo("America/Chicago")  # the display time zone of the test settings
 
 
 def loss_limit(limit: int, extra: str = "") -> str:
@@ -169,7 +171,8 @@ async def test_reverting_the_file_withdraws_the_held_loosening(h: Harness) -> No
     reasons = [a.reason for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
     assert reasons == [
         "SETTINGS_LOOSENED: looser from the daily reset at "
-        f"{h.acct.day.start.isoformat()}: [rule.daily_loss_limit] limit: 500 -> 1000",
+        f"{h.acct.day.start.astimezone(CHICAGO):%a %Y-%m-%d %H:%M %Z}: "
+        "[rule.daily_loss_limit] limit: 500 -> 1000",
         "SETTINGS_TIGHTENED: the looser values held for the reset are withdrawn",
     ]
 
