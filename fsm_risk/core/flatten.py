@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.effects import Alert, Effect, Level, ReadAccount
 from fsm_risk.core.exposure import closes_working, closing, exposed, reduces
 from fsm_risk.core.instruments import root_named
 from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, root_of, strongest
@@ -74,6 +74,9 @@ class Flatten:
         self.settings = settings
         self.work = work
         self.pursuit = pursuit
+        #: when a read was last asked for a locked contract its fills say is open and no
+        #: position update has shown (runtime only: a restart reads every account anyway)
+        self.unseen: dict[tuple[int, str], datetime] = {}
 
     def transition(
         self,
@@ -264,6 +267,24 @@ class Flatten:
                 continue
             if not reduces(acct, o):
                 self.pursuit.cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
+        self._read_unseen(acct, only, now, out)
+
+    def _read_unseen(
+        self, acct: AccountModel, only: ContractModel | None, now: datetime, out: list[Effect]
+    ) -> None:
+        """Fills say a contract of the locked scope is open and no position update has shown
+        it (a position feed gone quiet): the position is closed from the gateway's word, so
+        ask for that word now, once per close timeout, rather than at the periodic read."""
+        for cid in acct.net:
+            if cid in acct.positions or cid in acct.tolerated or acct.open_size(cid) == 0:
+                self.unseen.pop((acct.account_id, cid), None)
+                continue
+            if only is not None and not covers(only.contract_id, cid):
+                continue
+            asked = self.unseen.get((acct.account_id, cid))
+            if asked is None or now - asked >= self.settings.close_timeout:
+                self.unseen[(acct.account_id, cid)] = now
+                out.append(ReadAccount(acct.account_id, cid))
 
     def confirm(self, acct: AccountModel, now: datetime) -> None:
         """A scope that is flattening and now flat leaves ``Flattening`` for its strongest

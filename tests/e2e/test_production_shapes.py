@@ -14,11 +14,12 @@ import pytest
 from loguru import logger
 
 from fsm_risk import service as service_module
+from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.reads import RECENT
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.settings import PaperAccount
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 from tests.factories import T0
 
 MNQ = "CON.F.US.MNQ.Z26"
@@ -244,3 +245,23 @@ async def test_a_flatten_cancels_the_bracket_orders_a_close_leaves_working(h: Ha
     statuses = [h.gateway.order(c.order_id).status for c in children]
     assert statuses == [OrderStatus.CANCELLED, OrderStatus.CANCELLED]  # none left to fill
     assert h.position("MNQ") == 0
+
+
+async def test_in_a_lock_a_fill_with_the_position_feed_silent_is_read_and_closed_at_once(
+    h: Harness,
+) -> None:
+    """Reported: periodic reads on, the position feed quiet, a trader's buy in a Cooldown
+    stayed open until the next periodic read (7 s). With periodic reads off here, only the
+    read the fill asks for can show it: closed within seconds."""
+    await h.start(LIMITS.format(poll=0))
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret("correct horse battery")
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), "--to", "Cooldown", "--minutes", "30",
+        "--reason", "a break", "--admin", "ops", secret="correct horse battery",
+    )  # fmt: skip
+    assert code == 0, out
+    h.gateway.silence("GatewayUserPosition")
+    h.trade("MNQ", "buy", 2)
+    await h.gw_until(lambda: h.closes("MNQ"), "the position closed", timeout=8)
+    await h.gw_until(lambda: h.position("MNQ") == 0, "flat", timeout=8)
+    assert h.acct.state is State.Cooldown

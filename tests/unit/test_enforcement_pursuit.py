@@ -11,8 +11,9 @@ from datetime import timedelta
 from decimal import Decimal
 from itertools import count
 
-from fsm_risk.core.effects import ClosePosition, Effect, Level, ReducePosition
+from fsm_risk.core.effects import ClosePosition, Effect, Level, ReadAccount, ReducePosition
 from fsm_risk.core.events import (
+    AdminCommand,
     EnforcementAccepted,
     EnforcementRejected,
     Event,
@@ -463,3 +464,26 @@ def test_a_traders_exit_after_our_close_of_the_whole_position_is_cancelled() -> 
     out = d.send(market(901, Side.SELL, 3, OrderStatus.OPEN))  # the trader's own exit
     assert [c.order_id for c in cancels(out)] == [901]
     assert 900 not in [c.order_id for c in cancels(out)]
+
+
+def test_a_fill_in_a_locked_account_with_no_position_update_asks_the_gateway_at_once() -> None:
+    """Reported: the position feed quiet, a trader's buy in a Cooldown filled and its trade
+    came, yet the position stayed open until the periodic read (7 s). The fills say it is
+    open: the gateway's position is read at once (once per close timeout), and closed."""
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), quote(MNQ, "21000"))
+    d.send(AdminCommand(ACC, State.Cooldown, "a break", "ops", minutes=30))
+    out = d.send(fill(MNQ, Side.BUY, 3, "21000", order_id=31))
+    assert reads(out) == [ReadAccount(ACC, MNQ)]
+    assert closes(out) == []  # nothing is closed from the fills alone
+    assert reads(d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=32))) == []  # once
+    d.now += timedelta(seconds=10)  # a close timeout later, the next fill asks again
+    assert reads(d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=33))) == [ReadAccount(ACC, MNQ)]
+    out = d.send(position(MNQ, 5, "21000"))  # what the read shows
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+
+
+def test_a_fill_in_a_trading_account_asks_no_read() -> None:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), quote(MNQ, "21000"))
+    assert reads(d.send(fill(MNQ, Side.BUY, 3, "21000", order_id=41))) == []
