@@ -173,21 +173,21 @@ class Admin:
         if given in known_ids:
             return given
         year = 2000 + int(given[-2:]) if _FULL_ID.fullmatch(given) else 0
-        near = now is None or now.year - 1 <= year <= now.year + 5
-        if year and near and root_of(given) in roots:
+        near = year > 0 and (now is None or now.year - 1 <= year <= now.year + 5)
+        if near and root_of(given) in roots:
             return given
         shown = [c for c in known_ids if c.endswith(f".{given}")] if "." in given else []
         if len(shown) == 1:  # MNQ.Z26, as status shows it
             return shown[0]
         named = _NAMED.fullmatch(typed)
         if named is not None:  # NQZ6: the one known contract of that root, month and year
-            root, month, year = root_named(named[1]), named[2], named[3]
+            root, month, yy = root_named(named[1]), named[2], named[3]
             found = [
                 c
                 for c in known_ids
                 if root_of(c) == root
                 and c.rsplit(".", 1)[1][:1] == month
-                and c.rsplit(".", 1)[1][1:].endswith(year)
+                and c.rsplit(".", 1)[1][1:].endswith(yy)
             ]
             if len(found) == 1:
                 return found[0]

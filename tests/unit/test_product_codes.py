@@ -144,5 +144,6 @@ def test_a_platform_name_of_no_known_contract_is_refused_naming_the_choices() ->
     d.send(account(), position(ENQ, 1, "21000"))
     with pytest.raises(FsmRiskError) as err:
         d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="NQM7"))
-    assert "unknown contract 'NQM7'" in str(err.value) and ENQ in str(err.value)
+    assert "unknown contract 'NQM7': give a symbol root" in str(err.value)
+    assert ENQ in str(err.value)
     assert d.acct.state is State.Trading and list(d.acct.contracts) in ([], [ENQ])
