@@ -86,7 +86,10 @@ def test_a_per_root_limit_counts_every_coded_month_of_the_root() -> None:
 
 def test_an_unknown_root_policy_of_block_leaves_a_listed_roots_coded_contract_alone() -> None:
     d = rule_driver(MaxContractsPerInstrument, limits="ES: 2", unknown="block")
-    assert reduces(d.send(position(EP, 2, "6000"))) == [] and closes(d.send()) == []
+    out = d.send(position(EP, 2, "6000"))
+    assert reduces(out) == [] and closes(out) == []  # the old reading: EP unknown, closed
+    out = d.send(position("CON.F.US.CLE.F27", 1, "70"))  # CL is not listed: blocked
+    assert [c.contract_id for c in closes(out)] == ["CON.F.US.CLE.F27"]
 
 
 def test_a_blocked_root_blocks_its_coded_contracts_and_only_them() -> None:
