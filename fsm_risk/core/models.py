@@ -170,8 +170,7 @@ class ContractModel(Lockable):
         close = d.get("close") or {}
         self.close_sent_at = _pdt(close.get("sent_at"))
         self.close_size = close.get("size", 0)
-        side = close.get("side")
-        self.close_side = None if side is None else Side(side)
+        self.close_side = None if (side := close.get("side")) is None else Side(side)
         self.close_basis = close.get("basis", 0)
         self.close_order = close.get("order")
         self.close_filled = close.get("filled", 0)
@@ -284,9 +283,7 @@ class AccountModel(Lockable):
         """The size open in a contract per the gateway's latest word: its position update
         when the fills have not caught up with it yet, else the fills since the last one."""
         expected = self.expected.get(contract_id)
-        if expected is not None:
-            return abs(expected[0])
-        return abs(self.net.get(contract_id, 0))
+        return abs(expected[0]) if expected is not None else abs(self.net.get(contract_id, 0))
 
     # -- read-only conveniences for rules and status --------------------------------------
 
@@ -317,8 +314,10 @@ class AccountModel(Lockable):
             out[r] = out.get(r, 0) + p.size
         return out
 
-    def all_priced(self) -> bool:
-        return all(p.priced for p in self.positions.values())
+    def reducing_to(self, contract_id: str) -> int | None:
+        """The size a close in progress takes this contract to (None: none is)."""
+        cm = self.contracts.get(contract_id)
+        return cm.target_size if cm is not None and cm.state is State.Flattening else None
 
     def persisted(self) -> dict[str, Any]:
         """The persisted state, JSON-able: everything in ``STATE`` but the contract models

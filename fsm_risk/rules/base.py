@@ -134,7 +134,15 @@ class AccountView(Protocol):
     def week_pnl(self, *, with_unrealized: bool) -> Decimal: ...
     def gross_size(self) -> int: ...
     def root_sizes(self) -> dict[str, int]: ...
-    def all_priced(self) -> bool: ...
+    def reducing_to(self, contract_id: str) -> int | None: ...
+
+
+def held(view: AccountView, p: Position) -> int:
+    """The contracts a position holds once the close or reduce already on its way for it is
+    done: a limit counting what is open must not cut again what is already being cut (a burst
+    across contracts would be reduced below the limit, at the trader's cost)."""
+    target = view.reducing_to(p.contract_id)
+    return p.size if target is None else min(p.size, target)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,9 +10,20 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import Event, PositionUpdate
+from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    AccountView,
+    Action,
+    Outcome,
+    Rule,
+    Scope,
+    Usage,
+    Verdict,
+    held,
+    used,
+)
 from fsm_risk.schema import Field
 
 
@@ -62,31 +73,41 @@ class MaxContracts(Rule):
 
     config: Config
 
-    def _open(self, view: AccountView) -> int:
+    def _open(self, view: AccountView, size: Callable[[Position], int]) -> int:
         if self.config.count == "net":
-            return abs(sum(p.signed for p in view.positions.values()))
-        return view.gross_size()
+            return abs(sum(size(p) if p.long else -size(p) for p in view.positions.values()))
+        return sum(size(p) for p in view.positions.values())
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
-        total = self._open(view)
+        def left(p: Position) -> int:
+            return held(view, p)
+
+        total = self._open(view, left)  # a reduce already on its way counts at its target
         limit = self.config.limit
         if total <= limit:
             return ()
+        gross = self._open(view, _size)
         detail = f"{total} contracts open > limit {limit} ({self.config.count})"
+        if gross != total:
+            detail = (
+                f"{gross} contracts open, {total} once the closes on their way fill "
+                f"> limit {limit} ({self.config.count})"
+            )
         if self.config.action == "flatten":
             return (Verdict(self.id, Reason.MAX_CONTRACTS, Action.FLATTEN, detail=detail),)
         excess = total - limit
-        positions = list(view.positions.values())
+        positions = [p for p in view.positions.values() if left(p) > 0]
         if self.config.count == "net":
-            longs = sum(p.signed for p in positions) > 0
+            longs = sum(left(p) if p.long else -left(p) for p in positions) > 0
             positions = [p for p in positions if p.long == longs]
         # largest first; ties by contract id so the outcome is deterministic
-        positions.sort(key=lambda p: (-p.size, p.contract_id))
+        positions.sort(key=lambda p: (-left(p), p.contract_id))
         verdicts = []
         for p in positions:
             if excess <= 0:
                 break
-            cut = min(excess, p.size)
+            keep = left(p)
+            cut = min(excess, keep)
             excess -= cut
             verdicts.append(
                 Verdict(
@@ -95,13 +116,17 @@ class MaxContracts(Rule):
                     Action.REDUCE,
                     Scope.CONTRACT,
                     contract_id=p.contract_id,
-                    target_size=p.size - cut,
-                    detail=f"{detail}: reduce {p.contract_id} {p.size} -> {p.size - cut}",
+                    target_size=keep - cut,
+                    detail=f"{detail}: reduce {p.contract_id} {p.size} -> {keep - cut}",
                 )
             )
         return verdicts
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
-        total = self._open(view)
+        total = self._open(view, _size)  # what is open now, as the gateway says
         limit = self.config.limit
         return Usage(Decimal(total), Decimal(limit), "contracts", used(total, limit))
+
+
+def _size(p: Position) -> int:
+    return p.size

@@ -18,7 +18,17 @@ from fsm_risk.core.events import Event, PositionUpdate
 from fsm_risk.core.models import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Scope, Usage, Verdict, used
+from fsm_risk.rules.base import (
+    AccountView,
+    Action,
+    Outcome,
+    Rule,
+    Scope,
+    Usage,
+    Verdict,
+    held,
+    used,
+)
 from fsm_risk.schema import Field
 
 
@@ -78,7 +88,12 @@ class MaxContractsPerInstrument(Rule):
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         verdicts: list[Verdict] = []
-        for root, size in sorted(view.root_sizes().items()):
+        gross = view.root_sizes()
+        left: dict[str, int] = {}  # a reduce already on its way counts at its target
+        for c, p in view.positions.items():
+            r = root_of(c)
+            left[r] = left.get(r, 0) + held(view, p)
+        for root, size in sorted(left.items()):
             limit = self.config.limit_for(root)
             if limit is None or size <= limit:
                 continue
@@ -86,13 +101,20 @@ class MaxContractsPerInstrument(Rule):
                 Reason.UNKNOWN_ROOT_BLOCKED if limit == 0 else (Reason.MAX_CONTRACTS_PER_INSTRUMENT)
             )
             detail = f"{root}: {size} contracts > limit {limit}"
+            if gross[root] != size:
+                detail = (
+                    f"{root}: {gross[root]} contracts, {size} once the closes on their way "
+                    f"fill > limit {limit}"
+                )
             excess = size - limit
-            months = [p for c, p in view.positions.items() if root_of(c) == root]
-            months.sort(key=lambda p: (-p.size, p.contract_id))
-            for p in months:
+            months = [(held(view, p), p) for c, p in view.positions.items() if root_of(c) == root]
+            months.sort(key=lambda m: (-m[0], m[1].contract_id))
+            for keep, p in months:
                 if excess <= 0:
                     break
-                cut = min(excess, p.size)
+                cut = min(excess, keep)
+                if cut <= 0:
+                    continue
                 excess -= cut
                 verdicts.append(
                     Verdict(
@@ -101,8 +123,8 @@ class MaxContractsPerInstrument(Rule):
                         Action.REDUCE,
                         Scope.CONTRACT,
                         contract_id=p.contract_id,
-                        target_size=p.size - cut,
-                        detail=f"{detail}: reduce {p.contract_id} {p.size} -> {p.size - cut}",
+                        target_size=keep - cut,
+                        detail=f"{detail}: reduce {p.contract_id} {p.size} -> {keep - cut}",
                     )
                 )
         return verdicts

@@ -88,3 +88,47 @@ async def test_twenty_market_buys_as_fast_as_possible_are_back_within_the_limit_
     assert h.position("MNQ") == LIMIT  # reduced to the limit, never below, never reversed
     for entry in h.closes("MNQ"):
         assert entry.side == 1  # every service order sold: none reversed the long
+
+
+async def test_a_burst_across_roots_ends_at_the_account_limit_not_below_it(
+    h: Harness, connect_sdk: ConnectSdk
+) -> None:
+    """Twelve 1-lot buys at once across four roots, each filled half a second late, against
+    an account limit of 5: every reduce is still on its way while the next fills arrive. The
+    account must end holding exactly 5: each contract the service cuts is cut once, not again
+    for a reduce already on its way on another contract (which cost the trader 2 or 3 contracts'
+    spread and fees, and the positions, in a burst like this one)."""
+    path = h.write_settings(
+        "[rule.max_contracts]\nlimit = 5\n[rule.max_contracts_per_instrument]\ndefault_limit = 5\n"
+    )
+    text = path.read_text().replace("close_timeout_seconds = 2", "close_timeout_seconds = 10")
+    path.write_text(text.replace("close_backoff_max_seconds = 4", "close_backoff_max_seconds = 20"))
+    await h.start()
+    h.gateway.set_fill_delay(0.5)
+    roots = ("MNQ", "MES", "MYM", "M2K")
+    ids = [h.gateway.contract(r).id for r in roots]
+    trader = await connect_sdk()
+    orders = await trader.order_manager()
+    placed = await asyncio.gather(*(orders.place_market_order(c, 0, 1) for c in ids * 3))
+    assert all(p.success for p in placed)
+    await h.gw_until(
+        lambda: sum(1 for t in h.gateway.trades(ACCOUNT) if t.side == 0) == 12,
+        "the 12 buys filled",
+    )
+
+    def held() -> int:
+        return sum(h.position(r) for r in roots)
+
+    await h.gw_until(lambda: held() <= 5, "back within the limit", timeout=30)
+    await h.until(
+        lambda: (
+            not any(o.order_id in h.acct.own_orders for o in h.acct.orders.values())
+            and all(m.state.value == "Trading" for m in h.acct.contracts.values())
+        ),
+        "every reduce done",
+        timeout=30,
+    )
+    await asyncio.sleep(1.0)  # anything still to come (a late reduce) comes now
+    sold = sum(o.size for o in h.closes())
+    assert held() == 5, f"ended at {held()} ({sold} sold by the service)"
+    assert sold == 7

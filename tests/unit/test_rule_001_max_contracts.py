@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import partial
 
+from fsm_risk.core.effects import RecordTransition
 from fsm_risk.core.events import Tick
 from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
@@ -92,3 +93,46 @@ def test_usage_reports_open_contracts_against_the_limit() -> None:
     rule = d.engine.rules[0]
     u = rule.usage(d.acct, d.now)
     assert (u.value, u.limit, u.unit, float(u.fraction)) == (4, 5, "contracts", 0.8)
+
+
+def test_a_reduce_on_its_way_counts_at_its_target_so_a_burst_is_not_cut_twice() -> None:
+    # Limit 5. ES goes 2 -> 3 (6 open): ES is reduced to 2. Before that reduce fills, the
+    # trader buys one more MNQ: the gateway shows MNQ 4 + ES 3 = 7, of which 1 is already on
+    # its way out. One more contract is excess, not two: MNQ 4 -> 3, and the account ends
+    # holding the 5 it may (cutting MNQ to 2 left it at 4, the trader's spread and fees lost).
+    d = driver()
+    d.send(position(MNQ, 3, "21000"), position(ES, 2, "6000"))
+    [r] = reduces(d.send(position(ES, 3, "6000")))
+    assert (r.contract_id, r.size) == (ES, 1)
+    out = d.send(position(MNQ, 4, "21000"))
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 1)]
+    assert d.acct.contracts[MNQ].target_size == 3
+    [row] = [e.entry for e in out if isinstance(e, RecordTransition)]
+    assert "7 contracts open, 6 once the closes on their way fill > limit 5" in row.reason
+    # both reduces fill: 5 held, and nothing more is cut
+    out = d.send(position(ES, 2, "6000"), position(MNQ, 3, "21000"))
+    assert reduces(out) == [] and closes(out) == []
+    assert d.acct.gross_size() == 5
+    assert {c: m.state for c, m in d.acct.contracts.items()} == {
+        ES: State.Trading,
+        MNQ: State.Trading,
+    }
+
+
+def test_a_trader_adding_to_the_contract_being_reduced_is_cut_by_that_reduce_alone() -> None:
+    d = driver()
+    d.send(position(MNQ, 3, "21000"), position(ES, 2, "6000"))
+    d.send(position(ES, 3, "6000"))  # ES reduced to 2
+    # one more ES before the reduce fills: 7 at the gateway, ES still headed for 2, so 5
+    # once done: the rule asks nothing more of MNQ
+    d.send(position(ES, 4, "6000"))
+    assert d.acct.contracts[ES].target_size == 2
+    assert MNQ not in d.acct.contracts or d.acct.contracts[MNQ].state is State.Trading
+
+
+def test_net_counting_takes_a_reduce_on_its_way_at_its_target_too() -> None:
+    d = driver(count="net")
+    d.send(position(MNQ, 3, "21000"), position(ES, 2, "6000"))
+    d.send(position(ES, 3, "6000"))  # net 6: ES reduced to 2
+    out = d.send(position(MNQ, 4, "21000"))  # net 7 at the gateway, 6 once ES's reduce fills
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 1)]
