@@ -211,6 +211,7 @@ class RiskEngine:
             self._forget(old)
         self.accounts[acct.account_id] = acct
         out: list[Effect] = []
+        self.timers.catch_up(acct, now, self.valuation.last_known(acct))
         for contract_id, pos in acct.positions.items():
             # stored while the service ran: a mark too old (or wrongly stamped) to value it
             # now is dropped; the position waits for a fresh quote

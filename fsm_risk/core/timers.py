@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.models import AccountModel, Book
@@ -144,9 +145,27 @@ class Timers:
         if Waivers.expire(acct, now):
             self.work.dirty.add(acct.account_id)
 
+    def catch_up(self, acct: AccountModel, now: datetime, open_upnl: Decimal) -> None:
+        """Apply the resets missed while the service was stopped (at a restore, before any
+        position is valued at a fresh quote) as of ``open_upnl``, the open P&L at the prices
+        last known before the stop: the new day (and week) carries it, and a rule reading
+        equity at the reset sees it. Without it the new day would count the open profit or
+        loss made before the reset as its own (a day starting $600 up on a position held
+        across the reset would lose $1,600 before a $1,000 limit fired)."""
+        if now < acct.day.end and now < acct.week.end:
+            return
+        held, acct.open_upnl = acct.open_upnl, open_upnl
+        try:
+            if now >= acct.week.end:
+                self._reset(acct, now, weekly=True)
+            if now >= acct.day.end:
+                self._reset(acct, now, weekly=False)
+        finally:
+            acct.open_upnl = held  # valued again, at fresh quotes, by the restore
+
     def _reset(self, acct: AccountModel, now: datetime, *, weekly: bool) -> None:
         """Open the new trading day (or week). Idempotent: keyed by the boundary instant, so a
-        reset missed while the service was down is applied once, at start-up."""
+        reset missed while the service was down is applied once, at start-up (`catch_up`)."""
         book = self.week_book(now) if weekly else self.day_book(now)
         current = acct.week if weekly else acct.day
         if book.start <= current.start:

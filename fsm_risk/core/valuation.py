@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from fsm_risk.core.effects import Effect, WatchContract
-from fsm_risk.core.models import AccountModel, InstrumentBook, Mark, Position
+from fsm_risk.core.models import ZERO, AccountModel, InstrumentBook, Mark, Position
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.settings import EngineSettings
 
@@ -26,6 +27,9 @@ class Valuation:
         self.liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         self.holders: dict[str, set[AccountModel]] = {}
         self.holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
+        #: the stored marks a restore found too old to value a position now: still the prices
+        #: last known before the service stopped (see `last_known`)
+        self.stored: dict[str, Mark] = {}
 
     def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
         """The accounts holding the contract, by account id (cached until it changes)."""
@@ -40,7 +44,23 @@ class Valuation:
         """Forget a stored mark too old (or too far ahead) to value a position at ``now``."""
         mark = self.marks.get(contract_id)
         if mark is not None and not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
-            del self.marks[contract_id]
+            self.stored[contract_id] = self.marks.pop(contract_id)
+
+    def last_known(self, acct: AccountModel) -> Decimal:
+        """The account's open P&L at the last marks known (those a restore found stale too),
+        with the value kept for dropped contracts; a position with no mark counts nothing.
+        What a reset missed while the service was stopped carries into the new day: the
+        prices last known before the stop are the nearest it has to those at the reset."""
+        total = sum((a for a, _ in acct.unsettled.values()), ZERO)
+        for c, pos in acct.positions.items():
+            mark, inst = self.marks.get(c) or self.stored.get(c), self.instruments.get(c)
+            if mark is None or inst is None:
+                continue
+            price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
+            if price is not None:
+                valued = max(pos.size - pos.settling, 0) * (1 if pos.long else -1)
+                total += (price - pos.average_price) * inst.tick_value * valued / inst.tick_size
+        return total
 
     def revalue(self, acct: AccountModel, pos: Position) -> None:
         """Value one position at its contract's mark, exactly."""
