@@ -190,7 +190,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "stale_after_seconds",
             schema.seconds(minimum=1, maximum=86400),
             "30",
-            "a quote older than this is stale: rules that need a mark do not fire on it",
+            "a quote older than this is stale: never the reason a rule fires (see the README)",
         ),
     ),
     "enforcement": (

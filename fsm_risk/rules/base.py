@@ -129,6 +129,8 @@ class AccountView(Protocol):
     def equity(self) -> Decimal | None: ...
     @property
     def pending_realized(self) -> Decimal: ...
+    @property
+    def unsettled(self) -> Mapping[str, tuple[Decimal, int]]: ...
 
     def day_pnl(self, *, with_unrealized: bool) -> Decimal: ...
     def week_pnl(self, *, with_unrealized: bool) -> Decimal: ...
@@ -171,6 +173,24 @@ class RuleContext:
             if mark is None or mark.at < oldest:
                 return False
         return True
+
+    def stale_value(self, view: AccountView, now: datetime) -> tuple[Decimal, Decimal]:
+        """The open P&L, at their last marks, of the positions without a fresh quote: the sum
+        of their losses and the sum of their gains. A rule that needs marks never fires on
+        them: it counts such a position only where it keeps the rule from firing (a loss
+        limit its gain, never its loss; a target its loss, never its gain), so a quiet
+        contract neither blinds the rule nor is the reason it fires."""
+        oldest = now - self.stale_after
+        losses = gains = Decimal(0)
+        for c, p in view.positions.items():
+            mark = self.marks.get(c)
+            if p.priced and mark is not None and mark.at >= oldest:
+                continue
+            if p.upnl < 0:
+                losses += p.upnl
+            else:
+                gains += p.upnl
+        return losses, gains
 
     def instrument(self, contract_id: str) -> Instrument | None:
         return self.instruments.get(contract_id)

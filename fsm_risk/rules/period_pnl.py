@@ -4,8 +4,11 @@ RULE-003 (daily loss), RULE-005 (daily profit target) and RULE-013 (weekly loss)
 in the book they read (``view.day`` or ``view.week``), the direction (a loss floor, touched at
 P&L <= -limit, or a profit target, touched at P&L >= target), the reason and the lock. Basis
 ``equity`` (default) counts realized P&L net of fees plus the open positions' unrealized P&L
-since the period began; ``realized`` counts closed trades only. On the equity basis the rule
-does not fire while any open position's quote is stale.
+since the period began; ``realized`` counts closed trades only. On the equity basis a position
+whose quote is stale counts only where it keeps the rule from firing (a loss limit counts its
+last gain, not its last loss; a target its last loss, not its gain): a stale quote is never
+the reason the rule fires, and a contract gone quiet does not blind it to a loss made
+elsewhere.
 """
 
 from __future__ import annotations
@@ -101,8 +104,15 @@ class PeriodPnlRule(Rule):
         pnl = book.realized + view.open_upnl - book.carry if self._equity else book.realized
         if (pnl > self._edge) if self.loss else (pnl < self._edge):
             return ()
+        stale = ""
         if self._equity and not self.ctx.all_fresh(view, now):
-            return ()  # the P&L rests on a stale quote: do not act on it
+            # a quote gone quiet is never the reason it fires, nor a reason not to: the
+            # positions without a fresh quote count only where they keep it from firing
+            losses, gains = self.ctx.stale_value(view, now)
+            pnl -= losses if self.loss else gains
+            if (pnl > self._edge) if self.loss else (pnl < self._edge):
+                return ()
+            stale = f"; a stale quote's {'loss' if self.loss else 'gain'} not counted"
         cal = self.ctx.calendar
         until = (
             cal.next_weekly_reset(now)
@@ -119,7 +129,7 @@ class PeriodPnlRule(Rule):
                 Action.FLATTEN,
                 lock=self.lock,
                 until=until,
-                detail=f"{self.period} P&L {pnl:.2f} {sign} {edge} ({cfg.basis})",
+                detail=f"{self.period} P&L {pnl:.2f} {sign} {edge} ({cfg.basis}{stale})",
             ),
         )
 

@@ -14,8 +14,10 @@ rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal str
 - with ``freeze_at_start`` it never rises above ``starting balance + drawdown``: once the floor
   reaches the starting balance it stays there.
 
-The breach is checked on every event, in both modes, and never acted on while an open
-position's quote is stale. Once flat the account is locked (``LockedWeekly`` by default).
+The breach is checked on every event, in both modes, on what is certain: the balance and the
+positions valued at fresh quotes. A stale quote's value, realized P&L no balance update
+confirms yet and value kept for a position dropped before its fill count only where they keep
+the rule from firing. Once flat the account is locked (``LockedWeekly`` by default).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
-from fsm_risk.core.models import Position
+from fsm_risk.core.models import ZERO, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
@@ -224,7 +226,11 @@ class TrailingDrawdown(Rule):
             return seeded  # frozen: the floor has reached the starting balance
         balance = view.balance
         assert balance is not None  # equity is known
-        if equity != balance + view.open_upnl or not self.ctx.all_fresh(view, now):
+        if (
+            equity != balance + view.open_upnl
+            or view.unsettled
+            or not self.ctx.all_fresh(view, now)
+        ):
             return seeded  # unsettled or stale: never raise a peak on it
         self._store(view.account_id, memo, equity, cap)
         return True
@@ -255,8 +261,20 @@ class TrailingDrawdown(Rule):
         equity = view.equity
         if equity is None or equity > entry.floor:
             return ()
+        # it fires on what is certain: the balance, and positions valued at fresh quotes. What
+        # is not (a stale quote's value; realized P&L no balance update confirms yet; value
+        # kept for a position the gateway dropped before its fill, which the balance may
+        # hold already) counts only where it keeps the rule from firing: the race between
+        # the gateway's streams never locks an account on a loss counted twice
+        doubt = min(view.pending_realized, ZERO) + sum(
+            (min(a, ZERO) for a, _ in view.unsettled.values()), ZERO
+        )
         if not self.ctx.all_fresh(view, now):
-            return ()  # the drawdown rests on a stale quote: do not act on it
+            doubt += self.ctx.stale_value(view, now)[0]
+        if doubt and equity - doubt > entry.floor:
+            return ()
+        equity -= doubt
+        unsure = f"; {-doubt:.2f} of losses not yet certain not counted" if doubt else ""
         cfg = self.config
         until = (
             self.ctx.calendar.next_weekly_reset(now)
@@ -272,7 +290,7 @@ class TrailingDrawdown(Rule):
                 until=until,
                 detail=(
                     f"equity {equity:.2f} <= floor {entry.floor:.2f} "
-                    f"(peak {entry.peak:.2f} - {cfg.drawdown:.2f}, {cfg.mode})"
+                    f"(peak {entry.peak:.2f} - {cfg.drawdown:.2f}, {cfg.mode}{unsure})"
                 ),
             ),
         )
@@ -316,7 +334,12 @@ class TrailingDrawdown(Rule):
         changed = False
         peak = entry.peak
         cap = entry.cap
-        if equity > peak and (cap is None or peak < cap) and equity == balance + upnl:
+        if (
+            equity > peak
+            and (cap is None or peak < cap)
+            and equity == balance + upnl
+            and not view.unsettled
+        ):
             # settled; and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
             at, oldest = self._oldest
             if at is not now or oldest is None:

@@ -67,6 +67,26 @@ async def test_rule_003_flattens_cancels_and_locks_until_the_reset(h: Harness) -
     await h.until(lambda: h.acct.state is State.Trading, "released at the reset")
 
 
+async def test_rule_003_a_contract_whose_price_stands_still_does_not_blind_the_limit(
+    h: Harness,
+) -> None:
+    """1 MES held while its price does not move for 40 s (a real gateway sends no quote then,
+    and the paper gateway's repeated quote keeps its time): its quote is stale. A loss made
+    on MNQ at fresh quotes must fire the limit all the same; it used to wait for the next
+    MES tick, however far past the limit the day went."""
+    await h.start(DAILY_LOSS)
+    h.trade("MES", "buy", 1)
+    await h.until(lambda: MES in h.acct.positions and h.acct.positions[MES].priced, "MES valued")
+    await h.advance(seconds=40)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    assert h.svc.engine.marks[MES].at < h.clock.now() - timedelta(seconds=30)  # MES stale
+    h.gateway.set_price("MNQ", h.gateway.quote("MNQ").last - 100)  # -$600 at a fresh quote
+    await h.until(lambda: h.acct.state is not State.Trading, "the daily loss limit fired")
+    await h.gw_until(lambda: h.position("MNQ") == h.position("MES") == 0, "flattened")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked for the day")
+
+
 # --- lock on sight ---------------------------------------------------------------------------
 
 

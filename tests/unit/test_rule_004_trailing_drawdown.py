@@ -20,6 +20,7 @@ from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     ES,
+    MES,
     MNQ,
     T0,
     Driver,
@@ -104,12 +105,15 @@ def test_equity_exactly_at_the_floor_flattens_into_locked_weekly() -> None:
     assert (hold.kind, hold.until) == (State.LockedWeekly, NEXT_WEEK)
 
 
-def test_equity_counts_realized_pnl_before_the_balance_update() -> None:
+def test_a_realized_loss_fires_once_the_balance_shows_it() -> None:
+    # realized P&L that no balance update confirms yet may be in the balance already (a
+    # fill arriving after the balance update that booked it): it counts once the balance
+    # shows it, which the gateway sends right behind the trade
     d = driver()
     d.send(fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5960.25", pnl="-1987.50"))
-    assert d.acct.state is State.Trading
-    d.send(fill(ES, Side.BUY, 1, "6000", fees="12.50"))  # the fee alone reaches the floor
-    assert d.acct.equity == Decimal("48000.00")
+    d.send(fill(ES, Side.BUY, 1, "6000", fees="12.50"))  # with the fee, 48,000 at most
+    assert d.acct.equity == Decimal("48000.00") and d.acct.state is State.Trading
+    d.send(account("48000.00"))
     assert d.acct.state is State.Flattening
     d.send(flat(ES))
     assert d.acct.state is State.LockedWeekly
@@ -126,14 +130,57 @@ def test_a_balance_at_the_floor_fires_with_nothing_open() -> None:
     ]
 
 
-def test_a_stale_quote_never_fires_it() -> None:
+def test_a_stale_quotes_loss_never_fires_it() -> None:
     d = driver()
-    d.send(position(MNQ, 1, "21000"), quote(MNQ, "21000"))
-    d.now = T0 + timedelta(seconds=31)
-    d.send(position(ES, 1, "6000"), quote(ES, "5950", at=d.now))  # ES -$2,500, MNQ stale
-    assert d.acct.state is State.Trading
-    mnq_at(d, "21000")
+    d.send(position(MNQ, 1, "21000"), quote(MNQ, "20000"))  # -$2,000 open: at the floor
     assert d.acct.state is State.Flattening
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), quote(MNQ, "20001"))  # -$1,998
+    d.now = T0 + timedelta(seconds=31)  # the MNQ quote is stale
+    d.send(quote(ES, "6000", at=d.now), position(ES, 1, "6000"))
+    d.send(quote(ES, "5999.75", at=d.now))  # -$12.50, fresh: equity 47,989.50
+    assert d.acct.state is State.Trading  # below the floor only on the stale MNQ quote
+    mnq_at(d, "20001")  # the same price, fresh again
+    assert d.acct.state is State.Flattening
+
+
+def test_a_quiet_contract_does_not_blind_it_to_a_balance_below_the_floor() -> None:
+    d = driver()
+    d.send(position(MES, 1, "6000"), quote(MES, "6000"))
+    d.now = T0 + timedelta(seconds=40)  # MES unchanged, its quote stale
+    d.send(account("47999.00"))  # a realized loss the balance shows
+    assert d.acct.state is State.Flattening
+
+
+def test_a_loss_in_the_balance_and_kept_for_a_dropped_position_is_not_counted_twice() -> None:
+    # 1 ES long from 6000 at 5970 (-$1,500): equity 48,500. The gateway drops the position
+    # and books the loss into the balance before the closing trade arrives: the balance
+    # (48,500) holds the loss, and so does the value kept for the dropped position until its
+    # fill comes. Equity is 48,500, above the 48,000 floor: no lock (before: 47,000, locked
+    # for the week). When the fill comes late, its P&L is in the balance already too.
+    d = driver()
+    d.send(fill(ES, Side.BUY, 1, "6000"), account("50000"))
+    d.send(position(ES, 1, "6000"), quote(ES, "5970"))
+    d.send(flat(ES), account("48500.00"))
+    assert d.acct.state is State.Trading
+    d.send(fill(ES, Side.SELL, 1, "5970", pnl="-1500"))
+    assert d.acct.state is State.Trading
+    assert peak(d) == 50000
+    d.send(account("47999.99"))  # a real loss past the floor still fires at once
+    assert d.acct.state is State.LockedWeekly
+
+
+def test_a_win_kept_for_a_dropped_position_never_raises_the_peak_twice() -> None:
+    d = driver(mode="intraday")
+    d.send(fill(ES, Side.BUY, 1, "6000"), account("50000"))
+    d.send(position(ES, 1, "6000"), quote(ES, "6020"))  # +$1,000: peak 51,000
+    assert peak(d) == Decimal("51000")
+    d.send(flat(ES), account("51000.00"))  # the win in the balance before its fill
+    d.send(quote(MNQ, "21000"))
+    d.send(fill(ES, Side.SELL, 1, "6020", pnl="1000"))
+    assert peak(d) == Decimal("51000")  # not 52,000
+    d.send(account("51000.00"))
+    assert peak(d) == Decimal("51000")
 
 
 # --- end of day ----------------------------------------------------------------------------
@@ -187,6 +234,16 @@ def test_end_of_day_a_reset_missed_while_down_takes_the_peak_once_at_start_up() 
     again = restart(d, engine, at=NEXT_DAY + timedelta(hours=5))
     assert memo(again)["peak"] == "51500"
     assert again.acct.day.start == NEXT_DAY
+
+
+def test_end_of_day_a_reset_missed_while_down_takes_the_open_pnl_at_the_last_known_price() -> None:
+    # 1 MNQ long from 21,000 quoted 21,250 (+$500) when the service stops: the equity at the
+    # reset it missed is the balance and that open P&L, 51,000, not the balance alone
+    d = driver()
+    d.send(account("50500"), position(MNQ, 1, "21000"))
+    mnq_at(d, "21250")
+    again = restart(d, engine, at=NEXT_DAY + timedelta(hours=5))
+    assert peak(again) == Decimal("51000")
 
 
 # --- intraday ------------------------------------------------------------------------------

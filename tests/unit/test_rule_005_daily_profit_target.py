@@ -22,6 +22,7 @@ from tests.factories import (
     ACC,
     CL,
     ES,
+    MES,
     MNQ,
     NQ,
     T0,
@@ -131,13 +132,27 @@ def test_realized_basis_ignores_open_profit() -> None:
     assert [c.contract_id for c in closes(d.effects)] == [MNQ]
 
 
-def test_stale_quotes_never_fire_the_equity_basis() -> None:
+def test_a_stale_quotes_gain_never_fires_the_equity_basis() -> None:
     d = driver()
-    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21000"))
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21375"))  # +$1,500 open
+    assert d.acct.state is State.Flattening
+    d = driver()
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21300"))  # +$1,200 open
     d.now = T0 + timedelta(seconds=31)  # the MNQ quote is now stale
-    d.send(position(ES, 1, "6000"), quote(ES, "6200", at=d.now))  # ES +$10,000, MNQ stale
+    d.send(quote(ES, "6000", at=d.now), position(ES, 1, "6000"))
+    d.send(quote(ES, "6006", at=d.now))  # +$300 at a fresh quote: $1,500, $1,200 of it stale
     assert d.acct.state is State.Trading
-    d.send(quote(MNQ, "21000", at=d.now))  # fresh again: the profit is real
+    d.send(quote(MNQ, "21300", at=d.now))  # the same price, fresh again: the profit is real
+    assert d.acct.state is State.Flattening
+
+
+def test_a_quiet_contract_does_not_hold_back_a_target_reached_elsewhere() -> None:
+    d = driver()
+    d.send(position(MES, 1, "6000"), quote(MES, "5990"))  # -$50 open
+    d.now = T0 + timedelta(seconds=40)  # the MES quote is stale: its loss still counts
+    win(d, "1549.99")
+    assert d.acct.state is State.Trading  # +$1,499.99
+    win(d, "0.01")
     assert d.acct.state is State.Flattening
 
 
@@ -197,20 +212,19 @@ def test_when_weekly_loss_and_profit_target_fire_on_one_event_the_weekly_lock_wi
         now=tuesday,
     )
     d.send(account())
-    # an ES position valued at a stale quote holds both rules back ...
-    d.send(position(ES, 1, "6000"), quote(ES, "6000", at=tuesday - timedelta(minutes=1)))
+    # an ES position at -$200 whose quote is stale: the weekly loss does not count that loss
+    d.send(position(ES, 1, "6000"), quote(ES, "5996", at=tuesday - timedelta(minutes=1)))
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21400", at=tuesday))  # +$1,600
     # ... while Monday's losing round trip arrives late (in this week's book, not today's)
     d.send(
         fill(CL, Side.BUY, 1, "60.00", at=T0),
         fill(CL, Side.SELL, 1, "59.60", pnl="-4000", at=T0),
     )
     assert d.acct.day.realized == 0 and d.acct.week.realized == Decimal("-4000")
-    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21375", at=tuesday))
-    assert d.acct.day_pnl(with_unrealized=True) == Decimal("1500.00")
-    assert d.acct.week_pnl(with_unrealized=True) == Decimal("-2500.00")
-    assert d.acct.state is State.Trading
-    # ... until ES is quoted again: day +1,500 and week -2,500 on one event
-    out = d.send(quote(ES, "6000", at=tuesday))
+    assert d.acct.day_pnl(with_unrealized=True) == Decimal("1400.00")  # under the target
+    assert d.acct.state is State.Trading  # the week at -$2,400 without the stale ES loss
+    # ... until ES is quoted again, at -$100: day +1,500 and week -2,500 on one event
+    out = d.send(quote(ES, "5998", at=tuesday))
     assert d.acct.state is State.Flattening
     [entry] = [a for a in audit(out) if a.contract_id is None]
     assert entry.rule_id == "RULE-013,RULE-005"  # every firing rule, strongest first

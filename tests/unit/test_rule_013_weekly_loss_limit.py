@@ -127,13 +127,14 @@ def test_realized_basis_ignores_open_losses() -> None:
     assert [c.contract_id for c in closes(d.effects)] == [MNQ]
 
 
-def test_stale_quotes_never_fire_the_equity_basis() -> None:
+def test_a_stale_quotes_loss_never_fires_the_equity_basis() -> None:
     d = driver()
-    d.send(position(MNQ, 2, "21000"), quote(MNQ, "21000"))
-    d.now = T0 + timedelta(seconds=31)
-    d.send(position(ES, 1, "6000"), quote(ES, "5700", at=d.now))  # ES -$3,750, MNQ stale
+    d.send(position(MNQ, 2, "21000"), quote(MNQ, "20400"))  # -$2,400 open
+    d.now = T0 + timedelta(seconds=31)  # the MNQ quote is stale
+    d.send(quote(ES, "6000", at=d.now), position(ES, 1, "6000"))
+    d.send(quote(ES, "5998", at=d.now))  # -$100 more, fresh: -$2,500, -$2,400 of it stale
     assert d.acct.state is State.Trading
-    d.send(quote(MNQ, "21000", at=d.now))
+    d.send(quote(MNQ, "20400", at=d.now))  # the same price, fresh: the loss is real
     assert d.acct.state is State.Flattening
 
 
