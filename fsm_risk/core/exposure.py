@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fsm_risk.core.events import OrderType
 
 if TYPE_CHECKING:
-    from fsm_risk.core.models import AccountModel, Order
+    from fsm_risk.core.models import AccountModel, ContractModel, Order
     from fsm_risk.core.records import Trip
 
 
@@ -100,3 +100,18 @@ def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
         for o in acct.orders.values()
         if o.contract_id == contract_id and (o.order_id in acct.own_orders or closing(acct, o))
     )
+
+
+def overshoots(acct: AccountModel, cm: ContractModel) -> Order | None:
+    """Our close, still working at the gateway, when the position no longer needs it whole:
+    filled, it would take the position past the close's target or reverse it (the trader's
+    own exit, or the platform's, got there first). None: no such order, or its cancel is
+    already on its way."""
+    o = acct.orders.get(cm.close_order) if cm.close_order is not None else None
+    if o is None or o.cancel_sent_at is not None:
+        return None
+    pos = acct.positions.get(cm.contract_id)
+    room = 0
+    if pos is not None and o.side is pos.closing_side:
+        room = pos.size - pos.settling - cm.target_size
+    return o if o.size - cm.close_filled > room else None

@@ -21,7 +21,7 @@ from fsm_risk.core.events import (
     OrderType,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
-from fsm_risk.core.exposure import closes_working
+from fsm_risk.core.exposure import closes_working, overshoots
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
@@ -55,6 +55,8 @@ class Pursuit:
         if no order of ours works there (a second close could reverse the position)."""
         s = self.settings
         for cm in acct.contracts.values():
+            if cm.close_in_flight and (extra := overshoots(acct, cm)) is not None:
+                self._withdraw(acct, extra, now, out)
             if cm.state is not State.Flattening:
                 continue
             pos = acct.positions.get(cm.contract_id)
@@ -142,6 +144,13 @@ class Pursuit:
             self.read.discard(key)  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
             self.work.dirty.add(acct.account_id)
+
+    def _withdraw(self, acct: AccountModel, o: Order, now: datetime, out: list[Effect]) -> None:
+        """Cancel our close before it takes the position past its target (`overshoots`);
+        once it ends, what is still over target goes again, sized from what is open then."""
+        o.cancel_sent_at, o.cancel_attempts = now, 1
+        out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, Reason.CLOSE_WITHDRAWN))
+        self.work.dirty.add(acct.account_id)
 
     def _ask_read(self, key: tuple[int, str], now: datetime, out: list[Effect]) -> int:
         """Ask the shell to read the account; returns the asks in a row with no read since."""

@@ -47,6 +47,10 @@ class Reason(Enum):
     CLOSE_REJECTED = "the gateway rejected a close or cancel request"
     OVERTAKEN = "a close or cancel refused because the gateway had already finished what it was for"
     CANCEL_NOT_CONFIRMED = "a cancel was not confirmed in time: re-sent"
+    CLOSE_WITHDRAWN = (
+        "our close still working would take the position past its target (the trader's own "
+        "exit got there first): cancelled before it fills"
+    )
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"
     )

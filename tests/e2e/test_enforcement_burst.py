@@ -15,6 +15,7 @@ import pytest
 
 from fsm_risk.adapters.clock import SystemClock
 from fsm_risk.paper import PaperGateway
+from fsm_risk.paper.engine import OrderStatus
 from tests.e2e.conftest import ConnectSdk
 from tests.e2e.service_harness import ACCOUNT, Harness
 
@@ -132,3 +133,27 @@ async def test_a_burst_across_roots_ends_at_the_account_limit_not_below_it(
     sold = sum(o.size for o in h.closes())
     assert held() == 5, f"ended at {held()} ({sold} sold by the service)"
     assert sold == 7
+
+
+async def test_our_reduce_held_by_a_slow_gateway_is_cancelled_when_the_trader_exits_first(
+    h: Harness,
+) -> None:
+    """Long 5 MNQ against a limit of 3 on a slow gateway: our reduce of 2 waits there. The
+    trader sells all 5 and is flat at once. Our sell of 2 must not fill after that: it
+    would leave the account short 2, a position the service made (it did, and the account
+    stayed in Trading with it)."""
+    h.write_settings(PER_INSTRUMENT)
+    await h.start()
+    h.gateway.set_fill_delay(1.0)
+    h.trade("MNQ", "buy", 5)
+    await h.gw_until(lambda: h.position("MNQ") == 5 and h.closes("MNQ"), "our reduce placed")
+    [ours] = h.closes("MNQ")
+    assert ours.size == 2
+    h.gateway.set_fill_delay(0.0)
+    h.trade("MNQ", "sell", 5)  # the trader's own exit, filled at once
+    await h.gw_until(
+        lambda: h.gateway.order(ours.order_id).status == OrderStatus.CANCELLED, "ours cancelled"
+    )
+    await asyncio.sleep(1.5)  # past the moment ours would have filled
+    assert h.position("MNQ") == 0
+    assert [o.order_id for o in h.closes("MNQ")] == [ours.order_id]  # nothing sent after it

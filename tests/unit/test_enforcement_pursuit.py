@@ -487,3 +487,54 @@ def test_a_fill_in_a_trading_account_asks_no_read() -> None:
     d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
     d.send(account(), quote(MNQ, "21000"))
     assert reads(d.send(fill(MNQ, Side.BUY, 3, "21000", order_id=41))) == []
+
+
+def limit_3() -> Driver:
+    d = Driver(make_engine({MaxContractsPerInstrument: {"limits": "MNQ: 3", "default_limit": "5"}}))
+    d.send(account(), quote(MNQ, "21000"))
+    return d
+
+
+def test_our_reduce_still_working_when_the_trader_exits_is_cancelled_not_left_to_reverse() -> None:
+    """Reported: long 5 MNQ against a limit of 3, our reduce of 2 held by a slow gateway; the
+    trader sells all 5 and is flat at once. The contract was confirmed and our sell of 2 left
+    working: it filled and left the account short 2, a position the service made. It is
+    cancelled as soon as the trader's exit shows, and nothing is sent after it."""
+    d = limit_3()
+    [r] = reduces(d.send(position(MNQ, 5, "21000")))
+    assert r.size == 2
+    d.send(EnforcementAccepted(ACC, MNQ, 70), market(70, Side.SELL, 2, OrderStatus.OPEN))
+    d.send(market(71, Side.SELL, 5, OrderStatus.FILLED, volume=5))
+    out = d.send(fill(MNQ, Side.SELL, 5, "21000", pnl="0", order_id=71))
+    [c] = cancels(out)
+    assert (c.order_id, c.reason) == (70, Reason.CLOSE_WITHDRAWN)
+    out = d.send(flat(MNQ), market(70, Side.SELL, 2, OrderStatus.CANCELLED))
+    assert reduces(out) == closes(out) == cancels(out) == []
+    assert d.acct.contracts[MNQ].state is State.Trading
+    assert not d.acct.contracts[MNQ].close_in_flight
+
+
+def test_a_traders_partial_exit_makes_our_working_reduce_cancelled_and_sized_again() -> None:
+    # long 5, our reduce of 2 working; the trader sells 1: 4 open, 1 over the limit. Ours
+    # (2) would leave 2: cancelled, then a reduce of 1 goes once it has ended
+    d = limit_3()
+    d.send(position(MNQ, 5, "21000"))
+    d.send(EnforcementAccepted(ACC, MNQ, 80), market(80, Side.SELL, 2, OrderStatus.OPEN))
+    out = d.send(
+        market(81, Side.SELL, 1, OrderStatus.FILLED, volume=1),
+        fill(MNQ, Side.SELL, 1, "21000", pnl="0", order_id=81),
+        position(MNQ, 4, "21000"),
+    )
+    assert [c.order_id for c in cancels(out)] == [80]
+    out = d.send(market(80, Side.SELL, 2, OrderStatus.CANCELLED))
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 1)]
+
+
+def test_our_reduce_is_left_alone_while_the_position_still_needs_it() -> None:
+    d = limit_3()
+    d.send(position(MNQ, 5, "21000"))
+    d.send(EnforcementAccepted(ACC, MNQ, 90), market(90, Side.SELL, 2, OrderStatus.OPEN))
+    out = d.send(position(MNQ, 5, "21000"), quote(MNQ, "21001"))
+    assert cancels(out) == []
+    out = d.send(fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=90))
+    assert cancels(out) == []  # its own fill: nothing left of it to overshoot
