@@ -581,7 +581,9 @@ class Service:
         current = config.with_rules(self.settings, plan.now)
         held = None
         if plan.held:
-            at = self.engine.calendar.next_daily_reset(now)
+            # never sooner than the calendar in force or a loosening already held allows (a
+            # daily reset moved by a restart does not bring a held loosening forward)
+            at = reload.Keeper(self.store).next_reset(file, self.pending, now)
             held = reload.Pending(plan.target, at, tuple(str(c) for c in plan.held))
         text = reload.describe(plan, held, self.settings.display_timezone)
         if self.pending is not None and held is None:

@@ -122,6 +122,34 @@ async def test_moving_the_daily_reset_and_restarting_does_not_bring_a_loosening_
     assert h.svc.engine.staged is not None and h.svc.engine.staged[1] == reset
 
 
+async def test_a_reload_after_a_moved_reset_does_not_bring_the_held_loosening_sooner(
+    h: Harness,
+) -> None:
+    """As above, then one more loosening reloaded: the reply named the moved reset, and at it
+    the held loosening (and the new one) applied a day early: a $2,000 limit where $500
+    was in force until the reset of the calendar that was in force."""
+    from zoneinfo import ZoneInfo
+
+    await h.start(loss_limit(500) + "[rule.max_contracts]\nlimit = 4\n")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    soon = (h.clock.now() + timedelta(minutes=2)).astimezone(ZoneInfo("America/Chicago"))
+    moved = f"[session]\ndaily_reset = {soon:%H:%M}\n"
+    h.write_settings(loss_limit(2000) + "[rule.max_contracts]\nlimit = 4\n" + moved)
+    await h.start()
+    h.write_settings(loss_limit(2000) + "[rule.max_contracts]\nlimit = 5\n" + moved)
+    text = await h.svc.reload("admin:ops")
+    local = reset.astimezone(CHICAGO)
+    assert f"{local:%a %Y-%m-%d %H:%M}" in text, text
+    assert h.svc.status()["pending_settings"]["applies_at"] == reset.isoformat()
+    h.clock.advance(minutes=3)  # past the moved reset: nothing applies
+    await h.advance(seconds=1)
+    await asyncio.sleep(0.2)
+    assert limit_in_force(h) == 500
+    h.clock.set(reset)
+    await h.until(lambda: limit_in_force(h) == 2000, "applied at the reset in force")
+
+
 async def test_a_restart_with_an_edited_file_tightens_now_and_loosens_at_the_reset(
     h: Harness,
 ) -> None:
