@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -505,13 +505,31 @@ class Service:
 
     def _all_named(self, listed: list[AccountUpdate]) -> None:
         """Every account the settings name must be at the gateway: none is silently unwatched."""
-        named = self.settings.general.accounts
-        missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
-        if missing:
-            there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"
+        problem = _unlisted(self.settings.general.accounts, listed)
+        if problem:
+            raise FsmRiskError(problem)
+
+    def _startable(self, file: Settings) -> None:
+        """Refuse a reloaded file the next start would refuse (an account the gateway does not
+        list, alerts for an account that would not be monitored): a reload that answers "read
+        at the next start" must not leave a file the service cannot start with after a reboot."""
+        listed = self.broker.listed
+        named = file.general.accounts
+        problems = [p for p in (_unlisted(named, listed),) if p]
+        would = [a for a in listed if not named or {str(a.account_id), a.name} & set(named)]
+        keys = {str(a.account_id) for a in would} | {a.name for a in would}
+        there = ", ".join(f"{a.account_id} {a.name}" for a in would) or "none"
+        problems += [
+            f"[notify.{key}]: no account the service would monitor has this id or name "
+            f"(it would monitor: {there})"
+            for key in file.notify_accounts
+            if key not in keys
+        ]
+        if problems:
+            text = "; ".join(problems)
+            logger.error("{} reload refused, nothing changed: {}", logs.ALERT, text)
             raise FsmRiskError(
-                f"[general] accounts names {', '.join(missing)}, which the gateway does not "
-                f"list as an active account; the gateway lists: {there}"
+                f"settings not reloaded, nothing changed: {text} (the next start would refuse it)"
             )
 
     # -- settings in force: stricter at once, looser at the next daily reset ---------------------
@@ -571,6 +589,7 @@ class Service:
             problems = "; ".join(str(p) for p in exc.problems)
             logger.error("{} reload refused, nothing changed: {}", logs.ALERT, problems)
             raise FsmRiskError(f"settings not reloaded, nothing changed: {problems}") from None
+        self._startable(file)
         now = self.clock.now()
         self.journal.call(now, APPLY_STAGED)
         applied = self.engine.apply_staged(now)  # a reset that came before this reload
@@ -1347,3 +1366,15 @@ class Service:
         snap["feed"] = self.health()
         snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap
+
+
+def _unlisted(named: Sequence[str], listed: Sequence[AccountUpdate]) -> str | None:
+    """What is wrong with [general] accounts naming an account the gateway does not list."""
+    missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
+    if not missing:
+        return None
+    there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"
+    return (
+        f"[general] accounts names {', '.join(missing)}, which the gateway does not "
+        f"list as an active account; the gateway lists: {there}"
+    )

@@ -183,6 +183,39 @@ async def test_an_invalid_file_changes_nothing_and_says_why(h: Harness) -> None:
     assert not [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
 
 
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (
+            "[notify.9999]\nurls = json://127.0.0.1:9/x\n",
+            "[notify.9999]: no account the service would monitor has this id or name "
+            "(it would monitor: 1001 PAPER-1)",
+        ),
+        (
+            "[general]\naccounts = 1001, 10003\n",
+            "[general] accounts names 10003, which the gateway does not list",
+        ),
+    ],
+)
+async def test_a_file_the_next_start_would_refuse_is_refused_by_the_reload(
+    h: Harness, extra: str, said: str
+) -> None:
+    """Reported: `check` and `reload` took such a file ("no change to the rules", "read at the
+    next start only"), and the next start (a reboot) refused it: nothing was enforced."""
+    await h.start(loss_limit(500))
+    path = h.write_settings(loss_limit(400))  # a stricter limit too: nothing of it applies
+    text = path.read_text()
+    if extra.startswith("[general]"):  # (the harness's file has the section already)
+        path.write_text(text.replace("[general]\n", extra, 1))
+    else:
+        path.write_text(text + extra)
+    with pytest.raises(FsmRiskError) as refused:
+        await h.svc.reload("admin:ops")
+    assert "settings not reloaded, nothing changed" in str(refused.value)
+    assert said in str(refused.value) and "the next start would refuse it" in str(refused.value)
+    assert limit_in_force(h) == 500
+
+
 async def test_reverting_the_file_withdraws_the_held_loosening(h: Harness) -> None:
     await h.start(loss_limit(500))
     h.write_settings(loss_limit(1000))
