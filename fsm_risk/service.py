@@ -821,9 +821,27 @@ class Service:
     def submit(self, event: Event) -> None:
         self.queue.put_nowait(event)
 
+    def monitored(self, account_id: int) -> None:
+        """Refuse an account this service does not monitor (a database may hold accounts an
+        earlier run watched): a lock or status answered for it here would say enforced while
+        nothing enforces it."""
+        if not self.account_ids or account_id in self.account_ids:
+            return
+        from fsm_risk import naming
+
+        acct = self.engine.accounts.get(account_id)
+        name = f" ({acct.name})" if acct is not None and acct.name else ""
+        watched = [(i, self.engine.accounts[i].name) for i in self.account_ids]
+        raise FsmRiskError(
+            f"account {account_id}{name} is not monitored by the running service, so nothing "
+            f"would enforce it here ([general] accounts; it monitors "
+            f"{naming.choices(watched).removeprefix('one of: ')})"
+        )
+
     async def admin(self, command: AdminCommand | SelfLock) -> str:
         """Run an (already authenticated) admin command, or a self-lock (which needs no
         secret), through the queue; return the result."""
+        self.monitored(command.account_id)
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(command, done))
         answer = await done
@@ -1358,6 +1376,8 @@ class Service:
         from fsm_risk import status
 
         tz = self.settings.display_timezone
+        if account_ids is None and self.account_ids:
+            account_ids = list(self.account_ids)  # not the accounts an earlier run watched
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         for a in snap["accounts"]:
             a["readiness"] = self.readiness(a["account_id"])

@@ -194,10 +194,14 @@ class ControlServer:
         elif self.path.exists():
             self.path.unlink()
 
-    def _account(self, text: str) -> int:
-        """The monitored account ``text`` names (see `naming.account_id`)."""
+    def _account(self, text: str, *, monitored: bool = True) -> int:
+        """The account ``text`` names (see `naming.account_id`): one the service monitors,
+        unless ``monitored`` is False (its audit log: any account the database holds)."""
         names = [(i, a.name) for i, a in self.service.engine.accounts.items()]
-        return naming.account_id(text, names, where=" on this service")
+        found = naming.account_id(text, names, where=" on this service")
+        if monitored:
+            self.service.monitored(found)
+        return found
 
     async def _status(self, request: web.Request) -> web.Response:
         ids = None
@@ -216,7 +220,7 @@ class ControlServer:
         account = request.query.get("account")
         if account:
             try:
-                account_id = self._account(account)
+                account_id = self._account(account, monitored=False)
             except FsmRiskError as exc:
                 return _error(404, str(exc))
         try:

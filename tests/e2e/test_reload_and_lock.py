@@ -5,6 +5,7 @@ service against the paper gateway."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from datetime import timedelta
@@ -17,6 +18,7 @@ from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.engine import self_source
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.paper.settings import _accounts
 from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
@@ -352,3 +354,34 @@ async def test_a_bad_lock_request_is_refused_with_one_clear_line(
     code, out = await run_cli(h.home, "lock", *args)
     assert code == 2 and message in out and "Traceback" not in out, out
     assert h.acct.state is State.Trading
+
+
+@pytest.mark.paper(accounts=_accounts("1001: PAPER-1: 50000: true, 1002: PAPER-2: 50000: true"))
+async def test_an_account_the_service_does_not_monitor_is_refused_not_locked_in_name(
+    h: Harness,
+) -> None:
+    """Reported: with 1002 left out of [general] accounts (the database still holding it from
+    an earlier run), `lock 1002 --for 1h` answered "now Cooldown" and an admin's transition
+    was accepted, while nothing watched 1002: the trader's buy there stayed open."""
+    await h.start(loss_limit(500))
+    await h.until(lambda: 1002 in h.svc.engine.accounts, "1002 monitored and stored")
+    await h.stop()
+    path = h.write_settings(loss_limit(500))
+    path.write_text(path.read_text().replace("[general]\n", "[general]\naccounts = 1001\n", 1))
+    await h.start()
+    assert h.svc.account_ids == [1001] and 1002 in h.svc.engine.accounts
+    refusal = "account 1002 (PAPER-2) is not monitored by the running service"
+    code, out = await run_cli(h.home, "lock", "1002", "--for", "1h")
+    assert code != 0 and refusal in out and "1001 PAPER-1" in out, out
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    code, out = await run_cli(
+        h.home, "transition", "1002", "--to", "LockedDaily", "--reason", "x", secret=SECRET
+    )
+    assert code != 0 and refusal in out, out
+    assert h.svc.engine.accounts[1002].state is State.Trading
+    code, out = await run_cli(h.home, "status", "PAPER-2")
+    assert code != 0 and refusal in out, out
+    code, out = await run_cli(h.home, "status", "--json")
+    assert code == 0 and [a["account_id"] for a in json.loads(out)["accounts"]] == [1001]
+    code, out = await run_cli(h.home, "history", "1002")  # its audit log is still there
+    assert code == 0, out
