@@ -142,7 +142,7 @@ def _merge(
             side = new_raw
         else:
             change = Change(cls.name, f.key, config._show(ov), config._show(nv), False)
-            if tightens(cls.tighter, f.key, ov, nv):
+            if tightens(cls.tighter, f.key, ov, nv, before=old.values, after=new.values):
                 stricter.append(Change(change.rule, f.key, change.old, change.new, True))
                 side = new_raw
             else:

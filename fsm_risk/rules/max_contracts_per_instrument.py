@@ -7,7 +7,7 @@ unlimited, ``block`` closes any position in it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -49,13 +49,18 @@ class Config:
         return self.default_limit
 
 
+def _limit_for(values: Mapping[str, Any], root: str) -> int | None:
+    """The limit ``values`` (the rule's parsed settings) give ``root`` (None: unlimited)."""
+    return Config(values["default_limit"], values["limits"], values["unknown"]).limit_for(root)
+
+
 class MaxContractsPerInstrument(Rule):
     id = "RULE-002"
     name = "max_contracts_per_instrument"
     fires_when = "one symbol root's size > its limit (per-root map, default, unknown-root policy)"
     default_action = "reduce that root to its limit, largest contract month first; no lock"
     tighter = {
-        "limits": strict.each_lower,
+        "limits": strict.PerRoot(_limit_for),
         "default_limit": strict.lower,
         "unknown": strict.ranked("allow", "default", "block"),
     }

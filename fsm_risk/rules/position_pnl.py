@@ -10,7 +10,7 @@ contract's mark and is never acted on when that quote is stale.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -67,6 +67,15 @@ class Config:
 
     def target_for(self, contract_id: str) -> Decimal:
         return self.amount_for(contract_id)
+
+
+def amount_in(amount_key: str, overrides_key: str) -> Callable[[Mapping[str, Any], str], Decimal]:
+    """Reads a rule's parsed settings: the amount they give a root (for `tighter.PerRoot`)."""
+
+    def amount(values: Mapping[str, Any], root: str) -> Decimal:
+        return Config(values[amount_key], values[overrides_key]).amount_for(root)
+
+    return amount
 
 
 class PositionPnlRule(Rule):

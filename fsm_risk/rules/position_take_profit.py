@@ -10,7 +10,7 @@ from __future__ import annotations
 from fsm_risk import schema
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules import tighter as strict
-from fsm_risk.rules.position_pnl import PositionPnlRule
+from fsm_risk.rules.position_pnl import PositionPnlRule, amount_in
 from fsm_risk.schema import Field
 
 
@@ -19,7 +19,7 @@ class PositionTakeProfit(PositionPnlRule):
     name = "position_take_profit"
     fires_when = "one position's unrealized P&L >= target (per-root overrides)"
     default_action = "close that position only (and cancel its orders); no lock"
-    tighter = {"target": strict.lower, "targets": strict.each_lower}
+    tighter = {"target": strict.lower, "targets": strict.PerRoot(amount_in("target", "targets"))}
     fields = (
         Field(
             "target",

@@ -5,6 +5,10 @@ Each rule declares, next to its fields, how each key compares (``Rule.tighter``)
 ``old``. A key a rule does not list has no known direction: any change of it counts as a
 loosening (settings are tightened at once and loosened only at the next daily reset, so an
 unknown direction must wait).
+
+A per-root map over a default (RULE-002's ``limits``, RULE-014's ``limits``, RULE-015's
+``targets``) is compared with the rule's other values at hand (`PerRoot`): root by root, with
+what applied to that root before.
 """
 
 from __future__ import annotations
@@ -56,6 +60,37 @@ def each_lower(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> bool:
     return set(new) == set(old) and all(new[k] <= old[k] for k in old)
 
 
+#: a rule's parsed values and a root -> the limit that applies to that root (None: none)
+Effective = Callable[[Mapping[str, Any], str], Any]
+
+
+class PerRoot:
+    """A per-root map over a default: stricter when no root it lists (before or after) gets a
+    higher limit than applied to it before. ``effective`` is the rule's own reading of its
+    values: an entry, else the default (or an unknown-root policy). So an added root compares
+    with the default it replaces, a removed one falls back to the new default, and a root
+    that had no limit (``None``) gets one.
+
+    Called with the map alone (no other values at hand) it is `each_lower`."""
+
+    def __init__(self, effective: Effective) -> None:
+        self.effective = effective
+
+    def __call__(self, old: Mapping[Any, Any], new: Mapping[Any, Any]) -> bool:
+        return each_lower(old, new)
+
+    def judge(self, key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+        """Whether ``key``'s map in ``after`` (the rule's new values) is at least as strict,
+        root by root, as in ``before`` (its old values)."""
+        for root in {*before[key], *after[key]}:
+            old, new = self.effective(before, root), self.effective(after, root)
+            if old is None:
+                continue  # no limit before: any is at least as strict
+            if new is None or new > old:
+                return False
+        return True
+
+
 def each_lower_or_added(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> bool:
     """Every limit kept and none raised; added limits only restrict more (extra windows)."""
     return all(k in new and new[k] <= old[k] for k in old)
@@ -103,15 +138,26 @@ def _span(window: Any) -> tuple[int, int]:
     return int(start), int(end)
 
 
-def tightens(table: Mapping[str, Compare], key: str, old: Any, new: Any) -> bool:
+def tightens(
+    table: Mapping[str, Compare],
+    key: str,
+    old: Any,
+    new: Any,
+    *,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> bool:
     """Whether changing ``key`` from ``old`` to ``new`` is at least as strict (unlisted keys:
-    only when unchanged)."""
+    only when unchanged). ``before`` and ``after``: all of the rule's old and new values, for
+    a comparison that needs the others (a per-root map's default, see `PerRoot`)."""
     if old == new:
         return True
     compare = table.get(key)
     if compare is None:
         return False
     try:
+        if isinstance(compare, PerRoot) and before is not None and after is not None:
+            return compare.judge(key, before, after)
         return compare(old, new)
     except (TypeError, ValueError, AttributeError):
         return False  # values that cannot be compared: treat the change as a loosening

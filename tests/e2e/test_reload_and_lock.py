@@ -67,6 +67,28 @@ async def test_a_stricter_limit_reloaded_by_the_admin_applies_at_once_and_fires(
     }
 
 
+async def test_a_per_root_limit_added_below_the_default_applies_at_once_and_reduces(
+    h: Harness,
+) -> None:
+    """The limits map was empty (every root at the default 3): MNQ: 1 is stricter for MNQ, so
+    it applies now and the 3 MNQ held are cut to 1 (it once waited for the daily reset)."""
+    rule = "[rule.max_contracts_per_instrument]\ndefault_limit = 3\n"
+    await h.start(rule)
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    assert h.position("MNQ") == 3  # at the default limit: nothing to cut
+    h.write_settings(rule + "limits = MNQ: 1\n")
+    code, out = await run_cli(h.home, "reload", "--admin", "ops", secret=SECRET)
+    assert code == 0, out
+    assert "stricter now: [rule.max_contracts_per_instrument] limits:  -> MNQ: 1" in out
+    assert "looser" not in out
+    assert h.svc.pending is None
+    await h.gw_until(lambda: h.position("MNQ") == 1, "MNQ cut to its new limit")
+    [rule_002] = [r for r in h.svc.engine.rules if r.id == "RULE-002"]
+    assert rule_002.config.limit_for("MNQ") == 1
+
+
 async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

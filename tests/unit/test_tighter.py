@@ -81,7 +81,6 @@ UNKNOWN = [
     ("daily_loss_limit", "basis", "equity", "realized"),
     ("trading_hours", "timezone", "America/Chicago", "America/New_York"),
     ("trading_hours", "windows", "Mon-Fri 08:00-12:00", "Mon-Fri 10:00-14:00"),
-    ("max_contracts_per_instrument", "limits", "MNQ: 5", "MNQ: 5, NQ: 1"),
     ("trade_cooldown", "tiers", "100: 15, 250: 30", "150: 20, 250: 25"),
     ("revenge_trading", "mode", "size", "same_root"),
     ("trailing_drawdown", "starting_balance", "50000", "49000"),
@@ -170,3 +169,99 @@ def test_when_the_stricter_keys_alone_make_an_invalid_rule_the_whole_change_wait
     assert not p.tightened
     assert {c.key for c in p.held} == {"extra_holidays", "early_closes"}
     assert p.now["trading_hours"] == dict(in_force.raw_rules["trading_hours"])
+
+
+# --- per-root maps: each root against what applied to it before -----------------------------
+
+RULE_002 = "max_contracts_per_instrument"
+
+
+def split(rule: str, old: str, new: str) -> tuple[list[str], list[str]]:
+    """What a reload from ``old`` to ``new`` (the rule's keys) applies now, and what it holds."""
+    p = reload.plan(settings(f"[rule.{rule}]\n{old}"), settings(f"[rule.{rule}]\n{new}"))
+    return [str(c) for c in p.tightened], [str(c) for c in p.held]
+
+
+@pytest.mark.parametrize("value", ["1", "3"])
+def test_a_root_added_at_or_below_the_default_it_replaces_applies_now(value: str) -> None:
+    now, held = split(
+        RULE_002, "default_limit = 3\n", f"default_limit = 3\nlimits = MNQ: {value}\n"
+    )
+    assert now == [f"[rule.{RULE_002}] limits:  -> MNQ: {value}"] and held == []
+
+
+def test_a_root_added_above_the_default_it_replaces_waits() -> None:
+    now, held = split(RULE_002, "default_limit = 3\n", "default_limit = 3\nlimits = MNQ: 4\n")
+    assert now == [] and held == [f"[rule.{RULE_002}] limits:  -> MNQ: 4"]
+
+
+def test_a_change_looser_for_one_root_waits_whole() -> None:
+    now, held = split(RULE_002, "limits = NQ: 2\n", "limits = NQ: 1, MNQ: 1, ES: 4\n")
+    assert now == [] and held == [f"[rule.{RULE_002}] limits: NQ: 2 -> NQ: 1, MNQ: 1, ES: 4"]
+
+
+def test_a_removed_root_falls_back_to_the_new_default_and_compares_with_it() -> None:
+    # MNQ goes from its own 1 to the default 3: looser
+    now, held = split(RULE_002, "limits = MNQ: 1\n", "")
+    assert now == [] and held == [f"[rule.{RULE_002}] limits: MNQ: 1 -> "]
+    # with the default lowered to 1 at the same time, MNQ keeps 1: both apply now
+    now, held = split(RULE_002, "limits = MNQ: 1\n", "default_limit = 1\n")
+    assert held == [] and sorted(now) == [
+        f"[rule.{RULE_002}] default_limit: 3 -> 1",
+        f"[rule.{RULE_002}] limits: MNQ: 1 -> ",
+    ]
+
+
+def test_a_default_changed_under_an_explicit_root_is_judged_for_the_other_roots() -> None:
+    now, held = split(RULE_002, "limits = MNQ: 2\n", "limits = MNQ: 2\ndefault_limit = 5\n")
+    assert now == [] and held == [f"[rule.{RULE_002}] default_limit: 3 -> 5"]
+    # a root pinned at the old default while the default rises: the pin applies now, the
+    # default waits, and until the reset every root keeps 3
+    in_force = settings(f"[rule.{RULE_002}]\ndefault_limit = 3\n")
+    wanted = settings(f"[rule.{RULE_002}]\ndefault_limit = 5\nlimits = MNQ: 3\n")
+    p = reload.plan(in_force, wanted)
+    assert [c.key for c in p.tightened] == ["limits"] and [c.key for c in p.held] == [
+        "default_limit"
+    ]
+    rule = config.with_rules(wanted, p.now).rule(RULE_002)
+    assert rule is not None
+    assert (rule.config.limit_for("MNQ"), rule.config.limit_for("ES")) == (3, 3)
+
+
+def test_the_unknown_root_policy_is_what_applied_to_an_unlisted_root() -> None:
+    # allow: MNQ was unlimited, any limit is stricter; a root removed becomes unlimited again
+    now, held = split(RULE_002, "unknown = allow\n", "unknown = allow\nlimits = MNQ: 9\n")
+    assert len(now) == 1 and held == []
+    now, held = split(RULE_002, "unknown = allow\nlimits = MNQ: 9\n", "unknown = allow\n")
+    assert now == [] and len(held) == 1
+    # block: MNQ was closed, a limit of 1 lets it trade
+    now, held = split(RULE_002, "unknown = block\n", "unknown = block\nlimits = MNQ: 1\n")
+    assert now == [] and held == [f"[rule.{RULE_002}] limits:  -> MNQ: 1"]
+    # default: the default limit
+    now, held = split(RULE_002, "default_limit = 2\n", "default_limit = 2\nlimits = MNQ: 2\n")
+    assert len(now) == 1 and held == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "amount", "overrides"),
+    [("position_stop_loss", "limit", "limits"), ("position_take_profit", "target", "targets")],
+)
+def test_a_per_position_override_compares_with_the_amount_it_replaces(
+    rule: str, amount: str, overrides: str
+) -> None:
+    base = f"{amount} = 250\n"
+    now, held = split(rule, base, base + f"{overrides} = NQ: 200\n")
+    assert now == [f"[rule.{rule}] {overrides}:  -> NQ: 200"] and held == []
+    now, held = split(rule, base, base + f"{overrides} = NQ: 250\n")
+    assert len(now) == 1 and held == []
+    now, held = split(rule, base, base + f"{overrides} = NQ: 300\n")
+    assert now == [] and held == [f"[rule.{rule}] {overrides}:  -> NQ: 300"]
+    now, held = split(rule, base + f"{overrides} = NQ: 200\n", base)  # back to 250
+    assert now == [] and len(held) == 1
+
+
+def test_a_per_root_map_without_the_rules_other_values_compares_each_entry() -> None:
+    """Without the default at hand an added root has no known direction (a loosening)."""
+    compare = BY_NAME[RULE_002].tighter["limits"]
+    assert not tightens({"limits": compare}, "limits", {}, {"MNQ": 1})
+    assert tightens({"limits": compare}, "limits", {"MNQ": 2}, {"MNQ": 1})
