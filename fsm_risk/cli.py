@@ -91,6 +91,8 @@ def check(settings_file: str | None) -> None:
 
     settings = bootstrap.load_settings(settings_file)
     click.echo(config.describe(settings), nl=False)
+    for line in config.unknown_roots(settings):
+        click.echo(f"# note: {line}")
     enabled = ", ".join(f"{r.rule.id} {r.rule.name}" for r in settings.enabled_rules())
     click.echo(f"# OK: {len(list(settings.enabled_rules()))} rules enabled ({enabled})")
 

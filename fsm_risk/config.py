@@ -14,6 +14,7 @@ Relative paths in the file are relative to the file's own folder.
 from __future__ import annotations
 
 import configparser
+import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsm_risk import crosschecks, schema, sections
 from fsm_risk.core.engine import EngineSettings
+from fsm_risk.core.instruments import KNOWN_ROOTS, known_root
 from fsm_risk.core.models import InstrumentBook, Mark
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.errors import Problem, SettingsError
@@ -520,6 +522,28 @@ class Settings:
 
     def rule(self, name: str) -> RuleSettings | None:
         return next((r for r in self.rules if r.rule.name == name), None)
+
+
+def unknown_roots(settings: Settings) -> list[str]:
+    """One line per symbol root a [rule.*] section names that the service does not know:
+    neither a root of its table nor a gateway product code. It may be a real root the table
+    lacks, so it is accepted; `fsm-risk check` and the service's log (start-up, reload) name
+    it, so that a typo (``MESS``) does not silently leave the root meant at its default."""
+    lines = []
+    for r in settings.rules:
+        if r.rule.name not in settings.raw_rules:
+            continue
+        for f in r.rule.fields:
+            for root in r.values.get(f.key, ()) if f.roots else ():
+                if known_root(root) or any(c in root for c in "*?["):
+                    continue
+                close = difflib.get_close_matches(root, sorted(KNOWN_ROOTS), n=1, cutoff=0.6)
+                meant = f" (did you mean {close[0]}?)" if close else ""
+                lines.append(
+                    f"[{RULE_PREFIX}{r.rule.name}] {f.key}: {root} is not a root the service "
+                    f"knows{meant}; kept, it holds only on contracts whose root is {root}"
+                )
+    return lines
 
 
 def _resolve(settings_file: Path, value: str) -> Path:

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fsm_risk.core.instruments import root_named
+from fsm_risk.core.instruments import known_root, root_named
 from fsm_risk.errors import Problem, SettingsError
 
 
@@ -30,6 +30,9 @@ class Field:
     parse: Callable[[str], Any]
     default: str | None
     doc: str
+    #: the value names symbol roots (a map's keys, a list's items): a root the service does not
+    #: know is named by `check`, at start-up and on a reload (see `config.unknown_roots`)
+    roots: bool = False
 
     @property
     def required(self) -> bool:
@@ -304,10 +307,48 @@ def mapping(
     return parse
 
 
-def symbol_root(text: str) -> str:
+#: a contract as a platform or `status` names it: a root, a month code, the year (MNQZ6,
+#: MNQ Z26, MNQ.Z26); a full id (CON.F.US.MNQ.Z26) ends in its root, a dot and the month
+_NAMED = re.compile(r"([A-Z0-9]+?) ?([FGHJKMNQUVXZ])(\d{1,2}|20\d{2})")
+_DOTTED = re.compile(r"(?:[A-Z]+\.)*([A-Z0-9]{1,6}) ?\. ?[FGHJKMNQUVXZ]\d{1,4}")
+
+
+def contract_root(text: str) -> str | None:
+    """The root that a name looking like a contract probably means (``MNQZ6``, ``MNQ Z26``,
+    ``MNQ.Z26``, ``CON.F.US.MNQ.Z26`` -> ``MNQ``; ``ENQZ6`` -> ``NQ``); None when it does not
+    look like one. A root or product code the service knows never does (``EU6`` is 6E's
+    code), and a name without dots only when it starts with a root the service knows."""
+    name = text.strip().upper()
+    if known_root(name):
+        return None
+    dotted = _DOTTED.fullmatch(name)
+    if dotted is not None:
+        return root_named(dotted[1])
+    named = _NAMED.fullmatch(name)
+    if named is not None and known_root(named[1]):
+        return root_named(named[1])
+    return None
+
+
+def symbol_root(text: str, what: str = "settings") -> str:
     """A contract's symbol root such as MNQ (letters and digits, upper-cased). The gateway's
-    product code for a root is that root (``ENQ``, as in ``CON.F.US.ENQ.Z26``, is ``NQ``)."""
+    product code for a root is that root (``ENQ``, as in ``CON.F.US.ENQ.Z26``, is ``NQ``). A
+    contract's name is refused, naming its root (per-root ``what`` take the root)."""
+    meant = contract_root(text)
+    if meant is not None:
+        raise ValueError(
+            f"'{text.strip()}' looks like a contract; per-root {what} take the root: {meant}"
+        )
     root = text.strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{1,6}", root):
         raise ValueError(f"must be a symbol root such as MNQ, got '{text}'")
     return root_named(root)
+
+
+def root_key(what: str) -> Callable[[str], str]:
+    """`symbol_root` for the keys of per-root ``what`` (limits, targets)."""
+
+    def parse(text: str) -> str:
+        return symbol_root(text, what)
+
+    return parse

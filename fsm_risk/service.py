@@ -326,6 +326,7 @@ class Service:
     async def _start(self) -> None:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
+        self._note_unknown_roots(self.settings)
         now = self.clock.now()
         self.journal.restart(now)
         startup_note = self._settings_in_force(now)
@@ -633,7 +634,19 @@ class Service:
         others = reload.other_changes(self.settings, file)
         if others:
             text += f" | read at the next start only: {', '.join(others)}"
+        for line in self._note_unknown_roots(file):
+            text += f" | {line}"
         return text
+
+    def _note_unknown_roots(self, settings: Settings) -> list[str]:
+        """Log each root the settings name that the service does not know (a typo, or a real
+        root its table lacks: accepted either way); returns the lines."""
+        from fsm_risk import config
+
+        lines = config.unknown_roots(settings)
+        for line in lines:
+            logger.warning("{} {}", logs.SETTINGS_LOADED, line)
+        return lines
 
     def _settings_applied(self, effects: list[Effect]) -> None:
         """Staged rules took effect (the daily reset): they are the settings in force now."""

@@ -86,6 +86,24 @@ PRODUCT_CODES = MappingProxyType(
 )
 
 
+#: The symbol roots the service knows: the defaults', the product codes' and a few more roots
+#: the exchanges list. A root not here may still be real (settings naming one are accepted, and
+#: the root is named so that a typo is seen).
+KNOWN_ROOTS = frozenset(
+    {
+        *DEFAULT_INSTRUMENTS,
+        *PRODUCT_CODES.values(),
+        *("NKD", "SIL", "MHG", "M6A", "M6B", "M6E", "HE", "MBT"),
+    }
+)
+
+
+def known_root(name: str) -> bool:
+    """Whether ``name`` (any case) is a root or a gateway product code the service knows."""
+    upper = name.strip().upper()
+    return upper in KNOWN_ROOTS or upper in PRODUCT_CODES
+
+
 def root_named(name: str) -> str:
     """A symbol root as the exchange names it, from a root or a gateway product code in any
     case: ``enq`` -> ``NQ``, ``MNQ`` -> ``MNQ``."""

@@ -67,9 +67,10 @@ class MaxContractsPerInstrument(Rule):
     fields = (
         Field(
             "limits",
-            schema.mapping(schema.symbol_root, schema.integer(minimum=1)),
+            schema.mapping(schema.root_key("limits"), schema.integer(minimum=1)),
             "",
             "per-root limits, e.g. 'MNQ: 5, NQ: 1' (months of one root add up)",
+            roots=True,
         ),
         Field("default_limit", schema.integer(minimum=1), "3", "limit for roots not listed"),
         Field(

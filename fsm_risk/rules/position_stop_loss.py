@@ -29,9 +29,10 @@ class PositionStopLoss(PositionPnlRule):
         ),
         Field(
             "limits",
-            schema.mapping(schema.symbol_root, schema.amount()),
+            schema.mapping(schema.root_key("limits"), schema.amount()),
             "",
             "per-root overrides in $, e.g. 'NQ: 500, MNQ: 150' (empty: limit for every root)",
+            roots=True,
         ),
     )
     loss, amount_key, overrides_key = True, "limit", "limits"

@@ -29,9 +29,10 @@ class PositionTakeProfit(PositionPnlRule):
         ),
         Field(
             "targets",
-            schema.mapping(schema.symbol_root, schema.amount()),
+            schema.mapping(schema.root_key("targets"), schema.amount()),
             "",
             "per-root overrides in $, e.g. 'NQ: 1000, MNQ: 300' (empty: target for every root)",
+            roots=True,
         ),
     )
     loss, amount_key, overrides_key = False, "target", "targets"

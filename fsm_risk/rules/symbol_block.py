@@ -46,6 +46,11 @@ def root_pattern(text: str) -> str:
     match roots (a contract id's product code is read as its root: ``CLE`` is ``CL``), so a
     code given as such is taken for its root."""
     pattern = text.strip().upper()
+    meant = schema.contract_root(pattern)
+    if meant is not None:
+        raise ValueError(
+            f"'{text.strip()}' looks like a contract; blocked roots take the root: {meant}"
+        )
     if not re.fullmatch(r"[A-Z0-9*?\[\]!]{1,12}", pattern):
         raise ValueError(f"must be a symbol root such as CL or M* (wildcards * ?), got '{text}'")
     return pattern if re.search(r"[*?\[]", pattern) else root_named(pattern)
@@ -69,6 +74,7 @@ class SymbolBlock(Rule):
             "",
             "symbol roots you may not trade, comma-separated; wildcards allowed "
             "('CL, M*' blocks crude oil and every micro)",
+            roots=True,
         ),
     )
     reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})

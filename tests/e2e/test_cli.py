@@ -93,6 +93,26 @@ def test_check_reports_every_problem_on_its_own_line_and_fails(home: Path) -> No
     assert "Traceback" not in r.stderr
 
 
+def test_check_names_a_root_it_does_not_know_and_refuses_a_contract_named_as_a_root(
+    home: Path,
+) -> None:
+    rules = "[rule.max_contracts_per_instrument]\nlimits = "
+    (home / "settings.ini").write_text(SETTINGS + rules + "ZZZ: 1, MNQ: 2\n")
+    code, out = cli(home, "check")
+    assert code == 0, out
+    assert (
+        "# note: [rule.max_contracts_per_instrument] limits: ZZZ is not a root the service "
+        "knows; kept, it holds only on contracts whose root is ZZZ\n" in out
+    )
+    assert out.count("not a root the service knows") == 1 and "# OK: 3 rules" in out
+    (home / "settings.ini").write_text(SETTINGS + rules + "MNQZ6: 1, MESS: 2\n")
+    code, out = cli(home, "check")
+    assert code == 2 and out == (
+        f"error: {home / 'settings.ini'}: [rule.max_contracts_per_instrument] limits: "
+        "'MNQZ6' looks like a contract; per-root limits take the root: MNQ\n"
+    )
+
+
 def test_missing_settings_file_is_one_line(home: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--settings", str(home / "missing.ini")])
     assert result.exit_code == 2

@@ -89,6 +89,27 @@ async def test_a_per_root_limit_added_below_the_default_applies_at_once_and_redu
     assert rule_002.config.limit_for("MNQ") == 1
 
 
+async def test_a_root_the_service_does_not_know_is_named_at_start_and_reload(
+    h: Harness,
+) -> None:
+    rule = "[rule.max_contracts_per_instrument]\ndefault_limit = 3\nlimits = "
+    await h.start(rule + "ZZZ: 1\n")
+    note = "limits: ZZZ is not a root the service knows; kept, it holds only on contracts"
+    assert [line for line in h.logs if note in line and "WARNING" in line]
+    h.write_settings(rule + "ZZZ: 1, MESS: 1\n")
+    text = await h.svc.reload("admin:ops")
+    assert text.endswith(
+        " | [rule.max_contracts_per_instrument] limits: MESS is not a root the service knows "
+        "(did you mean MES?); kept, it holds only on contracts whose root is MESS"
+    )
+    # a contract named where a root goes is refused, naming the root; nothing changes
+    h.write_settings(rule + "MNQZ6: 1\n")
+    with pytest.raises(FsmRiskError, match=r"'MNQZ6' looks like a contract; .* root: MNQ"):
+        await h.svc.reload("admin:ops")
+    [rule_002] = [r for r in h.svc.engine.rules if r.id == "RULE-002"]
+    assert rule_002.config.limits == {"ZZZ": 1, "MESS": 1}
+
+
 async def test_a_looser_limit_waits_for_the_reset_even_across_a_restart(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
