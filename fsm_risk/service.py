@@ -324,12 +324,14 @@ class Service:
                 logger.info("{} fill(s) before {} compacted", dropped, cutoff.isoformat())
 
     async def _start(self) -> None:
-        rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
-        logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
-        self._note_unknown_roots(self.settings)
         now = self.clock.now()
         self.journal.restart(now)
+        file = self.settings
         startup_note = self._settings_in_force(now)
+        # the rules in force (a looser file waits for the reset: the stricter stored ones run)
+        rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
+        logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
+        self._note_unknown_roots(file)
         self._compact_fills(now)
         # a shared server holds other services' accounts too: restore only ours, once leased.
         # Otherwise the stored accounts are read back on a thread while the broker logs in:

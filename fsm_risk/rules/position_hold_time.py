@@ -56,6 +56,7 @@ class PositionHoldTime(Rule):
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         limit = self.config.limit
+        local = self.ctx.calendar.local  # the session's time zone, as the audit log shows times
         verdicts = []
         for cid, p in view.positions.items():
             if now - p.opened_at < limit:
@@ -67,7 +68,7 @@ class PositionHoldTime(Rule):
                     Action.CLOSE,
                     Scope.CONTRACT,
                     contract_id=cid,
-                    detail=f"{cid} open since {p.opened_at:%Y-%m-%d %H:%M:%S} UTC "
+                    detail=f"{cid} open since {local(p.opened_at):%Y-%m-%d %H:%M:%S %Z} "
                     f"({_minutes(now - p.opened_at)}) >= limit {_minutes(limit)}",
                 )
             )

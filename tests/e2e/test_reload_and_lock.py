@@ -428,3 +428,15 @@ async def test_an_account_the_service_does_not_monitor_is_refused_not_locked_in_
     assert code == 0 and [a["account_id"] for a in json.loads(out)["accounts"]] == [1001]
     code, out = await run_cli(h.home, "history", "1002")  # its audit log is still there
     assert code == 0, out
+
+
+async def test_the_start_up_log_names_the_rules_in_force_not_the_files(h: Harness) -> None:
+    """Reported: restarted with a rule turned off in the file (a loosening held until the
+    reset), the start-up line listed the file's rules, leaving out the one still enforced."""
+    await h.start(loss_limit(500) + "[rule.max_contracts]\nlimit = 4\n")
+    await h.stop()
+    h.logs.clear()
+    h.write_settings(loss_limit(500))
+    await h.start()
+    [line] = [m for m in h.logs if "FSM:SETTINGS_LOADED" in m and " rules: " in m]
+    assert "2 rules: RULE-001 max_contracts, RULE-003 daily_loss_limit" in line, line

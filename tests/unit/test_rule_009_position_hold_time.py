@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fsm_risk.core.effects import RecordTransition
 from fsm_risk.core.events import Event, OrderStatus, OrderUpdate, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -228,3 +229,11 @@ def test_usage_is_the_oldest_positions_share_of_the_limit() -> None:
 
 def test_quotes_never_evaluate_the_rule() -> None:
     assert Quote not in PositionHoldTime.reacts_to
+
+
+def test_the_audit_reason_gives_the_opening_time_in_the_session_time_zone() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000", at=T0))
+    out = d.advance(minutes=240)
+    [row] = [e.entry for e in out if isinstance(e, RecordTransition) and e.entry.contract_id]
+    assert "open since 2026-11-23 09:00:00 CST" in row.reason, row.reason
