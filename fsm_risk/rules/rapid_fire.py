@@ -108,7 +108,10 @@ def ordered_windows(windows: dict[int | None, int]) -> tuple[Window, ...]:
 class RapidFire(Rule):
     id = "RULE-010"
     name = "rapid_fire"
-    fires_when = "more than N entries within a rolling window (several windows at once)"
+    fires_when = (
+        "more than N entries within a rolling window (several windows at once; this "
+        "trading day's entries only)"
+    )
     default_action = "flatten + cancel, Cooldown for the breached window's length"
     tighter = {"windows": strict.each_lower_or_added}
     fields = (
@@ -117,7 +120,8 @@ class RapidFire(Rule):
             schema.mapping(window, schema.integer(minimum=1)),
             "60: 3, 3600: 8",
             "window (seconds, or minute/hour/session): most entries in it, shortest first; "
-            "a breach cools down for that window's length",
+            "a breach cools down for that window's length; a window counts this trading "
+            "day's entries only (it does not reach back past the daily reset)",
         ),
     )
     reacts_to = frozenset({Fill})
