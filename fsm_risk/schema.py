@@ -88,12 +88,35 @@ def _closest(key: str, known: Mapping[str, Field]) -> str | None:
 MAX_AMOUNT = Decimal(10) ** 15
 
 
+#: a number written with thousands separators: 1,000 or 12,500.50 (never 2000,00 or 1,0,0,0)
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_AMOUNT_FORMS = (
+    "an amount in dollars such as 2000, 2,000 or 12,500.50 (a comma only between groups of "
+    "three digits, a point before the cents)"
+)
+_INTEGER_FORMS = (
+    "a whole number such as 1000 or 1,000 (a comma only between groups of three digits)"
+)
+
+
+def _ungrouped(text: str, forms: str) -> str:
+    """The text without its thousands separators. A comma anywhere else (a decimal comma as in
+    ``2000,00``, stray ones as in ``1,0,0,0``) is refused: stripping it misreads the number a
+    hundredfold."""
+    if "," not in text:
+        return text
+    if _GROUPED.fullmatch(text):
+        return text.replace(",", "")
+    raise ValueError(f"must be {forms}, got '{text}'")
+
+
 def amount(*, positive: bool = True, allow_zero: bool = False) -> Callable[[str], Decimal]:
     """A money amount in dollars, exact (Decimal); refuses NaN, infinity and part-cents."""
 
     def parse(text: str) -> Decimal:
+        plain = _ungrouped(text, _AMOUNT_FORMS)
         try:
-            value = Decimal(text.replace("_", "").replace(",", ""))
+            value = Decimal(plain.replace("_", ""))
         except InvalidOperation:
             raise ValueError(f"must be an amount in dollars, got '{text}'") from None
         if not value.is_finite():
@@ -131,8 +154,9 @@ def decimal(
 
 def integer(*, minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
+        plain = _ungrouped(text, _INTEGER_FORMS)
         try:
-            value = int(text.replace("_", ""))
+            value = int(plain.replace("_", ""))
         except ValueError:
             raise ValueError(f"must be a whole number, got '{text}'") from None
         if minimum is not None and value < minimum:

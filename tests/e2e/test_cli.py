@@ -113,6 +113,18 @@ def test_check_names_a_root_it_does_not_know_and_refuses_a_contract_named_as_a_r
     )
 
 
+def test_check_refuses_a_decimal_comma_naming_section_key_and_value(home: Path) -> None:
+    (home / "settings.ini").write_text("[rule.trailing_drawdown]\ndrawdown = 2000,00\n")
+    code, out = cli(home, "check")
+    assert code == 2 and "OK" not in out
+    assert out.startswith("error: ") and len(out.strip().splitlines()) == 1
+    assert "[rule.trailing_drawdown] drawdown: must be an amount in dollars" in out
+    assert "12,500.50" in out and "got '2000,00'" in out
+    (home / "settings.ini").write_text("[rule.trailing_drawdown]\ndrawdown = 2,000\n")
+    code, out = cli(home, "check")
+    assert code == 0 and "drawdown = 2000" in out
+
+
 def test_missing_settings_file_is_one_line(home: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--settings", str(home / "missing.ini")])
     assert result.exit_code == 2

@@ -29,6 +29,53 @@ def test_wrong_sign_names_section_key_and_reason() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "text", "value"),
+    [
+        ("rule.daily_loss_limit", "limit", "1,000", Decimal(1000)),
+        ("rule.trailing_drawdown", "drawdown", "12,500.50", Decimal("12500.50")),
+        ("rule.weekly_loss_limit", "limit", "1,250,000", Decimal(1250000)),
+        ("rule.max_contracts", "limit", "1,000", 1000),
+        ("rule.position_hold_time", "limit_minutes", "1,440", 1440),
+    ],
+)
+def test_thousands_separators_are_read_as_such(
+    section: str, key: str, text: str, value: object
+) -> None:
+    s = config.parse(f"[{section}]\n{key} = {text}\n", "s.ini")
+    [rule] = [r for r in s.rules if r.rule.name == section.removeprefix("rule.")]
+    assert rule.values[key] == value
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "text"),
+    [
+        ("rule.trailing_drawdown", "drawdown", "2000,00"),  # a decimal comma: was 200000
+        ("rule.daily_loss_limit", "limit", "500,00"),  # was 50000
+        ("rule.daily_loss_limit", "limit", "1,0,0,0"),  # was 1000
+        ("rule.daily_loss_limit", "limit", "1.500,00"),  # was 1.50000
+        ("rule.daily_loss_limit", "limit", "1,00"),
+        ("rule.daily_loss_limit", "limit", ",500"),
+    ],
+)
+def test_an_amount_with_a_comma_that_separates_no_thousands_is_refused(
+    section: str, key: str, text: str
+) -> None:
+    assert problems(f"[{section}]\n{key} = {text}\n") == [
+        f"s.ini: [{section}] {key}: must be an amount in dollars such as 2000, 2,000 or "
+        "12,500.50 (a comma only between groups of three digits, a point before the cents), "
+        f"got '{text}'"
+    ]
+
+
+@pytest.mark.parametrize("text", ["1,44", "5,0", "1,0,0,0"])
+def test_a_whole_number_with_a_comma_that_separates_no_thousands_is_refused(text: str) -> None:
+    assert problems(f"[rule.position_hold_time]\nlimit_minutes = {text}\n") == [
+        "s.ini: [rule.position_hold_time] limit_minutes: must be a whole number such as 1000 "
+        f"or 1,000 (a comma only between groups of three digits), got '{text}'"
+    ]
+
+
 def test_unknown_key_is_an_error_with_a_suggestion() -> None:
     assert problems("[rule.daily_loss_limit]\nlimt = 1000\n") == [
         "s.ini: [rule.daily_loss_limit] limt: unknown key (did you mean 'limit'?)"
