@@ -844,14 +844,15 @@ _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file",
 
 
 def _hidden(section: str, key: str, value: Any) -> str:
-    """``key = value``; notification URLs hold tokens, the web token is one and a database
-    URL may carry a password: when set, the line is a comment that shows only the URLs'
-    schemes, or the URL with its password masked (loaded back, they take their defaults)."""
+    """``key = value``; notification URLs hold tokens, the web token is one and any other URL
+    (the database, the gateway's) may carry a password: when set, the line is a comment that
+    shows only the URLs' schemes, or the URL with its password masked (loaded back, they take
+    their defaults)."""
     if section == "notify" and key == "urls" and value:
         return f"# {key} = " + ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value)
     if section == "web" and key == "token" and value:
         return f"# {key} = (set, hidden)"
-    if section == "general" and key == "database":  # a server URL may carry a password
+    if isinstance(value, str) and "://" in value:  # a URL may carry a password
         masked = schema.without_password(value)
         return f"# {key} = {masked}" if masked != value else f"{key} = {_show(value)}"
     return f"{key} = {_show(value)}"

@@ -29,6 +29,7 @@ from fsm_risk.adapters.broker import (
 from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.config import Settings
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.schema import without_password
 from fsm_risk.service import Service
 
 if TYPE_CHECKING:
@@ -149,7 +150,8 @@ async def serve(
             gateway, creds, urls = await _paper_gateway(settings, echo)
         else:
             urls = gateway_urls(settings)
-            echo(f"Watching the ProjectX gateway at {urls[0]} as {creds.username}.")
+            shown = without_password(urls[0])
+            echo(f"Watching the ProjectX gateway at {shown} as {creds.username}.")
         if stopping.is_set():
             return
         service = make_service(settings, creds, urls)

@@ -223,11 +223,22 @@ def database(value: str) -> str:
     return value
 
 
+#: ``scheme://user:`` before a password that runs to the ``@`` of the userinfo
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@")
+
+
 def without_password(value: str) -> str:
-    """A server URL with its password replaced by ***, for messages (anything else as is)."""
-    return (
-        re.sub(r"^([a-z+]+://[^:/@]*:)[^@]*@", r"\1***@", value) if is_server_url(value) else value
-    )
+    """A URL (a database server, a gateway, any scheme) with the password of its userinfo
+    replaced by ***, for messages and ``check``; anything else as is."""
+    return _USERINFO_PASSWORD.sub(r"\1***@", value)
+
+
+def url_password(value: str) -> str | None:
+    """The password a URL carries in its userinfo (``https://user:PASS@host``), else None."""
+    found = _USERINFO_PASSWORD.match(value)
+    if found is None:
+        return None
+    return found[0][len(found[1]) : -1] or None
 
 
 def timezone(text: str) -> str:

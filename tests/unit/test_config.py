@@ -302,3 +302,17 @@ def test_check_output_hides_notification_urls_and_the_web_token() -> None:
     assert "SEKRIT" not in text
     assert "urls = tgram://(hidden)" in text and "[notify.1001]" in text
     assert "token = (set, hidden)" in text
+
+
+def test_check_masks_a_password_in_the_gateway_urls_and_still_prints_valid_text() -> None:
+    s = config.parse(
+        "[broker]\napi_url = https://user:ApiUrlPass-SECRET@gw.example/api\n"
+        "user_hub_url = https://user:HubPass-SECRET@gw.example/hubs/user\n"
+        "market_hub_url = https://gw.example/hubs/market\n"
+    )
+    text = config.describe(s)
+    assert "SECRET" not in text
+    assert "# api_url = https://user:***@gw.example/api" in text
+    assert "# user_hub_url = https://user:***@gw.example/hubs/user" in text
+    assert "\nmarket_hub_url = https://gw.example/hubs/market" in text  # nothing to hide
+    assert config.parse(text).broker.market_hub_url == "https://gw.example/hubs/market"

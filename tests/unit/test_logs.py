@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from loguru import logger
 
-from fsm_risk import logs
-from fsm_risk.adapters.broker import Credentials
+from fsm_risk import config, logs, runtime
+from fsm_risk.adapters.broker import Credentials, ProjectXBroker, sdk_config
+from fsm_risk.errors import FsmRiskError
 
 
 def test_registered_secrets_and_secret_looking_values_are_masked() -> None:
@@ -35,3 +37,36 @@ def test_the_log_file_is_json_lines_and_masked(tmp_path: Path) -> None:
 def test_credentials_never_print_their_key() -> None:
     c = Credentials("trader", "the-api-key-1234")
     assert "the-api-key-1234" not in repr(c) and "the-api-key-1234" not in str(c)
+
+
+GATEWAY = (
+    "http://trader:ApiUrlPass-SECRET@127.0.0.1:9/api",
+    "http://trader:UserHubPass-SECRET@127.0.0.1:9/hubs/user",
+    "http://trader:MarketHubPass-SECRET@127.0.0.1:9/hubs/market",
+)
+
+
+def test_a_password_in_a_gateway_url_never_reaches_the_logs() -> None:
+    ProjectXBroker(sdk_config(*GATEWAY), Credentials("u", "key-0000"), lambda _: None)
+    for url in GATEWAY:
+        assert "SECRET" not in logs.mask(f"POST {url}/Auth/loginKey failed"), url
+
+
+async def test_serve_names_the_gateway_it_watches_without_the_urls_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROJECT_X_USERNAME", "trader")
+    monkeypatch.setenv("PROJECT_X_API_KEY", "key-0123456789")
+    settings = config.parse(
+        f"[general]\ndatabase = {tmp_path / 'state.db'}\n[broker]\napi_url = {GATEWAY[0]}\n",
+        str(tmp_path / "settings.ini"),
+    )
+
+    def stop_here(*args: object, **kwargs: object) -> None:
+        raise FsmRiskError("stopped before the service")
+
+    monkeypatch.setattr(runtime, "make_service", stop_here)
+    said: list[str] = []
+    with pytest.raises(FsmRiskError, match="stopped before the service"):
+        await runtime.serve(settings, echo=said.append)
+    assert said == ["Watching the ProjectX gateway at http://trader:***@127.0.0.1:9/api as trader."]
