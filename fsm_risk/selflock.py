@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,7 +69,10 @@ def duration(text: str) -> timedelta:
 
 
 def instant(text: str, now: datetime, tz: str) -> datetime:
-    """'15:30' (the next such time), '2026-12-04 15:30' or an ISO time with an offset."""
+    """'15:30' (the next such time), '2026-12-04 15:30' or an ISO time with an offset, as an
+    instant in UTC. A wall time the clocks show twice (the hour repeated when they go back) is
+    the first of its instants still ahead; one they skip (the hour lost when they go forward)
+    is as far past the skip as it was written into it (02:30 is 03:30 summer time)."""
     raw = text.strip()
     zone = ZoneInfo(tz)
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
@@ -78,10 +81,8 @@ def instant(text: str, now: datetime, tz: str) -> datetime:
         if hour > 23 or minute > 59:
             raise FsmRiskError(f"--until '{text}': not a time of day (HH:MM, 00:00 to 23:59)")
         day, at = now.astimezone(zone).date(), time(hour, minute)
-        candidate = datetime.combine(day, at, zone)
-        if candidate <= now:  # that time has passed today: the next one
-            candidate = datetime.combine(day + timedelta(days=1), at, zone)
-        return candidate
+        today, tomorrow = _occurrences(day, at, zone), _occurrences(day + timedelta(1), at, zone)
+        return next(t for t in (*today, *tomorrow) if t > now)  # the next one
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
@@ -89,7 +90,24 @@ def instant(text: str, now: datetime, tz: str) -> datetime:
             f"--until '{text}': give HH:MM, 'YYYY-MM-DD HH:MM' or an ISO time with an offset "
             f"(times without an offset are in {tz})"
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    found = _occurrences(parsed.date(), parsed.time(), zone)
+    return next((t for t in found if t > now), found[-1])  # all past: the caller refuses it
+
+
+def _occurrences(day: date, at: time, zone: ZoneInfo) -> list[datetime]:
+    """The instants (UTC, in order) at which ``zone``'s clocks show ``at`` on ``day``: one, two
+    in a repeated hour, and in a skipped hour the instant with the offset before the skip."""
+    found = []
+    for fold in (0, 1):
+        local = datetime.combine(day, at, zone).replace(fold=fold)
+        utc = local.astimezone(UTC)
+        if utc.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+            found.append(utc)
+    if not found:  # never shown: 02:30 on the spring-forward day is 03:30 summer time
+        found.append(datetime.combine(day, at, zone).astimezone(UTC))
+    return sorted(set(found))
 
 
 def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State, datetime]:
@@ -106,7 +124,8 @@ def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State
             raise FsmRiskError(f"--until '{spec.until}' is in the past")
     if until - now > LONGEST:
         raise FsmRiskError(
-            f"a self-lock ends within {LONGEST.days} days (asked: until {until.isoformat()})"
+            f"a self-lock ends within {LONGEST.days} days (asked: until "
+            f"{until.astimezone(ZoneInfo(calendar.tz)).isoformat()})"
         )
     return State.Cooldown, until
 
@@ -137,7 +156,7 @@ def _one_line(text: str) -> str:
 
 
 def outcome(engine: RiskEngine, ev: SelfLock, tz: str) -> str:
-    """What the lock did, in the trader's words."""
+    """What the lock did, in the trader's words, its times in ``tz`` (the display zone)."""
     acct = engine.accounts[ev.account_id]
     zone = ZoneInfo(tz)
 
@@ -162,7 +181,7 @@ async def through_service(service: Any, body: dict[str, Any]) -> str:
     """Add the lock through the running service's queue (validated and audited there)."""
     ev = event(service.engine, body, service.clock.now())
     await service.admin(ev)
-    return outcome(service.engine, ev, service.engine.calendar.tz)
+    return outcome(service.engine, ev, service.settings.display_timezone)
 
 
 def offline(settings: Any, store: Any, body: dict[str, Any], now: datetime) -> str:
@@ -174,4 +193,4 @@ def offline(settings: Any, store: Any, body: dict[str, Any], now: datetime) -> s
     ev = event(engine, body, now)
     effects.extend(engine.handle(ev, now))
     bootstrap.commit_offline(store, engine, journal, ev, effects, now)
-    return outcome(engine, ev, engine.calendar.tz)
+    return outcome(engine, ev, settings.display_timezone)

@@ -159,6 +159,25 @@ def test_history_lists_the_audit_log(home: Path) -> None:
     assert code == 0 and '"from": "Trading"' in out
 
 
+def test_a_self_lock_replies_in_the_display_time_zone(home: Path) -> None:
+    (home / "settings.ini").write_text(
+        SETTINGS.replace("[general]\n", "[general]\ndisplay_timezone = America/New_York\n")
+    )
+    seed_locked_account(home)
+    code, out = cli(home, "lock", "--until", "21:00")  # the session's time: 21:00 Chicago
+    assert code == 0, out
+    assert "Cooldown until 2026-11-23 22:00 EST" in out and "CST" not in out
+
+
+def test_a_self_lock_into_the_skipped_hour_replies_with_the_real_instant(tmp_path: Path) -> None:
+    (tmp_path / "settings.ini").write_text(SETTINGS)
+    with freeze_time(datetime(2027, 3, 14, 6, 0, tzinfo=UTC), tick=True):  # 00:00 CST
+        seed_locked_account(tmp_path)
+        code, out = cli(tmp_path, "lock", "--until", "02:30")  # 02:30 never happens that day
+    assert code == 0, out
+    assert "Cooldown until 2027-03-14 03:30 CDT" in out
+
+
 def test_transition_needs_an_admin_secret_to_be_set_first(home: Path) -> None:
     seed_locked_account(home)
     code, out = cli(

@@ -19,7 +19,7 @@ from fsm_risk.core.engine import self_source
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.paper.settings import _accounts
-from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
+from tests.e2e.service_harness import ACCOUNT, BASE, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
 SECRET = "correct horse battery"
@@ -344,6 +344,15 @@ async def test_the_trader_locks_themselves_through_the_service_without_a_secret(
     )
     assert code == 0, out
     await h.until(lambda: h.acct.state is State.Trading, "the admin removed the lock")
+
+
+async def test_the_service_answers_a_self_lock_in_the_display_time_zone(h: Harness) -> None:
+    display = BASE.replace("[general]\n", "[general]\ndisplay_timezone = America/New_York\n")
+    (h.home / "settings.ini").write_text(display + loss_limit(1000), encoding="utf-8")
+    await h.start()  # Monday 09:00 Chicago
+    code, out = await run_cli(h.home, "lock", "--until", "21:00")  # the session's 21:00
+    assert code == 0, out
+    assert "Cooldown until 2026-11-23 22:00 EST" in out and "CST" not in out, out
 
 
 async def test_a_self_lock_reason_reaches_the_audit_log_as_one_plain_line(h: Harness) -> None:

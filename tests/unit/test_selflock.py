@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -53,3 +54,35 @@ def test_resolve_picks_the_lock_kind() -> None:
         resolve(Spec(until="2026-11-23 08:00"), T0, CAL)
     with pytest.raises(FsmRiskError, match="exactly one"):
         resolve(Spec(until="10:00", for_="1h"), T0, CAL)
+
+
+# America/Chicago, Sunday 2026-11-01: 01:00-02:00 happens twice (CDT 06:00-07:00Z, then CST
+# 07:00-08:00Z); Sunday 2027-03-14: 02:00-03:00 never happens (CST until 08:00Z, then CDT)
+FIRST_PASS = datetime(2026, 11, 1, 6, 10, tzinfo=UTC)  # 01:10 CDT
+SECOND_PASS = datetime(2026, 11, 1, 7, 10, tzinfo=UTC)  # 01:10 CST
+
+
+@pytest.mark.parametrize("text", ["01:30", "2026-11-01 01:30"])
+def test_a_time_in_the_repeated_hour_is_its_first_instant_still_ahead(text: str) -> None:
+    assert instant(text, FIRST_PASS, CAL.tz) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # CDT
+    # on the second pass 01:30 CDT is over, 01:30 CST (07:30Z) is still ahead
+    assert instant(text, SECOND_PASS, CAL.tz) == datetime(2026, 11, 1, 7, 30, tzinfo=UTC)
+    assert resolve(Spec(until=text), SECOND_PASS, CAL) == (
+        State.Cooldown,
+        datetime(2026, 11, 1, 7, 30, tzinfo=UTC),
+    )
+
+
+def test_a_time_of_the_repeated_hour_once_both_are_over_is_tomorrows_or_in_the_past() -> None:
+    later = datetime(2026, 11, 1, 7, 40, tzinfo=UTC)  # 01:40 CST
+    assert instant("01:30", later, CAL.tz) == datetime(2026, 11, 2, 7, 30, tzinfo=UTC)
+    with pytest.raises(FsmRiskError, match="in the past"):
+        resolve(Spec(until="2026-11-01 01:30"), later, CAL)
+
+
+@pytest.mark.parametrize("text", ["02:30", "2027-03-14 02:30"])
+def test_a_time_in_the_skipped_hour_is_the_instant_as_far_past_the_skip(text: str) -> None:
+    midnight = datetime(2027, 3, 14, 6, 0, tzinfo=UTC)  # 00:00 CST
+    until = instant(text, midnight, CAL.tz)
+    assert until == datetime(2027, 3, 14, 8, 30, tzinfo=UTC)
+    assert f"{until.astimezone(ZoneInfo(CAL.tz)):%Y-%m-%d %H:%M %Z}" == "2027-03-14 03:30 CDT"
