@@ -147,10 +147,12 @@ def diagram(
     )
     for line in diagrams.write_account(Path(out or "."), files):
         click.echo(line)
-    steps = sum(1 for e in entries if e.contract_id is None)
+    notes = sum(1 for e in entries if e.trigger == diagrams.SETTINGS)  # state kept
+    steps = sum(1 for e in entries if e.contract_id is None) - notes
     click.echo(
         f"account {account_id} is {stored[account_id].state.value}; {steps} account transitions"
-        f" and {len(entries) - steps} contract transitions on {the_day.isoformat()}"
+        f"{f', {notes} settings changes' if notes else ''}"
+        f" and {len(entries) - steps - notes} contract transitions on {the_day.isoformat()}"
     )
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.effects import AuditEntry
+from fsm_risk.core.ruleswap import SETTINGS
 from fsm_risk.core.states import (
     ACCOUNT_EDGES,
     ACCOUNT_STATES,
@@ -445,23 +446,39 @@ def write(out: Path) -> list[str]:
 
 
 def day_path(name: str, entries: Sequence[AuditEntry]) -> list[Arrow]:
-    """The overview's arrows with the day's transitions (in order) marked on them; a step
-    the overview does not draw (an internal transition, an admin force) gets its own arrow."""
+    """The overview's arrows with the day's audit rows (in order) marked on them; a step
+    the overview does not draw (an internal transition, an admin force, a settings change
+    recorded in a state that stays) gets its own arrow, one per move and trigger."""
     draw = arrows(name)
     by_pair = {(a.src, a.dst): a for a in draw if not a.admin}
+    own: dict[tuple[str, str, str], Arrow] = {}
     for n, e in enumerate(entries, start=1):
         step = f"{n}. {e.at:%H:%M:%S} {e.rule_id or e.actor}"
         src, dst = e.from_state.value, e.to_state.value
-        a = by_pair.get((src, dst)) if e.trigger != Trigger.force.value else None
+        drawn = e.trigger not in (Trigger.force.value, SETTINGS)
+        a = by_pair.get((src, dst)) if drawn else None
         if a is None:
-            words = TRIGGER_WORDS.get(Trigger(e.trigger), e.trigger)
-            if src == dst and e.trigger != Trigger.force.value:
-                words += " (internal: hold recorded)"
+            a = own.get((src, dst, e.trigger))
+        if a is None:
+            words = _step_words(e.trigger, same=src == dst)
             a = Arrow(src, dst, [words], admin=e.trigger == Trigger.force.value)
             draw.append(a)
-            by_pair[(src, dst)] = a
+            own[(src, dst, e.trigger)] = a
         a.steps.append(step)
     return draw
+
+
+def _step_words(trigger: str, *, same: bool) -> str:
+    """An audit row's trigger in words: one of the machine's, or a row that only records
+    something (a settings change: the state stays) or that this version does not know."""
+    if trigger == SETTINGS:
+        return "settings changed (audit only: state kept)"
+    known = {t.value: words for t, words in TRIGGER_WORDS.items()}
+    if trigger not in known:
+        return f"{trigger} (state kept)" if same else trigger
+    if same and trigger != Trigger.force.value:
+        return known[trigger] + " (internal: hold recorded)"
+    return known[trigger]
 
 
 def account_files(

@@ -8,11 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from fsm_risk import config, diagrams
+from fsm_risk import bootstrap, config, diagrams
+from fsm_risk.core.effects import RecordTransition
 from fsm_risk.core.states import ACCOUNT_EDGES, CONTRACT_EDGES, State, Trigger
 from fsm_risk.rules import ALL_RULES
 from tests.e2e.test_cli import cli, home, seed_locked_account
@@ -128,6 +130,35 @@ def test_diagram_account_draws_the_days_path_from_the_audit_log(home: Path) -> N
     assert body.count("linkStyle") == 2  # breach, then broker confirms flat
     md = mmd.with_suffix(".md").read_text()
     assert "| 1 |" in md and "| 2 |" in md and "contract CON.F.US.MNQ.Z26" in md
+    results = mermaid_parse(mmd, mmd.with_suffix(".md"))
+    assert all(r["ok"] for r in results), results
+
+
+def test_a_settings_change_in_the_days_audit_is_drawn_as_a_step_that_keeps_the_state(
+    home: Path,
+) -> None:
+    """A reload (or a held change applied) writes an audit row with trigger 'settings' and the
+    same state on both sides: `diagram --account` drew nothing and crashed on it."""
+    seed_locked_account(home)
+    settings = bootstrap.load_settings(str(home / "settings.ini"))
+    store = bootstrap.open_store(settings)
+    now = datetime.now(UTC)
+    engine, effects, _ = bootstrap.offline_engine(settings, store, now)
+    effects += engine.note_settings(now, actor="admin:ops", detail="SETTINGS_TIGHTENED: limit")
+    audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
+    assert [e.trigger for e in audit] == ["settings"]
+    store.commit(engine.take_changes(), audit, engine.marks)
+    store.close()
+    out = home / "review"
+    code, text = cli(home, "diagram", "--account", "1001", "--out", str(out))
+    assert code == 0, text
+    assert "2 account transitions, 1 settings changes and 1 contract transitions" in text
+    (mmd,) = out.glob("account-1001-*.mmd")
+    body = mmd.read_text()
+    assert '  LockedDaily -->|"settings changed (audit only: state kept) | 3. ' in body
+    assert "admin:ops" in body and body.count("linkStyle") == 3
+    md = mmd.with_suffix(".md").read_text()
+    assert "| LockedDaily | LockedDaily | settings | - | admin:ops | SETTINGS_TIGHTENED" in md
     results = mermaid_parse(mmd, mmd.with_suffix(".md"))
     assert all(r["ok"] for r in results), results
 
