@@ -672,7 +672,7 @@ def replay(
     if source == "gateway":
         plans = replay_sources.gateway_plans(settings, account, start, end)
     else:
-        if not settings.database.exists():
+        if settings.database_missing:
             raise FsmRiskError(
                 f"no database at {settings.database}: `fsm-risk serve` journals what it sees "
                 "there, or replay the gateway's history with --source gateway"

@@ -458,6 +458,13 @@ class Settings:
         return self.general.database
 
     @property
+    def database_missing(self) -> bool:
+        """True when the SQLite file does not exist yet (nothing was ever stored there). A
+        PostgreSQL server is never missing here: connecting to it says what is wrong."""
+        database = self.general.database
+        return isinstance(database, Path) and not database.exists()
+
+    @property
     def control_socket(self) -> Path:
         return self.control.socket
 

@@ -197,7 +197,7 @@ async def gateway_plans_async(
             picked = naming.account_id(account, names, where=" at the gateway")
             chosen = [a for a in accounts if a.account_id == picked]
         own: dict[int, tuple[set[int], set[int]]] = {}
-        if settings.database.exists():
+        if not settings.database_missing:
             store = Store(settings.database)
             try:
                 for a in chosen:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fsm_risk import bootstrap
+from fsm_risk import bootstrap, config
 from fsm_risk.adapters.journal import Journal
 from fsm_risk.cli import main
 from fsm_risk.core.engine import Changes
+from tests.postgres import fresh_database
 from tests.unit.test_replay import MORNING
 
 SETTINGS = """
@@ -29,6 +30,11 @@ LOOSE = "[general]\ndatabase = state.db\n[rule.daily_loss_limit]\nlimit = 1000\n
 def home(tmp_path: Path) -> Path:
     (tmp_path / "settings.ini").write_text(SETTINGS)
     (tmp_path / "loose.ini").write_text(LOOSE)
+    return journal_the_morning(tmp_path)
+
+
+def journal_the_morning(tmp_path: Path) -> Path:
+    """The journal of tests.unit.test_replay's MORNING in the database of settings.ini."""
     settings = bootstrap.load_settings(str(tmp_path / "settings.ini"))
     store = bootstrap.open_store(settings)
     j = Journal()
@@ -127,6 +133,47 @@ def test_without_a_database_replay_says_where_a_journal_comes_from(tmp_path: Pat
     assert code != 0
     assert "no database at" in out and "--source gateway" in out
     assert not (tmp_path / "state.db").exists()  # nothing created by looking
+
+
+def test_replay_reads_the_journal_on_a_postgresql_server(tmp_path: Path) -> None:
+    """`[general] database = postgresql://...` is a URL, not a file: replay asked it whether it
+    existed and stopped with "unexpected AttributeError: 'str' object has no attribute
+    'exists'"."""
+    with fresh_database() as url:
+        (tmp_path / "settings.ini").write_text(SETTINGS.replace("state.db", url))
+        journal_the_morning(tmp_path)
+        code, out = cli(tmp_path, "1001", "--from", "2026-11-23")
+    assert code == 0, out
+    assert "2026-11-23 09:03:00 CST  RULE-003  flatten  LockedDaily until 2026-11-23 17:00" in out
+    assert "2026-11-23      -503.00      -302.00      +201.00        1      1  RULE-003" in out
+
+
+def test_replay_on_a_postgresql_server_goes_to_the_server_not_to_a_file_check(
+    tmp_path: Path,
+) -> None:
+    """No server needed: a server nobody listens for is reached (and said so in one line,
+    its password masked) rather than taken for a missing SQLite file or a crash."""
+    url = "postgresql://risk:PgPass-SECRET@127.0.0.1:1/fsm"
+    (tmp_path / "settings.ini").write_text(SETTINGS.replace("state.db", url))
+    result = CliRunner().invoke(
+        main, ["replay", "--from", "2026-11-23", "--settings", str(tmp_path / "settings.ini")]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(
+        "error: database postgresql://risk:***@127.0.0.1:1/fsm: cannot be opened"
+    )
+    assert "AttributeError" not in result.output and "no database at" not in result.output
+    assert "SECRET" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_only_a_sqlite_file_not_there_yet_is_a_missing_database(tmp_path: Path) -> None:
+    def settings(database: str) -> config.Settings:
+        return config.parse(f"[general]\ndatabase = {database}\n", str(tmp_path / "s.ini"))
+
+    assert settings("state.db").database_missing
+    (tmp_path / "state.db").touch()
+    assert not settings("state.db").database_missing
+    assert not settings("postgresql://risk@db.example:5432/fsm").database_missing
 
 
 @pytest.mark.parametrize(

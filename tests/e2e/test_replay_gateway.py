@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from fsm_risk.adapters.clock import ManualClock
 from fsm_risk.core.events import Fill, OrderStatus, OrderType, OrderUpdate, Quote
 from fsm_risk.paper import PaperGateway
 from tests.factories import T0
+from tests.postgres import BACKENDS, sqlite_or_postgresql
 
 ACCOUNT = 1001
 SETTINGS = """
@@ -42,8 +44,15 @@ async def replay_cli(home: Path, gateway: PaperGateway, *args: str) -> tuple[int
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    """state.db (not there: nothing of the service's own), or an empty PostgreSQL database: a
+    URL that replay took for a file ("'str' object has no attribute 'exists'")."""
+    yield from sqlite_or_postgresql(request, tmp_path / "state.db")
+
+
 async def test_history_replayed_under_a_cooldown_blocks_the_trade_after_the_loss(
-    tmp_path: Path, paper_gateway: PaperGateway
+    tmp_path: Path, paper_gateway: PaperGateway, database: str | Path
 ) -> None:
     gw = paper_gateway
     clock = ManualClock(T0)
@@ -63,7 +72,7 @@ async def test_history_replayed_under_a_cooldown_blocks_the_trade_after_the_loss
     assert len(trades) == 4 and trades[1].profit_and_loss is not None
     assert trades[1].profit_and_loss < -50 and (trades[3].profit_and_loss or 0) > 0
 
-    (tmp_path / "settings.ini").write_text(SETTINGS)
+    (tmp_path / "settings.ini").write_text(SETTINGS.replace("state.db", str(database)))
     code, out, err = await replay_cli(
         tmp_path, gw, str(ACCOUNT), "--from", "2026-11-23", "--source", "gateway", "--json"
     )
