@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,6 +179,28 @@ def _service(settings_file: str | None) -> Any:
     from fsm_risk import bootstrap, runtime
 
     return runtime.control_path(bootstrap.load_settings(settings_file))
+
+
+def _settings_or_service(
+    settings_file: str | None, find: Callable[[config.Settings], Any]
+) -> tuple[config.Settings | None, Any]:
+    """The settings and the running service's control channel (None: none runs). A file the
+    loader refuses still reaches a running service through its socket (settings None; it
+    says so on stderr): a lock or an admin's override must not wait for a typo in an
+    unrelated section to be fixed (the service runs on what it loaded). ``find``: the
+    command's own way to the running service from valid settings."""
+    from fsm_risk import bootstrap
+
+    try:
+        settings = bootstrap.load_settings(settings_file)
+    except SettingsError as exc:
+        socket = _service(settings_file)
+        if socket is None:
+            raise
+        problems = "; ".join(str(p) for p in exc.problems)
+        click.echo(f"warning: {problems} (the running service was asked all the same)", err=True)
+        return None, socket
+    return settings, find(settings)
 
 
 def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str, Any], bool]:
@@ -415,8 +438,9 @@ def transition(
     from fsm_risk import bootstrap, logs
     from fsm_risk.adapters import control_client
 
-    settings = bootstrap.load_settings(settings_file)
-    logs.setup(settings.log_file, console=False)
+    settings, socket = _settings_or_service(settings_file, lambda _: _service(settings_file))
+    if settings is not None:
+        logs.setup(settings.log_file, console=False)
     who = admin_name or getpass.getuser()
     from fsm_risk.adapters.auth import admin_name as _checked
 
@@ -425,7 +449,6 @@ def transition(
         raise FsmRiskError(problem.replace("'admin'", "--admin"))
     secret = _read_secret(secret_file, "Admin secret")
     logs.register_secret(secret)
-    socket = _service(settings_file)
     if socket is not None:
         body = {
             "account": account,
@@ -441,7 +464,12 @@ def transition(
             click.echo(control_client.request(socket, "POST", "/transition", body)["result"])
             return
         except control_client.Unreachable:
-            pass  # a crash's leftover socket: the database, if no service holds it
+            if settings is None:
+                raise FsmRiskError(
+                    "the service does not answer, and the settings file is refused"
+                ) from None
+            # a crash's leftover socket: the database, if no service holds it
+    assert settings is not None
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
@@ -553,12 +581,12 @@ def lock(
 
     spec = selflock.Spec(until, for_, rest_of_day)
     spec.check()
-    settings = bootstrap.load_settings(settings_file)
+    settings, socket = _settings_or_service(settings_file, runtime.control_path)
     body = {"account": account, "who": getpass.getuser(), "reason": reason, **spec.to_json()}
-    socket = runtime.control_path(settings)
     if socket is not None:
         click.echo(control.request(socket, "POST", "/lock", body)["result"])
         return
+    assert settings is not None
     store = bootstrap.open_store(settings)
     try:
         if store.service_running():

@@ -449,3 +449,26 @@ async def test_the_start_up_log_names_the_rules_in_force_not_the_files(h: Harnes
     await h.start()
     [line] = [m for m in h.logs if "FSM:SETTINGS_LOADED" in m and " rules: " in m]
     assert "2 rules: RULE-001 max_contracts, RULE-003 daily_loss_limit" in line, line
+
+
+async def test_a_typo_in_the_file_does_not_block_a_lock_or_an_override_of_the_running_service(
+    h: Harness,
+) -> None:
+    """Reported: with a typo anywhere in settings.ini (refused by reload and SIGHUP, the
+    service running on what it loaded), `lock` and `transition` stopped at the parse error:
+    the trader could not lock, nor the admin override, until the file was fixed."""
+    await h.start(loss_limit(500))
+    path = h.home / "settings.ini"
+    path.write_text(path.read_text() + "[rule.max_contract]\nlimit = 3\n")
+    code, out = await run_cli(h.home, "lock", "--for", "1h")
+    assert code == 0 and "now Cooldown" in out, out
+    assert "warning: " in out and "[rule.max_contract]" in out, out
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    code, out = await run_cli(
+        h.home, "transition", "1001", "--to", "LockedDaily", "--reason", "x", secret=SECRET
+    )
+    assert code == 0 and "LockedDaily" in out, out
+    assert h.acct.state is State.LockedDaily
+    await h.stop()
+    code, out = await run_cli(h.home, "lock", "--for", "1h")  # no service: the file must load
+    assert code == 2 and "[rule.max_contract]" in out and "now Cooldown" not in out, out
