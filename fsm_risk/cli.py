@@ -552,7 +552,8 @@ def reload(admin_name: str | None, secret_file: str | None, settings_file: str |
             "no running service to reload: `fsm-risk serve` reads the settings at start-up "
             "the same way (stricter values at once, looser ones at the next daily reset)"
         )
-    body = {"admin": who, "secret": secret}
+    # the service re-reads its own file: it refuses a reload asked with another one
+    body = {"admin": who, "secret": secret, "settings": str(settings.path.resolve())}
     click.echo(control.request(socket, "POST", "/reload", body)["result"])
 
 

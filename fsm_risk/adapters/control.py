@@ -308,7 +308,14 @@ class ControlServer:
         found = await self._admin_body(request)
         if isinstance(found, web.Response):
             return found
-        _, who = found
+        body, who = found
+        asked, own = body.get("settings"), self.service.settings.path.resolve()
+        if asked is not None and Path(str(asked)) != own:
+            return _error(
+                409,
+                f"settings not reloaded, nothing changed: the running service reads {own}, "
+                f"not {asked} (edit that file, or restart the service with --settings {asked})",
+            )
         try:
             text = await self.service.reload(f"admin:{who}")
         except FsmRiskError as exc:

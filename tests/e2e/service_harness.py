@@ -182,11 +182,13 @@ async def lock_by_daily_loss(h: Harness) -> None:
     assert h.position("MNQ") == 0
 
 
-async def run_cli(home: Path, *args: str, secret: str = "") -> tuple[int, str]:
+async def run_cli(
+    home: Path, *args: str, secret: str = "", settings: str = "settings.ini"
+) -> tuple[int, str]:
     """Run the command line in its own process against the settings in ``home``."""
     env = {**os.environ, "FSM_RISK_ADMIN_SECRET": secret, "NO_COLOR": "1"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / "settings.ini"),
+        sys.executable, "-m", "fsm_risk", *args, "--settings", str(home / settings),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)

@@ -472,3 +472,21 @@ async def test_a_typo_in_the_file_does_not_block_a_lock_or_an_override_of_the_ru
     await h.stop()
     code, out = await run_cli(h.home, "lock", "--for", "1h")  # no service: the file must load
     assert code == 2 and "[rule.max_contract]" in out and "now Cooldown" not in out, out
+
+
+async def test_a_reload_asked_with_another_settings_file_is_refused_naming_both(
+    h: Harness,
+) -> None:
+    """Reported: `reload` with --settings naming another file checked that file and answered
+    with the changes of the service's own file, never saying which was read; the other
+    file's stricter limit was never applied."""
+    await h.start(loss_limit(500))
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    own = h.home / "settings.ini"
+    (h.home / "other.ini").write_text(own.read_text().replace("limit = 500", "limit = 300"))
+    code, out = await run_cli(h.home, "reload", secret=SECRET, settings="other.ini")
+    assert code == 2 and "settings not reloaded, nothing changed" in out, out
+    assert f"the running service reads {own.resolve()}" in out and "other.ini" in out, out
+    assert limit_in_force(h) == 500
+    code, out = await run_cli(h.home, "reload", secret=SECRET)  # its own file: reloaded
+    assert code == 0, out
