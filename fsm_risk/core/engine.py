@@ -213,11 +213,12 @@ class RiskEngine:
         out: list[Effect] = []
         self.timers.catch_up(acct, now, self.valuation.last_known(acct))
         for contract_id, pos in acct.positions.items():
-            # stored while the service ran: a mark too old (or wrongly stamped) to value it
-            # now is dropped; the position waits for a fresh quote
+            # valued at the last price known (stored while the service ran); a mark too old
+            # (or wrongly stamped) to be fresh now is dropped: the rules take the value as stale
+            last = self.valuation.last_mark(contract_id)
             self.valuation.fresh(contract_id, now)
             self.valuation.hold(acct, contract_id, out)
-            self.valuation.revalue(acct, pos)
+            self.valuation.revalue(acct, pos, last)
         self.swap.orphans(acct, now)
         self._guarded(acct, Tick(acct.account_id), now, out)
         return out

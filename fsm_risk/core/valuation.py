@@ -46,6 +46,10 @@ class Valuation:
         if mark is not None and not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
             self.stored[contract_id] = self.marks.pop(contract_id)
 
+    def last_mark(self, contract_id: str) -> Mark | None:
+        """The last price known of a contract, fresh or not (a restore's: see `stored`)."""
+        return self.marks.get(contract_id) or self.stored.get(contract_id)
+
     def last_known(self, acct: AccountModel) -> Decimal:
         """The account's open P&L at the last marks known (those a restore found stale too),
         with the value kept for dropped contracts; a position with no mark counts nothing.
@@ -53,7 +57,7 @@ class Valuation:
         prices last known before the stop are the nearest it has to those at the reset."""
         total = sum((a for a, _ in acct.unsettled.values()), ZERO)
         for c, pos in acct.positions.items():
-            mark, inst = self.marks.get(c) or self.stored.get(c), self.instruments.get(c)
+            mark, inst = self.last_mark(c), self.instruments.get(c)
             if mark is None or inst is None:
                 continue
             price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
@@ -62,9 +66,10 @@ class Valuation:
                 total += (price - pos.average_price) * inst.tick_value * valued / inst.tick_size
         return total
 
-    def revalue(self, acct: AccountModel, pos: Position) -> None:
-        """Value one position at its contract's mark, exactly."""
-        mark = self.marks.get(pos.contract_id)
+    def revalue(self, acct: AccountModel, pos: Position, mark: Mark | None = None) -> None:
+        """Value one position at its contract's mark (or at ``mark``), exactly."""
+        if mark is None:
+            mark = self.marks.get(pos.contract_id)
         inst = self.instruments.get(pos.contract_id)
         if mark is None or inst is None:
             return

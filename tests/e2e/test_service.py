@@ -156,6 +156,33 @@ async def test_a_reset_missed_while_stopped_is_applied_once(h: Harness) -> None:
     assert releases == [(None, "LockedDaily", "Trading", "release", "RULE-003")]
 
 
+async def test_a_position_held_across_a_reset_missed_while_stopped_starts_the_day_at_zero(
+    h: Harness,
+) -> None:
+    """3 MNQ up $600 when the service stops before the reset; it starts after it, and the
+    price has not moved: the new day is at $0, not +$600 (counted from the entry, the day's
+    $500 limit would fire only $1,100 below the reset); a fall of $600 then locks it."""
+    await h.start(DAILY_LOSS)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    entry = h.acct.positions[MNQ].average_price
+    h.gateway.set_price("MNQ", entry + 100)  # +$600
+    await h.until(lambda: h.acct.open_upnl == 600, "the gain seen")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset + timedelta(minutes=10))
+    h.gateway.set_price("MNQ", entry + 100)  # quoted again, unchanged, after the reset
+    await h.start()
+    await h.until(lambda: MNQ in h.acct.positions and h.acct.positions[MNQ].priced, "valued")
+    assert h.acct.day.start == reset
+    assert h.acct.day_pnl(with_unrealized=True) == 0
+    h.gateway.set_price("MNQ", entry + 20)  # -$480 since the reset: inside the limit
+    await h.until(lambda: h.acct.day_pnl(with_unrealized=True) == -480, "the fall seen")
+    assert h.acct.state is State.Trading
+    h.gateway.set_price("MNQ", entry)  # -$600 since the reset
+    await h.until(lambda: h.acct.state is not State.Trading, "the daily limit fired")
+
+
 async def test_a_crash_loses_nothing_that_was_committed(h: Harness) -> None:
     await h.start(DAILY_LOSS)
     await lock_by_daily_loss(h)

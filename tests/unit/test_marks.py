@@ -3,6 +3,7 @@ and quotes for contracts nobody holds cost nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -55,15 +56,26 @@ def test_a_mark_stamped_in_the_future_does_not_freeze_the_price() -> None:
     assert d.acct.state is not State.Trading  # enforced
 
 
-def test_a_restored_position_is_not_valued_at_a_mark_stored_long_ago() -> None:
+def test_a_restored_position_is_valued_at_a_mark_stored_long_ago_only_as_stale() -> None:
+    # valued at the last price known (what status shows, marked stale), but the mark is not
+    # live: a rule that needs marks never fires on it (-$1,200 against a $1,000 limit)
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), position(MNQ, 3, "21000"), quote(MNQ, "20900"))
+    assert d.acct.open_upnl == Decimal("-600")
+    d.send(quote(MNQ, "20800"))
+    assert d.acct.state is State.Flattening  # -$1,200 at a fresh quote: fires
     d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
     d.send(account(), position(MNQ, 2, "21000"), quote(MNQ, "20800"))
     assert d.acct.open_upnl == Decimal("-800")
+    d.engine.marks[MNQ] = replace(d.engine.marks[MNQ], last=Decimal("20700"))  # -$1,200 stored
     later = restart(
         d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}), at=d.now + timedelta(hours=2)
     )
-    assert MNQ not in later.engine.marks and later.acct.open_upnl == 0  # waits for a quote
+    assert MNQ not in later.engine.marks and later.acct.open_upnl == Decimal("-1200")
+    assert later.acct.state is State.Trading  # a stale loss: waits for a fresh quote
+    later.send(quote(MNQ, "20700", at=later.now))
+    assert later.acct.state is State.Flattening
     soon = restart(
         d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}), at=d.now + timedelta(seconds=5)
     )
-    assert soon.acct.open_upnl == Decimal("-800")  # a mark seconds old still counts
+    assert soon.acct.open_upnl == Decimal("-1200") and MNQ in soon.engine.marks  # fresh
