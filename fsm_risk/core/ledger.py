@@ -38,6 +38,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     and orders read before the trades) leaves the account behind until its trades come."""
     if listing.behind and acct.behind is None:
         acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
+    acct.unexplained = ZERO  # the balance, positions and trades are as the gateway lists them
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):
@@ -107,6 +108,8 @@ class Ledger:
             return  # read before a fill applied since: older than what we have
         if ev.name:
             acct.name = ev.name
+        if acct.balance is not None:  # the move the fills since the last balance do not make
+            acct.unexplained += ev.balance - acct.balance - acct.pending_realized
         acct.balance = ev.balance
         acct.pending_realized = ZERO
         acct.can_trade = ev.can_trade

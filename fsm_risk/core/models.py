@@ -185,8 +185,7 @@ class AccountModel(Lockable):
     """One monitored account: its machine state and holds, the broker's view of it (balance,
     positions, working orders), its books and journal, and the contract models it touched.
 
-    Its attributes are of three kinds, named in the tuples below (a test checks that every
-    attribute is in exactly one):
+    Its attributes are of three kinds (a test checks each is in exactly one tuple below):
 
     - ``STATE``: what a restart must find exactly as it was, and small: bounded by what is
       open now (positions, working orders, holds, settlement in progress, rule memory), never
@@ -195,9 +194,8 @@ class AccountModel(Lockable):
     - ``HISTORY``: the day's fills and round trips, and the trade ids seen (`History`). They
       only grow, so they are never written whole: each fill, closed round trip and voided trade
       is appended once as its own row, and start-up rebuilds them with indexed queries.
-    - ``RUNTIME``: caches derived from the rest (valuations, guard bands, the next wake-up,
-      each deadline rule's last answer) and the audit records waiting to be drained: recomputed
-      after a restart, never stored.
+    - ``RUNTIME``: caches derived from the rest (valuations, guard bands, wake-ups, deadline
+      answers) and the audit records to drain: recomputed after a restart, never stored.
     """
 
     STATE = (
@@ -227,7 +225,8 @@ class AccountModel(Lockable):
         "flatten_reason",
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
-    RUNTIME = ("audit", "open_upnl", "wakeup", "band", "bands", "rest", "deadlines", "behind")
+    RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
+    RUNTIME += ("deadlines", "behind", "unexplained")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -273,6 +272,8 @@ class AccountModel(Lockable):
         #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
         self.behind: Behind | None = None  # its trades not read yet after a restart
+        #: the balance's moves no fill seen explains (a trade record late or lost): to a read
+        self.unexplained = ZERO
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

@@ -229,6 +229,7 @@ class TrailingDrawdown(Rule):
         if (
             equity != balance + view.open_upnl
             or view.unsettled
+            or (view.unexplained and view.positions)  # a move a position may hold too
             or not self.ctx.all_fresh(view, now)
         ):
             return seeded  # unsettled or stale: never raise a peak on it
@@ -263,11 +264,14 @@ class TrailingDrawdown(Rule):
             return ()
         # it fires on what is certain: the balance, and positions valued at fresh quotes. What
         # is not (a stale quote's value; realized P&L no balance update confirms yet; value
-        # kept for a position the gateway dropped before its fill, which the balance may
-        # hold already) counts only where it keeps the rule from firing: the race between
-        # the gateway's streams never locks an account on a loss counted twice
+        # kept for a position the gateway dropped before its fill, or a balance move no fill
+        # explains yet, either of which may be counted in a position's value too) counts
+        # only where it keeps the rule from firing: a loss is never counted twice
+        # (a balance move no fill explains is doubtful only as far as open losses could hold it)
+        held = sum((min(p.upnl, ZERO) for p in view.positions.values()), ZERO)
         doubt = min(view.pending_realized, ZERO) + sum(
-            (min(a, ZERO) for a, _ in view.unsettled.values()), ZERO
+            (min(a, ZERO) for a, _ in view.unsettled.values()),
+            max(min(view.unexplained, ZERO), held),
         )
         if not self.ctx.all_fresh(view, now):
             doubt += self.ctx.stale_value(view, now)[0]
@@ -339,6 +343,7 @@ class TrailingDrawdown(Rule):
             and (cap is None or peak < cap)
             and equity == balance + upnl
             and not view.unsettled
+            and not (view.unexplained and view.positions)
         ):
             # settled; and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
             at, oldest = self._oldest

@@ -183,6 +183,26 @@ async def test_a_position_held_across_a_reset_missed_while_stopped_starts_the_da
     await h.until(lambda: h.acct.state is not State.Trading, "the daily limit fired")
 
 
+async def test_a_lost_trade_record_never_locks_the_week_on_a_loss_counted_twice(
+    h: Harness,
+) -> None:
+    """Reported: the daily limit closed the position while the trade records were lost; the
+    balance then held the loss and the position, not yet seen closed, held it too: the
+    trailing drawdown read equity $1,045 low and locked the account for the week."""
+    await h.start(DAILY_LOSS + "[rule.trailing_drawdown]\ndrawdown = 1000\n")
+    h.trade("NQ", "buy", 1)
+    nq = h.gateway.contract("NQ").id
+    await h.until(lambda: nq in h.acct.positions, "NQ seen")
+    h.gateway.silence("GatewayUserTrade")
+    h.gateway.set_price("NQ", h.acct.positions[nq].average_price - 30)  # -$600: the day's limit
+    await h.gw_until(lambda: h.position("NQ") == 0, "closed by the service")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked for the day")
+    await asyncio.sleep(1.0)  # the balance update, and the read the lost records ask for
+    await h.until(lambda: nq not in h.acct.positions, "the books agree")
+    assert h.acct.state is State.LockedDaily and "RULE-004" not in h.acct.holds
+    assert h.acct.equity == h.gateway.account(ACCOUNT).balance
+
+
 async def test_a_crash_loses_nothing_that_was_committed(h: Harness) -> None:
     await h.start(DAILY_LOSS)
     await lock_by_daily_loss(h)

@@ -29,6 +29,7 @@ from tests.factories import (
     closes,
     fill,
     flat,
+    gateway_read,
     make_engine,
     position,
     quote,
@@ -501,3 +502,33 @@ def test_usage_is_the_share_of_the_drawdown_used() -> None:
         Decimal("0.8"),
     )
     assert u.detail == "peak 51000.00, intraday"
+
+
+def test_a_loss_in_the_balance_whose_trade_record_is_lost_is_not_counted_twice() -> None:
+    """Reported: 1 ES open at -$1,045 (equity 48,955 against a 48,000 floor); the gateway
+    closes it and books the loss into the balance, but the trade record and the position
+    update are lost. The balance (48,955) holds the loss and so does the position still
+    valued: equity read 47,910 and the account was locked for the week, $955 above its
+    floor. A read of the account puts the books right; a real loss still fires."""
+    d = driver()
+    d.send(position(ES, 1, "6000"), quote(ES, "5979.10"))  # -$1,045
+    assert d.acct.equity == Decimal("48955.00")
+    d.send(account("48955.00"))  # the close's loss in the balance; its fill not seen
+    assert d.acct.equity == Decimal("47910.00")  # counted twice until the books agree
+    assert d.acct.state is State.Trading
+    gateway_read(d, account("48955.00"))  # the gateway lists no position
+    assert ES not in d.acct.positions and d.acct.equity == Decimal("48955.00")
+    assert d.acct.state is State.Trading
+    d.send(account("48000.00"))  # a loss the balance shows, nothing open: fires at once
+    assert d.acct.state is State.LockedWeekly
+
+
+def test_a_win_in_the_balance_whose_trade_record_is_lost_never_raises_the_peak() -> None:
+    d = driver(mode="intraday")
+    d.send(position(ES, 1, "6000"), quote(ES, "6020"))  # +$1,000
+    assert peak(d) == Decimal("51000")
+    d.send(account("51000.00"), quote(ES, "6020.25"))  # the win in the balance, its fill lost
+    assert peak(d) == Decimal("51000")  # not 52,012.50
+    gateway_read(d, account("51000.00"))
+    mnq_at(d, "21000")
+    assert peak(d) == Decimal("51000")
