@@ -50,7 +50,7 @@ class Pursuit:
         The next close goes out as soon as the previous one is done at the gateway (filled,
         cancelled or rejected), not when a timer fires: a trader adding faster than one
         close at a time is reduced close after close. A close that ended without a fill is
-        re-sent after the backoff (at once if the position changed since it was sized); one
+        re-sent after a second, doubling (at once if the position changed since it was sized); one
         not seen to end is judged at each timeout by a read of the gateway, and re-sent only
         if no order of ours works there (a second close could reverse the position)."""
         s = self.settings
@@ -282,7 +282,7 @@ class Pursuit:
     ) -> None:
         """The close in flight is done: the next one (if still over target) may go at once
         after a fill; after a refusal, at once only if the position moved since it was sized
-        (the refusal may be about that size), else after the backoff."""
+        (the refusal may be about that size), else after a second, doubling (`after_refusal`)."""
         if not cm.close_in_flight:
             return
         self._clear(cm)
@@ -293,7 +293,7 @@ class Pursuit:
             return
         pos = acct.positions.get(cm.contract_id)
         moved = pos is None or open_size(pos) != cm.close_basis
-        cm.retry_at = now if moved else now + self.settings.backoff(max(cm.attempts, 1))
+        cm.retry_at = now if moved else now + self.settings.after_refusal(max(cm.attempts, 1))
 
     def send_close(
         self, acct: AccountModel, cm: ContractModel, pos: Position, now: datetime, out: list[Effect]

@@ -10,6 +10,9 @@ from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 
+#: the first wait before re-sending a refused close (doubling with each refusal)
+REFUSAL_RETRY = timedelta(seconds=1)
+
 
 @dataclass(frozen=True)
 class EngineSettings:
@@ -37,3 +40,10 @@ class EngineSettings:
         """How long to wait before re-sending after ``attempts`` tries (doubling, capped)."""
         base = self.close_timeout
         return min(base * (1 << max(attempts - 1, 0)), self.close_backoff_max)
+
+    def after_refusal(self, attempts: int) -> timedelta:
+        """How long to wait before re-sending a close the gateway refused (or cancelled) after
+        ``attempts`` tries: a second, doubling, capped. A refused close did nothing, so no
+        second one can reverse the position; waiting a close timeout before trying again left
+        a breached scope open for 10, then 30, then 70 s."""
+        return min(REFUSAL_RETRY * (1 << max(attempts - 1, 0)), self.close_backoff_max)

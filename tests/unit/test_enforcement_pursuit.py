@@ -538,3 +538,19 @@ def test_our_reduce_is_left_alone_while_the_position_still_needs_it() -> None:
     assert cancels(out) == []
     out = d.send(fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=90))
     assert cancels(out) == []  # its own fill: nothing left of it to overshoot
+
+
+def test_a_refused_close_is_sent_again_after_a_second_doubling_not_a_close_timeout() -> None:
+    """Reported: three refusals kept a breached scope open for 70 s (re-sent after 10, 20 and
+    40 s). A refused close did nothing: the next goes after 1 s, then 2 s, then 4 s."""
+    gw = Gateway(engine())
+    gw.trader_buy(5)
+    gw.accept()
+    for n, wait in enumerate((1, 2, 4), start=1):
+        gw.reject_close()
+        gw.take(gw.d.advance(seconds=wait - 0.1))
+        assert len(reduces(gw.d.effects)) == n  # not yet
+        gw.take(gw.d.advance(seconds=0.1))
+        assert len(reduces(gw.d.effects)) == n + 1
+        gw.accept()
+    assert [r.size for r in reduces(gw.d.effects)] == [2, 2, 2, 2]
