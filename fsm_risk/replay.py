@@ -423,9 +423,15 @@ class Replay:
         if isinstance(ev, InstrumentInfo):
             self._handle(ev, e.at)
             return
-        if isinstance(ev, Tick | EnforcementRejected | EnforcementAccepted | TradesSnapshot):
+        if isinstance(ev, Tick | EnforcementRejected | EnforcementAccepted):
             return  # the live service's own business: re-derived here
         if getattr(ev, "account_id", None) != self.account_id:
+            return
+        if isinstance(ev, TradesSnapshot):
+            # the trades a restart or a reconnect read back: those not seen live (a close
+            # that filled while the service was down) are fills as the engine books them
+            for trade in sorted(ev.trades, key=lambda t: (t.at, t.trade_id)):
+                self._fill(trade, e.at)
             return
         if self.explain_at is not None:
             self._remember(e.at, _describe_event(ev))

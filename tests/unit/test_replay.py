@@ -16,6 +16,7 @@ from fsm_risk.core.events import (
     PositionUpdate,
     Quote,
     Side,
+    TradesSnapshot,
 )
 from fsm_risk.replay import RESTART, RESTORE, Entry, Replay, Report, replay_exact
 from fsm_risk.replay_sources import RecordedSettings
@@ -171,6 +172,20 @@ def test_a_reconciliation_listing_the_trades_again_counts_each_once() -> None:
     report = run("", MORNING + relisted)
     [day] = report.days.values()
     assert day.actual == day.replayed == D("-503.00")
+
+
+def test_a_fill_learned_only_from_the_trades_read_back_counts_in_the_actual_pnl() -> None:
+    # reported: the service's close filled while it was down (kill -9); its fill reached the
+    # journal only in the restart's trades read back, which replay skipped: "actual -1.86,
+    # replayed -845.22", as if enforcement had cost the trader $843
+    live = list(MORNING[:6])  # long 2 from 20000, last quoted 19925 before the crash
+    close = Fill(ACC, 2, MNQ, 999, Side.SELL, 2, D("19850"), D("-600"), D("1.00"), m(6))
+    opened = Fill(ACC, 1, MNQ, 101, Side.BUY, 2, D("20000"), None, D("1.00"), m(1))
+    flat = PositionUpdate(ACC, MNQ, PositionType.LONG, 0, D(0), m(8), snapshot=True)
+    live += [at(8, flat), at(8, TradesSnapshot(ACC, m(-60), (opened, close)))]
+    report = run("", live, own_trades={2}, own_orders={999})
+    [day] = report.days.values()
+    assert day.actual == D("-602.00")  # the entry's fees, the close's loss and fees
 
 
 def test_a_position_held_before_the_window_is_taken_from_the_snapshot() -> None:
