@@ -542,12 +542,21 @@ class Service:
         ones are staged for the next daily reset. Returns the audit text of a change."""
         from fsm_risk import reload
 
+        before = reload.Keeper(self.store).pending()
         effective, held, plan = reload.start(self.settings, self.store, now)
         self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
         if plan is None or not (plan.tightened or plan.held):
             return None
         text = reload.describe(plan, held, self.settings.display_timezone)
         logger.warning("{} settings at start-up: {}", logs.SETTINGS_LOADED, text)
+        again = (
+            before is not None
+            and held is not None
+            and not plan.tightened
+            and (before.held, before.applies_at) == (held.held, held.applies_at)
+        )
+        if again:
+            return None  # the same loosening, held as before: audited when it was held
         reason = Reason.SETTINGS_TIGHTENED if plan.tightened else Reason.SETTINGS_LOOSENED
         return f"{reason.name}: at start-up: {text}"
 

@@ -490,3 +490,19 @@ async def test_a_reload_asked_with_another_settings_file_is_refused_naming_both(
     assert limit_in_force(h) == 500
     code, out = await run_cli(h.home, "reload", secret=SECRET)  # its own file: reloaded
     assert code == 0, out
+
+
+async def test_a_restart_with_the_same_held_loosening_adds_no_settings_row(h: Harness) -> None:
+    """Reported: a loosening held by a reload was audited again at every later start, a
+    "Trading -> Trading settings" row (and a diagram step) for a change that did not happen."""
+    await h.start(loss_limit(500))
+    h.write_settings(loss_limit(1000))
+    await h.svc.reload("admin:ops")
+    rows = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"]
+    assert len(rows) == 1
+    for _ in range(2):
+        await h.stop()
+        h.clock.advance(minutes=5)
+        await h.start()
+        assert h.svc.status()["pending_settings"] is not None  # still held
+    assert [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"] == rows
