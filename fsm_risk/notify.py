@@ -302,22 +302,41 @@ class Notifier:
         )
         rule = entry.rule_id or "-"
         if entry.trigger == "force":
+            what = f" contract {entry.contract_id}" if entry.contract_id else ""
             return Notice(
                 "admin",
-                f"Account {entry.account_id}: admin moved it to {entry.to_state}",
+                f"Account {entry.account_id}{what}: admin moved it to {entry.to_state}",
                 f"{scope}: {entry.from_state} -> {entry.to_state} by {entry.actor}: "
                 f"{entry.reason}.",
                 entry.account_id,
                 "warning",
             )
         if entry.to_state is State.Flattening:
+            acct = engine.accounts.get(entry.account_id)
+            cm = acct.contracts.get(entry.contract_id) if acct and entry.contract_id else None
+            if cm is not None and cm.target_size > 0:
+                doing = f"The position is being reduced to {cm.target_size}."
+            elif cm is not None:
+                doing = "The position is being closed" + (
+                    " and its working orders cancelled." if cm.cancel_orders else "."
+                )
+            else:
+                doing = "Positions are being closed and working orders cancelled."
             return Notice(
                 "flattening",
                 f"Account {entry.account_id}: flattening ({rule})",
-                f"{scope} is flattening: {rule} {entry.reason}. Positions are being closed "
-                "and working orders cancelled.",
+                f"{scope} is flattening: {rule} {entry.reason}. {doing}",
                 entry.account_id,
                 "failure",
+            )
+        if entry.to_state is State.Trading and entry.from_state in LOCK_KINDS:
+            # the all-clear: a lock ended (its time, its condition) or was lifted
+            return Notice(
+                "lock",
+                f"Account {entry.account_id}: trading again",
+                f"{scope}: {entry.from_state} -> Trading ({entry.trigger}): {entry.reason}.",
+                entry.account_id,
+                "success",
             )
         if entry.to_state in LOCK_KINDS and entry.from_state != entry.to_state:
             acct = engine.accounts.get(entry.account_id)
@@ -354,6 +373,8 @@ class Notifier:
             parts.append("market hub down")
         if health.get("silent_contracts"):
             parts.append(f"no quotes from {', '.join(health['silent_contracts'])}")
+        if health.get("blind"):  # records refused repeatedly: read over REST meanwhile
+            parts.append(f"blind to {', '.join(health['blind'])} records (refused repeatedly)")
         self.put(
             Notice(
                 "feed",

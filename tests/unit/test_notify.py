@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from fsm_risk import config
@@ -71,3 +72,64 @@ async def test_the_rate_limit_holds_a_send_until_its_minute_has_passed() -> None
     assert not third.done()
     now[0] = 160.0  # the first send is a minute old
     await asyncio.wait_for(third, 5)
+
+
+def test_a_blind_feed_is_named_in_its_alert_not_unknown() -> None:
+    """Reported: position records refused repeatedly (the feed blind to them) alerted "The
+    gateway's feed is degraded: unknown", naming neither what was blind nor why."""
+    n = notifier()
+    health = {"healthy": False, "user_hub": {"1001": True}, "market_hub": True}
+    n._feed({**health, "silent_contracts": [], "blind": ["position"]})
+    notice = n.queue.get_nowait()
+    assert notice.title == "Feed down"
+    assert "blind to position records (refused repeatedly)" in notice.body
+    assert "unknown" not in notice.body
+
+
+def _notices(n: Notifier, d: Any, effects: list[Any]) -> list[Any]:
+    from types import SimpleNamespace
+
+    from fsm_risk.observe import Committed
+
+    n._service = SimpleNamespace(engine=d.engine)  # type: ignore[assignment]
+    n._committed(Committed([], effects, d.now))
+    out = []
+    while not n.queue.empty():
+        out.append(n.queue.get_nowait())
+    return out
+
+
+def test_a_reduce_says_it_reduces_and_a_contract_override_names_the_contract() -> None:
+    """Reported: a reduce 5 -> 3 alerted "Positions are being closed and working orders
+    cancelled" (2 contracts closed, nothing cancelled); an admin's contract lock read "Account
+    1002: admin moved it to LockedDaily" while the account stayed in Trading."""
+    from fsm_risk.core.events import AdminCommand
+    from fsm_risk.core.states import State
+    from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+    from tests.factories import MNQ, Driver, make_engine, position, quote
+    from tests.factories import account as acct_update
+
+    d = Driver(make_engine({MaxContractsPerInstrument: {"limits": "MNQ: 3"}}))
+    d.send(acct_update(), quote(MNQ, "21000"))
+    [flattening] = _notices(notifier(), d, d.send(position(MNQ, 5, "21000")))
+    assert flattening.body.endswith("The position is being reduced to 3.")
+    out = d.send(AdminCommand(d.acc, State.LockedDaily, "no MNQ today", "ops", "MNQ"))
+    [forced] = _notices(notifier(), d, out)
+    assert forced.title == f"Account {d.acc} contract MNQ: admin moved it to LockedDaily"
+
+
+def test_the_end_of_a_lock_is_told_as_the_all_clear() -> None:
+    """Reported: a lock ending (its time, or the gateway's permission back) sent nothing; the
+    last word the supervisor had was the lock."""
+    from fsm_risk.core.events import SelfLock
+    from fsm_risk.core.states import State
+    from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+    from tests.factories import Driver, make_engine
+    from tests.factories import account as acct_update
+
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(acct_update())
+    d.send(SelfLock(d.acc, State.Cooldown, d.now + timedelta(minutes=5), "trader"))
+    [ended] = _notices(notifier(), d, d.advance(minutes=5))
+    assert (ended.title, ended.level) == (f"Account {d.acc}: trading again", "success")
+    assert "Cooldown -> Trading" in ended.body
