@@ -57,6 +57,8 @@ ENFORCEMENT_REASONS = {
     Reason.FAILSAFE,
 }
 QUEUE_SIZE = 1000
+#: how long the start may take to reconcile before a notice says nothing is enforced yet
+SLOW_START = 5.0
 SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
 
 
@@ -142,6 +144,8 @@ class Notifier:
         self.sending = 0  # notices taken off the queue and not yet done
         self._sent_at: deque[float] = deque()
         self._warned: set[tuple[int, str, int, str]] = set()
+        self._started: float | None = None
+        self._told: str | None = None  # what the start's notice said: waiting, enforcing
         self._flat_by_warned: set[tuple[int, str]] = set()
         self._service: Service | None = service
         self._task: asyncio.Task[None] | None = None
@@ -164,21 +168,39 @@ class Notifier:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
         self._task = asyncio.ensure_future(self._run())
         self._task.set_name("notifier")
-        ids = ", ".join(map(str, service.account_ids))
-        self.put(
-            Notice(
-                "service",
-                "fsm-risk started",
-                f"fsm-risk is enforcing {len(service.engine.rules)} rule(s) on account(s) {ids}.",
-                level="success",
-            )
-        )
+        self._started = time.monotonic()  # the start is told once enforcing (see `_readiness`)
+        self._readiness()
         logger.info(
             "{} notifications: {} target(s), {} URL(s)",
             logs.SERVICE_START,
             len(self.targets),
             sum(len(t.urls) for t in self.targets),
         )
+
+    def _readiness(self) -> None:
+        """Tell the start once every account is reconciled and enforced; if that takes longer
+        than `SLOW_START`, say first that nothing is enforced yet (it said "enforcing" while no
+        account was, for a minute at the real gateway's rate limit), then when it is."""
+        service = self._service
+        if service is None or self._started is None or self._told == "enforcing":
+            return
+        ids = ", ".join(map(str, service.account_ids))
+        rules = f"{len(service.engine.rules)} rule(s) on account(s) {ids}"
+        if service.ready.is_set():
+            title = "fsm-risk started" if self._told is None else "fsm-risk enforcing"
+            self.put(Notice("service", title, f"fsm-risk is enforcing {rules}.", level="success"))
+            self._told = "enforcing"
+        elif self._told is None and time.monotonic() - self._started >= SLOW_START:
+            self.put(
+                Notice(
+                    "service",
+                    "fsm-risk started: not enforcing yet",
+                    f"fsm-risk started with {rules}; each account is enforced once its "
+                    "reconciliation with the gateway is done (a notice follows when all are).",
+                    level="warning",
+                )
+            )
+            self._told = "waiting"
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
         if self._task is None:
@@ -390,6 +412,7 @@ class Notifier:
         second (the flat-by time comes without any event)."""
         if self._service is None:
             return
+        self._readiness()
         from fsm_risk import status
 
         engine = self._service.engine

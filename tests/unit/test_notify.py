@@ -133,3 +133,32 @@ def test_the_end_of_a_lock_is_told_as_the_all_clear() -> None:
     [ended] = _notices(notifier(), d, d.advance(minutes=5))
     assert (ended.title, ended.level) == (f"Account {d.acc}: trading again", "success")
     assert "Cooldown -> Trading" in ended.body
+
+
+def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
+    """Reported: at a restart under the real rate limit the start notice said "fsm-risk is
+    enforcing 6 rule(s)" while no account was for a minute, and nothing followed."""
+    import time
+    from types import SimpleNamespace
+
+    svc = SimpleNamespace(
+        ready=asyncio.Event(), account_ids=[1001], engine=SimpleNamespace(rules=[1, 2, 3])
+    )
+    n = notifier()
+    n._service = svc  # type: ignore[assignment]
+    n._started = time.monotonic()
+    n._readiness()
+    assert titles(n) == []  # a start that reconciles within seconds says it once, enforcing
+    n._started -= 10
+    n._readiness()
+    n._readiness()
+    assert titles(n) == ["fsm-risk started: not enforcing yet"]
+    svc.ready.set()
+    n._readiness()
+    n._readiness()
+    assert titles(n) == ["fsm-risk enforcing"]
+    fast = notifier()
+    fast._service = svc  # type: ignore[assignment]
+    fast._started = time.monotonic()
+    fast._readiness()
+    assert titles(fast) == ["fsm-risk started"]
