@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -57,6 +58,8 @@ ENFORCEMENT_REASONS = {
     Reason.FAILSAFE,
 }
 QUEUE_SIZE = 1000
+#: the database key of the early warnings sent (so a restart does not send them again)
+WARNED_KEY = "notify_warned"
 #: how long the start may take to reconcile before a notice says nothing is enforced yet
 SLOW_START = 5.0
 SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
@@ -162,6 +165,9 @@ class Notifier:
     async def start(self, service: Service) -> None:
         self._service = service
         self._resolve_accounts(service)
+        with contextlib.suppress(ValueError, TypeError):  # (a row of another version: none)
+            stored = json.loads(service.store.meta(WARNED_KEY) or "[]")
+            self._warned |= {(int(a), str(r), int(t), str(lb)) for a, r, t, lb in stored}
         if not self.enabled:
             return
         logging.getLogger("apprise").setLevel(logging.CRITICAL)  # failures: logged here
@@ -443,6 +449,7 @@ class Notifier:
                 continue
             for t in reached:
                 self._warned.add((a["account_id"], r["id"], t, label))
+            self._keep_warned(a[period]["label"])
             self.put(
                 Notice(
                     "warning",
@@ -455,6 +462,17 @@ class Notifier:
                     "warning",
                 )
             )
+
+    def _keep_warned(self, label: str) -> None:
+        """Store the warnings sent (this period's only): a restart does not send them again
+        (the README promises one per threshold per day or week; each restart repeated them)."""
+        service = self._service
+        if service is None or not hasattr(service, "store"):
+            return
+        # a period's label is its first day: none older than a week can still be current
+        week_ago = (date.fromisoformat(label) - timedelta(days=7)).isoformat()
+        self._warned = {w for w in self._warned if w[3] >= week_ago}
+        service.store.set_meta(WARNED_KEY, json.dumps(sorted(self._warned)))
 
     def _warn_flat_by(self, a: dict[str, Any], stop: datetime, now: datetime, tz: str) -> None:
         key = (a["account_id"], stop.isoformat())

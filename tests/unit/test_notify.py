@@ -162,3 +162,34 @@ def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
     fast._started = time.monotonic()
     fast._readiness()
     assert titles(fast) == ["fsm-risk started"]
+
+
+def test_a_warning_sent_is_not_sent_again_after_a_restart(tmp_path: Any) -> None:
+    """Reported: the 50% warning of the day came once per process: three times in a day of
+    two restarts, where one per threshold per day is promised."""
+    from types import SimpleNamespace
+
+    from fsm_risk.adapters.store import Store
+
+    store = Store(tmp_path / "state.db")
+    try:
+        svc = SimpleNamespace(
+            store=store,
+            account_ids=[],
+            ready=asyncio.Event(),
+            engine=SimpleNamespace(accounts={}, rules=[]),
+        )
+        first = notifier()
+        asyncio.run(first.start(svc))  # type: ignore[arg-type]
+        first._warn_usage(account(0.55))
+        assert titles(first) == ["Account 1001: 50% of daily_loss_limit"]
+        again = notifier()  # the service restarted
+        asyncio.run(again.start(svc))  # type: ignore[arg-type]
+        again._warn_usage(account(0.55))
+        assert titles(again) == []
+        again._warn_usage(account(0.85))
+        assert titles(again) == ["Account 1001: 80% of daily_loss_limit"]
+        again._warn_usage(account(0.55, day="2026-11-24"))  # the next day: warned anew
+        assert titles(again) == ["Account 1001: 50% of daily_loss_limit"]
+    finally:
+        store.close()
