@@ -267,14 +267,14 @@ class TrailingDrawdown(Rule):
         # kept for a position the gateway dropped before its fill, or a balance move no fill
         # explains yet, either of which may be counted in a position's value too) counts
         # only where it keeps the rule from firing: a loss is never counted twice
-        # (a balance move no fill explains is doubtful only as far as open losses could hold it)
-        held = sum((min(p.upnl, ZERO) for p in view.positions.values()), ZERO)
+        stale = ZERO if self.ctx.all_fresh(view, now) else self.ctx.stale_value(view, now)[0]
+        # (a balance move no fill explains is doubtful only as far as the losses of positions
+        # valued at fresh quotes could hold it too: a stale one's loss is out already)
+        fresh = sum((min(p.upnl, ZERO) for p in view.positions.values()), ZERO) - stale
         doubt = min(view.pending_realized, ZERO) + sum(
             (min(a, ZERO) for a, _ in view.unsettled.values()),
-            max(min(view.unexplained, ZERO), held),
+            stale + max(min(view.unexplained, ZERO), fresh),
         )
-        if not self.ctx.all_fresh(view, now):
-            doubt += self.ctx.stale_value(view, now)[0]
         if doubt and equity - doubt > entry.floor:
             return ()
         equity -= doubt

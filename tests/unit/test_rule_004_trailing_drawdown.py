@@ -532,3 +532,17 @@ def test_a_win_in_the_balance_whose_trade_record_is_lost_never_raises_the_peak()
     gateway_read(d, account("51000.00"))
     mnq_at(d, "21000")
     assert peak(d) == Decimal("51000")
+
+
+def test_a_balance_move_no_fill_explains_waits_for_the_read_then_fires_if_real() -> None:
+    # 1 MNQ at -$500 (fresh); the balance falls $1,900 with no fill to explain it (a lost
+    # trade record, or a real charge): equity reads 47,600, under the 48,000 floor, but the
+    # move may be MNQ's loss counted twice. The read lists MNQ still open: the move was real,
+    # and the rule fires
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), quote(MNQ, "20750"))  # -$500
+    d.send(account("48100.00"))
+    assert d.acct.equity == Decimal("47600.00") and d.acct.state is State.Trading
+    gateway_read(d, account("48100.00"), position(MNQ, 1, "21000"))
+    mnq_at(d, "20750")
+    assert d.acct.state is State.Flattening
