@@ -383,7 +383,7 @@ class RiskEngine:
         elif isinstance(event, EnforcementRejected):
             self.pursuit.rejected(acct, event, now, out)
         elif isinstance(event, EnforcementAccepted):
-            self.pursuit.accepted(acct, event)
+            self.pursuit.accepted(acct, event, now)
         elif isinstance(event, TradesSnapshot):
             self.ledger.rebuild_realized(acct, event, out)
         acct.last_event_at = now

@@ -43,6 +43,8 @@ class Pursuit:
         #: anyway, and `resume` takes that read as the answer
         self.read_asked: dict[tuple[int, str], tuple[datetime, int]] = {}
         self.read: set[tuple[int, str]] = set()
+        #: when the gateway accepted each close in flight (runtime; see `read_back`)
+        self.accepted_at: dict[tuple[int, str], datetime] = {}
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -224,8 +226,14 @@ class Pursuit:
         waiting = False
         for cm in acct.contracts.values():
             key = (acct.account_id, cm.contract_id)
-            asked = self.read_asked.get(key)
-            if cm.close_in_flight and asked is not None and listing.began >= asked[0]:
+            asked, took = self.read_asked.get(key), self.accepted_at.get(key)
+            # a read begun after the close timed out, or after the gateway accepted it listing no
+            # close of ours working: that close is done (its records may be lost), judge now
+            timed_out = asked is not None and listing.began >= asked[0]
+            done = took is not None and listing.began >= took
+            if cm.close_in_flight and (
+                timed_out or (done and not closes_working(acct, cm.contract_id))
+            ):
                 self.forget(cm)
                 self.read.add(key)
                 cm.retry_at = now
@@ -234,12 +242,15 @@ class Pursuit:
             self.work.dirty.add(acct.account_id)
         return waiting
 
-    def accepted(self, acct: AccountModel, ev: EnforcementAccepted) -> None:
-        """The gateway accepted our close: when it named the order it placed, that order is
-        ours (its fills are enforcement fills) and is the close in flight, so it need not be
-        recognised among the order events."""
+    def accepted(self, acct: AccountModel, ev: EnforcementAccepted, now: datetime) -> None:
+        """The gateway accepted our close (noted, for `read_back`): when it named the order it
+        placed, that order is ours (its fills are enforcement fills) and is the close in
+        flight, so it need not be recognised among the order events."""
         cm = acct.contracts.get(ev.contract_id)
-        if ev.order_id is None or cm is None or not cm.close_in_flight:
+        if cm is None or not cm.close_in_flight:
+            return
+        self.accepted_at[(acct.account_id, cm.contract_id)] = now
+        if ev.order_id is None:
             return
         if cm.close_order is None and ev.order_id not in acct.own_orders:
             cm.close_order = ev.order_id
@@ -317,6 +328,7 @@ class Pursuit:
         """Drop the read marks of the contract's close (it is over, or a read answered it)."""
         key = (cm.account_id, cm.contract_id)
         self.read_asked.pop(key, None)
+        self.accepted_at.pop(key, None)
         self.read.discard(key)
 
     @staticmethod

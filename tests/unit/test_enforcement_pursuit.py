@@ -554,3 +554,36 @@ def test_a_refused_close_is_sent_again_after_a_second_doubling_not_a_close_timeo
         assert len(reduces(gw.d.effects)) == n + 1
         gw.accept()
     assert [r.size for r in reduces(gw.d.effects)] == [2, 2, 2, 2]
+
+
+def test_a_read_after_the_close_was_accepted_that_lists_it_done_sizes_the_next_at_once() -> None:
+    """Reported: our reduce's order, trade and position records were lost; the trader added
+    meanwhile (9 at the gateway against a limit of 3). Three reads showed 9 and no close of
+    ours working, yet nothing went until the close timeout (8 s over the limit): only reads
+    begun after that timeout were trusted. A read begun after the gateway accepted the close,
+    listing none of ours working, has seen it done: the next reduce goes at once."""
+    gw = Gateway(engine())
+    gw.trader_buy(5)
+    [first] = reduces(gw.d.effects)
+    assert first.size == 2
+    gw.d.now += timedelta(milliseconds=5)
+    gw.send(EnforcementAccepted(ACC, MNQ, None))  # production: no order id in the answer
+    gw.in_flight.clear()  # its order, fill and position records never come
+    gw.d.now += timedelta(milliseconds=300)
+    gw.size = 9  # filled (5 - 2 = 3), then the trader bought 6 more; none of it heard
+    out = gateway_read(gw.d, position(MNQ, 9, "21000"))
+    gw.take(out)
+    assert [r.size for r in reduces(out)] == [6]
+
+
+def test_a_read_after_the_acceptance_that_lists_our_close_working_waits_for_it() -> None:
+    gw = Gateway(engine())
+    gw.trader_buy(5)
+    gw.d.now += timedelta(milliseconds=5)
+    gw.send(EnforcementAccepted(ACC, MNQ, None))
+    oid, size = gw.close_order()
+    gw.d.now += timedelta(milliseconds=300)
+    out = gateway_read(
+        gw.d, position(MNQ, 5, "21000"), market(oid, Side.SELL, size, OrderStatus.OPEN)
+    )
+    assert reduces(out) == [] and alerts(out) == []  # still working: nothing sent, nothing said
