@@ -57,36 +57,38 @@ class Valuation:
         prices last known before the stop are the nearest it has to those at the reset."""
         total = sum((a for a, _ in acct.unsettled.values()), ZERO)
         for c, pos in acct.positions.items():
-            mark, inst = self.last_mark(c), self.instruments.get(c)
-            if mark is None or inst is None:
-                continue
-            price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
-            if price is not None:
-                valued = max(pos.size - pos.settling, 0) * (1 if pos.long else -1)
-                total += (price - pos.average_price) * inst.tick_value * valued / inst.tick_size
+            found = self._value(pos, self.last_mark(c))
+            if found is not None:
+                total += found[0]
         return total
 
     def revalue(self, acct: AccountModel, pos: Position, mark: Mark | None = None) -> None:
         """Value one position at its contract's mark (or at ``mark``), exactly."""
-        if mark is None:
-            mark = self.marks.get(pos.contract_id)
+        found = self._value(pos, mark if mark is not None else self.marks.get(pos.contract_id))
+        if found is None:
+            return
+        value, per_point = found
+        if per_point is not None:
+            pos.point_value = per_point  # the hot path multiplies by this
+        acct.open_upnl += value - pos.upnl
+        pos.upnl = value
+        pos.priced = True
+
+    def _value(self, pos: Position, mark: Mark | None) -> tuple[Decimal, Decimal | None] | None:
+        """A position's value at ``mark``, exactly, and its dollars per point when exact (None:
+        no mark, instrument or price)."""
         inst = self.instruments.get(pos.contract_id)
         if mark is None or inst is None:
-            return
+            return None
         price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
         if price is None:
-            return
+            return None
         valued = max(pos.size - pos.settling, 0)
         signed = inst.tick_value * (valued if pos.long else -valued)
         per_point = signed / inst.tick_size
         if per_point * inst.tick_size == signed:
-            pos.point_value = per_point  # the hot path multiplies by this
-            value = (price - pos.average_price) * per_point
-        else:
-            value = (price - pos.average_price) * signed / inst.tick_size
-        acct.open_upnl += value - pos.upnl
-        pos.upnl = value
-        pos.priced = True
+            return (price - pos.average_price) * per_point, per_point
+        return (price - pos.average_price) * signed / inst.tick_size, None
 
     def relearn(self, contract_id: str) -> None:
         """The instrument's tick size or value changed: value its positions again."""
