@@ -13,7 +13,7 @@ calls before ``evaluate`` and persists with the account).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -147,6 +147,42 @@ def held(view: AccountView, p: Position) -> int:
     across contracts would be reduced below the limit, at the trader's cost)."""
     target = view.reducing_to(p.contract_id)
     return p.size if target is None else min(p.size, target)
+
+
+def reduce_largest(
+    rule_id: str,
+    reason: Reason,
+    view: AccountView,
+    positions: Iterable[Position],
+    excess: int,
+    detail: str,
+) -> list[Verdict]:
+    """One reduce verdict per position cut to take ``excess`` contracts off ``positions``,
+    largest first by what each holds once the reduce on its way is done (`held`), ties by
+    contract id so the outcome is deterministic (RULE-001 over the account, RULE-002 over a
+    root's months)."""
+    verdicts = []
+    for keep, p in sorted(
+        ((held(view, p), p) for p in positions), key=lambda m: (-m[0], m[1].contract_id)
+    ):
+        if excess <= 0:
+            break
+        cut = min(excess, keep)
+        if cut <= 0:
+            continue
+        excess -= cut
+        verdicts.append(
+            Verdict(
+                rule_id,
+                reason,
+                Action.REDUCE,
+                Scope.CONTRACT,
+                contract_id=p.contract_id,
+                target_size=keep - cut,
+                detail=f"{detail}: reduce {p.contract_id} {p.size} -> {keep - cut}",
+            )
+        )
+    return verdicts
 
 
 @dataclass(frozen=True)

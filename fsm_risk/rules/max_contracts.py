@@ -22,6 +22,7 @@ from fsm_risk.rules.base import (
     Usage,
     Verdict,
     held,
+    reduce_largest,
     used,
 )
 from fsm_risk.schema import Field
@@ -95,32 +96,11 @@ class MaxContracts(Rule):
             )
         if self.config.action == "flatten":
             return (Verdict(self.id, Reason.MAX_CONTRACTS, Action.FLATTEN, detail=detail),)
-        excess = total - limit
-        positions = [p for p in view.positions.values() if left(p) > 0]
+        positions = list(view.positions.values())
         if self.config.count == "net":
             longs = sum(left(p) if p.long else -left(p) for p in positions) > 0
             positions = [p for p in positions if p.long == longs]
-        # largest first; ties by contract id so the outcome is deterministic
-        positions.sort(key=lambda p: (-left(p), p.contract_id))
-        verdicts = []
-        for p in positions:
-            if excess <= 0:
-                break
-            keep = left(p)
-            cut = min(excess, keep)
-            excess -= cut
-            verdicts.append(
-                Verdict(
-                    self.id,
-                    Reason.MAX_CONTRACTS,
-                    Action.REDUCE,
-                    Scope.CONTRACT,
-                    contract_id=p.contract_id,
-                    target_size=keep - cut,
-                    detail=f"{detail}: reduce {p.contract_id} {p.size} -> {keep - cut}",
-                )
-            )
-        return verdicts
+        return reduce_largest(self.id, Reason.MAX_CONTRACTS, view, positions, total - limit, detail)
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         total = self._open(view, _size)  # what is open now, as the gateway says

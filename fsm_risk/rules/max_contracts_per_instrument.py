@@ -27,6 +27,7 @@ from fsm_risk.rules.base import (
     Usage,
     Verdict,
     held,
+    reduce_largest,
     used,
 )
 from fsm_risk.schema import Field
@@ -112,27 +113,8 @@ class MaxContractsPerInstrument(Rule):
                     f"{root}: {gross[root]} contracts, {size} once the closes on their way "
                     f"fill > limit {limit}"
                 )
-            excess = size - limit
-            months = [(held(view, p), p) for c, p in view.positions.items() if root_of(c) == root]
-            months.sort(key=lambda m: (-m[0], m[1].contract_id))
-            for keep, p in months:
-                if excess <= 0:
-                    break
-                cut = min(excess, keep)
-                if cut <= 0:
-                    continue
-                excess -= cut
-                verdicts.append(
-                    Verdict(
-                        self.id,
-                        reason,
-                        Action.REDUCE,
-                        Scope.CONTRACT,
-                        contract_id=p.contract_id,
-                        target_size=keep - cut,
-                        detail=f"{detail}: reduce {p.contract_id} {p.size} -> {keep - cut}",
-                    )
-                )
+            months = [p for c, p in view.positions.items() if root_of(c) == root]
+            verdicts += reduce_largest(self.id, reason, view, months, size - limit, detail)
         return verdicts
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
