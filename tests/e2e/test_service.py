@@ -197,8 +197,10 @@ async def test_a_lost_trade_record_never_locks_the_week_on_a_loss_counted_twice(
     h.gateway.set_price("NQ", h.acct.positions[nq].average_price - 30)  # -$600: the day's limit
     await h.gw_until(lambda: h.position("NQ") == 0, "closed by the service")
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked for the day")
-    await asyncio.sleep(1.0)  # the balance update, and the read the lost records ask for
-    await h.until(lambda: nq not in h.acct.positions, "the books agree")
+    balance = h.gateway.account(ACCOUNT).balance
+    await h.until(  # the balance update, and the read the lost records ask for
+        lambda: nq not in h.acct.positions and h.acct.balance == balance, "the books agree"
+    )
     assert h.acct.state is State.LockedDaily and "RULE-004" not in h.acct.holds
     assert h.acct.equity == h.gateway.account(ACCOUNT).balance
 
