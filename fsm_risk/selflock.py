@@ -160,8 +160,11 @@ def outcome(engine: RiskEngine, ev: SelfLock, tz: str) -> str:
     acct = engine.accounts[ev.account_id]
     zone = ZoneInfo(tz)
 
-    def until(at: datetime | None) -> str:
-        return "no end" if at is None else f"{at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+    def until(at: datetime | None) -> str:  # to the second when it has seconds: 20:39:23
+        if at is None:
+            return "no end"
+        local = at.astimezone(zone)
+        return local.strftime("%Y-%m-%d %H:%M:%S %Z" if local.second else "%Y-%m-%d %H:%M %Z")
 
     held = acct.holds.get(self_source(ev.to))
     asked = f"{ev.to} until {until(ev.until)}"

@@ -130,3 +130,21 @@ def test_a_self_lock_survives_a_restart() -> None:
     assert d.acct.state is State.Cooldown
     d.at(until)
     assert d.acct.state is State.Trading
+
+
+def test_a_self_lock_reply_names_the_end_to_the_second() -> None:
+    """`lock --for 1h` at 20:39:23 ends at 21:39:23: a reply saying 21:39 has the trader's
+    order at 21:39:10 cancelled by a lock they were told was over."""
+    from fsm_risk.selflock import outcome
+
+    d = Driver(make_engine())
+    d.send(account())
+    until = d.now.replace(microsecond=0) + timedelta(hours=1, seconds=23 - d.now.second)
+    assert until.second == 23
+    ev = SelfLock(d.acc, State.Cooldown, until, "trader1", "tilted")
+    d.send(ev)
+    reply = outcome(d.engine, ev, "UTC")
+    assert f"Cooldown until {until:%Y-%m-%d %H:%M:%S} UTC" in reply, reply
+    whole = until.replace(second=0)  # asked (and refused as shorter): a whole minute stays short
+    shorter = outcome(d.engine, SelfLock(d.acc, State.Cooldown, whole, "t", "r"), "UTC")
+    assert f"Cooldown until {whole:%Y-%m-%d %H:%M} UTC changes nothing" in shorter, shorter
