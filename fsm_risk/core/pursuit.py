@@ -69,13 +69,13 @@ class Pursuit:
                     continue
                 assert pos is not None
                 cm.attempts += 1
-                if cm.attempts > 1:  # the previous close ended without a fill: say so
+                if cm.attempts > 1:  # the last close ended (refused, short, restart): say so
                     out.append(
                         Alert(
                             Level.WARNING,
                             Reason.CLOSE_NOT_CONFIRMED,
-                            f"close of {cm.contract_id} ended without a fill: re-sent "
-                            f"(attempt {cm.attempts})",
+                            f"close of {cm.contract_id} re-sent (attempt {cm.attempts}): the "
+                            f"last ended with {open_size(pos)} open, target {cm.target_size}",
                             acct.account_id,
                             cm.contract_id,
                         )

@@ -213,6 +213,12 @@ def test_a_rejected_reduce_is_retried_after_the_backoff_not_in_a_loop() -> None:
     assert len(gw.sent) == 1  # same position, same refusal: not at once
     gw.take(gw.d.advance(seconds=10))
     assert [r.size for r in reduces(gw.d.effects)] == [2, 2]
+    # the alert says what is known (reported: "ended without a fill" for a close that filled
+    # while the service was stopped, the position still over its target at the restart)
+    [again] = [a for a in alerts(gw.d.effects) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
+    assert again.message == (
+        f"close of {MNQ} re-sent (attempt 2): the last ended with 5 open, target {LIMIT}"
+    )
 
 
 def test_a_rejected_reduce_is_resized_at_once_when_the_position_moved() -> None:
