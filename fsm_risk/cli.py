@@ -500,7 +500,7 @@ def _transition_offline(
 ) -> str:
     from fsm_risk import bootstrap
     from fsm_risk.core.admin import force
-    from fsm_risk.core.effects import CancelOrder, ClosePosition, ReducePosition
+    from fsm_risk.core.effects import BrokerEffect
     from fsm_risk.core.events import AdminCommand
 
     now = _now()
@@ -511,11 +511,12 @@ def _transition_offline(
     effects.extend(forced.effects)
     bootstrap.commit_offline(store, engine, journal, cmd, effects, now)
     text = forced.text
-    pending = [
-        e for e in forced.effects if isinstance(e, ClosePosition | ReducePosition | CancelOrder)
-    ]
+    pending = [e for e in forced.effects if isinstance(e, BrokerEffect)]
     if pending:
-        text += f"\n  {len(pending)} close/cancel request(s) will be sent when the service starts"
+        text += (
+            f"\n  {len(pending)} close/cancel/resize request(s) will be sent when the service "
+            "starts"
+        )
     return text
 
 

@@ -41,6 +41,7 @@ from fsm_risk.core.effects import (
     ClosePosition,
     RecordTransition,
     ReducePosition,
+    ResizeOrder,
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -87,9 +88,15 @@ class Metrics:
         self.cancels_sent = Counter(
             "fsm_risk_cancels_sent", "Cancel requests sent", ["account"], registry=r
         )
+        self.resizes_sent = Counter(
+            "fsm_risk_orders_resized",
+            "Resize requests sent for trader orders a reduce left larger than the position",
+            ["account"],
+            registry=r,
+        )
         self.rejected = Counter(
             "fsm_risk_enforcement_rejected",
-            "Close or cancel requests the gateway rejected",
+            "Close, cancel or resize requests the gateway rejected",
             ["account"],
             registry=r,
         )
@@ -123,6 +130,8 @@ class Metrics:
                         self.closes_retried.labels(account).inc()
                 elif isinstance(e, CancelOrder):
                     self.cancels_sent.labels(str(e.account_id)).inc()
+                elif isinstance(e, ResizeOrder):
+                    self.resizes_sent.labels(str(e.account_id)).inc()
                 elif (
                     isinstance(e, RecordTransition)
                     and e.entry.trigger == "flat_confirmed"
@@ -132,9 +141,12 @@ class Metrics:
                 elif isinstance(e, Alert) and e.reason is Reason.CLOSE_REJECTED:
                     self.rejected.labels(str(e.account_id)).inc()
         elif isinstance(item, Enforced):
-            action = {ClosePosition: "close", ReducePosition: "reduce", CancelOrder: "cancel"}[
-                type(item.effect)
-            ]
+            action = {
+                ClosePosition: "close",
+                ReducePosition: "reduce",
+                CancelOrder: "cancel",
+                ResizeOrder: "resize",
+            }[type(item.effect)]
             self.latency.labels(action).observe(item.seconds)
             if item.failed:
                 self.failed.labels(str(item.effect.account_id)).inc()

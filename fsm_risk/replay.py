@@ -38,6 +38,7 @@ from fsm_risk.core.effects import (
     Effect,
     RecordTransition,
     ReducePosition,
+    ResizeOrder,
 )
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
@@ -503,6 +504,8 @@ class Replay:
                     queue.extend(self._close(fx, at))
                 elif isinstance(fx, CancelOrder):
                     queue.extend(self._cancel(fx))
+                elif isinstance(fx, ResizeOrder):
+                    queue.extend(self._resize(fx))
         self.engine.take_changes()
 
     def _balance(self, name: str = "") -> AccountUpdate:
@@ -532,9 +535,19 @@ class Replay:
         return out
 
     def _cancel(self, fx: CancelOrder) -> list[Event]:
-        acct = self.engine.accounts.get(self.account_id)
-        o = acct.orders.get(fx.order_id) if acct is not None else None
         self.cancelled.add(fx.order_id)
+        return self._order_now(fx.order_id, OrderStatus.CANCELLED, None)
+
+    def _resize(self, fx: ResizeOrder) -> list[Event]:
+        """The trader's order takes the size our reduce asked (the gateway's modify)."""
+        return self._order_now(fx.order_id, None, fx.size)
+
+    def _order_now(
+        self, order_id: int, status: OrderStatus | None, size: int | None
+    ) -> list[Event]:
+        """The order event the simulated broker sends for an order it changed."""
+        acct = self.engine.accounts.get(self.account_id)
+        o = acct.orders.get(order_id) if acct is not None else None
         if o is None:
             return []
         return [
@@ -542,10 +555,10 @@ class Replay:
                 self.account_id,
                 o.order_id,
                 o.contract_id,
-                OrderStatus.CANCELLED,
+                o.status if status is None else status,
                 o.type,
                 o.side,
-                o.size,
+                o.size if size is None else size,
                 o.created_at,
                 o.limit_price,
                 o.stop_price,

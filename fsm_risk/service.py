@@ -54,6 +54,7 @@ from fsm_risk.core.effects import (
     ReadAccount,
     RecordTransition,
     ReducePosition,
+    ResizeOrder,
     SettingsApplied,
     WatchContract,
 )
@@ -214,7 +215,8 @@ class _ReadBegan:
         return marked, listing
 
 
-_ENFORCEMENT = (ClosePosition, ReducePosition, CancelOrder)
+_ENFORCEMENT = (ClosePosition, ReducePosition, CancelOrder, ResizeOrder)
+_Enforcement = ClosePosition | ReducePosition | CancelOrder | ResizeOrder
 #: turns of the loop the consumer gives an enforcement request (httpx and anyio pass about
 #: this many scheduling points between the request and its write to the socket)
 _REQUEST_STEPS = 4
@@ -1063,7 +1065,7 @@ class Service:
         # the requests first, each on its way to the gateway before this returns; then the
         # log lines and the rest: nothing stands between a committed close and its request
         for e in effects:
-            if isinstance(e, ClosePosition | ReducePosition | CancelOrder):
+            if isinstance(e, _ENFORCEMENT):
                 started = asyncio.get_running_loop().time()
                 task = self._spawn(self._enforce(e), f"enforce:{e.account_id}", at_once=True)
                 task.add_done_callback(self._enforced(e, started))
@@ -1103,9 +1105,7 @@ class Service:
                 # the engine decides again once the read is applied (its `Listing`)
                 self._spawn(self.reconcile(e.account_id), f"read:{e.account_id}")
 
-    def _enforced(
-        self, e: ClosePosition | ReducePosition | CancelOrder, started: float
-    ) -> Callable[[asyncio.Task[Any]], None]:
+    def _enforced(self, e: _Enforcement, started: float) -> Callable[[asyncio.Task[Any]], None]:
         def done(task: asyncio.Task[Any]) -> None:
             failed = task.cancelled() or task.exception() is not None
             seconds = asyncio.get_running_loop().time() - started
@@ -1136,7 +1136,7 @@ class Service:
                 "{} quotes for {} not (un)subscribed: {!r}", logs.FEED, e.contract_id, exc
             )
 
-    async def _enforce(self, e: ClosePosition | ReducePosition | CancelOrder) -> None:
+    async def _enforce(self, e: _Enforcement) -> None:
         if isinstance(e, ClosePosition):
             what = f"close {e.contract_id} (attempt {e.attempt}, {e.rule_id}: {e.reason.name})"
             result = await self.broker.close(e.account_id, e.contract_id)
@@ -1145,14 +1145,23 @@ class Service:
             what = f"reduce {e.contract_id} by {e.size} ({e.rule_id}: {e.reason.name})"
             result = await self.broker.reduce(e.account_id, e.contract_id, e.size)
             contract, order_id = e.contract_id, None
+        elif isinstance(e, ResizeOrder):
+            # the trader's order our reduce left larger than the position (core/brackets)
+            what = (
+                f"resize order {e.order_id} in {e.contract_id}: {e.label} {e.was} -> {e.size} "
+                f"({e.rule_id}: {e.reason.name})"
+            )
+            result = await self.broker.resize(e.account_id, e.order_id, e.size)
+            contract, order_id = e.contract_id, e.order_id
         else:
             what = f"cancel order {e.order_id} in {e.contract_id} ({e.reason.name})"
             result = await self.broker.cancel(e.account_id, e.order_id)
             contract, order_id = e.contract_id, e.order_id
         self.effects_done += 1
+        resize = e.size if isinstance(e, ResizeOrder) else None
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
-            if not isinstance(e, CancelOrder):  # the engine learns which order is its close
+            if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
         if result.uncertain:
@@ -1177,26 +1186,30 @@ class Service:
                 self.submit(ev)
             self.submit(
                 EnforcementRejected(
-                    e.account_id, contract, order_id, result.message, overtaken=True
+                    e.account_id, contract, order_id, result.message, overtaken=True, resize=resize
                 )
             )
             return
         logger.error(
             "{} account {}: {} refused: {}", logs.ALERT, e.account_id, what, result.message
         )
-        self.submit(EnforcementRejected(e.account_id, contract, order_id, result.message))
+        self.submit(
+            EnforcementRejected(e.account_id, contract, order_id, result.message, resize=resize)
+        )
         await self.reconcile(e.account_id)
 
-    async def _overtaken(
-        self, e: ClosePosition | ReducePosition | CancelOrder
-    ) -> list[Event] | None:
+    async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already
-        done: the order to cancel no longer working, the position to close gone (or already
-        smaller than a reduce asked). Returns the gateway's current word, or None."""
+        done: the order to cancel no longer working (or the order to resize, or no larger
+        than asked), the position to close gone (or already smaller than a reduce asked).
+        Returns the gateway's current word, or None."""
         try:
-            if isinstance(e, CancelOrder):
+            if isinstance(e, CancelOrder | ResizeOrder):
                 order = await self.broker.order(e.account_id, e.order_id)
-                if order is not None and not order.status.working:
+                if order is not None and (
+                    not order.status.working
+                    or (isinstance(e, ResizeOrder) and order.size <= e.size)
+                ):
                     return [order]
                 return None
             pos = await self.broker.open_position(e.account_id, e.contract_id)

@@ -111,7 +111,7 @@ class Credentials:
 
 
 class EnforcementResult:
-    """What the gateway answered to a close, partial close or cancel."""
+    """What the gateway answered to a close, partial close, cancel or order resize."""
 
     def __init__(
         self, ok: bool, message: str = "", uncertain: bool = False, order_id: int | None = None
@@ -828,6 +828,20 @@ class ProjectXBroker:
 
     async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
         return await self._enforce("/Order/cancel", {"accountId": account_id, "orderId": order_id})
+
+    async def resize(self, account_id: int, order_id: int, size: int) -> EnforcementResult:
+        """Change a working order's size, its prices as they are (null: unchanged)."""
+        return await self._enforce(
+            "/Order/modify",
+            {
+                "accountId": account_id,
+                "orderId": order_id,
+                "size": size,
+                "limitPrice": None,
+                "stopPrice": None,
+                "trailPrice": None,
+            },
+        )
 
     async def _enforce(self, path: str, data: dict[str, Any]) -> EnforcementResult:
         try:

@@ -43,6 +43,22 @@ class CancelOrder:
     attempt: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class ResizeOrder:
+    """Resize a working order of the trader's to ``size`` (the gateway's order modify, its
+    prices unchanged): our reduce left it larger than the position (see `brackets`).
+    ``was``: its size before; ``label``: what it is ("sell stop"), for the log."""
+
+    account_id: int
+    order_id: int
+    contract_id: str
+    size: int
+    was: int
+    label: str
+    rule_id: str | None
+    reason: Reason
+
+
 class Level(Enum):
     INFO = "INFO"
     WARNING = "WARNING"
@@ -94,7 +110,7 @@ class RecordTransition:
     entry: AuditEntry
 
 
-BrokerEffect = ClosePosition | ReducePosition | CancelOrder
+BrokerEffect = ClosePosition | ReducePosition | CancelOrder | ResizeOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +125,7 @@ Effect = (
     ClosePosition
     | ReducePosition
     | CancelOrder
+    | ResizeOrder
     | Alert
     | WatchContract
     | ReadAccount

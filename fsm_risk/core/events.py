@@ -202,15 +202,17 @@ class TradesSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class EnforcementRejected:
-    """The gateway refused (or failed) one of the service's close or cancel requests.
+    """The gateway refused (or failed) one of the service's close, cancel or resize requests.
     ``overtaken``: the gateway had already finished what it was for (the order filled or
-    cancelled, the position closed or smaller than the request): a race lost, not a failure."""
+    cancelled, the position closed or smaller than the request): a race lost, not a failure.
+    ``resize``: for a resize of the trader's order, the size it asked."""
 
     account_id: int
     contract_id: str | None
     order_id: int | None
     message: str
     overtaken: bool = False
+    resize: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fsm_risk.core.brackets import refused, resized
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -275,10 +276,7 @@ class Pursuit:
             acct.own_orders.add(ev.order_id)
         if ev.order_id != cm.close_order or ev.status.working:
             return
-        if ev.fill_volume:
-            cm.close_volume = ev.fill_volume
-        else:
-            cm.close_volume = ev.size if ev.status is OrderStatus.FILLED else 0
+        cm.close_volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
         self.progress(acct, cm, now)
 
     def progress(self, acct: AccountModel, cm: ContractModel, now: datetime) -> None:
@@ -309,15 +307,15 @@ class Pursuit:
     def send_close(
         self, acct: AccountModel, cm: ContractModel, pos: Position, now: datetime, out: list[Effect]
     ) -> None:
-        """Put one close (or reduce) in flight, sized from what is open now."""
-        effect = self._close_effect(acct, cm, pos)
-        if effect is None:
+        """Put one close (or reduce) in flight, sized from what is open now; with a reduce,
+        the trader's orders it leaves larger than the position are resized (`brackets`)."""
+        if (effect := self._close_effect(acct, cm, pos)) is None:
             return
         self._clear(cm)
         cm.close_sent_at = now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
         cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
-        out.append(effect)
+        out.extend((effect, *resized(acct, cm, pos)))
 
     def _clear(self, cm: ContractModel) -> None:
         """No close of ours in flight any more (what the next one asks is set when it goes)."""
@@ -362,6 +360,8 @@ class Pursuit:
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
     ) -> None:
         """The gateway refused a close or cancel of ours: say why, and when it goes again."""
+        if refused(acct, ev, out):  # a resize of the trader's order: said, not re-sent
+            return
         cm = acct.contracts.get(ev.contract_id) if ev.contract_id is not None else None
         if ev.order_id is not None:  # a cancel
             o = acct.orders.get(ev.order_id)

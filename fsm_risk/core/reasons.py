@@ -44,12 +44,16 @@ class Reason(Enum):
     FAILSAFE = "an unexpected error while handling the account: failing closed"
     CLOSE_NOT_CONFIRMED = "a close order was not confirmed in time: re-sent if the gateway says so"
     CLOSE_FAILING = "repeated close orders have not flattened the position"
-    CLOSE_REJECTED = "the gateway rejected a close or cancel request"
+    CLOSE_REJECTED = "the gateway rejected a close, cancel or resize request"
     OVERTAKEN = "a close or cancel refused because the gateway had already finished what it was for"
     CANCEL_NOT_CONFIRMED = "a cancel was not confirmed in time: re-sent"
     CLOSE_WITHDRAWN = (
         "our close still working would take the position past its target (the trader's own "
         "exit got there first): cancelled before it fills"
+    )
+    ORDER_RESIZED = (
+        "a working order of the trader's on the closing side that our reduce left larger "
+        "than the position: resized to what remains, so it cannot reverse the position"
     )
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"

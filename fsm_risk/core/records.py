@@ -130,6 +130,8 @@ class Order:
     custom_tag: str | None = None
     cancel_sent_at: datetime | None = None
     cancel_attempts: int = 0
+    #: the size our resize asked, until the gateway's next word on the order (runtime)
+    resize_to: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,7 +39,10 @@ class MaxContracts(Rule):
     id = "RULE-001"
     name = "max_contracts"
     fires_when = "open contracts across the account (gross, or net) > limit"
-    default_action = "reduce the excess, largest position first (or flatten all); no lock"
+    default_action = (
+        "reduce the excess, largest position first, and resize the trader's orders on the "
+        "closing side that the reduce leaves larger than what remains (or flatten all); no lock"
+    )
     tighter = {
         "limit": strict.lower,
         "count": strict.ranked("net", "gross"),

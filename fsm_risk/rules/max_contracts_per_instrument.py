@@ -59,7 +59,10 @@ class MaxContractsPerInstrument(Rule):
     id = "RULE-002"
     name = "max_contracts_per_instrument"
     fires_when = "one symbol root's size > its limit (per-root map, default, unknown-root policy)"
-    default_action = "reduce that root to its limit, largest contract month first; no lock"
+    default_action = (
+        "reduce that root to its limit, largest contract month first, and resize the trader's "
+        "orders on the closing side that the reduce leaves larger than what remains; no lock"
+    )
     tighter = {
         "limits": strict.PerRoot(_limit_for),
         "default_limit": strict.lower,

@@ -12,6 +12,9 @@ from fsm_risk.core.events import (
     AccountUpdate,
     Event,
     Fill,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
     PositionType,
     PositionUpdate,
     Quote,
@@ -224,3 +227,22 @@ def test_the_window_of_trading_days_runs_between_resets_across_daylight_saving()
     assert end == datetime.fromisoformat("2026-03-09T22:00:00+00:00")
     assert cal.trading_day(start + timedelta(seconds=1)) == date(2026, 3, 6)
     assert cal.trading_day(end - timedelta(seconds=1)) == date(2026, 3, 9)
+
+
+def test_a_replayed_reduce_resizes_the_traders_stop_to_what_remains() -> None:
+    # long 5 with a sell stop of 5, replayed under a limit of 3: the reduce sells 2 and the
+    # simulated broker resizes the stop to 3, as the gateway's order modify does
+    stop = OrderUpdate(
+        ACC, 500, MNQ, OrderStatus.OPEN, OrderType.STOP, Side.SELL, 5, m(0.8), None, D("19900")
+    )
+    entries = [*MORNING[:3], at(0.8, stop), fill(1, Side.BUY, 5, "20000", None, "2.50", 1)]
+    settings = config.parse("[rule.max_contracts]\nlimit = 3\n")
+    engine = build_engine(settings)
+    r = Replay(engine, ACC, start=engine.calendar.last_daily_reset(T0))
+    for e in entries:
+        r.feed(e)
+    report = r.finish(m(2))
+    assert [(f.rule_id, f.action) for f in report.firings] == [("RULE-001", "reduce")]
+    acct = engine.accounts[ACC]
+    assert acct.positions[MNQ].size == 3
+    assert acct.orders[500].size == 3

@@ -1,0 +1,49 @@
+"""A reduce of ours resizes the trader's bracket (real SDK in the service, paper gateway).
+
+The gateway does not resize a trader's orders when a position shrinks. A trader long 5 MNQ
+with the platform's bracket (a sell stop of 5 and a take-profit of 5) reduced to 3 by
+RULE-001 kept a stop of 5: reached, it sold 5 and left the account short 2, a position the
+service's own reduce made. The stop and the take-profit now go to 3 with the reduce."""
+
+from __future__ import annotations
+
+from fsm_risk.core.states import State
+from fsm_risk.paper.engine import OrderStatus
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness
+
+
+async def test_rule_001_reduce_resizes_the_bracket_and_the_stop_leaves_the_account_flat(
+    h: Harness,
+) -> None:
+    await h.start("[rule.max_contracts]\nlimit = 3\n")
+    entry = h.trade("MNQ", "buy", 5, stop_loss_ticks=-40, take_profit_ticks=40)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    [reduce] = h.closes("MNQ")
+    assert (reduce.source, reduce.size) == ("partial_close", 2)
+    children = [o.order_id for o in h.gateway.order_log(ACCOUNT) if o.source == "bracket"]
+    assert len(children) == 2
+
+    def sizes() -> list[tuple[int, OrderStatus]]:
+        return [(h.gateway.order(c).size, h.gateway.order(c).status) for c in children]
+
+    await h.gw_until(
+        lambda: sizes() == [(3, OrderStatus.OPEN)] * 2, "the stop and the target resized to 3"
+    )
+    # the service hears the gateway's order updates: the orders it holds say 3 as well
+    await h.until(
+        lambda: sorted(o.size for o in h.acct.orders.values()) == [3, 3], "the updates seen"
+    )
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
+    assert any("sell stop 5 -> 3" in line for line in h.logs)
+    assert any("sell limit 5 -> 3" in line for line in h.logs)
+    # the price falls through the stop: it sells the 3 held, and the account ends flat
+    stop = next(c for c in children if h.gateway.order(c).stop_price is not None)
+    h.gateway.move_price("MNQ", -60)
+    await h.gw_until(lambda: h.gateway.order(stop).status == OrderStatus.FILLED, "stop filled")
+    assert h.gateway.position(ACCOUNT, MNQ) is None, "the stop reversed the position"
+    sold = [
+        t.size for t in h.gateway.trades(ACCOUNT) if t.order_id == stop and t.contract_id == MNQ
+    ]
+    assert sum(sold) == 3
+    assert h.gateway.order(entry.order_id).status == OrderStatus.FILLED
+    await h.until(lambda: MNQ not in h.acct.positions, "the service sees the account flat")

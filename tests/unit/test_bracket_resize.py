@@ -1,0 +1,176 @@
+"""A reduce of ours resizes the trader's protective orders it leaves larger than the position.
+
+Long 5 MNQ with a sell stop of 5 and a take-profit of 5, reduced to 3 by RULE-001: the
+gateway leaves both orders at 5, and the stop, reached, would sell 5 and leave the account
+short 2. So both go to 3 in the same batch as the reduce (the stop still protects the 3)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fsm_risk.core.effects import Effect, Level, ReducePosition, ResizeOrder
+from fsm_risk.core.events import EnforcementRejected, OrderStatus, OrderType, OrderUpdate, Side
+from fsm_risk.core.reasons import Reason
+from fsm_risk.rules.max_contracts import MaxContracts
+from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+from tests.factories import (
+    ACC,
+    MNQ,
+    NQ,
+    alerts,
+    cancels,
+    closes,
+    order,
+    position,
+    reduces,
+    rule_driver,
+)
+
+driver = partial(rule_driver, MaxContracts, limit="3")
+STOP, TAKE = 11, 12
+
+
+def resizes(effects: list[Effect]) -> list[tuple[int, int, int, str]]:
+    return [(e.order_id, e.was, e.size, e.label) for e in effects if isinstance(e, ResizeOrder)]
+
+
+def stop(order_id: int, contract: str, side: Side, size: int, price: str) -> OrderUpdate:
+    return order(order_id, contract, side, size, type=OrderType.STOP, stop=price)
+
+
+def test_a_reduce_resizes_the_traders_stop_and_take_profit_to_what_remains() -> None:
+    d = driver()
+    d.send(
+        stop(STOP, MNQ, Side.SELL, 5, "20900"),
+        order(TAKE, MNQ, Side.SELL, 5, limit="21100"),
+    )
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 2)]
+    assert resizes(out) == [(STOP, 5, 3, "sell stop"), (TAKE, 5, 3, "sell limit")]
+    # in the same batch, right after the reduce (the shell sends them in this order)
+    kinds = [type(e) for e in out if isinstance(e, ReducePosition | ResizeOrder)]
+    assert kinds == [ReducePosition, ResizeOrder, ResizeOrder]
+    r = next(e for e in out if isinstance(e, ResizeOrder))
+    assert (r.account_id, r.contract_id, r.rule_id, r.reason) == (
+        ACC,
+        MNQ,
+        "RULE-001",
+        Reason.ORDER_RESIZED,
+    )
+    assert cancels(out) == []  # resized, never cancelled: the 3 stay protected
+
+
+def test_an_order_larger_than_the_position_before_the_reduce_is_the_traders_choice() -> None:
+    d = driver()
+    d.send(
+        stop(STOP, MNQ, Side.SELL, 7, "20900"),
+        order(TAKE, MNQ, Side.SELL, 2, limit="21100"),  # within what remains: fine as it is
+        order(13, MNQ, Side.SELL, 3, limit="21200"),  # exactly what remains
+    )
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == []
+
+
+def test_orders_on_the_opening_side_and_on_other_contracts_are_untouched() -> None:
+    d = driver(limit="4")
+    d.send(
+        order(21, MNQ, Side.BUY, 5, limit="20800"),  # adds to the long: not ours to resize
+        stop(22, NQ, Side.SELL, 5, "20900"),
+        stop(STOP, MNQ, Side.SELL, 5, "20900"),
+    )
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 1)]
+    assert resizes(out) == [(STOP, 5, 4, "sell stop")]
+
+
+def test_a_short_position_resizes_its_buy_stop() -> None:
+    d = driver()
+    d.send(
+        stop(STOP, MNQ, Side.BUY, 5, "21100"),
+        order(TAKE, MNQ, Side.SELL, 5, limit="21200"),  # the opening side of a short
+    )
+    out = d.send(position(MNQ, 5, "21000", long=False))
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == [(STOP, 5, 3, "buy stop")]
+
+
+def test_rule_002_resizes_on_the_root_it_reduces_only() -> None:
+    d = rule_driver(MaxContractsPerInstrument, limits="MNQ: 4, NQ: 1", default_limit="2")
+    d.send(
+        stop(31, NQ, Side.SELL, 3, "20900"),
+        stop(32, MNQ, Side.SELL, 4, "20900"),
+        position(MNQ, 4, "21000"),  # at its limit
+    )
+    out = d.send(position(NQ, 3, "21000"))
+    assert [(r.contract_id, r.size, r.rule_id) for r in reduces(out)] == [(NQ, 2, "RULE-002")]
+    assert resizes(out) == [(31, 3, 1, "sell stop")]
+
+
+def test_a_full_close_resizes_nothing() -> None:
+    d = driver(action="flatten")
+    d.send(stop(STOP, MNQ, Side.SELL, 5, "20900"))
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert resizes(out) == []
+
+
+def test_a_resize_on_its_way_is_not_sent_again() -> None:
+    d = driver()
+    d.send(stop(STOP, MNQ, Side.SELL, 5, "20900"))
+    out = d.send(position(MNQ, 5, "21000"))
+    assert resizes(out) == [(STOP, 5, 3, "sell stop")]
+    assert resizes(d.send(position(MNQ, 5, "21000"))) == []  # the next event: nothing more
+    # the gateway refuses the reduce: it goes again, and the stop, being resized, is not
+    out = d.send(EnforcementRejected(ACC, MNQ, None, "busy"))
+    out += d.advance(seconds=30)
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == []
+    # the stop's update comes back at 3: nothing over the target, nothing sent
+    out = d.send(stop(STOP, MNQ, Side.SELL, 3, "20900"))
+    out += d.advance(seconds=30)
+    assert resizes(out) == []
+    assert d.acct.orders[STOP].resize_to is None
+
+
+def test_a_refused_resize_alerts_naming_the_order_and_is_not_retried() -> None:
+    d = driver()
+    d.send(stop(STOP, MNQ, Side.SELL, 5, "20900"))
+    d.send(position(MNQ, 5, "21000"))
+    out = d.send(EnforcementRejected(ACC, MNQ, STOP, "Order is locked", resize=3))
+    [a] = alerts(out)
+    assert (a.level, a.reason, a.contract_id) == (Level.CRITICAL, Reason.CLOSE_REJECTED, MNQ)
+    assert f"sell stop order {STOP} in {MNQ}" in a.message
+    assert "resize it to 3 or cancel it" in a.message and "Order is locked" in a.message
+    out = d.advance(seconds=60)
+    assert resizes(out) == [] and cancels(out) == []
+
+
+def test_a_resize_refused_because_the_order_is_done_is_a_lost_race() -> None:
+    d = driver()
+    d.send(stop(STOP, MNQ, Side.SELL, 5, "20900"))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(order(STOP, MNQ, Side.SELL, 5, type=OrderType.STOP, status=OrderStatus.CANCELLED))
+    out = d.send(EnforcementRejected(ACC, MNQ, STOP, "not working", overtaken=True, resize=3))
+    assert [(a.level, a.reason) for a in alerts(out)] == [(Level.INFO, Reason.OVERTAKEN)]
+
+
+def test_the_order_keeps_the_new_size_once_the_gateway_says_so() -> None:
+    d = driver()
+    d.send(stop(STOP, MNQ, Side.SELL, 5, "20900"))
+    d.send(position(MNQ, 5, "21000"))
+    assert d.acct.orders[STOP].resize_to == 3
+    d.send(stop(STOP, MNQ, Side.SELL, 3, "20900"), position(MNQ, 3, "21000"))
+    assert (d.acct.orders[STOP].size, d.acct.orders[STOP].resize_to) == (3, None)
+
+
+def test_a_bracket_child_not_yet_live_is_resized_too() -> None:
+    # the gateway may report the entry's fill before it makes the bracket's children live
+    d = driver()
+    d.send(
+        order(
+            STOP, MNQ, Side.SELL, 5, type=OrderType.STOP, status=OrderStatus.SUSPENDED, stop="20900"
+        )
+    )
+    out = d.send(position(MNQ, 5, "21000"))
+    assert resizes(out) == [(STOP, 5, 3, "sell stop")]
