@@ -830,17 +830,11 @@ class ProjectXBroker:
         return await self._enforce("/Order/cancel", {"accountId": account_id, "orderId": order_id})
 
     async def resize(self, account_id: int, order_id: int, size: int) -> EnforcementResult:
-        """Change a working order's size, its prices as they are (null: unchanged)."""
+        """Change a working order's size, its prices as they are. The fields not changed are
+        left out, as the SDK's own modify leaves them: a price sent as null could read as one
+        taken away from a stop."""
         return await self._enforce(
-            "/Order/modify",
-            {
-                "accountId": account_id,
-                "orderId": order_id,
-                "size": size,
-                "limitPrice": None,
-                "stopPrice": None,
-                "trailPrice": None,
-            },
+            "/Order/modify", {"accountId": account_id, "orderId": order_id, "size": size}
         )
 
     async def _enforce(self, path: str, data: dict[str, Any]) -> EnforcementResult:

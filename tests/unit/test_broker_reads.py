@@ -88,3 +88,21 @@ async def test_a_weeks_trades_are_parsed_with_the_loop_running_between_slices() 
         max(b - a for a, b in zip([0, *during], [*during, WEEK], strict=True))
         <= broker_mod.PARSE_SLICE
     )
+
+
+async def test_a_resize_sends_the_size_alone_its_prices_left_out_as_the_sdk_does() -> None:
+    """The gateway's modify changes what it is given: a stop price sent as null could read as
+    one taken away. The SDK's own modify leaves out what it does not change; so do we."""
+    urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user", "http://127.0.0.1:9/m")
+    broker = ProjectXBroker(sdk_config(*urls), Credentials("u", "key-0000"), lambda _: None,
+                            now=lambda: NOW)  # fmt: skip
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def post(path: str, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        sent.append((path, data))
+        return {"success": True, "errorCode": 0}
+
+    broker._post = post  # type: ignore[method-assign]
+    result = await broker.resize(1001, 77, 3)
+    assert result.ok
+    assert sent == [("/Order/modify", {"accountId": 1001, "orderId": 77, "size": 3})]
