@@ -265,14 +265,17 @@ def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
 
 
 def ready(service: Service) -> tuple[bool, dict[str, bool]]:
-    """The service's own readiness: connected to every feed, every account reconciled since
-    start (an account still waiting is not enforced yet), enforcing (the event loop's consumer
-    alive and not stopping)."""
+    """The service's own readiness: connected to every feed, no record kind blind (its records
+    refused one after another: the rules judging them see nothing), every account reconciled
+    since start (an account still waiting is not enforced yet), enforcing (the event loop's
+    consumer alive and not stopping). A contract without quotes for a while is not in it: a
+    market standing still or closed is quiet too."""
     health = service.health()
     connected = bool(health["market_hub"]) and all(health["user_hub"].values())
     consumer = next((t for t in service._tasks if t.get_name() == "consumer"), None)
     checks = {
         "connected": connected,
+        "feed_complete": not health["blind"],
         "reconciled": service.ready.is_set(),
         "enforcing": consumer is not None and not consumer.done() and not service.stopping.is_set(),
     }

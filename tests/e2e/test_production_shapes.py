@@ -17,6 +17,7 @@ from fsm_risk import service as service_module
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.core.reads import RECENT
 from fsm_risk.core.states import State
+from fsm_risk.metrics import ready
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.settings import PaperAccount
 from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
@@ -104,9 +105,15 @@ async def test_repeated_refusals_of_one_kind_are_an_alarm_shown_per_kind(h: Harn
     assert feed["blind"] == ["position"] and not feed["healthy"]
     alarms = [m for m in h.logs if "FEED_BLIND" in m]
     assert len(alarms) == 1 and "CRITICAL" in alarms[0] and "position records" in alarms[0]
+    # /readyz says so too (reported: 200 while every position record was refused)
+    assert ready(h.svc) == (
+        False,
+        {"connected": True, "feed_complete": False, "reconciled": True, "enforcing": True},
+    )
     h.trade("MNQ", "buy", 1)  # a position record passes again: no longer blind
     await h.until(lambda: MNQ in h.acct.positions, "a good record")
     assert h.svc.status()["feed"]["blind"] == []
+    assert ready(h.svc)[0]
 
 
 async def test_a_working_order_the_order_feed_missed_is_found_by_the_poll(h: Harness) -> None:
