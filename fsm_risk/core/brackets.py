@@ -7,14 +7,19 @@ working order of the trader's on the closing side that the reduce leaves larger 
 remains, yet was no larger than the position before it, is resized to what remains, in the
 same batch as the reduce (still protecting the 3: cancelled, they would be naked). An order
 already larger than the position before the reduce was the trader's choice and is left alone;
-so are orders on the opening side. A bracket child still suspended counts too: the gateway
-may report the entry's fill before it makes the children live.
+so are orders on the opening side. An exit in parts (two stops of 2 and 3 beside a long 5)
+is cut to what remains together, each part fitting it alone (see `resized`). A bracket child
+still suspended counts too: the gateway may report the entry's fill before it makes the
+children live.
 """
 
 from __future__ import annotations
 
-from fsm_risk.core.effects import Alert, Effect, Level, ResizeOrder
-from fsm_risk.core.events import EnforcementRejected
+from datetime import datetime
+from decimal import Decimal
+
+from fsm_risk.core.effects import Alert, CancelOrder, Effect, Level, ResizeOrder
+from fsm_risk.core.events import EnforcementRejected, OrderType, Side
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settlement import open_size
@@ -25,38 +30,76 @@ def label(o: Order) -> str:
     return f"{o.side.name.lower()} {o.type.name.lower().replace('_', ' ')}"
 
 
-def resized(acct: AccountModel, cm: ContractModel, pos: Position) -> list[ResizeOrder]:
+def resized(
+    acct: AccountModel, cm: ContractModel, pos: Position, now: datetime
+) -> list[ResizeOrder | CancelOrder]:
     """The resizes to send with a reduce of ``pos`` to ``cm.target_size`` (none with a full
-    close: its sweep cancels the orders). An order whose resize is on its way counts at the
-    size asked, so the next reduce resizes only what is still over its own target."""
+    close: its sweep cancels the orders). The trader's exits are judged in two groups, the
+    stops and the limits (a bracket's stop and target are one of each, and only one of them
+    fills): each order no larger than the position before the reduce is cut to what remains;
+    and a group that together was no larger than the position (a stop of 2 and a stop of 3
+    beside a long 5: an exit in two parts) is cut to what remains together, the order that
+    fills last giving first (a part left with nothing is cancelled). An order whose resize is
+    on its way counts at the size asked, so the next reduce resizes only what is still over
+    its own target."""
     target, before = cm.target_size, open_size(pos)
     if target <= 0:
         return []
-    out = []
-    for o in sorted(acct.orders.values(), key=lambda o: o.order_id):
-        size = o.size if o.resize_to is None else o.resize_to
-        if (
-            o.contract_id != cm.contract_id
-            or o.side is not pos.closing_side
-            or o.order_id in acct.own_orders
-            or o.cancel_sent_at is not None
-            or not target < size <= before
-        ):
-            continue
-        o.resize_to = target
-        out.append(
-            ResizeOrder(
-                acct.account_id,
-                o.order_id,
-                o.contract_id,
-                target,
-                size,
-                label(o),
-                cm.rule_id,
-                Reason.ORDER_RESIZED,
+    exits = [
+        o
+        for o in acct.orders.values()
+        if o.contract_id == cm.contract_id
+        and o.side is pos.closing_side
+        and o.order_id not in acct.own_orders
+        and o.cancel_sent_at is None
+        and o.type is not OrderType.MARKET
+    ]
+    out: list[ResizeOrder | CancelOrder] = []
+    for stops in (True, False):
+        group = sorted((o for o in exits if o.type.is_stop is stops), key=_fills_later)
+        asked = {o.order_id: o.size if o.resize_to is None else o.resize_to for o in group}
+        new = {i: target if target < n <= before else n for i, n in asked.items()}
+        if sum(asked.values()) <= before:  # could not reverse the position before: nor now
+            excess = sum(new.values()) - target
+            for o in group:
+                cut = max(0, min(excess, new[o.order_id]))
+                new[o.order_id] -= cut
+                excess -= cut
+        for o in sorted(group, key=lambda o: o.order_id):
+            size, was = new[o.order_id], asked[o.order_id]
+            if size == was:
+                continue
+            if size == 0:
+                o.cancel_sent_at, o.cancel_attempts = now, 1
+                out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, _WHY))
+                continue
+            o.resize_to = size
+            out.append(
+                ResizeOrder(
+                    acct.account_id,
+                    o.order_id,
+                    o.contract_id,
+                    size,
+                    was,
+                    label(o),
+                    cm.rule_id,
+                    _WHY,
+                )
             )
-        )
     return out
+
+
+_WHY = Reason.ORDER_RESIZED
+
+
+def _fills_later(o: Order) -> tuple[bool, Decimal, int]:
+    """Sorts an exit group from the order that fills last (the farthest from the price: a
+    sell stop's lowest price, a sell limit's highest) to the first; unpriced first, then the
+    latest placed."""
+    price = o.stop_price if o.type.is_stop else o.limit_price
+    if price is None:
+        return (False, Decimal(0), -o.order_id)
+    return (True, price if (o.side is Side.SELL) is o.type.is_stop else -price, -o.order_id)
 
 
 def refused(acct: AccountModel, ev: EnforcementRejected, out: list[Effect]) -> bool:

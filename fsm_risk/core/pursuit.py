@@ -315,7 +315,7 @@ class Pursuit:
         cm.close_sent_at = now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
         cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
-        out.extend((effect, *resized(acct, cm, pos)))
+        out.extend((effect, *resized(acct, cm, pos, now)))
 
     def _clear(self, cm: ContractModel) -> None:
         """No close of ours in flight any more (what the next one asks is set when it goes)."""

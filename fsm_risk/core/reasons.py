@@ -53,7 +53,8 @@ class Reason(Enum):
     )
     ORDER_RESIZED = (
         "a working order of the trader's on the closing side that our reduce left larger "
-        "than the position: resized to what remains, so it cannot reverse the position"
+        "than the position (alone, or with the other parts of an exit): resized to what "
+        "remains, or cancelled when nothing remains for it, so it cannot reverse the position"
     )
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"

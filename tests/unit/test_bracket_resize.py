@@ -64,12 +64,55 @@ def test_an_order_larger_than_the_position_before_the_reduce_is_the_traders_choi
     d = driver()
     d.send(
         stop(STOP, MNQ, Side.SELL, 7, "20900"),
-        order(TAKE, MNQ, Side.SELL, 2, limit="21100"),  # within what remains: fine as it is
-        order(13, MNQ, Side.SELL, 3, limit="21200"),  # exactly what remains
+        order(TAKE, MNQ, Side.SELL, 3, limit="21100"),  # exactly what remains
     )
     out = d.send(position(MNQ, 5, "21000"))
     assert [r.size for r in reduces(out)] == [2]
     assert resizes(out) == []
+
+
+def test_an_exit_in_parts_is_cut_to_what_remains_together_the_farthest_part_first() -> None:
+    """A long 5 with two targets (2 at 21100, 3 at 21200) and two stops (2 at 20900, 3 at
+    20800) exits in parts: each part fits what remains after a reduce to 3, but both filled
+    would sell 5 and leave the account short 2. Each group is cut to 3 together, the part
+    that fills last (the farthest from the price) giving first."""
+    d = driver()
+    d.send(
+        order(TAKE, MNQ, Side.SELL, 2, limit="21100"),
+        order(13, MNQ, Side.SELL, 3, limit="21200"),
+        stop(STOP, MNQ, Side.SELL, 2, "20900"),
+        stop(14, MNQ, Side.SELL, 3, "20800"),
+    )
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == [(14, 3, 1, "sell stop"), (13, 3, 1, "sell limit")]
+    assert cancels(out) == []
+
+
+def test_a_part_left_with_nothing_is_cancelled() -> None:
+    d = driver(limit="1")
+    d.send(
+        order(TAKE, MNQ, Side.SELL, 2, limit="21100"),
+        order(13, MNQ, Side.SELL, 3, limit="21200"),
+    )
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [r.size for r in reduces(out)] == [4]
+    assert resizes(out) == [(TAKE, 2, 1, "sell limit")]
+    assert [(c.order_id, c.reason) for c in cancels(out)] == [(13, Reason.ORDER_RESIZED)]
+    again = d.send(position(MNQ, 5, "21000"))  # both on their way: nothing sent twice
+    assert resizes(again) == [] and cancels(again) == []
+
+
+def test_a_short_exit_in_parts_gives_from_the_highest_stop_and_the_lowest_target() -> None:
+    d = driver()
+    d.send(
+        stop(STOP, MNQ, Side.BUY, 3, "21200"),
+        stop(14, MNQ, Side.BUY, 2, "21100"),
+        order(TAKE, MNQ, Side.BUY, 3, limit="20800"),
+        order(13, MNQ, Side.BUY, 2, limit="20900"),
+    )
+    out = d.send(position(MNQ, 5, "21000", long=False))
+    assert resizes(out) == [(STOP, 3, 1, "buy stop"), (TAKE, 3, 1, "buy limit")]
 
 
 def test_orders_on_the_opening_side_and_on_other_contracts_are_untouched() -> None:
