@@ -66,7 +66,7 @@ class SymbolBlock(Rule):
     name = "symbol_block"
     fires_when = "an order or position in a blocked symbol root (wildcards allowed)"
     default_action = "cancel the order / close the position; that contract stays LockedDaily"
-    tighter = {"roots": strict.superset}
+    tighter = {"roots": strict.patterns_cover}
     fields = (
         Field(
             "roots",

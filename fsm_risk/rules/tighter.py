@@ -13,6 +13,8 @@ what applied to that root before.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Callable, Mapping
 from datetime import time
 from typing import Any
@@ -97,8 +99,43 @@ def each_lower_or_added(old: Mapping[Any, Any], new: Mapping[Any, Any]) -> bool:
 
 
 def superset(old: Any, new: Any) -> bool:
-    """More entries restrict more (blocked roots, extra holidays, early closes)."""
+    """More entries restrict more (extra holidays)."""
     return set(new) >= set(old)
+
+
+def patterns_cover(old: Any, new: Any) -> bool:
+    """Blocked root patterns (shell wildcards, upper case): stricter when every root an old
+    pattern blocks is blocked by a new one (``M*`` covers ``MNQ`` and ``MC*``). Where that
+    cannot be told for sure (``M?`` against ``MC*``), it counts as a loosening."""
+    return all(any(_covers(q, p) for q in new) for p in old)
+
+
+_WILD = re.compile(r"[*?\[]")
+
+
+def _covers(q: str, p: str) -> bool:
+    """Whether pattern ``q`` blocks every root pattern ``p`` blocks."""
+    if q == p or (not _WILD.search(p) and fnmatch.fnmatchcase(p, q)):
+        return True
+    head = q[:-1]  # ``M*``: every root beginning with M, so every pattern beginning with it
+    return q.endswith("*") and not _WILD.search(head) and p.startswith(head)
+
+
+class EarlyCloses:
+    """Early closes (a day and its closing time): stricter when every day listed before
+    still closes at that time or earlier, or is an extra holiday now (with the rule's other
+    values at hand: `judge`)."""
+
+    def __call__(self, old: Any, new: Any) -> bool:
+        return self._judge(old, new, ())
+
+    def judge(self, key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+        return self._judge(before[key], after[key], after.get("extra_holidays") or ())
+
+    @staticmethod
+    def _judge(old: Any, new: Any, holidays: Any) -> bool:
+        closes = {e.day: e.at for e in new}
+        return all(e.day in holidays or (e.day in closes and closes[e.day] <= e.at) for e in old)
 
 
 def tiers_stricter(old: Mapping[Any, int], new: Mapping[Any, int]) -> bool:
@@ -156,7 +193,7 @@ def tightens(
     if compare is None:
         return False
     try:
-        if isinstance(compare, PerRoot) and before is not None and after is not None:
+        if isinstance(compare, PerRoot | EarlyCloses) and before is not None and after is not None:
             return compare.judge(key, before, after)
         return compare(old, new)
     except (TypeError, ValueError, AttributeError):

@@ -50,7 +50,7 @@ class TradingHours(Rule):
         "windows": strict.windows_within,
         "flat_by": strict.earlier_or_set,
         "extra_holidays": strict.superset,
-        "early_closes": strict.superset,
+        "early_closes": strict.EarlyCloses(),
         "early_close_lead_minutes": strict.higher,
     }
     fields = (

@@ -63,6 +63,13 @@ STRICTER = [
     ("stop_loss_required", "grace_seconds", "30", "10"),
     ("stop_loss_required", "count_profit_stops", "true", "false"),
     ("symbol_block", "roots", "CL", "CL, GC"),
+    # a wildcard that blocks what was blocked, and more (reported: held for the reset)
+    ("symbol_block", "roots", "MNQ", "M*"),
+    ("symbol_block", "roots", "MC*, GC", "M*, G*"),
+    ("symbol_block", "roots", "MNQ, MES", "*"),
+    ("trading_hours", "early_closes", "2026-12-31 12:15", "2026-12-31 12:15, 2027-07-02 12:00"),
+    # a corrected early close, earlier the same day (reported: held past the close it corrects)
+    ("trading_hours", "early_closes", "2026-12-05 23:00", "2026-12-05 22:25"),
     ("trading_permission", "lock", "LockedDaily", "LockedWeekly"),
     ("trading_permission", "flatten", "false", "true"),
 ]
@@ -84,6 +91,10 @@ UNKNOWN = [
     ("trade_cooldown", "tiers", "100: 15, 250: 30", "150: 20, 250: 25"),
     ("revenge_trading", "mode", "size", "same_root"),
     ("trailing_drawdown", "starting_balance", "50000", "49000"),
+    # what one pattern blocks that the other does not cannot be told for sure: both wait
+    ("symbol_block", "roots", "MC*", "M?"),
+    ("symbol_block", "roots", "MNQ", "MN[!Q]"),
+    ("trading_hours", "early_closes", "2026-12-31 12:15", "2026-12-24 12:15"),
 ]
 
 
@@ -157,18 +168,6 @@ def test_an_unchanged_file_plans_nothing() -> None:
     s = settings("[rule.daily_loss_limit]\nlimit = 1000\n[rule.symbol_block]\nroots = CL\n")
     p = reload.plan(s, s)
     assert not p.tightened and not p.held and not p.target
-
-
-def test_when_the_stricter_keys_alone_make_an_invalid_rule_the_whole_change_waits() -> None:
-    section = "[rule.trading_hours]\nexchange_calendar = none\n"
-    in_force = settings(section + "early_closes = 2026-12-24 12:00\n")
-    # the day becomes a holiday (stricter) and its early close goes (looser): together valid,
-    # but the holiday with the old early close is not
-    wanted = settings(section + "extra_holidays = 2026-12-24\n")
-    p = reload.plan(in_force, wanted)
-    assert not p.tightened
-    assert {c.key for c in p.held} == {"extra_holidays", "early_closes"}
-    assert p.now["trading_hours"] == dict(in_force.raw_rules["trading_hours"])
 
 
 # --- per-root maps: each root against what applied to it before -----------------------------
@@ -265,3 +264,16 @@ def test_a_per_root_map_without_the_rules_other_values_compares_each_entry() -> 
     compare = BY_NAME[RULE_002].tighter["limits"]
     assert not tightens({"limits": compare}, "limits", {}, {"MNQ": 1})
     assert tightens({"limits": compare}, "limits", {"MNQ": 2}, {"MNQ": 1})
+
+
+def test_an_early_close_that_became_a_holiday_applies_now() -> None:
+    """A day listed as an early close, now a whole holiday: stricter, both keys at once (it
+    waited for the reset whole: the early close's going was read as a loosening, and the
+    holiday beside the old early close is not a valid rule)."""
+    section = "[rule.trading_hours]\nexchange_calendar = none\n"
+    in_force = settings(section + "early_closes = 2026-12-24 12:00\n")
+    wanted = settings(section + "extra_holidays = 2026-12-24\n")
+    p = reload.plan(in_force, wanted)
+    assert not p.held
+    assert {c.key for c in p.tightened} == {"extra_holidays", "early_closes"}
+    assert p.now["trading_hours"] == {"enabled": "true", **wanted.raw_rules["trading_hours"]}
