@@ -1,4 +1,4 @@
-"""RULE-016 stop_loss_required: every position needs a protective stop order within a grace.
+"""RULE-016 stop_loss_required: every contract held needs a protective stop within a grace.
 
 Protective means a working stop (type 4), stop-limit (3) or trailing stop (5) in the same
 contract, on the closing side (a sell for a long, a buy for a short), with its stop price
@@ -6,14 +6,18 @@ beyond the entry on the losing side: below the average price for a long, above i
 short. A trailing stop always counts. A stop on the position's own side is a stop *entry*
 (it would add to the position), never protection; a stop the service is cancelling does not
 count either. Stops placed outside this service count like any other: they arrive as order
-events, and the open orders are loaded at start-up into the same view.
+events, and the open orders are loaded at start-up into the same view. The stops must cover
+the position: a sell stop of 1 beside a long 3 leaves 2 contracts without one.
 
 The grace runs from the position's ``opened_at``, or from when the service first saw the
 position if that is later: a position found at start-up gets the full grace for its stop
 order to be loaded too (the gateway's snapshot lists positions before orders). That first
 sighting is this rule's memory, so the deadline is stored and survives a restart; the engine
 wakes the account at it with no event. Past the deadline an unprotected position is closed,
-that contract only, with no lock.
+that contract only, with no lock; so is a position its stops cover in part. Scaling in a
+position its stops covered starts a new grace, for the stops to be sized up (a bracket's
+stop may be reported after the fill it protects); scaling in one already without a full
+stop does not (adding cannot put a deadline off).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class StopLossRequired(Rule):
     name = "stop_loss_required"
     fires_when = (
         "a position has no protective stop (stop, stop-limit or trailing stop on the closing "
-        "side, beyond the entry) once the grace seconds have passed"
+        "side, beyond the entry) covering every contract once the grace seconds have passed"
     )
     default_action = "close that position only; no lock"
     tighter = {
@@ -101,13 +105,25 @@ class StopLossRequired(Rule):
         if isinstance(event, OrderUpdate):
             return False  # first sightings change only with positions
         seen: dict[str, float | str] = memo.setdefault("seen", {})
+        sizes: dict[str, int] = memo.setdefault("size", {})
         changed = False
         for cid in [c for c in seen if c not in view.positions]:
             del seen[cid]  # closed: a new position gets a new grace
+            sizes.pop(cid, None)
             changed = True
-        for cid in view.positions:
+        covered: dict[str, int] | None = None
+        for cid, p in view.positions.items():
+            before = sizes.get(cid, p.size)
             if cid not in seen:
                 seen[cid] = now.timestamp()  # epoch seconds: cheap to store and read
+                changed = True
+            elif p.size > before:  # scaled in: a new grace only if its stops covered it before
+                covered = self._covered(view) if covered is None else covered
+                if covered.get(cid, 0) >= before:
+                    seen[cid] = now.timestamp()
+                    changed = True
+            if before != p.size or cid not in sizes:
+                sizes[cid] = p.size
                 changed = True
         return changed
 
@@ -143,14 +159,20 @@ class StopLossRequired(Rule):
             return False
         return o.stop_price < p.average_price if p.long else o.stop_price > p.average_price
 
-    def _protected(self, view: AccountView) -> set[str]:
+    def _covered(self, view: AccountView) -> dict[str, int]:
+        """Per contract held, how many of its contracts protective stops cover."""
         positions = view.positions
-        out: set[str] = set()
+        out: dict[str, int] = {}
         for o in view.orders.values():
             p = positions.get(o.contract_id)
             if p is not None and self.protects(o, p):
-                out.add(o.contract_id)
+                out[o.contract_id] = min(out.get(o.contract_id, 0) + o.size, p.size)
         return out
+
+    def _protected(self, view: AccountView) -> set[str]:
+        """The contracts whose stops cover the whole position."""
+        covered = self._covered(view)
+        return {c for c, p in view.positions.items() if covered.get(c, 0) >= p.size}
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         if not view.positions:
@@ -162,21 +184,21 @@ class StopLossRequired(Rule):
         ]
         if not due:
             return ()
-        protected = self._protected(view)
+        covered = self._covered(view)
         grace = int(self.config.grace.total_seconds())
-        return [
-            Verdict(
-                self.id,
-                Reason.STOP_LOSS_REQUIRED,
-                Action.CLOSE,
-                Scope.CONTRACT,
-                contract_id=cid,
-                detail=f"{p.size} {cid} {'long' if p.long else 'short'} at {p.average_price} "
-                f"has no protective stop {grace} s after {t - self.config.grace:%H:%M:%S} UTC",
+        out = []
+        for cid, p, t in due:
+            n = covered.get(cid, 0)
+            if n >= p.size:
+                continue
+            held = f"{p.size} {cid} {'long' if p.long else 'short'} at {p.average_price}"
+            what = "no protective stop" if n == 0 else f"protective stops for {n} of {p.size}"
+            detail = f"{held} has {what} {grace} s after {t - self.config.grace:%H:%M:%S} UTC"
+            why = Reason.STOP_LOSS_REQUIRED
+            out.append(
+                Verdict(self.id, why, Action.CLOSE, Scope.CONTRACT, contract_id=cid, detail=detail)
             )
-            for cid, p, t in due
-            if cid not in protected
-        ]
+        return out
 
     def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
         # O(positions): a position that gets its stop in time costs one idle wake-up
@@ -187,17 +209,16 @@ class StopLossRequired(Rule):
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         grace = int(self.config.grace.total_seconds())
-        protected = self._protected(view)
+        covered = self._covered(view)
         naked = [
-            (cid, self._deadline(view, cid, p))
+            (cid, self._deadline(view, cid, p), covered.get(cid, 0), p.size)
             for cid, p in view.positions.items()
-            if cid not in protected
+            if covered.get(cid, 0) < p.size
         ]
         if not naked:
             detail = "every position has a stop" if view.positions else ""
             return Usage(Decimal(0), Decimal(grace), "s", Decimal(0), detail)
-        cid, deadline = min(naked, key=lambda x: x[1])
+        cid, deadline, n, size = min(naked, key=lambda x: x[1])
         waited = max(grace - int((deadline - now).total_seconds()), 0)
-        return Usage(
-            Decimal(waited), Decimal(grace), "s", used(waited, grace), f"{cid} has no stop"
-        )
+        detail = f"{cid} has no stop" if n == 0 else f"{cid}: stops cover {n} of {size}"
+        return Usage(Decimal(waited), Decimal(grace), "s", used(waited, grace), detail)

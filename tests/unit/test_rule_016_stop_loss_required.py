@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fsm_risk.core.effects import RecordTransition
 from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -301,3 +302,51 @@ def test_usage_is_how_much_of_the_grace_the_most_urgent_naked_position_used() ->
 
 def test_quotes_never_evaluate_the_rule() -> None:
     assert Quote not in StopLossRequired.reacts_to
+
+
+# --- a stop that covers part of the position -------------------------------------------------
+
+
+def sized_stop(order_id: int, size: int, price: str = "20950") -> OrderUpdate:
+    return order(order_id, MNQ, Side.SELL, size, type=STOP, stop=price)
+
+
+def test_a_stop_for_part_of_the_position_does_not_protect_it() -> None:
+    """Reported: long 3 MNQ with a sell stop of 1 was "every position has a stop" for good;
+    two contracts had none. At the deadline the position is closed, as one with no stop."""
+    d = driver()
+    d.send(position(MNQ, 3, "21000"), sized_stop(1, 1))
+    usage = d.engine.rules[0].usage(d.acct, T0)
+    assert usage is not None and usage.detail == f"{MNQ}: stops cover 1 of 3"
+    out = d.at(T0 + GRACE)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    entries = [e.entry for e in out if isinstance(e, RecordTransition)]
+    assert any(
+        e.rule_id == "RULE-016" and "has protective stops for 1 of 3" in e.reason for e in entries
+    )
+
+
+def test_stops_that_together_cover_the_position_protect_it() -> None:
+    d = driver()
+    d.send(position(MNQ, 3, "21000"), sized_stop(1, 1), sized_stop(2, 2, "20900"))
+    assert closed_at_deadline(d) == []
+
+
+def test_scaling_in_a_covered_position_gives_the_added_contracts_a_grace() -> None:
+    """A bracket's stop may be reported after the fill of the entry it protects."""
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), sized_stop(1, 1))
+    later = T0 + timedelta(minutes=5)
+    d.now = later
+    out = d.send(position(MNQ, 3, "21000", at=T0))  # scaled in: the stop still says 1
+    assert not closes(out)
+    assert d.engine.next_deadline() == later + GRACE
+    assert [c.contract_id for c in closes(d.at(later + GRACE))] == [MNQ]
+
+
+def test_scaling_in_without_a_stop_puts_no_deadline_off() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.now = T0 + GRACE - SECOND
+    d.send(position(MNQ, 2, "21000", at=T0))  # naked, and adding just before the deadline
+    assert closed_at_deadline(d) == [MNQ]
