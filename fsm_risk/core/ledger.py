@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level
@@ -28,6 +28,10 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.work import Work
+
+#: how far the gateway's clock may be behind ours: a fill of our close is stamped after the
+#: decision to close, give or take this
+CLOCK_SKEW = timedelta(seconds=5)
 
 
 def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]:
@@ -190,9 +194,13 @@ class Ledger:
             acct.net[cid] = after
             self.settlement.realize(acct, cid, before, after, exit_)
         cm = acct.contracts.get(cid)
-        flattening = acct.state is State.Flattening or (
-            cm is not None and cm.state is State.Flattening
-        )
+        flattening = (
+            acct.state is State.Flattening
+            # a trade from before the flatten began (one read back after a restart, made while
+            # the service was down) is never its close: a fill stamped ahead of our decision
+            # by more than clocks differ is not ours
+            and (acct.flatten_started is None or ev.at >= acct.flatten_started - CLOCK_SKEW)
+        ) or (cm is not None and cm.state is State.Flattening)
         # the platform's own liquidation (it blocks the account, then closes; even during a
         # flatten of ours): its P&L counts and the rules see it, but it is neither the
         # trader's trade nor the service's own

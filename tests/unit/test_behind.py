@@ -16,7 +16,7 @@ from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.max_consecutive_losses import MaxConsecutiveLosses
 from fsm_risk.rules.max_contracts import MaxContracts
-from tests.factories import ACC, MNQ, T0, Driver, account, fill, make_engine, position, quote
+from tests.factories import ACC, MES, MNQ, T0, Driver, account, fill, make_engine, position, quote
 
 EARLIER = T0 - timedelta(minutes=10)  # while the service was down
 
@@ -136,3 +136,59 @@ def test_round_trips_made_while_down_count_once_their_trades_are_read() -> None:
     assert [t.net for t in acct.day.trips][-2:] == [Decimal(-20), Decimal(-20)]
     assert acct.trips_open[MNQ].opened_at == EARLIER + 4 * minute  # the trip held now
     assert acct.state is not State.Trading  # the second loss in a row stops trading
+
+
+def test_trades_made_while_down_are_the_traders_even_once_the_first_starts_a_flatten() -> None:
+    """Reported: two losing MNQ round trips made while the service was down, MES held open.
+    Read back, the first (-151.74) fired RULE-008 and the account flattened (MES kept it
+    Flattening); the second (-601.74) was then booked as the service's own close, so RULE-011
+    (two losses in a row: the day) never saw it, and the trader was back in 15 minutes. A
+    trade from before the flatten began is never the flatten's close."""
+    from fsm_risk.rules.trade_cooldown import TradeCooldown
+
+    rules = {
+        TradeCooldown: {"tiers": "100: 15, 500: 60"},
+        MaxConsecutiveLosses: {"losses": "2", "lock": "daily"},
+    }
+    d = Driver(make_engine(rules))
+    held = fill(MES, Side.BUY, 1, "6000", order_id=1, trade_id=501, at=EARLIER)
+    d.send(account(), held, position(MES, 1, "6000"))
+    acct = d.engine.accounts[ACC]
+    listed = frozenset({MES})
+    d.send(
+        Listing(ACC, listed, frozenset(), listed, frozenset(), frozenset({501}), behind=True),
+        *snapshot_of(position(MES, 1, "6000"), applied={501}),
+    )
+    minute = timedelta(minutes=1)
+    trades = (
+        held,
+        fill(MNQ, Side.BUY, 1, "21000", order_id=2, trade_id=502, at=EARLIER + minute),
+        fill(
+            MNQ,
+            Side.SELL,
+            1,
+            "20925",
+            pnl="-150",
+            fees="1.74",
+            order_id=3,
+            trade_id=503,
+            at=EARLIER + 2 * minute,
+        ),
+        fill(MNQ, Side.BUY, 1, "21000", order_id=4, trade_id=504, at=EARLIER + 3 * minute),
+        fill(
+            MNQ,
+            Side.SELL,
+            1,
+            "20700",
+            pnl="-600",
+            fees="1.74",
+            order_id=5,
+            trade_id=505,
+            at=EARLIER + 4 * minute,
+        ),
+    )
+    d.send(TradesSnapshot(ACC, acct.week.start, trades, frozenset({501})), Tick(ACC))
+    assert [f.enforcement for f in acct.day.fills if f.trade_id in (503, 505)] == [False, False]
+    assert [t.net for t in acct.day.trips][-2:] == [Decimal("-151.74"), Decimal("-601.74")]
+    d.send(position(MES, 0, "6000"))  # the flatten's close of MES: flat
+    assert acct.state is State.LockedDaily  # two losses in a row: the day, not 15 minutes
