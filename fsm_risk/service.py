@@ -334,6 +334,14 @@ class Service:
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
         self._note_unknown_roots(file)
+        if self.auth is not None and not self.auth.configured:
+            # a lock only the admin ends is only as strong as the admin secret: with none,
+            # whoever sets one first is the admin (the trader, where they can run fsm-risk)
+            logger.warning(
+                "{} no admin secret is set: whoever runs 'fsm-risk admin set-secret' first "
+                "becomes the admin and can end any lock; set it now",
+                logs.ALERT,
+            )
         self._compact_fills(now)
         # a shared server holds other services' accounts too: restore only ours, once leased.
         # Otherwise the stored accounts are read back on a thread while the broker logs in:

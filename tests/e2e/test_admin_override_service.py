@@ -122,3 +122,18 @@ async def test_a_typed_account_or_contract_the_service_does_not_know_is_refused_
     assert set(h.acct.contracts) <= {MNQ}
     code, out = await run_cli(h.home, "status", "PAPER-9", secret="")
     assert code == 2 and f"(one of: {ACCOUNT} {name})" in out, out
+
+
+async def test_a_service_with_no_admin_secret_says_so_at_every_start(h: Harness) -> None:
+    """Reported: with no admin secret ever set, a locked trader set one and unlocked
+    themselves; nothing had said the locks had no admin behind them."""
+    await h.start("[rule.max_contracts]\nlimit = 10\n")
+
+    def warned() -> int:
+        return sum("no admin secret is set" in line and "WARNING" in line for line in h.logs)
+
+    assert warned() == 1
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    await h.stop()
+    await h.start()
+    assert warned() == 1  # set since: not said again
