@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -252,6 +253,19 @@ def gateway_read(d: Driver, *listed: Event, began: datetime | None = None) -> li
     orders = frozenset(e.order_id for e in listed if isinstance(e, OrderUpdate))
     listing = Listing(d.acc, positions, orders, *before, began=began or d.now)
     return out + d.send(listing)
+
+
+def start_up_read(d: Driver, *listed: Event) -> list[Effect]:
+    """A restart's first read as the service applies it: the gateway's positions (read back,
+    with its open times) and working orders, then the account resumes (see `restart`)."""
+    read = [
+        dataclasses.replace(e, snapshot=True) if isinstance(e, PositionUpdate) else e
+        for e in listed
+    ]
+    out = gateway_read(d, *read)
+    resumed = d.engine.resume(d.acc, set(), d.now)
+    d.effects.extend(resumed)
+    return out + resumed
 
 
 def reads(effects: Iterable[Effect]) -> list[ReadAccount]:

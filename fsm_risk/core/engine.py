@@ -241,6 +241,7 @@ class RiskEngine:
         if acct is None:
             return []
         self.pursuit.resume(acct, held_back, now)
+        self.settlement.read_back(acct)
         out: list[Effect] = []
         self._guarded(acct, Tick(account_id), now, out)
         return out
@@ -324,9 +325,8 @@ class RiskEngine:
     def _process(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:
         wake = acct.wakeup
         if wake is not None and now >= wake and not isinstance(event, Tick):
-            # a deadline passed and this event came before the scheduler's wake-up: handle the
-            # wake-up first (rules evaluated on Tick, e.g. a hold time or a flat-by time), or
-            # the reschedule below would drop a rule deadline that is no longer in the future
+            # a deadline passed before the scheduler's wake-up: wake first (the rules judged on
+            # Tick), or the reschedule below would drop a rule deadline no longer in the future
             self._process(acct, Tick(acct.account_id), now, out)
         self.timers.roll(acct, now, out)
         verdicts: list[Verdict] = []

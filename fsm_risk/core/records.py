@@ -85,6 +85,7 @@ class Position:
     point_value: Decimal | None = None
     #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
     band: tuple[Decimal, Decimal] | None = None
+    stored: bool = False  # restored, not yet read back from the gateway (see settlement)
 
     @property
     def signed(self) -> int:
@@ -113,6 +114,7 @@ class Position:
             Decimal(d["average_price"]),
             _req(_pdt(d["opened_at"])),
             settling=d.get("settling", 0),
+            stored=True,
         )
 
 

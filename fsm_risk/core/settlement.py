@@ -27,6 +27,13 @@ the difference between the two is one of:
   position still shows them (``Position.settling``): no longer valued, no longer open.
 - **tolerated**: not part of the race but of a lock without flatten (``acct.tolerated``): the
   signed size an account may keep (and only shrink) while so locked.
+
+The open time: a position a read of the gateway lists (``snapshot``, from
+``/Position/searchOpen``) takes the gateway's ``creationTimestamp``, later than the one held
+if the position went flat and opened again unseen (while the service was down, say). A live
+update may lack it (the SDK fills in one), so it never moves a known open time later. A
+position restored from the database is ``stored`` until a read lists it (or the account
+resumes after its start-up read): the rules keyed on its open time wait for that read.
 """
 
 from __future__ import annotations
@@ -82,8 +89,9 @@ class Settlement:
             self.valuation.unhold(acct, cid, out)
         else:
             pos = Position(cid, reported > 0, ev.size, ev.average_price, ev.opened_at)
-            if old is not None and old.long == pos.long:
-                pos.opened_at = min(old.opened_at, ev.opened_at)
+            if old is not None and old.long == pos.long and not ev.snapshot:
+                pos.opened_at = min(old.opened_at, ev.opened_at)  # see "open time" above
+                pos.stored = old.stored
             acct.positions[cid] = pos
             tol = acct.tolerated.get(cid)
             if tol is not None:
@@ -178,6 +186,13 @@ class Settlement:
         expected = acct.expected.get(cid)
         if expected is not None and expected[0] == after:
             self.agreed(acct, cid)
+
+    @staticmethod
+    def read_back(acct: AccountModel) -> None:
+        """The account's start-up read is applied (see `RiskEngine.resume`): what it did not
+        list is closed and what live events made since is newer, so no position waits for it."""
+        for pos in acct.positions.values():
+            pos.stored = False
 
     def agreed(self, acct: AccountModel, cid: str) -> None:
         """Fills and the gateway's position agree: nothing is expected or kept any more, and

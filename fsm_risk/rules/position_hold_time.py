@@ -3,8 +3,10 @@
 A position's deadline is its ``opened_at`` plus the limit (adding to a position keeps its
 first open time; reversing it starts a new one). The deadline is stored with the position,
 so the engine's scheduler wakes the account at that instant with no event, and a restart
-re-arms it from the open positions. At the deadline that contract alone is closed; there is
-no lock, and the contract goes back to ``Trading`` once flat.
+re-arms it from the open positions. A restored position is judged once the start-up read has
+listed it: closed and opened again while the service was down, it is a new position with the
+gateway's open time (see `fsm_risk.core.settlement`). At the deadline that contract alone is
+closed; there is no lock, and the contract goes back to ``Trading`` once flat.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ class PositionHoldTime(Rule):
         local = self.ctx.calendar.local  # the session's time zone, as the audit log shows times
         verdicts = []
         for cid, p in view.positions.items():
-            if now - p.opened_at < limit:
-                continue
+            if p.stored or now - p.opened_at < limit:
+                continue  # (restored: the start-up read may list one opened since)
             verdicts.append(
                 Verdict(
                     self.id,

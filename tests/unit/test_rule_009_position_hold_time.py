@@ -3,6 +3,7 @@ lock, restarts and a daylight-saving night."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -18,6 +19,7 @@ from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.position_hold_time import PositionHoldTime
 from tests.factories import (
     ES,
+    MES,
     MNQ,
     T0,
     Driver,
@@ -25,7 +27,9 @@ from tests.factories import (
     account,
     cancels,
     closes,
+    fill,
     flat,
+    gateway_read,
     make_engine,
     order,
     position,
@@ -33,6 +37,7 @@ from tests.factories import (
     restart,
     rule_driver,
     rule_engine,
+    start_up_read,
     transitions,
 )
 
@@ -200,6 +205,8 @@ def test_restart_re_arms_the_deadline_from_the_open_position() -> None:
     d.send(position(MNQ, 1, "21000"))
     again = restart(d, engine, at=T0 + timedelta(hours=1))
     assert again.engine.next_deadline() == T0 + LIMIT
+    start_up_read(again, position(MNQ, 1, "21000"))  # the same position, opened at T0
+    assert again.engine.next_deadline() == T0 + LIMIT
     assert [c.contract_id for c in closes(again.at(T0 + LIMIT))] == [MNQ]
 
 
@@ -207,7 +214,67 @@ def test_a_deadline_that_passed_while_stopped_is_enforced_at_start_up() -> None:
     d = driver()
     d.send(position(MNQ, 1, "21000"))
     again = restart(d, engine, at=T0 + LIMIT + timedelta(minutes=30))
-    assert [c.contract_id for c in closes(again.effects)] == [MNQ]
+    out = start_up_read(again, position(MNQ, 1, "21000"))
+    # (decided on the read, sent on resuming: the shell holds back the first)
+    assert {c.contract_id for c in closes(out)} == {MNQ}
+
+
+def test_a_restored_position_is_judged_once_the_account_resumes_even_unlisted_by_a_read() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    again = restart(d, engine, at=T0 + LIMIT + timedelta(minutes=30))
+    assert not closes(again.effects)  # restored: the start-up read may list a newer one
+    out = again.engine.resume(again.acc, set(), again.now)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+
+
+def test_a_position_reopened_while_stopped_is_held_from_its_own_opening() -> None:
+    # opened at T0; while the service is down it is sold (flat) and bought again at 2:00
+    d = driver(limit_minutes="2")
+    d.send(position(MES, 1, "6000"))
+    reopened = T0 + timedelta(seconds=28)
+    again = restart(
+        d, partial(engine, limit_minutes="2"), at=T0 + timedelta(seconds=126)
+    )  # past T0's limit
+    assert not closes(again.effects)
+    out = start_up_read(again, position(MES, 1, "6010", at=reopened))
+    assert not closes(out) and state(again, MES) is State.Trading
+    assert again.acct.positions[MES].opened_at == reopened
+    assert again.engine.next_deadline() == reopened + timedelta(minutes=2)
+    out = again.at(reopened + timedelta(minutes=2))
+    assert [c.contract_id for c in closes(out)] == [MES]
+    [row] = [e.entry for e in out if isinstance(e, RecordTransition) and e.entry.contract_id]
+    assert "open since 2026-11-23 09:00:28 CST (0h02m00s)" in row.reason, row.reason
+
+
+def test_a_reopened_position_read_with_its_fills_is_held_from_its_own_opening() -> None:
+    # the whole reconciliation: the trades since the week began (the sell and the new buy),
+    # then the positions
+    d = driver(limit_minutes="2")
+    d.send(position(MES, 1, "6000"), fill(MES, Side.BUY, 1, "6000"))
+    reopened = T0 + timedelta(seconds=28)
+    again = restart(d, partial(engine, limit_minutes="2"), at=T0 + timedelta(seconds=126))
+    out = start_up_read(
+        again,
+        fill(MES, Side.SELL, 1, "6005", pnl="6.25", at=T0 + timedelta(seconds=20)),
+        fill(MES, Side.BUY, 1, "6010", at=reopened),
+        position(MES, 1, "6010", at=reopened),
+    )
+    assert not closes(out)
+    assert again.engine.next_deadline() == reopened + timedelta(minutes=2)
+
+
+def test_a_live_update_never_moves_the_open_time_later_but_a_read_does() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    later = T0 + timedelta(minutes=10)
+    d.now = later
+    d.send(position(MNQ, 2, "21010", at=later))  # added to: the first open time stays
+    assert d.engine.next_deadline() == T0 + LIMIT
+    # a read lists it opened later: it went flat and opened again unseen (a lost update)
+    gateway_read(d, replace(position(MNQ, 2, "21010", at=later), snapshot=True))
+    assert d.acct.positions[MNQ].opened_at == later
+    assert d.engine.next_deadline() == later + LIMIT
 
 
 # --- settings, usage, cost -------------------------------------------------------------------
