@@ -13,11 +13,14 @@ The grace runs from the position's ``opened_at``, or from when the service first
 position if that is later: a position found at start-up gets the full grace for its stop
 order to be loaded too (the gateway's snapshot lists positions before orders). That first
 sighting is this rule's memory, so the deadline is stored and survives a restart; the engine
-wakes the account at it with no event. Past the deadline an unprotected position is closed,
-that contract only, with no lock; so is a position its stops cover in part. Scaling in a
-position its stops covered starts a new grace, for the stops to be sized up (a bracket's
-stop may be reported after the fill it protects); scaling in one already without a full
-stop does not (adding cannot put a deadline off).
+wakes the account at it with no event. A restored position is judged once the start-up read
+has listed it: one opened later than the position first seen in its contract (closed and
+opened again while the service was down) is a new position, first seen then. Past the
+deadline an unprotected position is closed, that contract only, with no lock; so is a
+position its stops cover in part. Scaling in a position its stops covered starts a new
+grace, for the stops to be sized up (a bracket's stop may be reported after the fill it
+protects); scaling in one already without a full stop does not (adding cannot put a
+deadline off).
 """
 
 from __future__ import annotations
@@ -105,17 +108,29 @@ class StopLossRequired(Rule):
         if isinstance(event, OrderUpdate):
             return False  # first sightings change only with positions
         seen: dict[str, float | str] = memo.setdefault("seen", {})
+        opened: dict[str, float] = memo.setdefault("opened", {})  # the open time then
         sizes: dict[str, int] = memo.setdefault("size", {})
         changed = False
         for cid in [c for c in seen if c not in view.positions]:
             del seen[cid]  # closed: a new position gets a new grace
+            opened.pop(cid, None)
             sizes.pop(cid, None)
             changed = True
         covered: dict[str, int] | None = None
         for cid, p in view.positions.items():
+            at = p.opened_at.timestamp()
+            if cid in seen and at > opened.get(cid, at):
+                # opened after the one first seen here (a read's open time): that one went
+                # flat unseen, while the service was down say, and this one is new
+                del seen[cid]
+                sizes.pop(cid, None)
             before = sizes.get(cid, p.size)
             if cid not in seen:
                 seen[cid] = now.timestamp()  # epoch seconds: cheap to store and read
+                opened[cid] = at
+                changed = True
+            elif cid not in opened:
+                opened[cid] = at  # first seen by an earlier version
                 changed = True
             elif p.size > before:  # scaled in: a new grace only if its stops covered it before
                 covered = self._covered(view) if covered is None else covered
@@ -177,10 +192,10 @@ class StopLossRequired(Rule):
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         if not view.positions:
             return ()
-        due = [
+        due = [  # (a restored position waits for the start-up read: it may be a new one)
             (cid, p, t)
             for cid, p in view.positions.items()
-            if (t := self._deadline(view, cid, p)) <= now
+            if not p.stored and (t := self._deadline(view, cid, p)) <= now
         ]
         if not due:
             return ()

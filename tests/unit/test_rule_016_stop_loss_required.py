@@ -18,6 +18,7 @@ from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.stop_loss_required import StopLossRequired
 from tests.factories import (
     ES,
+    MES,
     MNQ,
     MNQ_H27,
     T0,
@@ -32,6 +33,7 @@ from tests.factories import (
     restart,
     rule_driver,
     rule_engine,
+    start_up_read,
     transitions,
 )
 
@@ -218,6 +220,8 @@ def test_restart_re_arms_the_deadline_from_the_open_position() -> None:
     d.send(position(MNQ, 1, "21000"))
     again = restart(d, engine, at=T0 + timedelta(seconds=10))
     assert again.engine.next_deadline() == T0 + GRACE
+    start_up_read(again, position(MNQ, 1, "21000"))  # the same position, opened at T0
+    assert again.engine.next_deadline() == T0 + GRACE
     assert [c.contract_id for c in closes(again.at(T0 + GRACE))] == [MNQ]
 
 
@@ -233,7 +237,46 @@ def test_a_deadline_that_passed_while_stopped_is_enforced_at_start_up() -> None:
     d = driver()
     d.send(position(MNQ, 1, "21000"))
     again = restart(d, engine, at=T0 + timedelta(minutes=10))
-    assert [c.contract_id for c in closes(again.effects)] == [MNQ]
+    out = start_up_read(again, position(MNQ, 1, "21000"))
+    # (decided on the read, sent on resuming: the shell holds back the first)
+    assert {c.contract_id for c in closes(out)} == {MNQ}
+
+
+def test_a_stop_cancelled_while_stopped_closes_the_same_position_at_start_up() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), stop(1, Side.SELL, "20980"))
+    again = restart(d, engine, at=T0 + timedelta(minutes=10))
+    out = start_up_read(again, position(MNQ, 1, "21000"))  # the stop is not listed
+    assert {c.contract_id for c in closes(out)} == {MNQ}
+
+
+def test_a_position_reopened_while_stopped_gets_the_full_grace_from_the_read() -> None:
+    # 1 MES with its stop at T0, past the grace; while the service is down the stop is
+    # cancelled, the position sold and bought again (no stop) at T0 + 37 s
+    d = driver()
+    d.send(position(MES, 1, "6000"), stop(1, Side.SELL, "5990", contract=MES))
+    d.at(T0 + timedelta(seconds=35))
+    reopened = T0 + timedelta(seconds=37)
+    again = restart(d, engine, at=T0 + timedelta(seconds=40))
+    assert not closes(again.effects)
+    out = start_up_read(again, position(MES, 1, "6010", at=reopened))
+    assert not closes(out) and state(again, MES) is State.Trading
+    assert not again.acct.orders  # the stop the read did not list has ended
+    assert again.engine.next_deadline() == again.now + GRACE  # first seen at the read
+    assert not closes(again.at(again.now + GRACE - SECOND))
+    out = again.at(T0 + timedelta(seconds=40) + GRACE)
+    assert [c.contract_id for c in closes(out)] == [MES]
+    [row] = [e.entry for e in out if isinstance(e, RecordTransition) and e.entry.contract_id]
+    assert "no protective stop 30 s after 15:00:40 UTC" in row.reason, row.reason
+
+
+def test_a_sighting_stored_by_an_earlier_version_keeps_its_grace() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"))
+    d.acct.rule_state["RULE-016"] = {"seen": {MNQ: T0.timestamp()}}  # no open times
+    again = restart(d, engine, at=T0 + timedelta(seconds=10))
+    start_up_read(again, position(MNQ, 1, "21000"))
+    assert again.engine.next_deadline() == T0 + GRACE
 
 
 def test_the_grace_is_real_seconds_across_the_fall_back_hour() -> None:
