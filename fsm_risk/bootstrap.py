@@ -84,9 +84,20 @@ def offline_engine(
     journal.call(now, RULES, effective.raw_rules, "system", "offline")
     journal.call(now, STAGE, None, None, "")  # nothing staged: the change is made at once
     engine = build_engine(effective, marks=store.marks())
-    effects, _ = restore_all(store, engine, now)
+    # on a shared server, never an account a running service holds: it alone writes it
+    effects, _ = restore_all(store, engine, now, only=offline_accounts(store))
     journal.call(now, RESTORE)
     return engine, effects, journal
+
+
+def offline_accounts(store: Store) -> list[int] | None:
+    """The stored accounts a change through the database may load and write: on a shared
+    server those no running service holds (None: every one, on SQLite)."""
+    if not store.shared:
+        return None
+    ids = [a for a, _ in store.account_names()]
+    held = set(store.leased(ids))
+    return [a for a in ids if a not in held]
 
 
 def commit_offline(

@@ -435,7 +435,7 @@ def transition(
         target = state_named(to, kind=kind)
     except ValueError as exc:
         raise FsmRiskError(str(exc)) from None
-    from fsm_risk import bootstrap, logs
+    from fsm_risk import bootstrap, logs, runtime
     from fsm_risk.adapters import control_client
 
     settings, socket = _settings_or_service(settings_file, lambda _: _service(settings_file))
@@ -473,11 +473,13 @@ def transition(
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
-        if store.service_running():
-            raise FsmRiskError(
-                "the service is running but does not answer on its control socket "
-                f"{settings.control_socket}"
-            )
+        runtime.refuse_held(
+            store,
+            settings,
+            account,
+            "the service is running but does not answer on its control socket "
+            f"{settings.control_socket}",
+        )
         auth.check(secret, who)
         result = _transition_offline(
             settings, store, account, contract, target, reason, minutes, who, not no_waiver
@@ -591,8 +593,9 @@ def lock(
     assert settings is not None
     store = bootstrap.open_store(settings)
     try:
-        if store.service_running():
-            raise FsmRiskError("the service is running but its control channel is missing")
+        runtime.refuse_held(
+            store, settings, account, "the service is running but its control channel is missing"
+        )
         text = selflock.offline(settings, store, body, _now())
     finally:
         store.close()

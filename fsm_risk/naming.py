@@ -50,3 +50,26 @@ def choices(known: list[tuple[int, str]], given: str = "") -> str:
     near |= set(difflib.get_close_matches(given, [n for _, n in labels.values() if n], SHOWN, 0.5))
     shown = [label for label, (i, name) in labels.items() if i in near or name in near]
     return f"the closest of {len(labels)}: {', '.join((shown or list(labels))[:SHOWN])}"
+
+
+def group(accounts: Iterable[str], shared: bool) -> str:
+    """The account group a service is, for what a shared database keeps per service (the
+    settings in force, a held loosening, the control port, the warnings sent): its
+    ``[general] accounts`` as configured, sorted ('1001,1002'). '' on SQLite (one service per
+    file) and for a service of every active account: the database's own keys, as before."""
+    if not shared:
+        return ""
+    return ",".join(sorted({a.strip() for a in accounts if a.strip()}))
+
+
+def scoped(key: str, group: str) -> str:
+    """``key`` as kept for the account group ``group`` ('' : the database's own key)."""
+    return f"{key}@{group}" if group else key
+
+
+def covers(group: str, stored: Iterable[tuple[int, str]]) -> bool:
+    """Whether every account of ``group`` is among ``stored`` (id, name), by id or by name
+    (ignoring case): the accounts a record written before groups existed may be for."""
+    pairs = list(stored)
+    known = {str(i) for i, _ in pairs} | {n.casefold() for _, n in pairs if n}
+    return bool(group) and all(a in known or a.casefold() in known for a in group.split(","))

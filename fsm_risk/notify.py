@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from fsm_risk import logs
+from fsm_risk import logs, naming
 from fsm_risk.config import NOTIFY_EVENTS, Settings
 from fsm_risk.core.effects import Alert, RecordTransition
 from fsm_risk.core.models import strongest
@@ -166,7 +166,10 @@ class Notifier:
         self._service = service
         self._resolve_accounts(service)
         with contextlib.suppress(ValueError, TypeError):  # (a row of another version: none)
-            stored = json.loads(service.store.meta(WARNED_KEY) or "[]")
+            group = getattr(service, "group", "")
+            # (a group's first start after groups: the database's own row, written before)
+            meta = service.store.meta
+            stored = json.loads(meta(naming.scoped(WARNED_KEY, group)) or meta(WARNED_KEY) or "[]")
             self._warned |= {(int(a), str(r), int(t), str(lb)) for a, r, t, lb in stored}
         if not self.enabled:
             return
@@ -472,7 +475,8 @@ class Notifier:
         # a period's label is its first day: none older than a week can still be current
         week_ago = (date.fromisoformat(label) - timedelta(days=7)).isoformat()
         self._warned = {w for w in self._warned if w[3] >= week_ago}
-        service.store.set_meta(WARNED_KEY, json.dumps(sorted(self._warned)))
+        key = naming.scoped(WARNED_KEY, getattr(service, "group", ""))
+        service.store.set_meta(key, json.dumps(sorted(self._warned)))
 
     def _warn_flat_by(self, a: dict[str, Any], stop: datetime, now: datetime, tz: str) -> None:
         key = (a["account_id"], stop.isoformat())

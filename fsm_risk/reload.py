@@ -2,8 +2,10 @@
 
 The rules in force are stored in the database (``settings.in_force``: each [rule.*] section as
 written), and so is a held loosening (``settings.pending``: the file's rule sections and the
-reset they wait for). A reload (``fsm-risk reload``, SIGHUP) and every start-up compare the
-file with the rules in force, key by key, using each rule's own comparison
+reset they wait for), per account group on a shared server (``settings.in_force@1001,1002``:
+each service is compared with what it enforced itself, see `Keeper`). A reload (``fsm-risk
+reload``, SIGHUP) and every start-up compare the file with the rules in force, key by key,
+using each rule's own comparison
 (`fsm_risk.rules.tighter`): a stricter value applies now, a looser one (or one whose direction is
 unknown) waits for the next daily reset. So editing settings.ini and restarting gives the
 tightening now and the loosening at the reset, exactly as a reload does.
@@ -22,7 +24,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fsm_risk import config
+from fsm_risk import config, naming
 from fsm_risk.config import RULE_PREFIX, Settings
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.errors import SettingsError
@@ -165,32 +167,56 @@ def _valid(base: Settings, name: str, raw: Mapping[str, str]) -> bool:
 
 
 class Keeper:
-    """Reads and writes the rules in force and the held loosening (the store's meta rows)."""
+    """Reads and writes the rules in force and the held loosening (the store's meta rows).
 
-    def __init__(self, store: Any) -> None:
+    Kept per account group (``group``, see `naming.group`): on a shared server each service
+    compares its file with what it enforced, never with another group's settings. A group
+    with no record of its own yet reads the database's own rows (written before groups
+    existed) when they can be its: every account of the group is stored there."""
+
+    def __init__(self, store: Any, group: str = "") -> None:
         self.store = store
+        self.group = group
+
+    @classmethod
+    def of(cls, settings: Settings, store: Any) -> Keeper:
+        """The keeper of the service ``settings`` configure, on ``store``."""
+        return cls(store, naming.group(settings.general.accounts, getattr(store, "shared", False)))
+
+    def _read(self, key: str) -> str | None:
+        if not self.group:
+            return self.store.meta(key)
+        if self.store.meta(naming.scoped(IN_FORCE, self.group)) is not None:
+            return self.store.meta(naming.scoped(key, self.group))
+        if self.store.meta(IN_FORCE) is None:
+            return None  # the group's first start: the file is in force
+        inherits = naming.covers(self.group, self.store.account_names())
+        return self.store.meta(key) if inherits else None
 
     def in_force(self) -> Raw | None:
-        text = self.store.meta(IN_FORCE)
+        text = self._read(IN_FORCE)
         return None if text is None else dict(json.loads(text))
 
     def pending(self) -> Pending | None:
-        text = self.store.meta(PENDING)
+        text = self._read(PENDING)
         return None if text is None else Pending.from_json(text)
 
     def save(
         self, in_force: Raw, pending: Pending | None, calendar: SessionCalendar | None = None
     ) -> None:
-        self.store.set_meta(IN_FORCE, json.dumps(in_force, sort_keys=True))
-        self.store.set_meta(PENDING, None if pending is None else pending.to_json())
+        def key(k: str) -> str:
+            return naming.scoped(k, self.group)
+
+        self.store.set_meta(key(IN_FORCE), json.dumps(in_force, sort_keys=True))
+        self.store.set_meta(key(PENDING), None if pending is None else pending.to_json())
         if calendar is not None:
             c = calendar
             kept = [c.tz, c.daily_reset.isoformat(), c.weekly_weekday, c.weekly_time.isoformat()]
-            self.store.set_meta(SESSION, json.dumps(kept))
+            self.store.set_meta(key(SESSION), json.dumps(kept))
 
     def calendar(self) -> SessionCalendar | None:
         """The session calendar in force when the service last started (None: not known)."""
-        text = self.store.meta(SESSION)
+        text = self._read(SESSION)
         if text is None:
             return None
         try:
@@ -220,7 +246,7 @@ def resolve(
     """The settings to enforce at ``now`` given the file and what the database says is in
     force: the file's stricter values at once, its looser ones at the next daily reset. Does
     not write (see `start`)."""
-    keeper = Keeper(store)
+    keeper = Keeper.of(file, store)
     raw = keeper.in_force()
     if raw is None:
         return file, None, None  # the first start on this database: the file is in force
@@ -247,7 +273,7 @@ def start(
 ) -> tuple[Settings, Pending | None, Plan | None]:
     """`resolve`, and record the outcome as the settings in force (at service start-up)."""
     effective, held, p = resolve(file, store, now)
-    Keeper(store).save(raw_of(effective), held, file.calendar())
+    Keeper.of(file, store).save(raw_of(effective), held, file.calendar())
     return effective, held, p
 
 

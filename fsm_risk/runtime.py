@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import contextlib
 import dataclasses
 import os
 import signal
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from loguru import logger
 
-from fsm_risk import bootstrap, logs
+from fsm_risk import bootstrap, logs, naming
 from fsm_risk.adapters.broker import (
     Credentials,
     Inbound,
@@ -27,6 +28,7 @@ from fsm_risk.adapters.broker import (
     sdk_config,
 )
 from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.schema import without_password
@@ -267,14 +269,64 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None] | 
 
 
 def _refuse_a_second_service(settings: Settings) -> None:
-    """Before anything binds a port: one service per database."""
+    """Before anything binds a port: one service per SQLite database; on a shared server, one
+    service per account (a service for other accounts starts beside it; one whose accounts
+    are named only by the gateway is leased, or refused, once the gateway lists them)."""
     store = bootstrap.open_store(settings)
     try:
-        running = store.service_running()
+        if store.shared:
+            held = store.leased(monitored(settings, store) or [])
+            refusal = store.lease_refusal(held[0]) if held else None
+        elif store.service_running():
+            refusal = f"another fsm-risk service is already running on {settings.database}"
+        else:
+            refusal = None
     finally:
         store.close()
-    if running:
-        raise FsmRiskError(f"another fsm-risk service is already running on {settings.database}")
+    if refusal is not None:
+        raise FsmRiskError(refusal)
+
+
+def monitored(settings: Settings, store: Store) -> list[int] | None:
+    """The ids of the accounts ``[general] accounts`` names (a name as the database knows
+    it; one it does not know yet is left out); None: every active account."""
+    wanted = [a.strip() for a in settings.general.accounts if a.strip()]
+    if not wanted:
+        return None
+    names = store.account_names()
+    found = set()
+    for text in wanted:
+        if text.isdigit():
+            found.add(int(text))
+            continue
+        with contextlib.suppress(FsmRiskError):
+            found.add(naming.account_id(text, names))
+    return sorted(found)
+
+
+def refuse_held(store: Store, settings: Settings, account: str | None, busy: str) -> None:
+    """Before a change made through the database (no service of this settings file answers):
+    refused with ``busy`` while a service holds the SQLite database; on a shared server,
+    refused while another service holds ``account`` (it alone changes that account; an
+    account no service holds goes through the database, as with no service), and with
+    ``busy`` when no account is named while this settings file's service runs."""
+    if not store.shared:
+        if store.service_running():
+            raise FsmRiskError(busy)
+        return
+    if account is None:
+        if store.leased(monitored(settings, store) or []):
+            raise FsmRiskError(busy)
+        return  # it picks the only account no service holds (`bootstrap.offline_accounts`)
+    try:
+        account_id = naming.account_id(account, store.account_names())
+    except FsmRiskError:
+        return  # an unknown account: the change's own refusal names the choices
+    if store.service_running([account_id]):
+        raise FsmRiskError(
+            f"{store.lease_refusal(account_id)}: that service alone changes it; run the "
+            "command with its settings file where it runs (nothing changed)"
+        )
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -371,12 +423,12 @@ def remove_signal(loop: asyncio.AbstractEventLoop, sig: int) -> None:
 
 def control_path(settings: Settings) -> Endpoint | None:
     """The running service's control channel, or None when no service holds the database."""
-    from fsm_risk.adapters.control import PORT_KEY, Endpoint, read_token
+    from fsm_risk.adapters.control import Endpoint, port_key, read_token
 
     store = bootstrap.open_store(settings)
-    try:
-        running = store.service_running()
-        port = store.meta(PORT_KEY)
+    try:  # on a shared server: this settings file's service (its accounts' leases, its port)
+        running = store.service_running(monitored(settings, store))
+        port = store.meta(port_key(naming.group(settings.general.accounts, store.shared)))
     finally:
         store.close()
     if not running:

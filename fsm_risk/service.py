@@ -26,7 +26,7 @@ from typing import Any
 
 from loguru import logger
 
-from fsm_risk import logs, reconciler
+from fsm_risk import logs, naming, reconciler
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
@@ -238,6 +238,8 @@ class Service:
     ) -> None:
         self.settings = settings
         self.store = store
+        #: the account group this service is: what a shared database keeps per service
+        self.group = naming.group(settings.general.accounts, store.shared)
         self.clock = clock
         self.auth = auth
         self.control_path = control_path
@@ -552,7 +554,7 @@ class Service:
         ones are staged for the next daily reset. Returns the audit text of a change."""
         from fsm_risk import reload
 
-        before = reload.Keeper(self.store).pending()
+        before = reload.Keeper(self.store, self.group).pending()
         effective, held, plan = reload.start(self.settings, self.store, now)
         self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
         if plan is None or not (plan.tightened or plan.held):
@@ -624,7 +626,7 @@ class Service:
         if plan.held:
             # never sooner than the calendar in force or a loosening already held allows (a
             # daily reset moved by a restart does not bring a held loosening forward)
-            at = reload.Keeper(self.store).next_reset(file, self.pending, now)
+            at = reload.Keeper(self.store, self.group).next_reset(file, self.pending, now)
             held = reload.Pending(plan.target, at, tuple(str(c) for c in plan.held))
         text = reload.describe(plan, held, self.settings.display_timezone)
         if self.pending is not None and held is None:
@@ -643,7 +645,7 @@ class Service:
                 detail = f"{reason.name}: {text}"
                 self.journal.call(now, NOTE, actor, detail)
                 effects = self.engine.note_settings(now, actor=actor, detail=detail)
-        reload.Keeper(self.store).save(reload.raw_of(current), held)
+        reload.Keeper(self.store, self.group).save(reload.raw_of(current), held)
         self._commit(effects)
         self._execute(effects)
         self.scheduler.poke()
@@ -676,7 +678,7 @@ class Service:
         from fsm_risk import reload
 
         self.settings, self._staged, self.pending = self._staged, None, None
-        reload.Keeper(self.store).save(reload.raw_of(self.settings), None)
+        reload.Keeper(self.store, self.group).save(reload.raw_of(self.settings), None)
         logger.info("{} held settings applied at the daily reset", logs.SETTINGS_LOADED)
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:

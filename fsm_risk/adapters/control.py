@@ -59,6 +59,12 @@ LOOPBACK = "127.0.0.1"
 PORT_KEY = "control.port"
 
 
+def port_key(group: str) -> str:
+    """`PORT_KEY` for the account group ``group`` (see `naming.group`): on a shared server
+    each service says where its own channel listens."""
+    return naming.scoped(PORT_KEY, group)
+
+
 def unix_sockets() -> bool:
     """Whether this platform serves Unix sockets (asyncio on Windows does not)."""
     return sys.platform != "win32"
@@ -167,7 +173,7 @@ class ControlServer:
         site = web.TCPSite(self._runner, LOOPBACK, self.port)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.service.store.set_meta(PORT_KEY, str(port))
+        self.service.store.set_meta(port_key(getattr(self.service, "group", "")), str(port))
         logger.info(
             "control channel on {}:{} (loopback; token in {})", LOOPBACK, port, self.token_file
         )
@@ -190,7 +196,7 @@ class ControlServer:
             await self._runner.cleanup()
             self._runner = None
         if self.transport == "tcp":
-            self.service.store.set_meta(PORT_KEY, None)
+            self.service.store.set_meta(port_key(getattr(self.service, "group", "")), None)
         elif self.path.exists():
             self.path.unlink()
 

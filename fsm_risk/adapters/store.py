@@ -691,6 +691,12 @@ class Store:
             raw.close()
         return found
 
+    def account_names(self) -> list[tuple[int, str]]:
+        """The stored accounts' ids and names (no state read)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT account_id, name FROM account ORDER BY account_id"))
+            return [(int(a), str(n or "")) for a, n in rows]
+
     def journal_accounts(self) -> list[tuple[int, str]]:
         """The accounts the journal saw start, with their names."""
         sql = "SELECT account_id, data FROM journal WHERE kind = 'Start' ORDER BY id"
@@ -789,13 +795,7 @@ class Store:
             if not got:
                 for t in taken:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lease_key(t)})
-                with Session(self.engine) as s:
-                    row = s.get(LeaseRow, account_id)
-                holder = row.model_dump() if row else None
-                raise FsmRiskError(
-                    f"another fsm-risk service holds the lease for account {account_id} "
-                    f"on {self.where} ({_describe(holder)})"
-                )
+                raise FsmRiskError(self.lease_refusal(account_id))
             taken.append(account_id)
         if taken:
             me = _me()
@@ -849,19 +849,11 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def service_running(self) -> bool:
+    def service_running(self, accounts: Iterable[int] | None = None) -> bool:
         """True when a live process holds the service lock on this database (on PostgreSQL:
-        when any service holds a lease)."""
+        when a service holds the lease of one of ``accounts``; None: of any account)."""
         if self.shared:
-            with self.engine.connect() as conn:
-                held = conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND classid = :space AND objsubid = 1 AND objid <> 0"
-                    ),
-                    {"space": _LEASE_SPACE},
-                ).scalar()
-            return bool(held)
+            return bool(self.leased(accounts))
         if not self._lock_path.exists():
             return False
         fd = os.open(self._lock_path, os.O_RDWR)
@@ -872,6 +864,38 @@ class Store:
             return False
         finally:
             os.close(fd)
+
+    def leased(self, accounts: Iterable[int] | None = None) -> list[int]:
+        """PostgreSQL: the accounts (of ``accounts``; None: any) a live service holds the
+        lease of, sorted. SQLite has no leases: none."""
+        if not self.shared:
+            return []
+        with self.engine.connect() as conn:
+            held = {
+                int(r[0])
+                for r in conn.execute(
+                    text(
+                        "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND granted AND classid = :space AND objsubid = 1 AND objid <> 0 "
+                        "AND database = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database())"  # (a lock is per database)
+                    ),
+                    {"space": _LEASE_SPACE},
+                )
+            }
+        if accounts is None:
+            return sorted(held)
+        return sorted({a for a in accounts if _lease_key(a) & 0xFFFFFFFF in held})
+
+    def lease_refusal(self, account_id: int) -> str:
+        """Why a service cannot have ``account_id``: who holds its lease."""
+        with Session(self.engine) as s:
+            row = s.get(LeaseRow, account_id)
+        holder = row.model_dump() if row else None
+        return (
+            f"another fsm-risk service holds the lease for account {account_id} "
+            f"on {self.where} ({_describe(holder)})"
+        )
 
     def _lease_connection(self) -> Connection:
         """The dedicated connection holding this service's advisory locks (they end with it)."""

@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from fsm_risk import reload, runtime
+from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.store import Store
+from fsm_risk.config import Settings
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.paper import PaperGateway
+from fsm_risk.paper.settings import _accounts
 from tests.e2e import service_harness
-from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 from tests.postgres import fresh_database
 
 DAILY_LOSS = """
@@ -86,3 +90,129 @@ async def test_a_service_whose_lease_was_taken_over_stops(h: Harness, server: st
     await asyncio.wait_for(asyncio.shield(h.task), 30)  # it stopped by itself
     assert any(f"holds the lease for account {ACCOUNT}" in line for line in h.logs)
     other.close()
+
+
+# --- several services on one server, each for its own accounts -----------------------------
+
+TWO = _accounts("1001: PAPER-1: 50000: true, 1002: PAPER-2: 50000: true")
+SECRET = "correct horse battery"
+
+
+def group_settings(h: Harness, accounts: str, rules: str) -> Settings:
+    """Write ``h``'s settings for the account group ``accounts`` ([general] accounts)."""
+    path = h.write_settings(rules)
+    text = path.read_text().replace("[general]\n", f"[general]\naccounts = {accounts}\n", 1)
+    path.write_text(text)
+    return h.settings
+
+
+def loss_limit(limit: int) -> str:
+    return f"[rule.daily_loss_limit]\nlimit = {limit}\n"
+
+
+def limit_in_force(h: Harness) -> int:
+    [rule] = [r for r in h.svc.engine.rules if r.id == "RULE-003"]
+    return int(rule.config.limit)
+
+
+@pytest.fixture
+async def two(
+    server: str, tmp_path: Path, paper_gateway: PaperGateway
+) -> AsyncIterator[tuple[Harness, Harness]]:
+    one, other = Harness(tmp_path / "sp1", paper_gateway), Harness(tmp_path / "sp2", paper_gateway)
+    one.home.mkdir()
+    other.home.mkdir()
+    try:
+        yield one, other
+    finally:
+        await other.close()
+        await one.close()
+
+
+@pytest.mark.paper(accounts=TWO)
+async def test_a_second_service_for_other_accounts_starts_and_one_for_the_same_is_refused(
+    two: tuple[Harness, Harness], tmp_path: Path, paper_gateway: PaperGateway
+) -> None:
+    """Reported: with sp1 (accounts = 1001) running, `serve` with the other settings file
+    (accounts = 1002, the same server) said "another fsm-risk service is already running"."""
+    sp1, sp2 = two
+    group_settings(sp1, "1001", loss_limit(1000))
+    await sp1.start()
+    sp2_settings = group_settings(sp2, "1002", loss_limit(3000))
+    runtime._refuse_a_second_service(sp2_settings)  # serve's check before it binds anything
+    await sp2.start()
+    assert sp1.svc.account_ids == [1001] and sp2.svc.account_ids == [1002]
+
+    # a third service for 1001 is refused before it binds anything, naming the holder
+    third = Harness(tmp_path / "sp3", paper_gateway)
+    third.home.mkdir()
+    try:
+        same = group_settings(third, "1001", loss_limit(1000))
+        with pytest.raises(FsmRiskError, match=r"holds the lease for account 1001 .*pid"):
+            runtime._refuse_a_second_service(same)
+    finally:
+        await third.close()
+
+
+@pytest.mark.paper(accounts=TWO)
+async def test_each_group_is_compared_with_its_own_settings_in_force(
+    two: tuple[Harness, Harness],
+) -> None:
+    """Reported: sp2 (1002, daily loss 3000) started after sp1 (1001, daily loss 1000) logged
+    SETTINGS_LOOSENED 1000 -> 3000 and enforced 1000 on 1002 until the reset; sp1's restart
+    then wiped the loosening sp2 held."""
+    sp1, sp2 = two
+    group_settings(sp1, "1001", loss_limit(1000))
+    await sp1.start()
+    group_settings(sp2, "1002", loss_limit(3000))
+    await sp2.start()
+    assert limit_in_force(sp2) == 3000 and sp2.svc.pending is None
+    assert not any("SETTINGS_LOOSENED" in line for line in sp2.logs)
+    assert limit_in_force(sp1) == 1000
+
+    # sp2 loosens (held for its reset); sp1 restarts with its own file: neither touches the other
+    group_settings(sp2, "1002", loss_limit(4000))
+    assert "looser from the daily reset" in await sp2.svc.reload("admin:ops")
+    await sp1.stop()
+    await sp1.start()
+    assert limit_in_force(sp1) == 1000 and sp1.svc.pending is None
+    keeper = reload.Keeper(sp2.svc.store, sp2.svc.group)
+    pending = keeper.pending()
+    assert pending is not None and pending.rules["daily_loss_limit"]["limit"] == "4000"
+    await sp2.stop()
+    await sp2.start()
+    assert limit_in_force(sp2) == 3000 and sp2.svc.pending is not None
+
+
+@pytest.mark.paper(accounts=TWO)
+async def test_a_lock_for_an_account_no_service_holds_goes_through_the_database(
+    two: tuple[Harness, Harness],
+) -> None:
+    """Reported: with sp1 (1001) running, `lock` and `transition` for 1002 (no service of its
+    own) were refused because "the service is running"."""
+    sp1, sp2 = two
+    group_settings(sp1, "1001", loss_limit(1000))
+    await sp1.start()
+    group_settings(sp2, "1002", loss_limit(3000))
+    await sp2.start()
+    await sp2.stop()  # 1002 is stored, and no service holds it now
+    AdminAuth(sp1.svc.store, sp1.clock.now, delay=0).set_secret(SECRET)
+    code, out = await run_cli(sp2.home, "lock", "--for", "1h")
+    assert code == 0 and "account 1002: locked by trader:" in out, out
+    code, out = await run_cli(
+        sp2.home, "transition", "1002", "--to", "LockedDaily", "--reason", "x", secret=SECRET
+    )
+    assert code == 0 and "LockedDaily" in out, out
+    # an account the running service holds is its alone: refused, naming the holder
+    for args in (("lock", "1001", "--for", "1h"), ("transition", "1001", "--to", "LockedDaily")):
+        code, out = await run_cli(sp2.home, *args, "--reason", "x", secret=SECRET)
+        assert code == 2 and "holds the lease for account 1001" in out and "pid" in out, out
+        assert "Traceback" not in out
+    # no account named, this file's service running but its channel gone: refused, not
+    # another account locked in its place
+    (sp1.home / "var" / "ctl.sock").unlink()
+    code, out = await run_cli(sp1.home, "lock", "--for", "1h")
+    assert code == 2 and "control channel is missing" in out, out
+    assert sp1.acct.state is State.Trading
+    await sp2.start()
+    assert sp2.svc.engine.accounts[1002].state is State.LockedDaily
