@@ -197,7 +197,7 @@ async def test_a_rejected_close_and_an_admin_transition_are_notified(
     assert rejected["type"] == "failure"
     assert rejected["message"] == (
         f"Account {ACCOUNT} PAPER-1: enforcement request refused: /Position/closeContract: "
-        "market closed (code 5) (the gateway rejected a close or cancel request)."
+        "market closed (code 5) (the gateway rejected a close, cancel or resize request)."
     )
     await h.advance(seconds=3)  # the retry closes it
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
