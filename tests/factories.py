@@ -38,6 +38,7 @@ from fsm_risk.core.models import AccountModel, InstrumentBook, Mark
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
+from fsm_risk.core.timers import ResetPrices
 from fsm_risk.rules.base import Action, Rule, RuleContext, Verdict
 
 #: Monday 2026-11-23 09:00 in Chicago (CST, UTC-6): mid-session, far from any reset.
@@ -297,9 +298,16 @@ def transitions(effects: Iterable[Effect]) -> list[tuple[str | None, str, str, s
     ]
 
 
-def restart(d: Driver, rebuild: Callable[[], RiskEngine], *, at: datetime | None = None) -> Driver:
+def restart(
+    d: Driver,
+    rebuild: Callable[[], RiskEngine],
+    *,
+    at: datetime | None = None,
+    at_reset: ResetPrices | None = None,
+) -> Driver:
     """Stop and start again: snapshot every account exactly as the store would, restore it
-    into a fresh engine built by ``rebuild`` (same rules), and catch up to ``at``."""
+    into a fresh engine built by ``rebuild`` (same rules), and catch up to ``at`` (a missed
+    reset valued at the prices ``at_reset`` gives, as the shell reads them from the gateway)."""
     snapshots = [  # through JSON, exactly as the store keeps them
         json.loads(json.dumps((a.to_dict(), [c.to_dict() for c in a.contracts.values()])))
         for a in d.engine.accounts.values()
@@ -308,5 +316,7 @@ def restart(d: Driver, rebuild: Callable[[], RiskEngine], *, at: datetime | None
     fresh = Driver(rebuild(), now=at or d.now, acc=d.acc)
     fresh.engine.marks.update(marks)
     for snap, contracts in snapshots:
-        fresh.effects.extend(fresh.engine.restore_account(snap, contracts, fresh.now))
+        fresh.effects.extend(
+            fresh.engine.restore_account(snap, contracts, fresh.now, at_reset=at_reset)
+        )
     return fresh

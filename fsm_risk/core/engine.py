@@ -68,7 +68,7 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.sources import ADMIN, ENGINE, self_source
 from fsm_risk.core.states import State
-from fsm_risk.core.timers import Timers
+from fsm_risk.core.timers import ResetPrices, Timers
 from fsm_risk.core.valuation import Valuation
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
@@ -199,9 +199,10 @@ class RiskEngine:
         contracts: Sequence[dict[str, Any]],
         now: datetime,
         history: History | None = None,
+        at_reset: ResetPrices | None = None,
     ) -> list[Effect]:
-        """Bring back a stored account exactly as it was, then let time catch up: a reset
-        missed while stopped is applied once, expired locks end, pending closes are re-sent."""
+        """Bring back a stored account as it was, then let time catch up: a reset missed while
+        stopped is applied once (valued `at_reset`), expired locks end, closes are re-sent."""
         machines = self.work.machines
         acct = AccountModel.from_dict(snapshot, history)
         machines.attach(acct, State(snapshot["state"]))
@@ -211,10 +212,9 @@ class RiskEngine:
             self._forget(old)
         self.accounts[acct.account_id] = acct
         out: list[Effect] = []
-        self.timers.catch_up(acct, now, self.valuation.last_known(acct))
+        self.timers.catch_up(acct, now, self.valuation, at_reset)
         for contract_id, pos in acct.positions.items():
-            # valued at the last price known (stored while the service ran); a mark too old
-            # (or wrongly stamped) to be fresh now is dropped: the rules take the value as stale
+            # at the last price known; one too old (or misdated) to be fresh now goes: it is stale
             last = self.valuation.last_mark(contract_id)
             self.valuation.fresh(contract_id, now)
             self.valuation.hold(acct, contract_id, out)

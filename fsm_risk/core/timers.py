@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from typing import Any
 
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.models import AccountModel, Book
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
+from fsm_risk.core.valuation import Prices, Valuation
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
 from fsm_risk.core.work import Work
+
+#: the prices at the resets a restore applies: reset instant -> contract id -> price
+ResetPrices = Mapping[datetime, Prices]
+
+
+def missed_resets(
+    calendar: SessionCalendar, snapshot: Mapping[str, Any], now: datetime
+) -> list[tuple[datetime, str]]:
+    """The prices a restore at ``now`` of a stored account (its snapshot) values its missed
+    resets at: (reset instant, contract id) for each contract it holds, at the start of the
+    week if its week ended while the service was stopped, at the start of the day if its day
+    did (the two may be one instant). None for an account holding nothing or still in its day.
+    """
+    held = sorted({str(p["contract_id"]) for p in snapshot.get("positions", ())})
+    instants: dict[datetime, None] = {}
+    if held and now >= datetime.fromisoformat(snapshot["week"]["end"]):
+        instants[calendar.last_weekly_reset(now)] = None
+    if held and now >= datetime.fromisoformat(snapshot["day"]["end"]):
+        instants[calendar.last_daily_reset(now)] = None
+    return [(at, c) for at in instants for c in held]
 
 
 class Timers:
@@ -145,21 +168,29 @@ class Timers:
         if Waivers.expire(acct, now):
             self.work.dirty.add(acct.account_id)
 
-    def catch_up(self, acct: AccountModel, now: datetime, open_upnl: Decimal) -> None:
+    def catch_up(
+        self, acct: AccountModel, now: datetime, valuation: Valuation, prices: ResetPrices | None
+    ) -> None:
         """Apply the resets missed while the service was stopped (at a restore, before any
-        position is valued at a fresh quote) as of ``open_upnl``, the open P&L at the prices
-        last known before the stop: the new day (and week) carries it, and a rule reading
-        equity at the reset sees it. Without it the new day would count the open profit or
-        loss made before the reset as its own (a day starting $600 up on a position held
-        across the reset would lose $1,600 before a $1,000 limit fired)."""
+        position is valued at a fresh quote), each as of the open P&L at its own instant: the
+        week's at the week's start, the day's at the day's, valued at ``prices`` (the price of
+        each contract held at that reset, see `missed_resets`) where given and at the prices
+        last known before the stop where not. The new day (and week) carries it, and a rule
+        reading equity at the reset sees it. Without it the new day would count the open
+        profit or loss made before the reset as its own (a day starting $600 up on a position
+        held across the reset would lose $1,600 before a $1,000 limit fired); at the prices
+        of the stop, a trader could stop the service when up and have the gain made before
+        the reset count as the new day's room."""
         if now < acct.day.end and now < acct.week.end:
             return
-        held, acct.open_upnl = acct.open_upnl, open_upnl
+        held = acct.open_upnl
         try:
-            if now >= acct.week.end:
-                self._reset(acct, now, weekly=True)
-            if now >= acct.day.end:
-                self._reset(acct, now, weekly=False)
+            for weekly, period in ((True, acct.week), (False, acct.day)):
+                if now >= period.end:
+                    at = (self.week_book(now) if weekly else self.day_book(now)).start
+                    given = None if prices is None else prices.get(at)
+                    acct.open_upnl = valuation.last_known(acct, at, given)
+                    self._reset(acct, now, weekly=weekly)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
 

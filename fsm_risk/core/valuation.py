@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,8 @@ from fsm_risk.core.settings import EngineSettings
 
 #: a mark stamped further ahead of the engine's clock than this is wrong, never "newer"
 MARK_SKEW = timedelta(seconds=60)
+#: a price of each contract at one instant (contract id -> price)
+Prices = Mapping[str, Decimal]
 
 
 class Valuation:
@@ -50,14 +53,20 @@ class Valuation:
         """The last price known of a contract, fresh or not (a restore's: see `stored`)."""
         return self.marks.get(contract_id) or self.stored.get(contract_id)
 
-    def last_known(self, acct: AccountModel) -> Decimal:
-        """The account's open P&L at the last marks known (those a restore found stale too),
-        with the value kept for dropped contracts; a position with no mark counts nothing.
-        What a reset missed while the service was stopped carries into the new day: the
-        prices last known before the stop are the nearest it has to those at the reset."""
+    def last_known(
+        self, acct: AccountModel, at: datetime | None = None, prices: Prices | None = None
+    ) -> Decimal:
+        """The account's open P&L at ``prices`` (a contract's price at the instant ``at``: a
+        reset missed while the service was stopped, as the gateway's history gives it) and,
+        for a contract not in them, at the last mark known (one a restore found stale too),
+        with the value kept for dropped contracts; a position with no price counts nothing.
+        What a missed reset carries into the new day: the prices at the reset, else the prices
+        last known before the stop (the nearest known to them)."""
         total = sum((a for a, _ in acct.unsettled.values()), ZERO)
         for c, pos in acct.positions.items():
-            found = self._value(pos, self.last_mark(c))
+            price = None if prices is None or at is None else prices.get(c)
+            mark = self.last_mark(c) if price is None else Mark(price, price, price, at)
+            found = self._value(pos, mark)
             if found is not None:
                 total += found[0]
         return total
