@@ -49,6 +49,7 @@ from enum import IntEnum
 from typing import Any
 
 from fsm_risk.paper.catalog import Contract, on_tick
+from fsm_risk.paper.prices import PricePath
 
 CENT = Decimal("0.01")
 
@@ -334,6 +335,8 @@ class Engine:
 
     accounts: dict[int, AccountState] = field(default_factory=dict)
     quotes: dict[str, QuoteState] = field(default_factory=dict)
+    #: every last price each contract had, with its time: what its bars are built from
+    paths: dict[str, PricePath] = field(default_factory=dict)
     orders: dict[int, OrderState] = field(default_factory=dict)
     positions: dict[tuple[int, str], PositionState] = field(default_factory=dict)
     trades: list[TradeState] = field(default_factory=list)
@@ -390,6 +393,10 @@ class Engine:
             raise ValueError(f"ask {ask} is below bid {bid}")
         last = bid if last is None else last
         now = self.now()
+        path = self.paths.get(contract_id)
+        if path is None:
+            path = self.paths[contract_id] = PricePath(last)  # its initial price
+        path.add(now.timestamp(), last)
         quote = self.quotes.get(contract_id)
         if quote is None:
             self.quotes[contract_id] = QuoteState(bid, ask, last, last, last, last, 0, now)

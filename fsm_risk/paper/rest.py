@@ -15,7 +15,6 @@ import asyncio
 import functools
 import json
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -306,15 +305,10 @@ class ProjectXApi:
         if not partial and last_open + width > now.timestamp():
             last_open -= width
         bars: list[dict[str, Any]] = []
-        tick = contract.tick_size
-        base = self.engine.quote(contract_id).open
+        path = self.engine.paths[contract_id]  # the prices it really had (see `prices`)
         t = last_open
         while len(bars) < limit and t >= start.timestamp() - width + 1:
-            rng = random.Random(f"{contract_id}:{width}:{t}")
-            close = base + rng.randint(-40, 40) * tick
-            open_ = close + rng.randint(-4, 4) * tick
-            high = max(open_, close) + rng.randint(0, 3) * tick
-            low = min(open_, close) - rng.randint(0, 3) * tick
+            open_, high, low, close, changes = path.bar(t, t + width)
             bars.append(
                 {
                     "t": datetime.fromtimestamp(t, UTC).isoformat(),
@@ -322,7 +316,7 @@ class ProjectXApi:
                     "h": high,
                     "l": low,
                     "c": close,
-                    "v": rng.randint(1, 500),
+                    "v": changes,
                 }
             )
             t -= width

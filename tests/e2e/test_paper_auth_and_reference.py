@@ -4,6 +4,7 @@ refuses wrong keys and answers HTTP 429 past its rate limit."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import httpx
@@ -16,6 +17,7 @@ from project_x_py.exceptions import (
 )
 from project_x_py.models import ProjectXConfig
 
+from fsm_risk.adapters.clock import ManualClock
 from fsm_risk.paper import PRODUCTS, PaperAccount, PaperGateway, PaperSettings
 
 from .conftest import ConnectSdk
@@ -145,6 +147,39 @@ async def test_bar_history_is_served(
     assert 200 <= len(bars) <= 24 * 12
     assert {"open", "high", "low", "close", "volume"} <= set(bars.columns)
     assert (bars["high"] >= bars["low"]).all()
+
+
+async def test_bars_follow_the_prices_the_gateway_really_had(
+    paper_gateway: PaperGateway, px_config: ProjectXConfig
+) -> None:
+    """One-minute bars through the SDK: each the open, high, low and close of the prices set
+    in its minute; a minute without a change (the 16:00 break) carries the last price. They
+    were random around the opening price, unrelated to the prices the gateway moved through:
+    a service asking the price at a reset could not be tested against them."""
+    clock = ManualClock(datetime(2026, 11, 23, 21, 58, tzinfo=UTC))  # 15:58 Chicago
+    paper_gateway.set_clock(clock.now)
+    for seconds, price in ((0, 21005), (20, 21010), (20, 20990), (30, 21050)):
+        clock.advance(seconds=seconds)
+        paper_gateway.set_price("MNQ", price)
+    clock.advance(minutes=6)  # 22:05:10: nothing traded since 21:59:10
+    user, key = paper_gateway.credentials()
+    async with ProjectX(user, key, config=px_config) as px:
+        await px.authenticate()
+        bars = await px.get_bars(
+            "MNQ",
+            interval=1,
+            partial=False,
+            start_time=datetime(2026, 11, 23, 21, 55, tzinfo=UTC),
+            end_time=datetime(2026, 11, 23, 22, 4, tzinfo=UTC),
+        )
+    got = {
+        t.astimezone(UTC).strftime("%H:%M"): (o, h, low, c)
+        for t, o, h, low, c in bars.select("timestamp", "open", "high", "low", "close").rows()
+    }
+    assert got["21:57"] == (21000, 21000, 21000, 21000)  # before: the opening price
+    assert got["21:58"] == (21005, 21010, 20990, 20990)
+    for minute in ("21:59", "22:00", "22:01", "22:02", "22:03"):  # then carried
+        assert got[minute] == (21050, 21050, 21050, 21050)
 
 
 async def test_rest_calls_past_the_rate_limit_get_429_and_mutations_raise_at_once(
