@@ -64,6 +64,7 @@ from fsm_risk.core.ledger import unlisted
 from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import MarkMode, mark_price
 from fsm_risk.core.states import State
+from fsm_risk.core.timers import ResetPrices, missed_resets
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.rules.base import Rule
 
@@ -131,8 +132,14 @@ def replay_exact(entries: Iterable[Entry], recorded: Recorded) -> Exact:
             stored = [_stored(a) for _, a in sorted(engine.accounts.items())]
             engine = recorded.engine({c: replace(m) for c, m in engine.marks.items()})
         elif e.name == RESTORE:
+            # as live: an account holding positions across a missed reset after the others,
+            # at the prices read then (see `Service._restore_later`)
+            prices = read_prices(e.data)
+            if prices is not None:
+                cal = engine.calendar
+                stored.sort(key=lambda s: bool(missed_resets(cal, s[0], e.at)))  # (stable)
             for snap, contracts in stored:
-                _collect(out, engine.restore_account(snap, contracts, e.at))
+                _collect(out, engine.restore_account(snap, contracts, e.at, at_reset=prices))
             stored = []
         elif e.name == RULES:
             raw, actor, detail = e.data
@@ -154,6 +161,21 @@ def replay_exact(entries: Iterable[Entry], recorded: Recorded) -> Exact:
             _collect(out, engine.resume(account_id, set(held), e.at))
         engine.take_changes()
     return out
+
+
+def journal_prices(prices: ResetPrices) -> dict[str, dict[str, str]]:
+    """The prices a restore valued missed resets at, as the journal keeps them (JSON)."""
+    return {at.isoformat(): {c: str(p) for c, p in by.items()} for at, by in prices.items()}
+
+
+def read_prices(data: tuple[Any, ...]) -> ResetPrices | None:
+    """A journaled restore's prices (None: journaled before restores were given prices)."""
+    if not data:
+        return None
+    return {
+        datetime.fromisoformat(at): {c: Decimal(p) for c, p in by.items()}
+        for at, by in data[0].items()
+    }
 
 
 def _stored(acct: AccountModel) -> tuple[dict[str, Any], list[dict[str, Any]]]:

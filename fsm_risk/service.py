@@ -22,6 +22,7 @@ import gc
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from loguru import logger
@@ -41,7 +42,7 @@ from fsm_risk.adapters.journal import (
 )
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.sdnotify import SystemdNotifier
-from fsm_risk.adapters.store import Store, fill_cutoff, restore_all
+from fsm_risk.adapters.store import Store, StoredAccount, fill_cutoff, restore_all
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.core import admin
@@ -78,9 +79,11 @@ from fsm_risk.core.events import (
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.timers import missed_resets
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 from fsm_risk.reconciler import AGAIN, Reconciler
+from fsm_risk.replay import journal_prices
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -222,6 +225,9 @@ _Enforcement = ClosePosition | ReducePosition | CancelOrder | ResizeOrder
 _REQUEST_STEPS = 4
 #: a reconnected account is reconciled once its hub has stayed up this long (at most 10 s on)
 RECONNECT_SETTLE_SECONDS = 0.5
+#: at most this many prices at a missed reset are read at start-up (one per contract and
+#: reset); the rest carry the prices last known before the stop
+MAX_RESET_READS = 20
 
 
 class Service:
@@ -327,6 +333,53 @@ class Service:
             if dropped:
                 logger.info("{} fill(s) before {} compacted", dropped, cutoff.isoformat())
 
+    async def _restore_later(
+        self, later: list[StoredAccount], now: datetime, effects: list[Effect], restored: list[int]
+    ) -> tuple[list[Effect], list[int]]:
+        """Restore the accounts held back for a reset missed while stopped, that reset valued
+        at the gateway's prices at it (`_reset_prices`), after the others; journal the restore
+        with those prices (a replay restores in the same order, at the same prices)."""
+        prices = await self._reset_prices(later, now) if later else {}
+        more, ids = restore_all(self.store, self.engine, now, stored=later, at_reset=prices)
+        self.journal.call(now, RESTORE, journal_prices(prices))
+        return [*effects, *more], [*restored, *ids]
+
+    async def _reset_prices(
+        self, stored: list[StoredAccount], now: datetime
+    ) -> dict[datetime, dict[str, Decimal]]:
+        """The price of each contract held across a reset missed while stopped, at that
+        reset: the close of the gateway's last one-minute bar ending at or before it, one read
+        per contract and reset (shared by every account holding it), through the read budget.
+        A price not read leaves the positions valued at the prices last known before the stop,
+        with a warning naming the contract and the reset."""
+        cal = self.engine.calendar
+        wanted = sorted({pair for s in stored for pair in missed_resets(cal, s.snapshot, now)})
+        weekly = cal.last_weekly_reset(now)
+        prices: dict[datetime, dict[str, Decimal]] = {}
+        for n, (at, cid) in enumerate(wanted):
+            which = "weekly" if at == weekly else "daily"
+            price, why = None, "the gateway has no bar before it"
+            if n >= MAX_RESET_READS:
+                why = f"more than {MAX_RESET_READS} prices to read at start-up"
+            else:
+                try:
+                    price = await self.broker.price_before(cid, at)
+                except Exception as exc:  # a read like any other: the fallback is safe
+                    why = f"the read failed: {exc}"
+            if price is None:
+                logger.warning(
+                    "{} the price of {} at the {} reset {} is unknown ({}): the positions held "
+                    "across it carry their open P&L at the prices last known before the stop",
+                    logs.FEED, cid, which, at.isoformat(), why,
+                )  # fmt: skip
+                continue
+            prices.setdefault(at, {})[cid] = price
+            logger.info(
+                "{} {} was {} at the {} reset {} missed while stopped",
+                logs.FEED, cid, price, which, at.isoformat(),
+            )  # fmt: skip
+        return prices
+
     async def _start(self) -> None:
         now = self.clock.now()
         self.journal.restart(now)
@@ -348,10 +401,15 @@ class Service:
         # a shared server holds other services' accounts too: restore only ours, once leased.
         # Otherwise the stored accounts are read back on a thread while the broker logs in:
         # nothing else touches the engine or the store until both are done
+        # (an account holding positions across a reset missed while stopped waits for the
+        # gateway's price at that reset: `_restore_later`)
+        later: list[StoredAccount] = []
         restoring = (
             None
             if self.store.shared
-            else asyncio.ensure_future(asyncio.to_thread(restore_all, self.store, self.engine, now))
+            else asyncio.ensure_future(
+                asyncio.to_thread(restore_all, self.store, self.engine, now, later=later)
+            )
         )
         try:
             accounts = await self.broker.start()
@@ -365,7 +423,7 @@ class Service:
         restored: list[int] = []
         if restoring is not None:
             effects, restored = await restoring
-            self.journal.call(now, RESTORE)
+            effects, restored = await self._restore_later(later, now, effects, restored)
             logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         self._all_named(self.broker.listed)
         if not accounts:
@@ -373,8 +431,9 @@ class Service:
         self.account_ids = [a.account_id for a in accounts]
         if self.store.shared:
             self.store.acquire_leases(self.account_ids)
-            effects, restored = restore_all(self.store, self.engine, now, only=self.account_ids)
-            self.journal.call(now, RESTORE)
+            only = self.account_ids
+            effects, restored = restore_all(self.store, self.engine, now, only, later=later)
+            effects, restored = await self._restore_later(later, now, effects, restored)
             logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
             self._spawn(self._keep_leases(), "leases")
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)

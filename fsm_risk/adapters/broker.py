@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -120,6 +121,10 @@ class EnforcementResult:
         self.message = message
         self.uncertain = uncertain
         self.order_id = order_id
+
+
+#: how far back the last bar before an instant is looked for (a weekend and a holiday)
+PRICE_LOOKBACK = timedelta(days=4)
 
 
 class RequestBudget:
@@ -644,6 +649,39 @@ class ProjectXBroker:
         except payloads.PayloadError as exc:
             logger.warning("contract {}: {}", contract_id, exc)
             return None
+
+    async def price_before(self, contract_id: str, at: datetime) -> Decimal | None:
+        """The close of the last one-minute bar ending at or before ``at`` (the last trade
+        before it: the market may be closed at that instant, e.g. the 16:00-17:00 Chicago
+        break, or over a weekend), from the gateway's bar history; None when it has no such
+        bar. One read from the budget; a refusal raises `ProjectXError`."""
+        raw = await self._post(
+            "/History/retrieveBars",
+            {
+                "contractId": contract_id,
+                "live": False,
+                "startTime": (at - PRICE_LOOKBACK).isoformat(),
+                "endTime": at.isoformat(),
+                "unit": 2,  # minutes
+                "unitNumber": 1,
+                "limit": 5,  # the newest bars up to the end: the one wanted is among them
+                "includePartialBar": False,
+            },
+        )
+        if not raw.get("success", True):
+            raise ProjectXError(f"/History/retrieveBars: {raw.get('errorMessage') or 'refused'}")
+        best: tuple[datetime, Decimal] | None = None
+        for bar in raw.get("bars") or []:
+            try:
+                opened = payloads.parse_time("bar", bar["t"], "t")
+                close = Decimal(str(bar["c"]))
+            except (KeyError, TypeError, ArithmeticError, ValueError, payloads.PayloadError):
+                logger.warning("bar of {} skipped: {!r}", contract_id, bar)
+                continue
+            ended = opened + timedelta(minutes=1) <= at and close.is_finite() and close > 0
+            if ended and (best is None or opened > best[0]):
+                best = (opened, close)
+        return None if best is None else best[1]
 
     # -- reconciliation ---------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ from fsm_risk.core.models import AccountModel, FillRecord, History, Mark, Trip
 from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
+from fsm_risk.core.timers import ResetPrices, missed_resets
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.schema import is_server_url, without_password
 
@@ -1508,10 +1509,20 @@ def _d(v: str | None) -> Decimal | None:
 
 
 def restore_all(
-    store: Store, engine: RiskEngine, now: datetime, only: Iterable[int] | None = None
+    store: Store,
+    engine: RiskEngine,
+    now: datetime,
+    only: Iterable[int] | None = None,
+    *,
+    later: list[StoredAccount] | None = None,
+    stored: Iterable[StoredAccount] | None = None,
+    at_reset: ResetPrices | None = None,
 ) -> tuple[list[Effect], list[int]]:
-    """Load every stored account (or those in ``only``) into ``engine`` (which then catches
-    up with time)."""
+    """Load every stored account (or those in ``only``, or those ``stored`` already read) into
+    ``engine`` (which then catches up with time, a missed reset valued ``at_reset``). With
+    ``later``: an account holding positions across a reset missed while stopped is put there
+    instead (see `missed_resets`): the caller reads the prices at that reset, then restores
+    it (``stored``, ``at_reset``)."""
     effects: list[Effect] = []
     ids = []
     # a restore builds many long-lived objects and next to no garbage: the cyclic collections
@@ -1519,11 +1530,16 @@ def restore_all(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        for stored in store.accounts(only):
+        for account in store.accounts(only) if stored is None else stored:
+            if later is not None and missed_resets(engine.calendar, account.snapshot, now):
+                later.append(account)
+                continue
             effects.extend(
-                engine.restore_account(stored.snapshot, stored.contracts, now, stored.history)
+                engine.restore_account(
+                    account.snapshot, account.contracts, now, account.history, at_reset
+                )
             )
-            ids.append(stored.account_id)
+            ids.append(account.account_id)
     finally:
         if collecting:
             gc.enable()

@@ -189,6 +189,8 @@ class Timers:
                 if now >= period.end:
                     at = (self.week_book(now) if weekly else self.day_book(now)).start
                     given = None if prices is None else prices.get(at)
+                    if given:
+                        valuation.learn(at, given)  # the restore values positions at it
                     acct.open_upnl = valuation.last_known(acct, at, given)
                     self._reset(acct, now, weekly=weekly)
         finally:

@@ -65,11 +65,23 @@ class Valuation:
         total = sum((a for a, _ in acct.unsettled.values()), ZERO)
         for c, pos in acct.positions.items():
             price = None if prices is None or at is None else prices.get(c)
-            mark = self.last_mark(c) if price is None else Mark(price, price, price, at)
+            mark = (
+                self.last_mark(c) if at is None or price is None else Mark(price, price, price, at)
+            )
             found = self._value(pos, mark)
             if found is not None:
                 total += found[0]
         return total
+
+    def learn(self, at: datetime, prices: Prices) -> None:
+        """Prices at the instant ``at`` (a missed reset's, read from the gateway for a restore):
+        each contract's last price known where newer than its stored mark, so a position held
+        across the reset is valued at it (stale) rather than at the price of the stop."""
+        for c, price in prices.items():
+            mark = self.last_mark(c)
+            if mark is None or mark.at < at:
+                self.stored.pop(c, None)
+                self.marks[c] = Mark(price, price, price, at)
 
     def revalue(self, acct: AccountModel, pos: Position, mark: Mark | None = None) -> None:
         """Value one position at its contract's mark (or at ``mark``), exactly."""

@@ -6,11 +6,13 @@ gateway (closes, cancels), the machines' states and the audit log."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from project_x_py.exceptions import ProjectXError
 
 from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.adapters.broker import ProjectXBroker
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.gateway import GatewayEvent
@@ -181,6 +183,62 @@ async def test_a_position_held_across_a_reset_missed_while_stopped_starts_the_da
     assert h.acct.state is State.Trading
     h.gateway.set_price("MNQ", entry)  # -$600 since the reset
     await h.until(lambda: h.acct.state is not State.Trading, "the daily limit fired")
+
+
+async def test_a_reset_missed_while_stopped_is_valued_at_the_gateway_s_price_at_the_reset(
+    h: Harness,
+) -> None:
+    """Reported: 3 MNQ down $600 when serve was killed, up $1,800 by the reset, restarted
+    after it: the day read +$2,400 (the gain made before the reset counted as the new day's)
+    and a fall back to the stop's price read $0 though $2,400 was lost since the reset. Now
+    the day starts at the price the gateway's bars give at the reset (here: down $300 at the
+    stop, up $1,800 at the reset, a $540 fall since then fires the $500 limit)."""
+    await h.start(DAILY_LOSS)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    entry = h.acct.positions[MNQ].average_price
+    h.gateway.set_price("MNQ", entry - 50)  # -$300 at the stop
+    await h.until(lambda: h.acct.open_upnl == -300, "the loss seen")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset - timedelta(minutes=30))
+    h.gateway.set_price("MNQ", entry + 300)  # +$1,800: the last price before the reset
+    h.clock.set(reset + timedelta(minutes=5))
+    h.gateway.set_price("MNQ", entry + 250)  # -$300 since the reset
+    h.clock.set(reset + timedelta(minutes=10))
+    await h.start()
+    await h.until(lambda: MNQ in h.acct.positions and h.acct.positions[MNQ].priced, "valued")
+    assert h.acct.day.start == reset and h.acct.day.carry == 1800
+    await h.until(lambda: h.acct.day_pnl(with_unrealized=True) == -300, "the day at -$300")
+    assert h.acct.state is State.Trading
+    assert any(f"{MNQ} was {entry + 300} at the daily reset" in m for m in h.logs)
+    h.gateway.set_price("MNQ", entry + 210)  # -$540 since the reset: past the $500 limit
+    await h.until(lambda: h.acct.state is not State.Trading, "the daily limit fired")
+
+
+async def test_a_price_at_the_missed_reset_not_read_falls_back_to_the_last_known_with_a_warning(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await h.start(DAILY_LOSS)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    entry = h.acct.positions[MNQ].average_price
+    h.gateway.set_price("MNQ", entry - 50)  # -$300 at the stop
+    await h.until(lambda: h.acct.open_upnl == -300, "the loss seen")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset + timedelta(minutes=10))
+
+    async def refused(self: ProjectXBroker, contract_id: str, at: datetime) -> None:
+        raise ProjectXError("rate limited")
+
+    monkeypatch.setattr(ProjectXBroker, "price_before", refused)
+    await h.start()
+    await h.until(lambda: MNQ in h.acct.positions and h.acct.positions[MNQ].priced, "valued")
+    assert h.acct.day.start == reset and h.acct.day.carry == -300
+    warned = [m for m in h.logs if "WARNING" in m and f"price of {MNQ} at the daily reset" in m]
+    assert warned and reset.isoformat() in warned[0] and "rate limited" in warned[0]
+    assert "last known before the stop" in warned[0]
 
 
 async def test_a_lost_trade_record_never_locks_the_week_on_a_loss_counted_twice(

@@ -48,6 +48,10 @@ def test_the_day_missed_while_stopped_starts_at_the_price_at_the_reset() -> None
     again = restart(d, both, at=later, at_reset={NEXT_DAY: {MNQ: D("21300")}})
     assert again.acct.day.start == NEXT_DAY and again.acct.day.carry == D("1800")
     assert D(again.acct.rule_state["RULE-004"]["peak"]) == D("51800")
+    # valued at the price at the reset (stale: no fresh quote yet), not at the stop's: a
+    # stale loss of $600 against a carry of +$1,800 would fire the $1,000 limit at once
+    assert again.acct.positions[MNQ].upnl == D("1800")
+    assert again.acct.state is State.Trading
     again.send(quote(MNQ, "21300", at=later))
     assert again.acct.day_pnl(with_unrealized=True) == 0
     again.send(quote(MNQ, "20900", at=later))
