@@ -268,6 +268,28 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None] | 
             add_signal(loop, sig, stop)
 
 
+def _socket_answers(settings: Settings) -> bool:
+    """Whether a service listens on the configured control socket: a second sign that one
+    runs, for when the database at the path is no longer the file it holds (deleted or
+    replaced under it). A socket left by a crash refuses the connection."""
+    import socket
+
+    from fsm_risk.adapters.control import unix_sockets
+
+    if settings.control_transport == "tcp" or not unix_sockets():
+        return False
+    path = settings.control_socket
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 def _refuse_a_second_service(settings: Settings) -> None:
     """Before anything binds a port: one service per SQLite database; on a shared server, one
     service per account (a service for other accounts starts beside it; one whose accounts
@@ -277,7 +299,7 @@ def _refuse_a_second_service(settings: Settings) -> None:
         if store.shared:
             held = store.leased(monitored(settings, store) or [])
             refusal = store.lease_refusal(held[0]) if held else None
-        elif store.service_running():
+        elif store.service_running() or _socket_answers(settings):
             refusal = f"another fsm-risk service is already running on {settings.database}"
         else:
             refusal = None
@@ -431,7 +453,7 @@ def control_path(settings: Settings) -> Endpoint | None:
         port = store.meta(port_key(naming.group(settings.general.accounts, store.shared)))
     finally:
         store.close()
-    if not running:
+    if not running and not _socket_answers(settings):
         return None
     if settings.control_transport == "tcp":
         if port is None:

@@ -12,6 +12,7 @@ way. ``POST /lock`` needs no secret: anyone may add a lock, only the admin remov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -130,6 +131,9 @@ class ControlServer:
         self.token_file = Path(token_file) if token_file is not None else None
         self._token: str | None = None
         self._runner: web.AppRunner | None = None
+        #: the socket file this server made (device, inode): the only one its stop removes
+        self._made: tuple[int, int] | None = None
+        self._bound: int | None = None  # the TCP port this server listens on
 
     async def start(self) -> None:
         app = web.Application(middlewares=[_unexpected, self._check_token])
@@ -162,6 +166,8 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, stat.S_IRUSR | stat.S_IWUSR)
+        made = os.stat(self.path)
+        self._made = (made.st_dev, made.st_ino)
         logger.info("control channel on {} (owner only)", self.path)
 
     async def _start_tcp(self) -> None:
@@ -173,6 +179,7 @@ class ControlServer:
         site = web.TCPSite(self._runner, LOOPBACK, self.port)
         await site.start()
         port = self._runner.addresses[0][1]
+        self._bound = port
         self.service.store.set_meta(port_key(getattr(self.service, "group", "")), str(port))
         logger.info(
             "control channel on {}:{} (loopback; token in {})", LOOPBACK, port, self.token_file
@@ -196,9 +203,17 @@ class ControlServer:
             await self._runner.cleanup()
             self._runner = None
         if self.transport == "tcp":
-            self.service.store.set_meta(port_key(getattr(self.service, "group", "")), None)
-        elif self.path.exists():
-            self.path.unlink()
+            bound, self._bound = self._bound, None
+            key = port_key(getattr(self.service, "group", ""))
+            if bound is not None and self.service.store.meta(key) == str(bound):
+                self.service.store.set_meta(key, None)  # ours, not another's
+        elif self._made is not None:
+            made, self._made = self._made, None
+            # only the socket this server made: one at the path now may be another service's
+            with contextlib.suppress(FileNotFoundError):
+                found = os.stat(self.path)
+                if (found.st_dev, found.st_ino) == made:
+                    self.path.unlink()
 
     def _account(self, text: str, *, monitored: bool = True) -> int:
         """The account ``text`` names (see `naming.account_id`): one the service monitors,

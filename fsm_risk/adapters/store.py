@@ -23,9 +23,10 @@ PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's object
 - ``meta``: small key/values (e.g. where the running service's control channel listens).
 - ``lease``: who holds each account (pid, host, since), for the refusal message.
 
-One service per account: on SQLite the lock file beside the database (one service per file);
-on PostgreSQL an advisory lock per account held on a dedicated connection, so a crashed
-holder's lease ends with its session and the next service takes over.
+One service per account: on SQLite a lock on the database file itself (one service per file,
+however it is named; see `Store.acquire_service_lock`); on PostgreSQL an advisory lock per
+account held on a dedicated connection, so a crashed holder's lease ends with its session and
+the next service takes over.
 
 Money and times are stored as text (Decimal strings, ISO-8601 with offset): nothing is ever
 rounded or stripped of its zone.
@@ -102,6 +103,12 @@ else:
 
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+#: Linux keeps `flock` locks apart from the POSIX (fcntl) locks SQLite takes, so the service
+#: lock can be on the database file itself; the BSDs and macOS mix the two (an exclusive
+#: flock would block SQLite's own locks) and Windows' locks are mandatory: there, a lock file
+_LOCK_THE_FILE = sys.platform.startswith("linux")
 
 
 #: ids from the gateway may outgrow 32 bits; SQLite's INTEGER is 64-bit already (and an
@@ -254,6 +261,9 @@ _HISTORY = (("fill", "at"), ("round_trip", "closed_at"), ("voided_trade", "at"))
 #: the high 32 bits of every advisory lock key of ours ("FSMR"); the low 32 are the account's
 _LEASE_SPACE = 0x46534D52
 
+#: the ``meta`` key naming who holds a SQLite database's service lock (pid, host, since)
+_HOLDER_KEY = "service.holder"
+
 
 @dataclass(frozen=True)
 class StoredAccount:
@@ -276,6 +286,7 @@ class Store:
     """The repository. One per process; SQLite serializes writers, PostgreSQL is shared."""
 
     def __init__(self, path: str | Path) -> None:
+        self._file_fd: int | None = None  # the SQLite database file, open for this store's life
         #: True on a PostgreSQL server (several services, one per account); False on SQLite
         self.shared = isinstance(path, str) and is_server_url(path)
         if self.shared:
@@ -304,6 +315,10 @@ class Store:
                         side = self.path.with_name(self.path.name + suffix)
                         if side.exists():
                             private.private_file(side)
+                    # the file this store opened: a lock on it covers every name it has
+                    # (symlink, hard link, relative path), and the flusher notices when the
+                    # path comes to name another file (see `Flusher.moved`)
+                    self._file_fd = os.open(self.path, os.O_RDONLY)
                 except OSError as exc:
                     raise FsmRiskError(
                         f"database {self.where}: cannot be created: {exc.strerror}"
@@ -311,10 +326,14 @@ class Store:
             file_url = "sqlite://" if str(path) == ":memory:" else f"sqlite:///{self.path}"
             self.engine = create_engine(file_url, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _pragmas)
+            if self._file_fd is not None:
+                event.listen(self.engine, "do_connect", _open_existing(self.path))
             self._insert = sqlite_insert
         #: makes SQLite commits survive a power cut, off the caller's thread (see `Flusher`)
         self.flusher: Flusher | None = (
-            Flusher(self.path) if not self.shared and str(path) != ":memory:" else None
+            Flusher(self.path, identity=_identity(os.fstat(self._file_fd)))
+            if not self.shared and self._file_fd is not None
+            else None
         )
         try:
             with self.engine.begin() as conn:
@@ -328,10 +347,12 @@ class Store:
                 self._upgrade(conn)
         except Exception as exc:
             self.engine.dispose()
+            self._close_file()
             lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             reason = lines[0] if lines else type(exc).__name__
             raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
-        self._lock_fd: int | None = None
+        self._lock_fd: int | None = None  # the lock file's (where the file itself is not locked)
+        self._locked = False  # this store holds the service lock
         self._writer: PoolProxiedConnection | None = None  # what `commit` writes with (SQLite)
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
@@ -356,13 +377,21 @@ class Store:
         conn.execute(self._upsert(MetaRow, ["key"]), {"key": "schema", "value": SCHEMA_VERSION})
 
     def close(self) -> None:
-        self.release_service_lock()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         if self.flusher is not None:
             self.flusher.stop()  # the last commits on the disk before the files are let go
+        self.release_service_lock()  # after this store's last write: then the next may start
         self.engine.dispose()
+        self._close_file()
+
+    def _close_file(self) -> None:
+        """Closed only once SQLite's connections are: closing any descriptor of a file drops
+        every POSIX lock the process holds on it, SQLite's included."""
+        fd, self._file_fd = self._file_fd, None
+        if fd is not None:
+            os.close(fd)
 
     def flush_soon(self) -> None:
         """Have what was committed flushed to the disk soon (see `Flusher`)."""
@@ -760,27 +789,67 @@ class Store:
 
     @property
     def _lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
+        """The lock file where the database file itself is not locked: beside the file the
+        path resolves to (a symlink or a relative path names the same lock file)."""
+        real = Path(os.path.realpath(self.path))
+        return real.with_name(real.name + ".lock")
 
     def acquire_service_lock(self) -> None:
         """Held by `fsm-risk serve` for its lifetime; refused if another service holds it.
 
-        SQLite: the lock file beside the database, which covers every account in the file.
+        SQLite: one service per database file, however it is named. On Linux the lock is an
+        `flock` on the database file itself, through the descriptor this store opened with the
+        file and keeps until `close` (after SQLite's connections: closing any descriptor of
+        the file would drop the process's POSIX locks on it, SQLite's own). A lock on the file
+        (its inode) is the same lock through a symlink, a hard link or a relative path, and
+        nothing beside the database can be deleted to lift it. Linux keeps flock and SQLite's
+        fcntl locks apart (not over NFS, where SQLite's WAL does not work anyway). On macOS,
+        the BSDs and Windows, where the two kinds mix, the lock is on a lock file beside the
+        resolved path (`_lock_path`), taken again when it was deleted or replaced while this
+        store waited for it; a hard link elsewhere is not covered there.
+        Who holds it (pid, host, since) is kept in the database's ``meta``, for the refusal.
+
         PostgreSQL: opens the dedicated lease connection; `acquire_leases` then leases each
         account once the gateway has listed them."""
         if self.shared:
             self._lease_connection()
             return
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _try_lock(fd):
-            os.close(fd)
+        if self._locked:
+            return
+        if not self._take_lock():
             raise FsmRiskError(
                 f"another fsm-risk service holds the lease for {self.where} "
-                f"({_describe(_read_holder(self._lock_path))})"
+                f"({_describe(self._holder())})"
             )
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(_me()).encode())
-        self._lock_fd = fd
+        self._locked = True
+        with contextlib.suppress(Exception):  # only for a later refusal's message
+            self.set_meta(_HOLDER_KEY, json.dumps(_me()))
+
+    def _take_lock(self) -> bool:
+        if _LOCK_THE_FILE:
+            assert self._file_fd is not None
+            return _try_lock(self._file_fd)
+        while True:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            if not _try_lock(fd):
+                os.close(fd)
+                return False
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self._lock_path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._lock_fd = fd
+                return True
+            _unlock(fd)  # deleted or replaced while we waited: lock the file there now
+            os.close(fd)
+
+    def _holder(self) -> dict[str, Any] | None:
+        try:
+            found = json.loads(self.meta(_HOLDER_KEY) or "null")
+        except Exception:
+            return None
+        return found if isinstance(found, dict) else None
 
     def acquire_leases(self, account_ids: Iterable[int]) -> None:
         """Lease every account to this service, or none: refused when another service holds
@@ -845,16 +914,28 @@ class Store:
                         )
             self._drop_lease_connection()
             self._leased = []
+        if self._locked and _LOCK_THE_FILE and self._file_fd is not None:
+            _unlock(self._file_fd)  # the descriptor stays open until `close`
         if self._lock_fd is not None:
             _unlock(self._lock_fd)
             os.close(self._lock_fd)
             self._lock_fd = None
+        self._locked = False
 
     def service_running(self, accounts: Iterable[int] | None = None) -> bool:
         """True when a live process holds the service lock on this database (on PostgreSQL:
         when a service holds the lease of one of ``accounts``; None: of any account)."""
         if self.shared:
             return bool(self.leased(accounts))
+        if self._locked:
+            return True
+        if _LOCK_THE_FILE:
+            if self._file_fd is None:
+                return False
+            if not _try_lock(self._file_fd):
+                return True
+            _unlock(self._file_fd)  # never closed here (see `acquire_service_lock`)
+            return False
         if not self._lock_path.exists():
             return False
         fd = os.open(self._lock_path, os.O_RDWR)
@@ -940,12 +1021,9 @@ def _describe(holder: dict[str, Any] | None) -> str:
     return f"pid {holder.get('pid')}, host {holder.get('host')}, since {holder.get('since')}"
 
 
-def _read_holder(path: Path) -> dict[str, Any] | None:
-    try:
-        found = json.loads(path.read_text() or "null")
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    """A file's identity, whatever names it (device, inode)."""
+    return (st.st_dev, st.st_ino)
 
 
 def _append_only(conn: Connection, *, shared: bool) -> None:
@@ -986,6 +1064,23 @@ def _append_only(conn: Connection, *, shared: bool) -> None:
             )
 
 
+def _existing(path: Path) -> str:
+    """The URI opening the database at ``path`` only if it is there (mode=rw): a connection
+    made after the file was removed must fail, not create an empty database in its place."""
+    return Path(os.path.abspath(path)).as_uri() + "?mode=rw"
+
+
+def _open_existing(path: Path) -> Callable[..., None]:
+    """A ``do_connect`` hook: every connection of the engine opens `_existing` (the store
+    created the file before the engine's first connection)."""
+
+    def do_connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[:] = [_existing(path)]
+        cparams["uri"] = True
+
+    return do_connect
+
+
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -1015,17 +1110,27 @@ class Flusher:
     a power cut for all but the last ``most`` seconds. A flush waits for a pause because a
     commit that writes while the disk flushes the same file waits for the flush; checkpoints
     are rarer because each flushes the database and a new log's header too, and empties the
-    log (`checkpoint`)."""
+    log (`checkpoint`).
+
+    Each round first checks that the path still names the database file the store opened
+    (``identity``: device and inode, one ``stat``). When it was removed or replaced, the
+    commits still go to the file the service has open, but nothing at the path holds them:
+    a CRITICAL alert says so (once), and the round neither checkpoints nor opens anything by
+    the path (which would create an empty database there, with none of the locks and the
+    audit log). The service keeps enforcing."""
 
     def __init__(
         self,
         path: Path,
+        identity: tuple[int, int] | None = None,
         quiet: float = 0.05,
         most: float = 1.0,
         checkpoint_every: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path, self.checkpoint_every = path, checkpoint_every
+        self.identity = identity
+        self.lost: str | None = None  # what happened to the file at the path, when it moved
         self.quiet, self.most, self._monotonic = quiet, most, monotonic
         self.wal = path.with_name(path.name + "-wal")
         self.rounds = 0  # flush rounds done (each covers every commit made before it began)
@@ -1109,7 +1214,7 @@ class Flusher:
         disk with it, is made here too (a write of nothing: the header's unused version
         number set to itself), not left to the next commit."""
         with contextlib.closing(
-            sqlite3.connect(self.path, timeout=0, isolation_level=None)
+            sqlite3.connect(_existing(self.path), timeout=0, isolation_level=None, uri=True)
         ) as conn:
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # flushes the log first
@@ -1128,11 +1233,45 @@ class Flusher:
                     raise
         return True
 
+    def moved(self) -> str | None:
+        """What became of the database file at the path ("removed", "replaced"), or None
+        while the path names the file the store opened."""
+        if self.identity is None:
+            return None
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return "removed"
+        return None if _identity(found) == self.identity else "replaced"
+
+    def _check_file(self) -> bool:
+        """Whether the path still names the database file; alerts once when it stops."""
+        from loguru import logger
+
+        from fsm_risk import logs
+
+        lost, was = self.moved(), self.lost
+        self.lost = lost
+        if lost is not None and was is None:
+            logger.critical(
+                "{} the database file {} was {} while the service runs: its state, locks and "
+                "audit log are not being saved there (the service keeps enforcing from the "
+                "file it has open; stop it and restore the database before restarting)",
+                logs.ALERT,
+                self.path,
+                lost,
+            )
+        elif lost is None and was is not None:
+            logger.warning("{} the database file {} is back", logs.ALERT, self.path)
+        return lost is None
+
     def flush(self) -> None:
         try:
             now = self._monotonic()
             due = now - self._checkpointed >= self.checkpoint_every or self._stop.is_set()
-            if due and self.checkpoint():
+            if not self._check_file():
+                self.fsync()  # the log, if it is still the one in use; nothing made by path
+            elif due and self.checkpoint():
                 self._checkpointed = now
                 self.checkpoints += 1
             else:

@@ -548,6 +548,45 @@ def test_a_checkpoint_empties_the_log_so_commits_only_append_to_it(tmp_path: Pat
     store.close()
 
 
+@pytest.mark.parametrize("then", ["removed", "replaced"])
+def test_a_database_file_removed_or_replaced_is_alerted_and_nothing_made_at_its_path(
+    tmp_path: Path, then: str
+) -> None:
+    """The commits still go to the file the store has open; the flusher sees (device, inode)
+    at the path change, says so once as a CRITICAL alert, and opens nothing by the path (a
+    checkpoint there used to create an empty database, 0644, with no locks and no log)."""
+    from loguru import logger
+
+    path = tmp_path / "state.db"
+    store = Store(path)
+    assert store.flusher is not None
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m), level="WARNING", format="{level} {message}")
+    try:
+        path.unlink()
+        if then == "replaced":
+            path.write_bytes(b"")
+        engine = make_engine()
+        d = Driver(engine)
+        d.send(account("50000"))
+        store.commit(engine.take_changes(), flush=False)  # still to the open file
+        store.flusher.checkpoint_every = 0  # due now
+        store.flusher.flush()
+        store.flusher.flush()
+        assert store.flusher.lost == then and store.flusher.checkpoints == 0
+        alerts = [line for line in lines if f"the database file {path} was {then}" in line]
+        assert len(alerts) == 1 and alerts[0].startswith("CRITICAL"), lines
+        if then == "removed":  # a new connection fails rather than make a database there
+            with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+                store.engine.raw_connection().close()
+        store.close()
+    finally:
+        logger.remove(sink)
+    assert path.exists() == (then == "replaced")
+    if then == "replaced":
+        assert path.read_bytes() == b""  # not written over
+
+
 def test_a_checkpoint_waits_for_no_reader_and_no_commit(tmp_path: Path) -> None:
     """A reader of an older snapshot (the dashboard's, another process's) keeps the log: the
     checkpoint gives way at once rather than holding the write lock while it waits (a close's
