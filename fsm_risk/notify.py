@@ -57,6 +57,8 @@ ENFORCEMENT_REASONS = {
     Reason.CANCEL_NOT_CONFIRMED,
     Reason.FAILSAFE,
 }
+#: the database refusing the service's writes, and taking them again (event "service")
+STORAGE_REASONS = {Reason.STATE_NOT_SAVED, Reason.STATE_SAVED_AGAIN}
 QUEUE_SIZE = 1000
 #: the database key of the early warnings sent (so a restart does not send them again)
 WARNED_KEY = "notify_warned"
@@ -312,6 +314,14 @@ class Notifier:
                 notice = self._transition(e, engine, tz)
                 if notice is not None:
                     self.put(notice)
+            elif isinstance(e, Alert) and e.reason in STORAGE_REASONS:
+                level = "failure" if e.level.value == "CRITICAL" else "success"
+                title = (
+                    "fsm-risk: state NOT saved"
+                    if e.reason is Reason.STATE_NOT_SAVED
+                    else "fsm-risk: state saved again"
+                )
+                self.put(Notice("service", title, f"{e.message}.", e.account_id, level))
             elif isinstance(e, Alert) and e.reason in ENFORCEMENT_REASONS:
                 level = "failure" if e.level.value == "CRITICAL" else "warning"
                 self.put(

@@ -184,7 +184,9 @@ async def through_service(service: Any, body: dict[str, Any]) -> str:
     """Add the lock through the running service's queue (validated and audited there)."""
     ev = event(service.engine, body, service.clock.now())
     await service.admin(ev)
-    return outcome(service.engine, ev, service.settings.display_timezone)
+    text = outcome(service.engine, ev, service.settings.display_timezone)
+    note = service.unsaved_note()  # the database refuses writes: said, never hidden
+    return text if note is None else f"{text} | {note}"
 
 
 def offline(settings: Any, store: Any, body: dict[str, Any], now: datetime) -> str:

@@ -42,7 +42,15 @@ from fsm_risk.adapters.journal import (
 )
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.sdnotify import SystemdNotifier
-from fsm_risk.adapters.store import Store, StoredAccount, fill_cutoff, restore_all
+from fsm_risk.adapters.store import (
+    StorageFailed,
+    Store,
+    StoredAccount,
+    describe_storage_error,
+    fill_cutoff,
+    restore_all,
+    storage_error,
+)
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.core import admin
@@ -228,6 +236,9 @@ RECONNECT_SETTLE_SECONDS = 0.5
 #: at most this many prices at a missed reset are read at start-up (one per contract and
 #: reset); the rest carry the prices last known before the stop
 MAX_RESET_READS = 20
+#: while the database refuses writes, what is not saved is tried again this often (seconds)
+#: even when nothing new happens (a quiet account is saved once the storage is back)
+SAVE_RETRY_SECONDS = 3.0
 
 
 class Service:
@@ -278,6 +289,8 @@ class Service:
         self._control: Any = None
         self.account_ids: list[int] = []
         self.failure: BaseException | None = None  # what broke the main loop, if anything
+        #: since when the database has refused the service's commits (None: state is saved)
+        self.unsaved_since: datetime | None = None
         # after a (re)start nothing is sent for an account until its reconciliation has shown
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
@@ -467,6 +480,7 @@ class Service:
         self._sync_watches()  # quotes for what is held, now that the market hub exists
         self._spawn(self._all_reconciled(), "readiness")
         self._spawn(self.scheduler.run(), "scheduler")
+        self._spawn(self._keep_saving(), "saving")
         self._spawn(self._linger(), "linger")
         self._spawn(self._watchdog(), "watchdog")
         if self.poll_interval > 0:
@@ -552,6 +566,14 @@ class Service:
                 return
             except Exception as exc:  # the server is unreachable: keep trying, say so
                 logger.error("{} the account leases cannot be checked: {!r}", logs.ALERT, exc)
+
+    async def _keep_saving(self, every: float = SAVE_RETRY_SECONDS) -> None:
+        """While the database refuses writes, write what waits every ``every`` seconds (each
+        unit of work tries too): an account with nothing new is saved once it is back."""
+        while True:
+            await asyncio.sleep(every)
+            if self.store.pending is not None:
+                self._commit([])
 
     async def _pet_watchdog(self, every: float) -> None:
         """Pet the service manager's watchdog from the event loop while the consumer keeps up:
@@ -704,7 +726,7 @@ class Service:
                 detail = f"{reason.name}: {text}"
                 self.journal.call(now, NOTE, actor, detail)
                 effects = self.engine.note_settings(now, actor=actor, detail=detail)
-        reload.Keeper(self.store, self.group).save(reload.raw_of(current), held)
+        self._keep_settings(reload.raw_of(current), held)
         self._commit(effects)
         self._execute(effects)
         self.scheduler.poke()
@@ -737,7 +759,7 @@ class Service:
         from fsm_risk import reload
 
         self.settings, self._staged, self.pending = self._staged, None, None
-        reload.Keeper(self.store, self.group).save(reload.raw_of(self.settings), None)
+        self._keep_settings(reload.raw_of(self.settings), None)
         logger.info("{} held settings applied at the daily reset", logs.SETTINGS_LOADED)
 
     def _consumer_died(self, task: asyncio.Task[Any]) -> None:
@@ -765,7 +787,19 @@ class Service:
                 await asyncio.wait_for(task, timeout=10)
         with contextlib.suppress(Exception):
             self.store.save_marks(self.engine.marks)
+        with contextlib.suppress(Exception):
             self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
+        unsaved = self.store.pending
+        if unsaved is not None:
+            logger.critical(
+                "{} stopping with state NOT saved since {} (database {}: {}): {} audit, fill and "
+                "journal row(s) lost; the next start reads positions and orders from the gateway",
+                logs.ALERT,
+                self.unsaved_since.isoformat() if self.unsaved_since else "the last commit",
+                self.store.where,
+                unsaved.reason,
+                unsaved.size,
+            )
         for component in reversed(self.components):
             try:
                 await component.stop()
@@ -940,8 +974,23 @@ class Service:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Job(command, done))
         answer = await done
+        note = self.unsaved_note()
+        if note is not None:  # (its commit failed, and none has succeeded since)
+            return f"{answer} | {note}"
         await asyncio.to_thread(self.store.sync)  # answered once it survives a power cut
         return answer
+
+    def unsaved_note(self) -> str | None:
+        """What an answer to a person adds while the database refuses writes (None: what was
+        done is saved): it holds in this run only."""
+        unsaved = self.store.pending
+        if unsaved is None:
+            return None
+        return (
+            f"NOT SAVED: the database {self.store.where} cannot be written ({unsaved.reason}): "
+            "this holds in the running service only and would not survive a restart; run it "
+            "again once the database is writable"
+        )
 
     async def _consume(self) -> None:
         """Handle every event already queued, commit them in one transaction, then act.
@@ -1033,11 +1082,17 @@ class Service:
                     rest = items[i + 1 :]
                     break
         now = self.clock.now()
-        committed = self._commit(effects, now=now, urgent=requests)
+        # while the database refuses writes the requests go first: they wait for no write
+        # that would likely fail too (after a restart nothing is sent before the gateway is
+        # read again, so a close whose state was not saved is never sent twice)
+        unsaved = self.store.pending is not None
+        committed = False if unsaved else self._commit(effects, now=now, urgent=requests)
         if self.reconciler.pending:  # what was heard may move a waiting account in line
             self.reconciler.touch(_accounts_in(handled, effects))
         self._settings_applied(effects)
         self._execute(effects)
+        if unsaved:
+            committed = self._commit(effects, now=now, urgent=requests)
         part = _Part(now, handled, effects, jobs, reconciled, committed, requests, stop)
         return part, rest
 
@@ -1124,10 +1179,65 @@ class Service:
             self._marks_saved_at = now
         journal = self.journal.take(now, force=bool(changes or audit or marks))
         expired = None if urgent else self.journal.prune_before(now)
-        if changes or audit or marks or journal or expired:
-            self.store.commit(changes, audit, marks, journal, expired, flush=now is None)
+        if changes or audit or marks or journal or expired or self.store.pending is not None:
+            try:
+                self.store.commit(changes, audit, marks, journal, expired, flush=now is None)
+            except StorageFailed as exc:  # kept by the store for the next commit
+                self._not_saved(exc)
+                return False
+            if self.unsaved_since is not None:
+                self._saved_again()
             return True
         return False
+
+    def _not_saved(self, exc: StorageFailed) -> None:
+        """A commit the database refused: the service goes on enforcing from memory (failing
+        closed: its closes and cancels still go out); alerted once per outage."""
+        if self.unsaved_since is not None:
+            logger.debug("{} still not saved: {}", logs.ALERT, exc.reason)
+            return
+        self.unsaved_since = self.clock.now()
+        self._storage_alert(
+            Level.CRITICAL,
+            Reason.STATE_NOT_SAVED,
+            f"the database {exc.where} cannot be written ({exc.reason}): the state is NOT "
+            "being saved; enforcement goes on from memory, and what is not saved is written "
+            f"as soon as the database takes it (tried every {SAVE_RETRY_SECONDS:g} s); a "
+            "restart now would lose it",
+        )
+
+    def _saved_again(self) -> None:
+        since, self.unsaved_since = self.unsaved_since, None
+        assert since is not None
+        seconds = max(0, round((self.clock.now() - since).total_seconds()))
+        self._storage_alert(
+            Level.WARNING,
+            Reason.STATE_SAVED_AGAIN,
+            f"the database {self.store.where} is written again: the state held in memory for "
+            f"{seconds} s is saved",
+        )
+
+    def _storage_alert(self, level: Level, reason: Reason, message: str) -> None:
+        logger.log(_LEVEL[level], "{} {}: {}", logs.ALERT, reason.name, message)
+        self.observe(Committed([], [Alert(level, reason, message)], self.clock.now()))
+
+    def _keep_settings(self, raw: Any, held: Any) -> None:
+        """Store the settings in force (and a held loosening); a database refusing the write
+        leaves them in force in this run only, said so (never a stopped service)."""
+        from fsm_risk import reload
+
+        try:
+            reload.Keeper(self.store, self.group).save(raw, held)
+        except Exception as exc:
+            if not storage_error(exc):
+                raise
+            logger.critical(
+                "{} the settings in force are NOT saved (database {}: {}): they hold in the "
+                "running service only",
+                logs.ALERT,
+                self.store.where,
+                describe_storage_error(exc),
+            )
 
     def _execute(self, effects: list[Effect]) -> None:
         effects = self._gate(effects)  # (already gated in the consumer: a no-op there)

@@ -38,6 +38,7 @@ import contextlib
 import gc
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import sys
@@ -260,6 +261,122 @@ _HISTORY = (("fill", "at"), ("round_trip", "closed_at"), ("voided_trade", "at"))
 
 #: the high 32 bits of every advisory lock key of ours ("FSMR"); the low 32 are the account's
 _LEASE_SPACE = 0x46534D52
+#: how long a SQLite statement waits for a lock another connection holds (milliseconds)
+_BUSY_MS = 5000
+#: free space below which a failed write on SQLite is said to be for a full disk (bytes)
+_LOW_DISK = 1 << 20
+
+
+class StorageFailed(FsmRiskError):
+    """The storage refused a commit (see `storage_error`): nothing of it was written, and what
+    it held is kept in `Store.pending` for the next commit."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where, self.reason = where, reason
+        super().__init__(f"database {where}: cannot be written: {reason}")
+
+
+#: SQLite's primary result codes that say the storage refused, not the statement
+_SQLITE_STORAGE = {
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_BUSY,
+    sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_CORRUPT,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB,
+}
+
+
+def storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the storage cannot take a write now (a full disk, a read-only or
+    vanished file, a lock held elsewhere, a server down or unreachable), not that the write
+    itself was wrong (a syntax error, a constraint: those are bugs and stay raised)."""
+    import psycopg
+    from sqlalchemy import exc as sa
+
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        if isinstance(found, sqlite3.DatabaseError):
+            code = getattr(found, "sqlite_errorcode", None)
+            if code is None:  # no code to tell by: an operational one is the storage's
+                return isinstance(found, sqlite3.OperationalError)
+            return code & 0xFF in _SQLITE_STORAGE
+        if isinstance(found, psycopg.OperationalError):
+            return True  # connection refused or lost, server shut down, disk full
+        if isinstance(found, sa.DBAPIError) and found.connection_invalidated:
+            return True
+        if isinstance(found, sa.TimeoutError | sa.DisconnectionError):
+            return True  # no connection from the pool in time; a connection gone
+        orig = getattr(found, "orig", None)
+        found = orig if isinstance(orig, BaseException) else found.__cause__
+    return False
+
+
+def describe_storage_error(exc: BaseException) -> str:
+    """The driver's own words for a storage error, on one line, no password."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if isinstance(orig, BaseException) else exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@dataclass
+class Unsaved:
+    """What commits the storage refused held, in the order they were made: merged into the
+    next commit (`merged`), which writes it all in one transaction or keeps it all again.
+
+    The accounts are the engine's live models, so the rows written are their state at that
+    commit (the latest wins); the rest is appended in order: fills, round trips and voided
+    trades, the contracts let go, audit entries and journal rows; the latest marks win."""
+
+    accounts: dict[int, AccountModel]
+    fills: list[tuple[int, FillRecord]]
+    trips: list[tuple[int, Trip]]
+    voids: list[tuple[int, int, datetime]]
+    dropped: list[tuple[int, str]]
+    audit: list[AuditEntry]
+    marks: dict[str, Mark]
+    journal: list[dict[str, Any]]
+    journal_before: datetime | None
+    reason: str  # why the last try failed, in the driver's words
+
+    def merged(
+        self,
+        changes: Changes,
+        entries: list[AuditEntry],
+        marks: dict[str, Mark] | None,
+        journal: Sequence[dict[str, Any]],
+        journal_before: datetime | None,
+    ) -> tuple[Changes, list[AuditEntry], dict[str, Mark], list[dict[str, Any]], datetime | None]:
+        """This, then a new unit of work, as one unit of work."""
+        accounts = dict(self.accounts)
+        for acct in changes.accounts:
+            accounts[acct.account_id] = acct
+        before = [t for t in (self.journal_before, journal_before) if t is not None]
+        return (
+            Changes(
+                list(accounts.values()),
+                self.fills + list(changes.fills),
+                self.trips + list(changes.trips),
+                self.voids + list(changes.voids),
+                list(dict.fromkeys(self.dropped + list(changes.dropped))),
+            ),
+            self.audit + entries,
+            self.marks | (marks or {}),
+            self.journal + list(journal),
+            max(before) if before else None,
+        )
+
+    @property
+    def size(self) -> int:
+        """Rows of history waiting (audit entries, fills, round trips, journal rows)."""
+        return len(self.audit) + len(self.fills) + len(self.trips) + len(self.journal)
 
 #: the ``meta`` key naming who holds a SQLite database's service lock (pid, host, since)
 _HOLDER_KEY = "service.holder"
@@ -348,8 +465,7 @@ class Store:
         except Exception as exc:
             self.engine.dispose()
             self._close_file()
-            lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            reason = lines[0] if lines else type(exc).__name__
+            reason = describe_storage_error(exc) + self._disk_note()
             raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None  # the lock file's (where the file itself is not locked)
         self._locked = False  # this store holds the service lock
@@ -360,6 +476,9 @@ class Store:
         #: the state rows as last written by this store, by (account, contract or None): a
         #: commit skips a row whose content did not move (each account has one writer)
         self._written: dict[tuple[int, str | None], str] = {}
+        #: what commits the storage refused held, written with the next that succeeds (None:
+        #: everything committed is written)
+        self.pending: Unsaved | None = None
 
     def _upgrade(self, conn: Connection) -> None:
         """Bring a database of an older layout to this one, in the transaction that opens it;
@@ -430,8 +549,17 @@ class Store:
         trips and voided trades, audit entries, the journal rows of the events handled (and the
         journal's expired rows deleted). Its cost follows what changed, never the history.
         ``flush=False``: the caller asks for the disk flush itself (`flush_soon`), once what
-        the commit allowed is done (waking the flusher's thread takes the CPU for a moment)."""
+        the commit allowed is done (waking the flusher's thread takes the CPU for a moment).
+
+        A write the storage refuses (`storage_error`: a full disk, a lock held elsewhere, a
+        server gone) is rolled back and raises `StorageFailed`; what it held is kept
+        (`pending`) and written with the next commit that succeeds, merged with what that
+        one brings (`Unsaved`). The caller goes on without it: the state lives on in memory."""
         entries = list(audit)
+        if self.pending is not None:  # an earlier commit failed: its rows go first
+            changes, entries, marks, journal, journal_before = self.pending.merged(
+                changes, entries, marks, journal, journal_before
+            )
         if not changes and not entries and not marks and not journal and not journal_before:
             return
         accounts, contracts = [], []
@@ -445,41 +573,54 @@ class Store:
                 accounts.append(a)
                 written[acct.account_id, None] = a["snapshot"]
             for c in cs:
-                if self._written.get((acct.account_id, c["contract_id"])) != c["snapshot"]:
+                key = (acct.account_id, c["contract_id"])
+                # (a row deleted in this transaction is written again if its model is back)
+                if self._written.get(key) != c["snapshot"] or (gone and key in gone):
                     contracts.append(c)
-                    written[acct.account_id, c["contract_id"]] = c["snapshot"]
+                    written[key] = c["snapshot"]
         sql = self._hot
-        with self._unit_of_work() as run:  # one transaction; upserts, no read-before-write
-            # the rows of every unit of work go to the driver as they are (no statement
-            # building per commit): this runs before every close the service sends
-            if accounts:
-                run(sql["account"], accounts)
-            if gone:
-                run(sql["drop_contract"], [{"account_id": a, "contract_id": c} for a, c in gone])
-            if contracts:
-                run(sql["contract"], contracts)
-            if changes.fills:
-                run(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
-            if changes.trips:
-                run(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
-            if changes.voids:
-                run(
-                    sql["voided_trade"],
-                    [
-                        {"account_id": a, "trade_id": t, "at": at.isoformat()}
-                        for a, t, at in changes.voids
-                    ],
-                )
-            if entries:  # (no ORM object per entry: this runs before the close too)
-                run(sql["audit"], [_audit_params(e) for e in entries])
-            if marks:
-                run(sql["mark"], [_mark_params(c, m) for c, m in marks.items()])
-            if journal:
-                run(sql["journal"], list(journal))
-            if journal_before is not None:
-                run(sql["journal_expired"], [{"t": journal_instant(journal_before)}])
+        try:
+            with self._unit_of_work() as run:  # one transaction; upserts, no read-before-write
+                # the rows of every unit of work go to the driver as they are (no statement
+                # building per commit): this runs before every close the service sends
+                if accounts:
+                    run(sql["account"], accounts)
+                if gone:
+                    run(
+                        sql["drop_contract"], [{"account_id": a, "contract_id": c} for a, c in gone]
+                    )
+                if contracts:
+                    run(sql["contract"], contracts)
+                if changes.fills:
+                    run(sql["fill"], [_fill_row(i, r) for i, r in changes.fills])
+                if changes.trips:
+                    run(sql["round_trip"], [_trip_row(i, t) for i, t in changes.trips])
+                if changes.voids:
+                    run(
+                        sql["voided_trade"],
+                        [
+                            {"account_id": a, "trade_id": t, "at": at.isoformat()}
+                            for a, t, at in changes.voids
+                        ],
+                    )
+                if entries:  # (no ORM object per entry: this runs before the close too)
+                    run(sql["audit"], [_audit_params(e) for e in entries])
+                if marks:
+                    run(sql["mark"], [_mark_params(c, m) for c, m in marks.items()])
+                if journal:
+                    run(sql["journal"], list(journal))
+                if journal_before is not None:
+                    run(sql["journal_expired"], [{"t": journal_instant(journal_before)}])
+        except Exception as exc:
+            if not storage_error(exc):
+                raise
+            reason = self._failed(exc, changes, entries, marks, journal, journal_before)
+            raise StorageFailed(self.where, reason) from exc
+        if self.pending is not None:  # written at last, with everything held since
+            self.pending = None
+            self._wait_for_lock(_BUSY_MS)
         for k in gone:
-            del self._written[k]
+            self._written.pop(k, None)
         self._written.update(written)  # only once committed
         if flush:
             self._flush_soon()
@@ -496,6 +637,8 @@ class Store:
             return
         if self._writer is None:
             self._writer = self.engine.raw_connection()  # with the pragmas of every connection
+            if self.pending is not None:
+                self._wait_for_lock(0)  # (see `_failed`)
         driver = self._writer.driver_connection
         assert driver is not None
         cur = driver.cursor()
@@ -503,13 +646,66 @@ class Store:
             if not driver.in_transaction:
                 cur.execute("BEGIN")
             yield cur.executemany
+            driver.commit()  # (a COMMIT refused, a full disk or a lock: rolled back below)
         except BaseException:
-            driver.rollback()
+            try:
+                driver.rollback()
+            except Exception:  # the connection is in doubt: a new one for the next commit
+                self._drop_writer()
             raise
-        else:
-            driver.commit()
         finally:
-            cur.close()
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.invalidate()
+
+    def _failed(
+        self,
+        exc: BaseException,
+        changes: Changes,
+        entries: list[AuditEntry],
+        marks: dict[str, Mark] | None,
+        journal: Sequence[dict[str, Any]],
+        journal_before: datetime | None,
+    ) -> str:
+        """A commit the storage refused: what it held waits for the next one (returns why)."""
+        self.pending = Unsaved(
+            {a.account_id: a for a in changes.accounts},
+            list(changes.fills),
+            list(changes.trips),
+            list(changes.voids),
+            list(dict.fromkeys(changes.dropped)),
+            entries,
+            dict(marks or {}),
+            list(journal),
+            journal_before,
+            describe_storage_error(exc) + self._disk_note(),
+        )
+        # a lock held elsewhere: the next tries do not wait for it (the service's loop would
+        # stand still the whole busy timeout at each), the first that succeeds restores it
+        self._wait_for_lock(0)
+        return self.pending.reason
+
+    def _disk_note(self) -> str:
+        """What a failed write may not say itself (SQLite reports a full disk as "disk I/O
+        error" when its shared-memory file cannot grow): how little room the file's disk has."""
+        if self.shared or str(self.path) == ":memory:":
+            return ""
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return ""
+        return f" (its disk is full: {free} bytes free)" if free < _LOW_DISK else ""
+
+    def _wait_for_lock(self, ms: int) -> None:
+        """How long a commit on SQLite waits for a lock held by another connection."""
+        if self._writer is not None and self._writer.driver_connection is not None:
+            with contextlib.suppress(Exception):
+                self._writer.driver_connection.execute(f"PRAGMA busy_timeout={int(ms)}")
 
     def _upsert(self, table: type[SQLModel], keys: list[str]) -> Any:
         """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column (executemany-able)."""
@@ -1096,7 +1292,7 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     # checkpoints (copying the log into the database, two more flushes) run on the Flusher's
     # thread too, never inside a commit that a close waits for
     cur.execute("PRAGMA wal_autocheckpoint=0")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
     cur.close()
 
 

@@ -63,6 +63,10 @@ class Reason(Enum):
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
     FEED_BLIND = "records of one kind are being refused repeatedly: the feed is blind to them"
     STATE_DIVERGED = "the periodic REST read found positions or orders the live feed missed"
+    STATE_NOT_SAVED = (
+        "the database refuses writes: enforcement goes on from memory, the state is not saved"
+    )
+    STATE_SAVED_AGAIN = "the database takes writes again: the state held in memory is saved"
     SELF_LOCK = "the trader locked their own account"
     SETTINGS_TIGHTENED = "the settings file was reloaded: stricter values apply at once"
     SETTINGS_LOOSENED = "looser settings held since the reload apply from this daily reset"
