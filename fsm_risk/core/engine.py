@@ -373,7 +373,7 @@ class RiskEngine:
                 self.flatten.unknown_instrument(acct, event.contract_id, now, out)
         elif isinstance(event, OrderEvent):
             if self.ledger.order(acct, event, now):
-                return True  # a listed order that ended live since the read began
+                return True  # older news: an order that ended before it came
         elif isinstance(event, Fill):
             return self.ledger.fill(acct, event, now)
         elif isinstance(event, AdminCommand):

@@ -114,6 +114,9 @@ class OrderUpdate:
     #: listed as working by a reconciliation read that began while the engine held the order
     #: working: if it ended live since, the read is older news and the order stays ended
     held: bool = False
+    #: made from a read that did not list the order (see `ledger.unlisted`): taken as ended,
+    #: yet not known final (a later record of it working is believed)
+    unlisted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import Behind
+from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -74,6 +75,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
                 o.side,
                 o.size,
                 o.created_at,
+                unlisted=True,
             )
         )
     return out
@@ -105,6 +107,7 @@ class Ledger:
         self.settlement = settlement
         self.pursuit = pursuit
         self.work = work
+        self.final = FinalOrders()  # runtime: the last orders of each account seen final
 
     @staticmethod
     def account(acct: AccountModel, ev: AccountUpdate) -> None:
@@ -120,14 +123,20 @@ class Ledger:
 
     def order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> bool:
         """Book an order event. Returns True when it is older news, and ignored: a read listed
-        the order working, but it ended live after the read began (see `OrderUpdate.held`)."""
+        the order working, but it ended live after the read began (see `OrderUpdate.held`);
+        or any record saying it works of an order already seen final, whatever the order the
+        records arrived in (see `final`)."""
         if ev.held and ev.order_id not in acct.orders:
+            return True
+        if ev.status.working and self.final.has(acct.account_id, ev.order_id):
             return True
         cm = acct.contracts.get(ev.contract_id)
         if cm is not None and cm.close_in_flight:
             self.pursuit.order_event(acct, cm, ev, now)
         if not ev.status.working:
             acct.orders.pop(ev.order_id, None)
+            if ev.status in FINAL and not ev.unlisted:
+                self.final.add(acct.account_id, ev.order_id)
             volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
             if volume:
                 # the order event comes before its trades: until they arrive, what it filled
