@@ -26,6 +26,7 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     POST /_paper/faults/malformed      {account_id, target?, kind?}
     POST /_paper/faults/rate_limit     {limit, window?}   (limit 0 or null: off)
     POST /_paper/faults/silence        {target, silent?}  (a user-hub target goes quiet)
+    POST /_paper/faults/reverse        {account_id, count?}  (next orders' records reversed)
     POST /_paper/trades/{id}/void      {}  (the trade's P&L and charges leave the balance)
     POST /_paper/platform/liquidate    {account_id}  (the platform flattens it on its own)
 """
@@ -169,6 +170,7 @@ class ControlApi:
                 "rate_limit": gw._rate_limit,
                 "rate_limit_window": gw._rate_window,
                 "silenced": gw.silenced,
+                "reversing": gw.reversing,
             },
             "connections": gw.connections(),
         }
@@ -314,6 +316,11 @@ class ControlApi:
         self.gw.silence(str(_need(body, "target")), silent)
         return {"silenced": self.gw.silenced}
 
+    async def reverse(self, request: web.Request, body: dict[str, Any]) -> Any:
+        count = _as_int(body.get("count", 1), "count")
+        self.gw.reverse_orders(self._account(_need(body, "account_id")), count)
+        return {"reversing": self.gw.reversing}
+
     async def void(self, request: web.Request, body: dict[str, Any]) -> Any:
         trade_id = _as_int(request.match_info["trade_id"], "trade id")
         if not any(t.id == trade_id for t in self.gw.engine.trades):
@@ -369,6 +376,7 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/faults/malformed": (api.malformed, ("account_id", "target", "kind")),
         "/faults/rate_limit": (api.rate_limit, ("limit", "window")),
         "/faults/silence": (api.silence, ("target", "silent")),
+        "/faults/reverse": (api.reverse, ("account_id", "count")),
         "/trades/{trade_id}/void": (api.void, ()),
         "/platform/liquidate": (api.liquidate, ("account_id",)),
     }

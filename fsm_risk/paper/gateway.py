@@ -15,8 +15,9 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 `set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
-`set_rate_limit`), reading (`order_log`, `orders`, `positions`, `trades`, `accounts`,
-`pushed`, `connections`, `opened`) and waiting without sleeping (`wait_for`, `add_listener`).
+`set_rate_limit`, `reverse_orders`), reading (`order_log`, `orders`, `positions`, `trades`,
+`accounts`, `pushed`, `connections`, `opened`) and waiting without sleeping (`wait_for`,
+`add_listener`).
 
 Timestamps the gateway writes come from the injectable ``clock``. Token lifetimes and the
 rate limiter use the real clock, because the SDK compares them with its own real clock.
@@ -270,6 +271,7 @@ class PaperGateway:
         self._wrapped = s.wrap_payloads or s.production
         self._trimmed = s.production  # incremental position updates carry four fields
         self._silenced: set[str] = set()  # user-hub targets never pushed (a silent feed)
+        self._reversed: dict[int, int] = {}  # account -> its next orders pushed reversed
         self._platform_blocked: set[int] = set()
         self._day_start_balance = {a.id: a.balance for a in s.accounts}
         self._platform_checked: datetime | None = None
@@ -690,6 +692,40 @@ class PaperGateway:
     def silenced(self) -> list[str]:
         return sorted(self._silenced)
 
+    def reverse_orders(self, account_id: int, count: int = 1) -> None:
+        """Push the records of the account's next ``count`` orders that come several at once
+        (a market order's Pending and Filled) in reverse order, where they stand among the
+        other records: a hub delivering one order's records out of order (0: off)."""
+        if account_id not in self.engine.accounts:
+            raise KeyError(f"unknown account {account_id}")
+        if count < 0:
+            raise ValueError("count cannot be negative")
+        self._reversed[account_id] = count
+
+    @property
+    def reversing(self) -> dict[int, int]:
+        return dict(self._reversed)
+
+    def _reverse(self, events: list[Event]) -> list[Event]:
+        """``events`` with the records of each armed account's first order that has several
+        among them put in reverse order (see `reverse_orders`)."""
+        out = list(events)
+        for account_id, left in list(self._reversed.items()):
+            slots: dict[Any, list[int]] = {}
+            for i, e in enumerate(out):
+                if e.target == "GatewayUserOrder" and e.account_id == account_id:
+                    slots.setdefault(e.payload.get("id"), []).append(i)
+            several = next((s for s in slots.values() if len(s) > 1), None)
+            if left <= 0 or several is None:
+                continue
+            for i, e in zip(several, [out[i] for i in reversed(several)], strict=True):
+                out[i] = e
+            if left > 1:
+                self._reversed[account_id] = left - 1
+            else:
+                del self._reversed[account_id]
+        return out
+
     def void_trade(self, trade_id: int) -> None:
         """Void a trade (its P&L and charges leave the balance); pushes the trade and account."""
         self._publish(self.engine.void_trade(trade_id))
@@ -911,6 +947,8 @@ class PaperGateway:
     def _publish(self, events: list[Event]) -> None:
         """Push user-hub events, in order, to the connections subscribed to them."""
         fills = False
+        if self._reversed:
+            events = self._reverse(events)
         for event in events:
             if event.target in self._silenced:
                 continue

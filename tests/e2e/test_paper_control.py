@@ -93,6 +93,22 @@ async def test_faults_are_switched_through_the_control_api(
     assert faults["wrapped"] is True and faults["rate_limit"] == 5
 
 
+async def test_the_reverse_fault_pushes_the_next_orders_records_reversed(
+    control: httpx.AsyncClient, paper_gateway: PaperGateway
+) -> None:
+    armed = await control.post("/faults/reverse", json={"account_id": 1001})
+    assert armed.json() == {"reversing": {"1001": 1}}
+    assert (await control.get("/state")).json()["faults"]["reversing"] == {"1001": 1}
+    order = {"account_id": 1001, "contract": "MNQ", "side": 0, "size": 1}
+    for _ in range(2):  # the first comes Filled, then Pending; the second as it happened
+        await control.post("/orders", json=order)
+    records = [p for p in paper_gateway.pushed if p.target == "GatewayUserOrder"]
+    assert [p.payload["status"] for p in records] == [2, 6, 6, 2]
+    assert (await control.get("/state")).json()["faults"]["reversing"] == {}
+    unknown = await control.post("/faults/reverse", json={"account_id": 9})
+    assert unknown.status_code == 404
+
+
 async def test_bad_control_requests_are_explained(control: httpx.AsyncClient) -> None:
     unknown = await control.post("/price", json={"contract": "ZZZ", "price": 1})
     assert unknown.status_code == 404 and "ZZZ" in unknown.json()["error"]
