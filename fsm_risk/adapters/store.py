@@ -378,6 +378,7 @@ class Unsaved:
         """Rows of history waiting (audit entries, fills, round trips, journal rows)."""
         return len(self.audit) + len(self.fills) + len(self.trips) + len(self.journal)
 
+
 #: the ``meta`` key naming who holds a SQLite database's service lock (pid, host, since)
 _HOLDER_KEY = "service.holder"
 
