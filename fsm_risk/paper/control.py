@@ -23,6 +23,7 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     POST /_paper/faults/fill_delay     {seconds}
     POST /_paper/faults/wrap           {enabled}
     POST /_paper/faults/drop           {hub?: user | market}
+    POST /_paper/faults/revoke_tokens  {}  (every token issued so far refused: log in again)
     POST /_paper/faults/malformed      {account_id, target?, kind?}
     POST /_paper/faults/rate_limit     {limit, window?}   (limit 0 or null: off)
     POST /_paper/faults/silence        {target, silent?}  (a user-hub target goes quiet)
@@ -292,6 +293,9 @@ class ControlApi:
             raise _Bad(400, "'hub' must be user or market")
         return {"dropped": await self.gw.drop_websockets(hub)}
 
+    async def revoke_tokens(self, request: web.Request, body: dict[str, Any]) -> Any:
+        return {"revoked": self.gw.revoke_tokens()}
+
     async def malformed(self, request: web.Request, body: dict[str, Any]) -> Any:
         recipients = self.gw.push_malformed(
             self._account(_need(body, "account_id")),
@@ -373,6 +377,7 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/faults/fill_delay": (api.fill_delay, ("seconds",)),
         "/faults/wrap": (api.wrap_payloads, ("enabled",)),
         "/faults/drop": (api.drop, ("hub",)),
+        "/faults/revoke_tokens": (api.revoke_tokens, ()),
         "/faults/malformed": (api.malformed, ("account_id", "target", "kind")),
         "/faults/rate_limit": (api.rate_limit, ("limit", "window")),
         "/faults/silence": (api.silence, ("target", "silent")),

@@ -279,6 +279,7 @@ class PaperGateway:
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
         self._revoked: set[str] = set()
+        self._issued: set[str] = set()  # the ids of the tokens issued and not revoked since
         self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
         self._conns: dict[str, set[HubConnection]] = {"user": set(), "market": set()}
         #: hub connections ever opened (handshake done), per hub: what a client costs
@@ -797,6 +798,17 @@ class PaperGateway:
             self._changed()
         return len(conns)
 
+    def revoke_tokens(self) -> int:
+        """Refuse every token issued so far, long before it expires, as the real gateway does
+        when the same API key logs in elsewhere: REST answers 401 and the hubs refuse to
+        negotiate until the client logs in again (open websockets stay open). Returns how
+        many tokens were revoked."""
+        revoked = len(self._issued)
+        self._revoked |= self._issued
+        self._issued = set()
+        logger.info("paper gateway revoked {} token(s)", revoked)
+        return revoked
+
     def push_malformed(
         self,
         account_id: int,
@@ -1080,6 +1092,8 @@ class PaperGateway:
 
     def _issue_token(self, user: str) -> str:
         now = int(time.time())
+        jti = uuid.uuid4().hex
+        self._issued.add(jti)
         claims = {
             "sub": user,
             "name": user,
@@ -1087,7 +1101,7 @@ class PaperGateway:
             "iat": now,
             "nbf": now - 5,
             "exp": now + int(self.settings.token_lifetime),
-            "jti": uuid.uuid4().hex,
+            "jti": jti,
         }
         return jwt.encode(claims, self.settings.jwt_secret, algorithm="HS256")
 

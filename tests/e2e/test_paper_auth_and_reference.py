@@ -102,6 +102,33 @@ async def test_requests_without_a_valid_token_get_401(paper_gateway: PaperGatewa
     assert (missing.status_code, forged.status_code) == (401, 401)
 
 
+async def test_revoked_tokens_are_refused_long_before_they_expire_and_a_new_login_works(
+    paper_gateway: PaperGateway,
+) -> None:
+    api = paper_gateway.api_url
+    user, key = paper_gateway.credentials()
+    async with httpx.AsyncClient() as http:
+
+        async def login() -> str:
+            answer = await http.post(f"{api}/Auth/loginKey", json={"userName": user, "apiKey": key})
+            token: str = answer.json()["token"]
+            return token
+
+        async def search(token: str) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {token}"}
+            return await http.post(f"{api}/Account/search", json={}, headers=headers)
+
+        old = await login()
+        assert (await search(old)).status_code == 200
+        control = f"{paper_gateway.control_url}/faults/revoke_tokens"
+        assert (await http.post(control, json={})).json() == {"revoked": 1}
+        assert (await search(old)).status_code == 401
+        negotiate = await http.post(f"{paper_gateway.user_hub_url}/negotiate?access_token={old}")
+        assert negotiate.status_code == 401  # the hubs refuse it too
+        new = await login()
+        assert (await search(new)).status_code == 200
+
+
 @pytest.mark.paper(product_codes={"ES": "EP", "NQ": "ENQ"})
 async def test_contracts_are_found_by_root_and_by_product_code(
     paper_gateway: PaperGateway, px_config: ProjectXConfig
