@@ -19,7 +19,8 @@ Names (all prefixed ``fsm_risk_``):
 - ``event_queue_depth``: events waiting for the engine
 - ``events_handled_total``
 - ``notifications_sent_total``, ``notifications_failed_total``, ``notifications_queued``
-- ``ready``: 1 while the service is connected, every account reconciled and enforcing (see
+- ``ready``: 1 while the service is connected and logged in, every account reconciled and
+  enforcing (see
   ``/readyz``)
 - ``account_ready{account}``: 1 once the account is reconciled since start (its enforcement
   goes), 0 while it waits; ``accounts_ready``: how many are
@@ -265,7 +266,9 @@ def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
 
 
 def ready(service: Service) -> tuple[bool, dict[str, bool]]:
-    """The service's own readiness: connected to every feed, no record kind blind (its records
+    """The service's own readiness: connected to every feed, its session token accepted by
+    the gateway (while it is refused the service is blind: not enforcing), no record kind
+    blind (its records
     refused one after another: the rules judging them see nothing), every account reconciled
     since start (an account still waiting is not enforced yet), enforcing (the event loop's
     consumer alive and not stopping). A contract without quotes for a while is not in it: a
@@ -273,10 +276,15 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
     health = service.health()
     connected = bool(health["market_hub"]) and all(health["user_hub"].values())
     consumer = next((t for t in service._tasks if t.get_name() == "consumer"), None)
+    authenticated = bool(health["authenticated"])
     checks = {
         "connected": connected,
+        "authenticated": authenticated,
         "feed_complete": not health["blind"],
         "reconciled": service.ready.is_set(),
-        "enforcing": consumer is not None and not consumer.done() and not service.stopping.is_set(),
+        "enforcing": consumer is not None
+        and not consumer.done()
+        and not service.stopping.is_set()
+        and authenticated,
     }
     return all(checks.values()), checks

@@ -414,6 +414,8 @@ class Notifier:
             parts.append("market hub down")
         if health.get("silent_contracts"):
             parts.append(f"no quotes from {', '.join(health['silent_contracts'])}")
+        if health.get("authenticated") is False:  # blind until it has logged in again
+            parts.append("the gateway refuses the service's login (logging in again)")
         if health.get("blind"):  # records refused repeatedly: read over REST meanwhile
             parts.append(f"blind to {', '.join(health['blind'])} records (refused repeatedly)")
         self.put(

@@ -539,8 +539,11 @@ class Service:
         """'ready' (reconciled: enforcing), 'enforcing' (its positions and working orders
         are reconciled and enforced, its trades are still to be read: the limits on realized
         P&L wait for them), else what it waits for: 'reconciling' (running now), 'queued' or
-        'retrying' (its last try failed). Live events of an account not enforcing yet are
+        'retrying' (its last try failed); 'login refused' while the gateway refuses the
+        service's token (it is logging in again). Live events of an account not enforcing yet are
         applied as they come; only its enforcement waits (see `_gate`)."""
+        if not self.broker.health.authenticated:
+            return "login refused"  # blind: nothing it reads or hears is true any more
         if account_id in self.known:
             return "ready" if self._caught_up(account_id) else "enforcing"
         found = self.reconciler.state(account_id)
@@ -1549,7 +1552,7 @@ class Service:
 
     async def _watchdog(self) -> None:
         """Feed health, token refresh, reconciliation after a reconnect. Polls once a second."""
-        was_healthy = True
+        was_healthy, was_authenticated = True, True
         while not self.stopping.is_set():
             # infrastructure health runs on wall time, whatever clock the rules use
             with contextlib.suppress(TimeoutError):
@@ -1560,7 +1563,8 @@ class Service:
             self.broker.poll_connections()
             self._sync_watches()
             health = self.health()
-            if health["healthy"] != was_healthy:
+            authenticated = health["authenticated"]
+            if health["healthy"] != was_healthy or authenticated != was_authenticated:
                 level = "INFO" if health["healthy"] else "WARNING"
                 logger.log(
                     level,
@@ -1569,14 +1573,13 @@ class Service:
                     "healthy" if health["healthy"] else "degraded",
                     health,
                 )
-                was_healthy = health["healthy"]
+                was_healthy, was_authenticated = health["healthy"], authenticated
                 self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
-                try:
-                    await self.broker.refresh_token()
-                except Exception as exc:
-                    logger.error("{} token refresh failed: {!r}", logs.ALERT, exc)
+                # one login in the background (joined while under way, backing off when it
+                # fails); a token refused earlier is renewed at once by whoever was refused
+                self.broker.renew_token()
 
     def health(self) -> dict[str, Any]:
         snap = self.broker.health.snapshot(
@@ -1597,8 +1600,13 @@ class Service:
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         for a in snap["accounts"]:
             a["readiness"] = self.readiness(a["account_id"])
-        ready = len(self.known & set(self.account_ids))
-        snap["readiness"] = {"ready": ready, "accounts": len(self.account_ids)}
+        authenticated = self.broker.health.authenticated
+        ready = len(self.known & set(self.account_ids)) if authenticated else 0
+        snap["readiness"] = {
+            "ready": ready,
+            "accounts": len(self.account_ids),
+            "authenticated": authenticated,
+        }
         snap["feed"] = self.health()
         snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap

@@ -267,7 +267,10 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         out.append("no account is monitored yet (start `fsm-risk serve`)")
         return "\n".join(out) + "\n"
     readiness = snap.get("readiness")
-    if readiness and readiness["ready"] < readiness["accounts"]:
+    if readiness and readiness.get("authenticated") is False:
+        line = "NOT ENFORCING: the gateway refuses the service's login; logging in again"
+        out.append(style(_fit(line), fg="red", bold=True))
+    elif readiness and readiness["ready"] < readiness["accounts"]:
         line = (
             f"STARTING: {readiness['ready']} of {readiness['accounts']} account(s) enforcing, "
             "the rest being reconciled"
@@ -293,6 +296,9 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         if a.get("readiness") == "enforcing":
             line = "  ENFORCING; its trades are still being read: the P&L limits wait for them"
             out.append(style(_fit(line), fg="yellow", bold=True))
+        elif a.get("readiness") == "login refused":
+            line = "  NOT ENFORCING: blind while the gateway refuses the service's login"
+            out.append(style(_fit(line), fg="red", bold=True))
         elif a.get("readiness", "ready") != "ready":
             line = f"  NOT ENFORCING YET: {a['readiness']} (its reconciliation with the gateway)"
             out.append(style(line, fg="red", bold=True))
@@ -355,6 +361,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append("market hub down")
             if feed["silent_contracts"]:
                 parts.append(f"no quotes from {', '.join(feed['silent_contracts'])}")
+            if feed.get("authenticated") is False:
+                parts.append("login refused: the gateway refuses the service's token")
             if feed.get("blind"):
                 parts.append(f"BLIND to {', '.join(feed['blind'])} records (refused repeatedly)")
             line = _fit("feed: DEGRADED (" + "; ".join(parts) + ")")

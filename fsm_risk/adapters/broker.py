@@ -19,9 +19,16 @@
   caller reconciles by querying instead of resending; the position manager would swallow it.
 - The SDK's stale-feed watchdog is disabled (``stale_feed_seconds = inf``): after 30 s of
   market silence it forces a reconnect that then fails every 5 s. `FeedHealth` watches instead.
-- The realtime token is never refreshed by the SDK: `refresh_token` re-logs in ahead of
-  expiry and hands the new token to the realtime client (working around the SDK leaving
-  its hub-ready events set across ``disconnect()``), then reconciles.
+- The realtime token is never refreshed by the SDK, and its REST client logs in again on a
+  401 only near the token's expiry: `session` (`fsm_risk.adapters.session`) logs in again
+  ahead of expiry and, at once, when the gateway refuses the token earlier (a read answered
+  401, a hub refusing to negotiate, an enforcement request answered 401): one login however
+  many were refused, backing off while it fails; the new token goes to the realtime client
+  (working around the SDK leaving its hub-ready events set across ``disconnect()``), and
+  every account is reconciled. A read refused is tried once more with the new token.
+- A hub reader that ends is started again at once, then after 1 s, 2 s ... up to 60 s while
+  it keeps ending soon after (never in a tight loop); one refused by the gateway waits for
+  the new login instead.
 - Raw payloads go through `payloads` (the validating boundary) before they reach the core;
   what does not parse is reported as `Malformed`, counted, logged and skipped.
 """
@@ -52,6 +59,7 @@ from project_x_py.exceptions import (
 from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
 from project_x_py.realtime.async_hub import invoke_maybe
+from pysignalr.exceptions import AuthorizationError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -61,6 +69,7 @@ from tenacity import (
 
 from fsm_risk import logs
 from fsm_risk.adapters import payloads
+from fsm_risk.adapters.session import Session
 from fsm_risk.adapters.wire import Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
@@ -97,6 +106,10 @@ BLIND_AFTER = 3
 SUBSCRIBE_BATCH = 50
 #: the longest a shared balance listing waits for the snapshots under way to ask for it
 LISTING_GATHER_SECONDS = 5.0
+#: a hub reader that ends is started again at once, then (ending again before it has run
+#: `REVIVE_QUIET` seconds) after 1 s, doubling up to `REVIVE_LONGEST`
+REVIVE_QUIET = 30.0
+REVIVE_LONGEST = 60.0
 
 
 Inbound = Event | Malformed
@@ -192,6 +205,8 @@ class FeedHealth:
     #: position updates naming no account that several accounts could own (those were read)
     unattributed: int = 0
     reads: int = 0  # periodic REST reads of the state compared with the engine
+    #: False while the gateway refuses the session token (the service is blind)
+    authenticated: bool = True
 
     def refuse(self, kind: str) -> bool:
         """Count a refused record; True when this refusal makes its kind blind."""
@@ -226,10 +241,12 @@ class FeedHealth:
             "unattributed": self.unattributed,
             "reconnects": self.reconnects,
             "readers_restarted": self.readers_restarted,
+            "authenticated": self.authenticated,
             "healthy": self.market_connected
             and all(self.user_connected.values())
             and not quiet
-            and not self.blind,
+            and not self.blind
+            and self.authenticated,
         }
 
 
@@ -305,6 +322,17 @@ class ProjectXBroker:
         self._unlisted: set[int] = set()
         self._unlisted_shrank = asyncio.Event()
         self._snapshots = itertools.count()
+        self.session = Session(
+            self._login_again,
+            self._hand_over,
+            self._session_token,
+            restored=self._read_all,
+            changed=self._authenticated,
+        )
+        #: per hub, when its reader was last started again and the wait before the next
+        self._revived: dict[str, tuple[float, float]] = {}
+        self.monotonic: Callable[[], float] = time.monotonic
+        self._refusal_told = False
         logs.register_secret(credentials.api_key)
         for url in (config.api_url, config.user_hub_url, config.market_hub_url):
             logs.register_secret(url_password(url))  # a gateway URL may carry a password
@@ -332,7 +360,12 @@ class ProjectXBroker:
                     # answer (a refusal is final, retrying cannot change it)
                     raise FsmRiskError(await self._login_refusal()) from None
         self.health.since["start"] = self.now()
-        self.wire = Wire(self.config.api_url, self._wire_headers, self.config.timeout_seconds)
+        self.wire = Wire(
+            self.config.api_url,
+            self._wire_headers,
+            self.config.timeout_seconds,
+            on_refused=self._wire_refused,
+        )
         self.wire.warm()
         return await self.accounts()
 
@@ -484,6 +517,7 @@ class ProjectXBroker:
         return True
 
     async def stop(self) -> None:
+        await self.session.stop()
         wire, self.wire = self.wire, None
         if wire is not None:
             await wire.close()
@@ -894,15 +928,26 @@ class ProjectXBroker:
     async def _post(
         self, path: str, data: dict[str, Any], *, enforcement: bool = False, budgeted: bool = False
     ) -> dict[str, Any]:
-        if self.client is None:
+        client = self.client
+        if client is None:
             raise ProjectXError("not connected")
         if not budgeted:
             await self.budget.acquire(enforcement)
         # an enforcement request is on the socket when `send` returns (None: nothing written)
         sent = self.wire.send(path, data) if enforcement and self.wire is not None else None
-        raw = await (
-            sent if sent is not None else self.client._make_request("POST", path, data=data)
-        )
+        token = client.session_token
+        try:
+            raw = await (
+                sent if sent is not None else client._make_request("POST", path, data=data)
+            )
+        except ProjectXAuthenticationError:
+            # the gateway refuses the token (a mutating request never raises this: it may have
+            # gone through, and is answered `OrderSubmissionUncertainError`): once logged in
+            # again, the read is tried once more with the new token
+            if not await self.session.renewed(token, f"{path} answered 401"):
+                raise
+            await self.budget.acquire(enforcement)
+            raw = await client._make_request("POST", path, data=data)
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
         return raw
@@ -923,22 +968,75 @@ class ProjectXBroker:
         expiry: datetime | None = getattr(self.client, "token_expiry", None)
         return expiry
 
-    async def refresh_token(self) -> None:
-        """Log in again and give the realtime client the new token."""
-        assert self.client is not None
+    def renew_token(self) -> None:
+        """Log in again ahead of the token's expiry (in the background; one login at a time)."""
+        self.session.renew()
+
+    def _session_token(self) -> str | None:
+        return None if self.client is None else self.client.session_token
+
+    async def _login_again(self) -> str | None:
+        """One login (`session`'s): the new token, in the client for REST and the enforcement
+        connections. A failed one leaves the client as it was (the SDK would have dropped its
+        token, one that may still be good)."""
+        client = self.client
+        if client is None:
+            raise ProjectXError("not connected")
+        # the login and the SDK's account listing after it
         await self.budget.acquire(enforcement=False)
-        await self.client.authenticate()
-        token = self.client.get_session_token()
+        await self.budget.acquire(enforcement=False)
+        kept = (client.session_token, dict(client.headers), client.token_expiry)
+        try:
+            await client.authenticate()
+        except Exception as exc:
+            client.session_token, headers, client.token_expiry = kept
+            client.headers.clear()
+            client.headers.update(headers)
+            if isinstance(exc, ProjectXAuthenticationError) and not self._refusal_told:
+                self._refusal_told = True  # the gateway's own words, once per outage
+                raise FsmRiskError(await self._login_refusal()) from None
+            raise
+        self._refusal_told = False
+        logger.info("{} logged in; token expiry {}", logs.FEED, self.token_expiry())
+        return client.get_session_token()
+
+    async def _hand_over(self, token: str | None) -> None:
+        """Give the realtime client the new token (it reopens both hubs with it and, through
+        `resync`, subscribes every account again and reconciles them)."""
         rt = self.hubs
-        if rt is not None:
+        if rt is not None and token:
             # SDK trap: disconnect() leaves the hubs' "ready" events set, so the connect()
             # inside update_jwt_token returns at once and fails; clear them first
             rt.user_hub_ready.clear()
             rt.market_hub_ready.clear()
-            # (re-subscribing goes through `resync`, which reconciles every account)
+            self._revived.clear()  # new connections: no restart to back off from
             if not await rt.update_jwt_token(token):
                 logger.error("{} the hubs did not reopen with the new token", logs.ALERT)
         logger.info("{} token refreshed; next expiry {}", logs.FEED, self.token_expiry())
+
+    def _read_all(self) -> None:
+        """Logged in again after a refusal: read every account (what the trader did while the
+        service was blind is enforced; coalesced with the reads the hubs' reopening asked)."""
+        for account_id in self.routed:
+            self.on_doubt(account_id)
+
+    def _wire_refused(self, authorization: str | None) -> None:
+        """An enforcement request was answered 401 (``authorization``: the header it carried)."""
+        token = (authorization or "").removeprefix("Bearer ") or None
+        self.session.rejected(token, "an enforcement request answered 401")
+
+    def _authenticated(self, ok: bool) -> None:
+        self.health.authenticated = ok
+
+    def _hub_refused(self, name: str) -> None:
+        rt = self.hubs
+        token = None if rt is None else rt.jwt_token
+        if token != self._session_token():
+            # the hub ran on an older token than REST's (its hand-over failed): a new login
+            # hands both hubs a token (backing off like any login)
+            self.session.renew()
+            return
+        self.session.rejected(token, f"the {name} hub refused to negotiate")
 
     def poll_connections(self) -> None:
         """Refresh the connection flags shown in `status` from what is true: an account counts
@@ -956,18 +1054,39 @@ class ProjectXBroker:
     async def revive_readers(self) -> list[str]:
         """Start again every hub reader whose task has ended (it never restarts by itself);
         once open it re-subscribes, and every account is reconciled. Then make sure the
-        subscriptions are those of the open connections. Returns the hubs restarted."""
+        subscriptions are those of the open connections. Returns the hubs restarted.
+
+        A reader ending again soon after its restart is started again after a wait that
+        doubles (1 s up to `REVIVE_LONGEST`); one the gateway refused (its token) is not:
+        the service logs in again, and the new token reopens both hubs."""
         rt = self.hubs
         if rt is None:
             return []
         revived = []
         for name, hub in (("user", rt.user_connection), ("market", rt.market_connection)):
             task = getattr(hub, "_run_task", None)
-            if hub is None or task is None or not task.done():
+            if hub is None or task is None:
                 continue
-            why = "cancelled" if task.cancelled() else repr(task.exception())
+            now = self.monotonic()
+            started, wait = self._revived.get(name, (float("-inf"), 0.0))
+            if not task.done():
+                if now - started >= REVIVE_QUIET:
+                    self._revived.pop(name, None)  # it stayed up: the next restart goes at once
+                continue
+            exc = None if task.cancelled() else task.exception()
+            if not self.session.authenticated or self.session.handing_over:
+                continue  # logging in again: its new token reopens both hubs
+            if refused(exc):
+                self._hub_refused(name)
+                continue
+            if now < started + wait:
+                continue
+            self._revived[name] = (now, min(max(2 * wait, 1.0), REVIVE_LONGEST))
             logger.critical(
-                "{} the {} hub reader ended ({}); starting it again", logs.ALERT, name, why
+                "{} the {} hub reader ended ({}); starting it again",
+                logs.ALERT,
+                name,
+                "cancelled" if task.cancelled() else repr(exc),
             )
             await close_transport(hub)
             try:
@@ -979,6 +1098,15 @@ class ProjectXBroker:
             revived.append(name)
         await self.resync()
         return revived
+
+
+def refused(exc: BaseException | None) -> bool:
+    """Whether a hub reader ended because the gateway refused its token: the negotiation
+    answered 401 (``AuthorizationError``), or the websocket's opening did."""
+    if isinstance(exc, AuthorizationError):
+        return True
+    response = getattr(exc, "response", None)  # websockets' InvalidStatus
+    return getattr(response, "status_code", None) == 401
 
 
 def _batches(items: list[int], size: int) -> list[list[int]]:

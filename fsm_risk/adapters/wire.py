@@ -11,7 +11,8 @@ is taken.
 What the gateway answers means what it means through the SDK, since the caller handles it
 the same way: a mutating request that may have reached the gateway without an answer (the
 connection lost after the write, a timeout, 401, 429, 5xx) raises
-``OrderSubmissionUncertainError``, and the caller reconciles instead of resending. When no
+``OrderSubmissionUncertainError``, and the caller reconciles instead of resending; a 401
+is also told to the owner (``on_refused``: the token was refused, log in again). When no
 connection is ready (none opened yet, the gateway unreachable, a proxy configured), `send`
 returns None before writing anything and the caller sends through the SDK.
 """
@@ -176,6 +177,7 @@ class Wire:
         timeout: float,
         *,
         spare: int = 1,
+        on_refused: Callable[[str | None], None] = lambda authorization: None,
     ) -> None:
         url = urlsplit(api_url.rstrip("/"))
         self._tls = url.scheme == "https"
@@ -184,6 +186,8 @@ class Wire:
         self._authority = url.netloc
         self._prefix = url.path
         self._headers = headers
+        #: told when the gateway answers 401 (with the Authorization header the request carried)
+        self._on_refused = on_refused
         self.timeout = timeout
         self.spare = spare
         #: a proxy between us and the gateway is the SDK's business: then never used
@@ -272,16 +276,19 @@ class Wire:
             self.warm()
             return None
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        headers = self._headers()  # the token the client holds now (a new one after a login)
         try:
-            conn.write(self._authority, self._prefix + path, self._headers(), body.encode())
+            conn.write(self._authority, self._prefix + path, headers, body.encode())
         except Exception:  # a request h11 refuses (nothing was written): the error is the caller's
             conn.close()
             raise
         self.sent += 1
         self.warm()  # a spare for the next one, while this one waits for its answer
-        return asyncio.ensure_future(self._answer(conn, path, data))
+        return asyncio.ensure_future(self._answer(conn, path, data, headers.get("Authorization")))
 
-    async def _answer(self, conn: _Connection, path: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def _answer(
+        self, conn: _Connection, path: str, data: dict[str, Any], authorization: str | None = None
+    ) -> dict[str, Any]:
         assert conn.answer is not None
         try:
             status, body = await asyncio.wait_for(asyncio.shield(conn.answer), self.timeout)
@@ -294,6 +301,8 @@ class Wire:
             ) from None
         if conn.idle and not self._closed:
             self._keep(conn)
+        if status == 401:
+            self._on_refused(authorization)  # the token refused: the service logs in again
         return _decoded(path, status, body, data)
 
     async def close(self) -> None:

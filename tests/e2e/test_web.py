@@ -82,6 +82,7 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
     assert json.loads(body) == {
         "ready": True,
         "connected": True,
+        "authenticated": True,
         "feed_complete": True,
         "reconciled": True,
         "enforcing": True,
