@@ -254,6 +254,25 @@ async def test_maybe_sent_is_uncertain(server: Server, status: int | None) -> No
     await uncertain(server)
 
 
+async def test_a_401_tells_the_owner_which_token_was_refused(server: Server) -> None:
+    refused: list[str | None] = []
+    server.status = 401
+    wire = Wire(
+        f"http://127.0.0.1:{server.start()}/api",
+        lambda: {"Authorization": "Bearer T0KEN"},
+        10.0,
+        on_refused=refused.append,
+    )
+    wire.warm()
+    assert await wire.ready()
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None
+    with pytest.raises(OrderSubmissionUncertainError):  # still maybe sent: reconciled
+        await sent
+    assert refused == ["Bearer T0KEN"]  # the service logs in again
+    await wire.close()
+
+
 async def test_no_answer_in_time_is_uncertain(server: Server) -> None:
     server.status = 0
     await uncertain(server, timeout=0.2)
