@@ -268,11 +268,10 @@ def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
 def ready(service: Service) -> tuple[bool, dict[str, bool]]:
     """The service's own readiness: connected to every feed, its session token accepted by
     the gateway (while it is refused the service is blind: not enforcing), no record kind
-    blind (its records
-    refused one after another: the rules judging them see nothing), every account reconciled
-    since start (an account still waiting is not enforced yet), enforcing (the event loop's
-    consumer alive and not stopping). A contract without quotes for a while is not in it: a
-    market standing still or closed is quiet too."""
+    blind (its records refused one after another: the rules judging them see nothing), every
+    account reconciled since start (an account still waiting is not enforced yet), enforcing
+    (the event loop's consumer alive and not stopping). A contract without quotes for a while
+    is not in it: a market standing still or closed is quiet too."""
     health = service.health()
     connected = bool(health["market_hub"]) and all(health["user_hub"].values())
     consumer = next((t for t in service._tasks if t.get_name() == "consumer"), None)

@@ -108,7 +108,13 @@ async def test_repeated_refusals_of_one_kind_are_an_alarm_shown_per_kind(h: Harn
     # /readyz says so too (reported: 200 while every position record was refused)
     assert ready(h.svc) == (
         False,
-        {"connected": True, "feed_complete": False, "reconciled": True, "enforcing": True},
+        {
+            "connected": True,
+            "authenticated": True,
+            "feed_complete": False,
+            "reconciled": True,
+            "enforcing": True,
+        },
     )
     h.trade("MNQ", "buy", 1)  # a position record passes again: no longer blind
     await h.until(lambda: MNQ in h.acct.positions, "a good record")
