@@ -15,9 +15,9 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 `set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
-`set_rate_limit`, `reverse_orders`), reading (`order_log`, `orders`, `positions`, `trades`,
-`accounts`, `pushed`, `connections`, `opened`) and waiting without sleeping (`wait_for`,
-`add_listener`).
+`push_record`, `strip_trade_pnl`, `set_rate_limit`, `reverse_orders`), reading (`order_log`,
+`orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`) and waiting
+without sleeping (`wait_for`, `add_listener`).
 
 Timestamps the gateway writes come from the injectable ``clock``. Token lifetimes and the
 rate limiter use the real clock, because the SDK compares them with its own real clock.
@@ -272,6 +272,7 @@ class PaperGateway:
         self._trimmed = s.production  # incremental position updates carry four fields
         self._silenced: set[str] = set()  # user-hub targets never pushed (a silent feed)
         self._reversed: dict[int, int] = {}  # account -> its next orders pushed reversed
+        self._strip_pnl = 0  # closing trade records still to push without profitAndLoss
         self._platform_blocked: set[int] = set()
         self._day_start_balance = {a.id: a.balance for a in s.accounts}
         self._platform_checked: datetime | None = None
@@ -854,6 +855,27 @@ class PaperGateway:
         self._record_push(target, account_id, arguments[0] if arguments else None, recipients)
         return recipients
 
+    def push_record(self, account_id: int, target: str, payload: dict[str, Any]) -> int:
+        """Push one user-hub record, as given, to the account's subscribers (a record replayed
+        or stale, say: ``GatewayUserAccount`` with an old balance). Wrapped as the profile
+        wraps records. The gateway's own state is unchanged. Returns the recipients."""
+        if target not in USER_TARGETS:
+            raise ValueError(f"target must be one of {', '.join(USER_TARGETS)}")
+        data: Any = {"action": 1, "data": payload} if self._wrapped else payload
+        text = invocation(target, [data])
+        recipients = 0
+        for conn in self._conns["user"]:
+            if self._wants(conn, Event(target, account_id, {})):
+                conn.send(text)
+                recipients += 1
+        self._record_push(target, account_id, payload, recipients)
+        return recipients
+
+    def strip_trade_pnl(self, count: int = 1) -> None:
+        """Push the next ``count`` closing trade records over the user hub without their
+        ``profitAndLoss`` (null, as on an opening fill); `/Trade/search` still lists it."""
+        self._strip_pnl = count
+
     def push_duplicate_positions(self, account_id: int, count: int = 1) -> int:
         """Re-send every open position of the account ``count`` times, unchanged (a gateway
         that repeats itself). Returns how many messages went out."""
@@ -966,6 +988,9 @@ class PaperGateway:
                 continue
             fills = fills or event.target == "GatewayUserTrade"
             data: Any = event.payload
+            if self._strip_pnl and event.target == "GatewayUserTrade" and data.get("profitAndLoss"):
+                data = {**data, "profitAndLoss": None}
+                self._strip_pnl -= 1
             if self._trimmed and event.target == "GatewayUserPosition" and not event.new:
                 data = {k: data[k] for k in ("contractId", "type", "size", "averagePrice")}
             if self._wrapped:
