@@ -61,6 +61,8 @@ from fsm_risk.core.effects import (
     Effect,
     Level,
     ReadAccount,
+    ReadBalance,
+    ReadTrades,
     RecordTransition,
     ReducePosition,
     ResizeOrder,
@@ -1283,8 +1285,9 @@ class Service:
                 )
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
-            elif isinstance(e, ReadAccount):
-                # the engine decides again once the read is applied (its `Listing`)
+            elif isinstance(e, ReadAccount | ReadBalance | ReadTrades):
+                # the engine decides again once the read is applied (its `Listing`); its
+                # balance comes from one `/Account/search` shared by the reads under way
                 self._spawn(self.reconcile(e.account_id), f"read:{e.account_id}")
 
     def _enforced(self, e: _Enforcement, started: float) -> Callable[[asyncio.Task[Any]], None]:
@@ -1459,6 +1462,12 @@ class Service:
             )
             alerts = self.engine.diverged(account_id, events)  # the engine decides
             if not alerts:
+                # the balance the read lists (after its trades, all applied) is taken: a
+                # balance update the feed lost or garbled is put right within an interval
+                marked, _ = before.read(account_id, events, periodic=True)
+                for ev in marked:
+                    if isinstance(ev, AccountUpdate):
+                        self.submit(ev)
                 self._changed()
                 return None
             self.broker.health.diverged += 1

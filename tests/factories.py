@@ -16,6 +16,8 @@ from fsm_risk.core.effects import (
     ClosePosition,
     Effect,
     ReadAccount,
+    ReadBalance,
+    ReadTrades,
     RecordTransition,
     ReducePosition,
 )
@@ -249,10 +251,16 @@ def gateway_read(d: Driver, *listed: Event, began: datetime | None = None) -> li
     working orders), then the `Listing` of them, of a read that began at ``began`` (now)."""
     acct = d.acct
     before = frozenset(acct.positions), frozenset(acct.orders), frozenset(acct.seen_trades)
+    # the balance is read after the trades: it includes those applied and those listed
+    applied = before[2] | {e.trade_id for e in listed if isinstance(e, Fill)}
+    listed = tuple(
+        dataclasses.replace(e, applied=applied) if isinstance(e, AccountUpdate) else e
+        for e in listed
+    )
     out = d.send(*listed)
     positions = frozenset(e.contract_id for e in listed if isinstance(e, PositionUpdate))
     orders = frozenset(e.order_id for e in listed if isinstance(e, OrderUpdate))
-    listing = Listing(d.acc, positions, orders, *before, began=began or d.now)
+    listing = Listing(d.acc, positions, orders, *before[:2], applied, began=began or d.now)
     return out + d.send(listing)
 
 
@@ -267,6 +275,20 @@ def start_up_read(d: Driver, *listed: Event) -> list[Effect]:
     resumed = d.engine.resume(d.acc, set(), d.now)
     d.effects.extend(resumed)
     return out + resumed
+
+
+def balance_read(d: Driver, balance: str) -> list[Effect]:
+    """The gateway's balance read back (`ReadBalance`), nothing applied since it began."""
+    listed = dataclasses.replace(account(balance, acc=d.acc), applied=frozenset(d.acct.seen_trades))
+    return d.send(listed)
+
+
+def balance_reads(effects: Iterable[Effect]) -> list[ReadBalance]:
+    return [e for e in effects if isinstance(e, ReadBalance)]
+
+
+def trade_reads(effects: Iterable[Effect]) -> list[ReadTrades]:
+    return [e for e in effects if isinstance(e, ReadTrades)]
 
 
 def reads(effects: Iterable[Effect]) -> list[ReadAccount]:

@@ -93,6 +93,24 @@ class ReadAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadBalance:
+    """Read the account (a reconciliation, applied: its trades, then its balance from one
+    ``/Account/search`` shared by the reads under way, then its positions): a balance update
+    moved the balance by what no fill explains, and that move counts in no rule (it is left
+    out of equity both ways) until this read's balance, the truth, confirms or corrects it."""
+
+    account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTrades:
+    """Read the account's trades (a reconciliation, applied): a closing trade record came
+    without its P&L, booked as computed until the gateway's own figure replaces it."""
+
+    account_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: datetime
     account_id: int
@@ -129,6 +147,8 @@ Effect = (
     | Alert
     | WatchContract
     | ReadAccount
+    | ReadBalance
+    | ReadTrades
     | RecordTransition
     | SettingsApplied
 )

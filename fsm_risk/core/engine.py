@@ -250,7 +250,7 @@ class RiskEngine:
         """A periodic re-read of the account: the alert of what it found that the live feed did
         not say; none when it agrees (the read is then not applied). See `reads`."""
         acct = self.accounts.get(account_id)
-        return [] if acct is None else diverged(acct, read)
+        return [] if acct is None else diverged(acct, read, self.ledger.computed)
 
     # -- admin views -------------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class RiskEngine:
         """Update the account from the event. Returns True when no rule may see it (the
         service's own fills, duplicates, voided trades)."""
         if isinstance(event, AccountUpdate):
-            self.ledger.account(acct, event)
+            self.ledger.account(acct, event, out)
         elif isinstance(event, PositionUpdate):
             if self.settlement.position(acct, event, now, out):
                 self.flatten.unknown_instrument(acct, event.contract_id, now, out)
@@ -375,7 +375,7 @@ class RiskEngine:
             if self.ledger.order(acct, event, now):
                 return True  # older news: an order that ended before it came
         elif isinstance(event, Fill):
-            return self.ledger.fill(acct, event, now)
+            return self.ledger.fill(acct, event, now, out)
         elif isinstance(event, AdminCommand):
             self.admin.force(acct, event, now, out)
         elif isinstance(event, SelfLock):

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.effects import Alert, Effect, Level, ReadBalance
 from fsm_risk.core.events import (
     AccountUpdate,
     Event,
@@ -19,6 +19,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.exits import CENT, Computed
 from fsm_risk.core.exposure import Behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
@@ -43,7 +44,6 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     and orders read before the trades) leaves the account behind until its trades come."""
     if listing.behind and acct.behind is None:
         acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
-    acct.unexplained = ZERO  # the balance, positions and trades are as the gateway lists them
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):
@@ -108,18 +108,47 @@ class Ledger:
         self.pursuit = pursuit
         self.work = work
         self.final = FinalOrders()  # runtime: the last orders of each account seen final
+        self.computed = Computed(settlement.valuation.instruments)  # see `exits`
 
-    @staticmethod
-    def account(acct: AccountModel, ev: AccountUpdate) -> None:
+    def account(self, acct: AccountModel, ev: AccountUpdate, out: list[Effect]) -> None:
+        """Take the gateway's balance. One read back (``applied``) and not older than the
+        fills applied is the truth. A live one is taken when the fills since the balance last
+        taken explain its move (to the cent); a move they do not explain (a record replayed or
+        stale, a trade record late or lost) is doubtful both ways: the balance taken stays
+        (equity is that balance plus the fills' P&L since), the move is ``unexplained``, and
+        a read of the balance is asked for at once to confirm it."""
         if ev.applied is not None and any(i not in ev.applied for i in acct.seen_trades):
             return  # read before a fill applied since: older than what we have
         if ev.name:
             acct.name = ev.name
-        if acct.balance is not None:  # the move the fills since the last balance do not make
-            acct.unexplained += ev.balance - acct.balance - acct.pending_realized
-        acct.balance = ev.balance
-        acct.pending_realized = ZERO
         acct.can_trade = ev.can_trade
+        move = ZERO
+        if ev.applied is None and acct.balance is not None:
+            move = ev.balance - acct.balance - acct.pending_realized
+        if abs(move) > CENT:
+            # asked once per move (not on every repeat), and not while the account's trades
+            # are still to be read after a restart: that read brings the balance after them
+            if move != acct.unexplained and acct.behind is None:
+                out.append(ReadBalance(acct.account_id))
+                out.append(
+                    Alert(
+                        Level.WARNING,
+                        Reason.BALANCE_UNCONFIRMED,
+                        f"balance {ev.balance:.2f} moved {move:+.2f} beyond what the fills "
+                        f"since explain (balance {acct.balance:.2f}, fills "
+                        f"{acct.pending_realized:+.2f}): not counted until a read confirms it",
+                        acct.account_id,
+                    )
+                )
+            acct.unexplained = move
+            return
+        self._take(acct, ev.balance)
+
+    def _take(self, acct: AccountModel, balance: Decimal) -> None:
+        acct.balance = balance
+        acct.pending_realized = ZERO
+        acct.unexplained = ZERO
+        self.computed.taken(acct)
 
     def order(self, acct: AccountModel, ev: OrderEvent, now: datetime) -> bool:
         """Book an order event. Returns True when it is older news, and ignored: a read listed
@@ -163,14 +192,15 @@ class Ledger:
         )
         return False
 
-    def fill(self, acct: AccountModel, ev: Fill, now: datetime) -> bool:
+    def fill(self, acct: AccountModel, ev: Fill, now: datetime, out: list[Effect]) -> bool:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of
         ours, or any fill reducing a flattening scope), a duplicate, or a voided trade."""
         if ev.voided:
             self._void(acct, ev)
             return True  # a voided trade fires nothing
         if ev.trade_id in acct.seen_trades:
-            return True  # duplicates change nothing and fire nothing
+            self.computed.correct(acct, ev, out)  # (the gateway's P&L for one computed)
+            return True  # duplicates change nothing else and fire nothing
         acct.seen_trades[ev.trade_id] = ev.at
         cid = ev.contract_id
         filling = acct.filling.get(ev.order_id)
@@ -215,7 +245,10 @@ class Ledger:
         # trader's trade nor the service's own
         platform = not acct.can_trade and entry == 0 and ev.order_id not in acct.own_orders
         own = not platform and (ev.order_id in acct.own_orders or (flattening and entry == 0))
-        net = realized_net(ev.pnl, ev.fees)
+        pnl = ev.pnl
+        if pnl is None and exit_ and not reflected:  # (a trade read back is the gateway's)
+            pnl = self.computed.compute(acct, ev, before, exit_, out)
+        net = realized_net(pnl, ev.fees)
         record = FillRecord(
             ev.trade_id,
             ev.at,
@@ -224,13 +257,17 @@ class Ledger:
             ev.side,
             ev.size,
             ev.price,
-            ev.pnl,
+            pnl,
             ev.fees,
             entry,
             exit_,
             own or platform,
         )
         acct.pending_realized += net
+        if acct.unexplained and acct.balance is not None:  # a balance ahead of its fills:
+            acct.unexplained -= net  # (the move of the last one reported, these fills since)
+            if abs(acct.unexplained) <= CENT:  # explained now: that balance is taken
+                self._take(acct, acct.balance + acct.pending_realized + acct.unexplained)
         self.work.new_fills.append((acct.account_id, record))
         if ev.at >= acct.day.start:
             acct.day.realized += net
@@ -252,6 +289,7 @@ class Ledger:
             acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
             self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
             return
+        self.computed.void(acct, ev.trade_id)
         record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
         if record is None:
             return
@@ -300,8 +338,7 @@ class Ledger:
             trip.size = max(trip.size, abs(after))
             trip.enforced = trip.enforced or own
 
-    @staticmethod
-    def rebuild_realized(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
+    def rebuild_realized(self, acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
         """The gateway's trades are the truth for realized P&L: rebuild the books if they
         disagree (a lost fill, a lost database), and say so.
 
@@ -328,6 +365,7 @@ class Ledger:
                 if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
                     acct.trips_open[cid] = trip
             acct.behind = None
+        self.computed.listed(acct, ev.trades, out)  # the gateway's word on those computed
         listed = {t.trade_id for t in ev.trades}
         later = (
             set()

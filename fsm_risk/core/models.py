@@ -272,7 +272,7 @@ class AccountModel(Lockable):
         #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
         self.behind: Behind | None = None  # its trades not read yet after a restart
-        #: the balance's moves no fill seen explains (a trade record late or lost): to a read
+        #: the last balance update's move no fill explains, not taken (see `Ledger.account`)
         self.unexplained = ZERO
 
     def exposed(self) -> bool:

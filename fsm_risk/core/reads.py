@@ -29,12 +29,16 @@ from fsm_risk.core.events import (
     PositionType,
     PositionUpdate,
 )
+from fsm_risk.core.exits import Computed
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reasons import Reason
 
 
-def differences(acct: AccountModel, read: Sequence[Event]) -> list[str]:
-    """What the read lists that the engine does not hold the same way, one line each."""
+def differences(
+    acct: AccountModel, read: Sequence[Event], computed: Computed | None = None
+) -> list[str]:
+    """What the read lists that the engine does not hold the same way, one line each: a
+    trade booked with a computed P&L (``computed``) now listed with the gateway's is one."""
     found: list[str] = []
     listed: dict[str, PositionUpdate] = {}
     orders: set[int] = set()
@@ -45,6 +49,8 @@ def differences(acct: AccountModel, read: Sequence[Event]) -> list[str]:
             orders.add(e.order_id)
         elif isinstance(e, Fill) and e.trade_id not in acct.seen_trades and not e.voided:
             found.append(f"trade {e.trade_id} not seen")
+        elif isinstance(e, Fill) and computed is not None and computed.awaited(acct, e):
+            found.append(f"trade {e.trade_id} with its P&L {e.pnl}, booked as computed")
         elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
             found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
     for cid, e in sorted(listed.items()):
@@ -62,10 +68,12 @@ def differences(acct: AccountModel, read: Sequence[Event]) -> list[str]:
     return found
 
 
-def diverged(acct: AccountModel, read: Sequence[Event]) -> list[Effect]:
+def diverged(
+    acct: AccountModel, read: Sequence[Event], computed: Computed | None = None
+) -> list[Effect]:
     """The alert a periodic read calls for: none when it agrees with the engine (it is then
     not applied), else one warning listing every difference (it is then applied)."""
-    found = differences(acct, read)
+    found = differences(acct, read, computed)
     if not found:
         return []
     text = "the periodic read found what the live feed did not say: " + "; ".join(found)

@@ -60,6 +60,14 @@ class Reason(Enum):
         "the gateway's position was not explained by fills in time: taken as is"
     )
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
+    PNL_COMPUTED = (
+        "a closing trade record came without its P&L: computed from the average entry of the "
+        "contracts it closed until the gateway's own figure replaces it"
+    )
+    BALANCE_UNCONFIRMED = (
+        "a balance update moved the balance by what no fill explains: left out of equity "
+        "until a read of the account confirms it"
+    )
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
     FEED_BLIND = "records of one kind are being refused repeatedly: the feed is blind to them"
     STATE_DIVERGED = "the periodic REST read found positions or orders the live feed missed"

@@ -17,7 +17,10 @@ rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal str
 The breach is checked on every event, in both modes, on what is certain: the balance and the
 positions valued at fresh quotes. A stale quote's value, realized P&L no balance update
 confirms yet and value kept for a position dropped before its fill count only where they keep
-the rule from firing. Once flat the account is locked (``LockedWeekly`` by default).
+the rule from firing. A balance move no fill explains (a record stale or replayed, a trade
+record late or lost) is in no equity until a read of the balance confirms it: it neither
+fires the rule nor hides a breach (`Ledger.account`). Once flat the account is locked
+(``LockedWeekly`` by default).
 """
 
 from __future__ import annotations
@@ -264,16 +267,13 @@ class TrailingDrawdown(Rule):
             return ()
         # it fires on what is certain: the balance, and positions valued at fresh quotes. What
         # is not (a stale quote's value; realized P&L no balance update confirms yet; value
-        # kept for a position the gateway dropped before its fill, or a balance move no fill
-        # explains yet, either of which may be counted in a position's value too) counts
-        # only where it keeps the rule from firing: a loss is never counted twice
+        # kept for a position the gateway dropped before its fill, which may be counted in a
+        # position's value too) counts only where it keeps the rule from firing: a loss is
+        # never counted twice. A balance move no fill explains is in no equity (either way)
+        # until a read confirms it (see `Ledger.account`)
         stale = ZERO if self.ctx.all_fresh(view, now) else self.ctx.stale_value(view, now)[0]
-        # (a balance move no fill explains is doubtful only as far as the losses of positions
-        # valued at fresh quotes could hold it too: a stale one's loss is out already)
-        fresh = sum((min(p.upnl, ZERO) for p in view.positions.values()), ZERO) - stale
         doubt = min(view.pending_realized, ZERO) + sum(
-            (min(a, ZERO) for a, _ in view.unsettled.values()),
-            stale + max(min(view.unexplained, ZERO), fresh),
+            (min(a, ZERO) for a, _ in view.unsettled.values()), stale
         )
         if doubt and equity - doubt > entry.floor:
             return ()

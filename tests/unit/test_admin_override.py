@@ -247,7 +247,7 @@ def test_a_forced_trading_after_a_trailing_drawdown_lock_still_flattens_a_runawa
     d.send(account("50000"), quote(MNQ, "21000"), position(MNQ, 4, "21000"))
     d.send(quote(MNQ, "20500"))  # 4 x 500 pts x $2 = -4,000: equity 46,000 <= floor 48,000
     assert d.acct.state is State.Flattening
-    d.send(account("46000"), flat(MNQ))
+    d.send(fill(MNQ, Side.SELL, 4, "20500", pnl="-4000"), account("46000"), flat(MNQ))
     assert d.acct.state is State.LockedWeekly
     d.send(AdminCommand(ACC, State.Trading, "unlock", "ops"))
     waiver = d.acct.rule_state[ADMIN]["waivers"]["RULE-004"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fsm_risk.core.effects import ReadBalance
 from fsm_risk.core.events import Side
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reasons import Reason
@@ -19,6 +20,7 @@ from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
+    ACC,
     ES,
     MES,
     MNQ,
@@ -26,6 +28,8 @@ from tests.factories import (
     Driver,
     account,
     alerts,
+    balance_read,
+    balance_reads,
     closes,
     fill,
     flat,
@@ -114,7 +118,7 @@ def test_a_realized_loss_fires_once_the_balance_shows_it() -> None:
     d.send(fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5960.25", pnl="-1987.50"))
     d.send(fill(ES, Side.BUY, 1, "6000", fees="12.50"))  # with the fee, 48,000 at most
     assert d.acct.equity == Decimal("48000.00") and d.acct.state is State.Trading
-    d.send(account("48000.00"))
+    balance_read(d, "48000.00")
     assert d.acct.state is State.Flattening
     d.send(flat(ES))
     assert d.acct.state is State.LockedWeekly
@@ -122,9 +126,9 @@ def test_a_realized_loss_fires_once_the_balance_shows_it() -> None:
 
 def test_a_balance_at_the_floor_fires_with_nothing_open() -> None:
     d = driver()
-    d.send(account("48000.01"))
+    balance_read(d, "48000.01")
     assert d.acct.state is State.Trading
-    out = d.send(account("48000.00"))
+    out = balance_read(d, "48000.00")
     assert transitions(out) == [
         (None, "Trading", "Flattening", "breach"),
         (None, "Flattening", "LockedWeekly", "flat_confirmed"),
@@ -149,7 +153,7 @@ def test_a_quiet_contract_does_not_blind_it_to_a_balance_below_the_floor() -> No
     d = driver()
     d.send(position(MES, 1, "6000"), quote(MES, "6000"))
     d.now = T0 + timedelta(seconds=40)  # MES unchanged, its quote stale
-    d.send(account("47999.00"))  # a realized loss the balance shows
+    balance_read(d, "47999.00")  # a realized loss the balance shows
     assert d.acct.state is State.Flattening
 
 
@@ -167,7 +171,7 @@ def test_a_loss_in_the_balance_and_kept_for_a_dropped_position_is_not_counted_tw
     d.send(fill(ES, Side.SELL, 1, "5970", pnl="-1500"))
     assert d.acct.state is State.Trading
     assert peak(d) == 50000
-    d.send(account("47999.99"))  # a real loss past the floor still fires at once
+    balance_read(d, "47999.99")  # a real loss past the floor still fires at once
     assert d.acct.state is State.LockedWeekly
 
 
@@ -180,7 +184,7 @@ def test_a_win_kept_for_a_dropped_position_never_raises_the_peak_twice() -> None
     d.send(quote(MNQ, "21000"))
     d.send(fill(ES, Side.SELL, 1, "6020", pnl="1000"))
     assert peak(d) == Decimal("51000")  # not 52,000
-    d.send(account("51000.00"))
+    balance_read(d, "51000.00")
     assert peak(d) == Decimal("51000")
 
 
@@ -189,7 +193,8 @@ def test_a_win_kept_for_a_dropped_position_never_raises_the_peak_twice() -> None
 
 def test_end_of_day_the_peak_moves_only_at_the_daily_reset() -> None:
     d = driver()
-    d.send(account("50500"), position(MNQ, 1, "21000"))
+    balance_read(d, "50500")
+    d.send(position(MNQ, 1, "21000"))
     mnq_at(d, "21250")  # equity 51,000 intraday: not a peak in this mode
     assert peak(d) == 50000
     d.at(NEXT_DAY - timedelta(seconds=1))
@@ -206,7 +211,7 @@ def test_end_of_day_the_peak_never_falls() -> None:
     d = driver(balance="51000")
     d.at(NEXT_DAY)
     assert peak(d) == 51000
-    d.send(account("50500"))
+    balance_read(d, "50500")
     d.at(NEXT_DAY + timedelta(days=1))
     assert peak(d) == 51000
 
@@ -219,7 +224,7 @@ def test_end_of_day_the_peak_is_taken_at_17_00_chicago_across_daylight_saving(
     reset: datetime, an_hour_off: datetime
 ) -> None:
     d = driver(now=reset - timedelta(hours=3))
-    d.send(account("51000"))
+    balance_read(d, "51000")
     if an_hour_off < reset:  # fall: 22:00 UTC was 17:00 only before the change
         d.at(an_hour_off)
         assert peak(d) == 50000
@@ -231,7 +236,7 @@ def test_end_of_day_the_peak_is_taken_at_17_00_chicago_across_daylight_saving(
 
 def test_end_of_day_a_reset_missed_while_down_takes_the_peak_once_at_start_up() -> None:
     d = driver()
-    d.send(account("51500"))
+    balance_read(d, "51500")
     again = restart(d, engine, at=NEXT_DAY + timedelta(hours=5))
     assert memo(again)["peak"] == "51500"
     assert again.acct.day.start == NEXT_DAY
@@ -241,7 +246,8 @@ def test_end_of_day_a_reset_missed_while_down_takes_the_open_pnl_at_the_last_kno
     # 1 MNQ long from 21,000 quoted 21,250 (+$500) when the service stops: the equity at the
     # reset it missed is the balance and that open P&L, 51,000, not the balance alone
     d = driver()
-    d.send(account("50500"), position(MNQ, 1, "21000"))
+    balance_read(d, "50500")
+    d.send(position(MNQ, 1, "21000"))
     mnq_at(d, "21250")
     again = restart(d, engine, at=NEXT_DAY + timedelta(hours=5))
     assert peak(again) == Decimal("51000")
@@ -265,9 +271,9 @@ def test_intraday_the_peak_follows_every_mark_and_the_floor_with_it() -> None:
 
 def test_intraday_the_peak_follows_balance_changes() -> None:
     d = driver(mode="intraday")
-    d.send(account("50750.25"))
+    balance_read(d, "50750.25")
     assert peak(d) == Decimal("50750.25")
-    d.send(account("50100"))
+    balance_read(d, "50100")
     assert peak(d) == Decimal("50750.25")
 
 
@@ -318,7 +324,7 @@ def test_a_winners_position_update_before_its_fill_is_not_a_drawdown() -> None:
     assert d.acct.state is State.Trading
     d.send(fill(MNQ, Side.SELL, 1, "22250", pnl="2500"))  # then its fill: realized, not twice
     assert d.acct.equity == Decimal("52500") and not d.acct.unsettled
-    d.send(account("52500"))
+    balance_read(d, "52500")
     assert d.acct.equity == Decimal("52500") and d.acct.state is State.Trading
 
 
@@ -360,12 +366,12 @@ def test_without_the_freeze_the_floor_keeps_trailing() -> None:
 
 def test_end_of_day_the_freeze_caps_the_peak_taken_at_the_reset() -> None:
     d = driver(starting_balance="50000")
-    d.send(account("52500"))
+    balance_read(d, "52500")
     d.at(NEXT_DAY)
     assert peak(d) == 52000
-    d.send(account("50000.01"))
+    balance_read(d, "50000.01")
     assert d.acct.state is State.Trading
-    d.send(account("50000"))
+    balance_read(d, "50000")
     assert d.acct.state is State.LockedWeekly
 
 
@@ -382,7 +388,7 @@ def test_a_configured_starting_balance_is_the_least_peak_and_sets_the_freeze() -
 
 def test_the_lock_kind_is_configurable() -> None:
     d = driver(lock="LockedDaily")
-    d.send(account("47000"))
+    balance_read(d, "47000")
     hold = d.acct.holds["RULE-004"]
     assert (hold.kind, hold.until) == (State.LockedDaily, NEXT_DAY)
 
@@ -392,7 +398,7 @@ def test_the_weekly_lock_supersedes_a_daily_loss_lock() -> None:
     d.send(account())
     d.send(fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5980", pnl="-1000"))
     assert d.acct.state is State.LockedDaily
-    out = d.send(account("48000"))  # the broker's balance now shows more loss: at the floor
+    out = balance_read(d, "48000")  # the broker's balance now shows more loss: at the floor
     assert [t for t in transitions(out) if t[0] is None] == [
         (None, "LockedDaily", "Flattening", "breach"),
         (None, "Flattening", "LockedWeekly", "flat_confirmed"),
@@ -403,13 +409,13 @@ def test_the_weekly_lock_supersedes_a_daily_loss_lock() -> None:
 
 def test_a_blown_account_stays_locked_the_lock_is_renewed_at_the_weekly_reset() -> None:
     d = driver()
-    d.send(account("47000"))
+    balance_read(d, "47000")
     assert d.acct.holds["RULE-004"].until == NEXT_WEEK
     out = d.at(NEXT_WEEK)  # the lock ends, but equity is still below the floor
     assert d.acct.state is State.LockedWeekly
     assert d.acct.holds["RULE-004"].until == NEXT_WEEK + timedelta(days=7)
     assert (None, "LockedWeekly", "Trading", "release") in transitions(out)
-    d.send(account("50000"))  # e.g. the firm reset the account
+    balance_read(d, "50000")  # e.g. the firm reset the account
     d.at(NEXT_WEEK + timedelta(days=7))
     assert d.acct.state is State.Trading
 
@@ -425,11 +431,11 @@ def test_the_weekly_lock_ends_sunday_17_00_chicago_across_daylight_saving(
     friday: datetime, reset: datetime
 ) -> None:
     d = driver(now=friday)
-    d.send(account("48000"))
+    balance_read(d, "48000")
     assert d.acct.holds["RULE-004"].until == reset
     d.at(reset - timedelta(seconds=1))
     assert d.acct.state is State.LockedWeekly
-    d.send(account("50000"))  # back above the floor (e.g. the firm reset the account)
+    balance_read(d, "50000")  # back above the floor (e.g. the firm reset the account)
     d.at(reset)
     assert d.acct.state is State.Trading
 
@@ -451,21 +457,21 @@ def test_restart_keeps_the_intraday_peak_and_the_floor() -> None:
 
 def test_a_restored_memo_replaces_the_peak_the_rule_had_decoded() -> None:
     d = driver()
-    d.send(account("51000"))
+    balance_read(d, "51000")
     d.at(NEXT_DAY)
     assert peak(d) == 51000  # floor 49,000
     snapshot = json.loads(json.dumps(d.acct.to_dict()))
     snapshot["rule_state"]["RULE-004"]["peak"] = "50000"  # e.g. an older stored snapshot
     d.engine.restore_account(snapshot, [], d.now)
-    d.send(account("48500"))  # above the restored floor of 48,000
+    balance_read(d, "48500")  # above the restored floor of 48,000
     assert d.acct.state is State.Trading
-    d.send(account("48000"))
+    balance_read(d, "48000")
     assert d.acct.state is State.LockedWeekly
 
 
 def test_restart_while_locked_keeps_the_lock_and_its_deadline() -> None:
     d = driver()
-    d.send(account("47500"))
+    balance_read(d, "47500")
     again = restart(d, engine, at=T0 + timedelta(days=2))
     assert again.acct.state is State.LockedWeekly
     assert again.acct.holds["RULE-004"].until == NEXT_WEEK
@@ -509,17 +515,20 @@ def test_a_loss_in_the_balance_whose_trade_record_is_lost_is_not_counted_twice()
     closes it and books the loss into the balance, but the trade record and the position
     update are lost. The balance (48,955) holds the loss and so does the position still
     valued: equity read 47,910 and the account was locked for the week, $955 above its
-    floor. A read of the account puts the books right; a real loss still fires."""
+    floor. The move no fill explains is left out until the read of the account confirms
+    it (with the trade it lists); a real loss still fires once confirmed."""
     d = driver()
     d.send(position(ES, 1, "6000"), quote(ES, "5979.10"))  # -$1,045
     assert d.acct.equity == Decimal("48955.00")
-    d.send(account("48955.00"))  # the close's loss in the balance; its fill not seen
-    assert d.acct.equity == Decimal("47910.00")  # counted twice until the books agree
-    assert d.acct.state is State.Trading
-    gateway_read(d, account("48955.00"))  # the gateway lists no position
+    out = d.send(account("48955.00"))  # the close's loss in the balance; its fill not seen
+    assert d.acct.equity == Decimal("48955.00")  # never counted twice
+    assert d.acct.state is State.Trading and balance_reads(out) == [ReadBalance(ACC)]
+    gateway_read(d, fill(ES, Side.SELL, 1, "5979.10", pnl="-1045.00"), account("48955.00"))
     assert ES not in d.acct.positions and d.acct.equity == Decimal("48955.00")
     assert d.acct.state is State.Trading
-    d.send(account("48000.00"))  # a loss the balance shows, nothing open: fires at once
+    d.send(account("48000.00"))  # a loss no fill explains: waits for the read
+    assert d.acct.state is State.Trading
+    balance_read(d, "48000.00")  # the read confirms it: nothing open, at the floor
     assert d.acct.state is State.LockedWeekly
 
 
@@ -528,21 +537,21 @@ def test_a_win_in_the_balance_whose_trade_record_is_lost_never_raises_the_peak()
     d.send(position(ES, 1, "6000"), quote(ES, "6020"))  # +$1,000
     assert peak(d) == Decimal("51000")
     d.send(account("51000.00"), quote(ES, "6020.25"))  # the win in the balance, its fill lost
-    assert peak(d) == Decimal("51000")  # not 52,012.50
-    gateway_read(d, account("51000.00"))
+    assert peak(d) == Decimal("51000")  # not 52,012.50, nor 51,012.50 on a closed position
+    gateway_read(d, fill(ES, Side.SELL, 1, "6020", pnl="1000.00"), account("51000.00"))
     mnq_at(d, "21000")
     assert peak(d) == Decimal("51000")
 
 
 def test_a_balance_move_no_fill_explains_waits_for_the_read_then_fires_if_real() -> None:
     # 1 MNQ at -$500 (fresh); the balance falls $1,900 with no fill to explain it (a lost
-    # trade record, or a real charge): equity reads 47,600, under the 48,000 floor, but the
-    # move may be MNQ's loss counted twice. The read lists MNQ still open: the move was real,
-    # and the rule fires
+    # trade record, or a real charge): with it equity would read 47,600, under the 48,000
+    # floor, but the move may be MNQ's loss counted twice: left out until the read. The read
+    # lists MNQ still open and the balance: the move was real, and the rule fires
     d = driver()
     d.send(position(MNQ, 1, "21000"), quote(MNQ, "20750"))  # -$500
     d.send(account("48100.00"))
-    assert d.acct.equity == Decimal("47600.00") and d.acct.state is State.Trading
+    assert d.acct.equity == Decimal("49500.00") and d.acct.state is State.Trading
     gateway_read(d, account("48100.00"), position(MNQ, 1, "21000"))
     mnq_at(d, "20750")
     assert d.acct.state is State.Flattening
