@@ -238,6 +238,8 @@ RECONNECT_SETTLE_SECONDS = 0.5
 #: at most this many prices at a missed reset are read at start-up (one per contract and
 #: reset); the rest carry the prices last known before the stop
 MAX_RESET_READS = 20
+#: how long a balance move no fill explains waits for its fill before it is read (seconds)
+BALANCE_GRACE_SECONDS = 1.0
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
 #: even when nothing new happens (a quiet account is saved once the storage is back)
 SAVE_RETRY_SECONDS = 3.0
@@ -1285,7 +1287,9 @@ class Service:
                 )
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
-            elif isinstance(e, ReadAccount | ReadBalance | ReadTrades):
+            elif isinstance(e, ReadBalance):
+                self._spawn(self._confirm_balance(e.account_id), f"read:{e.account_id}")
+            elif isinstance(e, ReadAccount | ReadTrades):
                 # the engine decides again once the read is applied (its `Listing`); its
                 # balance comes from one `/Account/search` shared by the reads under way
                 self._spawn(self.reconcile(e.account_id), f"read:{e.account_id}")
@@ -1408,6 +1412,15 @@ class Service:
         return None
 
     # -- reconciliation and health ----------------------------------------------------------------
+
+    async def _confirm_balance(self, account_id: int) -> None:
+        """A balance move no fill explains yet is read over REST, unless the fill it is for
+        explains it first: the gateway may send the balance a moment ahead of its trade
+        record, and a full read per fill would spend the request budget of every account."""
+        await asyncio.sleep(BALANCE_GRACE_SECONDS)
+        acct = self.engine.accounts.get(account_id)
+        if acct is not None and acct.unexplained:
+            await self.reconcile(account_id)
 
     async def reconcile(self, account_id: int, *, periodic: bool = False) -> None:
         """Bring the engine in line with the gateway; returns once a reconciliation that

@@ -5,7 +5,9 @@ over REST, and the gateway's figures stand."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import Any
 
 from fsm_risk.core.states import State
 from tests.e2e.service_harness import ACCOUNT, Harness
@@ -91,3 +93,32 @@ async def test_a_closing_trade_record_without_its_pnl_still_counts_its_loss(h: H
     await round_trip(h, -150)  # -$1,800 in all: past the limit of 1,500
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003", timeout=30)
     assert h.acct.day.realized == gateway_day_pnl(h)
+
+
+async def test_a_balance_ahead_of_its_fill_is_not_read_when_the_fill_explains_it(
+    h: Harness,
+) -> None:
+    """The gateway may send the balance a moment before the trade record that explains it: a
+    full read of the account for each would spend the request budget of every account."""
+    await h.start(TRAILING)
+    asked: list[int] = []
+    real = h.svc.reconcile
+
+    async def counted(account_id: int, **kw: Any) -> None:
+        asked.append(account_id)
+        await real(account_id, **kw)
+
+    h.svc.reconcile = counted  # type: ignore[method-assign]
+    current = h.gateway.engine.accounts[ACCOUNT].to_api()
+    ahead = {**current, "balance": current["balance"] - 25}
+    assert h.gateway.push_record(ACCOUNT, "GatewayUserAccount", ahead) == 1
+    await h.until(lambda: h.acct.unexplained != 0, "the move heard, not explained yet")
+    # what explains it comes within the grace (here the balance as it stands again)
+    assert h.gateway.push_record(ACCOUNT, "GatewayUserAccount", current) == 1
+    await h.until(lambda: h.acct.unexplained == 0, "explained")
+    await asyncio.sleep(1.5)  # past the grace: no read was made (an absence has no event)
+    assert asked == []
+    # a move nothing explains is read once the grace is over
+    assert h.gateway.push_record(ACCOUNT, "GatewayUserAccount", ahead) == 1
+    await h.until(lambda: asked == [ACCOUNT], "read after the grace", timeout=10)
+    await h.until(lambda: h.acct.unexplained == 0, "the read's balance taken")
