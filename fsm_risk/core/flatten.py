@@ -133,10 +133,22 @@ class Flatten:
             # when that is done is closed at once
             cm.retry_at = None
         if entry.cancel_orders:
-            why = entry.reason or Reason.ORDER_WHILE_LOCKED
-            for o in acct.orders.values():
-                if o.contract_id == cm.contract_id and not closing(acct, o):
-                    self.pursuit.cancel(acct, o, why, now, out)
+            self.cancel_orders(acct, cm, entry.reason, now, out)
+
+    def cancel_orders(
+        self,
+        acct: AccountModel,
+        cm: ContractModel,
+        reason: Reason | None,
+        now: datetime,
+        out: list[Effect],
+    ) -> None:
+        """Cancel the trader's working orders in the contract (not our close): it flattens
+        with its orders cancelled, and is not flat while one works."""
+        why = reason or Reason.ORDER_WHILE_LOCKED
+        for o in acct.orders.values():
+            if o.contract_id == cm.contract_id and not closing(acct, o):
+                self.pursuit.cancel(acct, o, why, now, out)
 
     def breach(
         self,

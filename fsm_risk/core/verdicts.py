@@ -162,7 +162,10 @@ class Verdicts:
             if cm.state is State.Flattening:
                 if target < cm.target_size:
                     cm.target_size = target  # tightened: the retry timer sends the rest
-                    cm.cancel_orders = cm.cancel_orders or bool(closing)
+                    cm.rule_id, cm.reason = ids, primary  # (named for what tightened it)
+                    if closing and not cm.cancel_orders:  # a reduce become a close: its
+                        cm.cancel_orders = True  # orders go too (flat is not flat with them)
+                        self.flatten.cancel_orders(acct, cm, primary, now, out)
                 fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=ids, reason=text)
                 return
             if size <= target and not (closing and contract_orders(acct, cid)):

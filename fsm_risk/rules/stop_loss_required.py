@@ -45,6 +45,7 @@ from fsm_risk.rules.base import (
     Scope,
     Usage,
     Verdict,
+    held,
     used,
 )
 from fsm_risk.schema import Field
@@ -185,9 +186,10 @@ class StopLossRequired(Rule):
         return out
 
     def _protected(self, view: AccountView) -> set[str]:
-        """The contracts whose stops cover the whole position."""
+        """The contracts whose stops cover the whole position (`held`: what it holds once our
+        reduce on its way is done, which resizes the stops with it)."""
         covered = self._covered(view)
-        return {c for c, p in view.positions.items() if covered.get(c, 0) >= p.size}
+        return {c for c, p in view.positions.items() if covered.get(c, 0) >= held(view, p)}
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         if not view.positions:
@@ -204,11 +206,11 @@ class StopLossRequired(Rule):
         out = []
         for cid, p, t in due:
             n = covered.get(cid, 0)
-            if n >= p.size:
+            if n >= held(view, p):  # (our reduce on its way resized the stops already)
                 continue
-            held = f"{p.size} {cid} {'long' if p.long else 'short'} at {p.average_price}"
+            what_held = f"{p.size} {cid} {'long' if p.long else 'short'} at {p.average_price}"
             what = "no protective stop" if n == 0 else f"protective stops for {n} of {p.size}"
-            detail = f"{held} has {what} {grace} s after {t - self.config.grace:%H:%M:%S} UTC"
+            detail = f"{what_held} has {what} {grace} s after {t - self.config.grace:%H:%M:%S} UTC"
             why = Reason.STOP_LOSS_REQUIRED
             out.append(
                 Verdict(self.id, why, Action.CLOSE, Scope.CONTRACT, contract_id=cid, detail=detail)
@@ -228,7 +230,7 @@ class StopLossRequired(Rule):
         naked = [
             (cid, self._deadline(view, cid, p), covered.get(cid, 0), p.size)
             for cid, p in view.positions.items()
-            if covered.get(cid, 0) < p.size
+            if covered.get(cid, 0) < held(view, p)
         ]
         if not naked:
             detail = "every position has a stop" if view.positions else ""

@@ -217,3 +217,26 @@ def test_a_bracket_child_not_yet_live_is_resized_too() -> None:
     )
     out = d.send(position(MNQ, 5, "21000"))
     assert resizes(out) == [(STOP, 5, 3, "sell stop")]
+
+
+def test_a_stop_resized_ahead_of_our_reduce_is_no_breach_of_rule_016() -> None:
+    """Reported: our reduce of 1 (RULE-001) and its resize of the bracket 3 -> 2 went
+    together; the resize was in place while the reduce waited 3 s to fill, RULE-016 (its
+    grace long over) saw long 3 with a stop of 2 and closed the whole position."""
+
+    from fsm_risk.core.states import State
+    from fsm_risk.rules.stop_loss_required import StopLossRequired
+    from tests.factories import Driver, account, make_engine
+
+    rules = {MaxContracts: {"limit": "4"}, StopLossRequired: {"grace_seconds": "30"}}
+    d = Driver(make_engine(rules))
+    d.send(account(), position(MNQ, 3, "21000"), stop(STOP, MNQ, Side.SELL, 3, "20900"))
+    d.advance(seconds=60)  # the grace long over, the position covered
+    out = d.send(position(NQ, 2, "21000"))  # 5 > 4: MNQ (the largest) cut by 1
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 1)]
+    assert resizes(out) == [(STOP, 3, 2, "sell stop")]
+    out = d.send(stop(STOP, MNQ, Side.SELL, 2, "20900"))  # the resize in place, the reduce not
+    out += d.advance(seconds=5)
+    assert closes(out) == [] and d.acct.contracts[MNQ].target_size == 2
+    out = d.send(position(MNQ, 2, "21000"))  # the reduce filled: covered, nothing more
+    assert closes(out) == [] and d.acct.contracts[MNQ].state is State.Trading

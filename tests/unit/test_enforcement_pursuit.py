@@ -593,3 +593,29 @@ def test_a_read_after_the_acceptance_that_lists_our_close_working_waits_for_it()
         gw.d, position(MNQ, 5, "21000"), market(oid, Side.SELL, size, OrderStatus.OPEN)
     )
     assert reduces(out) == [] and alerts(out) == []  # still working: nothing sent, nothing said
+
+
+def test_a_reduce_tightened_to_a_close_cancels_the_contracts_orders_and_ends() -> None:
+    """Reported: RULE-001's reduce on its way, then another rule closed the contract; the
+    trader's stop and target were left working on the flat contract, which stayed Flattening
+    for good (it is not flat while an order of the trader's works), and the close was still
+    named RULE-001."""
+    close_all = Verdict(
+        "RULE-T01", Reason.POSITION_HOLD_TIME, Action.CLOSE, Scope.CONTRACT, contract_id=MNQ
+    )
+    raw = {"limits": f"MNQ: {LIMIT}", "default_limit": "10"}
+    d = Driver(make_engine({MaxContractsPerInstrument: raw}, extra=[trip_on(Fill, close_all)]))
+    d.send(account(), order(77, MNQ, Side.SELL, 2, limit="21100"))
+    gw = Gateway(d)
+    gw.size = 5
+    gw.send(position(MNQ, 5, "21000"))  # reduce 2 (the target order is left: 2 <= 3)
+    gw.accept()
+    out = gw.trader_buy()  # a fill: the scripted rule wants the contract closed
+    assert [c.order_id for c in cancels(out)] == [77]
+    cm = d.acct.contracts[MNQ]
+    assert (cm.target_size, cm.rule_id) == (0, "RULE-T01")
+    gw.fill_close()
+    gw.send(order(77, MNQ, Side.SELL, 2, limit="21100", status=OrderStatus.CANCELLED))
+    gw.accept()
+    gw.fill_close()
+    assert gw.size == 0 and d.acct.contracts[MNQ].state is not State.Flattening
