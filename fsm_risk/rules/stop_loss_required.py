@@ -111,11 +111,15 @@ class StopLossRequired(Rule):
         seen: dict[str, float | str] = memo.setdefault("seen", {})
         opened: dict[str, float] = memo.setdefault("opened", {})  # the open time then
         sizes: dict[str, int] = memo.setdefault("size", {})
+        #: contracts its stops covered when a position was scaled in: they stay covered (the
+        #: new grace is for the added ones; taking their stop away is not put off by adding)
+        kept: dict[str, int] = memo.setdefault("kept", {})
         changed = False
         for cid in [c for c in seen if c not in view.positions]:
             del seen[cid]  # closed: a new position gets a new grace
             opened.pop(cid, None)
             sizes.pop(cid, None)
+            kept.pop(cid, None)
             changed = True
         covered: dict[str, int] | None = None
         for cid, p in view.positions.items():
@@ -125,6 +129,7 @@ class StopLossRequired(Rule):
                 # flat unseen, while the service was down say, and this one is new
                 del seen[cid]
                 sizes.pop(cid, None)
+                kept.pop(cid, None)
             before = sizes.get(cid, p.size)
             if cid not in seen:
                 seen[cid] = now.timestamp()  # epoch seconds: cheap to store and read
@@ -137,6 +142,7 @@ class StopLossRequired(Rule):
                 covered = self._covered(view) if covered is None else covered
                 if covered.get(cid, 0) >= before:
                     seen[cid] = now.timestamp()
+                    kept[cid] = max(kept.get(cid, 0), before)
                     changed = True
             if before != p.size or cid not in sizes:
                 sizes[cid] = p.size
@@ -194,26 +200,40 @@ class StopLossRequired(Rule):
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         if not view.positions:
             return ()
-        due = [  # (a restored position waits for the start-up read: it may be a new one)
-            (cid, p, t)
-            for cid, p in view.positions.items()
-            if not p.stored and (t := self._deadline(view, cid, p)) <= now
-        ]
-        if not due:
-            return ()
-        covered = self._covered(view)
+        kept: dict[str, int] = view.rule_state.get(self.id, {}).get("kept", {})
+        covered: dict[str, int] | None = None
         grace = int(self.config.grace.total_seconds())
         out = []
-        for cid, p, t in due:
+        for cid, p in view.positions.items():
+            if p.stored:  # a restored position waits for the start-up read: it may be new
+                continue
+            t = self._deadline(view, cid, p)
+            # past the grace: every contract it holds once our reduce on its way is done (that
+            # resized the stops with it); within a new grace from scaling in: those covered then
+            need = held(view, p) if t <= now else min(kept.get(cid, 0), held(view, p))
+            if need <= 0:
+                continue
+            covered = self._covered(view) if covered is None else covered
             n = covered.get(cid, 0)
-            if n >= held(view, p):  # (our reduce on its way resized the stops already)
+            if n >= need:
                 continue
             what_held = f"{p.size} {cid} {'long' if p.long else 'short'} at {p.average_price}"
             what = "no protective stop" if n == 0 else f"protective stops for {n} of {p.size}"
-            detail = f"{what_held} has {what} {grace} s after {t - self.config.grace:%H:%M:%S} UTC"
+            when = (
+                f"{grace} s after {t - self.config.grace:%H:%M:%S} UTC"
+                if t <= now
+                else f"although {need} were covered when it was scaled in"
+            )
             why = Reason.STOP_LOSS_REQUIRED
             out.append(
-                Verdict(self.id, why, Action.CLOSE, Scope.CONTRACT, contract_id=cid, detail=detail)
+                Verdict(
+                    self.id,
+                    why,
+                    Action.CLOSE,
+                    Scope.CONTRACT,
+                    contract_id=cid,
+                    detail=f"{what_held} has {what} {when}",
+                )
             )
         return out
 

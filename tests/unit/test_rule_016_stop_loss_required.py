@@ -350,8 +350,10 @@ def test_quotes_never_evaluate_the_rule() -> None:
 # --- a stop that covers part of the position -------------------------------------------------
 
 
-def sized_stop(order_id: int, size: int, price: str = "20950") -> OrderUpdate:
-    return order(order_id, MNQ, Side.SELL, size, type=STOP, stop=price)
+def sized_stop(
+    order_id: int, size: int, price: str = "20950", status: OrderStatus = OrderStatus.OPEN
+) -> OrderUpdate:
+    return order(order_id, MNQ, Side.SELL, size, type=STOP, stop=price, status=status)
 
 
 def test_a_stop_for_part_of_the_position_does_not_protect_it() -> None:
@@ -393,3 +395,16 @@ def test_scaling_in_without_a_stop_puts_no_deadline_off() -> None:
     d.now = T0 + GRACE - SECOND
     d.send(position(MNQ, 2, "21000", at=T0))  # naked, and adding just before the deadline
     assert closed_at_deadline(d) == [MNQ]
+
+
+def test_scaling_in_then_taking_the_stop_away_puts_no_deadline_off() -> None:
+    """Reported: buy 1 with a stop of 1; past the grace buy 1 more and cancel the stop; again
+    and again: each scale-in gave the whole position a new grace, and it went without a stop
+    for a minute. The contracts covered when it was scaled in must stay covered."""
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), sized_stop(1, 1))
+    later = T0 + timedelta(minutes=1)
+    d.now = later
+    assert not closes(d.send(position(MNQ, 2, "21000", at=T0)))  # the added one: a grace
+    out = d.send(sized_stop(1, 1, status=OrderStatus.CANCELLED))  # the stop taken away
+    assert [c.contract_id for c in closes(out)] == [MNQ]
