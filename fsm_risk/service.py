@@ -238,6 +238,8 @@ RECONNECT_SETTLE_SECONDS = 0.5
 #: at most this many prices at a missed reset are read at start-up (one per contract and
 #: reset); the rest carry the prices last known before the stop
 MAX_RESET_READS = 20
+#: and for at most this long in all (seconds): the rest carry the prices last known
+RESET_READS_SECONDS = 5.0
 #: how long a balance move no fill explains waits for its fill before it is read (seconds)
 BALANCE_GRACE_SECONDS = 1.0
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
@@ -373,16 +375,28 @@ class Service:
         wanted = sorted({pair for s in stored for pair in missed_resets(cal, s.snapshot, now)})
         weekly = cal.last_weekly_reset(now)
         prices: dict[datetime, dict[str, Decimal]] = {}
+        loop = asyncio.get_running_loop()
+        # nothing is enforced until these are done: a read the gateway refuses (the SDK
+        # sleeps a minute on a 429) or that is slow must not hold every account
+        deadline = loop.time() + RESET_READS_SECONDS
+        stopped: str | None = None
         for n, (at, cid) in enumerate(wanted):
             which = "weekly" if at == weekly else "daily"
             price, why = None, "the gateway has no bar before it"
+            left = deadline - loop.time()
             if n >= MAX_RESET_READS:
                 why = f"more than {MAX_RESET_READS} prices to read at start-up"
+            elif stopped is not None:
+                why = stopped
+            elif left <= 0:
+                why = f"the reads at start-up took over {RESET_READS_SECONDS:g} s"
             else:
                 try:
-                    price = await self.broker.price_before(cid, at)
+                    price = await asyncio.wait_for(self.broker.price_before(cid, at), left)
+                except TimeoutError:
+                    why = stopped = f"no answer within {RESET_READS_SECONDS:g} s"
                 except Exception as exc:  # a read like any other: the fallback is safe
-                    why = f"the read failed: {exc}"
+                    why = stopped = f"the read failed: {exc}"
             if price is None:
                 logger.warning(
                     "{} the price of {} at the {} reset {} is unknown ({}): the positions held "

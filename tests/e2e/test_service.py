@@ -430,3 +430,35 @@ async def test_a_flat_contract_lingers_subscribed_feeding_nothing_and_a_trader_c
     await h.gw_until(lambda: market_subs() == [[MES]] * 3, "MNQ dropped after the linger")
     assert h.svc.broker.lingering == {} and h.svc.broker.subscribed == {MES}
     assert h.svc.health()["silent_contracts"] == []
+
+
+async def test_a_price_read_at_start_up_that_hangs_holds_nothing_past_its_budget(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported: the gateway answered a price read at start-up with a 429 and the SDK slept a
+    minute on it: no account was enforced for 60 s (up to 20 such reads), and a trader's 6 MNQ
+    over a limit of 5 stayed open. The reads now have 5 s in all; the rest fall back."""
+    import asyncio
+
+    from fsm_risk import service as service_module
+
+    await h.start(DAILY_LOSS)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset + timedelta(minutes=10))
+    asked: list[str] = []
+
+    async def hangs(self: ProjectXBroker, contract_id: str, at: datetime) -> None:
+        asked.append(contract_id)
+        await asyncio.sleep(60)  # the SDK's sleep on a 429
+
+    monkeypatch.setattr(ProjectXBroker, "price_before", hangs)
+    monkeypatch.setattr(service_module, "RESET_READS_SECONDS", 1.0)
+    started = asyncio.get_running_loop().time()
+    await h.start()
+    assert asyncio.get_running_loop().time() - started < 15
+    assert asked == [MNQ]
+    warned = [m for m in h.logs if "WARNING" in m and f"price of {MNQ} at the daily reset" in m]
+    assert warned and "no answer within 1 s" in warned[0]
