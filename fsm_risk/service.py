@@ -297,6 +297,8 @@ class Service:
         self.failure: BaseException | None = None  # what broke the main loop, if anything
         #: since when the database has refused the service's commits (None: state is saved)
         self.unsaved_since: datetime | None = None
+        #: the settings in force (and a held loosening) the database refused: tried again
+        self._settings_unsaved: tuple[Any, Any] | None = None
         # after a (re)start nothing is sent for an account until its reconciliation has shown
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
@@ -595,6 +597,8 @@ class Service:
             await asyncio.sleep(every)
             if self.store.pending is not None:
                 self._commit([])
+            if self._settings_unsaved is not None:
+                self._keep_settings(*self._settings_unsaved)
 
     async def _pet_watchdog(self, every: float) -> None:
         """Pet the service manager's watchdog from the event loop while the consumer keeps up:
@@ -1247,18 +1251,28 @@ class Service:
         leaves them in force in this run only, said so (never a stopped service)."""
         from fsm_risk import reload
 
+        failed_before = self._settings_unsaved is not None
         try:
             reload.Keeper(self.store, self.group).save(raw, held)
         except Exception as exc:
             if not storage_error(exc):
                 raise
+            # kept, and written once the database takes it (`_keep_saving`): a stricter
+            # limit not saved would be loosened by the next start's comparison
+            self._settings_unsaved = (raw, held)
+            if failed_before:
+                return
             logger.critical(
                 "{} the settings in force are NOT saved (database {}: {}): they hold in the "
-                "running service only",
+                "running service only until the database takes them",
                 logs.ALERT,
                 self.store.where,
                 describe_storage_error(exc),
             )
+            return
+        self._settings_unsaved = None
+        if failed_before:
+            logger.warning("{} the settings in force are saved again", logs.ALERT)
 
     def _execute(self, effects: list[Effect]) -> None:
         effects = self._gate(effects)  # (already gated in the consumer: a no-op there)

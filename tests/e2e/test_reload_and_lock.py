@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -506,3 +507,45 @@ async def test_a_restart_with_the_same_held_loosening_adds_no_settings_row(h: Ha
         await h.start()
         assert h.svc.status()["pending_settings"] is not None  # still held
     assert [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "settings"] == rows
+
+
+async def test_a_stricter_limit_reloaded_while_the_database_refuses_writes_is_saved_later(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported: a limit tightened by a reload during a full disk was never written; once the
+    disk was freed, a restart with the looser file applied it at once (no hold until the
+    reset). The settings not saved are written once the database takes them."""
+    import sqlite3
+
+    await h.start(loss_limit(1000))
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    real = reload.Keeper.save
+    full = True
+
+    def save(self: reload.Keeper, *args: Any, **kwargs: Any) -> None:
+        if full:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(reload.Keeper, "save", save)
+    h.write_settings(loss_limit(500))
+    code, out = await run_cli(h.home, "reload", "--admin", "ops", secret=SECRET)
+    assert code == 0 and "1000 -> 500" in out, out
+    assert limit_in_force(h) == 500
+    assert any("settings in force are NOT saved" in m for m in h.logs)
+    assert reload.Keeper(h.svc.store).in_force() != {
+        "daily_loss_limit": {"enabled": "true", "limit": "500"}
+    }
+    full = False  # the disk freed: written at the next try (every 3 s)
+    await h.until(
+        lambda: (
+            reload.Keeper(h.svc.store).in_force()
+            == {"daily_loss_limit": {"enabled": "true", "limit": "500"}}
+        ),
+        "the stricter settings saved",
+        timeout=10,
+    )
+    h.write_settings(loss_limit(1000))
+    await h.stop()
+    await h.start()
+    assert limit_in_force(h) == 500  # the looser file waits for the reset
