@@ -268,7 +268,8 @@ def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
 def ready(service: Service) -> tuple[bool, dict[str, bool]]:
     """The service's own readiness: connected to every feed, its session token accepted by
     the gateway (while it is refused the service is blind: not enforcing), no record kind
-    blind (its records refused one after another: the rules judging them see nothing), every
+    blind (its records refused one after another: the rules judging them see nothing), its
+    state saved (a database refusing writes: what it enforces would not survive a restart), every
     account reconciled since start (an account still waiting is not enforced yet), enforcing
     (the event loop's consumer alive and not stopping). A contract without quotes for a while
     is not in it: a market standing still or closed is quiet too."""
@@ -280,6 +281,7 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
         "connected": connected,
         "authenticated": authenticated,
         "feed_complete": not health["blind"],
+        "state_saved": service.unsaved_since is None,
         "reconciled": service.ready.is_set(),
         "enforcing": consumer is not None
         and not consumer.done()

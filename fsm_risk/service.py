@@ -1658,6 +1658,12 @@ class Service:
             "authenticated": authenticated,
         }
         snap["feed"] = self.health()
+        unsaved = self.store.pending
+        snap["storage"] = {  # a database refusing writes: enforcing from memory
+            "saved": self.unsaved_since is None,
+            "since": self.unsaved_since.isoformat() if self.unsaved_since else None,
+            "reason": unsaved.reason if unsaved is not None else None,
+        }
         snap["pending_settings"] = self.pending.view() if self.pending is not None else None
         return snap
 

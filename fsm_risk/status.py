@@ -276,6 +276,11 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             "the rest being reconciled"
         )
         out.append(style(_fit(line), fg="yellow", bold=True))
+    storage = snap.get("storage")
+    if storage and not storage.get("saved", True):
+        line = f"STATE NOT SAVED since {_clock(storage['since'], tz)}: enforcing from memory"
+        out.append(style(_fit(line), fg="red", bold=True))
+        out.append(_fit(f"  the database cannot be written: {storage['reason']}"))
     hours = headline_hours(snap)
     for a in snap["accounts"]:
         state = a["state"]
@@ -425,3 +430,10 @@ def render_history(rows: list[dict[str, Any]], tz: str) -> str:
             f"{r['reason']}"
         )
     return "\n".join(out) + "\n"
+
+
+def _clock(iso: str | None, tz: str) -> str:
+    """An instant of the snapshot as the time of day in the display zone (``?``: none)."""
+    if not iso:
+        return "?"
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(tz)).strftime("%H:%M:%S %Z")

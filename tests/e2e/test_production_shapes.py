@@ -112,6 +112,7 @@ async def test_repeated_refusals_of_one_kind_are_an_alarm_shown_per_kind(h: Harn
             "connected": True,
             "authenticated": True,
             "feed_complete": False,
+            "state_saved": True,
             "reconciled": True,
             "enforcing": True,
         },

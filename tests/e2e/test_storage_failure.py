@@ -19,6 +19,7 @@ import pytest
 
 from fsm_risk.adapters.store import Store
 from fsm_risk.core.states import State
+from fsm_risk.metrics import ready
 from fsm_risk.paper import PaperGateway
 from tests.e2e.receiver import Receiver
 from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
@@ -125,6 +126,11 @@ async def test_a_full_disk_leaves_the_breach_closed_alerts_once_and_saves_it_all
     await receiver.wait_for(lambda: receiver.titled("state NOT saved"), "the outage notice")
     # nothing of it is in the database yet
     assert BREACH not in h.audit()
+    # and status, /readyz and the metrics say so (they said nothing: feed healthy, ready)
+    code, out = await run_cli(h.home, "status")
+    assert code == 0 and "STATE NOT SAVED since" in out and "database or disk is full" in out
+    assert ready(h.svc)[1]["state_saved"] is False
+    assert h.svc.status()["storage"]["saved"] is False
 
     # a self-lock now is applied, and the answer says it is not saved
     code, out = await run_cli(h.home, "lock", str(ACCOUNT), "--for", "30m")
@@ -138,6 +144,7 @@ async def test_a_full_disk_leaves_the_breach_closed_alerts_once_and_saves_it_all
 
     disk.full = False  # space again: the retry timer writes it all, nothing new needed
     await h.until(lambda: h.svc.store.pending is None, "the state saved again", timeout=10)
+    assert ready(h.svc)[1]["state_saved"] is True
     await receiver.wait_for(lambda: receiver.titled("state saved again"), "the back notice")
     assert len(receiver.titled("state NOT saved")) == 1
     audit = h.audit()

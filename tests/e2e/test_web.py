@@ -84,6 +84,7 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
         "connected": True,
         "authenticated": True,
         "feed_complete": True,
+        "state_saved": True,
         "reconciled": True,
         "enforcing": True,
         "accounts": 1,
