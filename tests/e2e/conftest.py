@@ -13,7 +13,8 @@
 - ``h``: a `Harness` (tests/e2e/service_harness.py) to run the real service against that
   gateway; its service (if started) is stopped and its log sink removed at teardown. A module
   whose service needs something else first (another clock, a receiver that must outlive it)
-  defines its own ``h``.
+  defines its own ``h`` (one that asks for ``receiver`` and this ``h``, in that order).
+- ``receiver``: a notification `Receiver` (tests/e2e/receiver.py) on a free loopback port.
 
 A session connected without ``quotes`` has a silent market hub: after 30 s the SDK's
 stale-feed watchdog forces a reconnect of both hubs (harmless, but visible in a long test);
@@ -38,6 +39,7 @@ from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
 
 from fsm_risk.paper import PaperGateway, PaperSettings
+from tests.e2e.receiver import Receiver
 from tests.e2e.service_harness import Harness
 
 USER_EVENTS = ("order_update", "trade_execution", "position_update", "account_update")
@@ -83,6 +85,16 @@ async def paper_gateway(paper_settings: PaperSettings) -> AsyncIterator[PaperGat
         yield gateway
     finally:
         await gateway.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    await r.start()
+    try:
+        yield r
+    finally:
+        await r.stop()
 
 
 @pytest.fixture

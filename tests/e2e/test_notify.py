@@ -3,9 +3,7 @@ receiver on loopback; the messages' content is what a trader would read."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +11,6 @@ from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.notify import Notifier
-from fsm_risk.paper import PaperGateway
 from tests.e2e.receiver import Receiver
 from tests.e2e.service_harness import ACCOUNT, Harness
 
@@ -26,25 +23,10 @@ DAILY_LOSS = "[rule.daily_loss_limit]\nlimit = 500\n"
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    try:
-        yield r
-    finally:
-        await r.stop()
-
-
-@pytest.fixture
-async def h(
-    tmp_path: Path, paper_gateway: PaperGateway, receiver: Receiver
-) -> AsyncIterator[Harness]:
-    """The service outlives the receiver (its stop notice is sent to it)."""
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
+def h(receiver: Receiver, h: Harness) -> Harness:
+    """The service (conftest's ``h``) set up after the receiver, so it stops first: its stop
+    notice reaches the receiver."""
+    return h
 
 
 def notifier(h: Harness) -> Notifier:

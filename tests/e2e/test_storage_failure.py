@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,6 @@ import pytest
 from fsm_risk.adapters.store import Store
 from fsm_risk.core.states import State
 from fsm_risk.metrics import ready
-from fsm_risk.paper import PaperGateway
 from tests.e2e.receiver import Receiver
 from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
@@ -80,24 +77,10 @@ class _Cursor:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    try:
-        yield r
-    finally:
-        await r.stop()
-
-
-@pytest.fixture
-async def h(
-    tmp_path: Path, paper_gateway: PaperGateway, receiver: Receiver
-) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path, paper_gateway)
-    try:
-        yield harness
-    finally:
-        await harness.close()
+def h(receiver: Receiver, h: Harness) -> Harness:
+    """The service (conftest's ``h``) set up after the receiver, so it stops first: its stop
+    notice reaches the receiver."""
+    return h
 
 
 def not_saved_lines(h: Harness) -> list[str]:
