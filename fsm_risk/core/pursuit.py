@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fsm_risk.core.brackets import refused, resized
+from fsm_risk.core.brackets import resized
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -25,6 +25,7 @@ from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import closes_working, overshoots
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.refusals import rejected
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
 from fsm_risk.core.states import State
@@ -360,51 +361,4 @@ class Pursuit:
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
     ) -> None:
         """The gateway refused a close or cancel of ours: say why, and when it goes again."""
-        if refused(acct, ev, out):  # a resize of the trader's order: said, not re-sent
-            return
-        cm = acct.contracts.get(ev.contract_id) if ev.contract_id is not None else None
-        if ev.order_id is not None:  # a cancel
-            o = acct.orders.get(ev.order_id)
-            if o is None:
-                # the order is no longer working: the cancel lost the race to a fill (or to
-                # another cancel), which is normal; the order event already settled it
-                out.append(
-                    Alert(
-                        Level.INFO,
-                        Reason.OVERTAKEN,
-                        f"cancel of order {ev.order_id} came after it was done: {ev.message}",
-                        acct.account_id,
-                        ev.contract_id,
-                    )
-                )
-                return
-            if o.cancel_sent_at is not None:
-                s = self.settings
-                o.cancel_sent_at = now - s.cancel_timeout + s.backoff(1)
-        else:
-            pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
-            if cm is not None:
-                self.ended(acct, cm, now, progressed=False)
-            target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
-            if ev.overtaken or pos is None or pos.size <= target:
-                # nothing (more) to close: the trader or a fill got there first
-                out.append(
-                    Alert(
-                        Level.INFO,
-                        Reason.OVERTAKEN,
-                        f"close of {ev.contract_id} refused: the position was already closed "
-                        f"or reduced at the gateway ({ev.message})",
-                        acct.account_id,
-                        ev.contract_id,
-                    )
-                )
-                return
-        out.append(
-            Alert(
-                Level.CRITICAL,
-                Reason.CLOSE_REJECTED,
-                f"enforcement request refused: {ev.message}",
-                acct.account_id,
-                ev.contract_id,
-            )
-        )
+        rejected(self, acct, ev, now, out)
