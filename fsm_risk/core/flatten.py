@@ -118,6 +118,8 @@ class Flatten:
         cm.rule_id, cm.reason = entry.cause, entry.reason
         cm.attempts, cm.alerted = 0, False
         cm.retry_at = now + self.settings.backoff(1)
+        # a market exit holding its close back is given the whole close timeout again
+        self.pursuit.held_since.pop((acct.account_id, cm.contract_id), None)
         pos = acct.positions.get(cm.contract_id)
         if cm.close_in_flight:
             pass  # the next one goes when that one is done

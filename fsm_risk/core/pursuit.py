@@ -23,6 +23,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import closes_working, overshoots
+from fsm_risk.core.holdback import held_back
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.refusals import rejected
@@ -47,6 +48,8 @@ class Pursuit:
         self.read: set[tuple[int, str]] = set()
         #: when the gateway accepted each close in flight (runtime; see `read_back`)
         self.accepted_at: dict[tuple[int, str], datetime] = {}
+        #: since when a market exit not ours holds back a contract's close (`holdback`)
+        self.held_since: dict[tuple[int, str], datetime] = {}
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -67,7 +70,7 @@ class Pursuit:
             over = pos is not None and open_size(pos) > cm.target_size
             due = cm.retry_at is None or now >= cm.retry_at
             if not cm.close_in_flight:
-                if not over or not due or closes_working(acct, cm.contract_id):
+                if held_back(self, acct, cm, over, now, out) or not over or not due:
                     continue
                 assert pos is not None
                 cm.attempts += 1
@@ -97,7 +100,7 @@ class Pursuit:
                 # has just said so (it may have ended unheard of since)
                 cm.attempts, ask = cm.attempts + 1, key not in self.read
                 if ask:
-                    self._ask_read(key, now, out)
+                    self.ask_read(key, now, out)
                 out.append(
                     Alert(
                         Level.CRITICAL if cm.attempts >= s.alert_after_attempts else Level.WARNING,
@@ -130,7 +133,7 @@ class Pursuit:
                 # unheard of since it was sent: it may be done at the gateway with its records
                 # late or lost. A close sized from the position last heard could then close
                 # what the trader may hold: read the gateway first (again, if no read came)
-                asks = self._ask_read(key, now, out)
+                asks = self.ask_read(key, now, out)
                 out.append(
                     Alert(
                         Level.CRITICAL if asks >= s.alert_after_attempts else Level.WARNING,
@@ -156,7 +159,7 @@ class Pursuit:
         out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, Reason.CLOSE_WITHDRAWN))
         self.work.dirty.add(acct.account_id)
 
-    def _ask_read(self, key: tuple[int, str], now: datetime, out: list[Effect]) -> int:
+    def ask_read(self, key: tuple[int, str], now: datetime, out: list[Effect]) -> int:
         """Ask the shell to read the account; returns the asks in a row with no read since."""
         asks = self.read_asked.get(key, (now, 0))[1] + 1
         self.read_asked[key] = (now, asks)
@@ -231,10 +234,11 @@ class Pursuit:
             asked, took = self.read_asked.get(key), self.accepted_at.get(key)
             # a read begun after the close timed out, or after the gateway accepted it listing no
             # close of ours working: that close is done (its records may be lost), judge now
+            # (or an exit not ours that timed out holding our close back: see `holdback`)
             timed_out = asked is not None and listing.began >= asked[0]
             done = took is not None and listing.began >= took
-            if cm.close_in_flight and (
-                timed_out or (done and not closes_working(acct, cm.contract_id))
+            if timed_out or (
+                cm.close_in_flight and done and not closes_working(acct, cm.contract_id)
             ):
                 self.forget(cm)
                 self.read.add(key)
@@ -329,6 +333,7 @@ class Pursuit:
         self.read_asked.pop(key, None)
         self.accepted_at.pop(key, None)
         self.read.discard(key)
+        self.held_since.pop(key, None)
 
     @staticmethod
     def _close_effect(

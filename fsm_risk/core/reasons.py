@@ -51,6 +51,11 @@ class Reason(Enum):
         "our close still working would take the position past its target (the trader's own "
         "exit got there first): cancelled before it fills"
     )
+    EXIT_NOT_FILLED = (
+        "a market order closing the position (the trader's exit, the platform's) still working "
+        "at the gateway a close timeout after it began holding our close back: cancelled, and "
+        "our close goes once the cancel is confirmed"
+    )
     ORDER_RESIZED = (
         "a working order of the trader's on the closing side that our reduce left larger "
         "than the position (alone, or with the other parts of an exit): resized to what "

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from fsm_risk.core.effects import Effect
+from fsm_risk.core.holdback import held_until
 from fsm_risk.core.models import AccountModel, Book
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.rulebook import RuleBook
@@ -114,6 +115,10 @@ class Timers:
                 and (cm.close_in_flight or cm.retry_at > now)
             ):
                 times.append(cm.retry_at)
+            if cm.state is State.Flattening and self.pursuit.held_since:
+                key = (acct.account_id, cm.contract_id)
+                if key in self.pursuit.held_since:  # a market exit holding our close back
+                    times.append(held_until(self.pursuit, key))
         for o in acct.orders.values():
             if o.cancel_sent_at is not None:
                 times.append(o.cancel_sent_at + self.settings.cancel_timeout)
