@@ -234,10 +234,10 @@ class Pursuit:
             asked, took = self.read_asked.get(key), self.accepted_at.get(key)
             # a read begun after the close timed out, or after the gateway accepted it listing no
             # close of ours working: that close is done (its records may be lost), judge now
-            # (or an exit not ours that timed out holding our close back: see `holdback`)
+            # (or a market exit not ours that timed out holding our close back: `holdback`)
             timed_out = asked is not None and listing.began >= asked[0]
             done = took is not None and listing.began >= took
-            if timed_out or (
+            if (timed_out and (cm.close_in_flight or key in self.held_since)) or (
                 cm.close_in_flight and done and not closes_working(acct, cm.contract_id)
             ):
                 self.forget(cm)

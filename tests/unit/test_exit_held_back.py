@@ -11,6 +11,7 @@ goes once the cancel is confirmed; gone, our close is sized from the gateway's p
 from __future__ import annotations
 
 from fsm_risk.core.effects import CancelOrder, ClosePosition, Effect, Level
+from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import AccountUpdate, OrderStatus, OrderType, OrderUpdate, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -30,6 +31,8 @@ from tests.factories import (
     make_engine,
     position,
     reads,
+    restart,
+    start_up_read,
     trip_on,
 )
 
@@ -43,11 +46,15 @@ def exit_order(status: OrderStatus, volume: int = 0) -> OrderUpdate:
     )
 
 
+def rules() -> RiskEngine:
+    close_all = Verdict("RULE-T01", Reason.DAILY_LOSS_LIMIT, Action.FLATTEN, lock=State.LockedDaily)
+    return make_engine(extra=[trip_on(AccountUpdate, close_all)])
+
+
 def flattening_with_the_exit_working() -> Driver:
     """Long 2 MNQ, the trader's market sell of 2 working, then the day's loss limit: the
     account flattens and leaves the exit to work (nothing of ours goes beside it)."""
-    close_all = Verdict("RULE-T01", Reason.DAILY_LOSS_LIMIT, Action.FLATTEN, lock=State.LockedDaily)
-    d = Driver(make_engine(extra=[trip_on(AccountUpdate, close_all)]))
+    d = Driver(rules())
     d.send(position(MNQ, 2, "21000"), exit_order(OrderStatus.OPEN), account())
     assert d.acct.state is State.Flattening
     assert closes(d.effects) == [] and cancels(d.effects) == []
@@ -140,3 +147,18 @@ def test_an_exit_that_fills_within_the_timeout_asks_nothing() -> None:
     d.advance(seconds=60)
     assert reads(d.effects) == [] and exit_alerts(d.effects) == []
     assert closes(d.effects) == [] and cancels(d.effects) == []
+
+
+def test_a_restart_while_the_exit_holds_our_close_back_judges_it_a_timeout_after_the_start() -> (
+    None
+):
+    d = flattening_with_the_exit_working()
+    d.advance(seconds=8)
+    d = restart(d, rules)
+    out = start_up_read(d, exit_order(OrderStatus.OPEN), position(MNQ, 2, "21000"))
+    assert closes(out) == [] and cancels(out) == []  # the start read lists it working
+    assert d.acct.contracts[MNQ].state is State.Flattening
+    assert reads(d.advance(seconds=9)) == []
+    assert [r.contract_id for r in reads(d.advance(seconds=1))] == [MNQ]
+    out = gateway_read(d, exit_order(OrderStatus.OPEN), position(MNQ, 2, "21000"))
+    assert [c.order_id for c in cancels(out)] == [EXIT] and closes(out) == []
