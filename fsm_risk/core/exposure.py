@@ -91,6 +91,17 @@ def closing(acct: AccountModel, o: Order) -> bool:
     return o.type is OrderType.MARKET and reduces(acct, o)
 
 
+def fills_owed(acct: AccountModel, contract_id: str) -> bool:
+    """Whether an order in this contract was told filled while its fills are still on their
+    way (the gateway sends the order's final record ahead of its trades and the position),
+    and no position heard since is ahead of the fills: until they arrive, the position last
+    heard is not what the account holds. (A position ahead of its fills is the gateway's
+    newer word, the filled order in it.)"""
+    return contract_id not in acct.expected and any(
+        c == contract_id for c, _, _ in acct.filling.values()
+    )
+
+
 def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
     """Orders working at the gateway that close this position: ours, and any market order
     that only reduces it (the platform's liquidation, the trader's exit). Another close

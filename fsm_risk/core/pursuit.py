@@ -22,7 +22,7 @@ from fsm_risk.core.events import (
     OrderType,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
-from fsm_risk.core.exposure import closes_working, overshoots
+from fsm_risk.core.exposure import closes_working, fills_owed, overshoots
 from fsm_risk.core.holdback import held_back
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
@@ -71,6 +71,11 @@ class Pursuit:
             due = cm.retry_at is None or now >= cm.retry_at
             if not cm.close_in_flight:
                 if held_back(self, acct, cm, over, now, out) or not over or not due:
+                    continue
+                if cm.target_size and fills_owed(acct, cm.contract_id):
+                    # a reduce sized from the last position could close what a fill on its way
+                    # (the trader's exit) already closed: its trade and position tell (a close
+                    # of everything cannot overshoot, and goes at once)
                     continue
                 assert pos is not None
                 cm.attempts += 1
