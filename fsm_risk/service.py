@@ -1375,7 +1375,7 @@ class Service:
             result = await self.broker.cancel(e.account_id, e.order_id)
             contract, order_id = e.contract_id, e.order_id
         self.effects_done += 1
-        resize = e.size if isinstance(e, ResizeOrder) else None
+        resize, was = (e.size, e.was) if isinstance(e, ResizeOrder) else (None, None)
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
@@ -1403,7 +1403,13 @@ class Service:
                 self.submit(ev)
             self.submit(
                 EnforcementRejected(
-                    e.account_id, contract, order_id, result.message, overtaken=True, resize=resize
+                    e.account_id,
+                    contract,
+                    order_id,
+                    result.message,
+                    overtaken=True,
+                    resize=resize,
+                    was=was,
                 )
             )
             return
@@ -1411,21 +1417,27 @@ class Service:
             "{} account {}: {} refused: {}", logs.ALERT, e.account_id, what, result.message
         )
         self.submit(
-            EnforcementRejected(e.account_id, contract, order_id, result.message, resize=resize)
+            EnforcementRejected(
+                e.account_id, contract, order_id, result.message, resize=resize, was=was
+            )
         )
         await self.reconcile(e.account_id)
 
     async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already
-        done: the order to cancel no longer working (or the order to resize, or no larger
-        than asked), the position to close gone (or already smaller than a reduce asked).
+        done: the order to cancel no longer working (or the order to resize, or already the
+        size asked or beyond: no larger for a shrink, no smaller for an order given back), the
+        position to close gone (or already smaller than a reduce asked).
         Returns the gateway's current word, or None."""
         try:
             if isinstance(e, CancelOrder | ResizeOrder):
                 order = await self.broker.order(e.account_id, e.order_id)
                 if order is not None and (
                     not order.status.working
-                    or (isinstance(e, ResizeOrder) and order.size <= e.size)
+                    or (
+                        isinstance(e, ResizeOrder)
+                        and (order.size >= e.size if e.size > e.was else order.size <= e.size)
+                    )
                 ):
                     return [order]
                 return None

@@ -10,7 +10,8 @@ already larger than the position before the reduce was the trader's choice and i
 so are orders on the opening side. An exit in parts (two stops of 2 and 3 beside a long 5)
 is cut to what remains together, each part fitting it alone (see `resized`). A bracket child
 still suspended counts too: the gateway may report the entry's fill before it makes the
-children live.
+children live. The resize holds only while its reduce is on its way or done: a reduce that
+ends without reducing as far as it meant gives the orders back (`restore`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, CancelOrder, Effect, Level, ResizeOrder
 from fsm_risk.core.events import EnforcementRejected, OrderType, Side
+from fsm_risk.core.exposure import closes_working
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settlement import open_size
@@ -74,6 +76,8 @@ def resized(
                 out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, _WHY))
                 continue
             o.resize_to = size
+            if o.resized_from is None:  # (its size before the first of our resizes)
+                o.resized_from = was
             out.append(
                 ResizeOrder(
                     acct.account_id,
@@ -90,6 +94,87 @@ def resized(
 
 
 _WHY = Reason.ORDER_RESIZED
+
+
+def restore(acct: AccountModel, out: list[Effect]) -> None:
+    """Give back what our resizes took from the trader's orders once the reduce they were
+    for is no longer on its way and did not reduce as far as it meant (refused, cancelled or
+    rejected unfilled, filled in part): long 5 with the stop resized to 3 and the reduce
+    refused, the stop would leave 2 contracts without it. Each order we shrank goes back up
+    to what the position holds, never above its own size before our resize; an exit in parts
+    together never above the position, the part that fills last getting back last. Judged
+    only once no resize of ours in the contract is on its way (a refusal may be heard before
+    the resize is in place, and a request sent after it could arrive first), and no close
+    works there nor fills are still to come (the position is about to shrink). The memory of
+    the sizes goes once judged: a reduce sent again resizes them again (`resized`)."""
+    for cid in sorted({o.contract_id for o in acct.orders.values() if o.resized_from}):
+        cm = acct.contracts.get(cid)
+        mine = [
+            o
+            for o in acct.orders.values()
+            if o.contract_id == cid and o.order_id not in acct.own_orders
+        ]
+        if (
+            (cm is not None and cm.close_in_flight)
+            or closes_working(acct, cid)  # (ours, or a market exit: the position will shrink)
+            or any(c == cid for c, _, _ in acct.filling.values())  # (fills still to come)
+            or any(o.resize_to is not None for o in mine)
+        ):
+            continue  # in force while its reduce is on its way; judged once the gateway says
+        pos = acct.positions.get(cid)
+        held = open_size(pos) if pos is not None else 0
+        given: list[str] = []
+        for stops in (True, False):
+            group = sorted(
+                (
+                    o
+                    for o in mine
+                    if pos is not None
+                    and o.side is pos.closing_side
+                    and o.cancel_sent_at is None
+                    and o.type is not OrderType.MARKET
+                    and o.type.is_stop is stops
+                ),
+                key=_fills_later,
+            )
+            want = {o.order_id: o.resized_from or o.size for o in group}
+            excess = sum(want.values()) - held
+            for o in group:  # as when they were cut: what fills last gives first
+                cut = max(0, min(excess, want[o.order_id]))
+                want[o.order_id] -= cut
+                excess -= cut
+            for o in sorted(group, key=lambda o: o.order_id):
+                size = min(want[o.order_id], held)
+                if o.resized_from is None or size <= o.size:
+                    continue
+                o.resize_to = size
+                rule = cm.rule_id if cm is not None else None
+                out.append(
+                    ResizeOrder(
+                        acct.account_id,
+                        o.order_id,
+                        cid,
+                        size,
+                        o.size,
+                        label(o),
+                        rule,
+                        Reason.ORDER_RESTORED,
+                    )
+                )
+                given.append(f"{label(o)} order {o.order_id} {o.size} -> {size}")
+        for o in mine:
+            o.resized_from = None
+        if given:
+            out.append(
+                Alert(
+                    Level.WARNING,
+                    Reason.ORDER_RESTORED,
+                    f"{'; '.join(given)} in {cid}: our reduce did not reduce the position "
+                    f"({held} held), so the resize made for it is undone",
+                    acct.account_id,
+                    cid,
+                )
+            )
 
 
 def _fills_later(o: Order) -> tuple[bool, Decimal, int]:
@@ -112,7 +197,8 @@ def refused(acct: AccountModel, ev: EnforcementRejected, out: list[Effect]) -> b
     if o is not None:
         o.resize_to = None  # not on its way any more
     where = ev.contract_id or (o.contract_id if o is not None else "?")
-    if ev.overtaken or o is None or o.size <= ev.resize:
+    back = ev.was is not None and ev.resize > ev.was  # the order given back (`restore`)
+    if ev.overtaken or o is None or (o.size >= ev.resize if back else o.size <= ev.resize):
         out.append(
             Alert(
                 Level.INFO,
@@ -126,6 +212,19 @@ def refused(acct: AccountModel, ev: EnforcementRejected, out: list[Effect]) -> b
         return True
     pos = acct.positions.get(o.contract_id)
     held = pos.size if pos is not None else 0
+    if back:
+        out.append(
+            Alert(
+                Level.CRITICAL,
+                Reason.CLOSE_REJECTED,
+                f"{label(o)} order {o.order_id} in {where} ({o.size} contracts) could not be "
+                f"resized back to {ev.resize} ({ev.message}): {held} held; resize it to "
+                f"{ev.resize} at the platform, or filled it leaves {held - o.size} without it",
+                acct.account_id,
+                ev.contract_id,
+            )
+        )
+        return True
     out.append(
         Alert(
             Level.CRITICAL,

@@ -208,7 +208,8 @@ class EnforcementRejected:
     """The gateway refused (or failed) one of the service's close, cancel or resize requests.
     ``overtaken``: the gateway had already finished what it was for (the order filled or
     cancelled, the position closed or smaller than the request): a race lost, not a failure.
-    ``resize``: for a resize of the trader's order, the size it asked."""
+    ``resize``: for a resize of the trader's order, the size it asked; ``was``: the order's
+    size it was asked from (larger: a shrink for our reduce; smaller: the order given back)."""
 
     account_id: int
     contract_id: str | None
@@ -216,6 +217,7 @@ class EnforcementRejected:
     message: str
     overtaken: bool = False
     resize: int | None = None
+    was: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,7 @@ class Ledger:
             ev.custom_tag,
             old.cancel_sent_at if old else None,
             old.cancel_attempts if old else 0,
+            old.resized_from if old else None,
         )
         return False
 

@@ -1,6 +1,6 @@
 """The two machine models: `AccountModel` (one monitored account) and `ContractModel` (one
 of its contracts), and what they share (`Lockable`); the records they are made of (from
-`records` and `instruments`) are re-exported, so the core imports its objects from here.
+`records`, `orders`, `instruments`) are re-exported: the core imports its objects from here.
 
 An account's data is *state* (small, bounded by what is open now, rewritten when it moves:
 `persisted()`), *history* (the day's fills and round trips, the trade ids seen: append-only
@@ -17,6 +17,7 @@ from fsm_risk.core.effects import AuditEntry
 from fsm_risk.core.events import Side
 from fsm_risk.core.exposure import Behind, exposed
 from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
+from fsm_risk.core.orders import Order
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import (
     ZERO,
@@ -25,7 +26,6 @@ from fsm_risk.core.records import (
     History,
     Lock,
     Mark,
-    Order,
     Position,
     Trip,
     _dec,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fsm_risk.core.brackets import resized
+from fsm_risk.core.brackets import resized, restore
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -55,11 +55,12 @@ class Pursuit:
         """Keep one close in flight for every flattening contract still over its target.
 
         The next close goes out as soon as the previous one is done at the gateway (filled,
-        cancelled or rejected), not when a timer fires: a trader adding faster than one
-        close at a time is reduced close after close. A close that ended without a fill is
-        re-sent after a second, doubling (at once if the position changed since it was sized); one
-        not seen to end is judged at each timeout by a read of the gateway, and re-sent only
-        if no order of ours works there (a second close could reverse the position)."""
+        cancelled or rejected), not when a timer fires: a trader adding faster than one close at a
+        time is reduced close after close. A close that ended without a fill is re-sent after a
+        second, doubling (at once if the position moved since it was sized); one not seen to end is
+        judged at each timeout by a read of the gateway, and re-sent only if no order of ours works
+        there (a second close could reverse the position). A reduce that ended short gives back what
+        its resizes took (`brackets.restore`)."""
         s = self.settings
         for cm in acct.contracts.values():
             if cm.close_in_flight and (extra := overshoots(acct, cm)) is not None:
@@ -156,6 +157,7 @@ class Pursuit:
             self.read.discard(key)  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
             self.work.dirty.add(acct.account_id)
+        restore(acct, out)
 
     def _withdraw(self, acct: AccountModel, o: Order, now: datetime, out: list[Effect]) -> None:
         """Cancel our close before it takes the position past its target (`overshoots`);
@@ -195,8 +197,7 @@ class Pursuit:
         self.pursue(acct, now, out)
         for o in acct.orders.values():
             if o.cancel_sent_at is not None and now >= o.cancel_sent_at + s.cancel_timeout:
-                o.cancel_attempts += 1
-                o.cancel_sent_at = now
+                o.cancel_sent_at, o.cancel_attempts = now, o.cancel_attempts + 1
                 out.append(
                     CancelOrder(
                         acct.account_id,
@@ -363,8 +364,7 @@ class Pursuit:
         """One cancel for an order not ours (re-sent only by `retry`)."""
         if o.order_id in acct.own_orders or o.cancel_sent_at is not None:
             return
-        o.cancel_sent_at = now
-        o.cancel_attempts = 1
+        o.cancel_sent_at, o.cancel_attempts = now, 1
         out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, reason))
 
     def rejected(

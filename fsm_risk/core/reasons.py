@@ -61,6 +61,10 @@ class Reason(Enum):
         "than the position (alone, or with the other parts of an exit): resized to what "
         "remains, or cancelled when nothing remains for it, so it cannot reverse the position"
     )
+    ORDER_RESTORED = (
+        "a working order of the trader's we resized for a reduce that did not reduce (refused, "
+        "cancelled, short): given back its size, up to what the position holds"
+    )
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"
     )

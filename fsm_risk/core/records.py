@@ -1,7 +1,7 @@
 """The plain records the machine models are made of: locks and their strength, the broker's
-view (positions, working orders, marks), and the journal of an account's trading (fills,
-round trips, the day's and week's books, the history restored from append-only rows). Each
-converts to and from JSON-able dicts exactly (money as strings)."""
+view (positions, marks; its working orders are in `orders`), and the journal of an account's
+trading (fills, round trips, the day's and week's books, the history restored from
+append-only rows). Each converts to and from JSON-able dicts exactly (money as strings)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.events import Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.seen import SeenTrades
 from fsm_risk.core.states import LOCK_RANK, State
@@ -115,57 +115,6 @@ class Position:
             _req(_pdt(d["opened_at"])),
             settling=d.get("settling", 0),
             stored=True,
-        )
-
-
-@dataclass(slots=True)
-class Order:
-    order_id: int
-    contract_id: str
-    status: OrderStatus
-    type: OrderType
-    side: Side
-    size: int
-    created_at: datetime
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    custom_tag: str | None = None
-    cancel_sent_at: datetime | None = None
-    cancel_attempts: int = 0
-    #: the size our resize asked, until the gateway's next word on the order (runtime)
-    resize_to: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "contract_id": self.contract_id,
-            "status": int(self.status),
-            "type": int(self.type),
-            "side": int(self.side),
-            "size": self.size,
-            "created_at": _dt(self.created_at),
-            "limit_price": _dec(self.limit_price),
-            "stop_price": _dec(self.stop_price),
-            "custom_tag": self.custom_tag,
-            "cancel_sent_at": _dt(self.cancel_sent_at),
-            "cancel_attempts": self.cancel_attempts,
-        }
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> Order:
-        return Order(
-            d["order_id"],
-            d["contract_id"],
-            OrderStatus(d["status"]),
-            OrderType(d["type"]),
-            Side(d["side"]),
-            d["size"],
-            _req(_pdt(d["created_at"])),
-            _pdec(d["limit_price"]),
-            _pdec(d["stop_price"]),
-            d["custom_tag"],
-            _pdt(d["cancel_sent_at"]),
-            d["cancel_attempts"],
         )
 
 

@@ -1,0 +1,72 @@
+"""A working order as the gateway last told it, and what the service has asked of it.
+
+Kept apart from `records` (the other records of the broker's view) so that what the service
+changes of a trader's order (its cancel, its resize, see `brackets`) has room to be said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.records import _dec, _dt, _pdec, _pdt, _req
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: int
+    contract_id: str
+    status: OrderStatus
+    type: OrderType
+    side: Side
+    size: int
+    created_at: datetime
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    custom_tag: str | None = None
+    cancel_sent_at: datetime | None = None
+    cancel_attempts: int = 0
+    #: the order's size before we shrank it for a reduce of ours, until that reduce is done
+    #: (or the order given back, see `brackets.restore`): stored, for a restart cannot read it
+    #: from the gateway, which knows the order only at its new size
+    resized_from: int | None = None
+    #: the size our resize asked, until the gateway's next word on the order (runtime)
+    resize_to: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "contract_id": self.contract_id,
+            "status": int(self.status),
+            "type": int(self.type),
+            "side": int(self.side),
+            "size": self.size,
+            "created_at": _dt(self.created_at),
+            "limit_price": _dec(self.limit_price),
+            "stop_price": _dec(self.stop_price),
+            "custom_tag": self.custom_tag,
+            "cancel_sent_at": _dt(self.cancel_sent_at),
+            "cancel_attempts": self.cancel_attempts,
+            "resized_from": self.resized_from,
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Order:
+        return Order(
+            d["order_id"],
+            d["contract_id"],
+            OrderStatus(d["status"]),
+            OrderType(d["type"]),
+            Side(d["side"]),
+            d["size"],
+            _req(_pdt(d["created_at"])),
+            _pdec(d["limit_price"]),
+            _pdec(d["stop_price"]),
+            d["custom_tag"],
+            _pdt(d["cancel_sent_at"]),
+            d["cancel_attempts"],
+            d.get("resized_from"),  # (absent from a snapshot stored before it was kept)
+        )
