@@ -169,8 +169,8 @@ def restore(acct: AccountModel, out: list[Effect]) -> None:
                 Alert(
                     Level.WARNING,
                     Reason.ORDER_RESTORED,
-                    f"{'; '.join(given)} in {cid}: our reduce did not reduce the position "
-                    f"({held} held), so the resize made for it is undone",
+                    f"our reduce of {cid} ended with {held} held: the orders resized for it "
+                    f"are given back ({'; '.join(given)})",
                     acct.account_id,
                     cid,
                 )

@@ -175,7 +175,6 @@ class Ledger:
                     deadline = now + self.settings.settle_timeout
                     acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
             return False
-        old = acct.orders.get(ev.order_id)
         acct.orders[ev.order_id] = Order(
             ev.order_id,
             ev.contract_id,
@@ -187,10 +186,7 @@ class Ledger:
             ev.limit_price,
             ev.stop_price,
             ev.custom_tag,
-            old.cancel_sent_at if old else None,
-            old.cancel_attempts if old else 0,
-            old.resized_from if old else None,
-        )
+        ).follows(acct.orders.get(ev.order_id))
         return False
 
     def fill(self, acct: AccountModel, ev: Fill, now: datetime, out: list[Effect]) -> bool:

@@ -33,8 +33,21 @@ class Order:
     #: (or the order given back, see `brackets.restore`): stored, for a restart cannot read it
     #: from the gateway, which knows the order only at its new size
     resized_from: int | None = None
-    #: the size our resize asked, until the gateway's next word on the order (runtime)
+    #: the size our resize asked, until the gateway shows the order at another size (runtime)
     resize_to: int | None = None
+
+    def follows(self, old: Order | None) -> Order:
+        """This word on the order, keeping what the service asked of it (``old``): its
+        cancel, its size before our resize, and a resize on its way while the word still shows
+        the size it was asked from: a word the gateway sent before it took the resize (the
+        bracket child made live, a price moved) is not its answer. Another size is: ours, or
+        the trader's own change, which overtakes it."""
+        if old is not None:
+            self.cancel_sent_at, self.cancel_attempts = old.cancel_sent_at, old.cancel_attempts
+            self.resized_from = old.resized_from
+            if self.size == old.size:
+                self.resize_to = old.resize_to
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -47,3 +47,43 @@ async def test_rule_001_reduce_resizes_the_bracket_and_the_stop_leaves_the_accou
     assert sum(sold) == 3
     assert h.gateway.order(entry.order_id).status == OrderStatus.FILLED
     await h.until(lambda: MNQ not in h.acct.positions, "the service sees the account flat")
+
+
+async def test_a_refused_reduce_gives_the_stop_its_size_back_and_the_retry_resizes_again(
+    h: Harness,
+) -> None:
+    """The gateway refuses the reduce (its maintenance break, a market closed) but takes the
+    resize sent with it: 5 held, the stop covering 3. Reached, it sold 3 and left 2 open
+    with no stop. The stop now goes back to 5 until the reduce goes through."""
+    await h.start("[rule.max_contracts]\nlimit = 3\n")
+    h.gateway.reject_orders(lambda r: r.source == "partial_close", "Market is closed")
+    h.trade("MNQ", "buy", 5, stop_loss_ticks=-40, take_profit_ticks=40)
+    await h.gw_until(lambda: h.closes("MNQ"), "the reduce sent")
+    [reduce] = h.closes("MNQ")
+    assert (reduce.size, reduce.status) == (2, OrderStatus.REJECTED)
+    children = [o.order_id for o in h.gateway.order_log(ACCOUNT) if o.source == "bracket"]
+    stop = next(c for c in children if h.gateway.order(c).stop_price is not None)
+
+    def sizes() -> list[int]:
+        return [h.gateway.order(c).size for c in children]
+
+    # the resize went through with the reduce (3), and is undone once the refusal is heard
+    # (the old code left both at 3 beside the 5 held)
+    await h.gw_until(lambda: sizes() == [5, 5], "the stop and the target back at 5")
+    assert h.position("MNQ") == 5
+    await h.until(
+        lambda: any("ORDER_RESTORED" in m and "sell stop order" in m for m in h.logs), "alert"
+    )
+    [alert] = [m for m in h.logs if "ALERT ORDER_RESTORED" in m]
+    assert "WARNING" in alert and "3 -> 5" in alert
+    # the break ends: the reduce goes again after its backoff, the resize with it
+    h.gateway.clear_rejections()
+    await h.advance(seconds=3)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "reduced to the limit")
+    await h.gw_until(lambda: sizes() == [3, 3], "the stop and the target resized again")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
+    # the price falls through the stop: it sells the 3 held, and the account ends flat
+    h.gateway.move_price("MNQ", -60)
+    await h.gw_until(lambda: h.gateway.order(stop).status == OrderStatus.FILLED, "stop filled")
+    assert h.gateway.position(ACCOUNT, MNQ) is None
+    await h.until(lambda: MNQ not in h.acct.positions, "the service sees the account flat")

@@ -180,3 +180,19 @@ def test_a_restore_refused_because_the_order_is_done_is_a_lost_race() -> None:
     d.send(stop(STOP, 5))
     out = d.send(EnforcementRejected(ACC, MNQ, STOP, "x", overtaken=True, resize=5, was=3))
     assert [(a.level, a.reason) for a in alerts(out)] == [(Level.INFO, Reason.OVERTAKEN)]
+
+
+def test_a_word_sent_before_the_gateway_took_the_resize_is_not_its_answer() -> None:
+    """Seen against the paper gateway: the bracket's stop made live (a word at 5) after the
+    resize was sent, before the gateway took it; the refusal of the reduce then came, and
+    the stop's word at 3 last. The resize is on its way until the stop shows another size."""
+    d = driver()
+    d.send(order(STOP, MNQ, Side.SELL, 5, type=OrderType.STOP, status=OrderStatus.SUSPENDED))
+    out = d.send(position(MNQ, 5, "21000"))
+    assert resizes(out) == [(STOP, 5, 3)]
+    out = d.send(stop(STOP, 5))  # made live: still the size it was asked from
+    assert resizes(out) == [] and d.acct.orders[STOP].resize_to == 3
+    out = d.send(refused())
+    assert resizes(out) == []  # the resize is not in place yet
+    out = d.send(stop(STOP, 3))
+    assert resizes(out) == [(STOP, 3, 5)]
