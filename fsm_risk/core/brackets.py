@@ -106,7 +106,8 @@ def restore(acct: AccountModel, out: list[Effect]) -> None:
     only once no resize of ours in the contract is on its way (a refusal may be heard before
     the resize is in place, and a request sent after it could arrive first), and no close
     works there nor fills are still to come (the position is about to shrink). The memory of
-    the sizes goes once judged: a reduce sent again resizes them again (`resized`)."""
+    the sizes goes once nothing is left to give back (the reduce done, or the sizes given back
+    in place): a reduce sent again resizes them again (`resized`)."""
     for cid in sorted({o.contract_id for o in acct.orders.values() if o.resized_from}):
         cm = acct.contracts.get(cid)
         mine = [
@@ -162,9 +163,10 @@ def restore(acct: AccountModel, out: list[Effect]) -> None:
                     )
                 )
                 given.append(f"{label(o)} order {o.order_id} {o.size} -> {size}")
-        for o in mine:
-            o.resized_from = None
-        if given:
+        if not given:  # (kept while a size given back is on its way: a restart sends it again)
+            for o in mine:
+                o.resized_from = None
+        else:
             out.append(
                 Alert(
                     Level.WARNING,
@@ -213,6 +215,7 @@ def refused(acct: AccountModel, ev: EnforcementRejected, out: list[Effect]) -> b
     pos = acct.positions.get(o.contract_id)
     held = pos.size if pos is not None else 0
     if back:
+        o.resized_from = None  # not given back again: the trader is told
         out.append(
             Alert(
                 Level.CRITICAL,

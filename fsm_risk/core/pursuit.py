@@ -210,10 +210,9 @@ class Pursuit:
                 self.work.dirty.add(acct.account_id)
 
     def resume(self, acct: AccountModel, held_back: set[str], now: datetime) -> None:
-        """The gateway's working orders are known again (after a restart): every pending close
-        and cancel is due now, and a close in flight is judged by that read. ``held_back``:
-        the contracts whose close the shell did not send while they were unknown (not counted
-        as tries)."""
+        """The gateway's working orders are known again (after a restart): every pending close,
+        cancel and resize is due now, a close in flight judged by that read. ``held_back``: the
+        contracts whose close the shell held back while they were unknown (not counted as tries)."""
         for cm in acct.contracts.values():
             if cm.state is State.Flattening:
                 if cm.contract_id in held_back:
@@ -223,6 +222,7 @@ class Pursuit:
                 if cm.close_in_flight:
                     self.read.add((acct.account_id, cm.contract_id))
         for o in acct.orders.values():
+            o.resize_to = None  # none went while held back: a reduce or `restore` sends it again
             if o.cancel_sent_at is not None:
                 if o.contract_id in held_back:
                     o.cancel_attempts = max(o.cancel_attempts - 1, 0)

@@ -29,6 +29,7 @@ from tests.factories import (
     restart,
     rule_driver,
     rule_engine,
+    start_up_read,
 )
 
 driver = partial(rule_driver, MaxContracts, limit="3")
@@ -151,7 +152,8 @@ def test_the_original_size_survives_a_restart() -> None:
     d.send(stop(STOP, 3))
     d = restart(d, lambda: rule_engine(MaxContracts, limit="3"))
     assert d.acct.orders[STOP].resized_from == 5
-    d.send(stop(STOP, 3), position(MNQ, 5, "21000"))  # the gateway read again
+    out = start_up_read(d, stop(STOP, 3), position(MNQ, 5, "21000"))
+    assert [r.size for r in reduces(out)] == [2]  # the reduce goes again, the stop still 3
     out = d.send(refused())
     assert resizes(out) == [(STOP, 3, 5)]
 
@@ -196,3 +198,45 @@ def test_a_word_sent_before_the_gateway_took_the_resize_is_not_its_answer() -> N
     assert resizes(out) == []  # the resize is not in place yet
     out = d.send(stop(STOP, 3))
     assert resizes(out) == [(STOP, 3, 5)]
+
+
+def test_a_size_given_back_but_lost_in_a_restart_is_given_back_again() -> None:
+    """The service stopped after deciding the stop goes back to 5, before the gateway took
+    it: the restart reads the stop at 3, and the size before is still known."""
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(stop(STOP, 3))
+    assert resizes(d.send(refused())) == [(STOP, 3, 5)]
+    d = restart(d, lambda: rule_engine(MaxContracts, limit="3"))
+    assert d.acct.orders[STOP].resized_from == 5
+    # (what the engine decides before the gateway is read is held back by the shell)
+    out = start_up_read(d, stop(STOP, 3), position(MNQ, 5, "21000"))  # still 3
+    assert [r.size for r in reduces(out)] == [2]
+    out = d.send(refused())
+    assert resizes(out) == [(STOP, 3, 5)]
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    assert d.acct.orders[STOP].resized_from is None  # given back and in place: forgotten
+
+
+def test_a_restore_refused_is_not_sent_again() -> None:
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(stop(STOP, 3))
+    d.send(refused())
+    d.send(EnforcementRejected(ACC, MNQ, STOP, "Order is locked", resize=5, was=3))
+    assert resizes(d.send(position(MNQ, 5, "21000"))) == []
+
+
+def test_a_resize_decided_before_the_restart_read_is_sent_with_the_next_reduce() -> None:
+    """What the engine decides before the gateway's working orders are known is held back by
+    the shell, the resizes too: none is on its way when the read comes."""
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))  # the reduce and the resize decided; the service stops
+    d = restart(d, lambda: rule_engine(MaxContracts, limit="3"))
+    out = start_up_read(d, stop(STOP, 5), position(MNQ, 5, "21000"))
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == [(STOP, 5, 3)]
