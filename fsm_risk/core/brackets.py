@@ -24,6 +24,7 @@ from fsm_risk.core.events import EnforcementRejected, OrderType, Side
 from fsm_risk.core.exposure import closes_working
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.settings import REFUSAL_RETRY
 from fsm_risk.core.settlement import open_size
 
 
@@ -96,7 +97,7 @@ def resized(
 _WHY = Reason.ORDER_RESIZED
 
 
-def restore(acct: AccountModel, out: list[Effect]) -> None:
+def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
     """Give back what our resizes took from the trader's orders once the reduce they were
     for is no longer on its way and did not reduce as far as it meant (refused, cancelled or
     rejected unfilled, filled in part): long 5 with the stop resized to 3 and the reduce
@@ -167,6 +168,10 @@ def restore(acct: AccountModel, out: list[Effect]) -> None:
             for o in mine:
                 o.resized_from = None
         else:
+            if cm is not None and cm.retry_at is not None:
+                # the reduce sent again resizes the orders again: not while this is on its
+                # way (the gateway could take the two resizes in either order)
+                cm.retry_at = max(cm.retry_at, now + REFUSAL_RETRY)
             out.append(
                 Alert(
                     Level.WARNING,

@@ -157,7 +157,7 @@ class Pursuit:
             self.read.discard(key)  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
             self.work.dirty.add(acct.account_id)
-        restore(acct, out)
+        restore(acct, now, out)
 
     def _withdraw(self, acct: AccountModel, o: Order, now: datetime, out: list[Effect]) -> None:
         """Cancel our close before it takes the position past its target (`overshoots`);

@@ -240,3 +240,18 @@ def test_a_resize_decided_before_the_restart_read_is_sent_with_the_next_reduce()
     out = start_up_read(d, stop(STOP, 5), position(MNQ, 5, "21000"))
     assert [r.size for r in reduces(out)] == [2]
     assert resizes(out) == [(STOP, 5, 3)]
+
+
+def test_the_reduce_waits_a_second_after_a_size_given_back() -> None:
+    """The refusal heard first, the resize's word just before the reduce is due again: the
+    size given back and the next resize would race to the gateway, so the reduce waits."""
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(refused())  # due again in a second
+    d.advance(seconds=0.9)
+    assert resizes(d.send(stop(STOP, 3))) == [(STOP, 3, 5)]
+    out = d.advance(seconds=0.5)  # past the first due time: not yet
+    assert reduces(out) == []
+    out = d.send(stop(STOP, 5)) + d.advance(seconds=0.6)
+    assert [r.size for r in reduces(out)] == [2] and resizes(out) == [(STOP, 5, 3)]
