@@ -169,8 +169,8 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                 o.resized_from = None
         else:
             if cm is not None and cm.retry_at is not None:
-                # the reduce sent again resizes the orders again: not while this is on its
-                # way (the gateway could take the two resizes in either order)
+                # the reduce sent again resizes the orders again: a second after this, not
+                # with it (the gateway could take two resizes sent together in either order)
                 cm.retry_at = max(cm.retry_at, now + REFUSAL_RETRY)
             out.append(
                 Alert(
