@@ -73,8 +73,7 @@ def resized(
             if size == was:
                 continue
             if size == 0:
-                o.cancel_sent_at, o.cancel_attempts = now, 1
-                out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, _WHY))
+                out.append(o.cancel(acct.account_id, _WHY, now))
                 continue
             o.resize_to = size
             if o.resized_from is None:  # (its size before the first of our resizes)

@@ -11,7 +11,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fsm_risk.core.effects import CancelOrder
 from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import _dec, _dt, _pdec, _pdt, _req
 
 
@@ -48,6 +50,12 @@ class Order:
             if self.size == old.size:
                 self.resize_to = old.resize_to
         return self
+
+    def cancel(self, account_id: int, reason: Reason, now: datetime) -> CancelOrder:
+        """The first cancel of this order, marked sent (`Pursuit.retry` re-sends it at the
+        cancel timeout while the order still works)."""
+        self.cancel_sent_at, self.cancel_attempts = now, 1
+        return CancelOrder(account_id, self.order_id, self.contract_id, reason)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -162,8 +162,7 @@ class Pursuit:
     def _withdraw(self, acct: AccountModel, o: Order, now: datetime, out: list[Effect]) -> None:
         """Cancel our close before it takes the position past its target (`overshoots`);
         once it ends, what is still over target goes again, sized from what is open then."""
-        o.cancel_sent_at, o.cancel_attempts = now, 1
-        out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, Reason.CLOSE_WITHDRAWN))
+        out.append(o.cancel(acct.account_id, Reason.CLOSE_WITHDRAWN, now))
         self.work.dirty.add(acct.account_id)
 
     def ask_read(self, key: tuple[int, str], now: datetime, out: list[Effect]) -> int:
@@ -364,8 +363,7 @@ class Pursuit:
         """One cancel for an order not ours (re-sent only by `retry`)."""
         if o.order_id in acct.own_orders or o.cancel_sent_at is not None:
             return
-        o.cancel_sent_at, o.cancel_attempts = now, 1
-        out.append(CancelOrder(acct.account_id, o.order_id, o.contract_id, reason))
+        out.append(o.cancel(acct.account_id, reason, now))
 
     def rejected(
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]
