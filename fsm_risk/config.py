@@ -603,7 +603,7 @@ def build_rule(
 def default_context(settings: Settings | None = None) -> RuleContext:
     eng = settings.engine_settings() if settings else EngineSettings(SessionCalendar())
     marks: dict[str, Mark] = {}
-    return RuleContext(eng.calendar, InstrumentBook(), marks, eng.mark_mode, eng.stale_after)
+    return RuleContext.of(eng, InstrumentBook(), marks)
 
 
 def load(path: str | Path) -> Settings:

@@ -150,13 +150,7 @@ class RiskEngine:
         settings: EngineSettings, instruments: InstrumentBook, marks: dict[str, Mark]
     ) -> RuleContext:
         """The context rules are built with; share its ``instruments`` and ``marks``."""
-        return RuleContext(
-            calendar=settings.calendar,
-            instruments=instruments,
-            marks=marks,
-            mark_mode=settings.mark_mode,
-            stale_after=settings.stale_after,
-        )
+        return RuleContext.of(settings, instruments, marks)
 
     # -- settings (see `RuleSwap`) ------------------------------------------------------------
 

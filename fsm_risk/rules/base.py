@@ -19,12 +19,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, Protocol
+from zoneinfo import ZoneInfo
 
 from fsm_risk.core.events import Event
 from fsm_risk.core.models import Book, Instrument, InstrumentBook, Mark, Order, Position, Trip
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.states import State
 from fsm_risk.rules.tighter import Compare
 from fsm_risk.schema import Field
@@ -194,6 +196,27 @@ class RuleContext:
     marks: Mapping[str, Mark]
     mark_mode: MarkMode = MarkMode.LAST
     stale_after: timedelta = timedelta(seconds=30)
+    #: the zone every time is shown in (``[general] display_timezone``; None: the session's)
+    display_tz: str | None = None
+
+    @staticmethod
+    def of(
+        settings: EngineSettings, instruments: InstrumentBook, marks: Mapping[str, Mark]
+    ) -> RuleContext:
+        """The context of an engine's settings; rules share its ``instruments`` and ``marks``."""
+        return RuleContext(
+            settings.calendar,
+            instruments,
+            marks,
+            settings.mark_mode,
+            settings.stale_after,
+            settings.display_tz,
+        )
+
+    def shown(self, t: datetime, fmt: str = "%a %Y-%m-%d %H:%M %Z") -> str:
+        """An instant as the audit log and `status` show it: in the display zone."""
+        local = t.astimezone(ZoneInfo(self.display_tz)) if self.display_tz else None
+        return (local or self.calendar.local(t)).strftime(fmt)
 
     def fresh(self, contract_id: str, now: datetime) -> bool:
         mark = self.marks.get(contract_id)

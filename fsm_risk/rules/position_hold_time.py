@@ -24,6 +24,9 @@ from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Scope, Usage, Verdict, used
 from fsm_risk.schema import Field
 
+#: how the open time is shown in the detail (in the display zone, to the second)
+SHOWN = "%Y-%m-%d %H:%M:%S %Z"
+
 
 @dataclass(frozen=True)
 class Config:
@@ -58,7 +61,6 @@ class PositionHoldTime(Rule):
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         limit = self.config.limit
-        local = self.ctx.calendar.local  # the session's time zone, as the audit log shows times
         verdicts = []
         for cid, p in view.positions.items():
             if p.stored or now - p.opened_at < limit:
@@ -70,7 +72,7 @@ class PositionHoldTime(Rule):
                     Action.CLOSE,
                     Scope.CONTRACT,
                     contract_id=cid,
-                    detail=f"{cid} open since {local(p.opened_at):%Y-%m-%d %H:%M:%S %Z} "
+                    detail=f"{cid} open since {self.ctx.shown(p.opened_at, SHOWN)} "
                     f"({_minutes(now - p.opened_at)}) >= limit {_minutes(limit)}",
                 )
             )

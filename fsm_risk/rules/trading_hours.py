@@ -173,7 +173,7 @@ class TradingHours(Rule):
         )
 
     def _detail(self, status: hours.Status, now: datetime, until: datetime | None) -> str:
-        local = self.schedule.local
+        local = self.ctx.shown
         s = status.session
         if s is None:
             what = f"{local(now)} is outside the trading windows"
@@ -205,8 +205,8 @@ class TradingHours(Rule):
             length = Decimal(int((s.stop - s.open).total_seconds()))
             elapsed = Decimal(int((now - s.open).total_seconds()))
             fraction = elapsed / length if length > 0 else Decimal(1)
-            detail = f"open; flat by {self.schedule.local(s.stop)}"
+            detail = f"open; flat by {self.ctx.shown(s.stop)}"
             return Usage(elapsed, length, "s", fraction, detail)
         until = self.schedule.next_open(now)
-        detail = "closed" + (f" until {self.schedule.local(until)}" if until else "")
+        detail = "closed" + (f" until {self.ctx.shown(until)}" if until else "")
         return Usage(Decimal(0), Decimal(0), "s", Decimal(1), detail)
