@@ -266,13 +266,8 @@ class Ledger:
             if abs(acct.unexplained) <= CENT:  # explained now: that balance is taken
                 self._take(acct, acct.balance + acct.pending_realized + acct.unexplained)
         self.work.new_fills.append((acct.account_id, record))
-        if ev.at >= acct.day.start:
-            acct.day.realized += net
-            acct.day.fees += ev.fees
-            acct.day.add_fill(record)
-        if ev.at >= acct.week.start:
-            acct.week.realized += net
-            acct.week.fees += ev.fees
+        acct.day.take_fill(record, net, keep=True)  # (by its time: see `Book.take_fill`)
+        acct.week.take_fill(record, net, keep=False)
         self._trip(acct, cid, before, after, ev, net, own or platform)
         if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
             cm.close_filled += ev.size

@@ -229,7 +229,9 @@ class Book:
     """The accumulators of one trading day or week.
 
     ``realized`` is net of fees. ``carry`` is the open unrealized P&L at the boundary, so the
-    period's equity P&L is ``realized + open unrealized - carry``.
+    period's equity P&L is ``realized + open unrealized - carry``; ``carried`` is its part of
+    each contract (value, contracts) at a live reset, taken back by `take_fill` when a fill
+    stamped before the boundary, whose record came after it, shows them not held there.
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
@@ -243,6 +245,7 @@ class Book:
     carry: Decimal = ZERO
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)
+    carried: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -252,6 +255,29 @@ class Book:
         self._recount()
         self.fills.append(record)
         self._count(record, 1)
+
+    def take_fill(self, record: FillRecord, net: Decimal, *, keep: bool) -> None:
+        """Book a fill by its gateway time: one of this period adds its P&L (``net``) and fees
+        (and itself, when ``keep``); one stamped before the period began (its record came
+        late) is the last period's, and the contracts it closed were not held at the
+        boundary: they carry nothing into this one (their part of the carry is taken back)."""
+        if record.at >= self.start:
+            self.realized += net
+            self.fees += record.fees
+            if keep:
+                self.add_fill(record)
+            return
+        held = self.carried.get(record.contract_id)
+        if held is None or not record.exit:
+            return
+        value, n = held
+        k = min(record.exit, n)
+        part = value if k >= n else value * k / n
+        self.carry -= part
+        if k < n:
+            self.carried[record.contract_id] = (value - part, n - k)
+        else:
+            del self.carried[record.contract_id]
 
     def drop_fill(self, record: FillRecord) -> None:
         """Remove a fill (a voided trade), keeping the per-order sizes."""
@@ -288,6 +314,7 @@ class Book:
             "realized": str(self.realized),
             "fees": str(self.fees),
             "carry": str(self.carry),
+            "carried": {c: [str(v), n] for c, (v, n) in sorted(self.carried.items())},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,6 +339,7 @@ class Book:
             Decimal(d["carry"]),
             [FillRecord.from_dict(x) for x in d.get("fills", ())] if fills is None else fills,
             [Trip.from_dict(x) for x in d.get("trips", ())] if trips is None else trips,
+            {c: (Decimal(v), int(n)) for c, (v, n) in d.get("carried", {}).items()},
         )
 
 

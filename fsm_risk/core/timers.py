@@ -5,11 +5,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.holdback import held_until
-from fsm_risk.core.models import AccountModel, Book
+from fsm_risk.core.models import ZERO, AccountModel, Book
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.sessions import SessionCalendar
@@ -40,6 +41,20 @@ def missed_resets(
     if held and now >= datetime.fromisoformat(snapshot["day"]["end"]):
         instants[calendar.last_daily_reset(now)] = None
     return [(at, c) for at in instants for c in held]
+
+
+def open_by_contract(acct: AccountModel) -> dict[str, tuple[Decimal, int]]:
+    """The open P&L of each contract and the contracts it values (a position's open part and
+    the value kept for contracts dropped before their fills): what a live reset carries of
+    each. Their values add up to the account's open P&L."""
+    out: dict[str, tuple[Decimal, int]] = {}
+    for cid, pos in acct.positions.items():
+        if pos.size > pos.settling:
+            out[cid] = (pos.upnl, pos.size - pos.settling)
+    for cid, (amount, n) in acct.unsettled.items():
+        value, held = out.get(cid, (ZERO, 0))
+        out[cid] = (value + amount, held + n)
+    return out
 
 
 class Timers:
@@ -162,9 +177,9 @@ class Timers:
         """Bring the account to ``now``: a due reset (once per boundary), holds whose deadline
         passed, closes and cancels to re-send, settle waits and waivers that ran out."""
         if now >= acct.week.end:
-            self._reset(acct, now, weekly=True)
+            self._reset(acct, now, weekly=True, carried=open_by_contract(acct))
         if now >= acct.day.end:
-            self._reset(acct, now, weekly=False)
+            self._reset(acct, now, weekly=False, carried=open_by_contract(acct))
         self.verdicts.expire(acct, acct, now)
         for cm in list(acct.contracts.values()):
             self.verdicts.expire(acct, cm, now)
@@ -201,14 +216,24 @@ class Timers:
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
 
-    def _reset(self, acct: AccountModel, now: datetime, *, weekly: bool) -> None:
+    def _reset(
+        self,
+        acct: AccountModel,
+        now: datetime,
+        *,
+        weekly: bool,
+        carried: dict[str, tuple[Decimal, int]] | None = None,
+    ) -> None:
         """Open the new trading day (or week). Idempotent: keyed by the boundary instant, so a
-        reset missed while the service was down is applied once, at start-up (`catch_up`)."""
+        reset missed while the service was down is applied once, at start-up (`catch_up`).
+        ``carried``: the carry's part of each contract (see `Book.carried`): known at a live
+        reset; a missed one (`catch_up`) values the account as a whole."""
         book = self.week_book(now) if weekly else self.day_book(now)
         current = acct.week if weekly else acct.day
         if book.start <= current.start:
             return
         book.carry = acct.open_upnl
+        book.carried = dict(carried or {})
         # forget trades older than last week: reconciliations read this week only
         horizon = min(book.start, acct.week.start) - timedelta(days=7)
         acct.seen_trades.keep_since(horizon)
