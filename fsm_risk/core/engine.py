@@ -322,7 +322,7 @@ class RiskEngine:
             # a deadline passed before the scheduler's wake-up: wake first (the rules judged on
             # Tick), or the reschedule below would drop a rule deadline no longer in the future
             self._process(acct, Tick(acct.account_id), now, out)
-        self.timers.roll(acct, now, out)
+        self.timers.roll(acct, now, out, event)
         verdicts: list[Verdict] = []
         if not self._apply(acct, event, now, out):
             self.book.observe(acct, event, now)

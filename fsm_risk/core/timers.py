@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.effects import Effect
+from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.holdback import held_until
 from fsm_risk.core.models import ZERO, AccountModel, Book
 from fsm_risk.core.pursuit import Pursuit
@@ -17,7 +18,7 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
-from fsm_risk.core.valuation import Prices, Valuation
+from fsm_risk.core.valuation import MARK_SKEW, Prices, Valuation
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
 from fsm_risk.core.work import Work
@@ -173,16 +174,28 @@ class Timers:
         cal = self.calendar
         return Book(cal.trading_week(now), cal.last_weekly_reset(now), cal.next_weekly_reset(now))
 
-    def roll(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
+    def roll(
+        self, acct: AccountModel, now: datetime, out: list[Effect], event: Event | None = None
+    ) -> None:
         """Bring the account to ``now``: a due reset (once per boundary), holds whose deadline
-        passed, closes and cancels to re-send, settle waits and waivers that ran out."""
-        if now >= acct.week.end:
-            self._reset(acct, now, weekly=True, carried=open_by_contract(acct))
-        if now >= acct.day.end:
-            self._reset(acct, now, weekly=False, carried=open_by_contract(acct))
-        self.verdicts.expire(acct, acct, now)
+        passed, closes and cancels to re-send, settle waits and waivers that ran out.
+
+        A fill (``event``) stamped ahead of ``now``, by no more than a gateway time may be
+        (`MARK_SKEW`, the payload boundary's 60 s), brings the resets and the holds to its
+        stamp: the gateway's clock has passed it, and a fill belongs to the day its gateway
+        time falls in (an entry at the open with our clock half a second behind is the new
+        day's). A lock thus ends no earlier than the gateway's own clock says it has; the
+        service's own waits (re-sends, settle waits, waivers) keep to ``now``."""
+        at = now
+        if isinstance(event, Fill) and now < event.at <= now + MARK_SKEW:
+            at = event.at
+        if at >= acct.week.end:
+            self._reset(acct, at, weekly=True, carried=open_by_contract(acct))
+        if at >= acct.day.end:
+            self._reset(acct, at, weekly=False, carried=open_by_contract(acct))
+        self.verdicts.expire(acct, acct, at)
         for cm in list(acct.contracts.values()):
-            self.verdicts.expire(acct, cm, now)
+            self.verdicts.expire(acct, cm, at)
         self.pursuit.retry(acct, now, out)
         self.settlement.expire(acct, now, out)
         if Waivers.expire(acct, now):

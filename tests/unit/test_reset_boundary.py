@@ -4,6 +4,9 @@ whenever its record reaches the service.
 - A close stamped before the reset whose record arrives after it (late by milliseconds, or only
   with a later read) is the old day's, and the contracts it closed were not held at the reset:
   they carry nothing into the new day (`Book.take_fill` takes their part of the carry back).
+- A fill stamped at or after the reset, handled while the service's clock is still just before
+  it (by no more than a gateway time may be ahead), opens the new day then (`Timers.roll`):
+  it is the new day's, and the locks ending at the reset end with it.
 
 The restart path (resets missed while the service was stopped) is tested elsewhere."""
 
@@ -19,11 +22,13 @@ from fsm_risk.core.models import Book
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
 from tests.factories import (
     ACC,
     MNQ,
     Driver,
     account,
+    closes,
     fill,
     flat,
     make_engine,
@@ -215,6 +220,63 @@ def test_a_close_read_after_the_positions_at_a_restart_takes_back_its_carry() ->
     again.send(TradesSnapshot(ACC, again.acct.week.start, (sold,), applied), Tick(ACC))
     assert again.acct.behind is None and again.acct.day.carry == 0
     assert again.acct.day_pnl(with_unrealized=True) == 0
+
+
+def test_entry_at_the_open_counts_in_the_new_day_while_our_clock_is_behind() -> None:
+    """(The reviewer's probe, x5.) max_trades_per_day limit 2. Globex opens Monday 17:00:00 CST
+    and the trader's resting order fills at 17:00:00.400 (gateway time) while the service's
+    clock reads 16:59:59.900. Two more entries follow at 17:05 and 17:10: three entries in
+    Tuesday's trading day, so the third locks (the first is not Monday's)."""
+    d = rule_driver(MaxTradesPerDay, now=MON_RESET - timedelta(minutes=1), limit="2")
+    stamp = MON_RESET + timedelta(milliseconds=400)
+    d.now = MON_RESET - timedelta(milliseconds=100)
+    d.send(
+        fill(MNQ, Side.BUY, 1, "21000", order_id=1, at=stamp),
+        position(MNQ, 1, "21000", at=stamp),
+    )
+    assert d.acct.day.start == MON_RESET
+    assert [f.at for f in d.acct.day.fills] == [stamp]
+    for i, m in enumerate((5, 10)):
+        d.now = MON_RESET + timedelta(minutes=m)
+        d.send(
+            fill(MNQ, Side.BUY, 1, "21000", order_id=2 + i, at=d.now),
+            position(MNQ, 2 + i, "21000", at=d.now),
+        )
+    assert len(d.acct.day.fills) == 3
+    assert d.acct.state is State.LockedDaily
+
+
+def test_daily_lock_ends_at_the_open_fill_stamp_and_its_entry_is_not_closed() -> None:
+    """Locked for the day on Monday ($1,000 lost); the trader's resting order fills at
+    17:00:00.400 (gateway time), the service's clock at 16:59:59.900. By the gateway's clock
+    the lock has ended: the account trades again and the new entry is not closed."""
+    d = rule_driver(DailyLossLimit, now=MON_RESET - timedelta(hours=1), limit="1000")
+    d.send(fill(MNQ, Side.BUY, 3, "21000", order_id=1, at=d.now))
+    d.send(fill(MNQ, Side.SELL, 3, "20800", pnl="-1200", order_id=2, at=d.now))
+    assert d.acct.state is State.LockedDaily
+    d.now = MON_RESET - timedelta(milliseconds=100)
+    stamp = MON_RESET + timedelta(milliseconds=400)
+    out = d.send(
+        fill(MNQ, Side.BUY, 1, "21000", order_id=3, at=stamp),
+        position(MNQ, 1, "21000", at=stamp),
+    )
+    assert d.acct.state is State.Trading and d.acct.day.start == MON_RESET
+    assert closes(out) == []
+
+
+def test_fill_stamped_further_ahead_than_a_gateway_clock_may_be_does_not_roll_the_day() -> None:
+    """A fill stamped two minutes after the reset while our clock reads a minute before it is a
+    wrong stamp, not a later clock (the payload boundary accepts 60 s): the day rolls, and a
+    lock ending at the reset ends, only when our clock gets there."""
+    d = rule_driver(DailyLossLimit, now=MON_RESET - timedelta(hours=1), limit="1000")
+    d.send(fill(MNQ, Side.BUY, 3, "21000", order_id=1, at=d.now))
+    d.send(fill(MNQ, Side.SELL, 3, "20800", pnl="-1200", order_id=2, at=d.now))
+    d.now = MON_RESET - timedelta(minutes=1)
+    d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=3, at=MON_RESET + timedelta(minutes=2)))
+    assert d.acct.day.start < MON_RESET
+    assert d.acct.state is not State.Trading
+    d.at(MON_RESET)
+    assert d.acct.day.start == MON_RESET
 
 
 def test_reset_while_flat_carries_nothing_and_a_late_close_changes_nothing() -> None:
