@@ -204,6 +204,25 @@ class TradesSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceAt:
+    """A contract's price at an instant (a reset missed while the service was stopped)."""
+
+    at: datetime
+    contract_id: str
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PricesAtReset:
+    """The gateway's price at a reset missed while the service was stopped of each contract
+    the start-up read's trades say the account held then, though it held none at the stop
+    (opened while stopped), sent before that read's trades (see `core.missed`)."""
+
+    account_id: int
+    prices: tuple[PriceAt, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EnforcementRejected:
     """The gateway refused (or failed) one of the service's close, cancel or resize requests.
     ``overtaken``: the gateway had already finished what it was for (the order filled or
@@ -270,4 +289,5 @@ Event = (
     | EnforcementAccepted
     | TradesSnapshot
     | Listing
+    | PricesAtReset
 )

@@ -9,8 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.effects import Effect
-from fsm_risk.core.events import Event, Fill
+from fsm_risk.core.events import Event, Fill, PricesAtReset, TradesSnapshot
 from fsm_risk.core.holdback import held_until
+from fsm_risk.core.missed import MissedResets
 from fsm_risk.core.models import ZERO, AccountModel, Book
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.rulebook import RuleBook
@@ -83,6 +84,8 @@ class Timers:
         self.verdicts = verdicts
         #: (wake-up, account id); an entry is live while it is still the account's wake-up
         self._heap: list[tuple[datetime, int]] = []
+        #: the accounts a restore caught up with resets before their trades were read
+        self.missed: dict[int, MissedResets] = {}
 
     def _live(self, at: datetime, account_id: int) -> bool:
         acct = self.accounts.get(account_id)
@@ -178,7 +181,8 @@ class Timers:
         self, acct: AccountModel, now: datetime, out: list[Effect], event: Event | None = None
     ) -> None:
         """Bring the account to ``now``: a due reset (once per boundary), holds whose deadline
-        passed, closes and cancels to re-send, settle waits and waivers that ran out.
+        passed, closes and cancels to re-send, settle waits and waivers that ran out; and,
+        before the ``event`` is applied, the missed resets it tells more of (`redo`).
 
         A fill (``event``) stamped ahead of ``now``, by no more than a gateway time may be
         (`MARK_SKEW`, the payload boundary's 60 s), brings the resets and the holds to its
@@ -186,6 +190,8 @@ class Timers:
         time falls in (an entry at the open with our clock half a second behind is the new
         day's). A lock thus ends no earlier than the gateway's own clock says it has; the
         service's own waits (re-sends, settle waits, waivers) keep to ``now``."""
+        if self.missed and event is not None:
+            self.redo(acct, event)
         at = now
         if isinstance(event, Fill) and now < event.at <= now + MARK_SKEW:
             at = event.at
@@ -214,9 +220,14 @@ class Timers:
         held across the reset would lose $1,600 before a $1,000 limit fired); at the prices
         of the stop, a trader could stop the service when up and have the gain made before
         the reset count as the new day's room."""
+        self.missed.pop(acct.account_id, None)
         if now < acct.day.end and now < acct.week.end:
             return
         held = acct.open_upnl
+        # kept until the start-up read lists the trades made while stopped (see `redo`)
+        missed = self.missed[acct.account_id] = MissedResets.record(
+            acct, self.book.rules, valuation
+        )
         try:
             for weekly, period in ((True, acct.week), (False, acct.day)):
                 if now >= period.end:
@@ -226,8 +237,34 @@ class Timers:
                         valuation.learn(at, given)  # the restore values positions at it
                     acct.open_upnl = valuation.last_known(acct, at, given)
                     self._reset(acct, now, weekly=weekly)
+                    missed.applied(acct, at, weekly, given)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
+
+    def redo(self, acct: AccountModel, event: Event) -> None:
+        """An account a restore caught up with resets (`catch_up`), until its trades are read
+        (its `TradesSnapshot`): a trade made while stopped and stamped before one of them, and
+        a price at one of them read since, redo those resets before the event is applied
+        (see `missed`)."""
+        missed = self.missed.get(acct.account_id)
+        if missed is None:
+            return
+        valuation = self.settlement.valuation
+        if isinstance(event, TradesSnapshot):
+            del self.missed[acct.account_id]  # all its trades are read: nothing more to redo
+        elif isinstance(event, Fill) and missed.made_while_stopped(acct, event):
+            if all(t.trade_id != event.trade_id for t in missed.trades):
+                missed.trades.append(event)
+                missed.redo(acct, self.book.rules, valuation)
+        elif isinstance(event, PricesAtReset):
+            for p in event.prices:
+                missed.learn(p.at, p.contract_id, p.price)
+                pos = acct.positions.get(p.contract_id)
+                if pos is not None:  # held now: valued at it until a fresh quote, as a restore
+                    valuation.learn(p.at, {p.contract_id: p.price})
+                    valuation.revalue(acct, pos)
+            if missed.trades:
+                missed.redo(acct, self.book.rules, valuation)
 
     def _reset(
         self,

@@ -83,6 +83,20 @@ class Valuation:
                 self.stored.pop(c, None)
                 self.marks[c] = Mark(price, price, price, at)
 
+    def worth(
+        self, contract_id: str, signed: int, cost: Decimal, mark: Mark | None
+    ) -> Decimal | None:
+        """``signed`` contracts of a contract that cost ``cost`` (the average price times
+        ``signed``) valued at ``mark``, exactly (None: no mark, instrument or price): what a
+        position opened while the service was stopped held at a missed reset (`missed`)."""
+        inst = self.instruments.get(contract_id)
+        if mark is None or inst is None:
+            return None
+        price = (mark.bid if signed > 0 else mark.ask) if self.liquidation else mark.last
+        if price is None:
+            return None
+        return (price * signed - cost) * inst.tick_value / inst.tick_size
+
     def revalue(self, acct: AccountModel, pos: Position, mark: Mark | None = None) -> None:
         """Value one position at its contract's mark (or at ``mark``), exactly."""
         found = self._value(pos, mark if mark is not None else self.marks.get(pos.contract_id))

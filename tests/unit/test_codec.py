@@ -23,6 +23,8 @@ from fsm_risk.core.events import (
     OrderUpdate,
     PositionType,
     PositionUpdate,
+    PriceAt,
+    PricesAtReset,
     Quote,
     SelfLock,
     Side,
@@ -135,6 +137,8 @@ SAMPLES = [
         frozenset({78}),
         began=T,  # a read that answers a close's timeout
     ),
+    # the prices at a missed reset of contracts opened while the service was stopped
+    PricesAtReset(1001, (PriceAt(T.astimezone(CHI), "CON.F.US.MNQ.Z26", Decimal("21300.25")),)),
 ]
 
 

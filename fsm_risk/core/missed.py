@@ -1,0 +1,189 @@
+"""A reset missed while the service was stopped, made right by the trades made meanwhile.
+
+A restore applies each missed reset at once (`Timers.catch_up`), as the stop left the account:
+its positions then, valued at the gateway's price at the reset. The trader may have traded
+while the service was stopped, and only the start-up read lists those trades. Until the
+account's trades are read (its `TradesSnapshot`), each such trade stamped before a missed
+reset changes what the account held, and its balance, at that reset: the resets are then
+redone, before the trade is judged (`MissedResets.redo`), each from what the account held at
+its instant (the stored positions with the trades made before it, in time order) valued at
+the price at the reset (the gateway's, from the restore or `PricesAtReset`; else the last
+trade before it, else the price last known before the stop): the new day's (and week's)
+``carry``, and the rules' reset hooks with the equity then. A rule's memory is redone from
+what it was before the resets only while nothing but a reset has changed it since.
+
+Without it a position closed while the service was down, before the reset, went on counting
+its open P&L at the reset in the new day (a false lock, or room to lose more than the limit),
+one opened while down and held across the reset hid its gain or loss before it, and the
+end-of-day trailing peak was the equity of positions no longer held (or missed a profit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.models import ZERO, AccountModel, Mark
+from fsm_risk.core.pnl import realized_net
+from fsm_risk.core.valuation import Prices, Valuation
+from fsm_risk.rules.base import Rule
+
+#: a contract's open position while it is replayed: signed size, and its cost (the average
+#: price times the signed size: exact while contracts are only added)
+_Lot = tuple[int, Decimal]
+
+
+@dataclass
+class MissedResets:
+    """The resets a restore applied before the trades made while stopped were known."""
+
+    resets: list[tuple[datetime, bool]]  # (instant, weekly) in the order applied
+    stop: datetime | None  # the last event the stored account had seen
+    held: dict[str, _Lot]  # the positions at the stop
+    marks: dict[str, Mark]  # the price last known before the stop of each contract held
+    prices: dict[datetime, dict[str, Decimal]]  # the gateway's price at each reset
+    base: Decimal | None  # balance and realized P&L not yet in it, at the stop
+    kept: Decimal  # the value kept for contracts dropped before their fill (`unsettled`)
+    before: dict[str, dict[str, Any]]  # the stateful rules' memories before the resets
+    after: dict[str, dict[str, Any]] = field(default_factory=dict)  # as the resets left them
+    trades: list[Fill] = field(default_factory=list)  # made while stopped, before a reset
+
+    @classmethod
+    def record(
+        cls, acct: AccountModel, rules: Sequence[Rule], valuation: Valuation
+    ) -> MissedResets:
+        """The account as the stop left it, before its missed resets are applied."""
+        return cls(
+            [],
+            acct.last_event_at,
+            {c: (p.signed, p.average_price * p.signed) for c, p in acct.positions.items()},
+            {c: m for c in acct.positions if (m := valuation.last_mark(c)) is not None},
+            {},
+            None if acct.balance is None else acct.balance + acct.pending_realized,
+            sum((a for a, _ in acct.unsettled.values()), ZERO),
+            {r.id: deepcopy(acct.rule_state.get(r.id, {})) for r in rules if r.stateful},
+        )
+
+    def applied(
+        self, acct: AccountModel, at: datetime, weekly: bool, prices: Prices | None
+    ) -> None:
+        """One reset applied at restore, at ``prices`` (the gateway's, or None)."""
+        self.resets.append((at, weekly))
+        self.prices.setdefault(at, {}).update(prices or {})
+        self.after = {i: deepcopy(acct.rule_state.get(i, {})) for i in self.before}
+
+    def made_while_stopped(self, acct: AccountModel, fill: Fill) -> bool:
+        """A trade not applied yet, made after the stop and before the last missed reset."""
+        return (
+            not fill.voided
+            and fill.trade_id not in acct.seen_trades
+            and (self.stop is None or fill.at > self.stop)
+            and fill.at < self.resets[-1][0]
+        )
+
+    def wanted(self, acct: AccountModel, fills: Iterable[Fill]) -> list[tuple[datetime, str]]:
+        """The prices the start-up read's trades (``fills``) call for: (reset, contract) for
+        each contract held at a missed reset through a trade made while stopped, not held at
+        the stop (those the restore read) and not priced yet."""
+        trades = sorted(
+            (f for f in fills if self.made_while_stopped(acct, f)), key=lambda f: (f.at, f.trade_id)
+        )
+        out: set[tuple[datetime, str]] = set()
+        for at, _ in self.resets:
+            lots, _ = _replay(self.held, (t for t in trades if t.at < at), None)
+            given = self.prices.get(at, {})
+            out |= {(at, c) for c, (n, _) in lots.items() if n and c not in self.held}
+            out -= {(at, c) for c in given}
+        return sorted(out)
+
+    def learn(self, at: datetime, contract_id: str, price: Decimal) -> None:
+        self.prices.setdefault(at, {})[contract_id] = price
+
+    def redo(self, acct: AccountModel, rules: Sequence[Rule], valuation: Valuation) -> None:
+        """Apply the missed resets again, each to what the account held at its instant."""
+        trades = sorted(self.trades, key=lambda f: (f.at, f.trade_id))
+        again = [
+            r
+            for r in rules
+            if r.id in self.before and acct.rule_state.get(r.id, {}) == self.after.get(r.id)
+        ]
+        for rule in again:  # as before the resets: nothing else changed it since
+            acct.rule_state[rule.id] = deepcopy(self.before[rule.id])
+        held = acct.open_upnl
+        try:
+            for at, weekly in self.resets:
+                lots, realized = _replay(self.held, (t for t in trades if t.at < at), valuation)
+                upnl = self.kept + sum(
+                    (
+                        self._value(c, n, cost, at, trades, valuation)
+                        for c, (n, cost) in lots.items()
+                    ),
+                    ZERO,
+                )
+                book = acct.week if weekly else acct.day
+                if book.start == at:
+                    book.carry = upnl
+                # the equity at the reset, for the rules' hooks (as `catch_up` shows it them)
+                acct.open_upnl = upnl
+                if self.base is not None and acct.balance is not None:
+                    acct.open_upnl += self.base + realized - acct.balance - acct.pending_realized
+                for rule in again:
+                    rule.on_reset(acct.rule_state.setdefault(rule.id, {}), acct, weekly, at)
+        finally:
+            acct.open_upnl = held
+        self.after = {i: deepcopy(acct.rule_state.get(i, {})) for i in self.before}
+
+    def _value(
+        self,
+        cid: str,
+        signed: int,
+        cost: Decimal,
+        at: datetime,
+        trades: Sequence[Fill],
+        valuation: Valuation,
+    ) -> Decimal:
+        """A position held at the reset ``at``, valued at the price then: the gateway's, else
+        the newest of its last trade before it and the price last known before the stop."""
+        if not signed:
+            return ZERO
+        price = self.prices.get(at, {}).get(cid)
+        if price is not None:
+            mark: Mark | None = Mark(price, price, price, at)
+        else:
+            mark = self.marks.get(cid)
+            last = [t for t in trades if t.contract_id == cid and t.at < at]
+            if last and (mark is None or mark.at < last[-1].at):
+                p = last[-1].price
+                mark = Mark(p, p, p, last[-1].at)
+        return valuation.worth(cid, signed, cost, mark) or ZERO
+
+
+def _replay(
+    held: dict[str, _Lot], trades: Iterable[Fill], valuation: Valuation | None
+) -> tuple[dict[str, _Lot], Decimal]:
+    """The positions after ``trades`` (in time order) from ``held``, at their average cost,
+    and the trades' net realized P&L (with ``valuation``: the gateway's P&L, else the closed
+    part valued at the trade's price; fees always count)."""
+    lots = dict(held)
+    realized = ZERO
+    for t in trades:
+        n, cost = lots.get(t.contract_id, (0, ZERO))
+        q = t.size if t.side is Side.BUY else -t.size
+        pnl = t.pnl
+        if n and (n > 0) != (q > 0):  # it closes (part of) the position, at its average
+            closed = min(abs(n), abs(q)) * (1 if n > 0 else -1)
+            part = cost if closed == n else cost * closed / n
+            if pnl is None and valuation is not None:
+                pnl = valuation.worth(
+                    t.contract_id, closed, part, Mark(t.price, t.price, t.price, t.at)
+                )
+            n, cost, q = n - closed, cost - part, q + closed
+        # what it opens or adds (the rest of a reversal) costs the trade's price
+        lots[t.contract_id] = (n + q, cost + t.price * q)
+        realized += realized_net(pnl, t.fees)
+    return lots, realized
