@@ -81,6 +81,8 @@ from fsm_risk.core.events import (
     OrderUpdate,
     PositionType,
     PositionUpdate,
+    PriceAt,
+    PricesAtReset,
     Quote,
     SelfLock,
     Tick,
@@ -375,6 +377,49 @@ class Service:
         with a warning naming the contract and the reset."""
         cal = self.engine.calendar
         wanted = sorted({pair for s in stored for pair in missed_resets(cal, s.snapshot, now)})
+        return await self._read_prices(
+            wanted, now, "the positions held across it carry their open P&L at the prices last "
+            "known before the stop",
+        )  # fmt: skip
+
+    async def _prices_at_reset(self, account_id: int, fills: Sequence[Fill]) -> list[Event]:
+        """For an account a restore caught up with resets missed while stopped, at its start-up
+        read: the gateway's price at each of them of the contracts the read's trades (``fills``)
+        say it held then, though it held none at the stop (opened while stopped), as the event
+        to apply before those trades (see `core.missed`). Read as `_reset_prices` reads them;
+        one not read values that position at its last trade before the reset."""
+        acct = self.engine.accounts.get(account_id)
+        missed = self.engine.timers.missed.get(account_id)
+        if acct is None or missed is None:
+            return []
+        wanted = missed.wanted(acct, fills)
+        if not wanted:
+            return []
+        prices = await self._read_prices(
+            wanted, self.clock.now(), f"account {account_id}'s position opened while stopped "
+            "and held across it carries its open P&L at its last trade before the reset",
+        )  # fmt: skip
+        found = [PriceAt(at, c, p) for at, by in sorted(prices.items()) for c, p in by.items()]
+        return [PricesAtReset(account_id, tuple(found))] if found else []
+
+    def _read_from(self, account_id: int) -> datetime:
+        """Where a reconciliation's trades begin: the week's start (or the day's, if earlier)
+        and, while the trades made since a stop across a missed reset are to be read (see
+        `core.missed`), the stop, so that every trade made while stopped is listed."""
+        acct = self.engine.accounts[account_id]
+        since = min(acct.week.start, acct.day.start)
+        missed = self.engine.timers.missed.get(account_id)
+        if missed is not None and missed.stop is not None:
+            since = min(since, missed.stop)
+        return since
+
+    async def _read_prices(
+        self, wanted: list[tuple[datetime, str]], now: datetime, fallback: str
+    ) -> dict[datetime, dict[str, Decimal]]:
+        """The gateway's price at each (reset, contract) ``wanted``, within `MAX_RESET_READS`
+        reads and `RESET_READS_SECONDS`; each one not read is a warning naming the contract,
+        the reset, why, and what stands in for it (``fallback``)."""
+        cal = self.engine.calendar
         weekly = cal.last_weekly_reset(now)
         prices: dict[datetime, dict[str, Decimal]] = {}
         loop = asyncio.get_running_loop()
@@ -401,9 +446,8 @@ class Service:
                     why = stopped = f"the read failed: {exc}"
             if price is None:
                 logger.warning(
-                    "{} the price of {} at the {} reset {} is unknown ({}): the positions held "
-                    "across it carry their open P&L at the prices last known before the stop",
-                    logs.FEED, cid, which, at.isoformat(), why,
+                    "{} the price of {} at the {} reset {} is unknown ({}): {}",
+                    logs.FEED, cid, which, at.isoformat(), why, fallback,
                 )  # fmt: skip
                 continue
             prices.setdefault(at, {})[cid] = price
@@ -1491,7 +1535,7 @@ class Service:
         if acct.behind is not None and self.reconciler.resumed(account_id):
             await self._history_step(account_id)
             return None
-        since = min(acct.week.start, acct.day.start)
+        since = self._read_from(account_id)
         # a periodic read lists the recent trades, and the whole window now and then (see
         # `reads.read_since`); any other reconciliation, the whole window
         whole = not periodic or self._recent_reads.get(account_id, FULL_EVERY) >= FULL_EVERY
@@ -1535,6 +1579,8 @@ class Service:
         events.append(listing)  # what the read did not list is for the engine to decide
         fills = tuple(e for e in events if isinstance(e, Fill))
         events.append(TradesSnapshot(account_id, since, fills, before.applied))  # after its fills
+        if not periodic:  # a missed reset's prices the trades call for, before them
+            events[:0] = await self._prices_at_reset(account_id, fills)
         for ev in events:
             # a behind account books its trades from the TradesSnapshot (`ledger.catch_up`)
             if not (isinstance(ev, Fill) and acct.behind is not None):
@@ -1567,12 +1613,13 @@ class Service:
         engine from the `TradesSnapshot`, which ends its being behind) and its balance, then a
         `Tick`: the limits on realized P&L judge it from now on."""
         acct = self.engine.accounts[account_id]
-        since = min(acct.week.start, acct.day.start)
+        since = self._read_from(account_id)
         applied = frozenset(acct.seen_trades)
         read = await self.broker.history(account_id, since)
         fills = tuple(e for e in read if isinstance(e, Fill))
         listed = applied | {f.trade_id for f in fills}
-        events: list[Event] = [TradesSnapshot(account_id, since, fills, applied)]
+        events = await self._prices_at_reset(account_id, fills)  # before the trades
+        events.append(TradesSnapshot(account_id, since, fills, applied))
         events += [
             dataclasses.replace(e, applied=listed) for e in read if isinstance(e, AccountUpdate)
         ]

@@ -241,6 +241,70 @@ async def test_a_price_at_the_missed_reset_not_read_falls_back_to_the_last_known
     assert "last known before the stop" in warned[0]
 
 
+def _read_done(h: Harness) -> bool:
+    """The start-up read applied: its trades read (nothing left to redo of a missed reset)."""
+    return ACCOUNT not in h.svc.engine.timers.missed and h.acct.behind is None
+
+
+async def test_a_position_closed_while_stopped_before_a_missed_reset_carries_nothing(
+    h: Harness,
+) -> None:
+    """3 MNQ up $600 when the service stops; the trader sells them while it is down (+$600,
+    the old day's), and MNQ rises $200 more before the reset. Restarted after the reset: flat
+    since before it, the day is at $0 and the $500 daily limit does not fire (the reset
+    carried the +$1,800 of a position no longer held: the day read -$1,800, LockedDaily)."""
+    await h.start(DAILY_LOSS)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    entry = h.acct.positions[MNQ].average_price
+    h.gateway.set_price("MNQ", entry + 100)  # +$600
+    await h.until(lambda: h.acct.open_upnl == 600, "the gain seen")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset - timedelta(hours=1))
+    h.trade("MNQ", "sell", 3)  # closed while the service is down
+    assert h.position("MNQ") == 0
+    h.clock.set(reset - timedelta(minutes=30))
+    h.gateway.set_price("MNQ", entry + 300)  # the last price before the reset
+    h.clock.set(reset + timedelta(minutes=10))
+    await h.start()
+    await h.until(lambda: _read_done(h), "the start-up read applied")
+    assert h.acct.day.start == reset and MNQ not in h.acct.positions
+    assert h.acct.day.carry == 0 and h.acct.day_pnl(with_unrealized=True) == 0
+    assert h.acct.state is State.Trading
+    assert not [a for a in h.audit() if a[3] == "breach"]
+
+
+async def test_a_position_opened_while_stopped_and_held_across_a_missed_reset_carries_its_gain(
+    h: Harness,
+) -> None:
+    """Flat when the service stops; the trader buys 3 MNQ while it is down and MNQ rises
+    $300 by the reset (+$1,800, the old day's). Restarted after the reset: the shell reads
+    the price at the reset of the contract the trades show held then, the day carries the
+    +$1,800, and a fall of $90 since the reset (-$540) fires the $500 limit (counted from the
+    entry the day read +$1,260)."""
+    await h.start(DAILY_LOSS)
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset - timedelta(hours=1))
+    h.trade("MNQ", "buy", 3)  # opened while the service is down
+    held = h.gateway.position(ACCOUNT, "MNQ")
+    assert held is not None and held.size == 3
+    entry = held.average_price
+    h.clock.set(reset - timedelta(minutes=30))
+    h.gateway.set_price("MNQ", entry + 300)  # the last price before the reset
+    h.clock.set(reset + timedelta(minutes=10))
+    h.gateway.set_price("MNQ", entry + 300)  # unchanged since
+    await h.start()
+    await h.until(lambda: _read_done(h), "the start-up read applied")
+    assert h.acct.day.start == reset and h.acct.day.carry == 1800
+    assert any(f"{MNQ} was {entry + 300} at the daily reset" in m for m in h.logs)
+    await h.until(lambda: h.acct.day_pnl(with_unrealized=True) == 0, "the day at $0")
+    assert h.acct.state is State.Trading
+    h.gateway.set_price("MNQ", entry + 210)  # -$540 since the reset: past the $500 limit
+    await h.until(lambda: h.acct.state is not State.Trading, "the daily limit fired")
+
+
 async def test_a_lost_trade_record_never_locks_the_week_on_a_loss_counted_twice(
     h: Harness,
 ) -> None:
