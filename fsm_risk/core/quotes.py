@@ -101,21 +101,22 @@ class QuotePath:
                 if band is None:
                     band = bands.account(acct)
                 upnl = acct.open_upnl
-                if band[0] < upnl < band[1]:
-                    if pos is None:
-                        continue
-                    pband = pos.band
-                    if pband is None:
-                        pband = pos.band = bands.position(acct, pos)
-                    if pband[0] < pos.upnl < pband[1]:
-                        continue
-                acct.band = None  # evaluated: asked again unless re-banded below
-                if trailing is not None and band is not EVALUATE and not acct.behind:
-                    # a new peak (a steady trend): only the trailing rule's band was crossed,
-                    # upwards; it cannot fire there, it only raises its memory
-                    low, high = acct.rest
-                    acct_bands = acct.bands
-                    if low < upnl < high and upnl > acct_bands[trailing][0]:  # type: ignore[index]
+                # (EVALUATE's low is +Infinity: nothing is above it)
+                if band[0] < upnl:
+                    if upnl < band[1]:
+                        if pos is None:
+                            continue
+                        pband = pos.band
+                        if pband is None:
+                            pband = pos.band = bands.position(acct, pos)
+                        if pband[0] < pos.upnl < pband[1]:
+                            continue
+                    elif trailing is not None and upnl < acct.rest[1] and not acct.behind:
+                        # a new peak (a steady rise): above the band, yet below the high of
+                        # every band but the trailing rule's, and above every rule's low (the
+                        # band's low is the highest of them, see Bands.banded): only the
+                        # trailing rule's band was crossed, upwards. It cannot fire there, it
+                        # only raises its memory
                         pband = None
                         if pos is not None:
                             pband = pos.band
@@ -128,14 +129,18 @@ class QuotePath:
                             tband, changed = trail(memo, acct, q, now)
                             if changed:
                                 dirty.add(acct.account_id)
-                            acct_bands[trailing] = tband
-                            if tband is not None:
+                            acct.bands[trailing] = tband
+                            if tband is None:
+                                acct.band = None  # asked again on the next quote
+                            else:
+                                low, high = acct.rest
                                 own_low, own_high = tband
                                 acct.band = (
                                     low if low > own_low else own_low,
                                     high if high < own_high else own_high,
                                 )
                             continue
+                acct.band = None  # evaluated: asked again unless re-banded below
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
                 if acct.behind:  # its realized P&L is not caught up (see RuleBook.evaluate)
                     crossed = [r for r in crossed if not r.waits_for_trades]

@@ -322,20 +322,18 @@ class TrailingDrawdown(Rule):
     ) -> tuple[Band | None, bool]:
         # a steady rise makes every quote a new peak: ``observe`` then ``quote_band`` in one
         # pass, on the same values and in the same order (so with the same results)
-        text = memo.get("peak")
         entry = self._peaks.get(view.account_id)
         balance = view.balance
         if (
             entry is None
-            or text is None
-            or entry.text is not text
+            or entry.text is not memo.get("peak")  # (never None: a memo without a peak)
             or balance is None
             or not self._intraday
         ):
             return super().trail(memo, view, event, now)  # seeding, decoding: the long way
         upnl = view.open_upnl
-        equity = balance + view.pending_realized + upnl  # view.equity, inlined
-        changed = False
+        base = balance + view.pending_realized  # equity without the open P&L
+        equity = base + upnl  # view.equity, inlined: the same sums in the same order
         peak = entry.peak
         cap = entry.cap
         if (
@@ -356,15 +354,20 @@ class TrailingDrawdown(Rule):
                 if not p.priced or mark is None or mark.at < oldest:
                     break
             else:
-                equity_peak = cap if cap is not None and equity > cap else equity  # as _store
-                entry.text = memo["peak"] = str(equity_peak)
-                entry.peak = peak = equity_peak
-                entry.floor = equity_peak - self._drawdown
-                changed = True
-        base = equity - upnl
+                if cap is None or equity <= cap:  # the new peak is this equity (as _store)
+                    entry.text = memo["peak"] = str(equity)
+                    entry.peak = equity
+                    floor = entry.floor = equity - self._drawdown
+                    # the band's high: peak - base is the open P&L itself (equity is base +
+                    # upnl); the next value above it, so equity at the peak is inside
+                    return (floor - base, upnl.next_plus()), True
+                entry.text = memo["peak"] = str(cap)  # frozen from now on
+                entry.peak = cap
+                entry.floor = cap - self._drawdown
+                return (entry.floor - base, UNBOUNDED[1]), True
         if cap is not None and peak >= cap:
-            return (entry.floor - base, UNBOUNDED[1]), changed
-        return (entry.floor - base, (peak - base).next_plus()), changed
+            return (entry.floor - base, UNBOUNDED[1]), False
+        return (entry.floor - base, (peak - base).next_plus()), False
 
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return UNBOUNDED
