@@ -339,11 +339,15 @@ class TrailingDrawdown(Rule):
         if (
             equity > peak
             and (cap is None or peak < cap)
-            and equity == balance + upnl
+            and base == balance  # no realized P&L awaiting a balance update (note below)
             and not view.unsettled
             and not (view.unexplained and view.positions)
         ):
-            # settled; and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
+            # settled (``observe`` asks equity == balance + upnl: equal operands give equal
+            # sums, so base == balance implies it, and it implies base == balance wherever
+            # the sums are exact, as money sums are here: cents, far inside the context's 28
+            # digits; so never a peak observe would not raise, and without one more sum);
+            # and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
             at, oldest = self._oldest
             if at is not now or oldest is None:
                 oldest = now - self._stale_after

@@ -214,3 +214,65 @@ def test_a_steady_rise_asks_no_rule_but_the_trailing_drawdown() -> None:
     memo = engine.accounts[1001].rule_state["RULE-004"]
     assert Decimal(memo["peak"]) == Decimal("50000") + Decimal("12.50") * 200  # every new high
     assert {rid: c.calls for rid, c in counters.items()} == {rid: {} for rid in counters}
+
+
+def rise_then(engine: RiskEngine, ticks: list[int]) -> list[tuple[int, list[Any], str]]:
+    """An ES long bought at the start price, then one quote per offset (in ticks) 50 ms apart:
+    for each quote its index, its effects and the peak the trailing drawdown then holds."""
+    at: datetime = T0
+    engine.handle(AccountUpdate(1001, "PRAC", Decimal("50000"), True), at)
+    engine.handle(PositionUpdate(1001, ES, PositionType.LONG, 1, START[ES], at), at)
+    engine.handle(Quote(ES, at, START[ES], START[ES], START[ES]), at)
+    out = []
+    for j, tick in enumerate(ticks, start=1):
+        at += timedelta(milliseconds=50)
+        px = START[ES] + TICK * tick
+        got = engine.handle(Quote(ES, at, px, px, px), at)
+        out.append((j, got, engine.accounts[1001].rule_state["RULE-004"]["peak"]))
+    return out
+
+
+#: the trailing drawdown with the other quote rules far away, but for one
+QUIET: dict[type[Rule], dict[str, str]] = {
+    TrailingDrawdown: {"drawdown": "2000", "mode": "intraday", "freeze_at_start": "false"},
+    DailyLossLimit: {"limit": "100000"},
+    DailyProfitTarget: {"target": "100000"},
+    WeeklyLossLimit: {"limit": "100000"},
+    PositionStopLoss: {"limit": "100000"},
+    PositionTakeProfit: {"target": "100000"},
+}
+
+
+def test_a_rise_reaching_the_daily_target_exactly_fires_on_that_quote() -> None:
+    """Every quote of the rise is a new peak (only the trailing rule's band crossed, the
+    cheap path), until the one that puts the day's P&L exactly at the target: another rule's
+    band is crossed with it, and that rule fires on that very quote."""
+    raw = {**QUIET, DailyProfitTarget: {"target": "1000"}}  # ES: $12.50 a tick, 80 ticks
+    seen = rise_then(build(Bands, raw), list(range(1, 101)))
+    fired = [j for j, effects, _ in seen if effects]
+    assert fired and fired[0] == 80
+    assert [Decimal(peak) for _, _, peak in seen[:79]] == [
+        Decimal("50000") + Decimal("12.50") * j for j in range(1, 80)
+    ]
+    reference = rise_then(build(EveryQuote, raw), list(range(1, 101)))
+    assert seen == reference
+
+
+def test_a_rise_reaching_a_position_target_exactly_fires_on_that_quote() -> None:
+    """The same with a position's band: the take profit fires at its exact target."""
+    raw = {**QUIET, PositionTakeProfit: {"target": "500"}}  # 40 ticks
+    seen = rise_then(build(Bands, raw), list(range(1, 61)))
+    assert [j for j, effects, _ in seen if effects][:1] == [40]
+    assert seen == rise_then(build(EveryQuote, raw), list(range(1, 61)))
+
+
+def test_the_trailing_floor_fires_at_its_exact_limit_after_a_rise() -> None:
+    """A rise of 200 ticks (a new peak on every quote), then a fall: the trailing drawdown
+    fires on the quote where equity touches peak - drawdown exactly (160 ticks down), and on
+    no quote before it."""
+    ticks = list(range(1, 201)) + list(range(199, 0, -1))
+    seen = rise_then(build(Bands, QUIET), ticks)
+    assert seen[199][2] == "52500.00"  # the peak at the top: 50000 + 200 x 12.50
+    fired = [j for j, effects, _ in seen if effects]
+    assert fired[:1] == [200 + 160]  # equity 50500.00 = floor 52500.00 - 2000
+    assert seen == rise_then(build(EveryQuote, QUIET), ticks)
