@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -160,7 +160,7 @@ class TrailingDrawdown(Rule):
         self._marks, self._stale_after = ctx.marks, ctx.stale_after
         #: the instant a quote's marks must be newer than, for the quote being handled (every
         #: holder of the contract is trailed at the same ``now``: subtracted once per quote)
-        self._oldest: tuple[datetime | None, datetime | None] = (None, None)
+        self._oldest: tuple[datetime | None, datetime] = (None, datetime.min.replace(tzinfo=UTC))
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -336,9 +336,10 @@ class TrailingDrawdown(Rule):
         equity = base + upnl  # view.equity, inlined: the same sums in the same order
         peak = entry.peak
         cap = entry.cap
+        below_cap = cap is None or equity <= cap  # (then peak < cap: peak < equity)
         if (
             equity > peak
-            and (cap is None or peak < cap)
+            and (below_cap or peak < cap)  # type: ignore[operator]
             and base == balance  # no realized P&L awaiting a balance update (note below)
             and not view.unsettled
             and not (view.unexplained and view.positions)
@@ -349,7 +350,7 @@ class TrailingDrawdown(Rule):
             # digits; so never a peak observe would not raise, and without one more sum);
             # and fresh (ctx.all_fresh, inlined: this runs on every quote of a rise)
             at, oldest = self._oldest
-            if at is not now or oldest is None:
+            if at is not now:
                 oldest = now - self._stale_after
                 self._oldest = (now, oldest)
             marks = self._marks
@@ -358,13 +359,14 @@ class TrailingDrawdown(Rule):
                 if not p.priced or mark is None or mark.at < oldest:
                     break
             else:
-                if cap is None or equity <= cap:  # the new peak is this equity (as _store)
+                if below_cap:  # the new peak is this equity (as _store)
                     entry.text = memo["peak"] = str(equity)
                     entry.peak = equity
                     floor = entry.floor = equity - self._drawdown
                     # the band's high: peak - base is the open P&L itself (equity is base +
                     # upnl); the next value above it, so equity at the peak is inside
                     return (floor - base, upnl.next_plus()), True
+                assert cap is not None  # (not below a cap: there is one)
                 entry.text = memo["peak"] = str(cap)  # frozen from now on
                 entry.peak = cap
                 entry.floor = cap - self._drawdown
