@@ -75,7 +75,7 @@ def resized(
             if size == 0:
                 out.append(o.cancel(acct.account_id, _WHY, now))
                 continue
-            o.resize_to = size
+            o.ask(size)
             if o.resized_from is None:  # (its size before the first of our resizes)
                 o.resized_from = was
             out.append(
@@ -148,7 +148,7 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                 size = min(want[o.order_id], held)
                 if o.resized_from is None or size <= o.size:
                     continue
-                o.resize_to = size
+                o.ask(size)
                 rule = cm.rule_id if cm is not None else None
                 out.append(
                     ResizeOrder(
@@ -201,7 +201,7 @@ def refused(acct: AccountModel, ev: EnforcementRejected, out: list[Effect]) -> b
         return False
     o = acct.orders.get(ev.order_id)
     if o is not None:
-        o.resize_to = None  # not on its way any more
+        o.unask(ev.resize)  # not on its way any more
     where = ev.contract_id or (o.contract_id if o is not None else "?")
     back = ev.was is not None and ev.resize > ev.was  # the order given back (`restore`)
     if ev.overtaken or o is None or (o.size >= ev.resize if back else o.size <= ev.resize):

@@ -35,20 +35,49 @@ class Order:
     #: (or the order given back, see `brackets.restore`): stored, for a restart cannot read it
     #: from the gateway, which knows the order only at its new size
     resized_from: int | None = None
-    #: the size our resize asked, until the gateway shows the order at another size (runtime)
+    #: the size our last resize asked, until the gateway shows the order at it (runtime)
     resize_to: int | None = None
+    #: the sizes asked by resizes of ours sent before that one and not seen yet, oldest
+    #: first (a size given back, 3 -> 5, then the next reduce's 5 -> 3: runtime)
+    earlier: tuple[int, ...] = ()
+
+    def ask(self, size: int) -> None:
+        """A resize of ours to ``size`` is on its way (after any still on theirs)."""
+        if self.resize_to is not None:
+            self.earlier = (*self.earlier, self.resize_to)
+        self.resize_to = size
+
+    def unask(self, size: int | None = None) -> None:
+        """The resize to ``size`` is not on its way any more (refused); None: none is."""
+        pending = (*self.earlier, self.resize_to) if self.resize_to is not None else ()
+        if size is None:
+            pending = ()
+        elif size in pending:
+            k = len(pending) - 1 - pending[::-1].index(size)
+            pending = pending[:k] + pending[k + 1 :]
+        self.resize_to = pending[-1] if pending else None
+        self.earlier = pending[:-1]
 
     def follows(self, old: Order | None) -> Order:
         """This word on the order, keeping what the service asked of it (``old``): its
-        cancel, its size before our resize, and a resize on its way while the word still shows
-        the size it was asked from: a word the gateway sent before it took the resize (the
-        bracket child made live, a price moved) is not its answer. Another size is: ours, or
-        the trader's own change, which overtakes it."""
+        cancel, its size before our resize, and the resizes on their way. A word still showing
+        the size the last word showed is not an answer (the gateway sent it before it took the
+        resize: the bracket child made live, a price moved); one at a size a resize of ours
+        asked answers that resize and those sent before it, not those sent after (the size
+        given back, 3 -> 5, seen late while the next reduce's 5 -> 3 is on its way). Another
+        size is the trader's own change, which overtakes them all."""
         if old is not None:
             self.cancel_sent_at, self.cancel_attempts = old.cancel_sent_at, old.cancel_attempts
             self.resized_from = old.resized_from
+            pending = (*old.earlier, old.resize_to) if old.resize_to is not None else ()
             if self.size == old.size:
-                self.resize_to = old.resize_to
+                pass  # not an answer: all still on their way
+            elif self.size in pending:
+                pending = pending[len(pending) - pending[::-1].index(self.size) :]
+            else:
+                pending = ()
+            self.resize_to = pending[-1] if pending else None
+            self.earlier = pending[:-1]
         return self
 
     def cancel(self, account_id: int, reason: Reason, now: datetime) -> CancelOrder:

@@ -221,7 +221,7 @@ class Pursuit:
                 if cm.close_in_flight:
                     self.read.add((acct.account_id, cm.contract_id))
         for o in acct.orders.values():
-            o.resize_to = None  # none went while held back: a reduce or `restore` sends it again
+            o.unask()  # none went while held back: a reduce or `restore` sends it again
             if o.cancel_sent_at is not None:
                 if o.contract_id in held_back:
                     o.cancel_attempts = max(o.cancel_attempts - 1, 0)

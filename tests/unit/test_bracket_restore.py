@@ -255,3 +255,23 @@ def test_the_reduce_waits_a_second_after_a_size_given_back() -> None:
     assert reduces(out) == []
     out = d.send(stop(STOP, 5)) + d.advance(seconds=0.6)
     assert [r.size for r in reduces(out)] == [2] and resizes(out) == [(STOP, 5, 3)]
+
+
+def test_the_size_given_back_seen_late_does_not_end_the_next_reduces_resize() -> None:
+    """The stop given back (3 -> 5) after a refused reduce; a second later the reduce goes
+    again with its resize 5 -> 3. The gateway's word at 5 (the size given back) comes only
+    then: it answers the restore, not the resize sent after it. Taken as that resize's answer,
+    the refused reduce then found nothing on its way and forgot the size before, and the 5 -> 3
+    landing left 5 held beside a stop of 3, never given back."""
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(stop(STOP, 3))  # the first resize in place
+    assert resizes(d.send(refused())) == [(STOP, 3, 5)]  # the reduce refused: given back
+    out = d.advance(seconds=2)  # the reduce again, its resize with it
+    assert [r.size for r in reduces(out)] == [2] and resizes(out) == [(STOP, 5, 3)]
+    d.send(stop(STOP, 5))  # the size given back, heard late
+    assert d.acct.orders[STOP].resize_to == 3  # the resize to 3 still on its way
+    d.send(refused())  # the reduce refused again (the market still closed)
+    out = d.send(stop(STOP, 3))  # the 5 -> 3 lands
+    assert resizes(out) == [(STOP, 3, 5)]  # given back again at once: 5 held, a stop of 5
