@@ -1,6 +1,7 @@
 """The two machine models: `AccountModel` (one monitored account) and `ContractModel` (one
-of its contracts), and what they share (`Lockable`); the records they are made of (from
-`records`, `orders`, `instruments`) are re-exported: the core imports its objects from here.
+of its contracts, from `contract`), and what they share (`Lockable`); the records they are
+made of (from `records`, `orders`, `instruments`) are re-exported: the core imports its
+objects from here.
 
 An account's data is *state* (small, bounded by what is open now, rewritten when it moves:
 `persisted()`), *history* (the day's fills and round trips, the trade ids seen: append-only
@@ -13,8 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from fsm_risk.core.effects import AuditEntry
-from fsm_risk.core.events import Side
+from fsm_risk.core.contract import ContractModel, Lockable
 from fsm_risk.core.exposure import Behind, exposed
 from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
 from fsm_risk.core.orders import Order
@@ -61,124 +61,6 @@ __all__ = [
 ]
 
 # --- the machine models ------------------------------------------------------------------
-
-
-class Lockable:
-    """What both models share: a state, holds, audit records (for the engine), a machine."""
-
-    state: State
-    holds: dict[str, Lock]
-    audit: list[AuditEntry]
-    account_id: int
-    machine: Any
-
-    @property
-    def scope_contract(self) -> str | None:
-        return None
-
-    def exposed(self) -> bool:
-        raise NotImplementedError
-
-
-class ContractModel(Lockable):
-    """One (account, contract) pair. ``Flattening`` here means a close (or reduce) order is
-    working for this contract: never more than one at a time.
-
-    All of it is state (`to_dict`, one small row per contract) but ``account`` and ``audit``,
-    links to the account it belongs to, set again by `join` at a restore (if not `work.idle`)."""
-
-    def __init__(self, account_id: int, contract_id: str) -> None:
-        self.account_id = account_id
-        self.contract_id = contract_id
-        self.root = root_of(contract_id)
-        self.holds = {}
-        self.audit = []
-        # while Flattening: reduce the position to this size (0 = close it all)
-        self.target_size = 0
-        self.cancel_orders = True
-        self.rule_id: str | None = None
-        self.reason: Reason | None = None
-        self.attempts = 0
-        self.retry_at: datetime | None = None
-        self.alerted = False
-        self.account: AccountModel | None = None
-        #: the service's close (or reduce) in flight for this contract, from the request until
-        #: the gateway says it is done (its order filled, cancelled or rejected): when it was
-        #: sent (None: none in flight), the size asked (0: the whole position), the side it
-        #: sells or buys, the open size it was sized from, and the gateway's order once
-        #: recognised among the order events (the close's answer carries no order id)
-        self.close_sent_at: datetime | None = None
-        self.close_size = 0
-        self.close_side: Side | None = None
-        self.close_basis = 0
-        self.close_order: int | None = None
-        #: contracts of that order filled per the fills seen, and the volume its final order
-        #: event reported (None until the order is final)
-        self.close_filled = 0
-        self.close_volume: int | None = None
-
-    def join(self, account: AccountModel) -> None:
-        """Belong to an account: its positions and orders, and its (ordered) audit list."""
-        self.account = account
-        self.audit = account.audit
-
-    @property
-    def scope_contract(self) -> str | None:
-        return self.contract_id
-
-    def exposed(self) -> bool:
-        """Not yet flattened to its target (see `exposure.exposed`)."""
-        if self.account is None:
-            return False
-        return exposed(
-            self.account, self.contract_id, self.target_size, cancel_orders=self.cancel_orders
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "contract_id": self.contract_id,
-            "state": self.state.value,
-            "holds": {k: v.to_dict() for k, v in self.holds.items()},
-            "target_size": self.target_size,
-            "cancel_orders": self.cancel_orders,
-            "rule_id": self.rule_id,
-            "reason": self.reason.name if self.reason else None,
-            "attempts": self.attempts,
-            "retry_at": _dt(self.retry_at),
-            "alerted": self.alerted,
-            "close": {
-                "sent_at": _dt(self.close_sent_at),
-                "size": self.close_size,
-                "side": None if self.close_side is None else int(self.close_side),
-                "basis": self.close_basis,
-                "order": self.close_order,
-                "filled": self.close_filled,
-                "volume": self.close_volume,
-            },
-        }
-
-    def load(self, d: dict[str, Any]) -> None:
-        """Restore everything but the state (the machine sets that when adding the model)."""
-        self.holds = {k: Lock.from_dict(v) for k, v in d["holds"].items()}
-        self.target_size = d["target_size"]
-        self.cancel_orders = d["cancel_orders"]
-        self.rule_id = d["rule_id"]
-        self.reason = Reason[d["reason"]] if d["reason"] else None
-        self.attempts = d["attempts"]
-        self.retry_at = _pdt(d["retry_at"])
-        self.alerted = d["alerted"]
-        close = d.get("close") or {}
-        self.close_sent_at = _pdt(close.get("sent_at"))
-        self.close_size = close.get("size", 0)
-        self.close_side = None if (side := close.get("side")) is None else Side(side)
-        self.close_basis = close.get("basis", 0)
-        self.close_order = close.get("order")
-        self.close_filled = close.get("filled", 0)
-        self.close_volume = close.get("volume")
-
-    @property
-    def close_in_flight(self) -> bool:
-        return self.close_sent_at is not None
 
 
 class AccountModel(Lockable):
