@@ -389,7 +389,7 @@ class Service:
         to apply before those trades (see `core.missed`). Read as `_reset_prices` reads them;
         one not read values that position at its last trade before the reset."""
         acct = self.engine.accounts.get(account_id)
-        missed = self.engine.timers.missed.get(account_id)
+        missed = None if acct is None else acct.missed
         if acct is None or missed is None:
             return []
         wanted = missed.wanted(acct, fills)
@@ -408,7 +408,7 @@ class Service:
         `core.missed`), the stop, so that every trade made while stopped is listed."""
         acct = self.engine.accounts[account_id]
         since = min(acct.week.start, acct.day.start)
-        missed = self.engine.timers.missed.get(account_id)
+        missed = acct.missed
         if missed is not None and missed.stop is not None:
             since = min(since, missed.stop)
         return since

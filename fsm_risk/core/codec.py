@@ -113,6 +113,18 @@ def compact(value: Any, *, sort_keys: bool = False) -> str:
         return json.dumps(value, separators=(",", ":"), sort_keys=sort_keys)
 
 
+def fields_of(event: ev.Event) -> list[Any]:
+    """The event's fields as JSON values: `encode`'s data before it is text."""
+    data: list[Any] = _ENCODERS[type(event).__name__](event)
+    return data
+
+
+def from_fields[E](kind: type[E], data: list[Any]) -> E:
+    """The event of class ``kind`` whose fields `fields_of` gave as ``data``."""
+    event: E = _DECODERS[kind.__name__](data)
+    return event
+
+
 def decode(kind: str, data: str) -> ev.Event:
     """The event ``encode`` produced; raises ValueError on an unknown kind or bad data."""
     dec = _DECODERS.get(kind)

@@ -57,6 +57,7 @@ from fsm_risk.core.events import (
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.flatten import Flatten, covers
 from fsm_risk.core.ledger import Ledger, catch_up, unlisted
+from fsm_risk.core.missed import MissedResets
 from fsm_risk.core.models import AccountModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.quotes import QuotePath
@@ -199,6 +200,8 @@ class RiskEngine:
         stopped is applied once (valued `at_reset`), expired locks end, closes are re-sent."""
         machines = self.work.machines
         acct = AccountModel.from_dict(snapshot, history)
+        if "missed" in snapshot:  # its resets applied before its trades were read (a restart)
+            acct.missed = MissedResets.from_dict(snapshot["missed"])
         machines.attach(acct, State(snapshot["state"]))
         self.work.restore_contracts(acct, contracts)
         old = self.accounts.pop(acct.account_id, None)

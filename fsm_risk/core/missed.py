@@ -27,9 +27,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fsm_risk.core import codec
 from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import realized_net
+from fsm_risk.core.records import _dec, _dt, _pdec, _pdt
 from fsm_risk.core.valuation import Prices, Valuation
 from fsm_risk.rules.base import Rule
 
@@ -69,6 +71,50 @@ class MissedResets:
             {r.id: deepcopy(acct.rule_state.get(r.id, {})) for r in rules if r.stateful},
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: stored with the account (`AccountModel.persisted`) until its trades are
+        read, so that a restart before then redoes the resets too (the stored day is already
+        the new one: no reset is missed any more, and nothing else would know of them)."""
+        return {
+            "resets": [[at.isoformat(), weekly] for at, weekly in self.resets],
+            "stop": _dt(self.stop),
+            "held": {c: [n, str(cost)] for c, (n, cost) in self.held.items()},
+            "marks": {
+                c: [_dec(m.last), _dec(m.bid), _dec(m.ask), m.at.isoformat()]
+                for c, m in self.marks.items()
+            },
+            "prices": {
+                at.isoformat(): {c: str(p) for c, p in by.items()} for at, by in self.prices.items()
+            },
+            "base": _dec(self.base),
+            "kept": str(self.kept),
+            "before": self.before,
+            "after": self.after,
+            "trades": [codec.fields_of(t) for t in self.trades],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MissedResets:
+        """The record `to_dict` stored."""
+        return cls(
+            [(datetime.fromisoformat(at), weekly) for at, weekly in d["resets"]],
+            _pdt(d["stop"]),
+            {c: (n, Decimal(cost)) for c, (n, cost) in d["held"].items()},
+            {
+                c: Mark(_pdec(last), _pdec(bid), _pdec(ask), datetime.fromisoformat(at))
+                for c, (last, bid, ask, at) in d["marks"].items()
+            },
+            {
+                datetime.fromisoformat(at): {c: Decimal(p) for c, p in by.items()}
+                for at, by in d["prices"].items()
+            },
+            _pdec(d["base"]),
+            Decimal(d["kept"]),
+            d["before"],
+            d["after"],
+            [codec.from_fields(Fill, t) for t in d["trades"]],
+        )
+
     def applied(
         self, acct: AccountModel, at: datetime, weekly: bool, prices: Prices | None
     ) -> None:
@@ -77,14 +123,19 @@ class MissedResets:
         self.prices.setdefault(at, {}).update(prices or {})
         self.after = {i: deepcopy(acct.rule_state.get(i, {})) for i in self.before}
 
-    def made_while_stopped(self, acct: AccountModel, fill: Fill) -> bool:
-        """A trade not applied yet, made after the stop and before the last missed reset."""
+    def unread(self, acct: AccountModel, fill: Fill) -> bool:
+        """A trade not applied yet, made after the stop: while stopped, or live while the
+        resets wait for the start-up read (kept: a reset missed at a later restore, when the
+        service stops again before its read, was applied to what it held then)."""
         return (
             not fill.voided
             and fill.trade_id not in acct.seen_trades
             and (self.stop is None or fill.at > self.stop)
-            and fill.at < self.resets[-1][0]
         )
+
+    def made_while_stopped(self, acct: AccountModel, fill: Fill) -> bool:
+        """A trade not applied yet, made after the stop and before the last missed reset."""
+        return self.unread(acct, fill) and fill.at < self.resets[-1][0]
 
     def wanted(self, acct: AccountModel, fills: Iterable[Fill]) -> list[tuple[datetime, str]]:
         """The prices the start-up read's trades (``fills``) call for: (reset, contract) for

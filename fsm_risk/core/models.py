@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fsm_risk.core.contract import ContractModel, Lockable
 from fsm_risk.core.exposure import Behind, exposed
@@ -38,6 +38,9 @@ from fsm_risk.core.records import (
 )
 from fsm_risk.core.seen import SeenTrades
 from fsm_risk.core.states import State
+
+if TYPE_CHECKING:
+    from fsm_risk.core.missed import MissedResets
 
 __all__ = [
     "DEFAULT_INSTRUMENTS",
@@ -105,6 +108,7 @@ class AccountModel(Lockable):
         "flatten_started",
         "flatten_cause",
         "flatten_reason",
+        "missed",
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
@@ -144,6 +148,9 @@ class AccountModel(Lockable):
         self.flatten_started: datetime | None = None
         self.flatten_cause: str | None = None
         self.flatten_reason: Reason | None = None
+        #: the resets a restore applied before the trades made while stopped were read: kept
+        #: (and stored, only then) until they are (see `core.missed`)
+        self.missed: MissedResets | None = None
         self.wakeup: datetime | None = None
         #: the quote guard band of the open P&L (see Rule.quote_band); None: to be computed
         self.band: tuple[Decimal, Decimal] | None = None
@@ -204,8 +211,10 @@ class AccountModel(Lockable):
 
     def persisted(self) -> dict[str, Any]:
         """The persisted state, JSON-able: everything in ``STATE`` but the contract models
-        (their own rows). Its size does not depend on how much the account traded."""
-        return {
+        (their own rows). Its size does not depend on how much the account traded, but for
+        the trades made since a stop across a missed reset (``missed``, only until the
+        start-up read has listed them)."""
+        d: dict[str, Any] = {
             "account_id": self.account_id,
             "name": self.name,
             "state": self.state.value,
@@ -230,6 +239,9 @@ class AccountModel(Lockable):
             "flatten_cause": self.flatten_cause,
             "flatten_reason": self.flatten_reason.name if self.flatten_reason else None,
         }
+        if self.missed is not None:  # (else absent: this runs before every close)
+            d["missed"] = self.missed.to_dict()
+        return d
 
     def history(self) -> History:
         """The history, as a restore from the append-only rows gives it back (copies)."""
@@ -249,8 +261,8 @@ class AccountModel(Lockable):
 
     @staticmethod
     def from_dict(d: dict[str, Any], history: History | None = None) -> AccountModel:
-        """Everything but the machine state and the contract models (restored by the engine),
-        from a state (`persisted()`) and its ``history``, or from a `to_dict` alone."""
+        """Everything but the machine state, the contract models and ``missed`` (restored by
+        the engine), from a state (`persisted()`) and its ``history``, or from a `to_dict` alone."""
         if history is None:
             seen = d.get("seen_trades", {})
             day = Book.from_dict(d["day"])

@@ -84,8 +84,6 @@ class Timers:
         self.verdicts = verdicts
         #: (wake-up, account id); an entry is live while it is still the account's wake-up
         self._heap: list[tuple[datetime, int]] = []
-        #: the accounts a restore caught up with resets before their trades were read
-        self.missed: dict[int, MissedResets] = {}
 
     def _live(self, at: datetime, account_id: int) -> bool:
         acct = self.accounts.get(account_id)
@@ -190,7 +188,7 @@ class Timers:
         time falls in (an entry at the open with our clock half a second behind is the new
         day's). A lock thus ends no earlier than the gateway's own clock says it has; the
         service's own waits (re-sends, settle waits, waivers) keep to ``now``."""
-        if self.missed and event is not None:
+        if acct.missed is not None and event is not None:
             self.redo(acct, event)
         at = now
         if isinstance(event, Fill) and now < event.at <= now + MARK_SKEW:
@@ -219,15 +217,21 @@ class Timers:
         profit or loss made before the reset as its own (a day starting $600 up on a position
         held across the reset would lose $1,600 before a $1,000 limit fired); at the prices
         of the stop, a trader could stop the service when up and have the gain made before
-        the reset count as the new day's room."""
-        self.missed.pop(acct.account_id, None)
+        the reset count as the new day's room.
+
+        What it applied (`MissedResets`) is kept, and stored with the account, until the
+        start-up read lists the trades made while stopped (see `redo`): a restore of an account
+        still waiting for them (stopped again before its read) takes up the stored record, and
+        adds to it a reset missed since, its positions valued at the prices at those resets
+        as the first restore valued them (not at the older prices of the stop)."""
+        missed = acct.missed
+        for at, known in () if missed is None else missed.prices.items():
+            valuation.learn(at, known)
         if now < acct.day.end and now < acct.week.end:
             return
         held = acct.open_upnl
-        # kept until the start-up read lists the trades made while stopped (see `redo`)
-        missed = self.missed[acct.account_id] = MissedResets.record(
-            acct, self.book.rules, valuation
-        )
+        if missed is None:
+            missed = acct.missed = MissedResets.record(acct, self.book.rules, valuation)
         try:
             for weekly, period in ((True, acct.week), (False, acct.day)):
                 if now >= period.end:
@@ -245,17 +249,18 @@ class Timers:
         """An account a restore caught up with resets (`catch_up`), until its trades are read
         (its `TradesSnapshot`): a trade made while stopped and stamped before one of them, and
         a price at one of them read since, redo those resets before the event is applied
-        (see `missed`)."""
-        missed = self.missed.get(acct.account_id)
+        (see `missed`); a trade made since is kept for a reset missed at a later restore."""
+        missed = acct.missed
         if missed is None:
             return
         valuation = self.settlement.valuation
         if isinstance(event, TradesSnapshot):
-            del self.missed[acct.account_id]  # all its trades are read: nothing more to redo
-        elif isinstance(event, Fill) and missed.made_while_stopped(acct, event):
+            acct.missed = None  # all its trades are read: nothing more to redo
+        elif isinstance(event, Fill) and missed.unread(acct, event):
             if all(t.trade_id != event.trade_id for t in missed.trades):
                 missed.trades.append(event)
-                missed.redo(acct, self.book.rules, valuation)
+                if missed.made_while_stopped(acct, event):
+                    missed.redo(acct, self.book.rules, valuation)
         elif isinstance(event, PricesAtReset):
             for p in event.prices:
                 missed.learn(p.at, p.contract_id, p.price)
@@ -265,6 +270,9 @@ class Timers:
                     valuation.revalue(acct, pos)
             if missed.trades:
                 missed.redo(acct, self.book.rules, valuation)
+        else:
+            return
+        self.work.dirty.add(acct.account_id)  # (the record is stored with the account)
 
     def _reset(
         self,

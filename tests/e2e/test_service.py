@@ -6,6 +6,7 @@ gateway (closes, cancels), the machines' states and the audit log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from fsm_risk.adapters.broker import ProjectXBroker
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
 from fsm_risk.paper.gateway import GatewayEvent
+from fsm_risk.service import Service
 from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss, run_cli
 
 DAILY_LOSS = """
@@ -243,7 +245,7 @@ async def test_a_price_at_the_missed_reset_not_read_falls_back_to_the_last_known
 
 def _read_done(h: Harness) -> bool:
     """The start-up read applied: its trades read (nothing left to redo of a missed reset)."""
-    return ACCOUNT not in h.svc.engine.timers.missed and h.acct.behind is None
+    return h.acct.missed is None and h.acct.behind is None
 
 
 async def test_a_position_closed_while_stopped_before_a_missed_reset_carries_nothing(
@@ -267,6 +269,54 @@ async def test_a_position_closed_while_stopped_before_a_missed_reset_carries_not
     h.clock.set(reset - timedelta(minutes=30))
     h.gateway.set_price("MNQ", entry + 300)  # the last price before the reset
     h.clock.set(reset + timedelta(minutes=10))
+    await h.start()
+    await h.until(lambda: _read_done(h), "the start-up read applied")
+    assert h.acct.day.start == reset and MNQ not in h.acct.positions
+    assert h.acct.day.carry == 0 and h.acct.day_pnl(with_unrealized=True) == 0
+    assert h.acct.state is State.Trading
+    assert not [a for a in h.audit() if a[3] == "breach"]
+
+
+async def test_a_restart_before_the_start_up_read_still_redoes_the_missed_reset(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but the first start stops before its read (held before its first step, as a
+    slow read at the request budget is): that start committed the caught-up day (+$1,800
+    carried) and no reset is missed at the second start. The record of the reset, stored with
+    the account, is restored: the read's sell takes the carry back, the day is at $0 and
+    Trading (it stayed -$1,800, LockedDaily)."""
+    await h.start(DAILY_LOSS)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "MNQ seen")
+    entry = h.acct.positions[MNQ].average_price
+    h.gateway.set_price("MNQ", entry + 100)
+    await h.until(lambda: h.acct.open_upnl == 600, "the gain seen")
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await h.stop()
+    h.clock.set(reset - timedelta(hours=1))
+    h.trade("MNQ", "sell", 3)  # closed while the service is down
+    h.clock.set(reset - timedelta(minutes=30))
+    h.gateway.set_price("MNQ", entry + 300)  # the last price before the reset
+    h.clock.set(reset + timedelta(minutes=10))
+    held: list[Service] = []
+    reached, never = asyncio.Event(), asyncio.Event()
+
+    async def read_held(svc: Service, *_: object) -> None:
+        held.append(svc)
+        reached.set()
+        await never.wait()
+
+    monkeypatch.setattr(Service, "_enforcing_step", read_held)
+    starting = asyncio.create_task(h.start())  # (ready only once every read is applied)
+    await asyncio.wait_for(reached.wait(), timeout=30)
+    svc = held[0]
+    assert svc.engine.accounts[ACCOUNT].day.carry == 1800
+    svc.stop()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(starting, timeout=30)
+    svc.store.close()
+    monkeypatch.undo()
+    h.clock.set(reset + timedelta(minutes=11))
     await h.start()
     await h.until(lambda: _read_done(h), "the start-up read applied")
     assert h.acct.day.start == reset and MNQ not in h.acct.positions

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from fsm_risk.adapters.store import SCHEMA_VERSION, Store, fill_cutoff, restore_all
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.engine import Changes, RiskEngine
-from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.events import Fill, Side, TradesSnapshot
 from fsm_risk.core.models import AccountModel, Book
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
@@ -327,7 +327,7 @@ def test_every_account_attribute_is_state_history_or_runtime() -> None:
     assert set(vars(acct)) | {"state"} == set().union(*kinds)
     d = Driver(engine())
     d.send(account())
-    assert set(d.acct.persisted()) == set(AccountModel.STATE) - {"contracts"}
+    assert set(d.acct.persisted()) == set(AccountModel.STATE) - {"contracts", "missed"}
 
 
 def test_a_start_reads_the_history_by_the_account_and_time_indexes(tmp_path: Path) -> None:
@@ -370,3 +370,32 @@ def test_the_first_commit_after_a_restart_rewrites_no_row_the_restore_left_as_it
     fresh.work.dirty.add(d.acct.account_id)
     again.commit(fresh.take_changes(), [], None)
     assert len(writes.rows["account"]) == 1
+
+
+def test_a_missed_reset_waiting_for_the_read_is_stored_until_the_read(path: str | Path) -> None:
+    """Long 3 MNQ at 21,000 when stopped, sold while down before the reset (21,300 there). The
+    first start commits the caught-up day (+$1,800 carried) and, with it, the record of the
+    reset to redo; a second start before the read restores that record from the row, and the
+    read's sell takes the carry back. The record is then gone from the row."""
+    store = Store(path)
+    d = Driver(engine())
+    closed_at = d.now + timedelta(hours=1)
+    run(store, d, account("50000"), position(MNQ, 3, "21000"), quote(MNQ, "21100"))
+    stop, reset = d.acct.last_event_at, d.acct.day.end
+    starts = [(reset + timedelta(hours=16), {reset: {MNQ: D("21300")}}), (None, None)]
+    for at, prices in starts:
+        store.close()
+        store = Store(path)
+        d = Driver(engine(), now=at or d.now + timedelta(minutes=1))
+        commit(store, d, restore_all(store, d.engine, d.now, at_reset=prices)[0])
+        assert d.acct.day.start == reset and d.acct.day.carry == D("1800")
+        assert "missed" in store.accounts()[0].snapshot
+        assert d.acct.missed is not None and d.acct.missed.stop == stop
+    applied = frozenset(d.acct.seen_trades)
+    sold = fill(MNQ, Side.SELL, 3, "21100", pnl="600", order_id=77, at=closed_at)
+    run(store, d, sold, account("50600"), flat(MNQ, at=d.now))
+    assert d.acct.day.carry == 0
+    run(store, d, TradesSnapshot(d.acc, d.acct.week.start, (sold,), applied))
+    assert d.acct.missed is None and "missed" not in store.accounts()[0].snapshot
+    assert d.acct.day_pnl(with_unrealized=True) == 0 and d.acct.state is State.Trading
+    store.close()

@@ -172,7 +172,7 @@ def test_a_position_opened_while_stopped_and_held_across_the_reset_carries_its_g
     again = restart(d, daily_loss, at=TUESDAY)
     assert again.acct.day.carry == 0
     held = position(MNQ, 3, "21000", at=bought.at)
-    missed = again.engine.timers.missed[again.acc]
+    missed = again.acct.missed
     assert missed.wanted(again.acct, [bought]) == [(MON_RESET, MNQ)]  # what the shell reads
     two_step_read(again, [bought], "50000", [held], prices={MON_RESET: {MNQ: "21300"}})
     assert again.acct.day.carry == D("1800")
@@ -228,7 +228,7 @@ def test_the_end_of_day_peak_takes_a_profit_made_while_stopped_before_the_reset(
         fill(MNQ, Side.BUY, 3, "21000", order_id=70, at=t1),
         fill(MNQ, Side.SELL, 3, "21250", pnl="1500", order_id=71, at=t2),
     ]
-    assert again.engine.timers.missed[again.acc].wanted(again.acct, trades) == []
+    assert again.acct.missed.wanted(again.acct, trades) == []
     whole_read(again, trades, "51500")
     assert D(again.acct.rule_state["RULE-004"]["peak"]) == D("51500")
     assert again.acct.day_pnl(with_unrealized=True) == 0  # the round trip was Monday's
@@ -275,3 +275,107 @@ def test_without_trades_while_stopped_the_read_changes_nothing_of_the_reset() ->
     assert again.acct.day.carry == D("1800")
     assert D(again.acct.rule_state["RULE-004"]["peak"]) == D("51800")
     assert again.acct.day.start == MON_RESET
+
+
+def test_a_second_restart_before_the_start_up_read_still_redoes_the_missed_reset() -> None:
+    """Long 3 MNQ at 21,000 when stopped; sold while down Monday 10:00 CST (+$600, Monday's);
+    MNQ 21,300 at the reset. Restarted Tuesday 09:00: the restore carries +$1,800 (and the
+    service commits it at once). Stopped again before the start-up read, restarted 09:01 (no
+    reset is missed any more): the stored record of the missed reset is restored with the
+    account, and the read's Monday sell takes the carry back: Tuesday at $0, Trading (was
+    -$1,800 and LockedDaily all day)."""
+    d = held_3_mnq(daily_loss, "21100")
+    closed_at = d.now + timedelta(hours=1)
+    first = restart(d, daily_loss, at=TUESDAY, at_reset={MON_RESET: {MNQ: D("21300")}})
+    assert first.acct.day.carry == D("1800")
+    second = restart(first, daily_loss, at=TUESDAY + timedelta(minutes=1))
+    third = restart(second, daily_loss, at=TUESDAY + timedelta(minutes=2))
+    assert third.acct.state is State.Trading  # valued at the reset's price, as the first
+    sold = fill(MNQ, Side.SELL, 3, "21100", pnl="600", order_id=77, at=closed_at)
+    two_step_read(third, [sold], "50600")
+    assert (third.acct.day.carry, third.acct.day_pnl(with_unrealized=True), third.acct.state) == (
+        0,
+        0,
+        State.Trading,
+    )
+    assert "missed" not in third.acct.persisted()
+
+
+def test_a_restart_across_another_reset_before_the_read_redoes_both() -> None:
+    """Stopped Monday holding 3 MNQ at 21,000, sold while down at 10:00 CST (+$600). Restarted
+    Tuesday 09:00 (MNQ 21,300 at Monday's reset), stopped again before the read, restarted
+    Wednesday 09:00 (MNQ 21,200 at Tuesday's reset): the pending record takes Tuesday's reset
+    too, and the read's Monday sell leaves the account flat at both: Wednesday starts at $0
+    (a record made afresh at the second restart began at its stop, after the sell: Wednesday
+    carried +$1,200 of a position sold on Monday, -$1,200 and LockedDaily)."""
+    tue_reset = MON_RESET + timedelta(days=1)
+    d = held_3_mnq(daily_loss, "21100")
+    closed_at = d.now + timedelta(hours=1)
+    first = restart(d, daily_loss, at=TUESDAY, at_reset={MON_RESET: {MNQ: D("21300")}})
+    second = restart(
+        first, daily_loss, at=TUESDAY + timedelta(days=1), at_reset={tue_reset: {MNQ: D("21200")}}
+    )
+    assert second.acct.day.carry == D("1200")  # as the stop left it, until the read
+    sold = fill(MNQ, Side.SELL, 3, "21100", pnl="600", order_id=77, at=closed_at)
+    two_step_read(second, [sold], "50600")
+    assert second.acct.day.start == tue_reset
+    assert (second.acct.day.carry, second.acct.day_pnl(with_unrealized=True)) == (0, 0)
+    assert second.acct.state is State.Trading
+
+
+def test_a_trade_of_the_read_applied_before_a_restart_still_counts_at_the_reset() -> None:
+    """Long 3 MNQ at 21,000 when stopped; sold 2 at 10:00 CST and 1 at 11:00 while down (flat
+    at the reset, 21,300 there). The read's first sell is applied, then the service stops
+    again: at the next start that sell is no longer new (its trade id is seen), but the
+    stored record keeps it, so the second sell redoes the reset from both: $0 carried (the
+    record lost, nothing was redone: the +$600 of the 1 still held after the first sell stayed
+    carried, -$600 all day)."""
+    d = held_3_mnq(daily_loss, "21100")
+    t1, t2 = d.now + timedelta(hours=1), d.now + timedelta(hours=2)
+    first = restart(d, daily_loss, at=TUESDAY, at_reset={MON_RESET: {MNQ: D("21300")}})
+    sells = [
+        fill(MNQ, Side.SELL, 2, "21100", pnl="400", order_id=77, at=t1),
+        fill(MNQ, Side.SELL, 1, "21100", pnl="200", order_id=78, at=t2),
+    ]
+    first.send(sells[0])
+    assert first.acct.day.carry == D("600")  # 1 held at the reset
+    second = restart(first, daily_loss, at=TUESDAY + timedelta(minutes=1))
+    two_step_read(second, sells, "50600")
+    assert (second.acct.day.carry, second.acct.day_pnl(with_unrealized=True)) == (0, 0)
+    assert second.acct.state is State.Trading
+
+
+def test_an_account_with_no_missed_reset_pending_stores_no_record() -> None:
+    """The record is stored only while a missed reset waits for the account's trades: an
+    ordinary account's stored state has no such field, nor one whose read came."""
+    d = held_3_mnq(daily_loss, "21100")
+    assert "missed" not in d.acct.persisted()
+    again = restart(d, daily_loss, at=TUESDAY, at_reset={MON_RESET: {MNQ: D("21300")}})
+    assert "missed" in again.acct.persisted()
+    two_step_read(again, [], "50000", [position(MNQ, 3, "21000")])
+    assert "missed" not in again.acct.persisted()
+    assert "missed" not in restart(again, daily_loss).acct.persisted()
+
+
+def test_a_trade_made_live_before_the_read_counts_at_a_reset_missed_at_the_next_restart() -> None:
+    """Stopped Monday holding 3 MNQ at 21,000, sold while down at 10:00 CST. Restarted Tuesday
+    09:00; before the read, 1 MNQ is bought live at 21,250 (10:00 CST); stopped again and
+    restarted Wednesday (MNQ 21,200 at Tuesday's reset). The read's Monday sell redoes both
+    resets, Tuesday's from the 1 bought live as well: -$100 carried into Wednesday."""
+    tue_reset = MON_RESET + timedelta(days=1)
+    d = held_3_mnq(daily_loss, "21100")
+    closed_at = d.now + timedelta(hours=1)
+    first = restart(d, daily_loss, at=TUESDAY, at_reset={MON_RESET: {MNQ: D("21300")}})
+    first.now = t = TUESDAY + timedelta(hours=1)
+    first.send(
+        fill(MNQ, Side.BUY, 1, "21250", order_id=80, at=t),
+        position(MNQ, 4, "21062.5", at=t),
+        quote(MNQ, "21250", at=t),
+    )
+    later = TUESDAY + timedelta(days=1)
+    second = restart(first, daily_loss, at=later, at_reset={tue_reset: {MNQ: D("21200")}})
+    sold = fill(MNQ, Side.SELL, 3, "21100", pnl="600", order_id=77, at=closed_at)
+    two_step_read(second, [sold], "50600", [position(MNQ, 1, "21250")])
+    assert second.acct.day.carry == D("-100")
+    second.send(quote(MNQ, "21200", at=later))
+    assert second.acct.day_pnl(with_unrealized=True) == 0
