@@ -98,8 +98,12 @@ class Valuation:
         return (price * signed - cost) * inst.tick_value / inst.tick_size
 
     def revalue(self, acct: AccountModel, pos: Position, mark: Mark | None = None) -> None:
-        """Value one position at its contract's mark (or at ``mark``), exactly."""
-        found = self._value(pos, mark if mark is not None else self.marks.get(pos.contract_id))
+        """Value one position at its contract's mark (or at ``mark``), exactly; with no mark,
+        at the last price a restore knew (stale: as `restore_account` values it). The start-up
+        read's position, replacing the restored one before the first quote, otherwise counted
+        nothing beside the carry its reset took at a price: a position carried at +$1,800
+        read back as a day at -$1,800, flattened and locked."""
+        found = self._value(pos, mark if mark is not None else self.last_mark(pos.contract_id))
         if found is None:
             return
         value, per_point = found
