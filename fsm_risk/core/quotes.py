@@ -111,7 +111,11 @@ class QuotePath:
                             pband = pos.band = bands.position(acct, pos)
                         if pband[0] < pos.upnl < pband[1]:
                             continue
-                    elif trailing is not None and upnl < acct.rest[1] and not acct.behind:
+                    elif (
+                        trailing is not None
+                        and upnl < acct.rest[1]
+                        and not (acct.behind or acct.missed)
+                    ):
                         # a new peak (a steady rise): above the band, yet below the high of
                         # every band but the trailing rule's, and above every rule's low (the
                         # band's low is the highest of them, see Bands.banded): only the
@@ -142,7 +146,7 @@ class QuotePath:
                             continue
                 acct.band = None  # evaluated: asked again unless re-banded below
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
-                if acct.behind:  # its realized P&L is not caught up (see RuleBook.evaluate)
+                if acct.behind or acct.missed:  # realized P&L not caught up (RuleBook.evaluate)
                     crossed = [r for r in crossed if not r.waits_for_trades]
                 for rule in observers:
                     if rule in crossed and rule.observe(

@@ -44,15 +44,17 @@ class RuleBook:
 
     def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
         for rule in self.observers.get(type(event), ()):
-            if acct.behind and rule.waits_for_trades:
+            if (acct.behind or acct.missed) and rule.waits_for_trades:
                 continue
             rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
 
     def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
         verdicts: list[Verdict] = []
         for rule in self.by_event.get(type(event), ()):
-            if acct.behind and rule.waits_for_trades:
-                continue  # its realized P&L is not caught up: it judges once it is
+            if (acct.behind or acct.missed) and rule.waits_for_trades:
+                # its realized P&L is not caught up (the start-up read's trades, or those
+                # made while stopped that a missed reset waits for): it judges once it is
+                continue
             found = rule.evaluate(acct, event, now)
             if found:
                 verdicts.extend(found)

@@ -26,6 +26,7 @@ from tests.factories import (
     rule_driver,
     rule_engine,
 )
+from tests.unit.test_missed_reset_trades_while_down import whole_read
 
 NEXT_DAY = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # the daily reset after T0 (Monday)
 NEXT_WEEK = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # the weekly reset after T0 (Sunday)
@@ -52,6 +53,9 @@ def test_the_day_missed_while_stopped_starts_at_the_price_at_the_reset() -> None
     # stale loss of $600 against a carry of +$1,800 would fire the $1,000 limit at once
     assert again.acct.positions[MNQ].upnl == D("1800")
     assert again.acct.state is State.Trading
+    # the start-up read: nothing traded while stopped (the P&L rules wait for its trades)
+    whole_read(again, [], "50000", positions=[position(MNQ, 3, "21000")])
+    assert again.acct.state is State.Trading and again.acct.day.carry == D("1800")
     again.send(quote(MNQ, "21300", at=later))
     assert again.acct.day_pnl(with_unrealized=True) == 0
     again.send(quote(MNQ, "20900", at=later))

@@ -379,3 +379,34 @@ def test_a_trade_made_live_before_the_read_counts_at_a_reset_missed_at_the_next_
     assert second.acct.day.carry == D("-100")
     second.send(quote(MNQ, "21200", at=later))
     assert second.acct.day_pnl(with_unrealized=True) == 0
+
+
+def test_a_restart_between_the_two_read_steps_judges_no_loss_before_the_trades_are_read() -> None:
+    """Stopped again after the start-up read's first step (its positions: flat) and before its
+    trades. The stored row then holds the gateway's flat position beside the provisional carry
+    of +$1,800 (the position sold while down not yet read): judged at once, the day stood at
+    -$1,800, LockedDaily for all of Tuesday before the trades were read. The rules that wait for
+    the trades (as between the two steps) wait while the missed reset is not made right."""
+    d = held_3_mnq(daily_loss, "21100")
+    closed_at = d.now + timedelta(hours=1)
+    first = restart(d, daily_loss, at=TUESDAY, at_reset={MON_RESET: {MNQ: D("21300")}})
+    acct = first.acct
+    listing = Listing(
+        first.acc,
+        frozenset(),
+        frozenset(),
+        frozenset({MNQ}),
+        frozenset(acct.orders),
+        frozenset(acct.seen_trades),
+        behind=True,
+        began=first.now,
+    )
+    first.send(listing)  # the first step: no position at the gateway
+    assert MNQ not in first.acct.positions and first.acct.state is State.Trading
+    second = restart(first, daily_loss, at=TUESDAY + timedelta(minutes=1))
+    second.send(Tick(second.acc))
+    assert second.acct.state is State.Trading  # no loss judged before the trades are read
+    sold = fill(MNQ, Side.SELL, 3, "21100", pnl="600", order_id=77, at=closed_at)
+    two_step_read(second, [sold], "50600")
+    assert (second.acct.day.carry, second.acct.day_pnl(with_unrealized=True)) == (0, 0)
+    assert second.acct.state is State.Trading

@@ -29,6 +29,7 @@ from tests.factories import (
     rule_engine,
     transitions,
 )
+from tests.unit.test_missed_reset_trades_while_down import whole_read
 
 driver = partial(rule_driver, DailyLossLimit, limit="1000")
 
@@ -155,6 +156,8 @@ def test_a_reset_missed_while_stopped_carries_the_open_pnl_at_the_last_known_pri
     later = reset + timedelta(minutes=10)
     again = restart(d, partial(rule_engine, DailyLossLimit, limit="1000"), at=later)
     assert again.acct.day.start == reset and again.acct.day.carry == Decimal("630.00")
+    # the start-up read: nothing traded while stopped (the P&L rules wait for its trades)
+    whole_read(again, [], "50000", positions=[position(MNQ, 3, "21000")])
     again.send(quote(MNQ, "21055", at=later))
     assert again.acct.day_pnl(with_unrealized=True) == Decimal("-300.00")
     assert again.acct.state is State.Trading
