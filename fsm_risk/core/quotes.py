@@ -55,6 +55,7 @@ class QuotePath:
         mark = self.marks.get(cid)
         if mark is None:
             mark = self.marks[cid] = Mark(q.last, q.bid, q.ask, q.at)
+            self.valuation.stored.pop(cid, None)  # a restore's stale price: outdated now
         else:
             at = mark.at
             if q.at < at and at <= now + MARK_SKEW:

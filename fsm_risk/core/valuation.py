@@ -154,6 +154,7 @@ class Valuation:
                 out.append(WatchContract(cid, False))
                 # unwatched, its price moves unseen: the next position waits for a fresh quote
                 self.marks.pop(cid, None)
+                self.stored.pop(cid, None)
 
     def forget(self, acct: AccountModel) -> None:
         """The account is dropped: it holds nothing any more (no effect: it is replaced)."""

@@ -13,11 +13,14 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
+from fsm_risk.core.events import Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     MNQ,
     T0,
+    fill,
+    flat,
     position,
     quote,
     restart,
@@ -46,3 +49,22 @@ def test_a_carried_position_read_back_after_a_restart_is_not_a_loss_of_its_carry
     again.send(quote(MNQ, "21125", at=later))
     assert again.acct.day_pnl(with_unrealized=True) == Decimal("-1050.00")
     assert again.acct.state is State.Flattening
+
+
+def test_a_restores_stale_price_never_values_a_position_opened_after_the_contract_was_let_go() -> (
+    None
+):
+    """The restore's last price known values only what it restored: once the contract is
+    flat and unwatched, a position opened later waits for a fresh quote as any other."""
+    d = rule_driver(DailyLossLimit, limit="1000")
+    d.send(position(MNQ, 3, "21000"), quote(MNQ, "21300"))
+    reset = d.engine.calendar.next_daily_reset(T0)
+    d.at(reset)
+    again = restart(d, daily_loss, at=reset + timedelta(minutes=10))
+    start_up_read(again, position(MNQ, 3, "21000"))
+    later = reset + timedelta(hours=2)
+    again.now = later
+    again.send(fill(MNQ, Side.SELL, 3, "21300", pnl="900", at=later), flat(MNQ, at=later))
+    again.send(position(MNQ, 1, "20000", at=later))  # bought far below the old price
+    assert not again.acct.positions[MNQ].priced  # no fresh quote yet: not valued at 21,300
+    assert again.acct.state is State.Trading
