@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fsm_risk import config, runtime
-from fsm_risk.adapters.broker import Credentials, RequestBudget, quiet_sdk_logging
+from fsm_risk.adapters.broker import Credentials, Priority, RequestBudget, quiet_sdk_logging
 from fsm_risk.adapters.clock import SystemClock
 from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import State
@@ -68,8 +68,8 @@ class CountingBudget(RequestBudget):
 
     count = 0
 
-    async def acquire(self, enforcement: bool) -> None:
-        await super().acquire(enforcement)
+    async def acquire(self, priority: Priority = Priority.READ) -> None:
+        await super().acquire(priority)
         self.count += 1
 
 

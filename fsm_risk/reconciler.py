@@ -27,6 +27,11 @@ request then goes back in line (its future still pending) behind every account t
 for before; its urgency decides whether it still jumps ahead of them. `resumed` tells the run
 that it is such a rest, with no other request since.
 
+A request may be ``urgent``: enforcement waits on it (a close not confirmed in time is re-sent
+only once the gateway is read). Besides the ``parallel`` workers, as many more take only urgent
+requests, in the order asked: every ordinary worker may be waiting in the request budget
+behind a stream of closes and cancels, and an urgent read must not wait for them to end.
+
 A pick is as if every waiting account were asked its urgency then, but costs a few calls, not
 one per account (at 1,000 accounts the start-up line made that a million): an account is asked
 when it is placed in line (asked for, back in line, or its run ended) and again when it reaches
@@ -101,6 +106,7 @@ class _Pending:
     not_before: float  # when it may start (monotonic)
     periodic: bool  # only scheduled reads asked for it (see `Service.reconcile`)
     resumed: bool = False  # the rest of a run that answered AGAIN, nobody asked since
+    urgent: bool = False  # enforcement waits on it (see `Reconciler.request`)
 
 
 class Reconciler:
@@ -141,13 +147,18 @@ class Reconciler:
         self._settling: list[tuple[float, int, int]] = []
         self._settle_at: dict[int, tuple[float, int]] = {}  # each one's latest entry there
         self._stale: set[int] = set()
+        #: the accounts asked for urgently and not started yet, in the order asked
+        self._urgent: dict[int, None] = {}
         self.started = 0  # reconciliations started (for health and tests)
         self.requested = 0
 
     def start(self) -> None:
         if not self._workers:
+            lanes = (False, True)  # ordinary workers, then those for urgent requests only
             self._workers = [
-                asyncio.ensure_future(self._worker()) for _ in range(max(self.parallel, 1))
+                asyncio.ensure_future(self._worker(urgent_only))
+                for urgent_only in lanes
+                for _ in range(max(self.parallel, 1))
             ]
 
     async def stop(self) -> None:
@@ -166,6 +177,7 @@ class Reconciler:
         self._settling.clear()
         self._settle_at.clear()
         self._stale.clear()
+        self._urgent.clear()
 
     def touch(self, account_ids: Iterable[int]) -> None:
         """Something the accounts' `urgency` reads may have changed (an event heard live, an
@@ -178,22 +190,31 @@ class Reconciler:
                 self._stale.add(account_id)
 
     def request(
-        self, account_id: int, settle: float = 0.0, *, periodic: bool = False
+        self, account_id: int, settle: float = 0.0, *, periodic: bool = False, urgent: bool = False
     ) -> asyncio.Future[None]:
         """Ask for a reconciliation that starts after now (and, with ``settle``, once the
         account has been quiet that long); the future is done when it is. ``periodic``: a
-        scheduled read; joined by any other request, it becomes a full reconciliation."""
+        scheduled read; joined by any other request, it becomes a full reconciliation.
+        ``urgent``: enforcement waits on it; it starts at once (no ``settle``) in a worker
+        of its own if every other is busy."""
         self.requested += 1
         now = self._monotonic()
+        if urgent:
+            settle, periodic = 0.0, False
         found = self._pending.get(account_id)
         if found is None:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             found = self._pending[account_id] = _Pending(
-                next(self._order), fut, now, now + settle, periodic
+                next(self._order), fut, now, now + settle, periodic, urgent=urgent
             )
+            if urgent:
+                self._urgent[account_id] = None
             self._stale.add(account_id)
             self._wake.set()
             return fut
+        if urgent and not found.urgent:
+            found.urgent = True
+            self._urgent[account_id] = None
         found.periodic = found.periodic and periodic
         found.resumed = found.resumed and periodic
         if settle <= 0:
@@ -223,6 +244,10 @@ class Reconciler:
     def busy(self) -> bool:
         return bool(self._pending or self._running)
 
+    def _next_urgent(self) -> int | None:
+        """The first account asked for urgently that is not running now."""
+        return next((a for a in self._urgent if a not in self._running), None)
+
     def _next(self) -> tuple[int | None, float | None]:
         """The account to reconcile now, else how long until one may start (None: idle):
         the ready one least in `urgency`, then first asked for, as if every waiting account
@@ -230,6 +255,8 @@ class Reconciler:
         again when it reaches the front."""
         now = self._monotonic()
         self._place(now)
+        if (first := self._next_urgent()) is not None:
+            return first, None
         aside: list[tuple[int, int, int]] = []  # waiting, but running too (asked meanwhile)
         best: int | None = None
         while self._ready:
@@ -290,9 +317,12 @@ class Reconciler:
             self._key[account_id] = key
             heapq.heappush(self._ready, (*key, account_id))
 
-    async def _worker(self) -> None:
+    async def _worker(self, urgent_only: bool = False) -> None:
         while True:
-            account_id, delay = self._next()
+            if urgent_only:
+                account_id, delay = self._next_urgent(), None
+            else:
+                account_id, delay = self._next()
             if account_id is None:
                 self._wake.clear()
                 # woken by a request or a finished run, or when a settling one may start
@@ -301,6 +331,7 @@ class Reconciler:
                 continue
             pending = self._pending.pop(account_id)
             self._key.pop(account_id, None)
+            self._urgent.pop(account_id, None)
             fut = pending.future
             self._running.add(account_id)
             if pending.resumed:
@@ -343,6 +374,8 @@ class Reconciler:
             pending.order = next(self._order)
             pending.resumed = True
             self._pending[account_id] = pending
+            if pending.urgent:
+                self._urgent[account_id] = None
             self._stale.add(account_id)
         else:
             later.future.add_done_callback(lambda f: _follow(pending.future, f))

@@ -1361,7 +1361,13 @@ class Service:
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, ReadBalance):
                 self._spawn(self._confirm_balance(e.account_id), f"read:{e.account_id}")
-            elif isinstance(e, ReadAccount | ReadTrades):
+            elif isinstance(e, ReadAccount):
+                # a close waits on this read (not confirmed in time, or held back by the
+                # trader's exit): it goes ahead of cancels and other reads in the budget
+                self._spawn(
+                    self.reconcile(e.account_id, for_enforcement=True), f"read:{e.account_id}"
+                )
+            elif isinstance(e, ReadTrades):
                 # the engine decides again once the read is applied (its `Listing`); its
                 # balance comes from one `/Account/search` shared by the reads under way
                 self._spawn(self.reconcile(e.account_id), f"read:{e.account_id}")
@@ -1430,9 +1436,10 @@ class Service:
             logger.warning(
                 "{} account {}: {}: {}; reconciling", logs.ALERT, e.account_id, what, result.message
             )
-            await self.reconcile(e.account_id)
+            await self.reconcile(e.account_id, for_enforcement=True)
             return
-        found = await self._overtaken(e)
+        with self.broker.for_enforcement(e.account_id):
+            found = await self._overtaken(e)
         if found is not None:
             # a race lost to a fill or to the trader, not a failure: say so plainly and let
             # the engine take the gateway's word (no full reconciliation needed)
@@ -1465,7 +1472,7 @@ class Service:
                 e.account_id, contract, order_id, result.message, resize=resize, was=was
             )
         )
-        await self.reconcile(e.account_id)
+        await self.reconcile(e.account_id, for_enforcement=True)
 
     async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already
@@ -1506,12 +1513,23 @@ class Service:
         if acct is not None and acct.unexplained:
             await self.reconcile(account_id)
 
-    async def reconcile(self, account_id: int, *, periodic: bool = False) -> None:
+    async def reconcile(
+        self, account_id: int, *, periodic: bool = False, for_enforcement: bool = False
+    ) -> None:
         """Bring the engine in line with the gateway; returns once a reconciliation that
         started after this call has been applied. Coalesced: however many ask, an account has
-        at most one reconciliation running and one pending (see `_reconcile_now`)."""
+        at most one reconciliation running and one pending (see `_reconcile_now`).
+
+        ``for_enforcement``: a close or cancel waits on it (a close not confirmed in time, an
+        enforcement request refused or answered with no clear outcome): it starts at once
+        and, until it is applied, the account's reads go ahead of cancels and of every other
+        read in the request budget (`Priority.READ_FOR_CLOSE`)."""
         self.reconciler.start()
-        await self.reconciler.request(account_id, periodic=periodic)
+        if not for_enforcement:
+            await self.reconciler.request(account_id, periodic=periodic)
+            return
+        with self.broker.for_enforcement(account_id):
+            await self.reconciler.request(account_id, urgent=True)
 
     async def _reconcile_now(self, account_id: int, periodic: bool = False) -> str | None:
         """Trades since the week began, positions, open orders. What the engine holds that the

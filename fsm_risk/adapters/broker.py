@@ -10,7 +10,8 @@
 - An incremental position update may name no account: it belongs to the one account holding
   that contract when only one does; when several do, none is guessed and all are read.
 - Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
-  allows per key) in which enforcement keeps a reserve: reads wait first. The SDK's own
+  allows per key) in which enforcement keeps a reserve, served by `Priority`: closes, the
+  reads a close waits on (`for_enforcement`), cancels, then every other read. The SDK's own
   limiter is set out of the way (it would queue close orders behind reads for a minute).
 - Close, partial close and cancel are written to a connection kept open for them (`wire`),
   the request's bytes on the socket before the call returns; the SDK's HTTP layer (which
@@ -42,10 +43,11 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import IntEnum
 from typing import Any
 
 import aiohttp
@@ -140,11 +142,29 @@ class EnforcementResult:
 PRICE_LOOKBACK = timedelta(days=4)
 
 
-class RequestBudget:
-    """A sliding-window request budget shared by every REST call: enforcement first.
+class Priority(IntEnum):
+    """Who goes first when the request budget is short: lower first, in the order asked
+    within one priority. Only `READ` is kept out of the enforcement reserve."""
 
-    Reads may use ``limit - reserve`` requests per window; enforcement may use all of it, so a
-    burst of reads can never delay a close by more than the gateway itself would.
+    CLOSE = 0  #: a close or partial close
+    READ_FOR_CLOSE = 1  #: a read enforcement waits on (before re-sending, after an unknown answer)
+    CANCEL = 2  #: a cancel, or the resize of a working order
+    READ = 3  #: every other read: at most ``limit - reserve`` a window
+
+
+class RequestBudget:
+    """A sliding-window request budget shared by every REST call, served by `Priority`.
+
+    Reads may use ``limit - reserve`` requests per window; enforcement may use all of it. A
+    request waits in line behind every request of its priority or a higher one asked before
+    it (a newcomer never takes a freed slot from one waiting), so a stream of cancels cannot
+    hold a close back, nor reads a cancel.
+
+    A slot counts from `acquire` until `release` as in flight, then for one window from the
+    moment the request was answered (or failed): the gateway counted it on arrival, never
+    later than that, so its own window of the same length has always let it go first and a
+    request sent when ours has room is never over the gateway's limit (stamped when it was
+    sent, the next one went the instant the gateway still counted the old one: refused 429).
     """
 
     def __init__(
@@ -158,32 +178,94 @@ class RequestBudget:
             raise ValueError("the enforcement reserve must be below the limit")
         self.limit, self.window, self.reserve = limit, window, reserve
         self._monotonic = monotonic
-        self._sent: deque[float] = deque()
+        self._answered: deque[float] = deque()  # when each request of the window ended
+        self.in_flight = 0
+        self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
+        self._timer: asyncio.TimerHandle | None = None
         self.waited = 0.0
 
     def _trim(self, now: float) -> None:
-        while self._sent and now - self._sent[0] >= self.window:
-            self._sent.popleft()
+        while self._answered and now - self._answered[0] >= self.window:
+            self._answered.popleft()
 
-    def wait_for(self, enforcement: bool, now: float | None = None) -> float:
-        """Seconds to wait before a request of this kind may go (0: now)."""
+    def wait_for(self, priority: Priority, now: float | None = None) -> float | None:
+        """Seconds until the window has room for a request of this priority (0: now; None:
+        not before a request in flight is answered), whoever waits."""
         now = self._monotonic() if now is None else now
         self._trim(now)
-        cap = self.limit if enforcement else self.limit - self.reserve
-        if len(self._sent) < cap:
+        cap = self.limit - self.reserve if priority is Priority.READ else self.limit
+        over = self.in_flight + len(self._answered) - cap  # slots to free before it fits
+        if over < 0:
             return 0.0
-        return max(0.0, self._sent[len(self._sent) - cap] + self.window - now)
+        if over >= len(self._answered):
+            return None
+        return max(0.0, self._answered[over] + self.window - now)
 
-    async def acquire(self, enforcement: bool) -> None:
-        while (delay := self.wait_for(enforcement)) > 0:
-            self.waited += delay
-            await asyncio.sleep(delay)  # the budget's own wait, never a test's
-        self._sent.append(self._monotonic())
+    async def acquire(self, priority: Priority = Priority.READ) -> None:
+        """Take a slot; the caller sends its request and then calls `release` (see `slot`)."""
+        waiting = self._waiting
+        if not any(waiting[p] for p in range(priority + 1)) and self.wait_for(priority) == 0:
+            self.in_flight += 1  # room, and nobody of its rank or above before it: no await
+            return
+        turn = asyncio.get_running_loop().create_future()
+        waiting[priority].append(turn)
+        began = self._monotonic()
+        self._serve()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # given a slot as it was cancelled
+                self.in_flight -= 1
+                self._serve()
+            raise
+        finally:
+            self.waited += self._monotonic() - began
+
+    def release(self) -> None:
+        """The request `acquire` let through was answered (or failed) now."""
+        self.in_flight -= 1
+        self._answered.append(self._monotonic())
+        self._serve()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: Priority = Priority.READ) -> AsyncIterator[None]:
+        """One request's slot: taken before it is sent, stamped once it is answered."""
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def _serve(self) -> None:
+        """Give slots to those waiting, highest priority first, first come first: the first
+        that does not fit stops the line (those behind it fit no better). Woken by a
+        release, or when the window next has room."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for priority, line in zip(Priority, self._waiting, strict=True):
+            while line:
+                if line[0].done():  # its caller was cancelled while it waited
+                    line.popleft()
+                    continue
+                delay = self.wait_for(priority)
+                if delay is None:
+                    return  # a release wakes the line
+                if delay > 0:
+                    self._timer = asyncio.get_running_loop().call_later(delay, self._serve)
+                    return
+                line.popleft().set_result(None)
+                self.in_flight += 1
+
+    @property
+    def queued(self) -> dict[Priority, int]:
+        """How many requests wait, by priority (those not waiting left out)."""
+        return {p: n for p, line in zip(Priority, self._waiting, strict=True) if (n := len(line))}
 
     @property
     def used(self) -> int:
         self._trim(self._monotonic())
-        return len(self._sent)
+        return self.in_flight + len(self._answered)
 
 
 @dataclass
@@ -316,8 +398,13 @@ class ProjectXBroker:
         self._sync_lock = asyncio.Lock()
         self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
-        #: the shared balance listing not sent yet (see `balances`)
-        self._listing: asyncio.Future[list[AccountUpdate]] | None = None
+        #: the shared balance listings not sent yet, ordinary and urgent (see `balances`)
+        self._listings: dict[bool, asyncio.Future[list[AccountUpdate]] | None] = {
+            False: None,
+            True: None,
+        }
+        #: accounts whose reads enforcement waits on, with how many wait (`for_enforcement`)
+        self.reads_for_enforcement: dict[int, int] = {}
         #: snapshots under way that have not asked for their balance yet
         self._unlisted: set[int] = set()
         self._unlisted_shrank = asyncio.Event()
@@ -352,9 +439,9 @@ class ProjectXBroker:
             reraise=True,
         ):
             with attempt:
-                await self.budget.acquire(enforcement=False)
                 try:
-                    await client.authenticate()
+                    async with self.budget.slot():
+                        await client.authenticate()
                 except ProjectXAuthenticationError:
                     # the SDK says only "Authentication failed": ask for the gateway's own
                     # answer (a refusal is final, retrying cannot change it)
@@ -375,8 +462,8 @@ class ProjectXBroker:
         url = self.config.api_url.rstrip("/") + "/Auth/loginKey"
         body = {"userName": user, "apiKey": self.credentials.api_key}
         try:
-            await self.budget.acquire(enforcement=False)
             async with (
+                self.budget.slot(),
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
                 http.post(url, json=body) as reply,
             ):
@@ -782,7 +869,9 @@ class ProjectXBroker:
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
         events: list[Event] = [*fills]
-        events.extend(a for a in await self.balances(ticket) if a.account_id == account_id)
+        urgent = account_id in self.reads_for_enforcement
+        listed = await self.balances(ticket, urgent=urgent)
+        events.extend(a for a in listed if a.account_id == account_id)
         return events
 
     async def _positions(self, account_id: int) -> list[Event]:
@@ -807,25 +896,30 @@ class ProjectXBroker:
                 self._malformed(exc)
         return orders
 
-    async def balances(self, ticket: int | None = None) -> list[AccountUpdate]:
+    async def balances(
+        self, ticket: int | None = None, *, urgent: bool = False
+    ) -> list[AccountUpdate]:
         """Every monitored account's balance from one ``/Account/search``, shared: whoever asks
         while a listing is not sent yet gets that listing. It is sent after each of them asked,
         so it is as new as a read of their own (it includes every trade they read before
         asking), and N accounts reconciled together cost one read instead of N. Before it is
         sent it waits (at most `LISTING_GATHER_SECONDS`) for the snapshots already under way
-        (``ticket``: the asker's own) to ask too: they do after their trades."""
+        (``ticket``: the asker's own) to ask too: they do after their trades. ``urgent``: for
+        a read enforcement waits on (see `for_enforcement`): a listing of their own, sent at
+        once in that priority."""
         if ticket is not None:
             self._asked(ticket)
-        waiting = self._listing
+        waiting = self._listings[urgent]
         if waiting is not None:
             return list(await asyncio.shield(waiting))
-        listing = self._listing = asyncio.get_running_loop().create_future()
+        listing = self._listings[urgent] = asyncio.get_running_loop().create_future()
         try:
             try:
-                await self._gather(set(self._unlisted))
-                await self.budget.acquire(enforcement=False)
+                if not urgent:
+                    await self._gather(set(self._unlisted))
+                await self.budget.acquire(Priority.READ_FOR_CLOSE if urgent else Priority.READ)
             finally:
-                self._listing = None  # sent (or never will be): later askers need a later one
+                self._listings[urgent] = None  # sent (or never): later askers need a later one
             found = await self.accounts(budgeted=True)
         except BaseException as exc:
             # those who joined fail like a read of their own (never as if cancelled themselves)
@@ -868,13 +962,16 @@ class ProjectXBroker:
 
     async def close(self, account_id: int, contract_id: str) -> EnforcementResult:
         return await self._enforce(
-            "/Position/closeContract", {"accountId": account_id, "contractId": contract_id}
+            "/Position/closeContract",
+            {"accountId": account_id, "contractId": contract_id},
+            Priority.CLOSE,
         )
 
     async def reduce(self, account_id: int, contract_id: str, size: int) -> EnforcementResult:
         return await self._enforce(
             "/Position/partialCloseContract",
             {"accountId": account_id, "contractId": contract_id, "size": size},
+            Priority.CLOSE,
         )
 
     async def order(self, account_id: int, order_id: int) -> OrderUpdate | None:
@@ -899,19 +996,25 @@ class ProjectXBroker:
         return None
 
     async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
-        return await self._enforce("/Order/cancel", {"accountId": account_id, "orderId": order_id})
+        return await self._enforce(
+            "/Order/cancel", {"accountId": account_id, "orderId": order_id}, Priority.CANCEL
+        )
 
     async def resize(self, account_id: int, order_id: int, size: int) -> EnforcementResult:
         """Change a working order's size, its prices as they are. The fields not changed are
         left out, as the SDK's own modify leaves them: a price sent as null could read as one
         taken away from a stop."""
         return await self._enforce(
-            "/Order/modify", {"accountId": account_id, "orderId": order_id, "size": size}
+            "/Order/modify",
+            {"accountId": account_id, "orderId": order_id, "size": size},
+            Priority.CANCEL,
         )
 
-    async def _enforce(self, path: str, data: dict[str, Any]) -> EnforcementResult:
+    async def _enforce(
+        self, path: str, data: dict[str, Any], priority: Priority
+    ) -> EnforcementResult:
         try:
-            raw = await self._post(path, data, enforcement=True)
+            raw = await self._post(path, data, priority=priority)
         except OrderSubmissionUncertainError as exc:
             return EnforcementResult(False, f"{path}: outcome unknown ({exc})", uncertain=True)
         except ProjectXError as exc:
@@ -925,19 +1028,57 @@ class ProjectXBroker:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def for_enforcement(self, account_id: int) -> Iterator[None]:
+        """While this lasts, the account's reads go at `Priority.READ_FOR_CLOSE`: enforcement
+        waits on them (a close not confirmed in time is re-sent only once the gateway is read;
+        an enforcement request answered with no clear outcome is followed by a read)."""
+        waiting = self.reads_for_enforcement
+        waiting[account_id] = waiting.get(account_id, 0) + 1
+        try:
+            yield
+        finally:
+            if (n := waiting.pop(account_id) - 1) > 0:
+                waiting[account_id] = n
+
     async def _post(
-        self, path: str, data: dict[str, Any], *, enforcement: bool = False, budgeted: bool = False
+        self,
+        path: str,
+        data: dict[str, Any],
+        *,
+        priority: Priority | None = None,
+        budgeted: bool = False,
     ) -> dict[str, Any]:
-        client = self.client
-        if client is None:
-            raise ProjectXError("not connected")
+        """One request in the budget (``budgeted``: the caller has taken its slot), its slot
+        released once it is answered. A read goes at `Priority.READ`, or `READ_FOR_CLOSE` for
+        an account `for_enforcement` names."""
+        if priority is None:
+            urgent = data.get("accountId") in self.reads_for_enforcement
+            priority = Priority.READ_FOR_CLOSE if urgent else Priority.READ
         if not budgeted:
-            await self.budget.acquire(enforcement)
+            await self.budget.acquire(priority)
+        try:
+            client = self.client
+            if client is None:
+                raise ProjectXError("not connected")
+            raw = await self._send(client, path, data, priority)
+        finally:
+            self.budget.release()
+        if not isinstance(raw, dict):
+            raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
+        return raw
+
+    async def _send(
+        self, client: ProjectX, path: str, data: dict[str, Any], priority: Priority
+    ) -> Any:
+        """Send a request whose slot is taken; a read refused 401 is sent again (in a slot of
+        its own) once logged in again."""
+        enforcement = priority in (Priority.CLOSE, Priority.CANCEL)
         # an enforcement request is on the socket when `send` returns (None: nothing written)
         sent = self.wire.send(path, data) if enforcement and self.wire is not None else None
         token = client.session_token
         try:
-            raw = await (
+            return await (
                 sent if sent is not None else client._make_request("POST", path, data=data)
             )
         except ProjectXAuthenticationError:
@@ -946,11 +1087,8 @@ class ProjectXBroker:
             # again, the read is tried once more with the new token
             if not await self.session.renewed(token, f"{path} answered 401"):
                 raise
-            await self.budget.acquire(enforcement)
-            raw = await client._make_request("POST", path, data=data)
-        if not isinstance(raw, dict):
-            raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
-        return raw
+        async with self.budget.slot(priority):
+            return await client._make_request("POST", path, data=data)
 
     def _wire_headers(self) -> dict[str, str]:
         """What the SDK's client sends with a request: its headers and the current token."""
@@ -982,12 +1120,11 @@ class ProjectXBroker:
         client = self.client
         if client is None:
             raise ProjectXError("not connected")
-        # the login and the SDK's account listing after it
-        await self.budget.acquire(enforcement=False)
-        await self.budget.acquire(enforcement=False)
         kept = (client.session_token, dict(client.headers), client.token_expiry)
         try:
-            await client.authenticate()
+            # the login and the SDK's account listing after it
+            async with self.budget.slot(), self.budget.slot():
+                await client.authenticate()
         except Exception as exc:
             client.session_token, headers, client.token_expiry = kept
             client.headers.clear()

@@ -132,20 +132,20 @@ async def _bars(
     t = start
     while t < end:
         stop = min(end, t + timedelta(seconds=BAR_SECONDS * BARS_PER_REQUEST))
-        await budget.acquire(enforcement=False)
-        raw = await broker._post(
-            "/History/retrieveBars",
-            {
-                "contractId": cid,
-                "live": False,
-                "startTime": t.isoformat(),
-                "endTime": stop.isoformat(),
-                "unit": BAR_UNIT,
-                "unitNumber": 1,
-                "limit": BARS_PER_REQUEST,
-                "includePartialBar": False,
-            },
-        )
+        async with budget.slot():  # the bars' own bucket, beside the request budget
+            raw = await broker._post(
+                "/History/retrieveBars",
+                {
+                    "contractId": cid,
+                    "live": False,
+                    "startTime": t.isoformat(),
+                    "endTime": stop.isoformat(),
+                    "unit": BAR_UNIT,
+                    "unitNumber": 1,
+                    "limit": BARS_PER_REQUEST,
+                    "includePartialBar": False,
+                },
+            )
         for bar in raw.get("bars") or []:
             try:
                 opened = payloads.parse_time("bar", bar["t"], "t")

@@ -15,7 +15,13 @@ import aiohttp
 import pytest
 
 from fsm_risk import runtime
-from fsm_risk.adapters.broker import Credentials, ProjectXBroker, RequestBudget, sdk_config
+from fsm_risk.adapters.broker import (
+    Credentials,
+    Priority,
+    ProjectXBroker,
+    RequestBudget,
+    sdk_config,
+)
 from fsm_risk.core.events import AccountUpdate, PositionUpdate
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperAccount, PaperGateway
@@ -131,8 +137,8 @@ async def test_locked_and_exposed_accounts_are_enforced_before_the_flat_ones(
 class CountingBudget(RequestBudget):
     sent = 0
 
-    async def acquire(self, enforcement: bool) -> None:
-        await super().acquire(enforcement)
+    async def acquire(self, priority: Priority = Priority.READ) -> None:
+        await super().acquire(priority)
         self.sent += 1
 
 

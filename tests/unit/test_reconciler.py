@@ -265,3 +265,31 @@ async def test_a_waiting_account_whose_urgency_changes_takes_its_new_place() -> 
     assert g.started == [9, 4, 5, 3, 2, 1]
     g.finish(1)
     await r.stop()
+
+
+async def test_an_urgent_request_starts_while_every_worker_is_busy() -> None:
+    """A close not confirmed in time waits on a read of the gateway: it starts at once even
+    when every worker is busy (each may be waiting in the request budget behind closes and
+    cancels), and urgent requests start in the order they were asked."""
+    g = Gate()
+    r = Reconciler(g.run, lambda a: 0, parallel=2)
+    r.start()
+    r.request(1)
+    r.request(2)
+    await g.until(2)  # both workers busy, and stay so
+    r.request(3)  # an ordinary request waits for them
+    r.request(5, urgent=True)
+    r.request(4, settle=30.0, urgent=True)  # urgent: no settling
+    await g.until(4)
+    assert g.started == [1, 2, 5, 4] and r.state(3) == "queued"
+    g.finish(5)  # (as many workers for urgent requests as for the others: one is free)
+    periodic = r.request(6, periodic=True)
+    r.request(6, urgent=True)  # joined: one full reconciliation, urgent
+    await g.until(5)
+    assert g.started[-1] == 6 and r.pending == 1  # (3 still waits)
+    for a in (1, 2, 4, 6):
+        g.finish(a)
+    await periodic
+    await g.until(6)
+    g.finish(3)
+    await r.stop()

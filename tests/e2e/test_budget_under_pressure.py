@@ -1,0 +1,105 @@
+"""The request budget under pressure (real SDK, paper gateway, service, a small budget).
+
+A locked trader keeps placing orders: each one is cancelled, and the cancels alone ask for
+more than the budget allows, so the window stays full. The budget serves closes first, then
+the reads a close waits on, then cancels, then every other read, in the order they came
+within one priority; no newcomer takes a freed slot from one waiting. And a slot counts from
+when its request was answered, so with the gateway's limit the same as ours (and its window
+as long) it never answers 429.
+
+Figures: 20 requests per 3 s window (5 kept from reads), the trader placing 20 orders a
+second (the cancels need three times the budget). A close goes as soon as the window frees
+a slot: within one window of the breach (bound: `WINDOW` + 1.5 s for the hubs and the fill).
+Before, the close slept beside a hundred cancels and whoever woke first took the slot: it
+went after all of them, or later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fsm_risk.adapters.broker import RequestBudget
+from fsm_risk.core.effects import ReadAccount
+from fsm_risk.core.states import State
+from fsm_risk.paper.engine import OrderType
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss
+
+RULES = """
+[broker]
+reconcile_interval_seconds = 0
+[rule.daily_loss_limit]
+limit = 500
+"""
+LIMIT, RESERVE, WINDOW = 20, 5, 3.0
+BOUND = WINDOW + 1.5
+
+
+@contextlib.asynccontextmanager
+async def locked_trader_keeps_ordering(h: Harness) -> AsyncIterator[list[int]]:
+    """Lock the account, shrink the budget (the gateway's limit the same), then place a
+    limit order every 50 ms until the block ends; yields the 429s the gateway answers."""
+    await h.start(RULES)
+    await lock_by_daily_loss(h)
+    h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    h.gateway.set_rate_limit(LIMIT, WINDOW)
+    refused: list[int] = []
+    limited = h.gateway._rate_limited
+
+    def counting(token: str, path: str = "") -> float | None:
+        wait = limited(token, path)
+        if wait is not None:
+            refused.append(1)
+        return wait
+
+    h.gateway._rate_limited = counting  # type: ignore[method-assign]
+    low = h.gateway.quote(MNQ).last - 500
+
+    async def keep_ordering() -> None:
+        while True:
+            h.trade("MNQ", "buy", 1, type=OrderType.LIMIT, limit_price=low)
+            await asyncio.sleep(0.05)  # the trader's pace (wall time: the budget's is too)
+
+    trader = asyncio.create_task(keep_ordering())
+    try:
+        await asyncio.sleep(2 * WINDOW)  # a backlog of cancels, the window full
+        yield refused
+    finally:
+        trader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await trader
+
+
+async def test_a_close_goes_within_a_window_while_a_locked_trader_keeps_ordering(
+    h: Harness,
+) -> None:
+    async with locked_trader_keeps_ordering(h) as refused:
+        loop = asyncio.get_running_loop()
+        h.trade("MNQ", "buy", 2)  # a position on the locked account: closed at once
+        began = loop.time()
+        await h.until(lambda: MNQ in h.acct.positions, "the position heard")
+        await h.gw_until(lambda: h.position("MNQ") == 0, "closed", timeout=4 * WINDOW)
+        took = loop.time() - began
+        assert took <= BOUND, f"the close took {took:.1f} s behind the cancels"
+        assert h.acct.state is State.LockedDaily
+        assert not refused, f"{len(refused)} requests answered 429"
+
+
+async def test_a_read_a_close_waits_on_goes_ahead_of_the_cancels(h: Harness) -> None:
+    """A close not confirmed in time is re-sent only once the gateway is read: that read
+    (`ReadAccount`) goes ahead of the cancels, never behind them as an ordinary read."""
+    async with locked_trader_keeps_ordering(h) as refused:
+        loop = asyncio.get_running_loop()
+        done = len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m])
+        began = loop.time()
+        h.svc._execute([ReadAccount(ACCOUNT, MNQ)])
+        await h.until(
+            lambda: len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m]) > done,
+            "the read applied",
+            timeout=4 * WINDOW,
+        )
+        took = loop.time() - began
+        # four reads (orders, trades, balances, positions), each as soon as a slot frees
+        assert took <= BOUND, f"the read took {took:.1f} s behind the cancels"
+        assert not refused, f"{len(refused)} requests answered 429"
