@@ -270,7 +270,9 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
     the gateway (while it is refused the service is blind: not enforcing), no record kind
     blind (its records refused one after another: the rules judging them see nothing), its
     state saved (a database refusing writes: what it enforces would not survive a restart), every
-    account reconciled since start (an account still waiting is not enforced yet), enforcing
+    account reconciled since start (an account still waiting is not enforced yet), every close
+    confirmed within a close timeout (one going unconfirmed longer, waiting for the request
+    budget or for the read that decides whether to re-send it, is not enforcing), enforcing
     (the event loop's consumer alive and not stopping). A contract without quotes for a while
     is not in it: a market standing still or closed is quiet too."""
     health = service.health()
@@ -283,6 +285,7 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
         "feed_complete": not health["blind"],
         "state_saved": service.unsaved_since is None,
         "reconciled": service.ready.is_set(),
+        "closes_confirmed": not service.unconfirmed_closes(),
         "enforcing": consumer is not None
         and not consumer.done()
         and not service.stopping.is_set()

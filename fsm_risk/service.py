@@ -88,6 +88,7 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
+from fsm_risk.core.exposure import unconfirmed_closes
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -1718,6 +1719,18 @@ class Service:
         snap["budget_used"] = self.broker.budget.used
         return snap
 
+    def unconfirmed_closes(self) -> dict[int, dict[str, datetime]]:
+        """Per account, the contracts whose close has gone unconfirmed longer than a close
+        timeout (see `exposure.unconfirmed_closes`): not enforcing as it should."""
+        now, engine = self.clock.now(), self.engine
+        timeout, held = engine.settings.close_timeout, engine.pursuit.held_since
+        found = {
+            a: unconfirmed_closes(acct, now, timeout, held)
+            for a, acct in engine.accounts.items()
+            if acct.contracts
+        }
+        return {a: closes for a, closes in found.items() if closes}
+
     def status(self, account_ids: list[int] | None = None) -> dict[str, Any]:
         from fsm_risk import status
 
@@ -1725,15 +1738,21 @@ class Service:
         if account_ids is None and self.account_ids:
             account_ids = list(self.account_ids)  # not the accounts an earlier run watched
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
+        stuck = self.unconfirmed_closes()
         for a in snap["accounts"]:
             a["readiness"] = self.readiness(a["account_id"])
+            a["closes_unconfirmed"] = {
+                cid: since.isoformat() for cid, since in stuck.get(a["account_id"], {}).items()
+            }
         authenticated = self.broker.health.authenticated
         ready = len(self.known & set(self.account_ids)) if authenticated else 0
         snap["readiness"] = {
             "ready": ready,
             "accounts": len(self.account_ids),
             "authenticated": authenticated,
+            "closes_unconfirmed": len(stuck),
         }
+        snap["budget_waiting"] = {p.name.lower(): n for p, n in self.broker.budget.queued.items()}
         snap["feed"] = self.health()
         unsaved = self.store.pending
         snap["storage"] = {  # a database refusing writes: enforcing from memory

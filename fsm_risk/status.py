@@ -276,6 +276,16 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             "the rest being reconciled"
         )
         out.append(style(_fit(line), fg="yellow", bold=True))
+    if readiness and readiness.get("closes_unconfirmed"):
+        line = (
+            f"NOT ENFORCING: {readiness['closes_unconfirmed']} account(s) with a close not "
+            "confirmed in time"
+        )
+        out.append(style(_fit(line), fg="red", bold=True))
+        waiting = snap.get("budget_waiting") or {}
+        if waiting:
+            shown = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in waiting.items())
+            out.append(_fit(f"  waiting for the gateway's request limit: {shown}"))
     storage = snap.get("storage")
     if storage and not storage.get("saved", True):
         line = f"STATE NOT SAVED since {_clock(storage['since'], tz)}: enforcing from memory"
@@ -307,6 +317,10 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         elif a.get("readiness", "ready") != "ready":
             line = f"  NOT ENFORCING YET: {a['readiness']} (its reconciliation with the gateway)"
             out.append(style(line, fg="red", bold=True))
+        for cid, since in (a.get("closes_unconfirmed") or {}).items():
+            took = human((at - datetime.fromisoformat(since)).total_seconds())
+            line = f"  NOT ENFORCING: close of {cid} not confirmed for {took}"
+            out.append(style(_fit(line), fg="red", bold=True))
         lock = a["lock"]
         if lock:
             until = (

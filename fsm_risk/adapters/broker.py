@@ -260,7 +260,9 @@ class RequestBudget:
     @property
     def queued(self) -> dict[Priority, int]:
         """How many requests wait, by priority (those not waiting left out)."""
-        return {p: n for p, line in zip(Priority, self._waiting, strict=True) if (n := len(line))}
+        lines = zip(Priority, self._waiting, strict=True)
+        counted = ((p, sum(not turn.done() for turn in line)) for p, line in lines)
+        return {p: n for p, n in counted if n}
 
     @property
     def used(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fsm_risk.core.events import OrderType
@@ -126,3 +127,19 @@ def overshoots(acct: AccountModel, cm: ContractModel) -> Order | None:
     if pos is not None and o.side is pos.closing_side:
         room = pos.size - pos.settling - cm.target_size
     return o if o.size - cm.close_filled > room else None
+
+
+def unconfirmed_closes(
+    acct: AccountModel, now: datetime, timeout: timedelta, held: dict[tuple[int, str], datetime]
+) -> dict[str, datetime]:
+    """The account's contracts whose close has gone unconfirmed longer than ``timeout``,
+    with since when: a close in flight (waiting for the request budget, or sent and neither
+    done nor read back), or one held back by the trader's own exit (``held``: the pursuit's
+    `held_since`). While there is one, the account is not enforcing as it should: `status`
+    and /readyz say so."""
+    out: dict[str, datetime] = {}
+    for cid, cm in acct.contracts.items():
+        since = cm.close_sent_at or held.get((acct.account_id, cid))
+        if since is not None and now - since > timeout:
+            out[cid] = since
+    return out

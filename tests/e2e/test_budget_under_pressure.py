@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fsm_risk.adapters.broker import RequestBudget
+import aiohttp
+
+from fsm_risk.adapters.broker import Priority, RequestBudget
 from fsm_risk.core.effects import ReadAccount
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderType
-from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli, web
 
 RULES = """
 [broker]
@@ -103,3 +107,47 @@ async def test_a_read_a_close_waits_on_goes_ahead_of_the_cancels(h: Harness) -> 
         # four reads (orders, trades, balances, positions), each as soon as a slot frees
         assert took <= BOUND, f"the read took {took:.1f} s behind the cancels"
         assert not refused, f"{len(refused)} requests answered 429"
+
+
+async def get(url: str) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status, json.loads(await r.text())
+
+
+async def test_a_close_stuck_longer_than_a_close_timeout_is_shown_as_not_enforcing(
+    h: Harness,
+) -> None:
+    """Closes stuck for minutes showed only in CRITICAL log lines: `status` said the account
+    was ready and /readyz 200. Now a close unconfirmed longer than a close timeout makes the
+    account NOT ENFORCING in `status` (text and --json) and /readyz 503 until it is done."""
+    await h.start("[rule.max_contracts]\nlimit = 5\n")
+    url = web(h).url
+    budget = h.svc.broker.budget
+    held = 0
+    while budget.wait_for(Priority.CLOSE) == 0:  # every slot in flight: nothing goes
+        await budget.acquire(Priority.CLOSE)
+        held += 1
+    h.trade("MNQ", "buy", 7)
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
+    code, body = await get(f"{url}readyz")
+    assert code == 200 and body["closes_confirmed"] is True  # not a close timeout yet
+    await h.advance(seconds=3)  # the close timeout is 2 s
+    code, body = await get(f"{url}readyz")
+    assert code == 503 and body["closes_confirmed"] is False
+    rc, out = await run_cli(h.home, "status")
+    assert rc == 0
+    assert "NOT ENFORCING: 1 account(s) with a close not confirmed in time" in out
+    assert f"NOT ENFORCING: close of {MNQ} not confirmed for 3 s" in out
+    assert "waiting for the gateway's request limit: 1 close" in out
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    snap = json.loads(out)
+    assert list(snap["accounts"][0]["closes_unconfirmed"]) == [MNQ]
+    assert snap["readiness"]["closes_unconfirmed"] == 1
+    budget.window = 0.01  # (as if the slots' minute had passed once they are answered)
+    for _ in range(held):
+        budget.release()
+    await h.gw_until(lambda: h.position("MNQ") == 5, "reduced")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
+    code, body = await get(f"{url}readyz")
+    assert code == 200 and body["closes_confirmed"] is True

@@ -114,6 +114,7 @@ async def test_repeated_refusals_of_one_kind_are_an_alarm_shown_per_kind(h: Harn
             "feed_complete": False,
             "state_saved": True,
             "reconciled": True,
+            "closes_confirmed": True,
             "enforcing": True,
         },
     )

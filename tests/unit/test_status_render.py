@@ -112,3 +112,32 @@ def test_a_deadline_a_week_or_more_away_shows_its_date_not_only_a_weekday() -> N
     far = status._until("2026-12-15T23:14:00+00:00", "America/Chicago", at)
     assert near == "Tue 17:14 CST, in 3 d"
     assert far == "Tue 2026-12-15 17:14 CST, in 10 d"
+
+
+def test_a_close_unconfirmed_past_the_close_timeout_is_not_enforcing() -> None:
+    """A close in flight longer than a close timeout (in the budget, or sent and never
+    read back) or held back that long by the trader's exit counts; one within it does not."""
+    from datetime import timedelta
+
+    from fsm_risk.core.exposure import unconfirmed_closes
+    from fsm_risk.core.models import ContractModel
+
+    acct = shipped(T0).engine.accounts[ACC]
+    timeout = timedelta(seconds=10)
+    cm = acct.contracts[MNQ] = ContractModel(ACC, MNQ)
+    cm.close_sent_at = T0
+    assert unconfirmed_closes(acct, T0 + timeout, timeout, {}) == {}
+    assert unconfirmed_closes(acct, T0 + timeout * 2, timeout, {}) == {MNQ: T0}
+    cm.close_sent_at = None
+    assert unconfirmed_closes(acct, T0 + timeout * 2, timeout, {}) == {}
+    held = {(ACC, MNQ): T0}
+    assert unconfirmed_closes(acct, T0 + timeout * 2, timeout, held) == {MNQ: T0}
+    snap = status.snapshot(shipped(T0).engine, T0 + timeout * 2)
+    snap["accounts"][0]["readiness"] = "ready"
+    snap["accounts"][0]["closes_unconfirmed"] = {MNQ: T0.isoformat()}
+    snap["readiness"] = {"ready": 1, "accounts": 1, "closes_unconfirmed": 1}
+    snap["budget_waiting"] = {"close": 2, "cancel": 40}
+    lines = status.render(snap, color=False, source="running service").splitlines()
+    assert lines[0] == "NOT ENFORCING: 1 account(s) with a close not confirmed in time"
+    assert lines[1] == "  waiting for the gateway's request limit: 2 close, 40 cancel"
+    assert f"  NOT ENFORCING: close of {MNQ} not confirmed for 20 s" in lines
