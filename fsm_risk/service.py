@@ -306,6 +306,9 @@ class Service:
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
         self.held_back: dict[int, set[str]] = {}
+        #: the cancels sent and not answered yet, by (account, order): one waiting for the
+        #: request budget (or the gateway) is not sent again beside it
+        self.cancelling: set[tuple[int, int]] = set()
         #: at start-up, whether the gateway holds a position, per account read so far
         self.probed: dict[int, bool] = {}
         #: set once the account's user events are subscribed (its snapshot waits for it)
@@ -1325,6 +1328,13 @@ class Service:
         # log lines and the rest: nothing stands between a committed close and its request
         for e in effects:
             if isinstance(e, _ENFORCEMENT):
+                if isinstance(e, CancelOrder):
+                    if (e.account_id, e.order_id) in self.cancelling:
+                        # the engine re-sends a cancel unanswered after its timeout; one still
+                        # waiting in the budget, sent beside it, is a request spent for nothing
+                        # (a locked trader's orders queued five cancels each): its answer decides
+                        continue
+                    self.cancelling.add((e.account_id, e.order_id))
                 started = asyncio.get_running_loop().time()
                 task = self._spawn(self._enforce(e), f"enforce:{e.account_id}", at_once=True)
                 task.add_done_callback(self._enforced(e, started))
@@ -1375,6 +1385,8 @@ class Service:
 
     def _enforced(self, e: _Enforcement, started: float) -> Callable[[asyncio.Task[Any]], None]:
         def done(task: asyncio.Task[Any]) -> None:
+            if isinstance(e, CancelOrder):
+                self.cancelling.discard((e.account_id, e.order_id))
             failed = task.cancelled() or task.exception() is not None
             seconds = asyncio.get_running_loop().time() - started
             self.observe(Enforced(e, seconds, failed))

@@ -25,7 +25,8 @@ from typing import Any
 import aiohttp
 
 from fsm_risk.adapters.broker import Priority, RequestBudget
-from fsm_risk.core.effects import ReadAccount
+from fsm_risk.core.effects import CancelOrder, ReadAccount
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderType
 from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli, web
@@ -151,3 +152,26 @@ async def test_a_close_stuck_longer_than_a_close_timeout_is_shown_as_not_enforci
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
     code, body = await get(f"{url}readyz")
     assert code == 200 and body["closes_confirmed"] is True
+
+
+async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Harness) -> None:
+    """The engine sends a cancel again once it is unanswered past its timeout; while the first
+    still waits for the budget, a second beside it is a request spent for nothing (a locked
+    trader's orders had five cancels queued each, and their orders lingered behind them)."""
+    await h.start(RULES)
+    await lock_by_daily_loss(h)
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)  # every slot held: the cancel waits
+    cancel = CancelOrder(ACCOUNT, 999, MNQ, Reason.ORDER_WHILE_LOCKED)
+    h.svc._execute([cancel])
+    await asyncio.sleep(0)
+    assert budget.queued == {Priority.CANCEL: 1}
+    h.svc._execute([cancel])  # the engine's re-send, the first still waiting
+    await asyncio.sleep(0)
+    assert budget.queued == {Priority.CANCEL: 1}
+    for _ in range(LIMIT):
+        budget.release()
+    await h.until(lambda: (ACCOUNT, 999) not in h.svc.cancelling, "the cancel answered")
+    h.svc._execute([cancel])  # answered: a later re-send goes
+    assert (ACCOUNT, 999) in h.svc.cancelling
