@@ -181,6 +181,8 @@ class RequestBudget:
         self._answered: deque[float] = deque()  # when each request of the window ended
         self.in_flight = 0
         self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
+        #: the account each waiting read is for (see `promote`)
+        self._tags: dict[asyncio.Future[None], int] = {}
         self._timer: asyncio.TimerHandle | None = None
         self.waited = 0.0
 
@@ -201,14 +203,17 @@ class RequestBudget:
             return None
         return max(0.0, self._answered[over] + self.window - now)
 
-    async def acquire(self, priority: Priority = Priority.READ) -> None:
-        """Take a slot; the caller sends its request and then calls `release` (see `slot`)."""
+    async def acquire(self, priority: Priority = Priority.READ, tag: int | None = None) -> None:
+        """Take a slot; the caller sends its request and then calls `release` (see `slot`).
+        ``tag``: the account a read is for, so that `promote` can move it up while it waits."""
         waiting = self._waiting
         if not any(waiting[p] for p in range(priority + 1)) and self.wait_for(priority) == 0:
             self.in_flight += 1  # room, and nobody of its rank or above before it: no await
             return
         turn = asyncio.get_running_loop().create_future()
         waiting[priority].append(turn)
+        if tag is not None:
+            self._tags[turn] = tag
         began = self._monotonic()
         self._serve()
         try:
@@ -219,7 +224,20 @@ class RequestBudget:
                 self._serve()
             raise
         finally:
+            self._tags.pop(turn, None)
             self.waited += self._monotonic() - began
+
+    def promote(self, tag: int, priority: Priority) -> None:
+        """Move the reads waiting for account ``tag`` in a lower line up to ``priority`` (at
+        its end): a read a close now waits on may already be waiting as an ordinary one, and
+        the read the close asked for is not started beside it (one read of an account at a
+        time)."""
+        for line in self._waiting[priority + 1 :]:
+            moved = [t for t in line if self._tags.get(t) == tag and not t.done()]
+            for turn in moved:
+                line.remove(turn)
+                self._waiting[priority].append(turn)
+        self._serve()
 
     def release(self) -> None:
         """The request `acquire` let through was answered (or failed) now."""
@@ -1037,6 +1055,7 @@ class ProjectXBroker:
         an enforcement request answered with no clear outcome is followed by a read)."""
         waiting = self.reads_for_enforcement
         waiting[account_id] = waiting.get(account_id, 0) + 1
+        self.budget.promote(account_id, Priority.READ_FOR_CLOSE)  # one already waiting too
         try:
             yield
         finally:
@@ -1058,14 +1077,31 @@ class ProjectXBroker:
             urgent = data.get("accountId") in self.reads_for_enforcement
             priority = Priority.READ_FOR_CLOSE if urgent else Priority.READ
         if not budgeted:
-            await self.budget.acquire(priority)
+            account = data.get("accountId")
+            tagged = account if priority is Priority.READ and isinstance(account, int) else None
+            await self.budget.acquire(priority, tagged)
+        held = True  # its slot, until it is answered
         try:
             client = self.client
             if client is None:
                 raise ProjectXError("not connected")
-            raw = await self._send(client, path, data, priority)
+            token = client.session_token
+            try:
+                raw = await self._send(client, path, data, priority)
+            except ProjectXAuthenticationError:
+                # the gateway refuses the token (a mutating request never raises this: it may
+                # have gone through, and is answered `OrderSubmissionUncertainError`): answered,
+                # its slot goes back (the login needs one: a slot held while waiting for it
+                # could leave none), and once logged in again the read is tried once more
+                held = False
+                self.budget.release()
+                if not await self.session.renewed(token, f"{path} answered 401"):
+                    raise
+                async with self.budget.slot(priority):
+                    raw = await client._make_request("POST", path, data=data)
         finally:
-            self.budget.release()
+            if held:
+                self.budget.release()
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
         return raw
@@ -1073,24 +1109,12 @@ class ProjectXBroker:
     async def _send(
         self, client: ProjectX, path: str, data: dict[str, Any], priority: Priority
     ) -> Any:
-        """Send a request whose slot is taken; a read refused 401 is sent again (in a slot of
-        its own) once logged in again."""
+        """Send a request whose slot is taken: an enforcement request on the wire when one of
+        its connections is ready, else through the SDK."""
         enforcement = priority in (Priority.CLOSE, Priority.CANCEL)
         # an enforcement request is on the socket when `send` returns (None: nothing written)
         sent = self.wire.send(path, data) if enforcement and self.wire is not None else None
-        token = client.session_token
-        try:
-            return await (
-                sent if sent is not None else client._make_request("POST", path, data=data)
-            )
-        except ProjectXAuthenticationError:
-            # the gateway refuses the token (a mutating request never raises this: it may have
-            # gone through, and is answered `OrderSubmissionUncertainError`): once logged in
-            # again, the read is tried once more with the new token
-            if not await self.session.renewed(token, f"{path} answered 401"):
-                raise
-        async with self.budget.slot(priority):
-            return await client._make_request("POST", path, data=data)
+        return await (sent if sent is not None else client._make_request("POST", path, data=data))
 
     def _wire_headers(self) -> dict[str, str]:
         """What the SDK's client sends with a request: its headers and the current token."""
@@ -1124,8 +1148,12 @@ class ProjectXBroker:
             raise ProjectXError("not connected")
         kept = (client.session_token, dict(client.headers), client.token_expiry)
         try:
-            # the login and the SDK's account listing after it
-            async with self.budget.slot(), self.budget.slot():
+            # the login and the SDK's account listing after it, above the ordinary reads
+            # (and uncapped): nothing goes without a token
+            async with (
+                self.budget.slot(Priority.READ_FOR_CLOSE),
+                self.budget.slot(Priority.READ_FOR_CLOSE),
+            ):
                 await client.authenticate()
         except Exception as exc:
             client.session_token, headers, client.token_expiry = kept
