@@ -48,6 +48,8 @@ def resized(
     target, before = cm.target_size, open_size(pos)
     if target <= 0:
         return []
+    for o in acct.orders.values():
+        o.expire(now)
     exits = [
         o
         for o in acct.orders.values()
@@ -75,7 +77,7 @@ def resized(
             if size == 0:
                 out.append(o.cancel(acct.account_id, _WHY, now))
                 continue
-            o.ask(size)
+            o.ask(size, now)
             if o.resized_from is None:  # (its size before the first of our resizes)
                 o.resized_from = was
             out.append(
@@ -108,6 +110,8 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
     works there nor fills are still to come (the position is about to shrink). The memory of
     the sizes goes once nothing is left to give back (the reduce done, or the sizes given back
     in place): a reduce sent again resizes them again (`resized`)."""
+    for o in acct.orders.values():
+        o.expire(now)
     for cid in sorted({o.contract_id for o in acct.orders.values() if o.resized_from}):
         cm = acct.contracts.get(cid)
         mine = [
@@ -148,7 +152,7 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                 size = min(want[o.order_id], held)
                 if o.resized_from is None or size <= o.size:
                     continue
-                o.ask(size)
+                o.ask(size, now)
                 rule = cm.rule_id if cm is not None else None
                 out.append(
                     ResizeOrder(

@@ -7,7 +7,7 @@ changes of a trader's order (its cancel, its resize, see `brackets`) has room to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,10 @@ from fsm_risk.core.effects import CancelOrder
 from fsm_risk.core.events import OrderStatus, OrderType, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import _dec, _dt, _pdec, _pdt, _req
+
+#: how long resizes of ours may stay unanswered before the order's last word is taken as its
+#: size (the gateway takes a modify within a second; its word may be lost)
+RESIZE_WAIT = timedelta(seconds=10)
 
 
 @dataclass(slots=True)
@@ -40,12 +44,24 @@ class Order:
     #: the sizes asked by resizes of ours sent before that one and not seen yet, oldest
     #: first (a size given back, 3 -> 5, then the next reduce's 5 -> 3: runtime)
     earlier: tuple[int, ...] = ()
+    #: when the last of those resizes was asked (runtime; see `expire`)
+    asked_at: datetime | None = None
 
-    def ask(self, size: int) -> None:
+    def ask(self, size: int, now: datetime) -> None:
         """A resize of ours to ``size`` is on its way (after any still on theirs)."""
         if self.resize_to is not None:
             self.earlier = (*self.earlier, self.resize_to)
-        self.resize_to = size
+        self.resize_to, self.asked_at = size, now
+
+    def expire(self, now: datetime) -> None:
+        """Resizes unanswered `RESIZE_WAIT` after the last was asked are on their way no
+        more: the order is at the size its last word shows. A word can be lost (a hub drop):
+        both of two resizes taken with only the last word heard, at the size the word before
+        showed, would otherwise stay on their way for good (no size given back, the next
+        reduce's resize not sent)."""
+        at = self.asked_at
+        if self.resize_to is not None and at is not None and now >= at + RESIZE_WAIT:
+            self.unask()
 
     def unask(self, size: int | None = None) -> None:
         """The resize to ``size`` is not on its way any more (refused); None: none is."""
@@ -57,6 +73,8 @@ class Order:
             pending = pending[:k] + pending[k + 1 :]
         self.resize_to = pending[-1] if pending else None
         self.earlier = pending[:-1]
+        if not pending:
+            self.asked_at = None
 
     def follows(self, old: Order | None) -> Order:
         """This word on the order, keeping what the service asked of it (``old``): its
@@ -78,6 +96,7 @@ class Order:
                 pending = ()
             self.resize_to = pending[-1] if pending else None
             self.earlier = pending[:-1]
+            self.asked_at = old.asked_at if pending else None
         return self
 
     def cancel(self, account_id: int, reason: Reason, now: datetime) -> CancelOrder:

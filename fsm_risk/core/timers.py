@@ -13,6 +13,7 @@ from fsm_risk.core.events import Event, Fill, PricesAtReset, TradesSnapshot
 from fsm_risk.core.holdback import held_until
 from fsm_risk.core.missed import MissedResets
 from fsm_risk.core.models import ZERO, AccountModel, Book
+from fsm_risk.core.orders import RESIZE_WAIT
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.sessions import SessionCalendar
@@ -139,6 +140,8 @@ class Timers:
         for o in acct.orders.values():
             if o.cancel_sent_at is not None:
                 times.append(o.cancel_sent_at + self.settings.cancel_timeout)
+            if o.asked_at is not None:  # resizes of ours still on their way (`Order.expire`)
+                times.append(o.asked_at + RESIZE_WAIT)
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
         times.extend(until for _, _, until in acct.filling.values())
         times.extend(waiver_until(w) for w in stored_waivers(acct).values())

@@ -164,11 +164,18 @@ def test_a_resize_on_its_way_is_not_sent_again() -> None:
     out = d.send(position(MNQ, 5, "21000"))
     assert resizes(out) == [(STOP, 5, 3, "sell stop")]
     assert resizes(d.send(position(MNQ, 5, "21000"))) == []  # the next event: nothing more
-    # the gateway refuses the reduce: it goes again, and the stop, being resized, is not
+    # the gateway refuses the reduce: it goes again a second later, and the stop, being
+    # resized, is not
+    out = d.send(EnforcementRejected(ACC, MNQ, None, "busy"))
+    out += d.advance(seconds=1)
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == []
+    # unanswered past RESIZE_WAIT (its word lost), the stop is taken at its last word's
+    # size again: the reduce re-sent after this one resizes it again (the same size: harmless)
     out = d.send(EnforcementRejected(ACC, MNQ, None, "busy"))
     out += d.advance(seconds=30)
     assert [r.size for r in reduces(out)] == [2]
-    assert resizes(out) == []
+    assert resizes(out) == [(STOP, 5, 3, "sell stop")]
     # the stop's update comes back at 3: nothing over the target, nothing sent
     out = d.send(stop(STOP, MNQ, Side.SELL, 3, "20900"))
     out += d.advance(seconds=30)

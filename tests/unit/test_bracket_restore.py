@@ -275,3 +275,50 @@ def test_the_size_given_back_seen_late_does_not_end_the_next_reduces_resize() ->
     d.send(refused())  # the reduce refused again (the market still closed)
     out = d.send(stop(STOP, 3))  # the 5 -> 3 lands
     assert resizes(out) == [(STOP, 3, 5)]  # given back again at once: 5 held, a stop of 5
+
+
+def test_two_resizes_taken_with_only_the_last_word_heard_are_done_after_a_while() -> None:
+    """Given back (3 -> 5), then the next reduce's 5 -> 3: the gateway takes both, and the
+    word at 5 is lost (a hub drop): the one heard shows 3, the size the word before showed,
+    which is no answer. Both resizes stayed on their way for good: the reduce refused again,
+    the stop was never given back (5 held beside a stop of 3). Unanswered for `RESIZE_WAIT`,
+    the order is taken at its last word's size: the stop is given back."""
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(stop(STOP, 3))  # the first resize in place
+    assert resizes(d.send(refused())) == [(STOP, 3, 5)]
+    out = d.advance(seconds=2)  # the reduce again, with 5 -> 3
+    assert resizes(out) == [(STOP, 5, 3)]
+    d.send(stop(STOP, 3))  # both taken: this word only
+    given: list[tuple[int, int, int]] = []
+    for _ in range(10):  # the market still closed: every reduce refused
+        out = d.send(refused()) + d.advance(seconds=3)
+        given += [r for r in resizes(out) if r == (STOP, 3, 5)]
+    assert given  # given back: 5 held, the stop at 5 again
+
+
+def test_after_a_lost_word_the_next_reduce_still_resizes_the_traders_stop() -> None:
+    """The same lost word, then the reduce goes through (3 held, the stop at 3); later the
+    trader adds 2 and moves the stop to 5 themselves. RULE-001's next reduce to 3 must
+    resize that stop to 3: with the old resize still counted on its way (at 3), none was
+    sent, and the stop of 5 beside 3 held would leave the account short 2 once reached."""
+    d = driver()
+    d.send(stop(STOP, 5))
+    d.send(position(MNQ, 5, "21000"))
+    d.send(stop(STOP, 3))
+    d.send(refused())
+    d.advance(seconds=2)  # the reduce again, with 5 -> 3
+    d.send(stop(STOP, 3))  # both taken; the word at 5 lost
+    d.send(order(99, MNQ, Side.SELL, 2, type=OrderType.MARKET))  # our reduce's order
+    d.send(
+        fill(MNQ, Side.SELL, 2, "21000", order_id=99),
+        order(99, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.FILLED),
+        position(MNQ, 3, "21000"),
+    )
+    d.advance(seconds=60)
+    assert (d.acct.positions[MNQ].size, d.acct.orders[STOP].size) == (3, 3)
+    out = d.send(stop(STOP, 5), position(MNQ, 5, "21000"))  # the trader adds 2, stop to 5
+    out += d.advance(seconds=1)
+    assert [r.size for r in reduces(out)] == [2]
+    assert resizes(out) == [(STOP, 5, 3)]
