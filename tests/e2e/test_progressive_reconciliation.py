@@ -137,8 +137,8 @@ async def test_locked_and_exposed_accounts_are_enforced_before_the_flat_ones(
 class CountingBudget(RequestBudget):
     sent = 0
 
-    async def acquire(self, priority: Priority = Priority.READ) -> None:
-        await super().acquire(priority)
+    async def acquire(self, priority: Priority = Priority.READ, tag: int | None = None) -> None:
+        await super().acquire(priority, tag)
         self.sent += 1
 
 
