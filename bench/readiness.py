@@ -68,8 +68,8 @@ class CountingBudget(RequestBudget):
 
     count = 0
 
-    async def acquire(self, priority: Priority = Priority.READ) -> None:
-        await super().acquire(priority)
+    async def acquire(self, priority: Priority = Priority.READ, tag: int | None = None) -> None:
+        await super().acquire(priority, tag)
         self.count += 1
 
 
