@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, CancelOrder, Effect, Level, ResizeOrder
 from fsm_risk.core.events import EnforcementRejected, OrderType, Side
-from fsm_risk.core.exposure import closes_working
+from fsm_risk.core.exposure import closes_working, fills_coming
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import REFUSAL_RETRY
@@ -122,7 +122,7 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         if (
             (cm is not None and cm.close_in_flight)
             or closes_working(acct, cid)  # (ours, or a market exit: the position will shrink)
-            or any(c == cid for c, _, _ in acct.filling.values())  # (fills still to come)
+            or fills_coming(acct, cid)
             or any(o.resize_to is not None for o in mine)
         ):
             continue  # in force while its reduce is on its way; judged once the gateway says

@@ -92,15 +92,17 @@ def closing(acct: AccountModel, o: Order) -> bool:
     return o.type is OrderType.MARKET and reduces(acct, o)
 
 
-def fills_owed(acct: AccountModel, contract_id: str) -> bool:
+def fills_coming(acct: AccountModel, contract_id: str) -> bool:
     """Whether an order in this contract was told filled while its fills are still on their
-    way (the gateway sends the order's final record ahead of its trades and the position),
-    and no position heard since is ahead of the fills: until they arrive, the position last
-    heard is not what the account holds. (A position ahead of its fills is the gateway's
-    newer word, the filled order in it.)"""
-    return contract_id not in acct.expected and any(
-        c == contract_id for c, _, _ in acct.filling.values()
-    )
+    way (the gateway sends the order's final record ahead of its trades and the position)."""
+    return any(c == contract_id for c, _, _ in acct.filling.values())
+
+
+def fills_owed(acct: AccountModel, contract_id: str) -> bool:
+    """Fills on their way (`fills_coming`) and no position heard since ahead of them: until
+    they arrive, the position last heard is not what the account holds. (A position ahead of
+    its fills is the gateway's newer word, the filled order in it.)"""
+    return contract_id not in acct.expected and fills_coming(acct, contract_id)
 
 
 def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
