@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -56,7 +58,10 @@ from project_x_py import ProjectX
 from project_x_py.exceptions import (
     OrderSubmissionUncertainError,
     ProjectXAuthenticationError,
+    ProjectXConnectionError,
     ProjectXError,
+    ProjectXRateLimitError,
+    ProjectXServerError,
 )
 from project_x_py.models import ProjectXConfig
 from project_x_py.realtime import ProjectXRealtimeClient
@@ -64,6 +69,7 @@ from project_x_py.realtime.async_hub import invoke_maybe
 from pysignalr.exceptions import AuthorizationError
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential,
@@ -112,6 +118,12 @@ LISTING_GATHER_SECONDS = 5.0
 #: `REVIVE_QUIET` seconds) after 1 s, doubling up to `REVIVE_LONGEST`
 REVIVE_QUIET = 30.0
 REVIVE_LONGEST = 60.0
+#: a read the gateway could not answer for the moment (429, 5xx, a lost connection) is sent
+#: again, this many sends in all, each one in the request budget; after a 429 it waits what
+#: the gateway asked (Retry-After) within `READ_RETRY_WAIT`, after the others 1 s, then 2 s
+READ_SENDS = 3
+READ_RETRY_WAIT = (1.0, 5.0)
+_TRANSIENT = (ProjectXRateLimitError, ProjectXServerError, ProjectXConnectionError)
 
 
 Inbound = Event | Malformed
@@ -1072,10 +1084,34 @@ class ProjectXBroker:
     ) -> dict[str, Any]:
         """One request in the budget (``budgeted``: the caller has taken its slot), its slot
         released once it is answered. A read goes at `Priority.READ`, or `READ_FOR_CLOSE` for
-        an account `for_enforcement` names."""
+        an account `for_enforcement` names; one the gateway could not answer for the moment
+        goes again (`READ_SENDS`), each send in the budget.
+
+        The SDK's own policy for reads is not used: it sends a read up to three times on a
+        5xx or a lost connection and, on a 429, sleeps a minute (whatever Retry-After says)
+        and sends it again, all of it inside one slot of ours. The gateway counted three
+        requests where the budget counted one, and a read a close waits on stood still for
+        a minute."""
         if priority is None:
             urgent = data.get("accountId") in self.reads_for_enforcement
             priority = Priority.READ_FOR_CLOSE if urgent else Priority.READ
+        if priority not in (Priority.READ, Priority.READ_FOR_CLOSE):
+            return await self._post_once(path, data, priority, budgeted)
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(READ_SENDS),
+            wait=_read_wait,
+            retry=retry_if_exception_type(_TRANSIENT),
+            before_sleep=partial(_read_again, path),
+            reraise=True,
+        ):
+            with attempt:
+                first = attempt.retry_state.attempt_number == 1
+                return await self._post_once(path, data, priority, budgeted and first)
+        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+    async def _post_once(
+        self, path: str, data: dict[str, Any], priority: Priority, budgeted: bool
+    ) -> dict[str, Any]:
         if not budgeted:
             account = data.get("accountId")
             tagged = account if priority is Priority.READ and isinstance(account, int) else None
@@ -1098,7 +1134,7 @@ class ProjectXBroker:
                 if not await self.session.renewed(token, f"{path} answered 401"):
                     raise
                 async with self.budget.slot(priority):
-                    raw = await client._make_request("POST", path, data=data)
+                    raw = await _read_once(client, path, data)
         finally:
             if held:
                 self.budget.release()
@@ -1110,7 +1146,9 @@ class ProjectXBroker:
         self, client: ProjectX, path: str, data: dict[str, Any], priority: Priority
     ) -> Any:
         """Send a request whose slot is taken: an enforcement request on the wire when one of
-        its connections is ready, else through the SDK."""
+        its connections is ready, else through the SDK; a read once (`_read_once`)."""
+        if priority in (Priority.READ, Priority.READ_FOR_CLOSE):
+            return await _read_once(client, path, data)
         enforcement = priority in (Priority.CLOSE, Priority.CANCEL)
         # an enforcement request is on the socket when `send` returns (None: nothing written)
         sent = self.wire.send(path, data) if enforcement and self.wire is not None else None
@@ -1338,3 +1376,38 @@ async def close_transport(hub: Any) -> None:
             await asyncio.wait_for(ws.close(), timeout=2)
         except Exception as exc:  # it is being replaced anyway
             logger.debug("old hub websocket not closed cleanly: {!r}", exc)
+
+
+async def _read_once(client: ProjectX, path: str, data: dict[str, Any]) -> Any:
+    """One send of a read through the SDK's client, with no retry of its own: a 401 raises
+    `ProjectXAuthenticationError` (the session logs in again), a 429 `ProjectXRateLimitError`,
+    a 5xx or a lost connection `ProjectXServerError` / `ProjectXConnectionError`
+    (``retry_count=1`` tells the SDK the token was already refreshed once)."""
+    return await client._execute_http_request("POST", path, data=data, retry_count=1)
+
+
+def _read_wait(state: RetryCallState) -> float:
+    """How long before a read goes again: what a 429 asked (its Retry-After, within
+    `READ_RETRY_WAIT`), else 1 s, then 2 s."""
+    low, high = READ_RETRY_WAIT
+    outcome = state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    if isinstance(exc, ProjectXRateLimitError):
+        found = re.search(r"retry after (\d+)\s*s", str(exc))
+        asked = float(found.group(1)) if found else low
+        return float(min(max(asked, low), high))
+    return min(low * 2 ** (state.attempt_number - 1), high)
+
+
+def _read_again(path: str, state: RetryCallState) -> None:
+    outcome = state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    logger.warning(
+        "{} {} not answered ({}): sent again in {:.0f} s (send {} of {})",
+        logs.FEED,
+        path,
+        exc,
+        state.upcoming_sleep,
+        state.attempt_number + 1,
+        READ_SENDS,
+    )

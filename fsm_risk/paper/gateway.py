@@ -15,9 +15,9 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 `set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
-`push_record`, `strip_trade_pnl`, `set_rate_limit`, `reverse_orders`), reading (`order_log`,
-`orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`) and waiting
-without sleeping (`wait_for`, `add_listener`).
+`push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `reverse_orders`), reading
+(`order_log`, `orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`)
+and waiting without sleeping (`wait_for`, `add_listener`).
 
 Timestamps the gateway writes come from the injectable ``clock``. Token lifetimes and the
 rate limiter use the real clock, because the SDK compares them with its own real clock.
@@ -279,6 +279,7 @@ class PaperGateway:
         self._rate_limit = s.rate_limit
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
+        self._rest_faults: dict[str, list[int]] = {}  # path -> [status, requests left]
         self._revoked: set[str] = set()
         self._issued: set[str] = set()  # the ids of the tokens issued and not revoked since
         self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
@@ -894,6 +895,22 @@ class PaperGateway:
         if window is not None:
             self._rate_window = window
         self._requests.clear()
+
+    def fail_rest(self, path: str, status: int = 503, count: int = 1) -> None:
+        """Answer the next ``count`` requests to the REST ``path`` (e.g.
+        ``/api/Order/searchOpen``) with HTTP ``status`` instead (a gateway in trouble: 5xx),
+        after counting them against the rate limit as the gateway counts every request."""
+        self._rest_faults[path] = [status, count]
+
+    def _rest_fault(self, path: str) -> int | None:
+        """The status a fault armed by `fail_rest` answers this request with, if any."""
+        fault = self._rest_faults.get(path)
+        if fault is None:
+            return None
+        fault[1] -= 1
+        if fault[1] <= 0:
+            del self._rest_faults[path]
+        return fault[0]
 
     # --- waiting ---------------------------------------------------------------------------
 

@@ -194,6 +194,9 @@ class ProjectXApi:
                         text="Too Many Requests",
                         headers={"Retry-After": str(max(1, math.ceil(wait)))},
                     )
+                failed = self.gw._rest_fault(request.path)
+                if failed is not None:
+                    return web.Response(status=failed, text="Service Unavailable")
             try:
                 text = await request.text()
                 body = _loads(text) if text.strip() else {}

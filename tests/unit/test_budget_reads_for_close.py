@@ -45,6 +45,11 @@ class Client:
         self.sent.append(data["accountId"])
         return {"positions": [], "success": True}
 
+    async def _execute_http_request(
+        self, method: str, path: str, data: Any = None, retry_count: int = 0
+    ) -> Any:  # a read: sent once (the broker keeps its own retries in the budget)
+        return await self._make_request(method, path, data)
+
     async def authenticate(self) -> None:
         self.logins += 1
         self.session_token = "new"
