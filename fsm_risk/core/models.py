@@ -112,7 +112,7 @@ class AccountModel(Lockable):
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
-    RUNTIME += ("deadlines", "behind", "unexplained")
+    RUNTIME += ("deadlines", "behind", "unexplained", "gateway_at")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -163,6 +163,10 @@ class AccountModel(Lockable):
         self.behind: Behind | None = None  # its trades not read yet after a restart
         #: the last balance update's move no fill explains, not taken (see `Ledger.account`)
         self.unexplained = ZERO
+        #: the latest gateway stamp (a fill's, a position's or an order's) seen ahead of our
+        #: clock by no more than `MARK_SKEW`: the gateway's clock has reached it (see
+        #: `Timers.roll`); not stored, it matters for a minute at most
+        self.gateway_at: datetime | None = None
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

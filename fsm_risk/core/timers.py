@@ -9,7 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.effects import Effect
-from fsm_risk.core.events import Event, Fill, PricesAtReset, TradesSnapshot
+from fsm_risk.core.events import (
+    Event,
+    Fill,
+    OrderUpdate,
+    PositionUpdate,
+    PricesAtReset,
+    TradesSnapshot,
+)
 from fsm_risk.core.holdback import held_until
 from fsm_risk.core.missed import MissedResets
 from fsm_risk.core.models import ZERO, AccountModel, Book
@@ -20,7 +27,7 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
-from fsm_risk.core.valuation import MARK_SKEW, Prices, Valuation
+from fsm_risk.core.valuation import Prices, Valuation, gateway_now
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
 from fsm_risk.core.work import Work
@@ -58,6 +65,17 @@ def open_by_contract(acct: AccountModel) -> dict[str, tuple[Decimal, int]]:
         value, held = out.get(cid, (ZERO, 0))
         out[cid] = (value + amount, held + n)
     return out
+
+
+def stamp(event: Event | None) -> datetime | None:
+    """The gateway's own time on a record of an account, if the record has one."""
+    if isinstance(event, Fill):
+        return event.at
+    if isinstance(event, PositionUpdate):
+        return event.opened_at
+    if isinstance(event, OrderUpdate):
+        return event.created_at
+    return None
 
 
 class Timers:
@@ -190,12 +208,15 @@ class Timers:
         stamp: the gateway's clock has passed it, and a fill belongs to the day its gateway
         time falls in (an entry at the open with our clock half a second behind is the new
         day's). A lock thus ends no earlier than the gateway's own clock says it has; the
-        service's own waits (re-sends, settle waits, waivers) keep to ``now``."""
+        service's own waits (re-sends, settle waits, waivers) keep to ``now``. Any stamp of
+        the gateway's so ahead (a fill's, a position's opening, an order's placing) is kept as
+        ``acct.gateway_at``: RULE-006 judges the trading hours at it."""
         if acct.missed is not None and event is not None:
             self.redo(acct, event)
-        at = now
-        if isinstance(event, Fill) and now < event.at <= now + MARK_SKEW:
-            at = event.at
+        told = gateway_now(stamp(event), now)
+        if told > now and (acct.gateway_at is None or told > acct.gateway_at):
+            acct.gateway_at = told
+        at = told if isinstance(event, Fill) else now
         if at >= acct.week.end:
             self._reset(acct, at, weekly=True, carried=open_by_contract(acct))
         if at >= acct.day.end:

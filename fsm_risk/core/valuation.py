@@ -13,6 +13,15 @@ from fsm_risk.core.settings import EngineSettings
 
 #: a mark stamped further ahead of the engine's clock than this is wrong, never "newer"
 MARK_SKEW = timedelta(seconds=60)
+
+
+def gateway_now(stamp: datetime | None, now: datetime) -> datetime:
+    """The time by the gateway's clock, as a ``stamp`` of its own shows it: the stamp when it
+    is ahead of ``now`` by no more than a gateway time may be (`MARK_SKEW`), else ``now``. A
+    stamp further ahead is wrong, not later; one behind never takes our clock back."""
+    return stamp if stamp is not None and now < stamp <= now + MARK_SKEW else now
+
+
 #: a price of each contract at one instant (contract id -> price)
 Prices = Mapping[str, Decimal]
 

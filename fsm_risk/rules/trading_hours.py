@@ -7,6 +7,12 @@ exchange calendar plus the settings' own) is computed once per session date and 
 engine wakes it at the end of the current session even if no event arrives. A breach
 flattens and locks the account (`LockedDaily`) until the next window opens, which is after
 the weekend or the holiday when there is one.
+
+The hours are judged by the gateway's clock when a stamp of its own (a fill's, a position's, an
+order's: ``view.gateway_at``) shows it ahead of ours by no more than a gateway time may be, and
+never before ours: an entry filled at the open with our clock a fraction behind stays, one
+filled after the flat-by time by the gateway's clock is closed at once, and no stamp (behind
+ours, or too far ahead) reopens a window our clock has closed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from fsm_risk import schema
 from fsm_risk.core.events import Event, OrderUpdate, PositionUpdate, Tick
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.valuation import gateway_now
 from fsm_risk.rules import exchange_hours as hours
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, RuleContext, Usage, Verdict
@@ -153,13 +160,22 @@ class TradingHours(Rule):
         own = view.own_orders
         return any(o not in own for o in view.orders)
 
+    @staticmethod
+    def _at(view: AccountView, now: datetime) -> datetime:
+        """When the hours are judged: by the gateway's clock when a stamp of its own shows it
+        ahead of ours by no more than a gateway time may be (the fill of an entry at the open,
+        with our clock a fraction behind), else by ours; never before ours, so a stamp behind
+        (or too far ahead) never opens a window our clock has closed."""
+        return gateway_now(view.gateway_at, now)
+
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         if not self._exposed(view):
             return ()
-        status = self.schedule.status(now)
+        at = self._at(view, now)
+        status = self.schedule.status(at)
         if status.allowed:
             return ()
-        until = self.schedule.next_open(now)
+        until = self.schedule.next_open(at)
         reason = status.reason or Reason.OUTSIDE_TRADING_HOURS
         return (
             Verdict(
@@ -168,7 +184,7 @@ class TradingHours(Rule):
                 Action.FLATTEN,
                 lock=State.LockedDaily,
                 until=until,
-                detail=self._detail(status, now, until),
+                detail=self._detail(status, at, until),
             ),
         )
 
@@ -188,7 +204,7 @@ class TradingHours(Rule):
     def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
         if not self._exposed(view):
             return None
-        return self.schedule.status(now).stop
+        return self.schedule.status(self._at(view, now)).stop
 
     def hours(self, now: datetime) -> tuple[bool, datetime | None]:
         """What governs trading now: (True, the flat-by instant) inside a window, else

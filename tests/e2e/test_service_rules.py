@@ -249,6 +249,26 @@ async def test_rule_006_trading_in_the_daily_break_is_removed_at_once(h: Harness
     assert h.acct.state is State.Trading and h.position("MNQ") == 1
 
 
+async def test_rule_006_an_entry_at_the_open_by_the_gateway_clock_stays_while_ours_is_behind(
+    h: Harness,
+) -> None:
+    """The gateway's clock runs half a second ahead of the service's. At 16:59:59.900 by the
+    service's clock the trader buys: the gateway (production profile, which refuses orders
+    outside its hours) fills it at 17:00:00.400 by its own, in the new session. The entry is
+    judged at its fill's stamp: it stays, in the new trading day, and nothing is locked."""
+    await h.start(HOURS)
+    opens = T0 + timedelta(hours=8)  # Mon 17:00 Chicago
+    h.gateway.set_clock(lambda: h.clock.now() + timedelta(milliseconds=500))
+    h.clock.set(opens - timedelta(milliseconds=100))
+    await enter(h, "MNQ", "buy", 1)
+    assert h.clock.now() < opens
+    assert [f.at for f in h.acct.day.fills] == [opens + timedelta(milliseconds=400)]
+    assert h.acct.day.start == opens
+    assert h.acct.state is State.Trading and "RULE-006" not in h.acct.holds
+    assert h.closes("MNQ") == [] and h.position("MNQ") == 1
+    assert all(rule != "RULE-006" for *_, rule in h.audit())
+
+
 # --- RULE-007 max_trades_per_day -------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from tests.factories import (
     account,
     cancels,
     closes,
+    fill,
     flat,
     make_engine,
     order,
@@ -194,6 +195,92 @@ def test_flat_by_on_friday_locks_over_the_weekend_past_the_daily_reset() -> None
     assert d.acct.state is State.LockedDaily
     d.at(sunday_open)
     assert d.acct.state is State.Trading
+
+
+# --- the gateway's clock a fraction ahead of ours ------------------------------------------
+# An entry is judged at its own gateway stamp when the gateway's clock is ahead of ours by no
+# more than a gateway time may be (MARK_SKEW, 60 s), never at an instant before our own clock:
+# the window opens when the gateway says it has, and closes when either clock says it has.
+
+MS = timedelta(milliseconds=1)
+CLOSE_MON = utc(2026, 11, 23, 22, 0)  # Mon 16:00 CST: the window's end (no flat-by below)
+
+
+def filled(d: Driver, stamp: datetime, size: int = 1) -> list[Any]:
+    """The trader's MNQ buy filled at ``stamp`` (gateway time): its fill, then its position."""
+    return d.send(
+        fill(MNQ, Side.BUY, size, "21000", order_id=41, at=stamp),
+        position(MNQ, size, "21000", at=stamp),
+    )
+
+
+def test_an_entry_filled_at_the_open_by_the_gateway_clock_is_kept_while_ours_is_behind() -> None:
+    """Globex opens at 17:00:00; the fill is stamped 17:00:00.400, our clock reads
+    16:59:59.900. By the gateway's clock the session is open: the entry stays, and the flat-by
+    deadline of the session it opened is armed."""
+    d = driver(at=OPEN_MON - 100 * MS)
+    out = filled(d, OPEN_MON + 400 * MS)
+    assert not closes(out) and d.acct.state is State.Trading and not d.acct.holds
+    assert d.engine.next_deadline() == utc(2026, 11, 24, 21, 8)  # Tue 15:08 CST
+    d.now = OPEN_MON - 50 * MS  # a wake-up while our clock is still behind judges the same
+    assert not closes(d.send(Tick(d.acc))) and d.acct.state is State.Trading
+    out = d.at(utc(2026, 11, 24, 21, 8))
+    assert [c.contract_id for c in closes(out)] == [MNQ] and hold(d).reason is Reason.FLAT_BY
+
+
+def test_an_entry_whose_position_record_comes_before_its_fill_is_judged_at_its_stamp() -> None:
+    d = driver(at=OPEN_MON - 100 * MS)
+    out = d.send(position(MNQ, 1, "21000", at=OPEN_MON + 400 * MS))
+    assert not closes(out) and d.acct.state is State.Trading
+
+
+def test_an_order_placed_at_the_open_by_the_gateway_clock_is_not_cancelled() -> None:
+    d = driver(at=OPEN_MON - 100 * MS)
+    out = d.send(order(3, MNQ, Side.BUY, 1, limit="20000", at=OPEN_MON + 100 * MS))
+    assert not cancels(out) and d.acct.state is State.Trading
+
+
+def test_an_entry_stamped_just_before_the_open_is_closed_until_the_open() -> None:
+    d = driver(at=OPEN_MON - 500 * MS)
+    out = filled(d, OPEN_MON - 100 * MS)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert hold(d).reason is Reason.OUTSIDE_TRADING_HOURS and hold(d).until == OPEN_MON
+
+
+def test_an_entry_stamped_too_far_ahead_of_our_clock_is_not_trusted_to_open_the_window() -> None:
+    """A stamp 61 s ahead of our clock is a wrong stamp, not a later clock: the entry is
+    judged at our clock, in the break."""
+    d = driver(at=OPEN_MON - 61 * SECOND)
+    out = filled(d, OPEN_MON)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert hold(d).until == OPEN_MON
+
+
+def test_an_entry_stamped_at_the_flat_by_time_is_closed_while_our_clock_is_before_it() -> None:
+    """Our clock reads 15:07:59.900, the fill is stamped 15:08:00.300: by the gateway's clock
+    the flat-by time has passed, so the entry is closed now (not at our clock's 15:08)."""
+    d = driver(at=FLAT_BY_MON - 100 * MS)
+    out = filled(d, FLAT_BY_MON + 300 * MS)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert hold(d).reason is Reason.FLAT_BY and hold(d).until == OPEN_MON
+
+
+def test_an_entry_just_before_the_flat_by_time_stays_until_it() -> None:
+    d = driver(at=FLAT_BY_MON - 900 * MS)
+    out = filled(d, FLAT_BY_MON - 400 * MS)
+    assert not closes(out) and d.acct.state is State.Trading
+    assert d.engine.next_deadline() == FLAT_BY_MON
+
+
+def test_an_entry_stamped_before_the_close_handled_after_it_is_closed() -> None:
+    """(The mirror.) Windows end at 16:00 (no flat-by); the entry is stamped 15:59:59.800 and
+    handled at 16:00:00.100 by our clock. The trader entered inside the window, yet a position
+    held past the close is outside it, as one entered at noon would be: closed, and the account
+    locked until the next window opens. A stamp behind our clock never reopens a window."""
+    d = driver(at=CLOSE_MON + 100 * MS, flat_by="")
+    out = filled(d, CLOSE_MON - 200 * MS)
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    assert hold(d).reason is Reason.OUTSIDE_TRADING_HOURS and hold(d).until == OPEN_MON
 
 
 # --- daylight saving -------------------------------------------------------------------------
