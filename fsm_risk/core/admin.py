@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
 from fsm_risk.core.flatten import Entry, Flatten
-from fsm_risk.core.instruments import root_named
+from fsm_risk.core.instruments import gateway_id, root_named
 from fsm_risk.core.models import (
     AccountModel,
     ContractModel,
@@ -146,7 +146,8 @@ class Admin:
         that root, held now or opened later; the gateway's product code ``ENQ`` is the root
         ``NQ``), a full contract id (``CON.F.US.MNQ.Z26``: that contract) or a known contract
         as a platform names it (``MNQZ6``) or as ``status`` shows it (``MNQ.Z26``). A full id
-        of no contract seen yet is taken if its year is near ``now`` (a typo'd ``Z62`` is not).
+        of no contract seen yet is taken if its year is near ``now`` (a typo'd ``Z62`` is not),
+        as the gateway writes it (``CON.F.US.ES.H27`` is ``CON.F.US.EP.H27``).
         Anything else is refused, naming the choices."""
         typed = text.strip().upper()
         given = typed if "." in typed else root_named(typed)  # ENQ, the gateway's code: NQ
@@ -175,7 +176,10 @@ class Admin:
         year = 2000 + int(given[-2:]) if _FULL_ID.fullmatch(given) else 0
         near = year > 0 and (now is None or now.year - 1 <= year <= now.year + 5)
         if near and root_of(given) in roots:
-            return given
+            # the root typed where the gateway writes its product code (ES for EP): the
+            # contract meant, as the gateway names it (a lock on an id no contract has
+            # would hold nothing)
+            return gateway_id(given)
         shown = [c for c in known_ids if c.endswith(f".{given}")] if "." in given else []
         if len(shown) == 1:  # MNQ.Z26, as status shows it
             return shown[0]

@@ -111,6 +111,19 @@ def root_named(name: str) -> str:
     return PRODUCT_CODES.get(upper, upper)
 
 
+#: a root's product code in the gateway's contract ids, where the two differ (ES -> EP)
+GATEWAY_CODES = MappingProxyType({root: code for code, root in PRODUCT_CODES.items()})
+
+
+def gateway_id(contract_id: str) -> str:
+    """A full contract id as the gateway writes it: a root where its product code belongs is
+    that code (``CON.F.US.ES.H27`` -> ``CON.F.US.EP.H27``); any other id as it is."""
+    parts = contract_id.split(".")
+    if len(parts) >= 5 and parts[3] in GATEWAY_CODES:
+        parts[3] = GATEWAY_CODES[parts[3]]
+    return ".".join(parts)
+
+
 def root_of(contract_id: str) -> str:
     """`CON.F.US.MNQ.Z26` -> `MNQ` (the 4th part), `CON.F.US.ENQ.Z26` -> `NQ` (a product
     code, read through `PRODUCT_CODES`). Anything else is its own root."""

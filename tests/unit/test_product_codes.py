@@ -150,3 +150,30 @@ def test_a_platform_name_of_no_known_contract_is_refused_naming_the_choices() ->
     assert "unknown contract 'NQM7': give a symbol root" in str(err.value)
     assert ENQ in str(err.value)
     assert d.acct.state is State.Trading and list(d.acct.contracts) in ([], [ENQ])
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("CON.F.US.ES.H27", "CON.F.US.EP.H27"),
+        ("con.f.us.nq.h27", ENQ_H27),
+        ("CON.F.US.GC.G27", "CON.F.US.GCE.G27"),
+        ("CON.F.US.MNQ.H27", "CON.F.US.MNQ.H27"),  # a root that is its own code
+        ("CON.F.US.EP.H27", "CON.F.US.EP.H27"),
+    ],
+)
+def test_a_full_id_of_a_contract_not_seen_yet_is_locked_as_the_gateway_writes_it(
+    typed: str, meant: str
+) -> None:
+    """Reported: `transition 1001 --contract CON.F.US.ES.H27 --to LockedDaily` was accepted and
+    shown as a lock, but the gateway writes ES as EP: the trader bought CON.F.US.EP.H27 and
+    kept it. The id typed with the root is the contract the gateway names with its code."""
+    d = _driver()
+    d.send(account(), quote(EP, "6000"), quote(ENQ, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "pre-roll", "ops", contract_id=typed))
+    assert list(d.acct.contracts) == [meant]
+    assert d.acct.contracts[meant].state is State.LockedDaily
+    if meant == "CON.F.US.EP.H27":  # the trader's entry in the contract meant is closed
+        d.send(quote(meant, "6010"))
+        out = d.send(position(meant, 1, "6010"))
+        assert [c.contract_id for c in closes(out)] == [meant]
