@@ -10,6 +10,9 @@ Resets are wall-clock times in an IANA time zone, computed with pendulum, so 17:
 hours long. A wall time that does not exist on a spring-forward day (e.g. 02:30) is moved
 forward by the length of the gap; an ambiguous one on a fall-back day takes its first
 occurrence. Every instant returned is an aware UTC `datetime`.
+
+`MarketHours` is the exchange's own week, not the firm's: when the market is closed (the daily
+maintenance break, the weekend), so that a close it refuses then goes again when it reopens.
 """
 
 from __future__ import annotations
@@ -87,6 +90,46 @@ class SessionCalendar:
 
     def trading_week(self, t: datetime) -> date:
         return self.local(self.next_weekly_reset(t)).date()
+
+
+class MarketHours:
+    """When the exchange is closed, by the clock: CME Globex futures (every contract the
+    ProjectX gateway lists) trade from ``opens`` (17:00 Chicago) on each of ``days`` (Sunday
+    to Thursday) until ``closes`` (16:00) the next day, so the market is closed for the daily
+    maintenance break (16:00-17:00) and from Friday's close to Sunday's open.
+
+    Holidays and early closes are not known here: the market counts as open then. That is the
+    safe side for its one use (a close refused while the market is closed waits for the
+    reopen; one refused while it counts as open is retried within seconds, as any refusal)."""
+
+    def __init__(
+        self,
+        tz: str = "America/Chicago",
+        opens: time = time(17, 0),
+        closes: time = time(16, 0),
+        days: frozenset[int] = frozenset({6, 0, 1, 2, 3}),  # Sunday to Thursday
+    ) -> None:
+        if closes >= opens:
+            raise ValueError("the market must close before it opens again the same day")
+        self._cal = SessionCalendar(tz)
+        self.opens, self.closes, self.days = opens, closes, days
+
+    def local(self, t: datetime) -> pendulum.DateTime:
+        return self._cal.local(t)
+
+    def reopen(self, t: datetime) -> datetime | None:
+        """None while the market is open at ``t``; while it is closed, the instant it opens."""
+        at, d = self._cal.at, self._cal.local(t).date()
+        for back in (1, 0):  # a session begun yesterday evening, or this evening
+            start = d - timedelta(days=back)
+            opened, ends = at(start, self.opens), at(start + timedelta(days=1), self.closes)
+            if start.weekday() in self.days and opened <= t < ends:
+                return None
+        for ahead in range(8):
+            start = d + timedelta(days=ahead)
+            if start.weekday() in self.days and (opens := at(start, self.opens)) > t:
+                return opens
+        return None  # (no trading day in the week: never said to be closed)
 
 
 def _utc(p: pendulum.DateTime) -> datetime:

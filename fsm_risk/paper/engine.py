@@ -48,6 +48,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import IntEnum
 from typing import Any
 
+from fsm_risk.core.sessions import MarketHours
 from fsm_risk.paper.catalog import Contract, on_tick
 from fsm_risk.paper.prices import PricePath
 
@@ -332,6 +333,9 @@ class Engine:
     unique_custom_tags: bool = True
     production: bool = False
     commission: Decimal = Decimal(0)
+    #: the market's hours (`maintenance_break`): every order placed while it is closed is
+    #: refused, a close included (None: never closed)
+    market: MarketHours | None = None
 
     accounts: dict[int, AccountState] = field(default_factory=dict)
     quotes: dict[str, QuoteState] = field(default_factory=dict)
@@ -527,7 +531,9 @@ class Engine:
             source,
         )
         code, reason = PLACE_ORDER_REJECTED, None
-        if self.production and not self._reduces(order):
+        if source != "platform" and (closed := self._market_closed(now)) is not None:
+            code, reason = PLACE_OUTSIDE_TRADING_HOURS, closed
+        elif self.production and not self._reduces(order):
             code, reason = self._production_refusal(account)
         if reason is None:
             reason = self._refusal(account, contract, order, request)
@@ -806,6 +812,15 @@ class Engine:
         ):
             return f"An order with customTag '{order.custom_tag}' already exists"
         return _price_problem(contract, order, self.quotes[contract.id])
+
+    def _market_closed(self, now: datetime) -> str | None:
+        """Why no order can be placed at ``now``: the market is closed (None: it is open)."""
+        reopen = self.market.reopen(now) if self.market is not None else None
+        if reopen is None:
+            return None
+        assert self.market is not None
+        opens = self.market.local(reopen).strftime("%a %H:%M %Z")
+        return f"Market is closed: orders are not accepted until it opens ({opens})"
 
     def _production_refusal(self, account: AccountState) -> tuple[int, str | None]:
         """The real gateway's documented codes for new exposure it will not take."""

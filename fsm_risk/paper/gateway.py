@@ -259,6 +259,7 @@ class PaperGateway:
             unique_custom_tags=s.unique_custom_tags,
             production=s.production,
             commission=s.commission,
+            market=s.market_hours(),
         )
         self.users = {s.username} | {a.owner for a in s.accounts if a.owner}
         self.engine.number_from(time.time_ns() // 1000 if ids_from is None else ids_from)

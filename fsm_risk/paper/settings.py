@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fsm_risk.core.instruments import PRODUCT_CODES
+from fsm_risk.core.sessions import MarketHours
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.paper.catalog import PRODUCTS, on_tick
 from fsm_risk.schema import (
@@ -100,10 +101,20 @@ class PaperSettings:
     bars_rate_limit: int = 50
     bars_rate_limit_window: float = 30.0
     login_refusal: str = "none"
+    #: (closes, opens) in Chicago: the daily maintenance break (None: the market never closes)
+    maintenance_break: tuple[time, time] | None = None
 
     @property
     def production(self) -> bool:
         return self.profile == "production"
+
+    def market_hours(self) -> MarketHours | None:
+        """When the market is closed: the maintenance break each day, and the weekend from
+        Friday's break to Sunday's reopen, as CME Globex (None: never)."""
+        if self.maintenance_break is None:
+            return None
+        closes, opens = self.maintenance_break
+        return MarketHours("America/Chicago", opens=opens, closes=closes)
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> PaperSettings:
@@ -152,6 +163,7 @@ _FIELD_NAMES = (
     "bars_rate_limit",
     "bars_rate_limit_window",
     "login_refusal",
+    "maintenance_break",
 )
 
 
@@ -294,6 +306,20 @@ def _optional_time(value: str) -> time | None:
     return clock_time(value) if value.strip() else None
 
 
+def _break(value: str) -> tuple[time, time] | None:
+    """'16:00-17:00' (Chicago): the market closes at the first time and opens at the second,
+    the same day; empty: never closed."""
+    if not value.strip():
+        return None
+    parts = [p.strip() for p in value.split("-")]
+    if len(parts) != 2:
+        raise ValueError(f"must be 'HH:MM-HH:MM' such as 16:00-17:00, or empty; got '{value}'")
+    closes, opens = clock_time(parts[0]), clock_time(parts[1])
+    if closes >= opens:
+        raise ValueError(f"the break must end after it begins, the same day; got '{value}'")
+    return closes, opens
+
+
 def _positive_seconds(value: str) -> float:
     parsed: float = seconds(minimum=0.01, maximum=3600)(value)
     return parsed
@@ -423,6 +449,14 @@ PAPER_FIELDS: tuple[Field, ...] = (
         _optional_time,
         "15:10",
         "Production: Chicago time the platform flattens every account; empty: never.",
+    ),
+    Field(
+        "maintenance_break",
+        _break,
+        "",
+        "Chicago times the market closes and reopens each day, e.g. 16:00-17:00 (and from "
+        "Friday's close to Sunday's reopen): every order placed then is refused, a close "
+        "included, cancels are taken; empty: never (tests and benchmarks run at any hour).",
     ),
     Field(
         "daily_loss_limit",

@@ -310,6 +310,37 @@ async def test_the_platform_flattens_on_the_firms_own_daily_loss(
     assert refused["errorCode"] == 4  # AccountViolation
 
 
+@pytest.mark.paper(maintenance_break=(time(16), time(17)))
+async def test_in_the_maintenance_break_every_order_is_refused_and_a_cancel_is_taken(
+    paper_gateway: PaperGateway,
+) -> None:
+    chicago_1559 = datetime(2026, 11, 23, 21, 59, tzinfo=UTC)
+    now = [chicago_1559]
+    paper_gateway.set_clock(lambda: now[0])
+    paper_gateway.place_order(ACCOUNT, "MNQ", 0, 2)
+    stop = paper_gateway.place_order(ACCOUNT, "MNQ", 1, 2, type=4, stop_price=20000)
+    now[0] += timedelta(minutes=1)  # 16:00 Chicago: the break
+    body = {"accountId": ACCOUNT, "contractId": MNQ}
+    closed = await call(paper_gateway, "/Position/closeContract", body)
+    assert closed["errorCode"] == 5  # OrderRejected, of a close
+    assert closed["errorMessage"] == (
+        "Market is closed: orders are not accepted until it opens (Mon 17:00 CST)"
+    )
+    partial = await call(paper_gateway, "/Position/partialCloseContract", {**body, "size": 1})
+    assert partial["errorCode"] == 6
+    order = {**body, "type": 2, "side": 0, "size": 1}
+    assert (await call(paper_gateway, "/Order/place", order))["errorCode"] == 5
+    cancel = await call(
+        paper_gateway, "/Order/cancel", {"accountId": ACCOUNT, "orderId": stop.order_id}
+    )
+    assert cancel["success"] is True
+    now[0] = datetime(2026, 11, 27, 22, 30, tzinfo=UTC)  # Friday 16:30: the weekend
+    assert (await call(paper_gateway, "/Order/place", order))["errorCode"] == 5
+    now[0] = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # Sunday 17:00: open
+    assert (await call(paper_gateway, "/Position/closeContract", body))["success"] is True
+    assert paper_gateway.position(ACCOUNT, MNQ) is None
+
+
 async def test_an_account_without_funds_is_refused_new_exposure(
     paper_gateway: PaperGateway,
 ) -> None:

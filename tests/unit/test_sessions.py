@@ -9,7 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from fsm_risk.core.events import Side
-from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.sessions import MarketHours, SessionCalendar
 from tests.factories import MNQ, Driver, account, fill, make_engine
 
 CAL = SessionCalendar("America/Chicago", time(17, 0), 6, time(17, 0))
@@ -84,3 +84,41 @@ def test_other_time_zones_and_reset_times_are_honoured() -> None:
 def test_the_calendar_never_reads_the_clock() -> None:
     with freeze_time("2030-01-01 00:00:00"):
         assert CAL.next_daily_reset(utc(2026, 11, 23, 15, 0)) == utc(2026, 11, 23, 23, 0)
+
+
+# --- the market's own hours (CME Globex): when a refused close waits for the reopen ---------
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("at", "reopen"),
+    [
+        ("2026-11-23T21:59:59", None),  # Mon 15:59:59 CST: open
+        ("2026-11-23T22:00:00", "2026-11-23T23:00:00"),  # 16:00: the break, until 17:00
+        ("2026-11-23T22:59:59", "2026-11-23T23:00:00"),
+        ("2026-11-23T23:00:00", None),  # 17:00: open again
+        ("2026-11-24T06:00:00", None),  # Tue 00:00: the session runs through midnight
+        ("2026-11-27T21:59:59", None),  # Fri 15:59:59: open
+        ("2026-11-27T22:00:00", "2026-11-29T23:00:00"),  # Fri 16:00: until Sun 17:00
+        ("2026-11-27T23:00:00", "2026-11-29T23:00:00"),  # Fri 17:00: no session tonight
+        ("2026-11-28T18:00:00", "2026-11-29T23:00:00"),  # Saturday
+        ("2026-11-29T22:59:59", "2026-11-29T23:00:00"),  # Sun 16:59:59
+        ("2026-11-29T23:00:00", None),  # Sun 17:00: open
+        # the Sunday clocks go forward (8 March 2026): 17:00 CDT is 22:00 UTC
+        ("2026-03-08T21:59:59", "2026-03-08T22:00:00"),
+        ("2026-03-08T22:00:00", None),
+        # the Sunday they go back (1 November 2026): 17:00 CST is 23:00 UTC
+        ("2026-11-01T22:30:00", "2026-11-01T23:00:00"),
+        ("2026-11-01T23:00:00", None),
+        # summer: the break is 21:00-22:00 UTC
+        ("2026-07-15T20:59:59", None),
+        ("2026-07-15T21:00:00", "2026-07-15T22:00:00"),
+    ],
+)
+def test_the_market_is_closed_in_the_daily_break_and_the_weekend(
+    at: str, reopen: str | None
+) -> None:
+    assert MarketHours().reopen(_utc(at)) == (_utc(reopen) if reopen else None)
