@@ -301,7 +301,11 @@ class Pursuit:
     ) -> None:
         """The close in flight is done: the next one (if still over target) may go at once
         after a fill; after a refusal, at once only if the position moved since it was sized
-        (the refusal may be about that size), else after a second, doubling (`after_refusal`)."""
+        (the refusal may be about that size), else after a second, doubling (`after_refusal`),
+        or, while the market is closed (its daily break, the weekend), at the reopen: no close
+        can fill before it, and one re-sent at each step of the backoff would spend the request
+        budget for nothing and still go up to a whole step after the reopen. The tries before
+        it do not count then: one refused at the reopen goes again after a second."""
         if not cm.close_in_flight:
             return
         self._clear(cm)
@@ -311,8 +315,12 @@ class Pursuit:
             cm.retry_at = now  # due: the next close (if any) goes with this event
             return
         pos = acct.positions.get(cm.contract_id)
-        moved = pos is None or open_size(pos) != cm.close_basis
-        cm.retry_at = now if moved else now + self.settings.after_refusal(max(cm.attempts, 1))
+        if pos is None or open_size(pos) != cm.close_basis:
+            cm.retry_at = now  # moved
+        elif (reopen := self.settings.reopen(now)) is not None:
+            cm.retry_at, cm.attempts, cm.alerted = reopen, 0, False
+        else:
+            cm.retry_at = now + self.settings.after_refusal(max(cm.attempts, 1))
 
     def send_close(
         self, acct: AccountModel, cm: ContractModel, pos: Position, now: datetime, out: list[Effect]

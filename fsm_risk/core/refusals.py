@@ -25,6 +25,8 @@ def rejected(
     if refused(acct, ev, out):  # a resize of the trader's order: said, not re-sent
         return
     cm = acct.contracts.get(ev.contract_id) if ev.contract_id is not None else None
+    s, again = p.settings, ""
+    reopen = s.reopen(now)
     if ev.order_id is not None:  # a cancel
         o = acct.orders.get(ev.order_id)
         if o is None:
@@ -41,8 +43,9 @@ def rejected(
             )
             return
         if o.cancel_sent_at is not None:
-            s = p.settings
             o.cancel_sent_at = now - s.cancel_timeout + s.backoff(1)
+            if reopen is not None:  # the market is closed: due at the reopen
+                o.cancel_sent_at, again = reopen - s.cancel_timeout, "the cancel"
     else:
         pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
         if cm is not None:
@@ -61,11 +64,18 @@ def rejected(
                 )
             )
             return
+        if cm is not None and reopen is not None and cm.retry_at == reopen:
+            again = "the close"
     out.append(
         Alert(
             Level.CRITICAL,
             Reason.CLOSE_REJECTED,
-            f"enforcement request refused: {ev.message}",
+            f"enforcement request refused: {ev.message}"
+            + (
+                f" (the market is closed: {again} goes again when it opens, {s.when(reopen)})"
+                if again and reopen is not None
+                else ""
+            ),
             acct.account_id,
             ev.contract_id,
         )

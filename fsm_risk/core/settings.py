@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from fsm_risk.core.pnl import MarkMode
-from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.sessions import MarketHours, SessionCalendar
 from fsm_risk.core.states import State
 
 #: the first wait before re-sending a refused close (doubling with each refusal)
@@ -35,6 +36,9 @@ class EngineSettings:
     known_roots: frozenset[str] = frozenset()
     #: the time zone messages show times in (None: the session's)
     display_tz: str | None = None
+    #: when the exchange is closed: a close it refuses then goes again at the reopen (None:
+    #: the market is never taken to be closed, every refusal backs off)
+    market: MarketHours | None = field(default_factory=MarketHours)
 
     def backoff(self, attempts: int) -> timedelta:
         """How long to wait before re-sending after ``attempts`` tries (doubling, capped)."""
@@ -47,3 +51,12 @@ class EngineSettings:
         second one can reverse the position; waiting a close timeout before trying again left
         a breached scope open for 10, then 30, then 70 s."""
         return min(REFUSAL_RETRY * (1 << max(attempts - 1, 0)), self.close_backoff_max)
+
+    def reopen(self, now: datetime) -> datetime | None:
+        """When the market opens again, if it is closed at ``now`` (None: open)."""
+        return self.market.reopen(now) if self.market is not None else None
+
+    def when(self, at: datetime) -> str:
+        """An instant as the trader reads it (the display time zone, date included)."""
+        zone = ZoneInfo(self.display_tz or self.calendar.tz)
+        return at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")

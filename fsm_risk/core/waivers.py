@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fsm_risk.core.models import AccountModel, Lock
 from fsm_risk.core.rulebook import RuleBook
@@ -116,8 +115,7 @@ class Waivers:
 
     def when(self, at: datetime) -> str:
         """An instant as the trader reads it (the display time zone, date included)."""
-        zone = ZoneInfo(self.settings.display_tz or self.settings.calendar.tz)
-        return at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        return self.settings.when(at)
 
     def describe(self, key: str, stored: Any) -> str:
         """One line for a waiver: the rule, until when, and where it re-arms."""
