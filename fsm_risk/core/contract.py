@@ -72,6 +72,11 @@ class ContractModel(Lockable):
         #: event reported (None until the order is final)
         self.close_filled = 0
         self.close_volume: int | None = None
+        #: since when a close of this contract has been sent and the position is still over
+        #: its target (refused, short or lost, one attempt after another): `status` says the
+        #: account is NOT ENFORCING once that is longer than a close timeout. Runtime only: a
+        #: restart counts from its own first close.
+        self.wanted_since: datetime | None = None
 
     def join(self, account: AccountModel) -> None:
         """Belong to an account: its positions and orders, and its (ordered) audit list."""

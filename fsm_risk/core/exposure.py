@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fsm_risk.core.events import OrderType
+from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
     from fsm_risk.core.models import AccountModel, ContractModel, Order
@@ -136,12 +137,15 @@ def unconfirmed_closes(
 ) -> dict[str, datetime]:
     """The account's contracts whose close has gone unconfirmed longer than ``timeout``,
     with since when: a close in flight (waiting for the request budget, or sent and neither
-    done nor read back), or one held back by the trader's own exit (``held``: the pursuit's
-    `held_since`). While there is one, the account is not enforcing as it should: `status`
-    and /readyz say so."""
+    done nor read back), closes sent one after another with the position still over its
+    target (each refused, say: counted from the first, `ContractModel.wanted_since`), or one
+    held back by the trader's own exit (``held``: the pursuit's `held_since`). While there is
+    one, the account is not enforcing as it should: `status` and /readyz say so."""
     out: dict[str, datetime] = {}
     for cid, cm in acct.contracts.items():
         since = cm.close_sent_at or held.get((acct.account_id, cid))
+        if cm.wanted_since is not None and cm.state is State.Flattening:
+            since = cm.wanted_since  # (the first of the closes sent one after another)
         if since is not None and now - since > timeout:
             out[cid] = since
     return out

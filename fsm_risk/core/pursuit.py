@@ -66,9 +66,12 @@ class Pursuit:
             if cm.close_in_flight and (extra := overshoots(acct, cm)) is not None:
                 self._withdraw(acct, extra, now, out)
             if cm.state is not State.Flattening:
+                cm.wanted_since = None
                 continue
             pos = acct.positions.get(cm.contract_id)
             over = pos is not None and open_size(pos) > cm.target_size
+            if not over:
+                cm.wanted_since = None
             due = cm.retry_at is None or now >= cm.retry_at
             if not cm.close_in_flight:
                 if held_back(self, acct, cm, over, now, out) or not over or not due:
@@ -331,6 +334,7 @@ class Pursuit:
             return
         self._clear(cm)
         cm.close_sent_at = now
+        cm.wanted_since = cm.wanted_since or now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
         cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
         out.extend((effect, *resized(acct, cm, pos, now)))

@@ -51,6 +51,10 @@ async def test_a_flatten_due_in_the_break_closes_at_the_reopen_without_a_close_b
     h.clock.set(REOPEN - timedelta(seconds=1))
     await h.until(lambda: h.acct.wakeup == REOPEN, "the next wake-up is the reopen")
     assert len(h.closes("MNQ")) == 1 and h.position("MNQ") == 2
+    # what a supervisor reads meanwhile: the flatten is not done, counted from the refused close
+    assert h.svc.unconfirmed_closes() == {ACCOUNT: {MNQ: BREAK}}
+    code, out = await run_cli(h.home, "status")
+    assert code == 0 and "NOT ENFORCING: close of CON.F.US.MNQ.Z26 not confirmed for" in out, out
     # 17:00: the close goes at once (the old code's next step was up to the backoff later)
     h.clock.set(REOPEN)
     await h.gw_until(lambda: h.position("MNQ") == 0, "closed at the reopen")
@@ -58,6 +62,7 @@ async def test_a_flatten_due_in_the_break_closes_at_the_reopen_without_a_close_b
     assert first.order_id == refused.order_id  # nothing between the two
     assert (closed.status, closed.received_at) == (OrderStatus.FILLED, REOPEN)
     await h.until(lambda: h.acct.state is State.Cooldown, "flat, then the trader's cooldown")
+    assert h.svc.unconfirmed_closes() == {}
     # never reversed: the 2 bought were sold once, by our close alone
     assert h.gateway.position(ACCOUNT, MNQ) is None
     sold = [t.size for t in h.gateway.trades(ACCOUNT) if t.order_id != entry.order_id]

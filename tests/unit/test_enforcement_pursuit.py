@@ -619,3 +619,30 @@ def test_a_reduce_tightened_to_a_close_cancels_the_contracts_orders_and_ends() -
     gw.accept()
     gw.fill_close()
     assert gw.size == 0 and d.acct.contracts[MNQ].state is not State.Flattening
+
+
+def test_closes_refused_one_after_another_are_not_enforcing_from_the_first() -> None:
+    """Left alone at stop 29: a close the gateway kept refusing showed NOT ENFORCING only
+    within each attempt. Each refusal came at once and the close timeout counted from each
+    re-send, so `status` and /readyz said the account was enforcing for as long as the
+    refusals went on, with 2 contracts over the limit. Now counted from the first close."""
+    from fsm_risk.core.exposure import unconfirmed_closes
+
+    gw = Gateway(engine())
+    gw.trader_buy(5)
+    first = gw.d.now
+    timeout = gw.d.engine.settings.close_timeout
+
+    def unconfirmed() -> dict[str, object]:
+        held = gw.d.engine.pursuit.held_since
+        return dict(unconfirmed_closes(gw.d.acct, gw.d.now, timeout, held))
+
+    for wait in (1, 2, 4, 8):  # 15 s of refusals, each attempt answered at once
+        gw.reject_close()
+        gw.take(gw.d.advance(seconds=wait))
+    assert gw.d.now - first > timeout
+    assert unconfirmed() == {MNQ: first}
+    gw.accept()
+    gw.fill_close()  # done at last: enforcing again
+    assert gw.size == LIMIT and unconfirmed() == {}
+    assert gw.d.acct.contracts[MNQ].wanted_since is None
