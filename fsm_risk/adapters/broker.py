@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
 from functools import partial
+from types import MethodType
 from typing import Any
 
 import aiohttp
@@ -124,6 +125,8 @@ REVIVE_LONGEST = 60.0
 READ_SENDS = 3
 READ_RETRY_WAIT = (1.0, 5.0)
 _TRANSIENT = (ProjectXRateLimitError, ProjectXServerError, ProjectXConnectionError)
+#: the SDK's request method without its rate-limit decorator (see `ProjectXBroker.start`)
+_MAKE_REQUEST = ProjectX._make_request.__wrapped__  # type: ignore[attr-defined]
 
 
 Inbound = Event | Malformed
@@ -462,6 +465,11 @@ class ProjectXBroker:
         """Log in and list the monitored accounts (retried with backoff)."""
         quiet_sdk_logging()
         client = ProjectX(self.credentials.username, self.credentials.api_key, config=self.config)
+        # SDK trap: its request method sleeps a minute on a 429 (whatever Retry-After says)
+        # before its one retry. What still goes through it (the login and its account listing,
+        # the SDK's fallback for an enforcement request, which never retries) raises instead,
+        # and is tried again at our pace (the login's backoff); reads never go through it
+        client._make_request = MethodType(_MAKE_REQUEST, client)  # type: ignore[method-assign]
         await client.__aenter__()
         self.client = client
         async for attempt in AsyncRetrying(
@@ -472,7 +480,8 @@ class ProjectXBroker:
         ):
             with attempt:
                 try:
-                    async with self.budget.slot():
+                    # the login and the SDK's account listing after it: two requests
+                    async with self.budget.slot(), self.budget.slot():
                         await client.authenticate()
                 except ProjectXAuthenticationError:
                     # the SDK says only "Authentication failed": ask for the gateway's own

@@ -128,3 +128,32 @@ async def test_a_read_the_gateway_keeps_refusing_fails_after_three_sends(
         assert len(sends) == 3 and budget.sent - before == 3
     finally:
         await broker.stop()
+
+
+@pytest.mark.paper(rate_limit=3, rate_limit_window=30.0)
+async def test_what_still_goes_through_the_sdks_request_method_raises_on_a_429_at_once(
+    paper_gateway: PaperGateway,
+) -> None:
+    """The login (and its account listing) still goes through the SDK's request method, whose
+    rate-limit decorator slept a minute on a 429 before its one retry: a login at a full
+    window left the service blind for 60 s. It raises now; the login's own backoff retries."""
+    from project_x_py.exceptions import ProjectXRateLimitError
+
+    gw = paper_gateway
+    budget = CountingBudget(1000, 60.0, 0)
+    broker = await started(gw, budget)  # the SDK's listing and ours: 2 of the 3 a window
+    try:
+        assert broker.client is not None
+        await broker._open_orders(ACCOUNT)  # the third
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+        with pytest.raises(ProjectXRateLimitError):
+            await asyncio.wait_for(
+                broker.client._make_request(
+                    "POST", "/Account/search", {"onlyActiveAccounts": True}
+                ),
+                10,
+            )
+        assert loop.time() - begun < 1
+    finally:
+        await broker.stop()
