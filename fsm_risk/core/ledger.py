@@ -117,14 +117,17 @@ class Ledger:
         stale, a trade record late or lost) is doubtful both ways: the balance taken stays
         (equity is that balance plus the fills' P&L since), the move is ``unexplained``, and
         a read of the balance is asked for at once to confirm it."""
+        acct.unbooked = ZERO  # (a read's confirmed move is the read's: see `Settlement.vanished`)
         if ev.applied is not None and any(i not in ev.applied for i in acct.seen_trades):
             return  # read before a fill applied since: older than what we have
         if ev.name:
             acct.name = ev.name
         acct.can_trade = ev.can_trade
         move = ZERO
-        if ev.applied is None and acct.balance is not None:
+        if acct.balance is not None:
             move = ev.balance - acct.balance - acct.pending_realized
+        if ev.applied is not None:  # confirmed: taken whatever moved it (and remembered)
+            acct.unbooked, move = move, ZERO
         if abs(move) > CENT:
             # asked once per move (not on every repeat), and not while the account's trades
             # are still to be read after a restart: that read brings the balance after them
@@ -216,8 +219,7 @@ class Ledger:
             size = acct.net.get(cid, 0)
             before, reported = behind.owed.get(cid, (size, size))
         else:
-            self.settlement.expected_fill(acct, cid, delta, ev.at)
-            before = acct.net.get(cid, 0)
+            before = self.settlement.before_fill(acct, cid, delta, ev.at)
         if before == 0 or (before > 0) == (delta > 0):
             entry, exit_ = ev.size, 0
         else:
@@ -228,7 +230,7 @@ class Ledger:
             behind.owed[cid] = (after, reported)
         else:
             acct.net[cid] = after
-            self.settlement.realize(acct, cid, before, after, exit_)
+            self.settlement.realize(acct, cid, before, after, exit_, out)
         cm = acct.contracts.get(cid)
         flattening = (
             acct.state is State.Flattening
@@ -357,6 +359,7 @@ class Ledger:
                 if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
                     acct.trips_open[cid] = trip
             acct.behind = None
+        acct.unbooked = ZERO  # the read's positions are applied
         self.computed.listed(acct, ev.trades, out)  # the gateway's word on those computed
         listed = {t.trade_id for t in ev.trades}
         later = (
@@ -368,7 +371,8 @@ class Ledger:
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
             trades = [t for t in ev.trades if not t.voided and t.at >= book.start]
-            realized = sum((realized_net(t.pnl, t.fees) for t in trades), ZERO)
+            # (and the positions settled without a trade, see `Settlement.vanished`)
+            realized = sum((realized_net(t.pnl, t.fees) for t in trades), book.settled)
             fees = sum((t.fees for t in trades), ZERO)
             if (realized, fees) == (book.realized, book.fees):
                 continue

@@ -100,6 +100,7 @@ class AccountModel(Lockable):
         "tolerated",
         "expected",
         "unsettled",
+        "settled",
         "filling",
         "day",
         "week",
@@ -112,7 +113,7 @@ class AccountModel(Lockable):
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
-    RUNTIME += ("deadlines", "behind", "unexplained", "gateway_at")
+    RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -138,6 +139,10 @@ class AccountModel(Lockable):
         #: value kept for contracts a position update dropped before their closing fills came:
         #: (amount, contracts); released as those fills realize it
         self.unsettled: dict[str, tuple[Decimal, int]] = {}
+        #: positions the gateway removed without a fill, their balance move booked as their
+        #: settlement: (signed contracts, amount, when), until a late fill of theirs replaces
+        #: it (see `Settlement.vanished`)
+        self.settled: dict[str, tuple[int, Decimal, datetime]] = {}
         #: orders the gateway reported filled whose fills have not all arrived yet (the order
         #: event comes first): contract, contracts still to come, and how long to wait
         self.filling: dict[int, tuple[str, int, datetime]] = {}
@@ -163,6 +168,9 @@ class AccountModel(Lockable):
         self.behind: Behind | None = None  # its trades not read yet after a restart
         #: the last balance update's move no fill explains, not taken (see `Ledger.account`)
         self.unexplained = ZERO
+        #: the move of the balance a read confirmed beyond the fills, until the read's
+        #: positions are applied: a position it found gone without a fill settled it
+        self.unbooked = ZERO
         #: the latest gateway stamp (a fill's, a position's or an order's) seen ahead of our
         #: clock by no more than `MARK_SKEW`: the gateway's clock has reached it (see
         #: `Timers.roll`); not stored, it matters for a minute at most
@@ -234,6 +242,7 @@ class AccountModel(Lockable):
             "tolerated": dict(self.tolerated),
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
+            "settled": {c: [n, str(a), _dt(t)] for c, (n, a, t) in self.settled.items()},
             "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.persisted(),
             "week": self.week.persisted(),
@@ -296,6 +305,9 @@ class AccountModel(Lockable):
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
+        m.settled = {
+            c: (n, Decimal(a), _req(_pdt(t))) for c, (n, a, t) in d.get("settled", {}).items()
+        }
         # the value kept for dropped contracts is part of the open P&L until their fills
         # realize it (the positions' own value is added as the engine revalues them)
         m.open_upnl = sum((a for a, _ in m.unsettled.values()), ZERO)

@@ -68,6 +68,10 @@ class Reason(Enum):
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"
     )
+    POSITION_SETTLED = (
+        "the gateway removed a position without a fill (cash settlement at expiry, a forced "
+        "removal) and a read confirmed the balance's move: booked as its realized P&L"
+    )
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
     PNL_COMPUTED = (
         "a closing trade record came without its P&L: computed from the average entry of the "

@@ -228,7 +228,10 @@ class Trip:
 class Book:
     """The accumulators of one trading day or week.
 
-    ``realized`` is net of fees. ``carry`` is the open unrealized P&L at the boundary, so the
+    ``realized`` is net of fees. ``settled`` is its part that no trade makes: positions the
+    gateway removed without a fill (cash-settled), booked at the balance's move (see
+    `Settlement.vanished`); a rebuild from the gateway's trades keeps it. ``carry`` is the open
+    unrealized P&L at the boundary, so the
     period's equity P&L is ``realized + open unrealized - carry``; ``carried`` is its part of
     each contract (value, contracts) at a live reset, taken back by `take_fill` when a fill
     stamped before the boundary, whose record came after it, shows them not held there.
@@ -246,6 +249,7 @@ class Book:
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)
     carried: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
+    settled: Decimal = ZERO
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -315,6 +319,7 @@ class Book:
             "fees": str(self.fees),
             "carry": str(self.carry),
             "carried": {c: [str(v), n] for c, (v, n) in sorted(self.carried.items())},
+            "settled": str(self.settled),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -340,6 +345,7 @@ class Book:
             [FillRecord.from_dict(x) for x in d.get("fills", ())] if fills is None else fills,
             [Trip.from_dict(x) for x in d.get("trips", ())] if trips is None else trips,
             {c: (Decimal(v), int(n)) for c, (v, n) in d.get("carried", {}).items()},
+            Decimal(d.get("settled", "0")),
         )
 
 

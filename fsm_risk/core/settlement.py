@@ -28,6 +28,15 @@ the difference between the two is one of:
 - **tolerated**: not part of the race but of a lock without flatten (``acct.tolerated``): the
   signed size an account may keep (and only shrink) while so locked.
 
+Settled without a fill: a position the gateway removes with no trade (cash settlement at
+expiry, any forced removal) moves the balance by its P&L, and no fill ever realizes it. It is
+booked (`vanished`) only when a read of the gateway confirms both: the position gone (or
+smaller) with no fill on its way, and the balance moved beyond what the fills explain
+(``acct.unbooked``); that move, to the cent, is the day's and week's realized P&L of the
+settlement (``Book.settled``, kept by a rebuild from the trades). A balance move with no
+position gone (a fee, a reset of the account, a deposit) books nothing. A fill of a settled
+position that comes after all (``acct.settled``) replaces its part of the settlement.
+
 The open time: a position a read of the gateway lists (``snapshot``, from
 ``/Position/searchOpen``) takes the gateway's ``creationTimestamp``, later than the one held
 if the position went flat and opened again unseen (while the service was down, say). A live
@@ -42,6 +51,8 @@ from datetime import datetime
 
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import PositionType, PositionUpdate
+from fsm_risk.core.exits import CENT
+from fsm_risk.core.exposure import fills_coming
 from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
@@ -104,6 +115,8 @@ class Settlement:
             new_value = pos.upnl
         if reported == net or ev.snapshot:
             self.settle(acct, cid, reported, now, out, forced=reported != net)
+            if ev.snapshot and ev.applied is not None and reported != net:
+                self.vanished(acct, cid, net - reported, now, out)
         else:
             deadline = None
             dropped = abs(net) - abs(reported) if (reported >= 0) == (net > 0) else abs(net)
@@ -154,6 +167,49 @@ class Settlement:
                 acct.trips_open[cid] = Trip(cid, reported > 0, now, size=abs(reported))
         acct.net[cid] = reported
 
+    def vanished(
+        self, acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect]
+    ) -> None:
+        """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
+        them: when the same read confirmed a balance move the fills do not explain, that move
+        is their settlement (see "Settled without a fill" above)."""
+        amount, net = acct.unbooked, acct.net.get(cid, 0) + gone
+        if abs(amount) <= CENT or acct.behind is not None or fills_coming(acct, cid):
+            return
+        if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
+            return  # not a position shrinking: no settlement of one
+        acct.unbooked = ZERO
+        for book in (acct.day, acct.week):
+            if now >= book.start:
+                book.realized += amount
+                book.settled += amount
+        n, was, _ = acct.settled.get(cid, (0, ZERO, now))
+        acct.settled[cid] = (n + gone, was + amount, now)
+        out.append(
+            Alert(
+                Level.WARNING,
+                Reason.POSITION_SETTLED,
+                f"{cid}: {gone:+d} removed by the gateway without a fill; the balance's move "
+                f"{amount:+.2f} is booked as its settlement (day realized "
+                f"{acct.day.realized:.2f}, week {acct.week.realized:.2f})",
+                acct.account_id,
+                cid,
+            )
+        )
+
+    def before_fill(self, acct: AccountModel, cid: str, delta: int, at: datetime) -> int:
+        """The running size a fill of ``delta`` is booked against: the fills' (after
+        `expected_fill`), or, for a fill closing a position settled without one (flat since),
+        that position: the fill came after all (`realize` replaces the settlement's part)."""
+        self.expected_fill(acct, cid, delta, at)
+        net = acct.net.get(cid, 0)
+        settled = acct.settled.get(cid)
+        if settled is not None:
+            if net == 0 and (settled[0] > 0) != (delta > 0):
+                return settled[0]
+            del acct.settled[cid]  # anything else is a new position: the settlement stands
+        return net
+
     def expected_fill(self, acct: AccountModel, cid: str, delta: int, at: datetime) -> None:
         """A fill of ``delta`` arrives while a gateway size is expected: if it is not one of
         the fills that size was waiting for, that size came without fills (or they were
@@ -164,10 +220,15 @@ class Settlement:
             if not (gap and (gap > 0) == (delta > 0) and abs(delta) <= abs(gap)):
                 self.settle(acct, cid, expected[0], at, [], forced=False)
 
-    def realize(self, acct: AccountModel, cid: str, before: int, after: int, exit_: int) -> None:
+    def realize(
+        self, acct: AccountModel, cid: str, before: int, after: int, exit_: int, out: list[Effect]
+    ) -> None:
         """A fill closed ``exit_`` contracts: their P&L is realized now, so stop valuing them
         (the gateway's position update may come later) or release the value kept for them
-        (it came earlier)."""
+        (it came earlier). A late fill of a settled position replaces its settlement."""
+        if cid in acct.settled:  # (kept by `before_fill` for such a fill only)
+            self._late(acct, cid, after if (after > 0) != (before > 0) else 0, exit_, out)
+            return
         if exit_:
             pos = acct.positions.get(cid)
             if pos is not None and pos.long == (before > 0):
@@ -186,6 +247,34 @@ class Settlement:
         expected = acct.expected.get(cid)
         if expected is not None and expected[0] == after:
             self.agreed(acct, cid)
+
+    @staticmethod
+    def _late(acct: AccountModel, cid: str, opened: int, exit_: int, out: list[Effect]) -> None:
+        """The fill of ``exit_`` contracts settled without one came: the settlement's part for
+        them is taken back from the books (the fill's own P&L replaces it), and from what the
+        balance does not show yet (it showed the settlement). The position stays gone: only
+        what the fill ``opened`` beyond it is held."""
+        n, amount, at = acct.settled.pop(cid)
+        k = min(exit_, abs(n))
+        part = amount if k >= abs(n) else amount * k / abs(n)
+        if k < abs(n):
+            acct.settled[cid] = (n - k if n > 0 else n + k, amount - part, at)
+        acct.net[cid] = opened
+        acct.pending_realized -= part
+        for book in (acct.day, acct.week):
+            if at >= book.start:
+                book.realized -= part
+                book.settled -= part
+        out.append(
+            Alert(
+                Level.INFO,
+                Reason.POSITION_SETTLED,
+                f"{cid}: the fill of {k} contract(s) settled without one came after all: "
+                f"it replaces {part:+.2f} of the settlement booked",
+                acct.account_id,
+                cid,
+            )
+        )
 
     @staticmethod
     def read_back(acct: AccountModel) -> None:

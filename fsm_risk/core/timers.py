@@ -328,6 +328,8 @@ class Timers:
                 | {cm.close_order for cm in acct.contracts.values() if cm.close_order is not None}
             )
             acct.week = book
+            # a fill of a position settled without one last week is not coming any more
+            acct.settled = {c: v for c, v in acct.settled.items() if v[2] >= book.start}
         else:
             acct.day = book
         for rule in self.book.rules:

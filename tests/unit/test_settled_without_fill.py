@@ -1,0 +1,156 @@
+"""A position the gateway removes without any fill (cash settlement at expiry, a forced
+removal): its P&L moves the balance and no trade ever says so. Reported: long 2 MNQ at
+21,010.50 (marked -$442), cash-settled at 20,890 (-$482, no trade): the day's net "improved"
+by $442 when the trader lost $482, and the daily and weekly loss limits never saw it. Once a
+read confirms the position gone and the balance moved beyond the fills, that move is booked
+as the settlement's realized P&L, to the cent, and kept across a rebuild and a restart."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fsm_risk.core.events import Side, TradesSnapshot
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from tests.factories import (
+    ACC,
+    MNQ,
+    Driver,
+    account,
+    alerts,
+    fill,
+    gateway_read,
+    position,
+    quote,
+    restart,
+    rule_driver,
+    rule_engine,
+)
+
+D = Decimal
+LIMIT = "450"
+
+
+def long_two(d: Driver) -> None:
+    """Long 2 MNQ at 21,010.50 (no fees), marked at 20,900: -$442 open."""
+    d.send(fill(MNQ, Side.BUY, 2, "21010.50"), position(MNQ, 2, "21010.50"))
+    d.send(account("50000"), quote(MNQ, "20900", at=d.now))
+    assert d.acct.open_upnl == D("-442") and d.acct.state is State.Trading
+
+
+def settled(d: Driver, balance: str) -> list:
+    """The gateway removes the position with no trade and moves the balance; the service
+    (which holds the live close back until a read confirms it) reads the account: the
+    balance, and no position."""
+    d.send(account(balance))  # the live balance: unexplained, a read asked for
+    return gateway_read(d, account(balance))
+
+
+def reasons(out: list) -> list[Reason]:
+    return [a.reason for a in alerts(out)]
+
+
+def test_a_cash_settled_loss_is_booked_to_the_cent_and_the_daily_limit_sees_it() -> None:
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    out = settled(d, "49518.00")  # settled at 20,890: -$482
+    assert Reason.POSITION_SETTLED in reasons(out)
+    assert MNQ not in d.acct.positions and d.acct.net[MNQ] == 0
+    assert d.acct.day.realized == D("-482.00") and d.acct.week.realized == D("-482.00")
+    assert d.acct.day.settled == D("-482.00") and d.acct.open_upnl == 0
+    assert d.acct.balance == D("49518.00") and d.acct.equity == D("49518.00")
+    assert d.acct.day_pnl(with_unrealized=True) == D("-482.00")
+    assert d.acct.state is State.LockedDaily  # -482 <= -450: the loss limit fired
+
+
+def test_a_cash_settled_gain_is_booked_as_a_gain() -> None:
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    settled(d, "50358.00")  # settled at 21,100: +$358
+    assert d.acct.day.realized == D("358.00") and d.acct.week.realized == D("358.00")
+    assert d.acct.state is State.Trading
+
+
+def test_a_balance_move_with_no_position_gone_books_nothing() -> None:
+    """A fee, a firm's reset of the account, a deposit: a read confirms the balance, the
+    position it lists is still there (or none was held): nothing is booked as a settlement."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    out = settled(d, "49995.00")  # flat, a $5 fee
+    assert d.acct.balance == D("49995.00") and d.acct.day.realized == 0
+    long_two(d)
+    d.send(account("48000.00"))
+    out = gateway_read(d, account("48000.00"), position(MNQ, 2, "21010.50"))
+    assert Reason.POSITION_SETTLED not in reasons(out)
+    assert d.acct.balance == D("48000.00") and d.acct.day.realized == 0
+    assert d.acct.positions[MNQ].size == 2 and not d.acct.settled
+    # the next read finds the position gone, the balance where it was: nothing to book
+    out = gateway_read(d, account("48000.00"))
+    assert Reason.POSITION_WITHOUT_FILLS in reasons(out)
+    assert Reason.POSITION_SETTLED not in reasons(out)
+    assert d.acct.day.realized == 0 and d.acct.state is State.Trading
+
+
+def test_a_move_the_reads_fills_explain_is_not_a_settlement() -> None:
+    """The close's trade is in the read: it realizes the loss, nothing more is booked."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    d.send(account("49518.00"))
+    close = fill(MNQ, Side.SELL, 2, "20890", pnl="-482.00", order_id=9)
+    out = gateway_read(d, close, account("49518.00"))
+    assert Reason.POSITION_SETTLED not in reasons(out)
+    assert d.acct.day.realized == D("-482.00") and d.acct.day.settled == 0
+
+
+def test_the_late_fill_replaces_the_settlement_it_is_not_counted_twice() -> None:
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    settled(d, "49518.00")
+    late = fill(MNQ, Side.SELL, 2, "20890", pnl="-482.00", order_id=9, at=d.now)
+    out = d.send(late)
+    assert Reason.POSITION_SETTLED in reasons(out)
+    assert d.acct.day.realized == D("-482.00") and d.acct.week.realized == D("-482.00")
+    assert d.acct.day.settled == 0 and not d.acct.settled
+    assert d.acct.net[MNQ] == 0 and not d.acct.positions  # nothing opened by it
+    assert [t.net for t in d.acct.day.trips] == [D("-482.00")]
+    d.send(account("49518.00"))  # the balance had it already: explained, taken
+    assert d.acct.unexplained == 0 and d.acct.equity == D("49518.00")
+    out = gateway_read(d, late, account("49518.00"))  # the read lists it now
+    assert Reason.REALIZED_REBUILT not in reasons(out)
+    d.send(TradesSnapshot(ACC, d.acct.week.start, (late,)))
+    assert d.acct.day.realized == D("-482.00")
+
+
+def test_a_late_fill_of_part_replaces_that_part() -> None:
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    settled(d, "49518.00")
+    d.send(fill(MNQ, Side.SELL, 1, "20890", pnl="-241.00", order_id=9, at=d.now))
+    assert d.acct.day.realized == D("-482.00") and d.acct.day.settled == D("-241.00")
+    assert d.acct.settled[MNQ][:2] == (1, D("-241.00")) and d.acct.net[MNQ] == 0
+
+
+def test_a_new_position_after_the_settlement_is_the_traders() -> None:
+    """A buy after the settlement opens a new position: it is not a late fill, and the
+    settlement stands."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    settled(d, "49518.00")
+    d.send(fill(MNQ, Side.BUY, 1, "20900", order_id=10, at=d.now), position(MNQ, 1, "20900"))
+    assert d.acct.net[MNQ] == 1 and not d.acct.settled
+    assert d.acct.day.realized == D("-482.00")
+
+
+def test_the_settlement_survives_a_restart_and_the_rebuild_from_trades() -> None:
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    settled(d, "49518.00")
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit="5000"))
+    assert again.acct.day.realized == D("-482.00") and again.acct.week.realized == D("-482.00")
+    assert again.acct.settled[MNQ][:2] == (2, D("-482.00"))
+    # the start-up read's trades (the buy only): the books are not rebuilt without it
+    buy = next(f for f in d.acct.day.fills if f.side is Side.BUY)
+    listed = fill(MNQ, Side.BUY, 2, "21010.50", trade_id=buy.trade_id, at=buy.at)
+    out = again.send(TradesSnapshot(ACC, again.acct.week.start, (listed,)))
+    assert Reason.REALIZED_REBUILT not in reasons(out)
+    assert again.acct.day.realized == D("-482.00") and again.acct.week.realized == D("-482.00")
