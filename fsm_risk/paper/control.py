@@ -18,6 +18,8 @@ and a refused order is HTTP 409 with the gateway's error code and message.
                                         stop_price?, trail_price?, custom_tag?}  (as the trader)
     POST /_paper/orders/{id}/cancel    {account_id}
     POST /_paper/positions/close       {account_id, contract, size?}
+    POST /_paper/positions/settle      {account_id, contract, price}  (gone with no trade,
+                                        its P&L into the balance: a cash settlement)
     POST /_paper/faults/reject         {count?, message?, account_id?, contract?, custom_tag?}
     POST /_paper/faults/reject/clear   {}
     POST /_paper/faults/fill_delay     {seconds}
@@ -249,6 +251,12 @@ class ControlApi:
             None if size is None else _as_int(size, "size"),
         )
 
+    async def settle(self, request: web.Request, body: dict[str, Any]) -> Any:
+        account_id = self._account(_need(body, "account_id"))
+        contract = str(_need(body, "contract"))
+        self.gw.settle_position(account_id, contract, _need(body, "price"))
+        return {"settled": self.gw.contract(contract).id, "account_id": account_id}
+
     async def reject(self, request: web.Request, body: dict[str, Any]) -> Any:
         account = body.get("account_id")
         account_id = None if account is None else _as_int(account, "account_id")
@@ -369,6 +377,7 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         ),
         "/orders/{order_id}/cancel": (api.cancel, ("account_id",)),
         "/positions/close": (api.close, ("account_id", "contract", "size")),
+        "/positions/settle": (api.settle, ("account_id", "contract", "price")),
         "/faults/reject": (
             api.reject,
             ("count", "message", "account_id", "contract", "custom_tag"),

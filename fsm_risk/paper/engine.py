@@ -32,7 +32,8 @@ through PendingCancellation (7), a resting limit order touched by the market fil
 parts, a refused order's customTag stays taken, bracket ticks are signed (a long's stop loss
 below zero, its take profit above) with a 4-tick minimum, StopLimit cannot be placed, a
 partial close refused by the market answers code 6, and every trade carries ``commissions``
-beside ``fees`` (the balance pays both). `void_trade` voids a trade and `liquidate` is the
+beside ``fees`` (the balance pays both). `void_trade` voids a trade, `settle_position`
+cash-settles a position (gone with no trade, its P&L in the balance) and `liquidate` is the
 platform flattening an account on its own (working orders cancelled, positions closed by
 orders neither the trader nor any client sent, trading blocked).
 """
@@ -690,6 +691,27 @@ class Engine:
         return [
             Event("GatewayUserTrade", trade.account_id, trade.to_api()),
             Event("GatewayUserAccount", trade.account_id, account.to_api()),
+        ]
+
+    def settle_position(self, account_id: int, contract_id: str, price: Decimal) -> list[Event]:
+        """Cash-settle a position, as at expiry (or any removal by the platform): gone at
+        ``price`` with no order and no trade, its P&L moved into the balance. Announced as the
+        position closed, then the account."""
+        key = (account_id, contract_id)
+        position = self.positions.get(key)
+        if position is None or position.net == 0:
+            raise BusinessError(1, f"No open position in {contract_id}")
+        contract = self.contracts[contract_id]
+        direction = 1 if position.net > 0 else -1
+        ticks = (price * position.size - position.cost) * direction / contract.tick_size
+        account = self.accounts[account_id]
+        account.balance += (ticks * contract.tick_value).quantize(CENT, ROUND_HALF_EVEN)
+        before = position.type
+        position.net, position.cost = 0, Decimal(0)
+        del self.positions[key]
+        return [
+            Event("GatewayUserPosition", account_id, position.to_api(last_type=before)),
+            Event("GatewayUserAccount", account_id, account.to_api()),
         ]
 
     def liquidate(self, account_id: int) -> list[Event]:

@@ -15,7 +15,8 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 `set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
-`push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `reverse_orders`), reading
+`push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `reverse_orders`,
+`settle_position`), reading
 (`order_log`, `orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`)
 and waiting without sleeping (`wait_for`, `add_listener`).
 
@@ -733,6 +734,13 @@ class PaperGateway:
     def void_trade(self, trade_id: int) -> None:
         """Void a trade (its P&L and charges leave the balance); pushes the trade and account."""
         self._publish(self.engine.void_trade(trade_id))
+
+    def settle_position(self, account_id: int, contract: str, price: PriceLike) -> None:
+        """Cash-settle the account's position in ``contract`` at ``price`` (as at expiry): it
+        goes with no order and no trade, its P&L into the balance; pushes the position closed
+        and the account."""
+        cid = self.contract(contract).id
+        self._publish(self.engine.settle_position(account_id, cid, to_decimal(price)))
 
     def liquidate(self, account_id: int, why: str = "platform", *, flat_time: bool = False) -> None:
         """The platform flattens the account on its own: trading blocked until the daily

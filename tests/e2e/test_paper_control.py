@@ -136,3 +136,30 @@ async def test_events_since_read_only_what_is_new(
     assert [e["seq"] for e in new] == sorted(e["seq"] for e in new)
     assert [e.seq for e in paper_gateway.pushed_since(last)] == [e["seq"] for e in new]
     assert [e.seq for e in paper_gateway.pushed_since(0)] == [e.seq for e in paper_gateway.pushed]
+
+
+async def test_a_position_is_cash_settled_with_no_trade(
+    control: httpx.AsyncClient, paper_gateway: PaperGateway
+) -> None:
+    """`settle_position`: the position goes with no order and no trade, its P&L at the
+    settlement price into the balance; pushed as the position closed, then the account."""
+    buy = {"account_id": 1001, "contract": "MNQ", "side": "buy", "size": 2}
+    assert (await control.post("/orders", json=buy)).json()["status"] == "filled"
+    held = paper_gateway.position(1001, "MNQ")
+    assert held is not None and held.size == 2
+    balance, trades = paper_gateway.account(1001).balance, len(paper_gateway.trades())
+    seq = paper_gateway.pushed[-1].seq
+    body = {"account_id": 1001, "contract": "MNQ", "price": str(held.average_price - 60)}
+    settled = await control.post("/positions/settle", json=body)
+    assert settled.json() == {"settled": "CON.F.US.MNQ.Z26", "account_id": 1001}
+    assert paper_gateway.position(1001, "MNQ") is None
+    assert len(paper_gateway.trades()) == trades  # no trade
+    assert paper_gateway.account(1001).balance == balance - D("240.00")  # 2 x 60 x $2
+    pushed = [
+        (p.target, p.payload.get("size"))
+        for p in paper_gateway.pushed_since(seq)
+        if p.target.startswith("GatewayUser")
+    ]
+    assert pushed == [("GatewayUserPosition", 0), ("GatewayUserAccount", None)]
+    again = await control.post("/positions/settle", json=body)
+    assert again.status_code == 409 and "No open position" in again.json()["error"]

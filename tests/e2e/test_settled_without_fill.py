@@ -1,0 +1,73 @@
+"""A position the gateway cash-settles (gone with no order and no trade, its P&L moved into
+the balance), through the real SDK against the paper gateway: the service confirms it over
+REST and books the balance's move, to the cent, as the day's realized P&L, so the daily loss
+limit sees it, and the books keep it across a restart (rebuilt from the gateway's trades).
+
+Reported: long 2 MNQ Z26 marked -441, cash-settled at 20,890 (-482.00, no trade): the day's
+net "improved" by 441 while the trader lost 482, and the loss limits never saw it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fsm_risk.core.states import State
+from tests.e2e.service_harness import ACCOUNT, Harness
+
+MNQ = "CON.F.US.MNQ.Z26"
+DAILY = """
+[broker]
+reconcile_interval_seconds = 0
+[rule.daily_loss_limit]
+limit = 500
+"""
+
+
+def gateway_day_pnl(h: Harness) -> Decimal:
+    """The day's P&L as the gateway's balance says it (it started the day at 50,000)."""
+    return h.gateway.account(ACCOUNT).balance - Decimal(50000)
+
+
+async def test_a_cash_settled_loss_is_booked_and_fires_the_daily_limit(h: Harness) -> None:
+    await h.start(DAILY)
+    assert h.gateway.account(ACCOUNT).balance == Decimal(50000)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2 and MNQ in h.acct.positions, "2 MNQ bought")
+    bought = h.gateway.position(ACCOUNT, MNQ)
+    assert bought is not None
+    # settled 130 points under the average: 2 x 130 x $2 = -$520, no trade
+    h.gateway.settle_position(ACCOUNT, "MNQ", bought.average_price - 130)
+    assert h.position("MNQ") == 0 and not [t for t in h.gateway.trades(ACCOUNT) if t.side == 1]
+    await h.until(lambda: h.acct.state is State.LockedDaily, "the daily loss limit fired")
+    assert MNQ not in h.acct.positions and not h.acct.net.get(MNQ)
+    day = gateway_day_pnl(h)
+    assert day < Decimal(-520)  # the settlement and the buy's charges
+    assert h.acct.day.realized == day and h.acct.week.realized == day
+    assert h.acct.day.settled == Decimal("-520.00")
+    assert any("POSITION_SETTLED" in m and "-520.00" in m for m in h.logs)
+    assert [t[3] for t in h.audit() if t[4] == "RULE-003"] == ["breach", "flat_confirmed"]
+
+    await h.stop()  # a restart: its start-up read rebuilds the books from the trades
+    await h.start()
+    await h.until(
+        lambda: sum("all 1 account(s) reconciled" in m for m in h.logs) == 2,
+        "the start-up read applied",
+    )
+    assert h.acct.day.realized == day and h.acct.week.realized == day
+    assert h.acct.state is State.LockedDaily
+    assert not any("REALIZED_REBUILT" in m for m in h.logs)
+
+
+async def test_a_balance_move_with_no_position_gone_books_nothing(h: Harness) -> None:
+    """A fee the firm charges (the balance alone moves): the read confirms the balance, and
+    the day's realized P&L stays what the trades make."""
+    await h.start(DAILY)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2 and MNQ in h.acct.positions, "2 MNQ bought")
+    realized = h.acct.day.realized
+    h.gateway.set_balance(ACCOUNT, h.gateway.account(ACCOUNT).balance - 600)
+    await h.until(
+        lambda: h.acct.balance == h.gateway.account(ACCOUNT).balance, "the read confirmed it"
+    )
+    assert h.acct.day.realized == realized and h.acct.day.settled == 0
+    assert h.acct.state is State.Trading and h.acct.positions[MNQ].size == 2
+    assert not any("POSITION_SETTLED" in m for m in h.logs)
