@@ -1444,6 +1444,30 @@ class Service:
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
+        if result.limited:
+            # turned away by the request limit, nothing done: the engine sends it again soon
+            # (no read first of what it was for: the window is full, and that read would wait
+            # on it too)
+            logger.error(
+                "{} account {}: {} refused: {} (another program using the same API key?)",
+                logs.ALERT,
+                e.account_id,
+                what,
+                result.message,
+            )
+            self.submit(
+                EnforcementRejected(
+                    e.account_id,
+                    contract,
+                    order_id,
+                    result.message,
+                    resize=resize,
+                    was=was,
+                    limited=True,
+                )
+            )
+            await self.reconcile(e.account_id, for_enforcement=True)
+            return
         if result.uncertain:
             # the request may have reached the gateway: ask it, never resend blindly
             logger.warning(

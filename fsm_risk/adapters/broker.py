@@ -79,7 +79,7 @@ from tenacity import (
 from fsm_risk import logs
 from fsm_risk.adapters import payloads
 from fsm_risk.adapters.session import Session
-from fsm_risk.adapters.wire import Wire
+from fsm_risk.adapters.wire import RateLimited, Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
 from fsm_risk.errors import FsmRiskError
@@ -145,12 +145,19 @@ class EnforcementResult:
     """What the gateway answered to a close, partial close, cancel or order resize."""
 
     def __init__(
-        self, ok: bool, message: str = "", uncertain: bool = False, order_id: int | None = None
+        self,
+        ok: bool,
+        message: str = "",
+        uncertain: bool = False,
+        order_id: int | None = None,
+        limited: bool = False,
     ) -> None:
         self.ok = ok
         self.message = message
         self.uncertain = uncertain
         self.order_id = order_id
+        #: refused by the gateway's request limit (HTTP 429) before it was taken
+        self.limited = limited
 
 
 #: how far back the last bar before an instant is looked for (a weekend and a holiday)
@@ -1056,6 +1063,8 @@ class ProjectXBroker:
     ) -> EnforcementResult:
         try:
             raw = await self._post(path, data, priority=priority)
+        except RateLimited as exc:
+            return EnforcementResult(False, str(exc), limited=True)
         except OrderSubmissionUncertainError as exc:
             return EnforcementResult(False, f"{path}: outcome unknown ({exc})", uncertain=True)
         except ProjectXError as exc:

@@ -10,9 +10,13 @@ is taken.
 
 What the gateway answers means what it means through the SDK, since the caller handles it
 the same way: a mutating request that may have reached the gateway without an answer (the
-connection lost after the write, a timeout, 401, 429, 5xx) raises
+connection lost after the write, a timeout, 401, 5xx) raises
 ``OrderSubmissionUncertainError``, and the caller reconciles instead of resending; a 401
-is also told to the owner (``on_refused``: the token was refused, log in again). When no
+is also told to the owner (``on_refused``: the token was refused, log in again). A 429 is
+the gateway's rate limiter turning the request away before it is taken (`RateLimited`): a
+refusal, sent again soon like any other (the SDK reads it as maybe sent, and the close
+then waited a close timeout and a read, 10 s and more, while another program on the same
+API key kept the window full). When no
 connection is ready (none opened yet, the gateway unreachable, a proxy configured), `send`
 returns None before writing anything and the caller sends through the SDK.
 """
@@ -314,9 +318,17 @@ class Wire:
         self._idle.clear()
 
 
+class RateLimited(ProjectXError):
+    """HTTP 429 to an enforcement request: the gateway's request limit turned it away before
+    it was taken (see the module doc)."""
+
+
 def _decoded(path: str, status: int, body: bytes, data: dict[str, Any]) -> dict[str, Any]:
-    """The gateway's answer as the SDK reads a mutating request's (see the module doc)."""
-    if status in (401, 429) or 500 <= status < 600:
+    """The gateway's answer as the SDK reads a mutating request's, but a 429 (see the module
+    doc)."""
+    if status == 429:
+        raise RateLimited(f"{path}: HTTP 429: the gateway's request limit is reached, not taken")
+    if status == 401 or 500 <= status < 600:
         raise OrderSubmissionUncertainError(
             f"{path}: HTTP {status} after it may have been received; reconcile before retrying",
             payload=data,

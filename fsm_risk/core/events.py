@@ -228,7 +228,9 @@ class EnforcementRejected:
     ``overtaken``: the gateway had already finished what it was for (the order filled or
     cancelled, the position closed or smaller than the request): a race lost, not a failure.
     ``resize``: for a resize of the trader's order, the size it asked; ``was``: the order's
-    size it was asked from (larger: a shrink for our reduce; smaller: the order given back)."""
+    size it was asked from (larger: a shrink for our reduce; smaller: the order given back).
+    ``limited``: turned away by the gateway's request limit (HTTP 429) before it was taken:
+    nothing was done, and it may go again as soon as the limit allows."""
 
     account_id: int
     contract_id: str | None
@@ -237,6 +239,7 @@ class EnforcementRejected:
     overtaken: bool = False
     resize: int | None = None
     was: int | None = None
+    limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)

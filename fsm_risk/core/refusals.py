@@ -1,6 +1,7 @@
 """The gateway refused a close or cancel of ours: a lost race (the order already done, the
 position already closed) is said as such; a real refusal alerts, and the close goes again
-after `EngineSettings.after_refusal`, the cancel after a second."""
+after `EngineSettings.after_refusal`, the cancel after a close timeout; one the gateway's
+request limit turned away (``limited``: HTTP 429, nothing done) goes again after a second."""
 
 from __future__ import annotations
 
@@ -43,13 +44,19 @@ def rejected(
             )
             return
         if o.cancel_sent_at is not None:
-            o.cancel_sent_at = now - s.cancel_timeout + s.backoff(1)
+            # turned away by the request limit (``limited``): nothing done, again after a second
+            wait = s.after_refusal(1) if ev.limited else s.backoff(1)
+            o.cancel_sent_at = now - s.cancel_timeout + wait
             if reopen is not None:  # the market is closed: due at the reopen
                 o.cancel_sent_at, again = reopen - s.cancel_timeout, "the cancel"
     else:
         pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
         if cm is not None:
             p.ended(acct, cm, now, progressed=False)
+            if ev.limited and reopen is None and cm.retry_at is not None:
+                # turned away by the request limit, nothing done: again after a second, not
+                # after the back-off for a gateway that refuses the request itself
+                cm.retry_at = min(cm.retry_at, now + s.after_refusal(1))
         target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
         if ev.overtaken or pos is None or pos.size <= target:
             # nothing (more) to close: the trader or a fill got there first

@@ -248,10 +248,26 @@ async def uncertain(server: Server, timeout: float = 10.0) -> None:
     await wire.close()
 
 
-@pytest.mark.parametrize("status", [None, 401, 429, 500, 503])
+@pytest.mark.parametrize("status", [None, 401, 500, 503])
 async def test_maybe_sent_is_uncertain(server: Server, status: int | None) -> None:
     server.status = status
     await uncertain(server)
+
+
+async def test_a_429_is_turned_away_not_maybe_sent(server: Server) -> None:
+    """The gateway's request limit refuses before it takes the request: a refusal, sent
+    again soon (as maybe sent, a close waited a close timeout and a read, 10 s and more)."""
+    from fsm_risk.adapters.wire import RateLimited
+
+    server.status = 429
+    wire = wire_to(server.start(), 10.0)
+    wire.warm()
+    assert await wire.ready()
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None
+    with pytest.raises(RateLimited, match="HTTP 429: the gateway's request limit is reached"):
+        await sent
+    await wire.close()
 
 
 async def test_a_401_tells_the_owner_which_token_was_refused(server: Server) -> None:
