@@ -1420,7 +1420,7 @@ def _read_wait(state: RetryCallState) -> float:
 def _read_again(path: str, state: RetryCallState) -> None:
     outcome = state.outcome
     exc = outcome.exception() if outcome is not None else None
-    logger.warning(
+    logger.debug(  # (the caller says so if the last send fails too; a full window is many)
         "{} {} not answered ({}): sent again in {:.0f} s (send {} of {})",
         logs.FEED,
         path,
