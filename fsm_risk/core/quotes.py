@@ -93,7 +93,7 @@ class QuotePath:
                     if per_point is None:
                         valuation.revalue(acct, pos)
                     elif (price := long_price if pos.long else short_price) is not None:
-                        value = (price - pos.average_price) * per_point
+                        value = price * per_point - pos.cost
                         acct.open_upnl += value - pos.upnl
                         pos.upnl = value
                         pos.priced = True

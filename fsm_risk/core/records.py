@@ -79,10 +79,13 @@ class Position:
     #: contracts already closed by fills the gateway's position has not reflected yet: they
     #: are realized, so only size - settling is valued (no double count in between)
     settling: int = 0
-    #: signed dollars per point of price: unrealized = (mark - average) x point_value. Set
+    #: signed dollars per point of price: unrealized = mark x point_value - cost. Set
     #: only when size x tick value / tick size is exact (always, for real tick sizes);
     #: otherwise the engine divides by the tick size last.
     point_value: Decimal | None = None
+    #: with ``point_value``: the signed dollars the position cost, to its whole number of
+    #: ticks, so that unrealized = mark x point_value - cost (see `Valuation._value`)
+    cost: Decimal = ZERO
     #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
     band: tuple[Decimal, Decimal] | None = None
     stored: bool = False  # restored, not yet read back from the gateway (see settlement)

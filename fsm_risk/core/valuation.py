@@ -115,16 +115,26 @@ class Valuation:
         found = self._value(pos, mark if mark is not None else self.last_mark(pos.contract_id))
         if found is None:
             return
-        value, per_point = found
+        value, per_point, cost = found
         if per_point is not None:
-            pos.point_value = per_point  # the hot path multiplies by this
+            pos.point_value, pos.cost = per_point, cost  # the hot path: mark x point - cost
         acct.open_upnl += value - pos.upnl
         pos.upnl = value
         pos.priced = True
 
-    def _value(self, pos: Position, mark: Mark | None) -> tuple[Decimal, Decimal | None] | None:
-        """A position's value at ``mark``, exactly, and its dollars per point when exact (None:
-        no mark, instrument or price)."""
+    def _value(
+        self, pos: Position, mark: Mark | None
+    ) -> tuple[Decimal, Decimal | None, Decimal] | None:
+        """A position's value at ``mark``, exactly, and, when exact, its dollars per point and
+        its cost in those dollars (value = mark x per point - cost; None: no mark, instrument
+        or price).
+
+        The cost of a whole position is a whole number of ticks (every fill is at a tick), but
+        the gateway's average price is a float, off in its last digits when the fills average
+        to a repeating fraction (21000.25 + 2 x 21002.25 comes as 21001.583333333332): the day
+        read -251.359999999992 where it was -251.36, and a loss limit of 251.36 fired a tick
+        late. That cost is taken to its whole number of ticks. (A position partly settling
+        values what is left at the average as it comes.)"""
         inst = self.instruments.get(pos.contract_id)
         if mark is None or inst is None:
             return None
@@ -132,11 +142,15 @@ class Valuation:
         if price is None:
             return None
         valued = max(pos.size - pos.settling, 0)
+        ticks = pos.average_price * valued / inst.tick_size
+        if valued == pos.size:
+            ticks = ticks.to_integral_value()
         signed = inst.tick_value * (valued if pos.long else -valued)
+        cost = ticks * (inst.tick_value if pos.long else -inst.tick_value)
         per_point = signed / inst.tick_size
         if per_point * inst.tick_size == signed:
-            return (price - pos.average_price) * per_point, per_point
-        return (price - pos.average_price) * signed / inst.tick_size, None
+            return price * per_point - cost, per_point, cost
+        return price * signed / inst.tick_size - cost, None, cost
 
     def relearn(self, contract_id: str) -> None:
         """The instrument's tick size or value changed: value its positions again."""
