@@ -248,18 +248,26 @@ class Settlement:
         if expected is not None and expected[0] == after:
             self.agreed(acct, cid)
 
+    def _late(
+        self, acct: AccountModel, cid: str, opened: int, exit_: int, out: list[Effect]
+    ) -> None:
+        """The fill of ``exit_`` contracts settled without one came: its settlement is taken
+        back (`take_back`). The position stays gone: only what the fill ``opened`` beyond it
+        is held."""
+        self.take_back(acct, cid, exit_, out)
+        acct.net[cid] = opened
+
     @staticmethod
-    def _late(acct: AccountModel, cid: str, opened: int, exit_: int, out: list[Effect]) -> None:
-        """The fill of ``exit_`` contracts settled without one came: the settlement's part for
+    def take_back(acct: AccountModel, cid: str, exit_: int, out: list[Effect]) -> None:
+        """The fill of ``exit_`` contracts settled without one came (live, or in the trades a
+        restart reads, which the positions read already reflect): the settlement's part for
         them is taken back from the books (the fill's own P&L replaces it), and from what the
-        balance does not show yet (it showed the settlement). The position stays gone: only
-        what the fill ``opened`` beyond it is held."""
+        balance does not show yet (it showed the settlement)."""
         n, amount, at = acct.settled.pop(cid)
         k = min(exit_, abs(n))
         part = amount if k >= abs(n) else amount * k / abs(n)
         if k < abs(n):
             acct.settled[cid] = (n - k if n > 0 else n + k, amount - part, at)
-        acct.net[cid] = opened
         acct.pending_realized -= part
         for book in (acct.day, acct.week):
             if at >= book.start:
