@@ -278,7 +278,9 @@ def test_admin_can_lock_one_contract(home: Path) -> None:
     args = ("--to", "LockedDaily", "--reason", "news", "--secret-file", str(secret_file))
     code, out = cli(home, "transition", "1001", "--contract", NQ, *args)
     assert code == 0, out
-    assert out.startswith(f"account 1001 contract {NQ}: Trading -> LockedDaily (forced by")
+    # typed with the root, NQ is the contract the gateway writes with its product code, ENQ
+    enq = NQ.replace(".NQ.", ".ENQ.")
+    assert out.startswith(f"account 1001 contract {enq}: Trading -> LockedDaily (forced by")
     # a contract holding a position is locked, then its position closed on sight
     code, out = cli(home, "transition", "1001", "--contract", MNQ, *args)
     assert code == 0, out
