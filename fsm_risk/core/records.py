@@ -238,6 +238,8 @@ class Book:
     period's equity P&L is ``realized + open unrealized - carry``; ``carried`` is its part of
     each contract (value, contracts) at a live reset, taken back by `take_fill` when a fill
     stamped before the boundary, whose record came after it, shows them not held there.
+    ``late`` is what such fills change of the equity at a live boundary (their net P&L less
+    the carry they take back; None: a reset applied at a restore, which they redo instead).
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
@@ -253,6 +255,7 @@ class Book:
     trips: list[Trip] = field(default_factory=list)
     carried: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
     settled: Decimal = ZERO
+    late: Decimal | None = None
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -274,6 +277,8 @@ class Book:
             if keep:
                 self.add_fill(record)
             return
+        if self.late is not None:
+            self.late += net
         held = self.carried.get(record.contract_id)
         if held is None or not record.exit:
             return
@@ -281,6 +286,8 @@ class Book:
         k = min(record.exit, n)
         part = value if k >= n else value * k / n
         self.carry -= part
+        if self.late is not None:
+            self.late -= part
         if k < n:
             self.carried[record.contract_id] = (value - part, n - k)
         else:
@@ -323,6 +330,7 @@ class Book:
             "carry": str(self.carry),
             "carried": {c: [str(v), n] for c, (v, n) in sorted(self.carried.items())},
             "settled": str(self.settled),
+            "late": _dec(self.late),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -349,6 +357,7 @@ class Book:
             [Trip.from_dict(x) for x in d.get("trips", ())] if trips is None else trips,
             {c: (Decimal(v), int(n)) for c, (v, n) in d.get("carried", {}).items()},
             Decimal(d.get("settled", "0")),
+            _pdec(d.get("late")),
         )
 
 

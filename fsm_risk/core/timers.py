@@ -316,6 +316,7 @@ class Timers:
             return
         book.carry = acct.open_upnl
         book.carried = dict(carried or {})
+        book.late = None if carried is None else ZERO  # (see `Book.take_fill`)
         # forget trades older than last week: reconciliations read this week only
         horizon = min(book.start, acct.week.start) - timedelta(days=7)
         acct.seen_trades.keep_since(horizon)

@@ -10,7 +10,11 @@ rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal str
   settled view: every open position valued at a fresh quote and no realized P&L awaiting a
   balance update (between a closing fill and the next balance update the fill's P&L may still
   be in the position's unrealized P&L too, and a peak must never rise on a double count);
-- ``end_of_day``: it rises to the equity at each daily reset, and only then;
+- ``end_of_day``: it rises to the equity at each daily reset, and only then: to
+  ``max(peak before, equity at the reset)``, both kept (``before``, ``equity``, with the reset's
+  instant, ``reset``) so that a fill stamped before the reset whose record comes after it
+  corrects the peak to what it would have been had the fill been known at the reset
+  (``late``: the change such fills made to the equity then, see `Book.take_fill`);
 - with ``freeze_at_start`` it never rises above ``starting balance + drawdown``: once the floor
   reaches the starting balance it stays there.
 
@@ -216,7 +220,7 @@ class TrailingDrawdown(Rule):
                 return True
             text, seeded = memo["peak"], True
         elif not self._intraday:
-            return False  # end of day: the peak moves only in on_reset
+            return self._late(memo, view)  # end of day: the peak moves only at a reset
         # the quote hot path: the cached peak, one addition chain and one comparison
         entry = self._peaks.get(view.account_id)
         if entry is None or entry.text is not text:
@@ -244,9 +248,33 @@ class TrailingDrawdown(Rule):
             return
         entry = self._entry(view.account_id, memo) or self._seed(memo, view)
         equity = view.equity
-        if entry is None or equity is None or equity <= entry.peak:
+        if entry is None or equity is None:
             return
-        self._store(view.account_id, memo, equity, entry.cap)
+        memo.update(reset=at.isoformat(), before=str(entry.peak), equity=str(equity), late="0")
+        if equity > entry.peak:
+            self._store(view.account_id, memo, equity, entry.cap)
+
+    def _late(self, memo: dict[str, Any], view: AccountView) -> bool:
+        """End of day: the fills stamped before the day's reset whose records came after it
+        change the equity at that reset by ``view.day.late`` (their net P&L less the value the
+        reset carried of the contracts they closed): the peak is taken again, as if they had
+        been known then, from the peak before the reset (never below it) and that equity."""
+        late, applied = view.day.late, memo.get("late")
+        if late is None or applied is None or str(late) == applied:
+            return False  # (None: a reset applied at a restore, redone from the trades)
+        entry = self._entry(view.account_id, memo)
+        if entry is None or memo.get("reset") != view.day.start.isoformat():
+            return False  # the record is of an older reset (the mode was intraday since)
+        memo["late"] = str(late)
+        before, equity = Decimal(memo["before"]), Decimal(memo["equity"])
+        if entry.peak != self._capped(max(before, equity + Decimal(applied)), entry.cap):
+            return True  # moved since by other means (intraday for a while): left as it is
+        self._store(view.account_id, memo, max(before, equity + late), entry.cap)
+        return True
+
+    @staticmethod
+    def _capped(peak: Decimal, cap: Decimal | None) -> Decimal:
+        return peak if cap is None or peak <= cap else cap
 
     # -- the rule ----------------------------------------------------------------------------
 
