@@ -219,7 +219,8 @@ class Ledger:
             size = acct.net.get(cid, 0)
             before, reported = behind.owed.get(cid, (size, size))
             if (done := acct.settled.get(cid)) is not None and (done[0] > 0) != (delta > 0):
-                self.settlement.take_back(acct, cid, ev.size, out)  # it came after all
+                before = before or done[0]  # it closes the settled position: came after all
+                self.settlement.take_back(acct, cid, ev.size, out)
         else:
             before = self.settlement.before_fill(acct, cid, delta, ev.at)
         if before == 0 or (before > 0) == (delta > 0):

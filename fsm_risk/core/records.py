@@ -83,8 +83,8 @@ class Position:
     #: only when size x tick value / tick size is exact (always, for real tick sizes);
     #: otherwise the engine divides by the tick size last.
     point_value: Decimal | None = None
-    #: with ``point_value``: the signed dollars the position cost, to its whole number of
-    #: ticks, so that unrealized = mark x point_value - cost (see `Valuation._value`)
+    #: with ``point_value``: the signed dollars the position cost (to a millionth: the
+    #: gateway's average is a float), so that unrealized = mark x point_value - cost
     cost: Decimal = ZERO
     #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
     band: tuple[Decimal, Decimal] | None = None

@@ -13,6 +13,8 @@ from fsm_risk.core.settings import EngineSettings
 
 #: a mark stamped further ahead of the engine's clock than this is wrong, never "newer"
 MARK_SKEW = timedelta(seconds=60)
+#: a position's cost, in dollars, is taken to this (see `Valuation._value`)
+COST_QUANTUM = Decimal("0.000001")
 
 
 def gateway_now(stamp: datetime | None, now: datetime) -> datetime:
@@ -129,12 +131,12 @@ class Valuation:
         its cost in those dollars (value = mark x per point - cost; None: no mark, instrument
         or price).
 
-        The cost of a whole position is a whole number of ticks (every fill is at a tick), but
-        the gateway's average price is a float, off in its last digits when the fills average
+        The gateway's average price is a float, off in its last digits when the fills average
         to a repeating fraction (21000.25 + 2 x 21002.25 comes as 21001.583333333332): the day
         read -251.359999999992 where it was -251.36, and a loss limit of 251.36 fired a tick
-        late. That cost is taken to its whole number of ticks. (A position partly settling
-        values what is left at the average as it comes.)"""
+        late. The cost is taken to a millionth of a dollar (`COST_QUANTUM`): far below a cent
+        and any tick value, far above the float's error; a cost that is truly fractional (a
+        part of a position closed at that average) keeps its fraction."""
         inst = self.instruments.get(pos.contract_id)
         if mark is None or inst is None:
             return None
@@ -142,11 +144,8 @@ class Valuation:
         if price is None:
             return None
         valued = max(pos.size - pos.settling, 0)
-        ticks = pos.average_price * valued / inst.tick_size
-        if valued == pos.size:
-            ticks = ticks.to_integral_value()
         signed = inst.tick_value * (valued if pos.long else -valued)
-        cost = ticks * (inst.tick_value if pos.long else -inst.tick_value)
+        cost = (pos.average_price * signed / inst.tick_size).quantize(COST_QUANTUM)
         per_point = signed / inst.tick_size
         if per_point * inst.tick_size == signed:
             return price * per_point - cost, per_point, cost

@@ -56,3 +56,20 @@ def test_a_profit_target_fires_at_the_exact_touch_of_a_three_lot_averaged_at_a_f
     d.send(quote(MNQ, "21042.50"))  # 165.50: the target touched
     assert d.acct.open_upnl == Decimal("165.50")
     assert d.acct.state is not State.Trading
+
+
+def test_a_part_closed_at_that_average_keeps_the_fraction_of_its_cost() -> None:
+    """After a partial close the gateway keeps the weighted average, so what is left cost a
+    fraction of a tick (2 x 21001.5833...): taken to whole ticks (as at first), the open P&L
+    read -6.50 for -6.33 and a loss limit of 7.60 closed a trader at -7.50 (an adversarial
+    review). Only the float's noise goes."""
+    d = Driver(make_engine({DailyLossLimit: {"limit": "7.60", "basis": "equity"}}))
+    d.send(account(), quote(MNQ, "21001.00"))
+    d.send(fill(MNQ, Side.BUY, 1, "21000.25", order_id=1))
+    d.send(fill(MNQ, Side.BUY, 2, "21002.25", order_id=2))
+    d.send(position(MNQ, 3, THREE_LOTS))
+    d.send(fill(MNQ, Side.SELL, 1, "21001.00", pnl="-1.17", order_id=3))
+    d.send(position(MNQ, 2, THREE_LOTS))  # the gateway keeps the weighted average
+    d.send(quote(MNQ, "21000.00"))
+    assert d.acct.open_upnl == Decimal("-6.333333")  # (21000 - 21001.58333...) x 2 x $2
+    assert d.acct.state is State.Trading  # the day at -7.50: inside 7.60

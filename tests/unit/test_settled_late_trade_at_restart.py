@@ -10,6 +10,7 @@ import dataclasses
 from decimal import Decimal
 
 from fsm_risk.core.events import AccountUpdate, Listing, Side
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
@@ -18,6 +19,7 @@ from tests.factories import (
     MNQ,
     Driver,
     account,
+    alerts,
     fill,
     position,
     quote,
@@ -101,11 +103,16 @@ def test_a_late_trade_a_restart_reads_replaces_the_settlement() -> None:
         fill(MES, Side.BUY, 1, "6000.00", trade_id=buy_mes.trade_id, at=buy_mes.at),
         late,
     )
-    again.send(TradesSnapshot(ACC, acct.week.start, trades, applied))
+    outs = again.send(TradesSnapshot(ACC, acct.week.start, trades, applied))
     again.send(dataclasses.replace(account("49518.00"), applied=applied | {late.trade_id}))
     again.send(Tick(ACC))
     assert acct.day.realized == D("-482.00"), "the settlement and its late trade both counted"
     assert acct.day.settled == 0 and acct.settled == {} and acct.state is State.Trading
+    # booked as the close it is, not an opening of 2 (an entry for max_trades_per_day and
+    # rapid_fire, and the gateway's +0 taken for positions without fills: a false alert)
+    rec = acct.day.fills[-1]
+    assert (rec.contract_id, rec.entry, rec.exit) == (MNQ, 0, 2)
+    assert not any(a.reason is Reason.POSITION_WITHOUT_FILLS for a in alerts(outs))
 
 
 def test_the_same_late_trade_read_while_running_replaces_it_once() -> None:
