@@ -15,6 +15,17 @@ from fsm_risk.core.settings import EngineSettings
 MARK_SKEW = timedelta(seconds=60)
 #: a position's cost, in dollars, is taken to this (see `Valuation._value`)
 COST_QUANTUM = Decimal("0.000001")
+CENTS = Decimal("0.01")
+
+
+def _to_quantum(x: Decimal) -> Decimal:
+    """``x`` to `COST_QUANTUM` when it has more places (126009.499999999992 -> 126009.5),
+    without the zeros that would add to every figure derived from it; else as it is."""
+    exponent = x.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent >= -6:
+        return x
+    q = x.quantize(COST_QUANTUM)
+    return q.quantize(CENTS) if q == q.to_integral_value() else q.normalize()
 
 
 def gateway_now(stamp: datetime | None, now: datetime) -> datetime:
@@ -145,7 +156,7 @@ class Valuation:
             return None
         valued = max(pos.size - pos.settling, 0)
         signed = inst.tick_value * (valued if pos.long else -valued)
-        cost = (pos.average_price * signed / inst.tick_size).quantize(COST_QUANTUM)
+        cost = _to_quantum(pos.average_price * signed / inst.tick_size)
         per_point = signed / inst.tick_size
         if per_point * inst.tick_size == signed:
             return price * per_point - cost, per_point, cost
