@@ -1444,10 +1444,10 @@ class Service:
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
-        if result.limited:
+        if result.limited and not isinstance(e, ResizeOrder):
             # turned away by the request limit, nothing done: the engine sends it again soon
             # (no read first of what it was for: the window is full, and that read would wait
-            # on it too)
+            # on it too). A resize is read back as before: a refused one is not sent again
             logger.error(
                 "{} account {}: {} refused: {} (another program using the same API key?)",
                 logs.ALERT,
@@ -1468,7 +1468,7 @@ class Service:
             )
             await self.reconcile(e.account_id, for_enforcement=True)
             return
-        if result.uncertain:
+        if result.uncertain or result.limited:
             # the request may have reached the gateway: ask it, never resend blindly
             logger.warning(
                 "{} account {}: {}: {}; reconciling", logs.ALERT, e.account_id, what, result.message
