@@ -1444,39 +1444,19 @@ class Service:
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
             return
-        if result.limited and not isinstance(e, ResizeOrder):
-            # turned away by the request limit, nothing done: the engine sends it again soon
-            # (no read first of what it was for: the window is full, and that read would wait
-            # on it too). A resize is read back as before: a refused one is not sent again
-            logger.error(
-                "{} account {}: {} refused: {} (another program using the same API key?)",
-                logs.ALERT,
-                e.account_id,
-                what,
-                result.message,
-            )
-            self.submit(
-                EnforcementRejected(
-                    e.account_id,
-                    contract,
-                    order_id,
-                    result.message,
-                    resize=resize,
-                    was=was,
-                    limited=True,
-                )
-            )
-            await self.reconcile(e.account_id, for_enforcement=True)
-            return
-        if result.uncertain or result.limited:
+        # a resize turned away by the request limit is read back (a refused one is not sent
+        # again); a close or cancel so turned away is a refusal below (nothing was done)
+        if result.uncertain or (result.limited and isinstance(e, ResizeOrder)):
             # the request may have reached the gateway: ask it, never resend blindly
             logger.warning(
                 "{} account {}: {}: {}; reconciling", logs.ALERT, e.account_id, what, result.message
             )
             await self.reconcile(e.account_id, for_enforcement=True)
             return
-        with self.broker.for_enforcement(e.account_id):
-            found = await self._overtaken(e)
+        found = None
+        if not result.limited:  # (the window is full: that read would wait on it too)
+            with self.broker.for_enforcement(e.account_id):
+                found = await self._overtaken(e)
         if found is not None:
             # a race lost to a fill or to the trader, not a failure: say so plainly and let
             # the engine take the gateway's word (no full reconciliation needed)
@@ -1502,11 +1482,22 @@ class Service:
             )
             return
         logger.error(
-            "{} account {}: {} refused: {}", logs.ALERT, e.account_id, what, result.message
+            "{} account {}: {} refused: {}{}",
+            logs.ALERT,
+            e.account_id,
+            what,
+            result.message,
+            " (another program using the same API key?)" if result.limited else "",
         )
         self.submit(
             EnforcementRejected(
-                e.account_id, contract, order_id, result.message, resize=resize, was=was
+                e.account_id,
+                contract,
+                order_id,
+                result.message,
+                resize=resize,
+                was=was,
+                limited=result.limited,
             )
         )
         await self.reconcile(e.account_id, for_enforcement=True)
