@@ -29,6 +29,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
+from fsm_risk.core.voids import void
 from fsm_risk.core.work import Work
 
 #: how far the gateway's clock may be behind ours: a fill of our close is stamped after the
@@ -196,7 +197,7 @@ class Ledger:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of
         ours, or any fill reducing a flattening scope), a duplicate, or a voided trade."""
         if ev.voided:
-            self._void(acct, ev)
+            void(acct, ev, self.computed, self.work)  # (see `voids`)
             return True  # a voided trade fires nothing
         if ev.trade_id in acct.seen_trades:
             self.computed.correct(acct, ev, out)  # (the gateway's P&L for one computed)
@@ -278,27 +279,6 @@ class Ledger:
             cm.close_filled += ev.size
             self.pursuit.progress(acct, cm, now)
         return own
-
-    def _void(self, acct: AccountModel, ev: Fill) -> None:
-        """A trade the gateway voided: a fill of today already applied gives its P&L back
-        (an older one is corrected by the next rebuild from the gateway's trades)."""
-        if ev.trade_id not in acct.seen_trades:
-            acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
-            self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
-            return
-        self.computed.void(acct, ev.trade_id)
-        record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
-        if record is None:
-            return
-        acct.day.drop_fill(record)
-        self.work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
-        net = realized_net(record.pnl, record.fees)
-        acct.pending_realized -= net
-        acct.day.realized -= net
-        acct.day.fees -= record.fees
-        if record.at >= acct.week.start:
-            acct.week.realized -= net
-            acct.week.fees -= record.fees
 
     def _trip(
         self,
