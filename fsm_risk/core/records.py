@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.events import Side
+from fsm_risk.core.late import Late, take_late
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.seen import SeenTrades
 from fsm_risk.core.states import LOCK_RANK, State
@@ -239,7 +240,8 @@ class Book:
     each contract (value, contracts) at a live reset, taken back by `take_fill` when a fill
     stamped before the boundary, whose record came after it, shows them not held there.
     ``late`` is what such fills change of the equity at a live boundary (their net P&L less
-    the carry they take back; None: a reset applied at a restore, which they redo instead).
+    the carry they take back; None: a reset applied at a restore, which they redo instead);
+    ``lates`` what each of them did, by trade id, for its void to give back (see `late`).
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
@@ -256,6 +258,7 @@ class Book:
     carried: dict[str, tuple[Decimal, int]] = field(default_factory=dict)
     settled: Decimal = ZERO
     late: Decimal | None = None
+    lates: dict[int, Late] = field(default_factory=dict)  # by trade id (see `late`)
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -277,21 +280,7 @@ class Book:
             if keep:
                 self.add_fill(record)
             return
-        if self.late is not None:
-            self.late += net
-        held = self.carried.get(record.contract_id)
-        if held is None or not record.exit:
-            return
-        value, n = held
-        k = min(record.exit, n)
-        part = value if k >= n else value * k / n
-        self.carry -= part
-        if self.late is not None:
-            self.late -= part
-        if k < n:
-            self.carried[record.contract_id] = (value - part, n - k)
-        else:
-            del self.carried[record.contract_id]
+        take_late(self, record, net)
 
     def drop_fill(self, record: FillRecord) -> None:
         """Remove a fill (a voided trade), keeping the per-order sizes."""
@@ -331,6 +320,7 @@ class Book:
             "carried": {c: [str(v), n] for c, (v, n) in sorted(self.carried.items())},
             "settled": str(self.settled),
             "late": _dec(self.late),
+            "lates": {str(i): v.to_list() for i, v in sorted(self.lates.items())},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -358,6 +348,7 @@ class Book:
             {c: (Decimal(v), int(n)) for c, (v, n) in d.get("carried", {}).items()},
             Decimal(d.get("settled", "0")),
             _pdec(d.get("late")),
+            {int(i): Late.from_list(v) for i, v in d.get("lates", {}).items()},
         )
 
 

@@ -3,7 +3,11 @@
 The gateway voids a trade after the fact (the fill with ``voided`` true; its position and
 balance updates follow, as if it had never been made). A fill of the day already applied
 gives back its P&L and fees (the day's, the week's, and what awaits a balance update) and
-leaves the day's fills. An older one is corrected by the next rebuild from the gateway's
+leaves the day's fills. A fill stamped before the day's (or week's) reset whose record came
+after it, as the book keeps it (see `late`), gives back its P&L and fees too (the week's,
+when it is the week's) and what it did at the reset: the carry and its contracts' part of
+it, and the day's ``late``, so that RULE-004's ``end_of_day`` peak is taken again without it.
+An older one (applied on an earlier day) is corrected by the next rebuild from the gateway's
 trades, and a read of the balance its void moves.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 from fsm_risk.core.events import Fill
 from fsm_risk.core.exits import Computed
+from fsm_risk.core.late import give_back
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.work import Work
@@ -19,20 +24,28 @@ from fsm_risk.core.work import Work
 def void(acct: AccountModel, ev: Fill, computed: Computed, work: Work) -> None:
     """Give back what the voided trade ``ev`` did (see the module's docstring); a trade never
     applied is remembered as seen, so that its record, should it come, is never applied."""
-    if ev.trade_id not in acct.seen_trades:
-        acct.seen_trades[ev.trade_id] = ev.at  # never applied: nothing to take back
-        work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
+    tid = ev.trade_id
+    day, week = give_back(acct.day, tid), give_back(acct.week, tid)
+    if tid not in acct.seen_trades and day is None and week is None:
+        acct.seen_trades[tid] = ev.at  # never applied: nothing to take back
+        work.new_voids.append((acct.account_id, tid, ev.at))
         return
-    computed.void(acct, ev.trade_id)
-    record = next((f for f in acct.day.fills if f.trade_id == ev.trade_id), None)
-    if record is None:
-        return
-    acct.day.drop_fill(record)
-    work.new_voids.append((acct.account_id, ev.trade_id, ev.at))
-    net = realized_net(record.pnl, record.fees)
+    computed.void(acct, tid)
+    record = next((f for f in acct.day.fills if f.trade_id == tid), None)
+    if record is not None:
+        acct.day.drop_fill(record)
+        net, fees = realized_net(record.pnl, record.fees), record.fees
+        acct.day.realized -= net
+        acct.day.fees -= fees
+        in_week = record.at >= acct.week.start
+    elif day is not None:  # a late fill: the week's too, unless late for the week as well
+        net, fees, in_week = day.net, day.fees, week is None
+    elif week is not None:  # (the day's book began at the same reset, or later)
+        net, fees, in_week = week.net, week.fees, False
+    else:
+        return  # an older trade's: the next rebuild from the gateway's trades
+    work.new_voids.append((acct.account_id, tid, ev.at))
     acct.pending_realized -= net
-    acct.day.realized -= net
-    acct.day.fees -= record.fees
-    if record.at >= acct.week.start:
+    if in_week:
         acct.week.realized -= net
-        acct.week.fees -= record.fees
+        acct.week.fees -= fees

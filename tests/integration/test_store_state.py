@@ -44,6 +44,8 @@ from tests.factories import (
 )
 from tests.postgres import BACKENDS, sqlite_or_postgresql
 from tests.store_load import round_trips
+from tests.unit import test_late_fill_peak as late_peak
+from tests.unit import test_late_void as late_void
 
 
 def engine() -> RiskEngine:
@@ -398,4 +400,30 @@ def test_a_missed_reset_waiting_for_the_read_is_stored_until_the_read(path: str 
     run(store, d, TradesSnapshot(d.acc, d.acct.week.start, (sold,), applied))
     assert d.acct.missed is None and "missed" not in store.accounts()[0].snapshot
     assert d.acct.day_pnl(with_unrealized=True) == 0 and d.acct.state is State.Trading
+    store.close()
+
+
+def test_what_a_late_fill_did_is_stored_for_its_void_after_a_restart(path: str | Path) -> None:
+    """A fill stamped before the reset whose record came after it raised RULE-004's end-of-day
+    peak (50,037.76 -> 50,077.14) and took back the carry of the contract it closed. Its row
+    is the old day's (not read back among the day's fills): what it did is stored with the day,
+    so its void after a restart gives all of it back, to the cent."""
+    store = Store(path)
+    d = late_peak.driver(now=late_peak.MON_RESET - timedelta(minutes=20))
+    commit(store, d, [])
+    late_peak.long_two(d, late_peak.MON_RESET, "21010")
+    f = late_void.late_sell(d, late_peak.MON_RESET)
+    commit(store, d, [])
+    assert late_peak.peak(d) == D("50077.14")
+    store.close()
+    store = Store(path)
+    again = Driver(late_peak.engine(), now=d.now + timedelta(minutes=5))
+    commit(store, again, restore_all(store, again.engine, again.now)[0])
+    assert again.acct.day.fills == [] and f.trade_id in again.acct.seen_trades
+    assert again.acct.day.late == D("39.38") and late_peak.peak(again) == D("50077.14")
+    late_void.voided(again, f)
+    assert late_peak.peak(again) == D("50037.76")
+    assert (again.acct.day.late, again.acct.day.carry) == (0, D("39.00"))
+    assert again.acct.day.carried == {MNQ: (D("39.00"), 2)}
+    assert again.acct.week.realized == D("-1.24")
     store.close()
