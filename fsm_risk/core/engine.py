@@ -364,7 +364,7 @@ class RiskEngine:
         """Update the account from the event. Returns True when no rule may see it (the
         service's own fills, duplicates, voided trades)."""
         if isinstance(event, AccountUpdate):
-            self.ledger.account(acct, event, out)
+            self.ledger.account(acct, event, now, out)
         elif isinstance(event, PositionUpdate):
             if self.settlement.position(acct, event, now, out):
                 self.flatten.unknown_instrument(acct, event.contract_id, now, out)

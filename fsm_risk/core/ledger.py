@@ -111,7 +111,9 @@ class Ledger:
         self.final = FinalOrders()  # runtime: the last orders of each account seen final
         self.computed = Computed(settlement.valuation.instruments)  # see `exits`
 
-    def account(self, acct: AccountModel, ev: AccountUpdate, out: list[Effect]) -> None:
+    def account(
+        self, acct: AccountModel, ev: AccountUpdate, now: datetime, out: list[Effect]
+    ) -> None:
         """Take the gateway's balance. One read back (``applied``) and not older than the
         fills applied is the truth. A live one is taken when the fills since the balance last
         taken explain its move (to the cent); a move they do not explain (a record replayed or
@@ -127,8 +129,9 @@ class Ledger:
         move = ZERO
         if acct.balance is not None:
             move = ev.balance - acct.balance - acct.pending_realized
-        if ev.applied is not None:  # confirmed: taken whatever moved it (and remembered)
-            acct.unbooked, move = move, ZERO
+        if ev.applied is not None:  # confirmed: taken whatever moved it (see `confirmed`)
+            self.settlement.confirmed(acct, move, now, out)
+            move = ZERO
         if abs(move) > CENT:
             # asked once per move (not on every repeat), and not while the account's trades
             # are still to be read after a restart: that read brings the balance after them
@@ -219,9 +222,7 @@ class Ledger:
             behind.reflect.discard(ev.trade_id)
             size = acct.net.get(cid, 0)
             before, reported = behind.owed.get(cid, (size, size))
-            if (done := acct.settled.get(cid)) is not None and (done[0] > 0) != (delta > 0):
-                before = before or done[0]  # it closes the settled position: came after all
-                self.settlement.take_back(acct, cid, ev.size, out)
+            before = self.settlement.reflected(acct, cid, before, delta, out)
         else:
             before = self.settlement.before_fill(acct, cid, delta, ev.at)
         if before == 0 or (before > 0) == (delta > 0):

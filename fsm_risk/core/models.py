@@ -101,6 +101,7 @@ class AccountModel(Lockable):
         "expected",
         "unsettled",
         "settled",
+        "vanished",
         "filling",
         "day",
         "week",
@@ -143,6 +144,9 @@ class AccountModel(Lockable):
         #: settlement: (signed contracts, amount, when), until a late fill of theirs replaces
         #: it (see `Settlement.vanished`)
         self.settled: dict[str, tuple[int, Decimal, datetime]] = {}
+        #: positions a read found gone without a fill (signed contracts) when no balance a
+        #: read confirmed could settle them yet: booked at the next (see `Settlement.vanished`)
+        self.vanished: dict[str, int] = {}
         #: orders the gateway reported filled whose fills have not all arrived yet (the order
         #: event comes first): contract, contracts still to come, and how long to wait
         self.filling: dict[int, tuple[str, int, datetime]] = {}
@@ -243,6 +247,7 @@ class AccountModel(Lockable):
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
             "settled": {c: [n, str(a), _dt(t)] for c, (n, a, t) in self.settled.items()},
+            "vanished": dict(self.vanished),
             "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.persisted(),
             "week": self.week.persisted(),
@@ -308,6 +313,7 @@ class AccountModel(Lockable):
         m.settled = {
             c: (n, Decimal(a), _req(_pdt(t))) for c, (n, a, t) in d.get("settled", {}).items()
         }
+        m.vanished = dict(d.get("vanished", {}))
         # the value kept for dropped contracts is part of the open P&L until their fills
         # realize it (the positions' own value is added as the engine revalues them)
         m.open_upnl = sum((a for a, _ in m.unsettled.values()), ZERO)

@@ -48,6 +48,7 @@ resumes after its start-up read): the rules keyed on its open time wait for that
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import PositionType, PositionUpdate
@@ -171,29 +172,52 @@ class Settlement:
         self, acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect]
     ) -> None:
         """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
-        them: when the same read confirmed a balance move the fills do not explain, that move
-        is their settlement (see "Settled without a fill" above)."""
-        amount, net = acct.unbooked, acct.net.get(cid, 0) + gone
-        if abs(amount) <= CENT or acct.behind is not None or fills_coming(acct, cid):
-            return
+        them: the balance's move a read confirms beyond the fills is their settlement (see
+        "Settled without a fill" above). They wait for that balance (``acct.vanished``) when
+        the read brings it after them: an exposed account's start-up read takes its positions
+        first, its trades and balance after."""
+        net = acct.net.get(cid, 0) + gone
         if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
             return  # not a position shrinking: no settlement of one
+        if fills_coming(acct, cid):
+            return  # its fills are on their way
+        acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
+        if acct.behind is None:  # this read's balance came first (see `confirmed`)
+            self.confirmed(acct, acct.unbooked, now, out)
+
+    def confirmed(
+        self, acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]
+    ) -> None:
+        """A read confirmed the balance, ``move`` beyond the fills since the one taken: the
+        settlement of the positions found gone without a fill (`vanished`), booked together,
+        to the cent; a balance that did not move settles them at nothing. With none gone
+        (yet), the move waits for the read's positions (``acct.unbooked``)."""
+        acct.unbooked = move
+        gone = acct.vanished
+        if not gone or acct.behind is not None or any(fills_coming(acct, c) for c in gone):
+            return
+        acct.vanished = {}
+        if abs(move) <= CENT:
+            return  # nothing moved: nothing settled
         acct.unbooked = ZERO
         for book in (acct.day, acct.week):
             if now >= book.start:
-                book.realized += amount
-                book.settled += amount
-        n, was, _ = acct.settled.get(cid, (0, ZERO, now))
-        acct.settled[cid] = (n + gone, was + amount, now)
+                book.realized += move
+                book.settled += move
+        first = min(gone)  # (the amount is kept on one of them: see `take_back`)
+        for cid, n in sorted(gone.items()):
+            was_n, was, _ = acct.settled.get(cid, (0, ZERO, now))
+            acct.settled[cid] = (was_n + n, was + (move if cid == first else ZERO), now)
+        text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))
         out.append(
             Alert(
                 Level.WARNING,
                 Reason.POSITION_SETTLED,
-                f"{cid}: {gone:+d} removed by the gateway without a fill; the balance's move "
-                f"{amount:+.2f} is booked as its settlement (day realized "
-                f"{acct.day.realized:.2f}, week {acct.week.realized:.2f})",
+                f"{text} removed by the gateway without a fill; the balance's move "
+                f"{move:+.2f} is booked as {'its' if len(gone) == 1 else 'their'} settlement "
+                f"(day realized {acct.day.realized:.2f}, week {acct.week.realized:.2f})",
                 acct.account_id,
-                cid,
+                first if len(gone) == 1 else None,
             )
         )
 
@@ -208,7 +232,35 @@ class Settlement:
             if net == 0 and (settled[0] > 0) != (delta > 0):
                 return settled[0]
             del acct.settled[cid]  # anything else is a new position: the settlement stands
-        return net
+        return (self._came(acct, cid, delta) if net == 0 else 0) or net
+
+    def reflected(
+        self, acct: AccountModel, cid: str, before: int, delta: int, out: list[Effect]
+    ) -> int:
+        """The running size a trade a restart reads after the positions (which reflect it,
+        see `ledger.catch_up`) is booked against: ``before``, or for one closing a position
+        settled without a fill, that position (it came after all: `take_back`)."""
+        done = acct.settled.get(cid)
+        if done is not None and (done[0] > 0) != (delta > 0):
+            self.take_back(acct, cid, abs(delta), out)
+            return before or done[0]
+        self._came(acct, cid, delta)
+        return before
+
+    @staticmethod
+    def _came(acct: AccountModel, cid: str, delta: int) -> int:
+        """A fill of ``delta`` closing a position found gone whose settlement waits for a
+        balance (`vanished`): it came after all, and settles that much of it. Returns that
+        position's size (0: none)."""
+        n = acct.vanished.get(cid, 0)
+        if not n or (n > 0) == (delta > 0):
+            return 0
+        left = n - min(abs(delta), abs(n)) * (1 if n > 0 else -1)
+        if left:
+            acct.vanished[cid] = left
+        else:
+            del acct.vanished[cid]
+        return n
 
     def expected_fill(self, acct: AccountModel, cid: str, delta: int, at: datetime) -> None:
         """A fill of ``delta`` arrives while a gateway size is expected: if it is not one of

@@ -71,3 +71,35 @@ async def test_a_balance_move_with_no_position_gone_books_nothing(h: Harness) ->
     assert h.acct.day.realized == realized and h.acct.day.settled == 0
     assert h.acct.state is State.Trading and h.acct.positions[MNQ].size == 2
     assert not any("POSITION_SETTLED" in m for m in h.logs)
+
+
+async def test_settled_while_the_service_is_down_is_booked_at_the_start_up_read(
+    h: Harness,
+) -> None:
+    """Settled while the service was stopped (an upgrade, a reboot). The start-up read of an
+    exposed account takes its positions first (the position is gone, nothing to book yet),
+    its trades and balance after: that balance's move is the settlement. Before, nothing
+    booked it: the day read 0 against the gateway's -521 and the account kept trading."""
+    await h.start(DAILY)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2 and MNQ in h.acct.positions, "2 MNQ bought")
+    bought = h.gateway.position(ACCOUNT, MNQ)
+    assert bought is not None
+    await h.stop()
+    h.gateway.settle_position(ACCOUNT, "MNQ", bought.average_price - 130)  # -520, no trade
+    await h.start()
+    await h.until(lambda: h.acct.state is State.LockedDaily, "the daily loss limit fired")
+    day = gateway_day_pnl(h)
+    assert h.acct.day.realized == day and h.acct.week.realized == day
+    assert h.acct.day.settled == Decimal("-520.00") and not h.acct.vanished
+    assert any("POSITION_SETTLED" in m and "-520.00" in m for m in h.logs)
+
+    reads = sum("all 1 account(s) reconciled" in m for m in h.logs)
+    await h.stop()  # what was booked is stored, and the next start-up read keeps it
+    await h.start()
+    await h.until(
+        lambda: sum("all 1 account(s) reconciled" in m for m in h.logs) > reads,
+        "the start-up read applied",
+    )
+    assert h.acct.day.realized == day and h.acct.state is State.LockedDaily
+    assert not any("REALIZED_REBUILT" in m for m in h.logs)

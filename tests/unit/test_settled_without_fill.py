@@ -7,9 +7,10 @@ as the settlement's realized P&L, to the cent, and kept across a rebuild and a r
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
-from fsm_risk.core.events import Side, TradesSnapshot
+from fsm_risk.core.events import Fill, Listing, Side, Tick, TradesSnapshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -154,3 +155,79 @@ def test_the_settlement_survives_a_restart_and_the_rebuild_from_trades() -> None
     out = again.send(TradesSnapshot(ACC, again.acct.week.start, (listed,)))
     assert Reason.REALIZED_REBUILT not in reasons(out)
     assert again.acct.day.realized == D("-482.00") and again.acct.week.realized == D("-482.00")
+
+
+def start_up_of_an_exposed_account(
+    d: Driver, *trades: Fill, balance: str, limit: str = LIMIT
+) -> Driver:
+    """Stopped while long 2 MNQ; started again. An exposed account's start-up read goes as
+    the service makes it: its positions first (none listed), behind a `Listing` that marks
+    it behind; then its trades (the buy, and ``trades``) and its balance; then a `Tick`."""
+    buy = next(f for f in d.acct.day.fills if f.side is Side.BUY)
+    d.advance(minutes=30)
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit=limit))
+    acct = again.acct
+    applied = frozenset(acct.seen_trades)
+    before = frozenset(set(acct.positions) | {c for c, n in acct.net.items() if n})
+    again.send(Listing(ACC, frozenset(), frozenset(), before, frozenset(), applied, behind=True))
+    listed = (fill(MNQ, Side.BUY, 2, "21010.50", trade_id=buy.trade_id, at=buy.at), *trades)
+    again.send(TradesSnapshot(ACC, acct.week.start, listed, applied))
+    ids = applied | {t.trade_id for t in listed}
+    again.send(dataclasses.replace(account(balance), applied=ids), Tick(ACC))
+    return again
+
+
+def test_settled_while_the_service_was_down_is_booked_when_the_start_up_read_has_the_balance() -> (
+    None
+):
+    """The position is gone when the positions are read, the balance comes after the trades:
+    before, the position's disappearance was taken by then and nothing booked the move (the
+    day read 0 against the gateway's -482, the account kept trading). Booked, and stored."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    again = start_up_of_an_exposed_account(d, balance="49518.00")
+    acct = again.acct
+    assert Reason.POSITION_SETTLED in reasons(again.effects)
+    assert acct.balance == D("49518.00") and acct.net[MNQ] == 0 and not acct.vanished
+    assert acct.day.realized == D("-482.00") and acct.week.realized == D("-482.00")
+    assert acct.day.settled == D("-482.00") and acct.settled[MNQ][:2] == (2, D("-482.00"))
+    assert acct.state is State.LockedDaily
+    later = restart(again, lambda: rule_engine(DailyLossLimit, limit=LIMIT))
+    assert later.acct.day.realized == D("-482.00") and later.acct.state is State.LockedDaily
+
+
+def test_a_position_found_gone_waits_for_the_balance_across_a_restart() -> None:
+    """Stopped between the positions read and the balance: what was found gone is stored,
+    and the balance after the next start books it."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    d.send(
+        Listing(
+            ACC,
+            frozenset(),
+            frozenset(),
+            frozenset({MNQ}),
+            frozenset(),
+            frozenset(d.acct.seen_trades),
+            behind=True,
+        )
+    )
+    assert d.acct.vanished == {MNQ: 2} and d.acct.day.realized == 0
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit=LIMIT))
+    assert again.acct.vanished == {MNQ: 2}
+    gateway_read(again, account("49518.00"))
+    assert again.acct.day.realized == D("-482.00") and not again.acct.vanished
+
+
+def test_the_trade_a_start_up_read_lists_for_a_position_found_gone_is_no_settlement() -> None:
+    """Closed by a trade while the service was down (its record listed by the start-up
+    read): the trade realizes the loss, the balance's move is explained, nothing is booked
+    as a settlement and nothing waits."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    close = fill(MNQ, Side.SELL, 2, "20890", pnl="-482.00", order_id=9, at=d.now)
+    again = start_up_of_an_exposed_account(d, close, balance="49518.00", limit="5000")
+    acct = again.acct
+    assert Reason.POSITION_SETTLED not in reasons(again.effects)
+    assert acct.day.realized == D("-482.00") and acct.day.settled == 0
+    assert not acct.settled and not acct.vanished and acct.net[MNQ] == 0
