@@ -105,7 +105,8 @@ class ReadBalance:
 @dataclass(frozen=True, slots=True)
 class ReadTrades:
     """Read the account's trades (a reconciliation, applied): a closing trade record came
-    without its P&L, booked as computed until the gateway's own figure replaces it."""
+    without its P&L, booked as computed until the gateway's own figure replaces it; or a
+    position was found gone without a fill by a read with no balance to settle it."""
 
     account_id: int
 

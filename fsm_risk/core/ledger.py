@@ -120,7 +120,7 @@ class Ledger:
         stale, a trade record late or lost) is doubtful both ways: the balance taken stays
         (equity is that balance plus the fills' P&L since), the move is ``unexplained``, and
         a read of the balance is asked for at once to confirm it."""
-        acct.unbooked = ZERO  # (a read's confirmed move is the read's: see `Settlement.vanished`)
+        acct.unbooked = None  # (a read's confirmed move is the read's: see `Settlement.vanished`)
         if ev.applied is not None and any(i not in ev.applied for i in acct.seen_trades):
             return  # read before a fill applied since: older than what we have
         if ev.name:
@@ -343,7 +343,7 @@ class Ledger:
                 if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
                     acct.trips_open[cid] = trip
             acct.behind = None
-        acct.unbooked = ZERO  # the read's positions are applied
+        acct.unbooked = None  # the read's positions are applied
         self.computed.listed(acct, ev.trades, out)  # the gateway's word on those computed
         listed = {t.trade_id for t in ev.trades}
         later = (

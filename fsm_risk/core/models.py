@@ -173,8 +173,9 @@ class AccountModel(Lockable):
         #: the last balance update's move no fill explains, not taken (see `Ledger.account`)
         self.unexplained = ZERO
         #: the move of the balance a read confirmed beyond the fills, until the read's
-        #: positions are applied: a position it found gone without a fill settled it
-        self.unbooked = ZERO
+        #: positions are applied: a position it found gone without a fill settled it; None:
+        #: no balance confirmed since the last taken (none read, or one older than a fill)
+        self.unbooked: Decimal | None = None
         #: the latest gateway stamp (a fill's, a position's or an order's) seen ahead of our
         #: clock by no more than `MARK_SKEW`: the gateway's clock has reached it (see
         #: `Timers.roll`); not stored, it matters for a minute at most

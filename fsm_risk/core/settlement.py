@@ -50,7 +50,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.effects import Alert, Effect, Level, ReadTrades
 from fsm_risk.core.events import PositionType, PositionUpdate
 from fsm_risk.core.exits import CENT
 from fsm_risk.core.exposure import fills_coming
@@ -174,16 +174,22 @@ class Settlement:
         """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
         them: the balance's move a read confirms beyond the fills is their settlement (see
         "Settled without a fill" above). They wait for that balance (``acct.vanished``) when
-        the read brings it after them: an exposed account's start-up read takes its positions
-        first, its trades and balance after."""
+        the read brings it after them (an exposed account's start-up read takes its positions
+        first, its trades and balance after) or brought none: one read before a fill that
+        came live meanwhile is older than ours, so the account is read again."""
         net = acct.net.get(cid, 0) + gone
         if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
             return  # not a position shrinking: no settlement of one
         if fills_coming(acct, cid):
             return  # its fills are on their way
+        new = cid not in acct.vanished
         acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
-        if acct.behind is None:  # this read's balance came first (see `confirmed`)
+        if acct.behind is not None:
+            return  # its trades and balance are read next
+        if acct.unbooked is not None:  # this read's balance came first (see `confirmed`)
             self.confirmed(acct, acct.unbooked, now, out)
+        elif new:
+            out.append(ReadTrades(acct.account_id))
 
     def confirmed(
         self, acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]

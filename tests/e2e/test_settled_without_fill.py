@@ -8,12 +8,16 @@ net "improved" by 441 while the trader lost 482, and the loss limits never saw i
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+
+import pytest
 
 from fsm_risk.core.states import State
 from tests.e2e.service_harness import ACCOUNT, Harness
 
 MNQ = "CON.F.US.MNQ.Z26"
+MES = "CON.F.US.MES.Z26"
 DAILY = """
 [broker]
 reconcile_interval_seconds = 0
@@ -103,3 +107,38 @@ async def test_settled_while_the_service_is_down_is_booked_at_the_start_up_read(
     )
     assert h.acct.day.realized == day and h.acct.state is State.LockedDaily
     assert not any("REALIZED_REBUILT" in m for m in h.logs)
+
+
+async def test_settled_while_the_trader_fills_on_another_contract_during_the_read(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read confirming the settlement is slowed (its position search answered 503, sent
+    again after a second) and the trader's MES buy fills meanwhile: that read's balance is
+    older than the buy, so it cannot settle anything. Before, the position's disappearance
+    was taken all the same and nothing booked the move later (the day at 0, Trading). It
+    waits for a balance, the account is read again, and that read books it."""
+    await h.start(DAILY)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2 and MNQ in h.acct.positions, "2 MNQ bought")
+    bought = h.gateway.position(ACCOUNT, MNQ)
+    assert bought is not None
+    failed = asyncio.Event()  # set when the gateway answers the read's position search 503
+    fault = h.gateway._rest_fault
+
+    def failing(path: str) -> int | None:
+        status = fault(path)
+        if status is not None:
+            failed.set()
+        return status
+
+    monkeypatch.setattr(h.gateway, "_rest_fault", failing)
+    h.gateway.fail_rest("/api/Position/searchOpen", 503, 1)
+    h.gateway.settle_position(ACCOUNT, "MNQ", bought.average_price - 130)  # -520, no trade
+    await asyncio.wait_for(failed.wait(), 15)
+    h.trade("MES", "buy", 1)  # fills while the read waits to send its position search again
+    await h.until(lambda: h.acct.net.get(MES) == 1, "the MES buy applied")
+    assert not any("WITHOUT_FILLS" in m for m in h.logs)  # (the read is not applied yet)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "the daily loss limit fired")
+    await h.until(lambda: h.acct.balance == h.gateway.account(ACCOUNT).balance, "balance taken")
+    assert h.acct.day.settled == Decimal("-520.00") and not h.acct.vanished
+    assert h.acct.day.realized == gateway_day_pnl(h)

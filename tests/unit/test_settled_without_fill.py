@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+from fsm_risk.core.effects import ReadTrades
 from fsm_risk.core.events import Fill, Listing, Side, Tick, TradesSnapshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ACC,
+    MES,
     MNQ,
     Driver,
     account,
@@ -231,3 +233,26 @@ def test_the_trade_a_start_up_read_lists_for_a_position_found_gone_is_no_settlem
     assert Reason.POSITION_SETTLED not in reasons(again.effects)
     assert acct.day.realized == D("-482.00") and acct.day.settled == 0
     assert not acct.settled and not acct.vanished and acct.net[MNQ] == 0
+
+
+def test_a_read_whose_balance_is_older_than_a_fill_leaves_the_settlement_to_the_next() -> None:
+    """The trader's MES buy fills live while the confirming read is under way: that read's
+    balance is older than ours and skipped, so it cannot settle the position it finds gone.
+    Before, the position's disappearance was taken all the same and no later read booked
+    the move (the day at 0 against -482). It waits, the account is read again (asked at
+    once), and that read's balance books it."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    d.send(account("49518.00"))  # the live balance after the settlement: unexplained
+    acct = d.acct
+    began = frozenset(acct.positions), frozenset(acct.orders), frozenset(acct.seen_trades)
+    d.send(fill(MES, Side.BUY, 1, "6000", at=d.now), position(MES, 1, "6000"))  # live
+    d.send(dataclasses.replace(account("49518.00"), applied=began[2]))  # the read's: older
+    out = d.send(Listing(ACC, frozenset(), frozenset(), *began))
+    assert ReadTrades(ACC) in out and Reason.POSITION_SETTLED not in reasons(out)
+    assert acct.net[MNQ] == 0 and acct.vanished == {MNQ: 2} and acct.day.realized == 0
+    out = gateway_read(d, account("49518.00"), position(MES, 1, "6000"))
+    assert Reason.POSITION_SETTLED in reasons(out) and not acct.vanished
+    assert acct.balance == D("49518.00") and acct.day.realized == D("-482.00")
+    assert acct.settled[MNQ][:2] == (2, D("-482.00"))
+    assert acct.state is State.Flattening  # the limit fired: the MES is being closed
