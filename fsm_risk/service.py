@@ -1628,7 +1628,7 @@ class Service:
         if not periodic:  # a missed reset's prices the trades call for, before them
             events[:0] = await self._prices_at_reset(account_id, fills)
         for ev in events:
-            # a behind account books its trades from the TradesSnapshot (`ledger.catch_up`)
+            # a behind account books its trades from the TradesSnapshot (`exposure.catch_up`)
             if not (isinstance(ev, Fill) and acct.behind is not None):
                 self.submit(ev)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

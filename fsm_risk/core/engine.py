@@ -55,8 +55,9 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
+from fsm_risk.core.exposure import catch_up
 from fsm_risk.core.flatten import Flatten, covers
-from fsm_risk.core.ledger import Ledger, catch_up, unlisted
+from fsm_risk.core.ledger import Ledger, unlisted
 from fsm_risk.core.missed import MissedResets
 from fsm_risk.core.models import AccountModel, History, InstrumentBook, Mark
 from fsm_risk.core.pursuit import Pursuit

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fsm_risk.core.events import OrderType
+from fsm_risk.core.events import Event, Fill, OrderType, TradesSnapshot
 from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ class Behind:
     enforces) before its trades. The rules judging realized P&L wait. A position the gateway
     reports ahead of fills not read yet is taken as it is, and ``owed`` keeps, per contract,
     the fills' running size then (moved by those fills as they are booked) and the gateway's
-    size; ``reflect``: the trade ids to book so (see `ledger.catch_up`), so that they move
+    size; ``reflect``: the trade ids to book so (see `catch_up`), so that they move
     nothing twice; ``trips``: the round trips open when the account fell behind, from which
     those trades make theirs (a loss made while the service was down is a round trip too).
     Runtime only: a restart reads the account again."""
@@ -149,3 +149,18 @@ def unconfirmed_closes(
         if since is not None and now - since > timeout:
             out[cid] = since
     return out
+
+
+def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
+    """For the `TradesSnapshot` of an account whose positions were read (and enforced) first:
+    its trades, to apply before it. Those not applied yet are in those positions already, so
+    each is booked (realized P&L, fees, the day's fills, and the rules see it) without moving
+    the running size (see `Ledger.fill`). None for any other event."""
+    behind = acct.behind
+    if behind is None or not isinstance(event, TradesSnapshot):
+        return ()
+    behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
+    # they make their round trips from those open when the account fell behind (the
+    # positions taken since hold the trips open now): swapped back by `rebuild_realized`
+    behind.trips, acct.trips_open = acct.trips_open, behind.trips
+    return event.trades

@@ -27,6 +27,7 @@ from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.settled import confirmed
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import void
@@ -82,21 +83,6 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     return out
 
 
-def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
-    """For the `TradesSnapshot` of an account whose positions were read (and enforced) first:
-    its trades, to apply before it. Those not applied yet are in those positions already, so
-    each is booked (realized P&L, fees, the day's fills, and the rules see it) without moving
-    the running size (see `Ledger.fill`). None for any other event."""
-    behind = acct.behind
-    if behind is None or not isinstance(event, TradesSnapshot):
-        return ()
-    behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
-    # they make their round trips from those open when the account fell behind (the
-    # positions taken since hold the trips open now): swapped back by `rebuild_realized`
-    behind.trips, acct.trips_open = acct.trips_open, behind.trips
-    return event.trades
-
-
 class Ledger:
     """The broker's view of an account, from its events: each fill classified as the
     trader's, the service's own (enforcement) or the platform's, and booked once."""
@@ -130,7 +116,7 @@ class Ledger:
         if acct.balance is not None:
             move = ev.balance - acct.balance - acct.pending_realized
         if ev.applied is not None:  # confirmed: taken whatever moved it (see `confirmed`)
-            self.settlement.confirmed(acct, move, now, out)
+            confirmed(acct, move, now, out)
             move = ZERO
         if abs(move) > CENT:
             # asked once per move (not on every repeat), and not while the account's trades
@@ -214,7 +200,7 @@ class Ledger:
             else:
                 del acct.filling[ev.order_id]
         delta = ev.size if ev.side is Side.BUY else -ev.size
-        # a trade read after the account's positions (see `catch_up`) is in them already:
+        # a trade read after the account's positions (see `exposure.catch_up`) is in them already:
         # it is booked against the running size the fills had then, which it does not move
         behind = acct.behind
         reflected = behind is not None and ev.trade_id in behind.reflect
@@ -222,7 +208,7 @@ class Ledger:
             behind.reflect.discard(ev.trade_id)
             size = acct.net.get(cid, 0)
             before, reported = behind.owed.get(cid, (size, size))
-            before = self.settlement.reflected(acct, cid, before, delta, out)
+            before = self.settlement.reflected(acct, ev, before, out)
         else:
             before = self.settlement.before_fill(acct, cid, delta, ev.at)
         if before == 0 or (before > 0) == (delta > 0):
@@ -235,7 +221,7 @@ class Ledger:
             behind.owed[cid] = (after, reported)
         else:
             acct.net[cid] = after
-            self.settlement.realize(acct, cid, before, after, exit_, out)
+            self.settlement.realize(acct, ev, before, after, exit_, out)
         cm = acct.contracts.get(cid)
         flattening = (
             acct.state is State.Flattening
@@ -324,7 +310,7 @@ class Ledger:
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation."""
-        if acct.behind is not None:  # its trades are booked (`catch_up`): no longer behind
+        if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
                 if made != reported:  # the gateway's position stands
                     out.append(

@@ -28,14 +28,7 @@ the difference between the two is one of:
 - **tolerated**: not part of the race but of a lock without flatten (``acct.tolerated``): the
   signed size an account may keep (and only shrink) while so locked.
 
-Settled without a fill: a position the gateway removes with no trade (cash settlement at
-expiry, any forced removal) moves the balance by its P&L, and no fill ever realizes it. It is
-booked (`vanished`) only when a read of the gateway confirms both: the position gone (or
-smaller) with no fill on its way, and the balance moved beyond what the fills explain
-(``acct.unbooked``); that move, to the cent, is the day's and week's realized P&L of the
-settlement (``Book.settled``, kept by a rebuild from the trades). A balance move with no
-position gone (a fee, a reset of the account, a deposit) books nothing. A fill of a settled
-position that comes after all (``acct.settled``) replaces its part of the settlement.
+Settled without a fill: see `settled` (a position the gateway removes with no trade).
 
 The open time: a position a read of the gateway lists (``snapshot``, from
 ``/Position/searchOpen``) takes the gateway's ``creationTimestamp``, later than the one held
@@ -48,15 +41,13 @@ resumes after its start-up read): the rules keyed on its open time wait for that
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from fsm_risk.core.effects import Alert, Effect, Level, ReadTrades
-from fsm_risk.core.events import PositionType, PositionUpdate
-from fsm_risk.core.exits import CENT
-from fsm_risk.core.exposure import fills_coming
+from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.events import Fill, PositionType, PositionUpdate, Side
 from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
+from fsm_risk.core.settled import came, paid, stands, take_back, vanished
 from fsm_risk.core.valuation import Valuation
 from fsm_risk.core.work import Work
 
@@ -117,7 +108,7 @@ class Settlement:
         if reported == net or ev.snapshot:
             self.settle(acct, cid, reported, now, out, forced=reported != net)
             if ev.snapshot and ev.applied is not None and reported != net:
-                self.vanished(acct, cid, net - reported, now, out)
+                vanished(acct, cid, net - reported, now, out)
         else:
             deadline = None
             dropped = abs(net) - abs(reported) if (reported >= 0) == (net > 0) else abs(net)
@@ -168,65 +159,6 @@ class Settlement:
                 acct.trips_open[cid] = Trip(cid, reported > 0, now, size=abs(reported))
         acct.net[cid] = reported
 
-    def vanished(
-        self, acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect]
-    ) -> None:
-        """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
-        them: the balance's move a read confirms beyond the fills is their settlement (see
-        "Settled without a fill" above). They wait for that balance (``acct.vanished``) when
-        the read brings it after them (an exposed account's start-up read takes its positions
-        first, its trades and balance after) or brought none: one read before a fill that
-        came live meanwhile is older than ours, so the account is read again."""
-        net = acct.net.get(cid, 0) + gone
-        if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
-            return  # not a position shrinking: no settlement of one
-        if fills_coming(acct, cid):
-            return  # its fills are on their way
-        new = cid not in acct.vanished
-        acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
-        if acct.behind is not None:
-            return  # its trades and balance are read next
-        if acct.unbooked is not None:  # this read's balance came first (see `confirmed`)
-            self.confirmed(acct, acct.unbooked, now, out)
-        elif new:
-            out.append(ReadTrades(acct.account_id))
-
-    def confirmed(
-        self, acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]
-    ) -> None:
-        """A read confirmed the balance, ``move`` beyond the fills since the one taken: the
-        settlement of the positions found gone without a fill (`vanished`), booked together,
-        to the cent; a balance that did not move settles them at nothing. With none gone
-        (yet), the move waits for the read's positions (``acct.unbooked``)."""
-        acct.unbooked = move
-        gone = acct.vanished
-        if not gone or acct.behind is not None or any(fills_coming(acct, c) for c in gone):
-            return
-        acct.vanished = {}
-        if abs(move) <= CENT:
-            return  # nothing moved: nothing settled
-        acct.unbooked = ZERO
-        for book in (acct.day, acct.week):
-            if now >= book.start:
-                book.realized += move
-                book.settled += move
-        first = min(gone)  # (the amount is kept on one of them: see `take_back`)
-        for cid, n in sorted(gone.items()):
-            was_n, was, _ = acct.settled.get(cid, (0, ZERO, now))
-            acct.settled[cid] = (was_n + n, was + (move if cid == first else ZERO), now)
-        text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))
-        out.append(
-            Alert(
-                Level.WARNING,
-                Reason.POSITION_SETTLED,
-                f"{text} removed by the gateway without a fill; the balance's move "
-                f"{move:+.2f} is booked as {'its' if len(gone) == 1 else 'their'} settlement "
-                f"(day realized {acct.day.realized:.2f}, week {acct.week.realized:.2f})",
-                acct.account_id,
-                first if len(gone) == 1 else None,
-            )
-        )
-
     def before_fill(self, acct: AccountModel, cid: str, delta: int, at: datetime) -> int:
         """The running size a fill of ``delta`` is booked against: the fills' (after
         `expected_fill`), or, for a fill closing a position settled without one (flat since),
@@ -237,36 +169,20 @@ class Settlement:
         if settled is not None:
             if net == 0 and (settled[0] > 0) != (delta > 0):
                 return settled[0]
-            del acct.settled[cid]  # anything else is a new position: the settlement stands
-        return (self._came(acct, cid, delta) if net == 0 else 0) or net
+            stands(acct, cid)  # anything else is a new position: the settlement stands
+        return (came(acct, cid, delta) if net == 0 else 0) or net
 
-    def reflected(
-        self, acct: AccountModel, cid: str, before: int, delta: int, out: list[Effect]
-    ) -> int:
+    def reflected(self, acct: AccountModel, ev: Fill, before: int, out: list[Effect]) -> int:
         """The running size a trade a restart reads after the positions (which reflect it,
-        see `ledger.catch_up`) is booked against: ``before``, or for one closing a position
+        see `exposure.catch_up`) is booked against: ``before``, or for one closing a position
         settled without a fill, that position (it came after all: `take_back`)."""
+        cid, delta = ev.contract_id, ev.size if ev.side is Side.BUY else -ev.size
         done = acct.settled.get(cid)
         if done is not None and (done[0] > 0) != (delta > 0):
-            self.take_back(acct, cid, abs(delta), out)
+            take_back(acct, cid, ev.size, paid(ev), out)
             return before or done[0]
-        self._came(acct, cid, delta)
+        came(acct, cid, delta)
         return before
-
-    @staticmethod
-    def _came(acct: AccountModel, cid: str, delta: int) -> int:
-        """A fill of ``delta`` closing a position found gone whose settlement waits for a
-        balance (`vanished`): it came after all, and settles that much of it. Returns that
-        position's size (0: none)."""
-        n = acct.vanished.get(cid, 0)
-        if not n or (n > 0) == (delta > 0):
-            return 0
-        left = n - min(abs(delta), abs(n)) * (1 if n > 0 else -1)
-        if left:
-            acct.vanished[cid] = left
-        else:
-            del acct.vanished[cid]
-        return n
 
     def expected_fill(self, acct: AccountModel, cid: str, delta: int, at: datetime) -> None:
         """A fill of ``delta`` arrives while a gateway size is expected: if it is not one of
@@ -279,13 +195,15 @@ class Settlement:
                 self.settle(acct, cid, expected[0], at, [], forced=False)
 
     def realize(
-        self, acct: AccountModel, cid: str, before: int, after: int, exit_: int, out: list[Effect]
+        self, acct: AccountModel, ev: Fill, before: int, after: int, exit_: int, out: list[Effect]
     ) -> None:
         """A fill closed ``exit_`` contracts: their P&L is realized now, so stop valuing them
         (the gateway's position update may come later) or release the value kept for them
         (it came earlier). A late fill of a settled position replaces its settlement."""
-        if cid in acct.settled:  # (kept by `before_fill` for such a fill only)
-            self._late(acct, cid, after if (after > 0) != (before > 0) else 0, exit_, out)
+        cid = ev.contract_id
+        if cid in acct.settled:  # (kept by `before_fill` for such a fill only): came after all
+            take_back(acct, cid, exit_, paid(ev), out)
+            acct.net[cid] = after if (after > 0) != (before > 0) else 0  # (what it opened)
             return
         if exit_:
             pos = acct.positions.get(cid)
@@ -305,42 +223,6 @@ class Settlement:
         expected = acct.expected.get(cid)
         if expected is not None and expected[0] == after:
             self.agreed(acct, cid)
-
-    def _late(
-        self, acct: AccountModel, cid: str, opened: int, exit_: int, out: list[Effect]
-    ) -> None:
-        """The fill of ``exit_`` contracts settled without one came: its settlement is taken
-        back (`take_back`). The position stays gone: only what the fill ``opened`` beyond it
-        is held."""
-        self.take_back(acct, cid, exit_, out)
-        acct.net[cid] = opened
-
-    @staticmethod
-    def take_back(acct: AccountModel, cid: str, exit_: int, out: list[Effect]) -> None:
-        """The fill of ``exit_`` contracts settled without one came (live, or in the trades a
-        restart reads, which the positions read already reflect): the settlement's part for
-        them is taken back from the books (the fill's own P&L replaces it), and from what the
-        balance does not show yet (it showed the settlement)."""
-        n, amount, at = acct.settled.pop(cid)
-        k = min(exit_, abs(n))
-        part = amount if k >= abs(n) else amount * k / abs(n)
-        if k < abs(n):
-            acct.settled[cid] = (n - k if n > 0 else n + k, amount - part, at)
-        acct.pending_realized -= part
-        for book in (acct.day, acct.week):
-            if at >= book.start:
-                book.realized -= part
-                book.settled -= part
-        out.append(
-            Alert(
-                Level.INFO,
-                Reason.POSITION_SETTLED,
-                f"{cid}: the fill of {k} contract(s) settled without one came after all: "
-                f"it replaces {part:+.2f} of the settlement booked",
-                acct.account_id,
-                cid,
-            )
-        )
 
     @staticmethod
     def read_back(acct: AccountModel) -> None:

@@ -256,3 +256,54 @@ def test_a_read_whose_balance_is_older_than_a_fill_leaves_the_settlement_to_the_
     assert acct.balance == D("49518.00") and acct.day.realized == D("-482.00")
     assert acct.settled[MNQ][:2] == (2, D("-482.00"))
     assert acct.state is State.Flattening  # the limit fired: the MES is being closed
+
+
+def two_settled_in_one_read(d: Driver) -> None:
+    """Long 2 MNQ (-482 at the settlement) and 1 MES (-60), both cash-settled: the balance
+    moves -542 and one read finds both gone."""
+    long_two(d)
+    d.send(fill(MES, Side.BUY, 1, "6000.00"), position(MES, 1, "6000.00"))
+    d.send(account("49458.00"))
+    out = gateway_read(d, account("49458.00"))
+    assert [a.contract_id for a in alerts(out) if a.reason is Reason.POSITION_SETTLED] == [
+        MES,
+        MNQ,
+    ]
+    assert d.acct.day.realized == D("-542.00") and d.acct.day.settled == D("-542.00")
+
+
+def test_two_settled_in_one_read_share_the_move_a_late_fill_of_one_takes_back_its_own() -> None:
+    """What each made of the -542 cannot be told. Before, all of it was booked against the
+    first (MES), and MES's late fill (-60) then replaced the whole -542: the day read -60.
+    The late fill takes back its own P&L, what it moved the balance by; MNQ keeps the rest."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    two_settled_in_one_read(d)
+    d.send(fill(MES, Side.SELL, 1, "5988", pnl="-60.00", order_id=77, at=d.now))
+    assert d.acct.day.realized == D("-542.00") and d.acct.week.realized == D("-542.00")
+    assert d.acct.day.settled == D("-482.00") and d.acct.net[MES] == 0
+    assert {c: v[:2] for c, v in d.acct.settled.items()} == {MNQ: (2, D("-482.00"))}
+    d.send(fill(MNQ, Side.SELL, 2, "20890", pnl="-482.00", order_id=78, at=d.now))
+    assert d.acct.day.realized == D("-542.00") and d.acct.day.settled == 0
+    assert not d.acct.settled and d.acct.net[MNQ] == 0
+
+
+def test_one_of_two_settled_together_traded_again_leaves_the_share_to_the_other() -> None:
+    """MES is bought again: no late fill of it will come, its part stands. MNQ's late fill
+    still takes back only its own P&L, whichever of the two held the amount."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    two_settled_in_one_read(d)
+    d.send(fill(MES, Side.BUY, 1, "5990", order_id=79, at=d.now), position(MES, 1, "5990"))
+    assert set(d.acct.settled) == {MNQ} and d.acct.settled[MNQ][1] == D("-542.00")
+    d.send(fill(MNQ, Side.SELL, 2, "20890", pnl="-482.00", order_id=78, at=d.now))
+    assert d.acct.day.realized == D("-542.00") and d.acct.day.settled == D("-60.00")
+    assert not d.acct.settled
+
+
+def test_a_late_fill_without_its_pnl_takes_back_a_share_by_contracts() -> None:
+    """The gateway's trade record lacks its P&L: its part of a shared settlement is not
+    known, so a share by contracts is taken back (MES 1 of 3: -180.67), not the whole."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    two_settled_in_one_read(d)
+    d.send(fill(MES, Side.SELL, 1, "5988", order_id=77, at=d.now))
+    assert d.acct.day.settled == D("-542.00") - D("-542.00") / 3
+    assert {c: v[0] for c, v in d.acct.settled.items()} == {MNQ: 2}

@@ -1,0 +1,171 @@
+"""Positions settled without a fill.
+
+A position the gateway removes with no trade (cash settlement at expiry, any forced
+removal) moves the balance by its P&L, and no fill ever realizes it. It is booked
+(`vanished`, `confirmed`) only when a read of the gateway confirms both: the position gone (or
+smaller) with no fill on its way, and the balance moved beyond what the fills explain
+(``acct.unbooked``); that move, to the cent, is the day's and week's realized P&L of the
+settlement (``Book.settled``, kept by a rebuild from the trades). A balance move with no
+position gone (a fee, a reset of the account, a deposit) books nothing. A fill of a settled
+position that comes after all (``acct.settled``) replaces its part of the settlement.
+
+A read lists the balance before the positions; an exposed account's start-up read takes its
+positions first, its trades and balance after; a read's balance older than a fill that came
+live meanwhile is no truth. So a position found gone waits (``acct.vanished``, stored) for a
+balance a read confirms, and that balance settles it: its move booked, or nothing when it did
+not move. Several settled in one read share that one move (what each made of it cannot be
+told): a late fill of one takes back its own P&L, what it moved the balance by.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from fsm_risk.core.effects import Alert, Effect, Level, ReadTrades
+from fsm_risk.core.events import Fill
+from fsm_risk.core.exits import CENT
+from fsm_risk.core.exposure import fills_coming
+from fsm_risk.core.models import ZERO, AccountModel
+from fsm_risk.core.pnl import realized_net
+from fsm_risk.core.reasons import Reason
+
+
+def paid(ev: Fill) -> Decimal | None:
+    """What a fill moved the balance by: its net P&L, when the gateway gave its P&L."""
+    return None if ev.pnl is None else realized_net(ev.pnl, ev.fees)
+
+
+def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect]) -> None:
+    """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
+    them: the balance's move a read confirms beyond the fills is their settlement (see the
+    module's doc). They wait for that balance (``acct.vanished``) when
+    the read brings it after them (an exposed account's start-up read takes its positions
+    first, its trades and balance after) or brought none: one read before a fill that
+    came live meanwhile is older than ours, so the account is read again."""
+    net = acct.net.get(cid, 0) + gone
+    if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
+        return  # not a position shrinking: no settlement of one
+    if fills_coming(acct, cid):
+        return  # its fills are on their way
+    new = cid not in acct.vanished
+    acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
+    if acct.behind is not None:
+        return  # its trades and balance are read next
+    if acct.unbooked is not None:  # this read's balance came first (see `confirmed`)
+        confirmed(acct, acct.unbooked, now, out)
+    elif new:
+        out.append(ReadTrades(acct.account_id))
+
+
+def confirmed(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> None:
+    """A read confirmed the balance, ``move`` beyond the fills since the one taken: the
+    settlement of the positions found gone without a fill (`vanished`), booked together,
+    to the cent; a balance that did not move settles them at nothing. With none gone
+    (yet), the move waits for the read's positions (``acct.unbooked``).
+
+    How much of one move each of several positions settled cannot be told (the gateway
+    says neither the price nor the P&L): they share it, kept on one of them with their
+    time (``acct.settled``), and one found gone later in the same read (its move is the
+    one booked) joins them. A late fill of one takes back its own P&L (`take_back`)."""
+    acct.unbooked = move
+    gone = acct.vanished
+    if not gone or acct.behind is not None or any(fills_coming(acct, c) for c in gone):
+        return
+    acct.vanished = {}
+    group = {c: v for c, v in acct.settled.items() if v[2] == now}  # booked by this read
+    if abs(move) <= CENT and not group:
+        return  # nothing moved: nothing settled
+    acct.unbooked = ZERO
+    for book in (acct.day, acct.week):
+        if now >= book.start:
+            book.realized += move
+            book.settled += move
+    members = {c: v[0] for c, v in group.items()}
+    total = move + sum(v[1] for v in group.values())
+    for c, n in gone.items():
+        was_n, was, _ = (0, ZERO, now) if c in group else acct.settled.get(c, (0, ZERO, now))
+        members[c] = members.get(c, 0) + was_n + n
+        total += was  # (an older settlement of it, merged)
+    keep = min(members)
+    acct.settled.update({c: (n, total if c == keep else ZERO, now) for c, n in members.items()})
+    others = ", ".join(sorted(set(members) - set(gone)))
+    if others:
+        what = f"settled with {others} by the move this read booked ({total:+.2f} in all)"
+    else:
+        what = f"the balance's move {move:+.2f} is booked as "
+        what += "its settlement" if len(gone) == 1 else "their settlement"
+    text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))
+    out.append(
+        Alert(
+            Level.WARNING,
+            Reason.POSITION_SETTLED,
+            f"{text} removed by the gateway without a fill; {what} (day realized "
+            f"{acct.day.realized:.2f}, week {acct.week.realized:.2f})",
+            acct.account_id,
+            min(gone) if len(gone) == 1 else None,
+        )
+    )
+
+
+def came(acct: AccountModel, cid: str, delta: int) -> int:
+    """A fill of ``delta`` closing a position found gone whose settlement waits for a
+    balance (`vanished`): it came after all, and settles that much of it. Returns that
+    position's size (0: none)."""
+    n = acct.vanished.get(cid, 0)
+    if not n or (n > 0) == (delta > 0):
+        return 0
+    left = n - min(abs(delta), abs(n)) * (1 if n > 0 else -1)
+    if left:
+        acct.vanished[cid] = left
+    else:
+        del acct.vanished[cid]
+    return n
+
+
+def take_back(
+    acct: AccountModel, cid: str, exit_: int, own: Decimal | None, out: list[Effect]
+) -> None:
+    """The fill of ``exit_`` contracts settled without one came (live, or in the trades a
+    restart reads, which the positions read already reflect): the settlement's part for
+    them is taken back from the books (the fill's own P&L replaces it), and from what the
+    balance does not show yet (it showed the settlement). That part is the fill's own net
+    P&L ``own`` (what it moved the balance by), exact even for one of several positions
+    settled together (`confirmed`); without it, a share by contracts of what is left."""
+    n, _, at = acct.settled[cid]
+    group = {c: v for c, v in acct.settled.items() if v[2] == at}  # settled together
+    total = sum((v[1] for v in group.values()), ZERO)
+    contracts = sum(abs(v[0]) for v in group.values())
+    k = min(exit_, abs(n))
+    part = own if own is not None else total * k / contracts
+    left = {c: v[0] for c, v in group.items()} | {cid: n - k if n > 0 else n + k}
+    for c in group:
+        del acct.settled[c]
+    waiting = sorted(c for c, m in left.items() if m)
+    for c in waiting:
+        acct.settled[c] = (left[c], total - part if c == waiting[0] else ZERO, at)
+    acct.pending_realized -= part
+    for book in (acct.day, acct.week):
+        if at >= book.start:
+            book.realized -= part
+            book.settled -= part
+    out.append(
+        Alert(
+            Level.INFO,
+            Reason.POSITION_SETTLED,
+            f"{cid}: the fill of {k} contract(s) settled without one came after all: "
+            f"it replaces {part:+.2f} of the settlement booked",
+            acct.account_id,
+            cid,
+        )
+    )
+
+
+def stands(acct: AccountModel, cid: str) -> None:
+    """``cid`` settled without a fill is traded again: no fill of it will come, its
+    settlement stands; what it shares with others settled together stays theirs to hold."""
+    _, amount, at = acct.settled.pop(cid)
+    rest = sorted(c for c, v in acct.settled.items() if v[2] == at)
+    if rest:
+        n, was, _ = acct.settled[rest[0]]
+        acct.settled[rest[0]] = (n, was + amount, at)
