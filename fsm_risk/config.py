@@ -26,7 +26,7 @@ from fsm_risk import crosschecks, schema, sections
 from fsm_risk.core.engine import EngineSettings
 from fsm_risk.core.instruments import KNOWN_ROOTS, known_root
 from fsm_risk.core.models import InstrumentBook, Mark
-from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.sessions import MarketHours, SessionCalendar
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.rules import ALL_RULES, BY_NAME
 from fsm_risk.rules.base import Rule, RuleContext, RuleSettings
@@ -448,6 +448,10 @@ class Settings:
     raw_rules: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: each section's parsed values by key, as `describe` prints them back
     parsed: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    #: the service watches the built-in paper gateway (`serve` without credentials, `--paper`,
+    #: `--demo`): the market's hours are that gateway's (`[paper] maintenance_break`; none:
+    #: always open), not CME Globex's, which a real gateway keeps
+    on_paper: bool = False
 
     def resolve(self, value: str) -> Path:
         return _resolve(self.path, value)
@@ -505,7 +509,15 @@ class Settings:
             rearm_amount=rearm.amount,
             known_roots=frozenset(self.known_roots()),
             display_tz=self.display_timezone,
+            market=self.market_hours(),
         )
+
+    def market_hours(self) -> MarketHours | None:
+        """When the gateway watched refuses orders: CME Globex's hours, or on the built-in paper
+        gateway (`on_paper`) its own (None: it never closes)."""
+        if not self.on_paper:
+            return MarketHours()
+        return self.paper.market_hours() if self.paper is not None else None
 
     def known_roots(self) -> set[str]:
         """The symbol roots the settings name (per-root limits, blocked roots, paper codes)."""

@@ -132,6 +132,8 @@ async def serve(
     if demo:
         settings = demo_settings(settings)
     creds = None if paper or demo else credentials(settings)
+    if creds is None:  # the built-in paper gateway: its hours, not CME's
+        settings = dataclasses.replace(settings, on_paper=True)
     _refuse_a_second_service(settings)
     loop = asyncio.get_running_loop()
     # a stop signal at any moment, even before the service exists, is a clean stop
