@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from fsm_risk import naming
 from fsm_risk.core.engine import RiskEngine, self_source
 from fsm_risk.core.events import SelfLock
+from fsm_risk.core.records import strongest
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
@@ -168,13 +169,17 @@ def outcome(engine: RiskEngine, ev: SelfLock, tz: str) -> str:
 
     held = acct.holds.get(self_source(ev.to))
     asked = f"{ev.to} until {until(ev.until)}"
+    now = f"{acct.state}"
+    best = strongest(acct.holds)  # the lock in force, when it is not the one asked for
+    if best is not None and (best.kind, best.until) != (ev.to, ev.until):
+        now += f" until {until(best.until)} ({best.source})"
     if held is not None and held.until != ev.until:
         return (
             f"account {ev.account_id}: already self-locked ({held.kind} until "
             f"{until(held.until)}); a lock is never shortened, so {asked} changes nothing; "
-            f"now {acct.state}"
+            f"now {now}"
         )
-    text = f"account {ev.account_id}: locked by trader:{ev.who}: {asked}; now {acct.state}"
+    text = f"account {ev.account_id}: locked by trader:{ev.who}: {asked}; now {now}"
     if acct.state is State.Flattening:
         text += " (open positions are being closed first)"
     return text

@@ -148,3 +148,28 @@ def test_a_self_lock_reply_names_the_end_to_the_second() -> None:
     whole = until.replace(second=0)  # asked (and refused as shorter): a whole minute stays short
     shorter = outcome(d.engine, SelfLock(d.acc, State.Cooldown, whole, "t", "r"), "UTC")
     assert f"Cooldown until {whole:%Y-%m-%d %H:%M} UTC changes nothing" in shorter, shorter
+
+
+def test_a_self_lock_reply_names_the_longer_lock_in_force() -> None:
+    """`lock --for 1m` during a 15-minute Cooldown placed by an admin (or a rule) replied
+    "Cooldown until 06:27:05; now Cooldown": read as the lock ending at 06:27, it ends at 06:40."""
+    from fsm_risk.core.events import AdminCommand
+    from fsm_risk.selflock import outcome
+
+    d = Driver(make_engine())
+    d.send(account())
+    d.send(AdminCommand(d.acc, State.Cooldown, "tilted", "ops", minutes=15))
+    [held] = d.acct.holds.values()
+    assert d.acct.state is State.Cooldown and held.until is not None
+    ev = SelfLock(d.acc, State.Cooldown, d.now + timedelta(minutes=1), "trader1", "break")
+    d.send(ev)
+    reply = outcome(d.engine, ev, "UTC")
+    end = held.until.strftime("%Y-%m-%d %H:%M:%S" if held.until.second else "%Y-%m-%d %H:%M")
+    assert f"now Cooldown until {end} UTC ({held.source})" in reply, reply
+    alone = Driver(make_engine())  # the lock asked for is the one in force: said once
+    alone.send(account())
+    mine = SelfLock(alone.acc, State.Cooldown, alone.now + timedelta(minutes=1), "t", "r")
+    alone.send(mine)
+    assert outcome(alone.engine, mine, "UTC").endswith("; now Cooldown"), outcome(
+        alone.engine, mine, "UTC"
+    )
