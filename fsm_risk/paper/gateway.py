@@ -15,7 +15,8 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 `set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
-`push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `reverse_orders`,
+`push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `limit_rest`,
+`reverse_orders`,
 `settle_position`), reading
 (`order_log`, `orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`)
 and waiting without sleeping (`wait_for`, `add_listener`).
@@ -282,6 +283,10 @@ class PaperGateway:
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
         self._rest_faults: dict[str, list[int]] = {}  # path -> [status, requests left]
+        #: `limit_rest`: until when (monotonic), and whether its 429s say Retry-After
+        self._limited_until, self._limited_says = 0.0, True
+        #: the paths `limit_rest` answered 429, in the order they came
+        self.limited: list[str] = []
         self._revoked: set[str] = set()
         self._issued: set[str] = set()  # the ids of the tokens issued and not revoked since
         self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
@@ -910,6 +915,22 @@ class PaperGateway:
         ``/api/Order/searchOpen``) with HTTP ``status`` instead (a gateway in trouble: 5xx),
         after counting them against the rate limit as the gateway counts every request."""
         self._rest_faults[path] = [status, count]
+
+    def limit_rest(self, seconds: float, retry_after: bool = True) -> None:
+        """Answer every REST request that needs a token with HTTP 429 for the next
+        ``seconds`` (real time, as the rate limiter): another program on the same API key
+        keeps the gateway's window full. Each says Retry-After (the whole seconds left, at
+        least 1) unless ``retry_after`` is False. The paths so answered go to `limited`."""
+        self._limited_until = time.monotonic() + seconds
+        self._limited_says = retry_after
+
+    def _limit_fault(self, path: str) -> tuple[bool, float | None]:
+        """Whether `limit_rest` answers this request 429, and the Retry-After it says."""
+        left = self._limited_until - time.monotonic()
+        if left <= 0:
+            return False, None
+        self.limited.append(path)
+        return True, (left if self._limited_says else None)
 
     def _rest_fault(self, path: str) -> int | None:
         """The status a fault armed by `fail_rest` answers this request with, if any."""

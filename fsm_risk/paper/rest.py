@@ -187,7 +187,11 @@ class ProjectXApi:
                 if found is None:
                     return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
                 user = found
-                wait = self.gw._rate_limited(token, request.path)
+                limited, wait = self.gw._limit_fault(request.path)
+                if limited and wait is None:
+                    return web.Response(status=429, text="Too Many Requests")
+                if not limited:
+                    wait = self.gw._rate_limited(token, request.path)
                 if wait is not None:
                     return web.Response(
                         status=429,
