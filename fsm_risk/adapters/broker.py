@@ -13,6 +13,8 @@
   allows per key) in which enforcement keeps a reserve, served by `Priority`: closes, the
   reads a close waits on (`for_enforcement`), cancels, then every other read. The SDK's own
   limiter is set out of the way (it would queue close orders behind reads for a minute).
+  The gateway's window is the API key's: a 429 (another program on the key filled it) holds
+  every read back until the window it implies has passed; closes and cancels still go.
 - Close, partial close and cancel are written to a connection kept open for them (`wire`),
   the request's bytes on the socket before the call returns; the SDK's HTTP layer (which
   passes several turns of the loop first) sends them when no such connection is ready. Both
@@ -125,6 +127,9 @@ REVIVE_LONGEST = 60.0
 READ_SENDS = 3
 READ_RETRY_WAIT = (1.0, 5.0)
 _TRANSIENT = (ProjectXRateLimitError, ProjectXServerError, ProjectXConnectionError)
+#: endpoints the gateway limits in a bucket of their own: their 429 says nothing of the
+#: key's window (bar history: 30 requests per 30 s)
+OWN_LIMIT = frozenset({"/History/retrieveBars"})
 #: the SDK's request method without its rate-limit decorator (see `ProjectXBroker.start`)
 _MAKE_REQUEST = ProjectX._make_request.__wrapped__  # type: ignore[attr-defined]
 
@@ -174,6 +179,15 @@ class Priority(IntEnum):
     READ = 3  #: every other read: at most ``limit - reserve`` a window
 
 
+#: the requests that wait while the gateway says its window is full (`RequestBudget.refused`)
+HELD_BACK = frozenset({Priority.READ, Priority.READ_FOR_CLOSE})
+#: the shortest wait a 429 imposes on reads, whatever its Retry-After says
+HOLD_SHORTEST = 1.0
+#: a login (and the SDK's account listing after it): ahead of every other request, since
+#: nothing goes without a token, and never held back by a 429 (it holds two slots at once)
+LOGIN = Priority.CLOSE
+
+
 class RequestBudget:
     """A sliding-window request budget shared by every REST call, served by `Priority`.
 
@@ -187,6 +201,14 @@ class RequestBudget:
     later than that, so its own window of the same length has always let it go first and a
     request sent when ours has room is never over the gateway's limit (stamped when it was
     sent, the next one went the instant the gateway still counted the old one: refused 429).
+
+    The gateway's window is the API key's, not ours: another program on the same key (the
+    trader's own bot) fills it unseen. A 429 says so (`refused`): until the window it implies
+    has passed (its Retry-After, within `HOLD_SHORTEST` and one window; one window when it
+    gives none) the reads (`HELD_BACK`) wait, whatever our own window says, while closes and
+    cancels still go (the service sends a close or cancel turned away again a second later).
+    Then one read goes alone: answered, reads go as usual again; answered 429, they wait
+    again. Any request answered (not 429) once the wait is over ends it the same way.
     """
 
     def __init__(
@@ -207,6 +229,13 @@ class RequestBudget:
         self._tags: dict[asyncio.Future[None], int] = {}
         self._timer: asyncio.TimerHandle | None = None
         self.waited = 0.0
+        #: the gateway's window is full (a 429) until then: reads wait (None: not known full)
+        self.full_until: float | None = None
+        #: when the gateway first said so, and how many 429s it has answered since
+        self._full_since = 0.0
+        self.refusals = 0
+        #: the wait is over and one read was let through: its answer decides
+        self._probe = False
 
     def _trim(self, now: float) -> None:
         while self._answered and now - self._answered[0] >= self.window:
@@ -219,18 +248,59 @@ class RequestBudget:
         self._trim(now)
         cap = self.limit - self.reserve if priority is Priority.READ else self.limit
         over = self.in_flight + len(self._answered) - cap  # slots to free before it fits
+        room: float | None
         if over < 0:
-            return 0.0
-        if over >= len(self._answered):
+            room = 0.0
+        elif over >= len(self._answered):
+            room = None
+        else:
+            room = max(0.0, self._answered[over] + self.window - now)
+        if priority not in HELD_BACK or self.full_until is None:
+            return room
+        if now < self.full_until:
+            return None if room is None else max(room, self.full_until - now)
+        return None if self._probe else room  # the read sent alone is answered first
+
+    def held(self, priority: Priority, now: float) -> bool:
+        """Whether requests of this priority wait for the gateway's word (a 429), not ours."""
+        if priority not in HELD_BACK or self.full_until is None:
+            return False
+        return now < self.full_until or self._probe
+
+    def refused(self, retry_after: float | None, now: float | None = None) -> float | None:
+        """The gateway answered a request 429 (``retry_after``: its Retry-After in seconds,
+        None when it gave none): its window is full. Reads wait until the window it implies
+        has passed. Returns how long they wait when this is news (the gateway was not known
+        full: say so once), else None."""
+        now = self._monotonic() if now is None else now
+        wait = self.window if retry_after is None else retry_after
+        wait = min(max(wait, HOLD_SHORTEST), self.window)
+        # (a wait over a window ago that nothing answered since ended is an old story)
+        news = self.full_until is None or now - self.full_until >= self.window
+        if news:
+            self._full_since, self.refusals = now, 0
+        self.refusals += 1
+        self.full_until = now + wait if news else max(self.full_until or now, now + wait)
+        self._probe = False
+        self._serve()
+        return wait if news else None
+
+    def _answered_now(self, now: float) -> float | None:
+        """A request was answered (not 429): once the wait is over, the gateway takes requests
+        again. Returns how long it was known full when this ends it, else None."""
+        if self.full_until is None or now < self.full_until:
             return None
-        return max(0.0, self._answered[over] + self.window - now)
+        self.full_until, self._probe = None, False
+        return now - self._full_since
 
     async def acquire(self, priority: Priority = Priority.READ, tag: int | None = None) -> None:
         """Take a slot; the caller sends its request and then calls `release` (see `slot`).
         ``tag``: the account a read is for, so that `promote` can move it up while it waits."""
         waiting = self._waiting
-        if not any(waiting[p] for p in range(priority + 1)) and self.wait_for(priority) == 0:
-            self.in_flight += 1  # room, and nobody of its rank or above before it: no await
+        now = self._monotonic()
+        ahead = any(waiting[p] and not self.held(Priority(p), now) for p in range(priority + 1))
+        if not ahead and self.wait_for(priority, now) == 0:
+            self._grant(priority)  # room, and nobody of its rank or above before it: no await
             return
         turn = asyncio.get_running_loop().create_future()
         waiting[priority].append(turn)
@@ -243,11 +313,17 @@ class RequestBudget:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():  # given a slot as it was cancelled
                 self.in_flight -= 1
+                self._probe = False  # (if it was the read sent alone, another goes)
                 self._serve()
             raise
         finally:
             self._tags.pop(turn, None)
             self.waited += self._monotonic() - began
+
+    def _grant(self, priority: Priority) -> None:
+        self.in_flight += 1
+        if priority in HELD_BACK and self.full_until is not None:
+            self._probe = True  # the wait is over: this read goes alone, its answer decides
 
     def promote(self, tag: int, priority: Priority) -> None:
         """Move the reads waiting for account ``tag`` in a lower line up to ``priority`` (at
@@ -262,9 +338,20 @@ class RequestBudget:
         self._serve()
 
     def release(self) -> None:
-        """The request `acquire` let through was answered (or failed) now."""
+        """The request `acquire` let through was answered (or failed) now; one answered 429
+        is told first (`refused`)."""
+        now = self._monotonic()
         self.in_flight -= 1
-        self._answered.append(self._monotonic())
+        self._answered.append(now)
+        was = self._answered_now(now)
+        if was is not None:
+            logger.info(
+                "{} the gateway takes requests again: reads go as usual (held back {:.0f} s "
+                "by its request limit, {} request(s) answered 429)",
+                logs.FEED,
+                was,
+                self.refusals,
+            )
         self._serve()
 
     @contextlib.asynccontextmanager
@@ -278,24 +365,35 @@ class RequestBudget:
 
     def _serve(self) -> None:
         """Give slots to those waiting, highest priority first, first come first: the first
-        that does not fit stops the line (those behind it fit no better). Woken by a
+        that does not fit stops the line (those behind it fit no better), unless it waits
+        for the gateway's word (`held`): closes and cancels below it still go. Woken by a
         release, or when the window next has room."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        now = self._monotonic()
+        wake: float | None = None
         for priority, line in zip(Priority, self._waiting, strict=True):
             while line:
                 if line[0].done():  # its caller was cancelled while it waited
                     line.popleft()
                     continue
-                delay = self.wait_for(priority)
-                if delay is None:
-                    return  # a release wakes the line
-                if delay > 0:
-                    self._timer = asyncio.get_running_loop().call_later(delay, self._serve)
-                    return
-                line.popleft().set_result(None)
-                self.in_flight += 1
+                delay = self.wait_for(priority, now)
+                if delay == 0:
+                    line.popleft().set_result(None)
+                    self._grant(priority)
+                    continue
+                if delay is not None:
+                    wake = delay if wake is None else min(wake, delay)
+                if not self.held(priority, now):
+                    self._wake(wake)
+                    return  # a release (or the timer) wakes the line
+                break
+        self._wake(wake)
+
+    def _wake(self, delay: float | None) -> None:
+        if delay is not None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._serve)
 
     @property
     def queued(self) -> dict[Priority, int]:
@@ -487,8 +585,10 @@ class ProjectXBroker:
         ):
             with attempt:
                 try:
-                    # the login and the SDK's account listing after it: two requests
-                    async with self.budget.slot(), self.budget.slot():
+                    # the login and the SDK's account listing after it: two requests, two
+                    # slots held at once, so never at a priority a 429 holds back (the read
+                    # let through alone after it would wait on the other: `LOGIN`)
+                    async with self.budget.slot(LOGIN), self.budget.slot(LOGIN):
                         await client.authenticate()
                 except ProjectXAuthenticationError:
                     # the SDK says only "Authentication failed": ask for the gateway's own
@@ -1153,12 +1253,35 @@ class ProjectXBroker:
                     raise
                 async with self.budget.slot(priority):
                     raw = await _read_once(client, path, data)
+        except (ProjectXRateLimitError, RateLimited) as exc:
+            self._window_full(path, exc)
+            raise
         finally:
             if held:
                 self.budget.release()
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
         return raw
+
+    def _window_full(self, path: str, exc: ProjectXError) -> None:
+        """A request answered 429: the gateway's window for the API key is full (another
+        program on the same key, unseen by our budget). The budget holds the reads back
+        (`RequestBudget.refused`); said once, when it learns it. The bars' own, smaller
+        limit says nothing of that window."""
+        if path in OWN_LIMIT:
+            return
+        asked = exc.retry_after if isinstance(exc, RateLimited) else _asked_wait(exc)
+        wait = self.budget.refused(asked)
+        if wait is not None:
+            logger.warning(
+                "{} {} answered 429: the gateway's request window for this API key is full "
+                "(another program using the same API key?); reads wait {:.0f} s ({}), closes "
+                "and cancels still go",
+                logs.ALERT,
+                path,
+                wait,
+                "its Retry-After" if asked is not None else "one window: no Retry-After given",
+            )
 
     async def _send(
         self, client: ProjectX, path: str, data: dict[str, Any], priority: Priority
@@ -1204,12 +1327,9 @@ class ProjectXBroker:
             raise ProjectXError("not connected")
         kept = (client.session_token, dict(client.headers), client.token_expiry)
         try:
-            # the login and the SDK's account listing after it, above the ordinary reads
-            # (and uncapped): nothing goes without a token
-            async with (
-                self.budget.slot(Priority.READ_FOR_CLOSE),
-                self.budget.slot(Priority.READ_FOR_CLOSE),
-            ):
+            # the login and the SDK's account listing after it, ahead of every other request
+            # (and uncapped): nothing goes without a token (see `LOGIN`)
+            async with self.budget.slot(LOGIN), self.budget.slot(LOGIN):
                 await client.authenticate()
         except Exception as exc:
             client.session_token, headers, client.token_expiry = kept
@@ -1404,16 +1524,23 @@ async def _read_once(client: ProjectX, path: str, data: dict[str, Any]) -> Any:
     return await client._execute_http_request("POST", path, data=data, retry_count=1)
 
 
+def _asked_wait(exc: BaseException) -> float | None:
+    """The Retry-After a read's 429 carried, in seconds, as the SDK words it (it says 60 when
+    the gateway gave none: one window of the gateway's)."""
+    found = re.search(r"retry after (\d+)\s*s", str(exc))
+    return float(found.group(1)) if found else None
+
+
 def _read_wait(state: RetryCallState) -> float:
     """How long before a read goes again: what a 429 asked (its Retry-After, within
-    `READ_RETRY_WAIT`), else 1 s, then 2 s."""
+    `READ_RETRY_WAIT`), else 1 s, then 2 s. (After a 429 the budget holds it back too, until
+    the gateway's window has room: `RequestBudget.refused`.)"""
     low, high = READ_RETRY_WAIT
     outcome = state.outcome
     exc = outcome.exception() if outcome is not None else None
     if isinstance(exc, ProjectXRateLimitError):
-        found = re.search(r"retry after (\d+)\s*s", str(exc))
-        asked = float(found.group(1)) if found else low
-        return float(min(max(asked, low), high))
+        asked = _asked_wait(exc)
+        return float(min(max(low if asked is None else asked, low), high))
     return min(low * 2 ** (state.attempt_number - 1), high)
 
 

@@ -24,6 +24,7 @@ returns None before writing anything and the caller sends through the SDK.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import os
 import ssl
@@ -52,7 +53,8 @@ MIN_LIFE = 1.0
 #: own keep-alive expiry (60 s), so this path is never staler than the SDK's.
 KEEP_IDLE = 20.0
 
-Answer = tuple[int, bytes]
+#: an answer's status, body and Retry-After header (None: none given)
+Answer = tuple[int, bytes, str | None]
 
 #: the heads (request line and headers) of the requests written, as h11 wrote them, by
 #: target and header fields: the next close, partial close or cancel of the same shape is
@@ -82,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self.since = self.opened
         self._status = 0
         self._body = bytearray()
+        self._retry_after: str | None = None
 
     @property
     def idle(self) -> bool:
@@ -110,7 +113,7 @@ class _Connection(asyncio.Protocol):
         if head is None:
             head = _head(target, fields)  # h11 refuses what it cannot write: nothing written
         self.answer = asyncio.get_running_loop().create_future()
-        self._status, self._body = 0, bytearray()
+        self._status, self._body, self._retry_after = 0, bytearray(), None
         self.transport.write(head + body)
         # what was written, told to h11 (whose own bytes for it are the same, and dropped)
         self.http.send(h11.Request(method="POST", target=target, headers=list(fields)))  # type: ignore[arg-type]
@@ -154,12 +157,15 @@ class _Connection(asyncio.Protocol):
                 return
             if isinstance(event, h11.Response):
                 self._status = event.status_code
+                for name, value in event.headers:
+                    if name == b"retry-after":  # (h11 gives the names in lower case)
+                        self._retry_after = value.decode("latin-1")
             elif isinstance(event, h11.Data):
                 self._body += event.data
             elif isinstance(event, h11.EndOfMessage):
                 answer, self.answer = self.answer, None
                 if answer is not None and not answer.done():
-                    answer.set_result((self._status, bytes(self._body)))
+                    answer.set_result((self._status, bytes(self._body), self._retry_after))
                 if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
                     self.http.start_next_cycle()  # kept alive for the next request
                 else:
@@ -295,7 +301,9 @@ class Wire:
     ) -> dict[str, Any]:
         assert conn.answer is not None
         try:
-            status, body = await asyncio.wait_for(asyncio.shield(conn.answer), self.timeout)
+            status, body, retry_after = await asyncio.wait_for(
+                asyncio.shield(conn.answer), self.timeout
+            )
         except (TimeoutError, ConnectionError, asyncio.CancelledError) as exc:
             conn.answer = None  # its answer, if any, must never be read as another request's
             conn.close()
@@ -307,7 +315,7 @@ class Wire:
             self._keep(conn)
         if status == 401:
             self._on_refused(authorization)  # the token refused: the service logs in again
-        return _decoded(path, status, body, data)
+        return _decoded(path, status, body, data, retry_after)
 
     async def close(self) -> None:
         self._closed = True
@@ -320,14 +328,41 @@ class Wire:
 
 class RateLimited(ProjectXError):
     """HTTP 429 to an enforcement request: the gateway's request limit turned it away before
-    it was taken (see the module doc)."""
+    it was taken (see the module doc). ``retry_after``: the seconds its Retry-After asked
+    (None: none given, or not readable)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
-def _decoded(path: str, status: int, body: bytes, data: dict[str, Any]) -> dict[str, Any]:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After header in seconds: delta-seconds, or an HTTP date (``now``: the epoch
+    time it is measured from). None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _decoded(
+    path: str, status: int, body: bytes, data: dict[str, Any], retry_after: str | None = None
+) -> dict[str, Any]:
     """The gateway's answer as the SDK reads a mutating request's, but a 429 (see the module
     doc)."""
     if status == 429:
-        raise RateLimited(f"{path}: HTTP 429: the gateway's request limit is reached, not taken")
+        raise RateLimited(
+            f"{path}: HTTP 429: the gateway's request limit is reached, not taken",
+            retry_after_seconds(retry_after),
+        )
     if status == 401 or 500 <= status < 600:
         raise OrderSubmissionUncertainError(
             f"{path}: HTTP {status} after it may have been received; reconcile before retrying",
