@@ -130,6 +130,17 @@ def _blind_alert(m: Malformed) -> Alert:
     )
 
 
+def _incomplete_alert(m: Malformed) -> Alert:
+    return Alert(
+        Level.CRITICAL,
+        Reason.READ_INCOMPLETE,
+        f"account {m.account_id}: {m.read} listed an entry the service refused ({m.reason}): "
+        "its reads are not used (never taken as flat or as no working order); the account "
+        "keeps what the service holds until the gateway lists it whole",
+        m.account_id,
+    )
+
+
 def _accounts_in(batch: list[Any], effects: list[Effect]) -> set[int]:
     """The accounts a handled batch names: its events' (and jobs') and its effects'."""
     found = set()
@@ -1126,6 +1137,8 @@ class Service:
                 self.malformed += 1
                 if it.blind:
                     found.append(_blind_alert(it))
+                if it.read:
+                    found.append(_incomplete_alert(it))
             elif isinstance(it, _Reconciled):
                 found = self._resume(it.account_id)
                 reconciled.append(it)

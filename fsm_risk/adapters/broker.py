@@ -33,7 +33,9 @@
   it keeps ending soon after (never in a tight loop); one refused by the gateway waits for
   the new login instead.
 - Raw payloads go through `payloads` (the validating boundary) before they reach the core;
-  what does not parse is reported as `Malformed`, counted, logged and skipped.
+  what does not parse is reported as `Malformed`, counted, logged and skipped. A REST listing
+  of positions or working orders with an entry refused is not the whole truth: the read
+  fails (`IncompleteRead`) and nothing is concluded from it.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from decimal import Decimal
 from enum import IntEnum
 from functools import partial
 from types import MethodType
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 from loguru import logger
@@ -102,12 +104,28 @@ PARSE_SLICE = 64
 @dataclass(frozen=True)
 class Malformed:
     """A payload the boundary refused: logged, counted, skipped. ``blind`` marks the refusal
-    that made its kind blind (refused `BLIND_AFTER` times in a row): an alarm, not a line."""
+    that made its kind blind (refused `BLIND_AFTER` times in a row): an alarm, not a line.
+    ``read``: the REST listing (its path) that the refusal left incomplete, on the first such
+    refusal of the account's listing since it was last read whole: an alarm too."""
 
     kind: str
     reason: str
     account_id: int | None = None
     blind: bool = False
+    read: str = ""
+
+
+class IncompleteRead(ProjectXError):
+    """A REST listing with an entry the boundary refused: not the whole truth, so nothing is
+    concluded from it (never "flat", never "no working order"). The read failed, as one the
+    gateway did not answer: the engine keeps what it holds for the account."""
+
+    def __init__(self, account_id: int, path: str, refused: payloads.PayloadError) -> None:
+        self.account_id, self.path = account_id, path
+        super().__init__(
+            f"account {account_id}: {path} listed a {refused.kind} the service refused "
+            f"({refused.reason}): the read is incomplete and was not used"
+        )
 
 
 #: refusals of one record kind in a row (no accepted record between) that make it blind
@@ -538,6 +556,8 @@ class ProjectXBroker:
         self._sync_lock = asyncio.Lock()
         self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
+        #: the listings, by (account, path), last read with an entry refused, and why
+        self.incomplete: dict[tuple[int, str], str] = {}
         #: the shared balance listings not sent yet, ordinary and urgent (see `balances`)
         self._listings: dict[bool, asyncio.Future[list[AccountUpdate]] | None] = {
             False: None,
@@ -859,10 +879,12 @@ class ProjectXBroker:
         self.health.last_quote[event.contract_id] = now
         self.sink(event)
 
-    def _malformed(self, exc: payloads.PayloadError, account_id: int | None = None) -> None:
+    def _malformed(
+        self, exc: payloads.PayloadError, account_id: int | None = None, read: str = ""
+    ) -> None:
         blind = self.health.refuse(exc.kind)
         logger.warning("{} skipped: {}", logs.FEED, exc)
-        self.sink(Malformed(exc.kind, str(exc), account_id, blind))
+        self.sink(Malformed(exc.kind, str(exc), account_id, blind, read))
 
     # -- quotes ----------------------------------------------------------------------------------
 
@@ -972,14 +994,14 @@ class ProjectXBroker:
         raw_orders = await self._open_orders(account_id)
         events: list[Event] = [*await self._trades(account_id, since, ticket)]
         events.extend(await self._positions(account_id))
-        events.extend(self._orders(raw_orders))
+        events.extend(self._orders(account_id, raw_orders))
         return events
 
     async def enforcing_snapshot(self, account_id: int) -> list[Event]:
         """The part of `snapshot` that enforcement needs, in two reads: open positions, then
         open orders (read first, as there). The trades and the balance are `history`."""
         raw_orders = await self._open_orders(account_id)
-        return [*await self._positions(account_id), *self._orders(raw_orders)]
+        return [*await self._positions(account_id), *self._orders(account_id, raw_orders)]
 
     async def history(self, account_id: int, since: datetime) -> list[Event]:
         """The rest of `snapshot`: every trade since ``since`` (oldest first), then the
@@ -1023,26 +1045,46 @@ class ProjectXBroker:
         return events
 
     async def _positions(self, account_id: int) -> list[Event]:
+        """The open positions listed, each remembered (`PositionShapes.seen`). A listing with
+        an entry refused raises `IncompleteRead`."""
+        path = "/Position/searchOpen"
         positions: list[Event] = []
-        for p in (await self._post("/Position/searchOpen", {"accountId": account_id})).get(
-            "positions", []
-        ):
+        for p in (await self._post(path, {"accountId": account_id})).get("positions", []):
             try:
-                found = payloads.bounded(payloads.position(p), self.now())
-                position = self.positions.seen(found)
-                positions.append(dataclasses.replace(position, snapshot=True))
+                found = payloads.bounded(self.positions.listed(p), self.now())
             except payloads.PayloadError as exc:
-                self._malformed(exc)
+                self._incomplete(account_id, path, exc)
+            position = self.positions.seen(found)
+            positions.append(dataclasses.replace(position, snapshot=True))
+        self._whole(account_id, path)
         return positions
 
-    def _orders(self, raw_orders: list[Any]) -> list[Event]:
+    def _orders(self, account_id: int, raw_orders: list[Any]) -> list[Event]:
+        """The working orders listed. A listing with an entry refused raises `IncompleteRead`."""
+        path = "/Order/searchOpen"
         orders: list[Event] = []
         for o in raw_orders:
             try:
                 orders.append(payloads.bounded(payloads.order(o), self.now()))
             except payloads.PayloadError as exc:
-                self._malformed(exc)
+                self._incomplete(account_id, path, exc)
+        self._whole(account_id, path)
         return orders
+
+    def _incomplete(self, account_id: int, path: str, exc: payloads.PayloadError) -> NoReturn:
+        """An entry of the account's listing ``path`` was refused: counted as any refusal, an
+        alarm the first time since the listing was last read whole, and the read fails."""
+        first = (account_id, path) not in self.incomplete
+        self.incomplete[(account_id, path)] = exc.reason
+        self._malformed(exc, account_id, read=path if first else "")
+        raise IncompleteRead(account_id, path, exc)
+
+    def _whole(self, account_id: int, path: str) -> None:
+        if self.incomplete.pop((account_id, path), None) is not None:
+            logger.warning(
+                "{} account {}: {} is listed whole again; its reads are used", logs.FEED,
+                account_id, path,
+            )  # fmt: skip
 
     async def balances(
         self, ticket: int | None = None, *, urgent: bool = False
@@ -1131,17 +1173,20 @@ class ProjectXBroker:
             return None
 
     async def open_position(self, account_id: int, contract_id: str) -> PositionEvent | None:
-        """The gateway's open position in one contract now (None: flat)."""
-        raw = await self._post("/Position/searchOpen", {"accountId": account_id})
+        """The gateway's open position in one contract now (None: flat). A listing with an
+        entry refused raises `IncompleteRead`: that entry may be this position."""
+        path = "/Position/searchOpen"
+        raw = await self._post(path, {"accountId": account_id})
+        held = None
         for p in raw.get("positions", []):
             try:
-                found = self.positions.seen(payloads.position(p))
+                found = self.positions.seen(payloads.bounded(self.positions.listed(p), self.now()))
             except payloads.PayloadError as exc:
-                self._malformed(exc)
-                continue
+                self._incomplete(account_id, path, exc)
             if found.contract_id == contract_id and found.size > 0:
-                return found
-        return None
+                held = found
+        self._whole(account_id, path)
+        return held
 
     async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
         return await self._enforce(

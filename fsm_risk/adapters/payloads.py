@@ -34,6 +34,7 @@ class PayloadError(ValueError):
 
     def __init__(self, kind: str, reason: str) -> None:
         self.kind = kind
+        self.reason = reason
         super().__init__(f"malformed {kind} payload: {reason}")
 
 
@@ -347,6 +348,25 @@ class PositionShapes:
         if filled is not None and filled.pop(account_id, None) is not None and not filled:
             del self._filled[event.contract_id]
         return event
+
+    def listed(self, payload: Any) -> PositionUpdate:
+        """A position a REST listing gives. One without its average price keeps the price
+        last known for it when that price cannot have changed: the same side, no larger (a
+        reduce leaves the average as it was). Otherwise it is refused as any record is: a
+        position of unknown price is never taken as no position."""
+        kind = "position"
+        d = _obj(kind, payload)
+        if d.get("averagePrice") is None and d.get("size") not in (None, 0):
+            account_id = _int(kind, d, "accountId")
+            contract = shared.name(str(_req(kind, d, "contractId")))
+            known = self._known.get((account_id, contract))
+            if (
+                known is not None
+                and d.get("type") == int(known.type)
+                and 0 < _int(kind, d, "size") <= known.size
+            ):
+                d = {**d, "averagePrice": str(known.average_price)}
+        return position(d)
 
     def seen(self, event: PositionUpdate) -> PositionUpdate:
         key = (event.account_id, event.contract_id)

@@ -84,6 +84,9 @@ class Reason(Enum):
     RULE_DISABLED = "the rule that placed a hold without deadline is no longer configured"
     FEED_BLIND = "records of one kind are being refused repeatedly: the feed is blind to them"
     STATE_DIVERGED = "the periodic REST read found positions or orders the live feed missed"
+    READ_INCOMPLETE = (
+        "a REST read listed a position or order the service refused: the read is not used"
+    )
     STATE_NOT_SAVED = (
         "the database refuses writes: enforcement goes on from memory, the state is not saved"
     )

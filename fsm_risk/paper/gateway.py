@@ -16,8 +16,7 @@ Everything a test or demo drives is on this object: prices (`set_price`, `move_p
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
 `reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
 `push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `limit_rest`,
-`reverse_orders`,
-`settle_position`), reading
+`null_rest_fields`, `reverse_orders`, `settle_position`), reading
 (`order_log`, `orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`)
 and waiting without sleeping (`wait_for`, `add_listener`).
 
@@ -287,6 +286,8 @@ class PaperGateway:
         self._limited_until, self._limited_says = 0.0, True
         #: the paths `limit_rest` answered 429, in the order they came
         self.limited: list[str] = []
+        #: path -> the fields its listing answers as null (see `null_rest_fields`)
+        self._rest_nulls: dict[str, tuple[str, ...]] = {}
         self._revoked: set[str] = set()
         self._issued: set[str] = set()  # the ids of the tokens issued and not revoked since
         self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
@@ -931,6 +932,26 @@ class PaperGateway:
             return False, None
         self.limited.append(path)
         return True, (left if self._limited_says else None)
+
+    def null_rest_fields(self, path: str, *fields: str) -> None:
+        """Answer every entry of the REST ``path``'s listing (``/api/Position/searchOpen``'s
+        positions, ``/api/Order/searchOpen``'s orders...) with ``fields`` null, as a gateway
+        that leaves a field out now and then; no field: answered whole again."""
+        if fields:
+            self._rest_nulls[path] = fields
+        else:
+            self._rest_nulls.pop(path, None)
+
+    def _rest_nulled(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The answer with the fields `null_rest_fields` armed for ``path`` set to null."""
+        fields = self._rest_nulls.get(path)
+        if not fields:
+            return payload
+        listed = ("positions", "orders", "trades", "accounts")
+        return {
+            k: [{**item, **dict.fromkeys(fields)} for item in v] if k in listed else v
+            for k, v in payload.items()
+        }
 
     def _rest_fault(self, path: str) -> int | None:
         """The status a fault armed by `fail_rest` answers this request with, if any."""

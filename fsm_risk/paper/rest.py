@@ -222,6 +222,7 @@ class ProjectXApi:
                     payload["token"] = None  # as the gateway's failed login carries
             else:
                 payload = {**payload, "success": True, "errorCode": 0, "errorMessage": None}
+                payload = self.gw._rest_nulled(request.path, payload)
             return web.json_response(payload, dumps=dumps)
 
         return serve

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from fsm_risk.adapters import broker as broker_mod
-from fsm_risk.adapters.broker import Credentials, ProjectXBroker, sdk_config
+from fsm_risk.adapters.broker import Credentials, IncompleteRead, ProjectXBroker, sdk_config
 from fsm_risk.core.events import AccountUpdate, Fill
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -106,3 +109,39 @@ async def test_a_resize_sends_the_size_alone_its_prices_left_out_as_the_sdk_does
     result = await broker.resize(1001, 77, 3)
     assert result.ok
     assert sent == [("/Order/modify", {"accountId": 1001, "orderId": 77, "size": 3})]
+
+
+async def test_a_position_listing_with_an_entry_refused_is_never_read_as_flat() -> None:
+    # `open_position` answered None ("flat") when the listing's only entry was refused: a close
+    # refused by the gateway was then taken as already done
+    urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user", "http://127.0.0.1:9/m")
+    told: list[Any] = []
+    broker = ProjectXBroker(sdk_config(*urls), Credentials("u", "key-0000"), told.append,
+                            now=lambda: NOW)  # fmt: skip
+    listed = {
+        "id": 7,
+        "accountId": 1001,
+        "contractId": "CON.F.US.MNQ.Z26",
+        "creationTimestamp": NOW.isoformat(),
+        "type": 1,
+        "size": 5,
+        "averagePrice": None,
+    }
+
+    async def post(path: str, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"positions": [listed], "success": True}
+
+    broker._post = post  # type: ignore[method-assign]
+    for _ in range(2):
+        with pytest.raises(IncompleteRead, match="'averagePrice' is missing"):
+            await broker.open_position(1001, "CON.F.US.MNQ.Z26")
+    # counted each time, an alarm once (the first refusal since the listing was whole)
+    assert [m.read for m in told] == ["/Position/searchOpen", ""]
+    assert [m.account_id for m in told] == [1001, 1001]
+    listed["averagePrice"] = 21000.25
+    found = await broker.open_position(1001, "CON.F.US.MNQ.Z26")
+    assert found is not None and found.size == 5 and not broker.incomplete
+    # the price it had holds for a smaller position on the same side (a reduce keeps it)
+    listed.update(averagePrice=None, size=3)
+    found = await broker.open_position(1001, "CON.F.US.MNQ.Z26")
+    assert found is not None and found.size == 3 and found.average_price == Decimal("21000.25")
