@@ -125,7 +125,7 @@ def _blind_alert(m: Malformed) -> Alert:
         Level.CRITICAL,
         Reason.FEED_BLIND,
         f"{m.kind} records refused repeatedly ({m.reason}): the live feed is blind to them; "
-        "the periodic REST read carries the state until they pass again",
+        "each one refused has its account read over REST until they pass again",
         m.account_id,
     )
 

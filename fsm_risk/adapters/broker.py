@@ -817,9 +817,11 @@ class ProjectXBroker:
                 event = payloads.bounded(convert(data, account_id), self.now())
             except payloads.PayloadError as exc:
                 self._malformed(exc, _named(kind, data))
+                self._refused_live(kind, data)
                 return
             except Exception as exc:  # an exception here would end the SDK's hub reader
                 self._malformed(payloads.PayloadError(name, f"not understood: {exc!r}"))
+                self._refused_live(kind, data)
                 return
             if isinstance(event, Fill):
                 self.positions.filled(event)  # to tell whose position update follows
@@ -828,6 +830,19 @@ class ProjectXBroker:
             self.sink(event)
 
         return on_event
+
+    def _refused_live(self, kind: str, data: Any) -> None:
+        """A user-hub record was refused: what it said is unknown, so the account it belongs
+        to is read over REST at once (`on_doubt`: coalesced, one read running and one pending
+        per account, in the request budget), not at the next periodic read. One that names no
+        account, when the login has several: every account it may belong to."""
+        named = _named(kind, data)
+        if named is not None:
+            doubted = [named] if named in self._monitored else []
+        else:
+            doubted = list(self.routed)
+        for account_id in doubted:
+            self.on_doubt(account_id)
 
     def _owner(self, kind: str, data: Any) -> int | None:
         """The monitored account a user-hub record belongs to (None: one not monitored).

@@ -145,3 +145,24 @@ async def test_a_position_listing_with_an_entry_refused_is_never_read_as_flat() 
     listed.update(averagePrice=None, size=3)
     found = await broker.open_position(1001, "CON.F.US.MNQ.Z26")
     assert found is not None and found.size == 3 and found.average_price == Decimal("21000.25")
+
+
+def test_a_refused_user_record_asks_for_a_read_of_every_account_it_may_belong_to() -> None:
+    urls = ("http://127.0.0.1:9/api", "http://127.0.0.1:9/hubs/user", "http://127.0.0.1:9/m")
+    told: list[Any] = []
+    broker = ProjectXBroker(sdk_config(*urls), Credentials("u", "key-0000"), told.append,
+                            now=lambda: NOW)  # fmt: skip
+    broker.routed = [1001, 1002]
+    broker._monitored = frozenset(broker.routed)
+    doubted: list[int] = []
+    broker.on_doubt = doubted.append
+    on_position = broker._user_callback("position_update")
+    on_order = broker._user_callback("order_update")
+    on_position({"accountId": 1002, "contractId": "CON.F.US.MNQ.Z26", "type": 1, "size": 5})
+    assert doubted == [1002]  # named: that account alone (its averagePrice is missing)
+    on_order({"id": 1, "status": 1})  # names none, the login has two: both may own it
+    assert doubted == [1002, 1001, 1002]
+    on_order({"accountId": 4242, "id": "x"})  # another account of the login: not ours
+    on_order("not an object")
+    assert doubted == [1002, 1001, 1002, 1001, 1002]
+    assert len(told) == 3  # every refusal counted
