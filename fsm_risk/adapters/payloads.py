@@ -117,6 +117,20 @@ def parse_time(kind: str, value: Any, key: str = "timestamp") -> datetime:
     return moment.astimezone(UTC)
 
 
+def _bool(kind: str, d: Mapping[str, Any], key: str, *, optional: bool = False) -> bool:
+    """true or false, as JSON or as a string in any case ("False"); missing or null: false
+    when ``optional``. Anything else is refused: ``bool("false")`` would be true."""
+    value = d.get(key)
+    if value is None and optional:
+        return False
+    value = _req(kind, d, key)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise PayloadError(kind, f"'{key}' is not true or false: {value!r}")
+
+
 def _enum(kind: str, d: Mapping[str, Any], key: str, enum: Any) -> Any:
     raw = _int(kind, d, key)
     try:
@@ -131,9 +145,7 @@ def _enum(kind: str, d: Mapping[str, Any], key: str, enum: Any) -> Any:
 def account(payload: Any) -> AccountUpdate:
     kind = "account"
     d = _obj(kind, payload)
-    can_trade = _req(kind, d, "canTrade")
-    if not isinstance(can_trade, bool):
-        raise PayloadError(kind, f"'canTrade' is not true or false: {can_trade!r}")
+    can_trade = _bool(kind, d, "canTrade")
     return AccountUpdate(
         _int(kind, d, "id"), str(d.get("name") or ""), _money(kind, d, "balance"), can_trade
     )
@@ -203,7 +215,7 @@ def trade(payload: Any) -> Fill:
         pnl=_dec(kind, d, "profitAndLoss", optional=True),
         fees=fees,
         at=parse_time(kind, _req(kind, d, "creationTimestamp"), "creationTimestamp"),
-        voided=bool(d.get("voided") or False),
+        voided=_bool(kind, d, "voided", optional=True),
     )
 
 

@@ -108,3 +108,24 @@ def test_quotes_may_carry_only_what_changed() -> None:
 
 def test_unknown_extra_fields_are_ignored() -> None:
     assert payloads.position({**POSITION, "somethingNew": [1, 2]}).size == 3
+
+
+@pytest.mark.parametrize(
+    "value, voided",
+    [(False, False), (True, True), ("false", False), ("False", False), ("TRUE", True),
+     (None, False)],
+)  # fmt: skip
+def test_voided_is_read_as_true_or_false_never_by_truthiness(value: Any, voided: bool) -> None:
+    # seen: "voided": "false" (a string) counted the trade as voided, its P&L given back
+    assert payloads.trade({**TRADE, "voided": value}).voided is voided
+
+
+@pytest.mark.parametrize("value", ["no", "0", "", 0, 1, [], {"v": 1}])
+def test_a_voided_flag_that_is_not_true_or_false_refuses_the_trade(value: Any) -> None:
+    with pytest.raises(PayloadError, match="'voided' is not true or false"):
+        payloads.trade({**TRADE, "voided": value})
+
+
+def test_can_trade_as_a_string_is_read_as_what_it_says() -> None:
+    raw = {"id": 1, "balance": 5, "canTrade": "False"}
+    assert payloads.account(raw).can_trade is False
