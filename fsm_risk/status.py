@@ -384,6 +384,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append("login refused: the gateway refuses the service's token")
             if feed.get("blind"):
                 parts.append(f"BLIND to {', '.join(feed['blind'])} records (refused repeatedly)")
+            if feed.get("incomplete_reads"):
+                parts.append(f"reads not used: {', '.join(feed['incomplete_reads'])}")
             line = _fit("feed: DEGRADED (" + "; ".join(parts) + ")")
             out.append(style(line, fg="red", bold=True))
         if feed["malformed_payloads"]:

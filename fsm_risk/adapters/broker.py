@@ -447,6 +447,8 @@ class FeedHealth:
     reads: int = 0  # periodic REST reads of the state compared with the engine
     #: False while the gateway refuses the session token (the service is blind)
     authenticated: bool = True
+    #: the REST listings, by (account, path), last read with an entry refused, and why
+    incomplete: dict[tuple[int, str], str] = field(default_factory=dict)
 
     def refuse(self, kind: str) -> bool:
         """Count a refused record; True when this refusal makes its kind blind."""
@@ -482,11 +484,13 @@ class FeedHealth:
             "reconnects": self.reconnects,
             "readers_restarted": self.readers_restarted,
             "authenticated": self.authenticated,
+            "incomplete_reads": [f"{a} {path}" for a, path in sorted(self.incomplete)],
             "healthy": self.market_connected
             and all(self.user_connected.values())
             and not quiet
             and not self.blind
-            and self.authenticated,
+            and self.authenticated
+            and not self.incomplete,
         }
 
 
@@ -557,7 +561,7 @@ class ProjectXBroker:
         self.listed: list[AccountUpdate] = []  # every active account the gateway last listed
         self.positions = payloads.PositionShapes()
         #: the listings, by (account, path), last read with an entry refused, and why
-        self.incomplete: dict[tuple[int, str], str] = {}
+        self.incomplete = self.health.incomplete
         #: the shared balance listings not sent yet, ordinary and urgent (see `balances`)
         self._listings: dict[bool, asyncio.Future[list[AccountUpdate]] | None] = {
             False: None,

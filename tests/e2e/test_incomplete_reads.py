@@ -89,9 +89,13 @@ async def test_a_listing_read_whole_again_is_used_again(h: Harness) -> None:
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
     h.gateway.null_rest_fields(POSITIONS, "averagePrice", "creationTimestamp")
     await h.svc.reconcile(ACCOUNT, periodic=True)
-    assert len(alerts(h)) == 1 and h.svc.broker.incomplete
+    assert len(alerts(h)) == 1
+    feed = h.svc.status()["feed"]  # shown as FEED_BLIND is: the feed degraded, and why
+    assert feed["incomplete_reads"] == [f"{ACCOUNT} /Position/searchOpen"]
+    assert not feed["healthy"]
     h.gateway.null_rest_fields(POSITIONS)
     reads = h.svc.broker.health.reads
     await h.svc.reconcile(ACCOUNT, periodic=True)
-    assert h.svc.broker.health.reads == reads + 1 and not h.svc.broker.incomplete
+    assert h.svc.broker.health.reads == reads + 1
+    assert h.svc.status()["feed"]["incomplete_reads"] == []
     assert any("listed whole again" in m for m in h.logs)
