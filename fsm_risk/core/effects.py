@@ -86,7 +86,8 @@ class WatchContract:
 class ReadAccount:
     """Read the account's positions, working orders and trades from the gateway and apply
     them (a reconciliation): the close of ``contract_id`` timed out unheard of, and the next
-    one is sized from what the gateway says, never from the position last heard."""
+    one is sized from what the gateway says, never from the position last heard; or a live
+    record of ``contract_id`` holds more than the fills make (see `doubted`)."""
 
     account_id: int
     contract_id: str

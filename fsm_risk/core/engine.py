@@ -313,6 +313,8 @@ class RiskEngine:
     def _guarded(self, acct: AccountModel, event: Event, now: datetime, out: list[Effect]) -> None:
         try:
             self._process(acct, event, now, out)
+            for record in self.settlement.released(acct, now, out):  # (see `core.doubted`)
+                self._process(acct, record, now, out)
         except FsmRiskError as exc:
             if isinstance(event, AdminCommand | SelfLock):
                 raise  # an illegal request is refused, not failed-safe

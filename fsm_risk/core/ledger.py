@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from fsm_risk.core.doubted import not_listed, undone
 from fsm_risk.core.effects import Alert, Effect, Level, ReadBalance
 from fsm_risk.core.events import (
     AccountUpdate,
@@ -44,6 +45,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     an order working then and still that it did not list has ended (cancelled). What arrived
     live meanwhile is newer than the read and is left alone. A ``behind`` listing (positions
     and orders read before the trades) leaves the account behind until its trades come."""
+    not_listed(acct, listing.positions)  # (its positions, applied, settled the rest)
     if listing.behind and acct.behind is None:
         acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
     out: list[Event] = []
@@ -186,6 +188,8 @@ class Ledger:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of
         ours, or any fill reducing a flattening scope), a duplicate, or a voided trade."""
         if ev.voided:
+            if ev.trade_id in acct.seen_trades:  # its position comes back: `doubted.undone`
+                undone(acct, ev)
             void(acct, ev, self.computed, self.work)  # (see `voids`)
             return True  # a voided trade fires nothing
         if ev.trade_id in acct.seen_trades:

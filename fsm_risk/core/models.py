@@ -40,6 +40,7 @@ from fsm_risk.core.seen import SeenTrades
 from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
+    from fsm_risk.core.events import PositionUpdate
     from fsm_risk.core.missed import MissedResets
 
 __all__ = [
@@ -114,7 +115,8 @@ class AccountModel(Lockable):
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
-    RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at")
+    RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
+    RUNTIME += ("undone",)
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -180,6 +182,12 @@ class AccountModel(Lockable):
         #: clock by no more than `MARK_SKEW`: the gateway's clock has reached it (see
         #: `Timers.roll`); not stored, it matters for a minute at most
         self.gateway_at: datetime | None = None
+        #: live position records larger than the fills make, held until a read or a fill
+        #: confirms them, or the deadline (see `core.doubted`); not stored: a restart reads
+        self.doubted: dict[str, tuple[PositionUpdate, datetime]] = {}
+        #: per contract, what voided trades moved the gateway's position back by since its
+        #: last record (signed): a record holding it is explained (see `doubted.undone`)
+        self.undone: dict[str, int] = {}
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

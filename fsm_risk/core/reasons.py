@@ -68,6 +68,10 @@ class Reason(Enum):
     POSITION_WITHOUT_FILLS = (
         "the gateway's position was not explained by fills in time: taken as is"
     )
+    POSITION_UNCONFIRMED = (
+        "a live position record holds more than the fills make, with none on its way (a "
+        "record replayed or stale): not acted on until a read of the account confirms it"
+    )
     POSITION_SETTLED = (
         "the gateway removed a position without a fill (cash settlement at expiry, a forced "
         "removal) and a read confirmed the balance's move: booked as its realized P&L"

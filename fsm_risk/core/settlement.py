@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fsm_risk.core.doubted import doubt, released, unexplained
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import Fill, PositionType, PositionUpdate, Side
 from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
@@ -71,8 +72,10 @@ class Settlement:
     ) -> bool:
         """The gateway's position replaces ours. The running size stays fill-driven: a live
         update the fills do not match yet (its fills are still on their way) is remembered as
-        expected, and what it dropped keeps its value until those fills realize it. Returns
-        True when a position is open in a contract whose tick size and value are unknown."""
+        expected, and what it dropped keeps its value until those fills realize it. One
+        holding more than the fills make with none on its way is held instead (see
+        `doubted`). Returns True when a position is open in a contract whose tick size and
+        value are unknown."""
         cid = ev.contract_id
         if ev.snapshot and ev.applied is not None:
             applied = ev.applied
@@ -80,6 +83,11 @@ class Settlement:
                 return False  # read before a fill applied since: the live position is newer
         closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
         reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
+        if not ev.snapshot and unexplained(acct, ev, reported, now):
+            doubt(acct, ev, reported, now + self.settings.settle_timeout, out)
+            return False  # (see `doubted`): the position held stays as it is
+        acct.doubted.pop(cid, None)  # a newer record, or a read: the gateway's word
+        acct.undone.pop(cid, None)
         net = acct.net.get(cid, 0)
         old = acct.positions.get(cid)
         old_value = old.upnl if old is not None else ZERO
@@ -223,6 +231,12 @@ class Settlement:
         expected = acct.expected.get(cid)
         if expected is not None and expected[0] == after:
             self.agreed(acct, cid)
+
+    @staticmethod
+    def released(acct: AccountModel, now: datetime, out: list[Effect]) -> list[PositionUpdate]:
+        """Records held as doubted that a fill has explained since, or that no read confirmed
+        in time: the engine handles each as the position update it is (see `doubted`)."""
+        return released(acct, now, out)
 
     @staticmethod
     def read_back(acct: AccountModel) -> None:

@@ -252,7 +252,7 @@ def test_a_forced_trading_after_a_trailing_drawdown_lock_still_flattens_a_runawa
     d.send(AdminCommand(ACC, State.Trading, "unlock", "ops"))
     waiver = d.acct.rule_state[ADMIN]["waivers"]["RULE-004"]
     assert Decimal(waiver["rearm"]) == Decimal("44000")
-    d.send(position(MNQ, 2, "20500"), quote(MNQ, "20200"))  # equity 44,800
+    d.send(fill(MNQ, Side.BUY, 2, "20500"), position(MNQ, 2, "20500"), quote(MNQ, "20200"))
     assert d.acct.state is State.Trading
     out = d.send(quote(MNQ, "19999"))  # equity 43,996: past the re-arm level
     assert d.acct.state is State.Flattening

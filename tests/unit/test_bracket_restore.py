@@ -318,7 +318,9 @@ def test_after_a_lost_word_the_next_reduce_still_resizes_the_traders_stop() -> N
     )
     d.advance(seconds=60)
     assert (d.acct.positions[MNQ].size, d.acct.orders[STOP].size) == (3, 3)
-    out = d.send(stop(STOP, 5), position(MNQ, 5, "21000"))  # the trader adds 2, stop to 5
+    # the trader adds 2, stop to 5
+    out = d.send(stop(STOP, 5), fill(MNQ, Side.BUY, 2, "21000", order_id=98))
+    out += d.send(position(MNQ, 5, "21000"))
     out += d.advance(seconds=1)
     assert [r.size for r in reduces(out)] == [2]
     assert resizes(out) == [(STOP, 5, 3)]

@@ -7,6 +7,7 @@ close carries no order id: the service recognises its order among the order even
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from itertools import count
@@ -577,7 +578,7 @@ def test_a_read_after_the_close_was_accepted_that_lists_it_done_sizes_the_next_a
     gw.in_flight.clear()  # its order, fill and position records never come
     gw.d.now += timedelta(milliseconds=300)
     gw.size = 9  # filled (5 - 2 = 3), then the trader bought 6 more; none of it heard
-    out = gateway_read(gw.d, position(MNQ, 9, "21000"))
+    out = gateway_read(gw.d, replace(position(MNQ, 9, "21000"), snapshot=True))
     gw.take(out)
     assert [r.size for r in reduces(out)] == [6]
 

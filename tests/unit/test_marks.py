@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from fsm_risk.core.effects import WatchContract
+from fsm_risk.core.events import Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
@@ -16,6 +17,7 @@ from tests.factories import (
     T0,
     Driver,
     account,
+    fill,
     flat,
     make_engine,
     position,
@@ -31,7 +33,8 @@ def test_a_new_position_waits_for_a_fresh_quote_instead_of_the_mark_left_when_fl
     assert WatchContract(MNQ, False) in d.send(flat(MNQ))
     assert MNQ not in d.engine.marks  # unwatched: its price moves unseen from now on
     d.now += timedelta(minutes=5)
-    out = d.send(position(MNQ, 3, "21500", at=d.now))  # the price recovered meanwhile
+    # the price recovered meanwhile
+    out = d.send(fill(MNQ, Side.BUY, 3, "21500", at=d.now), position(MNQ, 3, "21500", at=d.now))
     assert WatchContract(MNQ, True) in out
     assert d.acct.open_upnl == 0 and d.acct.state is State.Trading  # not valued at 20800
     d.send(quote(MNQ, "21490", at=d.now))

@@ -65,6 +65,7 @@ def test_a_restores_stale_price_never_values_a_position_opened_after_the_contrac
     later = reset + timedelta(hours=2)
     again.now = later
     again.send(fill(MNQ, Side.SELL, 3, "21300", pnl="900", at=later), flat(MNQ, at=later))
-    again.send(position(MNQ, 1, "20000", at=later))  # bought far below the old price
+    # bought far below the old price
+    again.send(fill(MNQ, Side.BUY, 1, "20000", at=later), position(MNQ, 1, "20000", at=later))
     assert not again.acct.positions[MNQ].priced  # no fresh quote yet: not valued at 21,300
     assert again.acct.state is State.Trading

@@ -158,7 +158,8 @@ def test_while_locked_entries_are_cancelled_and_exits_are_allowed() -> None:
     assert cancels(out) == [] and closes(out) == []
     leave(d, MNQ)
     assert MNQ not in d.acct.positions and d.acct.state is State.LockedDaily
-    out = d.send(position(MNQ, 1, "100"))  # a new position appears: closed on sight
+    # a new position appears: closed on sight
+    out = d.send(fill(MNQ, Side.BUY, 1, "100", order_id=904), position(MNQ, 1, "100"))
     assert [c.contract_id for c in closes(out)] == [MNQ]
 
 
@@ -334,7 +335,8 @@ def test_restart_while_locked_keeps_the_lock_its_deadline_and_the_tolerated_posi
     assert again.acct.state is State.LockedDaily
     assert again.acct.holds["RULE-007"].until == until
     assert closes(again.effects) == []  # MNQ may stay
-    assert [c.contract_id for c in closes(again.send(position(ES, 1, "100")))] == [ES]
+    out = again.send(fill(ES, Side.BUY, 1, "100", order_id=905), position(ES, 1, "100"))
+    assert [c.contract_id for c in closes(out)] == [ES]
     again.send(flat(ES))
     again.at(until - timedelta(seconds=1))
     assert again.acct.state is State.LockedDaily

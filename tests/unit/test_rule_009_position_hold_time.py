@@ -111,7 +111,8 @@ def test_the_contract_returns_to_trading_once_flat_and_may_trade_again() -> None
     out = d.send(flat(MNQ, at=d.now))
     assert (MNQ, "Flattening", "Trading", "flat_confirmed") in transitions(out)
     assert not d.acct.contracts[MNQ].holds
-    again = d.send(position(MNQ, 1, "21000", at=d.now))  # a new position: a new clock
+    # a new position: a new clock
+    again = d.send(fill(MNQ, Side.BUY, 1, "21000", at=d.now), position(MNQ, 1, "21000", at=d.now))
     assert not closes(again)
     assert d.engine.next_deadline() == d.now + LIMIT
 
