@@ -355,7 +355,12 @@ class PositionShapes:
             d["creationTimestamp"] = opened.isoformat()
         if d.get("id") is None and known is not None and same:
             d["id"] = known.position_id
-        event = self.seen(position(d))
+        event = position(d)
+        if event.size and event.average_price <= 0:
+            # a futures price is positive: 0 is a field left at its default, and valued it
+            # would make the open P&L the whole notional (the loss limits blind)
+            raise PayloadError(kind, f"'averagePrice' {event.average_price} of an open position")
+        event = self.seen(event)
         filled = self._filled.get(event.contract_id)
         if filled is not None and filled.pop(account_id, None) is not None and not filled:
             del self._filled[event.contract_id]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import (
@@ -32,13 +33,16 @@ from fsm_risk.core.events import (
 from fsm_risk.core.exits import Computed
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.valuation import COST_QUANTUM
 
 
 def differences(
     acct: AccountModel, read: Sequence[Event], computed: Computed | None = None
 ) -> list[str]:
     """What the read lists that the engine does not hold the same way, one line each: a
-    trade booked with a computed P&L (``computed``) now listed with the gateway's is one."""
+    trade booked with a computed P&L (``computed``) now listed with the gateway's is one, and
+    so is a position of the same size at another average price (the gateway's is taken: a
+    stale record's average left the open P&L wrong until the position changed)."""
     found: list[str] = []
     listed: dict[str, PositionUpdate] = {}
     orders: set[int] = set()
@@ -59,6 +63,11 @@ def differences(
         held = 0 if pos is None else (pos.size if pos.long else -pos.size)
         if signed != held:
             found.append(f"{cid} at {signed:+d}, the engine held {held:+d}")
+        elif pos is not None and not same_cost(e.average_price, pos.average_price, pos.size):
+            found.append(
+                f"{cid} at {signed:+d} averaging {e.average_price}, the engine held "
+                f"{pos.average_price}"
+            )
     for cid in sorted(set(acct.positions) - set(listed)):
         found.append(f"{cid} flat, the engine held a position")
     # suspended orders (bracket children) are not listed by the open-order search
@@ -66,6 +75,12 @@ def differences(
     for oid in sorted(orders ^ working):
         found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
     return found
+
+
+def same_cost(listed: Decimal, held: Decimal, size: int) -> bool:
+    """Whether two average prices of ``size`` contracts cost the same to the millionth (what
+    a position's cost is taken to: `valuation.COST_QUANTUM`; the float's noise is below it)."""
+    return abs(listed - held) * size < COST_QUANTUM
 
 
 def diverged(
