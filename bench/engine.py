@@ -132,8 +132,9 @@ def populate(engine: RiskEngine, n: int, holders: Callable[[int], list[str]] = h
     for i in range(n):
         acc = 10_000 + i
         engine.handle(AccountUpdate(acc, f"BENCH-{i}", Decimal(50000), True), T0)
-        for c in holders(i):
-            engine.handle(PositionUpdate(acc, c, PositionType.LONG, 1, PRICE[c], T0), T0)
+        for c in holders(i):  # held at the start, as the start-up read lists them
+            held = PositionUpdate(acc, c, PositionType.LONG, 1, PRICE[c], T0, snapshot=True)
+            engine.handle(held, T0)
     for c in CONTRACTS:
         engine.handle(Quote(c, T0, PRICE[c], PRICE[c], PRICE[c]), T0)
 

@@ -144,7 +144,8 @@ def test_a_commit_rewrites_only_the_rows_that_moved(tmp_path: Path) -> None:
     d = Driver(engine())
     run(store, d, account(), *round_trips(3, MNQ), *round_trips(3, ES))
     run(store, d, fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5900", pnl="-1250"))
-    run(store, d, position(MNQ, 1, "21000"))  # opened while locked: its close is in flight
+    # opened while locked: its close is in flight
+    run(store, d, fill(MNQ, Side.BUY, 1, "21000", order_id=9), position(MNQ, 1, "21000"))
     assert d.acct.contracts[MNQ].state is State.Flattening
     writes.clear()
     read = replace(account("48700"), applied=frozenset(d.acct.seen_trades))  # read back
@@ -359,7 +360,8 @@ def test_the_first_commit_after_a_restart_rewrites_no_row_the_restore_left_as_it
     d = Driver(engine())
     run(store, d, account(), *round_trips(3, MNQ))
     run(store, d, fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5900", pnl="-1250"))
-    run(store, d, position(MNQ, 1, "21000"))  # opened while locked: a contract row moves
+    # opened while locked: a contract row moves
+    run(store, d, fill(MNQ, Side.BUY, 1, "21000", order_id=9), position(MNQ, 1, "21000"))
     assert d.acct.contracts[MNQ].state is State.Flattening
     store.close()
     again = Store(tmp_path / "s.db")
