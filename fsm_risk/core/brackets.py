@@ -10,8 +10,10 @@ already larger than the position before the reduce was the trader's choice and i
 so are orders on the opening side. An exit in parts (two stops of 2 and 3 beside a long 5)
 is cut to what remains together, each part fitting it alone (see `resized`). A bracket child
 still suspended counts too: the gateway may report the entry's fill before it makes the
-children live. The resize holds only while its reduce is on its way or done: a reduce that
-ends without reducing as far as it meant gives the orders back (`restore`).
+children live. An exit the trader places or changes while the reduce works is judged the
+same way as soon as it is seen (`late`). The resize holds only while its reduce is on its
+way or done: a reduce that ends without reducing as far as it meant gives the orders back
+(`restore`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import REFUSAL_RETRY
 from fsm_risk.core.settlement import open_size
+from fsm_risk.core.states import State
 
 
 def label(o: Order) -> str:
@@ -34,7 +37,11 @@ def label(o: Order) -> str:
 
 
 def resized(
-    acct: AccountModel, cm: ContractModel, pos: Position, now: datetime
+    acct: AccountModel,
+    cm: ContractModel,
+    pos: Position,
+    now: datetime,
+    judged: dict[int, int] | None = None,
 ) -> list[ResizeOrder | CancelOrder]:
     """The resizes to send with a reduce of ``pos`` to ``cm.target_size`` (none with a full
     close: its sweep cancels the orders). The trader's exits are judged in two groups, the
@@ -44,8 +51,9 @@ def resized(
     beside a long 5: an exit in two parts) is cut to what remains together, the order that
     fills last giving first (a part left with nothing is cancelled). An order whose resize is
     on its way counts at the size asked, so the next reduce resizes only what is still over
-    its own target."""
-    target, before = cm.target_size, open_size(pos)
+    its own target. ``judged``: the size each order was last judged at for this reduce, left as
+    they are (a refused resize is not sent again), and the exits judged now added to it."""
+    target, before = cm.target_size, cm.close_basis or open_size(pos)
     if target <= 0:
         return []
     for o in acct.orders.values():
@@ -72,7 +80,7 @@ def resized(
                 excess -= cut
         for o in sorted(group, key=lambda o: o.order_id):
             size, was = new[o.order_id], asked[o.order_id]
-            if size == was:
+            if size == was or (judged is not None and judged.get(o.order_id) == o.size):
                 continue
             if size == 0:
                 out.append(o.cancel(acct.account_id, _WHY, now))
@@ -92,7 +100,26 @@ def resized(
                     _WHY,
                 )
             )
+    if judged is not None:
+        judged.update((o.order_id, o.size) for o in exits)
     return out
+
+
+def late(
+    acct: AccountModel,
+    cm: ContractModel,
+    judged: dict[int, int],
+    now: datetime,
+    out: list[Effect],
+) -> None:
+    """The trader's exits placed (or changed) while our reduce is on its way are judged as
+    those working when it went (`resized`): long 5 reduced to 3, a sell stop of 5 placed
+    while the reduce works is cut to 3 at once, or it would sell 5 once reached and leave
+    the account short 2. An order is judged again once seen at another size (``judged``)."""
+    pos = acct.positions.get(cm.contract_id)
+    if pos is None or cm.close_side is not pos.closing_side or cm.state is not State.Flattening:
+        return
+    out.extend(resized(acct, cm, pos, now, judged))
 
 
 _WHY = Reason.ORDER_RESIZED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fsm_risk.core.brackets import resized, restore
+from fsm_risk.core.brackets import late, resized, restore
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -50,6 +50,8 @@ class Pursuit:
         self.accepted_at: dict[tuple[int, str], datetime] = {}
         #: since when a market exit not ours holds back a contract's close (`holdback`)
         self.held_since: dict[tuple[int, str], datetime] = {}
+        #: the size each of the trader's exits was last judged at, per reduce in flight (`late`)
+        self.judged: dict[tuple[int, str], dict[int, int]] = {}
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -65,6 +67,9 @@ class Pursuit:
         for cm in acct.contracts.values():
             if cm.close_in_flight and (extra := overshoots(acct, cm)) is not None:
                 self._withdraw(acct, extra, now, out)
+            elif cm.close_in_flight and cm.target_size > 0 and not self._withdrawn(acct, cm):
+                key = (acct.account_id, cm.contract_id)
+                late(acct, cm, self.judged.setdefault(key, {}), now, out)
             if cm.state is not State.Flattening:
                 cm.wanted_since = None
                 continue
@@ -167,6 +172,12 @@ class Pursuit:
         once it ends, what is still over target goes again, sized from what is open then."""
         out.append(o.cancel(acct.account_id, Reason.CLOSE_WITHDRAWN, now))
         self.work.dirty.add(acct.account_id)
+
+    @staticmethod
+    def _withdrawn(acct: AccountModel, cm: ContractModel) -> bool:
+        """Our close is being cancelled (`_withdraw`): nothing more is resized for it."""
+        o = acct.orders.get(cm.close_order) if cm.close_order is not None else None
+        return o is not None and o.cancel_sent_at is not None
 
     def ask_read(self, key: tuple[int, str], now: datetime, out: list[Effect]) -> int:
         """Ask the shell to read the account; returns the asks in a row with no read since."""
@@ -337,11 +348,13 @@ class Pursuit:
         cm.wanted_since = cm.wanted_since or now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
         cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
-        out.extend((effect, *resized(acct, cm, pos, now)))
+        judged = self.judged[(acct.account_id, cm.contract_id)] = {}
+        out.extend((effect, *resized(acct, cm, pos, now, judged)))
 
     def _clear(self, cm: ContractModel) -> None:
         """No close of ours in flight any more (what the next one asks is set when it goes)."""
         cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
+        self.judged.pop((cm.account_id, cm.contract_id), None)
         self.forget(cm)
 
     def forget(self, cm: ContractModel) -> None:

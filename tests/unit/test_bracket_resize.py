@@ -9,7 +9,14 @@ from __future__ import annotations
 from functools import partial
 
 from fsm_risk.core.effects import Effect, Level, ReducePosition, ResizeOrder
-from fsm_risk.core.events import EnforcementRejected, OrderStatus, OrderType, OrderUpdate, Side
+from fsm_risk.core.events import (
+    EnforcementAccepted,
+    EnforcementRejected,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+)
 from fsm_risk.core.reasons import Reason
 from fsm_risk.rules.max_contracts import MaxContracts
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
@@ -20,8 +27,10 @@ from tests.factories import (
     alerts,
     cancels,
     closes,
+    fill,
     order,
     position,
+    quote,
     reduces,
     rule_driver,
 )
@@ -247,3 +256,56 @@ def test_a_stop_resized_ahead_of_our_reduce_is_no_breach_of_rule_016() -> None:
     assert closes(out) == [] and d.acct.contracts[MNQ].target_size == 2
     out = d.send(position(MNQ, 2, "21000"))  # the reduce filled: covered, nothing more
     assert closes(out) == [] and d.acct.contracts[MNQ].state is State.Trading
+
+
+def test_a_stop_placed_while_our_reduce_works_is_cut_to_what_the_reduce_leaves() -> None:
+    """Reported: long 5 MNQ against a limit of 3, our reduce of 2 held 3 s by the gateway;
+    meanwhile the trader placed a sell stop of 5 (protecting the 5 he saw). The reduce
+    filled, the stop stayed at 5 (nothing judged it) and, reached, sold 5: short 2. It is
+    cut to 3 as soon as it is seen, and the reduce's fill changes nothing more."""
+    d = rule_driver(MaxContractsPerInstrument, limits="MNQ: 3", default_limit="5")
+    out = d.send(position(MNQ, 5, "21000"))
+    assert [r.size for r in reduces(out)] == [2] and resizes(out) == []
+    d.send(EnforcementAccepted(ACC, MNQ, 70), order(70, MNQ, Side.SELL, 2, type=OrderType.MARKET))
+    out = d.send(stop(STOP, MNQ, Side.SELL, 5, "20950"))
+    assert resizes(out) == [(STOP, 5, 3, "sell stop")]
+    r = next(e for e in out if isinstance(e, ResizeOrder))
+    assert (r.rule_id, r.reason) == ("RULE-002", Reason.ORDER_RESIZED)
+    assert resizes(d.send(quote(MNQ, "21001"))) == []  # judged once, not sent twice
+    # the gateway shows it at 3; the trader moves it back up to 5 while the reduce still
+    # works: cut again
+    assert resizes(d.send(stop(STOP, MNQ, Side.SELL, 3, "20950"))) == []
+    out = d.send(stop(STOP, MNQ, Side.SELL, 5, "20940"))
+    assert resizes(out) == [(STOP, 5, 3, "sell stop")]
+    out = d.send(
+        stop(STOP, MNQ, Side.SELL, 3, "20940"),
+        order(70, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.FILLED),
+        fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=70),
+        position(MNQ, 3, "21000"),
+    )
+    assert resizes(out) == [] and cancels(out) == []
+    assert d.acct.orders[STOP].size == 3
+
+
+def test_a_late_stop_whose_resize_is_refused_is_not_sent_again() -> None:
+    d = rule_driver(MaxContractsPerInstrument, limits="MNQ: 3", default_limit="5")
+    d.send(position(MNQ, 5, "21000"))
+    d.send(EnforcementAccepted(ACC, MNQ, 70), order(70, MNQ, Side.SELL, 2, type=OrderType.MARKET))
+    assert resizes(d.send(stop(STOP, MNQ, Side.SELL, 5, "20950"))) == [(STOP, 5, 3, "sell stop")]
+    out = d.send(EnforcementRejected(ACC, MNQ, STOP, "Order is locked", resize=3))
+    assert [a.reason for a in alerts(out)] == [Reason.CLOSE_REJECTED]
+    assert resizes(out) == []
+    assert resizes(d.send(quote(MNQ, "21001"))) == []
+
+
+def test_a_stop_placed_after_our_reduce_is_done_is_the_traders_choice() -> None:
+    d = rule_driver(MaxContractsPerInstrument, limits="MNQ: 3", default_limit="5")
+    d.send(position(MNQ, 5, "21000"))
+    d.send(
+        EnforcementAccepted(ACC, MNQ, 70),
+        order(70, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.FILLED),
+        fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=70),
+        position(MNQ, 3, "21000"),
+    )
+    assert not d.acct.contracts[MNQ].close_in_flight
+    assert resizes(d.send(stop(STOP, MNQ, Side.SELL, 5, "20950"))) == []
