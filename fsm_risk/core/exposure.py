@@ -120,16 +120,32 @@ def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
 def overshoots(acct: AccountModel, cm: ContractModel) -> Order | None:
     """Our close, still working at the gateway, when the position no longer needs it whole:
     filled, it would take the position past the close's target or reverse it (the trader's
-    own exit, or the platform's, got there first). None: no such order, or its cancel is
-    already on its way."""
+    own exit, or the platform's, got there first; or works beside it: a market order of
+    theirs on the same side counts as filled, for both would fill). None: no such order, or
+    its cancel is already on its way."""
     o = acct.orders.get(cm.close_order) if cm.close_order is not None else None
     if o is None or o.cancel_sent_at is not None:
         return None
     pos = acct.positions.get(cm.contract_id)
     room = 0
     if pos is not None and o.side is pos.closing_side:
-        room = pos.size - pos.settling - cm.target_size
+        room = pos.size - pos.settling - cm.target_size - exits_beside(acct, o)
     return o if o.size - cm.close_filled > room else None
+
+
+def exits_beside(acct: AccountModel, ours: Order) -> int:
+    """What the market orders not ours working beside our close ``ours`` (same contract, same
+    side, no cancel of ours on its way) will take from the position: the trader's exit (the
+    SDK's close_position), the platform's liquidation."""
+    return sum(
+        o.size
+        for o in acct.orders.values()
+        if o.contract_id == ours.contract_id
+        and o.side is ours.side
+        and o.type is OrderType.MARKET
+        and o.order_id not in acct.own_orders
+        and o.cancel_sent_at is None
+    )
 
 
 def unconfirmed_closes(

@@ -212,7 +212,9 @@ class Flatten:
     def sweep(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Lock-on-sight: make every scope that is flattening or locked hold nothing it
         should not. Idempotent: each contract gets at most one close in flight, each order one
-        cancel (re-sent only by the retry timer)."""
+        cancel (re-sent only by the retry timer). First, what a close of ours opened on the
+        other side is closed (`overshot`)."""
+        self.pursuit.overshot.close(self, acct, now, out)
         if acct.state is State.Flattening:
             cause = acct.flatten_cause
             why = acct.flatten_reason or Reason.FAILSAFE

@@ -226,6 +226,7 @@ class Ledger:
         else:
             acct.net[cid] = after
             self.settlement.realize(acct, ev, before, after, exit_, out)
+            self.pursuit.overshot.fill(acct, ev, before, after)  # (ours past zero: `overshot`)
         cm = acct.contracts.get(cid)
         flattening = (
             acct.state is State.Flattening

@@ -25,6 +25,7 @@ from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import closes_working, fills_owed, overshoots
 from fsm_risk.core.holdback import held_back
 from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
+from fsm_risk.core.overshot import Overshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.refusals import rejected
 from fsm_risk.core.settings import EngineSettings
@@ -50,6 +51,8 @@ class Pursuit:
         self.accepted_at: dict[tuple[int, str], datetime] = {}
         #: since when a market exit not ours holds back a contract's close (`holdback`)
         self.held_since: dict[tuple[int, str], datetime] = {}
+        #: what our closes opened on the other side, to close (`overshot`)
+        self.overshot = Overshot()
         #: the size each of the trader's exits was last judged at, per reduce in flight (`late`)
         self.judged: dict[tuple[int, str], dict[int, int]] = {}
 

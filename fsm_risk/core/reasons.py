@@ -51,6 +51,10 @@ class Reason(Enum):
         "our close still working would take the position past its target (the trader's own "
         "exit got there first): cancelled before it fills"
     )
+    CLOSE_OVERSHOT = (
+        "our close filled beside the trader's own exit and opened contracts on the other side: "
+        "what it opened is closed at once"
+    )
     EXIT_NOT_FILLED = (
         "a market order closing the position (the trader's exit, the platform's) still working "
         "at the gateway a close timeout after it began holding our close back: cancelled, and "
