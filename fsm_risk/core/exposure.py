@@ -108,12 +108,20 @@ def fills_owed(acct: AccountModel, contract_id: str) -> bool:
 
 def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
     """Orders working at the gateway that close this position: ours, and any market order
-    that only reduces it (the platform's liquidation, the trader's exit). Another close
-    sent beside them could reverse the position once all fill."""
+    that only reduces it (the platform's liquidation, the trader's exit) or goes through it
+    (the trader's own reversal, long 5 and sell 7). Another close sent beside them could
+    reverse the position once all fill (or take his reversal further)."""
+    pos = acct.positions.get(contract_id)
+    side = pos.closing_side if pos is not None else None
     return sorted(
         o.order_id
         for o in acct.orders.values()
-        if o.contract_id == contract_id and (o.order_id in acct.own_orders or closing(acct, o))
+        if o.contract_id == contract_id
+        and (
+            o.order_id in acct.own_orders
+            or closing(acct, o)
+            or (o.type is OrderType.MARKET and o.side is side)
+        )
     )
 
 
@@ -135,8 +143,9 @@ def overshoots(acct: AccountModel, cm: ContractModel) -> Order | None:
 
 def exits_beside(acct: AccountModel, ours: Order) -> int:
     """What the market orders not ours working beside our close ``ours`` (same contract, same
-    side, no cancel of ours on its way) will take from the position: the trader's exit (the
-    SDK's close_position), the platform's liquidation."""
+    side, no cancel of ours on its way: a locked account's sweep cancels an exit that would
+    reverse it, and keeps ours) will take from the position: the trader's exit (the SDK's
+    close_position), the platform's liquidation."""
     return sum(
         o.size
         for o in acct.orders.values()

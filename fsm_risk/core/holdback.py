@@ -1,19 +1,20 @@
 """A market exit not ours holds our close back, trusted no longer than our own close.
 
 While a flattening contract is over its target and no close of ours is in flight, a working
-market order that only reduces the position (the trader's exit, the platform's liquidation:
-`exposure.closes_working`) is left to work, and no close of ours goes beside it: both filled,
-they would reverse the position. It is given what our own close is given, the close timeout
-(from when it began holding ours back): the question at that timeout is the same as for our
-close (done at the gateway with its records lost, still working, or gone?) and so is the way
-it is answered, a read of the gateway, asked again at each timeout while none comes
-(``CLOSE_NOT_CONFIRMED``, WARNING, CRITICAL from `alert_after_attempts` asks). A read begun
-after the timeout that still lists it working has it cancelled (``EXIT_NOT_FILLED``, a
-CRITICAL alert naming it): our close goes once it is final (its event, or a later read not
-listing it; the cancel itself is re-sent at the cancel timeout), never beside it. A read that
-no longer lists it (filled or cancelled unheard of) has our close sized from the gateway's
-position. Without this, an exit that never filled (a halted market, a parked order, its final
-record lost) left the scope over its target for good, Flattening and silent.
+market order on the closing side (the trader's exit or his own reversal, the platform's
+liquidation: `exposure.closes_working`) is left to work, and no close of ours goes beside
+it: both filled, they would reverse the position. It is given what our own close is given,
+the close timeout (from when it began holding ours back): the question at that timeout is
+the same as for our close (done at the gateway with its records lost, still working, or
+gone?) and so is the way it is answered, a read of the gateway, asked again at each timeout
+while none comes (``CLOSE_NOT_CONFIRMED``, WARNING, CRITICAL from `alert_after_attempts`
+asks). A read begun after the timeout that still lists it working has it cancelled
+(``EXIT_NOT_FILLED``, a CRITICAL alert naming it): our close goes once it is final (its
+event, or a later read not listing it; the cancel itself is re-sent at the cancel timeout),
+never beside it. A read that no longer lists it (filled or cancelled unheard of) has our
+close sized from the gateway's position. Without this, an exit that never filled (a halted
+market, a parked order, its final record lost) left the scope over its target for good,
+Flattening and silent.
 """
 
 from __future__ import annotations

@@ -226,3 +226,24 @@ def test_the_same_whichever_of_the_two_fills_comes_first() -> None:
     [msg] = overshot(out)
     assert "not closed again" in msg
     assert closes(out) == reduces(out) == []
+
+
+def test_a_reversing_market_order_of_the_traders_holds_our_reduce_back_like_an_exit() -> None:
+    """Long 5, ours sells 2; the trader sends sell 7 (a reversal of his own). Ours is
+    withdrawn, and no reduce goes again beside his order while it works (both filled, ours
+    would take his short 2 to short 4): it is given the close timeout like any exit."""
+    d = reducing()
+    out = d.send(market(EXIT, Side.SELL, 7, OrderStatus.OPEN))
+    assert [c.order_id for c in cancels(out)] == [OURS]
+    out = d.send(market(OURS, Side.SELL, 2, OrderStatus.CANCELLED))
+    for _ in range(4):
+        out += d.advance(seconds=1)
+    assert reduces(out) == closes(out) == []
+    out = d.send(
+        market(EXIT, Side.SELL, 7, OrderStatus.FILLED, volume=7),
+        fill(MNQ, Side.SELL, 7, "21000", pnl="0", order_id=EXIT),
+        position(MNQ, 2, "21000", long=False),
+    )
+    out += d.advance(seconds=30)
+    assert reduces(out) == closes(out) == [] and overshot(out) == []
+    assert d.acct.contracts[MNQ].state is State.Trading
