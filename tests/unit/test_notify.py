@@ -193,3 +193,17 @@ def test_a_warning_sent_is_not_sent_again_after_a_restart(tmp_path: Any) -> None
         assert titles(again) == ["Account 1001: 50% of daily_loss_limit"]
     finally:
         store.close()
+
+
+def test_a_position_our_close_opened_is_notified_as_an_enforcement_failure() -> None:
+    """Our reduce and the trader's exit both filled: the short our order opened is closed at
+    once, and the people notified hear it (a CRITICAL CLOSE_OVERSHOT, event enforcement)."""
+    from fsm_risk.core.effects import Alert, Level
+    from fsm_risk.core.reasons import Reason
+    from tests.factories import MNQ, Driver, make_engine
+
+    d = Driver(make_engine({}))
+    alert = Alert(Level.CRITICAL, Reason.CLOSE_OVERSHOT, "opened 2", d.acc, MNQ)
+    [notice] = _notices(notifier(), d, [alert])
+    assert (notice.event, notice.level) == ("enforcement", "failure")
+    assert notice.title == f"Account {d.acc}: CLOSE_OVERSHOT" and "opened 2" in notice.body
