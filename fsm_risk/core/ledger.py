@@ -28,7 +28,7 @@ from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
-from fsm_risk.core.settled import confirmed
+from fsm_risk.core.settled import confirmed, lost
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import void
@@ -342,6 +342,10 @@ class Ledger:
             if ev.applied is None
             else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
         )
+        if ev.since <= acct.day.start:  # (see `settled.lost`)
+            acct.history_lost = bool(acct.seen_trades.since(acct.day.start) - listed - later)
+            if acct.history_lost and acct.vanished:
+                lost(acct, dict(acct.vanished), out)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period

@@ -48,6 +48,9 @@ def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[E
         return  # not a position shrinking: no settlement of one
     if fills_coming(acct, cid):
         return  # its fills are on their way
+    if acct.history_lost:
+        lost(acct, {cid: gone}, out)
+        return
     new = cid not in acct.vanished
     acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
     if acct.behind is not None:
@@ -56,6 +59,27 @@ def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[E
         confirmed(acct, acct.unbooked, now, out)
     elif new:
         out.append(ReadTrades(acct.account_id))
+
+
+def lost(acct: AccountModel, gone: dict[str, int], out: list[Effect]) -> None:
+    """Positions gone without a fill while the gateway's trade list lacks trades of the day
+    already applied (``acct.history_lost``): its history was wiped, as a firm's reset of the
+    account does (its balance set back to the start, its positions removed), not a
+    settlement; booked as one, the reset's move would lock a fresh account or hide a loss.
+    Nothing is booked: the balance's move is taken by no rule, as any move no fill explains."""
+    for cid in gone:
+        acct.vanished.pop(cid, None)
+    text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))
+    out.append(
+        Alert(
+            Level.WARNING,
+            Reason.POSITION_SETTLED,
+            f"{text} removed by the gateway without a fill while its trade list lacks trades "
+            "already applied (the account reset at the gateway?): not booked as a settlement",
+            acct.account_id,
+            min(gone) if len(gone) == 1 else None,
+        )
+    )
 
 
 def confirmed(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> None:

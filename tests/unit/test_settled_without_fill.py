@@ -307,3 +307,44 @@ def test_a_late_fill_without_its_pnl_takes_back_a_share_by_contracts() -> None:
     d.send(fill(MES, Side.SELL, 1, "5988", order_id=77, at=d.now))
     assert d.acct.day.settled == D("-542.00") - D("-542.00") / 3
     assert {c: v[0] for c, v in d.acct.settled.items()} == {MNQ: 2}
+
+
+def test_a_firm_reset_while_down_is_not_booked_as_a_settlement() -> None:
+    """The firm resets the account while the service is down (or `serve --demo` starts a
+    fresh paper gateway): positions removed, the balance set back to the start, and the trade
+    list wiped. Booked as a settlement, the reset's -600 locked a fresh account (and a reset
+    of a losing account would have hidden a loss as a gain). The trade list lacking trades
+    already applied says the history was wiped: nothing is booked, and it is said."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    d.send(account("50600"))  # (up $600 on the day by the gateway's balance)
+    d.advance(minutes=30)
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit=LIMIT))
+    acct = again.acct
+    applied = frozenset(acct.seen_trades)
+    before = frozenset(set(acct.positions) | {c for c, n in acct.net.items() if n})
+    again.send(Listing(ACC, frozenset(), frozenset(), before, frozenset(), applied, behind=True))
+    assert acct.vanished == {MNQ: 2}  # (found gone: waits for the trades and the balance)
+    again.send(TradesSnapshot(ACC, acct.week.start, (), applied))  # the history wiped
+    again.send(dataclasses.replace(account("50000.00"), applied=applied), Tick(ACC))
+    said = [a.message for a in alerts(again.effects) if a.reason is Reason.POSITION_SETTLED]
+    assert said and "not booked as a settlement" in said[-1], said
+    assert acct.day.settled == 0 and not acct.settled and not acct.vanished
+    assert acct.net[MNQ] == 0 and acct.state is State.Trading
+
+
+def test_a_firm_reset_while_running_is_not_booked_as_a_settlement() -> None:
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    d.send(account("50600"))
+    applied = frozenset(d.acct.seen_trades)
+    d.send(account("50000.00"))  # the live balance: unexplained, a read asked for
+    gateway_read(d, account("50000.00"), TradesSnapshot(ACC, d.acct.week.start, (), applied))
+    assert d.acct.day.settled == 0 and not d.acct.settled and not d.acct.vanished
+    assert d.acct.state is State.Trading
+    assert d.acct.history_lost
+    # a day whose trade list is whole again: a settlement is booked as before
+    buy = next(f for f in d.acct.day.fills if f.side is Side.BUY)
+    listed = fill(MNQ, Side.BUY, 2, "21010.50", trade_id=buy.trade_id, at=buy.at)
+    d.send(TradesSnapshot(ACC, d.acct.week.start, (listed,), applied))
+    assert not d.acct.history_lost
