@@ -1757,6 +1757,7 @@ class Service:
         snap["malformed_skipped"] = self.malformed
         snap["enforcement_requests"] = self.effects_done
         snap["budget_used"] = self.broker.budget.used
+        snap["reads_held_back"] = round(self.broker.budget.held_for())  # (a 429: see broker)
         return snap
 
     def unconfirmed_closes(self) -> dict[int, dict[str, datetime]]:

@@ -388,6 +388,13 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append(f"reads not used: {', '.join(feed['incomplete_reads'])}")
             line = _fit("feed: DEGRADED (" + "; ".join(parts) + ")")
             out.append(style(line, fg="red", bold=True))
+        if feed.get("reads_held_back"):
+            line = (
+                "requests: the gateway's limit for this API key is full (another program on "
+                f"the key?): reads held back {feed['reads_held_back']} s more; closes and "
+                "cancels still go"
+            )
+            out.append(style(_fit(line), fg="yellow", bold=True))
         if feed["malformed_payloads"]:
             kinds = ", ".join(f"{k} {n}" for k, n in feed.get("refused_by_kind", {}).items())
             out.append(f"malformed payloads skipped: {feed['malformed_payloads']} ({kinds})")

@@ -279,6 +279,12 @@ class RequestBudget:
             return None if room is None else max(room, self.full_until - now)
         return None if self._probe else room  # the read sent alone is answered first
 
+    def held_for(self, now: float | None = None) -> float:
+        """How much longer reads wait for the gateway's window (a 429), in seconds (0: not)."""
+        if self.full_until is None:
+            return 0.0
+        return max(0.0, self.full_until - (self._monotonic() if now is None else now))
+
     def held(self, priority: Priority, now: float) -> bool:
         """Whether requests of this priority wait for the gateway's word (a 429), not ours."""
         if priority not in HELD_BACK or self.full_until is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fsm_risk import status
 from tests.e2e.service_harness import MNQ, Harness
 
 RULES = """
@@ -56,6 +57,10 @@ async def test_while_the_gateway_answers_429_reads_wait_and_a_close_goes_once_it
     ends = loop.time() + seconds
     # the next periodic read is answered 429: the budget learns the window is full
     await soon(lambda: reads(h.gateway.limited), "a read answered 429")
+    # `status` says so while it lasts (the feed itself is up)
+    await soon(lambda: h.svc.health()["reads_held_back"] >= 1, "reads held back")
+    shown = status.render(h.svc.status(), color=False)
+    assert "the gateway's limit for this API key is full" in shown, shown
     h.trade("MNQ", "buy", 1)  # 6 > 5: the reduce meets the full window
     while loop.time() < ends - 1:
         await asyncio.sleep(1.0)
@@ -84,5 +89,6 @@ async def test_while_the_gateway_answers_429_reads_wait_and_a_close_goes_once_it
         later = h.svc.broker.health.reads
         await h.until(lambda: h.svc.broker.health.reads > later, "periodic reads again", 10)
         assert h.svc.broker.budget.full_until is None
+        assert h.svc.health()["reads_held_back"] == 0
         assert any("the gateway takes requests again" in m for m in h.logs)
     assert len(reads(h.gateway.limited)) == len(sent_reads)  # no read met a 429 since
