@@ -19,7 +19,7 @@ from fsm_risk import naming
 from fsm_risk.core.engine import RiskEngine, self_source
 from fsm_risk.core.events import SelfLock
 from fsm_risk.core.records import strongest
-from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.sessions import SessionCalendar, lock_end
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 
@@ -111,11 +111,16 @@ def _occurrences(day: date, at: time, zone: ZoneInfo) -> list[datetime]:
     return sorted(set(found))
 
 
-def resolve(spec: Spec, now: datetime, calendar: SessionCalendar) -> tuple[State, datetime]:
-    """The lock and its end for what the trader typed, at ``now``."""
+def resolve(
+    spec: Spec, now: datetime, calendar: SessionCalendar, day_end: datetime | None = None
+) -> tuple[State, datetime]:
+    """The lock and its end for what the trader typed, at ``now``: the rest of the day ends
+    with the account's trading day (``day_end``, its day book's end; see `lock_end`)."""
     spec.check()
     if spec.rest_of_day:
-        return State.LockedDaily, calendar.next_daily_reset(now)
+        if day_end is None:
+            return State.LockedDaily, calendar.next_daily_reset(now)
+        return State.LockedDaily, lock_end(calendar, day_end, now)
     if spec.for_ is not None:
         until = now + duration(spec.for_)
     else:
@@ -143,9 +148,10 @@ def account_of(engine: RiskEngine, account: str | None) -> int:
 
 def event(engine: RiskEngine, body: dict[str, Any], now: datetime) -> SelfLock:
     spec = Spec.from_json(body)
-    to, until = resolve(spec, now, engine.calendar)
+    spec.check()
     account = body.get("account")
     account_id = account_of(engine, None if account is None else str(account))
+    to, until = resolve(spec, now, engine.calendar, engine.accounts[account_id].day.end)
     who = _one_line(str(body.get("who") or "")) or "trader"
     return SelfLock(account_id, to, until, who, _one_line(str(body.get("reason") or "")))
 

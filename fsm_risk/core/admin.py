@@ -22,6 +22,7 @@ from fsm_risk.core.models import (
     root_of,
 )
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ADMIN, self_source
 from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
@@ -81,9 +82,9 @@ class Admin:
             length = timedelta(minutes=minutes) if minutes else s.admin_cooldown
             until: datetime | None = now + length
         elif to is State.LockedDaily:
-            until = s.calendar.next_daily_reset(now)
+            until = lock_end(s.calendar, acct.day.end, now)
         elif to is State.LockedWeekly:
-            until = s.calendar.next_weekly_reset(now)
+            until = lock_end(s.calendar, acct.week.end, now, weekly=True)
         else:
             until = None
         lock = (

@@ -92,6 +92,20 @@ class SessionCalendar:
         return self.local(self.next_weekly_reset(t)).date()
 
 
+def lock_end(
+    calendar: SessionCalendar, book_end: datetime, now: datetime, *, weekly: bool = False
+) -> datetime:
+    """The end of a lock "until the next daily (weekly) reset" taken at ``now``: the reset
+    that ends the account's current trading day (week) as the engine applies it, its day
+    (week) book's end (``book_end``), kept from the calendar in force when that day opened;
+    the calendar's next reset only when that end is past (a reset due, not yet applied).
+    A `[session] daily_reset` moved across a restart so never puts a lock past the end of
+    the day it was taken in, and a rule firing again within the day never extends it."""
+    if book_end > now:
+        return book_end
+    return calendar.next_weekly_reset(now) if weekly else calendar.next_daily_reset(now)
+
+
 class MarketHours:
     """When the exchange is closed, by the clock: CME Globex futures (every contract the
     ProjectX gateway lists) trade from ``opens`` (17:00 Chicago) on each of ``days`` (Sunday

@@ -9,6 +9,7 @@ from fsm_risk.core.exposure import left_by_lock
 from fsm_risk.core.flatten import Entry, Flatten, contract_orders, lock_target
 from fsm_risk.core.models import AccountModel, Lock, Lockable
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ENGINE
 from fsm_risk.core.states import LOCK_RANK, State, Trigger
@@ -201,7 +202,7 @@ class Verdicts:
                 acct.account_id,
             )
         )
-        until = self.settings.calendar.next_daily_reset(now)
+        until = lock_end(self.settings.calendar, acct.day.end, now)
         hold = Lock(self.settings.failsafe_lock, until, ENGINE, Reason.FAILSAFE, repr(exc))
         # the table decides: Flattening from Trading or a weaker lock, else the hold is kept
         # (a lock already sweeps whatever appears: nothing else is exposure here)

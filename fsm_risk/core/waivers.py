@@ -9,6 +9,7 @@ from typing import Any
 
 from fsm_risk.core.models import AccountModel, Lock
 from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ADMIN
 from fsm_risk.core.states import LOCK_RANK, State
@@ -81,7 +82,7 @@ class Waivers:
                 continue
             if LOCK_RANK[hold.kind] <= LOCK_RANK.get(to, 0):
                 continue
-            waiver = Waiver(hold.until or s.calendar.next_daily_reset(now))
+            waiver = Waiver(hold.until or lock_end(s.calendar, acct.day.end, now))
             depth = rule.rearm_depth()
             usage = rule.usage(acct, now) if depth is not None else None
             if depth is not None and usage is not None:

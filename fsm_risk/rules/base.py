@@ -25,7 +25,7 @@ from fsm_risk.core.events import Event
 from fsm_risk.core.models import Book, Instrument, InstrumentBook, Mark, Order, Position, Trip
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
-from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.sessions import SessionCalendar, lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.states import State
 from fsm_risk.rules.tighter import Compare
@@ -220,6 +220,14 @@ class RuleContext:
         """An instant as the audit log and `status` show it: in the display zone."""
         local = t.astimezone(ZoneInfo(self.display_tz)) if self.display_tz else None
         return (local or self.calendar.local(t)).strftime(fmt)
+
+    def next_reset(self, view: AccountView, now: datetime, *, weekly: bool = False) -> datetime:
+        """When a lock "until the next daily (weekly) reset" taken at ``now`` ends: the end of
+        the account's trading day (week) as the engine applies it (see `lock_end`), not the
+        calendar's next reset, which a `[session] daily_reset` moved across a restart puts
+        elsewhere until that day ends."""
+        book = view.week if weekly else view.day
+        return lock_end(self.calendar, book.end, now, weekly=weekly)
 
     def fresh(self, contract_id: str, now: datetime) -> bool:
         mark = self.marks.get(contract_id)

@@ -147,7 +147,7 @@ class MaxConsecutiveLosses(Rule):
             return ()
         cfg = self.config
         if cfg.lock == "daily":
-            lock, until = State.LockedDaily, self.ctx.calendar.next_daily_reset(now)
+            lock, until = State.LockedDaily, self.ctx.next_reset(view, now)
         else:
             lock, until = State.Cooldown, now + timedelta(minutes=cfg.cooldown_minutes)
         return (

@@ -206,7 +206,7 @@ class MaxTradesPerDay(Rule):
                 Reason.MAX_TRADES_PER_DAY,
                 Action.FLATTEN if cfg.flatten_existing else Action.LOCK,
                 lock=State.LockedDaily,
-                until=self.ctx.calendar.next_daily_reset(now),
+                until=self.ctx.next_reset(view, now),
                 detail=f"{n} {cfg.unit} today > limit {cfg.limit}",
             ),
         )

@@ -113,12 +113,7 @@ class PeriodPnlRule(Rule):
             if (pnl > self._edge) if self.loss else (pnl < self._edge):
                 return ()
             stale = f"; a stale quote's {'loss' if self.loss else 'gain'} not counted"
-        cal = self.ctx.calendar
-        until = (
-            cal.next_weekly_reset(now)
-            if self.lock is State.LockedWeekly
-            else (cal.next_daily_reset(now))
-        )
+        until = self.ctx.next_reset(view, now, weekly=self.lock is State.LockedWeekly)
         cfg = self.config
         sign = "<=" if self.loss else ">="
         edge = f"-{cfg.amount:.2f}" if self.loss else f"target {cfg.amount:.2f}"

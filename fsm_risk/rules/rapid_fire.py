@@ -153,8 +153,7 @@ class RapidFire(Rule):
         for w, length in self._longest_first:
             n = entries.within(rec.at, length)
             if n > w.limit:
-                cal = self.ctx.calendar
-                until = cal.next_daily_reset(now) if length is None else now + length
+                until = self.ctx.next_reset(view, now) if length is None else now + length
                 return (
                     Verdict(
                         self.id,

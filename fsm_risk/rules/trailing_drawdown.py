@@ -308,11 +308,7 @@ class TrailingDrawdown(Rule):
         equity -= doubt
         unsure = f"; {-doubt:.2f} of losses not yet certain not counted" if doubt else ""
         cfg = self.config
-        until = (
-            self.ctx.calendar.next_weekly_reset(now)
-            if cfg.lock is State.LockedWeekly
-            else self.ctx.calendar.next_daily_reset(now)
-        )
+        until = self.ctx.next_reset(view, now, weekly=cfg.lock is State.LockedWeekly)
         return (
             Verdict(
                 self.id,
