@@ -40,10 +40,29 @@ def snapshot(
         "at": now.isoformat(),
         "timezone": tz or cal.tz,
         "hours": _hours(engine, now),
-        "next_daily_reset": cal.next_daily_reset(now).isoformat(),
-        "next_weekly_reset": cal.next_weekly_reset(now).isoformat(),
+        "next_daily_reset": _next_reset(engine, account_ids, now).isoformat(),
+        "next_weekly_reset": _next_reset(engine, account_ids, now, weekly=True).isoformat(),
         "accounts": accounts,
     }
+
+
+def _next_reset(
+    engine: RiskEngine, account_ids: list[int] | None, now: datetime, *, weekly: bool = False
+) -> datetime:
+    """The next daily (weekly) reset as the engine applies it: the accounts' day (week) ends
+    (a `[session] daily_reset` moved across a restart takes effect when the open day ends,
+    and the locks "until the reset" end with it), the calendar's when none is open."""
+    from fsm_risk.core.sessions import lock_end
+
+    ends = [
+        lock_end(engine.calendar, (a.week if weekly else a.day).end, now, weekly=weekly)
+        for i, a in engine.accounts.items()
+        if account_ids is None or i in account_ids
+    ]
+    if ends:
+        return min(ends)
+    cal = engine.calendar
+    return cal.next_weekly_reset(now) if weekly else cal.next_daily_reset(now)
 
 
 def _hours(engine: RiskEngine, now: datetime) -> dict[str, Any] | None:

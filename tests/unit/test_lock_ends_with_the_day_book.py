@@ -177,3 +177,21 @@ def test_lock_end_falls_back_to_the_calendar_when_the_day_book_has_ended() -> No
     after = DAY_END + timedelta(minutes=1)
     assert lock_end(cal, DAY_END, after) == cal.next_daily_reset(after)
     assert lock_end(cal, DAY_END, after, weekly=True) == cal.next_weekly_reset(after)
+
+
+def test_status_names_the_reset_the_engine_applies_not_the_moved_calendars() -> None:
+    """`status` said "resets: daily 09:05" (the moved calendar's) while the day, and the lock
+    until its reset, end at 17:00: the trader read the lock as ending at 09:05."""
+    from fsm_risk import status
+
+    d = rule_driver(DailyLossLimit, limit="1000", basis="realized")
+    _lose(d, "-1108.38")
+    again = _restarted_with(d, MOVED, T0 + timedelta(minutes=1))
+    snap = status.snapshot(again.engine, again.now)
+    assert snap["next_daily_reset"] == DAY_END.isoformat()
+    assert again.acct.holds["RULE-003"].until == DAY_END
+    fresh = make_engine(calendar=MOVED)  # no account open: the calendar's own
+    assert (
+        status.snapshot(fresh, again.now)["next_daily_reset"]
+        == datetime(2026, 11, 23, 15, 5, tzinfo=UTC).isoformat()
+    )
