@@ -342,10 +342,9 @@ class Ledger:
             if ev.applied is None
             else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
         )
-        if ev.since <= acct.day.start:  # (see `settled.lost`)
-            acct.history_lost = bool(acct.seen_trades.since(acct.day.start) - listed - later)
-            if acct.history_lost and acct.vanished:
-                lost(acct, dict(acct.vanished), out)
+        wiped = ev.since <= acct.day.start and acct.seen_trades.since(acct.day.start) - listed
+        if acct.vanished and wiped and wiped - later:  # (see `settled.lost`)
+            lost(acct, dict(acct.vanished), out)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period

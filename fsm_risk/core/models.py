@@ -116,7 +116,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "history_lost")
+    RUNTIME += ("undone",)
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -188,10 +188,6 @@ class AccountModel(Lockable):
         #: per contract, what voided trades moved the gateway's position back by since its
         #: last record (signed): a record holding it is explained (see `doubted.undone`)
         self.undone: dict[str, int] = {}
-        #: the gateway's last trade list lacked trades of the day already applied: its
-        #: history was wiped (the firm reset the account, a fresh paper gateway), so a
-        #: position it no longer lists is not taken for a settlement (see `settled`)
-        self.history_lost = False
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

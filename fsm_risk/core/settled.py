@@ -48,9 +48,6 @@ def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[E
         return  # not a position shrinking: no settlement of one
     if fills_coming(acct, cid):
         return  # its fills are on their way
-    if acct.history_lost:
-        lost(acct, {cid: gone}, out)
-        return
     new = cid not in acct.vanished
     acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
     if acct.behind is not None:
@@ -62,11 +59,13 @@ def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[E
 
 
 def lost(acct: AccountModel, gone: dict[str, int], out: list[Effect]) -> None:
-    """Positions gone without a fill while the gateway's trade list lacks trades of the day
-    already applied (``acct.history_lost``): its history was wiped, as a firm's reset of the
-    account does (its balance set back to the start, its positions removed), not a
-    settlement; booked as one, the reset's move would lock a fresh account or hide a loss.
-    Nothing is booked: the balance's move is taken by no rule, as any move no fill explains."""
+    """Positions found gone without a fill, waiting for a balance (``acct.vanished``), when
+    the same read's trade list lacks trades of the day already applied: the gateway's history
+    was wiped, as a firm's reset of the account does (its balance set back to the start, its
+    positions removed) or a fresh paper gateway, not a settlement; booked as one, the reset's
+    move would lock a fresh account or hide a loss. Nothing is booked: the balance's move is
+    taken by no rule, as any move no fill explains. (A start-up read lists the trades before
+    the balance; a live read the balance first, which books before its trade list comes.)"""
     for cid in gone:
         acct.vanished.pop(cid, None)
     text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))

@@ -333,18 +333,28 @@ def test_a_firm_reset_while_down_is_not_booked_as_a_settlement() -> None:
     assert acct.net[MNQ] == 0 and acct.state is State.Trading
 
 
-def test_a_firm_reset_while_running_is_not_booked_as_a_settlement() -> None:
-    d = rule_driver(DailyLossLimit, limit=LIMIT)
-    long_two(d)
-    d.send(account("50600"))
+def _wiped_earlier(d: Driver) -> None:
+    """A round trip, then a read whose trade list lacks it (the firm reset the account)."""
+    d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=1), position(MNQ, 1, "21000"))
+    d.send(fill(MNQ, Side.SELL, 1, "21000", pnl="0", order_id=2), position(MNQ, 0, "0"))
     applied = frozenset(d.acct.seen_trades)
-    d.send(account("50000.00"))  # the live balance: unexplained, a read asked for
-    gateway_read(d, account("50000.00"), TradesSnapshot(ACC, d.acct.week.start, (), applied))
-    assert d.acct.day.settled == 0 and not d.acct.settled and not d.acct.vanished
-    assert d.acct.state is State.Trading
-    assert d.acct.history_lost
-    # a day whose trade list is whole again: a settlement is booked as before
-    buy = next(f for f in d.acct.day.fills if f.side is Side.BUY)
-    listed = fill(MNQ, Side.BUY, 2, "21010.50", trade_id=buy.trade_id, at=buy.at)
-    d.send(TradesSnapshot(ACC, d.acct.week.start, (listed,), applied))
-    assert not d.acct.history_lost
+    gateway_read(d, account("50000"), TradesSnapshot(ACC, d.acct.week.start, (), applied))
+
+
+def test_a_settlement_after_a_wiped_history_is_still_booked_the_same_day_or_the_next() -> None:
+    """A wiped trade list makes only the positions found gone beside it no settlement: one
+    settled later (that day, the next) is booked. A first version kept a flag from the read
+    that saw the wipe, and dropped every settlement after it, the next day's too."""
+    for later in ({"hours": 1}, {"days": 1}):
+        d = rule_driver(DailyLossLimit, limit=LIMIT)
+        _wiped_earlier(d)
+        d.advance(**later)
+        buy = fill(MNQ, Side.BUY, 2, "21010.50", order_id=3, at=d.now)
+        d.send(buy, position(MNQ, 2, "21010.50", at=d.now))
+        d.send(account("50000"), quote(MNQ, "20900", at=d.now))
+        d.send(account("49518.00"))  # settled at 20,890: the live balance, unexplained
+        out = gateway_read(d, account("49518.00"))  # as the service reads: the position gone,
+        applied = frozenset(d.acct.seen_trades)  # then its trade list (the wipe still in it)
+        out += d.send(TradesSnapshot(ACC, d.acct.week.start, (buy,), applied))
+        assert d.acct.day.realized == D("-482.00"), (later, reasons(out))
+        assert d.acct.state is State.LockedDaily
