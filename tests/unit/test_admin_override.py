@@ -257,3 +257,22 @@ def test_a_forced_trading_after_a_trailing_drawdown_lock_still_flattens_a_runawa
     out = d.send(quote(MNQ, "19999"))  # equity 43,996: past the re-arm level
     assert d.acct.state is State.Flattening
     assert [c.contract_id for c in closes(out)] == [MNQ]
+
+
+def test_a_waived_loss_rule_does_not_re_arm_on_a_stale_quotes_loss() -> None:
+    """The rule never fires on a stale quote's loss, but the waiver's re-arm level was
+    compared with a usage that counted it: a position priced at a mark left from earlier
+    re-armed the waived limit, a false flatten and LockedDaily (seen: -2741.40 against a
+    re-arm of -2216.92 where the rule itself judged -1219.40)."""
+    d = _daily()
+    _locked_after_a_loss(d)  # day -6000, waived: re-arms at -7000
+    d.send(AdminCommand(ACC, State.Trading, "misconfigured", "ops"))
+    _trade_again(d)  # long 1 MNQ at 21,000
+    d.send(quote(NQ, "21000"), fill(NQ, Side.BUY, 1, "21000", order_id=3))
+    d.send(position(NQ, 1, "21000"), quote(NQ, "20990"))  # NQ -200 open
+    d.advance(seconds=60)  # no NQ quote since: stale
+    d.send(quote(MNQ, "20600", at=d.now))  # MNQ -800: -6800, and the stale NQ -200 left out
+    assert d.acct.state is State.Trading, transitions(d.effects)[-1:]
+    assert d.acct.rule_state[ADMIN]["waivers"]  # still waived: the rule judges -6800
+    d.send(quote(NQ, "20985", at=d.now))  # a fresh NQ quote: -7100, past the re-arm level
+    assert d.acct.state is State.Flattening
