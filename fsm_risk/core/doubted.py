@@ -64,6 +64,7 @@ def doubt(
     reported: int,
     until: datetime,
     out: list[Effect],
+    since: datetime,
 ) -> None:
     """Hold ``ev`` until a read or a fill confirms it, or ``until``; ask for the read (once
     per record: the same record sent again keeps its first deadline)."""
@@ -71,7 +72,7 @@ def doubt(
     held = acct.doubted.get(cid)
     if held is not None and held[0].size == ev.size and held[0].type is ev.type:
         return
-    acct.doubted[cid] = (ev, until)
+    acct.doubted[cid] = (ev, until, since)
     out.append(ReadAccount(acct.account_id, cid))
     out.append(
         Alert(
@@ -86,11 +87,14 @@ def doubt(
     )
 
 
-def not_listed(acct: AccountModel, listed: frozenset[str]) -> None:
-    """A read of the account's positions did not list these doubted contracts: the gateway
-    does not hold them, the records were stale."""
+def not_listed(acct: AccountModel, listed: frozenset[str], began: datetime | None) -> None:
+    """A read begun at ``began`` did not list these doubted contracts: the gateway does not
+    hold them, the records held since before it began were stale. One that arrived while it
+    ran is newer than the read, and stays held for its own read (asked when it came). (A
+    read that does not say when it began drops them all.)"""
     for cid in set(acct.doubted) - listed:
-        del acct.doubted[cid]
+        if began is None or acct.doubted[cid][2] <= began:
+            del acct.doubted[cid]
 
 
 def released(acct: AccountModel, now: datetime, out: list[Effect]) -> list[PositionUpdate]:
@@ -98,7 +102,7 @@ def released(acct: AccountModel, now: datetime, out: list[Effect]) -> list[Posit
     them), and those no read confirmed or denied by their deadline: failing closed, they are
     acted on as they came (the larger size), each with a warning."""
     out_of_doubt: list[PositionUpdate] = []
-    for cid, (ev, until) in list(acct.doubted.items()):
+    for cid, (ev, until, _) in list(acct.doubted.items()):
         reported = ev.size if ev.type is PositionType.LONG else -ev.size
         if acct.net.get(cid, 0) == reported:
             del acct.doubted[cid]

@@ -45,7 +45,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     an order working then and still that it did not list has ended (cancelled). What arrived
     live meanwhile is newer than the read and is left alone. A ``behind`` listing (positions
     and orders read before the trades) leaves the account behind until its trades come."""
-    not_listed(acct, listing.positions)  # (its positions, applied, settled the rest)
+    not_listed(acct, listing.positions, listing.began)  # (its positions settled the rest)
     if listing.behind and acct.behind is None:
         acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
     out: list[Event] = []

@@ -183,8 +183,9 @@ class AccountModel(Lockable):
         #: `Timers.roll`); not stored, it matters for a minute at most
         self.gateway_at: datetime | None = None
         #: live position records larger than the fills make, held until a read or a fill
-        #: confirms them, or the deadline (see `core.doubted`); not stored: a restart reads
-        self.doubted: dict[str, tuple[PositionUpdate, datetime]] = {}
+        #: confirms them or the deadline, and since when (see `core.doubted`); not stored: a
+        #: restart reads
+        self.doubted: dict[str, tuple[PositionUpdate, datetime, datetime]] = {}
         #: per contract, what voided trades moved the gateway's position back by since its
         #: last record (signed): a record holding it is explained (see `doubted.undone`)
         self.undone: dict[str, int] = {}

@@ -84,7 +84,7 @@ class Settlement:
         closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
         reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
         if not ev.snapshot and unexplained(acct, ev, reported, now):
-            doubt(acct, ev, reported, now + self.settings.settle_timeout, out)
+            doubt(acct, ev, reported, now + self.settings.settle_timeout, out, now)
             return False  # (see `doubted`): the position held stays as it is
         acct.doubted.pop(cid, None)  # a newer record, or a read: the gateway's word
         acct.undone.pop(cid, None)

@@ -162,7 +162,7 @@ class Timers:
                 times.append(o.asked_at + RESIZE_WAIT)
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
         times.extend(until for _, _, until in acct.filling.values())
-        times.extend(until for _, until in acct.doubted.values())
+        times.extend(until for _, until, _ in acct.doubted.values())
         times.extend(waiver_until(w) for w in stored_waivers(acct).values())
         cached = acct.deadlines
         for rule, kinds in self.book.deadline_rules:

@@ -125,3 +125,24 @@ def test_a_doubted_record_moves_nothing_a_reduce_is_sized_on() -> None:
     )
     assert [r.size for r in reduces(out)] == [1]
     assert not d.acct.doubted
+
+
+def test_a_read_begun_before_a_held_record_does_not_drop_it() -> None:
+    """MNQ flat (traded earlier); a read begins; the trader buys 5 (limit 3) and the position
+    record +5 comes ahead of its trade: held. The read, begun before the buy, lists no MNQ:
+    it dropped the held record though it is older than it, and when the trade came the 5
+    were never reduced. A record that came while the read ran stays held for its own read."""
+    from datetime import timedelta
+
+    d = driver()
+    d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=1), position(MNQ, 1, "21000"))
+    d.send(fill(MNQ, Side.SELL, 1, "21000", pnl="0", order_id=2), position(MNQ, 0, "0"))
+    began = d.now
+    d.now += timedelta(milliseconds=200)
+    out = d.send(position(MNQ, 5, "21000.25"))  # ahead of its trade: held
+    assert reduces(out) == [] and reads(out)
+    out = gateway_read(d, began=began)  # the read in flight since before the buy: flat
+    assert MNQ in d.acct.doubted
+    out += d.send(fill(MNQ, Side.BUY, 5, "21000.25", order_id=3))
+    out += d.advance(seconds=30)
+    assert [r.size for r in reduces(out)] == [2], (d.acct.net.get(MNQ), d.acct.positions)
