@@ -44,8 +44,20 @@ class Beside:
 
     side: Side
     left: int = 0
-    orders: set[int] = field(default_factory=set)
+    #: by order id, its size then (0: filled, its trades on their way): one the trader made
+    #: larger since (he saw the position ours left) is his alone
+    orders: dict[int, int] = field(default_factory=dict)
     again: bool = False  # (ours was a close sent for an earlier overshoot)
+
+
+def _grown(acct: AccountModel, ev: Fill, then: int) -> bool:
+    """Whether the trader made his order larger than it was (``then``) when a fill of ours
+    came: it fills more than that, or works larger. Its fill past zero is then his own
+    reversal (he saw the position ours left), not what ours took it further."""
+    if then <= 0:
+        return False  # (filled then: its size could not change)
+    o = acct.orders.get(ev.order_id)
+    return acct.day.filled(ev.order_id) + ev.size > then or (o is not None and o.size > then)
 
 
 class Overshot:
@@ -70,20 +82,28 @@ class Overshot:
             again = cm is not None and cm.reason is Reason.CLOSE_OVERSHOT
             if past > 0:
                 self._add(key, past, again=again)
-            working = {
-                o.order_id
+            working = {oid: 0 for oid, (c, _, _) in acct.filling.items() if c == ev.contract_id}
+            working.update(
+                (o.order_id, o.size)
                 for o in acct.orders.values()
                 if o.contract_id == ev.contract_id
                 and o.side is ev.side
                 and o.order_id not in acct.own_orders
-            } | {oid for oid, (c, _, _) in acct.filling.items() if c == ev.contract_id}
+            )
             if working and ev.size > past:
                 if b is None or b.side is not ev.side:
                     b = self.beside[key] = Beside(ev.side)
                 b.left += ev.size - past
-                b.orders |= working
+                for oid, size in working.items():
+                    b.orders.setdefault(oid, size)
                 b.again = b.again or again
-        elif b is not None and ev.order_id in b.orders and ev.side is b.side and past > 0:
+        elif (
+            b is not None
+            and ev.order_id in b.orders
+            and ev.side is b.side
+            and past > 0
+            and not _grown(acct, ev, b.orders[ev.order_id])
+        ):
             mine = min(past, b.left)
             b.left -= mine
             if mine:

@@ -247,3 +247,34 @@ def test_a_reversing_market_order_of_the_traders_holds_our_reduce_back_like_an_e
     out += d.advance(seconds=30)
     assert reduces(out) == closes(out) == [] and overshot(out) == []
     assert d.acct.contracts[MNQ].state is State.Trading
+
+
+def test_a_resting_order_the_trader_makes_larger_after_ours_filled_is_his_own_reversal() -> None:
+    """Long 5, limit 3, our reduce of 2 working; the trader's take-profit sell 3 rests. Ours
+    fills (long 3); seeing it, he changes his take-profit to sell 6, to be short 3. It fills:
+    short 3, all his own. It was counted as working beside ours, and 2 of his short 3 were
+    closed as opened by our reduce (CLOSE_OVERSHOT)."""
+    from tests.factories import ACC, T0
+
+    def take_profit(
+        size: int, status: OrderStatus = OrderStatus.OPEN, volume: int = 0
+    ) -> OrderUpdate:
+        return OrderUpdate(
+            ACC, 80, MNQ, status, OrderType.LIMIT, Side.SELL, size, T0, fill_volume=volume
+        )
+
+    d = reducing()
+    d.send(take_profit(3))
+    d.send(
+        market(OURS, Side.SELL, 2, OrderStatus.FILLED, volume=2),
+        fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=OURS),
+        position(MNQ, 3, "21000"),
+    )
+    d.send(take_profit(6))  # his change, after ours filled
+    out = d.send(
+        take_profit(6, OrderStatus.FILLED, volume=6),
+        fill(MNQ, Side.SELL, 6, "21100", pnl="0", order_id=80),
+        position(MNQ, 3, "21100", long=False),
+    )
+    out += d.advance(seconds=30)
+    assert overshot(out) == [] and reduces(out) == closes(out) == [], overshot(out)
