@@ -299,7 +299,7 @@ class Notifier:
     def _committed(self, item: Committed) -> None:
         assert self._service is not None
         engine = self._service.engine
-        tz = engine.calendar.tz
+        tz = self._service.settings.display_timezone  # the zone every surface shows
         # a contract flattening because its account is: one notice, the account's
         whole = {
             e.entry.account_id
@@ -441,7 +441,7 @@ class Notifier:
         ids = [a for a in self._service.account_ids if a in engine.accounts]
         if not ids:
             return
-        snap = status.snapshot(engine, now, ids)
+        snap = status.snapshot(engine, now, ids, tz=self._service.settings.display_timezone)
         stop = flat_by(engine, now)
         for a in snap["accounts"]:
             if a["state"] != State.Trading.value:

@@ -164,7 +164,7 @@ class WebServer:
         engine = service.engine
         now = service.clock.now()
         ids = [a for a in service.account_ids if a in engine.accounts]
-        snap = status.snapshot(engine, now, ids)
+        snap = status.snapshot(engine, now, ids, tz=service.settings.display_timezone)
         stop = flat_by(engine, now)
         for a in snap["accounts"]:
             aid = a["account_id"]

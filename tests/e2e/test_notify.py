@@ -237,3 +237,27 @@ async def test_a_notify_section_for_an_account_not_monitored_stops_the_start(
     assert str(err.value) == (
         "[notify.PAPER-9]: no monitored account has this id or name (monitored: 1001 PAPER-1)"
     )
+
+
+async def test_lock_notices_and_the_dashboard_show_the_display_time_zone(
+    h: Harness, receiver: Receiver
+) -> None:
+    """`status` showed `display_timezone` (New York) while lock notices and the dashboard's
+    clock and countdowns went by the session's zone (Chicago): one zone everywhere."""
+    from tests.e2e.service_harness import BASE
+
+    display = BASE.replace("[general]\n", "[general]\ndisplay_timezone = America/New_York\n")
+    notify = f"[notify]\nurls = {receiver.url('all')}\n"
+    (h.home / "settings.ini").write_text(display + DAILY_LOSS + notify, encoding="utf-8")
+    await h.start()
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-003")
+    await receiver.wait_for(lambda: receiver.titled("LockedDaily"), "the lock notice")
+    [lock] = receiver.titled("LockedDaily")
+    assert lock["title"] == f"Account {ACCOUNT}: LockedDaily until Mon 2026-11-23 18:00 EST"
+    from fsm_risk.web import WebServer
+
+    web = next(c for c in h.svc.components if isinstance(c, WebServer))
+    assert web.view()["timezone"] == "America/New_York"
