@@ -91,7 +91,8 @@ def _notices(n: Notifier, d: Any, effects: list[Any]) -> list[Any]:
 
     from fsm_risk.observe import Committed
 
-    n._service = SimpleNamespace(engine=d.engine)  # type: ignore[assignment]
+    shown = SimpleNamespace(display_timezone=d.engine.calendar.tz)  # (the session's zone)
+    n._service = SimpleNamespace(engine=d.engine, settings=shown)  # type: ignore[assignment]
     n._committed(Committed([], effects, d.now))
     out = []
     while not n.queue.empty():
