@@ -14,7 +14,8 @@ Names (all prefixed ``fsm_risk_``):
   (all by ``account``)
 - ``refused_payloads_total{kind}``: payloads the boundary refused, by kind
 - ``feed_healthy``, ``market_hub_connected``, ``user_hub_connected{account}``,
-  ``feed_silent_contracts``, ``feed_reconnects``
+  ``feed_silent_contracts``, ``feed_reconnects``, ``reads_failing`` (accounts whose reads of
+  the gateway keep failing)
 - ``request_budget_left``: REST requests left in the current window (enforcement included)
 - ``event_queue_depth``: events waiting for the engine
 - ``events_handled_total``
@@ -22,8 +23,9 @@ Names (all prefixed ``fsm_risk_``):
 - ``ready``: 1 while the service is connected and logged in, every account reconciled and
   enforcing (see
   ``/readyz``)
-- ``account_ready{account}``: 1 once the account is reconciled since start (its enforcement
-  goes), 0 while it waits; ``accounts_ready``: how many are
+- ``account_ready{account}``: 1 while the account enforces as it should (reconciled since
+  start, no close unconfirmed past a close timeout, its reads answered: `status`'s readiness
+  'ready' or 'enforcing'), 0 otherwise; ``accounts_ready``: how many are
 """
 
 from __future__ import annotations
@@ -234,16 +236,23 @@ class _Scraped(Collector):
         )
         each = GaugeMetricFamily(
             "fsm_risk_account_ready",
-            "1 once the account is reconciled since start (its enforcement goes)",
+            "1 while the account enforces as it should: reconciled since start, no close "
+            "unconfirmed past a close timeout, its reads answered",
             labels=["account"],
         )
+        enforcing = service.enforcing()
         for account_id in service.account_ids:
-            each.add_metric([str(account_id)], float(account_id in service.known))
+            each.add_metric([str(account_id)], float(account_id in enforcing))
         yield each
         yield _gauge(
             "fsm_risk_accounts_ready",
-            "Accounts reconciled since start (enforcing)",
-            len(service.known & set(service.account_ids)),
+            "Accounts enforcing as they should (see fsm_risk_account_ready)",
+            len(enforcing),
+        )
+        yield _gauge(
+            "fsm_risk_reads_failing",
+            "Accounts whose reads of the gateway keep failing (their state unconfirmed)",
+            len(health["reads_failing"]),
         )
         n = self.m.notifier
         sent = CounterMetricFamily("fsm_risk_notifications_sent", "Notifications delivered")
@@ -272,7 +281,9 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
     state saved (a database refusing writes: what it enforces would not survive a restart), every
     account reconciled since start (an account still waiting is not enforced yet), every close
     confirmed within a close timeout (one going unconfirmed longer, waiting for the request
-    budget or for the read that decides whether to re-send it, is not enforcing), enforcing
+    budget or for the read that decides whether to re-send it, is not enforcing), every
+    account's reads answered (its reconciliations failing one after another: its state at the
+    gateway unconfirmed, see `Service.reads_failing`), enforcing
     (the event loop's consumer alive and not stopping). A contract without quotes for a while
     is not in it: a market standing still or closed is quiet too."""
     health = service.health()
@@ -286,6 +297,7 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
         "state_saved": service.unsaved_since is None,
         "reconciled": service.ready.is_set(),
         "closes_confirmed": not service.unconfirmed_closes(),
+        "reads_answered": not service.reads_failing(),
         "enforcing": consumer is not None
         and not consumer.done()
         and not service.stopping.is_set()

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 
@@ -419,6 +420,16 @@ class Notifier:
             parts.append("the gateway refuses the service's login (logging in again)")
         if health.get("blind"):  # records refused repeatedly: read over REST meanwhile
             parts.append(f"blind to {', '.join(health['blind'])} records (refused repeatedly)")
+        for account, f in (health.get("reads_failing") or {}).items():
+            since, name = datetime.fromisoformat(f["since"]), account
+            if self._service is not None:
+                since = since.astimezone(ZoneInfo(self._service.settings.display_timezone))
+                name = self._name(int(account))
+            parts.append(
+                f"the gateway's reads of account {name} failing since "
+                f"{since:%H:%M:%S %Z} ({f['failures']} in a row, {f['error']}): its state at "
+                "the gateway is not confirmed"
+            )
         self.put(
             Notice(
                 "feed",

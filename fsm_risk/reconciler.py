@@ -5,7 +5,9 @@ needs *a* reconciliation that starts after it. So an account has at most one rec
 running and one pending behind it (every later request joins the pending one), a bounded
 number run in parallel, and the next to start is the most urgent pending account (enforcing,
 then exposed, then the rest; ties by request order). A reconciliation that fails is tried again
-after a growing delay while ``retry_if`` says the account still needs it.
+after a growing delay while ``retry_if`` says the account still needs it; ``outcome`` hears how
+each run ended (its error, None when it read the gateway), so that an account whose reads keep
+failing is shown, not only logged (see `Service.reads_failing`).
 
 A request made because a hub came back may ask to ``settle``: its reconciliation starts once
 the account's hub has stayed up that long (each reconnect pushes it out), but never later than
@@ -121,8 +123,10 @@ class Reconciler:
         retry_max: float = 10.0,
         max_wait: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
+        outcome: Callable[[int, Exception | None], None] = lambda account_id, exc: None,
     ) -> None:
         self._run = run
+        self._outcome = outcome
         self._urgency = urgency
         self._retry_if = retry_if
         self._retry_delay, self._retry_max = retry_delay, retry_max
@@ -338,6 +342,7 @@ class Reconciler:
                 self._resumed.add(account_id)
             self.started += 1
             failed = again = False
+            error: Exception | None = None
             try:
                 again = await self._run(account_id, pending.periodic) == AGAIN
             except asyncio.CancelledError:
@@ -345,7 +350,7 @@ class Reconciler:
                     fut.cancel()
                 raise
             except Exception as exc:
-                failed = True
+                failed, error = True, exc
                 logger.error(
                     "{} account {}: reconciliation failed: {!r}", logs.ALERT, account_id, exc
                 )
@@ -357,6 +362,7 @@ class Reconciler:
                 if self._pending:
                     self._wake.set()
             if again and not fut.done():
+                self._outcome(account_id, None)  # its first step read the gateway
                 self._again(account_id, pending)
                 continue
             if not fut.done():
@@ -365,6 +371,7 @@ class Reconciler:
                 self._failed(account_id)
             else:
                 self._failures.pop(account_id, None)
+            self._outcome(account_id, error)
 
     def _again(self, account_id: int, pending: _Pending) -> None:
         """Back in line behind every request made so far; a request that came meanwhile is

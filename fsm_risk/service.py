@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -259,6 +260,22 @@ BALANCE_GRACE_SECONDS = 1.0
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
 #: even when nothing new happens (a quiet account is saved once the storage is back)
 SAVE_RETRY_SECONDS = 3.0
+#: an account's reconciliations failed one after another (the gateway answering its reads
+#: 429 or 5xx, or not at all) that show it as failing: the feed degraded, naming it, and the
+#: account not ready, until one succeeds (one failure alone is retried and says nothing)
+READS_FAILING_AFTER = 2
+
+
+@dataclass
+class ReadsFailing:
+    """An account's reconciliations failing one after another: since the first (the rules'
+    clock, as `status` shows times), since when on the loop's clock, how many, and the last
+    error's kind (its class name: the message is in the log)."""
+
+    since: datetime
+    began: float
+    failures: int
+    error: str
 
 
 class Service:
@@ -328,7 +345,10 @@ class Service:
             self._reconcile_now,
             self._urgency,
             retry_if=lambda account_id: not self._caught_up(account_id),
+            outcome=self._read_outcome,
         )
+        #: per account, its reconciliations failed since the last that succeeded
+        self._reads_failed: dict[int, ReadsFailing] = {}
         #: tells the service manager (systemd) when this service is ready, alive and stopping
         self.notifier = SystemdNotifier()
         self._read_dropped: set[int] = set()
@@ -614,21 +634,94 @@ class Service:
         if self.serving.is_set():
             self.notifier.status(self._readiness_text())
 
-    def readiness(self, account_id: int) -> str:
+    def readiness(
+        self,
+        account_id: int,
+        stuck: Container[int] | None = None,
+        failing: Container[int] | None = None,
+    ) -> str:
         """'ready' (reconciled: enforcing), 'enforcing' (its positions and working orders
         are reconciled and enforced, its trades are still to be read: the limits on realized
         P&L wait for them), else what it waits for: 'reconciling' (running now), 'queued' or
         'retrying' (its last try failed); 'login refused' while the gateway refuses the
-        service's token (it is logging in again). Live events of an account not enforcing yet are
-        applied as they come; only its enforcement waits (see `_gate`)."""
+        service's token (it is logging in again); reconciled but not enforcing as it should:
+        'close not confirmed' (a close unconfirmed longer than a close timeout, see
+        `unconfirmed_closes`) or 'reads failing' (see `reads_failing`). Live events of an
+        account not enforcing yet are applied as they come; only its enforcement waits (see
+        `_gate`). ``stuck`` and ``failing``: those two, when the caller has them already."""
         if not self.broker.health.authenticated:
             return "login refused"  # blind: nothing it reads or hears is true any more
         if account_id in self.known:
+            if account_id in (self.unconfirmed_closes() if stuck is None else stuck):
+                return "close not confirmed"
+            if account_id in (self.reads_failing() if failing is None else failing):
+                return "reads failing"
             return "ready" if self._caught_up(account_id) else "enforcing"
         found = self.reconciler.state(account_id)
         if found == "running":
             return "reconciling"
         return "queued" if found == "queued" else "retrying"
+
+    def enforcing(self) -> set[int]:
+        """The monitored accounts enforcing as they should (`readiness` 'ready' or
+        'enforcing'): one truth for `status`, /readyz, /metrics and the dashboard."""
+        stuck, failing = self.unconfirmed_closes(), self.reads_failing()
+        return {
+            a
+            for a in self.account_ids
+            if self.readiness(a, stuck, failing) in ("ready", "enforcing")
+        }
+
+    def _read_outcome(self, account_id: int, error: Exception | None) -> None:
+        """A reconciliation ended (None: it read the gateway): count the failures in a row
+        (see `reads_failing`); the first success after them ends them, said once."""
+        if error is None:
+            was = self._reads_failed.pop(account_id, None)
+            if was is not None and was.failures >= READS_FAILING_AFTER:
+                logger.info(
+                    "{} account {}: the gateway's reads answered again ({} failed since {})",
+                    logs.FEED,
+                    account_id,
+                    was.failures,
+                    was.since.isoformat(timespec="seconds"),
+                )
+            return
+        was = self._reads_failed.get(account_id)
+        if was is None:
+            was = ReadsFailing(self.clock.now(), time.monotonic(), 0, "")
+        was.failures, was.error = was.failures + 1, type(error).__name__
+        self._reads_failed[account_id] = was
+        if was.failures == READS_FAILING_AFTER:
+            logger.error(
+                "{} account {}: the gateway's reads have failed {} times in a row since {} "
+                "({}): its state at the gateway is not confirmed",
+                logs.ALERT,
+                account_id,
+                was.failures,
+                was.since.isoformat(timespec="seconds"),
+                was.error,
+            )
+
+    def reads_failing(self) -> dict[int, ReadsFailing]:
+        """The accounts whose reconciliations keep failing: `READS_FAILING_AFTER` in a row, or
+        one failed longer ago than two reconcile intervals with none succeeding since (the
+        next read held back or hung; one interval alone is the usual gap between an account's
+        periodic reads, so one failure the next read mends is not an alarm). Their state at
+        the gateway is unconfirmed: the feed shows degraded naming them, and they are not
+        ready (/readyz, metrics, `status`)."""
+        if not self._reads_failed:
+            return {}
+        now = time.monotonic()
+        every = self.poll_every() if self.poll_interval > 0 else None
+        return {
+            a: f
+            for a, f in self._reads_failed.items()
+            if a in self.account_ids
+            and (
+                f.failures >= READS_FAILING_AFTER
+                or (every is not None and now - f.began > 2 * every)
+            )
+        }
 
     def _caught_up(self, account_id: int) -> bool:
         """Reconciled since start, trades included (not `behind`)."""
@@ -1720,7 +1813,7 @@ class Service:
 
     async def _watchdog(self) -> None:
         """Feed health, token refresh, reconciliation after a reconnect. Polls once a second."""
-        was_healthy, was_authenticated = True, True
+        was_healthy, was_authenticated, was_failing = True, True, set[str]()
         while not self.stopping.is_set():
             # infrastructure health runs on wall time, whatever clock the rules use
             with contextlib.suppress(TimeoutError):
@@ -1731,8 +1824,12 @@ class Service:
             self.broker.poll_connections()
             self._sync_watches()
             health = self.health()
-            authenticated = health["authenticated"]
-            if health["healthy"] != was_healthy or authenticated != was_authenticated:
+            authenticated, failing = health["authenticated"], set(health["reads_failing"])
+            if (
+                health["healthy"] != was_healthy
+                or authenticated != was_authenticated
+                or failing != was_failing
+            ):
                 level = "INFO" if health["healthy"] else "WARNING"
                 logger.log(
                     level,
@@ -1742,6 +1839,7 @@ class Service:
                     health,
                 )
                 was_healthy, was_authenticated = health["healthy"], authenticated
+                was_failing = failing
                 self.observe(HealthChanged(health))
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
@@ -1758,6 +1856,12 @@ class Service:
         snap["enforcement_requests"] = self.effects_done
         snap["budget_used"] = self.broker.budget.used
         snap["reads_held_back"] = round(self.broker.budget.held_for())  # (a 429: see broker)
+        failing = self.reads_failing()
+        snap["reads_failing"] = {
+            str(a): {"since": f.since.isoformat(), "failures": f.failures, "error": f.error}
+            for a, f in sorted(failing.items())
+        }
+        snap["healthy"] = bool(snap["healthy"]) and not failing
         return snap
 
     def unconfirmed_closes(self) -> dict[int, dict[str, datetime]]:
@@ -1779,19 +1883,24 @@ class Service:
         if account_ids is None and self.account_ids:
             account_ids = list(self.account_ids)  # not the accounts an earlier run watched
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
-        stuck = self.unconfirmed_closes()
+        stuck, failing = self.unconfirmed_closes(), self.reads_failing()
         for a in snap["accounts"]:
-            a["readiness"] = self.readiness(a["account_id"])
+            a["readiness"] = self.readiness(a["account_id"], stuck, failing)
             a["closes_unconfirmed"] = {
                 cid: since.isoformat() for cid, since in stuck.get(a["account_id"], {}).items()
             }
         authenticated = self.broker.health.authenticated
-        ready = len(self.known & set(self.account_ids)) if authenticated else 0
+        reconciled = len(self.known & set(self.account_ids)) if authenticated else 0
+        enforcing = sum(
+            self.readiness(a, stuck, failing) in ("ready", "enforcing") for a in self.account_ids
+        )
         snap["readiness"] = {
-            "ready": ready,
+            "ready": enforcing,  # enforcing as they should
+            "reconciled": reconciled,  # reconciled since start (the rest are starting)
             "accounts": len(self.account_ids),
             "authenticated": authenticated,
             "closes_unconfirmed": len(stuck),
+            "reads_failing": len(failing),
         }
         snap["budget_waiting"] = {p.name.lower(): n for p, n in self.broker.budget.queued.items()}
         snap["feed"] = self.health()

@@ -289,9 +289,10 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
     if readiness and readiness.get("authenticated") is False:
         line = "NOT ENFORCING: the gateway refuses the service's login; logging in again"
         out.append(style(_fit(line), fg="red", bold=True))
-    elif readiness and readiness["ready"] < readiness["accounts"]:
+    elif readiness and readiness.get("reconciled", readiness["ready"]) < readiness["accounts"]:
+        done = readiness.get("reconciled", readiness["ready"])
         line = (
-            f"STARTING: {readiness['ready']} of {readiness['accounts']} account(s) enforcing, "
+            f"STARTING: {done} of {readiness['accounts']} account(s) enforcing, "
             "the rest being reconciled"
         )
         out.append(style(_fit(line), fg="yellow", bold=True))
@@ -333,7 +334,16 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         elif a.get("readiness") == "login refused":
             line = "  NOT ENFORCING: blind while the gateway refuses the service's login"
             out.append(style(_fit(line), fg="red", bold=True))
-        elif a.get("readiness", "ready") != "ready":
+        elif a.get("readiness") == "reads failing":
+            failing = ((snap.get("feed") or {}).get("reads_failing") or {}).get(
+                str(a["account_id"]), {}
+            )
+            line = (
+                f"  READS FAILING since {_clock(failing.get('since'), tz)}: its state at the "
+                "gateway is not confirmed"
+            )
+            out.append(style(_fit(line), fg="red", bold=True))
+        elif a.get("readiness", "ready") not in ("ready", "close not confirmed"):
             line = f"  NOT ENFORCING YET: {a['readiness']} (its reconciliation with the gateway)"
             out.append(style(line, fg="red", bold=True))
         for cid, since in (a.get("closes_unconfirmed") or {}).items():
@@ -405,8 +415,17 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append(f"BLIND to {', '.join(feed['blind'])} records (refused repeatedly)")
             if feed.get("incomplete_reads"):
                 parts.append(f"reads not used: {', '.join(feed['incomplete_reads'])}")
+            failing = feed.get("reads_failing") or {}
+            if failing:
+                parts.append(f"reads failing for {', '.join(failing)}")
             line = _fit("feed: DEGRADED (" + "; ".join(parts) + ")")
             out.append(style(line, fg="red", bold=True))
+            for account, f in failing.items():
+                line = (
+                    f"  reads of account {account} failing since {_clock(f['since'], tz)} "
+                    f"({f['failures']} in a row, {f['error']})"
+                )
+                out.append(style(_fit(line), fg="red"))
         if feed.get("reads_held_back"):
             line = (
                 "requests: the gateway's limit for this API key is full (another program on "

@@ -148,10 +148,20 @@ class WebServer:
         self._changed = asyncio.Event()
 
     async def _tick(self) -> None:
+        seen: object = None
         while True:
             await asyncio.sleep(1.0)  # P&L and quote ages: at most once a second
-            if self._dirty:
+            # what no event announces: a close going unconfirmed past its timeout, and so
+            # the service's readiness (reaches the page within a second, as a transition)
+            now = self._enforcing()
+            if self._dirty or now != seen:
+                seen = now
                 self._bump()
+
+    def _enforcing(self) -> object:
+        from fsm_risk.metrics import ready
+
+        return ready(self.service), sorted(self.service.enforcing())
 
     # -- the view ------------------------------------------------------------------------------
 
@@ -166,6 +176,7 @@ class WebServer:
         ids = [a for a in service.account_ids if a in engine.accounts]
         snap = status.snapshot(engine, now, ids, tz=service.settings.display_timezone)
         stop = flat_by(engine, now)
+        stuck, failing = service.unconfirmed_closes(), service.reads_failing()
         for a in snap["accounts"]:
             aid = a["account_id"]
             a["flat_by"] = stop.isoformat() if stop else None
@@ -181,6 +192,12 @@ class WebServer:
             )
             start = engine.accounts[aid].day.start.isoformat()
             a["transitions"] = [t for t in self._transitions.get(aid, []) if t["at"] >= start]
+            # as `status --json` says it: an account with a close unconfirmed past a close
+            # timeout (or its reads failing) is not enforcing as it should
+            a["readiness"] = service.readiness(aid, stuck, failing)
+            a["closes_unconfirmed"] = {
+                cid: since.isoformat() for cid, since in stuck.get(aid, {}).items()
+            }
         snap["feed"] = service.health()
         snap["notifier"] = self.notifier.snapshot() if self.notifier else {"enabled": False}
         ok, checks = ready(service)
@@ -270,7 +287,7 @@ class WebServer:
             "ready": ok,
             **checks,
             "accounts": len(ids),
-            "accounts_ready": len(self.service.known & set(ids)),
+            "accounts_ready": len(self.service.enforcing()),
         }
         return web.json_response(body, status=200 if ok else 503)
 

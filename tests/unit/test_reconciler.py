@@ -293,3 +293,23 @@ async def test_an_urgent_request_starts_while_every_worker_is_busy() -> None:
     await g.until(6)
     g.finish(3)
     await r.stop()
+
+
+async def test_each_run_tells_how_it_ended_so_that_failures_in_a_row_can_show() -> None:
+    """Failures were only logged: the service could not tell an account whose reads keep
+    failing. Each run now reports its end (the error, None when it read the gateway)."""
+    heard: list[tuple[int, str | None]] = []
+    fail = {1}
+
+    async def run(account_id: int, periodic: bool = False) -> None:
+        if account_id in fail:
+            raise RuntimeError("429")
+
+    r = Reconciler(run, lambda a: 0, outcome=lambda a, exc: heard.append((a, exc and str(exc))))
+    r.start()
+    await r.request(1)
+    await r.request(1)
+    fail.clear()
+    await r.request(1)
+    assert heard == [(1, "429"), (1, "429"), (1, None)]
+    await r.stop()

@@ -42,6 +42,19 @@ function card(a, tz) {
   c.append(el("h2", {}, a.name, el("span", { class: "muted" }, "#" + a.account_id),
     el("span", { class: "state " + a.state }, a.state),
     a.can_trade === false ? el("span", { class: "pill bad" }, "gateway: cannot trade") : null));
+  // enforcement as `status` says it: one truth with /readyz and /metrics
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { timeZone: tz });
+  for (const [cid, since] of Object.entries(a.closes_unconfirmed || {})) {
+    c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
+      "NOT ENFORCING: close of " + cid + " not confirmed since " + time(since)));
+  }
+  if (a.readiness === "enforcing") c.append(el("div", { class: "pill warn", "data-readiness": a.readiness },
+    "ENFORCING; its trades are still being read: the P&L limits wait for them"));
+  else if (a.readiness === "reads failing") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
+    "READS FAILING: its state at the gateway is not confirmed"));
+  else if (a.readiness && !["ready", "close not confirmed"].includes(a.readiness)) {
+    c.append(el("div", { class: "pill bad", "data-readiness": a.readiness }, "NOT ENFORCING YET: " + a.readiness));
+  }
   const cds = el("div", { class: "countdowns" });
   if (a.lock) {
     if (a.lock.until) cds.append(countdown("lock ends in", a.lock.until, tz));
@@ -117,6 +130,12 @@ function render() {
     const parts = Object.entries(f.user_hub).filter(([, up]) => !up).map(([a]) => "user hub " + a);
     if (!f.market_hub) parts.push("market hub");
     if (f.silent_contracts.length) parts.push("silent " + f.silent_contracts.join(", "));
+    if (f.authenticated === false) parts.push("login refused");
+    if ((f.blind || []).length) parts.push("blind to " + f.blind.join(", "));
+    for (const [acc, r] of Object.entries(f.reads_failing || {})) {
+      parts.push("reads of " + acc + " failing since " +
+        new Date(r.since).toLocaleTimeString([], { timeZone: view.timezone }));
+    }
     pill("feed", "feed DEGRADED: " + parts.join("; "), "bad");
   }
   const n = view.notifier;

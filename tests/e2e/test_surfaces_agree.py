@@ -1,0 +1,148 @@
+"""Every surface tells one truth about enforcement (real SDK, paper gateway, service):
+`status` (text and --json), /readyz, /metrics, the dashboard's /api/state, notifications.
+
+Reported: with the gateway answering every read 429, an account held 9 MNQ against limits of
+5/3 for a minute while every surface said healthy, ready and enforcing (only the log said
+`reconciliation failed`, every 10 s). And while `status` printed `NOT ENFORCING: close of ...
+not confirmed`, `status --json` said `"enforcing": true` and the account `"readiness":
+"ready"`, /readyz counted it in `accounts_ready`, /metrics had its `fsm_risk_account_ready 1`
+and the dashboard showed nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fsm_risk.adapters.broker import Priority
+from fsm_risk.core.states import State
+from tests.e2e.receiver import Receiver
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, run_cli, web
+
+ORDERS = "/api/Order/searchOpen"
+
+
+@pytest.fixture
+def h(receiver: Receiver, h: Harness) -> Harness:
+    """The service set up after the receiver, so it stops first."""
+    return h
+
+
+async def get(url: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        text = await r.text()
+        return r.status, json.loads(text) if "json" in r.content_type else text
+
+
+def metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_reads_failing_in_a_row_show_on_every_surface_until_one_answers(
+    h: Harness, receiver: Receiver
+) -> None:
+    await h.start(
+        "[broker]\nreconcile_interval_seconds = 0\n"
+        f"[notify]\nurls = {receiver.url('all')}\nevents = feed\n"
+    )
+    url, acct = web(h).url, str(ACCOUNT)
+    h.gateway.fail_rest(ORDERS, 503, count=6)  # three sends per read: two reads fail
+    await h.svc.reconcile(ACCOUNT)
+    code, body = await get(f"{url}readyz")  # one failure alone: tried again, says nothing yet
+    assert code == 200 and h.svc.health()["healthy"] is True
+    await h.svc.reconcile(ACCOUNT)
+
+    code, body = await get(f"{url}readyz")
+    assert code == 503 and body["reads_answered"] is False and body["accounts_ready"] == 0
+    assert list(h.svc.reads_failing()) == [ACCOUNT]
+    code, text = await get(f"{url}metrics")
+    m = metrics(text)
+    assert m[("fsm_risk_feed_healthy", ())] == 0.0
+    assert m[("fsm_risk_ready", ())] == 0.0
+    assert m[("fsm_risk_reads_failing", ())] == 1.0
+    assert m[("fsm_risk_account_ready", (("account", acct),))] == 0.0
+    assert m[("fsm_risk_accounts_ready", ())] == 0.0
+    rc, out = await run_cli(h.home, "status")
+    assert rc == 0
+    assert f"feed: DEGRADED (reads failing for {ACCOUNT})" in out
+    assert f"reads of account {ACCOUNT} failing since " in out and "(2 in a row, " in out
+    assert "  READS FAILING since " in out
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    snap = json.loads(out)
+    assert snap["enforcing"] is False
+    assert snap["accounts"][0]["readiness"] == "reads failing"
+    assert snap["feed"]["healthy"] is False
+    assert snap["feed"]["reads_failing"][acct]["failures"] == 2
+    code, view = await get(f"{url}api/state")
+    assert view["feed"]["reads_failing"][acct]["failures"] == 2
+    assert view["accounts"][0]["readiness"] == "reads failing"
+    down = await receiver.wait_for(lambda: receiver.titled("Feed down"), "feed down")
+    assert (
+        f"the gateway's reads of account {ACCOUNT} PAPER-1 failing since " in (down[0]["message"])
+    )
+
+    await h.svc.reconcile(ACCOUNT)  # answered again
+    assert h.svc.reads_failing() == {}
+    code, body = await get(f"{url}readyz")
+    assert code == 200 and body["reads_answered"] is True and body["accounts_ready"] == 1
+    await receiver.wait_for(lambda: receiver.titled("Feed up"), "feed up")
+    assert len(receiver.titled("Feed down")) == 1  # once when it began, once when it ended
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    assert json.loads(out)["enforcing"] is True
+
+
+async def test_a_close_not_confirmed_is_not_enforcing_on_every_surface(h: Harness) -> None:
+    await h.start("[rule.max_contracts]\nlimit = 5\n")
+    url, acct = web(h).url, str(ACCOUNT)
+    budget = h.svc.broker.budget
+    held = 0
+    while budget.wait_for(Priority.CLOSE) == 0:  # every slot in flight: nothing goes
+        await budget.acquire(Priority.CLOSE)
+        held += 1
+    h.trade("MNQ", "buy", 7)
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
+    await h.advance(seconds=3)  # the close timeout is 2 s
+    rc, out = await run_cli(h.home, "status")
+    assert rc == 0
+    assert f"NOT ENFORCING: close of {MNQ} not confirmed for 3 s" in out
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    snap = json.loads(out)
+    assert snap["enforcing"] is False
+    assert snap["accounts"][0]["readiness"] == "close not confirmed"
+    assert snap["readiness"]["ready"] == 0 and snap["readiness"]["reconciled"] == 1
+    code, body = await get(f"{url}readyz")
+    assert code == 503 and body["closes_confirmed"] is False and body["accounts_ready"] == 0
+    code, text = await get(f"{url}metrics")
+    m = metrics(text)
+    assert m[("fsm_risk_account_ready", (("account", acct),))] == 0.0
+    assert m[("fsm_risk_accounts_ready", ())] == 0.0
+    assert m[("fsm_risk_ready", ())] == 0.0
+    code, view = await get(f"{url}api/state")
+    assert list(view["accounts"][0]["closes_unconfirmed"]) == [MNQ]
+    assert view["accounts"][0]["readiness"] == "close not confirmed"
+    assert view["service"]["ready"] is False
+
+    budget.window = 0.01  # (as if the slots' minute had passed once they are answered)
+    for _ in range(held):
+        budget.release()
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    snap = json.loads(out)
+    assert snap["enforcing"] is True and snap["accounts"][0]["readiness"] == "ready"
+    m = metrics((await get(f"{url}metrics"))[1])
+    assert m[("fsm_risk_account_ready", (("account", acct),))] == 1.0
+    code, view = await get(f"{url}api/state")
+    assert view["accounts"][0]["readiness"] == "ready"
+    assert view["accounts"][0]["closes_unconfirmed"] == {}
