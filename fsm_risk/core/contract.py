@@ -74,8 +74,8 @@ class ContractModel(Lockable):
         self.close_volume: int | None = None
         #: since when a close of this contract has been sent and the position is still over
         #: its target (refused, short or lost, one attempt after another): `status` says the
-        #: account is NOT ENFORCING once that is longer than a close timeout. Runtime only: a
-        #: restart counts from its own first close.
+        #: account is NOT ENFORCING once that is longer than a close timeout. Stored: a
+        #: restart mid-incident goes on counting from the first close, not from its own.
         self.wanted_since: datetime | None = None
 
     def join(self, account: AccountModel) -> None:
@@ -115,6 +115,7 @@ class ContractModel(Lockable):
                 "order": self.close_order,
                 "filled": self.close_filled,
                 "volume": self.close_volume,
+                "wanted_since": _dt(self.wanted_since),
             },
         }
 
@@ -136,6 +137,7 @@ class ContractModel(Lockable):
         self.close_order = close.get("order")
         self.close_filled = close.get("filled", 0)
         self.close_volume = close.get("volume")
+        self.wanted_since = _pdt(close.get("wanted_since"))
 
     @property
     def close_in_flight(self) -> bool:

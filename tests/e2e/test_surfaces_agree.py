@@ -146,3 +146,56 @@ async def test_a_close_not_confirmed_is_not_enforcing_on_every_surface(h: Harnes
     code, view = await get(f"{url}api/state")
     assert view["accounts"][0]["readiness"] == "ready"
     assert view["accounts"][0]["closes_unconfirmed"] == {}
+
+
+async def test_a_restart_mid_incident_keeps_the_unconfirmed_close_and_its_age(
+    h: Harness, receiver: Receiver
+) -> None:
+    """Reported: after a restart the "close not confirmed" alarm was gone for ~10 s (/readyz
+    200, "fsm-risk is enforcing" notified), then came back with its age counted from the
+    restart (17 s for a close failing for 78 s). Its start is stored now: the account is not
+    enforcing from the first moment after the restart, with the age from the first close."""
+    rules = f"[rule.max_contracts]\nlimit = 5\n[notify]\nurls = {receiver.url('all')}\n"
+    await h.start(rules)
+    url = web(h).url
+    refused = h.gateway.reject_orders(lambda r: r.source in ("close", "partial_close"))
+    h.trade("MNQ", "buy", 7)
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
+    await h.until(lambda: h.acct.contracts[MNQ].wanted_since is not None, "the reduce sent")
+    first = h.acct.contracts[MNQ].wanted_since
+    await h.advance(seconds=10)
+    assert h.svc.unconfirmed_closes()[ACCOUNT] == {MNQ: first}
+    await h.stop()
+    told = len(receiver.delivered())
+    await h.advance(seconds=20)
+    await h.start()
+    url = web(h).url
+    code, body = await get(f"{url}readyz")  # at once, not once a close is refused again
+    assert code == 503 and body["closes_confirmed"] is False
+    assert h.svc.unconfirmed_closes()[ACCOUNT] == {MNQ: first}  # from the first close
+    rc, out = await run_cli(h.home, "status")
+    assert rc == 0
+    assert f"NOT ENFORCING: close of {MNQ} not confirmed for 30 s" in out
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    assert json.loads(out)["accounts"][0]["readiness"] == "close not confirmed"
+
+    def since_restart() -> list[dict[str, Any]]:
+        return receiver.delivered()[told:]
+
+    await receiver.wait_for(
+        lambda: [m for m in since_restart() if m["title"].endswith("not enforcing yet")],
+        "the start said not enforcing",
+    )
+    after = since_restart()
+    assert not [m for m in after if m["title"] in ("fsm-risk started", "fsm-risk enforcing")]
+    [waiting] = [m for m in after if m["title"] == "fsm-risk started: not enforcing yet"]
+    assert f"account(s) {ACCOUNT} with a close not confirmed in time" in waiting["message"]
+
+    h.gateway.clear_rejections(refused)
+    await h.advance(seconds=5)  # the next try, at most close_backoff_max_seconds on
+    await h.gw_until(lambda: h.position("MNQ") == 5, "reduced")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
+    await receiver.wait_for(lambda: receiver.titled("fsm-risk enforcing"), "now enforcing")
+    code, body = await get(f"{url}readyz")
+    assert code == 200 and body["closes_confirmed"] is True

@@ -647,3 +647,23 @@ def test_closes_refused_one_after_another_are_not_enforcing_from_the_first() -> 
     gw.fill_close()  # done at last: enforcing again
     assert gw.size == LIMIT and unconfirmed() == {}
     assert gw.d.acct.contracts[MNQ].wanted_since is None
+
+
+def test_a_restart_while_closes_are_refused_counts_from_the_first_close_still() -> None:
+    """Reported: after a restart the account showed enforcing (/readyz 200) until its close
+    was refused again, and then NOT ENFORCING for 17 s when the close had failed for 78 s:
+    the first close's time was runtime only. It is stored with the contract now."""
+    from fsm_risk.core.exposure import unconfirmed_closes
+
+    gw = Gateway(engine())
+    gw.trader_buy(5)
+    first = gw.d.now
+    for wait in (1, 2, 4):
+        gw.reject_close()
+        gw.take(gw.d.advance(seconds=wait))
+    raw = {"limits": f"MNQ: {LIMIT}", "default_limit": "10"}
+    d = restart(gw.d, lambda: make_engine({MaxContractsPerInstrument: raw}))
+    d.advance(seconds=20)  # down for 20 s
+    timeout, held = d.engine.settings.close_timeout, d.engine.pursuit.held_since
+    assert d.acct.contracts[MNQ].state is State.Flattening
+    assert unconfirmed_closes(d.acct, d.now, timeout, held) == {MNQ: first}

@@ -142,8 +142,12 @@ def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
     import time
     from types import SimpleNamespace
 
+    stuck: dict[int, dict[str, object]] = {}
     svc = SimpleNamespace(
-        ready=asyncio.Event(), account_ids=[1001], engine=SimpleNamespace(rules=[1, 2, 3])
+        ready=asyncio.Event(),
+        account_ids=[1001],
+        engine=SimpleNamespace(rules=[1, 2, 3]),
+        unconfirmed_closes=lambda: stuck,
     )
     n = notifier()
     n._service = svc  # type: ignore[assignment]
@@ -154,7 +158,11 @@ def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
     n._readiness()
     n._readiness()
     assert titles(n) == ["fsm-risk started: not enforcing yet"]
+    stuck[1001] = {"CON.F.US.MNQ.Z26": object()}  # a close failing since before the restart
     svc.ready.set()
+    n._readiness()
+    assert titles(n) == []  # reconciled, but not enforcing as it should
+    stuck.clear()
     n._readiness()
     n._readiness()
     assert titles(n) == ["fsm-risk enforcing"]
