@@ -117,3 +117,35 @@ async def test_the_page_fits_a_phone_screen(h: Harness, browser: Browser) -> Non
     assert 0 < width <= 375
     if out := os.environ.get("FSM_RISK_DASHBOARD_PHONE_PNG"):
         await page.screenshot(path=out, full_page=True)
+
+
+async def test_a_close_not_confirmed_shows_on_the_card_within_seconds(
+    h: Harness, browser: Browser
+) -> None:
+    """Reported: while `status` said NOT ENFORCING (a close unconfirmed past its timeout),
+    the page never said so: it did not read `closes_unconfirmed`. No event announces the
+    timeout passing: the page hears it within a second."""
+    from fsm_risk.adapters.broker import Priority
+
+    await h.start("[rule.max_contracts]\nlimit = 5\n")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(dashboard(h))
+    card = page.locator(f'section.card[data-account="{ACCOUNT}"]')
+    await expect(page.locator("#ready")).to_have_text("enforcing")
+    budget = h.svc.broker.budget
+    held = 0
+    while budget.wait_for(Priority.CLOSE) == 0:  # every slot in flight: nothing goes
+        await budget.acquire(Priority.CLOSE)
+        held += 1
+    h.trade("MNQ", "buy", 7)
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
+    await h.advance(seconds=3)  # the close timeout is 2 s
+    alarm = card.locator('[data-readiness="close not confirmed"]')
+    await expect(alarm).to_contain_text(f"NOT ENFORCING: close of {MNQ} not confirmed since")
+    await expect(page.locator("#ready")).to_have_text("NOT READY")
+    budget.window = 0.01  # (as if the slots' minute had passed once they are answered)
+    for _ in range(held):
+        budget.release()
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
+    await expect(alarm).to_have_count(0)
+    await expect(page.locator("#ready")).to_have_text("enforcing")
