@@ -428,15 +428,16 @@ class Notifier:
             parts.append("the gateway refuses the service's login (logging in again)")
         if health.get("blind"):  # records refused repeatedly: read over REST meanwhile
             parts.append(f"blind to {', '.join(health['blind'])} records (refused repeatedly)")
+        from fsm_risk.status import reads_detail
+
         for account, f in (health.get("reads_failing") or {}).items():
             since, name = datetime.fromisoformat(f["since"]), account
             if self._service is not None:
                 since = since.astimezone(ZoneInfo(self._service.settings.display_timezone))
                 name = self._name(int(account))
             parts.append(
-                f"the gateway's reads of account {name} failing since "
-                f"{since:%H:%M:%S %Z} ({f['failures']} in a row, {f['error']}): its state at "
-                "the gateway is not confirmed"
+                f"the gateway's reads of account {name} failing: its state not confirmed "
+                f"since {since:%H:%M:%S %Z} ({reads_detail(f)})"
             )
         self.put(
             Notice(

@@ -264,18 +264,23 @@ SAVE_RETRY_SECONDS = 3.0
 #: 429 or 5xx, or not at all) that show it as failing: the feed degraded, naming it, and the
 #: account not ready, until one succeeds (one failure alone is retried and says nothing)
 READS_FAILING_AFTER = 2
+#: reconcile intervals without a read of the account answered that show its reads as failing
+#: too (reads held back or hung fail nothing; the usual gap between two periodic reads of an
+#: account is at most one and a half intervals: the reads of every account take up to half)
+READS_STALE_INTERVALS = 3
 
 
 @dataclass
 class ReadsFailing:
-    """An account's reconciliations failing one after another: since the first (the rules'
-    clock, as `status` shows times), since when on the loop's clock, how many, and the last
-    error's kind (its class name: the message is in the log)."""
+    """An account whose reads of the gateway keep failing: since when its state is not
+    confirmed (its last reconciliation that read the gateway, else its first failure; the
+    rules' clock, as `status` shows times), the reconciliations failed since, and the last
+    one's error kind (its class name: the message is in the log; None: none failed, the
+    reads wait unanswered)."""
 
     since: datetime
-    began: float
     failures: int
-    error: str
+    error: str | None
 
 
 class Service:
@@ -347,8 +352,10 @@ class Service:
             retry_if=lambda account_id: not self._caught_up(account_id),
             outcome=self._read_outcome,
         )
-        #: per account, its reconciliations failed since the last that succeeded
-        self._reads_failed: dict[int, ReadsFailing] = {}
+        #: per account, its reconciliations failed since the last that read the gateway (the
+        #: first's time, how many, the last's error kind), and when that last one ended
+        self._reads_failed: dict[int, tuple[datetime, int, str]] = {}
+        self._read_ok: dict[int, tuple[datetime, float]] = {}
         #: tells the service manager (systemd) when this service is ready, alive and stopping
         self.notifier = SystemdNotifier()
         self._read_dropped: set[int] = set()
@@ -674,54 +681,52 @@ class Service:
 
     def _read_outcome(self, account_id: int, error: Exception | None) -> None:
         """A reconciliation ended (None: it read the gateway): count the failures in a row
-        (see `reads_failing`); the first success after them ends them, said once."""
+        and keep the last success (see `reads_failing`); the end of the alarm is logged."""
         if error is None:
-            was = self._reads_failed.pop(account_id, None)
-            if was is not None and was.failures >= READS_FAILING_AFTER:
+            was = self.reads_failing().get(account_id)
+            self._reads_failed.pop(account_id, None)
+            self._read_ok[account_id] = (self.clock.now(), time.monotonic())
+            if was is not None:
                 logger.info(
-                    "{} account {}: the gateway's reads answered again ({} failed since {})",
+                    "{} account {}: the gateway's reads answered again (not confirmed since {})",
                     logs.FEED,
                     account_id,
-                    was.failures,
                     was.since.isoformat(timespec="seconds"),
                 )
             return
-        was = self._reads_failed.get(account_id)
-        if was is None:
-            was = ReadsFailing(self.clock.now(), time.monotonic(), 0, "")
-        was.failures, was.error = was.failures + 1, type(error).__name__
-        self._reads_failed[account_id] = was
-        if was.failures == READS_FAILING_AFTER:
+        first, n, _ = self._reads_failed.get(account_id, (self.clock.now(), 0, ""))
+        self._reads_failed[account_id] = (first, n + 1, type(error).__name__)
+        if n + 1 == READS_FAILING_AFTER:
             logger.error(
-                "{} account {}: the gateway's reads have failed {} times in a row since {} "
-                "({}): its state at the gateway is not confirmed",
+                "{} account {}: the gateway's reads have failed {} times in a row ({}): its "
+                "state at the gateway is not confirmed",
                 logs.ALERT,
                 account_id,
-                was.failures,
-                was.since.isoformat(timespec="seconds"),
-                was.error,
+                n + 1,
+                type(error).__name__,
             )
 
     def reads_failing(self) -> dict[int, ReadsFailing]:
-        """The accounts whose reconciliations keep failing: `READS_FAILING_AFTER` in a row, or
-        one failed longer ago than two reconcile intervals with none succeeding since (the
-        next read held back or hung; one interval alone is the usual gap between an account's
-        periodic reads, so one failure the next read mends is not an alarm). Their state at
-        the gateway is unconfirmed: the feed shows degraded naming them, and they are not
-        ready (/readyz, metrics, `status`)."""
-        if not self._reads_failed:
-            return {}
-        now = time.monotonic()
-        every = self.poll_every() if self.poll_interval > 0 else None
-        return {
-            a: f
-            for a, f in self._reads_failed.items()
-            if a in self.account_ids
-            and (
-                f.failures >= READS_FAILING_AFTER
-                or (every is not None and now - f.began > 2 * every)
-            )
-        }
+        """The accounts whose reads of the gateway keep failing: `READS_FAILING_AFTER`
+        reconciliations failed in a row, or, with periodic reads on, none answered for
+        `READS_STALE_INTERVALS` reconcile intervals (held back by a full request window, or
+        hung: nothing fails, nothing is confirmed). Their state at the gateway is not
+        confirmed: the feed shows degraded naming them, and they are not ready (/readyz,
+        metrics, `status`, the dashboard)."""
+        ids = set(self.account_ids)
+        out: dict[int, ReadsFailing] = {}
+        for a, (first, n, error) in self._reads_failed.items():
+            if a in ids and n >= READS_FAILING_AFTER:
+                ok = self._read_ok.get(a)
+                out[a] = ReadsFailing(ok[0] if ok else first, n, error)
+        if self.poll_interval > 0:
+            stale = time.monotonic() - READS_STALE_INTERVALS * self.poll_every()
+            for a, (at, mono) in self._read_ok.items():
+                if a in ids and a not in out and mono < stale:
+                    failed = self._reads_failed.get(a)
+                    n, error = (failed[1], failed[2]) if failed else (0, None)
+                    out[a] = ReadsFailing(at, n, error)
+        return out
 
     def _caught_up(self, account_id: int) -> bool:
         """Reconciled since start, trades included (not `behind`)."""

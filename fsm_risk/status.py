@@ -339,8 +339,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 str(a["account_id"]), {}
             )
             line = (
-                f"  READS FAILING since {_clock(failing.get('since'), tz)}: its state at the "
-                "gateway is not confirmed"
+                "  READS FAILING: its state at the gateway not confirmed since "
+                f"{_clock(failing.get('since'), tz)}"
             )
             out.append(style(_fit(line), fg="red", bold=True))
         elif a.get("readiness", "ready") not in ("ready", "close not confirmed"):
@@ -422,10 +422,11 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             out.append(style(line, fg="red", bold=True))
             for account, f in failing.items():
                 line = (
-                    f"  reads of account {account} failing since {_clock(f['since'], tz)} "
-                    f"({f['failures']} in a row, {f['error']})"
+                    f"  reads of account {account} failing: nothing confirmed since "
+                    f"{_clock(f['since'], tz)}"
                 )
                 out.append(style(_fit(line), fg="red"))
+                out.append(_fit(f"    {reads_detail(f)}"))
         if feed.get("reads_held_back"):
             line = (
                 "requests: the gateway's limit for this API key is full (another program on "
@@ -491,6 +492,13 @@ def render_history(rows: list[dict[str, Any]], tz: str) -> str:
             f"{r['reason']}"
         )
     return "\n".join(out) + "\n"
+
+
+def reads_detail(failing: dict[str, Any]) -> str:
+    """How an account's reads fail (an entry of the feed health's ``reads_failing``)."""
+    if failing.get("failures"):
+        return f"{failing['failures']} failed in a row, the last {failing['error']}"
+    return "no answer: reads held back or hung"
 
 
 def _clock(iso: str | None, tz: str) -> str:

@@ -73,8 +73,9 @@ async def test_reads_failing_in_a_row_show_on_every_surface_until_one_answers(
     rc, out = await run_cli(h.home, "status")
     assert rc == 0
     assert f"feed: DEGRADED (reads failing for {ACCOUNT})" in out
-    assert f"reads of account {ACCOUNT} failing since " in out and "(2 in a row, " in out
-    assert "  READS FAILING since " in out
+    assert f"reads of account {ACCOUNT} failing: nothing confirmed since " in out
+    assert "    2 failed in a row, the last ProjectXServerError\n" in out
+    assert "  READS FAILING: its state at the gateway not confirmed since " in out
     rc, out = await run_cli(h.home, "status", "--json")
     assert rc == 0
     snap = json.loads(out)
@@ -86,9 +87,9 @@ async def test_reads_failing_in_a_row_show_on_every_surface_until_one_answers(
     assert view["feed"]["reads_failing"][acct]["failures"] == 2
     assert view["accounts"][0]["readiness"] == "reads failing"
     down = await receiver.wait_for(lambda: receiver.titled("Feed down"), "feed down")
-    assert (
-        f"the gateway's reads of account {ACCOUNT} PAPER-1 failing since " in (down[0]["message"])
-    )
+    said = down[0]["message"]
+    assert f"the gateway's reads of account {ACCOUNT} PAPER-1 failing: its state not " in said
+    assert "(2 failed in a row, the last ProjectXServerError)" in said
 
     await h.svc.reconcile(ACCOUNT)  # answered again
     assert h.svc.reads_failing() == {}
@@ -99,6 +100,34 @@ async def test_reads_failing_in_a_row_show_on_every_surface_until_one_answers(
     rc, out = await run_cli(h.home, "status", "--json")
     assert rc == 0
     assert json.loads(out)["enforcing"] is True
+
+
+async def test_reads_held_back_unanswered_for_three_intervals_show_as_failing(h: Harness) -> None:
+    """Reported: with the gateway's window full (429 with a Retry-After), every read waited in
+    the request budget: nothing failed, nothing was confirmed, and every surface said ready.
+    Now none answered for three reconcile intervals is failing too, until one answers."""
+    import asyncio
+
+    await h.start("[broker]\nreconcile_interval_seconds = 1\n")
+    url, every = web(h).url, h.svc.poll_every()  # 3.2 s: the request budget's pace
+    await h.svc.reconcile(ACCOUNT)  # answered: the last read confirmed now
+    h.gateway.limit_rest(3 * every + 3)  # another program on the key fills the window
+
+    async def polled(predicate: Any, what: str, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.2)  # time passing is the event waited for
+
+    await polled(lambda: ACCOUNT in h.svc.reads_failing(), "failing", 3 * every + 3)
+    assert h.svc.reads_failing()[ACCOUNT].failures == 0  # nothing failed: held back
+    code, body = await get(f"{url}readyz")
+    assert code == 503 and body["reads_answered"] is False
+    rc, out = await run_cli(h.home, "status")
+    assert rc == 0
+    assert "    no answer: reads held back or hung\n" in out
+    await polled(lambda: not h.svc.reads_failing(), "answered again", 60)
+    code, body = await get(f"{url}readyz")
+    assert code == 200 and body["reads_answered"] is True
 
 
 async def test_a_close_not_confirmed_is_not_enforcing_on_every_surface(h: Harness) -> None:

@@ -133,7 +133,7 @@ function render() {
     if (f.authenticated === false) parts.push("login refused");
     if ((f.blind || []).length) parts.push("blind to " + f.blind.join(", "));
     for (const [acc, r] of Object.entries(f.reads_failing || {})) {
-      parts.push("reads of " + acc + " failing since " +
+      parts.push("reads of " + acc + " failing, nothing confirmed since " +
         new Date(r.since).toLocaleTimeString([], { timeZone: view.timezone }));
     }
     pill("feed", "feed DEGRADED: " + parts.join("; "), "bad");
