@@ -1833,7 +1833,8 @@ class Service:
             if (
                 health["healthy"] != was_healthy
                 or authenticated != was_authenticated
-                or failing != was_failing
+                or failing - was_failing  # one more account's reads failing: said (the
+                # end of one while others fail is said by their end: no notice per account)
             ):
                 level = "INFO" if health["healthy"] else "WARNING"
                 logger.log(
@@ -1844,8 +1845,8 @@ class Service:
                     health,
                 )
                 was_healthy, was_authenticated = health["healthy"], authenticated
-                was_failing = failing
                 self.observe(HealthChanged(health))
+            was_failing = failing
             expiry = self.broker.token_expiry()
             if expiry is not None and expiry - self.token_margin <= self.wall.now():
                 # one login in the background (joined while under way, backing off when it

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fsm_risk.adapters.broker import Priority
 from fsm_risk.core.states import State
+from fsm_risk.paper.settings import _accounts
 from tests.e2e.receiver import Receiver
 from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, run_cli, web
 
@@ -228,3 +229,33 @@ async def test_a_restart_mid_incident_keeps_the_unconfirmed_close_and_its_age(
     await receiver.wait_for(lambda: receiver.titled("fsm-risk enforcing"), "now enforcing")
     code, body = await get(f"{url}readyz")
     assert code == 200 and body["closes_confirmed"] is True
+
+
+@pytest.mark.paper(accounts=_accounts("1001: PAPER-1: 50000: true, 1002: PAPER-2: 50000: true"))
+async def test_one_accounts_reads_answering_while_anothers_fail_sends_no_notice(
+    h: Harness, receiver: Receiver
+) -> None:
+    """No flood: a notice when an account's reads begin failing, none when one of several
+    ends, the feed's all-clear when the last does."""
+    import asyncio
+
+    await h.start(
+        "[broker]\nreconcile_interval_seconds = 0\n"
+        f"[notify]\nurls = {receiver.url('all')}\nevents = feed\n"
+    )
+    h.gateway.fail_rest(ORDERS, 503, count=12)  # two reads of each account fail
+    for account in (1001, 1002, 1001, 1002):
+        await h.svc.reconcile(account)
+    assert set(h.svc.reads_failing()) == {1001, 1002}
+    await receiver.wait_for(  # (one notice, or one per account as each began)
+        lambda: [m for m in receiver.titled("Feed down") if "account 1002" in m["message"]],
+        "feed down naming 1002",
+    )
+    await h.svc.reconcile(1001)  # answered again; 1002 still failing
+    assert set(h.svc.reads_failing()) == {1002}
+    downs = len(receiver.titled("Feed down"))
+    await asyncio.sleep(2.5)  # two of the watchdog's rounds: nothing new is said
+    assert len(receiver.titled("Feed down")) == downs and not receiver.titled("Feed up")
+    await h.svc.reconcile(1002)
+    await receiver.wait_for(lambda: receiver.titled("Feed up"), "feed up")
+    assert len(receiver.titled("Feed down")) == downs
