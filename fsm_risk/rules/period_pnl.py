@@ -104,11 +104,11 @@ class PeriodPnlRule(Rule):
         pnl = book.realized + view.open_upnl - book.carry if self._equity else book.realized
         if (pnl > self._edge) if self.loss else (pnl < self._edge):
             return ()
-        pnl, was_stale = self._judged(view, now)
+        pnl, was_stale = self._judged(view, now, pnl)
         if (pnl > self._edge) if self.loss else (pnl < self._edge):
             return ()
-        stale = f"; a stale quote's {'loss' if self.loss else 'gain'} not counted"
-        stale = stale if was_stale else ""
+        left_out = "loss" if self.loss else "gain"
+        stale = f"; a stale quote's {left_out} not counted" if was_stale else ""
         until = self.ctx.next_reset(view, now, weekly=self.lock is State.LockedWeekly)
         cfg = self.config
         sign = "<=" if self.loss else ">="
@@ -138,12 +138,11 @@ class PeriodPnlRule(Rule):
     def rearm_depth(self) -> Decimal | None:
         return self.config.amount if self.loss else None
 
-    def _judged(self, view: AccountView, now: datetime) -> tuple[Decimal, bool]:
-        """The P&L the rule judges, and whether a stale quote was left out of it: a quote
-        gone quiet is never the reason it fires, nor a reason not to, so the positions
-        without a fresh quote count only where they keep it from firing."""
-        book = self._book(view)
-        pnl = book.realized + view.open_upnl - book.carry if self._equity else book.realized
+    def _judged(self, view: AccountView, now: datetime, pnl: Decimal) -> tuple[Decimal, bool]:
+        """The P&L the rule judges from the period's ``pnl`` (realized, with the open P&L
+        on the equity basis), and whether a stale quote was left out of it: a quote gone
+        quiet is never the reason it fires, nor a reason not to, so the positions without a
+        fresh quote count only where they keep it from firing."""
         if not self._equity or self.ctx.all_fresh(view, now):
             return pnl, False
         losses, gains = self.ctx.stale_value(view, now)
@@ -152,7 +151,9 @@ class PeriodPnlRule(Rule):
     def usage(self, view: AccountView, now: datetime) -> Usage:
         """What the rule judges (`_judged`): the usage shown, and the level an admin's waiver
         re-arms at, never counts a stale quote the rule itself leaves out."""
-        pnl, _ = self._judged(view, now)
+        book = self._book(view)
+        pnl = book.realized + (view.open_upnl - book.carry if self._equity else 0)
+        pnl, _ = self._judged(view, now, pnl)
         amount = self.config.amount
         if self.loss:
             return Usage(pnl, -amount, "$", used(-pnl, amount), self.config.basis)
