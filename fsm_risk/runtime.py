@@ -20,6 +20,7 @@ import click
 from loguru import logger
 
 from fsm_risk import bootstrap, logs, naming
+from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.broker import (
     Credentials,
     Inbound,
@@ -106,6 +107,7 @@ def make_service(
         auth=auth,
         control_path=str(settings.control_socket),
         control_options=control_options(settings),
+        account_locks=AccountLocks(urls[0], store.where),
     )
     from fsm_risk import components
 

@@ -29,6 +29,7 @@ from typing import Any
 from loguru import logger
 
 from fsm_risk import logs, naming, reconciler
+from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
@@ -294,9 +295,12 @@ class Service:
         auth: AdminAuth | None = None,
         control_path: str | None = None,
         control_options: dict[str, Any] | None = None,
+        account_locks: AccountLocks | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        #: one service per gateway account on this machine, whatever its database
+        self.account_locks = account_locks
         #: the account group this service is: what a shared database keeps per service
         self.group = naming.group(settings.general.accounts, store.shared)
         self.clock = clock
@@ -555,6 +559,8 @@ class Service:
             effects, restored = await self._restore_later(later, now, effects, restored)
             logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
             self._spawn(self._keep_leases(), "leases")
+        if self.account_locks is not None:  # before anything is sent for these accounts
+            self.account_locks.take(self.account_ids)
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
         for a in accounts:
@@ -988,6 +994,8 @@ class Service:
             except Exception as exc:
                 logger.error("{} {} did not stop cleanly: {!r}", logs.ALERT, component, exc)
         await self.broker.stop()
+        if self.account_locks is not None:
+            self.account_locks.release()
         self.store.release_service_lock()
 
     def _spawn(

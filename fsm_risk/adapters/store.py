@@ -60,6 +60,8 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 
 from fsm_risk import private
 from fsm_risk.adapters import shared as interned
+from fsm_risk.adapters.account_locks import try_lock as _try_lock
+from fsm_risk.adapters.account_locks import unlock as _unlock
 from fsm_risk.core import codec
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
@@ -75,36 +77,6 @@ from fsm_risk.schema import is_server_url, without_password
 #: the layout of the data: 1 kept every account's history inside its state document (moved
 #: into the append-only tables when such a database is opened); 2 keeps it in rows of its own
 SCHEMA_VERSION = "2"
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        """Take the exclusive lock on the file's first byte without waiting."""
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        """Take the exclusive lock on the file without waiting."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
 
 #: Linux keeps `flock` locks apart from the POSIX (fcntl) locks SQLite takes, so the service
 #: lock can be on the database file itself; the BSDs and macOS mix the two (an exclusive

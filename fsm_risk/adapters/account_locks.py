@@ -1,0 +1,177 @@
+"""One service per gateway account on this machine, whatever database each one uses.
+
+The database's own lock keeps one service per SQLite file (and the PostgreSQL leases one per
+account on one server). Two services given two databases for the same accounts (a second
+settings file, a copy of the first with another ``database``) would both enforce: each sends
+its own "reduce by 2" for one breach, and the account goes from 5 contracts to 1, or a
+flatten's close is sent twice and reverses the position. So a service also holds, for each
+account it monitors, an exclusive lock on a file named after the gateway and the account, in
+a directory of the user's own (``$XDG_RUNTIME_DIR/fsm-risk``, else ``fsm-risk-<uid>`` in the
+temporary directory). The lock ends with the process (the kernel drops it on a crash or a
+kill), so a restart is never refused by a dead holder. Each file says who holds it (pid,
+database, since), for the refusal.
+
+Services of two different users of the machine are not seen by each other (each has its own
+directory: a shared one would let any user block another's service by creating its files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fsm_risk.errors import FsmRiskError
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def try_lock(fd: int) -> bool:
+        """Take the exclusive lock on the file's first byte without waiting."""
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def try_lock(fd: int) -> bool:
+        """Take the exclusive lock on the file without waiting."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def lock_dir() -> Path:
+    """This user's directory of account locks (made private on first use)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "fsm-risk"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"fsm-risk-{uid}"
+
+
+def gateway_key(api_url: str) -> str:
+    """The gateway an account belongs to, as one name whatever way its URL was written
+    (``HTTPS://Api.Example.com/api/`` and ``https://api.example.com/api`` are one gateway);
+    any user name or password in the URL is left out."""
+    split = urlsplit(api_url.strip())
+    host = (split.hostname or "").lower()
+    port = f":{split.port}" if split.port else ""
+    return f"{split.scheme.lower()}://{host}{port}{split.path.rstrip('/')}"
+
+
+class AccountLocks:
+    """The locks of one service: one file per (gateway, account), held until `release`."""
+
+    def __init__(self, api_url: str, database: str, directory: Path | None = None) -> None:
+        self.gateway = gateway_key(api_url)
+        self.database = database
+        self.directory = directory or lock_dir()
+        self._held: dict[int, int] = {}  # account id -> the locked file's descriptor
+
+    def path(self, account_id: int) -> Path:
+        digest = hashlib.sha256(self.gateway.encode()).hexdigest()[:16]
+        return self.directory / f"{digest}-{account_id}.lock"
+
+    def take(self, account_ids: Iterable[int]) -> None:
+        """Lock every account, or none: refused, naming the first account another service
+        holds and who holds it, or why the lock cannot be taken."""
+        wanted = [a for a in dict.fromkeys(account_ids) if a not in self._held]
+        try:
+            self._private_directory()
+            for account_id in wanted:
+                self._take(account_id)
+        except BaseException:
+            for account_id in wanted:
+                self._drop(account_id)
+            raise
+
+    def release(self) -> None:
+        for account_id in list(self._held):
+            self._drop(account_id)
+
+    @property
+    def held(self) -> list[int]:
+        return sorted(self._held)
+
+    def _take(self, account_id: int) -> None:
+        path = self.path(account_id)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise FsmRiskError(
+                f"cannot lock account {account_id} for this service ({path}: {exc.strerror})"
+            ) from None
+        if not try_lock(fd):
+            holder = _read(fd)
+            os.close(fd)
+            raise FsmRiskError(
+                f"another fsm-risk service on this machine monitors account {account_id} of "
+                f"{self.gateway} ({_describe(holder)}): two services would both enforce on it; "
+                "stop that one, or name other accounts in [general] accounts"
+            )
+        self._held[account_id] = fd
+        with contextlib.suppress(OSError):  # only for a later refusal's message
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, json.dumps(self._me()).encode())
+
+    def _drop(self, account_id: int) -> None:
+        fd = self._held.pop(account_id, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                unlock(fd)
+            os.close(fd)
+
+    def _private_directory(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FsmRiskError(
+                f"cannot make the directory of account locks {self.directory}: {exc.strerror}"
+            ) from None
+        if hasattr(os, "getuid") and self.directory.stat().st_uid != os.getuid():
+            raise FsmRiskError(
+                f"the directory of account locks {self.directory} belongs to another user: "
+                "set XDG_RUNTIME_DIR to a directory of your own"
+            )
+
+    def _me(self) -> dict[str, object]:
+        since = datetime.now(UTC).replace(microsecond=0).isoformat()
+        return {"pid": os.getpid(), "database": self.database, "since": since}
+
+
+def _read(fd: int) -> dict[str, object] | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        found = json.loads(os.read(fd, 4096) or b"null")
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _describe(holder: dict[str, object] | None) -> str:
+    if not holder:
+        return "holder unknown"
+    pid, database, since = (holder.get(k) for k in ("pid", "database", "since"))
+    return f"pid {pid}, database {database}, since {since}"

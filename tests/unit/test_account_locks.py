@@ -1,0 +1,56 @@
+"""One service per gateway account on a machine: the account locks, whatever the database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fsm_risk.adapters.account_locks import AccountLocks, gateway_key
+from fsm_risk.errors import FsmRiskError
+
+API = "https://api.topstepx.com/api"
+
+
+def test_one_gateway_however_its_url_is_written_and_without_its_password() -> None:
+    assert gateway_key("HTTPS://API.TopstepX.com/api/") == gateway_key(API)
+    assert gateway_key("https://user:secret@api.topstepx.com/api") == gateway_key(API)
+    assert "secret" not in gateway_key("https://user:secret@api.topstepx.com/api")
+    assert gateway_key("http://127.0.0.1:5001/api") != gateway_key("http://127.0.0.1:5002/api")
+
+
+def test_a_second_holder_of_an_account_is_refused_naming_the_account_and_the_first(
+    tmp_path: Path,
+) -> None:
+    first = AccountLocks(API, "/home/a/state.db", tmp_path / "locks")
+    first.take([1001, 1002])
+    second = AccountLocks(
+        API.upper().replace("/API", "/api"), "/home/b/state.db", tmp_path / "locks"
+    )
+    with pytest.raises(FsmRiskError) as refused:
+        second.take([1003, 1002])
+    text = str(refused.value)
+    assert "monitors account 1002 of https://api.topstepx.com/api" in text
+    assert f"pid {os.getpid()}" in text and "database /home/a/state.db" in text
+    assert second.held == []  # all or none: 1003 was let go again
+    AccountLocks(API, "/home/c/state.db", tmp_path / "locks").take([1003])  # so it is free
+
+    first.release()
+    second.take([1001, 1002])
+    assert second.held == [1001, 1002]
+    second.release()
+
+
+def test_accounts_of_another_gateway_are_another_services(tmp_path: Path) -> None:
+    a = AccountLocks(API, "a.db", tmp_path)
+    b = AccountLocks("https://gateway-api-demo.s2f.projectx.com/api", "b.db", tmp_path)
+    a.take([1001])
+    b.take([1001])
+    assert a.held == b.held == [1001]
+
+
+def test_the_lock_directory_is_made_private(tmp_path: Path) -> None:
+    where = tmp_path / "run" / "fsm-risk"
+    AccountLocks(API, "a.db", where).take([7])
+    assert (where.stat().st_mode & 0o777) == 0o700
