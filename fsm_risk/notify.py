@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -67,6 +68,10 @@ WARNED_KEY = "notify_warned"
 #: how long the start may take to reconcile before a notice says nothing is enforced yet
 SLOW_START = 5.0
 SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
+#: a notice repeating one already sent (a close the gateway keeps refusing, tried again every
+#: second, sent one per attempt: 11 in 31 s) is held back this many seconds after the last one
+#: sent; the last held goes out then, saying how many were held
+REPEAT_WINDOW = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,18 @@ class Notice:
     body: str
     account_id: int | None = None
     level: str = "info"  # apprise's notify type: info, success, warning, failure
+    #: notices with one key repeat each other (None: each notice is news)
+    repeats: tuple[object, ...] | None = None
+
+
+@dataclass
+class _Repeats:
+    """The notices of one key since the last one sent."""
+
+    sent_at: float  # monotonic
+    held: int = 0
+    first_held: datetime | None = None
+    latest: Notice | None = None
 
 
 @dataclass
@@ -159,6 +176,7 @@ class Notifier:
         self._pool: ThreadPoolExecutor | None = None
         self._check_due = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
+        self._repeats: dict[tuple[object, ...], _Repeats] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -274,11 +292,52 @@ class Notifier:
     def put(self, notice: Notice) -> None:
         if not any(t.wants(notice) for t in self.targets):
             return
+        if notice.repeats is not None and not self._first_in_a_while(notice):
+            return
+        self._queue(notice)
+
+    def _queue(self, notice: Notice) -> None:
         try:
             self.queue.put_nowait(notice)
         except asyncio.QueueFull:
             self.health.dropped += 1
             logger.warning("{} notification dropped (queue full): {}", logs.ALERT, notice.title)
+
+    def _first_in_a_while(self, notice: Notice) -> bool:
+        """Whether ``notice`` goes now: the first of its key, or the first since the window
+        after the last one sent; otherwise it is held (counted, and kept as the latest)."""
+        assert notice.repeats is not None
+        now = self._monotonic()
+        seen = self._repeats.get(notice.repeats)
+        if seen is not None and now - seen.sent_at < REPEAT_WINDOW:
+            seen.held += 1
+            seen.first_held = seen.first_held or self._now()
+            seen.latest = notice
+            return False
+        self._repeats[notice.repeats] = _Repeats(now)
+        return True
+
+    def _held_back(self) -> None:
+        """Each key whose window has passed with notices held: its latest one goes, saying
+        how many repeated it (a refused close tried 30 times in 5 minutes is one notice then,
+        not thirty)."""
+        now = self._monotonic()
+        for key, seen in list(self._repeats.items()):
+            if now - seen.sent_at < REPEAT_WINDOW:
+                continue
+            del self._repeats[key]
+            if seen.latest is None:
+                continue
+            n, tz = seen.held, self.settings.display_timezone
+            since = local_time(seen.first_held, tz) if seen.first_held else "then"
+            more = f" (held back: {n} notice(s) like this one since {since}; this is the last)"
+            latest = seen.latest
+            self._repeats[key] = _Repeats(now)
+            self._queue(dataclasses.replace(latest, body=latest.body + more))
+
+    def _now(self) -> datetime:
+        assert self._service is not None
+        return self._service.clock.now()
 
     def observe(self, item: Observed) -> None:
         if not self.enabled or self._service is None:
@@ -295,6 +354,7 @@ class Notifier:
                     f"{e.contract_id} failed ({e.reason.name}); reconciling with the gateway.",
                     e.account_id,
                     "failure",
+                    ("failed", e.account_id, e.contract_id, type(e).__name__),
                 )
             )
         elif isinstance(item, HealthChanged):
@@ -342,6 +402,7 @@ class Notifier:
                         f"({e.reason.description}).",
                         e.account_id,
                         level,
+                        (e.reason, e.account_id, e.contract_id),
                     )
                 )
         self._check_due.set()  # usage is looked at by the notifier's own task, not here
@@ -552,6 +613,7 @@ class Notifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._check_due.wait(), 1.0)
             self._check_due.clear()
+            self._held_back()
             if self._service is not None:
                 try:
                     self.check(self._service.clock.now())

@@ -216,3 +216,67 @@ def test_a_position_our_close_opened_is_notified_as_an_enforcement_failure() -> 
     [notice] = _notices(notifier(), d, [alert])
     assert (notice.event, notice.level) == ("enforcement", "failure")
     assert notice.title == f"Account {d.acc}: CLOSE_OVERSHOT" and "opened 2" in notice.body
+
+
+def test_a_close_refused_again_and_again_is_one_notice_then_one_saying_how_many_were_held() -> None:
+    """Reported: a close the gateway kept refusing, tried again every second, sent a notice
+    per attempt (11 in 31 s, each CLOSE_NOT_CONFIRMED or "enforcement request failed").
+    The first goes at once; the repeats of the same account, contract and kind are held for
+    `REPEAT_WINDOW` after it, then the last goes saying how many were held. Another account,
+    another contract or another kind is news and goes at once."""
+    from types import SimpleNamespace
+
+    from fsm_risk.core.effects import Alert, ClosePosition, Level
+    from fsm_risk.core.reasons import Reason
+    from fsm_risk.notify import REPEAT_WINDOW
+    from fsm_risk.observe import Committed, Enforced
+    from tests.factories import MES, MNQ, Driver, make_engine
+
+    clock = [1000.0]
+    n = notifier(monotonic=lambda: clock[0])
+    d = Driver(make_engine({}))
+    n._service = SimpleNamespace(  # type: ignore[assignment]
+        engine=d.engine,
+        settings=SimpleNamespace(display_timezone="UTC"),
+        clock=SimpleNamespace(now=lambda: d.now),
+    )
+
+    def refused(contract: str = MNQ, account: int = d.acc) -> list[Any]:
+        close = ClosePosition(account, contract, Reason.DAILY_LOSS_LIMIT, "RULE-003")
+        n.observe(Enforced(close, 0.01, failed=True))
+        alert = Alert(Level.CRITICAL, Reason.CLOSE_NOT_CONFIRMED, "not in time", account, contract)
+        n.observe(Committed([], [alert], d.now))
+        return titles_and_bodies(n)
+
+    first = refused()
+    assert [t for t, _ in first] == [
+        f"Account {d.acc}: enforcement request failed",
+        f"Account {d.acc}: CLOSE_NOT_CONFIRMED",
+    ]
+    for _ in range(10):  # ten more attempts, a second apart
+        clock[0] += 1.0
+        assert refused() == []
+    assert len(refused(MES)) == 2  # another contract: news
+    assert len(refused(account=d.acc + 1)) == 2  # another account: news
+
+    clock[0] += REPEAT_WINDOW - 20.0  # the window since the first has not passed
+    n._held_back()
+    assert n.queue.empty()
+    clock[0] += 21.0
+    n._held_back()
+    held = titles_and_bodies(n)
+    assert [t for t, _ in held] == [
+        f"Account {d.acc}: enforcement request failed",
+        f"Account {d.acc}: CLOSE_NOT_CONFIRMED",
+    ]
+    assert all("held back: 10 notice(s) like this one since" in b for _, b in held)
+    clock[0] += 1.0
+    assert refused() == []  # a repeat after the summary waits for the next window again
+
+
+def titles_and_bodies(n: Notifier) -> list[tuple[str, str]]:
+    out = []
+    while not n.queue.empty():
+        x = n.queue.get_nowait()
+        out.append((x.title, x.body))
+    return out
