@@ -60,6 +60,9 @@ ENFORCEMENT_REASONS = {
     Reason.CANCEL_NOT_CONFIRMED,
     Reason.FAILSAFE,
 }
+#: the alerts of a request tried again until it goes: their repeats are held (`REPEAT_WINDOW`);
+#: an overshoot or a failsafe is news each time
+RETRIED = ENFORCEMENT_REASONS - {Reason.CLOSE_OVERSHOT, Reason.FAILSAFE}
 #: the database refusing the service's writes, and taking them again (event "service")
 STORAGE_REASONS = {Reason.STATE_NOT_SAVED, Reason.STATE_SAVED_AGAIN}
 QUEUE_SIZE = 1000
@@ -402,7 +405,7 @@ class Notifier:
                         f"({e.reason.description}).",
                         e.account_id,
                         level,
-                        (e.reason, e.account_id, e.contract_id),
+                        (e.reason, e.account_id, e.contract_id) if e.reason in RETRIED else None,
                     )
                 )
         self._check_due.set()  # usage is looked at by the notifier's own task, not here

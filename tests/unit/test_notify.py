@@ -280,3 +280,15 @@ def titles_and_bodies(n: Notifier) -> list[tuple[str, str]]:
         x = n.queue.get_nowait()
         out.append((x.title, x.body))
     return out
+
+
+def test_each_overshoot_is_news_however_soon_it_repeats() -> None:
+    from fsm_risk.core.effects import Alert, Level
+    from fsm_risk.core.reasons import Reason
+    from tests.factories import MNQ, Driver, make_engine
+
+    n = notifier()
+    d = Driver(make_engine({}))
+    alert = Alert(Level.CRITICAL, Reason.CLOSE_OVERSHOT, "opened 2", d.acc, MNQ)
+    assert len(_notices(n, d, [alert])) == 1
+    assert len(_notices(n, d, [alert])) == 1
