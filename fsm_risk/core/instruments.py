@@ -31,6 +31,16 @@ DEFAULT_INSTRUMENTS: dict[str, Instrument] = {
         ("CL", "0.01", "10"),
         ("MGC", "0.1", "1"),
         ("GC", "0.1", "10"),
+        # Treasuries: a tick is a fraction of 1/32 of a point, worth a fraction of a cent
+        # more than whole cents (ZN: 1/64 at $15.625)
+        ("ZT", "0.00390625", "7.8125"),
+        ("ZF", "0.0078125", "7.8125"),
+        ("ZN", "0.015625", "15.625"),
+        ("ZB", "0.03125", "31.25"),
+        # currencies
+        ("6E", "0.00005", "6.25"),
+        ("6J", "0.0000005", "6.25"),
+        ("6B", "0.0001", "6.25"),
     )
 }
 
