@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fsm_risk.core.instruments import PRODUCT_CODES
+from fsm_risk.core.instruments import GATEWAY_CODES
 from fsm_risk.core.sessions import MarketHours
 from fsm_risk.errors import Problem, SettingsError
 from fsm_risk.paper.catalog import PRODUCTS, on_tick
@@ -63,7 +63,7 @@ class PaperAccount:
 DEFAULT_ACCOUNTS = (PaperAccount(1001, "PAPER-1", Decimal("50000.00")),)
 DEFAULT_FEES = {root: p.fee_per_side for root, p in PRODUCTS.items()}
 #: the codes the real gateway writes in contract ids for these products (ES: EP, NQ: ENQ, ...)
-REAL_PRODUCT_CODES = {root: code for code, root in PRODUCT_CODES.items() if root in PRODUCTS}
+REAL_PRODUCT_CODES = {root: GATEWAY_CODES[root] for root in PRODUCTS if root in GATEWAY_CODES}
 DEFAULT_START_PRICES = {root: p.start_price for root, p in PRODUCTS.items()}
 
 

@@ -145,6 +145,35 @@ def test_long_round_trip_pnl_matches_the_tick_formula(
     assert engine.accounts[ACCOUNT].balance == D("50000.00") + formula - fees
 
 
+@pytest.mark.parametrize(
+    ("root", "entry", "exit_", "size", "booked"),
+    [
+        ("ZN", "110.515625", "110.53125", 1, "15.62"),  # 1 tick x 15.625: half a cent, to even
+        ("ZN", "110.515625", "110.46875", 1, "-46.88"),  # -3 ticks x 15.625 = -46.875
+        ("ZN", "110.515625", "110.53125", 2, "31.25"),  # 2 x 15.625: exact
+        ("ZF", "107.8515625", "107.859375", 1, "7.81"),  # 7.8125
+        ("ZT", "103.50390625", "103.4921875", 1, "-23.44"),  # -3 ticks x 7.8125 = -23.4375
+        ("ZB", "115.03125", "115.0625", 1, "31.25"),
+        ("6J", "0.0065035", "0.0065085", 3, "187.50"),  # 10 ticks x 6.25 x 3
+        ("6E", "1.08525", "1.08520", 1, "-6.25"),
+        ("6B", "1.2710", "1.2725", 2, "187.50"),  # 15 ticks x 6.25 x 2
+    ],
+)
+def test_a_treasury_or_currency_trade_books_its_pnl_to_the_cent_as_the_balance_moves(
+    root: str, entry: str, exit_: str, size: int, booked: str
+) -> None:
+    engine = make_engine()
+    contract = next(c for c in engine.contracts.values() if c.root == root)
+    engine.set_last(contract.id, D(entry))
+    engine.place(ACCOUNT, contract.id, OrderType.MARKET, Side.BUY, size)
+    engine.set_last(contract.id, D(exit_))
+    _, events = engine.place(ACCOUNT, contract.id, OrderType.MARKET, Side.SELL, size)
+    trade = next(e.payload for e in events if e.target == "GatewayUserTrade")
+    assert trade["profitAndLoss"] == D(booked)
+    fees = 2 * size * DEFAULT_FEES[root]
+    assert engine.accounts[ACCOUNT].balance == D("50000.00") + D(booked) - fees
+
+
 def test_resting_limit_fills_at_its_limit_when_touched() -> None:
     engine = make_engine(spread_ticks=1)
     order, events = engine.place(
