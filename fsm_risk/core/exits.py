@@ -17,15 +17,15 @@ gateway's position's average price at that moment; else it is unknown.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level, ReadTrades
 from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.models import ZERO, AccountModel, Instrument, InstrumentBook
-from fsm_risk.core.pnl import unrealized
+from fsm_risk.core.pnl import CENT, booked, unrealized
 from fsm_risk.core.reasons import Reason
 
-CENT = Decimal("0.01")
+__all__ = ["CENT", "Computed", "entry_average", "exit_pnl"]
 
 
 def entry_average(acct: AccountModel, cid: str, before: int) -> Decimal | None:
@@ -67,7 +67,7 @@ def exit_pnl(
     """What closing ``closed`` contracts of a position (``long`` or short) at ``price``
     made, its entry averaging ``average``: to the cent, as the gateway books it."""
     made = unrealized(long, closed, average, price, inst)
-    return made.quantize(CENT, rounding=ROUND_HALF_EVEN) if made else ZERO
+    return booked(made) if made else ZERO
 
 
 class Computed:

@@ -4,16 +4,28 @@
   flipped for shorts. The division comes last so that a fractional average price (several
   fills) stays exact.
 - Realized P&L is the broker's ``profitAndLoss`` on closing fills minus fees on every fill.
+- The gateway books a closing trade's P&L to the cent, half a cent to the even cent (one ZN
+  tick, $15.625, books 15.62; three book 46.88), and the balance moves by that: an open
+  position is valued as closing it would book (`booked`), so that a limit is touched at the
+  figure the gateway will book, not half a cent beside it.
 - The mark is the last trade price by default; with ``liquidation`` it is the bid for a long
   and the ask for a short (what closing would get).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
 
 from fsm_risk.core.models import ZERO, Instrument, Mark
+
+CENT = Decimal("0.01")
+
+
+def booked(amount: Decimal) -> Decimal:
+    """``amount`` as the gateway books a trade's P&L: to the cent, half a cent to the even
+    cent (a tick value such as ZN's $15.625 makes half cents)."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 class MarkMode(Enum):

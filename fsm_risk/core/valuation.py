@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from fsm_risk.core.effects import Effect, WatchContract
 from fsm_risk.core.models import ZERO, AccountModel, InstrumentBook, Mark, Position
-from fsm_risk.core.pnl import MarkMode
+from fsm_risk.core.pnl import MarkMode, booked
 from fsm_risk.core.settings import EngineSettings
 
 #: a mark stamped further ahead of the engine's clock than this is wrong, never "newer"
@@ -26,6 +26,11 @@ def _to_quantum(x: Decimal) -> Decimal:
         return x
     q = x.quantize(COST_QUANTUM)
     return q.quantize(CENTS) if q == q.to_integral_value() else q.normalize()
+
+
+def _cents(x: Decimal) -> bool:
+    """Whether ``x`` is a whole number of cents."""
+    return x == x.quantize(CENTS)
 
 
 def gateway_now(stamp: datetime | None, now: datetime) -> datetime:
@@ -117,7 +122,7 @@ class Valuation:
         price = (mark.bid if signed > 0 else mark.ask) if self.liquidation else mark.last
         if price is None:
             return None
-        return (price * signed - cost) * inst.tick_value / inst.tick_size
+        return booked((price * signed - cost) * inst.tick_value / inst.tick_size)
 
     def revalue(self, acct: AccountModel, pos: Position, mark: Mark | None = None) -> None:
         """Value one position at its contract's mark (or at ``mark``), exactly; with no mark,
@@ -147,7 +152,13 @@ class Valuation:
         read -251.359999999992 where it was -251.36, and a loss limit of 251.36 fired a tick
         late. The cost is taken to a millionth of a dollar (`COST_QUANTUM`): far below a cent
         and any tick value, far above the float's error; a cost that is truly fractional (a
-        part of a position closed at that average) keeps its fraction."""
+        part of a position closed at that average) keeps its fraction.
+
+        The value is what closing the position would book (`booked`: to the cent, half a
+        cent to the even cent). Where every tick moves it by whole cents from a cost in whole
+        cents it is already so, and a quote is valued as mark x per point - cost (the hot
+        path); else (ZN's $15.625 a tick on an odd number of contracts, a cost with a
+        fraction) per point is None and each quote is valued and booked here."""
         inst = self.instruments.get(pos.contract_id)
         if mark is None or inst is None:
             return None
@@ -158,9 +169,9 @@ class Valuation:
         signed = inst.tick_value * (valued if pos.long else -valued)
         cost = _to_quantum(pos.average_price * signed / inst.tick_size)
         per_point = signed / inst.tick_size
-        if per_point * inst.tick_size == signed:
+        if per_point * inst.tick_size == signed and _cents(signed) and _cents(cost):
             return price * per_point - cost, per_point, cost
-        return price * signed / inst.tick_size - cost, None, cost
+        return booked(price * signed / inst.tick_size - cost), None, cost
 
     def relearn(self, contract_id: str) -> None:
         """The instrument's tick size or value changed: value its positions again."""
