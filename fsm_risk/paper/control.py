@@ -14,6 +14,9 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     POST /_paper/price                 {contract, price} | {contract, ticks} | + bid, ask
     POST /_paper/price_mode            {mode: random_walk | scripted}
     POST /_paper/accounts/{id}         {can_trade?, balance?}
+    POST /_paper/accounts/{id}/reset   {balance?}  (the firm resets it: orders cancelled,
+                                        positions removed with no trade, trades wiped, the
+                                        balance set; default: its opening balance)
     POST /_paper/orders                {account_id, contract, side, size, type?, limit_price?,
                                         stop_price?, trail_price?, custom_tag?}  (as the trader)
     POST /_paper/orders/{id}/cancel    {account_id}
@@ -224,6 +227,11 @@ class ControlApi:
             self.gw.set_balance(account_id, body["balance"])
         return self.gw.account(account_id)
 
+    async def account_reset(self, request: web.Request, body: dict[str, Any]) -> Any:
+        account_id = self._account(request.match_info["account_id"])
+        self.gw.reset_account(account_id, body.get("balance"))
+        return self.gw.account(account_id)
+
     async def place(self, request: web.Request, body: dict[str, Any]) -> Any:
         tag = body.get("custom_tag")
         return self.gw.place_order(
@@ -368,6 +376,7 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/price": (api.price, ("contract", "price", "ticks", "bid", "ask")),
         "/price_mode": (api.price_mode, ("mode",)),
         "/accounts/{account_id}": (api.account_update, ("can_trade", "balance")),
+        "/accounts/{account_id}/reset": (api.account_reset, ("balance",)),
         "/orders": (
             api.place,
             (

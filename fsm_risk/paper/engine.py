@@ -714,6 +714,31 @@ class Engine:
             Event("GatewayUserAccount", account_id, account.to_api()),
         ]
 
+    def reset_account(self, account_id: int, balance: Decimal) -> list[Event]:
+        """The firm resets the account (as a prop firm restarts a failed evaluation): every
+        working (or suspended) order cancelled, every position removed with no order and no
+        trade, the account's trade history wiped (`/Trade/search` lists none of it) and the
+        balance set to ``balance``. Announced as the orders cancelled, the positions closed,
+        then the account."""
+        account = self.accounts[account_id]
+        events: list[Event] = []
+        for order in list(self.orders.values()):
+            if order.account_id == account_id and (
+                order.working or order.status is OrderStatus.SUSPENDED
+            ):
+                events += self._cancel_quietly(order)
+        for position in self.open_positions(account_id):
+            before = position.type
+            position.net, position.cost = 0, Decimal(0)
+            del self.positions[(account_id, position.contract_id)]
+            events.append(
+                Event("GatewayUserPosition", account_id, position.to_api(last_type=before))
+            )
+        self.trades = [t for t in self.trades if t.account_id != account_id]
+        account.balance = balance
+        events.append(Event("GatewayUserAccount", account_id, account.to_api()))
+        return events
+
     def liquidate(self, account_id: int) -> list[Event]:
         """The platform flattens the account: trading blocked, every working (or suspended)
         order cancelled, every position closed at market by the platform's own orders."""

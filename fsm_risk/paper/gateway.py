@@ -748,6 +748,21 @@ class PaperGateway:
         cid = self.contract(contract).id
         self._publish(self.engine.settle_position(account_id, cid, to_decimal(price)))
 
+    def reset_account(self, account_id: int, balance: PriceLike | None = None) -> None:
+        """The firm resets the account, as a prop firm does: its working orders cancelled,
+        its positions removed with no trade, its trade history wiped, and its balance set to
+        ``balance`` (default: its opening balance, `[paper] accounts`); pushes the orders
+        cancelled, the positions closed and the account. The platform's day starts from it."""
+        if account_id not in self.engine.accounts:
+            raise KeyError(f"unknown account {account_id}")
+        opening = {a.id: a.balance for a in self.settings.accounts}
+        value = opening.get(account_id) if balance is None else to_decimal(balance)
+        if value is None:
+            raise ValueError(f"account {account_id} has no opening balance: give 'balance'")
+        logger.info("paper gateway: account {} reset to {}", account_id, value)
+        self._publish(self.engine.reset_account(account_id, value))
+        self._day_start_balance[account_id] = value
+
     def liquidate(self, account_id: int, why: str = "platform", *, flat_time: bool = False) -> None:
         """The platform flattens the account on its own: trading blocked until the daily
         reset, working orders cancelled, positions closed by the platform's own orders. New

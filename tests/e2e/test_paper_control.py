@@ -163,3 +163,39 @@ async def test_a_position_is_cash_settled_with_no_trade(
     assert pushed == [("GatewayUserPosition", 0), ("GatewayUserAccount", None)]
     again = await control.post("/positions/settle", json=body)
     assert again.status_code == 409 and "No open position" in again.json()["error"]
+
+
+async def test_a_firm_resets_an_account(
+    control: httpx.AsyncClient, paper_gateway: PaperGateway
+) -> None:
+    """`/accounts/{id}/reset`, as a prop firm resets an account: its working orders cancelled,
+    its positions removed with no trade, its trade history wiped (`/Trade/search` lists none
+    of it) and its balance set (by default to its opening balance); pushed as the orders
+    cancelled, the positions closed, then the account."""
+    buy = {"account_id": 1001, "contract": "MNQ", "side": "buy", "size": 2}
+    assert (await control.post("/orders", json=buy)).json()["status"] == "filled"
+    held = paper_gateway.position(1001, "MNQ")
+    assert held is not None
+    stop = {"account_id": 1001, "contract": "MNQ", "side": "sell", "size": 2, "type": "stop",
+            "stop_price": str(held.average_price - 50)}  # fmt: skip
+    assert (await control.post("/orders", json=stop)).json()["status"] == "open"
+    await control.post("/accounts/1001", json={"balance": "50600"})
+    seq = paper_gateway.pushed[-1].seq
+    reset = await control.post("/accounts/1001/reset", json={})
+    assert reset.status_code == 200 and reset.json()["balance"] == 50000
+    assert paper_gateway.position(1001, "MNQ") is None and paper_gateway.trades(1001) == []
+    assert not paper_gateway.orders(working=True)
+    pushed = [
+        (p.target, p.payload.get("size"), p.payload.get("status"))
+        for p in paper_gateway.pushed_since(seq)
+        if p.target.startswith("GatewayUser")
+    ]
+    assert pushed == [
+        ("GatewayUserOrder", 2, int(OrderStatus.CANCELLED)),
+        ("GatewayUserPosition", 0, None),
+        ("GatewayUserAccount", None, None),
+    ]
+    again = await control.post("/accounts/1001/reset", json={"balance": "49000.50"})
+    assert again.json()["balance"] == D("49000.50")
+    unknown = await control.post("/accounts/1001/reset", json={"balance": 1, "size": 2})
+    assert unknown.status_code == 400 and "'size'" in unknown.json()["error"]
