@@ -35,8 +35,9 @@ from fsm_risk.core.events import (
     Quote,
     Side,
     Tick,
+    TradesSnapshot,
 )
-from fsm_risk.core.models import AccountModel, InstrumentBook, Mark
+from fsm_risk.core.models import AccountModel, FillRecord, InstrumentBook, Mark
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
@@ -246,11 +247,24 @@ def the_rule[R: Rule](d: Driver, cls: type[R]) -> R:
     return next(r for r in d.engine.rules if isinstance(r, cls))
 
 
-def gateway_read(d: Driver, *listed: Event, began: datetime | None = None) -> list[Effect]:
-    """A reconciliation as the service applies it: what the gateway listed (its positions and
-    working orders), then the `Listing` of them, of a read that began at ``began`` (now)."""
+def gateway_read(
+    d: Driver,
+    *listed: Event,
+    began: datetime | None = None,
+    trades: Sequence[Fill] | None = None,
+    since: datetime | None = None,
+) -> list[Effect]:
+    """A reconciliation as the service applies it: what the gateway listed (its trades, its
+    balance, its positions and working orders), the `Listing` of them, of a read that began
+    at ``began`` (now), then its trade list (`TradesSnapshot`, since ``since``: the day's
+    start): ``trades``, by default (None) every trade of the day the engine applied and those
+    listed (the gateway agrees; `gateway_trades`); a wiped or capped list is given."""
     acct = d.acct
-    before = frozenset(acct.positions), frozenset(acct.orders), frozenset(acct.seen_trades)
+    if trades is None:
+        trades = gateway_trades(d, *listed)
+    # as `service._ReadBegan`: with the contracts the fills say are open (a record dropped)
+    held = set(acct.positions) | {c for c, n in acct.net.items() if n}
+    before = frozenset(held), frozenset(acct.orders), frozenset(acct.seen_trades)
     # the balance is read after the trades: it includes those applied and those listed
     applied = before[2] | {e.trade_id for e in listed if isinstance(e, Fill)}
     listed = tuple(
@@ -261,7 +275,23 @@ def gateway_read(d: Driver, *listed: Event, began: datetime | None = None) -> li
     positions = frozenset(e.contract_id for e in listed if isinstance(e, PositionUpdate))
     orders = frozenset(e.order_id for e in listed if isinstance(e, OrderUpdate))
     listing = Listing(d.acc, positions, orders, *before[:2], applied, began=began or d.now)
-    return out + d.send(listing)
+    out += d.send(listing)
+    start = acct.day.start if since is None else since
+    return out + d.send(TradesSnapshot(d.acc, start, tuple(trades), before[2]))
+
+
+def gateway_trades(d: Driver, *listed: Event) -> tuple[Fill, ...]:
+    """The gateway's trade list of the day, as a read gives it (`TradesSnapshot`): every trade
+    the engine applied, and the fills among ``listed``, oldest first."""
+    made = {f.trade_id: _as_listed(d.acc, f) for f in d.acct.day.fills}
+    made |= {e.trade_id: e for e in listed if isinstance(e, Fill)}
+    return tuple(sorted(made.values(), key=lambda f: (f.at, f.trade_id)))
+
+
+def _as_listed(acc: int, f: FillRecord) -> Fill:
+    return Fill(
+        acc, f.trade_id, f.contract_id, f.order_id, f.side, f.size, f.price, f.pnl, f.fees, f.at
+    )
 
 
 def start_up_read(d: Driver, *listed: Event) -> list[Effect]:

@@ -70,12 +70,10 @@ def whole_read(
     """The start-up read of an account the probe found flat (`Service._reconcile_now`): any
     prices at the reset the trades call for, then the trades since the stop (oldest first),
     the balance, the open positions, the `Listing`, the `TradesSnapshot`; the account resumes."""
-    applied = frozenset(d.acct.seen_trades)
     since = min(d.acct.week.start, d.acct.day.start)
     d.send(*prices_event(d, prices or {}))
     listed = [dataclasses.replace(p, snapshot=True) for p in positions]
-    gateway_read(d, *trades, account(balance), *listed)
-    d.send(TradesSnapshot(d.acc, since, tuple(trades), applied))
+    gateway_read(d, *trades, account(balance), *listed, trades=trades, since=since)
     d.effects.extend(d.engine.resume(d.acc, set(), d.now))
 
 

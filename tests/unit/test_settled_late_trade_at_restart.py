@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from fsm_risk.core.events import AccountUpdate, Listing, Side
+from fsm_risk.core.events import AccountUpdate, Listing, Side, TradesSnapshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -21,6 +21,7 @@ from tests.factories import (
     account,
     alerts,
     fill,
+    gateway_trades,
     position,
     quote,
     restart,
@@ -39,8 +40,9 @@ def long_two(d: Driver) -> None:
 
 def service_read(d: Driver, *listed, began=None):
     """A read exactly as service._ReadBegan applies it (positions_before includes the
-    contracts the fills say are open)."""
+    contracts the fills say are open), its trade list (`TradesSnapshot`) last."""
     acct = d.acct
+    trades = gateway_trades(d, *listed)
     positions = frozenset(set(acct.positions) | {c for c, n in acct.net.items() if n})
     orders, applied = frozenset(acct.orders), frozenset(acct.seen_trades)
     listed_ids = applied | {e.trade_id for e in listed if hasattr(e, "trade_id")}
@@ -62,7 +64,8 @@ def service_read(d: Driver, *listed, began=None):
         listed_ids,
         began=began or d.now,
     )
-    return out + d.send(lst)
+    out += d.send(lst)
+    return out + d.send(TradesSnapshot(d.acc, acct.day.start, trades, applied))
 
 
 def test_a_late_trade_a_restart_reads_replaces_the_settlement() -> None:
