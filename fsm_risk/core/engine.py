@@ -339,7 +339,8 @@ class RiskEngine:
         acct.band = None  # anything but a quote may move the bands: ask the rules again
 
     def _wake(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
-        """Handle an account's wake-up that came due before the event being handled."""
+        """The rules judge the account now (a `Tick`): its wake-up came due before the event
+        being handled, or a trade list booked a settlement they have not seen."""
         self._process(acct, Tick(acct.account_id), now, out)
 
     def _resolve(
@@ -376,6 +377,9 @@ class RiskEngine:
                 return True  # older news: an order that ended before it came
         elif isinstance(event, Fill):
             return self.ledger.fill(acct, event, now, out)
+        elif isinstance(event, TradesSnapshot):
+            if self.ledger.rebuild_realized(acct, event, now, out):  # a settlement it booked:
+                self._wake(acct, now, out)  # the rules judge it now
         elif isinstance(event, AdminCommand):
             self.admin.force(acct, event, now, out)
         elif isinstance(event, SelfLock):
@@ -384,8 +388,6 @@ class RiskEngine:
             self.pursuit.rejected(acct, event, now, out)
         elif isinstance(event, EnforcementAccepted):
             self.pursuit.accepted(acct, event, now)
-        elif isinstance(event, TradesSnapshot):
-            self.ledger.rebuild_realized(acct, event, out)
         acct.last_event_at = now
         return False
 
@@ -398,13 +400,7 @@ class RiskEngine:
             self.flatten.sweep(acct, now, out)
             self.timers.schedule(acct, now)
         except Exception as again:  # nothing more can be done but say so
-            out.append(
-                Alert(
-                    Level.CRITICAL,
-                    Reason.FAILSAFE,
-                    f"account {acct.account_id} could not be failed closed: {again!r}",
-                    acct.account_id,
-                )
-            )
+            text = f"account {acct.account_id} could not be failed closed: {again!r}"
+            out.append(Alert(Level.CRITICAL, Reason.FAILSAFE, text, acct.account_id))
         self.work.drain(acct, out)
         self.work.dirty.add(acct.account_id)

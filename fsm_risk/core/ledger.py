@@ -28,7 +28,7 @@ from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
-from fsm_risk.core.settled import confirmed, lost
+from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import void
@@ -307,14 +307,19 @@ class Ledger:
             trip.size = max(trip.size, abs(after))
             trip.enforced = trip.enforced or own
 
-    def rebuild_realized(self, acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> None:
+    def rebuild_realized(
+        self, acct: AccountModel, ev: TradesSnapshot, now: datetime, out: list[Effect]
+    ) -> bool:
         """The gateway's trades are the truth for realized P&L: rebuild the books if they
-        disagree (a lost fill, a lost database), and say so.
+        disagree (a lost fill, a lost database), and say so. First, the list judges the
+        positions its read found gone without a fill (`settled.judge`). Returns True when a
+        settlement was booked (the rules are to judge it).
 
         Fills keep arriving while the list is read: a trade applied after the list was asked
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation."""
+        behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
                 if made != reported:  # the gateway's position stands
@@ -334,7 +339,7 @@ class Ledger:
                 if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
                     acct.trips_open[cid] = trip
             acct.behind = None
-        acct.unbooked = None  # the read's positions are applied
+        move, acct.unbooked = acct.unbooked, None  # the read's positions are applied
         self.computed.listed(acct, ev.trades, out)  # the gateway's word on those computed
         listed = {t.trade_id for t in ev.trades}
         later = (
@@ -342,9 +347,10 @@ class Ledger:
             if ev.applied is None
             else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
         )
-        wiped = ev.since <= acct.day.start and acct.seen_trades.since(acct.day.start) - listed
-        if acct.vanished and wiped and wiped - later:  # (see `settled.lost`)
-            lost(acct, dict(acct.vanished), out)
+        booked = False
+        if acct.vanished:  # found gone by this read (or waiting): a settlement, or a reset?
+            booked = judge(acct, ev, later, None if behind else move, now, out)
+            acct.unbooked = None
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
@@ -381,3 +387,4 @@ class Ledger:
                 )
             )
             book.realized, book.fees = realized, fees
+        return booked

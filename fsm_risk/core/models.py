@@ -103,6 +103,8 @@ class AccountModel(Lockable):
         "unsettled",
         "settled",
         "vanished",
+        "vanished_at",
+        "judged",
         "filling",
         "day",
         "week",
@@ -149,6 +151,10 @@ class AccountModel(Lockable):
         #: positions a read found gone without a fill (signed contracts) when no balance a
         #: read confirmed could settle them yet: booked at the next (see `Settlement.vanished`)
         self.vanished: dict[str, int] = {}
+        #: when the first of them was found gone: they are booked into that day (and week)
+        self.vanished_at: datetime | None = None
+        #: whether their read's trade list judged them settled, not a reset's (see `settled`)
+        self.judged = True
         #: orders the gateway reported filled whose fills have not all arrived yet (the order
         #: event comes first): contract, contracts still to come, and how long to wait
         self.filling: dict[int, tuple[str, int, datetime]] = {}
@@ -258,6 +264,8 @@ class AccountModel(Lockable):
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
             "settled": {c: [n, str(a), _dt(t)] for c, (n, a, t) in self.settled.items()},
             "vanished": dict(self.vanished),
+            "vanished_at": _dt(self.vanished_at),
+            "judged": self.judged,
             "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.persisted(),
             "week": self.week.persisted(),
@@ -324,6 +332,8 @@ class AccountModel(Lockable):
             c: (n, Decimal(a), _req(_pdt(t))) for c, (n, a, t) in d.get("settled", {}).items()
         }
         m.vanished = dict(d.get("vanished", {}))
+        m.vanished_at = _pdt(d.get("vanished_at"))
+        m.judged = bool(d.get("judged", not m.vanished))  # (stored before: judged by a read)
         # the value kept for dropped contracts is part of the open P&L until their fills
         # realize it (the positions' own value is added as the engine revalues them)
         m.open_upnl = sum((a for a, _ in m.unsettled.values()), ZERO)

@@ -9,12 +9,23 @@ settlement (``Book.settled``, kept by a rebuild from the trades). A balance move
 position gone (a fee, a reset of the account, a deposit) books nothing. A fill of a settled
 position that comes after all (``acct.settled``) replaces its part of the settlement.
 
-A read lists the balance before the positions; an exposed account's start-up read takes its
-positions first, its trades and balance after; a read's balance older than a fill that came
-live meanwhile is no truth. So a position found gone waits (``acct.vanished``, stored) for a
-balance a read confirms, and that balance settles it: its move booked, or nothing when it did
-not move. Several settled in one read share that one move (what each made of it cannot be
-told): a late fill of one takes back its own P&L, what it moved the balance by.
+A firm's reset of the account removes its positions without a fill too, and moves the
+balance back to the start: booked as a settlement, that move would lock a fresh account (up
+$600, reset to 50,000: -600) or hide a loss. A reset wipes the account's trades, every one
+made before it, the trades that opened those positions with them; a settlement leaves them
+listed. So a position found gone is first judged by its read's trade list (`judge`): its
+opening trades gone from a list that lacks only trades older than all it holds, it is the
+reset's (`lost`: nothing booked, a critical alert); listed, or gone from a list with a gap a
+reset cannot make (a list cut short: a listed trade older than one it lacks), it is settled.
+
+A read lists the balance, the positions, then its trade list (`TradesSnapshot`); an exposed
+account's start-up read takes its positions first, its trades and balance after; a read's
+balance older than a fill that came live meanwhile is no truth. So a position found gone waits
+(``acct.vanished``, stored) for its read's trade list (``acct.judged``) and for a balance a
+read confirms, and that balance settles it: its move booked, or nothing when it did not move,
+into the day (and week) it was found gone in (``acct.vanished_at``), never a later one.
+Several settled in one read share that one move (what each made of it cannot be told): a late
+fill of one takes back its own P&L, what it moved the balance by.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level, ReadTrades
-from fsm_risk.core.events import Fill
+from fsm_risk.core.events import Fill, TradesSnapshot
 from fsm_risk.core.exits import CENT
 from fsm_risk.core.exposure import fills_coming
 from fsm_risk.core.models import ZERO, AccountModel
@@ -38,50 +49,89 @@ def paid(ev: Fill) -> Decimal | None:
 
 def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect]) -> None:
     """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
-    them: the balance's move a read confirms beyond the fills is their settlement (see the
-    module's doc). They wait for that balance (``acct.vanished``) when
-    the read brings it after them (an exposed account's start-up read takes its positions
-    first, its trades and balance after) or brought none: one read before a fill that
-    came live meanwhile is older than ours, so the account is read again."""
+    them: the balance's move a read confirms beyond the fills is their settlement, unless
+    the account was reset (see the module's doc). They wait (``acct.vanished``) for the
+    read's trade list, which judges them (`judge`), and for that balance: this read's, which
+    came first, or, when it brought none (one read before a fill that came live meanwhile is
+    older than ours), the next: the account is read again."""
     net = acct.net.get(cid, 0) + gone
     if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
         return  # not a position shrinking: no settlement of one
     if fills_coming(acct, cid):
         return  # its fills are on their way
     new = cid not in acct.vanished
+    if not acct.vanished:
+        acct.vanished_at = now
     acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
-    if acct.behind is not None:
-        return  # its trades and balance are read next
-    if acct.unbooked is not None:  # this read's balance came first (see `confirmed`)
-        confirmed(acct, acct.unbooked, now, out)
-    elif new:
-        out.append(ReadTrades(acct.account_id))
+    acct.judged = False
+    if acct.behind is None and acct.unbooked is None and new:
+        out.append(ReadTrades(acct.account_id))  # (behind: its trades and balance come next)
 
 
-def lost(acct: AccountModel, gone: dict[str, int], out: list[Effect]) -> None:
-    """Positions found gone without a fill, waiting for a balance (``acct.vanished``), when
-    the same read's trade list lacks trades of the day already applied: the gateway's history
-    was wiped, as a firm's reset of the account does (its balance set back to the start, its
-    positions removed) or a fresh paper gateway, not a settlement; booked as one, the reset's
-    move would lock a fresh account or hide a loss. Nothing is booked: the balance's move is
-    taken by no rule, as any move no fill explains. (A start-up read lists the trades before
-    the balance; a live read the balance first, which books before its trade list comes.)"""
+def judge(
+    acct: AccountModel,
+    ev: TradesSnapshot,
+    later: set[int],
+    move: Decimal | None,
+    now: datetime,
+    out: list[Effect],
+) -> bool:
+    """The read's trade list judges the positions found gone beside it (``acct.vanished``):
+    those whose trades a reset wiped are dropped (`lost`), the rest are settled, booked at
+    ``move`` (this read's balance, which came before its list; None: none, or it comes after
+    it) or at the next balance a read confirms. ``later``: the trades applied after the list
+    was asked for, which it may lack. A reset wipes every trade before it, so a list lacking
+    a trade older than one it holds was cut short (capped), not wiped: all are settled.
+    Returns True when a settlement was booked."""
+    listed = {t.trade_id: t.at for t in ev.trades}
+    missing = {
+        i: at
+        for i, at in acct.seen_trades.items()
+        if at >= ev.since and i not in listed and i not in later
+    }
+    cut = bool(missing) and min(listed.values(), default=now) < max(missing.values())
+    told: set[bool] = set()  # per position, whether the last trade of it we applied is gone (wiped)
+    for cid in [] if cut else acct.vanished:
+        own = [f for f in acct.day.fills if f.contract_id == cid and f.trade_id not in later]
+        if own:
+            told.add(max(own, key=lambda f: (f.at, f.trade_id)).trade_id in missing)
+    # none of theirs today: the day's trades tell. One gone: a reset, whose move cannot be
+    # split from a settlement beside it (one listed too: cannot be told; nothing booked)
+    reset = True in told if told else any(at >= acct.day.start for at in missing.values())
+    if reset and not cut:
+        lost(acct, dict(acct.vanished), move, out)
+    acct.judged = True
+    return bool(acct.vanished) and move is not None and confirmed(acct, move, now, out)
+
+
+def lost(acct: AccountModel, gone: dict[str, int], move: Decimal | None, out: list[Effect]) -> None:
+    """Positions found gone without a fill whose trades the same read's list no longer holds,
+    with every trade before them (see `judge`): the gateway's history was wiped, as a firm's
+    reset of the account does (its balance set back to the start, its positions removed) or a
+    fresh paper gateway, not a settlement; booked as one, the reset's move would lock a fresh
+    account or hide a loss. Nothing is booked: the balance's move (``move``, when the read
+    brought it first) is taken by no rule, as any move no fill explains. A list cut short the
+    same way (its oldest trades) cannot be told from it: hence a critical alert, naming the
+    account, for a person to look."""
     for cid in gone:
         acct.vanished.pop(cid, None)
-    text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))
+    text = ", ".join(f"{c} {n:+d}" for c, n in sorted(gone.items()))
+    amount = "" if move is None else f" ({move:+.2f})"
     out.append(
         Alert(
-            Level.WARNING,
+            Level.CRITICAL,
             Reason.POSITION_SETTLED,
-            f"{text} removed by the gateway without a fill while its trade list lacks trades "
-            "already applied (the account reset at the gateway?): not booked as a settlement",
+            f"{text} removed by the gateway without a fill, its trades gone from the "
+            "gateway's trade list: the account was reset at the gateway, and the balance's "
+            f"move{amount} is not booked as a settlement (if the list was only cut short, "
+            "check the account at the gateway)",
             acct.account_id,
             min(gone) if len(gone) == 1 else None,
         )
     )
 
 
-def confirmed(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> None:
+def confirmed(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> bool:
     """A read confirmed the balance, ``move`` beyond the fills since the one taken: the
     settlement of the positions found gone without a fill (`vanished`), booked together,
     to the cent; a balance that did not move settles them at nothing. With none gone
@@ -90,34 +140,40 @@ def confirmed(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect
     How much of one move each of several positions settled cannot be told (the gateway
     says neither the price nor the P&L): they share it, kept on one of them with their
     time (``acct.settled``), and one found gone later in the same read (its move is the
-    one booked) joins them. A late fill of one takes back its own P&L (`take_back`)."""
+    one booked) joins them. A late fill of one takes back its own P&L (`take_back`).
+    Returns True when it booked them."""
     acct.unbooked = move
     gone = acct.vanished
-    if not gone or acct.behind is not None or any(fills_coming(acct, c) for c in gone):
-        return
-    acct.vanished = {}
-    group = {c: v for c, v in acct.settled.items() if v[2] == now}  # booked by this read
+    if not gone or not acct.judged or acct.behind is not None:
+        return False  # (not judged: its read's trade list is still to come)
+    if any(fills_coming(acct, c) for c in gone):
+        return False
+    at = acct.vanished_at or now  # found gone then: booked into that day (and week)
+    acct.vanished, acct.vanished_at = {}, None
+    group = {c: v for c, v in acct.settled.items() if v[2] == at}  # booked by this read
     if abs(move) <= CENT and not group:
-        return  # nothing moved: nothing settled
+        return False  # nothing moved: nothing settled
     acct.unbooked = ZERO
     for book in (acct.day, acct.week):
-        if now >= book.start:
+        if at >= book.start:
             book.realized += move
             book.settled += move
     members = {c: v[0] for c, v in group.items()}
     total = move + sum(v[1] for v in group.values())
     for c, n in gone.items():
-        was_n, was, _ = (0, ZERO, now) if c in group else acct.settled.get(c, (0, ZERO, now))
+        was_n, was, _ = (0, ZERO, at) if c in group else acct.settled.get(c, (0, ZERO, at))
         members[c] = members.get(c, 0) + was_n + n
         total += was  # (an older settlement of it, merged)
     keep = min(members)
-    acct.settled.update({c: (n, total if c == keep else ZERO, now) for c, n in members.items()})
+    acct.settled.update({c: (n, total if c == keep else ZERO, at) for c, n in members.items()})
     others = ", ".join(sorted(set(members) - set(gone)))
     if others:
         what = f"settled with {others} by the move this read booked ({total:+.2f} in all)"
     else:
         what = f"the balance's move {move:+.2f} is booked as "
         what += "its settlement" if len(gone) == 1 else "their settlement"
+    if at < acct.day.start:  # found gone before the daily reset: not the new day's
+        what += " of the day before (found gone before the daily reset: not the new day's)"
     text = ", ".join(f"{c}: {n:+d}" for c, n in sorted(gone.items()))
     out.append(
         Alert(
@@ -129,6 +185,7 @@ def confirmed(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect
             min(gone) if len(gone) == 1 else None,
         )
     )
+    return True
 
 
 def came(acct: AccountModel, cid: str, delta: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from fsm_risk.core.states import State
@@ -142,3 +143,31 @@ async def test_settled_while_the_trader_fills_on_another_contract_during_the_rea
     await h.until(lambda: h.acct.balance == h.gateway.account(ACCOUNT).balance, "balance taken")
     assert h.acct.day.settled == Decimal("-520.00") and not h.acct.vanished
     assert h.acct.day.realized == gateway_day_pnl(h)
+
+
+async def test_a_firm_reset_while_the_service_runs_is_not_booked_as_a_settlement(
+    h: Harness,
+) -> None:
+    """The firm resets the account while the service runs (`/_paper/accounts/{id}/reset`):
+    its positions removed with no trade, its trade history wiped, its balance set back to the
+    start. The live read lists the balance before its trade list, and the reset's move was
+    booked as the position's settlement: an account up $600 (50,600) reset to 50,000 booked
+    -600 and was locked at once by a 500 daily limit. The read's trade list, which lacks the
+    trades that opened the position, now decides first: nothing is booked, and a critical
+    alert names the account."""
+    h.gateway.set_balance(ACCOUNT, Decimal(50600))  # up $600 from the days before
+    await h.start(DAILY)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2 and MNQ in h.acct.positions, "2 MNQ bought")
+    await h.until(lambda: h.acct.balance == h.gateway.account(ACCOUNT).balance, "balance taken")
+    async with httpx.AsyncClient(base_url=h.gateway.control_url) as control:
+        reset = await control.post(f"/accounts/{ACCOUNT}/reset", json={"balance": 50000})
+    assert reset.status_code == 200, reset.text
+    assert h.gateway.trades(ACCOUNT) == [] and h.position("MNQ") == 0
+    await h.until(lambda: h.acct.balance == Decimal(50000), "the read's balance taken")
+    await h.until(lambda: not h.acct.net.get(MNQ) and not h.acct.vanished, "the read applied")
+    assert h.acct.day.settled == 0 and not h.acct.settled
+    assert h.acct.state is State.Trading
+    said = [m for m in h.logs if "POSITION_SETTLED" in m]
+    assert said and "CRITICAL" in said[-1] and f"account {ACCOUNT}" in said[-1], said
+    assert "not booked" in said[-1], said

@@ -8,6 +8,7 @@ as the settlement's realized P&L, to the cent, and kept across a rebuild and a r
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from decimal import Decimal
 
 from fsm_risk.core.effects import ReadTrades
@@ -24,6 +25,7 @@ from tests.factories import (
     alerts,
     fill,
     gateway_read,
+    gateway_trades,
     position,
     quote,
     restart,
@@ -264,11 +266,9 @@ def two_settled_in_one_read(d: Driver) -> None:
     long_two(d)
     d.send(fill(MES, Side.BUY, 1, "6000.00"), position(MES, 1, "6000.00"))
     d.send(account("49458.00"))
-    out = gateway_read(d, account("49458.00"))
-    assert [a.contract_id for a in alerts(out) if a.reason is Reason.POSITION_SETTLED] == [
-        MES,
-        MNQ,
-    ]
+    out = gateway_read(d, account("49458.00"))  # booked together, once its trade list came
+    said = [a.message for a in alerts(out) if a.reason is Reason.POSITION_SETTLED]
+    assert len(said) == 1 and f"{MES}: +1, {MNQ}: +2" in said[0] and "their" in said[0], said
     assert d.acct.day.realized == D("-542.00") and d.acct.day.settled == D("-542.00")
 
 
@@ -337,8 +337,7 @@ def _wiped_earlier(d: Driver) -> None:
     """A round trip, then a read whose trade list lacks it (the firm reset the account)."""
     d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=1), position(MNQ, 1, "21000"))
     d.send(fill(MNQ, Side.SELL, 1, "21000", pnl="0", order_id=2), position(MNQ, 0, "0"))
-    applied = frozenset(d.acct.seen_trades)
-    gateway_read(d, account("50000"), TradesSnapshot(ACC, d.acct.week.start, (), applied))
+    gateway_read(d, account("50000"), trades=(), since=d.acct.week.start)
 
 
 def test_a_settlement_after_a_wiped_history_is_still_booked_the_same_day_or_the_next() -> None:
@@ -353,8 +352,134 @@ def test_a_settlement_after_a_wiped_history_is_still_booked_the_same_day_or_the_
         d.send(buy, position(MNQ, 2, "21010.50", at=d.now))
         d.send(account("50000"), quote(MNQ, "20900", at=d.now))
         d.send(account("49518.00"))  # settled at 20,890: the live balance, unexplained
-        out = gateway_read(d, account("49518.00"))  # as the service reads: the position gone,
-        applied = frozenset(d.acct.seen_trades)  # then its trade list (the wipe still in it)
-        out += d.send(TradesSnapshot(ACC, d.acct.week.start, (buy,), applied))
+        # as the service reads: the position gone, then its trade list (the wipe still in it)
+        out = gateway_read(d, account("49518.00"), trades=(buy,), since=d.acct.week.start)
         assert d.acct.day.realized == D("-482.00"), (later, reasons(out))
         assert d.acct.state is State.LockedDaily
+
+
+def _reset_at_the_gateway(d: Driver) -> list:
+    """The firm resets the account while the service runs: the position's closed record and
+    the balance back to 50,000 come live (no fill explains either), then the service's read:
+    its balance, no position, and its trade list, wiped (it lacks every trade applied)."""
+    d.send(position(MNQ, 0, "0", at=d.now), account("50000.00"))
+    return gateway_read(d, account("50000.00"), trades=(), since=d.acct.week.start)
+
+
+def test_a_firm_reset_while_running_books_nothing_up_or_down() -> None:
+    """The live read lists the balance before its trade list, and the reset's move was booked
+    as the position's settlement at once: an account up $600 (50,600) reset to 50,000 booked
+    -600 and was locked (a 450 limit), and one down $400 on the day booked +400, its loss
+    hidden. The read's trade list lacks the trade that opened the position, with every one
+    before it: a reset, nothing is booked, and a critical alert says what was not."""
+    for was, day in (("50600.00", D(0)), ("49600.00", D("-400.00"))):
+        d = rule_driver(DailyLossLimit, limit=LIMIT, balance=was if not day else "50000")
+        if day:  # a losing round trip first: down $400 on the day
+            d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=1), position(MNQ, 1, "21000"))
+            d.send(fill(MNQ, Side.SELL, 1, "20800", pnl="-400", order_id=2))
+            d.send(position(MNQ, 0, "0"), account(was))
+        d.send(fill(MNQ, Side.BUY, 2, "21010.50", order_id=3), position(MNQ, 2, "21010.50"))
+        d.send(account(was), quote(MNQ, "21010.50", at=d.now))
+        out = _reset_at_the_gateway(d)
+        said = [a for a in alerts(out) if a.reason is Reason.POSITION_SETTLED]
+        assert [a.level.name for a in said] == ["CRITICAL"], said
+        move = D("50000.00") - D(was)
+        assert f"({move:+.2f}) is not booked as a settlement" in said[0].message
+        assert said[0].account_id == ACC and said[0].contract_id == MNQ
+        assert d.acct.day.realized == day and d.acct.day.settled == 0 and not d.acct.settled
+        assert not d.acct.vanished and d.acct.net[MNQ] == 0 and not d.acct.positions
+        assert d.acct.balance == D("50000.00") and d.acct.state is State.Trading
+
+
+def test_a_settlement_the_next_read_books_is_judged_by_its_own_reads_trade_list() -> None:
+    """A read whose balance is older than a fill cannot book what it finds gone; its trade
+    list still judges it (listed: a settlement), and the next read's balance books it."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    long_two(d)
+    acct = d.acct
+    began = frozenset(acct.positions), frozenset(acct.orders), frozenset(acct.seen_trades)
+    d.send(fill(MES, Side.BUY, 1, "6000", at=d.now), position(MES, 1, "6000"))  # live
+    d.send(dataclasses.replace(account("49518.00"), applied=began[2]))  # older than the MES
+    d.send(Listing(ACC, frozenset(), frozenset(), *began))
+    assert acct.vanished == {MNQ: 2} and not acct.judged
+    d.send(TradesSnapshot(ACC, acct.day.start, gateway_trades(d), began[2]))
+    assert acct.vanished == {MNQ: 2} and acct.judged and acct.day.settled == 0
+    gateway_read(d, account("49518.00"), position(MES, 1, "6000"))
+    assert acct.day.settled == D("-482.00") and not acct.vanished
+
+
+def _settled_while_down(mnq_first: bool, listed: str) -> Driver:
+    """Long 2 MNQ and a MES round trip (-44) ten minutes apart, ``mnq_first`` or not; the
+    position settled (-518) while the service was stopped, and the restart: the start-up read
+    of an exposed account, positions first (none), then its trade list (``listed``: the
+    ``mes`` or ``mnq`` trades alone) and the balance (`Service._history_step`)."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    trades: dict[str, tuple[Fill, ...]] = {}
+    for kind in ("mnq", "mes") if mnq_first else ("mes", "mnq"):
+        if kind == "mnq":
+            buy = fill(MNQ, Side.BUY, 2, "21010.50", order_id=3, at=d.now)
+            d.send(buy, position(MNQ, 2, "21010.50", at=d.now), quote(MNQ, "20900", at=d.now))
+            trades["mnq"] = (buy,)
+        else:
+            mes = (
+                fill(MES, Side.BUY, 1, "6000", order_id=1, at=d.now),
+                fill(MES, Side.SELL, 1, "5992", pnl="-40", fees="4", order_id=2, at=d.now),
+            )
+            d.send(mes[0], position(MES, 1, "6000"), mes[1], position(MES, 0, "0"))
+            trades["mes"] = mes
+        d.advance(minutes=10)
+    d.send(account("49956.00"))
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit="5000"))
+    acct = again.acct
+    applied = frozenset(acct.seen_trades)
+    before = frozenset(set(acct.positions) | {c for c, n in acct.net.items() if n})
+    again.send(Listing(ACC, frozenset(), frozenset(), before, frozenset(), applied, behind=True))
+    again.send(TradesSnapshot(ACC, acct.week.start, trades[listed], applied))
+    again.send(dataclasses.replace(account("49438.00"), applied=applied), Tick(ACC))
+    return again
+
+
+def settled_alerts(d: Driver) -> list[str]:
+    return [a.level.name for a in alerts(d.effects) if a.reason is Reason.POSITION_SETTLED]
+
+
+def test_a_capped_trade_list_at_a_restart_still_books_a_real_settlement() -> None:
+    """A list cut short (its newest trades left out, a capped search) lacked trades already
+    applied and was taken for a wiped one: the settlement found beside it was not booked.
+    A reset wipes every trade before it, so a list that holds a trade older than one it lacks
+    was not wiped: the settlement is booked, as it is when the position's own trade is listed.
+    A list that lacks only the oldest trades, the position's among them, cannot be told from
+    a wiped one: nothing is booked, and a critical alert says so."""
+    for mnq_first, listed in ((False, "mes"), (True, "mnq")):
+        again = _settled_while_down(mnq_first, listed)
+        assert again.acct.day.settled == D("-518.00") and not again.acct.vanished
+        assert settled_alerts(again) == ["WARNING"]
+    oldest_gone = _settled_while_down(True, "mes")  # the MNQ buy, the oldest, left out
+    assert oldest_gone.acct.day.settled == 0 and not oldest_gone.acct.vanished
+    assert settled_alerts(oldest_gone) == ["CRITICAL"]
+
+
+def test_a_settlement_found_before_the_daily_reset_is_not_the_new_days() -> None:
+    """Found gone at 16:59 (Chicago) by a read whose balance is older than a fill, it waits
+    for the next read's balance, which comes after the 17:00 reset: its move was booked into
+    the new day, which started $482 down and was locked at once. It belongs to the day it
+    was found gone in: the week books it, the new day does not."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    acct = d.acct
+    d.at(acct.day.end - timedelta(minutes=1))
+    began = frozenset(acct.positions), frozenset(acct.orders), frozenset(acct.seen_trades)
+    d.send(fill(MES, Side.BUY, 1, "6000", at=d.now), position(MES, 1, "6000", at=d.now))
+    d.send(dataclasses.replace(account("49518.00"), applied=began[2]))  # older than the MES
+    d.send(Listing(ACC, frozenset(), frozenset(), *began))
+    d.send(TradesSnapshot(ACC, acct.day.start, gateway_trades(d), began[2]))
+    assert acct.vanished == {MNQ: 2}  # (judged settled: its buy is listed)
+    old_day = acct.day.start
+    d.at(acct.day.end + timedelta(minutes=1))  # the daily reset
+    assert acct.day.start > old_day
+    out = gateway_read(d, account("49518.00"), position(MES, 1, "6000", at=d.now))
+    assert acct.week.settled == D("-482.00") and acct.week.realized == D("-482.00")
+    assert acct.day.settled == 0 and acct.day.realized == 0
+    said = [a.message for a in alerts(out) if a.reason is Reason.POSITION_SETTLED]
+    assert said and "not the new day's" in said[-1], said
+    assert acct.state is State.Trading and not acct.vanished
