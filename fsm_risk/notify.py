@@ -63,6 +63,18 @@ ENFORCEMENT_REASONS = {
 #: the alerts of a request tried again until it goes: their repeats are held (`REPEAT_WINDOW`);
 #: an overshoot or a failsafe is news each time
 RETRIED = ENFORCEMENT_REASONS - {Reason.CLOSE_OVERSHOT, Reason.FAILSAFE}
+
+
+def _repeats(e: Alert) -> tuple[object, ...] | None:
+    """What an enforcement alert repeats: one of the same reason, account, contract and level
+    (a warning become critical is news); a refused resize names the trader's order to act on,
+    so another order's is news too (its text is its key)."""
+    if e.reason not in RETRIED:
+        return None
+    key: tuple[object, ...] = (e.reason, e.account_id, e.contract_id, e.level)
+    return (*key, e.message) if e.reason is Reason.CLOSE_REJECTED else key
+
+
 #: the database refusing the service's writes, and taking them again (event "service")
 STORAGE_REASONS = {Reason.STATE_NOT_SAVED, Reason.STATE_SAVED_AGAIN}
 QUEUE_SIZE = 1000
@@ -247,6 +259,7 @@ class Notifier:
     async def stop(self, drain_seconds: float = 5.0) -> None:
         if self._task is None:
             return
+        self._held_back(all_now=True)  # what was held back goes before the last word
         self.put(
             Notice(
                 "service",
@@ -320,13 +333,13 @@ class Notifier:
         self._repeats[notice.repeats] = _Repeats(now)
         return True
 
-    def _held_back(self) -> None:
-        """Each key whose window has passed with notices held: its latest one goes, saying
-        how many repeated it (a refused close tried 30 times in 5 minutes is one notice then,
-        not thirty)."""
+    def _held_back(self, *, all_now: bool = False) -> None:
+        """Each key whose window has passed with notices held (``all_now``: every key, as the
+        service stops): its latest one goes, saying how many repeated it (a refused close
+        tried 30 times in 5 minutes is one notice then, not thirty)."""
         now = self._monotonic()
         for key, seen in list(self._repeats.items()):
-            if now - seen.sent_at < REPEAT_WINDOW:
+            if now - seen.sent_at < REPEAT_WINDOW and not all_now:
                 continue
             del self._repeats[key]
             if seen.latest is None:
@@ -405,7 +418,7 @@ class Notifier:
                         f"({e.reason.description}).",
                         e.account_id,
                         level,
-                        (e.reason, e.account_id, e.contract_id) if e.reason in RETRIED else None,
+                        _repeats(e),
                     )
                 )
         self._check_due.set()  # usage is looked at by the notifier's own task, not here

@@ -6,13 +6,17 @@ settings file, a copy of the first with another ``database``) would both enforce
 its own "reduce by 2" for one breach, and the account goes from 5 contracts to 1, or a
 flatten's close is sent twice and reverses the position. So a service also holds, for each
 account it monitors, an exclusive lock on a file named after the gateway and the account, in
-a directory of the user's own (``$XDG_RUNTIME_DIR/fsm-risk``, else ``fsm-risk-<uid>`` in the
-temporary directory). The lock ends with the process (the kernel drops it on a crash or a
+a directory of the user's own (``/tmp/fsm-risk-<uid>``: the same for a login shell, cron,
+``su`` and ``sudo -u``). The lock ends with the process (the kernel drops it on a crash or a
 kill), so a restart is never refused by a dead holder. Each file says who holds it (pid,
 database, since), for the refusal.
 
 Services of two different users of the machine are not seen by each other (each has its own
-directory: a shared one would let any user block another's service by creating its files).
+directory: a shared one would let any user block another's service by creating its files),
+nor is a service of the installed systemd unit (its own system user, its own ``/tmp``) by a
+`serve` started by hand. The gateway is named by its URL as written, scheme, host and path
+(``localhost`` and ``127.0.0.1`` are two names). Where no lock can be taken, the service
+enforces all the same, with a warning.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from loguru import logger
+
+from fsm_risk import logs
 from fsm_risk.errors import FsmRiskError
 
 if sys.platform == "win32":
@@ -62,12 +69,13 @@ else:
 
 
 def lock_dir() -> Path:
-    """This user's directory of account locks (made private on first use)."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / "fsm-risk"
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"fsm-risk-{uid}"
+    """This user's directory of account locks, the same whatever the environment says (a
+    login shell sets ``XDG_RUNTIME_DIR``, cron, ``su`` and ``sudo -u`` do not; ``TMPDIR``
+    differs too): named by the user id in ``/tmp`` (on Windows, in the user's temporary
+    directory)."""
+    if sys.platform == "win32":
+        return Path(tempfile.gettempdir()) / "fsm-risk-accounts"
+    return Path("/tmp") / f"fsm-risk-{os.getuid()}"
 
 
 def gateway_key(api_url: str) -> str:
@@ -94,13 +102,23 @@ class AccountLocks:
         return self.directory / f"{digest}-{account_id}.lock"
 
     def take(self, account_ids: Iterable[int]) -> None:
-        """Lock every account, or none: refused, naming the first account another service
-        holds and who holds it, or why the lock cannot be taken."""
+        """Lock every account, or none: refused (`FsmRiskError`), naming the first account
+        another service holds and who holds it. Where no lock can be taken at all (the
+        directory is another user's, a read-only or full disk), the service is not refused
+        for it: it enforces, and a warning says that a second service would not be seen."""
         wanted = [a for a in dict.fromkeys(account_ids) if a not in self._held]
         try:
             self._private_directory()
             for account_id in wanted:
                 self._take(account_id)
+        except _Unusable as exc:
+            for account_id in wanted:
+                self._drop(account_id)
+            logger.warning(
+                "{} {}: a second fsm-risk service for these accounts would not be seen",
+                logs.ALERT,
+                exc,
+            )
         except BaseException:
             for account_id in wanted:
                 self._drop(account_id)
@@ -119,9 +137,7 @@ class AccountLocks:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise FsmRiskError(
-                f"cannot lock account {account_id} for this service ({path}: {exc.strerror})"
-            ) from None
+            raise _Unusable(f"cannot lock account {account_id} ({path}: {exc.strerror})") from None
         if not try_lock(fd):
             holder = _read(fd)
             os.close(fd)
@@ -147,18 +163,19 @@ class AccountLocks:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            raise FsmRiskError(
+            raise _Unusable(
                 f"cannot make the directory of account locks {self.directory}: {exc.strerror}"
             ) from None
         if hasattr(os, "getuid") and self.directory.stat().st_uid != os.getuid():
-            raise FsmRiskError(
-                f"the directory of account locks {self.directory} belongs to another user: "
-                "set XDG_RUNTIME_DIR to a directory of your own"
-            )
+            raise _Unusable(f"the directory of account locks {self.directory} is another user's")
 
     def _me(self) -> dict[str, object]:
         since = datetime.now(UTC).replace(microsecond=0).isoformat()
         return {"pid": os.getpid(), "database": self.database, "since": since}
+
+
+class _Unusable(Exception):
+    """No account lock can be taken here (not: another service holds one)."""
 
 
 def _read(fd: int) -> dict[str, object] | None:

@@ -32,16 +32,13 @@ def home(root: Path, name: str, gateway: PaperGateway, accounts: str = "") -> Pa
     return where
 
 
-def env(root: Path, gateway: PaperGateway) -> dict[str, str]:
-    """The gateway's credentials, and a runtime directory of the test's own (where the
-    account locks are)."""
+def env(root: Path, gateway: PaperGateway, *, login_shell: bool = False) -> dict[str, str]:
+    """The gateway's credentials (its port is the test's own: so are the account locks), and
+    ``XDG_RUNTIME_DIR`` as a login shell sets it or as cron leaves it out."""
     user, key = gateway.credentials()
+    extra = {"XDG_RUNTIME_DIR": str(root / "run")} if login_shell else {}
     (root / "run").mkdir(mode=0o700, exist_ok=True)
-    return {
-        "PROJECT_X_USERNAME": user,
-        "PROJECT_X_API_KEY": key,
-        "XDG_RUNTIME_DIR": str(root / "run"),
-    }
+    return {"PROJECT_X_USERNAME": user, "PROJECT_X_API_KEY": key, **extra}
 
 
 async def ended(proc: asyncio.subprocess.Process, timeout: float = 60) -> tuple[int, str]:
@@ -56,11 +53,12 @@ async def test_a_second_database_for_the_same_account_is_refused_and_one_breach_
     tmp_path: Path, paper_gateway: PaperGateway, procs: list[Any]
 ) -> None:
     gw = paper_gateway
-    first = await start(home(tmp_path, "a", gw), env(tmp_path, gw))
+    first = await start(home(tmp_path, "a", gw), env(tmp_path, gw, login_shell=True))
     procs.append(first)
     await read_until(first, "fsm-risk is enforcing")
 
-    second = await start(home(tmp_path, "b", gw), env(tmp_path, gw))  # its own database
+    # its own database, and started as cron would, the first from a login shell
+    second = await start(home(tmp_path, "b", gw), env(tmp_path, gw, login_shell=False))
     procs.append(second)
     code, out = await ended(second)
     assert code == 2, out

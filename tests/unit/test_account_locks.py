@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,40 @@ def test_the_lock_directory_is_made_private(tmp_path: Path) -> None:
     where = tmp_path / "run" / "fsm-risk"
     AccountLocks(API, "a.db", where).take([7])
     assert (where.stat().st_mode & 0o777) == 0o700
+
+
+def test_one_directory_for_a_user_whatever_the_environment_says(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A login shell sets XDG_RUNTIME_DIR, cron and sudo -u do not, TMPDIR differs: two
+    services of one user looking in two directories would both lock one account."""
+    import tempfile
+
+    from fsm_risk.adapters.account_locks import lock_dir
+
+    for name in ("run-user", "tmp"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run-user"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    shell = lock_dir()
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.delenv("TMPDIR")
+    assert lock_dir() == shell == Path(f"/tmp/fsm-risk-{os.getuid()}")
+
+
+def test_where_no_lock_can_be_taken_the_service_still_enforces_and_says_so(
+    tmp_path: Path,
+) -> None:
+    from loguru import logger
+
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(str(m)), level="WARNING")
+    try:
+        (tmp_path / "taken").write_text("a file where the directory would be")
+        locks = AccountLocks(API, "a.db", tmp_path / "taken")
+        locks.take([1001])  # not refused
+    finally:
+        logger.remove(sink)
+    assert locks.held == []
+    assert any("would not be seen" in line for line in seen), seen
