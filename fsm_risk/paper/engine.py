@@ -606,6 +606,13 @@ class Engine:
         quote = self.quotes[order.contract_id]
         if size is not None and (isinstance(size, bool) or size <= 0):
             raise BusinessError(CANCEL_REJECTED, f"Invalid order size {size}")
+        if size is not None and size <= order.fill_volume:
+            # the size is the order's total: at or below what has filled, nothing would be
+            # left to fill (the old code took it and booked a trade of size -1 next)
+            raise BusinessError(
+                CANCEL_REJECTED,
+                f"Invalid order size {size}: {order.fill_volume} of {order.size} already filled",
+            )
         changed = dataclasses.replace(order)
         if size is not None:
             changed.size = size

@@ -102,6 +102,7 @@ class OrderLogEntry:
     updated_at: datetime | None
     reject_reason: str | None
     parent_id: int | None  # a bracket child: the entry order it protects
+    fill_volume: int = 0  # contracts filled so far (of ``size``, the order's total)
 
     @classmethod
     def of(cls, order: OrderState) -> OrderLogEntry:
@@ -124,6 +125,7 @@ class OrderLogEntry:
             order.updated,
             order.reject_reason,
             order.parent_id,
+            order.fill_volume,
         )
 
     @property

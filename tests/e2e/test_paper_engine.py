@@ -370,3 +370,27 @@ def test_invalid_brackets_are_rejected() -> None:
     engine = make_engine()
     with pytest.raises(OrderRejected, match="bracket"):
         engine.place(ACCOUNT, cid("ES"), OrderType.MARKET, Side.BUY, 1, take_profit_bracket=(5, 4))
+
+
+def test_a_modify_leaving_nothing_to_fill_is_refused_and_changes_nothing() -> None:
+    """The size is the order's total: at or below its filled volume nothing is left to fill.
+    Taken, the order stayed Open at size 2 with 2 filled and its next fill was of size -1."""
+    contracts = {c.id: c for c in build_contracts("Z26", {}, dict(DEFAULT_FEES))}
+    engine = Engine(contracts, spread_ticks=0, clock=lambda: T0, production=True)
+    engine.add_account(ACCOUNT, "PAPER-1", D("50000.00"), True, "paper")
+    engine.set_last(cid("MNQ"), D("21000.00"))
+    order, _ = engine.place(
+        ACCOUNT, cid("MNQ"), OrderType.LIMIT, Side.SELL, 4, limit_price=D("21010.00")
+    )
+    engine.set_last(cid("MNQ"), D("21010.00"))  # resting: 2 of 4 fill
+    assert (order.fill_volume, order.status) == (2, OrderStatus.OPEN)
+    for size in (2, 1):
+        with pytest.raises(BusinessError, match=f"Invalid order size {size}: 2 of 4") as refused:
+            engine.modify(ACCOUNT, order.id, size=size)
+        assert refused.value.code == 3
+        assert (order.size, order.fill_volume, order.status) == (4, 2, OrderStatus.OPEN)
+    events = engine.modify(ACCOUNT, order.id, size=3)
+    assert (events[0].payload["size"], events[0].payload["fillVolume"]) == (3, 2)
+    engine.set_last(cid("MNQ"), D("21010.25"))
+    assert [t.size for t in engine.trades if t.order_id == order.id] == [2, 1]
+    assert order.status is OrderStatus.FILLED and position(engine, "MNQ") == (-3, D("21010.00"))

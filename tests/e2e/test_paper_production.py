@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import ClientSession, WSMsgType
+from project_x_py.exceptions import ProjectXOrderError
 
 from fsm_risk.paper import OrderStatus, PaperGateway
 from fsm_risk.paper.settings import PaperSettings
@@ -76,6 +77,36 @@ async def test_a_resting_limit_order_fills_in_parts(
         "order_update", lambda o: o["id"] == placed.orderId and o["fillVolume"] == 3
     )
     assert partial["status"] == OrderStatus.OPEN
+
+
+async def test_a_modify_to_no_more_than_the_filled_volume_is_refused_and_changes_nothing(
+    connect_sdk: ConnectSdk, paper_gateway: PaperGateway
+) -> None:
+    """Reported: a limit of 4 filled 2 of 4, modified to size 2 (the size is the order's
+    total), was taken: size 2, fillVolume 2, still Open, and its next fill booked a trade of
+    size -1. The gateway refuses it (an error answer, nothing changed), as it refuses any
+    modify that leaves nothing to fill; a size above the filled volume is taken."""
+    session = await connect_sdk()
+    orders = await session.order_manager()
+    placed = await orders.place_limit_order(MNQ, 1, 4, 21010.0)
+    paper_gateway.set_price("MNQ", "21010.25")  # the bid touches the limit: 2 of 4 fill
+    assert paper_gateway.position(ACCOUNT, MNQ).size == 2  # type: ignore[union-attr]
+    for size in (2, 1):
+        with pytest.raises(ProjectXOrderError, match=f"Invalid order size {size}: 2 of 4"):
+            await orders.modify_order(placed.orderId, size=size)
+        answer = await call(
+            paper_gateway,
+            "/Order/modify",
+            {"accountId": ACCOUNT, "orderId": placed.orderId, "size": size},
+        )
+        assert (answer["success"], answer["errorCode"]) == (False, 3)
+        order = paper_gateway.order(placed.orderId)
+        assert (order.size, order.fill_volume, order.status) == (4, 2, OrderStatus.OPEN)
+    assert await orders.modify_order(placed.orderId, size=3)  # 1 left to fill
+    paper_gateway.set_price("MNQ", "21010.50")
+    fills = [t.size for t in paper_gateway.trades(ACCOUNT) if t.order_id == placed.orderId]
+    assert fills == [2, 1] and paper_gateway.order(placed.orderId).status == OrderStatus.FILLED
+    assert paper_gateway.position(ACCOUNT, MNQ).size == 3  # type: ignore[union-attr]
 
 
 async def test_trimmed_incremental_positions_and_commissions_reach_the_sdk_wrapped(
