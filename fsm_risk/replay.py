@@ -584,6 +584,7 @@ class Replay:
                 o.created_at,
                 o.limit_price,
                 o.stop_price,
+                fill_volume=o.fill_volume,
                 custom_tag=o.custom_tag,
             )
         ]

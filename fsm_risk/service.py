@@ -1546,9 +1546,10 @@ class Service:
             contract, order_id = e.contract_id, None
         elif isinstance(e, ResizeOrder):
             # the trader's order our reduce left larger than the position (core/brackets)
+            left = f", {e.filled} filled: {e.was - e.filled} -> {e.size - e.filled} left"
             what = (
                 f"resize order {e.order_id} in {e.contract_id}: {e.label} {e.was} -> {e.size} "
-                f"({e.rule_id}: {e.reason.name})"
+                f"({e.rule_id}: {e.reason.name}{left if e.filled else ''})"
             )
             result = await self.broker.resize(e.account_id, e.order_id, e.size)
             contract, order_id = e.contract_id, e.order_id

@@ -70,7 +70,7 @@ def resized(
     out: list[ResizeOrder | CancelOrder] = []
     for stops in (True, False):
         group = sorted((o for o in exits if o.type.is_stop is stops), key=_fills_later)
-        asked = {o.order_id: o.size if o.resize_to is None else o.resize_to for o in group}
+        asked = {o.order_id: _left(o) for o in group}  # (what each has left to fill)
         new = {i: target if target < n <= before else n for i, n in asked.items()}
         if sum(asked.values()) <= before:  # could not reverse the position before: nor now
             excess = sum(new.values()) - target
@@ -79,12 +79,17 @@ def resized(
                 new[o.order_id] -= cut
                 excess -= cut
         for o in sorted(group, key=lambda o: o.order_id):
-            size, was = new[o.order_id], asked[o.order_id]
-            if size == was or (judged is not None and judged.get(o.order_id) == o.size):
+            keep = new[o.order_id]
+            if keep == asked[o.order_id] or (
+                judged is not None and judged.get(o.order_id) == o.size
+            ):
                 continue
-            if size == 0:
+            if keep == 0:
                 out.append(o.cancel(acct.account_id, _WHY, now))
                 continue
+            # the gateway reads a modify's size as the order's total: what filled, and the
+            # part kept (a limit of 4 filled 2, cut to 1 left, is sent 3, never 1)
+            size, was = o.fill_volume + keep, o.size if o.resize_to is None else o.resize_to
             o.ask(size, now)
             if o.resized_from is None:  # (its size before the first of our resizes)
                 o.resized_from = was
@@ -98,6 +103,7 @@ def resized(
                     label(o),
                     cm.rule_id,
                     _WHY,
+                    o.fill_volume,
                 )
             )
     if judged is not None:
@@ -169,14 +175,14 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                 ),
                 key=_fills_later,
             )
-            want = {o.order_id: o.resized_from or o.size for o in group}
+            want = {o.order_id: max(0, (o.resized_from or o.size) - o.fill_volume) for o in group}
             excess = sum(want.values()) - held
             for o in group:  # as when they were cut: what fills last gives first
                 cut = max(0, min(excess, want[o.order_id]))
                 want[o.order_id] -= cut
                 excess -= cut
             for o in sorted(group, key=lambda o: o.order_id):
-                size = min(want[o.order_id], held)
+                size = o.fill_volume + min(want[o.order_id], held)  # (a total, as in `resized`)
                 if o.resized_from is None or size <= o.size:
                     continue
                 o.ask(size, now)
@@ -191,6 +197,7 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                         label(o),
                         rule,
                         Reason.ORDER_RESTORED,
+                        o.fill_volume,
                     )
                 )
                 given.append(f"{label(o)} order {o.order_id} {o.size} -> {size}")
@@ -212,6 +219,12 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                     cid,
                 )
             )
+
+
+def _left(o: Order) -> int:
+    """What the order has left to fill at the size last asked of it (a resize of ours on its
+    way, else its own): its size is its total, what filled already included."""
+    return max(0, (o.size if o.resize_to is None else o.resize_to) - o.fill_volume)
 
 
 def _fills_later(o: Order) -> tuple[bool, Decimal, int]:

@@ -47,7 +47,9 @@ class CancelOrder:
 class ResizeOrder:
     """Resize a working order of the trader's to ``size`` (the gateway's order modify, its
     prices unchanged): our reduce left it larger than the position (see `brackets`).
-    ``was``: its size before; ``label``: what it is ("sell stop"), for the log."""
+    ``size`` is the order's new total, as the gateway reads a modify's size: ``filled``
+    (its contracts filled already) and the part left to fill. ``was``: its size before;
+    ``label``: what it is ("sell stop"), for the log."""
 
     account_id: int
     order_id: int
@@ -57,6 +59,7 @@ class ResizeOrder:
     label: str
     rule_id: str | None
     reason: Reason
+    filled: int = 0
 
 
 class Level(Enum):

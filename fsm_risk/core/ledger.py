@@ -181,6 +181,7 @@ class Ledger:
             ev.limit_price,
             ev.stop_price,
             ev.custom_tag,
+            fill_volume=ev.fill_volume,
         ).follows(acct.orders.get(ev.order_id))
         return False
 

@@ -39,6 +39,12 @@ class Order:
     #: (or the order given back, see `brackets.restore`): stored, for a restart cannot read it
     #: from the gateway, which knows the order only at its new size
     resized_from: int | None = None
+    #: the position that first resize was judged against (the reduce's basis): what a reduce
+    #: ended short gives back is measured from it (see `brackets.restore`); stored with it
+    resized_basis: int | None = None
+    #: contracts of it filled already (the gateway's ``fillVolume``): ``size`` is the order's
+    #: total, what is left to fill is `open`, and a modify's size is read as the total
+    fill_volume: int = 0
     #: the size our last resize asked, until the gateway shows the order at it (runtime)
     resize_to: int | None = None
     #: the sizes asked by resizes of ours sent before that one and not seen yet, oldest
@@ -46,6 +52,11 @@ class Order:
     earlier: tuple[int, ...] = ()
     #: when the last of those resizes was asked (runtime; see `expire`)
     asked_at: datetime | None = None
+
+    @property
+    def open(self) -> int:
+        """What is left to fill: the contracts it can still buy or sell."""
+        return max(0, self.size - self.fill_volume)
 
     def ask(self, size: int, now: datetime) -> None:
         """A resize of ours to ``size`` is on its way (after any still on theirs)."""
@@ -86,7 +97,8 @@ class Order:
         size is the trader's own change, which overtakes them all."""
         if old is not None:
             self.cancel_sent_at, self.cancel_attempts = old.cancel_sent_at, old.cancel_attempts
-            self.resized_from = old.resized_from
+            self.resized_from, self.resized_basis = old.resized_from, old.resized_basis
+            self.fill_volume = max(self.fill_volume, old.fill_volume)  # (a word may omit it)
             pending = (*old.earlier, old.resize_to) if old.resize_to is not None else ()
             if self.size == old.size:
                 pass  # not an answer: all still on their way
@@ -120,6 +132,8 @@ class Order:
             "cancel_sent_at": _dt(self.cancel_sent_at),
             "cancel_attempts": self.cancel_attempts,
             "resized_from": self.resized_from,
+            "resized_basis": self.resized_basis,
+            "fill_volume": self.fill_volume,
         }
 
     @staticmethod
@@ -138,4 +152,6 @@ class Order:
             _pdt(d["cancel_sent_at"]),
             d["cancel_attempts"],
             d.get("resized_from"),  # (absent from a snapshot stored before it was kept)
+            d.get("resized_basis"),
+            d.get("fill_volume", 0),
         )

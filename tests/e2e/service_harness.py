@@ -148,6 +148,10 @@ class Harness:
             and (contract is None or o.contract_id == self.gateway.contract(contract).id)
         ]
 
+    def enforcing(self) -> bool:
+        """Whether a request of the service's (close, cancel, resize) is still on its way."""
+        return any(t.get_name().startswith("enforce:") for t in self.svc._tasks)
+
     def position(self, contract: str) -> int:
         p = self.gateway.position(ACCOUNT, self.gateway.contract(contract).id)
         return 0 if p is None else p.size

@@ -87,3 +87,37 @@ async def test_a_refused_reduce_gives_the_stop_its_size_back_and_the_retry_resiz
     await h.gw_until(lambda: h.gateway.order(stop).status == OrderStatus.FILLED, "stop filled")
     assert h.gateway.position(ACCOUNT, MNQ) is None
     await h.until(lambda: MNQ not in h.acct.positions, "the service sees the account flat")
+
+
+async def test_a_take_profit_filled_in_part_is_judged_by_what_it_has_left_to_sell(
+    h: Harness,
+) -> None:
+    """Reported (production profile, resting limits fill in parts): long 4 MNQ with a stop
+    of 4 and a take-profit of 4 at 20720; the take-profit filled 2 of 4; then MNQ +2 and MES
+    +3, RULE-001 at 5 reduced MNQ by 2 and resized the take-profit "4 -> 2": the gateway read
+    the size as the total, 2 filled of 2, nothing left, and at 20720 it sold nothing. Its 2
+    left fit the 2 the reduce leaves: it is untouched, the stop cut to 2, and it sells them."""
+    await h.start("[rule.max_contracts]\nlimit = 5\n")
+    h.gateway.set_price("MNQ", "20700")
+    h.trade("MNQ", "buy", 4)
+    await h.gw_until(lambda: h.position("MNQ") == 4, "long 4")
+    stop = h.trade("MNQ", "sell", 4, type=4, stop_price="20600").order_id
+    take = h.trade("MNQ", "sell", 4, type=1, limit_price="20720").order_id
+    h.gateway.set_price("MNQ", "20720")  # resting: 2 of 4 fill
+    await h.gw_until(lambda: h.position("MNQ") == 2, "the take-profit filled in part")
+    held = lambda: getattr(h.acct.positions.get(MNQ), "size", 0)  # noqa: E731
+    await h.until(lambda: held() == 2, "the part seen (its order word comes first)")
+    h.gateway.set_price("MNQ", "20710")
+    h.trade("MES", "buy", 3)
+    h.trade("MNQ", "buy", 2)
+    await h.gw_until(lambda: h.gateway.order(stop).size == 2, "the stop cut to 2")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
+    await h.until(lambda: not h.enforcing(), "every request of that batch answered")
+    assert h.position("MNQ") == 2 and [r.size for r in h.closes("MNQ")] == [2]
+    order = h.gateway.order(take)
+    assert (order.size, order.fill_volume, order.status) == (4, 2, OrderStatus.OPEN)
+    assert not any(f"resize order {take}" in line for line in h.logs)
+    h.gateway.set_price("MNQ", "20720")  # the take-profit sells the 2 left
+    await h.gw_until(lambda: h.gateway.order(take).status == OrderStatus.FILLED, "filled")
+    assert h.gateway.position(ACCOUNT, MNQ) is None, "the take-profit left the account long"
+    assert [t.size for t in h.gateway.trades(ACCOUNT) if t.order_id == take] == [2, 2]
