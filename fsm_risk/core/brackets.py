@@ -2,13 +2,16 @@
 
 A trader long 5 with a sell stop of 5 (and a take-profit of 5) who is reduced to 3 keeps
 orders of 5 at the gateway, which does not resize them when the position shrinks: the stop,
-reached, would sell 5 and leave the account short 2, a position our reduce made. So every
-working order of the trader's on the closing side that the reduce leaves larger than what
-remains, yet was no larger than the position before it, is resized to what remains, in the
-same batch as the reduce (still protecting the 3: cancelled, they would be naked). An order
-already larger than the position before the reduce was the trader's choice and is left alone;
-so are orders on the opening side. An exit in parts (two stops of 2 and 3 beside a long 5)
-is cut to what remains together, each part fitting it alone (see `resized`). A bracket child
+reached, would sell 5 and leave the account short 2, a position our reduce made. So after our
+reduce no order of the trader's on the closing side may take the account further past flat
+than it could before: each is cut by what the reduce takes, never below what remains (nor
+above its own size), in the same batch as the reduce (still protecting the 3: cancelled, they
+would be naked). An exit sized for what the trader's working entries will add (a bracket of
+7 on an entry of 7 filled 4, reduced to 3: 3 held and 3 to come) goes to what remains plus
+them (6); one larger still keeps its excess over the position (a stop of 7 beside a long 5,
+reduced to 3, goes to 5); one that fits what remains is left alone, and so are orders on the
+opening side. An exit in parts (two stops of 2 and 3 beside a long 5) is cut the same way
+together, each part fitting alone (see `resized`). A bracket child
 still suspended counts too: the gateway may report the entry's fill before it makes the
 children live. An exit the trader places or changes while the reduce works is judged the
 same way as soon as it is seen (`late`). The resize holds only while its reduce is on its
@@ -46,9 +49,9 @@ def resized(
     """The resizes to send with a reduce of ``pos`` to ``cm.target_size`` (none with a full
     close: its sweep cancels the orders). The trader's exits are judged in two groups, the
     stops and the limits (a bracket's stop and target are one of each, and only one of them
-    fills): each order no larger than the position before the reduce is cut to what remains;
-    and a group that together was no larger than the position (a stop of 2 and a stop of 3
-    beside a long 5: an exit in two parts) is cut to what remains together, the order that
+    fills), each judged by what it has left to fill (`_kept`): each order is cut by what the
+    reduce takes, never below what remains; and each group together the same way (a stop of 2
+    and a stop of 3 beside a long 5, an exit in two parts, go to 3 together), the order that
     fills last giving first (a part left with nothing is cancelled). An order whose resize is
     on its way counts at the size asked, so the next reduce resizes only what is still over
     its own target. ``judged``: the size each order was last judged at for this reduce, left as
@@ -56,6 +59,7 @@ def resized(
     target, before = cm.target_size, cm.close_basis or open_size(pos)
     if target <= 0:
         return []
+    taken = max(0, before - target)
     for o in acct.orders.values():
         o.expire(now)
     exits = [
@@ -71,13 +75,18 @@ def resized(
     for stops in (True, False):
         group = sorted((o for o in exits if o.type.is_stop is stops), key=_fills_later)
         asked = {o.order_id: _left(o) for o in group}  # (what each has left to fill)
-        new = {i: target if target < n <= before else n for i, n in asked.items()}
-        if sum(asked.values()) <= before:  # could not reverse the position before: nor now
-            excess = sum(new.values()) - target
-            for o in group:
-                cut = max(0, min(excess, new[o.order_id]))
-                new[o.order_id] -= cut
-                excess -= cut
+        # one we cut already for this reduce is judged from its size before (cut by the
+        # whole reduce once, not again by each of its parts: long 5 with a stop of 7 cut to
+        # 5 for a reduce to 3 that filled 1 of 2, the next reduce of 1 keeps it at 5)
+        base = {o.order_id: _before(o, target, asked[o.order_id], taken) for o in group}
+        new = {i: min(asked[i], _kept(n, target, t)) for i, (n, t) in base.items()}
+        together = max((t for _, t in base.values()), default=taken)
+        whole = _kept(sum(n for n, _ in base.values()), target, together)
+        excess = sum(new.values()) - min(sum(asked.values()), whole)
+        for o in group:  # together too: what fills last gives first
+            cut = max(0, min(excess, new[o.order_id]))
+            new[o.order_id] -= cut
+            excess -= cut
         for o in sorted(group, key=lambda o: o.order_id):
             keep = new[o.order_id]
             if keep == asked[o.order_id] or (
@@ -92,7 +101,7 @@ def resized(
             size, was = o.fill_volume + keep, o.size if o.resize_to is None else o.resize_to
             o.ask(size, now)
             if o.resized_from is None:  # (its size before the first of our resizes)
-                o.resized_from = was
+                o.resized_from, o.resized_basis = was, before
             out.append(
                 ResizeOrder(
                     acct.account_id,
@@ -136,8 +145,11 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
     for is no longer on its way and did not reduce as far as it meant (refused, cancelled or
     rejected unfilled, filled in part): long 5 with the stop resized to 3 and the reduce
     refused, the stop would leave 2 contracts without it. Each order we shrank goes back up
-    to what the position holds, never above its own size before our resize; an exit in parts
-    together never above the position, the part that fills last getting back last. Judged
+    as `resized` would have cut it for what the reduce did take (`_kept`, from the position
+    it was cut against): to what the position holds, and an exit sized beyond it (for the
+    trader's entries still working, or larger by his choice) that excess again, never above
+    its own size before our resize; an exit in parts the same together, the part that fills
+    last getting back last. Judged
     only once no resize of ours in the contract is on its way (a refusal may be heard before
     the resize is in place, and a request sent after it could arrive first), and no close
     works there nor fills are still to come (the position is about to shrink). The memory of
@@ -175,14 +187,19 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                 ),
                 key=_fills_later,
             )
-            want = {o.order_id: max(0, (o.resized_from or o.size) - o.fill_volume) for o in group}
-            excess = sum(want.values()) - held
+            asked = {o.order_id: max(0, (o.resized_from or o.size) - o.fill_volume) for o in group}
+            # what the reduce took of the position each was cut against (None: not known, a
+            # size stored before it was: given back up to what is held, no further)
+            basis = max((o.resized_basis or 0 for o in group if o.resized_from), default=0)
+            taken = max(0, basis - held) if basis else None
+            want = {i: _kept(n, held, taken) for i, n in asked.items()}
+            excess = sum(want.values()) - _kept(sum(asked.values()), held, taken)
             for o in group:  # as when they were cut: what fills last gives first
                 cut = max(0, min(excess, want[o.order_id]))
                 want[o.order_id] -= cut
                 excess -= cut
             for o in sorted(group, key=lambda o: o.order_id):
-                size = o.fill_volume + min(want[o.order_id], held)  # (a total, as in `resized`)
+                size = o.fill_volume + want[o.order_id]  # (a total, as in `resized`)
                 if o.resized_from is None or size <= o.size:
                     continue
                 o.ask(size, now)
@@ -219,6 +236,24 @@ def restore(acct: AccountModel, now: datetime, out: list[Effect]) -> None:
                     cid,
                 )
             )
+
+
+def _kept(n: int, left: int, taken: int | None) -> int:
+    """What an exit with ``n`` left to fill keeps once a reduce takes ``taken`` contracts and
+    leaves ``left``: cut by what it took, never below what is left, never above ``n``. It can
+    then take the account no further past flat than before (long 5 with a stop of 7, reduced
+    to 3: 5, 2 past flat either way), and an exit sized for the trader's working entries too
+    keeps them (an entry of 7 filled 4 and its bracket of 7, reduced to 3: 6, for the 3 held
+    and the 3 to come). ``taken`` None: not known, never above what is left."""
+    return min(n, left) if taken is None else min(n, max(left, n - taken))
+
+
+def _before(o: Order, target: int, left: int, taken: int) -> tuple[int, int]:
+    """What ``o`` had left to fill before our cuts for the reduce to ``target`` and what that
+    reduce takes of the position it was cut against; ``left`` and ``taken`` for one not cut."""
+    if o.resized_from is None or o.resized_basis is None:
+        return left, taken
+    return max(0, o.resized_from - o.fill_volume), max(0, o.resized_basis - target)
 
 
 def _left(o: Order) -> int:

@@ -598,6 +598,11 @@ class Engine:
         trail_price: Decimal | None = None,
     ) -> list[Event]:
         order = self._own_order(account_id, order_id, CANCEL_ACCOUNT_NOT_FOUND)
+        suspended = order.status is OrderStatus.SUSPENDED
+        if suspended and size is not None and (limit_price, stop_price, trail_price) == (None,) * 3:
+            # a bracket child waiting for its entry: its size may change (it goes live at
+            # it), its prices are set from the entry's fill
+            return self._resize_suspended(order, size)
         if not order.working:
             raise BusinessError(
                 CANCEL_REJECTED, f"Order {order_id} is {order.status.name.lower()}, not working"
@@ -640,6 +645,13 @@ class Engine:
         if order.id not in self._pending:
             events += self._evaluate(order, quote, arriving=True)
         return events
+
+    def _resize_suspended(self, order: OrderState, size: int) -> list[Event]:
+        if isinstance(size, bool) or size <= 0:
+            raise BusinessError(CANCEL_REJECTED, f"Invalid order size {size}")
+        order.size = size
+        order.updated = self.now()
+        return [Event("GatewayUserOrder", order.account_id, self._order_api(order))]
 
     def close_position(
         self,

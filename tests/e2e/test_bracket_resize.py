@@ -121,3 +121,72 @@ async def test_a_take_profit_filled_in_part_is_judged_by_what_it_has_left_to_sel
     await h.gw_until(lambda: h.gateway.order(take).status == OrderStatus.FILLED, "filled")
     assert h.gateway.position(ACCOUNT, MNQ) is None, "the take-profit left the account long"
     assert [t.size for t in h.gateway.trades(ACCOUNT) if t.order_id == take] == [2, 2]
+
+
+async def _entry_filled_in_two_parts(h: Harness, **brackets: int) -> int:
+    """MES 2 (a stop beside it); MNQ buy 7 at 20990; 4 fill (6 > 5: reduced by 1 to 3),
+    then the 3 more (6 > 5 again: reduced by 3 to 3). The entry's id."""
+    await h.start("[rule.max_contracts]\nlimit = 5\n")
+    h.trade("MES", "buy", 2)
+    h.trade("MES", "sell", 2, type=4, stop_price="5990")
+    await h.gw_until(lambda: h.position("MES") == 2, "MES 2")
+    entry = h.trade("MNQ", "buy", 7, type=1, limit_price="20990", **brackets).order_id
+    return entry
+
+
+async def _both_parts(h: Harness, entry: int) -> None:
+    h.gateway.set_price("MNQ", "20989.75")  # 4 of 7 fill
+    await h.gw_until(lambda: h.position("MNQ") == 3, "the first part reduced to 3")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the first reduce confirmed")
+    await h.until(lambda: not h.enforcing(), "its resizes answered")
+    h.gateway.set_price("MNQ", "20989.50")  # the 3 more
+    await h.gw_until(lambda: h.gateway.order(entry).status == OrderStatus.FILLED, "entry filled")
+    await h.gw_until(lambda: len(h.closes("MNQ")) == 2 and h.position("MNQ") == 3, "reduced")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the second reduce confirmed")
+    await h.until(lambda: not h.enforcing(), "its resizes answered")
+    assert [r.size for r in h.closes("MNQ")] == [1, 3]
+
+
+async def test_a_bracket_on_an_entry_filled_in_parts_is_cut_with_each_reduce(h: Harness) -> None:
+    """Reported: the gateway kept the bracket's stop and target at 7 beside the long 3 (the
+    old code judged them larger than the position before each reduce, 4 then 6, and left
+    them): at 20979.75 the stop sold 7, short 4, and our CLOSE_OVERSHOT bought 4 back. The
+    first reduce cuts them to 6 (not yet live: 3 held, 3 to come), the second to 3."""
+    entry = await _entry_filled_in_two_parts(h, stop_loss_ticks=-40, take_profit_ticks=80)
+    children = [o.order_id for o in h.gateway.order_log(ACCOUNT) if o.source == "bracket"]
+    await _both_parts(h, entry)
+    assert [(h.gateway.order(c).size, h.gateway.order(c).status) for c in children] == [
+        (3, OrderStatus.OPEN)
+    ] * 2
+    assert any("sell stop 7 -> 6" in line for line in h.logs)
+    assert any("sell stop 6 -> 3" in line for line in h.logs)
+    assert not any("CLOSE_REJECTED" in line or "CLOSE_OVERSHOT" in line for line in h.logs)
+    [stop] = [c for c in children if h.gateway.order(c).stop_price is not None]
+    h.gateway.set_price("MNQ", "20979.75")  # the stop: it sells the 3 held, flat
+    await h.gw_until(lambda: h.gateway.order(stop).status == OrderStatus.FILLED, "stop filled")
+    assert h.gateway.position(ACCOUNT, MNQ) is None, "the stop reversed the position"
+    await h.until(lambda: MNQ not in h.acct.positions, "the service sees MNQ flat")
+    assert len(h.closes("MNQ")) == 2  # nothing of ours bought anything back
+    assert not any("CLOSE_OVERSHOT" in line for line in h.logs)
+
+
+async def test_a_separate_stop_for_the_whole_entry_is_cut_with_each_reduce(h: Harness) -> None:
+    entry = await _entry_filled_in_two_parts(h)
+    stop = h.trade("MNQ", "sell", 7, type=4, stop_price="20980").order_id
+    await _both_parts(h, entry)
+    assert h.gateway.order(stop).size == 3
+    h.gateway.set_price("MNQ", "20979.75")
+    await h.gw_until(lambda: h.gateway.order(stop).status == OrderStatus.FILLED, "stop filled")
+    assert h.gateway.position(ACCOUNT, MNQ) is None, "the stop reversed the position"
+
+
+async def test_a_stop_for_the_whole_working_entry_is_left_alone_with_no_reduce(h: Harness) -> None:
+    await h.start("[rule.max_contracts]\nlimit = 5\n")
+    entry = h.trade("MNQ", "buy", 5, type=1, limit_price="20990").order_id
+    stop = h.trade("MNQ", "sell", 5, type=4, stop_price="20980").order_id
+    h.gateway.set_price("MNQ", "20989.75")  # 3 of 5 fill: within the limit
+    await h.gw_until(lambda: h.position("MNQ") == 3, "3 filled")
+    await h.until(lambda: getattr(h.acct.positions.get(MNQ), "size", 0) == 3, "seen")
+    await h.advance(seconds=5)
+    assert h.gateway.order(stop).size == 5 and h.closes() == []
+    assert h.gateway.order(entry).status == OrderStatus.OPEN

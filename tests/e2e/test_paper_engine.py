@@ -394,3 +394,28 @@ def test_a_modify_leaving_nothing_to_fill_is_refused_and_changes_nothing() -> No
     engine.set_last(cid("MNQ"), D("21010.25"))
     assert [t.size for t in engine.trades if t.order_id == order.id] == [2, 1]
     assert order.status is OrderStatus.FILLED and position(engine, "MNQ") == (-3, D("21010.00"))
+
+
+def test_a_suspended_bracket_child_takes_a_new_size_and_goes_live_at_it() -> None:
+    """A reduce of the service's while the entry is filled in part cuts the bracket still
+    waiting for it (the old engine refused: 'suspended, not working', and the bracket went
+    live at the entry's size beside a smaller position). Its prices wait for the entry."""
+    engine = make_engine()
+    entry, _ = engine.place(
+        ACCOUNT,
+        cid("MNQ"),
+        OrderType.LIMIT,
+        Side.BUY,
+        7,
+        limit_price=D("20990.00"),
+        stop_loss_bracket=(40, OrderType.STOP),
+    )
+    [stop] = (engine.orders[i] for i in entry.children)
+    events = engine.modify(ACCOUNT, stop.id, size=6)
+    assert [(e.payload["size"], e.payload["status"]) for e in events] == [(6, 8)]
+    for bad in ({"size": 0}, {"stop_price": D("20980.00")}):
+        with pytest.raises(BusinessError):
+            engine.modify(ACCOUNT, stop.id, **bad)  # type: ignore[arg-type]
+    assert (stop.size, stop.status, stop.stop_price) == (6, OrderStatus.SUSPENDED, None)
+    engine.set_last(cid("MNQ"), D("20990.00"))
+    assert (stop.size, stop.status, stop.stop_price) == (6, OrderStatus.OPEN, D("20980.00"))

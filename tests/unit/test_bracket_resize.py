@@ -69,7 +69,11 @@ def test_a_reduce_resizes_the_traders_stop_and_take_profit_to_what_remains() -> 
     assert cancels(out) == []  # resized, never cancelled: the 3 stay protected
 
 
-def test_an_order_larger_than_the_position_before_the_reduce_is_the_traders_choice() -> None:
+def test_an_order_larger_than_the_position_keeps_its_excess_and_no_more() -> None:
+    """A stop of 7 beside a long 5 was the trader's choice: reached, it leaves him short 2.
+    Left at 7 after our reduce to 3 (the old code left it alone), it would leave him short
+    4, 2 of them our reduce's doing: it goes to 5, short 2 as before. The take-profit of 3
+    fits what remains: untouched."""
     d = driver()
     d.send(
         stop(STOP, MNQ, Side.SELL, 7, "20900"),
@@ -77,7 +81,14 @@ def test_an_order_larger_than_the_position_before_the_reduce_is_the_traders_choi
     )
     out = d.send(position(MNQ, 5, "21000"))
     assert [r.size for r in reduces(out)] == [2]
-    assert resizes(out) == []
+    assert resizes(out) == [(STOP, 7, 5, "sell stop")]
+
+
+def test_a_larger_stop_with_no_reduce_in_play_is_the_traders_choice() -> None:
+    d = driver(limit="5")
+    d.send(stop(STOP, MNQ, Side.SELL, 7, "20900"))
+    out = d.send(position(MNQ, 5, "21000"))
+    assert reduces(out) == [] and resizes(out) == []
 
 
 def test_an_exit_in_parts_is_cut_to_what_remains_together_the_farthest_part_first() -> None:
