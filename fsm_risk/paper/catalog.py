@@ -1,5 +1,5 @@
-"""The instruments the paper gateway lists: CME equity-index, crude, gold, Treasury and
-currency futures.
+"""The instruments the paper gateway lists: CME equity-index, crude, gold, silver, Treasury
+and currency futures.
 
 Tick sizes and tick values are the exchange's: the Treasuries' and currencies' ticks are
 binary fractions of a point or tiny decimals (ZN 0.015625 at $15.625, 6J 0.0000005 at
@@ -61,6 +61,7 @@ PRODUCTS: dict[str, Product] = {
         _p("CL", "Crude Oil", "0.01", "10.00", "65.00", "1.40"),
         _p("MGC", "Micro Gold", "0.1", "1.00", "3300.0", "0.37"),
         _p("GC", "Gold", "0.1", "10.00", "3300.0", "1.40"),
+        _p("SI", "Silver", "0.005", "25.00", "32.500", "1.40"),
         _p("ZT", "2-Year T-Note", "0.00390625", "7.8125", "103.50390625", "0.82"),
         _p("ZF", "5-Year T-Note", "0.0078125", "7.8125", "107.8515625", "0.82"),
         _p("ZN", "10-Year T-Note", "0.015625", "15.625", "110.515625", "0.82"),
@@ -68,6 +69,7 @@ PRODUCTS: dict[str, Product] = {
         _p("6E", "Euro FX", "0.00005", "6.25", "1.08525", "0.82"),
         _p("6J", "Japanese Yen", "0.0000005", "6.25", "0.0065035", "0.82"),
         _p("6B", "British Pound", "0.0001", "6.25", "1.2710", "0.82"),
+        _p("6A", "Australian Dollar", "0.00005", "5.00", "0.65210", "0.82"),
     )
 }
 

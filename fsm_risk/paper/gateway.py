@@ -290,6 +290,8 @@ class PaperGateway:
         self.limited: list[str] = []
         #: path -> the fields its listing answers as null (see `null_rest_fields`)
         self._rest_nulls: dict[str, tuple[str, ...]] = {}
+        #: contract id -> whether `/Contract/searchById` still describes it (see `unlist`)
+        self.unlisted: dict[str, bool] = {}
         self._revoked: set[str] = set()
         self._issued: set[str] = set()  # the ids of the tokens issued and not revoked since
         self._token_cache: dict[str, tuple[str, float, str]] = {}  # token -> user, exp, jti
@@ -958,6 +960,17 @@ class PaperGateway:
             self._rest_nulls[path] = fields
         else:
             self._rest_nulls.pop(path, None)
+
+    def unlist(self, ref: str, *, by_id: bool = True) -> None:
+        """Leave a contract (an id, root or code) out of the reference data while it still
+        trades: out of `/Contract/available` and `/Contract/search`, as a month listed after a
+        client last read the list; with ``by_id`` False `/Contract/searchById` has no such
+        contract either, as for one the gateway's reference data does not describe."""
+        self.unlisted[self.contract(ref).id] = by_id
+
+    def relist(self, ref: str) -> None:
+        """Undo `unlist`: the contract is listed and described again."""
+        self.unlisted.pop(self.contract(ref).id, None)
 
     def _rest_nulled(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The answer with the fields `null_rest_fields` armed for ``path`` set to null."""

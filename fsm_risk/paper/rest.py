@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from fsm_risk.paper.catalog import Contract
 from fsm_risk.paper.engine import BusinessError, OrderState
 from fsm_risk.paper.hub import dumps
 
@@ -265,9 +266,13 @@ class ProjectXApi:
     def account_search(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         return {"accounts": [a.to_api() for a in self.engine.owned_accounts(caller.user)]}
 
+    def _listed(self) -> list[Contract]:
+        """The contracts the reference data lists (see `PaperGateway.unlist`)."""
+        return [c for c in self.engine.contracts.values() if c.id not in self.gw.unlisted]
+
     def contract_search(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         text = (_str(body, "searchText") or "").strip().upper()
-        contracts = list(self.engine.contracts.values())
+        contracts = self._listed()
         if text:
             exact = [c for c in contracts if text in (c.root, c.code, c.name, c.id.upper())]
             contracts = exact or [
@@ -280,12 +285,12 @@ class ProjectXApi:
     def contract_search_by_id(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         contract_id = _str(body, "contractId", required=True)
         contract = self.engine.contracts.get(contract_id or "")
-        if contract is None:
+        if contract is None or self.gw.unlisted.get(contract.id) is False:
             raise BusinessError(CONTRACT_NOT_FOUND, f"Contract {contract_id} not found")
         return {"contract": contract.to_api()}
 
     def contract_available(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        return {"contracts": [c.to_api() for c in self.engine.contracts.values()]}
+        return {"contracts": [c.to_api() for c in self._listed()]}
 
     def retrieve_bars(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         contract_id = _str(body, "contractId", required=True) or ""
