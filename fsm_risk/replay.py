@@ -48,7 +48,7 @@ from fsm_risk.core.events import (
     EnforcementRejected,
     Event,
     Fill,
-    InstrumentInfo,
+    InstrumentWord,
     Listing,
     OrderStatus,
     OrderUpdate,
@@ -443,7 +443,7 @@ class Replay:
             if held and self.want_curve:
                 self._point(e.at)
             return
-        if isinstance(ev, InstrumentInfo):
+        if isinstance(ev, InstrumentWord):  # its ticks, or no such contract (`core.unpriced`)
             self._handle(ev, e.at)
             return
         if isinstance(ev, Tick | EnforcementRejected | EnforcementAccepted):

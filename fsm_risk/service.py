@@ -55,12 +55,14 @@ from fsm_risk.adapters.store import (
 )
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
+from fsm_risk.contracts import Contracts
 from fsm_risk.core import admin
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
     ClosePosition,
     Effect,
+    LearnInstrument,
     Level,
     ReadAccount,
     ReadBalance,
@@ -312,6 +314,8 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.broker.on_doubt = self._doubt
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
+        #: the gateway's word on a contract's tick size and value, for the engine
+        self.contracts = Contracts(self.broker, self.submit)
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
         b = settings.broker
@@ -1489,6 +1493,8 @@ class Service:
                 )
             elif isinstance(e, WatchContract):
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
+            elif isinstance(e, LearnInstrument):  # a position waits on the answer
+                self._spawn(self.contracts.learn(e.contract_id), f"learn:{e.contract_id}")
             elif isinstance(e, ReadBalance):
                 self._spawn(self._confirm_balance(e.account_id), f"read:{e.account_id}")
             elif isinstance(e, ReadAccount):
@@ -1523,10 +1529,6 @@ class Service:
 
     async def _watch(self, e: WatchContract) -> None:
         try:
-            if e.on and self.engine.instruments.get(e.contract_id) is None:
-                info = await self.broker.instrument(e.contract_id)
-                if info is not None:
-                    self.submit(info)
             await self.broker.watch(e.contract_id, e.on)
             if not e.on:
                 self._linger_wake.set()  # its linger may end first

@@ -959,11 +959,26 @@ class ProjectXBroker:
             return self.quotes_settled()
 
     async def instrument(self, contract_id: str) -> InstrumentInfo | None:
-        raw = await self._post("/Contract/searchById", {"contractId": contract_id})
+        """The contract's tick size and value (``/Contract/searchById``); None when the gateway
+        has no such contract (it refuses the request, or answers with no contract or one that
+        cannot be valued). A position waits on this answer before it is closed (see
+        `core.unpriced`): a read enforcement waits on, never ahead of a close. Raises when the
+        gateway does not answer."""
+        raw = await self._post(
+            "/Contract/searchById", {"contractId": contract_id}, priority=Priority.READ_FOR_CLOSE
+        )
+        if not raw.get("success", True) or raw.get("contract") is None:
+            logger.warning(
+                "{} contract {}: the gateway has no such contract ({})",
+                logs.FEED,
+                contract_id,
+                raw.get("errorMessage") or f"errorCode {raw.get('errorCode')}",
+            )
+            return None
         try:
             return payloads.bounded(payloads.contract(raw.get("contract")), self.now())
         except payloads.PayloadError as exc:
-            logger.warning("contract {}: {}", contract_id, exc)
+            logger.warning("{} contract {}: {}", logs.FEED, contract_id, exc)
             return None
 
     async def price_before(self, contract_id: str, at: datetime) -> Decimal | None:

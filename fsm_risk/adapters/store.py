@@ -846,12 +846,12 @@ class Store:
         if account_id is not None:
             shared = "account_id IS NULL"
             if contracts is not None:
-                # a quote's or an instrument's first field is its contract id
+                # a quote's or an instrument's first field is its contract id (a missing one's too)
                 wanted = sorted(contracts)
                 marks = ",".join([p] * len(wanted))
                 find = "strpos" if self.shared else "instr"
                 shared += (
-                    " AND (kind NOT IN ('Quote', 'InstrumentInfo') OR "
+                    " AND (kind NOT IN ('Quote', 'InstrumentInfo', 'InstrumentMissing') OR "
                     f"substr(data, 3, {find}(substr(data, 3), '\"') - 1) IN ({marks}))"
                 )
                 args_shared = wanted

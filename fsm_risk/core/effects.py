@@ -97,6 +97,15 @@ class ReadAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnInstrument:
+    """Ask the gateway for a contract's tick size and value (``/Contract/searchById``): a
+    position in it waits for the answer (see `core.unpriced`); the shell hands it back as
+    `InstrumentInfo`, or `InstrumentMissing` when the gateway has no such contract."""
+
+    contract_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReadBalance:
     """Read the account (a reconciliation, applied: its trades, then its balance from one
     ``/Account/search`` shared by the reads under way, then its positions): a balance update
@@ -151,6 +160,7 @@ Effect = (
     | ResizeOrder
     | Alert
     | WatchContract
+    | LearnInstrument
     | ReadAccount
     | ReadBalance
     | ReadTrades

@@ -11,7 +11,8 @@ by one collaborator (built here, each handed only what it needs):
    release holds whose deadline passed, re-send closes (once the gateway is read) and cancels
    not confirmed in time;
 2. **apply** the event to the broker view (`ledger`, `settlement`, `admin`), classifying
-   each fill as the trader's or the service's own;
+   each fill as the trader's or the service's own; a position in a contract whose ticks are
+   unknown waits a moment for the gateway's word before it is closed (`unpriced`);
 3. **evaluate** the rules that react to this kind of event (`rulebook`; never on the
    service's own fills) and **enforce** their verdicts (`verdicts`): the strongest outcome
    wins, every firing rule is recorded;
@@ -46,7 +47,7 @@ from fsm_risk.core.events import (
     EnforcementRejected,
     Event,
     Fill,
-    InstrumentInfo,
+    InstrumentWord,
     Listing,
     PositionUpdate,
     Quote,
@@ -71,6 +72,7 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.sources import ADMIN, ENGINE, self_source
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, Timers
+from fsm_risk.core.unpriced import Unpriced
 from fsm_risk.core.valuation import Valuation
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
@@ -112,6 +114,7 @@ class RiskEngine:
         self.pursuit = Pursuit(settings, work)
         self.ledger = Ledger(settings, self.settlement, self.pursuit, work)
         self.flatten = Flatten(settings, work, self.pursuit)
+        self.unpriced = Unpriced(settings, self.valuation, self.flatten)
         self.waiver_book = Waivers(settings, self.book, work)
         self.verdicts = Verdicts(settings, work, self.flatten, self.waiver_book)
         self.admin = Admin(
@@ -299,9 +302,9 @@ class RiskEngine:
                     self._guarded(acct, derived, now, out)
                 if self.pursuit.read_back(acct, event, now):  # closes waiting for this read
                     self._guarded(acct, Tick(acct.account_id), now, out)
-        elif isinstance(event, InstrumentInfo):
-            self.instruments.learn(event.contract_id, event.tick_size, event.tick_value)
-            self.valuation.relearn(event.contract_id)
+        elif isinstance(event, InstrumentWord):  # its ticks, or no such contract (`unpriced`)
+            for held in self.unpriced.told(event, now):  # valued, or to close: judged again
+                self._guarded(held, Tick(held.account_id), now, out)
         else:
             acct = self.accounts.get(event.account_id)
             if acct is None:
@@ -356,6 +359,7 @@ class RiskEngine:
         flat, schedule the next wake-up and hand the audit records over."""
         if verdicts:
             self.verdicts.enforce(acct, verdicts, now, out)
+        self.unpriced.due(acct, now, out)
         self.flatten.sweep(acct, now, out)
         self.pursuit.pursue(acct, now, out)
         self.flatten.confirm(acct, now)
@@ -371,7 +375,7 @@ class RiskEngine:
             self.ledger.account(acct, event, now, out)
         elif isinstance(event, PositionUpdate):
             if self.settlement.position(acct, event, now, out):
-                self.flatten.unknown_instrument(acct, event.contract_id, now, out)
+                self.unpriced.hold(acct, event.contract_id, now, out)
         elif isinstance(event, OrderEvent):
             if self.ledger.order(acct, event, now):
                 return True  # older news: an order that ended before it came

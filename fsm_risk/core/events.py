@@ -162,6 +162,18 @@ class InstrumentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class InstrumentMissing:
+    """The gateway, asked for a contract's tick size and value, has no such contract (or
+    describes it so that it cannot be valued)."""
+
+    contract_id: str
+
+
+#: what the gateway said of a contract asked for (see `core.unpriced`)
+InstrumentWord = InstrumentInfo | InstrumentMissing
+
+
+@dataclass(frozen=True, slots=True)
 class AdminCommand:
     """An authenticated admin forces a state. ``minutes`` sets a forced Cooldown's length;
     ``contract_id`` is a full contract id or a symbol root (every contract of that root);
@@ -286,6 +298,7 @@ Event = (
     | Quote
     | Tick
     | InstrumentInfo
+    | InstrumentMissing
     | AdminCommand
     | SelfLock
     | EnforcementRejected

@@ -184,14 +184,15 @@ class Flatten:
         )
 
     def unknown_instrument(
-        self, acct: AccountModel, cid: str, now: datetime, out: list[Effect]
+        self, acct: AccountModel, cid: str, now: datetime, out: list[Effect], why: str
     ) -> None:
-        """A position in a contract that cannot be valued: close it (fail closed)."""
+        """A position in a contract that cannot be valued (``why``: what the gateway said, see
+        `core.unpriced`): close it (fail closed)."""
         out.append(
             Alert(
                 Level.CRITICAL,
                 Reason.UNKNOWN_INSTRUMENT,
-                f"position in {cid}: tick size and value unknown, closing it (fail closed)",
+                f"position in {cid}: tick size and value unknown ({why}), closing it (fail closed)",
                 acct.account_id,
                 cid,
             )

@@ -163,6 +163,7 @@ class Timers:
         times.extend(deadline for _, deadline in acct.expected.values() if deadline is not None)
         times.extend(until for _, _, until in acct.filling.values())
         times.extend(until for _, until, _ in acct.doubted.values())
+        times.extend(acct.unpriced.values())
         times.extend(waiver_until(w) for w in stored_waivers(acct).values())
         cached = acct.deadlines
         for rule, kinds in self.book.deadline_rules:

@@ -389,10 +389,13 @@ def test_an_unexpected_error_leaves_the_account_flattening_into_a_lock() -> None
     assert [c.contract_id for c in closes(out)] == [MNQ]
 
 
-def test_position_in_unknown_contract_is_closed_and_alerted() -> None:
+def test_position_in_unknown_contract_is_closed_and_alerted_when_the_gateway_is_silent() -> None:
     d = Driver(make_engine())
-    out = d.send(account(), position("CON.F.US.ZZZ.Z26", 1, "10"))
-    assert [a.reason for a in alerts(out)] == [Reason.UNKNOWN_INSTRUMENT]
+    d.send(account(), position("CON.F.US.ZZZ.Z26", 1, "10"))
+    out = d.advance(seconds=10)  # (see test_unpriced: it waits for the gateway's word first)
+    assert [(a.level, a.reason) for a in alerts(out)] == [
+        (Level.CRITICAL, Reason.UNKNOWN_INSTRUMENT)
+    ]
     assert [c.contract_id for c in closes(out)] == ["CON.F.US.ZZZ.Z26"]
 
 
