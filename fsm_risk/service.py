@@ -314,8 +314,10 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.broker.on_doubt = self._doubt
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
-        #: the gateway's word on a contract's tick size and value, for the engine
-        self.contracts = Contracts(self.broker, self.submit)
+        #: the gateway's contracts' tick sizes and values, for the engine (see `contracts`)
+        self.contracts = Contracts(
+            self.broker, self.engine.instruments, lambda: self.engine.calendar, self.submit, clock
+        )
         self.scheduler = Scheduler(self.engine, clock, self._tick)
         self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
         b = settings.broker
@@ -579,6 +581,9 @@ class Service:
         self._execute(effects)
         consumer = self._spawn(self._consume(), "consumer")
         consumer.add_done_callback(self._consumer_died)
+        # the contract list first (one read, at once: ahead of the start-up reads in the
+        # budget), so that a listed contract is known when its first position is read
+        self._spawn(self.contracts.keep(self.stopping), "contracts", at_once=True)
         self.reconciler.start()
         # every account is in line at once, the urgent ones first (the start-up read of the
         # others' positions needs no hub); each account's snapshot is taken once its hubs are

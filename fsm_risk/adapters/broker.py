@@ -981,6 +981,35 @@ class ProjectXBroker:
             logger.warning("{} contract {}: {}", logs.FEED, contract_id, exc)
             return None
 
+    async def contracts(self) -> list[InstrumentInfo]:
+        """Every contract the gateway lists (``/Contract/available``, ``live`` false: the
+        contracts of the accounts' own data feed), with its tick size and value: one read,
+        at `Priority.READ`. An entry that cannot be valued is left out, counted in a warning.
+        Raises when the gateway does not answer or refuses."""
+        raw = await self._post("/Contract/available", {"live": False})
+        if not raw.get("success", True):
+            raise ProjectXError(f"/Contract/available: {raw.get('errorMessage') or 'refused'}")
+        listed = raw.get("contracts")
+        if not isinstance(listed, list):
+            raise ProjectXError("/Contract/available: no list of contracts")
+        found: list[InstrumentInfo] = []
+        refused: list[str] = []
+        now = self.now()
+        for entry in listed:
+            try:
+                found.append(payloads.bounded(payloads.contract(entry), now))
+            except payloads.PayloadError as exc:
+                refused.append(str(exc))
+        if refused:
+            logger.warning(
+                "{} /Contract/available: {} of {} contract(s) left out (first: {})",
+                logs.FEED,
+                len(refused),
+                len(listed),
+                refused[0],
+            )
+        return found
+
     async def price_before(self, contract_id: str, at: datetime) -> Decimal | None:
         """The close of the last one-minute bar ending at or before ``at`` (the last trade
         before it: the market may be closed at that instant, e.g. the 16:00-17:00 Chicago
