@@ -47,13 +47,16 @@ def paid(ev: Fill) -> Decimal | None:
     return None if ev.pnl is None else realized_net(ev.pnl, ev.fees)
 
 
-def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect]) -> None:
+def vanished(
+    acct: AccountModel, cid: str, gone: int, now: datetime, out: list[Effect], *, live: bool = False
+) -> None:
     """A read found ``gone`` signed contracts of ``cid`` no longer held, with no fill for
     them: the balance's move a read confirms beyond the fills is their settlement, unless
     the account was reset (see the module's doc). They wait (``acct.vanished``) for the
     read's trade list, which judges them (`judge`), and for that balance: this read's, which
     came first, or, when it brought none (one read before a fill that came live meanwhile is
-    older than ours), the next: the account is read again."""
+    older than ours), the next: the account is read again. ``live``: a live record said so,
+    its fills never came (`Settlement.expire`): no read is under way, one is asked for."""
     net = acct.net.get(cid, 0) + gone
     if net == 0 or (net > 0) != (gone > 0) or abs(gone) > abs(net):
         return  # not a position shrinking: no settlement of one
@@ -64,7 +67,7 @@ def vanished(acct: AccountModel, cid: str, gone: int, now: datetime, out: list[E
         acct.vanished_at = now
     acct.vanished[cid] = acct.vanished.get(cid, 0) + gone
     acct.judged = False
-    if acct.behind is None and acct.unbooked is None and new:
+    if acct.behind is None and (live or acct.unbooked is None) and new:
         out.append(ReadTrades(acct.account_id))  # (behind: its trades and balance come next)
 
 

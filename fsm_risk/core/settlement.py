@@ -264,12 +264,17 @@ class Settlement:
 
     def expire(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Waits that timed out: fills announced by a final order event that never came (the
-        positions will tell), and expected sizes whose fills never came (taken as final)."""
+        positions will tell), and expected sizes whose fills never came (taken as final). What
+        such a size dropped went without a fill: settled (or reset) at the gateway, it is found
+        gone as a read finds it (`vanished`), and the read asked for books it, however late."""
         for oid, (_, _, wait_until) in list(acct.filling.items()):
             if now >= wait_until:
                 del acct.filling[oid]  # its fills are not coming: positions will tell
                 self.work.dirty.add(acct.account_id)
         for cid, (reported, deadline) in list(acct.expected.items()):
             if deadline is not None and now >= deadline:
+                net = acct.net.get(cid, 0)
                 self.settle(acct, cid, reported, now, out, forced=True)
+                if acct.behind is None:  # (behind: its trades are read next, see `settle`)
+                    vanished(acct, cid, net - reported, now, out, live=True)
                 self.work.dirty.add(acct.account_id)

@@ -1,0 +1,89 @@
+"""A review of positions the gateway removes without a fill (a cash settlement at expiry) or
+with a firm's reset of the account: each case proved a settlement booked wrongly or not at
+all. Long 2 MNQ at 21,010.50 cash-settled at 20,890 is -$482; a daily loss limit of 450."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fsm_risk.core.effects import ReadTrades
+from fsm_risk.core.events import Side
+from fsm_risk.core.reasons import Reason
+from fsm_risk.core.states import State
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from tests.factories import (
+    MNQ,
+    Driver,
+    account,
+    alerts,
+    fill,
+    gateway_read,
+    position,
+    rule_driver,
+)
+from tests.unit.test_settled_without_fill import long_two
+
+D = Decimal
+LIMIT = "450"
+
+
+def settled_said(d: Driver) -> list[tuple[str, str]]:
+    return [
+        (a.level.name, a.message) for a in alerts(d.effects) if a.reason is Reason.POSITION_SETTLED
+    ]
+
+
+def _past_the_settle_timeout(d: Driver) -> list:
+    return d.advance(seconds=d.engine.settings.settle_timeout.total_seconds() + 1)
+
+
+def test_a_settlement_whose_read_comes_after_the_settle_timeout_is_booked() -> None:
+    """The live closed record and the balance come (no fill); the read the balance asks for
+    is answered only after the settle timeout (reads 429ing, queued behind other accounts).
+    The timeout took the gateway's flat as final, and the read then found nothing gone: the
+    -482 was taken into the balance unbooked (a POSITION_WITHOUT_FILLS warning only) and the
+    daily limit never saw it. Taken as final, the position is found gone without a fill, and
+    the read, however late, books it."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    d.send(position(MNQ, 0, "0", at=d.now), account("49518.00"))  # live: no fill explains either
+    _past_the_settle_timeout(d)
+    assert d.acct.day.realized == 0  # (not booked before a read confirms it)
+    gateway_read(d, account("49518.00"))
+    assert d.acct.day.realized == D("-482.00") and d.acct.day.settled == D("-482.00")
+    assert d.acct.week.realized == D("-482.00") and not d.acct.vanished
+    assert [level for level, _ in settled_said(d)] == ["WARNING"], settled_said(d)
+    assert d.acct.state is State.LockedDaily
+
+
+def test_a_flat_taken_at_the_settle_timeout_asks_for_a_read_when_no_balance_came() -> None:
+    """Its live balance never came (lost): nothing else asks for a read. The timeout asks for
+    one, and its balance books the settlement."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    d.send(position(MNQ, 0, "0", at=d.now))
+    out = _past_the_settle_timeout(d)
+    assert [type(e) for e in out if isinstance(e, ReadTrades)] == [ReadTrades]
+    assert d.acct.vanished == {MNQ: 2}
+    gateway_read(d, account("49518.00"))
+    assert d.acct.day.realized == D("-482.00") and d.acct.state is State.LockedDaily
+
+
+def test_a_close_whose_fill_was_only_late_is_booked_as_its_fill_not_a_settlement() -> None:
+    """The fill was late, not missing: it comes live, or the read lists it. It closes the
+    position found gone (its own P&L booked, the balance's move then explained) and nothing
+    is settled. Before, the flat taken at the timeout left the fills at 0, and the late sell
+    opened a short of 2 that no one held."""
+    for live in (True, False):
+        d = rule_driver(DailyLossLimit, limit="5000")
+        long_two(d)
+        d.send(position(MNQ, 0, "0", at=d.now))
+        _past_the_settle_timeout(d)
+        sell = fill(MNQ, Side.SELL, 2, "20890", pnl="-482", order_id=9, at=d.now)
+        if live:
+            d.send(sell, account("49518.00"))
+            assert d.acct.net[MNQ] == 0 and not d.acct.vanished, live
+        gateway_read(d, *(() if live else (sell,)), account("49518.00"))
+        assert d.acct.day.realized == D("-482.00") and d.acct.day.settled == 0, live
+        assert not d.acct.vanished and not d.acct.settled and d.acct.net[MNQ] == 0, live
+        assert settled_said(d) == [], live
