@@ -242,6 +242,7 @@ class _ReadBegan:
             periodic,
             behind,
             self.began,
+            balance=any(isinstance(e, AccountUpdate) for e in marked),
         )
         return marked, listing
 

@@ -274,7 +274,10 @@ def gateway_read(
     out = d.send(*listed)
     positions = frozenset(e.contract_id for e in listed if isinstance(e, PositionUpdate))
     orders = frozenset(e.order_id for e in listed if isinstance(e, OrderUpdate))
-    listing = Listing(d.acc, positions, orders, *before[:2], applied, began=began or d.now)
+    balance = any(isinstance(e, AccountUpdate) for e in listed)
+    listing = Listing(
+        d.acc, positions, orders, *before[:2], applied, began=began or d.now, balance=balance
+    )
     out += d.send(listing)
     start = acct.day.start if since is None else since
     return out + d.send(TradesSnapshot(d.acc, start, tuple(trades), before[2]))

@@ -288,6 +288,11 @@ class Listing:
     #: when the read began, on the service's clock (None: not said). A close that timed out
     #: unheard of is sized again only from a read that began after it timed out
     began: datetime | None = None
+    #: the read listed the account's balance (before its positions): the move it confirmed is
+    #: this read's. False: it listed none (left out of the listing, or refused), and a move
+    #: held from an older read (a periodic one that agreed: its positions never came) is not
+    #: this read's either: what the read finds gone waits for the next balance (see `settled`)
+    balance: bool = True
 
 
 Event = (

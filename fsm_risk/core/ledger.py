@@ -46,6 +46,8 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     live meanwhile is newer than the read and is left alone. A ``behind`` listing (positions
     and orders read before the trades) leaves the account behind until its trades come."""
     not_listed(acct, listing.positions, listing.began)  # (its positions settled the rest)
+    if not listing.balance:
+        acct.unbooked = None  # an older read's move (see `Listing.balance`): none of this read's
     if listing.behind and acct.behind is None:
         acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
     out: list[Event] = []

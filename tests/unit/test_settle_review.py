@@ -4,6 +4,7 @@ all. Long 2 MNQ at 21,010.50 cash-settled at 20,890 is -$482; a daily loss limit
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from fsm_risk.core.effects import ReadTrades
@@ -12,12 +13,15 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
+    ACC,
     MNQ,
+    T0,
     Driver,
     account,
     alerts,
     fill,
     gateway_read,
+    gateway_trades,
     position,
     rule_driver,
 )
@@ -87,3 +91,40 @@ def test_a_close_whose_fill_was_only_late_is_booked_as_its_fill_not_a_settlement
         assert d.acct.day.realized == D("-482.00") and d.acct.day.settled == 0, live
         assert not d.acct.vanished and not d.acct.settled and d.acct.net[MNQ] == 0, live
         assert settled_said(d) == [], live
+
+
+def _agreed_periodic_read(d: Driver) -> None:
+    """A periodic read that agreed with the engine: only its balance is submitted (see
+    `service._reconcile_now`), and no positions or trade list follow it."""
+    d.send(dataclasses.replace(account("50000"), applied=frozenset(d.acct.seen_trades)))
+
+
+def test_a_read_without_a_balance_after_an_agreed_periodic_read_keeps_the_settlement() -> None:
+    """The agreed read's balance left its move (0) held, as a read's balance does until its
+    positions come, and no trade list cleared it. The next read found the cash-settled
+    position gone but listed no balance for the account (/Account/search with
+    onlyActiveAccounts left it out, or its record was refused): the stale 0 was taken as this
+    read's move, the position "settled at nothing", no read asked, -482 silently lost. A read
+    that lists no balance has no move: the position waits, a read is asked, and its balance
+    books the -482."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    long_two(d)
+    _agreed_periodic_read(d)
+    # settled at 20,890 (-482), its live balance not heard; the next read lists no balance
+    out = gateway_read(d, trades=gateway_trades(d), since=d.acct.week.start)
+    assert d.acct.vanished == {MNQ: 2} and d.acct.judged, [a.message for a in alerts(out)]
+    assert any(isinstance(e, ReadTrades) for e in out)
+    assert d.acct.day.realized == 0 and not d.acct.settled
+    gateway_read(d, account("49518.00"))
+    assert d.acct.day.realized == D("-482.00") and d.acct.day.settled == D("-482.00")
+    assert not d.acct.vanished and d.acct.state is State.LockedDaily
+
+
+def test_a_reads_listing_says_whether_it_listed_the_accounts_balance() -> None:
+    """What the engine is told (`Listing.balance`), as the service builds it."""
+    from fsm_risk.service import _ReadBegan
+
+    began = _ReadBegan(frozenset(), frozenset({MNQ}), frozenset(), T0)
+    listed = [account("49518.00", acc=ACC)]
+    assert began.read(ACC, listed)[1].balance
+    assert not began.read(ACC, [])[1].balance
