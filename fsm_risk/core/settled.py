@@ -17,6 +17,9 @@ listed. So a position found gone is first judged by its read's trade list (`judg
 opening trades gone from a list that lacks only trades older than all it holds, it is the
 reset's (`lost`: nothing booked, a critical alert); listed, or gone from a list with a gap a
 reset cannot make (a list cut short: a listed trade older than one it lacks), it is settled.
+Its trades are those of the list's window (the week), not the day's alone: one held overnight
+with nothing traded today is judged by yesterday's; with none in the window, the window's
+trades a reset would have wiped tell.
 
 A read lists the balance, the positions, then its trade list (`TradesSnapshot`); an exposed
 account's start-up read takes its positions first, its trades and balance after; a read's
@@ -93,14 +96,19 @@ def judge(
         if at >= ev.since and i not in listed and i not in later
     }
     cut = bool(missing) and min(listed.values(), default=now) < max(missing.values())
-    told: set[bool] = set()  # per position, whether the last trade of it we applied is gone (wiped)
+    told: set[bool] = set()  # per position, whether its newest trade in the list's window is gone
     for cid in [] if cut else acct.vanished:
-        own = [f for f in acct.day.fills if f.contract_id == cid and f.trade_id not in later]
+        # (the day's, and the list's own: one older than today is known to it by id alone)
+        own = [(f.at, f.trade_id) for f in acct.day.fills if f.contract_id == cid]
+        own += [(t.at, t.trade_id) for t in ev.trades if t.contract_id == cid]
+        own = [o for o in own if o[0] >= ev.since and o[1] not in later]
         if own:
-            told.add(max(own, key=lambda f: (f.at, f.trade_id)).trade_id in missing)
-    # none of theirs today: the day's trades tell. One gone: a reset, whose move cannot be
-    # split from a settlement beside it (one listed too: cannot be told; nothing booked)
-    reset = True in told if told else any(at >= acct.day.start for at in missing.values())
+            told.add(max(own)[1] in missing)
+    # none of theirs in the window (held overnight, nothing traded today; or from before it):
+    # the window's trades tell, every one a reset wiped, not the day's alone. One gone: a
+    # reset, whose move cannot be split from a settlement beside it (one listed too: cannot be
+    # told; nothing booked)
+    reset = True in told if told else bool(missing)
     if reset and not cut:
         lost(acct, dict(acct.vanished), move, out)
     acct.judged = True

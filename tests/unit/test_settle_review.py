@@ -5,10 +5,11 @@ all. Long 2 MNQ at 21,010.50 cash-settled at 20,890 is -$482; a daily loss limit
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from decimal import Decimal
 
 from fsm_risk.core.effects import ReadTrades
-from fsm_risk.core.events import Side
+from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -23,6 +24,7 @@ from tests.factories import (
     gateway_read,
     gateway_trades,
     position,
+    quote,
     rule_driver,
 )
 from tests.unit.test_settled_without_fill import long_two
@@ -128,3 +130,68 @@ def test_a_reads_listing_says_whether_it_listed_the_accounts_balance() -> None:
     listed = [account("49518.00", acc=ACC)]
     assert began.read(ACC, listed)[1].balance
     assert not began.read(ACC, [])[1].balance
+
+
+def _held_overnight(d: Driver, pnl: str) -> tuple[Fill, ...]:
+    """Yesterday a round trip of ``pnl``, then long 2 MNQ at 21,010.50 held overnight; today
+    (same week) nothing traded. Returns the week's trades."""
+    trades = (
+        fill(MNQ, Side.BUY, 1, "21000", order_id=1, at=d.now),
+        fill(MNQ, Side.SELL, 1, "21000", pnl=pnl, order_id=2, at=d.now),
+        fill(MNQ, Side.BUY, 2, "21010.50", order_id=3, at=d.now),
+    )
+    d.send(trades[0], position(MNQ, 1, "21000"), trades[1], position(MNQ, 0, "0"))
+    d.send(account(str(D("50000") + D(pnl))))
+    d.send(trades[2], position(MNQ, 2, "21010.50", at=d.now), quote(MNQ, "21010.50", at=d.now))
+    d.at(d.acct.day.end + timedelta(hours=12))  # the next day, the same week
+    assert d.acct.day.realized == 0 and d.acct.week.realized == D(pnl)
+    assert d.acct.state is State.Trading and d.acct.net[MNQ] == 2
+    return trades
+
+
+def test_a_reset_of_a_position_held_overnight_books_nothing_up_or_down() -> None:
+    """The firm resets the account while the service runs; the position was opened
+    yesterday and nothing was traded today. The trade list judged the position by the day's
+    trades alone: none of them, so nothing looked wiped, and the reset's move was booked as
+    today's settlement: up $600 yesterday, -600 today and locked (450 limit); down $400
+    yesterday, +400 today, hiding the week's loss from the day. The list lacks the
+    position's own trade and every one before it, yesterday's: a reset, nothing booked."""
+    for pnl in ("600", "-400"):
+        d = rule_driver(DailyLossLimit, limit=LIMIT)
+        _held_overnight(d, pnl)
+        # the reset: the position removed with no fill, 50,000, every trade wiped; the live
+        # records, then the service's read (its trade list, of the week, empty)
+        d.send(position(MNQ, 0, "0", at=d.now), account("50000.00"))
+        gateway_read(d, account("50000.00"), trades=(), since=d.acct.week.start)
+        said = settled_said(d)
+        assert [level for level, _ in said] == ["CRITICAL"], (pnl, said)
+        assert f"({-D(pnl):+.2f}) is not booked as a settlement" in said[0][1], said
+        assert d.acct.day.realized == 0 and d.acct.day.settled == 0, (pnl, said)
+        assert d.acct.week.settled == 0 and not d.acct.settled and not d.acct.vanished
+        assert d.acct.balance == D("50000.00") and d.acct.state is State.Trading, pnl
+
+
+def test_a_position_held_overnight_and_cash_settled_is_booked() -> None:
+    """The same position settled, not reset: the list holds its trade (yesterday's): booked."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    week = _held_overnight(d, "600")
+    d.send(quote(MNQ, "20900", at=d.now), position(MNQ, 0, "0", at=d.now), account("50118.00"))
+    gateway_read(d, account("50118.00"), trades=week, since=d.acct.week.start)
+    assert d.acct.day.realized == D("-482.00") and d.acct.week.realized == D("118.00")
+    assert d.acct.state is State.LockedDaily
+
+
+def test_a_position_opened_after_an_earlier_reset_and_held_overnight_is_settled() -> None:
+    """The trades a reset wiped yesterday stay missing from every list of the week; a
+    position opened after it (its trade listed) and held overnight was settled, not reset."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    d.send(fill(MNQ, Side.BUY, 1, "21000", order_id=1), position(MNQ, 1, "21000"))
+    d.send(fill(MNQ, Side.SELL, 1, "21000", pnl="0", order_id=2), position(MNQ, 0, "0"))
+    gateway_read(d, account("50000"), trades=(), since=d.acct.week.start)  # wiped
+    d.advance(hours=1)
+    buy = fill(MNQ, Side.BUY, 2, "21010.50", order_id=3, at=d.now)
+    d.send(buy, position(MNQ, 2, "21010.50", at=d.now), account("50000"))
+    d.at(d.acct.day.end + timedelta(hours=12))  # the next day, nothing traded
+    d.send(quote(MNQ, "20900", at=d.now), position(MNQ, 0, "0", at=d.now), account("49518.00"))
+    gateway_read(d, account("49518.00"), trades=(buy,), since=d.acct.week.start)
+    assert d.acct.day.realized == D("-482.00") and d.acct.state is State.LockedDaily
