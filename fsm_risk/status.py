@@ -434,6 +434,13 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 "cancels still go"
             )
             out.append(style(_fit(line), fg="yellow", bold=True))
+        skew = feed.get("clock_skew_seconds")
+        if skew:
+            way = "behind" if skew > 0 else "ahead of"
+            out.append(
+                style(f"clock: {abs(skew):.1f} s {way} the gateway's", fg="yellow")
+                + " (quotes judged on the gateway's time; synchronise this machine's clock)"
+            )
         if feed["malformed_payloads"]:
             kinds = ", ".join(f"{k} {n}" for k, n in feed.get("refused_by_kind", {}).items())
             out.append(f"malformed payloads skipped: {feed['malformed_payloads']} ({kinds})")

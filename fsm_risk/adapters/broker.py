@@ -82,6 +82,7 @@ from tenacity import (
 
 from fsm_risk import logs
 from fsm_risk.adapters import payloads
+from fsm_risk.adapters.gateway_clock import GatewayClock
 from fsm_risk.adapters.session import Session
 from fsm_risk.adapters.wire import RateLimited, Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
@@ -455,6 +456,9 @@ class FeedHealth:
     authenticated: bool = True
     #: the REST listings, by (account, path), last read with an entry refused, and why
     incomplete: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: the gateway's clock minus this machine's, in seconds, once beyond the tolerance
+    #: (`gateway_clock`); None: they agree
+    clock_skew: float | None = None
 
     def refuse(self, kind: str) -> bool:
         """Count a refused record; True when this refusal makes its kind blind."""
@@ -491,6 +495,7 @@ class FeedHealth:
             "readers_restarted": self.readers_restarted,
             "authenticated": self.authenticated,
             "incomplete_reads": [f"{a} {path}" for a, path in sorted(self.incomplete)],
+            "clock_skew_seconds": self.clock_skew,
             "healthy": self.market_connected
             and all(self.user_connected.values())
             and not quiet
@@ -535,6 +540,9 @@ class ProjectXBroker:
         self.sink = sink
         self.budget = budget or RequestBudget()
         self.now = now
+        #: the gateway's clock against ours, from its answers' Date (see `gateway_clock`)
+        self.gateway_clock = GatewayClock(now)
+        self._clock_heard_on: object = None  # the SDK's HTTP client told of its answers
         self.account_filter = accounts
         self.on_reconnect = on_reconnect
         self.connect_attempts = connect_attempts
@@ -824,7 +832,9 @@ class ProjectXBroker:
                 if account_id is None:
                     return  # another account of the login, not monitored here
                 self.health.last_user_event[account_id] = self.now()
-                event = payloads.bounded(convert(data, account_id), self.now())
+                event = payloads.bounded(
+                    convert(data, account_id), self.gateway_clock.gateway(self.now())
+                )
             except payloads.PayloadError as exc:
                 self._malformed(exc, _named(kind, data))
                 self._refused_live(kind, data)
@@ -891,9 +901,10 @@ class ProjectXBroker:
                 self.health.last_quote[cid] = self.now()
             return  # a quote for a contract nobody holds costs nothing
         now = self.now()
+        clock = self.gateway_clock
         try:
             event = payloads.bounded(
-                payloads.quote(data.get("contract_id"), data.get("data"), now), now
+                payloads.quote(data.get("contract_id"), data.get("data"), now), clock.gateway(now)
             )
         except payloads.PayloadError as exc:
             self._malformed(exc)
@@ -902,6 +913,8 @@ class ProjectXBroker:
             self._malformed(payloads.PayloadError("quote", f"not understood: {exc!r}"))
             return
         self.health.last_quote[event.contract_id] = now
+        if clock.skew is not None:  # its freshness judged on our time (see `gateway_clock`)
+            event = dataclasses.replace(event, at=clock.local(event.at))
         self.sink(event)
 
     def _malformed(
@@ -1354,6 +1367,7 @@ class ProjectXBroker:
             if client is None:
                 raise ProjectXError("not connected")
             token = client.session_token
+            self._hear_clock(client)
             try:
                 raw = await self._send(client, path, data, priority)
             except ProjectXAuthenticationError:
@@ -1376,6 +1390,28 @@ class ProjectXBroker:
         if not isinstance(raw, dict):
             raise ProjectXError(f"{path}: unexpected answer {type(raw).__name__}")
         return raw
+
+    def _hear_clock(self, client: ProjectX) -> None:
+        """Have the SDK's HTTP client tell `gateway_clock` the Date of every answer (once per
+        client: the SDK makes one at its first request, and again after a login)."""
+        http = getattr(client, "_client", None)
+        if http is None or http is self._clock_heard_on:
+            return
+        self._clock_heard_on = http
+
+        async def heard(response: Any) -> None:
+            said = self.gateway_clock.heard(response.headers.get("date"))
+            if said is None:
+                return
+            clock = self.gateway_clock
+            self.health.clock_skew = None if clock.skew is None else clock.skew.total_seconds()
+            if clock.skew is None:
+                logger.info("{} {}", logs.FEED, said)
+            else:
+                logger.warning("{} {}", logs.ALERT, said)
+
+        hooks = dict(http.event_hooks)
+        http.event_hooks = {**hooks, "response": [*hooks.get("response", []), heard]}
 
     def _window_full(self, path: str, exc: ProjectXError) -> None:
         """A request answered 429: the gateway's window for the API key is full (another

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from decimal import Decimal
+from email.utils import format_datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -323,6 +324,7 @@ class PaperGateway:
         from fsm_risk.paper.rest import add_rest_routes
 
         app = web.Application(client_max_size=1024**2)
+        app.on_response_prepare.append(self._dated)
         add_rest_routes(app, self)
         add_control_routes(app, self)
         for hub in ("user", "market"):
@@ -341,6 +343,10 @@ class PaperGateway:
         self._port = runner.addresses[0][1]
         self._ticker = asyncio.create_task(self._tick_loop(), name="paper-gateway-ticker")
         logger.info("paper gateway listening on {}", self.base_url)
+
+    async def _dated(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer's ``Date`` is the gateway clock's, as a real gateway's is its own."""
+        response.headers["Date"] = format_datetime(self.now(), usegmt=True)
 
     async def stop(self) -> None:
         """Close every websocket, stop the price loop and the server. Idempotent."""

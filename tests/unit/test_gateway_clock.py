@@ -1,0 +1,60 @@
+"""The gateway's clock against this machine's, from the Date of its answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+from fsm_risk.adapters.gateway_clock import GatewayClock
+
+NOW = datetime(2027, 3, 16, 14, 0, 0, 250000, tzinfo=UTC)
+
+
+def date(offset: float) -> str:
+    return format_datetime(NOW + timedelta(seconds=offset), usegmt=True)
+
+
+def test_a_difference_is_taken_after_three_answers_and_said_once() -> None:
+    clock = GatewayClock(lambda: NOW)
+    assert clock.heard(date(-30)) is None and clock.heard(date(-30)) is None
+    said = clock.heard(date(-30))
+    assert said is not None and "29.8 s ahead of the gateway's" in said  # (to the second)
+    assert clock.skew is not None and abs(clock.skew.total_seconds() + 30) <= 1
+    assert clock.heard(date(-30)) is None  # the same: nothing new to say
+    stamp = NOW - timedelta(seconds=30)
+    assert abs((clock.local(stamp) - NOW).total_seconds()) <= 1
+    assert abs((clock.gateway(NOW) - stamp).total_seconds()) <= 1
+
+
+def test_clocks_within_the_tolerance_are_left_as_they_are() -> None:
+    clock = GatewayClock(lambda: NOW)
+    for _ in range(5):
+        assert clock.heard(date(-1)) is None
+    assert clock.skew is None and clock.local(NOW) == NOW and clock.gateway(NOW) == NOW
+
+
+def test_one_odd_answer_moves_nothing_and_agreeing_again_is_said() -> None:
+    clock = GatewayClock(lambda: NOW)
+    for _ in range(3):
+        clock.heard(date(-30))
+    assert clock.heard(date(0)) is None  # one answer out of line: the median holds
+    assert clock.skew is not None
+    clock.heard(date(0))
+    said = clock.heard(date(0))  # most of the last five agree now
+    assert said == "this machine's clock agrees with the gateway's again"
+    assert clock.skew is None
+
+
+def test_a_gateway_ahead_is_said_to_be_ahead() -> None:
+    clock = GatewayClock(lambda: NOW)
+    for _ in range(2):
+        clock.heard(date(90))
+    said = clock.heard(date(90))
+    assert said is not None and "s behind the gateway's" in said
+
+
+def test_answers_without_a_usable_date_are_ignored() -> None:
+    clock = GatewayClock(lambda: NOW)
+    for bad in (None, "", "yesterday", "Tue, 16 Mar 2027 14:00:00"):  # (no zone: unknown)
+        assert clock.heard(bad) is None
+    assert clock.estimate is None
