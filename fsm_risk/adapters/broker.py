@@ -833,7 +833,7 @@ class ProjectXBroker:
                     return  # another account of the login, not monitored here
                 self.health.last_user_event[account_id] = self.now()
                 event = payloads.bounded(
-                    convert(data, account_id), self.gateway_clock.gateway(self.now())
+                    convert(data, account_id), self.gateway_clock.latest(self.now())
                 )
             except payloads.PayloadError as exc:
                 self._malformed(exc, _named(kind, data))
@@ -904,7 +904,7 @@ class ProjectXBroker:
         clock = self.gateway_clock
         try:
             event = payloads.bounded(
-                payloads.quote(data.get("contract_id"), data.get("data"), now), clock.gateway(now)
+                payloads.quote(data.get("contract_id"), data.get("data"), now), clock.latest(now)
             )
         except payloads.PayloadError as exc:
             self._malformed(exc)
@@ -913,7 +913,8 @@ class ProjectXBroker:
             self._malformed(payloads.PayloadError("quote", f"not understood: {exc!r}"))
             return
         self.health.last_quote[event.contract_id] = now
-        if clock.skew is not None:  # its freshness judged on our time (see `gateway_clock`)
+        if clock.skew is not None and event.at is not now:  # (`now`: it came unstamped)
+            clock.lag(now, event.at)  # its freshness judged on our time (see `gateway_clock`)
             event = dataclasses.replace(event, at=clock.local(event.at))
         self.sink(event)
 
@@ -1400,7 +1401,9 @@ class ProjectXBroker:
         self._clock_heard_on = http
 
         async def heard(response: Any) -> None:
-            said = self.gateway_clock.heard(response.headers.get("date"))
+            said = self.gateway_clock.heard(
+                response.headers.get("date"), response.headers.get("age")
+            )
             if said is None:
                 return
             clock = self.gateway_clock

@@ -10,17 +10,25 @@ stamped in the future, and the positions they told of were never seen.
 
 Every answer of the gateway's REST API carries its clock in ``Date`` (to the second). The
 difference to this machine's clock is taken from each (the second's middle: within half a
-second plus the answer's way here), and the median of the last few is the estimate. Once it
-is beyond `TOLERANCE` (both ways), the broker judges the gateway's stamps on its clock: a
-quote's stamp is moved onto this machine's time for its freshness, and a record is refused as
-"in the future" only when it is ahead of the gateway's own time; and a warning says by how
-much the clocks differ, so that someone synchronises them. Resets, locks and the trading
-hours keep to this machine's clock and to the gateway's stamps as before.
+second, less the answer's way here: a slow answer makes the gateway look behind, never
+ahead), and the largest of the last few is the estimate (the answer that came quickest). An
+answer a cache kept (it says its ``Age``) tells an old clock and is not taken. Once the
+estimate is beyond `TOLERANCE` (both ways), a warning says by how much the clocks differ, so
+that someone synchronises them; and:
+
+- a record is refused as "in the future" only when it is ahead of the gateway's time too (a
+  gateway ahead is allowed its lead; one behind never tightens the bound);
+- a quote's stamp is moved onto this machine's time for its freshness only while the quotes
+  agree: the freshest of the recent ones (the least time between its stamp and its arrival)
+  must lag by about the same difference. An API host whose clock is off, unlike the market
+  feed's, so never makes a stale quote fresh. A quote with no stamp is this machine's time.
+
+Resets, locks and the trading hours keep to this machine's clock and to the gateway's stamps
+as before.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -29,10 +37,13 @@ from email.utils import parsedate_to_datetime
 #: a difference of the clocks this large (seconds, either way) is judged by; below it, the
 #: ``Date``'s second and the answer's way here could make it up
 TOLERANCE = 2.0
-#: the answers the estimate is the median of, and how many it needs first
+#: the answers the estimate is taken from, and how many it needs first
 SAMPLES, AT_LEAST = 5, 3
+#: the quotes whose lag (arrival minus stamp) confirm the estimate, and how far they may differ
+LAGS, AGREE = 50, 1.5
 #: the estimate moves the difference in force only by this much (seconds) or more
 STEP = 1.0
+_ZERO = timedelta(0)
 
 
 class GatewayClock:
@@ -41,13 +52,14 @@ class GatewayClock:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.now = now
         self._samples: deque[float] = deque(maxlen=SAMPLES)
+        self._lags: deque[float] = deque(maxlen=LAGS)
         self.estimate: float | None = None  # seconds, gateway minus local
         self.skew: timedelta | None = None
 
-    def heard(self, date: str | None) -> str | None:
-        """One answer's ``Date``; returns what to say when the difference in force changed
-        (None: nothing changed)."""
-        if not date:
+    def heard(self, date: str | None, age: str | None = None) -> str | None:
+        """One answer's ``Date`` (and ``Age``: a cache's copy, not taken); returns what to say
+        when the difference in force changed (None: nothing changed)."""
+        if not date or age is not None:
             return None
         try:
             told = parsedate_to_datetime(date)
@@ -58,7 +70,7 @@ class GatewayClock:
         self._samples.append((told - self.now()).total_seconds() + 0.5)
         if len(self._samples) < AT_LEAST:
             return None
-        self.estimate = statistics.median(self._samples)
+        self.estimate = max(self._samples)  # the quickest answer's
         was = self.skew.total_seconds() if self.skew is not None else 0.0
         if abs(self.estimate) < TOLERANCE:
             if self.skew is None:
@@ -75,10 +87,23 @@ class GatewayClock:
             "machine's clock (NTP): the resets, locks and trading hours follow it"
         )
 
-    def local(self, stamp: datetime) -> datetime:
-        """A gateway stamp on this machine's time."""
-        return stamp if self.skew is None else stamp - self.skew
+    def lag(self, arrived: datetime, stamp: datetime) -> None:
+        """A stamped quote's lag: when it arrived here, less the gateway's stamp on it."""
+        self._lags.append((arrived - stamp).total_seconds())
 
-    def gateway(self, local: datetime) -> datetime:
-        """This machine's instant on the gateway's clock."""
-        return local if self.skew is None else local + self.skew
+    @property
+    def quotes_agree(self) -> bool:
+        """Whether the freshest recent quote lags by about the difference (see the module)."""
+        if self.skew is None or not self._lags:
+            return False
+        return abs(min(self._lags) + self.skew.total_seconds()) <= AGREE
+
+    def local(self, stamp: datetime) -> datetime:
+        """A quote's gateway stamp on this machine's time (as it is, unless the quotes agree
+        with the difference)."""
+        return stamp - self.skew if self.skew is not None and self.quotes_agree else stamp
+
+    def latest(self, local: datetime) -> datetime:
+        """The latest this machine's instant may be on the gateway's clock: the bound a
+        gateway stamp may not pass (only a gateway ahead moves it)."""
+        return local + self.skew if self.skew is not None and self.skew > _ZERO else local

@@ -39,9 +39,13 @@ from fsm_risk.core.valuation import Valuation
 
 
 def closing(acct: AccountModel, cid: str) -> bool:
-    """Whether a flatten is closing the position already (the account's, or the contract's)."""
+    """Whether a flatten is closing the whole position already (the account's, or the
+    contract's to nothing). A reduce is not: what it leaves is still unpriced, and is held
+    (a reduce of 5 to 3 let the hold go, and the 3 stayed open unvalued for good)."""
+    if acct.state is State.Flattening:
+        return True
     cm = acct.contracts.get(cid)
-    return acct.state is State.Flattening or (cm is not None and cm.state is State.Flattening)
+    return cm is not None and cm.state is State.Flattening and cm.target_size <= 0
 
 
 class Unpriced:
