@@ -227,6 +227,9 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
 
         _, pending, _ = reload.resolve(settings, store, _now())  # what a start would hold
         snap["pending_settings"] = pending.view() if pending is not None else None
+        # a service holds the database yet does not answer: starting (its login, its first
+        # reads), or hung; not "no service"
+        snap["service_unanswering"] = store.service_running(ids or None)
         return snap, False
     finally:
         store.close()

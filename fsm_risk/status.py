@@ -279,7 +279,14 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         return click.style(text, **kw) if color else text
 
     live = source == "running service"
-    if not live:
+    if not live and snap.get("service_unanswering"):
+        line = "NOT ENFORCING: a service holds the database but does not answer yet."
+        out.append(style(line, fg="red", bold=True))
+        out.append(
+            "It is starting (logging in, reading the gateway) or hung; nothing is enforced "
+            "until it answers. Below is the last state in the database."
+        )
+    elif not live:
         out.append(style("NOT ENFORCING: no fsm-risk service is running.", fg="red", bold=True))
         out.append("Nothing is being enforced; below is the last state in the database.")
     if not snap["accounts"]:
