@@ -671,9 +671,16 @@ class Service:
         'close not confirmed' (a close unconfirmed longer than a close timeout, see
         `unconfirmed_closes`) or 'reads failing' (see `reads_failing`). Live events of an
         account not enforcing yet are applied as they come; only its enforcement waits (see
-        `_gate`). ``stuck`` and ``failing``: those two, when the caller has them already."""
-        if not self.broker.health.authenticated:
+        `_gate`). 'feed down' while its user hub or the market hub is disconnected (once the
+        feeds were opened): its records and quotes are not heard (/readyz says so too).
+        ``stuck`` and ``failing``: those two, when the caller has them already."""
+        health = self.broker.health
+        if not health.authenticated:
             return "login refused"  # blind: nothing it reads or hears is true any more
+        if self.serving.is_set() and not (
+            health.market_connected and health.user_connected.get(account_id, True)
+        ):
+            return "feed down"  # reconnecting: its records and quotes are not heard meanwhile
         if account_id in self.known:
             if account_id in (self.unconfirmed_closes() if stuck is None else stuck):
                 return "close not confirmed"

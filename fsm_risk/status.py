@@ -341,6 +341,9 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         elif a.get("readiness") == "login refused":
             line = "  NOT ENFORCING: blind while the gateway refuses the service's login"
             out.append(style(_fit(line), fg="red", bold=True))
+        elif a.get("readiness") == "feed down":
+            line = "  NOT ENFORCING: the gateway's live feed is down (reconnecting)"
+            out.append(style(_fit(line), fg="red", bold=True))
         elif a.get("readiness") == "reads failing":
             failing = ((snap.get("feed") or {}).get("reads_failing") or {}).get(
                 str(a["account_id"]), {}

@@ -259,3 +259,24 @@ async def test_one_accounts_reads_answering_while_anothers_fail_sends_no_notice(
     await h.svc.reconcile(1002)
     await receiver.wait_for(lambda: receiver.titled("Feed up"), "feed up")
     assert len(receiver.titled("Feed down")) == downs
+
+
+async def test_a_user_hub_down_is_not_enforcing_on_every_surface(h: Harness) -> None:
+    """Reported (a network outage): with the user hub known down, /readyz answered 503
+    (`connected: false`) while `status --json` said `"enforcing": true` and every account
+    `ready`, and `status` nothing. The hub's disconnect as the SDK reports it to the broker."""
+    await h.start()
+    url = web(h).url
+    h.svc.broker.health.user_connected[ACCOUNT] = False
+    code, body = await get(f"{url}readyz")
+    assert code == 503 and body["connected"] is False and body["accounts_ready"] == 0
+    rc, out = await run_cli(h.home, "status", "--json")
+    snap = json.loads(out)
+    assert snap["enforcing"] is False and snap["accounts"][0]["readiness"] == "feed down"
+    rc, out = await run_cli(h.home, "status")
+    assert "  NOT ENFORCING: the gateway's live feed is down (reconnecting)" in out
+    code, text = await get(f"{url}metrics")
+    assert metrics(text)[("fsm_risk_account_ready", (("account", str(ACCOUNT)),))] == 0.0
+    h.svc.broker.health.user_connected[ACCOUNT] = True  # reconnected
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert json.loads(out)["enforcing"] is True

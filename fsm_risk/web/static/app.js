@@ -50,6 +50,8 @@ function card(a, tz) {
   }
   if (a.readiness === "enforcing") c.append(el("div", { class: "pill warn", "data-readiness": a.readiness },
     "ENFORCING; its trades are still being read: the P&L limits wait for them"));
+  else if (a.readiness === "feed down") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
+    "NOT ENFORCING: the gateway's live feed is down (reconnecting)"));
   else if (a.readiness === "reads failing") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
     "READS FAILING: its state at the gateway is not confirmed"));
   else if (a.readiness && !["ready", "close not confirmed"].includes(a.readiness)) {
