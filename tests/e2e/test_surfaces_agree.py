@@ -271,12 +271,14 @@ async def test_a_user_hub_down_is_not_enforcing_on_every_surface(h: Harness) -> 
     code, body = await get(f"{url}readyz")
     assert code == 503 and body["connected"] is False and body["accounts_ready"] == 0
     rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
     snap = json.loads(out)
     assert snap["enforcing"] is False and snap["accounts"][0]["readiness"] == "feed down"
     rc, out = await run_cli(h.home, "status")
+    assert rc == 0
     assert "  NOT ENFORCING: the gateway's live feed is down (reconnecting)" in out
     code, text = await get(f"{url}metrics")
     assert metrics(text)[("fsm_risk_account_ready", (("account", str(ACCOUNT)),))] == 0.0
     h.svc.broker.health.user_connected[ACCOUNT] = True  # reconnected
     rc, out = await run_cli(h.home, "status", "--json")
-    assert json.loads(out)["enforcing"] is True
+    assert rc == 0 and json.loads(out)["enforcing"] is True
