@@ -16,8 +16,9 @@
   The gateway's window is the API key's: a 429 (another program on the key filled it) holds
   every read back until the window it implies has passed; closes and cancels still go.
 - Close, partial close and cancel are written to a connection kept open for them (`wire`),
-  the request's bytes on the socket before the call returns; the SDK's HTTP layer (which
-  passes several turns of the loop first) sends them when no such connection is ready. Both
+  the request's bytes on the socket before the call returns, or on one opened for them when
+  none is ready; the SDK's HTTP layer only behind a proxy (its connections cannot be reset
+  when an answer times out, and the request could arrive late: `wire`). Both
   raise the SDK's errors: ``OrderSubmissionUncertainError`` means "maybe sent", and the
   caller reconciles by querying instead of resending; the position manager would swallow it.
 - The SDK's stale-feed watchdog is disabled (``stale_feed_seconds = inf``): after 30 s of
@@ -1439,14 +1440,15 @@ class ProjectXBroker:
     async def _send(
         self, client: ProjectX, path: str, data: dict[str, Any], priority: Priority
     ) -> Any:
-        """Send a request whose slot is taken: an enforcement request on the wire when one of
-        its connections is ready, else through the SDK; a read once (`_read_once`)."""
+        """Send a request whose slot is taken: an enforcement request on the wire (on a ready
+        connection, else on one opened for it: never the SDK's, whose sockets cannot be reset
+        when it times out; the SDK only when the wire is not used, behind a proxy); a read
+        once (`_read_once`)."""
         if priority in (Priority.READ, Priority.READ_FOR_CLOSE):
             return await _read_once(client, path, data)
-        enforcement = priority in (Priority.CLOSE, Priority.CANCEL)
-        # an enforcement request is on the socket when `send` returns (None: nothing written)
-        sent = self.wire.send(path, data) if enforcement and self.wire is not None else None
-        return await (sent if sent is not None else client._make_request("POST", path, data=data))
+        # written before the first await (`Wire.send`) when a connection is ready
+        answer = await self.wire.request(path, data) if self.wire is not None else None
+        return answer if answer is not None else await client._make_request("POST", path, data=data)
 
     def _wire_headers(self) -> dict[str, str]:
         """What the SDK's client sends with a request: its headers and the current token."""

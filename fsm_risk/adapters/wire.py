@@ -16,18 +16,28 @@ is also told to the owner (``on_refused``: the token was refused, log in again).
 the gateway's rate limiter turning the request away before it is taken (`RateLimited`): a
 refusal, sent again soon like any other (the SDK reads it as maybe sent, and the close
 then waited a close timeout and a read, 10 s and more, while another program on the same
-API key kept the window full). When no
-connection is ready (none opened yet, the gateway unreachable, a proxy configured), `send`
-returns None before writing anything and the caller sends through the SDK.
+API key kept the window full).
+
+A request whose answer does not come in time (or whose connection is lost first) ends its
+connection with a reset (`_Connection.abort`): the kernel drops whatever of the request it
+has not yet had acknowledged. Closed politely, the kernel would keep sending it: after a
+black hole of 40 s, a reduce timed out, read back as not done and sent again arrived ~11 s
+after the link came back, and filled a second time. When no connection is ready, `request`
+opens one for the request rather than leaving it to the SDK, whose sockets cannot be reset
+so (and whose pooled connections may have gone silent); `send` alone returns None, nothing
+written. Only a proxy between us and the gateway (`usable` false) leaves them to the SDK.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import os
+import socket
 import ssl
+import struct
 import time
 import urllib.request
 from collections.abc import Callable
@@ -38,6 +48,7 @@ import h11
 from loguru import logger
 from project_x_py.exceptions import (
     OrderSubmissionUncertainError,
+    ProjectXConnectionError,
     ProjectXDataError,
     ProjectXError,
 )
@@ -52,6 +63,12 @@ MIN_LIFE = 1.0
 #: whole timeout for an answer that never comes. Below every such timeout, and below the SDK's
 #: own keep-alive expiry (60 s), so this path is never staler than the SDK's.
 KEEP_IDLE = 20.0
+
+#: the longest a connection opened for one request (none was ready) may take to open
+CONNECT_TIMEOUT = 5.0
+
+#: SO_LINGER on, zero seconds: close() resets the connection and drops what is unsent
+_RESET = struct.pack("ii", 1, 0)
 
 #: an answer's status, body and Retry-After header (None: none given)
 Answer = tuple[int, bytes, str | None]
@@ -141,6 +158,20 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        """End the connection with a reset. The kernel drops the bytes of a request it has not
+        had acknowledged yet: they can never reach the gateway later. (asyncio's ``abort``
+        alone drops only its own buffer, then closes the socket politely: the kernel keeps
+        retransmitting what it holds, and the request may arrive once the link is back.)"""
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+        transport.abort()
+
     def _fail(self, exc: BaseException) -> None:
         if self.answer is not None and not self.answer.done():
             self.answer.set_exception(exc)
@@ -226,21 +257,25 @@ class Wire:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return any(c.idle for c in self._idle)
 
-    async def _open(self) -> None:
+    async def _connect(self, timeout: float) -> _Connection:
         loop = asyncio.get_running_loop()
+        if self._tls and self._ssl is None:
+            self._ssl = _tls_context()
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _Connection(self._lost),
+                self._host,
+                self._port,
+                ssl=self._ssl if self._tls else None,
+                server_hostname=self._host if self._tls else None,
+            ),
+            timeout,
+        )
+        return conn
+
+    async def _open(self) -> None:
         try:
-            if self._tls and self._ssl is None:
-                self._ssl = _tls_context()
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(self._lost),
-                    self._host,
-                    self._port,
-                    ssl=self._ssl if self._tls else None,
-                    server_hostname=self._host if self._tls else None,
-                ),
-                self.timeout,
-            )
+            conn = await self._connect(self.timeout)
         except Exception as exc:  # the SDK's path serves meanwhile; the next close retries
             logger.debug("enforcement connection to {} not opened: {!r}", self._authority, exc)
             return
@@ -271,6 +306,27 @@ class Wire:
             if time.monotonic() - conn.opened >= MIN_LIFE:
                 self.warm()
 
+    async def request(self, path: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """A POST of ``data`` to ``path`` and its answer as the SDK would return it: written
+        at once on a ready connection (`send`), else on one opened for it now. None (nothing
+        written): these connections are not used (a proxy configured, or closed). One that
+        cannot be opened raises `ProjectXConnectionError`: nothing was written."""
+        sent = self.send(path, data)
+        if sent is not None:
+            return await sent
+        if not self.usable or self._closed:
+            return None
+        try:
+            conn = await self._connect(min(self.timeout, CONNECT_TIMEOUT))
+        except Exception as exc:
+            raise ProjectXConnectionError(
+                f"{path}: not sent: no connection to the gateway ({exc!r})"
+            ) from None
+        if self._closed:
+            conn.close()
+            return None
+        return await self._write(conn, path, data)
+
     def send(self, path: str, data: dict[str, Any]) -> asyncio.Future[dict[str, Any]] | None:
         """Write a POST of ``data`` to ``path`` now, on a ready connection; the future is its
         answer as the SDK would return it. None (nothing written): no connection ready."""
@@ -285,6 +341,11 @@ class Wire:
         if conn is None:
             self.warm()
             return None
+        return self._write(conn, path, data)
+
+    def _write(
+        self, conn: _Connection, path: str, data: dict[str, Any]
+    ) -> asyncio.Future[dict[str, Any]]:
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         headers = self._headers()  # the token the client holds now (a new one after a login)
         try:
@@ -306,7 +367,7 @@ class Wire:
             )
         except (TimeoutError, ConnectionError, asyncio.CancelledError) as exc:
             conn.answer = None  # its answer, if any, must never be read as another request's
-            conn.close()
+            conn.abort()  # reset: what the gateway has not received never arrives later
             raise OrderSubmissionUncertainError(
                 f"{path}: sent, but no answer ({exc!r}); reconcile before retrying",
                 payload=data,
@@ -316,6 +377,14 @@ class Wire:
         if status == 401:
             self._on_refused(authorization)  # the token refused: the service logs in again
         return _decoded(path, status, body, data, retry_after)
+
+    def renew(self) -> None:
+        """Replace the idle connections with fresh ones (the network path changed: a hub
+        reconnected; one of them may have gone silent without a reset)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        self.warm()
 
     async def close(self) -> None:
         self._closed = True

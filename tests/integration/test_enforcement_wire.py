@@ -445,3 +445,106 @@ async def test_a_certificate_for_another_name_gets_no_close(tmp_path: Path) -> N
     assert server.requests == []
     await wire.close()
     server.sock.close()
+
+
+class HoldingLink:
+    """A stretch of network between the wire and the gateway (loopback, a free port) that can
+    go silent. While ``holding``, what the client writes is kept, as the kernel keeps the
+    bytes the other end has not acknowledged. What a polite close (FIN) leaves held arrives
+    once the link is back (``release``), as TCP retransmission delivers it; a reset drops it,
+    as the kernel drops what it had not had acknowledged. ``done`` is set once the held bytes
+    are delivered (``delivered``) or dropped."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.holding = False
+        self.back = asyncio.Event()
+        self.done = asyncio.Event()
+        self.delivered: bytes | None = None
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def release(self) -> None:
+        self.back.set()
+
+    async def _link(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream)
+        down = asyncio.ensure_future(self._pump(ur, cw))
+        held = b""
+        try:
+            while data := await cr.read(65536):
+                if self.holding:
+                    held += data  # in the network: not delivered, not acknowledged
+                else:
+                    uw.write(data)
+        except ConnectionResetError:  # the client reset the connection: the held bytes go
+            if held:
+                self.done.set()
+            uw.close()
+            down.cancel()
+            return
+        if held:  # a polite close: the kernel keeps sending them, they arrive later
+            await self.back.wait()
+            uw.write(held)
+            await uw.drain()
+            self.delivered = held
+            self.done.set()
+        await down
+
+    @staticmethod
+    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+        writer.close()
+
+
+async def test_a_close_whose_answer_timed_out_never_arrives_later(server: Server) -> None:
+    """A close written into a link gone silent, its answer timed out (outcome unknown): the
+    service reads the gateway, finds it not done and sends it again. The first must never
+    reach the gateway once the link is back (closed politely, its bytes did, ~11 s after a
+    40 s black hole, and the reduce filled twice): the connection is reset, its bytes gone."""
+    link = HoldingLink(server.start())
+    wire = wire_to(await link.start(), timeout=0.3)
+    wire.warm()
+    assert await wire.ready()
+    link.holding = True
+    sent = wire.send(CLOSE, BODY)
+    assert sent is not None
+    with pytest.raises(OrderSubmissionUncertainError):
+        await sent
+    link.release()
+    async with asyncio.timeout(5):
+        await link.done.wait()
+    assert link.delivered is None, "the timed-out close reached the gateway after all"
+    assert server.requests == []
+    await wire.close()
+    assert link.server is not None
+    link.server.close()
+
+
+async def test_with_no_connection_ready_one_is_opened_for_the_close(server: Server) -> None:
+    """No connection kept yet (or none left): the close goes on one opened for it, never on
+    the SDK's pooled ones (which cannot be reset, and may have gone silent)."""
+    wire = wire_to(server.start())
+    assert await wire.request(CLOSE, BODY) == {"success": True, "orderId": 42}
+    assert wire.sent == 1 and len(server.requests) == 1
+    await wire.close()
+    assert await wire.request(CLOSE, BODY) is None  # closed: nothing written, not used
+
+
+async def test_a_connection_that_cannot_be_opened_is_a_plain_failure() -> None:
+    """Nothing was written: not "maybe sent" (no read needed), sent again like a refusal."""
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = int(free.getsockname()[1])
+    free.close()  # nobody listens there
+    wire = wire_to(port)
+    with pytest.raises(ProjectXError, match="not sent: no connection") as raised:
+        await wire.request(CLOSE, BODY)
+    assert not isinstance(raised.value, OrderSubmissionUncertainError)
+    assert wire.sent == 0
+    await wire.close()
