@@ -57,12 +57,17 @@ ENFORCEMENT_REASONS = {
     Reason.CLOSE_FAILING,
     Reason.CLOSE_REJECTED,
     Reason.CLOSE_OVERSHOT,
+    Reason.CLOSE_DELIVERED_LATE,
     Reason.CANCEL_NOT_CONFIRMED,
     Reason.FAILSAFE,
 }
 #: the alerts of a request tried again until it goes: their repeats are held (`REPEAT_WINDOW`);
 #: an overshoot or a failsafe is news each time
-RETRIED = ENFORCEMENT_REASONS - {Reason.CLOSE_OVERSHOT, Reason.FAILSAFE}
+RETRIED = ENFORCEMENT_REASONS - {
+    Reason.CLOSE_OVERSHOT,
+    Reason.CLOSE_DELIVERED_LATE,
+    Reason.FAILSAFE,
+}
 
 
 def _repeats(e: Alert) -> tuple[object, ...] | None:

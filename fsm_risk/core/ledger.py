@@ -230,6 +230,7 @@ class Ledger:
             acct.net[cid] = after
             self.settlement.realize(acct, ev, before, after, exit_, out)
             self.pursuit.overshot.fill(acct, ev, before, after)  # (ours past zero: `overshot`)
+        self.pursuit.superseded.fill(acct, ev, before, after, now, out)  # (`superseded`)
         cm = acct.contracts.get(cid)
         flattening = (
             acct.state is State.Flattening

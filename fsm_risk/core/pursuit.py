@@ -31,6 +31,7 @@ from fsm_risk.core.refusals import rejected
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
 from fsm_risk.core.states import State
+from fsm_risk.core.superseded import Superseded
 from fsm_risk.core.work import Work
 
 
@@ -53,6 +54,8 @@ class Pursuit:
         self.held_since: dict[tuple[int, str], datetime] = {}
         #: what our closes opened on the other side, to close (`overshot`)
         self.overshot = Overshot()
+        #: the closes sent again in place of one given up on (`superseded`)
+        self.superseded = Superseded()
         #: the size each of the trader's exits was last judged at, per reduce in flight (`late`)
         self.judged: dict[tuple[int, str], dict[int, int]] = {}
 
@@ -134,6 +137,7 @@ class Pursuit:
                 # no close of ours: the close is lost, send the next from what it holds
                 assert pos is not None
                 cm.attempts += 1
+                self.superseded.give_up(acct, cm, now)  # (it may yet arrive: alerted if so)
                 self.send_close(acct, cm, pos, now, out)
                 if not self._alert_failing(acct, cm, pos, out):
                     out.append(

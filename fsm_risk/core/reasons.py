@@ -55,6 +55,10 @@ class Reason(Enum):
         "our close filled beside the trader's own exit and opened contracts on the other side: "
         "what it opened is closed at once"
     )
+    CLOSE_DELIVERED_LATE = (
+        "a close of ours given up on (no answer, the gateway read without it, sent again) "
+        "was delivered late and filled: the position went below its target"
+    )
     EXIT_NOT_FILLED = (
         "a market order closing the position (the trader's exit, the platform's) still working "
         "at the gateway a close timeout after it began holding our close back: cancelled, and "
