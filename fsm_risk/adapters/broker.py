@@ -152,6 +152,10 @@ _TRANSIENT = (ProjectXRateLimitError, ProjectXServerError, ProjectXConnectionErr
 OWN_LIMIT = frozenset({"/History/retrieveBars"})
 #: the SDK's request method without its rate-limit decorator (see `ProjectXBroker.start`)
 _MAKE_REQUEST = ProjectX._make_request.__wrapped__  # type: ignore[attr-defined]
+#: the longest a read waits for its answer (the SDK's own: 30 s). The gateway answers a read
+#: within a second; one unanswered this long went out on a connection gone silent (see
+#: `ProjectXBroker.fresh_connections`), and is sent again (`READ_SENDS`) on a fresh one
+READ_TIMEOUT = 10.0
 
 
 Inbound = Event | Malformed
@@ -588,6 +592,7 @@ class ProjectXBroker:
         self._unlisted: set[int] = set()
         self._unlisted_shrank = asyncio.Event()
         self._snapshots = itertools.count()
+        self._closing: set[asyncio.Future[None]] = set()  # old HTTP clients being closed
         self.session = Session(
             self._login_again,
             self._hand_over,
@@ -774,12 +779,14 @@ class ProjectXBroker:
             if market_ws is not None and market_ws is not self._market_ws:
                 self._market_ws = market_ws
                 self.health.reconnects += 1
+                self.fresh_connections("the market hub reconnected")
                 self.subscribed.clear()  # a reopened market hub knows no subscription
                 await self.sync_quotes()
                 logger.warning("{} market hub back; quotes subscribed again", logs.FEED)
             user_ws = websocket(rt.user_connection)
             if user_ws is None or user_ws is self._user_ws:
                 return user_ws is not None
+            self.fresh_connections("the user hub reconnected")
             if not await self._subscribe_accounts(rt, lambda account_id: None):
                 return False
             self.health.reconnects += 1
@@ -1443,12 +1450,35 @@ class ProjectXBroker:
         """Send a request whose slot is taken: an enforcement request on the wire (on a ready
         connection, else on one opened for it: never the SDK's, whose sockets cannot be reset
         when it times out; the SDK only when the wire is not used, behind a proxy); a read
-        once (`_read_once`)."""
+        once (`_read_once`), given `READ_TIMEOUT` to be answered."""
         if priority in (Priority.READ, Priority.READ_FOR_CLOSE):
-            return await _read_once(client, path, data)
+            try:
+                return await asyncio.wait_for(_read_once(client, path, data), READ_TIMEOUT)
+            except TimeoutError:
+                # its connection may have gone silent (a NAT or load balancer dropped it
+                # unsaid): the SDK's pool goes, so the next read opens a fresh one
+                self.fresh_connections(f"{path} unanswered after {READ_TIMEOUT:.0f} s")
+                raise ProjectXConnectionError(
+                    f"{path}: no answer in {READ_TIMEOUT:.0f} s"
+                ) from None
         # written before the first await (`Wire.send`) when a connection is ready
         answer = await self.wire.request(path, data) if self.wire is not None else None
         return answer if answer is not None else await client._make_request("POST", path, data=data)
+
+    def fresh_connections(self, why: str) -> None:
+        """Drop the SDK's pooled REST connections (and the wire's idle ones): a hub
+        reconnected or a read went unanswered, and a connection may have gone silent without
+        a reset; the SDK kept it up to 60 s and waited 30 s on each request sent on it."""
+        client = self.client
+        old = getattr(client, "_client", None)
+        if client is not None and old is not None:
+            client._client = None  # the SDK opens a new one at its next request
+            task = asyncio.ensure_future(old.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        if self.wire is not None:
+            self.wire.renew()
+        logger.info("{} REST connections renewed: {}", logs.FEED, why)
 
     def _wire_headers(self) -> dict[str, str]:
         """What the SDK's client sends with a request: its headers and the current token."""
