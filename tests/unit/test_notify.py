@@ -224,22 +224,13 @@ def test_a_close_refused_again_and_again_is_one_notice_then_one_saying_how_many_
     The first goes at once; the repeats of the same account, contract and kind are held for
     `REPEAT_WINDOW` after it, then the last goes saying how many were held. Another account,
     another contract or another kind is news and goes at once."""
-    from types import SimpleNamespace
-
     from fsm_risk.core.effects import Alert, ClosePosition, Level
     from fsm_risk.core.reasons import Reason
     from fsm_risk.notify import REPEAT_WINDOW
     from fsm_risk.observe import Committed, Enforced
-    from tests.factories import MES, MNQ, Driver, make_engine
+    from tests.factories import MES, MNQ
 
-    clock = [1000.0]
-    n = notifier(monotonic=lambda: clock[0])
-    d = Driver(make_engine({}))
-    n._service = SimpleNamespace(  # type: ignore[assignment]
-        engine=d.engine,
-        settings=SimpleNamespace(display_timezone="UTC"),
-        clock=SimpleNamespace(now=lambda: d.now),
-    )
+    n, d, clock = clocked_notifier()
 
     def refused(contract: str = MNQ, account: int = d.acc) -> list[Any]:
         close = ClosePosition(account, contract, Reason.DAILY_LOSS_LIMIT, "RULE-003")
@@ -292,3 +283,21 @@ def test_each_overshoot_is_news_however_soon_it_repeats() -> None:
     alert = Alert(Level.CRITICAL, Reason.CLOSE_OVERSHOT, "opened 2", d.acc, MNQ)
     assert len(_notices(n, d, [alert])) == 1
     assert len(_notices(n, d, [alert])) == 1
+
+
+def clocked_notifier() -> tuple[Notifier, Any, list[float]]:
+    """A notifier on a monotonic clock of the test's (``clock[0]``), with a stand-in service
+    (an engine, the UTC display zone, the driver's clock)."""
+    from types import SimpleNamespace
+
+    from tests.factories import Driver, make_engine
+
+    clock = [1000.0]
+    n = notifier(monotonic=lambda: clock[0])
+    d = Driver(make_engine({}))
+    n._service = SimpleNamespace(  # type: ignore[assignment]
+        engine=d.engine,
+        settings=SimpleNamespace(display_timezone="UTC"),
+        clock=SimpleNamespace(now=lambda: d.now),
+    )
+    return n, d, clock

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from fsm_risk.core.effects import Alert, Level
 from fsm_risk.core.reasons import Reason
 from fsm_risk.observe import Committed
-from tests.factories import MNQ, Driver, make_engine
-from tests.unit.test_notify import notifier
+from tests.factories import MNQ, Driver
+from tests.unit.test_notify import clocked_notifier
 
 
 def _setup() -> tuple[Any, Driver, list[float]]:
-    clock = [1000.0]
-    n = notifier(monotonic=lambda: clock[0])
-    d = Driver(make_engine({}))
-    n._service = SimpleNamespace(  # type: ignore[assignment]
-        engine=d.engine,
-        settings=SimpleNamespace(display_timezone="UTC"),
-        clock=SimpleNamespace(now=lambda: d.now),
-    )
-    return n, d, clock
+    return clocked_notifier()
 
 
 def _drain(n: Any) -> list[Any]:
