@@ -21,6 +21,14 @@ position its stops cover in part. Scaling in a position its stops covered starts
 grace, for the stops to be sized up (a bracket's stop may be reported after the fill it
 protects); scaling in one already without a full stop does not (adding cannot put a
 deadline off).
+
+A stop of the position that ends (filled, cancelled, expired, rejected) gives the position
+`REPLACE_GRACE` before it is judged without it: the gateway tells a stop filled before the
+fill and the position it closed (fired at once, the trader's own stop-out was judged a
+position without a stop, and his exit fill was booked as our close, out of the cooldown and
+loss-streak rules), a trader cancels a stop and closes the position in two requests, or
+replaces a stop by cancelling it and placing another. The position still held without a stop
+when it has passed is closed.
 """
 
 from __future__ import annotations
@@ -51,6 +59,12 @@ from fsm_risk.rules.base import (
 from fsm_risk.schema import Field
 
 STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+#: how long a position whose stop ended is given before it is judged without it: its fills,
+#: its close or the stop replacing it are on their way (see the module's doc)
+REPLACE_GRACE = timedelta(seconds=5)
+ENDED = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,8 @@ class StopLossRequired(Rule):
         ),
     )
     reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
-    deadline_kinds = frozenset({PositionUpdate, Tick})  # orders never move a grace deadline
+    #: an order moves no grace deadline, but a stop that ends starts its `REPLACE_GRACE`
+    deadline_kinds = frozenset({PositionUpdate, OrderUpdate, Tick})
     stateful = True
 
     @classmethod
@@ -107,7 +122,16 @@ class StopLossRequired(Rule):
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         if isinstance(event, OrderUpdate):
-            return False  # first sightings change only with positions
+            # first sightings change only with positions; a stop of one that ended starts
+            # its `REPLACE_GRACE`
+            if (
+                event.status in ENDED
+                and event.type in STOP_TYPES
+                and event.contract_id in view.positions
+            ):
+                memo.setdefault("ended", {})[event.contract_id] = now.timestamp()
+                return True
+            return False
         seen: dict[str, float | str] = memo.setdefault("seen", {})
         opened: dict[str, float] = memo.setdefault("opened", {})  # the open time then
         sizes: dict[str, int] = memo.setdefault("size", {})
@@ -115,6 +139,10 @@ class StopLossRequired(Rule):
         #: new grace is for the added ones; taking their stop away is not put off by adding)
         kept: dict[str, int] = memo.setdefault("kept", {})
         changed = False
+        ended: dict[str, float] = memo.get("ended", {})
+        for cid in [c for c in ended if c not in view.positions]:
+            del ended[cid]
+            changed = True
         for cid in [c for c in seen if c not in view.positions]:
             del seen[cid]  # closed: a new position gets a new grace
             opened.pop(cid, None)
@@ -200,13 +228,17 @@ class StopLossRequired(Rule):
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         if not view.positions:
             return ()
-        kept: dict[str, int] = view.rule_state.get(self.id, {}).get("kept", {})
+        memo = view.rule_state.get(self.id, {})
+        kept: dict[str, int] = memo.get("kept", {})
+        ended: dict[str, float] = memo.get("ended", {})
         covered: dict[str, int] | None = None
         grace = int(self.config.grace.total_seconds())
         out = []
         for cid, p in view.positions.items():
             if p.stored:  # a restored position waits for the start-up read: it may be new
                 continue
+            if cid in ended and now.timestamp() < ended[cid] + REPLACE_GRACE.total_seconds():
+                continue  # its stop just ended: its fills, its close or a new stop are coming
             t = self._deadline(view, cid, p)
             # past the grace: every contract it holds once our reduce on its way is done (that
             # resized the stops with it); within a new grace from scaling in: those covered then
@@ -242,6 +274,16 @@ class StopLossRequired(Rule):
         future = [
             t for cid, p in view.positions.items() if (t := self._deadline(view, cid, p)) > now
         ]
+        memo = view.rule_state.get(self.id, {})
+        for cid, at in memo.get("ended", {}).items():
+            # a stop's replace grace running out wakes the account where it is judged then:
+            # past its grace, or within a scale-in's with contracts its stops covered
+            t = datetime.fromtimestamp(at, UTC) + REPLACE_GRACE
+            p = view.positions.get(cid)
+            if p is None or t <= now:
+                continue
+            if self._deadline(view, cid, p) <= t or memo.get("kept", {}).get(cid, 0) > 0:
+                future.append(t)
         return min(future, default=None)
 
     def usage(self, view: AccountView, now: datetime) -> Usage:

@@ -15,7 +15,7 @@ from fsm_risk.core.events import Event, OrderStatus, OrderType, OrderUpdate, Quo
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.base import Action, Verdict
-from fsm_risk.rules.stop_loss_required import StopLossRequired
+from fsm_risk.rules.stop_loss_required import REPLACE_GRACE, StopLossRequired
 from tests.factories import (
     ES,
     MES,
@@ -180,12 +180,43 @@ def test_a_stop_placed_just_inside_the_grace_counts() -> None:
     assert closed_at_deadline(d) == []
 
 
-def test_cancelling_the_stop_after_the_grace_closes_the_position_at_once() -> None:
+def test_cancelling_the_stop_after_the_grace_closes_the_position_unless_it_is_replaced() -> None:
+    """A stop taken away past the grace: the position is closed once `REPLACE_GRACE` has
+    passed with no stop back (a trader replacing his stop cancels it, then places another)."""
     d = driver()
     d.send(position(MNQ, 1, "21000"), stop(1, Side.SELL, "20980"))
     d.at(T0 + timedelta(minutes=5))
     out = d.send(stop(1, Side.SELL, "20980", status=OrderStatus.CANCELLED, at=d.now))
+    assert not closes(out)
+    assert d.engine.next_deadline() == d.now + REPLACE_GRACE
+    out = d.at(d.now + REPLACE_GRACE)
     assert [c.contract_id for c in closes(out)] == [MNQ]
+
+
+def test_a_stop_replaced_within_the_replace_grace_keeps_the_position() -> None:
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), stop(1, Side.SELL, "20980"))
+    d.at(T0 + timedelta(minutes=5))
+    assert not closes(d.send(stop(1, Side.SELL, "20980", status=OrderStatus.CANCELLED, at=d.now)))
+    d.now += timedelta(seconds=1)
+    assert not closes(d.send(stop(2, Side.SELL, "20970", at=d.now)))  # the new stop
+    assert not closes(d.at(d.now + REPLACE_GRACE))
+
+
+def test_the_traders_stop_filling_before_its_fill_is_told_is_no_breach() -> None:
+    """Reported (a simulated week): the gateway told the trader's stop filled 180 ms before
+    the position it closed; RULE-016 judged a position without a stop, the contract went
+    Flattening, and the trader's exit fill was booked as our close: out of his cooldown,
+    loss streak and revenge rules, and a false breach in the audit."""
+    d = driver()
+    d.send(position(MNQ, 1, "21000"), stop(1, Side.SELL, "20980"))
+    d.at(T0 + timedelta(minutes=5))
+    out = d.send(stop(1, Side.SELL, "20980", status=OrderStatus.FILLED, at=d.now))
+    assert not closes(out) and state(d, MNQ) is State.Trading
+    d.now += timedelta(milliseconds=180)
+    out = d.send(position(MNQ, 0, "21000", at=d.now))  # its position, closed
+    assert not closes(out) and not closes(d.at(d.now + REPLACE_GRACE))
+    assert state(d, MNQ) is State.Trading
 
 
 def test_a_stop_left_behind_by_averaging_in_stops_protecting() -> None:
@@ -247,6 +278,7 @@ def test_a_stop_cancelled_while_stopped_closes_the_same_position_at_start_up() -
     d.send(position(MNQ, 1, "21000"), stop(1, Side.SELL, "20980"))
     again = restart(d, engine, at=T0 + timedelta(minutes=10))
     out = start_up_read(again, position(MNQ, 1, "21000"))  # the stop is not listed
+    out += again.at(again.now + REPLACE_GRACE)  # (its stop ended: replaced meanwhile?)
     assert {c.contract_id for c in closes(out)} == {MNQ}
 
 
@@ -407,4 +439,5 @@ def test_scaling_in_then_taking_the_stop_away_puts_no_deadline_off() -> None:
     d.now = later
     assert not closes(d.send(position(MNQ, 2, "21000", at=T0)))  # the added one: a grace
     out = d.send(sized_stop(1, 1, status=OrderStatus.CANCELLED))  # the stop taken away
+    out += d.at(d.now + REPLACE_GRACE)  # not replaced
     assert [c.contract_id for c in closes(out)] == [MNQ]
