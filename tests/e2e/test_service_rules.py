@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from fsm_risk.core.events import OrderType
 from fsm_risk.core.models import Trip
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderStatus
@@ -608,3 +609,27 @@ async def test_rule_018_can_trade_false_flattens_and_locks_until_it_is_true_agai
     assert (None, "LockedDaily", "Trading", "release", "RULE-018") in h.audit()
     await enter(h, "MNQ", "buy", 1)  # trading again: the position stays
     assert h.acct.state is State.Trading and len(h.closes("MNQ")) == 1
+
+
+async def test_rule_016_and_008_the_traders_stop_out_is_his_losing_trade_not_a_breach(
+    h: Harness,
+) -> None:
+    """Reported (a simulated week): the trader's protective stop filled; the gateway told the
+    stop filled before the fill and the position, RULE-016 judged a position without a stop,
+    and his exit fill was booked as our close: no cooldown after his loss, and a
+    STOP_LOSS_REQUIRED breach in the audit of a trader who had a stop."""
+    await h.start(
+        "[rule.stop_loss_required]\ngrace_seconds = 30\n"
+        "[rule.trade_cooldown]\ntiers = 100: 15, 250: 30\n"
+    )
+    await enter(h, "MES", "buy", 1)
+    price = h.gateway.quote(cid("MES")).last
+    h.trade("MES", "sell", 1, type=4, stop_price=price - 25)  # 100 ticks below
+    await h.until(lambda: any(o.type is OrderType.STOP for o in h.acct.orders.values()), "stop")
+    await h.advance(seconds=60)  # past the grace, protected
+    await quote_now(h, "MES")
+    h.gateway.move_price("MES", -104)  # through the stop: -$130 and fees
+    await h.until(lambda: h.acct.state is State.Cooldown, "cooling down (RULE-008)")
+    assert h.closes("MES") == []  # the trader's stop closed it
+    assert not any(rule == "RULE-016" for *_, rule in h.audit())
+    assert h.acct.day.trips[-1].enforced is False
