@@ -893,6 +893,8 @@ def _show(value: Any) -> str:
     if isinstance(value, time):
         return value.strftime("%H:%M:%S" if value.second else "%H:%M")
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], time):
+        if isinstance(value[0], time):  # a span of the day: [paper] maintenance_break
+            return f"{_show(value[0])}-{_show(value[1])}"
         return f"{schema.WEEKDAYS[value[0]].title()} {_show(value[1])}"
     if isinstance(value, tuple):
         return ", ".join(_show(v) for v in value)

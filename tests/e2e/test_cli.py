@@ -79,6 +79,16 @@ def test_check_prints_the_effective_configuration(home: Path) -> None:
     assert "# OK: 2 rules enabled" in out
 
 
+def test_check_shows_the_paper_gateways_maintenance_break(home: Path) -> None:
+    """Reported: with `[paper] maintenance_break = 16:00-17:00`, `check` failed with
+    "unexpected TypeError" (it took the span for a weekday and a time); `serve` ran."""
+    path = home / "settings.ini"
+    path.write_text(path.read_text() + "[paper]\nmaintenance_break = 16:00-17:00\n")
+    code, out = cli(home, "check")
+    assert code == 0, out
+    assert "maintenance_break = 16:00-17:00" in out
+
+
 def test_check_reports_every_problem_on_its_own_line_and_fails(home: Path) -> None:
     (home / "settings.ini").write_text("[rule.daily_loss_limit]\nlimit = -5\nlimt = 3\n")
     r = subprocess.run(
