@@ -229,7 +229,11 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
         snap["pending_settings"] = pending.view() if pending is not None else None
         # a service holds the database yet does not answer: starting (its login, its first
         # reads), or hung; not "no service"
-        snap["service_unanswering"] = store.service_running(ids or None)
+        # (on a shared server: a service of this settings file's accounts, not any other's)
+        from fsm_risk.runtime import monitored
+
+        ours = ids or (monitored(settings, store) if store.shared else None)
+        snap["service_unanswering"] = store.service_running(ours or None)
         return snap, False
     finally:
         store.close()

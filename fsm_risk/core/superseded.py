@@ -10,8 +10,12 @@ again) -> 0 (the first, late), and the trader loses contracts the rules allow.
 
 That cannot be undone, but it is never silent: a fill on the closing side, of an order not
 known working, that takes the position below the target the given-up close had (or past
-zero) within `LATE_WINDOW` of giving it up, no larger than that close, raises a CRITICAL
-alert naming it (`CLOSE_DELIVERED_LATE`), once per close given up. Runtime only.
+zero) within `LATE_WINDOW` of giving it up, no larger than that close, raises a WARNING
+naming it (`CLOSE_DELIVERED_LATE`), once per close given up. From the feed alone it cannot be
+told from the trader's own exit of that size (the gateway tells an order filled before its
+fill, and our close's order looks like his): the alert says both, and the window is short
+(with the connection reset, only a proxy or load balancer that had taken the request could
+hand it over late, within its own timeouts). Runtime only.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from fsm_risk.core.reasons import Reason
 if TYPE_CHECKING:
     from fsm_risk.core.models import AccountModel, ContractModel
 
-#: how long a close given up on may still arrive: a kernel retransmits an unacknowledged
-#: request for some 15 minutes (Linux's tcp_retries2) before it gives up
-LATE_WINDOW = timedelta(minutes=20)
+#: how long a close given up on may still arrive: its connection is reset (the kernel's
+#: retransmission of it ends), so only a proxy or load balancer that had taken it could
+#: deliver it later, within its own timeouts (a minute or two)
+LATE_WINDOW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +92,13 @@ class Superseded:
         asked = f"reduce of {g.size}" if g.size else "close"
         out.append(
             Alert(
-                Level.CRITICAL,
+                Level.WARNING,
                 Reason.CLOSE_DELIVERED_LATE,
                 f"{ev.contract_id}: order {ev.order_id} filled {ev.size} and took the position "
                 f"from {abs(before)} to {abs(after)}, below its target {g.target}: it matches "
                 f"our {asked} sent {g.sent_at:%H:%M:%S} UTC, given up at {g.at:%H:%M:%S} UTC "
-                f"(no answer, the gateway read without it) and sent again: a late delivery of "
-                f"it took contracts the rules allow",
+                f"(no answer, the gateway read without it) and sent again: unless it was the "
+                f"trader's own exit, a late delivery of it took contracts the rules allow",
                 acct.account_id,
                 ev.contract_id,
             )

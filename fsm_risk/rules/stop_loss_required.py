@@ -62,9 +62,8 @@ STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING
 #: how long a position whose stop ended is given before it is judged without it: its fills,
 #: its close or the stop replacing it are on their way (see the module's doc)
 REPLACE_GRACE = timedelta(seconds=5)
-ENDED = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
-)
+#: the ends of a stop that was working (a rejected one never protected anything)
+ENDED = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED})
 
 
 @dataclass(frozen=True)
@@ -122,16 +121,18 @@ class StopLossRequired(Rule):
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         if isinstance(event, OrderUpdate):
-            # first sightings change only with positions; a stop of one that ended starts
-            # its `REPLACE_GRACE`
-            if (
-                event.status in ENDED
-                and event.type in STOP_TYPES
-                and event.contract_id in view.positions
-            ):
-                memo.setdefault("ended", {})[event.contract_id] = now.timestamp()
-                return True
-            return False
+            # first sightings change only with positions; a stop that protected one and ended
+            # starts its `REPLACE_GRACE`, once: not again while it runs (a stop placed and
+            # cancelled every 4 s, or one on the wrong side, keeps no position naked for long)
+            p = view.positions.get(event.contract_id)
+            if p is None or event.status not in ENDED or not self._protected_by(event, p):
+                return False
+            stops: dict[str, float] = memo.setdefault("ended", {})
+            since = stops.get(event.contract_id)
+            if since is not None and now.timestamp() < since + REPLACE_GRACE.total_seconds():
+                return False
+            stops[event.contract_id] = now.timestamp()
+            return True
         seen: dict[str, float | str] = memo.setdefault("seen", {})
         opened: dict[str, float] = memo.setdefault("opened", {})  # the open time then
         sizes: dict[str, int] = memo.setdefault("size", {})
@@ -203,6 +204,16 @@ class StopLossRequired(Rule):
             return False
         if o.status is OrderStatus.PENDING_CANCEL or o.cancel_sent_at is not None:
             return False  # on its way out
+        if o.type is OrderType.TRAILING_STOP or self.config.count_profit_stops:
+            return True
+        if o.stop_price is None:
+            return False
+        return o.stop_price < p.average_price if p.long else o.stop_price > p.average_price
+
+    def _protected_by(self, o: OrderUpdate, p: Position) -> bool:
+        """Whether the order (as its last record tells it) was a protective stop of ``p``."""
+        if o.type not in STOP_TYPES or o.side is not p.closing_side:
+            return False
         if o.type is OrderType.TRAILING_STOP or self.config.count_profit_stops:
             return True
         if o.stop_price is None:
