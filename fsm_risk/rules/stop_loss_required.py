@@ -22,8 +22,10 @@ grace, for the stops to be sized up (a bracket's stop may be reported after the 
 protects); scaling in one already without a full stop does not (adding cannot put a
 deadline off).
 
-A stop of the position that ends (filled, cancelled, expired, rejected) gives the position
-`REPLACE_GRACE` before it is judged without it: the gateway tells a stop filled before the
+A protective stop of the position that ends (filled, cancelled, expired) gives the position
+`REPLACE_GRACE` before it is judged without it, once (not again while it runs: a stop placed
+and cancelled over and over keeps no position naked; a stop rejected or on the wrong side
+protected nothing and gives none): the gateway tells a stop filled before the
 fill and the position it closed (fired at once, the trader's own stop-out was judged a
 position without a stop, and his exit fill was booked as our close, out of the cooldown and
 loss-streak rules), a trader cancels a stop and closes the position in two requests, or
