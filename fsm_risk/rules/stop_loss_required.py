@@ -202,18 +202,13 @@ class StopLossRequired(Rule):
 
     def protects(self, o: Order, p: Position) -> bool:
         """Whether a working order is a protective stop for the position."""
-        if o.type not in STOP_TYPES or o.side is not p.closing_side:
-            return False
         if o.status is OrderStatus.PENDING_CANCEL or o.cancel_sent_at is not None:
             return False  # on its way out
-        if o.type is OrderType.TRAILING_STOP or self.config.count_profit_stops:
-            return True
-        if o.stop_price is None:
-            return False
-        return o.stop_price < p.average_price if p.long else o.stop_price > p.average_price
+        return self._protected_by(o, p)
 
-    def _protected_by(self, o: OrderUpdate, p: Position) -> bool:
-        """Whether the order (as its last record tells it) was a protective stop of ``p``."""
+    def _protected_by(self, o: Order | OrderUpdate, p: Position) -> bool:
+        """Whether the order (the engine's, or as its last record tells it) is a protective
+        stop of ``p`` by its kind, side and stop price."""
         if o.type not in STOP_TYPES or o.side is not p.closing_side:
             return False
         if o.type is OrderType.TRAILING_STOP or self.config.count_profit_stops:
