@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
+import pytest
+
 from fsm_risk.core.events import OrderStatus, OrderType, Side
 from fsm_risk.rules.stop_loss_required import REPLACE_GRACE, StopLossRequired
 from tests.factories import (
@@ -61,36 +63,31 @@ def test_a_stop_rejected_every_4s_keeps_no_position_naked() -> None:
     assert got, "2 MNQ held 10 minutes without ever a working stop and never closed"
 
 
-def test_a_stop_entry_on_the_wrong_side_cancelled_every_4s_gives_no_grace() -> None:
-    """A BUY stop over a LONG is a stop entry (never protection): its cancel starts no
-    replace grace."""
+@pytest.mark.parametrize(
+    ("side", "price"),
+    [
+        # a BUY stop over a LONG is a stop entry (never protection): its cancel gives no grace
+        (Side.BUY, "21050"),
+        # a protective stop placed and cancelled every 4 s: protected 0 s of every 4, one grace
+        (Side.SELL, "20980"),
+    ],
+    ids=["wrong_side_gives_no_grace", "placed_and_cancelled_gives_one_grace_only"],
+)
+def test_a_stop_placed_and_cancelled_every_4s_keeps_no_position_naked(
+    side: Side, price: str
+) -> None:
     d = driver()
     d.send(position(MNQ, 1, "21000"))
     d.now = T0 + timedelta(seconds=29)
     got = run_loop(
         d,
         lambda oid, now: [
-            stop(oid, Side.BUY, "21050", at=now),
-            stop(oid, Side.BUY, "21050", status=OrderStatus.CANCELLED, at=now),
+            stop(oid, side, price, at=now),
+            stop(oid, side, price, status=OrderStatus.CANCELLED, at=now),
         ],
         until=T0 + timedelta(minutes=10),
     )
-    assert got, "a long held 10 minutes with no protective stop ever, never closed"
-
-
-def test_a_stop_placed_and_cancelled_every_4s_gives_one_grace_only() -> None:
-    d = driver()
-    d.send(position(MNQ, 1, "21000"))
-    d.now = T0 + timedelta(seconds=29)
-    got = run_loop(
-        d,
-        lambda oid, now: [
-            stop(oid, Side.SELL, "20980", at=now),
-            stop(oid, Side.SELL, "20980", status=OrderStatus.CANCELLED, at=now),
-        ],
-        until=T0 + timedelta(minutes=10),
-    )
-    assert got, "protected 0 s of every 4 s for 10 minutes, never closed"
+    assert got, "a long held 10 minutes without a stop that protects it, never closed"
 
 
 def test_restart_inside_the_replace_grace_keeps_it() -> None:
