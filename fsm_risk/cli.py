@@ -635,7 +635,7 @@ def serve(paper: bool, demo: bool, settings_file: str | None) -> None:
         gc.freeze()
     finally:
         gc.enable()
-    asyncio.run(runtime.serve(settings, paper=paper, demo=demo))
+    asyncio.run(runtime.serve(settings, paper=paper, demo=demo, echo=logs.printer()))
 
 
 # --- replay ---------------------------------------------------------------------------------

@@ -2,15 +2,32 @@
 
 Checkpoints are logged under fixed markers so that "it runs but nothing happens" is
 diagnosable at a glance: ``grep FSM: fsm-risk.log``.
+
+A log call never waits for the console or the disk. The service logs on its event loop, the
+one thread that handles every event and sends every close: written there, a console paused
+(Ctrl-S, a pager or a log shipper that stopped reading a pipe) froze every close and cancel
+for as long as it stayed paused (70 s, 5 breaches of 6 not touched), and a slow disk under
+the log file held bursts of closes up by a second. So each sink (`_Behind`) takes the line
+its record was formatted into and queues it; a thread of its own writes it out. A line not
+written yet is held in memory, up to `BEHIND_LIMIT` lines per sink; past that, lines are
+dropped and counted, and the count is written when the sink writes again. What is queued is
+written before the process exits (`drain`, at exit: bounded by `DRAIN_TIMEOUT`).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import os
+import queue
 import re
 import sys
+import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from loguru import logger
 
@@ -59,13 +76,119 @@ def _patch(record: Any) -> None:
             record["extra"]["error"] = mask(repr(exc.value))
 
 
+#: lines a sink holds while its writer is held up (a paused console, a stalled disk)
+BEHIND_LIMIT = 100_000
+#: how long the exit (or a sink's removal) waits for the lines still queued
+DRAIN_TIMEOUT = 5.0
+#: the log file's size at which it is rotated, and the rotated files kept
+ROTATE_BYTES, ROTATED_KEPT = 50 * 1024 * 1024, 5
+
+_sinks: weakref.WeakSet[_Behind] = weakref.WeakSet()
+
+
+class _Behind:
+    """A loguru sink that queues each formatted line for its own writer thread (see the
+    module's doc): ``write`` never blocks."""
+
+    def __init__(self, out: Callable[[str], None], name: str, tty: bool = False) -> None:
+        self._out = out
+        self._tty = tty
+        self._queue: queue.SimpleQueue[str | threading.Event | None] = queue.SimpleQueue()
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        _sinks.add(self)
+
+    def isatty(self) -> bool:  # (loguru colours a console's lines only)
+        return self._tty
+
+    def write(self, message: str) -> None:
+        if self._queue.qsize() >= BEHIND_LIMIT:
+            self._dropped += 1  # (a stale count at worst: it is said with the next line)
+            return
+        self._queue.put(str(message))
+
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
+        """Wait until what is queued now is written (False: not within ``timeout``)."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def stop(self) -> None:  # (loguru: the sink is removed)
+        self.drain()
+        self._queue.put(None)
+        _sinks.discard(self)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            dropped, self._dropped = self._dropped, 0
+            try:
+                if dropped:
+                    self._out(f"... {dropped} log line(s) dropped: the log's writer was held up\n")
+                self._out(item)
+            except Exception:  # a line that cannot be written is lost, not the service
+                self._dropped += 1
+
+
+def drain(timeout: float = DRAIN_TIMEOUT) -> None:
+    """Write out what every sink has queued (at most ``timeout`` seconds each)."""
+    for sink in list(_sinks):
+        sink.drain(timeout)
+
+
+atexit.register(drain)
+
+
+def printer() -> Callable[[str], None]:
+    """``click.echo`` for what `serve` prints on stdout while it enforces (its banner, "every
+    account is reconciled"), through a sink of its own: never waits for the console."""
+    sink = _Behind(_console(sys.stdout), "stdout")
+
+    def echo(text: str) -> None:
+        sink.write(f"{text}\n")
+
+    return echo
+
+
+def _console(stream: IO[str]) -> Callable[[str], None]:
+    def out(line: str) -> None:
+        stream.write(line)
+        stream.flush()
+
+    return out
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file, rotated by size; every file it creates owner-only."""
+
+    def _open(self) -> IO[str]:
+        from fsm_risk import private
+
+        return open(self.baseFilename, self.mode, encoding=self.encoding, opener=private.opener)
+
+
+def _file(path: Path) -> Callable[[str], None]:
+    handler = _LogFile(path, maxBytes=ROTATE_BYTES, backupCount=ROTATED_KEPT, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.terminator = ""  # (the line ends with its own newline)
+
+    def out(line: str) -> None:
+        handler.emit(logging.makeLogRecord({"msg": line, "args": None}))
+
+    return out
+
+
 def setup(log_file: Path | None = None, *, level: str = "INFO", console: bool = True) -> None:
     """Configure loguru once per process; quiet the SDK's own JSON logging."""
     logger.remove()
     logger.configure(patcher=_patch)
     if console:
+        tty = sys.stderr.isatty() and "NO_COLOR" not in os.environ
         logger.add(
-            sys.stderr,
+            _Behind(_console(sys.stderr), "log-console", tty),
             level=level,
             format="<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <8}</level> "
             "{message}",
@@ -77,14 +200,11 @@ def setup(log_file: Path | None = None, *, level: str = "INFO", console: bool = 
 
         private.private_file(log_file)
         logger.add(
-            str(log_file),
-            opener=private.opener,
+            _Behind(_file(log_file), "log-file"),
             level="DEBUG",
             serialize=True,
             backtrace=False,
             diagnose=False,
-            rotation="50 MB",
-            retention=5,
         )
     for name in ("project_x_py", "pysignalr", "websockets", "httpx", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,7 @@ def test_the_log_file_is_json_lines_and_masked(tmp_path: Path) -> None:
     logs.setup(path, console=False)
     logs.register_secret("another-very-secret-key")
     logger.info("{} connected with another-very-secret-key", logs.GATEWAY_CONNECTED)
-    logger.complete()
+    logs.drain()
     text = path.read_text()
     assert '"FSM:GATEWAY_CONNECTED connected with ***' in text.replace("\\n", "")
     assert "another-very-secret-key" not in text
@@ -70,3 +72,60 @@ async def test_serve_names_the_gateway_it_watches_without_the_urls_password(
     with pytest.raises(FsmRiskError, match="stopped before the service"):
         await runtime.serve(settings, echo=said.append)
     assert said == ["Watching the ProjectX gateway at http://trader:***@127.0.0.1:9/api as trader."]
+
+
+class HeldConsole:
+    """A console that takes nothing until it is let go (Ctrl-S, a pipe nobody reads)."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.go.wait()
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_a_log_call_never_waits_for_a_held_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    console = HeldConsole()
+    monkeypatch.setattr(sys, "stderr", console)
+    logs.setup(None)
+    try:
+        caller = threading.Thread(target=lambda: [logger.info("line {}", n) for n in range(200)])
+        caller.start()
+        caller.join(2.0)
+        assert not caller.is_alive()  # it logged 200 lines while the console took none
+        assert console.lines == []
+        console.go.set()
+        logs.drain()
+        assert [line.split()[-1] for line in console.lines] == [str(n) for n in range(200)]
+    finally:
+        console.go.set()
+        logger.remove()
+
+
+def test_lines_past_the_limit_are_dropped_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    console = HeldConsole()
+    monkeypatch.setattr(sys, "stderr", console)
+    monkeypatch.setattr(logs, "BEHIND_LIMIT", 3)
+    logs.setup(None)
+    try:
+        for n in range(10):
+            logger.info("line {}", n)
+        console.go.set()
+        logs.drain()
+        [notice] = [line for line in console.lines if "dropped" in line]
+        written = [int(line.split()[-1]) for line in console.lines if line != notice]
+        dropped = int(notice.split()[1])  # "... N log line(s) dropped: ..."
+        # the first held by the writer, three queued, the rest dropped and counted
+        assert written == list(range(len(written))) and 3 <= len(written) <= 4
+        assert len(written) + dropped == 10
+    finally:
+        console.go.set()
+        logger.remove()
