@@ -14,17 +14,19 @@ database, since), for the refusal.
 Services of two different users of the machine are not seen by each other (each has its own
 directory: a shared one would let any user block another's service by creating its files),
 nor is a service of the installed systemd unit (its own system user, its own ``/tmp``) by a
-`serve` started by hand. The gateway is named by its URL as written, scheme, host and path
-(``localhost`` and ``127.0.0.1`` are two names). Where no lock can be taken, the service
-enforces all the same, with a warning.
+`serve` started by hand. The gateway is named by its URL's scheme, host, port and path,
+however they are written (`gateway_key`); a host name and its address are still two names.
+Where no lock can be taken, the service enforces all the same, with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -78,14 +80,25 @@ def lock_dir() -> Path:
     return Path("/tmp") / f"fsm-risk-{os.getuid()}"
 
 
+#: the ports a scheme has when its URL names none
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def gateway_key(api_url: str) -> str:
-    """The gateway an account belongs to, as one name whatever way its URL was written
-    (``HTTPS://Api.Example.com/api/`` and ``https://api.example.com/api`` are one gateway);
-    any user name or password in the URL is left out."""
+    """The gateway an account belongs to, as one name whatever way its URL was written:
+    ``HTTPS://Api.Example.com:443//api/``, ``https://api.example.com./api`` and
+    ``https://api.example.com/api`` are one gateway, as are ``localhost``, ``127.0.0.1`` (any
+    ``127.x``) and ``[::1]`` on one port (this machine: a second service spelling it the other
+    way reduced one breach twice); any user name or password in the URL is left out."""
     split = urlsplit(api_url.strip())
-    host = (split.hostname or "").lower()
-    port = f":{split.port}" if split.port else ""
-    return f"{split.scheme.lower()}://{host}{port}{split.path.rstrip('/')}"
+    scheme = split.scheme.lower()
+    host = (split.hostname or "").lower().rstrip(".")
+    with contextlib.suppress(ValueError):
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            host = "loopback"
+    port = split.port or _DEFAULT_PORTS.get(scheme)
+    path = re.sub("/{2,}", "/", split.path).rstrip("/")
+    return f"{scheme}://{host}:{port}{path}"
 
 
 class AccountLocks:
@@ -93,6 +106,9 @@ class AccountLocks:
 
     def __init__(self, api_url: str, database: str, directory: Path | None = None) -> None:
         self.gateway = gateway_key(api_url)
+        split = urlsplit(api_url.strip())  # (as written, for messages: no user or password)
+        where = split.netloc.rpartition("@")[2].lower()
+        self.shown = f"{split.scheme.lower()}://{where}{split.path}"
         self.database = database
         self.directory = directory or lock_dir()
         self._held: dict[int, int] = {}  # account id -> the locked file's descriptor
@@ -143,7 +159,7 @@ class AccountLocks:
             os.close(fd)
             raise FsmRiskError(
                 f"another fsm-risk service on this machine monitors account {account_id} of "
-                f"{self.gateway} ({_describe(holder)}): two services would both enforce on it; "
+                f"{self.shown} ({_describe(holder)}): two services would both enforce on it; "
                 "stop that one, or name other accounts in [general] accounts"
             )
         self._held[account_id] = fd

@@ -21,6 +21,37 @@ def test_one_gateway_however_its_url_is_written_and_without_its_password() -> No
     assert gateway_key("http://127.0.0.1:5001/api") != gateway_key("http://127.0.0.1:5002/api")
 
 
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "https://api.topstepx.com:443/api",
+        "https://api.topstepx.com./api",
+        "https://api.topstepx.com//api",
+        "https://API.topstepx.com.:443//api//",
+    ],
+)
+def test_a_default_port_a_trailing_dot_or_doubled_slashes_name_the_same_gateway(
+    spelled: str,
+) -> None:
+    assert gateway_key(spelled) == gateway_key(API)
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.1.1", "[::1]", "LOCALHOST."])
+def test_this_machine_is_one_gateway_however_it_is_named(host: str) -> None:
+    assert gateway_key(f"http://{host}:18600/api") == gateway_key("http://127.0.0.1:18600/api")
+    assert gateway_key(f"http://{host}:18600/api") != gateway_key("http://127.0.0.1:18601/api")
+
+
+def test_a_second_service_naming_this_machine_otherwise_is_refused(tmp_path: Path) -> None:
+    first = AccountLocks("http://127.0.0.1:18600/api", "/a.db", tmp_path / "locks")
+    first.take([1001])
+    second = AccountLocks("http://user:pw@localhost:18600/api", "/b.db", tmp_path / "locks")
+    with pytest.raises(FsmRiskError) as refused:
+        second.take([1001])
+    assert "monitors account 1001 of http://localhost:18600/api (" in str(refused.value)
+    first.release()
+
+
 def test_a_second_holder_of_an_account_is_refused_naming_the_account_and_the_first(
     tmp_path: Path,
 ) -> None:
