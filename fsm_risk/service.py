@@ -45,6 +45,7 @@ from fsm_risk.adapters.journal import (
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.sdnotify import SystemdNotifier
 from fsm_risk.adapters.store import (
+    FileLost,
     StorageFailed,
     Store,
     StoredAccount,
@@ -775,8 +776,13 @@ class Service:
         unit of work tries too): an account with nothing new is saved once it is back."""
         while True:
             await asyncio.sleep(every)
+            lost = self.store.file_lost()
+            if lost is not None and self.unsaved_since is None:  # said even with nothing new
+                self._not_saved(StorageFailed(self.store.where, str(FileLost(lost))))
             if self.store.pending is not None:
                 self._commit([])
+            elif lost is None and self.unsaved_since is not None:
+                self._saved_again()  # the file is back, and nothing waited to be written
             if self._settings_unsaved is not None:
                 self._keep_settings(*self._settings_unsaved)
 

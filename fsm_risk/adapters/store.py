@@ -248,6 +248,16 @@ class StorageFailed(FsmRiskError):
         super().__init__(f"database {where}: cannot be written: {reason}")
 
 
+class FileLost(Exception):
+    """The database file at the store's path is no longer the one it opened."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"the database file was {what} while the service runs; nothing is written until "
+            "it is back (a restart now would start without the state, locks and audit it held)"
+        )
+
+
 #: SQLite's primary result codes that say the storage refused, not the statement
 _SQLITE_STORAGE = {
     sqlite3.SQLITE_PERM,
@@ -485,6 +495,14 @@ class Store:
         if fd is not None:
             os.close(fd)
 
+    def file_lost(self) -> str | None:
+        """What became of the SQLite file at the path since the store opened it ("removed",
+        "replaced"; one ``stat``), None while it is there. Nothing is written then (`commit`
+        refuses, keeping it for when the file is back): the file the store has open is no
+        longer what a restart reads, and its write-ahead log, named after the path, would be
+        read as a restored copy's (a backup put back while the service ran was corrupted)."""
+        return None if self.flusher is None else self.flusher.moved()
+
     def flush_soon(self) -> None:
         """Have what was committed flushed to the disk soon (see `Flusher`)."""
         self._flush_soon()
@@ -533,6 +551,10 @@ class Store:
             changes, entries, marks, journal, journal_before = self.pending.merged(
                 changes, entries, marks, journal, journal_before
             )
+        lost = self.file_lost()
+        if lost is not None:  # (its write-ahead log, by name, would be another file's)
+            reason = self._failed(FileLost(lost), changes, entries, marks, journal, journal_before)
+            raise StorageFailed(self.where, reason)
         if not changes and not entries and not marks and not journal and not journal_before:
             return
         accounts, contracts = [], []

@@ -174,3 +174,48 @@ async def test_a_write_lock_held_elsewhere_leaves_the_breach_closed_and_is_saved
     await h.gw_until(lambda: h.position("MNQ") == 3, "the next excess closed")
     await h.until(lambda: h.audit().count(BREACH) == 2, "the next breach saved at once")
     assert len(not_saved_lines(h)) == 1
+
+
+async def test_a_database_file_moved_away_is_not_saved_into_and_is_saved_once_back(
+    h: Harness,
+) -> None:
+    """The file at the path moved away (removed, or replaced by a backup put back) while the
+    service runs: nothing is written to the file it has open (a restart would not read it, and
+    its write-ahead log, named after the path, would be read as the new file's: a backup put
+    back so was corrupted), the surfaces say the state is not saved (they said ready, saved),
+    a breach is still closed, and all of it is written once the file is back."""
+    await h.start(LIMITS)
+    path = h.home / "var" / "state.db"
+    aside = path.with_name("aside.db")
+    path.rename(aside)
+    h.trade("MNQ", "buy", 7)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "closed with the file away")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
+    await h.until(lambda: bool(not_saved_lines(h)), "the state said not saved")
+    [line] = not_saved_lines(h)
+    assert "CRITICAL" in line and "was removed while the service runs" in line
+    assert ready(h.svc)[1]["state_saved"] is False
+    assert h.svc.status()["storage"]["saved"] is False
+    assert h.svc.store.pending is not None
+    aside.rename(path)
+    await h.until(lambda: h.svc.store.pending is None, "the state saved again", timeout=10)
+    assert ready(h.svc)[1]["state_saved"] is True
+    audit = h.audit()
+    assert BREACH in audit and CONFIRMED in audit
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_a_database_file_removed_with_nothing_to_write_is_said_not_saved(
+    h: Harness,
+) -> None:
+    """With nothing to commit (a quiet account), the file gone is said all the same (the
+    retry timer looks), and said saved again once it is back."""
+    await h.start(LIMITS)
+    path = h.home / "var" / "state.db"
+    aside = path.with_name("aside.db")
+    path.rename(aside)
+    await h.until(lambda: bool(not_saved_lines(h)), "the file gone said", timeout=10)
+    assert ready(h.svc)[1]["state_saved"] is False
+    aside.rename(path)
+    await h.until(lambda: ready(h.svc)[1]["state_saved"], "saved again", timeout=10)
+    assert any("STATE_SAVED_AGAIN" in m for m in h.logs)
