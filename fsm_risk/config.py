@@ -349,13 +349,13 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "per_minute",
             schema.integer(minimum=1, maximum=600),
             "20",
-            "most notifications sent per minute; more wait their turn",
+            "most notifications sent to each URL per minute; more wait their turn",
         ),
         Field(
             "retries",
             schema.integer(minimum=0, maximum=10),
             "3",
-            "re-sends of a failed notification (waiting 1, 2, 4... s between them)",
+            "re-sends of a refused notification (waiting 1, 2, 4... s between them)",
         ),
     ),
     "web": (

@@ -257,7 +257,8 @@ class _Scraped(Collector):
         n = self.m.notifier
         sent = CounterMetricFamily("fsm_risk_notifications_sent", "Notifications delivered")
         failed = CounterMetricFamily(
-            "fsm_risk_notifications_failed", "Notifications not delivered after every retry"
+            "fsm_risk_notifications_failed",
+            "Notifications not delivered: refused after every retry, or not answered in time",
         )
         sent.add_metric([], n.health.sent if n else 0)
         failed.add_metric([], n.health.failed if n else 0)
@@ -265,8 +266,8 @@ class _Scraped(Collector):
         yield failed
         yield _gauge(
             "fsm_risk_notifications_queued",
-            "Notifications waiting to be sent",
-            (n.queue.qsize() + n.sending) if n else 0,
+            "Notifications waiting to be sent or being sent, one per URL",
+            n.queued if n else 0,
         )
 
 

@@ -1,10 +1,16 @@
 """Notifications through apprise: locks, early warnings, failures, feed and service events.
 
 The service tells the `Notifier` what it committed (`observe`, synchronous and cheap): the
-notifier turns it into `Notice`s and puts them on its own queue. A background task sends them,
-one at a time, through apprise in a small thread pool of its own, at most ``per_minute`` a
-minute, re-sending a failed one with a doubling wait. Nothing on the enforcement path ever waits
-for a notification: a receiver that hangs only holds the notifier's task.
+notifier turns it into `Notice`s and puts them on its own queue. Its task hands each notice to
+every URL that wants it: each URL has a lane of its own (a queue, a task and a thread), which
+sends its notices in order through apprise, at most ``per_minute`` a minute, re-sending a
+refused one with a doubling wait. Nothing on the enforcement path ever waits for a notification,
+and a receiver that hangs, refuses or answers late holds back only its own lane: the others' lock
+notices go at once (one after another, a hung receiver held each notice ~23 s from them all).
+
+An attempt that gets no answer within the URL's socket timeout is not sent again: the receiver
+may have it (one answering after 20 s got every notice four times), and one that hangs would
+only hang again. A lane keeps at most `LANE_SIZE` notices waiting; past that, its oldest go.
 
 Early warnings follow each rule's usage exactly as `fsm-risk status` computes it: a warning is
 sent once per threshold per period (the trading day; the week for the weekly loss limit), so a
@@ -88,6 +94,12 @@ WARNED_KEY = "notify_warned"
 #: how long the start may take to reconcile before a notice says nothing is enforced yet
 SLOW_START = 5.0
 SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
+#: the most notices waiting for one URL (as many as the notifier's own queue holds): a receiver
+#: down for hours keeps its latest ones; each dropped one is counted and logged
+LANE_SIZE = QUEUE_SIZE
+#: what one attempt at one URL came to: sent; refused (an error answer, or no connection:
+#: tried again); timed out (no answer in time: it may have arrived, so not tried again)
+SENT, REFUSED, TIMED_OUT = "sent", "refused", "timed out"
 #: a notice repeating one already sent (a close the gateway keeps refusing, tried again every
 #: second, sent one per attempt: 11 in 31 s) is held back this many seconds after the last one
 #: sent; the last held goes out then, saying how many were held
@@ -131,6 +143,40 @@ class Target:
         return self.accounts is None or n.account_id is None or n.account_id in self.accounts
 
 
+@dataclass(eq=False)
+class _Lane:
+    """One URL's notices, sent in order by a task and a thread of its own."""
+
+    url: str
+    queue: asyncio.Queue[tuple[Notice, Target]] = field(
+        default_factory=lambda: asyncio.Queue(LANE_SIZE)
+    )
+    pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="notify")
+    )
+    sent_at: deque[float] = field(default_factory=deque)  # monotonic, the last minute's
+    busy: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+def apprise_send(url: str, notice: Notice) -> str:
+    """One attempt at one URL through apprise: `SENT`, `REFUSED`, or `TIMED_OUT` when it failed
+    only after waiting as long as the URL's shortest socket timeout (apprise's ``cto`` and
+    ``rto``, 4 s unless the URL says otherwise). Apprise tells only whether it went, so a
+    connect timeout counts as one too (a receiver unreachable for 4 s is rarely back 1 s on)."""
+    import apprise
+
+    ap = apprise.Apprise()
+    if not ap.add(url):
+        return REFUSED
+    plugin = ap[0]
+    waits = min(plugin.socket_connect_timeout, plugin.socket_read_timeout)
+    started = time.monotonic()
+    if ap.notify(body=notice.body, title=notice.title, notify_type=notice.level):
+        return SENT
+    return TIMED_OUT if time.monotonic() - started >= waits else REFUSED
+
+
 @dataclass
 class NotifierHealth:
     sent: int = 0
@@ -171,6 +217,7 @@ class Notifier:
         service: Service | None = None,
         backoff: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        send: Callable[[str, Notice], str] = apprise_send,
     ) -> None:
         n = settings.notify
         self.settings = settings
@@ -180,20 +227,19 @@ class Notifier:
         self.retries = n.retries
         self.backoff = backoff
         self._monotonic = monotonic
+        self._send_one = send  # one attempt at one URL, in the URL's own thread
         self.targets: list[Target] = []
         if n.urls:
             self.targets.append(Target("all accounts", n.urls, frozenset(n.events)))
         self.health = NotifierHealth()
         self.queue: asyncio.Queue[Notice] = asyncio.Queue(QUEUE_SIZE)
-        self.sending = 0  # notices taken off the queue and not yet done
-        self._sent_at: deque[float] = deque()
+        self._lanes: dict[str, _Lane] = {}  # by URL
         self._warned: set[tuple[int, str, int, str]] = set()
         self._started: float | None = None
         self._told: str | None = None  # what the start's notice said: waiting, enforcing
         self._flat_by_warned: set[tuple[int, str]] = set()
         self._service: Service | None = service
         self._task: asyncio.Task[None] | None = None
-        self._pool: ThreadPoolExecutor | None = None
         self._check_due = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
         self._repeats: dict[tuple[object, ...], _Repeats] = {}
@@ -216,9 +262,7 @@ class Notifier:
         if not self.enabled:
             return
         logging.getLogger("apprise").setLevel(logging.CRITICAL)  # failures: logged here
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notify")
-        self._task = asyncio.ensure_future(self._run())
-        self._task.set_name("notifier")
+        self._start_sending()
         self._started = time.monotonic()  # the start is told once enforcing (see `_readiness`)
         self._readiness()
         logger.info(
@@ -227,6 +271,15 @@ class Notifier:
             len(self.targets),
             sum(len(t.urls) for t in self.targets),
         )
+
+    def _start_sending(self) -> None:
+        """The notifier's task, and a lane for each URL."""
+        for url in dict.fromkeys(u for t in self.targets for u in t.urls):
+            lane = self._lanes[url] = _Lane(url)
+            lane.task = asyncio.ensure_future(self._drain(lane))
+            lane.task.set_name(f"notifier lane {len(self._lanes)}")
+        self._task = asyncio.ensure_future(self._run())
+        self._task.set_name("notifier")
 
     def _readiness(self) -> None:
         """Tell the start once every account is reconciled and enforced (a close unconfirmed
@@ -273,14 +326,22 @@ class Notifier:
                 level="warning",
             )
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.queue.join(), drain_seconds)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        with contextlib.suppress(TimeoutError):  # each lane sends what it can meanwhile
+            await asyncio.wait_for(self._drained(), drain_seconds)
+        tasks = [self._task, *(lane.task for lane in self._lanes.values() if lane.task)]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._task = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for lane in self._lanes.values():
+            lane.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _drained(self) -> None:
+        await self.queue.join()
+        for lane in self._lanes.values():
+            await lane.queue.join()
 
     def _resolve_accounts(self, service: Service) -> None:
         """[notify.ACCOUNT] sections name an account by id or name; each must be monitored."""
@@ -614,18 +675,49 @@ class Notifier:
     # -- sending ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Hand each notice to the lane of every URL that wants it (at once: a lane's sending
+        never holds another's)."""
         ticker = asyncio.ensure_future(self._tick())
         try:
             while True:
                 notice = await self.queue.get()
-                self.sending += 1
                 try:
-                    await self._send(notice)
+                    for target in [t for t in self.targets if t.wants(notice)]:
+                        for url in target.urls:
+                            self._to_lane(self._lanes[url], notice, target)
                 finally:
-                    self.sending -= 1
                     self.queue.task_done()
         finally:
             ticker.cancel()
+
+    def _to_lane(self, lane: _Lane, notice: Notice, target: Target) -> None:
+        if lane.queue.full():  # a receiver failing for long: its oldest notice goes
+            old, _ = lane.queue.get_nowait()
+            lane.queue.task_done()
+            self.health.dropped += 1
+            logger.warning(
+                "{} notification to {} dropped ({} are waiting for it; the oldest goes): {}",
+                logs.ALERT,
+                _where(target, lane.url),
+                LANE_SIZE,
+                old.title,
+            )
+        lane.queue.put_nowait((notice, target))
+
+    async def _drain(self, lane: _Lane) -> None:
+        while True:
+            notice, target = await lane.queue.get()
+            lane.busy = True
+            try:
+                await self._send(lane, notice, target)
+            except Exception as exc:  # (a bug: this lane's notice is lost, not its later ones)
+                logger.error("{} notification to {} failed: {!r}", logs.ALERT, target.name, exc)
+            finally:
+                lane.busy = False
+                lane.queue.task_done()
+                waiters, self._waiters = self._waiters, []
+                for w in waiters:
+                    w.set()
 
     async def _tick(self) -> None:
         """Look at usage after a batch (at most five times a second) and at least once a
@@ -642,73 +734,69 @@ class Notifier:
                     logger.error("{} notification check failed: {!r}", logs.ALERT, exc)
             await asyncio.sleep(0.2)
 
-    async def _rate_limit(self) -> None:
+    async def _rate_limit(self, sent_at: deque[float]) -> None:
+        """Wait until one URL has had fewer than ``per_minute`` notices in the last minute."""
         while True:
             now = self._monotonic()
-            while self._sent_at and now - self._sent_at[0] >= 60.0:
-                self._sent_at.popleft()
-            if len(self._sent_at) < self.per_minute:
-                self._sent_at.append(now)
+            while sent_at and now - sent_at[0] >= 60.0:
+                sent_at.popleft()
+            if len(sent_at) < self.per_minute:
+                sent_at.append(now)
                 return
             # re-checked at least once a second (the window is measured, not assumed)
-            await asyncio.sleep(min(1.0, 60.0 - (now - self._sent_at[0])))
+            await asyncio.sleep(min(1.0, 60.0 - (now - sent_at[0])))
 
-    async def _send(self, notice: Notice) -> None:
-        # each URL on its own: a retry never repeats a message to a channel that got it
-        for target in [t for t in self.targets if t.wants(notice)]:
-            for url in target.urls:
-                await self._rate_limit()
-                ok, error = False, ""
-                for attempt in range(self.retries + 1):
-                    if attempt:
-                        self.health.retried += 1
-                        await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-                    try:
-                        ok = await self._deliver(url, notice)
-                        error = "" if ok else "the receiver refused it or did not answer"
-                    except Exception as exc:
-                        ok, error = False, f"{type(exc).__name__}"
-                    if ok:
-                        break
-                self._record(notice, target, ok, error, attempt)
+    async def _send(self, lane: _Lane, notice: Notice, target: Target) -> None:
+        await self._rate_limit(lane.sent_at)
+        outcome, why, attempt = REFUSED, "", 0
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.health.retried += 1
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            outcome, why = await self._attempt(lane, notice)
+            if outcome != REFUSED:  # sent, or it may have been: never sent twice
+                break
+        self._record(notice, target, lane.url, outcome, why, attempt)
 
-    async def _deliver(self, url: str, notice: Notice) -> bool:
-        import apprise
-
-        assert self._pool is not None
-
-        def send() -> bool:
-            ap = apprise.Apprise()
-            ap.add(url)
-            return bool(ap.notify(body=notice.body, title=notice.title, notify_type=notice.level))
-
+    async def _attempt(self, lane: _Lane, notice: Notice) -> tuple[str, str]:
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self._pool, send), SEND_TIMEOUT)
+        try:
+            sent = loop.run_in_executor(lane.pool, self._send_one, lane.url, notice)
+            return await asyncio.wait_for(sent, SEND_TIMEOUT), ""
+        except TimeoutError:
+            return TIMED_OUT, ""
+        except Exception as exc:
+            return REFUSED, type(exc).__name__
 
-    def _record(self, notice: Notice, target: Target, ok: bool, error: str, attempt: int) -> None:
-        waiters, self._waiters = self._waiters, []
-        for w in waiters:
-            w.set()
+    def _record(
+        self, notice: Notice, target: Target, url: str, outcome: str, why: str, attempt: int
+    ) -> None:
         service = self._service
         at = service.wall.now() if service is not None else None
-        if ok:
+        if outcome == SENT:
             self.health.sent += 1
             self.health.last_sent_at = at
             self.health.by_event[notice.event] = self.health.by_event.get(notice.event, 0) + 1
             logger.info(
                 "{} notification sent to {} ({}): {}",
                 logs.FEED if notice.event == "feed" else logs.ALERT,
-                target.name,
+                _where(target, url),
                 notice.event,
                 notice.title,
             )
             return
+        error = (
+            "no answer in time; not sent again (it may have arrived)"
+            if outcome == TIMED_OUT
+            else why or "the receiver refused it or could not be reached"
+        )
         self.health.failed += 1
         self.health.last_error, self.health.last_error_at = error, at
         logger.error(
-            "{} notification to {} not sent after {} attempt(s) ({}): {}: {}",
+            "{} notification to {} {} after {} attempt(s) ({}): {}: {}",
             logs.ALERT,
-            target.name,
+            _where(target, url),
+            "not confirmed" if outcome == TIMED_OUT else "not sent",
             attempt + 1,
             notice.event,
             notice.title,
@@ -724,12 +812,19 @@ class Notifier:
                 await done.wait()
         return result
 
+    @property
+    def queued(self) -> int:
+        """Notices not yet done: waiting for the notifier's task, and each URL's waiting or
+        being sent (one notice for three URLs is three)."""
+        lanes = sum(lane.queue.qsize() + lane.busy for lane in self._lanes.values())
+        return self.queue.qsize() + lanes
+
     def snapshot(self) -> dict[str, Any]:
         h = self.health
         return {
             "enabled": self.enabled,
             "targets": [t.name for t in self.targets],
-            "queued": self.queue.qsize() + self.sending,
+            "queued": self.queued,
             "sent": h.sent,
             "failed": h.failed,
             "retried": h.retried,
@@ -740,6 +835,14 @@ class Notifier:
             "healthy": h.last_error_at is None
             or (h.last_sent_at is not None and h.last_sent_at > h.last_error_at),
         }
+
+
+def _where(target: Target, url: str) -> str:
+    """A URL as logs name it: its target, and its place there (never the URL: it holds
+    tokens)."""
+    if len(target.urls) == 1:
+        return target.name
+    return f"{target.name} (URL {target.urls.index(url) + 1} of {len(target.urls)})"
 
 
 __all__ = ["NOTIFY_EVENTS", "Notice", "Notifier", "Target", "flat_by", "local_time"]

@@ -88,7 +88,8 @@ async def test_a_receiver_that_hangs_never_delays_a_close(h: Harness, receiver: 
     # everything above happened while the receiver still held the notifier's request
     assert receiver.answered_hung == 0
     assert notifier(h).health.sent == 0
-    assert notifier(h).queue.qsize() >= 2  # flattening and lock wait their turn
+    # the start notice held by the receiver; flattening and lock wait their turn behind it
+    assert notifier(h).queued >= 3
     receiver.release.set()
 
 
@@ -226,7 +227,11 @@ async def test_a_retry_goes_only_to_the_url_that_failed(h: Harness, receiver: Re
     n = notifier(h)
     n.backoff = 0.05
     await n.wait_for(lambda: n.health.sent == 2)
-    assert [(p, m["status"]) for p, m in receiver.messages] == [("a", 200), ("b", 500), ("b", 200)]
+
+    def statuses(path: str) -> list[int]:  # (each URL is sent to by a lane of its own)
+        return [m["status"] for p, m in receiver.messages if p == path]
+
+    assert (statuses("a"), statuses("b")) == ([200], [500, 200])
 
 
 async def test_a_notify_section_for_an_account_not_monitored_stops_the_start(
@@ -261,3 +266,67 @@ async def test_lock_notices_and_the_dashboard_show_the_display_time_zone(
 
     web = next(c for c in h.svc.components if isinstance(c, WebServer))
     assert web.view()["timezone"] == "America/New_York"
+
+
+async def test_a_hung_receiver_holds_back_only_its_own_notices(
+    h: Harness, receiver: Receiver
+) -> None:
+    """Reported: with a hung receiver among four, the healthy one got "fsm-risk started" 54 s
+    late, and the daily-loss locks of 24 accounts waited behind flattening notices for over an
+    hour: notices went one at a time to each URL in turn."""
+    hang = receiver.url("hang") + "?rto=60&cto=60"
+    await h.start(DAILY_LOSS + f"[notify]\nurls = {hang}, {receiver.url('ok')}\n")
+    await receiver.wait_for(lambda: receiver.hanging >= 1, "the receiver holds a request")
+    await receiver.wait_for(lambda: receiver.titled("fsm-risk started", "ok"), "started", 5)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await receiver.wait_for(lambda: receiver.titled("LockedDaily", "ok"), "the lock notice", 5)
+    assert receiver.titled("flattening", "ok")  # in its order, before the lock
+    assert receiver.answered_hung == 0 and receiver.hanging == 1  # held all along
+    assert notifier(h).health.failed == 0
+    receiver.release.set()
+
+
+async def test_a_receiver_answering_after_its_timeout_gets_the_notice_once(
+    h: Harness, receiver: Receiver
+) -> None:
+    """Reported: a receiver answering after 20 s (apprise gives up after 4) got each notice
+    four times: every re-send arrived too. No answer in time: it may have arrived."""
+    late = receiver.url("hang") + "?rto=0.3"
+    await h.start(f"[notify]\nurls = {late}\nevents = service\n")
+    n = notifier(h)
+    n.backoff = 0.05
+    await n.wait_for(lambda: n.health.failed)
+    assert receiver.hanging == 1
+    assert (n.health.sent, n.health.retried) == (0, 0)
+    assert n.health.last_error == "no answer in time; not sent again (it may have arrived)"
+    assert any(
+        "notification to all accounts not confirmed after 1 attempt(s) (service): "
+        "fsm-risk started: no answer in time" in m
+        for m in h.logs
+    )
+    receiver.release.set()
+
+
+async def test_one_attempt_through_apprise_says_sent_refused_or_timed_out(
+    receiver: Receiver,
+) -> None:
+    import asyncio
+    import socket
+
+    from fsm_risk.notify import REFUSED, SENT, TIMED_OUT, Notice, apprise_send
+
+    notice = Notice("service", "t", "b")
+    receiver.fail_next["r"] = [503]
+
+    async def attempt(url: str) -> str:
+        return await asyncio.to_thread(apprise_send, url, notice)
+
+    assert await attempt(receiver.url("s")) == SENT
+    assert await attempt(receiver.url("r")) == REFUSED  # an answer: worth another attempt
+    assert await attempt(receiver.url("hang") + "?rto=0.3") == TIMED_OUT
+    with socket.socket() as s:  # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        closed = f"json://127.0.0.1:{s.getsockname()[1]}/x"
+    assert await attempt(closed) == REFUSED  # no connection: it never arrived

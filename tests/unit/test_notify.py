@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -65,9 +66,10 @@ def test_thresholds_come_from_the_settings() -> None:
 async def test_the_rate_limit_holds_a_send_until_its_minute_has_passed() -> None:
     now = [100.0]
     n = notifier("per_minute = 2\n", monotonic=lambda: now[0])
-    await n._rate_limit()
-    await n._rate_limit()
-    third = asyncio.ensure_future(n._rate_limit())
+    sent: deque[float] = deque()  # one URL's (each has its own)
+    await n._rate_limit(sent)
+    await n._rate_limit(sent)
+    third = asyncio.ensure_future(n._rate_limit(sent))
     await asyncio.sleep(0)  # let it run up to its wait
     assert not third.done()
     now[0] = 160.0  # the first send is a minute old
