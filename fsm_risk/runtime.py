@@ -451,6 +451,8 @@ def control_path(settings: Settings) -> Endpoint | None:
     """The running service's control channel, or None when no service holds the database."""
     from fsm_risk.adapters.control import Endpoint, port_key, read_token
 
+    if _socket_answers(settings):  # a service listens: no need to open the database, which
+        return Endpoint(path=settings.control_socket)  # may be what fails (down, locked)
     store = bootstrap.open_store(settings)
     try:  # on a shared server: this settings file's service (its accounts' leases, its port)
         running = store.service_running(monitored(settings, store))

@@ -219,3 +219,21 @@ async def test_a_database_file_removed_with_nothing_to_write_is_said_not_saved(
     aside.rename(path)
     await h.until(lambda: ready(h.svc)[1]["state_saved"], "saved again", timeout=10)
     assert any("STATE_SAVED_AGAIN" in m for m in h.logs)
+
+
+async def test_a_self_lock_reaches_the_service_while_another_process_holds_the_database(
+    h: Harness,
+) -> None:
+    """`fsm-risk lock` finds the running service by its socket, not by opening the database
+    (which another process's lock, or a server down, keeps shut): it is applied in the
+    service, answered as not saved, instead of refused after the database's busy wait."""
+    await h.start(LIMITS)
+    other = sqlite3.connect(h.home / "var" / "state.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        code, out = await run_cli(h.home, "lock", str(ACCOUNT), "--for", "30m")
+        assert code == 0, out
+        assert h.acct.state is State.Cooldown
+    finally:
+        other.rollback()
+        other.close()
