@@ -245,7 +245,7 @@ def resolve(
 ) -> tuple[Settings, Pending | None, Plan | None]:
     """The settings to enforce at ``now`` given the file and what the database says is in
     force: the file's stricter values at once, its looser ones at the next daily reset. Does
-    not write (see `start`)."""
+    not write (see `record`)."""
     keeper = Keeper.of(file, store)
     raw = keeper.in_force()
     if raw is None:
@@ -268,13 +268,11 @@ def resolve(
     return effective, held, p
 
 
-def start(
-    file: Settings, store: Any, now: datetime
-) -> tuple[Settings, Pending | None, Plan | None]:
-    """`resolve`, and record the outcome as the settings in force (at service start-up)."""
-    effective, held, p = resolve(file, store, now)
+def record(file: Settings, store: Any, effective: Settings, held: Pending | None) -> None:
+    """Record `resolve`'s outcome as the settings in force, with the file's calendar (at
+    service start-up, once the gateway's clock has not contradicted the one it was resolved
+    at: a held loosening applied on a clock set ahead would be in force for good)."""
     Keeper.of(file, store).save(raw_of(effective), held, file.calendar())
-    return effective, held, p
 
 
 def raw_of(settings: Settings) -> Raw:

@@ -382,6 +382,9 @@ class Service:
         #: what the settings file means for this run, applied to every read of it (``serve
         #: --demo``: its overrides, which a reload must not drop)
         self.adjust: Callable[[Settings], Settings] = lambda settings: settings
+        #: why the start was refused before it wrote anything (the gateway's clock contradicts
+        #: this machine's): the stop writes nothing either
+        self.start_refused: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -512,10 +515,12 @@ class Service:
         return prices
 
     async def _start(self) -> None:
+        from fsm_risk import reload
+
         now = self.clock.now()
         self.journal.restart(now)
         file = self.settings
-        startup_note = self._settings_in_force(now)
+        startup_note, effective, held = self._settings_in_force(now)
         # the rules in force (a looser file waits for the reset: the stricter stored ones run)
         rules = ", ".join(f"{r.id} {r.name}" for r in self.engine.rules)
         logger.info("{} {} rules: {}", logs.SETTINGS_LOADED, len(self.engine.rules), rules)
@@ -528,12 +533,13 @@ class Service:
                 "becomes the admin and can end any lock; set it now",
                 logs.ALERT,
             )
-        self._compact_fills(now)
         # a shared server holds other services' accounts too: restore only ours, once leased.
         # Otherwise the stored accounts are read back on a thread while the broker logs in:
         # nothing else touches the engine or the store until both are done
         # (an account holding positions across a reset missed while stopped waits for the
-        # gateway's price at that reset: `_restore_later`)
+        # gateway's price at that reset: `_restore_later`). Nothing is written before the
+        # login's answers have shown the gateway's clock (`_clock_agrees`): the restore's
+        # catch-up (locks ended, a new day, a loosening applied) is this machine's clock's
         later: list[StoredAccount] = []
         restoring = (
             None
@@ -554,6 +560,10 @@ class Service:
         restored: list[int] = []
         if restoring is not None:
             effects, restored = await restoring
+        self._clock_agrees()
+        reload.record(file, self.store, effective, held)
+        self._compact_fills(now)
+        if restoring is not None:
             effects, restored = await self._restore_later(later, now, effects, restored)
             logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
         self._all_named(self.broker.listed)
@@ -841,16 +851,18 @@ class Service:
 
     # -- settings in force: stricter at once, looser at the next daily reset ---------------------
 
-    def _settings_in_force(self, now: datetime) -> str | None:
+    def _settings_in_force(self, now: datetime) -> tuple[str | None, Settings, Any]:
         """At start-up: enforce the stored settings, with the file's stricter values; its looser
-        ones are staged for the next daily reset. Returns the audit text of a change."""
+        ones are staged for the next daily reset. Returns the audit text of a change, and the
+        settings in force and the held loosening for `reload.record` (written once the
+        gateway's clock has not contradicted ``now``)."""
         from fsm_risk import reload
 
         before = reload.Keeper(self.store, self.group).pending()
-        effective, held, plan = reload.start(self.settings, self.store, now)
+        effective, held, plan = reload.resolve(self.settings, self.store, now)
         self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
         if plan is None or not (plan.tightened or plan.held):
-            return None
+            return None, effective, held
         text = reload.describe(plan, held, self.settings.display_timezone)
         logger.warning("{} settings at start-up: {}", logs.SETTINGS_LOADED, text)
         again = (
@@ -859,10 +871,22 @@ class Service:
             and not plan.tightened
             and (before.held, before.applies_at) == (held.held, held.applies_at)
         )
-        if again:
-            return None  # the same loosening, held as before: audited when it was held
+        if again:  # the same loosening, held as before: audited when it was held
+            return None, effective, held
         reason = Reason.SETTINGS_TIGHTENED if plan.tightened else Reason.SETTINGS_LOOSENED
-        return f"{reason.name}: at start-up: {text}"
+        return f"{reason.name}: at start-up: {text}", effective, held
+
+    def _clock_agrees(self) -> None:
+        """Refuse the start when this machine's clock is far ahead of the gateway's (by the
+        Date of the login's answers; see `gateway_clock.AHEAD_LIMIT`). Checked before anything
+        is written: the restore's catch-up (locks ended, a new trading day, a held loosening
+        applied) stays in memory, and the stop writes nothing (`refused`)."""
+        why = self.broker.gateway_clock.refusal()
+        if why is None:
+            return
+        self.start_refused = why
+        logger.critical("{} start refused: {}", logs.ALERT, why)
+        raise FsmRiskError(why)
 
     def _use(
         self, effective: Settings, held: Any, now: datetime, *, actor: str = "system", detail: str
@@ -996,10 +1020,11 @@ class Service:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
-        with contextlib.suppress(Exception):
-            self.store.save_marks(self.engine.marks)
-        with contextlib.suppress(Exception):
-            self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
+        if self.start_refused is None:  # (a refused start wrote nothing, and writes nothing now)
+            with contextlib.suppress(Exception):
+                self.store.save_marks(self.engine.marks)
+            with contextlib.suppress(Exception):
+                self.store.commit(Changes([], []), journal=self.journal.take(None, force=True))
         unsaved = self.store.pending
         if unsaved is not None:
             logger.critical(

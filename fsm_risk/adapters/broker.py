@@ -621,6 +621,8 @@ class ProjectXBroker:
         client._make_request = MethodType(_MAKE_REQUEST, client)  # type: ignore[method-assign]
         await client.__aenter__()
         self.client = client
+        # the login's answers tell the gateway's clock too: the start checks it (`gateway_clock`)
+        self._hear_clock(client)
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.connect_attempts),
             wait=wait_exponential(multiplier=0.5, max=10),

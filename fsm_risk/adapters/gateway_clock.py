@@ -24,7 +24,12 @@ that someone synchronises them; and:
   feed's, so never makes a stale quote fresh. A quote with no stamp is this machine's time.
 
 Resets, locks and the trading hours keep to this machine's clock and to the gateway's stamps
-as before.
+as before. But a service must not start on a clock the gateway contradicts by more than
+`AHEAD_LIMIT`: its restore would end every lock whose deadline that clock has passed, open a
+new trading day (its P&L at zero) and apply a loosening held for the reset, and write it all,
+for good, to the database. Moving the clock forward a day and restarting ended an admin's lock
+and wiped the day's loss. `ahead` is what the start checks, from the first answer heard (the
+login's): see `Service._start`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,11 @@ SAMPLES, AT_LEAST = 5, 3
 LAGS, AGREE = 50, 1.5
 #: the estimate moves the difference in force only by this much (seconds) or more
 STEP = 1.0
+#: this machine's clock ahead of the gateway's by more than this (seconds) refuses a start: far
+#: above what a clock without time synchronisation drifts (tens of seconds; the quotes' and
+#: records' handling above covers it) and the stamps' own allowance (`MARK_SKEW`, 60 s), while
+#: a lock could end at most this early
+AHEAD_LIMIT = 60.0
 _ZERO = timedelta(0)
 
 
@@ -87,6 +97,25 @@ class GatewayClock:
             "machine's clock (NTP): the resets, locks and trading hours follow it"
         )
 
+    def ahead(self) -> float | None:
+        """How far (seconds) this machine's clock is ahead of the gateway's by the answers heard
+        so far, one being enough (None: none heard): the quickest answer's, so a slow answer
+        never makes this machine look further ahead than it is."""
+        return -max(self._samples) if self._samples else None
+
+    def refusal(self) -> str | None:
+        """Why a service must not start on this machine's clock (None: it may; also when no
+        answer carried a ``Date``: nothing contradicts the clock)."""
+        ahead = self.ahead()
+        if ahead is None or ahead <= AHEAD_LIMIT:
+            return None
+        return (
+            f"this machine's clock is {ahead:.0f} s ({_span(ahead)}) ahead of the gateway's (the "
+            f"Date of its answers; at most {AHEAD_LIMIT:.0f} s is allowed): started on it, the "
+            "service would end locks, open a new trading day and apply held settings early; "
+            "nothing was changed: synchronise this machine's clock (NTP) and start again"
+        )
+
     def lag(self, arrived: datetime, stamp: datetime) -> None:
         """A stamped quote's lag: when it arrived here, less the gateway's stamp on it."""
         self._lags.append((arrived - stamp).total_seconds())
@@ -107,3 +136,12 @@ class GatewayClock:
         """The latest this machine's instant may be on the gateway's clock: the bound a
         gateway stamp may not pass (only a gateway ahead moves it)."""
         return local + self.skew if self.skew is not None and self.skew > _ZERO else local
+
+
+def _span(seconds: float) -> str:
+    """'1 d 0 h 0 min', '5 h 30 min', '2 min': a difference of the clocks, for people."""
+    minutes = round(seconds / 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h {mins} min"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"

@@ -59,3 +59,24 @@ def test_answers_without_a_usable_date_are_ignored() -> None:
     for bad in (None, "", "yesterday", "Tue, 16 Mar 2027 14:00:00"):  # (no zone: unknown)
         assert clock.heard(bad) is None
     assert clock.estimate is None
+
+
+def test_a_start_is_refused_only_past_a_minute_ahead_and_one_answer_is_enough() -> None:
+    """The start checks the clock from the login's first answer (see `Service._start`): this
+    machine a day ahead is refused, naming the difference; a minute ahead (a clock without
+    time synchronisation) or behind, or no Date at all, is not."""
+    clock = GatewayClock(lambda: NOW)
+    assert clock.refusal() is None  # nothing heard: nothing contradicts the clock
+    clock.heard(date(-86400))
+    said = clock.refusal()
+    assert said is not None and "86400 s (1 d 0 h 0 min) ahead of the gateway's" in said
+    assert "synchronise this machine's clock" in said and "nothing was changed" in said
+    for offset in (-60, 0, 3600):  # a minute ahead, none, an hour behind
+        clock = GatewayClock(lambda: NOW)
+        clock.heard(date(offset))
+        assert clock.refusal() is None, offset
+    clock = GatewayClock(lambda: NOW)
+    clock.heard(date(-19800))
+    clock.heard(date(-19800 - 3))  # a slow answer never makes it look further ahead
+    said = clock.refusal()
+    assert said is not None and "19800 s (5 h 30 min) ahead" in said
