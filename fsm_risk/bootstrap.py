@@ -3,7 +3,7 @@ their own clock, store path or marks)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,9 +15,12 @@ from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import Event
 from fsm_risk.core.models import InstrumentBook, Mark
+from fsm_risk.core.records import Lock
+from fsm_risk.errors import FsmRiskError
 
 if TYPE_CHECKING:
     from fsm_risk.adapters.journal import Journal
+    from fsm_risk.adapters.store import StoredAccount
 
 DEFAULT_SETTINGS = "settings.ini"
 SETTINGS_ENV = "FSM_RISK_SETTINGS"
@@ -70,24 +73,77 @@ def restored_engine(
 
 
 def offline_engine(
-    settings: Settings, store: Store, now: datetime
+    settings: Settings, store: Store, now: datetime, *, adds_only: bool = False
 ) -> tuple[RiskEngine, list[Effect], Journal]:
     """`restored_engine` for a change made while no service runs, with the journal rows a
     service's start writes (a restart, the rules in force, the accounts restored): the change
-    and the catch-up before it then replay from the journal exactly (see `commit_offline`)."""
+    and the catch-up before it then replay from the journal exactly (see `commit_offline`).
+
+    ``adds_only``: a change that may only add a lock (`fsm-risk lock`, no secret). Its
+    catch-up is this machine's clock's, which nothing checks here: moved forward, it ended the
+    admin's locks, wiped the day's loss and applied a held loosening, all written with the
+    lock. So when the catch-up would end or shorten a lock, begin a trading day or week, or
+    apply a held loosening (`caught_up`), the change is refused, nothing written: the service
+    applies those at its start, once the gateway's clock has not contradicted this one's."""
     from fsm_risk import reload
     from fsm_risk.adapters.journal import RESTORE, RULES, STAGE, Journal
 
     effective, _, _ = reload.resolve(settings, store, now)
+    pending = reload.Keeper.of(settings, store).pending() if adds_only else None
     journal = Journal(settings.journal.enabled, settings.journal.retention_days)
     journal.restart(now)
     journal.call(now, RULES, effective.raw_rules, "system", "offline")
     journal.call(now, STAGE, None, None, "")  # nothing staged: the change is made at once
     engine = build_engine(effective, marks=store.marks())
     # on a shared server, never an account a running service holds: it alone writes it
-    effects, _ = restore_all(store, engine, now, only=offline_accounts(store))
+    stored = store.accounts(offline_accounts(store))
+    effects, _ = restore_all(store, engine, now, stored=stored)
+    if adds_only:
+        due = caught_up(stored, engine)
+        if pending is not None and now >= pending.applies_at:
+            due.append("apply the looser settings held for the daily reset")
+        if due:
+            raise FsmRiskError(_only_the_service(due, now, settings.display_timezone))
     journal.call(now, RESTORE)
     return engine, effects, journal
+
+
+def caught_up(stored: Sequence[StoredAccount], engine: RiskEngine) -> list[str]:
+    """What restoring ``stored`` into ``engine`` applied of the time passed since they were
+    written: each trading week or day it began, and each lock it ended or shortened."""
+    found = []
+    for s in stored:
+        acct = engine.accounts.get(s.account_id)
+        if acct is None:
+            continue
+        name = f"account {s.account_id}"
+        for period, book in (("week", acct.week), ("day", acct.day)):
+            if book.start > datetime.fromisoformat(s.snapshot[period]["start"]):
+                found.append(f"begin {name}'s trading {period} of {book.label.isoformat()}")
+        scopes = [(name, s.snapshot["holds"], acct.holds)]
+        for c in s.contracts:
+            cm = acct.contracts.get(c["contract_id"])
+            now_held = {} if cm is None else cm.holds
+            scopes.append((f"{name} {c['contract_id']}", c["holds"], now_held))
+        for scope, was, holds in scopes:
+            for key, raw in was.items():
+                lock, kept = Lock.from_dict(raw), holds.get(key)
+                if kept is None or kept.strength() < lock.strength():
+                    found.append(f"end {scope}'s {lock.kind.value} ({lock.source})")
+    return found
+
+
+def _only_the_service(due: list[str], now: datetime, zone: str) -> str:
+    """The one line refusing an offline lock whose catch-up would do ``due``."""
+    from zoneinfo import ZoneInfo
+
+    shown = "; ".join(due[:4]) + (f"; and {len(due) - 4} more" if len(due) > 4 else "")
+    clock = now.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+    return (
+        f"not locked, nothing changed: by this machine's clock ({clock}) a lock made through "
+        f"the database would also {shown}, which only the service does, once it has checked "
+        "the clock against the gateway's: start the service, or lock while it runs"
+    )
 
 
 def offline_accounts(store: Store) -> list[int] | None:

@@ -202,10 +202,12 @@ async def through_service(service: Any, body: dict[str, Any]) -> str:
 
 def offline(settings: Any, store: Any, body: dict[str, Any], now: datetime) -> str:
     """Add the lock through the database when no service runs (the service enforces it,
-    flattening included, as soon as it starts)."""
+    flattening included, as soon as it starts). Refused, nothing written, when that would
+    also end a lock, begin a trading day or apply a held loosening by this machine's clock
+    (see `bootstrap.offline_engine`)."""
     from fsm_risk import bootstrap
 
-    engine, effects, journal = bootstrap.offline_engine(settings, store, now)
+    engine, effects, journal = bootstrap.offline_engine(settings, store, now, adds_only=True)
     ev = event(engine, body, now)
     effects.extend(engine.handle(ev, now))
     bootstrap.commit_offline(store, engine, journal, ev, effects, now)

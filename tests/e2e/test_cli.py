@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,6 +186,36 @@ def test_a_self_lock_into_the_skipped_hour_replies_with_the_real_instant(tmp_pat
         code, out = cli(tmp_path, "lock", "--until", "02:30")  # 02:30 never happens that day
     assert code == 0, out
     assert "Cooldown until 2027-03-14 03:30 CDT" in out
+
+
+def dump(home: Path) -> list[str]:
+    db = sqlite3.connect(home / "state.db")
+    try:
+        return list(db.iterdump())
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("ahead", [timedelta(days=1), timedelta(hours=8, minutes=5)])
+def test_a_self_lock_without_the_service_never_ends_a_lock_or_the_day_by_this_clock(
+    tmp_path: Path, ahead: timedelta
+) -> None:
+    """Reported: `fsm-risk lock 1001 --for 1m` with the service stopped and the clock moved
+    past the reset released the account's lock and rolled the day to P&L 0.00: a command that
+    may only add a lock ended one. Refused, in one line, and nothing written."""
+    (tmp_path / "settings.ini").write_text(SETTINGS)
+    with freeze_time(T0, tick=True):
+        seed_locked_account(tmp_path)  # LockedDaily until 17:00 Chicago, the day -1,003.12
+    stored = dump(tmp_path)
+    assert any("LockedDaily" in line for line in stored)
+    with freeze_time(T0 + ahead, tick=True):  # past the reset (and a day on)
+        code, out = cli(tmp_path, "lock", "1001", "--for", "1m")
+    assert code == 2, out
+    assert out.count("\n") == 1 and out.startswith("error: not locked, nothing changed")
+    assert "end account 1001's LockedDaily (RULE-003)" in out
+    assert "begin account 1001's trading day of" in out
+    assert "start the service, or lock while it runs" in out
+    assert dump(tmp_path) == stored
 
 
 def test_transition_needs_an_admin_secret_to_be_set_first(home: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
 from fsm_risk import cli, reload, runtime
 from fsm_risk.adapters.auth import AdminAuth
@@ -372,13 +373,18 @@ async def test_a_self_lock_reason_reaches_the_audit_log_as_one_plain_line(h: Har
 
 
 async def test_a_self_lock_with_no_service_running_goes_through_the_database(
-    h: Harness,
+    h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await h.start(loss_limit(1000))
     await h.stop()
-    code, out = await run_cli(h.home, "lock", "--rest-of-day")
-    assert code == 0, out
-    assert "LockedDaily until" in out
+    # the command's clock is the service's, moments later: one past a reset since the stop
+    # is refused (the trading day it would begin is the service's to begin: test_cli.py)
+    h.clock.advance(minutes=5)
+    monkeypatch.setattr(cli, "_now", h.clock.now)
+    settings = str(h.home / "settings.ini")
+    result = CliRunner().invoke(cli.main, ["lock", "--rest-of-day", "--settings", settings])
+    assert result.exit_code == 0, result.output
+    assert "LockedDaily until" in result.output
     await h.start()
     assert h.acct.state is State.LockedDaily
     [entry] = [a for a in h.svc.store.audit(ACCOUNT) if a.trigger == "breach"]

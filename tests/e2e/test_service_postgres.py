@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
-from fsm_risk import reload, runtime
+from fsm_risk import cli, reload, runtime
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
@@ -186,7 +187,7 @@ async def test_each_group_is_compared_with_its_own_settings_in_force(
 
 @pytest.mark.paper(accounts=TWO)
 async def test_a_lock_for_an_account_no_service_holds_goes_through_the_database(
-    two: tuple[Harness, Harness],
+    two: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reported: with sp1 (1001) running, `lock` and `transition` for 1002 (no service of its
     own) were refused because "the service is running"."""
@@ -197,7 +198,12 @@ async def test_a_lock_for_an_account_no_service_holds_goes_through_the_database(
     await sp2.start()
     await sp2.stop()  # 1002 is stored, and no service holds it now
     AdminAuth(sp1.svc.store, sp1.clock.now, delay=0).set_secret(SECRET)
-    code, out = await run_cli(sp2.home, "lock", "--for", "1h")
+    # on the stopped service's clock, moments later (one past a reset since its stop is
+    # refused: the day it would begin is the service's to begin)
+    monkeypatch.setattr(cli, "_now", sp2.clock.now)
+    settings = str(sp2.home / "settings.ini")
+    result = CliRunner().invoke(cli.main, ["lock", "--for", "1h", "--settings", settings])
+    code, out = result.exit_code, result.output
     assert code == 0 and "account 1002: locked by trader:" in out, out
     code, out = await run_cli(
         sp2.home, "transition", "1002", "--to", "LockedDaily", "--reason", "x", secret=SECRET
