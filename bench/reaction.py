@@ -346,7 +346,7 @@ async def reaction(trials: int, trades: int) -> None:
                 await history(http, base, (SERVICE, BASELINE), trades)
                 made = time.monotonic() - started
             settings = service_settings(home, "1001", all_rules())
-            logs.setup(settings.log_file)  # as `fsm-risk serve` logs
+            logs.setup(settings.log_file, queued=True)  # as `fsm-risk serve` logs
             service, task = await start_service(settings, base)
             px, rt = await baseline_client(base)
             results: dict[int, list[float]] = {SERVICE: [], BASELINE: []}

@@ -630,7 +630,7 @@ def serve(paper: bool, demo: bool, settings_file: str | None) -> None:
         from fsm_risk import bootstrap, logs, runtime
 
         settings = bootstrap.load_settings(settings_file)
-        logs.setup(settings.log_file)
+        logs.setup(settings.log_file, queued=True)
         # what is loaded so far lives as long as the service: no collection need walk it again
         gc.freeze()
     finally:

@@ -3,7 +3,7 @@
 Checkpoints are logged under fixed markers so that "it runs but nothing happens" is
 diagnosable at a glance: ``grep FSM: fsm-risk.log``.
 
-A log call never waits for the console or the disk. The service logs on its event loop, the
+A log call of `serve` never waits for the console or the disk. It logs on its event loop, the
 one thread that handles every event and sends every close: written there, a console paused
 (Ctrl-S, a pager or a log shipper that stopped reading a pipe) froze every close and cancel
 for as long as it stayed paused (70 s, 5 breaches of 6 not touched), and a slow disk under
@@ -181,14 +181,36 @@ def _file(path: Path) -> Callable[[str], None]:
     return out
 
 
-def setup(log_file: Path | None = None, *, level: str = "INFO", console: bool = True) -> None:
-    """Configure loguru once per process; quiet the SDK's own JSON logging."""
+class _Direct:
+    """A loguru sink writing each line as it comes (a command that ends at once, not `serve`)."""
+
+    def __init__(self, out: Callable[[str], None], tty: bool = False) -> None:
+        self.write, self._tty = out, tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def setup(
+    log_file: Path | None = None,
+    *,
+    level: str = "INFO",
+    console: bool = True,
+    queued: bool = False,
+) -> None:
+    """Configure loguru once per process; quiet the SDK's own JSON logging. ``queued``: each
+    line is written by a thread of its own (`_Behind`), for `serve`, whose event loop must
+    never wait for a console or a disk; a command that ends at once writes as it logs."""
     logger.remove()
     logger.configure(patcher=_patch)
+
+    def sink(out: Callable[[str], None], name: str, tty: bool = False) -> _Behind | _Direct:
+        return _Behind(out, name, tty) if queued else _Direct(out, tty)
+
     if console:
         tty = sys.stderr.isatty() and "NO_COLOR" not in os.environ
         logger.add(
-            _Behind(_console(sys.stderr), "log-console", tty),
+            sink(_console(sys.stderr), "log-console", tty),
             level=level,
             format="<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <8}</level> "
             "{message}",
@@ -200,7 +222,7 @@ def setup(log_file: Path | None = None, *, level: str = "INFO", console: bool = 
 
         private.private_file(log_file)
         logger.add(
-            _Behind(_file(log_file), "log-file"),
+            sink(_file(log_file), "log-file"),
             level="DEBUG",
             serialize=True,
             backtrace=False,

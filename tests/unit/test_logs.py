@@ -95,7 +95,7 @@ class HeldConsole:
 def test_a_log_call_never_waits_for_a_held_console(monkeypatch: pytest.MonkeyPatch) -> None:
     console = HeldConsole()
     monkeypatch.setattr(sys, "stderr", console)
-    logs.setup(None)
+    logs.setup(None, queued=True)
     try:
         caller = threading.Thread(target=lambda: [logger.info("line {}", n) for n in range(200)])
         caller.start()
@@ -114,7 +114,7 @@ def test_lines_past_the_limit_are_dropped_and_counted(monkeypatch: pytest.Monkey
     console = HeldConsole()
     monkeypatch.setattr(sys, "stderr", console)
     monkeypatch.setattr(logs, "BEHIND_LIMIT", 3)
-    logs.setup(None)
+    logs.setup(None, queued=True)
     try:
         for n in range(10):
             logger.info("line {}", n)
