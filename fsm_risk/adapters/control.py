@@ -134,6 +134,10 @@ class ControlServer:
         #: the socket file this server made (device, inode): the only one its stop removes
         self._made: tuple[int, int] | None = None
         self._bound: int | None = None  # the TCP port this server listens on
+        self._reading = asyncio.Lock()  # reads of the database on a thread: one at a time
+        #: the connections of answers being sent (`_history`)
+        self._streams: set[asyncio.BaseTransport] = set()
+        self._closing = asyncio.Event()  # set by `stop`: answers being sent are broken off
 
     async def start(self) -> None:
         app = web.Application(middlewares=[_unexpected, self._check_token])
@@ -199,6 +203,10 @@ class ControlServer:
         return await handler(request)
 
     async def stop(self) -> None:
+        # a long history answer does not hold the stop (aiohttp would wait for it a minute)
+        self._closing.set()
+        for transport in list(self._streams):
+            transport.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -234,9 +242,11 @@ class ControlServer:
                 return _error(404, str(exc))
         return web.json_response(self.service.status(ids))
 
-    async def _history(self, request: web.Request) -> web.Response:
-        from fsm_risk import status
-
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        """The audit log's last ``limit`` entries, oldest first, as ``{"timezone", "entries"}``
+        JSON. Read, formatted and encoded a page at a time on a thread and sent as each is
+        ready: the loop that enforces only writes the bytes (a read of 300,000 entries held it
+        for 9 s), and no answer is ever held in memory whole, however large ``limit``."""
         account_id = None
         account = request.query.get("account")
         if account:
@@ -248,13 +258,57 @@ class ControlServer:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
             return _error(400, "limit must be a whole number")
-        entries = self.service.store.audit(account_id, max(limit, 1))
-        return web.json_response(
-            {
-                "timezone": self.service.settings.display_timezone,
-                "entries": status.audit_rows(entries),
-            }
-        )
+        store = self.service.store
+        try:  # the first page before the answer starts: a failing database says so in JSON
+            span = await self._read(store.audit_span, account_id, max(limit, 1))
+            after, upto = span if span is not None else (0, 0)
+            chunk, after = await self._read(_history_page, store, account_id, after, upto)
+        except _Stopping:
+            return _error(503, "the service is stopping: ask again once it runs")
+        response = web.StreamResponse()
+        response.content_type, response.charset = "application/json", "utf-8"
+        tz = json.dumps(self.service.settings.display_timezone)
+        transport = request.transport
+        if transport is not None:
+            self._streams.add(transport)
+        try:
+            await response.prepare(request)
+            await response.write(f'{{"timezone": {tz}, "entries": ['.encode())
+            while chunk:
+                await response.write(chunk)
+                chunk, after = await self._read(_history_page, store, account_id, after, upto)
+                chunk = b", " + chunk if chunk else chunk
+            await response.write(b"]}")
+        except ConnectionResetError:
+            pass  # the client went away, or the service is stopping (`stop`)
+        except Exception as exc:
+            # the answer has begun: break it off (the client says the service broke off),
+            # never end it as a complete but shorter log
+            if not isinstance(exc, _Stopping):
+                logger.exception("control channel: GET /history failed while answering")
+            if transport is not None:
+                transport.close()
+        finally:
+            if transport is not None:
+                self._streams.discard(transport)
+        return response
+
+    async def _read[**P, R](self, read: Callable[P, R], *args: P.args, **kw: P.kwargs) -> R:
+        """``read`` (a read of the database, and its formatting) on a thread, one at a time:
+        the loop goes on handling events meanwhile, and several people reading at once
+        take turns on the thread rather than each taking the interpreter from the loop.
+        Raises `_Stopping` when the service stops first (the read ends on its own)."""
+        async with self._reading:
+            work = asyncio.ensure_future(asyncio.to_thread(read, *args, **kw))
+            closing = asyncio.ensure_future(self._closing.wait())
+            try:
+                await asyncio.wait({work, closing}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closing.cancel()
+            if not work.done():
+                work.add_done_callback(lambda f: f.cancelled() or f.exception())
+                raise _Stopping
+            return work.result()
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response(self.service.health())
@@ -386,6 +440,23 @@ async def _unexpected(
             f"the service failed on {request.method} {request.path} "
             f"({type(exc).__name__}); its log has the details",
         )
+
+
+class _Stopping(Exception):
+    """The service stopped while a read of the control channel was under way."""
+
+
+#: audit entries per page of a `history` answer (read and encoded on a thread in ~5 ms)
+HISTORY_PAGE = 500
+
+
+def _history_page(store: Store, account_id: int | None, after: int, upto: int) -> tuple[bytes, int]:
+    """The next page of a `history` answer: its entries as `history --json` rows, encoded
+    as `json.dumps` encodes them in the whole answer, comma-separated; and the last id read."""
+    from fsm_risk import status
+
+    entries, last = store.audit_page(account_id, after, upto, HISTORY_PAGE)
+    return ", ".join(json.dumps(row) for row in status.audit_rows(entries)).encode(), last
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -91,6 +91,10 @@ def request(
             conn.request(method, route, body=payload, headers=headers)
             resp = conn.getresponse()
             raw = resp.read()
+        except http.client.IncompleteRead:
+            raise FsmRiskError(
+                f"the service at {where} broke off its answer (its log says why)"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             raise FsmRiskError(f"the service at {where} did not answer: {exc}") from None
     finally:
