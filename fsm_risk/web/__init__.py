@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).parent / "static"
 OPEN_PATHS = {"/healthz", "/readyz"}
+#: the most of an account's transitions of the day the page lists (its latest)
+DAY_TRANSITIONS = 500
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
     "X-Content-Type-Options": "nosniff",
@@ -74,7 +76,7 @@ class WebServer:
         accounts = [service.engine.accounts[aid] for aid in service.account_ids]
         if accounts:  # the day's transitions of every account, in one read
             since = min(acct.day.start for acct in accounts)
-            found = service.store.audit_since(since, service.account_ids, limit=500)
+            found = service.store.audit_since(since, service.account_ids, DAY_TRANSITIONS)
             for acct in accounts:
                 start = acct.day.start
                 self._transitions[acct.account_id] = [
@@ -191,7 +193,10 @@ class WebServer:
                 else None
             )
             start = engine.accounts[aid].day.start.isoformat()
-            a["transitions"] = [t for t in self._transitions.get(aid, []) if t["at"] >= start]
+            # the day's, the last `DAY_TRANSITIONS` of them, as at start; older ones let go (kept
+            # since the start, the list and this filter grew with every transition)
+            kept = [t for t in self._transitions.get(aid, []) if t["at"] >= start]
+            a["transitions"] = self._transitions[aid] = kept[-DAY_TRANSITIONS:]
             # as `status --json` says it: an account with a close unconfirmed past a close
             # timeout (or its reads failing) is not enforcing as it should
             a["readiness"] = service.readiness(aid, stuck, failing)

@@ -205,3 +205,22 @@ async def test_metrics_count_a_rejected_close_and_its_retry(h: Harness) -> None:
     assert m[("fsm_risk_enforcement_rejected_total", acct)] == 1.0
     assert m[("fsm_risk_closes_confirmed_total", acct)] == 1.0
     assert m[("fsm_risk_enforcement_latency_seconds_sum", (("action", "close"),))] > 0
+
+
+async def test_the_page_keeps_the_days_transitions_only(h: Harness) -> None:
+    """What the page lists is the day's transitions (the latest `DAY_TRANSITIONS`): those of a
+    day gone are let go, not kept and filtered at every view for as long as the service runs."""
+    await h.start(DAILY_LOSS)
+    server = web(h)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked")
+    [account] = server.view()["accounts"]
+    assert account["transitions"] and account["transitions"][-1]["to"] == "LockedDaily"
+    await h.advance(days=1)  # past the daily reset: the lock ends, a new day begins
+    await h.until(lambda: h.acct.state is State.Trading, "the new day")
+    [account] = server.view()["accounts"]
+    today = [t for t in account["transitions"] if t["at"] >= h.acct.day.start.isoformat()]
+    assert account["transitions"] == today
+    assert server._transitions[ACCOUNT] == today  # the day gone let go
