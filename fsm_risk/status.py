@@ -149,6 +149,7 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
             "until": waiver_until(w).isoformat(),
             "rearm": w.get("rearm") if isinstance(w, dict) else None,
             "at": w.get("at") if isinstance(w, dict) else None,
+            "ends": w.get("ends") if isinstance(w, dict) else None,
             "text": engine.describe_waiver(key, w),
         }
         for key, w in sorted(engine.waivers(a).items())

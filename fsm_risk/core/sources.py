@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fsm_risk.core.states import State
 
 ADMIN = "ADMIN"
@@ -13,3 +16,8 @@ def self_source(kind: State) -> str:
     """The hold source of a self-lock of this kind: one per kind, so a shorter lock of a
     stronger kind never replaces a longer weaker one (both are held; the strongest wins)."""
     return f"{SELF}:{kind.value}"
+
+
+def waived(rule_state: Mapping[str, Mapping[str, Any]], key: str) -> bool:
+    """Whether an admin's waiver (by ``rule`` or ``rule@contract``) is held on the account."""
+    return key in rule_state.get(ADMIN, {}).get("waivers", {})

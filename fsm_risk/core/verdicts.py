@@ -55,19 +55,24 @@ class Verdicts:
     def enforce(
         self, acct: AccountModel, verdicts: list[Verdict], now: datetime, out: list[Effect]
     ) -> None:
-        """Apply the verdicts of one event: the strongest outcome wins, all are recorded."""
-        verdicts = [u for v in verdicts if (u := self.waivers.unwaived(acct, v, now)) is not None]
-        releases = [v for v in verdicts if v.action is Action.RELEASE]
-        for v in releases:
-            self._release(acct, v, now)
-        account_vs = [
-            v for v in verdicts if v.scope is Scope.ACCOUNT and v.action is not Action.RELEASE
+        """Apply the verdicts of one event: the strongest outcome wins, all are recorded. A
+        release is never waived: it ends the rule's hold and its waiver in that scope."""
+        for v in verdicts:
+            if v.action is Action.RELEASE:
+                self.waivers.lapse(acct, v)
+                self._release(acct, v, now)
+        verdicts = [
+            u
+            for v in verdicts
+            if v.action is not Action.RELEASE
+            and (u := self.waivers.unwaived(acct, v, now)) is not None
         ]
+        account_vs = [v for v in verdicts if v.scope is Scope.ACCOUNT]
         if account_vs:
             self.account(acct, account_vs, now, out)
         by_contract: dict[str, list[Verdict]] = {}
         for v in verdicts:
-            if v.scope is Scope.CONTRACT and v.action is not Action.RELEASE:
+            if v.scope is Scope.CONTRACT:
                 assert v.contract_id is not None
                 by_contract.setdefault(v.contract_id, []).append(v)
         for cid, vs in by_contract.items():

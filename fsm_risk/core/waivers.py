@@ -20,11 +20,14 @@ from fsm_risk.rules.base import Scope, Verdict
 @dataclass(frozen=True)
 class Waiver:
     """One waiver: until when its rule is waived and, for a loss rule, the value it had when
-    waived (``at``) and the deeper level it fires again at (``rearm``)."""
+    waived (``at``) and the deeper level it fires again at (``rearm``). A waiver of a hold
+    with no deadline (a condition's: canTrade false, a blocked root) also ``ends`` when that
+    condition does (its rule's release), at the latest at ``until``."""
 
     until: datetime
     at: Decimal | None = None
     rearm: Decimal | None = None
+    ends: str | None = None
 
     @classmethod
     def read(cls, stored: Any) -> Waiver:
@@ -36,12 +39,15 @@ class Waiver:
             datetime.fromisoformat(stored["until"]),
             None if at is None else Decimal(at),
             None if rearm is None else Decimal(rearm),
+            stored.get("ends"),
         )
 
     def stored(self) -> dict[str, str]:
         out = {"until": self.until.isoformat()}
         if self.at is not None and self.rearm is not None:
             out["at"], out["rearm"] = str(self.at), str(self.rearm)
+        if self.ends is not None:
+            out["ends"] = self.ends
         return out
 
 
@@ -73,7 +79,9 @@ class Waivers:
         now: datetime,
     ) -> dict[str, Waiver]:
         """The waivers an override that clears these holds grants: per level-triggered rule,
-        until its lock would have ended and, for a loss rule, the level it re-arms at."""
+        until its lock would have ended and, for a loss rule, the level it re-arms at. A hold
+        with no deadline ends with its condition: so does its waiver (see `lapse`), and at
+        the latest at the day's end, as an override's lock would."""
         out: dict[str, Waiver] = {}
         s = self.settings
         for source, hold in cleared.items():
@@ -82,7 +90,11 @@ class Waivers:
                 continue
             if LOCK_RANK[hold.kind] <= LOCK_RANK.get(to, 0):
                 continue
-            waiver = Waiver(hold.until or lock_end(s.calendar, acct.day.end, now))
+            if hold.until is not None:
+                waiver = Waiver(hold.until)
+            else:
+                ends = rule.outcome(rule.config).ends or "its condition ends"
+                waiver = Waiver(lock_end(s.calendar, acct.day.end, now), ends=ends)
             depth = rule.rearm_depth()
             usage = rule.usage(acct, now) if depth is not None else None
             if depth is not None and usage is not None:
@@ -121,10 +133,24 @@ class Waivers:
     def describe(self, key: str, stored: Any) -> str:
         """One line for a waiver: the rule, until when, and where it re-arms."""
         waiver = stored if isinstance(stored, Waiver) else Waiver.read(stored)
-        text = f"waived {self.named(key)} until {self.when(waiver.until)}"
+        when = self.when(waiver.until)
+        if waiver.ends is not None:
+            text = f"waived {self.named(key)} until {waiver.ends} (at the latest {when})"
+        else:
+            text = f"waived {self.named(key)} until {when}"
         if waiver.rearm is not None and waiver.at is not None:
             text += f", re-arms at {waiver.rearm:.2f} (was {waiver.at:.2f} when waived)"
         return text
+
+    def lapse(self, acct: AccountModel, v: Verdict) -> None:
+        """A rule's release (the condition behind its hold ended: canTrade true again, a root
+        unblocked) ends its waiver in that scope too: the lock the waiver stands in for would
+        have ended here, so the condition coming back is enforced again."""
+        waivers = acct.rule_state.get(ADMIN, {}).get("waivers")
+        key = v.rule_id if v.scope is Scope.ACCOUNT else f"{v.rule_id}@{v.contract_id}"
+        if waivers and key in waivers:
+            del waivers[key]
+            self.work.dirty.add(acct.account_id)
 
     def unwaived(self, acct: AccountModel, v: Verdict, now: datetime) -> Verdict | None:
         """The verdict, or None while an admin waiver covers it. A waived loss rule whose

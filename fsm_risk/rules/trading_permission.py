@@ -4,6 +4,8 @@ An account update with ``canTrade`` false flattens the account (or, with ``flatt
 only blocks new exposure) into a hold with no deadline: it lasts until an account update says
 ``canTrade`` is true again, which releases this rule's hold and nothing else (a lock placed by
 another rule still holds). The hold is stored with the account, so a restart does not end it.
+An admin's forced ``Trading`` waives the rule only as long as that hold would have lasted: the
+release ends the waiver too, so a second ``canTrade`` false flattens and locks again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from fsm_risk import schema
 from fsm_risk.core.events import AccountUpdate, Event
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.sources import waived
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, RuleContext, Usage, Verdict
@@ -76,9 +79,10 @@ class TradingPermission(Rule):
         if allowed is None:
             return ()  # not reported yet
         if allowed:
-            if view.state is State.Trading:
-                return ()  # no hold of any rule: nothing to release
-            # the engine ends this rule's hold if it has one; other holds are untouched
+            if view.state is State.Trading and not waived(view.rule_state, self.id):
+                return ()  # no hold of any rule, no waiver of this one: nothing to release
+            # the engine ends this rule's hold if it has one (other holds are untouched), and
+            # an admin's waiver of it: the lock it stands in for would have ended here
             return (
                 Verdict(
                     self.id,

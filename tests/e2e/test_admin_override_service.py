@@ -18,6 +18,7 @@ from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
 
 MNQ = "CON.F.US.MNQ.Z26"
 NQ = "CON.F.US.ENQ.Z26"
+MES = "CON.F.US.MES.Z26"
 SECRET = "correct horse battery"
 TRAILING = """
 [rule.trailing_drawdown]
@@ -80,6 +81,29 @@ async def test_a_forced_trading_after_a_weekly_lock_still_flattens_a_runaway_los
     h.gateway.move_price("MNQ", -300)
     await h.gw_until(lambda: h.position("MNQ") == 0, "flattened past the re-arm level")
     await h.until(lambda: h.acct.state is State.LockedWeekly, "locked again")
+
+
+async def test_a_waiver_of_the_trading_permission_ends_when_the_gateway_allows_trading(
+    h: Harness,
+) -> None:
+    """Reported: blocked by the firm, forced Trading ("firm glitch"), unblocked, the trader
+    bought 1 MES, blocked again: still Trading 3 s later, MES open, the waiver listed."""
+    await h.start("[rule.trading_permission]\n")
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    h.gateway.set_can_trade(ACCOUNT, False)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-018")
+    code, out = await admin(h, "--to", "Trading", "--reason", "firm glitch")
+    assert code == 0 and "LockedDaily -> Trading" in out, out
+    assert "waived RULE-018 trading_permission until the gateway reports it can trade" in out
+    h.gateway.set_can_trade(ACCOUNT, True)
+    await h.until(lambda: not h.acct.rule_state[ADMIN]["waivers"], "the waiver ended")
+    h.trade("MES", "buy", 1)
+    await h.until(lambda: MES in h.acct.positions, "the MES position reached the service")
+    assert h.closes("MES") == [] and h.acct.state is State.Trading
+    h.gateway.set_can_trade(ACCOUNT, False)
+    await h.gw_until(lambda: h.position("MES") == 0, "the second block closed the MES")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked again by RULE-018")
+    assert (None, "Trading", "Flattening", "breach", "RULE-018") in h.audit()
 
 
 async def test_a_typed_account_or_contract_the_service_does_not_know_is_refused_naming_the_choices(

@@ -241,6 +241,21 @@ def test_an_admin_may_unlock_a_blocked_contract_until_the_next_daily_reset() -> 
     assert [c.order_id for c in cancels(out)] == [2]
 
 
+def test_an_admins_waiver_ends_with_the_block_so_blocking_the_root_again_locks_again() -> None:
+    d = driver("CL")
+    d.send(order(1, CL, Side.BUY, 1, limit="70"), cancelled(1, CL))
+    d.send(AdminCommand(d.acc, State.Trading, "allowed today", "ops", contract_id=CL))
+    assert list(d.engine.waivers(d.acct)) == [f"RULE-017@{CL}"]
+    d.engine.replace_rules(engine("GC").rules, d.now, actor="ops", detail="CL unblocked")
+    d.send(Tick(d.acc))  # the block's release: its lock would have ended here, so does the waiver
+    assert d.engine.waivers(d.acct) == {} and state(d, CL) is State.Trading
+    d.engine.replace_rules(engine("CL").rules, d.now, actor="ops", detail="CL blocked again")
+    out = d.send(order(2, CL, Side.BUY, 1, limit="70"))
+    assert [c.order_id for c in cancels(out)] == [2]
+    d.send(cancelled(2, CL))
+    assert state(d, CL) is State.LockedDaily
+
+
 # --- settings, usage, cost -------------------------------------------------------------------
 
 

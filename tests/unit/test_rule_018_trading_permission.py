@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
+from fsm_risk.core.admin import summary
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, OrderStatus, OrderType, Side
 from fsm_risk.core.reasons import Reason
@@ -18,6 +19,7 @@ from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit
 from tests.factories import (
     ACC,
     ES,
+    MES,
     MNQ,
     NQ,
     T0,
@@ -194,6 +196,39 @@ def test_an_admin_override_sticks_until_the_next_daily_reset() -> None:
     d.at(d.engine.calendar.next_daily_reset(T0) + timedelta(minutes=1))
     disabled(d)
     assert d.acct.state is State.LockedDaily
+
+
+def test_the_waiver_ends_when_the_gateway_allows_trading_so_a_second_block_flattens() -> None:
+    # a tester: blocked, forced Trading ("firm glitch"), canTrade true, the trader buys 1 MES,
+    # canTrade false again: the account stayed Trading with the MES open, the waiver listed
+    d = driver()
+    disabled(d)
+    cmd = AdminCommand(ACC, State.Trading, "firm glitch", "ops")
+    text = summary(d.engine, cmd, d.send(cmd))
+    assert "waived RULE-018 trading_permission until the gateway reports it can trade" in text
+    assert "(at the latest Mon 2026-11-23 17:00 CST)" in text, text  # the day's end, at most
+    d.send(account())  # the lock would have ended here: so does the waiver
+    assert d.engine.waivers(d.acct) == {} and d.acct.state is State.Trading
+    d.send(position(MES, 1, "6000"))
+    assert d.acct.state is State.Trading  # kept: trading is allowed again
+    out = disabled(d)
+    assert d.acct.state is State.Flattening
+    assert [c.contract_id for c in closes(out)] == [MES]
+    assert [(a.contract_id, a.to_state, a.trigger, a.rule_id) for a in audit(out)] == [
+        (None, State.Flattening, "breach", "RULE-018"),
+        (MES, State.Flattening, "breach", "RULE-018"),
+    ]
+    d.send(flat(MES))
+    assert d.acct.state is State.LockedDaily and d.acct.holds["RULE-018"].until is None
+
+
+def test_the_waiver_lasts_while_the_gateway_still_disallows_trading() -> None:
+    d = driver()
+    disabled(d)
+    d.send(AdminCommand(ACC, State.Trading, "firm glitch", "ops"))
+    out = d.send(account("49900", can_trade=False), position(MES, 1, "6000"))
+    assert d.acct.state is State.Trading and closes(out) == []
+    assert list(d.engine.waivers(d.acct)) == ["RULE-018"]
 
 
 def test_restart_while_locked_keeps_the_hold_until_the_gateway_says_otherwise() -> None:
