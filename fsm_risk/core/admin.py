@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
-from fsm_risk.core.flatten import Entry, Flatten
+from fsm_risk.core.flatten import Entry, Flatten, covers
 from fsm_risk.core.instruments import gateway_id, root_named
 from fsm_risk.core.models import (
     AccountModel,
@@ -96,7 +96,65 @@ class Admin:
             key = self.contract_key(acct, cmd.contract_id, now)
             if to is State.LockedWeekly:
                 raise FsmRiskError("a contract has no LockedWeekly state")
+            self._refuse_under_root(acct, key, to)
             model = self.work.contract(acct, key)
+        self._force(acct, model, key, cmd, lock, now, out)
+        if key is not None and "." not in key:
+            # a root means every contract of it: those whose own model would keep them from
+            # what was asked (a contract's lock under a root forced to Trading) go there too,
+            # each through its own machine (audited, its cleared holds waived as any override)
+            for cm in self._held_apart(acct, key, to):
+                self._force(acct, cm, cm.contract_id, cmd, lock, now, out)
+
+    @staticmethod
+    def _held_apart(acct: AccountModel, root: str, to: State) -> list[ContractModel]:
+        """The root's contracts whose own state differs from what the root was forced to in a
+        way the root's state does not cover: any but Trading when the root is forced to
+        Trading, and a lock stronger than the root's when it is forced to a lock."""
+        return [
+            cm
+            for cid, cm in sorted(acct.contracts.items())
+            if "." in cid
+            and covers(root, cid)
+            and cm.state is not to
+            and (
+                (to is State.Trading and cm.state is not State.Trading)
+                or (
+                    to in LOCK_KINDS
+                    and cm.state in LOCK_KINDS
+                    and LOCK_RANK[cm.state] > LOCK_RANK[to]
+                )
+            )
+        ]
+
+    @staticmethod
+    def _refuse_under_root(acct: AccountModel, key: str, to: State) -> None:
+        """A contract cannot be freed on its own from its root's lock: forcing it to a weaker
+        state than that lock would change nothing the trader sees, so it is refused."""
+        if "." not in key or to not in (State.Trading, State.Cooldown):
+            return
+        for root, cm in sorted(acct.contracts.items()):
+            if "." in root or cm.state not in LOCK_KINDS or not covers(root, key):
+                continue
+            if LOCK_RANK[cm.state] > LOCK_RANK[to]:
+                raise FsmRiskError(
+                    f"{key} is under the {cm.state} on {root} (every {root} contract): one "
+                    f"contract cannot be forced to {to} on its own; to end that lock, name the "
+                    f"root (--contract {root} --to {to})"
+                )
+
+    def _force(
+        self,
+        acct: AccountModel,
+        model: Lockable,
+        key: str | None,
+        cmd: AdminCommand,
+        lock: Lock | None,
+        now: datetime,
+        out: list[Effect],
+    ) -> None:
+        """Force one model (the account, or a contract or root ``key``) to ``cmd.to``."""
+        to = cmd.to
         cleared = dict(model.holds)
         # an override must stick: level-triggered rules whose holds it cleared are waived
         # until their lock would have ended, so they cannot re-lock on the next quote; a
@@ -240,26 +298,44 @@ def force(engine: RiskEngine, cmd: AdminCommand, now: datetime) -> Forced:
 
 def summary(engine: RiskEngine, cmd: AdminCommand, effects: Sequence[Effect]) -> str:
     """``account 1001 contract MNQ (every MNQ contract): Trading -> LockedDaily (forced by
-    admin:ana: why)``, then one line per waiver granted (until when, where it re-arms)."""
-    forced = next(
-        e.entry for e in effects if isinstance(e, RecordTransition) and e.entry.trigger == "force"
-    )
+    admin:ana: why)``, then one line per waiver granted (until when, where it re-arms); for a
+    root, one line per contract of it forced with it (and its waivers)."""
     acct = engine.accounts[cmd.account_id]
     key = engine.contract_key(acct, cmd.contract_id) if cmd.contract_id else None
+    forced = [
+        e.entry for e in effects if isinstance(e, RecordTransition) and e.entry.trigger == "force"
+    ]
+    first = next(e for e in forced if e.contract_id == key)
     scope = f"account {cmd.account_id}"
     if key is not None:
         scope += f" contract {key}"
         if "." not in key:
             scope += f" (every {key} contract, held now or opened later)"
     text = (
-        f"{scope}: {forced.from_state} -> {forced.to_state} "
+        f"{scope}: {first.from_state} -> {first.to_state} "
         f"(forced by admin:{cmd.admin}: {cmd.reason})"
     )
     model = acct.contracts[key] if key is not None else acct
-    if model.state is not forced.to_state:
+    if model.state is not first.to_state:
         text += f"; now {model.state} (an open position is being closed)"
-    prefix = f"{Reason.ADMIN_OVERRIDE.name}: {cmd.reason}"
-    notes = forced.reason[len(prefix) :].lstrip("; ")
-    for note in filter(None, notes.split("; ")):
-        text += f"\n  {note}"
+    if key is not None and "." in key:
+        for root, cm in sorted(acct.contracts.items()):  # never claim a state it is not in
+            if (
+                "." not in root
+                and cm.state in LOCK_KINDS
+                and covers(root, key)
+                and LOCK_RANK[cm.state] > LOCK_RANK.get(model.state, 0)
+            ):
+                text += f"; still {cm.state} under the lock on {root} (every {root} contract)"
+    text += _notes(first.reason, cmd.reason, "  ")
+    for entry in forced:
+        if entry is not first:
+            text += f"\n  also contract {entry.contract_id}: {entry.from_state} -> {entry.to_state}"
+            text += _notes(entry.reason, cmd.reason, "    ")
     return text
+
+
+def _notes(audited: str, reason: str, indent: str) -> str:
+    """The notes of a force's audit text (waivers granted or ended, holds cleared), a line each."""
+    notes = audited[len(f"{Reason.ADMIN_OVERRIDE.name}: {reason}") :].lstrip("; ")
+    return "".join(f"\n{indent}{note}" for note in filter(None, notes.split("; ")))

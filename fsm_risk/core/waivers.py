@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fsm_risk.core.flatten import covers
 from fsm_risk.core.models import AccountModel, Lock
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.sessions import lock_end
@@ -112,9 +113,10 @@ class Waivers:
     @staticmethod
     def drop(acct: AccountModel, key: str | None) -> list[str]:
         """End the waivers of a scope (``key`` None: the account's, every contract's too; a
-        contract key: those on it); returns their keys."""
+        contract key: those on it; a root: those on it and on each of its contracts); returns
+        their keys."""
         waivers = stored_waivers(acct)
-        ended = [k for k in waivers if key is None or k.endswith(f"@{key}")]
+        ended = [k for k in waivers if key is None or ("@" in k and covers(key, k.split("@")[1]))]
         for k in ended:
             del waivers[k]
         return ended

@@ -106,6 +106,29 @@ async def test_a_waiver_of_the_trading_permission_ends_when_the_gateway_allows_t
     assert (None, "Trading", "Flattening", "breach", "RULE-018") in h.audit()
 
 
+async def test_a_root_and_one_of_its_contracts_are_never_forced_past_each_other(h: Harness) -> None:
+    """Reported: a contract forced to Trading under its root's lock, and a root forced to
+    Trading over a contract's own lock, each replied Trading -> Trading and changed nothing."""
+    await h.start("[rule.max_contracts]\nlimit = 10\n")
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    code, out = await admin(h, "--contract", "MNQ", "--to", "LockedDaily", "--reason", "desk")
+    assert code == 0, out
+    audit = h.audit()
+    code, out = await admin(h, "--contract", "MNQZ6", "--to", "Trading", "--reason", "ok")
+    assert code == 2 and out.count("\n") == 1, out
+    assert f"{MNQ} is under the LockedDaily on MNQ" in out and "--contract MNQ" in out, out
+    assert h.audit() == audit
+    code, out = await admin(h, "--contract", "MNQ", "--to", "Trading", "--reason", "ok")
+    code, out = await admin(h, "--contract", "MNQZ6", "--to", "LockedDaily", "--reason", "desk")
+    assert code == 0, out
+    code, out = await admin(h, "--contract", "MNQ", "--to", "Trading", "--reason", "ok")
+    assert code == 0 and f"also contract {MNQ}: LockedDaily -> Trading" in out, out
+    assert h.contract_state(MNQ) is State.Trading
+    h.trade("MNQ", "buy", 1)
+    await h.until(lambda: MNQ in h.acct.positions, "the MNQ position reached the service")
+    assert h.closes("MNQ") == [] and h.position("MNQ") == 1
+
+
 async def test_a_typed_account_or_contract_the_service_does_not_know_is_refused_naming_the_choices(
     h: Harness,
 ) -> None:

@@ -10,14 +10,17 @@ from decimal import Decimal
 import pytest
 
 from fsm_risk.core.admin import summary
+from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.engine import ADMIN
 from fsm_risk.core.events import AdminCommand, SelfLock, Side
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.symbol_block import SymbolBlock
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     ACC,
+    M2K,
     MNQ,
     MNQ_H27,
     NQ,
@@ -77,6 +80,110 @@ def test_a_root_lock_survives_a_restart_and_is_released_by_forcing_the_root() ->
     d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQ"))
     d.at(d.engine.calendar.next_daily_reset(d.now))
     assert d.acct.contracts["MNQ"].state is State.Trading
+
+
+# --- a root and its contracts: what the admin typed is what happens ----------------------------
+
+
+def _entries(out: list[Effect]) -> list[tuple[str | None, State, State, str]]:
+    return [
+        (e.entry.contract_id, e.entry.from_state, e.entry.to_state, e.entry.trigger)
+        for e in out
+        if isinstance(e, RecordTransition)
+    ]
+
+
+@pytest.mark.parametrize("typed", ["MNQZ6", MNQ])
+def test_one_contract_forced_to_trading_under_its_roots_lock_is_refused_naming_the_root(
+    typed: str,
+) -> None:
+    # reported: the reply said "contract CON.F.US.MNQ.Z26: Trading -> Trading" while the MNQ
+    # root stayed LockedDaily, and the trader's next MNQ buy was closed
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQ"), flat(MNQ))
+    audited = len(d.effects)
+    with pytest.raises(FsmRiskError) as err:
+        d.send(AdminCommand(ACC, State.Trading, "ok", "ops", contract_id=typed))
+    assert str(err.value) == (
+        f"{MNQ} is under the LockedDaily on MNQ (every MNQ contract): one contract cannot be "
+        "forced to Trading on its own; to end that lock, name the root (--contract MNQ --to "
+        "Trading)"
+    )
+    assert len(d.effects) == audited and d.acct.contracts["MNQ"].state is State.LockedDaily
+    # a lock as strong as the root's, or a flatten, is still the admin's to place
+    d.send(AdminCommand(ACC, State.LockedDaily, "this one too", "ops", contract_id=typed))
+    assert d.acct.contracts[MNQ].state is State.LockedDaily
+
+
+def test_a_contract_flattened_under_its_roots_lock_is_said_to_be_still_under_it() -> None:
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQ"), flat(MNQ))
+    cmd = AdminCommand(ACC, State.Flattening, "make sure", "ops", contract_id=MNQ)
+    text = summary(d.engine, cmd, d.send(cmd))
+    assert "; still LockedDaily under the lock on MNQ (every MNQ contract)" in text, text
+
+
+def test_a_root_forced_to_trading_ends_its_contracts_own_locks_too() -> None:
+    # reported: "contract MNQ (every MNQ contract ...): Trading -> Trading", but the Z26
+    # contract locked by name stayed LockedDaily
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id="MNQZ6"), flat(MNQ))
+    assert d.acct.contracts[MNQ].state is State.LockedDaily
+    cmd = AdminCommand(ACC, State.Trading, "ok", "ops", contract_id="MNQ")
+    out = d.send(cmd)
+    assert _entries(out) == [
+        ("MNQ", State.Trading, State.Trading, "force"),
+        (MNQ, State.LockedDaily, State.Trading, "force"),
+    ]
+    assert d.acct.contracts[MNQ].state is State.Trading and not d.acct.contracts[MNQ].holds
+    assert summary(d.engine, cmd, out).splitlines() == [
+        "account 1001 contract MNQ (every MNQ contract, held now or opened later): "
+        "Trading -> Trading (forced by admin:ops: ok)",
+        f"  also contract {MNQ}: LockedDaily -> Trading",
+    ]
+    out = d.send(position(MNQ, 1, "21000"))  # the trader's next MNQ buy is his
+    assert closes(out) == []
+
+
+def test_a_root_forced_to_trading_waives_the_symbol_block_on_its_contracts() -> None:
+    d = Driver(make_engine({SymbolBlock: {"roots": "M2K"}}))
+    d.send(account(), quote(M2K, "2400"), position(M2K, 1, "2400"), flat(M2K))
+    assert d.acct.contracts[M2K].state is State.LockedDaily
+    cmd = AdminCommand(ACC, State.Trading, "allowed today", "ops", contract_id="M2K")
+    out = d.send(cmd)
+    assert d.acct.contracts[M2K].state is State.Trading
+    lines = summary(d.engine, cmd, out).splitlines()
+    assert lines[1] == f"  also contract {M2K}: LockedDaily -> Trading", lines
+    assert lines[2].startswith(f"    waived RULE-017 symbol_block on {M2K} until the root is"), (
+        lines
+    )
+    out = d.send(position(M2K, 1, "2400"))
+    assert closes(out) == [] and d.acct.contracts[M2K].state is State.Trading
+
+
+def test_a_root_forced_to_a_weaker_lock_brings_its_contracts_stronger_locks_down_to_it() -> None:
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id=MNQ))
+    out = d.send(AdminCommand(ACC, State.Cooldown, "5 min", "ops", contract_id="MNQ", minutes=5))
+    assert (MNQ, State.LockedDaily, State.Cooldown, "force") in _entries(out)
+    d.advance(minutes=6)
+    assert d.acct.contracts["MNQ"].state is State.Trading
+    assert d.acct.contracts[MNQ].state is State.Trading
+
+
+def test_a_roots_no_waiver_ends_the_waivers_on_its_contracts_too() -> None:
+    d = _daily()
+    d.send(account())
+    waivers = d.acct.rule_state.setdefault(ADMIN, {}).setdefault("waivers", {})
+    waivers.update({"RULE-003": "2026-11-23T23:00:00+00:00",
+                    f"RULE-017@{MNQ}": "2026-11-23T23:00:00+00:00",
+                    f"RULE-017@{NQ}": "2026-11-23T23:00:00+00:00"})  # fmt: skip
+    d.send(AdminCommand(ACC, State.Trading, "ok", "ops", contract_id="MNQ", waive=False))
+    assert sorted(d.acct.rule_state[ADMIN]["waivers"]) == ["RULE-003", f"RULE-017@{NQ}"]
 
 
 @pytest.mark.parametrize("typed", ["ZZZ", "MNQQ", "CON.F.US.ZZZ.Z26", "CON.F.US.MNQ", ""])
