@@ -47,6 +47,7 @@ from fsm_risk.core.states import (
     State,
     Trigger,
 )
+from fsm_risk.core.verdicts import FIRED
 from fsm_risk.rules.base import Rule
 
 MACHINES: dict[str, tuple[str, tuple[State, ...], tuple[Edge, ...]]] = {
@@ -455,7 +456,7 @@ def day_path(name: str, entries: Sequence[AuditEntry]) -> list[Arrow]:
     for n, e in enumerate(entries, start=1):
         step = f"{n}. {e.at:%H:%M:%S} {e.rule_id or e.actor}"
         src, dst = e.from_state.value, e.to_state.value
-        drawn = e.trigger not in (Trigger.force.value, SETTINGS)
+        drawn = e.trigger not in (Trigger.force.value, SETTINGS, FIRED)
         a = by_pair.get((src, dst)) if drawn else None
         if a is None:
             a = own.get((src, dst, e.trigger))
@@ -473,6 +474,8 @@ def _step_words(trigger: str, *, same: bool) -> str:
     something (a settings change: the state stays) or that this version does not know."""
     if trigger == SETTINGS:
         return "settings changed (audit only: state kept)"
+    if trigger == FIRED:
+        return "a rule fired while flattening (audit only: state kept)"
     known = {t.value: words for t, words in TRIGGER_WORDS.items()}
     if trigger not in known:
         return f"{trigger} (state kept)" if same else trigger

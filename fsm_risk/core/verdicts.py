@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fsm_risk.core.effects import Alert, Effect, Level
+from fsm_risk.core.effects import Alert, AuditEntry, Effect, Level
 from fsm_risk.core.exposure import left_by_lock
 from fsm_risk.core.flatten import Entry, Flatten, contract_orders, lock_target
 from fsm_risk.core.models import AccountModel, Lock, Lockable
@@ -17,11 +17,19 @@ from fsm_risk.core.waivers import Waivers
 from fsm_risk.core.work import Work
 from fsm_risk.rules.base import Action, Scope, Verdict
 
+#: the audit trigger of rules that fired on a scope already flattening and changed no state
+#: (no hold added): recorded once per flatten, so every rule that fired is in the audit log
+FIRED = "fired"
+
 
 def hold_of(v: Verdict) -> Lock | None:
     if v.lock is State.Trading:
         return None
     return Lock(v.lock, v.until, v.rule_id, v.reason, v.detail)
+
+
+def _ids(ids: str | None) -> list[str]:
+    return [i for i in (ids or "").split(",") if i]
 
 
 def adds(model: Lockable, hold: Lock) -> bool:
@@ -130,7 +138,7 @@ class Verdicts:
         flatten = any(v.action is Action.FLATTEN for v in vs)
         trigger = Trigger.breach if flatten else Trigger.lock
         ids, text, primary = describe(vs)
-        before = acct.state
+        before, causes = acct.state, acct.flatten_cause
         extra = {"exposed": left_by_lock(acct)} if flatten else {}
         fired = self.flatten.transition(
             acct,
@@ -145,6 +153,10 @@ class Verdicts:
             actor=actor,
             **extra,
         )
+        if before is State.Flattening:
+            acct.flatten_cause = self.joined(
+                acct, acct, causes, causes, ids, text, now, fired, actor
+            )
         if fired and trigger is Trigger.lock and before is State.Trading:
             # a lock without flatten: what is open now may stay, and only shrink
             acct.tolerated = {c: p.signed for c, p in acct.positions.items()}
@@ -166,13 +178,15 @@ class Verdicts:
             pos = acct.positions.get(cid)
             size = pos.size if pos is not None else 0
             if cm.state is State.Flattening:
+                causes = cm.rule_id
                 if target < cm.target_size:
                     cm.target_size = target  # tightened: the retry timer sends the rest
                     cm.rule_id, cm.reason = ids, primary  # (named for what tightened it)
                     if closing and not cm.cancel_orders:  # a reduce become a close: its
                         cm.cancel_orders = True  # orders go too (flat is not flat with them)
                         self.flatten.cancel_orders(acct, cm, primary, now, out)
-                fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=ids, reason=text)
+                fired = fire(acct, cm, Trigger.breach, now, holds=holds, rule_id=ids, reason=text)
+                cm.rule_id = self.joined(acct, cm, cm.rule_id, causes, ids, text, now, fired)
                 return
             if size <= target and not (closing and contract_orders(acct, cid)):
                 # nothing to remove: lock directly
@@ -193,6 +207,43 @@ class Verdicts:
             )
         else:
             fire(acct, cm, Trigger.lock, now, holds=holds, rule_id=ids, reason=text)
+
+    @staticmethod
+    def joined(
+        acct: AccountModel,
+        model: Lockable,
+        named: str | None,
+        causes: str | None,
+        ids: str,
+        text: str,
+        now: datetime,
+        recorded: bool,
+        actor: str = "system",
+    ) -> str:
+        """A flattening scope's causes once these rules (``ids``) fired on it: ``named`` (what
+        names its close now: its ``causes`` before, or the rules that just tightened it), then
+        the rules new to it. When the machine recorded nothing (no hold added), a firing with
+        a rule not among the ``causes`` is recorded as an audit row of its own (``fired``, the
+        state kept), so a rule that fires again on every event while the flatten works is
+        recorded once. The causes name the scope's ``flat_confirmed``; what is enforced does
+        not change."""
+        before = _ids(causes)
+        if not recorded and any(i not in before for i in _ids(ids)):
+            state = model.state
+            acct.audit.append(
+                AuditEntry(
+                    now,
+                    acct.account_id,
+                    model.scope_contract,
+                    state,
+                    state,
+                    FIRED,
+                    ids,
+                    text,
+                    actor,
+                )
+            )
+        return ",".join(dict.fromkeys([*_ids(named), *_ids(ids)]))
 
     def fail_closed(
         self, acct: AccountModel, exc: BaseException, now: datetime, out: list[Effect]

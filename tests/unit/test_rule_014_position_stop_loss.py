@@ -12,13 +12,15 @@ import pytest
 
 from fsm_risk import schema
 from fsm_risk.config import RuleSettings
-from fsm_risk.core.events import AccountUpdate, Event, OrderStatus, OrderType, Side
+from fsm_risk.core.effects import RecordTransition
+from fsm_risk.core.events import AccountUpdate, Event, Fill, OrderStatus, OrderType, Quote, Side
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.crosschecks import stop_within_daily_loss
 from fsm_risk.rules.base import Action, Scope, Verdict
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
 from fsm_risk.rules.position_stop_loss import PositionStopLoss
 from tests.factories import (
     ES,
@@ -31,11 +33,13 @@ from tests.factories import (
     account,
     cancels,
     closes,
+    fill,
     flat,
     make_engine,
     order,
     position,
     quote,
+    reduces,
     restart,
     rule_driver,
     rule_engine,
@@ -247,6 +251,45 @@ def test_when_the_daily_limit_fires_on_the_same_quote_the_account_lock_wins() ->
     d.send(flat(MNQ))
     assert d.acct.state is State.LockedDaily  # the daily lock wins over "no lock"
     assert set(d.acct.holds) == {"RULE-003"}
+
+
+# --- the audit log ---------------------------------------------------------------------------
+
+
+def test_a_stop_firing_while_a_reduce_is_on_its_way_has_an_audit_row_of_its_own_once() -> None:
+    # reported: a position stop that turned RULE-002's reduce into a close had no breach line,
+    # only the later "flat_confirmed RULE-014"
+    limits = {"default_limit": "3"}
+    d = Driver(make_engine({MaxContractsPerInstrument: limits, PositionStopLoss: {"limit": "250"}}))
+    d.send(account(), quote(MNQ, "21000"))
+    out = d.send(position(MNQ, 4, "21000"))  # RULE-002: reduce 4 -> 3, on its way
+    assert [(r.size, r.rule_id) for r in reduces(out)] == [(1, "RULE-002")]
+    out = d.send(quote(MNQ, "20960"))  # 4 x 40 pts x $2 = -320: RULE-014 closes it all
+    out += d.send(quote(MNQ, "20950"))  # fires again: not recorded again
+    assert transitions(out) == [(MNQ, "Flattening", "Flattening", "fired")]
+    [row] = [e.entry for e in out if isinstance(e, RecordTransition)]
+    assert row.rule_id == "RULE-014" and row.reason.startswith("POSITION_STOP_LOSS: 4 ")
+    assert d.acct.contracts[MNQ].target_size == 0  # enforced as before: the reduce is a close
+    out = d.send(flat(MNQ))
+    assert transitions(out) == [(MNQ, "Flattening", "Trading", "flat_confirmed")]
+
+
+def test_a_rule_joining_an_account_flatten_without_a_hold_is_recorded_once() -> None:
+    ids = iter(["RULE-T01", "RULE-T02"])
+
+    def flatten(rule: str) -> Any:
+        verdict = Verdict(rule, Reason.MAX_CONTRACTS, Action.FLATTEN)
+        on = {"RULE-T01": Fill, "RULE-T02": Quote}[rule]
+        return lambda ctx: Scripted(
+            ctx, lambda v, e, n: (verdict,) if isinstance(e, on) else (), next(ids)
+        )
+
+    d = Driver(make_engine(extra=[flatten("RULE-T01"), flatten("RULE-T02")]))
+    d.send(account(), position(MNQ, 1, "21000"), fill(MNQ, Side.BUY, 1, "21000"))
+    assert d.acct.state is State.Flattening and d.acct.flatten_cause == "RULE-T01"
+    out = d.send(quote(MNQ, "21001"), quote(MNQ, "21002"))
+    assert transitions(out) == [(None, "Flattening", "Flattening", "fired")]
+    assert d.acct.flatten_cause == "RULE-T01,RULE-T02"
 
 
 # --- restart -------------------------------------------------------------------------------
