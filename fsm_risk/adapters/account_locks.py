@@ -27,6 +27,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -88,17 +89,35 @@ def gateway_key(api_url: str) -> str:
     """The gateway an account belongs to, as one name whatever way its URL was written:
     ``HTTPS://Api.Example.com:443//api/``, ``https://api.example.com./api`` and
     ``https://api.example.com/api`` are one gateway, as are ``localhost``, ``127.0.0.1`` (any
-    ``127.x``) and ``[::1]`` on one port (this machine: a second service spelling it the other
-    way reduced one breach twice); any user name or password in the URL is left out."""
+    loopback address, however written) and ``0.0.0.0`` on one port (this machine: a second
+    service spelling it the other way reduced one breach twice); any user name or password in
+    the URL is left out."""
     split = urlsplit(api_url.strip())
     scheme = split.scheme.lower()
     host = (split.hostname or "").lower().rstrip(".")
-    with contextlib.suppress(ValueError):
-        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
-            host = "loopback"
+    if _this_machine(host):
+        host = "loopback"
     port = split.port or _DEFAULT_PORTS.get(scheme)
     path = re.sub("/{2,}", "/", split.path).rstrip("/")
     return f"{scheme}://{host}:{port}{path}"
+
+
+def _this_machine(host: str) -> bool:
+    """Whether ``host`` names this machine: ``localhost``, a loopback address however written
+    (``127.1``, ``2130706433``, ``[::ffff:127.0.0.1]``) or an unspecified one (``0.0.0.0``,
+    ``[::]``, which a connection takes to this machine)."""
+    if host == "localhost":
+        return True
+    try:
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the short and numeric forms of IPv4 (as the resolver reads them)
+            addr = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback or addr.is_unspecified
 
 
 class AccountLocks:

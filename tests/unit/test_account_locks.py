@@ -36,7 +36,21 @@ def test_a_default_port_a_trailing_dot_or_doubled_slashes_name_the_same_gateway(
     assert gateway_key(spelled) == gateway_key(API)
 
 
-@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.1.1", "[::1]", "LOCALHOST."])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "127.0.0.1",
+        "127.0.1.1",
+        "[::1]",
+        "LOCALHOST.",
+        "0.0.0.0",
+        "127.1",
+        "2130706433",
+        "[::ffff:127.0.0.1]",
+        "[::]",
+    ],
+)
 def test_this_machine_is_one_gateway_however_it_is_named(host: str) -> None:
     assert gateway_key(f"http://{host}:18600/api") == gateway_key("http://127.0.0.1:18600/api")
     assert gateway_key(f"http://{host}:18600/api") != gateway_key("http://127.0.0.1:18601/api")
