@@ -330,3 +330,36 @@ async def test_one_attempt_through_apprise_says_sent_refused_or_timed_out(
         s.bind(("127.0.0.1", 0))
         closed = f"json://127.0.0.1:{s.getsockname()[1]}/x"
     assert await attempt(closed) == REFUSED  # no connection: it never arrived
+
+
+async def test_a_refusal_answered_slowly_but_in_time_is_refused_not_timed_out() -> None:
+    """A receiver that answers 503 after 0.6 s, its read timeout 2 s: it said no, so the notice
+    is worth sending again (timed out, never re-sent, was what any failure slower than the
+    connect timeout, 0.3 s here, was called)."""
+    import asyncio
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fsm_risk.notify import REFUSED, Notice, apprise_send
+
+    class Slow503(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(0.6)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow503)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"json://127.0.0.1:{server.server_address[1]}/?cto=0.3&rto=2"
+        outcome = await asyncio.to_thread(apprise_send, url, Notice("lock", "locked", "b"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome == REFUSED
