@@ -94,7 +94,9 @@ class _Behind:
         self._out = out
         self._tty = tty
         self._queue: queue.SimpleQueue[str | threading.Event | None] = queue.SimpleQueue()
-        self._dropped = 0
+        self._dropped = 0  # (under `_count`: the logging and the writing threads change it)
+        self._count = threading.Lock()
+        self._held = False  # a drain timed out: the writer is held up (the exit waits no more)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         _sinks.add(self)
@@ -104,7 +106,8 @@ class _Behind:
 
     def write(self, message: str) -> None:
         if self._queue.qsize() >= BEHIND_LIMIT:
-            self._dropped += 1  # (a stale count at worst: it is said with the next line)
+            with self._count:
+                self._dropped += 1
             return
         self._queue.put(str(message))
 
@@ -112,9 +115,10 @@ class _Behind:
         """Wait until what is queued now is written (False: not within ``timeout``)."""
         done = threading.Event()
         self._queue.put(done)
-        return done.wait(timeout)
+        self._held = not done.wait(0.0 if self._held else timeout)
+        return not self._held
 
-    def stop(self) -> None:  # (loguru: the sink is removed)
+    def stop(self) -> None:  # (loguru: the sink is removed; at exit too, after `drain`)
         self.drain()
         self._queue.put(None)
         _sinks.discard(self)
@@ -124,13 +128,15 @@ class _Behind:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            dropped, self._dropped = self._dropped, 0
+            with self._count:
+                dropped, self._dropped = self._dropped, 0
             try:
                 if dropped:
-                    self._out(f"... {dropped} log line(s) dropped: the log's writer was held up\n")
+                    self._out(f"... {dropped} log line(s) dropped: the log could not take them\n")
                 self._out(item)
             except Exception:  # a line that cannot be written is lost, not the service
-                self._dropped += 1
+                with self._count:
+                    self._dropped += 1
 
 
 def drain(timeout: float = DRAIN_TIMEOUT) -> None:
@@ -145,7 +151,7 @@ atexit.register(drain)
 def printer() -> Callable[[str], None]:
     """``click.echo`` for what `serve` prints on stdout while it enforces (its banner, "every
     account is reconciled"), through a sink of its own: never waits for the console."""
-    sink = _Behind(_console(sys.stdout), "stdout")
+    sink = _Behind(_console(sys.stdout, masked=False), "stdout")  # (as click.echo wrote it)
 
     def echo(text: str) -> None:
         sink.write(f"{text}\n")
@@ -153,9 +159,10 @@ def printer() -> Callable[[str], None]:
     return echo
 
 
-def _console(stream: IO[str]) -> Callable[[str], None]:
+def _console(stream: IO[str], masked: bool = True) -> Callable[[str], None]:
     def out(line: str) -> None:
-        stream.write(line)
+        # (a traceback's text too, which `_patch` cannot reach)
+        stream.write(mask(line) if masked else line)
         stream.flush()
 
     return out
@@ -176,7 +183,7 @@ def _file(path: Path) -> Callable[[str], None]:
     handler.terminator = ""  # (the line ends with its own newline)
 
     def out(line: str) -> None:
-        handler.emit(logging.makeLogRecord({"msg": line, "args": None}))
+        handler.emit(logging.makeLogRecord({"msg": mask(line), "args": None}))
 
     return out
 

@@ -129,3 +129,36 @@ def test_lines_past_the_limit_are_dropped_and_counted(monkeypatch: pytest.Monkey
     finally:
         console.go.set()
         logger.remove()
+
+
+def test_an_exceptions_text_is_masked_in_the_log_file(tmp_path: Path) -> None:
+    path = tmp_path / "fsm.log"
+    logs.setup(path, console=False, queued=True)
+    try:
+        try:
+            raise ValueError("login refused: password=hunter2-secret-value")
+        except ValueError:
+            logger.exception("the login failed")
+        logs.drain()
+        text = path.read_text()
+        assert "login refused" in text and "hunter2-secret-value" not in text
+    finally:
+        logger.remove()
+
+
+def test_a_drain_that_timed_out_does_not_wait_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At exit the lines queued are drained (5 s at most), then the sink is removed: a console
+    held up is not waited for a second time."""
+    console = HeldConsole()
+    monkeypatch.setattr(sys, "stderr", console)
+    logs.setup(None, queued=True)
+    try:
+        logger.info("held")
+        logs.drain(0.2)
+        caller = threading.Thread(target=logs.drain)
+        caller.start()
+        caller.join(1.0)
+        assert not caller.is_alive()
+    finally:
+        console.go.set()
+        logger.remove()
