@@ -344,7 +344,7 @@ async def test_a_refusal_answered_slowly_but_in_time_is_refused_not_timed_out() 
     from fsm_risk.notify import REFUSED, Notice, apprise_send
 
     class Slow503(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             time.sleep(0.6)
             self.send_response(503)
