@@ -5,7 +5,10 @@ is required: a missing server fails the test. Elsewhere the test is skipped, say
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,3 +59,60 @@ def sqlite_or_postgresql(request: pytest.FixtureRequest, sqlite_file: Path) -> I
         return
     with fresh_database() as url:
         yield url
+
+
+class Proxy:
+    """A TCP relay to the server that can cut every connection and then swallow new ones
+    (a server gone silent: connects are accepted by the kernel and never answered)."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy.engine import make_url
+
+        target = make_url(url)
+        self.target = (target.host or "127.0.0.1", int(target.port or 5432))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = target.set(host="127.0.0.1", port=self.port).render_as_string(
+            hide_password=False
+        )
+        self.silent = False
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            if self.silent:
+                continue  # held open, never answered
+            upstream = socket.create_connection(self.target)
+            self.sockets.append(upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Every connection dropped, and the next ones never answered."""
+        self.silent = True
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+        for s in self.sockets:
+            s.close()

@@ -235,6 +235,28 @@ _HISTORY = (("fill", "at"), ("round_trip", "closed_at"), ("voided_trade", "at"))
 _LEASE_SPACE = 0x46534D52
 #: how long a SQLite statement waits for a lock another connection holds (milliseconds)
 _BUSY_MS = 5000
+#: PostgreSQL: the bounds on a commit, which runs before every close (see `_pg_connect`): a
+#: lock another session holds (a table lock, a row another transaction has), and how long
+#: that wait is once a commit has failed (not 0: in PostgreSQL 0 is no limit)
+_PG_LOCK_MS = 500
+_PG_LOCK_FAILED = "1ms"
+#: a statement the server is slow to run (server-side: its statement_timeout)
+_PG_STATEMENT_MS = 1000
+#: what the commit sent and the server's host has not acknowledged, for this long: the network
+#: or the host is gone (the kernel's TCP_USER_TIMEOUT, set by libpq's tcp_user_timeout)
+_PG_SILENT_MS = 1000
+#: a connection (seconds; libpq's and psycopg's least)
+_PG_CONNECT_S = 2
+#: while the commits fail, the writer's connection is made again on a thread of the store's,
+#: one attempt at a time, at most this often (seconds): never on the caller's (the event loop)
+_PG_RECONNECT_EVERY = 1.0
+#: libpq's keepalives on every connection: an idle one whose server vanished is noticed
+_PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 #: free space below which a failed write on SQLite is said to be for a full disk (bytes)
 _LOW_DISK = 1 << 20
 
@@ -398,8 +420,12 @@ class Store:
             #: where the data lives, for messages (a server URL without its password)
             self.where = without_password(str(path))
             self.path = Path(self.where)  # no file: kept for callers that print it
+            # the pool's connections (reads, the leases, the CLI): a silent network or host
+            # fails them within seconds, a ping (pool_pre_ping) included
             self.engine: Engine = create_engine(
-                url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+                url,
+                pool_pre_ping=True,
+                connect_args={"connect_timeout": 10, "tcp_user_timeout": 10_000, **_PG_KEEPALIVES},
             )
             from sqlalchemy.dialects.postgresql import insert as pg_insert  # on a server only
 
@@ -453,6 +479,13 @@ class Store:
         self._lock_fd: int | None = None  # the lock file's (where the file itself is not locked)
         self._locked = False  # this store holds the service lock
         self._writer: PoolProxiedConnection | None = None  # what `commit` writes with (SQLite)
+        #: what `commit` writes with on PostgreSQL: a connection of its own, bounded (see
+        #: `_pg_connect`), made again on a thread while the commits fail (`_pg_reconnect`)
+        self._pg_writer: Any = None
+        self._pg_reconnecting: threading.Thread | None = None
+        self._pg_tried = 0.0  # when the last connection attempt on that thread ended
+        self._pg_refused: str | None = None  # why it failed (None: none failed)
+        self._closing = threading.Event()
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
         self._hot = _hot_statements(self.shared)
@@ -479,9 +512,11 @@ class Store:
         conn.execute(self._upsert(MetaRow, ["key"]), {"key": "schema", "value": SCHEMA_VERSION})
 
     def close(self) -> None:
+        self._closing.set()  # a reconnection under way closes what it made
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        self._drop_pg_writer()
         if self.flusher is not None:
             self.flusher.stop()  # the last commits on the disk before the files are let go
         self.release_service_lock()  # after this store's last write: then the next may start
@@ -575,7 +610,8 @@ class Store:
                     written[key] = c["snapshot"]
         sql = self._hot
         try:
-            with self._unit_of_work() as run:  # one transaction; upserts, no read-before-write
+            with self._unit_of_work() as cur:  # one transaction; upserts, no read-before-write
+                run = cur.executemany
                 # the rows of every unit of work go to the driver as they are (no statement
                 # building per commit): this runs before every close the service sends
                 if accounts:
@@ -605,7 +641,7 @@ class Store:
                 if journal:
                     run(sql["journal"], list(journal))
                 if journal_before is not None:
-                    run(sql["journal_expired"], [{"t": journal_instant(journal_before)}])
+                    self._expire(cur, journal_instant(journal_before))
         except Exception as exc:
             if not storage_error(exc):
                 raise
@@ -621,14 +657,14 @@ class Store:
             self._flush_soon()
 
     @contextmanager
-    def _unit_of_work(self) -> Iterator[Callable[[str, list[dict[str, Any]]], None]]:
-        """A transaction for `commit`, as a function that runs one of the hot statements over
-        rows. On SQLite straight on the driver's connection, kept for it (no pool check-out
-        and reset, no statement wrapping: this runs before every close); on a server through
-        the pool, which replaces a connection the server dropped."""
+    def _unit_of_work(self) -> Iterator[Any]:
+        """A transaction for `commit`, as a cursor of the driver's (the hot statements run
+        over rows with its ``executemany``), straight on a connection kept for it (no pool
+        check-out and reset, no statement wrapping: this runs before every close). On a server
+        see `_pg_unit_of_work`."""
         if self.shared:
-            with self.engine.begin() as conn:
-                yield lambda statement, rows: conn.exec_driver_sql(statement, rows)  # type: ignore[arg-type]
+            with self._pg_unit_of_work() as pg:
+                yield pg
             return
         if self._writer is None:
             self._writer = self.engine.raw_connection()  # with the pragmas of every connection
@@ -640,7 +676,7 @@ class Store:
         try:
             if not driver.in_transaction:
                 cur.execute("BEGIN")
-            yield cur.executemany
+            yield cur
             driver.commit()  # (a COMMIT refused, a full disk or a lock: rolled back below)
         except BaseException:
             try:
@@ -651,6 +687,136 @@ class Store:
         finally:
             with contextlib.suppress(Exception):
                 cur.close()
+
+    def _expire(self, cur: Any, before: str) -> None:
+        """Delete the journal's rows older than ``before`` (hourly). On a server in a savepoint
+        of its own: when it meets a lock or runs past the statement timeout, the rows are left
+        for the next hour's prune and the rest of the commit is written."""
+        sql = self._hot["journal_expired"]
+        if not self.shared:
+            cur.execute(sql, {"t": before})
+            return
+        import psycopg
+        from loguru import logger
+
+        from fsm_risk import logs
+
+        cur.execute("SAVEPOINT expire")
+        try:
+            cur.execute(sql, {"t": before})
+        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT expire")
+            logger.warning(
+                "{} the journal's rows before {} are not deleted yet ({}): left for the next "
+                "hourly prune",
+                logs.ALERT,
+                before,
+                describe_storage_error(exc),
+            )
+        else:
+            cur.execute("RELEASE SAVEPOINT expire")
+
+    @contextmanager
+    def _pg_unit_of_work(self) -> Iterator[Any]:
+        """`_unit_of_work` on PostgreSQL: a transaction on the writer's connection (a cursor).
+        Once a commit has failed, a lock held elsewhere is not waited for again (the first
+        that succeeds waits as before: the setting is the transaction's own)."""
+        conn = self._pg_writer_ready()
+        cur = conn.cursor()
+        try:
+            if self.pending is not None:
+                cur.execute(f"SET LOCAL lock_timeout = '{_PG_LOCK_FAILED}'")
+            yield cur
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:
+                self._drop_pg_writer()
+            if conn.broken or conn.closed:  # lost: made again for the next commit
+                self._drop_pg_writer()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    def _pg_connect(self) -> Any:
+        """A connection for `commit` on PostgreSQL, every wait of it bounded: the server's own
+        lock_timeout and statement_timeout for its session, libpq's connect_timeout, TCP
+        keepalives and tcp_user_timeout for a network or host that stops answering. (A server
+        process stopped whose kernel still acknowledges what is sent is not bounded by any.)"""
+        import psycopg
+
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        conn = psycopg.connect(
+            *cargs,
+            **cparams,
+            connect_timeout=_PG_CONNECT_S,
+            tcp_user_timeout=_PG_SILENT_MS,
+            application_name="fsm-risk",
+            autocommit=True,
+            **_PG_KEEPALIVES,
+        )
+        try:
+            conn.execute(f"SET lock_timeout = {_PG_LOCK_MS}")
+            conn.execute(f"SET statement_timeout = {_PG_STATEMENT_MS}")
+            conn.autocommit = False
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _pg_writer_ready(self) -> Any:
+        """The writer's connection. Made here when no commit has failed (the first one);
+        once one has, never on the caller's thread (a server that does not answer would stand
+        it still for the whole connect timeout at every commit): a thread makes it, at most
+        every `_PG_RECONNECT_EVERY`, and the commits fail at once meanwhile."""
+        import psycopg
+
+        conn = self._pg_writer
+        if conn is not None and not conn.closed:
+            return conn
+        if self.pending is None and self._pg_refused is None:
+            self._pg_writer = self._pg_connect()
+            return self._pg_writer
+        self._pg_reconnect()
+        raise psycopg.OperationalError(
+            self._pg_refused or (self.pending.reason if self.pending else "reconnecting")
+        )
+
+    def _pg_reconnect(self) -> None:
+        """Have a thread make the writer's connection (unless one is at it): it tries until
+        it has one, every `_PG_RECONNECT_EVERY` seconds, so a server back is written to at
+        the next commit."""
+        running = self._pg_reconnecting
+        if running is None or not running.is_alive():
+            thread = threading.Thread(target=self._pg_connect_soon, name="fsm-risk-db", daemon=True)
+            self._pg_reconnecting = thread
+            thread.start()
+
+    def _pg_connect_soon(self) -> None:
+        while not self._closing.wait(
+            max(0.0, self._pg_tried + _PG_RECONNECT_EVERY - time.monotonic())
+        ):
+            try:
+                conn = self._pg_connect()
+            except Exception as exc:
+                self._pg_refused = describe_storage_error(exc)
+                continue
+            finally:
+                self._pg_tried = time.monotonic()
+            if self._closing.is_set():
+                conn.close()
+                return
+            self._pg_refused = None
+            self._pg_writer = conn
+            return
+
+    def _drop_pg_writer(self) -> None:
+        conn, self._pg_writer = self._pg_writer, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _drop_writer(self) -> None:
         writer, self._writer = self._writer, None

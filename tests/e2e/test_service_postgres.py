@@ -4,12 +4,15 @@ SQLite, and a second service for the same account is refused while the first hol
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from fsm_risk import cli, reload, runtime
 from fsm_risk.adapters.auth import AdminAuth
@@ -17,6 +20,7 @@ from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
 from fsm_risk.core.states import State
 from fsm_risk.errors import FsmRiskError
+from fsm_risk.metrics import ready
 from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.settings import _accounts
 from tests.e2e import service_harness
@@ -222,3 +226,68 @@ async def test_a_lock_for_an_account_no_service_holds_goes_through_the_database(
     assert sp1.acct.state is State.Trading
     await sp2.start()
     assert sp2.svc.engine.accounts[1002].state is State.LockedDaily
+
+
+# --- a server that holds a commit up: the closes do not wait for it ---------------------------
+
+LIMITS = "[rule.max_contracts]\nlimit = 5\n[rule.max_contracts_per_instrument]\nlimits = MNQ: 3\n"
+BREACH = (MNQ, "Trading", "Flattening", "breach", "RULE-001,RULE-002")
+EVERY_TABLE = "account, contract, audit, fill, round_trip, journal, mark, meta"
+
+
+class HeldTables:
+    """Another session (a person at psql) holding every table of the service in ACCESS
+    EXCLUSIVE mode, let go after ``at_most`` seconds whatever happens (a service that waits
+    for it shows the wait, never hangs the test)."""
+
+    def __init__(self, url: str, at_most: float = 12.0) -> None:
+        self.conn = psycopg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self.conn.execute(f"LOCK TABLE {EVERY_TABLE} IN ACCESS EXCLUSIVE MODE")
+        self._guard = threading.Lock()
+        self._timer = threading.Timer(at_most, self.release)
+        self._timer.start()
+
+    def release(self) -> None:
+        with self._guard:
+            if not self.conn.closed:
+                self.conn.rollback()
+                self.conn.close()
+        self._timer.cancel()
+
+
+async def test_a_breach_is_closed_within_a_second_while_another_session_locks_the_tables(
+    h: Harness, server: str
+) -> None:
+    """Reported: with every table locked from psql for 20 s, a fill over the contract limit
+    was closed 19.05 s later (the commit before the close waited for the lock on the event
+    loop), status did not answer meanwhile, and no STATE_NOT_SAVED was said."""
+    await h.start(LIMITS)
+    loop = asyncio.get_running_loop()
+    held = HeldTables(server)
+    try:
+        started = loop.time()
+        h.trade("MNQ", "buy", 7)
+        await h.gw_until(lambda: h.position("MNQ") == 3, "closed despite the lock", timeout=5)
+        assert loop.time() - started < 2
+        await h.until(lambda: h.svc.store.pending is not None, "not saved")
+        [line] = [m for m in h.logs if "STATE_NOT_SAVED" in m]
+        assert "CRITICAL" in line and "lock timeout" in line
+        assert ready(h.svc)[1]["state_saved"] is False
+        assert h.svc.status()["storage"]["saved"] is False
+        code, out = await run_cli(h.home, "status")  # answered meanwhile
+        assert code == 0 and "STATE NOT SAVED since" in out and "lock timeout" in out
+        await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
+        # the next breach: closed at once too (the lock is not waited for again)
+        started = loop.time()
+        h.trade("MNQ", "buy", 2)
+        await h.gw_until(lambda: h.position("MNQ") == 3, "the next excess closed", timeout=5)
+        assert loop.time() - started < 1
+    finally:
+        held.release()
+    await h.until(lambda: h.svc.store.pending is None, "the state saved again", timeout=10)
+    assert any("STATE_SAVED_AGAIN" in m for m in h.logs)
+    breaches = [a for a in h.audit() if a[3] == "breach"]  # each once, in order
+    assert breaches == [BREACH, (MNQ, "Trading", "Flattening", "breach", "RULE-002")]
+    assert [c.size for c in h.closes("MNQ")] == [4, 2]
