@@ -773,7 +773,9 @@ class Service:
         while True:
             await asyncio.sleep(every)
             try:
-                self.store.renew_leases()
+                # off the loop: a server that does not answer holds the check up, not the
+                # enforcement (a connection made again waits up to its connect timeout)
+                await asyncio.to_thread(self.store.renew_leases)
             except FsmRiskError as exc:
                 logger.critical("{} {}; stopping", logs.ALERT, exc)
                 self.stopping.set()

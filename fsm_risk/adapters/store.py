@@ -486,6 +486,7 @@ class Store:
         self._pg_tried = 0.0  # when the last connection attempt on that thread ended
         self._pg_refused: str | None = None  # why it failed (None: none failed)
         self._closing = threading.Event()
+        self._lease_guard = threading.Lock()  # the lease connection: renewed off the loop
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
         self._hot = _hot_statements(self.shared)
@@ -1265,6 +1266,10 @@ class Store:
         """Check that the lease connection still holds every lease; when it died (a server
         restart, a dropped connection), take the leases again on a new one. Raises when
         another service took an account meanwhile."""
+        with self._lease_guard:  # (run on a thread: never beside `release_service_lock`)
+            self._renew_leases()
+
+    def _renew_leases(self) -> None:
         if not self.shared or not self._leased:
             return
         keys = {_lease_key(a) & 0xFFFFFFFF for a in self._leased}
@@ -1291,6 +1296,10 @@ class Store:
             raise
 
     def release_service_lock(self) -> None:
+        with self._lease_guard:  # after a renewal under way: none runs after this
+            self._release_service_lock()
+
+    def _release_service_lock(self) -> None:
         if self._lease_conn is not None:
             with contextlib.suppress(Exception):
                 if self._leased:

@@ -25,7 +25,7 @@ from fsm_risk.paper import PaperGateway
 from fsm_risk.paper.settings import _accounts
 from tests.e2e import service_harness
 from tests.e2e.service_harness import ACCOUNT, Harness, run_cli
-from tests.postgres import fresh_database
+from tests.postgres import Proxy, fresh_database
 
 DAILY_LOSS = """
 [rule.daily_loss_limit]
@@ -291,3 +291,47 @@ async def test_a_breach_is_closed_within_a_second_while_another_session_locks_th
     breaches = [a for a in h.audit() if a[3] == "breach"]  # each once, in order
     assert breaches == [BREACH, (MNQ, "Trading", "Flattening", "breach", "RULE-002")]
     assert [c.size for c in h.closes("MNQ")] == [4, 2]
+
+
+async def test_a_server_gone_silent_holds_up_no_close_and_is_written_once_back(
+    server: str, tmp_path: Path, paper_gateway: PaperGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported: serve's connections ended and the server then unreachable (connects hang)
+    for 60 s: a breach was closed 60.3 s later. Now every connection of the service is cut
+    and new ones are never answered: the breach is closed at once, the event loop never
+    stands still for a connect (the commits' nor the lease check's, every 5 s), and once the
+    server answers again everything held is written, once."""
+    proxy = Proxy(server)
+    base = service_harness.BASE.replace(server, proxy.url)
+    monkeypatch.setattr(service_harness, "BASE", base)
+    h = Harness(tmp_path / "silent", paper_gateway)
+    h.home.mkdir()
+    try:
+        await h.start(LIMITS)
+        loop = asyncio.get_running_loop()
+        proxy.cut()
+        started = loop.time()
+        h.trade("MNQ", "buy", 7)
+        await h.gw_until(lambda: h.position("MNQ") == 3, "closed while cut off", timeout=5)
+        assert loop.time() - started < 2
+        await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
+        # the loop stays free for 7 s: a lease check (every 5 s) and reconnections happen
+        stood, last = 0.0, loop.time()
+        while loop.time() - started < 8:
+            await asyncio.sleep(0.05)
+            stood, last = max(stood, loop.time() - last - 0.05), loop.time()
+        assert stood < 0.5, f"the event loop stood still {stood:.2f} s"
+        started = loop.time()
+        h.trade("MNQ", "buy", 2)
+        await h.gw_until(lambda: h.position("MNQ") == 3, "the next excess closed", timeout=5)
+        assert loop.time() - started < 1
+        assert [m for m in h.logs if "STATE_NOT_SAVED" in m]
+        proxy.silent = False  # answering again
+        await h.until(lambda: h.svc.store.pending is None, "the state saved again", timeout=15)
+        breaches = [a for a in h.audit() if a[3] == "breach"]
+        assert breaches == [BREACH, (MNQ, "Trading", "Flattening", "breach", "RULE-002")]
+        assert [c.size for c in h.closes("MNQ")] == [4, 2]
+    finally:
+        proxy.silent = False
+        await h.close()
+        proxy.close()
