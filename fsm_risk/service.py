@@ -785,7 +785,8 @@ class Service:
 
     async def _keep_saving(self, every: float = SAVE_RETRY_SECONDS) -> None:
         """While the database refuses writes, write what waits every ``every`` seconds (each
-        unit of work tries too): an account with nothing new is saved once it is back."""
+        unit of work meanwhile joins what waits, `Store.commit`): an account with nothing new
+        is saved once it is back."""
         while True:
             await asyncio.sleep(every)
             lost = self.store.file_lost()
@@ -1333,8 +1334,8 @@ class Service:
             self.reconciler.touch(_accounts_in(handled, effects))
         self._settings_applied(effects)
         self._execute(effects)
-        if unsaved:
-            committed = self._commit(effects, now=now, urgent=requests)
+        if unsaved:  # (joins what waits, not tried: the retry timer tries, `_keep_saving`)
+            committed = self._commit(effects, now=now, urgent=requests, attempt=False)
         part = _Part(now, handled, effects, jobs, reconciled, committed, requests, stop)
         return part, rest
 
@@ -1403,7 +1404,12 @@ class Service:
     # -- commit and execute -----------------------------------------------------------------------
 
     def _commit(
-        self, effects: list[Effect], *, now: datetime | None = None, urgent: bool = False
+        self,
+        effects: list[Effect],
+        *,
+        now: datetime | None = None,
+        urgent: bool = False,
+        attempt: bool = True,
     ) -> bool:
         """Commit what the engine changed (True: something was written). The consumer's
         commits (``now`` given) leave the disk flush to the caller, after the requests.
@@ -1423,7 +1429,9 @@ class Service:
         expired = None if urgent else self.journal.prune_before(now)
         if changes or audit or marks or journal or expired or self.store.pending is not None:
             try:
-                self.store.commit(changes, audit, marks, journal, expired, flush=now is None)
+                self.store.commit(
+                    changes, audit, marks, journal, expired, flush=now is None, attempt=attempt
+                )
             except StorageFailed as exc:  # kept by the store for the next commit
                 self._not_saved(exc)
                 return False

@@ -350,38 +350,56 @@ class Unsaved:
     journal_before: datetime | None
     reason: str  # why the last try failed, in the driver's words
 
-    def merged(
+    #: journal rows dropped, the oldest first, past `PENDING_JOURNAL` (see `absorb`)
+    journal_dropped: int = 0
+
+    def absorb(
         self,
         changes: Changes,
         entries: list[AuditEntry],
         marks: dict[str, Mark] | None,
         journal: Sequence[dict[str, Any]],
         journal_before: datetime | None,
-    ) -> tuple[Changes, list[AuditEntry], dict[str, Mark], list[dict[str, Any]], datetime | None]:
-        """This, then a new unit of work, as one unit of work."""
-        accounts = dict(self.accounts)
+    ) -> None:
+        """A new unit of work joins this one, in place: a commit refused again costs what it
+        brings, never what waits (a copy of all of it at every commit held the event loop
+        longer the longer the database was gone: 8 ms at 300,000 journal rows). The journal
+        keeps its latest `PENDING_JOURNAL` rows (every quote is one: an outage of hours would
+        otherwise take the memory); what is dropped is counted."""
         for acct in changes.accounts:
-            accounts[acct.account_id] = acct
-        before = [t for t in (self.journal_before, journal_before) if t is not None]
-        return (
-            Changes(
-                list(accounts.values()),
-                self.fills + list(changes.fills),
-                self.trips + list(changes.trips),
-                self.voids + list(changes.voids),
-                list(dict.fromkeys(self.dropped + list(changes.dropped))),
-            ),
-            self.audit + entries,
-            self.marks | (marks or {}),
-            self.journal + list(journal),
-            max(before) if before else None,
+            self.accounts[acct.account_id] = acct
+        self.fills.extend(changes.fills)
+        self.trips.extend(changes.trips)
+        self.voids.extend(changes.voids)
+        self.dropped.extend(d for d in changes.dropped if d not in self.dropped)
+        self.audit.extend(entries)
+        self.marks.update(marks or {})
+        self.journal.extend(journal)
+        excess = len(self.journal) - PENDING_JOURNAL
+        if excess > PENDING_JOURNAL // 10:  # (trimmed now and then: each trim moves it all)
+            del self.journal[:excess]
+            self.journal_dropped += excess
+        if journal_before is not None:
+            was = self.journal_before
+            self.journal_before = journal_before if was is None else max(was, journal_before)
+
+    def unit(
+        self,
+    ) -> tuple[Changes, list[AuditEntry], dict[str, Mark], list[dict[str, Any]], datetime | None]:
+        """All of it as one unit of work (its own lists: a write that fails keeps them)."""
+        changes = Changes(
+            list(self.accounts.values()), self.fills, self.trips, self.voids, self.dropped
         )
+        return changes, self.audit, self.marks, self.journal, self.journal_before
 
     @property
     def size(self) -> int:
         """Rows of history waiting (audit entries, fills, round trips, journal rows)."""
         return len(self.audit) + len(self.fills) + len(self.trips) + len(self.journal)
 
+
+#: the most journal rows kept while the database refuses writes (`Unsaved.absorb`)
+PENDING_JOURNAL = 200_000
 
 #: the ``meta`` key naming who holds a SQLite database's service lock (pid, host, since)
 _HOLDER_KEY = "service.holder"
@@ -571,6 +589,7 @@ class Store:
         journal_before: datetime | None = None,
         *,
         flush: bool = True,
+        attempt: bool = True,
     ) -> None:
         """Persist one unit of work atomically: the state rows that moved, new fills, round
         trips and voided trades, audit entries, the journal rows of the events handled (and the
@@ -581,12 +600,15 @@ class Store:
         A write the storage refuses (`storage_error`: a full disk, a lock held elsewhere, a
         server gone) is rolled back and raises `StorageFailed`; what it held is kept
         (`pending`) and written with the next commit that succeeds, merged with what that
-        one brings (`Unsaved`). The caller goes on without it: the state lives on in memory."""
+        one brings (`Unsaved`). The caller goes on without it: the state lives on in memory.
+        ``attempt`` false: while an earlier commit's rows wait, this one joins them and is not
+        tried (the service's commits after its requests; a timer tries every few seconds)."""
         entries = list(audit)
         if self.pending is not None:  # an earlier commit failed: its rows go first
-            changes, entries, marks, journal, journal_before = self.pending.merged(
-                changes, entries, marks, journal, journal_before
-            )
+            self.pending.absorb(changes, entries, marks, journal, journal_before)
+            if not attempt:  # (kept: written by the next commit that tries)
+                raise StorageFailed(self.where, self.pending.reason)
+            changes, entries, marks, journal, journal_before = self.pending.unit()
         lost = self.file_lost()
         if lost is not None:  # (its write-ahead log, by name, would be another file's)
             reason = self._failed(FileLost(lost), changes, entries, marks, journal, journal_before)
@@ -649,6 +671,18 @@ class Store:
             reason = self._failed(exc, changes, entries, marks, journal, journal_before)
             raise StorageFailed(self.where, reason) from exc
         if self.pending is not None:  # written at last, with everything held since
+            if self.pending.journal_dropped:
+                from loguru import logger
+
+                from fsm_risk import logs
+
+                logger.warning(
+                    "{} the journal's oldest {} row(s) of the outage were not kept (at most {} "
+                    "wait in memory): a replay of that time from the journal is incomplete",
+                    logs.ALERT,
+                    self.pending.journal_dropped,
+                    PENDING_JOURNAL,
+                )
             self.pending = None
             self._wait_for_lock(_BUSY_MS)
         for k in gone:
@@ -835,6 +869,11 @@ class Store:
         journal_before: datetime | None,
     ) -> str:
         """A commit the storage refused: what it held waits for the next one (returns why)."""
+        reason = describe_storage_error(exc) + self._disk_note()
+        if self.pending is not None:  # (what it held is the pending's own: `absorb`)
+            self.pending.reason = reason
+            self._wait_for_lock(0)
+            return reason
         self.pending = Unsaved(
             {a.account_id: a for a in changes.accounts},
             list(changes.fills),
@@ -845,7 +884,7 @@ class Store:
             dict(marks or {}),
             list(journal),
             journal_before,
-            describe_storage_error(exc) + self._disk_note(),
+            reason,
         )
         # a lock held elsewhere: the next tries do not wait for it (the service's loop would
         # stand still the whole busy timeout at each), the first that succeeds restores it

@@ -99,7 +99,7 @@ async def test_a_full_disk_leaves_the_breach_closed_alerts_once_and_saves_it_all
     [close] = h.closes("MNQ")
     assert close.size == 5
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce confirmed")
-    assert disk.refused >= 2  # the breach's commit and the ones after it
+    assert disk.refused >= 1  # the breach's commit (the ones after it join what waits)
     assert h.task is not None and not h.task.done()  # still running, still enforcing
     assert not any("event loop failed" in m for m in h.logs)
 

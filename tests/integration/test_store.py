@@ -664,3 +664,33 @@ def test_a_books_audit_since_an_instant_is_one_read_and_matches_each_accounts_ow
     assert [e.reason for e in found[1]] == [f"1/{k}" for k in range(25, 40)]  # the last 15
     assert [e.reason for e in found[3]] == [f"3/{k}" for k in range(20, 40, 2)]
     assert found[4] == []
+
+
+def test_a_commit_refused_again_costs_what_it_brings_not_what_waits(tmp_path: Path) -> None:
+    """With the database file gone for hours, each refused commit (one before every close)
+    joined what waited by copying all of it: 8 ms at 300,000 journal rows, growing."""
+    import os
+    import time
+
+    from fsm_risk.core.engine import Changes
+
+    row = {"at": "2026-12-04T15:00:00+00:00", "account_id": 1001, "kind": "Quote", "data": "[]"}
+    store = Store(tmp_path / "state.db")
+    try:
+        os.remove(tmp_path / "state.db")
+
+        def refused() -> float:
+            started = time.perf_counter()
+            with pytest.raises(StorageFailed):
+                store.commit(Changes([], []), journal=[dict(row) for _ in range(10)], flush=False)
+            return time.perf_counter() - started
+
+        refused()
+        assert store.pending is not None
+        waiting = store.pending.journal
+        waiting.extend(dict(row) for _ in range(150_000))
+        assert min(refused() for _ in range(5)) < 0.005
+        assert store.pending.journal is waiting  # joined in place, never copied
+        assert len(waiting) == 150_060  # all of it still kept
+    finally:
+        store.close()

@@ -50,7 +50,7 @@ def row(n: int) -> dict[str, Any]:
     return {"at": str(n), "account_id": 1, "kind": "X", "data": str(n)}
 
 
-def test_a_merge_keeps_the_latest_account_and_mark_and_appends_the_history_in_order() -> None:
+def test_a_unit_joining_keeps_the_latest_account_and_mark_and_appends_the_history() -> None:
     one, two, one_later = acct(1), acct(2), acct(1)
     kept = Unsaved(
         {1: one, 2: two},
@@ -64,13 +64,14 @@ def test_a_merge_keeps_the_latest_account_and_mark_and_appends_the_history_in_or
         T0,
         "database or disk is full",
     )
-    changes, audit, marks, journal, before = kept.merged(
+    kept.absorb(
         Changes([one_later], [(1, a_fill(11))], [(1, a_trip(7))], [], [(1, MNQ), (2, ES)]),
         [entry("second")],
         {ES: mark(2)},
         [row(2)],
         T0 + timedelta(hours=1),
     )
+    changes, audit, marks, journal, before = kept.unit()
     assert [a.account_id for a in changes.accounts] == [1, 2]
     assert changes.accounts[0] is one_later  # the latest state of the account is written
     assert [f.trade_id for _, f in changes.fills] == [10, 11]
@@ -81,16 +82,29 @@ def test_a_merge_keeps_the_latest_account_and_mark_and_appends_the_history_in_or
     assert marks == {ES: mark(2), MNQ: mark(1)}
     assert journal == [row(1), row(2)]
     assert before == T0 + timedelta(hours=1)
-    # the kept part is not changed by a merge (a failed merged commit keeps it all again)
-    assert [e.trigger for e in kept.audit] == ["first"] and kept.journal == [row(1)]
-    assert kept.size == 4  # history rows waiting: an audit entry, a fill, a trip, a row
+    assert kept.size == 8  # history rows waiting: 2 audit entries, 2 fills, 2 trips, 2 rows
 
 
-def test_a_merge_with_nothing_new_is_what_was_kept() -> None:
+def test_a_unit_with_nothing_new_is_what_was_kept() -> None:
     kept = Unsaved({}, [], [], [], [], [entry("x")], {}, [], None, "database is locked")
-    changes, audit, marks, journal, before = kept.merged(Changes([], []), [], None, (), None)
+    kept.absorb(Changes([], []), [], None, (), None)
+    changes, audit, marks, journal, before = kept.unit()
     assert not changes and [e.trigger for e in audit] == ["x"]
     assert marks == {} and journal == [] and before is None
+
+
+def test_the_journal_kept_in_memory_is_bounded_and_what_goes_is_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fsm_risk.adapters import store
+
+    monkeypatch.setattr(store, "PENDING_JOURNAL", 100)
+    kept = Unsaved({}, [], [], [], [], [], {}, [], None, "database is locked")
+    for n in range(1000):
+        kept.absorb(Changes([], []), [], None, [row(n)], None)
+    assert 100 <= len(kept.journal) <= 110
+    assert kept.journal[-1] == row(999)  # the latest kept
+    assert kept.journal_dropped + len(kept.journal) == 1000
 
 
 def _sqlite_error(sql: str, *, lock: bool = False) -> sqlite3.Error:
