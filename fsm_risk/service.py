@@ -204,6 +204,8 @@ class _ReadBegan:
     positions: frozenset[str]
     orders: frozenset[int]
     began: datetime  # on the service's clock
+    #: the trade ids seen voided: a void applied later makes the read older (see `core.voids`)
+    voided: frozenset[int] = frozenset()
 
     @staticmethod
     def of(acct: Any, began: datetime) -> _ReadBegan:
@@ -214,6 +216,7 @@ class _ReadBegan:
             frozenset(set(acct.positions) | open_by_fills),
             frozenset(acct.orders),
             began,
+            frozenset(acct.voided),
         )
 
     def read(
@@ -224,9 +227,12 @@ class _ReadBegan:
         trades: it includes those applied before and those listed, and a fill applied later
         (live, meanwhile) makes it possibly older than ours."""
         listed = self.applied | {e.trade_id for e in events if isinstance(e, Fill)}
+        voided = self.voided | {e.trade_id for e in events if isinstance(e, Fill) and e.voided}
         marked = [
-            dataclasses.replace(e, applied=listed)
-            if isinstance(e, AccountUpdate | PositionUpdate)
+            dataclasses.replace(e, applied=listed, voided=voided)
+            if isinstance(e, AccountUpdate)
+            else dataclasses.replace(e, applied=listed)
+            if isinstance(e, PositionUpdate)
             # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
             else dataclasses.replace(e, held=e.order_id in self.orders)
             if isinstance(e, OrderUpdate)
@@ -1800,7 +1806,8 @@ class Service:
         events, listing = before.read(account_id, events, periodic=periodic)
         events.append(listing)  # what the read did not list is for the engine to decide
         fills = tuple(e for e in events if isinstance(e, Fill))
-        events.append(TradesSnapshot(account_id, since, fills, before.applied))  # after its fills
+        trades = TradesSnapshot(account_id, since, fills, before.applied, before.voided)
+        events.append(trades)  # after its fills
         if not periodic:  # a missed reset's prices the trades call for, before them
             events[:0] = await self._prices_at_reset(account_id, fills)
         for ev in events:
@@ -1836,14 +1843,17 @@ class Service:
         `Tick`: the limits on realized P&L judge it from now on."""
         acct = self.engine.accounts[account_id]
         since = self._read_from(account_id)
-        applied = frozenset(acct.seen_trades)
+        applied, voided = frozenset(acct.seen_trades), frozenset(acct.voided)
         read = await self.broker.history(account_id, since)
         fills = tuple(e for e in read if isinstance(e, Fill))
         listed = applied | {f.trade_id for f in fills}
+        gone = voided | {f.trade_id for f in fills if f.voided}
         events = await self._prices_at_reset(account_id, fills)  # before the trades
-        events.append(TradesSnapshot(account_id, since, fills, applied))
+        events.append(TradesSnapshot(account_id, since, fills, applied, voided))
         events += [
-            dataclasses.replace(e, applied=listed) for e in read if isinstance(e, AccountUpdate)
+            dataclasses.replace(e, applied=listed, voided=gone)
+            for e in read
+            if isinstance(e, AccountUpdate)
         ]
         events.append(Tick(account_id))
         for ev in events:

@@ -267,8 +267,10 @@ def gateway_read(
     before = frozenset(held), frozenset(acct.orders), frozenset(acct.seen_trades)
     # the balance is read after the trades: it includes those applied and those listed
     applied = before[2] | {e.trade_id for e in listed if isinstance(e, Fill)}
+    voided = frozenset(acct.voided)  # (and those it lists voided: its balance is after them)
+    gone = voided | {e.trade_id for e in listed if isinstance(e, Fill) and e.voided}
     listed = tuple(
-        dataclasses.replace(e, applied=applied) if isinstance(e, AccountUpdate) else e
+        dataclasses.replace(e, applied=applied, voided=gone) if isinstance(e, AccountUpdate) else e
         for e in listed
     )
     out = d.send(*listed)
@@ -280,7 +282,7 @@ def gateway_read(
     )
     out += d.send(listing)
     start = acct.day.start if since is None else since
-    return out + d.send(TradesSnapshot(d.acc, start, tuple(trades), before[2]))
+    return out + d.send(TradesSnapshot(d.acc, start, tuple(trades), before[2], voided))
 
 
 def gateway_trades(d: Driver, *listed: Event) -> tuple[Fill, ...]:

@@ -75,6 +75,9 @@ class AccountUpdate:
     balance: Decimal
     can_trade: bool
     applied: frozenset[int] | None = None
+    #: with ``applied``: the trade ids seen voided then (and listed voided by the read); a
+    #: void applied since makes this balance possibly older (None: not said, not checked)
+    voided: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +216,9 @@ class TradesSnapshot:
     #: the trade ids already applied when the list was asked for: a complete list holds all
     #: of them; trades applied later (None: unknown) may be newer than the list
     applied: frozenset[int] | None = None
+    #: the trade ids seen voided when the list was asked for: one voided since that it lists
+    #: unvoided is older news (None: not said: every void seen counts; see `voids.listed`)
+    voided: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

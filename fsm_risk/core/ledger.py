@@ -31,7 +31,8 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
-from fsm_risk.core.voids import void
+from fsm_risk.core.voids import listed as listed_voided
+from fsm_risk.core.voids import older, void
 from fsm_risk.core.work import Work
 
 #: how far the gateway's clock may be behind ours: a fill of our close is stamped after the
@@ -113,6 +114,8 @@ class Ledger:
         acct.unbooked = None  # (a read's confirmed move is the read's: see `Settlement.vanished`)
         if ev.applied is not None and any(i not in ev.applied for i in acct.seen_trades):
             return  # read before a fill applied since: older than what we have
+        if older(acct, ev):
+            return  # read before a void applied since: the same (see `voids`)
         if ev.name:
             acct.name = ev.name
         acct.can_trade = ev.can_trade
@@ -351,6 +354,7 @@ class Ledger:
             if ev.applied is None
             else {i for i in acct.seen_trades if i not in listed and i not in ev.applied}
         )
+        voided = listed_voided(acct, ev)  # (and those voided since the list was asked for)
         booked = False
         if acct.vanished:  # found gone by this read (or waiting): a settlement, or a reset?
             booked = judge(acct, ev, later, None if behind else move, now, out)
@@ -358,7 +362,7 @@ class Ledger:
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
-            trades = [t for t in ev.trades if not t.voided and t.at >= book.start]
+            trades = [t for t in ev.trades if t.trade_id not in voided and t.at >= book.start]
             # (and the positions settled without a trade, see `Settlement.vanished`)
             realized = sum((realized_net(t.pnl, t.fees) for t in trades), book.settled)
             fees = sum((t.fees for t in trades), ZERO)

@@ -118,7 +118,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced")
+    RUNTIME += ("undone", "unpriced", "voided")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -195,6 +195,10 @@ class AccountModel(Lockable):
         #: per contract, what voided trades moved the gateway's position back by since its
         #: last record (signed): a record holding it is explained (see `doubted.undone`)
         self.undone: dict[str, int] = {}
+        #: the trade ids seen voided by this run: a read asked for before a void was applied
+        #: may list its trade unvoided, older news (see `voids.listed`); not stored: a restart
+        #: reads after every void it restores
+        self.voided: set[int] = set()
         #: positions in contracts whose tick size and value are unknown, waiting until then
         #: for the gateway to say (see `core.unpriced`); not stored: a restart reads again
         self.unpriced: dict[str, datetime] = {}

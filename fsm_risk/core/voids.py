@@ -9,11 +9,17 @@ when it is the week's) and what it did at the reset: the carry and its contracts
 it, and the day's ``late``, so that RULE-004's ``end_of_day`` peak is taken again without it.
 An older one (applied on an earlier day) is corrected by the next rebuild from the gateway's
 trades, and a read of the balance its void moves.
+
+A read asked for before a void was applied (a periodic one that live events overtook, say)
+may list the trade unvoided and the balance before its void: older news, which never brings
+the voided P&L back (`listed`, `older`). A void is taken as final at the gateway (the paper
+gateway has no un-void, and none is known of ProjectX); a list asked for after the void is
+believed all the same, as the rebuild's truth.
 """
 
 from __future__ import annotations
 
-from fsm_risk.core.events import Fill
+from fsm_risk.core.events import AccountUpdate, Fill, TradesSnapshot
 from fsm_risk.core.exits import Computed
 from fsm_risk.core.late import give_back
 from fsm_risk.core.models import AccountModel
@@ -25,6 +31,7 @@ def void(acct: AccountModel, ev: Fill, computed: Computed, work: Work) -> None:
     """Give back what the voided trade ``ev`` did (see the module's docstring); a trade never
     applied is remembered as seen, so that its record, should it come, is never applied."""
     tid = ev.trade_id
+    acct.voided.add(tid)
     day, week = give_back(acct.day, tid), give_back(acct.week, tid)
     if tid not in acct.seen_trades and day is None and week is None:
         acct.seen_trades[tid] = ev.at  # never applied: nothing to take back
@@ -49,3 +56,19 @@ def void(acct: AccountModel, ev: Fill, computed: Computed, work: Work) -> None:
     if in_week:
         acct.week.realized -= net
         acct.week.fees -= fees
+
+
+def listed(acct: AccountModel, ev: TradesSnapshot) -> set[int]:
+    """The trades of a list voided: those it says are, and those seen voided since it was
+    asked for (not in ``ev.voided``; None: every one seen) that it lists unvoided."""
+    before = ev.voided or frozenset()
+    return {
+        t.trade_id
+        for t in ev.trades
+        if t.voided or (t.trade_id in acct.voided and t.trade_id not in before)
+    }
+
+
+def older(acct: AccountModel, ev: AccountUpdate) -> bool:
+    """Whether a balance a read listed predates a void applied since it was asked for."""
+    return ev.voided is not None and not acct.voided <= ev.voided
