@@ -46,19 +46,18 @@ def resized(
     now: datetime,
     judged: dict[int, int] | None = None,
 ) -> list[ResizeOrder | CancelOrder]:
-    """The resizes to send with a reduce of ``pos`` to ``cm.target_size`` (none with a full
-    close: its sweep cancels the orders). The trader's exits are judged in two groups, the
-    stops and the limits (a bracket's stop and target are one of each, and only one of them
-    fills), each judged by what it has left to fill (`_kept`): each order is cut by what the
-    reduce takes, never below what remains; and each group together the same way (a stop of 2
-    and a stop of 3 beside a long 5, an exit in two parts, go to 3 together), the order that
-    fills last giving first (a part left with nothing is cancelled). An order whose resize is
-    on its way counts at the size asked, so the next reduce resizes only what is still over
-    its own target. ``judged``: the size each order was last judged at for this reduce, left as
-    they are (a refused resize is not sent again), and the exits judged now added to it."""
+    """The resizes to send with a reduce of ``pos`` to ``cm.target_size`` (with a close of
+    everything, the cancels of its exits: `_flat`). The trader's exits are judged in two
+    groups, the stops and the limits (a bracket's stop and target are one of each, and only
+    one of them fills), each judged by what it has left to fill (`_kept`): each order is cut
+    by what the reduce takes, never below what remains; and each group together the same way
+    (a stop of 2 and a stop of 3 beside a long 5, an exit in two parts, go to 3 together),
+    the order that fills last giving first (a part left with nothing is cancelled). An order
+    whose resize is on its way counts at the size asked, so the next reduce resizes only what
+    is still over its own target. ``judged``: the size each order was last judged at for
+    this reduce, left as they are (a refused resize is not sent again), and the exits judged
+    now added to it."""
     target, before = cm.target_size, cm.close_basis or open_size(pos)
-    if target <= 0:
-        return []
     taken = max(0, before - target)
     for o in acct.orders.values():
         o.expire(now)
@@ -71,6 +70,8 @@ def resized(
         and o.cancel_sent_at is None
         and o.type is not OrderType.MARKET
     ]
+    if target <= 0:
+        return _flat(acct, cm, exits, now)
     out: list[ResizeOrder | CancelOrder] = []
     for stops in (True, False):
         group = sorted((o for o in exits if o.type.is_stop is stops), key=_fills_later)
@@ -118,6 +119,20 @@ def resized(
     if judged is not None:
         judged.update((o.order_id, o.size) for o in exits)
     return out
+
+
+def _flat(
+    acct: AccountModel, cm: ContractModel, exits: list[Order], now: datetime
+) -> list[ResizeOrder | CancelOrder]:
+    """With a close of everything (a reduce to 0, a lock's close), every exit of the trader's
+    on the closing side is cancelled, right after the close: once flat, each would open a
+    position (short 3 with a bracket's buy stop and buy target of 3, closed: either, filled,
+    leaves him long 3). None with a flatten that cancels the orders itself
+    (``cancel_orders``), nor with the close of what a close of ours opened (`overshot`): the
+    orders on its closing side are the trader's entries, not exits of his."""
+    if cm.cancel_orders or cm.reason is Reason.CLOSE_OVERSHOT:
+        return []
+    return [o.cancel(acct.account_id, _WHY, now) for o in sorted(exits, key=lambda o: o.order_id)]
 
 
 def late(
