@@ -190,3 +190,35 @@ async def test_a_stop_for_the_whole_working_entry_is_left_alone_with_no_reduce(h
     await h.advance(seconds=5)
     assert h.gateway.order(stop).size == 5 and h.closes() == []
     assert h.gateway.order(entry).status == OrderStatus.OPEN
+
+
+async def test_a_reduce_to_zero_cancels_the_bracket_and_nothing_reopens(h: Harness) -> None:
+    """Reported (production profile): short 3 MNQ with the platform's bracket, then ZN 3 and
+    MYM 3: gross 9 > 6, RULE-001 reduced MNQ 3 -> 0 and sent no cancel. Flat, the bracket's
+    buy stop and buy target of 3 kept working; the price up 12 ticks filled the stop (long 3),
+    a false CRITICAL CLOSE_OVERSHOT followed and a second close. Both legs now go with the
+    close, and the same move opens nothing."""
+    await h.start(
+        "[rule.max_contracts]\nlimit = 6\n[rule.max_contracts_per_instrument]\ndefault_limit = 3\n"
+    )
+    h.trade("MNQ", "sell", 3, stop_loss_ticks=8, take_profit_ticks=-8)
+    await h.gw_until(lambda: h.position("MNQ") == 3, "short 3 MNQ")
+    children = [o.order_id for o in h.gateway.order_log(ACCOUNT) if o.source == "bracket"]
+    assert len(children) == 2
+    h.trade("ZN", "buy", 3)
+    await h.gw_until(lambda: h.position("ZN") == 3, "ZN 3")
+    h.trade("MYM", "buy", 3)  # gross 9 > 6: MNQ, first of the largest, 3 -> 0
+    await h.gw_until(lambda: h.position("MNQ") == 0, "MNQ closed")
+    await h.gw_until(
+        lambda: all(h.gateway.order(c).status == OrderStatus.CANCELLED for c in children),
+        "the bracket's legs cancelled",
+    )
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the close confirmed")
+    assert any("reduce CON.F.US.MNQ.Z26 3 -> 0" in line for line in h.logs)
+    h.gateway.move_price("MNQ", 12)  # through where the stop was
+    h.gateway.move_price("MNQ", -24)  # and where the target was
+    await h.until(lambda: not h.enforcing(), "every request answered")
+    assert h.position("MNQ") == 0, "a leg left working reopened the position"
+    assert len(h.closes("MNQ")) == 1
+    assert not any("CLOSE_OVERSHOT" in line for line in h.logs)
+    assert h.position("ZN") == 3 and h.position("MYM") == 3

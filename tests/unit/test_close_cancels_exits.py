@@ -10,7 +10,7 @@ resizes them (`test_bracket_resize`)."""
 from __future__ import annotations
 
 from fsm_risk.core.effects import CancelOrder, ClosePosition, Effect, ReducePosition, ResizeOrder
-from fsm_risk.core.events import AdminCommand, OrderType, Side
+from fsm_risk.core.events import AdminCommand, OrderType, OrderUpdate, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.max_contracts import MaxContracts
@@ -32,7 +32,7 @@ from tests.factories import (
 STOP, TAKE, ENTRY = 11, 12, 13
 
 
-def bracket(side: Side = Side.BUY, size: int = 3) -> tuple[object, ...]:
+def bracket(side: Side = Side.BUY, size: int = 3) -> tuple[OrderUpdate, OrderUpdate]:
     """The legs of a short's bracket: a buy stop above the price, a buy target below it."""
     return (
         order(STOP, MNQ, side, size, type=OrderType.STOP, stop="21020"),
@@ -52,7 +52,7 @@ def sent(out: list[Effect]) -> list[tuple[str, object]]:
 
 def test_a_reduce_to_zero_cancels_the_brackets_legs_right_after_its_close() -> None:
     d = rule_driver(MaxContracts, limit="2")
-    d.send(position(NQ, 2, "21000"), *bracket())  # type: ignore[arg-type]
+    d.send(position(NQ, 2, "21000"), *bracket())
     out = d.send(position(MNQ, 3, "21000", long=False))  # gross 5 > 2: MNQ 3 -> 0
     assert [(c.contract_id, c.rule_id) for c in closes(out)] == [(MNQ, "RULE-001")]
     # the close first, then both legs, in the same batch
@@ -109,7 +109,7 @@ def test_a_locks_close_cancels_the_exits_it_leaves_nothing_for() -> None:
     """An account forced into a lock closes every position at once; the bracket's legs,
     left to work beside that close, would reverse it once flat."""
     d = rule_driver(MaxContracts, limit="5")
-    d.send(position(MNQ, 3, "21000", long=False), *bracket())  # type: ignore[arg-type]
+    d.send(position(MNQ, 3, "21000", long=False), *bracket())
     out = d.send(AdminCommand(ACC, State.Cooldown, "cool off", "ops", minutes=30))
     assert d.acct.state is State.Cooldown
     assert sent(out) == [
@@ -121,7 +121,7 @@ def test_a_locks_close_cancels_the_exits_it_leaves_nothing_for() -> None:
 
 def test_a_reduce_that_leaves_contracts_still_resizes_and_cancels_nothing() -> None:
     d = rule_driver(MaxContracts, limit="2")
-    d.send(*bracket())  # type: ignore[arg-type]
+    d.send(*bracket())
     out = d.send(position(MNQ, 3, "21000", long=False))
     assert [o.resize_to for o in d.acct.orders.values()] == [2, 2]  # (3 -> 2 each)
     assert [e.size for e in out if isinstance(e, ReducePosition)] == [1]
@@ -130,7 +130,7 @@ def test_a_reduce_that_leaves_contracts_still_resizes_and_cancels_nothing() -> N
 
 def test_a_flatten_cancels_the_orders_once_each() -> None:
     d = rule_driver(MaxContracts, limit="2", action="flatten")
-    d.send(*bracket())  # type: ignore[arg-type]
+    d.send(*bracket())
     out = d.send(position(MNQ, 3, "21000", long=False))
     assert [c.contract_id for c in closes(out)] == [MNQ]
     assert sorted(c.order_id for c in cancels(out)) == [STOP, TAKE]
