@@ -102,9 +102,10 @@ class Admin:
         if key is not None and "." not in key:
             # a root means every contract of it: those whose own model would keep them from
             # what was asked (a contract's lock under a root forced to Trading) go there too,
-            # each through its own machine (audited, its cleared holds waived as any override)
+            # each through its own machine (audited), their cleared holds waived on the root,
+            # so a contract of it opened later is not locked again by the rule that was waived
             for cm in self._held_apart(acct, key, to):
-                self._force(acct, cm, cm.contract_id, cmd, lock, now, out)
+                self._force(acct, cm, key, cmd, lock, now, out)
 
     @staticmethod
     def _held_apart(acct: AccountModel, root: str, to: State) -> list[ContractModel]:
@@ -153,7 +154,9 @@ class Admin:
         now: datetime,
         out: list[Effect],
     ) -> None:
-        """Force one model (the account, or a contract or root ``key``) to ``cmd.to``."""
+        """Force one model (the account, a contract or root) to ``cmd.to``; the waivers it
+        grants or ends are those of the scope ``key`` (None: the account's; a root's covers
+        each of its contracts, those opened later too)."""
         to = cmd.to
         cleared = dict(model.holds)
         # an override must stick: level-triggered rules whose holds it cleared are waived

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core.flatten import covers
-from fsm_risk.core.models import AccountModel, Lock
+from fsm_risk.core.models import AccountModel, Lock, root_of
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
@@ -63,6 +63,14 @@ def stored_waivers(acct: AccountModel) -> dict[str, Any]:
     return found
 
 
+def _keys(v: Verdict) -> tuple[str, ...]:
+    """The waiver keys that cover a verdict's scope: the account's rule, or on a contract the
+    rule on it and on its root (a root forced by an admin: its contracts opened later too)."""
+    if v.scope is Scope.ACCOUNT or v.contract_id is None:
+        return (v.rule_id,)
+    return (f"{v.rule_id}@{v.contract_id}", f"{v.rule_id}@{root_of(v.contract_id)}")
+
+
 class Waivers:
     """Grants, describes, applies and expires one engine's waivers (rules from its book)."""
 
@@ -113,10 +121,15 @@ class Waivers:
     @staticmethod
     def drop(acct: AccountModel, key: str | None) -> list[str]:
         """End the waivers of a scope (``key`` None: the account's, every contract's too; a
-        contract key: those on it; a root: those on it and on each of its contracts); returns
-        their keys."""
+        contract key: those on it and on its root, which cover it too; a root: those on it and
+        on each of its contracts); returns their keys."""
         waivers = stored_waivers(acct)
-        ended = [k for k in waivers if key is None or ("@" in k and covers(key, k.split("@")[1]))]
+        ended = [
+            k
+            for k in waivers
+            if key is None
+            or ("@" in k and (covers(key, k.split("@")[1]) or covers(k.split("@")[1], key)))
+        ]
         for k in ended:
             del waivers[k]
         return ended
@@ -126,7 +139,10 @@ class Waivers:
         rule_id = key.split("@", 1)[0]
         rule = self.book.by_id.get(rule_id)
         name = f"{rule_id} {rule.name}" if rule is not None else rule_id
-        return name + (f" on {key.split('@', 1)[1]}" if "@" in key else "")
+        scope = key.split("@", 1)[1] if "@" in key else None
+        if scope is not None and "." not in scope:  # a root: its contracts opened later too
+            return f"{name} on every {scope} contract"
+        return name + (f" on {scope}" if scope is not None else "")
 
     def when(self, at: datetime) -> str:
         """An instant as the trader reads it (the display time zone, date included)."""
@@ -146,13 +162,14 @@ class Waivers:
 
     def lapse(self, acct: AccountModel, v: Verdict) -> None:
         """A rule's release (the condition behind its hold ended: canTrade true again, a root
-        unblocked) ends its waiver in that scope too: the lock the waiver stands in for would
-        have ended here, so the condition coming back is enforced again."""
+        unblocked) ends its waiver in that scope too (on a contract: on its root as well): the
+        lock the waiver stands in for would have ended here, so the condition coming back is
+        enforced again."""
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers")
-        key = v.rule_id if v.scope is Scope.ACCOUNT else f"{v.rule_id}@{v.contract_id}"
-        if waivers and key in waivers:
-            del waivers[key]
-            self.work.dirty.add(acct.account_id)
+        for key in _keys(v):
+            if waivers and key in waivers:
+                del waivers[key]
+                self.work.dirty.add(acct.account_id)
 
     def unwaived(self, acct: AccountModel, v: Verdict, now: datetime) -> Verdict | None:
         """The verdict, or None while an admin waiver covers it. A waived loss rule whose
@@ -160,11 +177,9 @@ class Waivers:
         waivers = acct.rule_state.get(ADMIN, {}).get("waivers")
         if not waivers:
             return v
-        key = v.rule_id if v.scope is Scope.ACCOUNT else f"{v.rule_id}@{v.contract_id}"
-        if key not in waivers:
-            key = v.rule_id
-            if key not in waivers:
-                return v
+        key = next((k for k in (*_keys(v), v.rule_id) if k in waivers), None)
+        if key is None:
+            return v
         waiver = Waiver.read(waivers[key])
         if waiver.rearm is None or waiver.at is None:
             return None

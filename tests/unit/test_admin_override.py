@@ -157,11 +157,49 @@ def test_a_root_forced_to_trading_waives_the_symbol_block_on_its_contracts() -> 
     assert d.acct.contracts[M2K].state is State.Trading
     lines = summary(d.engine, cmd, out).splitlines()
     assert lines[1] == f"  also contract {M2K}: LockedDaily -> Trading", lines
-    assert lines[2].startswith(f"    waived RULE-017 symbol_block on {M2K} until the root is"), (
-        lines
-    )
+    assert lines[2].startswith(
+        "    waived RULE-017 symbol_block on every M2K contract until the root is"
+    ), lines
     out = d.send(position(M2K, 1, "2400"))
     assert closes(out) == [] and d.acct.contracts[M2K].state is State.Trading
+
+
+M2K_H27 = "CON.F.US.M2K.H27"
+
+
+def _m2k_forced_to_trading(**kw: object) -> tuple[Driver, str]:
+    d = Driver(make_engine({SymbolBlock: {"roots": "M2K"}}))
+    d.send(account(), quote(M2K, "2400"), position(M2K, 1, "2400"), flat(M2K))
+    cmd = AdminCommand(ACC, State.Trading, "allowed today", "ops", contract_id="M2K", **kw)
+    return d, summary(d.engine, cmd, d.send(cmd))
+
+
+def test_a_contract_of_a_root_forced_to_trading_opened_later_is_not_blocked_until_the_reset() -> (
+    None
+):
+    """Reported: `--contract M2K --to trading` over RULE-017 replied "every M2K contract, held
+    now or opened later ... -> Trading", yet a position opened later in CON.F.US.M2K.H27 was
+    closed at once and that contract locked: the waiver covered only CON.F.US.M2K.Z26."""
+    d, reply = _m2k_forced_to_trading()
+    assert "(every M2K contract, held now or opened later): Trading -> Trading" in reply
+    assert "waived RULE-017 symbol_block on every M2K contract" in reply
+    d = restart(d, lambda: make_engine({SymbolBlock: {"roots": "M2K"}}))  # the waiver is kept
+    out = d.send(quote(M2K_H27, "2410"), position(M2K_H27, 1, "2410"))
+    assert closes(out) == [] and d.acct.contracts.get(M2K_H27) is None
+    out = d.at(d.engine.calendar.next_daily_reset(d.now))  # the waiver ends with the day
+    assert d.engine.waivers(d.acct) == {}
+    assert [c.contract_id for c in closes(out)] == [M2K_H27]
+
+
+def test_one_contract_forced_without_a_waiver_ends_its_roots_waiver_too() -> None:
+    d, _ = _m2k_forced_to_trading()
+    d.send(AdminCommand(ACC, State.LockedDaily, "desk", "ops", contract_id=M2K_H27))
+    cmd = AdminCommand(ACC, State.Trading, "ok", "ops", contract_id=M2K_H27, waive=False)
+    reply = summary(d.engine, cmd, d.send(cmd))
+    assert "ended the waiver of RULE-017 symbol_block on every M2K contract" in reply, reply
+    assert d.engine.waivers(d.acct) == {}
+    out = d.send(quote(M2K_H27, "2410"), position(M2K_H27, 1, "2410"))
+    assert [c.contract_id for c in closes(out)] == [M2K_H27]  # "no waiver" means none
 
 
 def test_a_root_forced_to_a_weaker_lock_brings_its_contracts_stronger_locks_down_to_it() -> None:

@@ -256,6 +256,21 @@ def test_an_admins_waiver_ends_with_the_block_so_blocking_the_root_again_locks_a
     assert state(d, CL) is State.LockedDaily
 
 
+def test_a_roots_waiver_ends_with_the_block_so_a_month_opened_later_is_blocked_again() -> None:
+    d = driver("CL")
+    d.send(order(1, CL, Side.BUY, 1, limit="70"), cancelled(1, CL))
+    d.send(AdminCommand(d.acc, State.Trading, "allowed today", "ops", contract_id="CL"))
+    assert list(d.engine.waivers(d.acct)) == ["RULE-017@CL"]  # every CL contract
+    assert not cancels(d.send(order(2, CL_G27, Side.BUY, 1, limit="70")))
+    d.send(cancelled(2, CL_G27))
+    d.engine.replace_rules(engine("GC").rules, d.now, actor="ops", detail="CL unblocked")
+    d.send(Tick(d.acc))  # the block's release ends the root's waiver too
+    assert d.engine.waivers(d.acct) == {}
+    d.engine.replace_rules(engine("CL").rules, d.now, actor="ops", detail="CL blocked again")
+    out = d.send(order(3, CL_G27, Side.BUY, 1, limit="70"))
+    assert [c.order_id for c in cancels(out)] == [3]
+
+
 # --- settings, usage, cost -------------------------------------------------------------------
 
 
