@@ -40,10 +40,11 @@ from loguru import logger
 
 from fsm_risk import logs, naming
 from fsm_risk.config import NOTIFY_EVENTS, Settings
-from fsm_risk.core.effects import Alert, RecordTransition
+from fsm_risk.core.effects import Alert, AuditEntry, RecordTransition
 from fsm_risk.core.models import strongest
 from fsm_risk.core.reasons import Reason
-from fsm_risk.core.states import LOCK_KINDS, State
+from fsm_risk.core.states import LOCK_KINDS, State, Trigger
+from fsm_risk.core.verdicts import FIRED
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Enforced, HealthChanged, Observed
 
@@ -89,6 +90,8 @@ def _repeats(e: Alert) -> tuple[object, ...] | None:
 #: the database refusing the service's writes, and taking them again (event "service")
 STORAGE_REASONS = {Reason.STATE_NOT_SAVED, Reason.STATE_SAVED_AGAIN}
 QUEUE_SIZE = 1000
+#: the audit triggers of a rule firing on a scope already flattening (no second flatten)
+_FIRED_WHILE_FLATTENING = {Trigger.breach.value, Trigger.lock.value, FIRED}
 #: the database key of the early warnings sent (so a restart does not send them again)
 WARNED_KEY = "notify_warned"
 #: how long the start may take to reconcile before a notice says nothing is enforced yet
@@ -489,6 +492,19 @@ class Notifier:
                 )
         self._check_due.set()  # usage is looked at by the notifier's own task, not here
 
+    @staticmethod
+    def _doing(entry: AuditEntry, engine: RiskEngine) -> str:
+        """What a flattening scope's close does now, in one sentence."""
+        acct = engine.accounts.get(entry.account_id)
+        cm = acct.contracts.get(entry.contract_id) if acct and entry.contract_id else None
+        if cm is not None and cm.target_size > 0:
+            return f"The position is being reduced to {cm.target_size}."
+        if cm is not None:
+            return "The position is being closed" + (
+                " and its working orders cancelled." if cm.cancel_orders else "."
+            )
+        return "Positions are being closed and working orders cancelled."
+
     def _transition(self, e: RecordTransition, engine: RiskEngine, tz: str) -> Notice | None:
         entry = e.entry
         scope = f"Account {self._name(entry.account_id)}" + (
@@ -505,17 +521,23 @@ class Notifier:
                 entry.account_id,
                 "warning",
             )
+        if entry.to_state is State.Flattening and entry.from_state is State.Flattening:
+            # no new flatten: a rule that fired on the scope while it flattens (its hold added,
+            # or `fired`: a reduce become a close) is told as that; a hold ended or a settings
+            # change meanwhile is no news for this channel
+            if entry.trigger not in _FIRED_WHILE_FLATTENING:
+                return None
+            what = f" contract {entry.contract_id}" if entry.contract_id else ""
+            return Notice(
+                "flattening",
+                f"Account {entry.account_id}{what}: {rule} also fired while flattening",
+                f"{scope} was already flattening; {rule} also fired: {entry.reason}. "
+                f"{self._doing(entry, engine)}",
+                entry.account_id,
+                "warning",
+            )
         if entry.to_state is State.Flattening:
-            acct = engine.accounts.get(entry.account_id)
-            cm = acct.contracts.get(entry.contract_id) if acct and entry.contract_id else None
-            if cm is not None and cm.target_size > 0:
-                doing = f"The position is being reduced to {cm.target_size}."
-            elif cm is not None:
-                doing = "The position is being closed" + (
-                    " and its working orders cancelled." if cm.cancel_orders else "."
-                )
-            else:
-                doing = "Positions are being closed and working orders cancelled."
+            doing = self._doing(entry, engine)
             return Notice(
                 "flattening",
                 f"Account {entry.account_id}: flattening ({rule})",

@@ -303,3 +303,46 @@ def clocked_notifier() -> tuple[Notifier, Any, list[float]]:
         clock=SimpleNamespace(now=lambda: d.now),
     )
     return n, d, clock
+
+
+def test_a_rule_firing_on_a_scope_already_flattening_is_not_told_as_a_second_flatten() -> None:
+    """Reported: a rule that fires on a contract already flattening (a position stop turning a
+    reduce on its way into a close) is an audit row `fired`, Flattening -> Flattening; the
+    notifier sent it as a second "flattening" notice, as if a new flatten had begun."""
+    from fsm_risk.core.states import State
+    from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+    from fsm_risk.rules.position_stop_loss import PositionStopLoss
+    from tests.factories import MNQ, Driver, make_engine, position, quote
+    from tests.factories import account as acct_update
+
+    limits = {"default_limit": "3"}
+    d = Driver(make_engine({MaxContractsPerInstrument: limits, PositionStopLoss: {"limit": "250"}}))
+    d.send(acct_update(), quote(MNQ, "21000"))
+    [reduce] = _notices(notifier(), d, d.send(position(MNQ, 4, "21000")))
+    assert reduce.title == f"Account {d.acc}: flattening (RULE-002)"
+    out = d.send(quote(MNQ, "20960"))  # RULE-014: the reduce becomes a close (`fired` row)
+    assert [(e.entry.trigger, e.entry.to_state) for e in out if hasattr(e, "entry")] == [
+        ("fired", State.Flattening)
+    ]
+    [fired] = _notices(notifier(), d, out)
+    assert fired.title == f"Account {d.acc} contract {MNQ}: RULE-014 also fired while flattening"
+    assert f"contract {MNQ} was already flattening; RULE-014 also fired: " in fired.body
+    assert fired.body.endswith("The position is being closed and its working orders cancelled.")
+
+
+def test_a_settings_change_while_an_account_flattens_is_not_told_as_a_flatten() -> None:
+    from fsm_risk.core.states import State
+    from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+    from tests.factories import MNQ, Driver, make_engine, position, quote
+    from tests.factories import account as acct_update
+
+    d = Driver(make_engine({DailyLossLimit: {"limit": "100"}}))
+    d.send(acct_update(), quote(MNQ, "21000"), position(MNQ, 1, "21000"))
+    [flatten] = _notices(notifier(), d, d.send(quote(MNQ, "20900")))
+    assert flatten.title == f"Account {d.acc}: flattening (RULE-003)"
+    rules = make_engine({DailyLossLimit: {"limit": "50"}}).rules
+    out = d.engine.replace_rules(rules, d.now, actor="ops", detail="limit 50")
+    assert [(e.entry.trigger, e.entry.to_state) for e in out if hasattr(e, "entry")] == [
+        ("settings", State.Flattening)
+    ]
+    assert _notices(notifier(), d, out) == []
