@@ -102,6 +102,16 @@ def gateway_key(api_url: str) -> str:
     return f"{scheme}://{host}:{port}{path}"
 
 
+def legacy_key(api_url: str) -> str:
+    """The name fsm-risk gave the gateway before `gateway_key` (the URL's scheme, host, port
+    as written and path): still locked too, so that a service of an earlier version, still
+    running beside this one, sees it and is seen (both enforced on one account, 5 to 1)."""
+    split = urlsplit(api_url.strip())
+    host = (split.hostname or "").lower()
+    port = f":{split.port}" if split.port else ""
+    return f"{split.scheme.lower()}://{host}{port}{split.path.rstrip('/')}"
+
+
 def _this_machine(host: str) -> bool:
     """Whether ``host`` names this machine: ``localhost``, a loopback address however written
     (``127.1``, ``2130706433``, ``[::ffff:127.0.0.1]``) or an unspecified one (``0.0.0.0``,
@@ -125,15 +135,17 @@ class AccountLocks:
 
     def __init__(self, api_url: str, database: str, directory: Path | None = None) -> None:
         self.gateway = gateway_key(api_url)
+        #: every name the gateway's lock files go by (this version's, and the earlier one's)
+        self.keys = list(dict.fromkeys([self.gateway, legacy_key(api_url)]))
         split = urlsplit(api_url.strip())  # (as written, for messages: no user or password)
         where = split.netloc.rpartition("@")[2].lower()
         self.shown = f"{split.scheme.lower()}://{where}{split.path}"
         self.database = database
         self.directory = directory or lock_dir()
-        self._held: dict[int, int] = {}  # account id -> the locked file's descriptor
+        self._held: dict[int, list[int]] = {}  # account id -> the locked files' descriptors
 
-    def path(self, account_id: int) -> Path:
-        digest = hashlib.sha256(self.gateway.encode()).hexdigest()[:16]
+    def path(self, account_id: int, key: str | None = None) -> Path:
+        digest = hashlib.sha256((key or self.gateway).encode()).hexdigest()[:16]
         return self.directory / f"{digest}-{account_id}.lock"
 
     def take(self, account_ids: Iterable[int]) -> None:
@@ -168,28 +180,31 @@ class AccountLocks:
         return sorted(self._held)
 
     def _take(self, account_id: int) -> None:
-        path = self.path(account_id)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise _Unusable(f"cannot lock account {account_id} ({path}: {exc.strerror})") from None
-        if not try_lock(fd):
-            holder = _read(fd)
-            os.close(fd)
-            raise FsmRiskError(
-                f"another fsm-risk service on this machine monitors account {account_id} of "
-                f"{self.shown} ({_describe(holder)}): two services would both enforce on it; "
-                "stop that one, or name other accounts in [general] accounts"
-            )
-        self._held[account_id] = fd
-        with contextlib.suppress(OSError):  # only for a later refusal's message
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, json.dumps(self._me()).encode())
+        held = self._held.setdefault(account_id, [])  # (dropped by the caller on a failure)
+        for key in self.keys:
+            path = self.path(account_id, key)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise _Unusable(
+                    f"cannot lock account {account_id} ({path}: {exc.strerror})"
+                ) from None
+            if not try_lock(fd):
+                holder = _read(fd)
+                os.close(fd)
+                raise FsmRiskError(
+                    f"another fsm-risk service on this machine monitors account {account_id} "
+                    f"of {self.shown} ({_describe(holder)}): two services would both enforce on "
+                    "it; stop that one, or name other accounts in [general] accounts"
+                )
+            held.append(fd)
+            with contextlib.suppress(OSError):  # only for a later refusal's message
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, json.dumps(self._me()).encode())
 
     def _drop(self, account_id: int) -> None:
-        fd = self._held.pop(account_id, None)
-        if fd is not None:
+        for fd in self._held.pop(account_id, []):
             with contextlib.suppress(OSError):
                 unlock(fd)
             os.close(fd)

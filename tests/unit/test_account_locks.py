@@ -137,3 +137,30 @@ def test_where_no_lock_can_be_taken_the_service_still_enforces_and_says_so(
         logger.remove(sink)
     assert locks.held == []
     assert any("would not be seen" in line for line in seen), seen
+
+
+def test_a_service_of_the_earlier_naming_still_running_is_seen(tmp_path: Path) -> None:
+    """Before the gateway's name was made one however its URL is written, a service locked
+    its accounts under the URL as written: one of that version still running beside this one
+    is seen (both enforced on one account, reducing a breach twice), and sees this one."""
+    from fsm_risk.adapters.account_locks import legacy_key, try_lock
+
+    url = "http://127.0.0.1:18750/api"
+    older = AccountLocks(url, "/old.db", tmp_path / "locks")
+    (tmp_path / "locks").mkdir(mode=0o700)
+    fd = os.open(older.path(1002, legacy_key(url)), os.O_RDWR | os.O_CREAT, 0o600)
+    assert try_lock(fd)  # what the earlier version held
+    os.write(fd, b'{"pid": 4242, "database": "/old.db", "since": "then"}')
+    try:
+        with pytest.raises(FsmRiskError, match=r"monitors account 1002 .*pid 4242"):
+            AccountLocks(url, "/new.db", tmp_path / "locks").take([1002])
+    finally:
+        os.close(fd)
+    newer = AccountLocks(url, "/new.db", tmp_path / "locks")
+    newer.take([1002])
+    fd = os.open(older.path(1002, legacy_key(url)), os.O_RDWR)
+    try:
+        assert not try_lock(fd)  # an earlier version's start is refused in turn
+    finally:
+        os.close(fd)
+    newer.release()
