@@ -75,8 +75,12 @@ from fsm_risk.errors import FsmRiskError
 from fsm_risk.schema import is_server_url, without_password
 
 #: the layout of the data: 1 kept every account's history inside its state document (moved
-#: into the append-only tables when such a database is opened); 2 keeps it in rows of its own
-SCHEMA_VERSION = "2"
+#: into the append-only tables when such a database is opened); 2 keeps it in rows of its own;
+#: 3 is 2 whose state documents carry what an older fsm-risk would drop without a word (a
+#: settlement's P&L in the day's and week's books, late fills, a waiver's end): a layout 2
+#: opened here is marked 3 (nothing moves), and an fsm-risk of layout 2 refuses it rather than
+#: lose them. Raise it whenever the stored state gains what older code cannot do without.
+SCHEMA_VERSION = "3"
 
 #: Linux keeps `flock` locks apart from the POSIX (fcntl) locks SQLite takes, so the service
 #: lock can be on the database file itself; the BSDs and macOS mix the two (an exclusive
@@ -523,7 +527,7 @@ class Store:
             found = "1" if conn.execute(text("SELECT 1 FROM account LIMIT 1")).first() else None
         if found == "1":
             _history_out_of_state(conn, self._insert)
-        elif found is not None and found != SCHEMA_VERSION:
+        elif found is not None and found not in ("2", SCHEMA_VERSION):
             raise FsmRiskError(
                 f"its data layout is version {found}, newer than this fsm-risk reads "
                 f"(version {SCHEMA_VERSION}): run the fsm-risk that wrote it, or a newer one"

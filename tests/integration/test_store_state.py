@@ -269,7 +269,7 @@ def test_a_database_of_the_first_layout_is_moved_to_rows_and_keeps_its_locks(
     _v1_database(path, d)
 
     store = Store(path)
-    assert store.meta("schema") == SCHEMA_VERSION == "2"
+    assert store.meta("schema") == SCHEMA_VERSION == "3"
     with store.engine.connect() as conn:
         state = json.loads(conn.execute(text("SELECT snapshot FROM account")).scalar_one())
     assert "seen_trades" not in state and "trips" not in state["day"]
@@ -282,9 +282,27 @@ def test_a_database_of_the_first_layout_is_moved_to_rows_and_keeps_its_locks(
 
 
 def test_a_database_of_a_newer_layout_is_refused(tmp_path: Path) -> None:
-    Store(tmp_path / "s.db").set_meta("schema", "3")
-    with pytest.raises(FsmRiskError, match=r"layout is version 3, newer than this fsm-risk"):
+    Store(tmp_path / "s.db").set_meta("schema", "4")
+    with pytest.raises(FsmRiskError, match=r"layout is version 4, newer than this fsm-risk"):
         Store(tmp_path / "s.db")
+
+
+def test_a_database_of_layout_2_is_marked_3_and_keeps_what_it_holds(path: str | Path) -> None:
+    """Layout 3 is 2 whose state documents carry what a layout-2 fsm-risk would drop without a
+    word (a settlement's P&L: going back, the day's loss limit stopped seeing it), so that
+    such an fsm-risk refuses it; a layout 2 opened here is only marked."""
+    d = Driver(engine())
+    d.send(account(), fill(ES, Side.BUY, 1, "6000"), fill(ES, Side.SELL, 1, "5900", pnl="-1250"))
+    store = Store(path)
+    run(store, d)
+    store.set_meta("schema", "2")
+    store.close()
+    store = Store(path)
+    assert store.meta("schema") == "3"
+    d2 = Driver(engine())
+    restore_all(store, d2.engine, d2.now)
+    assert d2.acct.state is d.acct.state and d2.acct.day.realized == d.acct.day.realized
+    store.close()
 
 
 def test_retention_compacts_old_history_but_never_what_a_restart_needs(
