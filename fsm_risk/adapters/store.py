@@ -22,6 +22,10 @@ PostgreSQL server (``postgresql://...``, psycopg 3), mapped to the core's object
   replay sees exactly what the engine saw; rows older than the retention are deleted.
 - ``meta``: small key/values (e.g. where the running service's control channel listens).
 - ``lease``: who holds each account (pid, host, since), for the refusal message.
+- ``unit_of_work`` (PostgreSQL only): per store that writes, the number of its last unit of
+  work committed, written in that unit's transaction: a commit whose COMMIT went unanswered
+  (the connection lost after the server got it) is looked up there before its rows are
+  written again, so they are never written twice (see `Store.commit`).
 
 One service per account: on SQLite a lock on the database file itself (one service per file,
 however it is named; see `Store.acquire_service_lock`); on PostgreSQL an advisory lock per
@@ -44,6 +48,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -254,6 +259,10 @@ _PG_CONNECT_S = 2
 #: while the commits fail, the writer's connection is made again on a thread of the store's,
 #: one attempt at a time, at most this often (seconds): never on the caller's (the event loop)
 _PG_RECONNECT_EVERY = 1.0
+#: PostgreSQL: per store that writes, the number of its latest unit of work committed
+_UNIT_TABLE = (
+    "CREATE TABLE IF NOT EXISTS unit_of_work (writer TEXT PRIMARY KEY, seq BIGINT NOT NULL)"
+)
 #: libpq's keepalives on every connection: an idle one whose server vanished is noticed
 _PG_KEEPALIVES = {
     "keepalives": 1,
@@ -335,6 +344,19 @@ def describe_storage_error(exc: BaseException) -> str:
 
 
 @dataclass
+class InDoubt:
+    """A try of `Unsaved` rows whose COMMIT the server never answered: its number in the
+    store's ``unit_of_work`` row, and how many of each list of rows it held."""
+
+    seq: int
+    fills: int
+    trips: int
+    voids: int
+    audit: int
+    journal: int
+
+
+@dataclass
 class Unsaved:
     """What commits the storage refused held, in the order they were made: merged into the
     next commit (`merged`), which writes it all in one transaction or keeps it all again.
@@ -356,6 +378,9 @@ class Unsaved:
 
     #: journal rows dropped, the oldest first, past `PENDING_JOURNAL` (see `absorb`)
     journal_dropped: int = 0
+    #: PostgreSQL: the last try of these rows, whose COMMIT went unanswered (the server may
+    #: have written them), and how much of each list it held (the first rows: see `settle`)
+    doubt: InDoubt | None = None
 
     def absorb(
         self,
@@ -383,9 +408,20 @@ class Unsaved:
         if excess > PENDING_JOURNAL // 10:  # (trimmed now and then: each trim moves it all)
             del self.journal[:excess]
             self.journal_dropped += excess
+            if self.doubt is not None:
+                self.doubt.journal = max(0, self.doubt.journal - excess)
         if journal_before is not None:
             was = self.journal_before
             self.journal_before = journal_before if was is None else max(was, journal_before)
+
+    def settle(self) -> None:
+        """The try in doubt was committed after all: its appended rows are written, only
+        what joined since waits (the state rows, marks and deletions are written again:
+        upserts and deletes, the same whatever the number of times)."""
+        d, self.doubt = self.doubt, None
+        if d is not None:
+            del self.fills[: d.fills], self.trips[: d.trips], self.voids[: d.voids]
+            del self.audit[: d.audit], self.journal[: d.journal]
 
     def unit(
         self,
@@ -492,6 +528,8 @@ class Store:
                 for name, on in _HISTORY_INDEXES:
                     conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {on}"))
                 conn.execute(text("DROP INDEX IF EXISTS ix_fill_account_at"))  # covered above
+                if self.shared:  # (added to a database of any layout as it opens)
+                    conn.execute(text(_UNIT_TABLE))
                 self._upgrade(conn)
         except Exception as exc:
             self.engine.dispose()
@@ -507,6 +545,12 @@ class Store:
         self._pg_reconnecting: threading.Thread | None = None
         self._pg_tried = 0.0  # when the last connection attempt on that thread ended
         self._pg_refused: str | None = None  # why it failed (None: none failed)
+        #: this store's row in ``unit_of_work`` and the number of its latest try (see
+        #: `_pg_unit_of_work`); the number of a try whose COMMIT went unanswered
+        self._unit_writer = uuid.uuid4().hex
+        self._unit_seq = 0
+        self._unit_unanswered: int | None = None
+        self._unit_settled = False  # the latest try found the one in doubt committed
         self._closing = threading.Event()
         self._lease_guard = threading.Lock()  # the lease connection: renewed off the loop
         self._lease_conn: Connection | None = None
@@ -539,6 +583,11 @@ class Store:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._pg_writer is not None and self.pending is None:  # (its row: nothing in doubt)
+            with contextlib.suppress(Exception):
+                self._pg_writer.execute(
+                    "DELETE FROM unit_of_work WHERE writer = %s", (self._unit_writer,)
+                )
         self._drop_pg_writer()
         if self.flusher is not None:
             self.flusher.stop()  # the last commits on the disk before the files are let go
@@ -636,8 +685,12 @@ class Store:
                     contracts.append(c)
                     written[key] = c["snapshot"]
         sql = self._hot
+        self._unit_unanswered = None
         try:
             with self._unit_of_work() as cur:  # one transaction; upserts, no read-before-write
+                if self.pending is not None and self._unit_settled:
+                    # (the try in doubt was written after all: only what joined it since)
+                    changes, entries, marks, journal, journal_before = self.pending.unit()
                 run = cur.executemany
                 # the rows of every unit of work go to the driver as they are (no statement
                 # building per commit): this runs before every close the service sends
@@ -673,6 +726,15 @@ class Store:
             if not storage_error(exc):
                 raise
             reason = self._failed(exc, changes, entries, marks, journal, journal_before)
+            if self.pending is not None and self._unit_unanswered is not None:
+                self.pending.doubt = InDoubt(
+                    self._unit_unanswered,
+                    len(changes.fills),
+                    len(changes.trips),
+                    len(changes.voids),
+                    len(entries),
+                    len(journal),
+                )
             raise StorageFailed(self.where, reason) from exc
         if self.pending is not None:  # written at last, with everything held since
             if self.pending.journal_dropped:
@@ -759,14 +821,46 @@ class Store:
     def _pg_unit_of_work(self) -> Iterator[Any]:
         """`_unit_of_work` on PostgreSQL: a transaction on the writer's connection (a cursor).
         Once a commit has failed, a lock held elsewhere is not waited for again (the first
-        that succeeds waits as before: the setting is the transaction's own)."""
+        that succeeds waits as before: the setting is the transaction's own).
+
+        Each try numbers itself in this store's ``unit_of_work`` row, in its transaction
+        (with the BEGIN: no round trip of its own). A try whose COMMIT goes unanswered (the
+        connection lost after the server may have committed it) is in doubt
+        (`Unsaved.doubt`); the next try reads the row first, waiting for the lock the one in
+        doubt may still hold (the server has not ended it: the try fails, the doubt stays):
+        the number there says whether it was committed (`_unit_settled`: its rows are not
+        written again) or never will be (all of it is written)."""
         conn = self._pg_writer_ready()
         cur = conn.cursor()
+        self._unit_seq += 1
+        seq, self._unit_settled = self._unit_seq, False
+        begin = "BEGIN"
+        if self.pending is not None:
+            begin += f"; SET LOCAL lock_timeout = '{_PG_LOCK_FAILED}'"
+        number = f"UPDATE unit_of_work SET seq = {seq} WHERE writer = '{self._unit_writer}'"
+        doubt = self.pending.doubt if self.pending is not None else None
         try:
-            if self.pending is not None:
-                cur.execute(f"SET LOCAL lock_timeout = '{_PG_LOCK_FAILED}'")
+            if doubt is None:
+                cur.execute(f"{begin}; {number}")  # (one query: the simple protocol)
+            else:
+                cur.execute(begin)
+                row = cur.execute(
+                    "SELECT seq FROM unit_of_work WHERE writer = %s FOR UPDATE",
+                    (self._unit_writer,),
+                ).fetchone()
+                assert self.pending is not None
+                if row is not None and row[0] >= doubt.seq:
+                    self.pending.settle()
+                    self._unit_settled = True
+                else:
+                    self.pending.doubt = None  # never committed: it is all written
+                cur.execute(number)
             yield cur
-            conn.commit()
+            try:
+                conn.commit()
+            except BaseException:
+                self._unit_unanswered = seq  # (the server may have committed it)
+                raise
         except BaseException:
             try:
                 conn.rollback()
@@ -799,7 +893,14 @@ class Store:
         try:
             conn.execute(f"SET lock_timeout = {_PG_LOCK_MS}")
             conn.execute(f"SET statement_timeout = {_PG_STATEMENT_MS}")
-            conn.autocommit = False
+            # this store's row, committed before any unit numbers itself in it (a row the
+            # unit in doubt inserted would be unseen by the next until the server ends it)
+            conn.execute(
+                "INSERT INTO unit_of_work (writer, seq) VALUES (%s, %s) "
+                "ON CONFLICT (writer) DO NOTHING",
+                (self._unit_writer, 0),
+            )
+            # (autocommit kept: `_pg_unit_of_work` begins each transaction itself)
         except BaseException:
             conn.close()
             raise
