@@ -263,6 +263,12 @@ _PG_RECONNECT_EVERY = 1.0
 _UNIT_TABLE = (
     "CREATE TABLE IF NOT EXISTS unit_of_work (writer TEXT PRIMARY KEY, seq BIGINT NOT NULL)"
 )
+#: PostgreSQL: the journal's expired rows deleted by the pruning thread, so many a
+#: transaction (oldest first, by the index on ``at``: well within the statement timeout)
+_PRUNE_BATCH = 10_000
+_PRUNE_STATEMENT = (
+    "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE at < :t ORDER BY at LIMIT :n)"
+)
 #: libpq's keepalives on every connection: an idle one whose server vanished is noticed
 _PG_KEEPALIVES = {
     "keepalives": 1,
@@ -551,6 +557,13 @@ class Store:
         self._unit_seq = 0
         self._unit_unanswered: int | None = None
         self._unit_settled = False  # the latest try found the one in doubt committed
+        #: PostgreSQL: the journal's prune, on a thread (`_prune`): the latest cut-off asked
+        #: for and not begun, the thread, and set while none is under way
+        self._prune_guard = threading.Lock()
+        self._prune_before: datetime | None = None
+        self._pruning: threading.Thread | None = None
+        self._pruned = threading.Event()
+        self._pruned.set()
         self._closing = threading.Event()
         self._lease_guard = threading.Lock()  # the lease connection: renewed off the loop
         self._lease_conn: Connection | None = None
@@ -589,6 +602,9 @@ class Store:
                     "DELETE FROM unit_of_work WHERE writer = %s", (self._unit_writer,)
                 )
         self._drop_pg_writer()
+        pruning = self._pruning
+        if pruning is not None:  # (it stops after its statement, itself bounded)
+            pruning.join(timeout=_PG_STATEMENT_MS / 1000 + 1)
         if self.flusher is not None:
             self.flusher.stop()  # the last commits on the disk before the files are let go
         self.release_service_lock()  # after this store's last write: then the next may start
@@ -657,6 +673,9 @@ class Store:
         ``attempt`` false: while an earlier commit's rows wait, this one joins them and is not
         tried (the service's commits after its requests; a timer tries every few seconds)."""
         entries = list(audit)
+        if self.shared and journal_before is not None:  # (off the caller's thread: `_prune`)
+            self._prune_soon(journal_before)
+            journal_before = None
         if self.pending is not None:  # an earlier commit failed: its rows go first
             self.pending.absorb(changes, entries, marks, journal, journal_before)
             if not attempt:  # (kept: written by the next commit that tries)
@@ -720,8 +739,8 @@ class Store:
                     run(sql["mark"], [_mark_params(c, m) for c, m in marks.items()])
                 if journal:
                     run(sql["journal"], list(journal))
-                if journal_before is not None:
-                    self._expire(cur, journal_instant(journal_before))
+                if journal_before is not None:  # (SQLite: on a server see `_prune`)
+                    cur.execute(sql["journal_expired"], {"t": journal_instant(journal_before)})
         except Exception as exc:
             if not storage_error(exc):
                 raise
@@ -789,33 +808,60 @@ class Store:
             with contextlib.suppress(Exception):
                 cur.close()
 
-    def _expire(self, cur: Any, before: str) -> None:
-        """Delete the journal's rows older than ``before`` (hourly). On a server in a savepoint
-        of its own: when it meets a lock or runs past the statement timeout, the rows are left
-        for the next hour's prune and the rest of the commit is written."""
-        sql = self._hot["journal_expired"]
-        if not self.shared:
-            cur.execute(sql, {"t": before})
-            return
-        import psycopg
+    def _prune_soon(self, before: datetime) -> None:
+        """PostgreSQL: have the journal's rows older than ``before`` deleted on a thread of
+        the store's (`_prune`), never in a commit (a unit of work is bounded, and an hour
+        of quotes is millions of rows)."""
+        with self._prune_guard:
+            was = self._prune_before
+            self._prune_before = before if was is None else max(was, before)
+            running = self._pruning
+            if running is None or not running.is_alive():
+                self._pruned.clear()
+                thread = threading.Thread(target=self._prune, name="fsm-risk-prune", daemon=True)
+                self._pruning = thread
+                thread.start()
+
+    def _prune(self) -> None:
+        """The pruning thread: on a connection of the pool, `_PRUNE_BATCH` rows a transaction
+        (each bounded like a commit's statements: a lock another session holds, a server slow
+        to run it) until none is left; one that fails leaves the rest for the next prune."""
         from loguru import logger
 
         from fsm_risk import logs
 
-        cur.execute("SAVEPOINT expire")
-        try:
-            cur.execute(sql, {"t": before})
-        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
-            cur.execute("ROLLBACK TO SAVEPOINT expire")
-            logger.warning(
-                "{} the journal's rows before {} are not deleted yet ({}): left for the next "
-                "hourly prune",
-                logs.ALERT,
-                before,
-                describe_storage_error(exc),
-            )
-        else:
-            cur.execute("RELEASE SAVEPOINT expire")
+        while True:
+            with self._prune_guard:
+                before, self._prune_before = self._prune_before, None
+                if before is None or self._closing.is_set():
+                    self._pruning = None
+                    self._pruned.set()
+                    return
+            t = journal_instant(before)
+            try:
+                with self.engine.connect() as conn:
+                    while not self._closing.is_set():
+                        with conn.begin():
+                            conn.execute(text(f"SET LOCAL lock_timeout = {_PG_LOCK_MS}"))
+                            conn.execute(text(f"SET LOCAL statement_timeout = {_PG_STATEMENT_MS}"))
+                            deleted = conn.execute(
+                                text(_PRUNE_STATEMENT), {"t": t, "n": _PRUNE_BATCH}
+                            ).rowcount
+                        if deleted < _PRUNE_BATCH:
+                            break
+            except Exception as exc:
+                logger.warning(
+                    "{} the journal's rows before {} are not all deleted ({}): the rest is "
+                    "left for the next hourly prune",
+                    logs.ALERT,
+                    t,
+                    describe_storage_error(exc),
+                )
+
+    def wait_for_prune(self, timeout: float) -> bool:
+        """Whether the journal's prune asked for is done (or given up) within ``timeout``
+        seconds (PostgreSQL: see `_prune`; at once on SQLite, where a commit prunes)."""
+        return self._pruned.wait(timeout)
 
     @contextmanager
     def _pg_unit_of_work(self) -> Iterator[Any]:

@@ -67,6 +67,7 @@ def test_journal_round_trips_through_the_store_and_expired_rows_are_deleted(
     assert cutoff == T0 + timedelta(days=1)
     assert j.prune_before(now + timedelta(minutes=5)) is None  # at most once an hour
     store.commit(Changes([], []), journal_before=cutoff)
+    assert store.wait_for_prune(10)  # (on a server, on a thread of the store's)
     assert [e.at for e in journal_entries(store)] == [T0 + timedelta(days=1), now, now]
     store.close()
 
