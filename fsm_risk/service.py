@@ -230,9 +230,7 @@ class _ReadBegan:
         voided = self.voided | {e.trade_id for e in events if isinstance(e, Fill) and e.voided}
         marked = [
             dataclasses.replace(e, applied=listed, voided=voided)
-            if isinstance(e, AccountUpdate)
-            else dataclasses.replace(e, applied=listed)
-            if isinstance(e, PositionUpdate)
+            if isinstance(e, (AccountUpdate, PositionUpdate))
             # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
             else dataclasses.replace(e, held=e.order_id in self.orders)
             if isinstance(e, OrderUpdate)

@@ -97,6 +97,9 @@ class PositionUpdate:
     #: with ``snapshot``: the trade ids applied when it was read (see AccountUpdate); if a fill
     #: in this contract was applied since, the live position that came with it is newer
     applied: frozenset[int] | None = None
+    #: with ``applied``: the trade ids seen voided then (and listed voided by the read); a
+    #: trade of this contract voided since gave its position back live, which is newer
+    voided: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

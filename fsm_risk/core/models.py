@@ -195,10 +195,10 @@ class AccountModel(Lockable):
         #: per contract, what voided trades moved the gateway's position back by since its
         #: last record (signed): a record holding it is explained (see `doubted.undone`)
         self.undone: dict[str, int] = {}
-        #: the trade ids seen voided by this run: a read asked for before a void was applied
-        #: may list its trade unvoided, older news (see `voids.listed`); not stored: a restart
-        #: reads after every void it restores
-        self.voided: set[int] = set()
+        #: the trade ids seen voided by this run, each with its contract: a read asked for
+        #: before a void was applied may list its trade unvoided, and its position, older news
+        #: (see `voids.listed`); not stored: a restart reads after every void it restores
+        self.voided: dict[int, str] = {}
         #: positions in contracts whose tick size and value are unknown, waiting until then
         #: for the gateway to say (see `core.unpriced`); not stored: a restart reads again
         self.unpriced: dict[str, datetime] = {}

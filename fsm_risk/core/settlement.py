@@ -50,6 +50,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import came, paid, stands, take_back, vanished
 from fsm_risk.core.valuation import Valuation
+from fsm_risk.core.voids import undid
 from fsm_risk.core.work import Work
 
 
@@ -81,6 +82,8 @@ class Settlement:
             applied = ev.applied
             if any(f.contract_id == cid and f.trade_id not in applied for f in acct.day.fills):
                 return False  # read before a fill applied since: the live position is newer
+            if undid(acct, ev):
+                return False  # read before a void applied since: the same (see `voids`)
         closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
         reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
         if not ev.snapshot and unexplained(acct, ev, reported, now):

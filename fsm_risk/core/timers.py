@@ -322,7 +322,7 @@ class Timers:
         # forget trades older than last week: reconciliations read this week only
         horizon = min(book.start, acct.week.start) - timedelta(days=7)
         acct.seen_trades.keep_since(horizon)
-        acct.voided = {i for i in acct.voided if i in acct.seen_trades}  # (the same horizon)
+        acct.voided = {i: c for i, c in acct.voided.items() if i in acct.seen_trades}
         if weekly:
             # our enforcement orders of past weeks that no longer work: nothing of theirs can
             # still come (a reconciliation re-reads the new week's trades only)

@@ -11,15 +11,16 @@ An older one (applied on an earlier day) is corrected by the next rebuild from t
 trades, and a read of the balance its void moves.
 
 A read asked for before a void was applied (a periodic one that live events overtook, say)
-may list the trade unvoided and the balance before its void: older news, which never brings
-the voided P&L back (`listed`, `older`). A void is taken as final at the gateway (the paper
-gateway has no un-void, and none is known of ProjectX); a list asked for after the void is
-believed all the same, as the rebuild's truth.
+may list the trade unvoided, its position and the balance before its void: older news, which
+never brings the voided P&L back (`listed`, `older`), nor the position the void gave back at
+the gateway (`undid`: a lock would close it, selling into a flat account). A void is taken as
+final at the gateway (the paper gateway has no un-void, and none is known of ProjectX); a list
+asked for after the void is believed all the same, as the rebuild's truth.
 """
 
 from __future__ import annotations
 
-from fsm_risk.core.events import AccountUpdate, Fill, TradesSnapshot
+from fsm_risk.core.events import AccountUpdate, Fill, PositionUpdate, TradesSnapshot
 from fsm_risk.core.exits import Computed
 from fsm_risk.core.late import give_back
 from fsm_risk.core.models import AccountModel
@@ -31,7 +32,7 @@ def void(acct: AccountModel, ev: Fill, computed: Computed, work: Work) -> None:
     """Give back what the voided trade ``ev`` did (see the module's docstring); a trade never
     applied is remembered as seen, so that its record, should it come, is never applied."""
     tid = ev.trade_id
-    acct.voided.add(tid)
+    acct.voided[tid] = ev.contract_id
     day, week = give_back(acct.day, tid), give_back(acct.week, tid)
     if tid not in acct.seen_trades and day is None and week is None:
         acct.seen_trades[tid] = ev.at  # never applied: nothing to take back
@@ -71,4 +72,13 @@ def listed(acct: AccountModel, ev: TradesSnapshot) -> set[int]:
 
 def older(acct: AccountModel, ev: AccountUpdate) -> bool:
     """Whether a balance a read listed predates a void applied since it was asked for."""
-    return ev.voided is not None and not acct.voided <= ev.voided
+    return ev.voided is not None and not acct.voided.keys() <= ev.voided
+
+
+def undid(acct: AccountModel, ev: PositionUpdate) -> bool:
+    """Whether a position a read listed predates a void of a trade in its contract applied
+    since it was asked for: the void gave the position back live, newer than the read."""
+    before = ev.voided
+    if before is None:
+        return False
+    return any(c == ev.contract_id and t not in before for t, c in acct.voided.items())

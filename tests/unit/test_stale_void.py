@@ -5,7 +5,13 @@ The tester's case (`serve`, periodic reads, the firm voiding trades): CL trade 1
 (P&L -130, fees 1.65) voided at 17:46:29.6; at 17:46:30.790 a periodic read that live events
 had overtaken (used all the same: a busy feed must not starve the reads) rebuilt the day's
 realized P&L from a trade list that predated the void, -15685.26 to -15816.91, until the next
-read 1.7 s later. A daily loss limit within $131.65 would have locked the account for good."""
+read 1.7 s later. A daily loss limit within $131.65 would have locked the account for good.
+
+The reviewer's case (r3): such a read lists the voided trade's position too. Long 1 MNQ, a
+periodic read asked for, the firm voids the buy and the live record says flat, an admin
+Cooldown (nothing to close); the read came back listing long 1, the engine held it again and
+sent ClosePosition MNQ (POSITION_WHILE_LOCKED): a sell into a flat account, a short 1 nobody
+asked for. The void gave the position back live, newer than the read."""
 
 from __future__ import annotations
 
@@ -14,23 +20,35 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from fsm_risk.core.effects import Effect
-from fsm_risk.core.events import Event, Fill, Listing, Side, TradesSnapshot
+from fsm_risk.core.events import (
+    AdminCommand,
+    Event,
+    Fill,
+    Listing,
+    PositionUpdate,
+    Side,
+    TradesSnapshot,
+)
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     CL,
+    MNQ,
     Driver,
     account,
     alerts,
     closes,
     fill,
+    flat,
     gateway_read,
     make_engine,
+    position,
 )
 
 D = Decimal
 OPEN, LOSS = 1796577671385223, 1796577671385224
+BUY = 9100001
 
 
 def opened() -> Fill:
@@ -151,3 +169,66 @@ def test_the_service_marks_a_reads_balance_with_the_voids_seen_when_it_was_asked
     read, _ = began.read(d.acc, [account("49866.70"), opened(), loss()], periodic=True)
     d.send(*read)
     assert d.acct.balance == D("49998.35")
+
+
+def bought(*, voided: bool = False) -> Fill:
+    return fill(MNQ, Side.BUY, 1, "21000", fees="0.74", order_id=1, trade_id=BUY, voided=voided)
+
+
+def listed_long(d: Driver, when: tuple[frozenset[int], frozenset[int]]) -> list[Effect]:
+    """The answer to a read asked for at ``when``, as the service marks it: long 1 MNQ, the
+    buy unvoided, the balance before its void."""
+    applied, voided = when
+    listed = applied | {BUY}
+    read: list[Event] = [
+        dataclasses.replace(account("50000"), applied=listed, voided=voided),
+        bought(),
+        dataclasses.replace(
+            position(MNQ, 1, "21000"), snapshot=True, applied=listed, voided=voided
+        ),
+        Listing(d.acc, frozenset({MNQ}), frozenset(), frozenset({MNQ}), frozenset(), listed),
+        TradesSnapshot(d.acc, d.acct.week.start, (bought(),), applied, voided),
+    ]
+    return d.send(*read)
+
+
+def test_a_read_asked_before_a_void_never_brings_its_position_back_into_a_lock() -> None:
+    d = Driver(make_engine())
+    d.send(account("50000"), bought(), position(MNQ, 1, "21000"))
+    before = asked(d)
+    d.send(bought(voided=True), flat(MNQ), account("50000.74"))  # the void, live
+    assert MNQ not in d.acct.positions
+    out = d.send(AdminCommand(d.acc, State.Cooldown, "cool off", "ops", minutes=30))
+    assert not closes(out)
+    out = listed_long(d, before)
+    assert MNQ not in d.acct.positions  # the gateway is flat
+    assert not closes(out)  # a close would sell 1 into a flat account: short 1
+
+
+def test_a_position_read_after_the_void_is_taken() -> None:
+    # a read asked for once the void was applied lists what the gateway holds since
+    d = Driver(make_engine())
+    d.send(account("50000"), bought(), position(MNQ, 1, "21000"))
+    d.send(bought(voided=True), flat(MNQ), account("50000.74"))
+    applied, voided = asked(d)
+    d.send(
+        dataclasses.replace(
+            position(MNQ, 1, "21000"), snapshot=True, applied=applied, voided=voided
+        )
+    )
+    assert d.acct.positions[MNQ].size == 1
+
+
+def test_the_service_marks_a_reads_positions_with_the_voids_seen_when_it_was_asked_for() -> None:
+    from fsm_risk.service import _ReadBegan
+
+    d = Driver(make_engine())
+    d.send(account("50000"), bought(), position(MNQ, 1, "21000"))
+    began = _ReadBegan.of(d.acct, d.now)
+    d.send(bought(voided=True), flat(MNQ), account("50000.74"))
+    listed = dataclasses.replace(position(MNQ, 1, "21000"), snapshot=True)  # as a read gives
+    read, _ = began.read(d.acc, [bought(), listed], periodic=True)
+    marked = next(e for e in read if isinstance(e, PositionUpdate))
+    assert marked.voided == frozenset()
+    d.send(*read)
+    assert MNQ not in d.acct.positions
