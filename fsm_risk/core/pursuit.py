@@ -293,14 +293,16 @@ class Pursuit:
         self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
     ) -> None:
         """Recognise the gateway's order for our close among the order events (a market order
-        on the closing side, new to us, of the size asked), and notice when it is final."""
+        on the closing side, new to us, of the size asked: a close of the whole position, of
+        what was open when it went), and notice when it is final. Any market order on that
+        side would take the trader's own for ours, and ours, filling, for his."""
         if cm.close_order is None:
             if (
                 ev.order_id in acct.orders
                 or ev.order_id in acct.own_orders
                 or ev.type is not OrderType.MARKET
                 or ev.side is not cm.close_side
-                or (cm.close_size and ev.size != cm.close_size)
+                or ((want := cm.close_size or cm.close_basis) and ev.size != want)
             ):
                 return
             cm.close_order = ev.order_id
