@@ -102,6 +102,11 @@ def order(
     )
 
 
+def market(oid: int, side: Side, size: int, status: OrderStatus, volume: int = 0) -> OrderUpdate:
+    """A market order on MNQ as the gateway tells it (``volume``: what of it has filled)."""
+    return OrderUpdate(ACC, oid, MNQ, status, OrderType.MARKET, side, size, T0, fill_volume=volume)
+
+
 _trade_ids = iter(range(1, 10**9))
 
 

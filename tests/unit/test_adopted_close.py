@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fsm_risk.core.events import AdminCommand, OrderStatus, OrderType, OrderUpdate, Side
+from fsm_risk.core.events import AdminCommand, OrderStatus, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ACC,
     MNQ,
-    T0,
     Driver,
     account,
     alerts,
@@ -26,13 +25,10 @@ from tests.factories import (
     fill,
     flat,
     make_engine,
+    market,
     position,
     quote,
 )
-
-
-def market(oid: int, side: Side, size: int, status: OrderStatus, volume: int = 0) -> OrderUpdate:
-    return OrderUpdate(ACC, oid, MNQ, status, OrderType.MARKET, side, size, T0, fill_volume=volume)
 
 
 def locked() -> Driver:

@@ -21,7 +21,6 @@ from fsm_risk.core.events import (
     Fill,
     OrderStatus,
     OrderType,
-    OrderUpdate,
     Side,
 )
 from fsm_risk.core.reasons import Reason
@@ -32,7 +31,6 @@ from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrumen
 from tests.factories import (
     ACC,
     MNQ,
-    T0,
     Driver,
     account,
     alerts,
@@ -42,6 +40,7 @@ from tests.factories import (
     flat,
     gateway_read,
     make_engine,
+    market,
     order,
     position,
     quote,
@@ -64,10 +63,6 @@ def engine() -> Driver:
 
 def rebuild() -> object:
     return make_engine({MaxContractsPerInstrument: {"limits": f"MNQ: {LIMIT}"}})
-
-
-def market(oid: int, side: Side, size: int, status: OrderStatus, volume: int = 0) -> OrderUpdate:
-    return OrderUpdate(ACC, oid, MNQ, status, OrderType.MARKET, side, size, T0, fill_volume=volume)
 
 
 class Gateway:

@@ -25,16 +25,13 @@ from tests.factories import (
     fill,
     flat,
     make_engine,
+    market,
     position,
     quote,
     reduces,
 )
 
 OURS, EXIT = 70, 71
-
-
-def market(oid: int, side: Side, size: int, status: OrderStatus, volume: int = 0) -> OrderUpdate:
-    return OrderUpdate(ACC, oid, MNQ, status, OrderType.MARKET, side, size, T0, fill_volume=volume)
 
 
 def reducing() -> Driver:
@@ -254,7 +251,7 @@ def test_a_resting_order_the_trader_makes_larger_after_ours_filled_is_his_own_re
     fills (long 3); seeing it, he changes his take-profit to sell 6, to be short 3. It fills:
     short 3, all his own. It was counted as working beside ours, and 2 of his short 3 were
     closed as opened by our reduce (CLOSE_OVERSHOT)."""
-    from tests.factories import ACC, T0
+    from tests.factories import ACC
 
     def take_profit(
         size: int, status: OrderStatus = OrderStatus.OPEN, volume: int = 0
