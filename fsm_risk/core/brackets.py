@@ -145,7 +145,9 @@ def late(
     """The trader's exits placed (or changed) while our reduce is on its way are judged as
     those working when it went (`resized`): long 5 reduced to 3, a sell stop of 5 placed
     while the reduce works is cut to 3 at once, or it would sell 5 once reached and leave
-    the account short 2. An order is judged again once seen at another size (``judged``)."""
+    the account short 2; with a close of everything, an exit placed meanwhile is cancelled
+    (`_flat`): once flat it would open a position. An order is judged again once seen at
+    another size (``judged``)."""
     pos = acct.positions.get(cm.contract_id)
     if pos is None or cm.close_side is not pos.closing_side or cm.state is not State.Flattening:
         return

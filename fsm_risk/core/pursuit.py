@@ -73,7 +73,7 @@ class Pursuit:
         for cm in acct.contracts.values():
             if cm.close_in_flight and (extra := overshoots(acct, cm)) is not None:
                 self._withdraw(acct, extra, now, out)
-            elif cm.close_in_flight and cm.target_size > 0 and not self._withdrawn(acct, cm):
+            elif cm.close_in_flight and not self._withdrawn(acct, cm):
                 key = (acct.account_id, cm.contract_id)
                 late(acct, cm, self.judged.setdefault(key, {}), now, out)
             if cm.state is not State.Flattening:

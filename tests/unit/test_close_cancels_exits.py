@@ -135,3 +135,20 @@ def test_a_flatten_cancels_the_orders_once_each() -> None:
     assert [c.contract_id for c in closes(out)] == [MNQ]
     assert sorted(c.order_id for c in cancels(out)) == [STOP, TAKE]
     assert {c.reason for c in cancels(out)} == {Reason.MAX_CONTRACTS}  # the flatten's own
+
+
+def test_an_exit_placed_while_the_reduce_to_zero_is_on_its_way_is_cancelled() -> None:
+    """Short 3 reduced to 0: the trader's buy stop of 3, placed while that close is on its
+    way (under a slow fill, seconds), would buy 3 once flat and open a long; it is cancelled
+    as soon as it is seen, like the exits that worked when the close went, and only once."""
+    d = rule_driver(MaxContracts, limit="2")
+    d.send(position(NQ, 2, "21000"))
+    out = d.send(position(MNQ, 3, "21000", long=False))
+    assert [c.contract_id for c in closes(out)] == [MNQ]
+    out = d.send(order(STOP, MNQ, Side.BUY, 3, type=OrderType.STOP, stop="21020"))
+    assert [(c.order_id, c.reason) for c in cancels(out)] == [(STOP, Reason.ORDER_RESIZED)]
+    out = d.send(order(ENTRY, MNQ, Side.SELL, 1, limit="21050"))  # his entry: left alone
+    assert cancels(out) == []
+    out = d.send(flat(MNQ))
+    assert d.acct.contracts[MNQ].state is State.Trading
+    assert cancels(out) == []

@@ -254,12 +254,14 @@ def test_position_appearing_while_locked_is_closed_at_once(locked: Driver) -> No
     assert locked.acct.state is State.LockedDaily
 
 
-def test_reducing_order_while_locked_is_allowed(locked: Driver) -> None:
+def test_orders_placed_while_a_locked_position_closes_are_cancelled(locked: Driver) -> None:
     locked.send(position(ES, 2, "6000"))  # appears: close in flight
     out = locked.send(order(6, ES, Side.SELL, 2, type=OrderType.STOP, stop="5990"))
-    assert cancels(out) == []  # a protective stop only reduces
+    # a protective stop placed while our close of everything is on its way would sell 2
+    # once that close fills, opening a short: cancelled as the close's own (not as opening)
+    assert [(c.order_id, c.reason) for c in cancels(out)] == [(6, Reason.ORDER_RESIZED)]
     out = locked.send(order(7, ES, Side.BUY, 1, limit="5990"))
-    assert [c.order_id for c in cancels(out)] == [7]  # adding is not
+    assert [(c.order_id, c.reason) for c in cancels(out)] == [(7, Reason.ORDER_WHILE_LOCKED)]
 
 
 def test_close_not_confirmed_is_resent_with_backoff_and_alerts(locked: Driver) -> None:
