@@ -108,6 +108,25 @@ def market(oid: int, side: Side, size: int, status: OrderStatus, volume: int = 0
 
 
 _trade_ids = iter(range(1, 10**9))
+_close_ids = iter(range(900_000, 10**9))
+
+
+def our_close_filled(
+    contract: str,
+    side: Side,
+    size: int,
+    price: str,
+    *,
+    pnl: str | None = None,
+    at: datetime = T0,
+) -> tuple[OrderUpdate, Fill]:
+    """The service's close as the gateway reports it filled: its market order, final (by
+    which the service knows it as its close), then its trade."""
+    oid = next(_close_ids)
+    done = OrderUpdate(
+        ACC, oid, contract, OrderStatus.FILLED, OrderType.MARKET, side, size, at, fill_volume=size
+    )
+    return done, fill(contract, side, size, price, pnl=pnl, order_id=oid, at=at)
 
 
 def fill(

@@ -51,6 +51,11 @@ def lock_target(acct: AccountModel, cm: ContractModel) -> int | None:
     return None
 
 
+def unseen_close(cm: ContractModel) -> bool:
+    """A close of ours is in flight and no order of the gateway's is known as it yet."""
+    return cm.close_in_flight and cm.close_order is None
+
+
 def _flattening(model: Lockable) -> bool:
     return model.state is State.Flattening  # (a call: the state may have changed since read)
 
@@ -121,8 +126,9 @@ class Flatten:
         # a market exit holding its close back is given the whole close timeout again
         self.pursuit.held_since.pop((acct.account_id, cm.contract_id), None)
         pos = acct.positions.get(cm.contract_id)
-        if cm.close_in_flight:
-            pass  # the next one goes when that one is done
+        if cm.close_in_flight:  # the next one goes when that one is done: if unseen since
+            if unseen_close(cm):  # the last flat (`confirm`), the gateway's word says when
+                self.pursuit.ask_read((acct.account_id, cm.contract_id), now, out)
         elif (
             pos is not None
             and open_size(pos) > entry.target
@@ -305,8 +311,20 @@ class Flatten:
 
     def confirm(self, acct: AccountModel, now: datetime) -> None:
         """A scope that is flattening and now flat leaves ``Flattening`` for its strongest
-        hold (contracts first, then the account once none of its contracts flattens)."""
+        hold (contracts first, then the account once none of its contracts flattens).
+
+        A close of ours not yet seen at the gateway (no order known as it) stays in flight past
+        the flat, until seen (withdrawn if it would overshoot), refused, or its timeout: the
+        position may have gone flat by the trader's own exit while ours still works there, and
+        a close sent beside it for what he opens next would reverse him once both fill."""
         for cm in list(acct.contracts.values()):
+            if (
+                unseen_close(cm)
+                and cm.state is not State.Flattening
+                and now >= (cm.retry_at or now)
+            ):
+                cm.close_sent_at = cm.retry_at = None  # not seen in its time: over
+                self.pursuit.forget(cm)
             if cm.state is State.Flattening and not cm.exposed():
                 self.work.fire(
                     acct,
@@ -318,7 +336,10 @@ class Flatten:
                     + ("flat" if cm.target_size == 0 else f"reduced to {cm.target_size}"),
                 )
                 cm.retry_at, cm.attempts, cm.alerted = None, 0, False
-                if cm.close_order is None or cm.close_order not in acct.orders:
+                if unseen_close(cm):
+                    assert cm.close_sent_at is not None
+                    cm.retry_at = cm.close_sent_at + self.settings.close_timeout
+                elif cm.close_order is None or cm.close_order not in acct.orders:
                     # flat and none of ours works: a close whose end we did not see is over
                     cm.close_sent_at, cm.close_order = None, None
                     self.pursuit.forget(cm)

@@ -145,11 +145,9 @@ class Timers:
             for h in cm.holds.values():
                 if h.until is not None:
                     times.append(h.until)
-            if (
-                cm.state is State.Flattening
-                and cm.retry_at is not None
-                and (cm.close_in_flight or cm.retry_at > now)
-            ):
+            if cm.retry_at is not None and (
+                cm.close_in_flight or (cm.state is State.Flattening and cm.retry_at > now)
+            ):  # (a close unseen at the flat: `Flatten.confirm`)
                 times.append(cm.retry_at)
             if cm.state is State.Flattening and self.pursuit.held_since:
                 key = (acct.account_id, cm.contract_id)

@@ -32,6 +32,7 @@ from tests.factories import (
     flat,
     make_engine,
     order,
+    our_close_filled,
     position,
     quote,
     restart,
@@ -281,7 +282,8 @@ def test_a_root_from_the_settings_is_known() -> None:
 
 def _locked_after_a_loss(d: Driver) -> None:
     d.send(account(), fill(MNQ, Side.BUY, 1, "21000"), position(MNQ, 1, "21000"))
-    d.send(quote(MNQ, "18000"), fill(MNQ, Side.SELL, 1, "18000", pnl="-6000"), flat(MNQ))
+    d.send(quote(MNQ, "18000"))  # the day's loss: our close goes, and fills
+    d.send(*our_close_filled(MNQ, Side.SELL, 1, "18000", pnl="-6000"), flat(MNQ))
     assert d.acct.state is State.LockedDaily
 
 
@@ -392,7 +394,8 @@ def test_a_forced_trading_after_a_trailing_drawdown_lock_still_flattens_a_runawa
     d.send(account("50000"), quote(MNQ, "21000"), position(MNQ, 4, "21000"))
     d.send(quote(MNQ, "20500"))  # 4 x 500 pts x $2 = -4,000: equity 46,000 <= floor 48,000
     assert d.acct.state is State.Flattening
-    d.send(fill(MNQ, Side.SELL, 4, "20500", pnl="-4000"), account("46000"), flat(MNQ))
+    d.send(*our_close_filled(MNQ, Side.SELL, 4, "20500", pnl="-4000"))
+    d.send(account("46000"), flat(MNQ))
     assert d.acct.state is State.LockedWeekly
     d.send(AdminCommand(ACC, State.Trading, "unlock", "ops"))
     waiver = d.acct.rule_state[ADMIN]["waivers"]["RULE-004"]

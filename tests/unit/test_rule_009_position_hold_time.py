@@ -32,6 +32,7 @@ from tests.factories import (
     gateway_read,
     make_engine,
     order,
+    our_close_filled,
     position,
     quote,
     restart,
@@ -108,7 +109,7 @@ def test_the_contract_returns_to_trading_once_flat_and_may_trade_again() -> None
     d = driver()
     d.send(position(MNQ, 1, "21000"))
     d.at(T0 + LIMIT)
-    out = d.send(flat(MNQ, at=d.now))
+    out = d.send(*our_close_filled(MNQ, Side.SELL, 1, "21000", at=d.now), flat(MNQ, at=d.now))
     assert (MNQ, "Flattening", "Trading", "flat_confirmed") in transitions(out)
     assert not d.acct.contracts[MNQ].holds
     # a new position: a new clock
@@ -127,7 +128,8 @@ def test_only_the_overdue_contract_is_closed_and_its_orders_cancelled() -> None:
     assert [c.order_id for c in cancels(out)] == [7]
     assert state(d, ES) is State.Trading
     assert d.engine.next_deadline() == T0 + timedelta(seconds=10) + LIMIT  # the close retry
-    d.send(flat(MNQ, at=d.now), order(7, MNQ, Side.SELL, 1, status=OrderStatus.CANCELLED))
+    d.send(*our_close_filled(MNQ, Side.SELL, 1, "21000", at=d.now), flat(MNQ, at=d.now))
+    d.send(order(7, MNQ, Side.SELL, 1, status=OrderStatus.CANCELLED))
     assert d.engine.next_deadline() == T0 + timedelta(hours=1) + LIMIT  # ES is next
 
 
