@@ -1619,10 +1619,11 @@ class Service:
             contract, order_id = e.contract_id, e.order_id
         self.effects_done += 1
         resize, was = (e.size, e.was) if isinstance(e, ResizeOrder) else (None, None)
+        seq = e.seq if isinstance(e, ClosePosition | ReducePosition) else None
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
-                self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id))
+                self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id, seq))
             return
         # a resize turned away by the request limit is read back (a refused one is not sent
         # again); a close or cancel so turned away is a refusal below (nothing was done)
@@ -1658,6 +1659,7 @@ class Service:
                     overtaken=True,
                     resize=resize,
                     was=was,
+                    seq=seq,
                 )
             )
             return
@@ -1678,6 +1680,7 @@ class Service:
                 resize=resize,
                 was=was,
                 limited=result.limited,
+                seq=seq,
             )
         )
         await self.reconcile(e.account_id, for_enforcement=True)

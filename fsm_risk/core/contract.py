@@ -62,7 +62,9 @@ class ContractModel(Lockable):
         #: the gateway says it is done (its order filled, cancelled or rejected): when it was
         #: sent (None: none in flight), the size asked (0: the whole position), the side it
         #: sells or buys, the open size it was sized from, and the gateway's order once
-        #: recognised among the order events (the close's answer carries no order id)
+        #: recognised among the order events (the close's answer carries no order id); and
+        #: its number (each close of the contract the next: its answer gives it back)
+        self.close_seq = 0
         self.close_sent_at: datetime | None = None
         self.close_size = 0
         self.close_side: Side | None = None
@@ -109,6 +111,7 @@ class ContractModel(Lockable):
             "alerted": self.alerted,
             "close": {
                 "sent_at": _dt(self.close_sent_at),
+                "seq": self.close_seq,
                 "size": self.close_size,
                 "side": None if self.close_side is None else int(self.close_side),
                 "basis": self.close_basis,
@@ -131,6 +134,7 @@ class ContractModel(Lockable):
         self.alerted = d["alerted"]
         close = d.get("close") or {}
         self.close_sent_at = _pdt(close.get("sent_at"))
+        self.close_seq = close.get("seq", 0)
         self.close_size = close.get("size", 0)
         self.close_side = None if (side := close.get("side")) is None else Side(side)
         self.close_basis = close.get("basis", 0)

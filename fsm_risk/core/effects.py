@@ -13,18 +13,22 @@ from fsm_risk.core.states import State
 
 @dataclass(frozen=True, slots=True)
 class ClosePosition:
-    """Close the whole position in one contract (the gateway's closeContract)."""
+    """Close the whole position in one contract (the gateway's closeContract). ``seq``: the
+    close's number for its contract, given back with the gateway's answer: an answer late
+    from the close before is never taken for this one's."""
 
     account_id: int
     contract_id: str
     reason: Reason
     rule_id: str | None
     attempt: int = 1
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ReducePosition:
-    """Close ``size`` contracts of the position (the gateway's partialCloseContract)."""
+    """Close ``size`` contracts of the position (the gateway's partialCloseContract);
+    ``seq`` as `ClosePosition`'s."""
 
     account_id: int
     contract_id: str
@@ -32,6 +36,7 @@ class ReducePosition:
     reason: Reason
     rule_id: str | None
     attempt: int = 1
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

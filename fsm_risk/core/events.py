@@ -251,7 +251,8 @@ class EnforcementRejected:
     ``resize``: for a resize of the trader's order, the size it asked; ``was``: the order's
     size it was asked from (larger: a shrink for our reduce; smaller: the order given back).
     ``limited``: turned away by the gateway's request limit (HTTP 429) before it was taken:
-    nothing was done, and it may go again as soon as the limit allows."""
+    nothing was done, and it may go again as soon as the limit allows. ``seq``: for a close,
+    the number of the close it answers (`ClosePosition.seq`; None: any)."""
 
     account_id: int
     contract_id: str | None
@@ -261,16 +262,19 @@ class EnforcementRejected:
     resize: int | None = None
     was: int | None = None
     limited: bool = False
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EnforcementAccepted:
     """The gateway accepted one of the service's closes (or reduces) of ``contract_id``;
-    ``order_id``: the order it placed for it, when its answer says (None: it did not)."""
+    ``order_id``: the order it placed for it, when its answer says (None: it did not);
+    ``seq``: the number of the close it answers (`ClosePosition.seq`; None: any)."""
 
     account_id: int
     contract_id: str
     order_id: int | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -279,14 +279,15 @@ class Pursuit:
         placed, that order is ours (its fills are enforcement fills) and is the close in
         flight, so it need not be recognised among the order events."""
         cm = acct.contracts.get(ev.contract_id)
-        if cm is None or not cm.close_in_flight:
-            return
+        if cm is None or not cm.close_in_flight or ev.seq not in (None, cm.close_seq):
+            return  # (late, from the close before)
         self.accepted_at[(acct.account_id, cm.contract_id)] = now
         if ev.order_id is None:
             return
         if cm.close_order is None and ev.order_id not in acct.own_orders:
             cm.close_order = ev.order_id
             acct.own_orders.add(ev.order_id)
+            cm.close_filled = acct.day.filled(ev.order_id)
             self.work.dirty.add(acct.account_id)
 
     def order_event(
@@ -307,6 +308,7 @@ class Pursuit:
                 return
             cm.close_order = ev.order_id
             acct.own_orders.add(ev.order_id)
+            cm.close_filled = acct.day.filled(ev.order_id)  # (its fills may come first)
         if ev.order_id != cm.close_order or ev.status.working:
             return
         cm.close_volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
@@ -350,9 +352,10 @@ class Pursuit:
     ) -> None:
         """Put one close (or reduce) in flight, sized from what is open now; with a reduce,
         the trader's orders it leaves larger than the position are resized (`brackets`)."""
-        if (effect := self._close_effect(acct, cm, pos)) is None:
+        if (effect := self._close_effect(acct, cm, pos, cm.close_seq + 1)) is None:
             return
         self._clear(cm)
+        cm.close_seq += 1
         cm.close_sent_at = now
         cm.wanted_since = cm.wanted_since or now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
@@ -376,18 +379,16 @@ class Pursuit:
 
     @staticmethod
     def _close_effect(
-        acct: AccountModel, cm: ContractModel, pos: Position
+        acct: AccountModel, cm: ContractModel, pos: Position, seq: int
     ) -> ClosePosition | ReducePosition | None:
-        reason = cm.reason or Reason.POSITION_WHILE_LOCKED
+        reason, attempt = cm.reason or Reason.POSITION_WHILE_LOCKED, max(cm.attempts, 1)
         if cm.target_size <= 0:
-            return ClosePosition(
-                acct.account_id, cm.contract_id, reason, cm.rule_id, max(cm.attempts, 1)
-            )
+            return ClosePosition(acct.account_id, cm.contract_id, reason, cm.rule_id, attempt, seq)
         excess = open_size(pos) - cm.target_size
         if excess <= 0:
             return None  # never more than is open: fills already took it to the target
         return ReducePosition(
-            acct.account_id, cm.contract_id, excess, reason, cm.rule_id, max(cm.attempts, 1)
+            acct.account_id, cm.contract_id, excess, reason, cm.rule_id, attempt, seq
         )
 
     @staticmethod

@@ -51,7 +51,7 @@ def rejected(
                 o.cancel_sent_at, again = reopen - s.cancel_timeout, "the cancel"
     else:
         pos = acct.positions.get(ev.contract_id) if ev.contract_id is not None else None
-        if cm is not None:
+        if cm is not None and ev.seq in (None, cm.close_seq):  # (not one late from before)
             p.ended(acct, cm, now, progressed=False)
             if ev.limited and reopen is None and cm.retry_at is not None:
                 # turned away by the request limit, nothing done: again after a second, not

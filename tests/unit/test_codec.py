@@ -113,6 +113,8 @@ SAMPLES = [
     TradesSnapshot(1001, T, (FILL,), frozenset({78})),
     EnforcementAccepted(1001, "CON.F.US.MNQ.Z26", 4242),
     EnforcementAccepted(1001, "CON.F.US.MNQ.Z26"),
+    EnforcementAccepted(1001, "CON.F.US.MNQ.Z26", None, 7),  # the close it answers: number 7
+    EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "Invalid size", seq=3),
     Listing(
         1001,
         frozenset({"CON.F.US.MNQ.Z26"}),

@@ -1,0 +1,153 @@
+"""Each answer and record of a close is matched to the close it is for.
+
+The gateway's answer to a close names no order and may come late (its hub is faster than its
+REST answer); a close's trade may come before its order's record. Seen by probing the engine
+with orders of events a real gateway sends:
+- a late answer of the close before was taken for the next one's, and a read begun before the
+  next reached the gateway then "showed it done": a third close went beside the second, which
+  reverses the position once both fill (closes are numbered: an answer gives its number back);
+- our close's trade before its order's record was never counted for it: the next close waited
+  a whole close timeout and a read (10 s with 7 open against a limit of 3) instead of going
+  at once;
+- a close neither answered nor seen yet was forgotten once the trader's own exits reached the
+  target, and his next add sent a second one beside it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fsm_risk.core.effects import ClosePosition, ReducePosition
+from fsm_risk.core.events import AdminCommand, EnforcementAccepted, Event, OrderStatus, Side
+from fsm_risk.core.states import State
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+from tests.factories import (
+    ACC,
+    MNQ,
+    Driver,
+    account,
+    closes,
+    fill,
+    flat,
+    gateway_read,
+    make_engine,
+    market,
+    position,
+    quote,
+    reduces,
+)
+
+
+def limit_3() -> Driver:
+    d = Driver(make_engine({MaxContractsPerInstrument: {"limits": "MNQ: 3"}}))
+    d.send(account(), quote(MNQ, "21000"))
+    return d
+
+
+def locked() -> Driver:
+    d = Driver(make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(account(), quote(MNQ, "21000"))
+    d.send(AdminCommand(ACC, State.LockedDaily, "risk desk", "ops"))
+    return d
+
+
+def traded(oid: int, side: Side, size: int, open_after: int) -> tuple[Event, ...]:
+    """An order of ``size`` filled at once (its record, its trade), and the position after."""
+    end = position(MNQ, open_after, "21000") if open_after else flat(MNQ)
+    pnl = "0" if side is Side.SELL else None
+    return (
+        market(oid, side, size, OrderStatus.FILLED, size),
+        fill(MNQ, side, size, "21000", pnl=pnl, order_id=oid),
+        end,
+    )
+
+
+def ms(d: Driver, n: int) -> None:
+    d.now += timedelta(milliseconds=n)
+
+
+def sizes(d: Driver) -> list[int]:
+    return [r.size for r in reduces(d.effects)]
+
+
+def test_a_late_answer_of_the_reduce_before_is_not_taken_for_the_next() -> None:
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))  # over the limit of 3: reduce 2 (number 1)
+    ms(d, 20)
+    d.send(*traded(11, Side.BUY, 4, 9))  # he adds 4 while it works
+    ms(d, 20)
+    d.send(*traded(82, Side.SELL, 2, 7))  # it fills (the hub before its REST answer)
+    assert sizes(d) == [2, 4]  # the next at once (number 2)
+    ms(d, 30)
+    d.send(EnforcementAccepted(ACC, MNQ, None, seq=1))  # the first's answer, late
+    ms(d, 5)
+    gateway_read(d, position(MNQ, 7, "21000"))  # begun before the second reached it
+    assert sizes(d) == [2, 4]  # the second was never answered nor seen: no third
+
+
+def test_a_late_answer_of_the_close_before_is_not_taken_for_the_next_in_a_lock() -> None:
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))
+    ms(d, 20)
+    d.send(*traded(82, Side.SELL, 7, 0))  # our close fills, its answer still on its way
+    ms(d, 10)
+    d.send(*traded(11, Side.BUY, 5, 5))  # he buys again before the sweep's cancel lands
+    assert len(closes(d.effects)) == 2
+    ms(d, 20)
+    d.send(EnforcementAccepted(ACC, MNQ, None, seq=1))
+    ms(d, 5)
+    gateway_read(d, position(MNQ, 5, "21000"))
+    assert len(closes(d.effects)) == 2
+
+
+def test_the_answer_of_the_close_in_flight_is_still_taken() -> None:
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))
+    [r] = reduces(d.effects)
+    assert r.seq == 1
+    d.send(EnforcementAccepted(ACC, MNQ, None, seq=1))
+    ms(d, 5)
+    gateway_read(d, position(MNQ, 5, "21000"))  # begun after it was taken: none works: lost
+    assert sizes(d) == [2, 2] and [r.seq for r in reduces(d.effects)] == [1, 2]
+
+
+def test_a_reduce_whose_trade_comes_before_its_order_record_is_done_with_that_record() -> None:
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))
+    d.send(EnforcementAccepted(ACC, MNQ, None, seq=1))
+    ms(d, 10)
+    d.send(*traded(11, Side.BUY, 4, 9))  # he adds 4 while it works
+    ms(d, 10)
+    d.send(  # our reduce fills: its trade and the position first, its order's record last
+        fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=82),
+        position(MNQ, 7, "21000"),
+        market(82, Side.SELL, 2, OrderStatus.FILLED, 2),
+    )
+    assert sizes(d) == [2, 4]  # the next at once, not a close timeout and a read later
+
+
+def test_a_lock_during_a_reduce_closes_the_rest_once_its_order_record_comes() -> None:
+    d = limit_3()
+    d.send(position(MNQ, 5, "21000"))
+    d.send(EnforcementAccepted(ACC, MNQ, None, seq=1))
+    ms(d, 10)
+    d.send(AdminCommand(ACC, State.LockedDaily, "risk desk", "ops"))
+    ms(d, 10)
+    d.send(
+        fill(MNQ, Side.SELL, 2, "21000", pnl="0", order_id=82),
+        position(MNQ, 3, "21000"),
+        market(82, Side.SELL, 2, OrderStatus.FILLED, 2),
+    )
+    sent = [type(e) for e in d.effects if isinstance(e, ClosePosition | ReducePosition)]
+    assert sent == [ReducePosition, ClosePosition]
+
+
+def test_a_reduce_not_yet_answered_outlives_the_traders_exits_to_the_target() -> None:
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))  # reduce 2 on its way (a slow answer)
+    ms(d, 50)
+    d.send(*traded(81, Side.SELL, 1, 4))  # his own exits, to the target
+    d.send(*traded(83, Side.SELL, 1, 3))
+    ms(d, 50)
+    d.send(*traded(12, Side.BUY, 4, 7))  # and he adds 4
+    assert sizes(d) == [2]  # not a second beside the first, which may still be placed
