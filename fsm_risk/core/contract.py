@@ -63,7 +63,8 @@ class ContractModel(Lockable):
         #: sent (None: none in flight), the size asked (0: the whole position), the side it
         #: sells or buys, the open size it was sized from, and the gateway's order once
         #: recognised among the order events (the close's answer carries no order id); and
-        #: its number (each close of the contract the next: its answer gives it back)
+        #: its number (the account's next at each close, `AccountModel.close_seq`: its answer
+        #: gives it back)
         self.close_seq = 0
         self.close_sent_at: datetime | None = None
         self.close_size = 0

@@ -127,7 +127,9 @@ class Flatten:
         self.pursuit.held_since.pop((acct.account_id, cm.contract_id), None)
         pos = acct.positions.get(cm.contract_id)
         if cm.close_in_flight:  # the next one goes when that one is done: if unseen since
-            if unseen_close(cm):  # the last flat (`confirm`), the gateway's word says when
+            if unseen_close(cm):  # the last flat (`confirm`), when the gateway's word says so,
+                assert cm.close_sent_at is not None  # or at its close timeout, read or not
+                cm.retry_at = max(now, cm.close_sent_at + self.settings.close_timeout)
                 self.pursuit.ask_read((acct.account_id, cm.contract_id), now, out)
         elif (
             pos is not None
@@ -254,6 +256,9 @@ class Flatten:
             for cm in list(acct.contracts.values()):
                 if cm.state in LOCK_KINDS:
                     self._sweep_locked(acct, cm, now, out)
+        for cm in list(acct.contracts.values()):
+            if cm.state is State.Flattening and cm.cancel_orders:  # (those placed since too:
+                self.cancel_orders(acct, cm, cm.reason, now, out)  # flat, each would open)
 
     def _sweep_locked(
         self, acct: AccountModel, only: ContractModel | None, now: datetime, out: list[Effect]
@@ -325,6 +330,7 @@ class Flatten:
             ):
                 cm.close_sent_at = cm.retry_at = None  # not seen in its time: over
                 self.pursuit.forget(cm)
+                self.pursuit.ghosts.discard((acct.account_id, cm.contract_id))
             if cm.state is State.Flattening and not cm.exposed():
                 self.work.fire(
                     acct,
@@ -339,6 +345,7 @@ class Flatten:
                 if unseen_close(cm):
                     assert cm.close_sent_at is not None
                     cm.retry_at = cm.close_sent_at + self.settings.close_timeout
+                    self.pursuit.ghosts.add((acct.account_id, cm.contract_id))
                 elif cm.close_order is None or cm.close_order not in acct.orders:
                     # flat and none of ours works: a close whose end we did not see is over
                     cm.close_sent_at, cm.close_order = None, None

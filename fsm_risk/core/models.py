@@ -113,6 +113,7 @@ class AccountModel(Lockable):
         "flatten_started",
         "flatten_cause",
         "flatten_reason",
+        "close_seq",
         "missed",
     )
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
@@ -165,6 +166,9 @@ class AccountModel(Lockable):
         self.flatten_started: datetime | None = None
         self.flatten_cause: str | None = None
         self.flatten_reason: Reason | None = None
+        #: the number of the account's last close sent (`ContractModel.close_seq`): kept with
+        #: the account, as a contract's model is let go between its closes
+        self.close_seq = 0
         #: the resets a restore applied before the trades made while stopped were read: kept
         #: (and stored, only then) until they are (see `core.missed`)
         self.missed: MissedResets | None = None
@@ -281,6 +285,7 @@ class AccountModel(Lockable):
             "flatten_started": _dt(self.flatten_started),
             "flatten_cause": self.flatten_cause,
             "flatten_reason": self.flatten_reason.name if self.flatten_reason else None,
+            "close_seq": self.close_seq,
         }
         if self.missed is not None:  # (else absent: this runs before every close)
             d["missed"] = self.missed.to_dict()
@@ -350,4 +355,5 @@ class AccountModel(Lockable):
         m.flatten_started = _pdt(d["flatten_started"])
         m.flatten_cause = d["flatten_cause"]
         m.flatten_reason = Reason[d["flatten_reason"]] if d.get("flatten_reason") else None
+        m.close_seq = d.get("close_seq", 0)
         return m

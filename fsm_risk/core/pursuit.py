@@ -58,6 +58,8 @@ class Pursuit:
         self.superseded = Superseded()
         #: the size each of the trader's exits was last judged at, per reduce in flight (`late`)
         self.judged: dict[tuple[int, str], dict[int, int]] = {}
+        #: closes kept in flight unseen past a flat (`Flatten.confirm`), till their close timeout
+        self.ghosts: set[tuple[int, str]] = set()
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -132,9 +134,9 @@ class Pursuit:
                         cm.contract_id,
                     )
                 )
-            elif over and key in self.read:
+            elif over and (key in self.read or key in self.ghosts):
                 # the gateway, read since the close timed out, still holds too much and works
-                # no close of ours: the close is lost, send the next from what it holds
+                # no close of ours (or one kept past a flat timed out): send the next one
                 assert pos is not None
                 cm.attempts += 1
                 self.superseded.give_up(acct, cm, now)  # (it may yet arrive: alerted if so)
@@ -352,10 +354,10 @@ class Pursuit:
     ) -> None:
         """Put one close (or reduce) in flight, sized from what is open now; with a reduce,
         the trader's orders it leaves larger than the position are resized (`brackets`)."""
-        if (effect := self._close_effect(acct, cm, pos, cm.close_seq + 1)) is None:
+        if (effect := self._close_effect(acct, cm, pos, acct.close_seq + 1)) is None:
             return
         self._clear(cm)
-        cm.close_seq += 1
+        acct.close_seq = cm.close_seq = acct.close_seq + 1
         cm.close_sent_at = now
         cm.wanted_since = cm.wanted_since or now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
@@ -367,6 +369,7 @@ class Pursuit:
         """No close of ours in flight any more (what the next one asks is set when it goes)."""
         cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
         self.judged.pop((cm.account_id, cm.contract_id), None)
+        self.ghosts.discard((cm.account_id, cm.contract_id))
         self.forget(cm)
 
     def forget(self, cm: ContractModel) -> None:

@@ -29,8 +29,10 @@ from tests.factories import (
     Driver,
     Scripted,
     account,
+    fill,
     make_engine,
     order,
+    our_close_filled,
     position,
     reduces,
     transitions,
@@ -101,7 +103,8 @@ def test_a_contract_flat_again_has_no_row_and_a_restart_makes_it_afresh(path: st
     [r] = reduces(out)
     assert r.size == 3
     assert rows(path) == {MNQ: "Flattening"}  # a reduce in flight: kept
-    run(store, d, position(MNQ, 2, "21000"))  # reduced: the contract is free again
+    # reduced (our order's record, its trade, the position): the contract is free again
+    run(store, d, *our_close_filled(MNQ, Side.SELL, 3, "21000"), position(MNQ, 2, "21000"))
     assert MNQ not in d.acct.contracts
     assert rows(path) == {}
     # every transition was audited, the audit log whole
@@ -114,11 +117,11 @@ def test_a_contract_flat_again_has_no_row_and_a_restart_makes_it_afresh(path: st
     store2, d2 = restart(path, T0 + timedelta(minutes=5))
     assert d2.acct.contracts == {}
     # traded again: made afresh in Trading, through its machine, audited as before
-    out = run(store2, d2, position(MNQ, 4, "21000"))
+    out = run(store2, d2, fill(MNQ, Side.BUY, 2, "21000", order_id=5), position(MNQ, 4, "21000"))
     assert [r.size for r in reduces(out)] == [2]
     assert transitions(out) == [(MNQ, "Trading", "Flattening", "breach")]
     assert rows(path) == {MNQ: "Flattening"}
-    run(store2, d2, position(MNQ, 1, "21000"))
+    run(store2, d2, *our_close_filled(MNQ, Side.SELL, 2, "21000"), position(MNQ, 2, "21000"))
     assert rows(path) == {}
     assert len(store2.audit(ACC)) == 4
     store2.close()
@@ -129,7 +132,8 @@ def test_a_locked_contract_keeps_its_row_and_is_restored_with_its_hold(path: str
     d = Driver(engine())
     cl = CL
     run(store, d, account(), position(cl, 1, "70"))  # a blocked root: closed, then locked
-    run(store, d, position(cl, 0, "0"))
+    # our close's record, its trade, then the position
+    run(store, d, *our_close_filled(cl, Side.SELL, 1, "70"), position(cl, 0, "0"))
     cm = d.acct.contracts[cl]
     assert cm.state is State.LockedDaily and "RULE-017" in cm.holds
     # and an admin's lock on a root, held by nothing but itself

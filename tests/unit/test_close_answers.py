@@ -17,7 +17,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fsm_risk.core.effects import ClosePosition, ReducePosition
-from fsm_risk.core.events import AdminCommand, EnforcementAccepted, Event, OrderStatus, Side
+from fsm_risk.core.events import (
+    AdminCommand,
+    EnforcementAccepted,
+    EnforcementRejected,
+    Event,
+    OrderStatus,
+    Side,
+)
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
@@ -35,6 +42,7 @@ from tests.factories import (
     position,
     quote,
     reduces,
+    restart,
 )
 
 
@@ -151,3 +159,54 @@ def test_a_reduce_not_yet_answered_outlives_the_traders_exits_to_the_target() ->
     ms(d, 50)
     d.send(*traded(12, Side.BUY, 4, 7))  # and he adds 4
     assert sizes(d) == [2]  # not a second beside the first, which may still be placed
+
+
+def commit(d: Driver) -> None:
+    """What the shell does after each batch: take the changes (idle contract models go)."""
+    d.engine.take_changes()
+
+
+def test_numbers_do_not_start_again_when_the_contracts_model_is_let_go() -> None:
+    """Found by review: with the shell's commit between the flat and the next buy (as live),
+    the contract's model was let go and made afresh, and the next close was number 1 again:
+    the first's late answer was taken for it, and a third close went beside the second."""
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))
+    commit(d)
+    ms(d, 20)
+    d.send(*traded(82, Side.SELL, 7, 0))  # our close fills, its answer still on its way
+    commit(d)
+    assert MNQ not in d.acct.contracts  # let go: nothing of it left to keep
+    ms(d, 10)
+    d.send(*traded(11, Side.BUY, 5, 5))
+    assert [c.seq for c in closes(d.effects)] == [1, 2]
+    ms(d, 20)
+    d.send(EnforcementAccepted(ACC, MNQ, None, seq=1))
+    ms(d, 5)
+    gateway_read(d, position(MNQ, 5, "21000"))
+    assert len(closes(d.effects)) == 2
+
+
+def test_a_late_refusal_of_the_close_before_does_not_end_the_next() -> None:
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))
+    commit(d)
+    d.send(fill(MNQ, Side.SELL, 7, "21000", pnl="0", order_id=20), flat(MNQ))  # his own exit
+    commit(d)
+    d.advance(seconds=11)  # the first close, kept unseen past the flat, times out
+    commit(d)
+    d.send(*traded(11, Side.BUY, 5, 5))
+    assert [c.seq for c in closes(d.effects)] == [1, 2]
+    d.send(EnforcementRejected(ACC, MNQ, None, "No open position", overtaken=True, seq=1))
+    d.advance(seconds=2)
+    assert len(closes(d.effects)) == 2 and d.acct.contracts[MNQ].close_in_flight
+
+
+def test_the_number_survives_a_restart_with_the_account() -> None:
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))
+    d.send(*traded(82, Side.SELL, 7, 0))
+    commit(d)
+    d = restart(d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}))
+    d.send(*traded(11, Side.BUY, 5, 5))
+    assert [c.seq for c in closes(d.effects)] == [2]

@@ -9,17 +9,21 @@ resizes them (`test_bracket_resize`)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fsm_risk.core.effects import CancelOrder, ClosePosition, Effect, ReducePosition, ResizeOrder
 from fsm_risk.core.events import AdminCommand, OrderType, OrderUpdate, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.max_contracts import MaxContracts
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+from fsm_risk.rules.position_hold_time import PositionHoldTime
 from tests.factories import (
     ACC,
     MNQ,
     MNQ_H27,
     NQ,
+    T0,
     alerts,
     cancels,
     closes,
@@ -30,6 +34,7 @@ from tests.factories import (
 )
 
 STOP, TAKE, ENTRY = 11, 12, 13
+HOLD_LIMIT = timedelta(minutes=240)  # RULE-009's default
 
 
 def bracket(side: Side = Side.BUY, size: int = 3) -> tuple[OrderUpdate, OrderUpdate]:
@@ -152,3 +157,26 @@ def test_an_exit_placed_while_the_reduce_to_zero_is_on_its_way_is_cancelled() ->
     out = d.send(flat(MNQ))
     assert d.acct.contracts[MNQ].state is State.Trading
     assert cancels(out) == []
+
+
+def test_a_flatten_that_cancels_the_orders_cancels_those_placed_while_it_closes() -> None:
+    """Found by review: RULE-009 closes the whole position and cancels its orders, but only
+    those working when it began: a buy stop placed on a short 3 while that close was on its
+    way stayed working once flat (and the contract stayed `Flattening` for it), to open a
+    long 3 when reached."""
+    d = rule_driver(PositionHoldTime)
+    d.send(position(MNQ, 3, "21000", long=False))
+    d.at(T0 + HOLD_LIMIT)
+    assert len(closes(d.effects)) == 1
+    out = d.send(order(50, MNQ, Side.BUY, 3, type=OrderType.STOP, stop="21020"))
+    assert [c.order_id for c in cancels(out)] == [50]
+    out = d.send(flat(MNQ)) + d.advance(seconds=1)
+    assert cancels(out) == []  # once
+
+
+def test_a_reduce_to_zero_leaves_another_month_of_the_root_alone() -> None:
+    d = rule_driver(MaxContracts, limit="2")
+    d.send(position(NQ, 2, "21000"), position(MNQ, 3, "21000", long=False))
+    d.send(position(MNQ_H27, 1, "21000", long=False))
+    out = d.send(order(51, MNQ_H27, Side.BUY, 1, type=OrderType.STOP, stop="21020"))
+    assert 51 not in [c.order_id for c in cancels(out)]
