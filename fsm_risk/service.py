@@ -1598,11 +1598,11 @@ class Service:
     async def _enforce(self, e: _Enforcement) -> None:
         if isinstance(e, ClosePosition):
             what = f"close {e.contract_id} (attempt {e.attempt}, {e.rule_id}: {e.reason.name})"
-            result = await self.broker.close(e.account_id, e.contract_id)
+            result = await self.broker.close(e.account_id, e.contract_id, e.seq)
             contract, order_id = e.contract_id, None
         elif isinstance(e, ReducePosition):
             what = f"reduce {e.contract_id} by {e.size} ({e.rule_id}: {e.reason.name})"
-            result = await self.broker.reduce(e.account_id, e.contract_id, e.size)
+            result = await self.broker.reduce(e.account_id, e.contract_id, e.size, e.seq)
             contract, order_id = e.contract_id, None
         elif isinstance(e, ResizeOrder):
             # the trader's order our reduce left larger than the position (core/brackets)
@@ -1620,6 +1620,16 @@ class Service:
         self.effects_done += 1
         resize, was = (e.size, e.was) if isinstance(e, ResizeOrder) else (None, None)
         seq = e.seq if isinstance(e, ClosePosition | ReducePosition) else None
+        if result.superseded:  # (the engine waits on the newer one only: nothing to tell it)
+            logger.info(
+                "{} account {}: {} not sent: a newer close of {} was decided while it waited "
+                "for the request budget, and goes in its place",
+                logs.ENFORCEMENT_SENT,
+                e.account_id,
+                what,
+                contract,
+            )
+            return
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close

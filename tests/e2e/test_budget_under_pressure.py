@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from fsm_risk.adapters.broker import Priority, RequestBudget
-from fsm_risk.core.effects import CancelOrder, ReadAccount
+from fsm_risk.core.effects import CancelOrder, ReadAccount, ReducePosition
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderType
@@ -39,6 +39,7 @@ limit = 500
 """
 LIMIT, RESERVE, WINDOW = 20, 5, 3.0
 BOUND = WINDOW + 1.5
+AT_ONCE = 1.5  # the hubs and the fill, without waiting for the window
 
 
 @contextlib.asynccontextmanager
@@ -89,6 +90,29 @@ async def test_a_close_goes_within_a_window_while_a_locked_trader_keeps_ordering
         assert took <= BOUND, f"the close took {took:.1f} s behind the cancels"
         assert h.acct.state is State.LockedDaily
         assert not refused, f"{len(refused)} requests answered 429"
+
+
+async def test_a_burst_of_cancels_leaves_room_for_a_close_at_once(h: Harness) -> None:
+    """Seen at the shipped budget (200 a minute): a locked trader placed 190 orders in 6 s,
+    each cancelled; the cancels filled the window, and a loss limit's close then waited 52 s
+    for its oldest slot to age out. Cancels now leave a quarter of the window (up to the
+    reserve) to closes and the reads they wait on: here a 30 s window, filled by cancels,
+    and the close goes at once."""
+    await h.start(RULES)
+    await lock_by_daily_loss(h)
+    window = 30.0
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, window, RESERVE)
+    low = h.gateway.quote(MNQ).last - 500
+    for _ in range(LIMIT):
+        h.trade("MNQ", "buy", 1, type=OrderType.LIMIT, limit_price=low)
+        await asyncio.sleep(0.02)
+    await h.until(lambda: budget.wait_for(Priority.CANCEL) != 0, "cancels at their cap")
+    loop = asyncio.get_running_loop()
+    h.trade("MNQ", "buy", 2)  # a position on the locked account: closed at once
+    began = loop.time()
+    await h.gw_until(lambda: h.position("MNQ") == 0, "closed", timeout=window)
+    took = loop.time() - began
+    assert took <= AT_ONCE, f"the close took {took:.1f} s behind a window of cancels"
 
 
 async def test_a_read_a_close_waits_on_goes_ahead_of_the_cancels(h: Harness) -> None:
@@ -175,3 +199,30 @@ async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Har
     await h.until(lambda: (ACCOUNT, 999) not in h.svc.cancelling, "the cancel answered")
     h.svc._execute([cancel])  # answered: a later re-send goes
     assert (ACCOUNT, 999) in h.svc.cancelling
+
+
+async def test_a_close_waiting_in_the_budget_gives_way_to_a_newer_one(h: Harness) -> None:
+    """The engine judged its reduce done (the trader's own exit of that size taken for it)
+    and decided the next while the first still waited for the budget: both went once the
+    window freed (seen: five reduces of 1 within 24 ms, long 3 left short 1). Only the
+    newest goes; the one it replaced is never sent."""
+    await h.start("[rule.max_contracts]\nlimit = 9\n")
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: MNQ in h.acct.positions, "the position heard")
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)  # every slot held: the reduces wait
+    first = ReducePosition(ACCOUNT, MNQ, 1, Reason.MAX_CONTRACTS, "RULE-001", 1, seq=41)
+    newer = ReducePosition(ACCOUNT, MNQ, 2, Reason.MAX_CONTRACTS, "RULE-001", 1, seq=42)
+    h.svc._execute([first])
+    await asyncio.sleep(0)
+    h.svc._execute([newer])
+    await asyncio.sleep(0)
+    assert budget.queued == {Priority.CLOSE: 2}
+    for _ in range(LIMIT):
+        budget.release()
+    await h.gw_until(lambda: h.position("MNQ") == 1, "reduced by the newer one")
+    await asyncio.sleep(0.3)
+    assert [c.size for c in h.closes("MNQ")] == [2]
+    assert h.position("MNQ") == 1
+    assert any("not sent: a newer close of" in m for m in h.logs)

@@ -79,8 +79,8 @@ def test_the_wait_a_429_imposes_is_its_retry_after_within_a_second_and_one_windo
 async def test_reads_waiting_for_the_gateway_do_not_hold_back_a_cancel_or_a_close() -> None:
     clock = Clock()
     budget = RequestBudget(limit=4, window=60, reserve=1, monotonic=clock)
-    for _ in range(4):  # our own window full of cancels answered now
-        async with budget.slot(CANCEL):
+    for _ in range(4):  # our own window full of closes answered now
+        async with budget.slot(CLOSE):
             pass
     clock.t += 50
     budget.refused(30.0)  # the gateway full until 80 s from the start
