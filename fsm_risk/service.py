@@ -93,7 +93,7 @@ from fsm_risk.core.events import (
     Tick,
     TradesSnapshot,
 )
-from fsm_risk.core.exposure import unconfirmed_closes
+from fsm_risk.core.exposure import close_wanted, unconfirmed_closes
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -1598,11 +1598,12 @@ class Service:
     async def _enforce(self, e: _Enforcement) -> None:
         if isinstance(e, ClosePosition):
             what = f"close {e.contract_id} (attempt {e.attempt}, {e.rule_id}: {e.reason.name})"
-            result = await self.broker.close(e.account_id, e.contract_id, e.seq)
+            result = await self.broker.close(e.account_id, e.contract_id, self._wanted(e))
             contract, order_id = e.contract_id, None
         elif isinstance(e, ReducePosition):
             what = f"reduce {e.contract_id} by {e.size} ({e.rule_id}: {e.reason.name})"
-            result = await self.broker.reduce(e.account_id, e.contract_id, e.size, e.seq)
+            wanted = self._wanted(e)
+            result = await self.broker.reduce(e.account_id, e.contract_id, e.size, wanted)
             contract, order_id = e.contract_id, None
         elif isinstance(e, ResizeOrder):
             # the trader's order our reduce left larger than the position (core/brackets)
@@ -1620,15 +1621,18 @@ class Service:
         self.effects_done += 1
         resize, was = (e.size, e.was) if isinstance(e, ResizeOrder) else (None, None)
         seq = e.seq if isinstance(e, ClosePosition | ReducePosition) else None
-        if result.superseded:  # (the engine waits on the newer one only: nothing to tell it)
+        if result.superseded:
+            # judged done, or replaced by a newer close, while it waited for the budget: the
+            # engine ends it as a race lost (a newer one's number is not its: ignored)
             logger.info(
-                "{} account {}: {} not sent: a newer close of {} was decided while it waited "
-                "for the request budget, and goes in its place",
+                "{} account {}: {} not sent: no longer wanted when its turn in the request "
+                "budget came (the position reached its target, or a newer close replaced it)",
                 logs.ENFORCEMENT_SENT,
                 e.account_id,
                 what,
-                contract,
             )
+            message = f"{result.message} (the request budget was full)"
+            self.submit(EnforcementRejected(e.account_id, contract, None, message, True, seq=seq))
             return
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
@@ -1694,6 +1698,10 @@ class Service:
             )
         )
         await self.reconcile(e.account_id, for_enforcement=True)
+
+    def _wanted(self, e: ClosePosition | ReducePosition) -> Callable[[], bool]:
+        """Asked once the close has its slot in the request budget: still to be sent?"""
+        return lambda: close_wanted(self.engine.accounts.get(e.account_id), e.contract_id, e.seq)
 
     async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already

@@ -188,7 +188,7 @@ class EnforcementResult:
         self.order_id = order_id
         #: refused by the gateway's request limit (HTTP 429) before it was taken
         self.limited = limited
-        #: never sent: a newer close of the contract was asked while it waited for the budget
+        #: never sent: no longer wanted once its turn in the budget came (`_enforce`)
         self.superseded = superseded
 
 
@@ -608,8 +608,6 @@ class ProjectXBroker:
         }
         #: accounts whose reads enforcement waits on, with how many wait (`for_enforcement`)
         self.reads_for_enforcement: dict[int, int] = {}
-        #: the number of the newest close asked per (account, contract) (see `_newest`)
-        self.closes_asked: dict[tuple[int, str], int] = {}
         #: snapshots under way that have not asked for their balance yet
         self._unlisted: set[int] = set()
         self._unlisted_shrank = asyncio.Event()
@@ -1265,37 +1263,32 @@ class ProjectXBroker:
 
     # -- enforcement ------------------------------------------------------------------------------
 
-    async def close(self, account_id: int, contract_id: str, seq: int = 0) -> EnforcementResult:
-        """Close the whole position; ``seq``: the close's number (see `_newest`)."""
+    async def close(
+        self, account_id: int, contract_id: str, wanted: Callable[[], bool] | None = None
+    ) -> EnforcementResult:
+        """Close the whole position; ``wanted``: asked once the close has its slot in the
+        budget, whether it is still to be sent (see `_enforce`)."""
         return await self._enforce(
             "/Position/closeContract",
             {"accountId": account_id, "contractId": contract_id},
             Priority.CLOSE,
-            self._newest(account_id, contract_id, seq),
+            wanted,
         )
 
     async def reduce(
-        self, account_id: int, contract_id: str, size: int, seq: int = 0
+        self,
+        account_id: int,
+        contract_id: str,
+        size: int,
+        wanted: Callable[[], bool] | None = None,
     ) -> EnforcementResult:
-        """Close ``size`` contracts of the position; ``seq`` as `close`'s."""
+        """Close ``size`` contracts of the position; ``wanted`` as `close`'s."""
         return await self._enforce(
             "/Position/partialCloseContract",
             {"accountId": account_id, "contractId": contract_id, "size": size},
             Priority.CLOSE,
-            self._newest(account_id, contract_id, seq),
+            wanted,
         )
-
-    def _newest(self, account_id: int, contract_id: str, seq: int) -> Callable[[], bool] | None:
-        """Whether a close (number ``seq``, 0: unnumbered) is still the newest asked for its
-        contract once it has its slot in the budget. A newer one asked while it waited (the
-        engine judged it done: the trader's own exit of that size taken for it) is sent in
-        its place: both sent would take the position past its target (seen: five reduces of
-        1 queued behind a full window went out within 24 ms, long 3 ended short 1)."""
-        if not seq:
-            return None
-        key = (account_id, contract_id)
-        self.closes_asked[key] = seq
-        return lambda: self.closes_asked.get(key) == seq
 
     async def order(self, account_id: int, order_id: int) -> OrderUpdate | None:
         """One order as the gateway has it now (None: unknown or unreadable)."""
@@ -1341,14 +1334,18 @@ class ProjectXBroker:
         path: str,
         data: dict[str, Any],
         priority: Priority,
-        newest: Callable[[], bool] | None = None,
+        wanted: Callable[[], bool] | None = None,
     ) -> EnforcementResult:
+        """Send one enforcement request in the budget. ``wanted``, asked once it has its slot:
+        False, it is not sent (`EnforcementResult.superseded`). A close that waited for the
+        budget may have been judged done meanwhile (the trader's own exit got there first) or
+        replaced by a newer one: sent, it would take the position past its target (seen: five
+        reduces of 1 queued behind a full window went out within 24 ms, long 3 ended short 1;
+        a stop's close, judged done when he sold himself, closed his next trade)."""
         await self.budget.acquire(priority)
-        if newest is not None and not newest():
+        if wanted is not None and not wanted():
             self.budget.give_back()
-            return EnforcementResult(
-                False, f"{path}: not sent: a newer close of the contract was asked", superseded=True
-            )
+            return EnforcementResult(False, f"{path}: not sent: no longer wanted", superseded=True)
         try:
             raw = await self._post(path, data, priority=priority, budgeted=True)
         except RateLimited as exc:

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from fsm_risk.adapters.broker import Priority, RequestBudget
-from fsm_risk.core.effects import CancelOrder, ReadAccount, ReducePosition
+from fsm_risk.core.effects import CancelOrder, ReadAccount
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderType
@@ -201,28 +201,49 @@ async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Har
     assert (ACCOUNT, 999) in h.svc.cancelling
 
 
-async def test_a_close_waiting_in_the_budget_gives_way_to_a_newer_one(h: Harness) -> None:
-    """The engine judged its reduce done (the trader's own exit of that size taken for it)
-    and decided the next while the first still waited for the budget: both went once the
-    window freed (seen: five reduces of 1 within 24 ms, long 3 left short 1). Only the
-    newest goes; the one it replaced is never sent."""
-    await h.start("[rule.max_contracts]\nlimit = 9\n")
+async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
+    """Found by review: our reduce waited for the budget; the trader's own exit of its size
+    took the position to the limit and the engine judged the reduce done; once the window
+    freed, the reduce went anyway and took him below his limit. A close is asked, once it
+    has its slot, whether it is still wanted (`exposure.close_wanted`): this one is not."""
+    await h.start("[rule.max_contracts]\nlimit = 2\n")
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)  # every slot held: the reduce waits
     h.trade("MNQ", "buy", 3)
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
+    await h.until(lambda: budget.queued.get(Priority.CLOSE) == 1, "the reduce waiting")
+    h.trade("MNQ", "sell", 1)  # his own exit, the size of our reduce
+    await h.gw_until(lambda: h.position("MNQ") == 2, "his exit filled")
+    await h.until(lambda: h.contract_state(MNQ) is not State.Flattening, "judged done")
+    for _ in range(LIMIT):
+        budget.release()
+    await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
+    await asyncio.sleep(0.5)
+    assert h.closes("MNQ") == [] and h.position("MNQ") == 2
+    assert not h.acct.contracts.get(MNQ) or not h.acct.contracts[MNQ].close_in_flight
+
+
+async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) -> None:
+    """Found by review: RULE-014's close of a losing position waited for the budget; the
+    trader exited himself (confirmed flat) and opened a new trade within every rule; once
+    the window freed, the old close went and closed his new position."""
+    await h.start("[rule.position_stop_loss]\nlimit = 100\n")
+    h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position heard")
     budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
     for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)  # every slot held: the reduces wait
-    first = ReducePosition(ACCOUNT, MNQ, 1, Reason.MAX_CONTRACTS, "RULE-001", 1, seq=41)
-    newer = ReducePosition(ACCOUNT, MNQ, 2, Reason.MAX_CONTRACTS, "RULE-001", 1, seq=42)
-    h.svc._execute([first])
-    await asyncio.sleep(0)
-    h.svc._execute([newer])
-    await asyncio.sleep(0)
-    assert budget.queued == {Priority.CLOSE: 2}
+        await budget.acquire(Priority.CLOSE)  # every slot held: the close waits
+    h.gateway.move_price("MNQ", -120)  # -30 points: -$120 on 2 MNQ
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the stop loss hit")
+    await h.until(lambda: budget.queued.get(Priority.CLOSE) == 1, "the close waiting")
+    h.trade("MNQ", "sell", 2)  # he exits himself
+    await h.gw_until(lambda: h.position("MNQ") == 0, "his exit filled")
+    await h.until(lambda: h.contract_state(MNQ) is not State.Flattening, "judged done")
+    h.trade("MNQ", "buy", 1)  # a new trade, within every rule
+    await h.gw_until(lambda: h.position("MNQ") == 1, "his new trade filled")
     for _ in range(LIMIT):
         budget.release()
-    await h.gw_until(lambda: h.position("MNQ") == 1, "reduced by the newer one")
-    await asyncio.sleep(0.3)
-    assert [c.size for c in h.closes("MNQ")] == [2]
-    assert h.position("MNQ") == 1
-    assert any("not sent: a newer close of" in m for m in h.logs)
+    await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
+    await asyncio.sleep(0.5)
+    assert h.closes("MNQ") == [] and h.position("MNQ") == 1

@@ -25,12 +25,14 @@ from fsm_risk.core.events import (
     OrderStatus,
     Side,
 )
+from fsm_risk.core.exposure import close_wanted
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
 from tests.factories import (
     ACC,
     MNQ,
+    NQ,
     Driver,
     account,
     closes,
@@ -210,3 +212,17 @@ def test_the_number_survives_a_restart_with_the_account() -> None:
     d = restart(d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}))
     d.send(*traded(11, Side.BUY, 5, 5))
     assert [c.seq for c in closes(d.effects)] == [2]
+
+
+def test_a_close_is_wanted_only_while_it_is_the_one_in_flight_and_still_needed() -> None:
+    """Asked by the shell once a close has its slot in the request budget (it may have waited):
+    one judged done since, or replaced by a newer one, is not sent."""
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))  # reduce 2, number 1
+    assert close_wanted(d.acct, MNQ, 1) and not close_wanted(d.acct, MNQ, 2)
+    assert not close_wanted(d.acct, NQ, 1) and not close_wanted(None, MNQ, 1)
+    d.send(*traded(81, Side.SELL, 2, 3))  # his own exit of that size, taken for ours
+    assert not close_wanted(d.acct, MNQ, 1)  # at the limit: the reduce would go below it
+    d.send(*traded(12, Side.BUY, 4, 7))  # he adds 4: the next, number 2
+    assert [r.seq for r in reduces(d.effects)] == [1, 2]
+    assert close_wanted(d.acct, MNQ, 2) and not close_wanted(d.acct, MNQ, 1)
