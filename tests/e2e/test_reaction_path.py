@@ -23,7 +23,7 @@ async def test_the_reduce_starts_committed_and_before_its_log_lines(h: Harness) 
     reduce = broker.reduce
     seen: list[tuple[int, list[tuple[str, str]]]] = []
 
-    async def spy(account_id: int, contract_id: str, size: int) -> Any:
+    async def spy(account_id: int, contract_id: str, size: int, *rest: Any) -> Any:
         logged = sum(1 for m in h.logs if logs.RULE_EVALUATED in m and "-> Flattening" in m)
         # another connection, as a restarted process would read the file
         with sqlite3.connect(h.svc.store.path) as other:
@@ -31,7 +31,7 @@ async def test_the_reduce_starts_committed_and_before_its_log_lines(h: Harness) 
                 "SELECT from_state, to_state FROM audit WHERE to_state = 'Flattening'"
             ).fetchall()
         seen.append((logged, rows))
-        return await reduce(account_id, contract_id, size)
+        return await reduce(account_id, contract_id, size, *rest)
 
     broker.reduce = spy
     h.trade("MNQ", "buy", 5)
@@ -77,9 +77,9 @@ async def test_no_garbage_collection_runs_between_a_breach_and_its_reduce(h: Har
     reduce = broker.reduce
     at_reduce: list[tuple[int, int, bool]] = []
 
-    async def spy_reduce(account_id: int, contract_id: str, size: int) -> Any:
+    async def spy_reduce(account_id: int, contract_id: str, size: int, *rest: Any) -> Any:
         at_reduce.append((handled[-1], len(collections), gc.isenabled()))
-        return await reduce(account_id, contract_id, size)
+        return await reduce(account_id, contract_id, size, *rest)
 
     engine.handle, broker.reduce = spy_handle, spy_reduce
     threshold = gc.get_threshold()
@@ -133,9 +133,9 @@ async def test_the_reduce_is_written_before_the_events_queued_behind_the_breach_
     reduce = broker.reduce
     at_reduce: list[list[Any]] = []
 
-    async def spy_reduce(account_id: int, contract_id: str, size: int) -> Any:
+    async def spy_reduce(account_id: int, contract_id: str, size: int, *rest: Any) -> Any:
         at_reduce.append(list(handled))
-        return await reduce(account_id, contract_id, size)
+        return await reduce(account_id, contract_id, size, *rest)
 
     commits: list[list[Any]] = []
     commit = svc._commit
@@ -190,9 +190,9 @@ async def test_the_chores_of_a_commit_wait_for_the_one_after_a_breach(h: Harness
     reduce = broker.reduce
     reduced: list[int] = []
 
-    async def spy_reduce(account_id: int, contract_id: str, size: int) -> Any:
+    async def spy_reduce(account_id: int, contract_id: str, size: int, *rest: Any) -> Any:
         reduced.append(len(commits))
-        return await reduce(account_id, contract_id, size)
+        return await reduce(account_id, contract_id, size, *rest)
 
     engine: Any = svc.engine
     handle = engine.handle
