@@ -198,8 +198,8 @@ PRICE_LOOKBACK = timedelta(days=4)
 
 class Priority(IntEnum):
     """Who goes first when the request budget is short: lower first, in the order asked
-    within one priority. `READ` is kept out of the enforcement reserve, `CANCEL` out of the
-    room kept for closes (`RequestBudget.close_room`)."""
+    within one priority. `READ` is kept out of the enforcement reserve, `CANCEL` and
+    `READ_FOR_CLOSE` out of the room kept for closes (`RequestBudget.close_room`)."""
 
     CLOSE = 0  #: a close or partial close
     READ_FOR_CLOSE = 1  #: a read enforcement waits on (before re-sending, after an unknown answer)
@@ -219,12 +219,14 @@ LOGIN = Priority.CLOSE
 class RequestBudget:
     """A sliding-window request budget shared by every REST call, served by `Priority`.
 
-    Reads may use ``limit - reserve`` requests per window, cancels ``limit - close_room``,
-    closes (and the reads they wait on) all of it: a locked trader's stream of orders, each
-    cancelled, once filled the window, and a loss limit's close then waited 52 s for a slot
-    (190 orders in 6 s, at 200 a minute). A request waits in line behind every request of its
-    priority or a higher one asked before it (a newcomer never takes a freed slot from one
-    waiting), so cancels waiting cannot hold a close back, nor reads a cancel.
+    Reads may use ``limit - reserve`` requests per window, cancels and the reads a close
+    waits on ``limit - close_room``, closes all of it: a locked trader's stream of orders,
+    each cancelled, once filled the window, and a loss limit's close then waited 52 s for a
+    slot (190 orders in 6 s, at 200 a minute); so did the reads a chaotic trader's races
+    asked for (96-106 a minute), closes waiting up to 59 s. A request waits in line behind
+    every request of its priority or a higher one asked before it (a newcomer never takes a
+    freed slot from one waiting), so cancels waiting cannot hold a close back, nor reads a
+    cancel.
 
     A slot counts from `acquire` until `release` as in flight, then for one window from the
     moment the request was answered (or failed): the gateway counted it on arrival, never
@@ -251,8 +253,8 @@ class RequestBudget:
         if not 0 <= reserve < limit:
             raise ValueError("the enforcement reserve must be below the limit")
         self.limit, self.window, self.reserve = limit, window, reserve
-        #: what cancels leave to closes: a quarter of the window (never more than the reserve,
-        #: so a cancel never waits where a read would go)
+        #: what cancels and the reads a close waits on leave to closes: a quarter of the window
+        #: (never more than the reserve, so neither waits where a read would go)
         self.close_room = min(limit // 4, reserve)
         self._monotonic = monotonic
         self._answered: deque[float] = deque()  # when each request of the window ended
@@ -282,9 +284,9 @@ class RequestBudget:
         cap = self.limit - (
             self.reserve
             if priority is Priority.READ
-            else self.close_room
-            if priority is Priority.CANCEL
             else 0
+            if priority is Priority.CLOSE
+            else self.close_room
         )
         over = self.in_flight + len(self._answered) - cap  # slots to free before it fits
         room: float | None

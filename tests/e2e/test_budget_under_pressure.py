@@ -247,3 +247,28 @@ async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) 
     await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
     await asyncio.sleep(0.5)
     assert h.closes("MNQ") == [] and h.position("MNQ") == 1
+
+
+async def test_the_reads_after_a_refused_cancel_are_ordinary_reads(h: Harness) -> None:
+    """Seen by the chaos fuzzer at 200 a minute: each cancel refused as a race lost (the order
+    already filled) was followed by reads at a close's read priority, 96-106 such reads a
+    minute with a chaotic trader, and closes waited up to 59 s behind them. Those reads are
+    for a cancel: they go as ordinary reads; a refused close's still go at its priority."""
+    await h.start(RULES)
+    budget = h.svc.broker.budget
+    asked: list[Priority] = []
+    acquire = budget.acquire
+
+    async def spy(priority: Priority = Priority.READ, tag: int | None = None) -> None:
+        asked.append(priority)
+        await acquire(priority, tag)
+
+    budget.acquire = spy  # type: ignore[method-assign]
+    done = len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m])
+    h.svc._execute([CancelOrder(ACCOUNT, 987654, MNQ, Reason.ORDER_WHILE_LOCKED)])
+    await h.until(
+        lambda: len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m]) > done,
+        "the read after the refusal applied",
+    )
+    assert asked[0] is Priority.CANCEL and len(asked) > 1
+    assert Priority.READ_FOR_CLOSE not in asked, asked
