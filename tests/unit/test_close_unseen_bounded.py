@@ -33,27 +33,17 @@ from tests.factories import (
     reads,
     reduces,
     restart,
-    rule_driver,
     rule_engine,
 )
+from tests.unit.test_close_unseen_at_flat import locked_short_3 as locked_and_closing
+from tests.unit.test_close_unseen_at_flat import own_buy_3, sells_2
 
 TIMEOUT = timedelta(seconds=10)  # the close timeout of these settings
 
 
-def own_buy_3() -> tuple[Event, ...]:
-    return fill(MNQ, Side.BUY, 3, "21000", pnl="0", order_id=2), flat(MNQ)
-
-
-def sells_2() -> tuple[Event, ...]:
-    return fill(MNQ, Side.SELL, 2, "21000", order_id=3), position(MNQ, 2, "21000", long=False)
-
-
 def locked_short_3() -> Driver:
     """Short 3 in a locked account, our close on its way; his own buy 3 takes it flat."""
-    d = rule_driver(MaxContracts, limit="5")
-    d.send(AdminCommand(ACC, State.Cooldown, "cool off", "ops", minutes=30))
-    d.send(fill(MNQ, Side.SELL, 3, "21000", order_id=1), position(MNQ, 3, "21000", long=False))
-    assert len(closes(d.effects)) == 1
+    d = locked_and_closing()
     d.send(*own_buy_3())
     return d
 
