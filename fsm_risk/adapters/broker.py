@@ -223,7 +223,7 @@ class RequestBudget:
     waits on ``limit - close_room``, closes all of it: a locked trader's stream of orders,
     each cancelled, once filled the window, and a loss limit's close then waited 52 s for a
     slot (190 orders in 6 s, at 200 a minute); so did the reads a chaotic trader's races
-    asked for (96-106 a minute), closes waiting up to 59 s. A request waits in line behind
+    asked for (96-106 a minute), closes waiting up to 54 s. A request waits in line behind
     every request of its priority or a higher one asked before it (a newcomer never takes a
     freed slot from one waiting), so cancels waiting cannot hold a close back, nor reads a
     cancel.

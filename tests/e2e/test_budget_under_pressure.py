@@ -252,7 +252,7 @@ async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) 
 async def test_the_reads_after_a_refused_cancel_are_ordinary_reads(h: Harness) -> None:
     """Seen by the chaos fuzzer at 200 a minute: each cancel refused as a race lost (the order
     already filled) was followed by reads at a close's read priority, 96-106 such reads a
-    minute with a chaotic trader, and closes waited up to 59 s behind them. Those reads are
+    minute with a chaotic trader, and closes waited up to 54 s behind them. Those reads are
     for a cancel: they go as ordinary reads; a refused close's still go at its priority."""
     await h.start(RULES)
     budget = h.svc.broker.budget

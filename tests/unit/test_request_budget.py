@@ -60,7 +60,7 @@ async def test_reads_stop_at_the_reserve_while_enforcement_still_goes() -> None:
 async def test_reads_a_close_waits_on_leave_the_same_room_to_closes() -> None:
     """Seen by the chaos fuzzer at 200 a minute: the reads asked after refused cancels and
     doubted positions (96-106 a minute at a close's read priority) filled the window, and
-    closes waited up to 59 s. Those reads now leave closes the same room as cancels do."""
+    closes waited up to 54 s. Those reads now leave closes the same room as cancels do."""
     clock = Clock()
     budget = RequestBudget(limit=200, window=60, reserve=50, monotonic=clock)
     await fill(budget, 100, READ_FOR_CLOSE)
