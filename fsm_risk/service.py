@@ -1639,13 +1639,13 @@ class Service:
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id, seq))
             return
-        # a resize turned away by the request limit is read back (a refused one is not sent
-        # again); a close or cancel so turned away is a refusal below (nothing was done)
         # the reads after a close's refusal go at a close's read priority; those after a
         # cancel's or a resize's, as ordinary reads: at the close's priority, refused cancels of
         # a chaotic trader's orders (each a race lost to a fill) once took the window from the
         # closes themselves (96-106 such reads a minute at the shipped 200)
         closing = isinstance(e, ClosePosition | ReducePosition)
+        # a resize turned away by the request limit is read back (a refused one is not sent
+        # again); a close or cancel so turned away is a refusal below (nothing was done)
         if result.uncertain or (result.limited and isinstance(e, ResizeOrder)):
             # the request may have reached the gateway: ask it, never resend blindly
             logger.warning(

@@ -14,8 +14,8 @@ from fsm_risk.core.states import State
 @dataclass(frozen=True, slots=True)
 class ClosePosition:
     """Close the whole position in one contract (the gateway's closeContract). ``seq``: the
-    close's number for its contract, given back with the gateway's answer: an answer late
-    from the close before is never taken for this one's."""
+    close's number (the account's count of closes), given back with the gateway's answer: an
+    answer late from the close before is never taken for this one's."""
 
     account_id: int
     contract_id: str
