@@ -12,29 +12,23 @@ import dataclasses
 from datetime import timedelta
 
 from fsm_risk.core.engine import RiskEngine
-from fsm_risk.core.events import AdminCommand, Event, OrderStatus, Side
+from fsm_risk.core.events import AdminCommand, Side
 from fsm_risk.core.exposure import unconfirmed_closes
 from fsm_risk.core.states import State
 from fsm_risk.rules.max_contracts import MaxContracts
-from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
 from tests.factories import (
     ACC,
     MNQ,
     Driver,
-    account,
     closes,
-    fill,
-    flat,
     gateway_read,
-    make_engine,
-    market,
     position,
-    quote,
     reads,
     reduces,
     restart,
     rule_engine,
 )
+from tests.unit.test_close_answers import limit_3, traded
 from tests.unit.test_close_unseen_at_flat import locked_short_3 as locked_and_closing
 from tests.unit.test_close_unseen_at_flat import own_buy_3, sells_2
 
@@ -89,16 +83,7 @@ def test_an_unlock_then_a_lock_again_closes_at_the_close_timeout() -> None:
 def test_a_reduce_kept_past_the_target_holds_the_next_only_till_its_timeout() -> None:
     """RULE-002, 5 open against 3: our reduce of 2 unseen when his own exits reach 3; he adds
     4 (7 open): the next reduce goes at the first's close timeout with no read."""
-    d = Driver(make_engine({MaxContractsPerInstrument: {"limits": "MNQ: 3"}}))
-    d.send(account(), quote(MNQ, "21000"))
-
-    def traded(oid: int, side: Side, n: int, after: int) -> tuple[Event, ...]:
-        return (
-            market(oid, side, n, OrderStatus.FILLED, n),
-            fill(MNQ, side, n, "21000", pnl="0" if side is Side.SELL else None, order_id=oid),
-            position(MNQ, after, "21000") if after else flat(MNQ),
-        )
-
+    d = limit_3()
     d.send(*traded(10, Side.BUY, 5, 5))
     d.now += timedelta(milliseconds=50)
     d.send(*traded(81, Side.SELL, 1, 4), *traded(83, Side.SELL, 1, 3))
