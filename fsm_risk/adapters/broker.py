@@ -1293,8 +1293,12 @@ class ProjectXBroker:
         )
 
     async def order(self, account_id: int, order_id: int) -> OrderUpdate | None:
-        """One order as the gateway has it now (None: unknown or unreadable)."""
-        raw = await self._post("/Order/searchById", {"accountId": account_id, "orderId": order_id})
+        """One order as the gateway has it now (None: unknown or unreadable): the read after
+        a refused cancel or resize, an ordinary read even while a close's read of the account
+        makes its reads urgent (`for_enforcement`), and never moved up with them. At a close's
+        read priority, with a chaotic trader, 48 of them took the window in a flood."""
+        data = {"accountId": account_id, "orderId": order_id}
+        raw = await self._post("/Order/searchById", data, priority=Priority.READ, tagged=False)
         try:
             return payloads.order(raw.get("order"))
         except payloads.PayloadError:
@@ -1386,11 +1390,13 @@ class ProjectXBroker:
         *,
         priority: Priority | None = None,
         budgeted: bool = False,
+        tagged: bool = True,
     ) -> dict[str, Any]:
         """One request in the budget (``budgeted``: the caller has taken its slot), its slot
         released once it is answered. A read goes at `Priority.READ`, or `READ_FOR_CLOSE` for
         an account `for_enforcement` names; one the gateway could not answer for the moment
-        goes again (`READ_SENDS`), each send in the budget.
+        goes again (`READ_SENDS`), each send in the budget. ``tagged``: an ordinary read
+        waiting moves up when its account's reads become urgent (`RequestBudget.promote`).
 
         The SDK's own policy for reads is not used: it sends a read up to three times on a
         5xx or a lost connection and, on a 429, sleeps a minute (whatever Retry-After says)
@@ -1401,7 +1407,7 @@ class ProjectXBroker:
             urgent = data.get("accountId") in self.reads_for_enforcement
             priority = Priority.READ_FOR_CLOSE if urgent else Priority.READ
         if priority not in (Priority.READ, Priority.READ_FOR_CLOSE):
-            return await self._post_once(path, data, priority, budgeted)
+            return await self._post_once(path, data, priority, budgeted, tagged)
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(READ_SENDS),
             wait=_read_wait,
@@ -1411,16 +1417,21 @@ class ProjectXBroker:
         ):
             with attempt:
                 first = attempt.retry_state.attempt_number == 1
-                return await self._post_once(path, data, priority, budgeted and first)
+                return await self._post_once(path, data, priority, budgeted and first, tagged)
         raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
     async def _post_once(
-        self, path: str, data: dict[str, Any], priority: Priority, budgeted: bool
+        self,
+        path: str,
+        data: dict[str, Any],
+        priority: Priority,
+        budgeted: bool,
+        tagged: bool = True,
     ) -> dict[str, Any]:
         if not budgeted:
             account = data.get("accountId")
-            tagged = account if priority is Priority.READ and isinstance(account, int) else None
-            await self.budget.acquire(priority, tagged)
+            ordinary = tagged and priority is Priority.READ and isinstance(account, int)
+            await self.budget.acquire(priority, account if ordinary else None)
         held = True  # its slot, until it is answered
         try:
             client = self.client

@@ -107,3 +107,41 @@ async def test_reads_refused_401_give_their_slots_back_for_the_login() -> None:
         await b.session.stop()
     assert client.logins == 1 and sorted(client.sent) == [1, 2, 3]
     assert budget.in_flight == 0
+
+
+async def test_the_read_after_a_refused_cancel_stays_ordinary_while_a_close_reads_the_account() -> (
+    None
+):
+    """The chaos fuzzer at 200 a minute: while a close's read of an account was under way, the
+    reads checking the account's refused cancels (each a race lost to a fill) went at the
+    close's read priority too (48 in one run), and with the cancels they filled the first
+    seconds of the window: closes then waited up to 49 s. Those reads are for cancels: they
+    stay ordinary reads, and are not moved up with the account's urgent ones."""
+    clock = [0.0]
+    budget = RequestBudget(limit=5, window=60.0, reserve=3, monotonic=lambda: clock[0])
+    client = Client()
+    b = broker(budget, client)
+    asked: list[Priority] = []
+    acquire = budget.acquire
+
+    async def spy(priority: Priority = Priority.READ, tag: int | None = None) -> None:
+        asked.append(priority)
+        await acquire(priority, tag)
+
+    budget.acquire = spy  # type: ignore[method-assign]
+    with b.for_enforcement(7):  # a close of account 7 waits on a read of it
+        await b.order(7, 123)
+    assert asked == [Priority.READ]
+    for _ in range(2):  # closes this window: ordinary reads (at most 2) have no room left
+        async with budget.slot(Priority.CLOSE):
+            pass
+    waiting = asyncio.ensure_future(b.order(7, 124))
+    for _ in range(100):
+        if budget.queued:
+            break
+        await asyncio.sleep(0)
+    assert budget.queued == {Priority.READ: 1}
+    with b.for_enforcement(7):  # the close's read comes: the order's read is not moved up
+        assert budget.queued == {Priority.READ: 1}
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
