@@ -42,10 +42,9 @@ class Pursuit:
     def __init__(self, settings: EngineSettings, work: Work) -> None:
         self.settings = settings
         self.work = work
-        #: the closes that timed out unheard of, by (account, contract): when a read of the
-        #: gateway was last asked for and how many times in a row with no read coming, and
-        #: those a read begun since has answered. Runtime only: a restart reads the gateway
-        #: anyway, and `resume` takes that read as the answer
+        #: closes that timed out unheard of, by (account, contract): when a read was last asked
+        #: and how many times in a row with none coming, and those a read begun since answered
+        #: (runtime only: a restart reads the gateway anyway, `resume` taking it as the answer)
         self.read_asked: dict[tuple[int, str], tuple[datetime, int]] = {}
         self.read: set[tuple[int, str]] = set()
         #: when the gateway accepted each close in flight (runtime; see `read_back`)
@@ -295,17 +294,18 @@ class Pursuit:
     def order_event(
         self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
     ) -> None:
-        """Recognise the gateway's order for our close among the order events (a market order
-        on the closing side, new to us, of the size asked: a close of the whole position, of
-        what was open when it went), and notice when it is final. Any market order on that
-        side would take the trader's own for ours, and ours, filling, for his."""
+        """Recognise our close's order among the order events (a market order on the closing
+        side, new to us, of the size asked, or of all open now for a whole close, sized as it
+        executes; the trader's own like it is taken for ours), and notice when it is final."""
         if cm.close_order is None:
+            pos, want = acct.positions.get(cm.contract_id), cm.close_size or cm.close_basis
+            sizes = (want,) if cm.close_size or pos is None else (want, open_size(pos))
             if (
                 ev.order_id in acct.orders
                 or ev.order_id in acct.own_orders
                 or ev.type is not OrderType.MARKET
                 or ev.side is not cm.close_side
-                or ((want := cm.close_size or cm.close_basis) and ev.size != want)
+                or (want and ev.size not in sizes)
             ):
                 return
             cm.close_order = ev.order_id

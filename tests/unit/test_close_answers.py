@@ -10,7 +10,11 @@ with orders of events a real gateway sends:
   a whole close timeout and a read (10 s with 7 open against a limit of 3) instead of going
   at once;
 - a close neither answered nor seen yet was forgotten once the trader's own exits reached the
-  target, and his next add sent a second one beside it."""
+  target, and his next add sent a second one beside it;
+- a whole close is sized by the gateway from what is open when it executes: after the trader
+  added (or took some off) while it was on its way, its order was not recognised as ours, and
+  the next position on the locked account waited a whole close timeout (10 s shipped) and a
+  read before it was closed."""
 
 from __future__ import annotations
 
@@ -226,3 +230,27 @@ def test_a_close_is_wanted_only_while_it_is_the_one_in_flight_and_still_needed()
     d.send(*traded(12, Side.BUY, 4, 7))  # he adds 4: the next, number 2
     assert [r.seq for r in reduces(d.effects)] == [1, 2]
     assert close_wanted(d.acct, MNQ, 2) and not close_wanted(d.acct, MNQ, 1)
+
+
+def test_a_whole_close_sized_from_a_position_that_grew_on_its_way_is_recognised() -> None:
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))  # a close of 7 goes
+    ms(d, 20)
+    d.send(*traded(11, Side.BUY, 2, 9))  # he adds 2 before the gateway executes it
+    ms(d, 20)
+    d.send(*traded(82, Side.SELL, 9, 0))  # ours, sized from the 9 open then
+    ms(d, 10)
+    d.send(*traded(12, Side.BUY, 3, 3))  # he buys again: closed at once
+    assert len(closes(d.effects)) == 2
+
+
+def test_a_whole_close_sized_from_a_position_that_shrank_on_its_way_is_recognised() -> None:
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))
+    ms(d, 20)
+    d.send(*traded(11, Side.SELL, 3, 4))  # he takes 3 off himself
+    ms(d, 20)
+    d.send(*traded(82, Side.SELL, 4, 0))  # ours closes the 4 left
+    ms(d, 10)
+    d.send(*traded(12, Side.BUY, 3, 3))
+    assert len(closes(d.effects)) == 2
