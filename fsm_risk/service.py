@@ -1623,7 +1623,8 @@ class Service:
         seq = e.seq if isinstance(e, ClosePosition | ReducePosition) else None
         if result.superseded:
             # judged done, or replaced by a newer close, while it waited for the budget: the
-            # engine ends it as a race lost (a newer one's number is not its: ignored)
+            # engine ends it as a race lost, said as not sent (a newer one's number is not
+            # its: ignored)
             logger.info(
                 "{} account {}: {} not sent: no longer wanted when its turn in the request "
                 "budget came (the position reached its target, or a newer close replaced it)",
@@ -1631,8 +1632,10 @@ class Service:
                 e.account_id,
                 what,
             )
-            message = f"{result.message} (the request budget was full)"
-            self.submit(EnforcementRejected(e.account_id, contract, None, message, True, seq=seq))
+            unsent = EnforcementRejected(
+                e.account_id, contract, None, result.message, seq=seq, sent=False
+            )
+            self.submit(unsent)
             return
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)

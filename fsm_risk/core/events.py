@@ -245,14 +245,17 @@ class PricesAtReset:
 
 @dataclass(frozen=True, slots=True)
 class EnforcementRejected:
-    """The gateway refused (or failed) one of the service's close, cancel or resize requests.
+    """The gateway refused (or failed) one of the service's close, cancel or resize requests
+    (or a close was never sent: ``sent``).
     ``overtaken``: the gateway had already finished what it was for (the order filled or
     cancelled, the position closed or smaller than the request): a race lost, not a failure.
     ``resize``: for a resize of the trader's order, the size it asked; ``was``: the order's
     size it was asked from (larger: a shrink for our reduce; smaller: the order given back).
     ``limited``: turned away by the gateway's request limit (HTTP 429) before it was taken:
     nothing was done, and it may go again as soon as the limit allows. ``seq``: for a close,
-    the number of the close it answers (`ClosePosition.seq`; None: any)."""
+    the number of the close it answers (`ClosePosition.seq`; None: any). ``sent``: False for
+    a close never sent, no longer wanted once its turn in the request budget came (the
+    position reached its target, or a newer close replaced it): nothing reached the gateway."""
 
     account_id: int
     contract_id: str | None
@@ -263,6 +266,7 @@ class EnforcementRejected:
     was: int | None = None
     limited: bool = False
     seq: int | None = None
+    sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)

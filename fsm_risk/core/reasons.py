@@ -45,7 +45,10 @@ class Reason(Enum):
     CLOSE_NOT_CONFIRMED = "a close order was not confirmed in time: re-sent if the gateway says so"
     CLOSE_FAILING = "repeated close orders have not flattened the position"
     CLOSE_REJECTED = "the gateway rejected a close, cancel or resize request"
-    OVERTAKEN = "a close or cancel refused because the gateway had already finished what it was for"
+    OVERTAKEN = (
+        "a close or cancel refused because the gateway had already finished what it was for, "
+        "or a close not sent because it was no longer wanted when its turn came"
+    )
     CANCEL_NOT_CONFIRMED = "a cancel was not confirmed in time: re-sent"
     CLOSE_WITHDRAWN = (
         "our close still working would take the position past its target (the trader's own "

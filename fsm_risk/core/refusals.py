@@ -1,7 +1,9 @@
 """The gateway refused a close or cancel of ours: a lost race (the order already done, the
 position already closed) is said as such; a real refusal alerts, and the close goes again
 after `EngineSettings.after_refusal`, the cancel after a close timeout; one the gateway's
-request limit turned away (``limited``: HTTP 429, nothing done) goes again after a second."""
+request limit turned away (``limited``: HTTP 429, nothing done) goes again after a second.
+A close never sent (``sent`` False: no longer wanted once its turn in the request budget
+came) ends as a lost race does, and is said as not sent."""
 
 from __future__ import annotations
 
@@ -58,14 +60,20 @@ def rejected(
                 # after the back-off for a gateway that refuses the request itself
                 cm.retry_at = min(cm.retry_at, now + s.after_refusal(1))
         target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
-        if ev.overtaken or pos is None or pos.size <= target:
-            # nothing (more) to close: the trader or a fill got there first
+        if not ev.sent or ev.overtaken or pos is None or pos.size <= target:
+            # nothing (more) to close: the trader or a fill got there first (or, never sent,
+            # a newer close of ours took its place); nothing refused what was never sent
+            said = (
+                f"refused: the position was already closed or reduced at the gateway ({ev.message})"
+                if ev.sent
+                else "not sent: no longer wanted when its turn in the request budget came "
+                "(the position reached its target, or a newer close replaced it)"
+            )
             out.append(
                 Alert(
                     Level.INFO,
                     Reason.OVERTAKEN,
-                    f"close of {ev.contract_id} refused: the position was already closed "
-                    f"or reduced at the gateway ({ev.message})",
+                    f"close of {ev.contract_id} {said}",
                     acct.account_id,
                     ev.contract_id,
                 )

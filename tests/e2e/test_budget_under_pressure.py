@@ -205,7 +205,8 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
     """Found by review: our reduce waited for the budget; the trader's own exit of its size
     took the position to the limit and the engine judged the reduce done; once the window
     freed, the reduce went anyway and took him below his limit. A close is asked, once it
-    has its slot, whether it is still wanted (`exposure.close_wanted`): this one is not."""
+    has its slot, whether it is still wanted (`exposure.close_wanted`): this one is not.
+    Never sent, it is said as such (it was "refused ... at the gateway")."""
     await h.start("[rule.max_contracts]\nlimit = 2\n")
     budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
     for _ in range(LIMIT):
@@ -222,6 +223,8 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
     await asyncio.sleep(0.5)
     assert h.closes("MNQ") == [] and h.position("MNQ") == 2
     assert not h.acct.contracts.get(MNQ) or not h.acct.contracts[MNQ].close_in_flight
+    said = [m for m in h.logs if "OVERTAKEN" in m and f"close of {MNQ}" in m]
+    assert said and all("not sent" in m and "refused" not in m for m in said), said
 
 
 async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) -> None:

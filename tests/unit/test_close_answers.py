@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fsm_risk.core.effects import ClosePosition, ReducePosition
+from fsm_risk.core.effects import ClosePosition, Level, ReducePosition
 from fsm_risk.core.events import (
     AdminCommand,
     EnforcementAccepted,
@@ -30,6 +30,7 @@ from fsm_risk.core.events import (
     Side,
 )
 from fsm_risk.core.exposure import close_wanted
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
@@ -39,6 +40,7 @@ from tests.factories import (
     NQ,
     Driver,
     account,
+    alerts,
     closes,
     fill,
     flat,
@@ -254,3 +256,53 @@ def test_a_whole_close_sized_from_a_position_that_shrank_on_its_way_is_recognise
     ms(d, 10)
     d.send(*traded(12, Side.BUY, 3, 3))
     assert len(closes(d.effects)) == 2
+
+
+NOT_SENT = "/api/Position/partialCloseContract: not sent: no longer wanted"
+
+
+def test_a_reduce_judged_done_before_its_turn_is_said_as_not_sent_not_as_refused() -> None:
+    """Seen in the alerts: a reduce that waited for the request budget and was dropped once
+    its turn came (his own exit reached the limit) was said as "refused: the position was
+    already closed or reduced at the gateway": nothing was refused, nothing reached it."""
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))  # reduce 2, number 1, waiting for the budget
+    d.send(*traded(81, Side.SELL, 2, 3))  # his own exit to the limit: no longer wanted
+    out = d.send(EnforcementRejected(ACC, MNQ, None, NOT_SENT, seq=1, sent=False))
+    [alert] = alerts(out)
+    assert (alert.level, alert.reason) == (Level.INFO, Reason.OVERTAKEN)
+    assert alert.message == (
+        f"close of {MNQ} not sent: no longer wanted when its turn in the request budget came "
+        "(the position reached its target, or a newer close replaced it)"
+    )
+    assert not d.acct.contracts[MNQ].close_in_flight and sizes(d) == [2]  # ended, as before
+
+
+def test_a_close_replaced_by_a_newer_one_is_said_as_not_sent_and_the_newer_goes_on() -> None:
+    d = locked()
+    d.send(*traded(10, Side.BUY, 7, 7))
+    commit(d)
+    d.send(fill(MNQ, Side.SELL, 7, "21000", pnl="0", order_id=20), flat(MNQ))  # his own exit
+    commit(d)
+    d.advance(seconds=11)  # the first close, kept unseen past the flat, times out
+    commit(d)
+    d.send(*traded(11, Side.BUY, 5, 5))  # he buys again: close number 2
+    assert [c.seq for c in closes(d.effects)] == [1, 2]
+    out = d.send(EnforcementRejected(ACC, MNQ, None, NOT_SENT, seq=1, sent=False))
+    [alert] = alerts(out)  # still over the target, yet no refusal: nothing was sent
+    assert (alert.level, alert.reason) == (Level.INFO, Reason.OVERTAKEN)
+    assert "not sent: no longer wanted" in alert.message and "refused" not in alert.message
+    d.advance(seconds=2)
+    assert len(closes(d.effects)) == 2 and d.acct.contracts[MNQ].close_in_flight
+
+
+def test_a_close_refused_as_already_done_at_the_gateway_is_still_said_so() -> None:
+    d = limit_3()
+    d.send(*traded(10, Side.BUY, 5, 5))
+    d.send(*traded(81, Side.SELL, 2, 3))
+    out = d.send(EnforcementRejected(ACC, MNQ, None, "No open position", overtaken=True, seq=1))
+    [alert] = alerts(out)
+    assert alert.message == (
+        f"close of {MNQ} refused: the position was already closed or reduced at the gateway "
+        "(No open position)"
+    )

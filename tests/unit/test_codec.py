@@ -115,6 +115,8 @@ SAMPLES = [
     EnforcementAccepted(1001, "CON.F.US.MNQ.Z26"),
     EnforcementAccepted(1001, "CON.F.US.MNQ.Z26", None, 7),  # the close it answers: number 7
     EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "Invalid size", seq=3),
+    # a close never sent: no longer wanted once its turn in the request budget came
+    EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "not sent", seq=4, sent=False),
     Listing(
         1001,
         frozenset({"CON.F.US.MNQ.Z26"}),
@@ -169,6 +171,15 @@ def test_encoding_is_compact_positional_json_without_trailing_defaults() -> None
     assert kind == "Quote"
     assert json.loads(data) == ["CON.F.US.MNQ.Z26", T.isoformat(), "20000.25"]
     assert " " not in data
+
+
+def test_a_refusal_journaled_before_sent_was_a_field_reads_back_as_sent() -> None:
+    old = '[1001,"CON.F.US.ES.Z26",null,"No open position",true,null,null,false,3]'
+    back = codec.decode("EnforcementRejected", old)
+    assert back == EnforcementRejected(
+        1001, "CON.F.US.ES.Z26", None, "No open position", overtaken=True, seq=3
+    )
+    assert isinstance(back, EnforcementRejected) and back.sent  # (the default)
 
 
 def test_unknown_kind_and_bad_data_are_refused_with_a_message() -> None:
