@@ -9,6 +9,7 @@ Names (all prefixed ``fsm_risk_``):
 - ``account_state{account,state}``: 1 for the account's current state, 0 for the others
 - ``rule_usage_ratio{account,rule,name}``: each rule's usage as ``fsm-risk status`` shows it
 - ``enforcement_latency_seconds{action}``: from the committed decision to the gateway's answer
+  (a close never sent, no longer wanted once its turn in the request budget came, is not in it)
 - ``closes_sent_total``, ``closes_retried_total``, ``closes_confirmed_total``,
   ``cancels_sent_total``, ``enforcement_rejected_total``, ``enforcement_failed_total``
   (all by ``account``)
@@ -143,7 +144,7 @@ class Metrics:
                     self.closes_confirmed.labels(str(e.entry.account_id)).inc()
                 elif isinstance(e, Alert) and e.reason is Reason.CLOSE_REJECTED:
                     self.rejected.labels(str(e.account_id)).inc()
-        elif isinstance(item, Enforced):
+        elif isinstance(item, Enforced) and item.sent:  # (one never sent had no answer)
             action = {
                 ClosePosition: "close",
                 ReducePosition: "reduce",

@@ -35,11 +35,13 @@ class Committed:
 @dataclass(frozen=True, slots=True)
 class Enforced:
     """A close, partial close or cancel request ended (the gateway answered, or it failed)
-    ``seconds`` after the decision was committed."""
+    ``seconds`` after the decision was committed. ``sent`` False: a close never sent, no
+    longer wanted once its turn in the request budget came (neither answered nor failed)."""
 
     effect: BrokerEffect
     seconds: float
     failed: bool
+    sent: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1572,7 +1572,8 @@ class Service:
                 self.cancelling.discard((e.account_id, e.order_id))
             failed = task.cancelled() or task.exception() is not None
             seconds = asyncio.get_running_loop().time() - started
-            self.observe(Enforced(e, seconds, failed))
+            # (a close no longer wanted when its turn came was never sent: `_enforce` says so)
+            self.observe(Enforced(e, seconds, failed, sent=failed or task.result() is not False))
             self._changed()  # `wait_for` re-checks after an enforcement request ends too
 
         return done
@@ -1595,7 +1596,9 @@ class Service:
                 "{} quotes for {} not (un)subscribed: {!r}", logs.FEED, e.contract_id, exc
             )
 
-    async def _enforce(self, e: _Enforcement) -> None:
+    async def _enforce(self, e: _Enforcement) -> bool:
+        """Send one enforcement request and tell the engine its answer. Returns whether it was
+        sent: False for a close no longer wanted once its turn in the request budget came."""
         if isinstance(e, ClosePosition):
             what = f"close {e.contract_id} (attempt {e.attempt}, {e.rule_id}: {e.reason.name})"
             result = await self.broker.close(e.account_id, e.contract_id, self._wanted(e))
@@ -1636,12 +1639,12 @@ class Service:
                 e.account_id, contract, None, result.message, seq=seq, sent=False
             )
             self.submit(unsent)
-            return
+            return False
         if result.ok:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id, seq))
-            return
+            return True
         # the reads after a close's refusal go at a close's read priority; those after a
         # cancel's or a resize's, as ordinary reads: at the close's priority, refused cancels of
         # a chaotic trader's orders (each a race lost to a fill) once took the window from the
@@ -1655,7 +1658,7 @@ class Service:
                 "{} account {}: {}: {}; reconciling", logs.ALERT, e.account_id, what, result.message
             )
             await self.reconcile(e.account_id, for_enforcement=closing)
-            return
+            return True
         found = None
         if not result.limited:  # (the window is full: that read would wait on it too)
             urgent = (
@@ -1687,7 +1690,7 @@ class Service:
                     seq=seq,
                 )
             )
-            return
+            return True
         logger.error(
             "{} account {}: {} refused: {}{}",
             logs.ALERT,
@@ -1709,6 +1712,7 @@ class Service:
             )
         )
         await self.reconcile(e.account_id, for_enforcement=closing)
+        return True
 
     def _wanted(self, e: ClosePosition | ReducePosition) -> Callable[[], bool]:
         """Asked once the close has its slot in the request budget: still to be sent?"""

@@ -206,7 +206,8 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
     took the position to the limit and the engine judged the reduce done; once the window
     freed, the reduce went anyway and took him below his limit. A close is asked, once it
     has its slot, whether it is still wanted (`exposure.close_wanted`): this one is not.
-    Never sent, it is said as such (it was "refused ... at the gateway")."""
+    Never sent, it is said as such (it was "refused ... at the gateway") and has no place in
+    the enforcement latency histogram (it was counted as answered by the gateway)."""
     await h.start("[rule.max_contracts]\nlimit = 2\n")
     budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
     for _ in range(LIMIT):
@@ -225,6 +226,12 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
     assert not h.acct.contracts.get(MNQ) or not h.acct.contracts[MNQ].close_in_flight
     said = [m for m in h.logs if "OVERTAKEN" in m and f"close of {MNQ}" in m]
     assert said and all("not sent" in m and "refused" not in m for m in said), said
+    registry = web(h).metrics.registry
+    for name, labels in (
+        ("fsm_risk_enforcement_latency_seconds_count", {"action": "reduce"}),
+        ("fsm_risk_enforcement_failed_total", {"account": str(ACCOUNT)}),
+    ):
+        assert not registry.get_sample_value(name, labels), name
 
 
 async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) -> None:
