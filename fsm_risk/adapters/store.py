@@ -71,7 +71,8 @@ from fsm_risk.core import codec
 from fsm_risk.core.effects import AuditEntry, Effect
 from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import Side
-from fsm_risk.core.models import AccountModel, FillRecord, History, Mark, Trip
+from fsm_risk.core.models import AccountModel, FillRecord, History, Lock, Mark, Trip
+from fsm_risk.core.restricted import Scope
 from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
@@ -1072,6 +1073,26 @@ class Store:
             self.commit(Changes([], []), (), marks)
 
     # -- reads --------------------------------------------------------------------------------
+
+    def machines(self, only: Iterable[int]) -> dict[int, list[Scope]]:
+        """The stored accounts of ``only`` as their machines' states and holds (see
+        `restricted.restriction`), without their history: what an account left out of
+        ``[general] accounts`` is still held under, read before it is restored."""
+        wanted = sorted(set(only))
+        if not wanted:
+            return {}
+        args = {"ids": wanted}
+        found: dict[int, list[Scope]] = {}
+        with self.engine.connect() as conn:
+            sql = "SELECT account_id, snapshot FROM account WHERE account_id IN :ids"
+            for a, snap in conn.execute(_in(sql), args):
+                found[int(a)] = [(None, *_holds(json.loads(snap)))]
+            sql = "SELECT account_id, snapshot FROM contract WHERE account_id IN :ids"
+            for a, snap in conn.execute(_in(sql), args):
+                row = json.loads(snap)
+                if int(a) in found:
+                    found[int(a)].append((row["contract_id"], *_holds(row)))
+        return found
 
     def accounts(self, only: Iterable[int] | None = None) -> list[StoredAccount]:
         """Every stored account (or those in ``only``): its state rows, and its history from
@@ -2227,6 +2248,11 @@ def _mark_row(contract_id: str, m: Mark) -> MarkRow:
 def journal_instant(at: datetime) -> str:
     """An instant as the journal stores it: UTC, fixed width, so text order is time order."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _holds(row: dict[str, Any]) -> tuple[State, dict[str, Lock]]:
+    """A stored machine's state and holds."""
+    return State(row["state"]), {k: Lock.from_dict(v) for k, v in row["holds"].items()}
 
 
 def _d(v: str | None) -> Decimal | None:

@@ -694,3 +694,32 @@ def test_a_commit_refused_again_costs_what_it_brings_not_what_waits(tmp_path: Pa
         assert len(waiting) == 150_060  # all of it still kept
     finally:
         store.close()
+
+
+def test_an_accounts_stored_machines_say_the_restriction_its_restore_would(
+    path: str | Path,
+) -> None:
+    """What a service reads of an account it does not restore (one `[general] accounts`
+    leaves out, on a shared server) says the restriction the restore would hold: the lock
+    until its reset, then the close still in flight."""
+    from fsm_risk.core.restricted import Restriction, restriction, scopes
+
+    store = Store(path)
+    d = Driver(engine())
+    lock_it(store, d)
+    run(store, d, position(MNQ, 1, "21000"))  # appears while locked: close in flight
+    [hold] = d.acct.holds.values()
+    assert hold.until is not None
+    store.close()
+    found = []
+    for now in (T0 + timedelta(hours=1), hold.until):
+        store2, d2 = restart(path, now)
+        stored = store2.machines([d2.acct.account_id, 4242])  # (4242: never stored)
+        assert list(stored) == [d2.acct.account_id]
+        found.append(restriction(stored[d2.acct.account_id], now))
+        assert found[-1] == restriction(scopes(d2.acct), now)
+        store2.close()
+    assert found == [
+        Restriction(State.LockedDaily, hold.until),
+        Restriction(State.Flattening, None, MNQ),  # the account's lock ended at the reset
+    ]
