@@ -96,6 +96,7 @@ from fsm_risk.core.events import (
 from fsm_risk.core.exposure import close_wanted, unconfirmed_closes
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.restricted import Restriction, restriction, scopes
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import missed_resets
 from fsm_risk.errors import FsmRiskError
@@ -277,6 +278,9 @@ READS_FAILING_AFTER = 2
 #: too (reads held back or hung fail nothing; the usual gap between two periodic reads of an
 #: account is at most one and a half intervals: the reads of every account take up to half)
 READS_STALE_INTERVALS = 3
+#: why an account the settings leave out is monitored: a lock holds until its time, whatever
+#: the file says (`Service._still_restricted`)
+KEPT = "still monitored although [general] accounts leaves it out"
 
 
 @dataclass
@@ -389,6 +393,8 @@ class Service:
         #: why the start was refused before it wrote anything (the gateway's clock contradicts
         #: this machine's): the stop writes nothing either
         self.start_refused: str | None = None
+        #: the accounts said to stay monitored although [general] accounts leaves them out
+        self._told_kept: set[int] = set()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -576,13 +582,19 @@ class Service:
         self.account_ids = [a.account_id for a in accounts]
         if self.store.shared:
             self.store.acquire_leases(self.account_ids)
+        if self.account_locks is not None:  # before anything is sent for these accounts
+            self.account_locks.take(self.account_ids)
+        # an account left out of the file while locked stays monitored: its lock holds
+        kept = self._still_restricted(accounts, now)
+        self.broker.also_monitor(a.account_id for a in kept)
+        accounts = [*accounts, *kept]
+        self.account_ids = [a.account_id for a in accounts]
+        if self.store.shared:
             only = self.account_ids
             effects, restored = restore_all(self.store, self.engine, now, only, later=later)
             effects, restored = await self._restore_later(later, now, effects, restored)
             logger.info("{} {} account(s) restored", logs.MACHINES_RESTORED, len(restored))
             self._spawn(self._keep_leases(), "leases")
-        if self.account_locks is not None:  # before anything is sent for these accounts
-            self.account_locks.take(self.account_ids)
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
         for a in accounts:
@@ -833,6 +845,88 @@ class Service:
         if problem:
             raise FsmRiskError(problem)
 
+    def _still_restricted(
+        self, monitored: Sequence[AccountUpdate], now: datetime
+    ) -> list[AccountUpdate]:
+        """The accounts the database holds under a restriction not ended yet (a lock, a
+        cooldown, a flatten: `restricted.restriction`) that ``monitored`` (what
+        ``[general] accounts`` names) leaves out, as the gateway lists them: they stay
+        monitored until it ends (a start after it may leave them out), each said once. On a
+        shared database, only those no other live service holds (that one enforces them),
+        each leased here. One the gateway no longer lists cannot be monitored: said too."""
+        ours = {a.account_id for a in monitored}
+        listed = {a.account_id: a for a in self.broker.listed}
+        if self.store.shared:
+            names = dict(self.store.account_names())
+            others = [i for i in names if i not in ours]
+            held = set(self.store.leased(others))  # another service enforces those
+            machines = self.store.machines(i for i in others if i not in held)
+        else:  # every stored account is restored already, its ended locks released
+            names = {i: a.name for i, a in self.engine.accounts.items()}
+            machines = {i: scopes(a) for i, a in self.engine.accounts.items() if i not in ours}
+        kept = []
+        for account_id, found in sorted(machines.items()):
+            held_under = restriction(found, now)
+            if held_under is None:
+                continue
+            name = listed[account_id].name if account_id in listed else names.get(account_id)
+            what = self._restricted_text(account_id, name, held_under)
+            if account_id not in listed:
+                logger.warning(
+                    "{} {}: the gateway no longer lists it as an active account, so it cannot "
+                    "be monitored",
+                    logs.ALERT,
+                    what,
+                )
+                continue
+            refused = self._take_kept(account_id)
+            if refused is not None:  # another service monitors it: that one enforces it
+                logger.warning("{} {}: not monitored here: {}", logs.ALERT, what, refused)
+                continue
+            logger.warning("{} {}: {}", logs.ALERT, what, KEPT)
+            self._told_kept.add(account_id)
+            kept.append(listed[account_id])
+        return kept
+
+    def _take_kept(self, account_id: int) -> str | None:
+        """Take an account kept for its restriction as the service's own (this machine's
+        account lock, a shared database's lease); None, or why another service has it."""
+        locks = self.account_locks
+        try:
+            if locks is not None:
+                locks.take([account_id])
+            self.store.acquire_leases([account_id])  # (nothing to take on SQLite)
+        except FsmRiskError as exc:
+            if locks is not None:
+                locks.give_back(account_id)
+            return str(exc)
+        return None
+
+    def _restricted_text(self, account_id: int, name: str | None, held: Restriction) -> str:
+        """'account 1002 (PAPER-2) is LockedDaily until Fri 2026-12-04 17:00 CST'."""
+        named = f" ({name})" if name else ""
+        return f"account {account_id}{named} is {held.describe(self.engine.settings.when)}"
+
+    def _kept_at_reload(self, file: Settings, now: datetime) -> list[str]:
+        """The monitored accounts a reloaded file's ``[general] accounts`` leaves out that are
+        under a restriction not ended yet: the next start keeps them monitored too (said
+        once in the log, in every reply)."""
+        named = {a.strip() for a in file.general.accounts if a.strip()}
+        lines = []
+        for account_id in self.account_ids if named else []:
+            acct = self.engine.accounts.get(account_id)
+            if acct is None or {str(account_id), acct.name} & named:
+                continue
+            held = restriction(scopes(acct), now)
+            if held is None:
+                continue
+            line = f"{self._restricted_text(account_id, acct.name, held)}: {KEPT}"
+            if account_id not in self._told_kept:
+                logger.warning("{} {}", logs.ALERT, line)
+                self._told_kept.add(account_id)
+            lines.append(line)
+        return lines
+
     def _startable(self, file: Settings) -> None:
         """Refuse a reloaded file the next start would refuse (an account the gateway does not
         list, alerts for an account that would not be monitored): a reload that answers "read
@@ -980,6 +1074,8 @@ class Service:
         others = reload.other_changes(self.settings, file)
         if others:
             text += f" | read at the next start only: {', '.join(others)}"
+        for line in self._kept_at_reload(file, now):
+            text += f" | {line}"
         for line in self._note_unknown_roots(file):
             text += f" | {line}"
         return text

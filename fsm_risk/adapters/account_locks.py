@@ -175,6 +175,10 @@ class AccountLocks:
         for account_id in list(self._held):
             self._drop(account_id)
 
+    def give_back(self, account_id: int) -> None:
+        """Release one account's lock (none held: nothing)."""
+        self._drop(account_id)
+
     @property
     def held(self) -> list[int]:
         return sorted(self._held)

@@ -49,7 +49,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -692,6 +692,12 @@ class ProjectXBroker:
             f"the gateway refused the login of {user!r}: {message or 'no reason given'} "
             f"(errorCode {code}){hint}"
         )
+
+    def also_monitor(self, account_ids: Iterable[int]) -> None:
+        """Monitor these accounts too, although ``[general] accounts`` leaves them out (a
+        restriction of theirs has not ended): the listings (`accounts`, `balances`) keep them."""
+        if self.account_filter:
+            self.account_filter = (*self.account_filter, *(str(a) for a in account_ids))
 
     async def accounts(self, *, budgeted: bool = False) -> list[AccountUpdate]:
         """The monitored accounts as the gateway lists them (``budgeted``: the caller has

@@ -335,3 +335,46 @@ async def test_a_server_gone_silent_holds_up_no_close_and_is_written_once_back(
         proxy.silent = False
         await h.close()
         proxy.close()
+
+
+@pytest.mark.paper(accounts=TWO)
+async def test_a_locked_account_left_out_of_the_group_stays_monitored_unless_another_holds_it(
+    two: tuple[Harness, Harness],
+) -> None:
+    """The trader locked on 1002 names only 1001 and restarts: the service keeps 1002 (no
+    other service holds it), leased and enforced; with a service of 1002's own running, that
+    one enforces it and the restarted one leaves it alone."""
+    sp1, sp2 = two
+    group_settings(sp1, "1001, 1002", loss_limit(500))
+    await sp1.start()
+    engine = sp1.svc.engine.accounts
+    sp1.gateway.place_order(1002, "MNQ", 0, 2)
+    await sp1.until(lambda: MNQ in engine[1002].positions, "the position reached the service")
+    sp1.gateway.move_price("MNQ", -600)
+    await sp1.until(lambda: engine[1002].state is State.LockedDaily, "1002 locked")
+    await sp1.stop()
+    group_settings(sp1, "1001", loss_limit(500))
+    sp1.logs.clear()
+    await sp1.start()
+    assert sp1.svc.account_ids == [1001, 1002]
+    assert sp1.svc.store.leased([1002]) == [1002]
+    assert sp1.svc.engine.accounts[1002].state is State.LockedDaily
+    kept = "still monitored although [general] accounts leaves it out"
+    assert [
+        line
+        for line in sp1.logs
+        if "account 1002 (PAPER-2) is LockedDaily" in line and kept in line
+    ]
+    sp1.gateway.place_order(1002, "MNQ", 0, 1)
+    mnq = sp1.gateway.contract("MNQ").id
+    await sp1.gw_until(lambda: sp1.gateway.position(1002, mnq) is None, "1002's position closed")
+
+    # 1002's own service runs: a restart of 1001's leaves 1002 to it
+    await sp1.stop()
+    group_settings(sp2, "1002", loss_limit(500))
+    await sp2.start()
+    assert sp2.svc.engine.accounts[1002].state is State.LockedDaily
+    sp1.logs.clear()
+    await sp1.start()
+    assert sp1.svc.account_ids == [1001] and sp2.svc.account_ids == [1002]
+    assert not [line for line in sp1.logs if kept in line]
