@@ -78,6 +78,7 @@ from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    CloseWaiting,
     EnforcementAccepted,
     EnforcementRejected,
     Event,
@@ -179,6 +180,28 @@ class _Reconciled:
 
 
 _Item = Event | Malformed | _Job | _Reconciled
+
+
+@dataclass(slots=True)
+class _CloseTurn:
+    """A close's turn in the request budget (`broker.Turn`): the engine is told when it waits
+    and when it goes after waiting (`CloseWaiting`: an order reported meanwhile is not taken
+    for it), and asked once it has its slot whether it is still wanted (`close_wanted`)."""
+
+    service: Service
+    e: ClosePosition | ReducePosition
+    waited: bool = False
+
+    def waits(self) -> None:
+        self.waited = True
+        self.service.submit(CloseWaiting(self.e.account_id, self.e.contract_id, self.e.seq, True))
+
+    def wanted(self) -> bool:
+        e = self.e
+        wanted = close_wanted(self.service.engine.accounts.get(e.account_id), e.contract_id, e.seq)
+        if wanted and self.waited:  # (told before it is written: its order comes after)
+            self.service.submit(CloseWaiting(e.account_id, e.contract_id, e.seq, False))
+        return wanted
 
 
 @dataclass
@@ -1697,12 +1720,12 @@ class Service:
         sent: False for a close no longer wanted once its turn in the request budget came."""
         if isinstance(e, ClosePosition):
             what = f"close {e.contract_id} (attempt {e.attempt}, {e.rule_id}: {e.reason.name})"
-            result = await self.broker.close(e.account_id, e.contract_id, self._wanted(e))
+            result = await self.broker.close(e.account_id, e.contract_id, _CloseTurn(self, e))
             contract, order_id = e.contract_id, None
         elif isinstance(e, ReducePosition):
             what = f"reduce {e.contract_id} by {e.size} ({e.rule_id}: {e.reason.name})"
-            wanted = self._wanted(e)
-            result = await self.broker.reduce(e.account_id, e.contract_id, e.size, wanted)
+            turn = _CloseTurn(self, e)
+            result = await self.broker.reduce(e.account_id, e.contract_id, e.size, turn)
             contract, order_id = e.contract_id, None
         elif isinstance(e, ResizeOrder):
             # the trader's order our reduce left larger than the position (core/brackets)
@@ -1809,10 +1832,6 @@ class Service:
         )
         await self.reconcile(e.account_id, for_enforcement=closing)
         return True
-
-    def _wanted(self, e: ClosePosition | ReducePosition) -> Callable[[], bool]:
-        """Asked once the close has its slot in the request budget: still to be sent?"""
-        return lambda: close_wanted(self.engine.accounts.get(e.account_id), e.contract_id, e.seq)
 
     async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already

@@ -56,7 +56,7 @@ from decimal import Decimal
 from enum import IntEnum
 from functools import partial
 from types import MethodType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import aiohttp
 from loguru import logger
@@ -168,6 +168,16 @@ class Credentials:
 
     def __repr__(self) -> str:  # never print the key, even by accident
         return f"Credentials(username={self.username!r}, api_key=***)"
+
+
+class Turn(Protocol):
+    """What a close asks its sender around its turn in the request budget."""
+
+    def waits(self) -> None:
+        """It must wait for its turn (told once, before it waits)."""
+
+    def wanted(self) -> bool:
+        """Its turn came: is it still to be sent? (True: it is written at once.)"""
 
 
 class EnforcementResult:
@@ -340,15 +350,23 @@ class RequestBudget:
         self.full_until, self._probe = None, False
         return now - self._full_since
 
-    async def acquire(self, priority: Priority = Priority.READ, tag: int | None = None) -> None:
+    async def acquire(
+        self,
+        priority: Priority = Priority.READ,
+        tag: int | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
         """Take a slot; the caller sends its request and then calls `release` (see `slot`).
-        ``tag``: the account a read is for, so that `promote` can move it up while it waits."""
+        ``tag``: the account a read is for, so that `promote` can move it up while it waits;
+        ``on_wait``: called when it must wait for its turn, before it waits."""
         waiting = self._waiting
         now = self._monotonic()
         ahead = any(waiting[p] and not self.held(Priority(p), now) for p in range(priority + 1))
         if not ahead and self.wait_for(priority, now) == 0:
             self._grant(priority)  # room, and nobody of its rank or above before it: no await
             return
+        if on_wait is not None:
+            on_wait()
         turn = asyncio.get_running_loop().create_future()
         waiting[priority].append(turn)
         if tag is not None:
@@ -1272,15 +1290,15 @@ class ProjectXBroker:
     # -- enforcement ------------------------------------------------------------------------------
 
     async def close(
-        self, account_id: int, contract_id: str, wanted: Callable[[], bool] | None = None
+        self, account_id: int, contract_id: str, turn: Turn | None = None
     ) -> EnforcementResult:
-        """Close the whole position; ``wanted``: asked once the close has its slot in the
-        budget, whether it is still to be sent (see `_enforce`)."""
+        """Close the whole position; ``turn``: told when the close waits for its slot in the
+        budget, and asked once it has it whether it is still to be sent (see `_enforce`)."""
         return await self._enforce(
             "/Position/closeContract",
             {"accountId": account_id, "contractId": contract_id},
             Priority.CLOSE,
-            wanted,
+            turn,
         )
 
     async def reduce(
@@ -1288,14 +1306,14 @@ class ProjectXBroker:
         account_id: int,
         contract_id: str,
         size: int,
-        wanted: Callable[[], bool] | None = None,
+        turn: Turn | None = None,
     ) -> EnforcementResult:
-        """Close ``size`` contracts of the position; ``wanted`` as `close`'s."""
+        """Close ``size`` contracts of the position; ``turn`` as `close`'s."""
         return await self._enforce(
             "/Position/partialCloseContract",
             {"accountId": account_id, "contractId": contract_id, "size": size},
             Priority.CLOSE,
-            wanted,
+            turn,
         )
 
     async def order(self, account_id: int, order_id: int) -> OrderUpdate | None:
@@ -1346,16 +1364,17 @@ class ProjectXBroker:
         path: str,
         data: dict[str, Any],
         priority: Priority,
-        wanted: Callable[[], bool] | None = None,
+        turn: Turn | None = None,
     ) -> EnforcementResult:
-        """Send one enforcement request in the budget. ``wanted``, asked once it has its slot:
-        False, it is not sent (`EnforcementResult.superseded`). A close that waited for the
-        budget may have been judged done meanwhile (the trader's own exit got there first) or
+        """Send one enforcement request in the budget. ``turn`` (a close's) is told when it
+        waits for its slot (`Turn.waits`), and asked once it has it (`Turn.wanted`): False,
+        it is not sent (`EnforcementResult.superseded`). A close that waited for the budget
+        may have been judged done meanwhile (the trader's own exit got there first) or
         replaced by a newer one: sent, it would take the position past its target (seen: five
         reduces of 1 queued behind a full window went out within 24 ms, long 3 ended short 1;
         a stop's close, judged done when he sold himself, closed his next trade)."""
-        await self.budget.acquire(priority)
-        if wanted is not None and not wanted():
+        await self.budget.acquire(priority, on_wait=None if turn is None else turn.waits)
+        if turn is not None and not turn.wanted():
             self.budget.give_back()
             return EnforcementResult(False, f"{path}: not sent: no longer wanted", superseded=True)
         try:

@@ -43,6 +43,7 @@ from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    CloseWaiting,
     EnforcementAccepted,
     EnforcementRejected,
     Event,
@@ -270,8 +271,7 @@ class RiskEngine:
     # -- time --------------------------------------------------------------------------------
 
     def next_deadline(self) -> datetime | None:
-        """The earliest stored deadline of any account, or of the staged rules (the scheduler
-        sleeps until then)."""
+        """The earliest stored deadline of any account or of the staged rules (its wake-up)."""
         at = self.timers.next_wakeup()
         staged = self.staged[1] if self.staged is not None else None
         if at is None or staged is None:
@@ -390,7 +390,7 @@ class RiskEngine:
             self.admin.self_lock(acct, event, now, out)
         elif isinstance(event, EnforcementRejected):
             self.pursuit.rejected(acct, event, now, out)
-        elif isinstance(event, EnforcementAccepted):
+        elif isinstance(event, EnforcementAccepted | CloseWaiting):
             self.pursuit.accepted(acct, event, now)
         acct.last_event_at = now
         return False

@@ -282,6 +282,19 @@ class EnforcementAccepted:
 
 
 @dataclass(frozen=True, slots=True)
+class CloseWaiting:
+    """The service's close (or reduce) number ``seq`` of ``contract_id`` waits for its turn
+    in the request budget (``waiting``), or has its turn and goes now (``waiting`` False,
+    told before it is written). An order the gateway reports while ours has not gone cannot
+    be ours: the trader's own exit of the same size was taken for it while it waited."""
+
+    account_id: int
+    contract_id: str
+    seq: int
+    waiting: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """What a reconciliation read of the account listed, sent after the listed events
     themselves (a ``behind`` one: before them): the contracts with a position and the
@@ -325,6 +338,7 @@ Event = (
     | SelfLock
     | EnforcementRejected
     | EnforcementAccepted
+    | CloseWaiting
     | TradesSnapshot
     | Listing
     | PricesAtReset

@@ -5,21 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from fsm_risk.core.brackets import late, resized, restore
+from fsm_risk.core.closes import close_effect, is_our_close
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
-    ClosePosition,
     Effect,
     Level,
     ReadAccount,
     ReducePosition,
 )
 from fsm_risk.core.events import (
+    CloseWaiting,
     EnforcementAccepted,
     EnforcementRejected,
     Listing,
     OrderStatus,
-    OrderType,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import closes_working, fills_owed, overshoots
@@ -59,6 +59,8 @@ class Pursuit:
         self.judged: dict[tuple[int, str], dict[int, int]] = {}
         #: closes kept in flight unseen past a flat (`Flatten.confirm`), till their close timeout
         self.ghosts: set[tuple[int, str]] = set()
+        #: closes waiting for their turn in the request budget (`CloseWaiting`; runtime only)
+        self.unsent: set[tuple[int, str]] = set()
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -169,6 +171,7 @@ class Pursuit:
                 )
             elif not working:  # nothing of ours works and nothing is over: it ended
                 cm.close_sent_at = None
+                self.unsent.discard(key)
                 self.forget(cm)
             self.read.discard(key)  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
@@ -275,14 +278,23 @@ class Pursuit:
             self.work.dirty.add(acct.account_id)
         return waiting
 
-    def accepted(self, acct: AccountModel, ev: EnforcementAccepted, now: datetime) -> None:
-        """The gateway accepted our close (noted, for `read_back`): when it named the order it
-        placed, that order is ours (its fills are enforcement fills) and is the close in
-        flight, so it need not be recognised among the order events."""
-        cm = acct.contracts.get(ev.contract_id)
+    def accepted(
+        self, acct: AccountModel, ev: EnforcementAccepted | CloseWaiting, now: datetime
+    ) -> None:
+        """Our close waits for the request budget, or goes now (`CloseWaiting`: no order is
+        taken for it meanwhile); or the gateway accepted it (noted, for `read_back`): when it
+        named the order it placed, that order is ours (its fills are enforcement fills) and
+        is the close in flight, so it need not be recognised among the order events."""
+        cm, key = acct.contracts.get(ev.contract_id), (acct.account_id, ev.contract_id)
         if cm is None or not cm.close_in_flight or ev.seq not in (None, cm.close_seq):
             return  # (late, from the close before)
-        self.accepted_at[(acct.account_id, cm.contract_id)] = now
+        if isinstance(ev, CloseWaiting) and ev.waiting:
+            self.unsent.add(key)
+            return
+        self.unsent.discard(key)
+        if isinstance(ev, CloseWaiting):
+            return
+        self.accepted_at[key] = now
         if ev.order_id is None:
             return
         if cm.close_order is None and ev.order_id not in acct.own_orders:
@@ -294,19 +306,10 @@ class Pursuit:
     def order_event(
         self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
     ) -> None:
-        """Recognise our close's order among the order events (a market order on the closing
-        side, new to us, of the size asked, or of all open now for a whole close, sized as it
-        executes; the trader's own like it is taken for ours), and notice when it is final."""
+        """Recognise our close's order among the order events (`recognise`), and notice
+        when it is final."""
         if cm.close_order is None:
-            pos, want = acct.positions.get(cm.contract_id), cm.close_size or cm.close_basis
-            sizes = (want,) if cm.close_size or pos is None else (want, open_size(pos))
-            if (
-                ev.order_id in acct.orders
-                or ev.order_id in acct.own_orders
-                or ev.type is not OrderType.MARKET
-                or ev.side is not cm.close_side
-                or (want and ev.size not in sizes)
-            ):
+            if not is_our_close(acct, cm, ev, (acct.account_id, cm.contract_id) in self.unsent):
                 return
             cm.close_order = ev.order_id
             acct.own_orders.add(ev.order_id)
@@ -354,7 +357,7 @@ class Pursuit:
     ) -> None:
         """Put one close (or reduce) in flight, sized from what is open now; with a reduce,
         the trader's orders it leaves larger than the position are resized (`brackets`)."""
-        if (effect := self._close_effect(acct, cm, pos, acct.close_seq + 1)) is None:
+        if (effect := close_effect(acct, cm, pos, acct.close_seq + 1)) is None:
             return
         self._clear(cm)
         acct.close_seq = cm.close_seq = acct.close_seq + 1
@@ -370,6 +373,7 @@ class Pursuit:
         cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
         self.judged.pop((cm.account_id, cm.contract_id), None)
         self.ghosts.discard((cm.account_id, cm.contract_id))
+        self.unsent.discard((cm.account_id, cm.contract_id))
         self.forget(cm)
 
     def forget(self, cm: ContractModel) -> None:
@@ -379,20 +383,6 @@ class Pursuit:
         self.accepted_at.pop(key, None)
         self.read.discard(key)
         self.held_since.pop(key, None)
-
-    @staticmethod
-    def _close_effect(
-        acct: AccountModel, cm: ContractModel, pos: Position, seq: int
-    ) -> ClosePosition | ReducePosition | None:
-        reason, attempt = cm.reason or Reason.POSITION_WHILE_LOCKED, max(cm.attempts, 1)
-        if cm.target_size <= 0:
-            return ClosePosition(acct.account_id, cm.contract_id, reason, cm.rule_id, attempt, seq)
-        excess = open_size(pos) - cm.target_size
-        if excess <= 0:
-            return None  # never more than is open: fills already took it to the target
-        return ReducePosition(
-            acct.account_id, cm.contract_id, excess, reason, cm.rule_id, attempt, seq
-        )
 
     @staticmethod
     def cancel(

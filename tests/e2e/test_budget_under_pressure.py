@@ -234,6 +234,45 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
         assert not registry.get_sample_value(name, labels), name
 
 
+async def test_the_traders_exit_while_our_reduce_waits_is_not_taken_for_it(h: Harness) -> None:
+    """The chaos fuzzer at 200 a minute: while closes waited for a full window, the trader's
+    own market exits of their size were taken for them (the gateway's answer to a close names
+    no order; ours is recognised by side, type and size), their fills booked as ours, and one
+    working was cancelled as "our close" overshooting. The engine is told that the reduce
+    waits (`CloseWaiting`): no order reported meanwhile is taken for it."""
+    await h.start("[rule.max_contracts]\nlimit = 2\n")
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)  # every slot held: the reduce waits
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
+    await h.until(lambda: h.svc.engine.pursuit.unsent, "the engine told the reduce waits")
+    his = h.trade("MNQ", "sell", 1)  # his own exit, the size of our reduce
+    await h.until(lambda: h.acct.positions[MNQ].size == 2, "his exit heard")
+    assert his.order_id not in h.acct.own_orders
+    for _ in range(LIMIT):
+        budget.release()
+    await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
+    assert h.closes("MNQ") == [] and h.position("MNQ") == 2
+
+
+async def test_a_reduce_that_waited_is_recognised_once_it_goes(h: Harness) -> None:
+    """The other side: told that the reduce goes (before it is written), the engine takes
+    its order for it as usual, and the reduce ends."""
+    await h.start("[rule.max_contracts]\nlimit = 2\n")
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: h.svc.engine.pursuit.unsent, "the engine told the reduce waits")
+    for _ in range(LIMIT):
+        budget.release()
+    await h.gw_until(lambda: h.position("MNQ") == 2, "reduced to the limit")
+    [ours] = h.closes("MNQ")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce done")
+    assert ours.order_id in h.acct.own_orders and not h.svc.engine.pursuit.unsent
+
+
 async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) -> None:
     """Found by review: RULE-014's close of a losing position waited for the budget; the
     trader exited himself (confirmed flat) and opened a new trade within every rule; once
@@ -269,9 +308,9 @@ async def test_the_reads_after_a_refused_cancel_are_ordinary_reads(h: Harness) -
     asked: list[Priority] = []
     acquire = budget.acquire
 
-    async def spy(priority: Priority = Priority.READ, tag: int | None = None) -> None:
+    async def spy(priority: Priority = Priority.READ, *rest: Any, **kw: Any) -> None:
         asked.append(priority)
-        await acquire(priority, tag)
+        await acquire(priority, *rest, **kw)
 
     budget.acquire = spy  # type: ignore[method-assign]
     done = len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m])

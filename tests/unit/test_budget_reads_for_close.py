@@ -124,9 +124,9 @@ async def test_the_read_after_a_refused_cancel_stays_ordinary_while_a_close_read
     asked: list[Priority] = []
     acquire = budget.acquire
 
-    async def spy(priority: Priority = Priority.READ, tag: int | None = None) -> None:
+    async def spy(priority: Priority = Priority.READ, *rest: Any, **kw: Any) -> None:
         asked.append(priority)
-        await acquire(priority, tag)
+        await acquire(priority, *rest, **kw)
 
     budget.acquire = spy  # type: ignore[method-assign]
     with b.for_enforcement(7):  # a close of account 7 waits on a read of it
