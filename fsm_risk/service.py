@@ -204,6 +204,24 @@ class _CloseTurn:
         return wanted
 
 
+@dataclass(slots=True)
+class _OrderTurn:
+    """A cancel's (or resize's) turn in the request budget (`broker.Turn`): once it has its
+    slot, still wanted while the engine holds the order working. A chaotic trader's orders
+    filled while their cancels waited behind a full window; each cancel went anyway, was
+    refused, and a read followed: two requests for nothing, in the window closes need."""
+
+    service: Service
+    e: CancelOrder | ResizeOrder
+
+    def waits(self) -> None:
+        pass
+
+    def wanted(self) -> bool:
+        acct = self.service.engine.accounts.get(self.e.account_id)
+        return acct is not None and self.e.order_id in acct.orders
+
+
 @dataclass
 class _Part:
     """Items of a batch handled, committed and executed together (see `Service._consume`)."""
@@ -1734,15 +1752,25 @@ class Service:
                 f"resize order {e.order_id} in {e.contract_id}: {e.label} {e.was} -> {e.size} "
                 f"({e.rule_id}: {e.reason.name}{left if e.filled else ''})"
             )
-            result = await self.broker.resize(e.account_id, e.order_id, e.size)
+            result = await self.broker.resize(e.account_id, e.order_id, e.size, _OrderTurn(self, e))
             contract, order_id = e.contract_id, e.order_id
         else:
             what = f"cancel order {e.order_id} in {e.contract_id} ({e.reason.name})"
-            result = await self.broker.cancel(e.account_id, e.order_id)
+            result = await self.broker.cancel(e.account_id, e.order_id, _OrderTurn(self, e))
             contract, order_id = e.contract_id, e.order_id
         self.effects_done += 1
         resize, was = (e.size, e.was) if isinstance(e, ResizeOrder) else (None, None)
         seq = e.seq if isinstance(e, ClosePosition | ReducePosition) else None
+        if result.superseded and order_id is not None:
+            # the order ended while the cancel (or resize) waited for the budget: nothing to do
+            logger.info(
+                "{} account {}: {} not sent: the order ended while it waited for its turn in "
+                "the request budget",
+                logs.ENFORCEMENT_SENT,
+                e.account_id,
+                what,
+            )
+            return False
         if result.superseded:
             # judged done, or replaced by a newer close, while it waited for the budget: the
             # engine ends it as a race lost, said as not sent (a newer one's number is not

@@ -1344,19 +1344,25 @@ class ProjectXBroker:
         self._whole(account_id, path)
         return held
 
-    async def cancel(self, account_id: int, order_id: int) -> EnforcementResult:
-        return await self._enforce(
-            "/Order/cancel", {"accountId": account_id, "orderId": order_id}, Priority.CANCEL
-        )
+    async def cancel(
+        self, account_id: int, order_id: int, turn: Turn | None = None
+    ) -> EnforcementResult:
+        """Cancel an order; ``turn`` as `close`'s (an order that ended while the cancel
+        waited for the budget needs none: sent, it is refused, and a read follows)."""
+        data = {"accountId": account_id, "orderId": order_id}
+        return await self._enforce("/Order/cancel", data, Priority.CANCEL, turn)
 
-    async def resize(self, account_id: int, order_id: int, size: int) -> EnforcementResult:
+    async def resize(
+        self, account_id: int, order_id: int, size: int, turn: Turn | None = None
+    ) -> EnforcementResult:
         """Change a working order's size, its prices as they are. The fields not changed are
         left out, as the SDK's own modify leaves them: a price sent as null could read as one
-        taken away from a stop."""
+        taken away from a stop. ``turn`` as `cancel`'s."""
         return await self._enforce(
             "/Order/modify",
             {"accountId": account_id, "orderId": order_id, "size": size},
             Priority.CANCEL,
+            turn,
         )
 
     async def _enforce(
@@ -1366,9 +1372,9 @@ class ProjectXBroker:
         priority: Priority,
         turn: Turn | None = None,
     ) -> EnforcementResult:
-        """Send one enforcement request in the budget. ``turn`` (a close's) is told when it
-        waits for its slot (`Turn.waits`), and asked once it has it (`Turn.wanted`): False,
-        it is not sent (`EnforcementResult.superseded`). A close that waited for the budget
+        """Send one enforcement request in the budget. ``turn`` is told when it waits for its
+        slot (`Turn.waits`), and asked once it has it (`Turn.wanted`): False, it is not sent
+        (`EnforcementResult.superseded`). A close that waited for the budget
         may have been judged done meanwhile (the trader's own exit got there first) or
         replaced by a newer one: sent, it would take the position past its target (seen: five
         reduces of 1 queued behind a full window went out within 24 ms, long 3 ended short 1;

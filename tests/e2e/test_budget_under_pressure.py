@@ -26,6 +26,9 @@ import aiohttp
 
 from fsm_risk.adapters.broker import Priority, RequestBudget
 from fsm_risk.core.effects import CancelOrder, ReadAccount
+from fsm_risk.core.events import OrderStatus, Side
+from fsm_risk.core.events import OrderType as EngineOrderType
+from fsm_risk.core.orders import Order
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.paper.engine import OrderType
@@ -178,6 +181,14 @@ async def test_a_close_stuck_longer_than_a_close_timeout_is_shown_as_not_enforci
     assert code == 200 and body["closes_confirmed"] is True
 
 
+def held_working(h: Harness, order_id: int) -> None:
+    """The engine holds ``order_id`` working (a cancel of it is still wanted, see
+    `service._OrderTurn`); the gateway does not know it."""
+    h.acct.orders[order_id] = Order(
+        order_id, MNQ, OrderStatus.OPEN, EngineOrderType.LIMIT, Side.BUY, 1, h.svc.clock.now()
+    )
+
+
 async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Harness) -> None:
     """The engine sends a cancel again once it is unanswered past its timeout; while the first
     still waits for the budget, a second beside it is a request spent for nothing (a locked
@@ -187,6 +198,7 @@ async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Har
     budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
     for _ in range(LIMIT):
         await budget.acquire(Priority.CLOSE)  # every slot held: the cancel waits
+    held_working(h, 999)
     cancel = CancelOrder(ACCOUNT, 999, MNQ, Reason.ORDER_WHILE_LOCKED)
     h.svc._execute([cancel])
     await asyncio.sleep(0)
@@ -199,6 +211,36 @@ async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Har
     await h.until(lambda: (ACCOUNT, 999) not in h.svc.cancelling, "the cancel answered")
     h.svc._execute([cancel])  # answered: a later re-send goes
     assert (ACCOUNT, 999) in h.svc.cancelling
+
+
+async def test_a_cancel_whose_order_ended_while_it_waited_is_not_sent(h: Harness) -> None:
+    """The chaos fuzzer at 200 a minute: a chaotic trader's orders on a locked account ended
+    (filled, or cancelled by him) while their cancels waited behind a full window; each cancel
+    went anyway, was refused, and a read followed: two requests for nothing, in the window the
+    closes need. A cancel is asked, once it has its slot, whether the order still works."""
+    await h.start(RULES)
+    await lock_by_daily_loss(h)
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    sent: list[str] = []
+    post = h.svc.broker._post
+
+    async def spy(path: str, *rest: Any, **kw: Any) -> Any:
+        sent.append(path)
+        return await post(path, *rest, **kw)
+
+    h.svc.broker._post = spy  # type: ignore[method-assign]
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)  # every slot held: the cancel waits
+    low = h.gateway.quote(MNQ).last - 500
+    his = h.trade("MNQ", "buy", 1, type=OrderType.LIMIT, limit_price=low)
+    await h.until(lambda: budget.queued.get(Priority.CANCEL) == 1, "its cancel waiting")
+    h.gateway.cancel_order(ACCOUNT, his.order_id)  # he cancels it himself meanwhile
+    await h.until(lambda: his.order_id not in h.acct.orders, "its end heard")
+    for _ in range(LIMIT):
+        budget.release()
+    await h.until(lambda: any("the order ended while it waited" in m for m in h.logs), "dropped")
+    await asyncio.sleep(0.3)
+    assert "/Order/cancel" not in sent and "/Order/searchById" not in sent, sent
 
 
 async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
@@ -314,6 +356,7 @@ async def test_the_reads_after_a_refused_cancel_are_ordinary_reads(h: Harness) -
 
     budget.acquire = spy  # type: ignore[method-assign]
     done = len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m])
+    held_working(h, 987654)  # (already filled at the gateway, say: the cancel is refused)
     h.svc._execute([CancelOrder(ACCOUNT, 987654, MNQ, Reason.ORDER_WHILE_LOCKED)])
     await h.until(
         lambda: len([m for m in h.logs if f"account {ACCOUNT}: reconciled" in m]) > done,
