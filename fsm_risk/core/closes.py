@@ -53,5 +53,10 @@ def is_our_close(acct: AccountModel, cm: ContractModel, ev: OrderEvent, waiting:
     want = cm.close_size or cm.close_basis
     if not want or ev.size == want:
         return True
-    pos = acct.positions.get(cm.contract_id)
-    return not cm.close_size and pos is not None and ev.size == open_size(pos)
+    pos = acct.positions.get(cm.contract_id)  # (on the side ours closes: not his add to it)
+    return (
+        not cm.close_size
+        and pos is not None
+        and pos.closing_side is cm.close_side
+        and ev.size == open_size(pos)
+    )
