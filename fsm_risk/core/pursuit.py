@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fsm_risk.core.brackets import late, resized, restore
 from fsm_risk.core.closes import close_effect, is_our_close
@@ -33,6 +33,11 @@ from fsm_risk.core.settlement import open_size
 from fsm_risk.core.states import State
 from fsm_risk.core.superseded import Superseded
 from fsm_risk.core.work import Work
+
+#: the longest a close waiting for its turn in the request budget (`CloseWaiting`) is let be
+#: before its close timeouts run as for one sent: first in line, it has its turn within the
+#: gateway's window of a minute
+UNSENT_BOUND = timedelta(seconds=90)
 
 
 class Pursuit:
@@ -113,9 +118,9 @@ class Pursuit:
                 cm.retry_at = now + s.backoff(cm.attempts)
                 self.work.dirty.add(acct.account_id)
                 continue
-            if not due:
-                continue
             key = (acct.account_id, cm.contract_id)
+            if not due or (key in self.unsent and now < (cm.close_sent_at or now) + UNSENT_BOUND):
+                continue  # (one waiting for the request budget has not gone: nothing to judge)
             working = closes_working(acct, cm.contract_id)
             if working and over:
                 # our close is still working at the gateway: a second one would reverse the
@@ -291,9 +296,13 @@ class Pursuit:
         if isinstance(ev, CloseWaiting) and ev.waiting:
             self.unsent.add(key)
             return
-        self.unsent.discard(key)
-        if isinstance(ev, CloseWaiting):
+        if isinstance(ev, CloseWaiting):  # it goes now: its close timeout counts from now
+            if key in self.unsent:
+                cm.close_sent_at, cm.retry_at = now, now + self.settings.backoff(cm.attempts)
+                self.work.dirty.add(acct.account_id)
+            self.unsent.discard(key)
             return
+        self.unsent.discard(key)
         self.accepted_at[key] = now
         if ev.order_id is None:
             return
