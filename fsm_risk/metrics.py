@@ -12,7 +12,8 @@ Names (all prefixed ``fsm_risk_``):
   (a close never sent, no longer wanted once its turn in the request budget came, is not in it)
 - ``closes_sent_total``, ``closes_retried_total``, ``closes_confirmed_total``,
   ``cancels_sent_total``, ``enforcement_rejected_total``, ``enforcement_failed_total``
-  (all by ``account``)
+  (all by ``account``; a close, cancel or resize counted as sent once it went: one dropped
+  unsent while it waited for the request budget is not)
 - ``refused_payloads_total{kind}``: payloads the boundary refused, by kind
 - ``feed_healthy``, ``market_hub_connected``, ``user_hub_connected{account}``,
   ``feed_silent_contracts``, ``feed_reconnects``, ``reads_failing`` (accounts whose reads of
@@ -127,16 +128,7 @@ class Metrics:
                 elif it is not None:
                     self.events.inc()
             for e in item.effects:
-                if isinstance(e, ClosePosition | ReducePosition):
-                    account = str(e.account_id)
-                    self.closes_sent.labels(account).inc()
-                    if e.attempt > 1:
-                        self.closes_retried.labels(account).inc()
-                elif isinstance(e, CancelOrder):
-                    self.cancels_sent.labels(str(e.account_id)).inc()
-                elif isinstance(e, ResizeOrder):
-                    self.resizes_sent.labels(str(e.account_id)).inc()
-                elif (
+                if (
                     isinstance(e, RecordTransition)
                     and e.entry.trigger == "flat_confirmed"
                     and e.entry.contract_id is not None  # one per contract made flat
@@ -145,6 +137,15 @@ class Metrics:
                 elif isinstance(e, Alert) and e.reason is Reason.CLOSE_REJECTED:
                     self.rejected.labels(str(e.account_id)).inc()
         elif isinstance(item, Enforced) and item.sent:  # (one never sent had no answer)
+            e, account = item.effect, str(item.effect.account_id)
+            if isinstance(e, ClosePosition | ReducePosition):  # counted once it went
+                self.closes_sent.labels(account).inc()
+                if e.attempt > 1:
+                    self.closes_retried.labels(account).inc()
+            elif isinstance(e, CancelOrder):
+                self.cancels_sent.labels(account).inc()
+            else:
+                self.resizes_sent.labels(account).inc()
             action = {
                 ClosePosition: "close",
                 ReducePosition: "reduce",
@@ -153,7 +154,7 @@ class Metrics:
             }[type(item.effect)]
             self.latency.labels(action).observe(item.seconds)
             if item.failed:
-                self.failed.labels(str(item.effect.account_id)).inc()
+                self.failed.labels(account).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -272,6 +272,7 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
     for name, labels in (
         ("fsm_risk_enforcement_latency_seconds_count", {"action": "reduce"}),
         ("fsm_risk_enforcement_failed_total", {"account": str(ACCOUNT)}),
+        ("fsm_risk_closes_sent_total", {"account": str(ACCOUNT)}),  # (nothing went)
     ):
         assert not registry.get_sample_value(name, labels), name
 
