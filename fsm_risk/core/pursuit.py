@@ -34,9 +34,8 @@ from fsm_risk.core.states import State
 from fsm_risk.core.superseded import Superseded
 from fsm_risk.core.work import Work
 
-#: the longest a close waiting for its turn in the request budget (`CloseWaiting`) is let be
-#: before its close timeouts run as for one sent: first in line, it has its turn within the
-#: gateway's window of a minute
+#: the longest a close waiting for the request budget (`CloseWaiting`) is let be before its
+#: close timeouts run as for one sent (first in line, its turn comes within a minute's window)
 UNSENT_BOUND = timedelta(seconds=90)
 
 
@@ -296,9 +295,11 @@ class Pursuit:
         if isinstance(ev, CloseWaiting) and ev.waiting:
             self.unsent.add(key)
             return
-        if isinstance(ev, CloseWaiting):  # it goes now: its close timeout counts from now
-            if key in self.unsent:
+        if isinstance(ev, CloseWaiting):  # it goes now: its timeout counts from now, and
+            if key in self.unsent:  # what was read or seen while it waited judges it no more
                 cm.close_sent_at, cm.retry_at = now, now + self.settings.backoff(cm.attempts)
+                self.forget(cm)
+                self.ghosts.discard(key)
                 self.work.dirty.add(acct.account_id)
             self.unsent.discard(key)
             return
