@@ -128,19 +128,23 @@ def closes_working(acct: AccountModel, contract_id: str) -> list[int]:
 def close_wanted(acct: AccountModel | None, contract_id: str, seq: int) -> bool:
     """Whether the close numbered ``seq`` is still to be sent now that its turn has come (it
     may have waited for the request budget): the one in flight for its contract, which is
-    still flattening and over its target by at least what a reduce asks, with no market
-    order closing it working (the trader's own exit: both filled, they would take it past
-    its target; a new close would be held back for it too, `holdback`). One judged done
-    since (his exit got there first, or took part of the excess) or replaced by a newer one
-    would close what the trader may hold now: the next is sized from what is open then."""
+    still flattening and over its target by at least what a reduce asks, on the side the
+    close was decided for, with no market order closing it working and, for a reduce, no
+    fills owed (the trader's own exit working or filled, its trade on its way: both filled,
+    they would take it past its target; a new close waits for them too, `pursue`). One judged
+    done since (his exit got there first, took part of the excess, or reversed it) or
+    replaced by a newer one would close what the trader may hold now: the next is decided
+    from what is open then."""
     cm = acct.contracts.get(contract_id) if acct is not None else None
     if cm is None or cm.close_seq != seq or not cm.close_in_flight:
         return False
     assert acct is not None
     pos = acct.positions.get(contract_id)
-    over = 0 if pos is None else pos.size - pos.settling - cm.target_size
-    wanted = cm.state is State.Flattening and over >= max(cm.close_size, 1)
-    return wanted and not closes_working(acct, contract_id)
+    if pos is None or pos.closing_side is not cm.close_side or cm.state is not State.Flattening:
+        return False
+    if closes_working(acct, contract_id) or (cm.target_size and fills_owed(acct, contract_id)):
+        return False
+    return pos.size - pos.settling - cm.target_size >= max(cm.close_size, 1)
 
 
 def overshoots(acct: AccountModel, cm: ContractModel) -> Order | None:
