@@ -1777,7 +1777,7 @@ class Service:
             # its: ignored)
             logger.info(
                 "{} account {}: {} not sent: no longer wanted when its turn in the request "
-                "budget came (the position reached its target, or a newer close replaced it)",
+                "budget came (the position moved meanwhile, or a newer close replaced it)",
                 logs.ENFORCEMENT_SENT,
                 e.account_id,
                 what,

@@ -255,7 +255,7 @@ class EnforcementRejected:
     nothing was done, and it may go again as soon as the limit allows. ``seq``: for a close,
     the number of the close it answers (`ClosePosition.seq`; None: any). ``sent``: False for
     a close never sent, no longer wanted once its turn in the request budget came (the
-    position reached its target, or a newer close replaced it): nothing reached the gateway."""
+    position moved meanwhile, or a newer close replaced it): nothing reached the gateway."""
 
     account_id: int
     contract_id: str | None

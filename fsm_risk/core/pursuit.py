@@ -316,8 +316,8 @@ class Pursuit:
     def order_event(
         self, acct: AccountModel, cm: ContractModel, ev: OrderEvent, now: datetime
     ) -> None:
-        """Recognise our close's order among the order events (`recognise`), and notice
-        when it is final."""
+        """Recognise our close's order among the order events (`closes.is_our_close`), and
+        notice when it is final."""
         if cm.close_order is None:
             if not is_our_close(acct, cm, ev, (acct.account_id, cm.contract_id) in self.unsent):
                 return

@@ -70,7 +70,7 @@ def rejected(
                 f"refused: the position was already closed or reduced at the gateway ({ev.message})"
                 if ev.sent
                 else "not sent: no longer wanted when its turn in the request budget came "
-                "(the position reached its target, or a newer close replaced it)"
+                "(the position moved meanwhile, or a newer close replaced it)"
             )
             out.append(
                 Alert(

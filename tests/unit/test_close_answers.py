@@ -273,7 +273,7 @@ def test_a_reduce_judged_done_before_its_turn_is_said_as_not_sent_not_as_refused
     assert (alert.level, alert.reason) == (Level.INFO, Reason.OVERTAKEN)
     assert alert.message == (
         f"close of {MNQ} not sent: no longer wanted when its turn in the request budget came "
-        "(the position reached its target, or a newer close replaced it)"
+        "(the position moved meanwhile, or a newer close replaced it)"
     )
     assert not d.acct.contracts[MNQ].close_in_flight and sizes(d) == [2]  # ended, as before
 
