@@ -171,7 +171,7 @@ class Credentials:
 
 
 class Turn(Protocol):
-    """What a close asks its sender around its turn in the request budget."""
+    """What a close, cancel or resize asks its sender around its turn in the request budget."""
 
     def waits(self) -> None:
         """It must wait for its turn (told once, before it waits)."""
@@ -1374,11 +1374,12 @@ class ProjectXBroker:
     ) -> EnforcementResult:
         """Send one enforcement request in the budget. ``turn`` is told when it waits for its
         slot (`Turn.waits`), and asked once it has it (`Turn.wanted`): False, it is not sent
-        (`EnforcementResult.superseded`). A close that waited for the budget
-        may have been judged done meanwhile (the trader's own exit got there first) or
-        replaced by a newer one: sent, it would take the position past its target (seen: five
-        reduces of 1 queued behind a full window went out within 24 ms, long 3 ended short 1;
-        a stop's close, judged done when he sold himself, closed his next trade)."""
+        (`EnforcementResult.superseded`). A close that waited for the budget may have been
+        judged done meanwhile (the trader's own exit got there first) or replaced by a newer
+        one: sent, it would take the position past its target (seen: five reduces of 1 queued
+        behind a full window went out within 24 ms, long 3 ended short 1; a stop's close,
+        judged done when he sold himself, closed his next trade); a cancel's order may have
+        ended (sent, it is refused, and a read follows)."""
         await self.budget.acquire(priority, on_wait=None if turn is None else turn.waits)
         if turn is not None and not turn.wanted():
             self.budget.give_back()
