@@ -252,9 +252,11 @@ class Wire:
             task.add_done_callback(self._tasks.discard)
 
     async def ready(self) -> bool:
-        """Wait for the connections being opened; whether one is ready."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for the connections being opened; whether one is ready. (A task that ended
+        stays in ``_tasks`` until its done callback runs on the loop: awaiting those again
+        never yields to it, and the loop spun, a test hanging a CI run for good.)"""
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
         return any(c.idle for c in self._idle)
 
     async def _connect(self, timeout: float) -> _Connection:
