@@ -61,7 +61,8 @@ def rejected(
                 cm.retry_at = min(cm.retry_at, now + s.after_refusal(1))
             if not ev.sent:  # nothing refused it: not a try, and the next goes at once
                 cm.attempts = max(cm.attempts - 1, 0)
-                cm.retry_at = now if reopen is None else cm.retry_at
+                if reopen is None:
+                    cm.retry_at = now
         target = cm.target_size if cm is not None and cm.state is State.Flattening else 0
         if not ev.sent or ev.overtaken or pos is None or pos.size <= target:
             # nothing (more) to close: the trader or a fill got there first (or, never sent,

@@ -181,6 +181,20 @@ async def test_a_close_stuck_longer_than_a_close_timeout_is_shown_as_not_enforci
     assert code == 200 and body["closes_confirmed"] is True
 
 
+async def every_slot_held(h: Harness) -> RequestBudget:
+    """The service's budget shrunk to `LIMIT` a `WINDOW`, every slot held (as by closes): a
+    request of the service's waits until `release_every_slot`."""
+    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
+    for _ in range(LIMIT):
+        await budget.acquire(Priority.CLOSE)
+    return budget
+
+
+def release_every_slot(budget: RequestBudget) -> None:
+    for _ in range(LIMIT):
+        budget.release()
+
+
 def held_working(h: Harness, order_id: int) -> None:
     """The engine holds ``order_id`` working (a cancel of it is still wanted, see
     `service._OrderTurn`); the gateway does not know it."""
@@ -195,9 +209,7 @@ async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Har
     trader's orders had five cancels queued each, and their orders lingered behind them)."""
     await h.start(RULES)
     await lock_by_daily_loss(h)
-    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
-    for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)  # every slot held: the cancel waits
+    budget = await every_slot_held(h)
     held_working(h, 999)
     cancel = CancelOrder(ACCOUNT, 999, MNQ, Reason.ORDER_WHILE_LOCKED)
     h.svc._execute([cancel])
@@ -206,8 +218,7 @@ async def test_a_cancel_waiting_in_the_budget_is_not_sent_again_beside_it(h: Har
     h.svc._execute([cancel])  # the engine's re-send, the first still waiting
     await asyncio.sleep(0)
     assert budget.queued == {Priority.CANCEL: 1}
-    for _ in range(LIMIT):
-        budget.release()
+    release_every_slot(budget)
     await h.until(lambda: (ACCOUNT, 999) not in h.svc.cancelling, "the cancel answered")
     h.svc._execute([cancel])  # answered: a later re-send goes
     assert (ACCOUNT, 999) in h.svc.cancelling
@@ -220,7 +231,6 @@ async def test_a_cancel_whose_order_ended_while_it_waited_is_not_sent(h: Harness
     closes need. A cancel is asked, once it has its slot, whether the order still works."""
     await h.start(RULES)
     await lock_by_daily_loss(h)
-    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
     sent: list[str] = []
     post = h.svc.broker._post
 
@@ -229,15 +239,13 @@ async def test_a_cancel_whose_order_ended_while_it_waited_is_not_sent(h: Harness
         return await post(path, *rest, **kw)
 
     h.svc.broker._post = spy  # type: ignore[method-assign]
-    for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)  # every slot held: the cancel waits
+    budget = await every_slot_held(h)  # the cancel waits
     low = h.gateway.quote(MNQ).last - 500
     his = h.trade("MNQ", "buy", 1, type=OrderType.LIMIT, limit_price=low)
     await h.until(lambda: budget.queued.get(Priority.CANCEL) == 1, "its cancel waiting")
     h.gateway.cancel_order(ACCOUNT, his.order_id)  # he cancels it himself meanwhile
     await h.until(lambda: his.order_id not in h.acct.orders, "its end heard")
-    for _ in range(LIMIT):
-        budget.release()
+    release_every_slot(budget)
     await h.until(lambda: any("the order ended while it waited" in m for m in h.logs), "dropped")
     await asyncio.sleep(0.3)
     assert "/Order/cancel" not in sent and "/Order/searchById" not in sent, sent
@@ -251,17 +259,14 @@ async def test_a_queued_reduce_judged_done_is_not_sent(h: Harness) -> None:
     Never sent, it is said as such (it was "refused ... at the gateway") and has no place in
     the enforcement latency histogram (it was counted as answered by the gateway)."""
     await h.start("[rule.max_contracts]\nlimit = 2\n")
-    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
-    for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)  # every slot held: the reduce waits
+    budget = await every_slot_held(h)
     h.trade("MNQ", "buy", 3)
     await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
     await h.until(lambda: budget.queued.get(Priority.CLOSE) == 1, "the reduce waiting")
     h.trade("MNQ", "sell", 1)  # his own exit, the size of our reduce
     await h.gw_until(lambda: h.position("MNQ") == 2, "his exit filled")
     await h.until(lambda: h.contract_state(MNQ) is not State.Flattening, "judged done")
-    for _ in range(LIMIT):
-        budget.release()
+    release_every_slot(budget)
     await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
     await asyncio.sleep(0.5)
     assert h.closes("MNQ") == [] and h.position("MNQ") == 2
@@ -284,17 +289,14 @@ async def test_the_traders_exit_while_our_reduce_waits_is_not_taken_for_it(h: Ha
     working was cancelled as "our close" overshooting. The engine is told that the reduce
     waits (`CloseWaiting`): no order reported meanwhile is taken for it."""
     await h.start("[rule.max_contracts]\nlimit = 2\n")
-    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
-    for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)  # every slot held: the reduce waits
+    budget = await every_slot_held(h)
     h.trade("MNQ", "buy", 3)
     await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
     await h.until(lambda: h.svc.engine.pursuit.unsent, "the engine told the reduce waits")
     his = h.trade("MNQ", "sell", 1)  # his own exit, the size of our reduce
     await h.until(lambda: h.acct.positions[MNQ].size == 2, "his exit heard")
     assert his.order_id not in h.acct.own_orders
-    for _ in range(LIMIT):
-        budget.release()
+    release_every_slot(budget)
     await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
     assert h.closes("MNQ") == [] and h.position("MNQ") == 2
 
@@ -303,13 +305,10 @@ async def test_a_reduce_that_waited_is_recognised_once_it_goes(h: Harness) -> No
     """The other side: told that the reduce goes (before it is written), the engine takes
     its order for it as usual, and the reduce ends."""
     await h.start("[rule.max_contracts]\nlimit = 2\n")
-    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
-    for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)
+    budget = await every_slot_held(h)
     h.trade("MNQ", "buy", 3)
     await h.until(lambda: h.svc.engine.pursuit.unsent, "the engine told the reduce waits")
-    for _ in range(LIMIT):
-        budget.release()
+    release_every_slot(budget)
     await h.gw_until(lambda: h.position("MNQ") == 2, "reduced to the limit")
     [ours] = h.closes("MNQ")
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce done")
@@ -323,9 +322,7 @@ async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) 
     await h.start("[rule.position_stop_loss]\nlimit = 100\n")
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position heard")
-    budget = h.svc.broker.budget = RequestBudget(LIMIT, WINDOW, RESERVE)
-    for _ in range(LIMIT):
-        await budget.acquire(Priority.CLOSE)  # every slot held: the close waits
+    budget = await every_slot_held(h)
     h.gateway.move_price("MNQ", -120)  # -30 points: -$120 on 2 MNQ
     await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the stop loss hit")
     await h.until(lambda: budget.queued.get(Priority.CLOSE) == 1, "the close waiting")
@@ -334,8 +331,7 @@ async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) 
     await h.until(lambda: h.contract_state(MNQ) is not State.Flattening, "judged done")
     h.trade("MNQ", "buy", 1)  # a new trade, within every rule
     await h.gw_until(lambda: h.position("MNQ") == 1, "his new trade filled")
-    for _ in range(LIMIT):
-        budget.release()
+    release_every_slot(budget)
     await h.until(lambda: any("not sent: no longer wanted" in m for m in h.logs), "dropped")
     await asyncio.sleep(0.5)
     assert h.closes("MNQ") == [] and h.position("MNQ") == 1

@@ -195,14 +195,21 @@ def test_numbers_do_not_start_again_when_the_contracts_model_is_let_go() -> None
     assert len(closes(d.effects)) == 2
 
 
-def test_a_late_refusal_of_the_close_before_does_not_end_the_next() -> None:
+def first_close_given_up() -> Driver:
+    """A locked account: our close of 7 decided, his own exit flat before it was seen, and the
+    close, kept unseen past the flat, timed out (committed after each step, as the shell)."""
     d = locked()
     d.send(*traded(10, Side.BUY, 7, 7))
     commit(d)
     d.send(fill(MNQ, Side.SELL, 7, "21000", pnl="0", order_id=20), flat(MNQ))  # his own exit
     commit(d)
-    d.advance(seconds=11)  # the first close, kept unseen past the flat, times out
+    d.advance(seconds=11)
     commit(d)
+    return d
+
+
+def test_a_late_refusal_of_the_close_before_does_not_end_the_next() -> None:
+    d = first_close_given_up()
     d.send(*traded(11, Side.BUY, 5, 5))
     assert [c.seq for c in closes(d.effects)] == [1, 2]
     d.send(EnforcementRejected(ACC, MNQ, None, "No open position", overtaken=True, seq=1))
@@ -279,13 +286,7 @@ def test_a_reduce_judged_done_before_its_turn_is_said_as_not_sent_not_as_refused
 
 
 def test_a_close_replaced_by_a_newer_one_is_said_as_not_sent_and_the_newer_goes_on() -> None:
-    d = locked()
-    d.send(*traded(10, Side.BUY, 7, 7))
-    commit(d)
-    d.send(fill(MNQ, Side.SELL, 7, "21000", pnl="0", order_id=20), flat(MNQ))  # his own exit
-    commit(d)
-    d.advance(seconds=11)  # the first close, kept unseen past the flat, times out
-    commit(d)
+    d = first_close_given_up()
     d.send(*traded(11, Side.BUY, 5, 5))  # he buys again: close number 2
     assert [c.seq for c in closes(d.effects)] == [1, 2]
     out = d.send(EnforcementRejected(ACC, MNQ, None, NOT_SENT, seq=1, sent=False))

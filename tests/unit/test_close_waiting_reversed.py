@@ -32,29 +32,21 @@ def test_a_whole_close_is_not_sent_on_a_position_he_reversed_and_the_next_goes_a
         position(MNQ, 3, "21000", long=False),
     )
     ms(d, 1000)
-    wanted = close_wanted(d.acct, MNQ, c.seq)
-    if wanted:
-        d.send(CloseWaiting(ACC, MNQ, c.seq, False))  # it goes: closeContract buys the 3
-        d.send(EnforcementAccepted(ACC, MNQ, None, c.seq))
-        ms(d, 30)
-        d.send(
-            market(900, Side.BUY, 3, OrderStatus.FILLED, 3),
-            fill(MNQ, Side.BUY, 3, "21000", pnl="0", order_id=900),
-            position(MNQ, 0, "0"),
-        )
-        ours = 900 in d.acct.own_orders
+    if close_wanted(d.acct, MNQ, c.seq):
+        going = c  # it goes: closeContract buys the 3
     else:  # dropped at its turn; the next, on the short, goes at once
         d.send(EnforcementRejected(ACC, MNQ, None, "not sent", seq=c.seq, sent=False))
         assert len(closes(d.effects)) == 2
-        [_, again] = closes(d.effects)
-        d.send(CloseWaiting(ACC, MNQ, again.seq, False))
-        ms(d, 30)
-        d.send(
-            market(900, Side.BUY, 3, OrderStatus.FILLED, 3),
-            fill(MNQ, Side.BUY, 3, "21000", pnl="0", order_id=900),
-            position(MNQ, 0, "0"),
-        )
-        ours = 900 in d.acct.own_orders
+        going = closes(d.effects)[-1]
+    d.send(CloseWaiting(ACC, MNQ, going.seq, False))
+    d.send(EnforcementAccepted(ACC, MNQ, None, going.seq))
+    ms(d, 30)
+    d.send(
+        market(900, Side.BUY, 3, OrderStatus.FILLED, 3),
+        fill(MNQ, Side.BUY, 3, "21000", pnl="0", order_id=900),
+        position(MNQ, 0, "0"),
+    )
+    ours = 900 in d.acct.own_orders
     ms(d, 500)
     before = len(closes(d.effects))
     d.send(*traded(12, Side.BUY, 2, 2))  # he buys 2 on the locked account
