@@ -75,6 +75,10 @@ class ContractModel(Lockable):
         #: event reported (None until the order is final)
         self.close_filled = 0
         self.close_volume: int | None = None
+        #: it waits for its turn in the request budget, not yet written to the gateway
+        #: (`CloseWaiting`). Stored: a start after a stop while it waited knows it had not
+        #: gone when last saved, and does not count it as a try (`Pursuit.resume`)
+        self.close_unsent = False
         #: since when a close of this contract has been sent and the position is still over
         #: its target (refused, short or lost, one attempt after another): `status` says the
         #: account is NOT ENFORCING once that is longer than a close timeout. Stored: a
@@ -119,6 +123,7 @@ class ContractModel(Lockable):
                 "order": self.close_order,
                 "filled": self.close_filled,
                 "volume": self.close_volume,
+                "unsent": self.close_unsent,
                 "wanted_since": _dt(self.wanted_since),
             },
         }
@@ -142,6 +147,7 @@ class ContractModel(Lockable):
         self.close_order = close.get("order")
         self.close_filled = close.get("filled", 0)
         self.close_volume = close.get("volume")
+        self.close_unsent = close.get("unsent", False)
         self.wanted_since = _pdt(close.get("wanted_since"))
 
     @property

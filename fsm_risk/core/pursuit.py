@@ -44,8 +44,7 @@ class Pursuit:
     what did not work: the only place a close or cancel effect is made."""
 
     def __init__(self, settings: EngineSettings, work: Work) -> None:
-        self.settings = settings
-        self.work = work
+        self.settings, self.work = settings, work
         #: closes that timed out unheard of, by (account, contract): when a read was last asked
         #: and how many times in a row with none coming, and those a read begun since answered
         #: (runtime only: a restart reads the gateway anyway, `resume` taking it as the answer)
@@ -63,8 +62,6 @@ class Pursuit:
         self.judged: dict[tuple[int, str], dict[int, int]] = {}
         #: closes kept in flight unseen past a flat (`Flatten.confirm`), till their close timeout
         self.ghosts: set[tuple[int, str]] = set()
-        #: closes waiting for their turn in the request budget (`CloseWaiting`; runtime only)
-        self.unsent: set[tuple[int, str]] = set()
 
     def pursue(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Keep one close in flight for every flattening contract still over its target.
@@ -118,7 +115,7 @@ class Pursuit:
                 self.work.dirty.add(acct.account_id)
                 continue
             key = (acct.account_id, cm.contract_id)
-            if not due or (key in self.unsent and now < (cm.close_sent_at or now) + UNSENT_BOUND):
+            if not due or (cm.close_unsent and now < (cm.close_sent_at or now) + UNSENT_BOUND):
                 continue  # (one waiting for the request budget has not gone: nothing to judge)
             working = closes_working(acct, cm.contract_id)
             if working and over:
@@ -174,8 +171,7 @@ class Pursuit:
                     )
                 )
             elif not working:  # nothing of ours works and nothing is over: it ended
-                cm.close_sent_at = None
-                self.unsent.discard(key)
+                cm.close_sent_at, cm.close_unsent = None, False
                 self.forget(cm)
             self.read.discard(key)  # it answers one timeout
             cm.retry_at = now + s.backoff(cm.attempts)
@@ -240,10 +236,13 @@ class Pursuit:
     def resume(self, acct: AccountModel, held_back: set[str], now: datetime) -> None:
         """The gateway's working orders are known again (after a restart): every pending close,
         cancel and resize is due now, a close in flight judged by that read. ``held_back``: the
-        contracts whose close the shell held back while they were unknown (not counted as tries)."""
+        contracts whose close the shell held back while they were unknown, and a close that
+        waited for the budget when last saved (decided afresh: `holdback` if it went), not tries."""
         for cm in acct.contracts.values():
             if cm.state is State.Flattening:
-                if cm.contract_id in held_back:
+                if unsent := cm.close_unsent:
+                    self._clear(cm)
+                if cm.contract_id in held_back or unsent:
                     cm.attempts = max(cm.attempts - 1, 0)
                 cm.retry_at = now
                 self.forget(cm)
@@ -293,17 +292,18 @@ class Pursuit:
         if cm is None or not cm.close_in_flight or ev.seq not in (None, cm.close_seq):
             return  # (late, from the close before)
         if isinstance(ev, CloseWaiting) and ev.waiting:
-            self.unsent.add(key)
+            cm.close_unsent = True
+            self.work.dirty.add(acct.account_id)  # (stored: a restart does not count it a try)
             return
         if isinstance(ev, CloseWaiting):  # it goes now: its timeout counts from now, and
-            if key in self.unsent:  # what was read or seen while it waited judges it no more
+            if cm.close_unsent:  # what was read or seen while it waited judges it no more
                 cm.close_sent_at, cm.retry_at = now, now + self.settings.backoff(cm.attempts)
                 self.forget(cm)
                 self.ghosts.discard(key)
                 self.work.dirty.add(acct.account_id)
-            self.unsent.discard(key)
+            cm.close_unsent = False
             return
-        self.unsent.discard(key)
+        cm.close_unsent = False
         self.accepted_at[key] = now
         if ev.order_id is None:
             return
@@ -319,7 +319,7 @@ class Pursuit:
         """Recognise our close's order among the order events (`closes.is_our_close`), and
         notice when it is final."""
         if cm.close_order is None:
-            if not is_our_close(acct, cm, ev, (acct.account_id, cm.contract_id) in self.unsent):
+            if not is_our_close(acct, cm, ev, cm.close_unsent):
                 return
             cm.close_order = ev.order_id
             acct.own_orders.add(ev.order_id)
@@ -383,7 +383,7 @@ class Pursuit:
         cm.close_sent_at, cm.close_order, cm.close_filled, cm.close_volume = None, None, 0, None
         self.judged.pop((cm.account_id, cm.contract_id), None)
         self.ghosts.discard((cm.account_id, cm.contract_id))
-        self.unsent.discard((cm.account_id, cm.contract_id))
+        cm.close_unsent = False
         self.forget(cm)
 
     def forget(self, cm: ContractModel) -> None:

@@ -195,6 +195,11 @@ def release_every_slot(budget: RequestBudget) -> None:
         budget.release()
 
 
+def waits(h: Harness) -> bool:
+    """The engine was told a close of the account waits for its turn in the budget."""
+    return any(cm.close_unsent for cm in h.acct.contracts.values())
+
+
 def held_working(h: Harness, order_id: int) -> None:
     """The engine holds ``order_id`` working (a cancel of it is still wanted, see
     `service._OrderTurn`); the gateway does not know it."""
@@ -292,7 +297,7 @@ async def test_the_traders_exit_while_our_reduce_waits_is_not_taken_for_it(h: Ha
     budget = await every_slot_held(h)
     h.trade("MNQ", "buy", 3)
     await h.until(lambda: h.contract_state(MNQ) is State.Flattening, "the breach heard")
-    await h.until(lambda: h.svc.engine.pursuit.unsent, "the engine told the reduce waits")
+    await h.until(lambda: waits(h), "the engine told the reduce waits")
     his = h.trade("MNQ", "sell", 1)  # his own exit, the size of our reduce
     await h.until(lambda: h.acct.positions[MNQ].size == 2, "his exit heard")
     assert his.order_id not in h.acct.own_orders
@@ -307,12 +312,12 @@ async def test_a_reduce_that_waited_is_recognised_once_it_goes(h: Harness) -> No
     await h.start("[rule.max_contracts]\nlimit = 2\n")
     budget = await every_slot_held(h)
     h.trade("MNQ", "buy", 3)
-    await h.until(lambda: h.svc.engine.pursuit.unsent, "the engine told the reduce waits")
+    await h.until(lambda: waits(h), "the engine told the reduce waits")
     release_every_slot(budget)
     await h.gw_until(lambda: h.position("MNQ") == 2, "reduced to the limit")
     [ours] = h.closes("MNQ")
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce done")
-    assert ours.order_id in h.acct.own_orders and not h.svc.engine.pursuit.unsent
+    assert ours.order_id in h.acct.own_orders and not waits(h)
 
 
 async def test_a_queued_stop_loss_close_never_closes_the_next_trade(h: Harness) -> None:
