@@ -366,3 +366,23 @@ async def test_the_reads_after_a_refused_cancel_are_ordinary_reads(h: Harness) -
     )
     assert asked[0] is Priority.CANCEL and len(asked) > 1
     assert Priority.READ_FOR_CLOSE not in asked, asked
+
+
+async def test_a_restart_while_the_reduce_waits_sends_it_as_its_first_try(h: Harness) -> None:
+    """Found by review: stopped while a reduce waited for the budget, the service counted it
+    as a try at its next start: the reduce then went as "attempt 2" with a WARNING and twice
+    the close timeout (and two such restarts paged CLOSE_FAILING with nothing ever sent).
+    That it waits is stored with the close: the next start decides it afresh, a first try."""
+    await h.start("[rule.max_contracts]\nlimit = 2\n")
+    await every_slot_held(h)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: waits(h), "the engine told the reduce waits")
+    await h.stop()  # before its turn came
+    assert h.closes("MNQ") == []
+    since = len(h.logs)
+    await h.start()
+    await h.gw_until(lambda: h.position("MNQ") == 2, "reduced to the limit after the restart")
+    await h.until(lambda: h.contract_state(MNQ) is State.Trading, "the reduce done")
+    said = h.logs[since:]
+    assert not [m for m in said if "attempt" in m or "CLOSE_FAILING" in m], said
+    assert len(h.closes("MNQ")) == 1
