@@ -254,7 +254,9 @@ class Flatten:
             self._sweep_locked(acct, None, now, out)
         if acct.state is not State.Flattening:
             for cm in list(acct.contracts.values()):
-                if cm.state in LOCK_KINDS:
+                # a root an admin forced to Flattening holds no position of its own: its
+                # contracts are what it flattens (each through its own machine)
+                if cm.state in LOCK_KINDS or (_flattening(cm) and "." not in cm.contract_id):
                     self._sweep_locked(acct, cm, now, out)
         for cm in list(acct.contracts.values()):
             if cm.state is State.Flattening and cm.cancel_orders:  # (those placed since too:
@@ -286,7 +288,7 @@ class Flatten:
                 target=target,
                 cancel_orders=False,
                 now=now,
-                rule_id=lock_source(scope) or ENGINE,
+                rule_id=lock_source(scope) or (only.rule_id if only else None) or ENGINE,
                 reason=Reason.POSITION_WHILE_LOCKED,
                 detail=f"{pos.size} {cid} open while {scope.state}",
             )
