@@ -257,17 +257,30 @@ class Timers:
         if missed is None:
             missed = acct.missed = MissedResets.record(acct, self.book.rules, valuation)
         try:
-            for weekly, period in ((True, acct.week), (False, acct.day)):
-                if now >= period.end:
-                    at = (self.week_book(now) if weekly else self.day_book(now)).start
-                    given = None if prices is None else prices.get(at)
-                    if given:
-                        valuation.learn(at, given)  # the restore values positions at it
-                    acct.open_upnl = valuation.last_known(acct, at, given)
-                    self._reset(acct, now, weekly=weekly)
-                    missed.applied(acct, at, weekly, given)
+            for at, weekly in self._missed_boundaries(acct, now):
+                given = None if prices is None else prices.get(at)
+                if given:
+                    valuation.learn(at, given)  # the restore values positions at it
+                acct.open_upnl = valuation.last_known(acct, at, given)
+                self._reset(acct, at, weekly=weekly)
+                missed.applied(acct, at, weekly, given)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
+
+    def _missed_boundaries(self, acct: AccountModel, now: datetime) -> list[tuple[datetime, bool]]:
+        """Every reset passed while stopped, in time order (a week's before a day's at one
+        instant): from the one that ends the stored period to the last at or before ``now``.
+        Each end of day is a reset of its own (an end-of-day peak is taken at each), not only
+        the last one."""
+        cal, found = self.calendar, []
+        for weekly, period in ((True, acct.week), (False, acct.day)):
+            last = cal.last_weekly_reset if weekly else cal.last_daily_reset
+            step = cal.next_weekly_reset if weekly else cal.next_daily_reset
+            at = last(period.end) if now >= period.end else now + timedelta(days=1)
+            while at <= now:
+                found.append((at, weekly))
+                at = step(at)
+        return sorted(found, key=lambda b: (b[0], not b[1]))
 
     def redo(self, acct: AccountModel, event: Event) -> None:
         """An account a restore caught up with resets (`catch_up`), until its trades are read
