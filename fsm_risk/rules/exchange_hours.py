@@ -38,6 +38,8 @@ WEEK = 7 * 24 * 3600
 DAY = 24 * 3600
 #: how far ahead `TradingSchedule.next_open` looks for an open session
 HORIZON_DAYS = 400
+#: the zone of the CME Globex calendars' session dates (a library calendar says its own)
+EXCHANGE_TZ = "America/Chicago"
 #: years computed at once when an exchange calendar is loaded (others: on first use)
 PRECOMPUTED_YEARS = range(2020, 2041)
 
@@ -174,8 +176,12 @@ class ExchangeDays:
     years already computed (``known``, e.g. kept from an earlier run), the library is only
     loaded for a year outside them."""
 
-    def __init__(self, name: str, known: Mapping[int, YearDays] | None = None) -> None:
+    def __init__(
+        self, name: str, known: Mapping[int, YearDays] | None = None, tz: str = EXCHANGE_TZ
+    ) -> None:
         self.name = name
+        #: the zone the library's session dates are in (a session is dated by its close there)
+        self.tz = tz
         #: whether the library computed these years (rather than being given them)
         self.computed = known is None
         self._cal: Any = None
@@ -199,6 +205,7 @@ class ExchangeDays:
 
         if self._cal is None:
             self._cal = _library_calendar(self.name)
+            self.tz = str(getattr(self._cal, "tz", None) or self.tz)
 
         start, end = f"{first}-01-01", f"{last}-12-31"
         schedule: Any = self._cal.schedule(start, end)
@@ -318,19 +325,35 @@ class TradingSchedule:
         self._last: Session | None = None  # the last tradable session found (fast path)
         self._status_at: datetime | None = None  # the instant of the last answer, and it
         self._status: Status | None = None
+        self._exchange_zones: dict[str, SessionCalendar] = {}
 
     # -- special days -------------------------------------------------------------------------
 
-    def is_holiday(self, d: date) -> bool:
+    def is_holiday(self, d: date, listed: date | None = None) -> bool:
+        """Whether the session dated ``d`` here (``listed`` by the exchange, if it differs)
+        is a holiday: one of the settings' (by ``d``) or the exchange's (by ``listed``)."""
         if d in self._holidays:
             return True
-        return self.exchange is not None and d in self.exchange.year(d.year).holidays
+        x = d if listed is None else listed
+        return self.exchange is not None and x in self.exchange.year(x.year).holidays
 
-    def early_close(self, d: date) -> datetime | None:
+    def early_close(self, d: date, listed: date | None = None) -> datetime | None:
         found = self._early.get(d)
+        x = d if listed is None else listed
         if found is None and self.exchange is not None:
-            found = self.exchange.year(d.year).early_closes.get(d)
+            found = self.exchange.year(x.year).early_closes.get(x)
         return found
+
+    def _listed(self, ends: datetime) -> date | None:
+        """The exchange's date of the session ending at ``ends``: the date of its close in the
+        exchange's zone (a window written in a zone far east of it closes on the next local
+        date, so the local date would look the exchange's holidays up one session late)."""
+        if self.exchange is None:
+            return None
+        zone = self._exchange_zones.get(self.exchange.tz)
+        if zone is None:
+            zone = self._exchange_zones[self.exchange.tz] = SessionCalendar(self.exchange.tz)
+        return zone.local(ends - timedelta(microseconds=1)).date()
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -353,10 +376,12 @@ class TradingSchedule:
         if self.flat_by is not None and w.contains(self.flat_by):
             on = d if not w.crosses_midnight or self.flat_by > w.start else end_date
             stop, cut = min(stop, at(on, self.flat_by)), "flat_by"
-        early = self.early_close(day)
+        listed = self._listed(ends)
+        early = self.early_close(day, listed)
         if early is not None and early - self.lead < stop:
             stop, cut = early - self.lead, "early_close"
-        return Session(w, day, opens, stop, ends, self.is_holiday(day), early, cut)
+        holiday = self.is_holiday(day, listed)
+        return Session(w, day, opens, stop, ends, holiday, early, cut)
 
     def _around(self, now: datetime) -> Iterable[Session]:
         """Every session that could contain ``now`` (windows are at most a day long, and a
