@@ -650,6 +650,11 @@ def parse(text: str, path: str | Path = "settings.ini") -> Settings:
         raise SettingsError(
             [Problem(file, None, None, f"line {exc.lineno}: a key outside any [section]")]
         ) from None
+    except configparser.ParsingError as exc:  # (its text repeats the line: it may be a secret)
+        lines = ", ".join(str(n) for n, _ in exc.errors)
+        raise SettingsError(
+            [Problem(file, None, None, f"line {lines}: not a 'key = value' line")]
+        ) from None
     except configparser.Error as exc:
         raise SettingsError([Problem(file, None, None, _one_line(str(exc)))]) from None
 

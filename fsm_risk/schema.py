@@ -227,10 +227,18 @@ def database(value: str) -> str:
 _USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@")
 
 
+#: a query parameter of a URL that holds a secret (libpq's ``?password=``, ``sslpassword``)
+_QUERY_SECRET = re.compile(r"(?i)([?&][^=&#]*(?:password|secret|token|api_?key)[^=&#]*=)([^&#]*)")
+
+
 def without_password(value: str) -> str:
-    """A URL (a database server, a gateway, any scheme) with the password of its userinfo
-    replaced by ***, for messages and ``check``; anything else as is."""
-    return _USERINFO_PASSWORD.sub(r"\1***@", value)
+    """A URL (a database server, a gateway, any scheme) with the password of its userinfo and
+    any secret query parameter (``?password=``) replaced by ***, for messages and ``check``;
+    anything else as is."""
+    if "://" not in value:
+        return value
+    hidden = _USERINFO_PASSWORD.sub(r"\1***@", value)
+    return _QUERY_SECRET.sub(lambda m: f"{m[1]}***" if m[2] else m[0], hidden)
 
 
 def url_password(value: str) -> str | None:
@@ -239,6 +247,17 @@ def url_password(value: str) -> str | None:
     if found is None:
         return None
     return found[0][len(found[1]) : -1] or None
+
+
+def url_secrets(value: str) -> list[str]:
+    """Every secret a URL carries: its userinfo password and its secret query parameters,
+    each as written and percent-decoded (to register them for masking)."""
+    from urllib.parse import unquote
+
+    if "://" not in value:
+        return []
+    found = [url_password(value), *(m[2] for m in _QUERY_SECRET.finditer(value))]
+    return list(dict.fromkeys(v for s in found if s for v in (s, unquote(s))))
 
 
 def timezone(text: str) -> str:

@@ -89,7 +89,7 @@ from fsm_risk.adapters.wire import RateLimited, Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.schema import url_password
+from fsm_risk.schema import url_secrets
 
 #: what a person can do about the gateway's login refusals
 LOGIN_HINTS = {
@@ -646,7 +646,8 @@ class ProjectXBroker:
         self._refusal_told = False
         logs.register_secret(credentials.api_key)
         for url in (config.api_url, config.user_hub_url, config.market_hub_url):
-            logs.register_secret(url_password(url))  # a gateway URL may carry a password
+            for secret in url_secrets(url):  # a gateway URL may carry a password
+                logs.register_secret(secret)
 
     # -- connection -----------------------------------------------------------------------------
 

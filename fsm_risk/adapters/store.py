@@ -78,7 +78,7 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, missed_resets
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.schema import is_server_url, without_password
+from fsm_risk.schema import is_server_url, url_secrets, without_password
 
 #: the layout of the data: 1 kept every account's history inside its state document (moved
 #: into the append-only tables when such a database is opened); 2 keeps it in rows of its own;
@@ -478,10 +478,12 @@ class Store:
         self.shared = isinstance(path, str) and is_server_url(path)
         if self.shared:
             url = make_url(str(path)).set(drivername="postgresql+psycopg")
-            if url.password:
-                from fsm_risk import logs
+            from fsm_risk import logs
 
+            if url.password:
                 logs.register_secret(str(url.password))
+            for secret in url_secrets(str(path)):  # (a libpq ``?password=`` too)
+                logs.register_secret(secret)
             #: where the data lives, for messages (a server URL without its password)
             self.where = without_password(str(path))
             self.path = Path(self.where)  # no file: kept for callers that print it
