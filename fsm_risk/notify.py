@@ -566,6 +566,12 @@ class Notifier:
                 until = "until its condition ends"
             else:
                 until = "until further notice"
+            if model is not None:  # a weaker lock outlasting it: not free at that end
+                from fsm_risk.status import outlasting
+
+                for later in outlasting(model.holds):
+                    ends = local_time(later.until, tz) if later.until else "its condition ends"
+                    until += f", then {later.kind} until {ends} ({later.source})"
             source = hold.source if hold is not None else rule
             why = hold.reason.name if hold is not None else entry.reason
             detail = f" ({hold.detail})" if hold is not None and hold.detail else ""

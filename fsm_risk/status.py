@@ -6,7 +6,7 @@ changes it. ``render`` colours each rule's usage: under 50% green, 50-80% yellow
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ import click
 
 if TYPE_CHECKING:  # the engine is imported only where a snapshot is taken, not to render one
     from fsm_risk.core.engine import RiskEngine
-    from fsm_risk.core.models import AccountModel
+    from fsm_risk.core.models import AccountModel, Lock
 
 TRADING = "Trading"
 
@@ -88,6 +88,7 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
     best = strongest(a.holds)
     lock = None
     if best is not None:
+        ends = free_at(a.holds)
         lock = {
             "kind": best.kind.value,
             "until": best.until.isoformat() if best.until else None,
@@ -95,6 +96,10 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
             "source": best.source,
             "reason": best.reason.name,
             "detail": best.detail,
+            # when the account can trade again: the last of its holds to end (None: one
+            # ends with its condition); the weaker holds that outlast the one shown, in order
+            "ends": ends.isoformat() if ends else None,
+            "then": [_hold(h) for h in outlasting(a.holds)],
         }
     stale_after = engine.settings.stale_after
     positions = []
@@ -137,6 +142,8 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
             "root": "." not in cid,
             "state": cm.state.value,
             "until": (h.until.isoformat() if (h := strongest(cm.holds)) and h.until else None),
+            "ends": (e.isoformat() if cm.holds and (e := free_at(cm.holds)) else None),
+            "then": [_hold(h) for h in outlasting(cm.holds)],
             "source": h.source if (h := strongest(cm.holds)) else cm.rule_id,
         }
         for cid, cm in sorted(a.contracts.items())
@@ -171,6 +178,45 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
         "contracts": contracts,
         "working_orders": len(a.orders),
         "last_event_at": a.last_event_at.isoformat() if a.last_event_at else None,
+    }
+
+
+def free_at(holds: Mapping[str, Lock]) -> datetime | None:
+    """When a model with these holds is free to trade again: the last of them to end (each
+    ends by its own deadline; the strongest alone decides the state, not when the locks are
+    over). None while one ends only with its condition (or there is none)."""
+    ends = [h.until for h in holds.values()]
+    return None if not ends or None in ends else max(e for e in ends if e is not None)
+
+
+def outlasting(holds: Mapping[str, Lock]) -> list[Lock]:
+    """The holds that outlast the strongest (a weaker lock that ends later: the state it
+    leaves the model in once the strongest ends), in the order they take over."""
+    from fsm_risk.core.models import strongest
+
+    best = strongest(dict(holds))
+    if best is None or best.until is None:
+        return []
+    later = [h for h in holds.values() if h.until is None or h.until > best.until]
+    out: list[Lock] = []
+    at = best.until
+    while later:  # the strongest of those still held once the last shown ended
+        nxt = strongest({str(i): h for i, h in enumerate(later)})
+        assert nxt is not None
+        out.append(nxt)
+        if nxt.until is None:
+            break
+        at = nxt.until
+        later = [h for h in later if h.until is None or h.until > at]
+    return out
+
+
+def _hold(h: Lock) -> dict[str, Any]:
+    return {
+        "kind": h.kind.value,
+        "until": h.until.isoformat() if h.until else None,
+        "source": h.source,
+        "reason": h.reason.name,
     }
 
 
@@ -261,6 +307,15 @@ def headline_hours(snap: dict[str, Any]) -> str:
         return "market CLOSED"
     left = human((datetime.fromisoformat(until) - at).total_seconds())
     return f"CLOSED until {_when(until, tz, at)} (in {left})"
+
+
+def _then(later: Iterable[dict[str, Any]], tz: str, at: datetime, indent: str = "  ") -> list[str]:
+    """A line per weaker lock that outlasts the one shown: the trader is not free at its end."""
+    out = []
+    for h in later:
+        until = f"until {_until(h['until'], tz, at)}" if h["until"] else "until its condition ends"
+        out.append(_fit(f"{indent}then {h['kind']} {until} ({h['source']} {h['reason']})"))
+    return out
 
 
 def _value(v: str, unit: str) -> str:
@@ -369,6 +424,7 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 else "until its condition ends"
             )
             out.append(_fit(f"  {state} {until} ({lock['source']} {lock['reason']})"))
+            out.extend(_then(lock.get("then") or (), tz, at))
         for w in a.get("waivers", ()):
             out.append(style(_fit(f"  {w['text']}"), fg="yellow"))
         out.append(f"  balance {a['balance'] or '?'}   equity {a['equity'] or '?'}")
@@ -408,6 +464,7 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             out.append(
                 _fit(f"  contract {c['contract']}{every} {c['state']}{until} ({c['source']})")
             )
+            out.extend(_then(c.get("then") or (), tz, at, indent="    "))
         out.append(f"  working orders: {a['working_orders']}")
     feed = snap.get("feed")
     if feed is not None:

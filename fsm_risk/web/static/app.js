@@ -62,6 +62,12 @@ function card(a, tz) {
     if (a.lock.until) cds.append(countdown("lock ends in", a.lock.until, tz));
     else cds.append(el("span", {}, "locked until its condition ends"));
     cds.append(el("span", { class: "muted" }, a.lock.source + " " + a.lock.reason));
+    // a weaker lock that outlasts it: not free to trade at the end above
+    for (const h of a.lock.then || []) {
+      if (h.until) cds.append(countdown("then " + h.kind + ", ends in", h.until, tz));
+      else cds.append(el("span", {}, "then " + h.kind + " until its condition ends"));
+      cds.append(el("span", { class: "muted" }, h.source + " " + h.reason));
+    }
   }
   if (a.flat_by && a.positions.length) cds.append(countdown("flat by in", a.flat_by, tz));
   else if (a.flat_by) cds.append(countdown("flat-by in", a.flat_by, tz));
