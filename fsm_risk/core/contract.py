@@ -107,11 +107,12 @@ class ContractModel(Lockable):
                 *(o.contract_id for o in acct.orders.values()),
             }
             held.update(c for c, _, _ in acct.filling.values())
-            return any(
-                exposed(acct, cid, cancel_orders=self.cancel_orders)
-                for cid in held
-                if "." in cid and root_of(cid) == root
-            )
+            if self.contract_id not in held:  # (a contract the gateway names so is itself)
+                return any(
+                    exposed(acct, cid, cancel_orders=self.cancel_orders)
+                    for cid in held
+                    if "." in cid and root_of(cid) == root
+                )
         return exposed(
             self.account, self.contract_id, self.target_size, cancel_orders=self.cancel_orders
         )

@@ -56,6 +56,11 @@ def unseen_close(cm: ContractModel) -> bool:
     return cm.close_in_flight and cm.close_order is None
 
 
+def _root(acct: AccountModel, cm: ContractModel) -> bool:
+    """A symbol root an admin named (not a contract the gateway names without a dot)."""
+    return "." not in cm.contract_id and cm.contract_id not in acct.positions
+
+
 def _flattening(model: Lockable) -> bool:
     return model.state is State.Flattening  # (a call: the state may have changed since read)
 
@@ -256,7 +261,7 @@ class Flatten:
             for cm in list(acct.contracts.values()):
                 # a root an admin forced to Flattening holds no position of its own: its
                 # contracts are what it flattens (each through its own machine)
-                if cm.state in LOCK_KINDS or (_flattening(cm) and "." not in cm.contract_id):
+                if cm.state in LOCK_KINDS or (_flattening(cm) and _root(acct, cm)):
                     self._sweep_locked(acct, cm, now, out)
         for cm in list(acct.contracts.values()):
             if cm.state is State.Flattening and cm.cancel_orders:  # (those placed since too:

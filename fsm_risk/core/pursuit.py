@@ -239,9 +239,9 @@ class Pursuit:
         contracts whose close the shell held back while they were unknown, and a close that
         waited for the budget when last saved (decided afresh: `holdback` if it went), not tries."""
         for cm in acct.contracts.values():
+            if unsent := cm.close_unsent:  # (it never went: one kept past a flat is over too)
+                self._clear(cm)
             if cm.state is State.Flattening:
-                if unsent := cm.close_unsent:
-                    self._clear(cm)
                 if cm.contract_id in held_back or unsent:
                     cm.attempts = max(cm.attempts - 1, 0)
                 cm.retry_at = now

@@ -386,3 +386,25 @@ async def test_a_restart_while_the_reduce_waits_sends_it_as_its_first_try(h: Har
     said = h.logs[since:]
     assert not [m for m in said if "attempt" in m or "CLOSE_FAILING" in m], said
     assert len(h.closes("MNQ")) == 1
+
+
+async def test_a_reduce_kept_past_the_limit_and_stopped_unsent_holds_back_no_later_one(
+    h: Harness,
+) -> None:
+    """Found by a hunt: his own exit took the position to the limit while our reduce waited
+    for the budget (kept in flight past it), and the service stopped before its turn came.
+    Stored as waiting, that reduce held back the next one after the start: his add over the
+    limit stayed open 90 s (the bound of a close waiting for the budget), not a close timeout."""
+    await h.start("[rule.max_contracts]\nlimit = 2\n")
+    await every_slot_held(h)
+    h.trade("MNQ", "buy", 3)
+    await h.until(lambda: waits(h), "the engine told the reduce waits")
+    h.trade("MNQ", "sell", 1)  # his own exit: at the limit
+    await h.until(lambda: h.contract_state(MNQ) is not State.Flattening, "at the limit")
+    await h.stop()  # before its turn came: it never went
+    await h.start()
+    h.trade("MNQ", "buy", 1)  # over the limit again
+    await h.until(lambda: h.acct.positions[MNQ].size == 3, "his add heard")
+    await h.advance(seconds=3)  # (the close timeout is 2 s)
+    await h.gw_until(lambda: h.position("MNQ") == 2, "reduced to the limit", timeout=5)
+    assert len(h.closes("MNQ")) == 1

@@ -10,6 +10,8 @@ with it, so the next start knows it had not gone when last saved."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fsm_risk.core.effects import Alert
 from fsm_risk.core.events import CloseWaiting, Side
 from fsm_risk.core.reasons import Reason
@@ -64,3 +66,32 @@ def test_restarts_while_it_waits_never_page_it_failing() -> None:
         alerts += [a for a in d.effects if isinstance(a, Alert)]
     failing = [a.message for a in alerts if a.reason is Reason.CLOSE_FAILING]
     assert failing == [] and d.acct.contracts[MNQ].attempts == 1
+
+
+def test_a_close_kept_past_a_flat_that_never_went_is_over_at_the_restart() -> None:
+    """Found by a hunt: the close waited for the budget, his own exit took the position flat
+    (the close kept in flight past the flat), and the service stopped before its turn came.
+    The stored close still said it waits: the next position on the locked account, opened
+    within the close timeout, was held back behind it as one "not gone yet" until its bound
+    (90 s) instead of being closed once the gateway was read."""
+    d = locked()
+    d.send(*traded(10, Side.BUY, 5, 5))
+    [c] = closes(d.effects)
+    d.send(CloseWaiting(ACC, MNQ, c.seq, True))  # the window is full: it waits
+    ms(d, 300)
+    d.send(*traded(11, Side.SELL, 5, 0))  # his own exit: flat, ours kept past the flat
+    ms(d, 300)
+    d = restart(d, _rebuild)  # stopped before its turn came: it never went
+    ms(d, 2000)
+    gateway_read(d)  # flat, nothing working
+    d.effects.extend(d.engine.resume(ACC, set(), d.now))
+    ms(d, 1000)
+    d.send(*traded(12, Side.BUY, 3, 3))  # he buys 3 on the locked account
+    bought = d.now
+    for _ in range(4):  # each read the engine asks answered at once: 3 open, nothing working
+        if closes(d.effects):
+            break
+        gateway_read(d, position(MNQ, 3, "21000"))
+        d.advance(seconds=0.5)
+    [again] = closes(d.effects)  # at once, from the read: not held behind one never sent
+    assert again.contract_id == MNQ and d.now - bought <= timedelta(seconds=1)
