@@ -227,8 +227,26 @@ def database(value: str) -> str:
 _USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@")
 
 
-#: a query parameter of a URL that holds a secret (libpq's ``?password=``, ``sslpassword``)
-_QUERY_SECRET = re.compile(r"(?i)([?&][^=&#]*(?:password|secret|token|api_?key)[^=&#]*=)([^&#]*)")
+#: a query parameter of a URL: its separator, its name as written, and its value, which runs to
+#: the next ``&`` (a ``#`` is part of it: SQLAlchemy's `make_url` reads no fragment)
+_QUERY_PARAM = re.compile(r"([?&])([^=&]*)=([^&]*)")
+#: the name of a query parameter that holds a secret (libpq's ``password``, ``sslpassword``),
+#: once percent-decoded as the connection decodes it (``pass%77ord`` is ``password``)
+_SECRET_NAME = re.compile(r"(?i)password|secret|token|api_?key")
+
+
+def _query_secrets(value: str) -> list[re.Match[str]]:
+    """The secret query parameters of a URL, as written (none without a query)."""
+    from urllib.parse import unquote_plus
+
+    start = value.find("?")
+    if start < 0:
+        return []
+    return [
+        m
+        for m in _QUERY_PARAM.finditer(value, start)
+        if m[3] and _SECRET_NAME.search(unquote_plus(m[2]))
+    ]
 
 
 def without_password(value: str) -> str:
@@ -238,7 +256,11 @@ def without_password(value: str) -> str:
     if "://" not in value:
         return value
     hidden = _USERINFO_PASSWORD.sub(r"\1***@", value)
-    return _QUERY_SECRET.sub(lambda m: f"{m[1]}***" if m[2] else m[0], hidden)
+    out, at = [], 0
+    for m in _query_secrets(hidden):
+        out += [hidden[at : m.start(3)], "***"]
+        at = m.end(3)
+    return "".join(out) + hidden[at:]
 
 
 def url_password(value: str) -> str | None:
@@ -252,12 +274,13 @@ def url_password(value: str) -> str | None:
 def url_secrets(value: str) -> list[str]:
     """Every secret a URL carries: its userinfo password and its secret query parameters,
     each as written and percent-decoded (to register them for masking)."""
-    from urllib.parse import unquote
+    from urllib.parse import unquote, unquote_plus
 
     if "://" not in value:
         return []
-    found = [url_password(value), *(m[2] for m in _QUERY_SECRET.finditer(value))]
-    return list(dict.fromkeys(v for s in found if s for v in (s, unquote(s))))
+    found = [url_password(value), *(m[3] for m in _query_secrets(value))]
+    decoded = (v for s in found if s for v in (s, unquote(s), unquote_plus(s)))
+    return list(dict.fromkeys(decoded))
 
 
 def timezone(text: str) -> str:

@@ -40,17 +40,35 @@ def missed_resets(
     calendar: SessionCalendar, snapshot: Mapping[str, Any], now: datetime
 ) -> list[tuple[datetime, str]]:
     """The prices a restore at ``now`` of a stored account (its snapshot) values its missed
-    resets at: (reset instant, contract id) for each contract it holds, at the start of the
-    week if its week ended while the service was stopped, at the start of the day if its day
-    did (the two may be one instant). None for an account holding nothing or still in its day.
-    """
+    resets at: (reset instant, contract id) for each contract it holds, at every reset passed
+    while the service was stopped (`missed_boundaries`: each end of day is a peak of its own,
+    a week's and a day's may be one instant). None for an account holding nothing or still in
+    its day."""
     held = sorted({str(p["contract_id"]) for p in snapshot.get("positions", ())})
-    instants: dict[datetime, None] = {}
-    if held and now >= datetime.fromisoformat(snapshot["week"]["end"]):
-        instants[calendar.last_weekly_reset(now)] = None
-    if held and now >= datetime.fromisoformat(snapshot["day"]["end"]):
-        instants[calendar.last_daily_reset(now)] = None
+    if not held:
+        return []
+    week_end = datetime.fromisoformat(snapshot["week"]["end"])
+    day_end = datetime.fromisoformat(snapshot["day"]["end"])
+    instants = dict.fromkeys(at for at, _ in missed_boundaries(calendar, week_end, day_end, now))
     return [(at, c) for at in instants for c in held]
+
+
+def missed_boundaries(
+    cal: SessionCalendar, week_end: datetime, day_end: datetime, now: datetime
+) -> list[tuple[datetime, bool]]:
+    """Every reset passed while stopped, in time order (a week's before a day's at one
+    instant): from the one that ends the stored period to the last at or before ``now``.
+    Each end of day is a reset of its own (an end-of-day peak is taken at each), not only
+    the last one."""
+    found: list[tuple[datetime, bool]] = []
+    for weekly, end in ((True, week_end), (False, day_end)):
+        last = cal.last_weekly_reset if weekly else cal.last_daily_reset
+        step = cal.next_weekly_reset if weekly else cal.next_daily_reset
+        at = last(end) if now >= end else now + timedelta(days=1)
+        while at <= now:
+            found.append((at, weekly))
+            at = step(at)
+    return sorted(found, key=lambda b: (b[0], not b[1]))
 
 
 def open_by_contract(acct: AccountModel) -> dict[str, tuple[Decimal, int]]:
@@ -268,19 +286,8 @@ class Timers:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
 
     def _missed_boundaries(self, acct: AccountModel, now: datetime) -> list[tuple[datetime, bool]]:
-        """Every reset passed while stopped, in time order (a week's before a day's at one
-        instant): from the one that ends the stored period to the last at or before ``now``.
-        Each end of day is a reset of its own (an end-of-day peak is taken at each), not only
-        the last one."""
-        cal, found = self.calendar, []
-        for weekly, period in ((True, acct.week), (False, acct.day)):
-            last = cal.last_weekly_reset if weekly else cal.last_daily_reset
-            step = cal.next_weekly_reset if weekly else cal.next_daily_reset
-            at = last(period.end) if now >= period.end else now + timedelta(days=1)
-            while at <= now:
-                found.append((at, weekly))
-                at = step(at)
-        return sorted(found, key=lambda b: (b[0], not b[1]))
+        """Every reset passed while stopped (`missed_boundaries`)."""
+        return missed_boundaries(self.calendar, acct.week.end, acct.day.end, now)
 
     def redo(self, acct: AccountModel, event: Event) -> None:
         """An account a restore caught up with resets (`catch_up`), until its trades are read

@@ -40,6 +40,10 @@ DAY = 24 * 3600
 HORIZON_DAYS = 400
 #: the zone of the CME Globex calendars' session dates (a library calendar says its own)
 EXCHANGE_TZ = "America/Chicago"
+#: the CME Globex daily close: a session opening at or after it (in the exchange's zone) is
+#: the next date's (it reopens at 17:00, for the session that closes the next day); None for
+#: a calendar whose sessions close on the date they open (a library calendar says which)
+EXCHANGE_ROLL: time | None = time(16, 0)
 #: years computed at once when an exchange calendar is loaded (others: on first use)
 PRECOMPUTED_YEARS = range(2020, 2041)
 
@@ -182,6 +186,8 @@ class ExchangeDays:
         self.name = name
         #: the zone the library's session dates are in (a session is dated by its close there)
         self.tz = tz
+        #: the time from which a session opening then is the next date's (`EXCHANGE_ROLL`)
+        self.roll = EXCHANGE_ROLL
         #: whether the library computed these years (rather than being given them)
         self.computed = known is None
         self._cal: Any = None
@@ -206,6 +212,7 @@ class ExchangeDays:
         if self._cal is None:
             self._cal = _library_calendar(self.name)
             self.tz = str(getattr(self._cal, "tz", None) or self.tz)
+            self.roll = _roll(self._cal, self.roll)
 
         start, end = f"{first}-01-01", f"{last}-12-31"
         schedule: Any = self._cal.schedule(start, end)
@@ -221,6 +228,17 @@ class ExchangeDays:
             early[ts.year][ts.date()] = close
         for y in range(first, last + 1):
             self._years[y] = YearDays(frozenset(holidays[y]), early[y])
+
+
+def _roll(cal: Any, default: time | None) -> time | None:
+    """A library calendar's `EXCHANGE_ROLL`: its regular close when its sessions open the day
+    before (a market_open with a day offset of -1), else None."""
+    try:
+        times = cal.regular_market_times
+        opens, closes = times["market_open"][-1], times["market_close"][-1]
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return default
+    return closes[1] if len(opens) > 2 and opens[2] == -1 else None
 
 
 def _library_calendar(name: str) -> Any:
@@ -344,16 +362,21 @@ class TradingSchedule:
             found = self.exchange.year(x.year).early_closes.get(x)
         return found
 
-    def _listed(self, ends: datetime) -> date | None:
-        """The exchange's date of the session ending at ``ends``: the date of its close in the
-        exchange's zone (a window written in a zone far east of it closes on the next local
-        date, so the local date would look the exchange's holidays up one session late)."""
-        if self.exchange is None:
+    def _listed(self, opens: datetime) -> date | None:
+        """The exchange's date of the session a window opening at ``opens`` trades in: the date
+        there, or the next one from its daily close on (`ExchangeDays.roll`: a CME session
+        opens at 17:00 Chicago the day before its date). The local date of a window written
+        far east of the exchange is a day off either way: Singapore's whole CME session closes
+        the next local date; Sydney's 10:00-16:00 opens at 17:00 Chicago, the next day's."""
+        x = self.exchange
+        if x is None:
             return None
-        zone = self._exchange_zones.get(self.exchange.tz)
+        zone = self._exchange_zones.get(x.tz)
         if zone is None:
-            zone = self._exchange_zones[self.exchange.tz] = SessionCalendar(self.exchange.tz)
-        return zone.local(ends - timedelta(microseconds=1)).date()
+            zone = self._exchange_zones[x.tz] = SessionCalendar(x.tz)
+        there = zone.local(opens)
+        late = x.roll is not None and there.time() >= x.roll
+        return there.date() + timedelta(days=1) if late else there.date()
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -376,7 +399,7 @@ class TradingSchedule:
         if self.flat_by is not None and w.contains(self.flat_by):
             on = d if not w.crosses_midnight or self.flat_by > w.start else end_date
             stop, cut = min(stop, at(on, self.flat_by)), "flat_by"
-        listed = self._listed(ends)
+        listed = self._listed(opens)
         early = self.early_close(day, listed)
         if early is not None and early - self.lead < stop:
             stop, cut = early - self.lead, "early_close"
