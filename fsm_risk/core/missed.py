@@ -145,8 +145,7 @@ class MissedResets:
             (f for f in fills if self.made_while_stopped(acct, f)), key=lambda f: (f.at, f.trade_id)
         )
         out: set[tuple[datetime, str]] = set()
-        for at, _ in self.resets:
-            lots, _ = _replay(self.held, (t for t in trades if t.at < at), None)
+        for at, _, lots, _, _ in self._walk(trades, None):
             given = self.prices.get(at, {})
             out |= {(at, c) for c, (n, _) in lots.items() if n and c not in self.held}
             out -= {(at, c) for c in given}
@@ -167,13 +166,9 @@ class MissedResets:
             acct.rule_state[rule.id] = deepcopy(self.before[rule.id])
         held = acct.open_upnl
         try:
-            for at, weekly in self.resets:
-                lots, realized = _replay(self.held, (t for t in trades if t.at < at), valuation)
+            for at, weekly, lots, realized, last in self._walk(trades, valuation):
                 upnl = self.kept + sum(
-                    (
-                        self._value(c, n, cost, at, trades, valuation)
-                        for c, (n, cost) in lots.items()
-                    ),
+                    (self._value(c, n, cost, at, last, valuation) for c, (n, cost) in lots.items()),
                     ZERO,
                 )
                 book = acct.week if weekly else acct.day
@@ -189,17 +184,39 @@ class MissedResets:
             acct.open_upnl = held
         self.after = {i: deepcopy(acct.rule_state.get(i, {})) for i in self.before}
 
+    def _walk(
+        self, trades: Sequence[Fill], valuation: Valuation | None
+    ) -> Iterable[tuple[datetime, bool, dict[str, _Lot], Decimal, dict[str, Fill]]]:
+        """Each missed reset, in the order applied, with what the account held at its instant
+        (`_replay` of the ``trades`` before it, in time order, from the positions at the stop),
+        the net realized P&L of those trades, and the last of them in each contract. One pass
+        over the trades for all the resets (a stop of weeks: dozens of resets, thousands of
+        trades, each trade of the start-up read redoing them all); a reset earlier than the
+        one before it (none is) starts the pass again."""
+        lots, realized, last, done, before = dict(self.held), ZERO, {}, 0, None
+        for at, weekly in self.resets:
+            if before is not None and at < before:
+                lots, realized, last, done = dict(self.held), ZERO, {}, 0
+            end = done
+            while end < len(trades) and trades[end].at < at:
+                last[trades[end].contract_id] = trades[end]
+                end += 1
+            lots, got = _replay(lots, trades[done:end], valuation)
+            realized, done, before = realized + got, end, at
+            yield at, weekly, lots, realized, last
+
     def _value(
         self,
         cid: str,
         signed: int,
         cost: Decimal,
         at: datetime,
-        trades: Sequence[Fill],
+        last: dict[str, Fill],
         valuation: Valuation,
     ) -> Decimal:
         """A position held at the reset ``at``, valued at the price then: the gateway's, else
-        the newest of its last trade before it and the price last known before the stop."""
+        the newest of its last trade before it (``last``) and the price last known before the
+        stop."""
         if not signed:
             return ZERO
         price = self.prices.get(at, {}).get(cid)
@@ -207,10 +224,9 @@ class MissedResets:
             mark: Mark | None = Mark(price, price, price, at)
         else:
             mark = self.marks.get(cid)
-            last = [t for t in trades if t.contract_id == cid and t.at < at]
-            if last and (mark is None or mark.at < last[-1].at):
-                p = last[-1].price
-                mark = Mark(p, p, p, last[-1].at)
+            t = last.get(cid)
+            if t is not None and (mark is None or mark.at < t.at):
+                mark = Mark(t.price, t.price, t.price, t.at)
         return valuation.worth(cid, signed, cost, mark) or ZERO
 
 
