@@ -27,12 +27,14 @@ from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
+from fsm_risk.core.wiped import restart, wiped
 from fsm_risk.core.work import Work
 
 #: how far the gateway's clock may be behind ours: a fill of our close is stamped after the
@@ -93,9 +95,15 @@ class Ledger:
     trader's, the service's own (enforcement) or the platform's, and booked once."""
 
     def __init__(
-        self, settings: EngineSettings, settlement: Settlement, pursuit: Pursuit, work: Work
+        self,
+        settings: EngineSettings,
+        settlement: Settlement,
+        pursuit: Pursuit,
+        work: Work,
+        book: RuleBook,
     ) -> None:
         self.settings = settings
+        self.book = book  # (the rules, told of a firm's reset of the account: `wiped`)
         self.settlement = settlement
         self.pursuit = pursuit
         self.work = work
@@ -325,7 +333,8 @@ class Ledger:
         Fills keep arriving while the list is read: a trade applied after the list was asked
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
-        newest trades): they are kept, quietly, until the next reconciliation."""
+        newest trades): they are kept, quietly, until the next reconciliation. A list lacking
+        applied trades is kept from too, unless the read shows a firm's reset (`wiped`)."""
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
@@ -359,6 +368,8 @@ class Ledger:
         if acct.vanished:  # found gone by this read (or waiting): a settlement, or a reset?
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
+        if not booked and wiped(acct, ev, later, None if behind else move, now):
+            return restart(acct, ev, voided, move, self.book.rules, now, out)  # (a firm's reset)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period

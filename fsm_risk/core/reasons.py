@@ -88,6 +88,10 @@ class Reason(Enum):
         "removal) and a read confirmed the balance's move: booked as its realized P&L"
     )
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
+    ACCOUNT_RESET = (
+        "the firm reset the account at the gateway (its trades wiped, its balance set): the "
+        "day's and week's realized P&L restart from the reset, every lock is kept"
+    )
     PNL_COMPUTED = (
         "a closing trade record came without its P&L: computed from the average entry of the "
         "contracts it closed until the gateway's own figure replaces it"

@@ -6,8 +6,9 @@ removal) moves the balance by its P&L, and no fill ever realizes it. It is booke
 smaller) with no fill on its way, and the balance moved beyond what the fills explain
 (``acct.unbooked``); that move, to the cent, is the day's and week's realized P&L of the
 settlement (``Book.settled``, kept by a rebuild from the trades). A balance move with no
-position gone (a fee, a reset of the account, a deposit) books nothing. A fill of a settled
-position that comes after all (``acct.settled``) replaces its part of the settlement.
+position gone (a fee, a deposit) books nothing; a reset of the account restarts the books
+(see `wiped`). A fill of a settled position that comes after all (``acct.settled``) replaces
+its part of the settlement.
 
 A firm's reset of the account removes its positions without a fill too, and moves the
 balance back to the start: booked as a settlement, that move would lock a fresh account (up
@@ -43,6 +44,7 @@ from fsm_risk.core.exposure import fills_coming
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.wiped import cut, gone
 
 
 def paid(ev: Fill) -> Decimal | None:
@@ -89,15 +91,10 @@ def judge(
     was asked for, which it may lack. A reset wipes every trade before it, so a list lacking
     a trade older than one it holds was cut short (capped), not wiped: all are settled.
     Returns True when a settlement was booked."""
-    listed = {t.trade_id: t.at for t in ev.trades}
-    missing = {
-        i: at
-        for i, at in acct.seen_trades.items()
-        if at >= ev.since and i not in listed and i not in later
-    }
-    cut = bool(missing) and min(listed.values(), default=now) < max(missing.values())
+    missing = gone(acct, ev, later)
+    short = cut(ev, missing, now)
     told: set[bool] = set()  # per position, whether its newest trade in the list's window is gone
-    for cid in [] if cut else acct.vanished:
+    for cid in [] if short else acct.vanished:
         # (the day's, and the list's own: one older than today is known to it by id alone)
         own = [(f.at, f.trade_id) for f in acct.day.fills if f.contract_id == cid]
         own += [(t.at, t.trade_id) for t in ev.trades if t.contract_id == cid]
@@ -109,7 +106,7 @@ def judge(
     # reset, whose move cannot be split from a settlement beside it (one listed too: cannot be
     # told; nothing booked)
     reset = True in told if told else bool(missing)
-    if reset and not cut:
+    if reset and not short:
         lost(acct, dict(acct.vanished), move, out)
     acct.judged = True
     return bool(acct.vanished) and move is not None and confirmed(acct, move, now, out)
@@ -123,7 +120,8 @@ def lost(acct: AccountModel, gone: dict[str, int], move: Decimal | None, out: li
     account or hide a loss. Nothing is booked: the balance's move (``move``, when the read
     brought it first) is taken by no rule, as any move no fill explains. A list cut short the
     same way (its oldest trades) cannot be told from it: hence a critical alert, naming the
-    account, for a person to look."""
+    account, for a person to look. The books restart from the reset when the read's balance
+    confirms it (`wiped`)."""
     for cid in gone:
         acct.vanished.pop(cid, None)
     text = ", ".join(f"{c} {n:+d}" for c, n in sorted(gone.items()))

@@ -1,0 +1,188 @@
+"""A firm resets a flat account mid-day (orders cancelled, positions removed with no trade,
+trade history wiped, balance set back to 50,000). Reported: up 396.52 before the reset, the
+service kept that profit in the day's and week's books (the rebuild from the wiped list was
+refused: "the gateway's trade list lacks 2 trade(s) already applied"), so the daily limit of
+500 fired only 896 below the reset. The books now restart from a reset, said by a critical
+alert with what they were, every lock kept; a list merely incomplete (empty for a moment,
+cut short, or read without a balance that moved) never wipes them."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+from fsm_risk.core.effects import Effect
+from fsm_risk.core.events import Fill, Listing, Side, TradesSnapshot
+from fsm_risk.core.states import State
+from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
+from tests.factories import (
+    ACC,
+    MNQ,
+    Driver,
+    account,
+    alerts,
+    fill,
+    flat,
+    gateway_read,
+    position,
+    quote,
+    restart,
+    rule_driver,
+    rule_engine,
+)
+
+D = Decimal
+LIMIT = "500"
+
+
+def round_trip(d: Driver, pnl: str, fees: str, balance: str, order_id: int) -> tuple[Fill, Fill]:
+    """Buy 2 MNQ and sell them ten minutes later for ``pnl`` (``fees`` on the sell): the
+    gateway's balance after it is ``balance``."""
+    buy = fill(MNQ, Side.BUY, 2, "21000", order_id=order_id, at=d.now)
+    d.send(buy, position(MNQ, 2, "21000", at=d.now))
+    d.advance(minutes=10)
+    sell = fill(MNQ, Side.SELL, 2, "21000", pnl=pnl, fees=fees, order_id=order_id + 1, at=d.now)
+    d.send(sell, flat(MNQ, at=d.now), account(balance))
+    d.advance(minutes=10)
+    return buy, sell
+
+
+def won(d: Driver) -> tuple[Fill, Fill]:
+    """The morning: +400, 3.48 of fees: 396.52 on the day (balance 50,396.52)."""
+    trades = round_trip(d, "400", "3.48", "50396.52", 1)
+    assert d.acct.day.realized == D("396.52") and d.acct.week.realized == D("396.52")
+    assert d.acct.balance == D("50396.52")
+    return trades
+
+
+def reset(d: Driver, balance: str, *trades: Fill) -> list[Effect]:
+    """The firm resets the account: its balance comes live (no fill explains it: a read is
+    asked for), then the service's read: that balance, no position, and the trade list of the
+    week, wiped (``trades``: those made since the reset)."""
+    d.send(account(balance))
+    return gateway_read(d, account(balance), trades=trades, since=d.acct.week.start)
+
+
+def said(out: list[Effect], reason: str) -> list[str]:
+    """The alerts of ``reason`` (by its name), with their level."""
+    return [f"{a.level.name} {a.message}" for a in alerts(out) if a.reason.name == reason]
+
+
+def test_a_reset_of_a_flat_account_restarts_the_day_and_week_books() -> None:
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    won(d)
+    out = reset(d, "50000.00")
+    acct = d.acct
+    assert acct.day.realized == 0 and acct.week.realized == 0, said(out, "REALIZED_REBUILT")
+    assert acct.day.fees == 0 and acct.week.fees == 0 and acct.balance == D("50000.00")
+    [text] = said(out, "ACCOUNT_RESET")
+    assert text.startswith("CRITICAL the firm reset the account"), text
+    assert "day realized 396.52 (fees 3.48) restarted at 0.00" in text, text
+    assert "week realized 396.52" in text and "moved -396.52" in text, text
+    assert acct.state is State.Trading
+    # the fresh account loses 501 (fees included): the daily limit of 500 fires now, not at
+    # 897 below the reset
+    round_trip(d, "-497", "4", "49499.00", 3)
+    assert acct.day.realized == D("-501") and acct.state is State.LockedDaily
+
+
+def test_a_reset_while_locked_keeps_the_lock() -> None:
+    """Only an admin ends a lock: the books restart, the lock stays, and the alert says so."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    round_trip(d, "-520", "0", "49480.00", 1)
+    assert d.acct.state is State.LockedDaily
+    out = reset(d, "50000.00")
+    assert d.acct.state is State.LockedDaily
+    assert d.acct.day.realized == 0 and d.acct.week.realized == 0
+    [text] = said(out, "ACCOUNT_RESET")
+    assert "day realized -520.00" in text and "(LockedDaily) and any lock are kept" in text
+
+
+def test_the_books_restart_at_the_trades_made_since_the_reset() -> None:
+    """The trader traded after the reset before the read came: the list holds those trades
+    alone (all newer than the wiped ones): the books are theirs."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    won(d)
+    d.send(account("50000.00"))  # the reset's balance, live: unexplained
+    since = round_trip(d, "-100", "2", "49898.00", 3)
+    out = gateway_read(d, account("49898.00"), trades=since, since=d.acct.week.start)
+    assert d.acct.day.realized == D("-102") and d.acct.week.realized == D("-102")
+    assert d.acct.day.fees == D("2") and d.acct.balance == D("49898.00")
+    assert "restarted at -102.00 (fees 2.00) from 2 trade(s)" in said(out, "ACCOUNT_RESET")[0]
+
+
+def test_after_the_reset_the_next_reads_and_a_restart_keep_the_books() -> None:
+    """The wiped trades stay seen (a record of one replayed is never applied again), and the
+    next reads, which still lack them, change nothing and say nothing: their balance did not
+    move. A restart keeps the restarted books."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    buy, sell = won(d)
+    reset(d, "50000.00")
+    for _ in range(2):
+        out = gateway_read(d, account("50000.00"), trades=(), since=d.acct.week.start)
+        assert d.acct.day.realized == 0 and d.acct.week.realized == 0
+        assert not said(out, "ACCOUNT_RESET"), out
+        assert not [t for t in said(out, "REALIZED_REBUILT") if "rebuilt" in t], out
+    d.send(dataclasses.replace(sell, at=d.now))  # a stale record of a wiped trade, replayed
+    assert d.acct.day.realized == 0
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit=LIMIT))
+    assert again.acct.day.realized == 0 and again.acct.week.realized == 0
+    assert buy.trade_id in again.acct.seen_trades
+
+
+def test_an_empty_list_with_the_balance_unmoved_never_wipes_the_books() -> None:
+    """A trade list empty for a moment (a gateway glitch) with the balance where the trades
+    put it: no reset, the books are kept (and that is said)."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    won(d)
+    out = gateway_read(d, account("50396.52"), trades=(), since=d.acct.week.start)
+    assert d.acct.day.realized == D("396.52") and d.acct.week.realized == D("396.52")
+    assert not said(out, "ACCOUNT_RESET")
+    assert [t for t in said(out, "REALIZED_REBUILT") if "kept" in t], out
+
+
+def test_a_list_cut_short_never_wipes_the_books_even_with_the_balance_moved() -> None:
+    """A list lacking a trade newer than one it holds was cut short, not wiped (a reset wipes
+    every trade before it): the books are kept even when the same read's balance moved with no
+    fill (a fee, say), the wiped-looking part of the list being the newest."""
+    d = rule_driver(DailyLossLimit, limit="5000")
+    first = won(d)
+    round_trip(d, "-300", "0", "50096.52", 3)
+    d.send(account("50091.52"))  # a $5 fee no fill explains
+    out = gateway_read(d, account("50091.52"), trades=first, since=d.acct.week.start)
+    assert d.acct.day.realized == D("96.52") and d.acct.week.realized == D("96.52")
+    assert not said(out, "ACCOUNT_RESET")
+
+
+def test_a_wiped_looking_list_whose_read_confirmed_no_balance_never_wipes_the_books() -> None:
+    """The list lacks every trade, yet its read brought no balance of its own (left out, or
+    one older than a fill): nothing says the account was reset, the books are kept."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    won(d)
+    d.send(account("50000.00"))  # live, unexplained: not confirmed by a read
+    acct = d.acct
+    began = frozenset(), frozenset(), frozenset(acct.seen_trades)
+    d.send(Listing(ACC, *began, frozenset(), began[2], balance=False))
+    out = d.send(TradesSnapshot(ACC, acct.week.start, (), began[2]))
+    assert acct.day.realized == D("396.52") and acct.week.realized == D("396.52")
+    assert not said(out, "ACCOUNT_RESET")
+
+
+def test_a_reset_from_a_high_peak_restarts_the_trailing_peak() -> None:
+    """RULE-004 (intraday, 2000): the morning lifted the peak to 50,396.52; the firm resets the
+    account to 50,000. The fresh account trails from the balance set: its floor is 48,000,
+    not 48,396.52 (kept, a reset further below the old peak locks the fresh account for the
+    week)."""
+    d = rule_driver(TrailingDrawdown, drawdown="2000", mode="intraday")
+    d.send(quote(MNQ, "21000", at=d.now))
+    won(d)
+    memo = d.acct.rule_state["RULE-004"]
+    assert D(memo["peak"]) == D("50396.52")
+    reset(d, "50000.00")
+    assert D(memo["peak"]) == D("50000.00") and D(memo["start"]) == D("50000.00")
+    assert d.acct.state is State.Trading
+    d.advance(seconds=1)
+    # the fresh account loses 1,900: inside 2,000 of the balance set
+    round_trip(d, "-1900", "0", "48100.00", 3)
+    assert d.acct.state is State.Trading, d.acct.rule_state["RULE-004"]
