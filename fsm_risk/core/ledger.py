@@ -34,7 +34,7 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
-from fsm_risk.core.wiped import restart, wiped
+from fsm_risk.core.wiped import held, restart, wiped
 from fsm_risk.core.work import Work
 
 #: how far the gateway's clock may be behind ours: a fill of our close is stamped after the
@@ -132,6 +132,7 @@ class Ledger:
             move = ev.balance - acct.balance - acct.pending_realized
         if ev.applied is not None:  # confirmed: taken whatever moved it (see `confirmed`)
             confirmed(acct, move, now, out)
+            held(acct, move, self.book.rules, now, out)  # (a start-up read's wiped list)
             move = ZERO
         if abs(move) > CENT:
             # asked once per move (not on every repeat), and not while the account's trades
@@ -368,7 +369,7 @@ class Ledger:
         if acct.vanished:  # found gone by this read (or waiting): a settlement, or a reset?
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
-        if not booked and wiped(acct, ev, later, None if behind else move, now):
+        if not booked and wiped(acct, ev, later, voided, move, now, behind=behind):
             return restart(acct, ev, voided, move, self.book.rules, now, out)  # (a firm's reset)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:

@@ -40,7 +40,7 @@ from fsm_risk.core.seen import SeenTrades
 from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
-    from fsm_risk.core.events import PositionUpdate
+    from fsm_risk.core.events import PositionUpdate, TradesSnapshot
     from fsm_risk.core.missed import MissedResets
 
 __all__ = [
@@ -119,7 +119,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced", "voided")
+    RUNTIME += ("undone", "unpriced", "voided", "wiping")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -206,6 +206,10 @@ class AccountModel(Lockable):
         #: positions in contracts whose tick size and value are unknown, waiting until then
         #: for the gateway to say (see `core.unpriced`); not stored: a restart reads again
         self.unpriced: dict[str, datetime] = {}
+        #: a start-up read's trade list that looked wiped, with the trades it saw voided, until
+        #: that read's balance (which comes after it) says whether the firm reset the account
+        #: (see `core.wiped`); not stored: a restart reads again
+        self.wiping: tuple[TradesSnapshot, frozenset[int]] | None = None
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

@@ -60,17 +60,38 @@ def wiped(
     acct: AccountModel,
     ev: TradesSnapshot,
     later: set[int],
+    voided: set[int],
     move: Decimal | None,
     now: datetime,
+    *,
+    behind: bool,
 ) -> bool:
     """Whether the read's list and balance say the account was reset (see the module's doc):
     applied trades gone, none listed older than them, and ``move`` (this read's balance
-    beyond the fills since the one taken; None: none confirmed, or it comes after the list)
-    more than a cent."""
-    if move is None or abs(move) <= CENT:
-        return False
+    beyond the fills since the one taken; None: none confirmed) more than a cent. The
+    start-up read of an exposed account lists its balance after its trades (``behind``): a
+    list that looks wiped waits for that balance (``acct.wiping``, `held`)."""
+    acct.wiping = None
     missing = gone(acct, ev, later)
-    return bool(missing) and not cut(ev, missing, now)
+    if not missing or cut(ev, missing, now):
+        return False
+    if behind:
+        acct.wiping = (ev, frozenset(voided))
+        return False
+    return move is not None and abs(move) > CENT
+
+
+def held(
+    acct: AccountModel, move: Decimal, rules: Sequence[Rule], now: datetime, out: list[Effect]
+) -> None:
+    """The balance of the start-up read whose trade list looked wiped (``acct.wiping``), read
+    after it and confirmed, moved ``move`` beyond the fills: more than a cent, the firm reset
+    the account (`restart`); else the list was only incomplete, and the books stay."""
+    if acct.wiping is None:
+        return
+    (ev, voided), acct.wiping = acct.wiping, None
+    if abs(move) > CENT:
+        restart(acct, ev, set(voided), move, rules, now, out)
 
 
 def restart(

@@ -9,6 +9,7 @@ cut short, or read without a balance that moved) never wipes them."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from decimal import Decimal
 
 from fsm_risk.core.effects import Effect
@@ -186,3 +187,49 @@ def test_a_reset_from_a_high_peak_restarts_the_trailing_peak() -> None:
     # the fresh account loses 1,900: inside 2,000 of the balance set
     round_trip(d, "-1900", "0", "48100.00", 3)
     assert d.acct.state is State.Trading, d.acct.rule_state["RULE-004"]
+
+
+def test_a_reset_while_the_service_was_down_restarts_the_books_at_the_start_up_read() -> None:
+    """Flat at the restart: the start-up read lists the balance first, then the wiped list."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    won(d)
+    d.advance(minutes=30)
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit=LIMIT))
+    assert again.acct.day.realized == D("396.52")
+    out = gateway_read(again, account("50000.00"), trades=(), since=again.acct.week.start)
+    assert again.acct.day.realized == 0 and again.acct.week.realized == 0
+    assert said(out, "ACCOUNT_RESET")
+
+
+def exposed_start_up(d: Driver, balance: str) -> tuple[Driver, list[Effect]]:
+    """Stopped after the morning's win; the firm resets the account and the trader buys 2 MNQ
+    before the service starts again. The start-up read of an exposed account: its position
+    first (behind), then its trade list (the buy alone: the rest wiped), then its balance
+    (``balance``), as `Service._history_step` applies them."""
+    won(d)
+    d.advance(minutes=30)
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit=LIMIT))
+    acct = again.acct
+    buy = fill(MNQ, Side.BUY, 2, "21000", order_id=5, at=again.now - timedelta(minutes=5))
+    applied = frozenset(acct.seen_trades)
+    held = dataclasses.replace(position(MNQ, 2, "21000"), snapshot=True, applied=applied)
+    listing = Listing(ACC, frozenset({MNQ}), frozenset(), frozenset(), frozenset(), applied)
+    again.send(dataclasses.replace(listing, behind=True), held)
+    assert acct.behind is not None
+    out = again.send(TradesSnapshot(ACC, acct.week.start, (buy,), applied))
+    listed = applied | {buy.trade_id}
+    out += again.send(dataclasses.replace(account(balance), applied=listed), quote(MNQ, "21000"))
+    return again, out
+
+
+def test_a_reset_found_by_an_exposed_accounts_start_up_read_waits_for_its_balance() -> None:
+    again, out = exposed_start_up(rule_driver(DailyLossLimit, limit=LIMIT), "50000.00")
+    assert again.acct.day.realized == 0 and again.acct.week.realized == 0
+    assert again.acct.net[MNQ] == 2 and again.acct.behind is None
+    assert said(out, "ACCOUNT_RESET") and again.acct.wiping is None
+
+
+def test_a_wiped_looking_start_up_list_whose_balance_did_not_move_never_wipes_the_books() -> None:
+    again, out = exposed_start_up(rule_driver(DailyLossLimit, limit=LIMIT), "50396.52")
+    assert again.acct.day.realized == D("396.52") and again.acct.week.realized == D("396.52")
+    assert not said(out, "ACCOUNT_RESET") and again.acct.wiping is None
