@@ -30,7 +30,7 @@ from fsm_risk.core.events import (
     PositionType,
     PositionUpdate,
 )
-from fsm_risk.core.exits import Computed
+from fsm_risk.core.exits import CENT, Computed
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.valuation import COST_QUANTUM
@@ -42,7 +42,8 @@ def differences(
     """What the read lists that the engine does not hold the same way, one line each: a
     trade booked with a computed P&L (``computed``) now listed with the gateway's is one, and
     so is a position of the same size at another average price (the gateway's is taken: a
-    stale record's average left the open P&L wrong until the position changed)."""
+    stale record's average left the open P&L wrong until the position changed), and so is
+    a balance the fills since the one taken do not explain (`moved`)."""
     found: list[str] = []
     listed: dict[str, PositionUpdate] = {}
     orders: set[int] = set()
@@ -57,6 +58,8 @@ def differences(
             found.append(f"trade {e.trade_id} with its P&L {e.pnl}, booked as computed")
         elif isinstance(e, AccountUpdate) and e.can_trade != acct.can_trade:
             found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
+        elif isinstance(e, AccountUpdate) and abs(moved(acct, e)) > CENT:
+            found.append(f"balance {e.balance:.2f}, {moved(acct, e):+.2f} beyond the fills since")
     for cid, e in sorted(listed.items()):
         pos = acct.positions.get(cid)
         signed = e.size if e.type is PositionType.LONG else -e.size
@@ -75,6 +78,15 @@ def differences(
     for oid in sorted(orders ^ working):
         found.append(f"order {oid} {'working' if oid in orders else 'no longer working'}")
     return found
+
+
+def moved(acct: AccountModel, e: AccountUpdate) -> Decimal:
+    """How far a read's balance is from the one taken and the fills since (a cash settlement,
+    a firm's reset of the account, a fee: what no fill explains). Taken quietly, it would be
+    judged by no read's trade list (see `core.wiped`): the read is applied whole instead."""
+    if acct.balance is None:
+        return Decimal(0)
+    return e.balance - acct.balance - acct.pending_realized
 
 
 def same_cost(listed: Decimal, held: Decimal, size: int) -> bool:

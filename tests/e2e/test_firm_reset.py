@@ -10,11 +10,12 @@ which would have fired only about 896 below the reset."""
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import httpx
+import pytest
 
+from fsm_risk import service as service_module
 from fsm_risk.core.states import State
 from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss
 
@@ -74,7 +75,8 @@ async def test_the_same_with_periodic_reads_and_a_restart_after_the_reset(h: Har
     balance has not moved since) and a restart keep the restarted books."""
     await h.start(DAILY.replace("reconcile_interval_seconds = 0", "reconcile_interval_seconds = 1"))
     await win_then_reset(h)
-    await asyncio.sleep(4)  # a periodic read or two (about every 3 s)
+    reads = h.svc.broker.health.reads
+    await h.until(lambda: h.svc.broker.health.reads >= reads + 2, "two periodic reads used")
     assert h.acct.day.realized == 0 and h.acct.week.realized == 0
     await h.stop()
     await h.start()
@@ -90,3 +92,16 @@ async def test_a_reset_while_locked_keeps_the_lock(h: Harness) -> None:
     await h.until(lambda: h.acct.balance == Decimal(50000), "the reset's balance taken")
     await h.until(lambda: h.acct.day.realized == 0, "the day's book restarted")
     assert h.acct.state is State.LockedDaily
+
+
+async def test_a_periodic_read_ahead_of_the_balance_read_finds_the_reset(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service reads a balance no fill explains a moment after it came (a second): a
+    periodic read made first took it quietly (it agreed on trades, positions and orders), the
+    service's own read was then not needed, and nothing judged the wiped list. Here that
+    moment is long, so only the periodic reads can find the reset."""
+    monkeypatch.setattr(service_module, "BALANCE_GRACE_SECONDS", 120.0)
+    await h.start(DAILY.replace("reconcile_interval_seconds = 0", "reconcile_interval_seconds = 1"))
+    await win_then_reset(h)
+    await lose_700_on_the_fresh_account(h)

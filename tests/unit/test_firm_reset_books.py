@@ -233,3 +233,20 @@ def test_a_wiped_looking_start_up_list_whose_balance_did_not_move_never_wipes_th
     again, out = exposed_start_up(rule_driver(DailyLossLimit, limit=LIMIT), "50396.52")
     assert again.acct.day.realized == D("396.52") and again.acct.week.realized == D("396.52")
     assert not said(out, "ACCOUNT_RESET") and again.acct.wiping is None
+
+
+def test_a_periodic_read_that_finds_the_resets_balance_is_applied_whole() -> None:
+    """A periodic read that agreed on trades, positions and orders took its balance quietly,
+    with no trade list to judge it: one made before the service's own read of the reset's
+    balance (asked for a second after the live update) took it, that read was never made, and
+    the books kept the wiped profit. A balance no fill explains is a difference: the read is
+    applied whole, its trade list judges the reset."""
+    d = rule_driver(DailyLossLimit, limit=LIMIT)
+    won(d)
+    assert d.engine.diverged(ACC, [account("50396.52")]) == []  # agrees: taken quietly
+    d.send(account("50000.00"))  # the reset's balance, live
+    found = d.engine.diverged(ACC, [account("50000.00")])
+    assert [a.message for a in alerts(found)] == [
+        "the periodic read found what the live feed did not say: balance 50000.00, -396.52 "
+        "beyond the fills since"
+    ]
