@@ -27,7 +27,6 @@ from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
-from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
@@ -95,15 +94,9 @@ class Ledger:
     trader's, the service's own (enforcement) or the platform's, and booked once."""
 
     def __init__(
-        self,
-        settings: EngineSettings,
-        settlement: Settlement,
-        pursuit: Pursuit,
-        work: Work,
-        book: RuleBook,
+        self, settings: EngineSettings, settlement: Settlement, pursuit: Pursuit, work: Work
     ) -> None:
         self.settings = settings
-        self.book = book  # (the rules, told of a firm's reset of the account: `wiped`)
         self.settlement = settlement
         self.pursuit = pursuit
         self.work = work
@@ -132,7 +125,7 @@ class Ledger:
             move = ev.balance - acct.balance - acct.pending_realized
         if ev.applied is not None:  # confirmed: taken whatever moved it (see `confirmed`)
             confirmed(acct, move, now, out)
-            held(acct, move, self.book.rules, now, out)  # (a start-up read's wiped list)
+            held(acct, move, now, out)  # (a start-up read's wiped list)
             move = ZERO
         if abs(move) > CENT:
             # asked once per move (not on every repeat), and not while the account's trades
@@ -370,7 +363,7 @@ class Ledger:
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
         if not booked and wiped(acct, ev, later, voided, move, now, behind=behind):
-            return restart(acct, ev, voided, move, self.book.rules, now, out)  # (a firm's reset)
+            return restart(acct, ev, voided, move, now, out)  # (a firm's reset)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period

@@ -20,13 +20,16 @@ nothing is wiped on the list's word alone. A reset is told by three things toget
 The books then restart from the reset (`restart`): their realized P&L and fees are the list's
 trades (those made since the reset), the settlements and the carry into the period are
 dropped (the positions behind them are gone), the trades wiped stay seen (a record of one
-replayed is never applied again). A lock is kept: only an admin ends one. A critical alert
-names the account and what the books were, for a person to look.
+replayed is never applied again). Only when that is lower: a list capped (newest first), empty
+for a moment or served stale, beside a balance moved by a fee, a settlement or a fill not yet
+listed, looks the same, so a period's book is never made looser by it (a loss before the
+reset still counts until the period's own reset; a profit before it no longer cushions). A
+lock is kept: only an admin ends one. A critical alert names the account and what the books
+were, for a person to look.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -36,7 +39,6 @@ from fsm_risk.core.exits import CENT
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.reasons import Reason
-from fsm_risk.rules.base import Rule
 
 
 def gone(acct: AccountModel, ev: TradesSnapshot, later: set[int]) -> dict[int, datetime]:
@@ -81,9 +83,7 @@ def wiped(
     return move is not None and abs(move) > CENT
 
 
-def held(
-    acct: AccountModel, move: Decimal, rules: Sequence[Rule], now: datetime, out: list[Effect]
-) -> None:
+def held(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> None:
     """The balance of the start-up read whose trade list looked wiped (``acct.wiping``), read
     after it and confirmed, moved ``move`` beyond the fills: more than a cent, the firm reset
     the account (`restart`); else the list was only incomplete, and the books stay."""
@@ -91,7 +91,7 @@ def held(
         return
     (ev, voided), acct.wiping = acct.wiping, None
     if abs(move) > CENT:
-        restart(acct, ev, set(voided), move, rules, now, out)
+        restart(acct, ev, set(voided), move, now, out)
 
 
 def restart(
@@ -99,15 +99,15 @@ def restart(
     ev: TradesSnapshot,
     voided: set[int],
     move: Decimal | None,
-    rules: Sequence[Rule],
     now: datetime,
     out: list[Effect],
 ) -> bool:
     """The books restart from the account's reset: each period the list covers is rebuilt from
     its trades alone (those since the reset), its settlements and carry dropped; a period it
-    does not cover is left as it is (and said so). The stateful rules are told
-    (`Rule.on_account_reset`). The state, and any lock, are untouched. Returns False: no
-    settlement was booked."""
+    does not cover is left as it is (and said so); a book the list would make looser is kept.
+    The rules' memories are left as they are (RULE-004's peak: a reset to a lower balance may
+    lock the fresh account, for a person to look). The state, and any lock, are untouched.
+    Returns False: no settlement was booked."""
     was: list[str] = []
     for book, name in ((acct.day, "day"), (acct.week, "week")):
         if ev.since > book.start:
@@ -116,6 +116,12 @@ def restart(
         trades = [t for t in ev.trades if t.trade_id not in voided and t.at >= book.start]
         realized = sum((realized_net(t.pnl, t.fees) for t in trades), ZERO)
         fees = sum((t.fees for t in trades), ZERO)
+        if realized >= book.realized:  # (a list cut short or stale looks the same: never looser)
+            was.append(
+                f"{name} realized {book.realized:.2f} kept: the list's {realized:.2f} since "
+                "the reset would loosen the loss limits, which waits for the period's reset"
+            )
+            continue
         was.append(
             f"{name} realized {book.realized:.2f} (fees {book.fees:.2f}) restarted at "
             f"{realized:.2f} (fees {fees:.2f}) from {len(trades)} trade(s) since the reset"
@@ -123,9 +129,6 @@ def restart(
         book.realized, book.fees, book.settled = realized, fees, ZERO
         book.carry, book.carried = ZERO, {}
     acct.settled.clear()  # (their fills were wiped with the rest: none will come)
-    for rule in rules:
-        if rule.stateful:
-            rule.on_account_reset(acct.rule_state.setdefault(rule.id, {}), acct, now)
     out.append(
         Alert(
             Level.CRITICAL,

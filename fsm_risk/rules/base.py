@@ -338,11 +338,6 @@ class Rule:
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
         """A daily (or weekly) reset happened at ``at``."""
 
-    def on_account_reset(self, memo: dict[str, Any], view: AccountView, at: datetime) -> None:
-        """The firm reset the account at the gateway (its trades wiped, its balance set: see
-        `fsm_risk.core.wiped`), found at ``at``; ``view`` holds the balance after it. Locks
-        are kept whatever a rule does here."""
-
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         return None
 

@@ -279,14 +279,6 @@ class TrailingDrawdown(Rule):
         if equity > entry.peak:
             self._store(view.account_id, memo, equity, entry.cap)
 
-    def on_account_reset(self, memo: dict[str, Any], view: AccountView, at: datetime) -> None:
-        """The firm reset the account: the peak of the account before it (a balance it no
-        longer has) is dropped, and seeded again from the balance set, as at the first one
-        seen. Kept, a reset to a lower balance would start the fresh account at its floor."""
-        memo.clear()
-        self._peaks.pop(view.account_id, None)
-        self._seed(memo, view)
-
     def _late(self, memo: dict[str, Any], view: AccountView) -> bool:
         """End of day: the fills stamped before the day's reset whose records came after it
         change the equity at that reset by ``view.day.late`` (their net P&L less the value the

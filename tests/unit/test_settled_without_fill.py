@@ -372,8 +372,8 @@ def test_a_firm_reset_while_running_books_nothing_up_or_down() -> None:
     -600 and was locked (a 450 limit), and one down $400 on the day booked +400, its loss
     hidden. The read's trade list lacks the trade that opened the position, with every one
     before it: a reset, nothing is booked, and a critical alert says what was not. The read's
-    balance moved with no fill too: the books restart from the reset (the day's -400 was the
-    account's before it), and a second critical alert says what they were (see `wiped`)."""
+    balance moved with no fill too: a second critical alert says what the books were (see
+    `wiped`); the day's -400 is kept (a reset never makes the loss limits looser)."""
     for was, day in (("50600.00", D(0)), ("49600.00", D("-400.00"))):
         d = rule_driver(DailyLossLimit, limit=LIMIT, balance=was if not day else "50000")
         if day:  # a losing round trip first: down $400 on the day
@@ -388,7 +388,7 @@ def test_a_firm_reset_while_running_books_nothing_up_or_down() -> None:
         move = D("50000.00") - D(was)
         assert f"({move:+.2f}) is not booked as a settlement" in said[0].message
         assert said[0].account_id == ACC and said[0].contract_id == MNQ
-        assert d.acct.day.realized == 0 and d.acct.day.settled == 0 and not d.acct.settled
+        assert d.acct.day.realized == day and d.acct.day.settled == 0 and not d.acct.settled
         [reset] = [a for a in alerts(out) if a.reason is Reason.ACCOUNT_RESET]
         assert reset.level.name == "CRITICAL" and f"day realized {day:.2f}" in reset.message
         assert not d.acct.vanished and d.acct.net[MNQ] == 0 and not d.acct.positions
