@@ -103,6 +103,7 @@ def test_a_voided_loss_leaves_the_peak() -> None:
     assert peak(d) == D("50800")
     void(d, loss, "50800")
     assert (peak(d), d.acct.equity) == (D("50800"), D("50800"))
+    assert d.acct.rule_state["RULE-004"]["gains"] == {"5001": ["50000", "800"]}
 
 
 def test_a_void_after_a_restart_gives_back_the_peak_the_trade_raised() -> None:
@@ -112,6 +113,7 @@ def test_a_void_after_a_restart_gives_back_the_peak_the_trade_raised() -> None:
         d, lambda: rule_engine(TrailingDrawdown, **RAW), at=d.now + timedelta(minutes=5)
     )
     assert peak(again) == D("50800")
+    assert again.acct.rule_state["RULE-004"]["gains"] == {"5001": ["50000", "800"]}
     void(again, win, "50000")
     assert peak(again) == D("50000")
 
@@ -122,7 +124,7 @@ def test_a_void_of_an_earlier_days_trade_gives_nothing_back_today() -> None:
     d.now += timedelta(hours=9)  # past the daily reset (17:00 Chicago)
     d.send(account("50800"))
     assert d.acct.day.start < d.now and d.acct.day.fills == []
-    assert not d.acct.rule_state["RULE-004"].get("gains")  # forgotten at the reset
+    assert not d.acct.rule_state["RULE-004"]["gains"]  # forgotten at the reset
     void(d, win, "50000")
     assert peak(d) == D("50800")
 
