@@ -9,9 +9,7 @@ rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal str
 - ``intraday``: it then rises with equity on every mark and balance change, but only from a
   settled view: every open position valued at a fresh quote and no realized P&L awaiting a
   balance update (between a closing fill and the next balance update the fill's P&L may still
-  be in the position's unrealized P&L too, and a peak must never rise on a double count); a
-  winning trade of the day the gateway voids gives back the peak it raised (`gains`: what the
-  peak was before it, kept in the same memory until the daily reset);
+  be in the position's unrealized P&L too, and a peak must never rise on a double count);
 - ``end_of_day``: it rises to the equity at each daily reset, and only then: to
   ``max(peak before, equity at the reset)``, both kept (``before``, ``equity``, with the reset's
   instant, ``reset``) so that a fill stamped before the reset whose record comes after it
@@ -38,7 +36,6 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core import gains
 from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
 from fsm_risk.core.models import ZERO, Position
 from fsm_risk.core.reasons import Reason
@@ -224,9 +221,6 @@ class TrailingDrawdown(Rule):
             text, seeded = memo["peak"], True
         elif not self._intraday:
             return self._late(memo, view)  # end of day: the peak moves only at a reset
-        if not isinstance(event, Quote):  # (a quote opens, closes and voids nothing)
-            seeded = self._gains(memo, view) or seeded
-            text = memo["peak"]
         # the quote hot path: the cached peak, one addition chain and one comparison
         entry = self._peaks.get(view.account_id)
         if entry is None or entry.text is not text:
@@ -249,26 +243,7 @@ class TrailingDrawdown(Rule):
         self._store(view.account_id, memo, equity, cap)
         return True
 
-    def _gains(self, memo: dict[str, Any], view: AccountView) -> bool:
-        """Intraday: a voided winning trade gives back the peak it raised, and the day's new
-        records and positions are remembered for theirs (see `gains`). True: the peak fell."""
-        entry = self._entry(view.account_id, memo)
-        assert entry is not None  # (seeded)
-        fell = False
-        if view.voided:
-            frozen = entry.cap is not None and entry.peak >= entry.cap
-            peak = gains.give_back(memo, view.voided, entry.peak, frozen)
-            if peak != entry.peak:
-                self._store(view.account_id, memo, peak, entry.cap)
-                entry, fell = self._peaks[view.account_id], True
-        equity = view.equity
-        base = None if equity is None else equity - view.open_upnl
-        gains.track(memo, view.day.fills, view.positions.keys(), base, entry.peak)
-        return fell
-
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
-        if not weekly:
-            gains.forget(memo)  # (a void of an older day's trade gives nothing back)
         if weekly or self._intraday:
             return
         entry = self._entry(view.account_id, memo) or self._seed(memo, view)
