@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
-from datetime import date, datetime
+from datetime import date, datetime, time
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,8 @@ def load(path: Path | None = None) -> int:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("stamp") != stamp():
             return 0
-        found = [_days(name, kept) for name, kept in data["calendars"].items()]
+        zones = data["zones"]  # (a file without them: computed again, once)
+        found = [_days(name, kept, zones[name]) for name, kept in data["calendars"].items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0
     for days in found:
@@ -80,6 +81,7 @@ def save(path: Path | None = None) -> None:
     data = {
         "stamp": stamp(),
         "calendars": {d.name: _plain(d.years()) for d in hours.in_use()},
+        "zones": {d.name: _zone(d) for d in hours.in_use()},
     }
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,14 @@ def _plain(years: dict[int, hours.YearDays]) -> dict[str, Any]:
     }
 
 
-def _days(name: str, kept: dict[str, Any]) -> hours.ExchangeDays:
+def _zone(days: hours.ExchangeDays) -> list[str | None]:
+    """The zone a calendar dates its sessions in, and its daily roll (None: none)."""
+    return [days.tz, None if days.roll is None else days.roll.isoformat()]
+
+
+def _days(
+    name: str, kept: dict[str, Any], zone: list[str | None] | None = None
+) -> hours.ExchangeDays:
     years = {
         int(y): hours.YearDays(
             frozenset(date.fromisoformat(d) for d in v["holidays"]),
@@ -111,4 +120,9 @@ def _days(name: str, kept: dict[str, Any]) -> hours.ExchangeDays:
         )
         for y, v in kept.items()
     }
-    return hours.ExchangeDays(name, years)
+    if zone is None:
+        return hours.ExchangeDays(name, years)
+    tz, roll = zone
+    return hours.ExchangeDays(
+        name, years, str(tz), None if roll is None else time.fromisoformat(roll)
+    )

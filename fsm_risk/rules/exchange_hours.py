@@ -181,13 +181,18 @@ class ExchangeDays:
     loaded for a year outside them."""
 
     def __init__(
-        self, name: str, known: Mapping[int, YearDays] | None = None, tz: str = EXCHANGE_TZ
+        self,
+        name: str,
+        known: Mapping[int, YearDays] | None = None,
+        tz: str = EXCHANGE_TZ,
+        roll: time | None = EXCHANGE_ROLL,
     ) -> None:
         self.name = name
         #: the zone the library's session dates are in (a session is dated by its close there)
         self.tz = tz
-        #: the time from which a session opening then is the next date's (`EXCHANGE_ROLL`)
-        self.roll = EXCHANGE_ROLL
+        #: the time from which a session opening then is the next date's (`EXCHANGE_ROLL`);
+        #: with ``tz``, the library's own once it is loaded, and kept with ``known`` years
+        self.roll = roll
         #: whether the library computed these years (rather than being given them)
         self.computed = known is None
         self._cal: Any = None
@@ -231,14 +236,15 @@ class ExchangeDays:
 
 
 def _roll(cal: Any, default: time | None) -> time | None:
-    """A library calendar's `EXCHANGE_ROLL`: its regular close when its sessions open the day
-    before (a market_open with a day offset of -1), else None."""
+    """A library calendar's `EXCHANGE_ROLL`: its regular close. A window opening after it
+    trades in the exchange's next session, whether that one opens the evening before (CME)
+    or the next morning (NYSE: a window of the CME's hours opening Thursday at 18:00 New
+    York trades on Friday, and is Friday's, a holiday's when Friday is one)."""
     try:
-        times = cal.regular_market_times
-        opens, closes = times["market_open"][-1], times["market_close"][-1]
+        close = cal.regular_market_times["market_close"][-1]
     except (AttributeError, KeyError, IndexError, TypeError):
         return default
-    return closes[1] if len(opens) > 2 and opens[2] == -1 else None
+    return close[1] if len(close) > 1 and isinstance(close[1], time) else default
 
 
 def _library_calendar(name: str) -> Any:
