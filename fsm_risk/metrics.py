@@ -285,6 +285,8 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
     account reconciled since start (an account still waiting is not enforced yet), every close
     confirmed within a close timeout (one going unconfirmed longer, waiting for the request
     budget or for the read that decides whether to re-send it, is not enforcing), every
+    cancel of an order that would open or add to a position in a locked scope confirmed
+    within a close timeout (one refused or unanswered longer: it may fill), every
     account's reads answered (its reconciliations failing one after another: its state at the
     gateway unconfirmed, see `Service.reads_failing`), enforcing
     (the event loop's consumer alive and not stopping). A contract without quotes for a while
@@ -300,6 +302,7 @@ def ready(service: Service) -> tuple[bool, dict[str, bool]]:
         "state_saved": service.unsaved_since is None,
         "reconciled": service.ready.is_set(),
         "closes_confirmed": not service.unconfirmed_closes(),
+        "cancels_confirmed": not service.unconfirmed_cancels(),
         "reads_answered": not service.reads_failing(),
         "enforcing": consumer is not None
         and not consumer.done()

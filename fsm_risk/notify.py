@@ -285,25 +285,28 @@ class Notifier:
         self._task.set_name("notifier")
 
     def _readiness(self) -> None:
-        """Tell the start once every account is reconciled and enforced (a close unconfirmed
-        past a close timeout, still from before a restart, is not: it said "enforcing" while
-        `status` said NOT ENFORCING); if that takes longer than `SLOW_START`, say first that
-        nothing is enforced yet (it said "enforcing" while no account was, for a minute at the
-        real gateway's rate limit), then when it is."""
+        """Tell the start once every account is reconciled and enforced (a close or a cancel
+        unconfirmed past a close timeout, still from before a restart, is not: it said
+        "enforcing" while `status` said NOT ENFORCING); if that takes longer than
+        `SLOW_START`, say first that nothing is enforced yet (it said "enforcing" while no
+        account was, for a minute at the real gateway's rate limit), then when it is."""
         service = self._service
         if service is None or self._started is None or self._told == "enforcing":
             return
         ids = ", ".join(map(str, service.account_ids))
         rules = f"{len(service.engine.rules)} rule(s) on account(s) {ids}"
-        stuck = service.unconfirmed_closes() if service.ready.is_set() else {}
+        closes = service.unconfirmed_closes() if service.ready.is_set() else {}
+        cancels = service.unconfirmed_cancels() if service.ready.is_set() else {}
+        stuck = set(closes) | set(cancels)
         if service.ready.is_set() and not stuck:
             title = "fsm-risk started" if self._told is None else "fsm-risk enforcing"
             self.put(Notice("service", title, f"fsm-risk is enforcing {rules}.", level="success"))
             self._told = "enforcing"
         elif self._told is None and time.monotonic() - self._started >= SLOW_START:
             waits = (
-                f"account(s) {', '.join(map(str, sorted(stuck)))} with a close not confirmed "
-                "in time are enforced once it is"
+                f"account(s) {', '.join(map(str, sorted(stuck)))} with a "
+                f"{'close' if not cancels else 'cancel' if not closes else 'close or cancel'} "
+                "not confirmed in time are enforced once it is"
                 if stuck
                 else "each account is enforced once its reconciliation with the gateway is done"
             )

@@ -58,6 +58,7 @@ from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.contracts import Contracts
 from fsm_risk.core import admin
+from fsm_risk.core.cancels import StuckCancel, unconfirmed_cancels
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -730,6 +731,7 @@ class Service:
         account_id: int,
         stuck: Container[int] | None = None,
         failing: Container[int] | None = None,
+        cancels: Container[int] | None = None,
     ) -> str:
         """'ready' (reconciled: enforcing), 'enforcing' (its positions and working orders
         are reconciled and enforced, its trades are still to be read: the limits on realized
@@ -737,11 +739,13 @@ class Service:
         'retrying' (its last try failed); 'login refused' while the gateway refuses the
         service's token (it is logging in again); reconciled but not enforcing as it should:
         'close not confirmed' (a close unconfirmed longer than a close timeout, see
-        `unconfirmed_closes`) or 'reads failing' (see `reads_failing`). Live events of an
+        `unconfirmed_closes`), 'cancel not confirmed' (a cancel of an order that would open
+        or add to a position in a locked scope, see `unconfirmed_cancels`) or 'reads
+        failing' (see `reads_failing`). Live events of an
         account not enforcing yet are applied as they come; only its enforcement waits (see
         `_gate`). 'feed down' while its user hub or the market hub is disconnected (once the
         feeds were opened): its records and quotes are not heard (/readyz says so too).
-        ``stuck`` and ``failing``: those two, when the caller has them already."""
+        ``stuck``, ``failing`` and ``cancels``: those, when the caller has them already."""
         health = self.broker.health
         if not health.authenticated:
             return "login refused"  # blind: nothing it reads or hears is true any more
@@ -752,6 +756,8 @@ class Service:
         if account_id in self.known:
             if account_id in (self.unconfirmed_closes() if stuck is None else stuck):
                 return "close not confirmed"
+            if account_id in (self.unconfirmed_cancels() if cancels is None else cancels):
+                return "cancel not confirmed"
             if account_id in (self.reads_failing() if failing is None else failing):
                 return "reads failing"
             return "ready" if self._caught_up(account_id) else "enforcing"
@@ -764,10 +770,11 @@ class Service:
         """The monitored accounts enforcing as they should (`readiness` 'ready' or
         'enforcing'): one truth for `status`, /readyz, /metrics and the dashboard."""
         stuck, failing = self.unconfirmed_closes(), self.reads_failing()
+        cancels = self.unconfirmed_cancels()
         return {
             a
             for a in self.account_ids
-            if self.readiness(a, stuck, failing) in ("ready", "enforcing")
+            if self.readiness(a, stuck, failing, cancels) in ("ready", "enforcing")
         }
 
     def _read_outcome(self, account_id: int, error: Exception | None) -> None:
@@ -2134,6 +2141,20 @@ class Service:
         }
         return {a: closes for a, closes in found.items() if closes}
 
+    def unconfirmed_cancels(self) -> dict[int, list[StuckCancel]]:
+        """Per account, the orders that would open or add to a position in a locked or
+        flattening scope whose cancel has gone unconfirmed longer than a close timeout (see
+        `cancels.unconfirmed_cancels`): filled, each opens what the lock forbids, so the
+        account is not enforcing as it should."""
+        now, engine = self.clock.now(), self.engine
+        timeout = engine.settings.close_timeout
+        found = {
+            a: unconfirmed_cancels(acct, now, timeout)
+            for a, acct in engine.accounts.items()
+            if acct.orders
+        }
+        return {a: cancels for a, cancels in found.items() if cancels}
+
     def status(self, account_ids: list[int] | None = None) -> dict[str, Any]:
         from fsm_risk import status
 
@@ -2142,15 +2163,18 @@ class Service:
             account_ids = list(self.account_ids)  # not the accounts an earlier run watched
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         stuck, failing = self.unconfirmed_closes(), self.reads_failing()
+        cancels = self.unconfirmed_cancels()
         for a in snap["accounts"]:
-            a["readiness"] = self.readiness(a["account_id"], stuck, failing)
+            a["readiness"] = self.readiness(a["account_id"], stuck, failing, cancels)
             a["closes_unconfirmed"] = {
                 cid: since.isoformat() for cid, since in stuck.get(a["account_id"], {}).items()
             }
+            a["cancels_unconfirmed"] = status.cancels_view(cancels.get(a["account_id"], []))
         authenticated = self.broker.health.authenticated
         reconciled = len(self.known & set(self.account_ids)) if authenticated else 0
         enforcing = sum(
-            self.readiness(a, stuck, failing) in ("ready", "enforcing") for a in self.account_ids
+            self.readiness(a, stuck, failing, cancels) in ("ready", "enforcing")
+            for a in self.account_ids
         )
         snap["readiness"] = {
             "ready": enforcing,  # enforcing as they should
@@ -2158,6 +2182,7 @@ class Service:
             "accounts": len(self.account_ids),
             "authenticated": authenticated,
             "closes_unconfirmed": len(stuck),
+            "cancels_unconfirmed": len(cancels),
             "reads_failing": len(failing),
         }
         snap["budget_waiting"] = {p.name.lower(): n for p, n in self.broker.budget.queued.items()}

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 
 if TYPE_CHECKING:  # the engine is imported only where a snapshot is taken, not to render one
+    from fsm_risk.core.cancels import StuckCancel
     from fsm_risk.core.engine import RiskEngine
     from fsm_risk.core.models import AccountModel, Lock
 
@@ -44,6 +45,20 @@ def snapshot(
         "next_weekly_reset": _next_reset(engine, account_ids, now, weekly=True).isoformat(),
         "accounts": accounts,
     }
+
+
+def cancels_view(cancels: Iterable[StuckCancel]) -> list[dict[str, Any]]:
+    """Cancels unconfirmed past a close timeout (`cancels.unconfirmed_cancels`) as the
+    running service's view shows them, per account (``cancels_unconfirmed``)."""
+    return [
+        {
+            "order_id": c.order_id,
+            "contract_id": c.contract_id,
+            "since": c.since.isoformat(),
+            "refused": c.refused,
+        }
+        for c in cancels
+    ]
 
 
 def _next_reset(
@@ -365,6 +380,13 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             "confirmed in time"
         )
         out.append(style(_fit(line), fg="red", bold=True))
+    if readiness and readiness.get("cancels_unconfirmed"):
+        line = (
+            f"NOT ENFORCING: {readiness['cancels_unconfirmed']} account(s) with a cancel not "
+            "confirmed in time"
+        )
+        out.append(style(_fit(line), fg="red", bold=True))
+    if readiness and (readiness.get("closes_unconfirmed") or readiness.get("cancels_unconfirmed")):
         waiting = snap.get("budget_waiting") or {}
         if waiting:
             shown = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in waiting.items())
@@ -409,13 +431,25 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 f"{_clock(failing.get('since'), tz)}"
             )
             out.append(style(_fit(line), fg="red", bold=True))
-        elif a.get("readiness", "ready") not in ("ready", "close not confirmed"):
+        elif a.get("readiness", "ready") not in (
+            "ready",
+            "close not confirmed",
+            "cancel not confirmed",
+        ):
             line = f"  NOT ENFORCING YET: {a['readiness']} (its reconciliation with the gateway)"
             out.append(style(line, fg="red", bold=True))
         for cid, since in (a.get("closes_unconfirmed") or {}).items():
             took = human((at - datetime.fromisoformat(since)).total_seconds())
             line = f"  NOT ENFORCING: close of {cid} not confirmed for {took}"
             out.append(style(_fit(line), fg="red", bold=True))
+        for k in a.get("cancels_unconfirmed") or ():
+            took = human((at - datetime.fromisoformat(k["since"])).total_seconds())
+            how = "refused" if k["refused"] else "not confirmed"
+            # an order that would open or add to a position while the scope is locked; the
+            # time on a line of its own (the gateway's order ids are long)
+            line = f"  NOT ENFORCING: cancel of order {k['order_id']} in {k['contract_id']} {how}"
+            out.append(style(_fit(line), fg="red", bold=True))
+            out.append(style(f"    since {_clock(k['since'], tz)} ({took})", fg="red"))
         lock = a["lock"]
         if lock:
             until = (

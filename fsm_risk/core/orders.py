@@ -52,6 +52,11 @@ class Order:
     earlier: tuple[int, ...] = ()
     #: when the last of those resizes was asked (runtime; see `expire`)
     asked_at: datetime | None = None
+    #: when our first cancel of it went (``cancel_sent_at`` moves with every re-send and
+    #: refusal): how long the order has stayed working since we asked it gone (stored)
+    cancel_since: datetime | None = None
+    #: the gateway's last answer to our cancel was a refusal (runtime)
+    cancel_refused: bool = False
 
     @property
     def open(self) -> int:
@@ -97,6 +102,7 @@ class Order:
         size is the trader's own change, which overtakes them all."""
         if old is not None:
             self.cancel_sent_at, self.cancel_attempts = old.cancel_sent_at, old.cancel_attempts
+            self.cancel_since, self.cancel_refused = old.cancel_since, old.cancel_refused
             self.resized_from, self.resized_basis = old.resized_from, old.resized_basis
             self.fill_volume = max(self.fill_volume, old.fill_volume)  # (a word may omit it)
             pending = (*old.earlier, old.resize_to) if old.resize_to is not None else ()
@@ -115,6 +121,7 @@ class Order:
         """The first cancel of this order, marked sent (`Pursuit.retry` re-sends it at the
         cancel timeout while the order still works)."""
         self.cancel_sent_at, self.cancel_attempts = now, 1
+        self.cancel_since, self.cancel_refused = now, False
         return CancelOrder(account_id, self.order_id, self.contract_id, reason)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +141,7 @@ class Order:
             "resized_from": self.resized_from,
             "resized_basis": self.resized_basis,
             "fill_volume": self.fill_volume,
+            "cancel_since": _dt(self.cancel_since),
         }
 
     @staticmethod
@@ -154,4 +162,6 @@ class Order:
             d.get("resized_from"),  # (absent from a snapshot stored before it was kept)
             d.get("resized_basis"),
             d.get("fill_volume", 0),
+            # (one stored before it was kept: from the last cancel sent)
+            cancel_since=_pdt(d.get("cancel_since") or d["cancel_sent_at"]),
         )

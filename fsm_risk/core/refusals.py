@@ -45,6 +45,7 @@ def rejected(
                 )
             )
             return
+        o.cancel_refused = not ev.limited  # (429: turned away, nothing refused it)
         if o.cancel_sent_at is not None:
             # turned away by the request limit (``limited``): nothing done, again after a second
             wait = s.after_refusal(1) if ev.limited else s.backoff(1)

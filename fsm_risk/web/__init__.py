@@ -179,6 +179,7 @@ class WebServer:
         snap = status.snapshot(engine, now, ids, tz=service.settings.display_timezone)
         stop = flat_by(engine, now)
         stuck, failing = service.unconfirmed_closes(), service.reads_failing()
+        cancels = service.unconfirmed_cancels()
         for a in snap["accounts"]:
             aid = a["account_id"]
             a["flat_by"] = stop.isoformat() if stop else None
@@ -198,11 +199,13 @@ class WebServer:
             kept = [t for t in self._transitions.get(aid, []) if t["at"] >= start]
             a["transitions"] = self._transitions[aid] = kept[-DAY_TRANSITIONS:]
             # as `status --json` says it: an account with a close unconfirmed past a close
-            # timeout (or its reads failing) is not enforcing as it should
-            a["readiness"] = service.readiness(aid, stuck, failing)
+            # timeout (a cancel of an order that would open or add while locked, or its reads
+            # failing) is not enforcing as it should
+            a["readiness"] = service.readiness(aid, stuck, failing, cancels)
             a["closes_unconfirmed"] = {
                 cid: since.isoformat() for cid, since in stuck.get(aid, {}).items()
             }
+            a["cancels_unconfirmed"] = status.cancels_view(cancels.get(aid, []))
         snap["feed"] = service.health()
         snap["notifier"] = self.notifier.snapshot() if self.notifier else {"enabled": False}
         ok, checks = ready(service)

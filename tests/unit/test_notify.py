@@ -145,11 +145,13 @@ def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
     from types import SimpleNamespace
 
     stuck: dict[int, dict[str, object]] = {}
+    cancels: dict[int, list[object]] = {}
     svc = SimpleNamespace(
         ready=asyncio.Event(),
         account_ids=[1001],
         engine=SimpleNamespace(rules=[1, 2, 3]),
         unconfirmed_closes=lambda: stuck,
+        unconfirmed_cancels=lambda: cancels,
     )
     n = notifier()
     n._service = svc  # type: ignore[assignment]
@@ -165,6 +167,10 @@ def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
     n._readiness()
     assert titles(n) == []  # reconciled, but not enforcing as it should
     stuck.clear()
+    cancels[1001] = [object()]  # an opening order's cancel refused past a close timeout
+    n._readiness()
+    assert titles(n) == []  # not enforcing as it should either
+    cancels.clear()
     n._readiness()
     n._readiness()
     assert titles(n) == ["fsm-risk enforcing"]

@@ -48,13 +48,18 @@ function card(a, tz) {
     c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
       "NOT ENFORCING: close of " + cid + " not confirmed since " + time(since)));
   }
+  for (const k of a.cancels_unconfirmed || []) {
+    c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
+      "NOT ENFORCING: cancel of order " + k.order_id + " in " + k.contract_id +
+      (k.refused ? " refused since " : " not confirmed since ") + time(k.since)));
+  }
   if (a.readiness === "enforcing") c.append(el("div", { class: "pill warn", "data-readiness": a.readiness },
     "ENFORCING; its trades are still being read: the P&L limits wait for them"));
   else if (a.readiness === "feed down") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
     "NOT ENFORCING: the gateway's live feed is down (reconnecting)"));
   else if (a.readiness === "reads failing") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
     "READS FAILING: its state at the gateway is not confirmed"));
-  else if (a.readiness && !["ready", "close not confirmed"].includes(a.readiness)) {
+  else if (a.readiness && !["ready", "close not confirmed", "cancel not confirmed"].includes(a.readiness)) {
     c.append(el("div", { class: "pill bad", "data-readiness": a.readiness }, "NOT ENFORCING YET: " + a.readiness));
   }
   const cds = el("div", { class: "countdowns" });
