@@ -346,6 +346,9 @@ class Engine:
     positions: dict[tuple[int, str], PositionState] = field(default_factory=dict)
     trades: list[TradeState] = field(default_factory=list)
     reject_rules: list[RejectRule] = field(default_factory=list)
+    #: a fault: cancels of working orders refused with this message, the orders left
+    #: working (`refuse_cancels`; None: cancels are taken)
+    cancel_refusal: str | None = None
 
     _next_order: int = 70_000_001
     _next_trade: int = 80_000_001
@@ -573,6 +576,8 @@ class Engine:
             raise BusinessError(
                 CANCEL_REJECTED, f"Order {order_id} is {order.status.name.lower()}, not working"
             )
+        if self.cancel_refusal is not None:
+            raise BusinessError(CANCEL_REJECTED, self.cancel_refusal)
         events = []
         if self.production:
             pending = {**self._order_api(order), "status": int(OrderStatus.PENDING_CANCELLATION)}
@@ -789,6 +794,10 @@ class Engine:
         rule = RejectRule(predicate, message, count)
         self.reject_rules.append(rule)
         return rule
+
+    def refuse_cancels(self, message: str | None = "Order cannot be cancelled") -> None:
+        """Refuse every cancel of a working order with ``message`` (None: take them again)."""
+        self.cancel_refusal = message
 
     def take_deferred(self) -> list[int]:
         """Orders that became due to fill while a fill delay is set (caller schedules them)."""

@@ -14,8 +14,8 @@ the caller's event loop, so a pytest fixture can start it on port 0 next to the 
 Everything a test or demo drives is on this object: prices (`set_price`, `move_price`,
 `set_price_mode`), accounts (`set_can_trade`, `set_balance`), trading as the trader would
 (`place_order`, `cancel_order`, `modify_order`, `close_position`), faults (`reject_next`,
-`reject_orders`, `set_fill_delay`, `set_wrapped`, `drop_websockets`, `push_malformed`,
-`push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `limit_rest`,
+`reject_orders`, `refuse_cancels`, `set_fill_delay`, `set_wrapped`, `drop_websockets`,
+`push_malformed`, `push_record`, `strip_trade_pnl`, `set_rate_limit`, `fail_rest`, `limit_rest`,
 `null_rest_fields`, `reverse_orders`, `settle_position`), reading
 (`order_log`, `orders`, `positions`, `trades`, `accounts`, `pushed`, `connections`, `opened`)
 and waiting without sleeping (`wait_for`, `add_listener`).
@@ -686,6 +686,11 @@ class PaperGateway:
     ) -> RejectRule:
         """Refuse orders matching ``predicate`` (``count`` times, or until cleared)."""
         return self.engine.reject(predicate, message, count)
+
+    def refuse_cancels(self, message: str | None = "Order cannot be cancelled") -> None:
+        """Refuse every cancel of a working order, the trader's and the service's, with a
+        business error (``message``; None: cancels are taken again): the order stays working."""
+        self.engine.refuse_cancels(message)
 
     def clear_rejections(self, rule: RejectRule | None = None) -> None:
         if rule is None:

@@ -22,7 +22,7 @@ from fsm_risk.adapters.broker import Priority
 from fsm_risk.core.states import State
 from fsm_risk.paper.settings import _accounts
 from tests.e2e.receiver import Receiver
-from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, run_cli, web
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli, web
 
 ORDERS = "/api/Order/searchOpen"
 
@@ -282,3 +282,67 @@ async def test_a_user_hub_down_is_not_enforcing_on_every_surface(h: Harness) -> 
     h.svc.broker.health.user_connected[ACCOUNT] = True  # reconnected
     rc, out = await run_cli(h.home, "status", "--json")
     assert rc == 0 and json.loads(out)["enforcing"] is True
+
+
+async def test_a_locked_accounts_opening_order_whose_cancel_is_refused_is_not_enforcing(
+    h: Harness,
+) -> None:
+    """Reported: on a locked account an opening buy of 10 MNQ was working and the gateway
+    refused every cancel (34 in 5.5 minutes, the order still working) while `status`, `status
+    --json`, the dashboard, readiness and /readyz all said enforcing: only closes counted.
+    Filled, that order opens a position during the lock. Now a cancel of such an order refused
+    (or unanswered) past a close timeout is NOT ENFORCING on each, naming the order, until the
+    order is gone."""
+    from fsm_risk.core.events import OrderType
+
+    await h.start("[rule.daily_loss_limit]\nlimit = 500\n")
+    url, acct = web(h).url, str(ACCOUNT)
+    await lock_by_daily_loss(h)
+    h.gateway.refuse_cancels("Order cannot be cancelled")
+    last = h.gateway.quote(MNQ).last
+    oid = h.trade("MNQ", "buy", 10, type=OrderType.LIMIT, limit_price=last - 100).order_id
+    await h.until(lambda: (o := h.acct.orders.get(oid)) and o.cancel_refused, "a cancel refused")
+    first = h.acct.orders[oid].cancel_since
+    assert first is not None
+    code, body = await get(f"{url}readyz")  # within a close timeout (2 s): a race, not yet
+    assert code == 200 and body["cancels_confirmed"] is True
+    for _ in range(6):  # each re-send refused: the order still working
+        await h.advance(seconds=1)
+        await h.until(lambda: not h.enforcing(), "the re-sent cancel answered")
+    assert oid in h.acct.orders and h.gateway.order(oid).working
+    assert h.acct.orders[oid].cancel_attempts >= 2
+
+    code, body = await get(f"{url}readyz")
+    assert code == 503 and body["cancels_confirmed"] is False and body["accounts_ready"] == 0
+    assert body["closes_confirmed"] is True  # (nothing to close: only the order)
+    rc, out = await run_cli(h.home, "status")
+    assert rc == 0
+    assert "NOT ENFORCING: 1 account(s) with a cancel not confirmed in time\n" in out
+    assert f"  NOT ENFORCING: cancel of order {oid} in {MNQ} refused\n    since " in out
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    snap = json.loads(out)
+    assert snap["enforcing"] is False
+    assert snap["readiness"]["ready"] == 0 and snap["readiness"]["cancels_unconfirmed"] == 1
+    [a] = snap["accounts"]
+    assert a["readiness"] == "cancel not confirmed"
+    stuck = {"order_id": oid, "contract_id": MNQ, "since": first.isoformat(), "refused": True}
+    assert a["cancels_unconfirmed"] == [stuck]
+    m = metrics((await get(f"{url}metrics"))[1])
+    assert m[("fsm_risk_account_ready", (("account", acct),))] == 0.0
+    assert m[("fsm_risk_ready", ())] == 0.0
+    code, view = await get(f"{url}api/state")
+    assert view["accounts"][0]["readiness"] == "cancel not confirmed"
+    assert view["accounts"][0]["cancels_unconfirmed"] == [stuck]
+    assert view["service"]["ready"] is False and view["service"]["cancels_confirmed"] is False
+
+    h.gateway.refuse_cancels(None)  # the gateway takes cancels again: the next one goes
+    await h.advance(seconds=5)
+    await h.until(lambda: oid not in h.acct.orders, "the order cancelled")
+    assert not h.gateway.order(oid).working
+    code, body = await get(f"{url}readyz")
+    assert code == 200 and body["cancels_confirmed"] is True and body["accounts_ready"] == 1
+    rc, out = await run_cli(h.home, "status", "--json")
+    assert rc == 0
+    snap = json.loads(out)
+    assert snap["enforcing"] is True and snap["accounts"][0]["cancels_unconfirmed"] == []
