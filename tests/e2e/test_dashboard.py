@@ -149,3 +149,34 @@ async def test_a_close_not_confirmed_shows_on_the_card_within_seconds(
     await h.until(lambda: h.contract_state(MNQ) is State.Trading, "confirmed")
     await expect(alarm).to_have_count(0)
     await expect(page.locator("#ready")).to_have_text("enforcing")
+
+
+async def test_a_refused_cancel_of_an_order_the_lock_forbids_shows_on_the_card(
+    h: Harness, browser: Browser
+) -> None:
+    """Reported: a locked account's opening order, every cancel of it refused for minutes,
+    and the page (like every other surface) said enforcing. The card names the order now."""
+    from fsm_risk.core.events import OrderType
+    from tests.e2e.service_harness import lock_by_daily_loss
+
+    await h.start("[rule.daily_loss_limit]\nlimit = 500\n")
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(dashboard(h))
+    card = page.locator(f'section.card[data-account="{ACCOUNT}"]')
+    await lock_by_daily_loss(h)
+    await expect(page.locator("#ready")).to_have_text("enforcing")
+    h.gateway.refuse_cancels()
+    last = h.gateway.quote(MNQ).last
+    oid = h.trade("MNQ", "buy", 10, type=OrderType.LIMIT, limit_price=last - 100).order_id
+    await h.until(lambda: (o := h.acct.orders.get(oid)) and o.cancel_refused, "a cancel refused")
+    await h.advance(seconds=3)  # the close timeout is 2 s
+    alarm = card.locator('[data-readiness="cancel not confirmed"]')
+    await expect(alarm).to_contain_text(
+        f"NOT ENFORCING: cancel of order {oid} in {MNQ} refused since"
+    )
+    await expect(page.locator("#ready")).to_have_text("NOT READY")
+    h.gateway.refuse_cancels(None)
+    await h.advance(seconds=11)  # the next re-send: at most a cancel timeout (10 s) on
+    await h.until(lambda: oid not in h.acct.orders, "the order cancelled")
+    await expect(alarm).to_have_count(0)
+    await expect(page.locator("#ready")).to_have_text("enforcing")

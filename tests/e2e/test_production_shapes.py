@@ -115,6 +115,7 @@ async def test_repeated_refusals_of_one_kind_are_an_alarm_shown_per_kind(h: Harn
             "state_saved": True,
             "reconciled": True,
             "closes_confirmed": True,
+            "cancels_confirmed": True,
             "reads_answered": True,
             "enforcing": True,
         },

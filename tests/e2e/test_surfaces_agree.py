@@ -337,7 +337,7 @@ async def test_a_locked_accounts_opening_order_whose_cancel_is_refused_is_not_en
     assert view["service"]["ready"] is False and view["service"]["cancels_confirmed"] is False
 
     h.gateway.refuse_cancels(None)  # the gateway takes cancels again: the next one goes
-    await h.advance(seconds=5)
+    await h.advance(seconds=11)  # (at most a cancel timeout, 10 s, on)
     await h.until(lambda: oid not in h.acct.orders, "the order cancelled")
     assert not h.gateway.order(oid).working
     code, body = await get(f"{url}readyz")

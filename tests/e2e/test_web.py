@@ -87,6 +87,7 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
         "state_saved": True,
         "reconciled": True,
         "closes_confirmed": True,
+        "cancels_confirmed": True,
         "reads_answered": True,
         "enforcing": True,
         "accounts": 1,
