@@ -33,7 +33,7 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
-from fsm_risk.core.wiped import held, restart, wiped
+from fsm_risk.core.wiped import held, told, wiped
 from fsm_risk.core.work import Work
 
 #: how far the gateway's clock may be behind ours: a fill of our close is stamped after the
@@ -363,7 +363,7 @@ class Ledger:
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
         if not booked and wiped(acct, ev, later, voided, move, now, behind=behind):
-            return restart(acct, ev, voided, move, now, out)  # (a firm's reset)
+            return told(acct, ev, move, out)  # (a firm's reset, it seems: a person looks)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period

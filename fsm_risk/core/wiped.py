@@ -17,15 +17,15 @@ nothing is wiped on the list's word alone. A reset is told by three things toget
   confirmed it: ``acct.unbooked``), by more than a cent: a list merely cut short leaves the
   balance where its trades put it.
 
-The books then restart from the reset (`restart`): their realized P&L and fees are the list's
-trades (those made since the reset), the settlements and the carry into the period are
-dropped (the positions behind them are gone), the trades wiped stay seen (a record of one
-replayed is never applied again). Only when that is lower: a list capped (newest first), empty
-for a moment or served stale, beside a balance moved by a fee, a settlement or a fill not yet
-listed, looks the same, so a period's book is never made looser by it (a loss before the
-reset still counts until the period's own reset; a profit before it no longer cushions). A
-lock is kept: only an admin ends one. A critical alert names the account and what the books
-were, for a person to look.
+Even then it may not be one: a list capped newest first, empty for a moment or served a
+few seconds stale looks the same, and a fee, a settlement or a fill not yet listed moves the
+balance in the same read. Rebuilt from such a list, the books forgot a day's loss (-400 of a
+500 limit became -100 or 0), and with the carry or a settlement dropped even a book made
+"lower" was looser. So nothing is changed on it (`told`): the books, the rules' memories, the
+state and every lock are kept, and a critical alert tells a person that the firm appears to
+have reset the account and what the books hold, to check it at the gateway (an admin may lock
+the account, or end a lock, with `transition`). A wiped profit thus still counts until the
+period's own reset: the error, if any, is a person's to correct, never the service's to guess.
 """
 
 from __future__ import annotations
@@ -85,59 +85,40 @@ def wiped(
 
 def held(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> None:
     """The balance of the start-up read whose trade list looked wiped (``acct.wiping``), read
-    after it and confirmed, moved ``move`` beyond the fills: more than a cent, the firm reset
-    the account (`restart`); else the list was only incomplete, and the books stay."""
+    after it and confirmed, moved ``move`` beyond the fills: more than a cent, the firm appears
+    to have reset the account (`told`); else the list was only incomplete."""
     if acct.wiping is None:
         return
-    (ev, voided), acct.wiping = acct.wiping, None
+    (ev, _), acct.wiping = acct.wiping, None
     if abs(move) > CENT:
-        restart(acct, ev, set(voided), move, now, out)
+        told(acct, ev, move, out)
 
 
-def restart(
-    acct: AccountModel,
-    ev: TradesSnapshot,
-    voided: set[int],
-    move: Decimal | None,
-    now: datetime,
-    out: list[Effect],
-) -> bool:
-    """The books restart from the account's reset: each period the list covers is rebuilt from
-    its trades alone (those since the reset), its settlements and carry dropped; a period it
-    does not cover is left as it is (and said so); a book the list would make looser is kept.
-    The rules' memories are left as they are (RULE-004's peak: a reset to a lower balance may
-    lock the fresh account, for a person to look). The state, and any lock, are untouched.
-    Returns False: no settlement was booked."""
-    was: list[str] = []
-    for book, name in ((acct.day, "day"), (acct.week, "week")):
-        if ev.since > book.start:
-            was.append(f"{name} realized {book.realized:.2f} kept (not covered by the list)")
-            continue
-        trades = [t for t in ev.trades if t.trade_id not in voided and t.at >= book.start]
-        realized = sum((realized_net(t.pnl, t.fees) for t in trades), ZERO)
-        fees = sum((t.fees for t in trades), ZERO)
-        if realized >= book.realized:  # (a list cut short or stale looks the same: never looser)
-            was.append(
-                f"{name} realized {book.realized:.2f} kept: the list's {realized:.2f} since "
-                "the reset would loosen the loss limits, which waits for the period's reset"
-            )
-            continue
-        was.append(
-            f"{name} realized {book.realized:.2f} (fees {book.fees:.2f}) restarted at "
-            f"{realized:.2f} (fees {fees:.2f}) from {len(trades)} trade(s) since the reset"
-        )
-        book.realized, book.fees, book.settled = realized, fees, ZERO
-        book.carry, book.carried = ZERO, {}
-    acct.settled.clear()  # (their fills were wiped with the rest: none will come)
+def told(acct: AccountModel, ev: TradesSnapshot, move: Decimal | None, out: list[Effect]) -> bool:
+    """A person is told the firm appears to have reset the account; nothing is changed (see
+    the module's doc). Returns False: no settlement was booked."""
+    books = "; ".join(
+        f"{name} realized {book.realized:.2f} (its trades listed: {_since(ev, book.start):.2f})"
+        for book, name in ((acct.day, "day"), (acct.week, "week"))
+        if ev.since <= book.start
+    )
     out.append(
         Alert(
             Level.CRITICAL,
             Reason.ACCOUNT_RESET,
-            f"the firm reset the account at the gateway: every trade applied this week is gone "
-            f"from its trade list and the balance moved {move or ZERO:+.2f} with no fill; "
-            + "; ".join(was)
-            + f"; the state ({acct.state.value}) and any lock are kept",
+            f"the firm appears to have reset the account at the gateway: every trade applied in "
+            f"the read's window is gone from its trade list and the balance moved "
+            f"{move or ZERO:+.2f} with no fill. Kept as they are: {books or 'the books'}, the "
+            f"rules' memories, the state ({acct.state.value}) and any lock (a list capped, "
+            f"empty or stale looks the same); check the account at the gateway",
             acct.account_id,
         )
     )
     return False
+
+
+def _since(ev: TradesSnapshot, start: datetime) -> Decimal:
+    """The net realized P&L of the list's trades from ``start`` (what a book rebuilt from it
+    would hold: for the person who checks)."""
+    trades = (t for t in ev.trades if t.at >= start and not t.voided)
+    return sum((realized_net(t.pnl, t.fees) for t in trades), ZERO)

@@ -1,13 +1,13 @@
 """A firm's reset, as the service can tell it, never makes the loss limits looser.
 
-Found by a review of the first fix (ebe768e), which restarted the day's and week's books from
+Found by reviews of the first fix (ebe768e), which restarted the day's and week's books from
 the list whenever a read's trade list lacked every applied trade of its window (none listed
 older) and its balance moved beyond the fills: a list capped newest first, empty for a moment
 or served a few seconds stale looks exactly like that, and a fee, a settlement or a fill not
 yet listed moves the balance. The books were wiped with no reset (a day's -400 of a 500 limit
-became -100 or 0) and RULE-004's peak re-seeded lower (the floor 805 lower). A book is now
-replaced only by a lower one (a wiped profit no longer cushions; a loss before the reset
-counts until the period's own reset), and no rule's memory is touched."""
+became -100 or 0) and RULE-004's peak re-seeded lower (the floor 805 lower); a second try
+(a book replaced only by a lower one) still loosened through the carry and a settlement it
+dropped. Nothing is changed on it now: a person is told (`wiped`)."""
 
 from __future__ import annotations
 
