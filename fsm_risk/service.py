@@ -1705,6 +1705,10 @@ class Service:
                 self._spawn(
                     self.reconcile(e.account_id, for_enforcement=True), f"read:{e.account_id}"
                 )
+                # a record the fills alone gave to this account may be another's: read those
+                shapes = getattr(self.broker, "positions", None)
+                for other in shapes.others(e.account_id, e.contract_id) if shapes else ():
+                    self._doubt(other)
             elif isinstance(e, ReadTrades):
                 # the engine decides again once the read is applied (its `Listing`); its
                 # balance comes from one `/Account/search` shared by the reads under way

@@ -291,6 +291,9 @@ class PositionShapes:
         self._holders: dict[str, set[int]] = {}
         #: contract -> account -> net size of its live fills since its last position record
         self._filled: dict[str, dict[int, int]] = {}
+        #: (account, contract) -> the other candidates of the last record given to it by its
+        #: fills alone (see `others`)
+        self._inferred: dict[tuple[int, str], list[int]] = {}
 
     def owners(self, payload: Any, accounts: Collection[int]) -> tuple[list[int], bool]:
         """The accounts of ``accounts`` a position record that names none can belong to, and
@@ -326,10 +329,22 @@ class PositionShapes:
             a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
         ]
         if len(led) == 1:
+            others = [a for a in candidates if a != led[0]]
+            if others:
+                self._inferred[(led[0], contract)] = others
+            else:
+                self._inferred.pop((led[0], contract), None)
             return led, True
         if len(candidates) == 1 and not filled and self._net(candidates[0], contract) == signed:
             return candidates, True  # the holder's own position, repeated (a new price)
         return candidates, False
+
+    def others(self, account_id: int, contract_id: str) -> list[int]:
+        """The other candidates of the last record in ``contract_id`` given to ``account_id``
+        by its fills alone (forgotten once asked). A fill counted there may be one whose
+        position record came before it: when that account then doubts the record, the record
+        may be another's (its trade not heard yet), and those others are read too."""
+        return self._inferred.pop((account_id, contract_id), [])
 
     def _net(self, account_id: int, contract_id: str) -> int:
         known = self._known.get((account_id, contract_id))

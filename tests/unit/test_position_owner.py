@@ -75,3 +75,19 @@ def test_the_record_that_follows_consumes_the_fills_and_voided_fills_do_not_coun
 def test_a_known_position_id_names_its_account() -> None:
     shapes = book((A, 1), (B, 1))
     assert shapes.owners({**trimmed(1), "id": 1}, ALL) == ([B], True)
+
+
+def test_a_record_given_by_fills_alone_remembers_the_others_it_may_be_of() -> None:
+    # A's trade came after A's own position record (its fill is counted, but already shown):
+    # B's add, its trade not heard yet, is led by A's fill to A. When A doubts the record,
+    # the others it may be of are asked for once (to be read), and only then
+    shapes = book((A, 1), (B, 1))
+    shapes.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
+    assert shapes.owners(trimmed(2), ALL) == ([A], True)
+    assert shapes.others(A, MNQ) == [B]
+    assert shapes.others(A, MNQ) == []  # forgotten once asked
+    assert shapes.others(B, MNQ) == []
+    lone = book((A, 1))
+    lone.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
+    assert lone.owners(trimmed(2), ALL) == ([A], True)
+    assert lone.others(A, MNQ) == []  # no other candidate: nothing to read

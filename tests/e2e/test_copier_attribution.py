@@ -1,0 +1,163 @@
+"""One user-hub connection for several accounts of a login (a trade copier), the production
+profile's trimmed position updates (no accountId), and a gateway that delivers a fill's
+position record before its trade record.
+
+Found by a hunt: a fill of account A whose position record came first stayed counted, and B's
+trimmed record (long 2, its own trade not heard yet) was proven A's by that fill: the engine
+doubted it for A and read A alone, so B, believed long 1 while long 2, lost 602 against a
+500 daily limit unseen until the next periodic read (10 s with 2 accounts, 38.4 s with 12).
+A record given to an account by its fills alone now has the other accounts it may be of
+read too when that account doubts it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from fsm_risk.paper.settings import PaperAccount
+from tests.e2e.service_harness import Harness
+
+A, B = (
+    PaperAccount(7001, "COPY-A", Decimal("50000.00")),
+    PaperAccount(7002, "COPY-B", Decimal("50000.00")),
+)
+LIMIT_ONE = "[rule.max_contracts]\nlimit = 1\n[broker]\nreconcile_interval_seconds = 0\n"
+
+
+def size(h: Harness, account_id: int) -> int:
+    p = h.gateway.position(account_id, h.gateway.contract("MNQ").id)
+    return 0 if p is None else p.size
+
+
+def position_first(gw: Any, accounts: set[int]) -> None:
+    """For ``accounts``: the position record of a fill goes out before its trade record."""
+    publish = gw._publish
+
+    def reordered(events: list[Any]) -> None:
+        out = list(events)
+        for i, e in enumerate(out):
+            if e.target == "GatewayUserTrade" and e.account_id in accounts:
+                for j in range(i + 1, len(out)):
+                    if out[j].target == "GatewayUserPosition" and out[j].account_id == e.account_id:
+                        out.insert(i, out.pop(j))
+                        break
+        publish(out)
+
+    gw._publish = reordered
+
+
+DAILY = "[rule.daily_loss_limit]\nlimit = 500\n"  # every other setting at its default
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_b_position_credited_to_a_leaves_b_loss_blind(h: Harness) -> None:
+    await b_loss_blind(h)
+
+
+async def b_loss_blind(h: Harness) -> None:
+    """A long 1 (its trade heard after its position record: the fill stays counted), B long 1
+    then the copier adds 1 on B (its position record before its trade): the trimmed record
+    of B's long 2 is led to A by A's fill; then B loses $600 against a $500 limit."""
+    await h.start(DAILY)
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    MNQ = gw.contract("MNQ").id
+    own = gw._publish
+    position_first(gw, {A.id})
+    gw.place_order(A.id, "MNQ", 0, 1)  # A: long 1 (its position record before its trade)
+    await h.until(lambda: MNQ in eng[A.id].positions, "A's position heard")
+    gw._publish = own
+    gw.place_order(B.id, "MNQ", 0, 1)  # B: long 1, in the gateway's order
+    await h.until(lambda: MNQ in eng[B.id].positions, "B's position heard")
+    position_first(gw, {B.id})
+    gw.place_order(B.id, "MNQ", 0, 1)  # the copier adds 1 on B: long 2
+    gw._publish = own
+    await h.until(lambda: any("POSITION_UNCONFIRMED account 7001" in m for m in h.logs), "A")
+    await h.until(lambda: any("account 7001: reconciled" in m for m in h.logs[-20:]), "A read")
+
+    def held() -> dict[int, dict[str, int]]:
+        return {a: {c: p.size for c, p in eng[a].positions.items()} for a in (A.id, B.id)}
+
+    gw.move_price("MNQ", -600)  # -150 points: B (long 2) loses $600, past its $500 limit
+    time.monotonic()
+    try:
+        await h.gw_until(lambda: size(h, B.id) == 0, "B flattened", 2)
+    finally:
+        await h.gw_until(lambda: size(h, B.id) == 0, "B flattened at last", 90)
+    assert size(h, B.id) == 0, "B's loss of $600 past its $500 limit is not flattened"
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_a_trimmed_update_of_b_is_credited_to_a_and_a_is_reduced(h: Harness) -> None:
+    await h.start(LIMIT_ONE)
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    MNQ = gw.contract("MNQ").id
+    position_first(gw, {A.id})
+    gw.place_order(A.id, "MNQ", 0, 1)  # A: long 1 (its trade heard after its position)
+    await h.until(lambda: MNQ in eng[A.id].positions, "A's position heard")
+    gw._publish = type(gw)._publish.__get__(gw)  # back to the gateway's own order
+    gw.place_order(B.id, "MNQ", 0, 1)  # B: long 1, in order
+    await h.until(lambda: MNQ in eng[B.id].positions, "B's position heard")
+    await h.gw_until(lambda: True, "settle")
+    position_first(gw, {B.id})
+    gw.place_order(B.id, "MNQ", 0, 1)  # B: long 2, over the limit of 1; A untouched
+    await h.gw_until(
+        lambda: (
+            gw.order_log(A.id)[-1].source != "direct" or gw.order_log(B.id)[-1].source != "direct"
+        ),
+        "the service acted",
+        15,
+    )
+    await h.gw_until(lambda: True, "settle")
+    log_a = [(o.source, o.size) for o in gw.order_log(A.id)]
+    [(o.source, o.size) for o in gw.order_log(B.id)]
+    # what must happen: B's excess reduced on B; A (long 1, within its limit) left alone
+    assert not [s for s, _ in log_a if s != "direct"], "the service acted on A, not B"
+    assert size(h, A.id) == 1
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_b_close_credited_to_a_leaves_a_believed_flat(h: Harness) -> None:
+    await h.start(DAILY)
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    MNQ = gw.contract("MNQ").id
+    own = gw._publish
+    gw.place_order(A.id, "MNQ", 0, 2)  # A: long 2
+    gw.place_order(B.id, "MNQ", 0, 1)  # B: long 1
+    await h.until(lambda: MNQ in eng[A.id].positions and MNQ in eng[B.id].positions, "held")
+    position_first(gw, {A.id})
+    gw.place_order(A.id, "MNQ", 1, 1)  # A sells 1: long 1 (position record before trade)
+    gw._publish = own
+    await h.until(lambda: eng[A.id].positions[MNQ].size == 1, "A at 1")
+    await h.gw_until(lambda: True, "settle")
+    await asyncio.sleep(0.5)  # the reads the unattributed record asked for are answered
+    position_first(gw, {B.id})
+    gw.place_order(B.id, "MNQ", 1, 1)  # B exits: flat (position record before trade)
+    gw._publish = own
+    await asyncio.sleep(0.5)
+
+    def held() -> dict[int, dict[str, int]]:
+        return {a: {c: p.size for c, p in eng[a].positions.items()} for a in (A.id, B.id)}
+
+    gw.move_price("MNQ", -2400)  # -600 points: A (long 1) loses $1200, past its $500 limit
+    time.monotonic()
+    try:
+        await h.gw_until(lambda: size(h, A.id) == 0, "A flattened", 2)
+    finally:
+        await h.gw_until(lambda: size(h, A.id) == 0, "A flattened at last", 60)
+
+
+IDLE = tuple(PaperAccount(7101 + i, f"IDLE-{i + 1}", Decimal("50000.00")) for i in range(10))
+
+
+@pytest.mark.paper(accounts=(A, B, *IDLE))
+async def test_b_loss_blind_with_twelve_accounts(h: Harness) -> None:
+    """The same as `test_b_position_credited_to_a_leaves_b_loss_blind`, with ten more
+    accounts on the login: the periodic read that ends the blindness comes later."""
+    await b_loss_blind(h)
