@@ -328,7 +328,7 @@ class Ledger:
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation. A list lacking
-        applied trades is kept from too, unless the read shows a firm's reset (`wiped`)."""
+        applied trades is kept from too; one that looks like a firm's reset is told (`wiped`)."""
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
@@ -362,7 +362,7 @@ class Ledger:
         if acct.vanished:  # found gone by this read (or waiting): a settlement, or a reset?
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
-        if not booked and wiped(acct, ev, later, voided, move, now, behind=behind):
+        if not booked and wiped(acct, ev, later, move, now, behind=behind):
             return told(acct, ev, move, out)  # (a firm's reset, it seems: a person looks)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:

@@ -206,10 +206,10 @@ class AccountModel(Lockable):
         #: positions in contracts whose tick size and value are unknown, waiting until then
         #: for the gateway to say (see `core.unpriced`); not stored: a restart reads again
         self.unpriced: dict[str, datetime] = {}
-        #: a start-up read's trade list that looked wiped, with the trades it saw voided, until
-        #: that read's balance (which comes after it) says whether the firm reset the account
-        #: (see `core.wiped`); not stored: a restart reads again
-        self.wiping: tuple[TradesSnapshot, frozenset[int]] | None = None
+        #: a start-up read's trade list that looked wiped, until that read's balance (which
+        #: comes after it) says whether the firm appears to have reset the account (see
+        #: `core.wiped`); not stored: a restart reads again
+        self.wiping: TradesSnapshot | None = None
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

@@ -89,8 +89,8 @@ class Reason(Enum):
     )
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
     ACCOUNT_RESET = (
-        "the firm reset the account at the gateway (its trades wiped, its balance set): the "
-        "day's and week's realized P&L restart from the reset, every lock is kept"
+        "the firm appears to have reset the account at the gateway (its trades wiped, its "
+        "balance set): told, for a person to check; the books, the rules and every lock kept"
     )
     PNL_COMPUTED = (
         "a closing trade record came without its P&L: computed from the average entry of the "

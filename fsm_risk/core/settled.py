@@ -6,8 +6,8 @@ removal) moves the balance by its P&L, and no fill ever realizes it. It is booke
 smaller) with no fill on its way, and the balance moved beyond what the fills explain
 (``acct.unbooked``); that move, to the cent, is the day's and week's realized P&L of the
 settlement (``Book.settled``, kept by a rebuild from the trades). A balance move with no
-position gone (a fee, a deposit) books nothing; a reset of the account restarts the books
-(see `wiped`). A fill of a settled position that comes after all (``acct.settled``) replaces
+position gone (a fee, a deposit, a reset of the account: told, see `wiped`) books nothing. A
+fill of a settled position that comes after all (``acct.settled``) replaces
 its part of the settlement.
 
 A firm's reset of the account removes its positions without a fill too, and moves the
@@ -120,8 +120,7 @@ def lost(acct: AccountModel, gone: dict[str, int], move: Decimal | None, out: li
     account or hide a loss. Nothing is booked: the balance's move (``move``, when the read
     brought it first) is taken by no rule, as any move no fill explains. A list cut short the
     same way (its oldest trades) cannot be told from it: hence a critical alert, naming the
-    account, for a person to look. The books restart from the reset when the read's balance
-    confirms it (`wiped`)."""
+    account, for a person to look."""
     for cid in gone:
         acct.vanished.pop(cid, None)
     text = ", ".join(f"{c} {n:+d}" for c, n in sorted(gone.items()))

@@ -62,7 +62,6 @@ def wiped(
     acct: AccountModel,
     ev: TradesSnapshot,
     later: set[int],
-    voided: set[int],
     move: Decimal | None,
     now: datetime,
     *,
@@ -78,7 +77,7 @@ def wiped(
     if not missing or cut(ev, missing, now):
         return False
     if behind:
-        acct.wiping = (ev, frozenset(voided))
+        acct.wiping = ev
         return False
     return move is not None and abs(move) > CENT
 
@@ -89,7 +88,7 @@ def held(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) ->
     to have reset the account (`told`); else the list was only incomplete."""
     if acct.wiping is None:
         return
-    (ev, _), acct.wiping = acct.wiping, None
+    ev, acct.wiping = acct.wiping, None
     if abs(move) > CENT:
         told(acct, ev, move, out)
 
