@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
-from fsm_risk.core.flatten import Entry, Flatten, covers
-from fsm_risk.core.instruments import gateway_id, root_named
+from fsm_risk.core.flatten import Entry, Flatten
+from fsm_risk.core.instruments import covers, gateway_id, root_named
 from fsm_risk.core.models import (
     AccountModel,
     ContractModel,

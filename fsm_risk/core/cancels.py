@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fsm_risk.core.exposure import reduces
-from fsm_risk.core.flatten import covers
+from fsm_risk.core.instruments import covers
 from fsm_risk.core.models import AccountModel
 from fsm_risk.core.states import State
 

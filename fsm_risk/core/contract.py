@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fsm_risk.core.effects import AuditEntry
 from fsm_risk.core.events import Side
 from fsm_risk.core.exposure import exposed
-from fsm_risk.core.instruments import root_named, root_of
+from fsm_risk.core.instruments import root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import Lock, _dt, _pdt
 from fsm_risk.core.states import State
@@ -95,24 +95,10 @@ class ContractModel(Lockable):
         return self.contract_id
 
     def exposed(self) -> bool:
-        """Not yet flattened to its target (see `exposure.exposed`)."""
+        """Not yet flattened to its target (see `exposure.exposed`; a symbol root an admin
+        named: any contract of that root)."""
         if self.account is None:
             return False
-        if "." not in self.contract_id:  # a root an admin named: any of its contracts
-            acct, root = self.account, root_named(self.contract_id)
-            held = {
-                *acct.positions,
-                *acct.net,
-                *acct.expected,
-                *(o.contract_id for o in acct.orders.values()),
-            }
-            held.update(c for c, _, _ in acct.filling.values())
-            if self.contract_id not in held:  # (a contract the gateway names so is itself)
-                return any(
-                    exposed(acct, cid, cancel_orders=self.cancel_orders)
-                    for cid in held
-                    if "." in cid and root_of(cid) == root
-                )
         return exposed(
             self.account, self.contract_id, self.target_size, cancel_orders=self.cancel_orders
         )

@@ -58,7 +58,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import catch_up
-from fsm_risk.core.flatten import Flatten, covers
+from fsm_risk.core.flatten import Flatten
 from fsm_risk.core.ledger import Ledger, unlisted
 from fsm_risk.core.missed import MissedResets
 from fsm_risk.core.models import AccountModel, History, InstrumentBook, Mark
@@ -88,7 +88,6 @@ __all__ = [
     "Changes",
     "EngineSettings",
     "RiskEngine",
-    "covers",
     "self_source",
     "waiver_until",
 ]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fsm_risk.core.events import Event, Fill, OrderType, TradesSnapshot
+from fsm_risk.core.instruments import covers
 from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
@@ -37,13 +38,14 @@ def exposed(
     *,
     cancel_orders: bool = True,
 ) -> bool:
-    """Whether the account (``contract_id`` None) or one of its contracts holds more than
-    ``target`` contracts, per the gateway's position or per the fills it has not caught up
-    with yet; or an order filled whose fills are still on their way; or, when orders are
-    cancelled too, a working order of the trader's. Flat means none of these."""
+    """Whether the account (``contract_id`` None) or one of its contracts (or, named by a
+    symbol root, any contract of that root: `instruments.covers`) holds more than ``target``
+    contracts, per the gateway's position or per the fills it has not caught up with yet; or
+    an order filled whose fills are still on their way; or, when orders are cancelled too, a
+    working order of the trader's. Flat means none of these."""
 
     def here(cid: str) -> bool:
-        return contract_id is None or cid == contract_id
+        return contract_id is None or covers(contract_id, cid)
 
     return (
         any(p.size > target for c, p in acct.positions.items() if here(c))

@@ -8,8 +8,8 @@ from typing import Any
 
 from fsm_risk.core.effects import Alert, Effect, Level, ReadAccount
 from fsm_risk.core.exposure import closes_working, closing, exposed, reduces
-from fsm_risk.core.instruments import root_named
-from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, root_of, strongest
+from fsm_risk.core.instruments import covers
+from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, strongest
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
@@ -17,12 +17,6 @@ from fsm_risk.core.settlement import open_size
 from fsm_risk.core.sources import ENGINE
 from fsm_risk.core.states import LOCK_KINDS, State, Trigger
 from fsm_risk.core.work import Work
-
-
-def covers(key: str, contract_id: str) -> bool:
-    """Whether a contract scope ``key`` (a full id, or a symbol root locked by an admin)
-    covers this contract id."""
-    return contract_id == key or ("." not in key and root_of(contract_id) == root_named(key))
 
 
 def lock_source(model: Lockable) -> str | None:

@@ -141,6 +141,12 @@ def root_of(contract_id: str) -> str:
     return root_named(parts[3] if len(parts) >= 5 else contract_id)
 
 
+def covers(key: str, contract_id: str) -> bool:
+    """Whether a contract scope ``key`` (a full id, or a symbol root named by an admin)
+    covers this contract id."""
+    return contract_id == key or ("." not in key and root_of(contract_id) == root_named(key))
+
+
 class InstrumentBook:
     """Contract id -> instrument: gateway data first, then the defaults by root."""
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from fsm_risk.core.flatten import covers
+from fsm_risk.core.instruments import covers
 from fsm_risk.core.models import AccountModel, Lock, root_of
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.sessions import lock_end
