@@ -275,7 +275,7 @@ class Timers:
         if missed is None:
             missed = acct.missed = MissedResets.record(acct, self.book.rules, valuation)
         try:
-            for at, weekly in self._missed_boundaries(acct, now):
+            for at, weekly in missed_boundaries(self.calendar, acct.week.end, acct.day.end, now):
                 given = None if prices is None else prices.get(at)
                 if given:
                     valuation.learn(at, given)  # the restore values positions at it
@@ -284,10 +284,6 @@ class Timers:
                 missed.applied(acct, at, weekly, given)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
-
-    def _missed_boundaries(self, acct: AccountModel, now: datetime) -> list[tuple[datetime, bool]]:
-        """Every reset passed while stopped (`missed_boundaries`)."""
-        return missed_boundaries(self.calendar, acct.week.end, acct.day.end, now)
 
     def redo(self, acct: AccountModel, event: Event) -> None:
         """An account a restore caught up with resets (`catch_up`), until its trades are read
