@@ -20,7 +20,6 @@ from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     MNQ,
-    Driver,
     account,
     alerts,
     fill,
@@ -30,32 +29,22 @@ from tests.factories import (
     quote,
     rule_driver,
 )
+from tests.unit.test_firm_reset_books import round_trip
 
 D = Decimal
-
-
-def round_trip(d: Driver, pnl: str, balance: str, order_id: int) -> tuple:  # type: ignore[type-arg]
-    """Buy 2 MNQ and sell them ten minutes later for ``pnl``."""
-    buy = fill(MNQ, Side.BUY, 2, "21000", order_id=order_id, at=d.now)
-    d.send(buy, position(MNQ, 2, "21000", at=d.now))
-    d.advance(minutes=10)
-    sell = fill(MNQ, Side.SELL, 2, "21000", pnl=pnl, order_id=order_id + 1, at=d.now)
-    d.send(sell, flat(MNQ, at=d.now), account(balance))
-    d.advance(minutes=10)
-    return buy, sell
 
 
 def test_a_capped_list_and_a_fee_keep_the_days_loss() -> None:
     """`/Trade/search` answers newest first: capped, it keeps the newest and drops the oldest.
     A $5 fee charged apart from any fill moves the balance the same read takes."""
     d = rule_driver(DailyLossLimit, limit="500")
-    round_trip(d, "-300", "49700.00", 1)
-    newest = round_trip(d, "-100", "49600.00", 3)
+    round_trip(d, "-300", "0", "49700.00", 1)
+    newest = round_trip(d, "-100", "0", "49600.00", 3)
     d.send(account("49595.00"))
     out = gateway_read(d, account("49595.00"), trades=newest, since=d.acct.week.start)
     assert [a for a in alerts(out) if a.reason is Reason.ACCOUNT_RESET]  # (it looks like one)
     assert d.acct.day.realized == D("-400") and d.acct.week.realized == D("-400")
-    round_trip(d, "-350", "49245.00", 5)  # the trader goes on losing: a day of -750
+    round_trip(d, "-350", "0", "49245.00", 5)  # the trader goes on losing: a day of -750
     assert d.acct.state is State.LockedDaily
 
 
@@ -63,7 +52,7 @@ def test_an_empty_list_for_a_moment_keeps_the_days_loss() -> None:
     """The list comes back empty for one read; a close fills between the list and the
     balance read (its balance includes -50, its trade not yet applied)."""
     d = rule_driver(DailyLossLimit, limit="500")
-    round_trip(d, "-400", "49600.00", 1)
+    round_trip(d, "-400", "0", "49600.00", 1)
     gateway_read(d, account("49550.00"), trades=(), since=d.acct.week.start)
     assert d.acct.day.realized == D("-400")
 
@@ -86,11 +75,11 @@ def test_a_capped_list_and_a_fee_keep_the_trailing_peak() -> None:
     read with a capped list. The trader then loses 1,500: 305 below the true floor."""
     d = rule_driver(TrailingDrawdown, drawdown="2000", mode="intraday")
     d.send(quote(MNQ, "21000", at=d.now))
-    round_trip(d, "1000", "51000.00", 1)
-    newest = round_trip(d, "-800", "50200.00", 3)
+    round_trip(d, "1000", "0", "51000.00", 1)
+    newest = round_trip(d, "-800", "0", "50200.00", 3)
     memo = d.acct.rule_state["RULE-004"]
     d.send(account("50195.00"))
     gateway_read(d, account("50195.00"), trades=newest, since=d.acct.week.start)
     assert D(memo["peak"]) == D("51000")
-    round_trip(d, "-1500", "48695.00", 5)
+    round_trip(d, "-1500", "0", "48695.00", 5)
     assert d.acct.state is not State.Trading
