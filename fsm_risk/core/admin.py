@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fsm_risk.core.effects import Effect, RecordTransition
+from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
 from fsm_risk.core.flatten import Entry, Flatten
 from fsm_risk.core.instruments import covers, gateway_id, root_named
@@ -320,7 +320,7 @@ def summary(engine: RiskEngine, cmd: AdminCommand, effects: Sequence[Effect]) ->
     )
     model = acct.contracts[key] if key is not None else acct
     if model.state is not first.to_state:
-        text += f"; now {model.state} (an open position is being closed)"
+        text += f"; now {model.state}" + _why(model.state, effects, first)
     if key is not None and "." in key:
         for root, cm in sorted(acct.contracts.items()):  # never claim a state it is not in
             if (
@@ -336,6 +336,21 @@ def summary(engine: RiskEngine, cmd: AdminCommand, effects: Sequence[Effect]) ->
             text += f"\n  also contract {entry.contract_id}: {entry.from_state} -> {entry.to_state}"
             text += _notes(entry.reason, cmd.reason, "    ")
     return text
+
+
+def _why(now: State, effects: Sequence[Effect], first: AuditEntry) -> str:
+    """Why the scope went on from where it was forced: its position being closed, nothing held
+    to close (a flatten of a flat scope ends at once), or the last transition's own reason."""
+    if now is State.Flattening:
+        return " (an open position is being closed)"
+    if now is State.Trading and first.to_state is State.Flattening:
+        return " (nothing was held to close)"
+    later = [
+        e.entry
+        for e in effects
+        if isinstance(e, RecordTransition) and e.entry.contract_id == first.contract_id
+    ]
+    return f" ({later[-1].reason})" if later[-1] is not first else ""
 
 
 def _notes(audited: str, reason: str, indent: str) -> str:

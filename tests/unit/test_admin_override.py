@@ -424,3 +424,20 @@ def test_a_waived_loss_rule_does_not_re_arm_on_a_stale_quotes_loss() -> None:
     assert d.acct.rule_state[ADMIN]["waivers"]  # still waived: the rule judges -6800
     d.send(quote(NQ, "20985", at=d.now))  # a fresh NQ quote: -7100, past the re-arm level
     assert d.acct.state is State.Flattening
+
+
+@pytest.mark.parametrize("typed", [None, "MNQ", MNQ])
+def test_a_flat_scope_forced_to_flattening_is_said_to_have_had_nothing_to_close(
+    typed: str | None,
+) -> None:
+    """Found by a hunt: with nothing held, a forced Flattening ends at once and the reply said
+    "now Trading (an open position is being closed)", naming a close that was never sent."""
+    d = _daily()
+    d.send(account(), quote(MNQ, "21000"))
+    cmd = AdminCommand(ACC, State.Flattening, "make sure", "ops", contract_id=typed)
+    out = d.send(cmd)
+    text = summary(d.engine, cmd, out)
+    assert closes(out) == []
+    assert text.split(" (forced by admin:ops: make sure)")[1] == (
+        "; now Trading (nothing was held to close)"
+    ), text
