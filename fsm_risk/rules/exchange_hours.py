@@ -10,9 +10,13 @@ day. Windows are at most a day long and never overlap.
 Each occurrence of a window is a `Session`. Like CME, a session is labelled by the date it
 closes on (its *session date*). A holiday removes the session of that date; an early close
 cuts it short: trading must stop ``lead`` before the early close. A flat-by time cuts every
-session short the same way (15:08 Chicago in a session that closes at 16:00). The instant a
-session's trading must stop is its ``stop``; its ``end`` stays the window's end, so the time
-between the two is "past the flat-by time" rather than "outside the windows".
+session short the same way (15:08 Chicago in a session that closes at 16:00). A window that runs
+past the exchange's close into its next session stops ``lead`` before that close when the
+next session is an exchange holiday (a position cannot be closed while the exchange is shut:
+one held past 16:00 Chicago on New Year's Eve is held 73 hours), and before the next session's
+early close when it has one, whatever the window's zone. The instant a session's trading must
+stop is its ``stop``; its ``end`` stays the window's end, so the time between the two is "past
+the flat-by time" rather than "outside the windows".
 
 Exchange holidays and early closes come from ``pandas_market_calendars`` (a maintained
 library that knows the CME Globex schedules) through `ExchangeDays`, a small typed wrapper
@@ -298,7 +302,9 @@ class Session:
     end: datetime  # the window's end
     holiday: bool
     early_close: datetime | None
-    cut: str = "end"  # what sets the stop: end, flat_by or early_close
+    cut: str = "end"  # what sets the stop: end, flat_by, early_close or holiday_close
+    #: with the holiday_close cut: the exchange's close before its holiday
+    close: datetime | None = None
 
     @property
     def tradable(self) -> bool:
@@ -377,12 +383,38 @@ class TradingSchedule:
         x = self.exchange
         if x is None:
             return None
-        zone = self._exchange_zones.get(x.tz)
-        if zone is None:
-            zone = self._exchange_zones[x.tz] = SessionCalendar(x.tz)
-        there = zone.local(opens)
+        there = self._exchange_zone(x.tz).local(opens)
         late = x.roll is not None and there.time() >= x.roll
         return there.date() + timedelta(days=1) if late else there.date()
+
+    def _exchange_zone(self, tz: str) -> SessionCalendar:
+        zone = self._exchange_zones.get(tz)
+        if zone is None:
+            zone = self._exchange_zones[tz] = SessionCalendar(tz)
+        return zone
+
+    def _closing(self, listed: date | None) -> tuple[datetime, str] | None:
+        """The exchange's close a window trading in its session dated ``listed`` must stop
+        before if it runs on past it: that session's close (its early close, else its regular
+        close, `ExchangeDays.roll`) when the exchange's next weekday is a holiday (the
+        exchange stays shut until the session after it opens: Thu 31 Dec 16:00 to Sun 3 Jan
+        17:00 Chicago), cut ``holiday_close``; else the next session's early close, cut
+        ``early_close`` (a window from Wednesday 15:00 to Thursday 14:00 Chicago runs past
+        Thanksgiving's 12:00). None when neither: the exchange reopens after its daily close
+        and the window goes on."""
+        x = self.exchange
+        if x is None or listed is None:
+            return None
+        after = listed + timedelta(days=1)
+        while after.weekday() >= 5:  # the weekend: no session dated then
+            after += timedelta(days=1)
+        if after in x.year(after.year).holidays:
+            close = x.year(listed.year).early_closes.get(listed)
+            if close is None and x.roll is not None:
+                close = self._exchange_zone(x.tz).at(listed, x.roll)
+            return None if close is None else (close, "holiday_close")
+        early = x.year(after.year).early_closes.get(after)
+        return None if early is None else (early, "early_close")
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -409,8 +441,16 @@ class TradingSchedule:
         early = self.early_close(day, listed)
         if early is not None and early - self.lead < stop:
             stop, cut = early - self.lead, "early_close"
+        close = None
+        closing = self._closing(listed)
+        if closing is not None and closing[0] - self.lead < stop:
+            stop, cut = closing[0] - self.lead, closing[1]
+            if cut == "early_close":
+                early = closing[0]
+            else:
+                close = closing[0]
         holiday = self.is_holiday(day, listed)
-        return Session(w, day, opens, stop, ends, holiday, early, cut)
+        return Session(w, day, opens, stop, ends, holiday, early, cut, close)
 
     def _around(self, now: datetime) -> Iterable[Session]:
         """Every session that could contain ``now`` (windows are at most a day long, and a

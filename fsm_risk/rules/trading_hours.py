@@ -103,7 +103,8 @@ class TradingHours(Rule):
             "early_close_lead_minutes",
             schema.integer(minimum=0, maximum=240),
             "7",
-            "on an early-close day, be flat this many minutes before the early close",
+            "be flat this many minutes before an early close, and before the exchange's close "
+            "ahead of a holiday",
         ),
     )
     reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
@@ -197,6 +198,8 @@ class TradingHours(Rule):
             what = f"{s.day} is an exchange holiday"
         elif s.cut == "early_close" and s.early_close is not None:
             what = f"early close {local(s.early_close)}: flat by {local(s.stop)}"
+        elif s.cut == "holiday_close" and s.close is not None:
+            what = f"the exchange closes {local(s.close)} before a holiday: flat by {local(s.stop)}"
         else:
             what = f"past the flat-by time {local(s.stop)}"
         return what + (f"; next window opens {local(until)}" if until else "")
