@@ -271,10 +271,8 @@ def status(
     if as_json:
         snap, live = _snapshot(settings_file, account)
         snap["source"] = "running service" if live else "database"
-        # one truth with /readyz and /metrics: every account enforcing as it should (none
-        # starting, with a close unconfirmed past a close timeout, or its reads failing)
-        r = snap.get("readiness") or {}
-        snap["enforcing"] = live and r.get("ready", 0) == r.get("accounts", 0)
+        # the running service's own answer, /readyz's (`Service.verdict`); none: nothing is
+        snap["enforcing"] = live and snap.get("enforcing") is True
         click.echo(json.dumps(snap))
         return
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")

@@ -26,8 +26,9 @@ Names (all prefixed ``fsm_risk_``):
   enforcing (see
   ``/readyz``)
 - ``account_ready{account}``: 1 while the account enforces as it should (reconciled since
-  start, no close unconfirmed past a close timeout, its reads answered: `status`'s readiness
-  'ready' or 'enforcing'), 0 otherwise; ``accounts_ready``: how many are
+  start, no close unconfirmed past a close timeout, its reads answered, nothing holding the
+  whole service back: `status`'s readiness 'ready' or 'enforcing'), 0 otherwise;
+  ``accounts_ready``: how many are
 """
 
 from __future__ import annotations
@@ -278,35 +279,5 @@ def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
 
 
 def ready(service: Service) -> tuple[bool, dict[str, bool]]:
-    """The service's own readiness: connected to every feed, its session token accepted by
-    the gateway (while it is refused the service is blind: not enforcing), no record kind
-    blind (its records refused one after another: the rules judging them see nothing), its
-    state saved (a database refusing writes: what it enforces would not survive a restart), every
-    account reconciled since start (an account still waiting is not enforced yet), every close
-    confirmed within a close timeout (one going unconfirmed longer, waiting for the request
-    budget or for the read that decides whether to re-send it, is not enforcing), every
-    cancel of an order that would open or add to a position in a locked scope confirmed
-    within a close timeout (one refused or unanswered longer: it may fill), every
-    account's reads answered (its reconciliations failing one after another: its state at the
-    gateway unconfirmed, see `Service.reads_failing`), enforcing
-    (the event loop's consumer alive and not stopping). A contract without quotes for a while
-    is not in it: a market standing still or closed is quiet too."""
-    health = service.health()
-    connected = bool(health["market_hub"]) and all(health["user_hub"].values())
-    consumer = next((t for t in service._tasks if t.get_name() == "consumer"), None)
-    authenticated = bool(health["authenticated"])
-    checks = {
-        "connected": connected,
-        "authenticated": authenticated,
-        "feed_complete": not health["blind"],
-        "state_saved": service.unsaved_since is None,
-        "reconciled": service.ready.is_set(),
-        "closes_confirmed": not service.unconfirmed_closes(),
-        "cancels_confirmed": not service.unconfirmed_cancels(),
-        "reads_answered": not service.reads_failing(),
-        "enforcing": consumer is not None
-        and not consumer.done()
-        and not service.stopping.is_set()
-        and authenticated,
-    }
-    return all(checks.values()), checks
+    """The service's own readiness and its checks (`Service.verdict`, the one answer)."""
+    return service.verdict()

@@ -745,6 +745,10 @@ class Service:
         account not enforcing yet are applied as they come; only its enforcement waits (see
         `_gate`). 'feed down' while its user hub or the market hub is disconnected (once the
         feeds were opened): its records and quotes are not heard (/readyz says so too).
+        What holds the whole service back holds each account back, as /readyz says it
+        (`verdict`): 'stopping' (the event loop's consumer ended or stopping), 'feed blind' (a
+        record kind refused one after another: the rules judging it see nothing), 'state not
+        saved' (the database refuses writes: what it enforces would not survive a restart).
         ``stuck``, ``failing`` and ``cancels``: those, when the caller has them already."""
         health = self.broker.health
         if not health.authenticated:
@@ -753,6 +757,13 @@ class Service:
             health.market_connected and health.user_connected.get(account_id, True)
         ):
             return "feed down"  # reconnecting: its records and quotes are not heard meanwhile
+        # what holds every account back (/readyz's checks of the whole service, `verdict`)
+        if self._stopped():
+            return "stopping"
+        if health.blind:
+            return "feed blind"
+        if self.unsaved_since is not None:
+            return "state not saved"
         if account_id in self.known:
             if account_id in (self.unconfirmed_closes() if stuck is None else stuck):
                 return "close not confirmed"
@@ -765,6 +776,51 @@ class Service:
         if found == "running":
             return "reconciling"
         return "queued" if found == "queued" else "retrying"
+
+    def verdict(self) -> tuple[bool, dict[str, bool]]:
+        """Whether the service enforces as it should, and each check of it: the one answer of
+        /readyz, `status` (text and ``--json``'s ``enforcing``), /metrics' ``ready`` and the
+        dashboard. Connected to every feed, its session token accepted by the gateway (while
+        it is refused the service is blind: not enforcing), no record kind blind (its records
+        refused one after another: the rules judging them see nothing), its state saved (a
+        database refusing writes: what it enforces would not survive a restart), every
+        account reconciled since start (an account still waiting is not enforced yet), every
+        close confirmed within a close timeout (one going unconfirmed longer, waiting for the
+        request budget or for the read that decides whether to re-send it, is not enforcing),
+        every cancel of an order that would open or add to a position in a locked scope
+        confirmed within a close timeout (one refused or unanswered longer: it may fill),
+        every account's reads answered (its reconciliations failing one after another: its
+        state at the gateway unconfirmed, see `reads_failing`), enforcing (the event loop's
+        consumer alive and not stopping). A contract without quotes for a while is not in
+        it: a market standing still or closed is quiet too."""
+        health = self.health()
+        connected = bool(health["market_hub"]) and all(health["user_hub"].values())
+        authenticated = bool(health["authenticated"])
+        checks = {
+            "connected": connected,
+            "authenticated": authenticated,
+            "feed_complete": not health["blind"],
+            "state_saved": self.unsaved_since is None,
+            "reconciled": self.ready.is_set(),
+            "closes_confirmed": not self.unconfirmed_closes(),
+            "cancels_confirmed": not self.unconfirmed_cancels(),
+            "reads_answered": not self.reads_failing(),
+            "enforcing": self._consuming() and authenticated,
+        }
+        return all(checks.values()), checks
+
+    def _consumer(self) -> asyncio.Task[Any] | None:
+        return next((t for t in self._tasks if t.get_name() == "consumer"), None)
+
+    def _consuming(self) -> bool:
+        """The event loop's consumer alive and the service not stopping."""
+        consumer = self._consumer()
+        return consumer is not None and not consumer.done() and not self.stopping.is_set()
+
+    def _stopped(self) -> bool:
+        """Stopping, or the event loop's consumer ended (not: not started yet)."""
+        consumer = self._consumer()
+        return self.stopping.is_set() or (consumer is not None and consumer.done())
 
     def enforcing(self) -> set[int]:
         """The monitored accounts enforcing as they should (`readiness` 'ready' or
@@ -2174,6 +2230,9 @@ class Service:
                 cid: since.isoformat() for cid, since in stuck.get(a["account_id"], {}).items()
             }
             a["cancels_unconfirmed"] = status.cancels_view(cancels.get(a["account_id"], []))
+        ok, checks = self.verdict()
+        snap["enforcing"] = ok  # as /readyz answers it
+        snap["service"] = {"ready": ok, **checks}
         authenticated = self.broker.health.authenticated
         reconciled = len(self.known & set(self.account_ids)) if authenticated else 0
         enforcing = sum(

@@ -248,6 +248,57 @@ def _book(a: AccountModel, now: datetime, *, weekly: bool) -> dict[str, Any]:
     }
 
 
+#: the account readiness words of what holds the whole service back, as `status` says them
+HELD_BACK = {
+    "stopping": "NOT ENFORCING: the service is stopping",
+    "feed blind": "NOT ENFORCING: blind to a kind of the gateway's records (see feed)",
+    "state not saved": "NOT ENFORCING as it should: its state is not saved",
+}
+#: the service's failed checks (its ``service`` view, /readyz's) said in the headline, when
+#: no line of their own says them (the login, the reconciliation, closes, cancels, saving)
+_CHECKS = {
+    "connected": "the gateway's live feed is down (reconnecting)",
+    "feed_complete": "blind to {blind} records (refused repeatedly)",
+    "reads_answered": "the gateway's reads of {failing} failing",
+    "enforcing": "the service is stopping",
+    "reconciled": "trades still being read (the P&L limits wait for them)",
+    "authenticated": "the gateway refuses the service's login",
+    "closes_confirmed": "a close not confirmed in time",
+    "cancels_confirmed": "a cancel not confirmed in time",
+    "state_saved": "its state not saved",
+}
+
+
+def not_enforcing(snap: dict[str, Any]) -> list[str]:
+    """Why the running service does not enforce as it should, in words, for the headline: its
+    failed checks (``service``, as /readyz answers them) that no line of their own says. Any
+    failed check is said, one unknown here by its name: the text never says less than
+    ``status --json``'s ``enforcing`` and /readyz."""
+    service = snap.get("service") or {}
+    if service.get("ready", True):
+        return []
+    feed = snap.get("feed") or {}
+    r = snap.get("readiness") or {}
+    login = r.get("authenticated") is False
+    said = {  # each check and whether `render` has a line of its own saying it
+        "authenticated": login,
+        "enforcing": login,
+        "reconciled": login or r.get("reconciled", 0) < r.get("accounts", 0),
+        "closes_confirmed": bool(r.get("closes_unconfirmed")),
+        "cancels_confirmed": bool(r.get("cancels_unconfirmed")),
+        "state_saved": not (snap.get("storage") or {}).get("saved", True),
+    }
+    words = {
+        "blind": ", ".join(feed.get("blind") or ()) or "some",
+        "failing": ", ".join(feed.get("reads_failing") or ()) or "an account",
+    }
+    return [
+        _CHECKS.get(name, f"check {name} failed").format(**words)
+        for name, ok in service.items()
+        if name != "ready" and ok is False and not said.get(name)
+    ]
+
+
 # --- text --------------------------------------------------------------------------------
 # Fits an 80x24 terminal: every line is cut to 80 columns, durations are human ("1 h 37 min"),
 # and every time is shown in the snapshot's one time zone.
@@ -391,10 +442,14 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         if waiting:
             shown = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in waiting.items())
             out.append(_fit(f"  waiting for the gateway's request limit: {shown}"))
+    why = not_enforcing(snap) if live else []
+    if why:
+        out.append(style(_fit("NOT ENFORCING: " + "; ".join(why)), fg="red", bold=True))
     storage = snap.get("storage")
     if storage and not storage.get("saved", True):
-        line = f"STATE NOT SAVED since {_clock(storage['since'], tz)}: enforcing from memory"
+        line = f"STATE NOT SAVED since {_clock(storage['since'], tz)}: NOT ENFORCING as it should"
         out.append(style(_fit(line), fg="red", bold=True))
+        out.append("  it acts from memory only: a restart would lose what it holds")
         out.append(_fit(f"  the database cannot be written: {storage['reason']}"))
     hours = headline_hours(snap)
     for a in snap["accounts"]:
@@ -422,6 +477,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
         elif a.get("readiness") == "feed down":
             line = "  NOT ENFORCING: the gateway's live feed is down (reconnecting)"
             out.append(style(_fit(line), fg="red", bold=True))
+        elif a.get("readiness") in HELD_BACK:
+            out.append(style(_fit(f"  {HELD_BACK[a['readiness']]}"), fg="red", bold=True))
         elif a.get("readiness") == "reads failing":
             failing = ((snap.get("feed") or {}).get("reads_failing") or {}).get(
                 str(a["account_id"]), {}

@@ -119,9 +119,12 @@ async def test_the_database_deleted_under_a_running_service_is_alerted_not_recre
     assert proc.returncode is None and not database.exists()
     log = (first / "var" / "fsm.log").read_text()
     assert "CRITICAL" in log and f"the database file {database} was removed" in log
-    # the commands still find the running service (not the empty database they open)
+    # the commands still find the running service (not the empty database they open), which
+    # says its state is not saved (not enforcing as it should, as /readyz says)
     status = await cli(first, "status")
-    assert "from the running service" in status and "NOT ENFORCING" not in status, status
+    assert "from the running service" in status, status
+    assert "no fsm-risk service is running" not in status, status
+    assert "STATE NOT SAVED since " in status, status
     second = await start(first, PAPER)
     procs.append(second)
     out = await refused_or_enforcing(second)

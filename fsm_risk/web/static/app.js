@@ -37,6 +37,13 @@ function countdown(label, iso, tz) {
     label + " ", el("b", {}, ""), el("span", { class: "muted" }, " (" + local(iso, tz) + ")"));
 }
 
+// what holds the whole service back holds each account back (as `status` says it)
+const HELD_BACK = {
+  "stopping": "NOT ENFORCING: the service is stopping",
+  "feed blind": "NOT ENFORCING: blind to a kind of the gateway's records (see feed)",
+  "state not saved": "NOT ENFORCING as it should: its state is not saved",
+};
+
 function card(a, tz) {
   const c = el("section", { class: "card", "data-account": a.account_id, "data-state": a.state });
   c.append(el("h2", {}, a.name, el("span", { class: "muted" }, "#" + a.account_id),
@@ -57,6 +64,8 @@ function card(a, tz) {
     "ENFORCING; its trades are still being read: the P&L limits wait for them"));
   else if (a.readiness === "feed down") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
     "NOT ENFORCING: the gateway's live feed is down (reconnecting)"));
+  else if (HELD_BACK[a.readiness]) c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
+    HELD_BACK[a.readiness]));
   else if (a.readiness === "reads failing") c.append(el("div", { class: "pill bad", "data-readiness": a.readiness },
     "READS FAILING: its state at the gateway is not confirmed"));
   else if (a.readiness && !["ready", "close not confirmed", "cancel not confirmed"].includes(a.readiness)) {
