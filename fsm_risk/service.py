@@ -1290,6 +1290,16 @@ class Service:
         self.reconciler.start()
         self.reconciler.request(account_id)
 
+    def _read_others(self, account_id: int, contract_id: str) -> None:
+        """The account doubts a live position record in ``contract_id`` (larger than its
+        fills make, or closing what no fill closed): when the record was given to it by its
+        fills alone, it may be another account's whose trade is not heard yet (a copier's
+        exit on B led to A by a fill of A's counted still), so those it may be of are read too
+        (B would keep a position it closed, counted by the rules, until the periodic read)."""
+        shapes = getattr(self.broker, "positions", None)
+        for other in shapes.others(account_id, contract_id) if shapes else ():
+            self._doubt(other)
+
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts (or with enforcement held back), then
         exposed or locked ones (as restored, as heard live since, or as the gateway answered
@@ -1520,6 +1530,7 @@ class Service:
                 )
                 self.reconciler.start()
                 self.reconciler.request(it.account_id)
+                self._read_others(it.account_id, it.contract_id)
             else:
                 found = self._gate(self._apply(it))
             effects.extend(found)
@@ -1761,10 +1772,7 @@ class Service:
                 self._spawn(
                     self.reconcile(e.account_id, for_enforcement=True), f"read:{e.account_id}"
                 )
-                # a record the fills alone gave to this account may be another's: read those
-                shapes = getattr(self.broker, "positions", None)
-                for other in shapes.others(e.account_id, e.contract_id) if shapes else ():
-                    self._doubt(other)
+                self._read_others(e.account_id, e.contract_id)
             elif isinstance(e, ReadTrades):
                 # the engine decides again once the read is applied (its `Listing`); its
                 # balance comes from one `/Account/search` shared by the reads under way

@@ -7,7 +7,12 @@ trimmed record (long 2, its own trade not heard yet) was proven A's by that fill
 doubted it for A and read A alone, so B, believed long 1 while long 2, lost 602 against a
 500 daily limit unseen until the next periodic read (10 s with 2 accounts, 38.4 s with 12).
 A record given to an account by its fills alone now has the other accounts it may be of
-read too when that account doubts it."""
+read too when that account doubts it.
+
+The reverse: B's exit, its closing record (size 0) led to A by such a fill. A reads itself
+(a close no fill of A's explains) and keeps its position, but B was not read: believed to
+hold what it closed until the periodic read, B was counted 4 contracts with 1 MES open and
+flattened by a max_contracts of 3. The accounts such a record may be of are read then too."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from fsm_risk.core.states import State
 from fsm_risk.paper.settings import PaperAccount
 from tests.e2e.service_harness import Harness
 
@@ -161,3 +167,72 @@ async def test_b_loss_blind_with_twelve_accounts(h: Harness) -> None:
     """The same as `test_b_position_credited_to_a_leaves_b_loss_blind`, with ten more
     accounts on the login: the periodic read that ends the blindness comes later."""
     await b_loss_blind(h)
+
+
+async def b_exits_led_to_a(h: Harness, b_size: int) -> None:
+    """A long 2 then sells 1 (its position record before its trade: that fill of A's stays
+    counted), B long ``b_size``; then B exits, its closing record (size 0) before its trade:
+    led to A by A's counted fill, it reaches A as a close no fill of A's explains."""
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    MNQ = gw.contract("MNQ").id
+    own = gw._publish
+    gw.place_order(A.id, "MNQ", 0, 2)
+    gw.place_order(B.id, "MNQ", 0, b_size)
+    await h.until(lambda: MNQ in eng[A.id].positions and MNQ in eng[B.id].positions, "held")
+    n = len(h.logs)
+    position_first(gw, {A.id})
+    gw.place_order(A.id, "MNQ", 1, 1)  # A: long 1 (its position record before its trade)
+    gw._publish = own
+    await h.until(lambda: eng[A.id].positions[MNQ].size == 1, "A at 1")
+    # A's record named no account and none proved its owner: both are read
+    for read in (f"account {A.id}: reconciled", f"account {B.id}: reconciled"):
+        await h.until(lambda read=read: any(read in m for m in h.logs[n:]), read)
+    n = len(h.logs)
+    position_first(gw, {B.id})
+    gw.place_order(B.id, "MNQ", 1, b_size)  # B exits: flat (its closing record first)
+    gw._publish = own
+    taken = f"account {A.id}: {MNQ} reported closed without fills"
+    await h.until(lambda: any(taken in m for m in h.logs[n:]), "B's closing record given to A")
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_b_close_led_to_a_has_b_read_at_once(h: Harness) -> None:
+    """B's exit, its closing record given to A: B is read at once, not at the periodic read
+    (10 s; 38.4 s with 12 accounts), which alone ended the position B was believed to hold."""
+    await h.start(DAILY)
+    await b_exits_led_to_a(h, 1)
+    eng = h.svc.engine.accounts
+    MNQ = h.gateway.contract("MNQ").id
+    await asyncio.sleep(2)
+    assert size(h, B.id) == 0 and size(h, A.id) == 1
+    assert MNQ not in eng[B.id].positions, (
+        f"2 s after B's exit: B flat at the gateway, believed {eng[B.id].positions[MNQ]}"
+    )
+    assert eng[A.id].positions[MNQ].size == 1 and eng[A.id].net[MNQ] == 1
+    assert not [m for m in h.logs if "STATE_DIVERGED" in m]
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_b_close_led_to_a_does_not_flatten_b_next_entry(h: Harness) -> None:
+    """max_contracts 3 (flatten): B exits 3 MNQ, its closing record given to A, and half a
+    second later the copier opens 1 MES on B. Believed to hold its 3 MNQ still, B counted 4:
+    its 1 MES was closed by the service and B flattened, for 1 contract open."""
+    await h.start("[rule.max_contracts]\nlimit = 3\naction = flatten\n")
+    await b_exits_led_to_a(h, 3)
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    await asyncio.sleep(0.5)
+    gw.place_order(B.id, "MES", 0, 1)  # the copier's next trade on B: 1 contract
+    MES = gw.contract("MES").id
+    await h.until(lambda: MES in eng[B.id].positions, "B's MES heard")
+    await asyncio.sleep(2)
+    sent = [(o.source, o.contract_id, o.size) for o in gw.order_log(B.id) if o.source != "direct"]
+    assert not sent, f"the service sent {sent} on B, holding 1 MES against a limit of 3"
+    assert size_of(h, B.id, "MES") == 1
+    assert eng[B.id].state is State.Trading, eng[B.id].state
+
+
+def size_of(h: Harness, account_id: int, contract: str) -> int:
+    p = h.gateway.position(account_id, h.gateway.contract(contract).id)
+    return 0 if p is None else p.size
