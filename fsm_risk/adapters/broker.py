@@ -1185,10 +1185,12 @@ class ProjectXBroker:
         return events
 
     async def _positions(self, account_id: int) -> list[Event]:
-        """The open positions listed, each remembered (`PositionShapes.seen`). A listing with
-        an entry refused raises `IncompleteRead`."""
+        """The open positions listed, each remembered (`PositionShapes.seen`), and what the
+        listing shows stale forgotten (`PositionShapes.whole`). A listing with an entry
+        refused raises `IncompleteRead`."""
         path = "/Position/searchOpen"
         positions: list[Event] = []
+        before = self.positions.mark(account_id)
         for p in (await self._post(path, {"accountId": account_id})).get("positions", []):
             try:
                 found = payloads.bounded(self.positions.listed(p), self.now())
@@ -1197,6 +1199,8 @@ class ProjectXBroker:
             position = self.positions.seen(found)
             positions.append(dataclasses.replace(position, snapshot=True))
         self._whole(account_id, path)
+        listed = {p.contract_id for p in positions if isinstance(p, PositionEvent)}
+        self.positions.whole(account_id, listed, before)
         return positions
 
     def _orders(self, account_id: int, raw_orders: list[Any]) -> list[Event]:

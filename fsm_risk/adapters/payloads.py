@@ -400,19 +400,51 @@ class PositionShapes:
                 d = {**d, "averagePrice": str(known.average_price)}
         return position(d)
 
+    def mark(self, account_id: int) -> tuple[dict[str, PositionUpdate], dict[str, int]]:
+        """What is remembered of ``account_id`` as a listing of its positions is asked for:
+        its positions and its fills counted since their records (see `whole`)."""
+        known = {c: p for (a, c), p in self._known.items() if a == account_id}
+        filled = {c: n[account_id] for c, n in self._filled.items() if account_id in n}
+        return known, filled
+
+    def whole(
+        self,
+        account_id: int,
+        listed: Collection[str],
+        before: tuple[dict[str, PositionUpdate], dict[str, int]],
+    ) -> None:
+        """A whole listing of ``account_id``'s positions, asked for when ``before`` was taken
+        (`mark`), was applied: a position it does not list is not held, and the fills heard
+        before it was asked for are in what it lists, so neither is left to lead a record
+        that names no account (a fill counted after its record, or a closing record given to
+        another account, would lead the next record of another account here). What a live
+        record or fill changed meanwhile is newer than the listing, and kept."""
+        known, filled = before
+        for contract, position in known.items():
+            if contract not in listed and self._known.get((account_id, contract)) is position:
+                self._forget(account_id, contract)
+        for contract, net in filled.items():
+            counted = self._filled.get(contract)
+            if counted is not None and counted.get(account_id) == net:
+                del counted[account_id]
+                if not counted:
+                    del self._filled[contract]
+
     def seen(self, event: PositionUpdate) -> PositionUpdate:
-        key = (event.account_id, event.contract_id)
         if event.size == 0 or event.type is PositionType.UNDEFINED:
-            self._known.pop(key, None)
-            held = self._holders.get(event.contract_id)
-            if held is not None:
-                held.discard(event.account_id)
-                if not held:
-                    del self._holders[event.contract_id]
+            self._forget(event.account_id, event.contract_id)
         else:
-            self._known[key] = event
+            self._known[(event.account_id, event.contract_id)] = event
             self._holders.setdefault(event.contract_id, set()).add(event.account_id)
         return event
+
+    def _forget(self, account_id: int, contract_id: str) -> None:
+        self._known.pop((account_id, contract_id), None)
+        held = self._holders.get(contract_id)
+        if held is not None:
+            held.discard(account_id)
+            if not held:
+                del self._holders[contract_id]
 
 
 # --- bounds: what parses but cannot be true -------------------------------------------------

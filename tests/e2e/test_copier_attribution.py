@@ -56,6 +56,19 @@ def position_first(gw: Any, accounts: set[int]) -> None:
     gw._publish = reordered
 
 
+def trade_late(gw: Any, accounts: set[int], seconds: float) -> None:
+    """For ``accounts``: the trade record of a fill goes out ``seconds`` after the rest (its
+    position record first, and a read that record asks for begun before the trade is heard)."""
+    publish = gw._publish
+
+    def delayed(events: list[Any]) -> None:
+        late = [e for e in events if e.target == "GatewayUserTrade" and e.account_id in accounts]
+        publish([e for e in events if e not in late])
+        asyncio.get_running_loop().call_later(seconds, publish, late)
+
+    gw._publish = delayed
+
+
 DAILY = "[rule.daily_loss_limit]\nlimit = 500\n"  # every other setting at its default
 
 
@@ -170,9 +183,10 @@ async def test_b_loss_blind_with_twelve_accounts(h: Harness) -> None:
 
 
 async def b_exits_led_to_a(h: Harness, b_size: int) -> None:
-    """A long 2 then sells 1 (its position record before its trade: that fill of A's stays
-    counted), B long ``b_size``; then B exits, its closing record (size 0) before its trade:
-    led to A by A's counted fill, it reaches A as a close no fill of A's explains."""
+    """A long 2 then sells 1 (its position record before its trade, which comes after the
+    reads that record asked for: that fill of A's stays counted), B long ``b_size``; then B
+    exits, its closing record (size 0) before its trade: led to A by A's counted fill, it
+    reaches A as a close no fill of A's explains."""
     gw = h.gateway
     eng = h.svc.engine.accounts
     MNQ = gw.contract("MNQ").id
@@ -181,13 +195,13 @@ async def b_exits_led_to_a(h: Harness, b_size: int) -> None:
     gw.place_order(B.id, "MNQ", 0, b_size)
     await h.until(lambda: MNQ in eng[A.id].positions and MNQ in eng[B.id].positions, "held")
     n = len(h.logs)
-    position_first(gw, {A.id})
-    gw.place_order(A.id, "MNQ", 1, 1)  # A: long 1 (its position record before its trade)
+    trade_late(gw, {A.id}, 0.5)
+    gw.place_order(A.id, "MNQ", 1, 1)  # A: long 1 (its position record well before its trade)
     gw._publish = own
-    await h.until(lambda: eng[A.id].positions[MNQ].size == 1, "A at 1")
-    # A's record named no account and none proved its owner: both are read
+    # A's record named no account and none proved its owner: both are read, A's trade later
     for read in (f"account {A.id}: reconciled", f"account {B.id}: reconciled"):
         await h.until(lambda read=read: any(read in m for m in h.logs[n:]), read)
+    await asyncio.sleep(0.7)  # A's trade heard (the reads booked it already)
     n = len(h.logs)
     position_first(gw, {B.id})
     gw.place_order(B.id, "MNQ", 1, b_size)  # B exits: flat (its closing record first)
@@ -236,3 +250,30 @@ async def test_b_close_led_to_a_does_not_flatten_b_next_entry(h: Harness) -> Non
 def size_of(h: Harness, account_id: int, contract: str) -> int:
     p = h.gateway.position(account_id, h.gateway.contract(contract).id)
     return 0 if p is None else p.size
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_a_read_b_flat_leaves_nothing_to_lead_a_close(h: Harness) -> None:
+    """After B's exit was given to A and both were read: A's own exit, its closing record
+    before its trade, must still be A's. The reads left B remembered long 3 with its sell of
+    3 counted (what a read does not list, and fills it reflects, were kept): A's close was
+    led to B, A believed long 1 MNQ, and its 3 MES next counted 4 against a limit of 3."""
+    await h.start("[rule.max_contracts]\nlimit = 3\naction = flatten\n")
+    await b_exits_led_to_a(h, 3)
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    MNQ = gw.contract("MNQ").id
+    await asyncio.sleep(2)  # every read asked for is answered (the periodic one is at 10 s)
+    own = gw._publish
+    position_first(gw, {A.id})
+    gw.place_order(A.id, "MNQ", 1, 1)  # A exits: flat (its closing record first)
+    gw._publish = own
+    await asyncio.sleep(0.5)
+    gw.place_order(A.id, "MES", 0, 3)  # the copier's next trade on A: 3 contracts
+    MES = gw.contract("MES").id
+    await h.until(lambda: MES in eng[A.id].positions, "A's MES heard")
+    await asyncio.sleep(2)
+    sent = [(o.source, o.contract_id, o.size) for o in gw.order_log(A.id) if o.source != "direct"]
+    assert not sent, f"the service sent {sent} on A, holding 3 MES against a limit of 3"
+    assert MNQ not in eng[A.id].positions, eng[A.id].positions[MNQ]
+    assert size_of(h, A.id, "MES") == 3 and eng[A.id].state is State.Trading

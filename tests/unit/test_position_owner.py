@@ -91,3 +91,25 @@ def test_a_record_given_by_fills_alone_remembers_the_others_it_may_be_of() -> No
     lone.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
     assert lone.owners(trimmed(2), ALL) == ([A], True)
     assert lone.others(A, MNQ) == []  # no other candidate: nothing to read
+
+
+def test_a_whole_listing_forgets_what_it_shows_stale_and_keeps_what_came_since() -> None:
+    # B closed 3 (its closing record given to another account): B is remembered long 3 with
+    # its sell of 3 counted, which leads any close of another account to B. A read of B that
+    # lists nothing ends both; A's fill heard after the read was asked for is kept
+    shapes = book((A, 1), (B, 3))
+    shapes.filled(fill(MNQ, Side.SELL, 3, "1", acc=B))
+    assert shapes.owners(trimmed(0), ALL) == ([B], True)
+    shapes.whole(B, set(), shapes.mark(B))
+    assert shapes.owners(trimmed(0), ALL) == ([A], False)  # A's close: A's alone, read
+    before = shapes.mark(A)
+    shapes.filled(fill(MNQ, Side.SELL, 1, "2", acc=A))  # heard while A's read runs
+    shapes.seen(position(MNQ, 1, "1", acc=A))  # the listing, from before that fill
+    shapes.whole(A, {MNQ}, before)
+    assert shapes.owners(trimmed(0), ALL) == ([A], True)  # led by that fill, kept
+    # a position recorded live while the read ran is newer than the listing: kept
+    shapes = book((A, 1))
+    before = shapes.mark(A)
+    shapes.seen(position(MNQ, 2, "1", acc=A))
+    shapes.whole(A, set(), before)
+    assert shapes.owners(trimmed(2), ALL) == ([A], True)
