@@ -130,6 +130,18 @@ class ReadTrades:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmReset:
+    """Read the account's trade list over [since, until] alone (one `/Trade/search` in the
+    request budget): a read's list looked wiped by a firm's reset, ``until`` a second after
+    the newest trade it lacks. Handed back as a `TradesSnapshot` with that ``until`` (see
+    `core.firm_reset`); a read that fails confirms nothing."""
+
+    account_id: int
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     at: datetime
     account_id: int
@@ -169,6 +181,7 @@ Effect = (
     | ReadAccount
     | ReadBalance
     | ReadTrades
+    | ConfirmReset
     | RecordTransition
     | SettingsApplied
 )

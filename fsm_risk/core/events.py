@@ -222,6 +222,10 @@ class TradesSnapshot:
     #: the trade ids seen voided when the list was asked for: one voided since that it lists
     #: unvoided is older news (None: not said: every void seen counts; see `voids.listed`)
     voided: frozenset[int] | None = None
+    #: the confirming read of a reset that seemed to be: the trades of [since, until] alone,
+    #: asked for after the read whose list looked wiped (see `core.firm_reset`); None: a
+    #: read of the whole window
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,8 +206,8 @@ def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
     each is booked (realized P&L, fees, the day's fills, and the rules see it) without moving
     the running size (see `Ledger.fill`). None for any other event."""
     behind = acct.behind
-    if behind is None or not isinstance(event, TradesSnapshot):
-        return ()
+    if behind is None or not isinstance(event, TradesSnapshot) or event.until is not None:
+        return ()  # (a reset's confirming read books nothing: `firm_reset`)
     behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
     # they make their round trips from those open when the account fell behind (the
     # positions taken since hold the trips open now): swapped back by `rebuild_realized`

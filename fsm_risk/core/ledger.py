@@ -23,6 +23,7 @@ from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exits import CENT, Computed
 from fsm_risk.core.exposure import Behind
 from fsm_risk.core.final import FINAL, FinalOrders
+from fsm_risk.core.firm_reset import checked
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -329,6 +330,8 @@ class Ledger:
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation. A list lacking
         applied trades is kept from too; one that looks like a firm's reset is told (`wiped`)."""
+        if ev.until is not None:  # the confirming read of a reset told (`firm_reset`)
+            return checked(acct, ev, out)
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):

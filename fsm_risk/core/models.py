@@ -41,6 +41,7 @@ from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
     from fsm_risk.core.events import PositionUpdate, TradesSnapshot
+    from fsm_risk.core.firm_reset import Suspect
     from fsm_risk.core.missed import MissedResets
 
 __all__ = [
@@ -105,6 +106,7 @@ class AccountModel(Lockable):
         "vanished",
         "vanished_at",
         "judged",
+        "wiped_until",
         "filling",
         "day",
         "week",
@@ -119,7 +121,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced", "voided", "wiping")
+    RUNTIME += ("undone", "unpriced", "voided", "wiping", "resetting")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -210,6 +212,12 @@ class AccountModel(Lockable):
         #: comes after it) says whether the firm appears to have reset the account (see
         #: `core.wiped`); not stored: a restart reads again
         self.wiping: TradesSnapshot | None = None
+        #: a read's list that looked wiped, told, until the narrower read asked for confirms
+        #: the firm's reset or not (see `core.firm_reset`); not stored: a restart reads again
+        self.resetting: Suspect | None = None
+        #: the newest trade a confirmed reset wiped: every trade up to it is gone from the
+        #: gateway's list for good and never taken for a list cut short (see `core.firm_reset`)
+        self.wiped_until: datetime | None = None
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update
@@ -281,6 +289,7 @@ class AccountModel(Lockable):
             "vanished": dict(self.vanished),
             "vanished_at": _dt(self.vanished_at),
             "judged": self.judged,
+            "wiped_until": _dt(self.wiped_until),
             "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.persisted(),
             "week": self.week.persisted(),
@@ -350,6 +359,7 @@ class AccountModel(Lockable):
         m.vanished = dict(d.get("vanished", {}))
         m.vanished_at = _pdt(d.get("vanished_at"))
         m.judged = bool(d.get("judged", not m.vanished))  # (stored before: judged by a read)
+        m.wiped_until = _pdt(d.get("wiped_until"))
         # the value kept for dropped contracts is part of the open P&L until their fills
         # realize it (the positions' own value is added as the engine revalues them)
         m.open_upnl = sum((a for a, _ in m.unsettled.values()), ZERO)

@@ -90,7 +90,15 @@ class Reason(Enum):
     REALIZED_REBUILT = "the day's or week's realized P&L disagreed with the gateway's trades"
     ACCOUNT_RESET = (
         "the firm appears to have reset the account at the gateway (its trades wiped, its "
-        "balance set): told, for a person to check; the books, the rules and every lock kept"
+        "balance set): told, for a person to check, and the trade list asked for again"
+    )
+    ACCOUNT_RESET_CONFIRMED = (
+        "the trade list asked for again lists none of the trades wiped: the firm's reset is "
+        "confirmed, a wiped profit taken off the books (never a loss); rules and locks kept"
+    )
+    ACCOUNT_RESET_REFUTED = (
+        "the trade list asked for again lists the trades the first lacked: no reset (that list "
+        "was cut short, empty for a moment or stale), the books kept"
     )
     PNL_COMPUTED = (
         "a closing trade record came without its P&L: computed from the average entry of the "

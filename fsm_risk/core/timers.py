@@ -294,7 +294,7 @@ class Timers:
         if missed is None:
             return
         valuation = self.settlement.valuation
-        if isinstance(event, TradesSnapshot):
+        if isinstance(event, TradesSnapshot) and event.until is None:
             acct.missed = None  # all its trades are read: nothing more to redo
         elif isinstance(event, Fill) and missed.unread(acct, event):
             if all(t.trade_id != event.trade_id for t in missed.trades):

@@ -12,7 +12,7 @@ nothing is wiped on the list's word alone. A reset is told by three things toget
 
 - the list lacks applied trades of its window (``gone``), and lacks them the way a reset
   does: it holds no trade older than one it lacks (``cut``: a reset wipes every trade made
-  before it; a list lacking a trade older than one it holds was cut short);
+  before it; a list lacking a trade newer than one it holds was cut short);
 - the same read's balance moved beyond what the fills since the one taken explain (the read
   confirmed it: ``acct.unbooked``), by more than a cent: a list merely cut short leaves the
   balance where its trades put it.
@@ -24,8 +24,8 @@ balance in the same read. Rebuilt from such a list, the books forgot a day's los
 "lower" was looser. So nothing is changed on it (`told`): the books, the rules' memories, the
 state and every lock are kept, and a critical alert tells a person that the firm appears to
 have reset the account and what the books hold, to check it at the gateway (an admin may lock
-the account, or end a lock, with `transition`). A wiped profit thus still counts until the
-period's own reset: the error, if any, is a person's to correct, never the service's to guess.
+the account, or end a lock, with `transition`). The list is asked for again over a window no
+cap reaches (`firm_reset`): only a reset that read confirms changes the books, and only down.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from decimal import Decimal
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import TradesSnapshot
 from fsm_risk.core.exits import CENT
+from fsm_risk.core.firm_reset import suspect
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.reasons import Reason
@@ -45,15 +46,16 @@ def gone(acct: AccountModel, ev: TradesSnapshot, later: set[int]) -> dict[int, d
     """The trades applied in the list's window that it lacks, with their time. ``later``: the
     trades applied after the list was asked for, which it may lack (left out)."""
     listed = {t.trade_id for t in ev.trades}
+    wiped = acct.wiped_until  # (those a confirmed reset wiped are gone for good)
     return {
         i: at
         for i, at in acct.seen_trades.items()
-        if at >= ev.since and i not in listed and i not in later
+        if at >= ev.since and i not in listed and i not in later and (wiped is None or at > wiped)
     }
 
 
 def cut(ev: TradesSnapshot, missing: dict[int, datetime], now: datetime) -> bool:
-    """Whether the list lacks a trade older than one it holds: cut short (capped), not wiped
+    """Whether the list lacks a trade newer than one it holds: cut short (capped), not wiped
     (a reset wipes every trade made before it)."""
     return bool(missing) and min((t.at for t in ev.trades), default=now) < max(missing.values())
 
@@ -95,7 +97,8 @@ def held(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) ->
 
 def told(acct: AccountModel, ev: TradesSnapshot, move: Decimal | None, out: list[Effect]) -> bool:
     """A person is told the firm appears to have reset the account; nothing is changed (see
-    the module's doc). Returns False: no settlement was booked."""
+    the module's doc), and the list is asked for again to confirm it (`firm_reset.suspect`).
+    Returns False: no settlement was booked."""
     books = "; ".join(
         f"{name} realized {book.realized:.2f} (its trades listed: {_since(ev, book.start):.2f})"
         for book, name in ((acct.day, "day"), (acct.week, "week"))
@@ -109,10 +112,14 @@ def told(acct: AccountModel, ev: TradesSnapshot, move: Decimal | None, out: list
             f"the read's window is gone from its trade list and the balance moved "
             f"{move or ZERO:+.2f} with no fill. Kept as they are: {books or 'the books'}, the "
             f"rules' memories, the state ({acct.state.value}) and any lock (a list capped, "
-            f"empty or stale looks the same); check the account at the gateway",
+            f"empty or stale looks the same); check the account at the gateway. The trade "
+            f"list is asked for again up to the newest trade gone to confirm it",
             acct.account_id,
         )
     )
+    known = None if ev.applied is None else ev.applied | {t.trade_id for t in ev.trades}
+    later = set() if known is None else {i for i in acct.seen_trades if i not in known}
+    suspect(acct, ev, gone(acct, ev, later), later, move, out)
     return False
 
 

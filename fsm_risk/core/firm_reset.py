@@ -1,0 +1,149 @@
+"""A firm's reset of the account, confirmed before it is acted on.
+
+A read whose trade list looks wiped beside a balance moved with no fill is told (`wiped`),
+and nothing is changed on it: a list capped newest first, empty for a moment or served stale
+looks the same. So the list is asked for again (`ConfirmReset`), over the window's start to a
+second after the newest trade it lacked: a window that holds those trades and the older ones
+alone (far below any cap), asked after the suspect read. A reset wiped every trade made before
+it: the gateway lists none there. A list that was capped, empty for a moment or stale lists
+them when asked again (`checked`).
+
+Confirmed, the reset is applied only where it tightens the limits. Each book (the day's, the
+week's) comes down by what the wiped trades made (what it holds beyond the list's trades, the
+trades applied after the list was asked for and the settlements), and no further than the
+balance fell with no fill in the suspect read: a morning's wiped profit no longer cushions
+the loss limits (up 396.52, reset to 50,000: the day's 500 limit fires 500 below the reset,
+not 896). A wiped loss is kept, and nothing else changes: the trailing peak, the rules'
+memories, the state and every lock, as a reset never loosens a limit mid-period. The trades
+it wiped are remembered (``acct.wiped_until``): a later list lacking them is neither a list
+cut short nor a reset again. Unconfirmed (or never read), nothing changes: the alert told
+stands, for a person to check.
+
+What each book comes down by is reckoned at the suspect read (`Suspect`) and applied at the
+confirmation to that period alone (a daily reset between them: the day's part is dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from fsm_risk.core.effects import Alert, ConfirmReset, Effect, Level
+from fsm_risk.core.events import TradesSnapshot
+from fsm_risk.core.models import ZERO, AccountModel, Book
+from fsm_risk.core.pnl import realized_net
+from fsm_risk.core.reasons import Reason
+
+#: the confirming read's window ends this long after the newest trade the list lacked
+MARGIN = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    """A read's list that looked wiped, told: what its confirming read is asked over, and what
+    each book comes down by if it confirms the reset."""
+
+    since: datetime
+    #: the newest trade the list lacked: the confirming read is asked up to a second after it
+    newest: datetime
+    missing: frozenset[int]
+    #: per book ("day", "week"): its start, and what it comes down by (more than nothing)
+    drops: tuple[tuple[str, datetime, Decimal], ...]
+
+    @property
+    def until(self) -> datetime:
+        return self.newest + MARGIN
+
+
+def suspect(
+    acct: AccountModel,
+    ev: TradesSnapshot,
+    missing: dict[int, datetime],
+    later: set[int],
+    move: Decimal | None,
+    out: list[Effect],
+) -> None:
+    """The read's list lacks ``missing`` (applied, in its window, none listed older) and its
+    balance moved ``move`` with no fill: its confirming read is asked for, once."""
+    if not missing:
+        return
+    newest = max(missing.values())
+    held = acct.resetting
+    if held is not None and (held.since, held.newest) == (ev.since, newest):
+        return  # asked for already
+    fall = ZERO if move is None else -move
+    drops: list[tuple[str, datetime, Decimal]] = []
+    for book, name in ((acct.day, "day"), (acct.week, "week")):
+        kept = _kept(acct, ev, book, later) if ev.since <= book.start else None
+        drop = ZERO if kept is None else min(book.realized - kept, fall)
+        if drop > ZERO:
+            drops.append((name, book.start, drop))
+    acct.resetting = Suspect(ev.since, newest, frozenset(missing), tuple(drops))
+    out.append(ConfirmReset(acct.account_id, ev.since, newest + MARGIN))
+
+
+def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
+    """The confirming read (``ev.until``) of the reset suspected: it lists no trade up to the
+    newest the suspect list lacked, the reset is confirmed and applied (see the module's doc);
+    else the books are kept. Returns True when a book came down (the rules are to judge it)."""
+    s = acct.resetting
+    if s is None or (ev.since, ev.until) != (s.since, s.until):
+        return False  # not the read asked for (a newer suspect replaced it): nothing to say
+    acct.resetting = None
+    there = [t for t in ev.trades if t.at <= s.newest or t.trade_id in s.missing]
+    window = "the window up to a second after the newest trade the list lacked"
+    if there:
+        again = sum(1 for t in there if t.trade_id in s.missing)
+        out.append(
+            Alert(
+                Level.WARNING,
+                Reason.ACCOUNT_RESET_REFUTED,
+                f"not a reset: asked again over {window}, the gateway lists {len(there)} "
+                f"trade(s), {again} of those the list lacked (it was cut short, empty for a "
+                f"moment or stale); the books are kept (day realized "
+                f"{acct.day.realized:.2f}, week {acct.week.realized:.2f})",
+                acct.account_id,
+            )
+        )
+        return False
+    acct.wiped_until = s.newest if acct.wiped_until is None else max(acct.wiped_until, s.newest)
+    changed = []
+    for name, start, drop in s.drops:
+        book = acct.day if name == "day" else acct.week
+        if book.start != start:
+            continue  # a new period since: the reset is none of its business
+        was = book.realized
+        book.realized -= drop
+        changed.append(f"{name} realized {was:.2f} -> {book.realized:.2f}")
+    books = "; ".join(changed) or "The books kept (no wiped profit to take off)"
+    out.append(
+        Alert(
+            Level.CRITICAL,
+            Reason.ACCOUNT_RESET_CONFIRMED,
+            f"the firm's reset of the account is confirmed: asked again over {window}, the "
+            f"gateway lists none of the {len(s.missing)} trade(s) it wiped. {books} (the "
+            f"wiped trades' P&L taken off, no further than the balance fell; a wiped loss is "
+            f"kept). Kept as they are: the rules' memories, the trailing peak, the state "
+            f"({acct.state.value}) and any lock",
+            acct.account_id,
+        )
+    )
+    return bool(changed)
+
+
+def _kept(acct: AccountModel, ev: TradesSnapshot, book: Book, later: set[int]) -> Decimal | None:
+    """What ``book`` holds but the wiped trades: the list's trades of its period, the trades
+    applied after the list was asked for (the day's fills) and its settlements. None: one of
+    those trades is not among the day's fills (what it made is not known: nothing taken off)."""
+    listed = (t for t in ev.trades if t.at >= book.start and not t.voided)
+    total = sum((realized_net(t.pnl, t.fees) for t in listed), book.settled)
+    fills = {f.trade_id: f for f in acct.day.fills}
+    for i in later:
+        if i in acct.voided or acct.seen_trades[i] < book.start:
+            continue
+        f = fills.get(i)
+        if f is None:
+            return None
+        total += realized_net(f.pnl, f.fees)
+    return total
