@@ -63,6 +63,7 @@ from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
     ClosePosition,
+    ConfirmReset,
     Effect,
     LearnInstrument,
     Level,
@@ -309,6 +310,9 @@ MAX_RESET_READS = 20
 RESET_READS_SECONDS = 5.0
 #: how long a balance move no fill explains waits for its fill before it is read (seconds)
 BALANCE_GRACE_SECONDS = 1.0
+#: how long after a read whose trade list looked wiped by a firm's reset that list is asked
+#: for again to confirm it (seconds): a list served stale for a moment is fresh by then
+RESET_CONFIRM_SECONDS = 3.0
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
 #: even when nothing new happens (a quiet account is saved once the storage is back)
 SAVE_RETRY_SECONDS = 3.0
@@ -1773,6 +1777,8 @@ class Service:
                     self.reconcile(e.account_id, for_enforcement=True), f"read:{e.account_id}"
                 )
                 self._read_others(e.account_id, e.contract_id)
+            elif isinstance(e, ConfirmReset):
+                self._spawn(self._confirm_reset(e), f"read:{e.account_id}")
             elif isinstance(e, ReadTrades):
                 # the engine decides again once the read is applied (its `Listing`); its
                 # balance comes from one `/Account/search` shared by the reads under way
@@ -1974,6 +1980,29 @@ class Service:
         acct = self.engine.accounts.get(account_id)
         if acct is not None and acct.unexplained:
             await self.reconcile(account_id)
+
+    async def _confirm_reset(self, e: ConfirmReset) -> None:
+        """A read's trade list looked wiped by a firm's reset (told): a moment later, the list
+        is asked for again over [since, until] alone (one request in the budget) and handed to
+        the engine, which decides (see `core.firm_reset`). A read that fails, or lists an entry
+        refused, confirms nothing: the books stay as they are."""
+        await asyncio.sleep(RESET_CONFIRM_SECONDS)
+        try:
+            fills = await self.broker.trades_between(e.account_id, e.since, e.until)
+        except Exception as exc:
+            fills, why = None, repr(exc)
+        else:
+            why = "an entry was refused"
+        if fills is None:
+            logger.warning(
+                "{} account {}: the trade list was not read again to confirm the reset ({}): "
+                "the books stay as they are",
+                logs.ALERT,
+                e.account_id,
+                why,
+            )
+            return
+        self.submit(TradesSnapshot(e.account_id, e.since, tuple(fills), until=e.until))
 
     async def reconcile(
         self, account_id: int, *, periodic: bool = False, for_enforcement: bool = False

@@ -1159,15 +1159,37 @@ class ProjectXBroker:
         return orders
 
     async def _trades(self, account_id: int, since: datetime, ticket: int) -> list[Event]:
+        fills, _ = await self._trade_search(account_id, since, self.now())
+        events: list[Event] = [*fills]
+        urgent = account_id in self.reads_for_enforcement
+        listed = await self.balances(ticket, urgent=urgent)
+        events.extend(a for a in listed if a.account_id == account_id)
+        return events
+
+    async def trades_between(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> list[Fill] | None:
+        """The account's trades from ``start`` to ``end`` alone, oldest first: one
+        ``/Trade/search`` in the request budget, no balance (a firm's reset's confirming read).
+        None when an entry was refused: what it lists is not known whole."""
+        fills, refused = await self._trade_search(account_id, start, end)
+        return None if refused else fills
+
+    async def _trade_search(
+        self, account_id: int, start: datetime, end: datetime
+    ) -> tuple[list[Fill], int]:
+        """The trades listed from ``start`` to ``end``, oldest first, and how many entries
+        were refused (counted as any malformed payload)."""
         raw = await self._post(
             "/Trade/search",
             {
                 "accountId": account_id,
-                "startTimestamp": since.isoformat(),
-                "endTimestamp": self.now().isoformat(),
+                "startTimestamp": start.isoformat(),
+                "endTimestamp": end.isoformat(),
             },
         )
         fills: list[Fill] = []
+        refused = 0
         for i, t in enumerate(raw.get("trades", [])):
             if i and i % PARSE_SLICE == 0:
                 # a week of trades (every periodic read) is parsed in slices, the loop running
@@ -1176,13 +1198,10 @@ class ProjectXBroker:
             try:
                 fills.append(payloads.bounded(payloads.trade(t), self.now()))
             except payloads.PayloadError as exc:
+                refused += 1
                 self._malformed(exc)
         fills.sort(key=lambda f: (f.at, f.trade_id))
-        events: list[Event] = [*fills]
-        urgent = account_id in self.reads_for_enforcement
-        listed = await self.balances(ticket, urgent=urgent)
-        events.extend(a for a in listed if a.account_id == account_id)
-        return events
+        return fills, refused
 
     async def _positions(self, account_id: int) -> list[Event]:
         """The open positions listed, each remembered (`PositionShapes.seen`), and what the

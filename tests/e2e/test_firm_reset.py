@@ -1,9 +1,11 @@
 """A firm's reset of a flat account mid-day, through the real SDK against the paper gateway
 (its orders cancelled, its positions removed with no trade, its trade history wiped, its
 balance set to 50,000): a person is told at once (a CRITICAL ACCOUNT_RESET alert naming the
-books), nothing is changed on the service's guess (the books, the rules' memories, the state,
-every lock), however the reset is found (the service's own read of a balance no fill
-explains, a periodic read, a start-up read).
+books), nothing is changed on that read alone, however the reset is found (the service's own
+read of a balance no fill explains, a periodic read, a start-up read); the trade list asked
+for again over the window up to the newest trade gone confirms it, and the wiped profit is
+taken off the books (a wiped loss and every lock are kept). A list capped newest first beside
+a fee looks the same at first: asked again, it lists the trades, and nothing changes.
 
 Found by a hunt: up 396.52 before the reset, the service kept that profit in its books with
 only a warning that the gateway's trade list lacked 2 trades already applied: nobody was told
@@ -12,6 +14,7 @@ the account had been reset, and the daily limit of 500 fired about 896 below the
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -37,12 +40,17 @@ async def reset(h: Harness, balance: int) -> None:
 
 
 def told(h: Harness) -> list[str]:
-    return [m for m in h.logs if "ACCOUNT_RESET" in m]
+    return [m for m in h.logs if "ACCOUNT_RESET account" in m]
+
+
+def confirmed(h: Harness) -> list[str]:
+    return [m for m in h.logs if "ACCOUNT_RESET_CONFIRMED" in m]
 
 
 async def win_then_reset(h: Harness) -> None:
-    """Buy 2 MNQ, sell them 200 points higher (+400 less fees), then the firm's reset to
-    50,000: the service takes the reset's balance and tells a person, its books kept."""
+    """Buy 2 MNQ, sell them 100 points higher (+400 less fees), then the firm's reset to
+    50,000: the service takes the reset's balance and tells a person; the list asked for
+    again confirms it, and the day's and week's books come down to 0."""
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought")
     h.gateway.move_price("MNQ", 400)
@@ -54,13 +62,19 @@ async def win_then_reset(h: Harness) -> None:
     await h.until(lambda: told(h), "a person told of the reset")
     [alert] = told(h)
     assert "CRITICAL" in alert and "day realized 396.52" in alert, alert
-    assert h.acct.day.realized == h.acct.week.realized == Decimal("396.52")
+    await h.until(lambda: confirmed(h), "the reset confirmed by the list asked for again")
+    [alert] = confirmed(h)
+    assert "day realized 396.52 -> 0.00; week realized 396.52 -> 0.00" in alert, alert
+    assert h.acct.day.realized == h.acct.week.realized == Decimal("0")
 
 
-async def test_a_reset_is_told_at_once_and_changes_nothing(h: Harness) -> None:
+async def test_a_reset_confirmed_takes_the_wiped_profit_off_the_books(h: Harness) -> None:
+    """After the reset the trader loses 600: the daily limit of 500 fires (before, the
+    morning's wiped 396.52 still cushioned it: -203 on the books, trading on)."""
     await h.start(DAILY)
     await win_then_reset(h)
     assert h.acct.state is State.Trading
+    await lock_by_daily_loss(h)
 
 
 async def test_the_periodic_reads_and_a_restart_after_the_reset_tell_it_once(
@@ -76,7 +90,8 @@ async def test_the_periodic_reads_and_a_restart_after_the_reset_tell_it_once(
     await h.stop()
     await h.start()
     await h.until(lambda: h.acct.balance == Decimal(50000), "restarted, balance read")
-    assert h.acct.day.realized == h.acct.week.realized == Decimal("396.52")
+    assert h.acct.day.realized == h.acct.week.realized == Decimal("0")
+    assert len(told(h)) == 1 and len(confirmed(h)) == 1
 
 
 async def test_a_reset_while_locked_keeps_the_lock(h: Harness) -> None:
@@ -87,6 +102,8 @@ async def test_a_reset_while_locked_keeps_the_lock(h: Harness) -> None:
     await reset(h, 50000)
     await h.until(lambda: h.acct.balance == Decimal(50000), "the reset's balance taken")
     await h.until(lambda: told(h), "a person told of the reset")
+    await h.until(lambda: confirmed(h), "the reset confirmed by the list asked for again")
+    assert "The books kept (no wiped profit to take off)" in confirmed(h)[0]
     assert h.acct.day.realized == lost
     assert h.acct.state is State.LockedDaily
 
@@ -101,3 +118,41 @@ async def test_a_periodic_read_ahead_of_the_balance_read_finds_the_reset(
     monkeypatch.setattr(service_module, "BALANCE_GRACE_SECONDS", 120.0)
     await h.start(DAILY.replace("reconcile_interval_seconds = 0", "reconcile_interval_seconds = 1"))
     await win_then_reset(h)
+
+
+async def test_a_capped_trade_list_beside_a_fee_is_refuted_and_changes_nothing(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/Trade/search` answers its newest 2 trades only (a cap, newest first). Two losing
+    round trips (-160 then -160, less fees), then a $5 fee: the read lists the newest round
+    trip, lacks the older, and the balance moved with no fill: it looks like a reset. Asked
+    again over the window up to the older round trip, the capped answer lists it: no reset,
+    the books keep the day's loss, and the next loss locks the account."""
+    gateway = h.gateway
+    answered = gateway._rest_nulled
+
+    def capped(path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        payload = answered(path, payload)
+        if path.endswith("/Trade/search"):
+            payload = {**payload, "trades": payload["trades"][:2]}
+        return payload
+
+    monkeypatch.setattr(gateway, "_rest_nulled", capped)
+    await h.start(DAILY)
+    for n in (2, 4):
+        h.trade("MNQ", "buy", 2)
+        await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought")
+        h.gateway.move_price("MNQ", -160)
+        h.trade("MNQ", "sell", 2)
+        await h.until(lambda n=n: len(h.acct.day.fills) == n and not h.acct.net.get(MNQ), "sold")
+        h.gateway.move_price("MNQ", 160)
+    lost = h.acct.day.realized
+    assert Decimal(-330) < lost < Decimal(-320), lost
+    balance = h.gateway.account(ACCOUNT).balance
+    h.gateway.set_balance(ACCOUNT, balance - 5)  # a fee no fill explains
+    await h.until(lambda: told(h), "it looks like a reset")
+    refuted = "ACCOUNT_RESET_REFUTED"
+    await h.until(lambda: any(refuted in m for m in h.logs), "refuted by the list asked again")
+    assert not confirmed(h)
+    assert h.acct.day.realized == h.acct.week.realized == lost
+    await lock_by_daily_loss(h)
