@@ -156,3 +156,21 @@ async def test_a_capped_trade_list_beside_a_fee_is_refuted_and_changes_nothing(
     assert not confirmed(h)
     assert h.acct.day.realized == h.acct.week.realized == lost
     await lock_by_daily_loss(h)
+
+
+async def test_a_confirming_read_that_fails_changes_nothing(h: Harness) -> None:
+    """The gateway cannot answer `/Trade/search` when the list is asked for again: nothing is
+    confirmed, the books keep the morning's profit as before, and the log says why."""
+    await h.start(DAILY)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought")
+    h.gateway.move_price("MNQ", 400)
+    h.trade("MNQ", "sell", 2)
+    await h.until(lambda: not h.acct.net.get(MNQ) and h.acct.day.realized > 390, "won +400")
+    await reset(h, 50000)
+    await h.until(lambda: told(h), "a person told of the reset")
+    h.gateway.fail_rest("/api/Trade/search", 503, count=1000)
+    failed = "the trade list was not read again to confirm the reset"
+    await h.until(lambda: any(failed in m for m in h.logs), "the confirming read failed", 30)
+    assert not confirmed(h)
+    assert h.acct.day.realized == h.acct.week.realized == Decimal("396.52")
