@@ -61,13 +61,13 @@ def test_a_confirmed_reset_takes_the_wiped_profit_off_the_books() -> None:
     d = rule_driver(DailyLossLimit, limit=LIMIT)
     _, sell = won(d)
     out = reset(d, "50000.00")
-    [ask] = asked(out)
-    assert (ask.since, ask.until) == (d.acct.week.start, sell.at + timedelta(seconds=1))
     assert said(out, "ACCOUNT_RESET")  # told at once, as before
     got = answer(d, out)
     assert d.acct.day.realized == D("0") and d.acct.week.realized == D("0"), (
         f"not taken off: day {d.acct.day.realized}, week {d.acct.week.realized}"
     )
+    [ask] = asked(out)  # one read, over the window up to a second after the newest trade gone
+    assert (ask.since, ask.until) == (d.acct.week.start, sell.at + timedelta(seconds=1))
     [text] = said(got, "ACCOUNT_RESET_CONFIRMED")
     assert text.startswith("CRITICAL the firm's reset of the account is confirmed"), text
     assert "day realized 396.52 -> 0.00; week realized 396.52 -> 0.00" in text, text
