@@ -2,7 +2,11 @@
 flattening: an order that would open a position or add to one (an entry, a reversal) stays
 working at the gateway, each cancel refused or none answered. Filled, it opens what the lock
 forbids; until it is gone the account is not enforcing as it should (`status`, /readyz and
-the dashboard say so, as they say a close unconfirmed past a close timeout)."""
+the dashboard say so, as they say a close unconfirmed past a close timeout).
+
+A cancel a lock or flatten asked stands only while one covers the order: once its scope trades
+again the order is the trader's, and what was asked of it is dropped (`lifted`): not re-sent,
+and a new lock cancels it afresh, on sight."""
 
 from __future__ import annotations
 
@@ -43,6 +47,22 @@ def unconfirmed_cancels(acct: AccountModel, now: datetime, timeout: timedelta) -
             continue
         out.append(StuckCancel(o.order_id, o.contract_id, since, o.cancel_refused))
     return sorted(out, key=lambda c: c.order_id)
+
+
+def lifted(acct: AccountModel) -> bool:
+    """Drop the cancels a lock or flatten asked of the trader's orders (``lock_cancel``) that
+    no locked or flattening scope covers any more (the lock ended, by its deadline, its
+    condition or the admin; a leg of a position we closed stays cancelled): none is re-sent, a
+    refusal still on its way is no failure of ours, and the next lock's cancel goes at once
+    and is counted from then. True when one was dropped (the account's row changed)."""
+    dropped = False
+    for o in acct.orders.values():
+        if o.cancel_sent_at is None or not o.lock_cancel or o.order_id in acct.own_orders:
+            continue
+        if not locked(acct, o.contract_id):
+            o.cancel_sent_at, o.cancel_since, o.cancel_attempts = None, None, 0
+            o.cancel_refused, o.lock_cancel, dropped = False, False, True
+    return dropped
 
 
 def locked(acct: AccountModel, contract_id: str) -> bool:

@@ -57,6 +57,9 @@ class Order:
     cancel_since: datetime | None = None
     #: the gateway's last answer to our cancel was a refusal (runtime)
     cancel_refused: bool = False
+    #: our cancel was asked by a lock or flatten of its scope (`Pursuit.cancel`, not a leg of
+    #: a position we closed): it stands only while one covers the order (`cancels.lifted`)
+    lock_cancel: bool = False
 
     @property
     def open(self) -> int:
@@ -103,6 +106,7 @@ class Order:
         if old is not None:
             self.cancel_sent_at, self.cancel_attempts = old.cancel_sent_at, old.cancel_attempts
             self.cancel_since, self.cancel_refused = old.cancel_since, old.cancel_refused
+            self.lock_cancel = old.lock_cancel
             self.resized_from, self.resized_basis = old.resized_from, old.resized_basis
             self.fill_volume = max(self.fill_volume, old.fill_volume)  # (a word may omit it)
             pending = (*old.earlier, old.resize_to) if old.resize_to is not None else ()
@@ -121,7 +125,7 @@ class Order:
         """The first cancel of this order, marked sent (`Pursuit.retry` re-sends it at the
         cancel timeout while the order still works)."""
         self.cancel_sent_at, self.cancel_attempts = now, 1
-        self.cancel_since, self.cancel_refused = now, False
+        self.cancel_since, self.cancel_refused, self.lock_cancel = now, False, False
         return CancelOrder(account_id, self.order_id, self.contract_id, reason)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +146,7 @@ class Order:
             "resized_basis": self.resized_basis,
             "fill_volume": self.fill_volume,
             "cancel_since": _dt(self.cancel_since),
+            "lock_cancel": self.lock_cancel,
         }
 
     @staticmethod
@@ -164,4 +169,5 @@ class Order:
             d.get("fill_volume", 0),
             # (one stored before it was kept: from the last cancel sent)
             cancel_since=_pdt(d.get("cancel_since") or d["cancel_sent_at"]),
+            lock_cancel=d.get("lock_cancel", False),
         )

@@ -5,15 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fsm_risk.core.brackets import late, resized, restore
+from fsm_risk.core.cancels import lifted
 from fsm_risk.core.closes import close_effect, is_our_close
-from fsm_risk.core.effects import (
-    Alert,
-    CancelOrder,
-    Effect,
-    Level,
-    ReadAccount,
-    ReducePosition,
-)
+from fsm_risk.core.effects import Alert, CancelOrder, Effect, Level, ReadAccount, ReducePosition
 from fsm_risk.core.events import (
     CloseWaiting,
     EnforcementAccepted,
@@ -216,9 +210,12 @@ class Pursuit:
         return False
 
     def retry(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
-        """Re-send what timed out: closes (see `pursue`) and cancels not confirmed in time."""
+        """Re-send what timed out: closes (see `pursue`) and cancels not confirmed in time
+        that still stand (a lock or flatten covers the order: `cancels.lifted`)."""
         s = self.settings
         self.pursue(acct, now, out)
+        if lifted(acct):
+            self.work.dirty.add(acct.account_id)
         for o in acct.orders.values():
             if o.cancel_sent_at is not None and now >= o.cancel_sent_at + s.cancel_timeout:
                 o.cancel_sent_at, o.cancel_attempts = now, o.cancel_attempts + 1
@@ -398,10 +395,12 @@ class Pursuit:
     def cancel(
         acct: AccountModel, o: Order, reason: Reason, now: datetime, out: list[Effect]
     ) -> None:
-        """One cancel for an order not ours (re-sent only by `retry`)."""
+        """One cancel for an order not ours, asked by a lock or flatten of its scope (re-sent
+        only by `retry`, and only while one covers the order: `cancels.lifted`)."""
         if o.order_id in acct.own_orders or o.cancel_sent_at is not None:
             return
         out.append(o.cancel(acct.account_id, reason, now))
+        o.lock_cancel = True
 
     def rejected(
         self, acct: AccountModel, ev: EnforcementRejected, now: datetime, out: list[Effect]

@@ -45,6 +45,20 @@ def rejected(
                 )
             )
             return
+        if o.cancel_sent_at is None and o.order_id not in acct.own_orders:
+            # sent while a lock covered the order, answered once none does (`cancels.lifted`):
+            # the order is the trader's again, nothing of ours failed
+            out.append(
+                Alert(
+                    Level.INFO,
+                    Reason.OVERTAKEN,
+                    f"cancel of order {ev.order_id} refused after the lock that asked it ended: "
+                    f"left to the trader ({ev.message})",
+                    acct.account_id,
+                    ev.contract_id,
+                )
+            )
+            return
         o.cancel_refused = not ev.limited  # (429: turned away, nothing refused it)
         if o.cancel_sent_at is not None:
             # turned away by the request limit (``limited``): nothing done, again after a second
