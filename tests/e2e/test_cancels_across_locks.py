@@ -1,0 +1,72 @@
+"""The trader's opening order across lock boundaries, with the real SDK against the paper
+gateway: a lock whose cancels the gateway refused stops cancelling the order once it ends (it
+kept re-sending them, and cancelled the order once the gateway took cancels again, the trader
+trading), and a new lock cancels the order on sight (it waited for the ended lock's cancel to
+time out, the order free to fill meanwhile)."""
+
+from __future__ import annotations
+
+from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.core.events import OrderType
+from fsm_risk.core.states import State
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, run_cli
+
+SECRET = "correct horse battery"
+REFUSED = "Order cannot be cancelled"
+
+
+async def transition(h: Harness, *args: str) -> None:
+    code, out = await run_cli(
+        h.home, "transition", str(ACCOUNT), *args, "--reason", "desk", "--admin", "ops",
+        secret=SECRET,
+    )  # fmt: skip
+    assert code == 0, out
+
+
+async def a_lock_whose_cancel_is_refused(h: Harness) -> int:
+    """The trader's opening buy works; an admin's one-minute Cooldown cancels it, and the
+    gateway refuses every cancel until the lock has ended: the order's id."""
+    await h.start("")
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    last = h.gateway.quote(MNQ).last
+    oid = h.trade("MNQ", "buy", 2, type=OrderType.LIMIT, limit_price=last - 100).order_id
+    await h.until(lambda: oid in h.acct.orders, "the order reached the service")
+    h.gateway.refuse_cancels(REFUSED)
+    await transition(h, "--to", "Cooldown", "--minutes", "1")
+    await h.until(lambda: (o := h.acct.orders.get(oid)) and o.cancel_refused, "a cancel refused")
+    for _ in range(62):  # refused through the lock, re-sent meanwhile
+        await h.advance(seconds=1)
+        await h.until(lambda: not h.enforcing(), "the re-sent cancel answered")
+    await h.until(lambda: h.acct.state is State.Trading, "the lock ended")
+    assert h.gateway.order(oid).working
+    return oid
+
+
+async def test_a_lock_that_ended_does_not_cancel_the_traders_order(h: Harness) -> None:
+    oid = await a_lock_whose_cancel_is_refused(h)
+    h.gateway.refuse_cancels(None)  # the gateway takes cancels again
+    for _ in range(30):
+        await h.advance(seconds=1)
+        await h.until(lambda: not h.enforcing(), "no request of ours on its way")
+    assert h.gateway.order(oid).working, "cancelled by us 30 s after the lock ended"
+    assert h.acct.orders[oid].cancel_sent_at is None
+    assert h.svc.unconfirmed_cancels() == {}
+
+
+async def test_a_new_lock_cancels_the_order_on_sight(h: Harness) -> None:
+    """The new lock comes just after a refused re-send of the ended lock's cancel (if any is
+    still sent): its cancel goes with the lock, not at that re-send's retry (2 s on, a time
+    this test never moves the clock to)."""
+    oid = await a_lock_whose_cancel_is_refused(h)
+    said = f"cancel order {oid} in {MNQ}"
+    for _ in range(4):
+        sent = sum(said in line for line in h.logs)
+        await h.advance(seconds=1)
+        await h.until(lambda: not h.enforcing(), "the re-sent cancel answered")
+        if sum(said in line for line in h.logs) > sent:
+            break  # refused just now: the next re-send is not due before 2 s
+    h.gateway.refuse_cancels(None)
+    await transition(h, "--to", "Cooldown", "--minutes", "5")  # no time passes meanwhile
+    await h.gw_until(lambda: not h.gateway.order(oid).working, "the order cancelled", timeout=10)
+    await h.until(lambda: oid not in h.acct.orders, "its end seen")
+    assert h.acct.state is State.Cooldown
