@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fsm_risk.core.cancels import lifted
 from fsm_risk.core.effects import Alert, Effect, Level, ReadAccount
 from fsm_risk.core.exposure import closes_working, closing, exposed, reduces
 from fsm_risk.core.instruments import covers
@@ -221,8 +222,11 @@ class Flatten:
         """Lock-on-sight: make every scope that is flattening or locked hold nothing it
         should not. Idempotent: each contract gets at most one close in flight, each order one
         cancel (re-sent only by the retry timer). First, what a close of ours opened on the
-        other side is closed (`overshot`)."""
+        other side is closed (`overshot`), and the cancels a lock asked of orders no scope
+        locks any more are dropped (`cancels.lifted`: an admin's unlock, a condition ended)."""
         self.pursuit.overshot.close(self, acct, now, out)
+        if lifted(acct):
+            self.work.dirty.add(acct.account_id)
         if acct.state is State.Flattening:
             cause = acct.flatten_cause
             why = acct.flatten_reason or Reason.FAILSAFE

@@ -200,3 +200,15 @@ def test_the_legs_of_a_position_we_closed_stay_cancelled_after_the_lock() -> Non
     d.send(AdminCommand(1001, State.Trading, "desk", "ops"))
     again = run(d, 30)
     assert [c.order_id for c in cancels(again)] == [8, 8, 8]
+
+
+def test_an_admins_unlock_hands_the_order_back_with_its_own_event() -> None:
+    """Dropped as the scope trades again, not at the next event: a cancel of the lock still
+    waiting for its turn in the request budget is then not sent (its turn asks the order)."""
+    d, locks = with_an_opening_order()
+    lock(d, locks, 600)
+    d.advance(seconds=3)
+    assert d.acct.orders[7].cancel_sent_at is not None
+    d.send(AdminCommand(1001, State.Trading, "desk", "ops"))
+    assert d.acct.state is State.Trading
+    assert d.acct.orders[7].cancel_sent_at is None
