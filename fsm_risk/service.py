@@ -209,9 +209,10 @@ class _CloseTurn:
 @dataclass(slots=True)
 class _OrderTurn:
     """A cancel's (or resize's) turn in the request budget (`broker.Turn`): once it has its
-    slot, still wanted while the engine holds the order working. A chaotic trader's orders
-    filled while their cancels waited behind a full window; each cancel went anyway, was
-    refused, and a read followed: two requests for nothing, in the window closes need."""
+    slot, still wanted while the engine holds the order working (a cancel: and still asks it
+    gone, which it no longer does once the lock that asked it has ended). A chaotic trader's
+    orders filled while their cancels waited behind a full window; each cancel went anyway,
+    was refused, and a read followed: two requests for nothing, in the window closes need."""
 
     service: Service
     e: CancelOrder | ResizeOrder
@@ -221,7 +222,8 @@ class _OrderTurn:
 
     def wanted(self) -> bool:
         acct = self.service.engine.accounts.get(self.e.account_id)
-        return acct is not None and self.e.order_id in acct.orders
+        o = acct.orders.get(self.e.order_id) if acct is not None else None
+        return o is not None and (isinstance(self.e, ResizeOrder) or o.cancel_sent_at is not None)
 
 
 @dataclass
@@ -1843,13 +1845,16 @@ class Service:
         resize, was = (e.size, e.was) if isinstance(e, ResizeOrder) else (None, None)
         seq = e.seq if isinstance(e, ClosePosition | ReducePosition) else None
         if result.superseded and order_id is not None:
-            # the order ended while the cancel (or resize) waited for the budget: nothing to do
+            # the order ended while the cancel (or resize) waited for the budget, or the lock
+            # that asked the cancel did (the order the trader's again): nothing to do
+            acct = self.engine.accounts.get(e.account_id)
+            held = acct is not None and order_id in acct.orders
             logger.info(
-                "{} account {}: {} not sent: the order ended while it waited for its turn in "
-                "the request budget",
+                "{} account {}: {} not sent: {} while it waited for its turn in the request budget",
                 logs.ENFORCEMENT_SENT,
                 e.account_id,
                 what,
+                "the lock that asked it ended" if held else "the order ended",
             )
             return False
         if result.superseded:

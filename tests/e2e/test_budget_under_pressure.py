@@ -203,8 +203,9 @@ def waits(h: Harness) -> bool:
 def held_working(h: Harness, order_id: int) -> None:
     """The engine holds ``order_id`` working (a cancel of it is still wanted, see
     `service._OrderTurn`); the gateway does not know it."""
+    now = h.svc.clock.now()
     h.acct.orders[order_id] = Order(
-        order_id, MNQ, OrderStatus.OPEN, EngineOrderType.LIMIT, Side.BUY, 1, h.svc.clock.now()
+        order_id, MNQ, OrderStatus.OPEN, EngineOrderType.LIMIT, Side.BUY, 1, now, cancel_sent_at=now
     )
 
 

@@ -6,10 +6,15 @@ time out, the order free to fill meanwhile)."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.adapters.broker import Priority
 from fsm_risk.core.events import OrderType
 from fsm_risk.core.states import State
-from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, run_cli
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli
+from tests.e2e.test_budget_under_pressure import RULES, every_slot_held, release_every_slot
 
 SECRET = "correct horse battery"
 REFUSED = "Order cannot be cancelled"
@@ -70,3 +75,31 @@ async def test_a_new_lock_cancels_the_order_on_sight(h: Harness) -> None:
     await h.gw_until(lambda: not h.gateway.order(oid).working, "the order cancelled", timeout=10)
     await h.until(lambda: oid not in h.acct.orders, "its end seen")
     assert h.acct.state is State.Cooldown
+
+
+async def test_a_cancel_waiting_for_the_budget_when_the_lock_ends_is_not_sent(h: Harness) -> None:
+    """The lock's cancel of the trader's new buy waits behind a full request window; the admin
+    unlocks the account meanwhile: once its turn comes the cancel is not sent (it went, and
+    cancelled the order of a trader free to trade)."""
+    await h.start(RULES)
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(SECRET)
+    await lock_by_daily_loss(h)
+    sent: list[str] = []
+    post = h.svc.broker._post
+
+    async def spy(path: str, *rest: Any, **kw: Any) -> Any:
+        sent.append(path)
+        return await post(path, *rest, **kw)
+
+    h.svc.broker._post = spy  # type: ignore[method-assign]
+    budget = await every_slot_held(h)
+    low = h.gateway.quote(MNQ).last - 500
+    his = h.trade("MNQ", "buy", 1, type=OrderType.LIMIT, limit_price=low)
+    await h.until(lambda: budget.queued.get(Priority.CANCEL) == 1, "its cancel waiting")
+    await transition(h, "--to", "Trading")
+    await h.until(lambda: h.acct.state is State.Trading, "unlocked")
+    release_every_slot(budget)
+    await h.until(lambda: any("the lock that asked it ended" in m for m in h.logs), "dropped")
+    await asyncio.sleep(0.3)
+    assert "/Order/cancel" not in sent, sent
+    assert h.gateway.order(his.order_id).working
