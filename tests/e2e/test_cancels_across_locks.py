@@ -99,7 +99,9 @@ async def test_a_cancel_waiting_for_the_budget_when_the_lock_ends_is_not_sent(h:
     await transition(h, "--to", "Trading")
     await h.until(lambda: h.acct.state is State.Trading, "unlocked")
     release_every_slot(budget)
-    await h.until(lambda: any("the lock that asked it ended" in m for m in h.logs), "dropped")
+    await h.until(lambda: not budget.queued.get(Priority.CANCEL), "its turn came", timeout=30)
+    await h.until(lambda: not h.enforcing(), "the cancel's turn over")
     await asyncio.sleep(0.3)
     assert "/Order/cancel" not in sent, sent
     assert h.gateway.order(his.order_id).working
+    assert any("not sent: the lock that asked it ended" in m for m in h.logs)
