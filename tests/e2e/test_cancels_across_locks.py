@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
+
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Priority
 from fsm_risk.core.events import OrderType
 from fsm_risk.core.states import State
-from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness, lock_by_daily_loss, run_cli, web
 from tests.e2e.test_budget_under_pressure import RULES, every_slot_held, release_every_slot
 
 SECRET = "correct horse battery"
@@ -75,6 +77,25 @@ async def test_a_new_lock_cancels_the_order_on_sight(h: Harness) -> None:
     await h.gw_until(lambda: not h.gateway.order(oid).working, "the order cancelled", timeout=10)
     await h.until(lambda: oid not in h.acct.orders, "its end seen")
     assert h.acct.state is State.Cooldown
+
+
+async def test_a_new_locks_refused_cancel_counts_from_its_own_cancel(h: Harness) -> None:
+    """/readyz: the second lock's cancel, refused, is not enforcing a close timeout (2 s) after
+    that lock's cancel, not at once from the first lock's (62 s before)."""
+    oid = await a_lock_whose_cancel_is_refused(h)
+    readyz = f"{web(h).url}readyz"
+    await transition(h, "--to", "Cooldown", "--minutes", "5")  # still refused
+    await h.until(lambda: h.acct.state is State.Cooldown, "locked again")
+    await h.until(lambda: not h.enforcing(), "its cancel answered")
+    assert h.acct.orders[oid].cancel_refused
+    async with aiohttp.ClientSession() as s, s.get(readyz) as r:
+        assert (await r.json())["cancels_confirmed"] is True, "counted from the ended lock"
+    for _ in range(3):
+        await h.advance(seconds=1)
+        await h.until(lambda: not h.enforcing(), "the re-sent cancel answered")
+    async with aiohttp.ClientSession() as s, s.get(readyz) as r:
+        assert r.status == 503 and (await r.json())["cancels_confirmed"] is False
+    assert h.gateway.order(oid).working
 
 
 async def test_a_cancel_waiting_for_the_budget_when_the_lock_ends_is_not_sent(h: Harness) -> None:
