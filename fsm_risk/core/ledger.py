@@ -25,7 +25,7 @@ from fsm_risk.core.exposure import Behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import checked
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
-from fsm_risk.core.pnl import realized_net
+from fsm_risk.core.pnl import closing_fees, realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
@@ -302,8 +302,10 @@ class Ledger:
             acct.trips_open[cid] = trip
         crosses = after != 0 and before != 0 and (after > 0) != (before > 0)
         if after == 0 or crosses:
-            # the closing part of a reversal carries the fill's P&L; the new trip its remainder
-            trip.net += net
+            # the closing part of a reversal carries the fill's P&L and the fees of the contracts
+            # that close; the new trip starts at the fees of those that open it (`closing_fees`)
+            opening = ev.fees - closing_fees(ev.fees, abs(before), ev.size) if crosses else ZERO
+            trip.net += net + opening
             trip.enforced = trip.enforced or own
             trip.closed_at = ev.at
             if ev.at >= acct.day.start:
@@ -311,7 +313,7 @@ class Ledger:
                 self.work.new_trips.append((acct.account_id, trip))
             del acct.trips_open[cid]
             if crosses:
-                acct.trips_open[cid] = Trip(cid, after > 0, ev.at, size=abs(after))
+                acct.trips_open[cid] = Trip(cid, after > 0, ev.at, net=-opening, size=abs(after))
         else:
             trip.net += net
             trip.size = max(trip.size, abs(after))

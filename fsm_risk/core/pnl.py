@@ -43,6 +43,14 @@ def realized_net(pnl: Decimal | None, fees: Decimal) -> Decimal:
     return (pnl if pnl is not None else ZERO) - fees
 
 
+def closing_fees(fees: Decimal, closed: int, size: int) -> Decimal:
+    """The part of a fill's ``fees`` that ``closed`` of its ``size`` contracts pay: fees are
+    charged per contract, so a reversal's one trade carries the fees of the contracts that
+    close the old position and of those that open the new one. To the cent, half to the even
+    cent; the rest (``fees`` less this, exactly) is the opening contracts'."""
+    return (fees * closed / size).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
 def mark_price(mark: Mark, long: bool, mode: MarkMode) -> Decimal | None:
     """The price a position is valued at, or None when the quote lacks it."""
     if mode is MarkMode.LIQUIDATION:

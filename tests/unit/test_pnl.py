@@ -100,11 +100,14 @@ def test_reversal_closes_one_round_trip_and_opens_the_next() -> None:
     d = Driver(make_engine())
     d.send(account())
     d.send(fill(CL, Side.BUY, 1, "70.00", fees="2.00"))
-    # sell 3: closes the long (+10 ticks = $100) and opens 2 short
+    # sell 3: closes the long (+10 ticks = $100) and opens 2 short; fees are per contract:
+    # 2.00 of the 6.00 close the long (100 - 2 in - 2 out), 4.00 open the short
     d.send(fill(CL, Side.SELL, 3, "70.10", pnl="100.00", fees="6.00"))
     [trip] = d.acct.day.trips
-    assert trip.net == D("92.00") and trip.long
+    assert trip.net == D("96.00") and trip.long
     assert not d.acct.trips_open[CL].long and d.acct.trips_open[CL].size == 2
+    assert d.acct.trips_open[CL].net == D("-4.00")
+    assert d.acct.day.realized == D("92.00")  # the books take the whole fill, as before
     rec = d.acct.day.fills[-1]
     assert (rec.entry, rec.exit) == (2, 1)
 
