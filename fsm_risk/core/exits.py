@@ -17,13 +17,14 @@ gateway's position's average price at that moment; else it is unknown.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from fsm_risk.core.effects import Alert, Effect, Level, ReadTrades
 from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.models import ZERO, AccountModel, Instrument, InstrumentBook
 from fsm_risk.core.pnl import CENT, booked, unrealized
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.valuation import COST_QUANTUM
 
 __all__ = ["CENT", "Computed", "entry_average", "exit_pnl"]
 
@@ -65,9 +66,15 @@ def exit_pnl(
     long: bool, closed: int, price: Decimal, average: Decimal, inst: Instrument
 ) -> Decimal:
     """What closing ``closed`` contracts of a position (``long`` or short) at ``price``
-    made, its entry averaging ``average``: to the cent, as the gateway books it."""
+    made, its entry averaging ``average``: to the cent, as the gateway books it.
+
+    An average that repeats (663.25 for 6 contracts: 110.541666...) is rounded at 28 digits,
+    and what it makes lands a hair beside an exact half cent (109.3749999... for 109.375,
+    78.1250000...1 for 78.125), which the gateway books to the even cent (109.38, 78.12): it
+    is taken to a millionth of a dollar first (`COST_QUANTUM`, as a position's cost is), far
+    above that error and far below a cent."""
     made = unrealized(long, closed, average, price, inst)
-    return booked(made) if made else ZERO
+    return booked(made.quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)) if made else ZERO
 
 
 class Computed:
