@@ -103,6 +103,8 @@ QUIET_EXTRA: dict[str, list[str]] = {
     # two windows meeting at noon and at midnight: open at every instant ("00:00-23:59:59" left
     # a second a day closed, and a run across midnight in Chicago saw every position closed by
     # RULE-006); not "00:00-24:00", which a tree measured before 24:00 was accepted refuses
+    # (the exchange calendar stays the product's: an exchange holiday, and the close before
+    # one, still flatten; a run on those days measures that)
     "trading_hours": ["windows = Sun-Sat 00:00-12:00, Sun-Sat 12:00-00:00", "flat_by = none"],
     "max_trades_per_day": ["limit = 1000000000"],
     "trade_cooldown": ["tiers = 1000000: 1"],

@@ -211,21 +211,27 @@ def test_the_reaction_p99_ratio_comes_with_the_interval_a_rerun_could_land_in() 
 
 
 def test_the_benches_trading_hours_allow_every_instant() -> None:
-    from fsm_risk.rules.exchange_hours import TradingSchedule, parse_windows
+    """The rule as the bench sets it up (every line of its settings, the exchange calendar's
+    default included, as `serve` loads it), on ordinary days: the close before the weekend
+    is not cut (the windows run end to end through it). An exchange holiday and the close
+    before one do flatten, as the product does."""
+    from fsm_risk.rules.trading_hours import TradingHours
+    from tests.factories import rule_driver, the_rule
 
     engine = load("engine")
-    [text] = [
-        line.split("=", 1)[1]
-        for line in engine.QUIET_EXTRA["trading_hours"]
-        if line.startswith("windows")
-    ]
-    schedule = TradingSchedule(parse_windows(text), "America/Chicago")
-    # every second around each local midnight and noon for a week, and the days the clocks
-    # change: a bench run at any hour never sees RULE-006 fire
+    raw = dict(
+        (key.strip(), value.strip())
+        for key, value in (line.split("=", 1) for line in engine.QUIET_EXTRA["trading_hours"])
+    )
+    schedule = the_rule(rule_driver(TradingHours, **raw), TradingHours).schedule
+    # every second around each local midnight and noon and the exchange's close (21:00-22:00
+    # UTC) for a week, a Friday's included, and the days the clocks change: a bench run at any
+    # hour of an ordinary day never sees RULE-006 fire
     days = [datetime(2026, 12, 4, tzinfo=UTC) + timedelta(days=k) for k in range(7)]
     days += [datetime(2026, 3, 8, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]
+    days += [datetime(2026, 12, 4, tzinfo=UTC).replace(day=k) for k in (11, 18)]  # Fridays
     for day in days:
-        for hour in (5, 6, 7, 8, 17, 18):  # Chicago's midnight and noon, in CST and CDT
+        for hour in (5, 6, 7, 8, 17, 18, 21, 22):  # Chicago's midnight, noon and close
             at = day + timedelta(hours=hour)
             for s in range(-90, 90):
                 now = at + timedelta(seconds=s, microseconds=500_000)

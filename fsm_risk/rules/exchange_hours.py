@@ -13,8 +13,9 @@ cuts it short: trading must stop ``lead`` before the early close. A flat-by time
 session short the same way (15:08 Chicago in a session that closes at 16:00). A window that runs
 past the exchange's close into its next session stops ``lead`` before that close when the
 next session is an exchange holiday (a position cannot be closed while the exchange is shut:
-one held past 16:00 Chicago on New Year's Eve is held 73 hours), and before the next session's
-early close when it has one, whatever the window's zone. The instant a session's trading must
+one held past 16:00 Chicago on New Year's Eve is held 73 hours) or after the weekend (unless
+another window takes over the instant it ends), and before the next session's early close
+when it has one, whatever the window's zone. The instant a session's trading must
 stop is its ``stop``; its ``end`` stays the window's end, so the time between the two is "past
 the flat-by time" rather than "outside the windows".
 
@@ -302,8 +303,9 @@ class Session:
     end: datetime  # the window's end
     holiday: bool
     early_close: datetime | None
-    cut: str = "end"  # what sets the stop: end, flat_by, early_close or holiday_close
-    #: with the holiday_close cut: the exchange's close before its holiday
+    #: what sets the stop: end, flat_by, early_close, holiday_close or weekend_close
+    cut: str = "end"
+    #: with the holiday_close or weekend_close cut: the exchange's close before its closure
     close: datetime | None = None
 
     @property
@@ -393,28 +395,40 @@ class TradingSchedule:
             zone = self._exchange_zones[tz] = SessionCalendar(tz)
         return zone
 
-    def _closing(self, listed: date | None) -> tuple[datetime, str] | None:
-        """The exchange's close a window trading in its session dated ``listed`` must stop
-        before if it runs on past it: that session's close (its early close, else its regular
-        close, `ExchangeDays.roll`) when the exchange's next weekday is a holiday (the
-        exchange stays shut until the session after it opens: Thu 31 Dec 16:00 to Sun 3 Jan
-        17:00 Chicago), cut ``holiday_close``; else the next session's early close, cut
-        ``early_close`` (a window from Wednesday 15:00 to Thursday 14:00 Chicago runs past
-        Thanksgiving's 12:00). None when neither: the exchange reopens after its daily close
-        and the window goes on."""
+    def _closing(self, listed: date | None, ends: datetime) -> tuple[datetime, str] | None:
+        """The exchange's close a window trading in its session dated ``listed`` (a weekday)
+        and ending at ``ends`` must stop before if it runs on past it: that session's close
+        (its early close, else its regular close, `ExchangeDays.roll`) when the exchange's
+        next weekday is a holiday (the exchange stays shut until the session after it opens:
+        Thu 31 Dec 16:00 to Sun 3 Jan 17:00 Chicago), cut ``holiday_close``; the same close
+        on a Friday, cut ``weekend_close``, unless another window opens the instant this one
+        ends (windows written end to end over the weekend hold on through it); else the next
+        session's early close, cut ``early_close`` (a window from Wednesday 15:00 to Thursday
+        14:00 Chicago runs past Thanksgiving's 12:00). None when neither: the exchange
+        reopens after its daily close and the window goes on. A session dated on a weekend
+        (a Tokyo Monday morning opens on Sunday in Chicago) has no close of its own."""
         x = self.exchange
-        if x is None or listed is None:
+        if x is None or listed is None or listed.weekday() >= 5:
             return None
         after = listed + timedelta(days=1)
         while after.weekday() >= 5:  # the weekend: no session dated then
             after += timedelta(days=1)
-        if after in x.year(after.year).holidays:
+        holiday = after in x.year(after.year).holidays
+        weekend = after - listed > timedelta(days=1) and not self._goes_on(ends)
+        if holiday or weekend:
             close = x.year(listed.year).early_closes.get(listed)
             if close is None and x.roll is not None:
                 close = self._exchange_zone(x.tz).at(listed, x.roll)
-            return None if close is None else (close, "holiday_close")
+            cut = "holiday_close" if holiday else "weekend_close"
+            return None if close is None else (close, cut)
         early = x.year(after.year).early_closes.get(after)
         return None if early is None else (early, "early_close")
+
+    def _goes_on(self, ends: datetime) -> bool:
+        """Another window opens the instant one ends at ``ends`` (``Sun-Sat 12:00-00:00``,
+        then ``Sun-Sat 00:00-12:00``): the two are one stretch of trading."""
+        there = self._cal.local(ends)
+        return any(w.start == there.time() for w in self._by_weekday[there.weekday()])
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -442,7 +456,7 @@ class TradingSchedule:
         if early is not None and early - self.lead < stop:
             stop, cut = early - self.lead, "early_close"
         close = None
-        closing = self._closing(listed)
+        closing = self._closing(listed, ends)
         if closing is not None and closing[0] - self.lead < stop:
             stop, cut = closing[0] - self.lead, closing[1]
             if cut == "early_close":

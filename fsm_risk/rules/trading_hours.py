@@ -104,7 +104,7 @@ class TradingHours(Rule):
             schema.integer(minimum=0, maximum=240),
             "7",
             "be flat this many minutes before an early close, and before the exchange's close "
-            "ahead of a holiday",
+            "ahead of a holiday or the weekend",
         ),
     )
     reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
@@ -198,8 +198,9 @@ class TradingHours(Rule):
             what = f"{s.day} is an exchange holiday"
         elif s.cut == "early_close" and s.early_close is not None:
             what = f"early close {local(s.early_close)}: flat by {local(s.stop)}"
-        elif s.cut == "holiday_close" and s.close is not None:
-            what = f"the exchange closes {local(s.close)} before a holiday: flat by {local(s.stop)}"
+        elif s.cut in ("holiday_close", "weekend_close") and s.close is not None:
+            closure = "a holiday" if s.cut == "holiday_close" else "the weekend"
+            what = f"the exchange closes {local(s.close)} before {closure}: flat by {local(s.stop)}"
         else:
             what = f"past the flat-by time {local(s.stop)}"
         return what + (f"; next window opens {local(until)}" if until else "")

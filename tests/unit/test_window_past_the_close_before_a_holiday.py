@@ -166,3 +166,50 @@ def test_on_an_ordinary_day_a_window_still_ends_at_its_end(
     assert rule_stop(d) == stop
     session = the_rule(d, TradingHours).schedule.status(at).session
     assert session is not None and session.cut == ("flat_by" if not raw else "end")
+
+
+# --- the weekend: the exchange is shut from Friday's close to Sunday's open (49 hours) ---------
+
+
+def test_a_window_across_fridays_close_stops_before_it() -> None:
+    """Found by a review: Fri 2027-01-08 14:00-20:00 CST, an ordinary Friday, kept its stop at
+    20:00, four hours into the 49-hour weekend closure, while the same window before a
+    Friday holiday was cut at 15:53."""
+    d = held(utc(2027, 1, 8, 21, 0), **CHICAGO_EVENING)  # Fri 15:00 CST
+    assert rule_stop(d) == utc(2027, 1, 8, 21, 53)  # 15:53 CST
+    session = the_rule(d, TradingHours).schedule.status(d.now).session
+    assert session is not None and session.cut == "weekend_close"
+    assert flattened_at(d, utc(2027, 1, 8, 21, 53)) == [MNQ]
+    hold = d.acct.holds["RULE-006"]
+    assert "the exchange closes Fri 2027-01-08 16:00 CST before the weekend" in hold.detail
+
+
+def test_a_tokyo_saturday_morning_is_cmes_friday_afternoon() -> None:
+    """Found by a review: JST Sat 2027-01-09 05:00-11:00 is Fri 14:00-20:00 CST."""
+    raw = {**TOKYO, "windows": "Mon-Sat 05:00-11:00"}
+    d = held(utc(2027, 1, 8, 21, 0), **raw)
+    assert flattened_at(d, utc(2027, 1, 8, 21, 53)) == [MNQ]  # 15:53 CST, not 20:00
+
+
+def test_a_session_dated_on_a_sunday_has_no_close_before_a_monday_holiday() -> None:
+    """Found by a review: JST Mon 2028-12-25 05:00-11:00 is Sun 12-24 14:00-20:00 CST, a
+    session dated Sunday (CME shut since Friday); Monday is a holiday. It was cut at a
+    "Sunday 16:00 close" that does not exist, and the lock said so."""
+    d = held(utc(2028, 12, 24, 20, 30), **TOKYO)  # Sun 14:30 CST
+    d.at(utc(2028, 12, 24, 21, 53))  # Sun 15:53 CST
+    hold = d.acct.holds.get("RULE-006")
+    assert hold is None or "the exchange closes" not in hold.detail, hold
+
+
+def test_windows_written_end_to_end_through_the_weekend_hold_on_through_it() -> None:
+    """Every instant a window (the benchmark's settings): Friday's 12:00-00:00 runs into
+    Saturday's 00:00-12:00, so nothing ends at Friday's close."""
+    raw = {"windows": "Sun-Sat 00:00-12:00, Sun-Sat 12:00-00:00", "flat_by": "none"}
+    d = held(utc(2027, 1, 8, 21, 0), **raw)
+    d.at(utc(2027, 1, 9, 6, 30))  # Sat 00:30 CST
+    assert d.acct.state is State.Trading and closes(d.effects) == []
+
+
+def test_a_friday_window_ending_before_the_close_ends_at_its_end() -> None:
+    d = held(utc(2027, 1, 8, 15, 0), windows="Mon-Fri 08:30-15:00", flat_by="none")
+    assert rule_stop(d) == utc(2027, 1, 8, 21, 0)  # 15:00 CST, its own end
