@@ -298,7 +298,10 @@ class Notifier:
         closes = service.unconfirmed_closes() if service.ready.is_set() else {}
         cancels = service.unconfirmed_cancels() if service.ready.is_set() else {}
         stuck = set(closes) | set(cancels)
-        if service.ready.is_set() and not stuck:
+        # the rest of /readyz's answer (`Service.verdict`): blind, unsaved, reads failing...
+        _, checks = service.verdict() if service.ready.is_set() else (True, {})
+        held = [n for n, ok in checks.items() if not ok and not n.endswith("s_confirmed")]
+        if service.ready.is_set() and not stuck and not held:
             title = "fsm-risk started" if self._told is None else "fsm-risk enforcing"
             self.put(Notice("service", title, f"fsm-risk is enforcing {rules}.", level="success"))
             self._told = "enforcing"
@@ -308,6 +311,8 @@ class Notifier:
                 f"{'close' if not cancels else 'cancel' if not closes else 'close or cancel'} "
                 "not confirmed in time are enforced once it is"
                 if stuck
+                else f"not enforcing as it should ({', '.join(held)}) until that ends"
+                if held
                 else "each account is enforced once its reconciliation with the gateway is done"
             )
             self.put(

@@ -443,7 +443,10 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             shown = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in waiting.items())
             out.append(_fit(f"  waiting for the gateway's request limit: {shown}"))
     why = not_enforcing(snap) if live else []
-    if why:
+    if why == [_CHECKS["reconciled"]]:  # positions and orders enforced, each account says so
+        line = "NOT ENFORCING the P&L limits yet: trades still being read"
+        out.append(style(_fit(line), fg="yellow", bold=True))
+    elif why:
         out.append(style(_fit("NOT ENFORCING: " + "; ".join(why)), fg="red", bold=True))
     storage = snap.get("storage")
     if storage and not storage.get("saved", True):

@@ -152,6 +152,7 @@ def test_a_slow_start_says_nothing_is_enforced_yet_then_when_it_is() -> None:
         engine=SimpleNamespace(rules=[1, 2, 3]),
         unconfirmed_closes=lambda: stuck,
         unconfirmed_cancels=lambda: cancels,
+        verdict=lambda: (True, {"connected": True}),
     )
     n = notifier()
     n._service = svc  # type: ignore[assignment]

@@ -92,3 +92,15 @@ def test_an_account_held_back_by_the_whole_service_says_so(readiness: str, said:
     lines = status.render(snap, color=False, source="running service").splitlines()
     assert said in lines
     assert not [s for s in lines if "NOT ENFORCING YET" in s]
+
+
+def test_trades_still_being_read_is_said_once_not_enforcing_beside_enforcing() -> None:
+    """Found by a review: with an account's positions reconciled and enforced while its trades
+    were still being read, the new headline said "NOT ENFORCING: trades still being read" in
+    red above the account's "ENFORCING; its trades are still being read" (minutes, at the real
+    request budget, on each restart holding a position). The headline now names what waits."""
+    snap = live("reconciled")
+    snap["accounts"][0]["readiness"] = "enforcing"
+    out = status.render(snap, color=False, source="running service")
+    assert "NOT ENFORCING the P&L limits yet: trades still being read" in out.splitlines()
+    assert "NOT ENFORCING:" not in out
