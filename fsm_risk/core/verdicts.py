@@ -159,7 +159,7 @@ class Verdicts:
             )
         if fired and trigger is Trigger.lock and before is State.Trading:
             # a lock without flatten: what is open now may stay, and only shrink
-            acct.tolerated = {c: p.signed for c, p in acct.positions.items()}
+            acct.tolerated = tolerated(acct, vs)
 
     def _contract(
         self, acct: AccountModel, cid: str, vs: list[Verdict], now: datetime, out: list[Effect]
@@ -274,3 +274,23 @@ class Verdicts:
             reason=f"{Reason.FAILSAFE.name}: {exc!r}",
             exposed=False,
         )
+
+
+def tolerated(acct: AccountModel, vs: list[Verdict]) -> dict[str, int]:
+    """What a lock without flatten lets stay: each position as held, but never the entry that
+    broke the limit (a verdict's ``breaking``, whose trade is the event that locks). The
+    gateway's position record and that trade come in either order: with the trade first, the
+    position held does not show the entry yet; with the record first it does, and the fills
+    (the entry included) say how much of it was held before."""
+    out = {c: p.signed for c, p in acct.positions.items()}
+    for v in vs:
+        if v.breaking is None or v.breaking[0] not in out:
+            continue  # (a new position whose record has not come: nothing of it to keep)
+        cid, added = v.breaking
+        owed = acct.behind.owed.get(cid) if acct.behind is not None else None  # (`catch_up`)
+        held, before = out[cid], (owed[0] if owed else acct.net.get(cid, 0)) - added
+        if before == 0 or (held > 0) != (before > 0):
+            del out[cid]  # all of it opened by that entry
+        else:
+            out[cid] = (1 if held > 0 else -1) * min(abs(held), abs(before))
+    return out

@@ -58,6 +58,9 @@ class Verdict:
     contract_id: str | None = None
     target_size: int = 0  # REDUCE: the size to reduce the position to
     detail: str = ""
+    #: LOCK: the entry that broke the limit (its contract, its signed size): not part of what
+    #: the lock lets stay, however the position record and the trade arrived
+    breaking: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.scope is Scope.CONTRACT and self.contract_id is None:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core.events import Event, Fill, Tick
+from fsm_risk.core.events import Event, Fill, Side, Tick
 from fsm_risk.core.models import Book, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -192,10 +192,13 @@ class MaxTradesPerDay(Rule):
         return entries.round_trips(view.trips_open) if self._round_trips else entries.count
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        breaking: tuple[str, int] | None = None
         if isinstance(event, Fill):
-            fills = view.day.fills
-            if not fills or fills[-1].trade_id != event.trade_id or fills[-1].entry <= 0:
+            last = view.day.fills[-1] if view.day.fills else None
+            if last is None or last.trade_id != event.trade_id or last.entry <= 0:
                 return ()  # only an entry can raise the count (the hold, if any, stays)
+            # the entry taking the count past the limit, if it does: never one the lock keeps
+            breaking = (last.contract_id, last.entry if last.side is Side.BUY else -last.entry)
         n = self.count(view)
         cfg = self.config
         if n <= cfg.limit:
@@ -208,6 +211,7 @@ class MaxTradesPerDay(Rule):
                 lock=State.LockedDaily,
                 until=self.ctx.next_reset(view, now),
                 detail=f"{n} {cfg.unit} today > limit {cfg.limit}",
+                breaking=breaking,
             ),
         )
 
