@@ -60,6 +60,21 @@ def open_size(pos: Position) -> int:
     return pos.size - pos.settling
 
 
+def shrink(acct: AccountModel, cid: str, after: int) -> None:
+    """A position a lock without flatten tolerates only shrinks, by the fills as by the
+    gateway's records: once the fills take it flat or past flat, the tolerance is over. The
+    record saying so may be late or lost (a position feed gone quiet), or never sent to us (a
+    round trip made while the service was down, read back at the restart): what is held after
+    is a new position, opened while locked."""
+    tol = acct.tolerated.get(cid)
+    if tol is None:
+        return
+    if after == 0 or (after > 0) != (tol > 0):
+        del acct.tolerated[cid]
+    else:
+        acct.tolerated[cid] = (1 if tol > 0 else -1) * min(abs(tol), abs(after))
+
+
 class Settlement:
     """Applies the gateway's positions against the fills, keeping value across the race."""
 
