@@ -71,13 +71,21 @@ def reduces(acct: AccountModel, o: Order) -> bool:
     """An order that can only reduce an existing position (the trader may always exit): on
     the closing side, and within what is left of the position once the closes ahead of it
     fill (ours first, then the trader's in the order they were placed). Three sells of 3
-    against a long 3 are one exit and two orders that would reverse it."""
+    against a long 3 are one exit and two orders that would reverse it. Judged by what each
+    has left to fill against what is still open: an exit partly filled still only reduces,
+    and a position its fills already closed (the gateway's record of it late) holds nothing
+    to exit."""
     pos = acct.positions.get(o.contract_id)
-    if pos is None or o.side is not pos.closing_side or o.size > pos.size:
+    held = pos.size - pos.settling if pos is not None else 0  # (fills closed the rest)
+
+    def left(p: Order) -> int:  # (its fills may come ahead of its record)
+        return max(0, min(p.open, p.size - acct.day.filled(p.order_id)))
+
+    if pos is None or o.side is not pos.closing_side or left(o) > held:
         return False
     mine = o.order_id in acct.own_orders
     ahead = sum(
-        p.size
+        left(p)
         for p in acct.orders.values()
         if p.contract_id == o.contract_id
         and p.side is o.side
@@ -87,7 +95,7 @@ def reduces(acct: AccountModel, o: Order) -> bool:
             or ((p.order_id in acct.own_orders) == mine and p.order_id < o.order_id)
         )
     )
-    return ahead + o.size <= pos.size
+    return ahead + left(o) <= held
 
 
 def closing(acct: AccountModel, o: Order) -> bool:

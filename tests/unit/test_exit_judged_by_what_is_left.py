@@ -1,0 +1,60 @@
+"""While an account is locked, an order that only reduces a position is an exit the trader
+may make; one that would open or add is cancelled on sight. It is judged by what each order
+has left to fill against what is still open: a partly filled exit still only reduces, and a
+position its fills already closed (the gateway's record of it late) holds nothing to exit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+from fsm_risk.core.events import OrderStatus, OrderType, Side
+from fsm_risk.core.states import State
+from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
+from tests.factories import ES, MNQ, NQ, Driver, cancels, fill, flat, order, position, rule_driver
+
+driver = partial(rule_driver, MaxTradesPerDay, limit="2")
+
+
+def locked_with_mnq_2() -> Driver:
+    """Limit 2: MNQ long 2 (entry 1), an ES scalp, then NQ (entry 3), closed: RULE-007's
+    lock without flatten tolerates the MNQ long 2."""
+    d = driver()
+    d.send(fill(MNQ, Side.BUY, 2, "100", order_id=1), position(MNQ, 2, "100"))
+    d.send(
+        fill(ES, Side.BUY, 1, "100", order_id=2),
+        position(ES, 1, "100"),
+        fill(ES, Side.SELL, 1, "100", pnl="0", order_id=3),
+        flat(ES),
+    )
+    d.send(fill(NQ, Side.BUY, 1, "100", order_id=4), position(NQ, 1, "100"), flat(NQ))
+    assert d.acct.state is State.LockedDaily and d.acct.tolerated == {MNQ: 2}
+    return d
+
+
+def test_an_exit_partly_filled_keeps_working() -> None:
+    """Found by a hunt: a sell limit of 2 exiting the tolerated long 2 was let work; once 1
+    of it filled (long 1 left, 1 of the order left) its total of 2 was judged against the
+    long 1 and the rest of the exit was cancelled (ORDER_WHILE_LOCKED)."""
+    d = locked_with_mnq_2()
+    sell = order(50, MNQ, Side.SELL, 2, limit="101")
+    assert cancels(d.send(sell)) == []
+    out = d.send(
+        replace(sell, fill_volume=1),
+        fill(MNQ, Side.SELL, 1, "101", pnl="2.00", order_id=50),
+        position(MNQ, 1, "100"),
+    )
+    assert cancels(out) == []
+
+
+def test_an_order_past_an_exit_already_filled_is_cancelled_on_sight() -> None:
+    """Found by a hunt: the whole tolerated long 2 exited at market, its trade heard and the
+    gateway's position record not yet: a new sell limit of 2 (a short opened in the locked
+    account) was judged against the long 2 still listed and let work, until the record came."""
+    d = locked_with_mnq_2()
+    d.send(
+        order(60, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.FILLED),
+        fill(MNQ, Side.SELL, 2, "101", pnl="4.00", order_id=60),
+    )
+    out = d.send(order(61, MNQ, Side.SELL, 2, limit="102"))
+    assert [c.order_id for c in cancels(out)] == [61]
