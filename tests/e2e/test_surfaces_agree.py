@@ -266,10 +266,11 @@ async def test_a_user_hub_down_is_not_enforcing_on_every_surface(
 ) -> None:
     """Reported (a network outage): with the user hub known down, /readyz answered 503
     (`connected: false`) while `status --json` said `"enforcing": true` and every account
-    `ready`, and `status` nothing. The hub's disconnect as the SDK reports it to the broker,
-    held while the surfaces are read: the watchdog's once-a-second look at the (still open)
-    paper websocket would otherwise mark it connected again before the two `status` runs end
-    on a loaded machine."""
+    `ready`, and `status` nothing. The user hub marked down as the watchdog's poll
+    (`poll_connections`) marks it when it finds the hub's reader dead, and held there while
+    the surfaces are read: the poll is switched off, since the paper websocket stays open and
+    the next poll, within a second, would mark it connected again before the two `status`
+    runs end on a loaded machine. What every surface makes of the flag is what this shows."""
     await h.start()
     url = web(h).url
     monkeypatch.setattr(h.svc.broker, "poll_connections", lambda: None)
