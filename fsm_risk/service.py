@@ -1306,6 +1306,24 @@ class Service:
         for other in shapes.others(account_id, contract_id) if shapes else ():
             self._doubt(other)
 
+    def _led_astray(self, ev: PositionUpdate) -> None:
+        """A live record the account's fills do not make (fewer contracts than they make, say:
+        taken as the gateway's word, its fills on their way), given to it by its fills alone:
+        it may be another account's (a copier's partial exit on B led to A by a fill of A's
+        counted still), so the account and those it may be of are read at once (A would be
+        valued short of what it holds until the periodic read)."""
+        acct = self.engine.accounts.get(ev.account_id)
+        if ev.snapshot or acct is None:
+            return
+        closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
+        reported = 0 if closed else ev.size if ev.type is PositionType.LONG else -ev.size
+        if reported == acct.net.get(ev.contract_id, 0):
+            return
+        shapes = getattr(self.broker, "positions", None)
+        others = shapes.others(ev.account_id, ev.contract_id) if shapes else []
+        for account_id in [ev.account_id, *others] if others else ():
+            self._doubt(account_id)
+
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts (or with enforcement held back), then
         exposed or locked ones (as restored, as heard live since, or as the gateway answered
@@ -1538,6 +1556,8 @@ class Service:
                 self.reconciler.request(it.account_id)
                 self._read_others(it.account_id, it.contract_id)
             else:
+                if isinstance(it, PositionUpdate):
+                    self._led_astray(it)
                 found = self._gate(self._apply(it))
             effects.extend(found)
             if any(isinstance(e, _ENFORCEMENT) for e in found):

@@ -291,8 +291,8 @@ class PositionShapes:
         self._holders: dict[str, set[int]] = {}
         #: contract -> account -> net size of its live fills since its last position record
         self._filled: dict[str, dict[int, int]] = {}
-        #: (account, contract) -> the other candidates of the last record given to it by its
-        #: fills alone (see `others`)
+        #: (account, contract) -> the other accounts the last record given to it by its fills
+        #: alone may be of (see `others`)
         self._inferred: dict[tuple[int, str], list[int]] = {}
 
     def owners(self, payload: Any, accounts: Collection[int]) -> tuple[list[int], bool]:
@@ -329,7 +329,9 @@ class PositionShapes:
             a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
         ]
         if len(led) == 1:
-            others = [a for a in candidates if a != led[0]]
+            # any other account may be the owner: one opening its first position in the
+            # contract, its record ahead of its trade, is no candidate
+            others = sorted(a for a in accounts if a != led[0])
             if others:
                 self._inferred[(led[0], contract)] = others
             else:
@@ -340,8 +342,8 @@ class PositionShapes:
         return candidates, False
 
     def others(self, account_id: int, contract_id: str) -> list[int]:
-        """The other candidates of the last record in ``contract_id`` given to ``account_id``
-        by its fills alone (forgotten once asked). A fill counted there may be one whose
+        """The other accounts the last record in ``contract_id`` given to ``account_id`` by
+        its fills alone may be of (forgotten once asked). A fill counted there may be one whose
         position record came before it: when that account then doubts the record, the record
         may be another's (its trade not heard yet), and those others are read too."""
         return self._inferred.pop((account_id, contract_id), [])

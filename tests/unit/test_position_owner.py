@@ -84,13 +84,14 @@ def test_a_record_given_by_fills_alone_remembers_the_others_it_may_be_of() -> No
     shapes = book((A, 1), (B, 1))
     shapes.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
     assert shapes.owners(trimmed(2), ALL) == ([A], True)
-    assert shapes.others(A, MNQ) == [B]
+    assert shapes.others(A, MNQ) == [B, C]  # C: its first position, its record first
     assert shapes.others(A, MNQ) == []  # forgotten once asked
     assert shapes.others(B, MNQ) == []
     lone = book((A, 1))
     lone.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
     assert lone.owners(trimmed(2), ALL) == ([A], True)
-    assert lone.others(A, MNQ) == []  # no other candidate: nothing to read
+    # the only holder: B or C opening long 2, its record ahead of its trade, is no candidate
+    assert lone.others(A, MNQ) == [B, C]
 
 
 def test_a_whole_listing_forgets_what_it_shows_stale_and_keeps_what_came_since() -> None:
