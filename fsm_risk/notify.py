@@ -355,7 +355,8 @@ class Notifier:
             await lane.queue.join()
 
     def _resolve_accounts(self, service: Service) -> None:
-        """[notify.ACCOUNT] sections name an account by id or name; each must be monitored."""
+        """[notify.ACCOUNT] sections name an account by id or name; each must be monitored, but
+        one the firm closed (`Service.closed`), which is said loudly."""
         by_key: dict[str, int] = {}
         for aid in service.account_ids:
             acct = service.engine.accounts[aid]
@@ -363,6 +364,14 @@ class Notifier:
             by_key[acct.name] = aid
         for key, target in self.settings.notify_accounts.items():
             aid = by_key.get(key)
+            if aid is None and service.closed([key]):
+                logger.critical(
+                    "{} [notify.{}]: the gateway no longer lists that account as active "
+                    "(closed?): it is not monitored and its alerts are not sent",
+                    logs.ALERT,
+                    key,
+                )
+                continue
             if aid is None:
                 known = ", ".join(
                     f"{a} {service.engine.accounts[a].name}" for a in service.account_ids

@@ -950,10 +950,28 @@ class Service:
         )
 
     def _all_named(self, listed: list[AccountUpdate]) -> None:
-        """Every account the settings name must be at the gateway: none is silently unwatched."""
-        problem = _unlisted(self.settings.general.accounts, listed)
+        """Every account the settings name must be at the gateway: none is silently unwatched.
+        A name no account ever had (a typo) refuses the start; one of an account the firm
+        closed (`closed`) is said loudly and the others are monitored."""
+        named = self.settings.general.accounts
+        closed = self.closed(named)
+        problem = _unlisted(named, listed, closed)
         if problem:
             raise FsmRiskError(problem)
+        for name in closed:
+            logger.critical(
+                "{} [general] accounts names {}, which the gateway no longer lists as an active "
+                "account (closed?): it is not monitored; the others are",
+                logs.ALERT,
+                name,
+            )
+
+    def closed(self, names: Sequence[str]) -> list[str]:
+        """Those of ``names`` (accounts' ids or names, as configured) of an account the database
+        holds that the gateway no longer lists as active (the firm closed it). Refusing the
+        start for one would leave every other account's lock unenforced."""
+        listed, known = self.broker.listed, self.store.account_names()
+        return [n for n in _missing(names, listed) if any(n in (str(i), m) for i, m in known)]
 
     def _still_restricted(
         self, monitored: Sequence[AccountUpdate], now: datetime
@@ -1043,7 +1061,8 @@ class Service:
         at the next start" must not leave a file the service cannot start with after a reboot."""
         listed = self.broker.listed
         named = file.general.accounts
-        problems = [p for p in (_unlisted(named, listed),) if p]
+        closed = self.closed([*named, *file.notify_accounts])
+        problems = [p for p in (_unlisted(named, listed, closed),) if p]
         would = [a for a in listed if not named or {str(a.account_id), a.name} & set(named)]
         keys = {str(a.account_id) for a in would} | {a.name for a in would}
         there = ", ".join(f"{a.account_id} {a.name}" for a in would) or "none"
@@ -1051,7 +1070,7 @@ class Service:
             f"[notify.{key}]: no account the service would monitor has this id or name "
             f"(it would monitor: {there})"
             for key in file.notify_accounts
-            if key not in keys
+            if key not in keys and key not in closed
         ]
         if problems:
             text = "; ".join(problems)
@@ -2322,9 +2341,17 @@ class Service:
         return snap
 
 
-def _unlisted(named: Sequence[str], listed: Sequence[AccountUpdate]) -> str | None:
-    """What is wrong with [general] accounts naming an account the gateway does not list."""
-    missing = [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
+def _missing(named: Sequence[str], listed: Sequence[AccountUpdate]) -> list[str]:
+    """Those of ``named`` the gateway does not list (by id or name)."""
+    return [n for n in named if not any(n in (str(a.account_id), a.name) for a in listed)]
+
+
+def _unlisted(
+    named: Sequence[str], listed: Sequence[AccountUpdate], closed: Sequence[str]
+) -> str | None:
+    """What is wrong with [general] accounts naming an account the gateway does not list,
+    other than one it ``closed`` (`Service.closed`)."""
+    missing = [n for n in _missing(named, listed) if n not in closed]
     if not missing:
         return None
     there = ", ".join(f"{a.account_id} ({a.name})" for a in listed) or "none"
