@@ -64,6 +64,8 @@ class Plan:
     tightened: tuple[Change, ...] = ()
     held: tuple[Change, ...] = ()
     target: Raw = field(default_factory=dict)  # the file's rule sections (applied at the reset)
+    #: values in force now looser than a record kept for some of the accounts (`resolve`)
+    apart: tuple[Change, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,29 @@ class Keeper:
         inherits = naming.covers(self.group, self.store.account_names())
         return self.store.meta(key) if inherits else None
 
+    def predecessors(self) -> list[Keeper]:
+        """On a shared server, for a group with no record of its own yet (its [general] accounts
+        edited: an account added or removed, one written by its name): the groups that kept a
+        record for any of its accounts, the database's own record too when one of them is
+        stored (a service of every active account kept it). Their settings in force and held
+        loosenings still hold for those accounts: taking the file as in force instead would
+        apply a loosening held for the reset at once."""
+        if not getattr(self.store, "shared", False):
+            return []
+        if self.store.meta(naming.scoped(IN_FORCE, self.group)) is not None:
+            return []
+        names = self.store.account_names()
+        ours = _ids(self.group, names)
+        found = []
+        for key in self.store.meta_keys(IN_FORCE + "@"):
+            other = key[len(IN_FORCE) + 1 :]
+            if other != self.group and (not self.group or ours & _ids(other, names)):
+                found.append(Keeper(self.store, other))
+        stored = {str(i) for i, _ in names}
+        if self.group and ours & stored and self.store.meta(IN_FORCE) is not None:
+            found.append(Keeper(self.store, ""))
+        return found
+
     def in_force(self) -> Raw | None:
         text = self._read(IN_FORCE)
         return None if text is None else dict(json.loads(text))
@@ -245,27 +270,67 @@ def resolve(
 ) -> tuple[Settings, Pending | None, Plan | None]:
     """The settings to enforce at ``now`` given the file and what the database says is in
     force: the file's stricter values at once, its looser ones at the next daily reset. Does
-    not write (see `record`)."""
+    not write (see `record`). A group with no record of its own is compared with each group
+    that kept one for its accounts (`Keeper.predecessors`) in turn, so a value ordered from
+    loose to strict is the strictest of theirs and the file's until the reset. Two of theirs
+    that neither restricts more than the other (trading windows, blocked patterns) leave the
+    last one's, looser than the other's for its accounts: said (`Plan.apart`)."""
     keeper = Keeper.of(file, store)
+    keepers = [keeper] if keeper.in_force() is not None else keeper.predecessors()
+    effective, at = file, None
+    plans: list[Plan] = []
+    records: list[Settings] = []
+    for k in keepers:
+        in_force, pending = _in_force(k, file, now)
+        if in_force is None:
+            continue
+        p = plan(in_force, effective)
+        effective = config.with_rules(file, p.now)
+        plans.append(p)
+        records.append(in_force)
+        if p.held:
+            reset = k.next_reset(file, pending, now)
+            at = reset if at is None else max(at, reset)
+    if not plans:
+        return file, None, None  # the first start on this database: the file is in force
+    tightened = tuple(c for p in plans for c in p.tightened)
+    changes = tuple(c for p in plans for c in p.held)
+    target = {n: dict(r) for n, r in file.raw_rules.items()} if changes else {}
+    held = None
+    if at is not None:
+        held = Pending(target, at, tuple(str(c) for c in changes))
+    apart = tuple(c for r in records[:-1] for c in plan(r, effective).held)
+    return effective, held, Plan(plans[-1].now, tightened, changes, target, apart)
+
+
+def _in_force(keeper: Keeper, file: Settings, now: datetime) -> tuple[Settings | None, Any]:
+    """The settings ``keeper`` has in force at ``now`` (a held loosening whose reset has
+    passed applied), and its held loosening; None: no record, or one that no longer parses."""
     raw = keeper.in_force()
     if raw is None:
-        return file, None, None  # the first start on this database: the file is in force
+        return None, None
     try:
         in_force = config.with_rules(file, raw)
     except SettingsError:
-        # stored by a version whose rules no longer parse: the file is all there is
-        return file, None, None
+        return None, None  # stored by a version whose rules no longer parse
     pending = keeper.pending()
     if pending is not None and now >= pending.applies_at:
         with contextlib.suppress(SettingsError):  # its reset has passed
             in_force = config.with_rules(file, pending.rules)
-    p = plan(in_force, file)
-    effective = config.with_rules(file, p.now)
-    held = None
-    if p.held:
-        at = keeper.next_reset(file, pending, now)
-        held = Pending(p.target, at, tuple(str(c) for c in p.held))
-    return effective, held, p
+    return in_force, pending
+
+
+def _ids(group: str, names: list[tuple[int, str]]) -> set[str]:
+    """The accounts of ``group`` as ids (a name the database knows, as its id; any other as
+    written, ignoring case)."""
+    out: set[str] = set()
+    for a in (a.strip() for a in group.split(",")):
+        if a:
+            found = {
+                str(i) for i, n in names if a == str(i) or (n and a.casefold() == n.casefold())
+            }
+            out |= found or {a.casefold()}
+    return out
 
 
 def record(file: Settings, store: Any, effective: Settings, held: Pending | None) -> None:
@@ -288,6 +353,11 @@ def describe(p: Plan, held: Pending | None, zone: str = "UTC") -> str:
     if held is not None:
         at = held.applies_at.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")
         parts.append(f"looser from the daily reset at {at}: " + "; ".join(held.held))
+    if p.apart:
+        parts.append(
+            "looser now than a record kept for some of the accounts, which neither restricts "
+            "more than the other: " + "; ".join(str(c) for c in p.apart)
+        )
     return " | ".join(parts) if parts else NO_CHANGE
 
 

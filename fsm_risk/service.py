@@ -1091,10 +1091,12 @@ class Service:
         before = reload.Keeper(self.store, self.group).pending()
         effective, held, plan = reload.resolve(self.settings, self.store, now)
         self._use(effective, held, now, detail="start-up")  # no account loaded yet: no audit
-        if plan is None or not (plan.tightened or plan.held):
+        if plan is None or not (plan.tightened or plan.held or plan.apart):
             return None, effective, held
         text = reload.describe(plan, held, self.settings.display_timezone)
         logger.warning("{} settings at start-up: {}", logs.SETTINGS_LOADED, text)
+        if plan.apart:  # the records of the groups its accounts were in disagree
+            logger.critical("{} settings at start-up: {}", logs.ALERT, text)
         again = (
             before is not None
             and held is not None

@@ -1375,6 +1375,12 @@ class Store:
             row = s.get(MetaRow, key)
             return row.value if row else None
 
+    def meta_keys(self, prefix: str) -> list[str]:
+        """The meta keys beginning with ``prefix``, sorted."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT key FROM meta ORDER BY key"))
+            return [str(k) for (k,) in rows if str(k).startswith(prefix)]
+
     def set_meta(self, key: str, value: str | None) -> None:
         with Session(self.engine) as s:
             row = s.get(MetaRow, key)
