@@ -137,24 +137,36 @@ def _merge(
 ) -> tuple[dict[str, str], list[Change], list[Change]]:
     old, new = in_force.rule(cls.name), wanted.rule(cls.name)
     assert old is not None and new is not None
+    keys = [f.key for f in cls.fields]
+    changed = [k for k in keys if old.values.get(k) != new.values.get(k)]
+
+    def stricter_beside(k: str, others: Mapping[str, Any]) -> bool:
+        ov, nv = old.values.get(k), new.values.get(k)
+        return tightens(cls.tighter, k, ov, nv, before=old.values, after=others)
+
+    stricter = {k for k in changed if stricter_beside(k, new.values)}
+    # a key stricter beside the file's other values (an early close dropped for a day the
+    # file makes a holiday) is judged again beside what goes now: with one of those held (the
+    # holidays, another one dropped), it waits too, or that day would be neither until the reset
+    while True:
+        now = {**new.values, **{k: old.values.get(k) for k in changed if k not in stricter}}
+        waits = {k for k in stricter if not stricter_beside(k, now)}
+        if not waits:
+            break
+        stricter -= waits
     merged: dict[str, str] = {"enabled": "true"}
-    stricter: list[Change] = []
+    tightened: list[Change] = []
     looser: list[Change] = []
-    for f in cls.fields:
-        ov, nv = old.values.get(f.key), new.values.get(f.key)
-        if ov == nv:
-            side = new_raw
-        else:
-            change = Change(cls.name, f.key, config._show(ov), config._show(nv), False)
-            if tightens(cls.tighter, f.key, ov, nv, before=old.values, after=new.values):
-                stricter.append(Change(change.rule, f.key, change.old, change.new, True))
-                side = new_raw
-            else:
-                looser.append(change)
-                side = old_raw
-        if f.key in side:
-            merged[f.key] = side[f.key]
-    return merged, stricter, looser
+    for k in keys:
+        if k in changed:
+            ov, nv = config._show(old.values.get(k)), config._show(new.values.get(k))
+            (tightened if k in stricter else looser).append(
+                Change(cls.name, k, ov, nv, k in stricter)
+            )
+        side = old_raw if k in changed and k not in stricter else new_raw
+        if k in side:
+            merged[k] = side[k]
+    return merged, tightened, looser
 
 
 def _valid(base: Settings, name: str, raw: Mapping[str, str]) -> bool:
