@@ -438,6 +438,9 @@ def transition(
     """Force an account (or one contract) into a state. Admin only; audited."""
     if not reason.strip():
         raise FsmRiskError("--reason must not be empty")
+    if contract is not None and not contract.strip():
+        # (an unset shell variable): never taken for the whole account
+        raise FsmRiskError("--contract is empty: give a symbol root or a full contract id")
     kind = "contract" if contract else "account"
     try:
         target = state_named(to, kind=kind)

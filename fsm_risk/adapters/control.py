@@ -337,7 +337,12 @@ class ControlServer:
             return _error(403, str(exc))
         try:
             account = str(body["account"])
-            contract = body.get("contract") or None
+            contract = body.get("contract")
+            if contract is not None and not isinstance(contract, str):
+                raise ValueError("'contract' must be a string")
+            if contract is not None and not contract.strip():
+                # never taken for the whole account (an unset shell variable: "")
+                raise ValueError("the contract is empty (give a symbol root or a full id)")
             target = state_named(str(body["to"]), kind="contract" if contract else "account")
             reason = str(body.get("reason") or "").strip()
             minutes = body.get("minutes")
