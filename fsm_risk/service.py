@@ -315,6 +315,9 @@ BALANCE_GRACE_SECONDS = 1.0
 #: how long after a read whose trade list looked wiped by a firm's reset that list is asked
 #: for again to confirm it (seconds): a list served stale for a moment is fresh by then
 RESET_CONFIRM_SECONDS = 3.0
+#: the waits before each try of that read (one that fails is tried again while the engine
+#: still waits for it; a full read, or a restart, asks it again too)
+RESET_CONFIRM_RETRIES = (RESET_CONFIRM_SECONDS, 10.0, 30.0, 60.0, 120.0)
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
 #: even when nothing new happens (a quiet account is saved once the storage is back)
 SAVE_RETRY_SECONDS = 3.0
@@ -410,6 +413,8 @@ class Service:
         #: the cancels sent and not answered yet, by (account, order): one waiting for the
         #: request budget (or the gateway) is not sent again beside it
         self.cancelling: set[tuple[int, int]] = set()
+        #: the firm's resets whose confirming read is waited for or under way (`_confirm_reset`)
+        self.confirming: set[tuple[int, datetime, datetime]] = set()
         #: at start-up, whether the gateway holds a position, per account read so far
         self.probed: dict[int, bool] = {}
         #: set once the account's user events are subscribed (its snapshot waits for it)
@@ -2031,24 +2036,43 @@ class Service:
         """A read's trade list looked wiped by a firm's reset (told): a moment later, the list
         is asked for again over [since, until] alone (one request in the budget) and handed to
         the engine, which decides (see `core.firm_reset`). A read that fails, or lists an entry
-        refused, confirms nothing: the books stay as they are."""
-        await asyncio.sleep(RESET_CONFIRM_SECONDS)
+        refused, confirms nothing: the books stay as they are, and it is asked again a while
+        later (`RESET_CONFIRM_RETRIES`) while the engine still waits for that answer. One
+        such wait at a time for one question (each full read asks it again)."""
+        key = (e.account_id, e.since, e.until)
+        if key in self.confirming:
+            return
+        self.confirming.add(key)
         try:
-            fills = await self.broker.trades_between(e.account_id, e.since, e.until)
-        except Exception as exc:
-            fills, why = None, repr(exc)
-        else:
-            why = "an entry was refused"
-        if fills is None:
+            await self._confirm_tries(e)
+        finally:
+            self.confirming.discard(key)
+
+    async def _confirm_tries(self, e: ConfirmReset) -> None:
+        for n, wait in enumerate(RESET_CONFIRM_RETRIES):
+            await asyncio.sleep(wait)
+            acct = self.engine.accounts.get(e.account_id)
+            held = None if acct is None else acct.resetting
+            if held is None or (held.since, held.until) != (e.since, e.until):
+                return  # answered already, or a newer suspect replaced it
+            try:
+                fills = await self.broker.trades_between(e.account_id, e.since, e.until)
+            except Exception as exc:
+                fills, why = None, repr(exc)
+            else:
+                why = "an entry was refused"
+            if fills is not None:
+                self.submit(TradesSnapshot(e.account_id, e.since, tuple(fills), until=e.until))
+                return
+            last = n + 1 == len(RESET_CONFIRM_RETRIES)
             logger.warning(
                 "{} account {}: the trade list was not read again to confirm the reset ({}): "
-                "the books stay as they are",
+                "the books stay as they are{}",
                 logs.ALERT,
                 e.account_id,
                 why,
+                "" if last else f"; asked again in {RESET_CONFIRM_RETRIES[n + 1]:.0f} s",
             )
-            return
-        self.submit(TradesSnapshot(e.account_id, e.since, tuple(fills), until=e.until))
 
     async def reconcile(
         self, account_id: int, *, periodic: bool = False, for_enforcement: bool = False

@@ -25,35 +25,14 @@ confirmation to that period alone (a daily reset between them: the day's part is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, ConfirmReset, Effect, Level
 from fsm_risk.core.events import TradesSnapshot
-from fsm_risk.core.models import ZERO, AccountModel, Book
+from fsm_risk.core.models import ZERO, AccountModel, Book, Suspect
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.reasons import Reason
-
-#: the confirming read's window ends this long after the newest trade the list lacked
-MARGIN = timedelta(seconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Suspect:
-    """A read's list that looked wiped, told: what its confirming read is asked over, and what
-    each book comes down by if it confirms the reset."""
-
-    since: datetime
-    #: the newest trade the list lacked: the confirming read is asked up to a second after it
-    newest: datetime
-    missing: frozenset[int]
-    #: per book ("day", "week"): its start, and what it comes down by (more than nothing)
-    drops: tuple[tuple[str, datetime, Decimal], ...]
-
-    @property
-    def until(self) -> datetime:
-        return self.newest + MARGIN
 
 
 def suspect(
@@ -79,8 +58,16 @@ def suspect(
         drop = ZERO if kept is None else min(book.realized - kept, fall)
         if drop > ZERO:
             drops.append((name, book.start, drop))
-    acct.resetting = Suspect(ev.since, newest, frozenset(missing), tuple(drops))
-    out.append(ConfirmReset(acct.account_id, ev.since, newest + MARGIN))
+    acct.resetting = s = Suspect(ev.since, newest, frozenset(missing), tuple(drops))
+    out.append(ConfirmReset(acct.account_id, ev.since, s.until))
+
+
+def again(acct: AccountModel, out: list[Effect]) -> None:
+    """A confirming read asked for and never answered (it failed, or the service stopped
+    before it came): asked again with the next read, until one answers."""
+    s = acct.resetting
+    if s is not None:
+        out.append(ConfirmReset(acct.account_id, s.since, s.until))
 
 
 def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
@@ -115,6 +102,7 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
             continue  # a new period since: the reset is none of its business
         was = book.realized
         book.realized -= drop
+        book.wiped += drop  # (the profit target still counts it: `Book.wiped`)
         changed.append(f"{name} realized {was:.2f} -> {book.realized:.2f}")
     books = "; ".join(changed) or "The books kept (no wiped profit to take off)"
     out.append(

@@ -23,7 +23,7 @@ from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exits import CENT, Computed
 from fsm_risk.core.exposure import Behind
 from fsm_risk.core.final import FINAL, FinalOrders
-from fsm_risk.core.firm_reset import checked
+from fsm_risk.core.firm_reset import again, checked
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
 from fsm_risk.core.pnl import closing_fees, realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -335,6 +335,7 @@ class Ledger:
         applied trades is kept from too; one that looks like a firm's reset is told (`wiped`)."""
         if ev.until is not None:  # the confirming read of a reset told (`firm_reset`)
             return checked(acct, ev, out)
+        again(acct, out)  # (a reset's confirming read never answered: asked again)
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
@@ -405,5 +406,5 @@ class Ledger:
                     acct.account_id,
                 )
             )
-            book.realized, book.fees = realized, fees
+            book.realized, book.fees, book.wiped = realized, fees, ZERO
         return booked

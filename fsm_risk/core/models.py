@@ -10,7 +10,8 @@ rows, rebuilt at start-up as a `History`) or *runtime caches* (derived, never st
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,6 @@ from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
     from fsm_risk.core.events import PositionUpdate, TradesSnapshot
-    from fsm_risk.core.firm_reset import Suspect
     from fsm_risk.core.missed import MissedResets
 
 __all__ = [
@@ -107,6 +107,7 @@ class AccountModel(Lockable):
         "vanished_at",
         "judged",
         "wiped_until",
+        "resetting",
         "filling",
         "day",
         "week",
@@ -121,7 +122,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced", "voided", "wiping", "resetting")
+    RUNTIME += ("undone", "unpriced", "voided", "wiping")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -213,7 +214,7 @@ class AccountModel(Lockable):
         #: `core.wiped`); not stored: a restart reads again
         self.wiping: TradesSnapshot | None = None
         #: a read's list that looked wiped, told, until the narrower read asked for confirms
-        #: the firm's reset or not (see `core.firm_reset`); not stored: a restart reads again
+        #: the firm's reset or not (see `core.firm_reset`); stored: a restart asks it again
         self.resetting: Suspect | None = None
         #: the newest trade a confirmed reset wiped: every trade up to it is gone from the
         #: gateway's list for good and never taken for a list cut short (see `core.firm_reset`)
@@ -290,6 +291,7 @@ class AccountModel(Lockable):
             "vanished_at": _dt(self.vanished_at),
             "judged": self.judged,
             "wiped_until": _dt(self.wiped_until),
+            "resetting": None if self.resetting is None else self.resetting.to_list(),
             "filling": {str(o): [c, n, _dt(t)] for o, (c, n, t) in self.filling.items()},
             "day": self.day.persisted(),
             "week": self.week.persisted(),
@@ -360,6 +362,7 @@ class AccountModel(Lockable):
         m.vanished_at = _pdt(d.get("vanished_at"))
         m.judged = bool(d.get("judged", not m.vanished))  # (stored before: judged by a read)
         m.wiped_until = _pdt(d.get("wiped_until"))
+        m.resetting = Suspect.from_list(d.get("resetting"))
         # the value kept for dropped contracts is part of the open P&L until their fills
         # realize it (the positions' own value is added as the engine revalues them)
         m.open_upnl = sum((a for a, _ in m.unsettled.values()), ZERO)
@@ -371,3 +374,32 @@ class AccountModel(Lockable):
         m.flatten_reason = Reason[d["flatten_reason"]] if d.get("flatten_reason") else None
         m.close_seq = d.get("close_seq", 0)
         return m
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    """A read's list that looked wiped by a firm's reset, told: what its confirming read is
+    asked over, and what each book comes down by if it confirms it (see `core.firm_reset`)."""
+
+    since: datetime
+    #: the newest trade the list lacked: the confirming read is asked up to a second after it
+    newest: datetime
+    missing: frozenset[int]
+    #: per book ("day", "week"): its start, and what it comes down by (more than nothing)
+    drops: tuple[tuple[str, datetime, Decimal], ...]
+
+    @property
+    def until(self) -> datetime:
+        return self.newest + timedelta(seconds=1)
+
+    def to_list(self) -> list[Any]:
+        drops = [[n, at.isoformat(), str(d)] for n, at, d in self.drops]
+        return [self.since.isoformat(), self.newest.isoformat(), sorted(self.missing), drops]
+
+    @staticmethod
+    def from_list(v: list[Any] | None) -> Suspect | None:
+        if v is None:
+            return None
+        since, newest, missing, drops = v
+        back = tuple((n, datetime.fromisoformat(at), Decimal(d)) for n, at, d in drops)
+        return Suspect(_req(_pdt(since)), _req(_pdt(newest)), frozenset(missing), back)

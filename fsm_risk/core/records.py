@@ -242,6 +242,8 @@ class Book:
     ``late`` is what such fills change of the equity at a live boundary (their net P&L less
     the carry they take back; None: a reset applied at a restore, which they redo instead);
     ``lates`` what each of them did, by trade id, for its void to give back (see `late`).
+    ``wiped``: what a firm's reset confirmed took off ``realized`` (`firm_reset`): the
+    profit target still counts it (a reset never loosens a limit mid-period).
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
@@ -259,6 +261,7 @@ class Book:
     settled: Decimal = ZERO
     late: Decimal | None = None
     lates: dict[int, Late] = field(default_factory=dict)  # by trade id (see `late`)
+    wiped: Decimal = ZERO
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -321,6 +324,7 @@ class Book:
             "settled": str(self.settled),
             "late": _dec(self.late),
             "lates": {str(i): v.to_list() for i, v in sorted(self.lates.items())},
+            "wiped": str(self.wiped),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -349,6 +353,7 @@ class Book:
             Decimal(d.get("settled", "0")),
             _pdec(d.get("late")),
             {int(i): Late.from_list(v) for i, v in d.get("lates", {}).items()},
+            Decimal(d.get("wiped", "0")),
         )
 
 

@@ -99,9 +99,15 @@ class PeriodPnlRule(Rule):
     def _book(self, view: AccountView) -> Book:
         return view.week if self._weekly else view.day
 
+    def _realized(self, book: Book) -> Decimal:
+        """The period's realized P&L; a target still counts what a firm's reset confirmed
+        took off it (`Book.wiped`: a reset never loosens a limit mid-period)."""
+        return book.realized if self.loss else book.realized + book.wiped
+
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         book = self._book(view)
-        pnl = book.realized + view.open_upnl - book.carry if self._equity else book.realized
+        realized = self._realized(book)
+        pnl = realized + view.open_upnl - book.carry if self._equity else realized
         if (pnl > self._edge) if self.loss else (pnl < self._edge):
             return ()
         pnl, was_stale = self._judged(view, now, pnl)
@@ -126,10 +132,11 @@ class PeriodPnlRule(Rule):
 
     def quote_band(self, view: AccountView) -> Band | None:
         book = self._book(view)
+        realized = self._realized(book)
         if self._equity:  # the edge in terms of the open P&L: realized + open - carry
-            edge = self._edge - book.realized + book.carry
+            edge = self._edge - realized + book.carry
             return (edge, UNBOUNDED[1]) if self.loss else (UNBOUNDED[0], edge)
-        inside = book.realized > self._edge if self.loss else book.realized < self._edge
+        inside = realized > self._edge if self.loss else realized < self._edge
         return UNBOUNDED if inside else None
 
     def position_band(self, view: AccountView, position: Position) -> Band | None:

@@ -174,3 +174,39 @@ async def test_a_confirming_read_that_fails_changes_nothing(h: Harness) -> None:
     await h.until(lambda: any(failed in m for m in h.logs), "the confirming read failed", 30)
     assert not confirmed(h)
     assert h.acct.day.realized == h.acct.week.realized == Decimal("396.52")
+
+
+DAILY_READS = """
+[broker]
+reconcile_interval_seconds = 1
+[rule.daily_loss_limit]
+limit = 500
+"""
+
+
+async def test_a_confirming_read_lost_to_a_brief_503_is_asked_again(h: Harness) -> None:
+    """Found by a review: a confirming read lost to a 503 was never asked again. Up 396.52,
+    the firm resets to 50,000. `/Trade/search` answers 503 for a few seconds
+    (READ_SENDS sends of the confirming read, and the periodic reads around it), then the
+    gateway is healthy again and periodic reads run every second. The reset must still be
+    confirmed; then a 600 loss after the reset must lock the day (500 limit)."""
+    await h.start(DAILY_READS)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought")
+    h.gateway.move_price("MNQ", 400)
+    h.trade("MNQ", "sell", 2)
+    await h.until(lambda: not h.acct.net.get(MNQ) and h.acct.day.realized > 390, "won +400")
+    await reset(h, 50000)
+    await h.until(lambda: told(h), "a person told of the reset")
+    h.gateway.fail_rest("/api/Trade/search", 503, count=12)  # a blip of a few seconds
+    failed = "the trade list was not read again to confirm the reset"
+    await h.until(lambda: any(failed in m for m in h.logs), "the confirming read failed", 40)
+    reads = h.svc.broker.health.reads
+    await h.until(lambda: h.svc.broker.health.reads >= reads + 5, "five healthy reads after", 60)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought after the reset")
+    h.gateway.move_price("MNQ", -600)  # -600 on 2 MNQ (as `lock_by_daily_loss`)
+    h.trade("MNQ", "sell", 2)
+    await h.until(lambda: not h.acct.net.get(MNQ) and len(h.acct.day.fills) == 4, "sold at -600")
+    assert confirmed(h), "the reset was never confirmed after the blip"
+    assert h.acct.state is State.LockedDaily, (h.acct.day.realized, h.acct.state)

@@ -21,6 +21,7 @@ from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import Fill, Side, TradesSnapshot
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     MNQ,
@@ -203,3 +204,71 @@ def test_a_buy_listed_in_the_window_refutes_the_reset() -> None:
     other = fill(MNQ, Side.BUY, 1, "21000", order_id=99, at=ask.until - timedelta(seconds=2))
     got = answer(d, out, (other,))
     assert said(got, "ACCOUNT_RESET_REFUTED") and d.acct.day.realized == D("396.52")
+
+
+def test_a_confirmed_reset_never_makes_the_daily_profit_target_fire_later() -> None:
+    """Found by a review: RULE-005 (target 500, realized): up 396.52, reset confirmed, the
+    books down to 0; the target then fired 500 above the reset, not 103.48, a limit loosened
+    mid-period. A +200 round trip after the reset locks the day (596.52 on the books the day
+    had), as before the confirmation was built."""
+    d = rule_driver(DailyProfitTarget, target="500", basis="realized")
+    won(d)
+    out = reset(d, "50000.00")
+    assert said(answer(d, out), "ACCOUNT_RESET_CONFIRMED")
+    assert d.acct.day.realized == 0  # the loss limits see the books the reset left
+    d.advance(minutes=1)
+    round_trip(d, "200", "0", "50200.00", 3)
+    assert d.acct.state is State.LockedDaily, (
+        f"profit target loosened by the reset: day {d.acct.day.realized}, {d.acct.state}"
+    )
+
+
+def test_a_confirming_read_that_failed_is_asked_again() -> None:
+    """Found by a review: up 396.52, reset to 50,000; the confirming read failed (a 503, the
+    request budget spent) and no later read asked again: the wiped 396.52 cushioned the daily
+    limit for the rest of the day (a 600 loss after the reset left the account Trading)."""
+    d = rule_driver(DailyLossLimit, limit="500")
+    won(d)
+    out = reset(d, "50000.00")
+    assert asked(out)  # asked once; its answer never comes (the read failed)
+    again = []
+    for _ in range(3):  # the periodic reads that follow (the gateway healthy again)
+        d.advance(minutes=1)
+        o = gateway_read(d, account("50000.00"), trades=(), since=d.acct.week.start)
+        again += asked(o)
+        answer(d, o)  # what the gateway lists there: nothing (the reset wiped it)
+    round_trip(d, "-600", "0", "49400.00", 3)
+    assert again, "the confirming read is never asked again"
+    assert d.acct.state is State.LockedDaily, (d.acct.day.realized, d.acct.state)
+
+
+def test_a_restart_while_the_confirming_read_waits_asks_it_again() -> None:
+    """Found by a review: the reset told, the service stopped before its confirming read
+    (the suspect was not stored); the balance's move taken before the stop, the start-up read
+    suspected nothing, and the wiped 396.52 cushioned the limits for the rest of the period."""
+    d = rule_driver(DailyLossLimit, limit="500")
+    won(d)
+    out = reset(d, "50000.00")
+    assert asked(out)
+    again = restart(d, lambda: rule_engine(DailyLossLimit, limit="500"))
+    o = gateway_read(again, account("50000.00"), trades=(), since=again.acct.week.start)
+    answer(again, o)  # the gateway lists nothing there (the reset wiped it)
+    round_trip(again, "-600", "0", "49400.00", 3)
+    assert asked(o), "never asked again after a restart"
+    assert again.acct.state is State.LockedDaily
+
+
+def test_a_false_confirmation_healed_by_the_next_full_read_counts_the_profit_once() -> None:
+    """A fee and an empty list twice take 5 off (`wiped` 5); the
+    next full read lists every trade again: the day is rebuilt to 396.52 and the target does
+    not count the 5 a second time (``wiped`` back to 0)."""
+    d = rule_driver(DailyProfitTarget, target="400", basis="realized")
+    won(d)
+    d.send(account("50391.52"))
+    out = gateway_read(d, account("50391.52"), trades=(), since=d.acct.week.start)
+    answer(d, out)
+    assert (d.acct.day.realized, d.acct.day.wiped) == (D("391.52"), D("5.00"))
+    d.advance(minutes=1)
+    gateway_read(d, account("50391.52"), since=d.acct.week.start)  # every trade listed
+    assert (d.acct.day.realized, d.acct.day.wiped) == (D("396.52"), D("0"))
+    assert d.acct.state is State.Trading
