@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fsm_risk.core import machines
+from fsm_risk.core.cancels import lifted
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockable, Trip
 from fsm_risk.core.states import State, Trigger
@@ -61,6 +62,7 @@ class Work:
         kw.setdefault("at", now)
         machines.fire(model, trigger, **kw)
         self.dirty.add(acct.account_id)
+        self._freed(acct, model)
 
     def fire_if(
         self, acct: AccountModel, model: Lockable, trigger: Trigger, now: datetime, **kw: Any
@@ -71,7 +73,16 @@ class Work:
         if not machines.fire_if(model, trigger, **kw):
             return False
         self.dirty.add(acct.account_id)
+        self._freed(acct, model)
         return True
+
+    @staticmethod
+    def _freed(acct: AccountModel, model: Lockable) -> None:
+        """A scope trading again hands the orders no lock covers any more back to the trader
+        at this transition (`cancels.lifted`), before anything later in the same event locks
+        them again: that lock then cancels them afresh, on sight."""
+        if model.state is State.Trading:
+            lifted(acct)
 
     def drain(self, acct: AccountModel, out: list[Effect]) -> None:
         """The account's audit records become effects (the shell commits them first)."""

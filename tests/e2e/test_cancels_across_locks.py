@@ -7,6 +7,7 @@ time out, the order free to fill meanwhile)."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -126,3 +127,43 @@ async def test_a_cancel_waiting_for_the_budget_when_the_lock_ends_is_not_sent(h:
     assert "/Order/cancel" not in sent, sent
     assert h.gateway.order(his.order_id).working
     assert any("not sent: the lock that asked it ended" in m for m in h.logs)
+
+
+SWAP_RULES = """
+[rule.trading_permission]
+flatten = false
+[rule.trailing_drawdown]
+drawdown = 500
+starting_balance = 50000
+"""
+
+
+async def test_the_balance_read_that_ends_rule_018_breaches_rule_004_in_one_event(
+    h: Harness,
+) -> None:
+    """Found by a review: one event, the read of a balance the live feed could not explain,
+    answers canTrade true (RULE-018's lock ends) and the balance 600 down (RULE-004
+    breaches). The order the ended lock was cancelling (each cancel refused) is cancelled by
+    the new lock on sight: before, it worked on until the ended lock's retry (10 s)."""
+    await h.start(SWAP_RULES)
+    last = h.gateway.quote(MNQ).last
+    oid = h.trade("MNQ", "buy", 2, type=OrderType.LIMIT, limit_price=last - 100).order_id
+    await h.until(lambda: oid in h.acct.orders, "the order reached the service")
+    h.gateway.refuse_cancels(REFUSED)
+    h.gateway.set_can_trade(ACCOUNT, False)
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked by RULE-018")
+    await h.until(lambda: (o := h.acct.orders.get(oid)) and o.cancel_refused, "a cancel refused")
+    await h.until(lambda: not h.enforcing(), "nothing of ours on its way")
+    h.gateway.refuse_cancels(None)  # the gateway takes cancels again
+    h.gateway.set_balance(ACCOUNT, Decimal("49400"))  # pushed live, canTrade still false
+    h.gateway.engine.set_can_trade(ACCOUNT, True)  # its push lost: the read will say so
+    await h.until(lambda: h.acct.state is not State.LockedDaily, "the read applied")
+    assert h.audit()[-2:] == [  # one event: the same read
+        (None, "LockedDaily", "Trading", "release", "RULE-018"),
+        (None, "Trading", "Flattening", "breach", "RULE-004"),
+    ]
+    await h.gw_until(
+        lambda: not h.gateway.order(oid).working,
+        "the order cancelled by RULE-004's flatten (no clock moved)",
+        timeout=10,
+    )

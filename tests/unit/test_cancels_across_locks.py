@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 from fsm_risk.core.cancels import StuckCancel, unconfirmed_cancels
 from fsm_risk.core.effects import Effect, Level
 from fsm_risk.core.engine import RiskEngine
-from fsm_risk.core.events import AdminCommand, EnforcementRejected, Event, OrderType, Side, Tick
+from fsm_risk.core.events import (
+    AdminCommand,
+    EnforcementRejected,
+    Event,
+    OrderType,
+    SelfLock,
+    Side,
+    Tick,
+)
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.base import Action, Verdict
@@ -212,3 +220,93 @@ def test_an_admins_unlock_hands_the_order_back_with_its_own_event() -> None:
     d.send(AdminCommand(1001, State.Trading, "desk", "ops"))
     assert d.acct.state is State.Trading
     assert d.acct.orders[7].cancel_sent_at is None
+
+
+class Phases:
+    """RULE-T01 holds a LockedDaily while its condition lasts; at ``swap`` its condition ends
+    and, on that same event, RULE-T02 locks the account LockedDaily (a real pair: RULE-018's
+    canTrade back to true and RULE-003's loss on one account update)."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+
+    def t01(self, view: object, event: Event, now: datetime) -> tuple[Verdict, ...]:
+        if not isinstance(event, Tick):
+            return ()
+        if self.phase == "lock":
+            self.phase = "held"
+            return (
+                Verdict("RULE-T01", Reason.TRADING_PERMISSION, Action.LOCK, lock=State.LockedDaily),
+            )
+        if self.phase == "swap":
+            return (Verdict("RULE-T01", Reason.TRADING_PERMISSION_RESTORED, Action.RELEASE),)
+        return ()
+
+    def t02(self, view: object, event: Event, now: datetime) -> tuple[Verdict, ...]:
+        if not isinstance(event, Tick) or self.phase != "swap":
+            return ()
+        self.phase = "done"
+        return (Verdict("RULE-T02", Reason.DAILY_LOSS_LIMIT, Action.LOCK, lock=State.LockedDaily),)
+
+
+def test_one_event_ends_a_lock_and_starts_another_the_new_lock_cancels_on_sight() -> None:
+    """Found by a review: one event ended a lock and started another (RULE-018's canTrade
+    back and RULE-004's breach on one read): the marks were lifted before the release or after
+    the new lock, never between, so the new lock sent no cancel (the ended lock's cancel_sent_at
+    still set) and counted from the first lock: the order worked 6 s (10 s after a refusal)."""
+    p = Phases()
+    eng = make_engine(
+        extra=[lambda c: Scripted(c, p.t01), lambda c: Scripted(c, p.t02, rule_id="RULE-T02")]
+    )
+    d = Driver(eng, now=T0)
+    d.send(account(), BUY_7)
+    p.phase = "lock"
+    first = d.send(Tick(d.acc))
+    assert d.acct.state is State.LockedDaily and cancels_of_7(first)
+    d.advance(seconds=4)  # its cancel unanswered (in flight, or lost)
+    p.phase = "swap"
+    swap: list[Effect] = d.send(Tick(d.acc))
+    assert d.acct.state is State.LockedDaily, d.acct.state
+    stuck = unconfirmed_cancels(d.acct, d.now, d.engine.settings.close_timeout)
+    o = d.acct.orders[7]
+    assert cancels_of_7(swap) == [Reason.ORDER_WHILE_LOCKED] and stuck == [], (
+        f"new lock's cancel: {cancels_of_7(swap)}; cancel_since {o.cancel_since} "
+        f"(lock began {d.now}); unconfirmed now: {stuck}"
+    )
+
+
+def test_an_account_cooldown_ending_under_a_root_lock_keeps_cancelling() -> None:
+    """The account's Cooldown ends, the admin's MNQ root lock stays: the order's
+    cancel still stands and is re-sent."""
+    d, locks = with_an_opening_order()
+    lock(d, locks, 5)
+    d.send(AdminCommand(1001, State.LockedDaily, "desk", "ops", contract_id="MNQ"))
+    d.send(EnforcementRejected(1001, d.acct.orders[7].contract_id, 7, REFUSED))
+    after = run(d, 30, refuse=True)
+    assert d.acct.state is State.Trading
+    assert d.acct.contracts["MNQ"].state is State.LockedDaily
+    assert len(cancels_of_7(after)) >= 2, cancels_of_7(after)
+    assert d.acct.orders[7].cancel_sent_at is not None
+
+
+def test_a_self_lock_over_a_cooldown_that_ends_keeps_cancelling() -> None:
+    """A self-lock placed over a Cooldown: the Cooldown's end hands nothing back."""
+    d, locks = with_an_opening_order()
+    lock(d, locks, 5)
+    d.send(SelfLock(1001, State.LockedDaily, d.now + timedelta(hours=2), "trader"))
+    d.send(EnforcementRejected(1001, d.acct.orders[7].contract_id, 7, REFUSED))
+    after = run(d, 30, refuse=True)
+    assert d.acct.state is not State.Trading, d.acct.state  # (the self-lock flattens first)
+    assert len(cancels_of_7(after)) >= 2, cancels_of_7(after)
+
+
+def test_the_cancel_due_at_the_instant_the_lock_ends_is_not_sent() -> None:
+    """Found by a review (no test failed without the `lifted` in `Pursuit.retry`): a lock of
+    exactly the cancel timeout; its cancel falls due at the event that ends it, and is not
+    sent."""
+    d, locks = with_an_opening_order()
+    timeout = d.engine.settings.cancel_timeout
+    lock(d, locks, timeout.total_seconds())
+    out = d.advance(seconds=timeout.total_seconds())
+    assert d.acct.state is State.Trading
+    assert cancels_of_7(out) == [], cancels_of_7(out)
