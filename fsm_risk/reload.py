@@ -36,6 +36,9 @@ IN_FORCE, PENDING = "settings.in_force", "settings.pending"
 #: the [session] the service last started with: a reset moved in the file must not bring a
 #: held loosening sooner than the calendar in force would have
 SESSION = "settings.session"
+#: when a record was written (``settings.saved@1001``), as the count of records written on
+#: this database so far (``settings.saves``): the newest record kept for an account holds
+SAVED, SAVES = "settings.saved", "settings.saves"
 NO_CHANGE = "no change to the rules"
 Raw = dict[str, dict[str, str]]
 
@@ -207,28 +210,39 @@ class Keeper:
         inherits = naming.covers(self.group, self.store.account_names())
         return self.store.meta(key) if inherits else None
 
-    def predecessors(self) -> list[Keeper]:
-        """On a shared server, for a group with no record of its own yet (its [general] accounts
-        edited: an account added or removed, one written by its name): the groups that kept a
-        record for any of its accounts, the database's own record too when one of them is
-        stored (a service of every active account kept it). Their settings in force and held
-        loosenings still hold for those accounts: taking the file as in force instead would
-        apply a loosening held for the reset at once."""
+    def saved(self) -> int:
+        """When this group's own record was last written, as a count of the records written
+        on this database (0: never, or before records were counted)."""
+        text = self.store.meta(naming.scoped(SAVED, self.group))
+        return int(text) if text and text.isdigit() else 0
+
+    def records(self) -> list[Keeper]:
+        """The records that hold for this group's accounts, oldest first: on a shared server,
+        for each of its accounts the newest record kept for it, its own or another group's
+        (its [general] accounts edited: an account added or removed, one written by its
+        name; then edited back: its own record is older than the one kept since). Their
+        settings in force and held loosenings still hold for those accounts: taking the file
+        or an older record as in force instead would apply a loosening held for the reset at
+        once, and an older record than the newest would bring back a limit since raised."""
         if not getattr(self.store, "shared", False):
-            return []
-        if self.store.meta(naming.scoped(IN_FORCE, self.group)) is not None:
-            return []
+            return [self]
         names = self.store.account_names()
-        ours = _ids(self.group, names)
-        found = []
+        stored = {str(i) for i, _ in names}
+        ours = _ids(self.group, names) if self.group else stored
+        groups: dict[str, set[str]] = {}
         for key in self.store.meta_keys(IN_FORCE + "@"):
             other = key[len(IN_FORCE) + 1 :]
-            if other != self.group and (not self.group or ours & _ids(other, names)):
-                found.append(Keeper(self.store, other))
-        stored = {str(i) for i, _ in names}
-        if self.group and ours & stored and self.store.meta(IN_FORCE) is not None:
-            found.append(Keeper(self.store, ""))
-        return found
+            groups[other] = _ids(other, names)
+        if self.store.meta(IN_FORCE) is not None:
+            groups[""] = stored  # the database's own record: a service of every account
+        keepers = {g: Keeper(self.store, g) for g in groups}
+        found: set[str] = set()
+        for account in ours:
+            holding = [g for g, ids in groups.items() if account in ids]
+            if holding:
+                newest = max(keepers[g].saved() for g in holding)
+                found |= {g for g in holding if keepers[g].saved() == newest}
+        return sorted((keepers[g] for g in found), key=lambda k: (k.saved(), k.group))
 
     def in_force(self) -> Raw | None:
         text = self._read(IN_FORCE)
@@ -245,6 +259,9 @@ class Keeper:
             return naming.scoped(k, self.group)
 
         self.store.set_meta(key(IN_FORCE), json.dumps(in_force, sort_keys=True))
+        count = str(int(self.store.meta(SAVES) or 0) + 1)  # (`saved`)
+        self.store.set_meta(SAVES, count)
+        self.store.set_meta(key(SAVED), count)
         self.store.set_meta(key(PENDING), None if pending is None else pending.to_json())
         if calendar is not None:
             c = calendar
@@ -282,13 +299,13 @@ def resolve(
 ) -> tuple[Settings, Pending | None, Plan | None]:
     """The settings to enforce at ``now`` given the file and what the database says is in
     force: the file's stricter values at once, its looser ones at the next daily reset. Does
-    not write (see `record`). A group with no record of its own is compared with each group
-    that kept one for its accounts (`Keeper.predecessors`) in turn, so a value ordered from
+    not write (see `record`). On a shared server the file is compared with the newest record
+    kept for each of the group's accounts (`Keeper.records`), each in turn, so a value ordered from
     loose to strict is the strictest of theirs and the file's until the reset. Two of theirs
     that neither restricts more than the other (trading windows, blocked patterns) leave the
     last one's, looser than the other's for its accounts: said (`Plan.apart`)."""
     keeper = Keeper.of(file, store)
-    keepers = [keeper] if keeper.in_force() is not None else keeper.predecessors()
+    keepers = keeper.records()
     effective, at = file, None
     plans: list[Plan] = []
     records: list[Settings] = []

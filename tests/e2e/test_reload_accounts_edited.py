@@ -73,3 +73,32 @@ async def test_editing_the_accounts_list_does_not_bring_a_held_loosening_sooner(
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
     h.gateway.move_price("MNQ", -600)
     await h.until(lambda: h.acct.state is State.LockedDaily, "locked by the $500 limit")
+
+
+@pytest.mark.paper(accounts=TWO)
+async def test_removing_the_added_account_again_keeps_the_held_loosening(h: Harness) -> None:
+    """Found by a review: going back to an earlier accounts list (a group with an old record
+    of its own) brought in at once a loosening the edited group held for the reset: 5000 in
+    force, a -$600 move left 1001 Trading."""
+    write(h, "1001", 5000)  # an earlier day: accounts = 1001, limit 5000
+    await h.start()
+    await h.stop()
+    write(h, "1001, 1002", 500)  # 1002 added, the limit tightened: 500 at once
+    await h.start()
+    assert limit_in_force(h) == 500
+    write(h, "1001, 1002", 5000)  # loosened mid-day: held for the daily reset
+    assert "looser from the daily reset" in await h.svc.reload("admin:ops")
+    await h.stop()
+    write(h, "1001", 5000)  # 1002 removed again, minutes later
+    h.clock.advance(minutes=5)
+    await h.start()
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -600)
+    try:
+        await h.until(lambda: h.acct.state is State.LockedDaily, "locked by the $500 limit", 5)
+    except TimeoutError:
+        pytest.fail(
+            f"limit in force {limit_in_force(h)}, pending {h.svc.pending}; after a -$600 move "
+            f"1001 is {h.acct.state}, position {h.position('MNQ')} MNQ, closes {len(h.closes())}"
+        )

@@ -138,3 +138,52 @@ def test_two_groups_whose_values_neither_restricts_more_say_so(
     assert effective.raw_rules["symbol_block"]["roots"] == "MES" and held is not None
     assert p is not None and [str(c) for c in p.apart] == ["[rule.symbol_block] roots: MNQ -> MES"]
     assert "neither restricts more than the other: [rule.symbol_block]" in reload.describe(p, held)
+
+
+def test_back_to_an_older_group_keeps_the_newer_groups_held_loosening(
+    tmp_path: Path, store: Store
+) -> None:
+    """Found by a review: a group with a record of its own (an older one) was never compared
+    with a newer record another group kept for its accounts. Yesterday accounts = 1001
+    enforced 5000. Today 1002 was added (group 1001,1002), the
+    limit tightened to 500, then loosened back to 5000 by a reload (held for the reset). The
+    admin removes 1002 again (accounts = 1001) and restarts minutes later."""
+    reload.Keeper(store, "1001").save(rules(5000, 9000), None)  # yesterday's record
+    held_loosening(reload.Keeper(store, "1001,1002"), 500, 2000)  # today's
+    file = settings(tmp_path, store, "1001", 5000, 9000)
+    effective, held, _ = reload.resolve(file, store, T0 + timedelta(minutes=5))
+    assert limits(effective) == ("500", "2000"), (
+        f"in force for 1001 after the restart: {limits(effective)}; held: {held}"
+    )
+
+
+def test_the_database_own_record_does_not_hide_a_newer_group_record(
+    tmp_path: Path, store: Store
+) -> None:
+    """Found by a review: the database's own record hid a newer one. Last month a service of
+    every account (no accounts) enforced 5000 (the database's own
+    record). Today accounts = 1001 tightened to 500 and holds a loosening to 5000 for the
+    reset. The admin edits accounts = 1001, 1002 and restarts."""
+    reload.Keeper(store, "").save(rules(5000, 9000), None)
+    held_loosening(reload.Keeper(store, "1001"), 500, 2000)
+    file = settings(tmp_path, store, "1001, 1002", 5000, 9000)
+    effective, held, _ = reload.resolve(file, store, T0 + timedelta(minutes=5))
+    assert limits(effective) == ("500", "2000"), (
+        f"in force for 1001, 1002 after the restart: {limits(effective)}; held: {held}"
+    )
+
+
+def test_a_stale_group_record_does_not_lower_the_limit_of_a_new_group(
+    tmp_path: Path, store: Store
+) -> None:
+    """Found by a review (a false lock): the first start of a group took a months-old record
+    of an overlapping group. Months ago accounts = 1001 ran with a $100 limit (its record
+    stays). Since then accounts = 1001, 1003 has enforced $1000 (its record). Today 1002 is
+    added: the group before enforced $1000, and so does the file."""
+    reload.Keeper(store, "1001").save(rules(100, 9000), None)  # long ago
+    reload.Keeper(store, "1001,1003").save(rules(1000, 9000), None)  # the group before
+    file = settings(tmp_path, store, "1001, 1002", 1000, 9000)
+    effective, held, _ = reload.resolve(file, store, T0 + timedelta(minutes=5))
+    assert limits(effective) == ("1000", "9000"), (
+        f"in force after the edit: {limits(effective)}; held: {held and held.held}"
+    )
