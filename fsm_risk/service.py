@@ -448,6 +448,10 @@ class Service:
         self.start_refused: str | None = None
         #: the accounts said to stay monitored although [general] accounts leaves them out
         self._told_kept: set[int] = set()
+        #: names in [general] accounts of accounts the gateway did not list at the start
+        #: (`closed`): if one is listed again, it is active and not monitored (`relisted`)
+        self.unlisted_at_start: list[str] = []
+        self._told_relisted: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -802,7 +806,8 @@ class Service:
         confirmed within a close timeout (one refused or unanswered longer: it may fill),
         every account's reads answered (its reconciliations failing one after another: its
         state at the gateway unconfirmed, see `reads_failing`), enforcing (the event loop's
-        consumer alive and not stopping). A contract without quotes for a while is not in
+        consumer alive and not stopping), every account the settings name that the gateway
+        lists monitored (`relisted`). A contract without quotes for a while is not in
         it: a market standing still or closed is quiet too."""
         health = self.health()
         connected = bool(health["market_hub"]) and all(health["user_hub"].values())
@@ -817,6 +822,7 @@ class Service:
             "cancels_confirmed": not self.unconfirmed_cancels(),
             "reads_answered": not self.reads_failing(),
             "enforcing": self._consuming() and authenticated,
+            "named_monitored": not self.relisted(),
         }
         return all(checks.values()), checks
 
@@ -963,6 +969,7 @@ class Service:
         problem = _unlisted(named, listed, closed)
         if problem:
             raise FsmRiskError(problem)
+        self.unlisted_at_start = closed
         for name in closed:
             logger.critical(
                 "{} [general] accounts names {}, which the gateway no longer lists as an active "
@@ -971,12 +978,41 @@ class Service:
                 name,
             )
 
+    def relisted(self) -> list[str]:
+        """The names of `unlisted_at_start` the gateway lists as active again (each listing
+        of the accounts, as the reconciliations read them, says): a listing that missed an
+        active account at the start leaves it unmonitored, its lock unenforced, until a
+        restart. Not enforcing as it should (`verdict`), and said once (`_tell_relisted`)."""
+        if not self.unlisted_at_start:
+            return []
+        listed = self.broker.listed
+        return [n for n in self.unlisted_at_start if n not in _missing([n], listed)]
+
+    def _tell_relisted(self) -> None:
+        for name in self.relisted():
+            if name not in self._told_relisted:
+                self._told_relisted.add(name)
+                logger.critical(
+                    "{} [general] accounts names {}, which the gateway lists as an active "
+                    "account again: it is NOT monitored; restart fsm-risk to monitor it",
+                    logs.ALERT,
+                    name,
+                )
+
     def closed(self, names: Sequence[str]) -> list[str]:
         """Those of ``names`` (accounts' ids or names, as configured) of an account the database
         holds that the gateway no longer lists as active (the firm closed it). Refusing the
-        start for one would leave every other account's lock unenforced."""
+        start for one would leave every other account's lock unenforced. A name of a stored
+        account the gateway still lists under another name (renamed) is not: left
+        unmonitored, that active account would trade unwatched."""
         listed, known = self.broker.listed, self.store.account_names()
-        return [n for n in _missing(names, listed) if any(n in (str(i), m) for i, m in known)]
+        active = {a.account_id for a in listed}
+
+        def gone(n: str) -> bool:
+            ids = {i for i, m in known if n in (str(i), m)}
+            return bool(ids) and not ids & active
+
+        return [n for n in _missing(names, listed) if gone(n)]
 
     def _still_restricted(
         self, monitored: Sequence[AccountUpdate], now: datetime
@@ -2253,6 +2289,7 @@ class Service:
                 return
             await self.broker.revive_readers()
             self.broker.poll_connections()
+            self._tell_relisted()
             self._sync_watches()
             health = self.health()
             authenticated, failing = health["authenticated"], set(health["reads_failing"])

@@ -266,6 +266,8 @@ _CHECKS = {
     "closes_confirmed": "a close not confirmed in time",
     "cancels_confirmed": "a cancel not confirmed in time",
     "state_saved": "its state not saved",
+    "named_monitored": "an account [general] accounts names is listed again, not monitored "
+    "(restart fsm-risk)",
 }
 
 

@@ -28,6 +28,7 @@ CHECKS = (
     "cancels_confirmed",
     "reads_answered",
     "enforcing",
+    "named_monitored",
     "a_check_added_later",
 )
 
