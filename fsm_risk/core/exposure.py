@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fsm_risk.core.events import Event, Fill, OrderType, TradesSnapshot
+from fsm_risk.core.events import Event, Fill, OrderType, Side, TradesSnapshot
 from fsm_risk.core.instruments import covers
 from fsm_risk.core.states import State
 
@@ -23,12 +23,15 @@ class Behind:
     the fills' running size then (moved by those fills as they are booked) and the gateway's
     size; ``reflect``: the trade ids to book so (see `catch_up`), so that they move
     nothing twice; ``trips``: the round trips open when the account fell behind, from which
-    those trades make theirs (a loss made while the service was down is a round trip too).
-    Runtime only: a restart reads the account again."""
+    those trades make theirs (a loss made while the service was down is a round trip too);
+    ``rest``: per contract, what those of them still to book move it by (the positions read
+    hold them: `Settlement.reflected` takes each off as it is booked). Runtime only: a
+    restart reads the account again."""
 
     owed: dict[str, tuple[int, int]] = field(default_factory=dict)
     reflect: set[int] = field(default_factory=set)
     trips: dict[str, Trip] = field(default_factory=dict)
+    rest: dict[str, int] = field(default_factory=dict)
 
 
 def exposed(
@@ -216,7 +219,11 @@ def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
     behind = acct.behind
     if behind is None or not isinstance(event, TradesSnapshot) or event.until is not None:
         return ()  # (a reset's confirming read books nothing: `firm_reset`)
-    behind.reflect |= {t.trade_id for t in event.trades if t.trade_id not in acct.seen_trades}
+    for t in event.trades:
+        if t.trade_id not in acct.seen_trades and t.trade_id not in behind.reflect:
+            behind.reflect.add(t.trade_id)
+            move = t.size if t.side is Side.BUY else -t.size
+            behind.rest[t.contract_id] = behind.rest.get(t.contract_id, 0) + move
     # they make their round trips from those open when the account fell behind (the
     # positions taken since hold the trips open now): swapped back by `rebuild_realized`
     behind.trips, acct.trips_open = acct.trips_open, behind.trips

@@ -230,7 +230,7 @@ class Ledger:
             exit_ = min(abs(before), ev.size)
             entry = ev.size - exit_
         after = before + delta
-        shrink(acct, cid, after)  # (a lock's tolerance ends with the position it was for)
+        shrink(acct, cid, after, reflected)  # (a lock's tolerance ends with its position)
         if behind is not None and reflected:
             behind.owed[cid] = (after, reported)
         else:

@@ -60,15 +60,19 @@ def open_size(pos: Position) -> int:
     return pos.size - pos.settling
 
 
-def shrink(acct: AccountModel, cid: str, after: int) -> None:
+def shrink(acct: AccountModel, cid: str, after: int, reflected: bool = False) -> None:
     """A position a lock without flatten tolerates only shrinks, by the fills as by the
     gateway's records: once the fills take it flat or past flat, the tolerance is over. The
     record saying so may be late or lost (a position feed gone quiet), or never sent to us (a
     round trip made while the service was down, read back at the restart): what is held after
-    is a new position, opened while locked."""
+    is a new position, opened while locked. A trade read back at a restart (``reflected``)
+    leaves what the positions read hold less the trades still to book (`Behind.rest`): the
+    fills' running size then knows nothing of a position from before the day's trades."""
     tol = acct.tolerated.get(cid)
     if tol is None:
         return
+    if reflected and acct.behind is not None:
+        after = acct.net.get(cid, 0) - acct.behind.rest.get(cid, 0)
     if after == 0 or (after > 0) != (tol > 0):
         del acct.tolerated[cid]
     else:
@@ -203,6 +207,8 @@ class Settlement:
         see `exposure.catch_up`) is booked against: ``before``, or for one closing a position
         settled without a fill, that position (it came after all: `take_back`)."""
         cid, delta = ev.contract_id, ev.size if ev.side is Side.BUY else -ev.size
+        if acct.behind is not None:  # (booked: the positions read no longer hold it ahead)
+            acct.behind.rest[cid] = acct.behind.rest.get(cid, 0) - delta
         done = acct.settled.get(cid)
         if done is not None and (done[0] > 0) != (delta > 0):
             take_back(acct, cid, ev.size, paid(ev), out)

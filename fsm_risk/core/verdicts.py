@@ -277,20 +277,22 @@ class Verdicts:
 
 
 def tolerated(acct: AccountModel, vs: list[Verdict]) -> dict[str, int]:
-    """What a lock without flatten lets stay: each position as held, but never the entry that
-    broke the limit (a verdict's ``breaking``, whose trade is the event that locks). The
-    gateway's position record and that trade come in either order: with the trade first, the
-    position held does not show the entry yet; with the record first it does, and the fills
-    (the entry included) say how much of it was held before."""
+    """What a lock without flatten lets stay: each position as held. A lock by an entry that
+    broke a limit (a verdict's ``breaking``, whose trade is the event that locks) lets no
+    more stay than the fills held before that entry: the gateway's position record and a
+    trade come in either order, and a record ahead of its trade (that entry's, or another's
+    sent beside it, counted after it) shows contracts that entered past the limit. At a
+    restart the positions read hold the trades read back after the one that locks: they are
+    taken off (`Behind.rest`), while a position from before the day's trades stays."""
+    added = {v.breaking[0]: v.breaking[1] for v in vs if v.breaking is not None}
     out = {c: p.signed for c, p in acct.positions.items()}
-    for v in vs:
-        if v.breaking is None or v.breaking[0] not in out:
-            continue  # (a new position whose record has not come: nothing of it to keep)
-        cid, added = v.breaking
-        owed = acct.behind.owed.get(cid) if acct.behind is not None else None  # (`catch_up`)
-        held, before = out[cid], (owed[0] if owed else acct.net.get(cid, 0)) - added
+    if not added:
+        return out
+    for cid, held in list(out.items()):
+        rest = acct.behind.rest.get(cid, 0) if acct.behind is not None else 0  # (`catch_up`)
+        before = acct.net.get(cid, 0) - rest - added.get(cid, 0)
         if before == 0 or (held > 0) != (before > 0):
-            del out[cid]  # all of it opened by that entry
+            del out[cid]  # all of it entered past the limit
         else:
             out[cid] = (1 if held > 0 else -1) * min(abs(held), abs(before))
     return out
