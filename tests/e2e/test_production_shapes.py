@@ -117,6 +117,7 @@ async def test_repeated_refusals_of_one_kind_are_an_alarm_shown_per_kind(h: Harn
             "closes_confirmed": True,
             "cancels_confirmed": True,
             "reads_answered": True,
+            "named_monitored": True,
             "enforcing": True,
         },
     )

@@ -89,6 +89,7 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
         "closes_confirmed": True,
         "cancels_confirmed": True,
         "reads_answered": True,
+        "named_monitored": True,
         "enforcing": True,
         "accounts": 1,
         "accounts_ready": 1,
