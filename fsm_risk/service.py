@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
@@ -316,7 +317,7 @@ BALANCE_GRACE_SECONDS = 1.0
 #: for again to confirm it (seconds): a list served stale for a moment is fresh by then
 RESET_CONFIRM_SECONDS = 3.0
 #: the waits before each try of that read (one that fails is tried again while the engine
-#: still waits for it; a full read, or a restart, asks it again too)
+#: still waits for it, the last wait repeated until it answers; a restart asks it again too)
 RESET_CONFIRM_RETRIES = (RESET_CONFIRM_SECONDS, 10.0, 30.0, 60.0, 120.0)
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
 #: even when nothing new happens (a quiet account is saved once the storage is back)
@@ -2085,7 +2086,13 @@ class Service:
             self.confirming.discard(key)
 
     async def _confirm_tries(self, e: ConfirmReset) -> None:
-        for n, wait in enumerate(RESET_CONFIRM_RETRIES):
+        """Each try after its wait (`RESET_CONFIRM_RETRIES`, the last one again and again):
+        while the engine waits for the answer, it is asked until one comes. Periodic reads
+        that agree with the engine are not applied and ask nothing: a gateway that failed
+        every try of a few minutes left the wiped profit cushioning the loss limits."""
+        last_wait = RESET_CONFIRM_RETRIES[-1]
+        waits = itertools.chain(RESET_CONFIRM_RETRIES, itertools.repeat(last_wait))
+        for wait in waits:
             await asyncio.sleep(wait)
             acct = self.engine.accounts.get(e.account_id)
             held = None if acct is None else acct.resetting
@@ -2100,14 +2107,12 @@ class Service:
             if fills is not None:
                 self.submit(TradesSnapshot(e.account_id, e.since, tuple(fills), until=e.until))
                 return
-            last = n + 1 == len(RESET_CONFIRM_RETRIES)
             logger.warning(
                 "{} account {}: the trade list was not read again to confirm the reset ({}): "
-                "the books stay as they are{}",
+                "the books stay as they are for now; asked again shortly",
                 logs.ALERT,
                 e.account_id,
                 why,
-                "" if last else f"; asked again in {RESET_CONFIRM_RETRIES[n + 1]:.0f} s",
             )
 
     async def reconcile(

@@ -4,9 +4,10 @@ A read whose trade list looks wiped beside a balance moved with no fill is told 
 and nothing is changed on it: a list capped newest first, empty for a moment or served stale
 looks the same. So the list is asked for again (`ConfirmReset`), over the window's start to a
 second after the newest trade it lacked: a window that holds those trades and the older ones
-alone (far below any cap), asked after the suspect read. A reset wiped every trade made before
-it: the gateway lists none there. A list that was capped, empty for a moment or stale lists
-them when asked again (`checked`).
+alone, asked after the suspect read. A reset wiped every trade made before it: the gateway
+lists none there. A list that was capped, empty for a moment or stale lists at least one of
+them when asked again, which is all the refutation needs (`checked`); unanswered, it is asked
+again until it is (`again`, and the shell's tries).
 
 Confirmed, the reset is applied only where it tightens the limits. Each book (the day's, the
 week's) comes down by what the wiped trades made (what it holds beyond the list's trades, the
@@ -16,7 +17,9 @@ the loss limits (up 396.52, reset to 50,000: the day's 500 limit fires 500 below
 not 896). A wiped loss is kept, and nothing else changes: the trailing peak, the rules'
 memories, the state and every lock, as a reset never loosens a limit mid-period. The trades
 it wiped are remembered (``acct.wiped_until``): a later list lacking them is neither a list
-cut short nor a reset again. Unconfirmed (or never read), nothing changes: the alert told
+cut short nor a reset again, until a list lists one of them again (stale, or the
+confirmation a glitch): that list alone rebuilds nothing, and the next one decides. A void of
+a wiped trade gives nothing back. Unconfirmed (or never read), nothing changes: the alert told
 stands, for a person to check.
 
 What each book comes down by is reckoned at the suspect read (`Suspect`) and applied at the
@@ -62,12 +65,23 @@ def suspect(
     out.append(ConfirmReset(acct.account_id, ev.since, s.until))
 
 
-def again(acct: AccountModel, out: list[Effect]) -> None:
+def again(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
     """A confirming read asked for and never answered (it failed, or the service stopped
-    before it came): asked again with the next read, until one answers."""
+    before it came): asked again with the next read applied (the shell also retries it).
+
+    A list that lists again a trade a confirmed reset wiped is stale (served from before the
+    reset) or says the confirmation was a glitch: on its word alone the books are not rebuilt
+    (the wiped profit would cushion the limits again; returns True), and ``wiped_until`` is
+    forgotten: a list that lists them again rebuilds the books, and one lacking them beside a
+    balance moved is a reset told and confirmed again, never hidden."""
+    gone, seen = acct.wiped_until, acct.seen_trades
+    relisted = gone is not None and any(t.at <= gone and t.trade_id in seen for t in ev.trades)
+    if relisted:
+        acct.wiped_until = None
     s = acct.resetting
     if s is not None:
         out.append(ConfirmReset(acct.account_id, s.since, s.until))
+    return relisted
 
 
 def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:

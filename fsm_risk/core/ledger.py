@@ -335,7 +335,7 @@ class Ledger:
         applied trades is kept from too; one that looks like a firm's reset is told (`wiped`)."""
         if ev.until is not None:  # the confirming read of a reset told (`firm_reset`)
             return checked(acct, ev, out)
-        again(acct, out)  # (a reset's confirming read never answered: asked again)
+        relisted = again(acct, ev, out)  # (a reset's confirming read unanswered: asked again)
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
@@ -382,8 +382,8 @@ class Ledger:
                 continue
             known = acct.seen_trades.since(book.start)
             missing = known - listed - later
-            if not missing and known & later:
-                continue  # trades applied after the list was read: not comparable now
+            if relisted or (not missing and known & later):
+                continue  # applied after the list was read, or what a reset wiped relisted
             if missing:
                 # a list without trades we have applied is incomplete (a capped search, say):
                 # rebuilding from it could hide losses, so keep the books and say so

@@ -33,6 +33,11 @@ def void(acct: AccountModel, ev: Fill, computed: Computed, work: Work) -> None:
     applied is remembered as seen, so that its record, should it come, is never applied."""
     tid = ev.trade_id
     acct.voided[tid] = ev.contract_id
+    gone = acct.wiped_until
+    if gone is not None and tid in acct.seen_trades and acct.seen_trades[tid] <= gone:
+        # a trade a confirmed firm's reset wiped: its P&L went with the reset's (a wiped loss
+        # kept is kept: `firm_reset`); given back again, a wiped loss would cushion the limits
+        return
     day, week = give_back(acct.day, tid), give_back(acct.week, tid)
     if tid not in acct.seen_trades and day is None and week is None:
         acct.seen_trades[tid] = ev.at  # never applied: nothing to take back

@@ -159,7 +159,7 @@ class PeriodPnlRule(Rule):
         """What the rule judges (`_judged`): the usage shown, and the level an admin's waiver
         re-arms at, never counts a stale quote the rule itself leaves out."""
         book = self._book(view)
-        pnl = book.realized + (view.open_upnl - book.carry if self._equity else 0)
+        pnl = self._realized(book) + (view.open_upnl - book.carry if self._equity else 0)
         pnl, _ = self._judged(view, now, pnl)
         amount = self.config.amount
         if self.loss:

@@ -210,3 +210,45 @@ async def test_a_confirming_read_lost_to_a_brief_503_is_asked_again(h: Harness) 
     await h.until(lambda: not h.acct.net.get(MNQ) and len(h.acct.day.fills) == 4, "sold at -600")
     assert confirmed(h), "the reset was never confirmed after the blip"
     assert h.acct.state is State.LockedDaily, (h.acct.day.realized, h.acct.state)
+
+
+async def test_an_outage_longer_than_the_tries_is_asked_again_after_it(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review (second): a /Trade/search outage longer than the confirming read's
+    tries (3 to 120 s, about 4 minutes; shortened here to 3, 1, 1 s) stranded the stored
+    suspect: periodic reads that agree with the engine are not applied and ask nothing, and
+    the wiped profit cushioned the daily loss limit for the rest of the day (a 600 loss since
+    the reset left the account Trading at -206.96). The last wait is now repeated until an
+    answer comes."""
+    monkeypatch.setattr(service_module, "RESET_CONFIRM_RETRIES", (3.0, 1.0, 1.0))
+    tries = len(service_module.RESET_CONFIRM_RETRIES)
+    budget = sum(service_module.RESET_CONFIRM_RETRIES) + 60
+    await h.start(DAILY_READS)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought")
+    h.gateway.move_price("MNQ", 400)
+    h.trade("MNQ", "sell", 2)
+    await h.until(lambda: not h.acct.net.get(MNQ) and h.acct.day.realized > 390, "won +400")
+    await reset(h, 50000)
+    await h.until(lambda: told(h), "a person told of the reset")
+    h.gateway.fail_rest("/api/Trade/search", 503, count=10**9)  # an outage of minutes
+    failed = "the trade list was not read again to confirm the reset"
+    await h.until(
+        lambda: len([m for m in h.logs if failed in m]) >= tries,
+        "every retry of the confirming read failed",
+        budget,
+    )
+    h.gateway._rest_faults.pop("/api/Trade/search", None)  # the gateway healthy again
+    reads = h.svc.broker.health.reads
+    await h.until(lambda: h.svc.broker.health.reads >= reads + 20, "20 healthy reads after", 90)
+    await h.until(lambda: confirmed(h), "the reset confirmed after the outage", 30)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: h.acct.net.get(MNQ) == 2, "2 MNQ bought after the reset")
+    h.gateway.move_price("MNQ", -600)
+    h.trade("MNQ", "sell", 2)
+    await h.until(lambda: not h.acct.net.get(MNQ) and len(h.acct.day.fills) == 4, "sold at -600")
+    reads = h.svc.broker.health.reads
+    await h.until(lambda: h.svc.broker.health.reads >= reads + 5, "5 more reads", 60)
+    assert confirmed(h), "the reset was never confirmed after the outage"
+    assert h.acct.state is State.LockedDaily, (h.acct.day.realized, h.acct.state)
