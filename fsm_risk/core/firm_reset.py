@@ -118,7 +118,8 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
         book.realized -= drop
         book.wiped += drop  # (the profit target still counts it: `Book.wiped`)
         changed.append(f"{name} realized {was:.2f} -> {book.realized:.2f}")
-    books = "; ".join(changed) or "The books kept (no wiped profit to take off)"
+    kept = "The books kept (no wiped profit to take off within what the balance fell)"
+    books = "; ".join(changed) or kept
     out.append(
         Alert(
             Level.CRITICAL,

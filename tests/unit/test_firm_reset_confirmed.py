@@ -89,7 +89,7 @@ def test_a_confirmed_reset_keeps_a_wiped_loss_and_the_lock() -> None:
     assert d.acct.day.realized == D("-520") and d.acct.week.realized == D("-520")
     assert d.acct.state is State.LockedDaily
     [text] = said(got, "ACCOUNT_RESET_CONFIRMED")
-    assert "The books kept (no wiped profit to take off)" in text, text
+    assert "The books kept (no wiped profit to take off within what the balance fell)" in text, text
 
 
 def test_the_trades_made_since_the_reset_stay_on_the_books() -> None:
