@@ -88,7 +88,6 @@ from fsm_risk.core.events import (
     Fill,
     Listing,
     OrderUpdate,
-    PositionType,
     PositionUpdate,
     PriceAt,
     PricesAtReset,
@@ -952,7 +951,7 @@ class Service:
     def _unexplained_close(self, ev: PositionUpdate) -> bool:
         """A live update closing a position that no fill explains (yet): it is confirmed over
         REST before monitoring of that position ends (a forged record must not end it)."""
-        if ev.snapshot or not (ev.size <= 0 or ev.type is PositionType.UNDEFINED):
+        if ev.snapshot or ev.signed != 0:
             return False
         acct = self.engine.accounts.get(ev.account_id)
         return (
@@ -1365,9 +1364,14 @@ class Service:
         fills alone, it may be another account's whose trade is not heard yet (a copier's
         exit on B led to A by a fill of A's counted still), so those it may be of are read too
         (B would keep a position it closed, counted by the rules, until the periodic read)."""
-        shapes = getattr(self.broker, "positions", None)
-        for other in shapes.others(account_id, contract_id) if shapes else ():
+        for other in self._others(account_id, contract_id):
             self._doubt(other)
+
+    def _others(self, account_id: int, contract_id: str) -> list[int]:
+        """The other accounts the last record in ``contract_id`` given to ``account_id`` by its
+        fills alone may be of (`PositionShapes.others`; none off one connection's inference)."""
+        shapes = getattr(self.broker, "positions", None)
+        return shapes.others(account_id, contract_id) if shapes else []
 
     def _led_astray(self, ev: PositionUpdate) -> None:
         """A live record the account's fills do not make (fewer contracts than they make, say:
@@ -1378,12 +1382,9 @@ class Service:
         acct = self.engine.accounts.get(ev.account_id)
         if ev.snapshot or acct is None:
             return
-        closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
-        reported = 0 if closed else ev.size if ev.type is PositionType.LONG else -ev.size
-        if reported == acct.net.get(ev.contract_id, 0):
+        if ev.signed == acct.net.get(ev.contract_id, 0):
             return
-        shapes = getattr(self.broker, "positions", None)
-        others = shapes.others(ev.account_id, ev.contract_id) if shapes else []
+        others = self._others(ev.account_id, ev.contract_id)
         for account_id in [ev.account_id, *others] if others else ():
             self._doubt(account_id)
 

@@ -101,6 +101,13 @@ class PositionUpdate:
     #: trade of this contract voided since gave its position back live, which is newer
     voided: frozenset[int] | None = None
 
+    @property
+    def signed(self) -> int:
+        """The size reported, signed (long +, short -); 0 for a record that closes it."""
+        if self.size <= 0 or self.type is PositionType.UNDEFINED:
+            return 0
+        return self.size if self.type is PositionType.LONG else -self.size
+
 
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:

@@ -44,7 +44,7 @@ from datetime import datetime
 
 from fsm_risk.core.doubted import doubt, released, unexplained
 from fsm_risk.core.effects import Alert, Effect, Level
-from fsm_risk.core.events import Fill, PositionType, PositionUpdate, Side
+from fsm_risk.core.events import Fill, PositionUpdate, Side
 from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
@@ -103,8 +103,8 @@ class Settlement:
                 return False  # read before a fill applied since: the live position is newer
             if undid(acct, ev):
                 return False  # read before a void applied since: the same (see `voids`)
-        closed = ev.size <= 0 or ev.type is PositionType.UNDEFINED
-        reported = 0 if closed else (ev.size if ev.type is PositionType.LONG else -ev.size)
+        reported = ev.signed
+        closed = reported == 0
         if not ev.snapshot and unexplained(acct, ev, reported, now):
             doubt(acct, ev, reported, now + self.settings.settle_timeout, out, now)
             return False  # (see `doubted`): the position held stays as it is
