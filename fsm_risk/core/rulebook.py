@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from fsm_risk.core.events import Event, Quote
 from fsm_risk.core.models import AccountModel
@@ -29,6 +30,8 @@ class RuleBook:
             for r in self.rules
             if type(r).next_deadline is not Rule.next_deadline
         ]
+        #: the rules that remember what a void undoes (see `voided`)
+        self.voiders = [r for r in self.rules if type(r).on_void is not Rule.on_void]
         for rule in self.rules:
             for kind in rule.reacts_to:
                 self.by_event.setdefault(kind, []).append(rule)
@@ -47,6 +50,18 @@ class RuleBook:
             if (acct.behind or acct.missed) and rule.waits_for_trades:
                 continue
             rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
+
+    def voided(self, acct: AccountModel, given: list[tuple[int, int, Decimal]]) -> None:
+        """Tell the rules of the voids whose P&L the event just handled took out of the books
+        (`Rule.on_void`; ``given``, the work's, is emptied). Their memory is what moves, even
+        while the account's trades are still being read: what they remember stays true."""
+        if not given:
+            return
+        for account_id, trade_id, net in given:
+            if account_id == acct.account_id:
+                for rule in self.voiders:
+                    rule.on_void(acct.rule_state.setdefault(rule.id, {}), acct, trade_id, net)
+        given.clear()
 
     def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
         verdicts: list[Verdict] = []

@@ -7,6 +7,8 @@ leaves the day's fills. A fill stamped before the day's (or week's) reset whose 
 after it, as the book keeps it (see `late`), gives back its P&L and fees too (the week's,
 when it is the week's) and what it did at the reset: the carry and its contracts' part of
 it, and the day's ``late``, so that RULE-004's ``end_of_day`` peak is taken again without it.
+Either way (a fill of the day's or a late one) the rules are told what left the books
+(`Rule.on_void`: RULE-004's ``intraday`` peak gives back what the trade raised).
 An older one (applied on an earlier day) is corrected by the next rebuild from the gateway's
 trades, and a read of the balance its void moves.
 
@@ -58,6 +60,7 @@ def void(acct: AccountModel, ev: Fill, computed: Computed, work: Work) -> None:
     else:
         return  # an older trade's: the next rebuild from the gateway's trades
     work.new_voids.append((acct.account_id, tid, ev.at))
+    work.given_back.append((acct.account_id, tid, net))  # (the rules': `RuleBook.voided`)
     acct.pending_realized -= net
     if in_week:
         acct.week.realized -= net

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core import machines
@@ -54,6 +55,9 @@ class Work:
         self.new_fills: list[tuple[int, FillRecord]] = []
         self.new_trips: list[tuple[int, Trip]] = []
         self.new_voids: list[tuple[int, int, datetime]] = []
+        #: the voids whose P&L left the books in the event being handled (account, trade,
+        #: net P&L), for the rules (`RuleBook.voided`); emptied there
+        self.given_back: list[tuple[int, int, Decimal]] = []
         self.dropped: list[tuple[int, str]] = []
 
     def fire(

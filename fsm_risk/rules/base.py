@@ -338,6 +338,10 @@ class Rule:
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
         """A daily (or weekly) reset happened at ``at``."""
 
+    def on_void(self, memo: dict[str, Any], view: AccountView, trade_id: int, net: Decimal) -> None:
+        """The gateway voided trade ``trade_id``, applied this period: ``net``, its P&L less
+        its fees, has left the books (see `core.voids`). Voided fills are never observed."""
+
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         return None
 
