@@ -18,6 +18,17 @@ rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal str
 - with ``freeze_at_start`` it never rises above ``starting balance + drawdown``: once the floor
   reaches the starting balance it stays there.
 
+A trade the gateway voids (its P&L out of the books, see `core.voids`) gives back, in
+``intraday`` mode, what it raised the peak by: every equity since it was lower by its net P&L
+``n``, and every equity before it is as it was, so the peak is ``max(b, peak - n)``, ``b``
+being the peak just before the trade was applied; exact when the peak last rose after the
+trade, never below what equity without the trade reached. ``raised`` keeps ``b`` by trade id
+for the day's winning trades (a void of a loss lowers no peak), the latest `RAISED_KEPT`, in
+the order they came (a void also takes its ``n`` off the later ones' ``b``): a void of one
+not kept, of an earlier day's, or of the service's own close (no rule sees those) leaves the
+peak as it is, as does one once the peak is frozen at its cap (how far equity rose beyond the
+cap is not kept).
+
 The breach is checked on every event, in both modes, on what is certain: the balance and the
 positions valued at fresh quotes. A stale quote's value, realized P&L no balance update
 confirms yet and value kept for a position dropped before its fill count only where they keep
@@ -56,6 +67,8 @@ from fsm_risk.rules.base import (
 from fsm_risk.schema import Field
 
 _LOCKS = {"lockedweekly": State.LockedWeekly, "lockeddaily": State.LockedDaily}
+#: how many of the day's winning trades ``raised`` keeps (its size is in every commit)
+RAISED_KEPT = 32
 _amount = schema.amount()
 
 
@@ -213,6 +226,8 @@ class TrailingDrawdown(Rule):
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         text = memo.get("peak")
         seeded = False
+        if text is not None and self._intraday and isinstance(event, Fill):
+            self._before(memo, view, event)  # (a fill raises no peak on its own event)
         if text is None:
             if self._seed(memo, view) is None:
                 return False  # no balance reported yet
@@ -243,7 +258,42 @@ class TrailingDrawdown(Rule):
         self._store(view.account_id, memo, equity, cap)
         return True
 
+    def _before(self, memo: dict[str, Any], view: AccountView, fill: Fill) -> None:
+        """Remember the peak before a winning trade, for its void."""
+        fills = view.day.fills
+        record = fills[-1] if fills and fills[-1].trade_id == fill.trade_id else None
+        net = record.net if record is not None else (fill.pnl or ZERO) - fill.fees
+        entry = self._entry(view.account_id, memo)
+        if net <= 0 or entry is None or (entry.cap is not None and entry.peak >= entry.cap):
+            return  # (frozen: no void moves it)
+        raised: dict[str, str] = memo.setdefault("raised", {})
+        raised[str(fill.trade_id)] = str(entry.peak)
+        while len(raised) > RAISED_KEPT:
+            del raised[next(iter(raised))]
+
+    def on_void(self, memo: dict[str, Any], view: AccountView, trade_id: int, net: Decimal) -> None:
+        raised: dict[str, str] | None = memo.get("raised")
+        key = str(trade_id)
+        if not raised or key not in raised:
+            return  # not one of the day's winning trades kept (see the module's docstring)
+        before = Decimal(raised[key])
+        later = False
+        for k, b in raised.items():  # the later trades' peaks before them held its P&L too
+            if later and net > 0:
+                raised[k] = str(max(before, Decimal(b) - net))
+            later = later or k == key
+        del raised[key]
+        entry = self._entry(view.account_id, memo)
+        if not self._intraday or entry is None or net <= 0:
+            return
+        if entry.cap is not None and entry.peak >= entry.cap:
+            return  # frozen: how far equity rose beyond the cap is not known
+        peak = max(before, entry.peak - net)
+        if peak < entry.peak:
+            self._store(view.account_id, memo, peak, entry.cap)
+
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
+        memo.pop("raised", None)  # (the day's trades: a void of an older one moves no peak)
         if weekly or self._intraday:
             return
         entry = self._entry(view.account_id, memo) or self._seed(memo, view)
