@@ -77,9 +77,12 @@ def reduces(acct: AccountModel, o: Order) -> bool:
     against a long 3 are one exit and two orders that would reverse it. Judged by what each
     has left to fill against what is still open: an exit partly filled still only reduces,
     and a position its fills already closed (the gateway's record of it late) holds nothing
-    to exit."""
+    to exit. A record ahead of the fills that dropped contracts (`unheard`) counts them open
+    until their fills or the orders' records say whose they are."""
     pos = acct.positions.get(o.contract_id)
     held = pos.size - pos.settling if pos is not None else 0  # (fills closed the rest)
+    if pos is not None:
+        held += unheard(acct, o.contract_id, pos.closing_side)
 
     def left(p: Order) -> int:  # (its fills may come ahead of its record)
         return max(0, min(p.open, p.size - acct.day.filled(p.order_id)))
@@ -99,6 +102,25 @@ def reduces(acct: AccountModel, o: Order) -> bool:
         )
     )
     return ahead + left(o) <= held
+
+
+def unheard(acct: AccountModel, cid: str, side: Side) -> int:
+    """Contracts the gateway's position record dropped ahead of their fills that no order's
+    record accounts for yet: neither an order told filled (`filling`) nor the ``fillVolume``
+    of a working order on the closing ``side`` beyond its fills heard. They were filled by a
+    working order whose record is still on its way (the trader's exit partly filled, say),
+    whose left to fill still counts them: judged against the record alone, that exit would
+    look larger than the position and be cancelled."""
+    expected = acct.expected.get(cid)
+    net = acct.net.get(cid, 0)
+    if expected is None or expected[0] == 0 or (expected[0] > 0) != (net > 0):
+        return 0
+    told = sum(n for c, n, _ in acct.filling.values() if c == cid) + sum(
+        max(0, p.fill_volume - acct.day.filled(p.order_id))
+        for p in acct.orders.values()
+        if p.contract_id == cid and p.side is side
+    )
+    return max(0, abs(net) - abs(expected[0]) - told)
 
 
 def closing(acct: AccountModel, o: Order) -> bool:

@@ -58,3 +58,37 @@ def test_an_order_past_an_exit_already_filled_is_cancelled_on_sight() -> None:
     )
     out = d.send(order(61, MNQ, Side.SELL, 2, limit="102"))
     assert [c.order_id for c in cancels(out)] == [61]
+
+
+def test_an_exit_partly_filled_its_position_record_first_keeps_working() -> None:
+    """Found by a review: the sell limit of 2 fills 1 and the gateway's position record (long
+    1) comes ahead of the order's record (fillVolume 1) and of the trade: its 2 left to fill,
+    judged against the long 1, was cancelled ORDER_WHILE_LOCKED, the rest of the exit blocked.
+    The contract the record dropped with no fill or order's record for it yet is the exit's."""
+    d = locked_with_mnq_2()
+    sell = order(50, MNQ, Side.SELL, 2, limit="101")
+    assert cancels(d.send(sell)) == []
+    out = d.send(position(MNQ, 1, "100"))
+    out += d.send(replace(sell, fill_volume=1))
+    out += d.send(fill(MNQ, Side.SELL, 1, "101", pnl="2.00", order_id=50))
+    assert cancels(out) == []
+    assert d.acct.orders[50].open == 1 and d.acct.net[MNQ] == 1
+
+
+def test_an_order_past_an_exit_its_position_record_first_is_cancelled() -> None:
+    """The contract the record dropped ahead of its trade is a market exit's whose record
+    says filled (1 of the long 2 gone): a sell limit of 2 beside it would go short 1, and is
+    cancelled on sight. With a partly filled exit's record (1 filled, 1 left), a sell of 1
+    beside it would too: the dropped contract is counted once."""
+    d = locked_with_mnq_2()
+    d.send(
+        order(60, MNQ, Side.SELL, 1, type=OrderType.MARKET, status=OrderStatus.FILLED),
+        position(MNQ, 1, "100"),
+    )
+    out = d.send(order(61, MNQ, Side.SELL, 2, limit="102"))
+    assert [c.order_id for c in cancels(out)] == [61]
+    d = locked_with_mnq_2()
+    d.send(replace(order(50, MNQ, Side.SELL, 2, limit="101"), fill_volume=1))
+    d.send(position(MNQ, 1, "100"))
+    out = d.send(order(51, MNQ, Side.SELL, 1, limit="102"))
+    assert [c.order_id for c in cancels(out)] == [51]
