@@ -58,8 +58,9 @@ class Order:
     #: the gateway's last answer to our cancel was a refusal (runtime)
     cancel_refused: bool = False
     #: our cancel was asked by a lock or flatten of its scope (`Pursuit.cancel`, not a leg of
-    #: a position we closed): it stands only while one covers the order (`cancels.lifted`)
-    lock_cancel: bool = False
+    #: a position we closed): it stands only while one covers the order (`cancels.lifted`).
+    #: None: stored before it was kept, decided once the account is restored (`cancels.loaded`)
+    lock_cancel: bool | None = False
 
     @property
     def open(self) -> int:
@@ -169,5 +170,5 @@ class Order:
             d.get("fill_volume", 0),
             # (one stored before it was kept: from the last cancel sent)
             cancel_since=_pdt(d.get("cancel_since") or d["cancel_sent_at"]),
-            lock_cancel=d.get("lock_cancel", False),
+            lock_cancel=d.get("lock_cancel"),  # (absent: `cancels.loaded` decides)
         )
