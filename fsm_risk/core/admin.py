@@ -26,6 +26,7 @@ from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ADMIN, self_source
 from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
+from fsm_risk.core.tolerance import forget
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers
 from fsm_risk.core.work import Work
@@ -201,6 +202,7 @@ class Admin:
                 model.attempts, model.retry_at, model.alerted = 0, None, False
             else:
                 acct.tolerated.clear()
+                forget(acct)
         self.waivers.keep(acct, new)
 
     def contract_key(self, acct: AccountModel, text: str, now: datetime | None = None) -> str:

@@ -17,6 +17,7 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
 from fsm_risk.core.sources import ENGINE
 from fsm_risk.core.states import LOCK_KINDS, State, Trigger
+from fsm_risk.core.tolerance import forget
 from fsm_risk.core.work import Work
 
 
@@ -117,6 +118,7 @@ class Flatten:
             acct.flatten_started, acct.flatten_cause = now, entry.cause
             acct.flatten_reason = entry.reason
             acct.tolerated.clear()
+            forget(acct)
             return
         cm = model
         cm.target_size, cm.cancel_orders = entry.target, entry.cancel_orders

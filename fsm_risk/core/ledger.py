@@ -30,7 +30,7 @@ from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import confirmed, judge
-from fsm_risk.core.settlement import Settlement, shrink
+from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
@@ -230,7 +230,7 @@ class Ledger:
             exit_ = min(abs(before), ev.size)
             entry = ev.size - exit_
         after = before + delta
-        shrink(acct, cid, after, reflected)  # (a lock's tolerance ends with its position)
+        self.settlement.shrink(acct, ev, after, reflected)  # (a lock's tolerance: `tolerance`)
         if behind is not None and reflected:
             behind.owed[cid] = (after, reported)
         else:

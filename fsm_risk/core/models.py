@@ -43,6 +43,7 @@ from fsm_risk.core.states import State
 if TYPE_CHECKING:
     from fsm_risk.core.events import PositionUpdate, TradesSnapshot
     from fsm_risk.core.missed import MissedResets
+    from fsm_risk.core.tolerance import Ended
 
 __all__ = [
     "DEFAULT_INSTRUMENTS",
@@ -122,7 +123,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced", "voided", "wiping")
+    RUNTIME += ("undone", "unpriced", "voided", "wiping", "untolerated")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -142,6 +143,7 @@ class AccountModel(Lockable):
         #: reconciliation (which reads the whole week) is never applied twice
         self.seen_trades = SeenTrades()
         self.tolerated: dict[str, int] = {}  # positions allowed to stay while locked
+        self.untolerated: dict[str, Ended] = {}  # what ended one (`core.tolerance`): runtime
         #: a gateway position the fills have not reached yet: (signed size, deadline); the
         #: deadline is set only while value is kept for dropped contracts (see unsettled)
         self.expected: dict[str, tuple[int, datetime | None]] = {}

@@ -26,7 +26,7 @@ the difference between the two is one of:
 - **settling**: the other way round, contracts a fill already closed while the gateway's
   position still shows them (``Position.settling``): no longer valued, no longer open.
 - **tolerated**: not part of the race but of a lock without flatten (``acct.tolerated``): the
-  signed size an account may keep (and only shrink) while so locked.
+  signed size an account may keep (and only shrink) while so locked (see `tolerance`).
 
 Settled without a fill: see `settled` (a position the gateway removes with no trade).
 
@@ -49,6 +49,7 @@ from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import came, paid, stands, take_back, vanished
+from fsm_risk.core.tolerance import over, shrink
 from fsm_risk.core.valuation import Valuation
 from fsm_risk.core.voids import undid
 from fsm_risk.core.work import Work
@@ -58,25 +59,6 @@ def open_size(pos: Position) -> int:
     """What is open in a position as far as the fills tell: contracts already closed by fills
     the gateway's position does not reflect yet (settling) are not open any more."""
     return pos.size - pos.settling
-
-
-def shrink(acct: AccountModel, cid: str, after: int, reflected: bool = False) -> None:
-    """A position a lock without flatten tolerates only shrinks, by the fills as by the
-    gateway's records: once the fills take it flat or past flat, the tolerance is over. The
-    record saying so may be late or lost (a position feed gone quiet), or never sent to us (a
-    round trip made while the service was down, read back at the restart): what is held after
-    is a new position, opened while locked. A trade read back at a restart (``reflected``)
-    leaves what the positions read hold less the trades still to book (`Behind.rest`): the
-    fills' running size then knows nothing of a position from before the day's trades."""
-    tol = acct.tolerated.get(cid)
-    if tol is None:
-        return
-    if reflected and acct.behind is not None:
-        after = acct.net.get(cid, 0) - acct.behind.rest.get(cid, 0)
-    if after == 0 or (after > 0) != (tol > 0):
-        del acct.tolerated[cid]
-    else:
-        acct.tolerated[cid] = (1 if tol > 0 else -1) * min(abs(tol), abs(after))
 
 
 class Settlement:
@@ -118,7 +100,7 @@ class Settlement:
         new_value = ZERO
         if closed:
             acct.positions.pop(cid, None)
-            acct.tolerated.pop(cid, None)
+            over(acct, cid)
             self.valuation.unhold(acct, cid, out)
         else:
             pos = Position(cid, reported > 0, ev.size, ev.average_price, ev.opened_at)
@@ -129,7 +111,7 @@ class Settlement:
             tol = acct.tolerated.get(cid)
             if tol is not None:
                 if (tol > 0) != pos.long:
-                    acct.tolerated.pop(cid)
+                    over(acct, cid)
                 else:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
             self.valuation.hold(acct, cid, out)
@@ -255,6 +237,12 @@ class Settlement:
         expected = acct.expected.get(cid)
         if expected is not None and expected[0] == after:
             self.agreed(acct, cid)
+
+    @staticmethod
+    def shrink(acct: AccountModel, ev: Fill, after: int, reflected: bool) -> None:
+        """A lock without flatten's tolerance of the fill's contract, once it is booked: it
+        only shrinks, and ends flat or past flat, the fills taken as made (`tolerance`)."""
+        shrink(acct, ev, after, reflected)
 
     @staticmethod
     def released(acct: AccountModel, now: datetime, out: list[Effect]) -> list[PositionUpdate]:

@@ -13,6 +13,7 @@ from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ENGINE
 from fsm_risk.core.states import LOCK_RANK, State, Trigger
+from fsm_risk.core.tolerance import forget
 from fsm_risk.core.waivers import Waivers
 from fsm_risk.core.work import Work
 from fsm_risk.rules.base import Action, Scope, Verdict
@@ -160,6 +161,7 @@ class Verdicts:
         if fired and trigger is Trigger.lock and before is State.Trading:
             # a lock without flatten: what is open now may stay, and only shrink
             acct.tolerated = tolerated(acct, vs)
+            forget(acct)
 
     def _contract(
         self, acct: AccountModel, cid: str, vs: list[Verdict], now: datetime, out: list[Effect]

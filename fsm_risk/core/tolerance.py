@@ -1,0 +1,90 @@
+"""What a lock without flatten lets a position keep (``acct.tolerated``), shrunk by the fills
+in the order they were made.
+
+The position held when the lock came may stay and only shrink, by the fills as by the gateway's
+records: once the fills take it flat or past flat, the tolerance is over, and what is held
+after is a new position, opened while locked (the record saying so may be late, lost, or never
+sent to us: a round trip made while the service was down, read back at a restart). The
+gateway's trades reach the service in either order (each is its own event), so a fill heard
+after the one that ended a tolerance but made before it (its time, then its trade id, earlier)
+is put back in its place: the fills since are walked again in the order they were made, and the
+tolerance comes back when, so walked, they never took the position flat (an add past the limit
+and the sell that takes it back, heard sell first). What ended it is kept for that (`Ended`,
+runtime only: a restart reads the positions again) until the tolerance is set or cleared afresh
+(`forget`) or the gateway's record ends it (`over`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.models import AccountModel
+from fsm_risk.core.states import LOCK_KINDS
+
+
+@dataclass
+class Ended:
+    """A tolerance a fill ended: its signed size then, the running size before that fill,
+    and the fills booked in the contract since, that one first: (time, trade id, signed
+    size)."""
+
+    tolerated: int
+    base: int
+    fills: list[tuple[datetime, int, int]] = field(default_factory=list)
+
+
+def shrink(acct: AccountModel, ev: Fill, after: int, reflected: bool = False) -> None:
+    """The fill ``ev`` took the contract's running size to ``after``. A trade read back at a
+    restart (``reflected``) leaves what the positions read hold less the trades still to book
+    (`Behind.rest`): the fills' running size then knows nothing of a position from before the
+    day's trades."""
+    cid = ev.contract_id
+    if reflected and acct.behind is not None:
+        after = acct.net.get(cid, 0) - acct.behind.rest.get(cid, 0)
+    move = (ev.at, ev.trade_id, ev.size if ev.side is Side.BUY else -ev.size)
+    tol = acct.tolerated.get(cid)
+    if tol is None:
+        ended = acct.untolerated.get(cid)
+        if ended is not None:
+            ended.fills.append(move)
+            back = walk(ended) if move[:2] < ended.fills[0][:2] else None
+            if back is not None and acct.state in LOCK_KINDS:
+                acct.tolerated[cid] = back  # (heard out of order: it never went flat)
+                del acct.untolerated[cid]
+        return
+    kept = cut(tol, after)
+    if kept is None:
+        del acct.tolerated[cid]
+        acct.untolerated[cid] = Ended(tol, after - move[2], [move])
+    else:
+        acct.tolerated[cid] = kept
+
+
+def cut(tol: int, size: int) -> int | None:
+    """A tolerance of ``tol`` once the running size is ``size``: None when it is flat or
+    past flat."""
+    if size == 0 or (size > 0) != (tol > 0):
+        return None
+    return (1 if tol > 0 else -1) * min(abs(tol), abs(size))
+
+
+def walk(ended: Ended) -> int | None:
+    """The tolerance the fills since ``ended`` leave, taken in the order they were made."""
+    tol: int | None = ended.tolerated
+    size = ended.base
+    for _, _, move in sorted(ended.fills):
+        size += move
+        tol = cut(tol, size) if tol is not None else None
+    return tol
+
+
+def over(acct: AccountModel, cid: str) -> None:
+    """The gateway's record ends the contract's tolerance (flat, or held the other way)."""
+    acct.tolerated.pop(cid, None)
+    acct.untolerated.pop(cid, None)
+
+
+def forget(acct: AccountModel) -> None:
+    """The account's tolerance is set or cleared afresh: what ended an earlier one is over."""
+    acct.untolerated.clear()
