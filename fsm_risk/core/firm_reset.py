@@ -10,17 +10,19 @@ them when asked again, which is all the refutation needs (`checked`); unanswered
 again until it is (`again`, and the shell's tries).
 
 Confirmed, the reset is applied only where it tightens the limits. Each book (the day's, the
-week's) comes down by what the wiped trades made (what it holds beyond the list's trades, the
-trades applied after the list was asked for and the settlements), and no further than the
-balance fell with no fill in the suspect read: a morning's wiped profit no longer cushions
-the loss limits (up 396.52, reset to 50,000: the day's 500 limit fires 500 below the reset,
-not 896). A wiped loss is kept, and nothing else changes: the trailing peak, the rules'
-memories, the state and every lock, as a reset never loosens a limit mid-period. The trades
-it wiped are remembered (``acct.wiped_until``): a later list lacking them is neither a list
-cut short nor a reset again, until a list lists one of them again (stale, or the
-confirmation a glitch): that list alone rebuilds nothing, and the next one decides. A void of
-a wiped trade gives nothing back. Unconfirmed (or never read), nothing changes: the alert told
-stands, for a person to check.
+week's) comes down by what the wiped trades made (what it holds beyond the list's trades,
+the trades applied after the list was asked for and the settlements), and no further than
+the balance fell with no fill in the suspect read (the day's, than it fell beside what an
+earlier day's wiped loss raised it by: Monday -450, Tuesday +396.52, reset to 50,000, up
+53.48, the day comes down 396.52): a morning's wiped profit no longer cushions the loss
+limits (up 396.52, reset to 50,000: the day's 500 limit fires 500 below the reset, not 896).
+A wiped loss is kept, and nothing else changes: the trailing peak, the rules' memories, the
+state and every lock, as a reset never loosens a limit mid-period. The trades it wiped are
+remembered (``acct.wiped_until``): a later list lacking them is neither a list cut short nor
+a reset again, until a list lists one of them again (stale, or the confirmation a glitch):
+that list alone rebuilds nothing, and the next one decides. A void of a wiped trade gives
+nothing back. Unconfirmed (or never read), nothing changes: the alert told stands, for a
+person to check.
 
 What each book comes down by is reckoned at the suspect read (`Suspect`) and applied at the
 confirmation to that period alone (a daily reset between them: the day's part is dropped).
@@ -55,10 +57,19 @@ def suspect(
     if held is not None and (held.since, held.newest) == (ev.since, newest):
         return  # asked for already
     fall = ZERO if move is None else -move
-    drops: list[tuple[str, datetime, Decimal]] = []
+    made: dict[str, Decimal] = {}  # per book: what its wiped trades made
     for book, name in ((acct.day, "day"), (acct.week, "week")):
         kept = _kept(acct, ev, book, later) if ev.since <= book.start else None
-        drop = ZERO if kept is None else min(book.realized - kept, fall)
+        if kept is not None:
+            made[name] = book.realized - kept
+    # the balance the reset set moved by what every wiped trade made: an earlier day's wiped
+    # loss (the week's wiped trades before the day) raised it as much, and hid as much of the
+    # day's wiped profit from the fall
+    before = made["week"] - made["day"] if len(made) == 2 else ZERO
+    drops: list[tuple[str, datetime, Decimal]] = []
+    for book, name in ((acct.day, "day"), (acct.week, "week")):
+        cap = fall - min(before, ZERO) if name == "day" else fall
+        drop = min(made[name], cap) if name in made else ZERO
         if drop > ZERO:
             drops.append((name, book.start, drop))
     acct.resetting = s = Suspect(ev.since, newest, frozenset(missing), tuple(drops))
