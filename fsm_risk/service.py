@@ -316,7 +316,9 @@ BALANCE_GRACE_SECONDS = 1.0
 #: for again to confirm it (seconds): a list served stale for a moment is fresh by then
 RESET_CONFIRM_SECONDS = 3.0
 #: the waits before each try of that read (one that fails is tried again while the engine
-#: still waits for it, the last wait repeated until it answers; a restart asks it again too)
+#: still waits for it, the last wait repeated until it answers; a restart asks it again too).
+#: A wait after a try that failed ends early when another read of the account's trade list
+#: is answered: the gateway is back, the read is tried at once
 RESET_CONFIRM_RETRIES = (RESET_CONFIRM_SECONDS, 10.0, 30.0, 60.0, 120.0)
 #: while the database refuses writes, what is not saved is tried again this often (seconds)
 #: even when nothing new happens (a quiet account is saved once the storage is back)
@@ -415,6 +417,9 @@ class Service:
         self.cancelling: set[tuple[int, int]] = set()
         #: the firm's resets whose confirming read is waited for or under way (`_confirm_reset`)
         self.confirming: set[tuple[int, datetime, datetime]] = set()
+        #: per account, the waits of those confirming reads that failed: each ends when a read
+        #: of the account's trade list is answered (`_listed`), the gateway back
+        self._relisting: dict[int, set[asyncio.Event]] = {}
         #: at start-up, whether the gateway holds a position, per account read so far
         self.probed: dict[int, bool] = {}
         #: set once the account's user events are subscribed (its snapshot waits for it)
@@ -2093,8 +2098,11 @@ class Service:
         every try of a few minutes left the wiped profit cushioning the loss limits."""
         last_wait = RESET_CONFIRM_RETRIES[-1]
         waits = itertools.chain(RESET_CONFIRM_RETRIES, itertools.repeat(last_wait))
-        for wait in waits:
-            await asyncio.sleep(wait)
+        for tried, wait in enumerate(waits):
+            if tried:  # a try failed: tried again after the wait, or once the gateway is back
+                await self._relisted(e.account_id, wait)
+            else:  # (a list served stale for a moment is fresh by then)
+                await asyncio.sleep(wait)
             acct = self.engine.accounts.get(e.account_id)
             held = None if acct is None else acct.resetting
             if held is None or (held.since, held.until) != (e.since, e.until):
@@ -2115,6 +2123,27 @@ class Service:
                 e.account_id,
                 why,
             )
+
+    async def _relisted(self, account_id: int, seconds: float) -> None:
+        """Returns after ``seconds``, or before, once a read of the account's trade list is
+        answered (`_listed`): after an outage, a confirming read that failed is not left
+        waiting minutes while the wiped profit cushions the loss limits."""
+        answered = asyncio.Event()
+        waits = self._relisting.setdefault(account_id, set())
+        waits.add(answered)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), seconds)
+        finally:
+            waits.discard(answered)
+            if not waits:
+                self._relisting.pop(account_id, None)
+
+    def _listed(self, account_id: int) -> None:
+        """A read of the account's trade list was answered: the confirming reads that failed
+        are tried again now (`_relisted`)."""
+        for answered in self._relisting.get(account_id, ()):
+            answered.set()
 
     async def reconcile(
         self, account_id: int, *, periodic: bool = False, for_enforcement: bool = False
@@ -2164,6 +2193,7 @@ class Service:
         before = _ReadBegan.of(acct, self.clock.now())
         heard = self.broker.health.last_user_event.get(account_id)
         events = await self.broker.snapshot(account_id, listed_from)  # the reconciler retries
+        self._listed(account_id)
         if periodic:
             with contextlib.suppress(TimeoutError):  # compare with every queued event applied
                 await self.wait_for(self.queue.empty, timeout=5.0, what="the queue drained")
@@ -2238,6 +2268,7 @@ class Service:
         since = self._read_from(account_id)
         applied, voided = frozenset(acct.seen_trades), frozenset(acct.voided)
         read = await self.broker.history(account_id, since)
+        self._listed(account_id)
         fills = tuple(e for e in read if isinstance(e, Fill))
         listed = applied | {f.trade_id for f in fills}
         gone = voided | {f.trade_id for f in fills if f.voided}

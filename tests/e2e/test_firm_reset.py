@@ -247,3 +247,24 @@ async def test_an_outage_longer_than_the_tries_is_asked_again_after_it(
     await h.until(lambda: h.svc.broker.health.reads >= reads + 5, "5 more reads", 60)
     assert confirmed(h), "the reset was never confirmed after the outage"
     assert h.acct.state is State.LockedDaily, (h.acct.day.realized, h.acct.state)
+
+
+async def test_a_confirming_read_that_failed_is_tried_once_the_gateway_is_back(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a review: after a try of the confirming read failed, the next came only after
+    its wait (up to 120 s), however soon the gateway was back: the wiped profit cushioned the
+    loss limits up to 2 minutes after it recovered. Now a read of the account's trade list
+    answered (here the periodic reads, every second) has it tried at once. The wait after the
+    failed try is made 120 s here: the reset must be confirmed within 15 s of the recovery."""
+    monkeypatch.setattr(service_module, "RESET_CONFIRM_RETRIES", (3.0, 120.0))
+    await h.start(DAILY_READS)
+    await win_then_told(h)
+    h.gateway.fail_rest("/api/Trade/search", 503, count=10**9)  # an outage
+    failed = "the trade list was not read again to confirm the reset"
+    await h.until(lambda: any(failed in m for m in h.logs), "the confirming read failed", 40)
+    assert not confirmed(h)
+    h.gateway._rest_faults.pop("/api/Trade/search", None)  # the gateway healthy again
+    await h.until(lambda: confirmed(h), "the reset confirmed once the gateway is back", 15)
+    assert h.acct.day.realized == h.acct.week.realized == Decimal("0")
+    assert len([m for m in h.logs if failed in m]) == 1
