@@ -43,6 +43,7 @@ from fsm_risk.adapters.journal import (
     STAGE,
     Journal,
 )
+from fsm_risk.adapters.payloads import Doubted
 from fsm_risk.adapters.scheduler import Scheduler
 from fsm_risk.adapters.sdnotify import SystemdNotifier
 from fsm_risk.adapters.store import (
@@ -305,6 +306,9 @@ _Enforcement = ClosePosition | ReducePosition | CancelOrder | ResizeOrder
 _REQUEST_STEPS = 4
 #: a reconnected account is reconciled once its hub has stayed up this long (at most 10 s on)
 RECONNECT_SETTLE_SECONDS = 0.5
+#: how many more accounts a doubted position record's search for its owner reads at a time
+#: (beyond those whose fills lead to it), once the read ones explain nothing (`_find_owner`)
+OWNER_READS_AT_ONCE = 8
 #: at most this many prices at a missed reset are read at start-up (one per contract and
 #: reset); the rest carry the prices last known before the stop
 MAX_RESET_READS = 20
@@ -1360,38 +1364,106 @@ class Service:
 
     def _doubt(self, account_id: int) -> None:
         """A live record left the account's state in doubt: read it from the gateway."""
+        self._read(account_id)
+
+    def _read(self, account_id: int) -> asyncio.Future[None]:
+        """Read the account from the gateway (coalesced); the future is done once it was."""
         self.reconciler.start()
-        self.reconciler.request(account_id)
+        return self.reconciler.request(account_id)
 
-    def _read_others(self, account_id: int, contract_id: str) -> None:
+    def _read_others(
+        self, account_id: int, contract_id: str, own: Awaitable[Any] | None = None
+    ) -> None:
         """The account doubts a live position record in ``contract_id`` (larger than its
-        fills make, or closing what no fill closed): when the record was given to it by its
-        fills alone, it may be another account's whose trade is not heard yet (a copier's
-        exit on B led to A by a fill of A's counted still), so those it may be of are read too
-        (B would keep a position it closed, counted by the rules, until the periodic read)."""
-        for other in self._others(account_id, contract_id):
-            self._doubt(other)
+        fills make, or closing what no fill closed; ``own``: its read, asked): when the record
+        was given to it by its fills alone, it may be another account's whose trade is not
+        heard yet (a copier's exit on B led to A by a fill of A's counted still), so whose it
+        is, is looked for (`_find_owner`: B would keep a position it closed, counted by the
+        rules, until the periodic read)."""
+        doubted = self._others(account_id, contract_id)
+        if doubted is not None:
+            self._spawn(self._find_owner(doubted, own), f"owner:{account_id}")
 
-    def _others(self, account_id: int, contract_id: str) -> list[int]:
-        """The other accounts the last record in ``contract_id`` given to ``account_id`` by its
-        fills alone may be of (`PositionShapes.others`; none off one connection's inference)."""
+    def _others(self, account_id: int, contract_id: str) -> Doubted | None:
+        """The last record in ``contract_id`` given to ``account_id`` by its fills alone
+        (`PositionShapes.others`; none off one connection's inference)."""
         shapes = getattr(self.broker, "positions", None)
-        return shapes.others(account_id, contract_id) if shapes else []
+        return shapes.others(account_id, contract_id) if shapes else None
+
+    async def _find_owner(self, doubted: Doubted, own: Awaitable[Any] | None) -> None:
+        """Read the accounts a doubted record may be of until one explains it: with the
+        account it was given to (``own``, its read), those whose fills lead to it and the
+        first of the candidates (with fills in its contract, holding or having held it); then,
+        each time the reads asked are done and nothing explains it, those whose fills lead to
+        it now (the owner's trade, heard since) or else the next `OWNER_READS_AT_ONCE` of the
+        candidates, then of every other account. One doubt never asks the whole login at
+        once (a read is three requests of a budget of 200 a minute: at 1,000 accounts, every
+        other read would wait minutes behind it), and it is not given up while unexplained:
+        each account it may be of is read in turn until one is found (or none is left)."""
+        shapes = self.broker.positions
+        asked = {doubted.led}
+        rest = set(doubted.rest)
+        line = [*doubted.candidates, *doubted.rest]
+        waits: list[Awaitable[Any]] = [own] if own is not None else []
+        first, spread = True, False
+        while True:
+            fresh = [a for a in shapes.fills_lead(doubted) if a not in asked]
+            more: list[int] = []
+            if first or not fresh:
+                more = [
+                    a
+                    for a in line
+                    if a not in asked and a not in fresh and not shapes.read_since(a, doubted)
+                ]
+                more = [a for a in more if not (first and a in rest)][:OWNER_READS_AT_ONCE]
+            if first and not fresh and not more and not waits:
+                first = False
+                continue  # (no read of its own asked, no candidate: the others next)
+            first = False
+            if not fresh and not more and not waits:
+                logger.warning(
+                    "{} a position update in {} given to account {}: no account read explains "
+                    "it ({} read)",
+                    logs.FEED,
+                    doubted.contract,
+                    doubted.led,
+                    len(asked),
+                )
+                return
+            if not spread and any(a in rest for a in more):
+                spread = True
+                logger.warning(
+                    "{} a position update in {} given to account {}: none of the {} accounts "
+                    "that may own it explains it; reading the {} others, {} at a time",
+                    logs.FEED,
+                    doubted.contract,
+                    doubted.led,
+                    len(doubted.candidates) + 1,
+                    len(doubted.rest),
+                    OWNER_READS_AT_ONCE,
+                )
+            asked.update(fresh, more)
+            waits.extend(self._read(a) for a in [*fresh, *more])
+            await asyncio.gather(*waits, return_exceptions=True)
+            waits = []
+            if shapes.explained(doubted):
+                return
 
     def _led_astray(self, ev: PositionUpdate) -> None:
         """A live record the account's fills do not make (fewer contracts than they make, say:
         taken as the gateway's word, its fills on their way), given to it by its fills alone:
         it may be another account's (a copier's partial exit on B led to A by a fill of A's
-        counted still), so the account and those it may be of are read at once (A would be
-        valued short of what it holds until the periodic read)."""
+        counted still), so the account is read at once and whose the record is, is looked for
+        (A would be valued short of what it holds until the periodic read)."""
         acct = self.engine.accounts.get(ev.account_id)
         if ev.snapshot or acct is None:
             return
         if ev.signed == acct.net.get(ev.contract_id, 0):
             return
-        others = self._others(ev.account_id, ev.contract_id)
-        for account_id in [ev.account_id, *others] if others else ():
-            self._doubt(account_id)
+        doubted = self._others(ev.account_id, ev.contract_id)
+        if doubted is not None:
+            own = self._read(ev.account_id)
+            self._spawn(self._find_owner(doubted, own), f"owner:{ev.account_id}")
 
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts (or with enforcement held back), then
@@ -1621,9 +1693,7 @@ class Service:
                     it.account_id,
                     it.contract_id,
                 )
-                self.reconciler.start()
-                self.reconciler.request(it.account_id)
-                self._read_others(it.account_id, it.contract_id)
+                self._read_others(it.account_id, it.contract_id, self._read(it.account_id))
             else:
                 if isinstance(it, PositionUpdate):
                     self._led_astray(it)
@@ -1864,10 +1934,10 @@ class Service:
             elif isinstance(e, ReadAccount):
                 # a close waits on this read (not confirmed in time, or held back by the
                 # trader's exit): it goes ahead of cancels and other reads in the budget
-                self._spawn(
+                read = self._spawn(
                     self.reconcile(e.account_id, for_enforcement=True), f"read:{e.account_id}"
                 )
-                self._read_others(e.account_id, e.contract_id)
+                self._read_others(e.account_id, e.contract_id, read)
             elif isinstance(e, ConfirmReset):
                 self._spawn(self._confirm_reset(e), f"read:{e.account_id}")
             elif isinstance(e, ReadTrades):

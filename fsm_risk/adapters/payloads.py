@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -275,6 +276,25 @@ def named_account(kind: str, payload: Any) -> int | None:
     return None if d.get(key) is None else _int(kind, d, key)
 
 
+@dataclass(frozen=True)
+class Doubted:
+    """A position record that names no account, given to ``led`` by its fills alone, which
+    may be another account's (its trade not heard yet): whose it is, is looked for by reading
+    ``led`` and the accounts that may own it (``candidates``: those with fills counted in the
+    contract, then those holding it, then those that held it), and the ``rest`` of the
+    monitored accounts only when those explain nothing (see `PositionShapes.explained`)."""
+
+    led: int
+    contract: str
+    signed: int
+    candidates: tuple[int, ...]
+    rest: tuple[int, ...]
+    #: those holding the contract when it came (a close is explained by one of them, read flat)
+    held: frozenset[int]
+    #: the count of whole listings when it came: a listing after it is evidence
+    since: int
+
+
 class PositionShapes:
     """Hub position records as the real gateway sends them, made whole before validation.
 
@@ -291,9 +311,13 @@ class PositionShapes:
         self._holders: dict[str, set[int]] = {}
         #: contract -> account -> net size of its live fills since its last position record
         self._filled: dict[str, dict[int, int]] = {}
-        #: (account, contract) -> the other accounts the last record given to it by its fills
-        #: alone may be of (see `others`)
-        self._inferred: dict[tuple[int, str], list[int]] = {}
+        #: (account, contract) -> the last record given to it by its fills alone (see `others`)
+        self._inferred: dict[tuple[int, str], Doubted] = {}
+        #: contract -> the accounts that held a position in it (held now or before)
+        self._held: dict[str, set[int]] = {}
+        #: whole listings of an account's positions: how many, and the count at each's last
+        self._listings = 0
+        self._listed: dict[int, int] = {}
 
     def owners(self, payload: Any, accounts: Collection[int]) -> tuple[list[int], bool]:
         """The accounts of ``accounts`` a position record that names none can belong to, and
@@ -329,11 +353,9 @@ class PositionShapes:
             a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
         ]
         if len(led) == 1:
-            # any other account may be the owner: one opening its first position in the
-            # contract, its record ahead of its trade, is no candidate
-            others = sorted(a for a in accounts if a != led[0])
-            if others:
-                self._inferred[(led[0], contract)] = others
+            doubted = self._doubted(led[0], contract, signed, accounts)
+            if doubted.candidates or doubted.rest:
+                self._inferred[(led[0], contract)] = doubted
             else:
                 self._inferred.pop((led[0], contract), None)
             return led, True
@@ -341,12 +363,57 @@ class PositionShapes:
             return candidates, True  # the holder's own position, repeated (a new price)
         return candidates, False
 
-    def others(self, account_id: int, contract_id: str) -> list[int]:
-        """The other accounts the last record in ``contract_id`` given to ``account_id`` by
-        its fills alone may be of (forgotten once asked). A fill counted there may be one whose
+    def _doubted(self, led: int, contract: str, signed: int, accounts: Collection[int]) -> Doubted:
+        filled = self._filled.get(contract, {})
+        holders = self._holders.get(contract, set())
+        first = [
+            *sorted(a for a in filled if a != led),
+            *sorted(a for a in holders if a != led and a not in filled),
+            *sorted(
+                a
+                for a in self._held.get(contract, ())
+                if a != led and a not in filled and a not in holders
+            ),
+        ]
+        candidates = tuple(a for a in first if a in accounts)
+        # any other account may be the owner: one opening its first position in the contract,
+        # its record ahead of its trade, is no candidate
+        rest = tuple(sorted(a for a in accounts if a != led and a not in candidates))
+        return Doubted(led, contract, signed, candidates, rest, frozenset(holders), self._listings)
+
+    def others(self, account_id: int, contract_id: str) -> Doubted | None:
+        """The last record in ``contract_id`` given to ``account_id`` by its fills alone
+        (forgotten once asked), None when there is none. A fill counted there may be one whose
         position record came before it: when that account then doubts the record, the record
-        may be another's (its trade not heard yet), and those others are read too."""
-        return self._inferred.pop((account_id, contract_id), [])
+        may be another's (its trade not heard yet), and whose it is, is looked for."""
+        return self._inferred.pop((account_id, contract_id), None)
+
+    def explained(self, doubted: Doubted) -> bool:
+        """Whether an account listed whole since ``doubted`` came explains it: it holds what
+        the record says, or (a close) it held the contract then and is flat now."""
+        for account_id, at in self._listed.items():
+            if at <= doubted.since:
+                continue
+            net = self._net(account_id, doubted.contract)
+            if net == doubted.signed and (
+                net != 0 or account_id in doubted.held or account_id == doubted.led
+            ):
+                return True
+        return False
+
+    def read_since(self, account_id: int, doubted: Doubted) -> bool:
+        """Whether the account's positions were listed whole since ``doubted`` came."""
+        return self._listed.get(account_id, 0) > doubted.since
+
+    def fills_lead(self, doubted: Doubted) -> list[int]:
+        """The accounts other than ``doubted.led`` whose fills counted now (heard since, say:
+        the owner's trade after its record) lead exactly to what the record says."""
+        filled = self._filled.get(doubted.contract, {})
+        return sorted(
+            a
+            for a, n in filled.items()
+            if a != doubted.led and n and self._net(a, doubted.contract) + n == doubted.signed
+        )
 
     def _net(self, account_id: int, contract_id: str) -> int:
         known = self._known.get((account_id, contract_id))
@@ -422,6 +489,8 @@ class PositionShapes:
         another account, would lead the next record of another account here). What a live
         record or fill changed meanwhile is newer than the listing, and kept."""
         known, filled = before
+        self._listings += 1
+        self._listed[account_id] = self._listings
         for contract, position in known.items():
             if contract not in listed and self._known.get((account_id, contract)) is position:
                 self._forget(account_id, contract)
@@ -438,6 +507,7 @@ class PositionShapes:
         else:
             self._known[(event.account_id, event.contract_id)] = event
             self._holders.setdefault(event.contract_id, set()).add(event.account_id)
+            self._held.setdefault(event.contract_id, set()).add(event.account_id)
         return event
 
     def _forget(self, account_id: int, contract_id: str) -> None:

@@ -84,14 +84,39 @@ def test_a_record_given_by_fills_alone_remembers_the_others_it_may_be_of() -> No
     shapes = book((A, 1), (B, 1))
     shapes.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
     assert shapes.owners(trimmed(2), ALL) == ([A], True)
-    assert shapes.others(A, MNQ) == [B, C]  # C: its first position, its record first
-    assert shapes.others(A, MNQ) == []  # forgotten once asked
-    assert shapes.others(B, MNQ) == []
+    doubted = shapes.others(A, MNQ)
+    assert doubted is not None and (doubted.led, doubted.signed) == (A, 2)
+    # B holds the contract: read first; C (its first position, its record first) only after
+    assert (doubted.candidates, doubted.rest) == ((B,), (C,))
+    assert shapes.others(A, MNQ) is None  # forgotten once asked
+    assert shapes.others(B, MNQ) is None
     lone = book((A, 1))
     lone.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
     assert lone.owners(trimmed(2), ALL) == ([A], True)
     # the only holder: B or C opening long 2, its record ahead of its trade, is no candidate
-    assert lone.others(A, MNQ) == [B, C]
+    doubted = lone.others(A, MNQ)
+    assert doubted is not None and (doubted.candidates, doubted.rest) == ((), (B, C))
+
+
+def test_a_doubted_record_is_explained_by_a_listing_since_or_led_to_by_fills_heard_since() -> None:
+    # A long 1 with its buy of 1 counted; B held MNQ before and is flat; C never held it.
+    # A record of long 2 is led to A: B (held it) is a candidate, C is of the rest
+    shapes = book((A, 1), (B, 3))
+    shapes.whole(B, set(), shapes.mark(B))  # B listed flat: no longer a holder
+    shapes.filled(fill(MNQ, Side.BUY, 1, "1", acc=A))
+    assert shapes.owners(trimmed(2), ALL) == ([A], True)
+    doubted = shapes.others(A, MNQ)
+    assert doubted is not None and (doubted.candidates, doubted.rest) == ((B,), (C,))
+    assert not shapes.explained(doubted)  # B's listing came before it: no evidence
+    assert shapes.fills_lead(doubted) == []
+    shapes.filled(fill(MNQ, Side.BUY, 2, "1", acc=C))  # C's trade, heard after its record
+    assert shapes.fills_lead(doubted) == [C]
+    shapes.whole(A, {MNQ}, shapes.mark(A))  # A read: still long 1 (listed as known)
+    assert not shapes.explained(doubted) and shapes.read_since(A, doubted)
+    before = shapes.mark(C)
+    shapes.seen(position(MNQ, 2, "1", acc=C))
+    shapes.whole(C, {MNQ}, before)  # C read: long 2, the record's
+    assert shapes.explained(doubted)
 
 
 def test_a_whole_listing_forgets_what_it_shows_stale_and_keeps_what_came_since() -> None:
