@@ -1449,21 +1449,39 @@ class Service:
             if shapes.explained(doubted):
                 return
 
-    def _led_astray(self, ev: PositionUpdate) -> None:
+    def _led_astray(self, ev: PositionUpdate) -> bool:
         """A live record the account's fills do not make (fewer contracts than they make, say:
         taken as the gateway's word, its fills on their way), given to it by its fills alone:
         it may be another account's (a copier's partial exit on B led to A by a fill of A's
         counted still), so the account is read at once and whose the record is, is looked for
-        (A would be valued short of what it holds until the periodic read)."""
+        (`_find_owner`). True: the record says less than the fills make (A long 1 while its
+        fills make long 2): it is not applied, the account keeps what its fills make until
+        its read says otherwise (valued by the record, A lost $564 on a $500 limit unseen
+        while its read waited its turn)."""
         acct = self.engine.accounts.get(ev.account_id)
         if ev.snapshot or acct is None:
-            return
-        if ev.signed == acct.net.get(ev.contract_id, 0):
-            return
+            return False
+        net = acct.net.get(ev.contract_id, 0)
+        if ev.signed == net:
+            return False
         doubted = self._others(ev.account_id, ev.contract_id)
-        if doubted is not None:
-            own = self._read(ev.account_id)
-            self._spawn(self._find_owner(doubted, own), f"owner:{ev.account_id}")
+        if doubted is None:
+            return False
+        own = self._read(ev.account_id)
+        self._spawn(self._find_owner(doubted, own), f"owner:{ev.account_id}")
+        if ev.signed * net < 0 or abs(ev.signed) >= abs(net):
+            return False
+        logger.warning(
+            "{} account {}: {} reported {:+d} while its fills make {:+d}, and given to it by "
+            "its fills alone (it may be another account's): kept at {:+d} until it is read",
+            logs.FEED,
+            ev.account_id,
+            ev.contract_id,
+            ev.signed,
+            net,
+            net,
+        )
+        return True
 
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts (or with enforcement held back), then
@@ -1694,9 +1712,7 @@ class Service:
                     it.contract_id,
                 )
                 self._read_others(it.account_id, it.contract_id, self._read(it.account_id))
-            else:
-                if isinstance(it, PositionUpdate):
-                    self._led_astray(it)
+            elif not (isinstance(it, PositionUpdate) and self._led_astray(it)):
                 found = self._gate(self._apply(it))
             effects.extend(found)
             if any(isinstance(e, _ENFORCEMENT) for e in found):

@@ -118,3 +118,45 @@ async def test_b_first_position_whose_trade_is_never_heard_is_found_a_few_at_a_t
     h.gateway.move_price("MNQ", -480)
     await h.gw_until(lambda: size(h, B.id) == 0, "B flattened", 2)
     assert size(h, A.id) == 2
+
+
+@pytest.mark.paper(accounts=(A, B))
+async def test_b_partial_exit_led_to_a_keeps_a_at_its_fills_while_its_read_waits(
+    h: Harness,
+) -> None:
+    """B's partial exit (long 3 to 1, its record first) is led to A (long 2, its sell of 1
+    still counted: 2 - 1). A's read waits its turn in the request budget (5 s here): until it
+    is answered A is kept at the long 2 its fills make, not the record's long 1, and a loss
+    past its limit on the 2 is flattened at once (taken at long 1: a $280 loss, unseen)."""
+    await h.start(DAILY)
+    gw = h.gateway
+    eng = h.svc.engine.accounts
+    mnq = gw.contract("MNQ").id
+    own = gw._publish
+    gw.place_order(A.id, "MNQ", 0, 3)
+    gw.place_order(B.id, "MNQ", 0, 3)
+    await h.until(lambda: mnq in eng[A.id].positions and mnq in eng[B.id].positions, "held")
+    n = len(h.logs)
+    trade_late(gw, {A.id}, 0.5)
+    gw.place_order(A.id, "MNQ", 1, 1)  # A: long 2 (its record well before its trade)
+    gw._publish = own
+    for read in (f"account {A.id}: reconciled", f"account {B.id}: reconciled"):
+        await h.until(lambda read=read: any(read in m for m in h.logs[n:]), read)
+    await asyncio.sleep(0.7)  # A's trade heard: its fill of -1 stays counted
+    broker = h.svc.broker
+    post = broker._post
+
+    async def slow(path: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        if path == "/Position/searchOpen" and data.get("accountId") == A.id:
+            await asyncio.sleep(5)  # A's read waits its turn in the budget
+        return await post(path, data, **kw)
+
+    broker._post = slow  # type: ignore[method-assign]
+    position_first(gw, {B.id})
+    gw.place_order(B.id, "MNQ", 1, 2)  # B exits 2 of 3: long 1 (its record first)
+    gw._publish = own
+    await asyncio.sleep(0.5)
+    assert size(h, A.id) == 2 and size(h, B.id) == 1
+    assert eng[A.id].positions[mnq].size == 2, "A taken at the record's long 1"
+    gw.move_price("MNQ", -560)  # -140 points: A (long 2) loses $560, past its $500 limit
+    await h.gw_until(lambda: size(h, A.id) == 0, "A flattened", 2)
