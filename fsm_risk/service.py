@@ -1392,14 +1392,15 @@ class Service:
 
     async def _find_owner(self, doubted: Doubted, own: Awaitable[Any] | None) -> None:
         """Read the accounts a doubted record may be of until one explains it: with the
-        account it was given to (``own``, its read), those whose fills lead to it and the
-        first of the candidates (with fills in its contract, holding or having held it); then,
-        each time the reads asked are done and nothing explains it, those whose fills lead to
-        it now (the owner's trade, heard since) or else the next `OWNER_READS_AT_ONCE` of the
-        candidates, then of every other account. One doubt never asks the whole login at
-        once (a read is three requests of a budget of 200 a minute: at 1,000 accounts, every
-        other read would wait minutes behind it), and it is not given up while unexplained:
-        each account it may be of is read in turn until one is found (or none is left)."""
+        account it was given to (``own``, its read), those whose fills lead to it or else the
+        first `OWNER_READS_AT_ONCE` of the candidates (with fills in its contract, holding or
+        having held it); then, each time the reads asked are done and nothing explains it,
+        those whose fills lead to it now (the owner's trade, heard since) or else the next
+        `OWNER_READS_AT_ONCE` of the candidates, then of every other account. One doubt
+        never asks the whole login at once (a read is three requests of a budget of 200 a
+        minute: at 1,000 accounts, every other read would wait minutes behind it), and it is
+        not given up while unexplained: each account it may be of is read in turn until one
+        is found (or none is left)."""
         shapes = self.broker.positions
         asked = {doubted.led}
         rest = set(doubted.rest)
@@ -1409,7 +1410,7 @@ class Service:
         while True:
             fresh = [a for a in shapes.fills_lead(doubted) if a not in asked]
             more: list[int] = []
-            if first or not fresh:
+            if not fresh:
                 more = [
                     a
                     for a in line

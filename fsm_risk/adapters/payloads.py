@@ -378,7 +378,8 @@ class PositionShapes:
         candidates = tuple(a for a in first if a in accounts)
         # any other account may be the owner: one opening its first position in the contract,
         # its record ahead of its trade, is no candidate
-        rest = tuple(sorted(a for a in accounts if a != led and a not in candidates))
+        first_read = {led, *candidates}
+        rest = tuple(sorted(a for a in accounts if a not in first_read))
         return Doubted(led, contract, signed, candidates, rest, frozenset(holders), self._listings)
 
     def others(self, account_id: int, contract_id: str) -> Doubted | None:

@@ -138,3 +138,24 @@ async def test_a_record_nothing_explains_reads_the_others_a_few_at_a_time_until_
     assert reads.most <= 8, f"{reads.most} reads at once for one doubted record"
     assert len(reads.asked) <= 1 + 152, f"{len(reads.asked)} read: past the owner"
     assert shapes._net(owner, MNQ) == 3
+
+
+async def test_a_copier_book_all_holding_the_contract_is_not_read_whole_for_one_record() -> None:
+    # every one of the 200 accounts holds MNQ long 3 (a copier's book): all are candidates.
+    # A long 2 (listed) with its sell of 1 still counted; the last account exits 2 (long 1),
+    # its record first and trimmed (2 - 1 leads it to A), its trade heard right after
+    last = ACCOUNTS[-1]
+    shapes = PositionShapes()
+    for a in ACCOUNTS:
+        shapes.seen(position(MNQ, 2 if a == A else 3, "1", acc=a))
+    shapes.filled(fill(MNQ, Side.SELL, 1, "1", acc=A))
+    book = {a: 3 for a in ACCOUNTS} | {A: 2, last: 1}
+    svc = service(shapes, book, book | {last: 3})
+    svc._led_astray(led_to_a(shapes, 1))
+    shapes.filled(fill(MNQ, Side.SELL, 2, "1", acc=last))
+    reads = await settled(svc)
+    # A, and the one whose fills lead to the record: none of the other 198 holders
+    assert reads.asked == [A, last], (
+        f"one doubted record read {len(reads.asked)} of {len(ACCOUNTS)} accounts"
+    )
+    assert shapes._net(last, MNQ) == 1
