@@ -73,35 +73,70 @@ def left_by_lock(acct: AccountModel) -> bool:
 def reduces(acct: AccountModel, o: Order) -> bool:
     """An order that can only reduce an existing position (the trader may always exit): on
     the closing side, and within what is left of the position once the closes ahead of it
-    fill (ours first, then the trader's in the order they were placed). Three sells of 3
-    against a long 3 are one exit and two orders that would reverse it. Judged by what each
-    has left to fill against what is still open: an exit partly filled still only reduces,
-    and a position its fills already closed (the gateway's record of it late) holds nothing
-    to exit. A record ahead of the fills that dropped contracts (`unheard`) counts them open
-    until their fills or the orders' records say whose they are."""
+    fill (`room`): the market orders first, which fill now, then those of its own kind;
+    among them ours first, then the trader's in the order they were placed. Three sells of 3
+    against a long 3 are one exit and two orders that would reverse it. A stop and a limit on
+    the closing side are not filled by one price (the stop beyond the market on the losing
+    side, the limit on the winning one: a bracket's legs, one cancelling the other), so each
+    is judged beside its own kind, as `brackets.resized` judges them: a long 3 with a sell
+    stop of 3 and a sell target of 3 holds one exit of each (once one fills, the other is
+    judged against what is left, and cancelled on sight if it would open). A market exit of
+    the trader's is judged before his resting stop, which it may leave too large.
+    Judged by what each has left to fill against what is still open: an exit partly filled
+    still only reduces, and a position its fills already closed (the gateway's record of it
+    late) holds nothing to exit. A record ahead of the fills that dropped contracts
+    (`unheard`) counts them open until their fills or the orders' records say whose they
+    are."""
     pos = acct.positions.get(o.contract_id)
-    held = pos.size - pos.settling if pos is not None else 0  # (fills closed the rest)
-    if pos is not None:
-        held += unheard(acct, o.contract_id, pos.closing_side)
-
-    def left(p: Order) -> int:  # (its fills may come ahead of its record)
-        return max(0, min(p.open, p.size - acct.day.filled(p.order_id)))
-
-    if pos is None or o.side is not pos.closing_side or left(o) > held:
+    if pos is None or o.side is not pos.closing_side:
         return False
+    return unfilled(acct, o) <= room(acct, o)
+
+
+def room(acct: AccountModel, o: Order, *, markets: bool = True) -> int:
+    """What of the position is left for ``o`` on its closing side once the closes ahead of
+    it fill (`reduces`): what it may have left to fill and still only reduce (0 or less:
+    nothing; 0 too with no position it closes). ``markets`` False: as if the market orders
+    working beside it were not there (none of them filled yet)."""
+    pos = acct.positions.get(o.contract_id)
+    if pos is None or o.side is not pos.closing_side:
+        return 0
+    held = pos.size - pos.settling  # (fills closed the rest)
+    held += unheard(acct, o.contract_id, pos.closing_side)
     mine = o.order_id in acct.own_orders
     ahead = sum(
-        left(p)
+        unfilled(acct, p)
         for p in acct.orders.values()
         if p.contract_id == o.contract_id
         and p.side is o.side
         and p.order_id != o.order_id
+        and (markets or p.type is not OrderType.MARKET)
         and (
-            (p.order_id in acct.own_orders) > mine
-            or ((p.order_id in acct.own_orders) == mine and p.order_id < o.order_id)
+            (p.type is OrderType.MARKET and o.type is not OrderType.MARKET)
+            or (
+                together(o, p)
+                and (
+                    (p.order_id in acct.own_orders) > mine
+                    or ((p.order_id in acct.own_orders) == mine and p.order_id < o.order_id)
+                )
+            )
         )
     )
-    return ahead + left(o) <= held
+    return held - ahead
+
+
+def unfilled(acct: AccountModel, p: Order) -> int:
+    """What ``p`` has left to fill (its fills may come ahead of its record)."""
+    return max(0, min(p.open, p.size - acct.day.filled(p.order_id)))
+
+
+def together(o: Order, p: Order) -> bool:
+    """Whether ``o`` and ``p`` (one side, one contract) wait for the same prices and so fill
+    one after the other in the order they were placed: two market orders, two stops, two
+    limits. A market order fills now, ahead of any resting one, whenever either was placed."""
+    if o.type is OrderType.MARKET or p.type is OrderType.MARKET:
+        return o.type is p.type
+    return o.type.is_stop is p.type.is_stop
 
 
 def unheard(acct: AccountModel, cid: str, side: Side) -> int:
