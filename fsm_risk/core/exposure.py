@@ -81,7 +81,7 @@ def reduces(acct: AccountModel, o: Order) -> bool:
     is judged beside its own kind, as `brackets.resized` judges them: a long 3 with a sell
     stop of 3 and a sell target of 3 holds one exit of each (once one fills, the other is
     judged against what is left, and cancelled on sight if it would open). A market exit of
-    the trader's is judged before his resting stop, which it may leave too large.
+    the trader's is judged before his resting stop, which it may leave too large (`shrink`).
     Judged by what each has left to fill against what is still open: an exit partly filled
     still only reduces, and a position its fills already closed (the gateway's record of it
     late) holds nothing to exit. A record ahead of the fills that dropped contracts

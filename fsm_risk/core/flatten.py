@@ -15,6 +15,7 @@ from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
+from fsm_risk.core.shrink import shrink
 from fsm_risk.core.sources import ENGINE
 from fsm_risk.core.states import LOCK_KINDS, State, Trigger
 from fsm_risk.core.tolerance import forget
@@ -297,10 +298,11 @@ class Flatten:
                 reason=Reason.POSITION_WHILE_LOCKED,
                 detail=f"{pos.size} {cid} open while {scope.state}",
             )
+        rule = lock_source(scope) or (only.rule_id if only else None) or ENGINE
         for o in list(acct.orders.values()):
             if only is not None and not covers(only.contract_id, o.contract_id):
                 continue
-            if not reduces(acct, o):
+            if not reduces(acct, o) and not shrink(acct, o, rule, now, out):
                 self.pursuit.cancel(acct, o, Reason.ORDER_WHILE_LOCKED, now, out)
         self._read_unseen(acct, only, now, out)
 

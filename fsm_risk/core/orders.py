@@ -61,6 +61,9 @@ class Order:
     #: a position we closed): it stands only while one covers the order (`cancels.lifted`).
     #: None: stored before it was kept, decided once the account is restored (`cancels.loaded`)
     lock_cancel: bool | None = False
+    #: a lock resized this stop of the trader's to what the position holds (`shrink`): not
+    #: again at this size (runtime; any size seen since, the answer or his own, ends it)
+    shrunk: bool = False
 
     @property
     def open(self) -> int:
@@ -108,6 +111,7 @@ class Order:
             self.cancel_sent_at, self.cancel_attempts = old.cancel_sent_at, old.cancel_attempts
             self.cancel_since, self.cancel_refused = old.cancel_since, old.cancel_refused
             self.lock_cancel = old.lock_cancel
+            self.shrunk = old.shrunk and self.size == old.size
             self.resized_from, self.resized_basis = old.resized_from, old.resized_basis
             self.fill_volume = max(self.fill_volume, old.fill_volume)  # (a word may omit it)
             pending = (*old.earlier, old.resize_to) if old.resize_to is not None else ()

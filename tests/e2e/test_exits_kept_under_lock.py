@@ -52,3 +52,21 @@ async def test_native_bracket_legs_survive_a_lock_that_keeps_the_position(h: Har
     rows = [(c, h.gateway.order(c).type.name, h.gateway.order(c).status.name) for c in legs]
     assert all(h.gateway.order(c).status == OrderStatus.OPEN for c in legs), rows
     assert [h.gateway.order(c).size for c in legs] == [1, 1]
+
+
+async def test_a_partial_exit_under_the_lock_keeps_the_rest_stopped(h: Harness) -> None:
+    legs = await _lock_with_mnq_bracket(h, 3)
+    stop = next(c for c in legs if h.gateway.order(c).type.name == "STOP")
+    assert h.gateway.order(stop).status == OrderStatus.OPEN  # the stop kept (it reduces)
+    h.trade("MNQ", "sell", 2)  # the trader exits 2 of his 3 (allowed under the lock)
+    await h.until(lambda: (p := h.acct.positions.get(MNQ)) and p.size == 1, "long 1 heard")
+    for _ in range(20):
+        await h.advance(seconds=0.5)
+    o = h.gateway.order(stop)
+    assert h.position("MNQ") == 1
+    assert o.status == OrderStatus.OPEN, f"the long 1 left under the lock has no stop: {o}"
+    await h.gw_until(lambda: h.gateway.order(stop).size == 1, "the stop cut to 1")
+    # reached, it sells the 1 held: the account ends flat, neither naked nor reversed
+    h.gateway.move_price("MNQ", -60)
+    await h.gw_until(lambda: h.gateway.order(stop).status == OrderStatus.FILLED, "stop filled")
+    assert h.gateway.position(ACCOUNT, MNQ) is None

@@ -7,19 +7,29 @@ that would reverse the position; a stop larger than what was left (a partial exi
 filled in part) was cancelled whole where a resize to what is held was all it needed.
 
 Now a stop and a limit are each judged beside their own kind (a market order ahead of any
-resting one), and an order that would open or reverse the position is still cancelled on
-sight."""
+resting one), a trader's stop too large under the lock is cut to what is held (`shrink`) and
+cancelled only if that cut is refused or goes unanswered, and an order that would open or
+reverse the position is still cancelled on sight."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
 
-from fsm_risk.core.effects import Effect, ResizeOrder
-from fsm_risk.core.events import Event, OrderStatus, OrderType, Side
+from fsm_risk.core.effects import Effect, ReducePosition, ResizeOrder
+from fsm_risk.core.events import (
+    EnforcementAccepted,
+    EnforcementRejected,
+    Event,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from fsm_risk.core.orders import RESIZE_WAIT
 from fsm_risk.core.states import State
 from fsm_risk.rules.max_trades_per_day import MaxTradesPerDay
 from tests.factories import (
+    ACC,
     ES,
     MNQ,
     Driver,
@@ -96,6 +106,81 @@ def test_a_limit_exit_beside_the_stop_is_kept() -> None:
     assert cancelled(out) == [], "the trader's exit, cancelled"
 
 
+def test_a_market_exit_beside_a_larger_stop_is_kept_and_the_stop_cut_once_it_fills() -> None:
+    """He sells 2 of his long 3 at market, his bracket's stop of 3 (placed earlier) still
+    working: the market exit fills first; the stop waits for it, then is cut to the 1 left."""
+    d = driver()
+    locked_with_mnq_held(d, [stop(3)], size=3)
+    out = d.send(order(7, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.PENDING))
+    assert 7 not in cancelled(out), "the trader's market exit, cancelled"
+    assert cancelled(out) == [] and resizes(out) == []  # the stop fits what is held now
+    out = d.send(
+        order(7, MNQ, Side.SELL, 2, type=OrderType.MARKET, status=OrderStatus.FILLED),
+        fill(MNQ, Side.SELL, 2, "21010", pnl="20", order_id=7),
+        position(MNQ, 1, "21000"),
+    )
+    assert resizes(out) == [(2, 3, 1)] and cancelled(out) == []
+
+
+def test_an_entry_filled_in_part_leaves_its_stop_cut_to_the_position() -> None:
+    """A limit entry of 3 with its stop of 3 filled 1 when the lock comes: the rest of the
+    entry is cancelled (it adds), and the stop cut to the long 1, not cancelled."""
+    d = driver()
+    entry = order(1, MNQ, Side.BUY, 3, limit="21000")
+    locked_with_mnq_held(d, [entry, stop(3)])
+    assert 2 not in cancelled(d.effects), "the long 1 lost its stop (3 > 1: cut, not cancelled)"
+    assert cancelled(d.effects) == [1]
+    assert resizes(d.effects) == [(2, 3, 1)]
+
+
+def test_a_partial_exit_cuts_the_stop_to_what_is_left_and_cancels_a_larger_limit() -> None:
+    d = driver()
+    locked_with_mnq_held(d, [stop(3), target(3, 3)], size=3)
+    assert cancelled(d.effects) == []  # the stop and the target both kept
+    out = d.send(fill(MNQ, Side.SELL, 2, "21010", pnl="10", order_id=95), position(MNQ, 1, "21000"))
+    assert resizes(out) == [(2, 3, 1)]
+    assert cancelled(out) == [3]  # a limit past the position would reverse it: cancelled
+
+
+def test_a_stop_raised_under_the_lock_is_cut_back_once() -> None:
+    d = driver()
+    locked_with_mnq_held(d, [stop(1)])
+    out = d.send(stop(5))
+    assert resizes(out) == [(2, 5, 1)] and cancelled(out) == []
+    out = d.send(stop(5))  # the same word again: nothing more is sent
+    assert resizes(out) == [] and cancelled(out) == []
+    out = d.send(stop(1))  # the gateway's answer
+    assert resizes(out) == [] and cancelled(out) == []
+    assert d.acct.orders[2].size == 1 and not d.acct.orders[2].shrunk
+    out = d.send(stop(4))  # raised again by the trader: cut again
+    assert resizes(out) == [(2, 4, 1)] and cancelled(out) == []
+
+
+def test_a_trailing_stop_raised_is_cut_too() -> None:
+    d = driver()
+    locked_with_mnq_held(d, [stop(1, kind=OrderType.TRAILING_STOP)])
+    out = d.send(stop(3, kind=OrderType.TRAILING_STOP))
+    assert resizes(out) == [(2, 3, 1)] and cancelled(out) == []
+
+
+def test_a_refused_cut_cancels_the_stop() -> None:
+    d = driver()
+    locked_with_mnq_held(d, [stop(1)])
+    d.send(stop(5))
+    out = d.send(EnforcementRejected(ACC, MNQ, 2, "Order is locked", resize=1, was=5))
+    assert cancelled(out) == [2]
+
+
+def test_an_unanswered_cut_cancels_the_stop_once_its_wait_is_over() -> None:
+    d = driver()
+    locked_with_mnq_held(d, [stop(1)])
+    d.send(stop(5))
+    out = d.advance(seconds=RESIZE_WAIT.total_seconds() - 1)
+    assert cancelled(out) == []  # still on its way
+    out = d.advance(seconds=2)
+    assert cancelled(out) == [2] and resizes(out) == []
+
+
 def test_a_stop_on_a_flat_contract_is_still_cancelled() -> None:
     d = driver()
     locked_with_mnq_held(d, [])
@@ -129,3 +214,29 @@ def test_the_target_left_after_its_stop_filled_is_cancelled_on_sight() -> None:
         flat(MNQ),
     )
     assert cancelled(out) == [3]
+
+
+def test_our_close_of_what_was_added_leaves_the_stop_for_what_is_tolerated() -> None:
+    """Tolerated long 1 with a stop of 1; the trader adds 2 under the lock: our reduce of the
+    2 is sent and the stop is neither cut nor cancelled (it fits the 1 kept)."""
+    d = driver()
+    locked_with_mnq_held(d, [stop(1)])
+    out = d.send(fill(MNQ, Side.BUY, 2, "21005", order_id=9), position(MNQ, 3, "21003"))
+    assert [(r.contract_id, r.size) for r in out if isinstance(r, ReducePosition)] == [(MNQ, 2)]
+    assert cancelled(out) == [] and resizes(out) == []
+
+
+def test_a_stop_raised_beside_our_reduce_is_cut_at_once_not_left_whole() -> None:
+    """Tolerated long 1; the trader adds 2 under the lock and our reduce of 2 works at the
+    gateway; he raises his stop to 3. Left whole beside our reduce (it fits the 3 held
+    until the reduce fills), both filled would sell 5 of a long 3: it is cut to the 1 our
+    reduce leaves at once, and cancelled if that cut is refused."""
+    d = driver()
+    locked_with_mnq_held(d, [stop(1)])
+    out = d.send(fill(MNQ, Side.BUY, 2, "21005", order_id=9), position(MNQ, 3, "21003"))
+    assert [(r.contract_id, r.size) for r in out if isinstance(r, ReducePosition)] == [(MNQ, 2)]
+    d.send(EnforcementAccepted(ACC, MNQ, 70), order(70, MNQ, Side.SELL, 2, type=OrderType.MARKET))
+    out = d.send(stop(3))
+    assert resizes(out) == [(2, 3, 1)] and cancelled(out) == []
+    out = d.send(EnforcementRejected(ACC, MNQ, 2, "Order is locked", resize=1, was=3))
+    assert cancelled(out) == [2] and resizes(out) == []
