@@ -166,7 +166,7 @@ def test_a_trailing_stop_raised_is_cut_too() -> None:
 def test_a_refused_cut_cancels_the_stop() -> None:
     d = driver()
     locked_with_mnq_held(d, [stop(1)])
-    d.send(stop(5))
+    assert resizes(d.send(stop(5))) == [(2, 5, 1)]
     out = d.send(EnforcementRejected(ACC, MNQ, 2, "Order is locked", resize=1, was=5))
     assert cancelled(out) == [2]
 
@@ -174,7 +174,8 @@ def test_a_refused_cut_cancels_the_stop() -> None:
 def test_an_unanswered_cut_cancels_the_stop_once_its_wait_is_over() -> None:
     d = driver()
     locked_with_mnq_held(d, [stop(1)])
-    d.send(stop(5))
+    out = d.send(stop(5))
+    assert resizes(out) == [(2, 5, 1)] and cancelled(out) == []
     out = d.advance(seconds=RESIZE_WAIT.total_seconds() - 1)
     assert cancelled(out) == []  # still on its way
     out = d.advance(seconds=2)
