@@ -65,24 +65,6 @@ def lifted(acct: AccountModel) -> bool:
     return dropped
 
 
-def loaded(acct: AccountModel) -> None:
-    """Orders restored from a row stored before ``lock_cancel`` was kept: whether a cancel of
-    ours on one was a lock's is decided from the account as restored. A lock's stands only
-    while a lock or flatten covers the order, and a lock never asks an exit gone (the sweep
-    cancels what would open or add): one covered and not reducing the position held is
-    taken for a lock's, and ends with it (`lifted`: a lock that ended while the service was
-    stopped cancels nothing at the start). Any other stands, as it did: a leg's of a position
-    we closed (an exit, or in a scope no lock covers) is never dropped with a lock."""
-    for o in acct.orders.values():
-        if o.lock_cancel is None:
-            o.lock_cancel = (
-                o.cancel_sent_at is not None
-                and o.order_id not in acct.own_orders
-                and locked(acct, o.contract_id)
-                and not reduces(acct, o)
-            )
-
-
 def locked(acct: AccountModel, contract_id: str) -> bool:
     """Whether the account, or a contract scope covering ``contract_id`` (the contract, or
     a symbol root an admin locked), is locked or flattening."""

@@ -58,9 +58,8 @@ class Order:
     #: the gateway's last answer to our cancel was a refusal (runtime)
     cancel_refused: bool = False
     #: our cancel was asked by a lock or flatten of its scope (`Pursuit.cancel`, not a leg of
-    #: a position we closed): it stands only while one covers the order (`cancels.lifted`).
-    #: None: stored before it was kept, decided once the account is restored (`cancels.loaded`)
-    lock_cancel: bool | None = False
+    #: a position we closed): it stands only while one covers the order (`cancels.lifted`)
+    lock_cancel: bool = False
     #: a lock resized this stop of the trader's to what the position holds (`shrink`): not
     #: again at this size (runtime; any size seen since, the answer or his own, ends it)
     shrunk: bool = False
@@ -174,5 +173,5 @@ class Order:
             d.get("fill_volume", 0),
             # (one stored before it was kept: from the last cancel sent)
             cancel_since=_pdt(d.get("cancel_since") or d["cancel_sent_at"]),
-            lock_cancel=d.get("lock_cancel"),  # (absent: `cancels.loaded` decides)
+            lock_cancel=d.get("lock_cancel", False),
         )

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core import machines
-from fsm_risk.core.cancels import lifted, loaded
+from fsm_risk.core.cancels import lifted
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockable, Trip
 from fsm_risk.core.states import State, Trigger
@@ -116,7 +116,6 @@ class Work:
             cm.join(acct)
             self.machines.attach(cm, state, contract=True)
             acct.contracts[cm.contract_id] = cm
-        loaded(acct)  # (the account's orders stored before their lock's cancel was kept)
 
     def let_go(self, acct: AccountModel) -> None:
         """Drop the account's contract models that have nothing to keep (see `idle`): not a
