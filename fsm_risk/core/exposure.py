@@ -84,9 +84,10 @@ def reduces(acct: AccountModel, o: Order) -> bool:
     the trader's is judged before his resting stop, which it may leave too large (`shrink`).
     Judged by what each has left to fill against what is still open: an exit partly filled
     still only reduces, and a position its fills already closed (the gateway's record of it
-    late) holds nothing to exit. A record ahead of the fills that dropped contracts
-    (`unheard`) counts them open until their fills or the orders' records say whose they
-    are."""
+    late) holds nothing to exit. A record ahead of the fills that dropped contracts is
+    believed: the drop may be another order's close, beside which the rest of this one would
+    reverse the position (an exit partly filled whose own record is late is judged against
+    it too: a limit cancelled, a stop cut, the trader placing the rest again)."""
     pos = acct.positions.get(o.contract_id)
     if pos is None or o.side is not pos.closing_side:
         return False
@@ -102,7 +103,6 @@ def room(acct: AccountModel, o: Order, *, markets: bool = True) -> int:
     if pos is None or o.side is not pos.closing_side:
         return 0
     held = pos.size - pos.settling  # (fills closed the rest)
-    held += unheard(acct, o.contract_id, pos.closing_side)
     mine = o.order_id in acct.own_orders
     ahead = sum(
         unfilled(acct, p)
@@ -137,25 +137,6 @@ def together(o: Order, p: Order) -> bool:
     if o.type is OrderType.MARKET or p.type is OrderType.MARKET:
         return o.type is p.type
     return o.type.is_stop is p.type.is_stop
-
-
-def unheard(acct: AccountModel, cid: str, side: Side) -> int:
-    """Contracts the gateway's position record dropped ahead of their fills that no order's
-    record accounts for yet: neither an order told filled (`filling`) nor the ``fillVolume``
-    of a working order on the closing ``side`` beyond its fills heard. They were filled by a
-    working order whose record is still on its way (the trader's exit partly filled, say),
-    whose left to fill still counts them: judged against the record alone, that exit would
-    look larger than the position and be cancelled."""
-    expected = acct.expected.get(cid)
-    net = acct.net.get(cid, 0)
-    if expected is None or expected[0] == 0 or (expected[0] > 0) != (net > 0):
-        return 0
-    told = sum(n for c, n, _ in acct.filling.values() if c == cid) + sum(
-        max(0, p.fill_volume - acct.day.filled(p.order_id))
-        for p in acct.orders.values()
-        if p.contract_id == cid and p.side is side
-    )
-    return max(0, abs(net) - abs(expected[0]) - told)
 
 
 def closing(acct: AccountModel, o: Order) -> bool:

@@ -144,7 +144,7 @@ class AccountModel(Lockable):
         #: reconciliation (which reads the whole week) is never applied twice
         self.seen_trades = SeenTrades()
         self.tolerated: dict[str, int] = {}  # positions allowed to stay while locked
-        self.untolerated: dict[str, Ended] = {}  # what ended one (`core.tolerance`): runtime
+        self.untolerated: dict[str, Ended] = {}  # fills since one was set (`tolerance`): runtime
         #: a gateway position the fills have not reached yet: (signed size, deadline); the
         #: deadline is set only while value is kept for dropped contracts (see unsettled)
         self.expected: dict[str, tuple[int, datetime | None]] = {}

@@ -5,13 +5,14 @@ The position held when the lock came may stay and only shrink, by the fills as b
 records: once the fills take it flat or past flat, the tolerance is over, and what is held
 after is a new position, opened while locked (the record saying so may be late, lost, or never
 sent to us: a round trip made while the service was down, read back at a restart). The
-gateway's trades reach the service in either order (each is its own event), so a fill heard
-after the one that ended a tolerance but made before it (its time, then its trade id, earlier)
-is put back in its place: the fills since are walked again in the order they were made, and the
-tolerance comes back when, so walked, they never took the position flat (an add past the limit
-and the sell that takes it back, heard sell first). What ended it is kept for that (`Ended`,
-runtime only: a restart reads the positions again) until the tolerance is set or cleared afresh
-(`forget`) or the gateway's record ends it (`over`)."""
+gateway's trades reach the service in any order (each is its own event), so every fill since
+the tolerance was set is kept (`Ended`, runtime only: a restart reads the positions again) and
+walked, from the running size before the first of them, in the order they were made (their
+time, then their trade id): so walked, the fills taking the position flat end it (a round trip
+heard in any order), and a tolerance a fill heard out of order ended comes back when they never
+did (an add past the limit and the sell that takes it back, heard sell first), never larger
+than it was. Kept until the tolerance is set or cleared afresh (`forget`) or the gateway's
+record ends it (`over`)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,16 @@ from fsm_risk.core.states import LOCK_KINDS
 
 @dataclass
 class Ended:
-    """A tolerance a fill ended: its signed size then, the running size before that fill,
-    and the fills booked in the contract since, that one first: (time, trade id, signed
-    size)."""
+    """The fills booked in a contract since its tolerance was set (kept while it stands, and
+    after a fill ended it): the tolerance then, the running size before the first of them,
+    the tolerance when a fill last ended it (None: it stands), and the fills, as (time,
+    trade id, signed size). Walked from that base in the order they were made, whatever
+    order they were heard in: a fill heard before the one that ended it but made after it
+    is not taken for part of the position held."""
 
     tolerated: int
     base: int
+    last: int | None = None
     fills: list[tuple[datetime, int, int]] = field(default_factory=list)
 
 
@@ -44,21 +49,26 @@ def shrink(acct: AccountModel, ev: Fill, after: int, reflected: bool = False) ->
         after = acct.net.get(cid, 0) - acct.behind.rest.get(cid, 0)
     move = (ev.at, ev.trade_id, ev.size if ev.side is Side.BUY else -ev.size)
     tol = acct.tolerated.get(cid)
+    log = acct.untolerated.get(cid)
     if tol is None:
-        ended = acct.untolerated.get(cid)
-        if ended is not None:
-            ended.fills.append(move)
-            back = walk(ended) if move[:2] < ended.fills[0][:2] else None
-            if back is not None and acct.state in LOCK_KINDS:
-                acct.tolerated[cid] = back  # (heard out of order: it never went flat)
-                del acct.untolerated[cid]
+        if log is None or log.last is None:
+            return
+        log.fills.append(move)
+        back = walk(log)
+        if back is not None and cut(back, after) is not None and acct.state in LOCK_KINDS:
+            # heard out of order, it never went flat: never more than when it ended
+            acct.tolerated[cid] = (1 if back > 0 else -1) * min(abs(back), abs(log.last))
+            log.last = None
         return
-    kept = cut(tol, after)
-    if kept is None:
+    if log is None:
+        log = acct.untolerated[cid] = Ended(tol, after - move[2])
+    log.fills.append(move)
+    made = walk(log)
+    if made is None or cut(tol, after) is None:
         del acct.tolerated[cid]
-        acct.untolerated[cid] = Ended(tol, after - move[2], [move])
+        log.last = tol
     else:
-        acct.tolerated[cid] = kept
+        acct.tolerated[cid] = (1 if tol > 0 else -1) * min(abs(tol), abs(made), abs(after))
 
 
 def cut(tol: int, size: int) -> int | None:

@@ -60,19 +60,21 @@ def test_an_order_past_an_exit_already_filled_is_cancelled_on_sight() -> None:
     assert [c.order_id for c in cancels(out)] == [61]
 
 
-def test_an_exit_partly_filled_its_position_record_first_keeps_working() -> None:
-    """Found by a review: the sell limit of 2 fills 1 and the gateway's position record (long
-    1) comes ahead of the order's record (fillVolume 1) and of the trade: its 2 left to fill,
-    judged against the long 1, was cancelled ORDER_WHILE_LOCKED, the rest of the exit blocked.
-    The contract the record dropped with no fill or order's record for it yet is the exit's."""
+def test_a_sell_that_would_reverse_after_a_drop_no_trade_explains_yet_is_cancelled() -> None:
+    """Found by a review: locked, MNQ long 2 tolerated, the trader's sell limit 2 (an exit)
+    works; one contract is closed by another order (the platform's, or the trader's market
+    close) whose record and trade come late: the position record says long 1. The sell limit
+    2 would take the long 1 to short 1 in the locked account: cancelled on sight, not kept
+    until the drop's fills come or the settle timeout (10 s: it filled short 1 end to end
+    when the drop was counted the exit's). The same record shape comes from the exit's own
+    partial fill with its record late: that exit is cancelled too (the trader places the rest
+    again), for the two cannot be told apart when the record arrives."""
     d = locked_with_mnq_2()
     sell = order(50, MNQ, Side.SELL, 2, limit="101")
     assert cancels(d.send(sell)) == []
     out = d.send(position(MNQ, 1, "100"))
-    out += d.send(replace(sell, fill_volume=1))
-    out += d.send(fill(MNQ, Side.SELL, 1, "101", pnl="2.00", order_id=50))
-    assert cancels(out) == []
-    assert d.acct.orders[50].open == 1 and d.acct.net[MNQ] == 1
+    assert [c.order_id for c in cancels(out)] == [50]
+    assert d.acct.state is State.LockedDaily
 
 
 def test_an_order_past_an_exit_its_position_record_first_is_cancelled() -> None:
