@@ -120,3 +120,34 @@ def test_heard_reversed_a_round_trip_made_in_order_still_ends_it() -> None:
     assert d.acct.tolerated == {}
     read_later(d, 1)
     assert [c.contract_id for c in closes(d.effects[n:])] == [MNQ]
+
+
+def test_a_round_trip_heard_fully_reversed_still_ends_it() -> None:
+    """Found by a review: the long 1 held sold at t1 (flat), 2 bought at t2, 1 sold at t3 (a
+    long 1 opened while locked), the trades heard t3, t2, t1. Walked from where the last one
+    heard left the size, the replay never reached flat and brought the tolerance back: the
+    new long 1 was kept for the rest of the lock (end to end too). Walked in the order made
+    from the size before the first fill heard, the position went flat: the long 1 is closed."""
+    d = locked_with_mnq_1()
+    n = len(d.effects)
+    d.send(trade(Side.SELL, 13, 13, AT + timedelta(seconds=2)))
+    d.send(trade(Side.BUY, 12, 12, AT + timedelta(seconds=1), size=2))
+    d.send(trade(Side.SELL, 11, 11, AT))
+    assert d.acct.net[MNQ] == 1
+    assert d.acct.tolerated == {}
+    read_later(d, 1)
+    assert [c.contract_id for c in closes(d.effects[n:])] == [MNQ]
+
+
+def test_a_sale_and_a_buy_back_heard_buy_first_still_ends_it() -> None:
+    """Found by a review: the long 1 held sold (t1: flat) and 1 bought back (t2), the buy's
+    trade heard first: the size heard went 1, 2, 1 and never flat, so the tolerance stayed
+    (before the replay was written too). Made in this order the position went flat: the long
+    1 is new and closed."""
+    d = locked_with_mnq_1()
+    n = len(d.effects)
+    d.send(trade(Side.BUY, 12, 12, AT + timedelta(seconds=1)))
+    d.send(trade(Side.SELL, 11, 11, AT))
+    assert d.acct.tolerated == {}
+    read_later(d, 1)
+    assert [c.contract_id for c in closes(d.effects[n:])] == [MNQ]
