@@ -11,6 +11,7 @@ now moves it, for every holder, until a newer quote; an older one, or one as old
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -83,6 +84,27 @@ def test_an_intraday_peak_does_not_rise_on_a_fill_valued_at_an_older_quote() -> 
     d.send(quote(ES, "5995.75", at=d.now))
     assert d.acct.equity == D("48111.00")
     assert d.acct.state is State.Trading
+
+
+@pytest.mark.parametrize("order", ["position, balance, fill", "position, fill, balance"])
+def test_whatever_order_the_records_come_in_the_peak_takes_nothing_from_the_older_quote(
+    order: str,
+) -> None:
+    """The same fill at 5999, its position and balance in another order (the position first:
+    the size it reports waits for the fill): once all three are in, the long is valued at
+    5999, and the peak never rose (at 6000 it rose to 50,236)."""
+    d = rule_driver(TrailingDrawdown, **INTRADAY)
+    long_five(d)
+    d.now += MS
+    records = {
+        "fill": fill(ES, Side.BUY, 5, "5999", fees="7.00", order_id=41, at=d.now),
+        "position": position(ES, 10, "5999.5", at=d.now),
+        "balance": account("49986.00"),
+    }
+    for name in order.split(", "):
+        d.send(records[name])
+        assert peak(d) == D("50000"), name
+    assert d.acct.equity == D("49736.00")
 
 
 def test_a_short_filled_where_the_market_went_raises_no_peak_either() -> None:
@@ -197,6 +219,22 @@ def test_in_liquidation_mode_the_bid_and_ask_move_only_as_far_as_the_print(
     assert d.acct.equity <= D("49986.00") + (D(price) - average) * 10 * 50
 
 
+def test_in_liquidation_mode_a_short_is_never_valued_below_the_print() -> None:
+    """Short 5 ES at 6000, quoted 6000 bid / 6000.25 ask (the short valued at the ask); a
+    resting sell limit of 5 at 6001 fills (the market went up to it): the ask is 6001, the
+    bid 6000.75, short 10 at 6000.50 reads -250 (at the old ask, +125: a peak of 50,111)."""
+    d = liquidation_driver()
+    d.send(fill(ES, Side.SELL, 5, "6000", fees="7.00", order_id=40, at=d.now))
+    d.send(position(ES, 5, "6000", long=False, at=d.now), account("49993.00"))
+    d.send(quote(ES, "6000", at=d.now, bid="6000", ask="6000.25"))
+    d.now += MS
+    d.send(fill(ES, Side.SELL, 5, "6001", fees="7.00", order_id=41, at=d.now))
+    d.send(position(ES, 10, "6000.5", long=False, at=d.now), account("49986.00"))
+    assert mark(d) == (D("6001"), D("6000.75"), D("6001"))
+    assert d.acct.equity == D("49736.00")
+    assert peak(d) == D("50000")
+
+
 def test_the_print_moves_the_mark_of_every_account_holding_the_contract() -> None:
     """Two accounts long 5 ES at 6000; one's buy limit fills at 5999: the other's position is
     valued at 5999 too (as a quote would), and its peak takes nothing from the old quote."""
@@ -245,38 +283,14 @@ def test_a_void_of_the_printing_trade_puts_the_mark_back() -> None:
     d.now += MS
     first = fill(ES, Side.BUY, 1, "5999", fees="1.40", order_id=41, at=d.now)
     d.send(first)
-    d.send(
-        fill(
-            first.contract_id,
-            Side.BUY,
-            1,
-            "5999",
-            order_id=41,
-            trade_id=first.trade_id,
-            fees="1.40",
-            at=first.at,
-            voided=True,
-        )
-    )
+    d.send(replace(first, voided=True))
     assert mark(d) == (D("6000"), D("6000"), D("6000"))
     assert d.engine.marks[ES].at == before
     assert d.acct.open_upnl == 0
     second = fill(ES, Side.BUY, 1, "5999", fees="1.40", order_id=42, at=d.now)
     third = fill(ES, Side.BUY, 1, "5998.5", fees="1.40", order_id=43, at=d.now + MS)
     d.send(second, third)
-    d.send(
-        fill(
-            ES,
-            Side.BUY,
-            1,
-            "5999",
-            order_id=42,
-            trade_id=second.trade_id,
-            fees="1.40",
-            at=second.at,
-            voided=True,
-        )
-    )
+    d.send(replace(second, voided=True))
     assert mark(d) == (D("5998.5"), D("5998.5"), D("5998.5"))
 
 
