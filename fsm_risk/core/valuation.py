@@ -216,7 +216,10 @@ class Valuation:
             if shift:
                 mark.bid = None if mark.bid is None else mark.bid + shift
                 mark.ask = None if mark.ask is None else mark.ask + shift
-            mark.last, mark.at = price, ev.at
+            # a fill stamped ahead of our clock (by less than `MARK_SKEW`) marks no later than
+            # now: the quotes' stamps may be on our time (`gateway_clock`), the fill's is the
+            # gateway's, and a mark ahead of theirs would refuse them as older until then
+            mark.last, mark.at = price, min(ev.at, now)
             self.prints[cid] = (ev.trade_id, replace(mark), before)
         for holder in self.holding(cid):
             pos = holder.positions.get(cid)

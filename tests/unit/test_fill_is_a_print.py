@@ -303,3 +303,17 @@ def test_a_fill_stamped_far_ahead_of_our_clock_and_one_without_a_mark_move_nothi
     d.send(fill(ES, Side.BUY, 1, "5990", order_id=41, at=d.now + timedelta(minutes=5)))
     assert mark(d) == (D("6000"), D("6000"), D("6000"))
     assert d.engine.marks[ES].at == d.now
+
+
+def test_a_fill_stamped_ahead_of_our_clock_never_holds_back_the_quotes_after_it() -> None:
+    """The gateway's clock 5 s ahead of ours: the shell puts the quotes' stamps on our time,
+    a fill keeps the gateway's. The print is taken, stamped now: the next quote (on our time,
+    before the fill's stamp) is no older than it, and moves the mark."""
+    d = rule_driver(TrailingDrawdown, **INTRADAY)
+    long_five(d)
+    d.send(fill(ES, Side.BUY, 5, "5999", fees="7.00", order_id=41, at=d.now + timedelta(seconds=5)))
+    assert mark(d) == (D("5999"), D("5999"), D("5999"))
+    assert d.engine.marks[ES].at == d.now
+    d.now += MS
+    d.send(quote(ES, "5998.75", at=d.now))
+    assert mark(d) == (D("5998.75"), D("5998.75"), D("5998.75"))
