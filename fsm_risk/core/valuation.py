@@ -62,9 +62,10 @@ class Valuation:
         #: the stored marks a restore found too old to value a position now: still the prices
         #: last known before the service stopped (see `last_known`)
         self.stored: dict[str, Mark] = {}
-        #: per contract, the trade that last moved its mark (`traded`), the mark it made and
-        #: the mark before it: what a void of that trade puts back (runtime only)
-        self.prints: dict[str, tuple[int, Mark, Mark]] = {}
+        #: per contract, the trade that last moved its mark (`traded`), the mark it made, the
+        #: mark before it (what a void of that trade puts back) and the trade's own time
+        #: (runtime only)
+        self.prints: dict[str, tuple[int, Mark, Mark, datetime]] = {}
 
     def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
         """The accounts holding the contract, by account id (cached until it changes)."""
@@ -186,19 +187,22 @@ class Valuation:
         than the contract's mark moves it, as a quote would, for every account holding the
         contract: the last price to the fill's, the bid and ask (kept apart) only as far as
         they must move to hold it (a print below the bid takes the bid down to it, one above
-        the ask takes the ask up to it), its time to the fill's. A long is then never valued
-        above the print, nor a short below it. A fill as old as the mark or older (a quote
-        at or after it knows better), a mark never quoted (a position waits for its first
-        quote), a fill stamped too far ahead of our clock (`MARK_SKEW`) and a trade already
-        seen change nothing. A void of the trade that last moved the mark, while nothing
-        moved it since, puts it back as it was (the trade never happened)."""
+        the ask takes the ask up to it), its time to the fill's (no later than now). A long is
+        then never valued above the print, nor a short below it. A fill as old as the mark or
+        older (a quote at or after it knows better; a fill older than the one that made it), a
+        mark never quoted (a position waits for its first quote), a fill stamped too far ahead
+        of our clock (`MARK_SKEW`) and a trade already seen change nothing. A void of the
+        trade that last moved the mark, while nothing moved it since, puts it back as it was
+        (the trade never happened)."""
         cid = ev.contract_id
         mark = self.marks.get(cid)
         if mark is None:
             return
+        found = self.prints.get(cid)
+        if found is not None and found[1] != mark:
+            found = None  # a quote moved it since
         if ev.voided:
-            found = self.prints.get(cid)
-            if found is None or found[0] != ev.trade_id or found[1] != mark:
+            if found is None or found[0] != ev.trade_id:
                 return
             del self.prints[cid]
             mark.last, mark.bid, mark.ask, mark.at = astuple(found[2])
@@ -206,6 +210,8 @@ class Valuation:
             ahead = now + MARK_SKEW
             if ev.trade_id in acct.seen_trades or ev.at > ahead or ev.at <= mark.at <= ahead:
                 return
+            if found is not None and ev.at <= found[3]:
+                return  # older than the fill that made the mark (its time kept: see below)
             before = replace(mark)
             price = ev.price
             shift = ZERO
@@ -220,7 +226,7 @@ class Valuation:
             # now: the quotes' stamps may be on our time (`gateway_clock`), the fill's is the
             # gateway's, and a mark ahead of theirs would refuse them as older until then
             mark.last, mark.at = price, min(ev.at, now)
-            self.prints[cid] = (ev.trade_id, replace(mark), before)
+            self.prints[cid] = (ev.trade_id, replace(mark), before, ev.at)
         for holder in self.holding(cid):
             pos = holder.positions.get(cid)
             if pos is not None:

@@ -317,3 +317,15 @@ def test_a_fill_stamped_ahead_of_our_clock_never_holds_back_the_quotes_after_it(
     d.now += MS
     d.send(quote(ES, "5998.75", at=d.now))
     assert mark(d) == (D("5998.75"), D("5998.75"), D("5998.75"))
+
+
+def test_of_two_fills_stamped_ahead_of_our_clock_the_older_moves_nothing() -> None:
+    """Stamped ahead of our clock, the newer fill's print is marked now; the fill stamped
+    before it, arriving after, is still older than the print: the mark stays the newer's."""
+    d = rule_driver(TrailingDrawdown, **INTRADAY)
+    long_five(d)
+    d.send(fill(ES, Side.BUY, 1, "5999", order_id=41, at=d.now + timedelta(seconds=5)))
+    d.send(fill(ES, Side.BUY, 1, "5998", order_id=42, at=d.now + timedelta(seconds=4)))
+    assert mark(d) == (D("5999"), D("5999"), D("5999"))
+    d.send(fill(ES, Side.BUY, 1, "5998.5", order_id=43, at=d.now + timedelta(seconds=6)))
+    assert mark(d) == (D("5998.5"), D("5998.5"), D("5998.5"))
