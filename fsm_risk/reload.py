@@ -362,13 +362,6 @@ def _ids(group: str, names: list[tuple[int, str]]) -> set[str]:
     return out
 
 
-def record(file: Settings, store: Any, effective: Settings, held: Pending | None) -> None:
-    """Record `resolve`'s outcome as the settings in force, with the file's calendar (at
-    service start-up, once the gateway's clock has not contradicted the one it was resolved
-    at: a held loosening applied on a clock set ahead would be in force for good)."""
-    Keeper.of(file, store).save(raw_of(effective), held, file.calendar())
-
-
 def raw_of(settings: Settings) -> Raw:
     return {name: dict(values) for name, values in settings.raw_rules.items()}
 

@@ -411,7 +411,7 @@ class Service:
         #: since when the database has refused the service's commits (None: state is saved)
         self.unsaved_since: datetime | None = None
         #: the settings in force (and a held loosening) the database refused: tried again
-        self._settings_unsaved: tuple[Any, Any] | None = None
+        self._settings_unsaved: tuple[Any, Any, Any] | None = None
         # after a (re)start nothing is sent for an account until its reconciliation has shown
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
@@ -637,7 +637,8 @@ class Service:
         if restoring is not None:
             effects, restored = await restoring
         self._clock_agrees()
-        reload.record(file, self.store, effective, held)
+        # (a database opened read-only refuses it: said, and the service enforces all the same)
+        self._keep_settings(reload.raw_of(effective), held, file.calendar())
         self._compact_fills(now)
         if restoring is not None:
             effects, restored = await self._restore_later(later, now, effects, restored)
@@ -1134,7 +1135,7 @@ class Service:
     def _settings_in_force(self, now: datetime) -> tuple[str | None, Settings, Any]:
         """At start-up: enforce the stored settings, with the file's stricter values; its looser
         ones are staged for the next daily reset. Returns the audit text of a change, and the
-        settings in force and the held loosening for `reload.record` (written once the
+        settings in force and the held loosening for `_keep_settings` (written once the
         gateway's clock has not contradicted ``now``)."""
         from fsm_risk import reload
 
@@ -1868,20 +1869,20 @@ class Service:
         logger.log(_LEVEL[level], "{} {}: {}", logs.ALERT, reason.name, message)
         self.observe(Committed([], [Alert(level, reason, message)], self.clock.now()))
 
-    def _keep_settings(self, raw: Any, held: Any) -> None:
+    def _keep_settings(self, raw: Any, held: Any, calendar: Any = None) -> None:
         """Store the settings in force (and a held loosening); a database refusing the write
         leaves them in force in this run only, said so (never a stopped service)."""
         from fsm_risk import reload
 
         failed_before = self._settings_unsaved is not None
         try:
-            reload.Keeper(self.store, self.group).save(raw, held)
+            reload.Keeper(self.store, self.group).save(raw, held, calendar)
         except Exception as exc:
             if not storage_error(exc):
                 raise
             # kept, and written once the database takes it (`_keep_saving`): a stricter
             # limit not saved would be loosened by the next start's comparison
-            self._settings_unsaved = (raw, held)
+            self._settings_unsaved = (raw, held, calendar)
             if failed_before:
                 return
             logger.critical(

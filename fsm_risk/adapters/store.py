@@ -39,6 +39,7 @@ rounded or stripped of its zone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import os
@@ -474,6 +475,11 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self._file_fd: int | None = None  # the SQLite database file, open for this store's life
+        #: why the SQLite file could not be opened for writing (it is there and readable: a
+        #: backup restored as another user, an immutable file, a read-only mount); the store
+        #: reads it and every commit is refused and kept (`pending`), as on a full disk,
+        #: until the file is writable again (`_writable_again`). None: writable
+        self.read_only: str | None = None
         #: True on a PostgreSQL server (several services, one per account); False on SQLite
         self.shared = isinstance(path, str) and is_server_url(path)
         if self.shared:
@@ -503,18 +509,15 @@ class Store:
             if str(path) != ":memory:":
                 try:
                     # owner-only before SQLite opens it: its journal files take its mode
-                    private.private_file(self.path)
-                    for suffix in ("-wal", "-shm"):
-                        side = self.path.with_name(self.path.name + suffix)
-                        if side.exists():
-                            private.private_file(side)
+                    self.read_only = _private_or_read_only(self.path)
                     # the file this store opened: a lock on it covers every name it has
                     # (symlink, hard link, relative path), and the flusher notices when the
                     # path comes to name another file (see `Flusher.moved`)
                     self._file_fd = os.open(self.path, os.O_RDONLY)
                 except OSError as exc:
+                    doing = "read" if self.path.is_file() else "created"
                     raise FsmRiskError(
-                        f"database {self.where}: cannot be created: {exc.strerror}"
+                        f"database {self.where}: cannot be {doing}: {exc.strerror}"
                     ) from None
             file_url = "sqlite://" if str(path) == ":memory:" else f"sqlite:///{self.path}"
             self.engine = create_engine(file_url, connect_args={"check_same_thread": False})
@@ -530,20 +533,16 @@ class Store:
         )
         try:
             with self.engine.begin() as conn:
-                if self.shared:  # services starting together create the schema one at a time
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lease_key(0)})
-                SQLModel.metadata.create_all(conn)
-                _append_only(conn, shared=self.shared)
-                for name, on in _HISTORY_INDEXES:
-                    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {on}"))
-                conn.execute(text("DROP INDEX IF EXISTS ix_fill_account_at"))  # covered above
-                if self.shared:  # (added to a database of any layout as it opens)
-                    conn.execute(text(_UNIT_TABLE))
-                self._upgrade(conn)
+                if self.read_only is not None:  # read as it is, or not at all
+                    _readable_as_is(conn)
+                else:
+                    self._create_schema(conn)
         except Exception as exc:
             self.engine.dispose()
             self._close_file()
             reason = describe_storage_error(exc) + self._disk_note()
+            if self.read_only is not None:
+                reason += f"; the file is {self.read_only}"
             raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None  # the lock file's (where the file itself is not locked)
         self._locked = False  # this store holds the service lock
@@ -578,6 +577,18 @@ class Store:
         #: what commits the storage refused held, written with the next that succeeds (None:
         #: everything committed is written)
         self.pending: Unsaved | None = None
+
+    def _create_schema(self, conn: Connection) -> None:
+        if self.shared:  # services starting together create the schema one at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lease_key(0)})
+        SQLModel.metadata.create_all(conn)
+        _append_only(conn, shared=self.shared)
+        for name, on in _HISTORY_INDEXES:
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {on}"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_fill_account_at"))  # covered above
+        if self.shared:  # (added to a database of any layout as it opens)
+            conn.execute(text(_UNIT_TABLE))
+        self._upgrade(conn)
 
     def _upgrade(self, conn: Connection) -> None:
         """Bring a database of an older layout to this one, in the transaction that opens it;
@@ -789,6 +800,7 @@ class Store:
             with self._pg_unit_of_work() as pg:
                 yield pg
             return
+        self._writable_again()
         if self._writer is None:
             self._writer = self.engine.raw_connection()  # with the pragmas of every connection
             if self.pending is not None:
@@ -1045,6 +1057,18 @@ class Store:
         self._wait_for_lock(0)
         return self.pending.reason
 
+    def _writable_again(self) -> None:
+        """A file opened read-only (`read_only`) that can be written now: SQLite's connections
+        made read-only are let go, so the next commit writes what waits on a new one."""
+        try:
+            if self.read_only is None or _not_writable(self.path) is not None:
+                return
+        except OSError:  # (a file removed: `file_lost` says so)
+            return
+        self.read_only = None
+        self._drop_writer()
+        self.engine.dispose()
+
     def _disk_note(self) -> str:
         """What a failed write may not say itself (SQLite reports a full disk as "disk I/O
         error" when its shared-memory file cannot grow): how little room the file's disk has."""
@@ -1054,6 +1078,8 @@ class Store:
             free = shutil.disk_usage(self.path.parent).free
         except OSError:
             return ""
+        if self.read_only is not None:
+            return f"; the file is {self.read_only}"
         return f" (its disk is full: {free} bytes free)" if free < _LOW_DISK else ""
 
     def _wait_for_lock(self, ms: int) -> None:
@@ -1676,6 +1702,54 @@ def _append_only(conn: Connection, *, shared: bool) -> None:
                     f"SELECT RAISE(ABORT, 'the {table} log is append-only'); END"
                 )
             )
+
+
+#: what an open for writing of a file that is there fails with when it may not be written
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why the SQLite file at ``path`` or one of its journal files there cannot be opened
+    for writing (never created here: a missing database file raises); None: they can."""
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        try:
+            os.close(os.open(path.with_name(name), os.O_WRONLY | os.O_APPEND))
+        except FileNotFoundError:
+            if name == path.name:
+                raise
+        except OSError as exc:
+            if exc.errno in _NOT_WRITABLE:
+                return f"not writable: {exc.strerror}"
+            raise
+    return None
+
+
+def _private_or_read_only(path: Path) -> str | None:
+    """The SQLite file and its journal files made owner-only (the file created if missing);
+    why it cannot be written when it is there but may not be written (see `Store.read_only`),
+    else None. A missing file that cannot be created raises."""
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        file = path.with_name(name)
+        if name != path.name and not file.exists():
+            continue
+        try:
+            private.private_file(file)
+        except OSError as exc:
+            if exc.errno not in _NOT_WRITABLE or not path.is_file():
+                raise
+            return f"not writable: {exc.strerror}"
+    return None
+
+
+def _readable_as_is(conn: Connection) -> None:
+    """A database read without writing (`Store.read_only`): refused unless it is of this
+    layout, which needs no change to be read."""
+    found = conn.execute(text("SELECT value FROM meta WHERE key = 'schema'")).scalar()
+    if found != SCHEMA_VERSION:
+        raise FsmRiskError(
+            f"its data layout (version {found}) must be brought to version {SCHEMA_VERSION}, "
+            "which writes it"
+        )
 
 
 def _existing(path: Path) -> str:
