@@ -23,7 +23,9 @@ import pytest
 
 from fsm_risk.adapters.store import Store
 from fsm_risk.paper import PaperGateway
-from tests.e2e.test_serve_process import cli, procs, read_until, start  # noqa: F401
+from tests.e2e.test_serve_process import cli, procs, read_until, start
+
+__all__ = ["procs"]  # the fixture, shared with the other process tests
 
 ACCOUNT = 1001
 
