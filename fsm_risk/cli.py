@@ -460,17 +460,17 @@ def transition(
         raise FsmRiskError(problem.replace("'admin'", "--admin"))
     secret = _read_secret(secret_file, "Admin secret")
     logs.register_secret(secret)
+    body = {
+        "account": account,
+        "contract": contract,
+        "to": target.value,
+        "reason": reason,
+        "minutes": minutes,
+        "waive": not no_waiver,
+        "admin": who,
+        "secret": secret,
+    }
     if socket is not None:
-        body = {
-            "account": account,
-            "contract": contract,
-            "to": target.value,
-            "reason": reason,
-            "minutes": minutes,
-            "waive": not no_waiver,
-            "admin": who,
-            "secret": secret,
-        }
         try:
             click.echo(control_client.request(socket, "POST", "/transition", body)["result"])
             return
@@ -492,11 +492,18 @@ def transition(
             f"{settings.control_socket}",
         )
         auth.check(secret, who)
-        result = _transition_offline(
-            settings, store, account, contract, target, reason, minutes, who, not no_waiver
+        result = runtime.change_offline(
+            store,
+            settings,
+            account,
+            lambda: _transition_offline(
+                settings, store, account, contract, target, reason, minutes, who, not no_waiver
+            ),
         )
     finally:
         store.close()
+    if result is None:  # a service started while the secret was checked: it makes the change
+        result = runtime.send_to_started(settings, "/transition", body)
     click.echo(result)
 
 
@@ -607,9 +614,13 @@ def lock(
         runtime.refuse_held(
             store, settings, account, "the service is running but its control channel is missing"
         )
-        text = selflock.offline(settings, store, body, _now())
+        text = runtime.change_offline(
+            store, settings, account, lambda: selflock.offline(settings, store, body, _now())
+        )
     finally:
         store.close()
+    if text is None:  # a service started meanwhile: it makes the lock
+        text = runtime.send_to_started(settings, "/lock", body)
     click.echo(text)
 
 

@@ -35,6 +35,11 @@ class SettingsError(FsmRiskError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class StartedMeanwhile(FsmRiskError):
+    """A service took the database between the check that none runs and a change made
+    through it (`fsm-risk transition`, `lock`): nothing was changed."""
+
+
 class IllegalTransition(FsmRiskError):
     """A trigger that the machine does not allow from its current state. Nothing changed."""
 

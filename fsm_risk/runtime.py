@@ -31,7 +31,7 @@ from fsm_risk.adapters.broker import (
 from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
-from fsm_risk.errors import FsmRiskError
+from fsm_risk.errors import FsmRiskError, StartedMeanwhile
 from fsm_risk.schema import without_password
 from fsm_risk.service import Service
 
@@ -353,6 +353,57 @@ def refuse_held(store: Store, settings: Settings, account: str | None, busy: str
             f"{store.lease_refusal(account_id)}: that service alone changes it; run the "
             "command with its settings file where it runs (nothing changed)"
         )
+
+
+#: how long a change made while a service was starting waits for that service's control
+#: channel (its login and its first reads come first), in seconds
+STARTED_WAIT = 60.0
+
+
+def change_offline(
+    store: Store, settings: Settings, account: str | None, change: Callable[[], str]
+) -> str | None:
+    """After `refuse_held` and the secret's check (which may wait on failed tries): make
+    ``change`` through the database and return its answer, or None, nothing changed, when a
+    service took the database (SQLite; held from here to the commit: `Store.held_for_change`)
+    or on a shared server the account (its lease) meanwhile: the caller sends the change to
+    that service (`send_to_started`), so what a person asked is what is in force."""
+    if not store.shared:
+        try:
+            with store.held_for_change("a service started meanwhile"):
+                return change()
+        except StartedMeanwhile:
+            return None
+    try:
+        refuse_held(store, settings, account, "a service started meanwhile")
+    except FsmRiskError:
+        return None
+    return change()  # (an account leased from here on is left out of it: refused, unknown)
+
+
+def send_to_started(
+    settings: Settings, route: str, body: dict[str, Any], wait: float = STARTED_WAIT
+) -> str:
+    """A change `change_offline` found a service started for: sent to this settings file's
+    service once its control channel answers (within ``wait`` seconds), its answer returned;
+    refused, nothing changed, when none answers by then."""
+    import time
+
+    from fsm_risk.adapters import control_client
+
+    deadline = time.monotonic() + wait
+    while True:
+        where = control_path(settings)
+        if where is not None:
+            with contextlib.suppress(control_client.Unreachable):
+                return str(control_client.request(where, "POST", route, body)["result"])
+        if time.monotonic() >= deadline:
+            raise FsmRiskError(
+                f"a service started on {without_password(str(settings.database))} while the "
+                f"change was being made, and its control channel did not answer within "
+                f"{wait:g} s: nothing changed; run the command again"
+            )
+        time.sleep(0.5)
 
 
 def demo_settings(settings: Settings) -> Settings:

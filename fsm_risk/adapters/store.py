@@ -78,7 +78,7 @@ from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, missed_resets
-from fsm_risk.errors import FsmRiskError
+from fsm_risk.errors import FsmRiskError, StartedMeanwhile
 from fsm_risk.schema import is_server_url, url_secrets, without_password
 
 #: the layout of the data: 1 kept every account's history inside its state document (moved
@@ -1561,6 +1561,26 @@ class Store:
             os.close(self._lock_fd)
             self._lock_fd = None
         self._locked = False
+
+    @contextmanager
+    def held_for_change(self, busy: str) -> Iterator[None]:
+        """A change made through the database while no service runs: on SQLite the service
+        lock is held from here to its commit, so a `serve` starting meanwhile is refused (its
+        supervisor starts it again) rather than restoring the state from before the change
+        and enforcing without it (the change answered as done and audited, then written over
+        by the service's next commit). Raises `StartedMeanwhile` (``busy``), nothing read,
+        when a service holds it already. On a server the accounts a service leases are left
+        out of the change (`bootstrap.offline_accounts`): nothing here."""
+        if self.shared or self._locked:
+            yield
+            return
+        if not self._take_lock():
+            raise StartedMeanwhile(busy)
+        self._locked = True
+        try:
+            yield
+        finally:
+            self._release_service_lock()
 
     def service_running(self, accounts: Iterable[int] | None = None) -> bool:
         """True when a live process holds the service lock on this database (on PostgreSQL:
