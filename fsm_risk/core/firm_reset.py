@@ -17,8 +17,7 @@ earlier day's wiped loss raised it by: Monday -450, Tuesday +396.52, reset to 50
 53.48, the day comes down 396.52): a morning's wiped profit no longer cushions the loss
 limits (up 396.52, reset to 50,000: the day's 500 limit fires 500 below the reset, not 896).
 A wiped loss is kept, and nothing else changes: the trailing peak, the rules' memories, the
-state and every lock, as a reset never loosens a limit mid-period (a loss heard late that the
-fall held is not counted twice: `fallen`). The trades it wiped are
+state and every lock, as a reset never loosens a limit mid-period. The trades it wiped are
 remembered (``acct.wiped_until``): a later list lacking them is neither a list cut short nor
 a reset again, until a list lists one of them again (stale, or the confirmation a glitch):
 that list alone rebuilds nothing, and the next one decides. A void of a wiped trade gives
@@ -36,7 +35,6 @@ from decimal import Decimal
 
 from fsm_risk.core.effects import Alert, ConfirmReset, Effect, Level
 from fsm_risk.core.events import TradesSnapshot
-from fsm_risk.core.fallen import begin, confirmed
 from fsm_risk.core.models import ZERO, AccountModel, Book, Suspect
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.reasons import Reason
@@ -48,7 +46,6 @@ def suspect(
     missing: dict[int, datetime],
     later: set[int],
     move: Decimal | None,
-    now: datetime,
     out: list[Effect],
 ) -> None:
     """The read's list lacks ``missing`` (applied, in its window, none listed older) and its
@@ -76,7 +73,6 @@ def suspect(
         if drop > ZERO:
             drops.append((name, book.start, drop))
     acct.resetting = s = Suspect(ev.since, newest, frozenset(missing), tuple(drops))
-    begin(acct, ev, now)  # (a loss heard late in the fall: `fallen`)
     out.append(ConfirmReset(acct.account_id, ev.since, s.until))
 
 
@@ -124,9 +120,11 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
         )
         return False
     acct.wiped_until = s.newest if acct.wiped_until is None else max(acct.wiped_until, s.newest)
-    changed, taken = [], tuple(d for d in s.drops if d[1] == _book(acct, d[0]).start)
-    for name, _, drop in taken:  # (a new period since: the reset is none of its business)
-        book = _book(acct, name)
+    changed = []
+    for name, start, drop in s.drops:
+        book = acct.day if name == "day" else acct.week
+        if book.start != start:
+            continue  # a new period since: the reset is none of its business
         was = book.realized
         book.realized -= drop
         book.wiped += drop  # (the profit target still counts it: `Book.wiped`)
@@ -145,12 +143,7 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
             acct.account_id,
         )
     )
-    confirmed(acct, taken, out)  # (a loss heard late in the fall: `fallen`)
     return bool(changed)
-
-
-def _book(acct: AccountModel, name: str) -> Book:
-    return acct.day if name == "day" else acct.week
 
 
 def _kept(acct: AccountModel, ev: TradesSnapshot, book: Book, later: set[int]) -> Decimal | None:

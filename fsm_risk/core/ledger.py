@@ -370,7 +370,7 @@ class Ledger:
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
         if not booked and wiped(acct, ev, later, move, now, behind=behind):
-            return told(acct, ev, move, now, out)  # (a firm's reset, it seems: one looks)
+            return told(acct, ev, move, out)  # (a firm's reset, it seems: a person looks)
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period

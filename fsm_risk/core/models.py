@@ -42,7 +42,6 @@ from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
     from fsm_risk.core.events import PositionUpdate, TradesSnapshot
-    from fsm_risk.core.fallen import Fallen
     from fsm_risk.core.missed import MissedResets
     from fsm_risk.core.tolerance import Ended
 
@@ -124,7 +123,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced", "voided", "wiping", "untolerated", "fallen")
+    RUNTIME += ("undone", "unpriced", "voided", "wiping", "untolerated")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -222,8 +221,6 @@ class AccountModel(Lockable):
         #: the newest trade a confirmed reset wiped: every trade up to it is gone from the
         #: gateway's list for good and never taken for a list cut short (see `core.firm_reset`)
         self.wiped_until: datetime | None = None
-        #: a firm's reset's read, for the loss heard late in its fall (see `core.fallen`)
-        self.fallen: Fallen | None = None
 
     def exposed(self) -> bool:
         """A position at the gateway, a position the fills say is open (its gateway update

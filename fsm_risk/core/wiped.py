@@ -36,7 +36,6 @@ from decimal import Decimal
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import TradesSnapshot
 from fsm_risk.core.exits import CENT
-from fsm_risk.core.fallen import moved
 from fsm_risk.core.firm_reset import suspect
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.pnl import realized_net
@@ -88,23 +87,15 @@ def wiped(
 def held(acct: AccountModel, move: Decimal, now: datetime, out: list[Effect]) -> None:
     """The balance of the start-up read whose trade list looked wiped (``acct.wiping``), read
     after it and confirmed, moved ``move`` beyond the fills: more than a cent, the firm appears
-    to have reset the account (`told`); else the list was only incomplete. A confirmed
-    reset's fall may have held a loss heard late: the move tells (`fallen.moved`)."""
-    moved(acct, move, out)
+    to have reset the account (`told`); else the list was only incomplete."""
     if acct.wiping is None:
         return
     ev, acct.wiping = acct.wiping, None
     if abs(move) > CENT:
-        told(acct, ev, move, now, out)
+        told(acct, ev, move, out)
 
 
-def told(
-    acct: AccountModel,
-    ev: TradesSnapshot,
-    move: Decimal | None,
-    now: datetime,
-    out: list[Effect],
-) -> bool:
+def told(acct: AccountModel, ev: TradesSnapshot, move: Decimal | None, out: list[Effect]) -> bool:
     """A person is told the firm appears to have reset the account; nothing is changed (see
     the module's doc), and the list is asked for again to confirm it (`firm_reset.suspect`).
     Returns False: no settlement was booked."""
@@ -128,7 +119,7 @@ def told(
     )
     known = None if ev.applied is None else ev.applied | {t.trade_id for t in ev.trades}
     later = set() if known is None else {i for i in acct.seen_trades if i not in known}
-    suspect(acct, ev, gone(acct, ev, later), later, move, now, out)
+    suspect(acct, ev, gone(acct, ev, later), later, move, out)
     return False
 
 
