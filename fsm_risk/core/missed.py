@@ -20,7 +20,7 @@ end-of-day trailing peak was the equity of positions no longer held (or missed a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +54,7 @@ class MissedResets:
     before: dict[str, dict[str, Any]]  # the stateful rules' memories before the resets
     after: dict[str, dict[str, Any]] = field(default_factory=dict)  # as the resets left them
     trades: list[Fill] = field(default_factory=list)  # made while stopped, before a reset
+    unpriced: list[datetime] = field(default_factory=list)  # applied reading no price (below)
 
     @classmethod
     def record(
@@ -91,6 +92,7 @@ class MissedResets:
             "before": self.before,
             "after": self.after,
             "trades": [codec.fields_of(t) for t in self.trades],
+            "unpriced": [at.isoformat() for at in self.unpriced],
         }
 
     @classmethod
@@ -113,14 +115,26 @@ class MissedResets:
             d["before"],
             d["after"],
             [codec.from_fields(Fill, t) for t in d["trades"]],
+            [datetime.fromisoformat(at) for at in d.get("unpriced", ())],
         )
 
     def applied(
-        self, acct: AccountModel, at: datetime, weekly: bool, prices: Prices | None
+        self,
+        acct: AccountModel,
+        at: datetime,
+        weekly: bool,
+        prices: Prices | None,
+        *,
+        read: bool = True,
     ) -> None:
-        """One reset applied at restore, at ``prices`` (the gateway's, or None)."""
+        """One reset applied at restore, at ``prices`` (the gateway's, or None). Not ``read``:
+        a restore that read no price at all (a change made through the database while no
+        service runs), at the prices of the stop: the reset stays `unpriced`, so that the
+        service's start reads the gateway's prices at it and redoes it (`price_unpriced`)."""
         self.resets.append((at, weekly))
         self.prices.setdefault(at, {}).update(prices or {})
+        if not read and any(n for n, _ in self.held.values()) and at not in self.unpriced:
+            self.unpriced.append(at)
         self.after = {i: deepcopy(acct.rule_state.get(i, {})) for i in self.before}
 
     def unread(self, acct: AccountModel, fill: Fill) -> bool:
@@ -150,6 +164,16 @@ class MissedResets:
             out |= {(at, c) for c, (n, _) in lots.items() if n and c not in self.held}
             out -= {(at, c) for c in given}
         return sorted(out)
+
+    def price_unpriced(self, prices: Mapping[datetime, Prices]) -> bool:
+        """Take the gateway's ``prices`` at the resets applied reading none (`unpriced`): a
+        reset priced by them is read (a contract not in them keeps the price of the stop, as
+        at a start whose read failed). Whether any was: the resets are then to be redone."""
+        got = [at for at in self.unpriced if prices.get(at)]
+        for at in got:
+            self.prices.setdefault(at, {}).update(prices[at])
+        self.unpriced = [at for at in self.unpriced if at not in got]
+        return bool(got)
 
     def learn(self, at: datetime, contract_id: str, price: Decimal) -> None:
         self.prices.setdefault(at, {})[contract_id] = price
@@ -228,6 +252,22 @@ class MissedResets:
             if t is not None and (mark is None or mark.at < t.at):
                 mark = Mark(t.price, t.price, t.price, t.at)
         return valuation.worth(cid, signed, cost, mark) or ZERO
+
+
+def unpriced(snapshot: Mapping[str, Any]) -> list[tuple[datetime, str]]:
+    """The prices a stored account's record of missed resets still wants (see `applied`):
+    (reset, contract) for each contract held at the stop, at each reset a restore applied
+    reading no price, that no read has priced since."""
+    d = snapshot.get("missed")
+    if not d:
+        return []
+    held = sorted(c for c, (n, _) in d["held"].items() if n)
+    return [
+        (datetime.fromisoformat(at), c)
+        for at in d.get("unpriced", ())
+        for c in held
+        if c not in d["prices"].get(at, {})
+    ]
 
 
 def _replay(

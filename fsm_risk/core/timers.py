@@ -18,7 +18,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.holdback import held_until
-from fsm_risk.core.missed import MissedResets
+from fsm_risk.core.missed import MissedResets, unpriced
 from fsm_risk.core.models import ZERO, AccountModel, Book
 from fsm_risk.core.orders import RESIZE_WAIT
 from fsm_risk.core.pursuit import Pursuit
@@ -42,15 +42,18 @@ def missed_resets(
     """The prices a restore at ``now`` of a stored account (its snapshot) values its missed
     resets at: (reset instant, contract id) for each contract it holds, at every reset passed
     while the service was stopped (`missed_boundaries`: each end of day is a peak of its own,
-    a week's and a day's may be one instant). None for an account holding nothing or still in
-    its day."""
+    a week's and a day's may be one instant); and those a change made through the database
+    while stopped applied at the prices of the stop, reading none (`unpriced`: the stored day
+    is the new one, yet its carry still wants the gateway's price at its reset). None for an
+    account holding nothing or still in its day, its resets all priced."""
+    late = unpriced(snapshot)
     held = sorted({str(p["contract_id"]) for p in snapshot.get("positions", ())})
     if not held:
-        return []
+        return late
     week_end = datetime.fromisoformat(snapshot["week"]["end"])
     day_end = datetime.fromisoformat(snapshot["day"]["end"])
     instants = dict.fromkeys(at for at, _ in missed_boundaries(calendar, week_end, day_end, now))
-    return [(at, c) for at in instants for c in held]
+    return list(dict.fromkeys([*late, *((at, c) for at in instants for c in held)]))
 
 
 def missed_boundaries(
@@ -265,8 +268,15 @@ class Timers:
         start-up read lists the trades made while stopped (see `redo`): a restore of an account
         still waiting for them (stopped again before its read) takes up the stored record, and
         adds to it a reset missed since, its positions valued at the prices at those resets
-        as the first restore valued them (not at the older prices of the stop)."""
+        as the first restore valued them (not at the older prices of the stop). One that read
+        no price at all (``prices`` None: a change made through the database while stopped)
+        leaves its resets `unpriced`: the service's start reads the prices at them and redoes
+        them here, as though it had missed them itself."""
         missed = acct.missed
+        if missed is not None and prices and missed.price_unpriced(prices):
+            # resets a change through the database applied at the prices of the stop
+            missed.redo(acct, self.book.rules, valuation)
+            self.work.dirty.add(acct.account_id)
         for at, known in () if missed is None else missed.prices.items():
             valuation.learn(at, known)
         if now < acct.day.end and now < acct.week.end:
@@ -281,7 +291,7 @@ class Timers:
                     valuation.learn(at, given)  # the restore values positions at it
                 acct.open_upnl = valuation.last_known(acct, at, given)
                 self._reset(acct, at, weekly=weekly)
-                missed.applied(acct, at, weekly, given)
+                missed.applied(acct, at, weekly, given, read=prices is not None)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
 
