@@ -94,15 +94,15 @@ def test_the_start_reads_the_price_at_a_reset_an_offline_change_applied(
         )
         assert "LockedDaily" in said
     engine, wanted = _service_start(settings, store)
-    assert wanted == [(MON_RESET, MNQ)], "the price at the missed reset is read at the start"
     d = Driver(engine, now=TUE_START)
     acct = d.acct
     # the start-up read: still long 3 @21,000, nothing traded while stopped; MNQ at 21,500
     start_up_read(d, account("50000"), position(MNQ, 3, "21000", at=MON_STOP))
     d.send(quote(MNQ, "21500", at=d.now))
     assert acct.day.start == MON_RESET
-    assert acct.day.carry == 3000
     assert acct.day_pnl(with_unrealized=True) == 0, "Monday's +3,000 counted as Tuesday's"
+    assert acct.day.carry == 3000
+    assert wanted == [(MON_RESET, MNQ)], "the price at the missed reset is read at the start"
     if offline_admin:  # the admin's lock is kept
         assert acct.contracts[MES].state is State.LockedDaily
     d.now += timedelta(minutes=10)
