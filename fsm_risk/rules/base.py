@@ -249,22 +249,33 @@ class RuleContext:
                 return False
         return True
 
-    def stale_value(self, view: AccountView, now: datetime) -> tuple[Decimal, Decimal]:
+    def stale_value(
+        self, view: AccountView, now: datetime, book: Book | None = None
+    ) -> tuple[Decimal, Decimal]:
         """The open P&L, at their last marks, of the positions without a fresh quote: the sum
         of their losses and the sum of their gains. A rule that needs marks never fires on
         them: it counts such a position only where it keeps the rule from firing (a loss
         limit its gain, never its loss; a target its loss, never its gain), so a quiet
-        contract neither blinds the rule nor is the reason it fires."""
+        contract neither blinds the rule nor is the reason it fires. With a period's
+        ``book``: what each made in the period, its value less its part of what the period's
+        live reset carried of it (`Book.carried`, taken off the period's P&L already; none
+        for a position opened since): one carried at -$400 and quiet since made nothing in
+        the period, and leaving out its -$400 would count the carry's -$400 as room."""
         oldest = now - self.stale_after
         losses = gains = Decimal(0)
+        carried = {} if book is None else book.carried
         for c, p in view.positions.items():
             mark = self.marks.get(c)
             if p.priced and mark is not None and mark.at >= oldest:
                 continue
-            if p.upnl < 0:
-                losses += p.upnl
+            made = p.upnl
+            if c in carried and book is not None and p.opened_at < book.start:
+                value, n = carried[c]  # (its share, for fewer contracts held than carried)
+                made -= value if p.size >= n else value * p.size / n
+            if made < 0:
+                losses += made
             else:
-                gains += p.upnl
+                gains += made
         return losses, gains
 
     def instrument(self, contract_id: str) -> Instrument | None:

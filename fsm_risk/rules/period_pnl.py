@@ -152,7 +152,7 @@ class PeriodPnlRule(Rule):
         fresh quote count only where they keep it from firing."""
         if not self._equity or self.ctx.all_fresh(view, now):
             return pnl, False
-        losses, gains = self.ctx.stale_value(view, now)
+        losses, gains = self.ctx.stale_value(view, now, self._book(view))
         return pnl - (losses if self.loss else gains), True
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
