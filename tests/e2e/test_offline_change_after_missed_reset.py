@@ -6,7 +6,8 @@ reset at the prices of the stop and wrote it; the service's start then found no 
 read no price at it, and the new day counted the $2,100 gained before the reset as its own: a
 $540 fall since the reset (limit $500) left the account Trading (day read +$1,560).
 
-The change is written, and the start still reads the gateway's price at the reset."""
+The change is written, and the start still reads the gateway's price at the reset; the journal
+replays to the same audit log (the start's restore redoes the reset at the price it read)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ import pytest
 from fsm_risk import bootstrap
 from fsm_risk.cli import _transition_offline
 from fsm_risk.core.states import State
+from fsm_risk.replay import replay_exact
+from fsm_risk.replay_sources import RecordedSettings
 from tests.e2e.service_harness import ACCOUNT, Harness
+from tests.e2e.test_replay_journal import journal_and_audit
 
 DAILY_LOSS = """
 [rule.daily_loss_limit]
@@ -64,3 +68,8 @@ async def test_an_offline_change_after_a_missed_reset_leaves_its_price_to_the_st
         assert h.acct.contracts[MES].state is State.LockedDaily
     h.gateway.set_price("MNQ", entry + 210)  # -$540 since the reset: past the $500 limit
     await h.until(lambda: h.acct.state is not State.Trading, "the daily limit fired", 10)
+    settings = h.settings
+    await h.stop()
+    entries, recorded = journal_and_audit(settings)
+    assert any(a.rule_id == "RULE-003" for a in recorded)
+    assert replay_exact(entries, RecordedSettings(settings)).audit == recorded
