@@ -335,7 +335,7 @@ class RiskEngine:
         if not self._apply(acct, event, now, out):
             self.book.observe(acct, event, now)
             verdicts = self.book.evaluate(acct, event, now)
-        self.book.voided(acct, self.work.given_back)  # (a void's P&L, given back)
+        out.extend(self.book.voided(acct, event, now, self.work.given_back))  # (voids)
         kind = None if isinstance(event, AdminCommand) else type(event)
         self._resolve(acct, verdicts, now, out, kind)
         self.work.dirty.add(acct.account_id)

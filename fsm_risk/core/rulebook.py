@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from fsm_risk.core.effects import Effect, ReadAccount
 from fsm_risk.core.events import Event, Quote
 from fsm_risk.core.models import AccountModel
-from fsm_risk.rules.base import Rule, Verdict
+from fsm_risk.rules.base import Rule, Verdict, Void
 
 
 class RuleBook:
@@ -51,17 +52,30 @@ class RuleBook:
                 continue
             rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
 
-    def voided(self, acct: AccountModel, given: list[tuple[int, int, Decimal]]) -> None:
-        """Tell the rules of the voids whose P&L the event just handled took out of the books
-        (`Rule.on_void`; ``given``, the work's, is emptied). Their memory is what moves, even
-        while the account's trades are still being read: what they remember stays true."""
+    def voided(
+        self, acct: AccountModel, event: Event, now: datetime, given: list[tuple[int, int, Decimal]]
+    ) -> Sequence[Effect]:
+        """After an event: the rules waiting on the account hear it (`Rule.heard`), then are
+        told of the voids whose P&L it took out of the books (`Rule.on_void`; ``given``, the
+        work's, is emptied): a read of the account each asks for is returned. Their memory is
+        what moves, even while the account's trades are still being read."""
+        for rule in self.voiders:
+            if rule.waiting and acct.account_id in rule.waiting:
+                rule.heard(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
         if not given:
-            return
+            return ()
+        out: list[Effect] = []
         for account_id, trade_id, net in given:
             if account_id == acct.account_id:
+                cid = acct.voided[trade_id]
+                void = Void(trade_id, cid, net, acct.net.get(cid, 0))
                 for rule in self.voiders:
-                    rule.on_void(acct.rule_state.setdefault(rule.id, {}), acct, trade_id, net)
+                    memo = acct.rule_state.setdefault(rule.id, {})
+                    read = rule.on_void(memo, acct, void, now)
+                    if read is not None:
+                        out.append(ReadAccount(acct.account_id, read))
         given.clear()
+        return out
 
     def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
         verdicts: list[Verdict] = []

@@ -8,7 +8,8 @@ after it, as the book keeps it (see `late`), gives back its P&L and fees too (th
 when it is the week's) and what it did at the reset: the carry and its contracts' part of
 it, and the day's ``late``, so that RULE-004's ``end_of_day`` peak is taken again without it.
 Either way (a fill of the day's or a late one) the rules are told what left the books
-(`Rule.on_void`: RULE-004's ``intraday`` peak gives back what the trade raised).
+(`Rule.on_void`: RULE-004's ``intraday`` peak gives back what the trade raised once a read
+of the account asked for then says the void left the position as it was).
 An older one (applied on an earlier day) is corrected by the next rebuild from the gateway's
 trades, and a read of the balance its void moves.
 

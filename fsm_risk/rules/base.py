@@ -48,6 +48,18 @@ class Action(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Void:
+    """A trade the gateway voided, as the rules are told of it (`Rule.on_void`): ``net``, its
+    P&L less its fees, left the books; ``size``, what the account's fills make in its contract
+    (the voided trade still counted: the position the gateway holds if the void left it)."""
+
+    trade_id: int
+    contract_id: str
+    net: Decimal
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     rule_id: str
     reason: Reason
@@ -116,6 +128,11 @@ class AccountView(Protocol):
     def can_trade(self) -> bool | None: ...
     @property
     def positions(self) -> Mapping[str, Position]: ...
+    #: its trades still being read (`exposure.Behind`), a missed reset waiting for them
+    @property
+    def behind(self) -> object: ...
+    @property
+    def missed(self) -> object: ...
     @property
     def orders(self) -> Mapping[int, Order]: ...
     @property
@@ -327,6 +344,9 @@ class Rule:
     def __init__(self, config: Any, ctx: RuleContext) -> None:
         self.config = config
         self.ctx = ctx
+        #: the accounts this rule waits on the gateway's word for (see `heard`): not stored,
+        #: what waits is dropped at a restart
+        self.waiting: dict[int, Any] = {}
 
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Any:
@@ -349,9 +369,16 @@ class Rule:
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
         """A daily (or weekly) reset happened at ``at``."""
 
-    def on_void(self, memo: dict[str, Any], view: AccountView, trade_id: int, net: Decimal) -> None:
-        """The gateway voided trade ``trade_id``, applied this period: ``net``, its P&L less
-        its fees, has left the books (see `core.voids`). Voided fills are never observed."""
+    def on_void(
+        self, memo: dict[str, Any], view: AccountView, void: Void, now: datetime
+    ) -> str | None:
+        """The gateway voided a trade applied this period: its net P&L has left the books (see
+        `core.voids`). Voided fills are never observed. Return a contract to have the account
+        read (what the read says settles what the void gave back: see `heard`), or None."""
+        return None
+
+    def heard(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> None:
+        """An event handled for an account in ``waiting`` (after the rules observed it)."""
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         return None

@@ -18,16 +18,26 @@ rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal str
 - with ``freeze_at_start`` it never rises above ``starting balance + drawdown``: once the floor
   reaches the starting balance it stays there.
 
-A trade the gateway voids (its P&L out of the books, see `core.voids`) gives back, in
-``intraday`` mode, what it raised the peak by: every equity since it was lower by its net P&L
-``n``, and every equity before it is as it was, so the peak is ``max(b, peak - n)``, ``b``
-being the peak just before the trade was applied; exact when the peak last rose after the
-trade, never below what equity without the trade reached. ``raised`` keeps ``b`` by trade id
-for the day's winning trades (a void of a loss lowers no peak), the latest `RAISED_KEPT`, in
-the order they came (a void also takes its ``n`` off the later ones' ``b``): a void of one
-not kept, of an earlier day's, or of the service's own close (no rule sees those) leaves the
-peak as it is, as does one once the peak is frozen at its cap (how far equity rose beyond the
-cap is not kept).
+A trade the gateway voids (its P&L out of the books, see `core.voids`) may give back, in
+``intraday`` mode, what it raised the peak by. Whether the void left the trade's contracts
+where they were (every equity since was then lower by its net P&L ``n``) or gave them back
+(their marks carry what it made: equity without it reached the peak all the same) is the
+gateway's to say: the void asks for a read of the account (`Rule.on_void`), and the peak
+waits (`waiting`, not stored) for it. Only a trade list asked for after the void, read with
+the contract as the account's fills make it with the voided trade still counted (as it was
+at the void), no fill and no other record of the contract in between, within
+`GIVE_BACK_WAIT`, lowers the peak: to ``max(b, peak - n)``, ``b`` being the peak just before
+the trade was applied, and never below the settled equity seen since the void (each quote is
+observed while it waits). Exact when the peak last rose after the trade and before the void,
+never below what equity without the trade reached. Anything else leaves the peak where it is:
+the contracts back, a record of them or a fill meanwhile, a peak risen since the void, a
+second void while one waits, the account's trades being read again, a reset or a restart.
+``raised`` keeps ``b`` by trade id for the day's winning trades (a void of a loss lowers no
+peak), the latest `RAISED_KEPT`, in the order they came (a given-back void also takes its
+``n`` off the later ones' ``b``, never below what equity reached since the void for those
+made after it): a void of one not kept, of an earlier day's, or of the service's own close
+(no rule sees those) leaves the peak as it is, as does one once the peak is frozen at its
+cap (how far equity rose beyond the cap is not kept).
 
 The breach is checked on every event, in both modes, on what is certain: the balance and the
 positions valued at fresh quotes. A stale quote's value, realized P&L no balance update
@@ -42,12 +52,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quote, Tick
+from fsm_risk.core.events import (
+    AccountUpdate,
+    Event,
+    Fill,
+    PositionUpdate,
+    Quote,
+    Tick,
+    TradesSnapshot,
+)
 from fsm_risk.core.models import ZERO, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
@@ -62,6 +80,7 @@ from fsm_risk.rules.base import (
     RuleContext,
     Usage,
     Verdict,
+    Void,
     used,
 )
 from fsm_risk.schema import Field
@@ -69,6 +88,8 @@ from fsm_risk.schema import Field
 _LOCKS = {"lockedweekly": State.LockedWeekly, "lockeddaily": State.LockedDaily}
 #: how many of the day's winning trades ``raised`` keeps (its size is in every commit)
 RAISED_KEPT = 32
+#: how long a void's give-back waits for the read that settles it (then: left, the peak kept)
+GIVE_BACK_WAIT = timedelta(minutes=5)
 _amount = schema.amount()
 
 
@@ -99,6 +120,23 @@ class _Peak:
     peak: Decimal
     floor: Decimal
     cap: Decimal | None  # the highest the peak may go (freeze at start), None: no cap
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A winning trade's void whose give-back waits for the gateway's word on its contract:
+    the peak then (``peak``), what it would give back to (``floor``: ``max(b, peak - n)``),
+    ``b`` (``before``), the trades kept before and after it (``earlier``, ``later``), the
+    highest settled equity seen since (``top``), and when (``at``)."""
+
+    void: Void
+    peak: Decimal
+    floor: Decimal
+    before: Decimal
+    earlier: frozenset[str]
+    later: frozenset[str]
+    at: datetime
+    top: Decimal = Decimal("-Infinity")
 
 
 class TrailingDrawdown(Rule):
@@ -241,22 +279,34 @@ class TrailingDrawdown(Rule):
         if entry is None or entry.text is not text:
             entry = self._decode(view.account_id, memo, text)
         equity = view.equity
+        waiting = self.waiting.get(view.account_id) if self.waiting else None
+        if (
+            waiting is not None
+            and equity is not None
+            and equity > waiting.top
+            and self._settled(view, equity, now)
+        ):
+            waiting.top = equity  # (what equity reached since the void: kept in any case)
         if equity is None or equity <= entry.peak:
             return seeded
         cap = entry.cap
         if cap is not None and entry.peak >= cap:
             return seeded  # frozen: the floor has reached the starting balance
+        if not self._settled(view, equity, now):
+            return seeded  # unsettled or stale: never raise a peak on it
+        self._store(view.account_id, memo, equity, cap)
+        return True
+
+    def _settled(self, view: AccountView, equity: Decimal, now: datetime) -> bool:
+        """Whether ``equity`` is settled and fresh: one a peak may rise to."""
         balance = view.balance
         assert balance is not None  # equity is known
-        if (
+        return not (
             equity != balance + view.open_upnl
             or view.unsettled
             or (view.unexplained and view.positions)  # a move a position may hold too
             or not self.ctx.all_fresh(view, now)
-        ):
-            return seeded  # unsettled or stale: never raise a peak on it
-        self._store(view.account_id, memo, equity, cap)
-        return True
+        )
 
     def _before(self, memo: dict[str, Any], view: AccountView, fill: Fill) -> None:
         """Remember the peak before a winning trade, for its void."""
@@ -271,29 +321,70 @@ class TrailingDrawdown(Rule):
         while len(raised) > RAISED_KEPT:
             del raised[next(iter(raised))]
 
-    def on_void(self, memo: dict[str, Any], view: AccountView, trade_id: int, net: Decimal) -> None:
+    def on_void(
+        self, memo: dict[str, Any], view: AccountView, void: Void, now: datetime
+    ) -> str | None:
         raised: dict[str, str] | None = memo.get("raised")
-        key = str(trade_id)
+        key = str(void.trade_id)
         if not raised or key not in raised:
-            return  # not one of the day's winning trades kept (see the module's docstring)
-        before = Decimal(raised[key])
-        later = False
-        for k, b in raised.items():  # the later trades' peaks before them held its P&L too
-            if later and net > 0:
-                raised[k] = str(max(before, Decimal(b) - net))
-            later = later or k == key
-        del raised[key]
+            return None  # not one of the day's winning trades kept (see the module's docstring)
+        keys = list(raised)
+        at = keys.index(key)
+        earlier, later = frozenset(keys[:at]), frozenset(keys[at + 1 :])
+        before = Decimal(raised.pop(key))
         entry = self._entry(view.account_id, memo)
-        if not self._intraday or entry is None or net <= 0:
-            return
+        if self.waiting.pop(view.account_id, None) is not None:
+            return None  # two at once: both left (what one gives back moves the other's)
+        if not self._intraday or entry is None or void.net <= 0:
+            return None
         if entry.cap is not None and entry.peak >= entry.cap:
-            return  # frozen: how far equity rose beyond the cap is not known
-        peak = max(before, entry.peak - net)
-        if peak < entry.peak:
-            self._store(view.account_id, memo, peak, entry.cap)
+            return None  # frozen: how far equity rose beyond the cap is not known
+        floor = max(before, entry.peak - void.net)
+        held = view.positions.get(void.contract_id)
+        if floor >= entry.peak or (held.signed if held else 0) != void.size:
+            return None  # nothing to give back; or the gateway's position is not the fills'
+        waiting = _Waiting(void, entry.peak, floor, before, earlier, later, now)
+        self.waiting[view.account_id] = waiting
+        return void.contract_id  # (the read that says whether the contracts came back)
+
+    def heard(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> None:
+        w: _Waiting = self.waiting[view.account_id]
+        cid = w.void.contract_id
+        if (
+            now - w.at > GIVE_BACK_WAIT
+            or view.behind
+            or view.missed
+            or (isinstance(event, Fill) and event.contract_id == cid)
+            or (
+                isinstance(event, PositionUpdate)
+                and event.contract_id == cid
+                and event.signed != w.void.size
+            )
+        ):
+            del self.waiting[view.account_id]  # the contracts (may) have moved: left
+            return
+        if not isinstance(event, TradesSnapshot) or event.until is not None:
+            return
+        if event.voided is None or w.void.trade_id not in event.voided:
+            return  # a read asked for before the void: older news
+        del self.waiting[view.account_id]
+        held = view.positions.get(cid)
+        entry = self._entry(view.account_id, memo)
+        if (held.signed if held else 0) != w.void.size or entry is None or entry.peak != w.peak:
+            return  # the contracts came back (or the peak moved since): the peak is left
+        raised: dict[str, str] = memo.get("raised", {})
+        for k, b in raised.items():  # the later trades' peaks before them held its P&L too
+            if k in w.later:  # (made before the void)
+                raised[k] = str(max(w.before, Decimal(b) - w.void.net))
+            elif k not in w.earlier:  # made since: what equity reached since counts too
+                raised[k] = str(max(w.before, Decimal(b) - w.void.net, w.top))
+        floor = max(w.floor, w.top)
+        if floor < entry.peak:
+            self._store(view.account_id, memo, floor, entry.cap)
 
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
         memo.pop("raised", None)  # (the day's trades: a void of an older one moves no peak)
+        self.waiting.pop(view.account_id, None)
         if weekly or self._intraday:
             return
         entry = self._entry(view.account_id, memo) or self._seed(memo, view)
@@ -377,8 +468,8 @@ class TrailingDrawdown(Rule):
         memo = view.rule_state.get(self._rid)
         entry = self._entry(view.account_id, memo) if memo is not None else None
         equity = view.equity
-        if entry is None or equity is None:
-            return None  # not seeded yet: evaluate (and observe) every quote
+        if entry is None or equity is None or view.account_id in self.waiting:
+            return None  # not seeded yet, or a void waits: evaluate (and observe) every quote
         return self._band(entry, equity - view.open_upnl)
 
     def _band(self, entry: _Peak, base: Decimal) -> Band:
@@ -403,6 +494,7 @@ class TrailingDrawdown(Rule):
             or entry.text is not memo.get("peak")  # (never None: a memo without a peak)
             or balance is None
             or not self._intraday
+            or (self.waiting and view.account_id in self.waiting)
         ):
             return super().trail(memo, view, event, now)  # seeding, decoding: the long way
         upnl = view.open_upnl

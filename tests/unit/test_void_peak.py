@@ -17,12 +17,13 @@ earlier day's trade or of a wiped one moves no peak.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-from fsm_risk.core.effects import Effect
-from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.effects import Effect, ReadAccount
+from fsm_risk.core.events import Fill, PositionUpdate, Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.trailing_drawdown import RAISED_KEPT, TrailingDrawdown
 from tests.factories import (
@@ -31,8 +32,10 @@ from tests.factories import (
     account,
     fill,
     flat,
+    gateway_read,
     position,
     quote,
+    reads,
     restart,
     rule_driver,
     rule_engine,
@@ -51,10 +54,17 @@ def peak(d: Driver) -> Decimal:
     return D(d.acct.rule_state["RULE-004"]["peak"])
 
 
-def voided(d: Driver, trade: Fill, balance: str) -> list[Effect]:
-    """A minute on, the gateway voids ``trade``: the fill again, voided, then the balance."""
+def voided(d: Driver, trade: Fill, balance: str, *held: PositionUpdate) -> list[Effect]:
+    """A minute on, the gateway voids ``trade``: the fill again, voided, then the balance, as
+    the paper gateway does (the position left as it was). The read of the account the rule
+    asks for then lists that balance and the positions ``held`` (none: flat)."""
     d.advance(minutes=1)
-    return d.send(dataclasses.replace(trade, voided=True), account(balance))
+    out = d.send(dataclasses.replace(trade, voided=True), account(balance))
+    if reads(out):
+        assert reads(out) == [ReadAccount(d.acc, trade.contract_id)]
+        d.advance(seconds=1)
+        out += gateway_read(d, account(balance), *(replace(p, snapshot=True) for p in held))
+    return out
 
 
 def win(d: Driver, pnl: str, balance: str, order_id: int) -> Fill:
@@ -225,8 +235,20 @@ def test_what_is_kept_is_bounded() -> None:
 
 
 def test_the_end_of_day_peak_is_not_moved_by_a_void_of_the_days_trade() -> None:
+    """End of day: Monday's +800 is taken into the peak at the reset (50,800). Tuesday's +400
+    (51,200) is voided: the peak stays 50,800 (no read asked, nothing kept), and Tuesday's
+    reset takes the equity then, 50,800 without the voided win (it was weak: its peak never
+    rose above 50,000, so only the memo's check asserted anything)."""
     d = rule_driver(TrailingDrawdown, drawdown="1000", mode="end_of_day")
-    sell = win(d, "800", "50800", 1)
-    assert "raised" not in d.acct.rule_state["RULE-004"]
-    voided(d, sell, "50000")
-    assert peak(d) == D("50000")
+    win(d, "800", "50800", 1)
+    d.at(MON_RESET + timedelta(minutes=1))
+    assert peak(d) == D("50800")
+    sell = win(d, "400", "51200", 3)
+    assert peak(d) == D("50800") and "raised" not in d.acct.rule_state["RULE-004"]
+    assert not reads(voided(d, sell, "50800"))
+    assert peak(d) == D("50800") and d.acct.equity == D("50800")
+    d.at(MON_RESET + timedelta(days=1, minutes=1))
+    assert peak(d) == D("50800"), "the voided win's 400 was taken at the reset"
+    memo = d.acct.rule_state["RULE-004"]
+    assert memo["reset"] == d.acct.day.start.isoformat() and d.acct.day.start > MON_RESET
+    assert memo["equity"] == "50800"
