@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from fsm_risk.core.effects import Effect, ReadAccount
-from fsm_risk.core.events import Event, Quote
+from fsm_risk.core.events import Event, Fill, Quote
 from fsm_risk.core.models import AccountModel
 from fsm_risk.rules.base import Rule, Verdict, Void
 
@@ -49,6 +49,8 @@ class RuleBook:
     def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
         for rule in self.observers.get(type(event), ()):
             if (acct.behind or acct.missed) and rule.waits_for_trades:
+                if isinstance(event, Fill) and rule in self.voiders:  # (see `Rule.unjudged`)
+                    rule.unjudged(acct.rule_state.setdefault(rule.id, {}), acct, event)
                 continue
             rule.observe(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
 

@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from fsm_risk.core.events import Event
+from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.models import Book, Instrument, InstrumentBook, Mark, Order, Position, Trip
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
@@ -379,6 +379,10 @@ class Rule:
 
     def heard(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> None:
         """An event handled for an account in ``waiting`` (after the rules observed it)."""
+
+    def unjudged(self, memo: dict[str, Any], view: AccountView, fill: Fill) -> None:
+        """A fill booked while the account's trades are still being read (a rule that waits
+        for them neither observes nor judges it): what a void of it would undo is kept."""
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         return None

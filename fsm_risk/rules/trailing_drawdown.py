@@ -321,6 +321,10 @@ class TrailingDrawdown(Rule):
         while len(raised) > RAISED_KEPT:
             del raised[next(iter(raised))]
 
+    def unjudged(self, memo: dict[str, Any], view: AccountView, fill: Fill) -> None:
+        if self._intraday and memo.get("peak") is not None:
+            self._before(memo, view, fill)  # (the peak does not move while behind)
+
     def on_void(
         self, memo: dict[str, Any], view: AccountView, void: Void, now: datetime
     ) -> str | None:
