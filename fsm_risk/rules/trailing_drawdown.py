@@ -25,7 +25,7 @@ where they were (every equity since was then lower by its net P&L ``n``) or gave
 gateway's to say: the void asks for a read of the account (`Rule.on_void`), and the peak
 waits (`waiting`, not stored) for it. Only a trade list asked for after the void, read with
 the contract as the account's fills make it with the voided trade still counted (as it was
-at the void), no fill and no other record of the contract in between, within
+at the void), no new fill in it and no record of it saying otherwise in between, within
 `GIVE_BACK_WAIT`, lowers the peak: to ``max(b, peak - n)``, ``b`` being the peak just before
 the trade was applied, and never below the settled equity seen since the void (each quote is
 observed while it waits). Exact when the peak last rose after the trade and before the void,
@@ -358,7 +358,7 @@ class TrailingDrawdown(Rule):
             now - w.at > GIVE_BACK_WAIT
             or view.behind
             or view.missed
-            or (isinstance(event, Fill) and event.contract_id == cid)
+            or view.net.get(cid, 0) != w.void.size  # a fill in it (a read's repeats are not)
             or (
                 isinstance(event, PositionUpdate)
                 and event.contract_id == cid

@@ -30,6 +30,7 @@ from fsm_risk.core.states import State
 from fsm_risk.rules.trailing_drawdown import GIVE_BACK_WAIT, TrailingDrawdown
 from tests.factories import (
     MNQ,
+    T0,
     Driver,
     account,
     fill,
@@ -54,11 +55,14 @@ def peak(d: Driver) -> Decimal:
     return D(d.acct.rule_state["RULE-004"]["peak"])
 
 
+BUY = fill(MNQ, Side.BUY, 2, "21000", order_id=1, at=T0, trade_id=5000)
+
+
 def sold_flat(d: Driver) -> Fill:
     """Long 2 MNQ from 21,000, sold at 21,200 (+800): flat, balance 50,800, the 21,200 quote
     seen: peak 50,800."""
     d.send(quote(MNQ, "21000", at=d.now))
-    d.send(fill(MNQ, Side.BUY, 2, "21000", order_id=1, at=d.now), position(MNQ, 2, "21000"))
+    d.send(BUY, position(MNQ, 2, "21000"))
     d.now += timedelta(seconds=1)
     sell = fill(MNQ, Side.SELL, 2, "21200", pnl="800", order_id=2, at=d.now, trade_id=5001)
     d.send(sell, flat(MNQ, at=d.now), account("50800"), quote(MNQ, "21200", at=d.now))
@@ -130,12 +134,14 @@ def test_a_read_that_finds_the_contracts_back_keeps_the_peak() -> None:
 
 
 def test_a_read_that_finds_the_position_left_gives_the_peak_back() -> None:
-    """The paper gateway's way: flat after the voided close, the read says flat: 50,000."""
+    """The paper gateway's way: flat after the voided close, the read says flat (and lists
+    the day's buy again, a repeat that moves nothing): 50,000."""
     d = driver()
     sell = sold_flat(d)
     void(d, sell, account("50000"))
     assert peak(d) == D("50800")  # (not before the word)
-    read(d, "50000")
+    d.advance(seconds=1)
+    gateway_read(d, BUY, account("50000"))
     assert peak(d) == D("50000")
 
 
