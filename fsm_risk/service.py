@@ -2054,6 +2054,8 @@ class Service:
             logger.info("{} account {}: {}", logs.ENFORCEMENT_SENT, e.account_id, what)
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id, seq))
+            if isinstance(e, ResizeOrder):  # taken: its word may never come (a quiet feed),
+                await self._resized(e)  # and a lock's cut unanswered is cancelled (`shrink`)
             return True
         # the reads after a close's refusal go at a close's read priority; those after a
         # cancel's or a resize's, as ordinary reads: at the close's priority, refused cancels of
@@ -2123,6 +2125,17 @@ class Service:
         )
         await self.reconcile(e.account_id, for_enforcement=closing)
         return True
+
+    async def _resized(self, e: ResizeOrder) -> None:
+        """A resize the gateway took: its order read back and handed to the engine, which
+        takes the size as the resize's answer (one read; the word on the hub may be lost)."""
+        try:
+            order = await self.broker.order(e.account_id, e.order_id)
+        except Exception as exc:
+            logger.warning("{} account {}: order not read back: {!r}", logs.FEED, e.account_id, exc)
+            return
+        if order is not None:
+            self.submit(order)
 
     async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already

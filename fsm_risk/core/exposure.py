@@ -80,7 +80,9 @@ def reduces(acct: AccountModel, o: Order) -> bool:
     side, the limit on the winning one: a bracket's legs, one cancelling the other), so each
     is judged beside its own kind, as `brackets.resized` judges them: a long 3 with a sell
     stop of 3 and a sell target of 3 holds one exit of each (once one fills, the other is
-    judged against what is left, and cancelled on sight if it would open). A market exit of
+    judged against what is left, and cancelled on sight if it would open). A stop-limit is
+    judged beside both kinds: triggered without a fill (the price gapped through its limit)
+    it rests as a limit, and one price fills it and a target beside it. A market exit of
     the trader's is judged before his resting stop, which it may leave too large (`shrink`).
     Judged by what each has left to fill against what is still open: an exit partly filled
     still only reduces, and a position its fills already closed (the gateway's record of it
@@ -117,7 +119,7 @@ def room(acct: AccountModel, o: Order, *, markets: bool = True) -> int:
                 together(o, p)
                 and (
                     (p.order_id in acct.own_orders) > mine
-                    or ((p.order_id in acct.own_orders) == mine and p.order_id < o.order_id)
+                    or ((p.order_id in acct.own_orders) == mine and _before(p, o))
                 )
             )
         )
@@ -132,11 +134,22 @@ def unfilled(acct: AccountModel, p: Order) -> int:
 
 def together(o: Order, p: Order) -> bool:
     """Whether ``o`` and ``p`` (one side, one contract) wait for the same prices and so fill
-    one after the other in the order they were placed: two market orders, two stops, two
-    limits. A market order fills now, ahead of any resting one, whenever either was placed."""
+    one after the other (`_before`): two market orders, two stops, two limits, a stop-limit
+    and either (triggered, it rests as a limit). A market order fills now, ahead of any
+    resting one, whenever either was placed."""
     if o.type is OrderType.MARKET or p.type is OrderType.MARKET:
         return o.type is p.type
+    if OrderType.STOP_LIMIT in (o.type, p.type):
+        return True  # triggered, a stop-limit rests as a limit: one price fills it and a limit
     return o.type.is_stop is p.type.is_stop
+
+
+def _before(p: Order, o: Order) -> bool:
+    """Whether ``p`` counts ahead of ``o`` (one owner, `together`): a stop-limit ahead of a
+    limit beside it (the protection kept, the target cancelled), else the earlier placed."""
+    if p.type.is_stop is not o.type.is_stop:
+        return p.type.is_stop
+    return p.order_id < o.order_id
 
 
 def closing(acct: AccountModel, o: Order) -> bool:
