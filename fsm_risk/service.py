@@ -2055,7 +2055,8 @@ class Service:
             if isinstance(e, ClosePosition | ReducePosition):  # the engine learns its close
                 self.submit(EnforcementAccepted(e.account_id, e.contract_id, result.order_id, seq))
             if isinstance(e, ResizeOrder):  # taken: its word may never come (a quiet feed),
-                await self._resized(e)  # and a lock's cut unanswered is cancelled (`shrink`)
+                # and a lock's cut unanswered is cancelled (`shrink`): read back, on its own
+                self._spawn(self._resized(e), f"resized:{e.account_id}")
             return True
         # the reads after a close's refusal go at a close's read priority; those after a
         # cancel's or a resize's, as ordinary reads: at the close's priority, refused cancels of
