@@ -291,8 +291,11 @@ class Doubted:
     rest: tuple[int, ...]
     #: those holding the contract when it came (a close is explained by one of them, read flat)
     held: frozenset[int]
-    #: the count of whole listings when it came: a listing after it is evidence
+    #: the count of listings asked when it came: a listing asked after it is evidence
     since: int
+    #: those already holding what it says when it came: read so again, they explain nothing
+    #: (a bystander of a copier's book holding the same size is not its owner)
+    same: frozenset[int] = frozenset()
 
 
 class PositionShapes:
@@ -312,11 +315,16 @@ class PositionShapes:
         #: contract -> account -> net size of its live fills since its last position record
         self._filled: dict[str, dict[int, int]] = {}
         #: (account, contract) -> the last record given to it by its fills alone (see `others`)
-        self._inferred: dict[tuple[int, str], Doubted] = {}
+        #: (what it said, the accounts it may be of, the listings asked then): whose it may be
+        #: is worked out only when it is doubted (most never are: no cost per record)
+        self._inferred: dict[tuple[int, str], tuple[int, Collection[int], int]] = {}
         #: contract -> the accounts that held a position in it (held now or before)
         self._held: dict[str, set[int]] = {}
-        #: whole listings of an account's positions: how many, and the count at each's last
+        #: listings of an account's positions asked (`mark`): how many, the count at each
+        #: account's last asked, and at its last applied whole (a listing asked before a
+        #: doubted record came, answered after, says nothing of it)
         self._listings = 0
+        self._marked: dict[int, int] = {}
         self._listed: dict[int, int] = {}
 
     def owners(self, payload: Any, accounts: Collection[int]) -> tuple[list[int], bool]:
@@ -353,9 +361,8 @@ class PositionShapes:
             a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
         ]
         if len(led) == 1:
-            doubted = self._doubted(led[0], contract, signed, accounts)
-            if doubted.candidates or doubted.rest:
-                self._inferred[(led[0], contract)] = doubted
+            if len(accounts) > 1:
+                self._inferred[(led[0], contract)] = (signed, accounts, self._listings)
             else:
                 self._inferred.pop((led[0], contract), None)
             return led, True
@@ -363,7 +370,9 @@ class PositionShapes:
             return candidates, True  # the holder's own position, repeated (a new price)
         return candidates, False
 
-    def _doubted(self, led: int, contract: str, signed: int, accounts: Collection[int]) -> Doubted:
+    def _doubted(
+        self, led: int, contract: str, signed: int, accounts: Collection[int], since: int
+    ) -> Doubted:
         filled = self._filled.get(contract, {})
         holders = self._holders.get(contract, set())
         first = [
@@ -380,20 +389,26 @@ class PositionShapes:
         # its record ahead of its trade, is no candidate
         first_read = {led, *candidates}
         rest = tuple(sorted(a for a in accounts if a not in first_read))
-        return Doubted(led, contract, signed, candidates, rest, frozenset(holders), self._listings)
+        same = frozenset(a for a in holders if a != led and self._net(a, contract) == signed)
+        return Doubted(led, contract, signed, candidates, rest, frozenset(holders), since, same)
 
     def others(self, account_id: int, contract_id: str) -> Doubted | None:
         """The last record in ``contract_id`` given to ``account_id`` by its fills alone
         (forgotten once asked), None when there is none. A fill counted there may be one whose
         position record came before it: when that account then doubts the record, the record
         may be another's (its trade not heard yet), and whose it is, is looked for."""
-        return self._inferred.pop((account_id, contract_id), None)
+        found = self._inferred.pop((account_id, contract_id), None)
+        if found is None:
+            return None
+        signed, accounts, since = found
+        doubted = self._doubted(account_id, contract_id, signed, accounts, since)
+        return doubted if doubted.candidates or doubted.rest else None
 
     def explained(self, doubted: Doubted) -> bool:
         """Whether an account listed whole since ``doubted`` came explains it: it holds what
         the record says, or (a close) it held the contract then and is flat now."""
         for account_id, at in self._listed.items():
-            if at <= doubted.since:
+            if at <= doubted.since or account_id in doubted.same:
                 continue
             net = self._net(account_id, doubted.contract)
             if net == doubted.signed and (
@@ -473,6 +488,8 @@ class PositionShapes:
     def mark(self, account_id: int) -> tuple[dict[str, PositionUpdate], dict[str, int]]:
         """What is remembered of ``account_id`` as a listing of its positions is asked for:
         its positions and its fills counted since their records (see `whole`)."""
+        self._listings += 1
+        self._marked[account_id] = self._listings
         known = {c: p for (a, c), p in self._known.items() if a == account_id}
         filled = {c: n[account_id] for c, n in self._filled.items() if account_id in n}
         return known, filled
@@ -490,8 +507,7 @@ class PositionShapes:
         another account, would lead the next record of another account here). What a live
         record or fill changed meanwhile is newer than the listing, and kept."""
         known, filled = before
-        self._listings += 1
-        self._listed[account_id] = self._listings
+        self._listed[account_id] = self._marked.pop(account_id, self._listings)
         for contract, position in known.items():
             if contract not in listed and self._known.get((account_id, contract)) is position:
                 self._forget(account_id, contract)
