@@ -22,7 +22,16 @@ from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from fsm_risk.core.events import Event, Fill
-from fsm_risk.core.models import Book, Instrument, InstrumentBook, Mark, Order, Position, Trip
+from fsm_risk.core.models import (
+    ZERO,
+    Book,
+    Instrument,
+    InstrumentBook,
+    Mark,
+    Order,
+    Position,
+    Trip,
+)
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import SessionCalendar, lock_end
@@ -280,7 +289,12 @@ class RuleContext:
         ``book``: what each made in the period, its value less its part of what the period's
         live reset carried of it (`Book.carried`, taken off the period's P&L already; none
         for a position opened since): one carried at -$400 and quiet since made nothing in
-        the period, and leaving out its -$400 would count the carry's -$400 as room."""
+        the period, and leaving out its -$400 would count the carry's -$400 as room. After a
+        close of the contract in the period (or one the day's fills cannot show) the part
+        still held is not known (closed, then bought back: the size, not the contracts): a
+        carried gain is then taken off only what a target leaves out, a carried loss only
+        what a loss limit leaves out, so neither counts the carry of a closed contract as
+        room."""
         oldest = now - self.stale_after
         losses = gains = Decimal(0)
         carried = {} if book is None else book.carried
@@ -288,14 +302,16 @@ class RuleContext:
             mark = self.marks.get(c)
             if p.priced and mark is not None and mark.at >= oldest:
                 continue
-            made = p.upnl
+            low = high = p.upnl  # what it made in the period, at least and at most
             if c in carried and book is not None and p.opened_at < book.start:
                 value, n = carried[c]  # (its share, for fewer contracts held than carried)
-                made -= value if p.size >= n else value * p.size / n
-            if made < 0:
-                losses += made
-            else:
-                gains += made
+                share = value if p.size >= n else value * p.size / n
+                if _closed_since(view, c, book.start):
+                    low, high = p.upnl - max(share, ZERO), p.upnl - min(share, ZERO)
+                else:
+                    low = high = p.upnl - share
+            losses += min(high, ZERO)
+            gains += max(low, ZERO)
         return losses, gains
 
     def instrument(self, contract_id: str) -> Instrument | None:
@@ -435,3 +451,11 @@ class Rule:
 
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return None
+
+
+def _closed_since(view: AccountView, contract_id: str, start: datetime) -> bool:
+    """Whether a fill may have closed contracts of ``contract_id`` since ``start``: one the
+    day's fills show, or any before the day began (a week's, whose fills are not kept)."""
+    if start < view.day.start:
+        return True
+    return any(f.exit and f.contract_id == contract_id and f.at >= start for f in view.day.fills)
