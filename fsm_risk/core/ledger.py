@@ -118,7 +118,8 @@ class Ledger:
             return  # read before a fill applied since: older than what we have
         if older(acct, ev):
             return  # read before a void applied since: the same (see `voids`)
-        acct.name = ev.name or acct.name
+        if ev.name:
+            acct.name = ev.name
         acct.can_trade = ev.can_trade
         move = ZERO
         if acct.balance is not None:
@@ -195,7 +196,6 @@ class Ledger:
     def fill(self, acct: AccountModel, ev: Fill, now: datetime, out: list[Effect]) -> bool:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of
         ours, or any fill reducing a flattening scope), a duplicate, or a voided trade."""
-        self.settlement.valuation.traded(acct, ev, now)  # a print, or its void (see there)
         if ev.voided:
             if ev.trade_id in acct.seen_trades:  # its position comes back: `doubted.undone`
                 undone(acct, ev)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import astuple, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from fsm_risk.core.effects import Effect, WatchContract
-from fsm_risk.core.events import Fill
 from fsm_risk.core.models import ZERO, AccountModel, InstrumentBook, Mark, Position
 from fsm_risk.core.pnl import MarkMode, booked
 from fsm_risk.core.settings import EngineSettings
@@ -62,10 +60,6 @@ class Valuation:
         #: the stored marks a restore found too old to value a position now: still the prices
         #: last known before the service stopped (see `last_known`)
         self.stored: dict[str, Mark] = {}
-        #: per contract, the trade that last moved its mark (`traded`), the mark it made, the
-        #: mark before it (what a void of that trade puts back) and the trade's own time
-        #: (runtime only)
-        self.prints: dict[str, tuple[int, Mark, Mark, datetime]] = {}
 
     def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
         """The accounts holding the contract, by account id (cached until it changes)."""
@@ -179,59 +173,6 @@ class Valuation:
             return price * per_point - cost, per_point, cost
         return booked(price * signed / inst.tick_size - cost), None, cost
 
-    def traded(self, acct: AccountModel, ev: Fill, now: datetime) -> None:
-        """A fill is a print: the contract traded at its price at its time. The user hub's
-        trade (and the position it makes) can come before the market hub's quote of the same
-        move, and a resting limit fills where the market went, a stop where it ran: valued at
-        the older quote, the position shows a gain or a loss no market showed. So a fill newer
-        than the contract's mark moves it, as a quote would, for every account holding the
-        contract: the last price to the fill's, the bid and ask (kept apart) only as far as
-        they must move to hold it (a print below the bid takes the bid down to it, one above
-        the ask takes the ask up to it), its time to the fill's (no later than now). A long is
-        then never valued above the print, nor a short below it. A fill as old as the mark or
-        older (a quote at or after it knows better; a fill older than the one that made it), a
-        mark never quoted (a position waits for its first quote), a fill stamped too far ahead
-        of our clock (`MARK_SKEW`) and a trade already seen change nothing. A void of the
-        trade that last moved the mark, while nothing moved it since, puts it back as it was
-        (the trade never happened)."""
-        cid = ev.contract_id
-        mark = self.marks.get(cid)
-        if mark is None:
-            return
-        found = self.prints.get(cid)
-        if found is not None and found[1] != mark:
-            found = None  # a quote moved it since
-        if ev.voided:
-            if found is None or found[0] != ev.trade_id:
-                return
-            del self.prints[cid]
-            mark.last, mark.bid, mark.ask, mark.at = astuple(found[2])
-        else:
-            ahead = now + MARK_SKEW
-            if ev.trade_id in acct.seen_trades or ev.at > ahead or ev.at <= mark.at <= ahead:
-                return
-            if found is not None and ev.at <= found[3]:
-                return  # older than the fill that made the mark (its time kept: see below)
-            before = replace(mark)
-            price = ev.price
-            shift = ZERO
-            if mark.bid is not None and price < mark.bid:
-                shift = price - mark.bid
-            elif mark.ask is not None and price > mark.ask:
-                shift = price - mark.ask
-            if shift:
-                mark.bid = None if mark.bid is None else mark.bid + shift
-                mark.ask = None if mark.ask is None else mark.ask + shift
-            # a fill stamped ahead of our clock (by less than `MARK_SKEW`) marks no later than
-            # now: the quotes' stamps may be on our time (`gateway_clock`), the fill's is the
-            # gateway's, and a mark ahead of theirs would refuse them as older until then
-            mark.last, mark.at = price, min(ev.at, now)
-            self.prints[cid] = (ev.trade_id, replace(mark), before, ev.at)
-        for holder in self.holding(cid):
-            pos = holder.positions.get(cid)
-            if pos is not None:
-                self.revalue(holder, pos, mark)
-
     def relearn(self, contract_id: str) -> None:
         """The instrument's tick size or value changed: value its positions again."""
         for acct in list(self.holders.get(contract_id, ())):
@@ -258,7 +199,6 @@ class Valuation:
                 # unwatched, its price moves unseen: the next position waits for a fresh quote
                 self.marks.pop(cid, None)
                 self.stored.pop(cid, None)
-                self.prints.pop(cid, None)
 
     def forget(self, acct: AccountModel) -> None:
         """The account is dropped: it holds nothing any more (no effect: it is replaced)."""
