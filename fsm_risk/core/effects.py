@@ -124,7 +124,8 @@ class ReadBalance:
 class ReadTrades:
     """Read the account's trades (a reconciliation, applied): a closing trade record came
     without its P&L, booked as computed until the gateway's own figure replaces it; or a
-    position was found gone without a fill by a read with no balance to settle it."""
+    position was found gone without a fill by a read with no balance to settle it; or a
+    voided win's give-back waits on its word (`Rule.on_void`)."""
 
     account_id: int
 

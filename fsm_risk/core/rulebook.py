@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from fsm_risk.core.effects import Effect, ReadAccount
+from fsm_risk.core.effects import Effect, ReadTrades
 from fsm_risk.core.events import Event, Fill, Quote
 from fsm_risk.core.models import AccountModel
 from fsm_risk.rules.base import Rule, Verdict, Void
@@ -59,8 +59,9 @@ class RuleBook:
     ) -> Sequence[Effect]:
         """After an event: the rules waiting on the account hear it (`Rule.heard`), then are
         told of the voids whose P&L it took out of the books (`Rule.on_void`; ``given``, the
-        work's, is emptied): a read of the account each asks for is returned. Their memory is
-        what moves, even while the account's trades are still being read."""
+        work's, is emptied): a read of the account each asks for is returned (an ordinary one,
+        `ReadTrades`: keeping the peak meanwhile is the strict way, so no enforcement waits).
+        Their memory is what moves, even while the account's trades are still being read."""
         for rule in self.voiders:
             if rule.waiting and acct.account_id in rule.waiting:
                 rule.heard(acct.rule_state.setdefault(rule.id, {}), acct, event, now)
@@ -75,7 +76,7 @@ class RuleBook:
                     memo = acct.rule_state.setdefault(rule.id, {})
                     read = rule.on_void(memo, acct, void, now)
                     if read is not None:
-                        out.append(ReadAccount(acct.account_id, read))
+                        out.append(ReadTrades(acct.account_id))  # (not urgent: no close waits)
         given.clear()
         return out
 

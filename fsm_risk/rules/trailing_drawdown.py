@@ -30,8 +30,9 @@ at the void), no new fill in it and no record of it saying otherwise in between,
 the trade was applied, and never below the settled equity seen since the void (each quote is
 observed while it waits). Exact when the peak last rose after the trade and before the void,
 never below what equity without the trade reached. Anything else leaves the peak where it is:
-the contracts back, a record of them or a fill meanwhile, a peak risen since the void, a
-second void while one waits, the account's trades being read again, a reset or a restart.
+the contracts back, a record of them or a fill meanwhile, a peak risen since the void, the
+account's trades being read again, a reset or a restart. A winning trade's void heard while
+another waits is queued behind it, taken up once that one is given back.
 ``raised`` keeps ``b`` by trade id for the day's winning trades (a void of a loss lowers no
 peak), the latest `RAISED_KEPT`, in the order they came (a given-back void also takes its
 ``n`` off the later ones' ``b``, never below what equity reached since the void for those
@@ -51,7 +52,7 @@ fires the rule nor hides a breach (`Ledger.account`). Once flat the account is l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -135,6 +136,19 @@ class _Waiting:
     before: Decimal
     earlier: frozenset[str]
     later: frozenset[str]
+    at: datetime
+    top: Decimal = Decimal("-Infinity")
+    #: winning trades' voids heard while this one waits, in order: each is taken up (and
+    #: its ``b`` read from ``raised``, where it stays) once the ones before it are given back
+    queued: list[_Queued] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A void heard while another waits: when (``at``), and what settled equity reached since
+    (``top``)."""
+
+    void: Void
     at: datetime
     top: Decimal = Decimal("-Infinity")
 
@@ -280,6 +294,9 @@ class TrailingDrawdown(Rule):
             entry = self._decode(view.account_id, memo, text)
         equity = view.equity
         waiting = self.waiting.get(view.account_id) if self.waiting else None
+        if waiting is not None and now - waiting.at > GIVE_BACK_WAIT:
+            del self.waiting[view.account_id]  # (over: quotes alone never reach `heard`)
+            waiting = None
         if (
             waiting is not None
             and equity is not None
@@ -287,6 +304,8 @@ class TrailingDrawdown(Rule):
             and self._settled(view, equity, now)
         ):
             waiting.top = equity  # (what equity reached since the void: kept in any case)
+            for q in waiting.queued:
+                q.top = max(q.top, equity)
         if equity is None or equity <= entry.peak:
             return seeded
         cap = entry.cap
@@ -332,13 +351,31 @@ class TrailingDrawdown(Rule):
         key = str(void.trade_id)
         if not raised or key not in raised:
             return None  # not one of the day's winning trades kept (see the module's docstring)
+        ahead: _Waiting | None = self.waiting.get(view.account_id)
+        held = view.positions.get(void.contract_id)
+        if ahead is not None:
+            # another waits: this one is taken up once it is given back (in the order heard,
+            # as if each had had its read), its ``b`` left in ``raised`` until then
+            if void.net <= 0 or (held.signed if held else 0) != void.size:
+                raised.pop(key)
+                return None  # the gateway's position is not the fills': left
+            ahead.queued.append(_Queued(void, now))
+            return void.contract_id  # (a read begun after this void, too)
+        return self._wait(memo, view, void, now, Decimal("-Infinity"))
+
+    def _wait(
+        self, memo: dict[str, Any], view: AccountView, void: Void, at: datetime, top: Decimal
+    ) -> str | None:
+        """Take up a void's give-back (``at`` when heard, ``top``: settled equity since)."""
+        raised: dict[str, str] = memo.get("raised", {})
+        key = str(void.trade_id)
+        if key not in raised:
+            return None  # (no longer kept)
         keys = list(raised)
-        at = keys.index(key)
-        earlier, later = frozenset(keys[:at]), frozenset(keys[at + 1 :])
+        pos = keys.index(key)
+        earlier, later = frozenset(keys[:pos]), frozenset(keys[pos + 1 :])
         before = Decimal(raised.pop(key))
         entry = self._entry(view.account_id, memo)
-        if self.waiting.pop(view.account_id, None) is not None:
-            return None  # two at once: both left (what one gives back moves the other's)
         if not self._intraday or entry is None or void.net <= 0:
             return None
         if entry.cap is not None and entry.peak >= entry.cap:
@@ -347,7 +384,7 @@ class TrailingDrawdown(Rule):
         held = view.positions.get(void.contract_id)
         if floor >= entry.peak or (held.signed if held else 0) != void.size:
             return None  # nothing to give back; or the gateway's position is not the fills'
-        waiting = _Waiting(void, entry.peak, floor, before, earlier, later, now)
+        waiting = _Waiting(void, entry.peak, floor, before, earlier, later, at, top)
         self.waiting[view.account_id] = waiting
         return void.contract_id  # (the read that says whether the contracts came back)
 
@@ -358,14 +395,17 @@ class TrailingDrawdown(Rule):
             now - w.at > GIVE_BACK_WAIT
             or view.behind
             or view.missed
-            or view.net.get(cid, 0) != w.void.size  # a fill in it (a read's repeats are not)
-            or (
-                isinstance(event, PositionUpdate)
-                and event.contract_id == cid
-                and event.signed != w.void.size
+            or any(
+                view.net.get(v.contract_id, 0) != v.size  # a fill in it (not a read's repeats)
+                or (
+                    isinstance(event, PositionUpdate)
+                    and event.contract_id == v.contract_id
+                    and event.signed != v.size
+                )
+                for v in (w.void, *(q.void for q in w.queued))
             )
         ):
-            del self.waiting[view.account_id]  # the contracts (may) have moved: left
+            del self.waiting[view.account_id]  # the contracts (may) have moved: all left
             return
         if not isinstance(event, TradesSnapshot) or event.until is not None:
             return
@@ -385,6 +425,12 @@ class TrailingDrawdown(Rule):
         floor = max(w.floor, w.top)
         if floor < entry.peak:
             self._store(view.account_id, memo, floor, entry.cap)
+        while w.queued:  # the next void heard meanwhile, as if its own wait began now
+            q = w.queued.pop(0)
+            if self._wait(memo, view, q.void, q.at, q.top) is not None:
+                self.waiting[view.account_id].queued = w.queued
+                self.heard(memo, view, event, now)  # this read may be its word too
+                return
 
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
         memo.pop("raised", None)  # (the day's trades: a void of an older one moves no peak)

@@ -22,7 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-from fsm_risk.core.effects import Effect, ReadAccount
+from fsm_risk.core.effects import Effect, ReadTrades
 from fsm_risk.core.events import Fill, PositionUpdate, Side
 from fsm_risk.core.states import State
 from fsm_risk.rules.trailing_drawdown import RAISED_KEPT, TrailingDrawdown
@@ -35,10 +35,10 @@ from tests.factories import (
     gateway_read,
     position,
     quote,
-    reads,
     restart,
     rule_driver,
     rule_engine,
+    trade_reads,
 )
 from tests.unit.test_firm_reset_books import reset, round_trip, said
 from tests.unit.test_firm_reset_confirmed import answer
@@ -60,8 +60,8 @@ def voided(d: Driver, trade: Fill, balance: str, *held: PositionUpdate) -> list[
     asks for then lists that balance and the positions ``held`` (none: flat)."""
     d.advance(minutes=1)
     out = d.send(dataclasses.replace(trade, voided=True), account(balance))
-    if reads(out):
-        assert reads(out) == [ReadAccount(d.acc, trade.contract_id)]
+    if trade_reads(out):
+        assert trade_reads(out) == [ReadTrades(d.acc)]
         d.advance(seconds=1)
         out += gateway_read(d, account(balance), *(replace(p, snapshot=True) for p in held))
     return out
@@ -245,7 +245,7 @@ def test_the_end_of_day_peak_is_not_moved_by_a_void_of_the_days_trade() -> None:
     assert peak(d) == D("50800")
     sell = win(d, "400", "51200", 3)
     assert peak(d) == D("50800") and "raised" not in d.acct.rule_state["RULE-004"]
-    assert not reads(voided(d, sell, "50800"))
+    assert not trade_reads(voided(d, sell, "50800"))
     assert peak(d) == D("50800") and d.acct.equity == D("50800")
     d.at(MON_RESET + timedelta(days=1, minutes=1))
     assert peak(d) == D("50800"), "the voided win's 400 was taken at the reset"

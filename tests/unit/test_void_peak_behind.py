@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-from fsm_risk.core.effects import ReadAccount
+from fsm_risk.core.effects import ReadTrades
 from fsm_risk.core.events import Fill, Listing, Side, TradesSnapshot
 from fsm_risk.core.states import State
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
@@ -30,11 +30,11 @@ from tests.factories import (
     gateway_read,
     position,
     quote,
-    reads,
     restart,
     rule_driver,
     rule_engine,
     start_up_read,
+    trade_reads,
 )
 from tests.unit.test_late_fill_peak import MON_RESET
 
@@ -59,8 +59,8 @@ def voided_then_a_real_300_loss(d: Driver, sell: Fill) -> None:
     """A minute on, the firm voids the sell (balance 50,000), the read asked for says flat;
     then long 2 at 21,000 marked at 20,925: equity 49,700, 300 under the true peak."""
     d.advance(minutes=1)
-    asked = reads(d.send(dataclasses.replace(sell, voided=True), account("50000")))
-    assert asked == [ReadAccount(d.acc, MNQ)], "the void asked for no read"
+    asked = trade_reads(d.send(dataclasses.replace(sell, voided=True), account("50000")))
+    assert asked == [ReadTrades(d.acc)], "the void asked for no read"
     d.advance(seconds=1)
     gateway_read(d, account("50000"))
     assert peak(d) == D("50000") and d.acct.equity == D("50000")
@@ -130,7 +130,7 @@ def test_a_win_voided_while_stopped_read_at_restart() -> None:
     gone = dataclasses.replace(sell, voided=True)
     out = gateway_read(again, gone, account("50000"), trades=(buy, gone))
     again.engine.resume(again.acc, set(), again.now)
-    assert reads(out) == [ReadAccount(again.acc, MNQ)]
+    assert trade_reads(out) == [ReadTrades(again.acc)]
     assert peak(again) == D("50800")  # (the read's positions were asked before the void)
     again.advance(seconds=1)
     gateway_read(again, account("50000"))

@@ -24,7 +24,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-from fsm_risk.core.effects import ReadAccount
+from fsm_risk.core.effects import ReadTrades
 from fsm_risk.core.events import Fill, PositionUpdate, Side, TradesSnapshot
 from fsm_risk.core.states import State
 from fsm_risk.rules.trailing_drawdown import GIVE_BACK_WAIT, TrailingDrawdown
@@ -38,11 +38,11 @@ from tests.factories import (
     gateway_read,
     position,
     quote,
-    reads,
     restart,
     rule_driver,
     rule_engine,
     the_rule,
+    trade_reads,
 )
 
 D = Decimal
@@ -70,10 +70,10 @@ def sold_flat(d: Driver) -> Fill:
     return sell
 
 
-def void(d: Driver, trade: Fill, *after: object) -> list[ReadAccount]:
+def void(d: Driver, trade: Fill, *after: object) -> list[ReadTrades]:
     """The firm voids ``trade`` a minute on (the fill again, voided), then ``after``."""
     d.advance(minutes=1)
-    return reads(d.send(dataclasses.replace(trade, voided=True), *after))  # type: ignore[arg-type]
+    return trade_reads(d.send(dataclasses.replace(trade, voided=True), *after))  # type: ignore[arg-type]
 
 
 def read(d: Driver, balance: str, *held: PositionUpdate) -> None:
@@ -92,7 +92,7 @@ def test_a_void_that_gives_the_position_back_keeps_the_peak_equity_reached() -> 
     asked = void(d, sell, position(MNQ, 2, "21000"), account("50000"), quote(MNQ, "21100"))
     assert d.acct.equity == D("50400")
     assert peak(d) == D("50800"), "the peak came down below what equity reached"
-    assert asked == [ReadAccount(d.acc, MNQ)]
+    assert asked == [ReadTrades(d.acc)]
     read(d, "50000", position(MNQ, 2, "21000"))  # the read agrees: long 2
     assert peak(d) == D("50800")
     d.send(quote(MNQ, "20875", at=d.now))
@@ -128,7 +128,7 @@ def test_a_read_that_finds_the_contracts_back_keeps_the_peak() -> None:
     """No live record of them, but the read lists long 2: the contracts are back."""
     d = driver()
     sell = sold_flat(d)
-    assert void(d, sell, account("50000")) == [ReadAccount(d.acc, MNQ)]
+    assert void(d, sell, account("50000")) == [ReadTrades(d.acc)]
     read(d, "50000", position(MNQ, 2, "21000"))
     assert peak(d) == D("50800")
 
