@@ -11,7 +11,9 @@ again until it is (`again`, and the shell's tries).
 
 Confirmed, the reset is applied only where it tightens the limits. Each book (the day's, the
 week's) comes down by what the wiped trades made (what it holds beyond the list's trades,
-the trades applied after the list was asked for and the settlements), and no further than
+the trades applied after the list was asked for, the settlements and what an earlier
+confirmed reset's wiped trades lost: Monday -450 wiped and kept, Tuesday +396.52 wiped by a
+second reset, the week comes down 396.52 to -450, not by -53.48), and no further than
 the balance fell with no fill in the suspect read (the day's, than it fell beside what an
 earlier day's wiped loss raised it by: Monday -450, Tuesday +396.52, reset to 50,000, up
 53.48, the day comes down 396.52): a morning's wiped profit no longer cushions the loss
@@ -58,20 +60,25 @@ def suspect(
         return  # asked for already
     fall = ZERO if move is None else -move
     made: dict[str, Decimal] = {}  # per book: what its wiped trades made
+    beyond: dict[str, Decimal] = {}  # per book: that and what earlier resets' wiped trades lost
     for book, name in ((acct.day, "day"), (acct.week, "week")):
         kept = _kept(acct, ev, book, later) if ev.since <= book.start else None
-        if kept is not None:
-            made[name] = book.realized - kept
+        if kept is not None:  # (an earlier reset's wiped loss, kept, is not this one's)
+            beyond[name] = book.realized - kept
+            made[name] = beyond[name] - book.wiped_loss
     # the balance the reset set moved by what every wiped trade made: an earlier day's wiped
     # loss (the week's wiped trades before the day) raised it as much, and hid as much of the
-    # day's wiped profit from the fall
-    before = made["week"] - made["day"] if len(made) == 2 else ZERO
+    # day's wiped profit from the fall (the lower of the two reckonings: the larger cap)
+    both = len(made) == 2
+    before = min(made["week"] - made["day"], beyond["week"] - beyond["day"]) if both else ZERO
     drops: list[tuple[str, datetime, Decimal]] = []
     for book, name in ((acct.day, "day"), (acct.week, "week")):
         cap = fall - min(before, ZERO) if name == "day" else fall
         drop = min(made[name], cap) if name in made else ZERO
         if drop > ZERO:
             drops.append((name, book.start, drop))
+        elif name in made and made[name] < ZERO:  # a wiped loss, kept: remembered
+            drops.append((name, book.start, made[name]))
     acct.resetting = s = Suspect(ev.since, newest, frozenset(missing), tuple(drops))
     out.append(ConfirmReset(acct.account_id, ev.since, s.until))
 
@@ -89,6 +96,8 @@ def again(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
     relisted = gone is not None and any(t.at <= gone and t.trade_id in seen for t in ev.trades)
     if relisted:
         acct.wiped_until = None
+    else:
+        _listed_again(acct, ev)
     s = acct.resetting
     if s is not None:
         out.append(ConfirmReset(acct.account_id, s.since, s.until))
@@ -125,6 +134,9 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
         book = acct.day if name == "day" else acct.week
         if book.start != start:
             continue  # a new period since: the reset is none of its business
+        if drop < ZERO:  # what its wiped trades lost, kept: a later reset leaves it out
+            book.wiped_loss += drop
+            continue
         was = book.realized
         book.realized -= drop
         book.wiped += drop  # (the profit target still counts it: `Book.wiped`)
@@ -144,6 +156,18 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
         )
     )
     return bool(changed)
+
+
+def _listed_again(acct: AccountModel, ev: TradesSnapshot) -> None:
+    """A list that lists every trade applied in a book's period again (but those applied after
+    it was asked for), the books agreeing with it or rebuilt from it: the loss the book
+    remembers a reset's wiped trades kept is its trades' again, forgotten (`Book.wiped_loss`)."""
+    listed = {t.trade_id for t in ev.trades}
+    for book in (acct.day, acct.week):
+        if book.wiped_loss and ev.since <= book.start:
+            lacks = acct.seen_trades.since(book.start) - listed
+            if not (lacks if ev.applied is None else lacks & ev.applied):
+                book.wiped_loss = ZERO
 
 
 def _kept(acct: AccountModel, ev: TradesSnapshot, book: Book, later: set[int]) -> Decimal | None:

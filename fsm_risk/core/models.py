@@ -387,7 +387,8 @@ class Suspect:
     #: the newest trade the list lacked: the confirming read is asked up to a second after it
     newest: datetime
     missing: frozenset[int]
-    #: per book ("day", "week"): its start, and what it comes down by (more than nothing)
+    #: per book ("day", "week"): its start, and what it comes down by; below nothing, what
+    #: its wiped trades lost (kept: `Book.wiped_loss`)
     drops: tuple[tuple[str, datetime, Decimal], ...]
 
     @property

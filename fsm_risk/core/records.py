@@ -243,7 +243,9 @@ class Book:
     the carry they take back; None: a reset applied at a restore, which they redo instead);
     ``lates`` what each of them did, by trade id, for its void to give back (see `late`).
     ``wiped``: what a firm's reset confirmed took off ``realized`` (`firm_reset`): the
-    profit target still counts it (a reset never loosens a limit mid-period).
+    profit target still counts it (a reset never loosens a limit mid-period). ``wiped_loss``:
+    what the trades confirmed resets wiped lost, kept in ``realized`` (at most nothing): a
+    later reset's wiped trades made ``realized`` less it and the trades it still holds.
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
@@ -262,6 +264,7 @@ class Book:
     late: Decimal | None = None
     lates: dict[int, Late] = field(default_factory=dict)  # by trade id (see `late`)
     wiped: Decimal = ZERO
+    wiped_loss: Decimal = ZERO
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -325,6 +328,7 @@ class Book:
             "late": _dec(self.late),
             "lates": {str(i): v.to_list() for i, v in sorted(self.lates.items())},
             "wiped": str(self.wiped),
+            "wiped_loss": str(self.wiped_loss),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -354,6 +358,7 @@ class Book:
             _pdec(d.get("late")),
             {int(i): Late.from_list(v) for i, v in d.get("lates", {}).items()},
             Decimal(d.get("wiped", "0")),
+            Decimal(d.get("wiped_loss", "0")),
         )
 
 
