@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fsm_risk.core.early import carry_over
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import (
     Event,
@@ -343,6 +344,8 @@ class Timers:
         book.carry = acct.open_upnl
         book.carried = dict(carried or {})
         book.late = None if carried is None else ZERO  # (see `Book.take_fill`)
+        # the new period's fills booked before our clock reached it (`early`)
+        carry_over(acct, current, book, self.settlement.valuation, weekly=weekly)
         # forget trades older than last week: reconciliations read this week only
         horizon = min(book.start, acct.week.start) - timedelta(days=7)
         acct.seen_trades.keep_since(horizon)

@@ -1,0 +1,88 @@
+"""A new period's fills booked before this machine's clock reached its reset.
+
+A fill belongs to the period its gateway time falls in. A fill stamped ahead of our clock by
+no more than a gateway stamp may lead it (`MARK_SKEW`) rolls the period itself (`Timers.roll`);
+with this machine's clock further behind the gateway's, the new day's first fills come while
+our clock is still in the day that is ending, and are booked there (`Book.take_fill` judges
+only a fill stamped before a period began). With our clock 2 min behind, a $900 loss made at
+17:00:30 by the gateway's clock went to the day that ended, the new day began at 0, and a
+further $600 loss left a day at -$600 under a $1,000 limit (the day was at -$1,500).
+
+At the reset (`carry_over`), every fill of the ending day stamped at or after the new period's
+start goes over to it: its net P&L and fees leave the old books and count in the new ones (the
+day keeps the fill, and the round trips closed since the start, for the rules that count them).
+Never in both: the old books give them up. The contracts those fills moved were not held at the
+boundary as the reset found them: each contract's part of the carry becomes what was held at
+the boundary valued at the same price (`_uncarry`), nothing for a contract those fills opened
+from flat. ``Book.late`` takes the change this makes to the equity at the boundary (the new
+period's P&L so far, given back), so that RULE-004's end-of-day peak is the equity at the
+gateway's reset, not after the new day's first trades. A reset applied at a restore (no
+``late``: the trades made while stopped redo it, see `missed`) takes their P&L over; its carry
+is left to that restore's valuation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fsm_risk.core.events import Side
+from fsm_risk.core.models import ZERO, AccountModel, Book, Mark
+from fsm_risk.core.records import FillRecord
+from fsm_risk.core.valuation import Valuation
+
+
+def carry_over(
+    acct: AccountModel, old: Book, book: Book, valuation: Valuation, *, weekly: bool
+) -> None:
+    """Move ``old``'s fills stamped at or after ``book.start`` (taken from the ending day's
+    journal, which keeps the fills: the week's does not) into the new period ``book``."""
+    moved = [f for f in acct.day.fills if f.at >= book.start]
+    if not moved:
+        return
+    net = sum((f.net for f in moved), ZERO)
+    fees = sum((f.fees for f in moved), ZERO)
+    old.realized -= net
+    old.fees -= fees
+    book.realized += net
+    book.fees += fees
+    if not weekly:  # (the week's book keeps no fills; the day's journal still has them)
+        trips = [t for t in old.trips if t.closed_at is not None and t.closed_at >= book.start]
+        for f in moved:
+            old.drop_fill(f)
+            book.add_fill(f)
+        old.trips = [t for t in old.trips if all(t is not m for m in trips)]
+        book.trips.extend(trips)
+    if book.late is None:
+        return  # a reset applied at a restore (see the module's docstring)
+    was = book.carry
+    for cid in sorted({f.contract_id for f in moved}):
+        _uncarry(acct, book, valuation, cid, [f for f in moved if f.contract_id == cid])
+    book.late += book.carry - was - net
+
+
+def _uncarry(
+    acct: AccountModel, book: Book, valuation: Valuation, cid: str, fills: Sequence[FillRecord]
+) -> None:
+    """The carry's part of one contract, as held before ``fills`` (all of the new period):
+    held now less what they moved; their P&L given back and what they hold valued at the
+    contract's mark (else at the last of their prices), so that the new period's P&L is what
+    they made. Nothing when they opened the contract from flat."""
+    signed = sum((f.size if f.side is Side.BUY else -f.size for f in fills), 0)
+    cost = sum((f.price * (f.size if f.side is Side.BUY else -f.size) for f in fills), ZERO)
+    pnl = sum((f.pnl or ZERO for f in fills), ZERO)
+    value, n = book.carried.get(cid, (ZERO, 0))
+    pos = acct.positions.get(cid)
+    held = -n if pos is not None and not pos.long else n
+    before = held - signed
+    if before == 0:
+        book.carried.pop(cid, None)
+        book.carry -= value
+        return
+    last = fills[-1]
+    mark = valuation.marks.get(cid) or Mark(last.price, last.price, last.price, last.at)
+    made = valuation.worth(cid, signed, cost, mark)
+    if made is None:
+        return  # no instrument: the carry is left as the reset took it
+    now = value + pnl - made
+    book.carry += now - value
+    book.carried[cid] = (now, abs(before))
