@@ -137,7 +137,15 @@ class MaxConsecutiveLosses(Rule):
         return True
 
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
-        memo["streak"] = 0
+        """The streak starts again with the new day: from the round trips it already holds
+        (closed at or after its start by the gateway's clock, booked before ours reached it:
+        see `core.early`), the trader's own (one the service took part in counts nothing)."""
+        streak = 0
+        for trip in () if weekly else view.day.trips:
+            outcome = "ignore" if trip.enforced else self.config.outcome(trip.net)
+            if outcome != "ignore":
+                streak = 0 if outcome == "win" else streak + 1
+        memo["streak"] = streak
         memo.pop("hit", None)
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:

@@ -8,8 +8,8 @@ further $600 loss (-$1,500 today, limit $1,000) left the account Trading.
 
 At the reset the fills stamped at or after the new day's start go over to it (`core.early`):
 their P&L, fees, records and round trips, out of the old books; the contracts they moved out
-of the carry; the week's book too; RULE-004's end-of-day peak as of the gateway's
-reset. A fill of the old day stays in it, arriving before or after the reset."""
+of the carry; the week's book too; RULE-004's end-of-day peak and RULE-011's streak as of the
+gateway's reset. A fill of the old day stays in it, arriving before or after the reset."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from fsm_risk.core.events import Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_consecutive_losses import MaxConsecutiveLosses
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from fsm_risk.rules.weekly_loss_limit import WeeklyLossLimit
 from tests.factories import (
@@ -29,6 +30,7 @@ from tests.factories import (
     alerts,
     fill,
     flat,
+    make_engine,
     position,
     quote,
     restart,
@@ -209,3 +211,14 @@ def test_rule_004_end_of_day_peak_is_the_equity_at_the_gateways_reset() -> None:
     d.now += timedelta(seconds=30)
     d.send(account("50400"))  # a $500 loss after the win: the floor is 49,500
     assert d.acct.state is State.Trading
+
+
+def test_rule_011_streak_counts_the_new_days_losses_booked_before_our_reset() -> None:
+    d = Driver(make_engine({MaxConsecutiveLosses: {"losses": "2"}}))
+    d.now = MON_RESET - timedelta(hours=1)
+    d.send(account("50000"))
+    trip(d, MON_RESET, (30, 60), "20850", "-900", 20)
+    d.at(MON_RESET)
+    assert d.acct.rule_state["RULE-011"]["streak"] == 1
+    trip(d, MON_RESET, (600, 610), "20990", "-60", 30)  # the second loss in a row
+    assert d.acct.state is not State.Trading
