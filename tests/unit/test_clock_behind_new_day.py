@@ -202,8 +202,14 @@ def test_the_weeks_book_at_a_weekly_reset() -> None:
 
 def test_rule_004_end_of_day_peak_is_the_equity_at_the_gateways_reset() -> None:
     """A +$900 win at 17:00:30 gateway time is the new day's: the end-of-day peak stays at
-    the equity at the reset (50,000), not 50,900 (a $500 drawdown would then lock at 50,400)."""
-    d = rule_driver(TrailingDrawdown, now=MON_RESET - timedelta(hours=1), drawdown="500")
+    the equity at the reset (50,000), not 50,900 (the $500 drawdown's floor at 50,400: the
+    win's first $500 given back would lock)."""
+    d = rule_driver(
+        TrailingDrawdown,
+        now=MON_RESET - timedelta(hours=1),
+        drawdown="500",
+        freeze_at_start="false",
+    )
     trip(d, MON_RESET, (30, 60), "21150", "900", 20)
     d.at(MON_RESET)
     assert D(d.acct.rule_state["RULE-004"]["peak"]) == 50000
