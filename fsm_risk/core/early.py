@@ -17,25 +17,35 @@ the boundary valued at the same price (`_uncarry`), nothing for a contract those
 from flat. ``Book.late`` takes the change this makes to the equity at the boundary (the new
 period's P&L so far, given back), so that RULE-004's end-of-day peak is the equity at the
 gateway's reset, not after the new day's first trades. A reset applied at a restore (no
-``late``: the trades made while stopped redo it, see `missed`) takes their P&L over; its carry
-is left to that restore's valuation.
+``late``: the trades made while stopped redo it, see `missed`) values the account as a whole:
+its carry gives back the same, at the prices it values the account at, and the equity its
+rules' reset hooks see is the equity at the boundary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from fsm_risk.core.events import Side
 from fsm_risk.core.models import ZERO, AccountModel, Book, Mark
 from fsm_risk.core.records import FillRecord
-from fsm_risk.core.valuation import Valuation
+from fsm_risk.core.valuation import Prices, Valuation
 
 
 def carry_over(
-    acct: AccountModel, old: Book, book: Book, valuation: Valuation, *, weekly: bool
+    acct: AccountModel,
+    old: Book,
+    book: Book,
+    valuation: Valuation,
+    *,
+    weekly: bool,
+    prices: Prices | None = None,
 ) -> None:
     """Move ``old``'s fills stamped at or after ``book.start`` (taken from the ending day's
-    journal, which keeps the fills: the week's does not) into the new period ``book``."""
+    journal, which keeps the fills: the week's does not) into the new period ``book``. At a
+    reset applied at a restore, ``prices`` are those it values the account at (else the
+    prices last known: `Valuation.last_known`)."""
     moved = [f for f in acct.day.fills if f.at >= book.start]
     if not moved:
         return
@@ -52,37 +62,54 @@ def carry_over(
             book.add_fill(f)
         old.trips = [t for t in old.trips if all(t is not m for m in trips)]
         book.trips.extend(trips)
-    if book.late is None:
-        return  # a reset applied at a restore (see the module's docstring)
     was = book.carry
     for cid in sorted({f.contract_id for f in moved}):
-        _uncarry(acct, book, valuation, cid, [f for f in moved if f.contract_id == cid])
-    book.late += book.carry - was - net
+        fills = [f for f in moved if f.contract_id == cid]
+        if book.late is not None:
+            _uncarry(acct, book, valuation, cid, fills)
+            continue
+        # at a restore: the account valued as a whole, at the reset's prices where read
+        price = None if prices is None else prices.get(cid)
+        at = None if price is None else Mark(price, price, price, book.start)
+        made = _made(valuation, cid, fills, at or valuation.last_mark(cid))
+        book.carry += ZERO if made is None else made
+    if book.late is not None:
+        book.late += book.carry - was - net
+    else:  # the equity the rules' reset hooks see (`Timers.catch_up` puts it back after)
+        acct.open_upnl += book.carry - was - net
+
+
+def _made(
+    valuation: Valuation, cid: str, fills: Sequence[FillRecord], mark: Mark | None
+) -> Decimal | None:
+    """What ``fills`` of one contract take off the value of the contracts held after them to
+    leave those held before them, valued at ``mark`` (else at the last of their prices): their
+    P&L, less what they bought and sold is worth there (None: no instrument)."""
+    signed = sum((f.size if f.side is Side.BUY else -f.size for f in fills), 0)
+    cost = sum((f.price * (f.size if f.side is Side.BUY else -f.size) for f in fills), ZERO)
+    last = fills[-1]
+    worth = valuation.worth(
+        cid, signed, cost, mark or Mark(last.price, last.price, last.price, last.at)
+    )
+    return None if worth is None else sum((f.pnl or ZERO for f in fills), ZERO) - worth
 
 
 def _uncarry(
     acct: AccountModel, book: Book, valuation: Valuation, cid: str, fills: Sequence[FillRecord]
 ) -> None:
-    """The carry's part of one contract, as held before ``fills`` (all of the new period):
-    held now less what they moved; their P&L given back and what they hold valued at the
-    contract's mark (else at the last of their prices), so that the new period's P&L is what
-    they made. Nothing when they opened the contract from flat."""
-    signed = sum((f.size if f.side is Side.BUY else -f.size for f in fills), 0)
-    cost = sum((f.price * (f.size if f.side is Side.BUY else -f.size) for f in fills), ZERO)
-    pnl = sum((f.pnl or ZERO for f in fills), ZERO)
+    """The carry's part of one contract at a live reset, as held before ``fills`` (all of the
+    new period): held now less what they moved, valued at the contract's mark (`_made`), so
+    that the new period's P&L is what they made. Nothing when they opened it from flat."""
     value, n = book.carried.get(cid, (ZERO, 0))
     pos = acct.positions.get(cid)
     held = -n if pos is not None and not pos.long else n
-    before = held - signed
+    before = held - sum((f.size if f.side is Side.BUY else -f.size for f in fills), 0)
     if before == 0:
         book.carried.pop(cid, None)
         book.carry -= value
         return
-    last = fills[-1]
-    mark = valuation.marks.get(cid) or Mark(last.price, last.price, last.price, last.at)
-    made = valuation.worth(cid, signed, cost, mark)
+    made = _made(valuation, cid, fills, valuation.marks.get(cid))
     if made is None:
         return  # no instrument: the carry is left as the reset took it
-    now = value + pnl - made
-    book.carry += now - value
-    book.carried[cid] = (now, abs(before))
+    book.carry += made
+    book.carried[cid] = (value + made, abs(before))

@@ -291,7 +291,7 @@ class Timers:
                 if given:
                     valuation.learn(at, given)  # the restore values positions at it
                 acct.open_upnl = valuation.last_known(acct, at, given)
-                self._reset(acct, at, weekly=weekly)
+                self._reset(acct, at, weekly=weekly, prices=given)
                 missed.applied(acct, at, weekly, given, read=prices is not None)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
@@ -332,11 +332,12 @@ class Timers:
         *,
         weekly: bool,
         carried: dict[str, tuple[Decimal, int]] | None = None,
+        prices: Prices | None = None,
     ) -> None:
         """Open the new trading day (or week). Idempotent: keyed by the boundary instant, so a
         reset missed while the service was down is applied once, at start-up (`catch_up`).
         ``carried``: the carry's part of each contract (see `Book.carried`): known at a live
-        reset; a missed one (`catch_up`) values the account as a whole."""
+        reset; a missed one (`catch_up`) values the account as a whole, at ``prices``."""
         book = self.week_book(now) if weekly else self.day_book(now)
         current = acct.week if weekly else acct.day
         if book.start <= current.start:
@@ -345,7 +346,7 @@ class Timers:
         book.carried = dict(carried or {})
         book.late = None if carried is None else ZERO  # (see `Book.take_fill`)
         # the new period's fills booked before our clock reached it (`early`)
-        carry_over(acct, current, book, self.settlement.valuation, weekly=weekly)
+        carry_over(acct, current, book, self.settlement.valuation, weekly=weekly, prices=prices)
         # forget trades older than last week: reconciliations read this week only
         horizon = min(book.start, acct.week.start) - timedelta(days=7)
         acct.seen_trades.keep_since(horizon)

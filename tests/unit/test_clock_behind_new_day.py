@@ -189,6 +189,28 @@ def test_a_restart_after_our_reset_moves_them_at_its_catch_up() -> None:
     assert d.acct.state is not State.Trading
 
 
+def test_a_position_the_new_day_opened_carries_nothing_across_a_restart_after_our_reset() -> None:
+    """Long 3 at 21,000 at 17:00:30 gateway time, stopped before our clock's reset and started
+    after it, the gateway's price at the reset 20,900: the restore's reset carries nothing of
+    it (-$600 at that price was not held at the reset). At 20,850 the day is at -$900."""
+    rebuild = lambda: rule_engine(DailyLossLimit, limit="800")  # noqa: E731
+    d = rule_driver(DailyLossLimit, now=MON_RESET - timedelta(hours=1), limit="800")
+    stamp = MON_RESET + timedelta(seconds=30)
+    d.now = stamp - BEHIND
+    d.send(
+        fill(MNQ, Side.BUY, 3, "21000", order_id=20, at=stamp),
+        position(MNQ, 3, "21000", at=stamp),
+        quote(MNQ, "20950", at=d.now),
+    )
+    at_reset = {MON_RESET: {MNQ: D("20900")}}
+    d = restart(d, rebuild, at=MON_RESET + timedelta(minutes=5), at_reset=at_reset)
+    assert (d.acct.day.start, d.acct.day.carry) == (MON_RESET, 0)
+    start_up_read(d, position(MNQ, 3, "21000", at=stamp), account("50000"))
+    d.send(quote(MNQ, "20850", at=d.now))
+    assert d.acct.day_pnl(with_unrealized=True) == -900
+    assert d.acct.state is not State.Trading
+
+
 def test_the_weeks_book_at_a_weekly_reset() -> None:
     d = rule_driver(WeeklyLossLimit, now=SUN_RESET - timedelta(hours=1), limit="1000")
     trip(d, SUN_RESET, (30, 60), "20850", "-900", 20)
@@ -217,6 +239,18 @@ def test_rule_004_end_of_day_peak_is_the_equity_at_the_gateways_reset() -> None:
     d.now += timedelta(seconds=30)
     d.send(account("50400"))  # a $500 loss after the win: the floor is 49,500
     assert d.acct.state is State.Trading
+
+
+def test_rule_004_end_of_day_peak_at_a_restore_after_our_reset() -> None:
+    """The same win, the service stopped before our clock's reset and started after it: the
+    peak its restore takes at the reset is the equity then, 50,000."""
+    raw = {"drawdown": "500", "freeze_at_start": "false"}
+    d = rule_driver(TrailingDrawdown, now=MON_RESET - timedelta(hours=1), **raw)
+    trip(d, MON_RESET, (30, 60), "21150", "900", 20)
+    d = restart(
+        d, lambda: rule_engine(TrailingDrawdown, **raw), at=MON_RESET + timedelta(minutes=5)
+    )
+    assert D(d.acct.rule_state["RULE-004"]["peak"]) == 50000
 
 
 def test_rule_011_streak_counts_the_new_days_losses_booked_before_our_reset() -> None:
