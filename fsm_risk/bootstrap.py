@@ -152,7 +152,7 @@ def offline_accounts(store: Store) -> list[int] | None:
     if not store.shared:
         return None
     ids = [a for a, _ in store.account_names()]
-    held = set(store.leased(ids))
+    held = set(store.leased(ids, others=True))  # (its own: a change's hold)
     return [a for a in ids if a not in held]
 
 

@@ -368,17 +368,18 @@ def change_offline(
     service took the database (SQLite; held from here to the commit: `Store.held_for_change`)
     or on a shared server the account (its lease) meanwhile: the caller sends the change to
     that service (`send_to_started`), so what a person asked is what is in force."""
-    if not store.shared:
+    if store.shared:
         try:
-            with store.held_for_change("a service started meanwhile"):
-                return change()
-        except StartedMeanwhile:
+            refuse_held(store, settings, account, "a service started meanwhile")
+        except FsmRiskError:
             return None
-    try:
-        refuse_held(store, settings, account, "a service started meanwhile")
-    except FsmRiskError:
+    try:  # (on a server: the leases of the accounts no service holds, to the commit)
+        with store.held_for_change(
+            "a service started meanwhile", bootstrap.offline_accounts(store) or ()
+        ):
+            return change()
+    except StartedMeanwhile:
         return None
-    return change()  # (an account leased from here on is left out of it: refused, unknown)
 
 
 def send_to_started(

@@ -70,6 +70,8 @@ class AdminAuth:
         self.delay = delay
         self.pause = pause
         self._lock = threading.Lock()  # one check at a time: parallel guesses queue up
+        #: wrong secrets the database refused to record (read-only, full): counted all the same
+        self._unrecorded: list[datetime] = []
 
     def wait_after(self, failures: int) -> float:
         """The wait before the next check after ``failures`` wrong secrets in the window."""
@@ -109,7 +111,9 @@ class AdminAuth:
         row = self.store.admin()
         if row is None:
             raise AuthError("no admin secret is set: run 'fsm-risk admin set-secret' first")
-        recent = self.store.auth_failures_since(self.now() - self.window)
+        since = self.now() - self.window
+        recent = self.store.auth_failures_since(since)
+        recent = sorted([*recent, *(t for t in self._unrecorded if t >= since)])
         if recent:
             due = recent[-1] + timedelta(seconds=self.wait_after(len(recent)))
             wait = (due - self.now()).total_seconds()
@@ -125,7 +129,14 @@ class AdminAuth:
             secret, bytes.fromhex(row.salt), params["n"], params["r"], params["p"], len(expected)
         )
         if not hmac.compare_digest(got, expected):
-            self.store.record_auth_failure(who, self.now())
+            try:
+                self.store.record_auth_failure(who, self.now())
+            except Exception as exc:
+                from fsm_risk.adapters.store import storage_error
+
+                if not storage_error(exc):
+                    raise
+                self._unrecorded.append(self.now())  # (the delay holds in this process)
             logger.warning("wrong admin secret from {} (refused)", who)
             self.pause(self.wait_after(len(recent) + 1))
             raise AuthError("wrong admin secret")

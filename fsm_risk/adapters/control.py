@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 from loguru import logger
 
-from fsm_risk import naming, private
+from fsm_risk import logs, naming, private
 from fsm_risk.adapters.auth import CONTROL_CHARS, admin_name
 from fsm_risk.core.events import AdminCommand
 from fsm_risk.core.states import state_named
@@ -184,7 +184,20 @@ class ControlServer:
         await site.start()
         port = self._runner.addresses[0][1]
         self._bound = port
-        self.service.store.set_meta(port_key(getattr(self.service, "group", "")), str(port))
+        try:
+            self.service.store.set_meta(port_key(getattr(self.service, "group", "")), str(port))
+        except Exception as exc:  # a database read-only or full: the service enforces anyway
+            from fsm_risk.adapters.store import describe_storage_error, storage_error
+
+            if not storage_error(exc):
+                raise
+            logger.critical(
+                "{} the control channel's port {} is NOT saved in the database ({}): the "
+                "command line finds it there, so it does not reach this service",
+                logs.ALERT,
+                port,
+                describe_storage_error(exc),
+            )
         logger.info(
             "control channel on {}:{} (loopback; token in {})", LOOPBACK, port, self.token_file
         )

@@ -523,7 +523,9 @@ class Store:
             self.engine = create_engine(file_url, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _pragmas)
             if self._file_fd is not None:
-                event.listen(self.engine, "do_connect", _open_existing(self.path))
+                event.listen(
+                    self.engine, "do_connect", _open_existing(self.path, lambda: self.read_only)
+                )
             self._insert = sqlite_insert
         #: makes SQLite commits survive a power cut, off the caller's thread (see `Flusher`)
         self.flusher: Flusher | None = (
@@ -541,8 +543,6 @@ class Store:
             self.engine.dispose()
             self._close_file()
             reason = describe_storage_error(exc) + self._disk_note()
-            if self.read_only is not None:
-                reason += f"; the file is {self.read_only}"
             raise FsmRiskError(f"database {self.where}: cannot be opened: {reason}") from None
         self._lock_fd: int | None = None  # the lock file's (where the file itself is not locked)
         self._locked = False  # this store holds the service lock
@@ -570,6 +570,7 @@ class Store:
         self._lease_guard = threading.Lock()  # the lease connection: renewed off the loop
         self._lease_conn: Connection | None = None
         self._leased: list[int] = []
+        self._lease_pid = 0  # the lease connection's server process (0: none)
         self._hot = _hot_statements(self.shared)
         #: the state rows as last written by this store, by (account, contract or None): a
         #: commit skips a row whose content did not move (each account has one writer)
@@ -1250,6 +1251,9 @@ class Store:
         everything else: their guard is lifted only inside this one transaction."""
         cutoff = _iso_floor(before)  # a bound below ``before`` in any offset: then exactly
         dropped = 0
+        self._writable_again()
+        if self.read_only is not None:  # (left for a start on a writable file)
+            return 0
         with self.engine.begin() as conn:
             for table, column in _HISTORY:
                 key = "id" if table == "round_trip" else "account_id, trade_id"
@@ -1563,15 +1567,26 @@ class Store:
         self._locked = False
 
     @contextmanager
-    def held_for_change(self, busy: str) -> Iterator[None]:
+    def held_for_change(self, busy: str, accounts: Iterable[int] = ()) -> Iterator[None]:
         """A change made through the database while no service runs: on SQLite the service
         lock is held from here to its commit, so a `serve` starting meanwhile is refused (its
         supervisor starts it again) rather than restoring the state from before the change
         and enforcing without it (the change answered as done and audited, then written over
         by the service's next commit). Raises `StartedMeanwhile` (``busy``), nothing read,
-        when a service holds it already. On a server the accounts a service leases are left
-        out of the change (`bootstrap.offline_accounts`): nothing here."""
-        if self.shared or self._locked:
+        when a service holds it already. On a server the same with the leases of
+        ``accounts`` (those no service held when they were read): a service leasing one
+        meanwhile is refused until the commit."""
+        if self.shared:
+            try:
+                self.acquire_leases(accounts)
+            except FsmRiskError:
+                raise StartedMeanwhile(busy) from None
+            try:
+                yield
+            finally:
+                self.release_service_lock()
+            return
+        if self._locked:
             yield
             return
         if not self._take_lock():
@@ -1607,9 +1622,9 @@ class Store:
         finally:
             os.close(fd)
 
-    def leased(self, accounts: Iterable[int] | None = None) -> list[int]:
+    def leased(self, accounts: Iterable[int] | None = None, *, others: bool = False) -> list[int]:
         """PostgreSQL: the accounts (of ``accounts``; None: any) a live service holds the
-        lease of, sorted. SQLite has no leases: none."""
+        lease of, sorted (``others``: not this store's own). SQLite has no leases: none."""
         if not self.shared:
             return []
         with self.engine.connect() as conn:
@@ -1620,9 +1635,10 @@ class Store:
                         "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' "
                         "AND granted AND classid = :space AND objsubid = 1 AND objid <> 0 "
                         "AND database = (SELECT oid FROM pg_database "
-                        "WHERE datname = current_database())"  # (a lock is per database)
+                        "WHERE datname = current_database()) "  # (a lock is per database)
+                        "AND pid <> :mine"  # (this store's own: a change's, `held_for_change`)
                     ),
-                    {"space": _LEASE_SPACE},
+                    {"space": _LEASE_SPACE, "mine": self._lease_pid if others else -1},
                 )
             }
         if accounts is None:
@@ -1648,11 +1664,13 @@ class Store:
             conn.execute(text("SET tcp_keepalives_interval = 10"))
             conn.execute(text("SET tcp_keepalives_count = 3"))
             conn.execute(text("SET application_name = 'fsm-risk lease'"))
+            self._lease_pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar() or 0)
             self._lease_conn = conn
         return self._lease_conn
 
     def _drop_lease_connection(self) -> None:
         conn, self._lease_conn = self._lease_conn, None
+        self._lease_pid = 0
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.execute(text("SELECT pg_advisory_unlock_all()"))
@@ -1772,18 +1790,25 @@ def _readable_as_is(conn: Connection) -> None:
         )
 
 
-def _existing(path: Path) -> str:
+def _existing(path: Path, read_only: str | None = None) -> str:
     """The URI opening the database at ``path`` only if it is there (mode=rw): a connection
-    made after the file was removed must fail, not create an empty database in its place."""
-    return Path(os.path.abspath(path)).as_uri() + "?mode=rw"
+    made after the file was removed must fail, not create an empty database in its place.
+    A file that may not be written in a folder where nothing may be created (a read-only
+    mount), with no write-ahead log beside it: opened immutable, since SQLite cannot create
+    the shared-memory file a WAL database is otherwise read through (nothing can change it)."""
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=rw"
+    wal = path.with_name(path.name + "-wal")
+    if read_only is not None and not wal.exists() and not os.access(path.parent, os.W_OK):
+        uri = uri.replace("?mode=rw", "?mode=ro&immutable=1")
+    return uri
 
 
-def _open_existing(path: Path) -> Callable[..., None]:
+def _open_existing(path: Path, read_only: Callable[[], str | None]) -> Callable[..., None]:
     """A ``do_connect`` hook: every connection of the engine opens `_existing` (the store
     created the file before the engine's first connection)."""
 
     def do_connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
-        cargs[:] = [_existing(path)]
+        cargs[:] = [_existing(path, read_only())]
         cparams["uri"] = True
 
     return do_connect
