@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from fsm_risk.core.events import Side
+from fsm_risk.core.missed_carry import moved_over
 from fsm_risk.core.models import ZERO, AccountModel, Book, Mark
 from fsm_risk.core.records import FillRecord
 from fsm_risk.core.valuation import Prices, Valuation
@@ -73,6 +74,8 @@ def carry_over(
         at = None if price is None else Mark(price, price, price, book.start)
         made = _made(valuation, cid, fills, at or valuation.last_mark(cid))
         book.carry += ZERO if made is None else made
+        if made is not None:  # and its part of the contract (`missed_carry`)
+            moved_over(book.missed_carried, cid, _held(acct, book.missed_carried, cid, fills), made)
     if book.late is not None:
         book.late += book.carry - was - net
     else:  # the equity the rules' reset hooks see (`Timers.catch_up` puts it back after)
@@ -100,10 +103,8 @@ def _uncarry(
     """The carry's part of one contract at a live reset, as held before ``fills`` (all of the
     new period): held now less what they moved, valued at the contract's mark (`_made`), so
     that the new period's P&L is what they made. Nothing when they opened it from flat."""
-    value, n = book.carried.get(cid, (ZERO, 0))
-    pos = acct.positions.get(cid)
-    held = -n if pos is not None and not pos.long else n
-    before = held - sum((f.size if f.side is Side.BUY else -f.size for f in fills), 0)
+    value, _ = book.carried.get(cid, (ZERO, 0))
+    before = _held(acct, book.carried, cid, fills)
     if before == 0:
         book.carried.pop(cid, None)
         book.carry -= value
@@ -113,3 +114,14 @@ def _uncarry(
         return  # no instrument: the carry is left as the reset took it
     book.carry += made
     book.carried[cid] = (value + made, abs(before))
+
+
+def _held(
+    acct: AccountModel, split: dict[str, tuple[Decimal, int]], cid: str, fills: Sequence[FillRecord]
+) -> int:
+    """The signed contracts of ``cid`` held before ``fills``: those ``split`` values (on the
+    side of the position held now) less what the fills moved."""
+    _, n = split.get(cid, (ZERO, 0))
+    pos = acct.positions.get(cid)
+    held = -n if pos is not None and not pos.long else n
+    return held - sum((f.size if f.side is Side.BUY else -f.size for f in fills), 0)

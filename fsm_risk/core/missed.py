@@ -29,6 +29,7 @@ from typing import Any
 
 from fsm_risk.core import codec
 from fsm_risk.core.events import Fill, Side
+from fsm_risk.core.missed_carry import held_split
 from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.records import _dec, _dt, _pdec, _pdt
@@ -191,13 +192,15 @@ class MissedResets:
         held = acct.open_upnl
         try:
             for at, weekly, lots, realized, last in self._walk(trades, valuation):
-                upnl = self.kept + sum(
-                    (self._value(c, n, cost, at, last, valuation) for c, (n, cost) in lots.items()),
-                    ZERO,
-                )
+                values = {
+                    c: (self._value(c, n, cost, at, last, valuation), n)
+                    for c, (n, cost) in lots.items()
+                }
+                upnl = self.kept + sum((v for v, _ in values.values()), ZERO)
                 book = acct.week if weekly else acct.day
                 if book.start == at:
                     book.carry = upnl
+                    book.missed_carried = held_split(values)  # its part of each contract
                 # the equity at the reset, for the rules' hooks (as `catch_up` shows it them)
                 acct.open_upnl = upnl
                 if self.base is not None and acct.balance is not None:

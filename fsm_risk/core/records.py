@@ -12,6 +12,7 @@ from typing import Any
 
 from fsm_risk.core.events import Side
 from fsm_risk.core.late import Late, take_late
+from fsm_risk.core.missed_carry import Split, split_from_json, split_to_json
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.seen import SeenTrades
 from fsm_risk.core.states import LOCK_RANK, State
@@ -265,6 +266,7 @@ class Book:
     lates: dict[int, Late] = field(default_factory=dict)  # by trade id (see `late`)
     wiped: Decimal = ZERO
     wiped_loss: Decimal = ZERO
+    missed_carried: Split = field(default_factory=dict)  # see `missed_carry`
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -329,6 +331,7 @@ class Book:
             "lates": {str(i): v.to_list() for i, v in sorted(self.lates.items())},
             "wiped": str(self.wiped),
             "wiped_loss": str(self.wiped_loss),
+            "missed_carried": split_to_json(self.missed_carried),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -359,6 +362,7 @@ class Book:
             {int(i): Late.from_list(v) for i, v in d.get("lates", {}).items()},
             Decimal(d.get("wiped", "0")),
             Decimal(d.get("wiped_loss", "0")),
+            split_from_json(d.get("missed_carried")),
         )
 
 

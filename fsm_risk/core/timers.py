@@ -20,6 +20,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.holdback import held_until
 from fsm_risk.core.missed import MissedResets, unpriced
+from fsm_risk.core.missed_carry import Split, held_split
 from fsm_risk.core.models import ZERO, AccountModel, Book
 from fsm_risk.core.orders import RESIZE_WAIT
 from fsm_risk.core.pursuit import Pursuit
@@ -291,7 +292,8 @@ class Timers:
                 if given:
                     valuation.learn(at, given)  # the restore values positions at it
                 acct.open_upnl = valuation.last_known(acct, at, given)
-                self._reset(acct, at, weekly=weekly, prices=given)
+                split = held_split(valuation.known_by_contract(acct, at, given))
+                self._reset(acct, at, weekly=weekly, prices=given, split=split)
                 missed.applied(acct, at, weekly, given, read=prices is not None)
         finally:
             acct.open_upnl = held  # valued again, at fresh quotes, by the restore
@@ -333,11 +335,13 @@ class Timers:
         weekly: bool,
         carried: dict[str, tuple[Decimal, int]] | None = None,
         prices: Prices | None = None,
+        split: Split | None = None,
     ) -> None:
         """Open the new trading day (or week). Idempotent: keyed by the boundary instant, so a
         reset missed while the service was down is applied once, at start-up (`catch_up`).
         ``carried``: the carry's part of each contract (see `Book.carried`): known at a live
-        reset; a missed one (`catch_up`) values the account as a whole, at ``prices``."""
+        reset; a missed one (`catch_up`) values the account as a whole, at ``prices`` (its
+        part of each contract, ``split``, kept apart: `missed_carry`)."""
         book = self.week_book(now) if weekly else self.day_book(now)
         current = acct.week if weekly else acct.day
         if book.start <= current.start:
@@ -345,6 +349,7 @@ class Timers:
         book.carry = acct.open_upnl
         book.carried = dict(carried or {})
         book.late = None if carried is None else ZERO  # (see `Book.take_fill`)
+        book.missed_carried = dict(split or {})
         # the new period's fills booked before our clock reached it (`early`)
         carry_over(acct, current, book, self.settlement.valuation, weekly=weekly, prices=prices)
         # forget trades older than last week: reconciliations read this week only

@@ -90,6 +90,14 @@ class Valuation:
         What a missed reset carries into the new day: the prices at the reset, else the prices
         last known before the stop (the nearest known to them)."""
         total = sum((a for a, _ in acct.unsettled.values()), ZERO)
+        return total + sum((v for v, _ in self.known_by_contract(acct, at, prices).values()), ZERO)
+
+    def known_by_contract(
+        self, acct: AccountModel, at: datetime | None = None, prices: Prices | None = None
+    ) -> dict[str, tuple[Decimal, int]]:
+        """`last_known`'s value of each position priced, and the contracts it values (the
+        part of a missed reset's carry each contract is: `missed_carry`)."""
+        out: dict[str, tuple[Decimal, int]] = {}
         for c, pos in acct.positions.items():
             price = None if prices is None or at is None else prices.get(c)
             mark = (
@@ -97,8 +105,8 @@ class Valuation:
             )
             found = self._value(pos, mark)
             if found is not None:
-                total += found[0]
-        return total
+                out[c] = (found[0], max(pos.size - pos.settling, 0))
+        return out
 
     def learn(self, at: datetime, prices: Prices) -> None:
         """Prices at the instant ``at`` (a missed reset's, read from the gateway for a restore):

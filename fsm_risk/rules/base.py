@@ -294,19 +294,23 @@ class RuleContext:
         still held is not known (closed, then bought back: the size, not the contracts): a
         carried gain is then taken off only what a target leaves out, a carried loss only
         what a loss limit leaves out, so neither counts the carry of a closed contract as
-        room."""
+        room. A reset missed while stopped keeps its part of each contract apart
+        (`Book.missed_carried`): taken off so always, never the exact way (a limit it
+        changes only fires sooner)."""
         oldest = now - self.stale_after
         losses = gains = Decimal(0)
         carried = {} if book is None else book.carried
+        missed = {} if book is None else book.missed_carried
         for c, p in view.positions.items():
             mark = self.marks.get(c)
             if p.priced and mark is not None and mark.at >= oldest:
                 continue
             low = high = p.upnl  # what it made in the period, at least and at most
-            if c in carried and book is not None and p.opened_at < book.start:
-                value, n = carried[c]  # (its share, for fewer contracts held than carried)
+            held = carried.get(c) or missed.get(c)
+            if held is not None and book is not None and p.opened_at < book.start:
+                value, n = held  # (its share, for fewer contracts held than carried)
                 share = value if p.size >= n else value * p.size / n
-                if _closed_since(view, c, book.start):
+                if c not in carried or _closed_since(view, c, book.start):
                     low, high = p.upnl - max(share, ZERO), p.upnl - min(share, ZERO)
                 else:
                     low = high = p.upnl - share
