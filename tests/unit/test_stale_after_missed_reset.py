@@ -138,3 +138,36 @@ def test_a_stale_gain_carried_by_a_missed_reset_never_fires_later(
     d.send(quote(MES, "5860", at=d.now))  # -$1,000 today
     assert acct.state is not State.Trading, "a carried gain of a missed reset read as room"
     assert acct.day.missed_carried == {MNQ: (D(600), 3)}
+
+
+def test_a_missed_resets_part_of_a_contract_the_new_day_cut_early_is_what_was_held() -> None:
+    """Our clock 2 min behind the gateway's (`early`): long 4 MNQ @21,000, 1 sold at 21,100 at
+    17:00:30 gateway time, the service stopped before our clock's reset and started after it,
+    the gateway's price at the reset 20,900. The 4 held at the reset carried -$800: the kept
+    part of MNQ is the carry's (not the long 3's -$600), and the quiet long 3 is no room."""
+    from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+    from tests.factories import restart, rule_driver, rule_engine
+
+    reset = MON_RESET
+    d = rule_driver(DailyLossLimit, now=reset - timedelta(hours=1), limit="1000")
+    d.send(
+        fill(MNQ, Side.BUY, 4, "21000", order_id=1, at=d.now),
+        position(MNQ, 4, "21000", at=d.now),
+        quote(MNQ, "21000", at=d.now),
+    )
+    stamp = reset + timedelta(seconds=30)
+    d.now = stamp - timedelta(minutes=2)
+    d.send(
+        fill(MNQ, Side.SELL, 1, "21100", pnl="200", order_id=2, at=stamp),
+        position(MNQ, 3, "21000", at=reset - timedelta(hours=1)),
+    )
+    rebuild = lambda: rule_engine(DailyLossLimit, limit="1000")  # noqa: E731
+    d = restart(d, rebuild, at=reset + timedelta(minutes=5), at_reset={reset: {MNQ: D("20900")}})
+    start_up_read(d, account("50200"), position(MNQ, 3, "21000", at=reset - timedelta(hours=1)))
+    acct = d.acct
+    assert (acct.day.start, acct.day.carry, acct.day.realized) == (reset, -800, 200)
+    assert acct.day_pnl(with_unrealized=True) == 400  # the sale's 200 points over the reset
+    _lose_on_mes(d, to="5720")  # -$1,400 on MES: -$1,000 today
+    assert acct.day_pnl(with_unrealized=True) == -1000
+    assert acct.state is not State.Trading, "the missed reset's carried -$600 counted as room"
+    assert acct.day.missed_carried == {MNQ: (D(-800), 4)}  # (its sum is the carry)
