@@ -28,11 +28,12 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk.core import codec
+from fsm_risk.core.early import _made
 from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.missed_carry import held_split
 from fsm_risk.core.models import ZERO, AccountModel, Mark
 from fsm_risk.core.pnl import realized_net
-from fsm_risk.core.records import _dec, _dt, _pdec, _pdt
+from fsm_risk.core.records import FillRecord, _dec, _dt, _pdec, _pdt
 from fsm_risk.core.valuation import Prices, Valuation
 from fsm_risk.rules.base import Rule
 
@@ -56,6 +57,9 @@ class MissedResets:
     after: dict[str, dict[str, Any]] = field(default_factory=dict)  # as the resets left them
     trades: list[Fill] = field(default_factory=list)  # made while stopped, before a reset
     unpriced: list[datetime] = field(default_factory=list)  # applied reading no price (below)
+    #: fills booked before the stop stamped at or after the first missed reset (our clock
+    #: behind the gateway's, see `early`): in ``held``, not held at the resets before them
+    early: list[FillRecord] = field(default_factory=list)
 
     @classmethod
     def record(
@@ -71,6 +75,7 @@ class MissedResets:
             None if acct.balance is None else acct.balance + acct.pending_realized,
             sum((a for a, _ in acct.unsettled.values()), ZERO),
             {r.id: deepcopy(acct.rule_state.get(r.id, {})) for r in rules if r.stateful},
+            early=[f for f in acct.day.fills if f.at >= min(acct.day.end, acct.week.end)],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +99,7 @@ class MissedResets:
             "after": self.after,
             "trades": [codec.fields_of(t) for t in self.trades],
             "unpriced": [at.isoformat() for at in self.unpriced],
+            "early": [f.to_dict() for f in self.early],
         }
 
     @classmethod
@@ -117,6 +123,7 @@ class MissedResets:
             d["after"],
             [codec.from_fields(Fill, t) for t in d["trades"]],
             [datetime.fromisoformat(at) for at in d.get("unpriced", ())],
+            [FillRecord.from_dict(f) for f in d.get("early", ())],
         )
 
     def applied(
@@ -197,6 +204,7 @@ class MissedResets:
                     for c, (n, cost) in lots.items()
                 }
                 upnl = self.kept + sum((v for v, _ in values.values()), ZERO)
+                upnl += self._early(at, valuation)  # (held at the stop, not at ``at``)
                 book = acct.week if weekly else acct.day
                 if book.start == at:
                     book.carry = upnl
@@ -205,6 +213,7 @@ class MissedResets:
                 acct.open_upnl = upnl
                 if self.base is not None and acct.balance is not None:
                     acct.open_upnl += self.base + realized - acct.balance - acct.pending_realized
+                    acct.open_upnl -= sum((f.net for f in self.early if f.at >= at), ZERO)
                 for rule in again:
                     rule.on_reset(acct.rule_state.setdefault(rule.id, {}), acct, weekly, at)
         finally:
@@ -231,6 +240,18 @@ class MissedResets:
             lots, got = _replay(lots, trades[done:end], valuation)
             realized, done, before = realized + got, end, at
             yield at, weekly, lots, realized, last
+
+    def _early(self, at: datetime, valuation: Valuation) -> Decimal:
+        """What the fills booked before the stop and stamped at or after the reset ``at``
+        (`early`) take off the value of the positions at the stop, to leave those held at
+        ``at``, valued at the price then (as `early.carry_over` does at a restore)."""
+        out = ZERO
+        for cid in sorted({f.contract_id for f in self.early if f.at >= at}):
+            fills = [f for f in self.early if f.at >= at and f.contract_id == cid]
+            price = self.prices.get(at, {}).get(cid)
+            mark = Mark(price, price, price, at) if price is not None else self.marks.get(cid)
+            out += _made(valuation, cid, fills, mark) or ZERO
+        return out
 
     def _value(
         self,
