@@ -5,7 +5,12 @@ positions' unrealized P&L (``view.equity``). The peak it trails is kept per acco
 rule's memory (``rule_state["RULE-004"]``: ``start`` and ``peak`` as decimal strings):
 
 - it is seeded the first time the gateway reports a balance: ``max(starting balance, balance)``
-  (the starting balance is the configured one, or else that first balance);
+  (the starting balance is the configured one, or else that first balance), and never below
+  the equity at the day's and at the week's start the books imply (equity less the period's
+  net P&L): with no stored peak (a first start, a lost database) the day's and week's trades
+  are rebuilt from the gateway, and a peak seeded from a live balance before them is lifted
+  so at the first read's balance (``lift``). Taken from the week's trades with no starting
+  balance configured, it is noted (``rebuilt``) and status says the firm's may be higher;
 - ``intraday``: it then rises with equity on every mark and balance change, but only from a
   settled view: every open position valued at a fresh quote and no realized P&L awaiting a
   balance update (between a closing fill and the next balance update the fill's P&L may still
@@ -92,6 +97,11 @@ RAISED_KEPT = 32
 #: how long a void's give-back waits for the read that settles it (then: left, the peak kept)
 GIVE_BACK_WAIT = timedelta(minutes=5)
 _amount = schema.amount()
+#: what status says of a peak rebuilt from the week's trades (see `TrailingDrawdown._rebuilt`)
+REBUILT = (
+    "peak rebuilt from this week's trades (no stored peak, starting_balance empty): "
+    "the firm's own peak may be higher"
+)
 
 
 def optional_amount(text: str) -> Decimal | None:
@@ -262,8 +272,11 @@ class TrailingDrawdown(Rule):
         text = memo["peak"] = str(peak)
         self._peaks[account_id] = _Peak(text, peak, peak - self._drawdown, cap)
 
-    def _seed(self, memo: dict[str, Any], view: AccountView) -> _Peak | None:
-        """The first balance seen: record the starting balance and the first peak."""
+    def _seed(self, memo: dict[str, Any], view: AccountView, live: bool = False) -> _Peak | None:
+        """The first balance seen: record the starting balance and the first peak, never below
+        what the period's books imply (`_booked`): with no stored peak (a first start, a lost
+        database) the day's and week's trades are rebuilt from the gateway. A ``live`` balance
+        (the feed's, not a read's) may come before them: the first read's lifts it (`_lift`)."""
         balance = view.balance
         if balance is None:
             return None
@@ -272,22 +285,67 @@ class TrailingDrawdown(Rule):
             start = balance
         memo["start"] = str(start)
         cap = start + self._drawdown if self.config.freeze_at_start else None
-        self._store(view.account_id, memo, max(start, balance), cap)
+        if live:
+            memo["lift"] = "1"  # (to the first read's balance)
+        self._store(view.account_id, memo, max(start, balance, self._booked(view)), cap)
+        self._rebuilt(memo, view)
         return self._peaks[view.account_id]
+
+    @staticmethod
+    def _booked(view: AccountView) -> Decimal:
+        """The lowest peak the books imply: the equity at the day's and at the week's start
+        (equity less the period's net P&L, open P&L included: the value a reset carried of
+        the positions it held counts as equity then). Both modes' peak is at least these: a
+        reset's equity (``end_of_day``), an equity seen (``intraday``)."""
+        now = view.balance
+        assert now is not None
+        now += view.pending_realized
+        return max(
+            now + view.day.carry - view.day.realized, now + view.week.carry - view.week.realized
+        )
+
+    def _rebuilt(self, memo: dict[str, Any], view: AccountView) -> None:
+        """Note a peak taken from the week's trades (no stored peak, no starting balance): the
+        firm's own peak may be higher (a higher equity earlier, or before this week)."""
+        if self.config.starting_balance is None and (view.week.realized or view.week.fees):
+            memo["rebuilt"] = memo["peak"]
+
+    def _lift(self, memo: dict[str, Any], view: AccountView) -> None:
+        """A peak seeded from a live balance (``lift``) rises to what the books imply at the
+        first read's balance (read after its trades: the day's and week's are in), once."""
+        del memo["lift"]
+        entry = self._entry(view.account_id, memo)
+        if entry is None or view.balance is None or not (view.week.realized or view.week.fees):
+            return  # (no trade this week: the books imply no more than the balance)
+        booked = self._capped(self._booked(view), entry.cap)
+        if booked > entry.peak:
+            self._store(view.account_id, memo, booked, entry.cap)
+            self._rebuilt(memo, view)
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         text = memo.get("peak")
         seeded = False
+        if (
+            text is not None
+            and "lift" in memo
+            and isinstance(event, AccountUpdate)
+            and event.applied is not None
+        ):
+            self._lift(memo, view)
+            seeded = True  # (the memo changed: ``lift`` is gone, the peak may have risen)
+            text = memo["peak"]
         if text is not None and self._intraday and isinstance(event, Fill):
             self._before(memo, view, event)  # (a fill raises no peak on its own event)
         if text is None:
-            if self._seed(memo, view) is None:
+            read = isinstance(event, AccountUpdate) and event.applied is not None
+            if self._seed(memo, view, live=not read) is None:
                 return False  # no balance reported yet
             if not self._intraday:
                 return True
             text, seeded = memo["peak"], True
         elif not self._intraday:
-            return self._late(memo, view)  # end of day: the peak moves only at a reset
+            # end of day: the peak moves only at a reset
+            return self._late(memo, view) or seeded
         # the quote hot path: the cached peak, one addition chain and one comparison
         entry = self._peaks.get(view.account_id)
         if entry is None or entry.text is not text:
@@ -601,10 +659,12 @@ class TrailingDrawdown(Rule):
         equity = view.equity
         memo = view.rule_state.get(self.id)
         entry = self._entry(view.account_id, memo) if memo is not None else None
-        if equity is None or entry is None:
+        if equity is None or memo is None or entry is None:
             return None
         frozen = entry.cap is not None and entry.peak >= entry.cap
         detail = f"peak {entry.peak:.2f}, {self.config.mode}" + (
             ", floor frozen at the starting balance" if frozen else ""
         )
+        if "rebuilt" in memo and self.config.starting_balance is None:
+            detail += f", {REBUILT}"
         return Usage(equity, entry.floor, "$", used(entry.peak - equity, self._drawdown), detail)

@@ -71,7 +71,8 @@ def mnq_at(d: Driver, price: str) -> None:
 
 def test_the_first_balance_seeds_the_start_and_the_peak_as_json_strings() -> None:
     d = driver()
-    assert memo(d) == {"start": "50000", "peak": "50000"}
+    # (``lift``: a live balance, the first read's lifts the peak to what its trades imply)
+    assert memo(d) == {"start": "50000", "peak": "50000", "lift": "1"}
     snapshot = json.loads(json.dumps(d.acct.to_dict()))  # what the store writes and reads
     assert AccountModel.from_dict(snapshot).rule_state["RULE-004"] == memo(d)
 
@@ -448,7 +449,7 @@ def test_restart_keeps_the_intraday_peak_and_the_floor() -> None:
     d.send(position(MNQ, 1, "21000"))
     mnq_at(d, "21500")  # peak 51,000
     again = restart(d, lambda: engine(mode="intraday"), at=d.now + timedelta(seconds=5))
-    assert memo(again) == {"start": "50000", "peak": "51000"}
+    assert memo(again) == {"start": "50000", "peak": "51000", "lift": "1"}  # (no read yet)
     again.send(quote(MNQ, "20500.25", at=again.now))
     assert again.acct.state is State.Trading
     again.send(quote(MNQ, "20500", at=again.now))
