@@ -107,6 +107,7 @@ from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 from fsm_risk.reconciler import AGAIN, Reconciler
 from fsm_risk.replay import journal_prices
+from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 
 _LEVEL = {Level.INFO: "INFO", Level.WARNING: "WARNING", Level.CRITICAL: "CRITICAL"}
 
@@ -743,6 +744,7 @@ class Service:
             len(self.account_ids),
             seconds,
         )
+        self._warn_rebuilt_peaks()
         # what start-up built (the SDK, the restored state) lives as long as the process: out
         # of the collector's sight, a full collection no longer walks it (one took 70-260 ms,
         # landing in front of whichever close was being handled)
@@ -750,6 +752,26 @@ class Service:
         self.ready.set()
         if self.serving.is_set():
             self.notifier.status(self._readiness_text())
+
+    def _warn_rebuilt_peaks(self) -> None:
+        """RULE-004's peaks seeded at this start with no stored peak and no starting balance,
+        from the week's trades the gateway lists: the firm's own peak may be higher."""
+        for rule in self.engine.rules:
+            if not isinstance(rule, TrailingDrawdown) or rule.config.starting_balance is not None:
+                continue
+            for account_id in self.account_ids:
+                acct = self.engine.accounts.get(account_id)
+                memo = acct.rule_state.get(rule.id) if acct is not None else None
+                if memo is not None and "rebuilt" in memo:
+                    logger.warning(
+                        "{} account {}: {}'s peak {} was rebuilt from the week's trades (no "
+                        "stored peak, starting_balance empty): the firm's own may be higher; "
+                        "set starting_balance",
+                        logs.ALERT,
+                        account_id,
+                        rule.id,
+                        memo["peak"],
+                    )
 
     def readiness(
         self,
