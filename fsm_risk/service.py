@@ -770,7 +770,7 @@ class Service:
                         logs.ALERT,
                         account_id,
                         rule.id,
-                        memo["peak"],
+                        f"{Decimal(memo['peak']):.2f}",
                     )
 
     def readiness(
