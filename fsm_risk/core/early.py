@@ -56,6 +56,14 @@ def carry_over(
     old.fees -= fees
     book.realized += net
     book.fees += fees
+    # a loss a confirmed reset wiped among them goes over too, remembered (`Book.wiped_loss`)
+    gone = old.wiped_to
+    lost = sum((f.net for f in moved if gone is not None and f.at <= gone), ZERO)
+    part = max(old.wiped_loss, min(lost, ZERO))
+    if part:
+        old.wiped_loss -= part
+        book.wiped_loss += part
+        book.wiped_to = gone
     if not weekly:  # (the week's book keeps no fills; the day's journal still has them)
         trips = [t for t in old.trips if t.closed_at is not None and t.closed_at >= book.start]
         for f in moved:

@@ -65,7 +65,7 @@ def suspect(
         kept = _kept(acct, ev, book, later) if ev.since <= book.start else None
         if kept is not None:  # (an earlier reset's wiped loss, kept, is not this one's)
             beyond[name] = book.realized - kept
-            made[name] = beyond[name] - book.wiped_loss
+            made[name] = beyond[name] - (ZERO if _back(acct, ev, book) else book.wiped_loss)
     # the balance the reset set moved by what every wiped trade made: an earlier day's wiped
     # loss (the week's wiped trades before the day) raised it as much, and hid as much of the
     # day's wiped profit from the fall (the lower of the two reckonings: the larger cap)
@@ -96,8 +96,6 @@ def again(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
     relisted = gone is not None and any(t.at <= gone and t.trade_id in seen for t in ev.trades)
     if relisted:
         acct.wiped_until = None
-    else:
-        _listed_again(acct, ev)
     s = acct.resetting
     if s is not None:
         out.append(ConfirmReset(acct.account_id, s.since, s.until))
@@ -136,6 +134,7 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
             continue  # a new period since: the reset is none of its business
         if drop < ZERO:  # what its wiped trades lost, kept: a later reset leaves it out
             book.wiped_loss += drop
+            book.wiped_to = s.newest if book.wiped_to is None else max(book.wiped_to, s.newest)
             continue
         was = book.realized
         book.realized -= drop
@@ -158,16 +157,16 @@ def checked(acct: AccountModel, ev: TradesSnapshot, out: list[Effect]) -> bool:
     return bool(changed)
 
 
-def _listed_again(acct: AccountModel, ev: TradesSnapshot) -> None:
-    """A list that lists every trade applied in a book's period again (but those applied after
-    it was asked for), the books agreeing with it or rebuilt from it: the loss the book
-    remembers a reset's wiped trades kept is its trades' again, forgotten (`Book.wiped_loss`)."""
-    listed = {t.trade_id for t in ev.trades}
-    for book in (acct.day, acct.week):
-        if book.wiped_loss and ev.since <= book.start:
-            lacks = acct.seen_trades.since(book.start) - listed
-            if not (lacks if ev.applied is None else lacks & ev.applied):
-                book.wiped_loss = ZERO
+def _back(acct: AccountModel, ev: TradesSnapshot, book: Book) -> bool:
+    """Whether the list lists again every trade of ``book``'s period a confirmed reset wiped
+    losing (up to ``Book.wiped_to``): what they lost is then in what the book keeps, not left
+    out again. Never forgotten on a list's word (two served stale would loosen the limits)."""
+    to = book.wiped_to
+    if to is None or not book.wiped_loss:
+        return False
+    listed = {t.trade_id for t in ev.trades if not t.voided}
+    wiped = [i for i, at in acct.seen_trades.items() if book.start <= at <= to]
+    return bool(wiped) and all(i in listed for i in wiped)
 
 
 def _kept(acct: AccountModel, ev: TradesSnapshot, book: Book, later: set[int]) -> Decimal | None:

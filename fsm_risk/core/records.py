@@ -233,24 +233,21 @@ class Trip:
 class Book:
     """The accumulators of one trading day or week.
 
-    ``realized`` is net of fees. ``settled`` is its part that no trade makes: positions the
-    gateway removed without a fill (cash-settled), booked at the balance's move (see
-    `Settlement.vanished`); a rebuild from the gateway's trades keeps it. ``carry`` is the open
-    unrealized P&L at the boundary, so the
-    period's equity P&L is ``realized + open unrealized - carry``; ``carried`` is its part of
-    each contract (value, contracts) at a live reset, taken back by `take_fill` when a fill
-    stamped before the boundary, whose record came after it, shows them not held there.
+    ``realized`` is net of fees; ``settled`` its part no trade makes (positions removed without
+    a fill, booked at the balance's move: `Settlement.vanished`; a rebuild keeps it). ``carry``
+    is the open unrealized P&L at the boundary (equity P&L: ``realized + open unrealized -
+    carry``); ``carried`` its part of each contract (value, contracts) at a live reset, taken
+    back by `take_fill` when a fill stamped before the boundary, heard after, shows them gone.
     ``late`` is what such fills change of the equity at a live boundary (their net P&L less
     the carry they take back; None: a reset applied at a restore, which they redo instead);
     ``lates`` what each of them did, by trade id, for its void to give back (see `late`).
     ``wiped``: what a firm's reset confirmed took off ``realized`` (`firm_reset`): the
     profit target still counts it (a reset never loosens a limit mid-period). ``wiped_loss``:
-    what the trades confirmed resets wiped lost, kept in ``realized`` (at most nothing): a
-    later reset's wiped trades made ``realized`` less it and the trades it still holds.
+    what the trades confirmed resets wiped lost (those up to ``wiped_to``), kept in ``realized``
+    (at most nothing): a later reset's wiped trades made ``realized`` less it and the rest.
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
-    append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's).
-    """
+    append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's)."""
 
     label: date
     start: datetime
@@ -267,6 +264,7 @@ class Book:
     wiped: Decimal = ZERO
     wiped_loss: Decimal = ZERO
     missed_carried: Split = field(default_factory=dict)  # see `missed_carry`
+    wiped_to: datetime | None = None
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -332,6 +330,7 @@ class Book:
             "wiped": str(self.wiped),
             "wiped_loss": str(self.wiped_loss),
             "missed_carried": split_to_json(self.missed_carried),
+            "wiped_to": _dt(self.wiped_to),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -363,6 +362,7 @@ class Book:
             Decimal(d.get("wiped", "0")),
             Decimal(d.get("wiped_loss", "0")),
             split_from_json(d.get("missed_carried")),
+            _pdt(d.get("wiped_to")),
         )
 
 

@@ -57,7 +57,8 @@ def gone(acct: AccountModel, ev: TradesSnapshot, later: set[int]) -> dict[int, d
 def cut(ev: TradesSnapshot, missing: dict[int, datetime], now: datetime) -> bool:
     """Whether the list lacks a trade newer than one it holds: cut short (capped), not wiped
     (a reset wipes every trade made before it)."""
-    return bool(missing) and min((t.at for t in ev.trades), default=now) < max(missing.values())
+    newest = max(missing.values(), default=now)  # (an empty list holds none older: not cut)
+    return bool(missing) and min((t.at for t in ev.trades), default=newest) < newest
 
 
 def wiped(

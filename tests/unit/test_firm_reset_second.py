@@ -86,21 +86,26 @@ def test_a_restart_between_the_resets_keeps_the_wiped_loss() -> None:
     assert d.acct.week.realized == D("-450"), f"week {d.acct.week.realized}"
 
 
-def test_a_rebuild_from_a_list_of_every_trade_forgets_the_wiped_loss() -> None:
-    """The reset's confirmation was a glitch: the list lists Monday's trades again. Once, it
-    may be a list served stale: the loss is still remembered. Twice, the books agree with
-    it: the trades are the list's again, so no later reset leaves their loss out a second
-    time (`Book.wiped_loss` back to 0); the week holds its -450."""
+def test_lists_listing_the_wiped_trades_again_never_forget_the_wiped_loss() -> None:
+    """Found by a review: two lists served stale, each listing Monday's wiped trades again,
+    made the loss they left forgotten; the lists lacked them again, and Tuesday's +396.52
+    wiped by a second reset stayed on the week (-53.48 where it must be -450; a -600 after
+    it left the week at -653.48, Trading under a 1,000 limit). A list lacking them again
+    cannot tell a stale list from a first reset that was a glitch: the stricter is kept."""
     d = rule_driver(WeeklyLossLimit, limit="1000", balance="50000")
     trades = round_trip(d, "-450", "0", "49550.00", 1)
     answer(d, reset(d, "50000.00"))
-    assert d.acct.week.wiped_loss == D("-450")
-    d.advance(minutes=1)
-    gateway_read(d, account("50000.00"), trades=trades, since=d.acct.week.start)
+    for _ in range(2):
+        d.advance(minutes=1)
+        gateway_read(d, account("50000.00"), trades=trades, since=d.acct.week.start)
     assert (d.acct.week.realized, d.acct.week.wiped_loss) == (D("-450"), D("-450"))
     d.advance(minutes=1)
-    gateway_read(d, account("50000.00"), trades=trades, since=d.acct.week.start)
-    assert (d.acct.week.realized, d.acct.week.wiped_loss) == (D("-450"), D("0"))
+    gateway_read(d, account("50000.00"), trades=(), since=d.acct.week.start)
+    tuesday_won_and_reset(d)
+    assert d.acct.week.realized == D("-450"), f"week {d.acct.week.realized}"
+    d.advance(minutes=1)
+    round_trip(d, "-600", "0", "49400.00", 5)
+    assert d.acct.state is State.LockedWeekly, (d.acct.week.realized, d.acct.state)
 
 
 def test_a_wiped_profit_the_fall_kept_is_not_remembered() -> None:
@@ -112,3 +117,31 @@ def test_a_wiped_profit_the_fall_kept_is_not_remembered() -> None:
     d.send(account("50391.52"))
     answer(d, gateway_read(d, account("50391.52"), trades=(), since=d.acct.week.start))
     assert (d.acct.day.realized, d.acct.day.wiped_loss) == (D("391.52"), D("0"))
+
+
+def test_a_clock_behind_carries_the_wiped_loss_over_to_the_new_day() -> None:
+    """Found by a review: our clock 2 min behind the gateway's; a -450 round trip at
+    17:00:30-17:00:40 gateway time (the new day's) booked into the ending day, then the firm's
+    reset at 17:01 gateway (16:59 ours). Its list, empty, was taken as cut short (its trades
+    stamped after our clock): the reset never told, and once told the loss remembered stayed
+    with the ending day's book when the -450 went over. +396.52 and a second reset left the
+    new day at -53.48 (must be -450): a -60 after it left it at -113.48, Trading."""
+    from datetime import timedelta
+
+    from tests.unit.test_clock_behind_new_day import BEHIND, MON_RESET, trip
+
+    start = MON_RESET - timedelta(hours=1)
+    d = rule_driver(DailyLossLimit, now=start, limit="500", balance="50000")
+    trip(d, MON_RESET, (30, 40), "20925", "-450", 20)
+    d.send(account("49550.00"))
+    d.now = MON_RESET + timedelta(seconds=60) - BEHIND
+    answer(d, reset(d, "50000.00"))
+    d.at(MON_RESET)
+    assert (d.acct.day.realized, d.acct.day.wiped_loss) == (D("-450"), D("-450"))
+    d.advance(minutes=5)
+    round_trip(d, "400", "3.48", "50396.52", 30)
+    answer(d, reset(d, "50000.00"))
+    assert (d.acct.day.realized, d.acct.week.realized) == (D("-450"), D("-450"))
+    d.advance(minutes=1)
+    round_trip(d, "-60", "0", "49940.00", 40)
+    assert d.acct.state is State.LockedDaily, (d.acct.day.realized, d.acct.state)
