@@ -234,6 +234,11 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
 
         ours = ids or (monitored(settings, store) if store.shared else None)
         snap["service_unanswering"] = store.service_running(ours or None)
+        lost = _lost_notes(store)
+        for a in snap["accounts"]:
+            note = lost.get(a["account_id"])
+            a["lost_state"] = note.to_dict() if note is not None else None
+        snap["state_lost"] = [a["account_id"] for a in snap["accounts"] if a["lost_state"]]
         return snap, False
     finally:
         store.close()
@@ -356,6 +361,38 @@ def _read_secret(secret_file: str | None, prompt: str, confirm: bool = False) ->
     return None
 
 
+def _lost_notes(store: Any, every: bool = False) -> dict[int, Any]:
+    """The database's notes of accounts started with no stored state although they traded
+    this week, still shown (`fsm_risk.core.lost`; ``every``: however old), by account (an
+    unreadable one: None)."""
+    import json
+
+    from fsm_risk.core.lost import META_PREFIX, LostState, shown
+
+    out: dict[int, Any] = {}
+    for key in store.meta_keys(META_PREFIX):
+        try:
+            note = LostState.from_dict(json.loads(store.meta(key) or ""))
+        except (ValueError, KeyError, TypeError):
+            out[-len(out) - 1] = None  # refused all the same: it cannot be read
+            continue
+        if every or shown(note, _now()):
+            out[note.account_id] = note
+    return out
+
+
+def _lost_states(store: Any) -> list[str]:
+    """`_lost_notes`, however old (the state before them is lost for good), as short texts:
+    for the refusal of a first admin secret."""
+    return [
+        "an unreadable lost-state note"
+        if note is None
+        else f"account {note.account_id} started on it with no stored state although the "
+        f"gateway listed {note.trades} trade(s) that week (its database was lost or replaced)"
+        for note in _lost_notes(store, every=True).values()
+    ]
+
+
 @main.group()
 def admin() -> None:
     """Manage the admin credential."""
@@ -364,9 +401,15 @@ def admin() -> None:
 @admin.command("set-secret")
 @click.option("--secret-file", metavar="FILE", help="read the new secret from this file")
 @click.option("--current-file", metavar="FILE", help="read the current secret from this file")
+@click.option(
+    "--take-over",
+    is_flag=True,
+    help="set the first secret of a database whose accounts started with no stored state "
+    "although they traded this week (a lost or replaced database)",
+)
 @settings_option
 def set_secret(
-    secret_file: str | None, current_file: str | None, settings_file: str | None
+    secret_file: str | None, current_file: str | None, take_over: bool, settings_file: str | None
 ) -> None:
     """Store the admin secret (only a salted scrypt hash is kept)."""
     from fsm_risk import bootstrap, logs
@@ -376,6 +419,13 @@ def set_secret(
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
+        lost = [] if auth.configured else _lost_states(store)
+        if lost and not take_over:
+            raise AuthError(
+                f"refused: this database has no admin secret and {lost[0]}; whoever sets the "
+                "first secret here can end any lock. If you are the admin, check the account "
+                "at the gateway and run 'fsm-risk admin set-secret --take-over'"
+            )
         current = None
         if auth.configured:
             current = (
@@ -389,6 +439,16 @@ def set_secret(
             raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
         logs.register_secret(new)
         auth.set_secret(new, current, getpass.getuser())
+        if lost:
+            from loguru import logger
+
+            logger.critical(
+                "{} first admin secret set with --take-over by {} on a database whose state "
+                "was lost: {}",
+                logs.ALERT,
+                getpass.getuser(),
+                "; ".join(lost),
+            )
     finally:
         store.close()
     click.echo("admin secret stored (salted scrypt hash)")

@@ -67,6 +67,7 @@ ENFORCEMENT_REASONS = {
     Reason.CLOSE_DELIVERED_LATE,
     Reason.CANCEL_NOT_CONFIRMED,
     Reason.FAILSAFE,
+    Reason.STATE_LOST,
 }
 #: the alerts of a request tried again until it goes: their repeats are held (`REPEAT_WINDOW`);
 #: an overshoot or a failsafe is news each time
@@ -74,6 +75,7 @@ RETRIED = ENFORCEMENT_REASONS - {
     Reason.CLOSE_OVERSHOT,
     Reason.CLOSE_DELIVERED_LATE,
     Reason.FAILSAFE,
+    Reason.STATE_LOST,
 }
 
 

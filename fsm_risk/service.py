@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import gc
 import itertools
+import json
 import time
 from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.exposure import close_wanted, unconfirmed_closes
+from fsm_risk.core.lost import META_PREFIX, LostState, lost_state, shown
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.restricted import Restriction, restriction, scopes
@@ -416,6 +418,11 @@ class Service:
         # after a (re)start nothing is sent for an account until its reconciliation has shown
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
+        #: the accounts started with no stored state, until their trades are read (`_lost`)
+        self.unstored: set[int] = set()
+        #: the starts with no stored state found while the gateway lists trades this week,
+        #: by account (kept in the database: shown until that week has ended)
+        self.lost: dict[int, LostState] = {}
         self.held_back: dict[int, set[str]] = {}
         #: the cancels sent and not answered yet, by (account, order): one waiting for the
         #: request budget (or the gateway) is not sent again beside it
@@ -665,10 +672,12 @@ class Service:
             self._spawn(self._keep_leases(), "leases")
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
+        self._lost_before()
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
                 self.journal.start(a.account_id, a.name, now)
+                self.unstored.add(a.account_id)  # its trades this week say whether it is new
         if startup_note:
             self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
@@ -886,6 +895,7 @@ class Service:
         """A reconciliation ended (None: it read the gateway): count the failures in a row
         and keep the last success (see `reads_failing`); the end of the alarm is logged."""
         if error is None:
+            self._lost(account_id)
             was = self.reads_failing().get(account_id)
             self._reads_failed.pop(account_id, None)
             self._read_ok[account_id] = (self.clock.now(), time.monotonic())
@@ -908,6 +918,45 @@ class Service:
                 n + 1,
                 type(error).__name__,
             )
+
+    def _lost_before(self) -> None:
+        """The starts with no stored state an earlier run found (still shown: their week has
+        not ended)."""
+        now = self.clock.now()
+        for key in self.store.meta_keys(META_PREFIX):
+            raw = self.store.meta(key)
+            try:
+                note = LostState.from_dict(json.loads(raw or ""))
+            except (ValueError, KeyError, TypeError):
+                logger.error("{} unreadable {} note in the database", logs.ALERT, key)
+                continue
+            if shown(note, now):
+                self.lost[note.account_id] = note
+
+    def lost_now(self) -> dict[int, LostState]:
+        """The starts with no stored state still shown (`_lost`), by account."""
+        now = self.clock.now()
+        return {a: note for a, note in self.lost.items() if shown(note, now)}
+
+    def _lost(self, account_id: int) -> None:
+        """An account started with no stored state, its trades this week now read: when the
+        gateway lists any, its database was lost or replaced (see `fsm_risk.core.lost`): a
+        CRITICAL alert, kept in the database and shown by `status` until the week ends."""
+        acct = self.engine.accounts.get(account_id)
+        if account_id not in self.unstored or acct is None or not self._caught_up(account_id):
+            return
+        self.unstored.discard(account_id)
+        note = lost_state(acct, self.clock.now())
+        if note is None:
+            return
+        self.lost[account_id] = note
+        try:
+            self.store.set_meta(META_PREFIX + str(account_id), json.dumps(note.to_dict()))
+        except Exception as exc:  # a database refusing it: shown in this run all the same
+            logger.error("{} the lost-state note is not saved: {}", logs.ALERT, exc)
+        alert = Alert(Level.CRITICAL, Reason.STATE_LOST, note.text, account_id)
+        logger.critical("{} {}: {}", logs.ALERT, Reason.STATE_LOST.name, note.text)
+        self.observe(Committed([], [alert], self.clock.now()))
 
     def reads_failing(self) -> dict[int, ReadsFailing]:
         """The accounts whose reads of the gateway keep failing: `READS_FAILING_AFTER`
@@ -2528,13 +2577,15 @@ class Service:
             account_ids = list(self.account_ids)  # not the accounts an earlier run watched
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         stuck, failing = self.unconfirmed_closes(), self.reads_failing()
-        cancels = self.unconfirmed_cancels()
+        cancels, lost_now = self.unconfirmed_cancels(), self.lost_now()
         for a in snap["accounts"]:
             a["readiness"] = self.readiness(a["account_id"], stuck, failing, cancels)
             a["closes_unconfirmed"] = {
                 cid: since.isoformat() for cid, since in stuck.get(a["account_id"], {}).items()
             }
             a["cancels_unconfirmed"] = status.cancels_view(cancels.get(a["account_id"], []))
+            lost = lost_now.get(a["account_id"])
+            a["lost_state"] = lost.to_dict() if lost is not None else None
         ok, checks = self.verdict()
         snap["enforcing"] = ok  # as /readyz answers it
         snap["service"] = {"ready": ok, **checks}
@@ -2562,6 +2613,7 @@ class Service:
             "reason": unsaved.reason if unsaved is not None else None,
         }
         snap["pending_settings"] = self.pending.view() if self.pending is not None else None
+        snap["state_lost"] = [a["account_id"] for a in snap["accounts"] if a.get("lost_state")]
         return snap
 
 

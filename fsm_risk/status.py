@@ -394,6 +394,22 @@ def _value(v: str, unit: str) -> str:
     return v
 
 
+def lost_lines(a: dict[str, Any], tz: Any) -> list[str]:
+    """An account started with no stored state while it traded this week (`core.lost`)."""
+    lost = a.get("lost_state")
+    if not lost:
+        return []
+    return [
+        _fit(f"  CRITICAL: STATE LOST at {_clock(lost['at'], tz)}: started with no stored state"),
+        _fit(
+            f"    but the gateway lists {lost['trades']} trade(s) this week (week "
+            f"{Decimal(lost['week_net']):+.2f})"
+        ),
+        _fit("    lost: locks not rebuilt from trades, waivers, peak, audit before then"),
+        _fit("    an admin secret set since may not be the admin's: the admin must check"),
+    ]
+
+
 def render(snap: dict[str, Any], *, color: bool = True, source: str = "database") -> str:
     tz = snap["timezone"]
     at = datetime.fromisoformat(snap["at"]) if "at" in snap else datetime.now(UTC)
@@ -512,6 +528,7 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             line = f"  NOT ENFORCING: cancel of order {k['order_id']} in {k['contract_id']} {how}"
             out.append(style(_fit(line), fg="red", bold=True))
             out.append(style(f"    since {_clock(k['since'], tz)} ({took})", fg="red"))
+        out.extend(style(line, fg="red", bold=True) for line in lost_lines(a, tz))
         lock = a["lock"]
         if lock:
             until = (

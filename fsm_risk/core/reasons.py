@@ -118,6 +118,10 @@ class Reason(Enum):
         "the database refuses writes: enforcement goes on from memory, the state is not saved"
     )
     STATE_SAVED_AGAIN = "the database takes writes again: the state held in memory is saved"
+    STATE_LOST = (
+        "an account started with no stored state although it traded this week: the database "
+        "was lost or replaced, with its locks, peak and audit"
+    )
     SELF_LOCK = "the trader locked their own account"
     SETTINGS_TIGHTENED = "the settings file was reloaded: stricter values apply at once"
     SETTINGS_LOOSENED = "looser settings held since the reload apply from this daily reset"

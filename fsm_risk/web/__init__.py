@@ -296,6 +296,9 @@ class WebServer:
             **checks,
             "accounts": len(ids),
             "accounts_ready": len(self.service.enforcing()),
+            # started with no stored state though they traded this week: a database lost or
+            # replaced (locks, peak and audit gone); enforcing all the same, the admin must check
+            "accounts_state_lost": len(self.service.lost_now()),
         }
         return web.json_response(body, status=200 if ok else 503)
 

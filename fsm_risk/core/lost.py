@@ -1,0 +1,98 @@
+"""An account that starts with no stored state while the gateway shows it traded this week.
+
+The database is where the locks, the admin's waivers, the trailing peak and the audit log live.
+An account the service has never seen has none of them, and that is right for a new account.
+One whose trades this week the gateway lists has had a week the database should hold: the
+database was lost, deleted or replaced (`[general] database` pointed at a new file), and with it
+every lock that is not rebuilt from the trades (a cooldown, a lock the trader placed, an admin's
+lock), the peak the trailing drawdown was measured from and the audit of the week. The trades
+rebuild the P&L, nothing more. This is not something a service may shrug at: it is a CRITICAL
+alert, kept in the database and shown until the week it concerns has ended, and a database in
+this state takes no first admin secret without an explicit take-over (see the CLI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fsm_risk.core.models import AccountModel
+
+#: the key prefix the notes are kept under in the store's meta table (one per account)
+META_PREFIX = "lost_state:"
+
+
+@dataclass(frozen=True)
+class LostState:
+    """What the start found: ``trades`` this week by the gateway's list, the week's and the
+    day's realized P&L rebuilt from them; shown until ``until`` (the week's end)."""
+
+    account_id: int
+    at: datetime
+    week_start: datetime
+    until: datetime
+    trades: int
+    week_net: Decimal
+    day_net: Decimal
+
+    @property
+    def text(self) -> str:
+        return (
+            f"account {self.account_id} started with no stored state, but the gateway lists "
+            f"{self.trades} trade(s) this week (week {self.week_net:+.2f}, day "
+            f"{self.day_net:+.2f}): its database was lost or replaced. Lost with it: any lock "
+            "not rebuilt from the trades, the admin's waivers, the trailing drawdown's peak "
+            "and the audit log before now; an admin secret set since may not be the admin's. "
+            "The admin must check"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "at": self.at.isoformat(),
+            "week_start": self.week_start.isoformat(),
+            "until": self.until.isoformat(),
+            "trades": self.trades,
+            "week_net": str(self.week_net),
+            "day_net": str(self.day_net),
+            "text": self.text,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LostState:
+        return cls(
+            account_id=int(d["account_id"]),
+            at=datetime.fromisoformat(d["at"]),
+            week_start=datetime.fromisoformat(d["week_start"]),
+            until=datetime.fromisoformat(d["until"]),
+            trades=int(d["trades"]),
+            week_net=Decimal(d["week_net"]),
+            day_net=Decimal(d["day_net"]),
+        )
+
+
+def lost_state(acct: AccountModel, now: datetime) -> LostState | None:
+    """For an account started with no stored state, once its trades since the week began are
+    read: the note when the gateway listed any this week (None: a new account, or one that has
+    not traded this week, loses nothing a lock could hold)."""
+    if acct.behind is not None:
+        raise ValueError(f"account {acct.account_id}: its trades are not read yet")
+    trades = len(acct.seen_trades.since(acct.week.start))
+    if not trades and not acct.week.realized and not acct.week.fees:
+        return None
+    return LostState(
+        account_id=acct.account_id,
+        at=now,
+        week_start=acct.week.start,
+        until=acct.week.end,
+        trades=trades,
+        week_net=acct.week.realized,
+        day_net=acct.day.realized,
+    )
+
+
+def shown(note: LostState, now: datetime) -> bool:
+    """Shown (and a first admin secret refused) until the week it concerns has ended."""
+    return now < note.until
