@@ -35,18 +35,15 @@ async def test_a_replaced_database_is_a_critical_alert_and_takes_no_first_secret
     await h.start(RULES)
     AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret(ADMIN_SECRET)
     await lock_by_daily_loss(h)  # -600 under a 500 limit: LockedDaily
-    assert not h.svc.lost
     await h.stop()
     # the trader's edit: a new, empty database
     settings = h.home / "settings.ini"
     settings.write_text(settings.read_text().replace("var/state.db", "var/mine.db"))
     await h.start()
-    await h.until(lambda: ACCOUNT in h.svc.lost, "the lost state noticed")
+    await h.until(lambda: h.svc._caught_up(ACCOUNT), "the account's trades read")
     assert h.acct.state is State.LockedDaily  # the P&L lock comes back from the trades
-    assert any("CRITICAL" in m and "STATE_LOST" in m for m in h.logs), h.logs[-20:]
-    note = h.svc.lost[ACCOUNT]
-    assert note.trades == 2 and note.week_net == note.day_net < -500, note
-
+    said = [m for m in h.logs if "STATE_LOST" in m]
+    assert said and "CRITICAL" in said[0] and "no stored state" in said[0], h.logs[-20:]
     code, out = await run_cli(h.home, "status")
     assert code == 0 and "CRITICAL: STATE LOST" in out and "2 trade(s) this week" in out, out
     code, out = await run_cli(h.home, "status", "--json")
@@ -56,6 +53,8 @@ async def test_a_replaced_database_is_a_critical_alert_and_takes_no_first_secret
     assert acct["lost_state"]["trades"] == 2 and "database was lost" in acct["lost_state"]["text"]
     code, body = await get(f"{web(h).url}readyz")
     assert body["accounts_state_lost"] == 1, body
+    note = h.svc.lost[ACCOUNT]
+    assert note.trades == 2 and note.week_net == note.day_net < -500, note
 
     # the trader's next step: become the admin of the new database. Refused.
     (h.home / "trader.secret").write_text(TRADER_SECRET)

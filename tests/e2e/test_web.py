@@ -93,6 +93,7 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
         "enforcing": True,
         "accounts": 1,
         "accounts_ready": 1,
+        "accounts_state_lost": 0,
     }
     h.svc.stopping.set()  # shutting down: no longer enforcing
     status, _, body = await get(f"{url}readyz")
