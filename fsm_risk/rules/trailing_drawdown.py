@@ -296,12 +296,22 @@ class TrailingDrawdown(Rule):
         """The lowest peak the books imply: the equity at the day's and at the week's start
         (equity less the period's net P&L, open P&L included: the value a reset carried of
         the positions it held counts as equity then). Both modes' peak is at least these: a
-        reset's equity (``end_of_day``), an equity seen (``intraday``)."""
+        reset's equity (``end_of_day``), an equity seen (``intraday``). A period a position
+        began before (held now, or closed today) is left out: its value at the period's start
+        is not known with no stored state (the carry 0), and its P&L since entry, taken off
+        as the period's, would put the peak above any equity seen (a false lock)."""
         now = view.balance
         assert now is not None
         now += view.pending_realized
+        began = [p.opened_at for p in view.positions.values()]
+        began += [t.opened_at for t in view.day.trips]
         return max(
-            now + view.day.carry - view.day.realized, now + view.week.carry - view.week.realized
+            (
+                now + book.carry - book.realized
+                for book in (view.day, view.week)
+                if all(at >= book.start for at in began)
+            ),
+            default=now - view.pending_realized,
         )
 
     def _rebuilt(self, memo: dict[str, Any], view: AccountView) -> None:
