@@ -72,6 +72,7 @@ from fsm_risk.core.effects import (
     Level,
     ReadAccount,
     ReadBalance,
+    ReadResetPrices,
     ReadTrades,
     RecordTransition,
     ReducePosition,
@@ -542,6 +543,20 @@ class Service:
         )  # fmt: skip
         found = [PriceAt(at, c, p) for at, by in sorted(prices.items()) for c, p in by.items()]
         return [PricesAtReset(account_id, tuple(found))] if found else []
+
+    async def _live_reset_prices(self, e: ReadResetPrices) -> None:
+        """The gateway's price at a live reset of each contract an account held across it
+        that the engine learned of only after it (see `core.uncarried`), as the engine's
+        answer (always one, so that it asks again; a price not read is left out of it)."""
+        prices: dict[datetime, dict[str, Decimal]] = {}
+        try:
+            prices = await self._read_prices(
+                list(e.wanted), self.clock.now(), f"account {e.account_id}'s position learned "
+                "of after the reset carries its open P&L at the price last known",
+            )  # fmt: skip
+        finally:
+            found = [PriceAt(at, c, p) for at, by in sorted(prices.items()) for c, p in by.items()]
+            self.submit(PricesAtReset(e.account_id, tuple(found)))
 
     def _read_from(self, account_id: int) -> datetime:
         """Where a reconciliation's trades begin: the week's start (or the day's, if earlier)
@@ -2018,6 +2033,8 @@ class Service:
                 self._spawn(self._watch(e), f"watch:{e.contract_id}")
             elif isinstance(e, LearnInstrument):  # a position waits on the answer
                 self._spawn(self.contracts.learn(e.contract_id), f"learn:{e.contract_id}")
+            elif isinstance(e, ReadResetPrices):  # a position a live reset did not carry
+                self._spawn(self._live_reset_prices(e), f"read:{e.account_id}")
             elif isinstance(e, ReadBalance):
                 self._spawn(self._confirm_balance(e.account_id), f"read:{e.account_id}")
             elif isinstance(e, ReadAccount):

@@ -111,6 +111,17 @@ class LearnInstrument:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadResetPrices:
+    """Read the gateway's price at a reset (``at``) of each contract (``contract_id``) ``wanted``:
+    a position held across a live reset that the engine learned of only after it (see
+    `core.uncarried`); the shell hands them back as `PricesAtReset`, always (a price it could
+    not read left out)."""
+
+    account_id: int
+    wanted: tuple[tuple[datetime, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ReadBalance:
     """Read the account (a reconciliation, applied: its trades, then its balance from one
     ``/Account/search`` shared by the reads under way, then its positions): a balance update
@@ -179,6 +190,7 @@ Effect = (
     | Alert
     | WatchContract
     | LearnInstrument
+    | ReadResetPrices
     | ReadAccount
     | ReadBalance
     | ReadTrades

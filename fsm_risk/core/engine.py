@@ -342,8 +342,7 @@ class RiskEngine:
         acct.band = None  # anything but a quote may move the bands: ask the rules again
 
     def _wake(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
-        """The rules judge the account now (a `Tick`): its wake-up came due before the event
-        being handled, or a trade list booked a settlement they have not seen."""
+        """The rules judge the account now: its wake-up came due first, or a read settled."""
         self._process(acct, Tick(acct.account_id), now, out)
 
     def _resolve(
@@ -360,6 +359,7 @@ class RiskEngine:
         if verdicts:
             self.verdicts.enforce(acct, verdicts, now, out)
         self.unpriced.due(acct, now, out)
+        self.settlement.uncarried.check(acct, out)  # (a position a reset did not carry)
         self.flatten.sweep(acct, now, out)
         self.pursuit.pursue(acct, now, out)
         self.flatten.confirm(acct, now)

@@ -50,6 +50,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import came, paid, stands, take_back, vanished
 from fsm_risk.core.tolerance import over, shrink
+from fsm_risk.core.uncarried import Uncarried
 from fsm_risk.core.valuation import Valuation
 from fsm_risk.core.voids import undid
 from fsm_risk.core.work import Work
@@ -68,6 +69,7 @@ class Settlement:
         self.settings = settings
         self.valuation = valuation
         self.work = work
+        self.uncarried = Uncarried(valuation)  # (see `uncarried`)
 
     def position(
         self, acct: AccountModel, ev: PositionUpdate, now: datetime, out: list[Effect]

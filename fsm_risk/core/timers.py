@@ -236,6 +236,8 @@ class Timers:
         ``acct.gateway_at``: RULE-006 judges the trading hours at it."""
         if acct.missed is not None and event is not None:
             self.redo(acct, event)
+        elif isinstance(event, PricesAtReset) and self.settlement.uncarried.priced(acct, event):
+            self.work.dirty.add(acct.account_id)  # (a live reset's carry: `uncarried`)
         told = gateway_now(stamp(event), now)
         if told > now and (acct.gateway_at is None or told > acct.gateway_at):
             acct.gateway_at = told
