@@ -16,12 +16,15 @@ its ``carry`` and ``carried`` (which a fill stamped before the start, whose reco
 later, takes back as for any carried contract) and, at a live reset, ``late`` (the equity
 at the reset: RULE-004's end-of-day peak is taken again with it). Stored with the book:
 ``carried`` marks the contract as carried, so a restart or a second record never carries it
-twice. A price the gateway could not give is taken from the last price known (a warning).
-Until the answer (one read) the position counts as before.
+twice. A price the gateway could not give is taken from the last price known (a warning);
+with neither, the position stays as it was (asked once). Until the answer (one read) the
+position counts as before.
 
-Left to their own machinery: a period a reset applied at a restore carried (`missed`, which
-keeps its part of each contract in ``missed_carried``), and a week that began before the day
-(its fills between the two starts are not kept: only a week starting with the day is done).
+Left to their own machinery: a contract a reset applied at a restore valued (`missed`, its
+part in ``missed_carried``; a contract it could value nothing of, left out of its carry and
+of that part, is carried here once the start-up read is applied), and a week that began
+before the day (its fills between the two starts are not kept: only a week starting with the
+day is done).
 """
 
 from __future__ import annotations
@@ -40,18 +43,22 @@ from fsm_risk.core.valuation import Valuation
 
 class Uncarried:
     """The prices asked for: at most one read per account at a time, its answer carrying all
-    it asked for (not stored: a restart finds the position uncarried again, and asks)."""
+    it asked for, and each (reset, contract) asked once (a price the answer lacked, with no
+    mark to stand in, is not asked again on every event). Not stored: a restart finds a
+    position still uncarried, and asks again."""
 
     def __init__(self, valuation: Valuation) -> None:
         self.valuation = valuation
-        self.asked: dict[int, list[tuple[datetime, str]]] = {}
+        self.asked: dict[int, list[tuple[datetime, str]]] = {}  # awaiting the answer
+        self.answered: dict[int, set[tuple[datetime, str]]] = {}
 
     def check(self, acct: AccountModel, out: list[Effect]) -> None:
         """Ask the gateway's price at each period start a position is held uncarried across
         (none while an answer is awaited: what it leaves is asked after it)."""
         if not acct.positions or acct.account_id in self.asked:
             return
-        new = wanted(acct)
+        answered = self.answered.get(acct.account_id, set())
+        new = [w for w in wanted(acct) if w not in answered]
         if new:
             self.asked[acct.account_id] = new
             out.append(ReadResetPrices(acct.account_id, tuple(new)))
@@ -61,6 +68,9 @@ class Uncarried:
         at the contract's last price known (the shell warns of each price not read). Whether
         any carry moved."""
         asked = self.asked.pop(acct.account_id, [])
+        starts = {acct.day.start, acct.week.start}
+        answered = {w for w in self.answered.get(acct.account_id, ()) if w[0] in starts}
+        self.answered[acct.account_id] = answered | set(asked)
         given = {(p.at, p.contract_id): p.price for p in event.prices}
         moved = False
         for at, cid in asked:

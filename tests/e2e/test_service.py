@@ -573,6 +573,9 @@ async def test_a_price_read_at_start_up_that_hangs_holds_nothing_past_its_budget
     started = asyncio.get_running_loop().time()
     await h.start()
     assert asyncio.get_running_loop().time() - started < 15
-    assert asked == [MNQ]
+    # the start's one read; the missed reset carried nothing of MNQ (its carry 0, no part of
+    # MNQ kept), so once the start-up read is applied it is asked again, off the start
+    # (`core.uncarried`), and falls back as well
+    assert asked[0] == MNQ and set(asked) == {MNQ} and len(asked) <= 2
     warned = [m for m in h.logs if "WARNING" in m and f"price of {MNQ} at the daily reset" in m]
     assert warned and "no answer within 1 s" in warned[0]

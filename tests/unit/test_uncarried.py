@@ -173,3 +173,15 @@ def test_first_start_with_a_position_held_across_the_reset() -> None:
     d.now += timedelta(minutes=1)
     d.send(quote(MNQ, "21000", at=d.now))
     assert d.acct.state is not State.Trading
+
+
+def test_a_position_with_no_price_at_all_is_asked_for_once() -> None:
+    """No price read and no quote known: nothing to carry it at (left as before), and not
+    asked again on every event that follows."""
+    d = bought_before_read_after()
+    answer(d)
+    assert d.acct.day.carry == 0
+    for _ in range(3):
+        d.now += timedelta(seconds=1)
+        gateway_read(d, account("50000"), position(MNQ, 3, "21000", at=BOUGHT))
+    assert asked(d.effects) == [(NY_CLOSE, MNQ)]
