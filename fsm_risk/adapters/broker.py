@@ -593,6 +593,9 @@ class ProjectXBroker:
         self.connect_attempts = connect_attempts
         #: called with an account whose state a live record left in doubt: read it over REST
         self.on_doubt: Callable[[int], None] = lambda account_id: None
+        #: called with a position record that names no account and that none is proven to
+        #: own: whose it is, is looked for (a few accounts at a time, never the login at once)
+        self.on_unowned: Callable[[payloads.Doubted], None] = lambda doubted: None
         self.client: ProjectX | None = None
         #: the connections enforcement requests are written to (see the module doc)
         self.wire: Wire | None = None
@@ -884,6 +887,7 @@ class ProjectXBroker:
 
         def on_event(data: Any) -> None:
             # synchronous: the event reaches the queue in the order the SDK delivers it
+            account_id: int | None = None
             try:
                 account_id = self._owner(kind, data)
                 if account_id is None:
@@ -894,11 +898,11 @@ class ProjectXBroker:
                 )
             except payloads.PayloadError as exc:
                 self._malformed(exc, _named(kind, data))
-                self._refused_live(kind, data)
+                self._refused_live(kind, data, account_id)
                 return
             except Exception as exc:  # an exception here would end the SDK's hub reader
                 self._malformed(payloads.PayloadError(name, f"not understood: {exc!r}"))
-                self._refused_live(kind, data)
+                self._refused_live(kind, data, account_id)
                 return
             if isinstance(event, Fill):
                 self.positions.filled(event)  # to tell whose position update follows
@@ -908,14 +912,26 @@ class ProjectXBroker:
 
         return on_event
 
-    def _refused_live(self, kind: str, data: Any) -> None:
+    def _refused_live(self, kind: str, data: Any, owner: int | None = None) -> None:
         """A user-hub record was refused: what it said is unknown, so the account it belongs
-        to is read over REST at once (`on_doubt`: coalesced, one read running and one pending
-        per account, in the request budget), not at the next periodic read. One that names no
-        account, when the login has several: every account it may belong to."""
-        named = _named(kind, data)
+        to (named, or ``owner``: proven its owner, `_owner`) is read over REST at once
+        (`on_doubt`: coalesced, one read running and one pending per account, in the request
+        budget), not at the next periodic read. One that names no account, when the login has
+        several: a position record saying its contract, size and side has its owner looked for
+        (`on_unowned`: those that may own it first, then the others a few at a time; a first
+        position in a contract nobody holds has no candidate), any other has every account it
+        may belong to read."""
+        named = _named(kind, data) if owner is None else owner
         if named is not None:
             doubted = [named] if named in self._monitored else []
+        elif kind == "position" and len(self.routed) > 1:
+            try:
+                unowned = self.positions.unowned(data, self._monitored)
+            except payloads.PayloadError:
+                doubted = list(self.routed)
+            else:
+                self.on_unowned(unowned)
+                return
         else:
             doubted = list(self.routed)
         for account_id in doubted:
@@ -932,22 +948,24 @@ class ProjectXBroker:
         if kind != "position":
             raise payloads.PayloadError(kind, "'accountId' is missing")
         # an incremental position update may name no account: the one proven to own it;
-        # otherwise every candidate is read over REST (and none is guessed)
+        # otherwise whose it is, is looked for over REST (and none is guessed): the candidates
+        # first, a few at a time (in a copier's book every account holds the contract)
         owners, proven = self.positions.owners(data, self._monitored)
         if proven:
             return owners[0]
         contract = payloads.unwrap(data).get("contractId")
         if not owners:
             raise payloads.PayloadError(kind, f"names no account, and none holds {contract}")
+        unowned = self.positions.unowned(data, self._monitored)
         self.health.unattributed += 1
         logger.warning(
-            "{} a position update in {} names no account; {} accounts may own it: reading them",
+            "{} a position update in {} names no account; {} accounts may own it: looking for "
+            "its owner",
             logs.FEED,
             contract,
             len(owners),
         )
-        for account_id in owners:
-            self.on_doubt(account_id)
+        self.on_unowned(unowned)
         return None
 
     def _on_quote(self, data: Any) -> None:

@@ -279,12 +279,13 @@ def named_account(kind: str, payload: Any) -> int | None:
 @dataclass(frozen=True)
 class Doubted:
     """A position record that names no account, given to ``led`` by its fills alone, which
-    may be another account's (its trade not heard yet): whose it is, is looked for by reading
-    ``led`` and the accounts that may own it (``candidates``: those with fills counted in the
-    contract, then those holding it, then those that held it), and the ``rest`` of the
+    may be another account's (its trade not heard yet), or given to none (``led`` None: no
+    account is proven its owner, `PositionShapes.unowned`): whose it is, is looked for by
+    reading ``led`` and the accounts that may own it (``candidates``: those with fills counted
+    in the contract, then those holding it, then those that held it), and the ``rest`` of the
     monitored accounts only when those explain nothing (see `PositionShapes.explained`)."""
 
-    led: int
+    led: int | None
     contract: str
     signed: int
     candidates: tuple[int, ...]
@@ -370,8 +371,24 @@ class PositionShapes:
             return candidates, True  # the holder's own position, repeated (a new price)
         return candidates, False
 
+    def unowned(self, payload: Any, accounts: Collection[int]) -> Doubted:
+        """A position record that names no account, of which no account of ``accounts`` is
+        proven the owner (`owners`: several may be, or none holds its contract), as a doubted
+        record given to none: whose it is, is looked for as for one given to an account by its
+        fills alone (`others`), the accounts that may own it first, then the others a few at a
+        time. PayloadError when it does not say its contract, size and side."""
+        kind = "position"
+        d = _obj(kind, payload)
+        contract = shared.name(str(_req(kind, d, "contractId")))
+        size = _int(kind, d, "size")
+        if size < 0:
+            raise PayloadError(kind, f"'size' is negative: {size}")
+        side = _enum(kind, d, "type", PositionType)
+        signed = 0 if size == 0 else size if side is PositionType.LONG else -size
+        return self._doubted(None, contract, signed, accounts, self._listings)
+
     def _doubted(
-        self, led: int, contract: str, signed: int, accounts: Collection[int], since: int
+        self, led: int | None, contract: str, signed: int, accounts: Collection[int], since: int
     ) -> Doubted:
         filled = self._filled.get(contract, {})
         holders = self._holders.get(contract, set())

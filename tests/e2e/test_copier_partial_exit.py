@@ -79,7 +79,9 @@ async def test_twelve_copied_accounts_a_close_led_astray_then_every_one_past_its
 ) -> None:
     """B's exit led to A (a stale fill of A's): A and the others are read; right after, a
     copied loss puts every holder past its limit: all are flat within 3 s, inside the
-    200-a-minute request budget."""
+    200-a-minute request budget. (A's own exit, its record first naming no account, had 9 of
+    the 12 holders read, A among them, in the first batch of the search for its owner: A's
+    read explains it.)"""
     await h.start(DAILY)
     gw = h.gateway
     eng = h.svc.engine.accounts
@@ -95,7 +97,8 @@ async def test_twelve_copied_accounts_a_close_led_astray_then_every_one_past_its
     trade_late(gw, {a_id}, 0.5)
     gw.place_order(a_id, "MNQ", 1, 1)  # A: long 1, its trade late (its fill stays counted)
     gw._publish = own
-    await h.until(lambda: sum("reconciled" in m for m in h.logs[n:]) >= 12, "all read", 60)
+    await h.until(lambda: sum("reconciled" in m for m in h.logs[n:]) >= 9, "9 read", 60)
+    assert any(f"account {a_id}: reconciled" in m for m in h.logs[n:])
     await asyncio.sleep(1.0)
     n = len(h.logs)
     position_first(gw, {b_id})
