@@ -389,6 +389,8 @@ class Unsaved:
     #: PostgreSQL: the last try of these rows, whose COMMIT went unanswered (the server may
     #: have written them), and how much of each list it held (the first rows: see `settle`)
     doubt: InDoubt | None = None
+    #: meta rows to set with these (`Changes.meta`; the latest value wins)
+    meta: dict[str, str] = field(default_factory=dict)
 
     def absorb(
         self,
@@ -409,6 +411,7 @@ class Unsaved:
         self.trips.extend(changes.trips)
         self.voids.extend(changes.voids)
         self.dropped.extend(d for d in changes.dropped if d not in self.dropped)
+        self.meta.update(changes.meta)
         self.audit.extend(entries)
         self.marks.update(marks or {})
         self.journal.extend(journal)
@@ -436,7 +439,12 @@ class Unsaved:
     ) -> tuple[Changes, list[AuditEntry], dict[str, Mark], list[dict[str, Any]], datetime | None]:
         """All of it as one unit of work (its own lists: a write that fails keeps them)."""
         changes = Changes(
-            list(self.accounts.values()), self.fills, self.trips, self.voids, self.dropped
+            list(self.accounts.values()),
+            self.fills,
+            self.trips,
+            self.voids,
+            self.dropped,
+            self.meta,
         )
         return changes, self.audit, self.marks, self.journal, self.journal_before
 
@@ -748,6 +756,8 @@ class Store:
                             for a, t, at in changes.voids
                         ],
                     )
+                if changes.meta:
+                    run(sql["meta"], [{"key": k, "value": v} for k, v in changes.meta.items()])
                 if entries:  # (no ORM object per entry: this runs before the close too)
                     run(sql["audit"], [_audit_params(e) for e in entries])
                 if marks:
@@ -1052,6 +1062,7 @@ class Store:
             list(journal),
             journal_before,
             reason,
+            meta=dict(changes.meta),
         )
         # a lock held elsewhere: the next tries do not wait for it (the service's loop would
         # stand still the whole busy timeout at each), the first that succeeds restores it
@@ -2090,6 +2101,7 @@ def _hot_statements(shared: bool) -> dict[str, str]:
         "journal": insert("journal", "at account_id kind data"),
         "journal_expired": f"DELETE FROM journal WHERE at < {'%(t)s' if shared else ':t'}",
         "mark": insert("mark", "contract_id last bid ask at", "contract_id", update=True),
+        "meta": insert("meta", "key value", "key", update=True),
         "audit": insert(
             "audit", "at account_id contract_id from_state to_state trigger rule_id reason actor"
         ),

@@ -40,9 +40,14 @@ class Changes:
     trips: list[tuple[int, Trip]] = field(default_factory=list)
     voids: list[tuple[int, int, datetime]] = field(default_factory=list)
     dropped: list[tuple[int, str]] = field(default_factory=list)
+    #: meta rows (key, value) written in the same transaction as the rest: a note that must be
+    #: stored with the rows it concerns or not at all (`fsm_risk.core.lost.PENDING_PREFIX`)
+    meta: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.fills or self.trips or self.voids or self.dropped)
+        return bool(
+            self.accounts or self.fills or self.trips or self.voids or self.dropped or self.meta
+        )
 
 
 class Work:

@@ -150,3 +150,24 @@ def test_an_error_code_says_which_sqlite_errors_are_the_storages() -> None:
     readonly = sqlite3.OperationalError("attempt to write a readonly database")
     readonly.sqlite_errorcode = sqlite3.SQLITE_READONLY_DBMOVED  # type: ignore[attr-defined]
     assert storage_error(full) and storage_error(busy) and storage_error(readonly)
+
+
+def test_meta_rows_are_kept_with_the_unit_and_written_in_its_transaction(tmp_path: Any) -> None:
+    """A unit's meta rows (the lost-state check pending for an account stored with no state)
+    are held with its rows when the storage refuses them, the latest value winning, and
+    written by the same commit as the rest."""
+    from fsm_risk.adapters.store import Store
+
+    kept = Unsaved({}, [], [], [], [], [], {}, [], None, "database is locked")
+    kept.absorb(Changes([], [], meta={"lost_pending:1": "a", "x": "1"}), [], None, (), None)
+    kept.absorb(Changes([], [], meta={"x": "2"}), [], None, (), None)
+    changes, *_ = kept.unit()
+    assert changes and changes.meta == {"lost_pending:1": "a", "x": "2"}
+    store = Store(tmp_path / "s.db")
+    try:
+        store.commit(Changes([], [], meta={"lost_pending:7": "then"}))
+        store.commit(Changes([], [], meta={"lost_pending:7": "now"}))
+        assert store.meta_keys("lost_pending:") == ["lost_pending:7"]
+        assert store.meta("lost_pending:7") == "now"
+    finally:
+        store.close()
