@@ -234,10 +234,11 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
 
         ours = ids or (monitored(settings, store) if store.shared else None)
         snap["service_unanswering"] = store.service_running(ours or None)
-        lost = _lost_notes(store)
+        lost, unchecked = _lost_notes(store), _lost_pending(store)
         for a in snap["accounts"]:
             note = lost.get(a["account_id"])
             a["lost_state"] = note.to_dict() if note is not None else None
+            a["lost_check_pending"] = a["account_id"] in unchecked
         snap["state_lost"] = [a["account_id"] for a in snap["accounts"] if a["lost_state"]]
         return snap, False
     finally:
@@ -381,15 +382,34 @@ def _lost_notes(store: Any, every: bool = False) -> dict[int, Any]:
     return out
 
 
+def _lost_pending(store: Any) -> set[int]:
+    """The accounts stored with no state whose check (`fsm_risk.core.lost`) is not decided
+    yet: no start has read their trades this week (-1: an unreadable one)."""
+    from fsm_risk.core.lost import PENDING_PREFIX
+
+    out: set[int] = set()
+    for key in store.meta_keys(PENDING_PREFIX):
+        try:
+            out.add(int(key[len(PENDING_PREFIX) :]))
+        except ValueError:
+            out.add(-1)
+    return out
+
+
 def _lost_states(store: Any) -> list[str]:
-    """`_lost_notes`, however old (the state before them is lost for good), as short texts:
-    for the refusal of a first admin secret."""
+    """`_lost_notes`, however old (the state before them is lost for good), and the checks
+    still pending, as short texts: for the refusal of a first admin secret."""
     return [
         "an unreadable lost-state note"
         if note is None
         else f"account {note.account_id} started on it with no stored state although the "
         f"gateway listed {note.trades} trade(s) that week (its database was lost or replaced)"
         for note in _lost_notes(store, every=True).values()
+    ] + [
+        f"account {a} was stored on it with no state and no start has read its trades this "
+        "week yet (the check for a lost or replaced database is pending: run 'fsm-risk serve' "
+        "until its trades are read)"
+        for a in sorted(_lost_pending(store))
     ]
 
 
@@ -419,7 +439,10 @@ def set_secret(
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
-        lost = [] if auth.configured else _lost_states(store)
+        untrusted = auth.untrusted
+        if untrusted is not None and not take_over:
+            raise AuthError(f"refused: {untrusted}; run 'fsm-risk admin set-secret --take-over'")
+        lost = [] if auth.configured and untrusted is None else _lost_states(store)
         if lost and not take_over:
             raise AuthError(
                 f"refused: this database has no admin secret and {lost[0]}; whoever sets the "
@@ -427,7 +450,7 @@ def set_secret(
                 "at the gateway and run 'fsm-risk admin set-secret --take-over'"
             )
         current = None
-        if auth.configured:
+        if auth.configured and untrusted is None:
             current = (
                 Path(current_file).read_text(encoding="utf-8").strip()
                 if current_file
@@ -438,8 +461,8 @@ def set_secret(
         if not new:
             raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
         logs.register_secret(new)
-        auth.set_secret(new, current, getpass.getuser())
-        if lost:
+        auth.set_secret(new, current, getpass.getuser(), take_over=take_over)
+        if lost or untrusted is not None:
             from loguru import logger
 
             logger.critical(
@@ -447,7 +470,7 @@ def set_secret(
                 "was lost: {}",
                 logs.ALERT,
                 getpass.getuser(),
-                "; ".join(lost),
+                "; ".join([*lost, *([untrusted] if untrusted else [])]),
             )
     finally:
         store.close()

@@ -100,7 +100,14 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.exposure import close_wanted, unconfirmed_closes
-from fsm_risk.core.lost import META_PREFIX, LostState, lost_state, shown
+from fsm_risk.core.lost import (
+    META_PREFIX,
+    PENDING_PREFIX,
+    UNTRUSTED_KEY,
+    LostState,
+    lost_state,
+    shown,
+)
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.restricted import Restriction, restriction, scopes
@@ -420,8 +427,12 @@ class Service:
         # after a (re)start nothing is sent for an account until its reconciliation has shown
         # the gateway's working orders: a close re-sent beside one still working reverses
         self.known: set[int] = set()
-        #: the accounts started with no stored state, until their trades are read (`_lost`)
+        #: the accounts started with no stored state, until their trades are read (`_lost`);
+        #: stored as pending (`PENDING_PREFIX`) with the commit that first stores the account,
+        #: and read back at a start until decided
         self.unstored: set[int] = set()
+        #: meta rows for the next commit, written in its transaction (`Changes.meta`)
+        self._meta_due: dict[str, str] = {}
         #: the starts with no stored state found while the gateway lists trades this week,
         #: by account (kept in the database: shown until that week has ended)
         self.lost: dict[int, LostState] = {}
@@ -694,6 +705,7 @@ class Service:
                 self.engine.add_account(a.account_id, a.name, now)
                 self.journal.start(a.account_id, a.name, now)
                 self.unstored.add(a.account_id)  # its trades this week say whether it is new
+                self._meta_due[PENDING_PREFIX + str(a.account_id)] = now.isoformat()
         if startup_note:
             self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
@@ -937,8 +949,14 @@ class Service:
 
     def _lost_before(self) -> None:
         """The starts with no stored state an earlier run found (still shown: their week has
-        not ended)."""
+        not ended), and those it stored without deciding (`PENDING_PREFIX`: decided at this
+        run's first complete read of their trades)."""
         now = self.clock.now()
+        for key in self.store.meta_keys(PENDING_PREFIX):
+            try:
+                self.unstored.add(int(key[len(PENDING_PREFIX) :]))
+            except ValueError:
+                logger.error("{} unreadable {} note in the database", logs.ALERT, key)
         for key in self.store.meta_keys(META_PREFIX):
             raw = self.store.meta(key)
             try:
@@ -962,14 +980,26 @@ class Service:
         if account_id not in self.unstored or acct is None or not self._caught_up(account_id):
             return
         self.unstored.discard(account_id)
-        note = lost_state(acct, self.clock.now())
+        pending = PENDING_PREFIX + str(account_id)
+        try:
+            held = self.store.admin() is not None
+        except Exception:  # (unreadable: taken as held, the safe side)
+            held = True
+        note = lost_state(acct, self.clock.now(), secret_held=held)
+        try:
+            if note is not None:
+                self.store.set_meta(META_PREFIX + str(account_id), json.dumps(note.to_dict()))
+                if held:  # (maybe set on the new file before we ever opened it)
+                    self.store.set_meta(UNTRUSTED_KEY, note.at.isoformat())
+            self._meta_due.pop(pending, None)
+            if self.store.pending is not None:  # (a commit still waiting to be written)
+                self.store.pending.meta.pop(pending, None)
+            self.store.set_meta(pending, None)  # decided (the note first: never neither)
+        except Exception as exc:  # a database refusing it: shown in this run all the same
+            logger.error("{} the lost-state check is not saved: {}", logs.ALERT, exc)
         if note is None:
             return
         self.lost[account_id] = note
-        try:
-            self.store.set_meta(META_PREFIX + str(account_id), json.dumps(note.to_dict()))
-        except Exception as exc:  # a database refusing it: shown in this run all the same
-            logger.error("{} the lost-state note is not saved: {}", logs.ALERT, exc)
         alert = Alert(Level.CRITICAL, Reason.STATE_LOST, note.text, account_id)
         logger.critical("{} {}: {}", logs.ALERT, Reason.STATE_LOST.name, note.text)
         self.observe(Committed([], [alert], self.clock.now()))
@@ -1912,6 +1942,9 @@ class Service:
         ``urgent``: requests wait for this commit; the chores that may ride on any commit
         (the marks saved for `status`, the journal's expired rows deleted) wait for the next."""
         changes = self.engine.take_changes()
+        if self._meta_due:  # (with the rows they concern: kept with them if this one fails)
+            changes.meta.update(self._meta_due)
+            self._meta_due.clear()
         audit = [e.entry for e in effects if isinstance(e, RecordTransition)]
         marks = None
         if (
@@ -2615,6 +2648,7 @@ class Service:
             a["cancels_unconfirmed"] = status.cancels_view(cancels.get(a["account_id"], []))
             lost = lost_now.get(a["account_id"])
             a["lost_state"] = lost.to_dict() if lost is not None else None
+            a["lost_check_pending"] = a["account_id"] in self.unstored
         ok, checks = self.verdict()
         snap["enforcing"] = ok  # as /readyz answers it
         snap["service"] = {"ready": ok, **checks}

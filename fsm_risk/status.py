@@ -398,7 +398,17 @@ def lost_lines(a: dict[str, Any], tz: Any) -> list[str]:
     """An account started with no stored state while it traded this week (`core.lost`)."""
     lost = a.get("lost_state")
     if not lost:
+        if a.get("lost_check_pending"):
+            return [
+                _fit("  state check pending: stored with no state, its trades this week not"),
+                _fit("    read yet (a first admin secret is refused until they are)"),
+            ]
         return []
+    secret = (
+        "    the admin secret held then is NOT trusted until set-secret --take-over"
+        if lost.get("secret_held")
+        else "    an admin secret set since may not be the admin's: the admin must check"
+    )
     return [
         _fit(f"  CRITICAL: STATE LOST at {_clock(lost['at'], tz)}: started with no stored state"),
         _fit(
@@ -406,7 +416,7 @@ def lost_lines(a: dict[str, Any], tz: Any) -> list[str]:
             f"{Decimal(lost['week_net']):+.2f})"
         ),
         _fit("    lost: locks not rebuilt from trades, waivers, peak, audit before then"),
-        _fit("    an admin secret set since may not be the admin's: the admin must check"),
+        _fit(secret),
     ]
 
 

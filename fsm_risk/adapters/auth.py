@@ -20,6 +20,7 @@ from typing import Any
 from loguru import logger
 
 from fsm_risk.adapters.store import Store
+from fsm_risk.core.lost import UNTRUSTED_KEY
 from fsm_risk.errors import AuthError
 
 #: scrypt cost: ~50-100 ms per check on these machines (OWASP: N=2^15 or more, r=8, p=1)
@@ -89,9 +90,29 @@ class AdminAuth:
     def configured(self) -> bool:
         return self.store.admin() is not None
 
-    def set_secret(self, new: str, current: str | None = None, who: str = "admin") -> None:
-        """Store a new secret. Changing an existing one requires the current one."""
-        if self.configured:
+    @property
+    def untrusted(self) -> str | None:
+        """Why the secret held is not trusted (None: it is, or there is none): it was held
+        when the service found an account's state lost (`fsm_risk.core.lost`), and so may
+        have been set by whoever replaced the database."""
+        if self.store.admin() is None:
+            return None
+        since = self.store.meta(UNTRUSTED_KEY)
+        if since is None:
+            return None
+        return (
+            f"the admin secret of this database is not trusted: it was already set when the "
+            f"service found an account's stored state lost ({since}), so it may not be the "
+            "admin's"
+        )
+
+    def set_secret(
+        self, new: str, current: str | None = None, who: str = "admin", take_over: bool = False
+    ) -> None:
+        """Store a new secret. Changing an existing one requires the current one, unless it
+        is not trusted (`untrusted`) and this is a take-over, which makes the new one trusted."""
+        replaced = take_over and self.untrusted is not None
+        if self.configured and not replaced:
             self.check(current, who)
         if len(new) < MIN_SECRET_LENGTH:
             raise AuthError(f"the admin secret must be at least {MIN_SECRET_LENGTH} characters")
@@ -99,7 +120,9 @@ class AdminAuth:
         digest = _derive(new, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN)
         params = json.dumps({"alg": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P})
         self.store.set_admin(salt.hex(), digest.hex(), params, self.now())
-        logger.info("admin secret set by {}", who)
+        if take_over:
+            self.store.set_meta(UNTRUSTED_KEY, None)
+        logger.info("admin secret set by {}{}", who, " (take-over)" if take_over else "")
 
     def check(self, secret: str | None, who: str) -> None:
         """Raise AuthError unless ``secret`` is the admin secret; wait first as long as the
@@ -111,6 +134,9 @@ class AdminAuth:
         row = self.store.admin()
         if row is None:
             raise AuthError("no admin secret is set: run 'fsm-risk admin set-secret' first")
+        untrusted = self.untrusted
+        if untrusted is not None:
+            raise AuthError(f"{untrusted}: run 'fsm-risk admin set-secret --take-over'")
         since = self.now() - self.window
         recent = self.store.auth_failures_since(since)
         recent = sorted([*recent, *(t for t in self._unrecorded if t >= since)])

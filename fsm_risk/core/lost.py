@@ -9,6 +9,14 @@ lock), the peak the trailing drawdown was measured from and the audit of the wee
 rebuild the P&L, nothing more. This is not something a service may shrug at: it is a CRITICAL
 alert, kept in the database and shown until the week it concerns has ended, and a database in
 this state takes no first admin secret without an explicit take-over (see the CLI).
+
+The check is stored too: the commit that first stores such an account writes a pending row
+(`PENDING_PREFIX`), removed once the check is decided at the first complete read of its trades,
+in that run or a later one (a first start whose reads failed, stopped and started again, must
+not leave the account stored and unchecked). While it is pending, a first admin secret is
+refused as with a note. A secret the database already holds when a note is written may be
+the trader's (set on the new file before the service ever opened it): it is not trusted
+(`UNTRUSTED_KEY`) for any transition or unlock until it is replaced with a take-over.
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ from fsm_risk.core.models import AccountModel
 
 #: the key prefix the notes are kept under in the store's meta table (one per account)
 META_PREFIX = "lost_state:"
+#: the key prefix of the pending checks (one per account stored with no state, until decided)
+PENDING_PREFIX = "lost_pending:"
+#: the meta key set while the admin secret held when a note was written is not trusted
+UNTRUSTED_KEY = "admin_secret_untrusted"
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,18 @@ class LostState:
     trades: int
     week_net: Decimal
     day_net: Decimal
+    #: the database held an admin secret when the note was written: it is not trusted
+    secret_held: bool = False
+
+    @property
+    def secret_text(self) -> str:
+        if self.secret_held:
+            return (
+                "the admin secret this database already held may not be the admin's: it is "
+                "not trusted for any transition or unlock until 'fsm-risk admin set-secret "
+                "--take-over'"
+            )
+        return "an admin secret set since may not be the admin's"
 
     @property
     def text(self) -> str:
@@ -44,8 +68,7 @@ class LostState:
             f"{self.trades} trade(s) this week (week {self.week_net:+.2f}, day "
             f"{self.day_net:+.2f}): its database was lost or replaced. Lost with it: any lock "
             "not rebuilt from the trades, the admin's waivers, the trailing drawdown's peak "
-            "and the audit log before now; an admin secret set since may not be the admin's. "
-            "The admin must check"
+            f"and the audit log before now; {self.secret_text}. The admin must check"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +80,7 @@ class LostState:
             "trades": self.trades,
             "week_net": str(self.week_net),
             "day_net": str(self.day_net),
+            "secret_held": self.secret_held,
             "text": self.text,
         }
 
@@ -70,13 +94,15 @@ class LostState:
             trades=int(d["trades"]),
             week_net=Decimal(d["week_net"]),
             day_net=Decimal(d["day_net"]),
+            secret_held=bool(d.get("secret_held", False)),
         )
 
 
-def lost_state(acct: AccountModel, now: datetime) -> LostState | None:
+def lost_state(acct: AccountModel, now: datetime, secret_held: bool = False) -> LostState | None:
     """For an account started with no stored state, once its trades since the week began are
     read: the note when the gateway listed any this week (None: a new account, or one that has
-    not traded this week, loses nothing a lock could hold)."""
+    not traded this week, loses nothing a lock could hold). ``secret_held``: the database holds
+    an admin secret now (not trusted once the note is written)."""
     if acct.behind is not None:
         raise ValueError(f"account {acct.account_id}: its trades are not read yet")
     trades = len(acct.seen_trades.since(acct.week.start))
@@ -90,6 +116,7 @@ def lost_state(acct: AccountModel, now: datetime) -> LostState | None:
         trades=trades,
         week_net=acct.week.realized,
         day_net=acct.day.realized,
+        secret_held=secret_held,
     )
 
 
