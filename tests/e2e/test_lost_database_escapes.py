@@ -63,11 +63,12 @@ async def test_a_first_start_whose_trades_were_not_read_is_checked_at_the_next(
     await asyncio.wait_for(task, timeout=30)
     svc.store.close()
 
-    # between the two starts: the check is pending, said by status, and no first secret
+    # between the two starts: the check is pending, no first secret, and status says so
+    code, out = await _set_secret(h)
+    assert code != 0, f"a first secret taken while the check was pending: {out}"
+    assert "pending" in out and "--take-over" in out, out
     code, out = await run_cli(h.home, "status")
     assert code == 0 and "state check pending" in out, out
-    code, out = await _set_secret(h)
-    assert code != 0 and "pending" in out and "--take-over" in out, out
 
     h.gateway.fail_rest("/api/Trade/search", 503, 0)
     await h.start()
@@ -100,13 +101,14 @@ async def test_a_secret_set_before_the_first_serve_is_not_trusted(h: Harness) ->
     assert code == 0 and "admin secret stored" in out, out
     await h.start()
     await h.until(lambda: h.svc._caught_up(ACCOUNT), "the account's trades read")
+    assert h.acct.state is State.LockedDaily
+    code, out = await _force_trading(h, TRADER_SECRET)
+    assert code != 0, f"the trader's secret, set before serve, ended the lock: {out}"
+    assert "not trusted" in out, out
+    assert h.acct.state is State.LockedDaily
     note = h.svc.lost[ACCOUNT]
     assert note.secret_held and "set since" not in note.text, note.text
     assert "not trusted" in note.text and "--take-over" in note.text, note.text
-    assert h.acct.state is State.LockedDaily
-    code, out = await _force_trading(h, TRADER_SECRET)
-    assert code != 0 and "not trusted" in out, out
-    assert h.acct.state is State.LockedDaily, "the trader's secret ended the lock"
     code, out = await run_cli(h.home, "status")
     assert code == 0 and "NOT trusted" in out and "set since" not in out, out
     # a change of secret with the current one does not make it trusted
@@ -124,5 +126,26 @@ async def test_a_secret_set_before_the_first_serve_is_not_trusted(h: Harness) ->
     assert code != 0 and "wrong admin secret" in out, out
     assert h.acct.state is State.LockedDaily
     code, out = await _force_trading(h, NEW_ADMIN_SECRET)
+    assert code == 0, out
+    await h.until(lambda: h.acct.state is State.Trading, "the admin's transition")
+
+
+async def test_a_first_install_decides_the_check_and_takes_the_first_secret(h: Harness) -> None:
+    """A fresh install (an account with no trades this week): `serve`, then `set-secret`.
+    The stored check is decided at the first read and removed: no alert, nothing pending,
+    the first secret taken without --take-over and trusted."""
+    await h.start(RULES)
+    await h.until(lambda: h.svc._caught_up(ACCOUNT), "the account's trades read")
+    assert not h.svc.lost and ACCOUNT not in h.svc.unstored
+    assert h.svc.store.meta_keys("lost_pending:") == []
+    code, out = await run_cli(h.home, "status")
+    assert code == 0 and "pending" not in out and "STATE LOST" not in out, out
+    (h.home / "admin.secret").write_text(ADMIN_SECRET)
+    code, out = await run_cli(
+        h.home, "admin", "set-secret", "--secret-file", str(h.home / "admin.secret")
+    )
+    assert code == 0 and "admin secret stored" in out, out
+    await lock_by_daily_loss(h)
+    code, out = await _force_trading(h, ADMIN_SECRET)
     assert code == 0, out
     await h.until(lambda: h.acct.state is State.Trading, "the admin's transition")
