@@ -564,7 +564,8 @@ class Service:
         try:
             prices = await self._read_prices(
                 list(e.wanted), self.clock.now(), f"account {e.account_id}'s position learned "
-                "of after the reset carries its open P&L at the price last known",
+                "of after the reset carries its open P&L at the price last known if a gain, "
+                "else nothing",
             )  # fmt: skip
         finally:
             found = [PriceAt(at, c, p) for at, by in sorted(prices.items()) for c, p in by.items()]

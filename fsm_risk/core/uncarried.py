@@ -16,9 +16,11 @@ its ``carry`` and ``carried`` (which a fill stamped before the start, whose reco
 later, takes back as for any carried contract) and, at a live reset, ``late`` (the equity
 at the reset: RULE-004's end-of-day peak is taken again with it). Stored with the book:
 ``carried`` marks the contract as carried, so a restart or a second record never carries it
-twice. A price the gateway could not give is taken from the last price known (a warning);
-with neither, the position stays as it was (asked once). Until the answer (one read) the
-position counts as before.
+twice. A price the gateway could not give is taken from the last price known (a warning),
+a loss at it carried as nothing (the fall since the reset before the read is not known, and
+must not be erased); with neither, the position stays as it was (asked once). A contract
+whose tick value is being asked (`unpriced`) is asked for once it is known. Until the answer
+(one read) the position counts as before.
 
 Left to their own machinery: a contract a reset applied at a restore valued (`missed`, its
 part in ``missed_carried``; a contract it could value nothing of, left out of its carry and
@@ -75,8 +77,10 @@ class Uncarried:
         moved = False
         for at, cid in asked:
             price = given.get((at, cid))
-            mark = self.valuation.last_mark(cid) if price is None else Mark(price, price, price, at)
-            moved |= carry(acct, self.valuation, at, cid, mark)
+            if price is not None:
+                moved |= carry(acct, self.valuation, at, cid, Mark(price, price, price, at))
+            else:  # the last price known: never a loss (the fall since the reset not erased)
+                moved |= carry(acct, self.valuation, at, cid, self.valuation.last_mark(cid), True)
         return moved
 
 
@@ -114,6 +118,7 @@ def _uncarried(acct: AccountModel, book: Book, cid: str) -> bool:
         or acct.net.get(cid, 0) != pos.signed
         or cid in acct.expected
         or cid in acct.unsettled
+        or cid in acct.unpriced  # (its tick value asked: a price read first would carry nothing)
     ):
         return False
     held, _ = _since(acct, book, cid)
@@ -121,7 +126,12 @@ def _uncarried(acct: AccountModel, book: Book, cid: str) -> bool:
 
 
 def carry(
-    acct: AccountModel, valuation: Valuation, at: datetime, cid: str, mark: Mark | None
+    acct: AccountModel,
+    valuation: Valuation,
+    at: datetime,
+    cid: str,
+    mark: Mark | None,
+    gain_only: bool = False,
 ) -> bool:
     """Each period starting at ``at`` carries what was held of ``cid`` at its start, valued at
     ``mark`` (nothing without a price or an instrument). Whether any carry moved."""
@@ -136,6 +146,8 @@ def carry(
         if now is None or made is None:
             continue
         value: Decimal = now + made
+        if gain_only and value < ZERO:
+            value = ZERO
         book.carry += value
         book.carried[cid] = (value, abs(held))
         if book.late is not None:  # the equity at a live reset (RULE-004's peak: `late`)
