@@ -263,9 +263,12 @@ class RequestBudget:
         if not 0 <= reserve < limit:
             raise ValueError("the enforcement reserve must be below the limit")
         self.limit, self.window, self.reserve = limit, window, reserve
-        #: what cancels and the reads a close waits on leave to closes: a quarter of the window
-        #: (never more than the reserve, so neither waits where a read would go)
-        self.close_room = min(limit // 4, reserve)
+        #: what cancels and the reads a close waits on leave to closes: a quarter of the window,
+        #: never more than half the reserve: the other half is theirs alone, so neither waits
+        #: where a read would go (the same cap as reads, a restart's start-up reads of 151
+        #: accounts held a locked account's cancel, and the read a close answered 503 waited
+        #: on, 60 s)
+        self.close_room = min(limit // 4, reserve // 2)
         self._monotonic = monotonic
         self._answered: deque[float] = deque()  # when each request of the window ended
         self.in_flight = 0
