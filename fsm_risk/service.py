@@ -431,6 +431,9 @@ class Service:
         #: stored as pending (`PENDING_PREFIX`) with the commit that first stores the account,
         #: and read back at a start until decided
         self.unstored: set[int] = set()
+        #: the database held the checked state of an account at this start: it is not a new
+        #: file, so a secret it holds is the one its history was kept under (see `_lost`)
+        self._had_state = False
         #: meta rows for the next commit, written in its transaction (`Changes.meta`)
         self._meta_due: dict[str, str] = {}
         #: the starts with no stored state found while the gateway lists trades this week,
@@ -701,6 +704,7 @@ class Service:
         names = ", ".join(f"{a.account_id} {a.name}" for a in accounts)
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
         self._lost_before()
+        self._had_state = any(a not in self.unstored for a in self.engine.accounts)
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
@@ -983,7 +987,7 @@ class Service:
         self.unstored.discard(account_id)
         pending = PENDING_PREFIX + str(account_id)
         try:
-            held = self.store.admin() is not None
+            held = self.store.admin() is not None and not self._had_state
         except Exception:  # (unreadable: taken as held, the safe side)
             held = True
         note = lost_state(acct, self.clock.now(), secret_held=held)
