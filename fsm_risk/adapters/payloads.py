@@ -297,6 +297,9 @@ class Doubted:
     #: those already holding what it says when it came: read so again, they explain nothing
     #: (a bystander of a copier's book holding the same size is not its owner)
     same: frozenset[int] = frozenset()
+    #: the count of unnamed records heard when it came: an account given a record of its own
+    #: since (proven by its fills) is at its size by that record, no evidence of this one's
+    heard: int = 0
 
 
 class PositionShapes:
@@ -318,7 +321,11 @@ class PositionShapes:
         #: (account, contract) -> the last record given to it by its fills alone (see `others`)
         #: (what it said, the accounts it may be of, the listings asked then): whose it may be
         #: is worked out only when it is doubted (most never are: no cost per record)
-        self._inferred: dict[tuple[int, str], tuple[int, Collection[int], int]] = {}
+        self._inferred: dict[tuple[int, str], tuple[int, Collection[int], int, int]] = {}
+        #: unnamed records heard (`owners`), and at which one each (account, contract) was
+        #: last proven the owner of one by its fills
+        self._records = 0
+        self._proven: dict[tuple[int, str], int] = {}
         #: contract -> the accounts that held a position in it (held now or before)
         self._held: dict[str, set[int]] = {}
         #: listings of an account's positions asked (`mark`): how many, the count at each
@@ -342,6 +349,7 @@ class PositionShapes:
         kind = "position"
         d = _obj(kind, payload)
         contract = str(_req(kind, d, "contractId"))
+        self._records += 1
         filled = self._filled.get(contract, {})
         candidates = sorted(a for a in {*self._holders.get(contract, ()), *filled} if a in accounts)
         if not candidates:
@@ -362,8 +370,11 @@ class PositionShapes:
             a for a in candidates if filled.get(a) and self._net(a, contract) + filled[a] == signed
         ]
         if len(led) == 1:
+            self._proven[(led[0], contract)] = self._records
             if len(accounts) > 1:
-                self._inferred[(led[0], contract)] = (signed, accounts, self._listings)
+                self._inferred[(led[0], contract)] = (
+                    signed, accounts, self._listings, self._records
+                )  # fmt: skip
             else:
                 self._inferred.pop((led[0], contract), None)
             return led, True
@@ -385,10 +396,16 @@ class PositionShapes:
             raise PayloadError(kind, f"'size' is negative: {size}")
         side = _enum(kind, d, "type", PositionType)
         signed = 0 if size == 0 else size if side is PositionType.LONG else -size
-        return self._doubted(None, contract, signed, accounts, self._listings)
+        return self._doubted(None, contract, signed, accounts, self._listings, self._records)
 
     def _doubted(
-        self, led: int | None, contract: str, signed: int, accounts: Collection[int], since: int
+        self,
+        led: int | None,
+        contract: str,
+        signed: int,
+        accounts: Collection[int],
+        since: int,
+        heard: int = 0,
     ) -> Doubted:
         filled = self._filled.get(contract, {})
         holders = self._holders.get(contract, set())
@@ -407,7 +424,9 @@ class PositionShapes:
         first_read = {led, *candidates}
         rest = tuple(sorted(a for a in accounts if a not in first_read))
         same = frozenset(a for a in holders if a != led and self._net(a, contract) == signed)
-        return Doubted(led, contract, signed, candidates, rest, frozenset(holders), since, same)
+        return Doubted(
+            led, contract, signed, candidates, rest, frozenset(holders), since, same, heard
+        )
 
     def others(self, account_id: int, contract_id: str) -> Doubted | None:
         """The last record in ``contract_id`` given to ``account_id`` by its fills alone
@@ -417,8 +436,8 @@ class PositionShapes:
         found = self._inferred.pop((account_id, contract_id), None)
         if found is None:
             return None
-        signed, accounts, since = found
-        doubted = self._doubted(account_id, contract_id, signed, accounts, since)
+        signed, accounts, since, heard = found
+        doubted = self._doubted(account_id, contract_id, signed, accounts, since, heard)
         return doubted if doubted.candidates or doubted.rest else None
 
     def explained(self, doubted: Doubted) -> bool:
@@ -427,6 +446,8 @@ class PositionShapes:
         for account_id, at in self._listed.items():
             if at <= doubted.since or account_id in doubted.same:
                 continue
+            if self._proven.get((account_id, doubted.contract), 0) > doubted.heard:
+                continue  # at its size by a record of its own heard since
             net = self._net(account_id, doubted.contract)
             if net == doubted.signed and (
                 net != 0 or account_id in doubted.held or account_id == doubted.led
