@@ -55,7 +55,6 @@ async def test_a_copier_add_before_its_trade_reads_a_few_not_every_holder(h: Har
     await h.until(lambda: h.svc.broker.health.unattributed > unattributed, "not guessed at")
     await h.until(lambda: LAST.id in asked, "the owner read", 30)
     await quiet(h, asked)
-    print("asked:", asked)
     assert len(set(asked)) <= 1 + 8, f"{len(set(asked))} of 30 accounts asked to be read"
     assert eng[LAST.id].positions[mnq].size == 2 and eng[B.id].positions[mnq].size == 1
     gw.move_price("MNQ", -560)  # -140 points: the last (long 2) loses $560, past its $500
@@ -87,7 +86,6 @@ async def test_a_copier_add_whose_trade_is_lost_is_found_a_few_at_a_time(h: Harn
     gw._publish = own
     await h.until(lambda: eng[LAST.id].positions[mnq].size == 2, "the owner found", 120)
     await quiet(h, asked)
-    print("asked:", asked, "at once:", max(most))
     assert asked[-1] == LAST.id and sorted(asked) == sorted(a.id for a in BOOK)
     assert max(most) <= 1 + 8, f"{max(most)} reads at once for one record"
     gw.move_price("MNQ", -560)  # -140 points: the last (long 2) loses $560, past its $500
@@ -137,7 +135,6 @@ async def test_a_first_position_nobody_holds_reads_a_few_not_the_book(h: Harness
     await h.until(lambda: h.svc.malformed > malformed, "the record refused")
     await h.until(lambda: LAST.id in asked, "the owner read", 30)
     await quiet(h, asked)
-    print("asked:", asked)
     assert len(set(asked)) <= 1 + 8, f"{len(set(asked))} of 30 accounts asked to be read"
     assert eng[LAST.id].positions[mnq].size == 3
     gw.move_price("MNQ", -480)  # -120 points: long 3 loses $720, past its $500
@@ -159,7 +156,6 @@ async def test_a_first_position_whose_trade_is_never_heard_is_found_by_the_searc
     b_opens_long_3_trimmed(h, trade=False)
     await h.until(lambda: mnq in eng[B.id].positions, "B found", 30)
     await quiet(h, asked)
-    print("asked:", asked)
     assert eng[B.id].positions[mnq].size == 3
     assert len(set(asked)) <= 1 + 8, f"{len(set(asked))} of 30 accounts asked to be read"
     gw.move_price("MNQ", -480)
