@@ -32,8 +32,8 @@ def shrink(
     position that is not being closed whole (a close of everything cancels its exits:
     `brackets`); never twice for one size of it (``o.shrunk``). A market exit of the
     trader's beside it is waited for (it may be refused); a close of ours is not: the stop
-    is cut at once to what the close leaves, so that the two never fill past flat together.
-    False: cancel it."""
+    is cut at once to what the close leaves (the two could fill past flat together only while
+    the cut is on its way). False: cancel it."""
     pos = acct.positions.get(o.contract_id)
     cm = acct.contracts.get(o.contract_id)
     if (
