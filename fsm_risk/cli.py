@@ -466,9 +466,9 @@ def set_secret(
             from loguru import logger
 
             logger.critical(
-                "{} first admin secret set with --take-over by {} on a database whose state "
-                "was lost: {}",
+                "{} admin secret {} with --take-over by {} on a database whose state was lost: {}",
                 logs.ALERT,
+                "replaced" if untrusted is not None else "first set",
                 getpass.getuser(),
                 "; ".join([*lost, *([untrusted] if untrusted else [])]),
             )
