@@ -15,12 +15,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 from fsm_risk.core.effects import ReadTrades
 from fsm_risk.core.events import Fill, Listing, Side, TradesSnapshot
 from fsm_risk.core.states import State
-from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     MNQ,
     Driver,
@@ -31,21 +29,13 @@ from tests.factories import (
     position,
     quote,
     restart,
-    rule_driver,
-    rule_engine,
     start_up_read,
     trade_reads,
 )
 from tests.unit.test_late_fill_peak import MON_RESET
+from tests.unit.test_void_peak import driver, engine, peak
 
 D = Decimal
-SETTINGS = {"drawdown": "1000", "mode": "intraday", "freeze_at_start": "false"}
-driver = partial(rule_driver, TrailingDrawdown, **SETTINGS)
-engine = partial(rule_engine, TrailingDrawdown, **SETTINGS)
-
-
-def peak(d: Driver) -> Decimal:
-    return D(d.acct.rule_state["RULE-004"]["peak"])
 
 
 def long_2(d: Driver) -> Fill:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.states import State
@@ -21,18 +20,12 @@ from tests.factories import (
     position,
     quote,
     reads,
-    rule_driver,
     the_rule,
     trade_reads,
 )
+from tests.unit.test_void_peak import driver, peak
 
 D = Decimal
-SETTINGS = {"drawdown": "1000", "mode": "intraday", "freeze_at_start": "false"}
-driver = partial(rule_driver, TrailingDrawdown, **SETTINGS)
-
-
-def peak(d: Driver) -> Decimal:
-    return D(d.acct.rule_state["RULE-004"]["peak"])
 
 
 def two_wins(d: Driver) -> tuple[Fill, Fill]:

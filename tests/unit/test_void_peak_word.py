@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
 
 from fsm_risk.core.effects import ReadTrades
 from fsm_risk.core.events import Fill, PositionUpdate, Side, TradesSnapshot
@@ -39,20 +38,12 @@ from tests.factories import (
     position,
     quote,
     restart,
-    rule_driver,
-    rule_engine,
     the_rule,
     trade_reads,
 )
+from tests.unit.test_void_peak import driver, engine, peak
 
 D = Decimal
-SETTINGS = {"drawdown": "1000", "mode": "intraday", "freeze_at_start": "false"}
-driver = partial(rule_driver, TrailingDrawdown, **SETTINGS)
-engine = partial(rule_engine, TrailingDrawdown, **SETTINGS)
-
-
-def peak(d: Driver) -> Decimal:
-    return D(d.acct.rule_state["RULE-004"]["peak"])
 
 
 BUY = fill(MNQ, Side.BUY, 2, "21000", order_id=1, at=T0, trade_id=5000)
