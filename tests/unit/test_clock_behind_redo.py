@@ -5,7 +5,7 @@ reversal, a void of a moved fill, a clock ahead)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from fsm_risk.core.events import Side
@@ -14,7 +14,6 @@ from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     MES,
     MNQ,
-    Driver,
     account,
     fill,
     flat,
@@ -25,23 +24,9 @@ from tests.factories import (
     rule_engine,
     start_up_read,
 )
+from tests.unit.test_clock_behind_new_day import BEHIND, MON_RESET, trip
 
 D = Decimal
-MON_RESET = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # Monday 17:00 CST
-BEHIND = timedelta(minutes=2)
-
-
-def trip(d: Driver, reset: datetime, secs: tuple[int, int], sell: str, pnl: str, oid: int) -> None:
-    """Buy 3 MNQ at 21,000 and sell at ``sell``, stamped ``secs`` after ``reset`` by the
-    gateway's clock, each reaching the service on its clock 2 min behind."""
-    for i, (at, side, price) in enumerate(
-        [(secs[0], Side.BUY, "21000"), (secs[1], Side.SELL, sell)]
-    ):
-        stamp = reset + timedelta(seconds=at)
-        d.now = stamp - BEHIND
-        p = None if side is Side.BUY else pnl
-        d.send(fill(MNQ, side, 3, price, pnl=p, order_id=oid + i, at=stamp))
-        d.send(position(MNQ, 3, price, at=stamp) if p is None else flat(MNQ, at=stamp))
 
 
 def test_new_days_loss_past_the_limit_locks_again_at_our_reset() -> None:
