@@ -2248,7 +2248,9 @@ class Service:
             e.account_id,
             what,
             result.message,
-            " (another program using the same API key?)" if result.limited else "",
+            " (another program using the same API key?)"
+            if result.limited and not result.token_refused
+            else "",
         )
         self.submit(
             EnforcementRejected(

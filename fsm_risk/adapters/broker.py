@@ -85,7 +85,7 @@ from fsm_risk import logs
 from fsm_risk.adapters import payloads
 from fsm_risk.adapters.gateway_clock import GatewayClock
 from fsm_risk.adapters.session import Session
-from fsm_risk.adapters.wire import RateLimited, Wire
+from fsm_risk.adapters.wire import RateLimited, TokenRefused, Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
 from fsm_risk.errors import FsmRiskError
@@ -191,6 +191,7 @@ class EnforcementResult:
         order_id: int | None = None,
         limited: bool = False,
         superseded: bool = False,
+        token_refused: bool = False,
     ) -> None:
         self.ok = ok
         self.message = message
@@ -200,6 +201,8 @@ class EnforcementResult:
         self.limited = limited
         #: never sent: no longer wanted once its turn in the budget came (`_enforce`)
         self.superseded = superseded
+        #: refused by the gateway's authentication (HTTP 401) before it was taken
+        self.token_refused = token_refused
 
 
 #: how far back the last bar before an instant is looked for (a weekend and a holiday)
@@ -1433,6 +1436,8 @@ class ProjectXBroker:
             raw = await self._post(path, data, priority=priority, budgeted=True)
         except RateLimited as exc:
             return EnforcementResult(False, str(exc), limited=True)
+        except TokenRefused as exc:  # turned away, as a 429: again after a second
+            return EnforcementResult(False, str(exc), limited=True, token_refused=True)
         except OrderSubmissionUncertainError as exc:
             return EnforcementResult(False, f"{path}: outcome unknown ({exc})", uncertain=True)
         except ProjectXError as exc:
@@ -1519,8 +1524,8 @@ class ProjectXBroker:
             try:
                 raw = await self._send(client, path, data, priority)
             except ProjectXAuthenticationError:
-                # the gateway refuses the token (a mutating request never raises this: it may
-                # have gone through, and is answered `OrderSubmissionUncertainError`): answered,
+                # the gateway refuses the token (a mutating request never raises this: the
+                # wire answers it `TokenRefused`, the SDK behind a proxy "maybe sent"): answered,
                 # its slot goes back (the login needs one: a slot held while waiting for it
                 # could leave none), and once logged in again the read is tried once more
                 held = False

@@ -10,13 +10,15 @@ is taken.
 
 What the gateway answers means what it means through the SDK, since the caller handles it
 the same way: a mutating request that may have reached the gateway without an answer (the
-connection lost after the write, a timeout, 401, 5xx) raises
-``OrderSubmissionUncertainError``, and the caller reconciles instead of resending; a 401
-is also told to the owner (``on_refused``: the token was refused, log in again). A 429 is
-the gateway's rate limiter turning the request away before it is taken (`RateLimited`): a
-refusal, sent again soon like any other (the SDK reads it as maybe sent, and the close
-then waited a close timeout and a read, 10 s and more, while another program on the same
-API key kept the window full).
+connection lost after the write, a timeout, 5xx) raises ``OrderSubmissionUncertainError``,
+and the caller reconciles instead of resending. A 429 is the gateway's rate limiter turning
+the request away before it is taken (`RateLimited`): a refusal, sent again soon like any
+other (the SDK reads it as maybe sent, and the close then waited a close timeout and a read,
+10 s and more, while another program on the same API key kept the window full). A 401 is
+the gateway's authentication turning it away before it is taken (`TokenRefused`), told to
+the owner (``on_refused``: log in again) and sent again as a 429's is: read as maybe sent,
+a close refused at a breach waited the whole close timeout (10 s) though the read after it
+showed the position open and no close working.
 
 A request whose answer does not come in time (or whose connection is lost first) ends its
 connection with a reset (`_Connection.abort`): the kernel drops whatever of the request it
@@ -407,6 +409,11 @@ class RateLimited(ProjectXError):
         self.retry_after = retry_after
 
 
+class TokenRefused(ProjectXError):
+    """HTTP 401 to an enforcement request: the gateway's authentication turned it away before
+    it was taken (as the request limit's 429 does): a refusal, sent again once logged in."""
+
+
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
     """A Retry-After header in seconds: delta-seconds, or an HTTP date (``now``: the epoch
     time it is measured from). None when absent or unreadable."""
@@ -434,7 +441,9 @@ def _decoded(
             f"{path}: HTTP 429: the gateway's request limit is reached, not taken",
             retry_after_seconds(retry_after),
         )
-    if status == 401 or 500 <= status < 600:
+    if status == 401:
+        raise TokenRefused(f"{path}: HTTP 401: the gateway refused the session token, not taken")
+    if 500 <= status < 600:
         raise OrderSubmissionUncertainError(
             f"{path}: HTTP {status} after it may have been received; reconcile before retrying",
             payload=data,

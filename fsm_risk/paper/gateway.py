@@ -285,6 +285,7 @@ class PaperGateway:
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
         self._rest_faults: dict[str, list[int]] = {}  # path -> [status, requests left]
+        self._rest_after: dict[str, list[int]] = {}  # path -> [status, left]: done, then failed
         #: `limit_rest`: until when (monotonic), and whether its 429s say Retry-After
         self._limited_until, self._limited_says = 0.0, True
         #: the paths `limit_rest` answered 429, in the order they came
@@ -705,10 +706,12 @@ class PaperGateway:
         self.engine.fill_delay = seconds
 
     def silence(self, target: str, silent: bool = True) -> None:
-        """Stop (or resume) pushing one user-hub target, e.g. ``GatewayUserPosition``: the
-        hub stays connected and every other record still flows (a feed gone quiet)."""
-        if target not in USER_TARGETS:
-            raise ValueError(f"target must be one of {', '.join(USER_TARGETS)}")
+        """Stop (or resume) pushing one user-hub target, e.g. ``GatewayUserPosition``, or every
+        market-hub record (``GatewayMarket``): the hub stays connected and every other record
+        still flows (a feed gone quiet)."""
+        targets = (*USER_TARGETS, "GatewayMarket")
+        if target not in targets:
+            raise ValueError(f"target must be one of {', '.join(targets)}")
         if silent:
             self._silenced.add(target)
         else:
@@ -947,6 +950,20 @@ class PaperGateway:
         after counting them against the rate limit as the gateway counts every request."""
         self._rest_faults[path] = [status, count]
 
+    def fail_rest_after(self, path: str, status: int = 500, count: int = 1) -> None:
+        """Carry out the next ``count`` requests to ``path``, then answer each with HTTP
+        ``status`` (a gateway that did the work and lost the answer: 5xx, a timeout)."""
+        self._rest_after[path] = [status, count]
+
+    def _rest_after_fault(self, path: str) -> int | None:
+        fault = self._rest_after.get(path)
+        if fault is None:
+            return None
+        fault[1] -= 1
+        if fault[1] <= 0:
+            del self._rest_after[path]
+        return fault[0]
+
     def limit_rest(self, seconds: float, retry_after: bool = True) -> None:
         """Answer every REST request that needs a token with HTTP 429 for the next
         ``seconds`` (real time, as the rate limiter): another program on the same API key
@@ -1147,7 +1164,7 @@ class PaperGateway:
 
     def _after_quote(self, contract_id: str, events: list[Event], moved: bool = True) -> None:
         self._push_quote(contract_id)
-        if moved:
+        if moved and "GatewayMarket" not in self._silenced:
             q = self.engine.quote(contract_id)
             contract = self.engine.contracts[contract_id]
             trade = [
@@ -1167,6 +1184,8 @@ class PaperGateway:
         self._publish(events)
 
     def _push_quote(self, contract_id: str, only: HubConnection | None = None) -> None:
+        if "GatewayMarket" in self._silenced:
+            return  # the market hub connected but silent (every market record)
         text = invocation("GatewayQuote", [contract_id, self.engine.quote_payload(contract_id)])
         targets = (only,) if only else tuple(self._conns["market"])
         for conn in targets:

@@ -224,6 +224,9 @@ class ProjectXApi:
             else:
                 payload = {**payload, "success": True, "errorCode": 0, "errorMessage": None}
                 payload = self.gw._rest_nulled(request.path, payload)
+            after = self.gw._rest_after_fault(request.path) if needs_token else None
+            if after is not None:
+                return web.Response(status=after, text="Internal Server Error")
             return web.json_response(payload, dumps=dumps)
 
         return serve
