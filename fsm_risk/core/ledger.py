@@ -32,6 +32,7 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
+from fsm_risk.core.theirs import TraderOrders
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
 from fsm_risk.core.wiped import held, told, wiped
@@ -101,7 +102,7 @@ class Ledger:
         self.settlement = settlement
         self.pursuit = pursuit
         self.work = work
-        self.final = FinalOrders()  # runtime: the last orders of each account seen final
+        self.final, self.theirs = FinalOrders(), TraderOrders()  # runtime (`final`, `theirs`)
         self.computed = Computed(settlement.valuation.instruments)  # see `exits`
 
     def account(
@@ -166,7 +167,7 @@ class Ledger:
         if cm is not None and cm.close_in_flight:
             self.pursuit.order_event(acct, cm, ev, now)
         if not ev.status.working:
-            acct.orders.pop(ev.order_id, None)
+            self.theirs.ended(acct, acct.orders.pop(ev.order_id, None))
             if ev.status in FINAL and not ev.unlisted:
                 self.final.add(acct.account_id, ev.order_id)
             volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
@@ -248,9 +249,8 @@ class Ledger:
         ) or (cm is not None and cm.state is State.Flattening)
         # the platform's own liquidation (it blocks the account, then closes; even during a
         # flatten of ours): its P&L counts and the rules see it, but it is neither the
-        # trader's trade nor the service's own
-        platform = not acct.can_trade and entry == 0 and ev.order_id not in acct.own_orders
-        own = not platform and (ev.order_id in acct.own_orders or (flattening and entry == 0))
+        # trader's trade nor the service's own; an exit by a standing order of his is his
+        own, platform = self.theirs.whose(acct, cm, ev.order_id, entry, flattening)
         pnl = ev.pnl
         if pnl is None and exit_ and not reflected:  # (a trade read back is the gateway's)
             pnl = self.computed.compute(acct, ev, before, exit_, out)
