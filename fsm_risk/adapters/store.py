@@ -696,6 +696,8 @@ class Store:
         ``attempt`` false: while an earlier commit's rows wait, this one joins them and is not
         tried (the service's commits after its requests; a timer tries every few seconds)."""
         entries = list(audit)
+        if changes.marks:  # (prices read at a reset: a mark given here is newer, and wins)
+            marks = {**changes.marks, **(marks or {})}
         if self.shared and journal_before is not None:  # (off the caller's thread: `_prune`)
             self._prune_soon(journal_before)
             journal_before = None

@@ -232,7 +232,7 @@ class RiskEngine:
 
     def take_changes(self) -> Changes:
         """What changed since the last call: the shell commits it before executing effects."""
-        return self.work.take(self.accounts)
+        return self.work.take(self.accounts, self.valuation.take_learned())
 
     def resume(self, account_id: int, held_back: set[str], now: datetime) -> list[Effect]:
         """The gateway's working orders for the account are known again (after a restart):

@@ -60,6 +60,11 @@ class Valuation:
         #: the stored marks a restore found too old to value a position now: still the prices
         #: last known before the service stopped (see `last_known`)
         self.stored: dict[str, Mark] = {}
+        #: the prices read at a reset that became marks (`learn`), until the shell takes them
+        #: (`take_learned`): a restore finds them too old to be fresh (`fresh` moves them to
+        #: `stored`, which the marks saved leave out), so they are saved with the state whose
+        #: carry they valued; else a restart values the position at the stop's older price
+        self.learned: dict[str, Mark] = {}
 
     def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
         """The accounts holding the contract, by account id (cached until it changes)."""
@@ -117,6 +122,12 @@ class Valuation:
             if mark is None or mark.at < at:
                 self.stored.pop(c, None)
                 self.marks[c] = Mark(price, price, price, at)
+                self.learned[c] = Mark(price, price, price, at)
+
+    def take_learned(self) -> dict[str, Mark]:
+        """The prices `learn` made marks since the last call (to save: see `learned`)."""
+        learned, self.learned = self.learned, {}
+        return learned
 
     def worth(
         self, contract_id: str, signed: int, cost: Decimal, mark: Mark | None
@@ -207,6 +218,7 @@ class Valuation:
                 # unwatched, its price moves unseen: the next position waits for a fresh quote
                 self.marks.pop(cid, None)
                 self.stored.pop(cid, None)
+                self.learned.pop(cid, None)
 
     def forget(self, acct: AccountModel) -> None:
         """The account is dropped: it holds nothing any more (no effect: it is replaced)."""

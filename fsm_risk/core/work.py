@@ -11,7 +11,7 @@ from typing import Any
 from fsm_risk.core import machines
 from fsm_risk.core.cancels import lifted
 from fsm_risk.core.effects import Effect, RecordTransition
-from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockable, Trip
+from fsm_risk.core.models import AccountModel, ContractModel, FillRecord, Lockable, Mark, Trip
 from fsm_risk.core.states import State, Trigger
 
 
@@ -43,10 +43,19 @@ class Changes:
     #: meta rows (key, value) written in the same transaction as the rest: a note that must be
     #: stored with the rows it concerns or not at all (`fsm_risk.core.lost.PENDING_PREFIX`)
     meta: dict[str, str] = field(default_factory=dict)
+    #: prices read at a reset that the state written values positions at (`Valuation.learned`):
+    #: saved as marks with it, a newer mark given beside them winning
+    marks: dict[str, Mark] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
-            self.accounts or self.fills or self.trips or self.voids or self.dropped or self.meta
+            self.accounts
+            or self.fills
+            or self.trips
+            or self.voids
+            or self.dropped
+            or self.meta
+            or self.marks
         )
 
 
@@ -131,14 +140,19 @@ class Work:
             self.machines.detach(cm, contract=True)
             self.dropped.append((acct.account_id, cm.contract_id))
 
-    def take(self, accounts: dict[int, AccountModel]) -> Changes:
+    def take(
+        self, accounts: dict[int, AccountModel], marks: dict[str, Mark] | None = None
+    ) -> Changes:
         """What changed since the last call: the shell commits it before executing effects.
-        The changed accounts' idle contract models are let go first (see `let_go`)."""
+        The changed accounts' idle contract models are let go first (see `let_go`); ``marks``:
+        the prices read at a reset to save with it (`Changes.marks`)."""
         moved = [accounts[i] for i in sorted(self.dirty) if i in accounts]
         for acct in moved:
             if acct.contracts:
                 self.let_go(acct)
-        changes = Changes(moved, self.new_fills, self.new_trips, self.new_voids, self.dropped)
+        changes = Changes(
+            moved, self.new_fills, self.new_trips, self.new_voids, self.dropped, marks=marks or {}
+        )
         self.dirty = set()
         self.new_fills = []
         self.new_trips = []
