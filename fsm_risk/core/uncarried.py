@@ -20,7 +20,9 @@ twice. A price the gateway could not give is taken from the last price known (a 
 a loss at it carried as nothing (the fall since the reset before the read is not known, and
 must not be erased); with neither, the position stays as it was (asked once). A contract
 whose tick value is being asked (`unpriced`) is asked for once it is known. Until the answer
-(one read) the position counts as before.
+(one read) the position counts as before. A price read is the contract's mark too, where no
+newer one is known: a quiet contract is valued at it until its next quote, not at an older
+mark (nor at nothing), which read the carried loss as a gain of the new period's.
 
 Left to their own machinery: a contract a reset applied at a restore valued (`missed`, its
 part in ``missed_carried``; a contract it could value nothing of, left out of its carry and
@@ -79,9 +81,21 @@ class Uncarried:
             price = given.get((at, cid))
             if price is not None:
                 moved |= carry(acct, self.valuation, at, cid, Mark(price, price, price, at))
+                self._learn(at, cid, price)
             else:  # the last price known: never a loss (the fall since the reset not erased)
                 moved |= carry(acct, self.valuation, at, cid, self.valuation.last_mark(cid), True)
         return moved
+
+    def _learn(self, at: datetime, cid: str, price: Decimal) -> None:
+        """The price read is the contract's mark where no newer one is known: its holders are
+        valued at it until a quote (a quiet contract, with no mark or an older one, counted
+        nothing or the older price: the carried loss read as a gain of the new day's)."""
+        valuation = self.valuation
+        valuation.learn(at, {cid: price})
+        for holder in valuation.holding(cid):
+            pos = holder.positions.get(cid)
+            if pos is not None:
+                valuation.revalue(holder, pos)
 
 
 def _books(acct: AccountModel) -> Iterator[Book]:

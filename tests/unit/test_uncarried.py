@@ -18,6 +18,7 @@ from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import (
     ACC,
+    MES,
     MNQ,
     Driver,
     account,
@@ -185,3 +186,24 @@ def test_a_position_with_no_price_at_all_is_asked_for_once() -> None:
         d.now += timedelta(seconds=1)
         gateway_read(d, account("50000"), position(MNQ, 3, "21000", at=BOUGHT))
     assert asked(d.effects) == [(NY_CLOSE, MNQ)]
+
+
+def test_a_quiet_position_is_valued_at_the_price_read_at_the_reset() -> None:
+    """Found by a fix helper: the price read carried the position, but was not its mark: with
+    MNQ quiet after the read (no quote), long 3 MNQ counted nothing, and the day read the -$3,000
+    carried (MNQ at 20,500 at the reset) as a gain of the new day's (+$3,000), and the $1,000
+    limit fired at a real -$4,000 (MES 5,200)."""
+    d = bought_before_read_after()
+    answer(d, (NY_CLOSE, MNQ, "20500"))
+    assert d.acct.day.carry == -3000
+    assert d.acct.day_pnl(with_unrealized=True) == 0, "MNQ not valued at the price read"
+    d.now += timedelta(minutes=1)  # MNQ quiet: no quote since the reset
+    d.send(
+        fill(MES, Side.BUY, 1, "6000", order_id=9, at=d.now),
+        position(MES, 1, "6000", at=d.now),
+        quote(MES, "5805", at=d.now),
+    )
+    assert d.acct.day_pnl(with_unrealized=True) == -975
+    assert d.acct.state is State.Trading
+    d.send(quote(MES, "5800", at=d.now))  # -$1,000 today, all of it MES's
+    assert d.acct.state is not State.Trading, "the carried loss read as room"
