@@ -282,7 +282,7 @@ class Timers:
             missed.redo(acct, self.book.rules, valuation)
             self.work.dirty.add(acct.account_id)
         for at, known in () if missed is None else missed.prices.items():
-            valuation.learn(at, known)
+            valuation.learn(at, known, now)
         if now < acct.day.end and now < acct.week.end:
             return
         held = acct.open_upnl
@@ -292,7 +292,7 @@ class Timers:
             for at, weekly in missed_boundaries(self.calendar, acct.week.end, acct.day.end, now):
                 given = None if prices is None else prices.get(at)
                 if given:
-                    valuation.learn(at, given)  # the restore values positions at it
+                    valuation.learn(at, given, now)  # the restore values positions at it
                 acct.open_upnl = valuation.last_known(acct, at, given)
                 split = held_split(valuation.known_by_contract(acct, at, given))
                 self._reset(acct, at, weekly=weekly, prices=given, split=split)

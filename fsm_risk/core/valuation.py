@@ -113,13 +113,15 @@ class Valuation:
                 out[c] = (found[0], max(pos.size - pos.settling, 0))
         return out
 
-    def learn(self, at: datetime, prices: Prices) -> None:
+    def learn(self, at: datetime, prices: Prices, now: datetime | None = None) -> None:
         """Prices at the instant ``at`` (a missed reset's, read from the gateway for a restore):
         each contract's last price known where newer than its stored mark, so a position held
-        across the reset is valued at it (stale) rather than at the price of the stop."""
+        across the reset is valued at it (stale) rather than at the price of the stop. A mark
+        stamped further ahead of ``now`` than a gateway time may be (`MARK_SKEW`) is wrong,
+        not newer (as a quote takes it): the price read replaces it."""
         for c, price in prices.items():
             mark = self.last_mark(c)
-            if mark is None or mark.at < at:
+            if mark is None or mark.at < at or (now is not None and mark.at > now + MARK_SKEW):
                 self.stored.pop(c, None)
                 self.marks[c] = Mark(price, price, price, at)
                 self.learned[c] = Mark(price, price, price, at)

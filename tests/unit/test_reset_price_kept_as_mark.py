@@ -115,3 +115,16 @@ def test_a_quote_since_the_read_is_the_mark_a_restart_keeps(
     assert store.marks()[MNQ].last == D("20950")
     d = _second_start(settings, store)
     assert d.acct.day_pnl(with_unrealized=True) == 300  # MNQ +50 points since the reset
+
+
+def test_a_stored_mark_stamped_ahead_of_the_clock_is_not_newer_than_the_price_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop's mark stamped a day ahead of the start's clock (a gateway stamp gone wrong)
+    is not newer than the price read at the reset: the position is valued at the reset's
+    20,900, not at the misdated 21,000 (the day read +$600 at the first start)."""
+    settings, store = _seed(tmp_path)
+    store.save_marks({MNQ: Mark(D("21000"), D("21000"), D("21000"), TUE_START + timedelta(days=1))})
+    d = Driver(_start(settings, store, D("20900")), now=TUE_START)
+    start_up_read(d, account("50000"), position(MNQ, 3, "21000", at=MON_STOP))
+    _limit_at_minus_1000(d)
