@@ -235,9 +235,12 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
         ours = ids or (monitored(settings, store) if store.shared else None)
         snap["service_unanswering"] = store.service_running(ours or None)
         lost, unchecked = _lost_notes(store), _lost_pending(store)
+        from fsm_risk.core.lost import TAKEN_OVER_KEY, lost_view, read_take_over
+
+        take = read_take_over(store.meta(TAKEN_OVER_KEY)) if lost else None
         for a in snap["accounts"]:
             note = lost.get(a["account_id"])
-            a["lost_state"] = note.to_dict() if note is not None else None
+            a["lost_state"] = lost_view(note, take) if note is not None else None
             a["lost_check_pending"] = a["account_id"] in unchecked
         snap["state_lost"] = [a["account_id"] for a in snap["accounts"] if a["lost_state"]]
         return snap, False
@@ -462,19 +465,61 @@ def set_secret(
             raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
         logs.register_secret(new)
         auth.set_secret(new, current, getpass.getuser(), take_over=take_over)
+        told = None
         if lost or untrusted is not None:
-            from loguru import logger
-
-            logger.critical(
-                "{} admin secret {} with --take-over by {} on a database whose state was lost: {}",
-                logs.ALERT,
-                "replaced" if untrusted is not None else "first set",
-                getpass.getuser(),
-                "; ".join([*lost, *([untrusted] if untrusted else [])]),
+            told = _took_over(
+                settings, store, untrusted is not None, [*lost, *([untrusted] if untrusted else [])]
             )
     finally:
         store.close()
     click.echo("admin secret stored (salted scrypt hash)")
+    if told is not None:
+        click.echo(told[0])
+        for line in told[1:]:
+            click.echo(f"warning: {line}", err=True)
+
+
+def _took_over(settings: config.Settings, store: Any, replaced: bool, why: list[str]) -> list[str]:
+    """A take-over of the admin secret done (`fsm_risk.core.lost.TakeOver`): logged CRITICAL,
+    kept, written to the audit log of every account the database holds and sent to the
+    notification URLs taking admin events (a command's own: the control channel needs the
+    secret a take-over replaces). Returns what to print: what was done, then what failed."""
+    from loguru import logger
+
+    from fsm_risk import logs, notify
+    from fsm_risk.adapters.auth import admin_name
+    from fsm_risk.adapters.store import StorageFailed
+    from fsm_risk.core.lost import TAKEN_OVER_KEY, TakeOver, take_over_audit
+    from fsm_risk.core.work import Changes
+
+    who, _ = admin_name(getpass.getuser())
+    take = TakeOver(_now(), who, replaced, "; ".join(why))
+    logger.critical("{} {} by {}", logs.ALERT, take.text, who)
+    states = store.account_states()
+    out: list[str] = []
+    try:
+        meta = {TAKEN_OVER_KEY: json.dumps(take.to_dict())}
+        store.commit(Changes([], [], meta=meta), take_over_audit(take, states))
+        out.append(f"take-over recorded in the audit log of {len(states)} account(s)")
+    except StorageFailed as exc:
+        out.append("the take-over is NOT in the audit log (the secret is stored)")
+        out.append(f"the take-over could not be written to the audit log: {exc}")
+    title = f"fsm-risk: admin secret taken over by {who}"
+    accounts = ", ".join(str(a) for a, _ in states) or "none yet"
+    body = (
+        f"The admin secret was {'replaced' if replaced else 'first set'} with --take-over by "
+        f"{who} at {notify.local_time(take.at, settings.display_timezone)} on the database "
+        f"{store.where} (accounts: {accounts}), whose state was lost: {take.why}. If the "
+        "admin did not do this, whoever did can end any lock: check at once."
+    )
+    sent, failed = notify.send_now(settings, notify.Notice("admin", title, body, None, "warning"))
+    out[0] += (
+        f"; notified {len(sent)} URL(s)"
+        if sent or failed
+        else "; no notification URL takes admin events"
+    )
+    out.extend(f"the take-over notice was not sent to {where}" for where in failed)
+    return out
 
 
 # --- transition -----------------------------------------------------------------------------

@@ -884,6 +884,67 @@ class Notifier:
         }
 
 
+def send_now(
+    settings: Settings,
+    notice: Notice,
+    *,
+    send: Callable[[str, Notice], str] = apprise_send,
+    pause: Callable[[float], None] = time.sleep,
+) -> tuple[list[str], list[str]]:
+    """Send one notice from a command, in its own thread, with no service to hand it to (an
+    admin action the control channel cannot carry: the take-over of the admin secret): to
+    every URL, of [notify] and of each [notify.ACCOUNT], whose events include the notice's,
+    each once, a refused attempt re-sent as the notifier does. Returns where it went and
+    where it did not (each as logs name it, never the URL), both logged."""
+    targets = [Target("all accounts", settings.notify.urls, frozenset(settings.notify.events))]
+    targets += [
+        Target(f"[notify.{key}]", t.urls, frozenset(t.events))
+        for key, t in settings.notify_accounts.items()
+    ]
+    sent: list[str] = []
+    failed: list[str] = []
+    done: set[str] = set()
+    for target in targets:
+        if not target.wants(notice):
+            continue
+        for url in target.urls:
+            if url in done:
+                continue
+            done.add(url)
+            where = _where(target, url)
+            outcome, attempt = REFUSED, 0
+            for attempt in range(settings.notify.retries + 1):
+                if attempt:
+                    pause(2 ** (attempt - 1))
+                try:
+                    outcome = send(url, notice)
+                except Exception:
+                    outcome = REFUSED
+                if outcome != REFUSED:
+                    break
+            if outcome == SENT:
+                sent.append(where)
+                logger.info(
+                    "{} notification sent to {} ({}): {}",
+                    logs.ALERT,
+                    where,
+                    notice.event,
+                    notice.title,
+                )
+            else:
+                failed.append(where)
+                logger.error(
+                    "{} notification to {} {} after {} attempt(s) ({}): {}",
+                    logs.ALERT,
+                    where,
+                    "not confirmed" if outcome == TIMED_OUT else "not sent",
+                    attempt + 1,
+                    notice.event,
+                    notice.title,
+                )
+    return sent, failed
+
+
 def _where(target: Target, url: str) -> str:
     """A URL as logs name it: its target, and its place there (never the URL: it holds
     tokens)."""
@@ -892,4 +953,12 @@ def _where(target: Target, url: str) -> str:
     return f"{target.name} (URL {target.urls.index(url) + 1} of {len(target.urls)})"
 
 
-__all__ = ["NOTIFY_EVENTS", "Notice", "Notifier", "Target", "flat_by", "local_time"]
+__all__ = [
+    "NOTIFY_EVENTS",
+    "Notice",
+    "Notifier",
+    "Target",
+    "flat_by",
+    "local_time",
+    "send_now",
+]

@@ -103,9 +103,13 @@ from fsm_risk.core.exposure import close_wanted, unconfirmed_closes
 from fsm_risk.core.lost import (
     META_PREFIX,
     PENDING_PREFIX,
+    TAKEN_OVER_KEY,
     UNTRUSTED_KEY,
     LostState,
+    TakeOver,
     lost_state,
+    lost_view,
+    read_take_over,
     shown,
 )
 from fsm_risk.core.reads import FULL_EVERY, read_since
@@ -976,6 +980,15 @@ class Service:
         """The starts with no stored state still shown (`_lost`), by account."""
         now = self.clock.now()
         return {a: note for a, note in self.lost.items() if shown(note, now)}
+
+    def _taken_over(self) -> TakeOver | None:
+        """The last take-over of the admin secret (`admin set-secret --take-over`, run by a
+        command while this service may run): read when `status` shows a lost state."""
+        try:
+            return read_take_over(self.store.meta(TAKEN_OVER_KEY))
+        except Exception as exc:  # (a database refusing the read: status says what it knew)
+            logger.warning("the admin secret's take-over could not be read: {}", exc)
+            return None
 
     def _lost(self, account_id: int) -> None:
         """An account started with no stored state, its trades this week now read: when the
@@ -2647,6 +2660,7 @@ class Service:
         snap = status.snapshot(self.engine, self.clock.now(), account_ids, tz=tz)
         stuck, failing = self.unconfirmed_closes(), self.reads_failing()
         cancels, lost_now = self.unconfirmed_cancels(), self.lost_now()
+        take = self._taken_over() if lost_now else None
         for a in snap["accounts"]:
             a["readiness"] = self.readiness(a["account_id"], stuck, failing, cancels)
             a["closes_unconfirmed"] = {
@@ -2654,7 +2668,7 @@ class Service:
             }
             a["cancels_unconfirmed"] = status.cancels_view(cancels.get(a["account_id"], []))
             lost = lost_now.get(a["account_id"])
-            a["lost_state"] = lost.to_dict() if lost is not None else None
+            a["lost_state"] = lost_view(lost, take) if lost is not None else None
             a["lost_check_pending"] = a["account_id"] in self.unstored
         ok, checks = self.verdict()
         snap["enforcing"] = ok  # as /readyz answers it

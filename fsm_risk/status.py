@@ -404,11 +404,16 @@ def lost_lines(a: dict[str, Any], tz: Any) -> list[str]:
                 _fit("    read yet (a first admin secret is refused until they are)"),
             ]
         return []
-    secret = (
-        "    the admin secret held then is NOT trusted until set-secret --take-over"
-        if lost.get("secret_held")
-        else "    an admin secret set since may not be the admin's: the admin must check"
-    )
+    took = lost.get("secret_taken_over")
+    if took:
+        done = "replaced" if took.get("replaced") else "set"
+        secret = (
+            f"    admin secret {done} with --take-over by {took['by']} at {_clock(took['at'], tz)}"
+        )
+    elif lost.get("secret_held"):
+        secret = "    the admin secret held then is NOT trusted until set-secret --take-over"
+    else:
+        secret = "    an admin secret set since may not be the admin's: the admin must check"
     return [
         _fit(f"  CRITICAL: STATE LOST at {_clock(lost['at'], tz)}: started with no stored state"),
         _fit(

@@ -1370,6 +1370,12 @@ class Store:
             rows = conn.execute(text("SELECT account_id, name FROM account ORDER BY account_id"))
             return [(int(a), str(n or "")) for a, n in rows]
 
+    def account_states(self) -> list[tuple[int, State]]:
+        """The stored accounts' ids and states (no snapshot read)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT account_id, state FROM account ORDER BY account_id"))
+            return [(int(a), State(s)) for a, s in rows]
+
     def journal_accounts(self) -> list[tuple[int, str]]:
         """The accounts the journal saw start, with their names."""
         sql = "SELECT account_id, data FROM journal WHERE kind = 'Start' ORDER BY id"

@@ -17,16 +17,24 @@ not leave the account stored and unchecked). While it is pending, a first admin 
 refused as with a note. A secret the database already holds when a note is written may be
 the trader's (set on the new file before the service ever opened it): it is not trusted
 (`UNTRUSTED_KEY`) for any transition or unlock until it is replaced with a take-over.
+
+A take-over is an admin action like any other: it is kept (`TakeOver`, under `TAKEN_OVER_KEY`)
+and written to the audit log, one entry per account the database holds (`take_over_audit`),
+and `status` says the secret was taken over, by whom and when, instead of "not trusted".
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fsm_risk.core.effects import AuditEntry
 from fsm_risk.core.models import AccountModel
+from fsm_risk.core.states import State
 
 #: the key prefix the notes are kept under in the store's meta table (one per account)
 META_PREFIX = "lost_state:"
@@ -34,6 +42,10 @@ META_PREFIX = "lost_state:"
 PENDING_PREFIX = "lost_pending:"
 #: the meta key set while the admin secret held when a note was written is not trusted
 UNTRUSTED_KEY = "admin_secret_untrusted"
+#: the meta key of the last take-over of the admin secret (`TakeOver`)
+TAKEN_OVER_KEY = "admin_secret_taken_over"
+#: the audit trigger of a take-over (no state changes)
+TAKE_OVER = "take_over"
 
 
 @dataclass(frozen=True)
@@ -123,3 +135,60 @@ def lost_state(acct: AccountModel, now: datetime, secret_held: bool = False) -> 
 def shown(note: LostState, now: datetime) -> bool:
     """Shown (and a first admin secret refused) until the week it concerns has ended."""
     return now < note.until
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """`fsm-risk admin set-secret --take-over` on a database whose state was lost, ``at``, by
+    ``by``: the secret it held ``replaced`` (not trusted), or the first one set; ``why``: the
+    lost states it was taken over on."""
+
+    at: datetime
+    by: str
+    replaced: bool
+    why: str
+
+    @property
+    def text(self) -> str:
+        done = "replaced" if self.replaced else "first set"
+        return f"admin secret {done} with --take-over (the database's state was lost: {self.why})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "by": self.by,
+            "replaced": self.replaced,
+            "why": self.why,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TakeOver:
+        return cls(
+            datetime.fromisoformat(d["at"]), str(d["by"]), bool(d["replaced"]), str(d["why"])
+        )
+
+
+def read_take_over(raw: str | None) -> TakeOver | None:
+    """The take-over stored under `TAKEN_OVER_KEY` (None: none, or an unreadable row)."""
+    if not raw:
+        return None
+    try:
+        return TakeOver.from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def take_over_audit(take: TakeOver, states: Iterable[tuple[int, State]]) -> list[AuditEntry]:
+    """The audit entries of ``take``: one for each account the database holds (id, state), its
+    state unchanged (the secret is every account's)."""
+    return [
+        AuditEntry(take.at, account_id, None, state, state, TAKE_OVER, None, take.text, take.by)
+        for account_id, state in states
+    ]
+
+
+def lost_view(note: LostState, take: TakeOver | None) -> dict[str, Any]:
+    """A note as `status` shows it: with the take-over made since it was written, if any (the
+    secret it did not trust is then the one the admin set)."""
+    since = take if take is not None and take.at >= note.at else None
+    return {**note.to_dict(), "secret_taken_over": since.to_dict() if since else None}
