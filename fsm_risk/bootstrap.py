@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fsm_risk import logs
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.store import Store, restore_all
 from fsm_risk.config import Settings, load
@@ -173,10 +174,14 @@ def commit_offline(
 
 def admin_auth(settings: Settings, store: Store, now: Callable[[], datetime]) -> AdminAuth:
     a = settings.admin
+    if a.secret_anchor is not None:  # (never printed: masked wherever it would be)
+        logs.register_secret(a.secret_anchor.text)
+        logs.register_secret(a.secret_anchor.digest.hex())
     return AdminAuth(
         store,
         now,
         max_failures=a.max_failures,
         window=a.failure_window,
         delay=a.failure_delay.total_seconds(),
+        anchor=a.secret_anchor,
     )

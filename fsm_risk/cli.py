@@ -238,9 +238,10 @@ def _snapshot(settings_file: str | None, account: str | None) -> tuple[dict[str,
         from fsm_risk.core.lost import TAKEN_OVER_KEY, lost_view, read_take_over
 
         take = read_take_over(store.meta(TAKEN_OVER_KEY)) if lost else None
+        anchored = settings.admin.secret_anchor is not None
         for a in snap["accounts"]:
             note = lost.get(a["account_id"])
-            a["lost_state"] = lost_view(note, take) if note is not None else None
+            a["lost_state"] = lost_view(note, take, anchored) if note is not None else None
             a["lost_check_pending"] = a["account_id"] in unchecked
         snap["state_lost"] = [a["account_id"] for a in snap["accounts"] if a["lost_state"]]
         return snap, False
@@ -442,6 +443,10 @@ def set_secret(
     store = bootstrap.open_store(settings)
     try:
         auth = bootstrap.admin_auth(settings, store, _now)
+        if auth.anchor is not None:
+            from fsm_risk.adapters.auth import ANCHORED
+
+            raise AuthError(f"refused: {ANCHORED}")
         untrusted = auth.untrusted
         if untrusted is not None and not take_over:
             raise AuthError(f"refused: {untrusted}; run 'fsm-risk admin set-secret --take-over'")
@@ -520,6 +525,45 @@ def _took_over(settings: config.Settings, store: Any, replaced: bool, why: list[
     )
     out.extend(f"the take-over notice was not sent to {where}" for where in failed)
     return out
+
+
+@admin.command("anchor")
+@click.option("--secret-file", metavar="FILE", help="read the admin secret from this file")
+@settings_option
+def anchor(secret_file: str | None, settings_file: str | None) -> None:
+    """Anchor the admin secret in the settings file: write its salted scrypt hash there as
+    [admin] secret_anchor. From then on only a secret matching it is the admin's, whatever
+    the database holds. Run it as the file's owner (root, after 'fsm-risk service install')
+    and restart the service."""
+    from fsm_risk import bootstrap, config, logs
+    from fsm_risk.adapters.auth import MIN_SECRET_LENGTH
+    from fsm_risk.anchor import Anchor
+    from fsm_risk.install import service_settings
+
+    settings = bootstrap.load_settings(settings_file)  # a file refused is not written to
+    path = settings.path
+    new = _read_secret(secret_file, "Admin secret", confirm=True)
+    if not new:
+        raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
+    logs.register_secret(new)
+    if len(new) < MIN_SECRET_LENGTH:
+        raise AuthError(f"the admin secret must be at least {MIN_SECRET_LENGTH} characters")
+    before = path.read_text(encoding="utf-8")
+    value = Anchor.of(new).text
+    logs.register_secret(value)
+    try:
+        path.write_text(service_settings(before, {("admin", "secret_anchor"): value}), "utf-8")
+    except OSError as exc:
+        raise FsmRiskError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        config.load(path)
+    except SettingsError:  # (cannot be: the file was valid, and so is the value)
+        path.write_text(before, encoding="utf-8")
+        raise
+    click.echo(
+        f"admin secret anchored in {path} ([admin] secret_anchor, a salted scrypt hash); "
+        "restart the service for it to take effect"
+    )
 
 
 # --- transition -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fsm_risk import crosschecks, schema, sections
+from fsm_risk import anchor, crosschecks, schema, sections
 from fsm_risk.core.engine import EngineSettings
 from fsm_risk.core.instruments import KNOWN_ROOTS, known_root
 from fsm_risk.core.models import InstrumentBook, Mark
@@ -419,6 +419,14 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "limit",
             "an override waives a loss rule only this far past its value at the waiver: "
             "limit (one rule limit deeper), a share of it (50%) or dollars (250)",
+        ),
+        Field(
+            "secret_anchor",
+            anchor.parse,
+            "",
+            "the admin secret's salted hash, kept here, outside the database: when set, only "
+            "a secret matching it is the admin's, whatever the database holds (written by "
+            "'fsm-risk admin anchor'; keep this file unwritable by the trader)",
         ),
     ),
 }
@@ -874,7 +882,7 @@ def _hidden(section: str, key: str, value: Any) -> str:
     their defaults)."""
     if section == "notify" and key == "urls" and value:
         return f"# {key} = " + ", ".join(f"{u.split('://', 1)[0]}://(hidden)" for u in value)
-    if section == "web" and key == "token" and value:
+    if (section, key) in (("web", "token"), ("admin", "secret_anchor")) and value:
         return f"# {key} = (set, hidden)"
     if isinstance(value, str) and "://" in value:  # a URL may carry a password
         masked = schema.without_password(value)

@@ -70,7 +70,7 @@ SECTION_TITLES = {
     "notify": "Notifications (apprise): locks, early warnings, failures, feed and service.",
     "web": "The live read-only dashboard, Prometheus /metrics, /healthz and /readyz.",
     "journal": "What the service saw, for `fsm-risk replay` (what-if and after-the-fact).",
-    "admin": "Admin secret rate limiting (fsm-risk admin set-secret) and admin overrides.",
+    "admin": "The admin secret: its rate limiting, its trust anchor, and admin overrides.",
 }
 
 

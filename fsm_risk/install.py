@@ -434,12 +434,34 @@ def install_plan(settings_text: str, platform: str = sys.platform) -> Plan:
         except OSError:
             ready = False
         plan = linux_plan(executable(), settings_text, start=ready)
-        return Plan(plan.platform, plan.steps + _exposed(executable()))
+        steps = plan.steps + _exposed(executable())
+        return Plan(plan.platform, steps + _unanchored(settings_text, LINUX_ETC / "settings.ini"))
     if platform == "darwin":
-        return mac_plan(executable(), settings_text)
+        plan = mac_plan(executable(), settings_text)
+        return Plan(
+            plan.platform, plan.steps + _unanchored(settings_text, MAC_HOME / "settings.ini")
+        )
     if platform == "win32":
-        return windows_plan(sys.executable, settings_text)
+        plan = windows_plan(sys.executable, settings_text)
+        return Plan(
+            plan.platform, plan.steps + _unanchored(settings_text, WIN_HOME / "settings.ini")
+        )
     raise FsmRiskError(f"no service installation for platform '{platform}' (linux, darwin, win32)")
+
+
+def _unanchored(settings_text: str, installed: PurePath) -> list[Step]:
+    """A note when the settings hold no trust anchor for the admin secret (`fsm_risk.anchor`):
+    then the database's secret is the admin's, and whoever can write the database can set it."""
+    if re.search(r"^\s*secret_anchor\s*=\s*\S", settings_text, re.MULTILINE):
+        return []
+    return [
+        Step(
+            "note",
+            text="no [admin] secret_anchor: anchor the admin secret in the installed settings "
+            f"(fsm-risk admin anchor --settings {installed}, as admin), then restart the "
+            "service; until then, whoever can write its database can set the admin secret",
+        )
+    ]
 
 
 def _exposed(exe: Path) -> list[Step]:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fsm_risk.anchor import Anchor
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
@@ -213,6 +214,8 @@ class Admin:
     failure_window: timedelta = field(metadata=_from("failure_window_seconds", _seconds))
     failure_delay: timedelta = field(metadata=_from("failure_delay_seconds", _seconds))
     waiver_rearm: Rearm = field(metadata=_from("waiver_rearm", rearm))
+    #: the admin secret's salted hash kept outside the database (`fsm_risk.anchor`; None: none)
+    secret_anchor: Anchor | None = None
 
 
 #: each typed section by its name in settings.ini

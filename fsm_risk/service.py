@@ -2661,6 +2661,7 @@ class Service:
         stuck, failing = self.unconfirmed_closes(), self.reads_failing()
         cancels, lost_now = self.unconfirmed_cancels(), self.lost_now()
         take = self._taken_over() if lost_now else None
+        anchored = self.auth is not None and self.auth.anchor is not None
         for a in snap["accounts"]:
             a["readiness"] = self.readiness(a["account_id"], stuck, failing, cancels)
             a["closes_unconfirmed"] = {
@@ -2668,7 +2669,7 @@ class Service:
             }
             a["cancels_unconfirmed"] = status.cancels_view(cancels.get(a["account_id"], []))
             lost = lost_now.get(a["account_id"])
-            a["lost_state"] = lost_view(lost, take) if lost is not None else None
+            a["lost_state"] = lost_view(lost, take, anchored) if lost is not None else None
             a["lost_check_pending"] = a["account_id"] in self.unstored
         ok, checks = self.verdict()
         snap["enforcing"] = ok  # as /readyz answers it

@@ -405,7 +405,9 @@ def lost_lines(a: dict[str, Any], tz: Any) -> list[str]:
             ]
         return []
     took = lost.get("secret_taken_over")
-    if took:
+    if lost.get("secret_anchored"):
+        secret = "    admin secret anchored in the settings: only a secret matching it is trusted"
+    elif took:
         done = "replaced" if took.get("replaced") else "set"
         secret = (
             f"    admin secret {done} with --take-over by {took['by']} at {_clock(took['at'], tz)}"

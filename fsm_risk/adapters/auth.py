@@ -2,7 +2,10 @@
 logged and slowed down: after each wrong secret the next check waits a delay that doubles with
 every failure within the window (up to a cap), whoever asks. There is no lockout: the right
 secret is always accepted once its wait is over, so guessing costs time but cannot shut the
-admin out (and nothing outlives the window, across restarts or not)."""
+admin out (and nothing outlives the window, across restarts or not).
+
+With a trust anchor in the settings (`fsm_risk.anchor`), only a secret matching the anchor is
+the admin's: the database's secret, and whether it is trusted, are not looked at."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Any
 from loguru import logger
 
 from fsm_risk.adapters.store import Store
+from fsm_risk.anchor import Anchor
 from fsm_risk.core.lost import UNTRUSTED_KEY
 from fsm_risk.errors import AuthError
 
@@ -43,6 +47,13 @@ def admin_name(value: Any) -> tuple[str, str | None]:
     return value, None
 
 
+#: why a database's secret is not set or taken over where the settings hold an anchor
+ANCHORED = (
+    "the admin secret is anchored in the settings ([admin] secret_anchor): only a secret "
+    "matching it is the admin's, whatever the database holds; to change it, run 'fsm-risk "
+    "admin anchor' on that settings file and restart the service"
+)
+
 #: the longest wait before a check, however many wrong secrets came before
 MAX_DELAY_SECONDS = 30.0
 
@@ -63,8 +74,11 @@ class AdminAuth:
         window: timedelta = timedelta(minutes=15),
         delay: float = 1.0,
         pause: Callable[[float], None] = _time.sleep,
+        anchor: Anchor | None = None,
     ) -> None:
         self.store = store
+        #: the admin secret's hash in the settings (None: the database's secret is trusted)
+        self.anchor = anchor
         self.now = now
         self.max_failures = max_failures
         self.window = window
@@ -88,14 +102,15 @@ class AdminAuth:
 
     @property
     def configured(self) -> bool:
-        return self.store.admin() is not None
+        return self.anchor is not None or self.store.admin() is not None
 
     @property
     def untrusted(self) -> str | None:
         """Why the secret held is not trusted (None: it is, or there is none): it was held
         when the service found an account's state lost (`fsm_risk.core.lost`), and so may
-        have been set by whoever replaced the database."""
-        if self.store.admin() is None:
+        have been set by whoever replaced the database. With an anchor: None (the anchor is
+        trusted, whatever the database holds)."""
+        if self.anchor is not None or self.store.admin() is None:
             return None
         since = self.store.meta(UNTRUSTED_KEY)
         if since is None:
@@ -110,7 +125,10 @@ class AdminAuth:
         self, new: str, current: str | None = None, who: str = "admin", take_over: bool = False
     ) -> None:
         """Store a new secret. Changing an existing one requires the current one, unless it
-        is not trusted (`untrusted`) and this is a take-over, which makes the new one trusted."""
+        is not trusted (`untrusted`) and this is a take-over, which makes the new one trusted.
+        Refused with an anchor: the secret is the anchor's (`fsm-risk admin anchor`)."""
+        if self.anchor is not None:
+            raise AuthError(ANCHORED)
         replaced = take_over and self.untrusted is not None
         if self.configured and not replaced:
             self.check(current, who)
@@ -131,8 +149,8 @@ class AdminAuth:
             self._check(secret, who)
 
     def _check(self, secret: str | None, who: str) -> None:
-        row = self.store.admin()
-        if row is None:
+        row = self.store.admin() if self.anchor is None else None
+        if row is None and self.anchor is None:
             raise AuthError("no admin secret is set: run 'fsm-risk admin set-secret' first")
         untrusted = self.untrusted
         if untrusted is not None:
@@ -149,12 +167,7 @@ class AdminAuth:
             raise AuthError(
                 "an admin secret is required (FSM_RISK_ADMIN_SECRET, --secret-file, or the prompt)"
             )
-        params = json.loads(row.params)
-        expected = bytes.fromhex(row.hash)
-        got = _derive(
-            secret, bytes.fromhex(row.salt), params["n"], params["r"], params["p"], len(expected)
-        )
-        if not hmac.compare_digest(got, expected):
+        if not self._matches(secret, row):
             try:
                 self.store.record_auth_failure(who, self.now())
             except Exception as exc:
@@ -166,3 +179,14 @@ class AdminAuth:
             logger.warning("wrong admin secret from {} (refused)", who)
             self.pause(self.wait_after(len(recent) + 1))
             raise AuthError("wrong admin secret")
+
+    def _matches(self, secret: str, row: Any) -> bool:
+        """``secret`` is the anchor's (with one), else the database's (``row``)."""
+        if self.anchor is not None:
+            return self.anchor.matches(secret)
+        params = json.loads(row.params)
+        expected = bytes.fromhex(row.hash)
+        got = _derive(
+            secret, bytes.fromhex(row.salt), params["n"], params["r"], params["p"], len(expected)
+        )
+        return hmac.compare_digest(got, expected)

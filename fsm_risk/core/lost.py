@@ -187,8 +187,10 @@ def take_over_audit(take: TakeOver, states: Iterable[tuple[int, State]]) -> list
     ]
 
 
-def lost_view(note: LostState, take: TakeOver | None) -> dict[str, Any]:
+def lost_view(note: LostState, take: TakeOver | None, anchored: bool = False) -> dict[str, Any]:
     """A note as `status` shows it: with the take-over made since it was written, if any (the
-    secret it did not trust is then the one the admin set)."""
+    secret it did not trust is then the one the admin set); ``anchored``: the admin secret is
+    the settings' anchor (`fsm_risk.anchor`), trusted whatever the database holds."""
     since = take if take is not None and take.at >= note.at else None
-    return {**note.to_dict(), "secret_taken_over": since.to_dict() if since else None}
+    taken = since.to_dict() if since else None
+    return {**note.to_dict(), "secret_taken_over": taken, "secret_anchored": anchored}
