@@ -179,7 +179,7 @@ class Ledger:
                     deadline = now + self.settings.settle_timeout
                     acct.filling[ev.order_id] = (ev.contract_id, volume - seen, deadline)
             return False
-        acct.orders[ev.order_id] = Order(
+        record = Order(
             ev.order_id,
             ev.contract_id,
             ev.status,
@@ -192,6 +192,7 @@ class Ledger:
             ev.custom_tag,
             fill_volume=ev.fill_volume,
         ).follows(acct.orders.get(ev.order_id))
+        acct.orders[ev.order_id] = self.theirs.seen(acct, record, now)  # (first seen: `theirs`)
         return False
 
     def fill(self, acct: AccountModel, ev: Fill, now: datetime, out: list[Effect]) -> bool:
@@ -247,9 +248,8 @@ class Ledger:
             # by more than clocks differ is not ours
             and (acct.flatten_started is None or ev.at >= acct.flatten_started - CLOCK_SKEW)
         ) or (cm is not None and cm.state is State.Flattening)
-        # the platform's own liquidation (it blocks the account, then closes; even during a
-        # flatten of ours): its P&L counts and the rules see it, but it is neither the
-        # trader's trade nor the service's own; an exit by a standing order of his is his
+        # the platform's liquidation (it blocks the account, then closes; even while we flatten):
+        # the rules see it, but it is neither the trader's nor ours (a standing order's is his)
         own, platform = self.theirs.whose(acct, cm, ev.order_id, entry, flattening)
         pnl = ev.pnl
         if pnl is None and exit_ and not reflected:  # (a trade read back is the gateway's)

@@ -6,7 +6,10 @@ An order of the trader's that stood before the flatten began (a protective stop 
 he had working) is not our close, though: ours are market orders sent since. When it fills
 first, the trade is his, and the rules that judge his trades (the loss streak, the revenge
 watch, the cooldown) must see it. Such an order is recognised while it works and for a while
-after it ended (its final record may come before its fill). Runtime only, bounded.
+after it ended (its final record may come before its fill). It stood before the flatten when
+we saw it working by then (our clock: a bracket's stop placed with the entry that breached),
+or when the gateway stamped it more than `SKEW` before (an order read after a restart).
+Runtime only, bounded.
 """
 
 from __future__ import annotations
@@ -24,25 +27,39 @@ KEEP = 256
 
 
 class TraderOrders:
-    """The creation time of the trader's standing (not market) orders that ended lately."""
+    """When the working orders were first seen (our clock); the creation time (the gateway's)
+    and first sighting of the trader's standing (not market) orders that ended lately."""
 
-    __slots__ = ("_ended",)
+    __slots__ = ("_ended", "_seen")
 
     def __init__(self) -> None:
-        self._ended: dict[int, dict[int, datetime]] = {}
+        self._ended: dict[int, dict[int, tuple[datetime, datetime | None]]] = {}
+        self._seen: dict[int, dict[int, datetime]] = {}
+
+    def seen(self, acct: AccountModel, order: Order, now: datetime) -> Order:
+        """A working record of ``order`` came at ``now``: the first is kept. Returns it."""
+        seen = self._seen.setdefault(acct.account_id, {})
+        if order.order_id not in seen:
+            seen[order.order_id] = now
+            if len(seen) > 4 * KEEP:
+                del seen[next(iter(seen))]
+        return order
 
     def ended(self, acct: AccountModel, order: Order | None) -> None:
         """An order left the working orders (``order``: its record, None if not known)."""
-        if order is None or order.type is OrderType.MARKET or order.order_id in acct.own_orders:
+        if order is None:
+            return
+        first = self._seen.get(acct.account_id, {}).pop(order.order_id, None)
+        if order.type is OrderType.MARKET or order.order_id in acct.own_orders:
             return
         ended = self._ended.setdefault(acct.account_id, {})
-        ended[order.order_id] = order.created_at
+        ended[order.order_id] = (order.created_at, first)
         if len(ended) > KEEP:
             del ended[next(iter(ended))]
 
     def placed_before(self, acct: AccountModel, cm: ContractModel | None, order_id: int) -> bool:
         """Whether ``order_id`` is a standing order of the trader's, placed before the flatten
-        of its scope began (by more than `SKEW`: clocks differ)."""
+        of its scope began: seen working by then, or stamped more than `SKEW` before."""
         if order_id in acct.own_orders:
             return False
         began = acct.flatten_started if acct.state is State.Flattening else None
@@ -53,12 +70,15 @@ class TraderOrders:
         working = acct.orders.get(order_id)
         if working is not None and working.type is OrderType.MARKET:
             return False  # (as our closes are)
-        created = (
-            working.created_at
+        known = (
+            (working.created_at, self._seen.get(acct.account_id, {}).get(order_id))
             if working is not None
             else self._ended.get(acct.account_id, {}).get(order_id)
         )
-        return created is not None and created < began - SKEW
+        if known is None:
+            return False
+        created, first = known
+        return created < began - SKEW or (first is not None and first <= began)
 
     def whose(
         self,
