@@ -177,6 +177,7 @@ def admin_auth(settings: Settings, store: Store, now: Callable[[], datetime]) ->
     if a.secret_anchor is not None:  # (never printed: masked wherever it would be)
         logs.register_secret(a.secret_anchor.text)
         logs.register_secret(a.secret_anchor.digest.hex())
+        anchored(store, now())
     return AdminAuth(
         store,
         now,
@@ -185,3 +186,19 @@ def admin_auth(settings: Settings, store: Store, now: Callable[[], datetime]) ->
         delay=a.failure_delay.total_seconds(),
         anchor=a.secret_anchor,
     )
+
+
+def anchored(store: Store, now: datetime) -> None:
+    """Settings with an anchor opened ``store``: mark it anchored (a command with settings
+    lacking the anchor is then refused, `AdminAuth`) and delete its own secret's hash, which
+    no check reads and whoever can read the files could guess at offline."""
+    from fsm_risk.adapters.auth import ANCHORED_KEY
+
+    try:
+        if store.meta(ANCHORED_KEY) is None:
+            store.set_meta(ANCHORED_KEY, now.isoformat())
+        store.clear_admin()
+    except Exception as exc:  # (a read-only database: the anchor holds in this process)
+        from loguru import logger
+
+        logger.warning("the database could not be marked anchored: {}", exc)

@@ -529,8 +529,14 @@ def _took_over(settings: config.Settings, store: Any, replaced: bool, why: list[
 
 @admin.command("anchor")
 @click.option("--secret-file", metavar="FILE", help="read the admin secret from this file")
+@click.option(
+    "--remove",
+    is_flag=True,
+    help="take the anchor out of the settings and unmark the database (the anchored secret "
+    "is asked for); then set the database's secret with 'admin set-secret'",
+)
 @settings_option
-def anchor(secret_file: str | None, settings_file: str | None) -> None:
+def anchor(secret_file: str | None, remove: bool, settings_file: str | None) -> None:
     """Anchor the admin secret in the settings file: write its salted scrypt hash there as
     [admin] secret_anchor. From then on only a secret matching it is the admin's, whatever
     the database holds. Run it as the file's owner (root, after 'fsm-risk service install')
@@ -542,6 +548,9 @@ def anchor(secret_file: str | None, settings_file: str | None) -> None:
 
     settings = bootstrap.load_settings(settings_file)  # a file refused is not written to
     path = settings.path
+    if remove:
+        _unanchor(settings, secret_file)
+        return
     new = _read_secret(secret_file, "Admin secret", confirm=True)
     if not new:
         raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
@@ -563,6 +572,39 @@ def anchor(secret_file: str | None, settings_file: str | None) -> None:
     click.echo(
         f"admin secret anchored in {path} ([admin] secret_anchor, a salted scrypt hash); "
         "restart the service for it to take effect"
+    )
+
+
+def _unanchor(settings: config.Settings, secret_file: str | None) -> None:
+    """`admin anchor --remove`: checked against the anchor (rate-limited as any check), the
+    key emptied in the settings and the database's mark taken off, so that settings without
+    an anchor are no longer refused on it. The database then holds no admin secret."""
+    from fsm_risk import bootstrap, logs
+    from fsm_risk.adapters.auth import ANCHORED_KEY
+    from fsm_risk.install import service_settings
+
+    if settings.admin.secret_anchor is None:
+        raise AuthError(f"{settings.path} holds no [admin] secret_anchor: nothing to remove")
+    logs.setup(settings.log_file, console=False)
+    secret = _read_secret(secret_file, "Anchored admin secret")
+    if not secret:
+        raise AuthError(f"no secret given (use --secret-file, ${SECRET_ENV} or a terminal)")
+    logs.register_secret(secret)
+    store = bootstrap.open_store(settings)
+    try:
+        bootstrap.admin_auth(settings, store, _now).check(secret, getpass.getuser())
+        path = settings.path
+        text = path.read_text(encoding="utf-8")
+        try:
+            path.write_text(service_settings(text, {("admin", "secret_anchor"): ""}), "utf-8")
+        except OSError as exc:
+            raise FsmRiskError(f"cannot write {path}: {exc.strerror}") from None
+        store.set_meta(ANCHORED_KEY, None)
+    finally:
+        store.close()
+    click.echo(
+        f"anchor removed from {path} and the database unmarked; set the admin secret now "
+        "('fsm-risk admin set-secret') and restart the service"
     )
 
 

@@ -54,6 +54,15 @@ ANCHORED = (
     "admin anchor' on that settings file and restart the service"
 )
 
+#: the meta key a service or command with an anchor writes: this database's admin secret is
+#: anchored in some settings, so one without the anchor is not to be trusted with it
+ANCHORED_KEY = "admin_secret_anchored"
+#: why a command without the anchor is refused on such a database
+UNANCHORED = (
+    "this database's admin secret is anchored in the settings of its service ([admin] "
+    "secret_anchor): use those settings"
+)
+
 #: the longest wait before a check, however many wrong secrets came before
 MAX_DELAY_SECONDS = 30.0
 
@@ -85,7 +94,8 @@ class AdminAuth:
         self.delay = delay
         self.pause = pause
         self._lock = threading.Lock()  # one check at a time: parallel guesses queue up
-        #: wrong secrets the database refused to record (read-only, full): counted all the same
+        #: every wrong secret this process saw: counted whatever the database keeps of them
+        #: (refused to record, or deleted by whoever can write its files)
         self._unrecorded: list[datetime] = []
 
     def wait_after(self, failures: int) -> float:
@@ -97,6 +107,7 @@ class AdminAuth:
     def record_failure(self, who: str) -> None:
         """Count a refused attempt that never reached the hash (e.g. a secret of the wrong
         type) like a wrong secret."""
+        self._unrecorded.append(self.now())
         self.store.record_auth_failure(who, self.now())
         logger.warning("malformed admin secret from {} (refused)", who)
 
@@ -129,6 +140,8 @@ class AdminAuth:
         Refused with an anchor: the secret is the anchor's (`fsm-risk admin anchor`)."""
         if self.anchor is not None:
             raise AuthError(ANCHORED)
+        if self.store.meta(ANCHORED_KEY) is not None:
+            raise AuthError(UNANCHORED)
         replaced = take_over and self.untrusted is not None
         if self.configured and not replaced:
             self.check(current, who)
@@ -149,6 +162,8 @@ class AdminAuth:
             self._check(secret, who)
 
     def _check(self, secret: str | None, who: str) -> None:
+        if self.anchor is None and self.store.meta(ANCHORED_KEY) is not None:
+            raise AuthError(UNANCHORED)
         row = self.store.admin() if self.anchor is None else None
         if row is None and self.anchor is None:
             raise AuthError("no admin secret is set: run 'fsm-risk admin set-secret' first")
@@ -156,8 +171,9 @@ class AdminAuth:
         if untrusted is not None:
             raise AuthError(f"{untrusted}: run 'fsm-risk admin set-secret --take-over'")
         since = self.now() - self.window
-        recent = self.store.auth_failures_since(since)
-        recent = sorted([*recent, *(t for t in self._unrecorded if t >= since)])
+        kept = self.store.auth_failures_since(since)
+        seen = self._unrecorded = [t for t in self._unrecorded if t >= since]
+        recent = kept if len(kept) >= len(seen) else seen
         if recent:
             due = recent[-1] + timedelta(seconds=self.wait_after(len(recent)))
             wait = (due - self.now()).total_seconds()
@@ -168,6 +184,7 @@ class AdminAuth:
                 "an admin secret is required (FSM_RISK_ADMIN_SECRET, --secret-file, or the prompt)"
             )
         if not self._matches(secret, row):
+            self._unrecorded.append(self.now())
             try:
                 self.store.record_auth_failure(who, self.now())
             except Exception as exc:
@@ -175,7 +192,6 @@ class AdminAuth:
 
                 if not storage_error(exc):
                     raise
-                self._unrecorded.append(self.now())  # (the delay holds in this process)
             logger.warning("wrong admin secret from {} (refused)", who)
             self.pause(self.wait_after(len(recent) + 1))
             raise AuthError("wrong admin secret")

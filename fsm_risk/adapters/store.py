@@ -1406,6 +1406,14 @@ class Store:
             )
             s.commit()
 
+    def clear_admin(self) -> None:
+        """Delete the database's admin secret (its hash): the settings anchor it instead."""
+        with Session(self.engine) as s:
+            row = s.get(AdminRow, 1)
+            if row is not None:
+                s.delete(row)
+                s.commit()
+
     def record_auth_failure(self, who: str, at: datetime) -> None:
         with Session(self.engine) as s:
             s.add(AuthFailureRow(at=at.isoformat(), who=who))
