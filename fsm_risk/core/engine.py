@@ -382,8 +382,8 @@ class RiskEngine:
         elif isinstance(event, Fill):
             return self.ledger.fill(acct, event, now, out)
         elif isinstance(event, TradesSnapshot):
-            if self.ledger.rebuild_realized(acct, event, now, out):  # a settlement it booked:
-                self._wake(acct, now, out)  # the rules judge it now
+            if self.ledger.rebuild_realized(acct, event, now, out) or self.timers.freed(acct, now):
+                self._wake(acct, now, out)  # a settlement booked, a lock kept for it: judged now
         elif isinstance(event, AdminCommand):
             self.admin.force(acct, event, now, out)
         elif isinstance(event, SelfLock):

@@ -23,6 +23,7 @@ from fsm_risk.core.missed import MissedResets, unpriced
 from fsm_risk.core.missed_carry import Split, held_split
 from fsm_risk.core.models import ZERO, AccountModel, Book
 from fsm_risk.core.orders import RESIZE_WAIT
+from fsm_risk.core.overdue import held_for_read, kept, overdue
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.sessions import SessionCalendar
@@ -161,12 +162,13 @@ class Timers:
         rule's deadline is asked again only after events of the kinds it reacts to (the only
         ones that can move it), or always when ``kind`` is None."""
         times: list[datetime] = [acct.day.end, acct.week.end]
+        held = held_for_read(self.book, acct)  # (past, they wake nothing until then: `overdue`)
         for h in acct.holds.values():
-            if h.until is not None:
+            if h.until is not None and not kept(h, held, now):
                 times.append(h.until)
         for cm in acct.contracts.values():
             for h in cm.holds.values():
-                if h.until is not None:
+                if h.until is not None and not kept(h, held, now):
                     times.append(h.until)
             if cm.retry_at is not None and (
                 cm.close_in_flight or (cm.state is State.Flattening and cm.retry_at > now)
@@ -207,6 +209,11 @@ class Timers:
         self._heap = [(a.wakeup, i) for i, a in self.accounts.items() if a.wakeup is not None]
         heapq.heapify(self._heap)
 
+    def freed(self, acct: AccountModel, now: datetime) -> bool:
+        """The account's trades are read, and a lock kept for them is past its deadline: the
+        account is to be judged now (its lock ends, and locks again where its cause holds)."""
+        return not held_for_read(self.book, acct) and overdue(acct, now)
+
     def day_book(self, now: datetime) -> Book:
         cal = self.calendar
         # a start-up resets every account at the same instant: its day is worked out once
@@ -223,7 +230,8 @@ class Timers:
         self, acct: AccountModel, now: datetime, out: list[Effect], event: Event | None = None
     ) -> None:
         """Bring the account to ``now``: a due reset (once per boundary), holds whose deadline
-        passed, closes and cancels to re-send, settle waits and waivers that ran out; and,
+        passed (but a lock its trades read will judge, kept until then: `overdue`), closes and
+        cancels to re-send, settle waits and waivers that ran out; and,
         before the ``event`` is applied, the missed resets it tells more of (`redo`).
 
         A fill (``event``) stamped ahead of ``now``, by no more than a gateway time may be
@@ -246,9 +254,10 @@ class Timers:
             self._reset(acct, at, weekly=True, carried=open_by_contract(acct))
         if at >= acct.day.end:
             self._reset(acct, at, weekly=False, carried=open_by_contract(acct))
-        self.verdicts.expire(acct, acct, at)
+        held = held_for_read(self.book, acct)  # (locks its trades read will judge: `overdue`)
+        self.verdicts.expire(acct, acct, at, held)
         for cm in list(acct.contracts.values()):
-            self.verdicts.expire(acct, cm, at)
+            self.verdicts.expire(acct, cm, at, held)
         self.pursuit.retry(acct, now, out)
         self.settlement.expire(acct, now, out)
         if Waivers.expire(acct, now):

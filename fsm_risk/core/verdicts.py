@@ -8,6 +8,7 @@ from fsm_risk.core.effects import Alert, AuditEntry, Effect, Level
 from fsm_risk.core.exposure import left_by_lock
 from fsm_risk.core.flatten import Entry, Flatten, contract_orders, lock_target
 from fsm_risk.core.models import AccountModel, Lock, Lockable
+from fsm_risk.core.overdue import kept
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
@@ -119,9 +120,16 @@ class Verdicts:
                 reason=f"{reason.name}: {detail or reason.description}",
             )
 
-    def expire(self, acct: AccountModel, model: Lockable, now: datetime) -> None:
-        """End the holds whose deadline passed."""
-        ended = [s for s, h in model.holds.items() if h.until is not None and h.until <= now]
+    def expire(
+        self, acct: AccountModel, model: Lockable, now: datetime, held: frozenset[str] = frozenset()
+    ) -> None:
+        """End the holds whose deadline passed, but those of the ``held`` sources: kept until
+        the account's trades are read (`overdue`)."""
+        ended = [
+            s
+            for s, h in model.holds.items()
+            if h.until is not None and h.until <= now and not kept(h, held, now)
+        ]
         self.end_holds(acct, model, ended, now, Reason.LOCK_EXPIRED)
 
     def account(

@@ -201,8 +201,11 @@ def test_loss_restart_while_locked_across_a_dst_reset_releases(reset: datetime) 
     before = restart(d, loss_engine, at=reset - timedelta(seconds=1))
     assert before.acct.state is State.LockedDaily
     after = restart(before, loss_engine, at=reset + timedelta(seconds=1))
-    assert after.acct.state is State.Trading
     assert after.acct.day.start == reset
+    # the lock outlives its deadline until the trades are read (the rule judges them then)
+    assert after.acct.state is State.LockedDaily
+    whole_read(after, [], "49000.00")  # nothing traded while it was down: the new day is clean
+    assert after.acct.state is State.Trading
 
 
 # --- the entry's fee counts while the position is still open ---------------------------------

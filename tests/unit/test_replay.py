@@ -210,10 +210,16 @@ def test_exact_replay_restores_the_accounts_at_a_restart_as_the_service_does() -
     restart = Entry(reset + timedelta(hours=1), None, None, RESTART)
     recorded = RecordedSettings(settings)
     before = replay_exact(locked, recorded)
-    after = replay_exact([*locked, restart, Entry(restart.at, None, None, RESTORE)], recorded)
-    # the restore at start-up applies the reset missed while stopped: the lock ends then
+    restored = [*locked, restart, Entry(restart.at, None, None, RESTORE)]
+    # the restore at start-up applies the reset missed while stopped: the lock, past its
+    # deadline, waits for the start-up read's trades (the rule judges them then), and ends
+    # with that read (nothing traded since the reset)
+    held = replay_exact(restored, recorded)
+    assert held.audit == before.audit
+    read = Entry(restart.at + timedelta(seconds=2), ACC, TradesSnapshot(ACC, reset, ()))
+    after = replay_exact([*restored, read], recorded)
     assert [a.trigger for a in after.audit[len(before.audit) :]] == ["release"]
-    assert after.audit[-1].at == restart.at
+    assert after.audit[-1].at == read.at
 
 
 def test_the_window_of_trading_days_runs_between_resets_across_daylight_saving() -> None:

@@ -40,6 +40,7 @@ from tests.factories import (
     restart,
     rule_driver,
     rule_engine,
+    start_up_read,
     transitions,
 )
 
@@ -283,8 +284,11 @@ def test_restart_while_locked_keeps_the_lock_and_a_reset_missed_while_down_ends_
     assert [c.contract_id for c in closes(again.send(position(MNQ, 1, "21000")))] == [MNQ]
     again.send(flat(MNQ))
     later = restart(again, engine, at=until + timedelta(hours=2))  # down across the reset
-    assert later.acct.state is State.Trading
     assert later.acct.day.start == until and later.acct.day.realized == 0
+    # the lock outlives its deadline until the trades are read (the rule judges them then)
+    assert later.acct.state is State.LockedDaily
+    start_up_read(later)  # nothing traded while it was down
+    assert later.acct.state is State.Trading
 
 
 # --- settings and status -------------------------------------------------------------------
