@@ -98,6 +98,7 @@ def _money(v: Decimal | None) -> str | None:
 def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, Any]:
     from fsm_risk.core.engine import waiver_until
     from fsm_risk.core.models import strongest
+    from fsm_risk.core.overdue import held_for_read, kept
     from fsm_risk.core.pnl import mark_price
 
     best = strongest(a.holds)
@@ -108,6 +109,9 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
             "kind": best.kind.value,
             "until": best.until.isoformat() if best.until else None,
             "left_seconds": int((best.until - now).total_seconds()) if best.until else None,
+            # its deadline passed: held until the account's trades are read (its rule judges
+            # them then, and locks again where its cause still holds)
+            "awaits_read": kept(best, held_for_read(engine.book, a), now),
             "source": best.source,
             "reason": best.reason.name,
             "detail": best.detail,
@@ -553,6 +557,9 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 if lock["until"]
                 else "until its condition ends"
             )
+            if lock.get("awaits_read"):
+                passed = _local(lock["until"], tz, short=True)
+                until = f"until its trades are read (its end, {passed}, has passed)"
             out.append(_fit(f"  {state} {until} ({lock['source']} {lock['reason']})"))
             out.extend(_then(lock.get("then") or (), tz, at))
         for w in a.get("waivers", ()):

@@ -12,6 +12,7 @@ from functools import partial
 
 import pytest
 
+from fsm_risk import status
 from fsm_risk.core.effects import Effect, RecordTransition
 from fsm_risk.core.events import Listing, Side, TradesSnapshot
 from fsm_risk.core.reasons import Reason
@@ -166,3 +167,17 @@ def test_a_lock_is_kept_past_its_deadline_while_an_exposed_accounts_read_is_behi
     assert RELEASE in transitions(read)
     assert d.acct.state in (State.LockedWeekly, State.Flattening)
     assert d.acct.holds["RULE-004"].until == reset + timedelta(days=7)
+
+
+def test_status_says_the_lock_is_held_until_the_trades_are_read() -> None:
+    d = blown(SUNDAY - timedelta(days=2))
+    again = restart(d, engine, at=SUNDAY + timedelta(minutes=1))
+    snap = status.snapshot(again.engine, again.now)
+    lock = snap["accounts"][0]["lock"]
+    text = status.render(snap, color=False, source="running service")
+    assert (lock["kind"], lock["awaits_read"]) == ("LockedWeekly", True)
+    line = "LockedWeekly until its trades are read (its end, Sun 17:00 CST, has passed)"
+    assert line in text, text
+    start_up_read(again, account("48000"))  # judged: locked for another week
+    lock = status.snapshot(again.engine, again.now)["accounts"][0]["lock"]
+    assert (lock["until"], lock["awaits_read"]) == ("2026-12-06T23:00:00+00:00", False)

@@ -73,7 +73,9 @@ function card(a, tz) {
   }
   const cds = el("div", { class: "countdowns" });
   if (a.lock) {
-    if (a.lock.until) cds.append(countdown("lock ends in", a.lock.until, tz));
+    // its end passed while its trades are still being read: its rule judges them first
+    if (a.lock.awaits_read) cds.append(el("span", {}, "locked until its trades are read (its end has passed)"));
+    else if (a.lock.until) cds.append(countdown("lock ends in", a.lock.until, tz));
     else cds.append(el("span", {}, "locked until its condition ends"));
     cds.append(el("span", { class: "muted" }, a.lock.source + " " + a.lock.reason));
     // a weaker lock that outlasts it: not free to trade at the end above
