@@ -20,9 +20,11 @@ twice. A price the gateway could not give is taken from the last price known (a 
 a loss at it carried as nothing (the fall since the reset before the read is not known, and
 must not be erased); with neither, the position stays as it was (asked once). A contract
 whose tick value is being asked (`unpriced`) is asked for once it is known. Until the answer
-(one read) the position counts as before. A price read is the contract's mark too, where no
-newer one is known: a quiet contract is valued at it until its next quote, not at an older
-mark (nor at nothing), which read the carried loss as a gain of the new period's.
+(one read) the position counts as before. A price read is the contract's last price known
+too, where no newer one is known: a quiet contract is valued at it until its next quote, not
+at an older mark (nor at nothing), which read the carried loss as a gain of the new period's;
+stale, never a fresh quote (it is the last trade before the reset), and not where the account
+added to the position since the reset (those contracts' own trades are newer than it).
 
 Left to their own machinery: a contract a reset applied at a restore valued (`missed`, its
 part in ``missed_carried``; a contract it could value nothing of, left out of its carry and
@@ -81,15 +83,24 @@ class Uncarried:
             price = given.get((at, cid))
             if price is not None:
                 moved |= carry(acct, self.valuation, at, cid, Mark(price, price, price, at))
-                self._learn(at, cid, price)
+                self._learn(acct, at, cid, price)
             else:  # the last price known: never a loss (the fall since the reset not erased)
                 moved |= carry(acct, self.valuation, at, cid, self.valuation.last_mark(cid), True)
         return moved
 
-    def _learn(self, at: datetime, cid: str, price: Decimal) -> None:
-        """The price read is the contract's mark where no newer one is known: its holders are
-        valued at it until a quote (a quiet contract, with no mark or an older one, counted
-        nothing or the older price: the carried loss read as a gain of the new day's)."""
+    def _learn(self, acct: AccountModel, at: datetime, cid: str, price: Decimal) -> None:
+        """The price read is the contract's last price known where no newer one is known: its
+        holders are valued at it until a quote (a quiet contract, with no mark or an older
+        one, counted nothing or the older price: the carried loss read as a gain of the new
+        day's). Stale, never a fresh quote (`Valuation.learn`): it is the last trade before
+        ``at`` (at 17:00 Chicago, the close before the halt), not the market since. Not where
+        the account added to the position since ``at``: contracts bought at the reopen valued
+        at the close before it are a loss or a gain never made (what was sold since is booked
+        at its own price: the rest was all held at ``at``, its value there the carry's)."""
+        pos = acct.positions.get(cid)
+        adds = Side.BUY if pos is None or pos.long else Side.SELL
+        if any(f.contract_id == cid and f.at >= at and f.side is adds for f in acct.day.fills):
+            return
         valuation = self.valuation
         valuation.learn(at, {cid: price})
         for holder in valuation.holding(cid):

@@ -58,12 +58,13 @@ class Valuation:
         self.holders: dict[str, set[AccountModel]] = {}
         self.holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
         #: the stored marks a restore found too old to value a position now: still the prices
-        #: last known before the service stopped (see `last_known`)
+        #: last known before the service stopped (see `last_known`); and the prices read at a
+        #: reset (`learn`: the last trade before it, never a fresh quote)
         self.stored: dict[str, Mark] = {}
         #: the prices read at a reset that became marks (`learn`), until the shell takes them
-        #: (`take_learned`): a restore finds them too old to be fresh (`fresh` moves them to
-        #: `stored`, which the marks saved leave out), so they are saved with the state whose
-        #: carry they valued; else a restart values the position at the stop's older price
+        #: (`take_learned`): kept in `stored`, which the marks saved leave out, they are saved
+        #: with the state whose carry they valued; else a restart values the position at the
+        #: stop's older price
         self.learned: dict[str, Mark] = {}
 
     def holding(self, contract_id: str) -> tuple[AccountModel, ...]:
@@ -118,17 +119,23 @@ class Valuation:
         each contract's last price known where newer than its stored mark, so a position held
         across the reset is valued at it (stale) rather than at the price of the stop. A mark
         stamped further ahead of ``now`` than a gateway time may be (`MARK_SKEW`) is wrong,
-        not newer (as a quote takes it): the price read replaces it."""
+        not newer (as a quote takes it): the price read replaces it. Kept in `stored`: the last
+        trade before ``at`` (at 17:00 Chicago the close before the halt, an hour old), stamped
+        ``at``, is no fresh quote: as one, contracts bought at the reopen were valued at it,
+        a loss or a gain never made judged as certain (a false lock, a peak raised)."""
         for c, price in prices.items():
             mark = self.last_mark(c)
             if mark is None or mark.at < at or (now is not None and mark.at > now + MARK_SKEW):
-                self.stored.pop(c, None)
-                self.marks[c] = Mark(price, price, price, at)
+                # stale, never a fresh quote: the last trade before ``at`` (`stored`)
+                self.marks.pop(c, None)
+                self.stored[c] = Mark(price, price, price, at)
                 self.learned[c] = Mark(price, price, price, at)
 
     def take_learned(self) -> dict[str, Mark]:
         """The prices `learn` made marks since the last call (to save: see `learned`)."""
-        learned, self.learned = self.learned, {}
+        learned = self.learned
+        if learned:  # (none on almost every call: nothing allocated then)
+            self.learned = {}
         return learned
 
     def worth(

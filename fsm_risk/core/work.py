@@ -150,9 +150,8 @@ class Work:
         for acct in moved:
             if acct.contracts:
                 self.let_go(acct)
-        changes = Changes(
-            moved, self.new_fills, self.new_trips, self.new_voids, self.dropped, marks=marks or {}
-        )
+        lists = moved, self.new_fills, self.new_trips, self.new_voids, self.dropped
+        changes = Changes(*lists, marks=marks) if marks else Changes(*lists)
         self.dirty = set()
         self.new_fills = []
         self.new_trips = []
