@@ -1,0 +1,179 @@
+"""Prices read over REST for the held contracts whose quotes have stopped.
+
+A market hub can stay connected and send nothing (the SDK's own stale-feed watchdog is off:
+it reconnects in a loop that fails). A held contract silent for longer than the feed's
+silence limit is then priced by reads of its last bar: one read per contract (whoever holds
+it), every `READ_EVERY` while the silence lasts, never more than `BARS_SHARE` reads in a
+`BARS_WINDOW` (the bar history's own request bucket is the smaller: 30 per 30 s; the rest of
+it stays for the start-up's reads of the prices at a reset). A read that fails is tried again
+after a wait that doubles. The market hub is subscribed again, then reconnected, after waits
+that double too (`RESUBSCRIBE_FIRST` up to `RESUBSCRIBE_LONGEST`).
+
+A bar's close is a trade print, the last price traded: the mark itself when marks are last
+prices. It says nothing of the bid and the ask: `rest_quote` takes them one spread (the last
+one quoted, else one tick) on the losing side of the print, so a position valued at the bid
+(a long) or the ask (a short) is never valued better than the print allows: a loss is never
+hidden, and may show one spread deeper than it is.
+
+Pure: time is an argument; the shell sends the reads and the quotes they make.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from fsm_risk.core.events import Quote
+from fsm_risk.core.models import Mark
+
+#: the bar history's request bucket, and the share of it these reads may use
+BARS_WINDOW = timedelta(seconds=30)
+BARS_SHARE = 20
+#: a silent contract's price is read again this often (when the share allows)
+READ_EVERY = timedelta(seconds=2)
+#: a failed read is tried again after this, doubling up to `READ_RETRY_LONGEST`
+READ_RETRY_FIRST = timedelta(seconds=2)
+READ_RETRY_LONGEST = timedelta(seconds=30)
+#: the market hub is subscribed again this long after the silence is seen, then reconnected
+#: after waits doubling up to `RESUBSCRIBE_LONGEST`
+RESUBSCRIBE_FIRST = timedelta(seconds=0)
+RESUBSCRIBE_SECOND = timedelta(seconds=5)
+RESUBSCRIBE_LONGEST = timedelta(seconds=300)
+#: priced by reads this long: a CRITICAL alert (before it, a warning)
+CRITICAL_AFTER = timedelta(seconds=60)
+
+
+@dataclass(slots=True)
+class Silent:
+    """One held contract whose quotes have stopped, priced by reads of its last bar."""
+
+    since: datetime  # when the silence was seen
+    next_read: datetime
+    reads: int = 0  # reads answered with a price
+    failures: int = 0  # reads failed in a row
+    in_flight: bool = False
+    last_read: datetime | None = None  # when the last read that gave a price was sent
+    price: Decimal | None = None
+    alerted: bool = False  # the CRITICAL alert was given
+
+    def view(self) -> dict[str, object]:
+        return {
+            "since": self.since.isoformat(),
+            "reads": self.reads,
+            "failures": self.failures,
+            "last_read": self.last_read.isoformat() if self.last_read else None,
+            "price": str(self.price) if self.price is not None else None,
+        }
+
+
+class RestPricing:
+    """Which silent contracts to read the price of, and when to subscribe quotes again."""
+
+    def __init__(self) -> None:
+        self.contracts: dict[str, Silent] = {}
+        self.sent: deque[datetime] = deque()  # the reads sent within the last `BARS_WINDOW`
+        #: when the market hub is next subscribed again (None: no silence) and the wait after
+        self.resubscribe_at: datetime | None = None
+        self.resubscribe_wait = RESUBSCRIBE_SECOND
+        self.resubscribes = 0  # in this silence
+
+    def update(self, silent: Iterable[str], now: datetime) -> tuple[list[str], list[str]]:
+        """The held contracts silent now: those newly silent (priced by reads from now on)
+        and those no longer (their quotes came back, or nobody holds them any more)."""
+        now_silent = set(silent)
+        ended = sorted(c for c in self.contracts if c not in now_silent)
+        for c in ended:
+            del self.contracts[c]
+        started = sorted(c for c in now_silent if c not in self.contracts)
+        for c in started:
+            self.contracts[c] = Silent(since=now, next_read=now)
+        if not self.contracts:
+            self.resubscribe_at = None
+            self.resubscribe_wait = RESUBSCRIBE_SECOND
+            self.resubscribes = 0
+        elif self.resubscribe_at is None:
+            self.resubscribe_at = now + RESUBSCRIBE_FIRST
+        return started, ended
+
+    def due(self, now: datetime) -> list[str]:
+        """The contracts to read the price of now (each marked in flight): those whose read
+        is due, the longest waiting first, as many as the share of the bars bucket allows."""
+        while self.sent and self.sent[0] <= now - BARS_WINDOW:
+            self.sent.popleft()
+        room = BARS_SHARE - len(self.sent)
+        waiting = sorted(
+            (s.next_read, c)
+            for c, s in self.contracts.items()
+            if not s.in_flight and s.next_read <= now
+        )
+        chosen = [c for _, c in waiting[: max(room, 0)]]
+        for c in chosen:
+            self.contracts[c].in_flight = True
+            self.sent.append(now)
+        return chosen
+
+    def answered(self, contract_id: str, sent: datetime, price: Decimal | None) -> None:
+        """The read sent at ``sent`` answered ``price`` (None: the gateway had no bar)."""
+        s = self.contracts.get(contract_id)
+        if s is None:
+            return  # its quotes came back meanwhile
+        s.in_flight = False
+        if price is None:
+            self.failed(contract_id, sent)
+            return
+        s.failures = 0
+        s.reads += 1
+        s.last_read, s.price = sent, price
+        s.next_read = sent + READ_EVERY
+
+    def failed(self, contract_id: str, sent: datetime) -> None:
+        """The read sent at ``sent`` failed: tried again after a wait that doubles."""
+        s = self.contracts.get(contract_id)
+        if s is None:
+            return
+        s.in_flight = False
+        s.failures += 1
+        wait = min(READ_RETRY_FIRST * 2 ** (s.failures - 1), READ_RETRY_LONGEST)
+        s.next_read = sent + wait
+
+    def resubscribe(self, now: datetime) -> int | None:
+        """Whether to subscribe the market hub again now: None, or the attempt's number in
+        this silence (0 first: subscribe the silent contracts again; later: reconnect)."""
+        if self.resubscribe_at is None or now < self.resubscribe_at:
+            return None
+        attempt = self.resubscribes
+        self.resubscribes += 1
+        self.resubscribe_at = now + self.resubscribe_wait
+        self.resubscribe_wait = min(self.resubscribe_wait * 2, RESUBSCRIBE_LONGEST)
+        return attempt
+
+    def overdue(self, now: datetime) -> list[str]:
+        """The contracts priced by reads for `CRITICAL_AFTER` and not alerted yet (each once)."""
+        found = sorted(
+            c
+            for c, s in self.contracts.items()
+            if not s.alerted and now - s.since >= CRITICAL_AFTER
+        )
+        for c in found:
+            self.contracts[c].alerted = True
+        return found
+
+    def view(self) -> dict[str, dict[str, object]]:
+        return {c: s.view() for c, s in sorted(self.contracts.items())}
+
+
+def rest_quote(
+    contract_id: str, close: Decimal, at: datetime, last: Mark | None, tick: Decimal | None
+) -> Quote:
+    """The quote a bar's ``close`` read at ``at`` makes: last = the close; bid and ask one
+    spread below and above it (the last spread quoted, else one ``tick``, else none), so a
+    position valued at the bid or the ask is never valued better than the print allows."""
+    spread = Decimal(0)
+    if last is not None and last.bid is not None and last.ask is not None and last.ask > last.bid:
+        spread = last.ask - last.bid
+    elif tick is not None and tick > 0:
+        spread = tick
+    return Quote(contract_id, at, last=close, bid=close - spread, ask=close + spread)
