@@ -119,6 +119,7 @@ from fsm_risk.core.states import State
 from fsm_risk.core.timers import missed_resets
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
+from fsm_risk.pricing import SilentPricer
 from fsm_risk.reconciler import AGAIN, Reconciler
 from fsm_risk.replay import journal_prices
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
@@ -405,6 +406,10 @@ class Service:
         self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
         b = settings.broker
         self.feed_silence = b.feed_silence
+        #: held contracts whose quotes have stopped: priced by reads of their last bar
+        self.pricer = SilentPricer(
+            self.broker, lambda: self.engine, self.submit, clock, self.feed_silence
+        )
         self.broker.linger = b.quote_linger
         self._linger_wake = asyncio.Event()
         self.poll_interval = b.reconcile_interval.total_seconds()
@@ -746,6 +751,7 @@ class Service:
         self._spawn(self._keep_saving(), "saving")
         self._spawn(self._linger(), "linger")
         self._spawn(self._watchdog(), "watchdog")
+        self._spawn(self.pricer.run(self.stopping), "pricer")
         if self.poll_interval > 0:
             self._spawn(self._poll_state(), "poll")
         if self.control_path:
@@ -2612,6 +2618,8 @@ class Service:
         snap = self.broker.health.snapshot(
             self.clock.now(), self.feed_silence, set(self.broker.watched)
         )
+        #: the held contracts priced by reads of their last bar, their quotes having stopped
+        snap["priced_by_reads"] = self.pricer.view()
         snap["events"] = self.events_seen
         snap["malformed_skipped"] = self.malformed
         snap["enforcement_requests"] = self.effects_done

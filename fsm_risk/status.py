@@ -625,6 +625,12 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 parts.append(f"reads failing for {', '.join(failing)}")
             line = _fit("feed: DEGRADED (" + "; ".join(parts) + ")")
             out.append(style(line, fg="red", bold=True))
+            for cid, p in (feed.get("priced_by_reads") or {}).items():
+                line = (
+                    f"  {cid} priced by reads of the gateway's bars since "
+                    f"{_clock(p['since'], tz)}: {p['reads']} read(s), last {p['price']}"
+                )
+                out.append(style(_fit(line), fg="red"))
             for account, f in failing.items():
                 line = (
                     f"  reads of account {account} failing: nothing confirmed since "

@@ -207,6 +207,8 @@ class EnforcementResult:
 
 #: how far back the last bar before an instant is looked for (a weekend and a holiday)
 PRICE_LOOKBACK = timedelta(days=4)
+#: how far back the last price traded is looked for (`last_price`)
+LAST_PRICE_LOOKBACK = timedelta(minutes=5)
 
 
 class Priority(IntEnum):
@@ -526,12 +528,14 @@ class FeedHealth:
     def blind(self) -> list[str]:
         return sorted(k for k, n in self.refused_in_a_row.items() if n >= BLIND_AFTER)
 
+    def silent(self, now: datetime, silence: timedelta, watched: Iterable[str]) -> list[str]:
+        """The watched contracts with no quote for longer than ``silence`` (since the start,
+        for one never quoted)."""
+        start = self.since.get("start", now)
+        return sorted(c for c in watched if now - self.last_quote.get(c, start) > silence)
+
     def snapshot(self, now: datetime, silence: timedelta, watched: set[str]) -> dict[str, Any]:
-        quiet = sorted(
-            c
-            for c in watched
-            if now - self.last_quote.get(c, self.since.get("start", now)) > silence
-        )
+        quiet = self.silent(now, silence, watched)
         return {
             "user_hub": {str(k): v for k, v in sorted(self.user_connected.items())},
             "market_hub": self.market_connected,
@@ -1137,6 +1141,61 @@ class ProjectXBroker:
             if ended and (best is None or opened > best[0]):
                 best = (opened, close)
         return None if best is None else best[1]
+
+    async def last_price(self, contract_id: str) -> Decimal | None:
+        """The last price traded (the close of the newest one-minute bar, the one still
+        forming included) from the gateway's bar history: what prices a held contract whose
+        quotes have stopped. None when it has no bar in the last `LAST_PRICE_LOOKBACK`. One
+        read, at `Priority.READ_FOR_CLOSE` (a breach may wait on it); a refusal raises
+        `ProjectXError`."""
+        now = self.now()
+        raw = await self._post(
+            "/History/retrieveBars",
+            {
+                "contractId": contract_id,
+                "live": False,
+                "startTime": (now - LAST_PRICE_LOOKBACK).isoformat(),
+                "endTime": (now + timedelta(minutes=1)).isoformat(),
+                "unit": 2,  # minutes
+                "unitNumber": 1,
+                "limit": 2,
+                "includePartialBar": True,
+            },
+            priority=Priority.READ_FOR_CLOSE,
+            tagged=False,
+        )
+        if not raw.get("success", True):
+            raise ProjectXError(f"/History/retrieveBars: {raw.get('errorMessage') or 'refused'}")
+        best: tuple[datetime, Decimal] | None = None
+        for bar in raw.get("bars") or []:
+            try:
+                opened = payloads.parse_time("bar", bar["t"], "t")
+                close = Decimal(str(bar["c"]))
+            except (KeyError, TypeError, ArithmeticError, ValueError, payloads.PayloadError):
+                logger.warning("bar of {} skipped: {!r}", contract_id, bar)
+                continue
+            if close.is_finite() and close > 0 and (best is None or opened > best[0]):
+                best = (opened, close)
+        return None if best is None else best[1]
+
+    async def requote(self, contract_ids: Iterable[str], reconnect: bool) -> None:
+        """The market hub is connected and silent for these contracts: subscribe their quotes
+        again (unsubscribe, subscribe), or (``reconnect``) close the market websocket, which
+        the SDK opens again (its subscriptions are made again by `resync`)."""
+        market = self.market
+        if market is None or not market.market_connected:
+            return  # not connected: the reader's restart reopens it (`revive_readers`)
+        if reconnect:
+            logger.warning("{} market hub silent: reconnecting it", logs.FEED)
+            await close_transport(market.market_connection)
+            return
+        again = sorted(set(contract_ids) & self.subscribed)
+        logger.warning("{} no quotes: subscribing {} again", logs.FEED, ", ".join(again))
+        async with self._sync_lock:
+            for cid in again:
+                await market.unsubscribe_market_data([cid])
+                self.subscribed.discard(cid)
+        await self.sync_quotes()
 
     # -- reconciliation ---------------------------------------------------------------------------
 

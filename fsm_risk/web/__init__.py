@@ -299,6 +299,8 @@ class WebServer:
             # started with no stored state though they traded this week: a database lost or
             # replaced (locks, peak and audit gone); enforcing all the same, the admin must check
             "accounts_state_lost": len(self.service.lost_now()),
+            # held contracts whose quotes have stopped, priced by reads of the gateway's bars
+            "contracts_priced_by_reads": len(self.service.pricer.view()),
         }
         return web.json_response(body, status=200 if ok else 503)
 

@@ -94,6 +94,7 @@ async def test_healthz_is_the_process_and_readyz_the_service(h: Harness) -> None
         "accounts": 1,
         "accounts_ready": 1,
         "accounts_state_lost": 0,
+        "contracts_priced_by_reads": 0,
     }
     h.svc.stopping.set()  # shutting down: no longer enforcing
     status, _, body = await get(f"{url}readyz")
