@@ -271,7 +271,8 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "feed_silence_seconds",
             schema.seconds(minimum=5, maximum=86400),
             "30",
-            "a watched contract with no quote for this long marks the feed degraded",
+            "a watched contract with no quote for this long marks the feed degraded and is "
+            "priced by reads of the gateway's bars until quotes come back",
         ),
         Field(
             "quote_linger_seconds",

@@ -6,8 +6,10 @@ the SDK's stale-feed watchdog off, nothing else would price a losing position: i
 stale and no rule fires on a stale mark. The feed's silence limit (``feed_silence_seconds``)
 starts the reads; each read's price reaches the engine as a quote stamped with the time the
 read was sent (an older one never overwrites a newer quote: the engine's quote path), and the
-rules judge it as any quote. The quote path itself is untouched: the silence is found by
-looking at the feed's last quote times, `POLL_SECONDS` apart.
+rules judge it as any quote. A price that moved with no quote proves the feed broken: the
+hub is then subscribed again, reconnected, and a CRITICAL alert follows (`core.silence`). The
+quote path itself is untouched: the silence is found by looking at the feed's last quote
+times, `POLL_SECONDS` apart.
 """
 
 from __future__ import annotations
@@ -56,8 +58,14 @@ class SilentPricer:
             while not stopping.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=POLL_SECONDS)
-                if not stopping.is_set():
+                if stopping.is_set():
+                    break
+                try:
                     self.step(self.clock.now())
+                except Exception as exc:  # a bug here must not end the pricing: said, retried
+                    logger.opt(exception=exc).error(
+                        "{} pricing of silent contracts failed: {!r}", logs.ALERT, exc
+                    )
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -68,7 +76,10 @@ class SilentPricer:
         silent = health.silent(now, self.silence, self.broker.watched)
         if not health.authenticated:
             silent = []  # logged out: nothing can be read (the login's own alert says so)
-        started, ended = self.plan.update(silent, now)
+        marks = self.engine().valuation
+        started, ended = self.plan.update(
+            {c: None if c in self.plan.contracts else marks.last_mark(c) for c in silent}, now
+        )
         for cid in started:
             logger.warning(
                 "{} no quote from {} for {:.0f} s though the market hub is connected: its "
@@ -88,9 +99,9 @@ class SilentPricer:
         for cid in self.plan.overdue(now):
             s = self.plan.contracts[cid]
             logger.critical(
-                "{} no quote from {} for {:.0f} s though the market hub is connected: its "
-                "price comes from the gateway's bars only ({} read(s), last {}); the market "
-                "hub was subscribed again {} time(s)",
+                "{} no quote from {} for {:.0f} s though the market hub is connected and the "
+                "price moved: it is priced by the gateway's bars only ({} read(s), last {}); "
+                "the market hub was subscribed again {} time(s)",
                 logs.ALERT,
                 cid,
                 (now - s.since + self.silence).total_seconds(),
@@ -110,15 +121,23 @@ class SilentPricer:
             return
         if contract_id not in self.plan.contracts:
             return  # its quotes came back meanwhile: they are newer
-        self.plan.answered(contract_id, sent, price)
+        s = self.plan.contracts[contract_id]
+        quoted = s.quoted
+        if self.plan.answered(contract_id, sent, price):
+            logger.warning(
+                "{} {} traded at {} though its last quote said {}, and no quote came: the "
+                "market hub is connected but its feed is broken; subscribing again",
+                logs.FEED,
+                contract_id,
+                price,
+                quoted,
+            )
         if price is None:
             logger.warning("{} price of {}: the gateway has no recent bar", logs.FEED, contract_id)
             return
-        engine = self.engine()
-        inst = engine.instruments.get(contract_id)
-        last = engine.valuation.last_mark(contract_id)
+        inst = self.engine().instruments.get(contract_id)
         tick = inst.tick_size if inst is not None else None
-        self.submit(rest_quote(contract_id, price, sent, last, tick))
+        self.submit(rest_quote(contract_id, price, sent, s.spread, tick))
 
     async def _requote(self, contract_ids: list[str], reconnect: bool) -> None:
         try:

@@ -1189,10 +1189,10 @@ class ProjectXBroker:
             logger.warning("{} market hub silent: reconnecting it", logs.FEED)
             await close_transport(market.market_connection)
             return
-        again = sorted(set(contract_ids) & self.subscribed)
-        logger.warning("{} no quotes: subscribing {} again", logs.FEED, ", ".join(again))
+        wanted = sorted(contract_ids)
+        logger.warning("{} no quotes: subscribing {} again", logs.FEED, ", ".join(wanted))
         async with self._sync_lock:
-            for cid in again:
+            for cid in sorted(set(wanted) & self.subscribed):
                 await market.unsubscribe_market_data([cid])
                 self.subscribed.discard(cid)
         await self.sync_quotes()

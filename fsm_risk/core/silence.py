@@ -6,8 +6,14 @@ silence limit is then priced by reads of its last bar: one read per contract (wh
 it), every `READ_EVERY` while the silence lasts, never more than `BARS_SHARE` reads in a
 `BARS_WINDOW` (the bar history's own request bucket is the smaller: 30 per 30 s; the rest of
 it stays for the start-up's reads of the prices at a reset). A read that fails is tried again
-after a wait that doubles. The market hub is subscribed again, then reconnected, after waits
-that double too (`RESUBSCRIBE_FIRST` up to `RESUBSCRIBE_LONGEST`).
+after a wait that doubles.
+
+No quote is not proof of a broken feed: the gateway sends none while a price stands still
+(a quiet or closed market). A read whose price differs from the last one quoted is: the price
+moved and no quote said so (the contract is `frozen`). Only then is the market hub subscribed
+again, then reconnected, after waits that double (`RESUBSCRIBE_SECOND` up to
+`RESUBSCRIBE_LONGEST`), and a frozen contract priced by reads for `CRITICAL_AFTER` raises a
+CRITICAL alert. A quiet contract is priced by its reads all the same.
 
 A bar's close is a trade print, the last price traded: the mark itself when marks are last
 prices. It says nothing of the bid and the ask: `rest_quote` takes them one spread (the last
@@ -21,7 +27,7 @@ Pure: time is an argument; the shell sends the reads and the quotes they make.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -37,12 +43,11 @@ READ_EVERY = timedelta(seconds=2)
 #: a failed read is tried again after this, doubling up to `READ_RETRY_LONGEST`
 READ_RETRY_FIRST = timedelta(seconds=2)
 READ_RETRY_LONGEST = timedelta(seconds=30)
-#: the market hub is subscribed again this long after the silence is seen, then reconnected
-#: after waits doubling up to `RESUBSCRIBE_LONGEST`
-RESUBSCRIBE_FIRST = timedelta(seconds=0)
+#: the market hub is subscribed again once a contract is frozen, then reconnected after
+#: waits doubling from `RESUBSCRIBE_SECOND` up to `RESUBSCRIBE_LONGEST`
 RESUBSCRIBE_SECOND = timedelta(seconds=5)
 RESUBSCRIBE_LONGEST = timedelta(seconds=300)
-#: priced by reads this long: a CRITICAL alert (before it, a warning)
+#: frozen and priced by reads this long since the silence was seen: a CRITICAL alert
 CRITICAL_AFTER = timedelta(seconds=60)
 
 
@@ -52,6 +57,9 @@ class Silent:
 
     since: datetime  # when the silence was seen
     next_read: datetime
+    quoted: Decimal | None = None  # the last price quoted before the silence
+    spread: Decimal | None = None  # the last spread quoted before it (ask - bid)
+    frozen: bool = False  # a read's price differed from it: the feed is broken
     reads: int = 0  # reads answered with a price
     failures: int = 0  # reads failed in a row
     in_flight: bool = False
@@ -66,6 +74,7 @@ class Silent:
             "failures": self.failures,
             "last_read": self.last_read.isoformat() if self.last_read else None,
             "price": str(self.price) if self.price is not None else None,
+            "frozen": self.frozen,
         }
 
 
@@ -80,22 +89,28 @@ class RestPricing:
         self.resubscribe_wait = RESUBSCRIBE_SECOND
         self.resubscribes = 0  # in this silence
 
-    def update(self, silent: Iterable[str], now: datetime) -> tuple[list[str], list[str]]:
-        """The held contracts silent now: those newly silent (priced by reads from now on)
-        and those no longer (their quotes came back, or nobody holds them any more)."""
-        now_silent = set(silent)
-        ended = sorted(c for c in self.contracts if c not in now_silent)
+    def update(
+        self, silent: Mapping[str, Mark | None], now: datetime
+    ) -> tuple[list[str], list[str]]:
+        """The held contracts silent now, each with its last mark (None: never priced):
+        those newly silent (priced by reads from now on) and those no longer (their quotes
+        came back, or nobody holds them any more). A mark is read only when its contract
+        becomes silent (later, it holds the reads' prices)."""
+        ended = sorted(c for c in self.contracts if c not in silent)
         for c in ended:
             del self.contracts[c]
-        started = sorted(c for c in now_silent if c not in self.contracts)
+        started = sorted(c for c in silent if c not in self.contracts)
         for c in started:
-            self.contracts[c] = Silent(since=now, next_read=now)
-        if not self.contracts:
+            mark = silent[c]
+            spread = None
+            if mark is not None and mark.bid is not None and mark.ask is not None:
+                spread = mark.ask - mark.bid if mark.ask >= mark.bid else None
+            quoted = mark.last if mark is not None else None
+            self.contracts[c] = Silent(since=now, next_read=now, quoted=quoted, spread=spread)
+        if not any(s.frozen for s in self.contracts.values()):
             self.resubscribe_at = None
             self.resubscribe_wait = RESUBSCRIBE_SECOND
             self.resubscribes = 0
-        elif self.resubscribe_at is None:
-            self.resubscribe_at = now + RESUBSCRIBE_FIRST
         return started, ended
 
     def due(self, now: datetime) -> list[str]:
@@ -115,19 +130,28 @@ class RestPricing:
             self.sent.append(now)
         return chosen
 
-    def answered(self, contract_id: str, sent: datetime, price: Decimal | None) -> None:
-        """The read sent at ``sent`` answered ``price`` (None: the gateway had no bar)."""
+    def answered(self, contract_id: str, sent: datetime, price: Decimal | None) -> bool:
+        """The read sent at ``sent`` answered ``price`` (None: the gateway had no bar). True
+        when it shows the contract frozen (its first price differing from the last quoted)."""
         s = self.contracts.get(contract_id)
         if s is None:
-            return  # its quotes came back meanwhile
+            return False  # its quotes came back meanwhile
         s.in_flight = False
         if price is None:
             self.failed(contract_id, sent)
-            return
+            return False
         s.failures = 0
         s.reads += 1
         s.last_read, s.price = sent, price
         s.next_read = sent + READ_EVERY
+        if s.quoted is None:
+            s.quoted = price  # never quoted: the first read is what later ones are held to
+        if s.frozen or price == s.quoted:
+            return False
+        s.frozen = True
+        if self.resubscribe_at is None:
+            self.resubscribe_at = sent  # the first proof: subscribed again at once
+        return True
 
     def failed(self, contract_id: str, sent: datetime) -> None:
         """The read sent at ``sent`` failed: tried again after a wait that doubles."""
@@ -151,11 +175,12 @@ class RestPricing:
         return attempt
 
     def overdue(self, now: datetime) -> list[str]:
-        """The contracts priced by reads for `CRITICAL_AFTER` and not alerted yet (each once)."""
+        """The frozen contracts priced by reads for `CRITICAL_AFTER` and not alerted yet
+        (each once)."""
         found = sorted(
             c
             for c, s in self.contracts.items()
-            if not s.alerted and now - s.since >= CRITICAL_AFTER
+            if s.frozen and not s.alerted and now - s.since >= CRITICAL_AFTER
         )
         for c in found:
             self.contracts[c].alerted = True
@@ -166,14 +191,15 @@ class RestPricing:
 
 
 def rest_quote(
-    contract_id: str, close: Decimal, at: datetime, last: Mark | None, tick: Decimal | None
+    contract_id: str, close: Decimal, at: datetime, spread: Decimal | None, tick: Decimal | None
 ) -> Quote:
     """The quote a bar's ``close`` read at ``at`` makes: last = the close; bid and ask one
-    spread below and above it (the last spread quoted, else one ``tick``, else none), so a
-    position valued at the bid or the ask is never valued better than the print allows."""
-    spread = Decimal(0)
-    if last is not None and last.bid is not None and last.ask is not None and last.ask > last.bid:
-        spread = last.ask - last.bid
+    spread below and above it (the last ``spread`` quoted when above zero, else one ``tick``,
+    else none), so a position valued at the bid or the ask is never valued better than the
+    print allows."""
+    width = Decimal(0)
+    if spread is not None and spread > 0:
+        width = spread
     elif tick is not None and tick > 0:
-        spread = tick
-    return Quote(contract_id, at, last=close, bid=close - spread, ask=close + spread)
+        width = tick
+    return Quote(contract_id, at, last=close, bid=close - width, ask=close + width)

@@ -55,23 +55,22 @@ async def test_a_silent_contract_is_priced_by_reads_said_in_status_readyz_and_al
     """Long 2 MNQ, -$300 (inside the $500 limit), the market hub silent: the contract is
     priced by reads at the gateway's price, shown in `status` and /readyz, the hub subscribed
     again then reconnected, a CRITICAL alert after `CRITICAL_AFTER`; quotes back, it ends."""
-    from fsm_risk.core.silence import CRITICAL_AFTER  # (the module the fix added)
-
     await h.start(RULES)
     url = web(h).url
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", 1)
+    await h.until(lambda: MNQ in h.svc.engine.marks, "MNQ quoted")
     h.gateway.silence("GatewayMarket")
-    last = h.gateway.move_price("MNQ", -300).last  # -75 points x 2 x $2 = -$300
+    last = h.gateway.move_price("MNQ", -301).last  # -75 points x 2 x $2 = -$300
     for _ in range(SILENCE + 3):
         h.clock.advance(seconds=1)
         await asyncio.sleep(0.05)
-    priced = await h.until(
-        lambda: h.svc.health()["priced_by_reads"].get(MNQ, {}).get("reads"),
-        "the silent contract is priced by reads",
+    await h.until(
+        lambda: getattr(h.svc.engine.marks.get(MNQ), "last", None) == last,
+        "the read's price is the mark",
     )
-    assert priced >= 1
-    await h.until(lambda: h.svc.engine.marks[MNQ].last == last, "the read's price is the mark")
+    assert h.svc.health()["priced_by_reads"][MNQ]["reads"] >= 1
     mark = h.svc.engine.marks[MNQ]
     assert h.clock.now() - mark.at < h.svc.engine.settings.stale_after  # fresh, not stale
     pos = h.acct.positions[MNQ]
@@ -85,14 +84,20 @@ async def test_a_silent_contract_is_priced_by_reads_said_in_status_readyz_and_al
     text = render(h.svc.status(), color=False)
     assert f"{MNQ} priced by reads of the gateway's bars" in text, text
     assert any("its price is read from the gateway's bars" in m for m in h.logs)
-    # subscribed again at once, then (5 s later) the market websocket reconnected
-    reconnects = h.svc.broker.health.reconnects
-    for _ in range(8):
+    # the price moved and no quote said so: subscribed again at once, then (5 s later, by the
+    # service's clock) the market websocket is reconnected
+    assert any("its feed is broken; subscribing again" in m for m in h.logs)
+    reconnects, waited = h.svc.broker.health.reconnects, 0
+    while h.svc.broker.health.reconnects == reconnects and waited < 30:
         h.clock.advance(seconds=1)
-        await asyncio.sleep(0.05)
-    await h.until(lambda: h.svc.broker.health.reconnects > reconnects, "the market hub reconnected")
+        waited += 1
+        await asyncio.sleep(0.1)
+    assert h.svc.broker.health.reconnects > reconnects, "the market hub never reconnected"
+    assert any("no quotes: subscribing CON.F.US.MNQ.Z26 again" in m for m in h.logs)
     assert any("market hub silent: reconnecting it" in m for m in h.logs)
     # still silent after the reconnect: CRITICAL once priced by reads for CRITICAL_AFTER
+    from fsm_risk.core.silence import CRITICAL_AFTER
+
     for _ in range(int(CRITICAL_AFTER.total_seconds())):
         h.clock.advance(seconds=1)
         await asyncio.sleep(0.02)
@@ -106,3 +111,41 @@ async def test_a_silent_contract_is_priced_by_reads_said_in_status_readyz_and_al
     await h.until(lambda: not h.svc.health()["priced_by_reads"], "priced by quotes again")
     assert h.svc.engine.marks[MNQ].last == last + 1
     assert any(f"{MNQ} is priced by its quotes again" in m for m in h.logs)
+
+
+async def test_while_quotes_flow_no_price_is_read_and_a_quiet_market_is_no_alarm(
+    h: Harness,
+) -> None:
+    """Quotes every 10 s for three silence limits: no bar read, nothing priced by reads.
+    Then no quote while the price stands still: priced by reads, no reconnect, no alert."""
+    await h.start(RULES)
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    broker, read = h.svc.broker, h.svc.broker.last_price
+    asked: list[str] = []
+
+    async def counted(contract_id: str) -> Decimal | None:
+        asked.append(contract_id)
+        return await read(contract_id)
+
+    broker.last_price = counted  # type: ignore[method-assign]
+    for s in range(1, 3 * SILENCE + 1):
+        h.clock.advance(seconds=1)
+        if s % 10 == 0:
+            h.gateway.move_price("MNQ", 1 if s % 20 else -1)
+        await asyncio.sleep(0.05)
+    assert h.svc.health()["silent_contracts"] == []
+    assert asked == [] and h.svc.health()["priced_by_reads"] == {}
+    # the check itself sees a silence: quotes stop, and the reads begin; the price standing
+    # still (a quiet market sends no quote either), the feed is not called broken: the hub is
+    # not reconnected and no CRITICAL alert is raised
+    reconnects = h.svc.broker.health.reconnects
+    h.gateway.silence("GatewayMarket")
+    for _ in range(SILENCE + 70):
+        h.clock.advance(seconds=1)
+        await asyncio.sleep(0.03)
+    await h.until(lambda: asked, "a read once the quotes stop")
+    assert set(asked) == {MNQ}
+    assert h.svc.health()["priced_by_reads"][MNQ]["frozen"] is False
+    assert h.svc.broker.health.reconnects == reconnects
+    assert not [m for m in h.logs if "CRITICAL" in m]

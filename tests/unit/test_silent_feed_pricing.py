@@ -1,7 +1,8 @@
 """A held contract whose quotes have stopped (the market hub connected but silent) is priced
 by reads of its last bar: when they are sent, how the bars bucket bounds them, the backoff of
-the failed reads and of the re-subscriptions, the alert, and the quote a bar's close makes.
-A read's price older than the newest quote changes nothing."""
+the failed reads and of the re-subscriptions, the alert (only once a read proves the feed
+broken: the price moved and no quote said so), and the quote a bar's close makes. A read's
+price older than the newest quote changes nothing."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ from tests.factories import account as account_update
 
 D = Decimal
 S = timedelta(seconds=1)
+QUOTED = Mark(D("20850"), D("20849.75"), D("20850"), T0)  # the last quote before the silence
 
 
 def test_a_silent_contract_is_read_at_once_then_every_read_every() -> None:
     p = RestPricing()
-    started, ended = p.update([MNQ], T0)
+    started, ended = p.update({MNQ: QUOTED}, T0)
     assert (started, ended) == ([MNQ], [])
     assert p.due(T0) == [MNQ]
     assert p.due(T0) == []  # in flight: never two reads of one contract at once
@@ -43,13 +45,13 @@ def test_a_silent_contract_is_read_at_once_then_every_read_every() -> None:
 
 def test_quotes_back_end_the_reads_and_a_late_answer_is_dropped() -> None:
     p = RestPricing()
-    p.update([MNQ, NQ], T0)
+    p.update({MNQ: QUOTED, NQ: None}, T0)
     assert sorted(p.due(T0)) == [MNQ, NQ]
-    started, ended = p.update([NQ], T0 + S)
+    started, ended = p.update({NQ: None}, T0 + S)
     assert (started, ended) == ([], [MNQ])
     p.answered(MNQ, T0, D("1"))  # answered after its quotes came back: nothing kept
     assert MNQ not in p.contracts
-    p.update([], T0 + 2 * S)
+    p.update({}, T0 + 2 * S)
     assert p.contracts == {} and p.resubscribe_at is None
 
 
@@ -57,7 +59,7 @@ def test_the_reads_never_use_more_than_their_share_of_the_bars_bucket() -> None:
     """Many silent contracts: at most `BARS_SHARE` reads within any `BARS_WINDOW`."""
     many = [f"CON.F.US.X{i:02d}.Z26" for i in range(BARS_SHARE + 5)]
     p = RestPricing()
-    p.update(many, T0)
+    p.update(dict.fromkeys(many), T0)
     first = p.due(T0)
     assert len(first) == BARS_SHARE
     for c in first:
@@ -70,7 +72,7 @@ def test_the_reads_never_use_more_than_their_share_of_the_bars_bucket() -> None:
 
 def test_a_failed_read_is_tried_again_after_a_wait_that_doubles() -> None:
     p = RestPricing()
-    p.update([MNQ], T0)
+    p.update({MNQ: QUOTED}, T0)
     waits = []
     sent = T0
     for _ in range(6):
@@ -84,10 +86,36 @@ def test_a_failed_read_is_tried_again_after_a_wait_that_doubles() -> None:
     assert p.contracts[MNQ].failures == 7
 
 
-def test_the_market_hub_is_subscribed_again_at_once_then_reconnected_with_backoff() -> None:
+def test_a_quiet_contract_is_priced_by_reads_with_no_resubscription_and_no_alert() -> None:
+    """No quote while the price stands still (a quiet or closed market): read, not alarmed."""
+    p = RestPricing()
+    p.update({MNQ: QUOTED}, T0)
+    now = T0
+    for _ in range(100):
+        for c in p.due(now):
+            assert p.answered(c, now, D("20850")) is False  # the price last quoted
+        assert p.resubscribe(now) is None
+        assert p.overdue(now) == []
+        now += S
+    assert p.contracts[MNQ].reads == 50 and not p.contracts[MNQ].frozen
+
+
+def test_a_contract_never_quoted_is_held_to_its_first_read() -> None:
+    p = RestPricing()
+    p.update({MNQ: None}, T0)
+    p.due(T0)
+    assert p.answered(MNQ, T0, D("20850")) is False
+    p.due(T0 + READ_EVERY)
+    assert p.answered(MNQ, T0 + READ_EVERY, D("20849.75")) is True  # it moved: frozen
+
+
+def test_the_market_hub_is_subscribed_again_once_frozen_then_reconnected_with_backoff() -> None:
     p = RestPricing()
     assert p.resubscribe(T0) is None  # no silence
-    p.update([MNQ], T0)
+    p.update({MNQ: QUOTED}, T0)
+    assert p.resubscribe(T0) is None  # silent, not proven broken
+    p.due(T0)
+    assert p.answered(MNQ, T0, D("20700")) is True  # the price moved, no quote said so
     attempts, now = [], T0
     for _ in range(200):
         found = p.resubscribe(now)
@@ -96,14 +124,19 @@ def test_the_market_hub_is_subscribed_again_at_once_then_reconnected_with_backof
         now += S
     assert attempts[:6] == [(0, 0), (1, 5), (2, 15), (3, 35), (4, 75), (5, 155)]
     assert p.resubscribe_wait == RESUBSCRIBE_LONGEST
-    p.update([], now)  # quotes back: the next silence starts over
-    p.update([MNQ], now)
+    p.update({}, now)  # quotes back: the next silence starts over
+    assert p.resubscribe(now) is None
+    p.update({MNQ: QUOTED}, now)
+    p.due(now)
+    p.answered(MNQ, now, D("20600"))
     assert p.resubscribe(now) == 0
 
 
-def test_the_critical_alert_comes_once_after_critical_after() -> None:
+def test_the_critical_alert_comes_once_after_critical_after_for_a_frozen_contract() -> None:
     p = RestPricing()
-    p.update([MNQ], T0)
+    p.update({MNQ: QUOTED}, T0)
+    p.due(T0)
+    p.answered(MNQ, T0, D("20700"))
     assert p.overdue(T0 + CRITICAL_AFTER - S) == []
     assert p.overdue(T0 + CRITICAL_AFTER) == [MNQ]
     assert p.overdue(T0 + 2 * CRITICAL_AFTER) == []
@@ -112,8 +145,11 @@ def test_the_critical_alert_comes_once_after_critical_after() -> None:
 def test_a_bars_close_is_the_last_price_and_the_bid_and_ask_one_spread_away() -> None:
     """A print says nothing of the bid and ask: a long valued at the bid, a short at the ask,
     are never valued better than the print allows (one spread on the losing side)."""
-    quoted = Mark(D("100"), D("99.75"), D("100.25"), T0)
-    q = rest_quote(MNQ, D("90"), T0 + S, quoted, D("0.25"))
+    p = RestPricing()
+    p.update({MNQ: Mark(D("100"), D("99.75"), D("100.25"), T0)}, T0)
+    spread = p.contracts[MNQ].spread
+    assert spread == D("0.5")  # the last spread quoted, kept while the silence lasts
+    q = rest_quote(MNQ, D("90"), T0 + S, spread, D("0.25"))
     assert (q.contract_id, q.at, q.last, q.bid, q.ask) == (
         MNQ,
         T0 + S,
@@ -145,7 +181,7 @@ def test_a_read_price_older_than_the_newest_quote_changes_nothing() -> None:
     d.send(quote(MNQ, "20950", at=d.now, bid="20949.75", ask="20950"))
     before = d.acct.day_pnl(with_unrealized=True)
     mark = d.engine.marks[MNQ]
-    out = d.send(rest_quote(MNQ, D("20800"), T0 + 10 * S, mark, D("0.25")))
+    out = d.send(rest_quote(MNQ, D("20800"), T0 + 10 * S, D("0.25"), D("0.25")))
     assert out == []
     assert (mark.last, mark.bid, mark.ask, mark.at) == (
         D("20950"),
@@ -162,7 +198,7 @@ def test_a_read_price_newer_than_the_last_quote_fires_the_rule_as_a_quote_would(
     d = Driver(make_engine({DailyLossLimit: {"limit": "500"}}))
     long_two(d)
     d.now = T0 + 40 * S
-    out = d.send(rest_quote(MNQ, D("20800"), d.now, d.engine.valuation.last_mark(MNQ), None))
+    out = d.send(rest_quote(MNQ, D("20800"), d.now, None, None))
     assert [c.contract_id for c in closes(out)] == [MNQ]
     assert d.acct.state is not State.Trading
 
@@ -171,6 +207,6 @@ def test_in_liquidation_mode_a_read_values_a_long_one_spread_below_the_print() -
     d = Driver(make_engine({DailyLossLimit: {"limit": "500"}}, mark_mode=MarkMode.LIQUIDATION))
     long_two(d)
     d.now = T0 + 40 * S
-    d.send(rest_quote(MNQ, D("20900"), d.now, d.engine.valuation.last_mark(MNQ), D("0.25")))
+    d.send(rest_quote(MNQ, D("20900"), d.now, D("0.25"), D("0.25")))
     # bid 20900 - 0.25 (the last spread quoted): (20899.75 - 21000) x 2 x $2 = -$401
     assert d.acct.day_pnl(with_unrealized=True) == D("-401")
