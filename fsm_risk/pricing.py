@@ -82,8 +82,8 @@ class SilentPricer:
         )
         for cid in started:
             logger.warning(
-                "{} no quote from {} for {:.0f} s though the market hub is connected: its "
-                "price is read from the gateway's bars until quotes come back",
+                "{} no quote from {} for {:.0f} s: its price is read from the gateway's bars "
+                "until quotes come back",
                 logs.FEED,
                 cid,
                 self.silence.total_seconds(),
@@ -99,9 +99,9 @@ class SilentPricer:
         for cid in self.plan.overdue(now):
             s = self.plan.contracts[cid]
             logger.critical(
-                "{} no quote from {} for {:.0f} s though the market hub is connected and the "
-                "price moved: it is priced by the gateway's bars only ({} read(s), last {}); "
-                "the market hub was subscribed again {} time(s)",
+                "{} no quote from {} for {:.0f} s though its price moved: it is priced by the "
+                "gateway's bars only ({} read(s), last {}); the market hub was subscribed "
+                "again {} time(s)",
                 logs.ALERT,
                 cid,
                 (now - s.since + self.silence).total_seconds(),
@@ -126,7 +126,7 @@ class SilentPricer:
         if self.plan.answered(contract_id, sent, price):
             logger.warning(
                 "{} {} traded at {} though its last quote said {}, and no quote came: the "
-                "market hub is connected but its feed is broken; subscribing again",
+                "market feed is broken; subscribing again",
                 logs.FEED,
                 contract_id,
                 price,

@@ -86,7 +86,7 @@ async def test_a_silent_contract_is_priced_by_reads_said_in_status_readyz_and_al
     assert any("its price is read from the gateway's bars" in m for m in h.logs)
     # the price moved and no quote said so: subscribed again at once, then (5 s later, by the
     # service's clock) the market websocket is reconnected
-    assert any("its feed is broken; subscribing again" in m for m in h.logs)
+    assert any("the market feed is broken; subscribing again" in m for m in h.logs)
     reconnects, waited = h.svc.broker.health.reconnects, 0
     while h.svc.broker.health.reconnects == reconnects and waited < 30:
         h.clock.advance(seconds=1)
