@@ -1495,7 +1495,11 @@ class ProjectXBroker:
             raw = await self._post(path, data, priority=priority, budgeted=True)
         except RateLimited as exc:
             return EnforcementResult(False, str(exc), limited=True)
-        except TokenRefused as exc:  # turned away, as a 429: again after a second
+        except TokenRefused as exc:
+            # turned away, as a 429: again a second after the service has logged in again
+            # (the login under way, started by the refusal; answered only once it succeeds:
+            # sent again meanwhile, each refused the same, one a second while logins failed)
+            await self.session.wait()
             return EnforcementResult(False, str(exc), limited=True, token_refused=True)
         except OrderSubmissionUncertainError as exc:
             return EnforcementResult(False, f"{path}: outcome unknown ({exc})", uncertain=True)

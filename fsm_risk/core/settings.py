@@ -13,6 +13,9 @@ from fsm_risk.core.states import State
 
 #: the first wait before re-sending a refused close (doubling with each refusal)
 REFUSAL_RETRY = timedelta(seconds=1)
+#: the most doublings a back-off takes (past every cap: more would overflow a timedelta, a
+#: close turned away once a second for 44 s raised at every step and failed the account closed)
+MAX_DOUBLINGS = 20
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,15 @@ class EngineSettings:
     def backoff(self, attempts: int) -> timedelta:
         """How long to wait before re-sending after ``attempts`` tries (doubling, capped)."""
         base = self.close_timeout
-        return min(base * (1 << max(attempts - 1, 0)), self.close_backoff_max)
+        return min(base * (1 << min(max(attempts - 1, 0), MAX_DOUBLINGS)), self.close_backoff_max)
 
     def after_refusal(self, attempts: int) -> timedelta:
         """How long to wait before re-sending a close the gateway refused (or cancelled) after
         ``attempts`` tries: a second, doubling, capped. A refused close did nothing, so no
         second one can reverse the position; waiting a close timeout before trying again left
         a breached scope open for 10, then 30, then 70 s."""
-        return min(REFUSAL_RETRY * (1 << max(attempts - 1, 0)), self.close_backoff_max)
+        doublings = min(max(attempts - 1, 0), MAX_DOUBLINGS)
+        return min(REFUSAL_RETRY * (1 << doublings), self.close_backoff_max)
 
     def reopen(self, now: datetime) -> datetime | None:
         """When the market opens again, if it is closed at ``now`` (None: open)."""
