@@ -334,6 +334,9 @@ class Listing:
     #: held from an older read (a periodic one that agreed: its positions never came) is not
     #: this read's either: what the read finds gone waits for the next balance (see `settled`)
     balance: bool = True
+    #: a ``behind`` read's: the account's balance in a listing read once its hub was
+    #: subscribed (None: none), which may settle its trades not read yet (see `unread`)
+    listed: Decimal | None = None
 
 
 Event = (

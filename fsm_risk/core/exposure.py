@@ -25,13 +25,15 @@ class Behind:
     nothing twice; ``trips``: the round trips open when the account fell behind, from which
     those trades make theirs (a loss made while the service was down is a round trip too);
     ``rest``: per contract, what those of them still to book move it by (the positions read
-    hold them: `Settlement.reflected` takes each off as it is booked). Runtime only: a
+    hold them: `Settlement.reflected` takes each off as it is booked); ``settled``: its
+    balance says what they realized, the rules judge meanwhile (`unread`). Runtime only: a
     restart reads the account again."""
 
     owed: dict[str, tuple[int, int]] = field(default_factory=dict)
     reflect: set[int] = field(default_factory=set)
     trips: dict[str, Trip] = field(default_factory=dict)
     rest: dict[str, int] = field(default_factory=dict)
+    settled: bool = False
 
 
 def exposed(
@@ -270,6 +272,7 @@ def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
     behind = acct.behind
     if behind is None or not isinstance(event, TradesSnapshot) or event.until is not None:
         return ()  # (a reset's confirming read books nothing: `firm_reset`)
+    behind.settled = False  # the rules wait while they are booked one at a time (`unread`)
     for t in event.trades:
         if t.trade_id not in acct.seen_trades and t.trade_id not in behind.reflect:
             behind.reflect.add(t.trade_id)

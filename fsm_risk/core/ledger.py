@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -21,7 +20,6 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exits import CENT, Computed
-from fsm_risk.core.exposure import Behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import again, checked
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
@@ -33,6 +31,7 @@ from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.theirs import TraderOrders
+from fsm_risk.core.unread import behind_from
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
 from fsm_risk.core.wiped import held, told, wiped
@@ -53,7 +52,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
     if not listing.balance:
         acct.unbooked = None  # an older read's move (see `Listing.balance`): none of this read's
     if listing.behind and acct.behind is None:
-        acct.behind = Behind(trips={c: replace(t) for c, t in acct.trips_open.items()})
+        acct.behind = behind_from(acct, listing)  # (settled by its balance? `unread`)
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):

@@ -10,6 +10,7 @@ from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import Quote
 from fsm_risk.core.models import AccountModel, Mark
 from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.unread import waiting
 from fsm_risk.core.valuation import MARK_SKEW, Valuation
 from fsm_risk.core.work import Work
 from fsm_risk.rules.base import Verdict
@@ -112,11 +113,7 @@ class QuotePath:
                             pband = pos.band = bands.position(acct, pos)
                         if pband[0] < pos.upnl < pband[1]:
                             continue
-                    elif (
-                        trailing is not None
-                        and upnl < acct.rest[1]
-                        and not (acct.behind or acct.missed)
-                    ):
+                    elif trailing is not None and upnl < acct.rest[1] and not waiting(acct):
                         # a new peak (a steady rise): above the band, yet below the high of
                         # every band but the trailing rule's, and above every rule's low (the
                         # band's low is the highest of them, see Bands.banded): only the
@@ -147,7 +144,7 @@ class QuotePath:
                             continue
                 acct.band = None  # evaluated: asked again unless re-banded below
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
-                if acct.behind or acct.missed:  # realized P&L not caught up (RuleBook.evaluate)
+                if waiting(acct):  # realized P&L not caught up (RuleBook.evaluate)
                     crossed = [r for r in crossed if not r.waits_for_trades]
                 for rule in observers:
                     if rule in crossed and rule.observe(

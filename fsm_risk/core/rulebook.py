@@ -9,6 +9,7 @@ from decimal import Decimal
 from fsm_risk.core.effects import Effect, ReadTrades
 from fsm_risk.core.events import Event, Fill, Quote
 from fsm_risk.core.models import AccountModel
+from fsm_risk.core.unread import waiting
 from fsm_risk.rules.base import Rule, Verdict, Void
 
 
@@ -48,7 +49,7 @@ class RuleBook:
 
     def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
         for rule in self.observers.get(type(event), ()):
-            if (acct.behind or acct.missed) and rule.waits_for_trades:
+            if waiting(acct) and rule.waits_for_trades:
                 if isinstance(event, Fill) and rule in self.voiders:  # (see `Rule.unjudged`)
                     rule.unjudged(acct.rule_state.setdefault(rule.id, {}), acct, event)
                 continue
@@ -83,7 +84,7 @@ class RuleBook:
     def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
         verdicts: list[Verdict] = []
         for rule in self.by_event.get(type(event), ()):
-            if (acct.behind or acct.missed) and rule.waits_for_trades:
+            if waiting(acct) and rule.waits_for_trades:
                 # its realized P&L is not caught up (the start-up read's trades, or those
                 # made while stopped that a missed reset waits for): it judges once it is
                 continue

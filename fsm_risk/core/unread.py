@@ -1,0 +1,59 @@
+"""A restarted account's trades not read yet, and what its balance already says of them.
+
+After a restart an exposed account is read in two steps (see `fsm_risk.reconciler`): its
+positions and working orders first (it enforces), its trades later (`exposure.Behind`). At
+the gateway's request budget the second step of the last of 60 exposed accounts came a
+minute after the first, and meanwhile the rules on realized P&L waited: a fall through
+every account's loss limit closed 20 of them at once and 40 a minute later.
+
+The day's and the week's realized P&L up to the stop are stored, and the gateway's balance
+moves by what its trades realize, fees and commissions paid (the realized P&L the rules read
+is net of them too). So the balance listed once every account's hub was subscribed (later
+trades are heard live) settles it when it is, to the cent, the stored balance plus the
+realized P&L booked since (`AccountModel.pending_realized`): whatever was traded between the
+stop and the subscription realized nothing net, the books are the truth, and the rules judge
+the account at once. Any other balance (a loss or a win while down, a trade's fees, a void, a
+firm's reset, a deposit, a balance heard live that the fills do not explain) is left to the
+trades: the rules wait for them as before, and those trades are read before the settled
+accounts' (`reconciler.urgency`). Judged from a balance that differs, a win while down would
+close an account whose loss limit the trades do not reach, and a loss hidden by a deposit
+would leave one open that they do. A reset missed while down waits for the trades whatever
+the balance (`missed`).
+
+The trades still come (their round trips, fills and entries, for the other rules): booked
+from the `TradesSnapshot` (`exposure.catch_up`), one at a time, so the rules wait again while
+they are (a loss booked before the win beside it is no breach), and judge at the `Tick` after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from fsm_risk.core.events import Listing
+from fsm_risk.core.exposure import Behind
+from fsm_risk.core.models import AccountModel
+
+
+def behind_from(acct: AccountModel, listing: Listing) -> Behind:
+    """The account's being behind, begun by the enforcing step's ``listing``: settled when
+    the balance listed after the subscription (`Listing.listed`) says so (see above)."""
+    return Behind(
+        trips={c: replace(t) for c, t in acct.trips_open.items()},
+        settled=settles(acct, listing.listed),
+    )
+
+
+def settles(acct: AccountModel, listed: Decimal | None) -> bool:
+    """Whether ``listed``, the gateway's balance, is the stored one plus what the fills booked
+    since realized, to the cent, with no balance move unexplained and no reset missed."""
+    if listed is None or acct.balance is None or acct.missed is not None or acct.unexplained:
+        return False
+    return listed == acct.balance + acct.pending_realized
+
+
+def waiting(acct: AccountModel) -> bool:
+    """Whether the rules on realized P&L (`Rule.waits_for_trades`) wait for the account's
+    trades: behind and not settled by its balance, or a missed reset waiting for them."""
+    behind = acct.behind
+    return (behind is not None and not behind.settled) or acct.missed is not None
