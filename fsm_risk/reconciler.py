@@ -45,17 +45,22 @@ working orders and its positions (two reads): enough to enforce a lock or a size
 the account enforces as soon as they are applied. The trades since the week began (one read,
 and the balances, shared) follow in the `HISTORY` class, after every exposed account's
 enforcing step: until then the account is behind (the rules judging realized P&L wait, and the
-trades read later move no running size twice; see `exposure.Behind`).
+trades read later move no running size twice; see `exposure.Behind`). Unless its balance, in
+one listing of the login's read once every hub subscription was sent, settles what those
+trades realized (`core.unread`): the rules judge it at once, and its trades come after the
+start-up reads of the rest, with the rest's (a restart of 60 exposed accounts among 150 had
+closed 20 at once on a fall through their loss limits, 40 a minute later, for want of reads).
 
 The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
 (reads may use 150 a window): N exposed accounts need 2N reads (their enforcing steps) and
-about N closes or reductions, beside the login and the account list (2 reads). Reads beyond
+about N closes or reductions, beside the login, the account list and the balances listed after
+the subscriptions (3 reads). Reads beyond
 the first window's 150, or requests beyond its 200, wait for the window to slide, so:
 
-    lower bound = 60 s x (max(ceil((2 + 2N) / 150), ceil((2 + 3N) / 200)) - 1)
+    lower bound = 60 s x (max(ceil((3 + 2N) / 150), ceil((3 + 3N) / 200)) - 1)
 
-50 exposed of 500 (1 in 10): 102 reads and 50 closes fit the first window, and every exposed
-account can be enforced within seconds. 100 exposed of 500 (1 in 5): 202 reads cannot, so the
+50 exposed of 500 (1 in 10): 103 reads and 50 closes fit the first window, and every exposed
+account can be enforced within seconds. 100 exposed of 500 (1 in 5): 203 reads cannot, so the
 last ones are enforced just over 60 s after the start whatever the order; before, with three
 reads each, they took two windows (about 120 s).
 """
@@ -81,16 +86,24 @@ ENFORCING, EXPOSED, HISTORY, PROBE, REST = 0, 1, 2, 3, 4
 
 
 def urgency(
-    *, enforcing: bool, exposed: bool, known: bool, probed: bool, behind: bool = False
+    *,
+    enforcing: bool,
+    exposed: bool,
+    known: bool,
+    probed: bool,
+    behind: bool = False,
+    settled: bool = False,
 ) -> int:
     """An account's place in line (lower first). ``enforcing``: a close or cancel is working
     or held back; ``exposed``: a position or working order, or locked, as far as the service
     knows (restored, heard live, or found by the start-up read); ``known``: reconciled since
     start; ``probed``: the start-up read of its positions was made; ``behind``: its positions
     and working orders are read (it enforces), its trades not yet: after every exposed
-    account's first step, whatever it enforces meanwhile."""
+    account's first step, whatever it enforces meanwhile; ``settled``: its balance says what
+    those trades realized (`core.unread`), the rules judge it already: its trades after the
+    start-up reads of the rest, with the rest's."""
     if behind:
-        return HISTORY
+        return REST if settled else HISTORY
     if enforcing:
         return ENFORCING
     if exposed:

@@ -283,7 +283,13 @@ class _ReadBegan:
         )
 
     def read(
-        self, account_id: int, events: list[Event], *, periodic: bool = False, behind: bool = False
+        self,
+        account_id: int,
+        events: list[Event],
+        *,
+        periodic: bool = False,
+        behind: bool = False,
+        listed: Decimal | None = None,
     ) -> tuple[list[Event], Listing]:
         """The read's events marked with what was applied when it began, and the `Listing`
         whose difference the engine decides (closed, or ended). A balance is read after the
@@ -311,6 +317,7 @@ class _ReadBegan:
             behind,
             self.began,
             balance=any(isinstance(e, AccountUpdate) for e in marked),
+            listed=listed,
         )
         return marked, listing
 
@@ -330,6 +337,9 @@ OWNER_READS_AT_ONCE = 8
 MAX_RESET_READS = 20
 #: and for at most this long in all (seconds): the rest carry the prices last known
 RESET_READS_SECONDS = 5.0
+#: how long an exposed account's enforcing step waits for the balances listed after the
+#: subscriptions (`Service._listed_balance`) before its realized P&L waits for its trades
+START_BALANCES_WAIT = 5.0
 #: how long a balance move no fill explains waits for its fill before it is read (seconds)
 BALANCE_GRACE_SECONDS = 1.0
 #: how long after a read whose trade list looked wiped by a firm's reset that list is asked
@@ -494,6 +504,10 @@ class Service:
         #: (`closed`): if one is listed again, it is active and not monitored (`relisted`)
         self.unlisted_at_start: list[str] = []
         self._told_relisted: set[str] = set()
+        #: the balances listed once every hub subscription was sent at start-up, and the
+        #: feeds' reconnects then (see `_listed_balance`)
+        self._start_balances: asyncio.Task[tuple[dict[int, Decimal], tuple[int, int]]] | None
+        self._start_balances = None
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -745,6 +759,7 @@ class Service:
             order,
             on_open=lambda account_id: self._subscribed[account_id].set(),
         )
+        self._start_balances = self._spawn(self._list_balances(), "balances")
         self._sync_watches()  # quotes for what is held, now that the market hub exists
         self._spawn(self._all_reconciled(), "readiness")
         self._spawn(self.scheduler.run(), "scheduler")
@@ -1646,6 +1661,7 @@ class Service:
             return reconciler.REST + 1
         return reconciler.urgency(
             behind=acct.behind is not None and account_id in self.known,
+            settled=acct.behind is not None and acct.behind.settled,
             enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),
@@ -2510,7 +2526,8 @@ class Service:
         enforcement goes. What the read did not list is closed or ended, as in a whole one."""
         before = _ReadBegan.of(self.engine.accounts[account_id], self.clock.now())
         read = await self.broker.enforcing_snapshot(account_id)
-        events, listing = before.read(account_id, read, behind=True)
+        listed = await self._listed_balance(account_id)  # (its trades settled by it? `unread`)
+        events, listing = before.read(account_id, read, behind=True, listed=listed)
         for ev in (listing, *events):
             self.submit(ev)
         await self._handled(account_id)
@@ -2520,6 +2537,33 @@ class Service:
             account_id,
             len(events),
         )
+
+    async def _list_balances(self) -> tuple[dict[int, Decimal], tuple[int, int]]:
+        """Every account's balance, listed once (one read) after every hub subscription was
+        sent at start-up: what an exposed account traded before its subscription is in it,
+        what it trades after is heard live (`core.unread`). Empty when the read fails."""
+        health = self.broker.health
+        feeds = (health.reconnects, health.readers_restarted)
+        try:
+            listed = await self.broker.accounts()
+        except Exception as exc:  # the trades settle it, as without this read
+            logger.warning("{} the balances after the subscriptions: {!r}", logs.FEED, exc)
+            return {}, feeds
+        return {a.account_id: a.balance for a in listed}, feeds
+
+    async def _listed_balance(self, account_id: int) -> Decimal | None:
+        """The account's balance in the start-up listing (`_list_balances`), waited for at
+        most `START_BALANCES_WAIT` seconds; None when there is none, or a hub reconnected
+        since it was read (what the account traded while it was down was heard by neither)."""
+        task = self._start_balances
+        if task is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            found, feeds = await asyncio.wait_for(asyncio.shield(task), START_BALANCES_WAIT)
+            health = self.broker.health
+            if feeds == (health.reconnects, health.readers_restarted):
+                return found.get(account_id)
+        return None
 
     async def _history_step(self, account_id: int) -> None:
         """An exposed account's second step: its trades since the week began (booked by the
