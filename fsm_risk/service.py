@@ -289,7 +289,7 @@ class _ReadBegan:
         *,
         periodic: bool = False,
         behind: bool = False,
-        listed: Decimal | None = None,
+        balance: Decimal | None = None,
     ) -> tuple[list[Event], Listing]:
         """The read's events marked with what was applied when it began, and the `Listing`
         whose difference the engine decides (closed, or ended). A balance is read after the
@@ -317,7 +317,7 @@ class _ReadBegan:
             behind,
             self.began,
             balance=any(isinstance(e, AccountUpdate) for e in marked),
-            listed=listed,
+            listed=balance,
         )
         return marked, listing
 
@@ -752,6 +752,8 @@ class Service:
         # as soon as its own reconciliation is done: the service does not wait for all of them
         # (at the gateway's request budget that takes minutes)
         order = sorted(self.account_ids, key=self._start_order)
+        subscribed = asyncio.Event()  # every account's (the balances are listed after)
+        self._start_balances = self._spawn(self._list_balances(subscribed), "balances")
         for account_id in order:
             self._subscribed.setdefault(account_id, asyncio.Event())
             self.reconciler.request(account_id)
@@ -759,7 +761,7 @@ class Service:
             order,
             on_open=lambda account_id: self._subscribed[account_id].set(),
         )
-        self._start_balances = self._spawn(self._list_balances(), "balances")
+        subscribed.set()
         self._sync_watches()  # quotes for what is held, now that the market hub exists
         self._spawn(self._all_reconciled(), "readiness")
         self._spawn(self.scheduler.run(), "scheduler")
@@ -2527,7 +2529,7 @@ class Service:
         before = _ReadBegan.of(self.engine.accounts[account_id], self.clock.now())
         read = await self.broker.enforcing_snapshot(account_id)
         listed = await self._listed_balance(account_id)  # (its trades settled by it? `unread`)
-        events, listing = before.read(account_id, read, behind=True, listed=listed)
+        events, listing = before.read(account_id, read, behind=True, balance=listed)
         for ev in (listing, *events):
             self.submit(ev)
         await self._handled(account_id)
@@ -2538,10 +2540,14 @@ class Service:
             len(events),
         )
 
-    async def _list_balances(self) -> tuple[dict[int, Decimal], tuple[int, int]]:
+    async def _list_balances(
+        self, subscribed: asyncio.Event
+    ) -> tuple[dict[int, Decimal], tuple[int, int]]:
         """Every account's balance, listed once (one read) after every hub subscription was
-        sent at start-up: what an exposed account traded before its subscription is in it,
-        what it trades after is heard live (`core.unread`). Empty when the read fails."""
+        sent at start-up (``subscribed``): what an exposed account traded before its
+        subscription is in it, what it trades after is heard live (`core.unread`). Empty when
+        the read fails."""
+        await subscribed.wait()
         health = self.broker.health
         feeds = (health.reconnects, health.readers_restarted)
         try:
