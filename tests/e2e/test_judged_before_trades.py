@@ -19,8 +19,13 @@ import pytest
 from fsm_risk.adapters.broker import Priority
 from fsm_risk.core.states import State
 from fsm_risk.paper.settings import PaperAccount
-from tests.e2e.service_harness import MNQ, Harness
-from tests.e2e.test_enforcement_while_reads_fill_the_window import RULES, start_serving, used
+from tests.e2e.service_harness import ACCOUNT, MNQ, Harness
+from tests.e2e.test_enforcement_while_reads_fill_the_window import (
+    RULES,
+    only,
+    start_serving,
+    used,
+)
 
 COPIED = [3001 + i for i in range(60)]
 FLAT = [4001 + i for i in range(90)]
@@ -85,3 +90,41 @@ async def test_a_fall_through_60_restarted_accounts_loss_limits_judges_every_one
     )
     assert behind, "the fall came before some copied accounts' trades were read"
     assert not late, f"{len(late)} of 60 accounts judged late, e.g. {late[0][1]} {late[0][0]:.1f} s"
+
+
+@pytest.mark.paper(accounts=(PaperAccount(ACCOUNT, "PAPER-1", Decimal("50000.00"), True),))
+async def test_a_win_made_while_down_is_never_a_false_close_before_the_trades_are_read(
+    h: Harness,
+) -> None:
+    """-$300 realized before the stop and long 2 MNQ; while the service is down a +$400 MES
+    round trip; restarted, MNQ falls $250. The stored day alone (-$550) would breach the $500
+    limit; the truth (about -$150) does not. The balance moved, so the trades decide."""
+    only(h, "1001")
+    await h.start()
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    h.gateway.move_price("MNQ", -300)  # -$300 on 2 MNQ
+    h.trade("MNQ", "sell", 2)
+    await h.until(lambda: h.acct.day.realized < -300, "the loss booked")
+    h.trade("MNQ", "buy", 2)
+    await h.until(lambda: MNQ in h.acct.positions, "long 2 MNQ again")
+    await h.stop()
+    h.gateway.place_order(ACCOUNT, "MES", 0, 1)  # while down: +$400 on 1 MES
+    h.gateway.move_price("MES", 320)
+    h.gateway.place_order(ACCOUNT, "MES", 1, 1)
+    h.gateway.fail_rest("/api/Trade/search", 503, 10_000)  # its trades not read for now
+    await start_serving(h)
+    await h.until(lambda: ACCOUNT in h.svc.known, "enforcing (positions read)")
+    behind = h.acct.behind
+    assert behind is not None and not behind.settled, "the balance moved: not settled by it"
+    h.gateway.move_price("MNQ", -250)  # -$250 open
+    began = time.monotonic()
+    while time.monotonic() - began < 2:  # the stored day alone would close it now
+        assert h.acct.state is State.Trading, "closed on the stored day, the win not counted"
+        await asyncio.sleep(0.05)
+    h.gateway.fail_rest("/api/Trade/search", 503, 1)  # one more refusal, then answered
+    await h.until(lambda: h.acct.behind is None, "its trades read", 30)
+    await h.until(lambda: h.svc.queue.empty(), "handled")
+    assert h.acct.state is State.Trading and not h.closes()
+    assert -200 < h.acct.day.realized + h.acct.open_upnl < -100  # about -$150 on the day
+    assert h.position("MNQ") == 2
