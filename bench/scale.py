@@ -719,9 +719,10 @@ def lower_bound(exposed: int, limit: int, reserve: int, window: float = 60.0) ->
     """The least time in which ``exposed`` accounts can all be enforced at a budget of
     ``limit`` requests per ``window`` of which reads may use ``limit - reserve``: each needs
     two reads (working orders, positions) and about one close or reduction, beside the
-    login, the account list and the contract list (three reads). What does not fit the first
-    window waits for it to slide (see fsm_risk/reconciler.py)."""
-    reads = 3 + 2 * exposed
+    login, the account list, the contract list and the balances listed after the
+    subscriptions (four reads). What does not fit the first window waits for it to slide
+    (see fsm_risk/reconciler.py)."""
+    reads = 4 + 2 * exposed
     requests = reads + exposed
     windows = max(math.ceil(reads / (limit - reserve)), math.ceil(requests / limit))
     return window * (windows - 1)
@@ -735,8 +736,9 @@ async def reconcile(cases: list[tuple[int, int]], timeout: float) -> None:
           f"position and 1 in k locked", flush=True)  # fmt: skip
     print(f"# lower bound of 'exposed enforced' at {limit} requests/60 s, {reserve} kept for "
           f"enforcement (reads: {limit - reserve} a window): E exposed need 2E reads and ~E "
-          f"closes, + 3 reads (login, account list, contract list); 60 s x (max(ceil((3 + "
-          f"2E) / {limit - reserve}), ceil((3 + 3E) / {limit})) - 1)", flush=True)  # fmt: skip
+          f"closes, + 4 reads (login, account list, contract list, balances after the "
+          f"subscriptions); 60 s x (max(ceil((4 + 2E) / {limit - reserve}), ceil((4 + 3E) / "
+          f"{limit})) - 1)", flush=True)  # fmt: skip
     for n, every in cases:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)

@@ -53,14 +53,14 @@ closed 20 at once on a fall through their loss limits, 40 a minute later, for wa
 
 The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
 (reads may use 150 a window): N exposed accounts need 2N reads (their enforcing steps) and
-about N closes or reductions, beside the login, the account list and the balances listed after
-the subscriptions (3 reads). Reads beyond
+about N closes or reductions, beside the login, the account list, the contract list and the
+balances listed after the subscriptions (4 reads). Reads beyond
 the first window's 150, or requests beyond its 200, wait for the window to slide, so:
 
-    lower bound = 60 s x (max(ceil((3 + 2N) / 150), ceil((3 + 3N) / 200)) - 1)
+    lower bound = 60 s x (max(ceil((4 + 2N) / 150), ceil((4 + 3N) / 200)) - 1)
 
-50 exposed of 500 (1 in 10): 103 reads and 50 closes fit the first window, and every exposed
-account can be enforced within seconds. 100 exposed of 500 (1 in 5): 203 reads cannot, so the
+50 exposed of 500 (1 in 10): 104 reads and 50 closes fit the first window, and every exposed
+account can be enforced within seconds. 100 exposed of 500 (1 in 5): 204 reads cannot, so the
 last ones are enforced just over 60 s after the start whatever the order; before, with three
 reads each, they took two windows (about 120 s).
 """
