@@ -15,10 +15,10 @@ stop and the subscription realized nothing net, the books are the truth, and the
 the account at once. Any other balance (a loss or a win while down, a trade's fees, a void, a
 firm's reset, a deposit, a balance heard live that the fills do not explain) is left to the
 trades: the rules wait for them as before, and those trades are read before the settled
-accounts' (`reconciler.urgency`). Judged from a balance that differs, a win while down would
-close an account whose loss limit the trades do not reach, and a loss hidden by a deposit
-would leave one open that they do. A reset missed while down waits for the trades whatever
-the balance (`missed`).
+accounts' (`reconciler.urgency`). Judged from the stored books alone, a win while down would
+close an account whose loss limit the trades do not reach; judged from the balance's move, a
+deposit, a void or a firm's reset would count as P&L (a loss beside a deposit left open). A
+reset missed while down waits for the trades whatever the balance (`missed`).
 
 The trades still come (their round trips, fills and entries, for the other rules): booked
 from the `TradesSnapshot` (`exposure.catch_up`), one at a time, so the rules wait again while
