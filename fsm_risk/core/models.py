@@ -19,6 +19,7 @@ from fsm_risk.core.contract import ContractModel, Lockable
 from fsm_risk.core.exposure import Behind, exposed
 from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
 from fsm_risk.core.orders import Order
+from fsm_risk.core.own import OwnOrders, listed
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import (
     ZERO,
@@ -138,7 +139,7 @@ class AccountModel(Lockable):
         self.net: dict[str, int] = {}  # signed size per contract, moved by fills
         self.trips_open: dict[str, Trip] = {}
         self.contracts: dict[str, ContractModel] = {}
-        self.own_orders: set[int] = set()
+        self.own_orders: set[int] = OwnOrders()
         #: every trade id applied this week and last, with its time: a trade re-read at a
         #: reconciliation (which reads the whole week) is never applied twice
         self.seen_trades = SeenTrades()
@@ -284,7 +285,7 @@ class AccountModel(Lockable):
             "orders": [o.to_dict() for o in self.orders.values()],
             "net": dict(self.net),
             "trips_open": [t.to_dict() for t in self.trips_open.values()],
-            "own_orders": sorted(self.own_orders),
+            "own_orders": listed(self.own_orders),
             "tolerated": dict(self.tolerated),
             "expected": {c: [n, _dt(t)] for c, (n, t) in self.expected.items()},
             "unsettled": {c: [str(a), n] for c, (a, n) in self.unsettled.items()},
@@ -353,7 +354,7 @@ class AccountModel(Lockable):
         m.orders = {o["order_id"]: Order.from_dict(o) for o in d["orders"]}
         m.net = dict(d["net"])
         m.trips_open = {t["contract_id"]: Trip.from_dict(t) for t in d["trips_open"]}
-        m.own_orders = set(d["own_orders"])
+        m.own_orders = OwnOrders(d["own_orders"])
         m.tolerated = dict(d["tolerated"])
         m.expected = {c: (n, _pdt(t)) for c, (n, t) in d.get("expected", {}).items()}
         m.unsettled = {c: (Decimal(a), n) for c, (a, n) in d.get("unsettled", {}).items()}
