@@ -188,6 +188,7 @@ class AccountModel(Lockable):
         #: each deadline rule's last answer (see Timers.schedule); not stored
         self.deadlines: dict[str, datetime | None] = {}
         self.behind: Behind | None = None  # its trades not read yet after a restart
+        self.balance_due = False  # its trades read behind: its balance, read after them, not yet
         #: the last balance update's move no fill explains, not taken (see `Ledger.account`)
         self.unexplained = ZERO
         #: the move of the balance a read confirmed beyond the fills, until the read's

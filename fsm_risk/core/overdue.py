@@ -26,7 +26,7 @@ from fsm_risk.core.rulebook import RuleBook
 def reading(acct: AccountModel) -> bool:
     """The account's trades are still being read (after a restart, or an exposed account's
     positions read before them): the rules judging realized P&L do not judge it yet."""
-    return acct.missed is not None or acct.behind is not None
+    return acct.missed is not None or acct.behind is not None or acct.balance_due
 
 
 def held_for_read(book: RuleBook, acct: AccountModel) -> frozenset[str]:

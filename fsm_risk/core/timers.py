@@ -11,11 +11,13 @@ from typing import Any
 from fsm_risk.core.early import carry_over
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import (
+    AccountUpdate,
     Event,
     Fill,
     OrderUpdate,
     PositionUpdate,
     PricesAtReset,
+    Tick,
     TradesSnapshot,
 )
 from fsm_risk.core.holdback import held_until
@@ -242,6 +244,12 @@ class Timers:
         service's own waits (re-sends, settle waits, waivers) keep to ``now``. Any stamp of
         the gateway's so ahead (a fill's, a position's opening, an order's placing) is kept as
         ``acct.gateway_at``: RULE-006 judges the trading hours at it."""
+        if isinstance(event, TradesSnapshot) and event.until is None:
+            # a behind read's balance comes after its trades: a kept lock is judged at it (the
+            # stored balance, older, could lock a week on a cause gone), or at the Tick after
+            acct.balance_due = acct.behind is not None
+        elif isinstance(event, AccountUpdate | Tick):
+            acct.balance_due = False
         if acct.missed is not None and event is not None:
             self.redo(acct, event)
         elif isinstance(event, PricesAtReset) and self.settlement.uncarried.priced(acct, event):

@@ -99,7 +99,11 @@ class Waivers:
                 continue
             if LOCK_RANK[hold.kind] <= LOCK_RANK.get(to, 0):
                 continue
-            if hold.until is not None:
+            if hold.until is not None and hold.until <= now:  # kept for the read (`overdue`):
+                weekly = hold.kind is State.LockedWeekly  # until the lock it gives again ends
+                book = acct.week if weekly else acct.day
+                waiver = Waiver(lock_end(s.calendar, book.end, now, weekly=weekly))
+            elif hold.until is not None:
                 waiver = Waiver(hold.until)
             else:
                 ends = rule.outcome(rule.config).ends or "its condition ends"

@@ -14,7 +14,7 @@ import pytest
 
 from fsm_risk import status
 from fsm_risk.core.effects import Effect, RecordTransition
-from fsm_risk.core.events import Listing, Side, TradesSnapshot
+from fsm_risk.core.events import Listing, Side, Tick, TradesSnapshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -163,7 +163,9 @@ def test_a_lock_is_kept_past_its_deadline_while_an_exposed_accounts_read_is_behi
     assert [c.contract_id for c in closes(out)] == [NQ]
     # its trades read: judged at once, still blown (the live loss too): locked for the week
     d.now += timedelta(seconds=3)
-    read = d.send(TradesSnapshot(ACC, d.acct.week.start, (), frozenset(d.acct.seen_trades)))
+    trades = TradesSnapshot(ACC, d.acct.week.start, (), frozenset(d.acct.seen_trades))
+    assert RELEASE not in transitions(d.send(trades))  # its balance, read after them, judges
+    read = d.send(account("47986"), Tick(ACC))  # (as the service's history step sends them)
     assert RELEASE in transitions(read)
     assert d.acct.state in (State.LockedWeekly, State.Flattening)
     assert d.acct.holds["RULE-004"].until == reset + timedelta(days=7)
