@@ -1410,6 +1410,9 @@ class Service:
         logger.info("{} settings reloaded by {}: {}", logs.SETTINGS_LOADED, actor, text)
         if plan.tightened:
             for account_id in self.account_ids:  # fresh events: the stricter rules judge now
+                # (a Tick too: a rule that judges on a fill or a deadline, such as the trades
+                # per day, would otherwise wait for the trader's next entry)
+                self.submit(Tick(account_id))
                 self._spawn(self.reconcile(account_id), f"reconcile:{account_id}")
         others = reload.other_changes(self.settings, file)
         if others:

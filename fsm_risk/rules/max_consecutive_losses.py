@@ -55,9 +55,10 @@ class MaxConsecutiveLosses(Rule):
     name = "max_consecutive_losses"
     fires_when = "N losing round trips in a row within the trading day (a winner resets the count)"
     default_action = "flatten + cancel, LockedDaily (or a Cooldown if configured)"
+    #: ``lock`` has no known direction: a daily lock ends at the reset, which may come
+    #: before a cooldown of ``cooldown_minutes`` would end (and the other way round)
     tighter = {
         "losses": strict.lower,
-        "lock": strict.ranked("cooldown", "daily"),
         "cooldown_minutes": strict.higher,
     }
     fields = (

@@ -150,21 +150,27 @@ class RapidFire(Rule):
         entries = self._entries.of(view)
         if not entries.is_first_fill(rec.order_id):
             return ()  # a later fill of an entry already counted
+        # the breached window whose cooldown ends last decides (the session window's ends at
+        # the daily reset, which may come before a shorter window's length has passed)
+        found: tuple[datetime, str] | None = None
         for w, length in self._longest_first:
             n = entries.within(rec.at, length)
             if n > w.limit:
                 until = self.ctx.next_reset(view, now) if length is None else now + length
-                return (
-                    Verdict(
-                        self.id,
-                        Reason.RAPID_FIRE,
-                        Action.FLATTEN,
-                        lock=State.Cooldown,
-                        until=until,
-                        detail=f"{n} entries within {label(w.seconds)} > {w.limit}",
-                    ),
-                )
-        return ()
+                if found is None or until > found[0]:
+                    found = (until, f"{n} entries within {label(w.seconds)} > {w.limit}")
+        if found is None:
+            return ()
+        return (
+            Verdict(
+                self.id,
+                Reason.RAPID_FIRE,
+                Action.FLATTEN,
+                lock=State.Cooldown,
+                until=found[0],
+                detail=found[1],
+            ),
+        )
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         """The window closest to its limit, for the window that ends now."""

@@ -156,6 +156,34 @@ def earlier_or_set(old: time | None, new: time | None) -> bool:
     return old is None or new <= old
 
 
+class FlatBy:
+    """A flat-by time, read in each trading window (with the rule's windows at hand:
+    `judge`): none is the loosest; otherwise stricter when it comes no later after each
+    window opens. In a window that crosses midnight an evening time comes before a morning
+    one (17:00-16:00: 22:00 is 5 h in, 15:08 is 22 h in)."""
+
+    def __call__(self, old: time | None, new: time | None) -> bool:
+        return earlier_or_set(old, new)
+
+    def judge(self, key: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+        old, new = before[key], after[key]
+        if new is None or old is None:
+            return earlier_or_set(old, new)
+        for w in after.get("windows") or ():
+            if not (w.contains(old) and w.contains(new)):
+                return False  # not both inside the window: no known direction
+            if _into(w.start, new) > _into(w.start, old):
+                return False
+        return True
+
+
+def _into(start: time, t: time) -> int:
+    """Seconds from a window's opening ``start`` to the wall time ``t`` (the next day's when
+    ``t`` is not after ``start``)."""
+    secs = (t.hour - start.hour) * 3600 + (t.minute - start.minute) * 60 + t.second - start.second
+    return secs % (24 * 3600)
+
+
 def windows_within(old: Any, new: Any) -> bool:
     """Trading windows: stricter when every new window lies inside the old ones (narrower)."""
     spans = [_span(w) for w in old]
@@ -193,7 +221,11 @@ def tightens(
     if compare is None:
         return False
     try:
-        if isinstance(compare, PerRoot | EarlyCloses) and before is not None and after is not None:
+        if (
+            isinstance(compare, PerRoot | EarlyCloses | FlatBy)
+            and before is not None
+            and after is not None
+        ):
             return compare.judge(key, before, after)
         return compare(old, new)
     except (TypeError, ValueError, AttributeError):

@@ -55,7 +55,7 @@ class TradingHours(Rule):
     default_action = "flatten + cancel, LockedDaily until the next window opens"
     tighter = {
         "windows": strict.windows_within,
-        "flat_by": strict.earlier_or_set,
+        "flat_by": strict.FlatBy(),
         "extra_holidays": strict.superset,
         "early_closes": strict.EarlyCloses(),
         "early_close_lead_minutes": strict.higher,

@@ -50,7 +50,6 @@ STRICTER = [
     ("rapid_fire", "windows", "60: 3", "60: 2"),
     ("rapid_fire", "windows", "60: 3", "60: 3, 3600: 8"),
     ("max_consecutive_losses", "losses", "3", "2"),
-    ("max_consecutive_losses", "lock", "cooldown", "daily"),
     ("max_consecutive_losses", "cooldown_minutes", "60", "90"),
     ("revenge_trading", "loss", "100", "50"),
     ("revenge_trading", "seconds", "300", "600"),
@@ -95,6 +94,8 @@ UNKNOWN = [
     ("symbol_block", "roots", "MC*", "M?"),
     ("symbol_block", "roots", "MNQ", "MN[!Q]"),
     ("trading_hours", "early_closes", "2026-12-31 12:15", "2026-12-24 12:15"),
+    # a daily lock ends at the reset, which may come before the cooldown would end
+    ("max_consecutive_losses", "lock", "cooldown", "daily"),
 ]
 
 
