@@ -77,8 +77,15 @@ class SilentPricer:
         if not health.authenticated:
             silent = []  # logged out: nothing can be read (the login's own alert says so)
         marks = self.engine().valuation
+        # the price a silence is held to: one quoted since the start (a restored mark is older
+        # than the subscription; the price may have moved before it, with no quote owed)
+        quoted = health.last_quote
         started, ended = self.plan.update(
-            {c: None if c in self.plan.contracts else marks.last_mark(c) for c in silent}, now
+            {
+                c: None if c in self.plan.contracts or c not in quoted else marks.last_mark(c)
+                for c in silent
+            },
+            now,
         )
         for cid in started:
             logger.warning(
@@ -119,9 +126,9 @@ class SilentPricer:
             logger.warning("{} price of {} not read: {!r}", logs.FEED, contract_id, exc)
             self.plan.failed(contract_id, sent)
             return
-        if contract_id not in self.plan.contracts:
+        s = self.plan.contracts.get(contract_id)
+        if s is None or sent < s.since:
             return  # its quotes came back meanwhile: they are newer
-        s = self.plan.contracts[contract_id]
         quoted = s.quoted
         if self.plan.answered(contract_id, sent, price):
             logger.warning(
@@ -137,7 +144,7 @@ class SilentPricer:
             return
         inst = self.engine().instruments.get(contract_id)
         tick = inst.tick_size if inst is not None else None
-        self.submit(rest_quote(contract_id, price, sent, s.spread, tick))
+        self.submit(rest_quote(contract_id, price, sent, s.spread, tick, s))
 
     async def _requote(self, contract_ids: list[str], reconnect: bool) -> None:
         try:

@@ -18,8 +18,12 @@ CRITICAL alert. A quiet contract is priced by its reads all the same.
 A bar's close is a trade print, the last price traded: the mark itself when marks are last
 prices. It says nothing of the bid and the ask: `rest_quote` takes them one spread (the last
 one quoted, else one tick) on the losing side of the print, so a position valued at the bid
-(a long) or the ask (a short) is never valued better than the print allows: a loss is never
-hidden, and may show one spread deeper than it is.
+(a long) or the ask (a short) is never valued better than the print allows. A print equal to
+the last one quoted is no news of the book: that quote's own bid and ask are kept (a book
+that moved off an old print with no trade since, built again from that print, showed a
+profit never made and a loss hidden). The price a silence is held to is one quoted since the
+service started (a mark restored from before a restart is older than the subscription: a
+price that moved meanwhile proves nothing of the feed).
 
 Pure: time is an argument; the shell sends the reads and the quotes they make.
 """
@@ -59,6 +63,7 @@ class Silent:
     next_read: datetime
     quoted: Decimal | None = None  # the last price quoted before the silence
     spread: Decimal | None = None  # the last spread quoted before it (ask - bid)
+    book: tuple[Decimal, Decimal] | None = None  # the last bid and ask quoted before it
     frozen: bool = False  # a read's price differed from it: the feed is broken
     reads: int = 0  # reads answered with a price
     failures: int = 0  # reads failed in a row
@@ -102,11 +107,14 @@ class RestPricing:
         started = sorted(c for c in silent if c not in self.contracts)
         for c in started:
             mark = silent[c]
-            spread = None
+            spread, book = None, None
             if mark is not None and mark.bid is not None and mark.ask is not None:
                 spread = mark.ask - mark.bid if mark.ask >= mark.bid else None
+                book = (mark.bid, mark.ask) if spread is not None else None
             quoted = mark.last if mark is not None else None
-            self.contracts[c] = Silent(since=now, next_read=now, quoted=quoted, spread=spread)
+            self.contracts[c] = Silent(
+                since=now, next_read=now, quoted=quoted, spread=spread, book=book
+            )
         if not any(s.frozen for s in self.contracts.values()):
             self.resubscribe_at = None
             self.resubscribe_wait = RESUBSCRIBE_SECOND
@@ -134,8 +142,8 @@ class RestPricing:
         """The read sent at ``sent`` answered ``price`` (None: the gateway had no bar). True
         when it shows the contract frozen (its first price differing from the last quoted)."""
         s = self.contracts.get(contract_id)
-        if s is None:
-            return False  # its quotes came back meanwhile
+        if s is None or sent < s.since:
+            return False  # its quotes came back meanwhile (a later silence is not its own)
         s.in_flight = False
         if price is None:
             self.failed(contract_id, sent)
@@ -156,11 +164,13 @@ class RestPricing:
     def failed(self, contract_id: str, sent: datetime) -> None:
         """The read sent at ``sent`` failed: tried again after a wait that doubles."""
         s = self.contracts.get(contract_id)
-        if s is None:
-            return
+        if s is None or sent < s.since:
+            return  # its quotes came back meanwhile (a later silence is not its own)
         s.in_flight = False
         s.failures += 1
-        wait = min(READ_RETRY_FIRST * 2 ** (s.failures - 1), READ_RETRY_LONGEST)
+        # the doublings capped: a closed market fails every read for hours, and two to the
+        # 47th power of 2 s overflowed a timedelta (no wait set: read at every look after)
+        wait = min(READ_RETRY_FIRST * 2 ** min(s.failures - 1, 16), READ_RETRY_LONGEST)
         s.next_read = sent + wait
 
     def resubscribe(self, now: datetime) -> int | None:
@@ -191,12 +201,20 @@ class RestPricing:
 
 
 def rest_quote(
-    contract_id: str, close: Decimal, at: datetime, spread: Decimal | None, tick: Decimal | None
+    contract_id: str,
+    close: Decimal,
+    at: datetime,
+    spread: Decimal | None,
+    tick: Decimal | None,
+    quoted: Silent | None = None,
 ) -> Quote:
     """The quote a bar's ``close`` read at ``at`` makes: last = the close; bid and ask one
     spread below and above it (the last ``spread`` quoted when above zero, else one ``tick``,
     else none), so a position valued at the bid or the ask is never valued better than the
-    print allows."""
+    print allows. A close equal to the price ``quoted`` before the silence is no new print:
+    that quote's bid and ask stand."""
+    if quoted is not None and quoted.book is not None and close == quoted.quoted:
+        return Quote(contract_id, at, last=close, bid=quoted.book[0], ask=quoted.book[1])
     width = Decimal(0)
     if spread is not None and spread > 0:
         width = spread

@@ -38,6 +38,7 @@ from tests.factories import (
     make_engine,
     position,
     quote,
+    start_up_read,
     transitions,
 )
 from tests.postgres import BACKENDS, fresh_database, sqlite_or_postgresql
@@ -128,7 +129,9 @@ def test_a_reset_missed_while_stopped_is_applied_once(path: str | Path) -> None:
     reset = d.engine.calendar.next_daily_reset(T0)
     later = reset + timedelta(hours=3)
     store2, d2 = restart(path, later)
-    assert d2.acct.state is State.Trading  # the daily lock ended at the reset
+    assert d2.acct.state is State.LockedDaily  # its end passed: kept until the trades are read
+    commit(store2, d2, start_up_read(d2, account(str(d2.acct.balance))))
+    assert d2.acct.state is State.Trading  # the daily lock ended at the reset: freed at the read
     assert d2.acct.day.start == reset and d2.acct.day.realized == 0
     assert d2.acct.week.realized == -1005  # the week goes on
     releases = [t for t in transitions(d2.effects) if t[3] == "release"]
@@ -151,8 +154,10 @@ def test_several_missed_days_apply_only_the_latest_boundary(path: str | Path) ->
     lock_it(store, d)
     store.close()
     three_days = T0 + timedelta(days=3)
-    _store, d2 = restart(path, three_days)
+    store2, d2 = restart(path, three_days)
     assert d2.acct.day.start == d2.engine.calendar.last_daily_reset(three_days)
+    assert d2.acct.state is State.LockedDaily  # kept until the trades are read
+    commit(store2, d2, start_up_read(d2, account(str(d2.acct.balance))))
     assert d2.acct.state is State.Trading
 
 
