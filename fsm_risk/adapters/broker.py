@@ -213,17 +213,22 @@ LAST_PRICE_LOOKBACK = timedelta(minutes=5)
 
 class Priority(IntEnum):
     """Who goes first when the request budget is short: lower first, in the order asked
-    within one priority. `READ` is kept out of the enforcement reserve, `CANCEL` and
-    `READ_FOR_CLOSE` out of the room kept for closes (`RequestBudget.close_room`)."""
+    within one priority. `READ` is kept out of the enforcement reserve, `CANCEL`,
+    `READ_FOR_CLOSE` and `PRICE` out of the room kept for closes (`RequestBudget.close_room`)."""
 
     CLOSE = 0  #: a close or partial close
     READ_FOR_CLOSE = 1  #: a read enforcement waits on (before re-sending, after an unknown answer)
     CANCEL = 2  #: a cancel, or the resize of a working order
-    READ = 3  #: every other read: at most ``limit - reserve`` a window
+    #: the price of a held contract whose quotes have stopped (`last_price`): after cancels
+    #: (five asked after a waiting cancel went before it), before ordinary reads, with their cap
+    PRICE = 3
+    READ = 4  #: every other read: at most ``limit - reserve`` a window
 
 
 #: the requests that wait while the gateway says its window is full (`RequestBudget.refused`)
-HELD_BACK = frozenset({Priority.READ, Priority.READ_FOR_CLOSE})
+HELD_BACK = frozenset({Priority.READ, Priority.READ_FOR_CLOSE, Priority.PRICE})
+#: the reads (sent again on a transient failure, once each through the SDK's client)
+READS = (Priority.READ, Priority.READ_FOR_CLOSE, Priority.PRICE)
 #: the shortest wait a 429 imposes on reads, whatever its Retry-After says
 HOLD_SHORTEST = 1.0
 #: a login (and the SDK's account listing after it): ahead of every other request, since
@@ -1146,8 +1151,8 @@ class ProjectXBroker:
         """The last price traded (the close of the newest one-minute bar, the one still
         forming included) from the gateway's bar history: what prices a held contract whose
         quotes have stopped. None when it has no bar in the last `LAST_PRICE_LOOKBACK`. One
-        read, at `Priority.READ_FOR_CLOSE` (a breach may wait on it); a refusal raises
-        `ProjectXError`."""
+        read, at `Priority.PRICE` (a breach may wait on it, but a cancel waiting goes first); a
+        refusal raises `ProjectXError`."""
         now = self.now()
         raw = await self._post(
             "/History/retrieveBars",
@@ -1161,7 +1166,7 @@ class ProjectXBroker:
                 "limit": 2,
                 "includePartialBar": True,
             },
-            priority=Priority.READ_FOR_CLOSE,
+            priority=Priority.PRICE,
             tagged=False,
         )
         if not raw.get("success", True):
@@ -1551,7 +1556,7 @@ class ProjectXBroker:
         if priority is None:
             urgent = data.get("accountId") in self.reads_for_enforcement
             priority = Priority.READ_FOR_CLOSE if urgent else Priority.READ
-        if priority not in (Priority.READ, Priority.READ_FOR_CLOSE):
+        if priority not in READS:
             return await self._post_once(path, data, priority, budgeted, tagged)
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(READ_SENDS),
@@ -1658,7 +1663,7 @@ class ProjectXBroker:
         connection, else on one opened for it: never the SDK's, whose sockets cannot be reset
         when it times out; the SDK only when the wire is not used, behind a proxy); a read
         once (`_read_once`), given `READ_TIMEOUT` to be answered."""
-        if priority in (Priority.READ, Priority.READ_FOR_CLOSE):
+        if priority in READS:
             try:
                 return await asyncio.wait_for(_read_once(client, path, data), READ_TIMEOUT)
             except TimeoutError:
