@@ -450,6 +450,8 @@ class Service:
         #: stored as pending (`PENDING_PREFIX`) with the commit that first stores the account,
         #: and read back at a start until decided
         self.unstored: set[int] = set()
+        #: when the service first started on each of them (`lost_state`'s ``first``)
+        self._first_start: dict[int, datetime] = {}
         #: the database held the checked state of an account at this start: it is not a new
         #: file, so a secret it holds is the one its history was kept under (see `_lost`)
         self._had_state = False
@@ -734,6 +736,7 @@ class Service:
                 self.journal.start(a.account_id, a.name, now)
                 self.unstored.add(a.account_id)  # its trades this week say whether it is new
                 self._meta_due[PENDING_PREFIX + str(a.account_id)] = now.isoformat()
+                self._first_start[a.account_id] = now
         if startup_note:
             self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
@@ -986,7 +989,9 @@ class Service:
         now = self.clock.now()
         for key in self.store.meta_keys(PENDING_PREFIX):
             try:
-                self.unstored.add(int(key[len(PENDING_PREFIX) :]))
+                account_id = int(key[len(PENDING_PREFIX) :])
+                self.unstored.add(account_id)
+                self._first_start[account_id] = datetime.fromisoformat(self.store.meta(key) or "")
             except ValueError:
                 logger.error("{} unreadable {} note in the database", logs.ALERT, key)
         for key in self.store.meta_keys(META_PREFIX):
@@ -1026,7 +1031,8 @@ class Service:
             held = self.store.admin() is not None and not self._had_state
         except Exception:  # (unreadable: taken as held, the safe side)
             held = True
-        note = lost_state(acct, self.clock.now(), secret_held=held)
+        first = self._first_start.get(account_id)
+        note = lost_state(acct, self.clock.now(), secret_held=held, first=first)
         try:
             if note is not None:
                 self.store.set_meta(META_PREFIX + str(account_id), json.dumps(note.to_dict()))

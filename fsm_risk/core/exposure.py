@@ -34,6 +34,26 @@ class Behind:
     trips: dict[str, Trip] = field(default_factory=dict)
     rest: dict[str, int] = field(default_factory=dict)
     settled: bool = False
+    #: per contract, a close of ours in flight when the read confirmed its scope flat: when
+    #: it was sent and the side it closes (see `closed_behind`)
+    closing: dict[str, tuple[datetime, Side]] = field(default_factory=dict)
+
+
+def note_closing(acct: AccountModel, cm: ContractModel) -> None:
+    """A flattening scope confirmed flat by a read that comes before the account's trades:
+    the close of ours in flight then is remembered until those trades are booked."""
+    if acct.behind is not None and cm.close_sent_at is not None and cm.close_side is not None:
+        acct.behind.closing[cm.contract_id] = (cm.close_sent_at, cm.close_side)
+
+
+def closed_behind(acct: AccountModel, ev: Fill, reflected: bool, skew: timedelta) -> bool:
+    """A trade read back after the positions (``reflected``: made while the service was down)
+    on the side of the close of ours in flight when the read confirmed its scope flat, and
+    made since that close was sent: it filled that close (the scope was flattening then), so
+    it is ours and no rule sees it, as though it had been heard live."""
+    closing = None if acct.behind is None or not reflected else acct.behind.closing
+    since, side = (closing or {}).get(ev.contract_id, (None, None))
+    return since is not None and ev.side is side and ev.at >= since - skew
 
 
 def exposed(

@@ -8,7 +8,7 @@ from typing import Any
 
 from fsm_risk.core.cancels import lifted
 from fsm_risk.core.effects import Alert, Effect, Level, ReadAccount
-from fsm_risk.core.exposure import closes_working, closing, exposed, reduces
+from fsm_risk.core.exposure import closes_working, closing, exposed, note_closing, reduces
 from fsm_risk.core.instruments import covers
 from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, strongest
 from fsm_risk.core.pursuit import Pursuit
@@ -341,6 +341,7 @@ class Flatten:
                 self.pursuit.forget(cm)
                 self.pursuit.ghosts.discard((acct.account_id, cm.contract_id))
             if cm.state is State.Flattening and not cm.exposed():
+                note_closing(acct, cm)  # (its fills, read after this, are still ours)
                 self.work.fire(
                     acct,
                     cm,

@@ -20,6 +20,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exits import CENT, Computed
+from fsm_risk.core.exposure import closed_behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import again, checked
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
@@ -240,13 +241,13 @@ class Ledger:
             self.pursuit.overshot.fill(acct, ev, before, after)  # (ours past zero: `overshot`)
         self.pursuit.superseded.fill(acct, ev, before, after, now, out)  # (`superseded`)
         cm = acct.contracts.get(cid)
+        # a fill stamped ahead of our decision to flatten by more than clocks differ (read back
+        # after a restart) is not ours; one of a close confirmed before it was read back is
         flattening = (
             acct.state is State.Flattening
-            # a trade from before the flatten began (one read back after a restart, made while
-            # the service was down) is never its close: a fill stamped ahead of our decision
-            # by more than clocks differ is not ours
             and (acct.flatten_started is None or ev.at >= acct.flatten_started - CLOCK_SKEW)
         ) or (cm is not None and cm.state is State.Flattening)
+        flattening = flattening or closed_behind(acct, ev, reflected, CLOCK_SKEW)
         # the platform's liquidation (it blocks the account, then closes; even while we flatten):
         # the rules see it, but it is neither the trader's nor ours (a standing order's is his)
         own, platform = self.theirs.whose(acct, cm, ev.order_id, entry, flattening)

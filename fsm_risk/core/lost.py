@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -110,15 +110,22 @@ class LostState:
         )
 
 
-def lost_state(acct: AccountModel, now: datetime, secret_held: bool = False) -> LostState | None:
+def lost_state(
+    acct: AccountModel, now: datetime, secret_held: bool = False, first: datetime | None = None
+) -> LostState | None:
     """For an account started with no stored state, once its trades since the week began are
     read: the note when the gateway listed any this week (None: a new account, or one that has
     not traded this week, loses nothing a lock could hold). ``secret_held``: the database holds
-    an admin secret now (not trusted once the note is written)."""
+    an admin secret now (not trusted once the note is written). ``first``: when the service
+    first started on it with no state; a trade since was made under its watch (a start that
+    died before its first read was decided leaves it to the next), and tells of no loss."""
     if acct.behind is not None:
         raise ValueError(f"account {acct.account_id}: its trades are not read yet")
-    trades = len(acct.seen_trades.since(acct.week.start))
-    if not trades and not acct.week.realized and not acct.week.fees:
+    week = acct.seen_trades.since(acct.week.start)
+    if first is not None:  # (one stamped at that very instant is counted: the safe side)
+        week -= acct.seen_trades.since(first + timedelta(microseconds=1))
+    trades = len(week)
+    if not trades and (first is not None or (not acct.week.realized and not acct.week.fees)):
         return None
     return LostState(
         account_id=acct.account_id,
