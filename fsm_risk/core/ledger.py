@@ -32,7 +32,7 @@ from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.theirs import TraderOrders
-from fsm_risk.core.unread import behind_from
+from fsm_risk.core.unread import behind_from, contradicted
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
 from fsm_risk.core.wiped import held, told, wiped
@@ -126,6 +126,7 @@ class Ledger:
         if acct.balance is not None:
             move = ev.balance - acct.balance - acct.pending_realized
         if ev.applied is not None:  # confirmed: taken whatever moved it (see `confirmed`)
+            contradicted(acct, move)  # (a settled account's books wait for its trades again)
             confirmed(acct, move, now, out)
             held(acct, move, now, out)  # (a start-up read's wiped list)
             move = ZERO
@@ -241,13 +242,12 @@ class Ledger:
             self.pursuit.overshot.fill(acct, ev, before, after)  # (ours past zero: `overshot`)
         self.pursuit.superseded.fill(acct, ev, before, after, now, out)  # (`superseded`)
         cm = acct.contracts.get(cid)
-        # a fill stamped ahead of our decision to flatten by more than clocks differ (read back
-        # after a restart) is not ours; one of a close confirmed before it was read back is
+        # read back: not ours if stamped before our flatten (past the skew), ours if its close was
         flattening = (
             acct.state is State.Flattening
             and (acct.flatten_started is None or ev.at >= acct.flatten_started - CLOCK_SKEW)
         ) or (cm is not None and cm.state is State.Flattening)
-        flattening = flattening or closed_behind(acct, ev, reflected, CLOCK_SKEW)
+        flattening |= closed_behind(acct, ev, reflected, CLOCK_SKEW)  # confirmed before it came
         # the platform's liquidation (it blocks the account, then closes; even while we flatten):
         # the rules see it, but it is neither the trader's nor ours (a standing order's is his)
         own, platform = self.theirs.whose(acct, cm, ev.order_id, entry, flattening)

@@ -54,6 +54,17 @@ def settles(acct: AccountModel, listed: Decimal | None) -> bool:
 
 def waiting(acct: AccountModel) -> bool:
     """Whether the rules on realized P&L (`Rule.waits_for_trades`) wait for the account's
-    trades: behind and not settled by its balance, or a missed reset waiting for them."""
+    trades: behind and not settled by its balance, or settled but contradicted since by a
+    balance heard live that the fills do not explain (`AccountModel.unexplained`: a trade made
+    before the subscription whose balance moved after the listing), or a missed reset."""
     behind = acct.behind
-    return (behind is not None and not behind.settled) or acct.missed is not None
+    unsettled = behind is not None and (not behind.settled or bool(acct.unexplained))
+    return unsettled or acct.missed is not None
+
+
+def contradicted(acct: AccountModel, move: Decimal) -> None:
+    """A balance read back ``move``d from the one taken by what no fill explains: a behind
+    account settled by the listing is settled no more (its books miss a trade the listing
+    did not show yet), and its rules wait for its trades again."""
+    if acct.behind is not None and abs(move) > Decimal("0.01"):
+        acct.behind.settled = False
