@@ -35,6 +35,7 @@ from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
+from fsm_risk.adapters.gateway_clock import TOLERANCE
 from fsm_risk.adapters.journal import (
     APPLY_STAGED,
     NOTE,
@@ -731,13 +732,16 @@ class Service:
         logger.info("{} monitoring {}", logs.GATEWAY_CONNECTED, names)
         self._lost_before()
         self._had_state = any(a not in self.unstored for a in self.engine.accounts)
+        # the first start, on the later of the two clocks: one set back before it hides no trade
+        behind = -(self.broker.gateway_clock.ahead() or 0.0)
+        first = now + timedelta(seconds=behind if behind > TOLERANCE else 0.0)
         for a in accounts:
             if a.account_id not in self.engine.accounts:
                 self.engine.add_account(a.account_id, a.name, now)
                 self.journal.start(a.account_id, a.name, now)
                 self.unstored.add(a.account_id)  # its trades this week say whether it is new
-                self._meta_due[PENDING_PREFIX + str(a.account_id)] = now.isoformat()
-                self._first_start[a.account_id] = now
+                self._meta_due[PENDING_PREFIX + str(a.account_id)] = first.isoformat()
+                self._first_start[a.account_id] = first
         if startup_note:
             self.journal.call(now, NOTE, "system", startup_note)
             effects.extend(self.engine.note_settings(now, actor="system", detail=startup_note))
@@ -992,7 +996,10 @@ class Service:
             try:
                 account_id = int(key[len(PENDING_PREFIX) :])
                 self.unstored.add(account_id)
-                self._first_start[account_id] = datetime.fromisoformat(self.store.meta(key) or "")
+                first = datetime.fromisoformat(self.store.meta(key) or "")
+                if first.tzinfo is None:  # (no offset: no instant to compare the trades with)
+                    raise ValueError(key)
+                self._first_start[account_id] = first
             except ValueError:
                 logger.error("{} unreadable {} note in the database", logs.ALERT, key)
         for key in self.store.meta_keys(META_PREFIX):

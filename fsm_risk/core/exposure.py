@@ -35,25 +35,34 @@ class Behind:
     rest: dict[str, int] = field(default_factory=dict)
     settled: bool = False
     #: per contract, a close of ours in flight when the read confirmed its scope flat: when
-    #: it was sent and the side it closes (see `closed_behind`)
-    closing: dict[str, tuple[datetime, Side]] = field(default_factory=dict)
+    #: it was sent, the side it closes and the contracts it has still to fill (`closed_behind`)
+    closing: dict[str, tuple[datetime, Side, int]] = field(default_factory=dict)
 
 
 def note_closing(acct: AccountModel, cm: ContractModel) -> None:
     """A flattening scope confirmed flat by a read that comes before the account's trades:
     the close of ours in flight then is remembered until those trades are booked."""
     if acct.behind is not None and cm.close_sent_at is not None and cm.close_side is not None:
-        acct.behind.closing[cm.contract_id] = (cm.close_sent_at, cm.close_side)
+        size = (cm.close_size or cm.close_basis) - cm.close_filled  # (a reduce: its size)
+        acct.behind.closing[cm.contract_id] = (cm.close_sent_at, cm.close_side, size)
 
 
 def closed_behind(acct: AccountModel, ev: Fill, reflected: bool, skew: timedelta) -> bool:
     """A trade read back after the positions (``reflected``: made while the service was down)
     on the side of the close of ours in flight when the read confirmed its scope flat, and
     made since that close was sent: it filled that close (the scope was flattening then), so
-    it is ours and no rule sees it, as though it had been heard live."""
+    it is ours and no rule sees it, as though it had been heard live; only as many contracts
+    as that close was for: a trade after them (the trader's sale of what a reduce left, or of
+    what he bought again) is his."""
     closing = None if acct.behind is None or not reflected else acct.behind.closing
-    since, side = (closing or {}).get(ev.contract_id, (None, None))
-    return since is not None and ev.side is side and ev.at >= since - skew
+    since, side, left = (closing or {}).get(ev.contract_id, (None, None, 0))
+    if closing is None or since is None or ev.side is not side or ev.at < since - skew:
+        return False
+    if left - ev.size > 0:
+        closing[ev.contract_id] = (since, side, left - ev.size)
+    else:
+        del closing[ev.contract_id]  # (that close is filled)
+    return True
 
 
 def exposed(
