@@ -113,7 +113,7 @@ class RiskEngine:
         self.settlement = Settlement(settings, self.valuation, work)
         self.pursuit = Pursuit(settings, work)
         self.ledger = Ledger(settings, self.settlement, self.pursuit, work)
-        self.flatten = Flatten(settings, work, self.pursuit)
+        self.flatten = Flatten(settings, work, self.pursuit, self.book)
         self.unpriced = Unpriced(settings, self.valuation, self.flatten)
         self.waiver_book = Waivers(settings, self.book, work)
         self.verdicts = Verdicts(settings, work, self.flatten, self.waiver_book)

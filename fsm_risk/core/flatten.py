@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fsm_risk.core.awaiting import Awaiting
 from fsm_risk.core.cancels import lifted
 from fsm_risk.core.effects import Alert, Effect, Level, ReadAccount
 from fsm_risk.core.exposure import closes_working, closing, exposed, note_closing, reduces
@@ -13,6 +14,7 @@ from fsm_risk.core.instruments import covers
 from fsm_risk.core.models import AccountModel, ContractModel, Lock, Lockable, strongest
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.rulebook import RuleBook
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
 from fsm_risk.core.shrink import shrink
@@ -77,10 +79,13 @@ class Flatten:
     """Enters and leaves ``Flattening`` for a contract (its close handed to `Pursuit`), and
     keeps every flattening or locked scope free of what it should not hold."""
 
-    def __init__(self, settings: EngineSettings, work: Work, pursuit: Pursuit) -> None:
+    def __init__(
+        self, settings: EngineSettings, work: Work, pursuit: Pursuit, book: RuleBook
+    ) -> None:
         self.settings = settings
         self.work = work
         self.pursuit = pursuit
+        self.awaiting = Awaiting(book)  # (positions a lock kept only for the trades read leaves)
         #: when a read was last asked for a locked contract its fills say is open and no
         #: position update has shown (runtime only: a restart reads every account anyway)
         self.unseen: dict[tuple[int, str], datetime] = {}
@@ -228,6 +233,7 @@ class Flatten:
         other side is closed (`overshot`), and the cancels a lock asked of orders no scope
         locks any more are dropped (`cancels.lifted`: an admin's unlock, a condition ended)."""
         self.pursuit.overshot.close(self, acct, now, out)
+        self.awaiting.prune(acct)
         if lifted(acct):
             self.work.dirty.add(acct.account_id)
         if acct.state is State.Flattening:
@@ -286,6 +292,8 @@ class Flatten:
                 continue
             if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
                 continue
+            if self.awaiting.leaves(acct, scope, now):
+                continue  # locked only for the trades read: the read decides (`awaiting`)
             self.breach(
                 acct,
                 cm,

@@ -190,6 +190,8 @@ class Timers:
         times.extend(until for _, until, _ in acct.doubted.values())
         times.extend(acct.unpriced.values())
         times.extend(waiver_until(w) for w in stored_waivers(acct).values())
+        if (left := self.verdicts.flatten.awaiting.wakeup(acct, now)) is not None:
+            times.append(left)  # positions left to the trades read: closed without it then
         cached = acct.deadlines
         for rule, kinds in self.book.deadline_rules:
             if kind is None or kind in kinds or rule.id not in cached:

@@ -80,11 +80,15 @@ def test_a_blown_account_restored_after_the_weekly_reset_stays_locked(reset: dat
     restored = (RELEASE in transitions(again.effects), again.acct.state)
     # the lock is held, its passed deadline no wake-up (else the account is woken over and over)
     wake = again.engine.next_deadline()
-    # before the account's start-up read: the trader's entry is closed at once
+    # before the account's start-up read: the trader's entry is left to it (the lock is kept
+    # only for the read), and the read, still blown, closes it in its own step
     out = trader_buys_10_nq(again)
     seen = (*restored, wake is not None and wake > again.now, again.acct.state)
     assert seen == (False, State.LockedWeekly, True, State.LockedWeekly)
-    assert [c.contract_id for c in closes(out)] == [NQ]
+    assert closes(out) == []
+    again.now += timedelta(seconds=5)
+    read = start_up_read(again, position(NQ, 10, "20000", at=again.now), account("47986"))
+    assert [c.contract_id for c in closes(read)] == [NQ]
 
 
 @pytest.mark.parametrize("reset", [SUNDAY, FALL])
@@ -99,7 +103,10 @@ def test_a_blown_account_restored_before_the_weekly_reset_stays_locked_past_it(
     out = trader_buys_10_nq(again)
     closed = [c.contract_id for c in closes(out)]
     seen = (RELEASE in transitions(at_reset), again.acct.state, closed)
-    assert seen == (False, State.LockedWeekly, [NQ])
+    assert seen == (False, State.LockedWeekly, [])  # left to the read, which closes it
+    again.now += timedelta(seconds=5)
+    read = start_up_read(again, position(NQ, 10, "20000", at=again.now), account("47986"))
+    assert [c.contract_id for c in closes(read)] == [NQ]
 
 
 @pytest.mark.parametrize("reset", [SUNDAY, FALL])
@@ -160,13 +167,15 @@ def test_a_lock_is_kept_past_its_deadline_while_an_exposed_accounts_read_is_behi
     at_reset = d.at(reset)
     out = trader_buys_10_nq(d)
     assert (RELEASE in transitions(at_reset), d.acct.state) == (False, State.LockedWeekly)
-    assert [c.contract_id for c in closes(out)] == [NQ]
+    assert closes(out) == []  # left to the read (the lock is kept only for it)
     # its trades read: judged at once, still blown (the live loss too): locked for the week
     d.now += timedelta(seconds=3)
     trades = TradesSnapshot(ACC, d.acct.week.start, (), frozenset(d.acct.seen_trades))
-    assert RELEASE not in transitions(d.send(trades))  # its balance, read after them, judges
+    out = d.send(trades)
+    assert (RELEASE in transitions(out), closes(out)) == (False, [])  # its balance judges
     read = d.send(account("47986"), Tick(ACC))  # (as the service's history step sends them)
     assert RELEASE in transitions(read)
+    assert [c.contract_id for c in closes(read)] == [NQ]  # closed in the judging step
     assert d.acct.state in (State.LockedWeekly, State.Flattening)
     assert d.acct.holds["RULE-004"].until == reset + timedelta(days=7)
 
