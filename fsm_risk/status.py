@@ -112,6 +112,11 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
             # its deadline passed: held until the account's trades are read (its rule judges
             # them then, and locks again where its cause still holds)
             "awaits_read": kept(best, held_for_read(engine.book, a), now),
+            # a position appeared meanwhile is left to the read: closed when this passes
+            # without it (`core.awaiting`; None: none left, or a snapshot of the database)
+            "closes_unread_at": (
+                c.isoformat() if (c := engine.flatten.awaiting.closes_at(a)) else None
+            ),
             "source": best.source,
             "reason": best.reason.name,
             "detail": best.detail,
@@ -561,6 +566,11 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 passed = _local(lock["until"], tz, short=True)
                 until = f"until its trades are read (its end, {passed}, has passed)"
             out.append(_fit(f"  {state} {until} ({lock['source']} {lock['reason']})"))
+            if lock.get("awaits_read"):  # (`core.awaiting`)
+                left = lock.get("closes_unread_at")
+                late = f"; closed at {_clock(left, tz)} without it" if left else ""
+                out.append("  orders that open are cancelled; a position waits for the read:")
+                out.append(_fit(f"    closed if it locks again, kept if not{late}"))
             out.extend(_then(lock.get("then") or (), tz, at))
         for w in a.get("waivers", ()):
             out.append(style(_fit(f"  {w['text']}"), fg="yellow"))
