@@ -286,14 +286,15 @@ class Flatten:
             cm = self.work.contract(acct, cid)
             tol = acct.tolerated.get(cid) if only is None else None
             target = abs(tol) if tol is not None and (tol > 0) == pos.long else 0
+            # locked only for the trades read: the read decides (`awaiting`)
             if cm.state is State.Flattening:
-                if target < cm.target_size:
+                if target < cm.target_size and not self.awaiting.leaves(acct, scope, now):
                     cm.target_size = target  # a reduce in progress: the lock closes the rest
                 continue
             if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
                 continue
             if self.awaiting.leaves(acct, scope, now):
-                continue  # locked only for the trades read: the read decides (`awaiting`)
+                continue
             self.breach(
                 acct,
                 cm,

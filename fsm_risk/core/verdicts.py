@@ -13,7 +13,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ENGINE
-from fsm_risk.core.states import LOCK_RANK, State, Trigger
+from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
 from fsm_risk.core.tolerance import forget
 from fsm_risk.core.waivers import Waivers
 from fsm_risk.core.work import Work
@@ -183,6 +183,8 @@ class Verdicts:
         if closing or reducing:
             target = 0 if closing else min(v.target_size for v in reducing)
             locked = lock_target(acct, cm)
+            if cm.state not in LOCK_KINDS and self.flatten.awaiting.unjudged(acct, acct, now):
+                locked = None  # the account locked only for the trades read (`awaiting`)
             if locked is not None and locked < target:
                 target = locked  # the lock closes what a reduce would leave: one close
             pos = acct.positions.get(cid)

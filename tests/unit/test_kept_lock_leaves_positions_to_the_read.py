@@ -16,6 +16,7 @@ from fsm_risk.core.events import AdminCommand, OrderType, SelfLock, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     ACC,
@@ -28,9 +29,11 @@ from tests.factories import (
     cancels,
     closes,
     fill,
+    make_engine,
     order,
     position,
     quote,
+    reduces,
     restart,
     rule_driver,
     rule_engine,
@@ -160,3 +163,24 @@ def test_status_says_what_the_kept_lock_does_with_positions() -> None:
     assert lock["closes_unread_at"] == (d.now + WAIT).isoformat()
     text = status.render(snap, color=False, source="running")
     assert "closed if it locks again, kept if not; closed at 17:06:00 CST without it" in text, text
+
+
+def test_a_size_limit_during_the_wait_reduces_as_it_would_unlocked() -> None:
+    rules = {DailyLossLimit: {"limit": "500"}, MaxContractsPerInstrument: {"default_limit": "3"}}
+    both = partial(make_engine, rules)
+    d = Driver(both(), now=TUESDAY - timedelta(hours=2))
+    d.send(account("50000"))
+    d.send(
+        fill(MNQ, Side.BUY, 2, "20150", order_id=4, trade_id=8, at=d.now),
+        position(MNQ, 2, "20150", at=d.now),
+        fill(MNQ, Side.SELL, 2, "20000", pnl="-603", order_id=5, trade_id=9, at=d.now),
+        position(MNQ, 0, "20000", at=d.now),
+    )
+    again = restart(d, both, at=TUESDAY + timedelta(minutes=5))
+    assert again.acct.state is State.LockedDaily
+    out = buys(again, MNQ, 5, "20000")  # 2 over RULE-002's 3
+    # the kept lock does not turn the reduce into a close of all 5 (nor tighten it later)
+    assert ([r.size for r in reduces(out)], closes(out)) == ([2], [])
+    assert again.acct.contracts[MNQ].target_size == 3
+    out = again.advance(seconds=2)
+    assert (closes(out), again.acct.contracts[MNQ].target_size) == ([], 3)
