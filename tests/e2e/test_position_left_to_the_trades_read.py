@@ -89,9 +89,14 @@ async def test_a_blown_account_buying_10_nq_after_the_restart_is_closed_at_its_r
     assert h.acct.state is State.LockedWeekly
     readable = time.monotonic()
     h.gateway.fail_rest(TRADES, 503, 0)  # the trades can be read again
+    await h.until(lambda: h.acct.missed is None, "its trades read", 30)
+    read = time.monotonic()
+    # judged in the read's own step: the close is decided there (sent once committed)
+    assert h.acct.state is State.Flattening, h.audit()[-3:]
     await h.gw_until(lambda: h.position("NQ") == 0, "closed at the read", 30)
     flat = time.monotonic()
-    print(f"\n10 NQ: closed {flat - readable:.2f} s after the trades became readable, "
+    print(f"\n10 NQ: flat {flat - read:.3f} s after its trades were read, "
+          f"{flat - readable:.2f} s after they became readable (the failed read's retry), "
           f"{flat - bought:.2f} s after the buy (1 s of it the test's own wait)")  # fmt: skip
     await h.until(lambda: h.acct.state is State.LockedWeekly, "locked again for a week")
     audit = h.audit()
@@ -122,3 +127,23 @@ async def test_a_read_that_does_not_come_closes_the_position_after_the_wait(h: H
     await h.gw_until(lambda: h.position("MNQ") == 0, "closed without the read")
     assert [c.size for c in h.closes("MNQ")[closed_before:]] == [2]
     assert h.acct.state is State.LockedDaily
+
+
+async def test_a_new_days_loss_made_while_down_is_closed_at_the_read(h: Harness) -> None:
+    await h.start(DAILY_LOSS)
+    await lock_by_daily_loss(h)
+    closed_before = len(h.closes("MNQ"))
+    reset = h.svc.engine.calendar.next_daily_reset(h.clock.now())
+    await crash(h)
+    h.clock.set(reset + timedelta(minutes=5))
+    h.trade("MNQ", "buy", 2)
+    h.gateway.move_price("MNQ", -600)  # the new day loses 600 while the service is dead
+    await h.start()
+    await h.gw_until(lambda: h.position("MNQ") == 0, "closed at the read")
+    await h.until(lambda: h.acct.state is State.LockedDaily, "locked again for the new day")
+    assert [c.size for c in h.closes("MNQ")[closed_before:]] == [2]
+    audit = h.audit()
+    assert audit.count(RELEASE_D) == 1
+    assert audit[audit.index(RELEASE_D) + 1][3:] == ("breach", "RULE-003"), audit
+    hold = h.acct.holds["RULE-003"]
+    assert hold.until is not None and hold.until > reset
