@@ -236,6 +236,24 @@ HOLD_SHORTEST = 1.0
 LOGIN = Priority.CLOSE
 
 
+def _bars(raw: dict[str, Any], contract_id: str) -> list[tuple[datetime, Decimal]]:
+    """A `/History/retrieveBars` answer's bars as (opening, close), those with a positive
+    finite close; a bar that cannot be read is skipped and said. Refused: `ProjectXError`."""
+    if not raw.get("success", True):
+        raise ProjectXError(f"/History/retrieveBars: {raw.get('errorMessage') or 'refused'}")
+    bars: list[tuple[datetime, Decimal]] = []
+    for bar in raw.get("bars") or []:
+        try:
+            opened = payloads.parse_time("bar", bar["t"], "t")
+            close = Decimal(str(bar["c"]))
+        except (KeyError, TypeError, ArithmeticError, ValueError, payloads.PayloadError):
+            logger.warning("bar of {} skipped: {!r}", contract_id, bar)
+            continue
+        if close.is_finite() and close > 0:
+            bars.append((opened, close))
+    return bars
+
+
 class RequestBudget:
     """A sliding-window request budget shared by every REST call, served by `Priority`.
 
@@ -1132,18 +1150,9 @@ class ProjectXBroker:
                 "includePartialBar": False,
             },
         )
-        if not raw.get("success", True):
-            raise ProjectXError(f"/History/retrieveBars: {raw.get('errorMessage') or 'refused'}")
         best: tuple[datetime, Decimal] | None = None
-        for bar in raw.get("bars") or []:
-            try:
-                opened = payloads.parse_time("bar", bar["t"], "t")
-                close = Decimal(str(bar["c"]))
-            except (KeyError, TypeError, ArithmeticError, ValueError, payloads.PayloadError):
-                logger.warning("bar of {} skipped: {!r}", contract_id, bar)
-                continue
-            ended = opened + timedelta(minutes=1) <= at and close.is_finite() and close > 0
-            if ended and (best is None or opened > best[0]):
+        for opened, close in _bars(raw, contract_id):
+            if opened + timedelta(minutes=1) <= at and (best is None or opened > best[0]):
                 best = (opened, close)
         return None if best is None else best[1]
 
@@ -1169,17 +1178,9 @@ class ProjectXBroker:
             priority=Priority.PRICE,
             tagged=False,
         )
-        if not raw.get("success", True):
-            raise ProjectXError(f"/History/retrieveBars: {raw.get('errorMessage') or 'refused'}")
         best: tuple[datetime, Decimal] | None = None
-        for bar in raw.get("bars") or []:
-            try:
-                opened = payloads.parse_time("bar", bar["t"], "t")
-                close = Decimal(str(bar["c"]))
-            except (KeyError, TypeError, ArithmeticError, ValueError, payloads.PayloadError):
-                logger.warning("bar of {} skipped: {!r}", contract_id, bar)
-                continue
-            if close.is_finite() and close > 0 and (best is None or opened > best[0]):
+        for opened, close in _bars(raw, contract_id):
+            if best is None or opened > best[0]:
                 best = (opened, close)
         return None if best is None else best[1]
 
