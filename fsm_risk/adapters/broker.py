@@ -258,7 +258,12 @@ class RequestBudget:
     """A sliding-window request budget shared by every REST call, served by `Priority`.
 
     Reads may use ``limit - reserve`` requests per window, cancels and the reads a close
-    waits on ``limit - close_room``, closes all of it: a locked trader's stream of orders,
+    waits on ``limit - close_room``, closes all of it. The closes sent are what the reserve
+    is kept for: those of the window (and the login, sent at their priority) do not count
+    against the reads' share, but reads never take the room kept for closes either (at a
+    restart, 50 exposed accounts' 101 reads and 52 closes and logins did not fit a share that
+    counted the closes, and 2 accounts' reductions waited 60 s). A locked trader's stream of
+    orders,
     each cancelled, once filled the window, and a loss limit's close then waited 52 s for a
     slot (190 orders in 6 s, at 200 a minute); so did the reads a chaotic trader's races
     asked for (96-106 a minute), closes waiting up to 54 s. A request waits in line behind
@@ -299,6 +304,9 @@ class RequestBudget:
         self.close_room = min(limit // 4, reserve // 2)
         self._monotonic = monotonic
         self._answered: deque[float] = deque()  # when each request of the window ended
+        #: when each request at the closes' priority of the window was let through: each of
+        #: them is in ``_answered`` or in flight for at least as long (answered after that)
+        self._closes: deque[float] = deque()
         self.in_flight = 0
         self._waiting: tuple[deque[asyncio.Future[None]], ...] = tuple(deque() for _ in Priority)
         #: the account each waiting read is for (see `promote`)
@@ -316,32 +324,37 @@ class RequestBudget:
     def _trim(self, now: float) -> None:
         while self._answered and now - self._answered[0] >= self.window:
             self._answered.popleft()
+        while self._closes and now - self._closes[0] >= self.window:
+            self._closes.popleft()
 
     def wait_for(self, priority: Priority, now: float | None = None) -> float | None:
         """Seconds until the window has room for a request of this priority (0: now; None:
         not before a request in flight is answered), whoever waits."""
         now = self._monotonic() if now is None else now
         self._trim(now)
-        cap = self.limit - (
-            self.reserve
-            if priority is Priority.READ
-            else 0
-            if priority is Priority.CLOSE
-            else self.close_room
-        )
-        over = self.in_flight + len(self._answered) - cap  # slots to free before it fits
-        room: float | None
-        if over < 0:
-            room = 0.0
-        elif over >= len(self._answered):
-            room = None
-        else:
-            room = max(0.0, self._answered[over] + self.window - now)
+        cap = self.limit - (0 if priority is Priority.CLOSE else self.close_room)
+        if priority is Priority.READ:
+            share = self.in_flight + len(self._answered) - len(self._closes)
+            if share >= self.limit - self.reserve:
+                # the reads' share is used, closes apart: once the window holds fewer than
+                # it in all, it does apart (the soonest such moment is no later than that)
+                cap = self.limit - self.reserve
+        room = self._room(cap, now)
         if priority not in HELD_BACK or self.full_until is None:
             return room
         if now < self.full_until:
             return None if room is None else max(room, self.full_until - now)
         return None if self._probe else room  # the read sent alone is answered first
+
+    def _room(self, cap: int, now: float) -> float | None:
+        """Seconds until fewer than ``cap`` requests are in flight or answered within the
+        window (None: not before one in flight is answered)."""
+        over = self.in_flight + len(self._answered) - cap  # slots to free before it fits
+        if over < 0:
+            return 0.0
+        if over >= len(self._answered):
+            return None
+        return max(0.0, self._answered[over] + self.window - now)
 
     def held_for(self, now: float | None = None) -> float:
         """How much longer reads wait for the gateway's window (a 429), in seconds (0: not)."""
@@ -409,6 +422,8 @@ class RequestBudget:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():  # given a slot as it was cancelled
                 self.in_flight -= 1
+                if priority is Priority.CLOSE and self._closes:
+                    self._closes.pop()
                 self._probe = False  # (if it was the read sent alone, another goes)
                 self._serve()
             raise
@@ -418,6 +433,8 @@ class RequestBudget:
 
     def _grant(self, priority: Priority) -> None:
         self.in_flight += 1
+        if priority is Priority.CLOSE:
+            self._closes.append(self._monotonic())
         if priority in HELD_BACK and self.full_until is not None:
             self._probe = True  # the wait is over: this read goes alone, its answer decides
 
@@ -433,9 +450,12 @@ class RequestBudget:
                 self._waiting[priority].append(turn)
         self._serve()
 
-    def give_back(self) -> None:
-        """A slot `acquire` gave is not used after all (nothing sent): free at once."""
+    def give_back(self, priority: Priority = Priority.READ) -> None:
+        """A slot `acquire` gave (at ``priority``) is not used after all (nothing sent):
+        free at once."""
         self.in_flight -= 1
+        if priority is Priority.CLOSE and self._closes:
+            self._closes.pop()  # (the latest: never one older than the slot it stood for)
         self._serve()
 
     def release(self) -> None:
@@ -1495,7 +1515,7 @@ class ProjectXBroker:
         ended (sent, it is refused, and a read follows)."""
         await self.budget.acquire(priority, on_wait=None if turn is None else turn.waits)
         if turn is not None and not turn.wanted():
-            self.budget.give_back()
+            self.budget.give_back(priority)
             return EnforcementResult(False, f"{path}: not sent: no longer wanted", superseded=True)
         try:
             raw = await self._post(path, data, priority=priority, budgeted=True)

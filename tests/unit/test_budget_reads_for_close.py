@@ -73,8 +73,8 @@ async def test_a_read_waiting_as_an_ordinary_one_moves_up_when_a_close_comes_to_
     budget = RequestBudget(limit=5, window=60.0, reserve=3, monotonic=lambda: clock[0])
     client = Client()
     b = broker(budget, client)
-    for _ in range(2):  # closes this window: ordinary reads (at most 2) have no room left
-        async with budget.slot(Priority.CLOSE):
+    for _ in range(2):  # cancels this window: ordinary reads (at most 2) have no room left
+        async with budget.slot(Priority.CANCEL):  # (closes are not counted against them)
             pass
 
     async def run(account_id: int, periodic: bool) -> None:
@@ -132,8 +132,8 @@ async def test_the_read_after_a_refused_cancel_stays_ordinary_while_a_close_read
     with b.for_enforcement(7):  # a close of account 7 waits on a read of it
         await b.order(7, 123)
     assert asked == [Priority.READ]
-    for _ in range(2):  # closes this window: ordinary reads (at most 2) have no room left
-        async with budget.slot(Priority.CLOSE):
+    for _ in range(2):  # cancels this window: ordinary reads (at most 2) have no room left
+        async with budget.slot(Priority.CANCEL):  # (closes are not counted against them)
             pass
     waiting = asyncio.ensure_future(b.order(7, 124))
     for _ in range(100):
