@@ -259,7 +259,7 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
             "enforcement_reserve",
             schema.integer(minimum=0, maximum=1000),
             "50",
-            "share of that budget reads may never use: closes and cancels always have room",
+            "share of that budget kept for closes and cancels: ordinary reads use the rest",
         ),
         Field(
             "token_refresh_seconds",

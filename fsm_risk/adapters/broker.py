@@ -261,11 +261,10 @@ class RequestBudget:
     waits on ``limit - close_room``, closes all of it. The closes sent are what the reserve
     is kept for: those of the window (and the login, sent at their priority) do not count
     against the reads' share, but reads never take the room kept for closes either (at a
-    restart, 50 exposed accounts' 101 reads and 52 closes and logins did not fit a share that
+    restart, 50 exposed accounts' 101 reads beside 50 closes and a login did not fit a share that
     counted the closes, and 2 accounts' reductions waited 60 s). A locked trader's stream of
-    orders,
-    each cancelled, once filled the window, and a loss limit's close then waited 52 s for a
-    slot (190 orders in 6 s, at 200 a minute); so did the reads a chaotic trader's races
+    orders, each cancelled, once filled the window, and a loss limit's close then waited 52 s
+    for a slot (190 orders in 6 s, at 200 a minute); so did the reads a chaotic trader's races
     asked for (96-106 a minute), closes waiting up to 54 s. A request waits in line behind
     every request of its priority or a higher one asked before it (a newcomer never takes a
     freed slot from one waiting), so cancels waiting cannot hold a close back, nor reads a
