@@ -82,12 +82,6 @@ async def test_a_fall_through_60_restarted_accounts_loss_limits_judges_every_one
 
     await h.gw_until(every_one, "every copied account flat", 150)
     late = sorted((t, a) for a, t in judged.items() if t > 5)
-    took = sorted(flat.values())
-    print(
-        f"\n{len(behind)} of {len(COPIED)} copied accounts' trades not read at the fall; "
-        f"judged: last {max(judged.values()):.1f} s; flat: {sum(t <= 5 for t in took)} within "
-        f"5 s, last {took[-1]:.1f} s"
-    )
     assert behind, "the fall came before some copied accounts' trades were read"
     assert not late, f"{len(late)} of 60 accounts judged late, e.g. {late[0][1]} {late[0][0]:.1f} s"
 

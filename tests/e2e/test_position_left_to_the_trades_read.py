@@ -80,24 +80,19 @@ async def test_a_blown_account_buying_10_nq_after_the_restart_is_closed_at_its_r
     restart_unread(h)
     await h.until(lambda: ACCOUNT in h.svc.engine.accounts, "the account restored")
     nq = h.gateway.contract("NQ").id
-    bought = time.monotonic()
     h.trade("NQ", "buy", 10)  # the blown account buys 10 NQ at once
     await h.until(lambda: nq in h.acct.positions, "the position reached the service")
     await asyncio.sleep(1.0)
     # left to the read: not closed while the trades cannot be read
     assert (h.position("NQ"), h.closes("NQ"), h.acct.missed is not None) == (10, [], True)
     assert h.acct.state is State.LockedWeekly
-    readable = time.monotonic()
     h.gateway.fail_rest(TRADES, 503, 0)  # the trades can be read again
     await h.until(lambda: h.acct.missed is None, "its trades read", 30)
     read = time.monotonic()
     # judged in the read's own step: the close is decided there (sent once committed)
     assert h.acct.state is State.Flattening, h.audit()[-3:]
     await h.gw_until(lambda: h.position("NQ") == 0, "closed at the read", 30)
-    flat = time.monotonic()
-    print(f"\n10 NQ: flat {flat - read:.3f} s after its trades were read, "
-          f"{flat - readable:.2f} s after they became readable (the failed read's retry), "
-          f"{flat - bought:.2f} s after the buy (1 s of it the test's own wait)")  # fmt: skip
+    assert time.monotonic() - read < 5, "closed seconds after its trades were read"
     await h.until(lambda: h.acct.state is State.LockedWeekly, "locked again for a week")
     audit = h.audit()
     assert audit.count(RELEASE_W) == 1

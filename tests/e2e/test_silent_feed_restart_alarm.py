@@ -39,7 +39,6 @@ async def test_a_restart_into_a_quiet_market_is_no_broken_feed(h: Harness) -> No
     view = h.svc.health()["priced_by_reads"]
     broken = [m for m in h.logs if "the market feed is broken" in m]
     critical = [m for m in h.logs if "CRITICAL" in m]
-    print("critical", [m[-200:] for m in critical])
     assert view[MNQ]["reads"] >= 1
     assert not broken and view[MNQ]["frozen"] is False
     assert h.svc.broker.health.reconnects == reconnects
