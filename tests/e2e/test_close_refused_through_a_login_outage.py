@@ -21,10 +21,12 @@ limit = 500
 OUTAGE = 50
 
 
-@pytest.mark.paper(token_lifetime=86400)
-async def test_a_breach_in_a_login_outage_ends_flat_and_locked_no_failsafe(h: Harness) -> None:
+async def long_2_mnq_and_logins_refused(h: Harness) -> None:
+    """Served at the shipped enforcement defaults, long 2 MNQ, then the token and every new
+    login refused (an API key whose authentication was disabled); the hubs stay connected:
+    quotes still flow, a breach is seen."""
     path = h.write_settings(RULES)
-    path.write_text(  # the shipped enforcement defaults
+    path.write_text(
         path.read_text()
         .replace("close_timeout_seconds = 2", "close_timeout_seconds = 10")
         .replace("close_backoff_max_seconds = 4", "close_backoff_max_seconds = 60")
@@ -36,6 +38,12 @@ async def test_a_breach_in_a_login_outage_ends_flat_and_locked_no_failsafe(h: Ha
     gw = h.gateway
     gw.settings = dataclasses.replace(gw.settings, login_refusal="api_key_authentication_disabled")
     gw.revoke_tokens()
+
+
+@pytest.mark.paper(token_lifetime=86400)
+async def test_a_breach_in_a_login_outage_ends_flat_and_locked_no_failsafe(h: Harness) -> None:
+    await long_2_mnq_and_logins_refused(h)
+    gw = h.gateway
     gw.move_price("MNQ", -600)
     await h.until(lambda: h.acct.state is State.Flattening, "flattening")
     for _ in range(OUTAGE):

@@ -6,38 +6,21 @@ alerts, and the request budget they spend, over 40 s (wall and service clock tog
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 
 import pytest
 
 from fsm_risk.core.states import State
-from tests.e2e.service_harness import MNQ, Harness
+from tests.e2e.service_harness import Harness
+from tests.e2e.test_close_refused_through_a_login_outage import long_2_mnq_and_logins_refused
 
-RULES = """
-[broker]
-reconcile_interval_seconds = 0
-[rule.daily_loss_limit]
-limit = 500
-"""
 SECONDS = 40
 
 
 @pytest.mark.paper(token_lifetime=86400)
 async def test_a_close_refused_401_is_not_resent_every_second_while_logins_fail(h: Harness) -> None:
-    path = h.write_settings(RULES)
-    path.write_text(  # the shipped enforcement defaults
-        path.read_text()
-        .replace("close_timeout_seconds = 2", "close_timeout_seconds = 10")
-        .replace("close_backoff_max_seconds = 4", "close_backoff_max_seconds = 60")
-        .replace("alert_after_attempts = 2", "alert_after_attempts = 3")
-    )
-    await h.start()
-    h.trade("MNQ", "buy", 2)
-    await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
+    await long_2_mnq_and_logins_refused(h)
     gw = h.gateway
-    gw.settings = dataclasses.replace(gw.settings, login_refusal="api_key_authentication_disabled")
-    gw.revoke_tokens()  # hubs stay connected: quotes still flow, the breach is seen
     h.logs.clear()
     gw.move_price("MNQ", -600)
     await h.until(lambda: h.acct.state is State.Flattening, "flattening")
