@@ -1283,6 +1283,14 @@ class ProjectXBroker:
         fills, refused = await self._trade_search(account_id, start, end)
         return None if refused else fills
 
+    def _received(self) -> datetime:
+        """What a REST answer's records are bounded by (`payloads.bounded`): this machine's
+        time, moved on by the gateway's lead (`GatewayClock.latest`), as for the live feed's:
+        a record is refused as stamped in the future only when it is ahead of the gateway's
+        time too (this machine's clock 5 minutes behind refused the trades and positions of
+        those minutes, and a positions read with an entry refused fails whole)."""
+        return self.gateway_clock.latest(self.now())
+
     async def _trade_search(
         self, account_id: int, start: datetime, end: datetime
     ) -> tuple[list[Fill], int]:
@@ -1304,7 +1312,7 @@ class ProjectXBroker:
                 # between them: a breach heard meanwhile is not held behind the whole parse
                 await asyncio.sleep(0)
             try:
-                fills.append(payloads.bounded(payloads.trade(t), self.now()))
+                fills.append(payloads.bounded(payloads.trade(t), self._received()))
             except payloads.PayloadError as exc:
                 refused += 1
                 self._malformed(exc)
@@ -1320,7 +1328,7 @@ class ProjectXBroker:
         before = self.positions.mark(account_id)
         for p in (await self._post(path, {"accountId": account_id})).get("positions", []):
             try:
-                found = payloads.bounded(self.positions.listed(p), self.now())
+                found = payloads.bounded(self.positions.listed(p), self._received())
             except payloads.PayloadError as exc:
                 self._incomplete(account_id, path, exc)
             position = self.positions.seen(found)
@@ -1336,7 +1344,7 @@ class ProjectXBroker:
         orders: list[Event] = []
         for o in raw_orders:
             try:
-                orders.append(payloads.bounded(payloads.order(o), self.now()))
+                orders.append(payloads.bounded(payloads.order(o), self._received()))
             except payloads.PayloadError as exc:
                 self._incomplete(account_id, path, exc)
         self._whole(account_id, path)
@@ -1468,7 +1476,8 @@ class ProjectXBroker:
         held = None
         for p in raw.get("positions", []):
             try:
-                found = self.positions.seen(payloads.bounded(self.positions.listed(p), self.now()))
+                listed = payloads.bounded(self.positions.listed(p), self._received())
+                found = self.positions.seen(listed)
             except payloads.PayloadError as exc:
                 self._incomplete(account_id, path, exc)
             if found.contract_id == contract_id and found.size > 0:

@@ -53,7 +53,6 @@ STEP = 1.0
 #: records' handling above covers it) and the stamps' own allowance (`MARK_SKEW`, 60 s), while
 #: a lock could end at most this early
 AHEAD_LIMIT = 60.0
-_ZERO = timedelta(0)
 
 
 class GatewayClock:
@@ -134,8 +133,13 @@ class GatewayClock:
 
     def latest(self, local: datetime) -> datetime:
         """The latest this machine's instant may be on the gateway's clock: the bound a
-        gateway stamp may not pass (only a gateway ahead moves it)."""
-        return local + self.skew if self.skew is not None and self.skew > _ZERO else local
+        gateway stamp may not pass (only a gateway ahead moves it). Taken from the answers
+        heard so far, one being enough (as `ahead`), not from the difference judged after a
+        few (`skew`): the start-up reads come right after the login's answers, and with this
+        machine's clock 5 minutes behind they refused the trades of those minutes as stamped
+        in the future."""
+        lead = max(self._samples, default=0.0)
+        return local + timedelta(seconds=lead) if lead > 0 else local
 
 
 def _span(seconds: float) -> str:

@@ -80,3 +80,15 @@ def test_a_start_is_refused_only_past_a_minute_ahead_and_one_answer_is_enough() 
     clock.heard(date(-19800 - 3))  # a slow answer never makes it look further ahead
     said = clock.refusal()
     assert said is not None and "19800 s (5 h 30 min) ahead" in said
+
+
+def test_the_records_bound_takes_the_gateways_lead_from_its_first_answer() -> None:
+    """The start-up reads come right after the login's answers, before the difference is
+    judged (`skew`, after three): one answer moves the bound a record's stamp may not pass."""
+    clock = GatewayClock(lambda: NOW)
+    clock.heard(date(300))  # the gateway's clock 5 minutes ahead of this machine's
+    assert clock.skew is None
+    assert abs((clock.latest(NOW) - NOW).total_seconds() - 300) <= 1
+    clock = GatewayClock(lambda: NOW)
+    clock.heard(date(-300))
+    assert clock.latest(NOW) == NOW  # a gateway behind never tightens it
