@@ -209,6 +209,12 @@ class EnforcementResult:
 PRICE_LOOKBACK = timedelta(days=4)
 #: how far back the last price traded is looked for (`last_price`)
 LAST_PRICE_LOOKBACK = timedelta(minutes=5)
+#: how far past the gateway's time (`GatewayClock.latest`) a read of the trades ends: its end
+#: is no bound on what it lists, only what the gateway's API asks for. Ended at this machine's
+#: time, with its clock set back 5 minutes it left out the trades of those minutes (a database
+#: swapped: the day read 0 for -600, no lock rebuilt, no lost-database alert); a clock behind
+#: by more than the answers have told yet (none heard) is covered too
+READ_END_AHEAD = timedelta(days=1)
 
 
 class Priority(IntEnum):
@@ -1267,7 +1273,8 @@ class ProjectXBroker:
         return orders
 
     async def _trades(self, account_id: int, since: datetime, ticket: int) -> list[Event]:
-        fills, _ = await self._trade_search(account_id, since, self.now())
+        end = self.gateway_clock.latest(self.now()) + READ_END_AHEAD
+        fills, _ = await self._trade_search(account_id, since, end)
         events: list[Event] = [*fills]
         urgent = account_id in self.reads_for_enforcement
         listed = await self.balances(ticket, urgent=urgent)

@@ -10,11 +10,46 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fsm_risk.adapters.auth import AdminAuth
 from fsm_risk.adapters.clock import ManualClock
+from fsm_risk.adapters.gateway_clock import AHEAD_LIMIT
 from fsm_risk.core.states import State
-from tests.e2e.service_harness import Harness
+from tests.e2e.service_harness import ACCOUNT, Harness, lock_by_daily_loss
 
 RULES = "[rule.daily_loss_limit]\nlimit = 500\n"
+
+
+async def swapped_on_a_clock_off(h: Harness, seconds: float) -> None:
+    """Locked by a -600 day on the admin's file, the service is started on a new file with
+    this machine's clock ``seconds`` ahead of the gateway's (behind: negative); the gateway's
+    clock stays right."""
+    await h.start(RULES)
+    AdminAuth(h.svc.store, h.clock.now, delay=0).set_secret("the-admins-secret-123")
+    h.clock.advance(seconds=10)
+    await lock_by_daily_loss(h)  # -600 under a 500 limit: LockedDaily, on the admin's file
+    await h.stop()
+    settings = h.home / "settings.ini"
+    settings.write_text(settings.read_text().replace("var/state.db", "var/mine.db"))
+    true = h.clock
+    h.gateway.set_clock(true.now)
+    h.clock = ManualClock(true.now() + timedelta(seconds=seconds))
+    await h.start()
+    await h.until(lambda: h.svc._caught_up(ACCOUNT), "the account's trades read")
+
+
+async def test_a_clock_set_back_5_minutes_reads_the_trades_made_since(h: Harness) -> None:
+    await swapped_on_a_clock_off(h, -300)
+    assert h.acct.day.realized < -500, "the day's -600 (less fees) not read back"
+    assert h.acct.state is State.LockedDaily
+    assert ACCOUNT in h.svc.lost_now(), "no lost-database alert"
+    assert not any("is in the future" in line for line in h.logs)
+
+
+async def test_a_clock_ahead_as_far_as_a_start_allows_reads_the_trades(h: Harness) -> None:
+    await swapped_on_a_clock_off(h, AHEAD_LIMIT - 5)
+    assert h.acct.day.realized < -500, "the day's -600 (less fees) not read back"
+    assert h.acct.state is State.LockedDaily
+    assert ACCOUNT in h.svc.lost_now(), "no lost-database alert"
 
 
 async def test_a_position_opened_in_the_minutes_a_clock_is_behind_is_read_and_closed(
