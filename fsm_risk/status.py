@@ -113,10 +113,13 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
             # them then, and locks again where its cause still holds)
             "awaits_read": kept(best, held_for_read(engine.book, a), now),
             # a position appeared meanwhile is left to the read: closed when this passes
-            # without it (`core.awaiting`; None: none left, or a snapshot of the database)
+            # without it (`core.awaiting`; None: none left)
             "closes_unread_at": (
                 c.isoformat() if (c := engine.flatten.awaiting.closes_at(a)) else None
             ),
+            # the account is locked by such holds alone and its wait has not run out (a live
+            # hold beside them, or a read over its wait late, closes a position on sight)
+            "leaves_positions": engine.flatten.awaiting.unjudged(a, a, now),
             "source": best.source,
             "reason": best.reason.name,
             "detail": best.detail,
@@ -566,7 +569,7 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                 passed = _local(lock["until"], tz, short=True)
                 until = f"until its trades are read (its end, {passed}, has passed)"
             out.append(_fit(f"  {state} {until} ({lock['source']} {lock['reason']})"))
-            if lock.get("awaits_read"):  # (`core.awaiting`)
+            if lock.get("awaits_read") and lock.get("leaves_positions", True):  # (`awaiting`)
                 left = lock.get("closes_unread_at")
                 late = f"; closed at {_clock(left, tz)} without it" if left else ""
                 out.append("  orders that open are cancelled; a position waits for the read:")

@@ -12,8 +12,8 @@ closed).
 
 A read that does not come (the trades search failing) leaves no position unjudged for long:
 `WAIT` after the account's first position so left, each one in such a scope is closed on
-sight, as under any lock, until the read lands. Runtime only: a restart reads the account
-again, and its wait starts again.
+sight, as under any lock, until the read lands. A restart's read keeps the instant stored
+with its missed resets: a service restarting within each minute does not start it again.
 """
 
 from __future__ import annotations
@@ -42,31 +42,70 @@ class Awaiting:
         self.book = book
         #: per account, when its first position was left to the read (runtime only)
         self.since: dict[int, datetime] = {}
+        #: per (account, contract), the signed size left to the read: the least seen since
+        #: the first sighting (a market order's add fills before its cancel: it is reduced)
+        self.left: dict[tuple[int, str], int] = {}
 
     def unjudged(self, acct: AccountModel, scope: Lockable, now: datetime) -> bool:
         """The scope is locked only for the read, and the wait has not run out (no record
         is started: see `leaves`)."""
         if not only_kept(scope, held_for_read(self.book, acct), now):
             return False
-        since = self.since.get(acct.account_id)
+        since = self.started(acct)
         return since is None or now < since + WAIT
 
-    def leaves(self, acct: AccountModel, scope: Lockable, now: datetime) -> bool:
-        """Whether a position in the scope is left open for the read now (the first one so
-        left starts the account's wait)."""
+    def started(self, acct: AccountModel) -> datetime | None:
+        """When the account's first position was left to the read (a restart's read keeps
+        the instant stored with the missed resets)."""
+        since = self.since.get(acct.account_id)
+        if since is None and acct.missed is not None:
+            since = acct.missed.left_since
+        return since
+
+    def leaves(
+        self, acct: AccountModel, scope: Lockable, now: datetime, opened: datetime | None = None
+    ) -> bool:
+        """Whether a position in the scope (``opened`` then, at the gateway) is left open for
+        the read now (the first one so left starts the account's wait). One opened before a
+        kept hold's deadline was opened while that lock was live (the service down): it is
+        closed, as under any lock."""
         if not self.unjudged(acct, scope, now):
             return False
-        self.since.setdefault(acct.account_id, now)
+        if opened is not None and any(
+            h.until is not None and opened < h.until for h in scope.holds.values()
+        ):
+            return False
+        since = self.since.setdefault(acct.account_id, self.started(acct) or now)
+        if acct.missed is not None and acct.missed.left_since is None:
+            acct.missed.left_since = since
         return True
 
+    def over(self, acct: AccountModel, cid: str, size: int, long: bool) -> int | None:
+        """A position left to the read, grown past the least size left on its side since
+        first seen (an add, or a reversal): the size it is reduced to (None: within it)."""
+        key, signed = (acct.account_id, cid), size if long else -size
+        first = self.left.setdefault(key, signed)
+        if first != 0 and (first > 0) == long:
+            if size <= abs(first):
+                self.left[key] = signed
+                return None
+            return abs(first)
+        return 0
+
     def prune(self, acct: AccountModel) -> None:
-        """The account's trades are read: its wait is over."""
+        """The account's trades are read: its wait is over. A contract left and now flat
+        has nothing left to the read (what it opens again is an add)."""
+        for key in [k for k in self.left if k[0] == acct.account_id]:
+            if key[1] not in acct.positions:
+                self.left[key] = 0
         if acct.account_id in self.since and not reading(acct):
             del self.since[acct.account_id]
+            for key in [k for k in self.left if k[0] == acct.account_id]:
+                del self.left[key]
 
     def closes_at(self, acct: AccountModel) -> datetime | None:
         """When the positions left to the read are closed without it (None: none left)."""
-        since = self.since.get(acct.account_id)
+        since = self.started(acct)
         return None if since is None else since + WAIT
 
     def wakeup(self, acct: AccountModel, now: datetime) -> datetime | None:

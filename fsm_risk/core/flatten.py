@@ -293,8 +293,11 @@ class Flatten:
                 continue
             if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
                 continue
-            if self.awaiting.leaves(acct, scope, now):
-                continue
+            if self.awaiting.leaves(acct, scope, now, pos.opened_at):
+                left = self.awaiting.over(acct, cid, pos.size, pos.long)
+                if left is None:
+                    continue
+                target = left  # an add made during the wait: reduced to what was left
             self.breach(
                 acct,
                 cm,

@@ -60,6 +60,9 @@ class MissedResets:
     #: fills booked before the stop stamped at or after the first missed reset (our clock
     #: behind the gateway's, see `early`): in ``held``, not held at the resets before them
     early: list[FillRecord] = field(default_factory=list)
+    #: when a position was first left to this read (`awaiting`): stored, so that a restart
+    #: does not start the wait again (a crash loop would leave it for good)
+    left_since: datetime | None = None
 
     @classmethod
     def record(
@@ -100,6 +103,7 @@ class MissedResets:
             "trades": [codec.fields_of(t) for t in self.trades],
             "unpriced": [at.isoformat() for at in self.unpriced],
             "early": [f.to_dict() for f in self.early],
+            "left_since": _dt(self.left_since),
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class MissedResets:
             [codec.from_fields(Fill, t) for t in d["trades"]],
             [datetime.fromisoformat(at) for at in d.get("unpriced", ())],
             [FillRecord.from_dict(f) for f in d.get("early", ())],
+            _pdt(d.get("left_since")),
         )
 
     def applied(
