@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from fsm_risk.core.events import Event, Fill
+from fsm_risk.core.events import Event, Fill, OrderType
 from fsm_risk.core.models import (
     ZERO,
     Book,
@@ -186,6 +186,19 @@ def held(view: AccountView, p: Position) -> int:
     return p.size if target is None else min(p.size, target)
 
 
+def exiting(view: AccountView, p: Position) -> int:
+    """What the trader's own market orders working on the closing side of ``p`` take off it
+    once they fill (his exit of one contract month on its way while he buys the next)."""
+    return sum(
+        o.open
+        for i, o in view.orders.items()
+        if o.contract_id == p.contract_id
+        and o.type is OrderType.MARKET
+        and o.side is p.closing_side
+        and i not in view.own_orders
+    )
+
+
 def reduce_largest(
     rule_id: str,
     reason: Reason,
@@ -197,10 +210,13 @@ def reduce_largest(
     """One reduce verdict per position cut to take ``excess`` contracts off ``positions``,
     largest first by what each holds once the reduce on its way is done (`held`), ties by
     contract id so the outcome is deterministic (RULE-001 over the account, RULE-002 over a
-    root's months)."""
+    root's months); but first those the trader is already leaving (`exiting`): their close
+    waits for his exit, and cutting another month beside it would take the root (a roll at
+    the limit) below its limit, at his cost."""
     verdicts = []
     for keep, p in sorted(
-        ((held(view, p), p) for p in positions), key=lambda m: (-m[0], m[1].contract_id)
+        ((held(view, p), p) for p in positions),
+        key=lambda m: (-min(exiting(view, m[1]), m[0]), -m[0], m[1].contract_id),
     ):
         if excess <= 0:
             break

@@ -14,7 +14,8 @@ account, so the streak survives a restart.
 
 The rule fires on the loss that completes the streak (not on a level), then counts again from
 zero: after an admin override, or after a ``lock = cooldown``, it takes another full streak to
-fire again.
+fire again. A streak already as long as the limit when the rules judge the account (``losses``
+lowered to it by a reload or a start) fires then, on that Tick, without waiting for a loss.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core.events import Event, Fill
+from fsm_risk.core.events import Event, Fill, Tick
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
@@ -93,7 +94,7 @@ class MaxConsecutiveLosses(Rule):
             "a round trip whose net P&L is within this many dollars of zero is break-even",
         ),
     )
-    reacts_to = frozenset({Fill})
+    reacts_to = frozenset({Fill, Tick})
     level_triggered = False
     stateful = True
 
@@ -119,6 +120,14 @@ class MaxConsecutiveLosses(Rule):
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         changed = memo.pop("hit", None) is not None
+        if isinstance(event, Tick):
+            streak = int(memo.get("streak", 0))
+            if streak < self.config.losses:
+                return changed
+            # a limit lowered to the streak (the streak is 0 again once the rule fired)
+            memo["hit"] = {"trade": None, "detail": f"{streak} losing round trips in a row"}
+            memo["streak"] = 0
+            return True
         rec = journaled(view, event)
         trip = closed_round_trip(view, rec) if rec is not None else None
         if trip is None:
@@ -152,7 +161,12 @@ class MaxConsecutiveLosses(Rule):
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         memo = view.rule_state.get(self.id)
         hit = memo.get("hit") if memo else None
-        if hit is None or not isinstance(event, Fill) or hit["trade"] != event.trade_id:
+        if hit is None:
+            return ()
+        if hit["trade"] is None:  # a streak the limit was lowered to: fired on a Tick
+            if not isinstance(event, Tick):
+                return ()
+        elif not isinstance(event, Fill) or hit["trade"] != event.trade_id:
             return ()
         cfg = self.config
         if cfg.lock == "daily":

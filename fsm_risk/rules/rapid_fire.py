@@ -4,7 +4,8 @@
 allows: ``60: 3, 3600: 12, session: 30`` fires on a 4th entry within 60 seconds, a 13th within
 an hour or a 31st within the trading day. The window that breaches decides the cooldown: as
 long as the window itself (``session``: until the next daily reset); when several breach on
-one entry, the longest wins. An *entry* is counted as RULE-007 counts it (an order of the
+one entry, the one whose cooldown ends last wins (near the reset, an hour's window outlasts
+the session's). An *entry* is counted as RULE-007 counts it (an order of the
 trader's that opened or added to a position; its partial fills once; never the service's own
 orders), at the time of its first fill.
 
@@ -140,7 +141,8 @@ class RapidFire(Rule):
     def __init__(self, config: Config, ctx: RuleContext) -> None:
         super().__init__(config, ctx)
         self._entries = EntryCache()
-        # (window, its length) longest first: the longest breached window decides
+        # (window, its length) longest first (the breached window whose cooldown ends last
+        # decides, see `evaluate`)
         self._longest_first = tuple((w, w.length) for w in reversed(config.windows))
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
