@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from fsm_risk.core.events import Event, Fill, OrderType, Side, TradesSnapshot
@@ -34,9 +35,24 @@ class Behind:
     trips: dict[str, Trip] = field(default_factory=dict)
     rest: dict[str, int] = field(default_factory=dict)
     settled: bool = False
+    #: the balance listed after the subscription less the stored one and the fills booked
+    #: since (None: none listed): what the trades not read yet realized (`core.unjudged`)
+    move: Decimal | None = None
     #: per contract, a close of ours in flight when the read confirmed its scope flat: when
     #: it was sent, the side it closes and the contracts it has still to fill (`closed_behind`)
     closing: dict[str, tuple[datetime, Side, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Unjudged:
+    """An account whose rules on realized P&L wait for its trades (`core.unjudged`): since
+        when, whether they judge meanwhile on its balance's move (``estimating``), and what of that
+    move a balance taken since holds (``taken``). Runtime only: a restart waits again."""
+
+    since: datetime
+    estimating: bool = False
+    #: the moves of balances a read confirmed since (taken: in the balance, not the books)
+    taken: Decimal = Decimal(0)
 
 
 def note_closing(acct: AccountModel, cm: ContractModel) -> None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from fsm_risk.core.contract import ContractModel, Lockable
-from fsm_risk.core.exposure import Behind, exposed
+from fsm_risk.core.exposure import Behind, Unjudged, exposed
 from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
 from fsm_risk.core.orders import Order
 from fsm_risk.core.own import OwnOrders, listed
@@ -124,7 +124,7 @@ class AccountModel(Lockable):
     HISTORY = ("seen_trades", "day.fills", "day.trips", "week.fills", "week.trips")
     RUNTIME: tuple[str, ...] = ("audit", "open_upnl", "wakeup", "band", "bands", "rest")
     RUNTIME += ("deadlines", "behind", "unexplained", "unbooked", "gateway_at", "doubted")
-    RUNTIME += ("undone", "unpriced", "voided", "wiping", "untolerated", "balance_due")
+    RUNTIME += ("undone", "unpriced", "voided", "wiping", "untolerated", "balance_due", "unjudged")
 
     def __init__(self, account_id: int, name: str, day: Book, week: Book) -> None:
         self.account_id = account_id
@@ -165,8 +165,7 @@ class AccountModel(Lockable):
         #: orders the gateway reported filled whose fills have not all arrived yet (the order
         #: event comes first): contract, contracts still to come, and how long to wait
         self.filling: dict[int, tuple[str, int, datetime]] = {}
-        self.day, self.week = day, week
-        self.open_upnl = ZERO
+        self.day, self.week, self.open_upnl = day, week, ZERO
         self.rule_state: dict[str, dict[str, Any]] = {}
         self.last_event_at: datetime | None = None
         self.flatten_started: datetime | None = None
@@ -189,6 +188,7 @@ class AccountModel(Lockable):
         self.deadlines: dict[str, datetime | None] = {}
         self.behind: Behind | None = None  # its trades not read yet after a restart
         self.balance_due = False  # its trades read behind: its balance, read after them, not yet
+        self.unjudged: Unjudged | None = None  # its P&L rules waiting for its trades (`unjudged`)
         #: the last balance update's move no fill explains, not taken (see `Ledger.account`)
         self.unexplained = ZERO
         #: the move of the balance a read confirmed beyond the fills, until the read's

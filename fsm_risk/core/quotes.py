@@ -9,7 +9,7 @@ from fsm_risk.core.bands import EVALUATE, Bands
 from fsm_risk.core.effects import Effect
 from fsm_risk.core.events import Quote
 from fsm_risk.core.models import AccountModel, Mark
-from fsm_risk.core.rulebook import RuleBook
+from fsm_risk.core.rulebook import RuleBook, waits
 from fsm_risk.core.unread import waiting
 from fsm_risk.core.valuation import MARK_SKEW, Valuation
 from fsm_risk.core.work import Work
@@ -145,7 +145,7 @@ class QuotePath:
                 acct.band = None  # evaluated: asked again unless re-banded below
                 crossed = rules if band is EVALUATE else bands.crossed(acct, pos)
                 if waiting(acct):  # realized P&L not caught up (RuleBook.evaluate)
-                    crossed = [r for r in crossed if not r.waits_for_trades]
+                    crossed = [r for r in crossed if not waits(acct, r)]
                 for rule in observers:
                     if rule in crossed and rule.observe(
                         acct.rule_state.setdefault(rule.id, {}), acct, q, now

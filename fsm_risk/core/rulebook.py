@@ -9,6 +9,7 @@ from decimal import Decimal
 from fsm_risk.core.effects import Effect, ReadTrades
 from fsm_risk.core.events import Event, Fill, Quote
 from fsm_risk.core.models import AccountModel
+from fsm_risk.core.unjudged import estimating, track
 from fsm_risk.core.unread import waiting
 from fsm_risk.rules.base import Rule, Verdict, Void
 
@@ -49,7 +50,7 @@ class RuleBook:
 
     def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
         for rule in self.observers.get(type(event), ()):
-            if waiting(acct) and rule.waits_for_trades:
+            if waits(acct, rule):
                 if isinstance(event, Fill) and rule in self.voiders:  # (see `Rule.unjudged`)
                     rule.unjudged(acct.rule_state.setdefault(rule.id, {}), acct, event)
                 continue
@@ -83,8 +84,9 @@ class RuleBook:
 
     def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
         verdicts: list[Verdict] = []
+        track(acct, now)  # (waiting past `unjudged.GRACE`: the period rules judge on)
         for rule in self.by_event.get(type(event), ()):
-            if waiting(acct) and rule.waits_for_trades:
+            if waits(acct, rule):
                 # its realized P&L is not caught up (the start-up read's trades, or those
                 # made while stopped that a missed reset waits for): it judges once it is
                 continue
@@ -92,3 +94,11 @@ class RuleBook:
             if found:
                 verdicts.extend(found)
         return verdicts
+
+
+def waits(acct: AccountModel, rule: Rule) -> bool:
+    """Whether the rule waits for the account's trades (those judging on the balance's move
+    past `unjudged.GRACE` do not)."""
+    if not (rule.waits_for_trades and waiting(acct)):
+        return False
+    return not (rule.judges_unread and estimating(acct))

@@ -32,6 +32,7 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
+from fsm_risk.core.unjudged import deadline
 from fsm_risk.core.valuation import Prices, Valuation, gateway_now
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers, stored_waivers, waiver_until
@@ -190,6 +191,8 @@ class Timers:
         times.extend(until for _, until, _ in acct.doubted.values())
         times.extend(acct.unpriced.values())
         times.extend(waiver_until(w) for w in stored_waivers(acct).values())
+        if (grace := deadline(acct, now)) is not None:
+            times.append(grace)  # the period rules judge on the balance's move then
         if (left := self.verdicts.flatten.awaiting.wakeup(acct, now)) is not None:
             times.append(left)  # positions left to the trades read: closed without it then
         cached = acct.deadlines

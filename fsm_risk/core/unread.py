@@ -41,7 +41,16 @@ def behind_from(acct: AccountModel, listing: Listing) -> Behind:
     return Behind(
         trips={c: replace(t) for c, t in acct.trips_open.items()},
         settled=settles(acct, listing.listed),
+        move=moved(acct, listing.listed),
     )
+
+
+def moved(acct: AccountModel, listed: Decimal | None) -> Decimal | None:
+    """How far ``listed``, the gateway's balance, is from the stored one and the realized P&L
+    the fills booked since (None: either unknown)."""
+    if listed is None or acct.balance is None:
+        return None
+    return listed - acct.balance - acct.pending_realized
 
 
 def settles(acct: AccountModel, listed: Decimal | None) -> bool:
@@ -65,6 +74,11 @@ def waiting(acct: AccountModel) -> bool:
 def contradicted(acct: AccountModel, move: Decimal) -> None:
     """A balance read back ``move``d from the one taken by what no fill explains: a behind
     account settled by the listing is settled no more (its books miss a trade the listing
-    did not show yet), and its rules wait for its trades again."""
+    did not show yet), and its rules wait for its trades again. The move is taken into the
+    balance, not the books: an account waiting keeps it for its estimate (`unjudged.move`)."""
+    if acct.unjudged is not None and waiting(acct):  # (taken: `unjudged.move` keeps it)
+        acct.unjudged.taken += move
+        if acct.behind is not None:
+            acct.behind.move = None  # (in the balance taken now)
     if acct.behind is not None and abs(move) > Decimal("0.01"):
         acct.behind.settled = False

@@ -146,6 +146,8 @@ class AccountView(Protocol):
     @property
     def missed(self) -> object: ...
     @property
+    def unjudged(self) -> object: ...
+    @property
     def orders(self) -> Mapping[int, Order]: ...
     @property
     def own_orders(self) -> set[int]: ...
@@ -374,6 +376,8 @@ class Rule:
     #: a restart (its positions already enforced) it neither evaluates nor remembers, since
     #: a missing trade could make it fire falsely or keep a wrong peak
     waits_for_trades: ClassVar[bool] = False
+    #: waiting for them past a grace, it judges on the balance's move (`core.unjudged`)
+    judges_unread: ClassVar[bool] = False
     #: the event kinds that can move this rule's ``next_deadline`` (None: ``reacts_to``)
     deadline_kinds: ClassVar[frozenset[type] | None] = None
     #: how each key compares when the settings change (see `fsm_risk.rules.tighter`): a key

@@ -24,6 +24,7 @@ from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quo
 from fsm_risk.core.models import Book, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.unjudged import counted, said
 from fsm_risk.rules.base import (
     UNBOUNDED,
     AccountView,
@@ -78,6 +79,7 @@ class PeriodPnlRule(Rule):
     amount_key: ClassVar[str]  # "limit" or "target"
     reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
     waits_for_trades = True
+    judges_unread = True  # (past a grace, on the balance's move: `core.unjudged`)
 
     config: Config
 
@@ -99,14 +101,16 @@ class PeriodPnlRule(Rule):
     def _book(self, view: AccountView) -> Book:
         return view.week if self._weekly else view.day
 
-    def _realized(self, book: Book) -> Decimal:
+    def _realized(self, book: Book, view: AccountView) -> Decimal:
         """The period's realized P&L; a target still counts what a firm's reset confirmed
-        took off it (`Book.wiped`: a reset never loosens a limit mid-period)."""
-        return book.realized if self.loss else book.realized + book.wiped
+        took off it (`Book.wiped`: a reset never loosens a limit mid-period). Its trades
+        unread past a grace, the balance's move on the side that can make it fire too."""
+        realized = book.realized if self.loss else book.realized + book.wiped
+        return realized + counted(view, self.loss)
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         book = self._book(view)
-        realized = self._realized(book)
+        realized = self._realized(book, view)
         pnl = realized + view.open_upnl - book.carry if self._equity else realized
         if (pnl > self._edge) if self.loss else (pnl < self._edge):
             return ()
@@ -115,6 +119,7 @@ class PeriodPnlRule(Rule):
             return ()
         left_out = "loss" if self.loss else "gain"
         stale = f"; a stale quote's {left_out} not counted" if was_stale else ""
+        stale += said(view, self.loss)  # (judged on the balance's move: ended by the trades read)
         until = self.ctx.next_reset(view, now, weekly=self.lock is State.LockedWeekly)
         cfg = self.config
         sign = "<=" if self.loss else ">="
@@ -132,7 +137,7 @@ class PeriodPnlRule(Rule):
 
     def quote_band(self, view: AccountView) -> Band | None:
         book = self._book(view)
-        realized = self._realized(book)
+        realized = self._realized(book, view)
         if self._equity:  # the edge in terms of the open P&L: realized + open - carry
             edge = self._edge - realized + book.carry
             return (edge, UNBOUNDED[1]) if self.loss else (UNBOUNDED[0], edge)
@@ -159,7 +164,7 @@ class PeriodPnlRule(Rule):
         """What the rule judges (`_judged`): the usage shown, and the level an admin's waiver
         re-arms at, never counts a stale quote the rule itself leaves out."""
         book = self._book(view)
-        pnl = self._realized(book) + (view.open_upnl - book.carry if self._equity else 0)
+        pnl = self._realized(book, view) + (view.open_upnl - book.carry if self._equity else 0)
         pnl, _ = self._judged(view, now, pnl)
         amount = self.config.amount
         if self.loss:

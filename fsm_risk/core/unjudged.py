@@ -1,0 +1,123 @@
+"""The period P&L rules judging an account whose trades cannot be read, on its balance's move.
+
+After a restart an account's rules on realized P&L wait for its trades (`unread.waiting`)
+unless its listed balance settles them. The trades search failing (an outage: 503 after 503)
+left them waiting for as long as it failed: a trader long 2 MNQ down $1,200 against a $500
+daily loss limit was not closed, the limit failing open because a read failed.
+
+So they wait for the trades `GRACE` at most (from the account's first event waiting while it
+trades: a locked one closes what it holds anyway, its lock kept for the read): a read
+that works lands well within it (one request), and the exact books judge. Past it, the daily
+and weekly loss limits and the profit target judge on what is known: the stored books, the
+open P&L (the positions read, the quotes live), and the balance's move the fills booked since
+do not explain (`move`: the start-up listing's, or a balance heard live since), which is what
+the unread trades realized net of their fees, give or take a payout, a deposit or a firm's
+adjustment. Each rule counts that move only on the side that can make it fire (a loss limit
+a fall, a profit target a rise): the estimate tightens a rule, it never gives room. Without a
+reset missed, every unread trade is in the day's and the week's books, and a fall counted is
+exactly the loss made while down (a payout counted as a loss is the cost: a lock the trades
+read then ends). Across a missed reset the new day's (or week's) share of the move is not
+known: the whole fall is counted in it (the loss before the reset is taken as today's), the
+strict way. A win while down is not counted: an open loss alone deeper than the room the
+stored books leave locks, where the trades would have allowed it. Judged at once (no grace),
+every restart with a move would lock on the estimate before a working read could say better;
+never judged (as before), a loss limit does not fire for as long as the gateway fails.
+
+A lock a rule made on the estimate says so (`ESTIMATED` in its detail). When the trades are
+read, its deadline is brought to that instant (`released`): the lock ends, audited, and the
+rule, judging the exact books in that same event, locks again where they justify it.
+Trailing drawdown (its peak a memory the balance's move cannot rebuild) still waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from fsm_risk.core.exposure import Unjudged
+from fsm_risk.core.models import ZERO, AccountModel
+from fsm_risk.core.states import State
+from fsm_risk.core.unread import waiting
+
+#: how long the P&L rules wait for the trades before judging on the balance's move
+GRACE = timedelta(seconds=5)
+#: in the detail of a lock made on the estimate: the trades read ends it (see `released`)
+ESTIMATED = "trades unread, balance move"
+
+
+def estimating(acct: object) -> bool:
+    """The account's period P&L rules judge on its balance's move now."""
+    unjudged = getattr(acct, "unjudged", None)
+    return isinstance(unjudged, Unjudged) and unjudged.estimating
+
+
+def move(acct: AccountModel) -> Decimal:
+    """What the balance moved by that the books do not hold: the moves of balances a read
+    confirmed while waiting (taken into the balance, not the books), and the gateway's balance
+    less the one taken and the fills booked since: a balance heard live that they do not
+    explain, else the start-up listing's, else nothing known (zero)."""
+    taken = ZERO if acct.unjudged is None else acct.unjudged.taken
+    if acct.unexplained:
+        return taken + acct.unexplained
+    behind = acct.behind
+    if behind is not None and behind.move is not None:
+        return taken + behind.move
+    return taken
+
+
+def counted(view: object, loss: bool) -> Decimal:
+    """What a period rule adds to its realized P&L while estimating: the move's fall for a
+    loss limit, its rise for a profit target (zero otherwise)."""
+    if not isinstance(view, AccountModel) or not estimating(view):
+        return ZERO
+    m = move(view)
+    return min(m, ZERO) if loss else max(m, ZERO)
+
+
+def said(view: object, loss: bool) -> str:
+    """What a verdict's detail adds while the account is judged on its balance's move."""
+    if not isinstance(view, AccountModel) or not estimating(view):
+        return ""
+    return f"; {ESTIMATED} {move(view):+.2f}, {counted(view, loss):+.2f} of it counted"
+
+
+def track(acct: AccountModel, now: datetime) -> None:
+    """Before the rules judge: the account's wait begins, runs out (`GRACE`: the estimate in
+    force, its guard band asked again) or ends (its trades read: `released`)."""
+    if ended(acct, now):
+        return
+    if acct.unjudged is None:
+        if acct.state is not State.Trading:
+            return  # (a lock closes what it holds: kept for the trades read, see `overdue`)
+        acct.unjudged = Unjudged(now)
+    if not acct.unjudged.estimating and now >= acct.unjudged.since + GRACE:
+        acct.unjudged.estimating = True
+        acct.band = None
+
+
+def ended(acct: AccountModel, now: datetime) -> bool:
+    """Whether the account's rules wait no more (its trades read: `released`)."""
+    if waiting(acct):
+        return False
+    acct.unjudged = None
+    released(acct, now)
+    return True
+
+
+def deadline(acct: AccountModel, now: datetime) -> datetime | None:
+    """The account's wake-up for the end of its wait (None: none, or passed); its wait over,
+    a lock made on the estimate ends now (`ended`: the wake-up at its new deadline)."""
+    ended(acct, now)
+    unjudged = acct.unjudged
+    if unjudged is None or unjudged.estimating or unjudged.since + GRACE <= now:
+        return None
+    return unjudged.since + GRACE
+
+
+def released(acct: AccountModel, now: datetime) -> None:
+    """The trades are read: a lock made on the estimate ends now (its deadline brought to
+    ``now``; the rule judges the exact books at once and locks again where they say so)."""
+    for source, hold in list(acct.holds.items()):
+        if ESTIMATED in hold.detail and (hold.until is None or hold.until > now):
+            acct.holds[source] = replace(hold, until=now)
