@@ -5,9 +5,10 @@ unless its listed balance settles them. The trades search failing (an outage: 50
 left them waiting for as long as it failed: a trader long 2 MNQ down $1,200 against a $500
 daily loss limit was not closed, the limit failing open because a read failed.
 
-So they wait for the trades `GRACE` at most (from the account's first event waiting while it
-trades: a locked one closes what it holds anyway, its lock kept for the read): a read
-that works lands well within it (one request), and the exact books judge. Past it, the daily
+So they wait for the trades `GRACE` at most (from the account's first event waiting): a read
+that works lands well within it (one request), and the exact books judge (a start-up of many
+exposed accounts at the gateway's request budget takes longer: those their balance settles
+are judged at once, the others on the estimate past the grace). Past it, the daily
 and weekly loss limits and the profit target judge on what is known: the stored books, the
 open P&L (the positions read, the quotes live), and the balance's move the fills booked since
 do not explain (`move`: the start-up listing's, or a balance heard live since), which is what
@@ -24,8 +25,9 @@ every restart with a move would lock on the estimate before a working read could
 never judged (as before), a loss limit does not fire for as long as the gateway fails.
 
 A lock a rule made on the estimate says so (`ESTIMATED` in its detail). When the trades are
-read, its deadline is brought to that instant (`released`): the lock ends, audited, and the
-rule, judging the exact books in that same event, locks again where they justify it.
+read, its deadline is brought to that instant (`released`): kept until the balance read after
+them (`overdue`), the lock then ends, audited, and the rule, judging the exact books in that
+same event, locks again where they justify it. A restart does not end it before its read.
 Trailing drawdown (its peak a memory the balance's move cannot rebuild) still waits.
 """
 
@@ -88,8 +90,6 @@ def track(acct: AccountModel, now: datetime) -> None:
     if ended(acct, now):
         return
     if acct.unjudged is None:
-        if acct.state is not State.Trading:
-            return  # (a lock closes what it holds: kept for the trades read, see `overdue`)
         acct.unjudged = Unjudged(now)
     if not acct.unjudged.estimating and now >= acct.unjudged.since + GRACE:
         acct.unjudged.estimating = True
@@ -97,22 +97,26 @@ def track(acct: AccountModel, now: datetime) -> None:
 
 
 def ended(acct: AccountModel, now: datetime) -> bool:
-    """Whether the account's rules wait no more (its trades read: `released`)."""
+    """Whether the account's rules wait no more. A wait this run saw ends: its trades read,
+    a lock made on the estimate ends (`released`). A restored lock made on one by an earlier
+    run is not ended by the restore, before any read: by the read that ends its next wait."""
     if waiting(acct):
         return False
-    acct.unjudged = None
-    released(acct, now)
+    if acct.unjudged is not None:
+        acct.unjudged = None
+        released(acct, now)
     return True
 
 
 def deadline(acct: AccountModel, now: datetime) -> datetime | None:
-    """The account's wake-up for the end of its wait (None: none, or passed); its wait over,
-    a lock made on the estimate ends now (`ended`: the wake-up at its new deadline)."""
+    """The account's wake-up for the end of its wait, while it trades (None: none, passed,
+    or locked: a lock closes what it holds; its next event judges it); its wait over, a lock
+    made on the estimate ends now (`ended`: the wake-up at its new deadline)."""
     ended(acct, now)
     unjudged = acct.unjudged
-    if unjudged is None or unjudged.estimating or unjudged.since + GRACE <= now:
+    if unjudged is None or unjudged.estimating or acct.state is not State.Trading:
         return None
-    return unjudged.since + GRACE
+    return unjudged.since + GRACE if unjudged.since + GRACE > now else None
 
 
 def released(acct: AccountModel, now: datetime) -> None:

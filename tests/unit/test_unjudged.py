@@ -184,3 +184,17 @@ def test_a_loss_while_down_confirmed_by_a_balance_read_stays_counted() -> None:
     again.send(quote(MNQ, "20950", at=again.now))
     assert again.acct.state is State.Flattening
     assert "-400.00 of it counted" in again.acct.holds["RULE-003"].detail
+
+
+def test_a_lock_on_the_estimate_is_not_ended_by_a_restart_before_the_read() -> None:
+    d = restarted("50400")
+    d.send(quote(MNQ, "20850"))
+    d.now += PAST
+    d.send(quote(MNQ, "20850", at=d.now))
+    d.send(*our_close_filled(MNQ, Side.SELL, 2, "20850", pnl="-600", at=d.now), flat(MNQ))
+    assert d.acct.state is State.LockedDaily
+    again = restart(d, partial(rule_engine, DailyLossLimit, limit="500"))
+    again.advance(seconds=1)
+    assert again.acct.state is State.LockedDaily
+    assert ESTIMATED in again.acct.holds["RULE-003"].detail
+    assert again.acct.holds["RULE-003"].until == again.acct.day.end
