@@ -1186,8 +1186,10 @@ class ProjectXBroker:
         forming included) from the gateway's bar history: what prices a held contract whose
         quotes have stopped. None when it has no bar in the last `LAST_PRICE_LOOKBACK`. One
         read, at `Priority.PRICE` (a breach may wait on it, but a cancel waiting goes first); a
-        refusal raises `ProjectXError`."""
-        now = self.now()
+        refusal raises `ProjectXError`. Its window is on the gateway's time (`GatewayClock.
+        latest`): on this machine's, with its clock minutes behind, the bars of those minutes
+        were never asked for and the price was minutes old."""
+        now = self.gateway_clock.latest(self.now())
         raw = await self._post(
             "/History/retrieveBars",
             {

@@ -14,10 +14,10 @@ second, less the answer's way here: a slow answer makes the gateway look behind,
 ahead), and the largest of the last few is the estimate (the answer that came quickest). An
 answer a cache kept (it says its ``Age``) tells an old clock and is not taken. Once the
 estimate is beyond `TOLERANCE` (both ways), a warning says by how much the clocks differ, so
-that someone synchronises them; and:
+that someone synchronises them. A record is refused as "in the future" only when it is ahead of
+the gateway's time too, from the first answer heard (a gateway ahead is allowed its lead; one
+behind never tightens the bound; `latest`). Once the estimate is beyond the tolerance:
 
-- a record is refused as "in the future" only when it is ahead of the gateway's time too (a
-  gateway ahead is allowed its lead; one behind never tightens the bound);
 - a quote's stamp is moved onto this machine's time for its freshness only while the quotes
   agree: the freshest of the recent ones (the least time between its stamp and its arrival)
   must lag by about the same difference. An API host whose clock is off, unlike the market
@@ -64,6 +64,7 @@ class GatewayClock:
         self._lags: deque[float] = deque(maxlen=LAGS)
         self.estimate: float | None = None  # seconds, gateway minus local
         self.skew: timedelta | None = None
+        self._lead: timedelta | None = None  # the largest sample, when ahead (`latest`)
 
     def heard(self, date: str | None, age: str | None = None) -> str | None:
         """One answer's ``Date`` (and ``Age``: a cache's copy, not taken); returns what to say
@@ -77,6 +78,8 @@ class GatewayClock:
         if told.tzinfo is None:
             return None
         self._samples.append((told - self.now()).total_seconds() + 0.5)
+        lead = max(self._samples)
+        self._lead = timedelta(seconds=lead) if lead > 0 else None
         if len(self._samples) < AT_LEAST:
             return None
         self.estimate = max(self._samples)  # the quickest answer's
@@ -138,8 +141,7 @@ class GatewayClock:
         few (`skew`): the start-up reads come right after the login's answers, and with this
         machine's clock 5 minutes behind they refused the trades of those minutes as stamped
         in the future."""
-        lead = max(self._samples, default=0.0)
-        return local + timedelta(seconds=lead) if lead > 0 else local
+        return local if self._lead is None else local + self._lead
 
 
 def _span(seconds: float) -> str:
