@@ -52,11 +52,11 @@ start-up reads of the rest, with the rest's (a restart of 60 exposed accounts am
 closed 20 at once on a fall through their loss limits, 40 a minute later, for want of reads).
 
 The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
-(reads may use 150 a window, the closes sent apart, and leave 25 to closes): N exposed
+(reads may use 150 a window, the closes sent apart, never past 162 in all): N exposed
 accounts need 2N reads (their enforcing steps) and about N closes or reductions, beside the
 login, the account list, the contract list and the balances listed after the subscriptions
 (4 reads). Reads beyond the first window's 150, or requests beyond its 200, wait for the
-window to slide, so (while the reads and the closes before them fit 175):
+window to slide, so (while the reads and the closes before them fit 162):
 
     lower bound = 60 s x (max(ceil((4 + 2N) / 150), ceil((4 + 3N) / 200)) - 1)
 

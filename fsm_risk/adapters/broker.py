@@ -266,7 +266,8 @@ class RequestBudget:
     Reads may use ``limit - reserve`` requests per window, cancels and the reads a close
     waits on ``limit - close_room``, closes all of it. The closes sent are what the reserve
     is kept for: those of the window (and the login, sent at their priority) do not count
-    against the reads' share, but reads never take the room kept for closes either (at a
+    against the reads' share, but let reads past it by `lent` at most, never into the room
+    kept for closes, nor all of the cancels' (at a
     restart, 50 exposed accounts' 101 reads beside 50 closes and a login did not fit a share that
     counted the closes, and 2 accounts' reductions waited 60 s). A locked trader's stream of
     orders, each cancelled, once filled the window, and a loss limit's close then waited 52 s
@@ -307,6 +308,12 @@ class RequestBudget:
         #: accounts held a locked account's cancel, and the read a close answered 503 waited
         #: on, 60 s)
         self.close_room = min(limit // 4, reserve // 2)
+        #: how far the closes sent let reads past their share: half the room the rest of the
+        #: reserve keeps for cancels and the reads enforcement waits on, the other half theirs
+        #: whatever reads took (all of it lent, 30 closes at a restart let the start-up reads
+        #: fill the window to 175, and a locked account's cancel, and the read a close answered
+        #: 503 waited on, waited 59 s)
+        self.lent = (reserve - self.close_room) // 2
         self._monotonic = monotonic
         self._answered: deque[float] = deque()  # when each request of the window ended
         #: when each request at the closes' priority of the window was let through: each of
@@ -338,18 +345,31 @@ class RequestBudget:
         now = self._monotonic() if now is None else now
         self._trim(now)
         cap = self.limit - (0 if priority is Priority.CLOSE else self.close_room)
-        if priority is Priority.READ:
-            share = self.in_flight + len(self._answered) - len(self._closes)
-            if share >= self.limit - self.reserve:
-                # the reads' share is used, closes apart: once the window holds fewer than
-                # it in all, it does apart (the soonest such moment is no later than that)
-                cap = self.limit - self.reserve
-        room = self._room(cap, now)
+        room = self._reads_room(now) if priority is Priority.READ else self._room(cap, now)
         if priority not in HELD_BACK or self.full_until is None:
             return room
         if now < self.full_until:
             return None if room is None else max(room, self.full_until - now)
         return None if self._probe else room  # the read sent alone is answered first
+
+    def _reads_room(self, now: float) -> float | None:
+        """Seconds until an ordinary read fits: fewer than the reads' share in the window, the
+        closes apart, and fewer than that share and what the closes lend (`lent`) in all (None:
+        not before one in flight is answered): when the first request of the window to leave
+        that makes room leaves (the moment the window held fewer than the share in all, taken
+        for it, woke the reads 10 s after a window of reads 0.4 s apart and 25 closes had room
+        for one)."""
+        share = self.limit - self.reserve
+        most = share + self.lent
+        answered, closes, gone = self._answered, self._closes, 0
+        for left in range(-1, len(answered)):  # (-1: now, before any leaves)
+            t = now if left < 0 else max(now, answered[left] + self.window)
+            while gone < len(closes) and t - closes[gone] >= self.window:
+                gone += 1
+            total = self.in_flight + len(answered) - left - 1
+            if total < most and total - len(closes) + gone < share:
+                return t - now
+        return None
 
     def _room(self, cap: int, now: float) -> float | None:
         """Seconds until fewer than ``cap`` requests are in flight or answered within the

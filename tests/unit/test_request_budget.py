@@ -255,8 +255,11 @@ async def test_closes_sent_do_not_count_against_the_reads_share() -> None:
     await fill(budget, 52, CLOSE)
     await fill(budget, 98, READ)
     assert budget.wait_for(READ) == 0, "the reads' share held back by the closes sent"
-    await fill(budget, 25, READ)  # up to the room kept for closes: 175 in all
-    assert budget.wait_for(READ) == 60 and budget.wait_for(CANCEL) == 60
+    await fill(budget, 12, READ)  # up to what the closes lend them: 162 in all
+    assert budget.wait_for(READ) == 60
+    assert budget.wait_for(CANCEL) == 0  # cancels keep the other half of their room
+    await fill(budget, 13, CANCEL)
+    assert budget.wait_for(CANCEL) == 60
     assert budget.wait_for(CLOSE) == 0  # which closes still have
     await fill(budget, 25, CLOSE)
     assert budget.wait_for(CLOSE) == 60
