@@ -121,7 +121,7 @@ class MaxConsecutiveLosses(Rule):
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         changed = memo.pop("hit", None) is not None
         if isinstance(event, Tick):
-            streak = int(memo.get("streak", 0))
+            streak = _streak(memo, view)
             if streak < self.config.losses:
                 return changed
             # a limit lowered to the streak (the streak is 0 again once the rule fired)
@@ -135,10 +135,11 @@ class MaxConsecutiveLosses(Rule):
         outcome = self.config.outcome(trip.net)
         if outcome == "ignore":
             return changed
+        streak = _streak(memo, view) + 1
+        memo["day"] = view.day.start.isoformat()
         if outcome == "win":
             memo["streak"] = 0
             return True
-        streak = int(memo.get("streak", 0)) + 1
         if streak >= self.config.losses:
             assert rec is not None
             memo["hit"] = {"trade": rec.trade_id, "detail": f"{streak} losing round trips in a row"}
@@ -156,6 +157,7 @@ class MaxConsecutiveLosses(Rule):
             if outcome != "ignore":
                 streak = 0 if outcome == "win" else streak + 1
         memo["streak"] = streak
+        memo["day"] = view.day.start.isoformat()
         memo.pop("hit", None)
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
@@ -187,6 +189,16 @@ class MaxConsecutiveLosses(Rule):
     def usage(self, view: AccountView, now: datetime) -> Usage:
         memo = view.rule_state.get(self.id) or {}
         # a reset that is due but not yet applied (no event since) has cleared the streak
-        streak = int(memo.get("streak", 0)) if now < view.day.end else 0
+        streak = _streak(memo, view) if now < view.day.end else 0
         limit = self.config.losses
         return Usage(Decimal(streak), Decimal(limit), "losses in a row", used(streak, limit))
+
+
+def _streak(memo: dict[str, Any], view: AccountView) -> int:
+    """The stored streak, if it is the current trading day's: one kept while the rule was
+    off (no reset reached it) belongs to the day it was counted in (a streak stored before
+    the day was kept with it is taken as the current day's)."""
+    day = memo.get("day")
+    if day is not None and day != view.day.start.isoformat():
+        return 0
+    return int(memo.get("streak", 0))
