@@ -49,6 +49,27 @@ class SessionCalendar:
             return _utc(first)  # an ordinary time, or the first of an ambiguous pair
         return _utc(pendulum.datetime(*args, tz=self._zone, fold=1))  # in a gap: moved forward
 
+    def at_or_change(self, d: date, tm: time) -> datetime:
+        """Like `at`, but a wall time in a spring-forward gap is the moment of the change (the
+        gap's end), not moved forward by the gap's length: a deadline written in the gap (a
+        flat-by time) then comes no later than one written after it, as on every other day
+        (Cairo's 00:30 on a night its clocks skip 00:00-01:00 is 01:00, not 01:30)."""
+        moved = self.at(d, tm)
+        there = self.local(moved)
+        if (there.hour, there.minute, there.second) == (tm.hour, tm.minute, tm.second):
+            return moved
+        shown = datetime(*there.timetuple()[:6], tzinfo=UTC)  # its wall time, read as UTC
+        wall = shown - datetime.combine(d, tm, tzinfo=UTC)  # how far the gap moved it
+        after = there.utcoffset()
+        lo, hi = moved - wall, moved  # the change lies in (lo, hi]
+        while hi - lo > timedelta(seconds=1):
+            mid = (lo + (hi - lo) / 2).replace(microsecond=0)
+            if self.local(mid).utcoffset() == after:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
     # -- daily ------------------------------------------------------------------------------
 
     def last_daily_reset(self, t: datetime) -> datetime:

@@ -10,7 +10,8 @@ day. Windows are at most a day long and never overlap.
 Each occurrence of a window is a `Session`. Like CME, a session is labelled by the date it
 closes on (its *session date*). A holiday removes the session of that date; an early close
 cuts it short: trading must stop ``lead`` before the early close. A flat-by time cuts every
-session short the same way (15:08 Chicago in a session that closes at 16:00). A window that runs
+session short the same way (15:08 Chicago in a session that closes at 16:00); one that falls
+in a spring-forward gap stops at the moment of the change. A window that runs
 past the exchange's close into its next session stops ``lead`` before that close when the
 next session is an exchange holiday (a position cannot be closed while the exchange is shut:
 one held past 16:00 Chicago on New Year's Eve is held 73 hours) or after the weekend (unless
@@ -450,7 +451,8 @@ class TradingSchedule:
         stop, cut = ends, "end"
         if self.flat_by is not None and w.contains(self.flat_by):
             on = d if not w.crosses_midnight or self.flat_by > w.start else end_date
-            stop, cut = min(stop, at(on, self.flat_by)), "flat_by"
+            # (in a spring-forward gap: the change, so an earlier flat-by never stops later)
+            stop, cut = min(stop, self._cal.at_or_change(on, self.flat_by)), "flat_by"
         listed = self._listed(opens)
         early = self.early_close(day, listed)
         if early is not None and early - self.lead < stop:

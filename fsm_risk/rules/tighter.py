@@ -160,7 +160,9 @@ class FlatBy:
     """A flat-by time, read in each trading window (with the rule's windows at hand:
     `judge`): none is the loosest; otherwise stricter when it comes no later after each
     window opens. In a window that crosses midnight an evening time comes before a morning
-    one (17:00-16:00: 22:00 is 5 h in, 15:08 is 22 h in)."""
+    one (17:00-16:00: 22:00 is 5 h in, 15:08 is 22 h in). A flat-by in a spring-forward gap
+    stops at the moment of the change (`SessionCalendar.at_or_change`), so one judged stricter
+    never stops later on that night either."""
 
     def __call__(self, old: time | None, new: time | None) -> bool:
         return earlier_or_set(old, new)
