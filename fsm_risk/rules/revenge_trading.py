@@ -12,7 +12,12 @@ not cut by the daily reset. Only round trips the trader closes start a watch and
 trader's entries count; the service's closes and fills do neither. The watch is kept in
 ``rule_state`` (the journal does not say whose fill ended a round trip), persisted with the
 account: it survives a restart. The rule fires on the entry, not on a level; once it fires,
-the watches end.
+the watches end, and the losses they watched are never watched again (``fired``).
+
+When the rules judge the account (a Tick: after a reload or a start), the watches are made
+again from the day's round trips as the settings in force read them: a loss still inside the
+watch that ``loss`` (or ``seconds``) now reaches is watched from then on, its entries since
+counted; one whose entries already reach what fires it (``multiplier`` lowered) fires then.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core.events import Event, Fill
-from fsm_risk.core.models import root_of
+from fsm_risk.core.events import Event, Fill, Tick
+from fsm_risk.core.models import FillRecord, Trip, root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
@@ -98,7 +103,7 @@ class RevengeTrading(Rule):
             "how long trading stops when the rule fires (minutes)",
         ),
     )
-    reacts_to = frozenset({Fill})
+    reacts_to = frozenset({Fill, Tick})
     level_triggered = False
     stateful = True
 
@@ -122,6 +127,8 @@ class RevengeTrading(Rule):
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
         changed = memo.pop("hit", None) is not None
+        if isinstance(event, Tick):
+            return self._read_again(memo, view, now) or changed
         rec = journaled(view, event)
         if rec is None or rec.enforcement:
             return changed
@@ -156,6 +163,7 @@ class RevengeTrading(Rule):
                 changed = True
                 if w["entered"] >= cfg.needed(w["size"]):
                     memo["hit"] = {"trade": rec.trade_id, "detail": self._detail(w, at)}
+                    _fired(memo, watches, at)
                     watches = []
                     break
         if watches:
@@ -163,6 +171,70 @@ class RevengeTrading(Rule):
         else:
             memo.pop("watches", None)
         return changed
+
+    def _read_again(self, memo: dict[str, Any], view: AccountView, now: datetime) -> bool:
+        """The watches the settings in force make of the day's round trips (`observe` on a
+        Tick): each losing one still inside the watch that no watch holds and none fired on,
+        with the entries since; fires on one whose entries already reach what fires it."""
+        cfg = self.config
+        watches: list[dict[str, Any]] = list(memo.get("watches", ()))
+        held = [(w["at"], w["root"]) for w in watches]
+        fired = memo.get("fired")
+        fills = view.day.fills
+        # the later of our clock and the gateway's last fill: a watch a fill ended stays ended
+        latest = max(now, fills[-1].at) if fills else now
+        added = False
+        for trip in view.day.trips:
+            closed = trip.closed_at
+            if closed is None or trip.net > -cfg.loss or latest - closed > cfg.watch:
+                continue
+            if fired is not None and closed <= datetime.fromisoformat(fired):
+                continue  # its watch fired: never again
+            key = (closed.isoformat(), root_of(trip.contract_id))
+            if key in held:
+                held.remove(key)  # watched already
+                continue
+            found = _closing(view, trip)
+            if found is None:
+                continue  # closed by the service (or its fill not kept): no watch
+            watches.append(self._watch(view, trip, found))
+            added = True
+
+        def fires(w: dict[str, Any]) -> bool:
+            inside = latest - datetime.fromisoformat(w["at"]) <= cfg.watch
+            return inside and w["entered"] >= cfg.needed(w["size"])
+
+        if not added and not any(fires(w) for w in watches):
+            return False
+        watches.sort(key=lambda w: datetime.fromisoformat(w["at"]))
+        for w in watches:
+            if fires(w):
+                memo["hit"] = {"trade": None, "detail": self._detail(w, latest)}
+                _fired(memo, watches, None)
+                memo.pop("watches", None)
+                return True
+        memo["watches"] = watches
+        return True
+
+    def _watch(self, view: AccountView, trip: Trip, closing: int) -> dict[str, Any]:
+        """A watch of ``trip``, whose closing fill is the day's ``closing``-th, with the
+        trader's entries from that fill on (a reversal's new side counts)."""
+        assert trip.closed_at is not None
+        root = root_of(trip.contract_id)
+        entered = sum(
+            f.entry
+            for f in view.day.fills[closing:]
+            if not f.enforcement
+            and trip.closed_at <= f.at <= trip.closed_at + self.config.watch
+            and (self.config.mode == "size" or root_of(f.contract_id) == root)
+        )
+        return {
+            "at": trip.closed_at.isoformat(),
+            "root": root,
+            "size": trip.size,
+            "net": str(trip.net),
+            "entered": entered,
+        }
 
     def _detail(self, w: dict[str, Any], at: datetime) -> str:
         after = (at - datetime.fromisoformat(w["at"])).total_seconds()
@@ -178,7 +250,12 @@ class RevengeTrading(Rule):
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         memo = view.rule_state.get(self.id)
         hit = memo.get("hit") if memo else None
-        if hit is None or not isinstance(event, Fill) or hit["trade"] != event.trade_id:
+        if hit is None:
+            return ()
+        if hit["trade"] is None:  # entries the settings now fire on: fired on a Tick
+            if not isinstance(event, Tick):
+                return ()
+        elif not isinstance(event, Fill) or hit["trade"] != event.trade_id:
             return ()
         return (
             Verdict(
@@ -202,3 +279,26 @@ class RevengeTrading(Rule):
                 entered = Decimal(w["entered"])
                 return Usage(entered, needed, "contracts", used(entered, needed), detail)
         return Usage(Decimal(0), Decimal(0), "contracts", Decimal(0), "no recent loss")
+
+
+def _closing(view: AccountView, trip: Trip) -> int | None:
+    """Where the trader's fill that closed ``trip`` is among the day's fills (None: the
+    service's, or not among them)."""
+    fills: list[FillRecord] = view.day.fills
+    for i in range(len(fills) - 1, -1, -1):
+        f = fills[i]
+        if f.contract_id == trip.contract_id and f.at == trip.closed_at and f.exit > 0:
+            return None if f.enforcement else i
+    return None
+
+
+def _fired(memo: dict[str, Any], watches: list[dict[str, Any]], at: datetime | None) -> None:
+    """The watches end on a fire: the losses they watched (closed at or before the latest of
+    them and ``at``) are never watched again."""
+    times = [datetime.fromisoformat(w["at"]) for w in watches]
+    if at is not None:
+        times.append(at)
+    if memo.get("fired"):
+        times.append(datetime.fromisoformat(memo["fired"]))
+    if times:
+        memo["fired"] = max(times).isoformat()

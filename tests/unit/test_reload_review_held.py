@@ -8,9 +8,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from fsm_risk import reload
+from fsm_risk.core.events import Side, Tick
 from fsm_risk.core.sessions import SessionCalendar
+from fsm_risk.core.states import State
 from fsm_risk.rules.trading_hours import TradingHours
-from tests.unit.test_reload_direction import engine_of, settings
+from tests.factories import ES, Driver, account, fill, flat, position, quote
+from tests.unit.test_reload_direction import do_reload, engine_of, settings
 
 CAIRO_HOURS = (
     "[rule.trading_hours]\ntimezone = Africa/Cairo\nwindows = Sun-Thu 17:00-16:00\n"
@@ -63,3 +66,117 @@ def test_at_or_change_is_the_moment_of_the_change_in_a_gap_only() -> None:
     assert (
         gap == howe.at(date(2026, 10, 4), time(2, 30)) == datetime(2026, 10, 3, 15, 30, tzinfo=UTC)
     )
+
+
+# --- RULE-012: loss lowered below a loss just taken ------------------------------------------
+
+_ids = iter(range(9_300_000, 10**9))
+T = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # Monday 10:00 Chicago
+
+
+def _loss(d: Driver, pnl: str = "-80", size: int = 1) -> None:
+    """A losing round trip of ``size`` ES closed by the trader, then 15 s pass."""
+    d.send(
+        fill(ES, Side.BUY, size, "100", order_id=next(_ids), at=d.now),
+        position(ES, size, "100", at=d.now),
+    )
+    d.send(fill(ES, Side.SELL, size, "98.4", pnl=pnl, order_id=next(_ids), at=d.now))
+    d.send(flat(ES, at=d.now))
+    d.now += timedelta(seconds=15)
+
+
+def _enter(d: Driver, size: int, held: int | None = None) -> None:
+    d.send(
+        fill(ES, Side.BUY, size, "100", order_id=next(_ids), at=d.now),
+        position(ES, size if held is None else held, "100", at=d.now),
+    )
+
+
+def _revenge_driver(text: str) -> Driver:
+    d = Driver(engine_of(settings(text)), now=T)
+    d.send(account(), quote(ES, "100", at=T))
+    return d
+
+
+def test_revenge_loss_lowered_under_a_loss_just_taken_watches_it() -> None:
+    """-$80 on 1 ES under loss = 100 (not watched); 15 s later the admin lowers loss to 50
+    (stricter: applied at once, the Tick sent); 15 s after that the trader enters 2 ES, twice
+    the losing size: Cooldown by RULE-012, as under loss = 50 from the start."""
+    old, new = "[rule.revenge_trading]\nloss = 100\n", "[rule.revenge_trading]\nloss = 50\n"
+    ctl = _revenge_driver(new)
+    _loss(ctl)
+    ctl.now += timedelta(seconds=15)
+    _enter(ctl, 2)
+    assert ctl.acct.state is State.Flattening  # control: the revenge entry fired
+    d = _revenge_driver(old)
+    _loss(d)
+    assert "watches" not in d.acct.rule_state.get("RULE-012", {})
+    assert do_reload(d, settings(old), settings(new)).tightened
+    d.send(Tick(d.acc))  # what Service.reload submits after a tightening
+    assert d.acct.state is State.Trading  # nothing entered yet: only watched
+    d.now += timedelta(seconds=15)
+    _enter(d, 2)
+    assert d.acct.state is State.Flattening, "a revenge entry 30 s after a -80 loss, loss = 50"
+    hold = d.acct.holds.get("RULE-012")
+    assert hold is not None and hold.until == d.now + timedelta(minutes=30)
+    assert "2 contracts entered 30s after a -80.00 loss of 1 ES" in (hold.detail or "")
+
+
+def test_revenge_loss_lowered_after_the_entries_fires_on_the_tick() -> None:
+    """The same loss, then 2 ES entered under loss = 100 (nothing watched); lowered to 50:
+    the entries already reach twice the losing size inside the watch, so the Tick fires."""
+    d = _revenge_driver("[rule.revenge_trading]\nloss = 100\n")
+    _loss(d)
+    _enter(d, 2)
+    assert d.acct.state is State.Trading
+    d.now += timedelta(seconds=5)
+    old, new = "[rule.revenge_trading]\nloss = 100\n", "[rule.revenge_trading]\nloss = 50\n"
+    assert do_reload(d, settings(old), settings(new)).tightened
+    d.send(Tick(d.acc))
+    assert d.acct.state is State.Flattening, "2 ES entered 15 s after a -80 loss, loss = 50"
+
+
+def test_a_watch_that_fired_is_not_watched_again_after_a_reload() -> None:
+    """Under loss = 50 the -80 loss is watched and the 2 ES entry fires it (Cooldown 1 min);
+    the cooldown over, the admin lowers loss to 40 (stricter) inside the watch: the loss whose
+    watch fired is not watched again, so a 2 ES entry is no revenge (no false lock)."""
+    text = "[rule.revenge_trading]\nloss = 50\ncooldown_minutes = 1\n"
+    d = _revenge_driver(text)
+    _loss(d)
+    _enter(d, 2)
+    assert d.acct.state is State.Flattening
+    d.send(flat(ES, at=d.now))
+    d.at(d.now + timedelta(seconds=61))
+    assert d.acct.state is State.Trading
+    lower = "[rule.revenge_trading]\nloss = 40\ncooldown_minutes = 1\n"
+    assert do_reload(d, settings(text), settings(lower)).tightened
+    d.send(Tick(d.acc))
+    assert "watches" not in d.acct.rule_state["RULE-012"]
+    d.now += timedelta(seconds=5)
+    _enter(d, 2)
+    assert d.acct.state is State.Trading, "the loss whose watch fired was watched again"
+
+
+def test_a_loss_closed_by_the_service_is_not_watched_after_a_reload() -> None:
+    """A -500 round trip closed by the service (its stop-loss close) starts no watch under
+    loss = 600, nor when loss is lowered to 100 (stricter) and the Tick judges the account."""
+    from fsm_risk.config import build_rule
+    from fsm_risk.core.events import OrderType
+    from fsm_risk.rules.revenge_trading import RevengeTrading
+    from tests.factories import make_engine, order
+    from tests.unit.test_rule_012_revenge_trading import close_on_quote
+
+    d = Driver(make_engine({RevengeTrading: {"loss": "600"}}, extra=[close_on_quote(ES)]))
+    d.send(account())
+    _enter(d, 1)
+    d.send(quote(ES, "90"), order(980, ES, Side.SELL, 1, type=OrderType.MARKET))
+    d.send(fill(ES, Side.SELL, 1, "90", pnl="-500", order_id=980), flat(ES))
+    assert d.acct.day.trips[-1].enforced and d.acct.day.fills[-1].enforcement
+    e = d.engine
+    ctx = type(e).context(e.settings, e.instruments, e.marks)
+    rules = [build_rule(RevengeTrading, ctx, {"loss": "100"}), close_on_quote(ES)(ctx)]
+    e.replace_rules(rules, d.now, actor="admin:x", detail="t")
+    d.send(Tick(d.acc))
+    assert "watches" not in d.acct.rule_state.get("RULE-012", {})
+    _enter(d, 2)
+    assert d.acct.state is State.Trading and "RULE-012" not in d.acct.holds
