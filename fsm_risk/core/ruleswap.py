@@ -53,6 +53,7 @@ class RuleSwap:
                 pos.band = None
             acct.deadlines.clear()
             self.timers.schedule(acct, now)
+        self.beside()
         return self.note(now, actor=actor, detail=detail)
 
     def note(self, now: datetime, *, actor: str, detail: str) -> list[Effect]:
@@ -71,13 +72,20 @@ class RuleSwap:
         """Enforce ``rules`` from ``at`` on (None: nothing staged). Applied by the first event
         handled at or after ``at``; `next_deadline` includes ``at``."""
         self.staged = None if rules is None else (list(rules), at, detail)
+        self.beside()
+
+    def beside(self) -> None:
+        """Tell each rule in force what the staged rules (a held loosening) make of it."""
+        staged = {} if self.staged is None else {r.id: r for r in self.staged[0]}
+        for rule in self.book.rules:
+            rule.held_beside(staged.get(rule.id))
 
     def apply_staged(self, now: datetime) -> list[Effect]:
         """The staged rules, once their instant has come (also done by `handle`)."""
         if self.staged is None or now < self.staged[1]:
             return []
         rules, _, detail = self.staged
-        self.staged = None
+        self.staged = None  # (`replace` tells the new rules none is held)
         out = self.replace(rules, now, actor="system", detail=detail)
         out.append(SettingsApplied(now, detail))
         return out

@@ -390,6 +390,9 @@ class Rule:
         #: the accounts this rule waits on the gateway's word for (see `heard`): not stored,
         #: what waits is dropped at a restart
         self.waiting: dict[int, Any] = {}
+        #: the config of this rule held for the daily reset (a loosening, or a change of no
+        #: known direction), while one is staged (see `held_beside`)
+        self.held_config: Any = None
 
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Any:
@@ -422,6 +425,12 @@ class Rule:
 
     def heard(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> None:
         """An event handled for an account in ``waiting`` (after the rules observed it)."""
+
+    def held_beside(self, staged: Rule | None) -> None:
+        """The rule a held loosening makes of this one at the daily reset (None: none held, or
+        it no longer has this rule). A rule whose lock's end a key of no known direction
+        decides (RULE-011's ``lock``) ends its locks at the later of the two until then."""
+        self.held_config = None if staged is None else staged.config
 
     def unjudged(self, memo: dict[str, Any], view: AccountView, fill: Fill) -> None:
         """A fill booked while the account's trades are still being read (a rule that waits

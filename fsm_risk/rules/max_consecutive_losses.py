@@ -16,6 +16,11 @@ The rule fires on the loss that completes the streak (not on a level), then coun
 zero: after an admin override, or after a ``lock = cooldown``, it takes another full streak to
 fire again. A streak already as long as the limit when the rules judge the account (``losses``
 lowered to it by a reload or a start) fires then, on that Tick, without waiting for a loss.
+
+``lock`` has no known direction (a daily lock may end before a cooldown would, or after), so a
+change of it waits for the daily reset; until then a lock ends at the later of what the
+settings in force and the held ones give (cooldown -> daily set at 08:00: a streak at 09:00
+is locked until the reset, not only for the cooldown).
 """
 
 from __future__ import annotations
@@ -170,11 +175,11 @@ class MaxConsecutiveLosses(Rule):
                 return ()
         elif not isinstance(event, Fill) or hit["trade"] != event.trade_id:
             return ()
-        cfg = self.config
-        if cfg.lock == "daily":
-            lock, until = State.LockedDaily, self.ctx.next_reset(view, now)
-        else:
-            lock, until = State.Cooldown, now + timedelta(minutes=cfg.cooldown_minutes)
+        lock, until = self._lock(self.config, view, now)
+        if isinstance(self.held_config, Config):  # a change held for the reset: the later end
+            other = self._lock(self.held_config, view, now)
+            if other[1] > until:
+                lock, until = other
         return (
             Verdict(
                 self.id,
@@ -185,6 +190,12 @@ class MaxConsecutiveLosses(Rule):
                 detail=str(hit["detail"]),
             ),
         )
+
+    def _lock(self, cfg: Config, view: AccountView, now: datetime) -> tuple[State, datetime]:
+        """The lock ``cfg`` gives a streak completed at ``now``, and its end."""
+        if cfg.lock == "daily":
+            return State.LockedDaily, self.ctx.next_reset(view, now)
+        return State.Cooldown, now + timedelta(minutes=cfg.cooldown_minutes)
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         memo = view.rule_state.get(self.id) or {}

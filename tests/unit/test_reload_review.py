@@ -89,21 +89,45 @@ def test_flatten_existing_turned_on_during_a_trades_lock_closes_at_once() -> Non
     assert any(type(e).__name__ == "ReadAccount" for e in d.effects[-4:])
 
 
-def test_daily_in_place_of_a_cooldown_set_in_the_morning_waits_all_day() -> None:
-    """(A trade-off of the fix, not a loosening of what was in force.) lock = cooldown (240
-    min) -> daily, reloaded at 08:00 Chicago: held for the 17:00 reset, so a streak hit at
-    09:00 gets the 4 h cooldown (back at 13:00), not the daily lock (17:00) the admin set and
-    the same reload applied at once before 4df6514."""
+def reload_staging(d: Driver, in_force, file):  # type: ignore[no-untyped-def]
+    """`Service.reload` without the service, the held loosening staged for the daily reset
+    (`Service._stage`) as well as the stricter values applied now."""
+    from fsm_risk import config, reload
+    from fsm_risk.core.engine import RiskEngine
+
+    p = reload.plan(in_force, file)
+    current = config.with_rules(in_force, p.now)
+    ctx = RiskEngine.context(d.engine.settings, d.engine.instruments, d.engine.marks)
+    if p.held:
+        target = config.with_rules(current, p.target)
+        at = file.calendar().next_daily_reset(d.now)
+        d.engine.stage_rules(target.build_rules(ctx), at, "held")
+    else:
+        d.engine.stage_rules(None, d.now)
+    if p.tightened:
+        d.engine.replace_rules(current.build_rules(ctx), d.now, actor="admin:x", detail="t")
+    return p
+
+
+def test_daily_in_place_of_a_cooldown_set_in_the_morning_locks_until_the_reset() -> None:
+    """lock = cooldown (240 min) -> daily, reloaded at 08:00 Chicago: of no known direction,
+    held for the 17:00 reset; a streak hit at 09:00 is locked until the reset (the later of
+    the cooldown in force, back at 13:01, and the daily lock held), not only for 4 h."""
     from fsm_risk import reload
 
     streak = "[rule.max_consecutive_losses]\nlosses = 2\ncooldown_minutes = 240\n"
     old, new = settings(streak + "lock = cooldown\n"), settings(streak + "lock = daily\n")
     d = Driver(engine_of(old), now=datetime(2026, 11, 23, 14, 0, tzinfo=UTC))  # 08:00 Chicago
     d.send(account())
-    do_reload(d, old, new)
+    p = reload_staging(d, old, new)
+    assert [str(c) for c in p.held] == ["[rule.max_consecutive_losses] lock: cooldown -> daily"]
+    assert reload.plan(old, new).held
     d.now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 09:00 Chicago
     trip(d, "-50")
     trip(d, "-50")
     hold = d.acct.holds.get("RULE-011")
-    assert reload.plan(old, new).held
-    assert hold is not None and hold.until == datetime(2026, 11, 23, 19, 1, tzinfo=UTC)
+    assert hold is not None
+    assert (hold.kind, hold.until) == (
+        State.LockedDaily,
+        datetime(2026, 11, 23, 23, 0, tzinfo=UTC),
+    ), "the held daily lock ends later than the 240 min cooldown in force"

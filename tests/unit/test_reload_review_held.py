@@ -180,3 +180,63 @@ def test_a_loss_closed_by_the_service_is_not_watched_after_a_reload() -> None:
     assert "watches" not in d.acct.rule_state.get("RULE-012", {})
     _enter(d, 2)
     assert d.acct.state is State.Trading and "RULE-012" not in d.acct.holds
+
+
+# --- RULE-011: lock changed, held for the reset: the later end of the two ---------------------
+
+STREAK = "[rule.max_consecutive_losses]\nlosses = 2\ncooldown_minutes = 240\n"
+
+
+def _streak_lock(d: Driver, at: datetime) -> tuple[object, object]:
+    from tests.unit.test_reload_review import trip
+
+    d.now = at
+    trip(d, "-50")
+    trip(d, "-50")
+    hold = d.acct.holds.get("RULE-011")
+    assert hold is not None
+    return hold.kind, hold.until
+
+
+def test_a_cooldown_held_in_place_of_the_daily_lock_ends_at_the_later_of_the_two() -> None:
+    """lock = daily -> cooldown (240 min), reloaded at 08:00 Chicago (held for the reset): a
+    streak at 15:30 is locked until 19:30, past the 17:00 reset the daily lock in force ends
+    at; one at 09:00 until the reset (the cooldown would end at 13:01)."""
+    from tests.unit.test_reload_review import reload_staging
+
+    old, new = settings(STREAK + "lock = daily\n"), settings(STREAK + "lock = cooldown\n")
+    for at, want in (
+        (
+            datetime(2026, 11, 23, 21, 30, tzinfo=UTC),
+            (State.Cooldown, datetime(2026, 11, 24, 1, 31, tzinfo=UTC)),
+        ),
+        (
+            datetime(2026, 11, 23, 15, 0, tzinfo=UTC),
+            (State.LockedDaily, datetime(2026, 11, 23, 23, 0, tzinfo=UTC)),
+        ),
+    ):
+        d = Driver(engine_of(old), now=datetime(2026, 11, 23, 14, 0, tzinfo=UTC))
+        d.send(account())
+        assert reload_staging(d, old, new).held
+        assert _streak_lock(d, at) == want
+
+
+def test_once_the_held_lock_applies_or_is_withdrawn_only_the_rules_in_force_decide() -> None:
+    """cooldown -> daily held at 08:00, then the file edited back and reloaded (the held change
+    withdrawn): a streak at 09:00 gets the cooldown in force alone (13:01 Chicago). And with
+    the change applied at the 17:00 reset, a streak the next morning is locked daily alone."""
+    from tests.unit.test_reload_review import reload_staging
+
+    old, new = settings(STREAK + "lock = cooldown\n"), settings(STREAK + "lock = daily\n")
+    d = Driver(engine_of(old), now=datetime(2026, 11, 23, 14, 0, tzinfo=UTC))
+    d.send(account())
+    assert reload_staging(d, old, new).held
+    assert not reload_staging(d, old, old).held  # withdrawn
+    at = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    assert _streak_lock(d, at) == (State.Cooldown, datetime(2026, 11, 23, 19, 1, tzinfo=UTC))
+    d = Driver(engine_of(old), now=datetime(2026, 11, 23, 14, 0, tzinfo=UTC))
+    d.send(account())
+    assert reload_staging(d, old, new).held
+    d.at(datetime(2026, 11, 23, 23, 0, 5, tzinfo=UTC))  # past the reset: the change applied
+    at = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # Tuesday 09:00 Chicago
+    assert _streak_lock(d, at) == (State.LockedDaily, datetime(2026, 11, 24, 23, 0, tzinfo=UTC))
