@@ -18,9 +18,7 @@ MON = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # Monday 10:00 Chicago
 WED = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # Wednesday 10:00 Chicago
 
 
-def test_a_streak_from_days_ago_kept_while_off_does_not_lock_at_its_re_enabling() -> (
-    None
-):
+def test_a_streak_from_days_ago_kept_while_off_does_not_lock_at_its_re_enabling() -> None:
     """Monday: 2 losing round trips under losses = 3 (Trading). The admin turns RULE-011 off
     (a loosening: staged for Monday's 17:00 reset). Wednesday 10:00: no trade yet today; the
     admin turns it on again with losses = 2 (stricter: applied now, a Tick judges the
