@@ -977,6 +977,9 @@ class Service:
             return
         first, n, _ = self._reads_failed.get(account_id, (self.clock.now(), 0, ""))
         self._reads_failed[account_id] = (first, n + 1, type(error).__name__)
+        acct = self.engine.accounts.get(account_id)
+        if acct is not None and waiting(acct):  # its trades unread: the engine's grace runs
+            self.submit(Tick(account_id, unread=True))
         if n + 1 == READS_FAILING_AFTER:
             logger.error(
                 "{} account {}: the gateway's reads have failed {} times in a row ({}): its "

@@ -163,6 +163,9 @@ class Tick:
     """Time passed: a stored deadline of this account is due (or any account, when None)."""
 
     account_id: int | None = None
+    #: a read of the account's trades failed (the shell's reconciliation): its P&L rules
+    #: waiting for them may judge on its balance's move past a grace (`core.unjudged`)
+    unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,9 @@ class Unjudged:
 
     since: datetime
     estimating: bool = False
+    #: when a read of its trades first failed (None: none failed yet: a read queued behind
+    #: the request budget is no reason to estimate; the grace runs from a failure)
+    failed: datetime | None = None
     #: the moves of balances a read confirmed since (taken: in the balance, not the books)
     taken: Decimal = Decimal(0)
 

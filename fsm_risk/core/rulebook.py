@@ -84,7 +84,7 @@ class RuleBook:
 
     def evaluate(self, acct: AccountModel, event: Event, now: datetime) -> list[Verdict]:
         verdicts: list[Verdict] = []
-        track(acct, now)  # (waiting past `unjudged.GRACE`: the period rules judge on)
+        track(acct, now, event)  # (waiting past `unjudged.GRACE`: the period rules judge on)
         for rule in self.by_event.get(type(event), ()):
             if waits(acct, rule):
                 # its realized P&L is not caught up (the start-up read's trades, or those

@@ -5,10 +5,13 @@ unless its listed balance settles them. The trades search failing (an outage: 50
 left them waiting for as long as it failed: a trader long 2 MNQ down $1,200 against a $500
 daily loss limit was not closed, the limit failing open because a read failed.
 
-So they wait for the trades `GRACE` at most (from the account's first event waiting): a read
-that works lands well within it (one request), and the exact books judge (a start-up of many
-exposed accounts at the gateway's request budget takes longer: those their balance settles
-are judged at once, the others on the estimate past the grace). Past it, the daily
+So they wait for the trades `GRACE` at most once a read of them failed (the shell says so
+with a `Tick`, `unread`): a retry that works lands within it and the exact books judge. A
+read merely queued is no failure: a start-up of many exposed accounts at the gateway's
+request budget reads their trades a minute or more after the start, and judged on the
+estimate meanwhile, 40 of 60 healthy accounts whose traders won while down were closed on
+a loss the trades did not reach (those their balance settles are judged at once). Past it,
+the daily
 and weekly loss limits and the profit target judge on what is known: the stored books, the
 open P&L (the positions read, the quotes live), and the balance's move the fills booked since
 do not explain (`move`: the start-up listing's, or a balance heard live since), which is what
@@ -37,8 +40,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from fsm_risk.core.events import Event, Tick
 from fsm_risk.core.exposure import Unjudged
 from fsm_risk.core.models import ZERO, AccountModel
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.core.unread import waiting
 
@@ -46,6 +51,8 @@ from fsm_risk.core.unread import waiting
 GRACE = timedelta(seconds=5)
 #: in the detail of a lock made on the estimate: the trades read ends it (see `released`)
 ESTIMATED = "trades unread, balance move"
+#: the reasons of the rules that judge on the estimate (a lock of any other carries no marker)
+JUDGING = frozenset({Reason.DAILY_LOSS_LIMIT, Reason.DAILY_PROFIT_TARGET, Reason.WEEKLY_LOSS_LIMIT})
 
 
 def estimating(acct: object) -> bool:
@@ -84,14 +91,18 @@ def said(view: object, loss: bool) -> str:
     return f"; {ESTIMATED} {move(view):+.2f}, {counted(view, loss):+.2f} of it counted"
 
 
-def track(acct: AccountModel, now: datetime) -> None:
-    """Before the rules judge: the account's wait begins, runs out (`GRACE`: the estimate in
-    force, its guard band asked again) or ends (its trades read: `released`)."""
+def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None:
+    """Before the rules judge: the account's wait begins, a read of its trades fails (a
+    `Tick` saying so), runs out (`GRACE` after that failure: the estimate in force, its guard
+    band asked again) or ends (its trades read: `released`)."""
     if ended(acct, now):
         return
     if acct.unjudged is None:
         acct.unjudged = Unjudged(now)
-    if not acct.unjudged.estimating and now >= acct.unjudged.since + GRACE:
+    if isinstance(event, Tick) and event.unread and acct.unjudged.failed is None:
+        acct.unjudged.failed = now
+    failed = acct.unjudged.failed
+    if not acct.unjudged.estimating and failed is not None and now >= failed + GRACE:
         acct.unjudged.estimating = True
         acct.band = None
 
@@ -116,12 +127,15 @@ def deadline(acct: AccountModel, now: datetime) -> datetime | None:
     unjudged = acct.unjudged
     if unjudged is None or unjudged.estimating or acct.state is not State.Trading:
         return None
-    return unjudged.since + GRACE if unjudged.since + GRACE > now else None
+    if unjudged.failed is None:  # (no read failed yet: none to wait out)
+        return None
+    return unjudged.failed + GRACE if unjudged.failed + GRACE > now else None
 
 
 def released(acct: AccountModel, now: datetime) -> None:
     """The trades are read: a lock made on the estimate ends now (its deadline brought to
     ``now``; the rule judges the exact books at once and locks again where they say so)."""
     for source, hold in list(acct.holds.items()):
-        if ESTIMATED in hold.detail and (hold.until is None or hold.until > now):
+        made = hold.reason in JUDGING and f"; {ESTIMATED} " in hold.detail
+        if made and (hold.until is None or hold.until > now):
             acct.holds[source] = replace(hold, until=now)

@@ -22,6 +22,13 @@ from tests.e2e.test_enforcement_while_reads_fill_the_window import only, start_s
 
 ONE = (PaperAccount(ACCOUNT, "PAPER-1", Decimal("50000.00"), True),)
 PAST = GRACE.total_seconds() + 1
+
+
+def failed(h: Harness) -> bool:
+    """The service told the engine a read of the account's trades failed (the grace runs)."""
+    return h.acct.unjudged is not None and h.acct.unjudged.failed is not None
+
+
 RULES = """
 [rule.daily_loss_limit]
 limit = 500
@@ -46,6 +53,7 @@ async def test_a_loss_past_the_limit_after_a_missed_reset_is_closed_while_trades
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
     h.gateway.move_price("MNQ", -1200)  # -$1,200 open against a 500 daily loss limit
+    await h.until(lambda: failed(h), "a read of its trades failed")
     await h.advance(seconds=PAST)
     await h.until(lambda: h.position("MNQ") == 0, "closed past the grace, trades unread")
     assert h.acct.missed is not None and h.acct.state is not State.Trading
@@ -85,6 +93,7 @@ async def test_fees_while_down_the_breach_is_closed_past_the_grace_while_the_tra
 ) -> None:
     await restarted(h, fees_while_down=True)
     assert h.acct.behind is not None and not h.acct.behind.settled
+    await h.until(lambda: failed(h), "a read of its trades failed")
     await h.advance(seconds=PAST)
     await h.until(lambda: h.position("MNQ") == 0, "closed past the grace, trades unread")
     assert h.acct.behind is not None  # (the trades still unread)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
-from fsm_risk.core.events import Side, TradesSnapshot
+from fsm_risk.core.events import Side, Tick, TradesSnapshot
 from fsm_risk.core.states import State
 from fsm_risk.core.unjudged import ESTIMATED, GRACE
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -35,6 +35,7 @@ from tests.unit.test_unread import BOUGHT, EARLIER, restarted
 RESET = datetime(2026, 11, 24, 23, 0, tzinfo=UTC)  # Tuesday 17:00 CST
 PAST = GRACE + timedelta(seconds=1)
 engine = partial(rule_engine, DailyLossLimit, limit="1000")
+FAILED = Tick(ACC, unread=True)  # the shell: a read of the trades failed
 
 
 def test_a_loss_past_the_daily_limit_after_a_missed_reset_is_closed_past_the_grace() -> None:
@@ -49,6 +50,7 @@ def test_a_loss_past_the_daily_limit_after_a_missed_reset_is_closed_past_the_gra
         position(NQ, 10, "20000", at=now),
         quote(NQ, "19960", at=now),  # 160 ticks x $5 x 10 = -8,000 open: 8x the 1,000 limit
         account("49986"),
+        FAILED,
     )
     assert again.acct.state is State.Trading  # (the grace: a working read lands within it)
     again.now += PAST
@@ -63,7 +65,7 @@ def test_fees_while_down_the_breach_is_closed_once_the_grace_runs_out() -> None:
     d = restarted("49999.26")
     acct = d.acct
     assert acct.behind is not None and not acct.behind.settled
-    d.send(quote(MNQ, "20700"))  # -$1,200 open
+    d.send(quote(MNQ, "20700"), FAILED)  # -$1,200 open
     assert acct.state is State.Trading and not closes(d.effects)
     d.now += PAST
     out = d.send(quote(MNQ, "20700", at=d.now))
@@ -74,6 +76,8 @@ def test_fees_while_down_the_breach_is_closed_once_the_grace_runs_out() -> None:
 def test_the_wake_up_at_the_grace_judges_without_a_new_quote() -> None:
     d = restarted("49999.26")
     d.send(quote(MNQ, "20700"))
+    assert d.engine.next_deadline() != d.now + GRACE  # (no read failed: none to wait out)
+    d.send(FAILED)
     assert d.engine.next_deadline() == d.now + GRACE
     out = d.advance(seconds=PAST.total_seconds())  # (the quote is still fresh: 30 s)
     assert d.acct.state is State.Flattening and closes(out)
@@ -81,7 +85,7 @@ def test_the_wake_up_at_the_grace_judges_without_a_new_quote() -> None:
 
 def test_a_loss_while_down_counts_past_the_grace_and_the_read_keeps_the_lock() -> None:
     d = restarted("49600")  # -$400 realized while down
-    d.send(quote(MNQ, "20970"))  # -$120 open: -$520 on the day with the loss
+    d.send(quote(MNQ, "20970"), FAILED)  # -$120 open: -$520 on the day with the loss
     assert d.acct.state is State.Trading
     d.now += PAST
     d.send(quote(MNQ, "20970", at=d.now))
@@ -122,7 +126,7 @@ def test_a_lock_on_the_estimate_the_trades_contradict_ends_at_the_read_audited()
     """The same win while down, the read failing past the grace: the estimate locks (the
     strict way); the read, when it lands, ends the lock (audited) and nothing locks again."""
     d = restarted("50400")
-    d.send(quote(MNQ, "20850"))
+    d.send(quote(MNQ, "20850"), FAILED)
     d.now += PAST
     d.send(quote(MNQ, "20850", at=d.now))
     assert d.acct.state is State.Flattening
@@ -157,6 +161,7 @@ def test_a_loss_while_down_over_a_missed_reset_counts_in_the_new_day() -> None:
         fill(MNQ, Side.BUY, 2, "21000", order_id=77, trade_id=501, at=now),
         position(MNQ, 2, "21000", at=now),
         quote(MNQ, "20950", at=now),  # -$200 open
+        FAILED,
     )
     assert again.acct.missed is not None and again.acct.state is State.Trading
     again.now += PAST
@@ -179,6 +184,7 @@ def test_a_loss_while_down_confirmed_by_a_balance_read_stays_counted() -> None:
         fill(MNQ, Side.BUY, 2, "21000", order_id=77, trade_id=501, at=now),
         position(MNQ, 2, "21000", at=now),
         quote(MNQ, "20950", at=now),  # -$200 open
+        FAILED,
     )
     again.now += PAST
     again.send(quote(MNQ, "20950", at=again.now))
@@ -188,7 +194,7 @@ def test_a_loss_while_down_confirmed_by_a_balance_read_stays_counted() -> None:
 
 def test_a_lock_on_the_estimate_is_not_ended_by_a_restart_before_the_read() -> None:
     d = restarted("50400")
-    d.send(quote(MNQ, "20850"))
+    d.send(quote(MNQ, "20850"), FAILED)
     d.now += PAST
     d.send(quote(MNQ, "20850", at=d.now))
     d.send(*our_close_filled(MNQ, Side.SELL, 2, "20850", pnl="-600", at=d.now), flat(MNQ))
