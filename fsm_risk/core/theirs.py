@@ -2,38 +2,34 @@
 
 While a scope flattens, an exit fill of an order we do not know as ours is taken for our close
 (the gateway's ``closeContract`` names no order: its fills may come before we know its id).
-An order of the trader's that stood before the flatten began (a protective stop or a limit
-he had working) is not our close, though: ours are market orders sent since. When it fills
-first, the trade is his, and the rules that judge his trades (the loss streak, the revenge
-watch, the cooldown) must see it. Such an order is recognised while it works and for a while
-after it ended (its final record may come before its fill). It stood before the flatten when
-we saw it working by then (our clock: a bracket's stop placed with the entry that breached),
-or when the gateway stamped it more than `SKEW` before (an order read after a restart).
-Runtime only, bounded.
+An order of the trader's that is not a market order (a protective stop or a limit he had
+working, or one he placed while we close: his exit sent into our reduce) is not our close,
+though: ours are market orders. When it fills first, the trade is his, and the rules that
+judge his trades (the loss streak, the revenge watch, the cooldown) must see it. Such an order
+is recognised while it works and for a while after it ended (its final record may come before
+its fill). Runtime only, bounded.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fsm_risk.core.events import OrderType
 from fsm_risk.core.models import AccountModel, ContractModel, Order
 from fsm_risk.core.states import State
 
-#: how far the gateway's clock may be behind ours (as `ledger.CLOCK_SKEW`)
-SKEW = timedelta(seconds=5)
 #: ended orders of the trader's remembered per account (their fills arrive within moments)
 KEEP = 256
 
 
 class TraderOrders:
-    """When the working orders were first seen (our clock); the creation time (the gateway's)
-    and first sighting of the trader's standing (not market) orders that ended lately."""
+    """When the working orders were first seen (our clock); the trader's standing (not market)
+    orders that ended lately."""
 
     __slots__ = ("_ended", "_seen")
 
     def __init__(self) -> None:
-        self._ended: dict[int, dict[int, tuple[datetime, datetime | None]]] = {}
+        self._ended: dict[int, dict[int, None]] = {}  # (as an ordered set)
         self._seen: dict[int, dict[int, datetime]] = {}
 
     def seen(self, acct: AccountModel, order: Order, now: datetime) -> Order:
@@ -49,36 +45,27 @@ class TraderOrders:
         """An order left the working orders (``order``: its record, None if not known)."""
         if order is None:
             return
-        first = self._seen.get(acct.account_id, {}).pop(order.order_id, None)
+        self._seen.get(acct.account_id, {}).pop(order.order_id, None)
         if order.type is OrderType.MARKET or order.order_id in acct.own_orders:
             return
         ended = self._ended.setdefault(acct.account_id, {})
-        ended[order.order_id] = (order.created_at, first)
+        ended[order.order_id] = None
         if len(ended) > KEEP:
             del ended[next(iter(ended))]
 
     def placed_before(self, acct: AccountModel, cm: ContractModel | None, order_id: int) -> bool:
-        """Whether ``order_id`` is a standing order of the trader's, placed before the flatten
-        of its scope began: seen working by then, or stamped more than `SKEW` before."""
+        """Whether ``order_id``, filled while its scope flattens, is a standing (not market)
+        order of the trader's: never our close (ours are market orders), whenever he placed it,
+        before the flatten began or while it runs. A market order may be ours (the gateway's
+        close names no order): it stays ours."""
         if order_id in acct.own_orders:
             return False
-        began = acct.flatten_started if acct.state is State.Flattening else None
-        if cm is not None and cm.state is State.Flattening and cm.close_sent_at is not None:
-            began = cm.close_sent_at if began is None else min(began, cm.close_sent_at)
-        if began is None:
+        if acct.state is not State.Flattening and (cm is None or cm.state is not State.Flattening):
             return False
         working = acct.orders.get(order_id)
-        if working is not None and working.type is OrderType.MARKET:
-            return False  # (as our closes are)
-        known = (
-            (working.created_at, self._seen.get(acct.account_id, {}).get(order_id))
-            if working is not None
-            else self._ended.get(acct.account_id, {}).get(order_id)
-        )
-        if known is None:
-            return False
-        created, first = known
-        return created < began - SKEW or (first is not None and first <= began)
+        if working is not None:
+            return working.type is not OrderType.MARKET
+        return order_id in self._ended.get(acct.account_id, {})
 
     def whose(
         self,
