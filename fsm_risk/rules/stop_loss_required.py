@@ -211,6 +211,8 @@ class StopLossRequired(Rule):
         stop of ``p`` by its kind, side and stop price."""
         if o.type not in STOP_TYPES or o.side is not p.closing_side:
             return False
+        if o.type is OrderType.STOP_LIMIT and not _sells_through(o, p):
+            return False  # triggered, it rests as a limit beyond the market: it never fills
         if o.type is OrderType.TRAILING_STOP or self.config.count_profit_stops:
             return True
         if o.stop_price is None:
@@ -309,3 +311,13 @@ class StopLossRequired(Rule):
         waited = max(grace - int((deadline - now).total_seconds()), 0)
         detail = f"{cid} has no stop" if n == 0 else f"{cid}: stops cover {n} of {size}"
         return Usage(Decimal(waited), Decimal(grace), "s", used(waited, grace), detail)
+
+
+def _sells_through(o: Order | OrderUpdate, p: Position) -> bool:
+    """Whether a stop-limit on the closing side fills once its stop is reached: its limit at
+    or past its stop the way the price goes (a long's sell limit at or below its stop). One
+    whose limit is on the other side rests, triggered, as a limit beyond the market. A record
+    without both prices is judged by its stop, as any stop."""
+    if o.limit_price is None or o.stop_price is None:
+        return True
+    return o.limit_price <= o.stop_price if p.long else o.limit_price >= o.stop_price
