@@ -13,7 +13,7 @@ calls before ``evaluate`` and persists with the account).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
-from fsm_risk.core.events import Event, Fill, OrderType
+from fsm_risk.core.events import Event, Fill
 from fsm_risk.core.models import (
     ZERO,
     Book,
@@ -151,6 +151,12 @@ class AccountView(Protocol):
     def orders(self) -> Mapping[int, Order]: ...
     @property
     def own_orders(self) -> set[int]: ...
+    #: orders reported filled whose fills have not all come: contract, contracts to come, until
+    @property
+    def filling(self) -> Mapping[int, tuple[str, int, datetime]]: ...
+    #: per contract, the gateway's position heard ahead of the fills it holds (see `open_size`)
+    @property
+    def expected(self) -> Mapping[str, tuple[int, datetime | None]]: ...
     @property
     def day(self) -> Book: ...
     @property
@@ -188,19 +194,6 @@ def held(view: AccountView, p: Position) -> int:
     return p.size if target is None else min(p.size, target)
 
 
-def exiting(view: AccountView, p: Position) -> int:
-    """What the trader's own market orders working on the closing side of ``p`` take off it
-    once they fill (his exit of one contract month on its way while he buys the next)."""
-    return sum(
-        o.open
-        for i, o in view.orders.items()
-        if o.contract_id == p.contract_id
-        and o.type is OrderType.MARKET
-        and o.side is p.closing_side
-        and i not in view.own_orders
-    )
-
-
 def reduce_largest(
     rule_id: str,
     reason: Reason,
@@ -208,21 +201,22 @@ def reduce_largest(
     positions: Iterable[Position],
     excess: int,
     detail: str,
+    keep: Callable[[Position], int] | None = None,
 ) -> list[Verdict]:
     """One reduce verdict per position cut to take ``excess`` contracts off ``positions``,
-    largest first by what each holds once the reduce on its way is done (`held`), ties by
+    largest first by what each holds once the reduce on its way is done (`held`, or ``keep``:
+    the limits also count the trader's young market exits as done, see `rules.exits`), ties by
     contract id so the outcome is deterministic (RULE-001 over the account, RULE-002 over a
-    root's months); but first those the trader is already leaving (`exiting`): their close
-    waits for his exit, and cutting another month beside it would take the root (a roll at
-    the limit) below its limit, at his cost."""
+    root's months). A position is cut to what it keeps less its cut: with an exit of his
+    working, our close waits for it (`exposure.closes_working`), so that is its final size."""
+    size = keep or (lambda p: held(view, p))
     verdicts = []
-    for keep, p in sorted(
-        ((held(view, p), p) for p in positions),
-        key=lambda m: (-min(exiting(view, m[1]), m[0]), -m[0], m[1].contract_id),
+    for kept, p in sorted(
+        ((size(p), p) for p in positions), key=lambda m: (-m[0], m[1].contract_id)
     ):
         if excess <= 0:
             break
-        cut = min(excess, keep)
+        cut = min(excess, kept)
         if cut <= 0:
             continue
         excess -= cut
@@ -233,8 +227,8 @@ def reduce_largest(
                 Action.REDUCE,
                 Scope.CONTRACT,
                 contract_id=p.contract_id,
-                target_size=keep - cut,
-                detail=f"{detail}: reduce {p.contract_id} {p.size} -> {keep - cut}",
+                target_size=kept - cut,
+                detail=f"{detail}: reduce {p.contract_id} {p.size} -> {kept - cut}",
             )
         )
     return verdicts

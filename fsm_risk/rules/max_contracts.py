@@ -9,9 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core.events import Event, PositionUpdate
+from fsm_risk.core.events import Event, OrderUpdate, PositionUpdate, Tick
 from fsm_risk.core.models import Position
 from fsm_risk.core.reasons import Reason
+from fsm_risk.rules import exits
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import (
     AccountView,
@@ -21,7 +22,6 @@ from fsm_risk.rules.base import (
     Scope,
     Usage,
     Verdict,
-    held,
     reduce_largest,
     used,
 )
@@ -63,7 +63,10 @@ class MaxContracts(Rule):
             "reduce: close the excess, largest position first; flatten: close everything",
         ),
     )
-    reacts_to = frozenset({PositionUpdate})
+    # (orders and ticks: the trader's market exits count as done while young, see `exits`)
+    reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
+    deadline_kinds = frozenset({OrderUpdate, Tick})
+    stateful = True
 
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
@@ -82,11 +85,20 @@ class MaxContracts(Rule):
             return abs(sum(size(p) if p.long else -size(p) for p in view.positions.values()))
         return sum(size(p) for p in view.positions.values())
 
-    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
-        def left(p: Position) -> int:
-            return held(view, p)
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        return exits.observe(memo, view, event, now)
 
-        total = self._open(view, left)  # a reduce already on its way counts at its target
+    def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
+        return exits.deadline(view.rule_state.get(self.id), now)
+
+    def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
+        memo = view.rule_state.get(self.id)
+
+        def left(p: Position) -> int:
+            return exits.left(view, p, now, memo)
+
+        # a reduce already on its way counts at its target, a young exit of his as filled
+        total = self._open(view, left)
         limit = self.config.limit
         if total <= limit:
             return ()
@@ -103,7 +115,9 @@ class MaxContracts(Rule):
         if self.config.count == "net":
             longs = sum(left(p) if p.long else -left(p) for p in positions) > 0
             positions = [p for p in positions if p.long == longs]
-        return reduce_largest(self.id, Reason.MAX_CONTRACTS, view, positions, total - limit, detail)
+        return reduce_largest(
+            self.id, Reason.MAX_CONTRACTS, view, positions, total - limit, detail, left
+        )
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
         total = self._open(view, _size)  # what is open now, as the gateway says

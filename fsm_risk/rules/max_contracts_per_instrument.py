@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from fsm_risk import schema
-from fsm_risk.core.events import Event, PositionUpdate
-from fsm_risk.core.models import root_of
+from fsm_risk.core.events import Event, OrderUpdate, PositionUpdate, Tick
+from fsm_risk.core.models import Position, root_of
 from fsm_risk.core.reasons import Reason
+from fsm_risk.rules import exits
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import (
     AccountView,
@@ -26,7 +27,6 @@ from fsm_risk.rules.base import (
     Scope,
     Usage,
     Verdict,
-    held,
     reduce_largest,
     used,
 )
@@ -84,7 +84,10 @@ class MaxContractsPerInstrument(Rule):
             "roots not listed: default = default_limit, allow = unlimited, block = close",
         ),
     )
-    reacts_to = frozenset({PositionUpdate})
+    # (orders and ticks: the trader's market exits count as done while young, see `exits`)
+    reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
+    deadline_kinds = frozenset({OrderUpdate, Tick})
+    stateful = True
 
     @classmethod
     def configure(cls, values: dict[str, Any]) -> Config:
@@ -96,13 +99,25 @@ class MaxContractsPerInstrument(Rule):
 
     config: Config
 
+    def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        return exits.observe(memo, view, event, now)
+
+    def next_deadline(self, view: AccountView, now: datetime) -> datetime | None:
+        return exits.deadline(view.rule_state.get(self.id), now)
+
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         verdicts: list[Verdict] = []
         gross = view.root_sizes()
-        left: dict[str, int] = {}  # a reduce already on its way counts at its target
+        memo = view.rule_state.get(self.id)
+
+        def kept(p: Position) -> int:
+            return exits.left(view, p, now, memo)
+
+        # a reduce already on its way counts at its target, a young exit of his as filled
+        left: dict[str, int] = {}
         for c, p in view.positions.items():
             r = root_of(c)
-            left[r] = left.get(r, 0) + held(view, p)
+            left[r] = left.get(r, 0) + kept(p)
         for root, size in sorted(left.items()):
             limit = self.config.limit_for(root)
             if limit is None or size <= limit:
@@ -117,7 +132,7 @@ class MaxContractsPerInstrument(Rule):
                     f"fill > limit {limit}"
                 )
             months = [p for c, p in view.positions.items() if root_of(c) == root]
-            verdicts += reduce_largest(self.id, reason, view, months, size - limit, detail)
+            verdicts += reduce_largest(self.id, reason, view, months, size - limit, detail, kept)
         return verdicts
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
