@@ -33,6 +33,7 @@ from fsm_risk.core.events import Event, Fill, Tick
 from fsm_risk.core.models import FillRecord, Trip, root_of
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.valuation import MARK_SKEW
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Usage, Verdict, used
 from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
@@ -181,8 +182,11 @@ class RevengeTrading(Rule):
         held = [(w["at"], w["root"]) for w in watches]
         fired = memo.get("fired")
         fills = view.day.fills
-        # the later of our clock and the gateway's last fill: a watch a fill ended stays ended
-        latest = max(now, fills[-1].at) if fills else now
+        # the gateway's time, as the live watch runs on its fills' stamps: at least its last
+        # fill's (a watch a fill ended stays ended), and our clock less the lead it may have
+        # over the gateway's (a watch is not cut short by a clock running ahead)
+        ours = now - MARK_SKEW
+        latest = max(ours, fills[-1].at) if fills else ours
         added = False
         for trip in view.day.trips:
             closed = trip.closed_at
@@ -209,7 +213,7 @@ class RevengeTrading(Rule):
         watches.sort(key=lambda w: datetime.fromisoformat(w["at"]))
         for w in watches:
             if fires(w):
-                memo["hit"] = {"trade": None, "detail": self._detail(w, latest)}
+                memo["hit"] = {"trade": None, "detail": self._detail(w, max(now, latest))}
                 _fired(memo, watches, None)
                 memo.pop("watches", None)
                 return True
