@@ -19,6 +19,9 @@ class RuleBook:
     of the engine holding the book sees the new ones."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
+        #: accounts woken from a freeze, not read again since (see `core.thaw`): their deadline
+        #: rules judge nothing until then (account id -> the freeze's start)
+        self.thawing: dict[int, datetime] = {}
         self.index(rules)
 
     def index(self, rules: Sequence[Rule]) -> None:
@@ -33,6 +36,7 @@ class RuleBook:
             for r in self.rules
             if type(r).next_deadline is not Rule.next_deadline
         ]
+        self.deadline_ids = {r.id for r, _ in self.deadline_rules}
         #: the rules that remember what a void undoes (see `voided`)
         self.voiders = [r for r in self.rules if type(r).on_void is not Rule.on_void]
         for rule in self.rules:
@@ -90,6 +94,8 @@ class RuleBook:
                 # its realized P&L is not caught up (the start-up read's trades, or those
                 # made while stopped that a missed reset waits for): it judges once it is
                 continue
+            if rule.id in self.deadline_ids and acct.account_id in self.thawing:
+                continue  # woken from a freeze: judged once read again (`core.thaw`)
             found = rule.evaluate(acct, event, now)
             if found:
                 verdicts.extend(found)

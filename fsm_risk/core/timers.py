@@ -196,11 +196,12 @@ class Timers:
         if (left := self.verdicts.flatten.awaiting.wakeup(acct, now)) is not None:
             times.append(left)  # positions left to the trades read: closed without it then
         cached = acct.deadlines
+        thawing = acct.account_id in self.book.thawing  # (judged once read: `core.thaw`)
         for rule, kinds in self.book.deadline_rules:
             if kind is None or kind in kinds or rule.id not in cached:
                 cached[rule.id] = rule.next_deadline(acct, now)
             t = cached[rule.id]
-            if t is not None:
+            if t is not None and not thawing:
                 times.append(t)
         wake = min(times)
         if wake != acct.wakeup:
