@@ -32,6 +32,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from fsm_risk.core import thaw
 from fsm_risk.core.effects import (
     CancelOrder,
     ClosePosition,
@@ -79,6 +80,9 @@ RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE = (
     "Note",
 )
 RESUME = "Resume"  # an account's pending closes decided after a restart's reconciliation
+#: the service frozen and resumed (its start, the prices at the resets passed), and its
+#: accounts read since (see `core.thaw`)
+THAW, THAWED = "Thaw", "Thawed"
 #: ticks handled between two events before the replay gives up on a deadline that never moves
 MAX_TICKS_PER_GAP = 10_000
 _FIRING_TRIGGERS = ("breach", "lock")
@@ -160,6 +164,11 @@ def replay_exact(entries: Iterable[Entry], recorded: Recorded) -> Exact:
         elif e.name == RESUME:
             account_id, held = e.data
             _collect(out, engine.resume(account_id, set(held), e.at))
+        elif e.name == THAW:
+            since, prices = datetime.fromisoformat(e.data[0]), read_prices(e.data[1:]) or {}
+            _collect(out, thaw.resumed(engine, since, prices, e.at))
+        elif e.name == THAWED:
+            _collect(out, thaw.thawed(engine, e.data[0], e.at))
         engine.take_changes()
     return out
 

@@ -17,6 +17,8 @@ from fsm_risk.adapters.journal import (
     RULES,
     STAGE,
     START,
+    THAW,
+    THAWED,
 )
 from fsm_risk.adapters.store import Store
 from fsm_risk.bootstrap import build_engine
@@ -52,7 +54,7 @@ def journal_entries(
     return out
 
 
-_CALLS = frozenset({RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE, RESUME})
+_CALLS = frozenset({RESTART, RESTORE, RULES, STAGE, APPLY_STAGED, NOTE, RESUME, THAW, THAWED})
 
 
 class RecordedSettings:

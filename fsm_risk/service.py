@@ -33,6 +33,7 @@ from loguru import logger
 from fsm_risk import logs, naming, reconciler
 from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.auth import AdminAuth
+from fsm_risk.adapters.beats import BEAT, Beats
 from fsm_risk.adapters.broker import Inbound, Malformed, ProjectXBroker
 from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.adapters.gateway_clock import TOLERANCE
@@ -43,6 +44,8 @@ from fsm_risk.adapters.journal import (
     RESUME,
     RULES,
     STAGE,
+    THAW,
+    THAWED,
     Journal,
 )
 from fsm_risk.adapters.payloads import Doubted
@@ -61,7 +64,7 @@ from fsm_risk.adapters.store import (
 from fsm_risk.bootstrap import build_engine
 from fsm_risk.config import Settings
 from fsm_risk.contracts import Contracts
-from fsm_risk.core import admin
+from fsm_risk.core import admin, thaw
 from fsm_risk.core.cancels import StuckCancel, unconfirmed_cancels
 from fsm_risk.core.effects import (
     Alert,
@@ -200,7 +203,15 @@ class _Reconciled:
     done: asyncio.Future[None]
 
 
-_Item = Event | Malformed | _Job | _Reconciled
+@dataclass
+class _Thawed:
+    """Queued once the accounts were read after a freeze (or their reads gave up): their
+    deadline rules judge again (`core.thaw`)."""
+
+    account_ids: tuple[int, ...]
+
+
+_Item = Event | Malformed | _Job | _Reconciled | _Thawed
 
 
 @dataclass(slots=True)
@@ -339,6 +350,9 @@ OWNER_READS_AT_ONCE = 8
 MAX_RESET_READS = 20
 #: and for at most this long in all (seconds): the rest carry the prices last known
 RESET_READS_SECONDS = 5.0
+#: how long the accounts' deadline rules wait for their read after a freeze (seconds): a read
+#: that fails or takes longer lets them judge on what was heard
+THAW_READ_SECONDS = 15.0
 #: how long an exposed account's enforcing step waits for the balances listed after the
 #: subscriptions (`Service._listed_balance`) before its realized P&L waits for its trades
 START_BALANCES_WAIT = 5.0
@@ -415,6 +429,8 @@ class Service:
             self.broker, self.engine.instruments, lambda: self.engine.calendar, self.submit, clock
         )
         self.scheduler = Scheduler(self.engine, clock, self._tick)
+        #: the beats that show a freeze of the process (`_beat`, `_thaw`)
+        self.beats = Beats(clock.now)
         self.journal = Journal(settings.journal.enabled, settings.journal.retention_days)
         b = settings.broker
         self.feed_silence = b.feed_silence
@@ -748,6 +764,7 @@ class Service:
         effects = self._gate(effects)
         self._commit(effects)
         self._execute(effects)
+        self._spawn(self._beat(), "beats")
         consumer = self._spawn(self._consume(), "consumer")
         consumer.add_done_callback(self._consumer_died)
         # the contract list first (one read, at once: ahead of the start-up reads in the
@@ -1838,6 +1855,9 @@ class Service:
         while True:
             item = await self.queue.get()
             batch = [item]
+            since = self.beats.take()
+            if since is not None:  # frozen till now: that first, before anything heard since
+                await self._thaw(since)
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
             parts: list[_Part] = []
@@ -1888,6 +1908,10 @@ class Service:
             elif isinstance(it, _Reconciled):
                 found = self._resume(it.account_id)
                 reconciled.append(it)
+            elif isinstance(it, _Thawed):
+                now = self.clock.now()
+                self.journal.call(now, THAWED, list(it.account_ids))
+                found = self._gate(thaw.thawed(self.engine, it.account_ids, now))
             elif isinstance(it, _Job):
                 try:
                     done, answer = self._job(it.event)
@@ -1926,6 +1950,45 @@ class Service:
             committed = self._commit(effects, now=now, urgent=requests, attempt=False)
         part = _Part(now, handled, effects, jobs, reconciled, committed, requests, stop)
         return part, rest
+
+    async def _beat(self) -> None:
+        """Take a beat every `BEAT` seconds: one that shows the loop did not run for far longer
+        (the process frozen) pokes the consumer, which hands the freeze to the engine first."""
+        while not self.stopping.is_set():
+            await asyncio.sleep(BEAT)
+            if self.beats.beat() is not None:
+                self.submit(Tick())  # (the consumer takes the freeze before it)
+
+    async def _thaw(self, since: datetime) -> None:
+        """The process was frozen from ``since`` until now (`Beats`): the gateway's price at
+        each reset passed meanwhile of the contracts held is read (as a restart reads those
+        of the resets it missed; nothing is handled meanwhile), the engine applies those
+        resets at them and holds its deadline rules (`core.thaw`), and every account is read
+        again; once read, its deadline rules judge (`_Thawed`)."""
+        now = self.clock.now()
+        logger.warning(
+            "{} the service was frozen (the machine asleep or the process stopped) from {} "
+            "to {}: reading every account again; deadlines wait for the read",
+            logs.ALERT, since.isoformat(), now.isoformat(),
+        )  # fmt: skip
+        wanted = thaw.passed(self.engine, now)
+        prices = await self._read_prices(
+            wanted, now, "the positions held across it carry their open P&L at the prices "
+            "last known before the freeze",
+        ) if wanted else {}  # fmt: skip
+        now = self.clock.now()
+        self.journal.call(now, THAW, since.isoformat(), journal_prices(prices))
+        effects = self._gate(thaw.resumed(self.engine, since, prices, now))
+        self._commit(effects)
+        self._execute(effects)
+        ids = tuple(self.engine.accounts)
+        self._spawn(self._read_after_thaw(ids), "thaw")
+
+    async def _read_after_thaw(self, account_ids: tuple[int, ...]) -> None:
+        try:  # (not cancelled at the timeout: the reads are the reconciler's)
+            await asyncio.wait([self._read(a) for a in account_ids], timeout=THAW_READ_SECONDS)
+        finally:
+            self.queue.put_nowait(_Thawed(account_ids))
 
     async def _let_requests_out(self) -> None:
         """Step aside before the next batch so that the requests just started reach the

@@ -35,6 +35,8 @@ from fsm_risk.replay import (  # noqa: F401
     RESUME,
     RULES,
     STAGE,
+    THAW,
+    THAWED,
 )
 
 START = "Start"
