@@ -5,17 +5,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fsm_risk import config
 from fsm_risk.core import thaw
-from fsm_risk.core.events import OrderType, Side
+from fsm_risk.core.events import OrderType, Side, Tick
 from fsm_risk.core.states import State
+from fsm_risk.replay import THAW, THAWED, Entry, replay_exact
+from fsm_risk.replay_sources import RecordedSettings
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.position_hold_time import PositionHoldTime
 from fsm_risk.rules.stop_loss_required import StopLossRequired
 from tests.factories import (
+    ACC,
     MNQ,
     T0,
     D,
     Driver,
+    account,
     closes,
+    flat,
     gateway_read,
     order,
     position,
@@ -86,3 +93,36 @@ def test_a_reset_passed_while_frozen_carries_the_loss_at_the_reset() -> None:
     assert d.acct.day.carry == D(-600)
     assert closes(d.effects) == []
     assert d.acct.state is State.Trading
+
+
+def test_a_journaled_freeze_replays_as_it_was_handled() -> None:
+    """The freeze and the read after it are journaled calls: the replay holds the grace's
+    close until the read, as the service did."""
+    settings = config.parse("[rule.stop_loss_required]\ngrace_seconds = 10\n")
+    recorded = RecordedSettings(settings)
+    wake = T0 + 14 * S
+    entries = [
+        Entry(T0, ACC, account()),
+        Entry(T0, ACC, position(MNQ, 2, "21000")),
+        Entry(wake, None, None, THAW, ((T0 + 2 * S).isoformat(), {})),
+        Entry(wake, ACC, Tick()),
+    ]
+    held = replay_exact(entries, recorded)
+    assert closes(held.effects) == []
+    read = Entry(wake + S, None, None, THAWED, ([ACC],))
+    judged = replay_exact([*entries, read], recorded)
+    assert [c.contract_id for c in closes(judged.effects)] == [MNQ]
+
+
+def test_a_position_closed_by_the_trader_while_frozen_past_its_hold_limit_is_not_closed() -> None:
+    """RULE-009, 1 minute: the trader closed his position at 50 s, while the service slept
+    from 30 s to 90 s; at the wake the limit has passed, the flat not yet heard."""
+    d = rule_driver(PositionHoldTime, T0, limit_minutes="1")
+    d.send(position(MNQ, 2, "21000"))
+    d.now = T0 + 90 * S
+    d.effects.extend(thaw.resumed(d.engine, T0 + 30 * S, {}, d.now))
+    d.advance(seconds=0)
+    assert closes(d.effects) == []
+    d.send(flat(MNQ, at=T0 + 50 * S))
+    d.effects.extend(thaw.thawed(d.engine, [d.acc], d.now))
+    assert closes(d.effects) == []
