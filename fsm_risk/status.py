@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the engine is imported only where a snapshot is taken, not 
     from fsm_risk.core.models import AccountModel, Lock
 
 TRADING = "Trading"
+#: a P&L rule's usage leaving a stale quote's value out (`rules.period_pnl`)
+LEFT_OUT = "not counted till quoted"
 
 
 def snapshot(
@@ -594,6 +596,9 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
             if r["detail"] and r["id"] != "RULE-006":
                 line += f"  {r['detail']}"
             out.append(style(_fit(line), fg=_colour(r["fraction"])))
+            if LEFT_OUT in (r["detail"] or ""):  # room shown that a quote may take at once
+                why = r["detail"].split("; ", 1)[-1]
+                out.append(style(_fit(f"    {why}: it may fire at once"), fg="red"))
         if a["positions"]:
             for p in a["positions"]:
                 age = p["mark_age_seconds"]

@@ -165,8 +165,15 @@ class PeriodPnlRule(Rule):
         re-arms at, never counts a stale quote the rule itself leaves out."""
         book = self._book(view)
         pnl = self._realized(book, view) + (view.open_upnl - book.carry if self._equity else 0)
-        pnl, _ = self._judged(view, now, pnl)
+        pnl, stale = self._judged(view, now, pnl)
         amount = self.config.amount
+        detail = self.config.basis
+        if stale:  # said, with what it leaves out: counted at the contract's next quote
+            losses, gains = self.ctx.stale_value(view, now, book)
+            left = losses if self.loss else gains
+            if left:
+                what = "loss" if self.loss else "gain"
+                detail += f"; a stale quote's {what} {left:.2f} not counted till quoted"
         if self.loss:
-            return Usage(pnl, -amount, "$", used(-pnl, amount), self.config.basis)
-        return Usage(pnl, amount, "$", used(pnl, amount), self.config.basis)
+            return Usage(pnl, -amount, "$", used(-pnl, amount), detail)
+        return Usage(pnl, amount, "$", used(pnl, amount), detail)

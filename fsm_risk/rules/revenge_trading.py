@@ -273,16 +273,23 @@ class RevengeTrading(Rule):
         )
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
-        """The most recent watch still running: entries so far against what fires it."""
+        """The running watch closest to firing (the fewest entries left; the latest of
+        equals): each fires on its own, so the room shown is the least any of them leaves.
+        In ``same_root`` mode a re-entry in any watched root fires: all of them are named."""
         memo = view.rule_state.get(self.id) or {}
         cfg = self.config
-        for w in reversed(memo.get("watches", [])):
-            if now - datetime.fromisoformat(w["at"]) <= cfg.watch:
-                needed = cfg.needed(w["size"])
-                detail = f"after a {Decimal(w['net']):.2f} loss in {w['root']}"
-                entered = Decimal(w["entered"])
-                return Usage(entered, needed, "contracts", used(entered, needed), detail)
-        return Usage(Decimal(0), Decimal(0), "contracts", Decimal(0), "no recent loss")
+        running = [
+            w for w in memo.get("watches", []) if now - datetime.fromisoformat(w["at"]) <= cfg.watch
+        ]
+        if not running:
+            return Usage(Decimal(0), Decimal(0), "contracts", Decimal(0), "no recent loss")
+        w = min(reversed(running), key=lambda w: cfg.needed(w["size"]) - w["entered"])
+        needed, entered = cfg.needed(w["size"]), Decimal(w["entered"])
+        detail = f"after a {Decimal(w['net']):.2f} loss in {w['root']}"
+        roots = sorted({r["root"] for r in running})
+        if cfg.mode == "same_root" and len(roots) > 1:
+            detail = f"after losses in {', '.join(roots)}"
+        return Usage(entered, needed, "contracts", used(entered, needed), detail)
 
 
 def _closing(view: AccountView, trip: Trip) -> int | None:

@@ -111,6 +111,9 @@ function card(a, tz) {
         el("div", { class: "label" }, el("span", {}, r.id + " " + r.name),
           el("span", { class: "num" }, r.value + " / " + r.limit + " " + r.unit + "  " + Math.round(r.fraction * 100) + "%")),
         bar));
+      // a P&L rule leaving a stale quote's value out: the room shown may go at the next quote
+      if ((r.detail || "").includes("not counted till quoted")) c.append(el("div",
+        { class: "pill bad" }, r.detail.split("; ").slice(-1)[0] + ": it may fire at once"));
     }
   }
   c.append(el("h3", {}, "positions"));
