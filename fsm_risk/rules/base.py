@@ -202,17 +202,20 @@ def reduce_largest(
     excess: int,
     detail: str,
     keep: Callable[[Position], int] | None = None,
+    rank: Callable[[Position], int] | None = None,
 ) -> list[Verdict]:
     """One reduce verdict per position cut to take ``excess`` contracts off ``positions``,
     largest first by what each holds once the reduce on its way is done (`held`, or ``keep``:
     the limits also count the trader's young market exits as done, see `rules.exits`), ties by
     contract id so the outcome is deterministic (RULE-001 over the account, RULE-002 over a
-    root's months). A position is cut to what it keeps less its cut: with an exit of his
-    working, our close waits for it (`exposure.closes_working`), so that is its final size."""
+    root's months), after ``rank`` (lower first: see `rules.exits`). A position is cut to
+    what it keeps less its cut: with an exit of his working, our close waits for it
+    (`exposure.closes_working`), so that is its final size."""
     size = keep or (lambda p: held(view, p))
+    order = rank or (lambda p: 0)
     verdicts = []
-    for kept, p in sorted(
-        ((size(p), p) for p in positions), key=lambda m: (-m[0], m[1].contract_id)
+    for _, kept, p in sorted(
+        ((order(p), size(p), p) for p in positions), key=lambda m: (m[0], -m[1], m[2].contract_id)
     ):
         if excess <= 0:
             break

@@ -37,14 +37,53 @@ def observe(memo: dict[str, Any], view: AccountView, event: Event, now: datetime
         if o.type is OrderType.MARKET and i not in view.own_orders
     }
     changed = False
+    for oid, o in sorted(working.items()):
+        if oid not in seen:
+            # a new exit replacing one still known on the same contract and side (sent
+            # before the old one is cancelled) is as old as it: re-sending is not filling
+            ages = [
+                datetime.fromisoformat(at)
+                for k, (at, side) in seen.items()
+                if side == int(o.side) and _contract(view, k) == o.contract_id
+            ]
+            seen[oid] = [min([now, *ages]).isoformat(), int(o.side)]
+            changed = True
     for oid in [k for k in seen if k not in working and int(k) not in view.filling]:
         del seen[oid]
         changed = True
-    for oid, o in sorted(working.items()):
-        if oid not in seen:
-            seen[oid] = [now.isoformat(), int(o.side)]
-            changed = True
     return changed
+
+
+def _contract(view: AccountView, oid: str) -> str | None:
+    o = view.orders.get(int(oid))
+    if o is not None:
+        return o.contract_id
+    filling = view.filling.get(int(oid))
+    return None if filling is None else filling[0]
+
+
+def waiting(view: AccountView, p: Position, now: datetime, memo: dict[str, Any] | None) -> bool:
+    """Whether a market exit of his on ``p``'s closing side works past `YOUNG`: not filling
+    (a halted market), and our close of ``p`` waits behind it: the position cannot be cut."""
+    for oid, (at, side) in (memo or {}).get("exits", {}).items():
+        o = view.orders.get(int(oid))
+        if (
+            o is not None
+            and o.contract_id == p.contract_id
+            and Side(side) is p.closing_side
+            and now >= datetime.fromisoformat(at) + YOUNG
+        ):
+            return True
+    return False
+
+
+def exiting(view: AccountView, p: Position, memo: dict[str, Any] | None) -> bool:
+    """Whether a market exit of his works on ``p``'s closing side, whatever its age."""
+    for oid, (_, side) in (memo or {}).get("exits", {}).items():
+        o = view.orders.get(int(oid))
+        if o is not None and o.contract_id == p.contract_id and Side(side) is p.closing_side:
+            return True
+    return False
 
 
 def left(view: AccountView, p: Position, now: datetime, memo: dict[str, Any] | None) -> int:

@@ -115,8 +115,12 @@ class MaxContracts(Rule):
         if self.config.count == "net":
             longs = sum(left(p) if p.long else -left(p) for p in positions) > 0
             positions = [p for p in positions if p.long == longs]
+
+        def rank(p: Position) -> int:  # (one whose close waits behind his stuck exit: last)
+            return int(exits.waiting(view, p, now, memo))
+
         return reduce_largest(
-            self.id, Reason.MAX_CONTRACTS, view, positions, total - limit, detail, left
+            self.id, Reason.MAX_CONTRACTS, view, positions, total - limit, detail, left, rank
         )
 
     def usage(self, view: AccountView, now: datetime) -> Usage:

@@ -113,6 +113,11 @@ class MaxContractsPerInstrument(Rule):
         def kept(p: Position) -> int:
             return exits.left(view, p, now, memo)
 
+        def rank(p: Position) -> int:
+            # the month he is leaving first: a root's months trade and halt together, so
+            # cutting another month gains nothing in a halt and costs him his roll otherwise
+            return 0 if exits.exiting(view, p, memo) else 1
+
         # a reduce already on its way counts at its target, a young exit of his as filled
         left: dict[str, int] = {}
         for c, p in view.positions.items():
@@ -132,7 +137,9 @@ class MaxContractsPerInstrument(Rule):
                     f"fill > limit {limit}"
                 )
             months = [p for c, p in view.positions.items() if root_of(c) == root]
-            verdicts += reduce_largest(self.id, reason, view, months, size - limit, detail, kept)
+            verdicts += reduce_largest(
+                self.id, reason, view, months, size - limit, detail, kept, rank
+            )
         return verdicts
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
