@@ -68,6 +68,44 @@ def mask(text: str) -> str:
     return _PATTERNS[1].sub(lambda m: f"{m.group(1)}***", text)
 
 
+#: what every LogRecord carries (left alone by `_Masking`; anything else is a caller's extra)
+_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class _Masking(logging.Filter):
+    """Masks a record of Python's logging before a handler a library added writes it (the
+    SDK's own JSON lines on stdout, a library's warning on stderr): its message, its
+    traceback, and every extra field beside them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # (arguments that do not fit the format: shown as given)
+            text = f"{record.msg} {record.args}"
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, None
+        record.msg, record.args = mask(text), None
+        for key, value in list(vars(record).items()):
+            if key not in _RECORD_ATTRS and not isinstance(value, int | float | None):
+                setattr(record, key, mask(str(value)))
+        return True
+
+
+_MASKING = _Masking()
+
+
+def mask_library_logging() -> None:
+    """Every handler of Python's logging (a library's own, the last resort) masks secrets."""
+    handlers = [logging.lastResort, *logging.getLogger().handlers]
+    for log in list(logging.Logger.manager.loggerDict.values()):
+        if isinstance(log, logging.Logger):
+            handlers.extend(log.handlers)
+    for handler in handlers:
+        if handler is not None and _MASKING not in handler.filters:
+            handler.addFilter(_MASKING)
+
+
 def _patch(record: Any) -> None:
     record["message"] = mask(record["message"])
     if record["exception"] is not None:
@@ -237,3 +275,4 @@ def setup(
         )
     for name in ("project_x_py", "pysignalr", "websockets", "httpx", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    mask_library_logging()

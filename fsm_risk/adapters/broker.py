@@ -629,10 +629,12 @@ class FeedHealth:
 
 
 def quiet_sdk_logging() -> None:
-    """The SDK logs JSON at INFO to stdout from every module: keep warnings and errors."""
+    """The SDK logs JSON at INFO to stdout from every module: keep warnings and errors, masked
+    (an error page that echoes the login's request carries the API key into its message)."""
     for name in list(logging.Logger.manager.loggerDict):
         if name.startswith(("project_x_py", "pysignalr", "websockets")):
             logging.getLogger(name).setLevel(logging.WARNING)
+    logs.mask_library_logging()
 
 
 def sdk_config(api_url: str, user_hub_url: str, market_hub_url: str) -> ProjectXConfig:
