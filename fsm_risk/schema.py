@@ -218,13 +218,28 @@ def database(value: str) -> str:
         raise ValueError(
             f"must be a SQLite file path or a postgresql:// URL, got a '{scheme}://' URL"
         )
+    if is_server_url(value) and at_in_userinfo(value):
+        raise ValueError(AT_IN_USERINFO)
     if is_server_url(value) and "/" not in value.split("://", 1)[1].strip("/"):
         raise ValueError("a postgresql:// URL must name the database: postgresql://HOST/DBNAME")
     return value
 
 
-#: ``scheme://user:`` before a password that runs to the ``@`` of the userinfo
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@")
+#: ``scheme://user:`` before a password that runs to the ``@`` of the userinfo (its last one
+#: before the query: an ``@`` written as is in the password is hidden with it)
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^?]*@")
+
+
+def at_in_userinfo(value: str) -> bool:
+    """A server URL whose user name or password holds an ``@`` written as is (not %40): the
+    connection would end the password at the first one and take the rest for the host."""
+    return value.split("?", 1)[0].count("@") > 1
+
+
+AT_IN_USERINFO = (
+    "its user name or password holds an '@': write each '@' in them as %40 (the connection "
+    "would take what follows the first one for the host)"
+)
 
 
 #: a query parameter of a URL: its separator, its name as written, and its value, which runs to

@@ -79,7 +79,13 @@ from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, missed_resets
 from fsm_risk.errors import FsmRiskError, StartedMeanwhile
-from fsm_risk.schema import is_server_url, url_secrets, without_password
+from fsm_risk.schema import (
+    AT_IN_USERINFO,
+    at_in_userinfo,
+    is_server_url,
+    url_secrets,
+    without_password,
+)
 
 #: the layout of the data: 1 kept every account's history inside its state document (moved
 #: into the append-only tables when such a database is opened); 2 keeps it in rows of its own;
@@ -491,6 +497,8 @@ class Store:
         #: True on a PostgreSQL server (several services, one per account); False on SQLite
         self.shared = isinstance(path, str) and is_server_url(path)
         if self.shared:
+            if at_in_userinfo(str(path)):
+                raise FsmRiskError(f"database {without_password(str(path))}: {AT_IN_USERINFO}")
             url = make_url(str(path)).set(drivername="postgresql+psycopg")
             from fsm_risk import logs
 
