@@ -10,8 +10,10 @@ with a `Tick`, `unread`): a retry that works lands within it and the exact books
 read merely queued is no failure: a start-up of many exposed accounts at the gateway's
 request budget reads their trades a minute or more after the start, and judged on the
 estimate meanwhile, 40 of 60 healthy accounts whose traders won while down were closed on
-a loss the trades did not reach (those their balance settles are judged at once). Past it,
-the daily
+a loss the trades did not reach (those their balance settles are judged at once). A read
+held in the budget neither lands nor fails, though (a locked trader's stream of cancels
+filling the reads' share kept a -$1,200 open loss on a $500 limit open 75 s and on): the wait
+ends `LATE` after it began whatever the reads do. Past it, the daily
 and weekly loss limits and the profit target judge on what is known: the stored books, the
 open P&L (the positions read, the quotes live), and the balance's move the fills booked since
 do not explain (`move`: the start-up listing's, or a balance heard live since), which is what
@@ -49,6 +51,11 @@ from fsm_risk.core.unread import waiting
 
 #: how long the P&L rules wait for the trades before judging on the balance's move
 GRACE = timedelta(seconds=5)
+#: the longest a read merely queued is waited for, no read failing: held in the request
+#: budget (a locked trader's stream of cancels filling the reads' share, the gateway's 429s
+#: holding reads) it neither lands nor fails, and a -$1,200 open loss on a $500 limit stayed
+#: open for as long as that lasted; a start-up at the shipped budget reads within two windows
+LATE = timedelta(seconds=120)
 #: in the detail of a lock made on the estimate: the trades read ends it (see `released`)
 ESTIMATED = "trades unread, balance move"
 #: the reasons of the rules that judge on the estimate (a lock of any other carries no marker)
@@ -101,10 +108,16 @@ def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None
         acct.unjudged = Unjudged(now)
     if isinstance(event, Tick) and event.unread and acct.unjudged.failed is None:
         acct.unjudged.failed = now
-    failed = acct.unjudged.failed
-    if not acct.unjudged.estimating and failed is not None and now >= failed + GRACE:
+    if not acct.unjudged.estimating and now >= due(acct.unjudged):
         acct.unjudged.estimating = True
         acct.band = None
+
+
+def due(unjudged: Unjudged) -> datetime:
+    """When the wait runs out: `GRACE` after a read of the trades failed, `LATE` after it
+    began whatever the reads do (a read held in the budget neither lands nor fails)."""
+    late = unjudged.since + LATE
+    return late if unjudged.failed is None else min(unjudged.failed + GRACE, late)
 
 
 def ended(acct: AccountModel, now: datetime) -> bool:
@@ -127,9 +140,7 @@ def deadline(acct: AccountModel, now: datetime) -> datetime | None:
     unjudged = acct.unjudged
     if unjudged is None or unjudged.estimating or acct.state is not State.Trading:
         return None
-    if unjudged.failed is None:  # (no read failed yet: none to wait out)
-        return None
-    return unjudged.failed + GRACE if unjudged.failed + GRACE > now else None
+    return due(unjudged) if due(unjudged) > now else None
 
 
 def released(acct: AccountModel, now: datetime) -> None:
