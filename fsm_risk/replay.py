@@ -168,7 +168,8 @@ def replay_exact(entries: Iterable[Entry], recorded: Recorded) -> Exact:
             since, prices = datetime.fromisoformat(e.data[0]), read_prices(e.data[1:]) or {}
             _collect(out, thaw.resumed(engine, since, prices, e.at))
         elif e.name == THAWED:
-            _collect(out, thaw.thawed(engine, e.data[0], e.at))
+            answers = datetime.fromisoformat(e.data[1]) if len(e.data) > 1 else None
+            _collect(out, thaw.thawed(engine, e.data[0], e.at, answers))
         engine.take_changes()
     return out
 

@@ -209,6 +209,7 @@ class _Thawed:
     deadline rules judge again (`core.thaw`)."""
 
     account_ids: tuple[int, ...]
+    since: datetime  # the freeze they were read after (a later one waits for its own read)
 
 
 _Item = Event | Malformed | _Job | _Reconciled | _Thawed
@@ -1910,8 +1911,8 @@ class Service:
                 reconciled.append(it)
             elif isinstance(it, _Thawed):
                 now = self.clock.now()
-                self.journal.call(now, THAWED, list(it.account_ids))
-                found = self._gate(thaw.thawed(self.engine, it.account_ids, now))
+                self.journal.call(now, THAWED, list(it.account_ids), it.since.isoformat())
+                found = self._gate(thaw.thawed(self.engine, it.account_ids, now, it.since))
             elif isinstance(it, _Job):
                 try:
                     done, answer = self._job(it.event)
@@ -1982,13 +1983,13 @@ class Service:
         self._commit(effects)
         self._execute(effects)
         ids = tuple(self.engine.accounts)
-        self._spawn(self._read_after_thaw(ids), "thaw")
+        self._spawn(self._read_after_thaw(ids, since), "thaw")
 
-    async def _read_after_thaw(self, account_ids: tuple[int, ...]) -> None:
+    async def _read_after_thaw(self, account_ids: tuple[int, ...], since: datetime) -> None:
         try:  # (not cancelled at the timeout: the reads are the reconciler's)
             await asyncio.wait([self._read(a) for a in account_ids], timeout=THAW_READ_SECONDS)
         finally:
-            self.queue.put_nowait(_Thawed(account_ids))
+            self.queue.put_nowait(_Thawed(account_ids, since))
 
     async def _let_requests_out(self) -> None:
         """Step aside before the next batch so that the requests just started reach the

@@ -36,7 +36,7 @@ class RuleBook:
             for r in self.rules
             if type(r).next_deadline is not Rule.next_deadline
         ]
-        self.deadline_ids = {r.id for r, _ in self.deadline_rules}
+        self.deadline_ids = {r.id for r, _ in self.deadline_rules if r.holds_at_thaw}
         #: the rules that remember what a void undoes (see `voided`)
         self.voiders = [r for r in self.rules if type(r).on_void is not Rule.on_void]
         for rule in self.rules:

@@ -16,9 +16,10 @@ before anything else heard after it, as a short downtime:
   (`Timers.catch_up`): each at the gateway's price at it, read by the shell first, held as
   `MissedResets` until the account's trades are read (a trade made while frozen before a reset
   redoes it); the rules judging realized P&L wait for that read, as after a restart;
-- the rules whose verdicts come of a deadline (`RuleBook.deadline_rules`: a stop's grace, a
-  hold time, a flat-by) judge nothing on the account until it is read again (`thawed`: the
-  shell's read of its positions, orders and trades, applied), then judge at once.
+- the rules whose verdicts come of a deadline (`RuleBook.deadline_rules` that `holds_at_thaw`:
+  a stop's grace, a hold time, a flat-by; not a size limit, whose deadline only ages a
+  trader's exit) judge nothing on the account until it is read again (`thawed`: the shell's
+  read of its positions, orders and trades, applied), then judge at once.
 
 Every other rule judges as it always does: a loss made while frozen is closed at the wake.
 """
@@ -70,13 +71,18 @@ def resumed(
     return out
 
 
-def thawed(engine: RiskEngine, account_ids: Iterable[int], now: datetime) -> list[Effect]:
-    """The accounts are read again since the freeze (or their read gave up): the deadline rules
-    judge them now, on what was heard and read."""
+def thawed(
+    engine: RiskEngine, account_ids: Iterable[int], now: datetime, since: datetime | None = None
+) -> list[Effect]:
+    """The accounts are read again since the freeze that began at ``since`` (or their read
+    gave up): the deadline rules judge them now, on what was heard and read. An account woken
+    since from a later freeze waits for that one's read (None: whichever freeze it woke from)."""
     out: list[Effect] = []
+    thawing = engine.book.thawing
     for account_id in sorted(set(account_ids)):
-        if engine.book.thawing.pop(account_id, None) is not None and (
-            account_id in engine.accounts
-        ):
+        if account_id not in thawing or since not in (None, thawing[account_id]):
+            continue
+        del thawing[account_id]
+        if account_id in engine.accounts:
             out.extend(engine.handle(Tick(account_id), now))
     return out

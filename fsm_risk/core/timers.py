@@ -201,7 +201,7 @@ class Timers:
             if kind is None or kind in kinds or rule.id not in cached:
                 cached[rule.id] = rule.next_deadline(acct, now)
             t = cached[rule.id]
-            if t is not None and not thawing:
+            if t is not None and not (thawing and rule.id in self.book.deadline_ids):
                 times.append(t)
         wake = min(times)
         if wake != acct.wakeup:

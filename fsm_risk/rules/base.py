@@ -377,6 +377,9 @@ class Rule:
     judges_unread: ClassVar[bool] = False
     #: the event kinds that can move this rule's ``next_deadline`` (None: ``reacts_to``)
     deadline_kinds: ClassVar[frozenset[type] | None] = None
+    #: woken from a freeze, a rule with deadlines judges nothing on an account until it is read
+    #: again (`core.thaw`); False: its deadlines only age what it judges at once (a size limit)
+    holds_at_thaw: ClassVar[bool] = True
     #: how each key compares when the settings change (see `fsm_risk.rules.tighter`): a key
     #: not listed has no known direction, and any change of it counts as a loosening
     tighter: ClassVar[Mapping[str, Compare]] = {}

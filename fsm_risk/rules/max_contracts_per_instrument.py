@@ -87,6 +87,7 @@ class MaxContractsPerInstrument(Rule):
     # (orders and ticks: the trader's market exits count as done while young, see `exits`)
     reacts_to = frozenset({PositionUpdate, OrderUpdate, Tick})
     deadline_kinds = frozenset({OrderUpdate, Tick})
+    holds_at_thaw = False  # a size over the limit is a breach, judged at once after a freeze
     stateful = True
 
     @classmethod
