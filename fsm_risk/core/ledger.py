@@ -23,8 +23,8 @@ from fsm_risk.core.exits import CENT, Computed
 from fsm_risk.core.exposure import closed_behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import again, checked
-from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order, Trip
-from fsm_risk.core.pnl import closing_fees, realized_net
+from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order
+from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
@@ -32,6 +32,7 @@ from fsm_risk.core.settled import confirmed, judge
 from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.theirs import TraderOrders
+from fsm_risk.core.trips import booked
 from fsm_risk.core.unread import behind_from, contradicted
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
@@ -277,48 +278,11 @@ class Ledger:
         self.work.new_fills.append((acct.account_id, record))
         acct.day.take_fill(record, net, keep=True)  # (by its time: see `Book.take_fill`)
         acct.week.take_fill(record, net, keep=False)
-        self._trip(acct, cid, before, after, ev, net, own or platform)
+        booked(acct, cid, before, after, ev, net, own or platform, self.work)
         if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
             cm.close_filled += ev.size
             self.pursuit.progress(acct, cm, now)
         return own
-
-    def _trip(
-        self,
-        acct: AccountModel,
-        cid: str,
-        before: int,
-        after: int,
-        ev: Fill,
-        net: Decimal,
-        own: bool,
-    ) -> None:
-        trip = acct.trips_open.get(cid)
-        if trip is None and before != 0:
-            # a position held from before monitoring began: track it from here
-            trip = Trip(cid, before > 0, ev.at, size=abs(before))
-            acct.trips_open[cid] = trip
-        if trip is None:
-            trip = Trip(cid, after > 0, ev.at)
-            acct.trips_open[cid] = trip
-        crosses = after != 0 and before != 0 and (after > 0) != (before > 0)
-        if after == 0 or crosses:
-            # the closing part of a reversal carries the fill's P&L and the fees of the contracts
-            # that close; the new trip starts at the fees of those that open it (`closing_fees`)
-            opening = ev.fees - closing_fees(ev.fees, abs(before), ev.size) if crosses else ZERO
-            trip.net += net + opening
-            trip.enforced = trip.enforced or own
-            trip.closed_at = ev.at
-            if ev.at >= acct.day.start:
-                acct.day.trips.append(trip)
-                self.work.new_trips.append((acct.account_id, trip))
-            del acct.trips_open[cid]
-            if crosses:
-                acct.trips_open[cid] = Trip(cid, after > 0, ev.at, net=-opening, size=abs(after))
-        else:
-            trip.net += net
-            trip.size = max(trip.size, abs(after))
-            trip.enforced = trip.enforced or own
 
     def rebuild_realized(
         self, acct: AccountModel, ev: TradesSnapshot, now: datetime, out: list[Effect]
