@@ -103,7 +103,7 @@ class Ledger:
         self.settlement = settlement
         self.pursuit = pursuit
         self.work = work
-        self.final, self.theirs = FinalOrders(), TraderOrders()  # runtime (`final`, `theirs`)
+        self.final, self.theirs = FinalOrders(), TraderOrders(pursuit.sent)  # (runtime)
         self.computed = Computed(settlement.valuation.instruments)  # see `exits`
 
     def account(
@@ -169,7 +169,7 @@ class Ledger:
         if cm is not None and cm.close_in_flight:
             self.pursuit.order_event(acct, cm, ev, now)
         if not ev.status.working:
-            self.theirs.ended(acct, acct.orders.pop(ev.order_id, None))
+            self.theirs.ended(acct, ev, acct.orders.pop(ev.order_id, None), now)
             if ev.status in FINAL and not ev.unlisted:
                 self.final.add(acct.account_id, ev.order_id)
             volume = ev.fill_volume or (ev.size if ev.status is OrderStatus.FILLED else 0)
@@ -194,12 +194,13 @@ class Ledger:
             ev.custom_tag,
             fill_volume=ev.fill_volume,
         ).follows(acct.orders.get(ev.order_id))
-        acct.orders[ev.order_id] = self.theirs.seen(acct, record, now)  # (first seen: `theirs`)
+        acct.orders[ev.order_id] = self.theirs.seen(acct, record, now)  # (`theirs`)
         return False
 
     def fill(self, acct: AccountModel, ev: Fill, now: datetime, out: list[Effect]) -> bool:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of
-        ours, or any fill reducing a flattening scope), a duplicate, or a voided trade."""
+        ours, or any fill reducing a flattening scope not shown to be the trader's: `theirs`),
+        a duplicate, or a voided trade."""
         if ev.voided:
             if ev.trade_id in acct.seen_trades:  # its position comes back: `doubted.undone`
                 undone(acct, ev)
@@ -250,8 +251,8 @@ class Ledger:
         ) or (cm is not None and cm.state is State.Flattening)
         flattening |= closed_behind(acct, ev, reflected, CLOCK_SKEW)  # confirmed before it came
         # the platform's liquidation (it blocks the account, then closes; even while we flatten):
-        # the rules see it, but it is neither the trader's nor ours (a standing order's is his)
-        own, platform = self.theirs.whose(acct, cm, ev.order_id, entry, flattening)
+        # the rules see it, but it is neither the trader's nor ours (one shown his is his)
+        own, platform = self.theirs.whose(acct, cm, ev, entry, flattening)
         pnl = ev.pnl
         if pnl is None and exit_ and not reflected:  # (a trade read back is the gateway's)
             pnl = self.computed.compute(acct, ev, before, exit_, out)

@@ -22,6 +22,7 @@ from fsm_risk.core.models import AccountModel, ContractModel, Order, Position
 from fsm_risk.core.overshot import Overshot
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.refusals import rejected
+from fsm_risk.core.sent import SentCloses
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settlement import open_size
 from fsm_risk.core.states import State
@@ -48,8 +49,8 @@ class Pursuit:
         self.accepted_at: dict[tuple[int, str], datetime] = {}
         #: since when a market exit not ours holds back a contract's close (`holdback`)
         self.held_since: dict[tuple[int, str], datetime] = {}
-        #: what our closes opened on the other side, to close (`overshot`)
-        self.overshot = Overshot()
+        #: what our closes opened on the other side, to close (`overshot`); the closes sent (`sent`)
+        self.overshot, self.sent = Overshot(), SentCloses()
         #: the closes sent again in place of one given up on (`superseded`)
         self.superseded = Superseded()
         #: the size each of the trader's exits was last judged at, per reduce in flight (`late`)
@@ -368,10 +369,10 @@ class Pursuit:
             return
         self._clear(cm)
         acct.close_seq = cm.close_seq = acct.close_seq + 1
-        cm.close_sent_at = now
-        cm.wanted_since = cm.wanted_since or now
+        cm.close_sent_at, cm.wanted_since = now, cm.wanted_since or now
         cm.close_size = effect.size if isinstance(effect, ReducePosition) else 0
         cm.close_side, cm.close_basis = pos.closing_side, open_size(pos)
+        self.sent.sent(cm, now)  # (whose an order not known as ours may be: `theirs`)
         judged = self.judged[(acct.account_id, cm.contract_id)] = {}
         out.extend((effect, *resized(acct, cm, pos, now, judged)))
 

@@ -1,21 +1,33 @@
-"""Whose exit a fill during a flatten is: ours, unless it is of a standing order of the trader's.
+"""Whose exit a fill during a flatten is: ours, unless it is shown to be the trader's.
 
 While a scope flattens, an exit fill of an order we do not know as ours is taken for our close
 (the gateway's ``closeContract`` names no order: its fills may come before we know its id).
-An order of the trader's that is not a market order (a protective stop or a limit he had
-working, or one he placed while we close: his exit sent into our reduce) is not our close,
-though: ours are market orders. When it fills first, the trade is his, and the rules that
-judge his trades (the loss streak, the revenge watch, the cooldown) must see it. Such an order
-is recognised while it works and for a while after it ended (its final record may come before
-its fill). Runtime only, bounded.
+What shows it is his:
+
+- an order of his that is not a market order (a protective stop or a limit he had working, or
+  one he placed while we close: his exit sent into our reduce): ours are market orders. Such
+  an order is recognised while it works and for a while after it ended (its final record may
+  come before its fill);
+- a market order (or an order not heard of yet) that none of the closes we sent could be
+  (`sent`): its first record came before any of them went, its size is more than any of them
+  asked, or the close it could be has its order known already, another one. Market orders
+  are remembered for a while after they ended too, with when their first record came. (While
+  the account may not trade, such an order is the platform's liquidation, not his.)
+
+An order that could be one of our closes stays ours, whatever else it could be: one of our
+fills never counts as his (it would trip the rules that judge his trades). When his exit is
+his, the rules that judge his trades (the loss streak, the revenge watch, the cooldown) see
+it. Runtime only, bounded.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from fsm_risk.core.events import OrderType
+from fsm_risk.core.events import Fill, OrderType, Side
+from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.models import AccountModel, ContractModel, Order
+from fsm_risk.core.sent import SentCloses
 from fsm_risk.core.states import State
 
 #: ended orders of the trader's remembered per account (their fills arrive within moments)
@@ -23,62 +35,77 @@ KEEP = 256
 
 
 class TraderOrders:
-    """When the working orders were first seen (our clock); the trader's standing (not market)
-    orders that ended lately."""
+    """The trader's standing (not market) orders that ended lately, and his market orders
+    (working or ended lately) with when the first record of each came (our clock); weighed
+    against the closes we sent (``sent``)."""
 
-    __slots__ = ("_ended", "_seen")
+    __slots__ = ("_ended", "_market", "sent")
 
-    def __init__(self) -> None:
+    def __init__(self, sent: SentCloses) -> None:
+        self.sent = sent
         self._ended: dict[int, dict[int, None]] = {}  # (as an ordered set)
-        self._seen: dict[int, dict[int, datetime]] = {}
+        self._market: dict[int, dict[int, tuple[datetime, Side, int]]] = {}
 
     def seen(self, acct: AccountModel, order: Order, now: datetime) -> Order:
-        """A working record of ``order`` came at ``now``: the first is kept. Returns it."""
-        seen = self._seen.setdefault(acct.account_id, {})
-        if order.order_id not in seen:
-            seen[order.order_id] = now
-            if len(seen) > 4 * KEEP:
-                del seen[next(iter(seen))]
+        """A working record of ``order`` came at ``now``. Returns it."""
+        self._heard(acct, order.order_id, order.type, order.side, order.size, now)
         return order
 
-    def ended(self, acct: AccountModel, order: Order | None) -> None:
-        """An order left the working orders (``order``: its record, None if not known)."""
-        if order is None:
+    def ended(self, acct: AccountModel, ev: OrderEvent, order: Order | None, now: datetime) -> None:
+        """An order left the working orders (``ev``: its final record, ``order``: what was
+        known of it while it worked, None if nothing)."""
+        if ev.order_id in acct.own_orders:
             return
-        self._seen.get(acct.account_id, {}).pop(order.order_id, None)
-        if order.type is OrderType.MARKET or order.order_id in acct.own_orders:
+        kind = ev.type if order is None else order.type
+        self._heard(acct, ev.order_id, kind, ev.side, ev.size, now)
+        if kind is OrderType.MARKET:
             return
         ended = self._ended.setdefault(acct.account_id, {})
-        ended[order.order_id] = None
+        ended[ev.order_id] = None
         if len(ended) > KEEP:
             del ended[next(iter(ended))]
 
-    def placed_before(self, acct: AccountModel, cm: ContractModel | None, order_id: int) -> bool:
-        """Whether ``order_id``, filled while its scope flattens, is a standing (not market)
-        order of the trader's: never our close (ours are market orders), whenever he placed it,
-        before the flatten began or while it runs. A market order may be ours (the gateway's
-        close names no order): it stays ours."""
-        if order_id in acct.own_orders:
+    def _heard(
+        self, acct: AccountModel, oid: int, kind: OrderType, side: Side, size: int, now: datetime
+    ) -> None:
+        """A record of a market order not ours: the first one's time is kept."""
+        if kind is not OrderType.MARKET or oid in acct.own_orders:
+            return
+        market = self._market.setdefault(acct.account_id, {})
+        first = market.pop(oid, (now, side, size))[0]
+        market[oid] = (first, side, size)
+        if len(market) > KEEP:
+            del market[next(iter(market))]
+
+    def his_exit(self, acct: AccountModel, cm: ContractModel | None, ev: Fill) -> bool:
+        """Whether ``ev``, an exit filled while its scope flattens, is the trader's: of a
+        standing (not market) order of his, whenever he placed it; or of an order none of the
+        closes we sent for its contract could be (see the module's docstring)."""
+        oid = ev.order_id
+        if oid in acct.own_orders:
             return False
         if acct.state is not State.Flattening and (cm is None or cm.state is not State.Flattening):
             return False
-        working = acct.orders.get(order_id)
-        if working is not None:
-            return working.type is not OrderType.MARKET
-        return order_id in self._ended.get(acct.account_id, {})
+        working = acct.orders.get(oid)
+        if working is not None and working.type is not OrderType.MARKET:
+            return True
+        if working is None and oid in self._ended.get(acct.account_id, {}):
+            return True
+        if cm is None or not acct.can_trade:  # (then an order not ours is the platform's)
+            return False
+        heard = self._market.get(acct.account_id, {}).get(oid)
+        if heard is None:  # nothing heard of it yet: what its fill took, on its side
+            return not self.sent.could_be(cm, oid, ev.side, ev.size, None)
+        since, side, size = heard
+        return not self.sent.could_be(cm, oid, side, max(size, ev.size), since)
 
     def whose(
-        self,
-        acct: AccountModel,
-        cm: ContractModel | None,
-        order_id: int,
-        entry: int,
-        flattening: bool,
+        self, acct: AccountModel, cm: ContractModel | None, ev: Fill, entry: int, flattening: bool
     ) -> tuple[bool, bool]:
         """Whether a fill (``entry`` contracts of it opened exposure) is the service's own,
         and whether it is the platform's liquidation (an exit while the account may not
-        trade, of an order neither ours nor a standing one of the trader's)."""
-        mine = order_id in acct.own_orders
-        his = entry == 0 and self.placed_before(acct, cm, order_id)
+        trade, of an order neither ours nor shown to be the trader's)."""
+        mine = ev.order_id in acct.own_orders
+        his = entry == 0 and self.his_exit(acct, cm, ev)
         platform = not (acct.can_trade or his or mine) and entry == 0
         return not (platform or his) and (mine or (flattening and entry == 0)), platform
