@@ -199,8 +199,9 @@ class Ledger:
 
     def fill(self, acct: AccountModel, ev: Fill, now: datetime, out: list[Effect]) -> bool:
         """Book a fill. Returns True when no rule may see it: the service's own (a close of
-        ours, or any fill reducing a flattening scope not shown to be the trader's: `theirs`),
-        a duplicate, or a voided trade."""
+        ours, or any fill reducing a flattening scope not shown to be the trader's: `theirs`;
+        but one that closes a round trip he exited some of: `trips`), a duplicate, or a
+        voided trade."""
         if ev.voided:
             if ev.trade_id in acct.seen_trades:  # its position comes back: `doubted.undone`
                 undone(acct, ev)
@@ -279,11 +280,11 @@ class Ledger:
         self.work.new_fills.append((acct.account_id, record))
         acct.day.take_fill(record, net, keep=True)  # (by its time: see `Book.take_fill`)
         acct.week.take_fill(record, net, keep=False)
-        booked(acct, cid, before, after, ev, net, own or platform, self.work)
+        his = booked(acct, cid, before, after, ev, net, own or platform, self.work)
         if cm is not None and cm.close_in_flight and ev.order_id == cm.close_order:
             cm.close_filled += ev.size
             self.pursuit.progress(acct, cm, now)
-        return own
+        return own and not his  # (ours closing a trip he exited some of: judged on his part)
 
     def rebuild_realized(
         self, acct: AccountModel, ev: TradesSnapshot, now: datetime, out: list[Effect]

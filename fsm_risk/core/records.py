@@ -81,12 +81,10 @@ class Position:
     #: contracts already closed by fills the gateway's position has not reflected yet: they
     #: are realized, so only size - settling is valued (no double count in between)
     settling: int = 0
-    #: signed dollars per point of price: unrealized = mark x point_value - cost. Set
-    #: only when size x tick value / tick size is exact (always, for real tick sizes);
-    #: otherwise the engine divides by the tick size last.
+    #: signed dollars per point of price (unrealized = mark x point_value - cost), set when
+    #: size x tick value / tick size is exact (always, for real tick sizes; else: see `valuation`)
     point_value: Decimal | None = None
-    #: with ``point_value``: the signed dollars the position cost (to a millionth: the
-    #: gateway's average is a float), so that unrealized = mark x point_value - cost
+    #: with it: the signed dollars it cost, to a millionth (the gateway's average is a float)
     cost: Decimal = ZERO
     #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
     band: tuple[Decimal, Decimal] | None = None
@@ -204,6 +202,7 @@ class Trip:
     net: Decimal = ZERO
     size: int = 0  # the largest size held during the trip
     enforced: bool = False  # closed (fully or in part) by the service
+    his: Decimal | None = None  # his exits from it, net (None: none; `trips`); kept while open
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +213,7 @@ class Trip:
             "net": str(self.net),
             "size": self.size,
             "enforced": self.enforced,
+            **({} if self.his is None or self.closed_at else {"his": str(self.his)}),
         }
 
     @staticmethod
@@ -226,6 +226,7 @@ class Trip:
             Decimal(d["net"]),
             d["size"],
             d["enforced"],
+            _pdec(d.get("his")),
         )
 
 
@@ -377,8 +378,7 @@ class History:
     - ``seen``: every trade id applied or voided since the reconciliation's window opens (the
       earlier of the day's and the week's start), with its time: a trade re-read by a
       reconciliation is never applied twice. The running engine keeps last week's too, until
-      its weekly reset has passed (a read begun before it may still list them).
-    """
+      its weekly reset has passed (a read begun before it may still list them)."""
 
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)

@@ -37,7 +37,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import AccountView, Action, Outcome, Rule, Usage, Verdict, used
-from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled
+from fsm_risk.rules.trade_cooldown import MAX_MINUTES, closed_round_trip, journaled, judged_net
 from fsm_risk.schema import Field
 
 
@@ -135,9 +135,10 @@ class MaxConsecutiveLosses(Rule):
             return True
         rec = journaled(view, event)
         trip = closed_round_trip(view, rec) if rec is not None else None
-        if trip is None:
+        net = None if trip is None else judged_net(trip)
+        if net is None:
             return changed
-        outcome = self.config.outcome(trip.net)
+        outcome = self.config.outcome(net)
         if outcome == "ignore":
             return changed
         streak = _streak(memo, view) + 1
@@ -155,10 +156,12 @@ class MaxConsecutiveLosses(Rule):
     def on_reset(self, memo: dict[str, Any], view: AccountView, weekly: bool, at: datetime) -> None:
         """The streak starts again with the new day: from the round trips it already holds
         (closed at or after its start by the gateway's clock, booked before ours reached it:
-        see `core.early`), the trader's own (one the service took part in counts nothing)."""
+        see `core.early`), as `observe` counts them: one the service took part in by the
+        trader's own exits from it, nothing if he made none (`judged_net`)."""
         streak = 0
         for trip in () if weekly else view.day.trips:
-            outcome = "ignore" if trip.enforced else self.config.outcome(trip.net)
+            net = judged_net(trip)
+            outcome = "ignore" if net is None else self.config.outcome(net)
             if outcome != "ignore":
                 streak = 0 if outcome == "win" else streak + 1
         memo["streak"] = streak

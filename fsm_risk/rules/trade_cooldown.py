@@ -6,9 +6,12 @@ on; the most severe tier reached wins. With ``basis = round_trip`` (default) the
 position from open to flat (every fill's P&L and fees), judged when the trader's fill closes
 it; with ``basis = trade`` each closing fill is judged on its own P&L net of its fees.
 
-Only the trader's own closing fills are judged: a position closed by the service (a flatten, a
+Only the trader's own trading is judged: a position closed by the service (a flatten, a
 stop-loss close) never starts a cooldown, because the engine never evaluates rules on the
-service's fills. The rule fires on the event, not on a level.
+service's fills. A round trip the service took part in (a reduce of ours, say) is judged on
+the trader's own exits from it (their P&L and fees, never a fill of ours), when he made any:
+also when a fill of ours closes it (the engine shows the rules that fill for this only). The
+rule fires on the event, not on a level.
 
 This module also holds the small journal readers that the other trade-pattern rules share.
 """
@@ -57,6 +60,12 @@ def closed_round_trip(view: AccountView, rec: FillRecord) -> Trip | None:
     if trip.contract_id != rec.contract_id or trip.closed_at != rec.at:
         return None
     return trip
+
+
+def judged_net(trip: Trip) -> Decimal | None:
+    """What a closed round trip is judged at: its net; for one the service took part in, the
+    net of the trader's own exits from it (None: he exited none of it: the service closed it)."""
+    return trip.his if trip.enforced else trip.net
 
 
 def ordered_tiers(tiers: dict[Decimal, int]) -> tuple[tuple[Decimal, int], ...]:
@@ -125,15 +134,19 @@ class TradeCooldown(Rule):
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
         rec = journaled(view, event)
-        if rec is None or rec.exit <= 0 or rec.enforcement:
+        if rec is None or rec.exit <= 0:
             return ()
         if self.config.basis == "trade":
+            if rec.enforcement:
+                return ()
             net, what = rec.net, f"closing fill {rec.trade_id} in {rec.contract_id}"
         else:
             trip = closed_round_trip(view, rec)
-            if trip is None:
-                return ()
-            net, what = trip.net, f"round trip in {trip.contract_id}"
+            judged = None if trip is None else judged_net(trip)
+            if trip is None or judged is None:
+                return ()  # (a fill of ours closing one he exited none of is not shown)
+            part = " (the trader's exits from it)" if trip.enforced else ""
+            net, what = judged, f"round trip in {trip.contract_id}{part}"
         tier = self.config.tier(net)
         if tier is None:
             return ()
@@ -150,8 +163,8 @@ class TradeCooldown(Rule):
         )
 
     def usage(self, view: AccountView, now: datetime) -> Usage:
-        """The last round trip's loss against the smallest tier."""
+        """The last round trip's loss (as judged: `judged_net`) against the smallest tier."""
         trips = view.day.trips
-        net = trips[-1].net if trips else Decimal(0)
+        net = (judged_net(trips[-1]) if trips else None) or Decimal(0)
         first = self.config.tiers[0][0]
         return Usage(net, -first, "$", used(-net, first), "last round trip")
