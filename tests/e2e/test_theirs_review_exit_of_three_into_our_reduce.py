@@ -1,8 +1,8 @@
-"""Review of bce46ce: the hunt's exploit sized to leave our reduce its contract. Long 4 over
-RULE-002's 3, our reduce of 1 working (the gateway fills it 4 s later; our withdrawal of it is
-refused: it is already on its way), he sells 3 by a limit at once: -$600 on the 3. His fill is
-his, but ours closes the round trip after it and RULE-008 never judges the -$600 (the real SDK,
-the paper gateway)."""
+"""Found by a review of bce46ce: the hunt's exploit sized to leave our reduce its contract. Long 4
+over RULE-002's 3, our reduce of 1 working (the gateway fills it 4 s later; our withdrawal of it
+is refused: it is already on its way), he sells 3 by a limit at once: -$600 on the 3. His fill
+is his, but ours closes the round trip after it and RULE-008 never judges the -$600 (the real
+SDK, the paper gateway)."""
 
 from __future__ import annotations
 
@@ -46,9 +46,5 @@ async def test_his_limit_exit_of_three_beside_our_reduce_fires_rule_008(h: Harne
     )
     await h.gw_until(lambda: h.position("MNQ") == 0, "flat: our reduce filled too", timeout=20)
     await asyncio.sleep(1.5)
-    fills = [(f.order_id, f.size, f.pnl, f.enforcement) for f in h.acct.day.fills]
-    print("fills (order, size, pnl, enforcement):", fills)
-    print("his order:", exit_order.order_id, "own orders:", sorted(h.acct.own_orders))
     audit = h.audit()
-    print("audit:", audit)
     assert [r for r in audit if r[4] == "RULE-008"], "his -$600 exit hidden by our reduce's fill"

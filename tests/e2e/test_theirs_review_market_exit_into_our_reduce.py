@@ -1,7 +1,7 @@
-"""Review of bce46ce: the hunt's exploit (a losing exit sent into our RULE-002 reduce) with the
-trader's exit as a MARKET order (the SDK's close_position, the platform's 'flatten' button):
-his fill is still booked as our close and RULE-008 never sees his -$600 (the real SDK, the paper
-gateway). Same script as tests/e2e/test_orders_hunt_exit_into_our_reduce.py, type 2."""
+"""Found by a review of bce46ce: the hunt's exploit (a losing exit sent into our RULE-002 reduce)
+with the trader's exit as a MARKET order (the SDK's close_position, the platform's 'flatten'
+button): his fill is still booked as our close and RULE-008 never sees his -$600 (the real SDK,
+the paper gateway). Same script as tests/e2e/test_orders_hunt_exit_into_our_reduce.py, type 2."""
 
 from __future__ import annotations
 
@@ -43,9 +43,5 @@ async def test_his_losing_market_exit_sent_into_our_reduce_fires_rule_008(h: Har
     )
     await h.gw_until(lambda: h.position("MNQ") == 0, "flat", timeout=20)
     await asyncio.sleep(1.5)
-    fills = [(f.order_id, f.size, f.pnl, f.enforcement) for f in h.acct.day.fills]
-    print("fills (order, size, pnl, enforcement):", fills)
-    print("his order:", exit_order.order_id, "own orders:", sorted(h.acct.own_orders))
     audit = h.audit()
-    print("audit:", audit)
     assert [r for r in audit if r[4] == "RULE-008"], "his -$600 market exit booked as our close"

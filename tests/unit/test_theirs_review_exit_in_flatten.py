@@ -1,7 +1,7 @@
-"""Review of bce46ce (theirs: a non-market order of the trader's that fills while we flatten is
-his). Attacks: his MARKET exit sent into our RULE-002 reduce (the hunt's exploit with the most
-common exit type); his limit whose fill comes before its order record; his resized (by us) stop
-filling during our reduce; our own close stays ours beside his non-market order."""
+"""Found by a review of bce46ce (theirs: a non-market order of the trader's that fills while we
+flatten is his). Attacks: his MARKET exit sent into our RULE-002 reduce (the hunt's exploit with
+the most common exit type); his limit whose fill comes before its order record; his resized (by
+us) stop filling during our reduce; our own close stays ours beside his non-market order."""
 
 from __future__ import annotations
 
@@ -63,8 +63,6 @@ def test_his_market_exit_of_four_beside_our_recognised_reduce_of_one_is_his() ->
         fill(MNQ, Side.SELL, 4, "20900", pnl="-600", order_id=his, at=d.now),
         flat(MNQ, at=d.now),
     )
-    print("his market exit booked enforcement:", d.acct.day.fills[-1].enforcement)
-    print("holds:", dict(d.acct.holds), "state:", d.acct.state)
     assert not d.acct.day.fills[-1].enforcement, "his market exit booked as our close"
     assert "RULE-008" in d.acct.holds, "his -$600 market exit hidden from RULE-008"
 
@@ -81,8 +79,6 @@ def test_his_limit_exit_whose_fill_comes_before_its_record_is_his() -> None:
         order(his, MNQ, Side.SELL, 4, status=OrderStatus.FILLED, **kw),  # type: ignore[arg-type]
         flat(MNQ, at=d.now),
     )
-    print("limit fill-before-record booked enforcement:", d.acct.day.fills[-1].enforcement)
-    print("holds:", dict(d.acct.holds))
     assert "RULE-008" in d.acct.holds, "his -$600 limit exit hidden from RULE-008"
 
 
@@ -118,7 +114,6 @@ def test_his_stop_we_resized_for_our_reduce_fills_as_his_and_ours_stays_ours() -
     kw = {"type": OrderType.STOP, "stop": "20800", "at": d.now}
     out = d.send(order(stop, MNQ, Side.SELL, 4, **kw))  # type: ignore[arg-type]
     resized = [e for e in out if isinstance(e, ResizeOrder)]
-    print("resizes:", [(e.order_id, e.size) for e in resized])
     assert [(e.order_id, e.size) for e in resized] == [(stop, 3)]
     d.send(order(stop, MNQ, Side.SELL, 3, **kw))  # type: ignore[arg-type]
     d.send(
@@ -169,10 +164,7 @@ def test_his_limit_exit_of_three_beside_our_reduce_of_one_starts_the_cooldown(
     for step in (his_fill, our_fill) if ours_last else (our_fill, his_fill):
         step()
     d.send(flat(MNQ, at=d.now))
-    books = [(f.order_id == his, f.size, f.pnl, f.enforcement) for f in d.acct.day.fills[-2:]]
-    print("last two fills (his?, size, pnl, enforcement):", books)
-    print("trip:", d.acct.day.trips[-1].net, "enforced:", d.acct.day.trips[-1].enforced)
-    print("holds:", dict(d.acct.holds), "state:", d.acct.state)
+    assert [f.enforcement for f in d.acct.day.fills[-2:] if f.order_id == his] == [False]
     assert "RULE-008" in d.acct.holds, "his -$600 limit exit hidden from RULE-008"
 
 
@@ -208,7 +200,4 @@ def test_a_losing_trip_rule_002_trimmed_minutes_before_still_counts_for_rule_011
         fill(MNQ, Side.SELL, 3, "20900", pnl="-600", order_id=his, at=d.now),
         flat(MNQ, at=d.now),
     )
-    trip = d.acct.day.trips[-1]
-    print("third trip net", trip.net, "enforced", trip.enforced, "state", d.acct.state)
-    print("holds:", sorted(d.acct.holds))
     assert "RULE-011" in d.acct.holds, "his third losing trip in a row not counted"
