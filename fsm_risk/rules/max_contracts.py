@@ -40,8 +40,10 @@ class MaxContracts(Rule):
     name = "max_contracts"
     fires_when = "open contracts across the account (gross, or net) > limit"
     default_action = (
-        "reduce the excess, largest position first, and resize the trader's orders on the "
-        "closing side that the reduce leaves larger than what remains (or flatten all); no lock"
+        "reduce the excess, largest position first (a market exit of the trader's under 3 s "
+        "old counts as filled; one stuck longer leaves its position cut last), and resize the "
+        "trader's orders on the closing side that the reduce leaves larger than what remains "
+        "(or flatten all); no lock"
     )
     tighter = {
         "limit": strict.lower,

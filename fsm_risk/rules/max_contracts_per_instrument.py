@@ -60,8 +60,9 @@ class MaxContractsPerInstrument(Rule):
     name = "max_contracts_per_instrument"
     fires_when = "one symbol root's size > its limit (per-root map, default, unknown-root policy)"
     default_action = (
-        "reduce that root to its limit, largest contract month first, and resize the trader's "
-        "orders on the closing side that the reduce leaves larger than what remains; no lock"
+        "reduce that root to its limit, the month the trader's own market exit is leaving "
+        "first, then the largest, and resize the trader's orders on the closing side that the "
+        "reduce leaves larger than what remains; no lock"
     )
     tighter = {
         "limits": strict.PerRoot(_limit_for),

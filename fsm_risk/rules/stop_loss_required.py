@@ -1,13 +1,15 @@
 """RULE-016 stop_loss_required: every contract held needs a protective stop within a grace.
 
 Protective means a working stop (type 4), stop-limit (3) or trailing stop (5) in the same
-contract, on the closing side (a sell for a long, a buy for a short), with its stop price
-beyond the entry on the losing side: below the average price for a long, above it for a
-short. A trailing stop always counts. A stop on the position's own side is a stop *entry*
-(it would add to the position), never protection; a stop the service is cancelling does not
-count either. Stops placed outside this service count like any other: they arrive as order
-events, and the open orders are loaded at start-up into the same view. The stops must cover
-the position: a sell stop of 1 beside a long 3 leaves 2 contracts without one.
+contract, on the closing side (a sell for a long, a buy for a short), with its stop price beyond
+the entry on the losing side: below the average price for a long, above it for a short; a stop-
+limit only if its limit fills through its stop (at or below it for a long's sell, at or above it
+for a short's buy: one the other way rests, triggered, as a limit beyond the market and never
+fills). A trailing stop always counts. A stop on the position's own side is a stop *entry* (it
+would add to the position), never protection; a stop the service is cancelling does not count
+either. Stops placed outside this service count like any other: they arrive as order events, and
+the open orders are loaded at start-up into the same view. The stops must cover the position: a
+sell stop of 1 beside a long 3 leaves 2 contracts without one.
 
 The grace runs from the position's ``opened_at``, or from when the service first saw the
 position if that is later: a position found at start-up gets the full grace for its stop
@@ -78,8 +80,9 @@ class StopLossRequired(Rule):
     id = "RULE-016"
     name = "stop_loss_required"
     fires_when = (
-        "a position has no protective stop (stop, stop-limit or trailing stop on the closing "
-        "side, beyond the entry) covering every contract once the grace seconds have passed"
+        "a position has no protective stop (stop, stop-limit whose limit fills through its "
+        "stop, or trailing stop on the closing side, beyond the entry) covering every contract "
+        "once the grace seconds have passed"
     )
     default_action = "close that position only; no lock"
     tighter = {
