@@ -4,10 +4,10 @@ Our close's order is recognised among the order events (the gateway's close name
 may be recognised late, or never (its record lost, its fill first). Each close sent is kept
 (when it went, the size it asked, the side it closes) with its order once recognised, so that
 an order not known as ours can be weighed against all of them: an order whose first record
-came before any of them was sent, of a size none asked, or beside a close whose order is
-already known with another id, is not one of ours. A close sent before this process started is
-not known here: while one is in flight the question is not answered (`complete`), and the
-order is taken as ours. Runtime only, bounded.
+came before any of them was sent, or of a size none asked, is not one of ours (beside a close
+whose order is known already, another of its shape may still be it: known by shape). A close
+sent before this process started is not known here: while one is in flight the question is
+not answered (`complete`), and the order is taken as ours. Runtime only, bounded.
 """
 
 from __future__ import annotations
@@ -68,16 +68,15 @@ class SentCloses:
     ) -> bool:
         """Whether an order not known as ours (``side``; ``size``: its size, or what one fill
         of it took; ``since``: when its first record came, None if none came yet) could be a
-        close of ours: one sent on that side no later than that record, whose order is not
-        known as another, and that asked for that size (a reduce fills at most what it asked;
-        a close of the whole position may be of any size). Taken as ours when not all known."""
+        close of ours: one sent on that side no later than that record, that asked for that
+        size (a reduce fills at most what it asked; a close of the whole position may be of
+        any size). Its order known as another does not rule it out: that one was recognised by
+        its shape only (the gateway's close names no order), and a market order of his of the
+        same size and side looks the same. Taken as ours when not all known."""
         kept = self.complete(cm)
         if kept is None:
             return True
         return any(
-            c.side is side
-            and (since is None or c.at <= since)
-            and c.order in (None, order_id)
-            and (c.size == 0 or c.size >= size)
+            c.side is side and (since is None or c.at <= since) and (c.size == 0 or c.size >= size)
             for c in kept
         )

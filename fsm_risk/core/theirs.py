@@ -9,8 +9,9 @@ What shows it is his:
   an order is recognised while it works and for a while after it ended (its final record may
   come before its fill);
 - a market order (or an order not heard of yet) that none of the closes we sent could be
-  (`sent`): its first record came before any of them went, its size is more than any of them
-  asked, or the close it could be has its order known already, another one. Market orders
+  (`sent`): its first record came before any of them went, or its size is more than any of
+  them asked (beside a close whose order is known, one of its shape may still be ours: the
+  close's order is known by its shape only). Market orders
   are remembered for a while after they ended too, with when their first record came. (While
   the account may not trade, such an order is the platform's liquidation, not his.)
 

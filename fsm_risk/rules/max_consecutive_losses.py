@@ -33,6 +33,7 @@ from typing import Any
 
 from fsm_risk import schema
 from fsm_risk.core.events import Event, Fill, Tick
+from fsm_risk.core.models import Trip
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules import tighter as strict
@@ -54,6 +55,16 @@ class Config:
         if abs(net) <= self.breakeven_within:
             return self.breakeven
         return "loss" if net < 0 else "win"
+
+    def judged(self, trip: Trip) -> str:
+        """A closed round trip's outcome, on `judged_net`; one the service took part in is
+        never his win when it did not win as a whole (his small profit on a part beside our
+        stop's close of the rest at a loss counts nothing, as the service's trip did)."""
+        net = judged_net(trip)
+        outcome = "ignore" if net is None else self.outcome(net)
+        if outcome == "win" and trip.enforced and self.outcome(trip.net) != "win":
+            return "ignore"
+        return outcome
 
 
 class MaxConsecutiveLosses(Rule):
@@ -135,10 +146,7 @@ class MaxConsecutiveLosses(Rule):
             return True
         rec = journaled(view, event)
         trip = closed_round_trip(view, rec) if rec is not None else None
-        net = None if trip is None else judged_net(trip)
-        if net is None:
-            return changed
-        outcome = self.config.outcome(net)
+        outcome = "ignore" if trip is None else self.config.judged(trip)
         if outcome == "ignore":
             return changed
         streak = _streak(memo, view) + 1
@@ -160,8 +168,7 @@ class MaxConsecutiveLosses(Rule):
         trader's own exits from it, nothing if he made none (`judged_net`)."""
         streak = 0
         for trip in () if weekly else view.day.trips:
-            net = judged_net(trip)
-            outcome = "ignore" if net is None else self.config.outcome(net)
+            outcome = self.config.judged(trip)
             if outcome != "ignore":
                 streak = 0 if outcome == "win" else streak + 1
         memo["streak"] = streak

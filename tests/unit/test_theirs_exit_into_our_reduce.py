@@ -80,14 +80,15 @@ def test_his_market_exit_of_four_into_our_reduce_of_one_is_his_and_cools_him_dow
     assert "RULE-008" in d.acct.holds, "his -$600 hidden from RULE-008"
 
 
-def test_his_market_exit_of_our_reduces_size_beside_its_known_order_is_his() -> None:
-    """He sells 1 at market too (the size our reduce asked): our reduce's order is known, his
-    is another one: his."""
+def test_his_market_exit_of_our_reduces_size_beside_its_known_order_stays_ours() -> None:
+    """He sells 1 at market too (the size our reduce asked): our reduce's order was recognised
+    by its shape only, so his looks the same as ours would had his record come first (see
+    test_rv_theirs3_our_fill_as_his): taken as ours, never one of ours taken as his."""
     d = Driver(make_engine(RULES))
     _over_by_one(d)
     _his_market_sale(d, 1, "-75")
     d.send(position(MNQ, 3, "21000", at=d.now))
-    assert not d.acct.day.fills[-1].enforcement, "his market sale of 1 booked as our close"
+    assert d.acct.day.fills[-1].enforcement
 
 
 def test_our_reduces_fill_before_its_order_is_heard_of_stays_ours() -> None:
