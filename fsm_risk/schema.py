@@ -225,9 +225,10 @@ def database(value: str) -> str:
     return value
 
 
-#: ``scheme://user:`` before a password that runs to the ``@`` of the userinfo (its last one
-#: before the query: an ``@`` written as is in the password is hidden with it)
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^?]*@")
+#: ``scheme://user:`` before a password that runs to the first ``@`` (where the driver ends it:
+#: a ``?`` or ``/`` before it is the password's), and on to the last ``@`` before the host's
+#: ``/`` or ``?`` (an ``@`` written as is in the password is hidden with it)
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:)[^@]*@(?:[^@/?]*@)*")
 
 
 def at_in_userinfo(value: str) -> bool:
