@@ -143,7 +143,8 @@ def deadline(acct: AccountModel, now: datetime) -> datetime | None:
     unjudged = acct.unjudged
     if unjudged is None or unjudged.estimating or acct.state is not State.Trading:
         return None
-    return due(unjudged) if due(unjudged) > now else None
+    at = due(unjudged)
+    return at if at > now else None
 
 
 def released(acct: AccountModel, now: datetime) -> None:

@@ -62,28 +62,26 @@ def _contract(view: AccountView, oid: str) -> str | None:
     return None if filling is None else filling[0]
 
 
+def _working(view: AccountView, p: Position, memo: dict[str, Any] | None) -> list[datetime]:
+    """When each market exit of his working on ``p``'s closing side was first seen."""
+    return [
+        datetime.fromisoformat(at)
+        for oid, (at, side) in (memo or {}).get("exits", {}).items()
+        if (o := view.orders.get(int(oid))) is not None
+        and o.contract_id == p.contract_id
+        and Side(side) is p.closing_side
+    ]
+
+
 def waiting(view: AccountView, p: Position, now: datetime, memo: dict[str, Any] | None) -> bool:
     """Whether a market exit of his on ``p``'s closing side works past `YOUNG`: not filling
     (a halted market), and our close of ``p`` waits behind it: the position cannot be cut."""
-    for oid, (at, side) in (memo or {}).get("exits", {}).items():
-        o = view.orders.get(int(oid))
-        if (
-            o is not None
-            and o.contract_id == p.contract_id
-            and Side(side) is p.closing_side
-            and now >= datetime.fromisoformat(at) + YOUNG
-        ):
-            return True
-    return False
+    return any(now >= at + YOUNG for at in _working(view, p, memo))
 
 
 def exiting(view: AccountView, p: Position, memo: dict[str, Any] | None) -> bool:
     """Whether a market exit of his works on ``p``'s closing side, whatever its age."""
-    for oid, (_, side) in (memo or {}).get("exits", {}).items():
-        o = view.orders.get(int(oid))
-        if o is not None and o.contract_id == p.contract_id and Side(side) is p.closing_side:
-            return True
-    return False
+    return bool(_working(view, p, memo))
 
 
 def left(view: AccountView, p: Position, now: datetime, memo: dict[str, Any] | None) -> int:
