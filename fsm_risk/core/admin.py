@@ -24,7 +24,7 @@ from fsm_risk.core.models import (
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sessions import lock_end
 from fsm_risk.core.settings import EngineSettings
-from fsm_risk.core.sources import ADMIN, self_source
+from fsm_risk.core.sources import ADMIN, ENGINE, self_source
 from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
 from fsm_risk.core.tolerance import forget
 from fsm_risk.core.verdicts import Verdicts
@@ -99,7 +99,10 @@ class Admin:
                 raise FsmRiskError("a contract has no LockedWeekly state")
             self._refuse_under_root(acct, key, to)
             model = self.work.contract(acct, key)
+        started = self._started_by(acct) if key is None and to is State.Trading else []
         self._force(acct, model, key, cmd, lock, now, out)
+        for cid in started:  # an unlocked account's own closes end with its lock
+            self._force(acct, acct.contracts[cid], cid, cmd, None, now, out)
         if key is not None and "." not in key:
             # a root means every contract of it: those whose own model would keep them from
             # what was asked (a contract's lock under a root forced to Trading) go there too,
@@ -107,6 +110,22 @@ class Admin:
             # so a contract of it opened later is not locked again by the rule that was waived
             for cm in self._held_apart(acct, key, to):
                 self._force(acct, cm, key, cmd, lock, now, out)
+
+    @staticmethod
+    def _started_by(acct: AccountModel) -> list[str]:
+        """The contracts closing only for the account's flatten or lock (no hold of their own,
+        closed whole, for a cause the account holds): forcing the account to Trading ends
+        those too, or their closes would be re-sent into a position the admin let stay."""
+        causes = {*(acct.flatten_cause or "").split(","), *acct.holds, ENGINE}
+        return [
+            cid
+            for cid, cm in sorted(acct.contracts.items())
+            if "." in cid
+            and cm.state is State.Flattening
+            and not cm.holds
+            and cm.target_size == 0
+            and set((cm.rule_id or ENGINE).split(",")) <= causes
+        ]
 
     @staticmethod
     def _held_apart(acct: AccountModel, root: str, to: State) -> list[ContractModel]:
@@ -199,7 +218,12 @@ class Admin:
             if isinstance(model, ContractModel):
                 # out of any flatten: a later one starts afresh
                 model.target_size, model.cancel_orders = 0, True
-                model.attempts, model.retry_at, model.alerted = 0, None, False
+                model.attempts, model.alerted = 0, False
+                # a close of ours not yet seen at the gateway stays ours till its timeout
+                # (`Flatten.confirm`): its fill is never taken for the trader's own exit
+                sent, model.retry_at = model.close_sent_at, None
+                if sent is not None and model.close_order is None:
+                    model.retry_at = sent + self.settings.close_timeout
             else:
                 acct.tolerated.clear()
                 forget(acct)
