@@ -839,7 +839,12 @@ class ProjectXBroker:
         rt.stale_feed_seconds = float("inf")  # see the module docstring
         for name in USER_CALLBACKS:
             await rt.add_callback(name, self._user_callback(name))
-        await rt.add_callback("quote_update", self._on_quote)
+        # the SDK hands quotes on latest-wins: a quote that comes while the one before it of
+        # that contract waits to be handed on replaces it. A quote carries only the fields
+        # that changed, so the one dropped can be the only word of a new bid or a new print
+        # (a bid 5 ticks down, then a print in the same message: the bid was never seen).
+        # Every record is handed on here, in order (`_on_quote` parses and queues, no more)
+        rt._forward_quote_update = self._every_quote(rt)  # type: ignore[method-assign]
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.connect_attempts),
             wait=wait_exponential(multiplier=0.5, max=10),
@@ -1047,6 +1052,21 @@ class ProjectXBroker:
         )
         self.on_unowned(unowned)
         return None
+
+    def _every_quote(self, rt: ProjectXRealtimeClient) -> Callable[..., None]:
+        """The market hub's ``GatewayQuote`` handler: each record to `_on_quote`, none dropped
+        (``[contract id, quote]``, or the two packed in one list)."""
+
+        def forward(*args: Any) -> None:
+            rt._mark_hub_message("market")
+            if len(args) == 1 and isinstance(args[0], list | tuple):
+                args = tuple(args[0])
+            if len(args) >= 2:
+                self._on_quote({"contract_id": args[0], "data": args[1]})
+            else:
+                self._malformed(payloads.PayloadError("quote", f"not understood: {args!r}"))
+
+        return forward
 
     def _on_quote(self, data: Any) -> None:
         cid = data.get("contract_id") if isinstance(data, dict) else None
