@@ -64,7 +64,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.ledger import unlisted
 from fsm_risk.core.models import ZERO, AccountModel, Mark
-from fsm_risk.core.pnl import MarkMode, mark_price
+from fsm_risk.core.pnl import MarkMode, booked, mark_price
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, missed_resets
 from fsm_risk.errors import FsmRiskError
@@ -618,7 +618,7 @@ class Replay:
         gross = self.replayed.apply(cid, delta, price, at, _point(self.engine, cid))
         closing = before != 0 and (before > 0) != (delta > 0)
         if pnl is None and closing:
-            pnl = gross
+            pnl = booked(gross)  # to the cent, as the gateway books a trade (ZN: 15.625 -> 15.62)
         net = (pnl or ZERO) - fees
         self.replayed.realized += net
         self._day_replayed += net

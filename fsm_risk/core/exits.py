@@ -100,7 +100,7 @@ class Computed:
         made = ZERO
         if average is not None and inst is not None:
             made = exit_pnl(before > 0, closed, ev.price, average, inst)
-            how = f"computed {made:.2f} from the average entry {average:.2f}"
+            how = f"computed {made:.2f} from the average entry {average:.10g}"
         else:
             how = "booked 0.00, its average entry unknown,"
         self.marks[(acct.account_id, ev.trade_id)] = (made, True)
