@@ -1953,12 +1953,24 @@ class Service:
         return part, rest
 
     async def _beat(self) -> None:
-        """Take a beat every `BEAT` seconds: one that shows the loop did not run for far longer
-        (the process frozen) pokes the consumer, which hands the freeze to the engine first."""
-        while not self.stopping.is_set():
-            await asyncio.sleep(BEAT)
-            if self.beats.beat() is not None:
-                self.submit(Tick())  # (the consumer takes the freeze before it)
+        """Take a beat every `BEAT` seconds: one that shows the process did not run for far
+        longer (frozen: the loop and the beats' thread alike) pokes the consumer, which hands
+        the freeze to the engine first. The loop alone stalled is only told."""
+        self.beats.start()
+        try:
+            while not self.stopping.is_set():
+                await asyncio.sleep(BEAT)
+                if self.beats.beat() is not None:
+                    self.submit(Tick())  # (the consumer takes the freeze before it)
+                if self.beats.stalled is not None:
+                    logger.warning(
+                        "{} the event loop did not run for {:.1f} s (the process ran: no freeze; "
+                        "a slow disk or database, or a loaded machine)",
+                        logs.ALERT, self.beats.stalled,
+                    )  # fmt: skip
+                    self.beats.stalled = None
+        finally:
+            self.beats.stop()
 
     async def _thaw(self, since: datetime) -> None:
         """The process was frozen from ``since`` until now (`Beats`): the gateway's price at
