@@ -1,6 +1,6 @@
 """Found by a hunt: a quote carrying only the fields that changed (a partial GatewayQuote, as
 `payloads.quote` expects them: "quotes may carry only the fields that changed") is dropped by
-the SDK's latest-wins quote coalescing (project_x_py/realtime/event_handling.py
+the SDK's latest-wins quote coalescing (its realtime client's
 `_schedule_coalesced_event`) when a second partial quote of the same contract follows it
 before the SDK's forwarding task runs (two records in one websocket message). The service
 keeps the old price until a later quote repeats that field.
