@@ -31,6 +31,9 @@ and a refused order is HTTP 409 with the gateway's error code and message.
     POST /_paper/faults/revoke_tokens  {}  (every token issued so far refused: log in again)
     POST /_paper/faults/malformed      {account_id, target?, kind?}
     POST /_paper/faults/rate_limit     {limit, window?}   (limit 0 or null: off)
+    POST /_paper/faults/rest           {path, status?, count?, seconds?}  (the next count
+                                        requests to path, or all for seconds, answered with
+                                        HTTP status, default 503; the login's path too)
     POST /_paper/faults/silence        {target, silent?}  (a user-hub target goes quiet)
     POST /_paper/faults/reverse        {account_id, count?}  (next orders' records reversed)
     POST /_paper/trades/{id}/void      {}  (the trade's P&L and charges leave the balance)
@@ -329,6 +332,22 @@ class ControlApi:
         )
         return {"rate_limit": self.gw._rate_limit, "window": self.gw._rate_window}
 
+    async def rest(self, request: web.Request, body: dict[str, Any]) -> Any:
+        path = str(_need(body, "path"))
+        if not path.startswith("/api/"):
+            raise _Bad(400, "'path' must be a REST path under /api/ (e.g. /api/Auth/loginKey)")
+        status = _as_int(body.get("status", 503), "status")
+        if not 400 <= status <= 599:
+            raise _Bad(400, "'status' must be an HTTP error status (400-599)")
+        seconds = body.get("seconds")
+        self.gw.fail_rest(
+            path,
+            status,
+            _as_int(body.get("count", 1), "count"),
+            None if seconds is None else float(seconds),
+        )
+        return {"path": path, "status": status}
+
     async def silence(self, request: web.Request, body: dict[str, Any]) -> Any:
         silent = body.get("silent", True)
         if not isinstance(silent, bool):
@@ -398,6 +417,7 @@ def add_control_routes(app: web.Application, gw: PaperGateway) -> None:
         "/faults/revoke_tokens": (api.revoke_tokens, ()),
         "/faults/malformed": (api.malformed, ("account_id", "target", "kind")),
         "/faults/rate_limit": (api.rate_limit, ("limit", "window")),
+        "/faults/rest": (api.rest, ("path", "status", "count", "seconds")),
         "/faults/silence": (api.silence, ("target", "silent")),
         "/faults/reverse": (api.reverse, ("account_id", "count")),
         "/trades/{trade_id}/void": (api.void, ()),

@@ -285,6 +285,8 @@ class PaperGateway:
         self._rate_window = s.rate_limit_window
         self._requests: dict[str, deque[float]] = {}
         self._rest_faults: dict[str, list[int]] = {}  # path -> [status, requests left]
+        #: path -> (status, until when, monotonic): `fail_rest` for a while
+        self._rest_faults_until: dict[str, tuple[int, float]] = {}
         self._rest_after: dict[str, list[int]] = {}  # path -> [status, left]: done, then failed
         #: `limit_rest`: until when (monotonic), and whether its 429s say Retry-After
         self._limited_until, self._limited_says = 0.0, True
@@ -944,11 +946,18 @@ class PaperGateway:
             self._rate_window = window
         self._requests.clear()
 
-    def fail_rest(self, path: str, status: int = 503, count: int = 1) -> None:
+    def fail_rest(
+        self, path: str, status: int = 503, count: int = 1, seconds: float | None = None
+    ) -> None:
         """Answer the next ``count`` requests to the REST ``path`` (e.g.
-        ``/api/Order/searchOpen``) with HTTP ``status`` instead (a gateway in trouble: 5xx),
-        after counting them against the rate limit as the gateway counts every request."""
-        self._rest_faults[path] = [status, count]
+        ``/api/Order/searchOpen``, or the login's ``/api/Auth/loginKey``) with HTTP
+        ``status`` instead (a gateway in trouble: 5xx), after counting them against the rate
+        limit as the gateway counts every request. With ``seconds``: every request to it for
+        that long instead (real time, a burst), whatever ``count`` says."""
+        if seconds is not None:
+            self._rest_faults_until[path] = (status, time.monotonic() + seconds)
+        else:
+            self._rest_faults[path] = [status, count]
 
     def fail_rest_after(self, path: str, status: int = 500, count: int = 1) -> None:
         """Carry out the next ``count`` requests to ``path``, then answer each with HTTP
@@ -1013,6 +1022,11 @@ class PaperGateway:
 
     def _rest_fault(self, path: str) -> int | None:
         """The status a fault armed by `fail_rest` answers this request with, if any."""
+        burst = self._rest_faults_until.get(path)
+        if burst is not None:
+            if time.monotonic() < burst[1]:
+                return burst[0]
+            del self._rest_faults_until[path]
         fault = self._rest_faults.get(path)
         if fault is None:
             return None

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.client import responses
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -199,9 +200,9 @@ class ProjectXApi:
                         text="Too Many Requests",
                         headers={"Retry-After": str(max(1, math.ceil(wait)))},
                     )
-                failed = self.gw._rest_fault(request.path)
-                if failed is not None:
-                    return web.Response(status=failed, text="Service Unavailable")
+            failed = self.gw._rest_fault(request.path)  # (the login's too: it needs none)
+            if failed is not None:
+                return web.Response(status=failed, text=responses.get(failed, "Error"))
             try:
                 text = await request.text()
                 body = _loads(text) if text.strip() else {}
