@@ -189,7 +189,11 @@ async def gateway_plans_async(
     b = settings.broker
     budget = RequestBudget(b.requests_per_minute, 60.0, b.enforcement_reserve)
     broker = ProjectXBroker(
-        sdk_config(*runtime.gateway_urls(settings)), creds, lambda _: None, budget=budget
+        sdk_config(*runtime.gateway_urls(settings)),
+        creds,
+        lambda _: None,
+        budget=budget,
+        login_attempts=5,  # a person waits on it: a gateway in trouble is said, not waited out
     )
     try:
         accounts = await broker.start()

@@ -186,6 +186,10 @@ def _accounts_in(batch: list[Any], effects: list[Effect]) -> set[int]:
     return found
 
 
+class StoppedStarting(Exception):
+    """The service was stopped before the gateway took its login: a clean stop."""
+
+
 @dataclass
 class _Job:
     """An event whose sender waits for it to be handled (an admin command, a scheduler tick)."""
@@ -540,6 +544,8 @@ class Service:
         try:
             await self._start()
             await self.stopping.wait()
+        except StoppedStarting:
+            logger.info("{} stopped before the gateway took the login", logs.SERVICE_STOP)
         finally:
             await self._shutdown()
         if self.failure is not None:
@@ -547,6 +553,22 @@ class Service:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    async def _logged_in(self) -> list[AccountUpdate]:
+        """The broker's start: its login (tried again for as long as the gateway is in
+        trouble) and the account list, given up when the service is stopped meanwhile."""
+        start = asyncio.ensure_future(self.broker.start())
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not start.done():
+                start.cancel()
+                await asyncio.gather(start, return_exceptions=True)
+        if start.cancelled():
+            raise StoppedStarting
+        return start.result()
 
     def _compact_fills(self, now: datetime) -> None:
         """Drop the fills older than ``[general] fill_retention_days`` (none when 0)."""
@@ -708,7 +730,7 @@ class Service:
             )
         )
         try:
-            accounts = await self.broker.start()
+            accounts = await self._logged_in()
         except BaseException:
             if restoring is not None:  # the thread ends before the login's failure is raised
                 await asyncio.wait([restoring])

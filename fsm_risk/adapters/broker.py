@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import json
 import logging
 import re
 import time
@@ -76,13 +77,15 @@ from pysignalr.exceptions import AuthorizationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_never,
     wait_exponential,
 )
 
 from fsm_risk import logs
-from fsm_risk.adapters import payloads
+from fsm_risk.adapters import login, payloads
 from fsm_risk.adapters.gateway_clock import GatewayClock
 from fsm_risk.adapters.session import Session
 from fsm_risk.adapters.wire import RateLimited, TokenRefused, Wire
@@ -90,13 +93,6 @@ from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, Ord
 from fsm_risk.core.events import PositionUpdate as PositionEvent
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.schema import url_secrets
-
-#: what a person can do about the gateway's login refusals
-LOGIN_HINTS = {
-    3: ": check the username and the API key",
-    9: ": this user has no API subscription; subscribe to the ProjectX API for this firm",
-    10: ": API key sign-in is disabled for this user; enable it in the platform's settings",
-}
 
 USER_CALLBACKS = ("account_update", "position_update", "order_update", "trade_execution")
 #: trades parsed in one go before the loop runs again (each takes some 10-20 µs)
@@ -658,6 +654,7 @@ class ProjectXBroker:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         accounts: tuple[str, ...] = (),
         connect_attempts: int = 5,
+        login_attempts: int | None = None,
         on_reconnect: Callable[[int], None] = lambda account_id: None,
     ) -> None:
         self.config = config
@@ -671,6 +668,9 @@ class ProjectXBroker:
         self.account_filter = accounts
         self.on_reconnect = on_reconnect
         self.connect_attempts = connect_attempts
+        #: tries of the first login (and its account listing) while the gateway is in
+        #: trouble; None: until it answers (see `fsm_risk.adapters.login`)
+        self.login_attempts = login_attempts
         #: called with an account whose state a live record left in doubt: read it over REST
         self.on_doubt: Callable[[int], None] = lambda account_id: None
         #: called with a position record that names no account and that none is proven to
@@ -747,23 +747,7 @@ class ProjectXBroker:
         self.client = client
         # the login's answers tell the gateway's clock too: the start checks it (`gateway_clock`)
         self._hear_clock(client)
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.connect_attempts),
-            wait=wait_exponential(multiplier=0.5, max=10),
-            retry=retry_if_exception_type((ProjectXError, OSError)),
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    # the login and the SDK's account listing after it: two requests, two
-                    # slots held at once, so never at a priority a 429 holds back (the read
-                    # let through alone after it would wait on the other: `LOGIN`)
-                    async with self.budget.slot(LOGIN), self.budget.slot(LOGIN):
-                        await client.authenticate()
-                except ProjectXAuthenticationError:
-                    # the SDK says only "Authentication failed": ask for the gateway's own
-                    # answer (a refusal is final, retrying cannot change it)
-                    raise FsmRiskError(await self._login_refusal()) from None
+        await self._until_answered("the login", partial(self._first_login, client))
         self.health.since["start"] = self.now()
         self.wire = Wire(
             self.config.api_url,
@@ -772,28 +756,90 @@ class ProjectXBroker:
             on_refused=self._wire_refused,
         )
         self.wire.warm()
-        return await self.accounts()
+        return await self._until_answered("the account list", self.accounts)
+
+    async def _first_login(self, client: ProjectX) -> None:
+        try:
+            # the login and the SDK's account listing after it: two requests, two slots held
+            # at once, so never at a priority a 429 holds back (the read let through alone
+            # after it would wait on the other: `LOGIN`)
+            async with self.budget.slot(LOGIN), self.budget.slot(LOGIN):
+                await client.authenticate()
+        except ProjectXAuthenticationError:
+            # the SDK says only "Authentication failed": ask for the gateway's own answer
+            # (a refusal is final, retrying cannot change it)
+            raise FsmRiskError(await self._login_refusal()) from None
+        except ProjectXError as exc:
+            if login.not_found(exc):
+                raise FsmRiskError(login.no_login_at(self.config.api_url)) from None
+            raise
+
+    async def _until_answered[T](self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` (a step of the start), tried again while the gateway is in trouble
+        (`login.passing`), backing off, each failure said; a final failure raises at once,
+        as does the last of `login_attempts` (for a command a person waits on)."""
+        try:
+            return await self._retried(what, call)
+        except Exception as exc:
+            if not login.passing(exc):
+                raise
+            raise FsmRiskError(
+                f"{what} of {self.credentials.username!r} failed {self.login_attempts} times: "
+                f"{logs.mask(login.what(exc))}; try again later"
+            ) from None
+
+    async def _retried[T](self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        async for attempt in AsyncRetrying(
+            stop=stop_never
+            if self.login_attempts is None
+            else stop_after_attempt(self.login_attempts),
+            wait=wait_exponential(multiplier=login.FIRST, max=login.LONGEST),
+            retry=retry_if_exception(login.passing),
+            before_sleep=partial(self._start_failed, what),
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable: the last try raises")  # pragma: no cover
+
+    def _start_failed(self, what: str, state: RetryCallState) -> None:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        logger.warning(
+            "{} {} of {!r} failed: {}; trying again in {:.1f} s (try {} failed). NOT "
+            "ENFORCING until the gateway answers; the stored locks stay in force and apply "
+            "as soon as it does",
+            logs.ALERT,
+            what,
+            self.credentials.username,
+            logs.mask(login.what(exc) if exc is not None else "no answer"),
+            state.upcoming_sleep,
+            state.attempt_number,
+        )
 
     async def _login_refusal(self) -> str:
         """Why the gateway refused the login, in its own words and code (never the key)."""
         user = self.credentials.username
         url = self.config.api_url.rstrip("/") + "/Auth/loginKey"
         body = {"userName": user, "apiKey": self.credentials.api_key}
+        status = 0
         try:
             async with (
                 self.budget.slot(),
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
                 http.post(url, json=body) as reply,
             ):
-                raw = await reply.json(content_type=None)
+                status = reply.status
+                text = await reply.text()
+            raw = json.loads(text) if text.strip() else {}
+            if not isinstance(raw, dict):
+                raw = {}
             code, message = int(raw.get("errorCode") or 0), str(raw.get("errorMessage") or "")
         except Exception as exc:  # the answer could not be read: say what is known
+            if status:  # (an answer that is no JSON: a page of the gateway's, say)
+                return login.refusal(user, status, 0, "")
             return f"the gateway refused the login of {user!r} ({type(exc).__name__})"
-        hint = LOGIN_HINTS.get(code, "")
-        return (
-            f"the gateway refused the login of {user!r}: {message or 'no reason given'} "
-            f"(errorCode {code}){hint}"
-        )
+        return logs.mask(login.refusal(user, status, code, message))
 
     def also_monitor(self, account_ids: Iterable[int]) -> None:
         """Monitor these accounts too, although ``[general] accounts`` leaves them out (a
