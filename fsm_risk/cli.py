@@ -703,7 +703,9 @@ def transition(
             settings,
             account,
             "the service is running but does not answer on its control socket "
-            f"{settings.control_socket}",
+            f"{settings.control_socket} yet: it is starting (logging in to the gateway, which "
+            "it keeps trying while the gateway is in trouble, then reading it) or hung; "
+            "nothing changed: try again once `fsm-risk status` says it is enforcing",
         )
         auth.check(secret, who)
         result = runtime.change_offline(

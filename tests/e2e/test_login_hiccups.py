@@ -18,8 +18,8 @@ import pytest
 
 from fsm_risk.core.states import State
 from fsm_risk.paper import PaperGateway
-from tests.e2e.service_harness import MNQ, Harness, lock_by_daily_loss
-from tests.e2e.test_serve_process import procs, read_until, settings_text, start
+from tests.e2e.service_harness import MNQ, Harness, lock_by_daily_loss, run_cli
+from tests.e2e.test_serve_process import cli, procs, read_until, settings_text, start
 
 __all__ = ["procs"]
 
@@ -155,7 +155,7 @@ async def test_a_login_answered_401_serve_stops_at_once_saying_what_to_fix(
     assert key not in out and key not in (tmp_path / "var" / "fsm.log").read_text()
 
 
-async def test_stopped_while_the_login_is_retried_serve_stops_cleanly(
+async def test_while_the_login_is_retried_status_and_transition_say_so_and_a_stop_is_clean(
     tmp_path: Path, paper_gateway: PaperGateway, procs: list[Any]
 ) -> None:
     gw = paper_gateway
@@ -165,6 +165,13 @@ async def test_stopped_while_the_login_is_retried_serve_stops_cleanly(
     proc = await start(tmp_path, {"PROJECT_X_USERNAME": user, "PROJECT_X_API_KEY": key})
     procs.append(proc)
     await eventually(lambda: gw._rest_faults[LOGIN][1] <= 996, "a second try of the login", 30)
+    # the admin commands talk to the service, never to the gateway: they say it is starting
+    shown = await cli(tmp_path, "status")
+    assert "NOT ENFORCING: a service holds the database but does not answer yet." in shown
+    assert "starting (logging in" in shown
+    code, said = await run_cli(tmp_path, "transition", "1001", "--to", "Trading", "--reason", "r")
+    assert code != 0 and "does not answer on its control socket" in said, said
+    assert "it is starting (logging in to the gateway" in said and "nothing changed" in said
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.wait(), 10) == 0
     assert proc.stdout is not None
