@@ -116,6 +116,7 @@ class Settlement:
                     over(acct, cid)
                 else:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
+            self.valuation.unwatched(cid, now)
             self.valuation.hold(acct, cid, out)
             self.valuation.revalue(acct, pos)
             new_value = pos.upnl

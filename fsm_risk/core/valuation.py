@@ -209,6 +209,17 @@ class Valuation:
                 pos.point_value = None  # re-read the instrument
                 self.revalue(acct, pos)
 
+    def unwatched(self, cid: str, now: datetime) -> None:
+        """A position opens in a contract nobody holds: a price kept for it is one saved before
+        a restart (running, `unhold` drops it), its market unwatched since; too old to value a
+        position now, it goes (the position waits for a fresh quote, as it would have)."""
+        if self.holders.get(cid):
+            return
+        mark = self.marks.get(cid)
+        if mark is None or not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
+            self.marks.pop(cid, None)
+            self.stored.pop(cid, None)
+
     def hold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
         holders = self.holders.setdefault(cid, set())
         if not holders:
