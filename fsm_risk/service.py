@@ -104,6 +104,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.exposure import close_wanted, unconfirmed_closes
+from fsm_risk.core.foreseen import foreseen
 from fsm_risk.core.lost import (
     META_PREFIX,
     PENDING_PREFIX,
@@ -116,6 +117,7 @@ from fsm_risk.core.lost import (
     read_take_over,
     shown,
 )
+from fsm_risk.core.models import AccountModel
 from fsm_risk.core.reads import FULL_EVERY, read_since
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.restricted import Restriction, restriction, scopes
@@ -1721,9 +1723,11 @@ class Service:
         acct = self.engine.accounts.get(account_id)
         if acct is None:
             return reconciler.REST + 1
+        behind = acct.behind is not None and account_id in self.known
         return reconciler.urgency(
-            behind=acct.behind is not None and account_id in self.known,
+            behind=behind,
             settled=acct.behind is not None and not waiting(acct),
+            foreseen=behind and self._foreseen(acct),
             enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),
@@ -1733,6 +1737,28 @@ class Service:
             known=account_id in self.known,
             probed=account_id in self.probed,
         )
+
+    def _foreseen(self, acct: AccountModel) -> bool:
+        """Whether the account's balance's move, its trades unread, says a P&L rule would fire
+        (`core.foreseen`): its trades are read first, after closes and cancels (an error
+        asking counts as yes: a read out of turn is the safe side)."""
+        try:
+            return foreseen(acct, self.engine.book.rules, self.clock.now())
+        except Exception as exc:
+            logger.error("{} account {}: foreseen: {!r}", logs.ALERT, acct.account_id, exc)
+            return True
+
+    def _quoted_behind(self, batch: list[Any]) -> set[int]:
+        """The accounts holding a contract a handled quote moved whose trades are unread and
+        not settled: their open P&L may now make the balance's move foresee a breach."""
+        quoted = {it.contract_id for it in batch if isinstance(it, Quote)}
+        holders = self.engine.holders
+        return {
+            a.account_id
+            for cid in quoted
+            for a in holders.get(cid, ())
+            if a.behind is not None and waiting(a)
+        }
 
     def _start_order(self, account_id: int) -> tuple[int, float]:
         """Start-up order: by urgency, then the most recently traded first (an account that
@@ -1966,7 +1992,7 @@ class Service:
         unsaved = self.store.pending is not None
         committed = False if unsaved else self._commit(effects, now=now, urgent=requests)
         if self.reconciler.pending:  # what was heard may move a waiting account in line
-            self.reconciler.touch(_accounts_in(handled, effects))
+            self.reconciler.touch(_accounts_in(handled, effects) | self._quoted_behind(handled))
         self._settings_applied(effects)
         self._execute(effects)
         if unsaved:  # (joins what waits, not tried: the retry timer tries, `_keep_saving`)
@@ -2580,7 +2606,9 @@ class Service:
             await self._enforcing_step(account_id)
             return AGAIN  # its trades after every exposed account's enforcing step
         if acct.behind is not None and self.reconciler.resumed(account_id):
-            await self._history_step(account_id)
+            foreseen = self._foreseen(acct)  # (its reads after closes and cancels, then)
+            with self.broker.for_foreseen(account_id) if foreseen else contextlib.nullcontext():
+                await self._history_step(account_id)
             return None
         since = self._read_from(account_id)
         # a periodic read lists the recent trades, and the whole window now and then (see

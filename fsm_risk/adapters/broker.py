@@ -11,8 +11,9 @@
   that contract when only one does; when several do, none is guessed and all are read.
 - Every REST call goes through one `RequestBudget` (200 requests per 60 s, as the gateway
   allows per key) in which enforcement keeps a reserve, served by `Priority`: closes, the
-  reads a close waits on (`for_enforcement`), cancels, then every other read. The SDK's own
-  limiter is set out of the way (it would queue close orders behind reads for a minute).
+  reads a close waits on (`for_enforcement`), cancels, the reads a foreseen breach waits on
+  (`for_foreseen`), then every other read. The SDK's own limiter is set out of the way (it
+  would queue close orders behind reads for a minute).
   The gateway's window is the API key's: a 429 (another program on the key filled it) holds
   every read back until the window it implies has passed; closes and cancels still go.
 - Close, partial close and cancel are written to a connection kept open for them (`wire`),
@@ -222,7 +223,8 @@ class Priority(IntEnum):
     READ_FOR_CLOSE = 1  #: a read enforcement waits on (before re-sending, after an unknown answer)
     CANCEL = 2  #: a cancel, or the resize of a working order
     #: the price of a held contract whose quotes have stopped (`last_price`): after cancels
-    #: (five asked after a waiting cancel went before it), before ordinary reads, with their cap
+    #: (five asked after a waiting cancel went before it), before ordinary reads, with their cap;
+    #: so do the reads a breach foreseen on a restarted account waits on (`Broker.for_foreseen`)
     PRICE = 3
     READ = 4  #: every other read: at most ``limit - reserve`` a window
 
@@ -236,6 +238,14 @@ HOLD_SHORTEST = 1.0
 #: a login (and the SDK's account listing after it): ahead of every other request, since
 #: nothing goes without a token, and never held back by a 429 (it holds two slots at once)
 LOGIN = Priority.CLOSE
+
+
+def read_priority(urgent: bool, foreseen: bool) -> Priority:
+    """An account's reads' priority: `READ_FOR_CLOSE` when enforcement waits on them, `PRICE`
+    when a breach its balance foresees does, else `READ`."""
+    if urgent:
+        return Priority.READ_FOR_CLOSE
+    return Priority.PRICE if foreseen else Priority.READ
 
 
 def _bars(raw: dict[str, Any], contract_id: str) -> list[tuple[datetime, Decimal]]:
@@ -704,13 +714,14 @@ class ProjectXBroker:
         self.positions = payloads.PositionShapes()
         #: the listings, by (account, path), last read with an entry refused, and why
         self.incomplete = self.health.incomplete
-        #: the shared balance listings not sent yet, ordinary and urgent (see `balances`)
-        self._listings: dict[bool, asyncio.Future[list[AccountUpdate]] | None] = {
-            False: None,
-            True: None,
+        #: the shared balance listings not sent yet, by the priority they go at (`balances`)
+        self._listings: dict[Priority, asyncio.Future[list[AccountUpdate]] | None] = {
+            p: None for p in READS
         }
         #: accounts whose reads enforcement waits on, with how many wait (`for_enforcement`)
         self.reads_for_enforcement: dict[int, int] = {}
+        #: accounts whose reads a breach their balance foresees waits on (`for_foreseen`)
+        self.reads_foreseen: dict[int, int] = {}
         #: snapshots under way that have not asked for their balance yet
         self._unlisted: set[int] = set()
         self._unlisted_shrank = asyncio.Event()
@@ -1367,7 +1378,8 @@ class ProjectXBroker:
         fills, _ = await self._trade_search(account_id, since, end)
         events: list[Event] = [*fills]
         urgent = account_id in self.reads_for_enforcement
-        listed = await self.balances(ticket, urgent=urgent)
+        foreseen = account_id in self.reads_foreseen
+        listed = await self.balances(ticket, urgent=urgent, foreseen=foreseen)
         events.extend(a for a in listed if a.account_id == account_id)
         return events
 
@@ -1463,7 +1475,7 @@ class ProjectXBroker:
             )  # fmt: skip
 
     async def balances(
-        self, ticket: int | None = None, *, urgent: bool = False
+        self, ticket: int | None = None, *, urgent: bool = False, foreseen: bool = False
     ) -> list[AccountUpdate]:
         """Every monitored account's balance from one ``/Account/search``, shared: whoever asks
         while a listing is not sent yet gets that listing. It is sent after each of them asked,
@@ -1472,20 +1484,22 @@ class ProjectXBroker:
         sent it waits (at most `LISTING_GATHER_SECONDS`) for the snapshots already under way
         (``ticket``: the asker's own) to ask too: they do after their trades. ``urgent``: for
         a read enforcement waits on (see `for_enforcement`): a listing of their own, sent at
-        once in that priority."""
+        once in that priority; ``foreseen``: for one a breach foreseen waits on (see
+        `for_foreseen`): the same, at `Priority.PRICE`."""
         if ticket is not None:
             self._asked(ticket)
-        waiting = self._listings[urgent]
+        priority = read_priority(urgent, foreseen)
+        waiting = self._listings[priority]
         if waiting is not None:
             return list(await asyncio.shield(waiting))
-        listing = self._listings[urgent] = asyncio.get_running_loop().create_future()
+        listing = self._listings[priority] = asyncio.get_running_loop().create_future()
         try:
             try:
-                if not urgent:
+                if priority is Priority.READ:
                     await self._gather(set(self._unlisted))
-                await self.budget.acquire(Priority.READ_FOR_CLOSE if urgent else Priority.READ)
+                await self.budget.acquire(priority)
             finally:
-                self._listings[urgent] = None  # sent (or never): later askers need a later one
+                self._listings[priority] = None  # sent (or never): later askers need a later one
             found = await self.accounts(budgeted=True)
         except BaseException as exc:
             # those who joined fail like a read of their own (never as if cancelled themselves)
@@ -1659,6 +1673,20 @@ class ProjectXBroker:
             if (n := waiting.pop(account_id) - 1) > 0:
                 waiting[account_id] = n
 
+    @contextlib.contextmanager
+    def for_foreseen(self, account_id: int) -> Iterator[None]:
+        """While this lasts, the account's reads go at `Priority.PRICE` (after closes, the
+        reads a close waits on and cancels, before every other read, past the reads' share):
+        a breach its balance's move foresees waits on them (`core.foreseen`)."""
+        waiting = self.reads_foreseen
+        waiting[account_id] = waiting.get(account_id, 0) + 1
+        self.budget.promote(account_id, Priority.PRICE)  # one already waiting too
+        try:
+            yield
+        finally:
+            if (n := waiting.pop(account_id) - 1) > 0:
+                waiting[account_id] = n
+
     async def _post(
         self,
         path: str,
@@ -1680,8 +1708,9 @@ class ProjectXBroker:
         requests where the budget counted one, and a read a close waits on stood still for
         a minute."""
         if priority is None:
-            urgent = data.get("accountId") in self.reads_for_enforcement
-            priority = Priority.READ_FOR_CLOSE if urgent else Priority.READ
+            account_id = data.get("accountId")
+            urgent = account_id in self.reads_for_enforcement
+            priority = read_priority(urgent, account_id in self.reads_foreseen)
         if priority not in READS:
             return await self._post_once(path, data, priority, budgeted, tagged)
         async for attempt in AsyncRetrying(
