@@ -33,7 +33,16 @@ A lock a rule made on the estimate says so (`ESTIMATED` in its detail). When the
 read, its deadline is brought to that instant (`released`): kept until the balance read after
 them (`overdue`), the lock then ends, audited, and the rule, judging the exact books in that
 same event, locks again where they justify it. A restart does not end it before its read.
-Trailing drawdown (its peak a memory the balance's move cannot rebuild) still waits.
+
+Trailing drawdown (RULE-004) judges past the wait too, on equity alone: its peak is stored, and
+the gateway's balance plus the open P&L is the equity it trails, which the trades read does
+not change (they may raise a peak, never lower one: not knowing them only leaves the floor
+lower). So it counts the listing's move whole (`listed`): the balance a read confirmed, a win
+while down in it as much as a loss, a payout too, as once the balance is taken. It never
+counts a balance heard live that no read confirmed (in no equity, as ever), and with no
+balance read since the stop (a missed reset alone, its account not exposed at the start: the
+stored balance misses a win made while down) it still waits. Its peak does not rise while
+the account waits (`observe` is not asked).
 """
 
 from __future__ import annotations
@@ -62,7 +71,14 @@ LATE = timedelta(seconds=300)
 #: in the detail of a lock made on the estimate: the trades read ends it (see `released`)
 ESTIMATED = "trades unread, balance move"
 #: the reasons of the rules that judge on the estimate (a lock of any other carries no marker)
-JUDGING = frozenset({Reason.DAILY_LOSS_LIMIT, Reason.DAILY_PROFIT_TARGET, Reason.WEEKLY_LOSS_LIMIT})
+JUDGING = frozenset(
+    {
+        Reason.DAILY_LOSS_LIMIT,
+        Reason.DAILY_PROFIT_TARGET,
+        Reason.WEEKLY_LOSS_LIMIT,
+        Reason.TRAILING_DRAWDOWN,
+    }
+)
 
 
 def estimating(acct: object) -> bool:
@@ -92,6 +108,23 @@ def counted(view: object, loss: bool) -> Decimal:
         return ZERO
     m = move(view)
     return min(m, ZERO) if loss else max(m, ZERO)
+
+
+def listed(view: object) -> Decimal | None:
+    """What trailing drawdown adds to equity while the account is judged on its balance's
+    move: the move of the balance listed after the subscription (a read) that the balance does
+    not hold, whole (zero: a balance read since holds it, `taken`; zero too when not judged on
+    the move: the rule judges as ever); None: no balance a read confirmed to judge by, or one
+    heard live that contradicts it (the rule waits)."""
+    if not isinstance(view, AccountModel) or not estimating(view):
+        return ZERO
+    behind = view.behind
+    if view.unexplained:
+        return None
+    if behind is not None and behind.move is not None:
+        return behind.move
+    assert view.unjudged is not None  # (estimating)
+    return ZERO if view.unjudged.taken else None
 
 
 def said(view: object, loss: bool) -> str:

@@ -75,6 +75,7 @@ from fsm_risk.core.events import (
 from fsm_risk.core.models import ZERO, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.unjudged import ESTIMATED, estimating, listed
 from fsm_risk.rules import tighter as strict
 from fsm_risk.rules.base import (
     UNBOUNDED,
@@ -209,6 +210,7 @@ class TrailingDrawdown(Rule):
     )
     reacts_to = frozenset({Quote, Fill, PositionUpdate, AccountUpdate, Tick})
     waits_for_trades = True
+    judges_unread = True  # (past a grace, equity with the listed balance's move: `core.unjudged`)
     stateful = True
     trails = True  # above the band the equity is above the peak: the floor is far below
 
@@ -333,6 +335,10 @@ class TrailingDrawdown(Rule):
             self._rebuilt(memo, view)
 
     def observe(self, memo: dict[str, Any], view: AccountView, event: Event, now: datetime) -> bool:
+        if estimating(view):  # judged while its trades are unread: the peak does not move
+            if isinstance(event, Fill):
+                self.unjudged(memo, view, event)  # (as while it waits)
+            return False
         text = memo.get("peak")
         seeded = False
         if (
@@ -550,7 +556,16 @@ class TrailingDrawdown(Rule):
                 return ()
             entry = self._decode(view.account_id, memo, text)
         equity = view.equity
-        if equity is None or equity > entry.floor:
+        if equity is None:
+            return ()
+        shift = ZERO
+        if view.unjudged is not None:  # its trades unread past a grace: `unjudged.listed`
+            found = listed(view)
+            if found is None:
+                return ()
+            equity += found
+            shift = found
+        if equity > entry.floor:
             return ()
         # it fires on what is certain: the balance, and positions valued at fresh quotes. What
         # is not (a stale quote's value; realized P&L no balance update confirms yet; value
@@ -566,6 +581,8 @@ class TrailingDrawdown(Rule):
             return ()
         equity -= doubt
         unsure = f"; {-doubt:.2f} of losses not yet certain not counted" if doubt else ""
+        if estimating(view):  # (a lock made on it ends when the trades are read: `released`)
+            unsure += f"; {ESTIMATED} {shift:+.2f}, counted whole"
         cfg = self.config
         until = self.ctx.next_reset(view, now, weekly=cfg.lock is State.LockedWeekly)
         return (
@@ -588,6 +605,11 @@ class TrailingDrawdown(Rule):
         equity = view.equity
         if entry is None or equity is None or view.account_id in self.waiting:
             return None  # not seeded yet, or a void waits: evaluate (and observe) every quote
+        if view.unjudged is not None:  # judged with the listed balance's move (`evaluate`)
+            found = listed(view)
+            if found is None:
+                return None
+            equity += found
         return self._band(entry, equity - view.open_upnl)
 
     def _band(self, entry: _Peak, base: Decimal) -> Band:
