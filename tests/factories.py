@@ -336,6 +336,23 @@ def start_up_read(d: Driver, *listed: Event) -> list[Effect]:
     return out + resumed
 
 
+def settled_read(d: Driver) -> list[Effect]:
+    """A restored account's enforcing step as the service applies it when nothing was traded
+    while it was down: its positions and working orders listed as stored, the balance listed
+    after the subscriptions the stored one plus the fills booked since (it settles the trades
+    not read yet: `core.unread`), then the account resumes. Its trades come later."""
+    acct = d.acct
+    held = frozenset(acct.positions) | {c for c, n in acct.net.items() if n}
+    orders = frozenset(acct.orders)
+    listed = None if acct.balance is None else acct.balance + acct.pending_realized
+    applied = frozenset(acct.seen_trades)
+    listing = Listing(d.acc, held, orders, held, orders, applied, behind=True, began=d.now)
+    out = d.send(dataclasses.replace(listing, listed=listed))
+    resumed = d.engine.resume(d.acc, set(), d.now)
+    d.effects.extend(resumed)
+    return out + resumed
+
+
 def balance_read(d: Driver, balance: str) -> list[Effect]:
     """The gateway's balance read back (`ReadBalance`), nothing applied since it began."""
     listed = dataclasses.replace(account(balance, acc=d.acc), applied=frozenset(d.acct.seen_trades))

@@ -57,7 +57,7 @@ from fsm_risk.core.events import (
     TradesSnapshot,
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
-from fsm_risk.core.exposure import catch_up
+from fsm_risk.core.exposure import Unjudged, catch_up
 from fsm_risk.core.flatten import Flatten
 from fsm_risk.core.ledger import Ledger, unlisted
 from fsm_risk.core.missed import MissedResets
@@ -204,8 +204,8 @@ class RiskEngine:
         stopped is applied once (valued `at_reset`), expired locks end, closes are re-sent."""
         machines = self.work.machines
         acct = AccountModel.from_dict(snapshot, history)
-        if "missed" in snapshot:  # its resets applied before its trades were read (a restart)
-            acct.missed = MissedResets.from_dict(snapshot["missed"])
+        acct.missed = MissedResets.from_dict(snapshot["missed"]) if "missed" in snapshot else None
+        acct.unjudged = Unjudged(now, restored=True)  # its stored books unconfirmed (`unread`)
         machines.attach(acct, State(snapshot["state"]))
         self.work.restore_contracts(acct, contracts)
         old = self.accounts.pop(acct.account_id, None)

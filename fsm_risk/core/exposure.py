@@ -56,6 +56,8 @@ class Unjudged:
     failed: datetime | None = None
     #: the moves of balances a read confirmed since (taken: in the balance, not the books)
     taken: Decimal = Decimal(0)
+    #: restored and not read yet: its stored books wait for the gateway's word (`unread`)
+    restored: bool = False
 
 
 def note_closing(acct: AccountModel, cm: ContractModel) -> None:

@@ -33,7 +33,7 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.theirs import TraderOrders
 from fsm_risk.core.trips import booked
-from fsm_risk.core.unread import behind_from, contradicted
+from fsm_risk.core.unread import behind_from, contradicted, first_listed, trades_read
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
 from fsm_risk.core.wiped import held, told, wiped
@@ -55,6 +55,7 @@ def unlisted(acct: AccountModel, listing: Listing, now: datetime) -> list[Event]
         acct.unbooked = None  # an older read's move (see `Listing.balance`): none of this read's
     if listing.behind and acct.behind is None:
         acct.behind = behind_from(acct, listing)  # (settled by its balance? `unread`)
+        first_listed(acct, now)  # (a restored account's wait handed over to it)
     out: list[Event] = []
     still = set(acct.positions) | {c for c, n in acct.net.items() if n}
     for cid in sorted((listing.positions_before & still) - listing.positions):
@@ -302,6 +303,7 @@ class Ledger:
         if ev.until is not None:  # the confirming read of a reset told (`firm_reset`)
             return checked(acct, ev, out)
         relisted = again(acct, ev, out)  # (a reset's confirming read unanswered: asked again)
+        trades_read(acct)  # (a restored account's books confirmed or rebuilt: `unread`)
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):

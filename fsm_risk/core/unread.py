@@ -23,11 +23,24 @@ reset missed while down waits for the trades whatever the balance (`missed`).
 The trades still come (their round trips, fills and entries, for the other rules): booked
 from the `TradesSnapshot` (`exposure.catch_up`), one at a time, so the rules wait again while
 they are (a loss booked before the win beside it is no breach), and judge at the `Tick` after.
+
+A restored account waits from its restore, not from that listing: its first quote reaches the
+engine before its enforcing step has read it. Judged then on its stored books, a trader long
+2 MNQ who won $200 on MES while the service was down and lost $600 open on the MNQ read
+-$602 against a $500 daily loss limit (his day was -$400) and was flattened and locked for
+the day before the read that would have said so. So restored, the rules on realized P&L wait
+(`Unjudged.restored`, its clock started) until its first read: the enforcing step's listing
+hands the wait over to its being behind (`first_listed`: settled, they judge at once, at the
+`Tick` after it; else they wait for the trades as above, its clock started again), a whole
+read's trades end it (`trades_read`: a flat account has no enforcing step). A read that fails
+or never comes leaves it to the estimate (`unjudged`), as for any wait. The rules on anything
+else (sizes, hours, stops) judge the restored account at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 from fsm_risk.core.events import Listing
@@ -65,10 +78,12 @@ def waiting(acct: AccountModel) -> bool:
     """Whether the rules on realized P&L (`Rule.waits_for_trades`) wait for the account's
     trades: behind and not settled by its balance, or settled but contradicted since by a
     balance heard live that the fills do not explain (`AccountModel.unexplained`: a trade made
-    before the subscription whose balance moved after the listing), or a missed reset."""
+    before the subscription whose balance moved after the listing), or a missed reset; or
+    restored and not read yet (see above)."""
     behind = acct.behind
     unsettled = behind is not None and (not behind.settled or bool(acct.unexplained))
-    return unsettled or acct.missed is not None
+    restored = acct.unjudged is not None and acct.unjudged.restored  # (not read yet)
+    return unsettled or restored or acct.missed is not None
 
 
 def contradicted(acct: AccountModel, move: Decimal) -> None:
@@ -82,3 +97,26 @@ def contradicted(acct: AccountModel, move: Decimal) -> None:
             acct.behind.move = None  # (in the balance taken now)
     if acct.behind is not None and abs(move) > Decimal("0.01"):
         acct.behind.settled = False
+
+
+def first_listed(acct: AccountModel, now: datetime) -> None:
+    """A restored account's enforcing step listed it (``acct.behind`` just begun): its wait is
+    its being behind's now. Settled, the rules judge at once, and nothing its restore brought
+    ends (a lock made on an estimate by an earlier run ends only when its trades are read);
+    unsettled, the wait for the trades runs from now, as for an account that was never
+    restored (a wait already judging on the estimate, or after a failed read, goes on)."""
+    unjudged = acct.unjudged
+    if unjudged is None or not unjudged.restored:
+        return
+    unjudged.restored = False
+    if not waiting(acct):
+        acct.unjudged = None
+    elif not unjudged.estimating and unjudged.failed is None:
+        unjudged.since = now
+
+
+def trades_read(acct: AccountModel) -> None:
+    """A restored account's trades were read (its books confirmed or rebuilt): its restore no
+    longer holds the rules on realized P&L back."""
+    if acct.unjudged is not None:
+        acct.unjudged.restored = False

@@ -20,6 +20,7 @@ from tests.factories import (
     position,
     quote,
     restart,
+    settled_read,
     rule_driver,
     rule_engine,
 )
@@ -46,6 +47,7 @@ def test_end_of_day_a_restart_one_cent_above_the_floor_then_the_floor_locks() ->
     assert d.acct.state is State.Trading
     again = restart(d, engine, at=NEXT_DAY + timedelta(hours=1))
     assert peak(again) == Decimal("51000")
+    settled_read(again)  # (its stored books confirmed: the rule judges them)
     balance_read(again, "49000.01")
     assert again.acct.state is State.Trading
     balance_read(again, "49000.00")
@@ -61,6 +63,7 @@ def test_intraday_a_restart_one_tick_above_the_floor_then_the_tick_flattens() ->
     later = T0 + timedelta(seconds=5)
     again = restart(d, lambda: engine(mode="intraday"), at=later)
     assert peak(again) == Decimal("51000")
+    settled_read(again)  # (its stored books confirmed: the rule judges them)
     again.send(quote(MNQ, "20500.25", at=later))
     assert again.acct.state is State.Trading
     again.send(quote(MNQ, "20500", at=later))  # 49,000.00: the floor

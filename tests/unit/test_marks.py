@@ -23,6 +23,7 @@ from tests.factories import (
     position,
     quote,
     restart,
+    settled_read,
 )
 
 
@@ -75,6 +76,7 @@ def test_a_restored_position_is_valued_at_a_mark_stored_long_ago_only_as_stale()
         d, lambda: make_engine({DailyLossLimit: {"limit": "1000"}}), at=d.now + timedelta(hours=2)
     )
     assert MNQ not in later.engine.marks and later.acct.open_upnl == Decimal("-1200")
+    settled_read(later)  # (its stored books confirmed: the rule judges them)
     assert later.acct.state is State.Trading  # a stale loss: waits for a fresh quote
     later.send(quote(MNQ, "20700", at=later.now))
     assert later.acct.state is State.Flattening

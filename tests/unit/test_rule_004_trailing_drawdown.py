@@ -38,6 +38,8 @@ from tests.factories import (
     position,
     quote,
     restart,
+    settled_read,
+    start_up_read,
     rule_driver,
     rule_engine,
     transitions,
@@ -450,6 +452,7 @@ def test_restart_keeps_the_intraday_peak_and_the_floor() -> None:
     mnq_at(d, "21500")  # peak 51,000
     again = restart(d, lambda: engine(mode="intraday"), at=d.now + timedelta(seconds=5))
     assert memo(again) == {"start": "50000", "peak": "51000", "lift": "1"}  # (no read yet)
+    settled_read(again)  # (its stored books confirmed: the rule judges them)
     again.send(quote(MNQ, "20500.25", at=again.now))
     assert again.acct.state is State.Trading
     again.send(quote(MNQ, "20500", at=again.now))
@@ -464,6 +467,7 @@ def test_a_restored_memo_replaces_the_peak_the_rule_had_decoded() -> None:
     snapshot = json.loads(json.dumps(d.acct.to_dict()))
     snapshot["rule_state"]["RULE-004"]["peak"] = "50000"  # e.g. an older stored snapshot
     d.engine.restore_account(snapshot, [], d.now)
+    start_up_read(d)  # (its trades read: the rule judges its books)
     balance_read(d, "48500")  # above the restored floor of 48,000
     assert d.acct.state is State.Trading
     balance_read(d, "48000")

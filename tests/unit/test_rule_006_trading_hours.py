@@ -27,6 +27,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.unjudged import LATE
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.exchange_hours import TradingSchedule, Window, parse_windows
 from fsm_risk.rules.trading_hours import TradingHours
@@ -506,7 +507,9 @@ def test_restart_re_arms_the_flat_by_deadline_from_open_positions() -> None:
     d = held(driver())
     again = restart(d, engine, at=T0 + timedelta(hours=2))
     assert again.acct.state is State.Trading
-    assert again.engine.next_deadline() == FLAT_BY_MON
+    assert again.acct.deadlines["RULE-006"] == FLAT_BY_MON
+    # (woken first where its P&L rules, waiting for a read since the restore, would estimate)
+    assert again.engine.next_deadline() == again.now + LATE < FLAT_BY_MON
     out = again.at(FLAT_BY_MON)
     assert [c.contract_id for c in closes(out)] == [MNQ]
 

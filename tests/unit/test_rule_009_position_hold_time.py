@@ -15,6 +15,7 @@ from fsm_risk.core.effects import RecordTransition
 from fsm_risk.core.events import Event, OrderStatus, OrderUpdate, Quote, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
+from fsm_risk.core.unjudged import LATE
 from fsm_risk.rules.base import Action, Verdict
 from fsm_risk.rules.position_hold_time import PositionHoldTime
 from tests.factories import (
@@ -207,7 +208,9 @@ def test_restart_re_arms_the_deadline_from_the_open_position() -> None:
     d = driver()
     d.send(position(MNQ, 1, "21000"))
     again = restart(d, engine, at=T0 + timedelta(hours=1))
-    assert again.engine.next_deadline() == T0 + LIMIT
+    assert again.acct.deadlines["RULE-009"] == T0 + LIMIT
+    # (woken first where its P&L rules, waiting for a read since the restore, would estimate)
+    assert again.engine.next_deadline() == again.now + LATE < T0 + LIMIT
     start_up_read(again, position(MNQ, 1, "21000"))  # the same position, opened at T0
     assert again.engine.next_deadline() == T0 + LIMIT
     assert [c.contract_id for c in closes(again.at(T0 + LIMIT))] == [MNQ]
