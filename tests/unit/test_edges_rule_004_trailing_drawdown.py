@@ -20,9 +20,9 @@ from tests.factories import (
     position,
     quote,
     restart,
-    settled_read,
     rule_driver,
     rule_engine,
+    settled_read,
 )
 from tests.unit.test_missed_reset_trades_while_down import whole_read
 

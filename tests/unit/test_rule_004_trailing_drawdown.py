@@ -38,10 +38,10 @@ from tests.factories import (
     position,
     quote,
     restart,
-    settled_read,
-    start_up_read,
     rule_driver,
     rule_engine,
+    settled_read,
+    start_up_read,
     transitions,
 )
 
