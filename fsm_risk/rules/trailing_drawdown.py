@@ -567,16 +567,7 @@ class TrailingDrawdown(Rule):
             shift = found
         if equity > entry.floor:
             return ()
-        # it fires on what is certain: the balance, and positions valued at fresh quotes. What
-        # is not (a stale quote's value; realized P&L no balance update confirms yet; value
-        # kept for a position the gateway dropped before its fill, which may be counted in a
-        # position's value too) counts only where it keeps the rule from firing: a loss is
-        # never counted twice. A balance move no fill explains is in no equity (either way)
-        # until a read confirms it (see `Ledger.account`)
-        stale = ZERO if self.ctx.all_fresh(view, now) else self.ctx.stale_value(view, now)[0]
-        doubt = min(view.pending_realized, ZERO) + sum(
-            (min(a, ZERO) for a, _ in view.unsettled.values()), stale
-        )
+        doubt = self._doubt(view, now)
         if doubt and equity - doubt > entry.floor:
             return ()
         equity -= doubt
@@ -597,6 +588,19 @@ class TrailingDrawdown(Rule):
                     f"(peak {entry.peak:.2f} - {cfg.drawdown:.2f}, {cfg.mode}{unsure})"
                 ),
             ),
+        )
+
+    def _doubt(self, view: AccountView, now: datetime) -> Decimal:
+        """The losses in equity that are not certain (zero or less): the rule fires on what is
+        certain, the balance and positions valued at fresh quotes. What is not (a stale
+        quote's value; realized P&L no balance update confirms yet; value kept for a position
+        the gateway dropped before its fill, which may be counted in a position's value too)
+        counts only where it keeps the rule from firing: a loss is never counted twice. A
+        balance move no fill explains is in no equity (either way) until a read confirms it
+        (see `Ledger.account`)."""
+        stale = ZERO if self.ctx.all_fresh(view, now) else self.ctx.stale_value(view, now)[0]
+        return min(view.pending_realized, ZERO) + sum(
+            (min(a, ZERO) for a, _ in view.unsettled.values()), stale
         )
 
     def quote_band(self, view: AccountView) -> Band | None:
@@ -688,6 +692,9 @@ class TrailingDrawdown(Rule):
         return self._drawdown
 
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
+        """The equity the rule judges (`evaluate`): the usage shown, and the level an admin's
+        waiver re-arms at, never count a loss the rule itself leaves out (`_doubt`: a stale
+        quote's loss counts once the contract is quoted again)."""
         equity = view.equity
         memo = view.rule_state.get(self.id)
         entry = self._entry(view.account_id, memo) if memo is not None else None
@@ -697,6 +704,10 @@ class TrailingDrawdown(Rule):
         detail = f"peak {entry.peak:.2f}, {self.config.mode}" + (
             ", floor frozen at the starting balance" if frozen else ""
         )
+        doubt = self._doubt(view, now)
+        if doubt:
+            equity -= doubt
+            detail += f"; {-doubt:.2f} of losses not yet certain not counted"
         if "rebuilt" in memo and self.config.starting_balance is None:
             detail += f", {REBUILT}"
         return Usage(equity, entry.floor, "$", used(entry.peak - equity, self._drawdown), detail)
