@@ -694,7 +694,9 @@ class TrailingDrawdown(Rule):
     def usage(self, view: AccountView, now: datetime) -> Usage | None:
         """The equity the rule judges (`evaluate`): the usage shown, and the level an admin's
         waiver re-arms at, never count a loss the rule itself leaves out (`_doubt`: a stale
-        quote's loss counts once the contract is quoted again)."""
+        quote's loss counts once the contract is quoted again), and count the listed balance's
+        move while the account is judged on it (`unjudged.listed`; with none to judge by, the
+        rule waits: the plain equity is shown)."""
         equity = view.equity
         memo = view.rule_state.get(self.id)
         entry = self._entry(view.account_id, memo) if memo is not None else None
@@ -708,6 +710,10 @@ class TrailingDrawdown(Rule):
         if doubt:
             equity -= doubt
             detail += f"; {-doubt:.2f} of losses not yet certain not counted"
+        found = listed(view) if view.unjudged is not None else None
+        if found is not None and estimating(view):  # judged with the listed balance's move
+            equity += found
+            detail += f"; {ESTIMATED} {found:+.2f}, counted whole"
         if "rebuilt" in memo and self.config.starting_balance is None:
             detail += f", {REBUILT}"
         return Usage(equity, entry.floor, "$", used(entry.peak - equity, self._drawdown), detail)
