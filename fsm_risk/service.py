@@ -2003,8 +2003,14 @@ class Service:
     async def _beat(self) -> None:
         """Take a beat every `BEAT` seconds: one that shows the process did not run for far
         longer (frozen: the loop and the beats' thread alike) pokes the consumer, which hands
-        the freeze to the engine first. The loop alone stalled is only told."""
-        self.beats.start()
+        the freeze to the engine first. The loop alone stalled is only told. With no thread
+        (it could not start), the loop beats alone and each of its gaps is a freeze."""
+        try:
+            self.beats.start()
+        except RuntimeError as e:  # (a limit on threads): the safe side, as before the thread
+            logger.error(
+                "{} the beats' thread did not start ({}): a stall counts as a freeze", logs.ALERT, e
+            )
         try:
             while not self.stopping.is_set():
                 await asyncio.sleep(BEAT)

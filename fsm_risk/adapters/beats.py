@@ -80,7 +80,7 @@ class Beats:
         at = self._clock()
         with self._lock:
             self._still = max(self._still, at - self._pulse)
-            self._pulse = at
+            self._pulse = max(self._pulse, at)
 
     def beat(self) -> datetime | None:
         """Take a beat; the start of the freeze it ends (not yet taken), if it ends one."""
@@ -88,6 +88,9 @@ class Beats:
         with self._lock:
             still = max(self._still, at - self._pulse)  # (the wake's pulse may come after this)
             self._still = 0.0
+            # the thread's next gap counts from here: its first pulse after a wake this beat
+            # already took is no gap within the loop's next one (a stall just after a wake)
+            self._pulse = max(self._pulse, at)
         last, self._last = self._last, (at, now)
         if last is not None and at - last[0] > GAP:
             if still > GAP:
