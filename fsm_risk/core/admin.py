@@ -103,6 +103,10 @@ class Admin:
         self._force(acct, model, key, cmd, lock, now, out)
         for cid in started:  # an unlocked account's own closes end with its lock
             self._force(acct, acct.contracts[cid], cid, cmd, None, now, out)
+        if key is None and to is State.Trading:
+            for cm in acct.contracts.values():  # a contract's own close goes back to its target
+                if cm.state is State.Flattening and cm.own_target is not None:
+                    cm.target_size, cm.own_target, cm.cancel_orders = cm.own_target, None, False
         if key is not None and "." not in key:
             # a root means every contract of it: those whose own model would keep them from
             # what was asked (a contract's lock under a root forced to Trading) go there too,
@@ -111,12 +115,16 @@ class Admin:
             for cm in self._held_apart(acct, key, to):
                 self._force(acct, cm, key, cmd, lock, now, out)
 
-    @staticmethod
-    def _started_by(acct: AccountModel) -> list[str]:
+    def _started_by(self, acct: AccountModel) -> list[str]:
         """The contracts closing only for the account's flatten or lock (no hold of their own,
         closed whole, for a cause the account holds): forcing the account to Trading ends
-        those too, or their closes would be re-sent into a position the admin let stay."""
+        those too, or their closes would be re-sent into a position the admin let stay. Not
+        one with a close of its own (`ContractModel.own_target`: what a close of ours opened,
+        a reduce), nor a position that cannot be valued (fail closed: nothing would close it
+        again), nor one under its root's lock (which closes it)."""
         causes = {*(acct.flatten_cause or "").split(","), *acct.holds, ENGINE}
+        to = State.Trading
+        roots = [r for r, m in acct.contracts.items() if "." not in r and m.state is not to]
         return [
             cid
             for cid, cm in sorted(acct.contracts.items())
@@ -124,7 +132,11 @@ class Admin:
             and cm.state is State.Flattening
             and not cm.holds
             and cm.target_size == 0
+            and cm.own_target is None
             and set((cm.rule_id or ENGINE).split(",")) <= causes
+            and cm.reason is not Reason.UNKNOWN_INSTRUMENT
+            and self.instruments.get(cid) is not None
+            and not any(covers(r, cid) for r in roots)
         ]
 
     @staticmethod
@@ -217,7 +229,7 @@ class Admin:
         if to is not State.Flattening:  # (entering it set all this up: see `Flatten`)
             if isinstance(model, ContractModel):
                 # out of any flatten: a later one starts afresh
-                model.target_size, model.cancel_orders = 0, True
+                model.target_size, model.cancel_orders, model.own_target = 0, True, None
                 model.attempts, model.alerted = 0, False
                 # a close of ours not yet seen at the gateway stays ours till its timeout
                 # (`Flatten.confirm`): its fill is never taken for the trader's own exit

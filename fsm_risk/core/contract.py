@@ -52,6 +52,10 @@ class ContractModel(Lockable):
         # while Flattening: reduce the position to this size (0 = close it all)
         self.target_size = 0
         self.cancel_orders = True
+        #: while Flattening: the contract's own target (a reduce of its own, or the close of
+        #: what a close of ours opened) when an account's flatten or lock closes more; an
+        #: admin's unlock of the account returns the close to it (None: the account's alone)
+        self.own_target: int | None = None
         self.rule_id: str | None = None
         self.reason: Reason | None = None
         self.attempts = 0
@@ -110,6 +114,7 @@ class ContractModel(Lockable):
             "holds": {k: v.to_dict() for k, v in self.holds.items()},
             "target_size": self.target_size,
             "cancel_orders": self.cancel_orders,
+            "own_target": self.own_target,
             "rule_id": self.rule_id,
             "reason": self.reason.name if self.reason else None,
             "attempts": self.attempts,
@@ -134,6 +139,7 @@ class ContractModel(Lockable):
         self.holds = {k: Lock.from_dict(v) for k, v in d["holds"].items()}
         self.target_size = d["target_size"]
         self.cancel_orders = d["cancel_orders"]
+        self.own_target = d.get("own_target")  # (absent from a row stored before it was kept)
         self.rule_id = d["rule_id"]
         self.reason = Reason[d["reason"]] if d["reason"] else None
         self.attempts = d["attempts"]

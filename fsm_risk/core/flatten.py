@@ -128,7 +128,7 @@ class Flatten:
             return
         cm = model
         cm.target_size, cm.cancel_orders = entry.target, entry.cancel_orders
-        cm.rule_id, cm.reason = entry.cause, entry.reason
+        cm.rule_id, cm.reason, cm.own_target = entry.cause, entry.reason, None
         cm.attempts, cm.alerted = 0, False
         cm.retry_at = now + self.settings.backoff(1)
         # a market exit holding its close back is given the whole close timeout again

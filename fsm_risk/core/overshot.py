@@ -140,6 +140,8 @@ class Overshot:
                 )
                 if cm.state is State.Flattening and cm.reason is Reason.CLOSE_OVERSHOT:
                     cm.target_size = max(cm.target_size, held)  # (bounded: no third close)
+                    if cm.own_target is not None:
+                        cm.own_target = max(cm.own_target, held)
                 continue
             target = max(0, held - n)
             out.append(
@@ -156,6 +158,10 @@ class Overshot:
             if cm.state is State.Flattening:
                 if target < cm.target_size:
                     cm.target_size, cm.reason = target, Reason.CLOSE_OVERSHOT
+                # its own close, whatever else it closes: an admin's unlock of the account
+                # that asked the rest still closes what ours opened
+                own = cm.target_size if cm.own_target is None else cm.own_target
+                cm.own_target = min(own, target)
             elif cm.state is State.Trading and held > target:
                 flatten.breach(
                     acct,
