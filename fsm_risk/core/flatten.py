@@ -60,6 +60,14 @@ def _root(acct: AccountModel, cm: ContractModel) -> bool:
     return "." not in cm.contract_id and cm.contract_id not in acct.positions
 
 
+def keep(cm: ContractModel, target: int) -> None:
+    """An account's flatten or lock closes more of a flattening contract than its own close
+    (a reduce): down to ``target``, its own target kept for an admin's unlock of the account."""
+    if cm.own_target is None:
+        cm.own_target = cm.target_size
+    cm.target_size = target
+
+
 def _flattening(model: Lockable) -> bool:
     return model.state is State.Flattening  # (a call: the state may have changed since read)
 
@@ -245,7 +253,8 @@ class Flatten:
                     continue  # already closed by fills: the gateway's update is on its way
                 if cm.state is State.Flattening and cm.target_size > 0:
                     # a reduce in progress: the account's flatten closes the rest after it
-                    cm.target_size, cm.cancel_orders = 0, True
+                    keep(cm, 0)
+                    cm.cancel_orders = True
                 if cm.state is not State.Flattening:
                     self.breach(
                         acct,
@@ -289,7 +298,7 @@ class Flatten:
             # locked only for the trades read: the read decides (`awaiting`)
             if cm.state is State.Flattening:
                 if target < cm.target_size and not self.awaiting.leaves(acct, scope, now):
-                    cm.target_size = target  # a reduce in progress: the lock closes the rest
+                    keep(cm, target)  # a reduce in progress: the lock closes the rest
                 continue
             if tol is not None and (tol > 0) == pos.long and pos.size <= abs(tol):
                 continue

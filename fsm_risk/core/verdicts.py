@@ -182,6 +182,10 @@ class Verdicts:
         fire = self.work.fire_if  # the table decides: a lock or breach adding no hold is nothing
         if closing or reducing:
             target = 0 if closing else min(v.target_size for v in reducing)
+            if cm.state is State.Flattening and cm.own_target is not None:
+                # its own rules want this much of it, whatever an account's flatten closes:
+                # a close of its own is not the account's (an unlock of it leaves it closing)
+                cm.own_target = None if closing else min(cm.own_target, target)
             locked = lock_target(acct, cm)
             if cm.state not in LOCK_KINDS and self.flatten.awaiting.unjudged(acct, acct, now):
                 locked = None  # the account locked only for the trades read (`awaiting`)

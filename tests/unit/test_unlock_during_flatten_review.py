@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fsm_risk.core.admin import force
+from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
     AdminCommand,
     EnforcementAccepted,
@@ -22,6 +23,8 @@ from fsm_risk.core.events import (
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.max_contracts_per_instrument import MaxContractsPerInstrument
+from fsm_risk.rules.position_stop_loss import PositionStopLoss
 from fsm_risk.rules.trade_cooldown import TradeCooldown
 from tests.factories import (
     ACC,
@@ -34,8 +37,11 @@ from tests.factories import (
     closes,
     fill,
     make_engine,
+    our_close_filled,
     position,
     quote,
+    reduces,
+    restart,
     transitions,
 )
 
@@ -134,6 +140,70 @@ def test_an_unvalued_position_the_accounts_flatten_closes_is_closed_after_the_un
     assert cm.state is State.Flattening and d.acct.state is State.Trading
     assert (ES, "Flattening", "Trading", "force") in transitions(forced)
     assert not [t for t in transitions(forced) if t[0] == A6]
+
+
+def reduce_widened() -> Driver:
+    """3 ES on a limit of 2: RULE-002 reduces 1; then -$1,500 open on a $500 daily loss
+    limit: RULE-003's flatten closes the rest after the reduce (target 0)."""
+    d = Driver(make_engine(REDUCE_RULES))
+    d.send(account())
+    d.send(fill(ES, Side.BUY, 3, "6000", order_id=20), position(ES, 3, "6000"))
+    [r] = reduces(d.effects)
+    assert r.size == 1 and d.acct.contracts[ES].target_size == 2
+    d.send(quote(ES, "5990"))
+    assert d.acct.state is State.Flattening and d.acct.contracts[ES].target_size == 0
+    return d
+
+
+REDUCE_RULES = {MaxContractsPerInstrument: {"default_limit": "2"}, DailyLossLimit: {"limit": "500"}}
+
+
+def rebuilt() -> RiskEngine:
+    return make_engine(REDUCE_RULES)
+
+
+def assert_stops_at_the_reduce(d: Driver) -> None:
+    """The account is forced to Trading; the reduce of 1 fills: 2 ES stay, what RULE-002
+    allows and the admin let stay; nothing more is closed or reduced."""
+    d.send(AdminCommand(ACC, State.Trading, "keep it", "ana"))
+    cm = d.acct.contracts[ES]
+    assert d.acct.state is State.Trading and cm.target_size == 2
+    d.now += timedelta(seconds=1)
+    done, f = our_close_filled(ES, Side.SELL, 1, "5990", pnl="-125", at=d.now)
+    out = d.send(done, f, position(ES, 2, "6000", at=d.now))
+    for _ in range(4):
+        out += d.advance(seconds=15)
+    sent = [(c.contract_id, getattr(c, "size", None)) for c in closes(out) + reduces(out)]
+    assert sent == [], sent
+    assert cm.state is State.Trading
+
+
+def test_a_reduce_the_accounts_flatten_widened_stops_at_its_own_target_after_the_unlock() -> None:
+    """Found by a review: a RULE-002 reduce (3 -> 2) that RULE-003's flatten turned into a
+    close of everything kept closing everything after the admin's unlock (the sweep set its
+    target to 0, the rule id stayed RULE-002): the 2 ES the rules allow were closed too."""
+    assert_stops_at_the_reduce(reduce_widened())
+
+
+def test_a_widened_reduces_own_target_survives_a_restart() -> None:
+    """Found by a review (as above), across a restart between the flatten and the unlock."""
+    d = restart(reduce_widened(), rebuilt)
+    assert d.acct.contracts[ES].state is State.Flattening
+    assert_stops_at_the_reduce(d)
+
+
+def test_a_reduce_its_own_rule_then_closes_keeps_closing_after_the_unlock() -> None:
+    """A reduce the account's flatten widened, then closed whole by a rule of its own (RULE-014,
+    the position's stop): the account's unlock does not take it back to the reduce."""
+    d = Driver(make_engine({**REDUCE_RULES, PositionStopLoss: {"limit": "3000"}}))
+    d.send(account())
+    d.send(fill(ES, Side.BUY, 3, "6000", order_id=20), position(ES, 3, "6000"))
+    d.send(quote(ES, "5990"))  # -1,500: RULE-003 flattens the account
+    d.send(quote(ES, "5970"))  # -4,500: RULE-014 closes the position
+    cm = d.acct.contracts[ES]
+    assert "RULE-014" in (cm.rule_id or "")
+    d.send(AdminCommand(ACC, State.Trading, "keep it", "ana"))
+    assert cm.state is State.Flattening and cm.target_size == 0
 
 
 def test_a_contract_under_its_roots_lock_is_not_said_freed_by_the_accounts_unlock() -> None:
