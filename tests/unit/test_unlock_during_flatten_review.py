@@ -34,9 +34,11 @@ from tests.factories import (
     Driver,
     account,
     alerts,
+    cancels,
     closes,
     fill,
     make_engine,
+    order,
     our_close_filled,
     position,
     quote,
@@ -163,18 +165,21 @@ def rebuilt() -> RiskEngine:
 
 
 def assert_stops_at_the_reduce(d: Driver) -> None:
-    """The account is forced to Trading; the reduce of 1 fills: 2 ES stay, what RULE-002
-    allows and the admin let stay; nothing more is closed or reduced."""
+    """The account is forced to Trading; the trader places a take-profit (left working, as
+    beside the reduce alone); the reduce of 1 fills: 2 ES stay, what RULE-002 allows and the
+    admin let stay; nothing more is closed, reduced or cancelled."""
     d.send(AdminCommand(ACC, State.Trading, "keep it", "ana"))
     cm = d.acct.contracts[ES]
     assert d.acct.state is State.Trading and cm.target_size == 2
     d.now += timedelta(seconds=1)
+    out = d.send(order(96, ES, Side.SELL, 1, limit="6010", at=d.now))
     done, f = our_close_filled(ES, Side.SELL, 1, "5990", pnl="-125", at=d.now)
-    out = d.send(done, f, position(ES, 2, "6000", at=d.now))
+    out += d.send(done, f, position(ES, 2, "6000", at=d.now))
     for _ in range(4):
         out += d.advance(seconds=15)
     sent = [(c.contract_id, getattr(c, "size", None)) for c in closes(out) + reduces(out)]
     assert sent == [], sent
+    assert cancels(out) == [] and 96 in d.acct.orders
     assert cm.state is State.Trading
 
 
