@@ -116,9 +116,10 @@ class Settlement:
                     over(acct, cid)
                 else:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
-            self.valuation.unwatched(cid, now)
+            known = self.valuation.unwatched(acct, cid)
             self.valuation.hold(acct, cid, out)
-            self.valuation.revalue(acct, pos)
+            if known:
+                self.valuation.revalue(acct, pos)
             new_value = pos.upnl
         if reported == net or ev.snapshot:
             self.settle(acct, cid, reported, now, out, forced=reported != net)

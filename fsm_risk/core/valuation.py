@@ -209,16 +209,21 @@ class Valuation:
                 pos.point_value = None  # re-read the instrument
                 self.revalue(acct, pos)
 
-    def unwatched(self, cid: str, now: datetime) -> None:
-        """A position opens in a contract nobody holds: a price kept for it is one saved before
-        a restart (running, `unhold` drops it), its market unwatched since; too old to value a
-        position now, it goes (the position waits for a fresh quote, as it would have)."""
-        if self.holders.get(cid):
-            return
-        mark = self.marks.get(cid)
-        if mark is None or not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
-            self.marks.pop(cid, None)
-            self.stored.pop(cid, None)
+    def unwatched(self, acct: AccountModel, cid: str) -> bool:
+        """A position opens in a contract the account does not hold: whether it may be valued
+        at the contract's last price known. Nobody holding it, a price kept for it is one saved
+        before a restart (running, `unhold` drops it), its market unwatched since, however
+        recent its stamp (ES run 10 points in the 20 s since, 4 bought at 6010 read -$2,000 as
+        fresh): it goes, and the position waits for a fresh quote, as it would have. Others
+        holding it, a restore's price (`stored`: their position's at the stop, too old to be a
+        mark) stays theirs: it never values a position opened since (a short 3 ES at 6110
+        valued at another account's 6000 of hours before showed +$16,500)."""
+        holders = self.holders.get(cid)
+        if holders:
+            return acct in holders or cid in self.marks
+        self.marks.pop(cid, None)
+        self.stored.pop(cid, None)
+        return True
 
     def hold(self, acct: AccountModel, cid: str, out: list[Effect]) -> None:
         holders = self.holders.setdefault(cid, set())
