@@ -106,7 +106,7 @@ class Admin:
         if key is None and to is State.Trading:
             for cm in acct.contracts.values():  # a contract's own close goes back to its target
                 if cm.state is State.Flattening and cm.own_target is not None:
-                    cm.target_size, cm.own_target = cm.own_target, None
+                    cm.target_size = cm.own_target  # (kept: a second unlock leaves it too)
                     cm.cancel_orders &= cm.target_size == 0  # (a reduce leaves his orders)
         if key is not None and "." not in key:
             # a root means every contract of it: those whose own model would keep them from

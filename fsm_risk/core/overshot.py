@@ -175,4 +175,5 @@ class Overshot:
                     reason=Reason.CLOSE_OVERSHOT,
                     detail=f"close the {n} contract(s) our close opened on the other side",
                 )
+                cm.own_target = target  # its own close: an admin's unlock leaves it closing
             # (a locked contract: its lock closes the position anyway)
