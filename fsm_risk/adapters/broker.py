@@ -223,16 +223,20 @@ class Priority(IntEnum):
     READ_FOR_CLOSE = 1  #: a read enforcement waits on (before re-sending, after an unknown answer)
     CANCEL = 2  #: a cancel, or the resize of a working order
     #: the price of a held contract whose quotes have stopped (`last_price`): after cancels
-    #: (five asked after a waiting cancel went before it), before ordinary reads, with their cap;
-    #: so do the reads a breach foreseen on a restarted account waits on (`Broker.for_foreseen`)
+    #: (five asked after a waiting cancel went before it), before ordinary reads, with their cap
     PRICE = 3
-    READ = 4  #: every other read: at most ``limit - reserve`` a window
+    #: the reads a breach foreseen on a restarted account waits on (`Broker.for_foreseen`):
+    #: before ordinary reads, past their share, never into the half of the cancels' room
+    #: that is theirs alone (`RequestBudget.lent`): 100 foreseen accounts' reads filled the
+    #: window to the cancels' cap, and a locked account's cancel waited 58 s
+    FORESEEN = 4
+    READ = 5  #: every other read: at most ``limit - reserve`` a window
 
 
 #: the requests that wait while the gateway says its window is full (`RequestBudget.refused`)
-HELD_BACK = frozenset({Priority.READ, Priority.READ_FOR_CLOSE, Priority.PRICE})
+HELD_BACK = frozenset({Priority.READ, Priority.READ_FOR_CLOSE, Priority.PRICE, Priority.FORESEEN})
 #: the reads (sent again on a transient failure, once each through the SDK's client)
-READS = (Priority.READ, Priority.READ_FOR_CLOSE, Priority.PRICE)
+READS = (Priority.READ, Priority.READ_FOR_CLOSE, Priority.PRICE, Priority.FORESEEN)
 #: the shortest wait a 429 imposes on reads, whatever its Retry-After says
 HOLD_SHORTEST = 1.0
 #: a login (and the SDK's account listing after it): ahead of every other request, since
@@ -241,11 +245,11 @@ LOGIN = Priority.CLOSE
 
 
 def read_priority(urgent: bool, foreseen: bool) -> Priority:
-    """An account's reads' priority: `READ_FOR_CLOSE` when enforcement waits on them, `PRICE`
+    """An account's reads' priority: `READ_FOR_CLOSE` when enforcement waits on them, `FORESEEN`
     when a breach its balance foresees does, else `READ`."""
     if urgent:
         return Priority.READ_FOR_CLOSE
-    return Priority.PRICE if foreseen else Priority.READ
+    return Priority.FORESEEN if foreseen else Priority.READ
 
 
 def _bars(raw: dict[str, Any], contract_id: str) -> list[tuple[datetime, Decimal]]:
@@ -351,6 +355,8 @@ class RequestBudget:
         now = self._monotonic() if now is None else now
         self._trim(now)
         cap = self.limit - (0 if priority is Priority.CLOSE else self.close_room)
+        if priority is Priority.FORESEEN:
+            cap -= self.lent
         room = self._reads_room(now) if priority is Priority.READ else self._room(cap, now)
         if priority not in HELD_BACK or self.full_until is None:
             return room
@@ -1485,7 +1491,7 @@ class ProjectXBroker:
         (``ticket``: the asker's own) to ask too: they do after their trades. ``urgent``: for
         a read enforcement waits on (see `for_enforcement`): a listing of their own, sent at
         once in that priority; ``foreseen``: for one a breach foreseen waits on (see
-        `for_foreseen`): the same, at `Priority.PRICE`."""
+        `for_foreseen`): the same, at `Priority.FORESEEN`."""
         if ticket is not None:
             self._asked(ticket)
         priority = read_priority(urgent, foreseen)
@@ -1675,12 +1681,12 @@ class ProjectXBroker:
 
     @contextlib.contextmanager
     def for_foreseen(self, account_id: int) -> Iterator[None]:
-        """While this lasts, the account's reads go at `Priority.PRICE` (after closes, the
+        """While this lasts, the account's reads go at `Priority.FORESEEN` (after closes, the
         reads a close waits on and cancels, before every other read, past the reads' share):
         a breach its balance's move foresees waits on them (`core.foreseen`)."""
         waiting = self.reads_foreseen
         waiting[account_id] = waiting.get(account_id, 0) + 1
-        self.budget.promote(account_id, Priority.PRICE)  # one already waiting too
+        self.budget.promote(account_id, Priority.FORESEEN)  # one already waiting too
         try:
             yield
         finally:

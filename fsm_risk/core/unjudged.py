@@ -113,16 +113,17 @@ def counted(view: object, loss: bool) -> Decimal:
 def listed(view: object) -> Decimal | None:
     """What trailing drawdown adds to equity while the account is judged on its balance's
     move: the move of the balance listed after the subscription (a read) that the balance does
-    not hold, whole (zero: a balance read since holds it, `taken`; zero too when not judged on
-    the move: the rule judges as ever); None: no balance a read confirmed to judge by, or one
-    heard live that contradicts it (the rule waits)."""
+    not hold, whole, whatever was heard live since (a live balance the stored one does not
+    explain is in no equity: every one after a move made while down); zero: a balance read
+    since holds it (`taken`), or not judged on the move (the rule judges as ever); None: no
+    balance a read confirmed to judge by (the rule waits)."""
     if not isinstance(view, AccountModel) or not estimating(view):
         return ZERO
     behind = view.behind
+    if behind is not None and behind.move is not None:
+        return behind.move  # (a balance heard live beyond it is in no equity, as ever)
     if view.unexplained:
         return None
-    if behind is not None and behind.move is not None:
-        return behind.move
     assert view.unjudged is not None  # (estimating)
     return ZERO if view.unjudged.taken else None
 

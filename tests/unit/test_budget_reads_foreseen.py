@@ -26,7 +26,7 @@ async def test_a_foreseen_accounts_read_goes_while_the_reads_share_is_full() -> 
     assert client.sent == [7] and not ordinary.done()  # (8 waits for the window to slide)
     ordinary.cancel()
     assert read_priority(False, False) is Priority.READ
-    assert read_priority(False, True) is Priority.PRICE
+    assert read_priority(False, True) is Priority.FORESEEN
     assert read_priority(True, True) is Priority.READ_FOR_CLOSE
     assert Priority.CANCEL < read_priority(False, True) < Priority.READ  # (cancels first)
     assert not b.reads_foreseen  # (ended with the context)
