@@ -1124,10 +1124,13 @@ class ProjectXBroker:
             rt._mark_hub_message("market")
             if len(args) == 1 and isinstance(args[0], list | tuple):
                 args = tuple(args[0])
-            if len(args) >= 2:
-                self._on_quote({"contract_id": args[0], "data": args[1]})
-            else:
+            if len(args) < 2:
                 self._malformed(payloads.PayloadError("quote", f"not understood: {args!r}"))
+                return
+            try:
+                self._on_quote({"contract_id": args[0], "data": args[1]})
+            except Exception as exc:  # pysignalr re-raises it: the market hub's reader would end
+                self._malformed(payloads.PayloadError("quote", f"not understood: {exc!r}"))
 
         return forward
 
@@ -1144,16 +1147,18 @@ class ProjectXBroker:
             event = payloads.bounded(
                 payloads.quote(data.get("contract_id"), data.get("data"), now), clock.latest(now)
             )
+            if clock.skew is not None and event.at is not now:  # (`now`: it came unstamped)
+                clock.lag(now, event.at)  # its freshness judged on our time (`gateway_clock`)
+                event = dataclasses.replace(event, at=clock.local(event.at))
         except payloads.PayloadError as exc:
             self._malformed(exc)
             return
-        except Exception as exc:  # an exception here would end the SDK's hub reader
+        except Exception as exc:  # an exception here would end the market hub's reader
             self._malformed(payloads.PayloadError("quote", f"not understood: {exc!r}"))
             return
         self.health.last_quote[event.contract_id] = now
-        if clock.skew is not None and event.at is not now:  # (`now`: it came unstamped)
-            clock.lag(now, event.at)  # its freshness judged on our time (see `gateway_clock`)
-            event = dataclasses.replace(event, at=clock.local(event.at))
+        if self.health.refused_in_a_row and self.health.accept("quote"):
+            logger.warning("{} quote records are accepted again", logs.FEED)
         self.sink(event)
 
     def _malformed(
