@@ -2713,6 +2713,13 @@ class Service:
         except Exception as exc:  # the trades settle it, as without this read
             logger.warning("{} the balances after the subscriptions: {!r}", logs.FEED, exc)
             return {}, feeds
+        if feeds == (health.reconnects, health.readers_restarted):  # (as `_listed_balance`)
+            # every restored account's first read: one it settles waits no more, an account
+            # flat at the stop too (it has no enforcing step: its whole read comes last)
+            for a in listed:
+                acct = self.engine.accounts.get(a.account_id)
+                if acct is not None and acct.unjudged is not None and acct.unjudged.restored:
+                    self.submit(Tick(a.account_id, listed=a.balance))
         return {a.account_id: a.balance for a in listed}, feeds
 
     async def _listed_balance(self, account_id: int, wait: bool = True) -> Decimal | None:

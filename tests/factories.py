@@ -353,6 +353,16 @@ def settled_read(d: Driver) -> list[Effect]:
     return out + resumed
 
 
+def start_listed(d: Driver, balance: str | None = None) -> list[Effect]:
+    """The balances listed once every hub was subscribed at start-up, handed to a restored
+    account as the service does (`Tick.listed`): ``balance``, by default (None) the stored one
+    plus the fills booked since (nothing traded while down: it settles, `core.unread`)."""
+    acct = d.acct
+    assert acct.balance is not None
+    listed = acct.balance + acct.pending_realized if balance is None else Decimal(balance)
+    return d.send(Tick(d.acc, listed=listed))
+
+
 def balance_read(d: Driver, balance: str) -> list[Effect]:
     """The gateway's balance read back (`ReadBalance`), nothing applied since it began."""
     listed = dataclasses.replace(account(balance, acc=d.acc), applied=frozenset(d.acct.seen_trades))

@@ -166,6 +166,9 @@ class Tick:
     #: a read of the account's trades failed (the shell's reconciliation): its P&L rules
     #: waiting for them may judge on its balance's move past a grace (`core.unjudged`)
     unread: bool = False
+    #: the account's balance in the one listing read once every hub was subscribed at
+    #: start-up (the shell's): a restored account it settles waits no more (`core.unread`)
+    listed: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.theirs import TraderOrders
 from fsm_risk.core.trips import booked
-from fsm_risk.core.unread import behind_from, contradicted, first_listed, trades_read
+from fsm_risk.core.unjudged import released
+from fsm_risk.core.unread import behind_from, contradicted, first_listed, trades_read, waiting
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
 from fsm_risk.core.wiped import held, told, wiped
@@ -324,6 +325,8 @@ class Ledger:
                 if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
                     acct.trips_open[cid] = trip
             acct.behind = None
+        if not waiting(acct):  # a lock made on the estimate by an earlier run ends (`unread`)
+            released(acct, now)
         move, acct.unbooked = acct.unbooked, None  # the read's positions are applied
         self.computed.listed(acct, ev.trades, out)  # the gateway's word on those computed
         listed = {t.trade_id for t in ev.trades}

@@ -56,7 +56,7 @@ from fsm_risk.core.exposure import Unjudged
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.core.unread import waiting
+from fsm_risk.core.unread import start_listed, waiting
 
 #: how long the P&L rules wait for the trades before judging on the balance's move
 GRACE = timedelta(seconds=5)
@@ -138,7 +138,10 @@ def said(view: object, loss: bool) -> str:
 def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None:
     """Before the rules judge: the account's wait begins, a read of its trades fails (a
     `Tick` saying so), runs out (`GRACE` after that failure: the estimate in force, its guard
-    band asked again) or ends (its trades read: `released`)."""
+    band asked again) or ends (its trades read: `released`); a restored account's balance
+    listed after the subscriptions is its first read (`unread.start_listed`)."""
+    if isinstance(event, Tick) and event.listed is not None:
+        start_listed(acct, event.listed)
     if ended(acct, now):
         return
     if acct.unjudged is None:

@@ -32,9 +32,20 @@ the day before the read that would have said so. So restored, the rules on reali
 (`Unjudged.restored`, its clock started) until its first read: the enforcing step's listing
 hands the wait over to its being behind (`first_listed`: settled, they judge at once, at the
 `Tick` after it; else they wait for the trades as above, its clock started again), a whole
-read's trades end it (`trades_read`: a flat account has no enforcing step). A read that fails
-or never comes leaves it to the estimate (`unjudged`), as for any wait. The rules on anything
-else (sizes, hours, stops) judge the restored account at once.
+read's trades end it (`trades_read`). A read that fails or never comes leaves it to the
+estimate (`unjudged`), as for any wait. The rules on anything else (sizes, hours, stops) judge
+the restored account at once.
+
+Its first read is the balances listed after the subscriptions, though, handed to every
+restored account as they come (`start_listed`): an account flat at the stop has no enforcing
+step, and its whole read comes after every exposed account's steps. Waiting for it, one
+-$400 on the day against a $500 limit that opened 2 MES right after a restart of 100 exposed
+accounts and lost $200 on them was closed 60.6 s after the fall, the floor of its trailing
+drawdown not raised by the highs made meanwhile (its peak does not rise while it waits). A
+balance that settles it (see above) ends its wait at once, flat or not; one that moved keeps
+it waiting for its trades. Its peak does not rise while it waits on: equity then holds the
+stored balance, and a fall of it while down (a loss, a payout) would raise the peak to a
+height the account never reached, its floor higher than the truth.
 """
 
 from __future__ import annotations
@@ -99,12 +110,28 @@ def contradicted(acct: AccountModel, move: Decimal) -> None:
         acct.behind.settled = False
 
 
+def start_listed(acct: AccountModel, listed: Decimal) -> None:
+    """A restored account not listed by its enforcing step yet, its balance ``listed`` after
+    the subscriptions: settled, its wait ends (the rules judge at once), and nothing its restore
+    brought ends (a lock made on an estimate by an earlier run ends when its trades are read,
+    `unjudged.released`: the stored books may miss the trades that moved that balance); else
+    it waits on, as before the listing."""
+    unjudged = acct.unjudged
+    if unjudged is None or not unjudged.restored or acct.behind is not None:
+        return
+    if settles(acct, listed):
+        unjudged.restored = False
+        if not waiting(acct):
+            acct.unjudged = None  # (not `unjudged.ended`: no lock is released by this)
+
+
 def first_listed(acct: AccountModel, now: datetime) -> None:
     """A restored account's enforcing step listed it (``acct.behind`` just begun): its wait is
     its being behind's now. Settled, the rules judge at once, and nothing its restore brought
-    ends (a lock made on an estimate by an earlier run ends only when its trades are read);
-    unsettled, the wait for the trades runs from now, as for an account that was never
-    restored (a wait already judging on the estimate, or after a failed read, goes on)."""
+    ends (a lock made on an estimate by an earlier run ends when its trades are read, in
+    `Ledger.rebuild_realized`); unsettled, the wait for the trades runs from now, as for an
+    account that was never restored (a wait already judging on the estimate, or after a failed
+    read, goes on)."""
     unjudged = acct.unjudged
     if unjudged is None or not unjudged.restored:
         return
