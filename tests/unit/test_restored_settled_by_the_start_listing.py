@@ -92,9 +92,7 @@ def test_a_flat_restored_account_settled_at_the_start_realizing_past_its_limit_l
     )
 
 
-def test_a_restored_account_past_its_limit_settled_at_the_start_is_closed_before_its_step() -> (
-    None
-):
+def test_a_restored_account_past_its_limit_settled_at_the_start_closes_before_its_step() -> None:
     """Nothing traded while down, MNQ fell $600 on the 2: the start listing settles the books,
     the breach fires at once, before the enforcing step's listing."""
     again = restored_long_two()
