@@ -189,6 +189,10 @@ def _accounts_in(batch: list[Any], effects: list[Effect]) -> set[int]:
     return found
 
 
+#: seconds the service manager's start timeout is pushed on at each failed try of the login
+START_GRACE = 180.0
+
+
 class StoppedStarting(Exception):
     """The service was stopped before the gateway took its login: a clean stop."""
 
@@ -431,6 +435,7 @@ class Service:
         self.broker.on_reconnect = self._reconnected
         self.broker.on_doubt = self._doubt
         self.broker.on_unowned = self._unowned
+        self.broker.on_start_failed = self._start_waits
         self.engine: RiskEngine = build_engine(settings, marks=store.marks())
         #: the gateway's contracts' tick sizes and values, for the engine (see `contracts`)
         self.contracts = Contracts(
@@ -557,10 +562,21 @@ class Service:
     def stop(self) -> None:
         self.stopping.set()
 
+    def _start_waits(self, why: str) -> None:
+        """A try of the login failed (the gateway in trouble): the service manager hears that
+        the start goes on, and why, instead of timing the start out (``TimeoutStartSec``)."""
+        self.notifier.extend_start(START_GRACE)
+        self.notifier.status(f"NOT ENFORCING: {why}; logging in again")
+
     async def _logged_in(self) -> list[AccountUpdate]:
         """The broker's start: its login (tried again for as long as the gateway is in
         trouble) and the account list, given up when the service is stopped meanwhile."""
-        start = asyncio.ensure_future(self.broker.start())
+        return await self._unless_stopped(self.broker.start())
+
+    async def _unless_stopped[T](self, step: Awaitable[T]) -> T:
+        """A step of the start that waits out a gateway in trouble, given up (`StoppedStarting`)
+        when the service is stopped meanwhile."""
+        start = asyncio.ensure_future(step)
         stop = asyncio.ensure_future(self.stopping.wait())
         try:
             await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -808,9 +824,11 @@ class Service:
         for account_id in order:
             self._subscribed.setdefault(account_id, asyncio.Event())
             self.reconciler.request(account_id)
-        await self.broker.open_realtime(
-            order,
-            on_open=lambda account_id: self._subscribed[account_id].set(),
+        await self._unless_stopped(
+            self.broker.open_realtime(
+                order,
+                on_open=lambda account_id: self._subscribed[account_id].set(),
+            )
         )
         subscribed.set()
         self._sync_watches()  # quotes for what is held, now that the market hub exists

@@ -692,6 +692,8 @@ class ProjectXBroker:
         #: called with a position record that names no account and that none is proven to
         #: own: whose it is, is looked for (a few accounts at a time, never the login at once)
         self.on_unowned: Callable[[payloads.Doubted], None] = lambda doubted: None
+        #: called with each failed try of the start's login (or account list), in plain words
+        self.on_start_failed: Callable[[str], None] = lambda why: None
         self.client: ProjectX | None = None
         #: the connections enforcement requests are written to (see the module doc)
         self.wire: Wire | None = None
@@ -784,12 +786,25 @@ class ProjectXBroker:
                 await client.authenticate()
         except ProjectXAuthenticationError:
             # the SDK says only "Authentication failed": ask for the gateway's own answer
-            # (a refusal is final, retrying cannot change it)
-            raise FsmRiskError(await self._login_refusal()) from None
+            # (a refusal is final, retrying cannot change it; its own trouble is not one)
+            raise await self._login_failure() from None
         except ProjectXError as exc:
             if login.not_found(exc):
                 raise FsmRiskError(login.no_login_at(self.config.api_url)) from None
+            if type(exc) is ProjectXError and not str(exc).startswith("Unexpected "):
+                # the SDK's word for a 4xx (its status dropped): ask for the gateway's own
+                raise await self._login_failure(listed=False) from None
             raise
+
+    async def _login_failure(self, listed: bool = True) -> Exception:
+        """The gateway's own answer to the login, sorted: a refusal (final), or its trouble
+        of the moment (`login.LoginNotAnswered`, tried again). ``listed``: the SDK's failure
+        may have been the account listing after the login (a login taken now is final)."""
+        status, code, message = await self._login_answer()
+        user = self.credentials.username
+        if login.refused(status, code) and (listed or status != 200):
+            return FsmRiskError(logs.mask(login.refusal(user, status, code, message)))
+        return login.LoginNotAnswered(logs.mask(login.not_answered(status, code, message)))
 
     async def _until_answered[T](self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` (a step of the start), tried again while the gateway is in trouble
@@ -822,6 +837,8 @@ class ProjectXBroker:
     def _start_failed(self, what: str, state: RetryCallState) -> None:
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
+        why = logs.mask(login.what(exc) if exc is not None else "no answer")
+        self.on_start_failed(f"{what} failed: {why}")
         logger.warning(
             "{} {} of {!r} failed: {}; trying again in {:.1f} s (try {} failed). NOT "
             "ENFORCING until the gateway answers; the stored locks stay in force and apply "
@@ -829,16 +846,21 @@ class ProjectXBroker:
             logs.ALERT,
             what,
             self.credentials.username,
-            logs.mask(login.what(exc) if exc is not None else "no answer"),
+            why,
             state.upcoming_sleep,
             state.attempt_number,
         )
 
     async def _login_refusal(self) -> str:
         """Why the gateway refused the login, in its own words and code (never the key)."""
-        user = self.credentials.username
+        status, code, message = await self._login_answer()
+        return logs.mask(login.refusal(self.credentials.username, status, code, message))
+
+    async def _login_answer(self) -> tuple[int, int, str]:
+        """The gateway's answer to one login of ours: its HTTP status (0: none came), its
+        errorCode and errorMessage (0 and "" when it carried none)."""
         url = self.config.api_url.rstrip("/") + "/Auth/loginKey"
-        body = {"userName": user, "apiKey": self.credentials.api_key}
+        body = {"userName": self.credentials.username, "apiKey": self.credentials.api_key}
         status = 0
         try:
             async with (
@@ -851,12 +873,9 @@ class ProjectXBroker:
             raw = json.loads(text) if text.strip() else {}
             if not isinstance(raw, dict):
                 raw = {}
-            code, message = int(raw.get("errorCode") or 0), str(raw.get("errorMessage") or "")
-        except Exception as exc:  # the answer could not be read: say what is known
-            if status:  # (an answer that is no JSON: a page of the gateway's, say)
-                return login.refusal(user, status, 0, "")
-            return f"the gateway refused the login of {user!r} ({type(exc).__name__})"
-        return logs.mask(login.refusal(user, status, code, message))
+            return status, int(raw.get("errorCode") or 0), str(raw.get("errorMessage") or "")
+        except Exception:  # the answer could not be read (no JSON: a page of the gateway's)
+            return status, 0, ""
 
     def also_monitor(self, account_ids: Iterable[int]) -> None:
         """Monitor these accounts too, although ``[general] accounts`` leaves them out (a
@@ -908,14 +927,13 @@ class ProjectXBroker:
         # (a bid 5 ticks down, then a print in the same message: the bid was never seen).
         # Every record is handed on here, in order (`_on_quote` parses and queues, no more)
         rt._forward_quote_update = self._every_quote(rt)  # type: ignore[method-assign]
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.connect_attempts),
-            wait=wait_exponential(multiplier=0.5, max=10),
-            reraise=True,
-        ):
-            with attempt:
-                if not await rt.connect():
-                    raise ConnectionError("the user and market hubs did not open")
+
+        async def connect() -> None:
+            if not await rt.connect():
+                raise ConnectionError("the user and market hubs did not open")
+
+        # a gateway in trouble after the login is waited out as at the login (`_retried`)
+        await self._retried("the hubs' opening", connect)
         self.hubs = self.market = rt
         self.health.market_connected = True
         self._subscribe_user = rt.subscribe_user_updates

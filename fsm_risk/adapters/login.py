@@ -7,7 +7,9 @@ again, so the login is tried again, backing off up to `LONGEST` seconds between 
 long as it takes, each failure said in one plain line (never the key). Or the gateway refuses
 the login itself (a wrong username or key: HTTP 401 or errorCode 3; no API subscription: 9;
 API key sign-in disabled: 10): trying again cannot change that, so the service stops at once
-and says what to fix (`refusal`). Until the login goes through nothing is enforced, and no
+and says what to fix (`refusal`); so does any other HTTP 4xx (403, a proxy's 407) but
+`PASSING_STATUSES`. The gateway's errorCode 8 (UnknownError) is its own trouble, not a
+refusal: waited out (`refused`). Until the login goes through nothing is enforced, and no
 stored lock ends either: the locks apply to the accounts as soon as it does.
 """
 
@@ -37,7 +39,37 @@ HINTS = {
 STATUS_HINTS = {
     401: ": check the username and the API key",
     403: ": check that this user may use the API (its subscription, API key sign-in)",
+    407: ": a proxy on the way to the gateway asks for its own credentials: check the proxy",
 }
+
+
+#: login errorCodes that are the gateway's own trouble, not a refusal (8: UnknownError)
+PASSING_CODES = frozenset({8})
+#: HTTP statuses below 500 that say "not now" rather than "no"
+PASSING_STATUSES = frozenset({404, 408, 425, 429})
+
+
+class LoginNotAnswered(ProjectXError):
+    """The gateway's answer to the login was its own trouble of the moment (an errorCode 8,
+    a 5xx, no answer), told only once the SDK's reading of it had failed."""
+
+
+def refused(status: int, code: int) -> bool:
+    """Whether the gateway's answer (HTTP ``status``, 0 for none; its ``errorCode``) refuses
+    the login for good: any errorCode but `PASSING_CODES`; a 200 without one (the login was
+    taken, the account listing after it was not); a 4xx but `PASSING_STATUSES`."""
+    if code:
+        return code not in PASSING_CODES
+    return status == 200 or (400 <= status < 500 and status not in PASSING_STATUSES)
+
+
+def not_answered(status: int, code: int, message: str) -> str:
+    """A login answer that `refused` does not count as a refusal, in plain words."""
+    if code:
+        return f"the gateway could not log in: {message or 'no reason given'} (errorCode {code})"
+    if status:
+        return f"the gateway answered the login with HTTP {status}"
+    return "the gateway could not be reached"
 
 
 def final(exc: BaseException) -> bool:
@@ -59,6 +91,8 @@ def passing(exc: BaseException) -> bool:
 
 def what(exc: BaseException) -> str:
     """A passing failure in plain words."""
+    if isinstance(exc, LoginNotAnswered):
+        return str(exc)
     if isinstance(exc, ProjectXServerError):
         return f"the gateway answered with a server error ({exc})"
     if isinstance(exc, ProjectXRateLimitError):
@@ -81,6 +115,8 @@ def refusal(user: str, status: int, code: int, message: str) -> str:
             f"the gateway took the login of {user!r} but listed no active account for it "
             "(or refused to list them): check that this user has an active trading account"
         )
+    if not status:
+        return f"the gateway refused the login of {user!r} (its answer could not be read)"
     hint = STATUS_HINTS.get(status, ": check the username and the API key")
     said = f": {message}" if message else ""
     return f"the gateway refused the login of {user!r} (HTTP {status}{said}){hint}"

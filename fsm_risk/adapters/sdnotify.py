@@ -46,6 +46,11 @@ class SystemdNotifier:
         if self.watchdog_interval is not None:
             self._send("WATCHDOG=1")
 
+    def extend_start(self, seconds: float) -> None:
+        """The start goes on (a login waiting out a gateway in trouble): the start timeout is
+        pushed to at least ``seconds`` from now."""
+        self._send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
+
     def stopping(self) -> None:
         self._send("STOPPING=1")
 

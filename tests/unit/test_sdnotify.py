@@ -38,3 +38,11 @@ def test_a_watchdog_for_another_process_is_not_petted() -> None:
 
 def test_a_vanished_manager_never_raises() -> None:
     SystemdNotifier({"NOTIFY_SOCKET": "/nonexistent/notify"}).ready()
+
+
+def test_a_start_that_goes_on_pushes_the_start_timeout() -> None:
+    name = f"fsm-risk-test-{uuid.uuid4().hex}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        SystemdNotifier({"NOTIFY_SOCKET": "@" + name}).extend_start(180)
+        assert sock.recv(4096).decode() == "EXTEND_TIMEOUT_USEC=180000000"
