@@ -11,7 +11,8 @@ the engine is given, so it is what the journal records. Only what waited togethe
 consumer that keeps up takes the quotes one by one and judges every one of them.
 
 A quote is merged only with the newer quotes after it, and only when it is not older than its
-contract's mark (the engine ignores such a quote: merged, its fields would move the mark). A
+contract's mark, nor than a quote of its contract earlier in the batch (which will have moved
+the mark by its turn): the engine ignores such a quote, merged its fields would move the mark. A
 quote older than the mark, or older than the run's quote of its contract, is left as it is for
 the engine to judge (after the run, for the second), as it would have been.
 """
@@ -19,6 +20,7 @@ the engine to judge (after the run, for the second), as it would have been.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import cast
 
 from fsm_risk.core.events import Quote
@@ -43,6 +45,7 @@ def waited[T](items: Sequence[T], marks: Mapping[str, Mark]) -> list[T]:
     out: list[T] = []
     run: dict[str, int] = {}  # contract id -> its merged quote's index in ``out``
     late: list[T] = []  # older than the run's quote of its contract: after the run
+    newest: dict[str, datetime] = {}  # contract id -> its newest stamp heard in the batch
     for it in items:
         if not isinstance(it, Quote):
             out.extend(late)
@@ -50,11 +53,15 @@ def waited[T](items: Sequence[T], marks: Mapping[str, Mark]) -> list[T]:
             run.clear()
             out.append(it)
             continue
-        at = run.get(it.contract_id)
+        cid = it.contract_id
+        at = run.get(cid)
         if at is None:
-            mark = marks.get(it.contract_id)
-            if mark is None or mark.at <= it.at:
-                run[it.contract_id] = len(out)
+            mark = marks.get(cid)
+            seen = newest.get(cid)
+            if (mark is None or mark.at <= it.at) and (seen is None or seen <= it.at):
+                run[cid] = len(out)
+            if seen is None or seen < it.at:
+                newest[cid] = it.at
             out.append(it)  # (older than the mark: as it is, never merged)
             continue
         held = cast(Quote, out[at])
@@ -62,5 +69,6 @@ def waited[T](items: Sequence[T], marks: Mapping[str, Mark]) -> list[T]:
             late.append(it)
         else:
             out[at] = cast(T, merged(held, it))
+            newest[cid] = it.at
     out.extend(late)
     return out
