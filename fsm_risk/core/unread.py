@@ -36,16 +36,19 @@ read's trades end it (`trades_read`). A read that fails or never comes leaves it
 estimate (`unjudged`), as for any wait. The rules on anything else (sizes, hours, stops) judge
 the restored account at once.
 
-Its first read is the balances listed after the subscriptions, though, handed to every
-restored account as they come (`start_listed`): an account flat at the stop has no enforcing
-step, and its whole read comes after every exposed account's steps. Waiting for it, one
--$400 on the day against a $500 limit that opened 2 MES right after a restart of 100 exposed
-accounts and lost $200 on them was closed 60.6 s after the fall, the floor of its trailing
-drawdown not raised by the highs made meanwhile (its peak does not rise while it waits). A
-balance that settles it (see above) ends its wait at once, flat or not; one that moved keeps
-it waiting for its trades. Its peak does not rise while it waits on: equity then holds the
-stored balance, and a fall of it while down (a loss, a payout) would raise the peak to a
-height the account never reached, its floor higher than the truth.
+Its first read is the balances listed after the subscriptions, though, handed to every restored
+account as they come (`start_listed`): an account flat at the stop has no enforcing step, and its
+whole read comes after every exposed account's steps. Waiting for it, one -$400 on the day against a
+$500 limit that opened 2 MES right after a restart of 100 exposed accounts and lost $200 on them was
+closed 60.6 s after the fall, the floor of its trailing drawdown not raised by the highs made
+meanwhile (its peak does not rise while it waits). A balance that settles it (see above) ends its
+wait at once if it is flat; one that moved keeps it waiting for its trades, and so does an exposed
+one: a balance says nothing of a position (closed while down at no net P&L, a fee-free scratch, it
+is still held in the stored books, and judged on them a fall of the market flattened and locked a
+flat account); its enforcing step's listing, which reads its positions first, settles it
+(`first_listed`). Its peak does not rise while it waits on: equity then holds the stored balance,
+and a fall of it while down (a loss, a payout) would raise the peak to a height the account never
+reached, its floor higher than the truth.
 """
 
 from __future__ import annotations
@@ -111,15 +114,15 @@ def contradicted(acct: AccountModel, move: Decimal) -> None:
 
 
 def start_listed(acct: AccountModel, listed: Decimal) -> None:
-    """A restored account not listed by its enforcing step yet, its balance ``listed`` after
-    the subscriptions: settled, its wait ends (the rules judge at once), and nothing its restore
-    brought ends (a lock made on an estimate by an earlier run ends when its trades are read,
-    `unjudged.released`: the stored books may miss the trades that moved that balance); else
+    """A restored account not listed by its enforcing step yet, its balance ``listed`` after the
+    subscriptions: settled and flat, its wait ends (the rules judge at once), and nothing its
+    restore brought ends (a lock made on an estimate by an earlier run ends when its trades are
+    read, `unjudged.released`: the stored books may miss the trades that moved that balance); else
     it waits on, as before the listing."""
     unjudged = acct.unjudged
     if unjudged is None or not unjudged.restored or acct.behind is not None:
         return
-    if settles(acct, listed):
+    if settles(acct, listed) and not acct.exposed():  # (exposed: positions no read confirmed)
         unjudged.restored = False
         if not waiting(acct):
             acct.unjudged = None  # (not `unjudged.ended`: no lock is released by this)

@@ -92,12 +92,15 @@ def test_a_flat_restored_account_settled_at_the_start_realizing_past_its_limit_l
     )
 
 
-def test_a_restored_account_past_its_limit_settled_at_the_start_closes_before_its_step() -> None:
-    """Nothing traded while down, MNQ fell $600 on the 2: the start listing settles the books,
-    the breach fires at once, before the enforcing step's listing."""
+def test_a_restored_exposed_account_settled_at_the_start_closes_at_its_step() -> None:
+    """Nothing traded while down, MNQ fell $600 on the 2: the start listing settles the
+    balance but not the stored position (a scratch while down leaves the balance as it was):
+    the breach fires at the enforcing step's listing, which read the position."""
     again = restored_long_two()
     start_listed(again)
     again.send(quote(MNQ, "20850", at=again.now))
+    assert again.acct.state is State.Trading
+    settled_read(again)
     sent = [e.contract_id for e in again.effects if isinstance(e, ClosePosition)]
     assert again.acct.state is State.Flattening and sent == [MNQ]
 
