@@ -45,8 +45,7 @@ from fsm_risk.core.engine import RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
-    CloseWaiting,
-    EnforcementAccepted,
+    CloseWord,
     EnforcementRejected,
     Event,
     Fill,
@@ -457,7 +456,7 @@ class Replay:
         if isinstance(ev, InstrumentWord):  # its ticks, or no such contract (`core.unpriced`)
             self._handle(ev, e.at)
             return
-        if isinstance(ev, Tick | EnforcementRejected | EnforcementAccepted | CloseWaiting):
+        if isinstance(ev, Tick | EnforcementRejected | CloseWord):
             return  # the live service's own business: re-derived here
         if getattr(ev, "account_id", None) != self.account_id:
             return

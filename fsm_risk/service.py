@@ -88,6 +88,7 @@ from fsm_risk.core.engine import Changes, RiskEngine
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    CloseInDoubt,
     CloseWaiting,
     EnforcementAccepted,
     EnforcementRejected,
@@ -2415,7 +2416,13 @@ class Service:
             logger.warning(
                 "{} account {}: {}: {}; reconciling", logs.ALERT, e.account_id, what, result.message
             )
+            read_ok = self._read_ok.get(e.account_id)
             await self.reconcile(e.account_id, for_enforcement=closing)
+            unread = self._read_ok.get(e.account_id) == read_ok  # no read answered since
+            if result.uncertain and unread and isinstance(e, ClosePosition | ReducePosition):
+                # its read failed too: the engine decides whether it goes again unread
+                # (`core.blind`: a close of the whole position does, a reduce does not)
+                self.submit(CloseInDoubt(e.account_id, e.contract_id, e.seq))
             return True
         found = None
         if not result.limited:  # (the window is full: that read would wait on it too)

@@ -43,8 +43,7 @@ from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
-    CloseWaiting,
-    EnforcementAccepted,
+    CloseWord,
     EnforcementRejected,
     Event,
     Fill,
@@ -390,7 +389,7 @@ class RiskEngine:
             self.admin.self_lock(acct, event, now, out)
         elif isinstance(event, EnforcementRejected):
             self.pursuit.rejected(acct, event, now, out)
-        elif isinstance(event, EnforcementAccepted | CloseWaiting):
+        elif isinstance(event, CloseWord):
             self.pursuit.accepted(acct, event, now)
         acct.last_event_at = now
         return False

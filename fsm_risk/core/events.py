@@ -312,6 +312,21 @@ class CloseWaiting:
 
 
 @dataclass(frozen=True, slots=True)
+class CloseInDoubt:
+    """The gateway answered the service's close (or reduce) number ``seq`` of ``contract_id``
+    with no word of its outcome (a 503, a timeout), and the read asked to judge it failed too
+    (the gateway's reads failing): the engine decides whether it goes again unread (`blind`)."""
+
+    account_id: int
+    contract_id: str
+    seq: int
+
+
+#: what the service tells the engine of its close's answer (`Pursuit.accepted`)
+CloseWord = EnforcementAccepted | CloseWaiting | CloseInDoubt
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """What a reconciliation read of the account listed, sent after the listed events
     themselves (a ``behind`` one: before them): the contracts with a position and the
@@ -359,6 +374,7 @@ Event = (
     | EnforcementRejected
     | EnforcementAccepted
     | CloseWaiting
+    | CloseInDoubt
     | TradesSnapshot
     | Listing
     | PricesAtReset

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from fsm_risk.core.blind import Blind
 from fsm_risk.core.brackets import late, resized, restore
 from fsm_risk.core.cancels import lifted
 from fsm_risk.core.closes import close_effect, is_our_close
 from fsm_risk.core.effects import Alert, CancelOrder, Effect, Level, ReadAccount, ReducePosition
-from fsm_risk.core.events import (
-    CloseWaiting,
-    EnforcementAccepted,
-    EnforcementRejected,
-    Listing,
-    OrderStatus,
-)
+from fsm_risk.core.events import CloseWaiting, CloseWord, EnforcementRejected, Listing, OrderStatus
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exposure import closes_working, fills_owed, overshoots
 from fsm_risk.core.holdback import held_back
@@ -51,8 +46,9 @@ class Pursuit:
         self.held_since: dict[tuple[int, str], datetime] = {}
         #: what our closes opened on the other side, to close (`overshot`); the closes sent (`sent`)
         self.overshot, self.sent = Overshot(), SentCloses()
-        #: the closes sent again in place of one given up on (`superseded`)
-        self.superseded = Superseded()
+        #: the closes sent again in place of one given up on (`superseded`); those in doubt
+        #: whose read failed (`blind`)
+        self.superseded, self.blind = Superseded(), Blind()
         #: the size each of the trader's exits was last judged at, per reduce in flight (`late`)
         self.judged: dict[tuple[int, str], dict[int, int]] = {}
         #: closes kept in flight unseen past a flat (`Flatten.confirm`), till their close timeout
@@ -131,11 +127,12 @@ class Pursuit:
                         cm.contract_id,
                     )
                 )
-            elif over and (key in self.read or key in self.ghosts):
+            elif over and (key in self.read or key in self.ghosts or self.blind.whole(cm)):
                 # the gateway, read since the close timed out, still holds too much and works
-                # no close of ours (or one kept past a flat timed out): send the next one
+                # no close of ours (or one kept past a flat timed out, or a whole close in
+                # doubt whose read failed: `blind`): send the next one
                 assert pos is not None
-                cm.attempts += 1
+                cm.attempts, why = cm.attempts + 1, self.blind.said(cm)
                 self.superseded.give_up(acct, cm, now)  # (it may yet arrive: alerted if so)
                 self.send_close(acct, cm, pos, now, out)
                 if not self._alert_failing(acct, cm, pos, out):
@@ -143,8 +140,7 @@ class Pursuit:
                         Alert(
                             Level.WARNING,
                             Reason.CLOSE_NOT_CONFIRMED,
-                            f"close of {cm.contract_id} not done per the gateway: re-sent "
-                            f"(attempt {cm.attempts})",
+                            f"close of {cm.contract_id} {why} (attempt {cm.attempts})",
                             acct.account_id,
                             cm.contract_id,
                         )
@@ -160,7 +156,8 @@ class Pursuit:
                         Reason.CLOSE_NOT_CONFIRMED,
                         f"close of {cm.contract_id} not confirmed: reading the gateway "
                         f"before re-sending"
-                        + (f" (asked {asks} times, no read yet)" if asks > 1 else ""),
+                        + (f" (asked {asks} times, no read yet)" if asks > 1 else "")
+                        + self.blind.why(cm),
                         acct.account_id,
                         cm.contract_id,
                     )
@@ -279,16 +276,17 @@ class Pursuit:
             self.work.dirty.add(acct.account_id)
         return waiting
 
-    def accepted(
-        self, acct: AccountModel, ev: EnforcementAccepted | CloseWaiting, now: datetime
-    ) -> None:
+    def accepted(self, acct: AccountModel, word: CloseWord, now: datetime) -> None:
         """Our close waits for the request budget, or goes now (`CloseWaiting`: no order is
-        taken for it meanwhile); or the gateway accepted it (noted, for `read_back`): when it
-        named the order it placed, that order is ours (its fills are enforcement fills) and
-        is the close in flight, so it need not be recognised among the order events."""
-        cm, key = acct.contracts.get(ev.contract_id), (acct.account_id, ev.contract_id)
-        if cm is None or not cm.close_in_flight or ev.seq not in (None, cm.close_seq):
+        taken for it meanwhile); or it is in doubt with its read failed (`blind`); or the
+        gateway accepted it (noted, for `read_back`): when it named the order it placed, that
+        order is ours (its fills are enforcement fills) and is the close in flight, so it need
+        not be recognised among the order events."""
+        cm, key = acct.contracts.get(word.contract_id), (acct.account_id, word.contract_id)
+        if cm is None or not cm.close_in_flight or word.seq not in (None, cm.close_seq):
             return  # (late, from the close before)
+        if (ev := self.blind.told(cm, word)) is None:
+            return
         if isinstance(ev, CloseWaiting) and ev.waiting:
             cm.close_unsent = True
             self.work.dirty.add(acct.account_id)  # (stored: a restart does not count it a try)
@@ -391,6 +389,7 @@ class Pursuit:
         self.accepted_at.pop(key, None)
         self.read.discard(key)
         self.held_since.pop(key, None)
+        self.blind.doubted.pop(key, None)
 
     @staticmethod
     def cancel(

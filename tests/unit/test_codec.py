@@ -13,6 +13,7 @@ from fsm_risk.core import codec
 from fsm_risk.core.events import (
     AccountUpdate,
     AdminCommand,
+    CloseInDoubt,
     CloseWaiting,
     EnforcementAccepted,
     EnforcementRejected,
@@ -116,6 +117,7 @@ SAMPLES = [
     EnforcementAccepted(1001, "CON.F.US.MNQ.Z26"),
     EnforcementAccepted(1001, "CON.F.US.MNQ.Z26", None, 7),  # the close it answers: number 7
     CloseWaiting(1001, "CON.F.US.MNQ.Z26", 7, True),  # number 7 waits for the request budget
+    CloseInDoubt(1001, "CON.F.US.MNQ.Z26", 7),  # number 7 answered 503, its read failed
     EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "Invalid size", seq=3),
     # a close never sent: no longer wanted once its turn in the request budget came
     EnforcementRejected(1001, "CON.F.US.ES.Z26", None, "not sent", seq=4, sent=False),
