@@ -1693,23 +1693,25 @@ class ProjectXBroker:
         """While this lasts, the account's reads go at `Priority.READ_FOR_CLOSE`: enforcement
         waits on them (a close not confirmed in time is re-sent only once the gateway is read;
         an enforcement request answered with no clear outcome is followed by a read)."""
-        waiting = self.reads_for_enforcement
-        waiting[account_id] = waiting.get(account_id, 0) + 1
-        self.budget.promote(account_id, Priority.READ_FOR_CLOSE)  # one already waiting too
-        try:
+        with self._reads_at(self.reads_for_enforcement, account_id, Priority.READ_FOR_CLOSE):
             yield
-        finally:
-            if (n := waiting.pop(account_id) - 1) > 0:
-                waiting[account_id] = n
 
     @contextlib.contextmanager
     def for_foreseen(self, account_id: int) -> Iterator[None]:
         """While this lasts, the account's reads go at `Priority.FORESEEN` (after closes, the
         reads a close waits on and cancels, before every other read, past the reads' share):
         a breach its balance's move foresees waits on them (`core.foreseen`)."""
-        waiting = self.reads_foreseen
+        with self._reads_at(self.reads_foreseen, account_id, Priority.FORESEEN):
+            yield
+
+    @contextlib.contextmanager
+    def _reads_at(
+        self, waiting: dict[int, int], account_id: int, priority: Priority
+    ) -> Iterator[None]:
+        """The account's reads at ``priority`` while this lasts (counted in ``waiting``: nested
+        uses end with the last); a read of it already waiting is promoted too."""
         waiting[account_id] = waiting.get(account_id, 0) + 1
-        self.budget.promote(account_id, Priority.FORESEEN)  # one already waiting too
+        self.budget.promote(account_id, priority)
         try:
             yield
         finally:
