@@ -33,7 +33,7 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.states import State
 from fsm_risk.core.theirs import TraderOrders
 from fsm_risk.core.trips import booked
-from fsm_risk.core.unjudged import released
+from fsm_risk.core.unjudged import kept, released
 from fsm_risk.core.unread import behind_from, contradicted, first_listed, trades_read, waiting
 from fsm_risk.core.voids import listed as listed_voided
 from fsm_risk.core.voids import older, void
@@ -300,11 +300,11 @@ class Ledger:
         for may be missing from it without the list being incomplete. The books then hold
         more than the list and cannot be compared (nor rebuilt from it, which would drop the
         newest trades): they are kept, quietly, until the next reconciliation. A list lacking
-        applied trades is kept from too; one that looks like a firm's reset is told (`wiped`)."""
+        applied trades is kept from too, and ends no wait nor lock made on the estimate
+        (`unjudged.kept`); one that looks like a firm's reset is told (`wiped`)."""
         if ev.until is not None:  # the confirming read of a reset told (`firm_reset`)
             return checked(acct, ev, out)
         relisted = again(acct, ev, out)  # (a reset's confirming read unanswered: asked again)
-        trades_read(acct)  # (a restored account's books confirmed or rebuilt: `unread`)
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
@@ -325,8 +325,6 @@ class Ledger:
                 if held is not None and held.long == trip.long and owed and owed[0] == owed[1]:
                     acct.trips_open[cid] = trip
             acct.behind = None
-        if not waiting(acct):  # a lock made on the estimate by an earlier run ends (`unread`)
-            released(acct, now)
         move, acct.unbooked = acct.unbooked, None  # the read's positions are applied
         self.computed.listed(acct, ev.trades, out)  # the gateway's word on those computed
         listed = {t.trade_id for t in ev.trades}
@@ -341,18 +339,21 @@ class Ledger:
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
         if not booked and wiped(acct, ev, later, move, now, behind=behind):
+            self._read(acct, now)  # (as ever: a person looks at the reset, see `wiped`)
             return told(acct, ev, move, out)  # (a firm's reset, it seems: a person looks)
+        incomplete = False
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
+            known = acct.seen_trades.since(book.start)
+            missing = known - listed - later
+            incomplete |= bool(missing) and not relisted  # (its silence says nothing: `kept`)
             trades = [t for t in ev.trades if t.trade_id not in voided and t.at >= book.start]
             # (and the positions settled without a trade, see `Settlement.vanished`)
             realized = sum((realized_net(t.pnl, t.fees) for t in trades), book.settled)
             fees = sum((t.fees for t in trades), ZERO)
             if (realized, fees) == (book.realized, book.fees):
                 continue
-            known = acct.seen_trades.since(book.start)
-            missing = known - listed - later
             if relisted or (not missing and known & later):
                 continue  # applied after the list was read, or what a reset wiped relisted
             if missing:
@@ -378,4 +379,13 @@ class Ledger:
                 )
             )
             book.realized, book.fees, book.wiped = realized, fees, ZERO
+        if not (incomplete and kept(acct, now)):  # (a lock made on the estimate holds)
+            self._read(acct, now)
         return booked
+
+    def _read(self, acct: AccountModel, now: datetime) -> None:
+        """The account's books confirmed or rebuilt by its trades (`unread`): its wait ends, and
+        so does a lock made on the estimate (by an earlier run, say), when no other wait is left."""
+        trades_read(acct)
+        if not waiting(acct):
+            released(acct, now)

@@ -43,7 +43,8 @@ def differences(
     trade booked with a computed P&L (``computed``) now listed with the gateway's is one, and
     so is a position of the same size at another average price (the gateway's is taken: a
     stale record's average left the open P&L wrong until the position changed), and so is
-    a balance the fills since the one taken do not explain (`moved`)."""
+    a balance the fills since the one taken do not explain (`moved`), and so are books a
+    trade list lacking applied trades left unconfirmed (their wait, `unjudged.kept`)."""
     found: list[str] = []
     listed: dict[str, PositionUpdate] = {}
     orders: set[int] = set()
@@ -60,6 +61,8 @@ def differences(
             found.append(f"canTrade {e.can_trade}, the engine held {acct.can_trade}")
         elif isinstance(e, AccountUpdate) and abs(moved(acct, e)) > CENT:
             found.append(f"balance {e.balance:.2f}, {moved(acct, e):+.2f} beyond the fills since")
+    if acct.unjudged is not None and acct.unjudged.kept:  # (whole, then: `unjudged.kept`)
+        found.append("its last trade list lacked trades already applied")
     for cid, e in sorted(listed.items()):
         pos = acct.positions.get(cid)
         signed = e.size if e.type is PositionType.LONG else -e.size

@@ -32,7 +32,8 @@ never judged (as before), a loss limit does not fire for as long as the gateway 
 A lock a rule made on the estimate says so (`ESTIMATED` in its detail). When the trades are
 read, its deadline is brought to that instant (`released`): kept until the balance read after
 them (`overdue`), the lock then ends, audited, and the rule, judging the exact books in that
-same event, locks again where they justify it. A restart does not end it before its read.
+same event, locks again where they justify it. A restart does not end it before its read, nor
+does a list lacking trades already applied (`kept`): its silence about a loss says nothing.
 
 Trailing drawdown (RULE-004) judges past the wait too, on equity alone: its peak is stored, and
 the gateway's balance plus the open P&L is the equity it trails, which the trades read does
@@ -55,6 +56,7 @@ from fsm_risk.core.events import Event, Tick
 from fsm_risk.core.exposure import Unjudged
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.reasons import Reason
+from fsm_risk.core.records import Lock
 from fsm_risk.core.states import State
 from fsm_risk.core.unread import start_listed, waiting
 
@@ -188,6 +190,31 @@ def released(acct: AccountModel, now: datetime) -> None:
     """The trades are read: a lock made on the estimate ends now (its deadline brought to
     ``now``; the rule judges the exact books at once and locks again where they say so)."""
     for source, hold in list(acct.holds.items()):
-        made = hold.reason in JUDGING and f"; {ESTIMATED} " in hold.detail
-        if made and (hold.until is None or hold.until > now):
+        if estimated(hold, now):
             acct.holds[source] = replace(hold, until=now)
+
+
+def estimated(hold: Lock, now: datetime) -> bool:
+    """Whether ``hold`` is a lock a rule made on the estimate, still in force at ``now``."""
+    made = hold.reason in JUDGING and f"; {ESTIMATED} " in hold.detail
+    return made and (hold.until is None or hold.until > now)
+
+
+def kept(acct: AccountModel, now: datetime) -> bool:
+    """The trades read, their list lacking trades already applied (a capped search: the books
+    kept from it, `Ledger.rebuild_realized`). Its silence about a loss says nothing: a lock
+    made on the estimate holds (not `released`), and the account is judged on the estimate
+    (its wait kept, or begun for that lock) until a complete list; the next periodic read lists
+    the whole window and is applied (`reads.differences`). Released on that list, a restored
+    lock on a real loss the stored books missed left a -$1,000 day on a $500 limit trading.
+    Returns False where no such lock is held: the read ends the wait as ever."""
+    unjudged = acct.unjudged
+    if not any(estimated(h, now) for h in acct.holds.values()):
+        return False
+    if unjudged is None:
+        unjudged = acct.unjudged = Unjudged(now)
+    if not unjudged.estimating:
+        unjudged.estimating = True
+        acct.band = None  # (its guard band asked again, as when a wait runs out: `track`)
+    unjudged.kept = True
+    return True

@@ -93,11 +93,12 @@ def waiting(acct: AccountModel) -> bool:
     trades: behind and not settled by its balance, or settled but contradicted since by a
     balance heard live that the fills do not explain (`AccountModel.unexplained`: a trade made
     before the subscription whose balance moved after the listing), or a missed reset; or
-    restored and not read yet (see above)."""
+    restored and not read yet (see above), or read by a list that lacked trades already applied
+    (`unjudged.kept`)."""
     behind = acct.behind
     unsettled = behind is not None and (not behind.settled or bool(acct.unexplained))
-    restored = acct.unjudged is not None and acct.unjudged.restored  # (not read yet)
-    return unsettled or restored or acct.missed is not None
+    unread = acct.unjudged is not None and (acct.unjudged.restored or acct.unjudged.kept)
+    return unsettled or unread or acct.missed is not None
 
 
 def contradicted(acct: AccountModel, move: Decimal) -> None:
@@ -146,7 +147,8 @@ def first_listed(acct: AccountModel, now: datetime) -> None:
 
 
 def trades_read(acct: AccountModel) -> None:
-    """A restored account's trades were read (its books confirmed or rebuilt): its restore no
-    longer holds the rules on realized P&L back."""
+    """A restored account's trades were read (its books confirmed or rebuilt): its restore, or
+    an incomplete list read before (`unjudged.kept`), no longer holds the rules on realized P&L
+    back."""
     if acct.unjudged is not None:
-        acct.unjudged.restored = False
+        acct.unjudged.restored = acct.unjudged.kept = False
