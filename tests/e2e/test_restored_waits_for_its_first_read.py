@@ -100,10 +100,6 @@ async def test_a_restored_account_past_its_limit_is_flattened_at_its_settling_li
 
     await h.until(every_one, "every account flattened", 150)
     after = sorted((closed[a] - stepped.get(a, closed[a]), a) for a in COPIED)
-    print(  # (shown with -s)
-        f"{N} flattened: the last {max(closed.values()):.1f} s after the start, at most "
-        f"{after[-1][0]:.1f} s after its enforcing step"
-    )
     assert after[-1][0] < 5, f"account {after[-1][1]} closed {after[-1][0]:.1f} s after its step"
     await h.until(
         lambda: all(h.svc.engine.accounts[a].state is State.LockedDaily for a in COPIED),
