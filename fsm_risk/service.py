@@ -569,11 +569,6 @@ class Service:
         self.notifier.extend_start(START_GRACE)
         self.notifier.status(f"NOT ENFORCING: {why}; logging in again")
 
-    async def _logged_in(self) -> list[AccountUpdate]:
-        """The broker's start: its login (tried again for as long as the gateway is in
-        trouble) and the account list, given up when the service is stopped meanwhile."""
-        return await self._unless_stopped(self.broker.start())
-
     async def _unless_stopped[T](self, step: Awaitable[T]) -> T:
         """A step of the start that waits out a gateway in trouble, given up (`StoppedStarting`)
         when the service is stopped meanwhile."""
@@ -750,7 +745,8 @@ class Service:
             )
         )
         try:
-            accounts = await self._logged_in()
+            # its login, tried again while the gateway is in trouble, and the account list
+            accounts = await self._unless_stopped(self.broker.start())
         except BaseException:
             if restoring is not None:  # the thread ends before the login's failure is raised
                 await asyncio.wait([restoring])

@@ -669,7 +669,6 @@ class ProjectXBroker:
         budget: RequestBudget | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         accounts: tuple[str, ...] = (),
-        connect_attempts: int = 5,
         login_attempts: int | None = None,
         on_reconnect: Callable[[int], None] = lambda account_id: None,
     ) -> None:
@@ -683,7 +682,6 @@ class ProjectXBroker:
         self._clock_heard_on: object = None  # the SDK's HTTP client told of its answers
         self.account_filter = accounts
         self.on_reconnect = on_reconnect
-        self.connect_attempts = connect_attempts
         #: tries of the first login (and its account listing) while the gateway is in
         #: trouble; None: until it answers (see `fsm_risk.adapters.login`)
         self.login_attempts = login_attempts

@@ -26,7 +26,6 @@ async def refused_login(settings: PaperSettings, key: str = KEY) -> str:
             sdk_config(gw.api_url, gw.user_hub_url, gw.market_hub_url),
             Credentials("paper", key),
             lambda item: None,
-            connect_attempts=5,
         )
         with pytest.raises(FsmRiskError) as caught:
             await broker.start()
