@@ -204,7 +204,7 @@ class RiskEngine:
         machines = self.work.machines
         acct = AccountModel.from_dict(snapshot, history)
         acct.missed = MissedResets.from_dict(snapshot["missed"]) if "missed" in snapshot else None
-        acct.unjudged = Unjudged(now, restored=True)  # its stored books unconfirmed (`unread`)
+        acct.unjudged = Unjudged(now, restored=True, flat=not acct.exposed())  # (`unread`)
         machines.attach(acct, State(snapshot["state"]))
         self.work.restore_contracts(acct, contracts)
         old = self.accounts.pop(acct.account_id, None)
