@@ -57,10 +57,15 @@ class Valuation:
         self.liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         self.holders: dict[str, set[AccountModel]] = {}
         self.holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
-        #: the stored marks a restore found too old to value a position now: still the prices
-        #: last known before the service stopped (see `last_known`); and the prices read at a
-        #: reset (`learn`: the last trade before it, never a fresh quote)
-        self.stored: dict[str, Mark] = {}
+        #: the marks handed in (saved before a restart: its market unwatched since, however
+        #: recent their stamps): the prices last known, never fresh (as a quote older than
+        #: stale_after) until a quote of this run; as live marks, 4 ES bought at 6010 five
+        #: seconds after a restart were valued at another holder's saved 6000 and flattened.
+        #: A restore found older marks here too (see `fresh`): all value positions as the
+        #: prices last known before the service stopped (see `last_known`); and the prices
+        #: read at a reset (`learn`: the last trade before it, never a fresh quote)
+        self.stored: dict[str, Mark] = dict(marks)
+        marks.clear()  # (the one dict the rules and the quotes share: emptied, not replaced)
         #: the prices read at a reset that became marks (`learn`), until the shell takes them
         #: (`take_learned`): kept in `stored`, which the marks saved leave out, they are saved
         #: with the state whose carry they valued; else a restart values the position at the
@@ -77,7 +82,8 @@ class Valuation:
         return holders
 
     def fresh(self, contract_id: str, now: datetime) -> None:
-        """Forget a stored mark too old (or too far ahead) to value a position at ``now``."""
+        """A mark of this run too old (or too far ahead) to be fresh at ``now``, at a restore
+        after the start: stale, kept as the last price known (see `stored`)."""
         mark = self.marks.get(contract_id)
         if mark is not None and not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
             self.stored[contract_id] = self.marks.pop(contract_id)
