@@ -72,6 +72,7 @@ from fsm_risk.core.settlement import Settlement
 from fsm_risk.core.sources import ADMIN, ENGINE, self_source
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, Timers
+from fsm_risk.core.unlock import judged_after
 from fsm_risk.core.unpriced import Unpriced
 from fsm_risk.core.valuation import Valuation
 from fsm_risk.core.verdicts import Verdicts
@@ -307,7 +308,7 @@ class RiskEngine:
             acct = self.accounts.get(event.account_id)
             if acct is None:
                 acct = self.add_account(event.account_id, "", now)
-            for each in (*catch_up(acct, event), event):  # (a behind account's trades first)
+            for each in (*catch_up(acct, event), event, *judged_after(event)):  # (trades first)
                 self._guarded(acct, each, now, out)
         return out
 
