@@ -27,6 +27,7 @@ from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.sources import ADMIN, ENGINE, self_source
 from fsm_risk.core.states import LOCK_KINDS, LOCK_RANK, State, Trigger
 from fsm_risk.core.tolerance import forget
+from fsm_risk.core.unlock import causes, own_closes
 from fsm_risk.core.verdicts import Verdicts
 from fsm_risk.core.waivers import Waivers
 from fsm_risk.core.work import Work
@@ -99,15 +100,14 @@ class Admin:
                 raise FsmRiskError("a contract has no LockedWeekly state")
             self._refuse_under_root(acct, key, to)
             model = self.work.contract(acct, key)
-        started = self._started_by(acct) if key is None and to is State.Trading else []
-        self._force(acct, model, key, cmd, lock, now, out)
+        unlock = key is None and to is State.Trading
+        started = self._started_by(acct) if unlock else []
+        own = own_closes(acct, causes(acct)) if unlock else []  # (read before the force)
+        self._force(acct, model, key, cmd, lock, now, out, [c.note() for c in own])
         for cid in started:  # an unlocked account's own closes end with its lock
             self._force(acct, acct.contracts[cid], cid, cmd, None, now, out)
-        if key is None and to is State.Trading:
-            for cm in acct.contracts.values():  # a contract's own close goes back to its target
-                if cm.state is State.Flattening and cm.own_target is not None:
-                    cm.target_size = cm.own_target  # (kept: a second unlock leaves it too)
-                    cm.cancel_orders &= cm.target_size == 0  # (a reduce leaves his orders)
+        for c in own:  # a contract's own close goes back to its target
+            c.resume()
         if key is not None and "." not in key:
             # a root means every contract of it: those whose own model would keep them from
             # what was asked (a contract's lock under a root forced to Trading) go there too,
@@ -123,7 +123,7 @@ class Admin:
         one with a close of its own (`ContractModel.own_target`: what a close of ours opened,
         a reduce), nor a position that cannot be valued (fail closed: nothing would close it
         again), nor one under its root's lock (which closes it)."""
-        causes = {*(acct.flatten_cause or "").split(","), *acct.holds, ENGINE}
+        held = causes(acct)
         to = State.Trading
         roots = [r for r, m in acct.contracts.items() if "." not in r and m.state is not to]
         return [
@@ -134,7 +134,7 @@ class Admin:
             and not cm.holds
             and cm.target_size == 0
             and cm.own_target is None
-            and set((cm.rule_id or ENGINE).split(",")) <= causes
+            and set((cm.rule_id or ENGINE).split(",")) <= held
             and cm.reason is not Reason.UNKNOWN_INSTRUMENT
             and self.instruments.get(cid) is not None
             and not any(covers(r, cid) for r in roots)
@@ -186,10 +186,11 @@ class Admin:
         lock: Lock | None,
         now: datetime,
         out: list[Effect],
+        kept: Sequence[str] = (),
     ) -> None:
         """Force one model (the account, a contract or root) to ``cmd.to``; the waivers it
         grants or ends are those of the scope ``key`` (None: the account's; a root's covers
-        each of its contracts, those opened later too)."""
+        each of its contracts, those opened later too). ``kept``: what the audit also says."""
         to = cmd.to
         cleared = dict(model.holds)
         # an override must stick: level-triggered rules whose holds it cleared are waived
@@ -213,6 +214,7 @@ class Admin:
             for source, h in cleared.items()
             if source != ADMIN and source not in waived
         )
+        notes.extend(kept)  # (the contracts going on with a close of their own)
         self.flatten.transition(
             acct,
             model,

@@ -1,11 +1,15 @@
 """An admin's unlock of a flattening account: the rules judge what it leaves open in the same
-step."""
+step, a contract's own close it goes back to is said in the force's audit, and the close of
+what a close of ours opened leaves the trader's orders as it does from Trading."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from fsm_risk.core.admin import force
+from fsm_risk.core.effects import RecordTransition
 from fsm_risk.core.events import AdminCommand, EnforcementRejected, Side
+from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.max_contracts import MaxContracts
@@ -14,8 +18,10 @@ from tests.factories import (
     ACC,
     ES,
     NQ,
+    T0,
     Driver,
     account,
+    cancels,
     closes,
     fill,
     make_engine,
@@ -25,6 +31,7 @@ from tests.factories import (
     quote,
     reduces,
 )
+from tests.unit.test_unlock_during_flatten_review2 import filled, flattened
 
 UNLOCK = AdminCommand(ACC, State.Trading, "keep it", "ana")
 
@@ -101,3 +108,59 @@ def test_rule_002_judges_a_contract_the_unlock_frees_over_its_limit() -> None:
     assert sizes == {NQ: 4, ES: 2}
     sent_reduces = sorted((r.contract_id, r.size) for r in reduces(out))
     assert sent_reduces == [(NQ, 1)], f"NQ 4 on a limit of 3, 6 on 5: {sent_reduces}"
+
+
+def test_the_unlock_audits_a_reduce_going_back_to_its_own_target() -> None:
+    """Found by a review: ES's reduce going back to its own target at the unlock was in no
+    text of the force (neither its answer nor its audit entry)."""
+    d = reduce_widened()
+    forced = force(d.engine, UNLOCK, d.now)
+    said = f"{ES} goes back to its own close: down to 3 (RULE-002 MAX_CONTRACTS_PER_INSTRUMENT)"
+    assert f"\n  {said}" in forced.text, forced.text
+    [entry] = [
+        e.entry
+        for e in forced.effects
+        if isinstance(e, RecordTransition)
+        and e.entry.trigger == "force"
+        and not e.entry.contract_id
+    ]
+    assert said in entry.reason, entry.reason
+
+
+def overshot() -> Driver:
+    """Our sell 2 (RULE-003's close of 2 ES long) fills beside his own exit: short 2, which
+    our close of the account's flatten goes on to close (its own close, kept by an unlock)."""
+    d, _ = flattened()
+    d.now = T0 + timedelta(milliseconds=200)
+    d.send(
+        filled(d, 700),
+        fill(ES, Side.SELL, 2, "5994", pnl="-600", order_id=700, at=d.now),
+        filled(d, 555),
+        fill(ES, Side.SELL, 2, "5994", order_id=555, at=d.now),
+        position(ES, 2, "5994", long=False, at=d.now),
+    )
+    return d
+
+
+def test_the_traders_orders_beside_an_overshoot_close_after_the_unlock() -> None:
+    """Found by a review: from Trading the close of what ours opened leaves his orders (they
+    are his entries, `overshot`); kept by the unlock it kept the account flatten's cancels and
+    cancelled his new buy limit citing RULE-003's daily loss limit, which the admin had just
+    waived. It is named for what it is, and leaves them."""
+    d = overshot()
+    d.send(UNLOCK)
+    cm = d.acct.contracts[ES]
+    assert cm.state is State.Flattening and cm.target_size == 0
+    d.now += timedelta(seconds=1)
+    out = d.send(order(98, ES, Side.BUY, 1, limit="5980", at=d.now))
+    assert cancels(out) == [], [(c.order_id, c.reason) for c in cancels(out)]
+    assert cm.reason is Reason.CLOSE_OVERSHOT
+
+
+def test_the_unlock_audits_an_overshoot_close_it_keeps() -> None:
+    """Found by a review: the close of what a close of ours opened, going on after the unlock,
+    was in no text of the force."""
+    d = overshot()
+    forced = force(d.engine, UNLOCK, d.now)
+    said = f"{ES} keeps closing what a close of ours opened: down to 0 (CLOSE_OVERSHOT)"
+    assert f"\n  {said}" in forced.text, forced.text
