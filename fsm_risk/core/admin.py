@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from fsm_risk.core.effects import AuditEntry, Effect, RecordTransition
 from fsm_risk.core.events import AdminCommand, SelfLock
 from fsm_risk.core.flatten import Entry, Flatten
-from fsm_risk.core.instruments import covers, gateway_id, root_named
+from fsm_risk.core.instruments import choices, covers, gateway_id, root_named
 from fsm_risk.core.models import (
     AccountModel,
     ContractModel,
@@ -298,7 +298,9 @@ class Admin:
             ]
             if len(found) == 1:
                 return found[0]
-        ids = ", ".join(sorted(known_ids)[:8]) or "e.g. CON.F.US.MNQ.Z26"
+        mine = {c.upper() for c in (*acct.positions, *acct.net, *acct.contracts)}
+        mine |= {o.contract_id.upper() for o in acct.orders.values()}
+        ids = ", ".join(choices(known_ids, mine, typed)) or "e.g. CON.F.US.MNQ.Z26"
         far = f" (no contract of {year} is traded now)" if year and not near else ""
         raise FsmRiskError(
             f"unknown contract '{text}'{far}: give a symbol root ({', '.join(sorted(roots))}) "

@@ -3,6 +3,8 @@ and a contract id's root (``CON.F.US.MNQ.Z26`` -> ``MNQ``, ``CON.F.US.ENQ.Z26`` 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -139,6 +141,35 @@ def root_of(contract_id: str) -> str:
     code, read through `PRODUCT_CODES`). Anything else is its own root."""
     parts = contract_id.split(".")
     return root_named(parts[3] if len(parts) >= 5 else contract_id)
+
+
+#: the futures month codes, January to December
+MONTH_CODES = "FGHJKMNQUVXZ"
+
+
+def month_order(contract_id: str) -> tuple[str, int, int]:
+    """A contract id's product, then its expiry (year, month): ``CON.F.US.MNQ.Z26`` sorts
+    before ``CON.F.US.MNQ.H27`` (the id's text puts H27 first). An id without a month code
+    sorts by its text alone."""
+    head, _, last = contract_id.rpartition(".")
+    if head and len(last) == 3 and last[0] in MONTH_CODES and last[1:].isdigit():
+        return head, 2000 + int(last[1:]), MONTH_CODES.index(last[0])
+    return contract_id, 0, 0
+
+
+def choices(known: Iterable[str], mine: Iterable[str], typed: str, most: int = 8) -> list[str]:
+    """The full ids to name when ``typed`` names no contract: the account's own first, then
+    those of the root the text begins with (``MNQ H7``: every MNQ month, nearer first), then
+    the rest, at most ``most`` (the gateway's whole list is known: a hundred ids or more)."""
+    compact, own = re.sub(r"[^A-Z0-9]", "", typed.upper()), set(mine)
+
+    def rank(c: str) -> tuple[int, tuple[str, int, int], str]:
+        parts = c.split(".")
+        code = parts[3] if len(parts) >= 5 else c
+        near = bool(compact) and (compact.startswith(code) or compact.startswith(root_of(c)))
+        return (0 if c in own else 1 if near else 2), month_order(c), c
+
+    return sorted(known, key=rank)[:most]
 
 
 def covers(key: str, contract_id: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from fsm_risk.core.events import Event, Fill
+from fsm_risk.core.instruments import month_order
 from fsm_risk.core.models import (
     ZERO,
     Book,
@@ -207,15 +208,18 @@ def reduce_largest(
     """One reduce verdict per position cut to take ``excess`` contracts off ``positions``,
     largest first by what each holds once the reduce on its way is done (`held`, or ``keep``:
     the limits also count the trader's young market exits as done, see `rules.exits`), ties by
-    contract id so the outcome is deterministic (RULE-001 over the account, RULE-002 over a
-    root's months), after ``rank`` (lower first: see `rules.exits`). A position is cut to
-    what it keeps less its cut: with an exit of his working, our close waits for it
-    (`exposure.closes_working`), so that is its final size."""
+    contract, a product's nearer month first (a roll's old month: ``Z26`` before ``H27``,
+    which sorts first as text), so the outcome is deterministic and the same in December as in
+    June (RULE-001 over the account, RULE-002 over a root's months), after ``rank`` (lower
+    first: see `rules.exits`). A position is cut to what it keeps less its cut: with an exit of
+    his working, our close waits for it (`exposure.closes_working`), so that is its final
+    size."""
     size = keep or (lambda p: held(view, p))
     order = rank or (lambda p: 0)
     verdicts = []
     for _, kept, p in sorted(
-        ((order(p), size(p), p) for p in positions), key=lambda m: (m[0], -m[1], m[2].contract_id)
+        ((order(p), size(p), p) for p in positions),
+        key=lambda m: (m[0], -m[1], month_order(m[2].contract_id), m[2].contract_id),
     ):
         if excess <= 0:
             break

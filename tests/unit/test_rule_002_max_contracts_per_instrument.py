@@ -63,16 +63,16 @@ def test_unknown_policy_block_closes_any_position_in_an_unlisted_root() -> None:
 
 
 def test_a_reduce_on_its_way_in_one_month_counts_at_its_target_for_the_root() -> None:
-    # MNQ limited to 3 across its months. H27 goes 1 -> 2 (4 in MNQ): H27 is reduced to 1
-    # (a tie, the first id). Before it fills, Z26 goes 2 -> 3: 5 at the gateway, 4 once the
-    # H27 reduce fills: one more is excess, not two (Z26 to 2, the root ends at its 3).
+    # MNQ limited to 3 across its months. Z26 goes 1 -> 2 (4 in MNQ): Z26 is reduced to 1
+    # (a tie, the nearer month). Before it fills, H27 goes 2 -> 3: 5 at the gateway, 4 once
+    # the Z26 reduce fills: one more is excess, not two (H27 to 2, the root ends at its 3).
     d = driver(limits="MNQ: 3, NQ: 1")
-    d.send(position(MNQ, 2, "21000"), position(MNQ_H27, 1, "21100"))
-    [r] = reduces(d.send(position(MNQ_H27, 2, "21100")))
-    assert (r.contract_id, r.size) == (MNQ_H27, 1)
-    out = d.send(position(MNQ, 3, "21000"))
-    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ, 1)]
+    d.send(position(MNQ_H27, 2, "21100"), position(MNQ, 1, "21000"))
+    [r] = reduces(d.send(position(MNQ, 2, "21000")))
+    assert (r.contract_id, r.size) == (MNQ, 1)
+    out = d.send(position(MNQ_H27, 3, "21100"))
+    assert [(r.contract_id, r.size) for r in reduces(out)] == [(MNQ_H27, 1)]
     [row] = [e.entry for e in out if isinstance(e, RecordTransition)]
     assert "MNQ: 5 contracts, 4 once the closes on their way fill > limit 3" in row.reason
-    out = d.send(position(MNQ_H27, 1, "21100"), position(MNQ, 2, "21000"))
+    out = d.send(position(MNQ, 1, "21000"), position(MNQ_H27, 2, "21100"))
     assert reduces(out) == [] and d.acct.root_sizes() == {"MNQ": 3}
