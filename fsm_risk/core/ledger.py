@@ -339,7 +339,8 @@ class Ledger:
             booked = judge(acct, ev, later, None if behind else move, now, out)
             acct.unbooked = None
         if not booked and wiped(acct, ev, later, move, now, behind=behind):
-            self._read(acct, now)  # (as ever: a person looks at the reset, see `wiped`)
+            if not kept(acct, now):  # (it lacks applied trades: a lock on the estimate holds)
+                self._read(acct, now)  # (as ever: a person looks at the reset, see `wiped`)
             return told(acct, ev, move, out)  # (a firm's reset, it seems: a person looks)
         incomplete = False
         for book, name in ((acct.day, "day"), (acct.week, "week")):

@@ -165,7 +165,12 @@ def due(unjudged: Unjudged) -> datetime:
 def ended(acct: AccountModel, now: datetime) -> bool:
     """Whether the account's rules wait no more. A wait this run saw ends: its trades read,
     a lock made on the estimate ends (`released`). A restored lock made on one by an earlier
-    run is not ended by the restore, before any read: by the read that ends its next wait."""
+    run is not ended by the restore, before any read: by the read that ends its next wait.
+    A wait kept for such a lock (`kept`) ends with it (at its reset, or an admin's unlock): its
+    move, taken before that reset, is no loss of the new day's."""
+    unjudged = acct.unjudged
+    if unjudged is not None and unjudged.kept:
+        unjudged.kept = any(estimated(h, now) for h in acct.holds.values())
     if waiting(acct):
         return False
     if acct.unjudged is not None:
