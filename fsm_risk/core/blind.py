@@ -7,7 +7,14 @@ the shell says so, `CloseInDoubt`), waiting for a read left the position open, a
 adds under the lock with it, for as long as the reads failed (a minute of 503s: 2 MNQ at -$600
 on a 500 limit, and the trader's add, kept open 45 s). A close of the whole position goes again
 at its close timeout then, read or not: it closes whatever is open, and with nothing open the
-gateway refuses it; no order of ours is seen working (`pursue` checks that first). A reduce (a
+gateway refuses it; no order of ours is seen working (`pursue` checks that first). Unless one
+of ours works unseen: taken before the 503, its market order still working (a slow fill, a
+halted market) while its records do not reach us (a hub connected but silent), a second close
+beside it fills too and reverses the position (short 2 for 58 s on a locked account). So it goes
+again only once an order record of the account not ours was heard since the close went
+(`heard_from`: the trader's add, say): the gateway pushes an order's record as it takes it, in
+order, so ours, had it been taken, would have come first and been known. None heard, it waits
+for a read, and the alert says why. A reduce (a
 partial close) does not: sized from the position last heard, it could take the position past
 its target into the other side; it keeps waiting for a read, and the alert says why. A close
 never answered at all (no `CloseInDoubt` for it) waits for the read as before.
@@ -15,8 +22,14 @@ never answered at all (no `CloseInDoubt` for it) waits for the read as before.
 
 from __future__ import annotations
 
-from fsm_risk.core.events import CloseInDoubt, CloseWaiting, CloseWord, EnforcementAccepted
-from fsm_risk.core.models import ContractModel
+from fsm_risk.core.events import (
+    CloseInDoubt,
+    CloseWaiting,
+    CloseWord,
+    EnforcementAccepted,
+    OrderUpdate,
+)
+from fsm_risk.core.models import AccountModel, ContractModel
 
 
 class Blind:
@@ -24,6 +37,22 @@ class Blind:
 
     def __init__(self) -> None:
         self.doubted: dict[tuple[int, str], int] = {}
+        #: closes in flight since whose sending an order record of the account not ours came
+        self.heard: set[tuple[int, str]] = set()
+
+    def heard_from(self, acct: AccountModel, ev: OrderUpdate) -> None:
+        """An order record heard live: one not ours shows the account's order records reach
+        us since each close in flight went (a read's record, or ours, shows nothing of that)."""
+        if ev.held or ev.unlisted or ev.order_id in acct.own_orders:
+            return
+        for cm in acct.contracts.values():
+            if cm.close_in_flight and not cm.close_unsent:
+                self.heard.add((cm.account_id, cm.contract_id))
+
+    def drop(self, key: tuple[int, str]) -> None:
+        """The contract's close is over, or another goes, or a read answered it."""
+        self.doubted.pop(key, None)
+        self.heard.discard(key)
 
     def told(self, cm: ContractModel, word: CloseWord) -> EnforcementAccepted | CloseWaiting | None:
         """The shell's word on a close, None when it is that the close is in doubt with its
@@ -40,14 +69,21 @@ class Blind:
 
     def whole(self, cm: ContractModel) -> bool:
         """Whether the contract's close, in doubt with its read failed, goes again unread at
-        its close timeout: a close of the whole position only."""
-        return self._marked(cm) and not cm.target_size
+        its close timeout: a close of the whole position, the account's order records heard
+        since it went."""
+        key = (cm.account_id, cm.contract_id)
+        return self._marked(cm) and not cm.target_size and key in self.heard
 
     def why(self, cm: ContractModel) -> str:
         """What the alert of a close waiting for its read adds: a reduce in doubt is not re-sent
         unread (nothing, for any other close)."""
         if not self._marked(cm):
             return ""
+        if not cm.target_size:
+            return (
+                "; its answer in doubt and its read failed: not re-sent unread until an order "
+                "record is heard (one of ours may be working unseen)"
+            )
         return (
             "; its answer in doubt and its read failed: a reduce is not re-sent unread "
             "(it could reverse the position)"
@@ -56,5 +92,5 @@ class Blind:
     def said(self, cm: ContractModel) -> str:
         """Why a close goes again, for its alert (before it is sent: then it is another close)."""
         if self.whole(cm):
-            return "answered in doubt and unread (the gateway's reads failing): closed again"
+            return "answered in doubt and its read failed: closed again"
         return "not done per the gateway: re-sent"

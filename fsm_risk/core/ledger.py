@@ -170,6 +170,7 @@ class Ledger:
         cm = acct.contracts.get(ev.contract_id)
         if cm is not None and cm.close_in_flight:
             self.pursuit.order_event(acct, cm, ev, now)
+        self.pursuit.blind.heard_from(acct, ev)  # (the records reach us: `blind`)
         if not ev.status.working:
             self.theirs.ended(acct, ev, acct.orders.pop(ev.order_id, None), now)
             if ev.status in FINAL and not ev.unlisted:

@@ -389,7 +389,7 @@ class Pursuit:
         self.accepted_at.pop(key, None)
         self.read.discard(key)
         self.held_since.pop(key, None)
-        self.blind.doubted.pop(key, None)
+        self.blind.drop(key)
 
     @staticmethod
     def cancel(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fsm_risk.core.events import CloseInDoubt
+from fsm_risk.core.events import CloseInDoubt, OrderStatus, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
@@ -24,6 +24,8 @@ from tests.factories import (
     alerts,
     closes,
     make_engine,
+    market,
+    order,
     position,
     quote,
     reads,
@@ -45,7 +47,8 @@ def past_the_loss_limit() -> Driver:
 def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeout() -> None:
     d = past_the_loss_limit()
     [first] = closes(d.effects)
-    d.send(position(MNQ, 4, "21000"))  # the trader adds under the lock (heard live)
+    d.send(market(77, Side.BUY, 1, OrderStatus.FILLED, volume=1))  # the trader adds (live)
+    d.send(position(MNQ, 4, "21000"))
     d.send(CloseInDoubt(ACC, MNQ, first.seq))  # answered 503; its read failed
     d.now += TIMEOUT - timedelta(seconds=1)
     assert len(closes(d.send(quote(MNQ, "20800")))) == 0  # not before its timeout
@@ -53,16 +56,23 @@ def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeou
     [again] = closes(out)
     assert again.seq > first.seq and again.contract_id == MNQ
     [said] = [a for a in alerts(out) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
-    assert "answered in doubt and unread" in said.message
+    assert "answered in doubt and its read failed" in said.message
     for _ in range(12):  # the one sent again is unheard of too, with no word of doubt: read
         d.advance(seconds=5)
     assert len(closes(d.effects)) == 2 and reads(d.effects)
 
 
+def his_order(d: Driver, oid: int) -> None:
+    """An order record of the trader's heard live (his buy limit under the lock)."""
+    d.send(order(oid, MNQ, Side.BUY, 1, limit="20000", at=d.now))
+
+
 def test_a_whole_close_in_doubt_again_goes_again_again() -> None:
     d = past_the_loss_limit()
+    his_order(d, 77)
     d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
     d.advance(seconds=10)
+    his_order(d, 78)
     d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
     d.advance(seconds=20)  # (the backoff after two tries)
     assert len(closes(d.effects)) == 3
@@ -71,8 +81,10 @@ def test_a_whole_close_in_doubt_again_goes_again_again() -> None:
 def test_a_doubt_about_an_older_close_is_not_this_ones() -> None:
     d = past_the_loss_limit()
     [first] = closes(d.effects)
+    his_order(d, 77)
     d.send(CloseInDoubt(ACC, MNQ, first.seq))
     d.advance(seconds=10)
+    his_order(d, 78)
     d.send(CloseInDoubt(ACC, MNQ, first.seq))  # late word of the first: not of the second
     for _ in range(12):
         d.advance(seconds=5)
@@ -98,3 +110,22 @@ def test_a_reduce_in_doubt_whose_read_failed_is_not_sent_again_unread_and_says_s
     said = [a.message for a in alerts(d.effects) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
     assert said and all("a reduce is not re-sent unread" in m for m in said)
     assert reads(d.effects)  # it waits for a read, asked at each timeout
+
+
+def test_a_whole_close_in_doubt_waits_for_its_read_while_no_order_record_is_heard() -> None:
+    """Found by a review of 84de528: a close taken, then answered 503, its market order still
+    working (a slow fill, a halted market) and the account's order records not reaching us (a
+    hub connected but silent), the reads failing: the close of the whole position went again
+    beside it, both filled, and the locked account was short 2 for 58 s. With no order record
+    of the account heard since the close went, it waits for a read, and says why."""
+    d = past_the_loss_limit()
+    [first] = closes(d.effects)
+    d.send(CloseInDoubt(ACC, MNQ, first.seq))
+    for _ in range(12):
+        d.advance(seconds=5)
+    assert len(closes(d.effects)) == 1 and len(reads(d.effects)) >= 3
+    said = [a.message for a in alerts(d.effects) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
+    assert said and all("until an order record is heard" in m for m in said)
+    his_order(d, 77)  # the records reach us again: ours, had it been taken, came first
+    d.advance(seconds=30)
+    assert len(closes(d.effects)) == 2
