@@ -118,8 +118,8 @@ class Admin:
 
     def _started_by(self, acct: AccountModel) -> list[str]:
         """The contracts closing only for the account's flatten or lock (no hold of their own,
-        closed whole, for a cause the account holds): forcing the account to Trading ends
-        those too, or their closes would be re-sent into a position the admin let stay. Not
+        closed whole or cut back to what its lock let stay, for a cause the account holds): ends
+        with its unlock, or their closes would be re-sent into a position the admin let stay. Not
         one with a close of its own (`ContractModel.own_target`: what a close of ours opened,
         a reduce), nor a position that cannot be valued (fail closed: nothing would close it
         again), nor one under its root's lock (which closes it)."""
@@ -132,7 +132,7 @@ class Admin:
             if "." in cid
             and cm.state is State.Flattening
             and not cm.holds
-            and cm.target_size == 0
+            and (cm.target_size == 0 or cm.reason is Reason.POSITION_WHILE_LOCKED)
             and cm.own_target is None
             and set((cm.rule_id or ENGINE).split(",")) <= held
             and cm.reason is not Reason.UNKNOWN_INSTRUMENT

@@ -160,3 +160,13 @@ class ContractModel(Lockable):
     @property
     def close_in_flight(self) -> bool:
         return self.close_sent_at is not None
+
+    def closing_to(self) -> int | None:
+        """The size a close of ours in progress takes the contract to (None: none is): its
+        target while it flattens; out of it (an admin's unlock freed it), a close the gateway
+        took (its order known: its end is an order event the limits judge) still works."""
+        if self.state is State.Flattening:
+            return self.target_size
+        if self.close_sent_at is None or self.close_order is None:
+            return None
+        return 0 if self.close_size == 0 else max(0, self.close_basis - self.close_size)

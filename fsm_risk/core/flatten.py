@@ -63,8 +63,8 @@ def _root(acct: AccountModel, cm: ContractModel) -> bool:
 def keep(cm: ContractModel, target: int) -> None:
     """An account's flatten or lock closes more of a flattening contract than its own close
     (a reduce): down to ``target``, its own target kept for an admin's unlock of the account."""
-    if cm.own_target is None:
-        cm.own_target = cm.target_size
+    if cm.own_target is None and cm.reason is not Reason.POSITION_WHILE_LOCKED:
+        cm.own_target = cm.target_size  # (a lock's cut back to what it let stay is its own)
     cm.target_size = target
 
 

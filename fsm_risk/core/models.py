@@ -39,7 +39,6 @@ from fsm_risk.core.records import (
     strongest,
 )
 from fsm_risk.core.seen import SeenTrades
-from fsm_risk.core.states import State
 
 if TYPE_CHECKING:
     from fsm_risk.core.events import PositionUpdate, TradesSnapshot
@@ -267,7 +266,7 @@ class AccountModel(Lockable):
     def reducing_to(self, contract_id: str) -> int | None:
         """The size a close in progress takes this contract to (None: none is)."""
         cm = self.contracts.get(contract_id)
-        return cm.target_size if cm is not None and cm.state is State.Flattening else None
+        return cm.closing_to() if cm is not None else None
 
     def persisted(self) -> dict[str, Any]:
         """The persisted state, JSON-able: everything in ``STATE`` but the contract models

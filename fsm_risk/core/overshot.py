@@ -31,6 +31,7 @@ from fsm_risk.core.events import Fill, Side
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.sources import ENGINE
 from fsm_risk.core.states import State
+from fsm_risk.core.unlock import causes
 
 if TYPE_CHECKING:
     from fsm_risk.core.flatten import Flatten
@@ -159,8 +160,11 @@ class Overshot:
                 if target < cm.target_size:
                     cm.target_size, cm.reason = target, Reason.CLOSE_OVERSHOT
                 # its own close, whatever else it closes: an admin's unlock of the account
-                # that asked the rest still closes what ours opened
+                # that asked the rest still closes what ours opened (and only that: closing
+                # for the account alone, it has no target of its own below it)
                 own = cm.target_size if cm.own_target is None else cm.own_target
+                if cm.own_target is None and set((cm.rule_id or ENGINE).split(",")) <= causes(acct):
+                    own = target
                 cm.own_target = min(own, target)
             elif cm.state is State.Trading and held > target:
                 flatten.breach(

@@ -65,7 +65,7 @@ def own_closes(acct: AccountModel, held: set[str]) -> list[OwnClose]:
     before the unlock): one closing whole for the account's cause keeps only the overshoot's
     (`overshot`: a reduce's own target is above 0)."""
     return [
-        OwnClose(cm, cm.own_target == 0 and set((cm.rule_id or ENGINE).split(",")) <= held)
+        OwnClose(cm, set((cm.rule_id or ENGINE).split(",")) <= held)
         for _, cm in sorted(acct.contracts.items())
         if cm.state is State.Flattening and cm.own_target is not None
     ]
