@@ -125,7 +125,7 @@ from fsm_risk.core.restricted import Restriction, restriction, scopes
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import missed_resets
 from fsm_risk.core.unread import waiting
-from fsm_risk.core.waited import waited
+from fsm_risk.core.waited import judged, waited
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
 from fsm_risk.pricing import SilentPricer
@@ -1925,7 +1925,8 @@ class Service:
                 await self._thaw(since)
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
-            batch = waited(batch, self.engine.marks)  # quotes that waited together: one each
+            # quotes that waited together: a few per contract, at the turns of their prices
+            batch = waited(batch, self.engine.marks, judged(self.engine.valuation.liquidation))
             parts: list[_Part] = []
             with _collector_held():  # until the requests are on their way
                 part, rest = self._part(batch, cut=True)

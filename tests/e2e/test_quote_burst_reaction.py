@@ -3,7 +3,8 @@ latest-wins coalescing bypassed): in a burst of quotes (a news release: 5,000 qu
 every quote was judged, each against every account holding its contract, and the consumer fell
 behind without bound: a breaching quote waited behind seconds of older ones (100 accounts long
 ZN and MNQ, breach to the last ZN stop loss closed 11 to 16 s; the SDK's path: 0.1 s). The
-quotes that waited together in the queue are one per contract when judged (`core.waited`).
+quotes that waited together in the queue are a bounded few per contract when judged
+(`core.waited`: the turns of each price, then the latest).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Found by a review of ca4d42d: with every quote record handed on, a burst of quotes was judged
 quote by quote and the consumer fell behind without bound. Quotes that waited together in the
-queue are judged as one per contract (`core.waited`): no field's word is lost, nothing crosses
-another event, and the mark left is the one the quotes one by one would have left."""
+queue are judged as a bounded few per contract (`core.waited`; which few:
+`test_quotes_waited_turns`): no field's word is lost, nothing crosses another event, and the
+mark left is the one the quotes one by one would have left."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def test_a_partial_quote_followed_by_another_keeps_both_fields() -> None:
 
 
 def test_each_field_keeps_its_latest_word_and_the_latest_stamp() -> None:
+    """The last quote handed on; ``a`` before it, as it is: the lowest last and bid."""
     a = Quote(MNQ, T0, last=D(1), bid=D(1), ask=D(2))
     b = Quote(MNQ, T0 + S, bid=D(3))
     c = Quote(MNQ, T0 + 2 * S, last=D(4))
-    assert waited([a, b, c], {}) == [Quote(MNQ, T0 + 2 * S, D(4), D(3), D(2))]
+    assert waited([a, b, c], {}) == [a, Quote(MNQ, T0 + 2 * S, D(4), D(3), D(2))]
 
 
 def test_quotes_merge_per_contract_and_never_across_another_event() -> None:
