@@ -327,7 +327,7 @@ class _ReadBegan:
             dataclasses.replace(e, applied=listed, voided=voided)
             if isinstance(e, (AccountUpdate, PositionUpdate))
             # the engine keeps an order that ends live meanwhile ended (see OrderUpdate.held)
-            else dataclasses.replace(e, held=e.order_id in self.orders)
+            else dataclasses.replace(e, held=e.order_id in self.orders, read=True)
             if isinstance(e, OrderUpdate)
             else e
             for e in events
@@ -2487,7 +2487,7 @@ class Service:
             logger.warning("{} account {}: order not read back: {!r}", logs.FEED, e.account_id, exc)
             return
         if order is not None:
-            self.submit(order)
+            self.submit(dataclasses.replace(order, read=True))
 
     async def _overtaken(self, e: _Enforcement) -> list[Event] | None:
         """After a refusal, ask the gateway whether what the request was for is already
@@ -2505,7 +2505,7 @@ class Service:
                         and (order.size >= e.size if e.size > e.was else order.size <= e.size)
                     )
                 ):
-                    return [order]
+                    return [dataclasses.replace(order, read=True)]
                 return None
             pos = await self.broker.open_position(e.account_id, e.contract_id)
         except Exception as exc:

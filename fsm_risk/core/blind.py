@@ -43,7 +43,7 @@ class Blind:
     def heard_from(self, acct: AccountModel, ev: OrderUpdate) -> None:
         """An order record heard live: one not ours shows the account's order records reach
         us since each close in flight went (a read's record, or ours, shows nothing of that)."""
-        if ev.held or ev.unlisted or ev.order_id in acct.own_orders:
+        if ev.read or ev.held or ev.unlisted or ev.order_id in acct.own_orders:
             return
         for cm in acct.contracts.values():
             if cm.close_in_flight and not cm.close_unsent:

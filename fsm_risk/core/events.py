@@ -130,6 +130,9 @@ class OrderUpdate:
     #: made from a read that did not list the order (see `ledger.unlisted`): taken as ended,
     #: yet not known final (a later record of it working is believed)
     unlisted: bool = False
+    #: a record of a read (the account's, or one order's), not pushed live: it shows nothing of
+    #: whether the live records reach us (see `blind`)
+    read: bool = False
 
 
 @dataclass(frozen=True, slots=True)
