@@ -164,9 +164,14 @@ class ContractModel(Lockable):
     def closing_to(self) -> int | None:
         """The size a close of ours in progress takes the contract to (None: none is): its
         target while it flattens; out of it (an admin's unlock freed it), a close the gateway
-        took (its order known: its end is an order event the limits judge) still works."""
+        took (its order known, not yet final) still works: the position less what it has
+        still to fill (what the trader adds meanwhile stays). Once its order is final it
+        counts no more, its fills' records late or lost (nothing out of a flatten ends it)."""
         if self.state is State.Flattening:
             return self.target_size
-        if self.close_sent_at is None or self.close_order is None:
+        if self.close_sent_at is None or self.close_order is None or self.close_volume is not None:
             return None
-        return 0 if self.close_size == 0 else max(0, self.close_basis - self.close_size)
+        pos = None if self.account is None else self.account.positions.get(self.contract_id)
+        if pos is None:
+            return None
+        return max(0, pos.size - max(0, (self.close_size or self.close_basis) - self.close_filled))
