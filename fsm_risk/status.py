@@ -144,7 +144,7 @@ def _account(engine: RiskEngine, a: AccountModel, now: datetime) -> dict[str, An
                 "average_price": str(p.average_price),
                 "mark": None if price is None else str(price),
                 "mark_age_seconds": None if age is None else round(age, 1),
-                "stale": mark is None or now - mark.at > stale_after,
+                "stale": mark is None or now - mark.at > stale_after or not p.priced,
                 "unrealized": _money(p.upnl) if p.priced else None,
                 "opened_at": p.opened_at.isoformat(),
             }

@@ -98,6 +98,8 @@ class QuotePath:
                         acct.open_upnl += value - pos.upnl
                         pos.upnl = value
                         pos.priced = True
+                    else:  # no price for its side yet: its value is the last known, stale
+                        pos.priced = False
                 # the guard band: inside it no quote rule can fire or change its memory
                 band = acct.band
                 if band is None:

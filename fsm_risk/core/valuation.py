@@ -166,6 +166,8 @@ class Valuation:
         read back as a day at -$1,800, flattened and locked."""
         found = self._value(pos, mark if mark is not None else self.last_mark(pos.contract_id))
         if found is None:
+            if self.marks.get(pos.contract_id) is not None:
+                pos.priced = False  # a mark without its side's price: the value is stale
             return
         value, per_point, cost = found
         if per_point is not None:
