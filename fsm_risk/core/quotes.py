@@ -35,6 +35,7 @@ class QuotePath:
     ) -> None:
         self.valuation = valuation
         self.marks = valuation.marks
+        self.saved = valuation.saved  # marks saved before a restart, not quoted since
         self.holder_list = valuation.holder_list  # who holds each contract, by account id
         self.liquidation = valuation.liquidation
         self.bands = bands
@@ -70,6 +71,8 @@ class QuotePath:
             if q.ask is not None:
                 mark.ask = q.ask
             mark.at = q.at
+        if self.saved:
+            self.saved.discard(cid)  # quoted in this run
         valuation = self.valuation
         if self.liquidation:
             long_price, short_price = mark.bid, mark.ask

@@ -57,15 +57,14 @@ class Valuation:
         self.liquidation = settings.mark_mode is MarkMode.LIQUIDATION
         self.holders: dict[str, set[AccountModel]] = {}
         self.holder_list: dict[str, tuple[AccountModel, ...]] = {}  # cached view of holders
-        #: the marks handed in (saved before a restart: its market unwatched since, however
-        #: recent their stamps): the prices last known, never fresh (as a quote older than
-        #: stale_after) until a quote of this run; as live marks, 4 ES bought at 6010 five
-        #: seconds after a restart were valued at another holder's saved 6000 and flattened.
-        #: A restore found older marks here too (see `fresh`): all value positions as the
-        #: prices last known before the service stopped (see `last_known`); and the prices
-        #: read at a reset (`learn`: the last trade before it, never a fresh quote)
-        self.stored: dict[str, Mark] = dict(marks)
-        marks.clear()  # (the one dict the rules and the quotes share: emptied, not replaced)
+        #: the stored marks a restore found too old to value a position now: still the prices
+        #: last known before the service stopped (see `last_known`); and the prices read at a
+        #: reset (`learn`: the last trade before it, never a fresh quote)
+        self.stored: dict[str, Mark] = {}
+        #: the contracts whose mark was saved before a restart and not quoted in this run: fresh
+        #: by its age for the positions held across the restart, never a price for a position
+        #: opened since (its market unwatched meanwhile: see `unwatched`)
+        self.saved: set[str] = set(marks)
         #: the prices read at a reset that became marks (`learn`), until the shell takes them
         #: (`take_learned`): kept in `stored`, which the marks saved leave out, they are saved
         #: with the state whose carry they valued; else a restart values the position at the
@@ -82,8 +81,8 @@ class Valuation:
         return holders
 
     def fresh(self, contract_id: str, now: datetime) -> None:
-        """A mark of this run too old (or too far ahead) to be fresh at ``now``, at a restore
-        after the start: stale, kept as the last price known (see `stored`)."""
+        """A stored mark too old (or too far ahead) to value a position at ``now``, at a
+        restore: stale, kept as the last price known (see `stored`)."""
         mark = self.marks.get(contract_id)
         if mark is not None and not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
             self.stored[contract_id] = self.marks.pop(contract_id)
@@ -225,10 +224,12 @@ class Valuation:
         fresh): it goes, and the position waits for a fresh quote, as it would have. Others
         holding it, a restore's price (`stored`: their position's at the stop, too old to be a
         mark) stays theirs: it never values a position opened since (a short 3 ES at 6110
-        valued at another account's 6000 of hours before showed +$16,500)."""
+        valued at another account's 6000 of hours before showed +$16,500); nor does a mark
+        saved before the restart, however recent, until a quote of this run (`saved`: 4 ES
+        bought at 6010 five seconds after it read -$2,000 at another holder's saved 6000)."""
         holders = self.holders.get(cid)
         if holders:
-            return acct in holders or cid in self.marks
+            return acct in holders or (cid in self.marks and cid not in self.saved)
         self.marks.pop(cid, None)
         self.stored.pop(cid, None)
         return True
@@ -252,6 +253,7 @@ class Valuation:
                 self.marks.pop(cid, None)
                 self.stored.pop(cid, None)
                 self.learned.pop(cid, None)
+                self.saved.discard(cid)
 
     def forget(self, acct: AccountModel) -> None:
         """The account is dropped: it holds nothing any more (no effect: it is replaced)."""
