@@ -53,7 +53,10 @@ closed 20 at once on a fall through their loss limits, 40 a minute later, for wa
 Unless, not settled, its balance's move says a P&L rule would fire (`core.foreseen`): its
 trades come in the `FORESEEN` class, after enforcement and before the other exposed accounts'
 steps (one -$1,200 by its balance on a $500 limit, among 100 exposed of 500, was closed 50 s
-after its enforcing step when its trades waited in `HISTORY`).
+after its enforcing step when its trades waited in `HISTORY`). So does the enforcing step of an
+account flat at the stop heard exposed since (`core.unread.read_early`): its rules on realized P&L
+wait for it (a position opened while the service was down is in no books), and one -$400 on the
+day that opened 2 MES after a restart among 100 exposed waited a minute for its read.
 
 The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
 (reads may use 150 a window, the closes sent apart, never past 162 in all): N exposed
@@ -99,6 +102,7 @@ def urgency(
     behind: bool = False,
     settled: bool = False,
     foreseen: bool = False,
+    early: bool = False,
 ) -> int:
     """An account's place in line (lower first). ``enforcing``: a close or cancel is working
     or held back; ``exposed``: a position or working order, or locked, as far as the service
@@ -108,11 +112,15 @@ def urgency(
     account's first step, whatever it enforces meanwhile; ``settled``: its balance says what
     those trades realized (`core.unread`), the rules judge it already: its trades after the
     start-up reads of the rest, with the rest's; ``foreseen``: not settled, and its balance's
-    move says a P&L rule would fire (`core.foreseen`): its trades right after enforcement."""
+    move says a P&L rule would fire (`core.foreseen`): its trades right after enforcement;
+    ``early``: restored flat, exposed since, not read (`core.unread.read_early`): its enforcing
+    step right after enforcement."""
     if behind:
         return REST if settled else FORESEEN if foreseen else HISTORY
     if enforcing:
         return ENFORCING
+    if early:
+        return FORESEEN
     if exposed:
         return EXPOSED
     if not known and not probed:

@@ -124,7 +124,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.restricted import Restriction, restriction, scopes
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import missed_resets
-from fsm_risk.core.unread import waiting
+from fsm_risk.core.unread import read_early, waiting
 from fsm_risk.core.waited import judged, waited
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
@@ -1733,9 +1733,10 @@ class Service:
         return True
 
     def _urgency(self, account_id: int) -> int:
-        """Reconciliation order: enforcing accounts (or with enforcement held back), then
-        exposed or locked ones (as restored, as heard live since, or as the gateway answered
-        `_probe`), then, at start-up, the probes of the rest, then the rest."""
+        """Reconciliation order: enforcing accounts (or with enforcement held back), then a
+        restored account flat at the stop heard exposed since (`read_early`), then exposed or
+        locked ones (as restored, as heard live since, or as the gateway answered `_probe`),
+        then, at start-up, the probes of the rest, then the rest."""
         acct = self.engine.accounts.get(account_id)
         if acct is None:
             return reconciler.REST + 1
@@ -1744,6 +1745,7 @@ class Service:
             behind=behind,
             settled=acct.behind is not None and not waiting(acct),
             foreseen=behind and self._foreseen(acct),
+            early=account_id not in self.known and read_early(acct),
             enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),
@@ -2736,8 +2738,8 @@ class Service:
             logger.warning("{} the balances after the subscriptions: {!r}", logs.FEED, exc)
             return {}, feeds
         if feeds == (health.reconnects, health.readers_restarted):  # (as `_listed_balance`)
-            # every restored account's first read: one it settles waits no more, an account
-            # flat at the stop too (it has no enforcing step: its whole read comes last)
+            # every restored account's first read: one it settles flat waits no more (it has
+            # no enforcing step: its whole read comes last)
             for a in listed:
                 acct = self.engine.accounts.get(a.account_id)
                 if acct is not None and acct.unjudged is not None and acct.unjudged.restored:

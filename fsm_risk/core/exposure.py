@@ -58,8 +58,8 @@ class Unjudged:
     taken: Decimal = Decimal(0)
     #: restored and not read yet: its stored books wait for the gateway's word (`unread`)
     restored: bool = False
-    #: restored flat (no position, no order): whatever it holds was heard live since, so
-    #: a balance that settles its books settles it whole (`unread.start_listed`)
+    #: restored flat (no position, no order): exposed since, its positions are read early
+    #: (`unread.read_early`: one opened while the service was down is in no books)
     flat: bool = False
     #: its trades read, the list lacked trades already applied (kept from): it waits for a
     #: complete one, and the next periodic read lists them again (`unjudged.kept`)

@@ -46,12 +46,16 @@ wait at once if it is flat; one that moved keeps it waiting for its trades, and 
 one: a balance says nothing of a position (closed while down at no net P&L, a fee-free scratch, it
 is still held in the stored books, and judged on them a fall of the market flattened and locked a
 flat account); its enforcing step's listing, which reads its positions first, settles it
-(`first_listed`). An account flat at the stop that opened a position since is settled by the balance
-all the same: what it holds was heard live, no stored position is in its books, and it has no
-enforcing step to wait for (its $200 loss on a -$400 day waited for its whole read). Its peak does
-not rise while it waits on: equity then holds the stored balance, and a fall of it while down (a
-loss, a payout) would raise the peak to a height the account never reached, its floor higher than
-the truth.
+(`first_listed`). So does an account flat at the stop that opened a position since: the gateway
+pushes nothing on a subscription, so a position opened while the service was down is in no books
+(settled by the balance and judged on what was heard live, a -$400 day that bought 2 MNQ H27 while
+down, +$300 since, and 2 MNQ Z26 after the restart, -$200, read -$600 on a $500 limit and was
+flattened and locked). It is read early instead (`read_early`): its enforcing step comes right
+after enforcement, before the other exposed accounts' steps (`reconciler.urgency`; its $200 loss
+on a -$400 day waited for its whole read, after every exposed account's steps, a minute at 100
+exposed). Its peak does not rise while it waits on: equity then holds the stored balance, and a
+fall of it while down (a loss, a payout) would raise the peak to a height the account never
+reached, its floor higher than the truth.
 """
 
 from __future__ import annotations
@@ -119,17 +123,28 @@ def contradicted(acct: AccountModel, move: Decimal) -> None:
 
 def start_listed(acct: AccountModel, listed: Decimal) -> None:
     """A restored account not listed by its enforcing step yet, its balance ``listed`` after the
-    subscriptions: settled and flat (or flat at its restore: what it holds was heard live), its
-    wait ends (the rules judge at once), and nothing its restore brought ends (a lock made on an
-    estimate by an earlier run ends when its trades are read, `unjudged.released`: the stored
-    books may miss the trades that moved that balance); else it waits on, as before."""
+    subscriptions: settled and flat, its wait ends (the rules judge at once), and nothing its
+    restore brought ends (a lock made on an estimate by an earlier run ends when its trades are
+    read, `unjudged.released`: the stored books may miss the trades that moved that balance);
+    else it waits on, as before (exposed, for its positions read: `read_early`)."""
     unjudged = acct.unjudged
     if unjudged is None or not unjudged.restored or acct.behind is not None:
         return
-    if settles(acct, listed) and (unjudged.flat or not acct.exposed()):
+    if settles(acct, listed) and not acct.exposed():  # (exposed: positions no read confirmed)
         unjudged.restored = False
         if not waiting(acct):
             acct.unjudged = None  # (not `unjudged.ended`: no lock is released by this)
+
+
+def read_early(acct: AccountModel) -> bool:
+    """Whether a restored account flat at the stop (`Unjudged.flat`) is exposed since (heard
+    live) and its enforcing step has not listed it yet: its positions are read right after
+    enforcement, before the other exposed accounts' steps (a position opened while the service
+    was down is in no books until they are; its rules on realized P&L wait for that read)."""
+    unjudged = acct.unjudged
+    if unjudged is None or not (unjudged.restored and unjudged.flat) or acct.behind is not None:
+        return False
+    return acct.exposed()
 
 
 def first_listed(acct: AccountModel, now: datetime) -> None:

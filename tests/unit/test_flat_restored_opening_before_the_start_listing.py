@@ -1,17 +1,37 @@
 """An account flat at the stop that opens a position after the restart, before the balances
-listed after the subscriptions arrive: the listing that settles its books settles it (what it
-holds was heard live; it has no enforcing step), so its loss limit judges at once. It waited
-for its whole read, after every exposed account's steps (up to a minute at 100 exposed)."""
+listed after the subscriptions arrive: its enforcing step is read early, right after
+enforcement, before the other exposed accounts' steps (`unread.read_early`,
+`reconciler.urgency`), and that step's listing settles it, so its loss limit judges within
+seconds of the restart. It waited for its whole read, after every exposed account's steps (up
+to a minute at 100 exposed).
+
+Found by a review of 42fb123 (which settled such an account by the start listing alone): the
+gateway pushes nothing on a subscription, so a position opened while the service was down is
+in no books until a read lists it; settled by the balance, the account was judged on what was
+heard live alone."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
 
+from fsm_risk import reconciler
 from fsm_risk.core.effects import ClosePosition
 from fsm_risk.core.events import Side
 from fsm_risk.core.states import State
-from tests.factories import MNQ, Driver, account, fill, position, quote, restart, start_listed
+from fsm_risk.core.unread import read_early
+from tests.factories import (
+    MNQ,
+    Driver,
+    account,
+    closes,
+    fill,
+    position,
+    quote,
+    restart,
+    settled_read,
+    start_listed,
+)
 from tests.unit.test_restored_settled_by_the_start_listing import DOWN, daily_500
 from tests.unit.test_restored_start_listing_review import restored_long_two_scratched_while_down
 
@@ -28,20 +48,51 @@ def restored_flat_down_400_unlisted() -> Driver:
     return restart(d, daily_500, at=d.now + DOWN)
 
 
-def test_a_flat_restored_account_opening_before_the_start_listing_is_judged_at_it() -> None:
-    """It buys 2 MNQ two seconds after the restart; the listing (49,600, as stored) comes
-    after; MNQ falls $200 on the 2: the day -$600 on a $500 limit must close at once."""
-    again = restored_flat_down_400_unlisted()
+def opened_two_mnq_live(again: Driver) -> None:
+    """Two seconds after the restart it buys 2 MNQ at 21000 (heard live); the start listing
+    (49,600, as stored) comes after; MNQ falls to 20950: -$200 on the 2."""
     t = again.now = again.now + timedelta(seconds=2)
     again.send(fill(MNQ, Side.BUY, 2, "21000", order_id=3, trade_id=103, at=t))
     again.send(position(MNQ, 2, "21000", at=t))
     start_listed(again, "49600")
     again.send(quote(MNQ, "20950", at=t))
     assert again.acct.open_upnl == Decimal("-200")
+
+
+def test_a_flat_restored_account_opening_before_the_start_listing_is_read_early() -> None:
+    """Exposed since its restore, its enforcing step goes right after enforcement (before the
+    other exposed accounts' steps); the start listing alone does not settle it; its enforcing
+    step's listing (as stored) does, and the day -$600 on a $500 limit closes at once."""
+    again = restored_flat_down_400_unlisted()
+    assert not read_early(again.acct)  # flat: probed, then read last, as before
+    opened_two_mnq_live(again)
+    assert read_early(again.acct)
+    early = reconciler.urgency(enforcing=False, exposed=True, known=False, probed=True, early=True)
+    assert reconciler.ENFORCING < early == reconciler.FORESEEN < reconciler.EXPOSED
+    assert again.acct.state is State.Trading  # its positions unread: they wait for them
+    settled_read(again)  # its enforcing step: 2 MNQ listed, 49,600 (as stored) settles it
+    assert not read_early(again.acct)
     sent = [e.contract_id for e in again.effects if isinstance(e, ClosePosition)]
     assert again.acct.state is State.Flattening and sent == [MNQ], (
-        f"-400 realized, -200 open on a $500 limit, its balance settled: {again.acct.state}"
+        f"-400 realized, -200 open on a $500 limit, its positions read: {again.acct.state}"
     )
+
+
+def test_a_position_opened_while_down_is_not_missed_by_a_start_listing_judgement() -> None:
+    """Found by a review: the same account bought 2 MNQ H27 at 21000 while the service was
+    down (no fee; the gateway pushes nothing of it on the subscription, so no books hold it).
+    The start listing (49,600, as stored) settled it under 42fb123, and it was judged on what
+    was heard live alone: MNQ Z26 at 20950 read the day -$600 on a $500 limit, flattened and
+    locked (MNQ H27 at 21075 is +$300: the day -$300). Its rules on realized P&L wait for its
+    positions read, which is its enforcing step, read early."""
+    again = restored_flat_down_400_unlisted()
+    opened_two_mnq_live(again)
+    out = again.send(quote(MNQ, "20950", at=again.now))
+    assert again.acct.state is State.Trading and closes(out) == [], (
+        f"judged on books missing MNQ H27 (+300): {[c.contract_id for c in closes(out)]}"
+    )
+    assert again.acct.unjudged is not None and again.acct.unjudged.restored
+    assert read_early(again.acct)
 
 
 def test_a_flat_restored_account_whose_balance_moved_still_waits() -> None:
