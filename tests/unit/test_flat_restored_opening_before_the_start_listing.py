@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 from fsm_risk import reconciler
 from fsm_risk.core.effects import ClosePosition
 from fsm_risk.core.events import Side
 from fsm_risk.core.states import State
 from fsm_risk.core.unread import read_early
+from fsm_risk.service import Service
 from tests.factories import (
     MNQ,
     Driver,
@@ -111,3 +113,26 @@ def test_an_account_exposed_at_the_stop_still_waits_for_its_positions() -> None:
     scratch while down): it waits for its enforcing step's read, as before."""
     again = restored_long_two_scratched_while_down()
     assert again.acct.unjudged is not None and again.acct.unjudged.restored
+
+
+def urgency_in_the_service(d: Driver, known: bool = False) -> int:
+    """`Service._urgency` of the driver's account: nothing held back, not probed."""
+    svc = Service.__new__(Service)  # (`_urgency` reads only what is set here)
+    svc.engine = d.engine
+    svc.known = {d.acc} if known else set()
+    svc.held_back, svc.probed = {}, {}
+    svc.clock = SimpleNamespace(now=lambda: d.now)  # type: ignore[assignment]
+    return svc._urgency(d.acc)
+
+
+def test_the_service_places_its_enforcing_step_right_after_enforcement() -> None:
+    """The service's line: exposed since its restore, flat at the stop, not read: FORESEEN
+    (before the other exposed accounts' steps); an account exposed at the stop: EXPOSED, as
+    before; once read (known), its place is its being behind's."""
+    again = restored_flat_down_400_unlisted()
+    assert urgency_in_the_service(again) == reconciler.PROBE
+    opened_two_mnq_live(again)
+    assert urgency_in_the_service(again) == reconciler.FORESEEN
+    settled_read(again)
+    assert urgency_in_the_service(again, known=True) == reconciler.REST  # behind, settled
+    assert urgency_in_the_service(restored_long_two_scratched_while_down()) == reconciler.EXPOSED
