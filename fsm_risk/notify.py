@@ -46,7 +46,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import LOCK_KINDS, State, Trigger
 from fsm_risk.core.verdicts import FIRED
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.observe import Committed, Enforced, HealthChanged, Observed
+from fsm_risk.observe import Committed, Enforced, HealthChanged, LoggingIn, Observed
 
 if TYPE_CHECKING:
     from fsm_risk.core.engine import RiskEngine
@@ -96,8 +96,11 @@ QUEUE_SIZE = 1000
 _FIRED_WHILE_FLATTENING = {Trigger.breach.value, Trigger.lock.value, FIRED}
 #: the database key of the early warnings sent (so a restart does not send them again)
 WARNED_KEY = "notify_warned"
-#: how long the start may take to reconcile before a notice says nothing is enforced yet
+#: how long the start may take to reconcile before a notice says nothing is enforced yet (and
+#: its login to go through before a notice says it cannot log in)
 SLOW_START = 5.0
+#: the most of a login failure a notice quotes (a proxy's error page can be long)
+WHY_CHARS = 300
 SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
 #: the most notices waiting for one URL (as many as the notifier's own queue holds): a receiver
 #: down for hours keeps its latest ones; each dropped one is counted and logged
@@ -242,6 +245,10 @@ class Notifier:
         self._warned: set[tuple[int, str, int, str]] = set()
         self._started: float | None = None
         self._told: str | None = None  # what the start's notice said: waiting, enforcing
+        #: the start's login: its last failure, and the timer of its notice (`_not_logged_in`)
+        self._login_why: str | None = None
+        self._login_timer: asyncio.TimerHandle | None = None
+        self._logged_in = False
         self._flat_by_warned: set[tuple[int, str]] = set()
         self._service: Service | None = service
         self._task: asyncio.Task[None] | None = None
@@ -278,13 +285,54 @@ class Notifier:
         )
 
     def _start_sending(self) -> None:
-        """The notifier's task, and a lane for each URL."""
+        """The notifier's task, and a lane for each URL (those it has not yet: the accounts'
+        own are known once logged in)."""
         for url in dict.fromkeys(u for t in self.targets for u in t.urls):
+            if url in self._lanes:
+                continue
             lane = self._lanes[url] = _Lane(url)
             lane.task = asyncio.ensure_future(self._drain(lane))
             lane.task.set_name(f"notifier lane {len(self._lanes)}")
-        self._task = asyncio.ensure_future(self._run())
-        self._task.set_name("notifier")
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+            self._task.set_name("notifier")
+
+    def _logging_in(self, item: LoggingIn) -> None:
+        """The start's login: begun, a try failed, or done. Nothing is enforced before it goes
+        through; once that takes `SLOW_START`, `_not_logged_in` says so."""
+        if self._logged_in:
+            return
+        if item.done:
+            self._logged_in = True
+            if self._login_timer is not None:
+                self._login_timer.cancel()
+            return
+        self._login_why = item.why or self._login_why
+        if self._login_timer is None:
+            loop = asyncio.get_running_loop()
+            self._login_timer = loop.call_later(SLOW_START, self._not_logged_in)
+
+    def _not_logged_in(self) -> None:
+        """The login has not gone through within `SLOW_START`: one notice says nothing is
+        enforced, and why (the gateway's trouble, never a secret), to the targets known before
+        the login (``[notify] urls``); the start's notice follows once enforcing."""
+        if self._logged_in or self._told is not None:
+            return
+        why = self._login_why or "the gateway has not answered it yet"
+        if len(why) > WHY_CHARS:
+            why = why[: WHY_CHARS - 3] + "..."
+        self._start_sending()
+        self.put(
+            Notice(
+                "service",
+                "fsm-risk NOT ENFORCING: cannot log in",
+                f"fsm-risk is not enforcing: it cannot log in to the gateway ({why}). It keeps "
+                "trying; the stored locks apply as soon as it logs in, and a notice follows "
+                "once it enforces.",
+                level="failure",
+            )
+        )
+        self._told = "waiting"
 
     def _readiness(self) -> None:
         """Tell the start once every account is reconciled and enforced (a close or a cancel
@@ -328,6 +376,8 @@ class Notifier:
             self._told = "waiting"
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
+        if self._login_timer is not None:  # (stopped while logging in)
+            self._login_timer.cancel()
         if self._task is None:
             return
         self._held_back(all_now=True)  # what was held back goes before the last word
@@ -463,6 +513,8 @@ class Notifier:
             )
         elif isinstance(item, HealthChanged):
             self._feed(item.health)
+        elif isinstance(item, LoggingIn):
+            self._logging_in(item)
 
     def _name(self, account_id: int | None) -> str:
         assert self._service is not None
@@ -645,6 +697,8 @@ class Notifier:
         if self._service is None:
             return
         self._readiness()
+        if self._started is None:  # (told of the login only: the warnings sent are not read)
+            return
         from fsm_risk import status
 
         engine = self._service.engine

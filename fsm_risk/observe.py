@@ -5,8 +5,9 @@ never waits for it: an observer only records what it needs (a counter, a queue e
 its slow work elsewhere. An observer that raises is logged and skipped; enforcement never
 depends on one.
 
-A *component* is an observer with a lifecycle: the service starts it once it is enforcing and
-stops it when it shuts down (after the last batch, before the broker disconnects).
+A *component* is an observer with a lifecycle: the service starts it once it is enforcing (it
+may be told of the login before) and stops it when it shuts down (after the last batch, before
+the broker disconnects).
 """
 
 from __future__ import annotations
@@ -51,7 +52,17 @@ class HealthChanged:
     health: dict[str, Any]
 
 
-Observed = Committed | Enforced | HealthChanged
+@dataclass(frozen=True, slots=True)
+class LoggingIn:
+    """The start's login to the gateway (with its account list), before which nothing is
+    enforced: begun (``why`` None), a try of it failed and is tried again (``why``: the failure
+    as the logs say it, never a secret), or ``done``."""
+
+    why: str | None = None
+    done: bool = False
+
+
+Observed = Committed | Enforced | HealthChanged | LoggingIn
 
 
 class Observer(Protocol):

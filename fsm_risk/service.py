@@ -127,7 +127,15 @@ from fsm_risk.core.timers import missed_resets
 from fsm_risk.core.unread import read_early, waiting
 from fsm_risk.core.waited import judged, waited
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.observe import Committed, Component, Enforced, HealthChanged, Observed, Observer
+from fsm_risk.observe import (
+    Committed,
+    Component,
+    Enforced,
+    HealthChanged,
+    LoggingIn,
+    Observed,
+    Observer,
+)
 from fsm_risk.pricing import SilentPricer
 from fsm_risk.reconciler import AGAIN, Reconciler
 from fsm_risk.replay import journal_prices
@@ -459,6 +467,8 @@ class Service:
         self.wall = SystemClock()  # token expiry is real time
         #: every monitored account reconciled (each enforces as soon as its own is done)
         self.ready = asyncio.Event()
+        #: the start's login and account list went through (nothing is enforced before)
+        self.logged_in = False
         #: serving: feeds open, control API and components started (accounts may still wait)
         self.serving = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
@@ -568,6 +578,8 @@ class Service:
         the start goes on, and why, instead of timing the start out (``TimeoutStartSec``)."""
         self.notifier.extend_start(START_GRACE)
         self.notifier.status(f"NOT ENFORCING: {why}; logging in again")
+        if not self.logged_in:  # (the hubs' opening after it is tried again the same way)
+            self.observe(LoggingIn(why))
 
     async def _unless_stopped[T](self, step: Awaitable[T]) -> T:
         """A step of the start that waits out a gateway in trouble, given up (`StoppedStarting`)
@@ -744,6 +756,7 @@ class Service:
                 asyncio.to_thread(restore_all, self.store, self.engine, now, later=later)
             )
         )
+        self.observe(LoggingIn())  # (the notifier tells a login that takes long)
         try:
             # its login, tried again while the gateway is in trouble, and the account list
             accounts = await self._unless_stopped(self.broker.start())
@@ -753,6 +766,8 @@ class Service:
                 if not restoring.cancelled():
                     restoring.exception()  # (read: the failure raised is the login's)
             raise
+        self.logged_in = True
+        self.observe(LoggingIn(done=True))
         effects: list[Effect] = []
         restored: list[int] = []
         if restoring is not None:
