@@ -56,7 +56,9 @@ steps (one -$1,200 by its balance on a $500 limit, among 100 exposed of 500, was
 after its enforcing step when its trades waited in `HISTORY`). So does the enforcing step of an
 account flat at the stop heard exposed since (`core.unread.read_early`): its rules on realized P&L
 wait for it (a position opened while the service was down is in no books), and one -$400 on the
-day that opened 2 MES after a restart among 100 exposed waited a minute for its read.
+day that opened 2 MES after a restart among 100 exposed waited a minute for its read. And so
+does a restored locked account's, not read yet: put behind those it would wait for them, and a
+position opened under its lock while the service was down is in no books until that step.
 
 The budget arithmetic, at the shipped 200 requests per 60 s with 50 kept for enforcement
 (reads may use 150 a window, the closes sent apart, never past 162 in all): N exposed
@@ -113,8 +115,8 @@ def urgency(
     those trades realized (`core.unread`), the rules judge it already: its trades after the
     start-up reads of the rest, with the rest's; ``foreseen``: not settled, and its balance's
     move says a P&L rule would fire (`core.foreseen`): its trades right after enforcement;
-    ``early``: restored flat, exposed since, not read (`core.unread.read_early`): its enforcing
-    step right after enforcement."""
+    ``early``: restored flat, exposed since, not read (`core.unread.read_early`), or restored
+    locked, not read: its enforcing step right after enforcement."""
     if behind:
         return REST if settled else FORESEEN if foreseen else HISTORY
     if enforcing:

@@ -1760,7 +1760,10 @@ class Service:
             behind=behind,
             settled=acct.behind is not None and not waiting(acct),
             foreseen=behind and self._foreseen(acct),
-            early=account_id not in self.known and read_early(acct),
+            # (a restored lock not read yet goes no later: a position opened while the
+            # service was down, in no books until its enforcing step, is to close at once)
+            early=account_id not in self.known
+            and (read_early(acct) or acct.state is not State.Trading),
             enforcing=bool(self.held_back.get(account_id))
             or acct.state is State.Flattening
             or any(cm.state is State.Flattening for cm in acct.contracts.values()),

@@ -64,12 +64,18 @@ class QuotePath:
                 # out of order: an older quote never overwrites a newer one (a mark stamped
                 # ahead of our clock is not newer, it is wrong: it never freezes the price)
                 return
-            if q.last is not None:
-                mark.last = q.last
-            if q.bid is not None:
-                mark.bid = q.bid
-            if q.ask is not None:
-                mark.ask = q.ask
+            if self.saved and cid in self.saved:
+                # its first quote of this run: the saved prices are from before the stop (the
+                # market unwatched since), none is stamped by it (a bid and an ask made the
+                # saved last fresh: 4 ES bought at 6010 read -$2,000 at it)
+                mark.last, mark.bid, mark.ask = q.last, q.bid, q.ask
+            else:
+                if q.last is not None:
+                    mark.last = q.last
+                if q.bid is not None:
+                    mark.bid = q.bid
+                if q.ask is not None:
+                    mark.ask = q.ask
             mark.at = q.at
         if self.saved:
             self.saved.discard(cid)  # quoted in this run

@@ -116,7 +116,8 @@ class Settlement:
                     over(acct, cid)
                 else:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
-            known = self.valuation.unwatched(acct, cid)
+            grown = old is not None and (old.long != pos.long or pos.size > old.size)
+            known = self.valuation.unwatched(acct, cid, grown)
             self.valuation.hold(acct, cid, out)
             if known:
                 self.valuation.revalue(acct, pos)

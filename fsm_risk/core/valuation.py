@@ -216,7 +216,7 @@ class Valuation:
                 pos.point_value = None  # re-read the instrument
                 self.revalue(acct, pos)
 
-    def unwatched(self, acct: AccountModel, cid: str) -> bool:
+    def unwatched(self, acct: AccountModel, cid: str, grown: bool = False) -> bool:
         """A position opens in a contract the account does not hold: whether it may be valued
         at the contract's last price known. Nobody holding it, a price kept for it is one saved
         before a restart (running, `unhold` drops it), its market unwatched since, however
@@ -226,10 +226,14 @@ class Valuation:
         mark) stays theirs: it never values a position opened since (a short 3 ES at 6110
         valued at another account's 6000 of hours before showed +$16,500); nor does a mark
         saved before the restart, however recent, until a quote of this run (`saved`: 4 ES
-        bought at 6010 five seconds after it read -$2,000 at another holder's saved 6000)."""
+        bought at 6010 five seconds after it read -$2,000 at another holder's saved 6000), nor
+        the holder's own position once it ``grown`` since (contracts bought since the restart:
+        1 ES held at 6000 and 3 bought at 6010 read -$1,500 at the saved 6000)."""
         holders = self.holders.get(cid)
         if holders:
-            return acct in holders or (cid in self.marks and cid not in self.saved)
+            if cid in self.saved:
+                return acct in holders and not grown
+            return acct in holders or cid in self.marks
         self.marks.pop(cid, None)
         self.stored.pop(cid, None)
         return True
