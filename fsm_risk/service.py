@@ -125,7 +125,7 @@ from fsm_risk.core.restricted import Restriction, restriction, scopes
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import missed_resets
 from fsm_risk.core.unread import read_early, waiting
-from fsm_risk.core.waited import judged, waited
+from fsm_risk.core.waited import handing, judged
 from fsm_risk.errors import FsmRiskError
 from fsm_risk.observe import (
     Committed,
@@ -1945,11 +1945,16 @@ class Service:
                 await self._thaw(since)
             while not self.queue.empty() and len(batch) < 256:
                 batch.append(self.queue.get_nowait())
-            # quotes that waited together: a few per contract, at the turns of their prices
-            batch = waited(batch, self.engine.marks, judged(self.engine.valuation.liquidation))
+            # quotes that waited together: a few per contract, at the turns of their prices,
+            # those of contracts held together one by one; taken as the batch is handled, so
+            # each run is told who holds what when its turn comes
+            valuation = self.engine.valuation
+            handed = handing(
+                batch, valuation.marks, judged(valuation.liquidation), valuation.beside
+            )
             parts: list[_Part] = []
             with _collector_held():  # until the requests are on their way
-                part, rest = self._part(batch, cut=True)
+                part, rest = self._part(handed, cut=True)
                 parts.append(part)
                 if rest:  # the items behind the first request, in one more part
                     parts.append(self._part(rest, cut=False)[0])
@@ -1970,17 +1975,19 @@ class Service:
             if any(p.requests for p in parts):
                 await self._let_requests_out()
 
-    def _part(self, items: list[_Item | None], *, cut: bool) -> tuple[_Part, list[_Item | None]]:
+    def _part(
+        self, items: Iterator[_Item | None], *, cut: bool
+    ) -> tuple[_Part, Iterator[_Item | None] | None]:
         """Handle items up to the first that starts a request (``cut``) or all of them,
         commit what they changed and execute their effects; returns that part and the items
-        left."""
+        left (None: none), not taken yet."""
         handled: list[_Item] = []
         effects: list[Effect] = []
         jobs: list[tuple[_Job, str | BaseException]] = []
         reconciled: list[_Reconciled] = []
         requests = stop = False
-        rest: list[_Item | None] = []
-        for i, it in enumerate(items):
+        rest: Iterator[_Item | None] | None = None
+        for it in items:
             if it is None:
                 stop = True
                 break
@@ -2021,7 +2028,9 @@ class Service:
             if any(isinstance(e, _ENFORCEMENT) for e in found):
                 requests = True
                 if cut:
-                    rest = items[i + 1 :]
+                    for after in items:  # (any left: the first, then the others)
+                        rest = itertools.chain((after,), items)
+                        break
                     break
         now = self.clock.now()
         # while the database refuses writes the requests go first: they wait for no write

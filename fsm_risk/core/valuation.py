@@ -80,6 +80,13 @@ class Valuation:
             )
         return holders
 
+    def beside(self, contract_id: str) -> set[str]:
+        """The other contracts the contract's holders hold: an account's value moves with
+        the order of their quotes (`core.waited`)."""
+        return {
+            c for a in self.holders.get(contract_id, ()) for c in a.positions if c != contract_id
+        }
+
     def fresh(self, contract_id: str, now: datetime) -> None:
         """A stored mark too old (or too far ahead) to value a position at ``now``, at a
         restore: stale, kept as the last price known (see `stored`)."""

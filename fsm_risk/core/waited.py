@@ -1,31 +1,47 @@
 """Quotes that waited together: a run of quotes taken from the queue at once, with nothing
-else among them, is judged as a few quotes per contract, however many waited.
+else among them, is judged as a few quotes per contract held apart, however many waited; the
+quotes of contracts held together are judged one by one.
 
 A quote carries only the fields that changed (a new bid, or a print), so dropping all but the
-latest would lose the only word of a field. Here the run's quotes of a contract become, in the
-place of its first, the marks the quotes one by one left at the quotes that carried a turn of a
-price field (below), in their order, then the latest: each a quote of every field's latest word
-up to that quote, stamped as that quote (`core.quotes` keeps each field's latest word the same
-way), so each is a mark the contract had one by one, and the last is the mark they leave. The
-quotes handed on are what the engine is given, so they are what the journal records. Only what
-waited together is merged: a consumer that keeps up takes the quotes one by one and judges every
-one of them.
+latest would lose the only word of a field. Here the run's quotes of a contract held apart
+become, in the place of its first, the marks the quotes one by one left at the quotes that
+carried a turn of a price field (below), in their order, then the latest: each a quote of every
+field's latest word up to that quote, stamped as that quote (`core.quotes` keeps each field's
+latest word the same way), so each is a mark the contract had one by one, and the last is the
+mark they leave. The quotes handed on are what the engine is given, so they are what the
+journal records. Only what waited together is merged: a consumer that keeps up takes the quotes
+one by one and judges every one of them.
+
+Held apart: no holder of the contract holds another contract quoted in the run (`shared`). Its
+holders' value then moves with its quotes alone: the other contracts they hold keep their
+marks through the run, so where among the other contracts' quotes its own are judged changes
+nothing for them. A contract one of whose holders holds another of the run's (a calendar
+spread, a hedge, two contracts that fall together) is handed on as it came, every quote in its
+place: merged, each contract's quotes judged in the place of its first, a spread long 10 MNQ
+Z26 and short 10 H27 in a steady fall of both was judged at Z26's low beside H27's mark from
+before the run, -$1,200 where one by one it never went below -$20, and two contracts that dipped
+together and came back were judged at one dip at a time. Who holds what is asked when the run is
+reached (`handing` is lazy: the items before it handled first, a position opened earlier in the
+batch counts); a quote opens or closes no position, so it holds through the run.
 
 Found by a review: merged into the latest alone, a long 1 MNQ's bid 1,200 down (a 1,000 daily
 limit), then back, was never judged; one by one the touch flattens and locks. A holder's value
 in a contract rests on one field of its mark (`judged`: a long's bid and a short's ask at
-liquidation value, else the last) and moves with it one way, and a contract's quotes handed on
-are judged one after another, the other contracts' marks as they stand at the run's place.
-Kept per field (`turns`): its lowest and highest word (a loss limit or a target touched, a peak
-reached); for a field that values longs, the ends of its deepest fall from a high and the
-highest before its lowest (an intraday trailing floor raised within the run and touched within
-it), for one that values shorts the same of its rises. A lowest, highest, or the end of a fall
-or rise, that the latest word repeats is judged with the latest, last. So a run hands on at
-most `most` quotes per contract, whatever its length. Not kept: the moments between; so a
-trailing floor whose peak is capped (frozen at the start) may be touched within the run by a
-fall neither the deepest nor ending at the lowest (the deepest began above the cap), and is
-not judged; nor which of two contracts' quotes came first within the run (each contract's are
-judged together, in the place of its first).
+liquidation value, else the last) and moves with it one way. Kept per field (`turns`): its
+lowest and highest word (a loss limit or a target touched, a peak reached); for a field that
+values longs, the ends of its deepest fall from a high and the highest before its lowest (an
+intraday trailing floor raised within the run and touched within it), for one that values
+shorts the same of its rises. A lowest, highest, or the end of a fall or rise, that the latest
+word repeats is judged with the latest, last. So a run hands on at most `most` quotes per
+contract held apart, whatever its length; a contract held together with another of the run's
+is handed on whole. Not kept: the moments between; so a trailing floor whose peak is capped
+(frozen at the start) may be touched within the run by a fall neither the deepest nor ending at
+the lowest (the deepest began above the cap), and is not judged. That touch can be nearly a
+whole drawdown deep: a 1,000 drawdown from 50,000 capped at 51,000, a long 1 MNQ's bid at
+20,501 (49,002: the floor then 49,000), up to the cap (the floor 50,000), down to 20,502
+(49,004: 996 under the floor), then far above the cap, a deeper fall that touches nothing,
+and up: one by one it flattens at 49,004; merged it is never judged. A latest word under the
+floor always is.
 
 A quote is merged only with the newer quotes after it, and only when it is not older than its
 contract's mark, nor than a quote of its contract earlier in the batch (which will have moved
@@ -36,7 +52,7 @@ the engine to judge (after the run, for the second), as it would have been.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -136,44 +152,97 @@ class _Run:
         self.quotes = [first]
 
 
-def waited[T](items: Sequence[T], marks: Mapping[str, Mark], fields: Fields = EVERY) -> list[T]:
-    """``items`` with each run's quotes of a contract handed on as `handed` (see the module);
-    everything else in its place. ``marks``: the engine's marks, by contract; ``fields``: those
-    holders are valued on (`judged`)."""
-    out: list[T | _Run] = []
+#: the contracts held beside a contract by any of its holders (`Valuation.beside`)
+type Beside = Callable[[str], Collection[str]]
+
+
+def shared(quotes: Sequence[Quote], beside: Beside | None) -> set[str]:
+    """The run's contracts a holder of which holds another of the run's contracts (handed on
+    one by one); ``beside`` None (unknown): every contract of a run of more than one."""
+    cids = {q.contract_id for q in quotes}
+    if len(cids) < 2:
+        return set()
+    if beside is None:
+        return cids
+    return {c for c in cids if not cids.isdisjoint(beside(c))}
+
+
+def _run(
+    quotes: Sequence[Quote],
+    marks: Mapping[str, Mark],
+    fields: Fields,
+    one_by_one: set[str],
+    newest: dict[str, datetime],
+) -> list[Quote]:
+    """A run's quotes as handed on (see the module): those of a contract in ``one_by_one`` as
+    they are, in their places; each other contract's as `handed`, in the place of its first."""
+    out: list[Quote | _Run] = []
     run: dict[str, _Run] = {}  # contract id -> its quotes in the run
-    late: list[T] = []  # older than the run's quote of its contract: after the run
-    newest: dict[str, datetime] = {}  # contract id -> its newest stamp heard in the batch
-    for it in items:
-        if not isinstance(it, Quote):
-            out.extend(late)
-            late.clear()
-            run.clear()
-            out.append(it)
+    late: list[Quote] = []  # older than the run's quote of its contract: after the run
+    for q in quotes:
+        cid = q.contract_id
+        seen = newest.get(cid)
+        if cid in one_by_one:
+            out.append(q)  # one by one: as it is
+            if seen is None or seen < q.at:
+                newest[cid] = q.at
             continue
-        cid = it.contract_id
         held = run.get(cid)
         if held is None:
             mark = marks.get(cid)
-            seen = newest.get(cid)
-            if (mark is None or mark.at <= it.at) and (seen is None or seen <= it.at):
-                held = run[cid] = _Run(it)
+            if (mark is None or mark.at <= q.at) and (seen is None or seen <= q.at):
+                held = run[cid] = _Run(q)
                 out.append(held)
             else:
-                out.append(it)  # (older than the mark: as it is, never merged)
-            if seen is None or seen < it.at:
-                newest[cid] = it.at
+                out.append(q)  # (older than the mark: as it is, never merged)
+            if seen is None or seen < q.at:
+                newest[cid] = q.at
             continue
-        if it.at < held.quotes[-1].at:
-            late.append(it)
+        if q.at < held.quotes[-1].at:
+            late.append(q)
         else:
-            held.quotes.append(it)
-            newest[cid] = it.at
-    out.extend(late)
-    result: list[T] = []
+            held.quotes.append(q)
+            newest[cid] = q.at
+    result: list[Quote] = []
     for x in out:
         if isinstance(x, _Run):
-            result.extend(cast(list[T], handed(x.quotes, fields)))
+            result.extend(handed(x.quotes, fields))
         else:
             result.append(x)
+    result.extend(late)
     return result
+
+
+def handing[T](
+    items: Iterable[T],
+    marks: Mapping[str, Mark],
+    fields: Fields = EVERY,
+    beside: Beside | None = None,
+) -> Iterator[T]:
+    """``items`` with each run's quotes handed on as the module says; everything else in its
+    place. ``marks``: the engine's marks, by contract; ``fields``: those holders are valued on
+    (`judged`); ``beside``: who holds what (`shared`), and it and ``marks`` are asked when a
+    run is reached, not before: taken lazily, as the items before it are handled, they are
+    what the run is judged beside."""
+    newest: dict[str, datetime] = {}  # contract id -> its newest stamp heard in the batch
+    run: list[Quote] = []
+    for it in items:
+        if isinstance(it, Quote):
+            run.append(it)
+            continue
+        if run:
+            yield from cast(list[T], _run(run, marks, fields, shared(run, beside), newest))
+            run = []
+        yield it
+    if run:
+        yield from cast(list[T], _run(run, marks, fields, shared(run, beside), newest))
+
+
+def waited[T](
+    items: Sequence[T],
+    marks: Mapping[str, Mark],
+    fields: Fields = EVERY,
+    beside: Beside | None = None,
+) -> list[T]:
+    """`handing`, all at once (who holds what as it is now, for every run)."""
+    return list(handing(items, marks, fields, beside))

@@ -20,6 +20,12 @@ from tests.factories import ES, MNQ, T0, Driver, account, make_engine, position
 S = timedelta(seconds=1)
 
 
+def apart(_contract_id: str) -> tuple[str, ...]:
+    """No holder of a contract holds another (each contract's quotes merged: `waited`'s
+    ``beside``; contracts held together go one by one, `test_quotes_waited_shared`)."""
+    return ()
+
+
 def test_a_partial_quote_followed_by_another_keeps_both_fields() -> None:
     book = Quote(MNQ, T0, bid=D("20999.75"), ask=D("21000"))
     print_ = Quote(MNQ, T0, last=D("21000.25"))
@@ -44,7 +50,7 @@ def test_quotes_merge_per_contract_and_never_across_another_event() -> None:
         Quote(MNQ, T0, ask=D(5)),
         None,
     ]
-    assert waited(items, {}) == [
+    assert waited(items, {}, beside=apart) == [
         Quote(MNQ, T0, D(1), D(3), None),
         Quote(ES, T0, D(2)),
         tick,
@@ -110,9 +116,10 @@ def test_the_marks_and_the_verdict_are_those_of_the_quotes_one_by_one() -> None:
     ]
     one_by_one = _left(_driven(at), quotes)
     d = _driven(at)
-    together = waited(quotes, d.engine.marks)
+    together = waited(quotes, d.engine.marks, beside=apart)  # (the merge itself: apart)
     assert len(together) == 6  # the stale MNQ as it is, MNQ, ES, the old MNQ, the tick, MNQ
     assert _left(d, together) == one_by_one
     assert one_by_one[1:] == (D("-512.50"), State.Trading)  # ES bid 5,989.75; MNQ's 21,000
-    _marks, upnl, state = _left(_driven(at), waited(quotes, {}))  # merged whatever their stamp
+    merged = waited(quotes, {}, beside=apart)  # merged whatever their stamp
+    _marks, upnl, state = _left(_driven(at), merged)
     assert (upnl, state) == (D("-2512.50"), State.Flattening)  # the stale bid: a false breach

@@ -21,7 +21,7 @@ from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import ES, MNQ, T0, Driver, account, make_engine, position
-from tests.unit.test_quotes_waited_together import _driven, _left
+from tests.unit.test_quotes_waited_together import _driven, _left, apart
 
 S = timedelta(seconds=1)
 AT = T0 + timedelta(minutes=1)
@@ -151,7 +151,7 @@ def test_a_batch_hands_on_a_bounded_few_quotes_per_contract(fields: Fields) -> N
         for _ in range(times):
             mnq, es = _walk(r, MNQ, n, AT), _walk(r, ES, n, AT)
             batch = [q for pair in zip(mnq, es, strict=True) for q in pair]
-            out = waited(batch, {}, fields)
+            out = waited(batch, {}, fields, apart)
             for cid, quotes in ((MNQ, mnq), (ES, es)):
                 handed = [q for q in out if q.contract_id == cid]
                 assert 1 <= len(handed) <= most(fields)
