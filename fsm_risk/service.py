@@ -22,7 +22,7 @@ import gc
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -1947,11 +1947,9 @@ class Service:
                 batch.append(self.queue.get_nowait())
             # quotes that waited together: a few per contract, at the turns of their prices,
             # those of contracts held together one by one; taken as the batch is handled, so
-            # each run is told who holds what when its turn comes
+            # each run is told who holds what (`_beside`) when its turn comes
             valuation = self.engine.valuation
-            handed = handing(
-                batch, valuation.marks, judged(valuation.liquidation), valuation.beside
-            )
+            handed = handing(batch, valuation.marks, judged(valuation.liquidation), self._beside)
             parts: list[_Part] = []
             with _collector_held():  # until the requests are on their way
                 part, rest = self._part(handed, cut=True)
@@ -1974,6 +1972,13 @@ class Service:
                 return
             if any(p.requests for p in parts):
                 await self._let_requests_out()
+
+    def _beside(self, contract_id: str) -> Collection[str]:
+        """The contracts held beside the contract by any of its holders, where a quote rule
+        judges more than a position (none where every quote rule judges the quoted contract's
+        position alone: the order of two contracts' quotes is nothing to them)."""
+        engine = self.engine
+        return engine.valuation.beside(contract_id) if engine.book.whole else ()
 
     def _part(
         self, items: Iterator[_Item | None], *, cut: bool

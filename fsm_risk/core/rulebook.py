@@ -51,6 +51,9 @@ class RuleBook:
         #: what the quote path reads on every quote, looked up once here
         self.quote_observers: list[Rule] = self.observers.get(Quote, [])
         self.trailer: Rule | None = None if self.trailing is None else self.quote[self.trailing]
+        #: a quote rule judges more than the quoted contract's position (the account's open
+        #: P&L): the quotes of contracts held together are judged in their order (`core.waited`)
+        self.whole = any(not r.per_position for r in (*self.quote, *self.quote_observers))
 
     def observe(self, acct: AccountModel, event: Event, now: datetime) -> None:
         for rule in self.observers.get(type(event), ()):

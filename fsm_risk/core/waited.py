@@ -22,7 +22,10 @@ Z26 and short 10 H27 in a steady fall of both was judged at Z26's low beside H27
 before the run, -$1,200 where one by one it never went below -$20, and two contracts that dipped
 together and came back were judged at one dip at a time. Who holds what is asked when the run is
 reached (`handing` is lazy: the items before it handled first, a position opened earlier in the
-batch counts); a quote opens or closes no position, so it holds through the run.
+batch counts); a quote opens or closes no position, so it holds through the run. A rule that
+judges the quoted contract's position alone (`Rule.per_position`: a position stop loss or take
+profit) never rests on another contract's mark: where every quote rule is such, the caller says
+no contract is held beside another (`RuleBook.whole`), and every contract merges.
 
 Found by a review: merged into the latest alone, a long 1 MNQ's bid 1,200 down (a 1,000 daily
 limit), then back, was never judged; one by one the touch flattens and locks. A holder's value

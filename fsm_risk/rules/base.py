@@ -387,6 +387,10 @@ class Rule:
     #: how each key compares when the settings change (see `fsm_risk.rules.tighter`): a key
     #: not listed has no known direction, and any change of it counts as a loosening
     tighter: ClassVar[Mapping[str, Compare]] = {}
+    #: on a quote the rule judges the quoted contract's own position alone, never a value that
+    #: rests on another contract's mark: in which order two contracts' quotes come is nothing
+    #: to it (`core.waited`)
+    per_position: ClassVar[bool] = False
 
     def __init__(self, config: Any, ctx: RuleContext) -> None:
         self.config = config

@@ -86,6 +86,7 @@ class PositionPnlRule(Rule):
     amount_key: ClassVar[str]  # "limit" or "target"
     overrides_key: ClassVar[str]  # "limits" or "targets"
     reacts_to = frozenset({Quote, PositionUpdate})
+    per_position = True  # (a quote judges its contract's position: `evaluate`)
 
     config: Config
 

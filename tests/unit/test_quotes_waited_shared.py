@@ -15,11 +15,14 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal as D
 
+from fsm_risk.core.effects import ClosePosition
 from fsm_risk.core.events import Event, Quote
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.states import State
 from fsm_risk.core.waited import Fields, handing, judged, most, waited
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
+from fsm_risk.rules.position_stop_loss import PositionStopLoss
+from fsm_risk.rules.position_take_profit import PositionTakeProfit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import (
     ES,
@@ -271,3 +274,56 @@ def test_a_batch_of_contracts_held_together_and_apart_is_judged_as_one_by_one() 
         fields = judged(mode is MarkMode.LIQUIDATION)
         assert _left(d, _waited(d, quotes, fields)) == one_by_one, seed
     assert flattened > 40
+
+
+def _positional(mode: MarkMode, held: list[dict[str, int]], contracts: Sequence[str]) -> Driver:
+    """As `_engine`, under a 300 position stop loss and a 400 position take profit alone."""
+    rules = {PositionStopLoss: {"limit": "300"}, PositionTakeProfit: {"target": "400"}}
+    d = Driver(make_engine(rules, mark_mode=mode))  # type: ignore[arg-type]
+    d.now = AT
+    for acc, sizes in enumerate(held, 1):
+        d.send(account(acc=acc))
+        for c, n in sizes.items():
+            d.send(position(c, abs(n), str(_BASE[c][0]), long=n > 0, acc=acc, at=AT))
+    for c in contracts:
+        p = _BASE[c][0]
+        d.send(Quote(c, AT - 10 * S, p, p - D("0.25"), p + D("0.25")))
+    return d
+
+
+def _closed(d: Driver, quotes: Iterable[Quote]) -> tuple[object, ...]:
+    for q in quotes:
+        d.send(q)
+    closes = sorted(
+        (e.account_id, e.contract_id) for e in d.effects if isinstance(e, ClosePosition)
+    )
+    states = [(a.state, a.open_upnl) for _, a in sorted(d.engine.accounts.items())]
+    return closes, states
+
+
+def test_rules_on_a_position_alone_merge_contracts_held_together() -> None:
+    """The position stop loss and take profit judge the quoted contract's own position: with
+    them alone no quote rule needs the order of two contracts' quotes (`RuleBook.whole`
+    False: the service then tells `waited` no contract is held beside another), and every
+    contract's quotes merge at its turns, the closes and the accounts left those one by one
+    left; beside a daily loss limit the book needs it."""
+    assert not _positional(MarkMode.LAST, [], []).engine.book.whole
+    assert _engine(MarkMode.LAST, [], []).engine.book.whole
+    closed = 0
+    for seed in range(60):
+        r = random.Random(seed)
+        contracts = r.sample([MNQ, MNQ_H27, ES], r.choice((2, 3)))
+        mode = r.choice((MarkMode.LIQUIDATION, MarkMode.LAST))
+        held = _accounts(r, contracts)
+        quotes = _walks(r, contracts, r.randint(4, 200))
+        one_by_one = _closed(_positional(mode, held, contracts), quotes)
+        closed += len(one_by_one[0])
+        d = _positional(mode, held, contracts)
+        merged = waited(quotes, d.engine.marks, judged(mode is MarkMode.LIQUIDATION), _apart)
+        assert len(merged) < len(quotes) or len(quotes) < 20, seed
+        assert _closed(d, merged) == one_by_one, seed
+    assert closed > 40
+
+
+def _apart(_contract_id: str) -> tuple[str, ...]:
+    return ()
