@@ -252,6 +252,8 @@ _HISTORY = (("fill", "at"), ("round_trip", "closed_at"), ("voided_trade", "at"))
 _LEASE_SPACE = 0x46534D52
 #: how long a SQLite statement waits for a lock another connection holds (milliseconds)
 _BUSY_MS = 5000
+#: how long a commit waits for it (it runs before every close: bounded as on PostgreSQL)
+_WRITER_BUSY_MS = 500
 #: PostgreSQL: the bounds on a commit, which runs before every close (see `_pg_connect`): a
 #: lock another session holds (a table lock, a row another transaction has), and how long
 #: that wait is once a commit has failed (not 0: in PostgreSQL 0 is no limit)
@@ -286,6 +288,8 @@ _PG_KEEPALIVES = {
 }
 #: free space below which a failed write on SQLite is said to be for a full disk (bytes)
 _LOW_DISK = 1 << 20
+#: `Store.read_only` for a SQLite file opened on a full disk (read until there is room)
+_FULL_DISK = "on a full disk"
 
 
 class StorageFailed(FsmRiskError):
@@ -341,6 +345,8 @@ def storage_error(exc: BaseException) -> bool:
             return code & 0xFF in _SQLITE_STORAGE
         if isinstance(found, psycopg.OperationalError):
             return True  # connection refused or lost, server shut down, disk full
+        if isinstance(found, psycopg.errors.ReadOnlySqlTransaction):
+            return True  # a server answering read-only (a standby, a failover, a full disk's)
         if isinstance(found, sa.DBAPIError) and found.connection_invalidated:
             return True
         if isinstance(found, sa.TimeoutError | sa.DisconnectionError):
@@ -550,11 +556,17 @@ class Store:
             else None
         )
         try:
-            with self.engine.begin() as conn:
-                if self.read_only is not None:  # read as it is, or not at all
-                    _readable_as_is(conn)
-                else:
-                    self._create_schema(conn)
+            try:
+                self._open()
+            except Exception as exc:
+                if not (_no_room(exc) and self._full_disk_unlogged()):
+                    raise
+                # a full disk, and no write-ahead log: the file is read as it is (immutable:
+                # SQLite cannot create the shared-memory file a WAL database is read through),
+                # its stored locks enforced; every commit is refused and kept until there is room
+                self.read_only = _FULL_DISK
+                self.engine.dispose()
+                self._open()
         except Exception as exc:
             self.engine.dispose()
             self._close_file()
@@ -594,6 +606,21 @@ class Store:
         #: what commits the storage refused held, written with the next that succeeds (None:
         #: everything committed is written)
         self.pending: Unsaved | None = None
+
+    def _open(self) -> None:
+        with self.engine.begin() as conn:
+            if self.shared and _server_read_only(conn):  # (a standby, a failover)
+                self.read_only = "answered read-only by the server"
+            if self.read_only is not None:  # read as it is, or not at all
+                _readable_as_is(conn)
+            else:
+                self._create_schema(conn)
+
+    def _full_disk_unlogged(self) -> bool:
+        """SQLite: the file's disk is full and no write-ahead log waits beside it."""
+        if self.shared or self._file_fd is None or self.read_only is not None:
+            return False
+        return _unlogged(self.path) and _full(self.path)
 
     def _create_schema(self, conn: Connection) -> None:
         if self.shared:  # services starting together create the schema one at a time
@@ -804,7 +831,9 @@ class Store:
                     PENDING_JOURNAL,
                 )
             self.pending = None
-            self._wait_for_lock(_BUSY_MS)
+            self._wait_for_lock(min(_BUSY_MS, _WRITER_BUSY_MS))
+        if self.shared:
+            self.read_only = None  # (a server that answered read-only at the start is written)
         for k in gone:
             self._written.pop(k, None)
         self._written.update(written)  # only once committed
@@ -824,8 +853,7 @@ class Store:
         self._writable_again()
         if self._writer is None:
             self._writer = self.engine.raw_connection()  # with the pragmas of every connection
-            if self.pending is not None:
-                self._wait_for_lock(0)  # (see `_failed`)
+            self._wait_for_lock(0 if self.pending is not None else min(_BUSY_MS, _WRITER_BUSY_MS))
         driver = self._writer.driver_connection
         assert driver is not None
         cur = driver.cursor()
@@ -1084,6 +1112,8 @@ class Store:
         made read-only are let go, so the next commit writes what waits on a new one."""
         try:
             if self.read_only is None or _not_writable(self.path) is not None:
+                return
+            if self.read_only == _FULL_DISK and _full(self.path):
                 return
         except OSError:  # (a file removed: `file_lost` says so)
             return
@@ -1540,10 +1570,15 @@ class Store:
             taken.append(account_id)
         if taken:
             me = _me()
-            with self.engine.begin() as c:
-                c.execute(
-                    self._upsert(LeaseRow, ["account_id"]), [me | {"account_id": a} for a in taken]
-                )
+            try:  # who holds them, for a refusal's message (the advisory locks are the lease)
+                with self.engine.begin() as c:
+                    c.execute(
+                        self._upsert(LeaseRow, ["account_id"]),
+                        [me | {"account_id": a} for a in taken],
+                    )
+            except Exception as exc:
+                if not storage_error(exc):  # (a server answering read-only: leased all the same)
+                    raise
         self._leased.extend(taken)
 
     def renew_leases(self) -> None:
@@ -1814,6 +1849,12 @@ def _private_or_read_only(path: Path) -> str | None:
     return None
 
 
+def _server_read_only(conn: Connection) -> bool:
+    """Whether the PostgreSQL server answers read-only (a standby, a failover under way, a
+    server made read-only as its storage fills): its data is read as it is, or not at all."""
+    return conn.execute(text("SHOW transaction_read_only")).scalar() == "on"
+
+
 def _readable_as_is(conn: Connection) -> None:
     """A database read without writing (`Store.read_only`): refused unless it is of this
     layout, which needs no change to be read."""
@@ -1825,6 +1866,28 @@ def _readable_as_is(conn: Connection) -> None:
         )
 
 
+def _no_room(exc: BaseException) -> bool:
+    """Whether SQLite refused for want of room (a full disk: "disk I/O error" when its
+    shared-memory file cannot be made), not for a lock another connection holds."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL)
+
+
+def _full(path: Path) -> bool:
+    """Whether the disk of the SQLite file at ``path`` has no room left (`_LOW_DISK`)."""
+    return shutil.disk_usage(path.parent).free < _LOW_DISK
+
+
+def _unlogged(path: Path) -> bool:
+    """No write-ahead log with anything in it beside the SQLite file at ``path`` (an open
+    that failed leaves an empty one)."""
+    try:
+        return os.stat(path.with_name(path.name + "-wal")).st_size == 0
+    except FileNotFoundError:
+        return True
+
+
 def _existing(path: Path, read_only: str | None = None) -> str:
     """The URI opening the database at ``path`` only if it is there (mode=rw): a connection
     made after the file was removed must fail, not create an empty database in its place.
@@ -1833,7 +1896,11 @@ def _existing(path: Path, read_only: str | None = None) -> str:
     the shared-memory file a WAL database is otherwise read through (nothing can change it)."""
     uri = Path(os.path.abspath(path)).as_uri() + "?mode=rw"
     wal = path.with_name(path.name + "-wal")
-    if read_only is not None and not wal.exists() and not os.access(path.parent, os.W_OK):
+    if (
+        read_only is not None
+        and (not wal.exists() or (read_only == _FULL_DISK and _unlogged(path)))
+        and (not os.access(path.parent, os.W_OK) or _full(path))
+    ):
         uri = uri.replace("?mode=rw", "?mode=ro&immutable=1")
     return uri
 
