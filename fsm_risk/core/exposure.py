@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from fsm_risk.core.after_all import came_listed
 from fsm_risk.core.events import Event, Fill, OrderType, Side, TradesSnapshot
 from fsm_risk.core.instruments import covers
 from fsm_risk.core.states import State
@@ -324,10 +325,14 @@ def catch_up(acct: AccountModel, event: Event) -> tuple[Fill, ...]:
     """For the `TradesSnapshot` of an account whose positions were read (and enforced) first:
     its trades, to apply before it. Those not applied yet are in those positions already, so
     each is booked (realized P&L, fees, the day's fills, and the rules see it) without moving
-    the running size (see `Ledger.fill`). None for any other event."""
+    the running size (see `Ledger.fill`). None for any other event. An account not behind:
+    those of its trades never applied that close a position settled without a fill
+    (`after_all`)."""
     behind = acct.behind
-    if behind is None or not isinstance(event, TradesSnapshot) or event.until is not None:
+    if not isinstance(event, TradesSnapshot) or event.until is not None:
         return ()  # (a reset's confirming read books nothing: `firm_reset`)
+    if behind is None:
+        return came_listed(acct, event)
     behind.settled = False  # the rules wait while they are booked one at a time (`unread`)
     for t in event.trades:
         if t.trade_id not in acct.seen_trades and t.trade_id not in behind.reflect:
