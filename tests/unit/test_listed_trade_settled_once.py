@@ -14,8 +14,15 @@ import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
-from fsm_risk.core.events import Fill, OrderStatus, OrderType, OrderUpdate, Side, Tick
-from fsm_risk.core.events import TradesSnapshot
+from fsm_risk.core.events import (
+    Fill,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    Tick,
+    TradesSnapshot,
+)
 from fsm_risk.core.states import State
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from tests.factories import ACC, ES, Driver, account, fill, flat, make_engine, position, quote
