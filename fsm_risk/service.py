@@ -483,6 +483,9 @@ class Service:
         self.failure: BaseException | None = None  # what broke the main loop, if anything
         #: since when the database has refused the service's commits (None: state is saved)
         self.unsaved_since: datetime | None = None
+        #: since when commits were refused for SQLite's write lock held elsewhere, not alerted
+        #: yet (`_not_saved`), and the reason they said
+        self.held_since: tuple[float, str] | None = None
         #: the settings in force (and a held loosening) the database refused: tried again
         self._settings_unsaved: tuple[Any, Any, Any] | None = None
         # after a (re)start nothing is sent for an account until its reconciliation has shown
@@ -2208,6 +2211,7 @@ class Service:
             except StorageFailed as exc:  # kept by the store for the next commit
                 self._not_saved(exc)
                 return False
+            self.held_since = None
             if self.unsaved_since is not None:
                 self._saved_again()
             return True
@@ -2219,7 +2223,19 @@ class Service:
         if self.unsaved_since is not None:
             logger.debug("{} still not saved: {}", logs.ALERT, exc.reason)
             return
-        self.unsaved_since = self.clock.now()
+        now, mono = self.clock.now(), time.monotonic()
+        # a write lock held elsewhere for less than two retries (the store's own checkpoint on
+        # a slow disk holds it while it flushes; the writer waits half a second for it) is said,
+        # not alerted: it was a CRITICAL and a STATE_SAVED_AGAIN 3 s later, for nothing
+        held = self.held_since
+        if exc.gave_way or (held is not None and exc.reason == held[1]):
+            if held is None:
+                self.held_since = held = mono, exc.reason
+            if mono - held[0] < 2 * SAVE_RETRY_SECONDS:  # (the retries' own wall clock)
+                logger.warning("{} not saved yet: {}; tried again", logs.ALERT, exc.reason)
+                return
+        self.held_since = None
+        self.unsaved_since = now
         self._storage_alert(
             Level.CRITICAL,
             Reason.STATE_NOT_SAVED,

@@ -296,8 +296,9 @@ class StorageFailed(FsmRiskError):
     """The storage refused a commit (see `storage_error`): nothing of it was written, and what
     it held is kept in `Store.pending` for the next commit."""
 
-    def __init__(self, where: str, reason: str) -> None:
-        self.where, self.reason = where, reason
+    def __init__(self, where: str, reason: str, gave_way: bool = False) -> None:
+        #: refused for SQLite's write lock held elsewhere (the writer waits half a second)
+        self.where, self.reason, self.gave_way = where, reason, gave_way
         super().__init__(f"database {where}: cannot be written: {reason}")
 
 
@@ -816,7 +817,9 @@ class Store:
                     len(entries),
                     len(journal),
                 )
-            raise StorageFailed(self.where, reason) from exc
+            code = getattr(exc, "sqlite_errorcode", None)  # (None: not SQLite's own)
+            held = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            raise StorageFailed(self.where, reason, gave_way=held) from exc
         if self.pending is not None:  # written at last, with everything held since
             if self.pending.journal_dropped:
                 from loguru import logger
