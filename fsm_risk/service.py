@@ -2232,7 +2232,9 @@ class Service:
             if held is None:
                 self.held_since = held = mono, exc.reason
             if mono - held[0] < 2 * SAVE_RETRY_SECONDS:  # (the retries' own wall clock)
-                logger.warning("{} not saved yet: {}; tried again", logs.ALERT, exc.reason)
+                # (a commit joined, not tried, says nothing new: once per try, not per batch)
+                say = logger.warning if exc.gave_way else logger.debug
+                say("{} not saved yet: {}; tried again", logs.ALERT, exc.reason)
                 return
         self.held_since = None
         self.unsaved_since = now

@@ -209,7 +209,7 @@ def _run(
         else:
             held.quotes.append(q)
             newest[cid] = q.at
-    strided(out, together, marks)
+    strided(out, together, marks, fields)
     result: list[Quote] = []
     for x in out:
         if isinstance(x, _Run):
@@ -224,10 +224,16 @@ def _run(
 TOGETHER = 16
 
 
-def strided(out: list[Quote | _Run | None], together: list[int], marks: Mapping[str, Mark]) -> None:
+def strided(
+    out: list[Quote | _Run | None],
+    together: list[int],
+    marks: Mapping[str, Mark],
+    fields: Fields = EVERY,
+) -> None:
     """Past `TOGETHER` quotes of contracts held together in one run (a consumer that fell
     behind), every ``stride``-th is handed on, each carrying its contract's latest word of
-    every field up to it, in their order, and each contract's latest: the marks are then the
+    every field up to it, in their order, with each contract's turns of every field judged (as
+    `handed`: a one-quote dip between two strides is judged) and its latest: the marks are then the
     ones one by one left at most a stride before (a spread's legs never judged a run apart),
     and the consumer keeps up (one by one, 300 accounts holding two contracts each fell 16 s
     behind a burst). A run whose quotes of a contract are not in order is left whole."""
@@ -242,6 +248,14 @@ def strided(out: list[Quote | _Run | None], together: list[int], marks: Mapping[
         if (mark is not None and q.at < mark.at) or (before is not None and q.at < before):
             return  # (out of order: as they came)
         last_at[q.contract_id], final[q.contract_id] = q.at, j
+    kept: set[int] = set()  # each contract's turns of every field judged (as `handed`)
+    for cid in final:
+        mine = [(j, cast(Quote, out[i])) for j, i in enumerate(together)]
+        mine = [(j, q) for j, q in mine if q.contract_id == cid]
+        for name, falls, rises in fields:
+            ws = [(j, w) for j, q in mine if (w := getattr(q, name)) is not None]
+            if ws:
+                kept |= turns(ws, falls, rises)
     words: dict[str, tuple[Decimal | None, Decimal | None, Decimal | None]] = {}
     for j, i in enumerate(together):
         q = cast(Quote, out[i])
@@ -251,7 +265,7 @@ def strided(out: list[Quote | _Run | None], together: list[int], marks: Mapping[
             q.bid if q.bid is not None else bid,
             q.ask if q.ask is not None else ask,
         )
-        keep = (j + 1) % stride == 0 or final[q.contract_id] == j
+        keep = (j + 1) % stride == 0 or final[q.contract_id] == j or j in kept
         out[i] = Quote(q.contract_id, q.at, last, bid, ask) if keep else None
 
 

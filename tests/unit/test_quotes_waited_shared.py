@@ -191,7 +191,7 @@ def test_contracts_held_apart_stay_a_bounded_few_those_held_together_are_strided
     for cid in (MNQ, ES):
         assert 2 <= len([q for q in out if q.contract_id == cid]) <= most(judged(False))
     together = [q for q in out if q.contract_id in (NQ, MES)]
-    assert len(together) <= TOGETHER + 2
+    assert len(together) <= TOGETHER + 2 * most(judged(False))  # rv_late42: plus turns
     assert [q.at for q in together] == sorted(q.at for q in together)
     for cid in (NQ, MES):
         latest = [q for q in batch if q.contract_id == cid][-1]
