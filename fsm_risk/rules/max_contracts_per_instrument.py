@@ -61,7 +61,8 @@ class MaxContractsPerInstrument(Rule):
     fires_when = "one symbol root's size > its limit (per-root map, default, unknown-root policy)"
     default_action = (
         "reduce that root to its limit, the month the trader's own market exit is leaving "
-        "first, then the largest, and resize the trader's orders on the closing side that the "
+        "first, then the largest (a tie: the nearer month), and resize the trader's orders on "
+        "the closing side that the "
         "reduce leaves larger than what remains; no lock"
     )
     tighter = {
