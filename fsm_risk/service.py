@@ -1752,7 +1752,8 @@ class Service:
 
     def _urgency(self, account_id: int) -> int:
         """Reconciliation order: enforcing accounts (or with enforcement held back), then a
-        restored account flat at the stop heard exposed since (`read_early`), then exposed or
+        restored account flat at the stop heard exposed since (`read_early`) or restored
+        locked, neither read yet, then exposed or
         locked ones (as restored, as heard live since, or as the gateway answered `_probe`),
         then, at start-up, the probes of the rest, then the rest."""
         acct = self.engine.accounts.get(account_id)
