@@ -121,17 +121,25 @@ def turns(words: Sequence[tuple[int, Decimal]], falls: bool, rises: bool) -> set
     return kept
 
 
+def turned(quotes: Iterable[tuple[int, Quote]], fields: Fields) -> set[int]:
+    """The places (the numbers given) of ``quotes`` of one contract, in order, that carried a
+    turn of a field in ``fields`` (`turns`)."""
+    numbered = list(quotes)
+    kept: set[int] = set()
+    for name, falls, rises in fields:
+        words = [(i, w) for i, q in numbered if (w := getattr(q, name)) is not None]
+        if words:
+            kept |= turns(words, falls, rises)
+    return kept
+
+
 def handed(quotes: Sequence[Quote], fields: Fields = EVERY) -> list[Quote]:
     """What a run's quotes of one contract (in order, none older than the one before it) are
     judged as: the marks one by one at the turns of each field, in order, then the latest
     (see the module)."""
     if len(quotes) == 1:
         return [quotes[0]]
-    kept: set[int] = set()
-    for name, falls, rises in fields:
-        words = [(i, w) for i, q in enumerate(quotes) if (w := getattr(q, name)) is not None]
-        if words:
-            kept |= turns(words, falls, rises)
+    kept = turned(enumerate(quotes), fields)
     kept.add(len(quotes) - 1)  # the latest: the mark they leave
     out: list[Quote] = []
     last = bid = ask = None
@@ -250,12 +258,10 @@ def strided(
         last_at[q.contract_id], final[q.contract_id] = q.at, j
     kept: set[int] = set()  # each contract's turns of every field judged (as `handed`)
     for cid in final:
-        mine = [(j, cast(Quote, out[i])) for j, i in enumerate(together)]
-        mine = [(j, q) for j, q in mine if q.contract_id == cid]
-        for name, falls, rises in fields:
-            ws = [(j, w) for j, q in mine if (w := getattr(q, name)) is not None]
-            if ws:
-                kept |= turns(ws, falls, rises)
+        mine = [
+            (j, q) for j, i in enumerate(together) if (q := cast(Quote, out[i])).contract_id == cid
+        ]
+        kept |= turned(mine, fields)
     words: dict[str, tuple[Decimal | None, Decimal | None, Decimal | None]] = {}
     for j, i in enumerate(together):
         q = cast(Quote, out[i])
