@@ -248,20 +248,17 @@ def strided(
     if len(together) <= TOGETHER:
         return
     stride = -(-len(together) // TOGETHER)
-    last_at: dict[str, datetime] = {}
-    final: dict[str, int] = {}
+    mine: dict[str, list[tuple[int, Quote]]] = {}  # each contract's quotes, numbered
     for j, i in enumerate(together):
         q = cast(Quote, out[i])
-        mark, before = marks.get(q.contract_id), last_at.get(q.contract_id)
-        if (mark is not None and q.at < mark.at) or (before is not None and q.at < before):
+        mark, before = marks.get(q.contract_id), mine.get(q.contract_id)
+        if (mark is not None and q.at < mark.at) or (before and q.at < before[-1][1].at):
             return  # (out of order: as they came)
-        last_at[q.contract_id], final[q.contract_id] = q.at, j
+        mine.setdefault(q.contract_id, []).append((j, q))
+    final = {cid: quotes[-1][0] for cid, quotes in mine.items()}
     kept: set[int] = set()  # each contract's turns of every field judged (as `handed`)
-    for cid in final:
-        mine = [
-            (j, q) for j, i in enumerate(together) if (q := cast(Quote, out[i])).contract_id == cid
-        ]
-        kept |= turned(mine, fields)
+    for quotes in mine.values():
+        kept |= turned(quotes, fields)
     words: dict[str, tuple[Decimal | None, Decimal | None, Decimal | None]] = {}
     for j, i in enumerate(together):
         q = cast(Quote, out[i])
