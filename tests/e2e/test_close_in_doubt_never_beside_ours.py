@@ -13,19 +13,7 @@ import time
 from fsm_risk.core.states import State
 from fsm_risk.paper.gateway import USER_TARGETS
 from tests.e2e.service_harness import ACCOUNT, MNQ, Harness
-
-RULES = """
-[rule.daily_loss_limit]
-limit = 500
-"""
-
-READS = (
-    "/api/Position/searchOpen",
-    "/api/Order/searchOpen",
-    "/api/Trade/search",
-    "/api/Account/search",
-    "/api/Order/search",
-)
+from tests.e2e.test_close_503_while_reads_fail import READS, RULES
 
 
 def signed(h: Harness) -> int:
