@@ -288,6 +288,8 @@ class PaperGateway:
         #: path -> (status, until when, monotonic): `fail_rest` for a while
         self._rest_faults_until: dict[str, tuple[int, float]] = {}
         self._rest_after: dict[str, list[int]] = {}  # path -> [status, left]: done, then failed
+        #: path -> [seconds, requests left]: held before they are carried out (`hold_rest`)
+        self._rest_holds: dict[str, list[float]] = {}
         #: `limit_rest`: until when (monotonic), and whether its 429s say Retry-After
         self._limited_until, self._limited_says = 0.0, True
         #: the paths `limit_rest` answered 429, in the order they came
@@ -963,6 +965,21 @@ class PaperGateway:
         """Carry out the next ``count`` requests to ``path``, then answer each with HTTP
         ``status`` (a gateway that did the work and lost the answer: 5xx, a timeout)."""
         self._rest_after[path] = [status, count]
+
+    def hold_rest(self, path: str, seconds: float, count: int = 1) -> None:
+        """Hold the next ``count`` requests to ``path`` ``seconds`` (real time) before they
+        are carried out (a request in flight, queued at a busy gateway): what happens
+        meanwhile (a trader's order taken, pushed) is done and pushed before them."""
+        self._rest_holds[path] = [seconds, count]
+
+    def _rest_hold(self, path: str) -> float | None:
+        hold = self._rest_holds.get(path)
+        if hold is None:
+            return None
+        hold[1] -= 1
+        if hold[1] <= 0:
+            del self._rest_holds[path]
+        return hold[0]
 
     def _rest_after_fault(self, path: str) -> int | None:
         fault = self._rest_after.get(path)

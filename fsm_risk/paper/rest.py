@@ -212,6 +212,8 @@ class ProjectXApi:
                 body = {}
             if not isinstance(body, dict):
                 return _bad_request("$", "The request body must be a JSON object.")
+            if (held := self.gw._rest_hold(request.path)) is not None:
+                await asyncio.sleep(held)  # (`hold_rest`: in flight, not yet carried out)
             try:
                 payload = handler(body, Caller(user, token, perf))
             except BadRequest as exc:
