@@ -13,14 +13,22 @@ halted market) while its records do not reach us (a hub connected but silent), a
 beside it fills too and reverses the position (short 2 for 58 s on a locked account). So it goes
 again only once an order record of the account not ours was heard since the close went
 (`heard_from`: the trader's add, say): the gateway pushes an order's record as it takes it, in
-order, so ours, had it been taken, would have come first and been known. None heard, it waits
-for a read, and the alert says why. A reduce (a
-partial close) does not: sized from the position last heard, it could take the position past
-its target into the other side; it keeps waiting for a read, and the alert says why. A close
-never answered at all (no `CloseInDoubt` for it) waits for the read as before.
+order, so ours, had it been taken, would have come first and been known. Only a record of an
+order the gateway took after it answered ours shows that: one taken while ours was in flight
+(his add taken at +0.1 s, ours at +0.3 s, answered 503 at +0.4 s) came before ours, and ours
+may be working unseen all the same (the re-send filled beside it: long 2, short 2). So the
+order must be created, by its gateway stamp, past the answer's time on the gateway's clock
+(`CloseInDoubt.answered`, at its latest) by `ANSWER_MARGIN`; heard after the answer is not
+enough (the hub may lag the REST answer). None heard, it waits for a read, and the alert says
+why. A reduce (a partial close) does not: sized from the position last heard, it could take
+the position past its target into the other side; it keeps waiting for a read, and the alert
+says why. A close never answered at all (no `CloseInDoubt` for it) waits for the read as
+before.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from fsm_risk.core.events import (
     CloseInDoubt,
@@ -31,36 +39,50 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.models import AccountModel, ContractModel
 
+#: how far past the answer's time (on the gateway's clock, at its latest) an order must be
+#: created to have been taken after it: the ``Date``'s second and the quickest answer's way here
+ANSWER_MARGIN = timedelta(seconds=1)
+
 
 class Blind:
     """The closes in doubt whose read failed, by (account, contract): the close's number."""
 
     def __init__(self) -> None:
         self.doubted: dict[tuple[int, str], int] = {}
-        #: closes in flight since whose sending an order record of the account not ours came
-        self.heard: set[tuple[int, str]] = set()
+        #: per close in flight: the latest creation (gateway stamp) of the orders of the
+        #: account not ours whose records came live since it went
+        self.heard: dict[tuple[int, str], datetime] = {}
+        #: per close in doubt: the gateway's time an order must be created after to prove it
+        self.after: dict[tuple[int, str], datetime] = {}
 
     def heard_from(self, acct: AccountModel, ev: OrderUpdate) -> None:
         """An order record heard live: one not ours shows the account's order records reach
-        us since each close in flight went (a read's record, or ours, shows nothing of that)."""
+        us since each close in flight went, if the order was taken after the gateway answered
+        ours (`whole`; a read's record, or ours, shows nothing of that)."""
         if ev.read or ev.held or ev.unlisted or ev.order_id in acct.own_orders:
             return
         for cm in acct.contracts.values():
             if cm.close_in_flight and not cm.close_unsent:
-                self.heard.add((cm.account_id, cm.contract_id))
+                key = (cm.account_id, cm.contract_id)
+                self.heard[key] = max(self.heard.get(key, ev.created_at), ev.created_at)
 
     def drop(self, key: tuple[int, str]) -> None:
         """The contract's close is over, or another goes, or a read answered it."""
         self.doubted.pop(key, None)
-        self.heard.discard(key)
+        self.heard.pop(key, None)
+        self.after.pop(key, None)
 
-    def told(self, cm: ContractModel, word: CloseWord) -> EnforcementAccepted | CloseWaiting | None:
+    def told(
+        self, cm: ContractModel, word: CloseWord, now: datetime
+    ) -> EnforcementAccepted | CloseWaiting | None:
         """The shell's word on a close, None when it is that the close is in doubt with its
         read failed (noted for the close in flight: one waiting for the budget never went)."""
         if not isinstance(word, CloseInDoubt):
             return word
         if word.seq == cm.close_seq and cm.close_in_flight and not cm.close_unsent:
-            self.doubted[(cm.account_id, cm.contract_id)] = word.seq
+            key = (cm.account_id, cm.contract_id)
+            self.doubted[key] = word.seq
+            self.after[key] = (word.answered or now) + ANSWER_MARGIN
         return None
 
     def _marked(self, cm: ContractModel) -> bool:
@@ -69,10 +91,17 @@ class Blind:
 
     def whole(self, cm: ContractModel) -> bool:
         """Whether the contract's close, in doubt with its read failed, goes again unread at
-        its close timeout: a close of the whole position, the account's order records heard
-        since it went."""
+        its close timeout: a close of the whole position, a record heard live since it went
+        of an order of the account's the gateway took after it answered ours."""
         key = (cm.account_id, cm.contract_id)
-        return self._marked(cm) and not cm.target_size and key in self.heard
+        heard, after = self.heard.get(key), self.after.get(key)
+        return (
+            self._marked(cm)
+            and not cm.target_size
+            and heard is not None
+            and after is not None
+            and heard > after
+        )
 
     def why(self, cm: ContractModel) -> str:
         """What the alert of a close waiting for its read adds: a reduce in doubt is not re-sent
@@ -82,7 +111,8 @@ class Blind:
         if not cm.target_size:
             return (
                 "; its answer in doubt and its read failed: not re-sent unread until an order "
-                "record is heard (one of ours may be working unseen)"
+                "record is heard of an order the gateway took after it answered (one of ours "
+                "may be working unseen)"
             )
         return (
             "; its answer in doubt and its read failed: a reduce is not re-sent unread "

@@ -323,6 +323,9 @@ class CloseInDoubt:
     account_id: int
     contract_id: str
     seq: int
+    #: the latest the gateway's clock may have read when the answer came (None: the doubt's own
+    #: time): only an order it took after that proves the records reach us (`blind`)
+    answered: datetime | None = None
 
 
 #: what the service tells the engine of its close's answer (`Pursuit.accepted`)

@@ -37,6 +37,7 @@ async def test_a_whole_close_answered_503_goes_again_while_reads_fail(h: Harness
     h.gateway.move_price("MNQ", -600)  # -$600 on a 500 limit
     await h.until(lambda: h.acct.state is State.Flattening, "flattening")
     await asyncio.sleep(1.0)
+    await h.advance(seconds=3)  # (the gateway's clock too: his add is taken after the 503)
     h.trade("MNQ", "buy", 1)  # the trader adds while locked (heard live)
     sizes = []
     took = None

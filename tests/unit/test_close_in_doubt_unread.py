@@ -9,6 +9,7 @@ waits for its read."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from fsm_risk.core.events import CloseInDoubt, OrderStatus, Side
@@ -47,10 +48,11 @@ def past_the_loss_limit() -> Driver:
 def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeout() -> None:
     d = past_the_loss_limit()
     [first] = closes(d.effects)
-    d.send(market(77, Side.BUY, 1, OrderStatus.FILLED, volume=1))  # the trader adds (live)
-    d.send(position(MNQ, 4, "21000"))
     d.send(CloseInDoubt(ACC, MNQ, first.seq))  # answered 503; its read failed
-    d.now += TIMEOUT - timedelta(seconds=1)
+    d.now += timedelta(seconds=2)  # the trader adds (live), taken after the answer
+    d.send(replace(market(77, Side.BUY, 1, OrderStatus.FILLED, volume=1), created_at=d.now))
+    d.send(position(MNQ, 4, "21000"))
+    d.now += TIMEOUT - timedelta(seconds=3)
     assert len(closes(d.send(quote(MNQ, "20800")))) == 0  # not before its timeout
     out = d.advance(seconds=1)
     [again] = closes(out)
@@ -63,27 +65,29 @@ def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeou
 
 
 def his_order(d: Driver, oid: int) -> None:
-    """An order record of the trader's heard live (his buy limit under the lock)."""
+    """An order record of the trader's heard live (his buy limit under the lock), 2 s on: the
+    gateway took it after it answered our close (`blind`)."""
+    d.now += timedelta(seconds=2)
     d.send(order(oid, MNQ, Side.BUY, 1, limit="20000", at=d.now))
 
 
 def test_a_whole_close_in_doubt_again_goes_again_again() -> None:
     d = past_the_loss_limit()
+    d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
     his_order(d, 77)
+    d.advance(seconds=8)
     d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
-    d.advance(seconds=10)
     his_order(d, 78)
-    d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
-    d.advance(seconds=20)  # (the backoff after two tries)
+    d.advance(seconds=18)  # (the backoff after two tries)
     assert len(closes(d.effects)) == 3
 
 
 def test_a_doubt_about_an_older_close_is_not_this_ones() -> None:
     d = past_the_loss_limit()
     [first] = closes(d.effects)
-    his_order(d, 77)
     d.send(CloseInDoubt(ACC, MNQ, first.seq))
-    d.advance(seconds=10)
+    his_order(d, 77)
+    d.advance(seconds=8)
     his_order(d, 78)
     d.send(CloseInDoubt(ACC, MNQ, first.seq))  # late word of the first: not of the second
     for _ in range(12):
@@ -126,6 +130,7 @@ def test_a_whole_close_in_doubt_waits_for_its_read_while_no_order_record_is_hear
     assert len(closes(d.effects)) == 1 and len(reads(d.effects)) >= 3
     said = [a.message for a in alerts(d.effects) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
     assert said and all("until an order record is heard" in m for m in said)
+    assert all("of an order the gateway took after it answered" in m for m in said)
     his_order(d, 77)  # the records reach us again: ours, had it been taken, came first
     d.advance(seconds=30)
     assert len(closes(d.effects)) == 2
