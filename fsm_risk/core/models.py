@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fsm_risk.core.contract import ContractModel, Lockable
 from fsm_risk.core.exposure import Behind, Unjudged, exposed
 from fsm_risk.core.instruments import DEFAULT_INSTRUMENTS, Instrument, InstrumentBook, root_of
+from fsm_risk.core.mark import Mark
 from fsm_risk.core.orders import Order
 from fsm_risk.core.own import OwnOrders, listed
 from fsm_risk.core.reasons import Reason
@@ -27,7 +28,6 @@ from fsm_risk.core.records import (
     FillRecord,
     History,
     Lock,
-    Mark,
     Position,
     Trip,
     _dec,

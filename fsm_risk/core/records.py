@@ -1,7 +1,7 @@
 """The plain records the machine models are made of: locks and their strength, the broker's
-view (positions, marks; its working orders are in `orders`), and the journal of an account's
-trading (fills, round trips, the day's and week's books, the history restored from
-append-only rows). Each converts to and from JSON-able dicts exactly (money as strings)."""
+view (positions; its marks are in `mark`, its working orders in `orders`), and the journal of
+an account's trading (fills, round trips, the day's and week's books, the history restored
+from append-only rows). Each converts to and from JSON-able dicts exactly (money as strings)."""
 
 from __future__ import annotations
 
@@ -119,16 +119,6 @@ class Position:
             settling=d.get("settling", 0),
             stored=True,
         )
-
-
-@dataclass(slots=True)
-class Mark:
-    """The latest quote of a contract."""
-
-    last: Decimal | None
-    bid: Decimal | None
-    ask: Decimal | None
-    at: datetime
 
 
 # --- journal -----------------------------------------------------------------------------

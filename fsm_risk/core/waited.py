@@ -62,7 +62,7 @@ from decimal import Decimal
 from typing import cast
 
 from fsm_risk.core.events import Quote
-from fsm_risk.core.records import Mark
+from fsm_risk.core.mark import Mark
 
 #: price fields, each with whether its falls and its rises are judged: the last values longs
 #: and shorts (mark mode last); at liquidation value a bid values a long only (whose trailing

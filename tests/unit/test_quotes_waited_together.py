@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 from fsm_risk.core.events import Quote, Tick
+from fsm_risk.core.mark import Mark
 from fsm_risk.core.pnl import MarkMode
-from fsm_risk.core.records import Mark
 from fsm_risk.core.states import State
 from fsm_risk.core.waited import waited
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
