@@ -214,12 +214,8 @@ class RiskEngine:
         self.accounts[acct.account_id] = acct
         out: list[Effect] = []
         self.timers.catch_up(acct, now, self.valuation, at_reset)
-        for contract_id, pos in acct.positions.items():
-            # at the last price known; one too old (or misdated) to be fresh now goes: it is stale
-            last = self.valuation.last_mark(contract_id)
-            self.valuation.fresh(contract_id, now)
-            self.valuation.hold(acct, contract_id, out)
-            self.valuation.revalue(acct, pos, last)
+        for pos in acct.positions.values():
+            self.valuation.restored(acct, pos, now, out)  # at the last price known, if its own
         self.swap.orphans(acct, now)
         self._guarded(acct, Tick(acct.account_id), now, out)
         return out

@@ -101,12 +101,17 @@ class QuotePath:
                     # Valuation.revalue, inlined: this runs once per holder per quote
                     per_point = pos.point_value
                     if per_point is None:
+                        priced = pos.priced
                         valuation.revalue(acct, pos)
+                        if pos.priced and not priced:
+                            dirty.add(acct.account_id)  # its first value: saved (`restored`)
                     elif (price := long_price if pos.long else short_price) is not None:
                         value = price * per_point - pos.cost
                         acct.open_upnl += value - pos.upnl
                         pos.upnl = value
-                        pos.priced = True
+                        if not pos.priced:
+                            pos.priced = True
+                            dirty.add(acct.account_id)  # its first value: saved (`restored`)
                     else:  # no price for its side yet: its value is the last known, stale
                         pos.priced = False
                 # the guard band: inside it no quote rule can fire or change its memory

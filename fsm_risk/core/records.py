@@ -89,6 +89,9 @@ class Position:
     #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
     band: tuple[Decimal, Decimal] | None = None
     stored: bool = False  # restored, not yet read back from the gateway (see settlement)
+    #: restored from a stop where it was not ``priced`` (saved with it): no mark saved values
+    #: it, its value waits for a quote (`Valuation.restored`)
+    waiting: bool = False
 
     @property
     def signed(self) -> int:
@@ -106,6 +109,7 @@ class Position:
             "average_price": str(self.average_price),
             "opened_at": _dt(self.opened_at),
             "settling": self.settling,
+            "priced": self.priced,
         }
 
     @staticmethod
@@ -118,6 +122,7 @@ class Position:
             _req(_pdt(d["opened_at"])),
             settling=d.get("settling", 0),
             stored=True,
+            waiting=not d.get("priced", True),
         )
 
 

@@ -116,7 +116,10 @@ class Settlement:
                     over(acct, cid)
                 else:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
-            grown = old is not None and (old.long != pos.long or pos.size > old.size)
+            # (an old one unpriced was not valued at a saved mark: nor is what is left of it)
+            grown = old is not None and (
+                old.long != pos.long or pos.size > old.size or not old.priced
+            )
             known = self.valuation.unwatched(acct, cid, grown)
             self.valuation.hold(acct, cid, out)
             if known:
@@ -277,7 +280,8 @@ class Settlement:
         if settling != pos.settling:
             pos.settling = settling
             pos.point_value = None
-            self.valuation.revalue(acct, pos)
+            if pos.priced:  # (one waiting for a quote waits: a mark saved before it is no price)
+                self.valuation.revalue(acct, pos)
 
     def expire(self, acct: AccountModel, now: datetime, out: list[Effect]) -> None:
         """Waits that timed out: fills announced by a final order event that never came (the

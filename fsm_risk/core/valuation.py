@@ -94,6 +94,22 @@ class Valuation:
         if mark is not None and not (now - self.settings.stale_after <= mark.at <= now + MARK_SKEW):
             self.stored[contract_id] = self.marks.pop(contract_id)
 
+    def restored(self, acct: AccountModel, pos: Position, now: datetime, out: list[Effect]) -> None:
+        """A restored position, valued at its contract's last price known (one too old, or
+        misdated, to be fresh now goes to `stored`: stale) only if it was valued at the stop
+        (``priced``, saved with it; else ``waiting``): its value came from that price, or one
+        before it, taken while the position, at its size, was held. One unpriced at the stop
+        (opened or grown since its contract's last quote, waiting for one) waits for a quote
+        of this run: the price saved is from before it (a second quick restart valued 4 ES
+        bought at 6010 in the run between at the 6000 saved by the first stop: -$2,000,
+        flattened; or, nobody holding the contract at the first stop, at its row of before)."""
+        cid = pos.contract_id
+        last = self.last_mark(cid)
+        self.fresh(cid, now)
+        self.hold(acct, cid, out)
+        if not pos.waiting:
+            self.revalue(acct, pos, last)
+
     def last_mark(self, contract_id: str) -> Mark | None:
         """The last price known of a contract, fresh or not (a restore's: see `stored`)."""
         return self.marks.get(contract_id) or self.stored.get(contract_id)
@@ -235,7 +251,9 @@ class Valuation:
         saved before the restart, however recent, until a quote of this run (`saved`: 4 ES
         bought at 6010 five seconds after it read -$2,000 at another holder's saved 6000), nor
         the holder's own position once it ``grown`` since (contracts bought since the restart:
-        1 ES held at 6000 and 3 bought at 6010 read -$1,500 at the saved 6000)."""
+        1 ES held at 6000 and 3 bought at 6010 read -$1,500 at the saved 6000), or what is left
+        of one not valued at it (4 ES bought at 6010 after the restart, 1 sold: the 3 left
+        read -$1,500 at the saved 6000)."""
         holders = self.holders.get(cid)
         if holders:
             if cid in self.saved:
