@@ -299,10 +299,34 @@ def url_secrets(value: str) -> list[str]:
     return list(dict.fromkeys(decoded))
 
 
+#: IANA names a person types for a region's time that are fixed offsets with no daylight
+#: saving (EST is UTC-5 all year): the regional zone they mean
+_FIXED_ABBREVIATIONS = {
+    "EST": "America/New_York",
+    "MST": "America/Denver",
+    "HST": "Pacific/Honolulu",
+}
+#: Etc/GMT+5 is UTC-5 (the POSIX sign, inverted) and never follows daylight saving
+_ETC_OFFSET = re.compile(r"^(?:Etc/)?GMT[+-]0*[1-9]\d*$", re.IGNORECASE)
+
+
 def timezone(text: str) -> str:
-    """An IANA time zone name such as America/Chicago."""
+    """An IANA time zone name such as America/Chicago. Refuses the fixed-offset names a person
+    types for a region that keeps daylight saving (EST, MST, HST, Etc/GMT+5): a reset written
+    in one of them is an hour off for most of the year."""
     if not text or text.startswith("/") or ".." in text:
         raise ValueError(f"must be an IANA time zone such as America/Chicago, got '{text}'")
+    regional = _FIXED_ABBREVIATIONS.get(text.upper())
+    if regional is not None:
+        raise ValueError(
+            f"'{text}' is a fixed offset that never follows daylight saving "
+            f"(use a regional zone such as {regional})"
+        )
+    if _ETC_OFFSET.match(text):
+        raise ValueError(
+            f"'{text}' is a fixed offset (its sign inverted: Etc/GMT+5 is UTC-5) that never "
+            "follows daylight saving (use a regional zone such as America/New_York)"
+        )
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
