@@ -16,9 +16,13 @@ past the exchange's close into its next session stops ``lead`` before that close
 next session is an exchange holiday (a position cannot be closed while the exchange is shut:
 one held past 16:00 Chicago on New Year's Eve is held 73 hours) or after the weekend (unless
 another window takes over the instant it ends), and before the next session's early close
-when it has one, whatever the window's zone. The instant a session's trading must
-stop is its ``stop``; its ``end`` stays the window's end, so the time between the two is "past
-the flat-by time" rather than "outside the windows".
+when it has one, whatever the window's zone. A flat-by that falls at or after the exchange's
+daily close while it is shut (a flat-by written in London falls after CME's 16:00 in the weeks
+the US is on summer time and the UK is not) stops ``lead`` before that close. The settings'
+holidays and early closes cut like the library's; with the library turned off in the settings
+the exchange is CME Globex (closing at 16:00 Chicago, shut for the weekend). The instant a
+session's trading must stop is its ``stop``; its ``end`` stays the window's end, so the time
+between the two is "past the flat-by time" rather than "outside the windows".
 
 Exchange holidays and early closes come from ``pandas_market_calendars`` (a maintained
 library that knows the CME Globex schedules) through `ExchangeDays`, a small typed wrapper
@@ -50,6 +54,9 @@ EXCHANGE_TZ = "America/Chicago"
 #: the next date's (it reopens at 17:00, for the session that closes the next day); None for
 #: a calendar whose sessions close on the date they open (a library calendar says which)
 EXCHANGE_ROLL: time | None = time(16, 0)
+#: the CME Globex daily reopen after its maintenance break (17:00 Chicago, the next date's
+#: session): a flat-by from `EXCHANGE_ROLL` until then falls while the exchange is shut
+EXCHANGE_REOPEN = time(17, 0)
 #: years computed at once when an exchange calendar is loaded (others: on first use)
 PRECOMPUTED_YEARS = range(2020, 2041)
 
@@ -304,9 +311,10 @@ class Session:
     end: datetime  # the window's end
     holiday: bool
     early_close: datetime | None
-    #: what sets the stop: end, flat_by, early_close, holiday_close or weekend_close
+    #: what sets the stop: end, flat_by, early_close, holiday_close, weekend_close or
+    #: daily_close (the exchange's close came before the flat-by)
     cut: str = "end"
-    #: with the holiday_close or weekend_close cut: the exchange's close before its closure
+    #: with the holiday_close, weekend_close or daily_close cut: the exchange's close
     close: datetime | None = None
 
     @property
@@ -342,12 +350,15 @@ class TradingSchedule:
         exchange: ExchangeDays | None = None,
         extra_holidays: Iterable[date] = (),
         early_closes: Iterable[EarlyClose] = (),
+        clock: tuple[str, time | None] | None = None,
     ) -> None:
         self.windows = tuple(sorted(windows, key=lambda w: w.seconds()))
         self.tz = tz
         self.flat_by = flat_by
         self.lead = early_close_lead
         self.exchange = exchange
+        #: with no ``exchange``: its zone and daily close (None: pure windows, no closes)
+        self._clock = clock
         self._cal = SessionCalendar(tz)
         self._holidays = frozenset(extra_holidays)
         self._early = {e.day: self._cal.at(e.day, e.at) for e in early_closes}
@@ -383,12 +394,54 @@ class TradingSchedule:
         opens at 17:00 Chicago the day before its date). The local date of a window written
         far east of the exchange is a day off either way: Singapore's whole CME session closes
         the next local date; Sydney's 10:00-16:00 opens at 17:00 Chicago, the next day's."""
-        x = self.exchange
-        if x is None:
+        clock = self._exchange_clock()
+        if clock is None:
             return None
-        there = self._exchange_zone(x.tz).local(opens)
-        late = x.roll is not None and there.time() >= x.roll
+        tz, roll = clock
+        there = self._exchange_zone(tz).local(opens)
+        late = roll is not None and there.time() >= roll
         return there.date() + timedelta(days=1) if late else there.date()
+
+    def _exchange_clock(self) -> tuple[str, time | None] | None:
+        """The exchange's zone and daily close: its calendar's, else the one given (with the
+        library turned off the windows still trade CME, which closes for the weekend)."""
+        x = self.exchange
+        return self._clock if x is None else (x.tz, x.roll)
+
+    def _exchange_holiday(self, listed: date) -> bool:
+        """Whether the exchange's session dated ``listed`` is a holiday: the settings' or the
+        library's."""
+        x = self.exchange
+        return listed in self._holidays or (
+            x is not None and listed in x.year(listed.year).holidays
+        )
+
+    def _exchange_early(self, listed: date) -> datetime | None:
+        """The early close of the exchange's session dated ``listed``: the settings', else the
+        library's."""
+        found = self._early.get(listed)
+        if found is None and self.exchange is not None:
+            found = self.exchange.year(listed.year).early_closes.get(listed)
+        return found
+
+    def _regular_close(self, listed: date) -> datetime | None:
+        clock = self._exchange_clock()
+        if clock is None or clock[1] is None:
+            return None
+        return self._exchange_zone(clock[0]).at(listed, clock[1])
+
+    def _shut(self, listed: date, flat: datetime) -> datetime | None:
+        """The exchange's regular close of its session dated ``listed`` when the flat-by
+        instant ``flat`` falls at or after it while the exchange is shut: before the CME
+        reopen (`EXCHANGE_REOPEN`), or at any time after the close of another calendar (its
+        reopen is not known). None when the flat-by comes first or the market has reopened."""
+        close = self._regular_close(listed)
+        if close is None or flat < close:
+            return None
+        tz = EXCHANGE_TZ
+        if self._exchange_clock() != (tz, EXCHANGE_ROLL):
+            return close
+        return None if flat >= self._exchange_zone(tz).at(listed, EXCHANGE_REOPEN) else close
 
     def _exchange_zone(self, tz: str) -> SessionCalendar:
         zone = self._exchange_zones.get(tz)
@@ -408,21 +461,18 @@ class TradingSchedule:
         14:00 Chicago runs past Thanksgiving's 12:00). None when neither: the exchange
         reopens after its daily close and the window goes on. A session dated on a weekend
         (a Tokyo Monday morning opens on Sunday in Chicago) has no close of its own."""
-        x = self.exchange
-        if x is None or listed is None or listed.weekday() >= 5:
+        if listed is None or listed.weekday() >= 5:
             return None
         after = listed + timedelta(days=1)
         while after.weekday() >= 5:  # the weekend: no session dated then
             after += timedelta(days=1)
-        holiday = after in x.year(after.year).holidays
+        holiday = self._exchange_holiday(after)
         weekend = after - listed > timedelta(days=1) and not self._goes_on(ends)
         if holiday or weekend:
-            close = x.year(listed.year).early_closes.get(listed)
-            if close is None and x.roll is not None:
-                close = self._exchange_zone(x.tz).at(listed, x.roll)
+            close = self._exchange_early(listed) or self._regular_close(listed)
             cut = "holiday_close" if holiday else "weekend_close"
             return None if close is None else (close, cut)
-        early = x.year(after.year).early_closes.get(after)
+        early = self._exchange_early(after)
         return None if early is None else (early, "early_close")
 
     def _goes_on(self, ends: datetime) -> bool:
@@ -465,6 +515,10 @@ class TradingSchedule:
                 early = closing[0]
             else:
                 close = closing[0]
+        if cut == "flat_by" and listed is not None and listed.weekday() < 5:
+            shut = self._shut(listed, stop)  # (a weekend or holiday eve is cut above)
+            if shut is not None and shut - self.lead < stop:
+                stop, cut, close = shut - self.lead, "daily_close", shut
         holiday = self.is_holiday(day, listed)
         return Session(w, day, opens, stop, ends, holiday, early, cut, close)
 
@@ -539,6 +593,7 @@ def build_schedule(
         exchange=exchange,
         extra_holidays=extra_holidays,
         early_closes=early_closes,
+        clock=None if exchange is not None else (EXCHANGE_TZ, EXCHANGE_ROLL),
     )
 
 

@@ -201,6 +201,11 @@ class TradingHours(Rule):
         elif s.cut in ("holiday_close", "weekend_close") and s.close is not None:
             closure = "a holiday" if s.cut == "holiday_close" else "the weekend"
             what = f"the exchange closes {local(s.close)} before {closure}: flat by {local(s.stop)}"
+        elif s.cut == "daily_close" and s.close is not None:
+            what = (
+                f"the exchange closes {local(s.close)}, before the flat-by time: "
+                f"flat by {local(s.stop)}"
+            )
         else:
             what = f"past the flat-by time {local(s.stop)}"
         return what + (f"; next window opens {local(until)}" if until else "")
