@@ -39,7 +39,7 @@ def test_session_timezone_abbreviation_without_daylight_saving_is_refused(
     assert any("[session] timezone" in p and regional in p for p in found), found
 
 
-@pytest.mark.parametrize("zone", ["Etc/GMT+5", "Etc/GMT-1", "GMT+6"])
+@pytest.mark.parametrize("zone", ["Etc/GMT+5", "Etc/GMT-1"])
 def test_a_sign_inverted_fixed_offset_zone_is_refused(zone: str) -> None:
     found = problems(f"[session]\ntimezone = {zone}\n")
     assert any("[session] timezone" in p and "daylight saving" in p for p in found), found
