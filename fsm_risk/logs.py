@@ -257,7 +257,7 @@ def setup(
         logger.add(
             sink(_console(sys.stderr), "log-console", tty),
             level=level,
-            format="<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <8}</level> "
+            format="<green>{time:YYYY-MM-DD HH:mm:ss.SSS Z}</green> <level>{level: <8}</level> "
             "{message}",
             backtrace=False,
             diagnose=False,
