@@ -35,17 +35,22 @@ liquidation value, else the last) and moves with it one way. Kept per field (`tu
 lowest and highest word (a loss limit or a target touched, a peak reached); for a field that
 values longs, the ends of its deepest fall from a high and the highest before its lowest (an
 intraday trailing floor raised within the run and touched within it), for one that values
-shorts the same of its rises. A lowest, highest, or the end of a fall or rise, that the latest
-word repeats is judged with the latest, last. So a run hands on at most `most` quotes per
-contract held apart, whatever its length; a contract held together with another of the run's
-is handed on whole. Not kept: the moments between; so a trailing floor whose peak is capped
-(frozen at the start) may be touched within the run by a fall neither the deepest nor ending at
-the lowest (the deepest began above the cap), and is not judged. That touch can be nearly a
-whole drawdown deep: a 1,000 drawdown from 50,000 capped at 51,000, a long 1 MNQ's bid at
-20,501 (49,002: the floor then 49,000), up to the cap (the floor 50,000), down to 20,502
-(49,004: 996 under the floor), then far above the cap, a deeper fall that touches nothing,
-and up: one by one it flattens at 49,004; merged it is never judged. A latest word under the
-floor always is.
+shorts the same of its rises; and for a capped peak (`capped`) the lowest after each new high
+(a cap reached there) where it falls further from it than any fall before. A lowest, highest,
+or the end of a fall or rise, that the latest word repeats is judged with the latest, last. So
+a run hands on a few quotes per contract held apart, `most` and the capped floor's touches,
+whatever its length; a contract held together with another of the run's is handed on whole.
+
+Found by a review of 160d7c6: without `capped` a trailing floor whose peak is capped (frozen at
+the start) touched within the run by a fall neither the deepest nor ending at the lowest (the
+deepest began above the cap) was not judged, nearly a whole drawdown deep: a 1,000 drawdown
+from 50,000 capped at 51,000, a long 1 MNQ's bid at 20,501 (49,002: the floor then 49,000), up
+to the cap (the floor 50,000), down to 20,502 (49,004: 996 under the floor), then far above the
+cap, a deeper fall that touches nothing, and up: one by one it flattens at 49,004, and now so
+does the run. What the holders' caps are is not asked: every level the run first reaches at a
+new high may be one, so a rise whose every dip is deeper than the one before is handed on
+whole (each dip the only touch of the cap at the high before it); a random walk adds about
+one quote per run.
 
 A quote is merged only with the newer quotes after it, and only when it is not older than its
 contract's mark, nor than a quote of its contract earlier in the batch (which will have moved
@@ -80,9 +85,9 @@ def judged(liquidation: bool) -> Fields:
 
 
 def most(fields: Fields) -> int:
-    """The most quotes a run's quotes of one contract are handed on as, ``fields`` judged: a
-    lowest and a highest, and three for each of a fall and a rise judged, per field (`turns`),
-    and the latest."""
+    """The most quotes a run's quotes of one contract are handed on as, ``fields`` judged,
+    beside a capped floor's touches (`capped`): a lowest and a highest, and three for each of a
+    fall and a rise judged, per field (`turns`), and the latest."""
     return sum(2 + 3 * falls + 3 * rises for _name, falls, rises in fields) + 1
 
 
@@ -92,7 +97,8 @@ def turns(words: Sequence[tuple[int, Decimal]], falls: bool, rises: bool) -> set
     high and low ending its deepest fall and the highest before the lowest, with ``rises`` the
     low and high ending its steepest rise and the lowest before the highest (each first
     reached); less the lowest, highest and a fall's low or a rise's high that the latest word
-    repeats (judged with it, last)."""
+    repeats (judged with it, last); and a capped peak's touches of its floor (`capped`), of
+    the words for ``falls``, of the words negated for ``rises``."""
     first, word = words[0]
     low = high = word
     at_low = at_high = fall_high = fall_low = rise_low = rise_high = first
@@ -118,6 +124,41 @@ def turns(words: Sequence[tuple[int, Decimal]], falls: bool, rises: bool) -> set
     latest = words[-1][1]
     value = dict(words)
     kept.update(i for i in ends if value[i] != latest)
+    if falls:
+        kept |= capped(words, latest)
+    if rises:
+        kept |= capped([(i, -w) for i, w in words], -latest)
+    return kept
+
+
+def capped(words: Sequence[tuple[int, Decimal]], latest: Decimal) -> set[int]:
+    """The places to judge a field that values longs at (``words`` as `turns`'s; ``latest``:
+    the latest word, judged last) so that a floor under a peak capped at any level is touched
+    if the words one by one touch it: for each level the words first reach at a new high
+    (a cap then reached), the lowest word from there on with the high before it, where it
+    falls further from the cap than any fall before that high; and the end of the deepest
+    fall before that high with its own high, where it falls further than the cap's."""
+    n = len(words)
+    ahead = list(range(n))  # k -> the place in ``words`` of the lowest word from k on
+    for k in range(n - 2, -1, -1):
+        later = ahead[k + 1]
+        ahead[k] = later if words[later][1] < words[k][1] else k
+    top = [0] * n  # k -> the place of the highest word up to k (first reached)
+    for k in range(1, n):
+        top[k] = k if words[k][1] > words[top[k - 1]][1] else top[k - 1]
+    kept: set[int] = set()
+    fall, fall_end = Decimal(0), 0
+    for k, (_i, word) in enumerate(words):
+        if top[k] == k:  # a new high: caps up to it reached here
+            low = words[ahead[k]][1]
+            if word - low > fall:
+                kept.add(words[top[ahead[k]]][0])
+                if low != latest:
+                    kept.add(words[ahead[k]][0])
+            if fall and fall > words[top[k - 1]][1] - low:
+                kept.update((words[fall_end][0], words[top[fall_end]][0]))
+        if words[top[k]][1] - word > fall:
+            fall, fall_end = words[top[k]][1] - word, k
     return kept
 
 

@@ -16,7 +16,7 @@ import pytest
 from fsm_risk.core.events import Quote, Tick
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.states import State
-from fsm_risk.core.waited import EVERY, LAST, LIQUIDATION, Fields, judged, most, waited
+from fsm_risk.core.waited import EVERY, LAST, LIQUIDATION, Fields, capped, judged, most, waited
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.daily_profit_target import DailyProfitTarget
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
@@ -140,11 +140,24 @@ def test_a_batch_of_one_contract_is_judged_as_one_by_one() -> None:
     assert flattened > 50
 
 
+def _capped_places(quotes: list[Quote], fields: Fields) -> int:
+    """How many places `capped` adds for ``quotes``' judged fields (falls, and rises negated)."""
+    places: set[int] = set()
+    for name, falls, rises in fields:
+        words = [(i, w) for i, q in enumerate(quotes) if (w := getattr(q, name)) is not None]
+        if words and falls:
+            places |= capped(words, words[-1][1])
+        if words and rises:
+            places |= capped([(i, -w) for i, w in words], -words[-1][1])
+    return len(places)
+
+
 @pytest.mark.parametrize("fields", [LAST, LIQUIDATION, EVERY])
 def test_a_batch_hands_on_a_bounded_few_quotes_per_contract(fields: Fields) -> None:
     """However long the run, at most `most` quotes of each contract are handed on (9 at the
-    last, 11 at liquidation value, 19 for every field), the last of them every field's latest
-    word at the latest stamp."""
+    last, 11 at liquidation value, 19 for every field) beside the touches of a capped floor
+    (`capped`: none in a steady rise, a few in a random walk), the last of them every field's
+    latest word at the latest stamp."""
     assert (most(LAST), most(LIQUIDATION), most(EVERY)) == (9, 11, 19)
     r = random.Random(7)
     for n, times in ((256, 4), (10_000, 1)):
@@ -154,7 +167,8 @@ def test_a_batch_hands_on_a_bounded_few_quotes_per_contract(fields: Fields) -> N
             out = waited(batch, {}, fields, apart)
             for cid, quotes in ((MNQ, mnq), (ES, es)):
                 handed = [q for q in out if q.contract_id == cid]
-                assert 1 <= len(handed) <= most(fields)
+                touches = _capped_places(quotes, fields)
+                assert 1 <= len(handed) <= most(fields) + touches
                 latest = handed[-1]
                 assert latest.at == quotes[-1].at
                 for name in ("last", "bid", "ask"):
