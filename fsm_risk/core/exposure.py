@@ -63,8 +63,11 @@ class Unjudged:
     #: (`unread.read_early`: one opened while the service was down is in no books)
     flat: bool = False
     #: its trades read, the list lacked trades already applied (kept from): it waits for a
-    #: complete one, and the next periodic read lists them again (`unjudged.kept`)
-    kept: bool = False
+    #: complete one, and the next periodic read lists them again (`unjudged.kept`), until the
+    #: end of that day (None: not kept); an admin's unlock does not end it
+    kept: datetime | None = None
+    #: the fall of its move already in the week's book (`Book.hidden`, `unjudged.kept`)
+    carried: Decimal = Decimal(0)
 
 
 def note_closing(acct: AccountModel, cm: ContractModel) -> None:

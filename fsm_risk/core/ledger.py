@@ -23,6 +23,7 @@ from fsm_risk.core.exits import CENT, Computed
 from fsm_risk.core.exposure import closed_behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import again, checked
+from fsm_risk.core.hidden import forget
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -381,6 +382,8 @@ class Ledger:
                 )
             )
             book.realized, book.fees, book.wiped = realized, fees, ZERO
+        if not incomplete and ev.since <= acct.week.start:
+            forget(acct)  # the week's whole list: no fall the trades never explained (`hidden`)
         if not (incomplete and kept(acct, now)):  # (a lock made on the estimate holds)
             self._read(acct, now)
         return booked

@@ -241,6 +241,8 @@ class Book:
     profit target still counts it (a reset never loosens a limit mid-period). ``wiped_loss``:
     what the trades confirmed resets wiped lost (those up to ``wiped_to``), kept in ``realized``
     (at most nothing): a later reset's wiped trades made ``realized`` less it and the rest.
+    ``hidden``: a fall of the balance no trade booked explains, its day over before a complete
+    trades list (`hidden`): the week's loss limit counts it until the weekly reset (at most 0).
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's)."""
@@ -261,6 +263,7 @@ class Book:
     wiped_loss: Decimal = ZERO
     missed_carried: Split = field(default_factory=dict)  # see `missed_carry`
     wiped_to: datetime | None = None
+    hidden: Decimal = ZERO
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -327,6 +330,7 @@ class Book:
             "wiped_loss": str(self.wiped_loss),
             "missed_carried": split_to_json(self.missed_carried),
             "wiped_to": _dt(self.wiped_to),
+            "hidden": str(self.hidden),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -359,6 +363,7 @@ class Book:
             Decimal(d.get("wiped_loss", "0")),
             split_from_json(d.get("missed_carried")),
             _pdt(d.get("wiped_to")),
+            Decimal(d.get("hidden", "0")),
         )
 
 

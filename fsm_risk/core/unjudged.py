@@ -54,6 +54,7 @@ from decimal import Decimal
 
 from fsm_risk.core.events import Event, Tick
 from fsm_risk.core.exposure import Unjudged
+from fsm_risk.core.hidden import keep
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import Lock
@@ -130,11 +131,25 @@ def listed(view: object) -> Decimal | None:
     return ZERO if view.unjudged.taken else None
 
 
-def said(view: object, loss: bool) -> str:
-    """What a verdict's detail adds while the account is judged on its balance's move."""
-    if not isinstance(view, AccountModel) or not estimating(view):
+def weekly(view: object) -> Decimal:
+    """What the week's loss limit adds to its realized P&L: the falls kept for the week
+    (`Book.hidden`), and the estimate's beyond what of it they hold (`Unjudged.carried`)."""
+    if not isinstance(view, AccountModel):
+        return ZERO
+    carried = view.unjudged.carried if view.unjudged is not None else ZERO
+    return view.week.hidden + min(counted(view, True) - carried, ZERO)
+
+
+def said(view: object, loss: bool, week: bool = False) -> str:
+    """What a verdict's detail adds while the account is judged on its balance's move (or,
+    for the week's loss limit, on a fall kept for the week: ended by a complete list too)."""
+    if not isinstance(view, AccountModel):
         return ""
-    return f"; {ESTIMATED} {move(view):+.2f}, {counted(view, loss):+.2f} of it counted"
+    hidden = view.week.hidden if week else ZERO
+    if not estimating(view):
+        return f"; {ESTIMATED} {hidden:+.2f} kept for the week" if hidden else ""
+    kept = f", {hidden:+.2f} kept for the week" if hidden else ""
+    return f"; {ESTIMATED} {move(view):+.2f}, {counted(view, loss):+.2f} of it counted{kept}"
 
 
 def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None:
@@ -166,16 +181,21 @@ def ended(acct: AccountModel, now: datetime) -> bool:
     """Whether the account's rules wait no more. A wait this run saw ends: its trades read,
     a lock made on the estimate ends (`released`). A restored lock made on one by an earlier
     run is not ended by the restore, before any read: by the read that ends its next wait.
-    A wait kept for such a lock (`kept`) ends with it (at its reset, or an admin's unlock): its
-    move, taken before that reset, is no loss of the new day's."""
+    A wait kept by an incomplete list (`kept`) ends with its day, not with its lock (an admin's
+    unlock left the estimate uncounted: -$1,000 on a $500 limit trading on): its move, taken
+    before the reset, is no loss of the new day's, and its fall stays the week's (`hidden`);
+    no lock ends for a day passing."""
     unjudged = acct.unjudged
-    if unjudged is not None and unjudged.kept:
-        unjudged.kept = any(estimated(h, now) for h in acct.holds.values())
+    over = unjudged is not None and unjudged.kept is not None and now >= unjudged.kept
+    if unjudged is not None and over:
+        keep(acct, move(acct))  # (the week's from now on: `Book.hidden`)
+        unjudged.kept = None
     if waiting(acct):
         return False
     if acct.unjudged is not None:
         acct.unjudged = None
-        released(acct, now)
+        if not over:
+            released(acct, now)
     return True
 
 
@@ -221,5 +241,6 @@ def kept(acct: AccountModel, now: datetime) -> bool:
     if not unjudged.estimating:
         unjudged.estimating = True
         acct.band = None  # (its guard band asked again, as when a wait runs out: `track`)
-    unjudged.kept = True
+    unjudged.kept = acct.day.end  # (until the day ends: `ended`)
+    keep(acct, move(acct))  # (the week's share of it, stored: `hidden`)
     return True

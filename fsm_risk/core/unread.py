@@ -104,7 +104,7 @@ def waiting(acct: AccountModel) -> bool:
     (`unjudged.kept`)."""
     behind = acct.behind
     unsettled = behind is not None and (not behind.settled or bool(acct.unexplained))
-    unread = acct.unjudged is not None and (acct.unjudged.restored or acct.unjudged.kept)
+    unread = acct.unjudged is not None and (acct.unjudged.restored or bool(acct.unjudged.kept))
     return unsettled or unread or acct.missed is not None
 
 
@@ -169,4 +169,4 @@ def trades_read(acct: AccountModel) -> None:
     an incomplete list read before (`unjudged.kept`), no longer holds the rules on realized P&L
     back."""
     if acct.unjudged is not None:
-        acct.unjudged.restored = acct.unjudged.kept = False
+        acct.unjudged.restored, acct.unjudged.kept = False, None

@@ -24,7 +24,7 @@ from fsm_risk.core.events import AccountUpdate, Event, Fill, PositionUpdate, Quo
 from fsm_risk.core.models import Book, Position
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import State
-from fsm_risk.core.unjudged import counted, said
+from fsm_risk.core.unjudged import counted, said, weekly
 from fsm_risk.rules.base import (
     UNBOUNDED,
     AccountView,
@@ -104,8 +104,11 @@ class PeriodPnlRule(Rule):
     def _realized(self, book: Book, view: AccountView) -> Decimal:
         """The period's realized P&L; a target still counts what a firm's reset confirmed
         took off it (`Book.wiped`: a reset never loosens a limit mid-period). Its trades
-        unread past a grace, the balance's move on the side that can make it fire too."""
+        unread past a grace, the balance's move on the side that can make it fire too; the
+        week's loss limit, a fall the trades never explained until the weekly reset too."""
         realized = book.realized if self.loss else book.realized + book.wiped
+        if self._weekly and self.loss:
+            return realized + weekly(view)
         return realized + counted(view, self.loss)
 
     def evaluate(self, view: AccountView, event: Event, now: datetime) -> Sequence[Verdict]:
@@ -119,7 +122,7 @@ class PeriodPnlRule(Rule):
             return ()
         left_out = "loss" if self.loss else "gain"
         stale = f"; a stale quote's {left_out} not counted" if was_stale else ""
-        stale += said(view, self.loss)  # (judged on the balance's move: ended by the trades read)
+        stale += said(view, self.loss, self._weekly)  # (on the balance's move: `core.unjudged`)
         until = self.ctx.next_reset(view, now, weekly=self.lock is State.LockedWeekly)
         cfg = self.config
         sign = "<=" if self.loss else ">="
