@@ -382,7 +382,7 @@ class Ledger:
                 )
             )
             book.realized, book.fees, book.wiped = realized, fees, ZERO
-        if not incomplete and ev.since <= acct.week.start:
+        if not (incomplete or relisted) and ev.since <= acct.week.start:
             forget(acct)  # the week's whole list: no fall the trades never explained (`hidden`)
         if not (incomplete and kept(acct, now)):  # (a lock made on the estimate holds)
             self._read(acct, now)

@@ -156,7 +156,8 @@ def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None
     """Before the rules judge: the account's wait begins, a read of its trades fails (a
     `Tick` saying so), runs out (`GRACE` after that failure: the estimate in force, its guard
     band asked again) or ends (its trades read: `released`); a restored account's balance
-    listed after the subscriptions is its first read (`unread.start_listed`)."""
+    listed after the subscriptions is its first read (`unread.start_listed`). A fall that
+    locked on the estimate is the week's too, stored (`hidden`): a restart keeps it."""
     if isinstance(event, Tick) and event.listed is not None:
         start_listed(acct, event.listed)
     if ended(acct, now):
@@ -168,6 +169,8 @@ def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None
     if not acct.unjudged.estimating and now >= due(acct.unjudged):
         acct.unjudged.estimating = True
         acct.band = None
+    if acct.unjudged.estimating and any(estimated(h, now) for h in acct.holds.values()):
+        keep(acct, move(acct))  # a fall that locked is the week's too, stored (`hidden`)
 
 
 def due(unjudged: Unjudged) -> datetime:
@@ -242,5 +245,6 @@ def kept(acct: AccountModel, now: datetime) -> bool:
         unjudged.estimating = True
         acct.band = None  # (its guard band asked again, as when a wait runs out: `track`)
     unjudged.kept = acct.day.end  # (until the day ends: `ended`)
+    unjudged.restored = False  # (read: kept, its wait ends with its day, not at a whole list)
     keep(acct, move(acct))  # (the week's share of it, stored: `hidden`)
     return True
