@@ -1953,7 +1953,8 @@ class Service:
             # those of contracts held together one by one; taken as the batch is handled, so
             # each run is told who holds what (`_beside`) when its turn comes
             valuation = self.engine.valuation
-            handed = handing(batch, valuation.marks, judged(valuation.liquidation), self._beside)
+            fields = judged(valuation.liquidation)
+            handed = handing(batch, valuation.marks, fields, self._beside, valuation.holdings)
             parts: list[_Part] = []
             with _collector_held():  # until the requests are on their way
                 part, rest = self._part(handed, cut=True)

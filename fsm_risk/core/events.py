@@ -153,12 +153,26 @@ class Fill:
 
 
 @dataclass(frozen=True, slots=True)
+class Leg:
+    """Another contract's latest word, moved with a quote before it is judged (`Quote.legs`)."""
+
+    contract_id: str
+    at: datetime
+    last: Decimal | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     contract_id: str
     at: datetime
     last: Decimal | None = None
     bid: Decimal | None = None
     ask: Decimal | None = None
+    #: other contracts' marks moved first, unjudged, then this quote's holders judged: the
+    #: marks of a strided run all as they were one by one at this quote (`core.waited`)
+    legs: tuple[Leg, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fsm_risk.core.bands import EVALUATE, Bands
 from fsm_risk.core.effects import Effect
-from fsm_risk.core.events import Quote
+from fsm_risk.core.events import Leg, Quote
 from fsm_risk.core.models import AccountModel, Mark
 from fsm_risk.core.rulebook import RuleBook, waits
 from fsm_risk.core.unread import waiting
@@ -46,14 +46,18 @@ class QuotePath:
         self.fail_closed = fail_closed
 
     def handle(self, q: Quote, now: datetime, out: list[Effect]) -> None:
-        """The hot path: touches only the accounts holding the quoted contract."""
+        """The hot path: touches only the accounts holding the quoted contract. A quote's
+        legs (other contracts' latest words, `core.waited`) move first, unjudged."""
+        for leg in q.legs:
+            self.moved(leg, now, out)
         cid = q.contract_id
         holders = self.holder_list.get(cid)
         if holders is None:
             holders = self.valuation.holding(cid)
         if not holders:
             return  # nobody holds it: it costs nothing (no mark kept, none stored)
-        # the quote moves the contract's mark (inline: this runs on every quote)
+        # the quote moves the contract's mark (inline: this runs on every quote; `_move` is
+        # the same for a leg)
         mark = self.marks.get(cid)
         if mark is None:
             mark = self.marks[cid] = Mark(q.last, q.bid, q.ask, q.at)
@@ -182,5 +186,58 @@ class QuotePath:
                     if acct.audit:
                         self.work.drain(acct, out)
                         dirty.add(acct.account_id)
+            except Exception as exc:  # fail closed on any bug
+                self.fail_closed(acct, exc, now, out)
+
+    def _move(self, q: Leg, now: datetime) -> Mark | None:
+        """The leg's contract's mark moved, as `handle` moves a quote's; None where the leg is
+        older than the mark and ignored."""
+        cid = q.contract_id
+        mark = self.marks.get(cid)
+        if mark is None:
+            mark = self.marks[cid] = Mark(q.last, q.bid, q.ask, q.at)
+            self.valuation.stored.pop(cid, None)
+        else:
+            if q.at < mark.at and mark.at <= now + MARK_SKEW:
+                return None
+            if self.saved and cid in self.saved:
+                mark.last, mark.bid, mark.ask = q.last, q.bid, q.ask
+            else:
+                if q.last is not None:
+                    mark.last = q.last
+                if q.bid is not None:
+                    mark.bid = q.bid
+                if q.ask is not None:
+                    mark.ask = q.ask
+            mark.at = q.at
+        if self.saved:
+            self.saved.discard(cid)
+        return mark
+
+    def moved(self, leg: Leg, now: datetime, out: list[Effect]) -> None:
+        """A leg's mark moved and its holders' positions revalued, none judged: a quote's
+        holders are, once every leg is moved (`Quote.legs`)."""
+        holders = self.valuation.holding(leg.contract_id)
+        if not holders:
+            return
+        mark = self._move(leg, now)
+        if mark is None:
+            return
+        for acct in holders:
+            try:
+                pos = acct.positions.get(leg.contract_id)
+                if pos is None:
+                    continue
+                price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
+                if pos.point_value is None:
+                    self.valuation.revalue(acct, pos)
+                    continue
+                if price is None:  # no price for its side yet: the last known, stale
+                    pos.priced = False
+                    continue
+                value = price * pos.point_value - pos.cost
+                acct.open_upnl += value - pos.upnl
+                pos.upnl = value
+                pos.priced = True
             except Exception as exc:  # fail closed on any bug
                 self.fail_closed(acct, exc, now, out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +16,8 @@ MARK_SKEW = timedelta(seconds=60)
 #: a position's cost, in dollars, is taken to this (see `Valuation._value`)
 COST_QUANTUM = Decimal("0.000001")
 CENTS = Decimal("0.01")
+#: an account's positions in some contracts: each one's id, side and signed dollars a point
+type Holding = tuple[tuple[str, bool, Decimal | None], ...]
 
 
 def _to_quantum(x: Decimal) -> Decimal:
@@ -86,6 +88,33 @@ class Valuation:
         return {
             c for a in self.holders.get(contract_id, ()) for c in a.positions if c != contract_id
         }
+
+    def holdings(self, contracts: Collection[str]) -> list[Holding]:
+        """Each holding of two or more of ``contracts`` (its contracts, sides and signed dollars
+        a point, by contract), one of those whose dollars a point are in the same proportion:
+        their values move alike, scaled (`core.waited.combined`)."""
+        wanted = set(contracts)
+        out: dict[Holding, Holding] = {}
+        held_by = {a.account_id: a for c in wanted for a in self.holders.get(c, ())}
+        for _, a in sorted(held_by.items()):
+            held = tuple(
+                sorted(
+                    (c, p.long, self._per_point(p)) for c, p in a.positions.items() if c in wanted
+                )
+            )
+            if len(held) > 1:
+                unit = held[0][2]
+                key = held if not unit else tuple((c, s, v and v / abs(unit)) for c, s, v in held)
+                out.setdefault(key, held)
+        return sorted(out.values(), key=repr)
+
+    def _per_point(self, pos: Position) -> Decimal | None:
+        """The position's signed dollars a point of its price, unrounded (None: no instrument)."""
+        inst = self.instruments.get(pos.contract_id)
+        if inst is None:
+            return None
+        valued = max(pos.size - pos.settling, 0)
+        return inst.tick_value * (valued if pos.long else -valued) / inst.tick_size
 
     def fresh(self, contract_id: str, now: datetime) -> None:
         """A stored mark too old (or too far ahead) to value a position at ``now``, at a

@@ -1,7 +1,8 @@
 """Quotes that waited together: a run of quotes taken from the queue at once, with nothing
 else among them, is judged as a few quotes per contract held apart, however many waited; the
 quotes of contracts held together are judged one by one, up to `TOGETHER` of them in a run, and
-past that every stride-th (`strided`: a consumer that fell behind catches up).
+past that at a few places, every contract's mark at each moved together to its word there
+(`strided`: a consumer that fell behind catches up; every state judged is one that was).
 
 A quote carries only the fields that changed (a new bid, or a print), so dropping all but the
 latest would lose the only word of a field. Here the run's quotes of a contract held apart
@@ -39,7 +40,8 @@ shorts the same of its rises; and for a capped peak (`capped`) the lowest after 
 (a cap reached there) where it falls further from it than any fall before. A lowest, highest,
 or the end of a fall or rise, that the latest word repeats is judged with the latest, last. So
 a run hands on a few quotes per contract held apart, `most` and the capped floor's touches,
-whatever its length; a contract held together with another of the run's is handed on whole.
+whatever its length; a contract held together with another of the run's is handed on whole, or
+past `TOGETHER` at its own turns, its holdings' and a stride's.
 
 Found by a review of 160d7c6: without `capped` a trailing floor whose peak is capped (frozen at
 the start) touched within the run by a fall neither the deepest nor ending at the lowest (the
@@ -66,8 +68,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from fsm_risk.core.events import Quote
+from fsm_risk.core.events import Leg, Quote
 from fsm_risk.core.mark import Mark
+from fsm_risk.core.records import ZERO
+from fsm_risk.core.valuation import Holding
 
 #: price fields, each with whether its falls and its rises are judged: the last values longs
 #: and shorts (mark mode last); at liquidation value a bid values a long only (whose trailing
@@ -226,6 +230,7 @@ def _run(
     fields: Fields,
     one_by_one: set[str],
     newest: dict[str, datetime],
+    holdings: Holdings | None = None,
 ) -> list[Quote]:
     """A run's quotes as handed on (see the module): those of a contract in ``one_by_one`` as
     they are, in their places; each other contract's as `handed`, in the place of its first."""
@@ -258,7 +263,7 @@ def _run(
         else:
             held.quotes.append(q)
             newest[cid] = q.at
-    strided(out, together, marks, fields)
+    strided(out, together, marks, fields, holdings)
     result: list[Quote] = []
     for x in out:
         if isinstance(x, _Run):
@@ -271,6 +276,52 @@ def _run(
 
 #: the most quotes of contracts held together a run hands on one by one (see `strided`)
 TOGETHER = 16
+#: the most holdings (`Valuation.holdings`) whose values a strided run follows; more: one by one
+HOLDINGS = 32
+#: who holds two or more of some contracts together (`Valuation.holdings`)
+type Holdings = Callable[[Collection[str]], Collection[Holding]]
+
+
+def combined(
+    numbered: Sequence[tuple[int, Quote]],
+    marks: Mapping[str, Mark],
+    held: Collection[Holding],
+    fields: Fields = EVERY,
+) -> set[int] | None:
+    """The places (numbered, in order) carrying a turn (`turns`: lowest, highest, the ends of
+    the deepest fall and rise) of each holding's combined value, valued on its ``fields``
+    (`judged`: a long's bid and a short's ask, or the last; both for `EVERY`) from the marks
+    before the run (where a leg has no price yet, every place of the holding's until it has);
+    None where it cannot be valued (too many holdings, a point value unknown): the run is then
+    judged one by one."""
+    if len(held) > HOLDINGS:
+        return None
+    kept: set[int] = set()
+    modes = {LAST: (False,), LIQUIDATION: (True,)}.get(fields, (False, True))
+    for holding in held:
+        for liquidation in modes:
+            legs: dict[str, tuple[str, Decimal]] = {}  # contract -> its field, dollars a point
+            price: dict[str, Decimal | None] = {}
+            for cid, long, per_point in holding:
+                if per_point is None:
+                    return None
+                name = ("bid" if long else "ask") if liquidation else "last"
+                legs[cid], price[cid] = (name, per_point), getattr(marks.get(cid), name, None)
+            values: list[tuple[int, Decimal]] = []
+            for j, q in numbered:
+                leg = legs.get(q.contract_id)
+                if leg is None:
+                    continue
+                word = getattr(q, leg[0])
+                if word is not None:
+                    price[q.contract_id] = word
+                if None in price.values():  # a leg not priced yet: its holders one by one
+                    kept.add(j)
+                    continue
+                values.append((j, sum((cast(Decimal, price[c]) * legs[c][1] for c in legs), ZERO)))
+            if values:
+                kept |= turns(values, True, True)
+    return kept
 
 
 def strided(
@@ -278,17 +329,22 @@ def strided(
     together: list[int],
     marks: Mapping[str, Mark],
     fields: Fields = EVERY,
+    holdings: Holdings | None = None,
 ) -> None:
     """Past `TOGETHER` quotes of contracts held together in one run (a consumer that fell
-    behind), every ``stride``-th is handed on, each carrying its contract's latest word of
-    every field up to it, in their order, with each contract's turns of every field judged (as
-    `handed`: a one-quote dip between two strides is judged) and its latest: the marks are then the
-    ones one by one left at most a stride before (a spread's legs never judged a run apart),
-    and the consumer keeps up (one by one, 300 accounts holding two contracts each fell 16 s
-    behind a burst). A run whose quotes of a contract are not in order is left whole."""
-    if len(together) <= TOGETHER:
+    behind; one by one, 300 accounts holding two contracts each fell 16 s behind a burst), the
+    quotes at a few places are handed on: every ``stride``-th, each contract's turns of every
+    field judged (`turned`: its positions alone, its holders of it alone), each holding's
+    turns of its combined value (`combined`: a spread's loss, peak and fall are a turn of
+    neither leg), and each contract's latest. Each carries its contract's latest word of every
+    field up to it and, as its legs, every other contract's moved since the last handed on
+    (`Quote.legs`: moved before any holder is judged), so every mark judged is one the quotes
+    one by one left at that place, all together: never a leg's move beside another's older
+    mark. Left whole (one by one): a run whose quotes of a contract are not in order, or whose
+    holdings cannot be followed (`combined`; who holds what unknown)."""
+    if len(together) <= TOGETHER or holdings is None:
         return
-    stride = -(-len(together) // TOGETHER)
+    numbered: list[tuple[int, Quote]] = []
     mine: dict[str, list[tuple[int, Quote]]] = {}  # each contract's quotes, numbered
     for j, i in enumerate(together):
         q = cast(Quote, out[i])
@@ -296,21 +352,34 @@ def strided(
         if (mark is not None and q.at < mark.at) or (before and q.at < before[-1][1].at):
             return  # (out of order: as they came)
         mine.setdefault(q.contract_id, []).append((j, q))
+        numbered.append((j, q))
+    kept = combined(numbered, marks, holdings(list(mine)), fields)
+    if kept is None:
+        return
+    stride = -(-len(together) // TOGETHER)
     final = {cid: quotes[-1][0] for cid, quotes in mine.items()}
-    kept: set[int] = set()  # each contract's turns of every field judged (as `handed`)
     for quotes in mine.values():
         kept |= turned(quotes, fields)
-    words: dict[str, tuple[Decimal | None, Decimal | None, Decimal | None]] = {}
-    for j, i in enumerate(together):
-        q = cast(Quote, out[i])
-        last, bid, ask = words.get(q.contract_id, (None, None, None))
-        words[q.contract_id] = last, bid, ask = (
-            q.last if q.last is not None else last,
-            q.bid if q.bid is not None else bid,
-            q.ask if q.ask is not None else ask,
-        )
-        keep = (j + 1) % stride == 0 or final[q.contract_id] == j or j in kept
-        out[i] = Quote(q.contract_id, q.at, last, bid, ask) if keep else None
+    words: dict[str, Leg] = {}  # each contract's latest word of every field, up to here
+    moved: dict[str, None] = {}  # the contracts whose word moved since the last handed on
+    for j, q in numbered:
+        cid, w = q.contract_id, words.get(q.contract_id)
+        if w is not None:
+            q = Quote(
+                cid,
+                q.at,
+                q.last if q.last is not None else w.last,
+                q.bid if q.bid is not None else w.bid,
+                q.ask if q.ask is not None else w.ask,
+            )
+        words[cid] = Leg(cid, q.at, q.last, q.bid, q.ask)
+        moved[cid] = None
+        if (j + 1) % stride == 0 or final[cid] == j or j in kept:
+            legs = tuple(words[c] for c in moved if c != cid)
+            moved.clear()
+            out[together[j]] = Quote(cid, q.at, q.last, q.bid, q.ask, legs)
+        else:
+            out[together[j]] = None
 
 
 def handing[T](
@@ -318,12 +387,14 @@ def handing[T](
     marks: Mapping[str, Mark],
     fields: Fields = EVERY,
     beside: Beside | None = None,
+    holdings: Holdings | None = None,
 ) -> Iterator[T]:
     """``items`` with each run's quotes handed on as the module says; everything else in its
     place. ``marks``: the engine's marks, by contract; ``fields``: those holders are valued on
     (`judged`); ``beside``: who holds what (`shared`), and it and ``marks`` are asked when a
     run is reached, not before: taken lazily, as the items before it are handled, they are
-    what the run is judged beside."""
+    what the run is judged beside; ``holdings``: who holds which of them together, asked as
+    ``beside`` (`strided`; None: a run of contracts held together is handed on one by one)."""
     newest: dict[str, datetime] = {}  # contract id -> its newest stamp heard in the batch
     run: list[Quote] = []
     for it in items:
@@ -331,11 +402,13 @@ def handing[T](
             run.append(it)
             continue
         if run:
-            yield from cast(list[T], _run(run, marks, fields, shared(run, beside), newest))
+            yield from cast(
+                list[T], _run(run, marks, fields, shared(run, beside), newest, holdings)
+            )
             run = []
         yield it
     if run:
-        yield from cast(list[T], _run(run, marks, fields, shared(run, beside), newest))
+        yield from cast(list[T], _run(run, marks, fields, shared(run, beside), newest, holdings))
 
 
 def waited[T](
@@ -343,6 +416,7 @@ def waited[T](
     marks: Mapping[str, Mark],
     fields: Fields = EVERY,
     beside: Beside | None = None,
+    holdings: Holdings | None = None,
 ) -> list[T]:
     """`handing`, all at once (who holds what as it is now, for every run)."""
-    return list(handing(items, marks, fields, beside))
+    return list(handing(items, marks, fields, beside, holdings))

@@ -44,7 +44,8 @@ AT = T0 + timedelta(minutes=1)
 
 def _waited(d: Driver, quotes: Sequence[Quote], fields: Fields) -> list[Quote]:
     """The run as the service hands it on to ``d``'s engine (who holds what: its valuation)."""
-    return waited(quotes, d.engine.marks, fields, d.engine.valuation.beside)
+    valuation = d.engine.valuation
+    return waited(quotes, d.engine.marks, fields, valuation.beside, valuation.holdings)
 
 
 def _two(mode: MarkMode, es_long: bool) -> Driver:
