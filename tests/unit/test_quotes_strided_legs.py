@@ -15,6 +15,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from fsm_risk.core import codec
 from fsm_risk.core.effects import ClosePosition
 from fsm_risk.core.events import Quote
 from fsm_risk.core.pnl import MarkMode
@@ -241,3 +242,21 @@ def test_a_strided_run_is_judged_as_one_by_one_whichever_leg_is_quoted_first() -
             fewer += len(handed) < len(batch) / 2
             assert _ended(d, handed) == one_by_one, seed
     assert fired > 100 and fewer > 60, (fired, fewer)
+
+
+def test_a_strided_run_journaled_and_read_back_is_judged_as_one_by_one() -> None:
+    """A strided run's quotes carry the other contracts' words as legs: the journal keeps them
+    (a replay judges what the service judged), so the spread quoted short leg first, read back
+    from its journal form, ends Trading at $0 as one by one, never below $0, and a quote with
+    no legs is journaled as before."""
+    quotes = []
+    for i in range(1, 61):
+        quotes.append(Quote(MNQ_H27, AT + (2 * i) * 25 * MS, last=D(21150 - i)))
+        quotes.append(Quote(MNQ, AT + (2 * i + 1) * 25 * MS, last=D(21000 - i)))
+    d = _spread()
+    handed = _waited(d, quotes, judged(False))
+    assert any(q.legs for q in handed) and len(handed) < len(quotes) / 2
+    read_back = [codec.decode(*codec.encode(q)) for q in handed]
+    assert read_back == handed
+    assert _run(d, read_back) == (State.Trading, D("0"), D("0"))
+    assert codec.encode(Quote(MNQ, AT, last=D(1)))[1] == f'["{MNQ}","{AT.isoformat()}","1"]'
