@@ -1,0 +1,100 @@
+"""A field's turns: the places in a run of quotes of one contract where a holder's value, resting
+on one price field, must be judged so that the run judged at them alone fires where the quotes
+one by one would (`core.waited` hands a run on at them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+#: price fields, each with whether its falls and its rises are judged: the last values longs
+#: and shorts (mark mode last); at liquidation value a bid values a long only (whose trailing
+#: floor a fall touches), an ask a short only (a rise)
+type Fields = tuple[tuple[str, bool, bool], ...]
+LAST: Fields = (("last", True, True),)
+LIQUIDATION: Fields = (("bid", True, False), ("ask", False, True))
+#: every field, either mode's: what a caller that does not say its mode is given
+EVERY: Fields = LAST + LIQUIDATION
+
+
+def judged(liquidation: bool) -> Fields:
+    """The fields a holder's value rests on, at liquidation value or else at the last."""
+    return LIQUIDATION if liquidation else LAST
+
+
+def most(fields: Fields) -> int:
+    """The most quotes a run's quotes of one contract are handed on as, ``fields`` judged,
+    beside a capped floor's touches (`capped`): a lowest and a highest, and three for each of a
+    fall and a rise judged, per field (`turns`), and the latest."""
+    return sum(2 + 3 * falls + 3 * rises for _name, falls, rises in fields) + 1
+
+
+def turns(words: Sequence[tuple[int, Decimal]], falls: bool, rises: bool) -> set[int]:
+    """The places (in ``words``: a field's words in order, each with its quote's place; the
+    last is the latest word) to judge the field at: its lowest and highest; with ``falls`` the
+    high and low ending its deepest fall and the highest before the lowest, with ``rises`` the
+    low and high ending its steepest rise and the lowest before the highest (each first
+    reached); less the lowest, highest and a fall's low or a rise's high that the latest word
+    repeats (judged with it, last); and a capped peak's touches of its floor (`capped`), of
+    the words for ``falls``, of the words negated for ``rises``."""
+    first, word = words[0]
+    low = high = word
+    at_low = at_high = fall_high = fall_low = rise_low = rise_high = first
+    high_before_low = low_before_high = first
+    fall = rise = Decimal(0)
+    for i, word in words:
+        if word > high:
+            high, at_high, low_before_high = word, i, at_low
+        elif word < low:
+            low, at_low, high_before_low = word, i, at_high
+        if high - word > fall:
+            fall, fall_high, fall_low = high - word, at_high, i
+        if word - low > rise:
+            rise, rise_low, rise_high = word - low, at_low, i
+    kept: set[int] = set()
+    ends = [at_low, at_high]
+    if falls and fall:
+        kept.update((fall_high, high_before_low))
+        ends.append(fall_low)
+    if rises and rise:
+        kept.update((rise_low, low_before_high))
+        ends.append(rise_high)
+    latest = words[-1][1]
+    value = dict(words)
+    kept.update(i for i in ends if value[i] != latest)
+    if falls:
+        kept |= capped(words, latest)
+    if rises:
+        kept |= capped([(i, -w) for i, w in words], -latest)
+    return kept
+
+
+def capped(words: Sequence[tuple[int, Decimal]], latest: Decimal) -> set[int]:
+    """The places to judge a field that values longs at (``words`` as `turns`'s; ``latest``:
+    the latest word, judged last) so that a floor under a peak capped at any level is touched
+    if the words one by one touch it: for each level the words first reach at a new high
+    (a cap then reached), the lowest word from there on with the high before it, where it
+    falls further from the cap than any fall before that high; and the end of the deepest
+    fall before that high with its own high, where it falls further than the cap's."""
+    n = len(words)
+    ahead = list(range(n))  # k -> the place in ``words`` of the lowest word from k on
+    for k in range(n - 2, -1, -1):
+        later = ahead[k + 1]
+        ahead[k] = later if words[later][1] < words[k][1] else k
+    top = [0] * n  # k -> the place of the highest word up to k (first reached)
+    for k in range(1, n):
+        top[k] = k if words[k][1] > words[top[k - 1]][1] else top[k - 1]
+    kept: set[int] = set()
+    fall, fall_end = Decimal(0), 0
+    for k, (_i, word) in enumerate(words):
+        if top[k] == k:  # a new high: caps up to it reached here
+            low = words[ahead[k]][1]
+            if word - low > fall:
+                kept.add(words[top[ahead[k]]][0])
+                if low != latest:
+                    kept.add(words[ahead[k]][0])
+            if fall and fall > words[top[k - 1]][1] - low:
+                kept.update((words[fall_end][0], words[top[fall_end]][0]))
+        if words[top[k]][1] - word > fall:
+            fall, fall_end = words[top[k]][1] - word, k
+    return kept
