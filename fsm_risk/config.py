@@ -636,7 +636,7 @@ def load(path: str | Path) -> Settings:
     if not p.is_file():
         raise SettingsError([Problem(name, None, None, "is not a file")])
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError([Problem(name, None, None, f"cannot be read: {exc}")]) from None
     return parse(text, p)
@@ -836,7 +836,7 @@ def control_socket_of(settings_file: Path, default: str) -> Path | None:
 
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     with contextlib.suppress(configparser.Error, UnicodeDecodeError):
-        parser.read(settings_file, encoding="utf-8")
+        parser.read(settings_file, encoding="utf-8-sig")
     transport = parser.get("control", "transport", fallback="auto").strip().lower()
     if transport == "tcp" or (transport == "auto" and sys.platform == "win32"):
         return None

@@ -430,7 +430,7 @@ def install_plan(settings_text: str, platform: str = sys.platform) -> Plan:
     if platform.startswith("linux"):
         creds = Path(LINUX_ETC / "credentials.env")
         try:
-            ready = credentials_ready(creds.read_text(encoding="utf-8"))
+            ready = credentials_ready(creds.read_text(encoding="utf-8-sig"))
         except OSError:
             ready = False
         plan = linux_plan(executable(), settings_text, start=ready)

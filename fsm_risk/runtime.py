@@ -52,7 +52,7 @@ def credentials(settings: Settings) -> Credentials | None:
     if file is not None:
         parser = configparser.ConfigParser(interpolation=None)
         try:
-            parser.read_string("[c]\n" + file.read_text(encoding="utf-8"))
+            parser.read_string("[c]\n" + file.read_text(encoding="utf-8-sig"))
         except (OSError, configparser.Error) as exc:
             raise FsmRiskError(
                 f"credentials file {file}: cannot be read ({type(exc).__name__})"

@@ -209,10 +209,21 @@ def is_server_url(value: str) -> bool:
     return value.startswith(SERVER_SCHEMES)
 
 
+#: libpq's keyword form of a connection (``host=... dbname=... password=...``): not a file name
+_KEYWORD_DSN = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|sslmode)\s*=")
+
+
 def database(value: str) -> str:
-    """A SQLite file path, or a PostgreSQL server URL (postgresql://user:pass@host:port/db)."""
+    """A SQLite file path, or a PostgreSQL server URL (postgresql://user:pass@host:port/db).
+    libpq's keyword form is refused (it would be taken for a file name, and run on a new
+    SQLite file instead of the server); the value is never quoted (it may hold a password)."""
     if not value:
         raise ValueError("must not be empty")
+    if "://" not in value and _KEYWORD_DSN.search(value):
+        raise ValueError(
+            "looks like a PostgreSQL connection in keyword form (host=... dbname=...): write it "
+            "as a URL, postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        )
     if "://" in value and not is_server_url(value):
         scheme = value.split("://", 1)[0]
         raise ValueError(

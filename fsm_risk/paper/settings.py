@@ -490,7 +490,7 @@ def load_paper_settings(path: str | Path) -> PaperSettings:
         interpolation=None, inline_comment_prefixes=("#", ";"), strict=True
     )
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             parser.read_file(handle)
     except FileNotFoundError:
         raise SettingsError([Problem(file, None, None, "file not found")]) from None
