@@ -1007,7 +1007,8 @@ def service_install(show: bool, platform: str | None, settings_file: str | None)
     if platform and not show:
         raise FsmRiskError("--platform works only with --print (install on the machine itself)")
     settings = bootstrap.load_settings(settings_file)
-    plan = install.install_plan(settings.path.read_text(encoding="utf-8-sig"), platform or sys.platform)
+    text = settings.path.read_text(encoding="utf-8-sig")
+    plan = install.install_plan(text, platform or sys.platform)
     if show:
         click.echo(install.render(plan), nl=False)
         return
