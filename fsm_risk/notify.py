@@ -10,7 +10,9 @@ notices go at once (one after another, a hung receiver held each notice ~23 s fr
 
 An attempt that gets no answer within the URL's socket timeout is not sent again: the receiver
 may have it (one answering after 20 s got every notice four times), and one that hangs would
-only hang again. A lane keeps at most `LANE_SIZE` notices waiting; past that, its oldest go.
+only hang again. Each attempt has a daemon thread of its own, waited for `SEND_TIMEOUT` at most
+(a receiver answering a byte a second held the lane's one thread, and the process's exit). A
+lane keeps at most `LANE_SIZE` notices waiting; past that, its oldest go.
 
 Early warnings follow each rule's usage exactly as `fsm-risk status` computes it: a warning is
 sent once per threshold per period (the trading day; the week for the weekly loss limit), so a
@@ -27,10 +29,10 @@ import contextlib
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -101,7 +103,14 @@ WARNED_KEY = "notify_warned"
 SLOW_START = 5.0
 #: the most of a login failure a notice quotes (a proxy's error page can be long)
 WHY_CHARS = 300
-SEND_TIMEOUT = 30.0  # apprise's own socket timeouts end a hung request well before this
+#: the most one attempt is waited for, whatever the receiver does (apprise's socket timeouts
+#: apply to each read: a receiver answering a byte a second defeats them); a thread still
+#: sending then is left to end on its own (a daemon: it never holds the process's exit) and the
+#: lane's next attempt has a thread of its own
+SEND_TIMEOUT = 30.0
+#: the most attempts left sending at one URL: past that, its notices are not sent (the receiver
+#: still holds the earlier ones) until one of them ends
+ABANDONED_MAX = 3
 #: the most notices waiting for one URL (as many as the notifier's own queue holds): a receiver
 #: down for hours keeps its latest ones; each dropped one is counted and logged
 LANE_SIZE = QUEUE_SIZE
@@ -153,15 +162,14 @@ class Target:
 
 @dataclass(eq=False)
 class _Lane:
-    """One URL's notices, sent in order by a task and a thread of its own."""
+    """One URL's notices, sent in order by a task of its own, each attempt on a thread of its
+    own (``abandoned``: those still sending past `SEND_TIMEOUT`)."""
 
     url: str
     queue: asyncio.Queue[tuple[Notice, Target]] = field(
         default_factory=lambda: asyncio.Queue(LANE_SIZE)
     )
-    pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="notify")
-    )
+    abandoned: list[threading.Thread] = field(default_factory=list)
     sent_at: deque[float] = field(default_factory=deque)  # monotonic, the last minute's
     busy: bool = False
     task: asyncio.Task[None] | None = None
@@ -172,10 +180,13 @@ def apprise_send(url: str, notice: Notice) -> str:
     only after waiting as long as the URL's read timeout (apprise's ``rto``, 4 s unless the URL
     says otherwise): the receiver took the request and said nothing in time. Apprise tells
     only whether it went: an answer refusing it sooner (a 503 after 4.5 s with ``rto=10``) is
-    `REFUSED`, sent again; a connect timeout as long as ``rto`` counts as timed out too."""
+    `REFUSED`, sent again; a connect timeout as long as ``rto`` counts as timed out too.
+    Apprise sends on the calling thread (its own deadline would send on its thread pool, whose
+    workers are joined at exit: a receiver trickling its answer held the process's exit); the
+    caller's deadline is `SEND_TIMEOUT`."""
     import apprise
 
-    ap = apprise.Apprise()
+    ap = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False, service_timeout=0))
     if not ap.add(url):
         return REFUSED
     waits = ap[0].socket_read_timeout
@@ -398,8 +409,6 @@ class Notifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._task = None
-        for lane in self._lanes.values():
-            lane.pool.shutdown(wait=False, cancel_futures=True)
 
     async def _drained(self) -> None:
         await self.queue.join()
@@ -860,14 +869,34 @@ class Notifier:
         self._record(notice, target, lane.url, outcome, why, attempt)
 
     async def _attempt(self, lane: _Lane, notice: Notice) -> tuple[str, str]:
+        """One attempt, on a daemon thread of its own, waited for `SEND_TIMEOUT` at most (a
+        receiver trickling its answer held the lane's one thread for good: every later notice
+        to it was never sent, and the process could not exit)."""
+        lane.abandoned = [t for t in lane.abandoned if t.is_alive()]
+        if len(lane.abandoned) >= ABANDONED_MAX:
+            return REFUSED, f"the receiver still holds {len(lane.abandoned)} earlier notices"
         loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[str, str]] = loop.create_future()
+
+        def settle(outcome: tuple[str, str]) -> None:
+            if not answer.done():  # (not given up on meanwhile)
+                answer.set_result(outcome)
+
+        def run() -> None:
+            try:
+                outcome = self._send_one(lane.url, notice), ""
+            except Exception as exc:
+                outcome = REFUSED, type(exc).__name__
+            with contextlib.suppress(RuntimeError):  # (the loop closed meanwhile)
+                loop.call_soon_threadsafe(settle, outcome)
+
+        thread = threading.Thread(target=run, name="notify", daemon=True)
+        thread.start()
         try:
-            sent = loop.run_in_executor(lane.pool, self._send_one, lane.url, notice)
-            return await asyncio.wait_for(sent, SEND_TIMEOUT), ""
+            return await asyncio.wait_for(answer, SEND_TIMEOUT)
         except TimeoutError:
+            lane.abandoned.append(thread)
             return TIMED_OUT, ""
-        except Exception as exc:
-            return REFUSED, type(exc).__name__
 
     def _record(
         self, notice: Notice, target: Target, url: str, outcome: str, why: str, attempt: int
@@ -970,10 +999,7 @@ def send_now(
             for attempt in range(settings.notify.retries + 1):
                 if attempt:
                     pause(2 ** (attempt - 1))
-                try:
-                    outcome = send(url, notice)
-                except Exception:
-                    outcome = REFUSED
+                outcome = _within(send, url, notice)
                 if outcome != REFUSED:
                     break
             if outcome == SENT:
@@ -997,6 +1023,23 @@ def send_now(
                     notice.title,
                 )
     return sent, failed
+
+
+def _within(send: Callable[[str, Notice], str], url: str, notice: Notice) -> str:
+    """One attempt from a command, on a daemon thread waited for `SEND_TIMEOUT` at most (a
+    receiver trickling its answer held the command for good)."""
+    outcome: list[str] = []
+
+    def run() -> None:
+        try:
+            outcome.append(send(url, notice))
+        except Exception:
+            outcome.append(REFUSED)
+
+    thread = threading.Thread(target=run, name="notify", daemon=True)
+    thread.start()
+    thread.join(SEND_TIMEOUT)
+    return outcome[0] if outcome else TIMED_OUT
 
 
 def _where(target: Target, url: str) -> str:
