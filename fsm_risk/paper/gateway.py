@@ -288,6 +288,8 @@ class PaperGateway:
         #: path -> (status, until when, monotonic): `fail_rest` for a while
         self._rest_faults_until: dict[str, tuple[int, float]] = {}
         self._rest_after: dict[str, list[int]] = {}  # path -> [status, left]: done, then failed
+        #: the paths whose faults the gateway's application answers itself (its envelope)
+        self.rest_own: set[str] = set()
         #: path -> [seconds, requests left]: held before they are carried out (`hold_rest`)
         self._rest_holds: dict[str, list[float]] = {}
         #: `limit_rest`: until when (monotonic), and whether its 429s say Retry-After
@@ -949,22 +951,40 @@ class PaperGateway:
         self._requests.clear()
 
     def fail_rest(
-        self, path: str, status: int = 503, count: int = 1, seconds: float | None = None
+        self,
+        path: str,
+        status: int = 503,
+        count: int = 1,
+        seconds: float | None = None,
+        own: bool = False,
     ) -> None:
         """Answer the next ``count`` requests to the REST ``path`` (e.g.
         ``/api/Order/searchOpen``, or the login's ``/api/Auth/loginKey``) with HTTP
         ``status`` instead (a gateway in trouble: 5xx), after counting them against the rate
         limit as the gateway counts every request. With ``seconds``: every request to it for
-        that long instead (real time, a burst), whatever ``count`` says."""
+        that long instead (real time, a burst), whatever ``count`` says. ``own``: the
+        gateway's application answers it, its envelope in the body (``success`` false, an
+        ``errorCode``); else a bare status and text, as a proxy or load balancer answers."""
+        self._own(path, own)
         if seconds is not None:
             self._rest_faults_until[path] = (status, time.monotonic() + seconds)
         else:
             self._rest_faults[path] = [status, count]
 
-    def fail_rest_after(self, path: str, status: int = 500, count: int = 1) -> None:
+    def fail_rest_after(
+        self, path: str, status: int = 500, count: int = 1, own: bool = False
+    ) -> None:
         """Carry out the next ``count`` requests to ``path``, then answer each with HTTP
-        ``status`` (a gateway that did the work and lost the answer: 5xx, a timeout)."""
+        ``status`` (a gateway that did the work and lost the answer: 5xx, a timeout);
+        ``own`` as `fail_rest`'s."""
+        self._own(path, own)
         self._rest_after[path] = [status, count]
+
+    def _own(self, path: str, own: bool) -> None:
+        if own:
+            self.rest_own.add(path)
+        else:
+            self.rest_own.discard(path)
 
     def hold_rest(self, path: str, seconds: float, count: int = 1) -> None:
         """Hold the next ``count`` requests to ``path`` ``seconds`` (real time) before they

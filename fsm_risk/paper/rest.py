@@ -202,7 +202,7 @@ class ProjectXApi:
                     )
             failed = self.gw._rest_fault(request.path)  # (the login's too: it needs none)
             if failed is not None:
-                return web.Response(status=failed, text=responses.get(failed, "Error"))
+                return self._failure(request.path, failed, responses.get(failed, "Error"))
             try:
                 text = await request.text()
                 body = _loads(text) if text.strip() else {}
@@ -229,10 +229,18 @@ class ProjectXApi:
                 payload = self.gw._rest_nulled(request.path, payload)
             after = self.gw._rest_after_fault(request.path) if needs_token else None
             if after is not None:
-                return web.Response(status=after, text="Internal Server Error")
+                return self._failure(request.path, after, "Internal Server Error")
             return web.json_response(payload, dumps=dumps)
 
         return serve
+
+    def _failure(self, path: str, status: int, text: str) -> web.Response:
+        """An HTTP ``status`` armed by a test: the gateway's application's own (its envelope,
+        `Gateway.rest_own`), else bare, as a proxy or load balancer in front answers."""
+        if path not in self.gw.rest_own:
+            return web.Response(status=status, text=text)
+        payload = {"success": False, "errorCode": status, "errorMessage": text}
+        return web.json_response(payload, status=status, dumps=dumps)
 
     # --- auth ------------------------------------------------------------------------------
 
