@@ -2468,15 +2468,14 @@ class Service:
                 "{} account {}: {}: {}; reconciling", logs.ALERT, e.account_id, what, result.message
             )
             read_ok = self._read_ok.get(e.account_id)
-            # the answer's time on the gateway's clock, at its latest: an order it took after
-            # that proves ours came first (`core.blind`)
-            answered = self.broker.gateway_clock.latest(self.clock.now())
             await self.reconcile(e.account_id, for_enforcement=closing)
             unread = self._read_ok.get(e.account_id) == read_ok  # no read answered since
             if result.uncertain and unread and isinstance(e, ClosePosition | ReducePosition):
                 # its read failed too: the engine decides whether it goes again unread
-                # (`core.blind`: a close of the whole position does, a reduce does not)
-                self.submit(CloseInDoubt(e.account_id, e.contract_id, e.seq, answered))
+                # (`core.blind`: a close of the whole position does, once an order is heard
+                # that the gateway took after the Date of its own answer to ours; a timeout's
+                # or a proxy's answer has none: it waits for its read, as a reduce does)
+                self.submit(CloseInDoubt(e.account_id, e.contract_id, e.seq, result.answered))
             return True
         found = None
         if not result.limited:  # (the window is full: that read would wait on it too)

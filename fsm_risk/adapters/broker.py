@@ -89,7 +89,7 @@ from fsm_risk import logs
 from fsm_risk.adapters import login, payloads
 from fsm_risk.adapters.gateway_clock import GatewayClock
 from fsm_risk.adapters.session import Session
-from fsm_risk.adapters.wire import RateLimited, TokenRefused, Wire
+from fsm_risk.adapters.wire import AnsweredInDoubt, RateLimited, TokenRefused, Wire
 from fsm_risk.core.events import AccountUpdate, Event, Fill, InstrumentInfo, OrderUpdate
 from fsm_risk.core.events import PositionUpdate as PositionEvent
 from fsm_risk.errors import FsmRiskError
@@ -189,6 +189,7 @@ class EnforcementResult:
         limited: bool = False,
         superseded: bool = False,
         token_refused: bool = False,
+        answered: datetime | None = None,
     ) -> None:
         self.ok = ok
         self.message = message
@@ -200,6 +201,10 @@ class EnforcementResult:
         self.superseded = superseded
         #: refused by the gateway's authentication (HTTP 401) before it was taken
         self.token_refused = token_refused
+        #: in doubt, the ``Date`` of the gateway application's own answer (`AnsweredInDoubt`):
+        #: it was done with the request then. None: no such answer (a timeout, a lost
+        #: connection, a bare or a proxy's 5xx): it may take the request yet
+        self.answered = answered
 
 
 #: how far back the last bar before an instant is looked for (a weekend and a holiday)
@@ -1673,6 +1678,10 @@ class ProjectXBroker:
             # sent again meanwhile, each refused the same, one a second while logins failed)
             await self.session.wait()
             return EnforcementResult(False, str(exc), limited=True, token_refused=True)
+        except AnsweredInDoubt as exc:
+            return EnforcementResult(
+                False, f"{path}: outcome unknown ({exc})", uncertain=True, answered=exc.answered
+            )
         except OrderSubmissionUncertainError as exc:
             return EnforcementResult(False, f"{path}: outcome unknown ({exc})", uncertain=True)
         except ProjectXError as exc:

@@ -11,10 +11,13 @@ is taken.
 What the gateway answers means what it means through the SDK, since the caller handles it
 the same way: a mutating request that may have reached the gateway without an answer (the
 connection lost after the write, a timeout, 5xx) raises ``OrderSubmissionUncertainError``,
-and the caller reconciles instead of resending. A 429 is the gateway's rate limiter turning
-the request away before it is taken (`RateLimited`): a refusal, sent again soon like any
-other (the SDK reads it as maybe sent, and the close then waited a close timeout and a read,
-10 s and more, while another program on the same API key kept the window full). A 401 is
+and the caller reconciles instead of resending; a 5xx the gateway's application wrote itself
+(its envelope) raises `AnsweredInDoubt`, with the ``Date`` it was done with the request by
+(a timeout's or a proxy's 5xx has no such time: the gateway may take the request later). A
+429 is the gateway's rate limiter turning the request away before it is taken (`RateLimited`):
+a refusal, sent again soon like any other (the SDK reads it as maybe sent, and the close then
+waited a close timeout and a read, 10 s and more, while another program on the same API key
+kept the window full). A 401 is
 the gateway's authentication turning it away before it is taken (`TokenRefused`), told to
 the owner (``on_refused``: log in again) and sent again as a 429's is: read as maybe sent,
 a close refused at a breach waited the whole close timeout (10 s) though the read after it
@@ -43,6 +46,7 @@ import struct
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,8 +76,8 @@ CONNECT_TIMEOUT = 5.0
 #: SO_LINGER on, zero seconds: close() resets the connection and drops what is unsent
 _RESET = struct.pack("ii", 1, 0)
 
-#: an answer's status, body and Retry-After header (None: none given)
-Answer = tuple[int, bytes, str | None]
+#: an answer's status, body, Retry-After and Date headers (None: none given)
+Answer = tuple[int, bytes, str | None, str | None]
 
 #: the heads (request line and headers) of the requests written, as h11 wrote them, by
 #: target and header fields: the next close, partial close or cancel of the same shape is
@@ -104,6 +108,7 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._body = bytearray()
         self._retry_after: str | None = None
+        self._date: str | None = None
 
     @property
     def idle(self) -> bool:
@@ -132,7 +137,7 @@ class _Connection(asyncio.Protocol):
         if head is None:
             head = _head(target, fields)  # h11 refuses what it cannot write: nothing written
         self.answer = asyncio.get_running_loop().create_future()
-        self._status, self._body, self._retry_after = 0, bytearray(), None
+        self._status, self._body, self._retry_after, self._date = 0, bytearray(), None, None
         self.transport.write(head + body)
         # what was written, told to h11 (whose own bytes for it are the same, and dropped)
         self.http.send(h11.Request(method="POST", target=target, headers=list(fields)))  # type: ignore[arg-type]
@@ -193,12 +198,16 @@ class _Connection(asyncio.Protocol):
                 for name, value in event.headers:
                     if name == b"retry-after":  # (h11 gives the names in lower case)
                         self._retry_after = value.decode("latin-1")
+                    elif name == b"date":
+                        self._date = value.decode("latin-1")
             elif isinstance(event, h11.Data):
                 self._body += event.data
             elif isinstance(event, h11.EndOfMessage):
                 answer, self.answer = self.answer, None
                 if answer is not None and not answer.done():
-                    answer.set_result((self._status, bytes(self._body), self._retry_after))
+                    answer.set_result(
+                        (self._status, bytes(self._body), self._retry_after, self._date)
+                    )
                 if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
                     self.http.start_next_cycle()  # kept alive for the next request
                 else:
@@ -366,7 +375,7 @@ class Wire:
     ) -> dict[str, Any]:
         assert conn.answer is not None
         try:
-            status, body, retry_after = await asyncio.wait_for(
+            status, body, retry_after, date = await asyncio.wait_for(
                 asyncio.shield(conn.answer), self.timeout
             )
         except (TimeoutError, ConnectionError, asyncio.CancelledError) as exc:
@@ -380,7 +389,7 @@ class Wire:
             self._keep(conn)
         if status == 401:
             self._on_refused(authorization)  # the token refused: the service logs in again
-        return _decoded(path, status, body, data, retry_after)
+        return _decoded(path, status, body, data, retry_after, date)
 
     def renew(self) -> None:
         """Replace the idle connections with fresh ones (the network path changed: a hub
@@ -397,6 +406,37 @@ class Wire:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
+
+
+class AnsweredInDoubt(OrderSubmissionUncertainError):
+    """A 5xx the gateway's application wrote itself: its envelope (``success`` false and an
+    ``errorCode``, as every answer of its own carries) and its ``Date``. Whatever it did with
+    the request, it had done when it wrote the answer, at ``answered`` on its clock (cut to the
+    second). A timeout, a lost connection, or a 5xx without the envelope (a proxy's or a load
+    balancer's, the backend perhaps still working on it) says nothing of when the gateway
+    takes the request: `OrderSubmissionUncertainError` alone."""
+
+    def __init__(self, message: str, answered: datetime, payload: dict[str, Any]) -> None:
+        super().__init__(message, payload=payload)
+        self.answered = answered
+
+
+def _own_answer(body: bytes, date: str | None) -> datetime | None:
+    """The ``Date`` of a 5xx carrying the gateway's envelope (None: not its own, or no
+    readable ``Date``)."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or parsed.get("success") is not False:
+        return None
+    if "errorCode" not in parsed or date is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else None
 
 
 class RateLimited(ProjectXError):
@@ -432,10 +472,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 
 
 def _decoded(
-    path: str, status: int, body: bytes, data: dict[str, Any], retry_after: str | None = None
+    path: str,
+    status: int,
+    body: bytes,
+    data: dict[str, Any],
+    retry_after: str | None = None,
+    date: str | None = None,
 ) -> dict[str, Any]:
     """The gateway's answer as the SDK reads a mutating request's, but a 429 (see the module
-    doc)."""
+    doc), and a 5xx the gateway's application wrote itself (`AnsweredInDoubt`)."""
     if status == 429:
         raise RateLimited(
             f"{path}: HTTP 429: the gateway's request limit is reached, not taken",
@@ -444,6 +489,14 @@ def _decoded(
     if status == 401:
         raise TokenRefused(f"{path}: HTTP 401: the gateway refused the session token, not taken")
     if 500 <= status < 600:
+        answered = _own_answer(body, date)
+        if answered is not None:
+            raise AnsweredInDoubt(
+                f"{path}: HTTP {status} from the gateway after it may have been received; "
+                "reconcile before retrying",
+                answered,
+                payload=data,
+            )
         raise OrderSubmissionUncertainError(
             f"{path}: HTTP {status} after it may have been received; reconcile before retrying",
             payload=data,

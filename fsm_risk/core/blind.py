@@ -17,13 +17,18 @@ order, so ours, had it been taken, would have come first and been known. Only a 
 order the gateway took after it answered ours shows that: one taken while ours was in flight
 (his add taken at +0.1 s, ours at +0.3 s, answered 503 at +0.4 s) came before ours, and ours
 may be working unseen all the same (the re-send filled beside it: long 2, short 2). So the
-order must be created, by its gateway stamp, past the answer's time on the gateway's clock
-(`CloseInDoubt.answered`, at its latest) by `ANSWER_MARGIN`; heard after the answer is not
-enough (the hub may lag the REST answer). None heard, it waits for a read, and the alert says
-why. A reduce (a partial close) does not: sized from the position last heard, it could take
-the position past its target into the other side; it keeps waiting for a read, and the alert
-says why. A close never answered at all (no `CloseInDoubt` for it) waits for the read as
-before.
+order must be created, by its gateway stamp, past the ``Date`` of the gateway's own answer to
+ours (`CloseInDoubt.answered`; ours was taken before it was written) by `ANSWER_MARGIN` (the
+``Date``'s second); heard after the answer is not enough (the hub may lag the REST answer), and
+no estimate of the clocks is needed (this machine's clock 30 s ahead held a busy account's
+close back 31 s). None heard, it waits for a read, and the alert says why. Only the gateway
+application's own answer (a 5xx carrying its envelope) says it was done with ours: a timeout,
+a lost connection, a bare or a proxy's 5xx (``answered`` None) says nothing of when the gateway
+takes it (a close queued at a busy gateway, taken 8 s after we gave up on it, filled beside
+the one sent again: long 2 MNQ, short 2), and it waits for its read, said. A reduce (a partial
+close) does not go again unread: sized from the position last heard, it could take the position
+past its target into the other side; it keeps waiting for a read, and the alert says why. A
+close never answered at all (no `CloseInDoubt` for it) waits for the read as before.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.models import AccountModel, ContractModel
 
-#: how far past the answer's time (on the gateway's clock, at its latest) an order must be
-#: created to have been taken after it: the ``Date``'s second and the quickest answer's way here
+#: how far past the ``Date`` of the gateway's answer to ours an order must be created to have
+#: been taken after it: the ``Date`` is the gateway's clock cut to the second
 ANSWER_MARGIN = timedelta(seconds=1)
 
 
@@ -53,7 +58,8 @@ class Blind:
         #: account not ours whose records came live since it went
         self.heard: dict[tuple[int, str], datetime] = {}
         #: per close in doubt: the gateway's time an order must be created after to prove it
-        self.after: dict[tuple[int, str], datetime] = {}
+        #: (None: no answer of the gateway's own, a timeout: nothing can, it waits for a read)
+        self.after: dict[tuple[int, str], datetime | None] = {}
 
     def heard_from(self, acct: AccountModel, ev: OrderUpdate) -> None:
         """An order record heard live: one not ours shows the account's order records reach
@@ -72,9 +78,7 @@ class Blind:
         self.heard.pop(key, None)
         self.after.pop(key, None)
 
-    def told(
-        self, cm: ContractModel, word: CloseWord, now: datetime
-    ) -> EnforcementAccepted | CloseWaiting | None:
+    def told(self, cm: ContractModel, word: CloseWord) -> EnforcementAccepted | CloseWaiting | None:
         """The shell's word on a close, None when it is that the close is in doubt with its
         read failed (noted for the close in flight: one waiting for the budget never went)."""
         if not isinstance(word, CloseInDoubt):
@@ -82,7 +86,8 @@ class Blind:
         if word.seq == cm.close_seq and cm.close_in_flight and not cm.close_unsent:
             key = (cm.account_id, cm.contract_id)
             self.doubted[key] = word.seq
-            self.after[key] = (word.answered or now) + ANSWER_MARGIN
+            answered = word.answered
+            self.after[key] = None if answered is None else answered + ANSWER_MARGIN
         return None
 
     def _marked(self, cm: ContractModel) -> bool:
@@ -108,6 +113,12 @@ class Blind:
         unread (nothing, for any other close)."""
         if not self._marked(cm):
             return ""
+        if not cm.target_size and self.after.get((cm.account_id, cm.contract_id)) is None:
+            return (
+                "; no answer from the gateway itself (a timeout, a lost connection or a "
+                "proxy's error) and its read failed: not re-sent unread (the gateway may "
+                "still take ours)"
+            )
         if not cm.target_size:
             return (
                 "; its answer in doubt and its read failed: not re-sent unread until an order "

@@ -337,8 +337,9 @@ class CloseInDoubt:
     account_id: int
     contract_id: str
     seq: int
-    #: the latest the gateway's clock may have read when the answer came (None: the doubt's own
-    #: time): only an order it took after that proves the records reach us (`blind`)
+    #: the ``Date`` of the gateway application's own answer (a 5xx carrying its envelope): only
+    #: an order it took after that proves the records reach us (`blind`). None: a timeout, a
+    #: lost connection, a bare or a proxy's 5xx: the gateway may take ours yet; read first
     answered: datetime | None = None
 
 

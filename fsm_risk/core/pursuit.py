@@ -285,7 +285,7 @@ class Pursuit:
         cm, key = acct.contracts.get(word.contract_id), (acct.account_id, word.contract_id)
         if cm is None or not cm.close_in_flight or word.seq not in (None, cm.close_seq):
             return  # (late, from the close before)
-        if (ev := self.blind.told(cm, word, now)) is None:
+        if (ev := self.blind.told(cm, word)) is None:
             return
         if isinstance(ev, CloseWaiting) and ev.waiting:
             cm.close_unsent = True

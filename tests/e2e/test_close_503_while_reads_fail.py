@@ -31,7 +31,7 @@ async def test_a_whole_close_answered_503_goes_again_while_reads_fail(h: Harness
     await h.start(RULES)
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
-    h.gateway.fail_rest("/api/Position/closeContract", 503, count=1)  # not taken
+    h.gateway.fail_rest("/api/Position/closeContract", 503, count=1, own=True)  # not taken
     for path in READS:
         h.gateway.fail_rest(path, 503, seconds=45)
     h.gateway.move_price("MNQ", -600)  # -$600 on a 500 limit

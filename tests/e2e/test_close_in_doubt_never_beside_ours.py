@@ -31,7 +31,8 @@ async def _taken_then_503(h: Harness, silenced: tuple[str, ...], fill_delay: flo
     for target in silenced:
         h.gateway.silence(target)
     h.gateway.set_fill_delay(fill_delay)  # wall seconds a market order works before it fills
-    h.gateway.fail_rest_after("/api/Position/closeContract", 503, count=1)  # done, then 503
+    # done, then answered 503 by the gateway's application (its envelope)
+    h.gateway.fail_rest_after("/api/Position/closeContract", 503, count=1, own=True)
     for path in READS:
         h.gateway.fail_rest(path, 503, seconds=60)
     h.gateway.move_price("MNQ", -600)  # -$600 on a $500 limit
@@ -73,7 +74,7 @@ async def test_flat_never_short_with_the_hub_live_and_the_trader_adding(h: Harne
     h.trade("MNQ", "buy", 2)
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
     h.gateway.set_fill_delay(delay)
-    h.gateway.fail_rest_after("/api/Position/closeContract", 503, count=1)
+    h.gateway.fail_rest_after("/api/Position/closeContract", 503, count=1, own=True)
     for path in READS:
         h.gateway.fail_rest(path, 503, seconds=40)
     h.gateway.move_price("MNQ", -600)

@@ -26,7 +26,7 @@ async def test_never_short_on_a_trader_order_taken_while_our_close_was_in_flight
     await h.until(lambda: MNQ in h.acct.positions, "the position reached the service")
     h.gateway.set_fill_delay(12.0)  # wall seconds a market order works before it fills
     h.gateway.hold_rest(CLOSE, 2.0)  # our close queued at the gateway: in flight 2 s
-    h.gateway.fail_rest_after(CLOSE, 503, count=1)  # then done, and answered 503
+    h.gateway.fail_rest_after(CLOSE, 503, count=1, own=True)  # then done, answered 503
     for path in READS:
         h.gateway.fail_rest(path, 503, seconds=60)
     h.gateway.move_price("MNQ", -600)  # -$600 on a $500 limit

@@ -66,7 +66,7 @@ def test_a_read_begun_before_the_close_went_is_no_proof_the_records_reach_us() -
     d.send(listing)
     applied = read.applied
     d.send(TradesSnapshot(ACC, acct.day.start, (), applied, frozenset()))
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))  # answered 503, its read failed
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))  # answered 503, its read failed
     for _ in range(4):
         d.advance(seconds=5)
     said = [a.message for a in alerts(d.effects) if a.reason is Reason.CLOSE_NOT_CONFIRMED]
@@ -82,7 +82,7 @@ def test_our_own_close_unrecognised_by_size_is_not_re_sent_beside() -> None:
     d = long_3()
     [first] = closes(d.send(quote(MNQ, "20800")))
     d.send(OrderUpdate(ACC, 901, MNQ, OrderStatus.OPEN, OrderType.MARKET, Side.SELL, 4, d.now))
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))
     assert (ACC, MNQ) in d.engine.pursuit.blind.heard
     d.send(position(MNQ, 4, "21000", at=d.now))
     for _ in range(6):

@@ -48,7 +48,7 @@ def test_a_trader_order_taken_while_our_close_was_in_flight_is_no_proof() -> Non
     d.now = sent + timedelta(milliseconds=200)
     d.send(his_add(77, sent + timedelta(milliseconds=100)))
     d.now = sent + timedelta(seconds=1)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))  # answered 503; its read failed
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))  # answered 503; its read failed
     for _ in range(12):
         d.advance(seconds=5)
     assert len(closes(d.effects)) == 1, f"sent again beside ours: {said(d)}"
@@ -61,7 +61,7 @@ def test_a_record_heard_after_the_answer_yet_made_before_it_is_no_proof() -> Non
     d = long_2_past_the_limit()
     [first], sent = closes(d.effects), d.now
     d.now = sent + timedelta(seconds=1)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))
     d.now = sent + timedelta(seconds=3)
     d.send(his_add(77, sent + timedelta(milliseconds=100)))
     for _ in range(12):
@@ -75,7 +75,7 @@ def test_a_trader_order_created_after_the_answer_lets_the_close_go_again() -> No
     d = long_2_past_the_limit()
     [first], sent = closes(d.effects), d.now
     d.now = sent + timedelta(seconds=1)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))
     d.now = sent + timedelta(seconds=3)
     d.send(his_add(78, d.now))
     d.advance(seconds=10)

@@ -48,7 +48,7 @@ def past_the_loss_limit() -> Driver:
 def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeout() -> None:
     d = past_the_loss_limit()
     [first] = closes(d.effects)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))  # answered 503; its read failed
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))  # answered 503; its read failed
     d.now += timedelta(seconds=2)  # the trader adds (live), taken after the answer
     d.send(replace(market(77, Side.BUY, 1, OrderStatus.FILLED, volume=1), created_at=d.now))
     d.send(position(MNQ, 4, "21000"))
@@ -73,10 +73,10 @@ def his_order(d: Driver, oid: int) -> None:
 
 def test_a_whole_close_in_doubt_again_goes_again_again() -> None:
     d = past_the_loss_limit()
-    d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
+    d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq, d.now))
     his_order(d, 77)
     d.advance(seconds=8)
-    d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq))
+    d.send(CloseInDoubt(ACC, MNQ, closes(d.effects)[-1].seq, d.now))
     his_order(d, 78)
     d.advance(seconds=18)  # (the backoff after two tries)
     assert len(closes(d.effects)) == 3
@@ -85,11 +85,11 @@ def test_a_whole_close_in_doubt_again_goes_again_again() -> None:
 def test_a_doubt_about_an_older_close_is_not_this_ones() -> None:
     d = past_the_loss_limit()
     [first] = closes(d.effects)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))
     his_order(d, 77)
     d.advance(seconds=8)
     his_order(d, 78)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))  # late word of the first: not of the second
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))  # late word of the first: not of the second
     for _ in range(12):
         d.advance(seconds=5)
     assert len(closes(d.effects)) == 2
@@ -124,7 +124,7 @@ def test_a_whole_close_in_doubt_waits_for_its_read_while_no_order_record_is_hear
     of the account heard since the close went, it waits for a read, and says why."""
     d = past_the_loss_limit()
     [first] = closes(d.effects)
-    d.send(CloseInDoubt(ACC, MNQ, first.seq))
+    d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))
     for _ in range(12):
         d.advance(seconds=5)
     assert len(closes(d.effects)) == 1 and len(reads(d.effects)) >= 3
