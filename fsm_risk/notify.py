@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -48,7 +49,7 @@ from fsm_risk.core.reasons import Reason
 from fsm_risk.core.states import LOCK_KINDS, State, Trigger
 from fsm_risk.core.verdicts import FIRED
 from fsm_risk.errors import FsmRiskError
-from fsm_risk.observe import Committed, Enforced, HealthChanged, LoggingIn, Observed
+from fsm_risk.observe import Committed, Enforced, HealthChanged, LoggingIn, Observed, StartFailed
 
 if TYPE_CHECKING:
     from fsm_risk.core.engine import RiskEngine
@@ -111,6 +112,12 @@ SEND_TIMEOUT = 30.0
 #: the most attempts left sending at one URL: past that, its notices are not sent (the receiver
 #: still holds the earlier ones) until one of them ends
 ABANDONED_MAX = 3
+#: the start's steps before which nothing is enforced, as the notice saying one fails names it
+STEPS = {"login": "cannot log in", "hubs": "cannot open the feeds"}
+#: the database key of the start failures told (each failure's words: when it was told), so a
+#: service manager restarting a refused start over and over tells it once per `TOLD_AGAIN`
+TOLD_KEY = "notify_start_failed"
+TOLD_AGAIN = timedelta(hours=6)
 #: the most notices waiting for one URL (as many as the notifier's own queue holds): a receiver
 #: down for hours keeps its latest ones; each dropped one is counted and logged
 LANE_SIZE = QUEUE_SIZE
@@ -250,14 +257,25 @@ class Notifier:
         self.targets: list[Target] = []
         if n.urls:
             self.targets.append(Target("all accounts", n.urls, frozenset(n.events)))
+        #: the accounts' own sections before they are resolved (`start`): they hear the
+        #: service's notices only (the start's: nothing is enforced on their account either)
+        self._early = [
+            Target(f"[notify.{key}]", t.urls, frozenset(t.events), frozenset())
+            for key, t in settings.notify_accounts.items()
+            if t.urls
+        ]
+        self.targets.extend(self._early)
         self.health = NotifierHealth()
         self.queue: asyncio.Queue[Notice] = asyncio.Queue(QUEUE_SIZE)
         self._lanes: dict[str, _Lane] = {}  # by URL
         self._warned: set[tuple[int, str, int, str]] = set()
         self._started: float | None = None
         self._told: str | None = None  # what the start's notice said: waiting, enforcing
-        #: the start's login: its last failure, and the timer of its notice (`_not_logged_in`)
+        #: the start's login: its step, its last failure, and the timer of its notice
+        #: (`_not_logged_in`); why the start gave up (`StartFailed`), told as it stops
+        self._login_step = "login"
         self._login_why: str | None = None
+        self._start_failed: str | None = None
         self._login_timer: asyncio.TimerHandle | None = None
         self._logged_in = False
         self._flat_by_warned: set[tuple[int, str]] = set()
@@ -275,7 +293,14 @@ class Notifier:
 
     async def start(self, service: Service) -> None:
         self._service = service
-        self._resolve_accounts(service)
+        before = list(self.targets)
+        self.targets = [t for t in self.targets if t not in self._early]
+        try:
+            self._resolve_accounts(service)
+        except FsmRiskError:  # (the start fails: told to the targets known before it)
+            self.targets = before
+            raise
+        self._forget_told()
         with contextlib.suppress(ValueError, TypeError):  # (a row of another version: none)
             group = getattr(service, "group", "")
             # (a group's first start after groups: the database's own row, written before)
@@ -318,32 +343,88 @@ class Notifier:
             if self._login_timer is not None:
                 self._login_timer.cancel()
             return
+        if item.step != self._login_step:  # (the login's failure is not the hubs')
+            self._login_step, self._login_why = item.step, None
         self._login_why = item.why or self._login_why
         if self._login_timer is None:
             loop = asyncio.get_running_loop()
             self._login_timer = loop.call_later(SLOW_START, self._not_logged_in)
 
     def _not_logged_in(self) -> None:
-        """The login has not gone through within `SLOW_START`: one notice says nothing is
-        enforced, and why (the gateway's trouble, never a secret), to the targets known before
-        the login (``[notify] urls``); the start's notice follows once enforcing."""
-        if self._logged_in or self._told is not None:
+        """The login, or the hubs' opening after it, has not gone through within `SLOW_START`:
+        one notice says nothing is enforced, which step fails and why (the gateway's trouble,
+        never a secret), to the targets known before the login (``[notify] urls``, and the
+        accounts' own sections' URLs); the start's notice follows once enforcing."""
+        if self._logged_in or self._told is not None or self._start_failed is not None:
             return
         why = self._login_why or "the gateway has not answered it yet"
         if len(why) > WHY_CHARS:
             why = why[: WHY_CHARS - 3] + "..."
+        step = STEPS.get(self._login_step, STEPS["login"])
+        doing = "log in to the gateway" if step == STEPS["login"] else "open the gateway's feeds"
         self._start_sending()
         self.put(
             Notice(
                 "service",
-                "fsm-risk NOT ENFORCING: cannot log in",
-                f"fsm-risk is not enforcing: it cannot log in to the gateway ({why}). It keeps "
-                "trying; the stored locks apply as soon as it logs in, and a notice follows "
-                "once it enforces.",
+                f"fsm-risk NOT ENFORCING: {step}",
+                f"fsm-risk is not enforcing: it cannot {doing} ({why}). It keeps trying; the "
+                "stored locks apply as soon as it can, and a notice follows once it enforces.",
                 level="failure",
             )
         )
         self._told = "waiting"
+
+    def _failed_notice(self) -> Notice | None:
+        """The start gave up (`StartFailed`): the notice saying so and why, unless the same
+        failure was told less than `TOLD_AGAIN` ago (a service manager restarting it)."""
+        why = self._start_failed
+        if why is None or self._told_before(why):
+            return None
+        if len(why) > WHY_CHARS:
+            why = why[: WHY_CHARS - 3] + "..."
+        return Notice(
+            "service",
+            "fsm-risk NOT ENFORCING: the start failed",
+            f"fsm-risk stopped without enforcing anything: {why}. Nothing is enforced until "
+            "that is fixed and fsm-risk started again (the same failure is told again after "
+            f"{TOLD_AGAIN.total_seconds() / 3600:.0f} h at the earliest).",
+            level="failure",
+        )
+
+    def _told_key(self) -> str:
+        return naming.scoped(TOLD_KEY, getattr(self._service, "group", ""))
+
+    def _told_before(self, why: str) -> bool:
+        """Whether this start failure (its words, numbers aside: a clock's seconds ahead vary)
+        was told less than `TOLD_AGAIN` ago; marks it told now if not. A database that cannot
+        be read or written does not hold the notice back."""
+        service = self._service
+        if service is None or not hasattr(service, "store"):
+            return False
+        key, now = re.sub(r"\d+", "#", why), service.wall.now()
+        try:
+            told: dict[str, str] = json.loads(service.store.meta(self._told_key()) or "{}")
+            at = told.get(key)
+            if at is not None and timedelta(0) <= now - datetime.fromisoformat(at) < TOLD_AGAIN:
+                logger.warning(
+                    "{} start failure not notified again (told at {}): {}", logs.ALERT, at, why
+                )
+                return True
+            told = {k: v for k, v in told.items() if now - datetime.fromisoformat(v) < TOLD_AGAIN}
+            told[key] = now.isoformat()
+            service.store.set_meta(self._told_key(), json.dumps(told))
+        except Exception as exc:
+            logger.warning("{} start failures told: not read or kept ({!r})", logs.ALERT, exc)
+        return False
+
+    def _forget_told(self) -> None:
+        """The start went through: a later failure, even the same, is news."""
+        service = self._service
+        if service is None or not hasattr(service, "store"):
+            return
+        with contextlib.suppress(Exception):  # (a database opened read-only: nothing to do)
+            if service.store.meta(self._told_key()) is not None:
+                service.store.set_meta(self._told_key(), None)
 
     def _readiness(self) -> None:
         """Tell the start once every account is reconciled and enforced (a close or a cancel
@@ -389,11 +470,15 @@ class Notifier:
     async def stop(self, drain_seconds: float = 5.0) -> None:
         if self._login_timer is not None:  # (stopped while logging in)
             self._login_timer.cancel()
+        failed = self._failed_notice() if self.enabled else None
+        if failed is not None:  # the start gave up: why is the last word, sent before it exits
+            self._start_sending()
         if self._task is None:
             return
         self._held_back(all_now=True)  # what was held back goes before the last word
         self.put(
-            Notice(
+            failed
+            or Notice(
                 "service",
                 "fsm-risk stopped",
                 "fsm-risk stopped: accounts are no longer watched.",
@@ -524,6 +609,8 @@ class Notifier:
             self._feed(item.health)
         elif isinstance(item, LoggingIn):
             self._logging_in(item)
+        elif isinstance(item, StartFailed):
+            self._start_failed = item.why
 
     def _name(self, account_id: int | None) -> str:
         assert self._service is not None

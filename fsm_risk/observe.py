@@ -54,15 +54,26 @@ class HealthChanged:
 
 @dataclass(frozen=True, slots=True)
 class LoggingIn:
-    """The start's login to the gateway (with its account list), before which nothing is
-    enforced: begun (``why`` None), a try of it failed and is tried again (``why``: the failure
-    as the logs say it, never a secret), or ``done``."""
+    """The start's way to the gateway, before which nothing is enforced: its ``step`` (the
+    ``login`` with its account list, then the ``hubs``' opening) begun (``why`` None), a try
+    of it failed and is tried again (``why``: the failure as the logs say it, never a secret),
+    or ``done`` (the hubs are open)."""
 
     why: str | None = None
     done: bool = False
+    step: str = "login"
 
 
-Observed = Committed | Enforced | HealthChanged | LoggingIn
+@dataclass(frozen=True, slots=True)
+class StartFailed:
+    """The start gave up before it served (a refused login, no active account, a clock the
+    gateway contradicts...): nothing is enforced. ``why``: as the logs say it, never a
+    secret."""
+
+    why: str
+
+
+Observed = Committed | Enforced | HealthChanged | LoggingIn | StartFailed
 
 
 class Observer(Protocol):

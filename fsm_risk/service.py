@@ -135,6 +135,7 @@ from fsm_risk.observe import (
     LoggingIn,
     Observed,
     Observer,
+    StartFailed,
 )
 from fsm_risk.pricing import SilentPricer
 from fsm_risk.reconciler import AGAIN, Reconciler
@@ -469,6 +470,8 @@ class Service:
         self.ready = asyncio.Event()
         #: the start's login and account list went through (nothing is enforced before)
         self.logged_in = False
+        #: the start's hubs opened after it (nothing is enforced before either)
+        self.hubs_opened = False
         #: serving: feeds open, control API and components started (accounts may still wait)
         self.serving = asyncio.Event()
         self._waiters: list[asyncio.Event] = []
@@ -568,6 +571,10 @@ class Service:
             await self.stopping.wait()
         except StoppedStarting:
             logger.info("{} stopped before the gateway took the login", logs.SERVICE_STOP)
+        except Exception as exc:
+            if not self.serving.is_set():  # (the notifier tells it as it stops, below)
+                self.observe(StartFailed(logs.mask(str(exc) or repr(exc))))
+            raise
         finally:
             await self._shutdown()
         if self.failure is not None:
@@ -581,8 +588,8 @@ class Service:
         the start goes on, and why, instead of timing the start out (``TimeoutStartSec``)."""
         self.notifier.extend_start(START_GRACE)
         self.notifier.status(f"NOT ENFORCING: {why}; logging in again")
-        if not self.logged_in:  # (the hubs' opening after it is tried again the same way)
-            self.observe(LoggingIn(why))
+        if not self.hubs_opened:  # (the hubs' opening after it is tried again the same way)
+            self.observe(LoggingIn(why, step="hubs" if self.logged_in else "login"))
 
     async def _unless_stopped[T](self, step: Awaitable[T]) -> T:
         """A step of the start that waits out a gateway in trouble, given up (`StoppedStarting`)
@@ -770,7 +777,7 @@ class Service:
                     restoring.exception()  # (read: the failure raised is the login's)
             raise
         self.logged_in = True
-        self.observe(LoggingIn(done=True))
+        self.observe(LoggingIn(step="hubs"))  # (nothing enforced until the hubs open)
         effects: list[Effect] = []
         restored: list[int] = []
         if restoring is not None:
@@ -845,6 +852,8 @@ class Service:
                 on_open=lambda account_id: self._subscribed[account_id].set(),
             )
         )
+        self.hubs_opened = True
+        self.observe(LoggingIn(done=True, step="hubs"))
         subscribed.set()
         self._sync_watches()  # quotes for what is held, now that the market hub exists
         self._spawn(self._all_reconciled(), "readiness")
