@@ -75,11 +75,12 @@ async def test_a_refusal_after_a_login_outage_is_told_not_only_it_keeps_trying(
     tmp_path: Path, paper_gateway: PaperGateway, procs: list[Any], receiver: Receiver
 ) -> None:
     """Told "it keeps trying" during the outage, then why it stopped (not "fsm-risk stopped")."""
-    paper_gateway.fail_rest(LOGIN, 503, seconds=8.0)  # the gateway's trouble, then its refusal
+    # the gateway's trouble, then its refusal (12 s: `serve`'s own start may take some of it)
+    paper_gateway.fail_rest(LOGIN, 503, seconds=12.0)
     began = time.monotonic()
     code, out = await refused_start(tmp_path, paper_gateway, procs, receiver)
     assert code != 0 and "refused the login" in out, out[-2000:]
-    assert time.monotonic() - began > 8.0
+    assert time.monotonic() - began > 12.0
     titles = [m["title"] for m in receiver.delivered()]
     assert "fsm-risk NOT ENFORCING: cannot log in" in titles, titles  # (told: it keeps trying)
     bodies = told(receiver)
