@@ -276,6 +276,7 @@ class Notifier:
         self._login_step = "login"
         self._login_why: str | None = None
         self._start_failed: str | None = None
+        self._failing: tuple[Notice, str] | None = None  # its notice, and the key it is told by
         self._login_timer: asyncio.TimerHandle | None = None
         self._logged_in = False
         self._flat_by_warned: set[tuple[int, str]] = set()
@@ -376,13 +377,16 @@ class Notifier:
 
     def _failed_notice(self) -> Notice | None:
         """The start gave up (`StartFailed`): the notice saying so and why, unless the same
-        failure was told less than `TOLD_AGAIN` ago (a service manager restarting it)."""
-        why = self._start_failed
-        if why is None or self._told_before(why):
+        failure was told less than `TOLD_AGAIN` ago (a service manager restarting it); it is
+        marked told once a URL has taken it (`_record`)."""
+        if self._start_failed is None:
+            return None
+        why, key = self._start_failed, re.sub(r"\d+", "#", self._start_failed)
+        if self._told_recently(key):
             return None
         if len(why) > WHY_CHARS:
             why = why[: WHY_CHARS - 3] + "..."
-        return Notice(
+        notice = Notice(
             "service",
             "fsm-risk NOT ENFORCING: the start failed",
             f"fsm-risk stopped without enforcing anything: {why}. Nothing is enforced until "
@@ -390,32 +394,48 @@ class Notifier:
             f"{TOLD_AGAIN.total_seconds() / 3600:.0f} h at the earliest).",
             level="failure",
         )
+        self._failing = (notice, key)
+        return notice
 
     def _told_key(self) -> str:
         return naming.scoped(TOLD_KEY, getattr(self._service, "group", ""))
 
-    def _told_before(self, why: str) -> bool:
-        """Whether this start failure (its words, numbers aside: a clock's seconds ahead vary)
-        was told less than `TOLD_AGAIN` ago; marks it told now if not. A database that cannot
-        be read or written does not hold the notice back."""
+    def _told_failures(self) -> dict[str, str]:
+        """The start failures told (their words, numbers aside: a clock's seconds ahead vary),
+        each with when; {} when the database cannot say (the notice is not held back)."""
         service = self._service
         if service is None or not hasattr(service, "store"):
-            return False
-        key, now = re.sub(r"\d+", "#", why), service.wall.now()
+            return {}
         try:
             told: dict[str, str] = json.loads(service.store.meta(self._told_key()) or "{}")
-            at = told.get(key)
-            if at is not None and timedelta(0) <= now - datetime.fromisoformat(at) < TOLD_AGAIN:
-                logger.warning(
-                    "{} start failure not notified again (told at {}): {}", logs.ALERT, at, why
-                )
-                return True
+        except Exception as exc:
+            logger.warning("{} start failures told: not read ({!r})", logs.ALERT, exc)
+            return {}
+        return told
+
+    def _told_recently(self, key: str) -> bool:
+        assert self._service is not None
+        at, now = self._told_failures().get(key), self._service.wall.now()
+        try:  # (a row of another version, or a clock set back since: not held back)
+            if at is None or not timedelta(0) <= now - datetime.fromisoformat(at) < TOLD_AGAIN:
+                return False
+        except (ValueError, TypeError):
+            return False
+        logger.warning("{} start failure not notified again (told at {})", logs.ALERT, at)
+        return True
+
+    def _mark_told(self, key: str) -> None:
+        service = self._service
+        if service is None or not hasattr(service, "store"):
+            return
+        now = service.wall.now()
+        try:
+            told = self._told_failures()
             told = {k: v for k, v in told.items() if now - datetime.fromisoformat(v) < TOLD_AGAIN}
             told[key] = now.isoformat()
             service.store.set_meta(self._told_key(), json.dumps(told))
         except Exception as exc:
-            logger.warning("{} start failures told: not read or kept ({!r})", logs.ALERT, exc)
-        return False
+            logger.warning("{} start failure told: not kept ({!r})", logs.ALERT, exc)
 
     def _forget_told(self) -> None:
         """The start went through: a later failure, even the same, is news."""
@@ -991,6 +1011,9 @@ class Notifier:
         service = self._service
         at = service.wall.now() if service is not None else None
         if outcome == SENT:
+            if self._failing is not None and notice is self._failing[0]:
+                self._mark_told(self._failing[1])  # (the first URL to take it)
+                self._failing = None
             self.health.sent += 1
             self.health.last_sent_at = at
             self.health.by_event[notice.event] = self.health.by_event.get(notice.event, 0) + 1

@@ -105,3 +105,25 @@ async def test_a_refusal_restarted_over_and_over_is_told_once(
     assert code != 0 and "refused the login" in out, out[-2000:]
     assert len(first) == 1 and told(receiver) == first, told(receiver)
     assert "start failure not notified again" in out, out[-2000:]
+
+
+async def test_a_hung_target_does_not_hold_up_the_refused_start_s_exit(
+    tmp_path: Path, paper_gateway: PaperGateway, procs: list[Any], receiver: Receiver
+) -> None:
+    """Found by a review of 2cbe6b1 (its fix sends the refusal as `serve` exits): a target
+    that takes the request and never answers holds up neither the exit (within 15 s) nor
+    the other target's notice."""
+    text = settings_text(tmp_path, paper_gateway)
+    text += f"[notify]\nurls = {receiver.url('hang')}, {receiver.url('all')}\n"
+    (tmp_path / "settings.ini").write_text(text)
+    user, _ = paper_gateway.credentials()
+    began = time.monotonic()
+    proc = await start(tmp_path, {"PROJECT_X_USERNAME": user, "PROJECT_X_API_KEY": KEY})
+    procs.append(proc)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    took = time.monotonic() - began
+    assert proc.returncode != 0 and "refused the login" in out.decode(), out.decode()[-2000:]
+    assert took < 15.0, f"serve took {took:.1f} s to exit on a refusal beside a hung target"
+    assert receiver.hanging == 1
+    titles = [m["title"] for m in receiver.delivered("all")]
+    assert titles == ["fsm-risk NOT ENFORCING: the start failed"], titles

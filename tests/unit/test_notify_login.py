@@ -15,21 +15,22 @@ from typing import Any
 import pytest
 
 from fsm_risk import config, notify
-from fsm_risk.notify import SENT, Notice, Notifier
+from fsm_risk.notify import SENT, TIMED_OUT, Notice, Notifier
 from fsm_risk.observe import LoggingIn, StartFailed
 
 FAILED = "the login failed: the gateway answered with a server error (Server error: 500 - oops)"
 
 
 class Sent:
-    def __init__(self) -> None:
+    def __init__(self, outcome: str = SENT) -> None:
         self.got: list[Notice] = []
         self.lock = threading.Lock()
+        self.outcome = outcome
 
     def __call__(self, url: str, notice: Notice) -> str:
         with self.lock:
             self.got.append(notice)
-        return SENT
+        return self.outcome
 
     def titles(self) -> list[str]:
         with self.lock:
@@ -169,12 +170,13 @@ REFUSED = (
 async def test_a_start_failure_is_the_last_word_told_once_per_six_hours() -> None:
     """Found by a review of 2cbe6b1: a refused login ended the start with nothing told (or
     "it keeps trying", then "fsm-risk stopped"). The start's failure is told as it stops, with
-    why; a restart within `TOLD_AGAIN` failing the same way (numbers aside) tells nothing, one
-    later does, and so does the same failure after a start that went through."""
+    why; once a URL took it, a restart within `TOLD_AGAIN` failing the same way (numbers aside)
+    tells nothing, one later does, and so does the same failure after a start that went
+    through."""
     store, now = Store(), [datetime(2026, 12, 7, 12, 0, tzinfo=UTC)]
 
-    async def failed_start(why: str) -> list[str]:
-        sent, svc = Sent(), service()
+    async def failed_start(why: str, outcome: str = SENT) -> list[str]:
+        sent, svc = Sent(outcome), service()
         svc.store, svc.wall = store, SimpleNamespace(now=lambda: now[0])
         n = notifier(sent, svc)
         n.observe(LoggingIn())
@@ -183,6 +185,8 @@ async def test_a_start_failure_is_the_last_word_told_once_per_six_hours() -> Non
         return sent.titles()
 
     failed = "fsm-risk NOT ENFORCING: the start failed"
+    assert await failed_start(REFUSED, TIMED_OUT) == [failed]  # no URL took it: not told
+    assert store.rows == {}
     assert await failed_start(REFUSED) == [failed]
     now[0] += timedelta(hours=5, minutes=59)
     assert await failed_start(REFUSED) == []  # (a service manager restarting it)
