@@ -73,7 +73,11 @@ class MissedResets:
             [],
             acct.last_event_at,
             {c: (p.signed, p.average_price * p.signed) for c, p in acct.positions.items()},
-            {c: m for c in acct.positions if (m := valuation.last_mark(c)) is not None},
+            {  # (a price from before a position is none of it: `own_price`)
+                c: m
+                for c, p in acct.positions.items()
+                if (m := valuation.last_mark(c)) is not None and valuation.owns(acct, p, m)
+            },
             {},
             None if acct.balance is None else acct.balance + acct.pending_realized,
             sum((a for a, _ in acct.unsettled.values()), ZERO),

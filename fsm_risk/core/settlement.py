@@ -109,6 +109,8 @@ class Settlement:
             if old is not None and old.long == pos.long and not ev.snapshot:
                 pos.opened_at = min(old.opened_at, ev.opened_at)  # see "open time" above
                 pos.stored = old.stored
+            # (one kept off a saved price stays so: `own_price`)
+            pos.waiting = old is not None and old.waiting
             acct.positions[cid] = pos
             tol = acct.tolerated.get(cid)
             if tol is not None:

@@ -345,7 +345,8 @@ class Timers:
                 pos = acct.positions.get(p.contract_id)
                 if pos is not None:  # held now: valued at it until a fresh quote, as a restore
                     valuation.learn(p.at, {p.contract_id: p.price})
-                    valuation.revalue(acct, pos)
+                    if valuation.owns(acct, pos, valuation.last_mark(p.contract_id)):
+                        valuation.revalue(acct, pos)  # (not where added to since: `owns`)
             if missed.trades:
                 missed.redo(acct, self.book.rules, valuation)
         else:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from fsm_risk.core.effects import Effect, WatchContract
 from fsm_risk.core.models import ZERO, AccountModel, InstrumentBook, Mark, Position
+from fsm_risk.core.own_price import owns
 from fsm_risk.core.pnl import MarkMode, booked
 from fsm_risk.core.settings import EngineSettings
 
@@ -125,19 +126,33 @@ class Valuation:
 
     def restored(self, acct: AccountModel, pos: Position, now: datetime, out: list[Effect]) -> None:
         """A restored position, valued at its contract's last price known (one too old, or
-        misdated, to be fresh now goes to `stored`: stale) only if it was valued at the stop
-        (``priced``, saved with it; else ``waiting``): its value came from that price, or one
-        before it, taken while the position, at its size, was held. One unpriced at the stop
-        (opened or grown since its contract's last quote, waiting for one) waits for a quote
-        of this run: the price saved is from before it (a second quick restart valued 4 ES
-        bought at 6010 in the run between at the 6000 saved by the first stop: -$2,000,
-        flattened; or, nobody holding the contract at the first stop, at its row of before)."""
+        misdated, to be fresh now goes to `stored`: stale) if that price is its own (`owns`):
+        valued at the stop (``priced``, saved with it; else ``waiting``), its value came from
+        that price, or one before it, taken while the position, at its size, was held. One
+        unpriced at the stop (opened or grown since its contract's last quote) waits for a
+        quote of this run, or is valued at the price read at a reset missed since the stop
+        (`learn`), which its carry counts: a price saved is from before it (a second quick
+        restart valued 4 ES bought at 6010 in the run between at the 6000 saved by the first
+        stop: -$2,000, flattened; or, nobody holding the contract at the first stop, at its
+        row of before); valued at nothing beside a reset's carry of +$2,000 the new day read
+        -$2,000, flattened and locked. A price stamped before its opening never values it (a
+        row saved without ``priced``)."""
         cid = pos.contract_id
         last = self.last_mark(cid)
         self.fresh(cid, now)
         self.hold(acct, cid, out)
-        if not pos.waiting:
+        if self.owns(acct, pos, last):
             self.revalue(acct, pos, last)
+
+    def owns(self, acct: AccountModel, pos: Position, mark: Mark | None) -> bool:
+        """Whether ``mark`` is a price of ``pos`` (`own_price`): one known since the stop is a
+        quote of this run (its contract quoted since the restore: not `saved`) or a price read
+        at a reset missed since the stop (`learned`, until the shell takes them)."""
+        cid = pos.contract_id
+        since = mark is not None and (
+            self.learned.get(cid) == mark or (cid not in self.saved and self.marks.get(cid) is mark)
+        )
+        return owns(acct, pos, mark, since)
 
     def last_mark(self, contract_id: str) -> Mark | None:
         """The last price known of a contract, fresh or not (a restore's: see `stored`)."""
@@ -166,6 +181,8 @@ class Valuation:
             mark = (
                 self.last_mark(c) if at is None or price is None else Mark(price, price, price, at)
             )
+            if mark is not None and price is None and not self.owns(acct, pos, mark):
+                continue  # a price from before it (4 ES bought at 6010 carried at 6000: -$2,000)
             found = self._value(pos, mark)
             if found is not None:
                 out[c] = (found[0], max(pos.size - pos.settling, 0))
@@ -226,6 +243,7 @@ class Valuation:
         acct.open_upnl += value - pos.upnl
         pos.upnl = value
         pos.priced = True
+        pos.waiting = False  # valued at a price of its own (the callers': `owns`)
 
     def _value(
         self, pos: Position, mark: Mark | None
@@ -261,12 +279,15 @@ class Valuation:
         return booked(price * signed / inst.tick_size - cost), None, cost
 
     def relearn(self, contract_id: str) -> None:
-        """The instrument's tick size or value changed: value its positions again."""
+        """The instrument's tick size or value changed: value its positions again, each one
+        valued, or its last price known its own (`owns`): a position kept off a saved price
+        (waiting for a quote) stays so (4 SI bought at 32.56 read -$1,200 at a saved 32.50)."""
         for acct in list(self.holders.get(contract_id, ())):
             pos = acct.positions.get(contract_id)
             if pos is not None:
                 pos.point_value = None  # re-read the instrument
-                self.revalue(acct, pos)
+                if pos.priced or self.owns(acct, pos, self.last_mark(contract_id)):
+                    self.revalue(acct, pos)
 
     def unwatched(self, acct: AccountModel, cid: str, grown: bool = False) -> bool:
         """A position opens in a contract the account does not hold: whether it may be valued

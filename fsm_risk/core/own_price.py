@@ -1,0 +1,33 @@
+"""Whether a price is a position's own: stamped after the position was opened or last grown.
+
+A price from before a position (its opening, or an add since) is no price of it: 4 ES bought
+at 6010 valued at a 6000 saved before them read -$2,000 on a day nothing was lost. A price
+after it values it: the gateway's price at a reset missed since the stop is the position's
+value there, and the carry of that reset counts it (valued at nothing, the new day read the
+carry's opposite: -$2,000, flattened and locked, or +$2,000 at a profit target).
+
+A position restored unpriced (``waiting``: opened or grown since its contract's last price
+known at the stop) is valued only at a price read at a reset missed since the stop (`learned`
+in this restore, or by its trades read: `PricesAtReset`) or at a quote of this run; never at a
+mark saved at a stop (its stamp may even pass its opening: another holder's quote without its
+side). Rows saved before the flag existed say nothing of it: the opening's stamp still holds.
+"""
+
+from __future__ import annotations
+
+from fsm_risk.core.events import Side
+from fsm_risk.core.mark import Mark
+from fsm_risk.core.models import AccountModel, Position
+
+
+def owns(acct: AccountModel, pos: Position, mark: Mark | None, since_stop: bool) -> bool:
+    """Whether ``mark`` may value ``pos``: stamped at or after its opening and after every
+    fill of the day's journal that added to it, and, for one ``waiting``, a price known since
+    the stop (``since_stop``: a quote of this run, a price read at a reset missed since)."""
+    if mark is None or mark.at < pos.opened_at:
+        return False
+    cid = pos.contract_id
+    adds = Side.BUY if pos.long else Side.SELL
+    if any(f.contract_id == cid and f.side is adds and f.at > mark.at for f in acct.day.fills):
+        return False
+    return since_stop or not pos.waiting
