@@ -164,7 +164,8 @@ class Valuation:
         """The account's open P&L at ``prices`` (a contract's price at the instant ``at``: a
         reset missed while the service was stopped, as the gateway's history gives it) and,
         for a contract not in them, at the last mark known (one a restore found stale too),
-        with the value kept for dropped contracts; a position with no price counts nothing.
+        with the value kept for dropped contracts; a position with no price, or only one from
+        before it (`owns`: one waiting for a quote at the stop), counts nothing.
         What a missed reset carries into the new day: the prices at the reset, else the prices
         last known before the stop (the nearest known to them)."""
         total = sum((a for a, _ in acct.unsettled.values()), ZERO)

@@ -21,6 +21,7 @@ from pathlib import Path
 from fsm_risk.adapters.store import Store
 from fsm_risk.core.states import State
 from tests.factories import ES, T0, account, closes, position, start_up_read
+from tests.unit.test_restart_mark_of_another_holder import OTHER
 from tests.unit.test_restart_second_quick_restart import RESTART_2, restart, run_one
 
 
@@ -51,4 +52,20 @@ def test_a_mark_stamped_before_a_position_opened_never_values_it_after_the_upgra
     assert got == (State.Trading, [], 0), (
         f"{got}: 4 ES opened at T0+15 s valued at {r2.engine.valuation.last_mark(ES)}"
     )
+    store.close()
+
+
+def test_a_position_held_across_is_still_valued_at_its_saved_mark_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """Found by a review of d679f65 (what the stamp's test must leave): 1002's 1 ES, held
+    across both restarts at the 6000 saved with it, its row without ``priced`` too, is
+    restored valued at that mark ($0), not left waiting for a quote."""
+    store, _ = run_one(tmp_path, add=False)
+    store.close()
+    path = tmp_path / "state.db"
+    written_before_the_upgrade(path)
+    store, r2 = restart(Store(path), path, RESTART_2)
+    held = r2.engine.accounts[OTHER].positions[ES]
+    assert (held.priced, held.upnl, held.size) == (True, 0, 1)
     store.close()
