@@ -319,24 +319,39 @@ _FIXED_ABBREVIATIONS = {
 }
 #: Etc/GMT+5 is UTC-5 (the POSIX sign, inverted) and never follows daylight saving
 _ETC_OFFSET = re.compile(r"^(?:Etc/)?GMT[+-]0*[1-9]\d*$", re.IGNORECASE)
+#: the zone folder's copies (posix/ is the same zones again; right/ counts leap seconds, so its
+#: clock changes 27 s early) and its files that are no place's zone
+_ZONE_FOLDERS = re.compile(r"^(posix|right)/", re.IGNORECASE)
+_NOT_A_PLACE = {
+    "localtime": "the machine's own zone",
+    "posixrules": "the zone folder's default rules",
+    "factory": "a placeholder",
+}
 
 
 def timezone(text: str) -> str:
     """An IANA time zone name such as America/Chicago. Refuses the fixed-offset names a person
-    types for a region that keeps daylight saving (EST, MST, HST, Etc/GMT+5): a reset written
-    in one of them is an hour off for most of the year."""
+    types for a region that keeps daylight saving (EST, MST, HST, Etc/GMT+5), under whatever
+    folder they are named (posix/EST): a reset written in one of them is an hour off for most
+    of the year. Refuses the folders posix/ and right/ (leap-second clocks) and the names that
+    are no place (localtime, posixrules, Factory)."""
     if not text or text.startswith("/") or ".." in text:
         raise ValueError(f"must be an IANA time zone such as America/Chicago, got '{text}'")
-    regional = _FIXED_ABBREVIATIONS.get(text.upper())
-    if regional is not None:
+    plain = _ZONE_FOLDERS.sub("", text)
+    last = plain.rsplit("/", 1)[-1]
+    _fixed_offset(
+        text, _FIXED_ABBREVIATIONS.get(last.upper()), _ETC_OFFSET.match(plain) is not None
+    )
+    if plain != text:
         raise ValueError(
-            f"'{text}' is a fixed offset that never follows daylight saving "
-            f"(use a regional zone such as {regional})"
+            f"'{text}' is a copy in the zone folder's {text[: -len(plain) - 1]}/ "
+            f"(use the zone's own name, {plain})"
         )
-    if _ETC_OFFSET.match(text):
+    what = _NOT_A_PLACE.get(text.lower())
+    if what is not None:
         raise ValueError(
-            f"'{text}' is a fixed offset (its sign inverted: Etc/GMT+5 is UTC-5) that never "
-            "follows daylight saving (use a regional zone such as America/New_York)"
+            f"'{text}' is {what}, not a place's time zone "
+            "(use an IANA name such as America/Chicago)"
         )
     try:
         ZoneInfo(text)
@@ -345,6 +360,21 @@ def timezone(text: str) -> str:
             f"unknown time zone '{text}' (use an IANA name such as America/Chicago)"
         ) from None
     return text
+
+
+def _fixed_offset(text: str, regional: str | None, etc: bool) -> None:
+    """Refuses a fixed-offset zone ``text`` (``regional`` its regional zone, or ``etc`` for an
+    Etc/GMT±N name), naming the zone to use."""
+    if regional is not None:
+        raise ValueError(
+            f"'{text}' is a fixed offset that never follows daylight saving "
+            f"(use a regional zone such as {regional})"
+        )
+    if etc:
+        raise ValueError(
+            f"'{text}' is a fixed offset (its sign inverted: Etc/GMT+5 is UTC-5) that never "
+            "follows daylight saving (use a regional zone such as America/New_York)"
+        )
 
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
