@@ -333,8 +333,8 @@ def timezone(text: str) -> str:
     """An IANA time zone name such as America/Chicago. Refuses the fixed-offset names a person
     types for a region that keeps daylight saving (EST, MST, HST, Etc/GMT+5), under whatever
     folder they are named (posix/EST): a reset written in one of them is an hour off for most
-    of the year. Refuses the folders posix/ and right/ (leap-second clocks) and the names that
-    are no place (localtime, posixrules, Factory)."""
+    of the year. Refuses the zone folder's posix and right copies (right counts leap seconds)
+    and the names that are no place (localtime, posixrules, Factory)."""
     if not text or text.startswith("/") or ".." in text:
         raise ValueError(f"must be an IANA time zone such as America/Chicago, got '{text}'")
     plain = _ZONE_FOLDERS.sub("", text)

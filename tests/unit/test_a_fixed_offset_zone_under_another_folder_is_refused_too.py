@@ -2,8 +2,8 @@
 naming the regional zone, under whatever folder it is named.
 
 Found by a review of 4659702: the refusal matched the bare names only (`EST`, `MST`, `HST`,
-`[Etc/]GMT±N`). The same zones are installed again under `posix/` and `right/` in the system's
-zone folder (`/usr/share/zoneinfo/posix/EST`, the folder a person lists to find a zone name).
+`Etc/GMT+5`, `GMT-1`). The same zones are installed again in the `posix` and `right` folders of
+the system's zones (`/usr/share/zoneinfo/posix/EST`, a folder a person lists to find a name).
 Python finds them there, so `timezone = posix/EST` or `posix/Etc/GMT+5` was still accepted:
 every reset and RULE-006 window an hour off from March to November. `right/America/Chicago`
 was accepted too: a clock counting leap seconds, whose changes come 27 s early
