@@ -135,12 +135,16 @@ async def test_sighup_while_starting_is_ignored_and_the_stop_is_clean(
 
 
 def closed_now() -> str:
-    """A trading window that opened 22 h ago and closed an hour ago: closed for 2 h more."""
+    """A trading window that opened 22 h ago and closed an hour ago: closed for 2 h more, on
+    any day of the week. With no lead before the exchange's close, a window opening on Friday
+    just before CME's 16:00 Chicago close trades until it (with the default 7 min, one opening
+    from 15:53 stops before it opens, and the next opening is a day later)."""
     now = datetime.now(ZoneInfo("America/Chicago"))
     start, end = now + timedelta(hours=2), now - timedelta(hours=1)
     return (
         "[rule.trading_hours]\nwindows = Mon-Sun "
         f"{start:%H:%M}-{end:%H:%M}\nflat_by =\nexchange_calendar = none\n"
+        "early_close_lead_minutes = 0\n"
     )
 
 
