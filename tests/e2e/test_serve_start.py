@@ -10,7 +10,7 @@ import shlex
 import signal
 import socket
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -138,11 +138,12 @@ def closed_now() -> str:
     """A trading window that opened 22 h ago and closed an hour ago: closed for 2 h more, on
     any day of the week. With no lead before the exchange's close, a window opening on Friday
     just before CME's 16:00 Chicago close trades until it (with the default 7 min, one opening
-    from 15:53 stops before it opens, and the next opening is a day later)."""
-    now = datetime.now(ZoneInfo("America/Chicago"))
+    from 15:53 stops before it opens, and the next opening is a day later). Written in UTC: a
+    Chicago wall time 2 h ahead may be skipped or repeated by a clock change that night."""
+    now = datetime.now(UTC)
     start, end = now + timedelta(hours=2), now - timedelta(hours=1)
     return (
-        "[rule.trading_hours]\nwindows = Mon-Sun "
+        "[rule.trading_hours]\ntimezone = UTC\nwindows = Mon-Sun "
         f"{start:%H:%M}-{end:%H:%M}\nflat_by =\nexchange_calendar = none\n"
         "early_close_lead_minutes = 0\n"
     )

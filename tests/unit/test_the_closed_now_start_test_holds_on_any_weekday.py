@@ -9,7 +9,9 @@ started Friday 13:53-13:59 Chicago. The product is right (the exchange is shut t
 depended on the weekday.
 
 What must hold: the window `closed_now()` writes opens 2 h after the moment it was written, on
-any day of the week, in summer and winter time, through Friday's last minutes before the close.
+any day of the week, in summer and winter time, through Friday's last minutes before the close
+and on the nights the clocks change (found by this fix: written in Chicago wall time, it opened
+in 1 h from Sun 01:30 CST on the spring night, in 3 h from 00:00 CDT on the autumn one).
 """
 
 from __future__ import annotations
@@ -35,8 +37,7 @@ def opens_after(now: datetime) -> datetime | None:
         text = closed_now()
     parsed = configparser.ConfigParser()
     parsed.read_string(text)
-    raw = dict(parsed["rule.trading_hours"])
-    d = rule_driver(TradingHours, now, timezone="America/Chicago", **raw)
+    d = rule_driver(TradingHours, now, **dict(parsed["rule.trading_hours"]))
     is_open, until = the_rule(d, TradingHours).hours(now)
     assert not is_open
     return until
@@ -53,6 +54,10 @@ def opens_after(now: datetime) -> datetime | None:
         pytest.param(FRIDAY + timedelta(days=1), id="saturday"),
         pytest.param(FRIDAY + timedelta(days=2), id="sunday"),
         pytest.param(datetime(2027, 1, 15, 19, 57, tzinfo=UTC), id="opening-fri-15:57-cst"),
+        # the nights the clocks change: Chicago 02:00-03:00 skipped, 01:00-02:00 repeated
+        pytest.param(datetime(2027, 3, 14, 7, 30, tzinfo=UTC), id="spring-sun-01:30-cst"),
+        pytest.param(datetime(2027, 11, 7, 5, 30, tzinfo=UTC), id="autumn-sun-00:30-cdt"),
+        pytest.param(datetime(2027, 11, 7, 6, 30, tzinfo=UTC), id="autumn-sun-01:30-cdt"),
     ],
 )
 def test_the_window_closed_now_writes_opens_in_two_hours_on_any_weekday(now: datetime) -> None:
