@@ -19,7 +19,7 @@ order the gateway took after it answered ours shows that: one taken while ours w
 may be working unseen all the same (the re-send filled beside it: long 2, short 2). So the
 order must be created, by its gateway stamp, past the ``Date`` of the gateway's own answer to
 ours (`CloseInDoubt.answered`; ours was taken before it was written) by `ANSWER_MARGIN` (the
-``Date``'s second); heard after the answer is not enough (the hub may lag the REST answer), and
+``Date``'s second, and its cache's); heard after the answer is not enough (the hub may lag the REST answer), and
 no estimate of the clocks is needed (this machine's clock 30 s ahead held a busy account's
 close back 31 s). None heard, it waits for a read, and the alert says why. Only the gateway
 application's own answer (a 5xx carrying its envelope) says it was done with ours: a timeout,
@@ -45,8 +45,9 @@ from fsm_risk.core.events import (
 from fsm_risk.core.models import AccountModel, ContractModel
 
 #: how far past the ``Date`` of the gateway's answer to ours an order must be created to have
-#: been taken after it: the ``Date`` is the gateway's clock cut to the second
-ANSWER_MARGIN = timedelta(seconds=1)
+#: been taken after it: the ``Date`` is the gateway's clock cut to the second, and a web server
+#: may write one it refreshes once a second (ASP.NET Core's Kestrel caches it), up to ~2 s old
+ANSWER_MARGIN = timedelta(seconds=2)
 
 
 class Blind:

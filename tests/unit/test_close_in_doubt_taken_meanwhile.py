@@ -70,13 +70,13 @@ def test_a_record_heard_after_the_answer_yet_made_before_it_is_no_proof() -> Non
 
 
 def test_a_trader_order_created_after_the_answer_lets_the_close_go_again() -> None:
-    """A busy account: the trader's next add is created 2 s after the answer (on the gateway's
+    """A busy account: the trader's next add is created 3 s after the answer (on the gateway's
     clock): ours, taken or refused before that, came first. The close goes again unread."""
     d = long_2_past_the_limit()
     [first], sent = closes(d.effects), d.now
     d.now = sent + timedelta(seconds=1)
     d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))
-    d.now = sent + timedelta(seconds=3)
+    d.now = sent + timedelta(seconds=4)
     d.send(his_add(78, d.now))
     d.advance(seconds=10)
     assert len(closes(d.effects)) == 2
@@ -96,18 +96,18 @@ def test_the_answer_is_judged_on_the_gateways_clock() -> None:
     for _ in range(6):
         d.advance(seconds=5)
     assert len(closes(d.effects)) == 1, f"sent again beside ours: {said(d)}"
-    d.send(his_add(78, answered + timedelta(seconds=7)))
+    d.send(his_add(78, answered + timedelta(seconds=8)))
     d.advance(seconds=30)
     assert len(closes(d.effects)) == 2
 
 
 def test_an_order_created_after_the_answer_counts_heard_before_the_doubt() -> None:
-    """The read that failed took 5 s: the trader's add, created 2 s after the answer, was heard
+    """The read that failed took 5 s: the trader's add, created 3 s after the answer, was heard
     before the doubt was told. It was made after the gateway answered ours: it counts."""
     d = long_2_past_the_limit()
     [first], sent = closes(d.effects), d.now
     answered = sent + timedelta(milliseconds=400)
-    d.now = answered + timedelta(seconds=2)
+    d.now = answered + timedelta(seconds=3)
     d.send(his_add(77, d.now))
     d.now = answered + timedelta(seconds=5)
     d.send(CloseInDoubt(ACC, MNQ, first.seq, answered))

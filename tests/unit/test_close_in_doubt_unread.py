@@ -49,10 +49,10 @@ def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeou
     d = past_the_loss_limit()
     [first] = closes(d.effects)
     d.send(CloseInDoubt(ACC, MNQ, first.seq, d.now))  # answered 503; its read failed
-    d.now += timedelta(seconds=2)  # the trader adds (live), taken after the answer
+    d.now += timedelta(seconds=3)  # the trader adds (live), taken after the answer
     d.send(replace(market(77, Side.BUY, 1, OrderStatus.FILLED, volume=1), created_at=d.now))
     d.send(position(MNQ, 4, "21000"))
-    d.now += TIMEOUT - timedelta(seconds=3)
+    d.now += TIMEOUT - timedelta(seconds=4)
     assert len(closes(d.send(quote(MNQ, "20800")))) == 0  # not before its timeout
     out = d.advance(seconds=1)
     [again] = closes(out)
@@ -65,9 +65,9 @@ def test_a_whole_close_in_doubt_whose_read_failed_goes_again_at_its_close_timeou
 
 
 def his_order(d: Driver, oid: int) -> None:
-    """An order record of the trader's heard live (his buy limit under the lock), 2 s on: the
+    """An order record of the trader's heard live (his buy limit under the lock), 3 s on: the
     gateway took it after it answered our close (`blind`)."""
-    d.now += timedelta(seconds=2)
+    d.now += timedelta(seconds=3)
     d.send(order(oid, MNQ, Side.BUY, 1, limit="20000", at=d.now))
 
 
