@@ -7,28 +7,28 @@ the shell says so, `CloseInDoubt`), waiting for a read left the position open, a
 adds under the lock with it, for as long as the reads failed (a minute of 503s: 2 MNQ at -$600
 on a 500 limit, and the trader's add, kept open 45 s). A close of the whole position goes again
 at its close timeout then, read or not: it closes whatever is open, and with nothing open the
-gateway refuses it; no order of ours is seen working (`pursue` checks that first). Unless one
-of ours works unseen: taken before the 503, its market order still working (a slow fill, a
-halted market) while its records do not reach us (a hub connected but silent), a second close
-beside it fills too and reverses the position (short 2 for 58 s on a locked account). So it goes
-again only once an order record of the account not ours was heard since the close went
-(`heard_from`: the trader's add, say): the gateway pushes an order's record as it takes it, in
-order, so ours, had it been taken, would have come first and been known. Only a record of an
-order the gateway took after it answered ours shows that: one taken while ours was in flight
-(his add taken at +0.1 s, ours at +0.3 s, answered 503 at +0.4 s) came before ours, and ours
-may be working unseen all the same (the re-send filled beside it: long 2, short 2). So the
-order must be created, by its gateway stamp, past the ``Date`` of the gateway's own answer to
-ours (`CloseInDoubt.answered`; ours was taken before it was written) by `ANSWER_MARGIN` (the
-``Date``'s second, and its cache's); heard after the answer is not enough (the hub may lag the REST answer), and
-no estimate of the clocks is needed (this machine's clock 30 s ahead held a busy account's
-close back 31 s). None heard, it waits for a read, and the alert says why. Only the gateway
-application's own answer (a 5xx carrying its envelope) says it was done with ours: a timeout,
-a lost connection, a bare or a proxy's 5xx (``answered`` None) says nothing of when the gateway
-takes it (a close queued at a busy gateway, taken 8 s after we gave up on it, filled beside
-the one sent again: long 2 MNQ, short 2), and it waits for its read, said. A reduce (a partial
-close) does not go again unread: sized from the position last heard, it could take the position
-past its target into the other side; it keeps waiting for a read, and the alert says why. A
-close never answered at all (no `CloseInDoubt` for it) waits for the read as before.
+gateway refuses it; no order of ours is seen working (`pursue` checks that first). Unless one of
+ours works unseen: taken before the 503, its market order still working (a slow fill, a halted
+market) while its records do not reach us (a hub connected but silent), a second close beside it
+fills too and reverses the position (short 2 for 58 s on a locked account). So it goes again
+only once an order record of the account not ours was heard since the close went (`heard_from`:
+the trader's add, say): the gateway pushes an order's record as it takes it, in order, so ours,
+had it been taken, would have come first and been known. Only a record of an order the gateway
+took after it answered ours shows that: one taken while ours was in flight (his add taken at
++0.1 s, ours at +0.3 s, answered 503 at +0.4 s) came before ours, and ours may be working unseen
+all the same (the re-send filled beside it: long 2, short 2). So the order must be created, by
+its gateway stamp, past the ``Date`` of the gateway's own answer to ours
+(`CloseInDoubt.answered`; ours was taken before it was written) by `ANSWER_MARGIN` (the
+``Date``'s second, and its cache's); heard after the answer is not enough (the hub may lag the
+REST answer), and no estimate of the clocks is needed (this machine's clock 30 s ahead held a
+busy account's close back 31 s). None heard, it waits for a read, and the alert says why. Only
+the gateway application's own answer (a 5xx carrying its envelope) says it was done with ours: a
+timeout, a lost connection, a bare or a proxy's 5xx (``answered`` None) says nothing of when the
+gateway takes it (a close queued at a busy gateway, taken 8 s after we gave up on it, filled
+beside the one sent again: long 2 MNQ, short 2), and it waits for its read, said. A reduce (a
+partial close) does not go again unread: sized from the position last heard, it could take the
+position past its target into the other side; it keeps waiting for a read, and the alert says
+why. A close never answered at all (no `CloseInDoubt` for it) waits for the read as before.
 """
 
 from __future__ import annotations
