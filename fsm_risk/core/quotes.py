@@ -229,15 +229,17 @@ class QuotePath:
                 if pos is None:
                     continue
                 price = (mark.bid if pos.long else mark.ask) if self.liquidation else mark.last
+                priced = pos.priced
                 if pos.point_value is None:
                     self.valuation.revalue(acct, pos)
-                    continue
-                if price is None:  # no price for its side yet: the last known, stale
+                elif price is None:  # no price for its side yet: the last known, stale
                     pos.priced = False
-                    continue
-                value = price * pos.point_value - pos.cost
-                acct.open_upnl += value - pos.upnl
-                pos.upnl = value
-                pos.priced = True
+                else:
+                    value = price * pos.point_value - pos.cost
+                    acct.open_upnl += value - pos.upnl
+                    pos.upnl = value
+                    pos.priced = True
+                if pos.priced and not priced:
+                    self.work.dirty.add(acct.account_id)  # its first value: saved (`restored`)
             except Exception as exc:  # fail closed on any bug
                 self.fail_closed(acct, exc, now, out)
