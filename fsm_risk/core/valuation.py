@@ -17,8 +17,12 @@ MARK_SKEW = timedelta(seconds=60)
 #: a position's cost, in dollars, is taken to this (see `Valuation._value`)
 COST_QUANTUM = Decimal("0.000001")
 CENTS = Decimal("0.01")
-#: an account's positions in some contracts: each one's id, side and signed dollars a point
-type Holding = tuple[tuple[str, bool, Decimal | None], ...]
+#: an account's positions in some contracts: each one's id, side, signed dollars a point,
+#: whether it is valued at its contract's mark (not waiting for a quote of this run: `saved`),
+#: and, where the engine books its value to the cent (`_value`), its cost modulo two cents
+type Holding = tuple[tuple[str, bool, Decimal | None, bool, Decimal | None], ...]
+#: booking to the cent, half a cent to the even cent, repeats every two cents
+TWO_CENTS = Decimal("0.02")
 
 
 def _to_quantum(x: Decimal) -> Decimal:
@@ -91,31 +95,37 @@ class Valuation:
         }
 
     def holdings(self, contracts: Collection[str]) -> list[Holding]:
-        """Each holding of two or more of ``contracts`` (its contracts, sides and signed dollars
-        a point, by contract), one of those whose dollars a point are in the same proportion:
-        their values move alike, scaled (`core.waited.combined`)."""
+        """Each holding of two or more of ``contracts`` (`Holding`, by contract), one of those
+        whose legs are valued alike and whose dollars a point are in the same proportion: their
+        values move alike, scaled (`core.waited.combined`); one with a leg booked to the cent
+        (a half cent rounds by the cost) only with those equal to it."""
         wanted = set(contracts)
         out: dict[Holding, Holding] = {}
         held_by = {a.account_id: a for c in wanted for a in self.holders.get(c, ())}
         for _, a in sorted(held_by.items()):
-            held = tuple(
-                sorted(
-                    (c, p.long, self._per_point(p)) for c, p in a.positions.items() if c in wanted
-                )
-            )
+            held = tuple(sorted(self._leg(p) for c, p in a.positions.items() if c in wanted))
             if len(held) > 1:
                 unit = held[0][2]
-                key = held if not unit else tuple((c, s, v and v / abs(unit)) for c, s, v in held)
+                key = held
+                if unit and all(r is None for *_, r in held):
+                    key = tuple((c, s, v and v / abs(unit), p, r) for c, s, v, p, r in held)
                 out.setdefault(key, held)
         return sorted(out.values(), key=repr)
 
-    def _per_point(self, pos: Position) -> Decimal | None:
-        """The position's signed dollars a point of its price, unrounded (None: no instrument)."""
-        inst = self.instruments.get(pos.contract_id)
+    def _leg(self, pos: Position) -> tuple[str, bool, Decimal | None, bool, Decimal | None]:
+        """The position as a leg of a `Holding`."""
+        cid = pos.contract_id
+        priced = pos.priced and cid not in self.saved
+        inst = self.instruments.get(cid)
         if inst is None:
-            return None
+            return cid, pos.long, None, priced, None
         valued = max(pos.size - pos.settling, 0)
-        return inst.tick_value * (valued if pos.long else -valued) / inst.tick_size
+        signed = inst.tick_value * (valued if pos.long else -valued)
+        per_point = signed / inst.tick_size
+        cost = _to_quantum(pos.average_price * signed / inst.tick_size)
+        if per_point * inst.tick_size == signed and _cents(signed) and _cents(cost):
+            return cid, pos.long, per_point, priced, None  # valued exactly (`_value`)
+        return cid, pos.long, per_point, priced, cost % TWO_CENTS
 
     def fresh(self, contract_id: str, now: datetime) -> None:
         """A stored mark too old (or too far ahead) to value a position at ``now``, at a

@@ -70,6 +70,7 @@ from typing import cast
 
 from fsm_risk.core.events import Leg, Quote
 from fsm_risk.core.mark import Mark
+from fsm_risk.core.pnl import booked
 from fsm_risk.core.records import ZERO
 from fsm_risk.core.turns import EVERY as EVERY
 from fsm_risk.core.turns import LAST as LAST
@@ -205,10 +206,13 @@ def combined(
     fields: Fields = EVERY,
 ) -> set[int] | None:
     """The places (numbered, in order) carrying a turn (`turns`: lowest, highest, the ends of
-    the deepest fall and rise) of each holding's combined value, valued on its ``fields``
-    (`judged`: a long's bid and a short's ask, or the last; both for `EVERY`) from the marks
-    before the run (where a leg has no price yet, every place of the holding's until it has);
-    None where it cannot be valued (too many holdings, a point value unknown): the run is then
+    the deepest fall and rise) of each holding's combined value as the engine books it (a leg
+    booked to the cent rounded as it is: a tie of the exact sums can book a cent apart),
+    valued on its ``fields`` (`judged`: a long's bid and a short's ask, or the last; both for
+    `EVERY`) from the marks before the run; where a leg has no price yet, or is not valued at
+    its mark (a position waiting for a quote of this run, a mark saved before a restart: its
+    first quote replaces it), every place of the holding's until the leg's first word. None
+    where it cannot be valued (too many holdings, a point value unknown): the run is then
     judged one by one."""
     if len(held) > HOLDINGS:
         return None
@@ -216,13 +220,14 @@ def combined(
     modes = {LAST: (False,), LIQUIDATION: (True,)}.get(fields, (False, True))
     for holding in held:
         for liquidation in modes:
-            legs: dict[str, tuple[str, Decimal]] = {}  # contract -> its field, dollars a point
-            price: dict[str, Decimal | None] = {}
-            for cid, long, per_point in holding:
+            legs: dict[str, tuple[str, Decimal, Decimal | None]] = {}  # contract -> its field,
+            price: dict[str, Decimal | None] = {}  # dollars a point and booking (`Holding`)
+            for cid, long, per_point, priced, rest in holding:
                 if per_point is None:
                     return None
                 name = ("bid" if long else "ask") if liquidation else "last"
-                legs[cid], price[cid] = (name, per_point), getattr(marks.get(cid), name, None)
+                legs[cid] = (name, per_point, rest)
+                price[cid] = getattr(marks.get(cid), name, None) if priced else None
             values: list[tuple[int, Decimal]] = []
             for j, q in numbered:
                 leg = legs.get(q.contract_id)
@@ -234,10 +239,16 @@ def combined(
                 if None in price.values():  # a leg not priced yet: its holders one by one
                     kept.add(j)
                     continue
-                values.append((j, sum((cast(Decimal, price[c]) * legs[c][1] for c in legs), ZERO)))
+                values.append((j, sum((_booked(price[c], *legs[c][1:]) for c in legs), ZERO)))
             if values:
                 kept |= turns(values, True, True)
     return kept
+
+
+def _booked(price: Decimal | None, per_point: Decimal, rest: Decimal | None) -> Decimal:
+    """A leg's value at ``price`` as the engine books it, less a constant (`Holding`)."""
+    value = cast(Decimal, price) * per_point
+    return value if rest is None else booked(value - rest)
 
 
 def strided(
