@@ -193,8 +193,6 @@ def _run(
 
 #: the most quotes of contracts held together a run hands on one by one (see `strided`)
 TOGETHER = 16
-#: the most holdings (`Valuation.holdings`) whose values a strided run follows; more: one by one
-HOLDINGS = 32
 #: who holds two or more of some contracts together (`Valuation.holdings`)
 type Holdings = Callable[[Collection[str]], Collection[Holding]]
 
@@ -211,44 +209,81 @@ def combined(
     valued on its ``fields`` (`judged`: a long's bid and a short's ask, or the last; both for
     `EVERY`) from the marks before the run; where a leg has no price yet, or is not valued at
     its mark (a position waiting for a quote of this run, a mark saved before a restart: its
-    first quote replaces it), every place of the holding's until the leg's first word. None
-    where it cannot be valued (too many holdings, a point value unknown): the run is then
-    judged one by one."""
-    if len(held) > HOLDINGS:
-        return None
+    first quote replaces it), every place of the holding's until the leg's first word. Each
+    holding's value is followed only where its prices moved (a burst of 300 accounts at mixed
+    sizes makes about 180 holdings: their places are still few). None where it cannot be
+    valued (a point value unknown): the run is then judged one by one."""
     kept: set[int] = set()
     modes = {LAST: (False,), LIQUIDATION: (True,)}.get(fields, (False, True))
+    paths: dict[tuple[tuple[str, str], ...], tuple[list[tuple[int, Prices]], dict[str, int]]] = {}
     for holding in held:
         for liquidation in modes:
-            legs: dict[str, tuple[str, Decimal, Decimal | None]] = {}  # contract -> its field,
-            price: dict[str, Decimal | None] = {}  # dollars a point and booking (`Holding`)
-            for cid, long, per_point, priced, rest in holding:
+            named = tuple(
+                (c, ("bid" if s else "ask") if liquidation else "last") for c, s, *_ in holding
+            )
+            if named not in paths:
+                paths[named] = _path(numbered, marks, named)
+            places, first = paths[named]
+            start = 0  # the first place where every leg is valued at its price
+            for (cid, name), (_, _, per_point, priced, _) in zip(named, holding, strict=True):
                 if per_point is None:
                     return None
-                name = ("bid" if long else "ask") if liquidation else "last"
-                legs[cid] = (name, per_point, rest)
-                price[cid] = getattr(marks.get(cid), name, None) if priced else None
+                if not priced or getattr(marks.get(cid), name, None) is None:
+                    start = max(start, first.get(cid, len(places)))
+            kept.update(j for j, _ in places[:start])  # a leg not priced yet: one by one
+            memo: dict[Prices, Decimal] = {}  # its value at each prices met
             values: list[tuple[int, Decimal]] = []
-            for j, q in numbered:
-                leg = legs.get(q.contract_id)
-                if leg is None:
-                    continue
-                word = getattr(q, leg[0])
-                if word is not None:
-                    price[q.contract_id] = word
-                if None in price.values():  # a leg not priced yet: its holders one by one
-                    kept.add(j)
-                    continue
-                values.append((j, sum((_booked(price[c], *legs[c][1:]) for c in legs), ZERO)))
+            for j, prices in places[start:]:
+                value = memo.get(prices)
+                if value is None:
+                    value = memo[prices] = sum(map(_booked, prices, holding), ZERO)
+                values.append((j, value))
             if values:
                 kept |= turns(values, True, True)
     return kept
 
 
-def _booked(price: Decimal | None, per_point: Decimal, rest: Decimal | None) -> Decimal:
+#: a holding's legs' prices at a place, in its order
+type Prices = tuple[Decimal | None, ...]
+
+
+def _path(
+    numbered: Sequence[tuple[int, Quote]],
+    marks: Mapping[str, Mark],
+    named: tuple[tuple[str, str], ...],
+) -> tuple[list[tuple[int, Prices]], dict[str, int]]:
+    """The places (numbered) of the quotes of the ``named`` contracts, each with every one's
+    named field's price there (from the marks before the run), and where each contract's
+    first word of it is (its place in them); less a place whose prices are those of the place
+    before it (not its contract's first quote or word): never first reached, never a turn (`turns`,
+    `capped`) of any holding's value."""
+    names = dict(named)
+    price = {cid: getattr(marks.get(cid), name, None) for cid, name in named}
+    places: list[tuple[int, Prices]] = []
+    first: dict[str, int] = {}
+    quoted: set[str] = set()
+    for j, q in numbered:
+        name = names.get(q.contract_id)
+        if name is None:
+            continue
+        cid, word = q.contract_id, getattr(q, name)
+        new = cid not in quoted or (word is not None and cid not in first)
+        if word is not None:
+            price[cid] = word
+            first.setdefault(cid, len(places))
+        prices = tuple(price.values())
+        if new or not places or places[-1][1] != prices:
+            quoted.add(cid)  # (a contract's first quote, or word, values a position waiting)
+            places.append((j, prices))
+    return places, first
+
+
+def _booked(
+    price: Decimal | None, leg: tuple[str, bool, Decimal | None, bool, Decimal | None]
+) -> Decimal:
     """A leg's value at ``price`` as the engine books it, less a constant (`Holding`)."""
-    value = cast(Decimal, price) * per_point
-    return value if rest is None else booked(value - rest)
+    value = cast(Decimal, price) * cast(Decimal, leg[2])
+    return value if leg[4] is None else booked(value - leg[4])
 
 
 def strided(
