@@ -36,16 +36,20 @@ RULES = (
 )
 
 
-async def seconds_to_the_last_zn_close(h: Harness, accounts: Sequence[PaperAccount]) -> float:
-    """The burst, on a started service whose ``accounts`` each go long 1 ZN and 1 MNQ: ZN
-    breaches their stop loss ``BREACH_AT`` s in; the seconds from the breach to the last of their
-    ZN closes at the gateway."""
+async def seconds_to_the_last_zn_close(
+    h: Harness, accounts: Sequence[PaperAccount], sizes: Sequence[tuple[int, int]] = ()
+) -> float:
+    """The burst, on a started service whose ``accounts`` each go long 1 ZN and 1 MNQ (or, by
+    ``sizes``, long that many ZN and long, or short if negative, that many MNQ): ZN breaches
+    their stop loss ``BREACH_AT`` s in; the seconds from the breach to the last of their ZN
+    closes at the gateway."""
     gw = h.gateway
     cids = {r: gw.contract(r).id for r in ROOTS}
     ticks = {r: gw.contract(r).tick_size for r in ROOTS}
-    for a in accounts:
-        for r in ROOTS:
-            gw.place_order(a.id, r, 0, 1)
+    for i, a in enumerate(accounts):
+        zn, mnq = sizes[i] if sizes else (1, 1)
+        gw.place_order(a.id, "ZN", 0, zn)
+        gw.place_order(a.id, "MNQ", 0 if mnq > 0 else 1, abs(mnq))
     eng = h.svc.engine
     await h.until(
         lambda: all(
