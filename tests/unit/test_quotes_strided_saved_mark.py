@@ -12,6 +12,7 @@ nothing until a quote."""
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal as D
 
 from fsm_risk.config import build_rule
@@ -140,3 +141,54 @@ def test_a_position_first_valued_by_a_leg_is_saved_as_valued() -> None:
     of it), A's ES was valued and A was not marked."""
     assert A in _saved_after(strided=False)
     assert A in _saved_after(strided=True)
+
+
+def _walk(seed: int) -> list[Quote]:
+    """24-80 quotes of MNQ and ES in a random order after up to 12 of MNQ alone, random walks
+    around A's entries (MNQ about ±$600 on A, ES about ±$500), ES's sometimes without a last
+    (only the book moved)."""
+    r = random.Random(seed)
+    mnq, es = D(21000), D(6000) + r.randint(-4, 14)
+    quotes: list[Quote] = []
+    at = AT
+    alone = r.randint(0, 12)
+    for i in range(r.randint(24, 80)):
+        at += MS
+        if i < alone or r.random() < 0.5:
+            mnq += r.choice((-50, -25, 0, 25, 50))
+            quotes.append(Quote(MNQ, at, last=mnq))
+        else:
+            es += D(r.choice((-3, -1, 0, 1, 3))) / 2
+            if r.random() < 0.3:
+                quotes.append(Quote(ES, at, bid=es - D("0.25"), ask=es))
+            else:
+                quotes.append(Quote(ES, at, last=es))
+    return quotes
+
+
+def _after(quotes: list[Quote], strided: bool) -> tuple[State, bool, bool, bool]:
+    d = _restarted()
+    d.engine.work.dirty.clear()
+    handed = quotes
+    if strided:
+        v = d.engine.valuation
+        handed = waited(quotes, d.engine.marks, judged(False), v.beside, v.holdings)
+    for q in handed:
+        d.send(q)
+    es = d.acct.positions.get(ES)
+    priced = es is not None and es.priced
+    return d.acct.state, priced, priced and A in d.engine.work.dirty, len(handed) < len(quotes)
+
+
+def test_a_strided_run_after_a_restart_ends_as_one_by_one() -> None:
+    """Found by a review of 9bb0c4b: after a restart, with A's ES waiting for a quote on B's
+    saved mark, a strided run of random walks (ES's first quote with or without a last) leaves
+    A in the state one by one leaves it, its ES valued and marked to be saved as one by one."""
+    fewer = flattened = 0
+    for seed in range(160):
+        quotes = _walk(seed)
+        one, few = _after(quotes, strided=False), _after(quotes, strided=True)
+        assert few[:3] == one[:3], seed
+        fewer += few[3]
+        flattened += one[0] is State.Flattening
+    assert fewer > 150 and 20 < flattened < 140, (fewer, flattened)  # (strided; both ends)
