@@ -373,11 +373,9 @@ class TradingSchedule:
         self._exchange_zones: dict[str, SessionCalendar] = {}
         #: the settings' holidays and early closes, by the exchange's date (`_exchange_dates`)
         self._holidays = frozenset(x for d in extra_holidays for x in self._exchange_dates(d))
-        self._early: dict[date, datetime] = {}
-        for e in early_closes:  # (two dates of the trader's in one session: the earlier)
-            at = self._cal.at(e.day, e.at)
-            for x in self._exchange_dates(e.day):
-                self._early[x] = min(at, self._early.get(x, at))
+        self._early = {
+            x: self._cal.at(e.day, e.at) for e in early_closes for x in self._exchange_dates(e.day)
+        }
         self._starting: dict[date, tuple[Session, ...]] = {}
         self._last: Session | None = None  # the last tradable session found (fast path)
         self._status_at: datetime | None = None  # the instant of the last answer, and it

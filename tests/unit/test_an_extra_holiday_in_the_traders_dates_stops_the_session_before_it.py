@@ -107,26 +107,3 @@ def test_an_early_close_listed_after_the_regular_close_never_holds_a_friday_past
         friday_close - timedelta(minutes=7),
         "weekend_close",
     )
-
-
-def test_two_early_closes_of_the_traders_in_one_exchange_session_keep_the_earlier() -> None:
-    # Tokyo Wed 22:00-23:30 (Wed 07:00-08:30 CST) and Thu 05:00-11:00 (Wed 14:00-20:00 CST)
-    # both trade in the exchange's Wed 2027-01-13: its early close is the earlier one listed
-    opened = datetime(2027, 1, 13, 13, 0, tzinfo=UTC)  # Wed 22:00 Tokyo
-    d = rule_driver(
-        TradingHours,
-        opened,
-        **(
-            TOKYO
-            | {
-                "windows": "Mon-Fri 22:00-23:30, Tue-Sat 05:00-11:00",
-                "extra_holidays": "",
-                "early_closes": "2027-01-13 23:00, 2027-01-14 06:00",
-            }
-        ),
-    )
-    schedule = the_rule(d, TradingHours).schedule
-    morning = schedule.sessions_starting(date(2027, 1, 14))[0]
-    assert morning.open == datetime(2027, 1, 13, 20, 0, tzinfo=UTC)  # Thu 05:00 Tokyo
-    assert morning.early_close == datetime(2027, 1, 13, 14, 0, tzinfo=UTC)  # 23:00 Tokyo
-    assert not morning.tradable
