@@ -19,11 +19,10 @@ another window takes over the instant it ends), and before the next session's ea
 when it has one, whatever the window's zone. A flat-by that falls at or after the exchange's
 daily close while it is shut (a flat-by written in London falls after CME's 16:00 in the weeks
 the US is on summer time and the UK is not) stops ``lead`` before that close. The settings'
-holidays and early closes cut like the library's (a date there is the trader's, meaning the
-exchange's session the trader's session of that date trades in); with the library turned off
-in the settings the exchange is CME Globex (closing at 16:00 Chicago, shut for the weekend).
-The instant a session's trading must stop is its ``stop``; its ``end`` stays the window's end,
-so the time between the two is "past the flat-by time" rather than "outside the windows".
+holidays and early closes cut like the library's; with the library turned off in the settings
+the exchange is CME Globex (closing at 16:00 Chicago, shut for the weekend). The instant a
+session's trading must stop is its ``stop``; its ``end`` stays the window's end, so the time
+between the two is "past the flat-by time" rather than "outside the windows".
 
 Exchange holidays and early closes come from ``pandas_market_calendars`` (a maintained
 library that knows the CME Globex schedules) through `ExchangeDays`, a small typed wrapper
@@ -76,12 +75,6 @@ class Window:
     @property
     def crosses_midnight(self) -> bool:
         return self.end <= self.start
-
-    @property
-    def next_date(self) -> bool:
-        """Whether its sessions are dated the day after they open (they close then; one that
-        ends at midnight belongs to the day it started on)."""
-        return self.crosses_midnight and self.end != MIDNIGHT
 
     def seconds(self) -> tuple[int, int]:
         """(open, close) in seconds from Monday 00:00 (close may pass the end of the week)."""
@@ -367,49 +360,33 @@ class TradingSchedule:
         #: with no ``exchange``: its zone and daily close (None: pure windows, no closes)
         self._clock = clock
         self._cal = SessionCalendar(tz)
+        self._holidays = frozenset(extra_holidays)
+        self._early = {e.day: self._cal.at(e.day, e.at) for e in early_closes}
         self._by_weekday: dict[int, tuple[Window, ...]] = {
             wd: tuple(w for w in self.windows if w.weekday == wd) for wd in range(7)
-        }
-        self._exchange_zones: dict[str, SessionCalendar] = {}
-        #: the settings' holidays and early closes, by the exchange's date (`_exchange_dates`)
-        self._holidays = frozenset(x for d in extra_holidays for x in self._exchange_dates(d))
-        self._early = {
-            x: self._cal.at(e.day, e.at) for e in early_closes for x in self._exchange_dates(e.day)
         }
         self._starting: dict[date, tuple[Session, ...]] = {}
         self._last: Session | None = None  # the last tradable session found (fast path)
         self._status_at: datetime | None = None  # the instant of the last answer, and it
         self._status: Status | None = None
+        self._exchange_zones: dict[str, SessionCalendar] = {}
 
     # -- special days -------------------------------------------------------------------------
 
     def is_holiday(self, d: date, listed: date | None = None) -> bool:
-        """Whether the session dated ``d`` here, trading in the exchange's session dated
-        ``listed`` (``d`` with no exchange), is a holiday: the settings' or the exchange's."""
-        return self._exchange_holiday(d if listed is None else listed)
+        """Whether the session dated ``d`` here (``listed`` by the exchange, if it differs)
+        is a holiday: one of the settings' (by ``d``) or the exchange's (by ``listed``)."""
+        if d in self._holidays:
+            return True
+        x = d if listed is None else listed
+        return self.exchange is not None and x in self.exchange.year(x.year).holidays
 
     def early_close(self, d: date, listed: date | None = None) -> datetime | None:
-        """The early close of the session dated ``d`` here, trading in the exchange's session
-        dated ``listed`` (``d`` with no exchange): the settings', else the exchange's."""
-        return self._exchange_early(d if listed is None else listed)
-
-    def _exchange_dates(self, d: date) -> set[date]:
-        """The exchange's dates of a settings date ``d``, a date of the trader's (the session
-        that closes that day here): the exchange's sessions the sessions dated ``d`` here trade
-        in (`_listed`, by their open); with no window dated ``d``, the ones each window would
-        trade in were it dated ``d``. ``d`` itself with no exchange (pure windows). Computed
-        once, as the schedule is built: a settings date means one thing everywhere."""
-        if self._exchange_clock() is None:
-            return {d}
-        before = d - timedelta(days=1)
-        dated = [w for w in self._by_weekday[d.weekday()] if not w.next_date] + [
-            w for w in self._by_weekday[before.weekday()] if w.next_date
-        ]
-        found = {
-            self._listed(self._cal.at(before if w.next_date else d, w.start))
-            for w in dated or self.windows
-        }
-        return {x for x in found if x is not None}
+        found = self._early.get(d)
+        x = d if listed is None else listed
+        if found is None and self.exchange is not None:
+            found = self.exchange.year(x.year).early_closes.get(x)
+        return found
 
     def _listed(self, opens: datetime) -> date | None:
         """The exchange's date of the session a window opening at ``opens`` trades in: the date
@@ -492,9 +469,7 @@ class TradingSchedule:
         holiday = self._exchange_holiday(after)
         weekend = after - listed > timedelta(days=1) and not self._goes_on(ends)
         if holiday or weekend:
-            # (an early close listed after the regular close never holds the window past it)
-            closes = [c for c in (self._exchange_early(listed), self._regular_close(listed)) if c]
-            close = min(closes, default=None)
+            close = self._exchange_early(listed) or self._regular_close(listed)
             cut = "holiday_close" if holiday else "weekend_close"
             return None if close is None else (close, cut)
         early = self._exchange_early(after)
@@ -521,7 +496,8 @@ class TradingSchedule:
         at = self._cal.at
         end_date = d + timedelta(days=1) if w.crosses_midnight else d
         opens, ends = at(d, w.start), at(end_date, w.end)
-        day = end_date if w.next_date else d
+        # a window that ends at midnight belongs to the day it started on
+        day = end_date if w.crosses_midnight and w.end != time(0) else d
         stop, cut = ends, "end"
         if self.flat_by is not None and w.contains(self.flat_by):
             on = d if not w.crosses_midnight or self.flat_by > w.start else end_date
