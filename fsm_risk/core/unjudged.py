@@ -42,8 +42,10 @@ lower). So it counts the listing's move whole (`listed`): the balance a read con
 while down in it as much as a loss, a payout too, as once the balance is taken. It never
 counts a balance heard live that no read confirmed (in no equity, as ever), and with no
 balance read since the stop (a missed reset alone, its account not exposed at the start: the
-stored balance misses a win made while down) it still waits. Its peak does not rise while
-the account waits (`observe` is not asked).
+stored balance misses a win made while down) it still waits. A wait kept by a capped list
+(`kept`) judges: its trades were read, its balance with them (waiting on, an admin's unlock of
+a lock on the week's kept fall left RULE-004 silent for the day: equity $50 under its floor
+traded on). Its peak does not rise while the account waits (`observe` is not asked).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def listed(view: object) -> Decimal | None:
     not hold, whole, whatever was heard live since (a live balance the stored one does not
     explain is in no equity: every one after a move made while down); zero: a balance read
     since holds it (`taken`), or not judged on the move (the rule judges as ever); None: no
-    balance a read confirmed to judge by (the rule waits)."""
+    balance a read confirmed to judge by (the rule waits; a wait `kept` has its read)."""
     if not isinstance(view, AccountModel) or not estimating(view):
         return ZERO
     behind = view.behind
@@ -128,7 +130,8 @@ def listed(view: object) -> Decimal | None:
     if view.unexplained:
         return None
     assert view.unjudged is not None  # (estimating)
-    return ZERO if view.unjudged.taken else None
+    confirmed = view.unjudged.taken or view.unjudged.kept is not None  # (its trades read)
+    return ZERO if confirmed else None
 
 
 def weekly(view: object) -> Decimal:
