@@ -206,6 +206,7 @@ class RiskEngine:
         acct = AccountModel.from_dict(snapshot, history)
         acct.missed = MissedResets.from_dict(snapshot["missed"]) if "missed" in snapshot else None
         acct.unjudged = Unjudged(now, restored=True, flat=not acct.exposed())  # (`unread`)
+        acct.unjudged.carried = acct.week.unheld  # (a fall kept, shown again: `hidden.begun`)
         machines.attach(acct, State(snapshot["state"]))
         self.work.restore_contracts(acct, contracts)
         old = self.accounts.pop(acct.account_id, None)

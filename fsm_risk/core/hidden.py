@@ -12,6 +12,12 @@ counts it until the weekly reset (a fall only: it tightens, never gives room), a
 resets, restarts and an admin's unlock. A complete list of the week's trades ends it (`forget`:
 the exact books judge, as the read of the trades ends an estimate), so a loss it lists is
 never counted twice, and a payout taken for a loss costs the trader until such a list.
+
+A fall is counted once. What of it the stored balance does not hold is stored with it
+(`Book.unheld`): a restart's listing, measured from the stored balance, shows that fall again,
+and a new wait starts from it as already kept (`Unjudged.carried`, `begun`). A trade booked
+later that explains it (a capped list listing the loss's own trades) takes it out
+(`explained`): counted once in the books, not again as hidden.
 """
 
 from __future__ import annotations
@@ -30,10 +36,37 @@ def keep(acct: AccountModel, fall: Decimal) -> None:
     if more < ZERO:
         acct.week.hidden += more
         unjudged.carried += more
+    unheld(acct)
+
+
+def explained(acct: AccountModel, part: Decimal) -> None:
+    """A trade booked in the wait explains ``part`` of its move (a loss: below zero): what of
+    the fall kept for the week it was leaves it (no more than this wait kept)."""
+    unjudged = acct.unjudged
+    assert unjudged is not None  # (waiting)
+    back = max(part, unjudged.carried) if part < ZERO else ZERO
+    unjudged.carried -= back
+    acct.week.hidden -= back
+    unheld(acct)
+
+
+def unheld(acct: AccountModel) -> None:
+    """What of the fall kept for the week the stored balance does not hold (`Book.unheld`):
+    the kept fall beyond what the wait took into it; with no wait, a read took all of it."""
+    unjudged = acct.unjudged
+    unheld = ZERO if unjudged is None else min(unjudged.carried - unjudged.taken, ZERO)
+    acct.week.unheld = max(unheld, acct.week.hidden)
+
+
+def begun(acct: AccountModel) -> Decimal:
+    """What a wait beginning now holds kept for the week already (`Unjudged.carried`): the
+    fall the stored balance does not hold, which its move, measured from it, shows again."""
+    return acct.week.unheld
 
 
 def forget(acct: AccountModel) -> None:
     """A complete list of the week's trades: the exact books judge the week from now."""
     acct.week.hidden = ZERO
+    acct.week.unheld = ZERO
     if acct.unjudged is not None:
         acct.unjudged.carried = ZERO

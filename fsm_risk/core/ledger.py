@@ -20,10 +20,11 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exits import CENT, Computed
+from fsm_risk.core.explained import explain
 from fsm_risk.core.exposure import closed_behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import again, checked
-from fsm_risk.core.hidden import forget
+from fsm_risk.core.hidden import forget, unheld
 from fsm_risk.core.models import ZERO, AccountModel, FillRecord, Order
 from fsm_risk.core.pnl import realized_net
 from fsm_risk.core.pursuit import Pursuit
@@ -131,6 +132,7 @@ class Ledger:
             move = ev.balance - acct.balance - acct.pending_realized
         if ev.applied is not None:  # confirmed: taken whatever moved it (see `confirmed`)
             contradicted(acct, move)  # (a settled account's books wait for its trades again)
+            unheld(acct)  # (what of a fall kept for the week the balance taken now holds)
             confirmed(acct, move, now, out)
             held(acct, move, now, out)  # (a start-up read's wiped list)
             move = ZERO
@@ -276,6 +278,7 @@ class Ledger:
             exit_,
             own or platform,
         )
+        explain(acct, ev.at, net, reflected)  # (made before a wait: in its move already)
         acct.pending_realized += net
         if acct.unexplained and acct.balance is not None:  # a balance ahead of its fills:
             acct.unexplained -= net  # (the move of the last one reported, these fills since)

@@ -241,8 +241,8 @@ class Book:
     profit target still counts it (a reset never loosens a limit mid-period). ``wiped_loss``:
     what the trades confirmed resets wiped lost (those up to ``wiped_to``), kept in ``realized``
     (at most nothing): a later reset's wiped trades made ``realized`` less it and the rest.
-    ``hidden``: a fall of the balance no trade booked explains, its day over before a complete
-    trades list (`hidden`): the week's loss limit counts it until the weekly reset (at most 0).
+    ``hidden``: a balance fall no booked trade explains, kept past its day (`hidden`; at most 0,
+    the week's loss limit counts it); ``unheld``: what of it the stored balance does not hold.
 
     The accumulators are state (`persisted()`); ``fills`` and ``trips`` are history, kept in
     append-only rows and rebuilt from them (only the day's are kept: no rule reads a week's)."""
@@ -264,6 +264,7 @@ class Book:
     missed_carried: Split = field(default_factory=dict)  # see `missed_carry`
     wiped_to: datetime | None = None
     hidden: Decimal = ZERO
+    unheld: Decimal = ZERO
     #: derived from ``fills``: the size each order filled, and how many fills that counts
     _by_order: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _counted: int = field(default=-1, init=False, repr=False, compare=False)
@@ -331,6 +332,7 @@ class Book:
             "missed_carried": split_to_json(self.missed_carried),
             "wiped_to": _dt(self.wiped_to),
             "hidden": str(self.hidden),
+            "unheld": str(self.unheld),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -364,6 +366,7 @@ class Book:
             split_from_json(d.get("missed_carried")),
             _pdt(d.get("wiped_to")),
             Decimal(d.get("hidden", "0")),
+            Decimal(d.get("unheld", "0")),
         )
 
 
@@ -383,9 +386,6 @@ class History:
     fills: list[FillRecord] = field(default_factory=list)
     trips: list[Trip] = field(default_factory=list)
     seen: SeenTrades = field(default_factory=lambda: SeenTrades())
-
-
-# --- JSON helpers ------------------------------------------------------------------------
 
 
 def _dt(v: datetime | None) -> str | None:

@@ -56,7 +56,7 @@ from decimal import Decimal
 
 from fsm_risk.core.events import Event, Tick
 from fsm_risk.core.exposure import Unjudged
-from fsm_risk.core.hidden import keep
+from fsm_risk.core.hidden import begun, keep
 from fsm_risk.core.models import ZERO, AccountModel
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.records import Lock
@@ -166,7 +166,7 @@ def track(acct: AccountModel, now: datetime, event: Event | None = None) -> None
     if ended(acct, now):
         return
     if acct.unjudged is None:
-        acct.unjudged = Unjudged(now)
+        acct.unjudged = Unjudged(now, carried=begun(acct))
     if isinstance(event, Tick) and event.unread and acct.unjudged.failed is None:
         acct.unjudged.failed = now
     if not acct.unjudged.estimating and now >= due(acct.unjudged):
@@ -243,7 +243,7 @@ def kept(acct: AccountModel, now: datetime) -> bool:
     if not any(estimated(h, now) for h in acct.holds.values()):
         return False
     if unjudged is None:
-        unjudged = acct.unjudged = Unjudged(now)
+        unjudged = acct.unjudged = Unjudged(now, carried=begun(acct))
     if not unjudged.estimating:
         unjudged.estimating = True
         acct.band = None  # (its guard band asked again, as when a wait runs out: `track`)
