@@ -20,7 +20,7 @@ from fsm_risk.core.events import (
 )
 from fsm_risk.core.events import OrderUpdate as OrderEvent
 from fsm_risk.core.exits import CENT, Computed
-from fsm_risk.core.explained import explain
+from fsm_risk.core.explained import explain, short
 from fsm_risk.core.exposure import closed_behind
 from fsm_risk.core.final import FINAL, FinalOrders
 from fsm_risk.core.firm_reset import again, checked
@@ -310,6 +310,7 @@ class Ledger:
         if ev.until is not None:  # the confirming read of a reset told (`firm_reset`)
             return checked(acct, ev, out)
         relisted = again(acct, ev, out)  # (a reset's confirming read unanswered: asked again)
+        incomplete = short(acct, ev)  # (a fall no trade explains: one left out? `explained`)
         behind = acct.behind is not None  # (then its balance comes after this list)
         if acct.behind is not None:  # its trades are booked (`exposure.catch_up`): no longer behind
             for cid, (made, reported) in sorted(acct.behind.owed.items()):
@@ -347,7 +348,6 @@ class Ledger:
             if not kept(acct, now):  # (it lacks applied trades: a lock on the estimate holds)
                 self._read(acct, now)  # (as ever: a person looks at the reset, see `wiped`)
             return told(acct, ev, move, out)  # (a firm's reset, it seems: a person looks)
-        incomplete = False
         for book, name in ((acct.day, "day"), (acct.week, "week")):
             if ev.since > book.start:
                 continue  # the snapshot does not cover this period
