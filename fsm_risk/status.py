@@ -250,13 +250,17 @@ def _hold(h: Lock) -> dict[str, Any]:
 
 
 def _book(a: AccountModel, now: datetime, *, weekly: bool) -> dict[str, Any]:
+    """The day's or the week's P&L; the week's net counts the balance fall kept for it that
+    no trade listed explains (`Book.hidden`), as its loss limit does (said as ``hidden``)."""
     book = a.week if weekly else a.day
     unrealized = a.open_upnl - book.carry
+    hidden = book.hidden if weekly else Decimal(0)
     return {
         "label": book.label.isoformat(),
         "realized": _money(book.realized),
         "unrealized": _money(unrealized),
-        "net": _money(book.realized + unrealized),
+        "hidden": _money(hidden),
+        "net": _money(book.realized + unrealized + hidden),
         "fees": _money(book.fees),
         "ends": book.end.isoformat(),
     }
@@ -588,6 +592,8 @@ def render(snap: dict[str, Any], *, color: bool = True, source: str = "database"
                     f"unrealized {b['unrealized']}  net {b['net']}  fees {b['fees']}"
                 )
             )
+            if Decimal(b.get("hidden") or 0):
+                out.append(_fit(f"       of it {b['hidden']} kept: a balance fall no trade listed"))
         for r in a["rules"]:
             pct = f"{r['fraction'] * 100:.0f}%"
             value, limit = _value(r["value"], r["unit"]), _value(r["limit"], r["unit"])
