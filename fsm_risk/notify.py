@@ -179,6 +179,10 @@ class _Lane:
     abandoned: list[threading.Thread] = field(default_factory=list)
     sent_at: deque[float] = field(default_factory=deque)  # monotonic, the last minute's
     busy: bool = False
+    #: the notice being sent (its attempts, waits between them included), and whether an
+    #: attempt at it has started
+    current: tuple[Notice, Target] | None = None
+    tried: bool = False
     task: asyncio.Task[None] | None = None
 
 
@@ -190,12 +194,19 @@ def apprise_send(url: str, notice: Notice) -> str:
     `REFUSED`, sent again; a connect timeout as long as ``rto`` counts as timed out too.
     Apprise sends on the calling thread (its own deadline would send on its thread pool, whose
     workers are joined at exit: a receiver trickling its answer held the process's exit); the
-    caller's deadline is `SEND_TIMEOUT`."""
+    caller's deadline is `SEND_TIMEOUT`. Apprise never sends it again itself, whatever the
+    URL's ``retry=`` says: an attempt given up on must not be answered after the lane's next
+    notice, nor a notice that may have arrived sent again (fsm-risk's ``retries`` send again
+    only what was refused)."""
     import apprise
 
-    ap = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False, service_timeout=0))
+    options: dict[str, Any] = {"async_mode": False}
+    if hasattr(apprise.AppriseAsset, "_service_timeout"):  # (apprise 2.0 on)
+        options["service_timeout"] = 0
+    ap = apprise.Apprise(asset=apprise.AppriseAsset(**options))
     if not ap.add(url):
         return REFUSED
+    ap[0].retry = 0
     waits = ap[0].socket_read_timeout
     started = time.monotonic()
     if ap.notify(body=notice.body, title=notice.title, notify_type=notice.level):
@@ -507,6 +518,9 @@ class Notifier:
         )
         with contextlib.suppress(TimeoutError):  # each lane sends what it can meanwhile
             await asyncio.wait_for(self._drained(), drain_seconds)
+        in_flight = [
+            (lane, lane.current, lane.tried) for lane in self._lanes.values() if lane.current
+        ]
         tasks = [self._task, *(lane.task for lane in self._lanes.values() if lane.task)]
         for task in tasks:
             task.cancel()
@@ -514,6 +528,40 @@ class Notifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._task = None
+        self._unsent_at_stop(in_flight)
+
+    def _unsent_at_stop(self, in_flight: list[tuple[_Lane, tuple[Notice, Target], bool]]) -> None:
+        """What the drain at the stop left behind a receiver holding its lane (the notice being
+        sent, and those waiting behind it): each counted failed and logged, "not confirmed" (it
+        may have arrived) or "not sent", with its URL's place, never the URL."""
+        left: list[tuple[str, Notice, Target, str]] = [
+            ("not confirmed" if tried else "not sent", notice, target, lane.url)
+            for lane, (notice, target), tried in in_flight
+        ]
+        for lane in self._lanes.values():
+            while not lane.queue.empty():
+                notice, target = lane.queue.get_nowait()
+                lane.queue.task_done()
+                left.append(("not sent", notice, target, lane.url))
+        for outcome, notice, target, url in left:
+            self.health.failed += 1
+            logger.error(
+                "{} notification to {} {} ({}): {}: the service stopped before {}",
+                logs.ALERT,
+                _where(target, url),
+                outcome,
+                notice.event,
+                notice.title,
+                "its receiver answered (it may have arrived)"
+                if outcome == "not confirmed"
+                else "it was sent",
+            )
+        if left:
+            logger.error(
+                "{} {} notification(s) not sent or not confirmed: the service stopped",
+                logs.ALERT,
+                len(left),
+            )
 
     async def _drained(self) -> None:
         await self.queue.join()
@@ -924,13 +972,13 @@ class Notifier:
     async def _drain(self, lane: _Lane) -> None:
         while True:
             notice, target = await lane.queue.get()
-            lane.busy = True
+            lane.busy, lane.current = True, (notice, target)
             try:
                 await self._send(lane, notice, target)
             except Exception as exc:  # (a bug: this lane's notice is lost, not its later ones)
                 logger.error("{} notification to {} failed: {!r}", logs.ALERT, target.name, exc)
             finally:
-                lane.busy = False
+                lane.busy, lane.current, lane.tried = False, None, False
                 lane.queue.task_done()
                 waiters, self._waiters = self._waiters, []
                 for w in waiters:
@@ -979,6 +1027,7 @@ class Notifier:
         """One attempt, on a daemon thread of its own, waited for `SEND_TIMEOUT` at most (a
         receiver trickling its answer held the lane's one thread for good: every later notice
         to it was never sent, and the process could not exit)."""
+        lane.tried = True
         lane.abandoned = [t for t in lane.abandoned if t.is_alive()]
         if len(lane.abandoned) >= ABANDONED_MAX:
             return REFUSED, f"the receiver still holds {len(lane.abandoned)} earlier notices"
