@@ -209,26 +209,34 @@ def is_server_url(value: str) -> bool:
     return value.startswith(SERVER_SCHEMES)
 
 
-#: libpq's keyword form of a connection (``host=... dbname=... password=...``): not a file name
-_KEYWORD_DSN = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|sslmode)\s*=")
+#: a connection in keyword form, not a file name: libpq's (``host=... dbname=... password=...``)
+#: or ADO.NET/Npgsql's (``Server=...;Database=...;User Id=...;Password=...``), a keyword first or
+#: after a space or a ``;`` (a ``\`` or ``/`` before one is a folder's: ``D:\user=john\risk.db``)
+_KEYWORD_DSN = re.compile(
+    r"(?i)(?:^|[\s;])(?:host|hostaddr|server|port|dbname|database|user|user\s*id|userid|uid"
+    r"|username|password|pwd|sslmode|ssl\s*mode)\s*="
+)
+#: a URL's scheme: what may be named back, whatever else the value holds
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 
 def database(value: str) -> str:
     """A SQLite file path, or a PostgreSQL server URL (postgresql://user:pass@host:port/db).
-    libpq's keyword form is refused (it would be taken for a file name, and run on a new
-    SQLite file instead of the server); the value is never quoted (it may hold a password)."""
+    A connection in keyword form (libpq's, ADO.NET's) is refused (it would be taken for a
+    file name, and run on a new SQLite file instead of the server); the value is never
+    quoted (it may hold a password), only a URL's scheme."""
     if not value:
         raise ValueError("must not be empty")
-    if "://" not in value and _KEYWORD_DSN.search(value):
+    scheme = value.split("://", 1)[0] if "://" in value else None
+    if (scheme is None or not _SCHEME.fullmatch(scheme)) and _KEYWORD_DSN.search(value):
         raise ValueError(
-            "looks like a PostgreSQL connection in keyword form (host=... dbname=...): write it "
-            "as a URL, postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+            "looks like a PostgreSQL connection in keyword form (host=... dbname=..., or "
+            "Server=...;Database=...): write it as a URL, "
+            "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
         )
-    if "://" in value and not is_server_url(value):
-        scheme = value.split("://", 1)[0]
-        raise ValueError(
-            f"must be a SQLite file path or a postgresql:// URL, got a '{scheme}://' URL"
-        )
+    if scheme is not None and not is_server_url(value):
+        named = f"a '{scheme}://' URL" if _SCHEME.fullmatch(scheme) else "another '...://' value"
+        raise ValueError(f"must be a SQLite file path or a postgresql:// URL, got {named}")
     if is_server_url(value) and at_in_userinfo(value):
         raise ValueError(AT_IN_USERINFO)
     if is_server_url(value) and "/" not in value.split("://", 1)[1].strip("/"):
