@@ -33,6 +33,8 @@ MIN_SECRET_LENGTH = 12
 #: characters that would break a log line or an audit entry in two (or hide part of it)
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_ADMIN_NAME = 64
+#: the byte-order mark a secret file saved with one gave its secret in earlier versions
+BOM = "\ufeff"
 
 
 def admin_name(value: Any) -> tuple[str, str | None]:
@@ -183,7 +185,7 @@ class AdminAuth:
             raise AuthError(
                 "an admin secret is required (FSM_RISK_ADMIN_SECRET, --secret-file, or the prompt)"
             )
-        if not self._matches(secret, row):
+        if not self._matches(secret, row) and not self._matches_with_bom(secret, row):
             self._unrecorded.append(self.now())
             try:
                 self.store.record_auth_failure(who, self.now())
@@ -195,6 +197,37 @@ class AdminAuth:
             logger.warning("wrong admin secret from {} (refused)", who)
             self.pause(self.wait_after(len(recent) + 1))
             raise AuthError("wrong admin secret")
+
+    def _matches_with_bom(self, secret: str, row: Any) -> bool:
+        """``secret`` was stored (or anchored) as earlier versions read a secret file saved
+        with a BOM: with an invisible U+FEFF in front, which a file's secret is now read
+        without. Accepted, so that file still proves it; the database's hash is then made
+        again from the secret without it (an anchor cannot be: its owner is told to make it
+        again)."""
+        if secret.startswith(BOM) or not self._matches(BOM + secret, row):
+            return False
+        if self.anchor is not None:
+            logger.warning(
+                "the admin secret matched the anchor only with a byte-order mark (U+FEFF) in "
+                "front, as a secret file saved with one was read before: run 'fsm-risk admin "
+                "anchor' again to make the anchor from the secret without it"
+            )
+            return True
+        salt = secrets.token_bytes(16)
+        digest = _derive(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN)
+        params = json.dumps({"alg": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P})
+        try:
+            self.store.set_admin(salt.hex(), digest.hex(), params, self.now())
+        except Exception as exc:
+            from fsm_risk.adapters.store import storage_error
+
+            if not storage_error(exc):
+                raise
+            return True
+        logger.info(
+            "admin secret stored again without the byte-order mark (U+FEFF) it was set with"
+        )
+        return True
 
     def _matches(self, secret: str, row: Any) -> bool:
         """``secret`` is the anchor's (with one), else the database's (``row``)."""
