@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fsm_risk import naming
+from fsm_risk import naming, textfile
 from fsm_risk.adapters.control_client import SETTINGS_ENV as SETTINGS_FILE_ENV
 from fsm_risk.core.states import ACCOUNT_STATES, state_named
 from fsm_risk.errors import AuthError, FsmRiskError, SettingsError
@@ -354,7 +354,7 @@ def _history_offline(settings_file: str | None, account: str | None, limit: int)
 def _read_secret(secret_file: str | None, prompt: str, confirm: bool = False) -> str | None:
     if secret_file:
         try:
-            return Path(secret_file).read_text(encoding="utf-8-sig").strip()
+            return textfile.read(secret_file).strip()
         except OSError as exc:
             raise FsmRiskError(f"cannot read the secret file: {exc.strerror}") from None
     env = os.environ.get(SECRET_ENV)
@@ -460,7 +460,7 @@ def set_secret(
         current = None
         if auth.configured and untrusted is None:
             current = (
-                Path(current_file).read_text(encoding="utf-8-sig").strip()
+                textfile.read(current_file).strip()
                 if current_file
                 else os.environ.get("FSM_RISK_CURRENT_ADMIN_SECRET")
                 or _read_secret(None, "Current admin secret")
@@ -557,7 +557,7 @@ def anchor(secret_file: str | None, remove: bool, settings_file: str | None) -> 
     logs.register_secret(new)
     if len(new) < MIN_SECRET_LENGTH:
         raise AuthError(f"the admin secret must be at least {MIN_SECRET_LENGTH} characters")
-    before = path.read_text(encoding="utf-8-sig")
+    before = textfile.read(path)
     value = Anchor.of(new).text
     logs.register_secret(value)
     try:
@@ -594,7 +594,7 @@ def _unanchor(settings: config.Settings, secret_file: str | None) -> None:
     try:
         bootstrap.admin_auth(settings, store, _now).check(secret, getpass.getuser())
         path = settings.path
-        text = path.read_text(encoding="utf-8-sig")
+        text = textfile.read(path)
         try:
             path.write_text(service_settings(text, {("admin", "secret_anchor"): ""}), "utf-8")
         except OSError as exc:
@@ -1007,7 +1007,7 @@ def service_install(show: bool, platform: str | None, settings_file: str | None)
     if platform and not show:
         raise FsmRiskError("--platform works only with --print (install on the machine itself)")
     settings = bootstrap.load_settings(settings_file)
-    text = settings.path.read_text(encoding="utf-8-sig")
+    text = textfile.read(settings.path)
     plan = install.install_plan(text, platform or sys.platform)
     if show:
         click.echo(install.render(plan), nl=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import configparser
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
@@ -22,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fsm_risk import anchor, crosschecks, schema, sections
+from fsm_risk import anchor, crosschecks, schema, sections, textfile
 from fsm_risk.core.engine import EngineSettings
 from fsm_risk.core.instruments import KNOWN_ROOTS, known_root
 from fsm_risk.core.models import InstrumentBook, Mark
@@ -636,8 +637,8 @@ def load(path: str | Path) -> Settings:
     if not p.is_file():
         raise SettingsError([Problem(name, None, None, "is not a file")])
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = textfile.read(p)
+    except (OSError, textfile.NotText) as exc:
         raise SettingsError([Problem(name, None, None, f"cannot be read: {exc}")]) from None
     return parse(text, p)
 
@@ -835,8 +836,8 @@ def control_socket_of(settings_file: Path, default: str) -> Path | None:
     import sys
 
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
-    with contextlib.suppress(configparser.Error, UnicodeDecodeError):
-        parser.read(settings_file, encoding="utf-8-sig")
+    with contextlib.suppress(configparser.Error, OSError, textfile.NotText):
+        parser.read_string(textfile.read(settings_file))
     transport = parser.get("control", "transport", fallback="auto").strip().lower()
     if transport == "tcp" or (transport == "auto" and sys.platform == "win32"):
         return None
@@ -876,6 +877,10 @@ def describe(settings: Settings) -> str:
 _SECRET_KEYS = ("secret", "password", "api_key", "apikey", "token_", "key_file", "credential")
 
 
+#: ``password=`` or ``pwd=`` in a value (a connection string pasted whole)
+_PASSWORD_IN_VALUE = re.compile(r"(?i)(?:password|pwd)\s*=")
+
+
 def _hidden(section: str, key: str, value: Any) -> str:
     """``key = value``; notification URLs hold tokens, the web token is one and any other URL
     (the database, the gateway's) may carry a password: when set, the line is a comment that
@@ -888,6 +893,8 @@ def _hidden(section: str, key: str, value: Any) -> str:
     if isinstance(value, str) and "://" in value:  # a URL may carry a password
         masked = schema.without_password(value)
         return f"# {key} = {masked}" if masked != value else f"{key} = {_show(value)}"
+    if isinstance(value, str) and _PASSWORD_IN_VALUE.search(value):  # a pasted connection
+        return f"# {key} = (holds a password, hidden)"
     return f"{key} = {_show(value)}"
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
+from fsm_risk import textfile
 from fsm_risk.errors import FsmRiskError
 
 NAME = "fsm-risk"
@@ -430,8 +431,8 @@ def install_plan(settings_text: str, platform: str = sys.platform) -> Plan:
     if platform.startswith("linux"):
         creds = Path(LINUX_ETC / "credentials.env")
         try:
-            ready = credentials_ready(creds.read_text(encoding="utf-8-sig"))
-        except OSError:
+            ready = credentials_ready(textfile.read(creds))
+        except (OSError, textfile.NotText):
             ready = False
         plan = linux_plan(executable(), settings_text, start=ready)
         steps = plan.steps + _exposed(executable())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from loguru import logger
 
-from fsm_risk import bootstrap, logs, naming
+from fsm_risk import bootstrap, logs, naming, textfile
 from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.broker import (
     Credentials,
@@ -52,7 +52,9 @@ def credentials(settings: Settings) -> Credentials | None:
     if file is not None:
         parser = configparser.ConfigParser(interpolation=None)
         try:
-            parser.read_string("[c]\n" + file.read_text(encoding="utf-8-sig"))
+            parser.read_string("[c]\n" + textfile.read(file))
+        except textfile.NotText as exc:
+            raise FsmRiskError(f"credentials file {exc}") from None
         except (OSError, configparser.Error) as exc:
             raise FsmRiskError(
                 f"credentials file {file}: cannot be read ({type(exc).__name__})"
