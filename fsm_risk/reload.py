@@ -24,7 +24,9 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fsm_risk import config, naming
+from loguru import logger
+
+from fsm_risk import config, naming, stored
 from fsm_risk.config import RULE_PREFIX, Settings
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.errors import SettingsError
@@ -334,14 +336,15 @@ def resolve(
 
 def _in_force(keeper: Keeper, file: Settings, now: datetime) -> tuple[Settings | None, Any]:
     """The settings ``keeper`` has in force at ``now`` (a held loosening whose reset has
-    passed applied), and its held loosening; None: no record, or one that no longer parses."""
+    passed applied), and its held loosening; None: no record. A value of the record this
+    version refuses is read as what it meant, or as the file's (`stored.readable`), never
+    dropped with the record: that would apply the file's loosenings at once."""
     raw = keeper.in_force()
     if raw is None:
         return None, None
-    try:
-        in_force = config.with_rules(file, raw)
-    except SettingsError:
-        return None, None  # stored by a version whose rules no longer parse
+    in_force, notes = stored.readable(file, raw)
+    for note in notes:
+        logger.warning("the rules in force stored in the database: {}", note)
     pending = keeper.pending()
     if pending is not None and now >= pending.applies_at:
         with contextlib.suppress(SettingsError):  # its reset has passed

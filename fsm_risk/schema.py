@@ -370,6 +370,21 @@ def timezone(text: str) -> str:
     return text
 
 
+def timezone_meant(text: str) -> str | None:
+    """The zone a name refused by `timezone` meant, where one place is sure: a folder copy's
+    own name (posix/America/Chicago: America/Chicago) and a fixed-offset abbreviation's
+    regional zone (EST: America/New_York). None: no one place (localtime, Etc/GMT+5) or not
+    a refused zone name."""
+    plain = _ZONE_FOLDERS.sub("", text.strip())
+    meant = _FIXED_ABBREVIATIONS.get(plain.upper(), plain)
+    if meant == text:
+        return None
+    try:
+        return timezone(meant)
+    except ValueError:
+        return None
+
+
 def _fixed_offset(text: str, regional: str | None, etc: bool) -> None:
     """Refuses a fixed-offset zone ``text`` (``regional`` its regional zone, or ``etc`` for an
     Etc/GMT±N name), naming the zone to use."""
