@@ -505,6 +505,10 @@ class TradingSchedule:
             stop, cut = min(stop, self._cal.at_or_change(on, self.flat_by)), "flat_by"
         listed = self._listed(opens)
         early = self.early_close(day, listed)
+        if early is not None and listed is not None and listed.weekday() < 5:
+            # one listed in the settings after the exchange's close, while it is shut (16:45
+            # Chicago): the exchange closed first, and nothing fills until it reopens
+            early = self._shut(listed, early) or early
         if early is not None and early - self.lead < stop:
             stop, cut = early - self.lead, "early_close"
         close = None
