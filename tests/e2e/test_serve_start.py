@@ -149,21 +149,42 @@ def closed_now() -> str:
     )
 
 
+def closed_until(text: str, written: datetime, now: datetime) -> str:
+    """The banner's words (a regex) for the window `closed_now()` wrote as ``text`` at
+    ``written``, shown at some instant up to ``now``: it opens at the minute written in
+    ``text``, the first such after ``written`` (never a fresh ``now + 2 h``: written at
+    Chicago 21:59:30 it opens at 23:59 the same day, though ``now + 2 h`` read after 22:00 is
+    the next day). An opening on another day than the day shown (in the account's zone, here
+    Chicago) names its weekday; shown across a midnight, either. (1 h 58 min when the start
+    crossed a minute after the window was written.)"""
+    found = re.search(r"Mon-Sun (\d\d):(\d\d)-", text)
+    assert found is not None, text
+    opens = written.astimezone(UTC).replace(
+        hour=int(found[1]), minute=int(found[2]), second=0, microsecond=0
+    )
+    if opens <= written:
+        opens += timedelta(days=1)
+    zone = ZoneInfo("America/Chicago")
+    there = opens.astimezone(zone)
+    days = {
+        "" if there.date() == t.astimezone(zone).date() else f"{there:%a} " for t in (written, now)
+    }
+    return rf"CLOSED until (?:{'|'.join(sorted(days))}){there:%H:%M} \w+ \(in 1 h 5[89] min\)"
+
+
 async def test_serve_says_at_start_that_trading_hours_are_closed_and_when_they_open(
     tmp_path: Path, procs: list[Any]
 ) -> None:
-    with_port(tmp_path, 0, closed_now())
+    written = datetime.now(UTC)
+    text = closed_now()
+    with_port(tmp_path, 0, text)
     proc = await spawn(tmp_path)
     procs.append(proc)
     head = await read_until(proc, "fsm-risk is enforcing")
     [line] = [ln for ln in head.splitlines() if ln.startswith("Trading hours:")]
-    now = datetime.now(ZoneInfo("America/Chicago"))
-    opens = now + timedelta(hours=2)
-    # (1 h 58 min when the start crossed a minute after the window was written)
-    # an opening on another day than today's (in the account's zone) names its weekday
-    day = "" if opens.date() == now.date() else f"{opens:%a} "
+    until = closed_until(text, written, datetime.now(UTC))
     assert re.fullmatch(
-        rf"Trading hours: CLOSED until {day}\d\d:\d\d \w+ \(in 1 h 5[89] min\)\. "
+        rf"Trading hours: {until}\. "
         r"Until then any position is closed and the account locked; to try the demo now, "
         r"run `fsm-risk serve --demo` "
         r"\(paper gateway, hours off\)\.",
