@@ -35,6 +35,11 @@ class SettingsError(FsmRiskError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class AlreadyGuarded(FsmRiskError):
+    """A start refused because another fsm-risk service already enforces its accounts (or
+    its database): that one goes on enforcing."""
+
+
 class StartedMeanwhile(FsmRiskError):
     """A service took the database between the check that none runs and a change made
     through it (`fsm-risk transition`, `lock`): nothing was changed."""

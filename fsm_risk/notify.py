@@ -29,7 +29,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -41,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from loguru import logger
 
-from fsm_risk import logs, naming
+from fsm_risk import logs, naming, start_told
 from fsm_risk.config import NOTIFY_EVENTS, Settings
 from fsm_risk.core.effects import Alert, AuditEntry, RecordTransition
 from fsm_risk.core.models import strongest
@@ -117,7 +116,7 @@ STEPS = {"login": "cannot log in", "hubs": "cannot open the feeds"}
 #: the database key of the start failures told (each failure's words: when it was told), so a
 #: service manager restarting a refused start over and over tells it once per `TOLD_AGAIN`
 TOLD_KEY = "notify_start_failed"
-TOLD_AGAIN = timedelta(hours=6)
+TOLD_AGAIN = start_told.TOLD_AGAIN
 #: the most notices waiting for one URL (as many as the notifier's own queue holds): a receiver
 #: down for hours keeps its latest ones; each dropped one is counted and logged
 LANE_SIZE = QUEUE_SIZE
@@ -287,7 +286,11 @@ class Notifier:
         self._login_step = "login"
         self._login_why: str | None = None
         self._start_failed: str | None = None
-        self._failing: tuple[Notice, str] | None = None  # its notice, and the key it is told by
+        self._guarded = False  # (refused: another service enforces its accounts)
+        #: the notices told once per `TOLD_AGAIN` (the start's failure, its "cannot log in"),
+        #: each with the key it is told by; and those being sent (`_send`)
+        self._marking: list[tuple[Notice, str]] = []
+        self._trying: list[Notice] = []
         self._login_timer: asyncio.TimerHandle | None = None
         self._logged_in = False
         self._flat_by_warned: set[tuple[int, str]] = set()
@@ -374,17 +377,23 @@ class Notifier:
             why = why[: WHY_CHARS - 3] + "..."
         step = STEPS.get(self._login_step, STEPS["login"])
         doing = "log in to the gateway" if step == STEPS["login"] else "open the gateway's feeds"
-        self._start_sending()
-        self.put(
-            Notice(
-                "service",
-                f"fsm-risk NOT ENFORCING: {step}",
-                f"fsm-risk is not enforcing: it cannot {doing} ({why}). It keeps trying; the "
-                "stored locks apply as soon as it can, and a notice follows once it enforces.",
-                level="failure",
-            )
-        )
         self._told = "waiting"
+        told = self._told_fresh()
+        if told:  # a restarted start: its failure (or this notice) told, nothing enforced since
+            logger.warning(
+                "{} {}: not notified (a failed start told at {})", logs.ALERT, step, max(told)
+            )
+            return
+        self._start_sending()
+        notice = Notice(
+            "service",
+            f"fsm-risk NOT ENFORCING: {step}",
+            f"fsm-risk is not enforcing: it cannot {doing} ({why}). It keeps trying; the "
+            "stored locks apply as soon as it can, and a notice follows once it enforces.",
+            level="failure",
+        )
+        self._marking.append((notice, f"({step})"))
+        self.put(notice)
 
     def _failed_notice(self) -> Notice | None:
         """The start gave up (`StartFailed`): the notice saying so and why, unless the same
@@ -392,20 +401,11 @@ class Notifier:
         marked told once a URL has taken it (`_record`)."""
         if self._start_failed is None:
             return None
-        why, key = self._start_failed, re.sub(r"\d+", "#", self._start_failed)
+        key = start_told.told_key(self._start_failed)
         if self._told_recently(key):
             return None
-        if len(why) > WHY_CHARS:
-            why = why[: WHY_CHARS - 3] + "..."
-        notice = Notice(
-            "service",
-            "fsm-risk NOT ENFORCING: the start failed",
-            f"fsm-risk stopped without enforcing anything: {why}. Nothing is enforced until "
-            "that is fixed and fsm-risk started again (the same failure is told again after "
-            f"{TOLD_AGAIN.total_seconds() / 3600:.0f} h at the earliest).",
-            level="failure",
-        )
-        self._failing = (notice, key)
+        notice = start_told.failed_notice(self._start_failed, guarded=self._guarded)
+        self._marking.append((notice, key))
         return notice
 
     def _told_key(self) -> str:
@@ -424,13 +424,16 @@ class Notifier:
             return {}
         return told
 
+    def _told_fresh(self) -> dict[str, str]:
+        """The start failures told less than `TOLD_AGAIN` ago (a row of another version, or a
+        clock set back since: none)."""
+        if self._service is None:
+            return {}
+        return start_told.fresh(self._told_failures(), self._service.wall.now())
+
     def _told_recently(self, key: str) -> bool:
-        assert self._service is not None
-        at, now = self._told_failures().get(key), self._service.wall.now()
-        try:  # (a row of another version, or a clock set back since: not held back)
-            if at is None or not timedelta(0) <= now - datetime.fromisoformat(at) < TOLD_AGAIN:
-                return False
-        except (ValueError, TypeError):
+        at = self._told_fresh().get(key)
+        if at is None:
             return False
         logger.warning("{} start failure not notified again (told at {})", logs.ALERT, at)
         return True
@@ -441,8 +444,7 @@ class Notifier:
             return
         now = service.wall.now()
         try:
-            told = self._told_failures()
-            told = {k: v for k, v in told.items() if now - datetime.fromisoformat(v) < TOLD_AGAIN}
+            told = start_told.fresh(self._told_failures(), now)
             told[key] = now.isoformat()
             service.store.set_meta(self._told_key(), json.dumps(told))
         except Exception as exc:
@@ -450,6 +452,7 @@ class Notifier:
 
     def _forget_told(self) -> None:
         """The start went through: a later failure, even the same, is news."""
+        start_told.forget(self.settings)
         service = self._service
         if service is None or not hasattr(service, "store"):
             return
@@ -507,20 +510,24 @@ class Notifier:
         if self._task is None:
             return
         self._held_back(all_now=True)  # what was held back goes before the last word
-        self.put(
-            failed
-            or Notice(
-                "service",
-                "fsm-risk stopped",
-                "fsm-risk stopped: accounts are no longer watched.",
-                level="warning",
+        if failed is not None:
+            self.put(failed)
+        elif self._start_failed is None:  # (a failed start told before: never "stopped")
+            self.put(
+                Notice(
+                    "service",
+                    "fsm-risk stopped",
+                    "fsm-risk stopped: accounts are no longer watched.",
+                    level="warning",
+                )
             )
-        )
         with contextlib.suppress(TimeoutError):  # each lane sends what it can meanwhile
             await asyncio.wait_for(self._drained(), drain_seconds)
         in_flight = [
             (lane, lane.current, lane.tried) for lane in self._lanes.values() if lane.current
         ]
+        for notice in list(self._trying):  # still being sent: the receiver may have it
+            self._told_now(notice)
         tasks = [self._task, *(lane.task for lane in self._lanes.values() if lane.task)]
         for task in tasks:
             task.cancel()
@@ -678,7 +685,7 @@ class Notifier:
         elif isinstance(item, LoggingIn):
             self._logging_in(item)
         elif isinstance(item, StartFailed):
-            self._start_failed = item.why
+            self._start_failed, self._guarded = item.why, item.guarded
 
     def _name(self, account_id: int | None) -> str:
         assert self._service is not None
@@ -1018,7 +1025,11 @@ class Notifier:
             if attempt:
                 self.health.retried += 1
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
-            outcome, why = await self._attempt(lane, notice)
+            self._trying.append(notice)  # (while it is: `stop` marks one still being sent)
+            try:
+                outcome, why = await self._attempt(lane, notice)
+            finally:
+                self._trying.remove(notice)
             if outcome != REFUSED:  # sent, or it may have been: never sent twice
                 break
         self._record(notice, target, lane.url, outcome, why, attempt)
@@ -1059,10 +1070,9 @@ class Notifier:
     ) -> None:
         service = self._service
         at = service.wall.now() if service is not None else None
+        if outcome in (SENT, TIMED_OUT):  # (taken, or it may have been)
+            self._told_now(notice)
         if outcome == SENT:
-            if self._failing is not None and notice is self._failing[0]:
-                self._mark_told(self._failing[1])  # (the first URL to take it)
-                self._failing = None
             self.health.sent += 1
             self.health.last_sent_at = at
             self.health.by_event[notice.event] = self.health.by_event.get(notice.event, 0) + 1
@@ -1091,6 +1101,13 @@ class Notifier:
             notice.title,
             error,
         )
+
+    def _told_now(self, notice: Notice) -> None:
+        """A notice told once per `TOLD_AGAIN` reached a URL (the first to take it, or to
+        leave it unanswered: it may have it): marked told."""
+        for marked in [m for m in self._marking if m[0] is notice]:
+            self._marking.remove(marked)
+            self._mark_told(marked[1])
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until ``predicate()`` is truthy, re-checked after every send ends."""

@@ -68,9 +68,10 @@ class LoggingIn:
 class StartFailed:
     """The start gave up before it served (a refused login, no active account, a clock the
     gateway contradicts...): nothing is enforced. ``why``: as the logs say it, never a
-    secret."""
+    secret; ``guarded``: refused because another service already enforces its accounts."""
 
     why: str
+    guarded: bool = False
 
 
 Observed = Committed | Enforced | HealthChanged | LoggingIn | StartFailed

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from loguru import logger
 
-from fsm_risk import bootstrap, logs, naming, textfile
+from fsm_risk import bootstrap, logs, naming, start_told, textfile
 from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.broker import (
     Credentials,
@@ -31,7 +31,7 @@ from fsm_risk.adapters.broker import (
 from fsm_risk.adapters.clock import Clock, SystemClock
 from fsm_risk.adapters.store import Store
 from fsm_risk.config import Settings
-from fsm_risk.errors import FsmRiskError, StartedMeanwhile
+from fsm_risk.errors import AlreadyGuarded, FsmRiskError, StartedMeanwhile
 from fsm_risk.schema import without_password
 from fsm_risk.service import Service
 
@@ -135,10 +135,14 @@ async def serve(
 ) -> None:
     if demo:
         settings = demo_settings(settings)
-    creds = None if paper or demo else credentials(settings)
-    if creds is None:  # the built-in paper gateway: its hours, not CME's
-        settings = dataclasses.replace(settings, on_paper=True)
-    _refuse_a_second_service(settings)
+    try:
+        creds = None if paper or demo else credentials(settings)
+        if creds is None:  # the built-in paper gateway: its hours, not CME's
+            settings = dataclasses.replace(settings, on_paper=True)
+        _refuse_a_second_service(settings)
+    except FsmRiskError as exc:
+        await _tell_gave_up(settings, exc)
+        raise
     loop = asyncio.get_running_loop()
     # a stop signal at any moment, even before the service exists, is a clean stop
     stopping = asyncio.Event()
@@ -162,7 +166,11 @@ async def serve(
             echo(f"Watching the ProjectX gateway at {shown} as {creds.username}.")
         if stopping.is_set():
             return
-        service = make_service(settings, creds, urls)
+        try:
+            service = make_service(settings, creds, urls)
+        except FsmRiskError as exc:
+            await _tell_gave_up(settings, exc)
+            raise
         if demo:
             service.adjust = demo_settings
         on_sighup(loop, service)
@@ -177,6 +185,17 @@ async def serve(
         if gateway is not None:
             await gateway.stop()
         logger.info("{} stopped", logs.SERVICE_STOP)
+
+
+async def _tell_gave_up(settings: Settings, exc: FsmRiskError) -> None:
+    """A start given up before its service ran (its database cannot be opened, another
+    service holds it): told to the settings' notify URLs, once per `start_told.TOLD_AGAIN`
+    (the service's notifier, and the database its told mark is in, are not there yet)."""
+    why, guarded = logs.mask(str(exc) or repr(exc)), isinstance(exc, AlreadyGuarded)
+    try:
+        await asyncio.to_thread(start_told.tell_before_run, settings, why, guarded=guarded)
+    except Exception as failed:  # (the start's own failure is what the caller raises)
+        logger.error("{} start failure not notified: {!r}", logs.ALERT, failed)
 
 
 def _hangup_while_starting() -> None:
@@ -312,7 +331,7 @@ def _refuse_a_second_service(settings: Settings) -> None:
     finally:
         store.close()
     if refusal is not None:
-        raise FsmRiskError(refusal)
+        raise AlreadyGuarded(refusal)
 
 
 def monitored(settings: Settings, store: Store) -> list[int] | None:

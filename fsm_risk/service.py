@@ -126,7 +126,7 @@ from fsm_risk.core.states import State
 from fsm_risk.core.timers import missed_resets
 from fsm_risk.core.unread import read_early, waiting
 from fsm_risk.core.waited import handing, judged
-from fsm_risk.errors import FsmRiskError
+from fsm_risk.errors import AlreadyGuarded, FsmRiskError
 from fsm_risk.observe import (
     Committed,
     Component,
@@ -573,7 +573,8 @@ class Service:
             logger.info("{} stopped before the gateway took the login", logs.SERVICE_STOP)
         except Exception as exc:
             if not self.serving.is_set():  # (the notifier tells it as it stops, below)
-                self.observe(StartFailed(logs.mask(str(exc) or repr(exc))))
+                why = logs.mask(str(exc) or repr(exc))
+                self.observe(StartFailed(why, guarded=isinstance(exc, AlreadyGuarded)))
             raise
         finally:
             await self._shutdown()

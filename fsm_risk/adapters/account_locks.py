@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from fsm_risk import logs
-from fsm_risk.errors import FsmRiskError
+from fsm_risk.errors import AlreadyGuarded
 
 if sys.platform == "win32":
     import msvcrt
@@ -149,7 +149,7 @@ class AccountLocks:
         return self.directory / f"{digest}-{account_id}.lock"
 
     def take(self, account_ids: Iterable[int]) -> None:
-        """Lock every account, or none: refused (`FsmRiskError`), naming the first account
+        """Lock every account, or none: refused (`AlreadyGuarded`), naming the first account
         another service holds and who holds it. Where no lock can be taken at all (the
         directory is another user's, a read-only or full disk), the service is not refused
         for it: it enforces, and a warning says that a second service would not be seen."""
@@ -196,7 +196,7 @@ class AccountLocks:
             if not try_lock(fd):
                 holder = _read(fd)
                 os.close(fd)
-                raise FsmRiskError(
+                raise AlreadyGuarded(
                     f"another fsm-risk service on this machine monitors account {account_id} "
                     f"of {self.shown} ({_describe(holder)}): two services would both enforce on "
                     "it; stop that one, or name other accounts in [general] accounts"

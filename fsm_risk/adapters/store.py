@@ -78,7 +78,7 @@ from fsm_risk.core.seen import SeenTrades, micros
 from fsm_risk.core.sessions import SessionCalendar
 from fsm_risk.core.states import State
 from fsm_risk.core.timers import ResetPrices, missed_resets
-from fsm_risk.errors import FsmRiskError, StartedMeanwhile
+from fsm_risk.errors import AlreadyGuarded, FsmRiskError, StartedMeanwhile
 from fsm_risk.schema import (
     AT_IN_USERINFO,
     at_in_userinfo,
@@ -1569,7 +1569,7 @@ class Store:
             if not got:
                 for t in taken:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lease_key(t)})
-                raise FsmRiskError(self.lease_refusal(account_id))
+                raise AlreadyGuarded(self.lease_refusal(account_id))
             taken.append(account_id)
         if taken:
             me = _me()
