@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fsm_risk.paper.gateway import PaperGateway
 from tests.e2e.receiver import Receiver
 from tests.e2e.test_serve_process import procs, read_until, settings_text, start

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fsm_risk import config, notify
-from fsm_risk.notify import SENT, TIMED_OUT, Notice, Notifier
+from fsm_risk.notify import SENT, Notice, Notifier
 from fsm_risk.observe import LoggingIn, StartFailed
 
 FAILED = "the login failed: the gateway answered with a server error (Server error: 500 - oops)"
@@ -170,9 +170,9 @@ REFUSED = (
 async def test_a_start_failure_is_the_last_word_told_once_per_six_hours() -> None:
     """Found by a review of 2cbe6b1: a refused login ended the start with nothing told (or
     "it keeps trying", then "fsm-risk stopped"). The start's failure is told as it stops, with
-    why; once a URL took it (or left it unanswered: it may have it), a restart within `TOLD_AGAIN` failing the same way (numbers aside)
-    tells nothing, one later does, and so does the same failure after a start that went
-    through."""
+    why; once a URL took it (or left it unanswered: it may have it), a restart within
+    `TOLD_AGAIN` failing the same way (but for its seconds) tells nothing, one later does, and
+    so does the same failure after a start that went through."""
     store, now = Store(), [datetime(2026, 12, 7, 12, 0, tzinfo=UTC)]
 
     async def failed_start(why: str, outcome: str = SENT) -> list[str]:

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from fsm_risk import config
 from fsm_risk.adapters import login
 from fsm_risk.notify import SENT, Notice, Notifier
