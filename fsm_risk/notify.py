@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -404,7 +404,7 @@ class Notifier:
         key = start_told.told_key(self._start_failed)
         if self._told_recently(key):
             return None
-        notice = start_told.failed_notice(self._start_failed, guarded=self._guarded)
+        notice = failed_notice(self._start_failed, guarded=self._guarded)
         self._marking.append((notice, key))
         return notice
 
@@ -1201,6 +1201,50 @@ def send_now(
     return sent, failed
 
 
+def failed_notice(why: str, *, guarded: bool = False) -> Notice:
+    """The notice of a start that gave up (`start_told.failed_words`)."""
+    title, body, level = start_told.failed_words(why, guarded=guarded)
+    return Notice("service", title, body, level=level)
+
+
+def tell_start_failed(
+    settings: Settings,
+    why: str,
+    *,
+    guarded: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    send: Callable[[str, Notice], str] = apprise_send,
+) -> bool:
+    """Tell a start that gave up before its service ran, so with no notifier nor database
+    (nothing enforced; or, ``guarded``, another service already enforces its accounts), with
+    `send_now`: once per `TOLD_AGAIN`, marked told in a file once a URL took it or did not
+    answer in time (it may have it). Returns whether it was sent."""
+    if not (settings.notify.urls or any(t.urls for t in settings.notify_accounts.values())):
+        return False
+    path, key, at = start_told.mark_path(settings), start_told.told_key(why), now()
+    told = start_told.fresh(start_told.read_marks(path), at)
+    if key in told:
+        logger.warning("{} start failure not notified again (told at {})", logs.ALERT, told[key])
+        return False
+    outcomes: list[str] = []
+    tries = [0]
+    lock = threading.Lock()
+
+    def counted(url: str, n: Notice) -> str:
+        with lock:
+            tries[0] += 1
+        outcome = send(url, n)
+        with lock:
+            outcomes.append(outcome)
+        return outcome
+
+    send_now(settings, failed_notice(why, guarded=guarded), send=counted)
+    if SENT in outcomes or tries[0] > len(outcomes):  # (an attempt never answered)
+        told[key] = at.isoformat()
+        start_told.keep(path, told)
+    return True
+
+
 def _within(send: Callable[[str, Notice], str], url: str, notice: Notice) -> str:
     """One attempt from a command, on a daemon thread waited for `SEND_TIMEOUT` at most (a
     receiver trickling its answer held the command for good)."""
@@ -1234,4 +1278,5 @@ __all__ = [
     "flat_by",
     "local_time",
     "send_now",
+    "tell_start_failed",
 ]

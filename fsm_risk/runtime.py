@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from loguru import logger
 
-from fsm_risk import bootstrap, logs, naming, start_told, textfile
+from fsm_risk import bootstrap, logs, naming, notify, textfile
 from fsm_risk.adapters.account_locks import AccountLocks
 from fsm_risk.adapters.broker import (
     Credentials,
@@ -189,11 +189,11 @@ async def serve(
 
 async def _tell_gave_up(settings: Settings, exc: FsmRiskError) -> None:
     """A start given up before its service ran (its database cannot be opened, another
-    service holds it): told to the settings' notify URLs, once per `start_told.TOLD_AGAIN`
+    service holds it): told to the settings' notify URLs, once per `notify.TOLD_AGAIN`
     (the service's notifier, and the database its told mark is in, are not there yet)."""
     why, guarded = logs.mask(str(exc) or repr(exc)), isinstance(exc, AlreadyGuarded)
     try:
-        await asyncio.to_thread(start_told.tell_before_run, settings, why, guarded=guarded)
+        await asyncio.to_thread(notify.tell_start_failed, settings, why, guarded=guarded)
     except Exception as failed:  # (the start's own failure is what the caller raises)
         logger.error("{} start failure not notified: {!r}", logs.ALERT, failed)
 

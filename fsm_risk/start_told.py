@@ -1,27 +1,21 @@
 """A start that gave up, told once per `TOLD_AGAIN` to a service manager restarting it: the key
 a failure is told by (its words, but for what varies from one try to the next: seconds, a
-pid, a time), and the start that gave up before its service ran (its database cannot be
-opened, a second service refused): told from here with `notify.send_now`, its told mark kept
-in a small file beside the log file (the database may be what failed)."""
+pid, a time), what its notice says, and the told marks of a start that gave up before its
+service ran (its database cannot be opened, a second service refused), kept in a small file
+beside the log file (the database may be what failed)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import re
-import threading
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from fsm_risk import logs
 from fsm_risk.config import Settings
-
-if TYPE_CHECKING:
-    from fsm_risk.notify import Notice
 
 #: the same start failure is told again after this long at the earliest
 TOLD_AGAIN = timedelta(hours=6)
@@ -78,69 +72,30 @@ def forget(settings: Settings) -> None:
         mark_path(settings).unlink(missing_ok=True)
 
 
-def tell_before_run(
-    settings: Settings,
-    why: str,
-    *,
-    guarded: bool = False,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    send: Callable[[str, Notice], str] | None = None,
-) -> bool:
-    """Tell a start that gave up before its service ran (nothing enforced; or, ``guarded``,
-    another service already enforces its accounts): once per `TOLD_AGAIN`, marked told once a
-    URL took it or did not answer in time (it may have it). Returns whether it was sent."""
-    from fsm_risk import notify
-
-    if not (settings.notify.urls or any(t.urls for t in settings.notify_accounts.values())):
-        return False
-    path, key, at = mark_path(settings), told_key(why), now()
-    told = fresh(read_marks(path), at)
-    if key in told:
-        logger.warning("{} start failure not notified again (told at {})", logs.ALERT, told[key])
-        return False
-    notice = failed_notice(why, guarded=guarded)
-    one = send or notify.apprise_send
-    outcomes: list[str] = []
-    tries = [0]
-    lock = threading.Lock()
-
-    def counted(url: str, n: notify.Notice) -> str:
-        with lock:
-            tries[0] += 1
-        outcome = one(url, n)
-        with lock:
-            outcomes.append(outcome)
-        return outcome
-
-    notify.send_now(settings, notice, send=counted)
-    if notify.SENT in outcomes or tries[0] > len(outcomes):  # (an attempt never answered)
-        told[key] = at.isoformat()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(told))
-        except OSError as exc:
-            logger.warning("{} start failure told: not kept ({!r})", logs.ALERT, exc)
-    return True
+def keep(path: Path, told: dict[str, str]) -> None:
+    """Write the marks (a full disk, a read-only directory: logged; told again next time)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(told))
+    except OSError as exc:
+        logger.warning("{} start failure told: not kept ({!r})", logs.ALERT, exc)
 
 
-def failed_notice(why: str, *, guarded: bool = False) -> Notice:
-    """The notice of a start that gave up: nothing is enforced; or, ``guarded``, a second
-    service did not start because another one already enforces its accounts."""
-    from fsm_risk.notify import Notice
-
+def failed_words(why: str, *, guarded: bool = False) -> tuple[str, str, str]:
+    """The title, body and level of a start that gave up: nothing is enforced; or,
+    ``guarded``, a second service did not start because another one already enforces its
+    accounts."""
     if guarded:
-        return Notice(
-            "service",
+        return (
             "fsm-risk not started: already guarded",
             f"a second fsm-risk did not start: {quoted(why)}. The one running goes on "
             "enforcing; nothing changed.",
-            level="warning",
+            "warning",
         )
-    return Notice(
-        "service",
+    return (
         "fsm-risk NOT ENFORCING: the start failed",
         f"fsm-risk stopped without enforcing anything: {quoted(why)}. Nothing is enforced until "
         "that is fixed and fsm-risk started again (the same failure is told again after "
         f"{TOLD_AGAIN.total_seconds() / 3600:.0f} h at the earliest).",
-        level="failure",
+        "failure",
     )

@@ -204,7 +204,7 @@ def test_a_start_given_up_before_the_service_runs_is_told_once(tmp_path: Path) -
         return send
 
     def tell(outcome: str) -> bool:
-        return start_told.tell_before_run(
+        return notify.tell_start_failed(
             settings, DATABASE, now=lambda: now[0], send=answering(outcome)
         )
 
@@ -235,8 +235,8 @@ def test_a_start_given_up_before_the_service_runs_unanswered_counts_as_told(
         return SENT
 
     try:
-        assert start_told.tell_before_run(settings, DATABASE, send=hanging)
-        assert not start_told.tell_before_run(settings, DATABASE, send=hanging)
+        assert notify.tell_start_failed(settings, DATABASE, send=hanging)
+        assert not notify.tell_start_failed(settings, DATABASE, send=hanging)
     finally:
         release.set()
     assert got == ["fsm-risk NOT ENFORCING: the start failed"]
