@@ -10,7 +10,14 @@ A position restored unpriced (``waiting``: opened or grown since its contract's 
 known at the stop) is valued only at a price read at a reset missed since the stop (`learned`
 in this restore, or by its trades read: `PricesAtReset`) or at a quote of this run; never at a
 mark saved at a stop (its stamp may even pass its opening: another holder's quote without its
-side). Rows saved before the flag existed say nothing of it: the opening's stamp still holds.
+side). Rows saved before the flag existed say nothing of it: both stamps still hold.
+
+A position valued at the stop (``priced``, saved with it), as restored, was valued at the mark
+saved, with every add made since it: the engine priced the add at that mark, the part held
+before it too. Its adds are not asked: refused, the part held before the add lost its value
+with it (1 ES held at -$900, 3 added just after the last quote: the 4 ES restored at $0 until a
+quote, or carried at $0 by a missed reset whose price was not read: yesterday's -$900 counted
+on the new day, a $1,000 daily limit fired at a real loss of $100).
 """
 
 from __future__ import annotations
@@ -22,12 +29,16 @@ from fsm_risk.core.models import AccountModel, Position
 
 def owns(acct: AccountModel, pos: Position, mark: Mark | None, since_stop: bool) -> bool:
     """Whether ``mark`` may value ``pos``: stamped at or after its opening and after every
-    fill of the day's journal that added to it, and, for one ``waiting``, a price known since
-    the stop (``since_stop``: a quote of this run, a price read at a reset missed since)."""
+    fill of the day's journal that added to it (unless restored valued at the stop and
+    ``mark`` saved then), and, for one ``waiting``, a price known since the stop
+    (``since_stop``: a quote of this run, a price read at a reset missed since)."""
     if mark is None or mark.at < pos.opened_at:
         return False
+    if pos.stored and pos.waiting is False and not since_stop:
+        return True  # valued at it at the stop, its adds since too (the engine's own value)
     cid = pos.contract_id
     adds = Side.BUY if pos.long else Side.SELL
     if any(f.contract_id == cid and f.side is adds and f.at > mark.at for f in acct.day.fills):
         return False
     return since_stop or not pos.waiting
+

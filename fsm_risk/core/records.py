@@ -89,9 +89,9 @@ class Position:
     #: the quote guard band of this position's open P&L (see Rule.position_band); not stored
     band: tuple[Decimal, Decimal] | None = None
     stored: bool = False  # restored, not yet read back from the gateway (see settlement)
-    #: restored from a stop where it was not ``priced`` (saved with it): no mark saved values
-    #: it, its value waits for a quote (`Valuation.restored`)
-    waiting: bool = False
+    #: restored from a stop where it was not ``priced`` (saved with it: no mark saved values
+    #: it, `Valuation.restored`); None: from a row saved before the flag (`own_price`)
+    waiting: bool | None = False
 
     @property
     def signed(self) -> int:
@@ -122,7 +122,7 @@ class Position:
             _req(_pdt(d["opened_at"])),
             settling=d.get("settling", 0),
             stored=True,
-            waiting=not d.get("priced", True),
+            waiting=not d["priced"] if "priced" in d else None,
         )
 
 
