@@ -22,9 +22,14 @@ on the new day, a $1,000 daily limit fired at a real loss of $100).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fsm_risk.core.events import Side
 from fsm_risk.core.mark import Mark
 from fsm_risk.core.models import AccountModel, Position
+
+#: the gateway's average price is a float: two readings of one position differ below this
+AVERAGE_NOISE = Decimal("0.000001")
 
 
 def owns(acct: AccountModel, pos: Position, mark: Mark | None, since_stop: bool) -> bool:
@@ -42,3 +47,12 @@ def owns(acct: AccountModel, pos: Position, mark: Mark | None, since_stop: bool)
         return False
     return since_stop or not pos.waiting
 
+
+def reopened(old: Position, pos: Position, mark: Mark | None) -> bool:
+    """Whether a read's ``pos`` (same side, no larger) is other than the ``old`` one valued at
+    ``mark``: opened after it (closed and bought back while stopped: 4 ES bought again at 6010
+    read -$2,000 at the 6000 saved before, flattened and locked, truth $0), or its average
+    moved (2 of 4 sold and bought back at 6010: 2 of them valued at a price from before them).
+    Its value then waits for a price of its own, as one grown does."""
+    opened_since = mark is not None and pos.opened_at > mark.at
+    return opened_since or abs(pos.average_price - old.average_price) > AVERAGE_NOISE

@@ -46,6 +46,7 @@ from fsm_risk.core.doubted import doubt, released, unexplained
 from fsm_risk.core.effects import Alert, Effect, Level
 from fsm_risk.core.events import Fill, PositionUpdate, Side
 from fsm_risk.core.models import ZERO, AccountModel, Position, Trip
+from fsm_risk.core.own_price import reopened
 from fsm_risk.core.reasons import Reason
 from fsm_risk.core.settings import EngineSettings
 from fsm_risk.core.settled import came, paid, stands, take_back, vanished
@@ -120,7 +121,10 @@ class Settlement:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
             # (an old one unpriced was not valued at a saved mark: nor is what is left of it)
             grown = old is not None and (
-                old.long != pos.long or pos.size > old.size or not old.priced
+                old.long != pos.long
+                or pos.size > old.size
+                or not old.priced
+                or reopened(old, pos, self.valuation.last_mark(cid))
             )
             known = self.valuation.unwatched(acct, cid, grown)
             self.valuation.hold(acct, cid, out)
