@@ -110,8 +110,6 @@ class Settlement:
             if old is not None and old.long == pos.long and not ev.snapshot:
                 pos.opened_at = min(old.opened_at, ev.opened_at)  # see "open time" above
                 pos.stored = old.stored
-            # (one kept off a saved price stays so: `own_price`)
-            pos.waiting = old is not None and old.waiting
             acct.positions[cid] = pos
             tol = acct.tolerated.get(cid)
             if tol is not None:
@@ -119,13 +117,17 @@ class Settlement:
                     over(acct, cid)
                 else:
                     acct.tolerated[cid] = (1 if pos.long else -1) * min(abs(tol), pos.size)
-            # (an old one unpriced was not valued at a saved mark: nor is what is left of it)
             grown = old is not None and (
                 old.long != pos.long
                 or pos.size > old.size
-                or not old.priced
                 or reopened(old, pos, self.valuation.last_mark(cid))
             )
+            # (one kept off a saved price stays so, and one grown since it: `own_price`)
+            pos.waiting = (old is not None and old.waiting) or (
+                grown and cid in self.valuation.saved
+            )
+            # (an old one unpriced was not valued at a saved mark: nor is what is left of it)
+            grown = grown or (old is not None and not old.priced)
             known = self.valuation.unwatched(acct, cid, grown)
             self.valuation.hold(acct, cid, out)
             if known:
