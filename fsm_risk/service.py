@@ -66,6 +66,7 @@ from fsm_risk.config import Settings
 from fsm_risk.contracts import Contracts
 from fsm_risk.core import admin, thaw
 from fsm_risk.core.cancels import StuckCancel, unconfirmed_cancels
+from fsm_risk.core.caps import CapLevels
 from fsm_risk.core.effects import (
     Alert,
     CancelOrder,
@@ -1964,7 +1965,8 @@ class Service:
             # each run is told who holds what (`_beside`) when its turn comes
             valuation = self.engine.valuation
             fields = judged(valuation.liquidation)
-            handed = handing(batch, valuation.marks, fields, self._beside, valuation.holdings)
+            caps = CapLevels(valuation, self.engine.book)  # (where holders' peaks reach caps)
+            handed = handing(batch, valuation.marks, fields, self._beside, valuation.holdings, caps)
             parts: list[_Part] = []
             with _collector_held():  # until the requests are on their way
                 part, rest = self._part(handed, cut=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 from fsm_risk.core.effects import Effect, WatchContract
 from fsm_risk.core.models import ZERO, AccountModel, InstrumentBook, Mark, Position
@@ -20,9 +21,27 @@ CENTS = Decimal("0.01")
 #: an account's positions in some contracts: each one's id, side, signed dollars a point,
 #: whether it is valued at its contract's mark (not waiting for a quote of this run: `saved`),
 #: and, where the engine books its value to the cent (`_value`), its cost modulo two cents
-type Holding = tuple[tuple[str, bool, Decimal | None, bool, Decimal | None], ...]
+type HoldingLeg = tuple[str, bool, Decimal | None, bool, Decimal | None]
+type Holding = tuple[HoldingLeg, ...]
 #: booking to the cent, half a cent to the even cent, repeats every two cents
 TWO_CENTS = Decimal("0.02")
+
+
+def alike(held: Holding) -> Holding:
+    """What holdings valued alike share (`Valuation.holdings` merges by it): legs valued
+    exactly, their dollars a point in proportion (to the first's); a leg booked to the cent
+    (a half cent rounds by the cost), the holding itself."""
+    unit = held[0][2]
+    if unit and all(r is None for *_, r in held):
+        return tuple((c, s, v and v / abs(unit), p, r) for c, s, v, p, r in held)
+    return held
+
+
+def leg_value(price: Decimal | None, leg: HoldingLeg) -> Decimal:
+    """A leg's value at ``price`` (not None) as the engine books it, less a constant
+    (`Holding`): a holder's equity moves with the sum of its legs' exactly."""
+    value = cast(Decimal, price) * cast(Decimal, leg[2])
+    return value if leg[4] is None else booked(value - leg[4])
 
 
 def _to_quantum(x: Decimal) -> Decimal:
@@ -103,16 +122,16 @@ class Valuation:
         out: dict[Holding, Holding] = {}
         held_by = {a.account_id: a for c in wanted for a in self.holders.get(c, ())}
         for _, a in sorted(held_by.items()):
-            held = tuple(sorted(self._leg(p) for c, p in a.positions.items() if c in wanted))
+            held = tuple(sorted(self.leg(p) for c, p in a.positions.items() if c in wanted))
             if len(held) > 1:
-                unit = held[0][2]
-                key = held
-                if unit and all(r is None for *_, r in held):
-                    key = tuple((c, s, v and v / abs(unit), p, r) for c, s, v, p, r in held)
-                out.setdefault(key, held)
+                out.setdefault(alike(held), held)
         return sorted(out.values(), key=repr)
 
-    def _leg(self, pos: Position) -> tuple[str, bool, Decimal | None, bool, Decimal | None]:
+    def per_point(self, pos: Position) -> Decimal | None:
+        """The position's signed dollars a point of its price, unrounded (None: no instrument)."""
+        return self.leg(pos)[2]
+
+    def leg(self, pos: Position) -> HoldingLeg:
         """The position as a leg of a `Holding`."""
         cid = pos.contract_id
         priced = pos.priced and cid not in self.saved

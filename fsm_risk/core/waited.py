@@ -36,12 +36,13 @@ liquidation value, else the last) and moves with it one way. Kept per field (`tu
 lowest and highest word (a loss limit or a target touched, a peak reached); for a field that
 values longs, the ends of its deepest fall from a high and the highest before its lowest (an
 intraday trailing floor raised within the run and touched within it), for one that values
-shorts the same of its rises; and for a capped peak (`capped`) the lowest after each new high
-(a cap reached there) where it falls further from it than any fall before. A lowest, highest,
-or the end of a fall or rise, that the latest word repeats is judged with the latest, last. So
-a run hands on a few quotes per contract held apart, `most` and the capped floor's touches,
-whatever its length; a contract held together with another of the run's is handed on whole, or
-past `TOGETHER` at its own turns, its holdings' and a stride's.
+shorts the same of its rises; and for a capped peak (`capped`), at each holder's cap level (the
+price where its equity reaches its cap: `core.caps`, asked as who holds what), the new high
+first reaching it, the lowest after it and the deepest fall before it. A lowest, highest, or
+the end of a fall or rise, that the latest word repeats is judged with the latest, last. So a
+run hands on a few quotes per contract held apart, `most` and at most eight for each holder's
+cap the run reaches, whatever its length; a contract held together with another of the run's
+is handed on whole, or past `TOGETHER` at its own turns, its holdings' and a stride's.
 
 Found by a review of 160d7c6: without `capped` a trailing floor whose peak is capped (frozen at
 the start) touched within the run by a fall neither the deepest nor ending at the lowest (the
@@ -49,10 +50,13 @@ deepest began above the cap) was not judged, nearly a whole drawdown deep: a 1,0
 from 50,000 capped at 51,000, a long 1 MNQ's bid at 20,501 (49,002: the floor then 49,000), up
 to the cap (the floor 50,000), down to 20,502 (49,004: 996 under the floor), then far above the
 cap, a deeper fall that touches nothing, and up: one by one it flattens at 49,004, and now so
-does the run. What the holders' caps are is not asked: every level the run first reaches at a
-new high may be one, so a rise whose every dip is deeper than the one before is handed on
-whole (each dip the only touch of the cap at the high before it); a random walk adds about
-one quote per run.
+does the run. Found by a review of 3faee57: with every level the run first reaches at a new
+high taken as a cap, a rise whose every dip is deeper than the one before (prints bouncing
+between a bid and an ask that drift apart) was handed on whole, with no RULE-004 at all: a
+300-account burst's last stop loss closed 12.8-16.2 s after its breach. The caps are now
+asked (``caps``): none where no holder's peak can reach one in the run (no cap, end of day,
+capped already, its level outside the run's prices); every level only where one cannot be
+placed (``caps`` None, or a holder's unknown).
 
 A quote is merged only with the newer quotes after it, and only when it is not older than its
 contract's mark, nor than a quote of its contract earlier in the batch (which will have moved
@@ -70,38 +74,47 @@ from typing import cast
 
 from fsm_risk.core.events import Leg, Quote
 from fsm_risk.core.mark import Mark
-from fsm_risk.core.pnl import booked
 from fsm_risk.core.records import ZERO
 from fsm_risk.core.turns import EVERY as EVERY
 from fsm_risk.core.turns import LAST as LAST
 from fsm_risk.core.turns import LIQUIDATION as LIQUIDATION
+from fsm_risk.core.turns import Capping as Capping
+from fsm_risk.core.turns import Caps as Caps
 from fsm_risk.core.turns import Fields as Fields
+from fsm_risk.core.turns import HeldLevels as HeldLevels
+from fsm_risk.core.turns import Levels as Levels
 from fsm_risk.core.turns import capped as capped
 from fsm_risk.core.turns import judged as judged
 from fsm_risk.core.turns import most as most
 from fsm_risk.core.turns import turns as turns
-from fsm_risk.core.valuation import Holding
+from fsm_risk.core.valuation import Holding, leg_value
 
 
-def turned(quotes: Iterable[tuple[int, Quote]], fields: Fields) -> set[int]:
+def turned(
+    quotes: Iterable[tuple[int, Quote]], fields: Fields, caps: Capping | None = None
+) -> set[int]:
     """The places (the numbers given) of ``quotes`` of one contract, in order, that carried a
-    turn of a field in ``fields`` (`turns`)."""
+    turn of a field in ``fields`` (`turns`; a capped peak's at its holders' cap levels, every
+    level where ``caps`` is None)."""
     numbered = list(quotes)
     kept: set[int] = set()
     for name, falls, rises in fields:
         words = [(i, w) for i, q in numbered if (w := getattr(q, name)) is not None]
         if words:
-            kept |= turns(words, falls, rises)
+            levels = None if caps is None else caps.of(numbered[0][1].contract_id, name)
+            kept |= turns(words, falls, rises, levels)
     return kept
 
 
-def handed(quotes: Sequence[Quote], fields: Fields = EVERY) -> list[Quote]:
+def handed(
+    quotes: Sequence[Quote], fields: Fields = EVERY, caps: Capping | None = None
+) -> list[Quote]:
     """What a run's quotes of one contract (in order, none older than the one before it) are
     judged as: the marks one by one at the turns of each field, in order, then the latest
     (see the module)."""
     if len(quotes) == 1:
         return [quotes[0]]
-    kept = turned(enumerate(quotes), fields)
+    kept = turned(enumerate(quotes), fields, caps)
     kept.add(len(quotes) - 1)  # the latest: the mark they leave
     out: list[Quote] = []
     last = bid = ask = None
@@ -148,6 +161,7 @@ def _run(
     one_by_one: set[str],
     newest: dict[str, datetime],
     holdings: Holdings | None = None,
+    caps: Capping | None = None,
 ) -> list[Quote]:
     """A run's quotes as handed on (see the module): those of a contract in ``one_by_one`` as
     they are, in their places; each other contract's as `handed`, in the place of its first."""
@@ -180,11 +194,11 @@ def _run(
         else:
             held.quotes.append(q)
             newest[cid] = q.at
-    strided(out, together, marks, fields, holdings)
+    strided(out, together, marks, fields, holdings, caps)
     result: list[Quote] = []
     for x in out:
         if isinstance(x, _Run):
-            result.extend(handed(x.quotes, fields))
+            result.extend(handed(x.quotes, fields, caps))
         elif x is not None:
             result.append(x)
     result.extend(late)
@@ -202,6 +216,7 @@ def combined(
     marks: Mapping[str, Mark],
     held: Collection[Holding],
     fields: Fields = EVERY,
+    caps: Capping | None = None,
 ) -> set[int] | None:
     """The places (numbered, in order) carrying a turn (`turns`: lowest, highest, the ends of
     the deepest fall and rise) of each holding's combined value as the engine books it (a leg
@@ -209,11 +224,14 @@ def combined(
     valued on its ``fields`` (`judged`: a long's bid and a short's ask, or the last; both for
     `EVERY`) from the marks before the run; where a leg has no price yet, or is not valued at
     its mark (a position waiting for a quote of this run, a mark saved before a restart: its
-    first quote replaces it), every place of the holding's until the leg's first word. Each
-    holding's value is followed only where its prices moved (a burst of 300 accounts at mixed
-    sizes makes about 180 holdings: their places are still few). None where it cannot be
-    valued (a point value unknown): the run is then judged one by one."""
+    first quote replaces it), every place of the holding's until the leg's first word, then
+    every new high as a cap. Each holding's value is followed only where its prices moved (a
+    burst of 300 accounts at mixed sizes makes about 180 holdings: their places are still few),
+    a capped peak's at its holders' cap levels in that booked value (``caps``, asked once a
+    run). None where it cannot be valued (a point value unknown): the run is judged one by one."""
     kept: set[int] = set()
+    run = {q.contract_id for _, q in numbered}
+    levels_of: dict[bool, HeldLevels] = {}  # by mode: the run's holders' cap levels
     modes = {LAST: (False,), LIQUIDATION: (True,)}.get(fields, (False, True))
     paths: dict[tuple[tuple[str, str], ...], tuple[list[tuple[int, Prices]], dict[str, int]]] = {}
     for holding in held:
@@ -236,10 +254,13 @@ def combined(
             for j, prices in places[start:]:
                 value = memo.get(prices)
                 if value is None:
-                    value = memo[prices] = sum(map(_booked, prices, holding), ZERO)
+                    value = memo[prices] = sum(map(leg_value, prices, holding), ZERO)
                 values.append((j, value))
-            if values:
-                kept |= turns(values, True, True)
+            if values:  # (its holders' equity moves with the value: a cap is reached rising)
+                if caps is not None and liquidation not in levels_of:
+                    levels_of[liquidation] = caps.held(run, liquidation)  # once a run and mode
+                levels = None if caps is None else levels_of[liquidation](holding)
+                kept |= turns(values, True, True, None if levels is None else (levels, ()))
     return kept
 
 
@@ -278,20 +299,13 @@ def _path(
     return places, first
 
 
-def _booked(
-    price: Decimal | None, leg: tuple[str, bool, Decimal | None, bool, Decimal | None]
-) -> Decimal:
-    """A leg's value at ``price`` as the engine books it, less a constant (`Holding`)."""
-    value = cast(Decimal, price) * cast(Decimal, leg[2])
-    return value if leg[4] is None else booked(value - leg[4])
-
-
 def strided(
     out: list[Quote | _Run | None],
     together: list[int],
     marks: Mapping[str, Mark],
     fields: Fields = EVERY,
     holdings: Holdings | None = None,
+    caps: Capping | None = None,
 ) -> None:
     """Past `TOGETHER` quotes of contracts held together in one run (a consumer that fell
     behind; one by one, 300 accounts holding two contracts each fell 16 s behind a burst), the
@@ -315,13 +329,13 @@ def strided(
             return  # (out of order: as they came)
         mine.setdefault(q.contract_id, []).append((j, q))
         numbered.append((j, q))
-    kept = combined(numbered, marks, holdings(list(mine)), fields)
+    kept = combined(numbered, marks, holdings(list(mine)), fields, caps)
     if kept is None:
         return
     stride = -(-len(together) // TOGETHER)
     final = {cid: quotes[-1][0] for cid, quotes in mine.items()}
     for quotes in mine.values():
-        kept |= turned(quotes, fields)
+        kept |= turned(quotes, fields, caps)
     words: dict[str, Leg] = {}  # each contract's latest word of every field, up to here
     moved: dict[str, None] = {}  # the contracts whose word moved since the last handed on
     for j, q in numbered:
@@ -350,13 +364,16 @@ def handing[T](
     fields: Fields = EVERY,
     beside: Beside | None = None,
     holdings: Holdings | None = None,
+    caps: Capping | None = None,
 ) -> Iterator[T]:
     """``items`` with each run's quotes handed on as the module says; everything else in its
     place. ``marks``: the engine's marks, by contract; ``fields``: those holders are valued on
     (`judged`); ``beside``: who holds what (`shared`), and it and ``marks`` are asked when a
     run is reached, not before: taken lazily, as the items before it are handled, they are
     what the run is judged beside; ``holdings``: who holds which of them together, asked as
-    ``beside`` (`strided`; None: a run of contracts held together is handed on one by one)."""
+    ``beside`` (`strided`; None: a run of contracts held together is handed on one by one);
+    ``caps``: where its holders' trailing peaks reach their caps, asked as ``beside`` (None:
+    not known, every level the run first reaches at a new high is judged as one)."""
     newest: dict[str, datetime] = {}  # contract id -> its newest stamp heard in the batch
     run: list[Quote] = []
     for it in items:
@@ -365,12 +382,14 @@ def handing[T](
             continue
         if run:
             yield from cast(
-                list[T], _run(run, marks, fields, shared(run, beside), newest, holdings)
+                list[T], _run(run, marks, fields, shared(run, beside), newest, holdings, caps)
             )
             run = []
         yield it
     if run:
-        yield from cast(list[T], _run(run, marks, fields, shared(run, beside), newest, holdings))
+        yield from cast(
+            list[T], _run(run, marks, fields, shared(run, beside), newest, holdings, caps)
+        )
 
 
 def waited[T](
@@ -379,6 +398,7 @@ def waited[T](
     fields: Fields = EVERY,
     beside: Beside | None = None,
     holdings: Holdings | None = None,
+    caps: Capping | None = None,
 ) -> list[T]:
     """`handing`, all at once (who holds what as it is now, for every run)."""
-    return list(handing(items, marks, fields, beside, holdings))
+    return list(handing(items, marks, fields, beside, holdings, caps))

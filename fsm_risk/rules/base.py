@@ -493,6 +493,12 @@ class Rule:
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return None
 
+    def cap_room(self, view: AccountView) -> tuple[Decimal, ...] | None:
+        """For a trailing rule whose peak a quote may bring to a cap: how far the account's
+        equity may rise before it does (one value); none where no quote can (no cap, a peak
+        that moves only at a reset, one capped already); None: not known (`core.caps`)."""
+        return None if self.trails else ()
+
 
 def _closed_since(view: AccountView, contract_id: str, start: datetime) -> bool:
     """Whether a fill may have closed contracts of ``contract_id`` since ``start``: one the

@@ -688,6 +688,16 @@ class TrailingDrawdown(Rule):
     def position_band(self, view: AccountView, position: Position) -> Band | None:
         return UNBOUNDED
 
+    def cap_room(self, view: AccountView) -> tuple[Decimal, ...] | None:
+        if not self._intraday or not self.config.freeze_at_start:
+            return ()  # the peak moves only at a reset, or has no cap
+        memo = view.rule_state.get(self._rid)
+        entry = self._entry(view.account_id, memo) if memo is not None else None
+        equity = view.equity
+        if entry is None or entry.cap is None or equity is None:
+            return None  # not seeded yet (a quote may seed it)
+        return () if entry.peak >= entry.cap else (entry.cap - equity,)
+
     def rearm_depth(self) -> Decimal | None:
         return self._drawdown
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import random
 from decimal import Decimal as D
 
+from fsm_risk.core.caps import CapLevels
 from fsm_risk.core.events import Quote
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.states import State
-from fsm_risk.core.waited import EVERY, judged, turns, waited
+from fsm_risk.core.waited import EVERY, Fields, judged, turns, waited
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import MNQ, Driver, account, make_engine, position
@@ -38,6 +39,12 @@ def _capped(mode: MarkMode, size: int, entry: str = "21000") -> Driver:
     return d
 
 
+def _waited(d: Driver, quotes: list[Quote], fields: Fields) -> list[Quote]:
+    """The run as the service hands it on to ``d``'s engine: at its holders' cap levels."""
+    caps = CapLevels(d.engine.valuation, d.engine.book)
+    return waited(quotes, d.engine.marks, fields, d.engine.valuation.beside, None, caps)
+
+
 def test_a_frozen_floor_touched_by_a_fall_neither_the_deepest_nor_to_the_lowest_flattens() -> None:
     """The lowest (49,002) is judged under the floor of 49,000 of a peak still 50,000; the
     deepest fall (23,000 to 21,800) begins above the cap and ends at 51,600; the touch at
@@ -47,7 +54,7 @@ def test_a_frozen_floor_touched_by_a_fall_neither_the_deepest_nor_to_the_lowest_
     one_by_one = _verdict(_capped(MarkMode.LIQUIDATION, 1), quotes)
     assert one_by_one[:2] == (State.Flattening, "51000")
     d = _capped(MarkMode.LIQUIDATION, 1)
-    assert _verdict(d, waited(quotes, d.engine.marks, judged(True))) == one_by_one
+    assert _verdict(d, _waited(d, quotes, judged(True))) == one_by_one
 
 
 def test_a_short_whose_frozen_floor_is_touched_by_a_rise_within_the_run_flattens() -> None:
@@ -58,7 +65,7 @@ def test_a_short_whose_frozen_floor_is_touched_by_a_rise_within_the_run_flattens
     one_by_one = _verdict(_capped(MarkMode.LAST, -1), quotes)
     assert one_by_one[:2] == (State.Flattening, "51000")
     d = _capped(MarkMode.LAST, -1)
-    assert _verdict(d, waited(quotes, d.engine.marks, judged(False))) == one_by_one
+    assert _verdict(d, _waited(d, quotes, judged(False))) == one_by_one
 
 
 def test_random_walks_under_a_capped_peak_are_judged_as_one_by_one() -> None:
@@ -78,6 +85,8 @@ def test_random_walks_under_a_capped_peak_are_judged_as_one_by_one() -> None:
         for fields in (judged(mode is MarkMode.LIQUIDATION), EVERY):
             d = _capped(mode, size, entry)
             assert _verdict(d, waited(quotes, d.engine.marks, fields)) == one_by_one, seed
+            d = _capped(mode, size, entry)
+            assert _verdict(d, _waited(d, quotes, fields)) == one_by_one, seed
     assert flattened > 50
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal as D
 
+from fsm_risk.core.caps import CapLevels
 from fsm_risk.core.effects import ClosePosition
 from fsm_risk.core.events import Event, Quote
 from fsm_risk.core.pnl import MarkMode
@@ -45,7 +46,8 @@ AT = T0 + timedelta(minutes=1)
 def _waited(d: Driver, quotes: Sequence[Quote], fields: Fields) -> list[Quote]:
     """The run as the service hands it on to ``d``'s engine (who holds what: its valuation)."""
     valuation = d.engine.valuation
-    return waited(quotes, d.engine.marks, fields, valuation.beside, valuation.holdings)
+    caps = CapLevels(valuation, d.engine.book)  # (where its holders' peaks reach their caps)
+    return waited(quotes, d.engine.marks, fields, valuation.beside, valuation.holdings, caps)
 
 
 def _two(mode: MarkMode, es_long: bool) -> Driver:
