@@ -63,7 +63,7 @@ class CapLevels:
                 return None
             if per_point:
                 (longs if per_point > 0 else shorts).append(level(at, room[0], per_point, 1))
-        return tuple(longs), tuple(shorts)
+        return tuple(set(longs)), tuple(set(shorts))  # (holders alike: one level)
 
     def held(self, contracts: Collection[str], liquidation: bool) -> HeldLevels:
         """The cap levels in each holding's combined value (`core.waited.combined`: its legs'

@@ -4,8 +4,10 @@ one by one would (`core.waited` hands a run on at them)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
+from itertools import accumulate
 from typing import Protocol
 
 from fsm_risk.core.valuation import Holding
@@ -120,6 +122,9 @@ def capped(
     at a new high (a peak the run does not cap)."""
     if levels is not None and not levels:
         return set()
+    ranges = sorted(levels or ())
+    lows = [lo for lo, _hi in ranges]
+    highest = list(accumulate((hi for _lo, hi in ranges), max))  # of the ranges up to each
     n = len(words)
     ahead = list(range(n))  # k -> the place in ``words`` of the lowest word from k on
     for k in range(n - 2, -1, -1):
@@ -133,7 +138,8 @@ def capped(
     for k, (_i, word) in enumerate(words):
         if top[k] == k and levels is not None:  # a new high: the levels in (before, word]
             before = words[top[k - 1]][1] if k else None
-            if any(lo <= word and (before is None or hi > before) for lo, hi in levels):
+            reached = bisect_right(lows, word)  # the ranges from as low as the word
+            if reached and (before is None or highest[reached - 1] > before):
                 kept.add(words[top[ahead[k]]][0])
                 if words[ahead[k]][1] != latest:
                     kept.add(words[ahead[k]][0])
