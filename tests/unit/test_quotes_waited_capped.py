@@ -16,7 +16,7 @@ from fsm_risk.core.caps import CapLevels
 from fsm_risk.core.events import Quote
 from fsm_risk.core.pnl import MarkMode
 from fsm_risk.core.states import State
-from fsm_risk.core.waited import EVERY, Fields, judged, turns, waited
+from fsm_risk.core.waited import EVERY, Fields, Levels, judged, turns, waited
 from fsm_risk.rules.daily_loss_limit import DailyLossLimit
 from fsm_risk.rules.trailing_drawdown import TrailingDrawdown
 from tests.factories import MNQ, Driver, account, make_engine, position
@@ -121,3 +121,32 @@ def test_the_turns_judge_a_touch_of_every_cap_and_drawdown_as_every_word_does() 
                             full = _touched(signed, every, start, cap, dd)
                             got = _touched(signed, kept, start, cap, dd)
                             assert got == full, (seed, sign, cap, peak, dd)
+
+
+def test_the_turns_at_a_cap_level_judge_a_touch_of_that_cap_as_every_word_does() -> None:
+    """Found by a review of 3faee57 (every new high kept as a cap: a rise with ever deeper
+    dips kept whole): given the cap's level (`core.caps`: exact, or a range around it), the
+    turns judge a touch of the floor under that cap, for every drawdown and peak before the
+    run, as every word does; seeded random words, longs and, negated, shorts."""
+    for seed in range(300):
+        r = random.Random(seed)
+        words = [D(r.randint(0, 30)) for _ in range(r.randint(1, 14))]
+        every = set(range(len(words)))
+        for falls, rises in ((True, False), (False, True), (True, True)):
+            for sign in (1,) * falls + (-1,) * rises:
+                signed = [sign * w for w in words]
+                values = sorted({sign * w for w in words} | {sign * w + D("0.5") for w in words})
+                for cap in values:
+                    for width in (D(0), D("0.5")):
+                        level = ((cap - width, cap + width),)
+                        if sign == 1:
+                            caps: tuple[Levels, Levels] = (level, ())
+                        else:
+                            caps = ((), ((-cap - width, -cap + width),))
+                        kept = turns(list(enumerate(words)), falls, rises, caps)
+                        kept.add(len(words) - 1)
+                        for peak in values[: values.index(cap) + 1]:  # (not capped yet)
+                            for dd in (D(1), D(3), D(7), D(12)):
+                                full = _touched(signed, every, peak, cap, dd)
+                                got = _touched(signed, kept, peak, cap, dd)
+                                assert got == full, (seed, sign, cap, width, peak, dd)
