@@ -325,6 +325,9 @@ _FIXED_ABBREVIATIONS = {
     "MST": "America/Denver",
     "HST": "Pacific/Honolulu",
 }
+#: the regional zones that keep the very clock of those names (no daylight saving): what a stored
+#: record written in one of them enforced (`timezone_meant`)
+_SAME_CLOCK = {"EST": "America/Panama", "MST": "America/Phoenix", "HST": "Pacific/Honolulu"}
 #: Etc/GMT+5 is UTC-5 (the POSIX sign, inverted) and never follows daylight saving
 _ETC_OFFSET = re.compile(r"^(?:Etc/)?GMT[+-]0*[1-9]\d*$", re.IGNORECASE)
 #: the zone folder's copies (posix/ is the same zones again; right/ counts leap seconds, so its
@@ -372,11 +375,14 @@ def timezone(text: str) -> str:
 
 def timezone_meant(text: str) -> str | None:
     """The zone a name refused by `timezone` meant, where one place is sure: a folder copy's
-    own name (posix/America/Chicago: America/Chicago) and a fixed-offset abbreviation's
-    regional zone (EST: America/New_York). None: no one place (localtime, Etc/GMT+5) or not
-    a refused zone name."""
+    own name (posix/America/Chicago: America/Chicago) and a fixed-offset abbreviation's zone of
+    the same clock all year (EST: America/Panama, never New York's summer time: found by a
+    review of 0bb95eb: a stored EST read as America/New_York, its file fixed to America/Panama,
+    the clock the old service enforced, held a window neither had until the reset, and a
+    position inside both was flattened at 20:15 UTC in July). None: no one place (localtime,
+    Etc/GMT+5) or not a refused zone name."""
     plain = _ZONE_FOLDERS.sub("", text.strip())
-    meant = _FIXED_ABBREVIATIONS.get(plain.upper(), plain)
+    meant = _SAME_CLOCK.get(plain.upper(), plain)
     if meant == text:
         return None
     try:

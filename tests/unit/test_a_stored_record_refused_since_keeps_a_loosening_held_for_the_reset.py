@@ -75,8 +75,8 @@ REFUSED = [
     ("posix/America/Chicago", "America/Chicago"),
     ("right/America/Chicago", "America/Chicago"),
     ("localtime", "America/Chicago"),
-    ("EST", "America/New_York"),
-    ("posix/EST", "America/New_York"),
+    ("EST", "America/Panama"),  # EST's own clock, UTC-5 all year (what the old service kept)
+    ("posix/EST", "America/Panama"),
     ("Etc/GMT+5", "America/New_York"),
     ("Factory", "America/Chicago"),
 ]
