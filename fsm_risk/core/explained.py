@@ -39,17 +39,14 @@ def explain(acct: AccountModel, at: datetime, net: Decimal, reflected: bool) -> 
     began, or ``reflected`` (read after the positions, never heard live: made before the
     subscriptions, so in the balance listed after them), the move it is in already gives it up
     (a balance heard live that the fills do not explain gives it up on its own, `Ledger.fill`:
-    what of the fall kept for the week it was leaves it all the same). A trade made live since
-    the wait began was never in that fall: it takes nothing out of it (found by a review of
-    492d28f: a -$300 lost live, its balance heard before its fill, took $300 off Monday's kept
-    -$1,000, and the week read -$1,300 where it was -$1,600 on a $1,500 limit: Trading)."""
+    what of the fall kept for the week it was leaves it all the same)."""
     unjudged = acct.unjudged
     if unjudged is None or not net:
         return
-    if not (reflected or at < unjudged.since):
-        return  # made live, since the wait began: never part of the fall kept for the week
     if acct.unexplained:
         explained(acct, _within(net, acct.unexplained))
+        return
+    if not (reflected or at < unjudged.since):
         return
     behind = acct.behind
     if behind is not None and behind.move is not None:
