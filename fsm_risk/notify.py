@@ -101,8 +101,6 @@ WARNED_KEY = "notify_warned"
 #: how long the start may take to reconcile before a notice says nothing is enforced yet (and
 #: its login to go through before a notice says it cannot log in)
 SLOW_START = 5.0
-#: the most of a login failure a notice quotes (a proxy's error page can be long)
-WHY_CHARS = 300
 #: the most one attempt is waited for, whatever the receiver does (apprise's socket timeouts
 #: apply to each read: a receiver answering a byte a second defeats them); a thread still
 #: sending then is left to end on its own (a daemon: it never holds the process's exit) and the
@@ -372,9 +370,7 @@ class Notifier:
         accounts' own sections' URLs); the start's notice follows once enforcing."""
         if self._logged_in or self._told is not None or self._start_failed is not None:
             return
-        why = self._login_why or "the gateway has not answered it yet"
-        if len(why) > WHY_CHARS:
-            why = why[: WHY_CHARS - 3] + "..."
+        why = start_told.quoted(self._login_why or "the gateway has not answered it yet")
         step = STEPS.get(self._login_step, STEPS["login"])
         doing = "log in to the gateway" if step == STEPS["login"] else "open the gateway's feeds"
         self._told = "waiting"

@@ -37,6 +37,7 @@ def told_key(why: str) -> str:
 
 
 def quoted(why: str) -> str:
+    """A failure's words as a notice quotes them: at most `WHY_CHARS`."""
     return why if len(why) <= WHY_CHARS else why[: WHY_CHARS - 3] + "..."
 
 
